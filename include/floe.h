@@ -1,0 +1,263 @@
+/* floe: a tiered hot/cold object store.
+ *
+ * This is the one public header of libfloe. A store is a data directory opened by one process at a
+ * time; the handle it gives back is thread-safe: any number of threads may call any function on the
+ * same floe_t at once, except floe_close, which must be the last call on it.
+ *
+ * Every function that can fail returns 0 or a negative FLOE_E* code. On failure out-parameters are
+ * left untouched and floe_last_error() returns a message naming what failed (file, offset, key...).
+ */
+#ifndef FLOE_H
+#define FLOE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define FLOE_API __attribute__((visibility("default")))
+#else
+#define FLOE_API
+#endif
+
+#define FLOE_VERSION_STRING "0.1.0"
+
+/* Keys are 1..FLOE_MAX_KEY_BYTES bytes, compared bytewise. */
+#define FLOE_MAX_KEY_BYTES 1024
+/* Content types are at most this many bytes (printable ASCII). */
+#define FLOE_MAX_CONTENT_TYPE_BYTES 255
+/* Hard ceiling for options.max_object_bytes. */
+#define FLOE_MAX_OBJECT_BYTES_LIMIT (1024ull * 1024 * 1024)
+
+enum floe_error {
+    FLOE_OK = 0,
+    FLOE_EINVAL = -1,    /* a bad argument or option */
+    FLOE_ENOTFOUND = -2, /* no such key (or it was deleted) */
+    FLOE_EIO = -3,       /* an operating-system I/O call failed */
+    FLOE_ECORRUPT = -4,  /* a file failed its checksum or does not parse */
+    FLOE_ENOMEM = -5,    /* out of memory */
+    FLOE_ELOCKED = -6,   /* the data directory is open in another process */
+    FLOE_EKEY = -7,      /* key empty or longer than FLOE_MAX_KEY_BYTES */
+    FLOE_ETOOBIG = -8,   /* value larger than options.max_object_bytes */
+    FLOE_EREADONLY = -9, /* the store is read-only after a failed write or fsync */
+    FLOE_EBEHIND = -10,  /* the cold tier is behind: too much sealed data waits for upload */
+    FLOE_EFENCED = -11,  /* a newer writer took over the bucket prefix */
+    FLOE_ECOLD = -12,    /* the cold tier failed (S3 error, credentials, missing bucket) */
+    FLOE_ETIMEDOUT = -13,
+    FLOE_ECLOSED = -14,  /* the store is closing */
+    FLOE_ERANGE = -15,   /* a byte range outside the object */
+};
+
+/* A static, human-readable name for an error code. Never NULL. */
+FLOE_API const char *floe_strerror(int err);
+
+/* The detailed message of the last failed floe call on the calling thread (file, offset, key...),
+ * or "" if none. Owned by the library; valid until the next floe call on this thread. */
+FLOE_API const char *floe_last_error(void);
+
+typedef enum floe_sync_mode {
+    FLOE_SYNC_ALWAYS = 0,   /* a write returns after its WAL record is fdatasynced */
+    FLOE_SYNC_INTERVAL = 1, /* the WAL is fdatasynced every wal.interval_ms */
+    FLOE_SYNC_NEVER = 2,    /* written to the OS at once, never fdatasynced by floe */
+} floe_sync_mode;
+
+typedef enum floe_compression {
+    FLOE_COMPRESSION_ZSTD = 0,
+    FLOE_COMPRESSION_NONE = 1,
+} floe_compression;
+
+typedef enum floe_cold_backend {
+    FLOE_COLD_NONE = 0, /* no cold tier: segments stay local */
+    FLOE_COLD_FS = 1,   /* a directory, e.g. a mounted disk */
+    FLOE_COLD_S3 = 2,   /* S3-compatible object storage */
+} floe_cold_backend;
+
+/* Options for floe_open. floe_options_init fills every field with its default; the fields mirror
+ * the config file's sections of the same names (see docs/configuration in README.md). String
+ * fields are borrowed: floe_open copies what it keeps. */
+typedef struct floe_options {
+    uint64_t max_object_bytes; /* largest value accepted; default 64 MiB */
+    struct {
+        floe_sync_mode sync; /* default FLOE_SYNC_ALWAYS */
+        uint32_t interval_ms; /* default 5 */
+        uint64_t file_bytes;  /* a WAL file is rotated past this size; default 64 MiB */
+    } wal;
+    struct {
+        uint64_t max_bytes;   /* the pending segment seals at this size; default 64 MiB */
+        uint32_t max_age_s;   /* ... or when its oldest write is this old; default 600 */
+        uint32_t block_bytes; /* target data block size; default 64 KiB */
+        floe_compression compression; /* default FLOE_COMPRESSION_ZSTD */
+        /* writers wait once this many bytes are sealed but not yet in segment files; default
+         * 2 * max_bytes */
+        uint64_t max_unwritten_bytes;
+    } segment;
+    struct {
+        uint64_t object_bytes; /* RAM object cache budget; default 256 MiB; 0 disables */
+        uint64_t block_bytes;  /* disk block cache budget for cold reads; default 1 GiB */
+    } cache;
+    struct {
+        uint64_t max_bytes; /* local segment files budget; default 10 GiB */
+    } local;
+    struct {
+        floe_cold_backend backend; /* default FLOE_COLD_NONE in the library, fs in config/floe.json */
+        const char *fs_path;       /* directory for FLOE_COLD_FS */
+        struct {
+            const char *endpoint; /* e.g. "http://127.0.0.1:9000" */
+            const char *bucket;
+            const char *prefix; /* key prefix inside the bucket, may be "" */
+            const char *region; /* default "us-east-1" */
+            int path_style;     /* 1: http://host/bucket/key, 0: http://bucket.host/key */
+            const char *ca_file; /* NULL: system CAs */
+            const char *access_key; /* NULL: AWS_ACCESS_KEY_ID */
+            const char *secret_key; /* NULL: AWS_SECRET_ACCESS_KEY */
+            uint32_t timeout_ms;    /* per request; default 30000 */
+            uint32_t max_retries;   /* default 8 */
+        } s3;
+    } cold;
+    struct {
+        uint32_t concurrency;       /* uploader threads; default 4 */
+        uint64_t part_bytes;        /* multipart above this size; default 16 MiB */
+        uint64_t max_pending_bytes; /* sealed but not uploaded cap; default 4 GiB */
+        uint32_t wait_ms;           /* how long a writer waits at the cap before FLOE_EBEHIND; default 10000 */
+    } upload;
+    /* Called for log lines; NULL logs to stderr. level: 0 error, 1 warning, 2 info. */
+    void (*log_fn)(void *ctx, int level, const char *msg);
+    void *log_ctx;
+} floe_options;
+
+/* Fills *opts with the defaults. */
+FLOE_API void floe_options_init(floe_options *opts);
+
+/* An open store. Thread-safe; see the top of this file. */
+typedef struct floe floe_t;
+
+/* Opens (creating if needed) the data directory `dir`, replays its WAL and takes an exclusive lock
+ * on it. opts may be NULL for defaults. On success *out is a handle the caller closes with
+ * floe_close. Errors: FLOE_ELOCKED (another process has it open), FLOE_ECORRUPT (a damaged WAL
+ * record before the tail, a damaged manifest or segment: floe_last_error names file and offset),
+ * FLOE_EIO, FLOE_EINVAL (bad option). */
+FLOE_API int floe_open(const char *dir, const floe_options *opts, floe_t **out);
+
+/* Seals nothing, waits for background work that is in flight, syncs the WAL and frees the handle.
+ * Data in the pending segment stays in the WAL and is replayed on the next open. Returns the first
+ * error a background thread hit, if any; the handle is freed either way. */
+FLOE_API int floe_close(floe_t *db);
+
+/* Writes key -> value. content_type may be NULL. On success *seq_out (if not NULL) is the write's
+ * sequence number. Returns after the write is durable per wal.sync. Errors: FLOE_EKEY, FLOE_ETOOBIG,
+ * FLOE_EINVAL (content type), FLOE_EREADONLY, FLOE_EBEHIND, FLOE_EIO. */
+FLOE_API int floe_put(floe_t *db, const void *key, size_t key_len, const void *value, size_t value_len,
+                      const char *content_type, uint64_t *seq_out);
+
+/* Deletes key (writes a tombstone; deleting a missing key succeeds). */
+FLOE_API int floe_delete(floe_t *db, const void *key, size_t key_len, uint64_t *seq_out);
+
+typedef enum floe_tier {
+    FLOE_TIER_MEMORY = 0, /* object cache, pending or sealed-in-memory segment */
+    FLOE_TIER_LOCAL = 1,  /* a local segment file */
+    FLOE_TIER_COLD = 2,   /* the cold tier (through the block cache or a ranged GET) */
+} floe_tier;
+
+/* "memory", "local" or "cold". */
+FLOE_API const char *floe_tier_name(floe_tier tier);
+
+/* A value read by floe_get. data and content_type are malloc'd and owned by the caller, who frees
+ * them with floe_value_free. data is NUL-terminated one byte past len for convenience. */
+typedef struct floe_value {
+    void *data;
+    size_t len;
+    char *content_type; /* NULL if none was stored */
+    uint64_t seq;
+    floe_tier tier;
+} floe_value;
+
+/* Reads the newest version of key. Errors: FLOE_ENOTFOUND (missing or deleted), FLOE_EKEY,
+ * FLOE_ECORRUPT (the block holding the key is damaged: the message names segment and block),
+ * FLOE_ECOLD, FLOE_EIO. */
+FLOE_API int floe_get(floe_t *db, const void *key, size_t key_len, floe_value *out);
+
+/* Frees what floe_get put in *v and zeroes it. Safe on a zeroed value. */
+FLOE_API void floe_value_free(floe_value *v);
+
+typedef struct floe_list_entry {
+    char *key; /* malloc'd, NUL-terminated past key_len, owned by the floe_list */
+    size_t key_len;
+    uint64_t value_len;
+    uint64_t seq;
+} floe_list_entry;
+
+typedef struct floe_list {
+    floe_list_entry *entries;
+    size_t count;
+    int truncated; /* 1 if more keys follow: pass the last key as start_after to continue */
+} floe_list;
+
+/* Lists live keys that start with prefix (may be empty) and sort after start_after (may be NULL),
+ * in key order, at most limit (0 means 1000; capped at 100000). *out is owned by the caller and
+ * freed with floe_list_free. */
+FLOE_API int floe_list_keys(floe_t *db, const void *prefix, size_t prefix_len, const void *start_after,
+                            size_t start_after_len, size_t limit, floe_list **out);
+FLOE_API void floe_list_free(floe_list *list);
+
+typedef enum floe_durability {
+    FLOE_DURABLE_LOCAL = 1,  /* sealed and in an fsynced local segment file named by the manifest */
+    FLOE_DURABLE_REMOTE = 2, /* ... and uploaded and named by a published remote manifest */
+} floe_durability;
+
+/* Seals the pending segment now and waits until everything written before the call is durable at
+ * the given level. FLOE_DURABLE_REMOTE without a cold tier fails with FLOE_EINVAL. */
+FLOE_API int floe_flush(floe_t *db, floe_durability level);
+
+/* S3 operations counted in floe_stats. */
+typedef enum floe_s3_op {
+    FLOE_S3_PUT = 0,
+    FLOE_S3_GET,
+    FLOE_S3_HEAD,
+    FLOE_S3_DELETE,
+    FLOE_S3_LIST,
+    FLOE_S3_MPU_CREATE,
+    FLOE_S3_MPU_PART,
+    FLOE_S3_MPU_COMPLETE,
+    FLOE_S3_MPU_ABORT,
+    FLOE_S3_OP_COUNT
+} floe_s3_op;
+
+/* "put", "get", "head", ... */
+FLOE_API const char *floe_s3_op_name(floe_s3_op op);
+
+typedef struct floe_stats {
+    uint64_t puts, deletes, gets;
+    uint64_t get_hits_memory, get_hits_local, get_hits_cold, get_misses;
+    uint64_t last_seq;
+    /* WAL */
+    uint64_t wal_syncs, wal_bytes_written, wal_files;
+    /* segments */
+    uint64_t pending_bytes, pending_entries;
+    uint64_t sealed_unwritten_bytes; /* sealed, waiting for its segment file */
+    uint64_t seals;
+    uint64_t segments_local, segments_uploading, segments_remote, segments_local_remote;
+    uint64_t local_segment_bytes;
+    uint64_t bytes_pending_upload;
+    /* caches */
+    uint64_t object_cache_bytes, object_cache_entries, object_cache_hits, object_cache_misses;
+    uint64_t block_cache_bytes, block_cache_hits, block_cache_misses;
+    /* cold tier */
+    uint64_t uploads, upload_bytes, manifest_version, writer_epoch;
+    uint64_t s3_requests[FLOE_S3_OP_COUNT];
+    uint64_t s3_errors[FLOE_S3_OP_COUNT];
+    uint64_t s3_retries[FLOE_S3_OP_COUNT];
+    int read_only;       /* 1 after a failed write/fsync */
+    int cold_healthy;    /* 0 while the cold tier reports a permanent error */
+    char last_error[256]; /* the error that made the store read-only or the cold tier unhealthy */
+} floe_stats;
+
+/* Fills *out with a snapshot of the counters. */
+FLOE_API int floe_stats_get(floe_t *db, floe_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

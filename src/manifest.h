@@ -1,0 +1,79 @@
+/* The manifest: the list of live segments and the store's counters, as JSON (jansson). Locally it
+ * is data_dir/manifest.json, replaced atomically; in the cold tier each version is a new object
+ * manifest/<20-digit version>.json. Exact fields in docs/formats.md. A "checksum" field (CRC32C of
+ * the compact, key-sorted JSON without it) catches damage that still parses.
+ *
+ * Threads: a manifest value is plain data; the store guards its copy with its own mutex. */
+#ifndef FLOE_MANIFEST_H
+#define FLOE_MANIFEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Segment states, a segment's life:
+ *
+ *   sealed in memory --write+fsync--> LOCAL --uploader picks--> UPLOADING --PUT ok + manifest
+ *   published--> LOCAL_REMOTE --local file evicted--> REMOTE
+ */
+typedef enum manifest_seg_state {
+    SEG_LOCAL = 0,
+    SEG_UPLOADING = 1,
+    SEG_REMOTE = 2,
+    SEG_LOCAL_REMOTE = 3,
+} manifest_seg_state;
+
+const char *manifest_state_name(manifest_seg_state s); /* "local", "uploading", "remote", "local+remote" */
+
+typedef struct manifest_segment {
+    uint64_t id;
+    char *object_key;   /* malloc'd; "" until known */
+    uint64_t size;      /* bytes */
+    uint32_t crc32c;    /* of the whole file */
+    uint8_t *min_key;   /* malloc'd */
+    uint32_t min_key_len;
+    uint8_t *max_key;   /* malloc'd */
+    uint32_t max_key_len;
+    uint64_t min_seq, max_seq;
+    uint64_t count;
+    uint64_t epoch;
+    int64_t created_unix_s;
+    manifest_seg_state state;
+} manifest_segment;
+
+typedef struct manifest {
+    uint64_t version;         /* bumped on every save */
+    uint64_t writer_epoch;
+    uint64_t next_segment_id;
+    uint64_t last_seq;        /* highest seq in any listed segment */
+    uint64_t wal_first_file;  /* WAL files below this are covered by segments */
+    uint64_t remote_version;  /* last manifest version published to the cold tier, 0 if none */
+    size_t count;
+    size_t cap;
+    manifest_segment *segments; /* ordered by id ascending */
+} manifest;
+
+/* Allocates an empty manifest (version 0, next_segment_id 1). Free with manifest_free. */
+int manifest_create(manifest **out);
+void manifest_free(manifest *m);
+int manifest_clone(const manifest *m, manifest **out);
+
+/* Appends a deep copy of seg (ids must increase). */
+int manifest_add(manifest *m, const manifest_segment *seg);
+/* Finds a segment by id; NULL if absent. The pointer is valid until m changes. */
+manifest_segment *manifest_find(manifest *m, uint64_t id);
+/* Removes the segment with id; returns FLOE_ENOTFOUND if absent. */
+int manifest_remove(manifest *m, uint64_t id);
+void manifest_segment_clear(manifest_segment *seg);
+
+/* Serialises to JSON (malloc'd, NUL-terminated, caller frees). */
+int manifest_to_json(const manifest *m, char **json_out, size_t *len_out);
+/* Parses JSON; `name` (a path or object key) goes into error messages. Errors: FLOE_ECORRUPT naming
+ * name and what is wrong (truncated, bad field, checksum mismatch). */
+int manifest_from_json(const char *json, size_t len, const char *name, manifest **out);
+
+/* Loads dir/manifest.json. FLOE_ENOTFOUND if it does not exist; FLOE_ECORRUPT if damaged. */
+int manifest_load(const char *dir, manifest **out);
+/* Bumps m->version and replaces dir/manifest.json atomically: temp file, fsync, rename, fsync dir. */
+int manifest_save(const char *dir, manifest *m);
+
+#endif

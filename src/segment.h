@@ -1,0 +1,156 @@
+/* Segment files: an immutable sorted run of entries, the same bytes on local disk and in the cold
+ * tier. Layout (exact bytes in docs/formats.md): data blocks (sorted, prefix-compressed, with
+ * restart points, optionally zstd, CRC32C trailer), bloom filter, index block, metadata block, and a
+ * fixed-size footer with magic, version, offsets and CRC.
+ *
+ * Threads: a segment_writer is used by one thread. A segment_t reader is immutable after
+ * segment_open and safe for any number of threads at once. */
+#ifndef FLOE_SEGMENT_H
+#define FLOE_SEGMENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "floe.h"
+
+#define SEGMENT_FOOTER_BYTES 64
+
+enum segment_entry_type {
+    SEGMENT_PUT = 1,
+    SEGMENT_DELETE = 2,
+};
+
+/* One entry, as given to the writer or returned by a read. Pointers are borrowed (writer) or owned
+ * as the function that returns them says. */
+typedef struct segment_entry {
+    const uint8_t *key;
+    uint32_t key_len;
+    const uint8_t *value;
+    uint32_t value_len;
+    const char *content_type; /* NULL if none */
+    uint32_t content_type_len;
+    uint64_t seq;
+    uint8_t type; /* enum segment_entry_type */
+} segment_entry;
+
+/* What the metadata block and footer record about a finished segment. Keys are malloc'd and owned by
+ * whoever holds the struct; free with segment_info_clear. */
+typedef struct segment_info {
+    uint64_t id;
+    uint64_t epoch;        /* writer epoch */
+    uint64_t file_bytes;   /* size of the whole file */
+    uint32_t file_crc32c;  /* CRC32C of the whole file: the manifest's checksum */
+    uint8_t *min_key;
+    uint32_t min_key_len;
+    uint8_t *max_key;
+    uint32_t max_key_len;
+    uint64_t min_seq, max_seq;
+    uint64_t count;        /* entries, tombstones included */
+    uint64_t block_count;
+    int64_t created_unix_s;
+} segment_info;
+
+void segment_info_clear(segment_info *info);
+/* Deep copy; dst is overwritten. */
+int segment_info_copy(segment_info *dst, const segment_info *src);
+
+typedef struct segment_write_options {
+    uint64_t id;
+    uint64_t epoch;
+    uint32_t block_bytes;  /* target uncompressed data block size; a larger value gets a block alone */
+    floe_compression compression;
+    uint32_t bloom_bits_per_key; /* 0 means 10 */
+} segment_write_options;
+
+typedef struct segment_writer segment_writer;
+
+/* Creates path (O_EXCL; a temp name is the caller's business) for writing. *out is freed by
+ * segment_writer_finish or segment_writer_abort. */
+int segment_writer_open(const char *path, const segment_write_options *opts, segment_writer **out);
+
+/* Adds an entry. Keys must be strictly increasing (one version per key; tombstones included).
+ * Errors: FLOE_EINVAL (order), FLOE_EIO. */
+int segment_writer_add(segment_writer *w, const segment_entry *e);
+
+/* Writes bloom, index, metadata and footer, fsyncs and closes the file and frees w. On success
+ * *info_out (if not NULL) describes the segment. On failure the file is removed. */
+int segment_writer_finish(segment_writer *w, segment_info *info_out);
+
+/* Closes and removes the partial file and frees w. NULL is a no-op. */
+void segment_writer_abort(segment_writer *w);
+
+/* Where a reader's bytes come from: a local file or the cold tier through the block cache.
+ * read_at must fill exactly len bytes at offset or return a negative FLOE_E* code (with err_set).
+ * It may be called from many threads at once. */
+typedef struct segment_source {
+    int (*read_at)(void *ctx, uint64_t offset, void *buf, size_t len);
+    void *ctx;
+    uint64_t size; /* total bytes of the segment */
+    const char *name; /* for error messages: a path or an object key; copied by segment_open */
+    /* If the whole segment is available at once (an mmapped local file), base points at it and
+     * read_at is not used; NULL otherwise. Must stay valid while the reader is open. */
+    const uint8_t *base;
+} segment_source;
+
+typedef struct segment segment_t;
+
+/* Opens a reader: reads and checks the footer, then metadata, index and bloom (CRC-checked) into
+ * memory. The source is copied; its ctx must outlive the reader. Errors: FLOE_ECORRUPT naming the
+ * source and offset (bad magic, version, CRC, lengths out of bounds), or the source's error. */
+int segment_open(const segment_source *src, segment_t **out);
+
+/* Convenience: mmap a local file and open it. The reader owns the mapping. */
+int segment_open_file(const char *path, segment_t **out);
+
+void segment_close(segment_t *s);
+
+/* Describes the segment (pointers inside live as long as the reader; do not clear). */
+const segment_info *segment_get_info(const segment_t *s);
+
+/* Bytes the reader keeps in memory for index and bloom (the cold tier's metadata cache charges this). */
+uint64_t segment_memory_bytes(const segment_t *s);
+
+/* 1 if key is in [min_key, max_key] and the bloom filter says it may be present, else 0. */
+int segment_may_contain(const segment_t *s, const void *key, size_t key_len);
+
+/* A value found by segment_get: value and content_type are malloc'd and owned by the caller, freed
+ * with segment_hit_clear. */
+typedef struct segment_hit {
+    uint8_t type; /* SEGMENT_PUT or SEGMENT_DELETE */
+    uint64_t seq;
+    uint8_t *value;
+    uint32_t value_len;
+    char *content_type; /* NUL-terminated, NULL if none */
+} segment_hit;
+
+void segment_hit_clear(segment_hit *h);
+
+/* Point lookup. Returns 1 and fills *out if key is in the segment (possibly as a tombstone), 0 if
+ * not, or a negative code: FLOE_ECORRUPT if the block that would hold it fails its CRC or does not
+ * parse (err_set names the segment, block number and offset); other blocks stay readable. */
+int segment_get(segment_t *s, const void *key, size_t key_len, segment_hit *out);
+
+/* Iterates entries in key order. Pointers in the entry are valid until the next call on the
+ * iterator. Use from one thread. */
+typedef struct segment_iter segment_iter;
+int segment_iter_create(segment_t *s, segment_iter **out);
+void segment_iter_destroy(segment_iter *it);
+/* Positions at the first key >= key (NULL: first). Returns 0 or an error (a damaged block). */
+int segment_iter_seek(segment_iter *it, const void *key, size_t key_len);
+int segment_iter_valid(const segment_iter *it);
+/* Advances; returns 0 or an error. */
+int segment_iter_next(segment_iter *it);
+void segment_iter_entry(const segment_iter *it, segment_entry *out);
+
+/* Byte range of one data block (for the cold tier's block cache): fills offset and length including
+ * the CRC trailer. Returns FLOE_EINVAL if block is out of range. */
+int segment_block_range(const segment_t *s, uint64_t block, uint64_t *offset, uint64_t *len);
+
+/* `floe segment dump PATH`: prints metadata, index and every entry (keys and values escaped, values
+ * shortened) to out, and reports each CRC mismatch with the block number and byte offset. Returns 0
+ * if the file is intact, FLOE_ECORRUPT if anything was damaged (after printing all it could), or
+ * another error if it cannot be read at all. */
+int segment_dump(const char *path, FILE *out);
+
+#endif

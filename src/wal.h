@@ -1,0 +1,90 @@
+/* The write-ahead log: a directory of numbered files (wal/<20-digit number>.log) holding records
+ * `crc32c | length | type | seq | key | value` (exact bytes in docs/formats.md). Writers are batched
+ * by group commit: one fdatasync acknowledges every record appended before it started.
+ *
+ * Threads: wal_append and wal_rotate must be serialised by the caller (the store's write mutex, which
+ * also assigns sequence numbers, so file order is sequence order). wal_sync may be called by any
+ * number of threads at once, without the caller's mutex. wal_stats is safe from any thread. */
+#ifndef FLOE_WAL_H
+#define FLOE_WAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "floe.h"
+
+enum wal_record_type {
+    WAL_REC_PUT = 1,
+    WAL_REC_DELETE = 2,
+};
+
+/* One logical record. Pointers are borrowed for the duration of the call that takes or passes it. */
+typedef struct wal_record {
+    uint8_t type; /* enum wal_record_type */
+    uint64_t seq;
+    const uint8_t *key;
+    uint32_t key_len; /* 1..FLOE_MAX_KEY_BYTES */
+    const uint8_t *value;
+    uint32_t value_len;
+    const char *content_type; /* may be NULL */
+    uint32_t content_type_len; /* 0..FLOE_MAX_CONTENT_TYPE_BYTES */
+} wal_record;
+
+typedef struct wal_options {
+    floe_sync_mode sync;
+    uint32_t interval_ms; /* FLOE_SYNC_INTERVAL: a background thread syncs this often */
+    uint64_t file_bytes;  /* rotate to a new file once the current one passes this */
+    uint32_t max_record_bytes; /* records longer than this are refused on append and treated as
+                                  corruption on replay */
+} wal_options;
+
+typedef struct wal wal_t;
+
+/* Called once per valid record during wal_open, in file order. Returning non-zero stops replay and
+ * wal_open fails with that code. */
+typedef int (*wal_replay_fn)(void *ctx, const wal_record *rec);
+
+/* Opens the WAL in directory `dir` (created if missing) and replays every file numbered >= 0 in order
+ * through fn. A torn or bad record at the tail of the LAST file is truncated away (it was never
+ * acknowledged) and the truncation is logged through the returned message; a bad record anywhere
+ * else makes wal_open fail with FLOE_ECORRUPT and err_set naming the file and byte offset. After
+ * replay, appends go to a fresh file numbered one past the highest existing one.
+ * *out is owned by the caller and freed with wal_close. */
+int wal_open(const char *dir, const wal_options *opts, wal_replay_fn fn, void *ctx, wal_t **out);
+
+/* Appends rec to the current file's in-memory batch and returns its LSN (a global, increasing byte
+ * position: the end of this record) in *lsn_out. Cheap: no syscall unless the batch is large.
+ * Errors: FLOE_EREADONLY after an earlier write/fsync failure, FLOE_EIO, FLOE_ETOOBIG. */
+int wal_append(wal_t *w, const wal_record *rec, uint64_t *lsn_out);
+
+/* Makes every record up to lsn durable per the sync mode and returns when it is: ALWAYS writes and
+ * fdatasyncs (group commit: concurrent callers share one write+fdatasync, a caller whose lsn is
+ * covered by a sync in flight just waits for it); INTERVAL and NEVER only write() the batch to the
+ * OS (so a process crash loses nothing). A failed write or fdatasync is sticky: this and every later
+ * call return FLOE_EREADONLY with the cause in err_set. */
+int wal_sync(wal_t *w, uint64_t lsn);
+
+/* Writes (and, unless NEVER, fdatasyncs) everything appended so far, then starts a new file.
+ * *file_no_out is the new file's number: every record appended before this call is in a file with
+ * a smaller number. Used when sealing the pending segment. */
+int wal_rotate(wal_t *w, uint64_t *file_no_out);
+
+/* Deletes every WAL file numbered below file_no (their records are in a durable segment) and fsyncs
+ * the directory. */
+int wal_release_before(wal_t *w, uint64_t file_no);
+
+typedef struct wal_stats {
+    uint64_t syncs;         /* fdatasync calls */
+    uint64_t bytes_written; /* bytes write()n since open */
+    uint64_t files;         /* files currently in the directory */
+    uint64_t records_replayed;
+    uint64_t tail_bytes_truncated;
+} wal_stats;
+
+void wal_get_stats(wal_t *w, wal_stats *out);
+
+/* Writes and syncs what is buffered (per the sync mode; ALWAYS and INTERVAL fdatasync), stops the
+ * interval thread and frees w. Returns the sticky error if there was one. NULL is a no-op. */
+int wal_close(wal_t *w);
+
+#endif
