@@ -1,0 +1,1178 @@
+/* The write-ahead log: numbered files of CRC32C-checked records, written by group commit and
+ * replayed on open. The byte layout is in docs/formats.md, section "WAL".
+ *
+ * How a write travels:
+ *
+ *   wal_append ──copy──► active batch buffer ──swap (leader)──► write() ──► fdatasync (ALWAYS)
+ *                         (under mu, no syscall)                 (outside mu, one leader at a time)
+ *
+ * Any thread that needs the log written (wal_sync, a large batch in wal_append, wal_rotate, the
+ * interval thread, wal_close) runs flush_to(). If no I/O round is running it becomes the leader:
+ * it swaps the active buffer with the empty spare, drops the mutex, writes (and fdatasyncs), takes
+ * the mutex back and publishes the new written/synced LSNs. Threads whose LSN is covered by a round
+ * in flight wait on io_done instead of issuing their own syscalls, so one fdatasync acknowledges
+ * every record appended before its round started.
+ *
+ * Invariants:
+ * 1. LSNs are byte positions in the stream of records since open (file headers are not counted):
+ *    synced_lsn <= written_lsn <= appended_lsn, each only grows. Every record ending at or below
+ *    written_lsn is in a file in the OS; at or below synced_lsn it has been fdatasynced (ALWAYS,
+ *    INTERVAL), and so has the directory entry of its file.
+ * 2. At most one I/O round runs at a time (io_busy). Only the round's leader touches fd, file_no
+ *    and file_bytes; it changes them under mu so that the interval thread reads a consistent pair
+ *    (fd, written_lsn). Records are written in append order, so file order is sequence order.
+ * 3. Between rounds `spare` is an empty buffer; during a round the leader owns the buffer it
+ *    took and `spare` is empty-handed (NULL). The active buffer holds whole records only.
+ * 4. At the start of wal_append the active batch is shorter than batch_write_bytes (a longer one is
+ *    written out before wal_append returns), so a buffer never exceeds batch_write_bytes +
+ *    max_record_bytes: the cap on the only input-grown memory here.
+ * 5. A failed write, fdatasync or file creation sets `failed` for good: no later round starts and
+ *    every call returns FLOE_EREADONLY with fail_msg. Nothing is retried.
+ * 6. A file is rotated only between batches, so every file but the last ends on a record boundary.
+ *    Before a new file takes records the old one is fdatasynced (unless NEVER), the new one's header
+ *    is fdatasynced and the directory is fsynced: a damaged record in any file but the last is
+ *    therefore never a torn write.
+ * 7. Sequence numbers strictly increase across the whole log; wal_append refuses anything else, so
+ *    the log it writes always replays.
+ *
+ * Lock order: the caller's write mutex (serialising wal_append and wal_rotate) before mu. */
+#include "wal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "crc32c.h"
+#include "error.h"
+
+#define WAL_FILE_HEADER_BYTES 28
+#define WAL_RECORD_HEADER_BYTES 24
+#define WAL_MAGIC "FLOEWAL" /* 7 characters and the terminating NUL: 8 bytes */
+#define WAL_FORMAT_VERSION 1u
+#define WAL_NAME_DIGITS 20
+#define WAL_NAME_BYTES (WAL_NAME_DIGITS + 4) /* "<20 digits>.log" */
+#define WAL_FIRST_FILE_NO 1
+/* Room for a message that quotes a path and an OS error. */
+#define WAL_MSG_BYTES (PATH_MAX + 512)
+/* A directory holding more WAL files than this is refused rather than listed into memory. */
+#define WAL_MAX_FILES 1000000
+#define WAL_BUF_INITIAL_BYTES (64u * 1024)
+/* In NEVER and INTERVAL mode wal_append writes the batch out itself once it reaches this size. */
+#define WAL_BATCH_WRITE_BYTES (1u * 1024 * 1024)
+/* In ALWAYS mode leaders write the batch; wal_append only steps in when it gets this large. */
+#define WAL_ALWAYS_BATCH_WRITE_BYTES (8u * 1024 * 1024)
+
+_Static_assert(sizeof(WAL_MAGIC) == 8, "the magic is 8 bytes");
+_Static_assert(WAL_FILE_HEADER_BYTES == 8 + 4 + 4 + 8 + 4, "file header layout");
+_Static_assert(WAL_RECORD_HEADER_BYTES == 4 + 4 + 1 + 1 + 2 + 4 + 8, "record header layout");
+
+typedef struct wal_buf {
+    uint8_t *data; /* malloc'd */
+    size_t len;
+    size_t cap;
+} wal_buf;
+
+struct wal {
+    /* Fixed after wal_open. */
+    char *dir; /* owned */
+    int dir_fd;
+    wal_options opts;
+    size_t batch_write_bytes;
+    size_t buf_max_bytes;
+
+    /* Used only by the caller-serialised wal_append / wal_rotate. */
+    uint64_t last_seq;
+    int have_last_seq;
+
+    pthread_mutex_t mu;     /* guards every field below */
+    pthread_cond_t io_done; /* broadcast whenever an I/O round ends or LSNs advance */
+    wal_buf active;
+    wal_buf spare;
+    uint64_t appended_lsn, written_lsn, synced_lsn;
+    int io_busy;
+    int fd;
+    uint64_t file_no;
+    uint64_t file_bytes; /* size of the current file */
+    int failed;
+    char fail_msg[WAL_MSG_BYTES];
+    wal_stats stats;
+
+    /* The interval thread (FLOE_SYNC_INTERVAL only). */
+    pthread_cond_t stop_cv; /* signalled by wal_close; waits use CLOCK_MONOTONIC */
+    int stopping;
+    int interval_started;
+    pthread_t interval_thread;
+};
+
+/* ---- little-endian encoding ---- */
+
+static void put_le16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put_le64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint16_t get_le16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static uint32_t get_le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t get_le64(const uint8_t *p)
+{
+    return (uint64_t)get_le32(p) | (uint64_t)get_le32(p + 4) << 32;
+}
+
+/* ---- small helpers ---- */
+
+static void file_path(const wal_t *w, uint64_t no, char *out, size_t out_len)
+{
+    snprintf(out, out_len, "%s/%0*llu.log", w->dir, WAL_NAME_DIGITS, (unsigned long long)no);
+}
+
+/* Writes all of buf at the file offset, retrying short writes and EINTR. Returns 0 or errno. */
+static int write_all(int fd, const uint8_t *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, buf, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno;
+        }
+        if (n == 0)
+            return EIO;
+        buf += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Marks the WAL failed (invariant 5). Called with mu held; keeps the first cause. */
+static void set_failed_locked(wal_t *w, const char *msg)
+{
+    if (!w->failed) {
+        w->failed = 1;
+        snprintf(w->fail_msg, sizeof w->fail_msg, "%s", msg);
+    }
+    pthread_cond_broadcast(&w->io_done);
+}
+
+/* The error every call returns once the WAL has failed. Called with mu held. */
+static int readonly_error_locked(const wal_t *w)
+{
+    return err_set(FLOE_EREADONLY, "%s; the WAL is read-only", w->fail_msg);
+}
+
+static int monotonic_deadline(struct timespec *ts, uint32_t after_ms)
+{
+    if (clock_gettime(CLOCK_MONOTONIC, ts) != 0)
+        return -1;
+    ts->tv_sec += after_ms / 1000;
+    ts->tv_nsec += (long)(after_ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+    return 0;
+}
+
+/* ---- file creation ---- */
+
+static void encode_file_header(uint8_t *h, uint64_t file_no)
+{
+    memcpy(h, WAL_MAGIC, 8);
+    put_le32(h + 8, WAL_FORMAT_VERSION);
+    put_le32(h + 12, 0);
+    put_le64(h + 16, file_no);
+    put_le32(h + 24, crc32c(h, 24));
+}
+
+/* Checks a file header. Returns NULL if it is good, else a static description of what is wrong.
+ * *torn_out is 1 when the header looks like one whose write a crash interrupted (cut short or
+ * failing its CRC, but starting with our magic or with zeros), 0 when the file is not one we wrote
+ * or was written whole and is wrong: only the former may ever be removed as a torn tail. */
+static const char *check_file_header(const uint8_t *h, size_t avail, uint64_t file_no, int *torn_out)
+{
+    size_t head = avail < WAL_FILE_HEADER_BYTES ? avail : WAL_FILE_HEADER_BYTES;
+    size_t magic_head = head < 8 ? head : 8;
+    int zeros = 1;
+    for (size_t i = 0; i < head; i++)
+        zeros &= h[i] == 0;
+    int ours = magic_head == 0 || memcmp(h, WAL_MAGIC, magic_head) == 0;
+    *torn_out = 0;
+    if (!ours && !zeros)
+        return "not a floe WAL file: bad magic";
+    if (avail < WAL_FILE_HEADER_BYTES || crc32c(h, 24) != get_le32(h + 24)) {
+        *torn_out = 1;
+        return avail < WAL_FILE_HEADER_BYTES ? "file is shorter than its header" : "file header crc mismatch";
+    }
+    if (memcmp(h, WAL_MAGIC, 8) != 0)
+        return "not a floe WAL file: bad magic";
+    if (get_le32(h + 8) != WAL_FORMAT_VERSION)
+        return "unsupported WAL format version";
+    if (get_le32(h + 12) != 0)
+        return "unknown flags in file header";
+    if (get_le64(h + 16) != file_no)
+        return "file header names a different file number than the file name";
+    return NULL;
+}
+
+/* Creates WAL file number no with its header. Unless the mode is NEVER the header is fdatasynced
+ * and the directory fsynced, so the file survives a crash before any record is synced into it.
+ * Returns 0 and the open fd in *fd_out, or an errno-style failure with a message in msg. Does not
+ * take mu; *syncs_out counts the fdatasyncs done. */
+static int create_file(wal_t *w, uint64_t no, int *fd_out, uint64_t *syncs_out, char *msg, size_t msg_len)
+{
+    char path[PATH_MAX];
+    uint8_t h[WAL_FILE_HEADER_BYTES];
+    int fd = -1;
+    int e = 0;
+
+    *syncs_out = 0;
+    file_path(w, no, path, sizeof path);
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        e = errno;
+        snprintf(msg, msg_len, "create %s: %s", path, strerror(e));
+        goto out;
+    }
+    encode_file_header(h, no);
+    e = write_all(fd, h, sizeof h);
+    if (e) {
+        snprintf(msg, msg_len, "write header of %s: %s", path, strerror(e));
+        goto out;
+    }
+    if (w->opts.sync != FLOE_SYNC_NEVER) {
+        (*syncs_out)++;
+        if (fdatasync(fd) != 0) {
+            e = errno;
+            snprintf(msg, msg_len, "fdatasync %s: %s", path, strerror(e));
+            goto out;
+        }
+        if (fsync(w->dir_fd) != 0) {
+            e = errno;
+            snprintf(msg, msg_len, "fsync directory %s: %s", w->dir, strerror(e));
+            goto out;
+        }
+    }
+out:
+    if (e) {
+        if (fd >= 0)
+            close(fd);
+        return e;
+    }
+    *fd_out = fd;
+    return 0;
+}
+
+/* ---- group commit ---- */
+
+/* Moves to file number file_no + 1 (invariant 6). Called by the round's leader with mu held;
+ * drops it around the syscalls and returns with it held. */
+static void rotate_locked(wal_t *w)
+{
+    char msg[WAL_MSG_BYTES];
+    int old_fd = w->fd;
+    uint64_t next_no = w->file_no + 1;
+    uint64_t covered = w->written_lsn;
+    int sync_old = w->opts.sync != FLOE_SYNC_NEVER && w->synced_lsn < w->written_lsn;
+    uint64_t syncs = 0;
+    int new_fd = -1;
+    int e = 0;
+
+    pthread_mutex_unlock(&w->mu);
+    if (sync_old) {
+        syncs++;
+        if (fdatasync(old_fd) != 0) {
+            char path[PATH_MAX];
+            e = errno;
+            file_path(w, next_no - 1, path, sizeof path);
+            snprintf(msg, sizeof msg, "fdatasync %s: %s", path, strerror(e));
+        }
+    }
+    uint64_t create_syncs = 0;
+    if (!e)
+        e = create_file(w, next_no, &new_fd, &create_syncs, msg, sizeof msg);
+    pthread_mutex_lock(&w->mu);
+    w->stats.syncs += syncs + create_syncs;
+    if (e) {
+        set_failed_locked(w, msg);
+        return;
+    }
+    if (sync_old && w->synced_lsn < covered) {
+        w->synced_lsn = covered;
+        pthread_cond_broadcast(&w->io_done);
+    }
+    w->fd = new_fd;
+    w->file_no = next_no;
+    w->file_bytes = WAL_FILE_HEADER_BYTES;
+    w->stats.bytes_written += WAL_FILE_HEADER_BYTES;
+    w->stats.files++;
+    /* The interval thread syncs through its own dup() of the fd, so closing ours is safe. */
+    pthread_mutex_unlock(&w->mu);
+    close(old_fd);
+    pthread_mutex_lock(&w->mu);
+}
+
+/* One I/O round. The caller holds mu and has just set io_busy; this returns with mu held, io_busy
+ * cleared and waiters woken. want_sync adds an fdatasync after the write; force_rotate starts a new
+ * file afterwards even if the current one is not full. */
+static void io_round(wal_t *w, int want_sync, int force_rotate)
+{
+    wal_buf batch = w->active;
+    uint64_t end = w->appended_lsn;
+    int fd = w->fd;
+    char msg[WAL_MSG_BYTES];
+    int e = 0;
+    int synced = 0;
+
+    w->active = w->spare;
+    w->spare = (wal_buf){0};
+    pthread_mutex_unlock(&w->mu);
+
+    if (batch.len > 0) {
+        e = write_all(fd, batch.data, batch.len);
+        if (e) {
+            char path[PATH_MAX];
+            file_path(w, w->file_no, path, sizeof path);
+            snprintf(msg, sizeof msg, "write %s: %s", path, strerror(e));
+        }
+    }
+    if (!e && want_sync) {
+        synced = 1;
+        if (fdatasync(fd) != 0) {
+            char path[PATH_MAX];
+            e = errno;
+            file_path(w, w->file_no, path, sizeof path);
+            snprintf(msg, sizeof msg, "fdatasync %s: %s", path, strerror(e));
+        }
+    }
+    /* A rare huge batch should not pin its memory for the life of the WAL. */
+    if (batch.cap > 2 * w->batch_write_bytes) {
+        uint8_t *smaller = realloc(batch.data, WAL_BUF_INITIAL_BYTES);
+        if (smaller) {
+            batch.data = smaller;
+            batch.cap = WAL_BUF_INITIAL_BYTES;
+        }
+    }
+
+    size_t batch_bytes = batch.len;
+    pthread_mutex_lock(&w->mu);
+    batch.len = 0;
+    w->spare = batch;
+    if (synced)
+        w->stats.syncs++;
+    if (e) {
+        set_failed_locked(w, msg);
+    } else {
+        w->stats.bytes_written += batch_bytes;
+        w->file_bytes += batch_bytes;
+        w->written_lsn = end;
+        if (synced && w->synced_lsn < end)
+            w->synced_lsn = end;
+        /* Release followers before a possible rotation: their records are already covered. */
+        pthread_cond_broadcast(&w->io_done);
+        if (force_rotate || w->file_bytes >= w->opts.file_bytes)
+            rotate_locked(w);
+    }
+    w->io_busy = 0;
+    pthread_cond_broadcast(&w->io_done);
+}
+
+/* Returns once every record up to lsn is written (and fdatasynced if want_sync), running I/O
+ * rounds as the leader when none is in flight. With force_rotate, runs one round of its own that
+ * ends in a new file and reports its number in *file_no_out. Takes and releases mu. */
+static int flush_to(wal_t *w, uint64_t lsn, int want_sync, int force_rotate, uint64_t *file_no_out)
+{
+    int r = 0;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        if (w->failed) {
+            r = readonly_error_locked(w);
+            break;
+        }
+        if (!force_rotate && (want_sync ? w->synced_lsn : w->written_lsn) >= lsn)
+            break;
+        if (w->io_busy) {
+            pthread_cond_wait(&w->io_done, &w->mu);
+            continue;
+        }
+        w->io_busy = 1;
+        io_round(w, want_sync, force_rotate);
+        if (force_rotate && !w->failed) {
+            *file_no_out = w->file_no;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&w->mu);
+    return r;
+}
+
+/* ---- the interval thread ---- */
+
+/* Writes what is buffered, then fdatasyncs through a private dup() of the current fd so that
+ * writers never wait for this fdatasync (invariant 2 makes the (fd, written_lsn) pair consistent). */
+static void interval_tick(wal_t *w)
+{
+    uint64_t lsn, end;
+    int fd;
+    char msg[WAL_MSG_BYTES];
+
+    pthread_mutex_lock(&w->mu);
+    lsn = w->appended_lsn;
+    pthread_mutex_unlock(&w->mu);
+    if (flush_to(w, lsn, 0, 0, NULL) != 0)
+        return;
+
+    pthread_mutex_lock(&w->mu);
+    if (w->failed || w->synced_lsn >= w->written_lsn) {
+        pthread_mutex_unlock(&w->mu);
+        return;
+    }
+    end = w->written_lsn;
+    fd = fcntl(w->fd, F_DUPFD_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(msg, sizeof msg, "interval sync of WAL in %s: dup: %s", w->dir, strerror(errno));
+        set_failed_locked(w, msg);
+        pthread_mutex_unlock(&w->mu);
+        return;
+    }
+    pthread_mutex_unlock(&w->mu);
+
+    int rc = fdatasync(fd);
+    int e = errno;
+    close(fd);
+
+    pthread_mutex_lock(&w->mu);
+    w->stats.syncs++;
+    if (rc != 0) {
+        snprintf(msg, sizeof msg, "interval fdatasync of WAL in %s: %s", w->dir, strerror(e));
+        set_failed_locked(w, msg);
+    } else if (w->synced_lsn < end) {
+        w->synced_lsn = end;
+        pthread_cond_broadcast(&w->io_done);
+    }
+    pthread_mutex_unlock(&w->mu);
+}
+
+static void *interval_main(void *arg)
+{
+    wal_t *w = arg;
+    pthread_mutex_lock(&w->mu);
+    while (!w->stopping) {
+        struct timespec deadline;
+        if (monotonic_deadline(&deadline, w->opts.interval_ms) != 0)
+            break;
+        int rc = 0;
+        while (!w->stopping && rc != ETIMEDOUT)
+            rc = pthread_cond_timedwait(&w->stop_cv, &w->mu, &deadline);
+        if (w->stopping)
+            break;
+        if (w->failed)
+            continue;
+        pthread_mutex_unlock(&w->mu);
+        interval_tick(w);
+        pthread_mutex_lock(&w->mu);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+/* ---- records ---- */
+
+/* Checks the cheap header fields of a record at p with avail bytes available. Returns NULL if they
+ * are consistent (length, type, key/content/value lengths), else a description. Sets *len_out. */
+static const char *check_record_fields(const uint8_t *p, size_t avail, uint32_t *len_out)
+{
+    if (avail < WAL_RECORD_HEADER_BYTES)
+        return "record header runs past the end of the file";
+    uint32_t len = get_le32(p + 4);
+    uint8_t type = p[8];
+    uint32_t ct_len = p[9];
+    uint32_t key_len = get_le16(p + 10);
+    uint32_t value_len = get_le32(p + 12);
+    *len_out = len;
+    if (len < WAL_RECORD_HEADER_BYTES + 1)
+        return "bad length";
+    if (len > avail)
+        return "length runs past the end of the file";
+    if (type != WAL_REC_PUT && type != WAL_REC_DELETE)
+        return "bad record type";
+    if (key_len < 1 || key_len > FLOE_MAX_KEY_BYTES)
+        return "bad key length";
+    if ((uint64_t)WAL_RECORD_HEADER_BYTES + key_len + ct_len + value_len != len)
+        return "field lengths do not add up to the record length";
+    if (type == WAL_REC_DELETE && (value_len != 0 || ct_len != 0))
+        return "delete record carries a value";
+    return NULL;
+}
+
+/* Parses the record at p. Returns NULL and fills *rec (pointers into p) and *len_out if it is
+ * complete, consistent and CRC-valid; otherwise a description of the first problem. */
+static const char *parse_record(const uint8_t *p, size_t avail, wal_record *rec, uint32_t *len_out)
+{
+    uint32_t len = 0;
+    const char *why = check_record_fields(p, avail, &len);
+    if (why)
+        return why;
+    if (crc32c(p + 4, len - 4) != get_le32(p))
+        return "crc mismatch";
+    rec->type = p[8];
+    rec->content_type_len = p[9];
+    rec->key_len = get_le16(p + 10);
+    rec->value_len = get_le32(p + 12);
+    rec->seq = get_le64(p + 16);
+    rec->key = p + WAL_RECORD_HEADER_BYTES;
+    rec->content_type = rec->content_type_len ? (const char *)rec->key + rec->key_len : NULL;
+    rec->value = rec->key + rec->key_len + rec->content_type_len;
+    *len_out = len;
+    return NULL;
+}
+
+/* Looks for a complete, CRC-valid record starting anywhere in [from, size) whose sequence number
+ * follows the last one replayed. Every byte offset is tried, so a damaged length field cannot hide
+ * the records behind it. Returns the offset found, or -1. */
+static long long find_valid_record(const uint8_t *map, size_t from, size_t size, int have_seq,
+                                   uint64_t last_seq)
+{
+    for (size_t pos = from; pos + WAL_RECORD_HEADER_BYTES < size; pos++) {
+        uint32_t len;
+        wal_record rec;
+        if (check_record_fields(map + pos, size - pos, &len) != NULL)
+            continue;
+        if (parse_record(map + pos, size - pos, &rec, &len) != NULL)
+            continue;
+        if (have_seq && rec.seq <= last_seq)
+            continue;
+        return (long long)pos;
+    }
+    return -1;
+}
+
+/* ---- recovery ---- */
+
+static int parse_file_name(const char *name, uint64_t *no_out)
+{
+    if (strlen(name) != WAL_NAME_BYTES || strcmp(name + WAL_NAME_DIGITS, ".log") != 0)
+        return 0;
+    uint64_t no = 0;
+    for (int i = 0; i < WAL_NAME_DIGITS; i++) {
+        if (name[i] < '0' || name[i] > '9')
+            return 0;
+        unsigned d = (unsigned)(name[i] - '0');
+        if (no > (UINT64_MAX - d) / 10)
+            return -1;
+        no = no * 10 + d;
+    }
+    *no_out = no;
+    return 1;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Lists the WAL file numbers in dir in ascending order. *nums_out is malloc'd (NULL when there are
+ * none) and owned by the caller. Other names are ignored. */
+static int list_files(const char *dir, uint64_t **nums_out, size_t *count_out)
+{
+    DIR *d = NULL;
+    uint64_t *nums = NULL;
+    size_t count = 0, cap = 0;
+    int r = 0;
+
+    d = opendir(dir);
+    if (!d) {
+        r = err_set(FLOE_EIO, "open WAL directory %s: %s", dir, strerror(errno));
+        goto out;
+    }
+    for (;;) {
+        errno = 0;
+        struct dirent *de = readdir(d);
+        if (!de) {
+            if (errno) {
+                r = err_set(FLOE_EIO, "read WAL directory %s: %s", dir, strerror(errno));
+                goto out;
+            }
+            break;
+        }
+        uint64_t no;
+        int kind = parse_file_name(de->d_name, &no);
+        if (kind == 0)
+            continue;
+        if (kind < 0) {
+            r = err_set(FLOE_ECORRUPT, "%s/%s: file number out of range", dir, de->d_name);
+            goto out;
+        }
+        if (count == cap) {
+            if (cap >= WAL_MAX_FILES) {
+                r = err_set(FLOE_EIO, "WAL directory %s holds more than %d files: refusing to open", dir,
+                            WAL_MAX_FILES);
+                goto out;
+            }
+            size_t ncap = cap ? cap * 2 : 16;
+            uint64_t *n = realloc(nums, ncap * sizeof *n);
+            if (!n) {
+                r = err_set(FLOE_ENOMEM, "listing WAL directory %s: out of memory", dir);
+                goto out;
+            }
+            nums = n;
+            cap = ncap;
+        }
+        nums[count++] = no;
+    }
+    if (count)
+        qsort(nums, count, sizeof *nums, cmp_u64);
+out:
+    if (d)
+        closedir(d);
+    if (r) {
+        free(nums);
+        return r;
+    }
+    *nums_out = nums;
+    *count_out = count;
+    return 0;
+}
+
+typedef struct replay_state {
+    wal_replay_fn fn;
+    void *ctx;
+    uint64_t last_seq;
+    int have_seq;
+    uint64_t records;
+    uint64_t truncated_bytes;
+    char note[WAL_MSG_BYTES]; /* what was truncated, for the caller's log */
+} replay_state;
+
+static void note_truncation(replay_state *st, const char *path, size_t off, size_t bytes, const char *why)
+{
+    st->truncated_bytes += bytes;
+    snprintf(st->note, sizeof st->note,
+             "%s: truncated %zu bytes of torn tail at byte %zu (%s); those writes were never acknowledged",
+             path, bytes, off, why);
+}
+
+/* Replays WAL file number no. In the last file, a damaged record after which no valid record follows
+ * is a torn tail: the file is cut there (or removed, if its header is torn). Sets *removed when the
+ * file was removed. */
+static int replay_file(wal_t *w, uint64_t no, int is_last, replay_state *st, int *removed)
+{
+    char path[PATH_MAX];
+    int fd = -1;
+    uint8_t *map = NULL;
+    size_t size = 0;
+    int r = 0;
+
+    *removed = 0;
+    file_path(w, no, path, sizeof path);
+    fd = open(path, (is_last ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+    if (fd < 0) {
+        r = err_set(FLOE_EIO, "open %s: %s", path, strerror(errno));
+        goto out;
+    }
+    struct stat sb;
+    if (fstat(fd, &sb) != 0) {
+        r = err_set(FLOE_EIO, "stat %s: %s", path, strerror(errno));
+        goto out;
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        r = err_set(FLOE_ECORRUPT, "%s: not a regular file", path);
+        goto out;
+    }
+    size = (size_t)sb.st_size;
+    if (size > 0) {
+        map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (map == MAP_FAILED) {
+            map = NULL;
+            r = err_set(FLOE_EIO, "mmap %s: %s", path, strerror(errno));
+            goto out;
+        }
+    }
+
+    int torn = 0;
+    const char *why = check_file_header(map, size, no, &torn);
+    if (why) {
+        long long found = is_last && torn ? find_valid_record(map, 0, size, st->have_seq, st->last_seq) : -1;
+        if (!is_last || !torn || found >= 0) {
+            r = err_set(FLOE_ECORRUPT,
+                        "%s: bad file header (%s); the WAL is damaged before its tail: refusing to open",
+                        path, why);
+            goto out;
+        }
+        /* A file created just before a crash: nothing in it was ever acknowledged. */
+        if (unlink(path) != 0) {
+            r = err_set(FLOE_EIO, "remove torn WAL file %s: %s", path, strerror(errno));
+            goto out;
+        }
+        if (fsync(w->dir_fd) != 0) {
+            r = err_set(FLOE_EIO, "fsync directory %s: %s", w->dir, strerror(errno));
+            goto out;
+        }
+        note_truncation(st, path, 0, size, why);
+        *removed = 1;
+        goto out;
+    }
+
+    size_t off = WAL_FILE_HEADER_BYTES;
+    while (off < size) {
+        wal_record rec;
+        uint32_t len = 0;
+        why = parse_record(map + off, size - off, &rec, &len);
+        if (why) {
+            if (!is_last) {
+                r = err_set(
+                    FLOE_ECORRUPT,
+                    "%s: bad record at byte %zu (%s); the WAL is damaged before its tail: refusing to open",
+                    path, off, why);
+                goto out;
+            }
+            long long found = find_valid_record(map, off + 1, size, st->have_seq, st->last_seq);
+            if (found >= 0) {
+                r = err_set(
+                    FLOE_ECORRUPT,
+                    "%s: bad record at byte %zu (%s) with a valid record after it at byte %lld; the WAL is "
+                    "damaged before its tail: refusing to open",
+                    path, off, why, found);
+                goto out;
+            }
+            if (ftruncate(fd, (off_t)off) != 0 || fsync(fd) != 0) {
+                r = err_set(FLOE_EIO, "truncate torn tail of %s at byte %zu: %s", path, off, strerror(errno));
+                goto out;
+            }
+            note_truncation(st, path, off, size - off, why);
+            break;
+        }
+        if (len > w->opts.max_record_bytes) {
+            r = err_set(
+                FLOE_ECORRUPT,
+                "%s: record at byte %zu is %u bytes, above max_record_bytes %u: raise the limit to open this "
+                "WAL",
+                path, off, len, w->opts.max_record_bytes);
+            goto out;
+        }
+        if (st->have_seq && rec.seq <= st->last_seq) {
+            r = err_set(
+                FLOE_ECORRUPT,
+                "%s: record at byte %zu has sequence number %llu, not above the previous %llu: refusing to "
+                "open",
+                path, off, (unsigned long long)rec.seq, (unsigned long long)st->last_seq);
+            goto out;
+        }
+        if (st->fn) {
+            r = st->fn(st->ctx, &rec);
+            if (r)
+                goto out;
+        }
+        st->last_seq = rec.seq;
+        st->have_seq = 1;
+        st->records++;
+        off += len;
+    }
+out:
+    if (map)
+        munmap(map, size);
+    if (fd >= 0)
+        close(fd);
+    return r;
+}
+
+static int check_options(const wal_options *o)
+{
+    if (o->sync != FLOE_SYNC_ALWAYS && o->sync != FLOE_SYNC_INTERVAL && o->sync != FLOE_SYNC_NEVER)
+        return err_set(FLOE_EINVAL, "wal.sync: unknown sync mode %d", (int)o->sync);
+    if (o->sync == FLOE_SYNC_INTERVAL && o->interval_ms == 0)
+        return err_set(FLOE_EINVAL, "wal.interval_ms must be at least 1 with sync \"interval\"");
+    if (o->file_bytes == 0)
+        return err_set(FLOE_EINVAL, "wal.file_bytes must be at least 1");
+    if (o->max_record_bytes < WAL_RECORD_HEADER_BYTES + 1)
+        return err_set(FLOE_EINVAL, "wal max_record_bytes %u is below the smallest record (%d bytes)",
+                       o->max_record_bytes, WAL_RECORD_HEADER_BYTES + 1);
+    return 0;
+}
+
+static void wal_free(wal_t *w)
+{
+    if (!w)
+        return;
+    if (w->fd >= 0)
+        close(w->fd);
+    if (w->dir_fd >= 0)
+        close(w->dir_fd);
+    free(w->active.data);
+    free(w->spare.data);
+    free(w->dir);
+    free(w);
+}
+
+int wal_open(const char *dir, const wal_options *opts, wal_replay_fn fn, void *ctx, wal_t **out)
+{
+    wal_t *w = NULL;
+    uint64_t *nums = NULL;
+    size_t count = 0;
+    int sync_init = 0;
+    int r = 0;
+    replay_state st = {.fn = fn, .ctx = ctx};
+
+    if (!dir || !opts || !out)
+        return err_set(FLOE_EINVAL, "wal_open: NULL argument");
+    if (strlen(dir) + 1 + WAL_NAME_BYTES + 1 > PATH_MAX)
+        return err_set(FLOE_EINVAL, "WAL directory path is too long: %s", dir);
+    r = check_options(opts);
+    if (r)
+        return r;
+
+    w = calloc(1, sizeof *w);
+    if (!w)
+        return err_set(FLOE_ENOMEM, "opening WAL %s: out of memory", dir);
+    w->fd = -1;
+    w->dir_fd = -1;
+    w->opts = *opts;
+    w->batch_write_bytes =
+        opts->sync == FLOE_SYNC_ALWAYS ? WAL_ALWAYS_BATCH_WRITE_BYTES : WAL_BATCH_WRITE_BYTES;
+    w->buf_max_bytes = w->batch_write_bytes + opts->max_record_bytes;
+    w->dir = strdup(dir);
+    if (!w->dir) {
+        r = err_set(FLOE_ENOMEM, "opening WAL %s: out of memory", dir);
+        goto out;
+    }
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+        r = err_set(FLOE_EIO, "create WAL directory %s: %s", dir, strerror(errno));
+        goto out;
+    }
+    w->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (w->dir_fd < 0) {
+        r = err_set(FLOE_EIO, "open WAL directory %s: %s", dir, strerror(errno));
+        goto out;
+    }
+
+    r = list_files(dir, &nums, &count);
+    if (r)
+        goto out;
+    for (size_t i = 1; i < count; i++) {
+        if (nums[i] != nums[i - 1] + 1) {
+            r = err_set(
+                FLOE_ECORRUPT,
+                "WAL directory %s: file %0*llu.log is missing between %0*llu.log and %0*llu.log: refusing "
+                "to open",
+                dir, WAL_NAME_DIGITS, (unsigned long long)nums[i - 1] + 1, WAL_NAME_DIGITS,
+                (unsigned long long)nums[i - 1], WAL_NAME_DIGITS, (unsigned long long)nums[i]);
+            goto out;
+        }
+    }
+    uint64_t next_no = WAL_FIRST_FILE_NO;
+    uint64_t files_left = 0;
+    for (size_t i = 0; i < count; i++) {
+        int removed = 0;
+        r = replay_file(w, nums[i], i + 1 == count, &st, &removed);
+        if (r)
+            goto out;
+        if (!removed) {
+            files_left++;
+            next_no = nums[i] + 1;
+        } else {
+            next_no = nums[i];
+        }
+    }
+    if (next_no == 0 || next_no == UINT64_MAX) {
+        r = err_set(FLOE_ECORRUPT, "WAL directory %s: file numbers are exhausted", dir);
+        goto out;
+    }
+
+    if (pthread_mutex_init(&w->mu, NULL) != 0) {
+        r = err_set(FLOE_ENOMEM, "opening WAL %s: cannot create mutex", dir);
+        goto out;
+    }
+    sync_init = 1;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    int crc_a = pthread_cond_init(&w->io_done, NULL);
+    int crc_b = pthread_cond_init(&w->stop_cv, &ca);
+    pthread_condattr_destroy(&ca);
+    if (crc_a || crc_b) {
+        if (!crc_a)
+            pthread_cond_destroy(&w->io_done);
+        if (!crc_b)
+            pthread_cond_destroy(&w->stop_cv);
+        pthread_mutex_destroy(&w->mu);
+        sync_init = 0;
+        r = err_set(FLOE_ENOMEM, "opening WAL %s: cannot create condition variables", dir);
+        goto out;
+    }
+    sync_init = 2;
+
+    char msg[WAL_MSG_BYTES];
+    uint64_t syncs = 0;
+    int e = create_file(w, next_no, &w->fd, &syncs, msg, sizeof msg);
+    if (e) {
+        r = err_set(FLOE_EIO, "%s", msg);
+        goto out;
+    }
+    w->file_no = next_no;
+    w->file_bytes = WAL_FILE_HEADER_BYTES;
+    w->last_seq = st.last_seq;
+    w->have_last_seq = st.have_seq;
+    w->stats.syncs = syncs;
+    w->stats.bytes_written = WAL_FILE_HEADER_BYTES;
+    w->stats.files = files_left + 1;
+    w->stats.records_replayed = st.records;
+    w->stats.tail_bytes_truncated = st.truncated_bytes;
+
+    if (opts->sync == FLOE_SYNC_INTERVAL) {
+        e = pthread_create(&w->interval_thread, NULL, interval_main, w);
+        if (e) {
+            r = err_set(FLOE_EIO, "opening WAL %s: cannot start the sync thread: %s", dir, strerror(e));
+            goto out;
+        }
+        w->interval_started = 1;
+    }
+out:
+    free(nums);
+    if (r) {
+        if (sync_init == 2) {
+            pthread_cond_destroy(&w->io_done);
+            pthread_cond_destroy(&w->stop_cv);
+        }
+        if (sync_init >= 1)
+            pthread_mutex_destroy(&w->mu);
+        wal_free(w);
+        return r;
+    }
+    if (st.truncated_bytes)
+        err_set(FLOE_OK, "%s", st.note);
+    else
+        err_clear();
+    *out = w;
+    return 0;
+}
+
+/* ---- appending ---- */
+
+static int check_record(const wal_t *w, const wal_record *rec, uint64_t *len_out)
+{
+    if (!rec)
+        return err_set(FLOE_EINVAL, "wal_append: NULL record");
+    if (rec->type != WAL_REC_PUT && rec->type != WAL_REC_DELETE)
+        return err_set(FLOE_EINVAL, "WAL record type %u is neither put nor delete", rec->type);
+    if (!rec->key || rec->key_len < 1 || rec->key_len > FLOE_MAX_KEY_BYTES)
+        return err_set(FLOE_EKEY, "WAL record key is %u bytes: keys are 1..%d bytes", rec->key_len,
+                       FLOE_MAX_KEY_BYTES);
+    if (rec->content_type_len > FLOE_MAX_CONTENT_TYPE_BYTES || (rec->content_type_len && !rec->content_type))
+        return err_set(FLOE_EINVAL, "WAL record content type is %u bytes: at most %d", rec->content_type_len,
+                       FLOE_MAX_CONTENT_TYPE_BYTES);
+    if (rec->value_len && !rec->value)
+        return err_set(FLOE_EINVAL, "WAL record has a value length but no value");
+    if (rec->type == WAL_REC_DELETE && (rec->value_len || rec->content_type_len))
+        return err_set(FLOE_EINVAL, "WAL delete record for seq %llu carries a value or content type",
+                       (unsigned long long)rec->seq);
+    if (w->have_last_seq && rec->seq <= w->last_seq)
+        return err_set(FLOE_EINVAL, "WAL record sequence number %llu is not above the previous %llu",
+                       (unsigned long long)rec->seq, (unsigned long long)w->last_seq);
+    uint64_t len = (uint64_t)WAL_RECORD_HEADER_BYTES + rec->key_len + rec->content_type_len + rec->value_len;
+    if (len > w->opts.max_record_bytes)
+        return err_set(FLOE_ETOOBIG, "WAL record for seq %llu is %llu bytes, above the limit of %u",
+                       (unsigned long long)rec->seq, (unsigned long long)len, w->opts.max_record_bytes);
+    *len_out = len;
+    return 0;
+}
+
+/* Grows the active buffer to hold need bytes (invariant 4 bounds need). Called with mu held. */
+static int grow_active_locked(wal_t *w, size_t need)
+{
+    if (need <= w->active.cap)
+        return 0;
+    if (need > w->buf_max_bytes)
+        return err_set(FLOE_EIO, "WAL batch of %zu bytes exceeds its cap of %zu bytes", need,
+                       w->buf_max_bytes);
+    size_t cap = w->active.cap ? w->active.cap : WAL_BUF_INITIAL_BYTES;
+    while (cap < need)
+        cap = cap > w->buf_max_bytes / 2 ? w->buf_max_bytes : cap * 2;
+    uint8_t *data = realloc(w->active.data, cap);
+    if (!data)
+        return err_set(FLOE_ENOMEM, "WAL batch buffer of %zu bytes: out of memory", cap);
+    w->active.data = data;
+    w->active.cap = cap;
+    return 0;
+}
+
+int wal_append(wal_t *w, const wal_record *rec, uint64_t *lsn_out)
+{
+    uint64_t len64 = 0;
+    int r = check_record(w, rec, &len64);
+    if (r)
+        return r;
+    size_t len = (size_t)len64;
+
+    /* Encode and checksum outside the mutex; under it only copy. */
+    uint8_t h[WAL_RECORD_HEADER_BYTES];
+    put_le32(h + 4, (uint32_t)len);
+    h[8] = rec->type;
+    h[9] = (uint8_t)rec->content_type_len;
+    put_le16(h + 10, (uint16_t)rec->key_len);
+    put_le32(h + 12, rec->value_len);
+    put_le64(h + 16, rec->seq);
+    uint32_t crc = crc32c_extend(0, h + 4, sizeof h - 4);
+    crc = crc32c_extend(crc, rec->key, rec->key_len);
+    if (rec->content_type_len)
+        crc = crc32c_extend(crc, rec->content_type, rec->content_type_len);
+    if (rec->value_len)
+        crc = crc32c_extend(crc, rec->value, rec->value_len);
+    put_le32(h, crc);
+
+    pthread_mutex_lock(&w->mu);
+    if (w->failed) {
+        r = readonly_error_locked(w);
+        pthread_mutex_unlock(&w->mu);
+        return r;
+    }
+    r = grow_active_locked(w, w->active.len + len);
+    if (r) {
+        pthread_mutex_unlock(&w->mu);
+        return r;
+    }
+    uint8_t *p = w->active.data + w->active.len;
+    memcpy(p, h, sizeof h);
+    p += sizeof h;
+    memcpy(p, rec->key, rec->key_len);
+    p += rec->key_len;
+    if (rec->content_type_len) {
+        memcpy(p, rec->content_type, rec->content_type_len);
+        p += rec->content_type_len;
+    }
+    if (rec->value_len)
+        memcpy(p, rec->value, rec->value_len);
+    w->active.len += len;
+    w->appended_lsn += len;
+    uint64_t lsn = w->appended_lsn;
+    int write_out = w->active.len >= w->batch_write_bytes;
+    pthread_mutex_unlock(&w->mu);
+
+    w->last_seq = rec->seq;
+    w->have_last_seq = 1;
+    if (write_out) {
+        r = flush_to(w, lsn, 0, 0, NULL);
+        if (r)
+            return r;
+    }
+    *lsn_out = lsn;
+    return 0;
+}
+
+int wal_sync(wal_t *w, uint64_t lsn)
+{
+    pthread_mutex_lock(&w->mu);
+    uint64_t appended = w->appended_lsn;
+    pthread_mutex_unlock(&w->mu);
+    if (lsn > appended)
+        return err_set(FLOE_EINVAL, "wal_sync: LSN %llu is beyond the last appended record (%llu)",
+                       (unsigned long long)lsn, (unsigned long long)appended);
+    return flush_to(w, lsn, w->opts.sync == FLOE_SYNC_ALWAYS, 0, NULL);
+}
+
+int wal_rotate(wal_t *w, uint64_t *file_no_out)
+{
+    uint64_t no = 0;
+    int r = flush_to(w, 0, w->opts.sync != FLOE_SYNC_NEVER, 1, &no);
+    if (r)
+        return r;
+    *file_no_out = no;
+    return 0;
+}
+
+int wal_release_before(wal_t *w, uint64_t file_no)
+{
+    uint64_t *nums = NULL;
+    size_t count = 0;
+    uint64_t removed = 0;
+    int r = 0;
+
+    pthread_mutex_lock(&w->mu);
+    uint64_t current = w->file_no;
+    pthread_mutex_unlock(&w->mu);
+    if (file_no > current) {
+        r = err_set(FLOE_EINVAL, "wal_release_before(%llu) would delete the current WAL file %llu",
+                    (unsigned long long)file_no, (unsigned long long)current);
+        goto out;
+    }
+    r = list_files(w->dir, &nums, &count);
+    if (r)
+        goto out;
+    /* Oldest first, so a crash part way leaves a contiguous run of files. */
+    for (size_t i = 0; i < count && nums[i] < file_no; i++) {
+        char path[PATH_MAX];
+        file_path(w, nums[i], path, sizeof path);
+        if (unlink(path) != 0) {
+            if (errno == ENOENT)
+                continue;
+            r = err_set(FLOE_EIO, "delete WAL file %s: %s", path, strerror(errno));
+            break;
+        }
+        removed++;
+    }
+    if (removed && fsync(w->dir_fd) != 0 && !r)
+        r = err_set(FLOE_EIO, "fsync WAL directory %s: %s", w->dir, strerror(errno));
+    pthread_mutex_lock(&w->mu);
+    w->stats.files -= removed < w->stats.files ? removed : w->stats.files;
+    pthread_mutex_unlock(&w->mu);
+out:
+    free(nums);
+    return r;
+}
+
+void wal_get_stats(wal_t *w, wal_stats *out)
+{
+    pthread_mutex_lock(&w->mu);
+    *out = w->stats;
+    pthread_mutex_unlock(&w->mu);
+}
+
+int wal_close(wal_t *w)
+{
+    if (!w)
+        return 0;
+    if (w->interval_started) {
+        pthread_mutex_lock(&w->mu);
+        w->stopping = 1;
+        pthread_cond_signal(&w->stop_cv);
+        pthread_mutex_unlock(&w->mu);
+        pthread_join(w->interval_thread, NULL);
+    }
+    pthread_mutex_lock(&w->mu);
+    uint64_t lsn = w->appended_lsn;
+    pthread_mutex_unlock(&w->mu);
+    int r = flush_to(w, lsn, w->opts.sync != FLOE_SYNC_NEVER, 0, NULL);
+    pthread_cond_destroy(&w->io_done);
+    pthread_cond_destroy(&w->stop_cv);
+    pthread_mutex_destroy(&w->mu);
+    wal_free(w);
+    return r;
+}

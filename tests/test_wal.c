@@ -1,0 +1,1448 @@
+/* Tests for src/wal.c: round trips, the documented byte format, torn tails, corruption anywhere
+ * else, rotation and release, group commit across threads, the three sync modes and sticky write
+ * failures. */
+#include <dirent.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "crc32c.h"
+#include "error.h"
+#include "testutil.h"
+#include "wal.h"
+
+#define HDR 28     /* file header bytes, docs/formats.md */
+#define REC_HDR 24 /* record header bytes */
+
+/* ---- a disk simulated around fdatasync ----
+ * libfloe is linked statically, so this definition replaces libc's fdatasync for src/wal.c: tests
+ * can give it the latency of a real disk (group commit only groups while a sync is in flight, and
+ * on tmpfs a sync takes no time at all) or make it fail. */
+static atomic_int fdatasync_calls;
+static atomic_int fdatasync_delay_us;
+static atomic_int fdatasync_fail_errno;
+
+int fdatasync(int fd)
+{
+    atomic_fetch_add(&fdatasync_calls, 1);
+    int delay = atomic_load(&fdatasync_delay_us);
+    if (delay)
+        usleep((useconds_t)delay);
+    int e = atomic_load(&fdatasync_fail_errno);
+    if (e) {
+        errno = e;
+        return -1;
+    }
+    return (int)syscall(SYS_fdatasync, fd);
+}
+
+/* ---- deterministic records: everything about a record follows from its sequence number ---- */
+
+typedef struct rec_buf {
+    char key[32];
+    uint8_t value[4096];
+    wal_record rec;
+} rec_buf;
+
+static const char *ct_for(uint64_t seq)
+{
+    return seq % 3 == 0 ? "text/plain; charset=utf-8" : NULL;
+}
+
+static uint32_t value_len_for(uint64_t seq)
+{
+    return (uint32_t)((seq * 37) % 300);
+}
+
+static const wal_record *make_rec(rec_buf *b, uint64_t seq)
+{
+    memset(&b->rec, 0, sizeof b->rec);
+    b->rec.seq = seq;
+    snprintf(b->key, sizeof b->key, "key-%llu", (unsigned long long)seq);
+    b->rec.key = (const uint8_t *)b->key;
+    b->rec.key_len = (uint32_t)strlen(b->key);
+    if (seq % 5 == 0) {
+        b->rec.type = WAL_REC_DELETE;
+        return &b->rec;
+    }
+    b->rec.type = WAL_REC_PUT;
+    b->rec.value_len = value_len_for(seq);
+    for (uint32_t i = 0; i < b->rec.value_len; i++)
+        b->value[i] = (uint8_t)(seq * 7 + i);
+    b->rec.value = b->value;
+    const char *ct = ct_for(seq);
+    if (ct) {
+        b->rec.content_type = ct;
+        b->rec.content_type_len = (uint32_t)strlen(ct);
+    }
+    return &b->rec;
+}
+
+/* ---- collecting what replay hands back ---- */
+
+typedef struct got_rec {
+    uint8_t type;
+    uint64_t seq;
+    char *key;
+    uint32_t key_len;
+    uint8_t *value;
+    uint32_t value_len;
+    char *ct; /* NULL if none */
+    uint32_t ct_len;
+} got_rec;
+
+typedef struct collector {
+    got_rec *recs;
+    size_t n, cap;
+    size_t fail_at; /* 1-based record number at which to return fail_code; 0: never */
+    int fail_code;
+} collector;
+
+static void *dup_bytes(const void *p, size_t n)
+{
+    void *q = malloc(n + 1);
+    ck_assert_ptr_nonnull(q);
+    if (n)
+        memcpy(q, p, n);
+    ((char *)q)[n] = 0;
+    return q;
+}
+
+static int collect(void *ctx, const wal_record *r)
+{
+    collector *c = ctx;
+    if (c->fail_at && c->n + 1 == c->fail_at)
+        return c->fail_code;
+    if (c->n == c->cap) {
+        c->cap = c->cap ? c->cap * 2 : 64;
+        c->recs = realloc(c->recs, c->cap * sizeof *c->recs);
+        ck_assert_ptr_nonnull(c->recs);
+    }
+    got_rec *g = &c->recs[c->n++];
+    g->type = r->type;
+    g->seq = r->seq;
+    g->key = dup_bytes(r->key, r->key_len);
+    g->key_len = r->key_len;
+    g->value = dup_bytes(r->value, r->value_len);
+    g->value_len = r->value_len;
+    g->ct = r->content_type ? dup_bytes(r->content_type, r->content_type_len) : NULL;
+    g->ct_len = r->content_type_len;
+    return 0;
+}
+
+static void collector_free(collector *c)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        free(c->recs[i].key);
+        free(c->recs[i].value);
+        free(c->recs[i].ct);
+    }
+    free(c->recs);
+    memset(c, 0, sizeof *c);
+}
+
+/* Asserts that g is exactly the record make_rec builds for seq. */
+static void check_rec(const got_rec *g, uint64_t seq)
+{
+    rec_buf b;
+    const wal_record *want = make_rec(&b, seq);
+    ck_assert_uint_eq(g->seq, seq);
+    ck_assert_uint_eq(g->type, want->type);
+    ck_assert_uint_eq(g->key_len, want->key_len);
+    ck_assert_mem_eq(g->key, want->key, want->key_len);
+    ck_assert_uint_eq(g->value_len, want->value_len);
+    if (want->value_len)
+        ck_assert_mem_eq(g->value, want->value, want->value_len);
+    ck_assert_uint_eq(g->ct_len, want->content_type_len);
+    if (want->content_type) {
+        ck_assert_ptr_nonnull(g->ct);
+        ck_assert_str_eq(g->ct, want->content_type);
+    } else {
+        ck_assert_ptr_null(g->ct);
+    }
+}
+
+/* Asserts c holds exactly the records first..last in order. */
+static void check_range(const collector *c, uint64_t first, uint64_t last)
+{
+    ck_assert_uint_eq(c->n, last - first + 1);
+    for (size_t i = 0; i < c->n; i++)
+        check_rec(&c->recs[i], first + i);
+}
+
+/* ---- WAL helpers ---- */
+
+static wal_options opts_for(floe_sync_mode mode)
+{
+    wal_options o;
+    memset(&o, 0, sizeof o);
+    o.sync = mode;
+    o.interval_ms = 2;
+    o.file_bytes = 64ull << 20;
+    o.max_record_bytes = 8u << 20;
+    return o;
+}
+
+static char *wal_file(const char *dir, uint64_t no)
+{
+    char *p = malloc(strlen(dir) + 32);
+    ck_assert_ptr_nonnull(p);
+    sprintf(p, "%s/%020llu.log", dir, (unsigned long long)no);
+    return p;
+}
+
+static int count_log_files(const char *dir)
+{
+    DIR *d = opendir(dir);
+    ck_assert_ptr_nonnull(d);
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        size_t l = strlen(de->d_name);
+        if (l > 4 && strcmp(de->d_name + l - 4, ".log") == 0)
+            n++;
+    }
+    closedir(d);
+    return n;
+}
+
+/* Opens dir, asserting success. */
+static wal_t *open_ok(const char *dir, const wal_options *o, collector *c)
+{
+    wal_t *w = NULL;
+    int r = wal_open(dir, o, c ? collect : NULL, c, &w);
+    ck_assert_msg(r == 0, "wal_open(%s): %s: %s", dir, floe_strerror(r), floe_last_error());
+    ck_assert_ptr_nonnull(w);
+    return w;
+}
+
+/* Appends records first..last, each followed by wal_sync; lsns[seq] (if given) gets each LSN. */
+static void append_range(wal_t *w, uint64_t first, uint64_t last, uint64_t *lsns)
+{
+    rec_buf b;
+    for (uint64_t s = first; s <= last; s++) {
+        uint64_t lsn = 0;
+        int r = wal_append(w, make_rec(&b, s), &lsn);
+        ck_assert_msg(r == 0, "append %llu: %s", (unsigned long long)s, floe_last_error());
+        ck_assert_int_eq(wal_sync(w, lsn), 0);
+        if (lsns)
+            lsns[s] = lsn;
+    }
+}
+
+/* Replays dir and returns what came back (asserting the open succeeds). */
+static void replay_ok(const char *dir, const wal_options *o, collector *c, wal_stats *st)
+{
+    wal_t *w = open_ok(dir, o, c);
+    if (st)
+        wal_get_stats(w, st);
+    ck_assert_int_eq(wal_close(w), 0);
+}
+
+/* Opens dir expecting failure with code; checks that *out is left alone and returns the message. */
+static const char *open_fails(const char *dir, const wal_options *o, int code)
+{
+    wal_t *sentinel = (wal_t *)(uintptr_t)0x1234;
+    wal_t *w = sentinel;
+    collector c = {0};
+    int r = wal_open(dir, o, collect, &c, &w);
+    ck_assert_msg(r == code, "wal_open returned %d (%s), wanted %d; message: %s", r, floe_strerror(r), code,
+                  floe_last_error());
+    ck_assert_ptr_eq(w, sentinel);
+    collector_free(&c);
+    return floe_last_error();
+}
+
+static void write_le32_at(const char *path, long long off, uint32_t v)
+{
+    size_t len;
+    uint8_t *data = tu_read_file(path, &len);
+    ck_assert_ptr_nonnull(data);
+    ck_assert((size_t)off + 4 <= len);
+    for (int i = 0; i < 4; i++)
+        data[off + i] = (uint8_t)(v >> (8 * i));
+    tu_write_file(path, data, len);
+    free(data);
+}
+
+static void copy_file(const char *from, const char *to)
+{
+    size_t len;
+    void *data = tu_read_file(from, &len);
+    ck_assert_ptr_nonnull(data);
+    tu_write_file(to, data, len);
+    free(data);
+}
+
+static void msg_contains(const char *msg, const char *want)
+{
+    ck_assert_msg(strstr(msg, want) != NULL, "message \"%s\" does not contain \"%s\"", msg, want);
+}
+
+/* ---- a hand-written encoder that follows docs/formats.md, independent of src/wal.c ---- */
+
+static size_t doc_file_header(uint8_t *p, uint64_t file_no)
+{
+    memcpy(p, "FLOEWAL\0", 8);
+    p[8] = 1, p[9] = 0, p[10] = 0, p[11] = 0;
+    memset(p + 12, 0, 4);
+    for (int i = 0; i < 8; i++)
+        p[16 + i] = (uint8_t)(file_no >> (8 * i));
+    uint32_t c = crc32c(p, 24);
+    for (int i = 0; i < 4; i++)
+        p[24 + i] = (uint8_t)(c >> (8 * i));
+    return 28;
+}
+
+static size_t doc_record(uint8_t *p, uint8_t type, uint64_t seq, const char *key, const char *ct,
+                         const char *value)
+{
+    size_t kl = strlen(key), cl = ct ? strlen(ct) : 0, vl = value ? strlen(value) : 0;
+    uint32_t len = (uint32_t)(24 + kl + cl + vl);
+    for (int i = 0; i < 4; i++)
+        p[4 + i] = (uint8_t)(len >> (8 * i));
+    p[8] = type;
+    p[9] = (uint8_t)cl;
+    p[10] = (uint8_t)kl;
+    p[11] = (uint8_t)(kl >> 8);
+    for (int i = 0; i < 4; i++)
+        p[12 + i] = (uint8_t)(vl >> (8 * i));
+    for (int i = 0; i < 8; i++)
+        p[16 + i] = (uint8_t)(seq >> (8 * i));
+    memcpy(p + 24, key, kl);
+    if (cl)
+        memcpy(p + 24 + kl, ct, cl);
+    if (vl)
+        memcpy(p + 24 + kl + cl, value, vl);
+    uint32_t c = crc32c(p + 4, len - 4);
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(c >> (8 * i));
+    return len;
+}
+
+/* ---- tests ---- */
+
+START_TEST(wal_round_trip_keeps_puts_deletes_and_content_types)
+{
+    char *dir = tu_tmpdir("wal");
+    wal_options o = opts_for(FLOE_SYNC_ALWAYS);
+    wal_t *w = open_ok(dir, &o, NULL);
+    ck_assert_str_eq(floe_last_error(), "");
+    uint64_t lsns[61];
+    append_range(w, 1, 60, lsns);
+    for (int s = 2; s <= 60; s++)
+        ck_assert_uint_gt(lsns[s], lsns[s - 1]);
+    ck_assert_int_eq(wal_close(w), 0);
+
+    for (int round = 0; round < 2; round++) {
+        collector c = {0};
+        wal_stats st;
+        replay_ok(dir, &o, &c, &st);
+        check_range(&c, 1, 60);
+        ck_assert_uint_eq(st.records_replayed, 60);
+        ck_assert_uint_eq(st.tail_bytes_truncated, 0);
+        collector_free(&c);
+    }
+    /* Two reopens each left a fresh, header-only file behind. */
+    ck_assert_int_eq(count_log_files(dir), 3);
+    tu_rmrf(dir);
+    free(dir);
+}
+END_TEST
+
+START_TEST(wal_lsn_is_the_byte_position_after_the_record)
+{
+    char *dir = tu_tmpdir("wal");
+    wal_options o = opts_for(FLOE_SYNC_NEVER);
+    wal_t *w = open_ok(dir, &o, NULL);
+    uint64_t lsns[11];
+    append_range(w, 1, 10, lsns);
+    ck_assert_int_eq(wal_close(w), 0);
+    char *f = wal_file(dir, 1);
+    ck_assert_int_eq(tu_file_size(f), HDR + (long long)lsns[10]);
+    rec_buf b;
+    const wal_record *r = make_rec(&b, 10);
+    ck_assert_uint_eq(lsns[10] - lsns[9], REC_HDR + r->key_len + r->content_type_len + r->value_len);
+    free(f);
+    tu_rmrf(dir);
+    free(dir);
+}
+END_TEST
+
+START_TEST(wal_reads_records_built_from_the_documented_format)
+{
+    char *dir = tu_tmpdir("wal");
+    uint8_t buf[512];
+    size_t n = doc_file_header(buf, 1);
+    n += doc_record(buf + n, 1, 41, "photos/cat.jpg", "image/jpeg", "meow");
+    n += doc_record(buf + n, 2, 42, "photos/dog.jpg", NULL, NULL);
+    n += doc_record(buf + n, 1, 43, "k", NULL, "");
+    char *f = wal_file(dir, 1);
+    tu_write_file(f, buf, n);
+
+    wal_options o = opts_for(FLOE_SYNC_ALWAYS);
+    collector c = {0};
+    wal_stats st;
+    replay_ok(dir, &o, &c, &st);
+    ck_assert_uint_eq(c.n, 3);
+    ck_assert_uint_eq(c.recs[0].type, WAL_REC_PUT);
+    ck_assert_uint_eq(c.recs[0].seq, 41);
+    ck_assert_str_eq(c.recs[0].key, "photos/cat.jpg");
+    ck_assert_str_eq(c.recs[0].ct, "image/jpeg");
+    ck_assert_str_eq((char *)c.recs[0].value, "meow");
+    ck_assert_uint_eq(c.recs[1].type, WAL_REC_DELETE);
+    ck_assert_uint_eq(c.recs[1].seq, 42);
+    ck_assert_uint_eq(c.recs[1].value_len, 0);
+    ck_assert_ptr_null(c.recs[1].ct);
+    ck_assert_uint_eq(c.recs[2].seq, 43);
+    ck_assert_uint_eq(c.recs[2].value_len, 0);
+    ck_assert_uint_eq(st.tail_bytes_truncated, 0);
+    ck_assert_int_eq(tu_file_size(f), (long long)n);
+    collector_free(&c);
+    /* And what wal.c writes is byte for byte what the document says. */
+    char *f2 = wal_file(dir, 2);
+    size_t len;
+    uint8_t *written = tu_read_file(f2, &len);
+    ck_assert_ptr_nonnull(written);
+    ck_assert_uint_eq(len, HDR);
+    ck_assert_uint_eq(doc_file_header(buf, 2), HDR);
+    ck_assert_mem_eq(written, buf, HDR);
+    free(written);
+    free(f);
+    free(f2);
+    tu_rmrf(dir);
+    free(dir);
+}
+END_TEST
+
+START_TEST(wal_append_writes_the_documented_record_bytes)
+{
+    char *dir = tu_tmpdir("wal");
+    wal_options o = opts_for(FLOE_SYNC_ALWAYS);
+    wal_t *w = open_ok(dir, &o, NULL);
+    wal_record rec = {.type = WAL_REC_PUT,
+                      .seq = 42,
+                      .key = (const uint8_t *)"photos/cat.jpg",
+                      .key_len = 14,
+                      .value = (const uint8_t *)"meow",
+                      .value_len = 4,
+                      .content_type = "image/jpeg",
+                      .content_type_len = 10};
+    uint64_t lsn;
+    ck_assert_int_eq(wal_append(w, &rec, &lsn), 0);
+    ck_assert_int_eq(wal_sync(w, lsn), 0);
+    ck_assert_int_eq(wal_close(w), 0);
+    uint8_t want[128];
+    size_t n = doc_record(want, 1, 42, "photos/cat.jpg", "image/jpeg", "meow");
+    ck_assert_uint_eq(lsn, n);
+    char *f = wal_file(dir, 1);
+    size_t len;
+    uint8_t *got = tu_read_file(f, &len);
+    ck_assert_ptr_nonnull(got);
+    ck_assert_uint_eq(len, HDR + n);
+    ck_assert_mem_eq(got + HDR, want, n);
+    free(got);
+    free(f);
+    tu_rmrf(dir);
+    free(dir);
+}
+END_TEST
+
+START_TEST(wal_torn_tail_is_truncated_at_every_cut)
+{
+    char *dir = tu_tmpdir("wal");
+    wal_options o = opts_for(FLOE_SYNC_NEVER);
+    wal_t *w = open_ok(dir, &o, NULL);
+    uint64_t lsns[13];
+    append_range(w, 1, 12, lsns); /* record 12 carries a content type and a value */
+    ck_assert_int_eq(wal_close(w), 0);
+    char *f = wal_file(dir, 1);
+    size_t len;
+    uint8_t *pristine = tu_read_file(f, &len);
+    ck_assert_ptr_nonnull(pristine);
+    size_t last_start = HDR + lsns[11];
+    ck_assert_uint_eq(len, HDR + lsns[12]);
+
+    char *work = tu_tmpdir("wal-cut");
+    char *wf = wal_file(work, 1);
+    for (size_t cut = last_start + 1; cut < len; cut++) {
+        tu_rmrf(work);
+        ck_assert_int_eq(mkdir(work, 0755), 0);
+        tu_write_file(wf, pristine, cut);
+        collector c = {0};
+        wal_stats st;
+        wal_t *w2 = open_ok(work, &o, &c);
+        msg_contains(floe_last_error(), "truncated");
+        wal_get_stats(w2, &st);
+        ck_assert_int_eq(wal_close(w2), 0);
+        check_range(&c, 1, 11);
+        ck_assert_uint_eq(st.tail_bytes_truncated, cut - last_start);
+        ck_assert_int_eq(tu_file_size(wf), (long long)last_start);
+        collector_free(&c);
+        /* The cut file is now clean: a second open replays the same and truncates nothing. */
+        replay_ok(work, &o, &c, &st);
+        check_range(&c, 1, 11);
+        ck_assert_uint_eq(st.tail_bytes_truncated, 0);
+        collector_free(&c);
+    }
+    tu_rmrf(work);
+    free(work);
+    free(wf);
+    free(pristine);
+    free(f);
+    tu_rmrf(dir);
+    free(dir);
+}
+END_TEST
+
+START_TEST(wal_garbage_after_the_last_record_is_truncated)
+{
+    char *dir = tu_tmpdir("wal");
+    wal_options o = opts_for(FLOE_SYNC_ALWAYS);
+    wal_t *w = open_ok(dir, &o, NULL);
+    uint64_t lsns[9];
+    append_range(w, 1, 8, lsns);
+    ck_assert_int_eq(wal_close(w), 0);
+    char *f = wal_file(dir, 1);
+    size_t len;
+    uint8_t *data = tu_read_file(f, &len);
+    ck_assert_ptr_nonnull(data);
+    /* Zeros (a file system that extended the file before the data reached it), then noise. */
+    uint8_t *grown = calloc(1, len + 8192);
+    ck_assert_ptr_nonnull(grown);
+    memcpy(grown, data, len);
+    for (size_t i = len + 4096; i < len + 8192; i++)
+        grown[i] = (uint8_t)(i * 2654435761u >> 13);
+    tu_write_file(f, grown, len + 8192);
+    collector c = {0};
+    wal_stats st;
+    replay_ok(dir, &o, &c, &st);
+    check_range(&c, 1, 8);
+    ck_assert_uint_eq(st.tail_bytes_truncated, 8192);
+    ck_assert_int_eq(tu_file_size(f), (long long)len);
+    collector_free(&c);
+    free(grown);
+    free(data);
+    free(f);
+    tu_rmrf(dir);
+    free(dir);
+}
+END_TEST
+
+START_TEST(wal_flipped_byte_in_the_last_record_is_a_torn_tail)
+{
+    char *dir = tu_tmpdir("wal");
+    wal_options o = opts_for(FLOE_SYNC_ALWAYS);
+    wal_t *w = open_ok(dir, &o, NULL);
+    uint64_t lsns[9];
+    append_range(w, 1, 8, lsns);
+    ck_assert_int_eq(wal_close(w), 0);
+    char *f = wal_file(dir, 1);
+    tu_flip_byte(f, HDR + (long long)lsns[7] + 20);
+    collector c = {0};
+    wal_stats st;
+    replay_ok(dir, &o, &c, &st);
+    check_range(&c, 1, 7);
+    ck_assert_uint_eq(st.tail_bytes_truncated, lsns[8] - lsns[7]);
+    collector_free(&c);
+    free(f);
+    tu_rmrf(dir);
+    free(dir);
+}
+END_TEST
+
+START_TEST(wal_flipped_byte_in_a_non_last_file_is_refused_with_file_and_offset)
+{
+    char *dir = tu_tmpdir("wal");
+    wal_options o = opts_for(FLOE_SYNC_ALWAYS);
+    wal_t *w = open_ok(dir, &o, NULL);
+    uint64_t lsns[21];
+    append_range(w, 1, 10, lsns);
+    uint64_t next;
+    ck_assert_int_eq(wal_rotate(w, &next), 0);
+    ck_assert_uint_eq(next, 2);
+    append_range(w, 11, 20, lsns);
+    ck_assert_int_eq(wal_close(w), 0);
+
+    /* Every byte of a record in the middle of file 1, and the last record of file 1. */
+    char *f = wal_file(dir, 1);
+    uint64_t victims[] = {5, 10};
+    for (size_t v = 0; v < 2; v++) {
+        uint64_t s = victims[v];
+        long long start = HDR + (long long)lsns[s - 1];
+        long long end = HDR + (long long)lsns[s];
+        for (long long off = start; off < end; off++) {
+            tu_flip_byte(f, off);
+            const char *msg = open_fails(dir, &o, FLOE_ECORRUPT);
+            msg_contains(msg, "00000000000000000001.log");
+            char want[64];
+            snprintf(want, sizeof want, "bad record at byte %lld ", start);
+            msg_contains(msg, want);
+            tu_flip_byte(f, off);
+        }
+    }
+    /* Undamaged again, it opens. */
+    collector c = {0};
+    replay_ok(dir, &o, &c, NULL);
+    check_range(&c, 1, 20);
+    collector_free(&c);
+    free(f);
+    tu_rmrf(dir);
+    free(dir);
+}
+END_TEST
+
+START_TEST(wal_flipped_byte_in_the_last_file_with_valid_records_after_is_refused)
+{
+    char *dir = tu_tmpdir("wal");
+    wal_options o = opts_for(FLOE_SYNC_ALWAYS);
+    wal_t *w = open_ok(dir, &o, NULL);
+    uint64_t lsns[11];
+    append_range(w, 1, 10, lsns);
+    ck_assert_int_eq(wal_close(w), 0);
+    char *f = wal_file(dir, 1);
+    long long start = HDR + (long long)lsns[4];
+    long long end = HDR + (long long)lsns[5];
+    for (long long off = start; off < end; off++) {
+        tu_flip_byte(f, off);
+        const char *msg = open_fails(dir, &o, FLOE_ECORRUPT);
+        char want[64];
+        snprintf(want, sizeof want, "bad record at byte %lld ", start);
+        msg_contains(msg, "00000000000000000001.log");
+        msg_contains(msg, want);
+        msg_contains(msg, "refusing to open");
+        tu_flip_byte(f, off);
+    }
+    /* Refusing to open changed nothing on disk. */
+    ck_assert_int_eq(tu_file_size(f), HDR + (long long)lsns[10]);
+    ck_assert_int_eq(count_log_files(dir), 1);
+    free(f);
+    tu_rmrf(dir);
+    free(dir);
+}
+END_TEST
+
+START_TEST(wal_corrupted_length_field_mid_file_is_refused)
+{
+    char *dir = tu_tmpdir("wal");
+    wal_options o = opts_for(FLOE_SYNC_ALWAYS);
+    wal_t *w = open_ok(dir, &o, NULL);
+    uint64_t lsns[11];
+    append_range(w, 1, 10, lsns);
+    ck_assert_int_eq(wal_close(w), 0);
+    char *f = wal_file(dir, 1);
+    long long start = HDR + (long long)lsns[3];
+    uint32_t real_len = (uint32_t)(lsns[4] - lsns[3]);
+    /* Past the end of the file, zero, one short, a little long, and long enough to swallow the
+     * next record exactly: none may hide the valid records behind it. */
+    uint32_t lies[] = {0xfffffff0u, 0, real_len - 1, real_len + 7, (uint32_t)(lsns[5] - lsns[3])};
+    for (size_t i = 0; i < sizeof lies / sizeof lies[0]; i++) {
+        write_le32_at(f, start + 4, lies[i]);
+        const char *msg = open_fails(dir, &o, FLOE_ECORRUPT);
+        char want[64];
+        snprintf(want, sizeof want, "bad record at byte %lld ", start);
+        msg_contains(msg, want);
+        msg_contains(msg, "00000000000000000001.log");
+        write_le32_at(f, start + 4, real_len);
+    }
+    collector c = {0};
+    replay_ok(dir, &o, &c, NULL);
+    check_range(&c, 1, 10);
+    collector_free(&c);
+    free(f);
+    tu_rmrf(dir);
+    free(dir);
+}
+END_TEST
+
+START_TEST(wal_bad_header_in_a_non_last_file_is_refused)
+{
+    char *dir = tu_tmpdir("wal");
+    wal_options o = opts_for(FLOE_SYNC_ALWAYS);
+    wal_t *w = open_ok(dir, &o, NULL);
+    append_range(w, 1, 3, NULL);
+    ck_assert_int_eq(wal_close(w), 0);
+    w = open_ok(dir, &o, NULL);
+    append_range(w, 4, 6, NULL);
+    ck_assert_int_eq(wal_close(w), 0);
+    char *f1 = wal_file(dir, 1);
+    for (long long off = 0; off < HDR; off++) {
+        tu_flip_byte(f1, off);
+        const char *msg = open_fails(dir, &o, FLOE_ECORRUPT);
+        msg_contains(msg, "00000000000000000001.log: bad file header");
+        tu_flip_byte(f1, off);
+    }
+    /* A stray copy of file 1 under file 2's name is recognised by the number in its header. */
+    char *f2 = wal_file(dir, 2);
+    copy_file(f1, f2);
+    const char *msg = open_fails(dir, &o, FLOE_ECORRUPT);
+    msg_contains(msg, "00000000000000000002.log");
+    msg_contains(msg, "different file number");
+    /* A foreign file in the last position is refused, never taken for a torn write and removed. */
+    const char junk[] = "this is not a WAL file, it only has the name of one";
+    tu_write_file(f2, junk, sizeof junk);
+    msg = open_fails(dir, &o, FLOE_ECORRUPT);
+    msg_contains(msg, "00000000000000000002.log: bad file header (not a floe WAL file");
+    tu_write_file(f2, junk, 5);
+    msg = open_fails(dir, &o, FLOE_ECORRUPT);
+    msg_contains(msg, "not a floe WAL file");
+    ck_assert_int_eq(tu_file_size(f2), 5);
+    free(f1);
+    free(f2);
+    tu_rmrf(dir);
+    free(dir);
+}
+END_TEST
+
+START_TEST(wal_short_or_header_only_last_file_is_fine)
+{
+    char *dir = tu_tmpdir("wal");
+    wal_options o = opts_for(FLOE_SYNC_ALWAYS);
+    wal_t *w = open_ok(dir, &o, NULL);
+    append_range(w, 1, 4, NULL);
+    ck_assert_int_eq(wal_close(w), 0);
+    /* The reopen leaves header-only file 2; cutting it inside its header makes it torn. */
+    collector c = {0};
+    replay_ok(dir, &o, &c, NULL);
+    check_range(&c, 1, 4);
+    collector_free(&c);
+    char *f2 = wal_file(dir, 2);
+    ck_assert_int_eq(tu_file_size(f2), HDR);
+    for (long long cut = HDR - 1; cut >= 0; cut -= 9) {
+        tu_truncate(f2, cut);
+        wal_t *w2 = open_ok(dir, &o, &c);
+        check_range(&c, 1, 4);
+        collector_free(&c);
+        /* File 2 was removed and its number reused for the fresh file. */
+        ck_assert_int_eq(tu_file_size(f2), HDR);
+        ck_assert_int_eq(count_log_files(dir), 2);
+        append_range(w2, 5, 5, NULL);
+        ck_assert_int_eq(wal_close(w2), 0);
+        replay_ok(dir, &o, &c, NULL);
+        check_range(&c, 1, 5);
+        collector_free(&c);
+        /* Back to the state before this round: file 2 holds record 5, file 3 is header-only. */
+        char *f3 = wal_file(dir, 3);
+        ck_assert_int_eq(unlink(f3), 0);
+        free(f3);
+        tu_truncate(f2, HDR);
+    }
+    /* A last file of zeros where the header should be, nothing valid after it: also torn. */
+    uint8_t zeros[HDR + 100];
+    memset(zeros, 0, sizeof zeros);
+    tu_write_file(f2, zeros, sizeof zeros);
+    replay_ok(dir, &o, &c, NULL);
+    check_range(&c, 1, 4);
+    collector_free(&c);
+    free(f2);
+    tu_rmrf(dir);
+    free(dir);
+}
+END_TEST
+
+START_TEST(wal_missing_middle_file_is_refused)
+{
+    char *dir = tu_tmpdir("wal");
+    wal_options o = opts_for(FLOE_SYNC_NEVER);
+    wal_t *w = open_ok(dir, &o, NULL);
+    uint64_t no;
+    append_range(w, 1, 2, NULL);
+    ck_assert_int_eq(wal_rotate(w, &no), 0);
+    append_range(w, 3, 4, NULL);
+    ck_assert_int_eq(wal_rotate(w, &no), 0);
+    append_range(w, 5, 6, NULL);
+    ck_assert_int_eq(wal_close(w), 0);
+    char *f2 = wal_file(dir, 2);
+    ck_assert_int_eq(unlink(f2), 0);
+    const char *msg = open_fails(dir, &o, FLOE_ECORRUPT);
+    msg_contains(msg, "00000000000000000002.log is missing");
+    free(f2);
+    tu_rmrf(dir);
+    free(dir);
+}
+END_TEST
+
+START_TEST(wal_sequence_numbers_must_increase)
+{
+    char *dir = tu_tmpdir("wal");
+    wal_options o = opts_for(FLOE_SYNC_NEVER);
+    /* On disk: refused, naming the record. */
+    uint8_t buf[256];
+    size_t n = doc_file_header(buf, 1);
+    n += doc_record(buf + n, 1, 7, "a", NULL, "x");
+    size_t second = n;
+    n += doc_record(buf + n, 1, 7, "b", NULL, "y");
+    n += doc_record(buf + n, 1, 8, "c", NULL, "z");
+    char *f = wal_file(dir, 1);
+    tu_write_file(f, buf, n);
+    const char *msg = open_fails(dir, &o, FLOE_ECORRUPT);
+    char want[64];
+    snprintf(want, sizeof want, "record at byte %zu has sequence number 7", second);
+    msg_contains(msg, want);
+    /* On append: refused, so the WAL never writes what it could not replay. */
+    tu_rmrf(dir);
+    ck_assert_int_eq(mkdir(dir, 0755), 0);
+    wal_t *w = open_ok(dir, &o, NULL);
+    append_range(w, 10, 10, NULL);
+    rec_buf b;
+    uint64_t lsn;
+    ck_assert_int_eq(wal_append(w, make_rec(&b, 10), &lsn), FLOE_EINVAL);
+    ck_assert_int_eq(wal_append(w, make_rec(&b, 9), &lsn), FLOE_EINVAL);
+    msg_contains(floe_last_error(), "sequence number 9");
+    append_range(w, 11, 11, NULL);
+    ck_assert_int_eq(wal_close(w), 0);
+    /* Across a reopen, the last replayed sequence number still counts. */
+    collector c = {0};
+    w = open_ok(dir, &o, &c);
+    check_range(&c, 10, 11);
+    ck_assert_int_eq(wal_append(w, make_rec(&b, 11), &lsn), FLOE_EINVAL);
+    append_range(w, 12, 12, NULL);
+    ck_assert_int_eq(wal_close(w), 0);
+    collector_free(&c);
+    free(f);
+    tu_rmrf(dir);
+    free(dir);
+}
+END_TEST
+
+START_TEST(wal_rotates_by_size_at_batch_boundaries)
+{
+    char *dir = tu_tmpdir("wal");
+    wal_options o = opts_for(FLOE_SYNC_ALWAYS);
+    o.file_bytes = 4096;
+    wal_t *w = open_ok(dir, &o, NULL);
+    uint64_t lsns[301];
+    append_range(w, 1, 300, lsns);
+    wal_stats st;
+    wal_get_stats(w, &st);
+    ck_assert_int_eq(wal_close(w), 0);
+    int files = count_log_files(dir);
+    ck_assert_uint_eq(st.files, (uint64_t)files);
+    /* About 300 * 190 bytes over 4 KiB files. */
+    ck_assert_int_ge(files, 10);
+    /* Each file but the last passed file_bytes with the record that ended its batch, no later. */
+    for (int i = 1; i < files; i++) {
+        char *f = wal_file(dir, (uint64_t)i);
+        long long size = tu_file_size(f);
+        ck_assert_int_ge(size, 4096);
+        ck_assert_int_lt(size, 4096 + REC_HDR + 16 + 300 + 32);
+        free(f);
+    }
+    collector c = {0};
+    replay_ok(dir, &o, &c, NULL);
+    check_range(&c, 1, 300);
+    collector_free(&c);
+    tu_rmrf(dir);
+    free(dir);
+}
+END_TEST
+
+START_TEST(wal_rotate_and_release_before_delete_only_older_files)
+{
+    char *dir = tu_tmpdir("wal");
+    wal_options o = opts_for(FLOE_SYNC_ALWAYS);
+    wal_t *w = open_ok(dir, &o, NULL);
+    uint64_t n2, n3;
+    append_range(w, 1, 5, NULL);
+    ck_assert_int_eq(wal_rotate(w, &n2), 0);
+    append_range(w, 6, 10, NULL);
+    ck_assert_int_eq(wal_rotate(w, &n3), 0);
+    ck_assert_uint_eq(n2, 2);
+    ck_assert_uint_eq(n3, 3);
+    append_range(w, 11, 15, NULL);
+    wal_stats st;
+    wal_get_stats(w, &st);
+    ck_assert_uint_eq(st.files, 3);
+
+    ck_assert_int_eq(wal_release_before(w, n2), 0);
+    char *f1 = wal_file(dir, 1), *f2 = wal_file(dir, 2), *f3 = wal_file(dir, 3);
+    ck_assert_int_eq(tu_file_size(f1), -1);
+    ck_assert_int_gt(tu_file_size(f2), HDR);
+    ck_assert_int_gt(tu_file_size(f3), HDR);
+    wal_get_stats(w, &st);
+    ck_assert_uint_eq(st.files, 2);
+    /* Releasing again, or below what is left, deletes nothing. */
+    ck_assert_int_eq(wal_release_before(w, n2), 0);
+    ck_assert_int_eq(wal_release_before(w, 0), 0);
+    ck_assert_int_eq(count_log_files(dir), 2);
+    /* The current file can never be released. */
+    ck_assert_int_eq(wal_release_before(w, n3 + 1), FLOE_EINVAL);
+    ck_assert_int_gt(tu_file_size(f3), HDR);
+    ck_assert_int_eq(wal_close(w), 0);
+
+    collector c = {0};
+    replay_ok(dir, &o, &c, &st);
+    check_range(&c, 6, 15);
+    collector_free(&c);
+    free(f1);
+    free(f2);
+    free(f3);
+    tu_rmrf(dir);
+    free(dir);
+}
+END_TEST
+
+START_TEST(wal_oversize_record_is_refused)
+{
+    char *dir = tu_tmpdir("wal");
+    wal_options o = opts_for(FLOE_SYNC_ALWAYS);
+    o.max_record_bytes = 1000;
+    wal_t *w = open_ok(dir, &o, NULL);
+    static uint8_t big[2000];
+    wal_record rec = {.type = WAL_REC_PUT, .seq = 1, .key = (const uint8_t *)"big", .key_len = 3};
+    rec.value = big;
+    rec.value_len = 1000 - REC_HDR - 3 + 1;
+    uint64_t lsn = 777;
+    ck_assert_int_eq(wal_append(w, &rec, &lsn), FLOE_ETOOBIG);
+    ck_assert_uint_eq(lsn, 777);
+    msg_contains(floe_last_error(), "above the limit of 1000");
+    rec.value_len = 1000 - REC_HDR - 3; /* exactly at the limit */
+    ck_assert_int_eq(wal_append(w, &rec, &lsn), 0);
+    ck_assert_int_eq(wal_sync(w, lsn), 0);
+    append_range(w, 2, 4, NULL);
+    ck_assert_int_eq(wal_close(w), 0);
+    collector c = {0};
+    replay_ok(dir, &o, &c, NULL);
+    ck_assert_uint_eq(c.n, 4);
+    ck_assert_uint_eq(c.recs[0].value_len, 1000 - REC_HDR - 3);
+    collector_free(&c);
+    /* Replayed under a lower limit, the complete record is refused, not silently dropped. */
+    o.max_record_bytes = 500;
+    const char *msg = open_fails(dir, &o, FLOE_ECORRUPT);
+    msg_contains(msg, "above max_record_bytes 500");
+    msg_contains(msg, "record at byte 28 is 1000 bytes");
+    tu_rmrf(dir);
+    free(dir);
+}
+END_TEST
+
+START_TEST(wal_invalid_records_and_arguments_are_refused)
+{
+    char *dir = tu_tmpdir("wal");
+    wal_options o = opts_for(FLOE_SYNC_NEVER);
+    wal_t *w = open_ok(dir, &o, NULL);
+    static uint8_t key[FLOE_MAX_KEY_BYTES + 1];
+    memset(key, 'k', sizeof key);
+    uint64_t lsn = 0;
+    wal_record r = {.type = WAL_REC_PUT, .seq = 1, .key = key, .key_len = 0};
+    ck_assert_int_eq(wal_append(w, &r, &lsn), FLOE_EKEY);
+    r.key_len = FLOE_MAX_KEY_BYTES + 1;
+    ck_assert_int_eq(wal_append(w, &r, &lsn), FLOE_EKEY);
+    r.key_len = FLOE_MAX_KEY_BYTES; /* the longest key is fine */
+    ck_assert_int_eq(wal_append(w, &r, &lsn), 0);
+    r.seq++;
+    static char ct[FLOE_MAX_CONTENT_TYPE_BYTES + 1];
+    memset(ct, 'c', sizeof ct);
+    r.content_type = ct;
+    r.content_type_len = FLOE_MAX_CONTENT_TYPE_BYTES + 1;
+    ck_assert_int_eq(wal_append(w, &r, &lsn), FLOE_EINVAL);
+    r.content_type_len = FLOE_MAX_CONTENT_TYPE_BYTES;
+    ck_assert_int_eq(wal_append(w, &r, &lsn), 0);
+    r.seq++;
+    r.content_type = NULL;
+    ck_assert_int_eq(wal_append(w, &r, &lsn), FLOE_EINVAL);
+    r.content_type_len = 0;
+    r.type = 9;
+    ck_assert_int_eq(wal_append(w, &r, &lsn), FLOE_EINVAL);
+    r.type = WAL_REC_DELETE;
+    r.value = key;
+    r.value_len = 3;
+    ck_assert_int_eq(wal_append(w, &r, &lsn), FLOE_EINVAL);
+    r.value = NULL;
+    r.type = WAL_REC_PUT;
+    ck_assert_int_eq(wal_append(w, &r, &lsn), FLOE_EINVAL);
+    /* Syncing beyond what was appended is a caller bug, not a hang. */
+    uint64_t appended = lsn;
+    ck_assert_int_eq(wal_sync(w, appended + 1), FLOE_EINVAL);
+    ck_assert_int_eq(wal_sync(w, appended), 0);
+    ck_assert_int_eq(wal_close(w), 0);
+
+    collector c = {0};
+    replay_ok(dir, &o, &c, NULL);
+    ck_assert_uint_eq(c.n, 2);
+    ck_assert_uint_eq(c.recs[0].key_len, FLOE_MAX_KEY_BYTES);
+    ck_assert_uint_eq(c.recs[1].ct_len, FLOE_MAX_CONTENT_TYPE_BYTES);
+    collector_free(&c);
+
+    /* Options. */
+    wal_t *sentinel = (wal_t *)(uintptr_t)0x99, *out = sentinel;
+    wal_options bad = o;
+    bad.sync = (floe_sync_mode)7;
+    ck_assert_int_eq(wal_open(dir, &bad, NULL, NULL, &out), FLOE_EINVAL);
+    bad = opts_for(FLOE_SYNC_INTERVAL);
+    bad.interval_ms = 0;
+    ck_assert_int_eq(wal_open(dir, &bad, NULL, NULL, &out), FLOE_EINVAL);
+    msg_contains(floe_last_error(), "interval_ms");
+    bad = o;
+    bad.max_record_bytes = 10;
+    ck_assert_int_eq(wal_open(dir, &bad, NULL, NULL, &out), FLOE_EINVAL);
+    bad = o;
+    bad.file_bytes = 0;
+    ck_assert_int_eq(wal_open(dir, &bad, NULL, NULL, &out), FLOE_EINVAL);
+    ck_assert_ptr_eq(out, sentinel);
+    /* A directory that cannot be created names itself. */
+    ck_assert_int_eq(wal_open("/proc/floe-no-such/wal", &o, NULL, NULL, &out), FLOE_EIO);
+    msg_contains(floe_last_error(), "/proc/floe-no-such/wal");
+    ck_assert_ptr_eq(out, sentinel);
+    ck_assert_int_eq(wal_close(NULL), 0);
+    tu_rmrf(dir);
+    free(dir);
+}
+END_TEST
+
+START_TEST(wal_replay_callback_error_stops_open)
+{
+    char *dir = tu_tmpdir("wal");
+    wal_options o = opts_for(FLOE_SYNC_NEVER);
+    wal_t *w = open_ok(dir, &o, NULL);
+    append_range(w, 1, 10, NULL);
+    ck_assert_int_eq(wal_close(w), 0);
+    collector c = {.fail_at = 4, .fail_code = FLOE_ENOMEM};
+    wal_t *sentinel = (wal_t *)(uintptr_t)0x77, *out = sentinel;
+    ck_assert_int_eq(wal_open(dir, &o, collect, &c, &out), FLOE_ENOMEM);
+    ck_assert_ptr_eq(out, sentinel);
+    ck_assert_uint_eq(c.n, 3);
+    collector_free(&c);
+    /* Nothing was created or truncated by the failed open. */
+    ck_assert_int_eq(count_log_files(dir), 1);
+    replay_ok(dir, &o, &c, NULL);
+    check_range(&c, 1, 10);
+    collector_free(&c);
+    tu_rmrf(dir);
+    free(dir);
+}
+END_TEST
+
+/* ---- threads ---- */
+
+typedef struct mt_ctx {
+    wal_t *w;
+    pthread_mutex_t mu; /* the store's write mutex: serialises append and rotate, assigns seqs */
+    uint64_t next_seq;
+    int per_thread;
+    int rotate_every; /* 0: never call wal_rotate */
+    int failures;     /* guarded by mu */
+    int stop_stats;   /* guarded by mu */
+} mt_ctx;
+
+static void *mt_writer(void *arg)
+{
+    mt_ctx *m = arg;
+    rec_buf *b = malloc(sizeof *b);
+    ck_assert_ptr_nonnull(b);
+    for (int i = 0; i < m->per_thread; i++) {
+        uint64_t lsn = 0, no;
+        int r, rr = 0;
+        pthread_mutex_lock(&m->mu);
+        uint64_t seq = ++m->next_seq;
+        r = wal_append(m->w, make_rec(b, seq), &lsn);
+        if (m->rotate_every && seq % (uint64_t)m->rotate_every == 0)
+            rr = wal_rotate(m->w, &no);
+        pthread_mutex_unlock(&m->mu);
+        if (r == 0)
+            r = wal_sync(m->w, lsn);
+        if (r || rr) {
+            pthread_mutex_lock(&m->mu);
+            m->failures++;
+            pthread_mutex_unlock(&m->mu);
+        }
+    }
+    free(b);
+    return NULL;
+}
+
+static void *mt_stats_reader(void *arg)
+{
+    mt_ctx *m = arg;
+    uint64_t last_syncs = 0;
+    for (;;) {
+        pthread_mutex_lock(&m->mu);
+        int stop = m->stop_stats;
+        pthread_mutex_unlock(&m->mu);
+        if (stop)
+            break;
+        wal_stats st;
+        wal_get_stats(m->w, &st);
+        ck_assert_uint_ge(st.syncs, last_syncs);
+        last_syncs = st.syncs;
+        usleep(200);
+    }
+    return NULL;
+}
+
+/* Runs threads writers concurrently (plus a stats reader) and returns the final stats. */
+static void run_writers(mt_ctx *m, int threads, wal_stats *st)
+{
+    pthread_t tids[16], reader;
+    ck_assert_int_le(threads, 16);
+    pthread_mutex_init(&m->mu, NULL);
+    ck_assert_int_eq(pthread_create(&reader, NULL, mt_stats_reader, m), 0);
+    for (int t = 0; t < threads; t++)
+        ck_assert_int_eq(pthread_create(&tids[t], NULL, mt_writer, m), 0);
+    for (int t = 0; t < threads; t++)
+        pthread_join(tids[t], NULL);
+    pthread_mutex_lock(&m->mu);
+    m->stop_stats = 1;
+    pthread_mutex_unlock(&m->mu);
+    pthread_join(reader, NULL);
+    pthread_mutex_destroy(&m->mu);
+    ck_assert_int_eq(m->failures, 0);
+    wal_get_stats(m->w, st);
+}
+
+START_TEST(wal_group_commit_shares_fdatasyncs_across_threads)
+{
+    char *dir = tu_tmpdir("wal");
+    wal_options o = opts_for(FLOE_SYNC_ALWAYS);
+    mt_ctx m = {.per_thread = 200};
+    m.w = open_ok(dir, &o, NULL);
+    wal_stats before, st;
+    wal_get_stats(m.w, &before);
+    int calls_before = atomic_load(&fdatasync_calls);
+    atomic_store(&fdatasync_delay_us, 1000); /* a disk that takes 1 ms per fdatasync */
+    run_writers(&m, 8, &st);
+    atomic_store(&fdatasync_delay_us, 0);
+    uint64_t appends = 8 * 200;
+    uint64_t syncs = st.syncs - before.syncs;
+    ck_assert_uint_eq(syncs, (uint64_t)(atomic_load(&fdatasync_calls) - calls_before));
+    fprintf(stderr, "group commit: %llu appends acknowledged by %llu fdatasyncs\n",
+            (unsigned long long)appends, (unsigned long long)syncs);
+    ck_assert_uint_ge(syncs, 1);
+    ck_assert_uint_le(syncs, appends / 2);
+    ck_assert_int_eq(wal_close(m.w), 0);
+    collector c = {0};
+    replay_ok(dir, &o, &c, NULL);
+    check_range(&c, 1, appends);
+    collector_free(&c);
+    tu_rmrf(dir);
+    free(dir);
+}
+END_TEST
+
+START_TEST(wal_concurrent_appends_syncs_and_rotations_stay_in_order)
+{
+    floe_sync_mode modes[] = {FLOE_SYNC_ALWAYS, FLOE_SYNC_INTERVAL, FLOE_SYNC_NEVER};
+    for (size_t i = 0; i < 3; i++) {
+        char *dir = tu_tmpdir("wal");
+        wal_options o = opts_for(modes[i]);
+        o.interval_ms = 1;
+        o.file_bytes = 16 * 1024; /* rotations by size while threads wait on syncs */
+        mt_ctx m = {.per_thread = 150, .rotate_every = 97};
+        m.w = open_ok(dir, &o, NULL);
+        wal_stats st;
+        run_writers(&m, 4, &st);
+        ck_assert_uint_gt(st.files, 4);
+        ck_assert_int_eq(wal_close(m.w), 0);
+        collector c = {0};
+        replay_ok(dir, &o, &c, NULL);
+        check_range(&c, 1, 600);
+        collector_free(&c);
+        tu_rmrf(dir);
+        free(dir);
+    }
+}
+END_TEST
+
+/* ---- sync modes ---- */
+
+static uint64_t wait_for_syncs(wal_t *w, uint64_t at_least)
+{
+    wal_stats st;
+    for (int i = 0; i < 2000; i++) {
+        wal_get_stats(w, &st);
+        if (st.syncs >= at_least)
+            break;
+        usleep(1000);
+    }
+    return st.syncs;
+}
+
+START_TEST(wal_each_sync_mode_round_trips)
+{
+    floe_sync_mode modes[] = {FLOE_SYNC_ALWAYS, FLOE_SYNC_INTERVAL, FLOE_SYNC_NEVER};
+    for (size_t i = 0; i < 3; i++) {
+        char *dir = tu_tmpdir("wal");
+        wal_options o = opts_for(modes[i]);
+        wal_t *w = open_ok(dir, &o, NULL);
+        wal_stats st0, st;
+        wal_get_stats(w, &st0);
+        append_range(w, 1, 100, NULL);
+        wal_get_stats(w, &st);
+        if (modes[i] == FLOE_SYNC_ALWAYS) {
+            /* One for the new file's header, then at least one per wal_sync round. */
+            ck_assert_uint_eq(st0.syncs, 1);
+            ck_assert_uint_ge(st.syncs, 2);
+        } else if (modes[i] == FLOE_SYNC_INTERVAL) {
+            ck_assert_uint_eq(st0.syncs, 1);
+            ck_assert_uint_ge(wait_for_syncs(w, 2), 2);
+        } else {
+            ck_assert_uint_eq(st.syncs, 0);
+            ck_assert_int_eq(atomic_load(&fdatasync_calls), 0);
+        }
+        /* Every mode has handed everything to the OS once wal_sync returned. */
+        char *f = wal_file(dir, 1);
+        ck_assert_int_eq(tu_file_size(f), (long long)st.bytes_written);
+        free(f);
+        ck_assert_int_eq(wal_close(w), 0);
+        collector c = {0};
+        replay_ok(dir, &o, &c, &st);
+        check_range(&c, 1, 100);
+        if (modes[i] == FLOE_SYNC_NEVER) {
+            ck_assert_uint_eq(st.syncs, 0);
+            ck_assert_int_eq(atomic_load(&fdatasync_calls), 0);
+        }
+        atomic_store(&fdatasync_calls, 0);
+        collector_free(&c);
+        tu_rmrf(dir);
+        free(dir);
+    }
+}
+END_TEST
+
+START_TEST(wal_interval_thread_writes_and_syncs_without_wal_sync)
+{
+    char *dir = tu_tmpdir("wal");
+    wal_options o = opts_for(FLOE_SYNC_INTERVAL);
+    wal_t *w = open_ok(dir, &o, NULL);
+    rec_buf b;
+    uint64_t lsn = 0;
+    for (uint64_t s = 1; s <= 10; s++)
+        ck_assert_int_eq(wal_append(w, make_rec(&b, s), &lsn), 0);
+    char *f = wal_file(dir, 1);
+    ck_assert_uint_ge(wait_for_syncs(w, 2), 2);
+    for (int i = 0; i < 2000 && tu_file_size(f) < HDR + (long long)lsn; i++)
+        usleep(1000);
+    ck_assert_int_eq(tu_file_size(f), HDR + (long long)lsn);
+    free(f);
+    ck_assert_int_eq(wal_close(w), 0);
+    tu_rmrf(dir);
+    free(dir);
+}
+END_TEST
+
+START_TEST(wal_large_batches_are_written_from_append)
+{
+    char *dir = tu_tmpdir("wal");
+    for (int mode = 0; mode < 2; mode++) {
+        wal_options o = opts_for(mode == 0 ? FLOE_SYNC_NEVER : FLOE_SYNC_ALWAYS);
+        tu_rmrf(dir);
+        ck_assert_int_eq(mkdir(dir, 0755), 0);
+        wal_t *w = open_ok(dir, &o, NULL);
+        size_t value_bytes = mode == 0 ? 64 * 1024 : 3 * 1024 * 1024;
+        uint8_t *value = malloc(value_bytes);
+        ck_assert_ptr_nonnull(value);
+        memset(value, 0xab, value_bytes);
+        wal_record r = {.type = WAL_REC_PUT, .key = (const uint8_t *)"big", .key_len = 3, .value = value};
+        r.value_len = (uint32_t)value_bytes;
+        uint64_t lsn = 0;
+        size_t limit = mode == 0 ? (1u << 20) : (8u << 20);
+        /* Append without wal_sync until the batch passes its limit: wal_append writes it itself. */
+        for (uint64_t s = 1; lsn < limit; s++) {
+            r.seq = s;
+            ck_assert_int_eq(wal_append(w, &r, &lsn), 0);
+        }
+        wal_stats st;
+        wal_get_stats(w, &st);
+        ck_assert_uint_eq(st.bytes_written, HDR + lsn);
+        ck_assert_uint_eq(st.syncs, mode == 0 ? 0 : 1);
+        ck_assert_int_eq(wal_close(w), 0);
+        free(value);
+        collector c = {0};
+        replay_ok(dir, &o, &c, NULL);
+        ck_assert_uint_ge(c.n, 3);
+        ck_assert_uint_eq(c.recs[c.n - 1].value_len, value_bytes);
+        collector_free(&c);
+    }
+    tu_rmrf(dir);
+    free(dir);
+}
+END_TEST
+
+/* ---- failures ---- */
+
+/* In a child process with a small file size limit: appends until the OS refuses the write, then
+ * checks that everything afterwards is FLOE_EREADONLY. Writes the number of records acknowledged
+ * by wal_sync to ack_fd. Exit status: 0 if every check held, else the number of the failed check. */
+static int write_failure_child(const char *dir, int ack_fd)
+{
+    struct rlimit rl = {.rlim_cur = 16 * 1024, .rlim_max = 16 * 1024};
+    signal(SIGXFSZ, SIG_IGN);
+    if (setrlimit(RLIMIT_FSIZE, &rl) != 0)
+        return 1;
+    wal_options o = opts_for(FLOE_SYNC_ALWAYS);
+    wal_t *w = NULL;
+    if (wal_open(dir, &o, NULL, NULL, &w) != 0)
+        return 2;
+    rec_buf b;
+    uint64_t acked = 0, lsn;
+    int r = 0;
+    for (uint64_t s = 1; s < 1000; s++) {
+        r = wal_append(w, make_rec(&b, s), &lsn);
+        if (r == 0)
+            r = wal_sync(w, lsn);
+        if (r)
+            break;
+        acked = s;
+    }
+    if (write(ack_fd, &acked, sizeof acked) != sizeof acked)
+        return 3;
+    if (r != FLOE_EREADONLY)
+        return 4;
+    if (!strstr(floe_last_error(), "File too large") ||
+        !strstr(floe_last_error(), "00000000000000000001.log"))
+        return 5;
+    if (wal_append(w, make_rec(&b, 5000), &lsn) != FLOE_EREADONLY)
+        return 6;
+    if (!strstr(floe_last_error(), "read-only"))
+        return 7;
+    if (wal_sync(w, 0) != FLOE_EREADONLY)
+        return 8;
+    uint64_t no;
+    if (wal_rotate(w, &no) != FLOE_EREADONLY)
+        return 9;
+    if (wal_close(w) != FLOE_EREADONLY)
+        return 10;
+    return 0;
+}
+
+START_TEST(wal_write_failure_makes_the_wal_read_only_for_good)
+{
+    char *dir = tu_tmpdir("wal");
+    int p[2];
+    ck_assert_int_eq(pipe(p), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        close(p[0]);
+        _exit(write_failure_child(dir, p[1]));
+    }
+    close(p[1]);
+    uint64_t acked = 0;
+    ck_assert_int_eq(read(p[0], &acked, sizeof acked), sizeof acked);
+    close(p[0]);
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child failed check %d",
+                  WEXITSTATUS(status));
+    ck_assert_uint_gt(acked, 10);
+    /* Every acknowledged record is there; the partial batch that hit the limit is a torn tail. */
+    wal_options o = opts_for(FLOE_SYNC_ALWAYS);
+    collector c = {0};
+    wal_stats st;
+    replay_ok(dir, &o, &c, &st);
+    ck_assert_uint_ge(c.n, acked);
+    check_range(&c, 1, c.n);
+    ck_assert_uint_gt(st.tail_bytes_truncated, 0);
+    collector_free(&c);
+    tu_rmrf(dir);
+    free(dir);
+}
+END_TEST
+
+START_TEST(wal_fdatasync_failure_is_sticky_and_never_retried)
+{
+    floe_sync_mode modes[] = {FLOE_SYNC_ALWAYS, FLOE_SYNC_INTERVAL};
+    for (size_t i = 0; i < 2; i++) {
+        char *dir = tu_tmpdir("wal");
+        wal_options o = opts_for(modes[i]);
+        wal_t *w = open_ok(dir, &o, NULL);
+        append_range(w, 1, 5, NULL);
+        atomic_store(&fdatasync_fail_errno, EIO);
+        rec_buf b;
+        uint64_t lsn;
+        int r = wal_append(w, make_rec(&b, 6), &lsn);
+        ck_assert_int_eq(r, 0);
+        if (modes[i] == FLOE_SYNC_ALWAYS) {
+            ck_assert_int_eq(wal_sync(w, lsn), FLOE_EREADONLY);
+        } else {
+            /* The interval thread hits the failure; wal_sync (write only) then reports it. */
+            for (int k = 0; k < 2000 && (r = wal_sync(w, lsn)) == 0; k++)
+                usleep(1000);
+            ck_assert_int_eq(r, FLOE_EREADONLY);
+        }
+        msg_contains(floe_last_error(), "fdatasync");
+        msg_contains(floe_last_error(), "Input/output error");
+        msg_contains(floe_last_error(), "read-only");
+        /* Even once the disk recovers nothing is retried: every call reports the first failure. */
+        atomic_store(&fdatasync_fail_errno, 0);
+        int calls = atomic_load(&fdatasync_calls);
+        ck_assert_int_eq(wal_append(w, make_rec(&b, 7), &lsn), FLOE_EREADONLY);
+        ck_assert_int_eq(wal_sync(w, 0), FLOE_EREADONLY);
+        uint64_t no;
+        ck_assert_int_eq(wal_rotate(w, &no), FLOE_EREADONLY);
+        usleep(20 * 1000);
+        ck_assert_int_eq(wal_close(w), FLOE_EREADONLY);
+        msg_contains(floe_last_error(), "Input/output error");
+        ck_assert_int_eq(atomic_load(&fdatasync_calls), calls);
+        /* What reached the file replays; nothing acknowledged is missing. */
+        collector c = {0};
+        replay_ok(dir, &o, &c, NULL);
+        ck_assert_uint_ge(c.n, 5);
+        check_range(&c, 1, c.n);
+        collector_free(&c);
+        tu_rmrf(dir);
+        free(dir);
+    }
+}
+END_TEST
+
+static Suite *wal_suite(void)
+{
+    Suite *s = suite_create("wal");
+    TCase *tc = tcase_create("format");
+    tcase_add_test(tc, wal_round_trip_keeps_puts_deletes_and_content_types);
+    tcase_add_test(tc, wal_lsn_is_the_byte_position_after_the_record);
+    tcase_add_test(tc, wal_reads_records_built_from_the_documented_format);
+    tcase_add_test(tc, wal_append_writes_the_documented_record_bytes);
+    tcase_add_test(tc, wal_oversize_record_is_refused);
+    tcase_add_test(tc, wal_invalid_records_and_arguments_are_refused);
+    tcase_add_test(tc, wal_sequence_numbers_must_increase);
+    tcase_add_test(tc, wal_replay_callback_error_stops_open);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("recovery");
+    tcase_add_test(tc, wal_torn_tail_is_truncated_at_every_cut);
+    tcase_add_test(tc, wal_garbage_after_the_last_record_is_truncated);
+    tcase_add_test(tc, wal_flipped_byte_in_the_last_record_is_a_torn_tail);
+    tcase_add_test(tc, wal_flipped_byte_in_a_non_last_file_is_refused_with_file_and_offset);
+    tcase_add_test(tc, wal_flipped_byte_in_the_last_file_with_valid_records_after_is_refused);
+    tcase_add_test(tc, wal_corrupted_length_field_mid_file_is_refused);
+    tcase_add_test(tc, wal_bad_header_in_a_non_last_file_is_refused);
+    tcase_add_test(tc, wal_short_or_header_only_last_file_is_fine);
+    tcase_add_test(tc, wal_missing_middle_file_is_refused);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("files");
+    tcase_add_test(tc, wal_rotates_by_size_at_batch_boundaries);
+    tcase_add_test(tc, wal_rotate_and_release_before_delete_only_older_files);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("sync");
+    tcase_add_test(tc, wal_each_sync_mode_round_trips);
+    tcase_add_test(tc, wal_interval_thread_writes_and_syncs_without_wal_sync);
+    tcase_add_test(tc, wal_large_batches_are_written_from_append);
+    tcase_add_test(tc, wal_write_failure_makes_the_wal_read_only_for_good);
+    tcase_add_test(tc, wal_fdatasync_failure_is_sticky_and_never_retried);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("concurrency");
+    tcase_add_test(tc, wal_group_commit_shares_fdatasyncs_across_threads);
+    tcase_add_test(tc, wal_concurrent_appends_syncs_and_rotations_stay_in_order);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    return tu_run_suite(wal_suite());
+}
