@@ -1,0 +1,397 @@
+/* floe-bench: the embedded store's throughput and latency, shaped like RocksDB's db_bench so the two
+ * can be run on the same settings. Workloads:
+ *   fillseq     write --num keys in ascending order into an empty store
+ *   fillrandom  write --num keys in a random order (every key once) into an empty store
+ *   readrandom  read --num random keys that exist (from the store the last fill left)
+ *   readhot     read --num random keys from a hot set of 1% of the keys (at least 100)
+ * --num is the total across --threads threads. With --json each workload prints one JSON object on
+ * its own line: workload, ops, seconds, ops_per_s, p50_us, p99_us, p999_us (and the settings). */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "floe.h"
+
+/* Latency histogram: 64 powers of two of nanoseconds, 32 linear sub-buckets each. */
+#define SUB_BUCKETS 32
+typedef struct histogram {
+    uint64_t counts[64][SUB_BUCKETS];
+    uint64_t total;
+} histogram;
+
+static void hist_add(histogram *h, uint64_t ns)
+{
+    if (ns == 0)
+        ns = 1;
+    int p = 63 - __builtin_clzll(ns);
+    uint64_t base = 1ull << p;
+    int sub = p >= 5 ? (int)((ns - base) >> (p - 5)) : (int)(ns - base);
+    if (sub >= SUB_BUCKETS)
+        sub = SUB_BUCKETS - 1;
+    h->counts[p][sub]++;
+    h->total++;
+}
+
+static void hist_merge(histogram *into, const histogram *h)
+{
+    for (int p = 0; p < 64; p++)
+        for (int s = 0; s < SUB_BUCKETS; s++)
+            into->counts[p][s] += h->counts[p][s];
+    into->total += h->total;
+}
+
+/* The upper edge of the bucket holding quantile q, in microseconds. */
+static double hist_quantile_us(const histogram *h, double q)
+{
+    uint64_t want = (uint64_t)ceil(q * (double)h->total);
+    if (want == 0)
+        want = 1;
+    uint64_t seen = 0;
+    for (int p = 0; p < 64; p++)
+        for (int s = 0; s < SUB_BUCKETS; s++) {
+            seen += h->counts[p][s];
+            if (seen >= want) {
+                uint64_t base = 1ull << p;
+                uint64_t width = p >= 5 ? (1ull << (p - 5)) : 1;
+                return (double)(base + (uint64_t)(s + 1) * width) / 1000.0;
+            }
+        }
+    return 0;
+}
+
+typedef struct config {
+    uint64_t num;
+    int key_bytes;
+    int value_bytes;
+    int threads;
+    floe_sync_mode sync;
+    const char *sync_name;
+    const char *dir;
+    const char *benchmarks;
+    int json;
+    int compression_none;
+    uint64_t cache_bytes;
+    int have_cache_bytes;
+} config;
+
+typedef struct thread_ctx {
+    pthread_t tid;
+    int index;
+    const config *cfg;
+    floe_t *db;
+    const char *workload;
+    const uint64_t *order; /* fillrandom: a permutation of 0..num-1 */
+    uint64_t begin, end;   /* this thread's slice of the ops */
+    uint64_t hot_keys;
+    uint64_t seed;
+    histogram hist;
+    uint64_t found, errors;
+    char *value_pool;
+    size_t value_pool_len;
+} thread_ctx;
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t xorshift(uint64_t *s)
+{
+    uint64_t x = *s;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    *s = x;
+    return x;
+}
+
+/* Keys like db_bench's: the number as 16 decimal digits, padded with 'x' (or cut) to key_bytes. */
+static void make_key(uint64_t n, int key_bytes, char *buf)
+{
+    char digits[32];
+    snprintf(digits, sizeof digits, "%016" PRIu64, n);
+    for (int i = 0; i < key_bytes; i++)
+        buf[i] = i < 16 ? digits[i] : 'x';
+}
+
+/* A pool of values that compress to about half, like db_bench's --compression_ratio=0.5. */
+static char *make_value_pool(size_t len, uint64_t seed)
+{
+    char *p = malloc(len);
+    if (!p)
+        return NULL;
+    for (size_t i = 0; i < len; i += 100) {
+        size_t n = len - i < 100 ? len - i : 100;
+        for (size_t j = 0; j < n; j++)
+            p[i + j] = j < 50 ? (char)(' ' + xorshift(&seed) % 95) : p[i + j - 50];
+    }
+    return p;
+}
+
+static void *run_thread(void *arg)
+{
+    thread_ctx *t = arg;
+    const config *cfg = t->cfg;
+    char key[FLOE_MAX_KEY_BYTES];
+    int is_fill = strncmp(t->workload, "fill", 4) == 0;
+    int is_hot = strcmp(t->workload, "readhot") == 0;
+    for (uint64_t i = t->begin; i < t->end; i++) {
+        uint64_t n;
+        if (strcmp(t->workload, "fillseq") == 0)
+            n = i;
+        else if (strcmp(t->workload, "fillrandom") == 0)
+            n = t->order[i];
+        else if (is_hot)
+            n = (xorshift(&t->seed) % t->hot_keys) * (cfg->num / t->hot_keys);
+        else
+            n = xorshift(&t->seed) % cfg->num;
+        make_key(n, cfg->key_bytes, key);
+        uint64_t t0 = now_ns();
+        if (is_fill) {
+            size_t off = (size_t)((n * 7919) % (t->value_pool_len - (size_t)cfg->value_bytes));
+            int rc = floe_put(t->db, key, (size_t)cfg->key_bytes, t->value_pool + off,
+                              (size_t)cfg->value_bytes, NULL, NULL);
+            if (rc != 0 && t->errors++ == 0)
+                fprintf(stderr, "floe-bench: put: %s\n", floe_last_error());
+        } else {
+            floe_value v = {0};
+            int rc = floe_get(t->db, key, (size_t)cfg->key_bytes, &v);
+            if (rc == 0)
+                t->found++;
+            else if (rc != FLOE_ENOTFOUND && t->errors++ == 0)
+                fprintf(stderr, "floe-bench: get: %s\n", floe_last_error());
+            floe_value_free(&v);
+        }
+        hist_add(&t->hist, now_ns() - t0);
+    }
+    return NULL;
+}
+
+static int rm_rf(const char *path)
+{
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", path);
+    return system(cmd);
+}
+
+static floe_t *open_store(const config *cfg)
+{
+    floe_options o;
+    floe_options_init(&o);
+    o.wal.sync = cfg->sync;
+    if (cfg->compression_none)
+        o.segment.compression = FLOE_COMPRESSION_NONE;
+    if (cfg->have_cache_bytes)
+        o.cache.object_bytes = cfg->cache_bytes;
+    floe_t *db = NULL;
+    int rc = floe_open(cfg->dir, &o, &db);
+    if (rc != 0) {
+        fprintf(stderr, "floe-bench: open %s: %s\n", cfg->dir, floe_last_error());
+        exit(1);
+    }
+    return db;
+}
+
+static int run_workload(const config *cfg, const char *workload, floe_t **dbp)
+{
+    int is_fill = strncmp(workload, "fill", 4) == 0;
+    if (strcmp(workload, "fillseq") && strcmp(workload, "fillrandom") && strcmp(workload, "readrandom") &&
+        strcmp(workload, "readhot")) {
+        fprintf(stderr, "floe-bench: unknown workload '%s' (fillseq, fillrandom, readrandom, readhot)\n",
+                workload);
+        return 2;
+    }
+    if (is_fill) {
+        if (*dbp)
+            floe_close(*dbp);
+        rm_rf(cfg->dir);
+        *dbp = open_store(cfg);
+    } else if (!*dbp) {
+        *dbp = open_store(cfg);
+    }
+    uint64_t *order = NULL;
+    if (strcmp(workload, "fillrandom") == 0) {
+        order = malloc(cfg->num * sizeof *order);
+        uint64_t s = 42;
+        for (uint64_t i = 0; i < cfg->num; i++)
+            order[i] = i;
+        for (uint64_t i = cfg->num; i > 1; i--) {
+            uint64_t j = xorshift(&s) % i;
+            uint64_t tmp = order[i - 1];
+            order[i - 1] = order[j];
+            order[j] = tmp;
+        }
+    }
+    size_t pool_len = (size_t)cfg->value_bytes + (1u << 20);
+    char *pool = make_value_pool(pool_len, 7);
+    thread_ctx *ts = calloc((size_t)cfg->threads, sizeof *ts);
+    uint64_t hot = cfg->num / 100 < 100 ? 100 : cfg->num / 100;
+    if (hot > cfg->num)
+        hot = cfg->num;
+    uint64_t t0 = now_ns();
+    for (int i = 0; i < cfg->threads; i++) {
+        thread_ctx *t = &ts[i];
+        t->index = i;
+        t->cfg = cfg;
+        t->db = *dbp;
+        t->workload = workload;
+        t->order = order;
+        t->begin = cfg->num * (uint64_t)i / (uint64_t)cfg->threads;
+        t->end = cfg->num * (uint64_t)(i + 1) / (uint64_t)cfg->threads;
+        t->hot_keys = hot;
+        t->seed = 0x9E3779B97F4A7C15ull * (uint64_t)(i + 1) + 1;
+        t->value_pool = pool;
+        t->value_pool_len = pool_len;
+        pthread_create(&t->tid, NULL, run_thread, t);
+    }
+    histogram *all = calloc(1, sizeof *all);
+    uint64_t found = 0, errors = 0;
+    for (int i = 0; i < cfg->threads; i++) {
+        pthread_join(ts[i].tid, NULL);
+        hist_merge(all, &ts[i].hist);
+        found += ts[i].found;
+        errors += ts[i].errors;
+    }
+    double secs = (double)(now_ns() - t0) / 1e9;
+    double ops_s = (double)cfg->num / secs;
+    double p50 = hist_quantile_us(all, 0.50), p99 = hist_quantile_us(all, 0.99),
+           p999 = hist_quantile_us(all, 0.999);
+    if (cfg->json) {
+        printf("{\"workload\":\"%s\",\"ops\":%" PRIu64 ",\"seconds\":%.4f,\"ops_per_s\":%.1f,\"p50_us\":%.2f,"
+               "\"p99_us\":%.2f,\"p999_us\":%.2f,\"threads\":%d,\"sync\":\"%s\",\"key_bytes\":%d,"
+               "\"value_bytes\":%d,\"found\":%" PRIu64 ",\"errors\":%" PRIu64 "}\n",
+               workload, cfg->num, secs, ops_s, p50, p99, p999, cfg->threads, cfg->sync_name, cfg->key_bytes,
+               cfg->value_bytes, found, errors);
+    } else {
+        printf("%-11s : %10.0f ops/s  %8.3f s  p50 %8.2f us  p99 %8.2f us  p99.9 %8.2f us", workload, ops_s,
+               secs, p50, p99, p999);
+        if (!is_fill)
+            printf("  (%" PRIu64 " of %" PRIu64 " found)", found, cfg->num);
+        printf("\n");
+    }
+    fflush(stdout);
+    free(all);
+    free(ts);
+    free(pool);
+    free(order);
+    return errors ? 1 : 0;
+}
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: floe-bench [--benchmarks fillseq,fillrandom,readrandom,readhot] [--num N]\n"
+                    "                  [--key-bytes N] [--value-bytes N] [--threads N]\n"
+                    "                  [--sync never|interval|always] [--dir DIR] [--compression zstd|none]\n"
+                    "                  [--cache-bytes N] [--json]\n");
+}
+
+int main(int argc, char **argv)
+{
+    config cfg = {
+        .num = 1000000,
+        .key_bytes = 20,
+        .value_bytes = 400,
+        .threads = 1,
+        .sync = FLOE_SYNC_NEVER,
+        .sync_name = "never",
+        .dir = "/tmp/floe-bench",
+        .benchmarks = "fillseq,fillrandom,readrandom,readhot",
+    };
+    static const struct option longopts[] = {
+        {"num", required_argument, NULL, 'n'},
+        {"key-bytes", required_argument, NULL, 'k'},
+        {"value-bytes", required_argument, NULL, 'v'},
+        {"threads", required_argument, NULL, 't'},
+        {"sync", required_argument, NULL, 's'},
+        {"dir", required_argument, NULL, 'd'},
+        {"json", no_argument, NULL, 'j'},
+        {"benchmarks", required_argument, NULL, 'b'},
+        {"compression", required_argument, NULL, 'c'},
+        {"cache-bytes", required_argument, NULL, 'C'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'n':
+            cfg.num = strtoull(optarg, NULL, 10);
+            break;
+        case 'k':
+            cfg.key_bytes = atoi(optarg);
+            break;
+        case 'v':
+            cfg.value_bytes = atoi(optarg);
+            break;
+        case 't':
+            cfg.threads = atoi(optarg);
+            break;
+        case 'd':
+            cfg.dir = optarg;
+            break;
+        case 'j':
+            cfg.json = 1;
+            break;
+        case 'b':
+            cfg.benchmarks = optarg;
+            break;
+        case 'C':
+            cfg.cache_bytes = strtoull(optarg, NULL, 10);
+            cfg.have_cache_bytes = 1;
+            break;
+        case 'c':
+            if (strcmp(optarg, "none") == 0)
+                cfg.compression_none = 1;
+            else if (strcmp(optarg, "zstd") != 0) {
+                fprintf(stderr, "floe-bench: --compression must be zstd or none\n");
+                return 2;
+            }
+            break;
+        case 's':
+            cfg.sync_name = optarg;
+            if (strcmp(optarg, "never") == 0)
+                cfg.sync = FLOE_SYNC_NEVER;
+            else if (strcmp(optarg, "interval") == 0)
+                cfg.sync = FLOE_SYNC_INTERVAL;
+            else if (strcmp(optarg, "always") == 0)
+                cfg.sync = FLOE_SYNC_ALWAYS;
+            else {
+                fprintf(stderr, "floe-bench: --sync must be never, interval or always\n");
+                return 2;
+            }
+            break;
+        default:
+            usage();
+            return c == 'h' ? 0 : 2;
+        }
+    }
+    if (cfg.num < 1 || cfg.threads < 1 || cfg.threads > 1024 || cfg.key_bytes < 16 ||
+        cfg.key_bytes > FLOE_MAX_KEY_BYTES || cfg.value_bytes < 0 || cfg.value_bytes > (64 << 20)) {
+        fprintf(stderr,
+                "floe-bench: --num >= 1, --threads 1..1024, --key-bytes 16..1024, --value-bytes 0..64M\n");
+        return 2;
+    }
+    floe_t *db = NULL;
+    int rc = 0;
+    char *list = strdup(cfg.benchmarks);
+    for (char *save = NULL, *w = strtok_r(list, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
+        rc = run_workload(&cfg, w, &db);
+        if (rc)
+            break;
+    }
+    free(list);
+    if (db)
+        floe_close(db);
+    return rc;
+}

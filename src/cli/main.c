@@ -1,0 +1,75 @@
+/* The floe tool: dispatches `floe <command>` to the server, the HTTP client commands and the
+ * operator tools. Exit status 0 on success, non-zero with one clear line on stderr otherwise. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "floe.h"
+#include "segment.h"
+
+static int cmd_version(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    printf("floe %s\n", FLOE_VERSION_STRING);
+    return 0;
+}
+
+static int cmd_segment(int argc, char **argv)
+{
+    if (argc != 3 || strcmp(argv[1], "dump") != 0) {
+        fprintf(stderr, "usage: floe segment dump PATH\n");
+        return 2;
+    }
+    int rc = segment_dump(argv[2], stdout);
+    if (rc < 0) {
+        fflush(stdout);
+        fprintf(stderr, "floe segment dump: %s: %s\n", floe_strerror(rc), floe_last_error());
+        return 1;
+    }
+    return 0;
+}
+
+typedef struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *usage;
+} command;
+
+static const command commands[] = {
+    {"serve", cli_serve, "serve -c FILE            run the store and its HTTP endpoint"},
+    {"put", cli_put, "put KEY [FILE|-]         upload an object to a running server"},
+    {"get", cli_get, "get KEY [-o FILE]        download an object"},
+    {"rm", cli_rm, "rm KEY                   delete an object"},
+    {"ls", cli_ls, "ls [PREFIX]              list keys"},
+    {"stats", cli_stats, "stats                    print the server's statistics"},
+    {"segment", cmd_segment, "segment dump PATH        print a segment file and check its CRCs"},
+    {"version", cmd_version, "version                  print the version"},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: floe COMMAND [ARGS]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  floe %s\n", commands[i].usage);
+    fprintf(out, "\nThe client commands use FLOE_URL (default http://127.0.0.1:8080) and FLOE_TOKEN.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0)
+        return cmd_version(0, NULL);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "floe: unknown command '%s' (try 'floe help')\n", argv[1]);
+    return 2;
+}

@@ -1,0 +1,1595 @@
+/* The store: ties the WAL, the pending segment, sealed segments, segment files, the manifest and the
+ * object cache together behind the public API in floe.h.
+ *
+ * Invariants:
+ *  1. Sequence numbers are assigned under write_mu in the same order records enter the WAL, so a
+ *     WAL sync that covers seq S covers every seq below it.
+ *  2. A read sees only versions with seq <= visible_seq, and visible_seq only passes a seq once its
+ *     WAL record is durable per wal.sync: a reader never sees a write that a crash could lose.
+ *  3. A sealed memtable stays readable (in the view) until its segment file is fsynced, renamed,
+ *     opened and named by the saved manifest; only then is it dropped from the view and are the WAL
+ *     files below its wal_next_file deleted.
+ *  4. Segment files are written in seal order, so the manifest's segments are in id order and
+ *     wal_first_file only grows.
+ *  5. The object cache never holds a value older than the newest visible version of its key: writes
+ *     invalidate after visible_seq passes them, and an insert is refused if an invalidation touched
+ *     the key's shard since the reader started (lru_generation).
+ *  6. Once a WAL write, fsync or segment write fails the store is read-only for good (sticky): it is
+ *     never retried and reported as success.
+ *
+ * Lock order: write_mu, then manifest_mu, then state_mu. view_acquire takes state_mu alone.
+ */
+#include "floe.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "lru.h"
+#include "manifest.h"
+#include "memtable.h"
+#include "segment.h"
+#include "wal.h"
+
+#define OBJECT_CACHE_MAX_VALUE_BYTES (256u * 1024)
+#define LIST_DEFAULT_LIMIT 1000
+#define LIST_MAX_LIMIT 100000
+
+/* A segment file the store reads from, shared by views. */
+typedef struct segref {
+    atomic_int refs;
+    uint64_t id;
+    segment_t *seg;
+    char *path;
+    atomic_int obsolete; /* 1: delete the file when the last reference goes */
+} segref;
+
+/* A sealed memtable waiting for its segment file. */
+typedef struct sealed {
+    memtable_t *mem;
+    uint64_t id;
+    uint64_t wal_next_file; /* WAL files below this hold only this and older memtables */
+    uint64_t bytes;
+    uint64_t seal_no; /* 1-based count of seals */
+} sealed;
+
+/* What a reader sees: immutable once published, reference counted. */
+typedef struct view {
+    atomic_int refs;
+    memtable_t *mem;
+    size_t n_imm;
+    memtable_t **imm; /* newest first */
+    size_t n_segs;
+    segref **segs; /* newest first */
+} view;
+
+struct floe {
+    char *dir;
+    char *wal_dir;
+    char *seg_dir;
+    floe_options opts;
+    char *fs_path_copy;
+    int lock_fd;
+
+    wal_t *wal;
+    lru_t *object_cache;
+
+    /* write_mu: seq assignment, WAL append, memtable insert, seal. */
+    pthread_mutex_t write_mu;
+    uint64_t last_seq;
+    memtable_t *mem;
+    int64_t mem_first_write_ms;
+    uint64_t next_segment_id;
+    atomic_uint_fast64_t visible_seq;
+
+    /* manifest_mu: the manifest and saving it. */
+    pthread_mutex_t manifest_mu;
+    manifest *man;
+
+    /* state_mu: the view, the sealed queue, counters below, the condition variable. */
+    pthread_mutex_t state_mu;
+    pthread_cond_t state_cv;
+    view *cur;
+    sealed *queue; /* oldest first */
+    size_t n_queue, cap_queue;
+    uint64_t unwritten_bytes;
+    uint64_t seals_issued;
+    uint64_t seals_written;
+    int stopping;
+    atomic_int read_only; /* written under state_mu, read anywhere */
+    char read_only_msg[256];
+
+    pthread_t flusher;
+    int flusher_started;
+
+    atomic_uint_fast64_t n_puts, n_deletes, n_gets, hits_memory, hits_local, hits_cold, misses;
+};
+
+/* ------------------------------------------------------------------ small helpers -- */
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void db_log(floe_t *db, int level, const char *fmt, ...) FLOE_PRINTF(3, 4);
+static void db_log(floe_t *db, int level, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (db->opts.log_fn) {
+        db->opts.log_fn(db->opts.log_ctx, level, msg);
+        return;
+    }
+    static const char *names[] = {"error", "warning", "info"};
+    fprintf(stderr, "floe %s: %s\n", names[level < 0 || level > 2 ? 2 : level], msg);
+}
+
+static char *path_join(const char *a, const char *b)
+{
+    size_t n = strlen(a) + strlen(b) + 2;
+    char *p = malloc(n);
+    if (p)
+        snprintf(p, n, "%s/%s", a, b);
+    return p;
+}
+
+static int fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (fd < 0)
+        return err_set(FLOE_EIO, "open directory %s: %s", dir, strerror(errno));
+    int rc = 0;
+    if (fsync(fd) != 0)
+        rc = err_set(FLOE_EIO, "fsync directory %s: %s", dir, strerror(errno));
+    close(fd);
+    return rc;
+}
+
+static int mkdir_p(const char *dir)
+{
+    if (mkdir(dir, 0755) == 0 || errno == EEXIST) {
+        struct stat st;
+        if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
+            return 0;
+        return err_set(FLOE_EIO, "%s exists and is not a directory", dir);
+    }
+    if (errno == ENOENT) {
+        char *parent = strdup(dir);
+        if (!parent)
+            return FLOE_ENOMEM;
+        char *slash = strrchr(parent, '/');
+        int rc = 0;
+        if (slash && slash != parent) {
+            *slash = '\0';
+            rc = mkdir_p(parent);
+        }
+        free(parent);
+        if (rc == 0 && mkdir(dir, 0755) != 0 && errno != EEXIST)
+            rc = err_set(FLOE_EIO, "create directory %s: %s", dir, strerror(errno));
+        return rc;
+    }
+    return err_set(FLOE_EIO, "create directory %s: %s", dir, strerror(errno));
+}
+
+static int check_key(const void *key, size_t key_len)
+{
+    if (!key || key_len == 0)
+        return err_set(FLOE_EKEY, "key is empty: keys are 1..%d bytes", FLOE_MAX_KEY_BYTES);
+    if (key_len > FLOE_MAX_KEY_BYTES)
+        return err_set(FLOE_EKEY, "key is %zu bytes: keys are at most %d bytes", key_len, FLOE_MAX_KEY_BYTES);
+    return 0;
+}
+
+static int check_content_type(const char *ct, size_t *len_out)
+{
+    size_t n = ct ? strlen(ct) : 0;
+    if (n > FLOE_MAX_CONTENT_TYPE_BYTES)
+        return err_set(FLOE_EINVAL, "content type is %zu bytes: at most %d allowed", n,
+                       FLOE_MAX_CONTENT_TYPE_BYTES);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)ct[i];
+        if (c < 0x20 || c > 0x7e)
+            return err_set(FLOE_EINVAL, "content type has a non-printable byte 0x%02x at %zu", c, i);
+    }
+    *len_out = n;
+    return 0;
+}
+
+static void mark_read_only(floe_t *db, const char *what)
+{
+    pthread_mutex_lock(&db->state_mu);
+    if (!db->read_only) {
+        db->read_only = 1;
+        snprintf(db->read_only_msg, sizeof db->read_only_msg, "%s", what);
+        pthread_mutex_unlock(&db->state_mu);
+        db_log(db, 0, "store is now read-only: %s", what);
+        pthread_mutex_lock(&db->state_mu);
+    }
+    pthread_cond_broadcast(&db->state_cv);
+    pthread_mutex_unlock(&db->state_mu);
+}
+
+static int read_only_error(floe_t *db)
+{
+    char msg[256];
+    pthread_mutex_lock(&db->state_mu);
+    snprintf(msg, sizeof msg, "%s", db->read_only_msg);
+    pthread_mutex_unlock(&db->state_mu);
+    return err_set(FLOE_EREADONLY, "%s: store is read-only after: %s; restart it once the cause is fixed",
+                   db->dir, msg);
+}
+
+/* ------------------------------------------------------------------ segrefs and views -- */
+
+static void segref_unref(segref *r)
+{
+    if (!r || atomic_fetch_sub(&r->refs, 1) != 1)
+        return;
+    segment_close(r->seg);
+    if (atomic_load(&r->obsolete))
+        unlink(r->path);
+    free(r->path);
+    free(r);
+}
+
+static void view_unref(view *v)
+{
+    if (!v || atomic_fetch_sub(&v->refs, 1) != 1)
+        return;
+    memtable_unref(v->mem);
+    for (size_t i = 0; i < v->n_imm; i++)
+        memtable_unref(v->imm[i]);
+    for (size_t i = 0; i < v->n_segs; i++)
+        segref_unref(v->segs[i]);
+    free(v->imm);
+    free(v->segs);
+    free(v);
+}
+
+/* Builds a view of db->mem, the sealed queue (newest first) and the given segments (newest first),
+ * taking a reference on each. Called with state_mu held. */
+static view *view_build(floe_t *db, memtable_t *mem, segref **segs, size_t n_segs)
+{
+    view *v = calloc(1, sizeof *v);
+    if (!v)
+        return NULL;
+    atomic_init(&v->refs, 1);
+    v->imm = calloc(db->n_queue ? db->n_queue : 1, sizeof *v->imm);
+    v->segs = calloc(n_segs ? n_segs : 1, sizeof *v->segs);
+    if (!v->imm || !v->segs) {
+        free(v->imm);
+        free(v->segs);
+        free(v);
+        return NULL;
+    }
+    v->mem = mem;
+    memtable_ref(mem);
+    for (size_t i = 0; i < db->n_queue; i++) {
+        v->imm[i] = db->queue[db->n_queue - 1 - i].mem;
+        memtable_ref(v->imm[i]);
+    }
+    v->n_imm = db->n_queue;
+    for (size_t i = 0; i < n_segs; i++) {
+        v->segs[i] = segs[i];
+        atomic_fetch_add(&segs[i]->refs, 1);
+    }
+    v->n_segs = n_segs;
+    return v;
+}
+
+/* Replaces the current view. Called with state_mu held; v's references are taken over. */
+static void view_install(floe_t *db, view *v)
+{
+    view *old = db->cur;
+    db->cur = v;
+    view_unref(old);
+}
+
+static view *view_acquire(floe_t *db)
+{
+    pthread_mutex_lock(&db->state_mu);
+    view *v = db->cur;
+    atomic_fetch_add(&v->refs, 1);
+    pthread_mutex_unlock(&db->state_mu);
+    return v;
+}
+
+/* ------------------------------------------------------------------ options -- */
+
+void floe_options_init(floe_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->max_object_bytes = 64ull << 20;
+    o->wal.sync = FLOE_SYNC_ALWAYS;
+    o->wal.interval_ms = 5;
+    o->wal.file_bytes = 64ull << 20;
+    o->segment.max_bytes = 64ull << 20;
+    o->segment.max_age_s = 600;
+    o->segment.block_bytes = 64u << 10;
+    o->segment.compression = FLOE_COMPRESSION_ZSTD;
+    o->segment.max_unwritten_bytes = 0; /* 0: 2 * max_bytes */
+    o->cache.object_bytes = 256ull << 20;
+    o->cache.block_bytes = 1ull << 30;
+    o->local.max_bytes = 10ull << 30;
+    o->cold.backend = FLOE_COLD_NONE;
+    o->cold.s3.region = "us-east-1";
+    o->cold.s3.path_style = 1;
+    o->cold.s3.timeout_ms = 30000;
+    o->cold.s3.max_retries = 8;
+    o->upload.concurrency = 4;
+    o->upload.part_bytes = 16ull << 20;
+    o->upload.max_pending_bytes = 4ull << 30;
+    o->upload.wait_ms = 10000;
+}
+
+static int validate_options(const floe_options *o)
+{
+    if (o->max_object_bytes == 0 || o->max_object_bytes > FLOE_MAX_OBJECT_BYTES_LIMIT)
+        return err_set(FLOE_EINVAL, "option max_object_bytes must be 1..%llu, got %" PRIu64,
+                       (unsigned long long)FLOE_MAX_OBJECT_BYTES_LIMIT, o->max_object_bytes);
+    if (o->wal.sync != FLOE_SYNC_ALWAYS && o->wal.sync != FLOE_SYNC_INTERVAL &&
+        o->wal.sync != FLOE_SYNC_NEVER)
+        return err_set(FLOE_EINVAL, "option wal.sync has an unknown value %d", (int)o->wal.sync);
+    if (o->wal.sync == FLOE_SYNC_INTERVAL && (o->wal.interval_ms == 0 || o->wal.interval_ms > 60000))
+        return err_set(FLOE_EINVAL, "option wal.interval_ms must be 1..60000, got %u", o->wal.interval_ms);
+    if (o->wal.file_bytes < (64u << 10))
+        return err_set(FLOE_EINVAL, "option wal.file_bytes must be at least 65536, got %" PRIu64,
+                       o->wal.file_bytes);
+    if (o->segment.max_bytes < 4096)
+        return err_set(FLOE_EINVAL, "option segment.max_bytes must be at least 4096, got %" PRIu64,
+                       o->segment.max_bytes);
+    if (o->segment.block_bytes < 1024 || o->segment.block_bytes > (16u << 20))
+        return err_set(FLOE_EINVAL, "option segment.block_bytes must be 1024..16777216, got %u",
+                       o->segment.block_bytes);
+    if (o->segment.compression != FLOE_COMPRESSION_ZSTD && o->segment.compression != FLOE_COMPRESSION_NONE)
+        return err_set(FLOE_EINVAL, "option segment.compression has an unknown value %d",
+                       (int)o->segment.compression);
+    if (o->segment.max_age_s == 0)
+        return err_set(FLOE_EINVAL, "option segment.max_age_s must be at least 1");
+    if (o->cold.backend != FLOE_COLD_NONE && o->cold.backend != FLOE_COLD_FS &&
+        o->cold.backend != FLOE_COLD_S3)
+        return err_set(FLOE_EINVAL, "option cold.backend has an unknown value %d", (int)o->cold.backend);
+    if (o->cold.backend == FLOE_COLD_FS && (!o->cold.fs_path || !o->cold.fs_path[0]))
+        return err_set(FLOE_EINVAL, "option cold.fs_path is required for the fs cold tier");
+    return 0;
+}
+
+/* ------------------------------------------------------------------ open: lock, manifest, segments -- */
+
+static int lock_dir(floe_t *db)
+{
+    char *path = path_join(db->dir, "LOCK");
+    if (!path)
+        return FLOE_ENOMEM;
+    int rc = 0;
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        rc = err_set(FLOE_EIO, "open %s: %s", path, strerror(errno));
+        goto out;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        close(fd);
+        if (e == EWOULDBLOCK)
+            rc = err_set(FLOE_ELOCKED, "%s: data directory is already open in another process (lock %s held)",
+                         db->dir, path);
+        else
+            rc = err_set(FLOE_EIO, "lock %s: %s", path, strerror(e));
+        goto out;
+    }
+    char pid[32];
+    int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n) {
+        /* The pid is informational; the flock is the lock. */
+    }
+    db->lock_fd = fd;
+out:
+    free(path);
+    return rc;
+}
+
+static char *segment_path(floe_t *db, uint64_t id, const char *suffix)
+{
+    char name[64];
+    snprintf(name, sizeof name, "%020" PRIu64 ".seg%s", id, suffix);
+    return path_join(db->seg_dir, name);
+}
+
+static int open_segref(floe_t *db, uint64_t id, segref **out)
+{
+    segref *r = calloc(1, sizeof *r);
+    if (!r)
+        return FLOE_ENOMEM;
+    atomic_init(&r->refs, 1);
+    r->id = id;
+    r->path = segment_path(db, id, "");
+    if (!r->path) {
+        free(r);
+        return FLOE_ENOMEM;
+    }
+    int rc = segment_open_file(r->path, &r->seg);
+    if (rc < 0) {
+        free(r->path);
+        free(r);
+        return rc;
+    }
+    *out = r;
+    return 0;
+}
+
+/* Removes leftovers of a crash: temp segment files and segment files the manifest does not name
+ * (written but the manifest save did not happen, so their data is still in the WAL). */
+static int clean_segment_dir(floe_t *db)
+{
+    DIR *d = opendir(db->seg_dir);
+    if (!d)
+        return err_set(FLOE_EIO, "open directory %s: %s", db->seg_dir, strerror(errno));
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue;
+        uint64_t id = 0;
+        int consumed = 0;
+        int named = 0;
+        if (sscanf(de->d_name, "%20" SCNu64 ".seg%n", &id, &consumed) == 1 && de->d_name[consumed] == '\0')
+            named = manifest_find(db->man, id) != NULL;
+        if (named)
+            continue;
+        char *p = path_join(db->seg_dir, de->d_name);
+        if (p) {
+            db_log(db, 1, "removing %s: not named by the manifest (left by a crash)", p);
+            unlink(p);
+            free(p);
+        }
+    }
+    closedir(d);
+    return 0;
+}
+
+typedef struct replay_ctx {
+    floe_t *db;
+    uint64_t skip_through_seq;
+    uint64_t replayed;
+} replay_ctx;
+
+static int replay_record(void *ctx, const wal_record *rec)
+{
+    replay_ctx *rc = ctx;
+    floe_t *db = rc->db;
+    if (rec->seq <= rc->skip_through_seq)
+        return 0; /* already in a segment named by the manifest */
+    memtable_entry e = {
+        .key = rec->key,
+        .key_len = rec->key_len,
+        .value = rec->value,
+        .value_len = rec->value_len,
+        .content_type = rec->content_type_len ? rec->content_type : NULL,
+        .content_type_len = rec->content_type_len,
+        .seq = rec->seq,
+        .type = rec->type == WAL_REC_DELETE ? MEMTABLE_DELETE : MEMTABLE_PUT,
+    };
+    int err = memtable_add(db->mem, &e);
+    if (err < 0)
+        return err;
+    if (memtable_count(db->mem) == 1)
+        db->mem_first_write_ms = now_ms();
+    if (rec->seq > db->last_seq)
+        db->last_seq = rec->seq;
+    rc->replayed++;
+    return 0;
+}
+
+static void *flusher_main(void *arg);
+static int seal_locked(floe_t *db);
+
+int floe_open(const char *dir, const floe_options *opts_in, floe_t **out)
+{
+    floe_options defaults;
+    if (!opts_in) {
+        floe_options_init(&defaults);
+        opts_in = &defaults;
+    }
+    if (!dir || !dir[0] || !out)
+        return err_set(FLOE_EINVAL, "floe_open: a data directory and an out pointer are required");
+    int rc = validate_options(opts_in);
+    if (rc < 0)
+        return rc;
+
+    floe_t *db = calloc(1, sizeof *db);
+    if (!db)
+        return err_set(FLOE_ENOMEM, "floe_open: out of memory");
+    db->lock_fd = -1;
+    db->opts = *opts_in;
+    if (db->opts.segment.max_unwritten_bytes == 0)
+        db->opts.segment.max_unwritten_bytes = 2 * db->opts.segment.max_bytes;
+    pthread_mutex_init(&db->write_mu, NULL);
+    pthread_mutex_init(&db->manifest_mu, NULL);
+    pthread_mutex_init(&db->state_mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&db->state_cv, &ca);
+    pthread_condattr_destroy(&ca);
+
+    db->dir = strdup(dir);
+    db->wal_dir = path_join(dir, "wal");
+    db->seg_dir = path_join(dir, "segments");
+    if (!db->dir || !db->wal_dir || !db->seg_dir) {
+        rc = err_set(FLOE_ENOMEM, "floe_open: out of memory");
+        goto fail;
+    }
+    /* Strings in the options are borrowed from the caller; the store does not keep them beyond
+     * open except these, which it copies. */
+    if (db->opts.cold.fs_path) {
+        db->fs_path_copy = strdup(db->opts.cold.fs_path);
+        db->opts.cold.fs_path = db->fs_path_copy;
+    }
+    db->opts.cold.s3.endpoint = db->opts.cold.s3.bucket = db->opts.cold.s3.prefix = NULL;
+    db->opts.cold.s3.region = db->opts.cold.s3.ca_file = NULL;
+    db->opts.cold.s3.access_key = db->opts.cold.s3.secret_key = NULL;
+
+    if ((rc = mkdir_p(dir)) < 0 || (rc = lock_dir(db)) < 0 || (rc = mkdir_p(db->seg_dir)) < 0)
+        goto fail;
+
+    rc = manifest_load(dir, &db->man);
+    if (rc == FLOE_ENOTFOUND) {
+        if ((rc = manifest_create(&db->man)) < 0)
+            goto fail;
+        db->man->writer_epoch = 1;
+    } else if (rc < 0) {
+        rc = err_wrap(rc, "floe_open %s", dir);
+        goto fail;
+    }
+    db->next_segment_id = db->man->next_segment_id ? db->man->next_segment_id : 1;
+    db->last_seq = db->man->last_seq;
+    if ((rc = clean_segment_dir(db)) < 0)
+        goto fail;
+
+    segref **segs = calloc(db->man->count ? db->man->count : 1, sizeof *segs);
+    size_t n_segs = 0;
+    if (!segs) {
+        rc = FLOE_ENOMEM;
+        goto fail;
+    }
+    for (size_t i = db->man->count; i-- > 0;) {
+        const manifest_segment *ms = &db->man->segments[i];
+        if (ms->state == SEG_REMOTE)
+            continue;
+        segref *r = NULL;
+        rc = open_segref(db, ms->id, &r);
+        if (rc < 0) {
+            err_wrap(rc, "floe_open %s: segment %" PRIu64 " named by the manifest", dir, ms->id);
+            for (size_t j = 0; j < n_segs; j++)
+                segref_unref(segs[j]);
+            free(segs);
+            goto fail;
+        }
+        segs[n_segs++] = r;
+    }
+
+    if ((rc = memtable_create(&db->mem)) < 0)
+        goto fail_segs;
+    wal_options wo = {
+        .sync = db->opts.wal.sync,
+        .interval_ms = db->opts.wal.interval_ms,
+        .file_bytes = db->opts.wal.file_bytes,
+        .max_record_bytes =
+            (uint32_t)(db->opts.max_object_bytes + FLOE_MAX_KEY_BYTES + FLOE_MAX_CONTENT_TYPE_BYTES + 64),
+    };
+    replay_ctx rctx = {.db = db, .skip_through_seq = db->man->last_seq};
+    rc = wal_open(db->wal_dir, &wo, replay_record, &rctx, &db->wal);
+    if (rc < 0) {
+        err_wrap(rc, "floe_open %s", dir);
+        goto fail_segs;
+    }
+    if (rctx.replayed)
+        db_log(db, 2, "%s: replayed %" PRIu64 " WAL records into the pending segment", dir, rctx.replayed);
+    atomic_store(&db->visible_seq, db->last_seq);
+
+    if (db->opts.cache.object_bytes &&
+        (rc = lru_create(db->opts.cache.object_bytes, 16, &db->object_cache)) < 0)
+        goto fail_segs;
+
+    db->cur = view_build(db, db->mem, segs, n_segs);
+    for (size_t j = 0; j < n_segs; j++)
+        segref_unref(segs[j]); /* the view holds them now */
+    free(segs);
+    segs = NULL;
+    if (!db->cur) {
+        rc = err_set(FLOE_ENOMEM, "floe_open: out of memory");
+        goto fail;
+    }
+
+    if (pthread_create(&db->flusher, NULL, flusher_main, db) != 0) {
+        rc = err_set(FLOE_EIO, "floe_open: cannot start the segment writer thread");
+        goto fail;
+    }
+    db->flusher_started = 1;
+
+    /* A large replay seals at once so memory returns to its budget. */
+    if (memtable_bytes(db->mem) >= db->opts.segment.max_bytes) {
+        pthread_mutex_lock(&db->write_mu);
+        seal_locked(db);
+        pthread_mutex_unlock(&db->write_mu);
+    }
+    *out = db;
+    return 0;
+
+fail_segs:
+    if (segs) {
+        for (size_t j = 0; j < n_segs; j++)
+            segref_unref(segs[j]);
+        free(segs);
+    }
+fail : {
+    char saved[1024];
+    snprintf(saved, sizeof saved, "%s", floe_last_error());
+    floe_close(db);
+    err_set(rc, "%s", saved);
+}
+    return rc;
+}
+
+/* ------------------------------------------------------------------ write path -- */
+
+/* Waits while sealed-but-unwritten data is over its bound. Returns 0, or an error if the store is
+ * read-only or closing. */
+static int wait_for_unwritten_room(floe_t *db)
+{
+    int rc = 0;
+    pthread_mutex_lock(&db->state_mu);
+    while (db->unwritten_bytes > db->opts.segment.max_unwritten_bytes && !db->read_only && !db->stopping)
+        pthread_cond_wait(&db->state_cv, &db->state_mu);
+    int ro = db->read_only;
+    int stopping = db->stopping;
+    pthread_mutex_unlock(&db->state_mu);
+    if (ro)
+        rc = read_only_error(db);
+    else if (stopping)
+        rc = err_set(FLOE_ECLOSED, "%s: store is closing", db->dir);
+    return rc;
+}
+
+/* Freezes the pending segment and queues it for the segment writer; a new pending segment takes
+ * writes at once. Called with write_mu held. */
+static int seal_locked(floe_t *db)
+{
+    if (memtable_count(db->mem) == 0)
+        return 0;
+    memtable_t *fresh = NULL;
+    int rc = memtable_create(&fresh);
+    if (rc < 0)
+        return rc;
+    uint64_t next_file = 0;
+    rc = wal_rotate(db->wal, &next_file);
+    if (rc < 0) {
+        memtable_unref(fresh);
+        mark_read_only(db, floe_last_error());
+        return rc;
+    }
+    /* wal_rotate made every record so far durable per the sync mode. */
+    atomic_store(&db->visible_seq, db->last_seq);
+
+    pthread_mutex_lock(&db->state_mu);
+    if (db->n_queue == db->cap_queue) {
+        size_t cap = db->cap_queue ? db->cap_queue * 2 : 8;
+        sealed *q = realloc(db->queue, cap * sizeof *q);
+        if (!q) {
+            pthread_mutex_unlock(&db->state_mu);
+            memtable_unref(fresh);
+            return err_set(FLOE_ENOMEM, "seal: out of memory");
+        }
+        db->queue = q;
+        db->cap_queue = cap;
+    }
+    sealed *s = &db->queue[db->n_queue++];
+    s->mem = db->mem;
+    s->id = db->next_segment_id++;
+    s->wal_next_file = next_file;
+    s->bytes = memtable_bytes(db->mem);
+    s->seal_no = ++db->seals_issued;
+    db->unwritten_bytes += s->bytes;
+    db->mem = fresh;
+    db->mem_first_write_ms = 0;
+    view *v = view_build(db, fresh, db->cur->segs, db->cur->n_segs);
+    if (v)
+        view_install(db, v);
+    pthread_cond_broadcast(&db->state_cv);
+    pthread_mutex_unlock(&db->state_mu);
+    if (!v) {
+        /* Keep the old view: it still has the sealed memtable as the pending one, so reads stay
+         * right; writes would not be visible, so stop taking them. */
+        mark_read_only(db, "out of memory while sealing");
+        return err_set(FLOE_ENOMEM, "seal: out of memory");
+    }
+    return 0;
+}
+
+static void advance_visible(floe_t *db, uint64_t seq)
+{
+    uint_fast64_t cur = atomic_load(&db->visible_seq);
+    while (cur < seq && !atomic_compare_exchange_weak(&db->visible_seq, &cur, seq)) {
+    }
+}
+
+static int write_record(floe_t *db, uint8_t type, const void *key, size_t key_len, const void *value,
+                        size_t value_len, const char *ct, size_t ct_len, uint64_t *seq_out)
+{
+    int rc = wait_for_unwritten_room(db);
+    if (rc < 0)
+        return rc;
+    uint64_t lsn = 0;
+    uint64_t seq;
+    pthread_mutex_lock(&db->write_mu);
+    if (db->read_only) {
+        pthread_mutex_unlock(&db->write_mu);
+        return read_only_error(db);
+    }
+    seq = db->last_seq + 1;
+    wal_record rec = {
+        .type = type,
+        .seq = seq,
+        .key = key,
+        .key_len = (uint32_t)key_len,
+        .value = value,
+        .value_len = (uint32_t)value_len,
+        .content_type = ct,
+        .content_type_len = (uint32_t)ct_len,
+    };
+    rc = wal_append(db->wal, &rec, &lsn);
+    if (rc < 0) {
+        pthread_mutex_unlock(&db->write_mu);
+        if (rc == FLOE_EREADONLY || rc == FLOE_EIO)
+            mark_read_only(db, floe_last_error());
+        return rc;
+    }
+    memtable_entry e = {
+        .key = key,
+        .key_len = (uint32_t)key_len,
+        .value = value,
+        .value_len = (uint32_t)value_len,
+        .content_type = ct_len ? ct : NULL,
+        .content_type_len = (uint32_t)ct_len,
+        .seq = seq,
+        .type = type == WAL_REC_DELETE ? MEMTABLE_DELETE : MEMTABLE_PUT,
+    };
+    rc = memtable_add(db->mem, &e);
+    if (rc < 0) {
+        /* The record is in the WAL but not readable: stop, so a restart replays it. */
+        pthread_mutex_unlock(&db->write_mu);
+        mark_read_only(db, "out of memory adding to the pending segment");
+        return rc;
+    }
+    db->last_seq = seq;
+    if (db->mem_first_write_ms == 0)
+        db->mem_first_write_ms = now_ms();
+    if (memtable_bytes(db->mem) >= db->opts.segment.max_bytes)
+        seal_locked(db); /* errors are sticky and reported by the next write */
+    pthread_mutex_unlock(&db->write_mu);
+
+    rc = wal_sync(db->wal, lsn);
+    if (rc < 0) {
+        mark_read_only(db, floe_last_error());
+        return rc;
+    }
+    advance_visible(db, seq);
+    if (db->object_cache)
+        lru_invalidate(db->object_cache, key, key_len);
+    if (seq_out)
+        *seq_out = seq;
+    return 0;
+}
+
+int floe_put(floe_t *db, const void *key, size_t key_len, const void *value, size_t value_len,
+             const char *content_type, uint64_t *seq_out)
+{
+    int rc;
+    size_t ct_len = 0;
+    if (!db)
+        return err_set(FLOE_EINVAL, "floe_put: store handle is NULL");
+    if ((rc = check_key(key, key_len)) < 0)
+        return rc;
+    if (value_len > db->opts.max_object_bytes)
+        return err_set(FLOE_ETOOBIG,
+                       "value for key of %zu bytes is %zu bytes: the limit (max_object_bytes) is %" PRIu64,
+                       key_len, value_len, db->opts.max_object_bytes);
+    if (!value && value_len)
+        return err_set(FLOE_EINVAL, "floe_put: value is NULL with length %zu", value_len);
+    if ((rc = check_content_type(content_type, &ct_len)) < 0)
+        return rc;
+    rc = write_record(db, WAL_REC_PUT, key, key_len, value ? value : "", value_len, content_type, ct_len,
+                      seq_out);
+    if (rc == 0)
+        atomic_fetch_add_explicit(&db->n_puts, 1, memory_order_relaxed);
+    return rc;
+}
+
+int floe_delete(floe_t *db, const void *key, size_t key_len, uint64_t *seq_out)
+{
+    int rc;
+    if (!db)
+        return err_set(FLOE_EINVAL, "floe_delete: store handle is NULL");
+    if ((rc = check_key(key, key_len)) < 0)
+        return rc;
+    rc = write_record(db, WAL_REC_DELETE, key, key_len, "", 0, NULL, 0, seq_out);
+    if (rc == 0)
+        atomic_fetch_add_explicit(&db->n_deletes, 1, memory_order_relaxed);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ read path -- */
+
+/* What the object cache holds for a key. */
+typedef struct cached_value {
+    uint64_t seq;
+    size_t len;
+    char *content_type;
+    uint8_t data[];
+} cached_value;
+
+static void cached_value_free(void *p)
+{
+    cached_value *cv = p;
+    free(cv->content_type);
+    free(cv);
+}
+
+static int value_fill(floe_value *out, const void *data, size_t len, const char *ct, size_t ct_len,
+                      uint64_t seq, floe_tier tier)
+{
+    char *buf = malloc(len + 1);
+    char *ctc = NULL;
+    if (!buf)
+        return err_set(FLOE_ENOMEM, "get: out of memory for a %zu-byte value", len);
+    if (ct && ct_len) {
+        ctc = malloc(ct_len + 1);
+        if (!ctc) {
+            free(buf);
+            return err_set(FLOE_ENOMEM, "get: out of memory");
+        }
+        memcpy(ctc, ct, ct_len);
+        ctc[ct_len] = '\0';
+    }
+    if (len)
+        memcpy(buf, data, len);
+    buf[len] = '\0';
+    out->data = buf;
+    out->len = len;
+    out->content_type = ctc;
+    out->seq = seq;
+    out->tier = tier;
+    return 0;
+}
+
+static void count_hit(floe_t *db, floe_tier tier)
+{
+    atomic_uint_fast64_t *c = tier == FLOE_TIER_MEMORY  ? &db->hits_memory
+                              : tier == FLOE_TIER_LOCAL ? &db->hits_local
+                                                        : &db->hits_cold;
+    atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
+}
+
+int floe_get(floe_t *db, const void *key, size_t key_len, floe_value *out)
+{
+    int rc;
+    if (!db || !out)
+        return err_set(FLOE_EINVAL, "floe_get: store handle and out are required");
+    if ((rc = check_key(key, key_len)) < 0)
+        return rc;
+    atomic_fetch_add_explicit(&db->n_gets, 1, memory_order_relaxed);
+
+    uint64_t gen = UINT64_MAX;
+    if (db->object_cache) {
+        lru_handle *h = lru_get(db->object_cache, key, key_len);
+        if (h) {
+            cached_value *cv = lru_value(h);
+            rc = value_fill(out, cv->data, cv->len, cv->content_type,
+                            cv->content_type ? strlen(cv->content_type) : 0, cv->seq, FLOE_TIER_MEMORY);
+            lru_release(db->object_cache, h);
+            if (rc == 0)
+                count_hit(db, FLOE_TIER_MEMORY);
+            return rc;
+        }
+        gen = lru_generation(db->object_cache, key, key_len);
+    }
+
+    uint64_t vis = atomic_load(&db->visible_seq);
+    view *v = view_acquire(db);
+    memtable_entry me;
+    int found = memtable_get(v->mem, key, key_len, vis, &me);
+    for (size_t i = 0; !found && i < v->n_imm; i++)
+        found = memtable_get(v->imm[i], key, key_len, vis, &me);
+    if (found) {
+        if (me.type == MEMTABLE_DELETE) {
+            rc = err_set(FLOE_ENOTFOUND, "key not found (deleted)");
+        } else {
+            rc = value_fill(out, me.value, me.value_len, me.content_type, me.content_type_len, me.seq,
+                            FLOE_TIER_MEMORY);
+            if (rc == 0)
+                count_hit(db, FLOE_TIER_MEMORY);
+        }
+        goto out;
+    }
+    for (size_t i = 0; i < v->n_segs; i++) {
+        segref *r = v->segs[i];
+        if (!segment_may_contain(r->seg, key, key_len))
+            continue;
+        segment_hit hit = {0};
+        int got = segment_get(r->seg, key, key_len, &hit);
+        if (got < 0) {
+            rc = got;
+            goto out;
+        }
+        if (got == 0)
+            continue;
+        if (hit.type == SEGMENT_DELETE) {
+            rc = err_set(FLOE_ENOTFOUND, "key not found (deleted)");
+            segment_hit_clear(&hit);
+            goto out;
+        }
+        size_t ct_len = hit.content_type ? strlen(hit.content_type) : 0;
+        if (db->object_cache && hit.value_len <= OBJECT_CACHE_MAX_VALUE_BYTES) {
+            cached_value *cv = malloc(sizeof *cv + hit.value_len);
+            if (cv) {
+                cv->seq = hit.seq;
+                cv->len = hit.value_len;
+                cv->content_type = hit.content_type ? strdup(hit.content_type) : NULL;
+                memcpy(cv->data, hit.value, hit.value_len);
+                lru_insert(db->object_cache, key, key_len, cv, sizeof *cv + hit.value_len + key_len + 64,
+                           cached_value_free, gen);
+            }
+        }
+        /* Hand the segment's buffers over instead of copying them again. */
+        out->data = hit.value;
+        out->len = hit.value_len;
+        out->content_type = hit.content_type;
+        out->seq = hit.seq;
+        out->tier = FLOE_TIER_LOCAL;
+        if (!out->data) {
+            out->data = malloc(1);
+            if (!out->data) {
+                free(hit.content_type);
+                rc = err_set(FLOE_ENOMEM, "get: out of memory");
+                goto out;
+            }
+        }
+        (void)ct_len;
+        count_hit(db, FLOE_TIER_LOCAL);
+        rc = 0;
+        goto out;
+    }
+    rc = err_set(FLOE_ENOTFOUND, "key not found");
+out:
+    if (rc == FLOE_ENOTFOUND)
+        atomic_fetch_add_explicit(&db->misses, 1, memory_order_relaxed);
+    view_unref(v);
+    return rc;
+}
+
+void floe_value_free(floe_value *v)
+{
+    if (!v)
+        return;
+    free(v->data);
+    free(v->content_type);
+    memset(v, 0, sizeof *v);
+}
+
+const char *floe_tier_name(floe_tier tier)
+{
+    switch (tier) {
+    case FLOE_TIER_MEMORY:
+        return "memory";
+    case FLOE_TIER_LOCAL:
+        return "local";
+    case FLOE_TIER_COLD:
+        return "cold";
+    }
+    return "unknown";
+}
+
+/* ------------------------------------------------------------------ list -- */
+
+/* One ordered source in a list merge: a memtable (many versions per key) or a segment. */
+typedef struct list_src {
+    memtable_iter *mit;
+    segment_iter *sit;
+    uint64_t vis;
+    int valid;
+    const uint8_t *key;
+    uint32_t key_len;
+    uint64_t value_len;
+    uint64_t seq;
+    int is_delete;
+} list_src;
+
+static int key_cmp(const void *a, size_t al, const void *b, size_t bl)
+{
+    size_t n = al < bl ? al : bl;
+    int c = n ? memcmp(a, b, n) : 0;
+    if (c)
+        return c;
+    return al < bl ? -1 : al > bl ? 1 : 0;
+}
+
+/* Loads the source's current entry, skipping memtable versions newer than the read's view. */
+static void list_src_load(list_src *s)
+{
+    if (s->mit) {
+        while (memtable_iter_valid(s->mit)) {
+            memtable_entry e;
+            memtable_iter_entry(s->mit, &e);
+            if (e.seq <= s->vis) {
+                s->valid = 1;
+                s->key = e.key;
+                s->key_len = e.key_len;
+                s->value_len = e.value_len;
+                s->seq = e.seq;
+                s->is_delete = e.type == MEMTABLE_DELETE;
+                return;
+            }
+            memtable_iter_next(s->mit);
+        }
+        s->valid = 0;
+        return;
+    }
+    s->valid = segment_iter_valid(s->sit);
+    if (s->valid) {
+        segment_entry e;
+        segment_iter_entry(s->sit, &e);
+        s->key = e.key;
+        s->key_len = e.key_len;
+        s->value_len = e.value_len;
+        s->seq = e.seq;
+        s->is_delete = e.type == SEGMENT_DELETE;
+    }
+}
+
+/* Moves the source past every version of key. */
+static int list_src_skip(list_src *s, const uint8_t *key, uint32_t key_len)
+{
+    while (s->valid && key_cmp(s->key, s->key_len, key, key_len) == 0) {
+        if (s->mit) {
+            memtable_iter_next(s->mit);
+        } else {
+            int rc = segment_iter_next(s->sit);
+            if (rc < 0)
+                return rc;
+        }
+        list_src_load(s);
+    }
+    return 0;
+}
+
+void floe_list_free(floe_list *list)
+{
+    if (!list)
+        return;
+    for (size_t i = 0; i < list->count; i++)
+        free(list->entries[i].key);
+    free(list->entries);
+    free(list);
+}
+
+int floe_list_keys(floe_t *db, const void *prefix, size_t prefix_len, const void *start_after,
+                   size_t start_after_len, size_t limit, floe_list **out)
+{
+    if (!db || !out || (prefix_len && !prefix) || (start_after_len && !start_after))
+        return err_set(FLOE_EINVAL, "floe_list_keys: bad arguments");
+    if (prefix_len > FLOE_MAX_KEY_BYTES || start_after_len > FLOE_MAX_KEY_BYTES)
+        return err_set(FLOE_EKEY, "list: prefix or start_after longer than %d bytes", FLOE_MAX_KEY_BYTES);
+    if (limit == 0)
+        limit = LIST_DEFAULT_LIMIT;
+    if (limit > LIST_MAX_LIMIT)
+        limit = LIST_MAX_LIMIT;
+
+    int rc = 0;
+    uint64_t vis = atomic_load(&db->visible_seq);
+    view *v = view_acquire(db);
+    size_t n_src = 1 + v->n_imm + v->n_segs;
+    list_src *src = calloc(n_src, sizeof *src);
+    floe_list *res = calloc(1, sizeof *res);
+    size_t cap = limit < 64 ? limit : 64;
+    if (res)
+        res->entries = calloc(cap, sizeof *res->entries);
+    if (!src || !res || !res->entries) {
+        rc = err_set(FLOE_ENOMEM, "list: out of memory");
+        goto out;
+    }
+
+    /* Seek to the later of prefix and start_after. */
+    const uint8_t *seek = prefix;
+    size_t seek_len = prefix_len;
+    if (start_after_len && key_cmp(start_after, start_after_len, prefix, prefix_len) >= 0) {
+        seek = start_after;
+        seek_len = start_after_len;
+    }
+    for (size_t i = 0; i < n_src; i++) {
+        src[i].vis = vis;
+        if (i < 1 + v->n_imm) {
+            memtable_t *m = i == 0 ? v->mem : v->imm[i - 1];
+            if ((rc = memtable_iter_create(m, &src[i].mit)) < 0)
+                goto out;
+            memtable_iter_seek(src[i].mit, seek_len ? seek : NULL, seek_len);
+        } else {
+            if ((rc = segment_iter_create(v->segs[i - 1 - v->n_imm]->seg, &src[i].sit)) < 0)
+                goto out;
+            if ((rc = segment_iter_seek(src[i].sit, seek_len ? seek : NULL, seek_len)) < 0)
+                goto out;
+        }
+        list_src_load(&src[i]);
+    }
+
+    for (;;) {
+        /* The smallest key; among equal keys the highest seq is the newest version. */
+        list_src *best = NULL;
+        for (size_t i = 0; i < n_src; i++) {
+            if (!src[i].valid)
+                continue;
+            if (!best) {
+                best = &src[i];
+                continue;
+            }
+            int c = key_cmp(src[i].key, src[i].key_len, best->key, best->key_len);
+            if (c < 0 || (c == 0 && src[i].seq > best->seq))
+                best = &src[i];
+        }
+        if (!best)
+            break;
+        if (prefix_len && (best->key_len < prefix_len || memcmp(best->key, prefix, prefix_len) != 0))
+            break;
+        uint32_t klen = best->key_len;
+        uint8_t *kcopy = malloc(klen + 1);
+        if (!kcopy) {
+            rc = err_set(FLOE_ENOMEM, "list: out of memory");
+            goto out;
+        }
+        memcpy(kcopy, best->key, klen);
+        kcopy[klen] = '\0';
+        int skip =
+            best->is_delete || (start_after_len && key_cmp(kcopy, klen, start_after, start_after_len) <= 0);
+        uint64_t value_len = best->value_len;
+        uint64_t seq = best->seq;
+        for (size_t i = 0; i < n_src; i++) {
+            if ((rc = list_src_skip(&src[i], kcopy, klen)) < 0) {
+                free(kcopy);
+                goto out;
+            }
+        }
+        if (skip) {
+            free(kcopy);
+            continue;
+        }
+        if (res->count == limit) {
+            free(kcopy);
+            res->truncated = 1;
+            break;
+        }
+        if (res->count == cap) {
+            size_t ncap = cap * 2 > limit ? limit : cap * 2;
+            floe_list_entry *ne = realloc(res->entries, ncap * sizeof *ne);
+            if (!ne) {
+                free(kcopy);
+                rc = err_set(FLOE_ENOMEM, "list: out of memory");
+                goto out;
+            }
+            res->entries = ne;
+            cap = ncap;
+        }
+        res->entries[res->count++] =
+            (floe_list_entry){.key = (char *)kcopy, .key_len = klen, .value_len = value_len, .seq = seq};
+    }
+out:
+    if (src) {
+        for (size_t i = 0; i < n_src; i++) {
+            if (src[i].mit)
+                memtable_iter_destroy(src[i].mit);
+            if (src[i].sit)
+                segment_iter_destroy(src[i].sit);
+        }
+        free(src);
+    }
+    view_unref(v);
+    if (rc < 0) {
+        floe_list_free(res);
+        return rc;
+    }
+    *out = res;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ segment writer thread -- */
+
+/* Writes one sealed memtable as a segment file: temp name, fsync, rename, fsync directory. On
+ * success *info holds its description. */
+static int write_segment_file(floe_t *db, const sealed *s, segment_info *info)
+{
+    int rc = 0;
+    char *tmp = segment_path(db, s->id, ".tmp");
+    char *final = segment_path(db, s->id, "");
+    segment_writer *w = NULL;
+    memtable_iter *it = NULL;
+    if (!tmp || !final) {
+        rc = err_set(FLOE_ENOMEM, "seal: out of memory");
+        goto out;
+    }
+    unlink(tmp);
+    segment_write_options so = {
+        .id = s->id,
+        .epoch = db->man->writer_epoch,
+        .block_bytes = db->opts.segment.block_bytes,
+        .compression = db->opts.segment.compression,
+        .bloom_bits_per_key = 10,
+    };
+    if ((rc = segment_writer_open(tmp, &so, &w)) < 0)
+        goto out;
+    if ((rc = memtable_iter_create(s->mem, &it)) < 0)
+        goto out;
+    memtable_iter_seek(it, NULL, 0);
+    const uint8_t *prev = NULL;
+    uint32_t prev_len = 0;
+    for (; memtable_iter_valid(it); memtable_iter_next(it)) {
+        memtable_entry e;
+        memtable_iter_entry(it, &e);
+        /* Versions come newest first: keep only the first of each key. */
+        if (prev && key_cmp(prev, prev_len, e.key, e.key_len) == 0)
+            continue;
+        prev = e.key;
+        prev_len = e.key_len;
+        segment_entry se = {
+            .key = e.key,
+            .key_len = e.key_len,
+            .value = e.value,
+            .value_len = e.value_len,
+            .content_type = e.content_type,
+            .content_type_len = e.content_type_len,
+            .seq = e.seq,
+            .type = e.type == MEMTABLE_DELETE ? SEGMENT_DELETE : SEGMENT_PUT,
+        };
+        if ((rc = segment_writer_add(w, &se)) < 0)
+            goto out;
+    }
+    rc = segment_writer_finish(w, info);
+    w = NULL;
+    if (rc < 0)
+        goto out;
+    if (rename(tmp, final) != 0) {
+        rc = err_set(FLOE_EIO, "rename %s to %s: %s", tmp, final, strerror(errno));
+        unlink(tmp);
+        segment_info_clear(info);
+        goto out;
+    }
+    if ((rc = fsync_dir(db->seg_dir)) < 0) {
+        segment_info_clear(info);
+        goto out;
+    }
+out:
+    if (it)
+        memtable_iter_destroy(it);
+    segment_writer_abort(w);
+    free(tmp);
+    free(final);
+    return rc;
+}
+
+/* Writes the oldest sealed memtable, names it in the manifest and swaps it for the segment in the
+ * view. Called by the flusher without locks held. */
+static int flush_one(floe_t *db)
+{
+    pthread_mutex_lock(&db->state_mu);
+    sealed s = db->queue[0];
+    pthread_mutex_unlock(&db->state_mu);
+
+    segment_info info = {0};
+    segref *r = NULL;
+    int rc = write_segment_file(db, &s, &info);
+    if (rc < 0)
+        goto fail;
+    if ((rc = open_segref(db, s.id, &r)) < 0)
+        goto fail;
+
+    manifest_segment ms = {
+        .id = s.id,
+        .object_key = "",
+        .size = info.file_bytes,
+        .crc32c = info.file_crc32c,
+        .min_key = info.min_key,
+        .min_key_len = info.min_key_len,
+        .max_key = info.max_key,
+        .max_key_len = info.max_key_len,
+        .min_seq = info.min_seq,
+        .max_seq = info.max_seq,
+        .count = info.count,
+        .epoch = info.epoch,
+        .created_unix_s = info.created_unix_s,
+        .state = SEG_LOCAL,
+    };
+    pthread_mutex_lock(&db->manifest_mu);
+    rc = manifest_add(db->man, &ms);
+    if (rc == 0) {
+        uint64_t old_next = db->man->next_segment_id, old_last = db->man->last_seq,
+                 old_wal = db->man->wal_first_file;
+        if (db->man->next_segment_id <= s.id)
+            db->man->next_segment_id = s.id + 1;
+        if (info.max_seq > db->man->last_seq)
+            db->man->last_seq = info.max_seq;
+        db->man->wal_first_file = s.wal_next_file;
+        rc = manifest_save(db->dir, db->man);
+        if (rc < 0) {
+            manifest_remove(db->man, s.id);
+            db->man->next_segment_id = old_next;
+            db->man->last_seq = old_last;
+            db->man->wal_first_file = old_wal;
+        }
+    }
+    pthread_mutex_unlock(&db->manifest_mu);
+    if (rc < 0)
+        goto fail;
+
+    pthread_mutex_lock(&db->state_mu);
+    /* Drop the sealed memtable from the queue and put the segment first in the view. */
+    memmove(&db->queue[0], &db->queue[1], (db->n_queue - 1) * sizeof *db->queue);
+    db->n_queue--;
+    size_t n = db->cur->n_segs + 1;
+    segref **segs = malloc(n * sizeof *segs);
+    view *v = NULL;
+    if (segs) {
+        segs[0] = r;
+        memcpy(segs + 1, db->cur->segs, db->cur->n_segs * sizeof *segs);
+        v = view_build(db, db->cur->mem, segs, n);
+        free(segs);
+    }
+    if (v) {
+        view_install(db, v);
+    } else {
+        /* Keep reading the memtable: put it back at the head of the queue and report. */
+        memmove(&db->queue[1], &db->queue[0], db->n_queue * sizeof *db->queue);
+        db->queue[0] = s;
+        db->n_queue++;
+        pthread_mutex_unlock(&db->state_mu);
+        rc = err_set(FLOE_ENOMEM, "seal: out of memory installing segment %" PRIu64, s.id);
+        goto fail;
+    }
+    db->unwritten_bytes -= s.bytes;
+    db->seals_written = s.seal_no;
+    pthread_cond_broadcast(&db->state_cv);
+    pthread_mutex_unlock(&db->state_mu);
+    segref_unref(r); /* the view holds it */
+    memtable_unref(s.mem);
+    segment_info_clear(&info);
+
+    pthread_mutex_lock(&db->write_mu);
+    rc = wal_release_before(db->wal, s.wal_next_file);
+    pthread_mutex_unlock(&db->write_mu);
+    if (rc < 0)
+        db_log(db, 1, "could not delete old WAL files: %s", floe_last_error());
+    return 0;
+
+fail:
+    segref_unref(r);
+    segment_info_clear(&info);
+    {
+        char msg[512];
+        snprintf(msg, sizeof msg, "writing segment %" PRIu64 ": %s", s.id, floe_last_error());
+        mark_read_only(db, msg);
+    }
+    return rc;
+}
+
+static void *flusher_main(void *arg)
+{
+    floe_t *db = arg;
+    pthread_mutex_lock(&db->state_mu);
+    for (;;) {
+        if (db->n_queue > 0 && !db->read_only) {
+            pthread_mutex_unlock(&db->state_mu);
+            flush_one(db);
+            pthread_mutex_lock(&db->state_mu);
+            continue;
+        }
+        if (db->stopping)
+            break;
+        /* Seal by age: needs write_mu, which comes before state_mu. */
+        pthread_mutex_unlock(&db->state_mu);
+        pthread_mutex_lock(&db->write_mu);
+        int64_t first = db->mem_first_write_ms;
+        int64_t age_limit_ms = (int64_t)db->opts.segment.max_age_s * 1000;
+        int64_t wait_ms = 1000;
+        if (first) {
+            int64_t age = now_ms() - first;
+            if (age >= age_limit_ms && !db->read_only)
+                seal_locked(db);
+            else if (age_limit_ms - age < wait_ms)
+                wait_ms = age_limit_ms - age;
+        }
+        pthread_mutex_unlock(&db->write_mu);
+        pthread_mutex_lock(&db->state_mu);
+        if (db->n_queue > 0 || db->stopping)
+            continue;
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += wait_ms / 1000;
+        ts.tv_nsec += (wait_ms % 1000) * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&db->state_cv, &db->state_mu, &ts);
+    }
+    pthread_mutex_unlock(&db->state_mu);
+    return NULL;
+}
+
+/* ------------------------------------------------------------------ flush, stats, close -- */
+
+int floe_flush(floe_t *db, floe_durability level)
+{
+    if (!db)
+        return err_set(FLOE_EINVAL, "floe_flush: store handle is NULL");
+    if (level != FLOE_DURABLE_LOCAL && level != FLOE_DURABLE_REMOTE)
+        return err_set(FLOE_EINVAL, "floe_flush: unknown durability level %d", (int)level);
+    if (level == FLOE_DURABLE_REMOTE && db->opts.cold.backend == FLOE_COLD_NONE)
+        return err_set(FLOE_EINVAL, "floe_flush: remote durability needs a cold tier; none is configured");
+    if (level == FLOE_DURABLE_REMOTE)
+        return err_set(FLOE_EINVAL, "floe_flush: remote durability is not available in this build");
+
+    pthread_mutex_lock(&db->write_mu);
+    if (db->read_only) {
+        pthread_mutex_unlock(&db->write_mu);
+        return read_only_error(db);
+    }
+    int rc = seal_locked(db);
+    pthread_mutex_lock(&db->state_mu);
+    uint64_t target = db->seals_issued;
+    pthread_mutex_unlock(&db->state_mu);
+    pthread_mutex_unlock(&db->write_mu);
+    if (rc < 0)
+        return rc;
+
+    pthread_mutex_lock(&db->state_mu);
+    while (db->seals_written < target && !db->read_only)
+        pthread_cond_wait(&db->state_cv, &db->state_mu);
+    int ro = db->seals_written < target;
+    pthread_mutex_unlock(&db->state_mu);
+    return ro ? read_only_error(db) : 0;
+}
+
+int floe_stats_get(floe_t *db, floe_stats *out)
+{
+    if (!db || !out)
+        return err_set(FLOE_EINVAL, "floe_stats_get: bad arguments");
+    floe_stats s;
+    memset(&s, 0, sizeof s);
+    s.puts = atomic_load(&db->n_puts);
+    s.deletes = atomic_load(&db->n_deletes);
+    s.gets = atomic_load(&db->n_gets);
+    s.get_hits_memory = atomic_load(&db->hits_memory);
+    s.get_hits_local = atomic_load(&db->hits_local);
+    s.get_hits_cold = atomic_load(&db->hits_cold);
+    s.get_misses = atomic_load(&db->misses);
+
+    wal_stats ws;
+    wal_get_stats(db->wal, &ws);
+    s.wal_syncs = ws.syncs;
+    s.wal_bytes_written = ws.bytes_written;
+    s.wal_files = ws.files;
+
+    pthread_mutex_lock(&db->write_mu);
+    s.last_seq = db->last_seq;
+    s.pending_bytes = memtable_bytes(db->mem);
+    s.pending_entries = memtable_count(db->mem);
+    pthread_mutex_unlock(&db->write_mu);
+
+    pthread_mutex_lock(&db->manifest_mu);
+    for (size_t i = 0; i < db->man->count; i++) {
+        const manifest_segment *ms = &db->man->segments[i];
+        switch (ms->state) {
+        case SEG_LOCAL:
+            s.segments_local++;
+            break;
+        case SEG_UPLOADING:
+            s.segments_uploading++;
+            break;
+        case SEG_REMOTE:
+            s.segments_remote++;
+            break;
+        case SEG_LOCAL_REMOTE:
+            s.segments_local_remote++;
+            break;
+        }
+        if (ms->state != SEG_REMOTE)
+            s.local_segment_bytes += ms->size;
+        if (ms->state == SEG_LOCAL || ms->state == SEG_UPLOADING)
+            s.bytes_pending_upload += db->opts.cold.backend != FLOE_COLD_NONE ? ms->size : 0;
+    }
+    s.manifest_version = db->man->remote_version;
+    s.writer_epoch = db->man->writer_epoch;
+    pthread_mutex_unlock(&db->manifest_mu);
+
+    pthread_mutex_lock(&db->state_mu);
+    s.sealed_unwritten_bytes = db->unwritten_bytes;
+    s.seals = db->seals_issued;
+    s.read_only = db->read_only;
+    if (db->read_only)
+        snprintf(s.last_error, sizeof s.last_error, "%s", db->read_only_msg);
+    pthread_mutex_unlock(&db->state_mu);
+    s.cold_healthy = 1;
+
+    if (db->object_cache) {
+        lru_stats ls;
+        lru_get_stats(db->object_cache, &ls);
+        s.object_cache_bytes = ls.bytes;
+        s.object_cache_entries = ls.entries;
+        s.object_cache_hits = ls.hits;
+        s.object_cache_misses = ls.misses;
+    }
+    *out = s;
+    return 0;
+}
+
+const char *floe_s3_op_name(floe_s3_op op)
+{
+    static const char *names[FLOE_S3_OP_COUNT] = {
+        "put", "get", "head", "delete", "list", "mpu_create", "mpu_part", "mpu_complete", "mpu_abort",
+    };
+    return (unsigned)op < FLOE_S3_OP_COUNT ? names[op] : "unknown";
+}
+
+int floe_close(floe_t *db)
+{
+    if (!db)
+        return 0;
+    int rc = 0;
+    if (db->flusher_started) {
+        pthread_mutex_lock(&db->state_mu);
+        db->stopping = 1;
+        pthread_cond_broadcast(&db->state_cv);
+        pthread_mutex_unlock(&db->state_mu);
+        pthread_join(db->flusher, NULL);
+    }
+    if (db->wal) {
+        int wrc = wal_close(db->wal);
+        if (wrc < 0 && rc == 0)
+            rc = wrc;
+    }
+    if (db->read_only && rc == 0)
+        rc = FLOE_EREADONLY;
+    view_unref(db->cur);
+    for (size_t i = 0; i < db->n_queue; i++)
+        memtable_unref(db->queue[i].mem);
+    free(db->queue);
+    memtable_unref(db->mem);
+    if (db->object_cache)
+        lru_destroy(db->object_cache);
+    manifest_free(db->man);
+    if (db->lock_fd >= 0)
+        close(db->lock_fd);
+    pthread_mutex_destroy(&db->write_mu);
+    pthread_mutex_destroy(&db->manifest_mu);
+    pthread_mutex_destroy(&db->state_mu);
+    pthread_cond_destroy(&db->state_cv);
+    free(db->fs_path_copy);
+    free(db->dir);
+    free(db->wal_dir);
+    free(db->seg_dir);
+    free(db);
+    return rc;
+}

@@ -1,0 +1,575 @@
+/* The store through its public API: reads fall through every tier, overwrites and deletes, list,
+ * sealing, reopen and recovery, bad input and damaged files. */
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "floe.h"
+#include "segment.h"
+#include "testutil.h"
+
+static char *dir;
+
+static void setup(void)
+{
+    dir = tu_tmpdir("db");
+}
+
+static void teardown(void)
+{
+    tu_rmrf(dir);
+    free(dir);
+}
+
+static floe_options small_opts(void)
+{
+    floe_options o;
+    floe_options_init(&o);
+    o.wal.sync = FLOE_SYNC_NEVER;
+    o.segment.max_bytes = 1 << 20;
+    o.segment.block_bytes = 4096;
+    return o;
+}
+
+static floe_t *open_or_die(const floe_options *o)
+{
+    floe_t *db = NULL;
+    int rc = floe_open(dir, o, &db);
+    ck_assert_msg(rc == 0, "floe_open: %s: %s", floe_strerror(rc), floe_last_error());
+    return db;
+}
+
+static void put_str(floe_t *db, const char *k, const char *v)
+{
+    int rc = floe_put(db, k, strlen(k), v, strlen(v), NULL, NULL);
+    ck_assert_msg(rc == 0, "put %s: %s", k, floe_last_error());
+}
+
+/* Asserts key reads back as want (NULL: not found) and returns the tier that served it. */
+static floe_tier expect_value(floe_t *db, const char *k, const char *want)
+{
+    floe_value v = {0};
+    int rc = floe_get(db, k, strlen(k), &v);
+    if (!want) {
+        ck_assert_msg(rc == FLOE_ENOTFOUND, "get %s: expected not found, got %d (%s)", k, rc,
+                      rc == 0 ? (char *)v.data : floe_last_error());
+        floe_value_free(&v);
+        return FLOE_TIER_MEMORY;
+    }
+    ck_assert_msg(rc == 0, "get %s: %s: %s", k, floe_strerror(rc), floe_last_error());
+    ck_assert_uint_eq(v.len, strlen(want));
+    ck_assert_mem_eq(v.data, want, v.len);
+    floe_tier t = v.tier;
+    floe_value_free(&v);
+    return t;
+}
+
+static char *first_segment_path(void)
+{
+    char sd[512];
+    snprintf(sd, sizeof sd, "%s/segments", dir);
+    DIR *d = opendir(sd);
+    ck_assert_ptr_nonnull(d);
+    struct dirent *de;
+    char *found = NULL;
+    while ((de = readdir(d)) != NULL) {
+        size_t n = strlen(de->d_name);
+        if (n > 4 && strcmp(de->d_name + n - 4, ".seg") == 0) {
+            size_t len = strlen(sd) + n + 2;
+            found = malloc(len);
+            snprintf(found, len, "%s/%s", sd, de->d_name);
+            break;
+        }
+    }
+    closedir(d);
+    ck_assert_ptr_nonnull(found);
+    return found;
+}
+
+static int count_wal_files(void)
+{
+    char wd[512];
+    snprintf(wd, sizeof wd, "%s/wal", dir);
+    DIR *d = opendir(wd);
+    ck_assert_ptr_nonnull(d);
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL)
+        if (strstr(de->d_name, ".log"))
+            n++;
+    closedir(d);
+    return n;
+}
+
+START_TEST(db_put_get_returns_value_content_type_seq_and_tier)
+{
+    floe_options o = small_opts();
+    floe_t *db = open_or_die(&o);
+    uint64_t seq1 = 0, seq2 = 0;
+    ck_assert_int_eq(floe_put(db, "a", 1, "hello", 5, "text/plain", &seq1), 0);
+    ck_assert_int_eq(floe_put(db, "b", 1, "", 0, NULL, &seq2), 0);
+    ck_assert_uint_gt(seq2, seq1);
+    floe_value v = {0};
+    ck_assert_int_eq(floe_get(db, "a", 1, &v), 0);
+    ck_assert_str_eq(v.data, "hello");
+    ck_assert_str_eq(v.content_type, "text/plain");
+    ck_assert_uint_eq(v.seq, seq1);
+    ck_assert_int_eq(v.tier, FLOE_TIER_MEMORY);
+    floe_value_free(&v);
+    ck_assert_int_eq(floe_get(db, "b", 1, &v), 0);
+    ck_assert_uint_eq(v.len, 0);
+    ck_assert_ptr_null(v.content_type);
+    floe_value_free(&v);
+    ck_assert_int_eq(floe_get(db, "c", 1, &v), FLOE_ENOTFOUND);
+    ck_assert_int_eq(floe_close(db), 0);
+}
+END_TEST
+
+START_TEST(db_binary_values_round_trip_every_byte)
+{
+    floe_options o = small_opts();
+    floe_t *db = open_or_die(&o);
+    unsigned char val[256 * 4], key[3] = {0x00, 0xff, 0x10};
+    for (size_t i = 0; i < sizeof val; i++)
+        val[i] = (unsigned char)i;
+    ck_assert_int_eq(floe_put(db, key, sizeof key, val, sizeof val, NULL, NULL), 0);
+    for (int round = 0; round < 2; round++) {
+        floe_value v = {0};
+        ck_assert_int_eq(floe_get(db, key, sizeof key, &v), 0);
+        ck_assert_uint_eq(v.len, sizeof val);
+        ck_assert_mem_eq(v.data, val, sizeof val);
+        floe_value_free(&v);
+        ck_assert_int_eq(floe_flush(db, FLOE_DURABLE_LOCAL), 0);
+    }
+    floe_close(db);
+}
+END_TEST
+
+START_TEST(db_overwrite_returns_newest_across_tiers)
+{
+    floe_options o = small_opts();
+    o.cache.object_bytes = 0;
+    floe_t *db = open_or_die(&o);
+    put_str(db, "k", "v1");
+    ck_assert_int_eq(floe_flush(db, FLOE_DURABLE_LOCAL), 0);
+    ck_assert_int_eq(expect_value(db, "k", "v1"), FLOE_TIER_LOCAL);
+    put_str(db, "k", "v2");
+    ck_assert_int_eq(expect_value(db, "k", "v2"), FLOE_TIER_MEMORY);
+    ck_assert_int_eq(floe_flush(db, FLOE_DURABLE_LOCAL), 0);
+    put_str(db, "k", "v3");
+    put_str(db, "k", "v4");
+    expect_value(db, "k", "v4");
+    ck_assert_int_eq(floe_flush(db, FLOE_DURABLE_LOCAL), 0);
+    ck_assert_int_eq(expect_value(db, "k", "v4"), FLOE_TIER_LOCAL);
+    floe_close(db);
+    db = open_or_die(&o);
+    expect_value(db, "k", "v4");
+    floe_close(db);
+}
+END_TEST
+
+START_TEST(db_object_cache_serves_repeat_reads_and_is_never_stale)
+{
+    floe_options o = small_opts();
+    floe_t *db = open_or_die(&o);
+    put_str(db, "k", "old");
+    ck_assert_int_eq(floe_flush(db, FLOE_DURABLE_LOCAL), 0);
+    ck_assert_int_eq(expect_value(db, "k", "old"), FLOE_TIER_LOCAL);
+    ck_assert_int_eq(expect_value(db, "k", "old"), FLOE_TIER_MEMORY); /* object cache */
+    put_str(db, "k", "new");
+    expect_value(db, "k", "new");
+    ck_assert_int_eq(floe_delete(db, "k", 1, NULL), 0);
+    expect_value(db, "k", NULL);
+    floe_stats st;
+    ck_assert_int_eq(floe_stats_get(db, &st), 0);
+    ck_assert_uint_ge(st.object_cache_hits, 1);
+    floe_close(db);
+}
+END_TEST
+
+START_TEST(db_delete_hides_older_versions_everywhere)
+{
+    floe_options o = small_opts();
+    floe_t *db = open_or_die(&o);
+    put_str(db, "gone-after-seal", "1");
+    put_str(db, "gone-in-memory", "1");
+    ck_assert_int_eq(floe_flush(db, FLOE_DURABLE_LOCAL), 0);
+    ck_assert_int_eq(floe_delete(db, "gone-in-memory", 14, NULL), 0);
+    ck_assert_int_eq(floe_delete(db, "gone-after-seal", 15, NULL), 0);
+    ck_assert_int_eq(floe_delete(db, "never-existed", 13, NULL), 0);
+    expect_value(db, "gone-in-memory", NULL);
+    ck_assert_int_eq(floe_flush(db, FLOE_DURABLE_LOCAL), 0);
+    expect_value(db, "gone-after-seal", NULL);
+    expect_value(db, "gone-in-memory", NULL);
+    floe_list *l = NULL;
+    ck_assert_int_eq(floe_list_keys(db, "gone", 4, NULL, 0, 0, &l), 0);
+    ck_assert_uint_eq(l->count, 0);
+    floe_list_free(l);
+    floe_close(db);
+    db = open_or_die(&o);
+    expect_value(db, "gone-after-seal", NULL);
+    put_str(db, "gone-after-seal", "back");
+    expect_value(db, "gone-after-seal", "back");
+    floe_close(db);
+}
+END_TEST
+
+START_TEST(db_list_merges_all_sources_in_key_order)
+{
+    floe_options o = small_opts();
+    floe_t *db = open_or_die(&o);
+    char k[32];
+    /* Keys spread over two segment files and the pending segment, with overwrites and deletes. */
+    for (int i = 0; i < 300; i += 3) {
+        snprintf(k, sizeof k, "item/%04d", i);
+        put_str(db, k, "seg1");
+    }
+    ck_assert_int_eq(floe_flush(db, FLOE_DURABLE_LOCAL), 0);
+    for (int i = 1; i < 300; i += 3) {
+        snprintf(k, sizeof k, "item/%04d", i);
+        put_str(db, k, "seg2");
+    }
+    snprintf(k, sizeof k, "item/%04d", 3);
+    ck_assert_int_eq(floe_delete(db, k, strlen(k), NULL), 0);
+    ck_assert_int_eq(floe_flush(db, FLOE_DURABLE_LOCAL), 0);
+    for (int i = 2; i < 300; i += 3) {
+        snprintf(k, sizeof k, "item/%04d", i);
+        put_str(db, k, "mem-long-value");
+    }
+    put_str(db, "other", "x");
+    snprintf(k, sizeof k, "item/%04d", 0);
+    put_str(db, k, "overwritten!");
+
+    floe_list *l = NULL;
+    ck_assert_int_eq(floe_list_keys(db, "item/", 5, NULL, 0, 1000, &l), 0);
+    ck_assert_uint_eq(l->count, 299);
+    ck_assert_int_eq(l->truncated, 0);
+    for (size_t i = 1; i < l->count; i++)
+        ck_assert_int_lt(strcmp(l->entries[i - 1].key, l->entries[i].key), 0);
+    ck_assert_str_eq(l->entries[0].key, "item/0000");
+    ck_assert_uint_eq(l->entries[0].value_len, strlen("overwritten!"));
+    ck_assert_str_eq(l->entries[3].key, "item/0004"); /* item/0003 was deleted */
+    floe_list_free(l);
+
+    /* Paging with start_after visits every key exactly once. */
+    size_t seen = 0;
+    char cursor[64] = "";
+    for (;;) {
+        ck_assert_int_eq(floe_list_keys(db, "item/", 5, cursor, strlen(cursor), 50, &l), 0);
+        seen += l->count;
+        int more = l->truncated;
+        if (l->count)
+            snprintf(cursor, sizeof cursor, "%s", l->entries[l->count - 1].key);
+        floe_list_free(l);
+        if (!more)
+            break;
+    }
+    ck_assert_uint_eq(seen, 299);
+    ck_assert_int_eq(floe_list_keys(db, NULL, 0, "item/9", 6, 10, &l), 0);
+    ck_assert_uint_eq(l->count, 1);
+    ck_assert_str_eq(l->entries[0].key, "other");
+    floe_list_free(l);
+    floe_close(db);
+}
+END_TEST
+
+START_TEST(db_reopen_replays_the_wal)
+{
+    floe_options o = small_opts();
+    o.wal.sync = FLOE_SYNC_ALWAYS;
+    floe_t *db = open_or_die(&o);
+    put_str(db, "a", "1");
+    put_str(db, "b", "2");
+    ck_assert_int_eq(floe_delete(db, "a", 1, NULL), 0);
+    floe_close(db);
+    db = open_or_die(&o);
+    expect_value(db, "a", NULL);
+    expect_value(db, "b", "2");
+    uint64_t seq = 0;
+    ck_assert_int_eq(floe_put(db, "c", 1, "3", 1, NULL, &seq), 0);
+    ck_assert_uint_eq(seq, 4); /* sequence numbers continue after replay */
+    floe_close(db);
+}
+END_TEST
+
+START_TEST(db_seals_at_max_bytes_and_deletes_covered_wal_files)
+{
+    floe_options o = small_opts();
+    o.segment.max_bytes = 64 * 1024;
+    o.wal.file_bytes = 64 * 1024;
+    floe_t *db = open_or_die(&o);
+    char k[32], v[512];
+    memset(v, 'v', sizeof v);
+    v[sizeof v - 1] = '\0';
+    for (int i = 0; i < 2000; i++) {
+        snprintf(k, sizeof k, "key%06d", i);
+        put_str(db, k, v);
+    }
+    ck_assert_int_eq(floe_flush(db, FLOE_DURABLE_LOCAL), 0);
+    floe_stats st;
+    ck_assert_int_eq(floe_stats_get(db, &st), 0);
+    ck_assert_uint_ge(st.seals, 10);
+    ck_assert_uint_eq(st.sealed_unwritten_bytes, 0);
+    ck_assert_uint_ge(st.segments_local, 10);
+    ck_assert_uint_eq(st.pending_entries, 0);
+    /* Every WAL file before the last seal is gone: at most the fresh one is left. */
+    ck_assert_int_le(count_wal_files(), 1);
+    for (int i = 0; i < 2000; i += 97) {
+        snprintf(k, sizeof k, "key%06d", i);
+        expect_value(db, k, v);
+    }
+    floe_close(db);
+}
+END_TEST
+
+START_TEST(db_seals_when_the_pending_segment_is_old)
+{
+    floe_options o = small_opts();
+    o.segment.max_age_s = 1;
+    floe_t *db = open_or_die(&o);
+    put_str(db, "k", "v");
+    floe_stats st;
+    for (int i = 0; i < 60; i++) {
+        usleep(100 * 1000);
+        floe_stats_get(db, &st);
+        if (st.segments_local == 1)
+            break;
+    }
+    ck_assert_uint_eq(st.segments_local, 1);
+    ck_assert_uint_eq(st.pending_entries, 0);
+    floe_close(db);
+}
+END_TEST
+
+START_TEST(db_bad_keys_values_and_content_types_are_refused)
+{
+    floe_options o = small_opts();
+    o.max_object_bytes = 1000;
+    floe_t *db = open_or_die(&o);
+    char big[1025];
+    memset(big, 'k', sizeof big);
+    ck_assert_int_eq(floe_put(db, "", 0, "v", 1, NULL, NULL), FLOE_EKEY);
+    ck_assert_int_eq(floe_put(db, big, 1025, "v", 1, NULL, NULL), FLOE_EKEY);
+    ck_assert_ptr_nonnull(strstr(floe_last_error(), "1024"));
+    ck_assert_int_eq(floe_put(db, big, 1024, "v", 1, NULL, NULL), 0);
+    ck_assert_int_eq(floe_put(db, "k", 1, big, 1001, NULL, NULL), FLOE_ETOOBIG);
+    ck_assert_int_eq(floe_put(db, "k", 1, big, 1000, NULL, NULL), 0);
+    ck_assert_int_eq(floe_put(db, "k", 1, "v", 1, "text/plain\r\nX: y", NULL), FLOE_EINVAL);
+    ck_assert_int_eq(floe_delete(db, "", 0, NULL), FLOE_EKEY);
+    floe_value v = {0};
+    ck_assert_int_eq(floe_get(db, big, 1025, &v), FLOE_EKEY);
+    ck_assert_int_eq(floe_flush(db, FLOE_DURABLE_REMOTE), FLOE_EINVAL);
+    floe_close(db);
+
+    floe_options bad = small_opts();
+    bad.segment.block_bytes = 10;
+    floe_t *h = NULL;
+    ck_assert_int_eq(floe_open(dir, &bad, &h), FLOE_EINVAL);
+    ck_assert_ptr_nonnull(strstr(floe_last_error(), "segment.block_bytes"));
+}
+END_TEST
+
+START_TEST(db_second_open_is_refused_while_locked)
+{
+    floe_options o = small_opts();
+    floe_t *db = open_or_die(&o);
+    pid_t pid = fork();
+    if (pid == 0) {
+        floe_t *other = NULL;
+        int rc = floe_open(dir, &o, &other);
+        _exit(rc == FLOE_ELOCKED && strstr(floe_last_error(), "another process") ? 0 : 1);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the second process was not refused");
+    floe_close(db);
+    db = open_or_die(&o); /* the lock goes with the handle */
+    floe_close(db);
+}
+END_TEST
+
+START_TEST(db_truncated_manifest_is_refused_clearly)
+{
+    floe_options o = small_opts();
+    floe_t *db = open_or_die(&o);
+    put_str(db, "k", "v");
+    ck_assert_int_eq(floe_flush(db, FLOE_DURABLE_LOCAL), 0);
+    floe_close(db);
+    char mp[512];
+    snprintf(mp, sizeof mp, "%s/manifest.json", dir);
+    tu_truncate(mp, tu_file_size(mp) / 2);
+    floe_t *h = NULL;
+    ck_assert_int_eq(floe_open(dir, &o, &h), FLOE_ECORRUPT);
+    ck_assert_msg(strstr(floe_last_error(), "manifest.json") != NULL, "message: %s", floe_last_error());
+}
+END_TEST
+
+START_TEST(db_damaged_block_hides_only_its_keys)
+{
+    floe_options o = small_opts();
+    o.segment.compression = FLOE_COMPRESSION_NONE;
+    o.cache.object_bytes = 0;
+    floe_t *db = open_or_die(&o);
+    char k[32], v[256];
+    memset(v, 'x', sizeof v);
+    v[sizeof v - 1] = '\0';
+    for (int i = 0; i < 200; i++) {
+        snprintf(k, sizeof k, "key%04d", i);
+        put_str(db, k, v);
+    }
+    ck_assert_int_eq(floe_flush(db, FLOE_DURABLE_LOCAL), 0);
+    floe_close(db);
+
+    char *sp = first_segment_path();
+    segment_t *seg = NULL;
+    ck_assert_int_eq(segment_open_file(sp, &seg), 0);
+    uint64_t off = 0, len = 0;
+    ck_assert_int_eq(segment_block_range(seg, 0, &off, &len), 0);
+    ck_assert_uint_gt(segment_get_info(seg)->block_count, 2);
+    segment_close(seg);
+    tu_flip_byte(sp, (long long)(off + len / 2));
+    free(sp);
+
+    db = open_or_die(&o);
+    floe_value val = {0};
+    ck_assert_int_eq(floe_get(db, "key0000", 7, &val), FLOE_ECORRUPT);
+    ck_assert_msg(strstr(floe_last_error(), "block") != NULL, "message: %s", floe_last_error());
+    expect_value(db, "key0199", v);
+    floe_close(db);
+}
+END_TEST
+
+START_TEST(db_flipped_wal_byte_before_the_tail_is_refused_with_file_and_offset)
+{
+    floe_options o = small_opts();
+    o.wal.file_bytes = 64 * 1024;
+    floe_t *db = open_or_die(&o);
+    char k[32], v[400];
+    memset(v, 'w', sizeof v);
+    v[sizeof v - 1] = '\0';
+    for (int i = 0; i < 400; i++) {
+        snprintf(k, sizeof k, "key%04d", i);
+        put_str(db, k, v);
+    }
+    floe_close(db);
+    ck_assert_int_ge(count_wal_files(), 2);
+    /* The lowest-numbered WAL file is not the last one. */
+    char wd[512], *first = NULL;
+    snprintf(wd, sizeof wd, "%s/wal", dir);
+    struct dirent **names;
+    int n = scandir(wd, &names, NULL, alphasort);
+    for (int i = 0; i < n; i++) {
+        if (!first && strstr(names[i]->d_name, ".log")) {
+            size_t len = strlen(wd) + strlen(names[i]->d_name) + 2;
+            first = malloc(len);
+            snprintf(first, len, "%s/%s", wd, names[i]->d_name);
+        }
+        free(names[i]);
+    }
+    free(names);
+    ck_assert_ptr_nonnull(first);
+    tu_flip_byte(first, tu_file_size(first) / 2);
+    floe_t *h = NULL;
+    ck_assert_int_eq(floe_open(dir, &o, &h), FLOE_ECORRUPT);
+    const char *msg = floe_last_error();
+    ck_assert_msg(strstr(msg, strrchr(first, '/') + 1) != NULL, "message lacks the file: %s", msg);
+    ck_assert_msg(strstr(msg, "byte") != NULL || strstr(msg, "offset") != NULL, "no offset: %s", msg);
+    free(first);
+}
+END_TEST
+
+START_TEST(db_torn_wal_tail_is_recovered)
+{
+    floe_options o = small_opts();
+    o.wal.sync = FLOE_SYNC_ALWAYS;
+    floe_t *db = open_or_die(&o);
+    put_str(db, "first", "1");
+    put_str(db, "second", "2");
+    floe_close(db);
+    char wd[512], path[1024] = "";
+    snprintf(wd, sizeof wd, "%s/wal", dir);
+    struct dirent **names;
+    int n = scandir(wd, &names, NULL, alphasort);
+    for (int i = 0; i < n; i++) {
+        if (strstr(names[i]->d_name, ".log") && tu_file_size(wd) >= 0) {
+            char p[1024];
+            snprintf(p, sizeof p, "%s/%s", wd, names[i]->d_name);
+            if (tu_file_size(p) > 64)
+                snprintf(path, sizeof path, "%s", p);
+        }
+        free(names[i]);
+    }
+    free(names);
+    ck_assert(path[0] != '\0');
+    tu_truncate(path, tu_file_size(path) - 3); /* "second" was being written when we crashed */
+    db = open_or_die(&o);
+    expect_value(db, "first", "1");
+    expect_value(db, "second", NULL);
+    put_str(db, "third", "3");
+    floe_close(db);
+    db = open_or_die(&o);
+    expect_value(db, "third", "3");
+    floe_close(db);
+}
+END_TEST
+
+START_TEST(db_stats_count_operations)
+{
+    floe_options o = small_opts();
+    o.wal.sync = FLOE_SYNC_ALWAYS;
+    floe_t *db = open_or_die(&o);
+    put_str(db, "a", "1");
+    put_str(db, "b", "2");
+    ck_assert_int_eq(floe_delete(db, "a", 1, NULL), 0);
+    expect_value(db, "b", "2");
+    expect_value(db, "a", NULL);
+    floe_stats st;
+    ck_assert_int_eq(floe_stats_get(db, &st), 0);
+    ck_assert_uint_eq(st.puts, 2);
+    ck_assert_uint_eq(st.deletes, 1);
+    ck_assert_uint_eq(st.gets, 2);
+    ck_assert_uint_eq(st.get_hits_memory, 1);
+    ck_assert_uint_eq(st.get_misses, 1);
+    ck_assert_uint_eq(st.last_seq, 3);
+    ck_assert_uint_ge(st.wal_syncs, 1);
+    ck_assert_uint_eq(st.pending_entries, 3);
+    ck_assert_int_eq(st.read_only, 0);
+    floe_close(db);
+}
+END_TEST
+
+static Suite *db_suite(void)
+{
+    Suite *s = suite_create("db");
+    TCase *tc = tcase_create("api");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, db_put_get_returns_value_content_type_seq_and_tier);
+    tcase_add_test(tc, db_binary_values_round_trip_every_byte);
+    tcase_add_test(tc, db_overwrite_returns_newest_across_tiers);
+    tcase_add_test(tc, db_object_cache_serves_repeat_reads_and_is_never_stale);
+    tcase_add_test(tc, db_delete_hides_older_versions_everywhere);
+    tcase_add_test(tc, db_list_merges_all_sources_in_key_order);
+    tcase_add_test(tc, db_reopen_replays_the_wal);
+    tcase_add_test(tc, db_seals_at_max_bytes_and_deletes_covered_wal_files);
+    tcase_add_test(tc, db_seals_when_the_pending_segment_is_old);
+    tcase_add_test(tc, db_bad_keys_values_and_content_types_are_refused);
+    tcase_add_test(tc, db_second_open_is_refused_while_locked);
+    tcase_add_test(tc, db_truncated_manifest_is_refused_clearly);
+    tcase_add_test(tc, db_damaged_block_hides_only_its_keys);
+    tcase_add_test(tc, db_flipped_wal_byte_before_the_tail_is_refused_with_file_and_offset);
+    tcase_add_test(tc, db_torn_wal_tail_is_recovered);
+    tcase_add_test(tc, db_stats_count_operations);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    return tu_run_suite(db_suite());
+}
