@@ -40,7 +40,8 @@ typedef struct segment_info {
     uint64_t id;
     uint64_t epoch;        /* writer epoch */
     uint64_t file_bytes;   /* size of the whole file */
-    uint32_t file_crc32c;  /* CRC32C of the whole file: the manifest's checksum */
+    uint32_t file_crc32c;  /* CRC32C of the whole file: the manifest's checksum. A reader does
+                            * not know it (0 in segment_get_info); segment_verify computes it. */
     uint8_t *min_key;
     uint32_t min_key_len;
     uint8_t *max_key;
@@ -91,6 +92,11 @@ typedef struct segment_source {
     /* If the whole segment is available at once (an mmapped local file), base points at it and
      * read_at is not used; NULL otherwise. Must stay valid while the reader is open. */
     const uint8_t *base;
+    /* Optional cache of verified, decompressed data blocks (lru_t from lru.h), shared by any number
+     * of readers; NULL for none. Blocks are keyed by (a per-reader unique id, block number) and
+     * charged their decoded size. Used for zstd blocks and for sources without base; uncompressed
+     * blocks of a mapped file are searched in place instead. Must outlive the reader. */
+    struct lru *block_cache;
 } segment_source;
 
 typedef struct segment segment_t;
@@ -146,6 +152,11 @@ void segment_iter_entry(const segment_iter *it, segment_entry *out);
 /* Byte range of one data block (for the cold tier's block cache): fills offset and length including
  * the CRC trailer. Returns FLOE_EINVAL if block is out of range. */
 int segment_block_range(const segment_t *s, uint64_t block, uint64_t *offset, uint64_t *len);
+
+/* Reads the whole segment: checks every data block's CRC and that its entries parse, and computes
+ * the CRC32C of the whole file into *file_crc32c_out (compare with the manifest's checksum).
+ * Returns 0, FLOE_ECORRUPT naming the first damaged block and its offset, or the source's error. */
+int segment_verify(segment_t *s, uint32_t *file_crc32c_out);
 
 /* `floe segment dump PATH`: prints metadata, index and every entry (keys and values escaped, values
  * shortened) to out, and reports each CRC mismatch with the block number and byte offset. Returns 0

@@ -1,0 +1,165 @@
+/* Bloom filters for segment files (format in docs/formats.md, "Bloom filter region").
+ *
+ * Invariants:
+ * 1. A stored filter is a bit array of B bytes followed by one byte k (1..BLOOM_MAX_PROBES); it has
+ *    m = 8 * B bits, and bit j lives in byte j / 8 under mask 1 << (j % 8).
+ * 2. A key with h = XXH64(key, seed 0) sets or tests bits (h1 + i * h2) mod m for i in 0..k-1, where
+ *    h1 = low 32 bits of h and h2 = high 32 bits, computed in 64-bit arithmetic (no wrap-around).
+ * 3. There are no false negatives: bloom_build sets exactly the bits bloom_may_contain tests. */
+#include "bloom.h"
+
+#include <string.h>
+
+#define XXH_PRIME1 0x9E3779B185EBCA87ull
+#define XXH_PRIME2 0xC2B2AE3D27D4EB4Full
+#define XXH_PRIME3 0x165667B19E3779F9ull
+#define XXH_PRIME4 0x85EBCA77C2B2AE63ull
+#define XXH_PRIME5 0x27D4EB2F165667C5ull
+
+#define BLOOM_DEFAULT_BITS_PER_KEY 10
+/* Tiny filters are dominated by collisions; never use fewer bits than this. */
+#define BLOOM_MIN_BITS 64
+
+static uint64_t rotl64(uint64_t x, unsigned r)
+{
+    return (x << r) | (x >> (64 - r));
+}
+
+static uint64_t load_le64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static uint32_t load_le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t xxh_round(uint64_t acc, uint64_t input)
+{
+    acc += input * XXH_PRIME2;
+    acc = rotl64(acc, 31);
+    return acc * XXH_PRIME1;
+}
+
+static uint64_t xxh_merge(uint64_t acc, uint64_t val)
+{
+    acc ^= xxh_round(0, val);
+    return acc * XXH_PRIME1 + XXH_PRIME4;
+}
+
+uint64_t bloom_hash(const void *key, size_t len)
+{
+    const uint8_t *p = key;
+    const uint8_t *end = p + len;
+    uint64_t h;
+
+    if (len >= 32) {
+        uint64_t v1 = XXH_PRIME1 + XXH_PRIME2, v2 = XXH_PRIME2, v3 = 0, v4 = 0 - XXH_PRIME1;
+        const uint8_t *limit = end - 32;
+        do {
+            v1 = xxh_round(v1, load_le64(p));
+            v2 = xxh_round(v2, load_le64(p + 8));
+            v3 = xxh_round(v3, load_le64(p + 16));
+            v4 = xxh_round(v4, load_le64(p + 24));
+            p += 32;
+        } while (p <= limit);
+        h = rotl64(v1, 1) + rotl64(v2, 7) + rotl64(v3, 12) + rotl64(v4, 18);
+        h = xxh_merge(h, v1);
+        h = xxh_merge(h, v2);
+        h = xxh_merge(h, v3);
+        h = xxh_merge(h, v4);
+    } else {
+        h = XXH_PRIME5;
+    }
+    h += (uint64_t)len;
+    while (end - p >= 8) {
+        h ^= xxh_round(0, load_le64(p));
+        h = rotl64(h, 27) * XXH_PRIME1 + XXH_PRIME4;
+        p += 8;
+    }
+    if (end - p >= 4) {
+        h ^= (uint64_t)load_le32(p) * XXH_PRIME1;
+        h = rotl64(h, 23) * XXH_PRIME2 + XXH_PRIME3;
+        p += 4;
+    }
+    while (p < end) {
+        h ^= (uint64_t)*p * XXH_PRIME5;
+        h = rotl64(h, 11) * XXH_PRIME1;
+        p++;
+    }
+    h ^= h >> 33;
+    h *= XXH_PRIME2;
+    h ^= h >> 29;
+    h *= XXH_PRIME3;
+    h ^= h >> 32;
+    return h;
+}
+
+static unsigned clamp_bits_per_key(unsigned bits_per_key)
+{
+    if (bits_per_key == 0)
+        return BLOOM_DEFAULT_BITS_PER_KEY;
+    return bits_per_key > BLOOM_MAX_BITS_PER_KEY ? BLOOM_MAX_BITS_PER_KEY : bits_per_key;
+}
+
+/* k = round(bits_per_key * ln 2), which minimises the false-positive rate. */
+static unsigned probes_for(unsigned bits_per_key)
+{
+    unsigned k = (bits_per_key * 69 + 50) / 100;
+    if (k < 1)
+        k = 1;
+    return k > BLOOM_MAX_PROBES ? BLOOM_MAX_PROBES : k;
+}
+
+size_t bloom_region_bytes(uint64_t n_keys, unsigned bits_per_key)
+{
+    uint64_t bits = n_keys * clamp_bits_per_key(bits_per_key);
+    if (bits < BLOOM_MIN_BITS)
+        bits = BLOOM_MIN_BITS;
+    return (size_t)((bits + 7) / 8) + 1;
+}
+
+void bloom_build(const uint64_t *hashes, size_t n, unsigned bits_per_key, uint8_t *region, size_t region_len)
+{
+    size_t bytes = region_len - 1;
+    uint64_t m = (uint64_t)bytes * 8;
+    unsigned k = probes_for(clamp_bits_per_key(bits_per_key));
+
+    memset(region, 0, bytes);
+    region[bytes] = (uint8_t)k;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t h1 = hashes[i] & 0xffffffffu, h2 = hashes[i] >> 32;
+        for (unsigned j = 0; j < k; j++) {
+            uint64_t bit = (h1 + j * h2) % m;
+            region[bit / 8] |= (uint8_t)(1u << (bit % 8));
+        }
+    }
+}
+
+int bloom_parse(const uint8_t *region, size_t len, bloom_filter *out)
+{
+    if (len < 2)
+        return -1;
+    unsigned k = region[len - 1];
+    if (k < 1 || k > BLOOM_MAX_PROBES)
+        return -1;
+    out->bits = region;
+    out->bits_count = (uint64_t)(len - 1) * 8;
+    out->probes = k;
+    return 0;
+}
+
+int bloom_may_contain(const bloom_filter *f, uint64_t hash)
+{
+    uint64_t h1 = hash & 0xffffffffu, h2 = hash >> 32;
+    for (unsigned j = 0; j < f->probes; j++) {
+        uint64_t bit = (h1 + j * h2) % f->bits_count;
+        if (!(f->bits[bit / 8] & (1u << (bit % 8))))
+            return 0;
+    }
+    return 1;
+}

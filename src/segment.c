@@ -1,0 +1,1865 @@
+/* Segment files: the writer that seals a sorted run to disk, the reader that serves point lookups and
+ * ordered scans from a mapped file or the cold tier, and `floe segment dump`. The byte layout is in
+ * docs/formats.md ("Segment files"); keep the two in step.
+ *
+ * Life of a segment file:
+ *
+ *   segment_writer_open ──add──► … ──► segment_writer_finish ──► sealed file (fsynced, immutable)
+ *          │                                   │ failure                  │
+ *          └────────── segment_writer_abort ───┴──► file removed          ▼
+ *                                                       segment_open / segment_open_file
+ *                                                       (footer, metadata, index, bloom checked)
+ *                                                                         │ segment_get / iter
+ *                                                                         ▼
+ *                                                       data block checked on first use
+ *
+ * Invariants:
+ * 1. A finished file is data blocks, bloom, index, metadata and footer back to back with no gap:
+ *    block 0 starts at offset 0, each block starts where the previous one ends, and the footer is
+ *    the last SEGMENT_FOOTER_BYTES bytes. The reader refuses any file that does not tile this way.
+ * 2. Keys are strictly increasing across the whole file; a block's index entry holds its last key,
+ *    and the last block's last key is the metadata's max key.
+ * 3. Every stored byte is covered by a CRC32C: each data block by its trailer, bloom, index and
+ *    metadata by CRCs in the footer, the footer by its own last four bytes.
+ * 4. The reader bounds-checks every length and offset against the region that holds it before using
+ *    it: a damaged file yields FLOE_ECORRUPT naming the source and offset, never an out-of-bounds read.
+ * 5. A reader is immutable after segment_open except the verified-block bitmap (atomic; bits only go
+ *    from 0 to 1) and the shared block cache (which has its own locks).
+ * 6. A block of a mapped file is checksummed at most once per reader; bytes from read_at are
+ *    checksummed on every read, because each read fetches them afresh.
+ * 7. A decoded block is immutable and reference counted: the cache holds one reference while the
+ *    block is cached, and a reader holds either an lru handle or a reference of its own while it
+ *    reads, so eviction never frees a block under a reader.
+ * 8. The writer removes its file on every failure; a file that exists under its final name was
+ *    finished and fsynced by segment_writer_finish.
+ */
+#include "segment.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include "bloom.h"
+#include "crc32c.h"
+#include "error.h"
+#include "lru.h"
+
+#define SEG_MAGIC "FLOE-SEG"
+#define SEG_MAGIC_BYTES 8
+#define SEG_FORMAT_VERSION 1
+#define SEG_RESTART_INTERVAL 16
+/* A data block ends with a compression flag byte and the CRC32C of everything before it. */
+#define SEG_TRAILER_BYTES 5
+#define SEG_BLOCK_NONE 0
+#define SEG_BLOCK_ZSTD 1
+#define SEG_ZSTD_LEVEL 3
+#define SEG_DEFAULT_BLOCK_BYTES 65536u
+#define SEG_MIN_BLOCK_BYTES 64u
+#define SEG_MAX_BLOCK_BYTES (64u * 1024 * 1024)
+/* Largest value a segment stores; the public API's hard ceiling. */
+#define SEG_MAX_VALUE_BYTES FLOE_MAX_OBJECT_BYTES_LIMIT
+/* Worst-case entry header: three varint32, type, content-type length, varint64 seq. */
+#define SEG_ENTRY_HEADER_MAX (5 + 5 + 5 + 1 + 1 + 10)
+/* Largest uncompressed block: a block of one largest entry plus its restart array. */
+#define SEG_MAX_BLOCK_RAW                                                                                    \
+    (SEG_MAX_VALUE_BYTES + FLOE_MAX_KEY_BYTES + FLOE_MAX_CONTENT_TYPE_BYTES + SEG_ENTRY_HEADER_MAX + 8)
+/* Cap on entries per segment: keeps the bloom region's u32 length and the hash buffer bounded. */
+#define SEG_MAX_ENTRIES (1ull << 28)
+#define SEG_META_FIXED_BYTES 64
+/* An index entry: u16 key length, key, u64 offset, u32 length. */
+#define SEG_INDEX_ENTRY_FIXED 14
+/* Smallest stored block: one 7-byte entry, one restart, the restart count and the trailer. */
+#define SEG_MIN_STORED_BLOCK (7 + 4 + 4 + SEG_TRAILER_BYTES)
+#define SEG_DUMP_VALUE_BYTES 64
+
+/* The footer as it lies on disk (every field little-endian); encoded and decoded field by field at
+ * these offsets, never by copying the struct. */
+struct seg_footer_disk {
+    uint8_t magic[SEG_MAGIC_BYTES];
+    uint32_t version;
+    uint32_t bloom_crc32c;
+    uint64_t bloom_offset;
+    uint32_t bloom_length;
+    uint32_t index_crc32c;
+    uint64_t index_offset;
+    uint32_t index_length;
+    uint32_t meta_crc32c;
+    uint64_t meta_offset;
+    uint32_t meta_length;
+    uint32_t footer_crc32c;
+};
+_Static_assert(sizeof(struct seg_footer_disk) == SEGMENT_FOOTER_BYTES, "segment footer must be 64 bytes");
+_Static_assert(offsetof(struct seg_footer_disk, footer_crc32c) == SEGMENT_FOOTER_BYTES - 4,
+               "the footer CRC must be the footer's last four bytes");
+
+#define FOOTER_AT(field) offsetof(struct seg_footer_disk, field)
+
+typedef struct seg_footer {
+    uint64_t bloom_offset, index_offset, meta_offset;
+    uint32_t bloom_length, index_length, meta_length;
+    uint32_t bloom_crc32c, index_crc32c, meta_crc32c;
+} seg_footer;
+
+/* One index entry, parsed. last_key points into the reader's tail bytes. */
+typedef struct seg_block_ref {
+    const uint8_t *last_key;
+    uint32_t last_key_len;
+    uint32_t length; /* stored bytes including the trailer */
+    uint64_t offset;
+} seg_block_ref;
+
+/* A verified, decompressed block shared through the block cache (invariant 7). */
+typedef struct decoded_block {
+    atomic_uint refs;
+    size_t len;
+    uint8_t data[];
+} decoded_block;
+
+struct segment {
+    char *name;          /* owned copy of src->name */
+    segment_source src;  /* src.name points at name */
+    const uint8_t *base; /* the whole file if mapped, else NULL */
+    void *map;           /* owned mapping (segment_open_file), or NULL */
+    size_t map_len;
+    lru_t *cache;      /* borrowed, may be NULL */
+    uint64_t cache_id; /* unique per reader: the first half of block cache keys */
+    segment_info info; /* min_key and max_key owned */
+    uint32_t max_block_raw;
+    const uint8_t *tail; /* bloom, index and metadata regions (into base or tail_buf) */
+    uint8_t *tail_buf;   /* owned copy of the tail when not mapped */
+    uint64_t tail_len;
+    bloom_filter bloom;         /* points into tail */
+    seg_block_ref *index;       /* info.block_count entries, owned */
+    _Atomic uint64_t *verified; /* bit b set once block b passed its CRC (mapped files only) */
+};
+
+struct segment_writer {
+    int fd;
+    char *path;
+    uint32_t block_bytes;
+    unsigned bloom_bits_per_key;
+    floe_compression compression;
+    uint64_t id, epoch;
+    ZSTD_CCtx *cctx;
+    uint8_t *block; /* the block being built: entries, then restarts and trailer at flush */
+    size_t block_len, block_cap;
+    uint32_t *restarts;
+    size_t restarts_len, restarts_cap;
+    uint32_t entries_in_block;
+    uint8_t *zbuf; /* compressed block and its trailer */
+    size_t zbuf_cap;
+    uint8_t *index;
+    size_t index_len, index_cap;
+    uint64_t *hashes;
+    size_t hashes_len, hashes_cap;
+    uint8_t first_key[FLOE_MAX_KEY_BYTES];
+    uint32_t first_key_len;
+    uint8_t last_key[FLOE_MAX_KEY_BYTES];
+    uint32_t last_key_len;
+    uint64_t count, block_count, min_seq, max_seq;
+    uint32_t max_block_raw;
+    uint64_t offset; /* bytes written so far */
+    uint32_t file_crc;
+    int failed; /* a write failed: the file is unusable and finish fails */
+};
+
+/* ---- little-endian and varint coding ---- */
+
+static void put_le16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put_le64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint16_t get_le16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static uint32_t get_le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t get_le64(const uint8_t *p)
+{
+    return (uint64_t)get_le32(p) | (uint64_t)get_le32(p + 4) << 32;
+}
+
+static uint8_t *put_varint(uint8_t *p, uint64_t v)
+{
+    while (v >= 0x80) {
+        *p++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (uint8_t)v;
+    return p;
+}
+
+/* Decodes a LEB128 varint of at most max_bits bits; NULL if it runs past end or overflows. */
+static const uint8_t *get_varint(const uint8_t *p, const uint8_t *end, unsigned max_bits, uint64_t *v)
+{
+    uint64_t result = 0;
+    for (unsigned shift = 0; shift < max_bits && p < end; shift += 7) {
+        uint64_t b = *p++;
+        if (max_bits - shift < 7 && (b & 0x7f) >> (max_bits - shift))
+            return NULL;
+        result |= (b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *v = result;
+            return p;
+        }
+    }
+    return NULL;
+}
+
+static int keycmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+    size_t n = alen < blen ? alen : blen;
+    int c = n ? memcmp(a, b, n) : 0;
+    if (c)
+        return c;
+    return alen < blen ? -1 : alen > blen;
+}
+
+/* Writes bytes as a C-like string: printable ASCII as is, '"', '\\' and the rest as escapes; at most
+ * max_bytes of input, then "...". out must hold 4 * max_bytes + 4 bytes. */
+static void escape_bytes(const uint8_t *p, size_t len, size_t max_bytes, char *out)
+{
+    size_t n = len < max_bytes ? len : max_bytes;
+    char *o = out;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t c = p[i];
+        if (c == '"' || c == '\\') {
+            *o++ = '\\';
+            *o++ = (char)c;
+        } else if (c >= 0x20 && c < 0x7f) {
+            *o++ = (char)c;
+        } else {
+            static const char hex[] = "0123456789abcdef";
+            *o++ = '\\';
+            *o++ = 'x';
+            *o++ = hex[c >> 4];
+            *o++ = hex[c & 15];
+        }
+    }
+    if (n < len) {
+        memcpy(o, "...", 3);
+        o += 3;
+    }
+    *o = '\0';
+}
+
+/* ---- metadata info helpers ---- */
+
+void segment_info_clear(segment_info *info)
+{
+    if (!info)
+        return;
+    free(info->min_key);
+    free(info->max_key);
+    memset(info, 0, sizeof *info);
+}
+
+int segment_info_copy(segment_info *dst, const segment_info *src)
+{
+    uint8_t *min_key = malloc(src->min_key_len ? src->min_key_len : 1);
+    uint8_t *max_key = malloc(src->max_key_len ? src->max_key_len : 1);
+    if (!min_key || !max_key) {
+        free(min_key);
+        free(max_key);
+        return err_set(FLOE_ENOMEM, "segment info: out of memory copying keys");
+    }
+    if (src->min_key_len)
+        memcpy(min_key, src->min_key, src->min_key_len);
+    if (src->max_key_len)
+        memcpy(max_key, src->max_key, src->max_key_len);
+    *dst = *src;
+    dst->min_key = min_key;
+    dst->max_key = max_key;
+    return 0;
+}
+
+/* ---- writer ---- */
+
+/* Grows *buf to hold need bytes, doubling, never past limit. */
+static int buf_reserve(void **buf, size_t *cap, size_t need, size_t elem, size_t limit, const char *what)
+{
+    if (need <= *cap)
+        return 0;
+    if (need > limit)
+        return err_set(FLOE_ETOOBIG, "segment writer: %s would exceed its cap of %zu", what, limit);
+    size_t ncap = *cap ? *cap : 256;
+    while (ncap < need)
+        ncap = ncap > limit / 2 ? limit : ncap * 2;
+    void *nbuf = realloc(*buf, ncap * elem);
+    if (!nbuf)
+        return err_set(FLOE_ENOMEM, "segment writer: out of memory growing %s to %zu", what, ncap * elem);
+    *buf = nbuf;
+    *cap = ncap;
+    return 0;
+}
+
+static int writer_write(segment_writer *w, const uint8_t *p, size_t len)
+{
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = write(w->fd, p + done, len - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            w->failed = 1;
+            return err_set(FLOE_EIO, "segment %s: write at offset %" PRIu64 ": %s", w->path, w->offset + done,
+                           n < 0 ? strerror(errno) : "no progress");
+        }
+        done += (size_t)n;
+    }
+    w->file_crc = crc32c_extend(w->file_crc, p, len);
+    w->offset += len;
+    return 0;
+}
+
+int segment_writer_open(const char *path, const segment_write_options *opts, segment_writer **out)
+{
+    segment_writer *w = NULL;
+    int rc = 0;
+
+    if (!path || !opts || !out)
+        return err_set(FLOE_EINVAL, "segment_writer_open: path, options and out are required");
+    uint32_t block_bytes = opts->block_bytes ? opts->block_bytes : SEG_DEFAULT_BLOCK_BYTES;
+    if (block_bytes < SEG_MIN_BLOCK_BYTES || block_bytes > SEG_MAX_BLOCK_BYTES)
+        return err_set(FLOE_EINVAL, "segment %s: block_bytes %" PRIu32 " is outside %u..%u", path,
+                       block_bytes, SEG_MIN_BLOCK_BYTES, SEG_MAX_BLOCK_BYTES);
+    if (opts->compression != FLOE_COMPRESSION_ZSTD && opts->compression != FLOE_COMPRESSION_NONE)
+        return err_set(FLOE_EINVAL, "segment %s: unknown compression %d", path, (int)opts->compression);
+
+    w = calloc(1, sizeof *w);
+    if (!w)
+        return err_set(FLOE_ENOMEM, "segment %s: out of memory", path);
+    w->fd = -1;
+    w->block_bytes = block_bytes;
+    w->bloom_bits_per_key = opts->bloom_bits_per_key;
+    w->compression = opts->compression;
+    w->id = opts->id;
+    w->epoch = opts->epoch;
+    w->path = strdup(path);
+    if (!w->path) {
+        rc = err_set(FLOE_ENOMEM, "segment %s: out of memory", path);
+        goto out;
+    }
+    if (w->compression == FLOE_COMPRESSION_ZSTD) {
+        w->cctx = ZSTD_createCCtx();
+        if (!w->cctx) {
+            rc = err_set(FLOE_ENOMEM, "segment %s: cannot create a zstd context", path);
+            goto out;
+        }
+    }
+    w->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (w->fd < 0) {
+        rc = err_set(FLOE_EIO, "segment %s: create: %s", path, strerror(errno));
+        goto out;
+    }
+out:
+    if (rc < 0) {
+        /* The file was not created by us unless fd is open, so there is nothing to remove. */
+        ZSTD_freeCCtx(w->cctx);
+        free(w->path);
+        free(w);
+        return rc;
+    }
+    *out = w;
+    return 0;
+}
+
+static int writer_flush_block(segment_writer *w)
+{
+    int rc;
+    if (w->entries_in_block == 0)
+        return 0;
+
+    size_t raw_len = w->block_len + 4 * w->restarts_len + 4;
+    rc = buf_reserve((void **)&w->block, &w->block_cap, raw_len + SEG_TRAILER_BYTES, 1,
+                     SEG_MAX_BLOCK_RAW + SEG_TRAILER_BYTES, "data block");
+    if (rc < 0)
+        return rc;
+    uint8_t *p = w->block + w->block_len;
+    for (size_t i = 0; i < w->restarts_len; i++, p += 4)
+        put_le32(p, w->restarts[i]);
+    put_le32(p, (uint32_t)w->restarts_len);
+
+    uint8_t *body = w->block;
+    size_t body_len = raw_len;
+    uint8_t flag = SEG_BLOCK_NONE;
+    if (w->compression == FLOE_COMPRESSION_ZSTD) {
+        size_t bound = ZSTD_compressBound(raw_len);
+        rc = buf_reserve((void **)&w->zbuf, &w->zbuf_cap, bound + SEG_TRAILER_BYTES, 1,
+                         ZSTD_compressBound(SEG_MAX_BLOCK_RAW) + SEG_TRAILER_BYTES, "compressed block");
+        if (rc < 0)
+            return rc;
+        size_t clen = ZSTD_compressCCtx(w->cctx, w->zbuf, bound, w->block, raw_len, SEG_ZSTD_LEVEL);
+        /* Compression must pay for the decompression on every read: keep it only if it saves 1/8. */
+        if (!ZSTD_isError(clen) && clen <= raw_len - raw_len / 8) {
+            body = w->zbuf;
+            body_len = clen;
+            flag = SEG_BLOCK_ZSTD;
+        }
+    }
+    body[body_len] = flag;
+    put_le32(body + body_len + 1, crc32c(body, body_len + 1));
+    size_t stored_len = body_len + SEG_TRAILER_BYTES;
+    if (stored_len > UINT32_MAX)
+        return err_set(FLOE_ETOOBIG, "segment %s: block of %zu bytes does not fit the index", w->path,
+                       stored_len);
+
+    rc = buf_reserve((void **)&w->index, &w->index_cap,
+                     w->index_len + SEG_INDEX_ENTRY_FIXED + w->last_key_len, 1, UINT32_MAX, "index");
+    if (rc < 0)
+        return rc;
+    uint8_t *ix = w->index + w->index_len;
+    put_le16(ix, (uint16_t)w->last_key_len);
+    memcpy(ix + 2, w->last_key, w->last_key_len);
+    put_le64(ix + 2 + w->last_key_len, w->offset);
+    put_le32(ix + 10 + w->last_key_len, (uint32_t)stored_len);
+
+    rc = writer_write(w, body, stored_len);
+    if (rc < 0)
+        return rc;
+    w->index_len += SEG_INDEX_ENTRY_FIXED + w->last_key_len;
+    if (raw_len > w->max_block_raw)
+        w->max_block_raw = (uint32_t)raw_len;
+    w->block_count++;
+    w->block_len = 0;
+    w->restarts_len = 0;
+    w->entries_in_block = 0;
+    return 0;
+}
+
+static int validate_entry(const segment_writer *w, const segment_entry *e)
+{
+    if (!e || (!e->key && e->key_len))
+        return err_set(FLOE_EINVAL, "segment %s: entry without a key", w->path);
+    if (e->key_len == 0 || e->key_len > FLOE_MAX_KEY_BYTES)
+        return err_set(FLOE_EKEY, "segment %s: key of %" PRIu32 " bytes (must be 1..%d)", w->path, e->key_len,
+                       FLOE_MAX_KEY_BYTES);
+    if (e->type != SEGMENT_PUT && e->type != SEGMENT_DELETE)
+        return err_set(FLOE_EINVAL, "segment %s: entry type %u is neither put nor delete", w->path, e->type);
+    if (e->type == SEGMENT_DELETE && (e->value_len || e->content_type_len))
+        return err_set(FLOE_EINVAL, "segment %s: a delete carries no value or content type", w->path);
+    if (e->value_len > SEG_MAX_VALUE_BYTES)
+        return err_set(FLOE_ETOOBIG, "segment %s: value of %" PRIu32 " bytes exceeds %llu", w->path,
+                       e->value_len, (unsigned long long)SEG_MAX_VALUE_BYTES);
+    if (e->value_len && !e->value)
+        return err_set(FLOE_EINVAL, "segment %s: value_len %" PRIu32 " without a value", w->path,
+                       e->value_len);
+    if (e->content_type_len > FLOE_MAX_CONTENT_TYPE_BYTES || (e->content_type_len && !e->content_type))
+        return err_set(FLOE_EINVAL, "segment %s: content type of %" PRIu32 " bytes (at most %d)", w->path,
+                       e->content_type_len, FLOE_MAX_CONTENT_TYPE_BYTES);
+    if (w->count > 0 && keycmp(e->key, e->key_len, w->last_key, w->last_key_len) <= 0) {
+        char cur[4 * 64 + 4], prev[4 * 64 + 4];
+        escape_bytes(e->key, e->key_len, 64, cur);
+        escape_bytes(w->last_key, w->last_key_len, 64, prev);
+        return err_set(FLOE_EINVAL,
+                       "segment %s: key \"%s\" added after \"%s\": keys must be strictly increasing", w->path,
+                       cur, prev);
+    }
+    if (w->count >= SEG_MAX_ENTRIES)
+        return err_set(FLOE_ETOOBIG, "segment %s: more than %llu entries", w->path, SEG_MAX_ENTRIES);
+    return 0;
+}
+
+int segment_writer_add(segment_writer *w, const segment_entry *e)
+{
+    int rc;
+    if (!w)
+        return err_set(FLOE_EINVAL, "segment_writer_add: no writer");
+    if (w->failed)
+        return err_set(FLOE_EIO, "segment %s: an earlier write failed; abort this writer", w->path);
+    rc = validate_entry(w, e);
+    if (rc < 0)
+        return rc;
+
+    size_t est = SEG_ENTRY_HEADER_MAX + e->key_len + e->content_type_len + e->value_len;
+    size_t tail_est = 4 * (w->restarts_len + 1) + 4;
+    if (w->entries_in_block > 0 && w->block_len + est + tail_est > w->block_bytes) {
+        rc = writer_flush_block(w);
+        if (rc < 0)
+            return rc;
+    }
+    rc = buf_reserve((void **)&w->block, &w->block_cap, w->block_len + est, 1, SEG_MAX_BLOCK_RAW,
+                     "data block");
+    if (rc < 0)
+        return rc;
+    rc = buf_reserve((void **)&w->hashes, &w->hashes_cap, w->hashes_len + 1, sizeof *w->hashes,
+                     SEG_MAX_ENTRIES, "bloom key hashes");
+    if (rc < 0)
+        return rc;
+
+    uint32_t shared = 0;
+    if (w->entries_in_block % SEG_RESTART_INTERVAL == 0) {
+        rc = buf_reserve((void **)&w->restarts, &w->restarts_cap, w->restarts_len + 1, sizeof *w->restarts,
+                         SEG_MAX_BLOCK_RAW / 7 / SEG_RESTART_INTERVAL + 2, "restart array");
+        if (rc < 0)
+            return rc;
+        w->restarts[w->restarts_len++] = (uint32_t)w->block_len;
+    } else {
+        uint32_t n = e->key_len < w->last_key_len ? e->key_len : w->last_key_len;
+        while (shared < n && e->key[shared] == w->last_key[shared])
+            shared++;
+    }
+    uint8_t *p = w->block + w->block_len;
+    p = put_varint(p, shared);
+    p = put_varint(p, e->key_len - shared);
+    p = put_varint(p, e->value_len);
+    *p++ = e->type;
+    *p++ = (uint8_t)e->content_type_len;
+    p = put_varint(p, e->seq);
+    memcpy(p, e->key + shared, e->key_len - shared);
+    p += e->key_len - shared;
+    if (e->content_type_len) {
+        memcpy(p, e->content_type, e->content_type_len);
+        p += e->content_type_len;
+    }
+    if (e->value_len) {
+        memcpy(p, e->value, e->value_len);
+        p += e->value_len;
+    }
+    w->block_len = (size_t)(p - w->block);
+    w->entries_in_block++;
+
+    if (w->count == 0) {
+        memcpy(w->first_key, e->key, e->key_len);
+        w->first_key_len = e->key_len;
+        w->min_seq = w->max_seq = e->seq;
+    }
+    if (e->seq < w->min_seq)
+        w->min_seq = e->seq;
+    if (e->seq > w->max_seq)
+        w->max_seq = e->seq;
+    memcpy(w->last_key, e->key, e->key_len);
+    w->last_key_len = e->key_len;
+    w->hashes[w->hashes_len++] = bloom_hash(e->key, e->key_len);
+    w->count++;
+
+    /* A block reaching its target (or one large entry on its own) is written at once. */
+    if (w->block_len + 4 * w->restarts_len + 4 >= w->block_bytes)
+        return writer_flush_block(w);
+    return 0;
+}
+
+static void writer_free(segment_writer *w)
+{
+    ZSTD_freeCCtx(w->cctx);
+    free(w->block);
+    free(w->restarts);
+    free(w->zbuf);
+    free(w->index);
+    free(w->hashes);
+    free(w->path);
+    free(w);
+}
+
+void segment_writer_abort(segment_writer *w)
+{
+    if (!w)
+        return;
+    if (w->fd >= 0) {
+        close(w->fd);
+        unlink(w->path);
+    }
+    writer_free(w);
+}
+
+/* Writes the region and records where it went. */
+static int writer_region(segment_writer *w, const uint8_t *p, size_t len, uint64_t *offset, uint32_t *crc)
+{
+    if (len > UINT32_MAX)
+        return err_set(FLOE_ETOOBIG, "segment %s: a %zu-byte region does not fit the footer", w->path, len);
+    *offset = w->offset;
+    *crc = crc32c(p, len);
+    return writer_write(w, p, len);
+}
+
+int segment_writer_finish(segment_writer *w, segment_info *info_out)
+{
+    int rc = 0;
+    uint8_t *bloom = NULL, *meta = NULL;
+    segment_info info = {0};
+    seg_footer f = {0};
+
+    if (!w)
+        return err_set(FLOE_EINVAL, "segment_writer_finish: no writer");
+    if (w->failed) {
+        rc = err_set(FLOE_EIO, "segment %s: an earlier write failed", w->path);
+        goto out;
+    }
+    if (w->count == 0) {
+        rc = err_set(FLOE_EINVAL, "segment %s: a segment needs at least one entry", w->path);
+        goto out;
+    }
+    rc = writer_flush_block(w);
+    if (rc < 0)
+        goto out;
+
+    size_t bloom_len = bloom_region_bytes(w->hashes_len, w->bloom_bits_per_key);
+    bloom = malloc(bloom_len);
+    size_t meta_len = SEG_META_FIXED_BYTES + w->first_key_len + w->last_key_len;
+    meta = malloc(meta_len);
+    info.min_key = malloc(w->first_key_len);
+    info.max_key = malloc(w->last_key_len);
+    if (!bloom || !meta || !info.min_key || !info.max_key) {
+        rc = err_set(FLOE_ENOMEM, "segment %s: out of memory finishing", w->path);
+        goto out;
+    }
+    bloom_build(w->hashes, w->hashes_len, w->bloom_bits_per_key, bloom, bloom_len);
+    rc = writer_region(w, bloom, bloom_len, &f.bloom_offset, &f.bloom_crc32c);
+    if (rc < 0)
+        goto out;
+    f.bloom_length = (uint32_t)bloom_len;
+    rc = writer_region(w, w->index, w->index_len, &f.index_offset, &f.index_crc32c);
+    if (rc < 0)
+        goto out;
+    f.index_length = (uint32_t)w->index_len;
+
+    info.id = w->id;
+    info.epoch = w->epoch;
+    info.min_seq = w->min_seq;
+    info.max_seq = w->max_seq;
+    info.count = w->count;
+    info.block_count = w->block_count;
+    info.created_unix_s = (int64_t)time(NULL);
+    memcpy(info.min_key, w->first_key, w->first_key_len);
+    info.min_key_len = w->first_key_len;
+    memcpy(info.max_key, w->last_key, w->last_key_len);
+    info.max_key_len = w->last_key_len;
+
+    put_le64(meta + 0, info.id);
+    put_le64(meta + 8, info.epoch);
+    put_le64(meta + 16, info.min_seq);
+    put_le64(meta + 24, info.max_seq);
+    put_le64(meta + 32, info.count);
+    put_le64(meta + 40, info.block_count);
+    put_le64(meta + 48, (uint64_t)info.created_unix_s);
+    put_le32(meta + 56, w->max_block_raw);
+    put_le16(meta + 60, (uint16_t)info.min_key_len);
+    put_le16(meta + 62, (uint16_t)info.max_key_len);
+    memcpy(meta + SEG_META_FIXED_BYTES, info.min_key, info.min_key_len);
+    memcpy(meta + SEG_META_FIXED_BYTES + info.min_key_len, info.max_key, info.max_key_len);
+    rc = writer_region(w, meta, meta_len, &f.meta_offset, &f.meta_crc32c);
+    if (rc < 0)
+        goto out;
+    f.meta_length = (uint32_t)meta_len;
+
+    uint8_t footer[SEGMENT_FOOTER_BYTES];
+    memcpy(footer + FOOTER_AT(magic), SEG_MAGIC, SEG_MAGIC_BYTES);
+    put_le32(footer + FOOTER_AT(version), SEG_FORMAT_VERSION);
+    put_le32(footer + FOOTER_AT(bloom_crc32c), f.bloom_crc32c);
+    put_le64(footer + FOOTER_AT(bloom_offset), f.bloom_offset);
+    put_le32(footer + FOOTER_AT(bloom_length), f.bloom_length);
+    put_le32(footer + FOOTER_AT(index_crc32c), f.index_crc32c);
+    put_le64(footer + FOOTER_AT(index_offset), f.index_offset);
+    put_le32(footer + FOOTER_AT(index_length), f.index_length);
+    put_le32(footer + FOOTER_AT(meta_crc32c), f.meta_crc32c);
+    put_le64(footer + FOOTER_AT(meta_offset), f.meta_offset);
+    put_le32(footer + FOOTER_AT(meta_length), f.meta_length);
+    put_le32(footer + FOOTER_AT(footer_crc32c), crc32c(footer, FOOTER_AT(footer_crc32c)));
+    rc = writer_write(w, footer, sizeof footer);
+    if (rc < 0)
+        goto out;
+
+    if (fsync(w->fd) != 0) {
+        rc = err_set(FLOE_EIO, "segment %s: fsync: %s", w->path, strerror(errno));
+        goto out;
+    }
+    int fd = w->fd;
+    w->fd = -1;
+    if (close(fd) != 0) {
+        rc = err_set(FLOE_EIO, "segment %s: close: %s", w->path, strerror(errno));
+        unlink(w->path);
+        goto out;
+    }
+    info.file_bytes = w->offset;
+    info.file_crc32c = w->file_crc;
+out:
+    free(bloom);
+    free(meta);
+    if (rc < 0) {
+        segment_info_clear(&info);
+        segment_writer_abort(w);
+        return rc;
+    }
+    writer_free(w);
+    if (info_out)
+        *info_out = info;
+    else
+        segment_info_clear(&info);
+    return 0;
+}
+
+/* ---- stored block checking and decoding (shared by reader, verify and dump) ---- */
+
+typedef struct block_view {
+    const uint8_t *data; /* decoded block: entries, restart offsets, restart count */
+    size_t len;
+    const uint8_t *restarts;
+    uint32_t nrestarts;
+    size_t entries_end;
+    lru_handle *handle; /* pins a cached decoded block, or NULL */
+    decoded_block *ref; /* a reference of our own on a decoded block, or NULL */
+} block_view;
+
+typedef struct entry_view {
+    uint64_t shared, unshared, value_len, seq;
+    uint8_t type, ct_len;
+    const uint8_t *key_delta, *ct, *value;
+} entry_view;
+
+/* A position inside a block: the current entry, its full key, and where the next entry starts. */
+typedef struct block_cursor {
+    size_t next;
+    uint32_t key_len;
+    entry_view e;
+    uint8_t key[FLOE_MAX_KEY_BYTES];
+} block_cursor;
+
+static void decoded_unref(void *p)
+{
+    decoded_block *d = p;
+    if (d && atomic_fetch_sub_explicit(&d->refs, 1, memory_order_acq_rel) == 1)
+        free(d);
+}
+
+static decoded_block *decoded_alloc(size_t len)
+{
+    decoded_block *d = malloc(sizeof *d + (len ? len : 1));
+    if (d) {
+        atomic_init(&d->refs, 1);
+        d->len = len;
+    }
+    return d;
+}
+
+/* Checks the trailer of a stored block (CRC unless check_crc is 0, then the flag byte). Messages name
+ * the block and its offset; callers prefix the segment's name. */
+static int stored_block_check(uint64_t b, uint64_t off, const uint8_t *stored, size_t len, int check_crc,
+                              uint8_t *flag_out)
+{
+    if (len < SEG_TRAILER_BYTES)
+        return err_set(FLOE_ECORRUPT,
+                       "block %" PRIu64 " at offset %" PRIu64 ": %zu bytes is shorter than its trailer", b,
+                       off, len);
+    if (check_crc) {
+        uint32_t stored_crc = get_le32(stored + len - 4);
+        uint32_t computed = crc32c(stored, len - 4);
+        if (stored_crc != computed)
+            return err_set(FLOE_ECORRUPT,
+                           "block %" PRIu64 " at offset %" PRIu64 ": crc mismatch (stored 0x%08" PRIx32
+                           ", computed 0x%08" PRIx32 ")",
+                           b, off, stored_crc, computed);
+    }
+    uint8_t flag = stored[len - SEG_TRAILER_BYTES];
+    if (flag != SEG_BLOCK_NONE && flag != SEG_BLOCK_ZSTD)
+        return err_set(FLOE_ECORRUPT, "block %" PRIu64 " at offset %" PRIu64 ": unknown compression flag %u",
+                       b, off, flag);
+    *flag_out = flag;
+    return 0;
+}
+
+static pthread_once_t dctx_once = PTHREAD_ONCE_INIT;
+static pthread_key_t dctx_key;
+static int dctx_key_ok;
+
+static void dctx_free(void *p)
+{
+    ZSTD_freeDCtx(p);
+}
+
+static void dctx_key_init(void)
+{
+    dctx_key_ok = pthread_key_create(&dctx_key, dctx_free) == 0;
+}
+
+/* The calling thread's decompression context, created on first use and freed at thread exit. NULL if
+ * none can be made (the caller then uses a private one). */
+static ZSTD_DCtx *thread_dctx(void)
+{
+    pthread_once(&dctx_once, dctx_key_init);
+    if (!dctx_key_ok)
+        return NULL;
+    ZSTD_DCtx *d = pthread_getspecific(dctx_key);
+    if (!d) {
+        d = ZSTD_createDCtx();
+        if (d && pthread_setspecific(dctx_key, d) != 0) {
+            ZSTD_freeDCtx(d);
+            d = NULL;
+        }
+    }
+    return d;
+}
+
+/* Decompresses a zstd block body into a new decoded_block (one reference, owned by the caller). The
+ * frame must state its size, at most max_raw bytes. */
+static int block_inflate(uint64_t b, uint64_t off, const uint8_t *body, size_t body_len, uint32_t max_raw,
+                         decoded_block **out)
+{
+    unsigned long long raw = ZSTD_getFrameContentSize(body, body_len);
+    if (raw == ZSTD_CONTENTSIZE_ERROR || raw == ZSTD_CONTENTSIZE_UNKNOWN || raw > max_raw)
+        return err_set(FLOE_ECORRUPT,
+                       "block %" PRIu64 " at offset %" PRIu64
+                       ": zstd frame has no valid size (at most %" PRIu32 ")",
+                       b, off, max_raw);
+    decoded_block *d = decoded_alloc((size_t)raw);
+    if (!d)
+        return err_set(FLOE_ENOMEM, "block %" PRIu64 " at offset %" PRIu64 ": out of memory for %llu bytes",
+                       b, off, raw);
+    ZSTD_DCtx *dctx = thread_dctx();
+    ZSTD_DCtx *own = NULL;
+    if (!dctx && !(dctx = own = ZSTD_createDCtx())) {
+        free(d);
+        return err_set(FLOE_ENOMEM, "block %" PRIu64 " at offset %" PRIu64 ": cannot create a zstd context",
+                       b, off);
+    }
+    size_t n = ZSTD_decompressDCtx(dctx, d->data, (size_t)raw, body, body_len);
+    ZSTD_freeDCtx(own);
+    if (ZSTD_isError(n) || n != raw) {
+        free(d);
+        return err_set(FLOE_ECORRUPT, "block %" PRIu64 " at offset %" PRIu64 ": zstd: %s", b, off,
+                       ZSTD_isError(n) ? ZSTD_getErrorName(n) : "short output");
+    }
+    *out = d;
+    return 0;
+}
+
+/* Points v at a decoded block's restart array. */
+static int view_init(block_view *v, uint64_t b, uint64_t off, const uint8_t *data, size_t len)
+{
+    uint32_t n = len >= 4 ? get_le32(data + len - 4) : 0;
+    if (n == 0 || n > (len - 4) / 4)
+        return err_set(FLOE_ECORRUPT,
+                       "block %" PRIu64 " at offset %" PRIu64 ": restart count %" PRIu32
+                       " does not fit %zu bytes",
+                       b, off, n, len);
+    v->data = data;
+    v->len = len;
+    v->nrestarts = n;
+    v->entries_end = len - 4 - 4 * (size_t)n;
+    v->restarts = data + v->entries_end;
+    return 0;
+}
+
+/* Decodes an entry header at p; returns the end of the entry, or NULL if it does not fit before end. */
+static const uint8_t *entry_header(const uint8_t *p, const uint8_t *end, entry_view *e)
+{
+    if (!(p = get_varint(p, end, 32, &e->shared)) || !(p = get_varint(p, end, 32, &e->unshared)) ||
+        !(p = get_varint(p, end, 32, &e->value_len)))
+        return NULL;
+    if (end - p < 2)
+        return NULL;
+    e->type = *p++;
+    e->ct_len = *p++;
+    if (!(p = get_varint(p, end, 64, &e->seq)))
+        return NULL;
+    if (e->type != SEGMENT_PUT && e->type != SEGMENT_DELETE)
+        return NULL;
+    if (e->shared + e->unshared == 0 || e->shared + e->unshared > FLOE_MAX_KEY_BYTES)
+        return NULL;
+    if (e->unshared + e->ct_len + e->value_len > (uint64_t)(end - p))
+        return NULL;
+    e->key_delta = p;
+    e->ct = p + e->unshared;
+    e->value = e->ct + e->ct_len;
+    return e->value + e->value_len;
+}
+
+/* Steps c to the next entry. Returns 1 (entry in c), 0 at the end of the block, -1 if malformed. */
+static int cursor_step(const block_view *v, block_cursor *c)
+{
+    if (c->next >= v->entries_end)
+        return 0;
+    const uint8_t *end = entry_header(v->data + c->next, v->data + v->entries_end, &c->e);
+    if (!end || c->e.shared > c->key_len)
+        return -1;
+    memcpy(c->key + c->e.shared, c->e.key_delta, c->e.unshared);
+    c->key_len = (uint32_t)(c->e.shared + c->e.unshared);
+    c->next = (size_t)(end - v->data);
+    return 1;
+}
+
+/* The full key stored at restart i (restart entries share no prefix). -1 if malformed. */
+static int restart_key(const block_view *v, uint32_t i, const uint8_t **key, size_t *key_len)
+{
+    entry_view e;
+    uint32_t off = get_le32(v->restarts + 4 * (size_t)i);
+    if (off >= v->entries_end || !entry_header(v->data + off, v->data + v->entries_end, &e) || e.shared != 0)
+        return -1;
+    *key = e.key_delta;
+    *key_len = (size_t)e.unshared;
+    return 0;
+}
+
+/* Positions c at the first entry with key >= target (target NULL: the first entry). Binary search
+ * over the restart points, then a scan of at most one restart interval. Returns 1 if positioned, 0 if
+ * every key in the block is smaller, -1 if the block is malformed. */
+static int block_seek(const block_view *v, const uint8_t *target, size_t target_len, block_cursor *c)
+{
+    uint32_t lo = 0, hi = v->nrestarts - 1;
+    while (target && lo < hi) {
+        uint32_t mid = lo + (hi - lo + 1) / 2;
+        const uint8_t *k;
+        size_t klen;
+        if (restart_key(v, mid, &k, &klen) < 0)
+            return -1;
+        int cmp = keycmp(k, klen, target, target_len);
+        if (cmp == 0) {
+            lo = mid;
+            break;
+        }
+        if (cmp < 0)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    c->next = get_le32(v->restarts + 4 * (size_t)lo);
+    c->key_len = 0;
+    if (c->next >= v->entries_end)
+        return -1;
+    for (;;) {
+        int r = cursor_step(v, c);
+        if (r <= 0)
+            return r;
+        if (!target || keycmp(c->key, c->key_len, target, target_len) >= 0)
+            return 1;
+    }
+}
+
+/* ---- reader ---- */
+
+static _Atomic uint64_t next_reader_id = 1;
+
+static int src_read(const segment_t *s, uint64_t off, void *buf, size_t len)
+{
+    if (s->base) {
+        memcpy(buf, s->base + off, len);
+        return 0;
+    }
+    int rc = s->src.read_at(s->src.ctx, off, buf, len);
+    if (rc < 0)
+        return err_wrap(rc, "segment %s: read %zu bytes at offset %" PRIu64, s->name, len, off);
+    return 0;
+}
+
+static void cache_key(const segment_t *s, uint64_t b, uint8_t key[16])
+{
+    put_le64(key, s->cache_id);
+    put_le64(key + 8, b);
+}
+
+static int bitmap_test(const segment_t *s, uint64_t b)
+{
+    return (atomic_load_explicit(&s->verified[b / 64], memory_order_relaxed) >> (b % 64)) & 1;
+}
+
+static void bitmap_set(segment_t *s, uint64_t b)
+{
+    atomic_fetch_or_explicit(&s->verified[b / 64], 1ull << (b % 64), memory_order_relaxed);
+}
+
+static void block_release(segment_t *s, block_view *v)
+{
+    if (v->handle)
+        lru_release(s->cache, v->handle);
+    decoded_unref(v->ref);
+    memset(v, 0, sizeof *v);
+}
+
+/* Makes block b readable in *v: checked, decompressed, from the cache when it is there. Blocks decoded
+ * here are added to the cache if fill_cache. Release v with block_release. */
+static int block_load(segment_t *s, uint64_t b, int fill_cache, block_view *v)
+{
+    const seg_block_ref *ix = &s->index[b];
+    decoded_block *d = NULL, *raw = NULL;
+    uint8_t key[16];
+    uint8_t flag;
+    int rc = 0;
+
+    memset(v, 0, sizeof *v);
+    cache_key(s, b, key);
+    if (s->base) {
+        const uint8_t *stored = s->base + ix->offset;
+        int verified = bitmap_test(s, b);
+        rc = stored_block_check(b, ix->offset, stored, ix->length, !verified, &flag);
+        if (rc < 0)
+            goto out;
+        bitmap_set(s, b);
+        if (flag == SEG_BLOCK_NONE) {
+            rc = view_init(v, b, ix->offset, stored, ix->length - SEG_TRAILER_BYTES);
+            goto out;
+        }
+    }
+    if (s->cache) {
+        lru_handle *h = lru_get(s->cache, key, sizeof key);
+        if (h) {
+            decoded_block *cached = lru_value(h);
+            v->handle = h;
+            rc = view_init(v, b, ix->offset, cached->data, cached->len);
+            goto out;
+        }
+    }
+    if (s->base) {
+        rc = block_inflate(b, ix->offset, s->base + ix->offset, ix->length - SEG_TRAILER_BYTES,
+                           s->max_block_raw, &d);
+        if (rc < 0)
+            goto out;
+    } else {
+        raw = decoded_alloc(ix->length);
+        if (!raw) {
+            rc =
+                err_set(FLOE_ENOMEM, "block %" PRIu64 ": out of memory for %" PRIu32 " bytes", b, ix->length);
+            goto out;
+        }
+        rc = s->src.read_at(s->src.ctx, ix->offset, raw->data, ix->length);
+        if (rc < 0) {
+            err_wrap(rc, "block %" PRIu64 ": read %" PRIu32 " bytes at offset %" PRIu64, b, ix->length,
+                     ix->offset);
+            goto out;
+        }
+        rc = stored_block_check(b, ix->offset, raw->data, ix->length, 1, &flag);
+        if (rc < 0)
+            goto out;
+        if (flag == SEG_BLOCK_ZSTD) {
+            rc =
+                block_inflate(b, ix->offset, raw->data, ix->length - SEG_TRAILER_BYTES, s->max_block_raw, &d);
+            if (rc < 0)
+                goto out;
+        } else {
+            raw->len = ix->length - SEG_TRAILER_BYTES;
+            d = raw;
+            raw = NULL;
+        }
+    }
+    rc = view_init(v, b, ix->offset, d->data, d->len);
+    if (rc < 0)
+        goto out;
+    v->ref = d;
+    if (s->cache && fill_cache) {
+        atomic_fetch_add_explicit(&d->refs, 1, memory_order_relaxed);
+        lru_insert(s->cache, key, sizeof key, d, sizeof *d + d->len, decoded_unref, UINT64_MAX);
+    }
+    d = NULL;
+out:
+    decoded_unref(raw);
+    decoded_unref(d);
+    if (rc < 0) {
+        block_release(s, v);
+        return err_wrap(rc, "segment %s", s->name);
+    }
+    return 0;
+}
+
+static int footer_parse(const char *name, uint64_t size, const uint8_t *p, seg_footer *f)
+{
+    uint64_t at = size - SEGMENT_FOOTER_BYTES;
+    if (memcmp(p, SEG_MAGIC, SEG_MAGIC_BYTES) != 0)
+        return err_set(FLOE_ECORRUPT,
+                       "segment %s: footer at offset %" PRIu64
+                       ": bad magic (not a floe segment, or truncated)",
+                       name, at);
+    uint32_t stored = get_le32(p + FOOTER_AT(footer_crc32c));
+    uint32_t computed = crc32c(p, FOOTER_AT(footer_crc32c));
+    if (stored != computed)
+        return err_set(FLOE_ECORRUPT,
+                       "segment %s: footer at offset %" PRIu64 ": crc mismatch (stored 0x%08" PRIx32
+                       ", computed 0x%08" PRIx32 ")",
+                       name, at, stored, computed);
+    uint32_t version = get_le32(p + FOOTER_AT(version));
+    if (version != SEG_FORMAT_VERSION)
+        return err_set(FLOE_ECORRUPT,
+                       "segment %s: footer at offset %" PRIu64 ": format version %" PRIu32
+                       " is not supported (this build reads version %d)",
+                       name, at, version, SEG_FORMAT_VERSION);
+    f->bloom_crc32c = get_le32(p + FOOTER_AT(bloom_crc32c));
+    f->bloom_offset = get_le64(p + FOOTER_AT(bloom_offset));
+    f->bloom_length = get_le32(p + FOOTER_AT(bloom_length));
+    f->index_crc32c = get_le32(p + FOOTER_AT(index_crc32c));
+    f->index_offset = get_le64(p + FOOTER_AT(index_offset));
+    f->index_length = get_le32(p + FOOTER_AT(index_length));
+    f->meta_crc32c = get_le32(p + FOOTER_AT(meta_crc32c));
+    f->meta_offset = get_le64(p + FOOTER_AT(meta_offset));
+    f->meta_length = get_le32(p + FOOTER_AT(meta_length));
+    /* Invariant 1: the regions tile [bloom_offset, footer) exactly, after at least one data block. */
+    if (f->bloom_offset < SEG_MIN_STORED_BLOCK || f->bloom_offset > at || f->index_offset > at ||
+        f->meta_offset > at || f->bloom_offset + f->bloom_length != f->index_offset ||
+        f->index_offset + f->index_length != f->meta_offset || f->meta_offset + f->meta_length != at ||
+        f->bloom_length < 2 || f->index_length < SEG_INDEX_ENTRY_FIXED + 1 ||
+        f->meta_length < SEG_META_FIXED_BYTES + 2)
+        return err_set(FLOE_ECORRUPT,
+                       "segment %s: footer at offset %" PRIu64
+                       ": regions do not tile the file (bloom %" PRIu64 "+%" PRIu32 ", index %" PRIu64
+                       "+%" PRIu32 ", metadata %" PRIu64 "+%" PRIu32 ")",
+                       name, at, f->bloom_offset, f->bloom_length, f->index_offset, f->index_length,
+                       f->meta_offset, f->meta_length);
+    return 0;
+}
+
+static int region_crc_check(const char *what, uint64_t off, const uint8_t *p, uint32_t len, uint32_t stored)
+{
+    uint32_t computed = crc32c(p, len);
+    if (computed != stored)
+        return err_set(FLOE_ECORRUPT,
+                       "%s at offset %" PRIu64 " (%" PRIu32 " bytes): crc mismatch (stored 0x%08" PRIx32
+                       ", computed 0x%08" PRIx32 ")",
+                       what, off, len, stored, computed);
+    return 0;
+}
+
+/* Parses the metadata region into *info (keys malloc'd) and *max_block_raw. */
+static int meta_parse(uint64_t off, const uint8_t *p, uint32_t len, segment_info *info,
+                      uint32_t *max_block_raw)
+{
+    segment_info m = {0};
+    const char *why = NULL;
+    m.id = get_le64(p + 0);
+    m.epoch = get_le64(p + 8);
+    m.min_seq = get_le64(p + 16);
+    m.max_seq = get_le64(p + 24);
+    m.count = get_le64(p + 32);
+    m.block_count = get_le64(p + 40);
+    m.created_unix_s = (int64_t)get_le64(p + 48);
+    uint32_t raw = get_le32(p + 56);
+    m.min_key_len = get_le16(p + 60);
+    m.max_key_len = get_le16(p + 62);
+    if (m.min_key_len == 0 || m.min_key_len > FLOE_MAX_KEY_BYTES || m.max_key_len == 0 ||
+        m.max_key_len > FLOE_MAX_KEY_BYTES)
+        why = "key length outside 1..1024";
+    else if ((uint64_t)SEG_META_FIXED_BYTES + m.min_key_len + m.max_key_len != len)
+        why = "key lengths do not match the region length";
+    else if (keycmp(p + 64, m.min_key_len, p + 64 + m.min_key_len, m.max_key_len) > 0)
+        why = "min key is greater than max key";
+    else if (m.min_seq > m.max_seq)
+        why = "min seq is greater than max seq";
+    else if (m.block_count == 0 || m.count < m.block_count || m.count > SEG_MAX_ENTRIES)
+        why = "entry and block counts are inconsistent";
+    else if (raw == 0 || raw > SEG_MAX_BLOCK_RAW)
+        why = "largest block size is out of range";
+    if (why)
+        return err_set(FLOE_ECORRUPT, "metadata at offset %" PRIu64 ": %s", off, why);
+    m.min_key = malloc(m.min_key_len);
+    m.max_key = malloc(m.max_key_len);
+    if (!m.min_key || !m.max_key) {
+        segment_info_clear(&m);
+        return err_set(FLOE_ENOMEM, "metadata: out of memory");
+    }
+    memcpy(m.min_key, p + 64, m.min_key_len);
+    memcpy(m.max_key, p + 64 + m.min_key_len, m.max_key_len);
+    *info = m;
+    *max_block_raw = raw;
+    return 0;
+}
+
+/* Parses the index region. Blocks must tile [0, data_end) in order with strictly increasing last keys.
+ * On success and on ECORRUPT, *out (malloc'd, may be NULL) holds the *count entries that parsed, so
+ * dump can show them; the caller frees it. */
+static int index_parse(uint64_t off, const uint8_t *p, uint32_t len, uint64_t data_end, seg_block_ref **out,
+                       uint64_t *count)
+{
+    seg_block_ref *ix = NULL;
+    uint64_t n = 0, expect = 0;
+    const uint8_t *prev = NULL;
+    uint32_t prev_len = 0, pos = 0;
+    int rc = 0;
+
+    *out = NULL;
+    *count = 0;
+    ix = malloc(sizeof *ix * (len / SEG_INDEX_ENTRY_FIXED + 1));
+    if (!ix)
+        return err_set(FLOE_ENOMEM, "index at offset %" PRIu64 ": out of memory", off);
+    while (pos < len) {
+        uint64_t at = off + pos;
+        if (len - pos < SEG_INDEX_ENTRY_FIXED) {
+            rc = err_set(FLOE_ECORRUPT,
+                         "index at offset %" PRIu64 ": entry %" PRIu64 " at offset %" PRIu64 " is truncated",
+                         off, n, at);
+            break;
+        }
+        uint32_t klen = get_le16(p + pos);
+        if (klen == 0 || klen > FLOE_MAX_KEY_BYTES || len - pos - SEG_INDEX_ENTRY_FIXED < klen) {
+            rc = err_set(FLOE_ECORRUPT,
+                         "index at offset %" PRIu64 ": entry %" PRIu64 " at offset %" PRIu64
+                         ": key length %" PRIu32 " is invalid",
+                         off, n, at, klen);
+            break;
+        }
+        seg_block_ref r = {.last_key = p + pos + 2, .last_key_len = klen};
+        r.offset = get_le64(p + pos + 2 + klen);
+        r.length = get_le32(p + pos + 10 + klen);
+        if (r.offset != expect || r.length < SEG_MIN_STORED_BLOCK || r.length > data_end - expect) {
+            rc =
+                err_set(FLOE_ECORRUPT,
+                        "index at offset %" PRIu64 ": entry %" PRIu64 " at offset %" PRIu64 ": block %" PRIu64
+                        "+%" PRIu32 " does not follow the previous block (expected offset %" PRIu64
+                        ", data ends at %" PRIu64 ")",
+                        off, n, at, r.offset, r.length, expect, data_end);
+            break;
+        }
+        if (prev && keycmp(prev, prev_len, r.last_key, r.last_key_len) >= 0) {
+            rc = err_set(FLOE_ECORRUPT,
+                         "index at offset %" PRIu64 ": entry %" PRIu64 " at offset %" PRIu64
+                         ": last keys are not increasing",
+                         off, n, at);
+            break;
+        }
+        prev = r.last_key;
+        prev_len = r.last_key_len;
+        expect += r.length;
+        ix[n++] = r;
+        pos += SEG_INDEX_ENTRY_FIXED + klen;
+    }
+    if (rc == 0 && expect != data_end)
+        rc = err_set(FLOE_ECORRUPT,
+                     "index at offset %" PRIu64 ": blocks end at %" PRIu64
+                     " but the bloom filter starts at %" PRIu64,
+                     off, expect, data_end);
+    *out = ix;
+    *count = n;
+    return rc;
+}
+
+void segment_close(segment_t *s)
+{
+    if (!s)
+        return;
+    /* Drop our blocks now rather than leave them to age out: no reader can ask for them again. */
+    if (s->cache && s->verified) {
+        uint8_t key[16];
+        for (uint64_t b = 0; b < s->info.block_count; b++) {
+            cache_key(s, b, key);
+            lru_invalidate(s->cache, key, sizeof key);
+        }
+    }
+    free(s->index);
+    free((void *)s->verified);
+    free(s->tail_buf);
+    segment_info_clear(&s->info);
+    if (s->map)
+        munmap(s->map, s->map_len);
+    free(s->name);
+    free(s);
+}
+
+int segment_open(const segment_source *src, segment_t **out)
+{
+    segment_t *s = NULL;
+    uint8_t footer[SEGMENT_FOOTER_BYTES];
+    seg_footer f;
+    uint64_t nblocks = 0;
+    int rc = 0;
+
+    if (!src || !out || (!src->base && !src->read_at))
+        return err_set(FLOE_EINVAL, "segment_open: a source with read_at or base is required");
+    s = calloc(1, sizeof *s);
+    if (!s || !(s->name = strdup(src->name ? src->name : "(unnamed)"))) {
+        rc = err_set(FLOE_ENOMEM, "segment %s: out of memory", src->name ? src->name : "(unnamed)");
+        goto out;
+    }
+    s->src = *src;
+    s->src.name = s->name;
+    s->base = src->base;
+    s->cache = src->block_cache;
+    s->cache_id = atomic_fetch_add(&next_reader_id, 1);
+    if (src->size < SEGMENT_FOOTER_BYTES) {
+        rc = err_set(FLOE_ECORRUPT, "segment %s: %" PRIu64 " bytes is too short to hold the %d-byte footer",
+                     s->name, src->size, SEGMENT_FOOTER_BYTES);
+        goto out;
+    }
+    rc = src_read(s, src->size - SEGMENT_FOOTER_BYTES, footer, sizeof footer);
+    if (rc < 0)
+        goto out;
+    rc = footer_parse(s->name, src->size, footer, &f);
+    if (rc < 0)
+        goto out;
+
+    s->tail_len = src->size - SEGMENT_FOOTER_BYTES - f.bloom_offset;
+    if (s->base) {
+        s->tail = s->base + f.bloom_offset;
+    } else {
+        s->tail_buf = malloc(s->tail_len);
+        if (!s->tail_buf) {
+            rc = err_set(FLOE_ENOMEM, "segment %s: out of memory for %" PRIu64 " bytes of index and bloom",
+                         s->name, s->tail_len);
+            goto out;
+        }
+        rc = src_read(s, f.bloom_offset, s->tail_buf, s->tail_len);
+        if (rc < 0)
+            goto out;
+        s->tail = s->tail_buf;
+    }
+    const uint8_t *bloom = s->tail;
+    const uint8_t *index = s->tail + (f.index_offset - f.bloom_offset);
+    const uint8_t *meta = s->tail + (f.meta_offset - f.bloom_offset);
+    if ((rc = region_crc_check("metadata", f.meta_offset, meta, f.meta_length, f.meta_crc32c)) < 0 ||
+        (rc = region_crc_check("index", f.index_offset, index, f.index_length, f.index_crc32c)) < 0 ||
+        (rc = region_crc_check("bloom filter", f.bloom_offset, bloom, f.bloom_length, f.bloom_crc32c)) < 0 ||
+        (rc = meta_parse(f.meta_offset, meta, f.meta_length, &s->info, &s->max_block_raw)) < 0 ||
+        (rc = index_parse(f.index_offset, index, f.index_length, f.bloom_offset, &s->index, &nblocks)) < 0) {
+        err_wrap(rc, "segment %s", s->name);
+        goto out;
+    }
+    if (nblocks != s->info.block_count ||
+        keycmp(s->index[nblocks - 1].last_key, s->index[nblocks - 1].last_key_len, s->info.max_key,
+               s->info.max_key_len) != 0) {
+        rc = err_set(FLOE_ECORRUPT,
+                     "segment %s: index at offset %" PRIu64 " lists %" PRIu64
+                     " blocks ending at a key other than the metadata's %" PRIu64 " blocks and max key",
+                     s->name, f.index_offset, nblocks, s->info.block_count);
+        goto out;
+    }
+    if (bloom_parse(bloom, f.bloom_length, &s->bloom) < 0) {
+        rc = err_set(FLOE_ECORRUPT,
+                     "segment %s: bloom filter at offset %" PRIu64 ": probe count %u is invalid", s->name,
+                     f.bloom_offset, bloom[f.bloom_length - 1]);
+        goto out;
+    }
+    s->verified = calloc((nblocks + 63) / 64, sizeof *s->verified);
+    if (!s->verified) {
+        rc = err_set(FLOE_ENOMEM, "segment %s: out of memory", s->name);
+        goto out;
+    }
+    s->info.file_bytes = src->size;
+    s->info.file_crc32c = 0;
+out:
+    if (rc < 0) {
+        segment_close(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+int segment_open_file(const char *path, segment_t **out)
+{
+    int fd = -1, rc = 0;
+    void *map = NULL;
+    struct stat st;
+    segment_t *s = NULL;
+
+    if (!path || !out)
+        return err_set(FLOE_EINVAL, "segment_open_file: path and out are required");
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        rc = err_set(errno == ENOENT ? FLOE_ENOTFOUND : FLOE_EIO, "segment %s: open: %s", path,
+                     strerror(errno));
+        goto out;
+    }
+    if (fstat(fd, &st) != 0) {
+        rc = err_set(FLOE_EIO, "segment %s: stat: %s", path, strerror(errno));
+        goto out;
+    }
+    if ((uint64_t)st.st_size < SEGMENT_FOOTER_BYTES) {
+        rc = err_set(FLOE_ECORRUPT, "segment %s: %lld bytes is too short to hold the %d-byte footer", path,
+                     (long long)st.st_size, SEGMENT_FOOTER_BYTES);
+        goto out;
+    }
+    map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+    if (map == MAP_FAILED) {
+        map = NULL;
+        rc = err_set(FLOE_EIO, "segment %s: mmap: %s", path, strerror(errno));
+        goto out;
+    }
+    segment_source src = {.size = (uint64_t)st.st_size, .name = path, .base = map};
+    rc = segment_open(&src, &s);
+    if (rc < 0)
+        goto out;
+    s->map = map;
+    s->map_len = (size_t)st.st_size;
+    map = NULL;
+out:
+    if (map)
+        munmap(map, (size_t)st.st_size);
+    if (fd >= 0)
+        close(fd);
+    if (rc < 0)
+        return rc;
+    *out = s;
+    return 0;
+}
+
+const segment_info *segment_get_info(const segment_t *s)
+{
+    return &s->info;
+}
+
+uint64_t segment_memory_bytes(const segment_t *s)
+{
+    return sizeof *s + strlen(s->name) + 1 + s->tail_len + s->info.block_count * sizeof *s->index +
+           (s->info.block_count + 63) / 64 * sizeof *s->verified + s->info.min_key_len + s->info.max_key_len;
+}
+
+static int in_range(const segment_t *s, const void *key, size_t key_len)
+{
+    return key_len > 0 && key_len <= FLOE_MAX_KEY_BYTES &&
+           keycmp(key, key_len, s->info.min_key, s->info.min_key_len) >= 0 &&
+           keycmp(key, key_len, s->info.max_key, s->info.max_key_len) <= 0;
+}
+
+int segment_may_contain(const segment_t *s, const void *key, size_t key_len)
+{
+    return in_range(s, key, key_len) && bloom_may_contain(&s->bloom, bloom_hash(key, key_len));
+}
+
+/* The first block whose last key is >= key; block_count if none. */
+static uint64_t index_find(const segment_t *s, const void *key, size_t key_len)
+{
+    uint64_t lo = 0, hi = s->info.block_count;
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        if (keycmp(s->index[mid].last_key, s->index[mid].last_key_len, key, key_len) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static int block_malformed(const segment_t *s, uint64_t b, const char *what)
+{
+    return err_set(FLOE_ECORRUPT, "segment %s: block %" PRIu64 " at offset %" PRIu64 ": %s", s->name, b,
+                   s->index[b].offset, what);
+}
+
+void segment_hit_clear(segment_hit *h)
+{
+    if (!h)
+        return;
+    free(h->value);
+    free(h->content_type);
+    memset(h, 0, sizeof *h);
+}
+
+int segment_get(segment_t *s, const void *key, size_t key_len, segment_hit *out)
+{
+    block_view v;
+    block_cursor c;
+    int rc;
+
+    if (!segment_may_contain(s, key, key_len))
+        return 0;
+    uint64_t b = index_find(s, key, key_len);
+    if (b == s->info.block_count)
+        return 0;
+    rc = block_load(s, b, 1, &v);
+    if (rc < 0)
+        return rc;
+    rc = block_seek(&v, key, key_len, &c);
+    if (rc < 0) {
+        rc = block_malformed(s, b, "entries do not parse");
+    } else if (rc == 1 && c.key_len == key_len && memcmp(c.key, key, key_len) == 0) {
+        uint8_t *value = malloc(c.e.value_len ? c.e.value_len : 1);
+        char *ct = c.e.ct_len ? malloc(c.e.ct_len + 1u) : NULL;
+        if (!value || (c.e.ct_len && !ct)) {
+            free(value);
+            free(ct);
+            rc = err_set(FLOE_ENOMEM, "segment %s: out of memory for a %" PRIu64 "-byte value", s->name,
+                         c.e.value_len);
+        } else {
+            if (c.e.value_len)
+                memcpy(value, c.e.value, c.e.value_len);
+            if (ct) {
+                memcpy(ct, c.e.ct, c.e.ct_len);
+                ct[c.e.ct_len] = '\0';
+            }
+            out->type = c.e.type;
+            out->seq = c.e.seq;
+            out->value = value;
+            out->value_len = (uint32_t)c.e.value_len;
+            out->content_type = ct;
+            rc = 1;
+        }
+    } else {
+        rc = 0;
+    }
+    block_release(s, &v);
+    return rc;
+}
+
+int segment_block_range(const segment_t *s, uint64_t block, uint64_t *offset, uint64_t *len)
+{
+    if (block >= s->info.block_count)
+        return err_set(FLOE_EINVAL, "segment %s: block %" PRIu64 " does not exist (it has %" PRIu64 ")",
+                       s->name, block, s->info.block_count);
+    *offset = s->index[block].offset;
+    *len = s->index[block].length;
+    return 0;
+}
+
+/* ---- iterator ---- */
+
+/* Scans never fill the block cache (they would push out the blocks point reads keep hot), but they
+ * use blocks already there. */
+struct segment_iter {
+    segment_t *s;
+    uint64_t block;
+    int valid;
+    block_view view; /* held while valid */
+    block_cursor cur;
+};
+
+int segment_iter_create(segment_t *s, segment_iter **out)
+{
+    segment_iter *it = calloc(1, sizeof *it);
+    if (!it)
+        return err_set(FLOE_ENOMEM, "segment %s: out of memory for an iterator", s->name);
+    it->s = s;
+    *out = it;
+    return 0;
+}
+
+static void iter_reset(segment_iter *it)
+{
+    if (it->valid)
+        block_release(it->s, &it->view);
+    it->valid = 0;
+}
+
+void segment_iter_destroy(segment_iter *it)
+{
+    if (!it)
+        return;
+    iter_reset(it);
+    free(it);
+}
+
+/* Positions at the first key >= key (NULL: first) in block b or, if it has none, a later block. */
+static int iter_enter(segment_iter *it, uint64_t b, const uint8_t *key, size_t key_len)
+{
+    for (; b < it->s->info.block_count; b++, key = NULL) {
+        int rc = block_load(it->s, b, 0, &it->view);
+        if (rc < 0)
+            return rc;
+        rc = block_seek(&it->view, key, key_len, &it->cur);
+        if (rc == 1) {
+            it->block = b;
+            it->valid = 1;
+            return 0;
+        }
+        block_release(it->s, &it->view);
+        if (rc < 0)
+            return block_malformed(it->s, b, "entries do not parse");
+    }
+    return 0;
+}
+
+int segment_iter_seek(segment_iter *it, const void *key, size_t key_len)
+{
+    iter_reset(it);
+    if (!key)
+        return iter_enter(it, 0, NULL, 0);
+    return iter_enter(it, index_find(it->s, key, key_len), key, key_len);
+}
+
+int segment_iter_valid(const segment_iter *it)
+{
+    return it->valid;
+}
+
+int segment_iter_next(segment_iter *it)
+{
+    if (!it->valid)
+        return 0;
+    int r = cursor_step(&it->view, &it->cur);
+    if (r == 1)
+        return 0;
+    uint64_t b = it->block;
+    iter_reset(it);
+    if (r < 0)
+        return block_malformed(it->s, b, "entries do not parse");
+    return iter_enter(it, b + 1, NULL, 0);
+}
+
+void segment_iter_entry(const segment_iter *it, segment_entry *out)
+{
+    const block_cursor *c = &it->cur;
+    out->key = c->key;
+    out->key_len = c->key_len;
+    out->value = c->e.value;
+    out->value_len = (uint32_t)c->e.value_len;
+    out->content_type = c->e.ct_len ? (const char *)c->e.ct : NULL;
+    out->content_type_len = c->e.ct_len;
+    out->seq = c->e.seq;
+    out->type = c->e.type;
+}
+
+/* ---- verify and dump ---- */
+
+/* Walks every entry of a decoded block, checking that keys increase and end at the index's last key.
+ * Prints each entry to print if not NULL. Messages name the block and its offset. */
+static int block_walk(uint64_t b, const seg_block_ref *ix, const block_view *v, FILE *print)
+{
+    block_cursor *c = malloc(sizeof *c);
+    uint8_t *prev = malloc(FLOE_MAX_KEY_BYTES);
+    char *esc = malloc(4 * FLOE_MAX_KEY_BYTES + 4);
+    uint32_t prev_len = 0;
+    uint64_t n = 0;
+    int rc = 0, r;
+
+    if (!c || !prev || !esc) {
+        rc = err_set(FLOE_ENOMEM, "block %" PRIu64 ": out of memory", b);
+        goto out;
+    }
+    c->next = 0;
+    c->key_len = 0;
+    for (uint32_t i = 0; i < v->nrestarts; i++) {
+        const uint8_t *k;
+        size_t klen;
+        if (restart_key(v, i, &k, &klen) < 0) {
+            rc = err_set(FLOE_ECORRUPT,
+                         "block %" PRIu64 " at offset %" PRIu64 ": restart %" PRIu32 " is invalid", b,
+                         ix->offset, i);
+            goto out;
+        }
+    }
+    while ((r = cursor_step(v, c)) == 1) {
+        if (n > 0 && keycmp(prev, prev_len, c->key, c->key_len) >= 0) {
+            rc = err_set(FLOE_ECORRUPT,
+                         "block %" PRIu64 " at offset %" PRIu64 ": entry %" PRIu64 " is out of order", b,
+                         ix->offset, n);
+            goto out;
+        }
+        memcpy(prev, c->key, c->key_len);
+        prev_len = c->key_len;
+        n++;
+        if (!print)
+            continue;
+        escape_bytes(c->key, c->key_len, FLOE_MAX_KEY_BYTES, esc);
+        fprintf(print, "  %s key=\"%s\" seq=%" PRIu64, c->e.type == SEGMENT_PUT ? "put" : "delete", esc,
+                c->e.seq);
+        if (c->e.ct_len) {
+            escape_bytes(c->e.ct, c->e.ct_len, FLOE_MAX_CONTENT_TYPE_BYTES, esc);
+            fprintf(print, " content_type=\"%s\"", esc);
+        }
+        if (c->e.type == SEGMENT_PUT) {
+            escape_bytes(c->e.value, c->e.value_len, SEG_DUMP_VALUE_BYTES, esc);
+            fprintf(print, " value[%" PRIu64 "]=\"%s\"", c->e.value_len, esc);
+        }
+        fputc('\n', print);
+    }
+    if (r < 0)
+        rc = err_set(FLOE_ECORRUPT,
+                     "block %" PRIu64 " at offset %" PRIu64 ": entry %" PRIu64 " at byte %zu does not parse",
+                     b, ix->offset, n, c->next);
+    else if (n == 0 || keycmp(prev, prev_len, ix->last_key, ix->last_key_len) != 0)
+        rc =
+            err_set(FLOE_ECORRUPT, "block %" PRIu64 " at offset %" PRIu64 ": last key differs from the index",
+                    b, ix->offset);
+out:
+    free(c);
+    free(prev);
+    free(esc);
+    return rc;
+}
+
+int segment_verify(segment_t *s, uint32_t *file_crc32c_out)
+{
+    uint32_t crc = 0;
+    uint8_t *buf = NULL;
+    decoded_block *d = NULL;
+    uint8_t footer[SEGMENT_FOOTER_BYTES];
+    int rc = 0;
+
+    for (uint64_t b = 0; b < s->info.block_count; b++) {
+        const seg_block_ref *ix = &s->index[b];
+        const uint8_t *stored;
+        block_view v = {0};
+        uint8_t flag;
+        if (s->base) {
+            stored = s->base + ix->offset;
+        } else {
+            uint8_t *nbuf = realloc(buf, ix->length);
+            if (!nbuf) {
+                rc = err_set(FLOE_ENOMEM, "segment %s: out of memory", s->name);
+                goto out;
+            }
+            buf = nbuf;
+            if ((rc = src_read(s, ix->offset, buf, ix->length)) < 0)
+                goto out;
+            stored = buf;
+        }
+        crc = crc32c_extend(crc, stored, ix->length);
+        rc = stored_block_check(b, ix->offset, stored, ix->length, 1, &flag);
+        if (rc == 0 && flag == SEG_BLOCK_ZSTD)
+            rc = block_inflate(b, ix->offset, stored, ix->length - SEG_TRAILER_BYTES, s->max_block_raw, &d);
+        if (rc == 0)
+            rc = d ? view_init(&v, b, ix->offset, d->data, d->len)
+                   : view_init(&v, b, ix->offset, stored, ix->length - SEG_TRAILER_BYTES);
+        if (rc == 0)
+            rc = block_walk(b, ix, &v, NULL);
+        decoded_unref(d);
+        d = NULL;
+        if (rc < 0) {
+            err_wrap(rc, "segment %s", s->name);
+            goto out;
+        }
+    }
+    crc = crc32c_extend(crc, s->tail, s->tail_len);
+    if ((rc = src_read(s, s->info.file_bytes - SEGMENT_FOOTER_BYTES, footer, sizeof footer)) < 0)
+        goto out;
+    crc = crc32c_extend(crc, footer, sizeof footer);
+    *file_crc32c_out = crc;
+out:
+    free(buf);
+    return rc;
+}
+
+static void dump_problem(FILE *out, int *damaged)
+{
+    fprintf(out, "error: %s\n", floe_last_error());
+    *damaged = 1;
+}
+
+static void dump_blocks(FILE *out, const uint8_t *base, const seg_block_ref *ix, uint64_t n, uint32_t max_raw,
+                        int *damaged)
+{
+    char esc[4 * 64 + 4];
+    for (uint64_t b = 0; b < n; b++) {
+        const uint8_t *stored = base + ix[b].offset;
+        decoded_block *d = NULL;
+        block_view v = {0};
+        uint8_t flag;
+        escape_bytes(ix[b].last_key, ix[b].last_key_len, 64, esc);
+        fprintf(out, "block %" PRIu64 " at offset %" PRIu64 ": %" PRIu32 " bytes, last key \"%s\"\n", b,
+                ix[b].offset, ix[b].length, esc);
+        int rc = stored_block_check(b, ix[b].offset, stored, ix[b].length, 1, &flag);
+        if (rc == 0 && flag == SEG_BLOCK_ZSTD)
+            rc = block_inflate(b, ix[b].offset, stored, ix[b].length - SEG_TRAILER_BYTES, max_raw, &d);
+        if (rc == 0) {
+            rc = d ? view_init(&v, b, ix[b].offset, d->data, d->len)
+                   : view_init(&v, b, ix[b].offset, stored, ix[b].length - SEG_TRAILER_BYTES);
+        }
+        if (rc == 0) {
+            fprintf(out, "  compression %s, %zu bytes decoded, %" PRIu32 " restarts\n",
+                    flag == SEG_BLOCK_ZSTD ? "zstd" : "none", v.len, v.nrestarts);
+            rc = block_walk(b, &ix[b], &v, out);
+        }
+        decoded_unref(d);
+        if (rc < 0)
+            dump_problem(out, damaged);
+    }
+}
+
+int segment_dump(const char *path, FILE *out)
+{
+    int fd = -1, rc = 0, damaged = 0;
+    uint8_t *map = NULL;
+    size_t size = 0;
+    struct stat st;
+    seg_footer f;
+    segment_info info = {0};
+    uint32_t max_raw = (uint32_t)SEG_MAX_BLOCK_RAW;
+    seg_block_ref *ix = NULL;
+    uint64_t nblocks = 0;
+    char esc[4 * FLOE_MAX_KEY_BYTES + 4];
+
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        rc = err_set(errno == ENOENT ? FLOE_ENOTFOUND : FLOE_EIO, "segment %s: %s", path, strerror(errno));
+        goto out;
+    }
+    size = (size_t)st.st_size;
+    fprintf(out, "segment %s: %zu bytes\n", path, size);
+    if (size < SEGMENT_FOOTER_BYTES) {
+        err_set(FLOE_ECORRUPT, "segment %s: %zu bytes is too short to hold the %d-byte footer", path, size,
+                SEGMENT_FOOTER_BYTES);
+        dump_problem(out, &damaged);
+        goto out;
+    }
+    map = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+    if (map == MAP_FAILED) {
+        map = NULL;
+        rc = err_set(FLOE_EIO, "segment %s: mmap: %s", path, strerror(errno));
+        goto out;
+    }
+    if (footer_parse(path, size, map + size - SEGMENT_FOOTER_BYTES, &f) < 0) {
+        dump_problem(out, &damaged);
+        goto out;
+    }
+    fprintf(out,
+            "footer at offset %zu: version %d, bloom %" PRIu64 "+%" PRIu32 ", index %" PRIu64 "+%" PRIu32
+            ", metadata %" PRIu64 "+%" PRIu32 "\n",
+            size - SEGMENT_FOOTER_BYTES, SEG_FORMAT_VERSION, f.bloom_offset, f.bloom_length, f.index_offset,
+            f.index_length, f.meta_offset, f.meta_length);
+
+    const uint8_t *meta = map + f.meta_offset;
+    if (region_crc_check("metadata", f.meta_offset, meta, f.meta_length, f.meta_crc32c) < 0)
+        dump_problem(out, &damaged);
+    if (meta_parse(f.meta_offset, meta, f.meta_length, &info, &max_raw) < 0) {
+        dump_problem(out, &damaged);
+    } else {
+        fprintf(out,
+                "metadata: id %" PRIu64 ", epoch %" PRIu64 ", seq %" PRIu64 "..%" PRIu64 ", %" PRIu64
+                " entries, %" PRIu64 " blocks, largest block %" PRIu32 " bytes, created %" PRId64 "\n",
+                info.id, info.epoch, info.min_seq, info.max_seq, info.count, info.block_count, max_raw,
+                info.created_unix_s);
+        escape_bytes(info.min_key, info.min_key_len, FLOE_MAX_KEY_BYTES, esc);
+        fprintf(out, "  min key \"%s\"\n", esc);
+        escape_bytes(info.max_key, info.max_key_len, FLOE_MAX_KEY_BYTES, esc);
+        fprintf(out, "  max key \"%s\"\n", esc);
+    }
+
+    bloom_filter bf;
+    if (region_crc_check("bloom filter", f.bloom_offset, map + f.bloom_offset, f.bloom_length,
+                         f.bloom_crc32c) < 0)
+        dump_problem(out, &damaged);
+    if (bloom_parse(map + f.bloom_offset, f.bloom_length, &bf) < 0) {
+        err_set(FLOE_ECORRUPT, "bloom filter at offset %" PRIu64 ": probe count is invalid", f.bloom_offset);
+        dump_problem(out, &damaged);
+    } else {
+        fprintf(out, "bloom filter: %" PRIu64 " bits, %u probes\n", bf.bits_count, bf.probes);
+    }
+
+    if (region_crc_check("index", f.index_offset, map + f.index_offset, f.index_length, f.index_crc32c) < 0)
+        dump_problem(out, &damaged);
+    rc = index_parse(f.index_offset, map + f.index_offset, f.index_length, f.bloom_offset, &ix, &nblocks);
+    if (rc == FLOE_ENOMEM)
+        goto out;
+    if (rc < 0)
+        dump_problem(out, &damaged);
+    rc = 0;
+    fprintf(out, "index: %" PRIu64 " blocks\n", nblocks);
+    if (info.block_count && nblocks != info.block_count) {
+        err_set(FLOE_ECORRUPT, "index lists %" PRIu64 " blocks, metadata says %" PRIu64, nblocks,
+                info.block_count);
+        dump_problem(out, &damaged);
+    }
+    dump_blocks(out, map, ix, nblocks, max_raw, &damaged);
+out:
+    free(ix);
+    segment_info_clear(&info);
+    if (map)
+        munmap(map, size);
+    if (fd >= 0)
+        close(fd);
+    if (rc == 0 && damaged) {
+        fprintf(out, "segment %s is damaged\n", path);
+        rc = err_set(FLOE_ECORRUPT, "segment %s is damaged; the dump above names each damaged part", path);
+    }
+    return rc;
+}
