@@ -373,6 +373,7 @@ static void io_round(wal_t *w, int want_sync, int force_rotate)
             snprintf(msg, sizeof msg, "fdatasync %s: %s", path, strerror(e));
         }
     }
+    size_t batch_bytes = batch.len;
     /* A rare huge batch should not pin its memory for the life of the WAL. */
     if (batch.cap > 2 * w->batch_write_bytes) {
         uint8_t *smaller = realloc(batch.data, WAL_BUF_INITIAL_BYTES);
@@ -382,7 +383,6 @@ static void io_round(wal_t *w, int want_sync, int force_rotate)
         }
     }
 
-    size_t batch_bytes = batch.len;
     pthread_mutex_lock(&w->mu);
     batch.len = 0;
     w->spare = batch;
@@ -412,6 +412,13 @@ static int flush_to(wal_t *w, uint64_t lsn, int want_sync, int force_rotate, uin
 {
     int r = 0;
     pthread_mutex_lock(&w->mu);
+    if (lsn > w->appended_lsn) {
+        /* Waiting for a record that was never appended would never end. */
+        r = err_set(FLOE_EINVAL, "wal_sync: LSN %llu is beyond the last appended record (%llu)",
+                    (unsigned long long)lsn, (unsigned long long)w->appended_lsn);
+        pthread_mutex_unlock(&w->mu);
+        return r;
+    }
     for (;;) {
         if (w->failed) {
             r = readonly_error_locked(w);
@@ -487,8 +494,13 @@ static void *interval_main(void *arg)
     pthread_mutex_lock(&w->mu);
     while (!w->stopping) {
         struct timespec deadline;
-        if (monotonic_deadline(&deadline, w->opts.interval_ms) != 0)
+        if (monotonic_deadline(&deadline, w->opts.interval_ms) != 0) {
+            char msg[WAL_MSG_BYTES];
+            snprintf(msg, sizeof msg, "interval sync of WAL in %s: clock_gettime: %s", w->dir,
+                     strerror(errno));
+            set_failed_locked(w, msg);
             break;
+        }
         int rc = 0;
         while (!w->stopping && rc != ETIMEDOUT)
             rc = pthread_cond_timedwait(&w->stop_cv, &w->mu, &deadline);
@@ -1089,12 +1101,6 @@ int wal_append(wal_t *w, const wal_record *rec, uint64_t *lsn_out)
 
 int wal_sync(wal_t *w, uint64_t lsn)
 {
-    pthread_mutex_lock(&w->mu);
-    uint64_t appended = w->appended_lsn;
-    pthread_mutex_unlock(&w->mu);
-    if (lsn > appended)
-        return err_set(FLOE_EINVAL, "wal_sync: LSN %llu is beyond the last appended record (%llu)",
-                       (unsigned long long)lsn, (unsigned long long)appended);
     return flush_to(w, lsn, w->opts.sync == FLOE_SYNC_ALWAYS, 0, NULL);
 }
 

@@ -458,6 +458,97 @@ START_TEST(wal_append_writes_the_documented_record_bytes)
 }
 END_TEST
 
+/* Reads the xxd dump of the worked example in docs/formats.md's WAL section into buf. */
+static size_t read_doc_example(uint8_t *buf, size_t cap)
+{
+    size_t len;
+    char *doc = tu_read_file(FLOE_SOURCE_DIR "/docs/formats.md", &len);
+    ck_assert_msg(doc != NULL, "cannot read docs/formats.md");
+    char *sec = strstr(doc, "<!-- section: wal ");
+    ck_assert_ptr_nonnull(sec);
+    char *ex = strstr(sec, "### Worked example");
+    ck_assert_ptr_nonnull(ex);
+    char *line = strstr(ex, "```\n");
+    ck_assert_ptr_nonnull(line);
+    line += 4;
+    size_t n = 0;
+    while (strncmp(line, "```", 3) != 0) {
+        char *eol = strchr(line, '\n');
+        ck_assert_ptr_nonnull(eol);
+        /* "oooooooo: " then 16 columns of "hh " (48 characters), then the ASCII rendering. */
+        ck_assert_msg(eol - line > 10 && line[8] == ':', "bad dump line in docs/formats.md");
+        for (char *p = line + 10; p + 2 <= eol && p < line + 10 + 48; p += 3) {
+            unsigned byte;
+            if (p[0] == ' ')
+                break;
+            ck_assert_int_eq(sscanf(p, "%2x", &byte), 1);
+            ck_assert_uint_lt(n, cap);
+            buf[n++] = (uint8_t)byte;
+        }
+        line = eol + 1;
+    }
+    free(doc);
+    return n;
+}
+
+START_TEST(wal_worked_example_in_formats_md_is_what_wal_writes)
+{
+    uint8_t doc[512];
+    size_t n = read_doc_example(doc, sizeof doc);
+    ck_assert_uint_eq(n, 118);
+
+    /* The documented bytes replay as the records the text describes... */
+    char *dir = tu_tmpdir("wal");
+    char *f = wal_file(dir, 1);
+    tu_write_file(f, doc, n);
+    wal_options o = opts_for(FLOE_SYNC_ALWAYS);
+    collector c = {0};
+    wal_stats st;
+    replay_ok(dir, &o, &c, &st);
+    ck_assert_uint_eq(c.n, 2);
+    ck_assert_uint_eq(st.tail_bytes_truncated, 0);
+    ck_assert_uint_eq(c.recs[0].type, WAL_REC_PUT);
+    ck_assert_uint_eq(c.recs[0].seq, 42);
+    ck_assert_str_eq(c.recs[0].key, "photos/cat.jpg");
+    ck_assert_str_eq(c.recs[0].ct, "image/jpeg");
+    ck_assert_str_eq((char *)c.recs[0].value, "meow");
+    ck_assert_uint_eq(c.recs[1].type, WAL_REC_DELETE);
+    ck_assert_uint_eq(c.recs[1].seq, 43);
+    ck_assert_str_eq(c.recs[1].key, "photos/cat.jpg");
+    collector_free(&c);
+
+    /* ...and wal_append writes exactly those bytes, with the LSNs the text gives. */
+    tu_rmrf(dir);
+    ck_assert_int_eq(mkdir(dir, 0755), 0);
+    wal_t *w = open_ok(dir, &o, NULL);
+    wal_record put = {.type = WAL_REC_PUT,
+                      .seq = 42,
+                      .key = (const uint8_t *)"photos/cat.jpg",
+                      .key_len = 14,
+                      .value = (const uint8_t *)"meow",
+                      .value_len = 4,
+                      .content_type = "image/jpeg",
+                      .content_type_len = 10};
+    wal_record del = {
+        .type = WAL_REC_DELETE, .seq = 43, .key = (const uint8_t *)"photos/cat.jpg", .key_len = 14};
+    uint64_t lsn1, lsn2;
+    ck_assert_int_eq(wal_append(w, &put, &lsn1), 0);
+    ck_assert_int_eq(wal_append(w, &del, &lsn2), 0);
+    ck_assert_uint_eq(lsn1, 52);
+    ck_assert_uint_eq(lsn2, 90);
+    ck_assert_int_eq(wal_close(w), 0);
+    size_t len;
+    uint8_t *got = tu_read_file(f, &len);
+    ck_assert_ptr_nonnull(got);
+    ck_assert_uint_eq(len, n);
+    ck_assert_mem_eq(got, doc, n);
+    free(got);
+    free(f);
+    tu_rmrf(dir);
+    free(dir);
+}
+END_TEST
+
 START_TEST(wal_torn_tail_is_truncated_at_every_cut)
 {
     char *dir = tu_tmpdir("wal");
@@ -1404,6 +1495,7 @@ static Suite *wal_suite(void)
     tcase_add_test(tc, wal_lsn_is_the_byte_position_after_the_record);
     tcase_add_test(tc, wal_reads_records_built_from_the_documented_format);
     tcase_add_test(tc, wal_append_writes_the_documented_record_bytes);
+    tcase_add_test(tc, wal_worked_example_in_formats_md_is_what_wal_writes);
     tcase_add_test(tc, wal_oversize_record_is_refused);
     tcase_add_test(tc, wal_invalid_records_and_arguments_are_refused);
     tcase_add_test(tc, wal_sequence_numbers_must_increase);
