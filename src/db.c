@@ -1368,9 +1368,6 @@ static int flush_one(floe_t *db)
         rc = err_set(FLOE_ENOMEM, "seal: out of memory installing segment %" PRIu64, s.id);
         goto fail;
     }
-    db->unwritten_bytes -= s.bytes;
-    db->seals_written = s.seal_no;
-    pthread_cond_broadcast(&db->state_cv);
     pthread_mutex_unlock(&db->state_mu);
     segref_unref(r); /* the view holds it */
     memtable_unref(s.mem);
@@ -1381,6 +1378,13 @@ static int flush_one(floe_t *db)
     pthread_mutex_unlock(&db->write_mu);
     if (rc < 0)
         db_log(db, 1, "could not delete old WAL files: %s", floe_last_error());
+
+    /* Only now is the seal complete for floe_flush: segment durable, WAL released. */
+    pthread_mutex_lock(&db->state_mu);
+    db->unwritten_bytes -= s.bytes;
+    db->seals_written = s.seal_no;
+    pthread_cond_broadcast(&db->state_cv);
+    pthread_mutex_unlock(&db->state_mu);
     return 0;
 
 fail:

@@ -18,6 +18,8 @@
 #include "testutil.h"
 
 #define MAX_ACKS (1u << 20)
+/* Sent (as an ack's index) just before the child starts an explicit seal. */
+#define SEAL_MARKER UINT32_MAX
 
 /* An acknowledged write: round and index name the key; the value is derived from both. */
 typedef struct ack {
@@ -58,7 +60,8 @@ static floe_options crash_opts(void)
 }
 
 /* The child: writes keys of this round until killed, acknowledging each on fd. Seals happen on size
- * every few dozen writes, and every 50 writes it also flushes, so kills land inside segment writes. */
+ * every few dozen writes, and every 20 writes it announces and starts an explicit seal, so the parent
+ * can aim kills at segment writes. */
 static void child_main(const char *dir, uint32_t round, int fd)
 {
     floe_options o = crash_opts();
@@ -78,8 +81,13 @@ static void child_main(const char *dir, uint32_t round, int fd)
         ack a = {round, i};
         if (write(fd, &a, sizeof a) != (ssize_t)sizeof a)
             _exit(4);
-        if (i % 50 == 49 && floe_flush(db, FLOE_DURABLE_LOCAL) != 0)
-            _exit(5);
+        if (i % 20 == 19) {
+            ack m = {round, SEAL_MARKER};
+            if (write(fd, &m, sizeof m) != (ssize_t)sizeof m)
+                _exit(4);
+            if (floe_flush(db, FLOE_DURABLE_LOCAL) != 0)
+                _exit(5);
+        }
     }
 }
 
@@ -116,7 +124,7 @@ static void verify_all(const char *dir, const ack *acks, size_t n_acks)
 START_TEST(crash_every_acknowledged_write_survives_sigkill)
 {
     char *dir = tu_tmpdir("crash");
-    unsigned kills = tu_long_tests() ? 500 : 50;
+    unsigned kills = tu_long_tests() ? 2000 : 100;
     rng_state = (uint64_t)time(NULL) * 2654435761u | 1;
     fprintf(stderr, "crash test: %u kills, seed %" PRIu64 "\n", kills, rng_state);
     ack *acks = malloc(MAX_ACKS * sizeof *acks);
@@ -133,9 +141,11 @@ START_TEST(crash_every_acknowledged_write_survives_sigkill)
             child_main(dir, round, p[1]);
         }
         close(p[1]);
-        /* Let it write for a random while (1..60 ms after its first ack), then kill it. */
+        /* Let it write for a random while (1..60 ms after its first ack), then kill it. Every other
+         * round instead kills 0..1.5 ms after the child announces a seal: inside the segment write. */
         int64_t deadline_ms = -1;
         uint32_t run_ms = 1 + rnd() % 60;
+        int aim_at_seal = round % 2 == 1;
         struct timespec t0;
         for (;;) {
             struct pollfd pfd = {.fd = p[0], .events = POLLIN};
@@ -153,6 +163,13 @@ START_TEST(crash_every_acknowledged_write_survives_sigkill)
                 ack a;
                 ssize_t r = read(p[0], &a, sizeof a);
                 if (r == (ssize_t)sizeof a) {
+                    if (a.index == SEAL_MARKER) {
+                        if (aim_at_seal) {
+                            usleep(rnd() % 1500);
+                            break;
+                        }
+                        continue;
+                    }
                     if (n_acks < MAX_ACKS)
                         acks[n_acks++] = a;
                     if (deadline_ms < 0) {
@@ -172,7 +189,7 @@ START_TEST(crash_every_acknowledged_write_survives_sigkill)
         /* Acks the child wrote before it died are acknowledged writes too. */
         ack a;
         while (read(p[0], &a, sizeof a) == (ssize_t)sizeof a)
-            if (n_acks < MAX_ACKS)
+            if (a.index != SEAL_MARKER && n_acks < MAX_ACKS)
                 acks[n_acks++] = a;
         close(p[0]);
         char tmp_probe[512];
