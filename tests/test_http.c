@@ -1,0 +1,1392 @@
+/* The HTTP endpoint, driven over real sockets against a real `floe serve` process (FLOE_BINARY, or
+ * FLOE_TEST_BINARY from the environment) listening on a free 127.0.0.1 port. */
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+#define MAX_OBJECT (1024 * 1024)
+
+typedef struct server {
+    char *dir;
+    char cfg[600];
+    int starts;
+    pid_t pid;
+    int port;
+    char base[64];
+} server;
+
+static server srv; /* the server of the running tcase (started by its unchecked fixture) */
+
+static const char *floe_binary(void)
+{
+    const char *b = getenv("FLOE_TEST_BINARY");
+    return b && b[0] ? b : FLOE_BINARY;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Writes the config: data in dir/data, an fs cold tier in dir/cold, port 0, max object 1 MiB.
+ * http_extra is spliced into the "http" object (may be ""), top_extra into the top level. */
+static void server_config(server *s, const char *http_extra, const char *top_extra)
+{
+    if (!s->dir)
+        s->dir = tu_tmpdir("http");
+    snprintf(s->cfg, sizeof s->cfg, "%s/floe.json", s->dir);
+    char text[4096];
+    snprintf(text, sizeof text,
+             "{ \"data_dir\": \"%s/data\",\n"
+             "  \"http\": { \"listen\": \"127.0.0.1:0\", \"threads\": 2, \"max_object_bytes\": %d%s%s },\n"
+             "  \"cold\": { \"backend\": \"fs\", \"fs\": { \"path\": \"%s/cold\" } }%s%s }\n",
+             s->dir, MAX_OBJECT, http_extra[0] ? ", " : "", http_extra, s->dir, top_extra[0] ? ", " : "",
+             top_extra);
+    tu_write_file(s->cfg, text, strlen(text));
+}
+
+static char *read_log(server *s, int start)
+{
+    char path[700];
+    size_t len = 0;
+    snprintf(path, sizeof path, "%s/serve-%d.log", s->dir, start);
+    char *text = tu_read_file(path, &len);
+    return text ? text : strdup("");
+}
+
+/* Starts floe serve and waits until it logs its port and answers /healthz. */
+static void server_start(server *s)
+{
+    s->starts++;
+    char log_path[700];
+    snprintf(log_path, sizeof log_path, "%s/serve-%d.log", s->dir, s->starts);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd < 0)
+            _exit(127);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        unsetenv("FLOE_TOKEN");
+        execl(floe_binary(), "floe", "serve", "-c", s->cfg, (char *)NULL);
+        _exit(127);
+    }
+    s->pid = pid;
+    s->port = 0;
+    double deadline = now_s() + 60;
+    while (now_s() < deadline) {
+        char *log = read_log(s, s->starts);
+        const char *at = strstr(log, " on http://127.0.0.1:");
+        if (at)
+            s->port = atoi(at + strlen(" on http://127.0.0.1:"));
+        int status;
+        if (!at && waitpid(pid, &status, WNOHANG) == pid) {
+            s->pid = 0;
+            ck_abort_msg("floe serve exited early (status %d): %s", status, log);
+        }
+        free(log);
+        if (s->port)
+            break;
+        sleep_ms(20);
+    }
+    ck_assert_msg(s->port > 0, "floe serve did not log its port within 60 s");
+    snprintf(s->base, sizeof s->base, "http://127.0.0.1:%d", s->port);
+}
+
+/* SIGTERM, then waits; returns the exit status (or -1 when it had to be killed). */
+static int server_stop(server *s)
+{
+    if (s->pid <= 0)
+        return -1;
+    kill(s->pid, SIGTERM);
+    int status = 0;
+    for (int i = 0; i < 3000; i++) {
+        if (waitpid(s->pid, &status, WNOHANG) == s->pid) {
+            s->pid = 0;
+            return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        }
+        sleep_ms(10);
+    }
+    kill(s->pid, SIGKILL);
+    waitpid(s->pid, &status, 0);
+    s->pid = 0;
+    return -1;
+}
+
+static void server_kill9(server *s)
+{
+    kill(s->pid, SIGKILL);
+    waitpid(s->pid, NULL, 0);
+    s->pid = 0;
+}
+
+static void server_destroy(server *s)
+{
+    if (s->pid > 0)
+        server_stop(s);
+    if (s->dir) {
+        tu_rmrf(s->dir);
+        free(s->dir);
+    }
+    memset(s, 0, sizeof *s);
+}
+
+/* ---- a small libcurl client ---- */
+
+typedef struct resp {
+    long status;
+    char *body;
+    size_t len;
+    char headers[16384];
+    size_t hlen;
+} resp;
+
+static size_t collect_body(char *data, size_t size, size_t n, void *ud)
+{
+    resp *r = ud;
+    size_t add = size * n;
+    char *p = realloc(r->body, r->len + add + 1);
+    if (!p)
+        return 0;
+    memcpy(p + r->len, data, add);
+    r->body = p;
+    r->len += add;
+    r->body[r->len] = '\0';
+    return add;
+}
+
+static size_t collect_header(char *data, size_t size, size_t n, void *ud)
+{
+    resp *r = ud;
+    size_t add = size * n;
+    if (strncmp(data, "HTTP/", 5) == 0)
+        r->hlen = 0; /* a new response (after 100 Continue) */
+    if (r->hlen + add < sizeof r->headers) {
+        memcpy(r->headers + r->hlen, data, add);
+        r->hlen += add;
+        r->headers[r->hlen] = '\0';
+    }
+    return add;
+}
+
+/* Sends method path (already percent-encoded) to the server with optional extra headers (NULL
+ * terminated) and body (body_len < 0: none). Returns a malloc'd response. */
+static resp *req_to(const char *base, const char *method, const char *path, const char *const *headers,
+                    const void *body, long body_len)
+{
+    resp *r = calloc(1, sizeof *r);
+    CURL *c = curl_easy_init();
+    struct curl_slist *hl = NULL;
+    char url[8192];
+    snprintf(url, sizeof url, "%s%s", base, path);
+    for (int i = 0; headers && headers[i]; i++)
+        hl = curl_slist_append(hl, headers[i]);
+    hl = curl_slist_append(hl, "Expect:");
+    int has_type = 0;
+    for (int i = 0; headers && headers[i]; i++)
+        has_type |= strncasecmp(headers[i], "Content-Type:", 13) == 0;
+    if (!has_type) /* libcurl would add a form content type to a body */
+        hl = curl_slist_append(hl, "Content-Type:");
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, collect_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
+    if (strcmp(method, "HEAD") == 0)
+        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    else
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    if (body_len >= 0) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body_len ? body : "");
+    }
+    CURLcode cc = curl_easy_perform(c);
+    if (cc == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+    else
+        r->status = -(long)cc;
+    curl_slist_free_all(hl);
+    curl_easy_cleanup(c);
+    if (!r->body)
+        r->body = calloc(1, 1);
+    return r;
+}
+
+static resp *req(const char *method, const char *path, const char *const *headers, const void *body,
+                 long body_len)
+{
+    return req_to(srv.base, method, path, headers, body, body_len);
+}
+
+static void resp_free(resp *r)
+{
+    if (r) {
+        free(r->body);
+        free(r);
+    }
+}
+
+/* The value of header name in r (copied into a static buffer), or NULL. */
+static const char *resp_header(resp *r, const char *name)
+{
+    static _Thread_local char value[4096];
+    size_t nl = strlen(name);
+    const char *line = r->headers;
+    while (line && *line) {
+        if (strncasecmp(line, name, nl) == 0 && line[nl] == ':') {
+            const char *v = line + nl + 1;
+            while (*v == ' ')
+                v++;
+            size_t n = strcspn(v, "\r\n");
+            if (n >= sizeof value)
+                n = sizeof value - 1;
+            memcpy(value, v, n);
+            value[n] = '\0';
+            return value;
+        }
+        line = strchr(line, '\n');
+        if (line)
+            line++;
+    }
+    return NULL;
+}
+
+/* Asserts r is a JSON error with this status and code. */
+static void assert_error(resp *r, long status, const char *code)
+{
+    ck_assert_msg(r->status == status, "status %ld, expected %ld; body: %s", r->status, status, r->body);
+    const char *ct = resp_header(r, "Content-Type");
+    ck_assert_msg(ct && strcmp(ct, "application/json") == 0, "error content type %s", ct ? ct : "(none)");
+    json_error_t je;
+    json_t *root = json_loads(r->body, 0, &je);
+    ck_assert_msg(root != NULL, "error body is not JSON: %s", r->body);
+    json_t *err = json_object_get(root, "error");
+    ck_assert_msg(json_is_object(err), "no error object: %s", r->body);
+    ck_assert_str_eq(json_string_value(json_object_get(err, "code")), code);
+    const char *msg = json_string_value(json_object_get(err, "message"));
+    ck_assert_msg(msg && msg[0], "error without a message: %s", r->body);
+    json_decref(root);
+}
+
+static long status_of(const char *method, const char *path, const void *body, long body_len)
+{
+    resp *r = req(method, path, NULL, body, body_len);
+    long st = r->status;
+    resp_free(r);
+    return st;
+}
+
+/* ---- raw sockets, for what libcurl will not send ---- */
+
+static int raw_connect(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_ge(fd, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    return fd;
+}
+
+static void raw_send(int fd, const void *data, size_t len)
+{
+    const char *p = data;
+    while (len > 0) {
+        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+        if (n <= 0)
+            return; /* the server may close early; the caller checks the answer */
+        p += n;
+        len -= (size_t)n;
+    }
+}
+
+/* Reads until the peer closes, cap bytes arrive, or timeout_ms passes; returns bytes read. Sets
+ * *closed to 1 if the peer closed (EOF or reset). */
+static size_t raw_read(int fd, char *out, size_t cap, int timeout_ms, int *closed)
+{
+    size_t got = 0;
+    double deadline = now_s() + timeout_ms / 1000.0;
+    *closed = 0;
+    while (got + 1 < cap) {
+        int left = (int)((deadline - now_s()) * 1000);
+        if (left <= 0)
+            break;
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, left) <= 0)
+            break;
+        ssize_t n = recv(fd, out + got, cap - 1 - got, 0);
+        if (n <= 0) {
+            *closed = 1;
+            break;
+        }
+        got += (size_t)n;
+    }
+    out[got] = '\0';
+    return got;
+}
+
+/* One raw request; returns the status code of the answer (0 if none). */
+static int raw_request(const char *request, size_t len, char *answer, size_t cap)
+{
+    int fd = raw_connect(srv.port);
+    raw_send(fd, request, len);
+    int closed = 0;
+    raw_read(fd, answer, cap, 5000, &closed);
+    close(fd);
+    return strncmp(answer, "HTTP/1.", 7) == 0 ? atoi(answer + 9) : 0;
+}
+
+/* ---- fixtures ---- */
+
+static void main_server_up(void)
+{
+    curl_global_init(CURL_GLOBAL_ALL);
+    server_config(&srv, "", "");
+    server_start(&srv);
+}
+
+static void server_down(void)
+{
+    int st = server_stop(&srv);
+    if (st != 0) {
+        char *log = read_log(&srv, srv.starts);
+        fprintf(stderr, "floe serve exited with %d; its log:\n%s\n", st, log);
+        free(log);
+    }
+    server_destroy(&srv);
+}
+
+/* ---- objects ---- */
+
+START_TEST(http_put_get_roundtrips_every_byte_value)
+{
+    unsigned char value[1024];
+    for (int i = 0; i < 1024; i++)
+        value[i] = (unsigned char)(i * 7 + i / 256);
+    resp *p = req("PUT", "/v1/objects/bytes/all", NULL, value, sizeof value);
+    ck_assert_int_eq(p->status, 201);
+    const char *etag = resp_header(p, "ETag");
+    ck_assert_ptr_nonnull(etag);
+    ck_assert_msg(etag[0] == '"' && etag[strlen(etag) - 1] == '"', "ETag %s is not quoted", etag);
+    char put_etag[64];
+    snprintf(put_etag, sizeof put_etag, "%s", etag);
+    resp_free(p);
+
+    resp *g = req("GET", "/v1/objects/bytes/all", NULL, NULL, -1);
+    ck_assert_int_eq(g->status, 200);
+    ck_assert_uint_eq(g->len, sizeof value);
+    ck_assert_int_eq(memcmp(g->body, value, sizeof value), 0);
+    ck_assert_str_eq(resp_header(g, "Content-Type"), "application/octet-stream");
+    ck_assert_str_eq(resp_header(g, "Content-Length"), "1024");
+    ck_assert_str_eq(resp_header(g, "ETag"), put_etag);
+    const char *tier = resp_header(g, "X-Floe-Tier");
+    ck_assert_msg(
+        tier && (strcmp(tier, "memory") == 0 || strcmp(tier, "local") == 0 || strcmp(tier, "cold") == 0),
+        "X-Floe-Tier %s", tier ? tier : "(none)");
+    resp_free(g);
+    /* every byte value occurs */
+    int seen[256] = {0};
+    for (int i = 0; i < 1024; i++)
+        seen[value[i]] = 1;
+    for (int i = 0; i < 256; i++)
+        ck_assert_int_eq(seen[i], 1);
+}
+END_TEST
+
+START_TEST(http_put_stores_the_content_type)
+{
+    const char *h[] = {"Content-Type: text/plain; charset=utf-8", NULL};
+    resp *p = req("PUT", "/v1/objects/typed", h, "hello", 5);
+    ck_assert_int_eq(p->status, 201);
+    resp_free(p);
+    resp *g = req("GET", "/v1/objects/typed", NULL, NULL, -1);
+    ck_assert_int_eq(g->status, 200);
+    ck_assert_str_eq(resp_header(g, "Content-Type"), "text/plain; charset=utf-8");
+    ck_assert_str_eq(g->body, "hello");
+    resp_free(g);
+}
+END_TEST
+
+START_TEST(http_overwrite_changes_etag_and_value)
+{
+    resp *a = req("PUT", "/v1/objects/over", NULL, "one", 3);
+    resp *b = req("PUT", "/v1/objects/over", NULL, "two!", 4);
+    ck_assert_int_eq(a->status, 201);
+    ck_assert_int_eq(b->status, 201);
+    char ea[64];
+    snprintf(ea, sizeof ea, "%s", resp_header(a, "ETag"));
+    ck_assert_str_ne(ea, resp_header(b, "ETag"));
+    resp *g = req("GET", "/v1/objects/over", NULL, NULL, -1);
+    ck_assert_str_eq(g->body, "two!");
+    ck_assert_str_eq(resp_header(g, "ETag"), resp_header(b, "ETag"));
+    resp_free(a);
+    resp_free(b);
+    resp_free(g);
+}
+END_TEST
+
+START_TEST(http_empty_object_roundtrips)
+{
+    ck_assert_int_eq(status_of("PUT", "/v1/objects/empty", "", 0), 201);
+    resp *g = req("GET", "/v1/objects/empty", NULL, NULL, -1);
+    ck_assert_int_eq(g->status, 200);
+    ck_assert_uint_eq(g->len, 0);
+    ck_assert_str_eq(resp_header(g, "Content-Length"), "0");
+    resp_free(g);
+}
+END_TEST
+
+START_TEST(http_max_object_is_accepted_and_one_byte_more_is_413)
+{
+    char *big = malloc(MAX_OBJECT + 1);
+    for (int i = 0; i <= MAX_OBJECT; i++)
+        big[i] = (char)(i * 31 + 7);
+    ck_assert_int_eq(status_of("PUT", "/v1/objects/max", big, MAX_OBJECT), 201);
+    resp *g = req("GET", "/v1/objects/max", NULL, NULL, -1);
+    ck_assert_int_eq(g->status, 200);
+    ck_assert_uint_eq(g->len, MAX_OBJECT);
+    ck_assert_int_eq(memcmp(g->body, big, MAX_OBJECT), 0);
+    resp_free(g);
+    resp *p = req("PUT", "/v1/objects/max-plus-one", NULL, big, MAX_OBJECT + 1);
+    assert_error(p, 413, "too_large");
+    resp_free(p);
+    ck_assert_int_eq(status_of("GET", "/v1/objects/max-plus-one", NULL, -1), 404);
+    /* the server rejected it from Content-Length, before the body: it still serves */
+    ck_assert_int_eq(status_of("GET", "/healthz", NULL, -1), 200);
+    free(big);
+}
+END_TEST
+
+START_TEST(http_keys_with_slashes_spaces_and_utf8)
+{
+    ck_assert_int_eq(status_of("PUT", "/v1/objects/dir/sub/file.txt", "a", 1), 201);
+    /* %2F decodes to '/', so it names the same key */
+    resp *g = req("GET", "/v1/objects/dir%2Fsub%2Ffile.txt", NULL, NULL, -1);
+    ck_assert_int_eq(g->status, 200);
+    ck_assert_str_eq(g->body, "a");
+    resp_free(g);
+    ck_assert_int_eq(status_of("PUT", "/v1/objects/with%20space", "b", 1), 201);
+    ck_assert_int_eq(status_of("PUT", "/v1/objects/%C3%A9t%C3%A9/%E2%82%AC", "c", 1), 201);
+    resp *l = req("GET", "/v1/objects?prefix=%C3%A9t%C3%A9", NULL, NULL, -1);
+    ck_assert_int_eq(l->status, 200);
+    ck_assert_ptr_nonnull(strstr(l->body, "\"key\":\"\xc3\xa9t\xc3\xa9/\xe2\x82\xac\""));
+    resp_free(l);
+    l = req("GET", "/v1/objects?prefix=with", NULL, NULL, -1);
+    ck_assert_ptr_nonnull(strstr(l->body, "\"key\":\"with space\""));
+    resp_free(l);
+    /* a key that is not UTF-8 round-trips and is listed in base64 */
+    ck_assert_int_eq(status_of("PUT", "/v1/objects/bin%FF%FE", "d", 1), 201);
+    g = req("GET", "/v1/objects/bin%FF%FE", NULL, NULL, -1);
+    ck_assert_str_eq(g->body, "d");
+    resp_free(g);
+    l = req("GET", "/v1/objects?prefix=bin", NULL, NULL, -1);
+    ck_assert_ptr_nonnull(strstr(l->body, "\"key_base64\":\"Ymlu//4=\""));
+    resp_free(l);
+}
+END_TEST
+
+START_TEST(http_malformed_keys_are_400)
+{
+    const char *bad[] = {"/v1/objects/a%zz", "/v1/objects/a%2",    "/v1/objects/a%",    "/v1/objects/a%00b",
+                         "/v1/objects/..",   "/v1/objects/a/../b", "/v1/objects/.",     "/v1/objects/a/./b",
+                         "/v1/objects/a/..", "/v1/objects/%2E%2E", "/v1/objects/x/%2e", "/v1/objects/"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        resp *r = req("PUT", bad[i], NULL, "x", 1);
+        ck_assert_msg(r->status == 400, "PUT %s answered %ld", bad[i], r->status);
+        assert_error(r, 400, "invalid_key");
+        resp_free(r);
+        r = req("GET", bad[i], NULL, NULL, -1);
+        ck_assert_msg(r->status == 400, "GET %s answered %ld", bad[i], r->status);
+        resp_free(r);
+    }
+    /* dots inside a segment are fine */
+    ck_assert_int_eq(status_of("PUT", "/v1/objects/a/..b/c.", "x", 1), 201);
+}
+END_TEST
+
+START_TEST(http_key_length_limit)
+{
+    char path[4000];
+    int n = snprintf(path, sizeof path, "/v1/objects/");
+    memset(path + n, 'k', 1024);
+    path[n + 1024] = '\0';
+    ck_assert_int_eq(status_of("PUT", path, "x", 1), 201);
+    ck_assert_int_eq(status_of("GET", path, NULL, -1), 200);
+    path[n + 1024] = 'k';
+    path[n + 1025] = '\0';
+    resp *r = req("PUT", path, NULL, "x", 1);
+    assert_error(r, 413, "key_too_long");
+    resp_free(r);
+}
+END_TEST
+
+START_TEST(http_delete_is_204_then_get_is_404)
+{
+    ck_assert_int_eq(status_of("PUT", "/v1/objects/gone", "x", 1), 201);
+    resp *d = req("DELETE", "/v1/objects/gone", NULL, NULL, -1);
+    ck_assert_int_eq(d->status, 204);
+    ck_assert_uint_eq(d->len, 0);
+    resp_free(d);
+    resp *g = req("GET", "/v1/objects/gone", NULL, NULL, -1);
+    assert_error(g, 404, "not_found");
+    resp_free(g);
+    g = req("HEAD", "/v1/objects/gone", NULL, NULL, -1);
+    ck_assert_int_eq(g->status, 404);
+    resp_free(g);
+    /* deleting a missing key succeeds too */
+    ck_assert_int_eq(status_of("DELETE", "/v1/objects/never-there", NULL, -1), 204);
+}
+END_TEST
+
+START_TEST(http_head_has_the_headers_and_no_body)
+{
+    ck_assert_int_eq(status_of("PUT", "/v1/objects/head", "0123456789", 10), 201);
+    resp *h = req("HEAD", "/v1/objects/head", NULL, NULL, -1);
+    ck_assert_int_eq(h->status, 200);
+    ck_assert_uint_eq(h->len, 0);
+    ck_assert_str_eq(resp_header(h, "Content-Length"), "10");
+    ck_assert_ptr_nonnull(resp_header(h, "ETag"));
+    ck_assert_ptr_nonnull(resp_header(h, "X-Floe-Tier"));
+    resp_free(h);
+}
+END_TEST
+
+static void check_range(const char *range, long status, const char *content_range, const char *body)
+{
+    char hdr[128];
+    snprintf(hdr, sizeof hdr, "Range: %s", range);
+    const char *h[] = {hdr, NULL};
+    resp *r = req("GET", "/v1/objects/range", h, NULL, -1);
+    ck_assert_msg(r->status == status, "Range %s: status %ld, expected %ld", range, r->status, status);
+    const char *cr = resp_header(r, "Content-Range");
+    if (content_range)
+        ck_assert_msg(cr && strcmp(cr, content_range) == 0, "Range %s: Content-Range %s, expected %s", range,
+                      cr ? cr : "(none)", content_range);
+    else
+        ck_assert_msg(cr == NULL, "Range %s: unexpected Content-Range %s", range, cr);
+    if (body)
+        ck_assert_msg(r->len == strlen(body) && memcmp(r->body, body, r->len) == 0, "Range %s: body '%s'",
+                      range, r->body);
+    resp_free(r);
+}
+
+START_TEST(http_range_requests)
+{
+    const char *v = "abcdefghijklmnopqrstuvwxyz0123456789"; /* 36 bytes */
+    ck_assert_int_eq(status_of("PUT", "/v1/objects/range", v, 36), 201);
+    check_range("bytes=0-3", 206, "bytes 0-3/36", "abcd");
+    check_range("bytes=30-", 206, "bytes 30-35/36", "456789");
+    check_range("bytes=-4", 206, "bytes 32-35/36", "6789");
+    check_range("bytes=-100", 206, "bytes 0-35/36", v);
+    check_range("bytes=34-1000", 206, "bytes 34-35/36", "89");
+    check_range("bytes=35-35", 206, "bytes 35-35/36", "9");
+    check_range("bytes=36-", 416, "bytes */36", NULL);
+    check_range("bytes=100-200", 416, "bytes */36", NULL);
+    check_range("bytes=-0", 416, "bytes */36", NULL);
+    /* multiple ranges and malformed ones are ignored: the whole object */
+    check_range("bytes=0-1,4-5", 200, NULL, v);
+    check_range("bytes=5-2", 200, NULL, v);
+    check_range("bytes=abc", 200, NULL, v);
+    check_range("items=0-3", 200, NULL, v);
+    /* an empty object has no satisfiable range */
+    ck_assert_int_eq(status_of("PUT", "/v1/objects/range-empty", "", 0), 201);
+    const char *h[] = {"Range: bytes=0-", NULL};
+    resp *r = req("GET", "/v1/objects/range-empty", h, NULL, -1);
+    ck_assert_int_eq(r->status, 416);
+    ck_assert_str_eq(resp_header(r, "Content-Range"), "bytes */0");
+    resp_free(r);
+}
+END_TEST
+
+START_TEST(http_if_none_match_gives_304)
+{
+    resp *p = req("PUT", "/v1/objects/cond", NULL, "v", 1);
+    char etag[64], hdr[128];
+    snprintf(etag, sizeof etag, "%s", resp_header(p, "ETag"));
+    resp_free(p);
+    snprintf(hdr, sizeof hdr, "If-None-Match: %s", etag);
+    const char *h1[] = {hdr, NULL};
+    resp *r = req("GET", "/v1/objects/cond", h1, NULL, -1);
+    ck_assert_int_eq(r->status, 304);
+    ck_assert_uint_eq(r->len, 0);
+    ck_assert_str_eq(resp_header(r, "ETag"), etag);
+    resp_free(r);
+    const char *h2[] = {"If-None-Match: *", NULL};
+    ck_assert_int_eq((r = req("GET", "/v1/objects/cond", h2, NULL, -1))->status, 304);
+    resp_free(r);
+    snprintf(hdr, sizeof hdr, "If-None-Match: \"zzz\", W/%s", etag);
+    const char *h3[] = {hdr, NULL};
+    ck_assert_int_eq((r = req("GET", "/v1/objects/cond", h3, NULL, -1))->status, 304);
+    resp_free(r);
+    const char *h4[] = {"If-None-Match: \"not-it\"", NULL};
+    r = req("GET", "/v1/objects/cond", h4, NULL, -1);
+    ck_assert_int_eq(r->status, 200);
+    ck_assert_str_eq(r->body, "v");
+    resp_free(r);
+    /* after an overwrite the old ETag no longer matches */
+    ck_assert_int_eq(status_of("PUT", "/v1/objects/cond", "w", 1), 201);
+    r = req("GET", "/v1/objects/cond", h1, NULL, -1);
+    ck_assert_int_eq(r->status, 200);
+    resp_free(r);
+}
+END_TEST
+
+/* ---- protocol errors ---- */
+
+START_TEST(http_unknown_method_is_405_with_allow)
+{
+    resp *r = req("FROB", "/v1/objects/x", NULL, NULL, -1);
+    assert_error(r, 405, "method_not_allowed");
+    ck_assert_str_eq(resp_header(r, "Allow"), "GET, HEAD, PUT, DELETE");
+    resp_free(r);
+    r = req("POST", "/v1/objects/x", NULL, "a", 1);
+    ck_assert_int_eq(r->status, 405);
+    resp_free(r);
+    r = req("GET", "/v1/flush", NULL, NULL, -1);
+    assert_error(r, 405, "method_not_allowed");
+    ck_assert_str_eq(resp_header(r, "Allow"), "POST");
+    resp_free(r);
+    r = req("DELETE", "/v1/objects", NULL, NULL, -1);
+    ck_assert_int_eq(r->status, 405);
+    ck_assert_str_eq(resp_header(r, "Allow"), "GET, HEAD");
+    resp_free(r);
+}
+END_TEST
+
+START_TEST(http_unknown_path_is_404)
+{
+    resp *r = req("GET", "/v2/objects/x", NULL, NULL, -1);
+    assert_error(r, 404, "not_found");
+    resp_free(r);
+    ck_assert_int_eq(status_of("GET", "/v1/objectsx", NULL, -1), 404);
+    ck_assert_int_eq(status_of("GET", "/", NULL, -1), 404);
+}
+END_TEST
+
+START_TEST(http_put_without_content_length_is_411)
+{
+    char answer[4096];
+    const char *no_length = "PUT /v1/objects/nolen HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+    ck_assert_int_eq(raw_request(no_length, strlen(no_length), answer, sizeof answer), 411);
+    ck_assert_ptr_nonnull(strstr(answer, "length_required"));
+    const char *chunked = "PUT /v1/objects/chunked HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n"
+                          "Connection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
+    ck_assert_int_eq(raw_request(chunked, strlen(chunked), answer, sizeof answer), 411);
+    ck_assert_int_eq(status_of("GET", "/v1/objects/chunked", NULL, -1), 404);
+}
+END_TEST
+
+START_TEST(http_short_body_stores_nothing)
+{
+    const char *head = "PUT /v1/objects/short HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n";
+    int fd = raw_connect(srv.port);
+    raw_send(fd, head, strlen(head));
+    char half[500];
+    memset(half, 'h', sizeof half);
+    raw_send(fd, half, sizeof half);
+    sleep_ms(100);
+    close(fd); /* gone with 500 of the 1000 bytes unsent */
+    sleep_ms(200);
+    resp *r = req("GET", "/v1/objects/short", NULL, NULL, -1);
+    assert_error(r, 404, "not_found");
+    resp_free(r);
+    ck_assert_int_eq(status_of("PUT", "/v1/objects/short-after", "ok", 2), 201);
+    ck_assert_int_eq(status_of("GET", "/v1/objects/short-after", NULL, -1), 200);
+}
+END_TEST
+
+START_TEST(http_oversized_headers_are_refused)
+{
+    size_t n = 40000;
+    char *big = malloc(n + 64);
+    int off = sprintf(big, "X-Big: ");
+    memset(big + off, 'x', n);
+    big[off + n] = '\0';
+    const char *h[] = {big, NULL};
+    resp *r = req("GET", "/v1/objects/x", h, NULL, -1);
+    ck_assert_msg(r->status == 431 || r->status == 413, "oversized header answered %ld", r->status);
+    resp_free(r);
+    /* a header just over http.max_header_bytes (16 KiB) but inside MHD's buffer: our JSON answer */
+    big[off + 17000] = '\0';
+    r = req("GET", "/v1/objects/x", h, NULL, -1);
+    assert_error(r, 431, "headers_too_large");
+    resp_free(r);
+    free(big);
+    ck_assert_int_eq(status_of("GET", "/healthz", NULL, -1), 200);
+}
+END_TEST
+
+START_TEST(http_too_many_headers_are_refused)
+{
+    char *hdrs[101];
+    const char *h[101];
+    for (int i = 0; i < 100; i++) {
+        hdrs[i] = malloc(32);
+        snprintf(hdrs[i], 32, "X-H%d: %d", i, i);
+        h[i] = hdrs[i];
+    }
+    h[100] = NULL;
+    resp *r = req("GET", "/v1/objects/x", h, NULL, -1);
+    assert_error(r, 431, "headers_too_large");
+    resp_free(r);
+    for (int i = 0; i < 100; i++)
+        free(hdrs[i]);
+}
+END_TEST
+
+/* ---- listing, flush, stats, metrics, health ---- */
+
+START_TEST(http_list_paginates_in_key_order)
+{
+    for (int i = 0; i < 25; i++) {
+        char path[64], v[16];
+        snprintf(path, sizeof path, "/v1/objects/list/k%02d", i);
+        int n = snprintf(v, sizeof v, "%d", i);
+        ck_assert_int_eq(status_of("PUT", path, v, n), 201);
+    }
+    ck_assert_int_eq(status_of("PUT", "/v1/objects/listx", "no", 2), 201);
+    char after[64] = "";
+    int seen = 0, pages = 0;
+    for (;;) {
+        char path[256];
+        snprintf(path, sizeof path, "/v1/objects?prefix=list%%2F&limit=10%s%s",
+                 after[0] ? "&start_after=" : "", after);
+        resp *r = req("GET", path, NULL, NULL, -1);
+        ck_assert_int_eq(r->status, 200);
+        json_t *root = json_loads(r->body, 0, NULL);
+        ck_assert_ptr_nonnull(root);
+        json_t *keys = json_object_get(root, "keys");
+        pages++;
+        for (size_t i = 0; i < json_array_size(keys); i++) {
+            json_t *e = json_array_get(keys, i);
+            char want[32];
+            snprintf(want, sizeof want, "list/k%02d", seen);
+            ck_assert_str_eq(json_string_value(json_object_get(e, "key")), want);
+            ck_assert_int_eq(json_integer_value(json_object_get(e, "size")), seen >= 10 ? 2 : 1);
+            ck_assert_int_gt(json_integer_value(json_object_get(e, "seq")), 0);
+            seen++;
+        }
+        json_t *next = json_object_get(root, "next_start_after");
+        if (!json_is_true(json_object_get(root, "truncated"))) {
+            ck_assert_ptr_null(next);
+            json_decref(root);
+            resp_free(r);
+            break;
+        }
+        ck_assert_uint_eq(json_array_size(keys), 10);
+        ck_assert_msg(json_is_string(next), "truncated page without next_start_after: %s", r->body);
+        /* list/kNN needs its '/' encoded in a query */
+        const char *k = json_string_value(next);
+        snprintf(after, sizeof after, "list%%2F%s", k + 5);
+        json_decref(root);
+        resp_free(r);
+        ck_assert_int_lt(pages, 10);
+    }
+    ck_assert_int_eq(seen, 25);
+    ck_assert_int_eq(pages, 3);
+    ck_assert_int_eq(status_of("GET", "/v1/objects?limit=0", NULL, -1), 400);
+    ck_assert_int_eq(status_of("GET", "/v1/objects?limit=ten", NULL, -1), 400);
+    resp *r = req("GET", "/v1/objects?limti=5", NULL, NULL, -1);
+    assert_error(r, 400, "bad_request");
+    ck_assert_ptr_nonnull(strstr(r->body, "limti"));
+    resp_free(r);
+    ck_assert_int_eq(status_of("GET", "/v1/objects?prefix=%zz", NULL, -1), 400);
+}
+END_TEST
+
+START_TEST(http_flush_waits_for_durability)
+{
+    ck_assert_int_eq(status_of("PUT", "/v1/objects/flushed", "f", 1), 201);
+    resp *r = req("POST", "/v1/flush?wait=local", NULL, NULL, -1);
+    ck_assert_msg(r->status == 200, "flush local: %ld %s", r->status, r->body);
+    ck_assert_ptr_nonnull(strstr(r->body, "\"durable\":\"local\""));
+    resp_free(r);
+    r = req("POST", "/v1/flush", NULL, NULL, -1);
+    ck_assert_int_eq(r->status, 200);
+    resp_free(r);
+    r = req("POST", "/v1/flush?wait=soon", NULL, NULL, -1);
+    assert_error(r, 400, "bad_request");
+    resp_free(r);
+    /* still readable after the seal */
+    r = req("GET", "/v1/objects/flushed", NULL, NULL, -1);
+    ck_assert_int_eq(r->status, 200);
+    ck_assert_str_eq(r->body, "f");
+    resp_free(r);
+}
+END_TEST
+
+/* The fs cold tier is configured, so remote durability is available. */
+START_TEST(http_flush_remote_waits_for_the_cold_tier)
+{
+    ck_assert_int_eq(status_of("PUT", "/v1/objects/flushed-remote", "r", 1), 201);
+    resp *r = req("POST", "/v1/flush?wait=remote", NULL, NULL, -1);
+    ck_assert_msg(r->status == 200, "flush remote: %ld %s", r->status, r->body);
+    ck_assert_ptr_nonnull(strstr(r->body, "\"durable\":\"remote\""));
+    resp_free(r);
+    r = req("GET", "/v1/objects/flushed-remote", NULL, NULL, -1);
+    ck_assert_int_eq(r->status, 200);
+    ck_assert_str_eq(r->body, "r");
+    resp_free(r);
+}
+END_TEST
+
+START_TEST(http_stats_is_json_with_store_and_http_counters)
+{
+    ck_assert_int_eq(status_of("PUT", "/v1/objects/stat", "s", 1), 201);
+    resp *r = req("GET", "/v1/stats", NULL, NULL, -1);
+    ck_assert_int_eq(r->status, 200);
+    ck_assert_str_eq(resp_header(r, "Content-Type"), "application/json");
+    json_error_t je;
+    json_t *root = json_loads(r->body, 0, &je);
+    ck_assert_msg(root != NULL, "stats is not JSON (%s): %s", je.text, r->body);
+    ck_assert_int_ge(json_integer_value(json_object_get(root, "puts")), 1);
+    ck_assert(json_is_integer(json_object_get(root, "wal_syncs")));
+    ck_assert(json_is_boolean(json_object_get(root, "read_only")));
+    ck_assert(json_is_integer(json_object_get(json_object_get(root, "s3_requests"), "put")));
+    json_t *http = json_object_get(root, "http");
+    ck_assert(json_is_object(http));
+    ck_assert_int_ge(json_integer_value(json_object_get(http, "requests")), 1);
+    ck_assert_int_ge(json_integer_value(json_object_get(http, "bytes_in")), 1);
+    json_decref(root);
+    resp_free(r);
+}
+END_TEST
+
+START_TEST(http_metrics_has_the_expected_names)
+{
+    ck_assert_int_eq(status_of("PUT", "/v1/objects/metric", "m", 1), 201);
+    ck_assert_int_eq(status_of("GET", "/v1/objects/metric", NULL, -1), 200);
+    resp *r = req("GET", "/metrics", NULL, NULL, -1);
+    ck_assert_int_eq(r->status, 200);
+    ck_assert_ptr_nonnull(strstr(resp_header(r, "Content-Type"), "text/plain"));
+    const char *names[] = {
+        "floe_http_requests_total{route=\"/v1/objects/{key}\",method=\"PUT\",code=\"201\"} ",
+        "floe_http_request_duration_seconds_bucket{route=\"/v1/objects/"
+        "{key}\",method=\"GET\",code=\"200\",le=\"",
+        "floe_http_request_duration_seconds_count{",
+        "floe_http_request_body_bytes_total ",
+        "floe_http_response_body_bytes_total ",
+        "floe_http_connections_open ",
+        "floe_get_hits_total{tier=\"memory\"} ",
+        "floe_get_hits_total{tier=\"cold\"} ",
+        "floe_cache_hit_ratio{cache=\"object\"} ",
+        "floe_object_cache_bytes ",
+        "floe_block_cache_bytes ",
+        "floe_wal_syncs_total ",
+        "floe_seals_total ",
+        "floe_segments{state=\"local\"} ",
+        "floe_segments{state=\"remote\"} ",
+        "floe_bytes_pending_upload ",
+        "floe_s3_requests_total{op=\"put\"} ",
+        "floe_s3_errors_total{op=\"get\"} ",
+        "floe_s3_retries_total{op=\"put\"} ",
+        "# TYPE floe_http_request_duration_seconds histogram",
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        ck_assert_msg(strstr(r->body, names[i]) != NULL, "/metrics lacks %s", names[i]);
+    resp_free(r);
+}
+END_TEST
+
+START_TEST(http_health_endpoints)
+{
+    resp *r = req("GET", "/healthz", NULL, NULL, -1);
+    ck_assert_int_eq(r->status, 200);
+    resp_free(r);
+    r = req("GET", "/readyz", NULL, NULL, -1);
+    ck_assert_msg(r->status == 200, "readyz: %ld %s", r->status, r->body);
+    resp_free(r);
+}
+END_TEST
+
+/* ---- concurrency ---- */
+
+static atomic_int concurrent_failures;
+
+static void *client_thread(void *arg)
+{
+    int t = (int)(intptr_t)arg;
+    for (int i = 0; i < 100; i++) {
+        char path[64], value[128];
+        snprintf(path, sizeof path, "/v1/objects/conc/%d/%d", t, i);
+        int n = snprintf(value, sizeof value, "thread %d op %d %0*d", t, i, (i % 50) + 1, 0);
+        int ok = 0;
+        if (i % 3 == 2) {
+            resp *g = req("GET", path, NULL, NULL, -1);
+            ok = g->status == 404;
+            resp_free(g);
+            resp *p = req("PUT", path, NULL, value, n);
+            ok = ok && p->status == 201;
+            resp_free(p);
+        } else {
+            resp *p = req("PUT", path, NULL, value, n);
+            resp *g = p->status == 201 ? req("GET", path, NULL, NULL, -1) : NULL;
+            ok = g && g->status == 200 && g->len == (size_t)n && memcmp(g->body, value, (size_t)n) == 0;
+            resp_free(p);
+            resp_free(g);
+        }
+        if (!ok)
+            atomic_fetch_add(&concurrent_failures, 1);
+    }
+    return NULL;
+}
+
+START_TEST(http_concurrent_clients_see_their_writes)
+{
+    pthread_t th[8];
+    atomic_store(&concurrent_failures, 0);
+    for (int t = 0; t < 8; t++)
+        pthread_create(&th[t], NULL, client_thread, (void *)(intptr_t)t);
+    for (int t = 0; t < 8; t++)
+        pthread_join(th[t], NULL);
+    ck_assert_int_eq(atomic_load(&concurrent_failures), 0);
+    resp *r = req("GET", "/v1/objects?prefix=conc%2F&limit=1000", NULL, NULL, -1);
+    json_t *root = json_loads(r->body, 0, NULL);
+    ck_assert_uint_eq(json_array_size(json_object_get(root, "keys")), 800);
+    json_decref(root);
+    resp_free(r);
+}
+END_TEST
+
+/* ---- the command-line client ---- */
+
+static int run_cli(const char *args, char *out, size_t cap)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "FLOE_URL=%s %s %s 2>&1", srv.base, floe_binary(), args);
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    size_t n = fread(out, 1, cap - 1, p);
+    out[n] = '\0';
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+START_TEST(http_cli_put_get_ls_rm_stats)
+{
+    char in[700], outp[700], buf[65536];
+    snprintf(in, sizeof in, "%s/cli-in", srv.dir);
+    snprintf(outp, sizeof outp, "%s/cli-out", srv.dir);
+    unsigned char data[3000];
+    for (size_t i = 0; i < sizeof data; i++)
+        data[i] = (unsigned char)(i * 13);
+    tu_write_file(in, data, sizeof data);
+    char args[1500];
+    snprintf(args, sizeof args, "put 'cli/a b' %s --content-type application/x-test", in);
+    ck_assert_int_eq(run_cli(args, buf, sizeof buf), 0);
+    snprintf(args, sizeof args, "get 'cli/a b' -o %s", outp);
+    ck_assert_int_eq(run_cli(args, buf, sizeof buf), 0);
+    size_t len = 0;
+    char *got = tu_read_file(outp, &len);
+    ck_assert_uint_eq(len, sizeof data);
+    ck_assert_int_eq(memcmp(got, data, len), 0);
+    free(got);
+    ck_assert_int_eq(run_cli("put cli/b - < /dev/null", buf, sizeof buf), 0);
+    ck_assert_int_eq(run_cli("ls cli/", buf, sizeof buf), 0);
+    ck_assert_str_eq(buf, "cli/a b\t3000\ncli/b\t0\n");
+    ck_assert_int_eq(run_cli("rm 'cli/a b'", buf, sizeof buf), 0);
+    ck_assert_int_eq(run_cli("get 'cli/a b'", buf, sizeof buf), 1);
+    ck_assert_msg(strstr(buf, "404") && strstr(buf, "not_found"), "get of a deleted key printed: %s", buf);
+    ck_assert_msg(strchr(buf, '\n') == buf + strlen(buf) - 1, "error is not one line: %s", buf);
+    ck_assert_int_eq(run_cli("stats", buf, sizeof buf), 0);
+    json_t *root = json_loads(buf, 0, NULL);
+    ck_assert_msg(root != NULL, "floe stats printed: %s", buf);
+    json_decref(root);
+    ck_assert_int_eq(run_cli("get", buf, sizeof buf), 2);
+}
+END_TEST
+
+START_TEST(http_cli_reports_an_unreachable_server)
+{
+    char buf[4096], cmd[1024];
+    snprintf(cmd, sizeof cmd, "FLOE_URL=http://127.0.0.1:1 %s get x 2>&1", floe_binary());
+    FILE *p = popen(cmd, "r");
+    size_t n = fread(buf, 1, sizeof buf - 1, p);
+    buf[n] = '\0';
+    int st = pclose(p);
+    ck_assert_int_eq(WEXITSTATUS(st), 1);
+    ck_assert_msg(strstr(buf, "cannot reach") != NULL, "printed: %s", buf);
+}
+END_TEST
+
+/* ---- auth ---- */
+
+static void auth_server_up(void)
+{
+    curl_global_init(CURL_GLOBAL_ALL);
+    server_config(&srv,
+                  "\"tokens\": [ {\"token\": \"read-secret\", \"access\": \"read\"},"
+                  " {\"token\": \"write-secret\", \"access\": \"write\"} ]",
+                  "");
+    server_start(&srv);
+}
+
+START_TEST(http_auth_tokens_gate_reads_and_writes)
+{
+    const char *none[] = {NULL};
+    const char *bad[] = {"Authorization: Bearer nope", NULL};
+    const char *prefix[] = {"Authorization: Bearer read-secre", NULL};
+    const char *rd[] = {"Authorization: Bearer read-secret", NULL};
+    const char *wr[] = {"Authorization: Bearer write-secret", NULL};
+    const char *basic[] = {"Authorization: Basic dXNlcjpwYXNz", NULL};
+
+    resp *r = req("PUT", "/v1/objects/a", none, "x", 1);
+    assert_error(r, 401, "unauthorized");
+    ck_assert_ptr_nonnull(strstr(resp_header(r, "WWW-Authenticate"), "Bearer"));
+    resp_free(r);
+    r = req("GET", "/v1/objects/a", bad, NULL, -1);
+    assert_error(r, 401, "unauthorized");
+    ck_assert_ptr_nonnull(strstr(resp_header(r, "WWW-Authenticate"), "invalid_token"));
+    resp_free(r);
+    ck_assert_int_eq((r = req("GET", "/v1/objects/a", prefix, NULL, -1))->status, 401);
+    resp_free(r);
+    ck_assert_int_eq((r = req("GET", "/v1/objects/a", basic, NULL, -1))->status, 401);
+    resp_free(r);
+    r = req("PUT", "/v1/objects/a", rd, "x", 1);
+    assert_error(r, 403, "forbidden");
+    resp_free(r);
+    ck_assert_int_eq((r = req("DELETE", "/v1/objects/a", rd, NULL, -1))->status, 403);
+    resp_free(r);
+    ck_assert_int_eq((r = req("POST", "/v1/flush", rd, NULL, -1))->status, 403);
+    resp_free(r);
+    ck_assert_int_eq((r = req("PUT", "/v1/objects/a", wr, "x", 1))->status, 201);
+    resp_free(r);
+    r = req("GET", "/v1/objects/a", rd, NULL, -1);
+    ck_assert_int_eq(r->status, 200);
+    ck_assert_str_eq(r->body, "x");
+    resp_free(r);
+    ck_assert_int_eq((r = req("GET", "/v1/objects/a", wr, NULL, -1))->status, 200);
+    resp_free(r);
+    ck_assert_int_eq((r = req("GET", "/v1/objects", rd, NULL, -1))->status, 200);
+    resp_free(r);
+    ck_assert_int_eq((r = req("GET", "/v1/stats", none, NULL, -1))->status, 401);
+    resp_free(r);
+    ck_assert_int_eq((r = req("GET", "/metrics", none, NULL, -1))->status, 401);
+    resp_free(r);
+    ck_assert_int_eq((r = req("GET", "/metrics", rd, NULL, -1))->status, 200);
+    resp_free(r);
+    /* health checks need no token */
+    ck_assert_int_eq((r = req("GET", "/healthz", none, NULL, -1))->status, 200);
+    resp_free(r);
+    ck_assert_int_eq((r = req("GET", "/readyz", none, NULL, -1))->status, 200);
+    resp_free(r);
+}
+END_TEST
+
+START_TEST(http_no_tokens_on_a_public_address_is_refused)
+{
+    server s = {0};
+    server_config(&s, "", "");
+    /* 0.0.0.0 without tokens must not start (it refuses before binding) */
+    char text[1024];
+    snprintf(text, sizeof text,
+             "{\"data_dir\": \"%s/data\", \"http\": {\"listen\": \"0.0.0.0:0\"}, \"cold\": {\"backend\": "
+             "\"none\"}}",
+             s.dir);
+    tu_write_file(s.cfg, text, strlen(text));
+    char cmd[1500], buf[4096];
+    snprintf(cmd, sizeof cmd, "env -u FLOE_TOKEN %s serve -c %s 2>&1", floe_binary(), s.cfg);
+    FILE *p = popen(cmd, "r");
+    size_t n = fread(buf, 1, sizeof buf - 1, p);
+    buf[n] = '\0';
+    int st = pclose(p);
+    ck_assert_int_ne(WEXITSTATUS(st), 0);
+    ck_assert_msg(strstr(buf, "allow_unauthenticated_remote") != NULL, "printed: %s", buf);
+    ck_assert_msg(strchr(buf, '\n') == buf + strlen(buf) - 1, "error is not one line: %s", buf);
+    server_destroy(&s);
+}
+END_TEST
+
+START_TEST(http_bad_config_exits_with_one_line)
+{
+    server s = {0};
+    server_config(&s, "\"max_headers\": \"many\"", "");
+    char cmd[1500], buf[4096];
+    snprintf(cmd, sizeof cmd, "%s serve -c %s 2>&1", floe_binary(), s.cfg);
+    FILE *p = popen(cmd, "r");
+    size_t n = fread(buf, 1, sizeof buf - 1, p);
+    buf[n] = '\0';
+    int st = pclose(p);
+    ck_assert_int_eq(WEXITSTATUS(st), 1);
+    ck_assert_msg(strstr(buf, "field http.max_headers must be an integer") != NULL, "printed: %s", buf);
+    ck_assert_msg(strchr(buf, '\n') == buf + strlen(buf) - 1, "error is not one line: %s", buf);
+    server_destroy(&s);
+}
+END_TEST
+
+/* ---- limits ---- */
+
+static void limits_server_up(void)
+{
+    curl_global_init(CURL_GLOBAL_ALL);
+    server_config(&srv,
+                  "\"idle_timeout_s\": 2, \"min_body_bytes_per_s\": 2000, \"body_grace_s\": 1,"
+                  " \"max_connections_per_ip\": 6",
+                  "");
+    server_start(&srv);
+}
+
+START_TEST(http_slow_upload_is_closed_and_stores_nothing)
+{
+    const char *head = "PUT /v1/objects/slow HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\n";
+    int fd = raw_connect(srv.port);
+    raw_send(fd, head, strlen(head));
+    double start = now_s();
+    int closed = 0;
+    char buf[4096];
+    /* 100 bytes every 250 ms is 400 bytes/s, under the 2000 bytes/s floor */
+    while (!closed && now_s() - start < 8) {
+        char chunk[100];
+        memset(chunk, 's', sizeof chunk);
+        raw_send(fd, chunk, sizeof chunk);
+        raw_read(fd, buf, sizeof buf, 250, &closed);
+    }
+    close(fd);
+    ck_assert_msg(closed, "the server kept a 400 bytes/s upload open for 8 s");
+    ck_assert_int_eq(status_of("GET", "/v1/objects/slow", NULL, -1), 404);
+}
+END_TEST
+
+START_TEST(http_idle_connection_is_closed)
+{
+    int fd = raw_connect(srv.port);
+    char buf[256];
+    int closed = 0;
+    double start = now_s();
+    raw_read(fd, buf, sizeof buf, 8000, &closed);
+    close(fd);
+    ck_assert_msg(closed, "an idle connection stayed open 8 s with idle_timeout_s 2");
+    ck_assert_msg(now_s() - start >= 1.0, "closed after %.2f s, before the timeout", now_s() - start);
+}
+END_TEST
+
+START_TEST(http_per_ip_connection_limit)
+{
+    int fds[6];
+    for (int i = 0; i < 6; i++)
+        fds[i] = raw_connect(srv.port);
+    sleep_ms(200);
+    int extra = raw_connect(srv.port); /* the 7th from this address is closed at once */
+    char buf[256];
+    int closed = 0;
+    raw_read(extra, buf, sizeof buf, 1500, &closed);
+    close(extra);
+    for (int i = 0; i < 6; i++)
+        close(fds[i]);
+    ck_assert_msg(closed, "a 7th connection from one address was kept with max_connections_per_ip 6");
+    sleep_ms(200);
+    ck_assert_int_eq(status_of("GET", "/healthz", NULL, -1), 200);
+}
+END_TEST
+
+/* ---- shutdown and crash ---- */
+
+START_TEST(http_sigterm_finishes_the_request_in_flight)
+{
+    server s = {0};
+    server_config(&s, "", "");
+    server_start(&s);
+    const char *head = "PUT /v1/objects/inflight HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n";
+    int fd = raw_connect(s.port);
+    raw_send(fd, head, strlen(head));
+    raw_send(fd, "01234", 5);
+    sleep_ms(200);
+    kill(s.pid, SIGTERM);
+    sleep_ms(300);
+    raw_send(fd, "56789", 5);
+    char buf[2048];
+    int closed = 0;
+    raw_read(fd, buf, sizeof buf, 5000, &closed);
+    close(fd);
+    ck_assert_msg(strncmp(buf, "HTTP/1.1 201", 12) == 0, "in-flight PUT got: %s", buf);
+    int status = 0;
+    for (int i = 0; i < 1000 && waitpid(s.pid, &status, WNOHANG) != s.pid; i++)
+        sleep_ms(10);
+    ck_assert(WIFEXITED(status));
+    ck_assert_int_eq(WEXITSTATUS(status), 0);
+    s.pid = 0;
+    server_start(&s);
+    resp *r = req_to(s.base, "GET", "/v1/objects/inflight", NULL, NULL, -1);
+    ck_assert_int_eq(r->status, 200);
+    ck_assert_str_eq(r->body, "0123456789");
+    resp_free(r);
+    ck_assert_int_eq(server_stop(&s), 0);
+    server_destroy(&s);
+}
+END_TEST
+
+typedef struct crash_writer {
+    const char *base;
+    int id;
+    atomic_int *stop;
+    int acked; /* PUTs answered 201: keys crash/<id>/<0..acked-1> */
+} crash_writer;
+
+static void crash_value(int id, int i, char *v, size_t cap, int *len)
+{
+    int n = snprintf(v, cap, "value of writer %d put %d ", id, i);
+    while (n < 200 + (i % 300) && (size_t)n < cap - 1) {
+        v[n] = (char)('a' + (i + n) % 26);
+        n++;
+    }
+    *len = n;
+}
+
+static void *crash_writer_main(void *arg)
+{
+    crash_writer *w = arg;
+    for (int i = 0; !atomic_load(w->stop); i++) {
+        char path[64], v[600];
+        int len = 0;
+        snprintf(path, sizeof path, "/v1/objects/crash/%d/%d", w->id, i);
+        crash_value(w->id, i, v, sizeof v, &len);
+        resp *r = req_to(w->base, "PUT", path, NULL, v, len);
+        long st = r->status;
+        resp_free(r);
+        if (st != 201)
+            break;
+        w->acked = i + 1;
+    }
+    return NULL;
+}
+
+START_TEST(http_kill9_keeps_every_acknowledged_put)
+{
+    server s = {0};
+    server_config(&s, "", "\"wal\": {\"sync\": \"always\"}");
+    server_start(&s);
+    atomic_int stop = 0;
+    crash_writer w[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        w[i] = (crash_writer){.base = s.base, .id = i, .stop = &stop};
+        pthread_create(&th[i], NULL, crash_writer_main, &w[i]);
+    }
+    /* kill while writes are in flight, after a good number were acknowledged */
+    double start = now_s();
+    while (now_s() - start < 20) {
+        int total = w[0].acked + w[1].acked + w[2].acked + w[3].acked;
+        if (total >= 300)
+            break;
+        sleep_ms(5);
+    }
+    server_kill9(&s);
+    atomic_store(&stop, 1);
+    for (int i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
+    int total = w[0].acked + w[1].acked + w[2].acked + w[3].acked;
+    ck_assert_int_gt(total, 0);
+    server_start(&s);
+    for (int t = 0; t < 4; t++) {
+        for (int i = 0; i < w[t].acked; i++) {
+            char path[64], v[600];
+            int len = 0;
+            snprintf(path, sizeof path, "/v1/objects/crash/%d/%d", t, i);
+            crash_value(t, i, v, sizeof v, &len);
+            resp *r = req_to(s.base, "GET", path, NULL, NULL, -1);
+            ck_assert_msg(r->status == 200, "acknowledged %s lost after kill -9 (status %ld)", path,
+                          r->status);
+            ck_assert_uint_eq(r->len, (size_t)len);
+            ck_assert_int_eq(memcmp(r->body, v, (size_t)len), 0);
+            resp_free(r);
+        }
+    }
+    ck_assert_int_eq(server_stop(&s), 0);
+    server_destroy(&s);
+}
+END_TEST
+
+static Suite *http_suite(void)
+{
+    Suite *s = suite_create("http");
+    TCase *tc = tcase_create("endpoint");
+    tcase_add_unchecked_fixture(tc, main_server_up, server_down);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, http_put_get_roundtrips_every_byte_value);
+    tcase_add_test(tc, http_put_stores_the_content_type);
+    tcase_add_test(tc, http_overwrite_changes_etag_and_value);
+    tcase_add_test(tc, http_empty_object_roundtrips);
+    tcase_add_test(tc, http_max_object_is_accepted_and_one_byte_more_is_413);
+    tcase_add_test(tc, http_keys_with_slashes_spaces_and_utf8);
+    tcase_add_test(tc, http_malformed_keys_are_400);
+    tcase_add_test(tc, http_key_length_limit);
+    tcase_add_test(tc, http_delete_is_204_then_get_is_404);
+    tcase_add_test(tc, http_head_has_the_headers_and_no_body);
+    tcase_add_test(tc, http_range_requests);
+    tcase_add_test(tc, http_if_none_match_gives_304);
+    tcase_add_test(tc, http_unknown_method_is_405_with_allow);
+    tcase_add_test(tc, http_unknown_path_is_404);
+    tcase_add_test(tc, http_put_without_content_length_is_411);
+    tcase_add_test(tc, http_short_body_stores_nothing);
+    tcase_add_test(tc, http_oversized_headers_are_refused);
+    tcase_add_test(tc, http_too_many_headers_are_refused);
+    tcase_add_test(tc, http_list_paginates_in_key_order);
+    tcase_add_test(tc, http_flush_waits_for_durability);
+    tcase_add_test(tc, http_flush_remote_waits_for_the_cold_tier);
+    tcase_add_test(tc, http_stats_is_json_with_store_and_http_counters);
+    tcase_add_test(tc, http_metrics_has_the_expected_names);
+    tcase_add_test(tc, http_health_endpoints);
+    tcase_add_test(tc, http_concurrent_clients_see_their_writes);
+    tcase_add_test(tc, http_cli_put_get_ls_rm_stats);
+    tcase_add_test(tc, http_cli_reports_an_unreachable_server);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("auth");
+    tcase_add_unchecked_fixture(tc, auth_server_up, server_down);
+    tcase_add_test(tc, http_auth_tokens_gate_reads_and_writes);
+    tcase_add_test(tc, http_no_tokens_on_a_public_address_is_refused);
+    tcase_add_test(tc, http_bad_config_exits_with_one_line);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("limits");
+    tcase_add_unchecked_fixture(tc, limits_server_up, server_down);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, http_slow_upload_is_closed_and_stores_nothing);
+    tcase_add_test(tc, http_idle_connection_is_closed);
+    tcase_add_test(tc, http_per_ip_connection_limit);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("lifecycle");
+    tcase_set_timeout(tc, 180);
+    tcase_add_test(tc, http_sigterm_finishes_the_request_in_flight);
+    tcase_add_test(tc, http_kill9_keeps_every_acknowledged_put);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    return tu_run_suite(http_suite());
+}
