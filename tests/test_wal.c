@@ -1440,6 +1440,83 @@ START_TEST(wal_write_failure_makes_the_wal_read_only_for_good)
 }
 END_TEST
 
+typedef struct kill_ctx {
+    wal_t *w;
+    pthread_mutex_t mu;
+    uint64_t next_seq;
+    int ack_fd;
+} kill_ctx;
+
+static void *kill_writer(void *arg)
+{
+    kill_ctx *k = arg;
+    rec_buf b;
+    for (;;) {
+        uint64_t lsn;
+        pthread_mutex_lock(&k->mu);
+        uint64_t seq = ++k->next_seq;
+        int r = wal_append(k->w, make_rec(&b, seq), &lsn);
+        pthread_mutex_unlock(&k->mu);
+        if (r || wal_sync(k->w, lsn))
+            _exit(3);
+        /* Acknowledged: tell the parent (8-byte pipe writes are atomic). */
+        if (write(k->ack_fd, &seq, sizeof seq) != sizeof seq)
+            _exit(4);
+    }
+    return NULL;
+}
+
+START_TEST(wal_kill_9_loses_no_acknowledged_record)
+{
+    floe_sync_mode modes[] = {FLOE_SYNC_ALWAYS, FLOE_SYNC_NEVER};
+    for (size_t i = 0; i < 2; i++) {
+        char *dir = tu_tmpdir("wal");
+        wal_options o = opts_for(modes[i]);
+        o.file_bytes = 32 * 1024; /* kill it across rotations too */
+        int p[2];
+        ck_assert_int_eq(pipe(p), 0);
+        pid_t pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+            close(p[0]);
+            kill_ctx k = {.ack_fd = p[1]};
+            pthread_mutex_init(&k.mu, NULL);
+            if (wal_open(dir, &o, NULL, NULL, &k.w) != 0)
+                _exit(2);
+            pthread_t t[4];
+            for (int j = 0; j < 4; j++)
+                pthread_create(&t[j], NULL, kill_writer, &k);
+            for (;;)
+                pause();
+        }
+        close(p[1]);
+        uint64_t max_acked = 0, seq;
+        int acks = 0;
+        while (acks < 3000 && read(p[0], &seq, sizeof seq) == sizeof seq) {
+            max_acked = seq > max_acked ? seq : max_acked;
+            acks++;
+        }
+        ck_assert_int_eq(kill(pid, SIGKILL), 0);
+        while (read(p[0], &seq, sizeof seq) == sizeof seq)
+            max_acked = seq > max_acked ? seq : max_acked;
+        close(p[0]);
+        int status;
+        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+        ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+        ck_assert_int_eq(acks, 3000);
+
+        collector c = {0};
+        replay_ok(dir, &o, &c, NULL);
+        ck_assert_uint_ge(c.n, max_acked);
+        check_range(&c, 1, c.n);
+        ck_assert_int_gt(count_log_files(dir), 3);
+        collector_free(&c);
+        tu_rmrf(dir);
+        free(dir);
+    }
+}
+END_TEST
+
 START_TEST(wal_fdatasync_failure_is_sticky_and_never_retried)
 {
     floe_sync_mode modes[] = {FLOE_SYNC_ALWAYS, FLOE_SYNC_INTERVAL};
@@ -1525,6 +1602,7 @@ static Suite *wal_suite(void)
     tcase_add_test(tc, wal_large_batches_are_written_from_append);
     tcase_add_test(tc, wal_write_failure_makes_the_wal_read_only_for_good);
     tcase_add_test(tc, wal_fdatasync_failure_is_sticky_and_never_retried);
+    tcase_add_test(tc, wal_kill_9_loses_no_acknowledged_record);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("concurrency");
