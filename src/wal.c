@@ -31,7 +31,8 @@
  * 6. A file is rotated only between batches, so every file but the last ends on a record boundary.
  *    Before a new file takes records the old one is fdatasynced (unless NEVER), the new one's header
  *    is fdatasynced and the directory is fsynced: a damaged record in any file but the last is
- *    therefore never a torn write.
+ *    therefore never a torn write (with NEVER, power loss can still tear an earlier file; replay
+ *    then reports it as damage, as it must not guess).
  * 7. Sequence numbers strictly increase across the whole log; wal_append refuses anything else, so
  *    the log it writes always replays.
  *
