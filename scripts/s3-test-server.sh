@@ -9,8 +9,9 @@
 #   Makes DIR (it must not exist, be empty, or be left over from an earlier stopped run of this
 #   script), starts the daemons and prints "RGW_READY http://127.0.0.1:PORT" on stdout once a signed
 #   request succeeds. Progress and errors go to stderr; daemon logs to DIR/log. The mon uses PORT+1.
-#   S3 user: access key floeacc, secret floesecret123; any region; path-style URLs. No bucket exists:
-#   tests create their own. The pid of every daemon started is appended to DIR/pids.
+#   S3 user: access key floeacc, secret floesecret123; any region; path-style URLs, or
+#   virtual-hosted ones through http://localhost:PORT (curl resolves <bucket>.localhost itself).
+#   No bucket exists: tests create their own. The pid of every daemon started is appended to DIR/pids.
 # stop DIR
 #   Signals only the pids in DIR/pids, and each only while its command line still names
 #   DIR/ceph.conf (a recycled pid is never hit): SIGTERM, then SIGKILL after 2 s. Then removes DIR.
@@ -172,6 +173,8 @@ rgw frontends = beast endpoint=$IP:$port
 rgw data = $dir/rgw
 rgw thread pool size = 64
 rgw enable usage log = false
+# Virtual-hosted requests (Host: <bucket>.localhost:PORT) name their bucket in the host.
+rgw dns name = localhost
 # Fail a request with 408 rather than hang when the OSD is full or gone.
 rados osd op timeout = 30
 rados mon op timeout = 30

@@ -1,0 +1,1603 @@
+/* The S3 client (see s3.h): request building, signing, the retry loop and the operations.
+ *
+ * Invariants:
+ * 1. What is signed is what is sent: the URL's path and query are encoded by sigv4_uri_encode, and
+ *    every header that goes into the signature is sent with exactly the value signed (including
+ *    Host, which is set explicitly rather than left to curl).
+ * 2. Every byte a response can make us hold is capped: headers per field, error bodies at
+ *    S3_MAX_ERROR_BODY_BYTES (the rest is discarded), success bodies at the caller's limit (a
+ *    fixed buffer for ranged GETs, max_len for GET, S3_MAX_LIST_PAGE_BYTES for list pages).
+ * 3. One attempt = one HTTP request = one curl handle taken from the pool and returned after it,
+ *    so a handle (not thread-safe) is only ever used by one thread at a time, and its live
+ *    connection is reused by the next request.
+ * 4. Each attempt is re-signed with the current time; the body and its hashes are computed once.
+ * 5. A retried call never leaves a half-done multipart upload behind: once created, the upload is
+ *    either completed or aborted.
+ *
+ * Lock order: pool_mu and health_mu are never held together; counters are atomics.
+ */
+#include "s3.h"
+
+#include "error.h"
+#include "sigv4.h"
+#include "xml.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define S3_POOL_MAX 32
+#define S3_DEFAULT_TIMEOUT_MS 30000
+#define S3_CONNECT_TIMEOUT_CAP_MS 10000
+#define S3_URL_MAX (3 * FLOE_MAX_KEY_BYTES + 3 * 1024 + 1024)
+#define S3_MAX_PAGE_ENTRIES 10000
+#define S3_HEADER_VALUE_MAX 256
+
+static const char EMPTY_SHA256[] = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+static const char *const op_methods[FLOE_S3_OP_COUNT] = {
+    [FLOE_S3_PUT] = "PUT",       [FLOE_S3_GET] = "GET",           [FLOE_S3_HEAD] = "HEAD",
+    [FLOE_S3_DELETE] = "DELETE", [FLOE_S3_LIST] = "GET",          [FLOE_S3_MPU_CREATE] = "POST",
+    [FLOE_S3_MPU_PART] = "PUT",  [FLOE_S3_MPU_COMPLETE] = "POST", [FLOE_S3_MPU_ABORT] = "DELETE",
+};
+
+struct s3_client {
+    char *scheme_host; /* "http://127.0.0.1:7480" or "https://bucket.s3.amazonaws.com" */
+    char *host_header; /* what goes in Host: and is signed */
+    char *path_base;   /* "/bucket" (path style) or "" (virtual-hosted), unencoded */
+    char *bucket;
+    char *prefix; /* "" or "dir/" (always ends in '/') */
+    char *region;
+    char *access_key;
+    char *secret_key;
+    char *ca_file; /* NULL: system CAs */
+    uint32_t timeout_ms;
+    uint32_t connect_timeout_ms;
+    uint32_t max_retries;
+
+    pthread_mutex_t pool_mu; /* guards pool and pool_count */
+    CURL *pool[S3_POOL_MAX];
+    size_t pool_count;
+
+    pthread_mutex_t health_mu; /* guards health_msg */
+    char health_msg[512];      /* "" while healthy */
+
+    _Atomic uint64_t requests[FLOE_S3_OP_COUNT];
+    _Atomic uint64_t errors[FLOE_S3_OP_COUNT];
+    _Atomic uint64_t retries[FLOE_S3_OP_COUNT];
+};
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Small helpers */
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_rc = CURLE_OK;
+
+static void curl_init_once(void)
+{
+    curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static uint64_t rng_next(void)
+{
+    static _Thread_local uint64_t state;
+    if (state == 0) {
+        if (getrandom(&state, sizeof state, 0) != (ssize_t)sizeof state)
+            state = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)&state;
+        state |= 1;
+    }
+    state ^= state >> 12;
+    state ^= state << 25;
+    state ^= state >> 27;
+    return state * 0x2545F4914F6CDD1Dull;
+}
+
+uint32_t s3_backoff_ms(unsigned retry, uint32_t base_ms, uint32_t cap_ms)
+{
+    uint64_t window = retry >= 32 ? cap_ms : (uint64_t)base_ms << retry;
+    if (window > cap_ms)
+        window = cap_ms;
+    if (window == 0)
+        return 0;
+    return (uint32_t)(rng_next() % window);
+}
+
+static void sleep_ms(uint32_t ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+static void random_hex(char *out, size_t bytes)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < bytes; i++) {
+        unsigned v = (unsigned)(rng_next() >> 24) & 0xff;
+        out[2 * i] = hex[v >> 4];
+        out[2 * i + 1] = hex[v & 15];
+    }
+    out[2 * bytes] = '\0';
+}
+
+/* MD5 (base64, for Content-MD5) and SHA-256 (hex, for x-amz-content-sha256) of a body. */
+static int body_digests(const void *data, size_t len, char md5_b64[25], char sha256_hex[65])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int md_len = 0;
+    if (!EVP_Digest(data, len, md, &md_len, EVP_md5(), NULL) || md_len != 16)
+        return err_set(FLOE_ECOLD, "s3: MD5 failed in OpenSSL");
+    EVP_EncodeBlock((unsigned char *)md5_b64, md, 16);
+    sigv4_sha256_hex(data, len, sha256_hex);
+    return 0;
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+/* Parses an HTTP date ("Tue, 15 Nov 1994 08:12:31 GMT") or an ISO 8601 UTC time
+ * ("2009-10-12T17:50:30.000Z"); 0 if it is neither. */
+static int64_t parse_time(const char *s)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    const char *end = strptime(s, "%a, %d %b %Y %H:%M:%S", &tm);
+    if (!end) {
+        memset(&tm, 0, sizeof tm);
+        end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+    }
+    return end ? (int64_t)timegm(&tm) : 0;
+}
+
+static int parse_u64(const char *s, uint64_t *out)
+{
+    if (!s || *s < '0' || *s > '9')
+        return -1;
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || !end || *end)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* Decodes %XX escapes (and '+' as space, as S3's encoding-type=url produces) in place. */
+static int url_decode(char *s)
+{
+    char *w = s;
+    for (char *r = s; *r; r++) {
+        if (*r == '%') {
+            unsigned v = 0;
+            for (int i = 1; i <= 2; i++) {
+                char c = r[i];
+                unsigned d = (c >= '0' && c <= '9')   ? (unsigned)(c - '0')
+                             : (c >= 'a' && c <= 'f') ? (unsigned)(c - 'a' + 10)
+                             : (c >= 'A' && c <= 'F') ? (unsigned)(c - 'A' + 10)
+                                                      : 16u;
+                if (d == 16)
+                    return -1;
+                v = v * 16 + d;
+            }
+            *w++ = (char)v;
+            r += 2;
+        } else if (*r == '+') {
+            *w++ = ' ';
+        } else {
+            *w++ = *r;
+        }
+    }
+    *w = '\0';
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* One request */
+
+typedef enum sink_kind {
+    SINK_DISCARD = 0, /* success body ignored */
+    SINK_BUFFER,      /* success body kept in a malloc'd buffer up to max_body bytes */
+    SINK_FIXED,       /* success body must fit the caller's buffer exactly */
+} sink_kind;
+
+typedef struct s3_req {
+    floe_s3_op op;
+    const char *key; /* relative to the prefix; NULL for bucket-level requests */
+    sigv4_pair query[8];
+    size_t query_count;
+    sigv4_pair headers[8]; /* extra signed headers: Content-MD5, Range, If-None-Match, x-amz-meta-... */
+    size_t header_count;
+    const void *body;
+    size_t body_len;
+    const char *body_sha256; /* hex; NULL for an empty body */
+    sink_kind sink;
+    size_t max_body; /* SINK_BUFFER: larger bodies fail with too_big */
+    void *fixed_buf; /* SINK_FIXED */
+    size_t fixed_len;
+} s3_req;
+
+typedef struct s3_resp {
+    long status; /* 0 if no HTTP response arrived */
+    CURLcode curl_rc;
+    char curl_err[CURL_ERROR_SIZE];
+    unsigned attempts;
+    int too_big; /* the success body exceeded its cap */
+    char *body;  /* SINK_BUFFER success body, NUL-terminated, owned by the resp */
+    size_t body_len;
+    size_t fixed_got;
+    char *err_body; /* non-2xx body, first S3_MAX_ERROR_BODY_BYTES */
+    size_t err_len;
+    char err_code[128];    /* S3 <Code>, "" if none */
+    char err_message[384]; /* S3 <Message> */
+    /* response headers of the last attempt */
+    char etag[S3_ETAG_MAX];
+    char content_range[S3_HEADER_VALUE_MAX];
+    char last_modified[S3_HEADER_VALUE_MAX];
+    char upload_id[64];
+    char request_id[S3_HEADER_VALUE_MAX];
+    uint64_t content_length;
+    int have_content_length;
+    char url[S3_URL_MAX]; /* for messages */
+} s3_resp;
+
+static void resp_reset_attempt(s3_resp *r)
+{
+    r->status = 0;
+    r->curl_rc = CURLE_OK;
+    r->curl_err[0] = '\0';
+    r->too_big = 0;
+    free(r->body);
+    r->body = NULL;
+    r->body_len = 0;
+    r->fixed_got = 0;
+    free(r->err_body);
+    r->err_body = NULL;
+    r->err_len = 0;
+    r->err_code[0] = r->err_message[0] = '\0';
+    r->etag[0] = r->content_range[0] = r->last_modified[0] = r->upload_id[0] = r->request_id[0] = '\0';
+    r->content_length = 0;
+    r->have_content_length = 0;
+}
+
+static void resp_free(s3_resp *r)
+{
+    free(r->body);
+    free(r->err_body);
+    r->body = r->err_body = NULL;
+}
+
+typedef struct transfer {
+    const s3_req *req;
+    s3_resp *resp;
+    CURL *curl;
+    size_t body_pos; /* upload read position */
+    size_t body_cap; /* SINK_BUFFER allocation */
+} transfer;
+
+static size_t on_read(char *dst, size_t size, size_t nmemb, void *userdata)
+{
+    transfer *t = userdata;
+    size_t want = size * nmemb;
+    size_t left = t->req->body_len - t->body_pos;
+    size_t n = want < left ? want : left;
+    if (n)
+        memcpy(dst, (const char *)t->req->body + t->body_pos, n);
+    t->body_pos += n;
+    return n;
+}
+
+static int on_seek(void *userdata, curl_off_t offset, int origin)
+{
+    transfer *t = userdata;
+    if (origin != SEEK_SET || offset < 0 || (uint64_t)offset > t->req->body_len)
+        return CURL_SEEKFUNC_FAIL;
+    t->body_pos = (size_t)offset;
+    return CURL_SEEKFUNC_OK;
+}
+
+static int status_ok(long status)
+{
+    return status >= 200 && status < 300;
+}
+
+static size_t on_write(char *src, size_t size, size_t nmemb, void *userdata)
+{
+    transfer *t = userdata;
+    s3_resp *r = t->resp;
+    size_t n = size * nmemb;
+    long status = 0;
+    curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &status);
+    if (!status_ok(status)) {
+        /* Keep the head of an error body, drop the rest so the connection stays usable. */
+        size_t room = S3_MAX_ERROR_BODY_BYTES - r->err_len;
+        size_t take = n < room ? n : room;
+        if (take) {
+            if (!r->err_body) {
+                r->err_body = malloc(S3_MAX_ERROR_BODY_BYTES + 1);
+                if (!r->err_body)
+                    return n;
+            }
+            memcpy(r->err_body + r->err_len, src, take);
+            r->err_len += take;
+            r->err_body[r->err_len] = '\0';
+        }
+        return n;
+    }
+    switch (t->req->sink) {
+    case SINK_DISCARD:
+        return n;
+    case SINK_FIXED:
+        if (n > t->req->fixed_len - r->fixed_got) {
+            r->too_big = 1;
+            return 0;
+        }
+        memcpy((char *)t->req->fixed_buf + r->fixed_got, src, n);
+        r->fixed_got += n;
+        return n;
+    case SINK_BUFFER:
+        if (n > t->req->max_body - r->body_len) {
+            r->too_big = 1;
+            return 0;
+        }
+        if (r->body_len + n + 1 > t->body_cap) {
+            size_t cap = t->body_cap ? t->body_cap : 16384;
+            while (cap < r->body_len + n + 1)
+                cap *= 2;
+            if (cap > t->req->max_body + 1)
+                cap = t->req->max_body + 1;
+            char *p = realloc(r->body, cap);
+            if (!p)
+                return 0;
+            r->body = p;
+            t->body_cap = cap;
+        }
+        memcpy(r->body + r->body_len, src, n);
+        r->body_len += n;
+        r->body[r->body_len] = '\0';
+        return n;
+    }
+    return 0;
+}
+
+/* Copies a header value (trimmed, at most cap-1 bytes; longer values are cut, which only matters
+ * for our messages) when line is "name: value". */
+static int take_header(const char *line, size_t len, const char *name, char *out, size_t cap)
+{
+    size_t nlen = strlen(name);
+    if (len <= nlen || strncasecmp(line, name, nlen) != 0 || line[nlen] != ':')
+        return 0;
+    const char *v = line + nlen + 1;
+    const char *end = line + len;
+    while (v < end && (*v == ' ' || *v == '\t'))
+        v++;
+    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
+        end--;
+    size_t n = (size_t)(end - v);
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(out, v, n);
+    out[n] = '\0';
+    return 1;
+}
+
+static size_t on_header(char *line, size_t size, size_t nitems, void *userdata)
+{
+    transfer *t = userdata;
+    s3_resp *r = t->resp;
+    size_t len = size * nitems;
+    char value[S3_HEADER_VALUE_MAX];
+    if (len >= 5 && strncmp(line, "HTTP/", 5) == 0) {
+        /* A new response (the final one follows any 1xx): forget earlier headers. */
+        r->etag[0] = r->content_range[0] = r->last_modified[0] = r->upload_id[0] = '\0';
+        r->request_id[0] = '\0';
+        r->have_content_length = 0;
+        return len;
+    }
+    if (take_header(line, len, "ETag", r->etag, sizeof r->etag)) {
+        size_t n = strlen(r->etag);
+        if (n >= 2 && r->etag[0] == '"' && r->etag[n - 1] == '"') {
+            memmove(r->etag, r->etag + 1, n - 2);
+            r->etag[n - 2] = '\0';
+        }
+    } else if (take_header(line, len, "Content-Length", value, sizeof value)) {
+        r->have_content_length = parse_u64(value, &r->content_length) == 0;
+    } else if (!take_header(line, len, "Content-Range", r->content_range, sizeof r->content_range) &&
+               !take_header(line, len, "Last-Modified", r->last_modified, sizeof r->last_modified) &&
+               !take_header(line, len, "x-amz-meta-floe-upload-id", r->upload_id, sizeof r->upload_id)) {
+        take_header(line, len, "x-amz-request-id", r->request_id, sizeof r->request_id);
+    }
+    return len;
+}
+
+static CURL *pool_take(s3_client *c)
+{
+    CURL *h = NULL;
+    pthread_mutex_lock(&c->pool_mu);
+    if (c->pool_count)
+        h = c->pool[--c->pool_count];
+    pthread_mutex_unlock(&c->pool_mu);
+    if (h)
+        curl_easy_reset(h); /* keeps the live connection, TLS session and DNS cache */
+    else
+        h = curl_easy_init();
+    return h;
+}
+
+static void pool_give(s3_client *c, CURL *h)
+{
+    pthread_mutex_lock(&c->pool_mu);
+    if (c->pool_count < S3_POOL_MAX) {
+        c->pool[c->pool_count++] = h;
+        h = NULL;
+    }
+    pthread_mutex_unlock(&c->pool_mu);
+    if (h)
+        curl_easy_cleanup(h);
+}
+
+/* Appends s to the URL being built; fails if it would not fit. */
+static int url_append(char *url, size_t *len, const char *s, size_t n)
+{
+    if (*len + n + 1 > S3_URL_MAX)
+        return -1;
+    memcpy(url + *len, s, n);
+    *len += n;
+    url[*len] = '\0';
+    return 0;
+}
+
+static int url_append_encoded(char *url, size_t *len, const char *s, int keep_slash)
+{
+    long n = sigv4_uri_encode(s, strlen(s), keep_slash, url + *len, S3_URL_MAX - *len);
+    if (n < 0)
+        return -1;
+    *len += (size_t)n;
+    return 0;
+}
+
+/* The unencoded request path: "/bucket/<prefix><key>" or "/<prefix><key>" (virtual-hosted). */
+static int build_path(const s3_client *c, const char *key, char *out, size_t cap)
+{
+    int n;
+    if (key)
+        n = snprintf(out, cap, "%s/%s%s", c->path_base, c->prefix, key);
+    else
+        n = snprintf(out, cap, "%s", c->path_base[0] ? c->path_base : "/");
+    if (n < 0 || (size_t)n >= cap)
+        return err_set(FLOE_EINVAL, "s3: object path too long for key '%.100s...'", key ? key : "");
+    return 0;
+}
+
+/* Builds URL and signature for one attempt and runs it. Returns 0 when an HTTP response arrived
+ * (whatever its status) or the curl error code (positive) otherwise; fills r. */
+static int attempt_once(s3_client *c, const s3_req *req, const char *path, s3_resp *r)
+{
+    char amz_date[17];
+    sigv4_amz_date(time(NULL), amz_date);
+    const char *payload_hash = req->body_sha256 ? req->body_sha256 : EMPTY_SHA256;
+    const char *method = op_methods[req->op];
+
+    sigv4_pair headers[16];
+    size_t nh = 0;
+    headers[nh++] = (sigv4_pair){"Host", c->host_header};
+    headers[nh++] = (sigv4_pair){"x-amz-date", amz_date};
+    headers[nh++] = (sigv4_pair){"x-amz-content-sha256", payload_hash};
+    for (size_t i = 0; i < req->header_count; i++)
+        headers[nh++] = req->headers[i];
+
+    sigv4_request sreq = {
+        .method = method,
+        .path = path,
+        .query = req->query,
+        .query_count = req->query_count,
+        .headers = headers,
+        .header_count = nh,
+        .payload_hash = payload_hash,
+    };
+    sigv4_credentials cred = {c->access_key, c->secret_key, c->region, "s3"};
+    sigv4_signature sig = {0};
+    struct curl_slist *hl = NULL;
+    CURL *h = NULL;
+    int rc = 0;
+
+    if ((rc = sigv4_sign(&sreq, &cred, amz_date, &sig)) != 0) {
+        snprintf(r->curl_err, sizeof r->curl_err, "signing failed: %s", floe_last_error());
+        r->curl_rc = CURLE_ABORTED_BY_CALLBACK;
+        return (int)CURLE_ABORTED_BY_CALLBACK;
+    }
+
+    char line[S3_HEADER_VALUE_MAX + 2048];
+    for (size_t i = 0; i < nh; i++) {
+        snprintf(line, sizeof line, "%s: %s", headers[i].name, headers[i].value);
+        struct curl_slist *nl = curl_slist_append(hl, line);
+        if (!nl)
+            goto nomem;
+        hl = nl;
+    }
+    snprintf(line, sizeof line, "Authorization: %s", sig.authorization);
+    static const char *const fixed[] = {"Expect:", "Accept:", "User-Agent: floe/" FLOE_VERSION_STRING};
+    struct curl_slist *nl = curl_slist_append(hl, line);
+    if (!nl)
+        goto nomem;
+    hl = nl;
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
+        nl = curl_slist_append(hl, fixed[i]);
+        if (!nl)
+            goto nomem;
+        hl = nl;
+    }
+
+    h = pool_take(c);
+    if (!h)
+        goto nomem;
+    transfer t = {.req = req, .resp = r, .curl = h};
+    curl_easy_setopt(h, CURLOPT_URL, r->url);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)c->timeout_ms);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)c->connect_timeout_ms);
+    /* A stalled transfer (under 1 KiB/s) fails well before the whole-request timeout. */
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1024L);
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME,
+                     (long)(c->timeout_ms < 20000 ? (c->timeout_ms + 999) / 1000 : 10));
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, r->curl_err);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &t);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, &t);
+    curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (c->ca_file)
+        curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
+    if (req->op == FLOE_S3_HEAD) {
+        curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+    } else if (strcmp(method, "PUT") == 0 || strcmp(method, "POST") == 0) {
+        curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
+        curl_easy_setopt(h, CURLOPT_READDATA, &t);
+        curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, on_seek);
+        curl_easy_setopt(h, CURLOPT_SEEKDATA, &t);
+        curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)req->body_len);
+        if (strcmp(method, "POST") == 0)
+            curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "POST");
+    } else if (strcmp(method, "DELETE") == 0) {
+        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "DELETE");
+    }
+    r->curl_rc = curl_easy_perform(h);
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
+    if (r->curl_rc != CURLE_OK && r->curl_err[0] == '\0')
+        snprintf(r->curl_err, sizeof r->curl_err, "%s", curl_easy_strerror(r->curl_rc));
+    /* The error buffer must not outlive this call inside the pooled handle. */
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+    rc = r->curl_rc == CURLE_OK ? 0 : (int)r->curl_rc;
+    /* A capped body ends in a write error but the HTTP response itself was complete enough. */
+    if (r->too_big)
+        rc = 0;
+    goto out;
+nomem:
+    snprintf(r->curl_err, sizeof r->curl_err, "out of memory");
+    r->curl_rc = CURLE_OUT_OF_MEMORY;
+    rc = (int)CURLE_OUT_OF_MEMORY;
+out:
+    if (h)
+        pool_give(c, h);
+    curl_slist_free_all(hl);
+    sigv4_signature_clear(&sig);
+    return rc;
+}
+
+static int error_xml_element(void *ctx, const char *path, const char *text, size_t len)
+{
+    s3_resp *r = ctx;
+    (void)len;
+    if (strcmp(path, "Error/Code") == 0)
+        snprintf(r->err_code, sizeof r->err_code, "%s", text);
+    else if (strcmp(path, "Error/Message") == 0)
+        snprintf(r->err_message, sizeof r->err_message, "%s", text);
+    return 0;
+}
+
+/* Fills err_code/err_message from an <Error> document in buf, if it is one. */
+static void parse_error_xml(s3_resp *r, const char *buf, size_t len)
+{
+    if (buf && len)
+        xml_parse(buf, len, r->url, error_xml_element, r);
+    err_clear();
+}
+
+static int curl_retryable(CURLcode rc)
+{
+    switch (rc) {
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_OPERATION_TIMEDOUT:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+    case CURLE_READ_ERROR:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static int status_retryable(const s3_resp *r)
+{
+    if (r->status == 500 || r->status == 502 || r->status == 503 || r->status == 504 || r->status == 408)
+        return 1;
+    if (r->status == 400 && strcmp(r->err_code, "RequestTimeout") == 0)
+        return 1;
+    /* CompleteMultipartUpload may answer 200 with an <Error> body. */
+    if (r->status == 200 &&
+        (strcmp(r->err_code, "InternalError") == 0 || strcmp(r->err_code, "SlowDown") == 0))
+        return 1;
+    return 0;
+}
+
+/* Runs req with retries. Returns 0 when a final HTTP response arrived (r->status says which; the
+ * caller interprets it) or FLOE_ECOLD/FLOE_EINVAL with the message set when none did. */
+static int perform(s3_client *c, const s3_req *req, s3_resp *r)
+{
+    char path[S3_URL_MAX];
+    size_t ulen = 0;
+    int rc;
+
+    memset(r, 0, sizeof *r);
+    if ((rc = build_path(c, req->key, path, sizeof path)) != 0)
+        return rc;
+    int url_ok = url_append(r->url, &ulen, c->scheme_host, strlen(c->scheme_host)) == 0 &&
+                 url_append_encoded(r->url, &ulen, path, 1) == 0;
+    for (size_t i = 0; url_ok && i < req->query_count; i++) {
+        url_ok = url_append(r->url, &ulen, i ? "&" : "?", 1) == 0 &&
+                 url_append_encoded(r->url, &ulen, req->query[i].name, 0) == 0 &&
+                 url_append(r->url, &ulen, "=", 1) == 0 &&
+                 url_append_encoded(r->url, &ulen, req->query[i].value ? req->query[i].value : "", 0) == 0;
+    }
+    if (!url_ok)
+        return err_set(FLOE_EINVAL, "s3 %s %s%s: URL longer than %d bytes", op_methods[req->op],
+                       c->scheme_host, path, S3_URL_MAX);
+
+    for (unsigned attempt = 0;; attempt++) {
+        if (attempt > 0) {
+            atomic_fetch_add_explicit(&c->retries[req->op], 1, memory_order_relaxed);
+            sleep_ms(s3_backoff_ms(attempt - 1, S3_BACKOFF_BASE_MS, S3_BACKOFF_CAP_MS));
+        }
+        resp_reset_attempt(r);
+        r->attempts = attempt + 1;
+        atomic_fetch_add_explicit(&c->requests[req->op], 1, memory_order_relaxed);
+        int crc = attempt_once(c, req, path, r);
+        if (crc == (int)CURLE_OUT_OF_MEMORY)
+            return err_set(FLOE_ENOMEM, "s3 %s %s: out of memory", op_methods[req->op], r->url);
+        if (crc == (int)CURLE_ABORTED_BY_CALLBACK && r->status == 0)
+            return err_set(FLOE_EINVAL, "s3 %s %s: %s", op_methods[req->op], r->url, r->curl_err);
+        int retry;
+        if (crc != 0) {
+            retry = curl_retryable((CURLcode)crc);
+        } else {
+            if (!status_ok(r->status))
+                parse_error_xml(r, r->err_body, r->err_len);
+            else if (req->op == FLOE_S3_MPU_COMPLETE && r->body)
+                parse_error_xml(r, r->body, r->body_len);
+            retry = status_retryable(r);
+        }
+        if (!retry || attempt >= c->max_retries) {
+            if (crc != 0) {
+                const char *hint = crc == CURLE_PEER_FAILED_VERIFICATION || crc == CURLE_SSL_CACERT_BADFILE
+                                       ? "check the server certificate and cold.s3.ca_file"
+                                       : "check that the endpoint is right and the server is up";
+                return err_set(FLOE_ECOLD, "s3 %s %s: %s (%s) after %u attempt%s; %s", op_methods[req->op],
+                               r->url, curl_easy_strerror((CURLcode)crc), r->curl_err, r->attempts,
+                               r->attempts == 1 ? "" : "s", hint);
+            }
+            return 0;
+        }
+    }
+}
+
+/* What a permanent error code means for the operator. NULL if the code is not permanent. */
+static const char *permanent_hint(const s3_resp *r)
+{
+    static const struct {
+        const char *code;
+        const char *hint;
+    } hints[] = {
+        {"SignatureDoesNotMatch", "check the secret key"},
+        {"InvalidAccessKeyId", "check the access key"},
+        {"AccessDenied", "check that the credentials may use this bucket"},
+        {"NoSuchBucket", "create the bucket or fix cold.s3.bucket"},
+        {"RequestTimeTooSkewed", "check the system clock"},
+        {"AuthorizationHeaderMalformed", "check cold.s3.region"},
+        {"PermanentRedirect",
+         "the bucket is in another region or endpoint; check cold.s3.region and endpoint"},
+        {"InvalidBucketName", "fix cold.s3.bucket"},
+    };
+    for (size_t i = 0; i < sizeof hints / sizeof hints[0]; i++)
+        if (strcmp(r->err_code, hints[i].code) == 0)
+            return hints[i].hint;
+    if (r->status == 403)
+        return "check the access key, the secret key and the bucket's permissions";
+    if (r->status == 301)
+        return "the bucket is in another region or endpoint; check cold.s3.region and endpoint";
+    return NULL;
+}
+
+static void health_set(s3_client *c, const char *msg)
+{
+    pthread_mutex_lock(&c->health_mu);
+    snprintf(c->health_msg, sizeof c->health_msg, "%s", msg);
+    pthread_mutex_unlock(&c->health_mu);
+}
+
+static void health_clear(s3_client *c)
+{
+    pthread_mutex_lock(&c->health_mu);
+    c->health_msg[0] = '\0';
+    pthread_mutex_unlock(&c->health_mu);
+}
+
+/* Records that an answer proves the credentials and bucket good. */
+static void note_success(s3_client *c, const s3_resp *r)
+{
+    (void)r;
+    health_clear(c);
+}
+
+/* Turns a final non-success HTTP response into an error with a full message, records permanent
+ * errors for health and counts the failure. 404 on GET/HEAD of a key is FLOE_ENOTFOUND. */
+static int status_error(s3_client *c, floe_s3_op op, const s3_resp *r)
+{
+    const char *hint = permanent_hint(r);
+    char code_part[600] = "";
+    if (r->err_code[0] && r->err_message[0])
+        snprintf(code_part, sizeof code_part, " %s: %s", r->err_code, r->err_message);
+    else if (r->err_code[0])
+        snprintf(code_part, sizeof code_part, " %s", r->err_code);
+    else if (r->status == 404)
+        snprintf(code_part, sizeof code_part, " Not Found");
+    else if (r->status == 403)
+        snprintf(code_part, sizeof code_part, " Forbidden");
+    char tail[160] = "";
+    if (status_retryable(r) && r->attempts > 1)
+        snprintf(tail, sizeof tail, " (after %u attempts)", r->attempts);
+    if (r->status == 404 && (op == FLOE_S3_GET || op == FLOE_S3_HEAD) &&
+        strcmp(r->err_code, "NoSuchBucket") != 0)
+        return err_set(FLOE_ENOTFOUND, "s3 %s %s: 404%s", op_methods[op], r->url, code_part);
+
+    int rc = err_set(FLOE_ECOLD, "s3 %s %s: %ld%s%s%s%s", op_methods[op], r->url, r->status, code_part, tail,
+                     hint ? "; " : "", hint ? hint : "");
+    if (hint)
+        health_set(c, floe_last_error());
+    atomic_fetch_add_explicit(&c->errors[op], 1, memory_order_relaxed);
+    return rc;
+}
+
+/* Counts a failure that did not come from an HTTP status. */
+static int count_error(s3_client *c, floe_s3_op op, int rc)
+{
+    atomic_fetch_add_explicit(&c->errors[op], 1, memory_order_relaxed);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Client lifetime */
+
+static int valid_key(const char *key, const char *what)
+{
+    if (!key || !key[0])
+        return err_set(FLOE_EINVAL, "s3 %s: empty key", what);
+    if (strlen(key) > FLOE_MAX_KEY_BYTES)
+        return err_set(FLOE_EINVAL, "s3 %s: key '%.64s...' is longer than %d bytes", what, key,
+                       FLOE_MAX_KEY_BYTES);
+    return 0;
+}
+
+static int valid_bucket_name(const char *b)
+{
+    size_t n = b ? strlen(b) : 0;
+    if (n < 3 || n > 63)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char ch = b[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' || ch == '_'))
+            return 0;
+    }
+    return 1;
+}
+
+int s3_client_create(const s3_config *cfg, s3_client **out)
+{
+    int rc = 0;
+    s3_client *c = NULL;
+
+    if (!cfg || !out)
+        return err_set(FLOE_EINVAL, "s3: no configuration");
+    pthread_once(&curl_once, curl_init_once);
+    if (curl_init_rc != CURLE_OK)
+        return err_set(FLOE_ECOLD, "s3: libcurl failed to initialise: %s", curl_easy_strerror(curl_init_rc));
+
+    const char *endpoint = cfg->endpoint;
+    const char *scheme_end = endpoint ? strstr(endpoint, "://") : NULL;
+    if (!scheme_end || !((scheme_end - endpoint == 4 && strncmp(endpoint, "http", 4) == 0) ||
+                         (scheme_end - endpoint == 5 && strncmp(endpoint, "https", 5) == 0))) {
+        return err_set(FLOE_EINVAL, "s3: cold.s3.endpoint '%s' must start with http:// or https://",
+                       endpoint ? endpoint : "");
+    }
+    const char *authority = scheme_end + 3;
+    size_t auth_len = strcspn(authority, "/?#");
+    if (auth_len == 0 || strcspn(authority, "@ ") < auth_len ||
+        (authority[auth_len] && strcmp(authority + auth_len, "/") != 0))
+        return err_set(FLOE_EINVAL, "s3: cold.s3.endpoint '%s' must be scheme://host[:port] with no path",
+                       endpoint);
+    if (!valid_bucket_name(cfg->bucket))
+        return err_set(FLOE_EINVAL, "s3: cold.s3.bucket '%s' is not a bucket name (3-63 of a-z 0-9 . - _)",
+                       cfg->bucket ? cfg->bucket : "");
+    const char *access_key = cfg->access_key ? cfg->access_key : getenv("AWS_ACCESS_KEY_ID");
+    const char *secret_key = cfg->secret_key ? cfg->secret_key : getenv("AWS_SECRET_ACCESS_KEY");
+    if (!access_key || !access_key[0])
+        return err_set(FLOE_EINVAL, "s3: no access key: set cold.s3.access_key or AWS_ACCESS_KEY_ID");
+    if (!secret_key || !secret_key[0])
+        return err_set(FLOE_EINVAL, "s3: no secret key: set cold.s3.secret_key or AWS_SECRET_ACCESS_KEY");
+    const char *region = cfg->region ? cfg->region : getenv("AWS_REGION");
+    if (!region || !region[0])
+        region = "us-east-1";
+    if (strpbrk(region, "/ \r\n"))
+        return err_set(FLOE_EINVAL, "s3: cold.s3.region '%s' is not a region name", region);
+    const char *prefix = cfg->prefix ? cfg->prefix : "";
+    size_t prefix_len = strlen(prefix);
+    if (prefix[0] == '/' || prefix_len > 512)
+        return err_set(FLOE_EINVAL,
+                       "s3: cold.s3.prefix '%.64s' must not start with '/' and has at most 512 bytes",
+                       prefix);
+
+    c = calloc(1, sizeof *c);
+    if (!c)
+        return err_set(FLOE_ENOMEM, "s3: out of memory");
+    pthread_mutex_init(&c->pool_mu, NULL);
+    pthread_mutex_init(&c->health_mu, NULL);
+    size_t scheme_len = (size_t)(scheme_end - endpoint) + 3;
+    size_t bucket_len = strlen(cfg->bucket);
+    c->scheme_host = malloc(scheme_len + bucket_len + 1 + auth_len + 1);
+    c->host_header = malloc(bucket_len + 1 + auth_len + 1);
+    c->path_base = malloc(bucket_len + 2);
+    c->prefix = malloc(prefix_len + 2);
+    c->bucket = strdup(cfg->bucket);
+    c->region = strdup(region);
+    c->access_key = strdup(access_key);
+    c->secret_key = strdup(secret_key);
+    c->ca_file = dup_or_null(cfg->ca_file);
+    if (!c->scheme_host || !c->host_header || !c->path_base || !c->prefix || !c->bucket || !c->region ||
+        !c->access_key || !c->secret_key || (cfg->ca_file && !c->ca_file)) {
+        rc = err_set(FLOE_ENOMEM, "s3: out of memory");
+        goto out;
+    }
+    if (cfg->path_style) {
+        snprintf(c->host_header, bucket_len + auth_len + 2, "%.*s", (int)auth_len, authority);
+        snprintf(c->path_base, bucket_len + 2, "/%s", cfg->bucket);
+    } else {
+        snprintf(c->host_header, bucket_len + auth_len + 2, "%s.%.*s", cfg->bucket, (int)auth_len, authority);
+        c->path_base[0] = '\0';
+    }
+    snprintf(c->scheme_host, scheme_len + bucket_len + auth_len + 2, "%.*s%s", (int)scheme_len, endpoint,
+             c->host_header);
+    memcpy(c->prefix, prefix, prefix_len + 1);
+    if (prefix_len && prefix[prefix_len - 1] != '/')
+        memcpy(c->prefix + prefix_len, "/", 2);
+    c->timeout_ms = cfg->timeout_ms ? cfg->timeout_ms : S3_DEFAULT_TIMEOUT_MS;
+    c->connect_timeout_ms =
+        c->timeout_ms < S3_CONNECT_TIMEOUT_CAP_MS ? c->timeout_ms : S3_CONNECT_TIMEOUT_CAP_MS;
+    c->max_retries = cfg->max_retries;
+    *out = c;
+    c = NULL;
+out:
+    s3_client_destroy(c);
+    return rc;
+}
+
+void s3_client_destroy(s3_client *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->pool_count; i++)
+        curl_easy_cleanup(c->pool[i]);
+    pthread_mutex_destroy(&c->pool_mu);
+    pthread_mutex_destroy(&c->health_mu);
+    if (c->secret_key)
+        memset(c->secret_key, 0, strlen(c->secret_key));
+    free(c->scheme_host);
+    free(c->host_header);
+    free(c->path_base);
+    free(c->bucket);
+    free(c->prefix);
+    free(c->region);
+    free(c->access_key);
+    free(c->secret_key);
+    free(c->ca_file);
+    free(c);
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Operations */
+
+int s3_create_bucket(s3_client *c)
+{
+    s3_req req = {.op = FLOE_S3_PUT, .key = NULL};
+    s3_resp r;
+    int rc = perform(c, &req, &r);
+    if (rc == 0) {
+        if (status_ok(r.status) || strcmp(r.err_code, "BucketAlreadyOwnedByYou") == 0)
+            note_success(c, &r);
+        else
+            rc = status_error(c, FLOE_S3_PUT, &r);
+    } else {
+        count_error(c, FLOE_S3_PUT, rc);
+    }
+    resp_free(&r);
+    return rc;
+}
+
+int s3_head(s3_client *c, const char *key, s3_object_info *out)
+{
+    int rc;
+    if ((rc = valid_key(key, "HEAD")) != 0)
+        return rc;
+    s3_req req = {.op = FLOE_S3_HEAD, .key = key};
+    s3_resp r;
+    if ((rc = perform(c, &req, &r)) != 0) {
+        count_error(c, FLOE_S3_HEAD, rc);
+        goto out;
+    }
+    if (!status_ok(r.status)) {
+        rc = status_error(c, FLOE_S3_HEAD, &r);
+        goto out;
+    }
+    if (!r.have_content_length) {
+        rc = count_error(c, FLOE_S3_HEAD,
+                         err_set(FLOE_ECOLD, "s3 HEAD %s: answer has no Content-Length", r.url));
+        goto out;
+    }
+    note_success(c, &r);
+    if (out) {
+        memset(out, 0, sizeof *out);
+        out->size = r.content_length;
+        out->mtime_unix_s = parse_time(r.last_modified);
+        snprintf(out->etag, sizeof out->etag, "%s", r.etag);
+        snprintf(out->upload_id, sizeof out->upload_id, "%s", r.upload_id);
+    }
+out:
+    resp_free(&r);
+    return rc;
+}
+
+int s3_put(s3_client *c, const char *key, const void *data, size_t len, int if_none_match)
+{
+    int rc;
+    char md5[25], sha[65], upload_id[33];
+    if ((rc = valid_key(key, "PUT")) != 0)
+        return rc;
+    if (len && !data)
+        return err_set(FLOE_EINVAL, "s3 PUT %s: no data", key);
+    if ((rc = body_digests(data ? data : "", len, md5, sha)) != 0)
+        return rc;
+    random_hex(upload_id, 16);
+    s3_req req = {.op = FLOE_S3_PUT, .key = key, .body = data, .body_len = len, .body_sha256 = sha};
+    req.headers[req.header_count++] = (sigv4_pair){"Content-MD5", md5};
+    req.headers[req.header_count++] = (sigv4_pair){"x-amz-meta-floe-upload-id", upload_id};
+    if (if_none_match)
+        req.headers[req.header_count++] = (sigv4_pair){"If-None-Match", "*"};
+    s3_resp r;
+    if ((rc = perform(c, &req, &r)) != 0) {
+        count_error(c, FLOE_S3_PUT, rc);
+        goto out;
+    }
+    if (status_ok(r.status)) {
+        note_success(c, &r);
+    } else if (r.status == 412 && if_none_match) {
+        note_success(c, &r);
+        rc = S3_EXISTS;
+        if (r.attempts > 1) {
+            /* An earlier attempt may have created it before its answer was lost. */
+            s3_object_info info;
+            if (s3_head(c, key, &info) == 0 && strcmp(info.upload_id, upload_id) == 0)
+                rc = 0;
+            err_clear();
+        }
+    } else {
+        rc = status_error(c, FLOE_S3_PUT, &r);
+    }
+out:
+    resp_free(&r);
+    return rc;
+}
+
+/* Checks a 206 answer's Content-Range ("bytes first-last/total") against the request. */
+static int check_range(const s3_resp *r, const char *key, uint64_t offset, size_t len)
+{
+    unsigned long long first, last, total;
+    char star;
+    if (sscanf(r->content_range, "bytes %llu-%llu/%llu", &first, &last, &total) != 3) {
+        if (sscanf(r->content_range, "bytes %llu-%llu/%c", &first, &last, &star) != 3)
+            return err_set(FLOE_ECOLD, "s3 GET %s: 206 with bad Content-Range '%s'", r->url,
+                           r->content_range);
+        total = UINT64_MAX;
+    }
+    if (first != offset || last < first)
+        return err_set(FLOE_ECOLD, "s3 GET %s: asked for bytes from %" PRIu64 ", got Content-Range '%s'",
+                       r->url, offset, r->content_range);
+    if (last - first + 1 < len || r->fixed_got < len)
+        return err_set(FLOE_ERANGE,
+                       "s3 GET %s: object %s has %llu bytes; bytes %" PRIu64 "..%" PRIu64 " are outside it",
+                       r->url, key, total, offset, offset + len);
+    return 0;
+}
+
+int s3_get_range(s3_client *c, const char *key, uint64_t offset, void *buf, size_t len)
+{
+    int rc;
+    char range[64];
+    if ((rc = valid_key(key, "GET")) != 0)
+        return rc;
+    if (len == 0) {
+        s3_object_info info;
+        if ((rc = s3_head(c, key, &info)) != 0)
+            return rc;
+        if (offset > info.size)
+            return err_set(FLOE_ERANGE,
+                           "s3 GET %s: object has %" PRIu64 " bytes; offset %" PRIu64 " is past it", key,
+                           info.size, offset);
+        return 0;
+    }
+    if (!buf || offset > UINT64_MAX - len)
+        return err_set(FLOE_EINVAL, "s3 GET %s: bad range", key);
+    snprintf(range, sizeof range, "bytes=%" PRIu64 "-%" PRIu64, offset, offset + len - 1);
+    s3_req req = {.op = FLOE_S3_GET, .key = key, .sink = SINK_FIXED, .fixed_buf = buf, .fixed_len = len};
+    req.headers[req.header_count++] = (sigv4_pair){"Range", range};
+    s3_resp r;
+    if ((rc = perform(c, &req, &r)) != 0) {
+        count_error(c, FLOE_S3_GET, rc);
+        goto out;
+    }
+    if (r.status == 206) {
+        note_success(c, &r);
+        if (r.too_big)
+            rc = err_set(FLOE_ECOLD, "s3 GET %s: server sent more than the %zu bytes asked for", r.url, len);
+        else
+            rc = check_range(&r, key, offset, len);
+        if (rc)
+            count_error(c, FLOE_S3_GET, rc);
+    } else if (r.status == 200) {
+        /* The server ignored Range: fine only if the object is exactly the range. */
+        note_success(c, &r);
+        if (offset != 0 || r.too_big || r.fixed_got != len)
+            rc = count_error(c, FLOE_S3_GET,
+                             err_set(r.too_big || offset ? FLOE_ECOLD : FLOE_ERANGE,
+                                     "s3 GET %s: server ignored Range %s and sent %s bytes", r.url, range,
+                                     r.too_big ? "more" : "fewer"));
+    } else if (r.status == 416) {
+        note_success(c, &r);
+        rc = err_set(FLOE_ERANGE, "s3 GET %s: 416 %s: %s is outside object %s", r.url,
+                     r.err_code[0] ? r.err_code : "Range Not Satisfiable", range, key);
+    } else {
+        rc = status_error(c, FLOE_S3_GET, &r);
+    }
+out:
+    resp_free(&r);
+    return rc;
+}
+
+int s3_get(s3_client *c, const char *key, void **data, size_t *len, size_t max_len)
+{
+    int rc;
+    if ((rc = valid_key(key, "GET")) != 0)
+        return rc;
+    if (!data || !len)
+        return err_set(FLOE_EINVAL, "s3 GET %s: no output", key);
+    s3_req req = {.op = FLOE_S3_GET, .key = key, .sink = SINK_BUFFER, .max_body = max_len};
+    s3_resp r;
+    if ((rc = perform(c, &req, &r)) != 0) {
+        count_error(c, FLOE_S3_GET, rc);
+        goto out;
+    }
+    if (!status_ok(r.status)) {
+        rc = status_error(c, FLOE_S3_GET, &r);
+        goto out;
+    }
+    note_success(c, &r);
+    if (r.too_big) {
+        rc = err_set(FLOE_ETOOBIG, "s3 GET %s: object is larger than the %zu bytes allowed", r.url, max_len);
+        goto out;
+    }
+    if (!r.body) {
+        r.body = malloc(1);
+        if (!r.body) {
+            rc = err_set(FLOE_ENOMEM, "s3 GET %s: out of memory", r.url);
+            goto out;
+        }
+        r.body[0] = '\0';
+    }
+    *data = r.body;
+    *len = r.body_len;
+    r.body = NULL;
+out:
+    resp_free(&r);
+    return rc;
+}
+
+int s3_delete(s3_client *c, const char *key)
+{
+    int rc;
+    if ((rc = valid_key(key, "DELETE")) != 0)
+        return rc;
+    s3_req req = {.op = FLOE_S3_DELETE, .key = key};
+    s3_resp r;
+    if ((rc = perform(c, &req, &r)) != 0) {
+        count_error(c, FLOE_S3_DELETE, rc);
+        goto out;
+    }
+    if (status_ok(r.status) || (r.status == 404 && strcmp(r.err_code, "NoSuchBucket") != 0))
+        note_success(c, &r);
+    else
+        rc = status_error(c, FLOE_S3_DELETE, &r);
+out:
+    resp_free(&r);
+    return rc;
+}
+
+/* ---- listing ---- */
+
+typedef struct list_entry {
+    char *key;
+    uint64_t size;
+    int64_t mtime;
+} list_entry;
+
+typedef struct list_page {
+    list_entry *entries;
+    size_t count;
+    size_t cap;
+    list_entry cur; /* the <Contents> being read */
+    int truncated;
+    int url_encoded;
+    char *next_token;
+    const char *url;
+    int rc;
+} list_page;
+
+static void list_page_clear(list_page *p)
+{
+    for (size_t i = 0; i < p->count; i++)
+        free(p->entries[i].key);
+    free(p->entries);
+    free(p->cur.key);
+    free(p->next_token);
+    memset(p, 0, sizeof *p);
+}
+
+static int list_element(void *ctx, const char *path, const char *text, size_t len)
+{
+    list_page *p = ctx;
+    if (strcmp(path, "ListBucketResult/Contents/Key") == 0) {
+        free(p->cur.key);
+        p->cur.key = strndup(text, len);
+        if (!p->cur.key)
+            return err_set(FLOE_ENOMEM, "s3 list %s: out of memory", p->url);
+    } else if (strcmp(path, "ListBucketResult/Contents/Size") == 0) {
+        if (parse_u64(text, &p->cur.size) != 0)
+            return err_set(FLOE_ECOLD, "s3 GET %s: bad <Size> '%.40s' in list result", p->url, text);
+    } else if (strcmp(path, "ListBucketResult/Contents/LastModified") == 0) {
+        p->cur.mtime = parse_time(text);
+    } else if (strcmp(path, "ListBucketResult/Contents") == 0) {
+        if (!p->cur.key)
+            return err_set(FLOE_ECOLD, "s3 GET %s: list result has <Contents> without <Key>", p->url);
+        if (p->count == S3_MAX_PAGE_ENTRIES)
+            return err_set(FLOE_ECOLD, "s3 GET %s: list page has more than %d keys", p->url,
+                           S3_MAX_PAGE_ENTRIES);
+        if (p->count == p->cap) {
+            size_t cap = p->cap ? p->cap * 2 : 256;
+            list_entry *e = realloc(p->entries, cap * sizeof *e);
+            if (!e)
+                return err_set(FLOE_ENOMEM, "s3 list %s: out of memory", p->url);
+            p->entries = e;
+            p->cap = cap;
+        }
+        p->entries[p->count++] = p->cur;
+        memset(&p->cur, 0, sizeof p->cur);
+    } else if (strcmp(path, "ListBucketResult/IsTruncated") == 0) {
+        p->truncated = strcmp(text, "true") == 0;
+    } else if (strcmp(path, "ListBucketResult/NextContinuationToken") == 0) {
+        free(p->next_token);
+        p->next_token = strndup(text, len);
+        if (!p->next_token)
+            return err_set(FLOE_ENOMEM, "s3 list %s: out of memory", p->url);
+    } else if (strcmp(path, "ListBucketResult/EncodingType") == 0) {
+        p->url_encoded = strcmp(text, "url") == 0;
+    }
+    return 0;
+}
+
+int s3_list(s3_client *c, const char *prefix, uint32_t page_keys, s3_list_fn fn, void *ctx)
+{
+    int rc = 0;
+    char *token = NULL;
+    char full_prefix[1024 + 512 + 2];
+    char max_keys[16];
+    list_page page = {0};
+    s3_resp r = {0};
+
+    if (!fn)
+        return err_set(FLOE_EINVAL, "s3 list: no callback");
+    if (page_keys == 0 || page_keys > 1000)
+        page_keys = 1000;
+    int n = snprintf(full_prefix, sizeof full_prefix, "%s%s", c->prefix, prefix ? prefix : "");
+    if (n < 0 || (size_t)n >= sizeof full_prefix)
+        return err_set(FLOE_EINVAL, "s3 list: prefix too long");
+    size_t strip = strlen(c->prefix);
+    snprintf(max_keys, sizeof max_keys, "%u", page_keys);
+
+    for (;;) {
+        s3_req req = {.op = FLOE_S3_LIST, .sink = SINK_BUFFER, .max_body = S3_MAX_LIST_PAGE_BYTES};
+        req.query[req.query_count++] = (sigv4_pair){"list-type", "2"};
+        req.query[req.query_count++] = (sigv4_pair){"prefix", full_prefix};
+        req.query[req.query_count++] = (sigv4_pair){"max-keys", max_keys};
+        req.query[req.query_count++] = (sigv4_pair){"encoding-type", "url"};
+        if (token)
+            req.query[req.query_count++] = (sigv4_pair){"continuation-token", token};
+        resp_free(&r);
+        if ((rc = perform(c, &req, &r)) != 0) {
+            count_error(c, FLOE_S3_LIST, rc);
+            goto out;
+        }
+        if (!status_ok(r.status)) {
+            rc = status_error(c, FLOE_S3_LIST, &r);
+            goto out;
+        }
+        note_success(c, &r);
+        if (r.too_big) {
+            rc = count_error(c, FLOE_S3_LIST,
+                             err_set(FLOE_ECOLD, "s3 GET %s: list page larger than %d bytes", r.url,
+                                     S3_MAX_LIST_PAGE_BYTES));
+            goto out;
+        }
+        list_page_clear(&page);
+        page.url = r.url;
+        if ((rc = xml_parse(r.body ? r.body : "", r.body_len, r.url, list_element, &page)) != 0) {
+            rc = count_error(c, FLOE_S3_LIST, err_wrap(FLOE_ECOLD, "s3 list"));
+            goto out;
+        }
+        for (size_t i = 0; i < page.count; i++) {
+            char *k = page.entries[i].key;
+            if (page.url_encoded && url_decode(k) != 0) {
+                rc =
+                    count_error(c, FLOE_S3_LIST,
+                                err_set(FLOE_ECOLD, "s3 GET %s: bad URL encoding in key '%.100s'", r.url, k));
+                goto out;
+            }
+            if (strncmp(k, c->prefix, strip) != 0) {
+                rc = count_error(c, FLOE_S3_LIST,
+                                 err_set(FLOE_ECOLD, "s3 GET %s: listed key '%.100s' is outside prefix '%s'",
+                                         r.url, k, c->prefix));
+                goto out;
+            }
+            if ((rc = fn(ctx, k + strip, page.entries[i].size, page.entries[i].mtime)) != 0)
+                goto out;
+        }
+        if (!page.truncated)
+            break;
+        if (!page.next_token || !page.next_token[0] || (token && strcmp(token, page.next_token) == 0)) {
+            rc = count_error(c, FLOE_S3_LIST,
+                             err_set(FLOE_ECOLD,
+                                     "s3 GET %s: truncated list page without a new continuation token",
+                                     r.url));
+            goto out;
+        }
+        free(token);
+        token = page.next_token;
+        page.next_token = NULL;
+    }
+out:
+    list_page_clear(&page);
+    resp_free(&r);
+    free(token);
+    return rc;
+}
+
+/* ---- multipart ---- */
+
+typedef struct mpu_create_result {
+    char upload_id[1024];
+} mpu_create_result;
+
+static int mpu_create_element(void *ctx, const char *path, const char *text, size_t len)
+{
+    mpu_create_result *m = ctx;
+    if (strcmp(path, "InitiateMultipartUploadResult/UploadId") == 0) {
+        if (len == 0 || len >= sizeof m->upload_id)
+            return err_set(FLOE_ECOLD, "s3: UploadId of %zu bytes", len);
+        memcpy(m->upload_id, text, len + 1);
+    }
+    return 0;
+}
+
+static int mpu_abort(s3_client *c, const char *key, const char *upload_id)
+{
+    s3_req req = {.op = FLOE_S3_MPU_ABORT, .key = key};
+    req.query[req.query_count++] = (sigv4_pair){"uploadId", upload_id};
+    s3_resp r;
+    int rc = perform(c, &req, &r);
+    if (rc != 0)
+        count_error(c, FLOE_S3_MPU_ABORT, rc);
+    else if (status_ok(r.status) || r.status == 404)
+        note_success(c, &r);
+    else
+        rc = status_error(c, FLOE_S3_MPU_ABORT, &r);
+    resp_free(&r);
+    return rc;
+}
+
+/* Appends s to the XML body with &, < and > escaped. */
+static int xml_append_escaped(char *buf, size_t *len, size_t cap, const char *s)
+{
+    for (; *s; s++) {
+        const char *rep = *s == '&' ? "&amp;" : *s == '<' ? "&lt;" : *s == '>' ? "&gt;" : NULL;
+        size_t n = rep ? strlen(rep) : 1;
+        if (*len + n + 1 > cap)
+            return -1;
+        memcpy(buf + *len, rep ? rep : s, n);
+        *len += n;
+    }
+    buf[*len] = '\0';
+    return 0;
+}
+
+/* Uploads path in parts of part_bytes. Called with the file open and its size known. */
+static int put_multipart(s3_client *c, const char *key, int fd, const char *path, uint64_t size,
+                         uint64_t part_bytes)
+{
+    int rc = 0;
+    char upload_tag[33];
+    mpu_create_result created = {{0}};
+    char(*etags)[S3_ETAG_MAX] = NULL;
+    unsigned char *buf = NULL;
+    char *complete_body = NULL;
+    int created_ok = 0;
+    s3_resp r = {0};
+
+    uint64_t nparts = (size + part_bytes - 1) / part_bytes;
+    if (nparts > S3_MAX_PARTS) {
+        part_bytes = (size + S3_MAX_PARTS - 1) / S3_MAX_PARTS;
+        nparts = (size + part_bytes - 1) / part_bytes;
+    }
+    if (part_bytes > SIZE_MAX / 2)
+        return err_set(FLOE_EINVAL, "s3 PUT %s: part size %" PRIu64 " too large", key, part_bytes);
+    etags = calloc(nparts, sizeof *etags);
+    buf = malloc(part_bytes);
+    if (!etags || !buf) {
+        rc = err_set(FLOE_ENOMEM, "s3 PUT %s: out of memory for a %" PRIu64 "-byte part", key, part_bytes);
+        goto out;
+    }
+    random_hex(upload_tag, 16);
+
+    {
+        s3_req req = {
+            .op = FLOE_S3_MPU_CREATE, .key = key, .sink = SINK_BUFFER, .max_body = S3_MAX_SMALL_BODY_BYTES};
+        req.query[req.query_count++] = (sigv4_pair){"uploads", ""};
+        req.headers[req.header_count++] = (sigv4_pair){"x-amz-meta-floe-upload-id", upload_tag};
+        if ((rc = perform(c, &req, &r)) != 0) {
+            count_error(c, FLOE_S3_MPU_CREATE, rc);
+            goto out;
+        }
+        if (!status_ok(r.status)) {
+            rc = status_error(c, FLOE_S3_MPU_CREATE, &r);
+            goto out;
+        }
+        note_success(c, &r);
+        if (r.too_big ||
+            (rc = xml_parse(r.body ? r.body : "", r.body_len, r.url, mpu_create_element, &created)) != 0 ||
+            !created.upload_id[0]) {
+            rc = count_error(c, FLOE_S3_MPU_CREATE,
+                             err_set(FLOE_ECOLD, "s3 POST %s: answer has no UploadId (%s)", r.url,
+                                     rc ? floe_last_error() : "missing or too large"));
+            goto out;
+        }
+        created_ok = 1;
+        resp_free(&r);
+    }
+
+    for (uint64_t i = 0; i < nparts; i++) {
+        uint64_t off = i * part_bytes;
+        size_t n = (size_t)(size - off < part_bytes ? size - off : part_bytes);
+        size_t got = 0;
+        while (got < n) {
+            ssize_t k = pread(fd, buf + got, n - got, (off_t)(off + got));
+            if (k < 0 && errno == EINTR)
+                continue;
+            if (k <= 0) {
+                rc = err_set(FLOE_EIO, "s3 PUT %s: read %s at offset %" PRIu64 ": %s", key, path, off + got,
+                             k < 0 ? strerror(errno) : "file shrank during upload");
+                goto out;
+            }
+            got += (size_t)k;
+        }
+        char md5[25], sha[65], part_no[24];
+        if ((rc = body_digests(buf, n, md5, sha)) != 0)
+            goto out;
+        snprintf(part_no, sizeof part_no, "%" PRIu64, i + 1);
+        s3_req req = {.op = FLOE_S3_MPU_PART, .key = key, .body = buf, .body_len = n, .body_sha256 = sha};
+        req.query[req.query_count++] = (sigv4_pair){"partNumber", part_no};
+        req.query[req.query_count++] = (sigv4_pair){"uploadId", created.upload_id};
+        req.headers[req.header_count++] = (sigv4_pair){"Content-MD5", md5};
+        if ((rc = perform(c, &req, &r)) != 0) {
+            count_error(c, FLOE_S3_MPU_PART, rc);
+            goto out;
+        }
+        if (!status_ok(r.status)) {
+            rc = status_error(c, FLOE_S3_MPU_PART, &r);
+            goto out;
+        }
+        if (!r.etag[0]) {
+            rc = count_error(
+                c, FLOE_S3_MPU_PART,
+                err_set(FLOE_ECOLD, "s3 PUT %s: part %" PRIu64 " answer has no ETag", r.url, i + 1));
+            goto out;
+        }
+        snprintf(etags[i], sizeof etags[i], "%s", r.etag);
+        resp_free(&r);
+    }
+
+    {
+        size_t cap = 128 + nparts * (64 + S3_ETAG_MAX * 5), len = 0;
+        complete_body = malloc(cap);
+        if (!complete_body) {
+            rc = err_set(FLOE_ENOMEM, "s3 PUT %s: out of memory", key);
+            goto out;
+        }
+        len = (size_t)snprintf(complete_body, cap, "<CompleteMultipartUpload>");
+        for (uint64_t i = 0; i < nparts; i++) {
+            len += (size_t)snprintf(complete_body + len, cap - len,
+                                    "<Part><PartNumber>%" PRIu64 "</PartNumber><ETag>\"", i + 1);
+            if (xml_append_escaped(complete_body, &len, cap, etags[i]) != 0) {
+                rc = err_set(FLOE_ECOLD, "s3 PUT %s: ETag too long", key);
+                goto out;
+            }
+            len += (size_t)snprintf(complete_body + len, cap - len, "\"</ETag></Part>");
+        }
+        len += (size_t)snprintf(complete_body + len, cap - len, "</CompleteMultipartUpload>");
+        char sha[65];
+        sigv4_sha256_hex(complete_body, len, sha);
+        s3_req req = {.op = FLOE_S3_MPU_COMPLETE,
+                      .key = key,
+                      .body = complete_body,
+                      .body_len = len,
+                      .body_sha256 = sha,
+                      .sink = SINK_BUFFER,
+                      .max_body = S3_MAX_SMALL_BODY_BYTES};
+        req.query[req.query_count++] = (sigv4_pair){"uploadId", created.upload_id};
+        req.headers[req.header_count++] = (sigv4_pair){"Content-Type", "application/xml"};
+        if ((rc = perform(c, &req, &r)) != 0) {
+            count_error(c, FLOE_S3_MPU_COMPLETE, rc);
+            goto out;
+        }
+        if (status_ok(r.status) && !r.err_code[0]) {
+            note_success(c, &r);
+            created_ok = 0; /* completed: nothing to abort */
+        } else if (r.status == 404 && strcmp(r.err_code, "NoSuchUpload") == 0 && r.attempts > 1) {
+            /* An earlier attempt completed it and its answer was lost: the object says whose it is. */
+            s3_object_info info;
+            if (s3_head(c, key, &info) == 0 && strcmp(info.upload_id, upload_tag) == 0) {
+                created_ok = 0;
+                err_clear();
+            } else {
+                rc = status_error(c, FLOE_S3_MPU_COMPLETE, &r);
+            }
+        } else {
+            rc = status_error(c, FLOE_S3_MPU_COMPLETE, &r);
+        }
+    }
+out:
+    if (rc != 0 && created_ok) {
+        /* Keep the first error's message: abort's outcome only matters for the counters. */
+        char saved[1024];
+        snprintf(saved, sizeof saved, "%s", floe_last_error());
+        mpu_abort(c, key, created.upload_id);
+        err_set(rc, "%s", saved);
+    }
+    resp_free(&r);
+    free(complete_body);
+    free(buf);
+    free(etags);
+    return rc;
+}
+
+int s3_put_file(s3_client *c, const char *key, const char *path, uint64_t part_bytes)
+{
+    int rc = 0, fd = -1;
+    void *data = NULL;
+    struct stat st;
+
+    if ((rc = valid_key(key, "PUT")) != 0)
+        return rc;
+    if (part_bytes < S3_MIN_PART_BYTES)
+        return err_set(FLOE_EINVAL, "s3 PUT %s: part size %" PRIu64 " is below S3's minimum of %llu bytes",
+                       key, part_bytes, S3_MIN_PART_BYTES);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        rc = err_set(errno == ENOENT ? FLOE_ENOTFOUND : FLOE_EIO, "s3 PUT %s: open %s: %s", key, path,
+                     strerror(errno));
+        goto out;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        rc = err_set(FLOE_EIO, "s3 PUT %s: %s is not a readable regular file", key, path);
+        goto out;
+    }
+    uint64_t size = (uint64_t)st.st_size;
+    if (size > part_bytes) {
+        rc = put_multipart(c, key, fd, path, size, part_bytes);
+        goto out;
+    }
+    data = malloc(size ? size : 1);
+    if (!data) {
+        rc = err_set(FLOE_ENOMEM, "s3 PUT %s: out of memory reading %s", key, path);
+        goto out;
+    }
+    size_t got = 0;
+    while (got < size) {
+        ssize_t k = pread(fd, (char *)data + got, size - got, (off_t)got);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0) {
+            rc = err_set(FLOE_EIO, "s3 PUT %s: read %s: %s", key, path,
+                         k < 0 ? strerror(errno) : "file shrank");
+            goto out;
+        }
+        got += (size_t)k;
+    }
+    rc = s3_put(c, key, data, size, 0);
+out:
+    free(data);
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+
+void s3_get_counters(s3_client *c, uint64_t requests[FLOE_S3_OP_COUNT], uint64_t errors[FLOE_S3_OP_COUNT],
+                     uint64_t retries[FLOE_S3_OP_COUNT])
+{
+    for (int i = 0; i < FLOE_S3_OP_COUNT; i++) {
+        if (requests)
+            requests[i] = atomic_load_explicit(&c->requests[i], memory_order_relaxed);
+        if (errors)
+            errors[i] = atomic_load_explicit(&c->errors[i], memory_order_relaxed);
+        if (retries)
+            retries[i] = atomic_load_explicit(&c->retries[i], memory_order_relaxed);
+    }
+}
+
+int s3_health(s3_client *c, char *msg, size_t cap)
+{
+    int rc = 0;
+    pthread_mutex_lock(&c->health_mu);
+    if (c->health_msg[0])
+        rc = FLOE_ECOLD;
+    if (msg && cap)
+        snprintf(msg, cap, "%s", c->health_msg);
+    pthread_mutex_unlock(&c->health_mu);
+    return rc;
+}

@@ -1,0 +1,1045 @@
+/* The S3 client against a real S3 implementation (the Ceph RGW that scripts/test.sh starts, found
+ * through FLOE_TEST_S3_ENDPOINT, FLOE_TEST_S3_ACCESS_KEY and FLOE_TEST_S3_SECRET_KEY), and against a
+ * scripted fake server in this file for what a real one will not do on demand: 503 storms, lost
+ * answers, silence, oversized and malformed bodies. Each RGW test makes its own bucket. */
+#include "error.h"
+#include "s3.h"
+#include "testutil.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <openssl/evp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void fill_random(void *buf, size_t len, unsigned seed)
+{
+    unsigned char *p = buf;
+    uint64_t x = seed * 0x9e3779b97f4a7c15ull + 1;
+    for (size_t i = 0; i < len; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        p[i] = (unsigned char)x;
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* The RGW under test */
+
+static const char *rgw_endpoint(void)
+{
+    const char *e = getenv("FLOE_TEST_S3_ENDPOINT");
+    ck_assert_msg(e && e[0],
+                  "FLOE_TEST_S3_ENDPOINT is not set: run scripts/test.sh, which starts an S3 test server, or "
+                  "start one with scripts/s3-test-server.sh start DIR PORT and export FLOE_TEST_S3_ENDPOINT, "
+                  "FLOE_TEST_S3_ACCESS_KEY and FLOE_TEST_S3_SECRET_KEY");
+    return e;
+}
+
+static void unique_bucket(char *out, size_t cap)
+{
+    static atomic_uint counter;
+    snprintf(out, cap, "floe-t-%d-%u-%lx", (int)getpid(), atomic_fetch_add(&counter, 1),
+             (unsigned long)(now_s() * 1000) & 0xffffff);
+}
+
+static s3_config rgw_config(const char *bucket)
+{
+    s3_config cfg = {
+        .endpoint = rgw_endpoint(),
+        .bucket = bucket,
+        .region = "us-east-1",
+        .path_style = 1,
+        .access_key = getenv("FLOE_TEST_S3_ACCESS_KEY"),
+        .secret_key = getenv("FLOE_TEST_S3_SECRET_KEY"),
+        .timeout_ms = 20000,
+        .max_retries = 3,
+    };
+    ck_assert_msg(cfg.access_key && cfg.secret_key, "FLOE_TEST_S3_ACCESS_KEY / _SECRET_KEY not set");
+    return cfg;
+}
+
+/* A client on a fresh bucket of its own. */
+static s3_client *rgw_client(char *bucket, size_t cap, const char *prefix)
+{
+    unique_bucket(bucket, cap);
+    s3_config cfg = rgw_config(bucket);
+    cfg.prefix = prefix;
+    s3_client *c = NULL;
+    ck_assert_msg(s3_client_create(&cfg, &c) == 0, "%s", floe_last_error());
+    ck_assert_msg(s3_create_bucket(c) == 0, "create bucket %s: %s", bucket, floe_last_error());
+    return c;
+}
+
+static void md5_hex(const void *data, size_t len, char out[33])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned n = 0;
+    EVP_Digest(data, len, md, &n, EVP_md5(), NULL);
+    for (unsigned i = 0; i < 16; i++)
+        sprintf(out + 2 * i, "%02x", md[i]);
+}
+
+START_TEST(s3_put_get_range_head_delete_round_trip)
+{
+    char bucket[64];
+    s3_client *c = rgw_client(bucket, sizeof bucket, "node-a");
+    size_t len = 100000;
+    unsigned char *data = malloc(len);
+    fill_random(data, len, 1);
+
+    ck_assert_msg(s3_put(c, "segments/ab/1-1.seg", data, len, 0) == 0, "%s", floe_last_error());
+    void *got = NULL;
+    size_t got_len = 0;
+    ck_assert_msg(s3_get(c, "segments/ab/1-1.seg", &got, &got_len, len) == 0, "%s", floe_last_error());
+    ck_assert_uint_eq(got_len, len);
+    ck_assert(memcmp(got, data, len) == 0);
+    free(got);
+
+    unsigned char part[1000];
+    ck_assert_msg(s3_get_range(c, "segments/ab/1-1.seg", 54321, part, sizeof part) == 0, "%s",
+                  floe_last_error());
+    ck_assert(memcmp(part, data + 54321, sizeof part) == 0);
+    ck_assert_int_eq(s3_get_range(c, "segments/ab/1-1.seg", len - 10, part, 10), 0); /* the last bytes */
+    ck_assert(memcmp(part, data + len - 10, 10) == 0);
+
+    s3_object_info info;
+    ck_assert_int_eq(s3_head(c, "segments/ab/1-1.seg", &info), 0);
+    ck_assert_uint_eq(info.size, len);
+    char md5[33];
+    md5_hex(data, len, md5);
+    ck_assert_str_eq(info.etag, md5);
+    ck_assert_int_eq(strlen(info.upload_id), 32);
+    ck_assert(info.mtime_unix_s > time(NULL) - 3600 && info.mtime_unix_s < time(NULL) + 3600);
+
+    /* The prefix is part of the object's real name. */
+    s3_config cfg = rgw_config(bucket);
+    s3_client *raw = NULL;
+    ck_assert_int_eq(s3_client_create(&cfg, &raw), 0);
+    ck_assert_int_eq(s3_head(raw, "node-a/segments/ab/1-1.seg", &info), 0);
+    s3_client_destroy(raw);
+
+    ck_assert_int_eq(s3_delete(c, "segments/ab/1-1.seg"), 0);
+    ck_assert_int_eq(s3_get(c, "segments/ab/1-1.seg", &got, &got_len, len), FLOE_ENOTFOUND);
+    ck_assert_ptr_nonnull(strstr(floe_last_error(), "NoSuchKey"));
+    ck_assert_int_eq(s3_head(c, "segments/ab/1-1.seg", &info), FLOE_ENOTFOUND);
+    ck_assert_int_eq(s3_get_range(c, "segments/ab/1-1.seg", 0, part, 10), FLOE_ENOTFOUND);
+    ck_assert_int_eq(s3_delete(c, "segments/ab/1-1.seg"), 0); /* deleting twice is fine */
+
+    uint64_t req[FLOE_S3_OP_COUNT], err[FLOE_S3_OP_COUNT], ret[FLOE_S3_OP_COUNT];
+    s3_get_counters(c, req, err, ret);
+    ck_assert_uint_eq(req[FLOE_S3_PUT], 2); /* the bucket and the object */
+    ck_assert_uint_eq(req[FLOE_S3_GET], 5);
+    ck_assert_uint_eq(err[FLOE_S3_GET], 0); /* a 404 is an answer, not an error */
+    ck_assert_uint_eq(req[FLOE_S3_DELETE], 2);
+    ck_assert_uint_eq(ret[FLOE_S3_PUT] + ret[FLOE_S3_GET], 0);
+    ck_assert_int_eq(s3_health(c, NULL, 0), 0);
+    s3_client_destroy(c);
+    free(data);
+}
+END_TEST
+
+START_TEST(s3_range_outside_object_is_erange_with_size)
+{
+    char bucket[64];
+    s3_client *c = rgw_client(bucket, sizeof bucket, NULL);
+    ck_assert_int_eq(s3_put(c, "small", "0123456789", 10, 0), 0);
+    char buf[32];
+    ck_assert_int_eq(s3_get_range(c, "small", 5, buf, 10), FLOE_ERANGE); /* runs past the end */
+    ck_assert_ptr_nonnull(strstr(floe_last_error(), "has 10 bytes"));
+    ck_assert_int_eq(s3_get_range(c, "small", 10, buf, 1), FLOE_ERANGE); /* starts at the end */
+    ck_assert_int_eq(s3_get_range(c, "small", 5, buf, 5), 0);
+    ck_assert(memcmp(buf, "56789", 5) == 0);
+    ck_assert_int_eq(s3_get_range(c, "small", 10, buf, 0), 0); /* empty range at the end */
+    ck_assert_int_eq(s3_get_range(c, "small", 11, buf, 0), FLOE_ERANGE);
+
+    void *data = NULL;
+    size_t len = 0;
+    ck_assert_int_eq(s3_get(c, "small", &data, &len, 9), FLOE_ETOOBIG);
+    ck_assert_ptr_null(data);
+    ck_assert_int_eq(s3_get(c, "small", &data, &len, 10), 0);
+    ck_assert_uint_eq(len, 10);
+    ck_assert_int_eq(((char *)data)[10], '\0');
+    free(data);
+    s3_client_destroy(c);
+}
+END_TEST
+
+typedef struct put_job {
+    s3_client *c;
+    int from, to;
+    int failures;
+} put_job;
+
+static void *put_keys(void *arg)
+{
+    put_job *j = arg;
+    for (int i = j->from; i < j->to; i++) {
+        char key[64], val[32];
+        snprintf(key, sizeof key, "list/k%05d", i);
+        int n = snprintf(val, sizeof val, "v%d", i);
+        if (s3_put(j->c, key, val, (size_t)n, 0) != 0)
+            j->failures++;
+    }
+    return NULL;
+}
+
+typedef struct collected {
+    char **keys;
+    uint64_t *sizes;
+    size_t count;
+    size_t cap;
+    size_t stop_after; /* 0: never stop */
+} collected;
+
+static int collect(void *ctx, const char *key, uint64_t size, int64_t mtime)
+{
+    collected *col = ctx;
+    ck_assert(mtime > 0);
+    if (col->count == col->cap) {
+        col->cap = col->cap ? col->cap * 2 : 64;
+        col->keys = realloc(col->keys, col->cap * sizeof *col->keys);
+        col->sizes = realloc(col->sizes, col->cap * sizeof *col->sizes);
+    }
+    col->keys[col->count] = strdup(key);
+    col->sizes[col->count++] = size;
+    if (col->stop_after && col->count == col->stop_after)
+        return 7;
+    return 0;
+}
+
+static void collected_free(collected *col)
+{
+    for (size_t i = 0; i < col->count; i++)
+        free(col->keys[i]);
+    free(col->keys);
+    free(col->sizes);
+    memset(col, 0, sizeof *col);
+}
+
+START_TEST(s3_list_follows_continuation_tokens_past_1000_keys)
+{
+    char bucket[64];
+    s3_client *c = rgw_client(bucket, sizeof bucket, "pfx/");
+    enum { N = 1100, THREADS = 4 };
+    pthread_t th[THREADS];
+    put_job jobs[THREADS];
+    for (int t = 0; t < THREADS; t++) {
+        jobs[t] = (put_job){c, t * N / THREADS, (t + 1) * N / THREADS, 0};
+        pthread_create(&th[t], NULL, put_keys, &jobs[t]);
+    }
+    for (int t = 0; t < THREADS; t++) {
+        pthread_join(th[t], NULL);
+        ck_assert_int_eq(jobs[t].failures, 0);
+    }
+    ck_assert_int_eq(s3_put(c, "other", "x", 1, 0), 0);
+
+    uint64_t before[FLOE_S3_OP_COUNT], after[FLOE_S3_OP_COUNT];
+    s3_get_counters(c, before, NULL, NULL);
+    collected col = {0};
+    ck_assert_msg(s3_list(c, "list/", 100, collect, &col) == 0, "%s", floe_last_error());
+    s3_get_counters(c, after, NULL, NULL);
+    ck_assert_uint_eq(col.count, N);
+    for (size_t i = 0; i < col.count; i++) {
+        char want[64];
+        snprintf(want, sizeof want, "list/k%05zu", i);
+        ck_assert_str_eq(col.keys[i], want); /* in order, prefix stripped, none twice */
+        ck_assert_uint_eq(col.sizes[i], (uint64_t)snprintf(want, sizeof want, "v%zu", i));
+    }
+    ck_assert_uint_ge(after[FLOE_S3_LIST] - before[FLOE_S3_LIST], N / 100);
+    collected_free(&col);
+
+    /* The default page size, and everything under the prefix. */
+    ck_assert_int_eq(s3_list(c, "", 0, collect, &col), 0);
+    ck_assert_uint_eq(col.count, N + 1);
+    ck_assert_str_eq(col.keys[N], "other");
+    collected_free(&col);
+
+    /* A callback's non-zero value stops the listing and is returned. */
+    col.stop_after = 150;
+    ck_assert_int_eq(s3_list(c, "list/", 100, collect, &col), 7);
+    ck_assert_uint_eq(col.count, 150);
+    collected_free(&col);
+    s3_client_destroy(c);
+}
+END_TEST
+
+START_TEST(s3_multipart_upload_of_three_parts_round_trips)
+{
+    char bucket[64];
+    s3_client *c = rgw_client(bucket, sizeof bucket, NULL);
+    char *dir = tu_tmpdir("s3-mpu");
+    char path[512];
+    snprintf(path, sizeof path, "%s/seg", dir);
+    size_t len = 2 * S3_MIN_PART_BYTES + 1234567; /* parts of 5 MiB, 5 MiB and the rest */
+    unsigned char *data = malloc(len);
+    fill_random(data, len, 3);
+    tu_write_file(path, data, len);
+
+    ck_assert_msg(s3_put_file(c, "segments/00/9-1.seg", path, S3_MIN_PART_BYTES) == 0, "%s",
+                  floe_last_error());
+    uint64_t req[FLOE_S3_OP_COUNT], err[FLOE_S3_OP_COUNT];
+    s3_get_counters(c, req, err, NULL);
+    ck_assert_uint_eq(req[FLOE_S3_MPU_CREATE], 1);
+    ck_assert_uint_eq(req[FLOE_S3_MPU_PART], 3);
+    ck_assert_uint_eq(req[FLOE_S3_MPU_COMPLETE], 1);
+    ck_assert_uint_eq(req[FLOE_S3_MPU_ABORT], 0);
+
+    s3_object_info info;
+    ck_assert_int_eq(s3_head(c, "segments/00/9-1.seg", &info), 0);
+    ck_assert_uint_eq(info.size, len);
+    ck_assert_msg(strlen(info.etag) > 2 && strcmp(info.etag + strlen(info.etag) - 2, "-3") == 0, "etag %s",
+                  info.etag);
+    void *got = NULL;
+    size_t got_len = 0;
+    ck_assert_int_eq(s3_get(c, "segments/00/9-1.seg", &got, &got_len, len), 0);
+    ck_assert_uint_eq(got_len, len);
+    ck_assert(memcmp(got, data, len) == 0);
+    free(got);
+    /* A ranged read across the boundary of parts 1 and 2. */
+    unsigned char buf[4096];
+    ck_assert_int_eq(s3_get_range(c, "segments/00/9-1.seg", S3_MIN_PART_BYTES - 2048, buf, sizeof buf), 0);
+    ck_assert(memcmp(buf, data + S3_MIN_PART_BYTES - 2048, sizeof buf) == 0);
+
+    /* A file no larger than part_bytes goes up in one PUT. */
+    s3_get_counters(c, req, NULL, NULL);
+    uint64_t puts = req[FLOE_S3_PUT];
+    ck_assert_int_eq(s3_put_file(c, "whole", path, len), 0);
+    s3_get_counters(c, req, NULL, NULL);
+    ck_assert_uint_eq(req[FLOE_S3_PUT], puts + 1);
+    ck_assert_uint_eq(req[FLOE_S3_MPU_CREATE], 1);
+
+    /* Bad part sizes and missing files are refused before any request. */
+    ck_assert_int_eq(s3_put_file(c, "x", path, 1024), FLOE_EINVAL);
+    ck_assert_ptr_nonnull(strstr(floe_last_error(), "minimum"));
+    ck_assert_int_eq(s3_put_file(c, "x", "/nonexistent/file", S3_MIN_PART_BYTES), FLOE_ENOTFOUND);
+    free(data);
+    tu_rmrf(dir);
+    free(dir);
+    s3_client_destroy(c);
+}
+END_TEST
+
+START_TEST(s3_if_none_match_refuses_the_second_create)
+{
+    char bucket[64];
+    s3_client *c = rgw_client(bucket, sizeof bucket, NULL);
+    ck_assert_int_eq(s3_put(c, "manifest/00000000000000000001.json", "first", 5, 1), 0);
+    ck_assert_int_eq(s3_put(c, "manifest/00000000000000000001.json", "second", 6, 1), S3_EXISTS);
+    void *got = NULL;
+    size_t len = 0;
+    ck_assert_int_eq(s3_get(c, "manifest/00000000000000000001.json", &got, &len, 100), 0);
+    ck_assert_uint_eq(len, 5);
+    ck_assert(memcmp(got, "first", 5) == 0);
+    free(got);
+    uint64_t err[FLOE_S3_OP_COUNT];
+    s3_get_counters(c, NULL, err, NULL);
+    ck_assert_uint_eq(err[FLOE_S3_PUT], 0); /* "exists" is an answer */
+    /* A plain PUT still replaces. */
+    ck_assert_int_eq(s3_put(c, "manifest/00000000000000000001.json", "third", 5, 0), 0);
+    s3_client_destroy(c);
+}
+END_TEST
+
+START_TEST(s3_keys_with_spaces_plus_equals_percent_and_utf8_round_trip)
+{
+    static const char *const keys[] = {
+        "a b c",
+        "plus+sign",
+        "equals=sign&amp",
+        "100%25 and % alone",
+        "\xc3\xbc/\xc3\xb1/\xe6\x97\xa5\xe6\x9c\xac.seg",
+        "double//slash",
+        "semi;colon,comma:colon",
+        "tilde~star*(paren)'quote'!",
+        "brackets[]{}^|`\"<>#?",
+        "dot./..x/.hidden",
+    };
+    enum { NKEYS = sizeof keys / sizeof keys[0] };
+    char bucket[64];
+    s3_client *c = rgw_client(bucket, sizeof bucket, "we ird+pre=fix%");
+    for (int i = 0; i < NKEYS; i++) {
+        ck_assert_msg(s3_put(c, keys[i], keys[i], strlen(keys[i]), 0) == 0, "put '%s': %s", keys[i],
+                      floe_last_error());
+        void *got = NULL;
+        size_t len = 0;
+        ck_assert_msg(s3_get(c, keys[i], &got, &len, 4096) == 0, "get '%s': %s", keys[i], floe_last_error());
+        ck_assert_uint_eq(len, strlen(keys[i]));
+        ck_assert(memcmp(got, keys[i], len) == 0);
+        free(got);
+        s3_object_info info;
+        ck_assert_int_eq(s3_head(c, keys[i], &info), 0);
+        ck_assert_uint_eq(info.size, strlen(keys[i]));
+    }
+    collected col = {0};
+    ck_assert_msg(s3_list(c, "", 3, collect, &col) == 0, "%s", floe_last_error());
+    ck_assert_uint_eq(col.count, NKEYS);
+    for (int i = 0; i < NKEYS; i++) {
+        int found = 0;
+        for (size_t j = 0; j < col.count; j++)
+            found += strcmp(col.keys[j], keys[i]) == 0;
+        ck_assert_msg(found == 1, "key '%s' listed %d times", keys[i], found);
+    }
+    for (size_t j = 1; j < col.count; j++)
+        ck_assert_msg(strcmp(col.keys[j - 1], col.keys[j]) < 0, "list out of order at %zu", j);
+    collected_free(&col);
+    for (int i = 0; i < NKEYS; i++)
+        ck_assert_int_eq(s3_delete(c, keys[i]), 0);
+    ck_assert_int_eq(s3_list(c, "", 0, collect, &col), 0);
+    ck_assert_uint_eq(col.count, 0);
+    s3_client_destroy(c);
+}
+END_TEST
+
+START_TEST(s3_virtual_hosted_style_works)
+{
+    char bucket[64];
+    s3_client *c = rgw_client(bucket, sizeof bucket, NULL);
+    s3_client_destroy(c);
+    /* curl resolves <bucket>.localhost to the loopback address; RGW knows "localhost" as its name. */
+    const char *e = rgw_endpoint();
+    const char *port = strrchr(e, ':');
+    ck_assert_ptr_nonnull(port);
+    char endpoint[128];
+    snprintf(endpoint, sizeof endpoint, "http://localhost%s", port);
+    s3_config cfg = rgw_config(bucket);
+    cfg.endpoint = endpoint;
+    cfg.path_style = 0;
+    cfg.region = "eu-west-3"; /* any region is signed and accepted */
+    ck_assert_int_eq(s3_client_create(&cfg, &c), 0);
+    ck_assert_msg(s3_put(c, "vh/key one", "hello", 5, 0) == 0, "%s", floe_last_error());
+    char buf[5];
+    ck_assert_int_eq(s3_get_range(c, "vh/key one", 1, buf, 4), 0);
+    ck_assert(memcmp(buf, "ello", 4) == 0);
+    collected col = {0};
+    ck_assert_msg(s3_list(c, "vh/", 0, collect, &col) == 0, "%s", floe_last_error());
+    ck_assert_uint_eq(col.count, 1);
+    ck_assert_str_eq(col.keys[0], "vh/key one");
+    collected_free(&col);
+    s3_client_destroy(c);
+}
+END_TEST
+
+START_TEST(s3_wrong_secret_is_signature_does_not_match_and_unhealthy)
+{
+    char bucket[64];
+    s3_client *good = rgw_client(bucket, sizeof bucket, NULL);
+    s3_config cfg = rgw_config(bucket);
+    cfg.secret_key = "not-the-secret";
+    s3_client *c = NULL;
+    ck_assert_int_eq(s3_client_create(&cfg, &c), 0);
+    ck_assert_int_eq(s3_health(c, NULL, 0), 0); /* nothing known yet */
+
+    ck_assert_int_eq(s3_put(c, "k", "v", 1, 0), FLOE_ECOLD);
+    const char *msg = floe_last_error();
+    ck_assert_msg(strstr(msg, "SignatureDoesNotMatch") && strstr(msg, "403") &&
+                      strstr(msg, "check the secret key") && strstr(msg, "PUT") && strstr(msg, bucket),
+                  "message: %s", msg);
+    char health[512];
+    ck_assert_int_eq(s3_health(c, health, sizeof health), FLOE_ECOLD);
+    ck_assert_ptr_nonnull(strstr(health, "SignatureDoesNotMatch"));
+    uint64_t req[FLOE_S3_OP_COUNT], err[FLOE_S3_OP_COUNT], ret[FLOE_S3_OP_COUNT];
+    s3_get_counters(c, req, err, ret);
+    ck_assert_uint_eq(req[FLOE_S3_PUT], 1); /* 403 is not retried */
+    ck_assert_uint_eq(ret[FLOE_S3_PUT], 0);
+    ck_assert_uint_eq(err[FLOE_S3_PUT], 1);
+    /* A GET is refused too, and is not taken for a missing key. */
+    char buf[1];
+    ck_assert_int_eq(s3_get_range(c, "k", 0, buf, 1), FLOE_ECOLD);
+    s3_client_destroy(c);
+
+    cfg.secret_key = getenv("FLOE_TEST_S3_SECRET_KEY");
+    cfg.access_key = "NOSUCHACCESSKEY";
+    ck_assert_int_eq(s3_client_create(&cfg, &c), 0);
+    ck_assert_int_eq(s3_put(c, "k", "v", 1, 0), FLOE_ECOLD);
+    ck_assert_msg(strstr(floe_last_error(), "InvalidAccessKeyId") &&
+                      strstr(floe_last_error(), "check the access key"),
+                  "%s", floe_last_error());
+    ck_assert_int_eq(s3_health(c, NULL, 0), FLOE_ECOLD);
+    s3_client_destroy(c);
+    s3_client_destroy(good);
+}
+END_TEST
+
+START_TEST(s3_missing_bucket_is_a_clear_no_such_bucket_error)
+{
+    char bucket[64];
+    unique_bucket(bucket, sizeof bucket);
+    s3_config cfg = rgw_config(bucket);
+    s3_client *c = NULL;
+    ck_assert_int_eq(s3_client_create(&cfg, &c), 0);
+    ck_assert_int_eq(s3_put(c, "k", "v", 1, 0), FLOE_ECOLD);
+    ck_assert_msg(strstr(floe_last_error(), "NoSuchBucket") && strstr(floe_last_error(), "create the bucket"),
+                  "%s", floe_last_error());
+    void *data = NULL;
+    size_t len = 0;
+    ck_assert_int_eq(s3_get(c, "k", &data, &len, 10), FLOE_ECOLD); /* not "no such key" */
+    ck_assert_ptr_nonnull(strstr(floe_last_error(), "NoSuchBucket"));
+    ck_assert_int_eq(s3_list(c, "", 0, collect, NULL), FLOE_ECOLD);
+    char health[512];
+    ck_assert_int_eq(s3_health(c, health, sizeof health), FLOE_ECOLD);
+    ck_assert_ptr_nonnull(strstr(health, "NoSuchBucket"));
+    /* Once the bucket exists, a success clears the health error. */
+    ck_assert_int_eq(s3_create_bucket(c), 0);
+    ck_assert_int_eq(s3_put(c, "k", "v", 1, 0), 0);
+    ck_assert_int_eq(s3_health(c, NULL, 0), 0);
+    s3_client_destroy(c);
+}
+END_TEST
+
+/* A TCP port on 127.0.0.1 with nothing listening. */
+static int closed_port(void)
+{
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t alen = sizeof a;
+    ck_assert_int_eq(bind(s, (struct sockaddr *)&a, sizeof a), 0);
+    ck_assert_int_eq(getsockname(s, (struct sockaddr *)&a, &alen), 0);
+    close(s); /* bound, never listened: connections are refused */
+    return ntohs(a.sin_port);
+}
+
+START_TEST(s3_connection_refused_is_retried_then_fails_within_the_timeout)
+{
+    char endpoint[64];
+    snprintf(endpoint, sizeof endpoint, "http://127.0.0.1:%d", closed_port());
+    s3_config cfg = {.endpoint = endpoint,
+                     .bucket = "floe",
+                     .path_style = 1,
+                     .access_key = "a",
+                     .secret_key = "b",
+                     .timeout_ms = 2000,
+                     .max_retries = 3};
+    s3_client *c = NULL;
+    ck_assert_int_eq(s3_client_create(&cfg, &c), 0);
+    double t0 = now_s();
+    char buf[4];
+    ck_assert_int_eq(s3_get_range(c, "segments/ab/1-1.seg", 0, buf, 4), FLOE_ECOLD);
+    double took = now_s() - t0;
+    const char *msg = floe_last_error();
+    ck_assert_msg(strstr(msg, "after 4 attempts") && strstr(msg, endpoint) && strstr(msg, "server is up"),
+                  "%s", msg);
+    /* Backoff windows 50 + 100 + 200 ms at most; nothing waits for the 2 s timeout. */
+    ck_assert_msg(took < 1.5, "took %.2f s", took);
+    uint64_t req[FLOE_S3_OP_COUNT], err[FLOE_S3_OP_COUNT], ret[FLOE_S3_OP_COUNT];
+    s3_get_counters(c, req, err, ret);
+    ck_assert_uint_eq(req[FLOE_S3_GET], 4);
+    ck_assert_uint_eq(ret[FLOE_S3_GET], 3);
+    ck_assert_uint_eq(err[FLOE_S3_GET], 1);
+    ck_assert_int_eq(s3_health(c, NULL, 0), 0); /* unreachable is not a permanent error */
+    s3_client_destroy(c);
+}
+END_TEST
+
+START_TEST(s3_bad_configuration_is_refused_naming_the_field)
+{
+    s3_client *c = NULL;
+    s3_config cfg = {.endpoint = "127.0.0.1:7480", .bucket = "floe", .access_key = "a", .secret_key = "b"};
+    ck_assert_int_eq(s3_client_create(&cfg, &c), FLOE_EINVAL);
+    ck_assert_ptr_nonnull(strstr(floe_last_error(), "endpoint"));
+    cfg.endpoint = "http://127.0.0.1:7480/some/path";
+    ck_assert_int_eq(s3_client_create(&cfg, &c), FLOE_EINVAL);
+    cfg.endpoint = "http://127.0.0.1:7480";
+    cfg.bucket = "UPPER case";
+    ck_assert_int_eq(s3_client_create(&cfg, &c), FLOE_EINVAL);
+    ck_assert_ptr_nonnull(strstr(floe_last_error(), "bucket"));
+    cfg.bucket = "floe";
+    cfg.secret_key = NULL;
+    unsetenv("AWS_SECRET_ACCESS_KEY");
+    ck_assert_int_eq(s3_client_create(&cfg, &c), FLOE_EINVAL);
+    ck_assert_ptr_nonnull(strstr(floe_last_error(), "AWS_SECRET_ACCESS_KEY"));
+    setenv("AWS_SECRET_ACCESS_KEY", "from-env", 1);
+    c = NULL;
+    ck_assert_int_eq(s3_client_create(&cfg, &c), 0);
+    ck_assert_ptr_nonnull(c);
+    s3_client_destroy(c);
+}
+END_TEST
+
+/* ---------------------------------------------------------------------------------------------- */
+/* A scripted fake S3 server on 127.0.0.1 */
+
+typedef struct fake_request {
+    char method[16];
+    char target[2048];
+    char headers[8192];
+    char *body;
+    size_t body_len;
+} fake_request;
+
+typedef enum fake_action { FAKE_RESPOND, FAKE_CLOSE, FAKE_HANG } fake_action;
+
+typedef struct fake_response {
+    fake_action action;
+    int status;
+    char headers[1024]; /* extra header lines, each ending in \r\n */
+    const char *body;
+    size_t body_len;
+} fake_response;
+
+typedef void (*fake_handler)(void *ctx, int n, const fake_request *req, fake_response *resp);
+
+typedef struct fake_server {
+    int listen_fd;
+    int port;
+    pthread_t thread;
+    atomic_int stop;
+    fake_handler handler;
+    void *ctx;
+    atomic_int requests;
+    int hung[16]; /* connections left open without an answer */
+    int hung_count;
+} fake_server;
+
+/* Finds header name's value in req (case-insensitive); copies it to out. */
+static int fake_header(const fake_request *req, const char *name, char *out, size_t cap)
+{
+    size_t nlen = strlen(name);
+    for (const char *line = req->headers; *line;) {
+        const char *eol = strstr(line, "\r\n");
+        if (!eol)
+            break;
+        if ((size_t)(eol - line) > nlen && strncasecmp(line, name, nlen) == 0 && line[nlen] == ':') {
+            const char *v = line + nlen + 1;
+            while (*v == ' ')
+                v++;
+            snprintf(out, cap, "%.*s", (int)(eol - v), v);
+            return 1;
+        }
+        line = eol + 2;
+    }
+    return 0;
+}
+
+static int read_request(int fd, fake_request *req)
+{
+    char buf[16384];
+    size_t len = 0;
+    char *end = NULL;
+    buf[0] = '\0';
+    while (!(end = strstr(buf, "\r\n\r\n"))) {
+        if (len + 1 >= sizeof buf)
+            return -1;
+        ssize_t n = read(fd, buf + len, sizeof buf - 1 - len);
+        if (n <= 0)
+            return -1;
+        len += (size_t)n;
+        buf[len] = '\0';
+    }
+    memset(req, 0, sizeof *req);
+    if (sscanf(buf, "%15s %2047s", req->method, req->target) != 2)
+        return -1;
+    char *hdr = strstr(buf, "\r\n") + 2;
+    snprintf(req->headers, sizeof req->headers, "%.*s", (int)(end + 2 - hdr), hdr);
+    char cl[32];
+    size_t body_len = fake_header(req, "Content-Length", cl, sizeof cl) ? strtoull(cl, NULL, 10) : 0;
+    req->body = malloc(body_len + 1);
+    size_t have = len - (size_t)(end + 4 - buf);
+    memcpy(req->body, end + 4, have);
+    while (have < body_len) {
+        ssize_t n = read(fd, req->body + have, body_len - have);
+        if (n <= 0) {
+            free(req->body);
+            return -1;
+        }
+        have += (size_t)n;
+    }
+    req->body[body_len] = '\0';
+    req->body_len = body_len;
+    return 0;
+}
+
+static void write_all_fd(int fd, const void *p, size_t len)
+{
+    while (len) {
+        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+        if (n <= 0)
+            return;
+        p = (const char *)p + n;
+        len -= (size_t)n;
+    }
+}
+
+static void *fake_main(void *arg)
+{
+    fake_server *s = arg;
+    while (!atomic_load(&s->stop)) {
+        struct pollfd p = {.fd = s->listen_fd, .events = POLLIN};
+        if (poll(&p, 1, 50) <= 0)
+            continue;
+        int fd = accept(s->listen_fd, NULL, NULL);
+        if (fd < 0)
+            continue;
+        fake_request req;
+        while (read_request(fd, &req) == 0) {
+            fake_response resp = {.action = FAKE_RESPOND, .status = 200};
+            int n = atomic_fetch_add(&s->requests, 1);
+            s->handler(s->ctx, n, &req, &resp);
+            free(req.body);
+            if (resp.action == FAKE_CLOSE)
+                break;
+            if (resp.action == FAKE_HANG) {
+                /* Keep the connection open and silent; serve the next one. */
+                if (s->hung_count < 16) {
+                    s->hung[s->hung_count++] = fd;
+                    fd = -1;
+                }
+                break;
+            }
+            char head[2048];
+            int hl =
+                snprintf(head, sizeof head, "HTTP/1.1 %d X\r\nContent-Length: %zu\r\n%s\r\n", resp.status,
+                         strcmp(req.method, "HEAD") == 0 && resp.body == NULL ? (size_t)0 : resp.body_len,
+                         resp.headers);
+            write_all_fd(fd, head, (size_t)hl);
+            if (strcmp(req.method, "HEAD") != 0 && resp.body_len)
+                write_all_fd(fd, resp.body, resp.body_len);
+        }
+        if (fd >= 0)
+            close(fd);
+    }
+    for (int i = 0; i < s->hung_count; i++)
+        close(s->hung[i]);
+    return NULL;
+}
+
+static void fake_start(fake_server *s, fake_handler h, void *ctx)
+{
+    memset(s, 0, sizeof *s);
+    s->handler = h;
+    s->ctx = ctx;
+    s->listen_fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t alen = sizeof a;
+    ck_assert_int_eq(bind(s->listen_fd, (struct sockaddr *)&a, sizeof a), 0);
+    ck_assert_int_eq(listen(s->listen_fd, 16), 0);
+    ck_assert_int_eq(getsockname(s->listen_fd, (struct sockaddr *)&a, &alen), 0);
+    s->port = ntohs(a.sin_port);
+    pthread_create(&s->thread, NULL, fake_main, s);
+}
+
+static void fake_stop(fake_server *s)
+{
+    atomic_store(&s->stop, 1);
+    pthread_join(s->thread, NULL);
+    close(s->listen_fd);
+}
+
+static s3_client *fake_client(fake_server *s, uint32_t timeout_ms, uint32_t max_retries)
+{
+    char endpoint[64];
+    snprintf(endpoint, sizeof endpoint, "http://127.0.0.1:%d", s->port);
+    s3_config cfg = {.endpoint = endpoint,
+                     .bucket = "fake",
+                     .path_style = 1,
+                     .access_key = "a",
+                     .secret_key = "b",
+                     .timeout_ms = timeout_ms,
+                     .max_retries = max_retries};
+    s3_client *c = NULL;
+    ck_assert_int_eq(s3_client_create(&cfg, &c), 0);
+    return c;
+}
+
+static void set_error(fake_response *r, int status, const char *code)
+{
+    static _Thread_local char body[512];
+    r->status = status;
+    r->body_len = (size_t)snprintf(body, sizeof body,
+                                   "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>%s</Code>"
+                                   "<Message>injected %s</Message><RequestId>r1</RequestId></Error>",
+                                   code, code);
+    r->body = body;
+}
+
+static void slowdown_twice(void *ctx, int n, const fake_request *req, fake_response *resp)
+{
+    (void)ctx;
+    (void)req;
+    if (n < 2)
+        set_error(resp, 503, "SlowDown");
+}
+
+START_TEST(s3_503_slowdown_is_retried_and_counted)
+{
+    fake_server s;
+    fake_start(&s, slowdown_twice, NULL);
+    s3_client *c = fake_client(&s, 2000, 5);
+    ck_assert_msg(s3_put(c, "k", "v", 1, 0) == 0, "%s", floe_last_error());
+    uint64_t req[FLOE_S3_OP_COUNT], err[FLOE_S3_OP_COUNT], ret[FLOE_S3_OP_COUNT];
+    s3_get_counters(c, req, err, ret);
+    ck_assert_uint_eq(req[FLOE_S3_PUT], 3);
+    ck_assert_uint_eq(ret[FLOE_S3_PUT], 2);
+    ck_assert_uint_eq(err[FLOE_S3_PUT], 0);
+    ck_assert_int_eq(s3_health(c, NULL, 0), 0);
+    s3_client_destroy(c);
+    fake_stop(&s);
+}
+END_TEST
+
+static void always(void *ctx, int n, const fake_request *req, fake_response *resp)
+{
+    (void)n;
+    (void)req;
+    const int *status = ctx;
+    set_error(resp, *status,
+              *status == 500   ? "InternalError"
+              : *status == 403 ? "AccessDenied"
+                               : "RequestTimeout");
+}
+
+START_TEST(s3_retries_stop_at_max_and_name_status_and_attempts)
+{
+    int status = 500;
+    fake_server s;
+    fake_start(&s, always, &status);
+    s3_client *c = fake_client(&s, 2000, 2);
+    void *data = NULL;
+    size_t len = 0;
+    ck_assert_int_eq(s3_get(c, "seg", &data, &len, 100), FLOE_ECOLD);
+    ck_assert_msg(strstr(floe_last_error(), "500 InternalError: injected InternalError (after 3 attempts)"),
+                  "%s", floe_last_error());
+    ck_assert_int_eq(atomic_load(&s.requests), 3);
+
+    status = 400; /* RequestTimeout arrives as a 400 and is retried too */
+    ck_assert_int_eq(s3_get(c, "seg", &data, &len, 100), FLOE_ECOLD);
+    ck_assert_int_eq(atomic_load(&s.requests), 6);
+
+    status = 403;
+    ck_assert_int_eq(s3_get(c, "seg", &data, &len, 100), FLOE_ECOLD);
+    ck_assert_int_eq(atomic_load(&s.requests), 7); /* not retried */
+    ck_assert_ptr_nonnull(strstr(floe_last_error(), "AccessDenied"));
+    ck_assert_int_eq(s3_health(c, NULL, 0), FLOE_ECOLD);
+    s3_client_destroy(c);
+    fake_stop(&s);
+}
+END_TEST
+
+typedef struct lost_put_state {
+    char stored_upload_id[128];
+    int head_returns_other; /* the object exists but is someone else's */
+} lost_put_state;
+
+/* The first PUT is stored but its answer never comes; the retry finds the key taken. */
+static void lose_first_put(void *ctx, int n, const fake_request *req, fake_response *resp)
+{
+    lost_put_state *st = ctx;
+    if (strcmp(req->method, "PUT") == 0 && n == 0) {
+        char inm[8];
+        ck_assert(fake_header(req, "If-None-Match", inm, sizeof inm) && strcmp(inm, "*") == 0);
+        ck_assert(
+            fake_header(req, "x-amz-meta-floe-upload-id", st->stored_upload_id, sizeof st->stored_upload_id));
+        resp->action = FAKE_CLOSE;
+    } else if (strcmp(req->method, "PUT") == 0) {
+        set_error(resp, 412, "PreconditionFailed");
+    } else if (strcmp(req->method, "HEAD") == 0) {
+        snprintf(resp->headers, sizeof resp->headers, "ETag: \"abc\"\r\nx-amz-meta-floe-upload-id: %s\r\n",
+                 st->head_returns_other ? "someone-else" : st->stored_upload_id);
+        resp->status = 200;
+    }
+}
+
+START_TEST(s3_retry_after_lost_answer_recognises_its_own_create)
+{
+    lost_put_state st = {.head_returns_other = 0};
+    fake_server s;
+    fake_start(&s, lose_first_put, &st);
+    s3_client *c = fake_client(&s, 2000, 3);
+    ck_assert_msg(s3_put(c, "manifest/00000000000000000007.json", "{}", 2, 1) == 0, "%s", floe_last_error());
+    uint64_t req[FLOE_S3_OP_COUNT], ret[FLOE_S3_OP_COUNT];
+    s3_get_counters(c, req, NULL, ret);
+    ck_assert_uint_eq(req[FLOE_S3_PUT], 2);
+    ck_assert_uint_eq(ret[FLOE_S3_PUT], 1);
+    ck_assert_uint_eq(req[FLOE_S3_HEAD], 1);
+    s3_client_destroy(c);
+    fake_stop(&s);
+
+    /* Same story, but the object that won belongs to another writer. */
+    lost_put_state other = {.head_returns_other = 1};
+    fake_start(&s, lose_first_put, &other);
+    c = fake_client(&s, 2000, 3);
+    ck_assert_int_eq(s3_put(c, "manifest/00000000000000000007.json", "{}", 2, 1), S3_EXISTS);
+    s3_client_destroy(c);
+    fake_stop(&s);
+}
+END_TEST
+
+static void hang(void *ctx, int n, const fake_request *req, fake_response *resp)
+{
+    (void)ctx;
+    (void)n;
+    (void)req;
+    resp->action = FAKE_HANG;
+}
+
+START_TEST(s3_silent_server_times_out_and_is_retried)
+{
+    fake_server s;
+    fake_start(&s, hang, NULL);
+    s3_client *c = fake_client(&s, 400, 1);
+    double t0 = now_s();
+    char buf[8];
+    ck_assert_int_eq(s3_get_range(c, "k", 0, buf, 8), FLOE_ECOLD);
+    double took = now_s() - t0;
+    ck_assert_msg(strstr(floe_last_error(), "after 2 attempts") && strstr(floe_last_error(), "imeout"), "%s",
+                  floe_last_error());
+    ck_assert_msg(took >= 0.7 && took < 3.0, "took %.2f s", took);
+    ck_assert_int_eq(atomic_load(&s.requests), 2);
+    s3_client_destroy(c);
+    fake_stop(&s);
+}
+END_TEST
+
+static char *big_body;
+
+static void huge_error_body(void *ctx, int n, const fake_request *req, fake_response *resp)
+{
+    (void)ctx;
+    (void)n;
+    (void)req;
+    resp->status = 500;
+    resp->body = big_body;
+    resp->body_len = 4 * 1024 * 1024;
+}
+
+START_TEST(s3_oversized_error_body_is_capped_not_buffered)
+{
+    big_body = malloc(4 * 1024 * 1024);
+    memset(big_body, '<', 4 * 1024 * 1024);
+    fake_server s;
+    fake_start(&s, huge_error_body, NULL);
+    s3_client *c = fake_client(&s, 5000, 0);
+    ck_assert_int_eq(s3_delete(c, "k"), FLOE_ECOLD);
+    ck_assert_msg(strstr(floe_last_error(), ": 500"), "%s", floe_last_error());
+    s3_client_destroy(c);
+    fake_stop(&s);
+    free(big_body);
+}
+END_TEST
+
+static void bad_list(void *ctx, int n, const fake_request *req, fake_response *resp)
+{
+    (void)n;
+    (void)req;
+    resp->body = ctx;
+    resp->body_len = strlen(ctx);
+}
+
+START_TEST(s3_malformed_list_answers_are_errors)
+{
+    static const char *const bodies[] = {
+        "<ListBucketResult><Contents><Key>a</Key><Size>1</Size>", /* truncated */
+        "<!DOCTYPE x [<!ENTITY a \"aaaa\">]><ListBucketResult/>", /* entity tricks refused */
+        "<ListBucketResult><Contents><Key>a</Key><Size>-5</Size></Contents></ListBucketResult>",
+        "<ListBucketResult><Contents><Size>5</Size></Contents></ListBucketResult>",
+        "<ListBucketResult><IsTruncated>true</IsTruncated></ListBucketResult>", /* no token: would loop */
+    };
+    static const char *const expect[] = {"bad XML", "DOCTYPE", "bad <Size>", "without <Key>", "continuation"};
+    for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+        fake_server s;
+        fake_start(&s, bad_list, (void *)bodies[i]);
+        s3_client *c = fake_client(&s, 2000, 0);
+        collected col = {0};
+        ck_assert_int_eq(s3_list(c, "", 0, collect, &col), FLOE_ECOLD);
+        ck_assert_msg(strstr(floe_last_error(), expect[i]), "body %zu: %s", i, floe_last_error());
+        ck_assert_uint_eq(col.count, 0); /* nothing from a bad page reaches the callback */
+        collected_free(&col);
+        s3_client_destroy(c);
+        fake_stop(&s);
+    }
+}
+END_TEST
+
+static void wrong_range(void *ctx, int n, const fake_request *req, fake_response *resp)
+{
+    (void)ctx;
+    (void)n;
+    (void)req;
+    resp->status = 206;
+    snprintf(resp->headers, sizeof resp->headers, "Content-Range: bytes 0-3/100\r\n");
+    resp->body = "abcd";
+    resp->body_len = 4;
+}
+
+START_TEST(s3_ranged_answer_for_another_range_is_refused)
+{
+    fake_server s;
+    fake_start(&s, wrong_range, NULL);
+    s3_client *c = fake_client(&s, 2000, 0);
+    char buf[4];
+    ck_assert_int_eq(s3_get_range(c, "k", 10, buf, 4), FLOE_ECOLD);
+    ck_assert_ptr_nonnull(strstr(floe_last_error(), "Content-Range"));
+    char small[2];
+    ck_assert_int_eq(s3_get_range(c, "k", 0, small, 2), FLOE_ECOLD); /* 4 bytes for a 2-byte buffer */
+    ck_assert_ptr_nonnull(strstr(floe_last_error(), "more than"));
+    s3_client_destroy(c);
+    fake_stop(&s);
+}
+END_TEST
+
+START_TEST(s3_backoff_is_full_jitter_below_the_ceiling)
+{
+    uint32_t max_seen = 0;
+    for (int i = 0; i < 2000; i++) {
+        uint32_t d = s3_backoff_ms(3, 50, 5000);
+        ck_assert_uint_lt(d, 400);
+        if (d > max_seen)
+            max_seen = d;
+    }
+    ck_assert_uint_gt(max_seen, 300); /* spread over the whole window, not fixed */
+    for (int i = 0; i < 200; i++)
+        ck_assert_uint_lt(s3_backoff_ms(40, 50, 5000), 5000);
+}
+END_TEST
+
+static Suite *make_suite(void)
+{
+    Suite *s = suite_create("s3");
+    TCase *rgw = tcase_create("rgw");
+    tcase_set_timeout(rgw, 300);
+    tcase_add_test(rgw, s3_put_get_range_head_delete_round_trip);
+    tcase_add_test(rgw, s3_range_outside_object_is_erange_with_size);
+    tcase_add_test(rgw, s3_list_follows_continuation_tokens_past_1000_keys);
+    tcase_add_test(rgw, s3_multipart_upload_of_three_parts_round_trips);
+    tcase_add_test(rgw, s3_if_none_match_refuses_the_second_create);
+    tcase_add_test(rgw, s3_keys_with_spaces_plus_equals_percent_and_utf8_round_trip);
+    tcase_add_test(rgw, s3_virtual_hosted_style_works);
+    tcase_add_test(rgw, s3_wrong_secret_is_signature_does_not_match_and_unhealthy);
+    tcase_add_test(rgw, s3_missing_bucket_is_a_clear_no_such_bucket_error);
+    suite_add_tcase(s, rgw);
+
+    TCase *local = tcase_create("local");
+    tcase_set_timeout(local, 60);
+    tcase_add_test(local, s3_connection_refused_is_retried_then_fails_within_the_timeout);
+    tcase_add_test(local, s3_bad_configuration_is_refused_naming_the_field);
+    tcase_add_test(local, s3_503_slowdown_is_retried_and_counted);
+    tcase_add_test(local, s3_retries_stop_at_max_and_name_status_and_attempts);
+    tcase_add_test(local, s3_retry_after_lost_answer_recognises_its_own_create);
+    tcase_add_test(local, s3_silent_server_times_out_and_is_retried);
+    tcase_add_test(local, s3_oversized_error_body_is_capped_not_buffered);
+    tcase_add_test(local, s3_malformed_list_answers_are_errors);
+    tcase_add_test(local, s3_ranged_answer_for_another_range_is_refused);
+    tcase_add_test(local, s3_backoff_is_full_jitter_below_the_ceiling);
+    suite_add_tcase(s, local);
+    return s;
+}
+
+int main(void)
+{
+    return tu_run_suite(make_suite());
+}
