@@ -63,6 +63,7 @@ void config_init_defaults(floe_config *c)
     copy_str(c->http.listen_host, sizeof c->http.listen_host, "127.0.0.1");
     c->http.listen_port = 8080;
     c->http.threads = 0;
+    c->http.write_threads = 16;
     c->http.token_count = 0;
     c->http.allow_unauthenticated_remote = 0;
     c->http.max_header_bytes = 16 * 1024;
@@ -387,6 +388,7 @@ static int parse_http(const cfg_parser *p, json_t *h, floe_config *c)
 {
     static const char *const known[] = {"listen",
                                         "threads",
+                                        "write_threads",
                                         "max_object_bytes",
                                         "tokens",
                                         "allow_unauthenticated_remote",
@@ -415,6 +417,7 @@ static int parse_http(const cfg_parser *p, json_t *h, floe_config *c)
         copy_str(c->http.listen, sizeof c->http.listen, listen);
     }
     if ((rc = get_u32(p, h, "http", "threads", 0, 1024, &c->http.threads)) ||
+        (rc = get_u32(p, h, "http", "write_threads", 1, 1024, &c->http.write_threads)) ||
         (rc = get_u64(p, h, "http", "max_object_bytes", 1, FLOE_MAX_OBJECT_BYTES_LIMIT,
                       &c->options.max_object_bytes)) ||
         (rc =

@@ -43,7 +43,8 @@ typedef struct floe_config {
         char listen[CONFIG_MAX_LISTEN_BYTES + 1];      /* "host:port" as written, e.g. "[::1]:8080" */
         char listen_host[CONFIG_MAX_LISTEN_BYTES + 1]; /* the host part, without brackets */
         uint16_t listen_port;                          /* 0: any free port (the server logs the one it got) */
-        uint32_t threads;                              /* worker threads; 0 means one per core */
+        uint32_t threads;                              /* request-parsing threads; 0 means one per core */
+        uint32_t write_threads;                        /* threads running PUT/DELETE/flush; default 16 */
         config_token tokens[CONFIG_MAX_TOKENS];
         size_t token_count;
         int allow_unauthenticated_remote;  /* serve a non-loopback address without tokens */

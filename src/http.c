@@ -1,9 +1,11 @@
 /* floe's HTTP endpoint on libmicrohttpd (docs/http-api.md is the user-facing contract).
  *
- * Threads: libmicrohttpd runs cfg->http.threads worker threads, each with its own epoll loop; a
- * request is handled start to finish on one of them, so a handler may block in floe_* calls. The
- * http_server is shared by all of them: its counters are atomics, everything else is read-only after
- * http_server_start.
+ * Threads: libmicrohttpd runs cfg->http.threads threads, each with its own epoll loop, which parse
+ * requests and answer reads (GET, HEAD, list, stats) inline. Writes (PUT, DELETE, flush) wait for a
+ * WAL sync or an upload, so they go to a pool of cfg->http.write_threads threads: the connection is
+ * suspended, a pool thread makes the floe_* call and resumes it, and many writers share one group
+ * commit. The http_server is shared by all threads: its counters are atomics, the write queue is
+ * guarded by work_mu, everything else is read-only after http_server_start.
  *
  * Request life cycle: the access handler's first call for a request (headers parsed) routes it,
  * enforces the header limits, checks the token and, for everything but PUT, answers at once. A PUT
@@ -37,6 +39,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/sha.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -52,6 +55,8 @@
 
 /* Ceiling for any JSON or text answer the server builds (a list of list_max_keys long keys). */
 #define HTTP_MAX_ANSWER_BYTES (256u * 1024 * 1024)
+/* A body sent with a request that takes none is read and dropped up to this size. */
+#define HTTP_MAX_IGNORED_BODY_BYTES (64u * 1024)
 /* MHD's per-connection memory holds the request line and headers plus room to read the body. */
 #define HTTP_CONNECTION_MEMORY_EXTRA (32u * 1024)
 
@@ -86,8 +91,19 @@ struct http_server {
     atomic_ullong bytes_in, bytes_out;
     atomic_ullong uploads_too_slow, uploads_aborted, requests_aborted;
     atomic_ullong requests[R_COUNT][M_COUNT][STATUS_SLOTS];
+    atomic_ullong writes_queued; /* writes waiting for a pool thread now */
     metrics_hist latency[R_COUNT][M_COUNT][STATUS_SLOTS];
+    /* the write pool: requests whose floe_put/delete/flush may wait for a WAL sync or an upload */
+    pthread_mutex_t work_mu; /* guards the queue and work_stop */
+    pthread_cond_t work_cv;
+    struct http_req *work_head, *work_tail;
+    int work_stop;
+    pthread_t *workers;
+    unsigned worker_count;
 };
+
+enum work_op { WORK_PUT, WORK_DELETE, WORK_FLUSH };
+enum { WORK_NONE, WORK_QUEUED, WORK_DONE };
 
 /* One request's state, from the handler's first call to the completion callback. */
 typedef struct http_req {
@@ -95,7 +111,18 @@ typedef struct http_req {
     uint64_t start_ns;
     enum route route;
     enum method method;
-    int status; /* of the queued response; 0 until one is queued */
+    int status;                  /* of the queued response; 0 until one is queued */
+    int begun;                   /* begin_request ran */
+    uint64_t ignored_body_bytes; /* body bytes of a request that takes no body */
+    /* a write handed to the write pool; the connection is suspended meanwhile */
+    struct MHD_Connection *conn;
+    enum work_op op;
+    atomic_int work_state; /* WORK_NONE, WORK_QUEUED, WORK_DONE (release: the results below are set) */
+    int work_rc;
+    uint64_t work_seq;
+    floe_durability flush_level;
+    char work_error[512];
+    struct http_req *next; /* in the pool's queue */
     /* PUT */
     char *body; /* exactly body_expected bytes, owned here until the request completes */
     uint64_t body_len, body_expected, body_reserved;
@@ -293,8 +320,10 @@ static enum MHD_Result respond_error(http_req *r, struct MHD_Connection *c, int 
     return queue(r, c, status, resp, len);
 }
 
-/* Answers a failed floe_* call with the status its error code calls for. */
-static enum MHD_Result respond_floe_error(http_req *r, struct MHD_Connection *c, int err)
+/* Answers a failed floe_* call with the status its error code calls for; detail is the message
+ * floe_last_error() gave on the thread that made the call. */
+static enum MHD_Result respond_floe_error_msg(http_req *r, struct MHD_Connection *c, int err,
+                                              const char *detail)
 {
     int status = 500;
     const char *code = "internal";
@@ -342,7 +371,6 @@ static enum MHD_Result respond_floe_error(http_req *r, struct MHD_Connection *c,
     default:
         break;
     }
-    const char *detail = floe_last_error();
     size_t len = 0;
     struct MHD_Response *resp =
         error_response(code, &len, "%s", detail && detail[0] ? detail : floe_strerror(err));
@@ -352,6 +380,11 @@ static enum MHD_Result respond_floe_error(http_req *r, struct MHD_Connection *c,
         srv_log(r->srv, 1, "http: %s %s answered %d: %s", method_label[r->method], route_label[r->route],
                 status, detail && detail[0] ? detail : floe_strerror(err));
     return queue(r, c, status, resp, len);
+}
+
+static enum MHD_Result respond_floe_error(http_req *r, struct MHD_Connection *c, int err)
+{
+    return respond_floe_error_msg(r, c, err, floe_last_error());
 }
 
 static enum MHD_Result respond_json(http_req *r, struct MHD_Connection *c, int status, mbuf *b)
@@ -699,14 +732,11 @@ static enum MHD_Result handle_get(http_req *r, struct MHD_Connection *c)
     return queue(r, c, status, resp, body);
 }
 
+static enum MHD_Result start_work(http_req *r, struct MHD_Connection *c, enum work_op op);
+
 static enum MHD_Result handle_delete(http_req *r, struct MHD_Connection *c)
 {
-    uint64_t seq = 0;
-    int rc = floe_delete(r->srv->db, r->key, r->key_len, &seq);
-    if (rc != 0)
-        return respond_floe_error(r, c, rc);
-    struct MHD_Response *resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
-    return queue(r, c, 204, resp, 0);
+    return start_work(r, c, WORK_DELETE);
 }
 
 /* First call of a PUT: checks the headers and sets up the body buffer, or answers with an error. */
@@ -795,32 +825,11 @@ static enum MHD_Result receive_body(http_req *r, const char *data, size_t *size)
 
 static enum MHD_Result finish_put(http_req *r, struct MHD_Connection *c)
 {
-    http_server *s = r->srv;
     if (r->body_len != r->body_expected)
         return respond_error(r, c, 400, "bad_request",
                              "the body has %" PRIu64 " bytes, Content-Length said %" PRIu64, r->body_len,
                              r->body_expected);
-    uint64_t seq = 0;
-    int rc = floe_put(s->db, r->key, r->key_len, r->body, (size_t)r->body_len,
-                      r->has_content_type ? r->content_type : NULL, &seq);
-    free(r->body);
-    r->body = NULL;
-    atomic_fetch_sub(&s->body_bytes_reserved, r->body_reserved);
-    r->body_reserved = 0;
-    if (rc != 0)
-        return respond_floe_error(r, c, rc);
-    char etag[40];
-    format_etag(etag, sizeof etag, seq);
-    mbuf b;
-    mbuf_init(&b, 256);
-    mbuf_printf(&b, "{\"seq\":%" PRIu64 ",\"size\":%" PRIu64 ",\"etag\":", seq, r->body_len);
-    json_cstr(&b, etag);
-    mbuf_puts(&b, "}\n");
-    size_t len = 0;
-    struct MHD_Response *resp = text_response(&b, "application/json", &len);
-    if (resp)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, etag);
-    return queue(r, c, 201, resp, len);
+    return start_work(r, c, WORK_PUT);
 }
 
 /* ---- listing, flush, stats, health ---- */
@@ -954,13 +963,8 @@ static enum MHD_Result handle_flush(http_req *r, struct MHD_Connection *c)
         else
             return respond_error(r, c, 400, "bad_request", "wait must be local or remote");
     }
-    int rc = floe_flush(r->srv->db, level);
-    if (rc != 0)
-        return respond_floe_error(r, c, rc);
-    mbuf b;
-    mbuf_init(&b, 256);
-    mbuf_printf(&b, "{\"durable\":\"%s\"}\n", level == FLOE_DURABLE_LOCAL ? "local" : "remote");
-    return respond_json(r, c, 200, &b);
+    r->flush_level = level;
+    return start_work(r, c, WORK_FLUSH);
 }
 
 static uint64_t load(atomic_ullong *v)
@@ -1195,6 +1199,138 @@ static enum MHD_Result handle_health(http_req *r, struct MHD_Connection *c, int 
     return queue(r, c, 503, resp, len);
 }
 
+/* ---- the write pool ---- */
+
+/* Suspends the connection and queues r for a pool thread, which runs the write and resumes the
+ * connection; MHD then calls the handler again and respond_work answers. Writes run off the MHD
+ * threads so that many of them can wait for the same WAL group commit. */
+static enum MHD_Result start_work(http_req *r, struct MHD_Connection *c, enum work_op op)
+{
+    http_server *s = r->srv;
+    r->op = op;
+    r->conn = c;
+    atomic_store_explicit(&r->work_state, WORK_QUEUED, memory_order_relaxed);
+    MHD_suspend_connection(c);
+    pthread_mutex_lock(&s->work_mu);
+    r->next = NULL;
+    if (s->work_tail)
+        s->work_tail->next = r;
+    else
+        s->work_head = r;
+    s->work_tail = r;
+    atomic_fetch_add(&s->writes_queued, 1);
+    pthread_cond_signal(&s->work_cv);
+    pthread_mutex_unlock(&s->work_mu);
+    return MHD_YES;
+}
+
+static void run_work(http_server *s, http_req *r)
+{
+    int rc = 0;
+    r->work_seq = 0;
+    switch (r->op) {
+    case WORK_PUT:
+        rc = floe_put(s->db, r->key, r->key_len, r->body, (size_t)r->body_len,
+                      r->has_content_type ? r->content_type : NULL, &r->work_seq);
+        free(r->body);
+        r->body = NULL;
+        atomic_fetch_sub(&s->body_bytes_reserved, r->body_reserved);
+        r->body_reserved = 0;
+        break;
+    case WORK_DELETE:
+        rc = floe_delete(s->db, r->key, r->key_len, &r->work_seq);
+        break;
+    case WORK_FLUSH:
+        rc = floe_flush(s->db, r->flush_level);
+        break;
+    }
+    r->work_rc = rc;
+    r->work_error[0] = '\0';
+    if (rc != 0)
+        snprintf(r->work_error, sizeof r->work_error, "%s", floe_last_error());
+}
+
+static void *worker_main(void *arg)
+{
+    http_server *s = arg;
+    for (;;) {
+        pthread_mutex_lock(&s->work_mu);
+        while (!s->work_head && !s->work_stop)
+            pthread_cond_wait(&s->work_cv, &s->work_mu);
+        http_req *r = s->work_head;
+        if (!r) { /* stopping and drained */
+            pthread_mutex_unlock(&s->work_mu);
+            break;
+        }
+        s->work_head = r->next;
+        if (!s->work_head)
+            s->work_tail = NULL;
+        pthread_mutex_unlock(&s->work_mu);
+        atomic_fetch_sub(&s->writes_queued, 1);
+        run_work(s, r);
+        atomic_store_explicit(&r->work_state, WORK_DONE, memory_order_release);
+        MHD_resume_connection(r->conn);
+    }
+    return NULL;
+}
+
+/* Answers a request whose write the pool finished. */
+static enum MHD_Result respond_work(http_req *r, struct MHD_Connection *c)
+{
+    if (r->work_rc != 0)
+        return respond_floe_error_msg(r, c, r->work_rc, r->work_error);
+    mbuf b;
+    mbuf_init(&b, 256);
+    if (r->op == WORK_DELETE) {
+        struct MHD_Response *resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+        return queue(r, c, 204, resp, 0);
+    }
+    if (r->op == WORK_FLUSH) {
+        mbuf_printf(&b, "{\"durable\":\"%s\"}\n", r->flush_level == FLOE_DURABLE_LOCAL ? "local" : "remote");
+        return respond_json(r, c, 200, &b);
+    }
+    char etag[40];
+    format_etag(etag, sizeof etag, r->work_seq);
+    mbuf_printf(&b, "{\"seq\":%" PRIu64 ",\"size\":%" PRIu64 ",\"etag\":", r->work_seq, r->body_len);
+    json_cstr(&b, etag);
+    mbuf_puts(&b, "}\n");
+    size_t len = 0;
+    struct MHD_Response *resp = text_response(&b, "application/json", &len);
+    if (resp)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, etag);
+    return queue(r, c, 201, resp, len);
+}
+
+/* Stops the pool after it has run everything queued. */
+static void pool_stop(http_server *s)
+{
+    pthread_mutex_lock(&s->work_mu);
+    s->work_stop = 1;
+    pthread_cond_broadcast(&s->work_cv);
+    pthread_mutex_unlock(&s->work_mu);
+    for (unsigned i = 0; i < s->worker_count; i++)
+        pthread_join(s->workers[i], NULL);
+    s->worker_count = 0;
+    free(s->workers);
+    s->workers = NULL;
+}
+
+static int pool_start(http_server *s, unsigned n)
+{
+    s->workers = calloc(n, sizeof *s->workers);
+    if (!s->workers)
+        return err_set(FLOE_ENOMEM, "out of memory starting %u HTTP write threads", n);
+    for (unsigned i = 0; i < n; i++) {
+        int e = pthread_create(&s->workers[i], NULL, worker_main, s);
+        if (e != 0) {
+            pool_stop(s);
+            return err_set(FLOE_EIO, "cannot start HTTP write thread %u of %u: %s", i + 1, n, strerror(e));
+        }
+        s->worker_count++;
+    }
+    return 0;
+}
+
 /* ---- dispatch ---- */
 
 static enum route match_route(const char *url, const char **key)
@@ -1261,7 +1397,6 @@ static enum MHD_Result begin_request(http_req *r, struct MHD_Connection *c, cons
     const char *raw_key = NULL;
     enum MHD_Result ret = MHD_NO;
     r->route = match_route(url, &raw_key);
-    r->method = match_method(method);
 
     struct header_tally t = {0, strlen(url) + strlen(method) + 16};
     MHD_get_connection_values(c, MHD_HEADER_KIND, tally_header, &t);
@@ -1315,6 +1450,11 @@ static enum MHD_Result begin_request(http_req *r, struct MHD_Connection *c, cons
     }
 }
 
+/* libmicrohttpd calls this several times per request: once when the headers are parsed, once per
+ * piece of body, and once more when the body is complete. A response queued on the first call makes
+ * MHD close the connection afterwards (it will not read the body), so only a PUT that is refused
+ * before its body answers there; everything else answers on the last call and keeps the connection
+ * alive. */
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                  const char *version, const char *upload_data, size_t *upload_data_size,
                                  void **req_cls)
@@ -1327,16 +1467,33 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
             return MHD_NO;
         r->srv = s;
         r->start_ns = now_ns();
+        r->method = match_method(method);
         atomic_fetch_add(&s->in_flight, 1);
         *req_cls = r;
-        return begin_request(r, c, url, method);
+        if (r->method == M_PUT) {
+            r->begun = 1;
+            return begin_request(r, c, url, method);
+        }
+        return MHD_YES;
     }
+    if (atomic_load_explicit(&r->work_state, memory_order_acquire) == WORK_DONE && !r->status)
+        return respond_work(r, c);
     if (r->status) { /* answered already; MHD drops whatever body follows */
         *upload_data_size = 0;
         return MHD_YES;
     }
-    if (*upload_data_size > 0)
-        return receive_body(r, upload_data, upload_data_size);
+    if (*upload_data_size > 0) {
+        if (r->body)
+            return receive_body(r, upload_data, upload_data_size);
+        /* a body nobody asked for (GET, DELETE, POST /v1/flush...): skip it, within a cap */
+        r->ignored_body_bytes += *upload_data_size;
+        *upload_data_size = 0;
+        return r->ignored_body_bytes <= HTTP_MAX_IGNORED_BODY_BYTES ? MHD_YES : MHD_NO;
+    }
+    if (!r->begun) {
+        r->begun = 1;
+        return begin_request(r, c, url, method);
+    }
     return finish_put(r, c);
 }
 
@@ -1453,6 +1610,8 @@ int http_server_start(floe_t *db, const floe_config *cfg, http_server **out)
         return err_set(FLOE_ENOMEM, "out of memory starting the HTTP server");
     s->db = db;
     s->cfg = cfg;
+    pthread_mutex_init(&s->work_mu, NULL);
+    pthread_cond_init(&s->work_cv, NULL);
     s->token_count = cfg->http.token_count;
     for (size_t i = 0; i < s->token_count; i++) {
         SHA256((const unsigned char *)cfg->http.tokens[i].token, strlen(cfg->http.tokens[i].token),
@@ -1472,24 +1631,36 @@ int http_server_start(floe_t *db, const floe_config *cfg, http_server **out)
     }
     if ((rc = open_listener(s, &fd, &v6)))
         goto out;
+    if ((rc = pool_start(s, cfg->http.write_threads)))
+        goto out;
 
     unsigned threads = cfg->http.threads;
     if (threads == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         threads = n > 0 ? (unsigned)n : 1;
     }
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG |
+                     MHD_ALLOW_SUSPEND_RESUME;
     if (v6)
         flags |= MHD_USE_IPv6;
     size_t memory = (size_t)cfg->http.max_header_bytes + HTTP_CONNECTION_MEMORY_EXTRA;
-    s->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_access, s, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_THREAD_POOL_SIZE,
-        threads > 1 ? threads : 0, MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->http.max_connections,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->http.max_connections_per_ip,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->http.idle_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        memory, MHD_OPTION_UNESCAPE_CALLBACK, raw_unescape, NULL, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-        s, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_END);
+    /* The logger comes first so that MHD reports problems with the later options through it. */
+    struct MHD_OptionItem options[] = {
+        {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, s},
+        {MHD_OPTION_LISTEN_SOCKET, fd, NULL},
+        {MHD_OPTION_THREAD_POOL_SIZE, threads > 1 ? (intptr_t)threads : 0, NULL},
+        {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)cfg->http.max_connections, NULL},
+        {MHD_OPTION_PER_IP_CONNECTION_LIMIT, (intptr_t)cfg->http.max_connections_per_ip, NULL},
+        {MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)cfg->http.idle_timeout_s, NULL},
+        {MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)memory, NULL},
+        {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)raw_unescape, NULL},
+        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s},
+        {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, s},
+        {MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    s->daemon =
+        MHD_start_daemon(flags, 0, NULL, NULL, on_access, s, MHD_OPTION_ARRAY, options, MHD_OPTION_END);
     if (!s->daemon) {
         rc = err_set(FLOE_EIO, "http.listen %s: libmicrohttpd could not start (see the messages above)",
                      cfg->http.listen);
@@ -1501,7 +1672,12 @@ int http_server_start(floe_t *db, const floe_config *cfg, http_server **out)
 out:
     if (fd >= 0)
         close(fd);
-    free(s);
+    if (s) {
+        pool_stop(s);
+        pthread_cond_destroy(&s->work_cv);
+        pthread_mutex_destroy(&s->work_mu);
+        free(s);
+    }
     return rc;
 }
 
@@ -1527,6 +1703,10 @@ void http_server_stop(http_server *s)
     if (left > 0)
         srv_log(s, 1, "http: %ld requests still in flight after %us; closing their connections", left,
                 s->cfg->http.shutdown_grace_s);
+    /* Writes already queued run to completion and resume their connections before MHD stops. */
+    pool_stop(s);
     MHD_stop_daemon(s->daemon);
+    pthread_cond_destroy(&s->work_cv);
+    pthread_mutex_destroy(&s->work_mu);
     free(s);
 }

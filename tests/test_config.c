@@ -65,6 +65,7 @@ START_TEST(config_defaults_are_documented_values)
     ck_assert_str_eq(c->http.listen_host, "127.0.0.1");
     ck_assert_uint_eq(c->http.listen_port, 8080);
     ck_assert_uint_eq(c->http.threads, 0);
+    ck_assert_uint_eq(c->http.write_threads, 16);
     ck_assert_uint_eq(c->http.token_count, 0);
     ck_assert_int_eq(c->http.allow_unauthenticated_remote, 0);
     ck_assert_uint_eq(c->http.max_header_bytes, 16384);
@@ -147,7 +148,8 @@ START_TEST(config_every_field_is_parsed)
 {
     const char *text =
         "{ \"data_dir\": \"/srv/floe\",\n"
-        "  \"http\": { \"listen\": \"[::1]:9090\", \"threads\": 3, \"max_object_bytes\": 1048576,\n"
+        "  \"http\": { \"listen\": \"[::1]:9090\", \"threads\": 3, \"write_threads\": 5, "
+        "\"max_object_bytes\": 1048576,\n"
         "    \"tokens\": [ {\"token\": \"r-tok\", \"access\": \"read\"}, {\"token\": \"w-tok\", \"access\": "
         "\"write\"} ],\n"
         "    \"allow_unauthenticated_remote\": true, \"max_header_bytes\": 8192, \"max_headers\": 20,\n"
@@ -175,6 +177,7 @@ START_TEST(config_every_field_is_parsed)
     ck_assert_str_eq(c->http.listen_host, "::1");
     ck_assert_uint_eq(c->http.listen_port, 9090);
     ck_assert_uint_eq(c->http.threads, 3);
+    ck_assert_uint_eq(c->http.write_threads, 5);
     ck_assert_uint_eq(c->options.max_object_bytes, 1048576);
     ck_assert_uint_eq(c->http.token_count, 2);
     ck_assert_str_eq(c->http.tokens[0].token, "r-tok");
