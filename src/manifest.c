@@ -1,0 +1,774 @@
+/* The manifest: the store's list of live segments and its counters, kept as JSON (docs/formats.md,
+ * section "Manifest") in data_dir/manifest.json and, per version, in the cold tier.
+ *
+ * Notes on the design:
+ *  1. The JSON carries "format": 1 and a "checksum": the CRC32C of the document without the checksum
+ *     field, serialised by jansson with JSON_COMPACT | JSON_SORT_KEYS. Re-serialising a parsed
+ *     document gives the same bytes, so whitespace does not matter but every value does.
+ *  2. Parsing is strict: every field is required, unknown fields are errors, types and ranges are
+ *     checked, and every error names the file and the field (segments[2].size).
+ *  3. Unsigned 64-bit counters are JSON integers, which jansson holds as long long: a value above
+ *     INT64_MAX cannot be written (manifest_to_json refuses it with FLOE_EINVAL rather than write a
+ *     manifest that would not load back). No counter comes near 2^63 in practice.
+ *  4. manifest_to_json checks the same rules manifest_from_json does, so a saved manifest always
+ *     loads: segment ids strictly increase and are below next_segment_id, keys are at most
+ *     FLOE_MAX_KEY_BYTES with min_key <= max_key, min_seq <= max_seq <= last_seq.
+ *  5. manifest_save never leaves a partial manifest.json: it writes manifest.json.tmp, fsyncs it,
+ *     renames it over manifest.json and fsyncs the directory. On failure the temp file it created is
+ *     removed and m->version is left as it was. (If only the directory fsync fails, manifest.json may
+ *     already hold the new version; like any failed fsync, the caller must stop writing.)
+ */
+#include "manifest.h"
+
+#include "crc32c.h"
+#include "error.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MANIFEST_FORMAT 1
+#define MANIFEST_FILE "manifest.json"
+#define MANIFEST_TMP_FILE "manifest.json.tmp"
+/* A local manifest larger than this is refused rather than read (about half a million segments). */
+#define MANIFEST_MAX_BYTES (256ull * 1024 * 1024)
+#define MANIFEST_MAX_OBJECT_KEY_BYTES 1024
+#define MANIFEST_MAX_SEGMENTS (16u * 1024 * 1024)
+
+static const char *const state_names[] = {
+    [SEG_LOCAL] = "local",
+    [SEG_UPLOADING] = "uploading",
+    [SEG_REMOTE] = "remote",
+    [SEG_LOCAL_REMOTE] = "local+remote",
+};
+
+const char *manifest_state_name(manifest_seg_state s)
+{
+    if ((unsigned)s < sizeof state_names / sizeof state_names[0])
+        return state_names[s];
+    return "invalid";
+}
+
+int manifest_create(manifest **out)
+{
+    manifest *m = calloc(1, sizeof *m);
+    if (!m)
+        return err_set(FLOE_ENOMEM, "manifest: out of memory");
+    m->next_segment_id = 1;
+    *out = m;
+    return 0;
+}
+
+void manifest_segment_clear(manifest_segment *seg)
+{
+    if (!seg)
+        return;
+    free(seg->object_key);
+    free(seg->min_key);
+    free(seg->max_key);
+    memset(seg, 0, sizeof *seg);
+}
+
+void manifest_free(manifest *m)
+{
+    if (!m)
+        return;
+    for (size_t i = 0; i < m->count; i++)
+        manifest_segment_clear(&m->segments[i]);
+    free(m->segments);
+    free(m);
+}
+
+/* Copies len bytes into a fresh allocation (at least one byte, so NULL means out of memory). */
+static uint8_t *dup_bytes(const uint8_t *p, size_t len)
+{
+    uint8_t *d = malloc(len ? len : 1);
+    if (d && len)
+        memcpy(d, p, len);
+    return d;
+}
+
+/* Deep-copies src into *dst (which is overwritten). A NULL object_key becomes "". */
+static int segment_copy(manifest_segment *dst, const manifest_segment *src)
+{
+    manifest_segment s = *src;
+    s.object_key = strdup(src->object_key ? src->object_key : "");
+    s.min_key = dup_bytes(src->min_key, src->min_key_len);
+    s.max_key = dup_bytes(src->max_key, src->max_key_len);
+    if (!s.object_key || !s.min_key || !s.max_key) {
+        manifest_segment_clear(&s);
+        return err_set(FLOE_ENOMEM, "manifest: out of memory copying segment %llu",
+                       (unsigned long long)src->id);
+    }
+    *dst = s;
+    return 0;
+}
+
+/* Makes room for one more segment. */
+static int reserve_one(manifest *m)
+{
+    if (m->count < m->cap)
+        return 0;
+    if (m->count >= MANIFEST_MAX_SEGMENTS)
+        return err_set(FLOE_EINVAL, "manifest: more than %u segments", MANIFEST_MAX_SEGMENTS);
+    size_t cap = m->cap ? m->cap * 2 : 16;
+    manifest_segment *s = realloc(m->segments, cap * sizeof *s);
+    if (!s)
+        return err_set(FLOE_ENOMEM, "manifest: out of memory for %zu segments", cap);
+    m->segments = s;
+    m->cap = cap;
+    return 0;
+}
+
+int manifest_add(manifest *m, const manifest_segment *seg)
+{
+    if (m->count && seg->id <= m->segments[m->count - 1].id)
+        return err_set(FLOE_EINVAL, "manifest: segment %llu added after segment %llu; ids must increase",
+                       (unsigned long long)seg->id, (unsigned long long)m->segments[m->count - 1].id);
+    int rc = reserve_one(m);
+    if (rc)
+        return rc;
+    rc = segment_copy(&m->segments[m->count], seg);
+    if (rc)
+        return rc;
+    m->count++;
+    return 0;
+}
+
+int manifest_clone(const manifest *m, manifest **out)
+{
+    manifest *c = calloc(1, sizeof *c);
+    int rc = 0;
+    if (!c)
+        return err_set(FLOE_ENOMEM, "manifest: out of memory");
+    *c = *m;
+    c->count = 0;
+    c->cap = 0;
+    c->segments = NULL;
+    if (m->count) {
+        c->segments = calloc(m->count, sizeof *c->segments);
+        if (!c->segments) {
+            rc = err_set(FLOE_ENOMEM, "manifest: out of memory for %zu segments", m->count);
+            goto out;
+        }
+        c->cap = m->count;
+    }
+    for (size_t i = 0; i < m->count; i++) {
+        rc = segment_copy(&c->segments[i], &m->segments[i]);
+        if (rc)
+            goto out;
+        c->count++;
+    }
+    *out = c;
+    c = NULL;
+out:
+    manifest_free(c);
+    return rc;
+}
+
+/* Binary search: segments are ordered by id. */
+static size_t find_index(const manifest *m, uint64_t id)
+{
+    size_t lo = 0, hi = m->count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (m->segments[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < m->count && m->segments[lo].id == id ? lo : SIZE_MAX;
+}
+
+manifest_segment *manifest_find(manifest *m, uint64_t id)
+{
+    size_t i = find_index(m, id);
+    return i == SIZE_MAX ? NULL : &m->segments[i];
+}
+
+int manifest_remove(manifest *m, uint64_t id)
+{
+    size_t i = find_index(m, id);
+    if (i == SIZE_MAX)
+        return err_set(FLOE_ENOTFOUND, "manifest: no segment %llu", (unsigned long long)id);
+    manifest_segment_clear(&m->segments[i]);
+    memmove(&m->segments[i], &m->segments[i + 1], (m->count - i - 1) * sizeof *m->segments);
+    m->count--;
+    return 0;
+}
+
+/* Bytewise comparison of two keys, shorter-is-smaller on a common prefix. */
+static int key_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+    size_t n = alen < blen ? alen : blen;
+    int c = n ? memcmp(a, b, n) : 0;
+    if (c)
+        return c;
+    return alen < blen ? -1 : alen > blen;
+}
+
+/* Checks the cross-field rules of note 4. code is FLOE_EINVAL when writing, FLOE_ECORRUPT when
+ * reading; name prefixes the message. */
+static int check_rules(const manifest *m, const char *name, int code)
+{
+    for (size_t i = 0; i < m->count; i++) {
+        const manifest_segment *s = &m->segments[i];
+        if (i && s->id <= m->segments[i - 1].id)
+            return err_set(code, "%s: segments[%zu].id %llu does not follow %llu; ids must strictly increase",
+                           name, i, (unsigned long long)s->id, (unsigned long long)m->segments[i - 1].id);
+        if (s->id >= m->next_segment_id)
+            return err_set(code, "%s: segments[%zu].id %llu is not below next_segment_id %llu", name, i,
+                           (unsigned long long)s->id, (unsigned long long)m->next_segment_id);
+        if (s->min_key_len > FLOE_MAX_KEY_BYTES || s->max_key_len > FLOE_MAX_KEY_BYTES)
+            return err_set(code, "%s: segments[%zu] has a key longer than %d bytes", name, i,
+                           FLOE_MAX_KEY_BYTES);
+        if (key_cmp(s->min_key, s->min_key_len, s->max_key, s->max_key_len) > 0)
+            return err_set(code, "%s: segments[%zu].min_key sorts after its max_key", name, i);
+        if (s->min_seq > s->max_seq)
+            return err_set(code, "%s: segments[%zu].min_seq %llu is above its max_seq %llu", name, i,
+                           (unsigned long long)s->min_seq, (unsigned long long)s->max_seq);
+        if (s->max_seq > m->last_seq)
+            return err_set(code, "%s: segments[%zu].max_seq %llu is above last_seq %llu", name, i,
+                           (unsigned long long)s->max_seq, (unsigned long long)m->last_seq);
+        if ((unsigned)s->state >= sizeof state_names / sizeof state_names[0])
+            return err_set(code, "%s: segments[%zu].state %d is not a segment state", name, i, (int)s->state);
+    }
+    return 0;
+}
+
+/* ---- serialising ---- */
+
+static json_t *hex_string(const uint8_t *p, size_t len)
+{
+    static const char digits[] = "0123456789abcdef";
+    char *buf = malloc(2 * len + 1);
+    if (!buf)
+        return NULL;
+    for (size_t i = 0; i < len; i++) {
+        buf[2 * i] = digits[p[i] >> 4];
+        buf[2 * i + 1] = digits[p[i] & 15];
+    }
+    buf[2 * len] = '\0';
+    json_t *s = json_stringn(buf, 2 * len);
+    free(buf);
+    return s;
+}
+
+/* Sets obj[key] = u as a JSON integer; refuses values jansson cannot hold (note 3). */
+static int put_u64(json_t *obj, const char *path, const char *key, uint64_t u)
+{
+    if (u > (uint64_t)INT64_MAX)
+        return err_set(FLOE_EINVAL, "manifest: field %s%s = %llu is above %lld, the largest a manifest holds",
+                       path, key, (unsigned long long)u, (long long)INT64_MAX);
+    if (json_object_set_new(obj, key, json_integer((json_int_t)u)) != 0)
+        return err_set(FLOE_ENOMEM, "manifest: out of memory");
+    return 0;
+}
+
+static int put_new(json_t *obj, const char *key, json_t *value)
+{
+    if (!value || json_object_set_new(obj, key, value) != 0)
+        return err_set(FLOE_ENOMEM, "manifest: out of memory");
+    return 0;
+}
+
+static int segment_to_json(const manifest_segment *s, size_t i, json_t **out)
+{
+    char path[48];
+    int rc = 0;
+    snprintf(path, sizeof path, "segments[%zu].", i);
+    json_t *o = json_object();
+    if (!o)
+        return err_set(FLOE_ENOMEM, "manifest: out of memory");
+    const char *key = s->object_key ? s->object_key : "";
+    if (strlen(key) > MANIFEST_MAX_OBJECT_KEY_BYTES) {
+        rc = err_set(FLOE_EINVAL, "manifest: field %sobject_key is longer than %d bytes", path,
+                     MANIFEST_MAX_OBJECT_KEY_BYTES);
+        goto out;
+    }
+    json_t *key_json = json_string(key);
+    if (!key_json) { /* jansson refuses text that is not UTF-8 */
+        rc = err_set(FLOE_EINVAL, "manifest: field %sobject_key is not valid UTF-8", path);
+        goto out;
+    }
+    if ((rc = put_new(o, "object_key", key_json)) || (rc = put_u64(o, path, "id", s->id)) ||
+        (rc = put_u64(o, path, "size", s->size)) || (rc = put_u64(o, path, "crc32c", s->crc32c)) ||
+        (rc = put_new(o, "min_key", hex_string(s->min_key, s->min_key_len))) ||
+        (rc = put_new(o, "max_key", hex_string(s->max_key, s->max_key_len))) ||
+        (rc = put_u64(o, path, "min_seq", s->min_seq)) || (rc = put_u64(o, path, "max_seq", s->max_seq)) ||
+        (rc = put_u64(o, path, "count", s->count)) || (rc = put_u64(o, path, "epoch", s->epoch)) ||
+        (rc = put_new(o, "created_unix_s", json_integer((json_int_t)s->created_unix_s))) ||
+        (rc = put_new(o, "state", json_string(manifest_state_name(s->state)))))
+        goto out;
+    *out = o;
+    o = NULL;
+out:
+    json_decref(o);
+    return rc;
+}
+
+/* Builds the document without its checksum (note 1). */
+static int manifest_to_object(const manifest *m, json_t **out)
+{
+    int rc = check_rules(m, "manifest", FLOE_EINVAL);
+    if (rc)
+        return rc;
+    json_t *root = json_object();
+    json_t *segs = json_array();
+    if (!root || !segs) {
+        rc = err_set(FLOE_ENOMEM, "manifest: out of memory");
+        goto out;
+    }
+    if ((rc = put_u64(root, "", "format", MANIFEST_FORMAT)) ||
+        (rc = put_u64(root, "", "version", m->version)) ||
+        (rc = put_u64(root, "", "writer_epoch", m->writer_epoch)) ||
+        (rc = put_u64(root, "", "next_segment_id", m->next_segment_id)) ||
+        (rc = put_u64(root, "", "last_seq", m->last_seq)) ||
+        (rc = put_u64(root, "", "wal_first_file", m->wal_first_file)) ||
+        (rc = put_u64(root, "", "remote_version", m->remote_version)))
+        goto out;
+    for (size_t i = 0; i < m->count; i++) {
+        json_t *seg = NULL;
+        if ((rc = segment_to_json(&m->segments[i], i, &seg)))
+            goto out;
+        if (json_array_append_new(segs, seg) != 0) {
+            rc = err_set(FLOE_ENOMEM, "manifest: out of memory");
+            goto out;
+        }
+    }
+    rc = put_new(root, "segments", segs);
+    segs = NULL;
+    if (rc)
+        goto out;
+    *out = root;
+    root = NULL;
+out:
+    json_decref(segs);
+    json_decref(root);
+    return rc;
+}
+
+/* The CRC32C of the canonical form of obj (note 1). */
+static int canonical_crc(const json_t *obj, uint32_t *crc_out)
+{
+    char *canon = json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS);
+    if (!canon)
+        return err_set(FLOE_ENOMEM, "manifest: out of memory");
+    *crc_out = crc32c(canon, strlen(canon));
+    free(canon);
+    return 0;
+}
+
+int manifest_to_json(const manifest *m, char **json_out, size_t *len_out)
+{
+    json_t *root = NULL;
+    char *text = NULL;
+    uint32_t crc;
+    int rc = manifest_to_object(m, &root);
+    if (rc)
+        goto out;
+    if ((rc = canonical_crc(root, &crc)) || (rc = put_u64(root, "", "checksum", crc)))
+        goto out;
+    text = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);
+    if (!text) {
+        rc = err_set(FLOE_ENOMEM, "manifest: out of memory");
+        goto out;
+    }
+    size_t len = strlen(text);
+    char *with_newline = realloc(text, len + 2);
+    if (!with_newline) {
+        rc = err_set(FLOE_ENOMEM, "manifest: out of memory");
+        goto out;
+    }
+    text = with_newline;
+    text[len] = '\n';
+    text[len + 1] = '\0';
+    *json_out = text;
+    if (len_out)
+        *len_out = len + 1;
+    text = NULL;
+out:
+    free(text);
+    json_decref(root);
+    return rc;
+}
+
+/* ---- parsing ---- */
+
+/* Context for reading fields: the name for messages and the path of the object being read. */
+typedef struct reader {
+    const char *name;
+    char path[48]; /* "" or "segments[12]." */
+} reader;
+
+static int field_error(const reader *r, const char *field, const char *problem)
+{
+    return err_set(FLOE_ECORRUPT, "%s: field %s%s %s", r->name, r->path, field, problem);
+}
+
+/* Fails on any key of obj not in allowed (a NULL-terminated list). */
+static int check_no_unknown(const reader *r, json_t *obj, const char *const *allowed)
+{
+    const char *key;
+    json_t *value;
+    json_object_foreach(obj, key, value)
+    {
+        (void)value;
+        const char *const *a = allowed;
+        while (*a && strcmp(*a, key) != 0)
+            a++;
+        if (!*a)
+            return err_set(FLOE_ECORRUPT, "%s: unknown field %s%.64s", r->name, r->path, key);
+    }
+    return 0;
+}
+
+static int get_field(const reader *r, json_t *obj, const char *field, json_t **out)
+{
+    *out = json_object_get(obj, field);
+    if (!*out)
+        return err_set(FLOE_ECORRUPT, "%s: missing field %s%s", r->name, r->path, field);
+    return 0;
+}
+
+static int get_u64(const reader *r, json_t *obj, const char *field, uint64_t max, uint64_t *out)
+{
+    json_t *v;
+    int rc = get_field(r, obj, field, &v);
+    if (rc)
+        return rc;
+    if (!json_is_integer(v) || json_integer_value(v) < 0)
+        return field_error(r, field, "must be an unsigned integer");
+    if ((uint64_t)json_integer_value(v) > max)
+        return field_error(r, field,
+                           max == UINT32_MAX ? "must be an unsigned 32-bit integer" : "is out of range");
+    *out = (uint64_t)json_integer_value(v);
+    return 0;
+}
+
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+/* Reads a lowercase hex key into a malloc'd buffer (at least one byte). */
+static int get_hex_key(const reader *r, json_t *obj, const char *field, uint8_t **out, uint32_t *len_out)
+{
+    json_t *v;
+    int rc = get_field(r, obj, field, &v);
+    if (rc)
+        return rc;
+    if (!json_is_string(v))
+        return field_error(r, field, "must be a string of lowercase hex digits");
+    const char *s = json_string_value(v);
+    size_t n = json_string_length(v);
+    if (n % 2)
+        return field_error(r, field, "has an odd number of hex digits");
+    if (n / 2 > FLOE_MAX_KEY_BYTES)
+        return field_error(r, field, "is longer than the 1024-byte key limit");
+    uint8_t *buf = malloc(n / 2 ? n / 2 : 1);
+    if (!buf)
+        return err_set(FLOE_ENOMEM, "manifest: out of memory");
+    for (size_t i = 0; i < n / 2; i++) {
+        int hi = hex_value(s[2 * i]), lo = hex_value(s[2 * i + 1]);
+        if (hi < 0 || lo < 0) {
+            free(buf);
+            return field_error(r, field, "must be a string of lowercase hex digits");
+        }
+        buf[i] = (uint8_t)(hi << 4 | lo);
+    }
+    *out = buf;
+    *len_out = (uint32_t)(n / 2);
+    return 0;
+}
+
+static const char *const segment_fields[] = {
+    "id",      "object_key", "size",  "crc32c",         "min_key", "max_key", "min_seq",
+    "max_seq", "count",      "epoch", "created_unix_s", "state",   NULL,
+};
+
+static int segment_from_json(const reader *r, json_t *o, manifest_segment *out)
+{
+    manifest_segment s = {0};
+    uint64_t u32;
+    json_t *v;
+    int rc;
+    if (!json_is_object(o))
+        return err_set(FLOE_ECORRUPT, "%s: %.*s must be an object", r->name, (int)strlen(r->path) - 1,
+                       r->path);
+    if ((rc = check_no_unknown(r, o, segment_fields)) || (rc = get_u64(r, o, "id", UINT64_MAX, &s.id)) ||
+        (rc = get_u64(r, o, "size", UINT64_MAX, &s.size)) || (rc = get_u64(r, o, "crc32c", UINT32_MAX, &u32)))
+        goto out;
+    s.crc32c = (uint32_t)u32;
+    if ((rc = get_field(r, o, "object_key", &v)))
+        goto out;
+    if (!json_is_string(v)) {
+        rc = field_error(r, "object_key", "must be a string");
+        goto out;
+    }
+    if (json_string_length(v) > MANIFEST_MAX_OBJECT_KEY_BYTES ||
+        strlen(json_string_value(v)) != json_string_length(v)) {
+        rc = field_error(r, "object_key", "must be at most 1024 bytes with no NUL characters");
+        goto out;
+    }
+    if (!(s.object_key = strdup(json_string_value(v)))) {
+        rc = err_set(FLOE_ENOMEM, "manifest: out of memory");
+        goto out;
+    }
+    if ((rc = get_hex_key(r, o, "min_key", &s.min_key, &s.min_key_len)) ||
+        (rc = get_hex_key(r, o, "max_key", &s.max_key, &s.max_key_len)) ||
+        (rc = get_u64(r, o, "min_seq", UINT64_MAX, &s.min_seq)) ||
+        (rc = get_u64(r, o, "max_seq", UINT64_MAX, &s.max_seq)) ||
+        (rc = get_u64(r, o, "count", UINT64_MAX, &s.count)) ||
+        (rc = get_u64(r, o, "epoch", UINT64_MAX, &s.epoch)))
+        goto out;
+    if ((rc = get_field(r, o, "created_unix_s", &v)))
+        goto out;
+    if (!json_is_integer(v)) {
+        rc = field_error(r, "created_unix_s", "must be an integer");
+        goto out;
+    }
+    s.created_unix_s = (int64_t)json_integer_value(v);
+    if ((rc = get_field(r, o, "state", &v)))
+        goto out;
+    rc = field_error(r, "state", "must be one of \"local\", \"uploading\", \"remote\", \"local+remote\"");
+    if (json_is_string(v)) {
+        for (size_t i = 0; i < sizeof state_names / sizeof state_names[0]; i++) {
+            if (strcmp(json_string_value(v), state_names[i]) == 0) {
+                s.state = (manifest_seg_state)i;
+                rc = 0;
+                break;
+            }
+        }
+    }
+    if (rc)
+        goto out;
+    *out = s;
+    return 0;
+out:
+    manifest_segment_clear(&s);
+    return rc;
+}
+
+static const char *const manifest_fields[] = {
+    "format",   "checksum",       "version",        "writer_epoch", "next_segment_id",
+    "last_seq", "wal_first_file", "remote_version", "segments",     NULL,
+};
+
+int manifest_from_json(const char *json, size_t len, const char *name, manifest **out)
+{
+    reader r = {.name = name ? name : "manifest", .path = ""};
+    manifest *m = NULL;
+    json_error_t jerr;
+    uint64_t format, checksum;
+    uint32_t crc;
+    json_t *segs;
+    int rc;
+    json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root)
+        return err_set(FLOE_ECORRUPT, "%s: truncated or invalid JSON at line %d column %d: %s", r.name,
+                       jerr.line, jerr.column, jerr.text);
+    if (!json_is_object(root)) {
+        rc = err_set(FLOE_ECORRUPT, "%s: the manifest must be a JSON object", r.name);
+        goto out;
+    }
+    if ((rc = get_u64(&r, root, "format", UINT64_MAX, &format)))
+        goto out;
+    if (format != MANIFEST_FORMAT) {
+        rc = err_set(FLOE_ECORRUPT,
+                     "%s: format %llu is not supported (this floe reads format %d); use a newer floe", r.name,
+                     (unsigned long long)format, MANIFEST_FORMAT);
+        goto out;
+    }
+    if ((rc = get_u64(&r, root, "checksum", UINT32_MAX, &checksum)))
+        goto out;
+    json_object_del(root, "checksum");
+    if ((rc = canonical_crc(root, &crc)))
+        goto out;
+    if (crc != checksum) {
+        rc = err_set(FLOE_ECORRUPT, "%s: checksum mismatch (stored %llu, computed %lu): the file is damaged",
+                     r.name, (unsigned long long)checksum, (unsigned long)crc);
+        goto out;
+    }
+    if ((rc = manifest_create(&m)))
+        goto out;
+    if ((rc = check_no_unknown(&r, root, manifest_fields)) ||
+        (rc = get_u64(&r, root, "version", INT64_MAX, &m->version)) ||
+        (rc = get_u64(&r, root, "writer_epoch", INT64_MAX, &m->writer_epoch)) ||
+        (rc = get_u64(&r, root, "next_segment_id", INT64_MAX, &m->next_segment_id)) ||
+        (rc = get_u64(&r, root, "last_seq", INT64_MAX, &m->last_seq)) ||
+        (rc = get_u64(&r, root, "wal_first_file", INT64_MAX, &m->wal_first_file)) ||
+        (rc = get_u64(&r, root, "remote_version", INT64_MAX, &m->remote_version)) ||
+        (rc = get_field(&r, root, "segments", &segs)))
+        goto out;
+    if (!json_is_array(segs)) {
+        rc = field_error(&r, "segments", "must be an array");
+        goto out;
+    }
+    if (json_array_size(segs) > MANIFEST_MAX_SEGMENTS) {
+        rc = err_set(FLOE_ECORRUPT, "%s: more than %u segments", r.name, MANIFEST_MAX_SEGMENTS);
+        goto out;
+    }
+    for (size_t i = 0; i < json_array_size(segs); i++) {
+        reader sr = {.name = r.name};
+        snprintf(sr.path, sizeof sr.path, "segments[%zu].", i);
+        if ((rc = reserve_one(m)) ||
+            (rc = segment_from_json(&sr, json_array_get(segs, i), &m->segments[m->count])))
+            goto out;
+        m->count++;
+    }
+    if ((rc = check_rules(m, r.name, FLOE_ECORRUPT)))
+        goto out;
+    *out = m;
+    m = NULL;
+out:
+    manifest_free(m);
+    json_decref(root);
+    return rc;
+}
+
+/* ---- files ---- */
+
+static char *join_path(const char *dir, const char *file)
+{
+    size_t n = strlen(dir) + 1 + strlen(file) + 1;
+    char *p = malloc(n);
+    if (p)
+        snprintf(p, n, "%s/%s", dir, file);
+    return p;
+}
+
+int manifest_load(const char *dir, manifest **out)
+{
+    char *path = join_path(dir, MANIFEST_FILE);
+    char *buf = NULL;
+    int fd = -1, rc = 0;
+    struct stat st;
+    if (!path)
+        return err_set(FLOE_ENOMEM, "manifest: out of memory");
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            rc = err_set(FLOE_ENOTFOUND, "%s does not exist", path);
+        else
+            rc = err_set(FLOE_EIO, "open %s: %s", path, strerror(errno));
+        goto out;
+    }
+    if (fstat(fd, &st) != 0) {
+        rc = err_set(FLOE_EIO, "stat %s: %s", path, strerror(errno));
+        goto out;
+    }
+    if ((uint64_t)st.st_size > MANIFEST_MAX_BYTES) {
+        rc = err_set(FLOE_ECORRUPT, "%s is %lld bytes, more than the %llu-byte limit for a manifest", path,
+                     (long long)st.st_size, (unsigned long long)MANIFEST_MAX_BYTES);
+        goto out;
+    }
+    size_t size = (size_t)st.st_size, got = 0;
+    buf = malloc(size + 1);
+    if (!buf) {
+        rc = err_set(FLOE_ENOMEM, "manifest: out of memory reading %s", path);
+        goto out;
+    }
+    while (got < size) {
+        ssize_t n = read(fd, buf + got, size - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = err_set(FLOE_EIO, "read %s: %s", path, strerror(errno));
+            goto out;
+        }
+        if (n == 0)
+            break; /* shrank under us: parse what is there, the checksum decides */
+        got += (size_t)n;
+    }
+    rc = manifest_from_json(buf, got, path, out);
+out:
+    if (fd >= 0)
+        close(fd);
+    free(buf);
+    free(path);
+    return rc;
+}
+
+static int write_all(int fd, const char *p, size_t len)
+{
+    while (len) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int manifest_save(const char *dir, manifest *m)
+{
+    char *tmp = join_path(dir, MANIFEST_TMP_FILE);
+    char *path = join_path(dir, MANIFEST_FILE);
+    char *text = NULL;
+    size_t len = 0;
+    int fd = -1, dfd = -1, rc = 0, tmp_created = 0;
+    uint64_t old_version = m->version;
+    if (!tmp || !path) {
+        rc = err_set(FLOE_ENOMEM, "manifest: out of memory");
+        goto out;
+    }
+    m->version++;
+    if ((rc = manifest_to_json(m, &text, &len)))
+        goto out;
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        rc = err_set(FLOE_EIO, "manifest: create %s: %s", tmp, strerror(errno));
+        goto out;
+    }
+    tmp_created = 1;
+    if (write_all(fd, text, len) != 0) {
+        rc = err_set(FLOE_EIO, "manifest: write %s: %s", tmp, strerror(errno));
+        goto out;
+    }
+    if (fsync(fd) != 0) {
+        rc = err_set(FLOE_EIO, "manifest: fsync %s: %s", tmp, strerror(errno));
+        goto out;
+    }
+    if (close(fd) != 0) {
+        fd = -1;
+        rc = err_set(FLOE_EIO, "manifest: close %s: %s", tmp, strerror(errno));
+        goto out;
+    }
+    fd = -1;
+    if (rename(tmp, path) != 0) {
+        rc = err_set(FLOE_EIO, "manifest: rename %s to %s: %s", tmp, path, strerror(errno));
+        goto out;
+    }
+    tmp_created = 0;
+    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0 || fsync(dfd) != 0) {
+        rc = err_set(FLOE_EIO, "manifest: fsync directory %s: %s", dir, strerror(errno));
+        goto out;
+    }
+out:
+    if (fd >= 0)
+        close(fd);
+    if (dfd >= 0)
+        close(dfd);
+    if (tmp_created)
+        unlink(tmp);
+    if (rc)
+        m->version = old_version;
+    free(text);
+    free(tmp);
+    free(path);
+    return rc;
+}
