@@ -81,6 +81,7 @@ typedef struct config {
     int compression_none;
     uint64_t cache_bytes;
     int have_cache_bytes;
+    uint32_t block_bytes;
 } config;
 
 typedef struct thread_ctx {
@@ -194,6 +195,8 @@ static floe_t *open_store(const config *cfg)
         o.segment.compression = FLOE_COMPRESSION_NONE;
     if (cfg->have_cache_bytes)
         o.cache.object_bytes = cfg->cache_bytes;
+    if (cfg->block_bytes)
+        o.segment.block_bytes = cfg->block_bytes;
     floe_t *db = NULL;
     int rc = floe_open(cfg->dir, &o, &db);
     if (rc != 0) {
@@ -293,7 +296,7 @@ static void usage(void)
     fprintf(stderr, "usage: floe-bench [--benchmarks fillseq,fillrandom,readrandom,readhot] [--num N]\n"
                     "                  [--key-bytes N] [--value-bytes N] [--threads N]\n"
                     "                  [--sync never|interval|always] [--dir DIR] [--compression zstd|none]\n"
-                    "                  [--cache-bytes N] [--json]\n");
+                    "                  [--cache-bytes N] [--block-bytes N] [--json]\n");
 }
 
 int main(int argc, char **argv)
@@ -319,6 +322,7 @@ int main(int argc, char **argv)
         {"benchmarks", required_argument, NULL, 'b'},
         {"compression", required_argument, NULL, 'c'},
         {"cache-bytes", required_argument, NULL, 'C'},
+        {"block-bytes", required_argument, NULL, 'B'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -345,6 +349,9 @@ int main(int argc, char **argv)
             break;
         case 'b':
             cfg.benchmarks = optarg;
+            break;
+        case 'B':
+            cfg.block_bytes = (uint32_t)strtoul(optarg, NULL, 10);
             break;
         case 'C':
             cfg.cache_bytes = strtoull(optarg, NULL, 10);

@@ -89,7 +89,7 @@ typedef struct floe_options {
         uint64_t max_bytes;   /* the pending segment seals at this size; default 64 MiB */
         uint32_t max_age_s;   /* ... or when its oldest write is this old; default 600 */
         uint32_t block_bytes; /* target data block size; default 64 KiB */
-        floe_compression compression; /* default FLOE_COMPRESSION_ZSTD */
+        floe_compression compression; /* default FLOE_COMPRESSION_NONE: point reads search blocks in place */
         /* writers wait once this many bytes are sealed but not yet in segment files; default
          * 2 * max_bytes */
         uint64_t max_unwritten_bytes;
@@ -97,6 +97,7 @@ typedef struct floe_options {
     struct {
         uint64_t object_bytes; /* RAM object cache budget; default 256 MiB; 0 disables */
         uint64_t block_bytes;  /* disk block cache budget for cold reads; default 1 GiB */
+        uint64_t decoded_block_bytes; /* RAM cache of decompressed segment blocks; default 64 MiB */
     } cache;
     struct {
         uint64_t max_bytes; /* local segment files budget; default 10 GiB */

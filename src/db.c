@@ -85,6 +85,7 @@ struct floe {
 
     wal_t *wal;
     lru_t *object_cache;
+    lru_t *decoded_blocks; /* decompressed segment blocks, shared by every reader */
 
     /* write_mu: seq assignment, WAL append, memtable insert, seal. */
     pthread_mutex_t write_mu;
@@ -324,10 +325,11 @@ void floe_options_init(floe_options *o)
     o->segment.max_bytes = 64ull << 20;
     o->segment.max_age_s = 600;
     o->segment.block_bytes = 64u << 10;
-    o->segment.compression = FLOE_COMPRESSION_ZSTD;
+    o->segment.compression = FLOE_COMPRESSION_NONE;
     o->segment.max_unwritten_bytes = 0; /* 0: 2 * max_bytes */
     o->cache.object_bytes = 256ull << 20;
     o->cache.block_bytes = 1ull << 30;
+    o->cache.decoded_block_bytes = 64ull << 20;
     o->local.max_bytes = 10ull << 30;
     o->cold.backend = FLOE_COLD_NONE;
     o->cold.s3.region = "us-east-1";
@@ -425,7 +427,7 @@ static int open_segref(floe_t *db, uint64_t id, segref **out)
         free(r);
         return FLOE_ENOMEM;
     }
-    int rc = segment_open_file(r->path, &r->seg);
+    int rc = segment_open_file_cached(r->path, db->decoded_blocks, &r->seg);
     if (rc < 0) {
         free(r->path);
         free(r);
@@ -548,6 +550,12 @@ int floe_open(const char *dir, const floe_options *opts_in, floe_t **out)
 
     if ((rc = mkdir_p(dir)) < 0 || (rc = lock_dir(db)) < 0 || (rc = mkdir_p(db->seg_dir)) < 0)
         goto fail;
+    if (db->opts.cache.object_bytes &&
+        (rc = lru_create(db->opts.cache.object_bytes, 16, &db->object_cache)) < 0)
+        goto fail;
+    if (db->opts.cache.decoded_block_bytes &&
+        (rc = lru_create(db->opts.cache.decoded_block_bytes, 16, &db->decoded_blocks)) < 0)
+        goto fail;
 
     rc = manifest_load(dir, &db->man);
     if (rc == FLOE_ENOTFOUND) {
@@ -603,10 +611,6 @@ int floe_open(const char *dir, const floe_options *opts_in, floe_t **out)
     if (rctx.replayed)
         db_log(db, 2, "%s: replayed %" PRIu64 " WAL records into the pending segment", dir, rctx.replayed);
     atomic_store(&db->visible_seq, db->last_seq);
-
-    if (db->opts.cache.object_bytes &&
-        (rc = lru_create(db->opts.cache.object_bytes, 16, &db->object_cache)) < 0)
-        goto fail_segs;
 
     db->cur = view_build(db, db->mem, segs, n_segs);
     for (size_t j = 0; j < n_segs; j++)
@@ -1583,6 +1587,8 @@ int floe_close(floe_t *db)
     memtable_unref(db->mem);
     if (db->object_cache)
         lru_destroy(db->object_cache);
+    if (db->decoded_blocks)
+        lru_destroy(db->decoded_blocks);
     manifest_free(db->man);
     if (db->lock_fd >= 0)
         close(db->lock_fd);

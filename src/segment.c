@@ -1357,6 +1357,11 @@ out:
 
 int segment_open_file(const char *path, segment_t **out)
 {
+    return segment_open_file_cached(path, NULL, out);
+}
+
+int segment_open_file_cached(const char *path, struct lru *block_cache, segment_t **out)
+{
     int fd = -1, rc = 0;
     void *map = NULL;
     struct stat st;
@@ -1385,7 +1390,7 @@ int segment_open_file(const char *path, segment_t **out)
         rc = err_set(FLOE_EIO, "segment %s: mmap: %s", path, strerror(errno));
         goto out;
     }
-    segment_source src = {.size = (uint64_t)st.st_size, .name = path, .base = map};
+    segment_source src = {.size = (uint64_t)st.st_size, .name = path, .base = map, .block_cache = block_cache};
     rc = segment_open(&src, &s);
     if (rc < 0)
         goto out;
