@@ -214,12 +214,20 @@ static int check_content_type(const char *ct, size_t *len_out)
     return 0;
 }
 
+/* Copies src into dst (cap bytes), cutting it if needed; always NUL-terminates. */
+static void copy_cut(char *dst, size_t cap, const char *src)
+{
+    size_t n = strnlen(src, cap - 1);
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
 static void mark_read_only(floe_t *db, const char *what)
 {
     pthread_mutex_lock(&db->state_mu);
     if (!db->read_only) {
         db->read_only = 1;
-        snprintf(db->read_only_msg, sizeof db->read_only_msg, "%s", what);
+        copy_cut(db->read_only_msg, sizeof db->read_only_msg, what);
         pthread_mutex_unlock(&db->state_mu);
         db_log(db, 0, "store is now read-only: %s", what);
         pthread_mutex_lock(&db->state_mu);
