@@ -250,7 +250,8 @@ typedef struct s3_resp {
     char request_id[S3_HEADER_VALUE_MAX];
     uint64_t content_length;
     int have_content_length;
-    char url[S3_URL_MAX]; /* for messages */
+    char url[S3_URL_MAX]; /* what is requested */
+    char where[320];      /* url, shortened for messages */
 } s3_resp;
 
 static void resp_reset_attempt(s3_resp *r)
@@ -614,7 +615,7 @@ static int error_xml_element(void *ctx, const char *path, const char *text, size
 static void parse_error_xml(s3_resp *r, const char *buf, size_t len)
 {
     if (buf && len)
-        xml_parse(buf, len, r->url, error_xml_element, r);
+        xml_parse(buf, len, r->where, error_xml_element, r);
     err_clear();
 }
 
@@ -670,6 +671,11 @@ static int perform(s3_client *c, const s3_req *req, s3_resp *r)
                  url_append(r->url, &ulen, "=", 1) == 0 &&
                  url_append_encoded(r->url, &ulen, req->query[i].value ? req->query[i].value : "", 0) == 0;
     }
+    size_t url_len = strlen(r->url);
+    if (url_len < sizeof r->where)
+        memcpy(r->where, r->url, url_len + 1);
+    else
+        snprintf(r->where, sizeof r->where, "%.200s...%s", r->url, r->url + url_len - 100);
     if (!url_ok)
         return err_set(FLOE_EINVAL, "s3 %s %s%s: URL longer than %d bytes", op_methods[req->op],
                        c->scheme_host, path, S3_URL_MAX);
@@ -684,9 +690,9 @@ static int perform(s3_client *c, const s3_req *req, s3_resp *r)
         atomic_fetch_add_explicit(&c->requests[req->op], 1, memory_order_relaxed);
         int crc = attempt_once(c, req, path, r);
         if (crc == (int)CURLE_OUT_OF_MEMORY)
-            return err_set(FLOE_ENOMEM, "s3 %s %s: out of memory", op_methods[req->op], r->url);
+            return err_set(FLOE_ENOMEM, "s3 %s %s: out of memory", op_methods[req->op], r->where);
         if (crc == (int)CURLE_ABORTED_BY_CALLBACK && r->status == 0)
-            return err_set(FLOE_EINVAL, "s3 %s %s: %s", op_methods[req->op], r->url, r->curl_err);
+            return err_set(FLOE_EINVAL, "s3 %s %s: %s", op_methods[req->op], r->where, r->curl_err);
         int retry;
         if (crc != 0) {
             retry = curl_retryable((CURLcode)crc);
@@ -703,7 +709,7 @@ static int perform(s3_client *c, const s3_req *req, s3_resp *r)
                                        ? "check the server certificate and cold.s3.ca_file"
                                        : "check that the endpoint is right and the server is up";
                 return err_set(FLOE_ECOLD, "s3 %s %s: %s (%s) after %u attempt%s; %s", op_methods[req->op],
-                               r->url, curl_easy_strerror((CURLcode)crc), r->curl_err, r->attempts,
+                               r->where, curl_easy_strerror((CURLcode)crc), r->curl_err, r->attempts,
                                r->attempts == 1 ? "" : "s", hint);
             }
             return 0;
@@ -778,10 +784,10 @@ static int status_error(s3_client *c, floe_s3_op op, const s3_resp *r)
         snprintf(tail, sizeof tail, " (after %u attempts)", r->attempts);
     if (r->status == 404 && (op == FLOE_S3_GET || op == FLOE_S3_HEAD) &&
         strcmp(r->err_code, "NoSuchBucket") != 0)
-        return err_set(FLOE_ENOTFOUND, "s3 %s %s: 404%s", op_methods[op], r->url, code_part);
+        return err_set(FLOE_ENOTFOUND, "s3 %s %s: 404%s", op_methods[op], r->where, code_part);
 
-    int rc = err_set(FLOE_ECOLD, "s3 %s %s: %ld%s%s%s%s", op_methods[op], r->url, r->status, code_part, tail,
-                     hint ? "; " : "", hint ? hint : "");
+    int rc = err_set(FLOE_ECOLD, "s3 %s %s: %ld%s%s%s%s", op_methods[op], r->where, r->status, code_part,
+                     tail, hint ? "; " : "", hint ? hint : "");
     if (hint)
         health_set(c, floe_last_error());
     atomic_fetch_add_explicit(&c->errors[op], 1, memory_order_relaxed);
@@ -798,13 +804,15 @@ static int count_error(s3_client *c, floe_s3_op op, int rc)
 /* ---------------------------------------------------------------------------------------------- */
 /* Client lifetime */
 
-static int valid_key(const char *key, const char *what)
+/* S3 limits a key, prefix included, to 1024 bytes. */
+static int valid_key(const s3_client *c, const char *key, const char *what)
 {
     if (!key || !key[0])
         return err_set(FLOE_EINVAL, "s3 %s: empty key", what);
-    if (strlen(key) > FLOE_MAX_KEY_BYTES)
-        return err_set(FLOE_EINVAL, "s3 %s: key '%.64s...' is longer than %d bytes", what, key,
-                       FLOE_MAX_KEY_BYTES);
+    size_t len = strlen(c->prefix) + strlen(key);
+    if (len > FLOE_MAX_KEY_BYTES)
+        return err_set(FLOE_EINVAL, "s3 %s: key '%s%.64s...' is %zu bytes with its prefix; S3 allows %d",
+                       what, c->prefix, key, len, FLOE_MAX_KEY_BYTES);
     return 0;
 }
 
@@ -955,7 +963,7 @@ int s3_create_bucket(s3_client *c)
 int s3_head(s3_client *c, const char *key, s3_object_info *out)
 {
     int rc;
-    if ((rc = valid_key(key, "HEAD")) != 0)
+    if ((rc = valid_key(c, key, "HEAD")) != 0)
         return rc;
     s3_req req = {.op = FLOE_S3_HEAD, .key = key};
     s3_resp r;
@@ -969,7 +977,7 @@ int s3_head(s3_client *c, const char *key, s3_object_info *out)
     }
     if (!r.have_content_length) {
         rc = count_error(c, FLOE_S3_HEAD,
-                         err_set(FLOE_ECOLD, "s3 HEAD %s: answer has no Content-Length", r.url));
+                         err_set(FLOE_ECOLD, "s3 HEAD %s: answer has no Content-Length", r.where));
         goto out;
     }
     note_success(c, &r);
@@ -989,7 +997,7 @@ int s3_put(s3_client *c, const char *key, const void *data, size_t len, int if_n
 {
     int rc;
     char md5[25], sha[65], upload_id[33];
-    if ((rc = valid_key(key, "PUT")) != 0)
+    if ((rc = valid_key(c, key, "PUT")) != 0)
         return rc;
     if (len && !data)
         return err_set(FLOE_EINVAL, "s3 PUT %s: no data", key);
@@ -1033,17 +1041,17 @@ static int check_range(const s3_resp *r, const char *key, uint64_t offset, size_
     char star;
     if (sscanf(r->content_range, "bytes %llu-%llu/%llu", &first, &last, &total) != 3) {
         if (sscanf(r->content_range, "bytes %llu-%llu/%c", &first, &last, &star) != 3)
-            return err_set(FLOE_ECOLD, "s3 GET %s: 206 with bad Content-Range '%s'", r->url,
+            return err_set(FLOE_ECOLD, "s3 GET %s: 206 with bad Content-Range '%s'", r->where,
                            r->content_range);
         total = UINT64_MAX;
     }
     if (first != offset || last < first)
         return err_set(FLOE_ECOLD, "s3 GET %s: asked for bytes from %" PRIu64 ", got Content-Range '%s'",
-                       r->url, offset, r->content_range);
+                       r->where, offset, r->content_range);
     if (last - first + 1 < len || r->fixed_got < len)
         return err_set(FLOE_ERANGE,
                        "s3 GET %s: object %s has %llu bytes; bytes %" PRIu64 "..%" PRIu64 " are outside it",
-                       r->url, key, total, offset, offset + len);
+                       r->where, key, total, offset, offset + len);
     return 0;
 }
 
@@ -1051,7 +1059,7 @@ int s3_get_range(s3_client *c, const char *key, uint64_t offset, void *buf, size
 {
     int rc;
     char range[64];
-    if ((rc = valid_key(key, "GET")) != 0)
+    if ((rc = valid_key(c, key, "GET")) != 0)
         return rc;
     if (len == 0) {
         s3_object_info info;
@@ -1076,7 +1084,8 @@ int s3_get_range(s3_client *c, const char *key, uint64_t offset, void *buf, size
     if (r.status == 206) {
         note_success(c, &r);
         if (r.too_big)
-            rc = err_set(FLOE_ECOLD, "s3 GET %s: server sent more than the %zu bytes asked for", r.url, len);
+            rc =
+                err_set(FLOE_ECOLD, "s3 GET %s: server sent more than the %zu bytes asked for", r.where, len);
         else
             rc = check_range(&r, key, offset, len);
         if (rc)
@@ -1087,11 +1096,11 @@ int s3_get_range(s3_client *c, const char *key, uint64_t offset, void *buf, size
         if (offset != 0 || r.too_big || r.fixed_got != len)
             rc = count_error(c, FLOE_S3_GET,
                              err_set(r.too_big || offset ? FLOE_ECOLD : FLOE_ERANGE,
-                                     "s3 GET %s: server ignored Range %s and sent %s bytes", r.url, range,
+                                     "s3 GET %s: server ignored Range %s and sent %s bytes", r.where, range,
                                      r.too_big ? "more" : "fewer"));
     } else if (r.status == 416) {
         note_success(c, &r);
-        rc = err_set(FLOE_ERANGE, "s3 GET %s: 416 %s: %s is outside object %s", r.url,
+        rc = err_set(FLOE_ERANGE, "s3 GET %s: 416 %s: %s is outside object %s", r.where,
                      r.err_code[0] ? r.err_code : "Range Not Satisfiable", range, key);
     } else {
         rc = status_error(c, FLOE_S3_GET, &r);
@@ -1104,7 +1113,7 @@ out:
 int s3_get(s3_client *c, const char *key, void **data, size_t *len, size_t max_len)
 {
     int rc;
-    if ((rc = valid_key(key, "GET")) != 0)
+    if ((rc = valid_key(c, key, "GET")) != 0)
         return rc;
     if (!data || !len)
         return err_set(FLOE_EINVAL, "s3 GET %s: no output", key);
@@ -1120,13 +1129,14 @@ int s3_get(s3_client *c, const char *key, void **data, size_t *len, size_t max_l
     }
     note_success(c, &r);
     if (r.too_big) {
-        rc = err_set(FLOE_ETOOBIG, "s3 GET %s: object is larger than the %zu bytes allowed", r.url, max_len);
+        rc =
+            err_set(FLOE_ETOOBIG, "s3 GET %s: object is larger than the %zu bytes allowed", r.where, max_len);
         goto out;
     }
     if (!r.body) {
         r.body = malloc(1);
         if (!r.body) {
-            rc = err_set(FLOE_ENOMEM, "s3 GET %s: out of memory", r.url);
+            rc = err_set(FLOE_ENOMEM, "s3 GET %s: out of memory", r.where);
             goto out;
         }
         r.body[0] = '\0';
@@ -1142,7 +1152,7 @@ out:
 int s3_delete(s3_client *c, const char *key)
 {
     int rc;
-    if ((rc = valid_key(key, "DELETE")) != 0)
+    if ((rc = valid_key(c, key, "DELETE")) != 0)
         return rc;
     s3_req req = {.op = FLOE_S3_DELETE, .key = key};
     s3_resp r;
@@ -1270,28 +1280,28 @@ int s3_list(s3_client *c, const char *prefix, uint32_t page_keys, s3_list_fn fn,
         note_success(c, &r);
         if (r.too_big) {
             rc = count_error(c, FLOE_S3_LIST,
-                             err_set(FLOE_ECOLD, "s3 GET %s: list page larger than %d bytes", r.url,
+                             err_set(FLOE_ECOLD, "s3 GET %s: list page larger than %d bytes", r.where,
                                      S3_MAX_LIST_PAGE_BYTES));
             goto out;
         }
         list_page_clear(&page);
-        page.url = r.url;
-        if ((rc = xml_parse(r.body ? r.body : "", r.body_len, r.url, list_element, &page)) != 0) {
+        page.url = r.where;
+        if ((rc = xml_parse(r.body ? r.body : "", r.body_len, r.where, list_element, &page)) != 0) {
             rc = count_error(c, FLOE_S3_LIST, err_wrap(FLOE_ECOLD, "s3 list"));
             goto out;
         }
         for (size_t i = 0; i < page.count; i++) {
             char *k = page.entries[i].key;
             if (page.url_encoded && url_decode(k) != 0) {
-                rc =
-                    count_error(c, FLOE_S3_LIST,
-                                err_set(FLOE_ECOLD, "s3 GET %s: bad URL encoding in key '%.100s'", r.url, k));
+                rc = count_error(
+                    c, FLOE_S3_LIST,
+                    err_set(FLOE_ECOLD, "s3 GET %s: bad URL encoding in key '%.100s'", r.where, k));
                 goto out;
             }
             if (strncmp(k, c->prefix, strip) != 0) {
                 rc = count_error(c, FLOE_S3_LIST,
                                  err_set(FLOE_ECOLD, "s3 GET %s: listed key '%.100s' is outside prefix '%s'",
-                                         r.url, k, c->prefix));
+                                         r.where, k, c->prefix));
                 goto out;
             }
             if ((rc = fn(ctx, k + strip, page.entries[i].size, page.entries[i].mtime)) != 0)
@@ -1303,7 +1313,7 @@ int s3_list(s3_client *c, const char *prefix, uint32_t page_keys, s3_list_fn fn,
             rc = count_error(c, FLOE_S3_LIST,
                              err_set(FLOE_ECOLD,
                                      "s3 GET %s: truncated list page without a new continuation token",
-                                     r.url));
+                                     r.where));
             goto out;
         }
         free(token);
@@ -1408,10 +1418,10 @@ static int put_multipart(s3_client *c, const char *key, int fd, const char *path
         }
         note_success(c, &r);
         if (r.too_big ||
-            (rc = xml_parse(r.body ? r.body : "", r.body_len, r.url, mpu_create_element, &created)) != 0 ||
+            (rc = xml_parse(r.body ? r.body : "", r.body_len, r.where, mpu_create_element, &created)) != 0 ||
             !created.upload_id[0]) {
             rc = count_error(c, FLOE_S3_MPU_CREATE,
-                             err_set(FLOE_ECOLD, "s3 POST %s: answer has no UploadId (%s)", r.url,
+                             err_set(FLOE_ECOLD, "s3 POST %s: answer has no UploadId (%s)", r.where,
                                      rc ? floe_last_error() : "missing or too large"));
             goto out;
         }
@@ -1453,7 +1463,7 @@ static int put_multipart(s3_client *c, const char *key, int fd, const char *path
         if (!r.etag[0]) {
             rc = count_error(
                 c, FLOE_S3_MPU_PART,
-                err_set(FLOE_ECOLD, "s3 PUT %s: part %" PRIu64 " answer has no ETag", r.url, i + 1));
+                err_set(FLOE_ECOLD, "s3 PUT %s: part %" PRIu64 " answer has no ETag", r.where, i + 1));
             goto out;
         }
         snprintf(etags[i], sizeof etags[i], "%s", r.etag);
@@ -1530,7 +1540,7 @@ int s3_put_file(s3_client *c, const char *key, const char *path, uint64_t part_b
     void *data = NULL;
     struct stat st;
 
-    if ((rc = valid_key(key, "PUT")) != 0)
+    if ((rc = valid_key(c, key, "PUT")) != 0)
         return rc;
     if (part_bytes < S3_MIN_PART_BYTES)
         return err_set(FLOE_EINVAL, "s3 PUT %s: part size %" PRIu64 " is below S3's minimum of %llu bytes",

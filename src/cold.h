@@ -1,0 +1,151 @@
+/* The cold store: where sealed segments and published manifests live, behind one small interface
+ * with two backends, a directory (`fs`: the embedded default, or a mounted disk) and S3 (`s3`), and
+ * a fault-injecting wrapper for tests. The bucket layout (which keys floe writes) is in
+ * docs/formats.md, section "Bucket layout"; cold_segment_key and cold_manifest_key build them.
+ *
+ * Keys are relative to the backend's root (the directory, or the bucket and prefix): 1 to
+ * FLOE_MAX_KEY_BYTES bytes, no NUL or control characters, no leading '/', and no empty, "." or ".."
+ * segment. Any other bytes (spaces, '+', '=', '%', UTF-8) are fine.
+ *
+ * Threads: every function may be called from any number of threads at once on the same cold_t,
+ * except cold_close, which must be the last call. */
+#ifndef FLOE_COLD_H
+#define FLOE_COLD_H
+
+#include "floe.h"
+#include "s3.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct cold cold_t;
+
+/* cold_put with if_none_match: the key already exists with other content. Distinct from every
+ * FLOE_E* code. */
+#define COLD_EXISTS 1
+/* Size of an ETag buffer, NUL included. */
+#define COLD_ETAG_MAX S3_ETAG_MAX
+/* Longest key cold_segment_key or cold_manifest_key makes, NUL included. */
+#define COLD_LAYOUT_KEY_MAX 64
+
+/* Opens the directory dir as a cold store, creating it if missing. Objects are files under it.
+ * *out is closed with cold_close. Errors: FLOE_EINVAL, FLOE_EIO (naming dir), FLOE_ENOMEM. */
+int cold_open_fs(const char *dir, cold_t **out);
+
+/* Opens an S3 bucket (cfg's prefix applies to every key). No request is sent; see s3_client_create
+ * for the checks and errors. */
+int cold_open_s3(const s3_config *cfg, cold_t **out);
+
+/* Stores len bytes at key, replacing any object there; readers see the old or the new object,
+ * never a mix. With if_none_match it only creates: if key exists, returns 0 when the existing
+ * object has exactly these bytes (so a retry after a lost answer succeeds) and COLD_EXISTS
+ * otherwise; of racing creators with different bytes exactly one gets 0. Returns 0 or COLD_EXISTS;
+ * errors: FLOE_EINVAL (bad key), FLOE_EIO, FLOE_ECOLD. */
+int cold_put(cold_t *c, const char *key, const void *data, size_t len, int if_none_match);
+
+/* Stores the file at path under key (the s3 backend uses a multipart upload above part_bytes,
+ * which must then be at least S3_MIN_PART_BYTES). The file must not change during the call.
+ * Errors as cold_put, and FLOE_ENOTFOUND if path does not exist. */
+int cold_put_file(cold_t *c, const char *key, const char *path, uint64_t part_bytes);
+
+/* Reads exactly len bytes of key at offset into buf. Errors: FLOE_ENOTFOUND, FLOE_ERANGE (the
+ * object ends before offset + len; the message gives its size), FLOE_EIO, FLOE_ECOLD. */
+int cold_get_range(cold_t *c, const char *key, uint64_t offset, void *buf, size_t len);
+
+/* Reads a whole object of at most max_len bytes. On success *data is malloc'd, NUL-terminated one
+ * byte past *len and owned by the caller. Errors: FLOE_ENOTFOUND, FLOE_ETOOBIG, FLOE_ENOMEM,
+ * FLOE_EIO, FLOE_ECOLD. */
+int cold_get(cold_t *c, const char *key, void **data, size_t *len, size_t max_len);
+
+/* Size and ETag (an opaque version tag: it changes when the object is replaced) of key; either
+ * out-parameter may be NULL. Errors: FLOE_ENOTFOUND, FLOE_EIO, FLOE_ECOLD. */
+int cold_head(cold_t *c, const char *key, uint64_t *size, char etag[COLD_ETAG_MAX]);
+
+/* Deletes key; deleting a missing key succeeds. Errors: FLOE_EIO, FLOE_ECOLD. */
+int cold_delete(cold_t *c, const char *key);
+
+/* Called by cold_list for each key, in bytewise key order. key is valid only during the call.
+ * Return 0 to go on; anything else stops the listing and cold_list returns it. */
+typedef int (*cold_list_fn)(void *ctx, const char *key, uint64_t size, int64_t mtime_unix_s);
+
+/* Lists every key that starts with prefix ("" for all), through every page. Errors: FLOE_EIO,
+ * FLOE_ECOLD, or fn's non-zero value. */
+int cold_list(cold_t *c, const char *prefix, cold_list_fn fn, void *ctx);
+
+/* Copies per-operation counters (floe_s3_op): requests sent (every attempt), calls that failed,
+ * and attempts that were retries. The fs backend counts calls as requests and never retries. Any
+ * array may be NULL. */
+void cold_get_counters(cold_t *c, uint64_t requests[FLOE_S3_OP_COUNT], uint64_t errors[FLOE_S3_OP_COUNT],
+                       uint64_t retries[FLOE_S3_OP_COUNT]);
+
+/* 0 if healthy; FLOE_ECOLD (s3: bad credentials, missing bucket...) or FLOE_EIO (fs: the directory
+ * is gone or unwritable) with the reason copied into msg (cap bytes, NUL-terminated). */
+int cold_health(cold_t *c, char *msg, size_t cap);
+
+/* "fs", "s3" or "fault". */
+const char *cold_backend_name(const cold_t *c);
+
+/* Frees c (and, for the fault wrapper, the store it wraps). NULL is a no-op. */
+void cold_close(cold_t *c);
+
+/* ---- Bucket layout (docs/formats.md, "Bucket layout") ---- */
+
+/* Writes "segments/<hh>/<id>-<epoch>.seg" into out, hh being cold_segment_shard(id). */
+void cold_segment_key(uint64_t id, uint64_t epoch, char out[COLD_LAYOUT_KEY_MAX]);
+/* Writes "manifest/<version as 20 digits>.json" into out; key order is version order. */
+void cold_manifest_key(uint64_t version, char out[COLD_LAYOUT_KEY_MAX]);
+/* The 2-hex-digit shard of a segment id: the low byte of splitmix64(id). */
+unsigned cold_segment_shard(uint64_t id);
+/* Parse keys made by the two functions above (exactly: other keys are FLOE_EINVAL), e.g. to find
+ * the newest manifest or orphaned segments. Out-parameters are untouched on failure. */
+int cold_parse_segment_key(const char *key, uint64_t *id, uint64_t *epoch);
+int cold_parse_manifest_key(const char *key, uint64_t *version);
+
+/* ---- Fault injection (tests) ----
+ *
+ * cold_open_fault wraps inner (taking ownership: cold_close closes both) in a store that passes
+ * every call through, except as its settings say. Faults are decided by a generator seeded by
+ * seed, so a test that makes the same calls in the same order sees the same faults. The setters
+ * may be called at any time from any thread; they return FLOE_EINVAL if c is not a fault wrapper. */
+int cold_open_fault(cold_t *inner, uint64_t seed, cold_t **out);
+
+/* The next n calls of op fail with err (a negative FLOE_E* code) without reaching the store. */
+int cold_fault_fail_next(cold_t *c, floe_s3_op op, unsigned n, int err);
+/* Every call of op first sleeps delay_ms (0 to stop). */
+int cold_fault_set_delay(cold_t *c, floe_s3_op op, uint32_t delay_ms);
+/* The next n puts (cold_put and cold_put_file) reach the store and succeed there, then report
+ * FLOE_ECOLD as if the answer was lost on the way back. */
+int cold_fault_lose_next_puts(cold_t *c, unsigned n);
+/* A 503 SlowDown storm: every attempt of every call fails with probability
+ * `probability_per_mille`/1000 before reaching the store, and is retried as the S3 client would
+ * (up to max_retries times, backoff base_ms, cap 20 * base_ms), counted as requests and retries; a
+ * call whose attempts all fail returns FLOE_ECOLD. 0 ends the storm. */
+int cold_fault_set_storm(cold_t *c, unsigned probability_per_mille, unsigned max_retries, uint32_t base_ms);
+/* How many faults (failed calls, lost answers, storm attempts) were injected so far. */
+uint64_t cold_fault_injected(cold_t *c);
+
+/* ---- Backends ----
+ *
+ * What a backend implements. The public functions above check arguments and keys, then call
+ * these; a backend may assume a valid key and non-NULL required pointers. */
+typedef struct cold_ops {
+    const char *name;
+    int (*put)(cold_t *c, const char *key, const void *data, size_t len, int if_none_match);
+    int (*put_file)(cold_t *c, const char *key, const char *path, uint64_t part_bytes);
+    int (*get_range)(cold_t *c, const char *key, uint64_t offset, void *buf, size_t len);
+    int (*get)(cold_t *c, const char *key, void **data, size_t *len, size_t max_len);
+    int (*head)(cold_t *c, const char *key, uint64_t *size, char etag[COLD_ETAG_MAX]);
+    int (*del)(cold_t *c, const char *key);
+    int (*list)(cold_t *c, const char *prefix, cold_list_fn fn, void *ctx);
+    void (*counters)(cold_t *c, uint64_t requests[FLOE_S3_OP_COUNT], uint64_t errors[FLOE_S3_OP_COUNT],
+                     uint64_t retries[FLOE_S3_OP_COUNT]);
+    int (*health)(cold_t *c, char *msg, size_t cap);
+    void (*close)(cold_t *c);
+} cold_ops;
+
+/* Every backend's handle starts with this. */
+struct cold {
+    const cold_ops *ops;
+};
+
+#endif

@@ -1,0 +1,652 @@
+/* The cold store's directory backend: each object is a file at <dir>/<key>, directories made as
+ * keys need them. It is the embedded default (no server) and a real choice for a mounted disk.
+ *
+ * Invariants:
+ * 1. An object file is only ever created by rename() or link() of a fully written and fsynced
+ *    temporary file in the same directory, followed by an fsync of that directory: a reader or a
+ *    crash sees the old object or the new one, never part of one.
+ * 2. Creating with if_none_match uses link(), which fails if the name exists: of racing creators
+ *    exactly one wins, with no window where two believe they did.
+ * 3. Temporary files are named ".floe-tmp.<random>"; keys may not have a segment starting with
+ *    ".floe-tmp." and listing skips such names, so they are never visible as objects.
+ * 4. cold_list walks each directory's entries sorted as if directories had a trailing '/', which
+ *    is exactly bytewise key order, holding one directory's names at a time (at most
+ *    FS_MAX_DIR_ENTRIES).
+ *
+ * Threads: the handle is read-only after open apart from the counters, which are atomics.
+ */
+#include "cold.h"
+
+#include "error.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define FS_TMP_PREFIX ".floe-tmp."
+#define FS_MAX_DIR_ENTRIES 1000000
+#define FS_COPY_BUF_BYTES (1024 * 1024)
+#define FS_PATH_MAX (PATH_MAX + FLOE_MAX_KEY_BYTES + 64)
+
+typedef struct cold_fs {
+    cold_t base; /* first: a cold_t * is a cold_fs * */
+    char *root;  /* no trailing '/' */
+    _Atomic uint64_t requests[FLOE_S3_OP_COUNT];
+    _Atomic uint64_t errors[FLOE_S3_OP_COUNT];
+} cold_fs;
+
+static cold_fs *fs_of(cold_t *c)
+{
+    return (cold_fs *)c;
+}
+
+/* Counts a call and, if rc is a failure (not a "not found" or "exists" answer), an error. */
+static int counted(cold_fs *fs, floe_s3_op op, int rc)
+{
+    atomic_fetch_add_explicit(&fs->requests[op], 1, memory_order_relaxed);
+    if (rc < 0 && !(rc == FLOE_ENOTFOUND && (op == FLOE_S3_GET || op == FLOE_S3_HEAD)))
+        atomic_fetch_add_explicit(&fs->errors[op], 1, memory_order_relaxed);
+    return rc;
+}
+
+static int object_path(cold_fs *fs, const char *key, char *out, size_t cap)
+{
+    for (const char *seg = key; seg; seg = strchr(seg, '/') ? strchr(seg, '/') + 1 : NULL) {
+        /* Temporary names are ours alone (invariant 3). */
+        if (strncmp(seg, FS_TMP_PREFIX, strlen(FS_TMP_PREFIX)) == 0)
+            return err_set(FLOE_EINVAL, "cold fs: key '%s' uses the reserved name " FS_TMP_PREFIX "*", key);
+        if (strcspn(seg, "/") > NAME_MAX)
+            return err_set(
+                FLOE_EINVAL,
+                "cold fs: key '%.64s...' has a segment longer than %d bytes, the longest file name", key,
+                NAME_MAX);
+    }
+    int n = snprintf(out, cap, "%s/%s", fs->root, key);
+    if (n < 0 || (size_t)n >= cap)
+        return err_set(FLOE_EINVAL, "cold fs: path for key '%.64s...' is too long", key);
+    return 0;
+}
+
+static int fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return err_set(FLOE_EIO, "cold fs: open directory %s: %s", dir, strerror(errno));
+    int rc = 0;
+    if (fsync(fd) != 0)
+        rc = err_set(FLOE_EIO, "cold fs: fsync directory %s: %s", dir, strerror(errno));
+    close(fd);
+    return rc;
+}
+
+/* Makes every directory on the way to the file at path (whose root exists), fsyncing the parent of
+ * each directory it creates. */
+static int make_parents(const char *root, char *path)
+{
+    size_t root_len = strlen(root);
+    for (char *p = path + root_len + 1; (p = strchr(p, '/')) != NULL; p++) {
+        *p = '\0';
+        int made = mkdir(path, 0755) == 0;
+        int err = errno;
+        if (!made && err != EEXIST) {
+            int rc = err_set(FLOE_EIO, "cold fs: mkdir %s: %s", path, strerror(err));
+            *p = '/';
+            return rc;
+        }
+        if (made) {
+            char *slash = strrchr(path, '/');
+            *slash = '\0';
+            int rc = fsync_dir(path);
+            *slash = '/';
+            if (rc) {
+                *p = '/';
+                return rc;
+            }
+        }
+        *p = '/';
+    }
+    return 0;
+}
+
+static int write_all(int fd, const void *data, size_t len, const char *path)
+{
+    const char *p = data;
+    while (len) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return err_set(FLOE_EIO, "cold fs: write %s: %s", path, strerror(errno));
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Creates a temporary file next to final_path: fills tmp_path and returns its open fd, or -1 with
+ * the error in *rc. */
+static int open_temp(const char *root, char *final_path, char *tmp_path, size_t cap, int *rc)
+{
+    if ((*rc = make_parents(root, final_path)) != 0)
+        return -1;
+    const char *slash = strrchr(final_path, '/');
+    for (int tries = 0; tries < 16; tries++) {
+        uint64_t r = 0;
+        if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r)
+            r = (uint64_t)getpid() * 2654435761u + (uint64_t)tries;
+        int n = snprintf(tmp_path, cap, "%.*s/" FS_TMP_PREFIX "%016" PRIx64, (int)(slash - final_path),
+                         final_path, r);
+        if (n < 0 || (size_t)n >= cap) {
+            *rc = err_set(FLOE_EINVAL, "cold fs: temporary path for %s too long", final_path);
+            return -1;
+        }
+        int fd = open(tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (fd >= 0)
+            return fd;
+        if (errno != EEXIST) {
+            *rc = err_set(FLOE_EIO, "cold fs: create %s: %s", tmp_path, strerror(errno));
+            return -1;
+        }
+    }
+    *rc = err_set(FLOE_EIO, "cold fs: could not pick a temporary name next to %s", final_path);
+    return -1;
+}
+
+/* Publishes the fsynced temp file at tmp as final (invariants 1 and 2) and removes tmp. */
+static int publish(const char *tmp, const char *final, int if_none_match)
+{
+    int rc = 0;
+    if (if_none_match) {
+        if (link(tmp, final) != 0) {
+            int err = errno;
+            unlink(tmp);
+            if (err == EEXIST)
+                return COLD_EXISTS;
+            return err_set(FLOE_EIO, "cold fs: link %s to %s: %s", tmp, final, strerror(err));
+        }
+        unlink(tmp);
+    } else if (rename(tmp, final) != 0) {
+        rc = err_set(FLOE_EIO, "cold fs: rename %s to %s: %s", tmp, final, strerror(errno));
+        unlink(tmp);
+        return rc;
+    }
+    char dir[FS_PATH_MAX];
+    snprintf(dir, sizeof dir, "%.*s", (int)(strrchr(final, '/') - final), final);
+    return fsync_dir(dir);
+}
+
+static int fs_put(cold_t *c, const char *key, const void *data, size_t len, int if_none_match)
+{
+    cold_fs *fs = fs_of(c);
+    char path[FS_PATH_MAX], tmp[FS_PATH_MAX];
+    int rc = 0, fd = -1;
+
+    if ((rc = object_path(fs, key, path, sizeof path)) != 0)
+        goto out;
+    if ((fd = open_temp(fs->root, path, tmp, sizeof tmp, &rc)) < 0)
+        goto out;
+    if ((rc = write_all(fd, data, len, tmp)) != 0)
+        goto fail;
+    if (fsync(fd) != 0) {
+        rc = err_set(FLOE_EIO, "cold fs: fsync %s: %s", tmp, strerror(errno));
+        goto fail;
+    }
+    if (close(fd) != 0) {
+        fd = -1;
+        rc = err_set(FLOE_EIO, "cold fs: close %s: %s", tmp, strerror(errno));
+        goto fail;
+    }
+    fd = -1;
+    rc = publish(tmp, path, if_none_match);
+    goto out;
+fail:
+    if (fd >= 0)
+        close(fd);
+    unlink(tmp);
+out:
+    return counted(fs, FLOE_S3_PUT, rc);
+}
+
+static int fs_put_file(cold_t *c, const char *key, const char *src, uint64_t part_bytes)
+{
+    cold_fs *fs = fs_of(c);
+    char path[FS_PATH_MAX], tmp[FS_PATH_MAX];
+    int rc = 0, in = -1, fd = -1;
+    char *buf = NULL;
+    (void)part_bytes;
+
+    if ((rc = object_path(fs, key, path, sizeof path)) != 0)
+        goto out;
+    in = open(src, O_RDONLY | O_CLOEXEC);
+    if (in < 0) {
+        rc = err_set(errno == ENOENT ? FLOE_ENOTFOUND : FLOE_EIO, "cold fs put %s: open %s: %s", key, src,
+                     strerror(errno));
+        goto out;
+    }
+    buf = malloc(FS_COPY_BUF_BYTES);
+    if (!buf) {
+        rc = err_set(FLOE_ENOMEM, "cold fs put %s: out of memory", key);
+        goto out;
+    }
+    if ((fd = open_temp(fs->root, path, tmp, sizeof tmp, &rc)) < 0)
+        goto out;
+    for (;;) {
+        ssize_t n = read(in, buf, FS_COPY_BUF_BYTES);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = err_set(FLOE_EIO, "cold fs put %s: read %s: %s", key, src, strerror(errno));
+            goto fail;
+        }
+        if (n == 0)
+            break;
+        if ((rc = write_all(fd, buf, (size_t)n, tmp)) != 0)
+            goto fail;
+    }
+    if (fsync(fd) != 0) {
+        rc = err_set(FLOE_EIO, "cold fs: fsync %s: %s", tmp, strerror(errno));
+        goto fail;
+    }
+    if (close(fd) != 0) {
+        fd = -1;
+        rc = err_set(FLOE_EIO, "cold fs: close %s: %s", tmp, strerror(errno));
+        goto fail;
+    }
+    fd = -1;
+    rc = publish(tmp, path, 0);
+    goto out;
+fail:
+    if (fd >= 0)
+        close(fd);
+    unlink(tmp);
+out:
+    if (in >= 0)
+        close(in);
+    free(buf);
+    return counted(fs, FLOE_S3_PUT, rc);
+}
+
+/* Opens the object for reading; FLOE_ENOTFOUND if there is none. */
+static int open_object(cold_fs *fs, const char *key, char *path, size_t cap, int *fd_out, struct stat *st)
+{
+    int rc;
+    if ((rc = object_path(fs, key, path, cap)) != 0)
+        return rc;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT || errno == ENOTDIR)
+            return err_set(FLOE_ENOTFOUND, "cold fs: no object %s (%s)", key, path);
+        return err_set(FLOE_EIO, "cold fs: open %s: %s", path, strerror(errno));
+    }
+    if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode)) {
+        rc = S_ISDIR(st->st_mode)
+                 ? err_set(FLOE_ENOTFOUND, "cold fs: no object %s (%s is a directory)", key, path)
+                 : err_set(FLOE_EIO, "cold fs: %s is not a regular file", path);
+        close(fd);
+        return rc;
+    }
+    *fd_out = fd;
+    return 0;
+}
+
+static int read_exact(int fd, void *buf, size_t len, uint64_t offset, const char *path)
+{
+    char *p = buf;
+    while (len) {
+        ssize_t n = pread(fd, p, len, (off_t)offset);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return err_set(FLOE_EIO, "cold fs: read %s at %" PRIu64 ": %s", path, offset, strerror(errno));
+        if (n == 0)
+            return err_set(FLOE_ERANGE, "cold fs: %s ended at %" PRIu64 " while reading", path, offset);
+        p += n;
+        len -= (size_t)n;
+        offset += (uint64_t)n;
+    }
+    return 0;
+}
+
+static int fs_get_range(cold_t *c, const char *key, uint64_t offset, void *buf, size_t len)
+{
+    cold_fs *fs = fs_of(c);
+    char path[FS_PATH_MAX];
+    struct stat st;
+    int fd = -1, rc;
+    if ((rc = open_object(fs, key, path, sizeof path, &fd, &st)) != 0)
+        goto out;
+    if (offset > (uint64_t)st.st_size || len > (uint64_t)st.st_size - offset) {
+        rc = err_set(FLOE_ERANGE,
+                     "cold fs: object %s has %lld bytes; bytes %" PRIu64 "..%" PRIu64 " are outside it", key,
+                     (long long)st.st_size, offset, offset + len);
+        goto out;
+    }
+    rc = read_exact(fd, buf, len, offset, path);
+out:
+    if (fd >= 0)
+        close(fd);
+    return counted(fs, FLOE_S3_GET, rc);
+}
+
+static int fs_get(cold_t *c, const char *key, void **data, size_t *len, size_t max_len)
+{
+    cold_fs *fs = fs_of(c);
+    char path[FS_PATH_MAX];
+    struct stat st;
+    int fd = -1, rc;
+    char *buf = NULL;
+    if ((rc = open_object(fs, key, path, sizeof path, &fd, &st)) != 0)
+        goto out;
+    if ((uint64_t)st.st_size > max_len) {
+        rc = err_set(FLOE_ETOOBIG, "cold fs: object %s has %lld bytes, more than the %zu allowed", key,
+                     (long long)st.st_size, max_len);
+        goto out;
+    }
+    size_t size = (size_t)st.st_size;
+    buf = malloc(size + 1);
+    if (!buf) {
+        rc = err_set(FLOE_ENOMEM, "cold fs: out of memory reading %s (%zu bytes)", key, size);
+        goto out;
+    }
+    if ((rc = read_exact(fd, buf, size, 0, path)) != 0)
+        goto out;
+    buf[size] = '\0';
+    *data = buf;
+    *len = size;
+    buf = NULL;
+out:
+    free(buf);
+    if (fd >= 0)
+        close(fd);
+    return counted(fs, FLOE_S3_GET, rc);
+}
+
+static int fs_head(cold_t *c, const char *key, uint64_t *size, char etag[COLD_ETAG_MAX])
+{
+    cold_fs *fs = fs_of(c);
+    char path[FS_PATH_MAX];
+    struct stat st;
+    int fd = -1, rc;
+    if ((rc = open_object(fs, key, path, sizeof path, &fd, &st)) != 0)
+        goto out;
+    if (size)
+        *size = (uint64_t)st.st_size;
+    /* Every publish makes a new inode, so inode, mtime and size tell versions apart. */
+    if (etag)
+        snprintf(etag, COLD_ETAG_MAX, "%llx-%llx%09lx-%llx", (unsigned long long)st.st_ino,
+                 (unsigned long long)st.st_mtim.tv_sec, (unsigned long)st.st_mtim.tv_nsec,
+                 (unsigned long long)st.st_size);
+out:
+    if (fd >= 0)
+        close(fd);
+    return counted(fs, FLOE_S3_HEAD, rc);
+}
+
+static int fs_delete(cold_t *c, const char *key)
+{
+    cold_fs *fs = fs_of(c);
+    char path[FS_PATH_MAX];
+    int rc;
+    if ((rc = object_path(fs, key, path, sizeof path)) != 0)
+        goto out;
+    if (unlink(path) != 0) {
+        if (errno != ENOENT && errno != ENOTDIR)
+            rc = err_set(FLOE_EIO, "cold fs: unlink %s: %s", path, strerror(errno));
+        goto out;
+    }
+    *strrchr(path, '/') = '\0';
+    rc = fsync_dir(path);
+out:
+    return counted(fs, FLOE_S3_DELETE, rc);
+}
+
+/* ---- listing (invariant 4) ---- */
+
+typedef struct dir_entry {
+    char *sort_name; /* the name, plus '/' for a directory */
+    int is_dir;
+} dir_entry;
+
+static int entry_cmp(const void *a, const void *b)
+{
+    return strcmp(((const dir_entry *)a)->sort_name, ((const dir_entry *)b)->sort_name);
+}
+
+typedef struct list_walk {
+    cold_fs *fs;
+    const char *prefix;
+    size_t prefix_len;
+    cold_list_fn fn;
+    void *ctx;
+    char key[FLOE_MAX_KEY_BYTES + 2]; /* the key being built, relative to the root */
+} list_walk;
+
+/* Lists the directory whose key prefix (ending in '/', or "" for the root) is w->key[0..key_len). */
+static int walk_dir(list_walk *w, size_t key_len)
+{
+    char *path = NULL; /* on the heap: this recurses once per key segment */
+    dir_entry *entries = NULL;
+    size_t count = 0, cap = 0;
+    int rc = 0;
+    DIR *d = NULL;
+
+    path = malloc(FS_PATH_MAX);
+    if (!path)
+        return err_set(FLOE_ENOMEM, "cold fs: out of memory listing");
+    snprintf(path, FS_PATH_MAX, "%s/%.*s", w->fs->root, (int)key_len, w->key);
+    d = opendir(path);
+    if (!d) {
+        if (errno != ENOENT && errno != ENOTDIR) /* missing: nothing under this prefix */
+            rc = err_set(FLOE_EIO, "cold fs: list %s: %s", path, strerror(errno));
+        goto out;
+    }
+    struct dirent *de;
+    errno = 0;
+    while ((de = readdir(d)) != NULL) {
+        const char *name = de->d_name;
+        if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0 ||
+            strncmp(name, FS_TMP_PREFIX, strlen(FS_TMP_PREFIX)) == 0)
+            continue;
+        int is_dir;
+        if (de->d_type == DT_DIR || de->d_type == DT_REG) {
+            is_dir = de->d_type == DT_DIR;
+        } else {
+            struct stat st;
+            if (fstatat(dirfd(d), name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+                continue; /* removed since readdir */
+            if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
+                continue;
+            is_dir = S_ISDIR(st.st_mode);
+        }
+        if (count == FS_MAX_DIR_ENTRIES) {
+            rc = err_set(FLOE_EIO, "cold fs: list %s: more than %d entries in one directory", path,
+                         FS_MAX_DIR_ENTRIES);
+            goto out;
+        }
+        if (count == cap) {
+            size_t ncap = cap ? cap * 2 : 64;
+            dir_entry *e = realloc(entries, ncap * sizeof *e);
+            if (!e) {
+                rc = err_set(FLOE_ENOMEM, "cold fs: out of memory listing %s", path);
+                goto out;
+            }
+            entries = e;
+            cap = ncap;
+        }
+        size_t n = strlen(name);
+        char *s = malloc(n + 2);
+        if (!s) {
+            rc = err_set(FLOE_ENOMEM, "cold fs: out of memory listing %s", path);
+            goto out;
+        }
+        memcpy(s, name, n);
+        s[n] = is_dir ? '/' : '\0';
+        s[n + 1] = '\0';
+        entries[count].sort_name = s;
+        entries[count].is_dir = is_dir;
+        count++;
+        errno = 0;
+    }
+    if (errno != 0) {
+        rc = err_set(FLOE_EIO, "cold fs: list %s: %s", path, strerror(errno));
+        goto out;
+    }
+    closedir(d);
+    d = NULL;
+    qsort(entries, count, sizeof *entries, entry_cmp);
+
+    for (size_t i = 0; i < count && rc == 0; i++) {
+        size_t n = strlen(entries[i].sort_name);
+        if (key_len + n > FLOE_MAX_KEY_BYTES) {
+            rc = err_set(FLOE_EIO, "cold fs: %s/%.*s%s makes a key longer than %d bytes", w->fs->root,
+                         (int)key_len, w->key, entries[i].sort_name, FLOE_MAX_KEY_BYTES);
+            break;
+        }
+        memcpy(w->key + key_len, entries[i].sort_name, n + 1);
+        size_t klen = key_len + n;
+        /* Only descend or report where the key can still start with the prefix. */
+        size_t cmp = klen < w->prefix_len ? klen : w->prefix_len;
+        if (memcmp(w->key, w->prefix, cmp) != 0)
+            continue;
+        if (entries[i].is_dir) {
+            rc = walk_dir(w, klen);
+        } else if (klen >= w->prefix_len) {
+            struct stat st;
+            snprintf(path, FS_PATH_MAX, "%s/%s", w->fs->root, w->key);
+            if (stat(path, &st) != 0)
+                continue; /* deleted since readdir */
+            rc = w->fn(w->ctx, w->key, (uint64_t)st.st_size, (int64_t)st.st_mtim.tv_sec);
+        }
+    }
+out:
+    if (d)
+        closedir(d);
+    for (size_t i = 0; i < count; i++)
+        free(entries[i].sort_name);
+    free(entries);
+    free(path);
+    return rc;
+}
+
+static int fs_list(cold_t *c, const char *prefix, cold_list_fn fn, void *ctx)
+{
+    cold_fs *fs = fs_of(c);
+    list_walk *w = malloc(sizeof *w);
+    if (!w)
+        return counted(fs, FLOE_S3_LIST, err_set(FLOE_ENOMEM, "cold fs: out of memory"));
+    w->fs = fs;
+    w->prefix = prefix;
+    w->prefix_len = strlen(prefix);
+    w->fn = fn;
+    w->ctx = ctx;
+    /* Start in the deepest directory the prefix names. */
+    const char *slash = strrchr(prefix, '/');
+    size_t start = slash ? (size_t)(slash - prefix) + 1 : 0;
+    memcpy(w->key, prefix, start);
+    w->key[start] = '\0';
+    int rc = walk_dir(w, start);
+    free(w);
+    if (rc > 0)
+        return rc; /* the callback's own value: not a failure of the store */
+    return counted(fs, FLOE_S3_LIST, rc);
+}
+
+static void fs_counters(cold_t *c, uint64_t requests[FLOE_S3_OP_COUNT], uint64_t errors[FLOE_S3_OP_COUNT],
+                        uint64_t retries[FLOE_S3_OP_COUNT])
+{
+    cold_fs *fs = fs_of(c);
+    for (int i = 0; i < FLOE_S3_OP_COUNT; i++) {
+        if (requests)
+            requests[i] = atomic_load_explicit(&fs->requests[i], memory_order_relaxed);
+        if (errors)
+            errors[i] = atomic_load_explicit(&fs->errors[i], memory_order_relaxed);
+        if (retries)
+            retries[i] = 0;
+    }
+}
+
+static int fs_health(cold_t *c, char *msg, size_t cap)
+{
+    cold_fs *fs = fs_of(c);
+    struct stat st;
+    int rc = 0;
+    char reason[512] = "";
+    if (stat(fs->root, &st) != 0)
+        snprintf(reason, sizeof reason, "cold fs: %s: %s", fs->root, strerror(errno));
+    else if (!S_ISDIR(st.st_mode))
+        snprintf(reason, sizeof reason, "cold fs: %s is not a directory", fs->root);
+    else if (access(fs->root, W_OK | X_OK) != 0)
+        snprintf(reason, sizeof reason, "cold fs: %s is not writable: %s", fs->root, strerror(errno));
+    if (reason[0])
+        rc = FLOE_EIO;
+    if (msg && cap)
+        snprintf(msg, cap, "%s", reason);
+    return rc;
+}
+
+static void fs_close(cold_t *c)
+{
+    cold_fs *fs = fs_of(c);
+    free(fs->root);
+    free(fs);
+}
+
+static const cold_ops fs_ops = {
+    .name = "fs",
+    .put = fs_put,
+    .put_file = fs_put_file,
+    .get_range = fs_get_range,
+    .get = fs_get,
+    .head = fs_head,
+    .del = fs_delete,
+    .list = fs_list,
+    .counters = fs_counters,
+    .health = fs_health,
+    .close = fs_close,
+};
+
+int cold_open_fs(const char *dir, cold_t **out)
+{
+    int rc = 0;
+    cold_fs *fs = NULL;
+    struct stat st;
+
+    if (!dir || !dir[0] || !out)
+        return err_set(FLOE_EINVAL, "cold fs: no directory given (cold.fs.path)");
+    size_t len = strlen(dir);
+    while (len > 1 && dir[len - 1] == '/')
+        len--;
+    if (len >= PATH_MAX)
+        return err_set(FLOE_EINVAL, "cold fs: directory path of %zu bytes is too long", len);
+    fs = calloc(1, sizeof *fs);
+    if (!fs || !(fs->root = strndup(dir, len))) {
+        rc = err_set(FLOE_ENOMEM, "cold fs: out of memory");
+        goto out;
+    }
+    if (mkdir(fs->root, 0755) != 0 && errno != EEXIST) {
+        rc = err_set(FLOE_EIO, "cold fs: mkdir %s: %s", fs->root, strerror(errno));
+        goto out;
+    }
+    if (stat(fs->root, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        rc = err_set(FLOE_EIO, "cold fs: %s is not a directory", fs->root);
+        goto out;
+    }
+    fs->base.ops = &fs_ops;
+    *out = &fs->base;
+    fs = NULL;
+out:
+    if (fs) {
+        free(fs->root);
+        free(fs);
+    }
+    return rc;
+}

@@ -1,0 +1,118 @@
+/* The cold store's S3 backend: a thin adapter from the cold_ops vtable to the S3 client (s3.h),
+ * which does the signing, retries, counting and health.
+ *
+ * Invariants:
+ * 1. The adapter holds no state of its own besides the client, so it is exactly as thread-safe as
+ *    the client is.
+ */
+#include "cold.h"
+
+#include "error.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct cold_s3 {
+    cold_t base; /* first: a cold_t * is a cold_s3 * */
+    s3_client *s3;
+} cold_s3;
+
+static s3_client *client(cold_t *c)
+{
+    return ((cold_s3 *)c)->s3;
+}
+
+static int s3b_put(cold_t *c, const char *key, const void *data, size_t len, int if_none_match)
+{
+    int rc = s3_put(client(c), key, data, len, if_none_match);
+    return rc == S3_EXISTS ? COLD_EXISTS : rc;
+}
+
+static int s3b_put_file(cold_t *c, const char *key, const char *path, uint64_t part_bytes)
+{
+    return s3_put_file(client(c), key, path, part_bytes);
+}
+
+static int s3b_get_range(cold_t *c, const char *key, uint64_t offset, void *buf, size_t len)
+{
+    return s3_get_range(client(c), key, offset, buf, len);
+}
+
+static int s3b_get(cold_t *c, const char *key, void **data, size_t *len, size_t max_len)
+{
+    return s3_get(client(c), key, data, len, max_len);
+}
+
+static int s3b_head(cold_t *c, const char *key, uint64_t *size, char etag[COLD_ETAG_MAX])
+{
+    s3_object_info info;
+    int rc = s3_head(client(c), key, &info);
+    if (rc == 0) {
+        if (size)
+            *size = info.size;
+        if (etag)
+            snprintf(etag, COLD_ETAG_MAX, "%s", info.etag);
+    }
+    return rc;
+}
+
+static int s3b_delete(cold_t *c, const char *key)
+{
+    return s3_delete(client(c), key);
+}
+
+static int s3b_list(cold_t *c, const char *prefix, cold_list_fn fn, void *ctx)
+{
+    return s3_list(client(c), prefix, 0, fn, ctx);
+}
+
+static void s3b_counters(cold_t *c, uint64_t requests[FLOE_S3_OP_COUNT], uint64_t errors[FLOE_S3_OP_COUNT],
+                         uint64_t retries[FLOE_S3_OP_COUNT])
+{
+    s3_get_counters(client(c), requests, errors, retries);
+}
+
+static int s3b_health(cold_t *c, char *msg, size_t cap)
+{
+    return s3_health(client(c), msg, cap);
+}
+
+static void s3b_close(cold_t *c)
+{
+    s3_client_destroy(client(c));
+    free(c);
+}
+
+static const cold_ops s3_ops = {
+    .name = "s3",
+    .put = s3b_put,
+    .put_file = s3b_put_file,
+    .get_range = s3b_get_range,
+    .get = s3b_get,
+    .head = s3b_head,
+    .del = s3b_delete,
+    .list = s3b_list,
+    .counters = s3b_counters,
+    .health = s3b_health,
+    .close = s3b_close,
+};
+
+int cold_open_s3(const s3_config *cfg, cold_t **out)
+{
+    int rc;
+    s3_client *s3 = NULL;
+    if (!out)
+        return err_set(FLOE_EINVAL, "cold_open_s3: no output");
+    if ((rc = s3_client_create(cfg, &s3)) != 0)
+        return rc;
+    cold_s3 *c = calloc(1, sizeof *c);
+    if (!c) {
+        s3_client_destroy(s3);
+        return err_set(FLOE_ENOMEM, "cold_open_s3: out of memory");
+    }
+    c->base.ops = &s3_ops;
+    c->s3 = s3;
+    *out = &c->base;
+    return 0;
+}
