@@ -1250,7 +1250,7 @@ typedef struct crash_writer {
     const char *base;
     int id;
     atomic_int *stop;
-    int acked; /* PUTs answered 201: keys crash/<id>/<0..acked-1> */
+    atomic_int acked; /* PUTs answered 201: keys crash/<id>/<0..acked-1> */
 } crash_writer;
 
 static void crash_value(int id, int i, char *v, size_t cap, int *len)
@@ -1276,7 +1276,7 @@ static void *crash_writer_main(void *arg)
         resp_free(r);
         if (st != 201)
             break;
-        w->acked = i + 1;
+        atomic_store(&w->acked, i + 1);
     }
     return NULL;
 }
@@ -1290,13 +1290,18 @@ START_TEST(http_kill9_keeps_every_acknowledged_put)
     crash_writer w[4];
     pthread_t th[4];
     for (int i = 0; i < 4; i++) {
-        w[i] = (crash_writer){.base = s.base, .id = i, .stop = &stop};
+        w[i].base = s.base;
+        w[i].id = i;
+        w[i].stop = &stop;
+        atomic_init(&w[i].acked, 0);
         pthread_create(&th[i], NULL, crash_writer_main, &w[i]);
     }
     /* kill while writes are in flight, after a good number were acknowledged */
     double start = now_s();
     while (now_s() - start < 20) {
-        int total = w[0].acked + w[1].acked + w[2].acked + w[3].acked;
+        int total = 0;
+        for (int i = 0; i < 4; i++)
+            total += atomic_load(&w[i].acked);
         if (total >= 300)
             break;
         sleep_ms(5);
@@ -1305,11 +1310,14 @@ START_TEST(http_kill9_keeps_every_acknowledged_put)
     atomic_store(&stop, 1);
     for (int i = 0; i < 4; i++)
         pthread_join(th[i], NULL);
-    int total = w[0].acked + w[1].acked + w[2].acked + w[3].acked;
+    int total = 0;
+    for (int i = 0; i < 4; i++)
+        total += atomic_load(&w[i].acked);
     ck_assert_int_gt(total, 0);
     server_start(&s);
     for (int t = 0; t < 4; t++) {
-        for (int i = 0; i < w[t].acked; i++) {
+        int acked = atomic_load(&w[t].acked);
+        for (int i = 0; i < acked; i++) {
             char path[64], v[600];
             int len = 0;
             snprintf(path, sizeof path, "/v1/objects/crash/%d/%d", t, i);
