@@ -1,6 +1,6 @@
-/* Bloom filters for segment files: a bit array probed k times by double hashing of the key's XXH64.
- * The bit layout and hash are part of the segment format; docs/formats.md ("Bloom filter region")
- * describes them byte by byte.
+/* Bloom filters for segment files: an array of 64-byte blocks; half of a key's XXH64 picks one block
+ * and the other half k bits inside it, so a lookup touches one cache line. The bit layout and hash are
+ * part of the segment format; docs/formats.md ("Bloom filter region") describes them bit by bit.
  *
  * Threads: every function is pure or works on memory the caller owns; safe from any thread. */
 #ifndef FLOE_BLOOM_H
@@ -31,8 +31,9 @@ size_t bloom_region_bytes(uint64_t n_keys, unsigned bits_per_key);
  * bloom_region_bytes(n, bits_per_key) bytes. bits_per_key 0 means 10. */
 void bloom_build(const uint64_t *hashes, size_t n, unsigned bits_per_key, uint8_t *region, size_t region_len);
 
-/* Parses a stored region (bit array, then one byte: the probe count). Returns 0, or -1 if the
- * region is too short or the probe count is outside 1..BLOOM_MAX_PROBES. *out borrows region. */
+/* Parses a stored region (64-byte blocks, then one byte: the probe count). Returns 0, or -1 if the
+ * bit array is not a whole, non-zero number of blocks or the probe count is outside
+ * 1..BLOOM_MAX_PROBES. *out borrows region. */
 int bloom_parse(const uint8_t *region, size_t len, bloom_filter *out);
 
 /* 0 if the key with this hash is certainly absent, 1 if it may be present. */

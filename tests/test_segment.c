@@ -1057,6 +1057,111 @@ START_TEST(segment_dump_lists_entries_and_reports_a_crc_mismatch_with_its_offset
 }
 END_TEST
 
+/* The section of docs/formats.md between the segment markers, malloc'd. */
+static char *formats_segment_section(void)
+{
+    size_t len;
+    char *doc = tu_read_file(FLOE_SOURCE_DIR "/docs/formats.md", &len);
+    ck_assert_ptr_nonnull(doc);
+    char *start = strstr(doc, "<!-- section: segment");
+    ck_assert_ptr_nonnull(start);
+    char *end = strstr(start, "<!-- end section: segment -->");
+    ck_assert_ptr_nonnull(end);
+    char *section = strndup(start, (size_t)(end - start));
+    free(doc);
+    return section;
+}
+
+/* Byte ranges of the worked example that depend on the clock: created_unix_s, and the CRCs of the
+ * metadata and of the footer, which cover it. */
+static int example_byte_varies(size_t off)
+{
+    return (off >= 0xd7 && off <= 0xde) || (off >= 0x12a && off <= 0x12d) || (off >= 0x13a && off <= 0x13d);
+}
+
+START_TEST(segment_writer_output_matches_the_worked_example)
+{
+    char *path = path_in_tmp("example.seg");
+    segment_write_options o = {.id = 1, .epoch = 1, .compression = FLOE_COMPRESSION_NONE};
+    segment_writer *w;
+    ck_assert_int_eq(segment_writer_open(path, &o, &w), 0);
+    segment_entry e1 = {.key = (const uint8_t *)"fruit/apple",
+                        .key_len = 11,
+                        .value = (const uint8_t *)"red",
+                        .value_len = 3,
+                        .content_type = "text/plain",
+                        .content_type_len = 10,
+                        .seq = 5,
+                        .type = SEGMENT_PUT};
+    segment_entry e2 = {
+        .key = (const uint8_t *)"fruit/banana", .key_len = 12, .seq = 6, .type = SEGMENT_DELETE};
+    segment_entry e3 = {.key = (const uint8_t *)"fruit/cherry",
+                        .key_len = 12,
+                        .value = (const uint8_t *)"dark red",
+                        .value_len = 8,
+                        .seq = 300,
+                        .type = SEGMENT_PUT};
+    ck_assert_int_eq(segment_writer_add(w, &e1), 0);
+    ck_assert_int_eq(segment_writer_add(w, &e2), 0);
+    ck_assert_int_eq(segment_writer_add(w, &e3), 0);
+    ck_assert_int_eq(segment_writer_finish(w, NULL), 0);
+    size_t size;
+    uint8_t *file = tu_read_file(path, &size);
+
+    /* Parse the hex dump: lines "OFFSET: xx xx ...  ascii". */
+    char *section = formats_segment_section();
+    uint8_t doc_bytes[512];
+    size_t doc_len = 0;
+    for (char *line = strtok(section, "\n"); line; line = strtok(NULL, "\n")) {
+        unsigned long off;
+        char *p;
+        if (strlen(line) < 10 || line[8] != ':' || (off = strtoul(line, &p, 16), p != line + 8))
+            continue;
+        ck_assert_uint_eq(off, doc_len);
+        p = line + 10;
+        for (int i = 0; i < 16 && p[0] && p[0] != ' '; i++, p += 3) {
+            unsigned v;
+            ck_assert_int_eq(sscanf(p, "%2x", &v), 1);
+            ck_assert_uint_lt(doc_len, sizeof doc_bytes);
+            doc_bytes[doc_len++] = (uint8_t)v;
+        }
+    }
+    free(section);
+    ck_assert_uint_eq(doc_len, size);
+    for (size_t i = 0; i < size; i++)
+        if (!example_byte_varies(i))
+            ck_assert_msg(file[i] == doc_bytes[i], "byte 0x%zx: file has %02x, docs/formats.md %02x", i,
+                          file[i], doc_bytes[i]);
+
+    /* The documented dump is what segment_dump prints, up to the creation time. */
+    int rc;
+    char *text = dump_to_string(path, &rc);
+    ck_assert_int_eq(rc, 0);
+    section = formats_segment_section();
+    char *doc_dump = strstr(section, "segment ex.seg: 318 bytes\n");
+    ck_assert_ptr_nonnull(doc_dump);
+    *strstr(doc_dump, "```") = '\0';
+    char *created = strstr(text, ", created ");
+    ck_assert_ptr_nonnull(created);
+    char *after = strchr(created, '\n');
+    char *expect = NULL;
+    ck_assert_int_ge(asprintf(&expect, "segment %s: 318 bytes\n", path), 0);
+    ck_assert(strncmp(text, expect, strlen(expect)) == 0);
+    char *doc_created = strstr(doc_dump, ", created ");
+    ck_assert_ptr_nonnull(doc_created);
+    /* Same text between the first line and the creation time, and after it. */
+    char *doc_first_nl = strchr(doc_dump, '\n') + 1, *first_nl = strchr(text, '\n') + 1;
+    ck_assert_int_eq((int)(created - first_nl), (int)(doc_created - doc_first_nl));
+    ck_assert(memcmp(first_nl, doc_first_nl, (size_t)(created - first_nl)) == 0);
+    ck_assert_str_eq(after, strchr(doc_created, '\n'));
+    free(expect);
+    free(section);
+    free(text);
+    free(file);
+    free(path);
+}
+END_TEST
+
 START_TEST(segment_block_cache_serves_repeated_reads_without_the_source)
 {
     char *path = path_in_tmp("cached.seg");
@@ -1222,6 +1327,7 @@ static Suite *segment_suite(void)
     tcase_add_test(tc, segment_fuzzed_tail_and_truncations_are_refused_cleanly);
     tcase_add_test(tc, segment_fuzzed_data_blocks_never_return_a_wrong_value);
     tcase_add_test(tc, segment_dump_lists_entries_and_reports_a_crc_mismatch_with_its_offset);
+    tcase_add_test(tc, segment_writer_output_matches_the_worked_example);
     tcase_add_test(tc, segment_block_cache_serves_repeated_reads_without_the_source);
     tcase_add_test(tc, segment_concurrent_reads_stay_correct_while_the_cache_evicts);
     tcase_add_test(tc, segment_memory_bytes_counts_index_and_bloom_not_data);
