@@ -4,6 +4,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <jansson.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -391,6 +392,44 @@ static int append_param(char *url, size_t cap, const char *name, const char *v, 
     return append_encoded(url, cap, v, len);
 }
 
+/* The bytes of a key the server sent in base64 (keys that are not UTF-8). Returns malloc'd bytes or
+ * NULL if s is not valid base64. */
+static char *b64_decode(const char *s, size_t *len)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n % 4 != 0 || n > 4 * ((FLOE_MAX_KEY_BYTES + 2) / 3))
+        return NULL;
+    unsigned char *out = malloc(n / 4 * 3 + 1);
+    if (!out)
+        return NULL;
+    int got = EVP_DecodeBlock(out, (const unsigned char *)s, (int)n);
+    if (got < 0) {
+        free(out);
+        return NULL;
+    }
+    size_t pad = (s[n - 1] == '=') + (s[n - 2] == '=');
+    *len = (size_t)got - pad;
+    out[*len] = '\0';
+    return (char *)out;
+}
+
+/* A list entry's key, or the cursor: field as a JSON string, or field_base64. malloc'd. */
+static char *entry_key(json_t *obj, const char *field, size_t *len)
+{
+    json_t *k = json_object_get(obj, field);
+    if (json_is_string(k)) {
+        *len = json_string_length(k);
+        char *out = malloc(*len + 1);
+        if (out)
+            memcpy(out, json_string_value(k), *len + 1);
+        return out;
+    }
+    char name[64];
+    snprintf(name, sizeof name, "%s_base64", field);
+    k = json_object_get(obj, name);
+    return json_is_string(k) ? b64_decode(json_string_value(k), len) : NULL;
+}
+
 int cli_ls(int argc, char **argv)
 {
     const char *cmd = "floe ls";
@@ -433,25 +472,25 @@ int cli_ls(int argc, char **argv)
         json_t *e;
         json_array_foreach(keys, i, e)
         {
-            json_t *k = json_object_get(e, "key");
-            const char *ks = json_string_value(k);
-            if (ks)
-                fwrite(ks, 1, json_string_length(k), stdout);
-            else if (json_is_string(json_object_get(e, "key_base64")))
-                printf("(base64)%s", json_string_value(json_object_get(e, "key_base64")));
+            size_t klen = 0;
+            char *k = entry_key(e, "key", &klen);
+            if (!k) {
+                fprintf(stderr, "%s: the server's answer to %s has an entry without a key\n", cmd, x.url);
+                ret = 1;
+                break;
+            }
+            fwrite(k, 1, klen, stdout);
             printf("\t%lld\n", (long long)json_integer_value(json_object_get(e, "size")));
+            free(k);
         }
-        json_t *next = json_object_get(root, "next_start_after");
         free(after);
         after = NULL;
-        if (json_is_true(json_object_get(root, "truncated")) && json_is_string(next)) {
-            after_len = json_string_length(next);
-            after = malloc(after_len + 1);
-            if (after)
-                memcpy(after, json_string_value(next), after_len + 1);
-        } else if (json_is_true(json_object_get(root, "truncated"))) {
-            fprintf(stderr, "%s: a key that is not UTF-8 ends a page; cannot continue past it\n", cmd);
-            ret = 1;
+        if (ret == 0 && json_is_true(json_object_get(root, "truncated"))) {
+            after = entry_key(root, "next_start_after", &after_len);
+            if (!after) {
+                fprintf(stderr, "%s: a truncated page from %s has no next_start_after\n", cmd, x.url);
+                ret = 1;
+            }
         }
         json_decref(root);
         if (!after)
