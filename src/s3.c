@@ -1018,14 +1018,14 @@ int s3_put(s3_client *c, const char *key, const void *data, size_t len, int if_n
         note_success(c, &r);
     } else if (r.status == 412 && if_none_match) {
         note_success(c, &r);
+        /* An earlier sending of this request may have created it before its answer was lost (after
+         * a timeout, or when curl resent it on a fresh connection within one attempt): the upload
+         * id on the object tells. */
+        s3_object_info info;
         rc = S3_EXISTS;
-        if (r.attempts > 1) {
-            /* An earlier attempt may have created it before its answer was lost. */
-            s3_object_info info;
-            if (s3_head(c, key, &info) == 0 && strcmp(info.upload_id, upload_id) == 0)
-                rc = 0;
-            err_clear();
-        }
+        if (s3_head(c, key, &info) == 0 && strcmp(info.upload_id, upload_id) == 0)
+            rc = 0;
+        err_clear();
     } else {
         rc = status_error(c, FLOE_S3_PUT, &r);
     }
@@ -1506,8 +1506,10 @@ static int put_multipart(s3_client *c, const char *key, int fd, const char *path
         if (status_ok(r.status) && !r.err_code[0]) {
             note_success(c, &r);
             created_ok = 0; /* completed: nothing to abort */
-        } else if (r.status == 404 && strcmp(r.err_code, "NoSuchUpload") == 0 && r.attempts > 1) {
-            /* An earlier attempt completed it and its answer was lost: the object says whose it is. */
+        } else if (r.status == 404 && strcmp(r.err_code, "NoSuchUpload") == 0) {
+            /* An earlier attempt completed it and its answer was lost (curl itself resends a request
+             * whose reused connection died, so this can happen within one attempt too): the object
+             * says whose it is. */
             s3_object_info info;
             if (s3_head(c, key, &info) == 0 && strcmp(info.upload_id, upload_tag) == 0) {
                 created_ok = 0;

@@ -66,9 +66,10 @@ int s3_create_bucket(s3_client *c);
 
 /* Stores len bytes at key, with Content-MD5 so the store verifies what it received and a unique
  * x-amz-meta-floe-upload-id. With if_none_match the PUT carries If-None-Match: * and returns
- * S3_EXISTS if key exists; if an earlier attempt of this call timed out and a retry then finds the
- * key, a HEAD recognises the attempt's own upload id and the call succeeds. Returns 0 or S3_EXISTS;
- * errors: FLOE_ECOLD (message: method, URL, status, S3 code and message, what to check). */
+ * S3_EXISTS if key exists; on that 412 a HEAD checks whether the object carries this call's upload
+ * id (an earlier sending whose answer was lost to a timeout or a dropped connection), and if so the
+ * call succeeds. Returns 0 or S3_EXISTS; errors: FLOE_ECOLD (message: method, URL, status, S3 code
+ * and message, what to check). */
 int s3_put(s3_client *c, const char *key, const void *data, size_t len, int if_none_match);
 
 /* Uploads the file at path to key: one PUT if it has at most part_bytes, else a multipart upload in

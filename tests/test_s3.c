@@ -9,6 +9,9 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -604,7 +607,22 @@ typedef struct fake_server {
     atomic_int requests;
     int hung[16]; /* connections left open without an answer */
     int hung_count;
+    SSL_CTX *tls; /* NULL: plain HTTP */
 } fake_server;
+
+/* One accepted connection, plain or TLS. */
+typedef struct fake_conn {
+    int fd;
+    SSL *ssl;
+} fake_conn;
+
+static ssize_t conn_read(fake_conn *c, void *buf, size_t len)
+{
+    if (!c->ssl)
+        return read(c->fd, buf, len);
+    int n = SSL_read(c->ssl, buf, (int)len);
+    return n > 0 ? n : -1;
+}
 
 /* Finds header name's value in req (case-insensitive); copies it to out. */
 static int fake_header(const fake_request *req, const char *name, char *out, size_t cap)
@@ -626,7 +644,7 @@ static int fake_header(const fake_request *req, const char *name, char *out, siz
     return 0;
 }
 
-static int read_request(int fd, fake_request *req)
+static int read_request(fake_conn *conn, fake_request *req)
 {
     char buf[16384];
     size_t len = 0;
@@ -635,7 +653,7 @@ static int read_request(int fd, fake_request *req)
     while (!(end = strstr(buf, "\r\n\r\n"))) {
         if (len + 1 >= sizeof buf)
             return -1;
-        ssize_t n = read(fd, buf + len, sizeof buf - 1 - len);
+        ssize_t n = conn_read(conn, buf + len, sizeof buf - 1 - len);
         if (n <= 0)
             return -1;
         len += (size_t)n;
@@ -652,7 +670,7 @@ static int read_request(int fd, fake_request *req)
     size_t have = len - (size_t)(end + 4 - buf);
     memcpy(req->body, end + 4, have);
     while (have < body_len) {
-        ssize_t n = read(fd, req->body + have, body_len - have);
+        ssize_t n = conn_read(conn, req->body + have, body_len - have);
         if (n <= 0) {
             free(req->body);
             return -1;
@@ -664,10 +682,10 @@ static int read_request(int fd, fake_request *req)
     return 0;
 }
 
-static void write_all_fd(int fd, const void *p, size_t len)
+static void write_all_fd(fake_conn *conn, const void *p, size_t len)
 {
     while (len) {
-        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+        ssize_t n = conn->ssl ? SSL_write(conn->ssl, p, (int)len) : send(conn->fd, p, len, MSG_NOSIGNAL);
         if (n <= 0)
             return;
         p = (const char *)p + n;
@@ -685,8 +703,18 @@ static void *fake_main(void *arg)
         int fd = accept(s->listen_fd, NULL, NULL);
         if (fd < 0)
             continue;
+        fake_conn conn = {fd, NULL};
+        if (s->tls) {
+            conn.ssl = SSL_new(s->tls);
+            SSL_set_fd(conn.ssl, fd);
+            if (SSL_accept(conn.ssl) != 1) { /* e.g. the client refused our certificate */
+                SSL_free(conn.ssl);
+                close(fd);
+                continue;
+            }
+        }
         fake_request req;
-        while (read_request(fd, &req) == 0) {
+        while (read_request(&conn, &req) == 0) {
             fake_response resp = {.action = FAKE_RESPOND, .status = 200};
             int n = atomic_fetch_add(&s->requests, 1);
             s->handler(s->ctx, n, &req, &resp);
@@ -706,10 +734,12 @@ static void *fake_main(void *arg)
                 snprintf(head, sizeof head, "HTTP/1.1 %d X\r\nContent-Length: %zu\r\n%s\r\n", resp.status,
                          strcmp(req.method, "HEAD") == 0 && resp.body == NULL ? (size_t)0 : resp.body_len,
                          resp.headers);
-            write_all_fd(fd, head, (size_t)hl);
+            write_all_fd(&conn, head, (size_t)hl);
             if (strcmp(req.method, "HEAD") != 0 && resp.body_len)
-                write_all_fd(fd, resp.body, resp.body_len);
+                write_all_fd(&conn, resp.body, resp.body_len);
         }
+        if (conn.ssl)
+            SSL_free(conn.ssl);
         if (fd >= 0)
             close(fd);
     }
@@ -718,11 +748,13 @@ static void *fake_main(void *arg)
     return NULL;
 }
 
-static void fake_start(fake_server *s, fake_handler h, void *ctx)
+/* Starts a server on an ephemeral port; tls NULL for plain HTTP (the server does not own tls). */
+static void fake_start(fake_server *s, fake_handler h, void *ctx, SSL_CTX *tls)
 {
     memset(s, 0, sizeof *s);
     s->handler = h;
     s->ctx = ctx;
+    s->tls = tls;
     s->listen_fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t alen = sizeof a;
@@ -778,7 +810,7 @@ static void slowdown_twice(void *ctx, int n, const fake_request *req, fake_respo
 START_TEST(s3_503_slowdown_is_retried_and_counted)
 {
     fake_server s;
-    fake_start(&s, slowdown_twice, NULL);
+    fake_start(&s, slowdown_twice, NULL, NULL);
     s3_client *c = fake_client(&s, 2000, 5);
     ck_assert_msg(s3_put(c, "k", "v", 1, 0) == 0, "%s", floe_last_error());
     uint64_t req[FLOE_S3_OP_COUNT], err[FLOE_S3_OP_COUNT], ret[FLOE_S3_OP_COUNT];
@@ -807,7 +839,7 @@ START_TEST(s3_retries_stop_at_max_and_name_status_and_attempts)
 {
     int status = 500;
     fake_server s;
-    fake_start(&s, always, &status);
+    fake_start(&s, always, &status, NULL);
     s3_client *c = fake_client(&s, 2000, 2);
     void *data = NULL;
     size_t len = 0;
@@ -858,7 +890,7 @@ START_TEST(s3_retry_after_lost_answer_recognises_its_own_create)
 {
     lost_put_state st = {.head_returns_other = 0};
     fake_server s;
-    fake_start(&s, lose_first_put, &st);
+    fake_start(&s, lose_first_put, &st, NULL);
     s3_client *c = fake_client(&s, 2000, 3);
     ck_assert_msg(s3_put(c, "manifest/00000000000000000007.json", "{}", 2, 1) == 0, "%s", floe_last_error());
     uint64_t req[FLOE_S3_OP_COUNT], ret[FLOE_S3_OP_COUNT];
@@ -871,7 +903,7 @@ START_TEST(s3_retry_after_lost_answer_recognises_its_own_create)
 
     /* Same story, but the object that won belongs to another writer. */
     lost_put_state other = {.head_returns_other = 1};
-    fake_start(&s, lose_first_put, &other);
+    fake_start(&s, lose_first_put, &other, NULL);
     c = fake_client(&s, 2000, 3);
     ck_assert_int_eq(s3_put(c, "manifest/00000000000000000007.json", "{}", 2, 1), S3_EXISTS);
     s3_client_destroy(c);
@@ -890,7 +922,7 @@ static void hang(void *ctx, int n, const fake_request *req, fake_response *resp)
 START_TEST(s3_silent_server_times_out_and_is_retried)
 {
     fake_server s;
-    fake_start(&s, hang, NULL);
+    fake_start(&s, hang, NULL, NULL);
     s3_client *c = fake_client(&s, 400, 1);
     double t0 = now_s();
     char buf[8];
@@ -922,7 +954,7 @@ START_TEST(s3_oversized_error_body_is_capped_not_buffered)
     big_body = malloc(4 * 1024 * 1024);
     memset(big_body, '<', 4 * 1024 * 1024);
     fake_server s;
-    fake_start(&s, huge_error_body, NULL);
+    fake_start(&s, huge_error_body, NULL, NULL);
     s3_client *c = fake_client(&s, 5000, 0);
     ck_assert_int_eq(s3_delete(c, "k"), FLOE_ECOLD);
     ck_assert_msg(strstr(floe_last_error(), ": 500"), "%s", floe_last_error());
@@ -952,7 +984,7 @@ START_TEST(s3_malformed_list_answers_are_errors)
     static const char *const expect[] = {"bad XML", "DOCTYPE", "bad <Size>", "without <Key>", "continuation"};
     for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
         fake_server s;
-        fake_start(&s, bad_list, (void *)bodies[i]);
+        fake_start(&s, bad_list, (void *)bodies[i], NULL);
         s3_client *c = fake_client(&s, 2000, 0);
         collected col = {0};
         ck_assert_int_eq(s3_list(c, "", 0, collect, &col), FLOE_ECOLD);
@@ -979,7 +1011,7 @@ static void wrong_range(void *ctx, int n, const fake_request *req, fake_response
 START_TEST(s3_ranged_answer_for_another_range_is_refused)
 {
     fake_server s;
-    fake_start(&s, wrong_range, NULL);
+    fake_start(&s, wrong_range, NULL, NULL);
     s3_client *c = fake_client(&s, 2000, 0);
     char buf[4];
     ck_assert_int_eq(s3_get_range(c, "k", 10, buf, 4), FLOE_ECOLD);
@@ -989,6 +1021,195 @@ START_TEST(s3_ranged_answer_for_another_range_is_refused)
     ck_assert_ptr_nonnull(strstr(floe_last_error(), "more than"));
     s3_client_destroy(c);
     fake_stop(&s);
+}
+END_TEST
+
+typedef enum mpu_mode { MPU_FAIL_PART_2, MPU_LOSE_COMPLETE, MPU_COMPLETE_200_ERROR } mpu_mode;
+
+typedef struct mpu_state {
+    mpu_mode mode;
+    char tag[128];
+    int parts, completes, aborts;
+    int complete_listed_three_parts;
+} mpu_state;
+
+static void multipart_server(void *ctx, int n, const fake_request *req, fake_response *resp)
+{
+    mpu_state *st = ctx;
+    (void)n;
+    static const char created[] = "<InitiateMultipartUploadResult><Bucket>fake</Bucket><Key>k</Key>"
+                                  "<UploadId>up-1</UploadId></InitiateMultipartUploadResult>";
+    static const char completed[] = "<CompleteMultipartUploadResult><ETag>\"x-3\"</ETag>"
+                                    "</CompleteMultipartUploadResult>";
+    static const char complete_error[] =
+        "<Error><Code>InternalError</Code><Message>try again</Message></Error>";
+    if (strcmp(req->method, "POST") == 0 && strstr(req->target, "?uploads=")) {
+        fake_header(req, "x-amz-meta-floe-upload-id", st->tag, sizeof st->tag);
+        resp->body = created;
+        resp->body_len = strlen(created);
+    } else if (strcmp(req->method, "PUT") == 0 && strstr(req->target, "partNumber=")) {
+        st->parts++;
+        if (st->mode == MPU_FAIL_PART_2 && strstr(req->target, "partNumber=2&")) {
+            set_error(resp, 403, "AccessDenied");
+            return;
+        }
+        snprintf(resp->headers, sizeof resp->headers, "ETag: \"etag%d\"\r\n", st->parts);
+    } else if (strcmp(req->method, "POST") == 0 && strstr(req->target, "uploadId=up-1")) {
+        st->completes++;
+        st->complete_listed_three_parts = strstr(req->body, "<PartNumber>3</PartNumber>") != NULL &&
+                                          strstr(req->body, "<ETag>\"etag1\"</ETag>") != NULL;
+        if (st->mode == MPU_LOSE_COMPLETE && st->completes == 1) {
+            resp->action = FAKE_CLOSE;
+        } else if (st->mode == MPU_LOSE_COMPLETE) {
+            set_error(resp, 404, "NoSuchUpload");
+        } else if (st->mode == MPU_COMPLETE_200_ERROR && st->completes == 1) {
+            resp->body = complete_error;
+            resp->body_len = strlen(complete_error);
+        } else {
+            resp->body = completed;
+            resp->body_len = strlen(completed);
+        }
+    } else if (strcmp(req->method, "DELETE") == 0 && strstr(req->target, "uploadId=up-1")) {
+        st->aborts++;
+        resp->status = 204;
+    } else if (strcmp(req->method, "HEAD") == 0) {
+        snprintf(resp->headers, sizeof resp->headers, "ETag: \"x-3\"\r\nx-amz-meta-floe-upload-id: %s\r\n",
+                 st->tag);
+    } else {
+        set_error(resp, 400, "Unexpected");
+    }
+}
+
+START_TEST(s3_multipart_failures_abort_and_lost_completes_are_recognised)
+{
+    char *dir = tu_tmpdir("s3-mpu-fake");
+    char path[512];
+    snprintf(path, sizeof path, "%s/seg", dir);
+    size_t len = 2 * S3_MIN_PART_BYTES + 10;
+    unsigned char *data = calloc(1, len);
+    tu_write_file(path, data, len);
+    free(data);
+
+    /* A part the store refuses: the upload is aborted and the part's error is reported. */
+    mpu_state st = {.mode = MPU_FAIL_PART_2};
+    fake_server s;
+    fake_start(&s, multipart_server, &st, NULL);
+    s3_client *c = fake_client(&s, 5000, 2);
+    ck_assert_int_eq(s3_put_file(c, "big", path, S3_MIN_PART_BYTES), FLOE_ECOLD);
+    ck_assert_msg(strstr(floe_last_error(), "AccessDenied") && strstr(floe_last_error(), "partNumber=2"),
+                  "%s", floe_last_error());
+    ck_assert_int_eq(st.aborts, 1);
+    ck_assert_int_eq(st.completes, 0);
+    uint64_t req[FLOE_S3_OP_COUNT], err[FLOE_S3_OP_COUNT];
+    s3_get_counters(c, req, err, NULL);
+    ck_assert_uint_eq(req[FLOE_S3_MPU_ABORT], 1);
+    ck_assert_uint_eq(err[FLOE_S3_MPU_PART], 1);
+    s3_client_destroy(c);
+    fake_stop(&s);
+
+    /* The complete's answer is lost; the retry finds no upload, and HEAD shows it was ours. */
+    st = (mpu_state){.mode = MPU_LOSE_COMPLETE};
+    fake_start(&s, multipart_server, &st, NULL);
+    c = fake_client(&s, 5000, 2);
+    ck_assert_msg(s3_put_file(c, "big", path, S3_MIN_PART_BYTES) == 0, "%s", floe_last_error());
+    ck_assert_int_eq(st.parts, 3);
+    ck_assert_int_eq(st.completes, 2);
+    ck_assert(st.complete_listed_three_parts);
+    ck_assert_int_eq(st.aborts, 0);
+    s3_client_destroy(c);
+    fake_stop(&s);
+
+    /* A complete that answers 200 with an <Error> body is retried, not taken for success. */
+    st = (mpu_state){.mode = MPU_COMPLETE_200_ERROR};
+    fake_start(&s, multipart_server, &st, NULL);
+    c = fake_client(&s, 5000, 2);
+    ck_assert_msg(s3_put_file(c, "big", path, S3_MIN_PART_BYTES) == 0, "%s", floe_last_error());
+    ck_assert_int_eq(st.completes, 2);
+    s3_client_destroy(c);
+    fake_stop(&s);
+    tu_rmrf(dir);
+    free(dir);
+}
+END_TEST
+
+/* A self-signed certificate for 127.0.0.1, written as PEM to pem_path, and a TLS server context
+ * that presents it. */
+static SSL_CTX *self_signed_tls(const char *pem_path)
+{
+    EVP_PKEY *key = EVP_EC_gen("P-256");
+    ck_assert_ptr_nonnull(key);
+    X509 *x = X509_new();
+    X509_set_version(x, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+    X509_gmtime_adj(X509_getm_notBefore(x), -60);
+    X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+    X509_set_pubkey(x, key);
+    X509_NAME *name = X509_get_subject_name(x);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"127.0.0.1", -1, -1, 0);
+    X509_set_issuer_name(x, name);
+    X509V3_CTX v3;
+    X509V3_set_ctx_nodb(&v3);
+    X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
+    X509_EXTENSION *san = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name, "IP:127.0.0.1");
+    ck_assert_ptr_nonnull(san);
+    X509_add_ext(x, san, -1);
+    X509_EXTENSION_free(san);
+    ck_assert(X509_sign(x, key, EVP_sha256()) > 0);
+    FILE *f = fopen(pem_path, "w");
+    ck_assert_ptr_nonnull(f);
+    PEM_write_X509(f, x);
+    fclose(f);
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    ck_assert_int_eq(SSL_CTX_use_certificate(ctx, x), 1);
+    ck_assert_int_eq(SSL_CTX_use_PrivateKey(ctx, key), 1);
+    X509_free(x);
+    EVP_PKEY_free(key);
+    return ctx;
+}
+
+static void ok_with_etag(void *ctx, int n, const fake_request *req, fake_response *resp)
+{
+    (void)ctx;
+    (void)n;
+    (void)req;
+    snprintf(resp->headers, sizeof resp->headers, "ETag: \"abc\"\r\n");
+}
+
+START_TEST(s3_https_verifies_the_server_against_ca_file)
+{
+    char *dir = tu_tmpdir("s3-tls");
+    char pem[512];
+    snprintf(pem, sizeof pem, "%s/ca.pem", dir);
+    SSL_CTX *tls = self_signed_tls(pem);
+    fake_server s;
+    fake_start(&s, ok_with_etag, NULL, tls);
+    char endpoint[64];
+    snprintf(endpoint, sizeof endpoint, "https://127.0.0.1:%d", s.port);
+    s3_config cfg = {.endpoint = endpoint,
+                     .bucket = "tls",
+                     .path_style = 1,
+                     .access_key = "a",
+                     .secret_key = "b",
+                     .timeout_ms = 5000,
+                     .max_retries = 2,
+                     .ca_file = pem};
+    s3_client *c = NULL;
+    ck_assert_int_eq(s3_client_create(&cfg, &c), 0);
+    ck_assert_msg(s3_put(c, "k", "v", 1, 0) == 0, "%s", floe_last_error());
+    s3_client_destroy(c);
+
+    /* The system's CAs do not know this certificate: refused at once, not retried. */
+    cfg.ca_file = NULL;
+    ck_assert_int_eq(s3_client_create(&cfg, &c), 0);
+    ck_assert_int_eq(s3_put(c, "k", "v", 1, 0), FLOE_ECOLD);
+    ck_assert_msg(strstr(floe_last_error(), "certificate") && strstr(floe_last_error(), "after 1 attempt;"),
+                  "%s", floe_last_error());
+    s3_client_destroy(c);
+    fake_stop(&s);
+    SSL_CTX_free(tls);
+    ck_assert_int_eq(atomic_load(&s.requests), 1);
+    tu_rmrf(dir);
+    free(dir);
 }
 END_TEST
 
@@ -1035,6 +1256,8 @@ static Suite *make_suite(void)
     tcase_add_test(local, s3_malformed_list_answers_are_errors);
     tcase_add_test(local, s3_ranged_answer_for_another_range_is_refused);
     tcase_add_test(local, s3_backoff_is_full_jitter_below_the_ceiling);
+    tcase_add_test(local, s3_https_verifies_the_server_against_ca_file);
+    tcase_add_test(local, s3_multipart_failures_abort_and_lost_completes_are_recognised);
     suite_add_tcase(s, local);
     return s;
 }
