@@ -19,7 +19,7 @@
  *
  * Lock order: write_mu, then manifest_mu, then state_mu. view_acquire takes state_mu alone.
  */
-#include "floe.h"
+#include "db.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -36,10 +36,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "blockcache.h"
+#include "cold.h"
 #include "error.h"
 #include "lru.h"
 #include "manifest.h"
 #include "memtable.h"
+#include "remote.h"
 #include "segment.h"
 #include "wal.h"
 
@@ -47,13 +50,21 @@
 #define LIST_DEFAULT_LIMIT 1000
 #define LIST_MAX_LIMIT 100000
 
-/* A segment file the store reads from, shared by views. */
+/* A segment the store reads from, shared by views: a local file (opened at once) or an object in
+ * the cold tier (opened on first use, its index and bloom then kept in memory). */
 typedef struct segref {
     atomic_int refs;
     uint64_t id;
-    segment_t *seg;
-    char *path;
-    atomic_int obsolete; /* 1: delete the file when the last reference goes */
+    _Atomic(segment_t *) seg;
+    char *path;       /* local file; NULL for a remote segment */
+    char *object_key; /* remote: the cold object */
+    uint64_t object_bytes;
+    void *src_ctx; /* remote: the block cache source behind seg */
+    pthread_mutex_t open_mu;
+    uint8_t *min_key, *max_key; /* remote: key range from the manifest, for pruning before open */
+    uint32_t min_key_len, max_key_len;
+    atomic_int_fast64_t last_read_ms; /* for evicting local files least recently read first */
+    atomic_int obsolete;              /* 1: delete the local file when the last reference goes */
 } segref;
 
 /* A sealed memtable waiting for its segment file. */
@@ -105,7 +116,7 @@ struct floe {
     view *cur;
     sealed *queue; /* oldest first */
     size_t n_queue, cap_queue;
-    uint64_t unwritten_bytes;
+    _Atomic uint64_t unwritten_bytes; /* written under state_mu; read without it by writers */
     uint64_t seals_issued;
     uint64_t seals_written;
     int stopping;
@@ -116,6 +127,26 @@ struct floe {
     int flusher_started;
 
     atomic_uint_fast64_t n_puts, n_deletes, n_gets, hits_memory, hits_local, hits_cold, misses;
+
+    /* The cold tier (NULL without one). Lock order adds publish_mu between write_mu and
+     * manifest_mu: write_mu, publish_mu, manifest_mu, state_mu. */
+    cold_t *cold;
+    blockcache *bcache;
+    char *cold_strings[8];      /* copies of the s3 option strings */
+    pthread_mutex_t publish_mu; /* one remote manifest publication at a time */
+    int claimed;                /* the writer epoch is claimed in the bucket (publish_mu) */
+    /* manifest_mu: segments uploaded but not yet named by a published manifest. */
+    uint64_t *unpublished;
+    size_t n_unpublished, cap_unpublished;
+    /* state_mu: */
+    _Atomic uint64_t bytes_pending_upload; /* in segment files but not yet named remotely */
+    uint64_t published_through_id;         /* every segment up to this id is named remotely */
+    int cold_unhealthy;
+    char cold_msg[256];
+    int fenced;
+    pthread_t *uploaders;
+    unsigned n_uploaders;
+    atomic_uint_fast64_t n_uploads, n_upload_bytes;
 };
 
 /* ------------------------------------------------------------------ small helpers -- */
@@ -252,10 +283,16 @@ static void segref_unref(segref *r)
 {
     if (!r || atomic_fetch_sub(&r->refs, 1) != 1)
         return;
-    segment_close(r->seg);
-    if (atomic_load(&r->obsolete))
+    segment_close(atomic_load(&r->seg));
+    if (r->src_ctx)
+        blockcache_source_free(r->src_ctx);
+    if (r->path && atomic_load(&r->obsolete))
         unlink(r->path);
+    pthread_mutex_destroy(&r->open_mu);
     free(r->path);
+    free(r->object_key);
+    free(r->min_key);
+    free(r->max_key);
     free(r);
 }
 
@@ -423,26 +460,112 @@ static char *segment_path(floe_t *db, uint64_t id, const char *suffix)
     return path_join(db->seg_dir, name);
 }
 
-static int open_segref(floe_t *db, uint64_t id, segref **out)
+static segref *segref_alloc(uint64_t id)
 {
     segref *r = calloc(1, sizeof *r);
     if (!r)
-        return FLOE_ENOMEM;
+        return NULL;
     atomic_init(&r->refs, 1);
+    atomic_init(&r->seg, NULL);
+    atomic_init(&r->last_read_ms, 0);
+    pthread_mutex_init(&r->open_mu, NULL);
     r->id = id;
+    return r;
+}
+
+static int open_segref(floe_t *db, uint64_t id, segref **out)
+{
+    segref *r = segref_alloc(id);
+    if (!r)
+        return FLOE_ENOMEM;
     r->path = segment_path(db, id, "");
     if (!r->path) {
-        free(r);
+        segref_unref(r);
         return FLOE_ENOMEM;
     }
-    int rc = segment_open_file_cached(r->path, db->decoded_blocks, &r->seg);
+    segment_t *seg = NULL;
+    int rc = segment_open_file_cached(r->path, db->decoded_blocks, &seg);
     if (rc < 0) {
-        free(r->path);
-        free(r);
+        segref_unref(r);
         return rc;
     }
+    atomic_store(&r->seg, seg);
     *out = r;
     return 0;
+}
+
+/* A segref for a segment that lives only in the cold tier; it is opened on first use. */
+static int remote_segref(floe_t *db, const manifest_segment *ms, segref **out)
+{
+    if (!db->cold)
+        return err_set(FLOE_EINVAL,
+                       "segment %" PRIu64 " is only in the cold tier, and no cold tier is configured",
+                       ms->id);
+    if (!ms->object_key || !ms->object_key[0])
+        return err_set(FLOE_ECORRUPT, "manifest: remote segment %" PRIu64 " has no object key", ms->id);
+    segref *r = segref_alloc(ms->id);
+    if (!r)
+        return FLOE_ENOMEM;
+    r->object_key = strdup(ms->object_key);
+    r->object_bytes = ms->size;
+    r->min_key = malloc(ms->min_key_len + 1);
+    r->max_key = malloc(ms->max_key_len + 1);
+    if (!r->object_key || !r->min_key || !r->max_key) {
+        segref_unref(r);
+        return FLOE_ENOMEM;
+    }
+    memcpy(r->min_key, ms->min_key, ms->min_key_len);
+    memcpy(r->max_key, ms->max_key, ms->max_key_len);
+    r->min_key_len = ms->min_key_len;
+    r->max_key_len = ms->max_key_len;
+    *out = r;
+    return 0;
+}
+
+/* The reader of r, opening a remote segment (footer, index and bloom: through the block cache) on
+ * first use. */
+static int segref_reader(floe_t *db, segref *r, segment_t **out)
+{
+    segment_t *seg = atomic_load(&r->seg);
+    if (seg) {
+        *out = seg;
+        return 0;
+    }
+    int rc = 0;
+    pthread_mutex_lock(&r->open_mu);
+    seg = atomic_load(&r->seg);
+    if (!seg) {
+        segment_source src;
+        void *ctx = NULL;
+        rc = blockcache_source(db->bcache, db->cold, r->object_key, r->object_bytes, &src, &ctx);
+        if (rc == 0) {
+            src.block_cache = db->decoded_blocks;
+            rc = segment_open(&src, &seg);
+            if (rc < 0) {
+                blockcache_source_free(ctx);
+                err_wrap(rc, "cold segment %" PRIu64, r->id);
+            } else {
+                r->src_ctx = ctx;
+                atomic_store(&r->seg, seg);
+            }
+        }
+    }
+    pthread_mutex_unlock(&r->open_mu);
+    if (rc == 0)
+        *out = seg;
+    return rc;
+}
+
+static int key_cmp(const void *a, size_t al, const void *b, size_t bl);
+
+/* 1 if key may be in r: key range (from the manifest for an unopened remote segment) and bloom. */
+static int segref_may_contain(segref *r, const void *key, size_t key_len)
+{
+    segment_t *seg = atomic_load(&r->seg);
+    if (seg)
+        return segment_may_contain(seg, key, key_len);
+    return key_cmp(key, key_len, r->min_key, r->min_key_len) >= 0 &&
+           key_cmp(key, key_len, r->max_key, r->max_key_len) <= 0;
 }
 
 /* Removes leftovers of a crash: temp segment files and segment files the manifest does not name
@@ -459,8 +582,11 @@ static int clean_segment_dir(floe_t *db)
         uint64_t id = 0;
         int consumed = 0;
         int named = 0;
-        if (sscanf(de->d_name, "%20" SCNu64 ".seg%n", &id, &consumed) == 1 && de->d_name[consumed] == '\0')
-            named = manifest_find(db->man, id) != NULL;
+        if (sscanf(de->d_name, "%20" SCNu64 ".seg%n", &id, &consumed) == 1 && de->d_name[consumed] == '\0') {
+            const manifest_segment *ms = manifest_find(db->man, id);
+            /* A file of a segment the manifest says is only remote was being evicted. */
+            named = ms != NULL && ms->state != SEG_REMOTE;
+        }
         if (named)
             continue;
         char *p = path_join(db->seg_dir, de->d_name);
@@ -508,31 +634,51 @@ static int replay_record(void *ctx, const wal_record *rec)
 }
 
 static void *flusher_main(void *arg);
+static void *uploader_main(void *arg);
 static int seal_locked(floe_t *db);
+static int ensure_claimed(floe_t *db);
+static void cold_trouble(floe_t *db, const char *what, const char *why);
+static void recompute_upload_state(floe_t *db);
+static void close_after_failed_open(floe_t *db, int rc);
 
 int floe_open(const char *dir, const floe_options *opts_in, floe_t **out)
+{
+    return db_open_with_cold(dir, opts_in, NULL, out);
+}
+
+int db_open_with_cold(const char *dir, const floe_options *opts_in, cold_t *given_cold, floe_t **out)
 {
     floe_options defaults;
     if (!opts_in) {
         floe_options_init(&defaults);
         opts_in = &defaults;
     }
-    if (!dir || !dir[0] || !out)
+    if (!dir || !dir[0] || !out) {
+        cold_close(given_cold);
         return err_set(FLOE_EINVAL, "floe_open: a data directory and an out pointer are required");
-    int rc = validate_options(opts_in);
-    if (rc < 0)
+    }
+    floe_options checked = *opts_in;
+    if (given_cold)
+        checked.cold.backend = FLOE_COLD_NONE; /* the caller's store replaces the configured one */
+    int rc = validate_options(&checked);
+    if (rc < 0) {
+        cold_close(given_cold);
         return rc;
+    }
 
     floe_t *db = calloc(1, sizeof *db);
-    if (!db)
+    if (!db) {
+        cold_close(given_cold);
         return err_set(FLOE_ENOMEM, "floe_open: out of memory");
+    }
     db->lock_fd = -1;
-    db->opts = *opts_in;
+    db->opts = checked;
     if (db->opts.segment.max_unwritten_bytes == 0)
         db->opts.segment.max_unwritten_bytes = 2 * db->opts.segment.max_bytes;
     pthread_mutex_init(&db->write_mu, NULL);
     pthread_mutex_init(&db->manifest_mu, NULL);
     pthread_mutex_init(&db->state_mu, NULL);
+    pthread_mutex_init(&db->publish_mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -552,12 +698,54 @@ int floe_open(const char *dir, const floe_options *opts_in, floe_t **out)
         db->fs_path_copy = strdup(db->opts.cold.fs_path);
         db->opts.cold.fs_path = db->fs_path_copy;
     }
-    db->opts.cold.s3.endpoint = db->opts.cold.s3.bucket = db->opts.cold.s3.prefix = NULL;
-    db->opts.cold.s3.region = db->opts.cold.s3.ca_file = NULL;
-    db->opts.cold.s3.access_key = db->opts.cold.s3.secret_key = NULL;
+    const char **s3_strings[] = {&db->opts.cold.s3.endpoint,  &db->opts.cold.s3.bucket,
+                                 &db->opts.cold.s3.prefix,    &db->opts.cold.s3.region,
+                                 &db->opts.cold.s3.ca_file,   &db->opts.cold.s3.access_key,
+                                 &db->opts.cold.s3.secret_key};
+    for (size_t i = 0; i < sizeof s3_strings / sizeof s3_strings[0]; i++) {
+        if (*s3_strings[i]) {
+            db->cold_strings[i] = strdup(*s3_strings[i]);
+            if (!db->cold_strings[i]) {
+                rc = err_set(FLOE_ENOMEM, "floe_open: out of memory");
+                goto fail;
+            }
+            *s3_strings[i] = db->cold_strings[i];
+        }
+    }
+    if (given_cold) {
+        db->cold = given_cold;
+        given_cold = NULL;
+    } else if (db->opts.cold.backend == FLOE_COLD_FS) {
+        if ((rc = cold_open_fs(db->opts.cold.fs_path, &db->cold)) < 0)
+            goto fail;
+    } else if (db->opts.cold.backend == FLOE_COLD_S3) {
+        s3_config sc = {
+            .endpoint = db->opts.cold.s3.endpoint,
+            .bucket = db->opts.cold.s3.bucket,
+            .prefix = db->opts.cold.s3.prefix,
+            .region = db->opts.cold.s3.region,
+            .path_style = db->opts.cold.s3.path_style,
+            .ca_file = db->opts.cold.s3.ca_file,
+            .access_key = db->opts.cold.s3.access_key,
+            .secret_key = db->opts.cold.s3.secret_key,
+            .timeout_ms = db->opts.cold.s3.timeout_ms,
+            .max_retries = db->opts.cold.s3.max_retries,
+        };
+        if ((rc = cold_open_s3(&sc, &db->cold)) < 0) {
+            err_wrap(rc, "floe_open: cold tier");
+            goto fail;
+        }
+    }
 
     if ((rc = mkdir_p(dir)) < 0 || (rc = lock_dir(db)) < 0 || (rc = mkdir_p(db->seg_dir)) < 0)
         goto fail;
+    if (db->cold) {
+        char *cache_dir = path_join(dir, "cache");
+        rc = cache_dir ? blockcache_open(cache_dir, db->opts.cache.block_bytes, &db->bcache) : FLOE_ENOMEM;
+        free(cache_dir);
+        if (rc < 0)
+            goto fail;
+    }
     if (db->opts.cache.object_bytes &&
         (rc = lru_create(db->opts.cache.object_bytes, 16, &db->object_cache)) < 0)
         goto fail;
@@ -586,11 +774,14 @@ int floe_open(const char *dir, const floe_options *opts_in, floe_t **out)
         goto fail;
     }
     for (size_t i = db->man->count; i-- > 0;) {
-        const manifest_segment *ms = &db->man->segments[i];
-        if (ms->state == SEG_REMOTE)
-            continue;
+        manifest_segment *ms = &db->man->segments[i];
+        if (ms->state == SEG_UPLOADING)
+            ms->state = SEG_LOCAL; /* the upload did not finish: start it again */
         segref *r = NULL;
-        rc = open_segref(db, ms->id, &r);
+        if (ms->state == SEG_REMOTE)
+            rc = remote_segref(db, ms, &r);
+        else
+            rc = open_segref(db, ms->id, &r);
         if (rc < 0) {
             err_wrap(rc, "floe_open %s: segment %" PRIu64 " named by the manifest", dir, ms->id);
             for (size_t j = 0; j < n_segs; j++)
@@ -636,6 +827,33 @@ int floe_open(const char *dir, const floe_options *opts_in, floe_t **out)
     }
     db->flusher_started = 1;
 
+    if (db->cold) {
+        pthread_mutex_lock(&db->publish_mu);
+        rc = ensure_claimed(db);
+        pthread_mutex_unlock(&db->publish_mu);
+        if (rc == FLOE_EFENCED) {
+            err_wrap(rc, "floe_open %s", dir);
+            goto fail;
+        }
+        if (rc < 0)
+            cold_trouble(db, "claiming the bucket prefix", floe_last_error());
+        pthread_mutex_lock(&db->manifest_mu);
+        recompute_upload_state(db);
+        pthread_mutex_unlock(&db->manifest_mu);
+        unsigned n = db->opts.upload.concurrency ? db->opts.upload.concurrency : 1;
+        db->uploaders = calloc(n, sizeof *db->uploaders);
+        if (!db->uploaders) {
+            rc = err_set(FLOE_ENOMEM, "floe_open: out of memory");
+            goto fail;
+        }
+        for (; db->n_uploaders < n; db->n_uploaders++) {
+            if (pthread_create(&db->uploaders[db->n_uploaders], NULL, uploader_main, db) != 0) {
+                rc = err_set(FLOE_EIO, "floe_open: cannot start uploader thread %u", db->n_uploaders);
+                goto fail;
+            }
+        }
+    }
+
     /* A large replay seals at once so memory returns to its budget. */
     if (memtable_bytes(db->mem) >= db->opts.segment.max_bytes) {
         pthread_mutex_lock(&db->write_mu);
@@ -651,32 +869,73 @@ fail_segs:
             segref_unref(segs[j]);
         free(segs);
     }
-fail : {
+fail:
+    cold_close(given_cold);
+    close_after_failed_open(db, rc);
+    return rc;
+}
+
+/* Frees a half-opened store, keeping the calling thread's error message for the caller. */
+static void close_after_failed_open(floe_t *db, int rc)
+{
     char saved[1024];
-    snprintf(saved, sizeof saved, "%s", floe_last_error());
+    copy_cut(saved, sizeof saved, floe_last_error());
     floe_close(db);
     err_set(rc, "%s", saved);
-}
-    return rc;
 }
 
 /* ------------------------------------------------------------------ write path -- */
 
 /* Waits while sealed-but-unwritten data is over its bound. Returns 0, or an error if the store is
  * read-only or closing. */
-static int wait_for_unwritten_room(floe_t *db)
+static int over_upload_cap(floe_t *db)
 {
+    return db->cold && atomic_load(&db->bytes_pending_upload) + atomic_load(&db->unwritten_bytes) >
+                           db->opts.upload.max_pending_bytes;
+}
+
+/* Backpressure before a write. Waits while sealed-but-unwritten data is over its bound (segment
+ * files are written in the background, so this clears on its own). With a cold tier, waits up to
+ * upload.wait_ms while sealed-but-not-uploaded data is over upload.max_pending_bytes, then fails
+ * with FLOE_EBEHIND: the disk is never filled silently. */
+static int wait_for_room(floe_t *db)
+{
+    if (atomic_load_explicit(&db->unwritten_bytes, memory_order_relaxed) <=
+            db->opts.segment.max_unwritten_bytes &&
+        !over_upload_cap(db))
+        return 0;
     int rc = 0;
+    struct timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += db->opts.upload.wait_ms / 1000;
+    deadline.tv_nsec += (long)(db->opts.upload.wait_ms % 1000) * 1000000;
+    if (deadline.tv_nsec >= 1000000000) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000;
+    }
     pthread_mutex_lock(&db->state_mu);
     while (db->unwritten_bytes > db->opts.segment.max_unwritten_bytes && !db->read_only && !db->stopping)
         pthread_cond_wait(&db->state_cv, &db->state_mu);
+    int timed_out = 0;
+    while (over_upload_cap(db) && !db->read_only && !db->stopping && !timed_out)
+        timed_out = pthread_cond_timedwait(&db->state_cv, &db->state_mu, &deadline) != 0;
     int ro = db->read_only;
     int stopping = db->stopping;
+    int behind = !ro && !stopping && over_upload_cap(db);
+    uint64_t pending = db->bytes_pending_upload + db->unwritten_bytes;
+    char cold_msg[256];
+    copy_cut(cold_msg, sizeof cold_msg, db->cold_unhealthy ? db->cold_msg : "none");
     pthread_mutex_unlock(&db->state_mu);
     if (ro)
         rc = read_only_error(db);
     else if (stopping)
         rc = err_set(FLOE_ECLOSED, "%s: store is closing", db->dir);
+    else if (behind)
+        rc = err_set(FLOE_EBEHIND,
+                     "cold tier behind: %" PRIu64
+                     " bytes sealed but not uploaded (upload.max_pending_bytes is %" PRIu64
+                     "); waited %u ms; last cold-tier error: %s; retry later",
+                     pending, db->opts.upload.max_pending_bytes, db->opts.upload.wait_ms, cold_msg);
     return rc;
 }
 
@@ -745,7 +1004,7 @@ static void advance_visible(floe_t *db, uint64_t seq)
 static int write_record(floe_t *db, uint8_t type, const void *key, size_t key_len, const void *value,
                         size_t value_len, const char *ct, size_t ct_len, uint64_t *seq_out)
 {
-    int rc = wait_for_unwritten_room(db);
+    int rc = wait_for_room(db);
     if (rc < 0)
         return rc;
     uint64_t lsn = 0;
@@ -942,10 +1201,13 @@ int floe_get(floe_t *db, const void *key, size_t key_len, floe_value *out)
     }
     for (size_t i = 0; i < v->n_segs; i++) {
         segref *r = v->segs[i];
-        if (!segment_may_contain(r->seg, key, key_len))
+        if (!segref_may_contain(r, key, key_len))
             continue;
+        segment_t *seg = NULL;
+        if ((rc = segref_reader(db, r, &seg)) < 0)
+            goto out;
         segment_hit hit = {0};
-        int got = segment_get(r->seg, key, key_len, &hit);
+        int got = segment_get(seg, key, key_len, &hit);
         if (got < 0) {
             rc = got;
             goto out;
@@ -974,7 +1236,8 @@ int floe_get(floe_t *db, const void *key, size_t key_len, floe_value *out)
         out->len = hit.value_len;
         out->content_type = hit.content_type;
         out->seq = hit.seq;
-        out->tier = FLOE_TIER_LOCAL;
+        out->tier = r->path ? FLOE_TIER_LOCAL : FLOE_TIER_COLD;
+        atomic_store_explicit(&r->last_read_ms, now_ms(), memory_order_relaxed);
         if (!out->data) {
             out->data = malloc(1);
             if (!out->data) {
@@ -984,7 +1247,7 @@ int floe_get(floe_t *db, const void *key, size_t key_len, floe_value *out)
             }
         }
         (void)ct_len;
-        count_hit(db, FLOE_TIER_LOCAL);
+        count_hit(db, out->tier);
         rc = 0;
         goto out;
     }
@@ -1142,7 +1405,9 @@ int floe_list_keys(floe_t *db, const void *prefix, size_t prefix_len, const void
                 goto out;
             memtable_iter_seek(src[i].mit, seek_len ? seek : NULL, seek_len);
         } else {
-            if ((rc = segment_iter_create(v->segs[i - 1 - v->n_imm]->seg, &src[i].sit)) < 0)
+            segment_t *seg = NULL;
+            if ((rc = segref_reader(db, v->segs[i - 1 - v->n_imm], &seg)) < 0 ||
+                (rc = segment_iter_create(seg, &src[i].sit)) < 0)
                 goto out;
             if ((rc = segment_iter_seek(src[i].sit, seek_len ? seek : NULL, seek_len)) < 0)
                 goto out;
@@ -1352,6 +1617,8 @@ static int flush_one(floe_t *db)
             db->man->wal_first_file = old_wal;
         }
     }
+    if (rc == 0 && db->cold)
+        recompute_upload_state(db);
     pthread_mutex_unlock(&db->manifest_mu);
     if (rc < 0)
         goto fail;
@@ -1454,6 +1721,374 @@ static void *flusher_main(void *arg)
     return NULL;
 }
 
+/* ------------------------------------------------------------------ cold tier: uploads -- */
+
+/* Records a cold-tier problem for stats and health; logs it when it changes. */
+static void cold_trouble(floe_t *db, const char *what, const char *why)
+{
+    char msg[256];
+    snprintf(msg, sizeof msg, "%s: %s", what, why);
+    pthread_mutex_lock(&db->state_mu);
+    int changed = !db->cold_unhealthy || strcmp(db->cold_msg, msg) != 0;
+    db->cold_unhealthy = 1;
+    copy_cut(db->cold_msg, sizeof db->cold_msg, msg);
+    pthread_mutex_unlock(&db->state_mu);
+    if (changed)
+        db_log(db, 1, "cold tier: %s; writes keep landing locally and uploads are retried", msg);
+}
+
+static void cold_recovered(floe_t *db)
+{
+    pthread_mutex_lock(&db->state_mu);
+    int was = db->cold_unhealthy;
+    db->cold_unhealthy = 0;
+    pthread_mutex_unlock(&db->state_mu);
+    if (was)
+        db_log(db, 2, "cold tier: healthy again");
+}
+
+/* Recomputes which segments are named remotely and how many bytes wait for upload. Called with
+ * manifest_mu held; takes state_mu. */
+static void recompute_upload_state(floe_t *db)
+{
+    uint64_t through = 0, pending = 0;
+    int gap = 0;
+    for (size_t i = 0; i < db->man->count; i++) {
+        const manifest_segment *ms = &db->man->segments[i];
+        int published = ms->state == SEG_LOCAL_REMOTE || ms->state == SEG_REMOTE;
+        if (!published) {
+            pending += ms->size;
+            gap = 1;
+        } else if (!gap) {
+            through = ms->id;
+        }
+    }
+    pthread_mutex_lock(&db->state_mu);
+    db->published_through_id = through;
+    db->bytes_pending_upload = pending;
+    pthread_cond_broadcast(&db->state_cv);
+    pthread_mutex_unlock(&db->state_mu);
+}
+
+static void mark_fenced(floe_t *db)
+{
+    char msg[256];
+    copy_cut(msg, sizeof msg, floe_last_error());
+    pthread_mutex_lock(&db->state_mu);
+    db->fenced = 1;
+    pthread_mutex_unlock(&db->state_mu);
+    mark_read_only(db, msg);
+}
+
+/* Claims the writer epoch in the bucket once (remote_claim). Called with publish_mu held. */
+static int ensure_claimed(floe_t *db)
+{
+    if (db->claimed)
+        return 0;
+    manifest *copy = NULL;
+    pthread_mutex_lock(&db->manifest_mu);
+    int rc = manifest_clone(db->man, &copy);
+    pthread_mutex_unlock(&db->manifest_mu);
+    if (rc < 0)
+        return rc;
+    rc = remote_claim(db->cold, copy);
+    if (rc == 0) {
+        pthread_mutex_lock(&db->manifest_mu);
+        db->man->writer_epoch = copy->writer_epoch;
+        db->man->remote_version = copy->remote_version;
+        rc = manifest_save(db->dir, db->man);
+        pthread_mutex_unlock(&db->manifest_mu);
+        if (rc == 0) {
+            db->claimed = 1;
+            db_log(db, 2, "cold tier: claimed writer epoch %" PRIu64 " (manifest version %" PRIu64 ")",
+                   copy->writer_epoch, copy->remote_version);
+        } else {
+            mark_read_only(db, floe_last_error());
+        }
+    } else if (rc == FLOE_EFENCED) {
+        mark_fenced(db);
+    }
+    manifest_free(copy);
+    return rc;
+}
+
+/* Publishes a manifest naming every uploaded segment, then marks them local+remote. */
+static int publish_pending(floe_t *db)
+{
+    pthread_mutex_lock(&db->publish_mu);
+    int rc = ensure_claimed(db);
+    if (rc < 0)
+        goto out_unlocked;
+    pthread_mutex_lock(&db->manifest_mu);
+    size_t n = db->n_unpublished;
+    if (n == 0) {
+        pthread_mutex_unlock(&db->manifest_mu);
+        goto out_unlocked;
+    }
+    uint64_t *ids = malloc(n * sizeof *ids);
+    manifest *rm = NULL;
+    uint64_t version = db->man->remote_version + 1;
+    if (!ids) {
+        pthread_mutex_unlock(&db->manifest_mu);
+        rc = err_set(FLOE_ENOMEM, "publish: out of memory");
+        goto out_unlocked;
+    }
+    memcpy(ids, db->unpublished, n * sizeof *ids);
+    rc = remote_manifest_build(db->man, ids, n, version, &rm);
+    pthread_mutex_unlock(&db->manifest_mu);
+    if (rc == 0)
+        rc = remote_publish(db->cold, rm);
+    manifest_free(rm);
+    if (rc == FLOE_EFENCED) {
+        mark_fenced(db);
+    } else if (rc == 0) {
+        pthread_mutex_lock(&db->manifest_mu);
+        db->man->remote_version = version;
+        for (size_t i = 0; i < n; i++) {
+            manifest_segment *ms = manifest_find(db->man, ids[i]);
+            if (ms && ms->state == SEG_UPLOADING)
+                ms->state = SEG_LOCAL_REMOTE;
+            for (size_t j = 0; j < db->n_unpublished; j++) {
+                if (db->unpublished[j] == ids[i]) {
+                    db->unpublished[j] = db->unpublished[--db->n_unpublished];
+                    break;
+                }
+            }
+        }
+        rc = manifest_save(db->dir, db->man);
+        recompute_upload_state(db);
+        pthread_mutex_unlock(&db->manifest_mu);
+        if (rc < 0)
+            mark_read_only(db, floe_last_error());
+    }
+    free(ids);
+out_unlocked:
+    pthread_mutex_unlock(&db->publish_mu);
+    return rc;
+}
+
+/* Uploads one segment file. After a failed attempt of the same segment the object may be there
+ * already (the answer was lost): a HEAD that finds it whole saves uploading it again. */
+static int upload_file(floe_t *db, const char *key, const char *path, uint64_t size, int retry)
+{
+    if (retry) {
+        uint64_t have = 0;
+        if (cold_head(db->cold, key, &have, NULL) == 0 && have == size)
+            return 0;
+    }
+    return cold_put_file(db->cold, key, path, db->opts.upload.part_bytes);
+}
+
+/* Moves local+remote segments out of local disk, least recently read first, while local segment
+ * files are over local.max_bytes. Their reads then go to the cold tier. */
+static void evict_local(floe_t *db)
+{
+    for (;;) {
+        pthread_mutex_lock(&db->manifest_mu);
+        uint64_t local_bytes = 0;
+        for (size_t i = 0; i < db->man->count; i++)
+            if (db->man->segments[i].state != SEG_REMOTE)
+                local_bytes += db->man->segments[i].size;
+        if (local_bytes <= db->opts.local.max_bytes) {
+            pthread_mutex_unlock(&db->manifest_mu);
+            return;
+        }
+        /* The victim: a local+remote segment with the oldest last read (never read: oldest id). */
+        manifest_segment *victim = NULL;
+        int64_t victim_read = INT64_MAX;
+        pthread_mutex_lock(&db->state_mu);
+        for (size_t i = 0; i < db->cur->n_segs; i++) {
+            segref *r = db->cur->segs[i];
+            if (!r->path)
+                continue;
+            manifest_segment *ms = manifest_find(db->man, r->id);
+            if (!ms || ms->state != SEG_LOCAL_REMOTE)
+                continue;
+            int64_t t = atomic_load(&r->last_read_ms);
+            if (!victim || t < victim_read || (t == victim_read && ms->id < victim->id)) {
+                victim = ms;
+                victim_read = t;
+            }
+        }
+        pthread_mutex_unlock(&db->state_mu);
+        if (!victim) {
+            pthread_mutex_unlock(&db->manifest_mu);
+            return;
+        }
+        segref *nr = NULL;
+        int rc = remote_segref(db, victim, &nr);
+        if (rc == 0) {
+            victim->state = SEG_REMOTE;
+            rc = manifest_save(db->dir, db->man);
+            if (rc < 0) {
+                victim->state = SEG_LOCAL_REMOTE;
+                segref_unref(nr);
+                nr = NULL;
+                mark_read_only(db, floe_last_error());
+            }
+        }
+        uint64_t id = victim->id;
+        if (nr) {
+            pthread_mutex_lock(&db->state_mu);
+            segref **segs = malloc(db->cur->n_segs * sizeof *segs);
+            view *v = NULL;
+            if (segs) {
+                memcpy(segs, db->cur->segs, db->cur->n_segs * sizeof *segs);
+                for (size_t i = 0; i < db->cur->n_segs; i++) {
+                    if (segs[i]->id == id && segs[i]->path) {
+                        atomic_store(&segs[i]->obsolete, 1); /* the file goes with the last reader */
+                        segs[i] = nr;
+                    }
+                }
+                v = view_build(db, db->cur->mem, segs, db->cur->n_segs);
+                free(segs);
+            }
+            if (v)
+                view_install(db, v);
+            pthread_mutex_unlock(&db->state_mu);
+            segref_unref(nr);
+            if (v)
+                db_log(db, 2, "evicted local segment %" PRIu64 " (uploaded; local.max_bytes exceeded)", id);
+        }
+        pthread_mutex_unlock(&db->manifest_mu);
+        if (rc < 0)
+            return;
+    }
+}
+
+/* Waits on state_cv for up to ms, or until the store stops. Returns 1 if stopping. */
+static int uploader_sleep(floe_t *db, int64_t ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (ms % 1000) * 1000000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&db->state_mu);
+    if (!db->stopping)
+        pthread_cond_timedwait(&db->state_cv, &db->state_mu, &ts);
+    int stop = db->stopping;
+    pthread_mutex_unlock(&db->state_mu);
+    return stop;
+}
+
+/* An uploader thread: takes the oldest local segment, uploads it, publishes a manifest naming it,
+ * and trims local disk. Failures back off exponentially (0.2 s .. 30 s) and are retried. */
+static void *uploader_main(void *arg)
+{
+    floe_t *db = arg;
+    int64_t backoff_ms = 0;
+    uint64_t failed_id = 0;
+    for (;;) {
+        pthread_mutex_lock(&db->state_mu);
+        int stop = db->stopping, fenced = db->fenced;
+        pthread_mutex_unlock(&db->state_mu);
+        if (stop || fenced)
+            break;
+        if (backoff_ms && uploader_sleep(db, backoff_ms))
+            break;
+
+        pthread_mutex_lock(&db->publish_mu);
+        int rc = ensure_claimed(db);
+        pthread_mutex_unlock(&db->publish_mu);
+        if (rc < 0) {
+            if (rc != FLOE_EFENCED)
+                cold_trouble(db, "claiming the bucket prefix", floe_last_error());
+            backoff_ms = backoff_ms ? (backoff_ms * 2 > 30000 ? 30000 : backoff_ms * 2) : 200;
+            continue;
+        }
+
+        char key[COLD_LAYOUT_KEY_MAX];
+        char *path = NULL;
+        uint64_t id = 0, size = 0;
+        int have_unpublished = 0;
+        pthread_mutex_lock(&db->manifest_mu);
+        for (size_t i = 0; i < db->man->count; i++) {
+            manifest_segment *ms = &db->man->segments[i];
+            if (ms->state != SEG_LOCAL)
+                continue;
+            cold_segment_key(ms->id, db->man->writer_epoch, key);
+            char *k = strdup(key);
+            path = segment_path(db, ms->id, "");
+            if (!k || !path) {
+                free(k);
+                free(path);
+                path = NULL;
+                break;
+            }
+            free(ms->object_key);
+            ms->object_key = k;
+            ms->state = SEG_UPLOADING;
+            id = ms->id;
+            size = ms->size;
+            break;
+        }
+        have_unpublished = db->n_unpublished > 0;
+        pthread_mutex_unlock(&db->manifest_mu);
+
+        if (!path) {
+            if (have_unpublished) {
+                rc = publish_pending(db);
+                if (rc < 0 && rc != FLOE_EFENCED) {
+                    cold_trouble(db, "publishing the manifest", floe_last_error());
+                    backoff_ms = backoff_ms ? (backoff_ms * 2 > 30000 ? 30000 : backoff_ms * 2) : 200;
+                    continue;
+                }
+            }
+            backoff_ms = 0;
+            if (uploader_sleep(db, 1000))
+                break;
+            continue;
+        }
+
+        rc = upload_file(db, key, path, size, failed_id == id);
+        free(path);
+        if (rc < 0) {
+            char why[512];
+            snprintf(why, sizeof why, "uploading segment %" PRIu64 " to %s", id, key);
+            cold_trouble(db, why, floe_last_error());
+            pthread_mutex_lock(&db->manifest_mu);
+            manifest_segment *ms = manifest_find(db->man, id);
+            if (ms && ms->state == SEG_UPLOADING)
+                ms->state = SEG_LOCAL;
+            pthread_mutex_unlock(&db->manifest_mu);
+            failed_id = id;
+            backoff_ms = backoff_ms ? (backoff_ms * 2 > 30000 ? 30000 : backoff_ms * 2) : 200;
+            continue;
+        }
+        atomic_fetch_add(&db->n_uploads, 1);
+        atomic_fetch_add(&db->n_upload_bytes, size);
+        pthread_mutex_lock(&db->manifest_mu);
+        if (db->n_unpublished == db->cap_unpublished) {
+            size_t cap = db->cap_unpublished ? db->cap_unpublished * 2 : 16;
+            uint64_t *u = realloc(db->unpublished, cap * sizeof *u);
+            if (u) {
+                db->unpublished = u;
+                db->cap_unpublished = cap;
+            }
+        }
+        if (db->n_unpublished < db->cap_unpublished)
+            db->unpublished[db->n_unpublished++] = id;
+        pthread_mutex_unlock(&db->manifest_mu);
+
+        rc = publish_pending(db);
+        if (rc == FLOE_EFENCED)
+            break;
+        if (rc < 0) {
+            cold_trouble(db, "publishing the manifest", floe_last_error());
+            backoff_ms = backoff_ms ? (backoff_ms * 2 > 30000 ? 30000 : backoff_ms * 2) : 200;
+            continue;
+        }
+        cold_recovered(db);
+        backoff_ms = 0;
+        evict_local(db);
+    }
+    return NULL;
+}
+
 /* ------------------------------------------------------------------ flush, stats, close -- */
 
 int floe_flush(floe_t *db, floe_durability level)
@@ -1462,10 +2097,8 @@ int floe_flush(floe_t *db, floe_durability level)
         return err_set(FLOE_EINVAL, "floe_flush: store handle is NULL");
     if (level != FLOE_DURABLE_LOCAL && level != FLOE_DURABLE_REMOTE)
         return err_set(FLOE_EINVAL, "floe_flush: unknown durability level %d", (int)level);
-    if (level == FLOE_DURABLE_REMOTE && db->opts.cold.backend == FLOE_COLD_NONE)
+    if (level == FLOE_DURABLE_REMOTE && !db->cold)
         return err_set(FLOE_EINVAL, "floe_flush: remote durability needs a cold tier; none is configured");
-    if (level == FLOE_DURABLE_REMOTE)
-        return err_set(FLOE_EINVAL, "floe_flush: remote durability is not available in this build");
 
     pthread_mutex_lock(&db->write_mu);
     if (db->read_only) {
@@ -1485,7 +2118,42 @@ int floe_flush(floe_t *db, floe_durability level)
         pthread_cond_wait(&db->state_cv, &db->state_mu);
     int ro = db->seals_written < target;
     pthread_mutex_unlock(&db->state_mu);
-    return ro ? read_only_error(db) : 0;
+    if (ro)
+        return read_only_error(db);
+    if (level == FLOE_DURABLE_LOCAL)
+        return 0;
+
+    /* Remote: every segment up to the newest must be named by a published manifest. */
+    pthread_mutex_lock(&db->manifest_mu);
+    uint64_t target_id = db->man->count ? db->man->segments[db->man->count - 1].id : 0;
+    pthread_mutex_unlock(&db->manifest_mu);
+    int64_t limit_ms = (int64_t)db->opts.upload.wait_ms * 10;
+    if (limit_ms < 60000)
+        limit_ms = 60000;
+    struct timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += limit_ms / 1000;
+    pthread_mutex_lock(&db->state_mu);
+    pthread_cond_broadcast(&db->state_cv); /* wake idle uploaders */
+    int timed_out = 0;
+    while (db->published_through_id < target_id && !db->fenced && !db->read_only && !db->stopping &&
+           !timed_out)
+        timed_out = pthread_cond_timedwait(&db->state_cv, &db->state_mu, &deadline) != 0;
+    int done = db->published_through_id >= target_id;
+    int fenced = db->fenced;
+    char cold_msg[256];
+    copy_cut(cold_msg, sizeof cold_msg, db->cold_unhealthy ? db->cold_msg : "none");
+    pthread_mutex_unlock(&db->state_mu);
+    if (done)
+        return 0;
+    if (fenced)
+        return err_set(FLOE_EFENCED, "floe_flush: this writer was fenced: %s", cold_msg);
+    if (db->read_only)
+        return read_only_error(db);
+    return err_set(FLOE_ETIMEDOUT,
+                   "floe_flush: segments up to %" PRIu64
+                   " not yet uploaded after %lld s; last cold-tier error: %s",
+                   target_id, (long long)(limit_ms / 1000), cold_msg);
 }
 
 int floe_stats_get(floe_t *db, floe_stats *out)
@@ -1534,7 +2202,7 @@ int floe_stats_get(floe_t *db, floe_stats *out)
         if (ms->state != SEG_REMOTE)
             s.local_segment_bytes += ms->size;
         if (ms->state == SEG_LOCAL || ms->state == SEG_UPLOADING)
-            s.bytes_pending_upload += db->opts.cold.backend != FLOE_COLD_NONE ? ms->size : 0;
+            s.bytes_pending_upload += db->cold ? ms->size : 0;
     }
     s.manifest_version = db->man->remote_version;
     s.writer_epoch = db->man->writer_epoch;
@@ -1548,6 +2216,21 @@ int floe_stats_get(floe_t *db, floe_stats *out)
         snprintf(s.last_error, sizeof s.last_error, "%s", db->read_only_msg);
     pthread_mutex_unlock(&db->state_mu);
     s.cold_healthy = 1;
+    if (db->cold) {
+        pthread_mutex_lock(&db->state_mu);
+        s.cold_healthy = !db->cold_unhealthy;
+        if (db->cold_unhealthy && !s.read_only)
+            copy_cut(s.last_error, sizeof s.last_error, db->cold_msg);
+        pthread_mutex_unlock(&db->state_mu);
+        cold_get_counters(db->cold, s.s3_requests, s.s3_errors, s.s3_retries);
+        s.uploads = atomic_load(&db->n_uploads);
+        s.upload_bytes = atomic_load(&db->n_upload_bytes);
+        blockcache_stats bs;
+        blockcache_get_stats(db->bcache, &bs);
+        s.block_cache_bytes = bs.bytes;
+        s.block_cache_hits = bs.hits;
+        s.block_cache_misses = bs.misses;
+    }
 
     if (db->object_cache) {
         lru_stats ls;
@@ -1581,6 +2264,15 @@ int floe_close(floe_t *db)
         pthread_mutex_unlock(&db->state_mu);
         pthread_join(db->flusher, NULL);
     }
+    if (db->n_uploaders) {
+        pthread_mutex_lock(&db->state_mu);
+        db->stopping = 1;
+        pthread_cond_broadcast(&db->state_cv);
+        pthread_mutex_unlock(&db->state_mu);
+        for (unsigned i = 0; i < db->n_uploaders; i++)
+            pthread_join(db->uploaders[i], NULL);
+    }
+    free(db->uploaders);
     if (db->wal) {
         int wrc = wal_close(db->wal);
         if (wrc < 0 && rc == 0)
@@ -1598,6 +2290,13 @@ int floe_close(floe_t *db)
     if (db->decoded_blocks)
         lru_destroy(db->decoded_blocks);
     manifest_free(db->man);
+    free(db->unpublished);
+    /* Readers (in views, freed above) are gone: the cold store and its cache can go. */
+    blockcache_close(db->bcache);
+    cold_close(db->cold);
+    for (size_t i = 0; i < sizeof db->cold_strings / sizeof db->cold_strings[0]; i++)
+        free(db->cold_strings[i]);
+    pthread_mutex_destroy(&db->publish_mu);
     if (db->lock_fd >= 0)
         close(db->lock_fd);
     pthread_mutex_destroy(&db->write_mu);
