@@ -1,0 +1,460 @@
+/* The store with a cold tier: uploads and remote durability, restore from the bucket alone, the
+ * local budget, cold reads and their request cost, backpressure, faults (503 storms, delays, lost
+ * answers) with zero loss, fencing, and bad credentials. The fs backend runs everywhere; the same
+ * flows run against the real S3 server (Ceph RGW) that scripts/test.sh starts. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cold.h"
+#include "db.h"
+#include "floe.h"
+#include "manifest.h"
+#include "remote.h"
+#include "s3.h"
+#include "testutil.h"
+
+static char *root; /* holds data dirs and the fs cold tier */
+static char data_dir[512], data_dir2[512], cold_dir[512];
+static char bucket[64];
+
+static void setup(void)
+{
+    root = tu_tmpdir("tier");
+    snprintf(data_dir, sizeof data_dir, "%s/data", root);
+    snprintf(data_dir2, sizeof data_dir2, "%s/data2", root);
+    snprintf(cold_dir, sizeof cold_dir, "%s/cold", root);
+}
+
+static void teardown(void)
+{
+    tu_rmrf(root);
+    free(root);
+}
+
+static floe_options tier_opts(void)
+{
+    floe_options o;
+    floe_options_init(&o);
+    o.wal.sync = FLOE_SYNC_NEVER;
+    o.segment.max_bytes = 64 * 1024;
+    o.segment.block_bytes = 4096;
+    o.upload.concurrency = 2;
+    o.upload.part_bytes = 5 * 1024 * 1024;
+    o.cache.object_bytes = 0; /* so reads show the tier that holds the data */
+    return o;
+}
+
+static const char *s3_endpoint(void)
+{
+    const char *e = getenv("FLOE_TEST_S3_ENDPOINT");
+    ck_assert_msg(e && e[0], "FLOE_TEST_S3_ENDPOINT is not set: run the suite through scripts/test.sh, "
+                             "which starts the Ceph RGW test server");
+    return e;
+}
+
+/* A fresh bucket on the test S3 server and a config pointing at it. */
+static s3_config s3_cfg(const char *secret)
+{
+    static int n;
+    snprintf(bucket, sizeof bucket, "floe-tier-%ld-%d-%d", (long)time(NULL), (int)getpid(), n++);
+    s3_config c = {
+        .endpoint = s3_endpoint(),
+        .bucket = bucket,
+        .prefix = "t",
+        .region = "us-east-1",
+        .path_style = 1,
+        .access_key = getenv("FLOE_TEST_S3_ACCESS_KEY") ? getenv("FLOE_TEST_S3_ACCESS_KEY") : "floeacc",
+        .secret_key = secret ? secret
+                             : (getenv("FLOE_TEST_S3_SECRET_KEY") ? getenv("FLOE_TEST_S3_SECRET_KEY")
+                                                                  : "floesecret123"),
+        .timeout_ms = 10000,
+        .max_retries = 3,
+    };
+    return c;
+}
+
+static void create_bucket(const s3_config *c)
+{
+    s3_client *cl = NULL;
+    ck_assert_int_eq(s3_client_create(c, &cl), 0);
+    int rc = s3_create_bucket(cl);
+    ck_assert_msg(rc == 0, "create bucket %s: %s", c->bucket, floe_last_error());
+    s3_client_destroy(cl);
+}
+
+static cold_t *open_fs_cold(void)
+{
+    cold_t *c = NULL;
+    ck_assert_int_eq(cold_open_fs(cold_dir, &c), 0);
+    return c;
+}
+
+static cold_t *open_s3_cold(const s3_config *cfg)
+{
+    cold_t *c = NULL;
+    ck_assert_int_eq(cold_open_s3(cfg, &c), 0);
+    return c;
+}
+
+static floe_t *open_with(const char *dir, const floe_options *o, cold_t *c)
+{
+    floe_t *db = NULL;
+    int rc = db_open_with_cold(dir, o, c, &db);
+    ck_assert_msg(rc == 0, "open %s: %s: %s", dir, floe_strerror(rc), floe_last_error());
+    return db;
+}
+
+static size_t value_for(int i, char *buf, size_t cap)
+{
+    size_t len = 100 + (size_t)(i * 131) % 900;
+    if (len > cap)
+        len = cap;
+    for (size_t j = 0; j < len; j++)
+        buf[j] = (char)('A' + (i + (int)j) % 26);
+    return len;
+}
+
+static void write_keys(floe_t *db, int from, int to)
+{
+    char k[32], v[1024];
+    for (int i = from; i < to; i++) {
+        snprintf(k, sizeof k, "obj/%06d", i);
+        size_t len = value_for(i, v, sizeof v);
+        int rc = floe_put(db, k, strlen(k), v, len, "application/x-tier", NULL);
+        ck_assert_msg(rc == 0, "put %s: %s", k, floe_last_error());
+    }
+}
+
+/* Reads keys [from, to) back; returns how many came from the cold tier. */
+static int check_keys(floe_t *db, int from, int to)
+{
+    char k[32], v[1024];
+    int cold = 0;
+    for (int i = from; i < to; i++) {
+        snprintf(k, sizeof k, "obj/%06d", i);
+        size_t len = value_for(i, v, sizeof v);
+        floe_value got = {0};
+        int rc = floe_get(db, k, strlen(k), &got);
+        ck_assert_msg(rc == 0, "get %s: %s: %s", k, floe_strerror(rc), floe_last_error());
+        ck_assert_uint_eq(got.len, len);
+        ck_assert_mem_eq(got.data, v, len);
+        ck_assert_str_eq(got.content_type, "application/x-tier");
+        cold += got.tier == FLOE_TIER_COLD;
+        floe_value_free(&got);
+    }
+    return cold;
+}
+
+/* Write, flush remote, wipe the data directory, restore from the bucket alone, read everything. */
+static void restore_round_trip(cold_t *(*open_cold)(void *), void *arg)
+{
+    floe_options o = tier_opts();
+    floe_t *db = open_with(data_dir, &o, open_cold(arg));
+    write_keys(db, 0, 1500);
+    int rc = floe_flush(db, FLOE_DURABLE_REMOTE);
+    ck_assert_msg(rc == 0, "flush remote: %s", floe_last_error());
+    floe_stats st;
+    ck_assert_int_eq(floe_stats_get(db, &st), 0);
+    ck_assert_uint_ge(st.segments_local_remote, 10); /* many segments sealed and uploaded */
+    ck_assert_uint_eq(st.segments_local + st.segments_uploading, 0);
+    ck_assert_uint_ge(st.uploads, st.segments_local_remote);
+    ck_assert_uint_ge(st.manifest_version, 2);
+    ck_assert_int_eq(floe_close(db), 0);
+
+    tu_rmrf(data_dir);
+    cold_t *c = open_cold(arg);
+    rc = remote_restore(c, data_dir, NULL);
+    ck_assert_msg(rc == 0, "restore: %s", floe_last_error());
+    cold_close(c);
+    db = open_with(data_dir, &o, open_cold(arg));
+    int cold = check_keys(db, 0, 1500);
+    ck_assert_int_eq(cold, 1500); /* every key came from the cold tier */
+    floe_list *l = NULL;
+    ck_assert_int_eq(floe_list_keys(db, "obj/", 4, NULL, 0, 2000, &l), 0);
+    ck_assert_uint_eq(l->count, 1500);
+    floe_list_free(l);
+    /* The restored store keeps writing. */
+    write_keys(db, 1500, 1600);
+    ck_assert_int_eq(floe_flush(db, FLOE_DURABLE_REMOTE), 0);
+    check_keys(db, 0, 1600);
+    ck_assert_int_eq(floe_close(db), 0);
+}
+
+static cold_t *fs_opener(void *arg)
+{
+    (void)arg;
+    return open_fs_cold();
+}
+
+static cold_t *s3_opener(void *arg)
+{
+    return open_s3_cold(arg);
+}
+
+START_TEST(tier_restore_from_fs_cold_tier_serves_every_key)
+{
+    restore_round_trip(fs_opener, NULL);
+}
+END_TEST
+
+START_TEST(tier_restore_from_s3_bucket_serves_every_key)
+{
+    s3_config cfg = s3_cfg(NULL);
+    create_bucket(&cfg);
+    restore_round_trip(s3_opener, &cfg);
+}
+END_TEST
+
+START_TEST(tier_local_budget_evicts_and_cold_point_read_costs_one_get)
+{
+    floe_options o = tier_opts();
+    o.local.max_bytes = 256 * 1024;
+    o.cache.decoded_block_bytes = 0; /* every read goes to the disk block cache or the cold tier */
+    floe_t *db = open_with(data_dir, &o, open_fs_cold());
+    write_keys(db, 0, 2000);
+    ck_assert_int_eq(floe_flush(db, FLOE_DURABLE_REMOTE), 0);
+    floe_stats st;
+    for (int i = 0; i < 100; i++) { /* eviction runs on the uploader after publishing */
+        floe_stats_get(db, &st);
+        if (st.local_segment_bytes <= o.local.max_bytes)
+            break;
+        usleep(20000);
+    }
+    ck_assert_uint_le(st.local_segment_bytes, o.local.max_bytes);
+    ck_assert_uint_ge(st.segments_remote, 1);
+
+    /* obj/000000 was in the first segment: evicted, so it is read from the cold tier. */
+    floe_value v = {0};
+    ck_assert_int_eq(floe_get(db, "obj/000000", 10, &v), 0);
+    ck_assert_int_eq(v.tier, FLOE_TIER_COLD);
+    floe_value_free(&v);
+    /* A key in another block of the same segment: metadata is cached now, so exactly one GET. */
+    floe_stats before, after;
+    floe_stats_get(db, &before);
+    ck_assert_int_eq(floe_get(db, "obj/000040", 10, &v), 0);
+    ck_assert_int_eq(v.tier, FLOE_TIER_COLD);
+    floe_value_free(&v);
+    floe_stats_get(db, &after);
+    ck_assert_uint_eq(after.s3_requests[FLOE_S3_GET] - before.s3_requests[FLOE_S3_GET], 1);
+    /* The same key again: from the disk block cache, no GET. */
+    ck_assert_int_eq(floe_get(db, "obj/000040", 10, &v), 0);
+    floe_value_free(&v);
+    floe_stats_get(db, &before);
+    ck_assert_uint_eq(before.s3_requests[FLOE_S3_GET], after.s3_requests[FLOE_S3_GET]);
+    ck_assert_uint_ge(before.block_cache_hits, 1);
+    check_keys(db, 0, 2000);
+    ck_assert_int_eq(floe_close(db), 0);
+
+    /* After reopen the evicted segments are still read from the cold tier. */
+    db = open_with(data_dir, &o, open_fs_cold());
+    ck_assert_int_gt(check_keys(db, 0, 2000), 0);
+    ck_assert_int_eq(floe_close(db), 0);
+}
+END_TEST
+
+START_TEST(tier_writes_fail_with_cold_tier_behind_then_recover_without_loss)
+{
+    floe_options o = tier_opts();
+    o.upload.max_pending_bytes = 200 * 1024;
+    o.upload.wait_ms = 200;
+    cold_t *fault = NULL;
+    ck_assert_int_eq(cold_open_fault(open_fs_cold(), 1, &fault), 0);
+    ck_assert_int_eq(cold_fault_fail_next(fault, FLOE_S3_PUT, 1000000, FLOE_ECOLD), 0);
+    floe_t *db = open_with(data_dir, &o, fault);
+    char k[32], v[1024];
+    int acked = 0, behind = 0;
+    for (int i = 0; i < 3000 && !behind; i++) {
+        snprintf(k, sizeof k, "obj/%06d", i);
+        size_t len = value_for(i, v, sizeof v);
+        int rc = floe_put(db, k, strlen(k), v, len, "application/x-tier", NULL);
+        if (rc == FLOE_EBEHIND) {
+            behind = 1;
+            ck_assert_msg(strstr(floe_last_error(), "cold tier behind") != NULL, "%s", floe_last_error());
+        } else {
+            ck_assert_msg(rc == 0, "put: %s", floe_last_error());
+            acked++;
+        }
+    }
+    ck_assert_msg(behind, "writes never hit the upload cap");
+    floe_stats st;
+    floe_stats_get(db, &st);
+    ck_assert_int_eq(st.cold_healthy, 0);
+    ck_assert_uint_gt(st.bytes_pending_upload, 0);
+    /* The cold tier comes back: uploads drain, writes flow again, nothing was lost. */
+    ck_assert_int_eq(cold_fault_fail_next(fault, FLOE_S3_PUT, 0, FLOE_ECOLD), 0);
+    int rc = floe_flush(db, FLOE_DURABLE_REMOTE);
+    ck_assert_msg(rc == 0, "flush remote after recovery: %s", floe_last_error());
+    write_keys(db, acked, acked + 10);
+    check_keys(db, 0, acked + 10);
+    ck_assert_int_eq(floe_close(db), 0);
+}
+END_TEST
+
+/* Counts segment ids in the newest remote manifest and checks they are unique and uploaded. */
+static void check_remote_manifest(cold_t *c, uint64_t *n_segments)
+{
+    uint64_t version = 0;
+    manifest *m = NULL;
+    ck_assert_int_eq(remote_latest(c, &version, &m), 0);
+    for (size_t i = 0; i < m->count; i++) {
+        if (i)
+            ck_assert_uint_gt(m->segments[i].id, m->segments[i - 1].id);
+        uint64_t size = 0;
+        ck_assert_msg(cold_head(c, m->segments[i].object_key, &size, NULL) == 0, "named object %s missing",
+                      m->segments[i].object_key);
+        ck_assert_uint_eq(size, m->segments[i].size);
+    }
+    *n_segments = m->count;
+    manifest_free(m);
+}
+
+START_TEST(tier_uploader_survives_storms_delays_and_lost_answers_with_zero_loss)
+{
+    floe_options o = tier_opts();
+    o.upload.concurrency = 3;
+    cold_t *fault = NULL;
+    ck_assert_int_eq(cold_open_fault(open_fs_cold(), 7, &fault), 0);
+    ck_assert_int_eq(cold_fault_set_storm(fault, 300, 6, 2), 0); /* 30% of attempts get 503 */
+    ck_assert_int_eq(cold_fault_set_delay(fault, FLOE_S3_PUT, 3), 0);
+    ck_assert_int_eq(cold_fault_lose_next_puts(fault, 5), 0);
+    floe_t *db = open_with(data_dir, &o, fault);
+    for (int round = 0; round < 4; round++) {
+        write_keys(db, round * 400, (round + 1) * 400);
+        if (round == 2)
+            ck_assert_int_eq(cold_fault_fail_next(fault, FLOE_S3_PUT, 4, FLOE_ECOLD), 0); /* resets */
+        int rc = floe_flush(db, FLOE_DURABLE_REMOTE);
+        ck_assert_msg(rc == 0, "flush remote in a storm: %s", floe_last_error());
+    }
+    ck_assert_uint_gt(cold_fault_injected(fault), 0);
+    floe_stats st;
+    floe_stats_get(db, &st);
+    ck_assert_uint_gt(st.s3_retries[FLOE_S3_PUT] + st.s3_errors[FLOE_S3_PUT], 0);
+    ck_assert_int_eq(floe_close(db), 0);
+
+    cold_t *c = open_fs_cold();
+    uint64_t n = 0;
+    check_remote_manifest(c, &n);
+    ck_assert_uint_eq(n, st.segments_local_remote + st.segments_remote);
+    tu_rmrf(data_dir);
+    ck_assert_int_eq(remote_restore(c, data_dir, NULL), 0);
+    cold_close(c);
+    db = open_with(data_dir, &o, open_fs_cold());
+    ck_assert_int_eq(check_keys(db, 0, 1600), 1600);
+    ck_assert_int_eq(floe_close(db), 0);
+}
+END_TEST
+
+START_TEST(tier_newer_writer_fences_the_older_and_a_stranger_is_refused)
+{
+    floe_options o = tier_opts();
+    floe_t *a = open_with(data_dir, &o, open_fs_cold());
+    write_keys(a, 0, 300);
+    ck_assert_int_eq(floe_flush(a, FLOE_DURABLE_REMOTE), 0);
+
+    /* B takes over the prefix from the bucket (restore), claiming a newer epoch. */
+    cold_t *c = open_fs_cold();
+    ck_assert_int_eq(remote_restore(c, data_dir2, NULL), 0);
+    cold_close(c);
+    floe_t *b = open_with(data_dir2, &o, open_fs_cold());
+    check_keys(b, 0, 300);
+    write_keys(b, 300, 400);
+    ck_assert_int_eq(floe_flush(b, FLOE_DURABLE_REMOTE), 0);
+
+    /* A is fenced at its next publication and stops taking writes. */
+    write_keys(a, 1000, 1100);
+    int rc = floe_flush(a, FLOE_DURABLE_REMOTE);
+    ck_assert_int_eq(rc, FLOE_EFENCED);
+    ck_assert_msg(strstr(floe_last_error(), "fenced") != NULL, "%s", floe_last_error());
+    rc = floe_put(a, "late", 4, "x", 1, NULL, NULL);
+    ck_assert_int_eq(rc, FLOE_EREADONLY);
+    floe_close(a);
+
+    /* A data directory that does not hold the bucket's segments is refused outright. */
+    char stranger[600];
+    snprintf(stranger, sizeof stranger, "%s/stranger", root);
+    floe_t *s = NULL;
+    rc = db_open_with_cold(stranger, &o, open_fs_cold(), &s);
+    ck_assert_int_eq(rc, FLOE_EFENCED);
+    ck_assert_msg(strstr(floe_last_error(), "restore") != NULL, "%s", floe_last_error());
+
+    /* B's data is whole. */
+    check_keys(b, 0, 400);
+    ck_assert_int_eq(floe_close(b), 0);
+}
+END_TEST
+
+START_TEST(tier_wrong_secret_is_a_clear_error_and_writes_land_locally)
+{
+    s3_config good = s3_cfg(NULL);
+    create_bucket(&good);
+    s3_config bad = good;
+    bad.secret_key = "not-the-secret";
+    bad.max_retries = 1;
+    floe_options o = tier_opts();
+    floe_t *db = open_with(data_dir, &o, open_s3_cold(&bad));
+    write_keys(db, 0, 300);
+    ck_assert_int_eq(floe_flush(db, FLOE_DURABLE_LOCAL), 0);
+    floe_stats st;
+    for (int i = 0; i < 100; i++) {
+        floe_stats_get(db, &st);
+        if (!st.cold_healthy)
+            break;
+        usleep(50000);
+    }
+    ck_assert_int_eq(st.cold_healthy, 0);
+    ck_assert_msg(strstr(st.last_error, "SignatureDoesNotMatch") != NULL ||
+                      strstr(st.last_error, "403") != NULL,
+                  "last_error: %s", st.last_error);
+    ck_assert_int_eq(st.read_only, 0);
+    check_keys(db, 0, 300);
+    ck_assert_int_eq(floe_close(db), 0);
+
+    /* With the right secret the same data directory uploads everything. */
+    db = open_with(data_dir, &o, open_s3_cold(&good));
+    ck_assert_int_eq(floe_flush(db, FLOE_DURABLE_REMOTE), 0);
+    check_keys(db, 0, 300);
+    ck_assert_int_eq(floe_close(db), 0);
+}
+END_TEST
+
+START_TEST(tier_remote_flush_without_cold_tier_is_refused)
+{
+    floe_options o = tier_opts();
+    floe_t *db = NULL;
+    ck_assert_int_eq(floe_open(data_dir, &o, &db), 0);
+    ck_assert_int_eq(floe_flush(db, FLOE_DURABLE_REMOTE), FLOE_EINVAL);
+    ck_assert_msg(strstr(floe_last_error(), "cold tier") != NULL, "%s", floe_last_error());
+    floe_close(db);
+}
+END_TEST
+
+static Suite *tier_suite(void)
+{
+    Suite *s = suite_create("tier");
+    TCase *fs = tcase_create("fs");
+    tcase_add_checked_fixture(fs, setup, teardown);
+    tcase_set_timeout(fs, 300);
+    tcase_add_test(fs, tier_restore_from_fs_cold_tier_serves_every_key);
+    tcase_add_test(fs, tier_local_budget_evicts_and_cold_point_read_costs_one_get);
+    tcase_add_test(fs, tier_writes_fail_with_cold_tier_behind_then_recover_without_loss);
+    tcase_add_test(fs, tier_uploader_survives_storms_delays_and_lost_answers_with_zero_loss);
+    tcase_add_test(fs, tier_newer_writer_fences_the_older_and_a_stranger_is_refused);
+    tcase_add_test(fs, tier_remote_flush_without_cold_tier_is_refused);
+    suite_add_tcase(s, fs);
+    TCase *s3 = tcase_create("s3");
+    tcase_add_checked_fixture(s3, setup, teardown);
+    tcase_set_timeout(s3, 300);
+    tcase_add_test(s3, tier_restore_from_s3_bucket_serves_every_key);
+    tcase_add_test(s3, tier_wrong_secret_is_a_clear_error_and_writes_land_locally);
+    suite_add_tcase(s, s3);
+    return s;
+}
+
+int main(void)
+{
+    return tu_run_suite(tier_suite());
+}
