@@ -61,13 +61,6 @@ static void sleep_ms(uint32_t ms)
         ;
 }
 
-static const char *op_label(floe_s3_op op)
-{
-    static const char *const names[FLOE_S3_OP_COUNT] = {
-        "put", "get", "head", "delete", "list", "mpu-create", "mpu-part", "mpu-complete", "mpu-abort"};
-    return (unsigned)op < FLOE_S3_OP_COUNT ? names[op] : "?";
-}
-
 /* Applies the faults due before a call of op reaches the inner store: a delay, an injected
  * failure, or a storm. Returns 0 to go on to the store, or the injected error. */
 static int before_call(cold_fault *f, floe_s3_op op, const char *key)
@@ -82,7 +75,8 @@ static int before_call(cold_fault *f, floe_s3_op op, const char *key)
         f->errors[op]++;
         pthread_mutex_unlock(&f->mu);
         sleep_ms(delay);
-        return err_set(err, "cold %s %s: injected failure (%s)", op_label(op), key, floe_strerror(err));
+        return err_set(err, "cold %s %s: injected failure (%s)", floe_s3_op_name(op), key,
+                       floe_strerror(err));
     }
     for (unsigned attempt = 0;; attempt++) {
         if (f->storm_per_mille == 0 || next_random(f) % 1000 >= f->storm_per_mille)
@@ -92,8 +86,8 @@ static int before_call(cold_fault *f, floe_s3_op op, const char *key)
         if (attempt >= f->storm_retries) {
             f->errors[op]++;
             pthread_mutex_unlock(&f->mu);
-            return err_set(FLOE_ECOLD, "cold %s %s: 503 SlowDown (injected) after %u attempts", op_label(op),
-                           key, attempt + 1);
+            return err_set(FLOE_ECOLD, "cold %s %s: 503 SlowDown (injected) after %u attempts",
+                           floe_s3_op_name(op), key, attempt + 1);
         }
         f->retries[op]++;
         uint32_t base = f->storm_base_ms;

@@ -945,7 +945,18 @@ void s3_client_destroy(s3_client *c)
 
 int s3_create_bucket(s3_client *c)
 {
-    s3_req req = {.op = FLOE_S3_PUT, .key = NULL};
+    /* AWS creates buckets in us-east-1 unless the body names another region. */
+    char body[256], sha[65];
+    size_t body_len = 0;
+    if (strcmp(c->region, "us-east-1") != 0)
+        body_len = (size_t)snprintf(body, sizeof body,
+                                    "<CreateBucketConfiguration><LocationConstraint>%s</LocationConstraint>"
+                                    "</CreateBucketConfiguration>",
+                                    c->region);
+    if (body_len >= sizeof body)
+        return err_set(FLOE_EINVAL, "s3: region '%s' is too long", c->region);
+    sigv4_sha256_hex(body, body_len, sha);
+    s3_req req = {.op = FLOE_S3_PUT, .key = NULL, .body = body, .body_len = body_len, .body_sha256 = sha};
     s3_resp r;
     int rc = perform(c, &req, &r);
     if (rc == 0) {

@@ -61,7 +61,9 @@ typedef struct s3_client s3_client;
 int s3_client_create(const s3_config *cfg, s3_client **out);
 void s3_client_destroy(s3_client *c);
 
-/* Creates the configured bucket (for tests and tools). Succeeds if it already exists and is ours. */
+/* Creates the configured bucket (for tests and tools), in the configured region (a
+ * LocationConstraint unless it is us-east-1). Succeeds if it already exists and is ours. Errors:
+ * FLOE_ECOLD (e.g. BucketAlreadyExists: another account owns the name). */
 int s3_create_bucket(s3_client *c);
 
 /* Stores len bytes at key, with Content-MD5 so the store verifies what it received and a unique

@@ -605,6 +605,7 @@ typedef struct fake_server {
     fake_handler handler;
     void *ctx;
     atomic_int requests;
+    atomic_int connections;
     int hung[16]; /* connections left open without an answer */
     int hung_count;
     SSL_CTX *tls; /* NULL: plain HTTP */
@@ -703,6 +704,7 @@ static void *fake_main(void *arg)
         int fd = accept(s->listen_fd, NULL, NULL);
         if (fd < 0)
             continue;
+        atomic_fetch_add(&s->connections, 1);
         fake_conn conn = {fd, NULL};
         if (s->tls) {
             conn.ssl = SSL_new(s->tls);
@@ -819,6 +821,10 @@ START_TEST(s3_503_slowdown_is_retried_and_counted)
     ck_assert_uint_eq(ret[FLOE_S3_PUT], 2);
     ck_assert_uint_eq(err[FLOE_S3_PUT], 0);
     ck_assert_int_eq(s3_health(c, NULL, 0), 0);
+    /* Every attempt and the next call went over one kept-alive connection. */
+    ck_assert_int_eq(s3_delete(c, "k"), 0);
+    ck_assert_int_eq(atomic_load(&s.requests), 4);
+    ck_assert_int_eq(atomic_load(&s.connections), 1);
     s3_client_destroy(c);
     fake_stop(&s);
 }
