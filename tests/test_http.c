@@ -1248,6 +1248,46 @@ START_TEST(http_sigterm_finishes_the_request_in_flight)
 }
 END_TEST
 
+/* A cold tier nobody answers (port 1 on loopback): the server still serves, and says it is not ready. */
+START_TEST(http_readyz_is_503_while_the_cold_tier_fails)
+{
+    server s = {0};
+    s.dir = tu_tmpdir("http");
+    snprintf(s.cfg, sizeof s.cfg, "%s/floe.json", s.dir);
+    char text[1024];
+    snprintf(text, sizeof text,
+             "{\"data_dir\": \"%s/data\", \"http\": {\"listen\": \"127.0.0.1:0\"},"
+             " \"cold\": {\"backend\": \"s3\", \"s3\": {\"endpoint\": \"http://127.0.0.1:1\", \"bucket\": "
+             "\"floe-test\","
+             " \"timeout_ms\": 500, \"max_retries\": 0}}}",
+             s.dir);
+    tu_write_file(s.cfg, text, strlen(text));
+    setenv("AWS_ACCESS_KEY_ID", "test-key", 1);
+    setenv("AWS_SECRET_ACCESS_KEY", "test-secret", 1);
+    server_start(&s);
+    resp *r = NULL;
+    for (int i = 0; i < 100; i++) { /* the first failed S3 call may take a moment */
+        resp_free(r);
+        r = req_to(s.base, "GET", "/readyz", NULL, NULL, -1);
+        if (r->status == 503)
+            break;
+        sleep_ms(100);
+    }
+    ck_assert_msg(r->status == 503, "readyz with a dead cold tier: %ld %s", r->status, r->body);
+    ck_assert_ptr_nonnull(resp_header(r, "Retry-After"));
+    ck_assert_ptr_nonnull(strstr(r->body, "\"status\":\"not_ready\""));
+    ck_assert_ptr_nonnull(strstr(r->body, "127.0.0.1:1"));
+    resp_free(r);
+    ck_assert_int_eq((r = req_to(s.base, "GET", "/healthz", NULL, NULL, -1))->status, 200);
+    resp_free(r);
+    /* writes still land locally */
+    ck_assert_int_eq((r = req_to(s.base, "PUT", "/v1/objects/local-only", NULL, "x", 1))->status, 201);
+    resp_free(r);
+    ck_assert_int_eq(server_stop(&s), 0);
+    server_destroy(&s);
+}
+END_TEST
+
 typedef struct crash_writer {
     const char *base;
     int id;
@@ -1391,6 +1431,7 @@ static Suite *http_suite(void)
     tcase_set_timeout(tc, 180);
     tcase_add_test(tc, http_sigterm_finishes_the_request_in_flight);
     tcase_add_test(tc, http_kill9_keeps_every_acknowledged_put);
+    tcase_add_test(tc, http_readyz_is_503_while_the_cold_tier_fails);
     suite_add_tcase(s, tc);
     return s;
 }
