@@ -5,7 +5,10 @@
  *
  * Keys are relative to the backend's root (the directory, or the bucket and prefix): 1 to
  * FLOE_MAX_KEY_BYTES bytes, no NUL or control characters, no leading '/', and no empty, "." or ".."
- * segment. Any other bytes (spaces, '+', '=', '%', UTF-8) are fine.
+ * segment. Any other bytes (spaces, '+', '=', '%', UTF-8) are fine. The s3 backend also needs the key
+ * with its prefix to fit S3's 1024 bytes; the fs backend needs every segment to be at most 255 bytes
+ * (a file name) and no key to be both an object and a directory of others ("a/b" and "a/b/c").
+ * floe's own keys (cold_segment_key, cold_manifest_key) meet all of these.
  *
  * Threads: every function may be called from any number of threads at once on the same cold_t,
  * except cold_close, which must be the last call. */
