@@ -303,9 +303,12 @@ int segment_info_copy(segment_info *dst, const segment_info *src)
 
 /* ---- writer ---- */
 
-/* Grows *buf to hold need bytes, doubling, never past limit. */
-static int buf_reserve(void **buf, size_t *cap, size_t need, size_t elem, size_t limit, const char *what)
+/* Grows the array whose pointer is at bufp (any object pointer type) to hold need elements of elem
+ * bytes, doubling, never past limit elements. The pointer is read and written with memcpy so one
+ * helper serves every element type without aliasing it as void *. */
+static int buf_reserve(void *bufp, size_t *cap, size_t need, size_t elem, size_t limit, const char *what)
 {
+    void *buf;
     if (need <= *cap)
         return 0;
     if (need > limit)
@@ -313,10 +316,12 @@ static int buf_reserve(void **buf, size_t *cap, size_t need, size_t elem, size_t
     size_t ncap = *cap ? *cap : 256;
     while (ncap < need)
         ncap = ncap > limit / 2 ? limit : ncap * 2;
-    void *nbuf = realloc(*buf, ncap * elem);
+    memcpy(&buf, bufp, sizeof buf);
+    void *nbuf = realloc(buf, ncap * elem);
     if (!nbuf)
-        return err_set(FLOE_ENOMEM, "segment writer: out of memory growing %s to %zu", what, ncap * elem);
-    *buf = nbuf;
+        return err_set(FLOE_ENOMEM, "segment writer: out of memory growing %s to %zu bytes", what,
+                       ncap * elem);
+    memcpy(bufp, &nbuf, sizeof nbuf);
     *cap = ncap;
     return 0;
 }
@@ -399,7 +404,7 @@ static int writer_flush_block(segment_writer *w)
         return 0;
 
     size_t raw_len = w->block_len + 4 * w->restarts_len + 4;
-    rc = buf_reserve((void **)&w->block, &w->block_cap, raw_len + SEG_TRAILER_BYTES, 1,
+    rc = buf_reserve(&w->block, &w->block_cap, raw_len + SEG_TRAILER_BYTES, 1,
                      SEG_MAX_BLOCK_RAW + SEG_TRAILER_BYTES, "data block");
     if (rc < 0)
         return rc;
@@ -413,7 +418,7 @@ static int writer_flush_block(segment_writer *w)
     uint8_t flag = SEG_BLOCK_NONE;
     if (w->compression == FLOE_COMPRESSION_ZSTD) {
         size_t bound = ZSTD_compressBound(raw_len);
-        rc = buf_reserve((void **)&w->zbuf, &w->zbuf_cap, bound + SEG_TRAILER_BYTES, 1,
+        rc = buf_reserve(&w->zbuf, &w->zbuf_cap, bound + SEG_TRAILER_BYTES, 1,
                          ZSTD_compressBound(SEG_MAX_BLOCK_RAW) + SEG_TRAILER_BYTES, "compressed block");
         if (rc < 0)
             return rc;
@@ -432,8 +437,8 @@ static int writer_flush_block(segment_writer *w)
         return err_set(FLOE_ETOOBIG, "segment %s: block of %zu bytes does not fit the index", w->path,
                        stored_len);
 
-    rc = buf_reserve((void **)&w->index, &w->index_cap,
-                     w->index_len + SEG_INDEX_ENTRY_FIXED + w->last_key_len, 1, UINT32_MAX, "index");
+    rc = buf_reserve(&w->index, &w->index_cap, w->index_len + SEG_INDEX_ENTRY_FIXED + w->last_key_len, 1,
+                     UINT32_MAX, "index");
     if (rc < 0)
         return rc;
     uint8_t *ix = w->index + w->index_len;
@@ -506,18 +511,17 @@ int segment_writer_add(segment_writer *w, const segment_entry *e)
         if (rc < 0)
             return rc;
     }
-    rc = buf_reserve((void **)&w->block, &w->block_cap, w->block_len + est, 1, SEG_MAX_BLOCK_RAW,
-                     "data block");
+    rc = buf_reserve(&w->block, &w->block_cap, w->block_len + est, 1, SEG_MAX_BLOCK_RAW, "data block");
     if (rc < 0)
         return rc;
-    rc = buf_reserve((void **)&w->hashes, &w->hashes_cap, w->hashes_len + 1, sizeof *w->hashes,
-                     SEG_MAX_ENTRIES, "bloom key hashes");
+    rc = buf_reserve(&w->hashes, &w->hashes_cap, w->hashes_len + 1, sizeof *w->hashes, SEG_MAX_ENTRIES,
+                     "bloom key hashes");
     if (rc < 0)
         return rc;
 
     uint32_t shared = 0;
     if (w->entries_in_block % SEG_RESTART_INTERVAL == 0) {
-        rc = buf_reserve((void **)&w->restarts, &w->restarts_cap, w->restarts_len + 1, sizeof *w->restarts,
+        rc = buf_reserve(&w->restarts, &w->restarts_cap, w->restarts_len + 1, sizeof *w->restarts,
                          SEG_MAX_BLOCK_RAW / 7 / SEG_RESTART_INTERVAL + 2, "restart array");
         if (rc < 0)
             return rc;
@@ -1390,7 +1394,8 @@ int segment_open_file_cached(const char *path, struct lru *block_cache, segment_
         rc = err_set(FLOE_EIO, "segment %s: mmap: %s", path, strerror(errno));
         goto out;
     }
-    segment_source src = {.size = (uint64_t)st.st_size, .name = path, .base = map, .block_cache = block_cache};
+    segment_source src = {
+        .size = (uint64_t)st.st_size, .name = path, .base = map, .block_cache = block_cache};
     rc = segment_open(&src, &s);
     if (rc < 0)
         goto out;

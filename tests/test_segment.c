@@ -2,10 +2,12 @@
  * with the segment, block and offset named, and no damaged or truncated file makes the reader crash
  * or read out of bounds (run this suite under ASan). */
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "crc32c.h"
 #include "error.h"
@@ -622,6 +624,39 @@ START_TEST(segment_writer_never_leaves_a_partial_file)
     ck_assert_int_eq(segment_writer_open(path, &o, &w), 0);
     ck_assert_int_eq(segment_writer_finish(w, NULL), FLOE_EINVAL);
     ck_assert_int_eq(tu_file_size(path), -1);
+    free(path);
+}
+END_TEST
+
+START_TEST(segment_write_failure_fails_the_writer_and_removes_the_file)
+{
+    char *path = path_in_tmp("full.seg");
+    segment_write_options o = opts_with(FLOE_COMPRESSION_NONE, 1024);
+    segment_writer *w;
+    struct rlimit old, small = {.rlim_cur = 8192, .rlim_max = RLIM_INFINITY};
+    /* A file size limit stands in for a full disk: write() fails with EFBIG past 8 KiB. */
+    ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
+    small.rlim_max = old.rlim_max;
+    signal(SIGXFSZ, SIG_IGN);
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &small), 0);
+    ck_assert_int_eq(segment_writer_open(path, &o, &w), 0);
+    int rc = 0, i;
+    for (i = 0; i < 2000 && rc == 0; i++) {
+        gen_entry g;
+        gen_mixed(i, &g);
+        rc = segment_writer_add(w, &g.e);
+        gen_free(&g);
+    }
+    ck_assert_int_eq(rc, FLOE_EIO);
+    ck_assert_ptr_nonnull(strstr(floe_last_error(), path));
+    /* The writer stays failed: later entries and finish are refused, and the file is gone. */
+    gen_entry g;
+    gen_mixed(i + 1, &g);
+    ck_assert_int_eq(segment_writer_add(w, &g.e), FLOE_EIO);
+    gen_free(&g);
+    ck_assert_int_eq(segment_writer_finish(w, NULL), FLOE_EIO);
+    ck_assert_int_eq(tu_file_size(path), -1);
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &old), 0);
     free(path);
 }
 END_TEST
@@ -1320,6 +1355,7 @@ static Suite *segment_suite(void)
     tcase_add_test(tc, segment_writer_refuses_keys_out_of_order);
     tcase_add_test(tc, segment_writer_refuses_invalid_entries);
     tcase_add_test(tc, segment_writer_never_leaves_a_partial_file);
+    tcase_add_test(tc, segment_write_failure_fails_the_writer_and_removes_the_file);
     tcase_add_test(tc, segment_iterator_seeks_and_steps_across_blocks);
     tcase_add_test(tc, segment_damaged_block_is_reported_by_get_and_other_blocks_still_read);
     tcase_add_test(tc, segment_open_refuses_damaged_footer_index_metadata_and_bloom);
