@@ -40,12 +40,12 @@ trap cleanup EXIT
 # start_floe SYNC: starts floe serve on a free port, sets FLOE_PID and FLOE_URL.
 start_floe() {
   local sync=$1 log="$WORK/floe-$1.log"
-  rm -rf "$WORK/data"
+  rm -rf "$WORK/data" "$WORK/cold"
   cat >"$WORK/floe.json" <<EOF
 { "data_dir": "$WORK/data",
   "http": { "listen": "127.0.0.1:0", "threads": 0, "max_connections_per_ip": 1024 },
   "wal": { "sync": "$sync" },
-  "cold": { "backend": "fs", "fs": { "path": "$WORK/data/cold" } } }
+  "cold": { "backend": "fs", "fs": { "path": "$WORK/cold" } } }
 EOF
   "$FLOE" serve -c "$WORK/floe.json" 2>"$log" &
   FLOE_PID=$!

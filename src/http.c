@@ -42,6 +42,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,7 +59,7 @@
 /* A body sent with a request that takes none is read and dropped up to this size. */
 #define HTTP_MAX_IGNORED_BODY_BYTES (64u * 1024)
 /* MHD's per-connection memory holds the request line and headers plus room to read the body. */
-#define HTTP_CONNECTION_MEMORY_EXTRA (32u * 1024)
+#define HTTP_CONNECTION_MEMORY_EXTRA (4u * 1024)
 
 enum route { R_OBJECT, R_LIST, R_FLUSH, R_STATS, R_METRICS, R_HEALTHZ, R_READYZ, R_UNKNOWN, R_COUNT };
 static const char *const route_label[R_COUNT] = {"/v1/objects/{key}", "/v1/objects", "/v1/flush", "/v1/stats",
@@ -121,16 +122,19 @@ typedef struct http_req {
     int work_rc;
     uint64_t work_seq;
     floe_durability flush_level;
-    char work_error[512];
     struct http_req *next; /* in the pool's queue */
     /* PUT */
     char *body; /* exactly body_expected bytes, owned here until the request completes */
     uint64_t body_len, body_expected, body_reserved;
     uint64_t body_start_ns;
     int has_content_type;
-    char content_type[FLOE_MAX_CONTENT_TYPE_BYTES + 1];
     size_t key_len;
+    /* The arrays stay last: req_create zeroes only the fields above them, and each array is
+     * written before it is read (key by parse_key, content_type with has_content_type,
+     * work_error with work_rc). */
     char key[FLOE_MAX_KEY_BYTES + 1];
+    char content_type[FLOE_MAX_CONTENT_TYPE_BYTES + 1];
+    char work_error[512];
 } http_req;
 
 static uint64_t now_ns(void)
@@ -1462,9 +1466,13 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
     http_server *s = cls;
     http_req *r = *req_cls;
     if (!r) {
-        r = calloc(1, sizeof *r);
+        /* not calloc: zeroing the ~2 KiB of key and message arrays per request shows in profiles */
+        r = malloc(sizeof *r);
         if (!r)
             return MHD_NO;
+        memset(r, 0, offsetof(http_req, key));
+        atomic_init(&r->work_state, WORK_NONE);
+        r->key[0] = '\0';
         r->srv = s;
         r->start_ns = now_ns();
         r->method = match_method(method);
