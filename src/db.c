@@ -807,6 +807,12 @@ int db_open_with_cold(const char *dir, const floe_options *opts_in, cold_t *give
         err_wrap(rc, "floe_open %s", dir);
         goto fail_segs;
     }
+    {
+        wal_stats ws;
+        wal_get_stats(db->wal, &ws);
+        if (ws.tail_bytes_truncated)
+            db_log(db, 1, "%s: %s (an unacknowledged write cut short by a crash)", dir, floe_last_error());
+    }
     if (rctx.replayed)
         db_log(db, 2, "%s: replayed %" PRIu64 " WAL records into the pending segment", dir, rctx.replayed);
     atomic_store(&db->visible_seq, db->last_seq);
