@@ -43,6 +43,10 @@ static const command commands[] = {
     {"rm", cli_rm, "rm KEY                   delete an object"},
     {"ls", cli_ls, "ls [PREFIX]              list keys"},
     {"stats", cli_stats, "stats                    print the server's statistics"},
+    {"restore", cli_restore, "restore -c FILE          rebuild an empty data directory from the cold tier"},
+    {"fsck", cli_fsck, "fsck -c FILE [--remote]  check local files (and every object the manifest names)"},
+    {"gc", cli_gc, "gc -c FILE [--dry-run]   delete orphaned cold-tier objects past a grace period"},
+    {"manifest", cli_manifest, "manifest show -c FILE    print the manifest (--remote: the newest in the bucket)"},
     {"segment", cmd_segment, "segment dump PATH        print a segment file and check its CRCs"},
     {"version", cmd_version, "version                  print the version"},
 };
