@@ -1225,9 +1225,8 @@ START_TEST(segment_block_cache_serves_repeated_reads_without_the_source)
     ck_assert_uint_eq(st.entries, 1);
 
     /* A mapped file's zstd blocks are cached decompressed too. */
-    segment_source mapped = {.base = file, .size = len, .name = "mapped.seg", .block_cache = cache};
     segment_t *s2;
-    ck_assert_int_eq(segment_open(&mapped, &s2), 0);
+    ck_assert_int_eq(segment_open_file_cached(path, cache, &s2), 0);
     ck_assert_int_eq(segment_get(s2, "b0200", 5, &h), 1);
     segment_hit_clear(&h);
     ck_assert_int_eq(segment_get(s2, "b0200", 5, &h), 1);
