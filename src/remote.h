@@ -1,0 +1,66 @@
+/* The manifest in the cold tier: numbered, never-overwritten objects manifest/<20-digit
+ * version>.json (docs/formats.md, "Bucket layout"), and the writer-epoch fencing built on them.
+ * Also the operator tools that work from the bucket alone: restore, fsck and gc.
+ *
+ * Order of every change (DESIGN.md "Manifest"): the segment object is PUT first, then a manifest
+ * naming it; objects that are no longer named are deleted only by gc, after a grace period.
+ *
+ * Threads: the functions are stateless over a cold_t (itself thread-safe); callers serialise
+ * remote_publish calls for one writer. */
+#ifndef FLOE_REMOTE_H
+#define FLOE_REMOTE_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "cold.h"
+#include "manifest.h"
+
+/* Largest manifest object read back (a cap, not a realloc). */
+#define REMOTE_MANIFEST_MAX_BYTES (256u << 20)
+
+/* Finds the newest manifest object. On success *version_out is its version and *out (caller
+ * frees with manifest_free) its content, with every segment in state SEG_REMOTE. FLOE_ENOTFOUND if
+ * the bucket prefix has no manifest; FLOE_ECORRUPT naming the object if it does not parse. */
+int remote_latest(cold_t *c, uint64_t *version_out, manifest **out);
+
+/* Builds the remote form of m: only segments that are fully uploaded (state SEG_REMOTE or
+ * SEG_LOCAL_REMOTE, plus any whose id is in extra_ids[0..n_extra) — uploaded but not yet published)
+ * are named, all in state "remote", each with its object_key; version = version. Caller frees. */
+int remote_manifest_build(const manifest *m, const uint64_t *extra_ids, size_t n_extra, uint64_t version,
+                          manifest **out);
+
+/* Publishes remote (built by remote_manifest_build) as manifest/<remote->version>.json with
+ * If-None-Match: *. If that version already exists with other bytes, reads it: if its
+ * writer_epoch is greater than remote->writer_epoch returns FLOE_EFENCED ("fenced: writer epoch N
+ * published version V; this writer (epoch M) stops"); otherwise returns FLOE_ECOLD naming the
+ * conflict. A retry after a lost answer succeeds (same bytes). Other errors: the cold store's. */
+int remote_publish(cold_t *c, const manifest *remote);
+
+/* Claims the bucket prefix for the writer whose local manifest is m, at open: reads the newest
+ * remote manifest R. If R names a segment object that m does not have, the prefix belongs to
+ * another writer's data: FLOE_EFENCED with a message that says to run `floe restore` into an empty
+ * data directory to take it over. Otherwise sets m->writer_epoch = max(m, R) + 1 and publishes
+ * version R.version + 1 (1 for an empty prefix) naming m's uploaded segments; on success
+ * m->remote_version is that version. A running older writer is fenced by this. */
+int remote_claim(cold_t *c, manifest *m);
+
+/* floe restore: rebuilds data_dir (which must be empty or missing; FLOE_EINVAL otherwise) from the
+ * bucket alone: writes data_dir/manifest.json naming every segment of the newest remote manifest
+ * in state SEG_REMOTE. progress (may be NULL) gets human-readable lines. */
+int remote_restore(cold_t *c, const char *data_dir, FILE *progress);
+
+/* floe fsck --remote: checks every object the newest manifest names (exists, size, CRC32C of its
+ * bytes) and lists orphans (segment objects under segments/ it does not name). Prints a report to
+ * out and progress on a TTY. Returns 0 if every named object is intact (orphans are reported but
+ * are not damage), FLOE_ECORRUPT if any is missing or damaged. *orphans_out (may be NULL) gets the
+ * orphan count. */
+int remote_fsck(cold_t *c, FILE *out, uint64_t *orphans_out);
+
+/* floe gc: deletes orphaned segment objects whose mtime is older than grace_s, and manifest
+ * versions older than the newest keep_manifests (and older than grace_s). dry_run only prints.
+ * *deleted_out (may be NULL) gets how many objects were (or would be) deleted. */
+int remote_gc(cold_t *c, int64_t grace_s, unsigned keep_manifests, int dry_run, FILE *out,
+              uint64_t *deleted_out);
+
+#endif
