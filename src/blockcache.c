@@ -1,0 +1,807 @@
+/* The disk block cache for cold reads (blockcache.h): byte ranges of cold objects kept as files in
+ * one directory, an in-memory index over them (hash table plus LRU list), and a trim thread that
+ * keeps the directory inside its byte and count budgets.
+ *
+ * A cache file is named "<16 hex digits>.blk" after a 64-bit hash of (key, offset, length) and holds
+ * (little-endian):
+ *
+ *   magic "FLOEBC01" | offset u64 | length u64 | key_len u32 | payload_crc32c u32 |
+ *   header_crc32c u32 | reserved u32 = 0 | key (key_len bytes) | payload (length bytes)
+ *
+ * header_crc32c is the CRC32C of the header's first 32 bytes followed by the key bytes. The header's key,
+ * offset and length must match the name's hash and the range asked for, so a hash collision is a miss, never
+ * wrong bytes.
+ *
+ * Invariants:
+ * 1. Under mu, the index and the directory agree: every indexed entry's file exists with exactly
+ *    entry->charge bytes (unless something outside floe removed it, which a read sees as a miss),
+ *    and every file the index does not name is a temp file being written. Renames into place and
+ *    unlinks of evicted entries happen with mu held; payload writes and reads happen without it.
+ * 2. bytes <= capacity and entries <= max_count at all times (an insert that would exceed either
+ *    evicts least-recently-used entries first, or is skipped).
+ * 3. A file is only trusted after its header (magic, header CRC, key, offset, length, size) and
+ *    payload CRC check; anything else is deleted and read again from the cold tier. The cache is
+ *    never fsynced: after a crash, damaged files are found by these checks.
+ * 4. A miss costs exactly one cold_get_range, of exactly the requested range; a cache failure
+ *    (ENOSPC, a bad file) never fails a read.
+ *
+ * Threads: mu guards the index, LRU list and counters; the trim thread takes only mu.
+ */
+#include "blockcache.h"
+
+#include "crc32c.h"
+#include "error.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BC_MAGIC "FLOEBC01"
+#define BC_HEADER_BYTES 40
+#define BC_NAME_SUFFIX ".blk"
+#define BC_NAME_LEN (16 + 4)
+#define BC_TMP_PREFIX ".tmp."
+/* One entry for every this many bytes of budget, within [BC_MIN_COUNT, BC_MAX_COUNT]. */
+#define BC_BYTES_PER_ENTRY 4096
+#define BC_MIN_COUNT 16
+#define BC_MAX_COUNT (4u << 20)
+/* An entry larger than capacity / BC_ADMIT_DIVISOR is not cached (one huge value would flush it). */
+#define BC_ADMIT_DIVISOR 8
+/* The trim thread starts above HIGH percent of either budget and stops at LOW percent. */
+#define BC_TRIM_HIGH_PERCENT 95
+#define BC_TRIM_LOW_PERCENT 90
+#define BC_TRIM_BATCH 64
+#define BC_TRIM_POLL_MS 1000
+
+_Static_assert(sizeof(BC_MAGIC) - 1 == 8, "magic is 8 bytes");
+_Static_assert(BC_HEADER_BYTES == 8 + 8 + 8 + 4 + 4 + 4 + 4, "header layout");
+
+typedef struct bc_entry {
+    uint64_t hash;
+    uint64_t offset, len;
+    uint64_t charge;  /* file bytes: header + key + payload */
+    uint64_t gen;     /* unique per insert: tells a re-inserted entry from the one a reader saw */
+    int64_t mtime_ns; /* only used while indexing at open */
+    char *key;
+    uint32_t key_len;
+    struct bc_entry *hnext;
+    struct bc_entry *prev, *next; /* LRU: prev is more recent */
+} bc_entry;
+
+struct blockcache {
+    char *dir;
+    uint64_t capacity, max_count;
+    pthread_mutex_t mu; /* guards everything below */
+    pthread_cond_t cv;  /* wakes the trim thread */
+    bc_entry **buckets;
+    size_t nbuckets; /* a power of two */
+    bc_entry *lru_head, *lru_tail;
+    uint64_t bytes, entries, hits, misses, evictions, next_gen;
+    int stopping;
+    int trimmer_started;
+    pthread_t trimmer;
+};
+
+/* ---- hashing and names ---- */
+
+static uint64_t mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static uint64_t range_hash(const char *key, size_t key_len, uint64_t offset, uint64_t len)
+{
+    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a over the key, then mixed with the range */
+    for (size_t i = 0; i < key_len; i++) {
+        h ^= (unsigned char)key[i];
+        h *= 0x100000001b3ull;
+    }
+    h = mix64(h ^ mix64(offset + 0x9e3779b97f4a7c15ull));
+    return mix64(h ^ mix64(len + 0x632be59bd9b4e019ull));
+}
+
+static int file_path(const blockcache *bc, uint64_t hash, char *out, size_t cap)
+{
+    int n = snprintf(out, cap, "%s/%016" PRIx64 BC_NAME_SUFFIX, bc->dir, hash);
+    return n > 0 && (size_t)n < cap ? 0 : -1;
+}
+
+static void put_u32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put_u64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get_u32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t get_u64(const uint8_t *p)
+{
+    return (uint64_t)get_u32(p) | (uint64_t)get_u32(p + 4) << 32;
+}
+
+static void header_encode(uint8_t hdr[BC_HEADER_BYTES], const char *key, uint32_t key_len, uint64_t offset,
+                          uint64_t len, uint32_t payload_crc)
+{
+    memcpy(hdr, BC_MAGIC, 8);
+    put_u64(hdr + 8, offset);
+    put_u64(hdr + 16, len);
+    put_u32(hdr + 24, key_len);
+    put_u32(hdr + 28, payload_crc);
+    put_u32(hdr + 32, crc32c_extend(crc32c(hdr, 32), key, key_len));
+    put_u32(hdr + 36, 0);
+}
+
+/* Checks a header and the key after it; fills the decoded fields. Returns 0 or -1. */
+static int header_decode(const uint8_t *hdr, const uint8_t *key, uint32_t key_len_avail, uint64_t *offset,
+                         uint64_t *len, uint32_t *key_len, uint32_t *payload_crc)
+{
+    if (memcmp(hdr, BC_MAGIC, 8) != 0)
+        return -1;
+    uint32_t kl = get_u32(hdr + 24);
+    if (kl == 0 || kl > FLOE_MAX_KEY_BYTES || kl > key_len_avail)
+        return -1;
+    if (get_u32(hdr + 32) != crc32c_extend(crc32c(hdr, 32), key, kl) || get_u32(hdr + 36) != 0)
+        return -1;
+    *offset = get_u64(hdr + 8);
+    *len = get_u64(hdr + 16);
+    *key_len = kl;
+    *payload_crc = get_u32(hdr + 28);
+    return 0;
+}
+
+/* ---- index (mu held) ---- */
+
+static bc_entry *find_hash(blockcache *bc, uint64_t hash)
+{
+    for (bc_entry *e = bc->buckets[hash & (bc->nbuckets - 1)]; e; e = e->hnext)
+        if (e->hash == hash)
+            return e;
+    return NULL;
+}
+
+static int entry_is(const bc_entry *e, const char *key, size_t key_len, uint64_t offset, uint64_t len)
+{
+    return e->offset == offset && e->len == len && e->key_len == key_len && memcmp(e->key, key, key_len) == 0;
+}
+
+static void lru_unlink(blockcache *bc, bc_entry *e)
+{
+    if (e->prev)
+        e->prev->next = e->next;
+    else
+        bc->lru_head = e->next;
+    if (e->next)
+        e->next->prev = e->prev;
+    else
+        bc->lru_tail = e->prev;
+    e->prev = e->next = NULL;
+}
+
+static void lru_push_head(blockcache *bc, bc_entry *e)
+{
+    e->prev = NULL;
+    e->next = bc->lru_head;
+    if (bc->lru_head)
+        bc->lru_head->prev = e;
+    bc->lru_head = e;
+    if (!bc->lru_tail)
+        bc->lru_tail = e;
+}
+
+static void index_add(blockcache *bc, bc_entry *e)
+{
+    size_t b = e->hash & (bc->nbuckets - 1);
+    e->hnext = bc->buckets[b];
+    bc->buckets[b] = e;
+    lru_push_head(bc, e);
+    bc->bytes += e->charge;
+    bc->entries++;
+}
+
+static void entry_free(bc_entry *e)
+{
+    if (e) {
+        free(e->key);
+        free(e);
+    }
+}
+
+/* Removes e from the index; with unlink_file also deletes its file (invariant 1). Frees e. */
+static void index_remove(blockcache *bc, bc_entry *e, int unlink_file)
+{
+    bc_entry **pp = &bc->buckets[e->hash & (bc->nbuckets - 1)];
+    while (*pp != e)
+        pp = &(*pp)->hnext;
+    *pp = e->hnext;
+    lru_unlink(bc, e);
+    bc->bytes -= e->charge;
+    bc->entries--;
+    if (unlink_file) {
+        char path[PATH_MAX];
+        if (file_path(bc, e->hash, path, sizeof path) == 0)
+            unlink(path);
+    }
+    entry_free(e);
+}
+
+static void evict_tail(blockcache *bc)
+{
+    index_remove(bc, bc->lru_tail, 1);
+    bc->evictions++;
+}
+
+/* percent of x, without overflow for any x */
+static uint64_t percent_of(uint64_t x, unsigned percent)
+{
+    return x / 100 * percent + x % 100 * percent / 100;
+}
+
+static int above_high_water(const blockcache *bc)
+{
+    return bc->bytes > percent_of(bc->capacity, BC_TRIM_HIGH_PERCENT) ||
+           bc->entries > percent_of(bc->max_count, BC_TRIM_HIGH_PERCENT);
+}
+
+static int above_low_water(const blockcache *bc)
+{
+    return bc->bytes > percent_of(bc->capacity, BC_TRIM_LOW_PERCENT) ||
+           bc->entries > percent_of(bc->max_count, BC_TRIM_LOW_PERCENT);
+}
+
+/* ---- trim thread ---- */
+
+static void *trim_main(void *arg)
+{
+    blockcache *bc = arg;
+    pthread_mutex_lock(&bc->mu);
+    while (!bc->stopping) {
+        if (above_high_water(bc)) {
+            /* Evict in batches, letting readers in between. */
+            while (!bc->stopping && bc->lru_tail && above_low_water(bc)) {
+                for (int i = 0; i < BC_TRIM_BATCH && bc->lru_tail && above_low_water(bc); i++)
+                    evict_tail(bc);
+                pthread_mutex_unlock(&bc->mu);
+                pthread_mutex_lock(&bc->mu);
+            }
+            continue;
+        }
+        struct timespec deadline;
+        clock_gettime(CLOCK_MONOTONIC, &deadline);
+        deadline.tv_sec += BC_TRIM_POLL_MS / 1000;
+        pthread_cond_timedwait(&bc->cv, &bc->mu, &deadline);
+    }
+    pthread_mutex_unlock(&bc->mu);
+    return NULL;
+}
+
+/* ---- open: indexing what is on disk ---- */
+
+static int mkdir_parents(const char *dir)
+{
+    char path[PATH_MAX];
+    int n = snprintf(path, sizeof path, "%s", dir);
+    if (n <= 0 || (size_t)n >= sizeof path)
+        return err_set(FLOE_EINVAL, "block cache: directory path '%.64s...' is too long", dir);
+    for (char *p = path + 1;; p++) {
+        if (*p != '/' && *p != '\0')
+            continue;
+        char saved = *p;
+        *p = '\0';
+        if (mkdir(path, 0755) != 0 && errno != EEXIST)
+            return err_set(FLOE_EIO, "block cache: mkdir %s: %s", path, strerror(errno));
+        *p = saved;
+        if (!saved)
+            break;
+    }
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        return err_set(FLOE_EIO, "block cache: %s is not a directory", dir);
+    return 0;
+}
+
+/* 1 and the hash if name is "<16 lowercase hex>.blk". */
+static int parse_name(const char *name, uint64_t *hash)
+{
+    if (strlen(name) != BC_NAME_LEN || strcmp(name + 16, BC_NAME_SUFFIX) != 0)
+        return 0;
+    uint64_t h = 0;
+    for (int i = 0; i < 16; i++) {
+        char ch = name[i];
+        int d = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+        if (d < 0)
+            return 0;
+        h = h << 4 | (uint64_t)d;
+    }
+    *hash = h;
+    return 1;
+}
+
+/* Reads the header of a cache file and builds its entry; NULL if the file is not a whole, valid
+ * cache file (the payload CRC is checked on each read instead, invariant 3). */
+static bc_entry *entry_from_file(int dirfd_, const char *name, uint64_t hash)
+{
+    uint8_t buf[BC_HEADER_BYTES + FLOE_MAX_KEY_BYTES];
+    bc_entry *e = NULL;
+    struct stat st;
+    int fd = openat(dirfd_, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return NULL;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+        goto out;
+    ssize_t got = pread(fd, buf, sizeof buf, 0);
+    if (got < BC_HEADER_BYTES)
+        goto out;
+    uint64_t offset, len;
+    uint32_t key_len, payload_crc;
+    if (header_decode(buf, buf + BC_HEADER_BYTES, (uint32_t)(got - BC_HEADER_BYTES), &offset, &len, &key_len,
+                      &payload_crc) != 0)
+        goto out;
+    if (len > UINT64_MAX - BC_HEADER_BYTES - key_len ||
+        (uint64_t)st.st_size != BC_HEADER_BYTES + key_len + len ||
+        range_hash((const char *)buf + BC_HEADER_BYTES, key_len, offset, len) != hash)
+        goto out;
+    e = calloc(1, sizeof *e);
+    if (!e || !(e->key = malloc(key_len + 1))) {
+        free(e);
+        e = NULL;
+        goto out;
+    }
+    memcpy(e->key, buf + BC_HEADER_BYTES, key_len);
+    e->key[key_len] = '\0';
+    e->key_len = key_len;
+    e->hash = hash;
+    e->offset = offset;
+    e->len = len;
+    e->charge = (uint64_t)st.st_size;
+    e->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+out:
+    close(fd);
+    return e;
+}
+
+static int entry_mtime_cmp(const void *a, const void *b)
+{
+    int64_t x = (*(bc_entry *const *)a)->mtime_ns, y = (*(bc_entry *const *)b)->mtime_ns;
+    return x < y ? -1 : x > y;
+}
+
+/* Indexes the directory: deletes temp files and files that are not whole cache files, orders the
+ * rest oldest-modified last in the LRU list, then evicts down to the budgets. */
+static int index_directory(blockcache *bc)
+{
+    DIR *d = opendir(bc->dir);
+    bc_entry **found = NULL;
+    size_t n = 0, cap = 0;
+    int rc = 0;
+    if (!d)
+        return err_set(FLOE_EIO, "block cache: open %s: %s", bc->dir, strerror(errno));
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        uint64_t hash;
+        if (strncmp(de->d_name, BC_TMP_PREFIX, strlen(BC_TMP_PREFIX)) == 0) {
+            unlinkat(dirfd(d), de->d_name, 0); /* a write cut short */
+            continue;
+        }
+        if (!parse_name(de->d_name, &hash))
+            continue; /* not ours: left alone */
+        bc_entry *e = entry_from_file(dirfd(d), de->d_name, hash);
+        if (!e) {
+            unlinkat(dirfd(d), de->d_name, 0);
+            continue;
+        }
+        if (n == cap) {
+            size_t ncap = cap ? cap * 2 : 256;
+            bc_entry **nf = realloc(found, ncap * sizeof *nf);
+            if (!nf) {
+                entry_free(e);
+                rc = err_set(FLOE_ENOMEM, "block cache: out of memory indexing %s", bc->dir);
+                goto out;
+            }
+            found = nf;
+            cap = ncap;
+        }
+        found[n++] = e;
+    }
+    if (n)
+        qsort(found, n, sizeof *found, entry_mtime_cmp);
+    for (size_t i = 0; i < n; i++) {
+        if (find_hash(bc, found[i]->hash)) { /* cannot happen: one file per name */
+            entry_free(found[i]);
+            continue;
+        }
+        found[i]->gen = ++bc->next_gen;
+        index_add(bc, found[i]); /* newest ends up at the head */
+    }
+    n = 0;
+    while (bc->lru_tail && (bc->bytes > bc->capacity || bc->entries > bc->max_count))
+        evict_tail(bc);
+out:
+    for (size_t i = 0; i < n; i++)
+        entry_free(found[i]);
+    free(found);
+    closedir(d);
+    return rc;
+}
+
+int blockcache_open(const char *dir, uint64_t capacity_bytes, blockcache **out)
+{
+    blockcache *bc = NULL;
+    int rc = 0, mu_init = 0, cv_init = 0;
+    if (!dir || !dir[0] || !out)
+        return err_set(FLOE_EINVAL, "block cache: no directory given");
+    if ((rc = mkdir_parents(dir)) < 0)
+        return rc;
+    bc = calloc(1, sizeof *bc);
+    if (!bc || !(bc->dir = strdup(dir))) {
+        rc = err_set(FLOE_ENOMEM, "block cache: out of memory");
+        goto fail;
+    }
+    bc->capacity = capacity_bytes;
+    bc->max_count = capacity_bytes / BC_BYTES_PER_ENTRY;
+    if (bc->max_count < BC_MIN_COUNT)
+        bc->max_count = BC_MIN_COUNT;
+    if (bc->max_count > BC_MAX_COUNT)
+        bc->max_count = BC_MAX_COUNT;
+    if (capacity_bytes == 0)
+        bc->max_count = 0;
+    bc->nbuckets = 64;
+    while (bc->nbuckets < bc->max_count)
+        bc->nbuckets <<= 1;
+    if (!(bc->buckets = calloc(bc->nbuckets, sizeof *bc->buckets))) {
+        rc = err_set(FLOE_ENOMEM, "block cache: out of memory for %zu buckets", bc->nbuckets);
+        goto fail;
+    }
+    if (pthread_mutex_init(&bc->mu, NULL) != 0) {
+        rc = err_set(FLOE_ENOMEM, "block cache: cannot create a mutex");
+        goto fail;
+    }
+    mu_init = 1;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    int cv_rc = pthread_cond_init(&bc->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    if (cv_rc != 0) {
+        rc = err_set(FLOE_ENOMEM, "block cache: cannot create a condition variable");
+        goto fail;
+    }
+    cv_init = 1;
+    if ((rc = index_directory(bc)) < 0)
+        goto fail;
+    if (pthread_create(&bc->trimmer, NULL, trim_main, bc) != 0) {
+        rc = err_set(FLOE_ENOMEM, "block cache: cannot start the trim thread");
+        goto fail;
+    }
+    bc->trimmer_started = 1;
+    *out = bc;
+    return 0;
+fail:
+    if (bc) {
+        while (bc->buckets && bc->lru_head)
+            index_remove(bc, bc->lru_head, 0);
+        if (cv_init)
+            pthread_cond_destroy(&bc->cv);
+        if (mu_init)
+            pthread_mutex_destroy(&bc->mu);
+        free(bc->buckets);
+        free(bc->dir);
+        free(bc);
+    }
+    return rc;
+}
+
+void blockcache_close(blockcache *bc)
+{
+    if (!bc)
+        return;
+    if (bc->trimmer_started) {
+        pthread_mutex_lock(&bc->mu);
+        bc->stopping = 1;
+        pthread_cond_signal(&bc->cv);
+        pthread_mutex_unlock(&bc->mu);
+        pthread_join(bc->trimmer, NULL);
+    }
+    while (bc->lru_head)
+        index_remove(bc, bc->lru_head, 0); /* the files stay: the cache outlives the process */
+    pthread_cond_destroy(&bc->cv);
+    pthread_mutex_destroy(&bc->mu);
+    free(bc->buckets);
+    free(bc->dir);
+    free(bc);
+}
+
+/* ---- reads ---- */
+
+static int read_full(int fd, const struct iovec *iov_in, int iovcnt, size_t total)
+{
+    struct iovec iov[2];
+    memcpy(iov, iov_in, (size_t)iovcnt * sizeof *iov);
+    size_t done = 0;
+    int first = 0;
+    while (done < total) {
+        ssize_t n = preadv(fd, iov + first, iovcnt - first, (off_t)done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        done += (size_t)n;
+        size_t left = (size_t)n;
+        while (left && first < iovcnt) {
+            if (left >= iov[first].iov_len) {
+                left -= iov[first].iov_len;
+                first++;
+            } else {
+                iov[first].iov_base = (char *)iov[first].iov_base + left;
+                iov[first].iov_len -= left;
+                left = 0;
+            }
+        }
+    }
+    return 0;
+}
+
+/* Reads a cached range from the open file fd into buf and checks it (invariant 3). 0 or -1. */
+static int read_cached(int fd, const char *key, uint32_t key_len, uint64_t offset, void *buf, size_t len)
+{
+    uint8_t hdr[BC_HEADER_BYTES + FLOE_MAX_KEY_BYTES];
+    struct iovec iov[2] = {{hdr, BC_HEADER_BYTES + key_len}, {buf, len}};
+    uint64_t f_off, f_len;
+    uint32_t f_key_len, payload_crc;
+    if (read_full(fd, iov, 2, BC_HEADER_BYTES + key_len + len) != 0)
+        return -1;
+    if (header_decode(hdr, hdr + BC_HEADER_BYTES, key_len, &f_off, &f_len, &f_key_len, &payload_crc) != 0 ||
+        f_off != offset || f_len != len || f_key_len != key_len ||
+        memcmp(hdr + BC_HEADER_BYTES, key, key_len) != 0)
+        return -1;
+    return crc32c(buf, len) == payload_crc ? 0 : -1;
+}
+
+/* Writes the range as a temp file and moves it into place under mu, evicting what it must. Any
+ * failure just leaves the range uncached (invariant 4). */
+static void cache_insert(blockcache *bc, const char *key, uint32_t key_len, uint64_t hash, uint64_t offset,
+                         const void *data, size_t len)
+{
+    uint64_t charge = BC_HEADER_BYTES + key_len + (uint64_t)len;
+    char tmp[PATH_MAX], final[PATH_MAX];
+    uint8_t hdr[BC_HEADER_BYTES];
+    bc_entry *e = NULL;
+    int fd = -1, tmp_exists = 0;
+    if (bc->capacity == 0 || charge > bc->capacity / BC_ADMIT_DIVISOR)
+        return;
+    if (file_path(bc, hash, final, sizeof final) != 0)
+        return;
+    pthread_mutex_lock(&bc->mu);
+    uint64_t gen = ++bc->next_gen;
+    pthread_mutex_unlock(&bc->mu);
+    int n = snprintf(tmp, sizeof tmp, "%s/" BC_TMP_PREFIX "%016" PRIx64 ".%" PRIu64 ".%ld", bc->dir, hash,
+                     gen, (long)getpid());
+    if (n <= 0 || (size_t)n >= sizeof tmp)
+        return;
+    e = calloc(1, sizeof *e);
+    if (!e || !(e->key = malloc(key_len + 1)))
+        goto out;
+    memcpy(e->key, key, key_len);
+    e->key[key_len] = '\0';
+    e->key_len = key_len;
+    e->hash = hash;
+    e->offset = offset;
+    e->len = len;
+    e->charge = charge;
+    e->gen = gen;
+
+    header_encode(hdr, key, key_len, offset, len, crc32c(data, len));
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0)
+        goto out;
+    tmp_exists = 1;
+    struct iovec iov[3] = {{hdr, sizeof hdr}, {(void *)key, key_len}, {(void *)data, len}};
+    size_t total = (size_t)charge, done = 0;
+    int idx = 0;
+    while (done < total) {
+        ssize_t w = writev(fd, iov + idx, 3 - idx);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            goto out;
+        done += (size_t)w;
+        size_t left = (size_t)w;
+        while (left && idx < 3) {
+            if (left >= iov[idx].iov_len) {
+                left -= iov[idx].iov_len;
+                idx++;
+            } else {
+                iov[idx].iov_base = (char *)iov[idx].iov_base + left;
+                iov[idx].iov_len -= left;
+                left = 0;
+            }
+        }
+    }
+    int close_rc = close(fd);
+    fd = -1;
+    if (close_rc != 0)
+        goto out;
+
+    pthread_mutex_lock(&bc->mu);
+    if (bc->stopping) {
+        pthread_mutex_unlock(&bc->mu);
+        goto out;
+    }
+    bc_entry *old = find_hash(bc, hash);
+    if (old)
+        index_remove(bc, old, 0); /* its file is replaced by the rename below */
+    while (bc->lru_tail && (bc->bytes + charge > bc->capacity || bc->entries + 1 > bc->max_count))
+        evict_tail(bc);
+    if (bc->bytes + charge > bc->capacity || bc->entries + 1 > bc->max_count || rename(tmp, final) != 0) {
+        if (old)
+            unlink(final); /* its entry is gone: keep invariant 1 */
+        pthread_mutex_unlock(&bc->mu);
+        goto out;
+    }
+    tmp_exists = 0;
+    index_add(bc, e);
+    e = NULL;
+    if (above_high_water(bc))
+        pthread_cond_signal(&bc->cv);
+    pthread_mutex_unlock(&bc->mu);
+out:
+    if (fd >= 0)
+        close(fd);
+    if (tmp_exists)
+        unlink(tmp);
+    entry_free(e);
+}
+
+int blockcache_read(blockcache *bc, cold_t *c, const char *key, uint64_t offset, void *buf, size_t len)
+{
+    char path[PATH_MAX];
+    int fd = -1;
+    uint64_t gen = 0;
+    if (!key || (len && !buf))
+        return err_set(FLOE_EINVAL, "block cache: no key or buffer");
+    size_t key_len = strlen(key);
+    if (!bc || len == 0 || key_len == 0 || key_len > FLOE_MAX_KEY_BYTES)
+        return cold_get_range(c, key, offset, buf, len); /* nothing to cache; the store checks the key */
+    uint64_t hash = range_hash(key, key_len, offset, len);
+    if (file_path(bc, hash, path, sizeof path) != 0)
+        return cold_get_range(c, key, offset, buf, len);
+
+    pthread_mutex_lock(&bc->mu);
+    bc_entry *e = find_hash(bc, hash);
+    if (e && entry_is(e, key, key_len, offset, len)) {
+        lru_unlink(bc, e);
+        lru_push_head(bc, e);
+        gen = e->gen;
+        /* Opened under mu, so the file is the entry's (invariant 1); read after unlocking. */
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+    }
+    pthread_mutex_unlock(&bc->mu);
+
+    if (gen) {
+        int ok = fd >= 0 && read_cached(fd, key, (uint32_t)key_len, offset, buf, len) == 0;
+        if (fd >= 0)
+            close(fd);
+        pthread_mutex_lock(&bc->mu);
+        if (ok) {
+            bc->hits++;
+            pthread_mutex_unlock(&bc->mu);
+            return 0;
+        }
+        /* Damaged or gone: drop it (if it is still the entry we read) and read it again. */
+        e = find_hash(bc, hash);
+        if (e && e->gen == gen)
+            index_remove(bc, e, 1);
+        pthread_mutex_unlock(&bc->mu);
+    }
+
+    pthread_mutex_lock(&bc->mu);
+    bc->misses++;
+    pthread_mutex_unlock(&bc->mu);
+    int rc = cold_get_range(c, key, offset, buf, len);
+    if (rc < 0)
+        return rc;
+    cache_insert(bc, key, (uint32_t)key_len, hash, offset, buf, len);
+    return 0;
+}
+
+void blockcache_forget(blockcache *bc, const char *key)
+{
+    if (!bc || !key)
+        return;
+    size_t key_len = strlen(key);
+    pthread_mutex_lock(&bc->mu);
+    for (bc_entry *e = bc->lru_head, *next; e; e = next) {
+        next = e->next;
+        if (e->key_len == key_len && memcmp(e->key, key, key_len) == 0)
+            index_remove(bc, e, 1);
+    }
+    pthread_mutex_unlock(&bc->mu);
+}
+
+void blockcache_get_stats(blockcache *bc, blockcache_stats *out)
+{
+    if (!out)
+        return;
+    memset(out, 0, sizeof *out);
+    if (!bc)
+        return;
+    pthread_mutex_lock(&bc->mu);
+    out->bytes = bc->bytes;
+    out->entries = bc->entries;
+    out->hits = bc->hits;
+    out->misses = bc->misses;
+    out->evictions = bc->evictions;
+    pthread_mutex_unlock(&bc->mu);
+}
+
+/* ---- segment source ---- */
+
+typedef struct bc_source {
+    blockcache *bc;
+    cold_t *c;
+    char *key;
+    uint64_t size;
+} bc_source;
+
+static int source_read_at(void *ctx, uint64_t offset, void *buf, size_t len)
+{
+    bc_source *s = ctx;
+    if (offset > s->size || len > s->size - offset)
+        return err_set(FLOE_ERANGE,
+                       "cold object %s: bytes %" PRIu64 "..%" PRIu64 " are outside its %" PRIu64 " bytes",
+                       s->key, offset, offset + len, s->size);
+    return blockcache_read(s->bc, s->c, s->key, offset, buf, len);
+}
+
+int blockcache_source(blockcache *bc, cold_t *c, const char *key, uint64_t object_bytes, segment_source *src,
+                      void **ctx_out)
+{
+    if (!c || !key || !key[0] || !src || !ctx_out)
+        return err_set(FLOE_EINVAL, "block cache source: no store, key or output");
+    bc_source *s = calloc(1, sizeof *s);
+    if (!s || !(s->key = strdup(key))) {
+        free(s);
+        return err_set(FLOE_ENOMEM, "block cache source %s: out of memory", key);
+    }
+    s->bc = bc;
+    s->c = c;
+    s->size = object_bytes;
+    memset(src, 0, sizeof *src);
+    src->read_at = source_read_at;
+    src->ctx = s;
+    src->size = object_bytes;
+    src->name = s->key;
+    src->base = NULL;
+    src->block_cache = NULL;
+    *ctx_out = s;
+    return 0;
+}
+
+void blockcache_source_free(void *ctx)
+{
+    bc_source *s = ctx;
+    if (!s)
+        return;
+    free(s->key);
+    free(s);
+}
