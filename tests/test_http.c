@@ -1288,6 +1288,30 @@ START_TEST(http_readyz_is_503_while_the_cold_tier_fails)
 }
 END_TEST
 
+/* The shipped layout puts the cold directory inside the data directory; a fresh machine has neither. */
+START_TEST(http_default_layout_starts_in_an_empty_directory)
+{
+    server s = {0};
+    s.dir = tu_tmpdir("http");
+    snprintf(s.cfg, sizeof s.cfg, "%s/floe.json", s.dir);
+    char text[1024];
+    snprintf(text, sizeof text,
+             "{\"data_dir\": \"%s/data\", \"http\": {\"listen\": \"127.0.0.1:0\"},"
+             " \"cold\": {\"backend\": \"fs\", \"fs\": {\"path\": \"%s/data/cold\"}}}",
+             s.dir, s.dir);
+    tu_write_file(s.cfg, text, strlen(text));
+    server_start(&s);
+    resp *r = req_to(s.base, "PUT", "/v1/objects/first", NULL, "1", 1);
+    ck_assert_int_eq(r->status, 201);
+    resp_free(r);
+    r = req_to(s.base, "POST", "/v1/flush?wait=remote", NULL, NULL, -1);
+    ck_assert_msg(r->status == 200, "flush remote: %ld %s", r->status, r->body);
+    resp_free(r);
+    ck_assert_int_eq(server_stop(&s), 0);
+    server_destroy(&s);
+}
+END_TEST
+
 typedef struct crash_writer {
     const char *base;
     int id;
@@ -1432,6 +1456,7 @@ static Suite *http_suite(void)
     tcase_add_test(tc, http_sigterm_finishes_the_request_in_flight);
     tcase_add_test(tc, http_kill9_keeps_every_acknowledged_put);
     tcase_add_test(tc, http_readyz_is_503_while_the_cold_tier_fails);
+    tcase_add_test(tc, http_default_layout_starts_in_an_empty_directory);
     suite_add_tcase(s, tc);
     return s;
 }
