@@ -109,10 +109,8 @@ int segment_open(const segment_source *src, segment_t **out);
 /* Convenience: mmap a local file and open it. The reader owns the mapping. */
 int segment_open_file(const char *path, segment_t **out);
 
-/* Like segment_open_file, with a decoded-block cache (see segment_source.block_cache; NULL for none).
- * Give one for zstd segments: without it every read of a compressed block decompresses it again. */
-int segment_open_file_cached(const char *path, struct lru *block_cache, segment_t **out);
-/* The same, with a decoded-block cache (see segment_source.block_cache; NULL for none). */
+/* The same, with a decoded-block cache (see segment_source.block_cache; NULL for none). Give one for
+ * zstd segments: without it every read of a compressed block decompresses it again. */
 int segment_open_file_cached(const char *path, struct lru *block_cache, segment_t **out);
 
 void segment_close(segment_t *s);
