@@ -169,7 +169,9 @@ osd op num shards = 2
 osd op num threads per shard = 2
 
 [client.rgw.floe]
-rgw frontends = beast endpoint=$IP:$port
+# tcp_nodelay: without it Nagle's algorithm holds the tail of most answers on a kept-alive connection
+# until the client's delayed ACK, ~40 ms per request (a ranged GET took 44 ms instead of 1 ms).
+rgw frontends = beast endpoint=$IP:$port tcp_nodelay=1
 rgw data = $dir/rgw
 rgw thread pool size = 64
 rgw enable usage log = false
