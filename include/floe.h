@@ -98,6 +98,7 @@ typedef struct floe_options {
         uint64_t object_bytes; /* RAM object cache budget; default 256 MiB; 0 disables */
         uint64_t block_bytes;  /* disk block cache budget for cold reads; default 1 GiB */
         uint64_t decoded_block_bytes; /* RAM cache of decompressed segment blocks; default 64 MiB */
+        uint64_t meta_bytes; /* RAM for the index and bloom of cold segments; default 128 MiB */
     } cache;
     struct {
         uint64_t max_bytes; /* local segment files budget; default 10 GiB */

@@ -49,6 +49,8 @@
 #define OBJECT_CACHE_MAX_VALUE_BYTES (256u * 1024)
 #define LIST_DEFAULT_LIMIT 1000
 #define LIST_MAX_LIMIT 100000
+/* Remote segments whose metadata may be open at once, whatever their size. */
+#define META_MAX_OPEN 100000
 
 /* A segment the store reads from, shared by views: a local file (opened at once) or an object in
  * the cold tier (opened on first use, its index and bloom then kept in memory). */
@@ -60,7 +62,12 @@ typedef struct segref {
     char *object_key; /* remote: the cold object */
     uint64_t object_bytes;
     void *src_ctx; /* remote: the block cache source behind seg */
-    pthread_mutex_t open_mu;
+    /* Remote only: readers hold use_lock shared while they use seg; the metadata cache takes it
+     * exclusively to open seg, or to close it when the cache is over budget. */
+    pthread_rwlock_t use_lock;
+    struct segref *meta_prev, *meta_next; /* metadata LRU (db->meta_mu), most recent first */
+    int in_meta_lru;
+    uint64_t meta_bytes;
     uint8_t *min_key, *max_key; /* remote: key range from the manifest, for pruning before open */
     uint32_t min_key_len, max_key_len;
     atomic_int_fast64_t last_read_ms; /* for evicting local files least recently read first */
@@ -146,6 +153,12 @@ struct floe {
     int fenced;
     pthread_t *uploaders;
     unsigned n_uploaders;
+
+    /* The metadata cache: remote segments whose footer, index and bloom are in memory, bounded
+     * by cache.meta_bytes and META_MAX_OPEN. Each segref in it holds a reference. */
+    pthread_mutex_t meta_mu;
+    segref *meta_head, *meta_tail;
+    uint64_t meta_bytes, meta_open;
     atomic_uint_fast64_t n_uploads, n_upload_bytes;
 };
 
@@ -288,7 +301,7 @@ static void segref_unref(segref *r)
         blockcache_source_free(r->src_ctx);
     if (r->path && atomic_load(&r->obsolete))
         unlink(r->path);
-    pthread_mutex_destroy(&r->open_mu);
+    pthread_rwlock_destroy(&r->use_lock);
     free(r->path);
     free(r->object_key);
     free(r->min_key);
@@ -375,6 +388,7 @@ void floe_options_init(floe_options *o)
     o->cache.object_bytes = 256ull << 20;
     o->cache.block_bytes = 1ull << 30;
     o->cache.decoded_block_bytes = 64ull << 20;
+    o->cache.meta_bytes = 128ull << 20;
     o->local.max_bytes = 10ull << 30;
     o->cold.backend = FLOE_COLD_NONE;
     o->cold.s3.region = "us-east-1";
@@ -468,7 +482,7 @@ static segref *segref_alloc(uint64_t id)
     atomic_init(&r->refs, 1);
     atomic_init(&r->seg, NULL);
     atomic_init(&r->last_read_ms, 0);
-    pthread_mutex_init(&r->open_mu, NULL);
+    pthread_rwlock_init(&r->use_lock, NULL);
     r->id = id;
     return r;
 }
@@ -522,48 +536,133 @@ static int remote_segref(floe_t *db, const manifest_segment *ms, segref **out)
     return 0;
 }
 
-/* The reader of r, opening a remote segment (footer, index and bloom: through the block cache) on
- * first use. */
+static void meta_unlink(floe_t *db, segref *r)
+{
+    if (r->meta_prev)
+        r->meta_prev->meta_next = r->meta_next;
+    else
+        db->meta_head = r->meta_next;
+    if (r->meta_next)
+        r->meta_next->meta_prev = r->meta_prev;
+    else
+        db->meta_tail = r->meta_prev;
+    r->meta_prev = r->meta_next = NULL;
+}
+
+static void meta_push_front(floe_t *db, segref *r)
+{
+    r->meta_next = db->meta_head;
+    r->meta_prev = NULL;
+    if (db->meta_head)
+        db->meta_head->meta_prev = r;
+    db->meta_head = r;
+    if (!db->meta_tail)
+        db->meta_tail = r;
+}
+
+/* Closes least recently used remote readers until the metadata cache is within budget. A reader
+ * in use is skipped (its lock is only tried), so this never waits. keep is not closed. */
+static void meta_trim(floe_t *db, segref *keep)
+{
+    segref *closed[16];
+    size_t n_closed = 0;
+    pthread_mutex_lock(&db->meta_mu);
+    segref *r = db->meta_tail;
+    while (r && n_closed < 16 &&
+           (db->meta_bytes > db->opts.cache.meta_bytes || db->meta_open > META_MAX_OPEN)) {
+        segref *prev = r->meta_prev;
+        if (r != keep && pthread_rwlock_trywrlock(&r->use_lock) == 0) {
+            meta_unlink(db, r);
+            r->in_meta_lru = 0;
+            db->meta_bytes -= r->meta_bytes;
+            db->meta_open--;
+            segment_close(atomic_load(&r->seg));
+            atomic_store(&r->seg, NULL);
+            blockcache_source_free(r->src_ctx);
+            r->src_ctx = NULL;
+            pthread_rwlock_unlock(&r->use_lock);
+            closed[n_closed++] = r;
+        }
+        r = prev;
+    }
+    pthread_mutex_unlock(&db->meta_mu);
+    for (size_t i = 0; i < n_closed; i++)
+        segref_unref(closed[i]); /* the cache's reference */
+}
+
+/* The reader of r. For a remote segment it is opened on first use (footer, index and bloom through
+ * the block cache) and kept in the metadata cache; the caller then holds it shared until
+ * segref_release. */
 static int segref_reader(floe_t *db, segref *r, segment_t **out)
 {
-    segment_t *seg = atomic_load(&r->seg);
-    if (seg) {
-        *out = seg;
+    if (r->path) {
+        *out = atomic_load(&r->seg);
         return 0;
     }
-    int rc = 0;
-    pthread_mutex_lock(&r->open_mu);
-    seg = atomic_load(&r->seg);
-    if (!seg) {
-        segment_source src;
-        void *ctx = NULL;
-        rc = blockcache_source(db->bcache, db->cold, r->object_key, r->object_bytes, &src, &ctx);
-        if (rc == 0) {
-            src.block_cache = db->decoded_blocks;
-            rc = segment_open(&src, &seg);
-            if (rc < 0) {
-                blockcache_source_free(ctx);
-                err_wrap(rc, "cold segment %" PRIu64, r->id);
-            } else {
-                r->src_ctx = ctx;
-                atomic_store(&r->seg, seg);
+    int rc = 0, opened = 0;
+    segment_t *seg = NULL;
+    pthread_rwlock_rdlock(&r->use_lock);
+    while (!(seg = atomic_load(&r->seg))) {
+        pthread_rwlock_unlock(&r->use_lock);
+        pthread_rwlock_wrlock(&r->use_lock);
+        if (!atomic_load(&r->seg)) {
+            segment_source src;
+            void *ctx = NULL;
+            rc = blockcache_source(db->bcache, db->cold, r->object_key, r->object_bytes, &src, &ctx);
+            if (rc == 0) {
+                src.block_cache = db->decoded_blocks;
+                rc = segment_open(&src, &seg);
+                if (rc < 0) {
+                    blockcache_source_free(ctx);
+                    err_wrap(rc, "cold segment %" PRIu64, r->id);
+                } else {
+                    r->src_ctx = ctx;
+                    r->meta_bytes = segment_memory_bytes(seg);
+                    atomic_store(&r->seg, seg);
+                    opened = 1;
+                }
             }
         }
+        pthread_rwlock_unlock(&r->use_lock);
+        if (rc < 0)
+            return rc;
+        pthread_rwlock_rdlock(&r->use_lock);
     }
-    pthread_mutex_unlock(&r->open_mu);
-    if (rc == 0)
-        *out = seg;
-    return rc;
+    pthread_mutex_lock(&db->meta_mu);
+    if (opened && !r->in_meta_lru) {
+        atomic_fetch_add(&r->refs, 1);
+        r->in_meta_lru = 1;
+        db->meta_bytes += r->meta_bytes;
+        db->meta_open++;
+        meta_push_front(db, r);
+    } else if (r->in_meta_lru && db->meta_head != r) {
+        meta_unlink(db, r);
+        meta_push_front(db, r);
+    }
+    int over = db->meta_bytes > db->opts.cache.meta_bytes || db->meta_open > META_MAX_OPEN;
+    pthread_mutex_unlock(&db->meta_mu);
+    if (over)
+        meta_trim(db, r);
+    *out = seg;
+    return 0;
+}
+
+/* Ends a use begun by a successful segref_reader. */
+static void segref_release(segref *r)
+{
+    if (!r->path)
+        pthread_rwlock_unlock(&r->use_lock);
 }
 
 static int key_cmp(const void *a, size_t al, const void *b, size_t bl);
 
-/* 1 if key may be in r: key range (from the manifest for an unopened remote segment) and bloom. */
+/* 1 if key may be in r: for a local file its key range and bloom; for a remote segment only the key
+ * range from the manifest (its reader may be closed by the metadata cache at any time, so the
+ * bloom is checked once the reader is held). */
 static int segref_may_contain(segref *r, const void *key, size_t key_len)
 {
-    segment_t *seg = atomic_load(&r->seg);
-    if (seg)
-        return segment_may_contain(seg, key, key_len);
+    if (r->path)
+        return segment_may_contain(atomic_load(&r->seg), key, key_len);
     return key_cmp(key, key_len, r->min_key, r->min_key_len) >= 0 &&
            key_cmp(key, key_len, r->max_key, r->max_key_len) <= 0;
 }
@@ -679,6 +778,7 @@ int db_open_with_cold(const char *dir, const floe_options *opts_in, cold_t *give
     pthread_mutex_init(&db->manifest_mu, NULL);
     pthread_mutex_init(&db->state_mu, NULL);
     pthread_mutex_init(&db->publish_mu, NULL);
+    pthread_mutex_init(&db->meta_mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -1213,7 +1313,9 @@ int floe_get(floe_t *db, const void *key, size_t key_len, floe_value *out)
         if ((rc = segref_reader(db, r, &seg)) < 0)
             goto out;
         segment_hit hit = {0};
-        int got = segment_get(seg, key, key_len, &hit);
+        int got =
+            r->path || segment_may_contain(seg, key, key_len) ? segment_get(seg, key, key_len, &hit) : 0;
+        segref_release(r);
         if (got < 0) {
             rc = got;
             goto out;
@@ -1293,6 +1395,7 @@ const char *floe_tier_name(floe_tier tier)
 typedef struct list_src {
     memtable_iter *mit;
     segment_iter *sit;
+    segref *held; /* released at the end of the listing */
     uint64_t vis;
     int valid;
     const uint8_t *key;
@@ -1412,8 +1515,10 @@ int floe_list_keys(floe_t *db, const void *prefix, size_t prefix_len, const void
             memtable_iter_seek(src[i].mit, seek_len ? seek : NULL, seek_len);
         } else {
             segment_t *seg = NULL;
-            if ((rc = segref_reader(db, v->segs[i - 1 - v->n_imm], &seg)) < 0 ||
-                (rc = segment_iter_create(seg, &src[i].sit)) < 0)
+            if ((rc = segref_reader(db, v->segs[i - 1 - v->n_imm], &seg)) < 0)
+                goto out;
+            src[i].held = v->segs[i - 1 - v->n_imm];
+            if ((rc = segment_iter_create(seg, &src[i].sit)) < 0)
                 goto out;
             if ((rc = segment_iter_seek(src[i].sit, seek_len ? seek : NULL, seek_len)) < 0)
                 goto out;
@@ -1487,6 +1592,8 @@ out:
                 memtable_iter_destroy(src[i].mit);
             if (src[i].sit)
                 segment_iter_destroy(src[i].sit);
+            if (src[i].held)
+                segref_release(src[i].held);
         }
         free(src);
     }
@@ -1503,7 +1610,7 @@ out:
 
 /* Writes one sealed memtable as a segment file: temp name, fsync, rename, fsync directory. On
  * success *info holds its description. */
-static int write_segment_file(floe_t *db, const sealed *s, segment_info *info)
+static int write_segment_file(floe_t *db, const sealed *s, uint64_t epoch, segment_info *info)
 {
     int rc = 0;
     char *tmp = segment_path(db, s->id, ".tmp");
@@ -1517,7 +1624,7 @@ static int write_segment_file(floe_t *db, const sealed *s, segment_info *info)
     unlink(tmp);
     segment_write_options so = {
         .id = s->id,
-        .epoch = db->man->writer_epoch,
+        .epoch = epoch,
         .block_bytes = db->opts.segment.block_bytes,
         .compression = db->opts.segment.compression,
         .bloom_bits_per_key = 10,
@@ -1583,7 +1690,10 @@ static int flush_one(floe_t *db)
 
     segment_info info = {0};
     segref *r = NULL;
-    int rc = write_segment_file(db, &s, &info);
+    pthread_mutex_lock(&db->manifest_mu);
+    uint64_t epoch = db->man->writer_epoch;
+    pthread_mutex_unlock(&db->manifest_mu);
+    int rc = write_segment_file(db, &s, epoch, &info);
     if (rc < 0)
         goto fail;
     if ((rc = open_segref(db, s.id, &r)) < 0)
@@ -2287,6 +2397,14 @@ int floe_close(floe_t *db)
     if (db->read_only && rc == 0)
         rc = FLOE_EREADONLY;
     view_unref(db->cur);
+    /* The metadata cache's references. */
+    while (db->meta_head) {
+        segref *r = db->meta_head;
+        meta_unlink(db, r);
+        r->in_meta_lru = 0;
+        segref_unref(r);
+    }
+    pthread_mutex_destroy(&db->meta_mu);
     for (size_t i = 0; i < db->n_queue; i++)
         memtable_unref(db->queue[i].mem);
     free(db->queue);

@@ -3,6 +3,7 @@
  * answers) with zero loss, fencing, and bad credentials. The fs backend runs everywhere; the same
  * flows run against the real S3 server (Ceph RGW) that scripts/test.sh starts. */
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -256,6 +257,43 @@ START_TEST(tier_local_budget_evicts_and_cold_point_read_costs_one_get)
 }
 END_TEST
 
+static void *read_all_cold(void *arg)
+{
+    check_keys(arg, 0, 2000);
+    return NULL;
+}
+
+START_TEST(tier_metadata_cache_stays_in_budget_under_concurrent_cold_reads)
+{
+    floe_options o = tier_opts();
+    o.local.max_bytes = 64 * 1024; /* nearly every segment is evicted to the cold tier */
+    o.cache.meta_bytes = 1;        /* at most one cold segment's index and bloom stay open */
+    o.cache.decoded_block_bytes = 0;
+    floe_t *db = open_with(data_dir, &o, open_fs_cold());
+    write_keys(db, 0, 2000);
+    ck_assert_int_eq(floe_flush(db, FLOE_DURABLE_REMOTE), 0);
+    floe_stats st;
+    for (int i = 0; i < 100; i++) {
+        floe_stats_get(db, &st);
+        if (st.local_segment_bytes <= o.local.max_bytes)
+            break;
+        usleep(20000);
+    }
+    ck_assert_uint_ge(st.segments_remote, 10);
+    /* Readers on four threads keep opening and closing cold segment readers under each other. */
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++)
+        pthread_create(&t[i], NULL, read_all_cold, db);
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    floe_list *l = NULL;
+    ck_assert_int_eq(floe_list_keys(db, "obj/", 4, NULL, 0, 5000, &l), 0);
+    ck_assert_uint_eq(l->count, 2000);
+    floe_list_free(l);
+    ck_assert_int_eq(floe_close(db), 0);
+}
+END_TEST
+
 START_TEST(tier_writes_fail_with_cold_tier_behind_then_recover_without_loss)
 {
     floe_options o = tier_opts();
@@ -441,6 +479,7 @@ static Suite *tier_suite(void)
     tcase_add_test(fs, tier_restore_from_fs_cold_tier_serves_every_key);
     tcase_add_test(fs, tier_local_budget_evicts_and_cold_point_read_costs_one_get);
     tcase_add_test(fs, tier_writes_fail_with_cold_tier_behind_then_recover_without_loss);
+    tcase_add_test(fs, tier_metadata_cache_stays_in_budget_under_concurrent_cold_reads);
     tcase_add_test(fs, tier_uploader_survives_storms_delays_and_lost_answers_with_zero_loss);
     tcase_add_test(fs, tier_newer_writer_fences_the_older_and_a_stranger_is_refused);
     tcase_add_test(fs, tier_remote_flush_without_cold_tier_is_refused);
