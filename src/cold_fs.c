@@ -502,7 +502,8 @@ static int walk_dir(list_walk *w, size_t key_len)
     }
     closedir(d);
     d = NULL;
-    qsort(entries, count, sizeof *entries, entry_cmp);
+    if (count)
+        qsort(entries, count, sizeof *entries, entry_cmp);
 
     for (size_t i = 0; i < count && rc == 0; i++) {
         size_t n = strlen(entries[i].sort_name);

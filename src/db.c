@@ -816,7 +816,9 @@ int db_open_with_cold(const char *dir, const floe_options *opts_in, cold_t *give
         db->cold = given_cold;
         given_cold = NULL;
     } else if (db->opts.cold.backend == FLOE_COLD_FS) {
-        if ((rc = cold_open_fs(db->opts.cold.fs_path, &db->cold)) < 0)
+        /* The default puts the fs cold tier inside the data directory: make the whole path. */
+        if ((rc = mkdir_p(db->opts.cold.fs_path)) < 0 ||
+            (rc = cold_open_fs(db->opts.cold.fs_path, &db->cold)) < 0)
             goto fail;
     } else if (db->opts.cold.backend == FLOE_COLD_S3) {
         s3_config sc = {
