@@ -193,6 +193,26 @@ static wal_options opts_for(floe_sync_mode mode)
     return o;
 }
 
+/* Asserts that the open WAL file at path holds exactly n bytes of records and header: either its
+ * size is n, or (ALWAYS and INTERVAL reserve the file's space up front) its size is the reserved
+ * file_bytes and everything after byte n is still zero. */
+static void assert_file_holds(const char *path, long long n, const wal_options *o)
+{
+    size_t len = 0;
+    uint8_t *data = tu_read_file(path, &len);
+    ck_assert_ptr_nonnull(data);
+    ck_assert_int_ge((long long)len, n);
+    if ((long long)len != n) {
+        ck_assert_int_ne(o->sync, FLOE_SYNC_NEVER);
+        ck_assert_int_eq((long long)len, (long long)o->file_bytes);
+        size_t i = (size_t)n;
+        while (i < len && data[i] == 0)
+            i++;
+        ck_assert_msg(i == len, "%s: byte %zu after the last record is not zero", path, i);
+    }
+    free(data);
+}
+
 static char *wal_file(const char *dir, uint64_t no)
 {
     char *p = malloc(strlen(dir) + 32);
@@ -795,6 +815,55 @@ START_TEST(wal_bad_header_in_a_non_last_file_is_refused)
 }
 END_TEST
 
+START_TEST(wal_reserved_space_is_cut_at_rotation_and_is_a_clean_end_after_a_crash)
+{
+    char *dir = tu_tmpdir("wal");
+    wal_options o = opts_for(FLOE_SYNC_ALWAYS);
+    o.file_bytes = 1 << 20;
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* The child writes, rotates once, writes more, and dies without closing. */
+        wal_t *w = NULL;
+        if (wal_open(dir, &o, NULL, NULL, &w) != 0)
+            _exit(2);
+        rec_buf b;
+        uint64_t lsn = 0, next = 0;
+        for (uint64_t s = 1; s <= 20; s++)
+            if (wal_append(w, make_rec(&b, s), &lsn) != 0 || wal_sync(w, lsn) != 0)
+                _exit(3);
+        if (wal_rotate(w, &next) != 0)
+            _exit(4);
+        for (uint64_t s = 21; s <= 30; s++)
+            if (wal_append(w, make_rec(&b, s), &lsn) != 0 || wal_sync(w, lsn) != 0)
+                _exit(5);
+        _exit(0);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    /* The rotated file holds its records and nothing else; the last one still has its reserve. */
+    char *f1 = wal_file(dir, 1), *f2 = wal_file(dir, 2);
+    size_t len = 0;
+    uint8_t *data = tu_read_file(f1, &len);
+    ck_assert_ptr_nonnull(data);
+    ck_assert_uint_ne(data[len - 1] | data[len - 2] | data[len - 3] | data[len - 4], 0);
+    ck_assert_int_lt((long long)len, (long long)o.file_bytes);
+    free(data);
+    ck_assert_int_eq(tu_file_size(f2), (long long)o.file_bytes);
+    /* Reopening replays everything and does not call the reserved zeros a torn tail. */
+    collector c = {0};
+    wal_stats st;
+    replay_ok(dir, &o, &c, &st);
+    check_range(&c, 1, 30);
+    ck_assert_uint_eq(st.tail_bytes_truncated, 0);
+    collector_free(&c);
+    free(f1);
+    free(f2);
+    tu_rmrf(dir);
+    free(dir);
+}
+END_TEST
+
 START_TEST(wal_short_or_header_only_last_file_is_fine)
 {
     char *dir = tu_tmpdir("wal");
@@ -815,7 +884,7 @@ START_TEST(wal_short_or_header_only_last_file_is_fine)
         check_range(&c, 1, 4);
         collector_free(&c);
         /* File 2 was removed and its number reused for the fresh file. */
-        ck_assert_int_eq(tu_file_size(f2), HDR);
+        assert_file_holds(f2, HDR, &o);
         ck_assert_int_eq(count_log_files(dir), 2);
         append_range(w2, 5, 5, NULL);
         ck_assert_int_eq(wal_close(w2), 0);
@@ -1282,7 +1351,7 @@ START_TEST(wal_each_sync_mode_round_trips)
         }
         /* Every mode has handed everything to the OS once wal_sync returned. */
         char *f = wal_file(dir, 1);
-        ck_assert_int_eq(tu_file_size(f), (long long)st.bytes_written);
+        assert_file_holds(f, (long long)st.bytes_written, &o);
         free(f);
         ck_assert_int_eq(wal_close(w), 0);
         collector c = {0};
@@ -1311,9 +1380,14 @@ START_TEST(wal_interval_thread_writes_and_syncs_without_wal_sync)
         ck_assert_int_eq(wal_append(w, make_rec(&b, s), &lsn), 0);
     char *f = wal_file(dir, 1);
     ck_assert_uint_ge(wait_for_syncs(w, 2), 2);
-    for (int i = 0; i < 2000 && tu_file_size(f) < HDR + (long long)lsn; i++)
+    wal_stats ws;
+    for (int i = 0; i < 2000; i++) {
+        wal_get_stats(w, &ws);
+        if (ws.bytes_written >= HDR + lsn)
+            break;
         usleep(1000);
-    ck_assert_int_eq(tu_file_size(f), HDR + (long long)lsn);
+    }
+    assert_file_holds(f, HDR + (long long)lsn, &o);
     free(f);
     ck_assert_int_eq(wal_close(w), 0);
     tu_rmrf(dir);
@@ -1588,6 +1662,7 @@ static Suite *wal_suite(void)
     tcase_add_test(tc, wal_corrupted_length_field_mid_file_is_refused);
     tcase_add_test(tc, wal_bad_header_in_a_non_last_file_is_refused);
     tcase_add_test(tc, wal_short_or_header_only_last_file_is_fine);
+    tcase_add_test(tc, wal_reserved_space_is_cut_at_rotation_and_is_a_clean_end_after_a_crash);
     tcase_add_test(tc, wal_missing_middle_file_is_refused);
     suite_add_tcase(s, tc);
 
