@@ -368,7 +368,7 @@ int manifest_to_json(const manifest *m, char **json_out, size_t *len_out)
 {
     json_t *root = NULL;
     char *text = NULL;
-    uint32_t crc;
+    uint32_t crc = 0;
     int rc = manifest_to_object(m, &root);
     if (rc)
         goto out;
@@ -570,7 +570,7 @@ int manifest_from_json(const char *json, size_t len, const char *name, manifest 
     manifest *m = NULL;
     json_error_t jerr;
     uint64_t format, checksum;
-    uint32_t crc;
+    uint32_t crc = 0;
     json_t *segs;
     int rc;
     json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);

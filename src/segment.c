@@ -1003,7 +1003,7 @@ static int block_load(segment_t *s, uint64_t b, int fill_cache, block_view *v)
     const seg_block_ref *ix = &s->index[b];
     decoded_block *d = NULL, *raw = NULL;
     uint8_t key[16];
-    uint8_t flag;
+    uint8_t flag = 0;
     int rc = 0;
 
     memset(v, 0, sizeof *v);
@@ -1699,7 +1699,7 @@ int segment_verify(segment_t *s, uint32_t *file_crc32c_out)
         const seg_block_ref *ix = &s->index[b];
         const uint8_t *stored;
         block_view v = {0};
-        uint8_t flag;
+        uint8_t flag = 0;
         if (s->base) {
             stored = s->base + ix->offset;
         } else {
@@ -1753,7 +1753,7 @@ static void dump_blocks(FILE *out, const uint8_t *base, const seg_block_ref *ix,
         const uint8_t *stored = base + ix[b].offset;
         decoded_block *d = NULL;
         block_view v = {0};
-        uint8_t flag;
+        uint8_t flag = 0;
         escape_bytes(ix[b].last_key, ix[b].last_key_len, 64, esc);
         fprintf(out, "block %" PRIu64 " at offset %" PRIu64 ": %" PRIu32 " bytes, last key \"%s\"\n", b,
                 ix[b].offset, ix[b].length, esc);
