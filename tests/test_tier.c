@@ -350,12 +350,15 @@ static void check_remote_manifest(cold_t *c, uint64_t *n_segments)
     manifest_free(m);
 }
 
-START_TEST(tier_uploader_survives_storms_delays_and_lost_answers_with_zero_loss)
+/* The uploader through 503 storms, connection resets, delays and lost answers over the cold store
+ * opened by open_cold(arg); then the bucket alone must restore every key, with no segment named
+ * twice and every named object whole. */
+static void storm_round_trip(cold_t *(*open_cold)(void *), void *arg)
 {
     floe_options o = tier_opts();
     o.upload.concurrency = 3;
     cold_t *fault = NULL;
-    ck_assert_int_eq(cold_open_fault(open_fs_cold(), 7, &fault), 0);
+    ck_assert_int_eq(cold_open_fault(open_cold(arg), 7, &fault), 0);
     ck_assert_int_eq(cold_fault_set_storm(fault, 300, 6, 2), 0); /* 30% of attempts get 503 */
     ck_assert_int_eq(cold_fault_set_delay(fault, FLOE_S3_PUT, 3), 0);
     ck_assert_int_eq(cold_fault_lose_next_puts(fault, 5), 0);
@@ -373,16 +376,29 @@ START_TEST(tier_uploader_survives_storms_delays_and_lost_answers_with_zero_loss)
     ck_assert_uint_gt(st.s3_retries[FLOE_S3_PUT] + st.s3_errors[FLOE_S3_PUT], 0);
     ck_assert_int_eq(floe_close(db), 0);
 
-    cold_t *c = open_fs_cold();
+    cold_t *c = open_cold(arg);
     uint64_t n = 0;
     check_remote_manifest(c, &n);
     ck_assert_uint_eq(n, st.segments_local_remote + st.segments_remote);
     tu_rmrf(data_dir);
     ck_assert_int_eq(remote_restore(c, data_dir, NULL), 0);
     cold_close(c);
-    db = open_with(data_dir, &o, open_fs_cold());
+    db = open_with(data_dir, &o, open_cold(arg));
     ck_assert_int_eq(check_keys(db, 0, 1600), 1600);
     ck_assert_int_eq(floe_close(db), 0);
+}
+
+START_TEST(tier_uploader_survives_storms_delays_and_lost_answers_with_zero_loss)
+{
+    storm_round_trip(fs_opener, NULL);
+}
+END_TEST
+
+START_TEST(tier_uploader_survives_storms_against_s3_with_zero_loss)
+{
+    s3_config cfg = s3_cfg(NULL);
+    create_bucket(&cfg);
+    storm_round_trip(s3_opener, &cfg);
 }
 END_TEST
 
@@ -489,6 +505,7 @@ static Suite *tier_suite(void)
     tcase_set_timeout(s3, 300);
     tcase_add_test(s3, tier_restore_from_s3_bucket_serves_every_key);
     tcase_add_test(s3, tier_wrong_secret_is_a_clear_error_and_writes_land_locally);
+    tcase_add_test(s3, tier_uploader_survives_storms_against_s3_with_zero_loss);
     suite_add_tcase(s, s3);
     return s;
 }
