@@ -1,0 +1,625 @@
+#!/usr/bin/env bash
+# Runs every floe benchmark against its peer in one go and writes the report.
+#
+#   bench/run-all.sh [--quick] [--json]
+#
+# Embedded store: bench/floe-bench vs RocksDB's db_bench; restart time and pending-segment memory:
+# bench/restart-bench vs db_bench; cold tier: bench/cold-bench vs the curl CLI against a throwaway
+# Ceph RGW; HTTP: bench/http-bench.sh (floe serve vs nginx with wrk). Every row alternates floe and
+# its peer run by run, so drift of the machine hits both; each figure is the median of RUNS runs
+# (3), with min and max.
+#
+# The full run writes docs/benchmarks.md and docs/bench/*.png. --quick runs smaller sizes and writes
+# its report to build/bench-rel/report/ instead, so the committed numbers stay those of a full run.
+# --json prints every row as one JSON object per line on stdout: name, floe, peer, unit, ratio
+# (floe / peer), better ("higher" or "lower"), floe_min/max, peer_min/max and details.
+# Progress goes to stderr; the tools' own output to build/bench-rel/run-all.log.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+
+QUICK=0
+JSON=0
+for arg in "$@"; do
+  case "$arg" in
+  --quick) QUICK=1 ;;
+  --json) JSON=1 ;;
+  -h | --help)
+    sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
+    exit 0
+    ;;
+  *)
+    echo "run-all: unknown argument '$arg' (use --quick, --json)" >&2
+    exit 2
+    ;;
+  esac
+done
+
+RUNS=3
+THREADS="1 4 16"
+if [ "$QUICK" = 1 ]; then
+  NUM=100000         # keys for the sync=never fills and the reads
+  SYNC_NUM=4800      # keys for the sync=always fills (divisible by every thread count)
+  RESTART_MIB=128    # WAL replayed by the restart rows
+  MEM_KEYS=200000    # keys for the memory row (scaled to per million)
+  COLD_MIB=32
+  COLD_READS=100
+  HTTP_SECONDS=1
+  FIO_SECONDS=2
+else
+  NUM=1000000
+  SYNC_NUM=48000
+  RESTART_MIB=1024
+  MEM_KEYS=1000000
+  COLD_MIB=128
+  COLD_READS=500
+  HTTP_SECONDS=5
+  FIO_SECONDS=5
+fi
+KEY_BYTES=20
+VALUE_BYTES=400
+HOT=$((NUM / 100 < 100 ? 100 : NUM / 100))
+# RocksDB's caches get floe's default RAM cache budget: object cache 256 MiB + decoded blocks 64 MiB.
+ROCKS_CACHE=$((320 << 20))
+UPLOAD_CONCURRENCY=4
+
+BUILD=$ROOT/build/bench-rel
+if [ "$QUICK" = 1 ]; then OUT=$BUILD/report; else OUT=$ROOT/docs; fi
+LOG=$BUILD/run-all.log
+START_S=$(date +%s)
+
+say() { echo "run-all [$(($(date +%s) - START_S))s] $*" >&2; }
+die() {
+  echo "run-all: error: $*" >&2
+  [ -f "$LOG" ] && { echo "---- last lines of $LOG" >&2; tail -n 20 "$LOG" >&2; }
+  exit 1
+}
+
+WORK=$(mktemp -d /tmp/floe-run-all.XXXXXX)
+RGW_DIR=""
+cleanup() {
+  if [ -n "$RGW_DIR" ]; then scripts/s3-test-server.sh stop "$RGW_DIR" >/dev/null 2>&1 || true; fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# ---- install and build ----
+say "installing packages (scripts/install-deps.sh --bench)"
+scripts/install-deps.sh --bench >&2
+mkdir -p "$BUILD"
+: >"$LOG"
+say "building floe (Release) in $BUILD"
+cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >>"$LOG" 2>&1 || die "cmake configure failed"
+cmake --build "$BUILD" --target floe-bench cold-bench restart-bench floe_cli -j "$(nproc)" >>"$LOG" 2>&1 ||
+  die "build failed"
+FB=$BUILD/bench/floe-bench
+CB=$BUILD/bench/cold-bench
+RB=$BUILD/bench/restart-bench
+
+ROWS=$WORK/rows.jsonl
+: >"$ROWS"
+mkdir -p "$WORK/plot"
+
+# ---- helpers ----
+
+# jnum JSON FIELD: the number FIELD has in a one-line JSON object.
+jnum() { sed -n "s/.*\"$2\":\(-\{0,1\}[0-9][0-9.eE+-]*\).*/\1/p" <<<"$1" | head -n 1; }
+
+# mmm "V V V...": "median min max" of the whitespace-separated numbers.
+mmm() {
+  tr -s '[:space:]' '\n' <<<"$*" | grep -v '^$' | sort -g | awk '{ a[NR] = $1 }
+    END { m = NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2; print m, a[1], a[NR] }'
+}
+med() { mmm "$@" | awk '{ print $1 }'; }
+
+# add_row NAME UNIT BETTER PEER_NAME "FLOE VALUES" "PEER VALUES" [EXTRA_JSON]
+# Appends one row (medians, mins, maxes, ratio floe/peer) to $ROWS; prints it with --json.
+add_row() {
+  local name=$1 unit=$2 better=$3 peer_name=$4 fv=$5 pv=$6 extra=${7:-}
+  local fm fmin fmax pm=null pmin=null pmax=null ratio=null
+  read -r fm fmin fmax <<<"$(mmm "$fv")"
+  if [ -n "$pv" ]; then
+    read -r pm pmin pmax <<<"$(mmm "$pv")"
+    ratio=$(awk -v a="$fm" -v b="$pm" 'BEGIN { if (b == 0) print "null"; else printf "%.3f", a / b }')
+  fi
+  local runs
+  runs=$(wc -w <<<"$fv")
+  printf '{"name":"%s","unit":"%s","better":"%s","floe":%s,"floe_min":%s,"floe_max":%s,"peer_name":"%s","peer":%s,"peer_min":%s,"peer_max":%s,"ratio":%s,"runs":%d%s}\n' \
+    "$name" "$unit" "$better" "$fm" "$fmin" "$fmax" "$peer_name" "$pm" "$pmin" "$pmax" "$ratio" "$runs" "$extra" >>"$ROWS"
+  if [ "$JSON" = 1 ]; then tail -n 1 "$ROWS"; fi
+  if [ "$pm" = null ]; then
+    say "  $name: floe $fm $unit (no peer; $better is better)"
+  else
+    say "  $name: floe $fm, $peer_name $pm $unit (floe/peer $ratio, $better is better)"
+  fi
+}
+
+floe_bench() { "$FB" --json --dir "$WORK/floe" "$@" 2>>"$LOG"; }
+
+ROCKS_COMMON="--key_size=$KEY_BYTES --value_size=$VALUE_BYTES --compression_type=none --cache_size=$ROCKS_CACHE --progress_reports=false --histogram=1"
+# rocks ARGS...: db_bench on $WORK/rocksdb; its whole output on stdout (and in the log).
+rocks() {
+  local out
+  # shellcheck disable=SC2086
+  out=$(db_bench $ROCKS_COMMON --db="$WORK/rocksdb" "$@" 2>&1) || {
+    echo "$out" >>"$LOG"
+    die "db_bench $* failed"
+  }
+  echo "$out" >>"$LOG"
+  echo "$out"
+}
+# rocks_ops OUTPUT BENCHMARK: ops/sec of that benchmark.
+rocks_ops() {
+  awk -v b="$2" '$1 == b && $2 == ":" { for (i = 3; i < NF; i++) if ($(i + 1) == "ops/sec") { print $i; exit } }' <<<"$1"
+}
+# rocks_pct OUTPUT: "p50 p99 p99.9" in microseconds.
+rocks_pct() { awk '/^Percentiles:/ { print $3, $7, $9; exit }' <<<"$1"; }
+# rocks_found OUTPUT: "found total" of a read benchmark.
+rocks_found() { sed -n 's/.*(\([0-9]*\) of \([0-9]*\) found).*/\1 \2/p' <<<"$1" | head -n 1; }
+
+# The RocksDB this machine has, and whether its build left assertions on.
+probe=$(db_bench --benchmarks=fillseq --num=1 --db="$WORK/rocks-probe" 2>&1) || die "db_bench does not run: $probe"
+rm -rf "$WORK/rocks-probe"
+ROCKS_VERSION=$(awk '/^RocksDB: *version/ { print $3; exit }' <<<"$probe")
+ROCKS_ASSERTS=0
+if grep -q "Assertions are enabled" <<<"$probe"; then ROCKS_ASSERTS=1; fi
+
+# lat_extra F50 F99 F999 P50 P99 P999 (space-separated value lists): medians as JSON fields.
+lat_extra() {
+  printf ',"floe_p50_us":%s,"floe_p99_us":%s,"floe_p999_us":%s,"peer_p50_us":%s,"peer_p99_us":%s,"peer_p999_us":%s' \
+    "$(med "$1")" "$(med "$2")" "$(med "$3")" "$(med "$4")" "$(med "$5")" "$(med "$6")"
+}
+
+# ---- the machine ----
+say "measuring the machine (fio: 4 KiB writes, fdatasync after each, ${FIO_SECONDS}s)"
+CPU_MODEL=$(lscpu | sed -n 's/^Model name: *//p' | head -n 1)
+CORES=$(nproc)
+MEM_GIB=$(awk '/^MemTotal/ { printf "%.1f", $2 / 1048576 }' /proc/meminfo)
+KERNEL=$(uname -r)
+FS=$(df -T "$WORK" | awk 'NR == 2 { print $2 " on " $1 }')
+fio --name=fdatasync --directory="$WORK" --size=16m --rw=write --bs=4k --fdatasync=1 --ioengine=sync \
+  --runtime="$FIO_SECONDS" --time_based --output-format=json >"$WORK/fio.json" 2>>"$LOG" || die "fio failed"
+read -r FSYNC_MEAN_US FSYNC_P50_US FSYNC_P99_US <<<"$(awk '
+  /"sync" *: *\{/ { s = 1 }
+  s && /"mean"/ && mean == "" { v = $3; gsub(/[^0-9.]/, "", v); mean = v }
+  s && /"50.000000"/ { v = $3; gsub(/[^0-9.]/, "", v); p50 = v }
+  s && /"99.000000"/ { v = $3; gsub(/[^0-9.]/, "", v); p99 = v; exit }
+  END { printf "%.1f %.1f %.1f\n", mean / 1000, p50 / 1000, p99 / 1000 }' "$WORK/fio.json")"
+rm -f "$WORK"/fdatasync.*
+say "  $CORES cores ($CPU_MODEL), $MEM_GIB GiB, fdatasync p50 ${FSYNC_P50_US} us, p99 ${FSYNC_P99_US} us"
+
+# ---- embedded: writes ----
+# fill_row WORKLOAD SYNC THREADS NUM: floe-bench --num is the total; db_bench --num is per thread.
+fill_row() {
+  local wl=$1 sync=$2 t=$3 num=$4 s01=0
+  [ "$sync" = always ] && s01=1
+  local per=$((num / t)) fo="" f5="" f9="" f99="" ro="" r5="" r9="" r99="" line out a b c
+  for _ in $(seq "$RUNS"); do
+    rm -rf "$WORK/floe"
+    line=$(floe_bench --benchmarks "$wl" --num "$num" --threads "$t" --sync "$sync") || die "floe-bench $wl failed"
+    [ "$(jnum "$line" errors)" = 0 ] || die "floe-bench $wl reported errors: $line"
+    fo="$fo $(jnum "$line" ops_per_s)" f5="$f5 $(jnum "$line" p50_us)"
+    f9="$f9 $(jnum "$line" p99_us)" f99="$f99 $(jnum "$line" p999_us)"
+    rm -rf "$WORK/rocksdb"
+    out=$(rocks --benchmarks="$wl" --num="$per" --threads="$t" --sync="$s01")
+    ro="$ro $(rocks_ops "$out" "$wl")"
+    read -r a b c <<<"$(rocks_pct "$out")"
+    r5="$r5 $a" r9="$r9 $b" r99="$r99 $c"
+  done
+  rm -rf "$WORK/floe" "$WORK/rocksdb"
+  local threads_word="threads"
+  [ "$t" = 1 ] && threads_word="thread"
+  add_row "$wl sync=$sync, $t $threads_word, $num keys" "ops/s" higher "RocksDB" "$fo" "$ro" \
+    "$(lat_extra "$f5" "$f9" "$f99" "$r5" "$r9" "$r99"),\"workload\":\"$wl\",\"sync\":\"$sync\",\"threads\":$t,\"keys\":$num"
+  if [ "$sync" = always ]; then
+    echo "$wl $t $(med "$fo") $(med "$ro")" >>"$WORK/plot/sync-raw"
+  fi
+}
+
+say "embedded writes: floe-bench vs db_bench, $NUM keys (sync=never), $SYNC_NUM keys (sync=always)"
+fill_row fillseq never 1 "$NUM"
+fill_row fillrandom never 1 "$NUM"
+for t in $THREADS; do
+  fill_row fillseq always "$t" "$SYNC_NUM"
+  fill_row fillrandom always "$t" "$SYNC_NUM"
+done
+
+# ---- embedded: reads ----
+say "embedded reads: $NUM keys written by fillseq, then readrandom and readhot (hot set $HOT keys)"
+# V[<workload>_<series>]: space-separated values per run; series fo/ro ops/s, f5/f9/f99 and r5/r9/r99
+# floe's and RocksDB's p50/p99/p99.9.
+declare -A V
+for wl in readrandom readhot; do
+  for series in fo f5 f9 f99 ro r5 r9 r99; do V[${wl}_$series]=""; done
+done
+for _ in $(seq "$RUNS"); do
+  rm -rf "$WORK/floe"
+  out=$(floe_bench --benchmarks fillseq,readrandom,readhot --num "$NUM") || die "floe-bench reads failed"
+  for wl in readrandom readhot; do
+    line=$(grep "\"workload\":\"$wl\"" <<<"$out")
+    [ "$(jnum "$line" found)" = "$NUM" ] || die "floe-bench $wl did not find every key: $line"
+    V[${wl}_fo]+=" $(jnum "$line" ops_per_s)"
+    V[${wl}_f5]+=" $(jnum "$line" p50_us)"
+    V[${wl}_f9]+=" $(jnum "$line" p99_us)"
+    V[${wl}_f99]+=" $(jnum "$line" p999_us)"
+  done
+  rm -rf "$WORK/rocksdb"
+  rocks --benchmarks=fillseq --num="$NUM" --sync=0 >/dev/null
+  for wl in readrandom readhot; do
+    if [ "$wl" = readrandom ]; then range=$NUM; else range=$HOT; fi
+    out=$(rocks --benchmarks=readrandom --use_existing_db=1 --num="$range" --reads="$NUM")
+    read -r found total <<<"$(rocks_found "$out")"
+    if [ "$found" != "$total" ] || [ "$total" != "$NUM" ]; then die "db_bench $wl found $found of $total keys"; fi
+    read -r a b c <<<"$(rocks_pct "$out")"
+    V[${wl}_ro]+=" $(rocks_ops "$out" readrandom)"
+    V[${wl}_r5]+=" $a"
+    V[${wl}_r9]+=" $b"
+    V[${wl}_r99]+=" $c"
+  done
+done
+rm -rf "$WORK/floe" "$WORK/rocksdb"
+for wl in readrandom readhot; do
+  if [ "$wl" = readrandom ]; then
+    name="readrandom, 1 thread, $NUM keys"
+    more=""
+  else
+    name="readhot, 1 thread, hot set $HOT of $NUM keys"
+    more=",\"hot_keys\":$HOT"
+  fi
+  add_row "$name" "ops/s" higher "RocksDB" "${V[${wl}_fo]}" "${V[${wl}_ro]}" \
+    "$(lat_extra "${V[${wl}_f5]}" "${V[${wl}_f9]}" "${V[${wl}_f99]}" "${V[${wl}_r5]}" "${V[${wl}_r9]}" "${V[${wl}_r99]}"),\"workload\":\"$wl\",\"threads\":1,\"keys\":$NUM$more"
+  printf '"%s" %s %s %s %s %s %s\n' "$wl" "$(med "${V[${wl}_f5]}")" "$(med "${V[${wl}_f9]}")" "$(med "${V[${wl}_f99]}")" \
+    "$(med "${V[${wl}_r5]}")" "$(med "${V[${wl}_r9]}")" "$(med "${V[${wl}_r99]}")" >>"$WORK/plot/latency.dat"
+done
+
+# ---- restart and memory of the pending segment / memtable ----
+ROCKS_NOFLUSH="--write_buffer_size=4294967296 --max_write_buffer_number=2 --disable_auto_compactions=1 --avoid_flush_during_recovery=1 --sync=0"
+# rocks_open_seconds DIR: DB::Open's duration from RocksDB's LOG (first line to "DB pointer").
+rocks_open_seconds() {
+  awk 'NR == 1 || /DB pointer/ {
+         split($1, dt, "-"); split(dt[2], hms, ":"); s = hms[1] * 3600 + hms[2] * 60 + hms[3]
+         if (NR == 1) a = s; else { b = s; found = 1; exit } }
+       END { if (!found) exit 1; x = b - a; if (x < 0) x += 86400; printf "%.3f\n", x }' "$1/LOG"
+}
+RESTART_KEYS=$((RESTART_MIB * 1048576 / (KEY_BYTES + VALUE_BYTES)))
+say "restart: open with a ${RESTART_MIB} MiB WAL to replay ($RESTART_KEYS keys, nothing sealed or flushed)"
+line=$("$RB" fill --dir "$WORK/restart-floe" --keys "$RESTART_KEYS" --json 2>>"$LOG") || die "restart-bench fill failed"
+FLOE_WAL_BYTES=$(jnum "$line" wal_bytes)
+# shellcheck disable=SC2086
+db_bench $ROCKS_COMMON $ROCKS_NOFLUSH --benchmarks=fillseq --num="$RESTART_KEYS" --db="$WORK/restart-rocks" \
+  >>"$LOG" 2>&1 || die "db_bench fill for restart failed"
+ROCKS_WAL_BYTES=$(find "$WORK/restart-rocks" -name '*.log' -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }')
+ro="" fo=""
+for _ in $(seq "$RUNS"); do
+  line=$("$RB" open --dir "$WORK/restart-floe" --json 2>>"$LOG") || die "restart-bench open failed"
+  [ "$(jnum "$line" keys)" = "$RESTART_KEYS" ] || die "floe replayed the wrong number of keys: $line"
+  fo="$fo $(jnum "$line" open_seconds)"
+  # shellcheck disable=SC2086
+  out=$(db_bench $ROCKS_COMMON $ROCKS_NOFLUSH --benchmarks=readrandom --use_existing_db=1 --num="$RESTART_KEYS" \
+    --reads=1 --db="$WORK/restart-rocks" 2>&1) || die "db_bench reopen failed: $out"
+  echo "$out" >>"$LOG"
+  ro="$ro $(rocks_open_seconds "$WORK/restart-rocks")" || die "no DB::Open time in RocksDB's LOG"
+done
+add_row "restart: open replaying a ${RESTART_MIB} MiB WAL" "s" lower "RocksDB" "$fo" "$ro" \
+  ",\"floe_wal_bytes\":$FLOE_WAL_BYTES,\"peer_wal_bytes\":$ROCKS_WAL_BYTES,\"keys\":$RESTART_KEYS"
+rm -rf "$WORK/restart-floe" "$WORK/restart-rocks"
+
+say "memory: max RSS of writing $MEM_KEYS keys into the pending segment / memtable, minus writing 1 key"
+# max_rss_kb CMD...: the command's maximum resident set size in KiB (GNU time); the command's
+# stdout goes to $WORK/cmd.out.
+max_rss_kb() {
+  /usr/bin/time -f '%M' -o "$WORK/time.out" "$@" >"$WORK/cmd.out" 2>>"$LOG" || return 1
+  cat "$WORK/cmd.out" >>"$LOG"
+  tail -n 1 "$WORK/time.out"
+}
+fo="" ro="" fpend=""
+for _ in $(seq "$RUNS"); do
+  base=$(max_rss_kb "$RB" fill --dir "$WORK/mem-floe" --keys 1) || die "restart-bench fill (1 key) failed"
+  full=$(max_rss_kb "$RB" fill --dir "$WORK/mem-floe" --keys "$MEM_KEYS" --json) || die "restart-bench fill failed"
+  line=$(grep '"workload":"pending_memory"' "$WORK/cmd.out")
+  fpend="$fpend $(jnum "$line" pending_bytes_per_million_keys)"
+  fo="$fo $(awk -v f="$full" -v b="$base" -v k="$MEM_KEYS" 'BEGIN { printf "%.1f", (f - b) / 1024 / (k / 1e6) }')"
+  rm -rf "$WORK/mem-rocks"
+  # shellcheck disable=SC2086
+  base=$(max_rss_kb db_bench $ROCKS_COMMON $ROCKS_NOFLUSH --benchmarks=fillseq --num=1 --db="$WORK/mem-rocks") ||
+    die "db_bench fill (1 key) failed"
+  rm -rf "$WORK/mem-rocks"
+  # shellcheck disable=SC2086
+  full=$(max_rss_kb db_bench $ROCKS_COMMON $ROCKS_NOFLUSH --benchmarks=fillseq --num="$MEM_KEYS" --db="$WORK/mem-rocks") ||
+    die "db_bench fill failed"
+  ro="$ro $(awk -v f="$full" -v b="$base" -v k="$MEM_KEYS" 'BEGIN { printf "%.1f", (f - b) / 1024 / (k / 1e6) }')"
+  rm -rf "$WORK/mem-rocks" "$WORK/mem-floe"
+done
+add_row "memory per million keys held in the pending segment (memtable)" "MiB" lower "RocksDB" "$fo" "$ro" \
+  ",\"floe_pending_bytes_per_million_keys\":$(med "$fpend"),\"raw_mib_per_million_keys\":$(awk -v k=$KEY_BYTES -v v=$VALUE_BYTES 'BEGIN { printf "%.1f", (k + v) * 1e6 / 1048576 }'),\"keys\":$MEM_KEYS"
+
+# ---- cold tier ----
+free_port_pair() {
+  local p
+  for _ in $(seq 1 100); do
+    p=$((20000 + RANDOM % 30000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && ! (exec 3<>"/dev/tcp/127.0.0.1/$((p + 1))") 2>/dev/null; then
+      echo "$p"
+      return
+    fi
+  done
+  die "no free port pair"
+}
+say "cold tier: starting a throwaway Ceph RGW"
+RGW_PORT=$(free_port_pair)
+RGW_DIR=$WORK/rgw
+FLOE_S3_STORE_BYTES=$((6 << 30)) scripts/s3-test-server.sh start "$RGW_DIR" "$RGW_PORT" >"$WORK/rgw.out" 2>>"$LOG" ||
+  die "the S3 test server did not start"
+ENDPOINT=$(sed -n 's/^RGW_READY //p' "$WORK/rgw.out")
+[ -n "$ENDPOINT" ] || die "the S3 test server printed no endpoint"
+RGW_VERSION=$(radosgw --version 2>/dev/null | awk '{ print $3; exit }')
+say "cold tier: cold-bench vs curl on $ENDPOINT, ${COLD_MIB} MiB in 8 MiB segments, $COLD_READS cold reads"
+up_f="" up_par="" up_seq="" g_f5="" g_f9="" g_f99="" g_c5="" g_c9="" g_c99="" g_per="" g_inner="" g_bytes=""
+for _ in $(seq "$RUNS"); do
+  out=$("$CB" --endpoint "$ENDPOINT" --mib "$COLD_MIB" --segment-mib 8 --concurrency "$UPLOAD_CONCURRENCY" \
+    --reads "$COLD_READS" --dir "$WORK/cold" --json 2>>"$LOG") || die "cold-bench failed"
+  echo "$out" >>"$LOG"
+  u=$(grep '"workload":"cold_upload"' <<<"$out")
+  g=$(grep '"workload":"cold_get"' <<<"$out")
+  up_f="$up_f $(jnum "$u" floe_mib_s)" up_par="$up_par $(jnum "$u" curl_par_mib_s)" up_seq="$up_seq $(jnum "$u" curl_seq_mib_s)"
+  g_f5="$g_f5 $(jnum "$g" floe_p50_us)" g_f9="$g_f9 $(jnum "$g" floe_p99_us)" g_f99="$g_f99 $(jnum "$g" floe_p999_us)"
+  g_c5="$g_c5 $(jnum "$g" curl_p50_us)" g_c9="$g_c9 $(jnum "$g" curl_p99_us)" g_c99="$g_c99 $(jnum "$g" curl_p999_us)"
+  g_per="$g_per $(jnum "$g" gets_per_read)" g_inner="$g_inner $(jnum "$g" floe_s3_get_p50_us)"
+  g_bytes="$g_bytes $(jnum "$g" range_bytes_mean)"
+done
+rm -rf "$WORK/cold"
+scripts/s3-test-server.sh stop "$RGW_DIR" >>"$LOG" 2>&1 || true
+RGW_DIR=""
+add_row "cold upload, ${COLD_MIB} MiB in 8 MiB segments, $UPLOAD_CONCURRENCY at a time" "MiB/s" higher \
+  "curl, $UPLOAD_CONCURRENCY parallel" "$up_f" "$up_par" ",\"mib\":$COLD_MIB,\"concurrency\":$UPLOAD_CONCURRENCY"
+add_row "cold upload, ${COLD_MIB} MiB in 8 MiB segments" "MiB/s" higher "curl, sequential" "$up_f" "$up_seq" \
+  ",\"mib\":$COLD_MIB"
+add_row "cold GET p50 (block cache miss, metadata cached)" "us" lower "curl ranged GET" "$g_f5" "$g_c5" \
+  ",\"reads\":$COLD_READS,\"range_bytes\":$(med "$g_bytes"),\"floe_s3_get_p50_us\":$(med "$g_inner")"
+add_row "cold GET p99 (block cache miss, metadata cached)" "us" lower "curl ranged GET" "$g_f9" "$g_c9" \
+  ",\"reads\":$COLD_READS"
+add_row "S3 GET requests per cold read" "requests" lower "" "$g_per" "" ",\"reads\":$COLD_READS"
+printf '"cold GET" %s %s %s %s %s %s\n' "$(med "$g_f5")" "$(med "$g_f9")" "$(med "$g_f99")" \
+  "$(med "$g_c5")" "$(med "$g_c9")" "$(med "$g_c99")" >>"$WORK/plot/latency.dat"
+
+# ---- HTTP ----
+[ -x bench/http-bench.sh ] || die "bench/http-bench.sh is missing"
+say "HTTP: bench/http-bench.sh (floe serve vs nginx, wrk, ${HTTP_SECONDS}s per run, $RUNS alternating rounds)"
+http_out=$(FLOE_BENCH_BUILD="$BUILD" BENCH_SECONDS="$HTTP_SECONDS" BENCH_ROUNDS="$RUNS" bench/http-bench.sh 2>&1) ||
+  {
+    echo "$http_out" >>"$LOG"
+    die "bench/http-bench.sh failed"
+  }
+echo "$http_out" >>"$LOG"
+# round_values OBJECT SERVER: that server's req/s in each round line of the object.
+round_values() {
+  awk -v o="$1" -v s="$2" '$1 == o && / round [0-9]+:/ { for (i = 1; i < NF; i++) if ($i == s) printf "%s ", $(i + 1) }' <<<"$http_out"
+}
+for obj in obj-1k obj-64k; do
+  f=$(round_values "$obj" floe)
+  n=$(round_values "$obj" nginx)
+  if [ -z "$f" ] || [ -z "$n" ]; then die "no rounds for $obj in http-bench.sh's output"; fi
+  size=${obj#obj-}
+  add_row "HTTP GET of one hot ${size%k} KiB object" "req/s" higher "nginx" "$f" "$n"
+done
+put_rounds=$(awk '/^ *PUT/ && / round [0-9]+:/ { for (i = 1; i < NF; i++) if ($i == "floe") printf "%s ", $(i + 1) }' <<<"$http_out")
+if [ -z "$put_rounds" ]; then
+  put_rounds=$(awk '/^PUT 1 KiB/ { print $4; exit }' <<<"$http_out")
+fi
+[ -n "$put_rounds" ] || die "no PUT figure in http-bench.sh's output"
+put_sync=$(sed -n 's/.*wal.sync=\([a-z]*\).*/\1/p' <<<"$http_out" | tail -n 1)
+add_row "HTTP PUT of 1 KiB objects (wal.sync=${put_sync:-always})" "req/s" higher "" "$put_rounds" ""
+
+ELAPSED_S=$(($(date +%s) - START_S))
+say "all rows done in ${ELAPSED_S}s; writing the report to $OUT"
+
+# ---- plots ----
+mkdir -p "$OUT/bench"
+awk '{ v[$1 " " $2] = $3 " " $4; t[$2] = 1 }
+     END { n = 0; for (k in t) th[++n] = k
+           for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (th[j] + 0 < th[i] + 0) { x = th[i]; th[i] = th[j]; th[j] = x }
+           for (i = 1; i <= n; i++) print th[i], v["fillseq " th[i]], v["fillrandom " th[i]] }' \
+  "$WORK/plot/sync-raw" >"$WORK/plot/sync.dat"
+gnuplot -e "datadir='$WORK/plot'; outdir='$OUT/bench'" bench/plot.gnuplot >>"$LOG" 2>&1 || die "gnuplot failed"
+
+# ---- the report ----
+REV=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+DIRTY=""
+if ! git diff --quiet HEAD -- src include 2>/dev/null; then DIRTY=" (with uncommitted changes in src/ or include/)"; fi
+NGINX_VERSION=$(nginx -v 2>&1 | sed 's/.*nginx\///')
+WRK_VERSION=$( (wrk --version 2>&1 || true) | awk 'NR == 1 { print $2 }')  # wrk --version exits 1
+CURL_VERSION=$(curl --version | awk 'NR == 1 { print $2 }')
+MODE="a full run"
+[ "$QUICK" = 1 ] && MODE="a quick run, --quick: smaller sizes"
+
+# table_md: the results table from $ROWS.
+table_md() {
+  awk '
+  function jf(line, key,   m, v) {
+    if (match(line, "\"" key "\":(\"[^\"]*\"|[^,}]*)")) {
+      v = substr(line, RSTART + length(key) + 3, RLENGTH - length(key) - 3)
+      gsub(/^"|"$/, "", v); return v
+    }
+    return ""
+  }
+  function num(x,   a, s, i, neg, r) {
+    if (x == "" || x == "null") return "—"
+    x += 0
+    if (x >= 1000 || x <= -1000) {
+      s = sprintf("%.0f", x); neg = substr(s, 1, 1) == "-"; if (neg) s = substr(s, 2)
+      r = ""; while (length(s) > 3) { r = "," substr(s, length(s) - 2) r; s = substr(s, 1, length(s) - 3) }
+      return (neg ? "-" : "") s r
+    }
+    if (x >= 100) return sprintf("%.0f", x)
+    if (x >= 10) return sprintf("%.1f", x)
+    return sprintf("%.2f", x)
+  }
+  BEGIN {
+    print "| # | row | unit | floe: median (min – max) | peer: median (min – max) | peer | floe / peer | better |"
+    print "|---|---|---|---|---|---|---|---|"
+  }
+  {
+    n++
+    peer = jf($0, "peer_name"); if (peer == "") peer = "—"
+    pv = jf($0, "peer") == "null" ? "—" : num(jf($0, "peer")) " (" num(jf($0, "peer_min")) " – " num(jf($0, "peer_max")) ")"
+    ratio = jf($0, "ratio"); ratio = ratio == "null" ? "—" : sprintf("%.2f", ratio)
+    printf "| %d | %s | %s | %s (%s – %s) | %s | %s | %s | %s |\n", n, jf($0, "name"), jf($0, "unit"),
+      num(jf($0, "floe")), num(jf($0, "floe_min")), num(jf($0, "floe_max")), pv, peer, ratio, jf($0, "better")
+  }' "$ROWS"
+}
+
+# latency_md: p50/p99/p99.9 of every row that has them.
+latency_md() {
+  awk '
+  function jf(line, key) {
+    if (match(line, "\"" key "\":[^,}]*")) return substr(line, RSTART + length(key) + 3, RLENGTH - length(key) - 3)
+    return ""
+  }
+  function nm(line,   v) { match(line, "\"name\":\"[^\"]*\""); return substr(line, RSTART + 8, RLENGTH - 9) }
+  BEGIN {
+    print "| row | floe p50 | floe p99 | floe p99.9 | peer p50 | peer p99 | peer p99.9 |"
+    print "|---|---|---|---|---|---|---|"
+  }
+  /"floe_p50_us"/ {
+    printf "| %s | %s | %s | %s | %s | %s | %s |\n", nm($0), jf($0, "floe_p50_us"), jf($0, "floe_p99_us"),
+      jf($0, "floe_p999_us"), jf($0, "peer_p50_us"), jf($0, "peer_p99_us"), jf($0, "peer_p999_us")
+  }' "$ROWS"
+  awk -v f5="$(med "$g_f5")" -v f9="$(med "$g_f9")" -v f99="$(med "$g_f99")" -v c5="$(med "$g_c5")" -v c9="$(med "$g_c9")" \
+    -v c99="$(med "$g_c99")" 'BEGIN { printf "| cold GET (peer: curl ranged GET of the same bytes) | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f |\n", f5, f9, f99, c5, c9, c99 }'
+}
+
+# behind_md: one line per row where floe is behind its peer.
+behind_md() {
+  awk '
+  function jf(line, key) {
+    if (match(line, "\"" key "\":(\"[^\"]*\"|[^,}]*)")) { v = substr(line, RSTART + length(key) + 3, RLENGTH - length(key) - 3); gsub(/^"|"$/, "", v); return v }
+    return ""
+  }
+  {
+    n++
+    r = jf($0, "ratio"); if (r == "null" || r == "") next
+    better = jf($0, "better")
+    behind = (better == "higher" && r + 0 < 1) || (better == "lower" && r + 0 > 1)
+    if (!behind) next
+    found = 1
+    fmin = jf($0, "floe_min") + 0; fmax = jf($0, "floe_max") + 0; pmin = jf($0, "peer_min") + 0; pmax = jf($0, "peer_max") + 0
+    overlap = fmin <= pmax && pmin <= fmax
+    if (better == "higher") what = sprintf("floe reaches %.0f%% of %s", r * 100, jf($0, "peer_name"))
+    else what = sprintf("floe takes %.2fx what %s takes", r, jf($0, "peer_name"))
+    printf "- Row %d, %s: %s (%s %s vs %s %s)%s.\n", n, jf($0, "name"), what, jf($0, "floe"), jf($0, "unit"),
+      jf($0, "peer"), jf($0, "unit"), overlap ? "; the min–max ranges overlap, so this is within run-to-run noise" : ""
+  }
+  END { if (!found) print "- None: floe is level with or ahead of its peer on every row." }' "$ROWS"
+}
+
+REPORT=$OUT/benchmarks.md
+ROCKS_NOTE=""
+if [ "$ROCKS_ASSERTS" = 1 ]; then
+  ROCKS_NOTE=" Debian's db_bench prints \"WARNING: Assertions are enabled; benchmarks unnecessarily slow\": the packaged RocksDB is built without NDEBUG, so its figures are somewhat below what a release build of RocksDB reaches on this machine. It is the RocksDB this machine can install."
+fi
+{
+  cat <<EOF
+# floe benchmarks
+
+Generated by \`bench/run-all.sh\` ($MODE) on $(date -u '+%Y-%m-%d %H:%M UTC') at git $REV$DIRTY; the
+whole run took $((ELAPSED_S / 60)) min $((ELAPSED_S % 60)) s. Do not edit this file by hand: rerun the script
+(\`bench/README.md\` says what each benchmark does).
+
+## Machine
+
+| | |
+|---|---|
+| CPU | $CPU_MODEL, $CORES cores |
+| memory | $MEM_GIB GiB |
+| kernel | Linux $KERNEL |
+| benchmark files | $FS |
+| disk fdatasync latency (fio, 4 KiB writes, fdatasync after each, ${FIO_SECONDS} s) | p50 ${FSYNC_P50_US} µs, p99 ${FSYNC_P99_US} µs, mean ${FSYNC_MEAN_US} µs |
+
+The machine is a shared 2-core virtual machine: other work ran on it during the run. Every row
+alternates floe and its peer run by run so that drift hits both, and reports the median of $RUNS
+runs with the min and max.
+
+## Peers and versions
+
+floe $REV (Release build, \`-O2\`); RocksDB ${ROCKS_VERSION:-?} (\`db_bench\` from Debian's rocksdb-tools);
+nginx $NGINX_VERSION with wrk $WRK_VERSION; curl $CURL_VERSION; Ceph RGW $RGW_VERSION (memstore OSD,
+beast frontend, on 127.0.0.1).$ROCKS_NOTE
+
+## Settings
+
+- **Embedded** (\`bench/floe-bench\` vs \`db_bench\`): $KEY_BYTES-byte keys, $VALUE_BYTES-byte values, no
+  compression on either side (floe's default; \`--compression_type=none\` for RocksDB). floe runs with
+  its defaults (64 MiB segments, 256 MiB object cache, 64 MiB decoded-block cache); RocksDB gets the
+  same RAM for caches (\`--cache_size=$ROCKS_CACHE\`) and its defaults otherwise (64 MiB write
+  buffers, 4 KiB blocks, WAL on). \`sync=never\` is floe's \`wal.sync=never\` and db_bench's
+  \`--sync=0\` (both write the log to the OS without fdatasync); \`sync=always\` is
+  \`wal.sync=always\` and \`--sync=1\`. floe-bench's \`--num\` is the total over all threads and
+  db_bench's is per thread, so db_bench gets \`--num=N/threads\` (its threads write the same key
+  sequence each; floe's threads write disjoint slices).
+  - fillseq and fillrandom with \`sync=never\`: $NUM keys, 1 thread. With \`sync=always\`: $SYNC_NUM
+    keys (not $NUM: one fdatasync per write would take minutes per run), 1, 4 and 16 threads.
+  - readrandom: $NUM keys written by fillseq (db_bench: \`fillseq\`, then \`readrandom
+    --use_existing_db=1 --num=$NUM --reads=$NUM\`, so every read finds its key; both check that all
+    were found), then $NUM random reads, 1 thread.
+  - readhot: $NUM reads from a hot set of $HOT keys. floe-bench's hot set is 1% of the keys spread
+    evenly over the key space; db_bench has no hot-set workload, so it runs \`readrandom
+    --use_existing_db=1 --num=$HOT --reads=$NUM\` on the same $NUM-key database: its hot set is the
+    first $HOT keys, which sit together in few blocks (easier for RocksDB's block cache than floe's
+    spread-out set).
+- **Restart**: a store holding ${RESTART_MIB} MiB of key/value bytes ($RESTART_KEYS keys) only in its
+  log, reopened. floe: \`restart-bench fill\` with a segment size and age nothing reaches, then
+  \`restart-bench open\` times \`floe_open\` (it replays the WAL into the pending segment). RocksDB:
+  \`db_bench fillseq\` with a 4 GiB write buffer and \`--avoid_flush_during_recovery=1\` (so neither
+  side writes a table file at open), then \`DB::Open\`'s duration from RocksDB's LOG. The logs are
+  in the page cache (just written) for both.
+- **Memory**: maximum RSS (GNU time) of writing $MEM_KEYS keys into the pending segment (floe) or
+  memtable (RocksDB, 4 GiB write buffer), minus the same with one key, per million keys. Keys and
+  values alone are $(awk -v k=$KEY_BYTES -v v=$VALUE_BYTES 'BEGIN { printf "%.1f", (k + v) * 1e6 / 1048576 }') MiB per million.
+- **Cold tier** (\`bench/cold-bench\` vs the curl CLI, against the RGW): ${COLD_MIB} MiB written into
+  8 MiB segments, then uploaded by reopening the store with the S3 cold tier and
+  \`floe_flush(FLOE_DURABLE_REMOTE)\` (upload.concurrency $UPLOAD_CONCURRENCY; timed from \`floe_open\`
+  to the flush's return, manifest publishing included); curl PUTs the same segment files with one
+  process, sequentially and with \`--parallel-max $UPLOAD_CONCURRENCY\`. Cold GETs: the bucket is
+  restored into an empty data directory, every segment's index and bloom are loaded by warm-up reads,
+  then $COLD_READS keys in data blocks nobody has read are read (each a disk block cache miss: one
+  ranged GET of about $(med "$g_bytes") bytes); curl then fetches exactly the byte ranges floe
+  fetched, over one kept-alive connection.
+- **HTTP** (\`bench/http-bench.sh\`): wrk, 2 threads, 32 connections, ${HTTP_SECONDS} s per run, GET of one
+  hot 1 KiB and one hot 64 KiB object from floe serve and from nginx serving the same bytes as a
+  static file; PUT throughput of 1 KiB objects to floe (nginx has no store to compare with).
+
+## Results
+
+floe / peer is the ratio of the medians. For rows where higher is better a ratio below 1 means
+floe is behind; where lower is better, a ratio above 1 does.
+
+EOF
+  table_md
+  cat <<EOF
+
+### Latency percentiles (µs, medians of the runs)
+
+EOF
+  latency_md
+  cat <<EOF
+
+![Throughput of sync=always writes by thread count, floe vs RocksDB](bench/sync-always-throughput.png)
+
+![Read latency percentiles, floe vs RocksDB and curl](bench/read-latency.png)
+
+## Where floe is behind
+
+EOF
+  behind_md
+} >"$REPORT"
+
+say "wrote $REPORT and $OUT/bench/*.png"
+if [ "$JSON" = 0 ]; then
+  echo
+  table_md
+  echo
+  echo "Where floe is behind:"
+  behind_md
+  echo
+  echo "report: $REPORT (run took ${ELAPSED_S}s)"
+fi
