@@ -1634,8 +1634,6 @@ int http_server_start(floe_t *db, const floe_config *cfg, http_server **out)
                          cfg->source, cfg->http.listen);
             goto out;
         }
-        srv_log(s, 1, "http: no tokens configured: every client that can connect to %s may read and write",
-                cfg->http.listen);
     }
     if ((rc = open_listener(s, &fd, &v6)))
         goto out;
@@ -1675,6 +1673,9 @@ int http_server_start(floe_t *db, const floe_config *cfg, http_server **out)
         goto out;
     }
     fd = -1; /* the daemon owns the listening socket now */
+    if (s->token_count == 0)
+        srv_log(s, 1, "http: no tokens configured: every client that can connect to %s may read and write",
+                cfg->http.listen);
     *out = s;
     s = NULL;
 out:
