@@ -562,12 +562,14 @@ static int parse_root(cfg_parser *p, json_t *root, floe_config *c)
     if ((rc = get_section(p, root, "", "cache", &sec)))
         return rc;
     if (sec) {
-        static const char *const cache_known[] = {"object_bytes", "block_bytes", "decoded_block_bytes", NULL};
+        static const char *const cache_known[] = {"object_bytes", "block_bytes", "decoded_block_bytes",
+                                                  "meta_bytes", NULL};
         if ((rc = check_known(p, sec, "cache", cache_known)) ||
             (rc = get_u64(p, sec, "cache", "object_bytes", 0, TIB, &c->options.cache.object_bytes)) ||
             (rc = get_u64(p, sec, "cache", "block_bytes", 0, 64 * TIB, &c->options.cache.block_bytes)) ||
             (rc = get_u64(p, sec, "cache", "decoded_block_bytes", 0, TIB,
-                          &c->options.cache.decoded_block_bytes)))
+                          &c->options.cache.decoded_block_bytes)) ||
+            (rc = get_u64(p, sec, "cache", "meta_bytes", 0, TIB, &c->options.cache.meta_bytes)))
             return rc;
     }
     if ((rc = get_section(p, root, "", "local", &sec)))

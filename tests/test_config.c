@@ -81,6 +81,7 @@ START_TEST(config_defaults_are_documented_values)
     ck_assert_int_eq(c->options.segment.compression, FLOE_COMPRESSION_NONE);
     ck_assert_uint_eq(c->options.cache.object_bytes, 256ull << 20);
     ck_assert_uint_eq(c->options.cache.decoded_block_bytes, 64ull << 20);
+    ck_assert_uint_eq(c->options.cache.meta_bytes, 128ull << 20);
     ck_assert_uint_eq(c->options.cache.block_bytes, 1ull << 30);
     ck_assert_uint_eq(c->options.local.max_bytes, 10ull << 30);
     ck_assert_int_eq(c->options.cold.backend, FLOE_COLD_FS);
@@ -162,7 +163,7 @@ START_TEST(config_every_field_is_parsed)
         "  \"segment\": { \"max_bytes\": 2097152, \"max_age_s\": 19, \"block_bytes\": 4096, \"compression\": "
         "\"zstd\",\n"
         "    \"max_unwritten_bytes\": 8388608 },\n"
-        "  \"cache\": { \"object_bytes\": 123, \"block_bytes\": 456, \"decoded_block_bytes\": 321 },\n"
+        "  \"cache\": { \"object_bytes\": 123, \"block_bytes\": 456, \"decoded_block_bytes\": 321, \"meta_bytes\": 654 },\n"
         "  \"local\": { \"max_bytes\": 789 },\n"
         "  \"cold\": { \"backend\": \"s3\", \"fs\": { \"path\": \"/mnt/cold\" },\n"
         "    \"s3\": { \"endpoint\": \"https://s3.example\", \"bucket\": \"bkt\", \"prefix\": \"p/q\",\n"
@@ -207,6 +208,7 @@ START_TEST(config_every_field_is_parsed)
     ck_assert_uint_eq(c->options.cache.object_bytes, 123);
     ck_assert_uint_eq(c->options.cache.block_bytes, 456);
     ck_assert_uint_eq(c->options.cache.decoded_block_bytes, 321);
+    ck_assert_uint_eq(c->options.cache.meta_bytes, 654);
     ck_assert_uint_eq(c->options.local.max_bytes, 789);
     ck_assert_int_eq(c->options.cold.backend, FLOE_COLD_S3);
     ck_assert_str_eq(c->options.cold.fs_path, "/mnt/cold");
