@@ -1029,10 +1029,23 @@ START_TEST(http_cli_put_get_ls_rm_stats)
 }
 END_TEST
 
+/* A loopback port nothing listens on: one the kernel just handed out and that was closed again. */
+static int closed_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_ge(fd, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
 START_TEST(http_cli_reports_an_unreachable_server)
 {
     char buf[4096], cmd[1024];
-    snprintf(cmd, sizeof cmd, "FLOE_URL=http://127.0.0.1:1 %s get x 2>&1", floe_binary());
+    snprintf(cmd, sizeof cmd, "FLOE_URL=http://127.0.0.1:%d %s get x 2>&1", closed_port(), floe_binary());
     FILE *p = popen(cmd, "r");
     size_t n = fread(buf, 1, sizeof buf - 1, p);
     buf[n] = '\0';
