@@ -12,7 +12,9 @@
  *             in data blocks nobody has read yet are read in a random order: each read is a disk
  *             block cache miss and costs one ranged GET. Every GET floe sends is recorded (key,
  *             offset, length) by a pass-through cold store, and one curl process then fetches exactly
- *             those byte ranges over a kept-alive connection.
+ *             those byte ranges over a kept-alive connection. With a disk block cache (the default,
+ *             --block-cache-bytes), the pass is repeated on another restore without one
+ *             (cold_get_no_block_cache), which shows what filling the cache costs a read.
  *
  * --json prints one JSON object per workload on its own line. Needs an S3 endpoint (the throwaway
  * Ceph RGW of scripts/s3-test-server.sh) and the curl CLI. Everything it creates lives in a fresh
@@ -51,6 +53,7 @@ typedef struct settings {
     uint64_t segment_mib;
     unsigned concurrency;
     unsigned reads;
+    uint64_t block_cache_bytes; /* cache.block_bytes of the store that serves the cold reads */
     int key_bytes;
     int value_bytes;
     int json;
@@ -634,8 +637,10 @@ typedef struct get_result {
     double range_bytes_mean;
 } get_result;
 
+/* One cold-read pass on a fresh restore into restored_dir, with a disk block cache of
+ * block_cache_bytes; seed picks which never-read blocks are read. */
 static get_result bench_cold_get(const settings *s, const char *bucket, const char *restored_dir,
-                                 const value_pool *pool)
+                                 uint64_t block_cache_bytes, uint64_t seed, const value_pool *pool)
 {
     get_result res = {0};
     /* floe restore: a data directory that knows the segments only from the bucket. */
@@ -647,6 +652,7 @@ static get_result bench_cold_get(const settings *s, const char *bucket, const ch
     cold_close(c);
 
     floe_options o = bench_options(s);
+    o.cache.block_bytes = block_cache_bytes;
     rec_cold *store = rec_open(s, bucket);
     floe_t *db = NULL;
     if ((rc = db_open_with_cold(restored_dir, &o, &store->base, &db)) < 0)
@@ -673,7 +679,6 @@ static get_result bench_cold_get(const settings *s, const char *bucket, const ch
     double *inner = malloc(reads * sizeof *inner);
     if (!order || !lat || !inner)
         die("read buffers", FLOE_ENOMEM);
-    uint64_t seed = 0x5EED;
     for (uint64_t j = 0; j < slots; j++)
         order[j] = j;
     for (uint64_t j = slots; j > 1; j--) {
@@ -758,6 +763,7 @@ static void usage(void)
 {
     fprintf(stderr, "usage: cold-bench --endpoint http://127.0.0.1:PORT [--access-key K] [--secret-key S]\n"
                     "                  [--mib N] [--segment-mib N] [--concurrency N] [--reads N]\n"
+                    "                  [--block-cache-bytes N (default 1 GiB; 0: no disk block cache)]\n"
                     "                  [--dir DIR] [--json]\n"
                     "  (--endpoint defaults to $FLOE_BENCH_S3_ENDPOINT)\n");
 }
@@ -773,6 +779,7 @@ int main(int argc, char **argv)
         .segment_mib = 8,
         .concurrency = 4,
         .reads = 500,
+        .block_cache_bytes = 1ull << 30,
         .key_bytes = 20,
         .value_bytes = 400,
     };
@@ -785,6 +792,7 @@ int main(int argc, char **argv)
         {"concurrency", required_argument, NULL, 'c'},
         {"reads", required_argument, NULL, 'r'},
         {"dir", required_argument, NULL, 'd'},
+        {"block-cache-bytes", required_argument, NULL, 'b'},
         {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -816,6 +824,9 @@ int main(int argc, char **argv)
         case 'd':
             s.dir = optarg;
             break;
+        case 'b':
+            s.block_cache_bytes = strtoull(optarg, NULL, 10);
+            break;
         case 'j':
             s.json = 1;
             break;
@@ -837,10 +848,11 @@ int main(int argc, char **argv)
         return 2;
     }
 
-    char bucket[64], data_dir[600], restored_dir[600];
+    char bucket[64], data_dir[600], restored_dir[600], restored_nc_dir[600];
     snprintf(bucket, sizeof bucket, "floe-cold-bench-%ld-%d", (long)time(NULL), (int)getpid());
     snprintf(data_dir, sizeof data_dir, "%s/data", s.dir);
     snprintf(restored_dir, sizeof restored_dir, "%s/restored", s.dir);
+    snprintf(restored_nc_dir, sizeof restored_nc_dir, "%s/restored-no-block-cache", s.dir);
     rm_rf(s.dir);
     if (mkdir(s.dir, 0755) != 0) {
         fprintf(stderr, "cold-bench: mkdir %s: %s\n", s.dir, strerror(errno));
@@ -851,7 +863,13 @@ int main(int argc, char **argv)
 
     fill_local(&s, data_dir, &pool);
     upload_result up = bench_upload(&s, bucket, data_dir);
-    get_result gr = bench_cold_get(&s, bucket, restored_dir, &pool);
+    get_result runs[2];
+    const char *names[2] = {"cold_get", "cold_get_no_block_cache"};
+    runs[0] = bench_cold_get(&s, bucket, restored_dir, s.block_cache_bytes, 0x5EED, &pool);
+    /* The same reads without the disk block cache show what filling it costs a cold read. */
+    int n_runs = 1;
+    if (s.block_cache_bytes)
+        runs[n_runs++] = bench_cold_get(&s, bucket, restored_nc_dir, 0, 0xC01D, &pool);
     empty_bucket(&s, bucket);
     rm_rf(s.dir);
     free(pool.bytes);
@@ -865,11 +883,16 @@ int main(int argc, char **argv)
                "\"floe_put_requests\":%" PRIu64 ",\"ratio\":%.3f}\n",
                mib, up.segments, s.segment_mib, s.concurrency, floe_mib_s, seq_mib_s, par_mib_s, up.floe_s,
                up.curl_seq_s, up.curl_par_s, up.put_requests, floe_mib_s / par_mib_s);
-        printf("{\"workload\":\"cold_get\",\"reads\":%zu,\"gets_per_read\":%.3f,\"range_bytes_mean\":%.0f,"
-               "\"floe_p50_us\":%.1f,\"floe_p99_us\":%.1f,\"floe_p999_us\":%.1f,\"floe_s3_get_p50_us\":%.1f,"
-               "\"curl_p50_us\":%.1f,\"curl_p99_us\":%.1f,\"curl_p999_us\":%.1f,\"ratio\":%.3f}\n",
-               gr.reads, gr.gets_per_read, gr.range_bytes_mean, gr.floe_p50, gr.floe_p99, gr.floe_p999,
-               gr.floe_inner_p50, gr.curl_p50, gr.curl_p99, gr.curl_p999, gr.floe_p50 / gr.curl_p50);
+        for (int i = 0; i < n_runs; i++) {
+            const get_result *gr = &runs[i];
+            printf("{\"workload\":\"%s\",\"reads\":%zu,\"gets_per_read\":%.3f,\"range_bytes_mean\":%.0f,"
+                   "\"block_cache_bytes\":%" PRIu64 ",\"floe_p50_us\":%.1f,\"floe_p99_us\":%.1f,\"floe_p999_"
+                                                    "us\":%.1f,\"floe_s3_get_p50_us\":%.1f,"
+                   "\"curl_p50_us\":%.1f,\"curl_p99_us\":%.1f,\"curl_p999_us\":%.1f,\"ratio\":%.3f}\n",
+                   names[i], gr->reads, gr->gets_per_read, gr->range_bytes_mean, i ? 0 : s.block_cache_bytes,
+                   gr->floe_p50, gr->floe_p99, gr->floe_p999, gr->floe_inner_p50, gr->curl_p50, gr->curl_p99,
+                   gr->curl_p999, gr->floe_p50 / gr->curl_p50);
+        }
     } else {
         printf("cold_upload : %.1f MiB in %" PRIu64 " segments of %" PRIu64 " MiB, %u at a time\n", mib,
                up.segments, s.segment_mib, s.concurrency);
@@ -878,12 +901,16 @@ int main(int argc, char **argv)
         printf("  curl seq    %8.1f MiB/s  (%.3f s)\n", seq_mib_s, up.curl_seq_s);
         printf("  curl par %-2u %8.1f MiB/s  (%.3f s)   floe/curl-par %.2f\n", s.concurrency, par_mib_s,
                up.curl_par_s, floe_mib_s / par_mib_s);
-        printf("cold_get    : %zu reads, %.3f S3 GETs per read, %.0f bytes per GET\n", gr.reads,
-               gr.gets_per_read, gr.range_bytes_mean);
-        printf("  floe_get    p50 %8.1f us  p99 %8.1f us  p99.9 %8.1f us  (its S3 GET p50 %.1f us)\n",
-               gr.floe_p50, gr.floe_p99, gr.floe_p999, gr.floe_inner_p50);
-        printf("  curl range  p50 %8.1f us  p99 %8.1f us  p99.9 %8.1f us   floe/curl p50 %.2f\n", gr.curl_p50,
-               gr.curl_p99, gr.curl_p999, gr.floe_p50 / gr.curl_p50);
+        for (int i = 0; i < n_runs; i++) {
+            const get_result *gr = &runs[i];
+            printf("%s: %zu reads, disk block cache %" PRIu64
+                   " bytes, %.3f S3 GETs per read, %.0f bytes per GET\n",
+                   names[i], gr->reads, i ? 0 : s.block_cache_bytes, gr->gets_per_read, gr->range_bytes_mean);
+            printf("  floe_get    p50 %8.1f us  p99 %8.1f us  p99.9 %8.1f us  (its S3 GET p50 %.1f us)\n",
+                   gr->floe_p50, gr->floe_p99, gr->floe_p999, gr->floe_inner_p50);
+            printf("  curl range  p50 %8.1f us  p99 %8.1f us  p99.9 %8.1f us   floe/curl p50 %.2f\n",
+                   gr->curl_p50, gr->curl_p99, gr->curl_p999, gr->floe_p50 / gr->curl_p50);
+        }
     }
     return 0;
 }

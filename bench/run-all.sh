@@ -334,10 +334,14 @@ add_row "memory per million keys held in the pending segment (memtable)" "MiB" l
   ",\"floe_pending_bytes_per_million_keys\":$(med "$fpend"),\"raw_mib_per_million_keys\":$(awk -v k=$KEY_BYTES -v v=$VALUE_BYTES 'BEGIN { printf "%.1f", (k + v) * 1e6 / 1048576 }'),\"keys\":$MEM_KEYS"
 
 # ---- cold tier ----
+# free_port_pair: a port P with P and P+1 free, below the kernel's ephemeral range (where outgoing
+# connections, the RGW's own included, would take it between this check and the bind).
 free_port_pair() {
-  local p
+  local p low
+  low=$(awk '{ print $1 }' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+  [ "$low" -gt 21000 ] || low=32768
   for _ in $(seq 1 100); do
-    p=$((20000 + RANDOM % 30000))
+    p=$((20000 + RANDOM % (low - 20002)))
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && ! (exec 3<>"/dev/tcp/127.0.0.1/$((p + 1))") 2>/dev/null; then
       echo "$p"
       return
@@ -346,15 +350,21 @@ free_port_pair() {
   die "no free port pair"
 }
 say "cold tier: starting a throwaway Ceph RGW"
-RGW_PORT=$(free_port_pair)
 RGW_DIR=$WORK/rgw
-FLOE_S3_STORE_BYTES=$((6 << 30)) scripts/s3-test-server.sh start "$RGW_DIR" "$RGW_PORT" >"$WORK/rgw.out" 2>>"$LOG" ||
-  die "the S3 test server did not start"
+for attempt in 1 2 3; do
+  RGW_PORT=$(free_port_pair)
+  if FLOE_S3_STORE_BYTES=$((6 << 30)) scripts/s3-test-server.sh start "$RGW_DIR" "$RGW_PORT" >"$WORK/rgw.out" 2>>"$LOG"; then
+    break
+  fi
+  [ "$attempt" = 3 ] && die "the S3 test server did not start (3 attempts; see $LOG)"
+  say "  the S3 test server did not start on port $RGW_PORT; trying another port"
+done
 ENDPOINT=$(sed -n 's/^RGW_READY //p' "$WORK/rgw.out")
 [ -n "$ENDPOINT" ] || die "the S3 test server printed no endpoint"
 RGW_VERSION=$(radosgw --version 2>/dev/null | awk '{ print $3; exit }')
 say "cold tier: cold-bench vs curl on $ENDPOINT, ${COLD_MIB} MiB in 8 MiB segments, $COLD_READS cold reads"
 up_f="" up_par="" up_seq="" g_f5="" g_f9="" g_f99="" g_c5="" g_c9="" g_c99="" g_per="" g_inner="" g_bytes=""
+n_f5="" n_c5="" n_inner=""
 for _ in $(seq "$RUNS"); do
   out=$("$CB" --endpoint "$ENDPOINT" --mib "$COLD_MIB" --segment-mib 8 --concurrency "$UPLOAD_CONCURRENCY" \
     --reads "$COLD_READS" --dir "$WORK/cold" --json 2>>"$LOG") || die "cold-bench failed"
@@ -366,6 +376,8 @@ for _ in $(seq "$RUNS"); do
   g_c5="$g_c5 $(jnum "$g" curl_p50_us)" g_c9="$g_c9 $(jnum "$g" curl_p99_us)" g_c99="$g_c99 $(jnum "$g" curl_p999_us)"
   g_per="$g_per $(jnum "$g" gets_per_read)" g_inner="$g_inner $(jnum "$g" floe_s3_get_p50_us)"
   g_bytes="$g_bytes $(jnum "$g" range_bytes_mean)"
+  gn=$(grep '"workload":"cold_get_no_block_cache"' <<<"$out")
+  n_f5="$n_f5 $(jnum "$gn" floe_p50_us)" n_c5="$n_c5 $(jnum "$gn" curl_p50_us)" n_inner="$n_inner $(jnum "$gn" floe_s3_get_p50_us)"
 done
 rm -rf "$WORK/cold"
 scripts/s3-test-server.sh stop "$RGW_DIR" >>"$LOG" 2>&1 || true
@@ -378,6 +390,8 @@ add_row "cold GET p50 (block cache miss, metadata cached)" "us" lower "curl rang
   ",\"reads\":$COLD_READS,\"range_bytes\":$(med "$g_bytes"),\"floe_s3_get_p50_us\":$(med "$g_inner")"
 add_row "cold GET p99 (block cache miss, metadata cached)" "us" lower "curl ranged GET" "$g_f9" "$g_c9" \
   ",\"reads\":$COLD_READS"
+add_row "cold GET p50 without a disk block cache (cache.block_bytes=0)" "us" lower "curl ranged GET" "$n_f5" "$n_c5" \
+  ",\"reads\":$COLD_READS,\"floe_s3_get_p50_us\":$(med "$n_inner")"
 add_row "S3 GET requests per cold read" "requests" lower "" "$g_per" "" ",\"reads\":$COLD_READS"
 printf '"cold GET" %s %s %s %s %s %s\n' "$(med "$g_f5")" "$(med "$g_f9")" "$(med "$g_f99")" \
   "$(med "$g_c5")" "$(med "$g_c9")" "$(med "$g_c99")" >>"$WORK/plot/latency.dat"
@@ -462,9 +476,11 @@ table_md() {
     n++
     peer = jf($0, "peer_name"); if (peer == "") peer = "—"
     pv = jf($0, "peer") == "null" ? "—" : num(jf($0, "peer")) " (" num(jf($0, "peer_min")) " – " num(jf($0, "peer_max")) ")"
+    fv = num(jf($0, "floe")) " (" num(jf($0, "floe_min")) " – " num(jf($0, "floe_max")) ")"
+    if (jf($0, "runs") == 1) fv = num(jf($0, "floe")) " (one run)"
     ratio = jf($0, "ratio"); ratio = ratio == "null" ? "—" : sprintf("%.2f", ratio)
-    printf "| %d | %s | %s | %s (%s – %s) | %s | %s | %s | %s |\n", n, jf($0, "name"), jf($0, "unit"),
-      num(jf($0, "floe")), num(jf($0, "floe_min")), num(jf($0, "floe_max")), pv, peer, ratio, jf($0, "better")
+    printf "| %d | %s | %s | %s | %s | %s | %s | %s |\n", n, jf($0, "name"), jf($0, "unit"), fv, pv, peer, ratio,
+      jf($0, "better")
   }' "$ROWS"
 }
 
@@ -476,13 +492,19 @@ latency_md() {
     return ""
   }
   function nm(line,   v) { match(line, "\"name\":\"[^\"]*\""); return substr(line, RSTART + 8, RLENGTH - 9) }
+  function num(x) {
+    x += 0
+    if (x >= 100) return sprintf("%.0f", x)
+    if (x >= 10) return sprintf("%.1f", x)
+    return sprintf("%.2f", x)
+  }
   BEGIN {
     print "| row | floe p50 | floe p99 | floe p99.9 | peer p50 | peer p99 | peer p99.9 |"
     print "|---|---|---|---|---|---|---|"
   }
   /"floe_p50_us"/ {
-    printf "| %s | %s | %s | %s | %s | %s | %s |\n", nm($0), jf($0, "floe_p50_us"), jf($0, "floe_p99_us"),
-      jf($0, "floe_p999_us"), jf($0, "peer_p50_us"), jf($0, "peer_p99_us"), jf($0, "peer_p999_us")
+    printf "| %s | %s | %s | %s | %s | %s | %s |\n", nm($0), num(jf($0, "floe_p50_us")), num(jf($0, "floe_p99_us")),
+      num(jf($0, "floe_p999_us")), num(jf($0, "peer_p50_us")), num(jf($0, "peer_p99_us")), num(jf($0, "peer_p999_us"))
   }' "$ROWS"
   awk -v f5="$(med "$g_f5")" -v f9="$(med "$g_f9")" -v f99="$(med "$g_f99")" -v c5="$(med "$g_c5")" -v c9="$(med "$g_c9")" \
     -v c99="$(med "$g_c99")" 'BEGIN { printf "| cold GET (peer: curl ranged GET of the same bytes) | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f |\n", f5, f9, f99, c5, c9, c99 }'
@@ -582,8 +604,10 @@ beast frontend, on 127.0.0.1).$ROCKS_NOTE
   process, sequentially and with \`--parallel-max $UPLOAD_CONCURRENCY\`. Cold GETs: the bucket is
   restored into an empty data directory, every segment's index and bloom are loaded by warm-up reads,
   then $COLD_READS keys in data blocks nobody has read are read (each a disk block cache miss: one
-  ranged GET of about $(med "$g_bytes") bytes); curl then fetches exactly the byte ranges floe
-  fetched, over one kept-alive connection.
+  ranged GET of about $(med "$g_bytes") bytes, whose block then goes into the 1 GiB disk block
+  cache); curl then fetches exactly the byte ranges floe fetched, over one kept-alive connection.
+  The same pass is repeated on a second restore with \`cache.block_bytes=0\`, to show what filling
+  the disk block cache adds to a cold read.
 - **HTTP** (\`bench/http-bench.sh\`): wrk, 2 threads, 32 connections, ${HTTP_SECONDS} s per run, GET of one
   hot 1 KiB and one hot 64 KiB object from floe serve and from nginx serving the same bytes as a
   static file; PUT throughput of 1 KiB objects to floe (nginx has no store to compare with).
@@ -607,13 +631,17 @@ EOF
 
 ![Read latency percentiles, floe vs RocksDB and curl](bench/read-latency.png)
 
+Every row, with the details behind it (percentiles, sizes, settings), is in
+[\`bench/results.jsonl\`](bench/results.jsonl), one JSON object per line.
+
 ## Where floe is behind
 
 EOF
   behind_md
 } >"$REPORT"
 
-say "wrote $REPORT and $OUT/bench/*.png"
+cp "$ROWS" "$OUT/bench/results.jsonl"
+say "wrote $REPORT, $OUT/bench/*.png and the rows as JSON lines in $OUT/bench/results.jsonl"
 if [ "$JSON" = 0 ]; then
   echo
   table_md
