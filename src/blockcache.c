@@ -24,8 +24,13 @@
  *    never fsynced: after a crash, damaged files are found by these checks.
  * 4. A miss costs exactly one cold_get_range, of exactly the requested range; a cache failure
  *    (ENOSPC, a bad file) never fails a read.
+ * 5. Creating a cache file costs an inode allocation (~0.4 ms here), so a miss does not write it:
+ *    it queues a copy of the bytes (at most BC_PENDING_MAX_BYTES in all; beyond that the range is
+ *    simply not cached) and the background thread writes it. Until then reads of the range are
+ *    served from the queued copy, so a range fetched once is not fetched again.
  *
- * Threads: mu guards the index, LRU list and counters; the trim thread takes only mu.
+ * Threads: mu guards the index, LRU list, pending queue and counters; the background thread takes
+ * only mu.
  */
 #include "blockcache.h"
 
@@ -62,6 +67,8 @@
 #define BC_TRIM_LOW_PERCENT 90
 #define BC_TRIM_BATCH 64
 #define BC_TRIM_POLL_MS 1000
+/* Bytes of fetched ranges waiting to be written as cache files. */
+#define BC_PENDING_MAX_BYTES (64u << 20)
 
 _Static_assert(sizeof(BC_MAGIC) - 1 == 8, "magic is 8 bytes");
 _Static_assert(BC_HEADER_BYTES == 8 + 8 + 8 + 4 + 4 + 4 + 4, "header layout");
@@ -78,11 +85,22 @@ typedef struct bc_entry {
     struct bc_entry *prev, *next; /* LRU: prev is more recent */
 } bc_entry;
 
+/* A fetched range waiting for the background thread to write it (invariant 5). */
+typedef struct bc_pending {
+    struct bc_pending *next;
+    uint64_t hash, offset;
+    size_t len;
+    uint32_t key_len;
+    char *key; /* points into data, after the payload */
+    uint8_t data[];
+} bc_pending;
+
 struct blockcache {
     char *dir;
     uint64_t capacity, max_count;
-    pthread_mutex_t mu; /* guards everything below */
-    pthread_cond_t cv;  /* wakes the trim thread */
+    pthread_mutex_t mu;        /* guards everything below */
+    pthread_cond_t cv;         /* wakes the trim thread */
+    pthread_cond_t settled_cv; /* broadcast when a queued range has been written */
     bc_entry **buckets;
     size_t nbuckets; /* a power of two */
     bc_entry *lru_head, *lru_tail;
@@ -90,6 +108,8 @@ struct blockcache {
     int stopping;
     int trimmer_started;
     pthread_t trimmer;
+    bc_pending *pending_head, *pending_tail;
+    uint64_t pending_bytes;
 };
 
 /* ---- hashing and names ---- */
@@ -269,13 +289,31 @@ static int above_low_water(const blockcache *bc)
            bc->entries > percent_of(bc->max_count, BC_TRIM_LOW_PERCENT);
 }
 
-/* ---- trim thread ---- */
+static void cache_insert(blockcache *bc, const char *key, uint32_t key_len, uint64_t hash, uint64_t offset,
+                         const void *data, size_t len);
+
+/* ---- background thread: writes queued ranges, trims ---- */
 
 static void *trim_main(void *arg)
 {
     blockcache *bc = arg;
     pthread_mutex_lock(&bc->mu);
     while (!bc->stopping) {
+        if (bc->pending_head) {
+            /* The head stays queued (and readable) while it is written: only this thread removes
+             * queue entries, and readers only read them. */
+            bc_pending *p = bc->pending_head;
+            pthread_mutex_unlock(&bc->mu);
+            cache_insert(bc, p->key, p->key_len, p->hash, p->offset, p->data, p->len);
+            pthread_mutex_lock(&bc->mu);
+            bc->pending_head = p->next;
+            if (!bc->pending_head)
+                bc->pending_tail = NULL;
+            bc->pending_bytes -= p->len;
+            free(p);
+            pthread_cond_broadcast(&bc->settled_cv);
+            continue;
+        }
         if (above_high_water(bc)) {
             /* Evict in batches, letting readers in between. */
             while (!bc->stopping && bc->lru_tail && above_low_water(bc)) {
@@ -481,6 +519,10 @@ int blockcache_open(const char *dir, uint64_t capacity_bytes, blockcache **out)
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     int cv_rc = pthread_cond_init(&bc->cv, &ca);
+    if (cv_rc == 0 && pthread_cond_init(&bc->settled_cv, NULL) != 0) {
+        pthread_cond_destroy(&bc->cv);
+        cv_rc = -1;
+    }
     pthread_condattr_destroy(&ca);
     if (cv_rc != 0) {
         rc = err_set(FLOE_ENOMEM, "block cache: cannot create a condition variable");
@@ -500,8 +542,10 @@ fail:
     if (bc) {
         while (bc->buckets && bc->lru_head)
             index_remove(bc, bc->lru_head, 0);
-        if (cv_init)
+        if (cv_init) {
             pthread_cond_destroy(&bc->cv);
+            pthread_cond_destroy(&bc->settled_cv);
+        }
         if (mu_init)
             pthread_mutex_destroy(&bc->mu);
         free(bc->buckets);
@@ -524,7 +568,13 @@ void blockcache_close(blockcache *bc)
     }
     while (bc->lru_head)
         index_remove(bc, bc->lru_head, 0); /* the files stay: the cache outlives the process */
+    while (bc->pending_head) {             /* not written yet: it is only a cache */
+        bc_pending *p = bc->pending_head;
+        bc->pending_head = p->next;
+        free(p);
+    }
     pthread_cond_destroy(&bc->cv);
+    pthread_cond_destroy(&bc->settled_cv);
     pthread_mutex_destroy(&bc->mu);
     free(bc->buckets);
     free(bc->dir);
@@ -715,13 +765,61 @@ int blockcache_read(blockcache *bc, cold_t *c, const char *key, uint64_t offset,
     }
 
     pthread_mutex_lock(&bc->mu);
+    /* Fetched recently and still waiting to be written: serve the queued copy. The queue holds
+     * the ranges fetched in the last moments, so it is short. */
+    for (bc_pending *p = bc->pending_head; p; p = p->next) {
+        if (p->hash == hash && p->offset == offset && p->len == len && p->key_len == key_len &&
+            memcmp(p->key, key, key_len) == 0) {
+            memcpy(buf, p->data, len);
+            bc->hits++;
+            pthread_mutex_unlock(&bc->mu);
+            return 0;
+        }
+    }
     bc->misses++;
+    int queue = bc->capacity != 0 && bc->trimmer_started &&
+                BC_HEADER_BYTES + key_len + (uint64_t)len <= bc->capacity / BC_ADMIT_DIVISOR &&
+                bc->pending_bytes + len <= BC_PENDING_MAX_BYTES;
     pthread_mutex_unlock(&bc->mu);
     int rc = cold_get_range(c, key, offset, buf, len);
-    if (rc < 0)
+    if (rc < 0 || !queue)
         return rc;
-    cache_insert(bc, key, (uint32_t)key_len, hash, offset, buf, len);
+    bc_pending *p = malloc(sizeof *p + len + key_len + 1);
+    if (!p)
+        return 0; /* uncached: invariant 4 */
+    p->next = NULL;
+    p->hash = hash;
+    p->offset = offset;
+    p->len = len;
+    p->key_len = (uint32_t)key_len;
+    memcpy(p->data, buf, len);
+    p->key = (char *)p->data + len;
+    memcpy(p->key, key, key_len + 1);
+    pthread_mutex_lock(&bc->mu);
+    if (bc->stopping || bc->pending_bytes + len > BC_PENDING_MAX_BYTES) {
+        pthread_mutex_unlock(&bc->mu);
+        free(p);
+        return 0;
+    }
+    if (bc->pending_tail)
+        bc->pending_tail->next = p;
+    else
+        bc->pending_head = p;
+    bc->pending_tail = p;
+    bc->pending_bytes += len;
+    pthread_cond_signal(&bc->cv);
+    pthread_mutex_unlock(&bc->mu);
     return 0;
+}
+
+void blockcache_settle(blockcache *bc)
+{
+    if (!bc)
+        return;
+    pthread_mutex_lock(&bc->mu);
+    while (bc->pending_head && !bc->stopping)
+        pthread_cond_wait(&bc->settled_cv, &bc->mu);
+    pthread_mutex_unlock(&bc->mu);
 }
 
 void blockcache_forget(blockcache *bc, const char *key)

@@ -24,6 +24,11 @@ void blockcache_close(blockcache *bc);
  * (cold_get_range) whose bytes are then cached. Errors: the cold store's. */
 int blockcache_read(blockcache *bc, cold_t *c, const char *key, uint64_t offset, void *buf, size_t len);
 
+/* A miss returns as soon as the bytes are fetched; the cache file is written by a background
+ * thread. This waits until every range fetched so far is written (or skipped): for tests and tools
+ * that look at the directory. */
+void blockcache_settle(blockcache *bc);
+
 /* Drops every cached range of key (e.g. after the object is deleted). */
 void blockcache_forget(blockcache *bc, const char *key);
 
