@@ -75,6 +75,33 @@ static uint64_t rng_next(uint64_t *s)
     return x * 0x2545F4914F6CDD1Dull;
 }
 
+START_TEST(memtable_refuses_keys_and_sequence_numbers_it_cannot_hold)
+{
+    memtable_t *m = new_memtable();
+    static uint8_t big[FLOE_MAX_KEY_BYTES + 1];
+    memset(big, 'k', sizeof big);
+    memtable_entry e = {.key = big,
+                        .key_len = FLOE_MAX_KEY_BYTES + 1,
+                        .value = (const uint8_t *)"v",
+                        .value_len = 1,
+                        .seq = 1,
+                        .type = MEMTABLE_PUT};
+    ck_assert_int_eq(memtable_add(m, &e), FLOE_EINVAL);
+    e.key_len = FLOE_MAX_KEY_BYTES;
+    e.seq = (UINT64_C(1) << 56); /* the node keeps seq and type in one word */
+    ck_assert_int_eq(memtable_add(m, &e), FLOE_EINVAL);
+    e.seq = (UINT64_C(1) << 56) - 1;
+    ck_assert_int_eq(memtable_add(m, &e), 0);
+    memtable_entry got;
+    ck_assert_int_eq(memtable_get(m, big, FLOE_MAX_KEY_BYTES, UINT64_MAX, &got), 1);
+    ck_assert_uint_eq(got.seq, (UINT64_C(1) << 56) - 1);
+    ck_assert_uint_eq(got.type, MEMTABLE_PUT);
+    ck_assert_uint_eq(got.key_len, FLOE_MAX_KEY_BYTES);
+    ck_assert_uint_eq(memtable_count(m), 1);
+    memtable_unref(m);
+}
+END_TEST
+
 START_TEST(memtable_iterates_keys_ascending_and_versions_newest_first)
 {
     memtable_t *m = new_memtable();
@@ -585,6 +612,7 @@ static Suite *memtable_suite(void)
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, memtable_iterates_keys_ascending_and_versions_newest_first);
+    tcase_add_test(tc, memtable_refuses_keys_and_sequence_numbers_it_cannot_hold);
     tcase_add_test(tc, memtable_get_returns_newest_version_at_or_below_max_seq);
     tcase_add_test(tc, memtable_delete_hides_older_put_only_at_later_seqs);
     tcase_add_test(tc, memtable_rejects_bad_type_and_oversized_content_type);
