@@ -184,6 +184,19 @@ static int publish(const char *tmp, const char *final, int if_none_match)
     return fsync_dir(dir);
 }
 
+/* Makes a fully written temp file durable and moves it to path (publish): fsync, close, rename.
+ * *fd is closed (and set to -1) once the close was attempted. On failure the caller removes tmp. */
+static int finish_temp(int *fd, const char *tmp, const char *path, int if_none_match)
+{
+    if (fsync(*fd) != 0)
+        return err_set(FLOE_EIO, "cold fs: fsync %s: %s", tmp, strerror(errno));
+    int closed = close(*fd);
+    *fd = -1;
+    if (closed != 0)
+        return err_set(FLOE_EIO, "cold fs: close %s: %s", tmp, strerror(errno));
+    return publish(tmp, path, if_none_match);
+}
+
 static int fs_put(cold_t *c, const char *key, const void *data, size_t len, int if_none_match)
 {
     cold_fs *fs = fs_of(c);
@@ -196,17 +209,9 @@ static int fs_put(cold_t *c, const char *key, const void *data, size_t len, int 
         goto out;
     if ((rc = write_all(fd, data, len, tmp)) != 0)
         goto fail;
-    if (fsync(fd) != 0) {
-        rc = err_set(FLOE_EIO, "cold fs: fsync %s: %s", tmp, strerror(errno));
+    rc = finish_temp(&fd, tmp, path, if_none_match);
+    if (rc < 0)
         goto fail;
-    }
-    if (close(fd) != 0) {
-        fd = -1;
-        rc = err_set(FLOE_EIO, "cold fs: close %s: %s", tmp, strerror(errno));
-        goto fail;
-    }
-    fd = -1;
-    rc = publish(tmp, path, if_none_match);
     goto out;
 fail:
     if (fd >= 0)
@@ -252,17 +257,9 @@ static int fs_put_file(cold_t *c, const char *key, const char *src, uint64_t par
         if ((rc = write_all(fd, buf, (size_t)n, tmp)) != 0)
             goto fail;
     }
-    if (fsync(fd) != 0) {
-        rc = err_set(FLOE_EIO, "cold fs: fsync %s: %s", tmp, strerror(errno));
+    rc = finish_temp(&fd, tmp, path, 0);
+    if (rc < 0)
         goto fail;
-    }
-    if (close(fd) != 0) {
-        fd = -1;
-        rc = err_set(FLOE_EIO, "cold fs: close %s: %s", tmp, strerror(errno));
-        goto fail;
-    }
-    fd = -1;
-    rc = publish(tmp, path, 0);
     goto out;
 fail:
     if (fd >= 0)
