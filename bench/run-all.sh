@@ -530,6 +530,22 @@ behind_md() {
     else what = sprintf("floe takes %.2fx what %s takes", r, jf($0, "peer_name"))
     printf "- Row %d, %s: %s (%s %s vs %s %s)%s.\n", n, jf($0, "name"), what, jf($0, "floe"), jf($0, "unit"),
       jf($0, "peer"), jf($0, "unit"), overlap ? "; the min–max ranges overlap, so this is within run-to-run noise" : ""
+    w = why(jf($0, "name"))
+    if (w != "") printf "  %s\n", w
+  }
+  # What the profiles (perf record -g) of these rows showed, and what was done about it.
+  function why(name) {
+    if (name ~ /^memory per million/)
+      return "Why: a pending entry costs a 24-byte node header (32 until commit 46b508e: 448 -> 442 MiB), 8 bytes per skip-list level (1.33 on average) and its key rounded up to 8 bytes; RocksDB packs lengths as varints. Values live in a separate arena, which keeps the nodes a search walks dense: that is what makes readrandom 1.7x RocksDB, so it stays."
+    if (name ~ /^cold upload/)
+      return "Why (perf): floe sends Content-MD5 with every segment so the store verifies each byte it stores; MD5 runs at ~440 MB/s on this CPU and competes with RGW for the two cores, while curl sends the bytes unchecked. Sending the body as UNSIGNED-PAYLOAD instead of hashing it again with SHA-256 (commit 9d0ae2d) took floe from 137 to 181 MiB/s. The S3 header x-amz-checksum-crc32c would replace MD5 with the CRC32C the segment writer already computes at 11 GB/s, but the Ceph RGW 16 used here does not verify it."
+    if (name ~ /^cold GET .*block cache miss/)
+      return "Why (perf): the miss also hands the block to the disk block cache. Creating the cache file (an ext4 inode allocation, ~0.4 ms) now happens on a background thread (commit 7518381: p50 2.1 -> 1.7 ms), but on two cores that thread and RGW still compete with the reader. Without the block cache (the next row) floe is level with curl."
+    if (name ~ /without a disk block cache/)
+      return "Why: the same ranged GET as curl plus the CRC check of the block by the segment reader; the ranges overlap."
+    if (name ~ /^HTTP GET/)
+      return "Why (perf): floe_get copies the cached value into a new buffer per request and microhttpd copies it into the socket, where nginx uses sendfile."
+    return ""
   }
   END { if (!found) print "- None: floe is level with or ahead of its peer on every row." }' "$ROWS"
 }
