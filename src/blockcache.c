@@ -91,7 +91,8 @@ typedef struct bc_pending {
     uint64_t hash, offset;
     size_t len;
     uint32_t key_len;
-    char *key; /* points into data, after the payload */
+    int forgotten; /* blockcache_forget dropped its key: do not serve or keep it */
+    char *key;     /* points into data, after the payload */
     uint8_t data[];
 } bc_pending;
 
@@ -303,9 +304,16 @@ static void *trim_main(void *arg)
             /* The head stays queued (and readable) while it is written: only this thread removes
              * queue entries, and readers only read them. */
             bc_pending *p = bc->pending_head;
+            int skip = p->forgotten;
             pthread_mutex_unlock(&bc->mu);
-            cache_insert(bc, p->key, p->key_len, p->hash, p->offset, p->data, p->len);
+            if (!skip)
+                cache_insert(bc, p->key, p->key_len, p->hash, p->offset, p->data, p->len);
             pthread_mutex_lock(&bc->mu);
+            if (p->forgotten) { /* forgotten while it was being written */
+                bc_entry *e = find_hash(bc, p->hash);
+                if (e && entry_is(e, p->key, p->key_len, p->offset, p->len))
+                    index_remove(bc, e, 1);
+            }
             bc->pending_head = p->next;
             if (!bc->pending_head)
                 bc->pending_tail = NULL;
@@ -768,8 +776,8 @@ int blockcache_read(blockcache *bc, cold_t *c, const char *key, uint64_t offset,
     /* Fetched recently and still waiting to be written: serve the queued copy. The queue holds
      * the ranges fetched in the last moments, so it is short. */
     for (bc_pending *p = bc->pending_head; p; p = p->next) {
-        if (p->hash == hash && p->offset == offset && p->len == len && p->key_len == key_len &&
-            memcmp(p->key, key, key_len) == 0) {
+        if (!p->forgotten && p->hash == hash && p->offset == offset && p->len == len &&
+            p->key_len == key_len && memcmp(p->key, key, key_len) == 0) {
             memcpy(buf, p->data, len);
             bc->hits++;
             pthread_mutex_unlock(&bc->mu);
@@ -788,6 +796,7 @@ int blockcache_read(blockcache *bc, cold_t *c, const char *key, uint64_t offset,
     if (!p)
         return 0; /* uncached: invariant 4 */
     p->next = NULL;
+    p->forgotten = 0;
     p->hash = hash;
     p->offset = offset;
     p->len = len;
@@ -833,6 +842,9 @@ void blockcache_forget(blockcache *bc, const char *key)
         if (e->key_len == key_len && memcmp(e->key, key, key_len) == 0)
             index_remove(bc, e, 1);
     }
+    for (bc_pending *p = bc->pending_head; p; p = p->next)
+        if (p->key_len == key_len && memcmp(p->key, key, key_len) == 0)
+            p->forgotten = 1;
     pthread_mutex_unlock(&bc->mu);
 }
 

@@ -183,6 +183,17 @@ START_TEST(blockcache_a_range_waiting_to_be_written_is_served_from_memory)
     blockcache_stats s = stats(bc);
     ck_assert_uint_eq(s.entries, 64);
     ck_assert_uint_eq(s.hits, 64);
+    /* A key forgotten while its ranges wait to be written leaves nothing behind. */
+    for (uint64_t off = 0; off < 8 * 4096; off += 4096)
+        ck_assert_int_eq(blockcache_read(bc, cold, "obj/other", off, buf, sizeof buf), 0);
+    blockcache_forget(bc, "obj/other");
+    uint64_t before = gets();
+    ck_assert_int_eq(blockcache_read(bc, cold, "obj/other", 0, buf, sizeof buf), 0);
+    ck_assert_uint_eq(gets() - before, 1);
+    blockcache_forget(bc, "obj/other");
+    blockcache_settle(bc);
+    s = stats(bc);
+    ck_assert_uint_eq(s.entries, 64);
     uint64_t files = 0;
     ck_assert_uint_eq(dir_bytes(&files), s.bytes);
     ck_assert_uint_eq(files, 64);
