@@ -540,9 +540,9 @@ behind_md() {
     if (name ~ /^cold upload/)
       return "Why (perf): floe sends Content-MD5 with every segment so the store verifies each byte it stores; MD5 runs at ~440 MB/s on this CPU and competes with RGW for the two cores, while curl sends the bytes unchecked. Sending the body as UNSIGNED-PAYLOAD instead of hashing it again with SHA-256 (commit 9d0ae2d) took floe from 137 to 181 MiB/s. The S3 header x-amz-checksum-crc32c would replace MD5 with the CRC32C the segment writer already computes at 11 GB/s, but the Ceph RGW 16 used here does not verify it."
     if (name ~ /^cold GET .*block cache miss/)
-      return "Why (perf): the miss also hands the block to the disk block cache. Creating the cache file (an ext4 inode allocation, ~0.4 ms) now happens on a background thread (commit 7518381: p50 2.1 -> 1.7 ms), but on two cores that thread and RGW still compete with the reader. Without the block cache (the next row) floe is level with curl."
+      return "Why (perf): the miss also hands the block to the disk block cache. Creating the cache file (an ext4 inode allocation, ~0.4 ms) now happens on a background thread (commit 7518381: p50 2.1 -> 1.7 ms), but on two cores that thread and RGW still compete with the reader. The row without a block cache separates the two costs."
     if (name ~ /without a disk block cache/)
-      return "Why: floe sends the same single ranged GET as curl; it adds its own client work per request (SigV4 signing, header parsing) and the segment reader checks the block CRC and searches it. Across full runs this row has measured from level with curl (1.03x) to 1.17x, with RGW on the same two cores."
+      return "Why: floe sends the same single ranged GET as curl; it adds its own client work per request (SigV4 signing, header parsing) and the segment reader checks the block CRC and searches it. Across the full runs made so far this row has measured between 1.03x and 1.18x, with RGW on the same two cores."
     if (name ~ /^HTTP GET/)
       return "Why (perf): floe_get copies the cached value into a new buffer per request and microhttpd copies it into the socket, where nginx uses sendfile."
     return ""
