@@ -245,7 +245,9 @@ typedef struct floe_stats {
     uint64_t bytes_pending_upload;
     /* caches */
     uint64_t object_cache_bytes, object_cache_entries, object_cache_hits, object_cache_misses;
-    uint64_t block_cache_bytes, block_cache_hits, block_cache_misses;
+    uint64_t block_cache_bytes, block_cache_hits, block_cache_misses; /* disk, cold reads */
+    uint64_t decoded_cache_bytes, decoded_cache_hits, decoded_cache_misses; /* RAM, decoded blocks */
+    uint64_t meta_cache_bytes, meta_cache_segments; /* RAM, index and bloom of cold segments */
     /* cold tier */
     uint64_t uploads, upload_bytes, manifest_version, writer_epoch;
     uint64_t s3_requests[FLOE_S3_OP_COUNT];

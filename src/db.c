@@ -564,12 +564,9 @@ static void meta_push_front(floe_t *db, segref *r)
  * in use is skipped (its lock is only tried), so this never waits. keep is not closed. */
 static void meta_trim(floe_t *db, segref *keep)
 {
-    segref *closed[16];
-    size_t n_closed = 0;
     pthread_mutex_lock(&db->meta_mu);
     segref *r = db->meta_tail;
-    while (r && n_closed < 16 &&
-           (db->meta_bytes > db->opts.cache.meta_bytes || db->meta_open > META_MAX_OPEN)) {
+    while (r && (db->meta_bytes > db->opts.cache.meta_bytes || db->meta_open > META_MAX_OPEN)) {
         segref *prev = r->meta_prev;
         if (r != keep && pthread_rwlock_trywrlock(&r->use_lock) == 0) {
             meta_unlink(db, r);
@@ -581,13 +578,13 @@ static void meta_trim(floe_t *db, segref *keep)
             blockcache_source_free(r->src_ctx);
             r->src_ctx = NULL;
             pthread_rwlock_unlock(&r->use_lock);
-            closed[n_closed++] = r;
+            /* Drop the cache's reference here: once meta_mu is released another reader may reopen
+             * r and put it back. segref_unref takes no lock of the store's. */
+            segref_unref(r);
         }
         r = prev;
     }
     pthread_mutex_unlock(&db->meta_mu);
-    for (size_t i = 0; i < n_closed; i++)
-        segref_unref(closed[i]); /* the cache's reference */
 }
 
 /* The reader of r. For a remote segment it is opened on first use (footer, index and bloom through
@@ -2350,6 +2347,17 @@ int floe_stats_get(floe_t *db, floe_stats *out)
         s.block_cache_misses = bs.misses;
     }
 
+    if (db->decoded_blocks) {
+        lru_stats ds;
+        lru_get_stats(db->decoded_blocks, &ds);
+        s.decoded_cache_bytes = ds.bytes;
+        s.decoded_cache_hits = ds.hits;
+        s.decoded_cache_misses = ds.misses;
+    }
+    pthread_mutex_lock(&db->meta_mu);
+    s.meta_cache_bytes = db->meta_bytes;
+    s.meta_cache_segments = db->meta_open;
+    pthread_mutex_unlock(&db->meta_mu);
     if (db->object_cache) {
         lru_stats ls;
         lru_get_stats(db->object_cache, &ls);

@@ -985,7 +985,9 @@ static void stats_json(http_server *s, const floe_stats *st, mbuf *b)
     U(sealed_unwritten_bytes), U(seals), U(segments_local), U(segments_uploading), U(segments_remote);
     U(segments_local_remote), U(local_segment_bytes), U(bytes_pending_upload), U(object_cache_bytes);
     U(object_cache_entries), U(object_cache_hits), U(object_cache_misses), U(block_cache_bytes);
-    U(block_cache_hits), U(block_cache_misses), U(uploads), U(upload_bytes), U(manifest_version);
+    U(block_cache_hits), U(block_cache_misses), U(decoded_cache_bytes), U(decoded_cache_hits);
+    U(decoded_cache_misses), U(meta_cache_bytes), U(meta_cache_segments);
+    U(uploads), U(upload_bytes), U(manifest_version);
     U(writer_epoch);
 #undef U
     const char *arrays[3] = {"s3_requests", "s3_errors", "s3_retries"};
@@ -1108,6 +1110,14 @@ static void metrics_text(http_server *s, const floe_stats *st, mbuf *b)
         {"floe_block_cache_bytes", "gauge", "Bytes in the disk block cache.", st->block_cache_bytes},
         {"floe_block_cache_hits_total", "counter", "Block cache hits.", st->block_cache_hits},
         {"floe_block_cache_misses_total", "counter", "Block cache misses.", st->block_cache_misses},
+        {"floe_decoded_cache_bytes", "gauge", "Bytes in the RAM cache of decoded segment blocks.",
+         st->decoded_cache_bytes},
+        {"floe_decoded_cache_hits_total", "counter", "Decoded-block cache hits.", st->decoded_cache_hits},
+        {"floe_decoded_cache_misses_total", "counter", "Decoded-block cache misses.", st->decoded_cache_misses},
+        {"floe_meta_cache_bytes", "gauge", "Bytes of cold segments' index and bloom held in RAM.",
+         st->meta_cache_bytes},
+        {"floe_meta_cache_segments", "gauge", "Cold segments whose index and bloom are in RAM.",
+         st->meta_cache_segments},
         {"floe_uploads_total", "counter", "Segments uploaded to the cold tier.", st->uploads},
         {"floe_upload_bytes_total", "counter", "Bytes uploaded to the cold tier.", st->upload_bytes},
         {"floe_manifest_version", "gauge", "Newest published manifest version.", st->manifest_version},

@@ -290,6 +290,15 @@ START_TEST(tier_metadata_cache_stays_in_budget_under_concurrent_cold_reads)
     ck_assert_int_eq(floe_list_keys(db, "obj/", 4, NULL, 0, 5000, &l), 0);
     ck_assert_uint_eq(l->count, 2000);
     floe_list_free(l);
+    /* A listing holds every segment open at once; the next cold read trims back to the budget:
+     * only the segment it used stays open. */
+    floe_value v = {0};
+    ck_assert_int_eq(floe_get(db, "obj/000000", 10, &v), 0);
+    ck_assert_int_eq(v.tier, FLOE_TIER_COLD);
+    floe_value_free(&v);
+    floe_stats_get(db, &st);
+    ck_assert_uint_eq(st.meta_cache_segments, 1);
+    ck_assert_uint_gt(st.meta_cache_bytes, 0);
     ck_assert_int_eq(floe_close(db), 0);
 }
 END_TEST
