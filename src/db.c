@@ -1326,7 +1326,6 @@ int floe_get(floe_t *db, const void *key, size_t key_len, floe_value *out)
             segment_hit_clear(&hit);
             goto out;
         }
-        size_t ct_len = hit.content_type ? strlen(hit.content_type) : 0;
         if (db->object_cache && hit.value_len <= OBJECT_CACHE_MAX_VALUE_BYTES) {
             cached_value *cv = malloc(sizeof *cv + hit.value_len);
             if (cv) {
@@ -1353,7 +1352,6 @@ int floe_get(floe_t *db, const void *key, size_t key_len, floe_value *out)
                 goto out;
             }
         }
-        (void)ct_len;
         count_hit(db, out->tier);
         rc = 0;
         goto out;
