@@ -157,6 +157,12 @@ const char *cold_backend_name(const cold_t *c)
     return c->ops->name;
 }
 
+void cold_cancel(cold_t *c)
+{
+    if (c && c->ops->cancel)
+        c->ops->cancel(c);
+}
+
 void cold_close(cold_t *c)
 {
     if (c)

@@ -85,6 +85,10 @@ void cold_get_counters(cold_t *c, uint64_t requests[FLOE_S3_OP_COUNT], uint64_t 
  * is gone or unwritable) with the reason copied into msg (cap bytes, NUL-terminated). */
 int cold_health(cold_t *c, char *msg, size_t cap);
 
+/* Makes calls in flight and later calls give up at once (FLOE_ECLOSED) instead of waiting out
+ * timeouts and retries; for closing a store. A backend without slow calls (fs) ignores it. */
+void cold_cancel(cold_t *c);
+
 /* "fs", "s3" or "fault". */
 const char *cold_backend_name(const cold_t *c);
 
@@ -144,6 +148,7 @@ typedef struct cold_ops {
                      uint64_t retries[FLOE_S3_OP_COUNT]);
     int (*health)(cold_t *c, char *msg, size_t cap);
     void (*close)(cold_t *c);
+    void (*cancel)(cold_t *c); /* may be NULL */
 } cold_ops;
 
 /* Every backend's handle starts with this. */

@@ -203,6 +203,11 @@ static void fault_close(cold_t *c)
     free(f);
 }
 
+static void fault_cancel(cold_t *c)
+{
+    cold_cancel(fault_of(c)->inner);
+}
+
 static const cold_ops fault_ops = {
     .name = "fault",
     .put = fault_put,
@@ -215,6 +220,7 @@ static const cold_ops fault_ops = {
     .counters = fault_counters,
     .health = fault_health,
     .close = fault_close,
+    .cancel = fault_cancel,
 };
 
 int cold_open_fault(cold_t *inner, uint64_t seed, cold_t **out)

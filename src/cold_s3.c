@@ -84,6 +84,11 @@ static void s3b_close(cold_t *c)
     free(c);
 }
 
+static void s3b_cancel(cold_t *c)
+{
+    s3_client_cancel(client(c));
+}
+
 static const cold_ops s3_ops = {
     .name = "s3",
     .put = s3b_put,
@@ -96,6 +101,7 @@ static const cold_ops s3_ops = {
     .counters = s3b_counters,
     .health = s3b_health,
     .close = s3b_close,
+    .cancel = s3b_cancel,
 };
 
 int cold_open_s3(const s3_config *cfg, cold_t **out)

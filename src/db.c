@@ -51,6 +51,8 @@
 #define LIST_MAX_LIMIT 100000
 /* Remote segments whose metadata may be open at once, whatever their size. */
 #define META_MAX_OPEN 100000
+/* How long floe_open waits for the cold tier to confirm this writer's epoch. */
+#define CLAIM_WAIT_MS 5000
 
 /* A segment the store reads from, shared by views: a local file (opened at once) or an object in
  * the cold tier (opened on first use, its index and bloom then kept in memory). */
@@ -153,6 +155,10 @@ struct floe {
     int fenced;
     pthread_t *uploaders;
     unsigned n_uploaders;
+    /* The writer-epoch claim started by floe_open (state_mu for claim_done/claim_rc/claim_msg). */
+    pthread_t claimer;
+    int claimer_started, claim_done, claim_rc;
+    char claim_msg[512];
 
     /* The metadata cache: remote segments whose footer, index and bloom are in memory, bounded
      * by cache.meta_bytes and META_MAX_OPEN. Each segref in it holds a reference. */
@@ -733,6 +739,7 @@ static void *flusher_main(void *arg);
 static void *uploader_main(void *arg);
 static int seal_locked(floe_t *db);
 static int ensure_claimed(floe_t *db);
+static int claim_at_open(floe_t *db);
 static void cold_trouble(floe_t *db, const char *what, const char *why);
 static void recompute_upload_state(floe_t *db);
 static void close_after_failed_open(floe_t *db, int rc);
@@ -933,15 +940,12 @@ int db_open_with_cold(const char *dir, const floe_options *opts_in, cold_t *give
     db->flusher_started = 1;
 
     if (db->cold) {
-        pthread_mutex_lock(&db->publish_mu);
-        rc = ensure_claimed(db);
-        pthread_mutex_unlock(&db->publish_mu);
+        rc = claim_at_open(db);
         if (rc == FLOE_EFENCED) {
             err_wrap(rc, "floe_open %s", dir);
             goto fail;
         }
-        if (rc < 0)
-            cold_trouble(db, "claiming the bucket prefix", floe_last_error());
+        rc = 0; /* a cold tier that is down or slow does not stop the store from opening */
         pthread_mutex_lock(&db->manifest_mu);
         recompute_upload_state(db);
         pthread_mutex_unlock(&db->manifest_mu);
@@ -1925,6 +1929,57 @@ static int ensure_claimed(floe_t *db)
     return rc;
 }
 
+/* The claim floe_open starts: it may take as long as the cold tier's timeouts and retries. */
+static void *claim_main(void *arg)
+{
+    floe_t *db = arg;
+    char msg[512];
+    pthread_mutex_lock(&db->publish_mu);
+    int rc = ensure_claimed(db);
+    copy_cut(msg, sizeof msg, floe_last_error());
+    pthread_mutex_unlock(&db->publish_mu);
+    if (rc < 0 && rc != FLOE_EFENCED)
+        cold_trouble(db, "claiming the bucket prefix", msg);
+    pthread_mutex_lock(&db->state_mu);
+    db->claim_done = 1;
+    db->claim_rc = rc;
+    copy_cut(db->claim_msg, sizeof db->claim_msg, msg);
+    pthread_cond_broadcast(&db->state_cv);
+    pthread_mutex_unlock(&db->state_mu);
+    return NULL;
+}
+
+/* Claims the writer epoch for floe_open, waiting at most CLAIM_WAIT_MS: a cold tier that answers
+ * refuses a stranger at open (FLOE_EFENCED); one that does not answer in time does not hold the
+ * store up, and the claim finishes in the background (uploads wait for it; a late refusal fences
+ * the store then). Returns the claim's result, or 0 if it is still running. */
+static int claim_at_open(floe_t *db)
+{
+    if (pthread_create(&db->claimer, NULL, claim_main, db) != 0) {
+        pthread_mutex_lock(&db->publish_mu);
+        int rc = ensure_claimed(db);
+        pthread_mutex_unlock(&db->publish_mu);
+        return rc;
+    }
+    db->claimer_started = 1;
+    struct timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += CLAIM_WAIT_MS / 1000;
+    deadline.tv_nsec += (long)(CLAIM_WAIT_MS % 1000) * 1000000;
+    if (deadline.tv_nsec >= 1000000000) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&db->state_mu);
+    while (!db->claim_done && pthread_cond_timedwait(&db->state_cv, &db->state_mu, &deadline) == 0) {
+    }
+    int rc = db->claim_done ? db->claim_rc : 0;
+    if (db->claim_done && rc < 0)
+        err_set(rc, "%s", db->claim_msg);
+    pthread_mutex_unlock(&db->state_mu);
+    return rc;
+}
+
 /* Publishes a manifest naming every uploaded segment, then marks them local+remote. */
 static int publish_pending(floe_t *db)
 {
@@ -2388,11 +2443,17 @@ int floe_close(floe_t *db)
         pthread_mutex_unlock(&db->state_mu);
         pthread_join(db->flusher, NULL);
     }
-    if (db->n_uploaders) {
+    if (db->n_uploaders || db->claimer_started) {
         pthread_mutex_lock(&db->state_mu);
         db->stopping = 1;
         pthread_cond_broadcast(&db->state_cv);
         pthread_mutex_unlock(&db->state_mu);
+        /* An upload to an unreachable store would otherwise wait out its timeouts and retries;
+         * what it did not finish is uploaded again after the next open (under a new epoch, so
+         * nothing is overwritten). */
+        cold_cancel(db->cold);
+        if (db->claimer_started)
+            pthread_join(db->claimer, NULL);
         for (unsigned i = 0; i < db->n_uploaders; i++)
             pthread_join(db->uploaders[i], NULL);
     }

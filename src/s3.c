@@ -76,6 +76,7 @@ struct s3_client {
     _Atomic uint64_t requests[FLOE_S3_OP_COUNT];
     _Atomic uint64_t errors[FLOE_S3_OP_COUNT];
     _Atomic uint64_t retries[FLOE_S3_OP_COUNT];
+    atomic_int cancelled; /* s3_client_cancel: fail everything at once */
 };
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -118,6 +119,32 @@ static void sleep_ms(uint32_t ms)
     struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
         ;
+}
+
+/* A backoff that ends early once the client is cancelled. */
+static void backoff_sleep(s3_client *c, uint32_t ms)
+{
+    while (ms > 0 && !atomic_load(&c->cancelled)) {
+        uint32_t step = ms < 50 ? ms : 50;
+        sleep_ms(step);
+        ms -= step;
+    }
+}
+
+/* libcurl's progress callback: non-zero aborts the transfer (CURLE_ABORTED_BY_CALLBACK). */
+static int on_progress(void *p, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+    (void)dltotal;
+    (void)dlnow;
+    (void)ultotal;
+    (void)ulnow;
+    return atomic_load(&((s3_client *)p)->cancelled) != 0;
+}
+
+void s3_client_cancel(s3_client *c)
+{
+    if (c)
+        atomic_store(&c->cancelled, 1);
 }
 
 static void random_hex(char *out, size_t bytes)
@@ -563,6 +590,9 @@ static int attempt_once(s3_client *c, const s3_req *req, const char *path, s3_re
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, &t);
     curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, c);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     if (c->ca_file)
         curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
@@ -686,12 +716,18 @@ static int perform(s3_client *c, const s3_req *req, s3_resp *r)
     for (unsigned attempt = 0;; attempt++) {
         if (attempt > 0) {
             atomic_fetch_add_explicit(&c->retries[req->op], 1, memory_order_relaxed);
-            sleep_ms(s3_backoff_ms(attempt - 1, S3_BACKOFF_BASE_MS, S3_BACKOFF_CAP_MS));
+            backoff_sleep(c, s3_backoff_ms(attempt - 1, S3_BACKOFF_BASE_MS, S3_BACKOFF_CAP_MS));
         }
+        if (atomic_load(&c->cancelled))
+            return err_set(FLOE_ECLOSED, "s3 %s %s: cancelled: the store is closing", op_methods[req->op],
+                           r->where);
         resp_reset_attempt(r);
         r->attempts = attempt + 1;
         atomic_fetch_add_explicit(&c->requests[req->op], 1, memory_order_relaxed);
         int crc = attempt_once(c, req, path, r);
+        if (crc == (int)CURLE_ABORTED_BY_CALLBACK && atomic_load(&c->cancelled))
+            return err_set(FLOE_ECLOSED, "s3 %s %s: cancelled: the store is closing", op_methods[req->op],
+                           r->where);
         if (crc == (int)CURLE_OUT_OF_MEMORY)
             return err_set(FLOE_ENOMEM, "s3 %s %s: out of memory", op_methods[req->op], r->where);
         if (crc == (int)CURLE_ABORTED_BY_CALLBACK && r->status == 0)

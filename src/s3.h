@@ -61,6 +61,11 @@ typedef struct s3_client s3_client;
 int s3_client_create(const s3_config *cfg, s3_client **out);
 void s3_client_destroy(s3_client *c);
 
+/* Makes every request in flight, and every later one, fail at once with FLOE_ECLOSED ("cancelled"):
+ * for closing a store whose uploads would otherwise wait out their timeouts and retries. Safe from
+ * any thread; cannot be undone. */
+void s3_client_cancel(s3_client *c);
+
 /* Creates the configured bucket (for tests and tools), in the configured region (a
  * LocationConstraint unless it is us-east-1). Succeeds if it already exists and is ours. Errors:
  * FLOE_ECOLD (e.g. BucketAlreadyExists: another account owns the name). */

@@ -2,11 +2,14 @@
  * local budget, cold reads and their request cost, backpressure, faults (503 storms, delays, lost
  * answers) with zero loss, fencing, and bad credentials. The fs backend runs everywhere; the same
  * flows run against the real S3 server (Ceph RGW) that scripts/test.sh starts. */
+#include <arpa/inet.h>
 #include <inttypes.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -495,6 +498,58 @@ START_TEST(tier_remote_flush_without_cold_tier_is_refused)
 }
 END_TEST
 
+/* A loopback port that accepts connections (the kernel completes them into the backlog) and never
+ * answers: an S3 endpoint that hangs. Returns the listening socket; *port gets its port. */
+static int silent_listener(int *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_ge(fd, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    ck_assert_int_eq(listen(fd, 64), 0);
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
+/* Without a bound, opening would wait for the claim and closing for the upload, each through 4
+ * attempts of 20 s; the test case's 40 s timeout fails it if either does. */
+START_TEST(tier_a_cold_tier_that_never_answers_holds_up_neither_open_nor_close)
+{
+    int port = 0;
+    int lfd = silent_listener(&port);
+    char endpoint[64];
+    snprintf(endpoint, sizeof endpoint, "http://127.0.0.1:%d", port);
+    s3_config cfg = {
+        .endpoint = endpoint,
+        .bucket = "silent",
+        .region = "us-east-1",
+        .path_style = 1,
+        .access_key = "floeacc",
+        .secret_key = "floesecret123",
+        .timeout_ms = 20000,
+        .max_retries = 3,
+    };
+    floe_options o = tier_opts();
+    floe_t *db = open_with(data_dir, &o, open_s3_cold(&cfg));
+    write_keys(db, 0, 300);
+    ck_assert_int_eq(floe_flush(db, FLOE_DURABLE_LOCAL), 0);
+    check_keys(db, 0, 300);
+    floe_stats st;
+    ck_assert_int_eq(floe_stats_get(db, &st), 0);
+    ck_assert_uint_gt(st.bytes_pending_upload, 0);
+    ck_assert_int_eq(floe_close(db), 0);
+    close(lfd);
+
+    /* Nothing was lost: the data is local and reopens (now against the fs tier) intact. */
+    db = open_with(data_dir, &o, open_fs_cold());
+    check_keys(db, 0, 300);
+    ck_assert_int_eq(floe_flush(db, FLOE_DURABLE_REMOTE), 0);
+    ck_assert_int_eq(floe_close(db), 0);
+}
+END_TEST
+
 static Suite *tier_suite(void)
 {
     Suite *s = suite_create("tier");
@@ -509,6 +564,11 @@ static Suite *tier_suite(void)
     tcase_add_test(fs, tier_newer_writer_fences_the_older_and_a_stranger_is_refused);
     tcase_add_test(fs, tier_remote_flush_without_cold_tier_is_refused);
     suite_add_tcase(s, fs);
+    TCase *hang = tcase_create("hang");
+    tcase_add_checked_fixture(hang, setup, teardown);
+    tcase_set_timeout(hang, 40);
+    tcase_add_test(hang, tier_a_cold_tier_that_never_answers_holds_up_neither_open_nor_close);
+    suite_add_tcase(s, hang);
     TCase *s3 = tcase_create("s3");
     tcase_add_checked_fixture(s3, setup, teardown);
     tcase_set_timeout(s3, 300);
