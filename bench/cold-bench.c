@@ -32,6 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "benchutil.h"
 #include "cold.h"
 #include "db.h"
 #include "floe.h"
@@ -58,23 +59,6 @@ typedef struct settings {
     int value_bytes;
     int json;
 } settings;
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t xorshift(uint64_t *s)
-{
-    uint64_t x = *s;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    *s = x;
-    return x;
-}
 
 static void die(const char *what, int rc)
 {
@@ -225,14 +209,6 @@ static rec_cold *rec_open(const settings *s, const char *bucket)
 }
 
 /* ---- Keys and values, as floe-bench makes them ---- */
-
-static void make_key(uint64_t n, int key_bytes, char *buf)
-{
-    char digits[32];
-    snprintf(digits, sizeof digits, "%016" PRIu64, n);
-    for (int i = 0; i < key_bytes; i++)
-        buf[i] = i < 16 ? digits[i] : 'x';
-}
 
 typedef struct value_pool {
     char *bytes;
@@ -887,7 +863,7 @@ int main(int argc, char **argv)
             const get_result *gr = &runs[i];
             printf("{\"workload\":\"%s\",\"reads\":%zu,\"gets_per_read\":%.3f,\"range_bytes_mean\":%.0f,"
                    "\"block_cache_bytes\":%" PRIu64 ",\"floe_p50_us\":%.1f,\"floe_p99_us\":%.1f,\"floe_p999_"
-                                                    "us\":%.1f,\"floe_s3_get_p50_us\":%.1f,"
+                   "us\":%.1f,\"floe_s3_get_p50_us\":%.1f,"
                    "\"curl_p50_us\":%.1f,\"curl_p99_us\":%.1f,\"curl_p999_us\":%.1f,\"ratio\":%.3f}\n",
                    names[i], gr->reads, gr->gets_per_read, gr->range_bytes_mean, i ? 0 : s.block_cache_bytes,
                    gr->floe_p50, gr->floe_p99, gr->floe_p999, gr->floe_inner_p50, gr->curl_p50, gr->curl_p99,

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "benchutil.h"
 #include "floe.h"
 
 /* Latency histogram: 64 powers of two of nanoseconds, 32 linear sub-buckets each. */
@@ -99,32 +100,6 @@ typedef struct thread_ctx {
     char *value_pool;
     size_t value_pool_len;
 } thread_ctx;
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t xorshift(uint64_t *s)
-{
-    uint64_t x = *s;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    *s = x;
-    return x;
-}
-
-/* Keys like db_bench's: the number as 16 decimal digits, padded with 'x' (or cut) to key_bytes. */
-static void make_key(uint64_t n, int key_bytes, char *buf)
-{
-    char digits[32];
-    snprintf(digits, sizeof digits, "%016" PRIu64, n);
-    for (int i = 0; i < key_bytes; i++)
-        buf[i] = i < 16 ? digits[i] : 'x';
-}
 
 /* A pool of values that compress to about half, like db_bench's --compression_ratio=0.5. */
 static char *make_value_pool(size_t len, uint64_t seed)

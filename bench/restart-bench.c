@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "benchutil.h"
 #include "floe.h"
 
 typedef struct settings {
@@ -36,13 +37,6 @@ typedef struct settings {
     int value_bytes;
     int json;
 } settings;
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static void die(const char *what, int rc)
 {
@@ -80,14 +74,6 @@ static uint64_t dir_bytes(const char *dir)
     }
     closedir(d);
     return total;
-}
-
-static void make_key(uint64_t n, int key_bytes, char *buf)
-{
-    char digits[32];
-    snprintf(digits, sizeof digits, "%016" PRIu64, n);
-    for (int i = 0; i < key_bytes; i++)
-        buf[i] = i < 16 ? digits[i] : 'x';
 }
 
 static void quiet_log(void *ctx, int level, const char *msg)
