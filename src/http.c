@@ -58,6 +58,10 @@
 #define HTTP_MAX_ANSWER_BYTES (256u * 1024 * 1024)
 /* A body sent with a request that takes none is read and dropped up to this size. */
 #define HTTP_MAX_IGNORED_BODY_BYTES (64u * 1024)
+/* A PUT over max_object_bytes sent without Expect: 100-continue is read and dropped up to this
+ * size before its 413, so the client reads the answer instead of a reset (closing a socket with
+ * unread data resets it). A larger one is answered at once and the connection closed. */
+#define HTTP_MAX_DISCARDED_BODY_BYTES (16u * 1024 * 1024)
 /* MHD's per-connection memory holds the request line and headers plus room to read the body. */
 #define HTTP_CONNECTION_MEMORY_EXTRA (4u * 1024)
 
@@ -115,6 +119,7 @@ typedef struct http_req {
     int status;                  /* of the queued response; 0 until one is queued */
     int begun;                   /* begin_request ran */
     uint64_t ignored_body_bytes; /* body bytes of a request that takes no body */
+    int discarding;              /* an oversized PUT body being dropped before its 413 */
     /* a write handed to the write pool; the connection is suspended meanwhile */
     struct MHD_Connection *conn;
     enum work_op op;
@@ -773,9 +778,19 @@ static enum MHD_Result begin_put(http_req *r, struct MHD_Connection *c)
     if (parse_u64(cl, &len) != 0)
         return respond_error(r, c, 400, "bad_request", "Content-Length is not a decimal number");
     uint64_t max = s->cfg->options.max_object_bytes;
-    if (len > max)
+    if (len > max) {
+        /* A client that asked first (Expect: 100-continue) gets the answer instead of a 100 and
+         * sends no body; one that just sends gets its body read and dropped first, if it is not
+         * huge, so it can read the 413 rather than a reset. */
+        if (!MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT) &&
+            len <= HTTP_MAX_DISCARDED_BODY_BYTES) {
+            r->discarding = 1;
+            r->body_expected = len;
+            return MHD_YES;
+        }
         return respond_error(r, c, 413, "too_large",
                              "the body of %" PRIu64 " bytes exceeds max_object_bytes %" PRIu64, len, max);
+    }
     /* Reserve the buffer against the server-wide cap before allocating it. */
     uint64_t cap = s->cfg->http.max_body_bytes_in_flight;
     uint64_t prev = atomic_fetch_add(&s->body_bytes_reserved, len);
@@ -829,6 +844,10 @@ static enum MHD_Result receive_body(http_req *r, const char *data, size_t *size)
 
 static enum MHD_Result finish_put(http_req *r, struct MHD_Connection *c)
 {
+    if (r->discarding)
+        return respond_error(r, c, 413, "too_large",
+                             "the body of %" PRIu64 " bytes exceeds max_object_bytes %" PRIu64,
+                             r->body_expected, r->srv->cfg->options.max_object_bytes);
     if (r->body_len != r->body_expected)
         return respond_error(r, c, 400, "bad_request",
                              "the body has %" PRIu64 " bytes, Content-Length said %" PRIu64, r->body_len,
@@ -1113,7 +1132,8 @@ static void metrics_text(http_server *s, const floe_stats *st, mbuf *b)
         {"floe_decoded_cache_bytes", "gauge", "Bytes in the RAM cache of decoded segment blocks.",
          st->decoded_cache_bytes},
         {"floe_decoded_cache_hits_total", "counter", "Decoded-block cache hits.", st->decoded_cache_hits},
-        {"floe_decoded_cache_misses_total", "counter", "Decoded-block cache misses.", st->decoded_cache_misses},
+        {"floe_decoded_cache_misses_total", "counter", "Decoded-block cache misses.",
+         st->decoded_cache_misses},
         {"floe_meta_cache_bytes", "gauge", "Bytes of cold segments' index and bloom held in RAM.",
          st->meta_cache_bytes},
         {"floe_meta_cache_segments", "gauge", "Cold segments whose index and bloom are in RAM.",
@@ -1503,10 +1523,14 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
     if (*upload_data_size > 0) {
         if (r->body)
             return receive_body(r, upload_data, upload_data_size);
-        /* a body nobody asked for (GET, DELETE, POST /v1/flush...): skip it, within a cap */
+        /* a body nobody asked for (GET, DELETE, POST /v1/flush...) or an oversized PUT body being
+         * dropped: skip it, within a cap */
         r->ignored_body_bytes += *upload_data_size;
         *upload_data_size = 0;
-        return r->ignored_body_bytes <= HTTP_MAX_IGNORED_BODY_BYTES ? MHD_YES : MHD_NO;
+        return r->ignored_body_bytes <=
+                       (r->discarding ? HTTP_MAX_DISCARDED_BODY_BYTES : HTTP_MAX_IGNORED_BODY_BYTES)
+                   ? MHD_YES
+                   : MHD_NO;
     }
     if (!r->begun) {
         r->begun = 1;
