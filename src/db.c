@@ -177,6 +177,21 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* The CLOCK_MONOTONIC time ms from now, for pthread_cond_timedwait on state_cv (which uses that
+ * clock). */
+static struct timespec deadline_after_ms(int64_t ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (long)(ms % 1000) * 1000000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    return ts;
+}
+
 static void db_log(floe_t *db, int level, const char *fmt, ...) FLOE_PRINTF(3, 4);
 static void db_log(floe_t *db, int level, const char *fmt, ...)
 {
@@ -1014,14 +1029,7 @@ static int wait_for_room(floe_t *db)
         !over_upload_cap(db))
         return 0;
     int rc = 0;
-    struct timespec deadline;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += db->opts.upload.wait_ms / 1000;
-    deadline.tv_nsec += (long)(db->opts.upload.wait_ms % 1000) * 1000000;
-    if (deadline.tv_nsec >= 1000000000) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000;
-    }
+    struct timespec deadline = deadline_after_ms(db->opts.upload.wait_ms);
     pthread_mutex_lock(&db->state_mu);
     while (db->unwritten_bytes > db->opts.segment.max_unwritten_bytes && !db->read_only && !db->stopping)
         pthread_cond_wait(&db->state_cv, &db->state_mu);
@@ -1824,14 +1832,7 @@ static void *flusher_main(void *arg)
         pthread_mutex_lock(&db->state_mu);
         if (db->n_queue > 0 || db->stopping)
             continue;
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += wait_ms / 1000;
-        ts.tv_nsec += (wait_ms % 1000) * 1000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
+        struct timespec ts = deadline_after_ms(wait_ms);
         pthread_cond_timedwait(&db->state_cv, &db->state_mu, &ts);
     }
     pthread_mutex_unlock(&db->state_mu);
@@ -1962,14 +1963,7 @@ static int claim_at_open(floe_t *db)
         return rc;
     }
     db->claimer_started = 1;
-    struct timespec deadline;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += CLAIM_WAIT_MS / 1000;
-    deadline.tv_nsec += (long)(CLAIM_WAIT_MS % 1000) * 1000000;
-    if (deadline.tv_nsec >= 1000000000) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000;
-    }
+    struct timespec deadline = deadline_after_ms(CLAIM_WAIT_MS);
     pthread_mutex_lock(&db->state_mu);
     while (!db->claim_done && pthread_cond_timedwait(&db->state_cv, &db->state_mu, &deadline) == 0) {
     }
@@ -2127,20 +2121,19 @@ static void evict_local(floe_t *db)
 /* Waits on state_cv for up to ms, or until the store stops. Returns 1 if stopping. */
 static int uploader_sleep(floe_t *db, int64_t ms)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-    }
+    struct timespec ts = deadline_after_ms(ms);
     pthread_mutex_lock(&db->state_mu);
     if (!db->stopping)
         pthread_cond_timedwait(&db->state_cv, &db->state_mu, &ts);
     int stop = db->stopping;
     pthread_mutex_unlock(&db->state_mu);
     return stop;
+}
+
+/* An uploader's next wait after a failure: 0.2 s, doubling to 30 s. */
+static int64_t next_backoff_ms(int64_t ms)
+{
+    return ms ? (ms * 2 > 30000 ? 30000 : ms * 2) : 200;
 }
 
 /* An uploader thread: takes the oldest local segment, uploads it, publishes a manifest naming it,
@@ -2165,7 +2158,7 @@ static void *uploader_main(void *arg)
         if (rc < 0) {
             if (rc != FLOE_EFENCED)
                 cold_trouble(db, "claiming the bucket prefix", floe_last_error());
-            backoff_ms = backoff_ms ? (backoff_ms * 2 > 30000 ? 30000 : backoff_ms * 2) : 200;
+            backoff_ms = next_backoff_ms(backoff_ms);
             continue;
         }
 
@@ -2202,7 +2195,7 @@ static void *uploader_main(void *arg)
                 rc = publish_pending(db);
                 if (rc < 0 && rc != FLOE_EFENCED) {
                     cold_trouble(db, "publishing the manifest", floe_last_error());
-                    backoff_ms = backoff_ms ? (backoff_ms * 2 > 30000 ? 30000 : backoff_ms * 2) : 200;
+                    backoff_ms = next_backoff_ms(backoff_ms);
                     continue;
                 }
             }
@@ -2224,7 +2217,7 @@ static void *uploader_main(void *arg)
                 ms->state = SEG_LOCAL;
             pthread_mutex_unlock(&db->manifest_mu);
             failed_id = id;
-            backoff_ms = backoff_ms ? (backoff_ms * 2 > 30000 ? 30000 : backoff_ms * 2) : 200;
+            backoff_ms = next_backoff_ms(backoff_ms);
             continue;
         }
         atomic_fetch_add(&db->n_uploads, 1);
@@ -2247,7 +2240,7 @@ static void *uploader_main(void *arg)
             break;
         if (rc < 0) {
             cold_trouble(db, "publishing the manifest", floe_last_error());
-            backoff_ms = backoff_ms ? (backoff_ms * 2 > 30000 ? 30000 : backoff_ms * 2) : 200;
+            backoff_ms = next_backoff_ms(backoff_ms);
             continue;
         }
         cold_recovered(db);
@@ -2298,9 +2291,7 @@ int floe_flush(floe_t *db, floe_durability level)
     int64_t limit_ms = (int64_t)db->opts.upload.wait_ms * 10;
     if (limit_ms < 60000)
         limit_ms = 60000;
-    struct timespec deadline;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += limit_ms / 1000;
+    struct timespec deadline = deadline_after_ms(limit_ms);
     pthread_mutex_lock(&db->state_mu);
     pthread_cond_broadcast(&db->state_cv); /* wake idle uploaders */
     int timed_out = 0;
