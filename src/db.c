@@ -672,8 +672,6 @@ static void segref_release(segref *r)
         pthread_rwlock_unlock(&r->use_lock);
 }
 
-static int key_cmp(const void *a, size_t al, const void *b, size_t bl);
-
 /* 1 if key may be in r: for a local file its key range and bloom; for a remote segment only the key
  * range from the manifest (its reader may be closed by the metadata cache at any time, so the
  * bloom is checked once the reader is held). */
@@ -729,7 +727,7 @@ static int replay_record(void *ctx, const wal_record *rec)
     floe_t *db = rc->db;
     if (rec->seq <= rc->skip_through_seq)
         return 0; /* already in a segment named by the manifest */
-    memtable_entry e = {
+    entry e = {
         .key = rec->key,
         .key_len = rec->key_len,
         .value = rec->value,
@@ -737,7 +735,7 @@ static int replay_record(void *ctx, const wal_record *rec)
         .content_type = rec->content_type_len ? rec->content_type : NULL,
         .content_type_len = rec->content_type_len,
         .seq = rec->seq,
-        .type = rec->type == WAL_REC_DELETE ? MEMTABLE_DELETE : MEMTABLE_PUT,
+        .type = rec->type == WAL_REC_DELETE ? ENTRY_DELETE : ENTRY_PUT,
     };
     int err = memtable_add(db->mem, &e);
     if (err < 0)
@@ -1149,7 +1147,7 @@ static int write_record(floe_t *db, uint8_t type, const void *key, size_t key_le
             mark_read_only(db, floe_last_error());
         return rc;
     }
-    memtable_entry e = {
+    entry e = {
         .key = key,
         .key_len = (uint32_t)key_len,
         .value = value,
@@ -1157,7 +1155,7 @@ static int write_record(floe_t *db, uint8_t type, const void *key, size_t key_le
         .content_type = ct_len ? ct : NULL,
         .content_type_len = (uint32_t)ct_len,
         .seq = seq,
-        .type = type == WAL_REC_DELETE ? MEMTABLE_DELETE : MEMTABLE_PUT,
+        .type = type == WAL_REC_DELETE ? ENTRY_DELETE : ENTRY_PUT,
     };
     rc = memtable_add(db->mem, &e);
     if (rc < 0) {
@@ -1301,12 +1299,12 @@ int floe_get(floe_t *db, const void *key, size_t key_len, floe_value *out)
 
     uint64_t vis = atomic_load(&db->visible_seq);
     view *v = view_acquire(db);
-    memtable_entry me;
+    entry me;
     int found = memtable_get(v->mem, key, key_len, vis, &me);
     for (size_t i = 0; !found && i < v->n_imm; i++)
         found = memtable_get(v->imm[i], key, key_len, vis, &me);
     if (found) {
-        if (me.type == MEMTABLE_DELETE) {
+        if (me.type == ENTRY_DELETE) {
             rc = err_set(FLOE_ENOTFOUND, "key not found (deleted)");
         } else {
             rc = value_fill(out, me.value, me.value_len, me.content_type, me.content_type_len, me.seq,
@@ -1333,7 +1331,7 @@ int floe_get(floe_t *db, const void *key, size_t key_len, floe_value *out)
         }
         if (got == 0)
             continue;
-        if (hit.type == SEGMENT_DELETE) {
+        if (hit.type == ENTRY_DELETE) {
             rc = err_set(FLOE_ENOTFOUND, "key not found (deleted)");
             segment_hit_clear(&hit);
             goto out;
@@ -1414,21 +1412,12 @@ typedef struct list_src {
     int is_delete;
 } list_src;
 
-static int key_cmp(const void *a, size_t al, const void *b, size_t bl)
-{
-    size_t n = al < bl ? al : bl;
-    int c = n ? memcmp(a, b, n) : 0;
-    if (c)
-        return c;
-    return al < bl ? -1 : al > bl ? 1 : 0;
-}
-
 /* Loads the source's current entry, skipping memtable versions newer than the read's view. */
 static void list_src_load(list_src *s)
 {
     if (s->mit) {
         while (memtable_iter_valid(s->mit)) {
-            memtable_entry e;
+            entry e;
             memtable_iter_entry(s->mit, &e);
             if (e.seq <= s->vis) {
                 s->valid = 1;
@@ -1436,7 +1425,7 @@ static void list_src_load(list_src *s)
                 s->key_len = e.key_len;
                 s->value_len = e.value_len;
                 s->seq = e.seq;
-                s->is_delete = e.type == MEMTABLE_DELETE;
+                s->is_delete = e.type == ENTRY_DELETE;
                 return;
             }
             memtable_iter_next(s->mit);
@@ -1446,13 +1435,13 @@ static void list_src_load(list_src *s)
     }
     s->valid = segment_iter_valid(s->sit);
     if (s->valid) {
-        segment_entry e;
+        entry e;
         segment_iter_entry(s->sit, &e);
         s->key = e.key;
         s->key_len = e.key_len;
         s->value_len = e.value_len;
         s->seq = e.seq;
-        s->is_delete = e.type == SEGMENT_DELETE;
+        s->is_delete = e.type == ENTRY_DELETE;
     }
 }
 
@@ -1646,14 +1635,14 @@ static int write_segment_file(floe_t *db, const sealed *s, uint64_t epoch, segme
     const uint8_t *prev = NULL;
     uint32_t prev_len = 0;
     for (; memtable_iter_valid(it); memtable_iter_next(it)) {
-        memtable_entry e;
+        entry e;
         memtable_iter_entry(it, &e);
         /* Versions come newest first: keep only the first of each key. */
         if (prev && key_cmp(prev, prev_len, e.key, e.key_len) == 0)
             continue;
         prev = e.key;
         prev_len = e.key_len;
-        segment_entry se = {
+        entry se = {
             .key = e.key,
             .key_len = e.key_len,
             .value = e.value,
@@ -1661,7 +1650,7 @@ static int write_segment_file(floe_t *db, const sealed *s, uint64_t epoch, segme
             .content_type = e.content_type,
             .content_type_len = e.content_type_len,
             .seq = e.seq,
-            .type = e.type == MEMTABLE_DELETE ? SEGMENT_DELETE : SEGMENT_PUT,
+            .type = e.type == ENTRY_DELETE ? ENTRY_DELETE : ENTRY_PUT,
         };
         if ((rc = segment_writer_add(w, &se)) < 0)
             goto out;

@@ -21,6 +21,7 @@
 #include "manifest.h"
 
 #include "crc32c.h"
+#include "entry.h"
 #include "error.h"
 
 #include <errno.h>
@@ -200,16 +201,6 @@ int manifest_remove(manifest *m, uint64_t id)
     memmove(&m->segments[i], &m->segments[i + 1], (m->count - i - 1) * sizeof *m->segments);
     m->count--;
     return 0;
-}
-
-/* Bytewise comparison of two keys, shorter-is-smaller on a common prefix. */
-static int key_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
-{
-    size_t n = alen < blen ? alen : blen;
-    int c = n ? memcmp(a, b, n) : 0;
-    if (c)
-        return c;
-    return alen < blen ? -1 : alen > blen;
 }
 
 /* Checks the cross-field rules of note 4. code is FLOE_EINVAL when writing, FLOE_ECORRUPT when

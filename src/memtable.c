@@ -259,9 +259,9 @@ void memtable_unref(memtable_t *m)
     free(m);
 }
 
-int memtable_add(memtable_t *m, const memtable_entry *e)
+int memtable_add(memtable_t *m, const entry *e)
 {
-    if (e->type != MEMTABLE_PUT && e->type != MEMTABLE_DELETE)
+    if (e->type != ENTRY_PUT && e->type != ENTRY_DELETE)
         return err_set(FLOE_EINVAL, "memtable: entry type %u is neither put nor delete", (unsigned)e->type);
     if (e->key_len > FLOE_MAX_KEY_BYTES)
         return err_set(FLOE_EINVAL, "memtable: key of %u bytes is longer than %d", e->key_len,
@@ -329,7 +329,7 @@ int memtable_add(memtable_t *m, const memtable_entry *e)
     return 0;
 }
 
-static void fill_entry(const mt_node *n, memtable_entry *out)
+static void fill_entry(const mt_node *n, entry *out)
 {
     out->key = node_key(n);
     out->key_len = n->key_len;
@@ -342,7 +342,7 @@ static void fill_entry(const mt_node *n, memtable_entry *out)
     out->type = node_type(n);
 }
 
-int memtable_get(memtable_t *m, const void *key, size_t key_len, uint64_t max_seq, memtable_entry *out)
+int memtable_get(memtable_t *m, const void *key, size_t key_len, uint64_t max_seq, entry *out)
 {
     const uint8_t *k = key_len ? key : (const uint8_t *)"";
     const mt_node *n = find_ge(m, k, key_len, max_seq, NULL);
@@ -414,7 +414,7 @@ void memtable_iter_next(memtable_iter *it)
         it->node = atomic_load_explicit(&it->node->next[0], memory_order_acquire);
 }
 
-void memtable_iter_entry(const memtable_iter *it, memtable_entry *out)
+void memtable_iter_entry(const memtable_iter *it, entry *out)
 {
     fill_entry(it->node, out);
 }

@@ -12,24 +12,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "entry.h"
+
 typedef struct memtable memtable_t;
-
-enum memtable_entry_type {
-    MEMTABLE_PUT = 1,
-    MEMTABLE_DELETE = 2,
-};
-
-/* An entry as stored. Every pointer lives as long as the memtable (until its last unref). */
-typedef struct memtable_entry {
-    const uint8_t *key;
-    uint32_t key_len;
-    const uint8_t *value;
-    uint32_t value_len;
-    const char *content_type; /* NULL if none */
-    uint32_t content_type_len;
-    uint64_t seq;
-    uint8_t type; /* enum memtable_entry_type */
-} memtable_entry;
 
 /* Creates an empty memtable with one reference. */
 int memtable_create(memtable_t **out);
@@ -38,11 +23,11 @@ void memtable_ref(memtable_t *m);
 void memtable_unref(memtable_t *m);
 
 /* Copies the entry into the memtable's arena and links it in. Errors: FLOE_ENOMEM. */
-int memtable_add(memtable_t *m, const memtable_entry *e);
+int memtable_add(memtable_t *m, const entry *e);
 
 /* Finds the newest version of key with seq <= max_seq. Returns 1 and fills *out (pointers into the
  * memtable) if found (the entry may be a DELETE), 0 if the memtable has no such version. */
-int memtable_get(memtable_t *m, const void *key, size_t key_len, uint64_t max_seq, memtable_entry *out);
+int memtable_get(memtable_t *m, const void *key, size_t key_len, uint64_t max_seq, entry *out);
 
 /* Bytes of entries added (keys, values, content types and per-entry overhead) and entry count. */
 uint64_t memtable_bytes(const memtable_t *m);
@@ -61,6 +46,6 @@ void memtable_iter_seek(memtable_iter *it, const void *key, size_t key_len);
 int memtable_iter_valid(const memtable_iter *it);
 void memtable_iter_next(memtable_iter *it);
 /* The current entry; pointers live as long as the memtable. */
-void memtable_iter_entry(const memtable_iter *it, memtable_entry *out);
+void memtable_iter_entry(const memtable_iter *it, entry *out);
 
 #endif

@@ -202,15 +202,6 @@ static const uint8_t *get_varint(const uint8_t *p, const uint8_t *end, unsigned 
     return NULL;
 }
 
-static int keycmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
-{
-    size_t n = alen < blen ? alen : blen;
-    int c = n ? memcmp(a, b, n) : 0;
-    if (c)
-        return c;
-    return alen < blen ? -1 : alen > blen;
-}
-
 /* Writes bytes as a C-like string: printable ASCII as is, '"', '\\' and the rest as escapes; at most
  * max_bytes of input, then "...". out must hold 4 * max_bytes + 4 bytes. */
 static void escape_bytes(const uint8_t *p, size_t len, size_t max_bytes, char *out)
@@ -428,16 +419,16 @@ static int writer_flush_block(segment_writer *w)
     return 0;
 }
 
-static int validate_entry(const segment_writer *w, const segment_entry *e)
+static int validate_entry(const segment_writer *w, const entry *e)
 {
     if (!e || (!e->key && e->key_len))
         return err_set(FLOE_EINVAL, "segment %s: entry without a key", w->path);
     if (e->key_len == 0 || e->key_len > FLOE_MAX_KEY_BYTES)
         return err_set(FLOE_EKEY, "segment %s: key of %" PRIu32 " bytes (must be 1..%d)", w->path, e->key_len,
                        FLOE_MAX_KEY_BYTES);
-    if (e->type != SEGMENT_PUT && e->type != SEGMENT_DELETE)
+    if (e->type != ENTRY_PUT && e->type != ENTRY_DELETE)
         return err_set(FLOE_EINVAL, "segment %s: entry type %u is neither put nor delete", w->path, e->type);
-    if (e->type == SEGMENT_DELETE && (e->value_len || e->content_type_len))
+    if (e->type == ENTRY_DELETE && (e->value_len || e->content_type_len))
         return err_set(FLOE_EINVAL, "segment %s: a delete carries no value or content type", w->path);
     if (e->value_len > SEG_MAX_VALUE_BYTES)
         return err_set(FLOE_ETOOBIG, "segment %s: value of %" PRIu32 " bytes exceeds %llu", w->path,
@@ -448,7 +439,7 @@ static int validate_entry(const segment_writer *w, const segment_entry *e)
     if (e->content_type_len > FLOE_MAX_CONTENT_TYPE_BYTES || (e->content_type_len && !e->content_type))
         return err_set(FLOE_EINVAL, "segment %s: content type of %" PRIu32 " bytes (at most %d)", w->path,
                        e->content_type_len, FLOE_MAX_CONTENT_TYPE_BYTES);
-    if (w->count > 0 && keycmp(e->key, e->key_len, w->last_key, w->last_key_len) <= 0) {
+    if (w->count > 0 && key_cmp(e->key, e->key_len, w->last_key, w->last_key_len) <= 0) {
         char cur[4 * 64 + 4], prev[4 * 64 + 4];
         escape_bytes(e->key, e->key_len, 64, cur);
         escape_bytes(w->last_key, w->last_key_len, 64, prev);
@@ -461,7 +452,7 @@ static int validate_entry(const segment_writer *w, const segment_entry *e)
     return 0;
 }
 
-int segment_writer_add(segment_writer *w, const segment_entry *e)
+int segment_writer_add(segment_writer *w, const entry *e)
 {
     int rc;
     if (!w)
@@ -851,7 +842,7 @@ static const uint8_t *entry_header(const uint8_t *p, const uint8_t *end, entry_v
     e->ct_len = *p++;
     if (!(p = get_varint(p, end, 64, &e->seq)))
         return NULL;
-    if (e->type != SEGMENT_PUT && e->type != SEGMENT_DELETE)
+    if (e->type != ENTRY_PUT && e->type != ENTRY_DELETE)
         return NULL;
     if (e->shared + e->unshared == 0 || e->shared + e->unshared > FLOE_MAX_KEY_BYTES)
         return NULL;
@@ -901,7 +892,7 @@ static int block_seek(const block_view *v, const uint8_t *target, size_t target_
         size_t klen;
         if (restart_key(v, mid, &k, &klen) < 0)
             return -1;
-        int cmp = keycmp(k, klen, target, target_len);
+        int cmp = key_cmp(k, klen, target, target_len);
         if (cmp == 0) {
             lo = mid;
             break;
@@ -919,7 +910,7 @@ static int block_seek(const block_view *v, const uint8_t *target, size_t target_
         int r = cursor_step(v, c);
         if (r <= 0)
             return r;
-        if (!target || keycmp(c->key, c->key_len, target, target_len) >= 0)
+        if (!target || key_cmp(c->key, c->key_len, target, target_len) >= 0)
             return 1;
     }
 }
@@ -1125,7 +1116,7 @@ static int meta_parse(uint64_t off, const uint8_t *p, uint32_t len, segment_info
         why = "key length outside 1..1024";
     else if ((uint64_t)SEG_META_FIXED_BYTES + m.min_key_len + m.max_key_len != len)
         why = "key lengths do not match the region length";
-    else if (keycmp(p + 64, m.min_key_len, p + 64 + m.min_key_len, m.max_key_len) > 0)
+    else if (key_cmp(p + 64, m.min_key_len, p + 64 + m.min_key_len, m.max_key_len) > 0)
         why = "min key is greater than max key";
     else if (m.min_seq > m.max_seq)
         why = "min seq is greater than max seq";
@@ -1193,7 +1184,7 @@ static int index_parse(uint64_t off, const uint8_t *p, uint32_t len, uint64_t da
                         off, n, at, r.offset, r.length, expect, data_end);
             break;
         }
-        if (prev && keycmp(prev, prev_len, r.last_key, r.last_key_len) >= 0) {
+        if (prev && key_cmp(prev, prev_len, r.last_key, r.last_key_len) >= 0) {
             rc = err_set(FLOE_ECORRUPT,
                          "index at offset %" PRIu64 ": entry %" PRIu64 " at offset %" PRIu64
                          ": last keys are not increasing",
@@ -1297,7 +1288,7 @@ int segment_open(const segment_source *src, segment_t **out)
         goto out;
     }
     if (nblocks != s->info.block_count ||
-        keycmp(s->index[nblocks - 1].last_key, s->index[nblocks - 1].last_key_len, s->info.max_key,
+        key_cmp(s->index[nblocks - 1].last_key, s->index[nblocks - 1].last_key_len, s->info.max_key,
                s->info.max_key_len) != 0) {
         rc = err_set(FLOE_ECORRUPT,
                      "segment %s: index at offset %" PRIu64 " lists %" PRIu64
@@ -1395,8 +1386,8 @@ uint64_t segment_memory_bytes(const segment_t *s)
 static int in_range(const segment_t *s, const void *key, size_t key_len)
 {
     return key_len > 0 && key_len <= FLOE_MAX_KEY_BYTES &&
-           keycmp(key, key_len, s->info.min_key, s->info.min_key_len) >= 0 &&
-           keycmp(key, key_len, s->info.max_key, s->info.max_key_len) <= 0;
+           key_cmp(key, key_len, s->info.min_key, s->info.min_key_len) >= 0 &&
+           key_cmp(key, key_len, s->info.max_key, s->info.max_key_len) <= 0;
 }
 
 int segment_may_contain(const segment_t *s, const void *key, size_t key_len)
@@ -1410,7 +1401,7 @@ static uint64_t index_find(const segment_t *s, const void *key, size_t key_len)
     uint64_t lo = 0, hi = s->info.block_count;
     while (lo < hi) {
         uint64_t mid = lo + (hi - lo) / 2;
-        if (keycmp(s->index[mid].last_key, s->index[mid].last_key_len, key, key_len) < 0)
+        if (key_cmp(s->index[mid].last_key, s->index[mid].last_key_len, key, key_len) < 0)
             lo = mid + 1;
         else
             hi = mid;
@@ -1573,7 +1564,7 @@ int segment_iter_next(segment_iter *it)
     return iter_enter(it, b + 1, NULL, 0);
 }
 
-void segment_iter_entry(const segment_iter *it, segment_entry *out)
+void segment_iter_entry(const segment_iter *it, entry *out)
 {
     const block_cursor *c = &it->cur;
     out->key = c->key;
@@ -1616,7 +1607,7 @@ static int block_walk(uint64_t b, const seg_block_ref *ix, const block_view *v, 
         }
     }
     while ((r = cursor_step(v, c)) == 1) {
-        if (n > 0 && keycmp(prev, prev_len, c->key, c->key_len) >= 0) {
+        if (n > 0 && key_cmp(prev, prev_len, c->key, c->key_len) >= 0) {
             rc = err_set(FLOE_ECORRUPT,
                          "block %" PRIu64 " at offset %" PRIu64 ": entry %" PRIu64 " is out of order", b,
                          ix->offset, n);
@@ -1628,13 +1619,13 @@ static int block_walk(uint64_t b, const seg_block_ref *ix, const block_view *v, 
         if (!print)
             continue;
         escape_bytes(c->key, c->key_len, FLOE_MAX_KEY_BYTES, esc);
-        fprintf(print, "  %s key=\"%s\" seq=%" PRIu64, c->e.type == SEGMENT_PUT ? "put" : "delete", esc,
+        fprintf(print, "  %s key=\"%s\" seq=%" PRIu64, c->e.type == ENTRY_PUT ? "put" : "delete", esc,
                 c->e.seq);
         if (c->e.ct_len) {
             escape_bytes(c->e.ct, c->e.ct_len, FLOE_MAX_CONTENT_TYPE_BYTES, esc);
             fprintf(print, " content_type=\"%s\"", esc);
         }
-        if (c->e.type == SEGMENT_PUT) {
+        if (c->e.type == ENTRY_PUT) {
             escape_bytes(c->e.value, c->e.value_len, SEG_DUMP_VALUE_BYTES, esc);
             fprintf(print, " value[%" PRIu64 "]=\"%s\"", c->e.value_len, esc);
         }
@@ -1644,7 +1635,7 @@ static int block_walk(uint64_t b, const seg_block_ref *ix, const block_view *v, 
         rc = err_set(FLOE_ECORRUPT,
                      "block %" PRIu64 " at offset %" PRIu64 ": entry %" PRIu64 " at byte %zu does not parse",
                      b, ix->offset, n, c->next);
-    else if (n == 0 || keycmp(prev, prev_len, ix->last_key, ix->last_key_len) != 0)
+    else if (n == 0 || key_cmp(prev, prev_len, ix->last_key, ix->last_key_len) != 0)
         rc =
             err_set(FLOE_ECORRUPT, "block %" PRIu64 " at offset %" PRIu64 ": last key differs from the index",
                     b, ix->offset);

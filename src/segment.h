@@ -10,29 +10,13 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
 #include <stdio.h>
 
+#include "entry.h"
 #include "floe.h"
 
 #define SEGMENT_FOOTER_BYTES 64
-
-enum segment_entry_type {
-    SEGMENT_PUT = 1,
-    SEGMENT_DELETE = 2,
-};
-
-/* One entry, as given to the writer or returned by a read. Pointers are borrowed (writer) or owned
- * as the function that returns them says. */
-typedef struct segment_entry {
-    const uint8_t *key;
-    uint32_t key_len;
-    const uint8_t *value;
-    uint32_t value_len;
-    const char *content_type; /* NULL if none */
-    uint32_t content_type_len;
-    uint64_t seq;
-    uint8_t type; /* enum segment_entry_type */
-} segment_entry;
 
 /* What the metadata block and footer record about a finished segment. Keys are malloc'd and owned by
  * whoever holds the struct; free with segment_info_clear. */
@@ -72,7 +56,7 @@ int segment_writer_open(const char *path, const segment_write_options *opts, seg
 
 /* Adds an entry. Keys must be strictly increasing (one version per key; tombstones included).
  * Errors: FLOE_EINVAL (order), FLOE_EIO. */
-int segment_writer_add(segment_writer *w, const segment_entry *e);
+int segment_writer_add(segment_writer *w, const entry *e);
 
 /* Writes bloom, index, metadata and footer, fsyncs and closes the file and frees w. On success
  * *info_out (if not NULL) describes the segment. On failure the file is removed. */
@@ -127,7 +111,7 @@ int segment_may_contain(const segment_t *s, const void *key, size_t key_len);
 /* A value found by segment_get: value and content_type are malloc'd and owned by the caller, freed
  * with segment_hit_clear. */
 typedef struct segment_hit {
-    uint8_t type; /* SEGMENT_PUT or SEGMENT_DELETE */
+    uint8_t type; /* ENTRY_PUT or ENTRY_DELETE */
     uint64_t seq;
     uint8_t *value;
     uint32_t value_len;
@@ -151,7 +135,7 @@ int segment_iter_seek(segment_iter *it, const void *key, size_t key_len);
 int segment_iter_valid(const segment_iter *it);
 /* Advances; returns 0 or an error. */
 int segment_iter_next(segment_iter *it);
-void segment_iter_entry(const segment_iter *it, segment_entry *out);
+void segment_iter_entry(const segment_iter *it, entry *out);
 
 /* Byte range of one data block (for the cold tier's block cache): fills offset and length including
  * the CRC trailer. Returns FLOE_EINVAL if block is out of range. */

@@ -415,12 +415,12 @@ START_TEST(blockcache_source_reads_a_segment_through_the_cache)
         char key[32], value[128];
         int kl = snprintf(key, sizeof key, "key-%05d", i);
         int vl = snprintf(value, sizeof value, "value-%d-%060d", i, i);
-        segment_entry e = {.key = (const uint8_t *)key,
+        entry e = {.key = (const uint8_t *)key,
                            .key_len = (uint32_t)kl,
                            .value = (const uint8_t *)value,
                            .value_len = (uint32_t)vl,
                            .seq = (uint64_t)i + 1,
-                           .type = SEGMENT_PUT};
+                           .type = ENTRY_PUT};
         ck_assert_int_eq(segment_writer_add(w, &e), 0);
     }
     ck_assert_int_eq(segment_writer_finish(w, &info), 0);

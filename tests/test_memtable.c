@@ -33,7 +33,7 @@ static memtable_t *new_memtable(void)
 static void add(memtable_t *m, const void *key, size_t key_len, uint64_t seq, uint8_t type, const void *value,
                 size_t value_len, const char *content_type)
 {
-    memtable_entry e = {
+    entry e = {
         .key = key,
         .key_len = (uint32_t)key_len,
         .value = value,
@@ -48,11 +48,11 @@ static void add(memtable_t *m, const void *key, size_t key_len, uint64_t seq, ui
 
 static void put_str(memtable_t *m, const char *key, uint64_t seq, const char *value)
 {
-    add(m, key, strlen(key), seq, MEMTABLE_PUT, value, strlen(value), NULL);
+    add(m, key, strlen(key), seq, ENTRY_PUT, value, strlen(value), NULL);
 }
 
 /* Bytewise key order, then seq descending; returns <0 if a sorts before b. */
-static int entry_order(const memtable_entry *a, const memtable_entry *b)
+static int entry_order(const entry *a, const entry *b)
 {
     size_t n = a->key_len < b->key_len ? a->key_len : b->key_len;
     int c = memcmp(a->key, b->key, n);
@@ -80,22 +80,22 @@ START_TEST(memtable_refuses_keys_and_sequence_numbers_it_cannot_hold)
     memtable_t *m = new_memtable();
     static uint8_t big[FLOE_MAX_KEY_BYTES + 1];
     memset(big, 'k', sizeof big);
-    memtable_entry e = {.key = big,
+    entry e = {.key = big,
                         .key_len = FLOE_MAX_KEY_BYTES + 1,
                         .value = (const uint8_t *)"v",
                         .value_len = 1,
                         .seq = 1,
-                        .type = MEMTABLE_PUT};
+                        .type = ENTRY_PUT};
     ck_assert_int_eq(memtable_add(m, &e), FLOE_EINVAL);
     e.key_len = FLOE_MAX_KEY_BYTES;
     e.seq = (UINT64_C(1) << 56); /* the node keeps seq and type in one word */
     ck_assert_int_eq(memtable_add(m, &e), FLOE_EINVAL);
     e.seq = (UINT64_C(1) << 56) - 1;
     ck_assert_int_eq(memtable_add(m, &e), 0);
-    memtable_entry got;
+    entry got;
     ck_assert_int_eq(memtable_get(m, big, FLOE_MAX_KEY_BYTES, UINT64_MAX, &got), 1);
     ck_assert_uint_eq(got.seq, (UINT64_C(1) << 56) - 1);
-    ck_assert_uint_eq(got.type, MEMTABLE_PUT);
+    ck_assert_uint_eq(got.type, ENTRY_PUT);
     ck_assert_uint_eq(got.key_len, FLOE_MAX_KEY_BYTES);
     ck_assert_uint_eq(memtable_count(m), 1);
     memtable_unref(m);
@@ -118,13 +118,13 @@ START_TEST(memtable_iterates_keys_ascending_and_versions_newest_first)
     uint64_t next_seq = 100;
     for (size_t v = 0; v < 5; v++)
         for (size_t k = 0; k < nkeys; k++)
-            add(m, keys[k].key, keys[k].len, seqs[v] * 1000 + next_seq++, MEMTABLE_PUT, "x", 1, NULL);
+            add(m, keys[k].key, keys[k].len, seqs[v] * 1000 + next_seq++, ENTRY_PUT, "x", 1, NULL);
     ck_assert_uint_eq(memtable_count(m), 5 * nkeys);
 
     memtable_iter *it = NULL;
     ck_assert_int_eq(memtable_iter_create(m, &it), 0);
     memtable_iter_seek(it, NULL, 0);
-    memtable_entry prev = {0}, cur;
+    entry prev = {0}, cur;
     size_t seen = 0;
     for (; memtable_iter_valid(it); memtable_iter_next(it)) {
         memtable_iter_entry(it, &cur);
@@ -153,7 +153,7 @@ START_TEST(memtable_get_returns_newest_version_at_or_below_max_seq)
     put_str(m, "key", 20, "v20");
     put_str(m, "kex", 25, "other-before");
     put_str(m, "key0", 15, "other-after");
-    memtable_entry e;
+    entry e;
 
     ck_assert_int_eq(memtable_get(m, "key", 3, 9, &e), 0);
     const struct {
@@ -168,7 +168,7 @@ START_TEST(memtable_get_returns_newest_version_at_or_below_max_seq)
         ck_assert_mem_eq(e.value, want, e.value_len);
         ck_assert_uint_eq(e.key_len, 3);
         ck_assert_mem_eq(e.key, "key", 3);
-        ck_assert_int_eq(e.type, MEMTABLE_PUT);
+        ck_assert_int_eq(e.type, ENTRY_PUT);
     }
     /* A prefix or an extension of a stored key is a different key. */
     ck_assert_int_eq(memtable_get(m, "ke", 2, UINT64_MAX, &e), 0);
@@ -185,18 +185,18 @@ START_TEST(memtable_delete_hides_older_put_only_at_later_seqs)
 {
     memtable_t *m = new_memtable();
     put_str(m, "doc", 1, "first");
-    add(m, "doc", 3, 2, MEMTABLE_DELETE, NULL, 0, NULL);
+    add(m, "doc", 3, 2, ENTRY_DELETE, NULL, 0, NULL);
     put_str(m, "doc", 3, "again");
-    memtable_entry e;
+    entry e;
     ck_assert_int_eq(memtable_get(m, "doc", 3, 1, &e), 1);
-    ck_assert_int_eq(e.type, MEMTABLE_PUT);
+    ck_assert_int_eq(e.type, ENTRY_PUT);
     ck_assert_mem_eq(e.value, "first", 5);
     ck_assert_int_eq(memtable_get(m, "doc", 3, 2, &e), 1);
-    ck_assert_int_eq(e.type, MEMTABLE_DELETE);
+    ck_assert_int_eq(e.type, ENTRY_DELETE);
     ck_assert_uint_eq(e.seq, 2);
     ck_assert_uint_eq(e.value_len, 0);
     ck_assert_int_eq(memtable_get(m, "doc", 3, 3, &e), 1);
-    ck_assert_int_eq(e.type, MEMTABLE_PUT);
+    ck_assert_int_eq(e.type, ENTRY_PUT);
     ck_assert_mem_eq(e.value, "again", 5);
     memtable_unref(m);
 }
@@ -205,19 +205,19 @@ END_TEST
 START_TEST(memtable_rejects_bad_type_and_oversized_content_type)
 {
     memtable_t *m = new_memtable();
-    memtable_entry e = {.key = (const uint8_t *)"k", .key_len = 1, .seq = 1, .type = 9};
+    entry e = {.key = (const uint8_t *)"k", .key_len = 1, .seq = 1, .type = 9};
     ck_assert_int_eq(memtable_add(m, &e), FLOE_EINVAL);
     ck_assert_ptr_nonnull(strstr(floe_last_error(), "type"));
     char ct[300];
     memset(ct, 'a', sizeof ct);
-    e.type = MEMTABLE_PUT;
+    e.type = ENTRY_PUT;
     e.content_type = ct;
     e.content_type_len = sizeof ct;
     ck_assert_int_eq(memtable_add(m, &e), FLOE_EINVAL);
     ck_assert_ptr_nonnull(strstr(floe_last_error(), "content type"));
     ck_assert_uint_eq(memtable_count(m), 0);
     ck_assert_uint_eq(memtable_bytes(m), 0);
-    memtable_entry got;
+    entry got;
     ck_assert_int_eq(memtable_get(m, "k", 1, UINT64_MAX, &got), 0);
     memtable_unref(m);
 }
@@ -233,7 +233,7 @@ START_TEST(memtable_iter_seek_lands_on_newest_version_of_first_key_at_or_after)
     put_str(m, "f", 4, "f4");
     memtable_iter *it = NULL;
     ck_assert_int_eq(memtable_iter_create(m, &it), 0);
-    memtable_entry e;
+    entry e;
 
     /* A fresh iterator starts at the first entry. */
     ck_assert(memtable_iter_valid(it));
@@ -309,14 +309,14 @@ START_TEST(memtable_stores_values_content_types_and_large_values_intact)
     for (size_t i = 0; i < mid_len; i++)
         mid[i] = (uint8_t)(i * 17 + 3);
 
-    add(m, "big", 3, 1, MEMTABLE_PUT, big, big_len, "application/octet-stream");
-    add(m, "empty", 5, 2, MEMTABLE_PUT, NULL, 0, "text/plain");
-    add(m, "mid", 3, 3, MEMTABLE_PUT, mid, mid_len, NULL);
-    add(m, "small", 5, 4, MEMTABLE_PUT, "hello", 5, "text/plain; charset=utf-8");
+    add(m, "big", 3, 1, ENTRY_PUT, big, big_len, "application/octet-stream");
+    add(m, "empty", 5, 2, ENTRY_PUT, NULL, 0, "text/plain");
+    add(m, "mid", 3, 3, ENTRY_PUT, mid, mid_len, NULL);
+    add(m, "small", 5, 4, ENTRY_PUT, "hello", 5, "text/plain; charset=utf-8");
     memset(big, 0, big_len); /* the memtable must have its own copies */
     memset(mid, 0, mid_len);
 
-    memtable_entry e;
+    entry e;
     ck_assert_int_eq(memtable_get(m, "big", 3, UINT64_MAX, &e), 1);
     ck_assert_uint_eq(e.value_len, big_len);
     for (size_t i = 0; i < big_len; i++)
@@ -360,7 +360,7 @@ START_TEST(memtable_tracks_bytes_count_and_seq_range)
     for (size_t i = 0; i < sizeof seqs / sizeof seqs[0]; i++) {
         char key[16];
         int n = snprintf(key, sizeof key, "k%zu", i);
-        add(m, key, (size_t)n, seqs[i], MEMTABLE_PUT, "0123456789", 10, NULL);
+        add(m, key, (size_t)n, seqs[i], ENTRY_PUT, "0123456789", 10, NULL);
         ck_assert_uint_eq(memtable_count(m), i + 1);
         ck_assert_uint_gt(memtable_bytes(m), last_bytes + (size_t)n + 10 - 1);
         last_bytes = memtable_bytes(m);
@@ -388,7 +388,7 @@ START_TEST(memtable_iterator_reference_outlives_creator)
     memtable_unref(m);
     memtable_unref(m); /* the creator's reference is gone; the iterator's keeps it alive */
     memtable_iter_seek(it, "b", 1);
-    memtable_entry e;
+    entry e;
     memtable_iter_entry(it, &e);
     ck_assert_mem_eq(e.value, "beta", 4);
     memtable_iter_destroy(it);
@@ -407,7 +407,7 @@ START_TEST(memtable_many_random_inserts_stay_sorted_and_findable)
     for (size_t i = 0; i < n; i++) {
         char key[17];
         snprintf(key, sizeof key, "%016llu", (unsigned long long)(rng_next(&rng) % (n * 2)));
-        add(m, key, 16, i + 1, MEMTABLE_PUT, value, sizeof value, NULL);
+        add(m, key, 16, i + 1, ENTRY_PUT, value, sizeof value, NULL);
     }
     ck_assert_uint_eq(memtable_count(m), n);
     ck_assert_uint_eq(memtable_min_seq(m), 1);
@@ -415,7 +415,7 @@ START_TEST(memtable_many_random_inserts_stay_sorted_and_findable)
 
     memtable_iter *it = NULL;
     ck_assert_int_eq(memtable_iter_create(m, &it), 0);
-    memtable_entry prev = {0}, cur;
+    entry prev = {0}, cur;
     size_t seen = 0;
     for (memtable_iter_seek(it, NULL, 0); memtable_iter_valid(it); memtable_iter_next(it)) {
         memtable_iter_entry(it, &cur);
@@ -432,7 +432,7 @@ START_TEST(memtable_many_random_inserts_stay_sorted_and_findable)
     for (size_t i = 0; i < n; i++) {
         char key[17];
         snprintf(key, sizeof key, "%016llu", (unsigned long long)(rng_next(&rng) % (n * 2)));
-        memtable_entry e;
+        entry e;
         if (memtable_get(m, key, 16, UINT64_MAX, &e) != 1 || e.seq < i + 1)
             ck_abort_msg("key %s written at seq %zu not found at its newest version", key, i + 1);
         if (memtable_get(m, key, 16, i + 1, &e) != 1 || e.seq != i + 1)
@@ -479,7 +479,7 @@ static void conc_fail(conc_state *st, const char *fmt, const char *key, uint64_t
     pthread_mutex_unlock(&st->failure_mu);
 }
 
-static int conc_entry_ok(const memtable_entry *e)
+static int conc_entry_ok(const entry *e)
 {
     uint8_t want[128];
     char key[12];
@@ -487,7 +487,7 @@ static int conc_entry_ok(const memtable_entry *e)
         return 0;
     memcpy(key, e->key, 11);
     key[11] = '\0';
-    if (e->type == MEMTABLE_DELETE)
+    if (e->type == ENTRY_DELETE)
         return e->value_len == 0 && e->seq % 5 == 0;
     size_t len = conc_value(key, e->seq, want);
     return e->value_len == len && memcmp(e->value, want, len) == 0 && e->content_type_len == 4 &&
@@ -502,11 +502,11 @@ static void *conc_writer(void *arg)
     for (uint64_t seq = 1; seq <= (uint64_t)CONC_WRITES; seq++) {
         char key[12];
         conc_key(rng_next(&rng) % CONC_KEYS, key);
-        memtable_entry e = {.key = (const uint8_t *)key, .key_len = 11, .seq = seq};
+        entry e = {.key = (const uint8_t *)key, .key_len = 11, .seq = seq};
         if (seq % 5 == 0) {
-            e.type = MEMTABLE_DELETE;
+            e.type = ENTRY_DELETE;
         } else {
-            e.type = MEMTABLE_PUT;
+            e.type = ENTRY_PUT;
             e.value = value;
             e.value_len = (uint32_t)conc_value(key, seq, value);
             e.content_type = "t/ct";
@@ -542,7 +542,7 @@ static void *conc_reader(void *arg)
             uint64_t k = rng_next(&rng) % CONC_KEYS;
             char key[12];
             conc_key(k, key);
-            memtable_entry e;
+            entry e;
             if (memtable_get(st->m, key, 11, UINT64_MAX, &e) == 1) {
                 if (!conc_entry_ok(&e))
                     conc_fail(st, "reader: get %s returned a damaged entry at seq %llu", key, e.seq);
@@ -561,13 +561,13 @@ static void *conc_reader(void *arg)
         for (; checked_seq < published; checked_seq++) {
             char key[12];
             conc_key(rng_next(&writer_rng) % CONC_KEYS, key);
-            memtable_entry e;
+            entry e;
             if (memtable_get(st->m, key, 11, checked_seq + 1, &e) != 1 || e.seq != checked_seq + 1 ||
                 !conc_entry_ok(&e))
                 conc_fail(st, "reader: published write to %s at seq %llu not visible", key, checked_seq + 1);
         }
         /* A scan: strictly ordered, every entry complete. */
-        memtable_entry prev = {0}, cur;
+        entry prev = {0}, cur;
         int have_prev = 0;
         for (memtable_iter_seek(it, NULL, 0); memtable_iter_valid(it); memtable_iter_next(it)) {
             memtable_iter_entry(it, &cur);

@@ -117,12 +117,12 @@ static void write_segment(const char *path, uint64_t id, uint64_t epoch, int n, 
         int kl = snprintf(key, sizeof key, "s%03" PRIu64 "-%05d", id, i);
         int vl =
             snprintf(value, sizeof value, "value %d of segment %" PRIu64 " %0*d", i, id, 100 + i % 50, i);
-        segment_entry se = {.key = (const uint8_t *)key,
+        entry se = {.key = (const uint8_t *)key,
                             .key_len = (uint32_t)kl,
                             .value = (const uint8_t *)value,
                             .value_len = (uint32_t)vl,
                             .seq = id * 100000 + (uint64_t)i + 1,
-                            .type = SEGMENT_PUT};
+                            .type = ENTRY_PUT};
         ck_assert_int_eq(segment_writer_add(w, &se), 0);
     }
     ck_assert_msg(segment_writer_finish(w, info) == 0, "%s", floe_last_error());

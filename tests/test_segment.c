@@ -44,7 +44,7 @@ typedef struct gen_entry {
     char key[FLOE_MAX_KEY_BYTES];
     uint8_t *value;
     char ct[FLOE_MAX_CONTENT_TYPE_BYTES];
-    segment_entry e;
+    entry e;
 } gen_entry;
 
 /* Entry i of the "mixed" set: keys "key-000000", ...; every 7th a tombstone, every 3rd with a content
@@ -62,9 +62,9 @@ static void gen_mixed(int i, gen_entry *g)
     g->e.key = (const uint8_t *)g->key;
     g->e.key_len = (uint32_t)klen;
     g->e.seq = 1000 + (uint64_t)i * 3;
-    g->e.type = SEGMENT_PUT;
+    g->e.type = ENTRY_PUT;
     if (i % 7 == 6) {
-        g->e.type = SEGMENT_DELETE;
+        g->e.type = ENTRY_DELETE;
         return;
     }
     if (i % 3 == 0) {
@@ -108,7 +108,7 @@ static void write_mixed(const char *path, const segment_write_options *o, int n,
     ck_assert_msg(segment_writer_finish(w, info) == 0, "finish: %s", floe_last_error());
 }
 
-static void assert_entry_eq(const segment_entry *got, const segment_entry *want)
+static void assert_entry_eq(const entry *got, const entry *want)
 {
     ck_assert_uint_eq(got->key_len, want->key_len);
     ck_assert(memcmp(got->key, want->key, want->key_len) == 0);
@@ -122,7 +122,7 @@ static void assert_entry_eq(const segment_entry *got, const segment_entry *want)
     ck_assert(want->content_type_len > 0 || got->content_type == NULL);
 }
 
-static void assert_hit_eq(const segment_hit *h, const segment_entry *want)
+static void assert_hit_eq(const segment_hit *h, const entry *want)
 {
     ck_assert_uint_eq(h->type, want->type);
     ck_assert_uint_eq(h->seq, want->seq);
@@ -158,7 +158,7 @@ static void assert_reads_mixed(segment_t *s, int n)
     for (; segment_iter_valid(it); seen++) {
         ck_assert_int_lt(seen, n);
         gen_entry g;
-        segment_entry e;
+        entry e;
         gen_mixed(seen, &g);
         segment_iter_entry(it, &e);
         assert_entry_eq(&e, &g.e);
@@ -390,12 +390,12 @@ static void write_values(const char *path, floe_compression c, int random_values
                        : random_values == 2 ? (uint8_t)(x % 200)
                                             : (uint8_t)('a' + j % 13);
         }
-        segment_entry e = {.key = (const uint8_t *)key,
+        entry e = {.key = (const uint8_t *)key,
                            .key_len = (uint32_t)snprintf(key, sizeof key, "v%05d", i),
                            .value = value,
                            .value_len = sizeof value,
                            .seq = (uint64_t)i + 1,
-                           .type = SEGMENT_PUT};
+                           .type = ENTRY_PUT};
         ck_assert_int_eq(segment_writer_add(w, &e), 0);
     }
     ck_assert_int_eq(segment_writer_finish(w, info), 0);
@@ -459,12 +459,12 @@ static void write_even_keys(const char *path, floe_compression c, uint32_t block
         char key[16], value[16];
         int klen = snprintf(key, sizeof key, "b%04d", i);
         int vlen = snprintf(value, sizeof value, "v%d", i);
-        segment_entry e = {.key = (const uint8_t *)key,
+        entry e = {.key = (const uint8_t *)key,
                            .key_len = (uint32_t)klen,
                            .value = (const uint8_t *)value,
                            .value_len = (uint32_t)vlen,
                            .seq = (uint64_t)i + 1,
-                           .type = SEGMENT_PUT};
+                           .type = ENTRY_PUT};
         ck_assert_int_eq(segment_writer_add(w, &e), 0);
     }
     ck_assert_int_eq(segment_writer_finish(w, NULL), 0);
@@ -527,7 +527,7 @@ START_TEST(segment_writer_refuses_keys_out_of_order)
     segment_write_options o = opts_with(FLOE_COMPRESSION_NONE, 0);
     segment_writer *w;
     ck_assert_int_eq(segment_writer_open(path, &o, &w), 0);
-    segment_entry e = {.key = (const uint8_t *)"m", .key_len = 1, .seq = 1, .type = SEGMENT_PUT};
+    entry e = {.key = (const uint8_t *)"m", .key_len = 1, .seq = 1, .type = ENTRY_PUT};
     ck_assert_int_eq(segment_writer_add(w, &e), 0);
     e.key = (const uint8_t *)"a";
     ck_assert_int_eq(segment_writer_add(w, &e), FLOE_EINVAL);
@@ -566,18 +566,18 @@ START_TEST(segment_writer_refuses_invalid_entries)
     static char long_ct[FLOE_MAX_CONTENT_TYPE_BYTES + 1];
     memset(long_ct, 't', sizeof long_ct);
     ck_assert_int_eq(segment_writer_open(path, &o, &w), 0);
-    segment_entry e = {.key = long_key, .key_len = 0, .seq = 1, .type = SEGMENT_PUT};
+    entry e = {.key = long_key, .key_len = 0, .seq = 1, .type = ENTRY_PUT};
     ck_assert_int_eq(segment_writer_add(w, &e), FLOE_EKEY);
     e.key_len = FLOE_MAX_KEY_BYTES + 1;
     ck_assert_int_eq(segment_writer_add(w, &e), FLOE_EKEY);
     e.key_len = 1;
     e.type = 3;
     ck_assert_int_eq(segment_writer_add(w, &e), FLOE_EINVAL);
-    e.type = SEGMENT_DELETE;
+    e.type = ENTRY_DELETE;
     e.value = (const uint8_t *)"x";
     e.value_len = 1;
     ck_assert_int_eq(segment_writer_add(w, &e), FLOE_EINVAL);
-    e.type = SEGMENT_PUT;
+    e.type = ENTRY_PUT;
     e.content_type = long_ct;
     e.content_type_len = sizeof long_ct;
     ck_assert_int_eq(segment_writer_add(w, &e), FLOE_EINVAL);
@@ -666,7 +666,7 @@ static void assert_iter_at(segment_iter *it, int want)
     char key[16];
     int klen = snprintf(key, sizeof key, "b%04d", want);
     ck_assert_msg(segment_iter_valid(it), "iterator invalid, expected %s", key);
-    segment_entry e;
+    entry e;
     segment_iter_entry(it, &e);
     ck_assert_uint_eq(e.key_len, (uint32_t)klen);
     ck_assert_msg(memcmp(e.key, key, (size_t)klen) == 0, "at %.*s, expected %s", (int)e.key_len, e.key, key);
@@ -916,21 +916,21 @@ static void write_tiny(const char *path, floe_compression c)
     segment_write_options o = opts_with(c, 64);
     segment_writer *w;
     ck_assert_int_eq(segment_writer_open(path, &o, &w), 0);
-    segment_entry e1 = {.key = (const uint8_t *)"apple",
+    entry e1 = {.key = (const uint8_t *)"apple",
                         .key_len = 5,
                         .value = (const uint8_t *)"red",
                         .value_len = 3,
                         .content_type = "text/plain",
                         .content_type_len = 10,
                         .seq = 1,
-                        .type = SEGMENT_PUT};
-    segment_entry e2 = {.key = (const uint8_t *)"banana", .key_len = 6, .seq = 2, .type = SEGMENT_PUT};
-    segment_entry e3 = {.key = (const uint8_t *)"cherry",
+                        .type = ENTRY_PUT};
+    entry e2 = {.key = (const uint8_t *)"banana", .key_len = 6, .seq = 2, .type = ENTRY_PUT};
+    entry e3 = {.key = (const uint8_t *)"cherry",
                         .key_len = 6,
                         .value = (const uint8_t *)"dark red",
                         .value_len = 8,
                         .seq = 3,
-                        .type = SEGMENT_PUT};
+                        .type = ENTRY_PUT};
     ck_assert_int_eq(segment_writer_add(w, &e1), 0);
     ck_assert_int_eq(segment_writer_add(w, &e2), 0);
     ck_assert_int_eq(segment_writer_add(w, &e3), 0);
@@ -1027,27 +1027,27 @@ START_TEST(segment_dump_lists_entries_and_reports_a_crc_mismatch_with_its_offset
     uint8_t long_value[200];
     memset(long_value, 'x', sizeof long_value);
     ck_assert_int_eq(segment_writer_open(path, &o, &w), 0);
-    segment_entry e1 = {.key = (const uint8_t *)"a\"b",
+    entry e1 = {.key = (const uint8_t *)"a\"b",
                         .key_len = 3,
                         .value = (const uint8_t *)"bin\0\x01\xff",
                         .value_len = 6,
                         .content_type = "application/octet-stream",
                         .content_type_len = 24,
                         .seq = 5,
-                        .type = SEGMENT_PUT};
-    segment_entry e2 = {.key = (const uint8_t *)"gone", .key_len = 4, .seq = 6, .type = SEGMENT_DELETE};
-    segment_entry e3 = {.key = (const uint8_t *)"long",
+                        .type = ENTRY_PUT};
+    entry e2 = {.key = (const uint8_t *)"gone", .key_len = 4, .seq = 6, .type = ENTRY_DELETE};
+    entry e3 = {.key = (const uint8_t *)"long",
                         .key_len = 4,
                         .value = long_value,
                         .value_len = sizeof long_value,
                         .seq = 7,
-                        .type = SEGMENT_PUT};
-    segment_entry e4 = {.key = (const uint8_t *)"zz",
+                        .type = ENTRY_PUT};
+    entry e4 = {.key = (const uint8_t *)"zz",
                         .key_len = 2,
                         .value = (const uint8_t *)"end",
                         .value_len = 3,
                         .seq = 8,
-                        .type = SEGMENT_PUT};
+                        .type = ENTRY_PUT};
     ck_assert_int_eq(segment_writer_add(w, &e1), 0);
     ck_assert_int_eq(segment_writer_add(w, &e2), 0);
     ck_assert_int_eq(segment_writer_add(w, &e3), 0);
@@ -1127,22 +1127,22 @@ START_TEST(segment_writer_output_matches_the_worked_example)
     segment_write_options o = {.id = 1, .epoch = 1, .compression = FLOE_COMPRESSION_NONE};
     segment_writer *w;
     ck_assert_int_eq(segment_writer_open(path, &o, &w), 0);
-    segment_entry e1 = {.key = (const uint8_t *)"fruit/apple",
+    entry e1 = {.key = (const uint8_t *)"fruit/apple",
                         .key_len = 11,
                         .value = (const uint8_t *)"red",
                         .value_len = 3,
                         .content_type = "text/plain",
                         .content_type_len = 10,
                         .seq = 5,
-                        .type = SEGMENT_PUT};
-    segment_entry e2 = {
-        .key = (const uint8_t *)"fruit/banana", .key_len = 12, .seq = 6, .type = SEGMENT_DELETE};
-    segment_entry e3 = {.key = (const uint8_t *)"fruit/cherry",
+                        .type = ENTRY_PUT};
+    entry e2 = {
+        .key = (const uint8_t *)"fruit/banana", .key_len = 12, .seq = 6, .type = ENTRY_DELETE};
+    entry e3 = {.key = (const uint8_t *)"fruit/cherry",
                         .key_len = 12,
                         .value = (const uint8_t *)"dark red",
                         .value_len = 8,
                         .seq = 300,
-                        .type = SEGMENT_PUT};
+                        .type = ENTRY_PUT};
     ck_assert_int_eq(segment_writer_add(w, &e1), 0);
     ck_assert_int_eq(segment_writer_add(w, &e2), 0);
     ck_assert_int_eq(segment_writer_add(w, &e3), 0);

@@ -1,0 +1,23 @@
+/* Clocks and sleeps, in one place: every timeout, backoff and age in floe is measured on
+ * CLOCK_MONOTONIC (wall time only goes into files, as created_unix_s and the like). */
+#ifndef FLOE_CLOCK_H
+#define FLOE_CLOCK_H
+
+#include <stdint.h>
+#include <time.h>
+
+/* Monotonic time in milliseconds and nanoseconds since an arbitrary start. */
+int64_t clock_now_ms(void);
+uint64_t clock_now_ns(void);
+
+/* The CLOCK_MONOTONIC time ms from now, for pthread_cond_timedwait on a condition variable whose
+ * clock was set to CLOCK_MONOTONIC (clock_cond_init does that). */
+struct timespec clock_deadline_after_ms(int64_t ms);
+
+/* Milliseconds from since (a CLOCK_MONOTONIC reading) to now. */
+int64_t clock_elapsed_ms(const struct timespec *since);
+
+/* Sleeps ms milliseconds, resuming after signals. */
+void clock_sleep_ms(uint32_t ms);
+
+#endif

@@ -1,0 +1,38 @@
+/* One key-value entry as the store moves it between the pending segment, segment files and reads,
+ * and the one bytewise key order every sorted structure of floe uses. */
+#ifndef FLOE_ENTRY_H
+#define FLOE_ENTRY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+enum entry_type {
+    ENTRY_PUT = 1,
+    ENTRY_DELETE = 2,
+};
+
+/* An entry. Its pointers are borrowed: whoever fills one says how long they live (a memtable's live
+ * as long as the memtable; a segment reader's as long as the block it came from). */
+typedef struct entry {
+    const uint8_t *key;
+    uint32_t key_len;
+    const uint8_t *value;
+    uint32_t value_len;
+    const char *content_type; /* NULL if none */
+    uint32_t content_type_len;
+    uint64_t seq;
+    uint8_t type; /* enum entry_type */
+} entry;
+
+/* Bytewise order of two keys, the shorter first on a common prefix: <0, 0 or >0. */
+static inline int key_cmp(const void *a, size_t a_len, const void *b, size_t b_len)
+{
+    size_t n = a_len < b_len ? a_len : b_len;
+    int c = n ? memcmp(a, b, n) : 0;
+    if (c)
+        return c;
+    return a_len < b_len ? -1 : a_len > b_len;
+}
+
+#endif

@@ -1,0 +1,27 @@
+/* The local file layer: the file operations the store's modules share (whole writes, directory
+ * fsync, making directories, joining paths). Every module that writes local files goes through
+ * these, so there is one place for each and, later, one seam for fault injection.
+ *
+ * Threads: every function is safe from any thread. */
+#ifndef FLOE_FILE_H
+#define FLOE_FILE_H
+
+#include <stddef.h>
+
+/* Writes all len bytes at fd's offset, retrying short writes and EINTR. Returns 0 or the errno
+ * value of the failed write (EIO if write returned 0): callers name the file in their message. */
+int file_write_all(int fd, const void *buf, size_t len);
+
+/* fsyncs the directory dir, so entries created or renamed in it survive power loss. Returns 0 or
+ * FLOE_EIO with a message naming dir. */
+int file_fsync_dir(const char *dir);
+
+/* Creates dir and any missing parents (mode 0755). Returns 0 (also if it exists as a directory),
+ * FLOE_EIO naming the path that could not be made or that exists and is not a directory,
+ * FLOE_EINVAL if the path is too long, FLOE_ENOMEM. */
+int file_mkdir_p(const char *dir);
+
+/* "a/b" in a malloc'd string the caller frees; NULL if out of memory. */
+char *file_path_join(const char *a, const char *b);
+
+#endif
