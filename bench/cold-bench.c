@@ -34,7 +34,7 @@
 
 #include "benchutil.h"
 #include "cold.h"
-#include "db.h"
+#include "store.h"
 #include "floe.h"
 #include "remote.h"
 #include "s3.h"
@@ -580,7 +580,7 @@ static upload_result bench_upload(const settings *s, const char *bucket, const c
     rec_cold *rc_store = rec_open(s, bucket);
     floe_t *db = NULL;
     uint64_t t0 = now_ns();
-    int rc = db_open_with_cold(data_dir, &o, &rc_store->base, &db);
+    int rc = store_open_with_cold(data_dir, &o, &rc_store->base, &db);
     if (rc < 0)
         die("open with the S3 cold tier", rc);
     if ((rc = floe_flush(db, FLOE_DURABLE_REMOTE)) < 0)
@@ -631,7 +631,7 @@ static get_result bench_cold_get(const settings *s, const char *bucket, const ch
     o.cache.block_bytes = block_cache_bytes;
     rec_cold *store = rec_open(s, bucket);
     floe_t *db = NULL;
-    if ((rc = db_open_with_cold(restored_dir, &o, &store->base, &db)) < 0)
+    if ((rc = store_open_with_cold(restored_dir, &o, &store->base, &db)) < 0)
         die("open restored", rc);
 
     /* Reads land in distinct data blocks: the stride is three blocks' worth of keys, and the warm-up

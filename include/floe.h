@@ -124,6 +124,7 @@ typedef struct floe_options {
         uint64_t part_bytes;        /* multipart above this size; default 16 MiB */
         uint64_t max_pending_bytes; /* sealed but not uploaded cap; default 4 GiB */
         uint32_t wait_ms;           /* how long a writer waits at the cap before FLOE_EBEHIND; default 10000 */
+        uint32_t flush_timeout_ms;  /* how long floe_flush(FLOE_DURABLE_REMOTE) waits; default 100000 */
     } upload;
     /* Called for log lines; NULL logs to stderr. level: 0 error, 1 warning, 2 info. */
     void (*log_fn)(void *ctx, int level, const char *msg);

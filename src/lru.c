@@ -7,7 +7,8 @@
  *     byte count, its generation and its statistics. No function holds two shard mutexes at once.
  *  2. An entry is either in its shard's table and LRU list (most recent at the head) at once, or in
  *     neither (detached). The shard's `bytes` is the sum of the charges of the entries in it and
- *     never exceeds its `capacity`.
+ *     never exceeds its `capacity`, with one exception: an entry inserted by lru_insert_pinned that
+ *     alone is larger than the budget stays, as the shard's only entry, until the next insert.
  *  3. `refs` counts the table's reference (while in it) plus one per handle given out. It is
  *     atomic so lru_release needs no lock: whoever drops it to zero frees the entry, and that can only
  *     happen after the entry left the table. Eviction therefore ignores pins: an evicted entry that a
@@ -293,17 +294,24 @@ uint64_t lru_generation(lru_t *c, const void *key, size_t key_len)
     return g;
 }
 
-/* Returns 0 without caching (and frees value) also when the entry cannot be allocated: a cache that
- * cannot cache is not an error for its callers. */
-int lru_insert(lru_t *c, const void *key, size_t key_len, void *value, uint64_t charge,
-               void (*free_fn)(void *value), uint64_t generation)
+/* 1 while the shard cannot take charge more bytes without evicting. Needs s->mu. */
+static int over_budget(const lru_shard *s, uint64_t charge)
+{
+    return charge > s->capacity || s->bytes > s->capacity - charge;
+}
+
+/* Inserts key -> value (see lru_insert). With pin, the entry goes in whatever its charge (evicting
+ * every other entry if it must) and *pinned gets a handle to it; without, an entry larger than the
+ * shard's budget is refused. Returns 1 if cached; on 0 the caller still owns value. */
+static int insert_entry(lru_t *c, const void *key, size_t key_len, void *value, uint64_t charge,
+                        void (*free_fn)(void *value), uint64_t generation, lru_handle **pinned)
 {
     uint64_t hash = hash_key(key, key_len);
     lru_shard *s = shard_for(c, hash);
     lru_handle *to_free = NULL; /* detached entries, chained through hash_next */
     int cached = 0;
 
-    if (c->capacity == 0 || charge > s->capacity || key_len > SIZE_MAX - sizeof(lru_handle))
+    if (key_len > SIZE_MAX - sizeof(lru_handle) || (!pinned && (c->capacity == 0 || charge > s->capacity)))
         goto out;
     lru_handle *e = malloc(sizeof *e + key_len);
     if (!e)
@@ -316,7 +324,7 @@ int lru_insert(lru_t *c, const void *key, size_t key_len, void *value, uint64_t 
     e->free_fn = free_fn;
     e->charge = charge;
     e->hash_next = NULL;
-    atomic_init(&e->refs, 1);
+    atomic_init(&e->refs, pinned ? 2 : 1);
 
     pthread_mutex_lock(&s->mu);
     if (generation != UINT64_MAX && generation != s->generation) {
@@ -330,7 +338,7 @@ int lru_insert(lru_t *c, const void *key, size_t key_len, void *value, uint64_t 
         old->hash_next = to_free;
         to_free = old;
     }
-    while (charge > s->capacity - s->bytes) {
+    while (s->lru.lru_prev != &s->lru && over_budget(s, charge)) {
         lru_handle *victim = s->lru.lru_prev;
         lru_handle *gone = detach(s, table_find(s, victim->key, victim->key_len, victim->hash));
         gone->hash_next = to_free;
@@ -346,7 +354,8 @@ int lru_insert(lru_t *c, const void *key, size_t key_len, void *value, uint64_t 
     if (s->entries > s->nbuckets)
         table_grow(s);
     pthread_mutex_unlock(&s->mu);
-    value = NULL; /* the entry owns it now */
+    if (pinned)
+        *pinned = e;
     cached = 1;
 out:
     while (to_free) {
@@ -354,9 +363,26 @@ out:
         entry_unref(to_free);
         to_free = next;
     }
-    if (value && free_fn)
+    return cached;
+}
+
+/* Returns 0 without caching (and frees value) also when the entry cannot be allocated: a cache that
+ * cannot cache is not an error for its callers. */
+int lru_insert(lru_t *c, const void *key, size_t key_len, void *value, uint64_t charge,
+               void (*free_fn)(void *value), uint64_t generation)
+{
+    int cached = insert_entry(c, key, key_len, value, charge, free_fn, generation, NULL);
+    if (!cached && free_fn)
         free_fn(value);
     return cached;
+}
+
+lru_handle *lru_insert_pinned(lru_t *c, const void *key, size_t key_len, void *value, uint64_t charge,
+                              void (*free_fn)(void *value))
+{
+    lru_handle *h = NULL;
+    insert_entry(c, key, key_len, value, charge, free_fn, UINT64_MAX, &h);
+    return h;
 }
 
 void lru_invalidate(lru_t *c, const void *key, size_t key_len)

@@ -12,8 +12,8 @@
 typedef struct lru lru_t;
 typedef struct lru_handle lru_handle;
 
-/* capacity_bytes 0 makes a cache that admits nothing. shards is rounded up to a power of two
- * (0 means 16). *out is freed with lru_destroy. */
+/* capacity_bytes 0 makes a cache that admits nothing but lru_insert_pinned's newest entry. shards
+ * is rounded up to a power of two (0 means 16). *out is freed with lru_destroy. */
 int lru_create(uint64_t capacity_bytes, unsigned shards, lru_t **out);
 /* Frees every entry (calling its free_fn) once its last handle is released. */
 void lru_destroy(lru_t *c);
@@ -34,6 +34,14 @@ uint64_t lru_generation(lru_t *c, const void *key, size_t key_len);
  * 0 is returned. Takes ownership of value either way. Returns 1 if cached. */
 int lru_insert(lru_t *c, const void *key, size_t key_len, void *value, uint64_t charge,
                void (*free_fn)(void *value), uint64_t generation);
+
+/* Inserts key -> value like lru_insert, except that it always goes in: an entry larger than the
+ * budget evicts every other entry of its shard and stays as the only one until the next insert, so
+ * the entry most recently inserted is always cached. Returns a pinned handle (release with
+ * lru_release) and takes ownership of value; returns NULL only if out of memory, and then the
+ * caller keeps value. */
+lru_handle *lru_insert_pinned(lru_t *c, const void *key, size_t key_len, void *value, uint64_t charge,
+                              void (*free_fn)(void *value));
 
 /* Removes key (if present) and bumps its shard's generation. */
 void lru_invalidate(lru_t *c, const void *key, size_t key_len);

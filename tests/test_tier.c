@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "cold.h"
-#include "db.h"
+#include "store.h"
 #include "floe.h"
 #include "manifest.h"
 #include "remote.h"
@@ -107,7 +107,7 @@ static cold_t *open_s3_cold(const s3_config *cfg)
 static floe_t *open_with(const char *dir, const floe_options *o, cold_t *c)
 {
     floe_t *db = NULL;
-    int rc = db_open_with_cold(dir, o, c, &db);
+    int rc = store_open_with_cold(dir, o, c, &db);
     ck_assert_msg(rc == 0, "open %s: %s: %s", dir, floe_strerror(rc), floe_last_error());
     return db;
 }
@@ -443,7 +443,7 @@ START_TEST(tier_newer_writer_fences_the_older_and_a_stranger_is_refused)
     char stranger[600];
     snprintf(stranger, sizeof stranger, "%s/stranger", root);
     floe_t *s = NULL;
-    rc = db_open_with_cold(stranger, &o, open_fs_cold(), &s);
+    rc = store_open_with_cold(stranger, &o, open_fs_cold(), &s);
     ck_assert_int_eq(rc, FLOE_EFENCED);
     ck_assert_msg(strstr(floe_last_error(), "restore") != NULL, "%s", floe_last_error());
 

@@ -1,0 +1,218 @@
+/* floe_list_keys: a merge of every sorted source in a view (the pending and sealed memtables and the
+ * segments) into one ordered listing of live keys.
+ *
+ * Invariants:
+ *  1. Among equal keys the highest seq is the newest version and the only one considered; a
+ *     tombstone hides the key.
+ *  2. Memtable versions newer than the read's visible_seq are skipped, so a listing sees exactly the
+ *     writes a floe_get started at the same moment would.
+ *  3. Every segment reader used is held (segref_use) until the listing ends, and the view is held
+ *     throughout, so nothing it reads is closed or deleted under it.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "entry.h"
+#include "segment.h"
+#include "store.h"
+#include "view.h"
+
+#define LIST_DEFAULT_LIMIT 1000
+#define LIST_MAX_LIMIT 100000
+
+/* One ordered source in a list merge: a memtable (many versions per key) or a segment. */
+typedef struct list_src {
+    memtable_iter *mit;
+    segment_iter *sit;
+    segref_use use; /* a segment's reader, released at the end of the listing */
+    uint64_t vis;
+    int valid;
+    entry cur;
+} list_src;
+
+/* Loads the source's current entry, skipping memtable versions newer than the read's view. */
+static void src_load(list_src *s)
+{
+    if (s->mit) {
+        for (; memtable_iter_valid(s->mit); memtable_iter_next(s->mit)) {
+            memtable_iter_entry(s->mit, &s->cur);
+            if (s->cur.seq <= s->vis) {
+                s->valid = 1;
+                return;
+            }
+        }
+        s->valid = 0;
+        return;
+    }
+    s->valid = segment_iter_valid(s->sit);
+    if (s->valid)
+        segment_iter_entry(s->sit, &s->cur);
+}
+
+/* Moves the source past every version of key. */
+static int src_skip(list_src *s, const uint8_t *key, uint32_t key_len)
+{
+    while (s->valid && key_cmp(s->cur.key, s->cur.key_len, key, key_len) == 0) {
+        if (s->mit) {
+            memtable_iter_next(s->mit);
+        } else {
+            int rc = segment_iter_next(s->sit);
+            if (rc < 0)
+                return rc;
+        }
+        src_load(s);
+    }
+    return 0;
+}
+
+/* Positions source i of view v at seek (NULL: the start). */
+static int src_open(floe_t *db, view *v, size_t i, const void *seek, size_t seek_len, list_src *s)
+{
+    int rc;
+    if (i < 1 + v->n_imm) {
+        memtable_t *m = i == 0 ? v->mem : v->imm[i - 1];
+        if ((rc = memtable_iter_create(m, &s->mit)) < 0)
+            return rc;
+        memtable_iter_seek(s->mit, seek, seek_len);
+    } else {
+        if ((rc = segref_reader(db, v->segs[i - 1 - v->n_imm], &s->use)) < 0 ||
+            (rc = segment_iter_create(s->use.seg, &s->sit)) < 0 ||
+            (rc = segment_iter_seek(s->sit, seek, seek_len)) < 0)
+            return rc;
+    }
+    src_load(s);
+    return 0;
+}
+
+/* The source holding the smallest key, the newest version among equals (note 1); NULL when all
+ * are done. */
+static list_src *src_min(list_src *src, size_t n)
+{
+    list_src *best = NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (!src[i].valid)
+            continue;
+        int c = best ? key_cmp(src[i].cur.key, src[i].cur.key_len, best->cur.key, best->cur.key_len) : -1;
+        if (c < 0 || (c == 0 && src[i].cur.seq > best->cur.seq))
+            best = &src[i];
+    }
+    return best;
+}
+
+/* Appends an entry (taking key) to res, growing its array up to limit entries. */
+static int list_append(floe_list *res, size_t *cap, size_t limit, char *key, uint32_t key_len,
+                       uint64_t value_len, uint64_t seq)
+{
+    if (res->count == *cap) {
+        size_t ncap = *cap * 2 > limit ? limit : *cap * 2;
+        floe_list_entry *ne = realloc(res->entries, ncap * sizeof *ne);
+        if (!ne)
+            return err_set(FLOE_ENOMEM, "list: out of memory");
+        res->entries = ne;
+        *cap = ncap;
+    }
+    res->entries[res->count++] =
+        (floe_list_entry){.key = key, .key_len = key_len, .value_len = value_len, .seq = seq};
+    return 0;
+}
+
+/* Merges src into res until limit keys, the end of the prefix, or the end of every source. */
+static int merge(list_src *src, size_t n_src, const uint8_t *prefix, size_t prefix_len,
+                 const uint8_t *start_after, size_t start_after_len, size_t limit, floe_list *res, size_t *cap)
+{
+    list_src *best;
+    while ((best = src_min(src, n_src)) != NULL) {
+        if (prefix_len && (best->cur.key_len < prefix_len || memcmp(best->cur.key, prefix, prefix_len) != 0))
+            break;
+        uint32_t klen = best->cur.key_len;
+        char *kcopy = malloc(klen + 1);
+        if (!kcopy)
+            return err_set(FLOE_ENOMEM, "list: out of memory");
+        memcpy(kcopy, best->cur.key, klen);
+        kcopy[klen] = '\0';
+        int skip = best->cur.type == ENTRY_DELETE ||
+                   (start_after_len && key_cmp(kcopy, klen, start_after, start_after_len) <= 0);
+        uint64_t value_len = best->cur.value_len, seq = best->cur.seq;
+        int rc = 0;
+        for (size_t i = 0; i < n_src && rc == 0; i++)
+            rc = src_skip(&src[i], (const uint8_t *)kcopy, klen);
+        if (rc == 0 && !skip && res->count == limit) {
+            res->truncated = 1;
+            free(kcopy);
+            return 0;
+        }
+        if (rc == 0 && !skip)
+            rc = list_append(res, cap, limit, kcopy, klen, value_len, seq);
+        if (rc < 0 || skip)
+            free(kcopy);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+void floe_list_free(floe_list *list)
+{
+    if (!list)
+        return;
+    for (size_t i = 0; i < list->count; i++)
+        free(list->entries[i].key);
+    free(list->entries);
+    free(list);
+}
+
+int floe_list_keys(floe_t *db, const void *prefix, size_t prefix_len, const void *start_after,
+                   size_t start_after_len, size_t limit, floe_list **out)
+{
+    if (!db || !out || (prefix_len && !prefix) || (start_after_len && !start_after))
+        return err_set(FLOE_EINVAL, "floe_list_keys: bad arguments");
+    if (prefix_len > FLOE_MAX_KEY_BYTES || start_after_len > FLOE_MAX_KEY_BYTES)
+        return err_set(FLOE_EKEY, "list: prefix or start_after longer than %d bytes", FLOE_MAX_KEY_BYTES);
+    if (limit == 0)
+        limit = LIST_DEFAULT_LIMIT;
+    if (limit > LIST_MAX_LIMIT)
+        limit = LIST_MAX_LIMIT;
+
+    int rc = 0;
+    uint64_t vis = atomic_load(&db->visible_seq);
+    view *v = view_acquire(db);
+    size_t n_src = 1 + v->n_imm + v->n_segs;
+    list_src *src = calloc(n_src, sizeof *src);
+    floe_list *res = calloc(1, sizeof *res);
+    size_t cap = limit < 64 ? limit : 64;
+    if (res)
+        res->entries = calloc(cap, sizeof *res->entries);
+    if (!src || !res || !res->entries) {
+        rc = err_set(FLOE_ENOMEM, "list: out of memory");
+        goto out;
+    }
+    /* Seek to the later of prefix and start_after. */
+    const void *seek = prefix;
+    size_t seek_len = prefix_len;
+    if (start_after_len && key_cmp(start_after, start_after_len, prefix, prefix_len) >= 0) {
+        seek = start_after;
+        seek_len = start_after_len;
+    }
+    for (size_t i = 0; i < n_src && rc == 0; i++) {
+        src[i].vis = vis;
+        rc = src_open(db, v, i, seek_len ? seek : NULL, seek_len, &src[i]);
+    }
+    if (rc == 0)
+        rc = merge(src, n_src, prefix, prefix_len, start_after, start_after_len, limit, res, &cap);
+out:
+    for (size_t i = 0; src && i < n_src; i++) {
+        if (src[i].mit)
+            memtable_iter_destroy(src[i].mit);
+        if (src[i].sit)
+            segment_iter_destroy(src[i].sit);
+        segref_release(db, &src[i].use);
+    }
+    free(src);
+    view_unref(v);
+    if (rc < 0) {
+        floe_list_free(res);
+        return rc;
+    }
+    *out = res;
+    return 0;
+}

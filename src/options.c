@@ -1,0 +1,139 @@
+/* Option defaults and limits (see options.h). The defaults are documented in include/floe.h and
+ * docs/configuration.md; the limits in docs/configuration.md. */
+#include "options.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+#include "error.h"
+
+#define KIB (1024ull)
+#define MIB (1024ull * KIB)
+#define GIB (1024ull * MIB)
+#define TIB (1024ull * GIB)
+
+#define LIMIT(field, lo, hi)                                                                         \
+    {                                                                                                \
+        #field, offsetof(floe_options, field), sizeof(((floe_options *)0)->field), (lo), (hi)        \
+    }
+
+static const option_limit limits[] = {
+    LIMIT(max_object_bytes, 1, FLOE_MAX_OBJECT_BYTES_LIMIT),
+    LIMIT(wal.interval_ms, 1, 60000),
+    LIMIT(wal.file_bytes, 64 * KIB, 16 * GIB),
+    LIMIT(segment.max_bytes, 4 * KIB, 16 * GIB),
+    LIMIT(segment.max_age_s, 1, 7 * 86400),
+    LIMIT(segment.block_bytes, 1024, 16 * MIB),
+    LIMIT(segment.max_unwritten_bytes, 0, 64 * GIB),
+    LIMIT(cache.object_bytes, 0, TIB),
+    LIMIT(cache.block_bytes, 0, 64 * TIB),
+    LIMIT(cache.decoded_block_bytes, 0, TIB),
+    LIMIT(cache.meta_bytes, 0, TIB),
+    LIMIT(local.max_bytes, 0, 1024 * TIB),
+    LIMIT(cold.s3.timeout_ms, 100, 600000),
+    LIMIT(cold.s3.max_retries, 0, 100),
+    LIMIT(upload.concurrency, 1, 256),
+    LIMIT(upload.part_bytes, 5 * MIB, 5 * GIB),
+    LIMIT(upload.max_pending_bytes, 64 * KIB, 1024 * TIB),
+    LIMIT(upload.wait_ms, 0, 3600 * 1000),
+    LIMIT(upload.flush_timeout_ms, 1, 24 * 3600 * 1000),
+};
+
+void floe_options_init(floe_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->max_object_bytes = 64ull << 20;
+    o->wal.sync = FLOE_SYNC_ALWAYS;
+    o->wal.interval_ms = 5;
+    o->wal.file_bytes = 64ull << 20;
+    o->segment.max_bytes = 64ull << 20;
+    o->segment.max_age_s = 600;
+    o->segment.block_bytes = 64u << 10;
+    o->segment.compression = FLOE_COMPRESSION_NONE;
+    o->segment.max_unwritten_bytes = 0; /* 0: 2 * max_bytes */
+    o->cache.object_bytes = 256ull << 20;
+    o->cache.block_bytes = 1ull << 30;
+    o->cache.decoded_block_bytes = 64ull << 20;
+    o->cache.meta_bytes = 128ull << 20;
+    o->local.max_bytes = 10ull << 30;
+    o->cold.backend = FLOE_COLD_NONE;
+    o->cold.s3.region = "us-east-1";
+    o->cold.s3.path_style = 1;
+    o->cold.s3.timeout_ms = 30000;
+    o->cold.s3.max_retries = 8;
+    o->upload.concurrency = 4;
+    o->upload.part_bytes = 16ull << 20;
+    o->upload.max_pending_bytes = 4ull << 30;
+    o->upload.wait_ms = 10000;
+    o->upload.flush_timeout_ms = 100000;
+}
+
+const option_limit *options_limit(const char *name)
+{
+    for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++)
+        if (strcmp(limits[i].name, name) == 0)
+            return &limits[i];
+    return NULL;
+}
+
+uint64_t options_get(const floe_options *o, const option_limit *l)
+{
+    const char *p = (const char *)o + l->offset;
+    if (l->width == 4) {
+        uint32_t v;
+        memcpy(&v, p, sizeof v);
+        return v;
+    }
+    uint64_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+void options_set(floe_options *o, const option_limit *l, uint64_t v)
+{
+    char *p = (char *)o + l->offset;
+    if (l->width == 4) {
+        uint32_t v32 = (uint32_t)v;
+        memcpy(p, &v32, sizeof v32);
+    } else {
+        memcpy(p, &v, sizeof v);
+    }
+}
+
+static int check_enums(const floe_options *o)
+{
+    if (o->wal.sync != FLOE_SYNC_ALWAYS && o->wal.sync != FLOE_SYNC_INTERVAL && o->wal.sync != FLOE_SYNC_NEVER)
+        return err_set(FLOE_EINVAL, "option wal.sync has an unknown value %d", (int)o->wal.sync);
+    if (o->segment.compression != FLOE_COMPRESSION_ZSTD && o->segment.compression != FLOE_COMPRESSION_NONE)
+        return err_set(FLOE_EINVAL, "option segment.compression has an unknown value %d",
+                       (int)o->segment.compression);
+    if (o->cold.backend != FLOE_COLD_NONE && o->cold.backend != FLOE_COLD_FS && o->cold.backend != FLOE_COLD_S3)
+        return err_set(FLOE_EINVAL, "option cold.backend has an unknown value %d", (int)o->cold.backend);
+    return 0;
+}
+
+int options_check(const floe_options *o)
+{
+    for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++) {
+        uint64_t v = options_get(o, &limits[i]);
+        if (v < limits[i].min || v > limits[i].max)
+            return err_set(FLOE_EINVAL, "option %s must be %" PRIu64 "..%" PRIu64 ", got %" PRIu64, limits[i].name,
+                           limits[i].min, limits[i].max, v);
+    }
+    int rc = check_enums(o);
+    if (rc < 0)
+        return rc;
+    if (o->segment.max_unwritten_bytes != 0 && o->segment.max_unwritten_bytes < o->segment.max_bytes)
+        return err_set(FLOE_EINVAL,
+                       "option segment.max_unwritten_bytes must be 0 (twice segment.max_bytes) or at least "
+                       "segment.max_bytes");
+    if (o->cold.backend == FLOE_COLD_FS && (!o->cold.fs_path || !o->cold.fs_path[0]))
+        return err_set(FLOE_EINVAL, "option cold.fs_path is required for the fs cold tier");
+    return 0;
+}
+
+void options_resolve(floe_options *o)
+{
+    if (o->segment.max_unwritten_bytes == 0)
+        o->segment.max_unwritten_bytes = 2 * o->segment.max_bytes;
+}

@@ -1,0 +1,209 @@
+/* floe_get: a point read through the object cache, the pending and sealed memtables, then the
+ * segments newest first (local files, then the cold tier through the metadata and block caches).
+ *
+ * Invariants:
+ *  1. A read sees only versions with seq <= visible_seq, read once at its start, so it never sees a
+ *     write that a crash could lose.
+ *  2. The object cache never holds a value older than the newest visible version of its key: writes
+ *     invalidate after visible_seq passes them, and an insert is refused if an invalidation touched
+ *     the key's shard since the read began (lru_generation).
+ *  3. The first source (newest first) that has the key decides: a tombstone there is "not found".
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "segment.h"
+#include "store.h"
+#include "view.h"
+
+/* Values above this are not admitted to the object cache. */
+#define OBJECT_CACHE_MAX_VALUE_BYTES (256u * 1024)
+
+/* What the object cache holds for a key. */
+typedef struct cached_value {
+    uint64_t seq;
+    size_t len;
+    char *content_type;
+    uint8_t data[];
+} cached_value;
+
+static void cached_value_free(void *p)
+{
+    cached_value *cv = p;
+    free(cv->content_type);
+    free(cv);
+}
+
+static int value_fill(floe_value *out, const void *data, size_t len, const char *ct, size_t ct_len,
+                      uint64_t seq, floe_tier tier)
+{
+    char *buf = malloc(len + 1);
+    char *ctc = NULL;
+    if (!buf)
+        return err_set(FLOE_ENOMEM, "get: out of memory for a %zu-byte value", len);
+    if (ct && ct_len) {
+        ctc = malloc(ct_len + 1);
+        if (!ctc) {
+            free(buf);
+            return err_set(FLOE_ENOMEM, "get: out of memory");
+        }
+        memcpy(ctc, ct, ct_len);
+        ctc[ct_len] = '\0';
+    }
+    if (len)
+        memcpy(buf, data, len);
+    buf[len] = '\0';
+    out->data = buf;
+    out->len = len;
+    out->content_type = ctc;
+    out->seq = seq;
+    out->tier = tier;
+    return 0;
+}
+
+static void count_hit(floe_t *db, floe_tier tier)
+{
+    atomic_uint_fast64_t *c = tier == FLOE_TIER_MEMORY  ? &db->hits_memory
+                              : tier == FLOE_TIER_LOCAL ? &db->hits_local
+                                                        : &db->hits_cold;
+    atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
+}
+
+/* 1 and *out filled on an object-cache hit (rc in *rc), 0 on a miss with *gen the shard's
+ * generation for a later insert (note 2). */
+static int get_cached(floe_t *db, const void *key, size_t key_len, floe_value *out, uint64_t *gen, int *rc)
+{
+    *gen = UINT64_MAX;
+    if (!db->object_cache)
+        return 0;
+    lru_handle *h = lru_get(db->object_cache, key, key_len);
+    if (!h) {
+        *gen = lru_generation(db->object_cache, key, key_len);
+        return 0;
+    }
+    cached_value *cv = lru_value(h);
+    *rc = value_fill(out, cv->data, cv->len, cv->content_type, cv->content_type ? strlen(cv->content_type) : 0,
+                     cv->seq, FLOE_TIER_MEMORY);
+    lru_release(db->object_cache, h);
+    if (*rc == 0)
+        count_hit(db, FLOE_TIER_MEMORY);
+    return 1;
+}
+
+static void cache_value(floe_t *db, const void *key, size_t key_len, const segment_hit *hit, uint64_t gen)
+{
+    if (!db->object_cache || hit->value_len > OBJECT_CACHE_MAX_VALUE_BYTES)
+        return;
+    cached_value *cv = malloc(sizeof *cv + hit->value_len);
+    if (!cv)
+        return;
+    cv->seq = hit->seq;
+    cv->len = hit->value_len;
+    cv->content_type = hit->content_type ? strdup(hit->content_type) : NULL;
+    memcpy(cv->data, hit->value, hit->value_len);
+    lru_insert(db->object_cache, key, key_len, cv, sizeof *cv + hit->value_len + key_len + 64, cached_value_free,
+               gen);
+}
+
+/* Looks key up in the memtables of v: 1 if one has a version (rc says what it was), 0 if none. */
+static int get_memory(floe_t *db, view *v, const void *key, size_t key_len, uint64_t vis, floe_value *out, int *rc)
+{
+    entry me;
+    int found = memtable_get(v->mem, key, key_len, vis, &me);
+    for (size_t i = 0; !found && i < v->n_imm; i++)
+        found = memtable_get(v->imm[i], key, key_len, vis, &me);
+    if (!found)
+        return 0;
+    if (me.type == ENTRY_DELETE) {
+        *rc = err_set(FLOE_ENOTFOUND, "key not found (deleted)");
+    } else {
+        *rc = value_fill(out, me.value, me.value_len, me.content_type, me.content_type_len, me.seq,
+                         FLOE_TIER_MEMORY);
+        if (*rc == 0)
+            count_hit(db, FLOE_TIER_MEMORY);
+    }
+    return 1;
+}
+
+/* Looks key up in segment r: 1 if it has a version (rc says what it was), 0 if not, <0 on error. */
+static int get_segment(floe_t *db, segref *r, const void *key, size_t key_len, uint64_t gen, floe_value *out)
+{
+    if (!segref_may_contain(r, key, key_len))
+        return 0;
+    segref_use use;
+    int rc = segref_reader(db, r, &use);
+    if (rc < 0)
+        return rc;
+    segment_hit hit = {0};
+    int got = r->path || segment_may_contain(use.seg, key, key_len) ? segment_get(use.seg, key, key_len, &hit) : 0;
+    segref_release(db, &use);
+    if (got <= 0)
+        return got;
+    if (hit.type == ENTRY_DELETE) {
+        segment_hit_clear(&hit);
+        return err_set(FLOE_ENOTFOUND, "key not found (deleted)");
+    }
+    cache_value(db, key, key_len, &hit, gen);
+    if (!hit.value && !(hit.value = malloc(1))) {
+        free(hit.content_type);
+        return err_set(FLOE_ENOMEM, "get: out of memory");
+    }
+    /* Hand the segment's buffers over instead of copying them again. */
+    out->data = hit.value;
+    out->len = hit.value_len;
+    out->content_type = hit.content_type;
+    out->seq = hit.seq;
+    out->tier = r->path ? FLOE_TIER_LOCAL : FLOE_TIER_COLD;
+    atomic_store_explicit(&r->last_read_ms, clock_now_ms(), memory_order_relaxed);
+    count_hit(db, out->tier);
+    return 1;
+}
+
+int floe_get(floe_t *db, const void *key, size_t key_len, floe_value *out)
+{
+    int rc;
+    if (!db || !out)
+        return err_set(FLOE_EINVAL, "floe_get: store handle and out are required");
+    if ((rc = store_check_key(key, key_len)) < 0)
+        return rc;
+    atomic_fetch_add_explicit(&db->n_gets, 1, memory_order_relaxed);
+    uint64_t gen;
+    if (get_cached(db, key, key_len, out, &gen, &rc))
+        return rc;
+
+    uint64_t vis = atomic_load(&db->visible_seq);
+    view *v = view_acquire(db);
+    if (!get_memory(db, v, key, key_len, vis, out, &rc)) {
+        int got = 0;
+        for (size_t i = 0; i < v->n_segs && got == 0; i++)
+            got = get_segment(db, v->segs[i], key, key_len, gen, out);
+        rc = got < 0 ? got : got > 0 ? 0 : err_set(FLOE_ENOTFOUND, "key not found");
+    }
+    if (rc == FLOE_ENOTFOUND)
+        atomic_fetch_add_explicit(&db->misses, 1, memory_order_relaxed);
+    view_unref(v);
+    return rc;
+}
+
+void floe_value_free(floe_value *v)
+{
+    if (!v)
+        return;
+    free(v->data);
+    free(v->content_type);
+    memset(v, 0, sizeof *v);
+}
+
+const char *floe_tier_name(floe_tier tier)
+{
+    switch (tier) {
+    case FLOE_TIER_MEMORY:
+        return "memory";
+    case FLOE_TIER_LOCAL:
+        return "local";
+    case FLOE_TIER_COLD:
+        return "cold";
+    }
+    return "unknown";
+}

@@ -1,0 +1,133 @@
+/* The store's internal header: `struct floe`, shared by the modules that make up a store (store.c:
+ * open, close, flush and stats; write.c: the write path; read.c: point reads; list.c: the list
+ * merge; view.c: views, segment references and the cold metadata cache; flusher.c: the seal queue
+ * and the segment-file writer; uploader.c: the cold tier's uploads, publication and eviction).
+ * Nothing outside those files includes it, except tests and tools through store_open_with_cold.
+ *
+ * Lock order (a thread holding one may take only those after it):
+ *
+ *     write_mu  ->  publish_mu  ->  manifest_mu  ->  state_mu
+ *
+ * Every other lock is a leaf that is never held while taking one of these: the mutexes inside the
+ * WAL, the lru caches (object cache, decoded blocks, cold metadata), the block cache and the cold
+ * store. view_acquire takes state_mu alone. A cold segment's reader is pinned by its metadata-cache
+ * handle, not by a lock of the store's.
+ */
+#ifndef FLOE_STORE_H
+#define FLOE_STORE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "blockcache.h"
+#include "cold.h"
+#include "error.h"
+#include "floe.h"
+#include "lru.h"
+#include "manifest.h"
+#include "memtable.h"
+#include "wal.h"
+
+typedef struct view view;
+
+/* A sealed memtable waiting for its segment file (the seal queue, state_mu). */
+typedef struct sealed {
+    memtable_t *mem;
+    uint64_t id;
+    uint64_t wal_next_file; /* WAL files below this hold only this and older memtables */
+    uint64_t bytes;
+    uint64_t seal_no; /* 1-based count of seals */
+} sealed;
+
+struct floe {
+    /* Set by open and read-only until close: any thread may read them without a lock. */
+    char *dir;
+    char *wal_dir;
+    char *seg_dir;
+    floe_options opts;
+    char *option_strings[8]; /* the store's copies of the string options */
+    int lock_fd;
+    wal_t *wal;
+    lru_t *object_cache;   /* NULL when cache.object_bytes is 0 */
+    lru_t *decoded_blocks; /* decompressed segment blocks, shared by every reader; may be NULL */
+    lru_t *meta_cache;     /* footer, index and bloom of cold segments (view.c) */
+    cold_t *cold;          /* NULL without a cold tier */
+    blockcache *bcache;    /* with a cold tier only */
+
+    /* write_mu: sequence numbers, WAL appends, the pending memtable, seals. */
+    pthread_mutex_t write_mu;
+    uint64_t last_seq;
+    memtable_t *mem;
+    int64_t mem_first_write_ms;
+    uint64_t next_segment_id;
+
+    /* publish_mu: one remote manifest publication at a time, and the writer-epoch claim. */
+    pthread_mutex_t publish_mu;
+    int claimed; /* the writer epoch is claimed in the bucket */
+
+    /* manifest_mu: the manifest, saving it, and segments uploaded but not yet published. */
+    pthread_mutex_t manifest_mu;
+    manifest *man;
+    uint64_t *unpublished;
+    size_t n_unpublished, cap_unpublished;
+
+    /* state_mu and state_cv: the view, the seal queue, progress of seals and uploads, health. Every
+     * change a waiter may care about broadcasts state_cv (a CLOCK_MONOTONIC condition variable). */
+    pthread_mutex_t state_mu;
+    pthread_cond_t state_cv;
+    view *cur;
+    sealed *queue; /* oldest first */
+    size_t n_queue, cap_queue;
+    uint64_t seals_issued;
+    uint64_t seals_written;
+    int stopping;
+    char read_only_msg[256];
+    uint64_t published_through_id; /* every segment up to this id is named remotely */
+    int cold_unhealthy;
+    char cold_msg[256];
+    int fenced;
+    int claim_done, claim_rc; /* the claim started by open */
+    char claim_msg[512];
+
+    /* Atomics: written under state_mu (or by their owner), read anywhere without a lock. */
+    atomic_uint_fast64_t visible_seq; /* readers see seq <= this; it passes a seq once durable */
+    _Atomic uint64_t unwritten_bytes;      /* sealed, not yet in segment files */
+    _Atomic uint64_t bytes_pending_upload; /* in segment files, not yet named remotely */
+    atomic_int read_only;                  /* sticky after a failed write, fsync or save */
+    atomic_uint_fast64_t n_puts, n_deletes, n_gets, hits_memory, hits_local, hits_cold, misses;
+    atomic_uint_fast64_t n_uploads, n_upload_bytes;
+
+    /* Threads: started by open, joined by close (which sets stopping first). */
+    pthread_t flusher;
+    int flusher_started;
+    pthread_t *uploaders;
+    unsigned n_uploaders;
+    pthread_t claimer;
+    int claimer_started;
+};
+
+/* floe_open with a cold store the caller built (e.g. a fault-injecting wrapper); the store takes
+ * ownership of cold whatever the result. opts->cold.backend is ignored. */
+int store_open_with_cold(const char *dir, const floe_options *opts, cold_t *cold, floe_t **out);
+
+/* A log line through opts.log_fn (or stderr); level 0 error, 1 warning, 2 info. */
+void store_log(floe_t *db, int level, const char *fmt, ...) FLOE_PRINTF(3, 4);
+
+/* Makes the store read-only for good, recording what as the reason, and wakes every waiter. */
+void store_mark_read_only(floe_t *db, const char *what);
+
+/* Sets and returns FLOE_EREADONLY with a message naming the directory and the reason. */
+int store_read_only_error(floe_t *db);
+
+/* The path of segment id's file in the segment directory, with suffix ("" or ".tmp"); malloc'd,
+ * NULL if out of memory. */
+char *store_segment_path(floe_t *db, uint64_t id, const char *suffix);
+
+/* 0 if key is 1..FLOE_MAX_KEY_BYTES bytes, else FLOE_EKEY with a message. */
+int store_check_key(const void *key, size_t key_len);
+
+/* Copies src into dst (cap bytes), cutting it if needed; always NUL-terminates. */
+void store_copy_cut(char *dst, size_t cap, const char *src);
+
+#endif
