@@ -19,6 +19,7 @@
 #include <strings.h>
 
 #include "error.h"
+#include "options.h"
 
 #define KIB (1024ull)
 #define MIB (1024ull * 1024)
@@ -184,6 +185,19 @@ static int get_u32(const cfg_parser *p, json_t *obj, const char *parent, const c
     int rc = get_u64(p, obj, parent, name, min, max, &v);
     if (rc == 0)
         *out = (uint32_t)v;
+    return rc;
+}
+
+/* A numeric field of floe_options, checked against the table of limits floe_open also uses
+ * (options.c). option is the field's name there. */
+static int get_option(const cfg_parser *p, json_t *obj, const char *parent, const char *name, const char *option,
+                      floe_options *o)
+{
+    const option_limit *l = options_limit(option);
+    uint64_t v = options_get(o, l);
+    int rc = get_u64(p, obj, parent, name, l->min, l->max, &v);
+    if (rc == 0)
+        options_set(o, l, v);
     return rc;
 }
 
@@ -418,8 +432,7 @@ static int parse_http(const cfg_parser *p, json_t *h, floe_config *c)
     }
     if ((rc = get_u32(p, h, "http", "threads", 0, 1024, &c->http.threads)) ||
         (rc = get_u32(p, h, "http", "write_threads", 1, 1024, &c->http.write_threads)) ||
-        (rc = get_u64(p, h, "http", "max_object_bytes", 1, FLOE_MAX_OBJECT_BYTES_LIMIT,
-                      &c->options.max_object_bytes)) ||
+        (rc = get_option(p, h, "http", "max_object_bytes", "max_object_bytes", &c->options)) ||
         (rc =
              get_bool(p, h, "http", "allow_unauthenticated_remote", &c->http.allow_unauthenticated_remote)) ||
         (rc = get_u32(p, h, "http", "max_header_bytes", 1024, 1024 * 1024, &c->http.max_header_bytes)) ||
@@ -456,8 +469,8 @@ static int parse_wal(const cfg_parser *p, json_t *w, floe_config *c)
         c->options.wal.sync = FLOE_SYNC_INTERVAL;
     else if (sync == 2)
         c->options.wal.sync = FLOE_SYNC_NEVER;
-    if ((rc = get_u32(p, w, "wal", "interval_ms", 1, 60000, &c->options.wal.interval_ms)) ||
-        (rc = get_u64(p, w, "wal", "file_bytes", 64 * KIB, 16 * GIB, &c->options.wal.file_bytes)))
+    if ((rc = get_option(p, w, "wal", "interval_ms", "wal.interval_ms", &c->options)) ||
+        (rc = get_option(p, w, "wal", "file_bytes", "wal.file_bytes", &c->options)))
         return rc;
     return 0;
 }
@@ -470,9 +483,9 @@ static int parse_segment(const cfg_parser *p, json_t *s, floe_config *c)
     int rc = check_known(p, s, "segment", known);
     if (rc)
         return rc;
-    if ((rc = get_u64(p, s, "segment", "max_bytes", 4 * KIB, 16 * GIB, &c->options.segment.max_bytes)) ||
-        (rc = get_u32(p, s, "segment", "max_age_s", 1, 7 * 86400, &c->options.segment.max_age_s)) ||
-        (rc = get_u32(p, s, "segment", "block_bytes", 1024, 16 * MIB, &c->options.segment.block_bytes)))
+    if ((rc = get_option(p, s, "segment", "max_bytes", "segment.max_bytes", &c->options)) ||
+        (rc = get_option(p, s, "segment", "max_age_s", "segment.max_age_s", &c->options)) ||
+        (rc = get_option(p, s, "segment", "block_bytes", "segment.block_bytes", &c->options)))
         return rc;
     int comp = -1;
     if ((rc = get_enum(p, s, "segment", "compression", comp_names, &comp)))
@@ -480,8 +493,7 @@ static int parse_segment(const cfg_parser *p, json_t *s, floe_config *c)
     if (comp >= 0)
         c->options.segment.compression = comp == 0 ? FLOE_COMPRESSION_ZSTD : FLOE_COMPRESSION_NONE;
     /* 0 means 2 * max_bytes (the library's rule) */
-    if ((rc = get_u64(p, s, "segment", "max_unwritten_bytes", 0, 64 * GIB,
-                      &c->options.segment.max_unwritten_bytes)))
+    if ((rc = get_option(p, s, "segment", "max_unwritten_bytes", "segment.max_unwritten_bytes", &c->options)))
         return rc;
     if (c->options.segment.max_unwritten_bytes != 0 &&
         c->options.segment.max_unwritten_bytes < c->options.segment.max_bytes)
@@ -507,8 +519,8 @@ static int parse_s3(cfg_parser *p, json_t *s, floe_config *c)
         (rc = get_str(p, s, "cold.s3", "region", 0, 0, c->s3_region, sizeof c->s3_region, &p->region_set)) ||
         (rc = get_bool(p, s, "cold.s3", "path_style", &c->options.cold.s3.path_style)) ||
         (rc = get_str(p, s, "cold.s3", "ca_file", 0, 1, c->s3_ca_file, sizeof c->s3_ca_file, NULL)) ||
-        (rc = get_u32(p, s, "cold.s3", "timeout_ms", 100, 600000, &c->options.cold.s3.timeout_ms)) ||
-        (rc = get_u32(p, s, "cold.s3", "max_retries", 0, 100, &c->options.cold.s3.max_retries)))
+        (rc = get_option(p, s, "cold.s3", "timeout_ms", "cold.s3.timeout_ms", &c->options)) ||
+        (rc = get_option(p, s, "cold.s3", "max_retries", "cold.s3.max_retries", &c->options)))
         return rc;
     return 0;
 }
@@ -565,11 +577,10 @@ static int parse_root(cfg_parser *p, json_t *root, floe_config *c)
         static const char *const cache_known[] = {"object_bytes", "block_bytes", "decoded_block_bytes",
                                                   "meta_bytes", NULL};
         if ((rc = check_known(p, sec, "cache", cache_known)) ||
-            (rc = get_u64(p, sec, "cache", "object_bytes", 0, TIB, &c->options.cache.object_bytes)) ||
-            (rc = get_u64(p, sec, "cache", "block_bytes", 0, 64 * TIB, &c->options.cache.block_bytes)) ||
-            (rc = get_u64(p, sec, "cache", "decoded_block_bytes", 0, TIB,
-                          &c->options.cache.decoded_block_bytes)) ||
-            (rc = get_u64(p, sec, "cache", "meta_bytes", 0, TIB, &c->options.cache.meta_bytes)))
+            (rc = get_option(p, sec, "cache", "object_bytes", "cache.object_bytes", &c->options)) ||
+            (rc = get_option(p, sec, "cache", "block_bytes", "cache.block_bytes", &c->options)) ||
+            (rc = get_option(p, sec, "cache", "decoded_block_bytes", "cache.decoded_block_bytes", &c->options)) ||
+            (rc = get_option(p, sec, "cache", "meta_bytes", "cache.meta_bytes", &c->options)))
             return rc;
     }
     if ((rc = get_section(p, root, "", "local", &sec)))
@@ -577,7 +588,7 @@ static int parse_root(cfg_parser *p, json_t *root, floe_config *c)
     if (sec) {
         static const char *const local_known[] = {"max_bytes", NULL};
         if ((rc = check_known(p, sec, "local", local_known)) ||
-            (rc = get_u64(p, sec, "local", "max_bytes", 0, 1024 * TIB, &c->options.local.max_bytes)))
+            (rc = get_option(p, sec, "local", "max_bytes", "local.max_bytes", &c->options)))
             return rc;
     }
     if ((rc = get_section(p, root, "", "cold", &sec)) || (sec && (rc = parse_cold(p, sec, c))))
@@ -586,13 +597,13 @@ static int parse_root(cfg_parser *p, json_t *root, floe_config *c)
         return rc;
     if (sec) {
         static const char *const upload_known[] = {"concurrency", "part_bytes", "max_pending_bytes",
-                                                   "wait_ms", NULL};
+                                                   "wait_ms", "flush_timeout_ms", NULL};
         if ((rc = check_known(p, sec, "upload", upload_known)) ||
-            (rc = get_u32(p, sec, "upload", "concurrency", 1, 256, &c->options.upload.concurrency)) ||
-            (rc = get_u64(p, sec, "upload", "part_bytes", 5 * MIB, 5 * GIB, &c->options.upload.part_bytes)) ||
-            (rc = get_u64(p, sec, "upload", "max_pending_bytes", 1 * MIB, 1024 * TIB,
-                          &c->options.upload.max_pending_bytes)) ||
-            (rc = get_u32(p, sec, "upload", "wait_ms", 0, 3600 * 1000, &c->options.upload.wait_ms)))
+            (rc = get_option(p, sec, "upload", "concurrency", "upload.concurrency", &c->options)) ||
+            (rc = get_option(p, sec, "upload", "part_bytes", "upload.part_bytes", &c->options)) ||
+            (rc = get_option(p, sec, "upload", "max_pending_bytes", "upload.max_pending_bytes", &c->options)) ||
+            (rc = get_option(p, sec, "upload", "wait_ms", "upload.wait_ms", &c->options)) ||
+            (rc = get_option(p, sec, "upload", "flush_timeout_ms", "upload.flush_timeout_ms", &c->options)))
             return rc;
     }
     return 0;

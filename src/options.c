@@ -68,6 +68,11 @@ void floe_options_init(floe_options *o)
     o->upload.flush_timeout_ms = 100000;
 }
 
+const option_limit *options_limit_at(size_t i)
+{
+    return i < sizeof limits / sizeof limits[0] ? &limits[i] : NULL;
+}
+
 const option_limit *options_limit(const char *name)
 {
     for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++)

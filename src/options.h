@@ -17,6 +17,9 @@ typedef struct option_limit {
     uint64_t min, max;
 } option_limit;
 
+/* The i-th entry of the table (0-based), NULL past its end: for tests and documentation checks. */
+const option_limit *options_limit_at(size_t i);
+
 /* The limit of the field named name, or NULL if it has none in the table. */
 const option_limit *options_limit(const char *name);
 

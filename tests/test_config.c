@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "options.h"
 #include "testutil.h"
 
 static char *tmp_dir;
@@ -55,6 +56,65 @@ static void expect_error(const char *text, const char *needle1, const char *need
     ck_assert_int_eq(((unsigned char *)c)[0], 0xab);
     free(c);
 }
+
+/* The JSON text that sets the option named by l (a dotted floe_options path) to v; the store's
+ * max_object_bytes is the file's http.max_object_bytes. */
+static void option_json(const option_limit *l, uint64_t v, char *out, size_t cap)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s", strcmp(l->name, "max_object_bytes") == 0 ? "http.max_object_bytes" : l->name);
+    size_t used = 0;
+    int depth = 0;
+    char *save = NULL;
+    for (char *part = strtok_r(path, ".", &save); part; part = strtok_r(NULL, ".", &save)) {
+        char *next = save && *save ? save : NULL;
+        used += (size_t)snprintf(out + used, cap - used, next ? "{\"%s\": " : "{\"%s\": %llu", part,
+                                 (unsigned long long)v);
+        depth++;
+    }
+    while (depth--)
+        used += (size_t)snprintf(out + used, cap - used, "}");
+}
+
+START_TEST(config_and_floe_open_accept_the_same_option_ranges)
+{
+    size_t checked = 0;
+    for (size_t i = 0; options_limit_at(i); i++) {
+        const option_limit *l = options_limit_at(i);
+        char text[512];
+        floe_config *c = malloc(sizeof *c);
+        /* Both ends of the range load from the file and pass floe_open's checks. */
+        uint64_t ends[2] = {l->min, l->max};
+        for (int e = 0; e < 2; e++) {
+            option_json(l, ends[e], text, sizeof text);
+            ck_assert_msg(load_text(text, c) == 0, "%s: config refused %s: %s", l->name, text, floe_last_error());
+            floe_options o = c->options;
+            ck_assert_msg(options_check(&o) == 0, "%s = %llu: floe_open would refuse it: %s", l->name,
+                          (unsigned long long)ends[e], floe_last_error());
+            config_free(c);
+        }
+        /* One past either end is refused by both, each naming the field. */
+        uint64_t outside[2] = {l->min - 1, l->max + 1};
+        int has_outside[2] = {l->min > 0, l->max < (l->width == 4 ? UINT32_MAX : UINT64_MAX)};
+        for (int e = 0; e < 2; e++) {
+            if (!has_outside[e] || outside[e] > (uint64_t)INT64_MAX)
+                continue;
+            option_json(l, outside[e], text, sizeof text);
+            ck_assert_msg(load_text(text, c) == FLOE_EINVAL, "%s: config accepted %s", l->name, text);
+            floe_options o;
+            floe_options_init(&o);
+            options_set(&o, l, outside[e]);
+            ck_assert_msg(options_check(&o) == FLOE_EINVAL, "%s = %llu: floe_open would accept it", l->name,
+                          (unsigned long long)outside[e]);
+            ck_assert_msg(strstr(floe_last_error(), l->name) != NULL, "message '%s' does not name %s",
+                          floe_last_error(), l->name);
+        }
+        free(c);
+        checked++;
+    }
+    ck_assert_uint_ge(checked, 19);
+}
+END_TEST
 
 START_TEST(config_defaults_are_documented_values)
 {
@@ -409,6 +469,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, config_env_secrets_apply);
     tcase_add_test(tc, config_too_many_tokens_is_an_error);
     tcase_add_test(tc, config_loopback_detection);
+    tcase_add_test(tc, config_and_floe_open_accept_the_same_option_ranges);
     suite_add_tcase(s, tc);
     return s;
 }
