@@ -6,6 +6,15 @@
  *
  * Every function that can fail returns 0 or a negative FLOE_E* code. On failure out-parameters are
  * left untouched and floe_last_error() returns a message naming what failed (file, offset, key...).
+ * Each function's comment lists every code it can return.
+ *
+ * Compatibility: the two structs that grow as floe grows, floe_options and floe_stats, carry their
+ * size. floe_options_init and floe_stats_get are macros that pass sizeof the struct the program was
+ * compiled with, so a program built against an older floe.h keeps working with a newer library:
+ * fields it does not know keep their defaults (options) or are not written (stats). New fields are
+ * only ever added at the end. A program built against a newer header than the library is refused by
+ * floe_open with FLOE_EINVAL, naming both sizes. Every other struct here (floe_value, floe_list,
+ * floe_list_entry) is fixed: it will not change; new data comes through new functions.
  */
 #ifndef FLOE_H
 #define FLOE_H
@@ -76,9 +85,10 @@ typedef enum floe_cold_backend {
 } floe_cold_backend;
 
 /* Options for floe_open. floe_options_init fills every field with its default; the fields mirror
- * the config file's sections of the same names (see docs/configuration in README.md). String
+ * the config file's sections of the same names, with the same ranges (docs/configuration.md). String
  * fields are borrowed: floe_open copies what it keeps. */
 typedef struct floe_options {
+    size_t struct_size;        /* set by floe_options_init; do not change it */
     uint64_t max_object_bytes; /* largest value accepted; default 64 MiB */
     struct {
         floe_sync_mode sync; /* default FLOE_SYNC_ALWAYS */
@@ -126,36 +136,54 @@ typedef struct floe_options {
         uint32_t wait_ms;           /* how long a writer waits at the cap before FLOE_EBEHIND; default 10000 */
         uint32_t flush_timeout_ms;  /* how long floe_flush(FLOE_DURABLE_REMOTE) waits; default 100000 */
     } upload;
-    /* Called for log lines; NULL logs to stderr. level: 0 error, 1 warning, 2 info. */
+    /* Called for log lines; NULL logs to stderr. level: 0 error, 1 warning, 2 info; msg is valid
+     * only during the call. It is called from any of the store's threads (the caller's own during
+     * floe_open and writes, the segment writer, the uploaders, the writer-epoch claim), possibly
+     * from several at once and while the store holds internal locks: it must be thread-safe and
+     * must not call back into the store. log_ctx (passed as ctx) must stay valid until floe_close
+     * returns. */
     void (*log_fn)(void *ctx, int level, const char *msg);
     void *log_ctx;
 } floe_options;
 
-/* Fills *opts with the defaults. */
-FLOE_API void floe_options_init(floe_options *opts);
+/* Fills *opts with the defaults and its struct_size. Use the macro floe_options_init(opts); the
+ * function behind it takes the caller's sizeof(floe_options) (see "Compatibility" above). */
+FLOE_API void floe_options_init_sized(floe_options *opts, size_t struct_size);
+#define floe_options_init(opts) floe_options_init_sized((opts), sizeof *(opts))
 
 /* An open store. Thread-safe; see the top of this file. */
 typedef struct floe floe_t;
 
 /* Opens (creating if needed) the data directory `dir`, replays its WAL and takes an exclusive lock
- * on it. opts may be NULL for defaults. On success *out is a handle the caller closes with
- * floe_close. Errors: FLOE_ELOCKED (another process has it open), FLOE_ECORRUPT (a damaged WAL
+ * on it. opts may be NULL for defaults; otherwise it must have been filled by floe_options_init.
+ * With a cold tier it also claims the writer epoch in the bucket, waiting a few seconds at most (a
+ * cold tier that does not answer does not stop the open). On success *out is a handle the caller
+ * closes with floe_close. Errors: FLOE_EINVAL (a bad argument or option, or opts not made by
+ * floe_options_init), FLOE_ELOCKED (another process has it open), FLOE_ECORRUPT (a damaged WAL
  * record before the tail, a damaged manifest or segment: floe_last_error names file and offset),
- * FLOE_EIO, FLOE_EINVAL (bad option). */
+ * FLOE_EFENCED (the bucket prefix holds another writer's data: the message says how to take it
+ * over), FLOE_EIO, FLOE_ENOMEM. */
 FLOE_API int floe_open(const char *dir, const floe_options *opts, floe_t **out);
 
 /* Seals nothing, waits for background work that is in flight, syncs the WAL and frees the handle.
- * Data in the pending segment stays in the WAL and is replayed on the next open. Returns the first
- * error a background thread hit, if any; the handle is freed either way. */
+ * Data in the pending segment stays in the WAL and is replayed on the next open. An upload in
+ * flight is cancelled and done again after the next open. The handle is freed whatever the result.
+ * Returns 0; FLOE_EREADONLY if the store had become read-only (a failed write, fsync or manifest
+ * save, or fencing: floe_last_error said why when it happened); FLOE_EIO if the last WAL sync
+ * failed. NULL is a no-op that returns 0. */
 FLOE_API int floe_close(floe_t *db);
 
 /* Writes key -> value. content_type may be NULL. On success *seq_out (if not NULL) is the write's
- * sequence number. Returns after the write is durable per wal.sync. Errors: FLOE_EKEY, FLOE_ETOOBIG,
- * FLOE_EINVAL (content type), FLOE_EREADONLY, FLOE_EBEHIND, FLOE_EIO. */
+ * sequence number. Returns after the write is durable per wal.sync. Errors: FLOE_EINVAL (NULL
+ * handle, NULL value with a length, a content type too long or not printable ASCII), FLOE_EKEY,
+ * FLOE_ETOOBIG (over max_object_bytes), FLOE_EREADONLY, FLOE_EBEHIND (the cold tier is behind:
+ * retry later), FLOE_ECLOSED (floe_close has begun), FLOE_EIO (the WAL write or sync failed: the
+ * store is read-only from then on), FLOE_ENOMEM. */
 FLOE_API int floe_put(floe_t *db, const void *key, size_t key_len, const void *value, size_t value_len,
                       const char *content_type, uint64_t *seq_out);
 
-/* Deletes key (writes a tombstone; deleting a missing key succeeds). */
+/* Deletes key (writes a tombstone; deleting a missing key succeeds). Errors as floe_put, except
+ * FLOE_ETOOBIG. */
 FLOE_API int floe_delete(floe_t *db, const void *key, size_t key_len, uint64_t *seq_out);
 
 typedef enum floe_tier {
@@ -177,9 +205,10 @@ typedef struct floe_value {
     floe_tier tier;
 } floe_value;
 
-/* Reads the newest version of key. Errors: FLOE_ENOTFOUND (missing or deleted), FLOE_EKEY,
- * FLOE_ECORRUPT (the block holding the key is damaged: the message names segment and block),
- * FLOE_ECOLD, FLOE_EIO. */
+/* Reads the newest version of key. Errors: FLOE_EINVAL (NULL handle or out), FLOE_EKEY,
+ * FLOE_ENOTFOUND (missing or deleted), FLOE_ECORRUPT (the block holding the key is damaged: the
+ * message names segment and block), FLOE_ECOLD (the cold tier failed), FLOE_ERANGE (a cold object
+ * is shorter than the manifest says), FLOE_EIO, FLOE_ENOMEM. */
 FLOE_API int floe_get(floe_t *db, const void *key, size_t key_len, floe_value *out);
 
 /* Frees what floe_get put in *v and zeroes it. Safe on a zeroed value. */
@@ -200,7 +229,9 @@ typedef struct floe_list {
 
 /* Lists live keys that start with prefix (may be empty) and sort after start_after (may be NULL),
  * in key order, at most limit (0 means 1000; capped at 100000). *out is owned by the caller and
- * freed with floe_list_free. */
+ * freed with floe_list_free. Errors: FLOE_EINVAL (NULL handle or out, a NULL pointer with a
+ * length), FLOE_EKEY (prefix or start_after longer than FLOE_MAX_KEY_BYTES), and as floe_get:
+ * FLOE_ECORRUPT, FLOE_ECOLD, FLOE_ERANGE, FLOE_EIO, FLOE_ENOMEM. */
 FLOE_API int floe_list_keys(floe_t *db, const void *prefix, size_t prefix_len, const void *start_after,
                             size_t start_after_len, size_t limit, floe_list **out);
 FLOE_API void floe_list_free(floe_list *list);
@@ -211,7 +242,13 @@ typedef enum floe_durability {
 } floe_durability;
 
 /* Seals the pending segment now and waits until everything written before the call is durable at
- * the given level. FLOE_DURABLE_REMOTE without a cold tier fails with FLOE_EINVAL. */
+ * the given level. FLOE_DURABLE_LOCAL waits for the segment writer, which does not time out.
+ * FLOE_DURABLE_REMOTE then waits for the upload and publication, at most
+ * options.upload.flush_timeout_ms. Errors: FLOE_EINVAL (NULL handle, unknown level, or
+ * FLOE_DURABLE_REMOTE without a cold tier), FLOE_EREADONLY (the store is or became read-only),
+ * FLOE_EFENCED (a newer writer took the bucket prefix over), FLOE_ETIMEDOUT (not uploaded in time:
+ * the message names the last cold-tier error; the data is still safe locally and its upload goes
+ * on), FLOE_ECLOSED (floe_close has begun), FLOE_EIO, FLOE_ENOMEM. */
 FLOE_API int floe_flush(floe_t *db, floe_durability level);
 
 /* S3 operations counted in floe_stats. */
@@ -232,6 +269,7 @@ typedef enum floe_s3_op {
 FLOE_API const char *floe_s3_op_name(floe_s3_op op);
 
 typedef struct floe_stats {
+    size_t struct_size; /* set by floe_stats_get to the bytes it filled */
     uint64_t puts, deletes, gets;
     uint64_t get_hits_memory, get_hits_local, get_hits_cold, get_misses;
     uint64_t last_seq;
@@ -259,8 +297,11 @@ typedef struct floe_stats {
     char last_error[256]; /* the error that made the store read-only or the cold tier unhealthy */
 } floe_stats;
 
-/* Fills *out with a snapshot of the counters. */
-FLOE_API int floe_stats_get(floe_t *db, floe_stats *out);
+/* Fills *out with a snapshot of the counters. Use the macro floe_stats_get(db, out); the function
+ * behind it fills at most struct_size bytes of *out (see "Compatibility" above). Errors:
+ * FLOE_EINVAL (NULL handle or out, or a struct_size smaller than the oldest floe_stats). */
+FLOE_API int floe_stats_get_sized(floe_t *db, floe_stats *out, size_t struct_size);
+#define floe_stats_get(db, out) floe_stats_get_sized((db), (out), sizeof *(out))
 
 #ifdef __cplusplus
 }

@@ -39,9 +39,13 @@ static const option_limit limits[] = {
     LIMIT(upload.flush_timeout_ms, 1, 24 * 3600 * 1000),
 };
 
-void floe_options_init(floe_options *o)
+/* The smallest floe_options a program may pass: the layout of the first floe.h with struct_size. */
+#define OPTIONS_MIN_BYTES (offsetof(floe_options, log_ctx) + sizeof(void *))
+
+static void defaults(floe_options *o)
 {
     memset(o, 0, sizeof *o);
+    o->struct_size = sizeof *o;
     o->max_object_bytes = 64ull << 20;
     o->wal.sync = FLOE_SYNC_ALWAYS;
     o->wal.interval_ms = 5;
@@ -66,6 +70,35 @@ void floe_options_init(floe_options *o)
     o->upload.max_pending_bytes = 4ull << 30;
     o->upload.wait_ms = 10000;
     o->upload.flush_timeout_ms = 100000;
+}
+
+void floe_options_init_sized(floe_options *o, size_t struct_size)
+{
+    if (!o || struct_size < sizeof o->struct_size)
+        return;
+    floe_options d;
+    defaults(&d);
+    if (struct_size > sizeof d) {
+        /* A newer header than this library: fill what we know; floe_open refuses it by size. */
+        memset((char *)o + sizeof d, 0, struct_size - sizeof d);
+        memcpy(o, &d, sizeof d);
+    } else {
+        memcpy(o, &d, struct_size);
+    }
+    o->struct_size = struct_size;
+}
+
+int options_copy_in(floe_options *dst, const floe_options *src)
+{
+    if (src->struct_size < OPTIONS_MIN_BYTES || src->struct_size > sizeof *dst)
+        return err_set(FLOE_EINVAL,
+                       "floe_open: options of %zu bytes: this library takes %zu..%zu (fill them with "
+                       "floe_options_init, from a floe.h no newer than the library)",
+                       src->struct_size, (size_t)OPTIONS_MIN_BYTES, sizeof *dst);
+    defaults(dst);
+    memcpy(dst, src, src->struct_size);
+    dst->struct_size = sizeof *dst;
+    return 0;
 }
 
 const option_limit *options_limit_at(size_t i)

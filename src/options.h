@@ -27,6 +27,10 @@ const option_limit *options_limit(const char *name);
 uint64_t options_get(const floe_options *o, const option_limit *l);
 void options_set(floe_options *o, const option_limit *l, uint64_t v);
 
+/* Copies the caller's options into *dst, giving fields the caller's (older) floe_options does not
+ * have their defaults. Errors: FLOE_EINVAL if src->struct_size is not one this library knows. */
+int options_copy_in(floe_options *dst, const floe_options *src);
+
 /* Checks every option: each numeric field against the table, the enums, and the rules that join
  * fields. Returns 0 or FLOE_EINVAL with a message naming the option ("option wal.file_bytes must be
  * 65536..17179869184, got 10"). */

@@ -16,6 +16,7 @@
 #include "store.h"
 
 #include <dirent.h>
+#include <stddef.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -94,8 +95,6 @@ char *store_segment_path(floe_t *db, uint64_t id, const char *suffix)
     snprintf(name, sizeof name, "%020" PRIu64 ".seg%s", id, suffix);
     return file_path_join(db->seg_dir, name);
 }
-
-/* ---- open, step by step ---- */
 
 /* Allocates the handle with its locks, paths and a private copy of the options (whose strings are
  * borrowed from the caller). */
@@ -382,7 +381,8 @@ int store_open_with_cold(const char *dir, const floe_options *opts, cold_t *cold
         rc = err_set(FLOE_EINVAL, "floe_open: a data directory and an out pointer are required");
         goto fail;
     }
-    checked = *opts;
+    if ((rc = options_copy_in(&checked, opts)) < 0)
+        goto fail;
     if (cold)
         checked.cold.backend = FLOE_COLD_NONE; /* the caller's store replaces the configured one */
     if ((rc = options_check(&checked)) < 0)
@@ -465,8 +465,6 @@ int floe_close(floe_t *db)
     free(db);
     return rc;
 }
-
-/* ---- flush and stats ---- */
 
 int floe_flush(floe_t *db, floe_durability level)
 {
@@ -564,12 +562,19 @@ static void stats_caches(floe_t *db, floe_stats *s)
     }
 }
 
-int floe_stats_get(floe_t *db, floe_stats *out)
+/* The smallest floe_stats a program may pass: the layout of the first floe.h with struct_size. */
+#define STATS_MIN_BYTES (offsetof(floe_stats, last_error) + sizeof(((floe_stats *)0)->last_error))
+
+int floe_stats_get_sized(floe_t *db, floe_stats *out, size_t struct_size)
 {
     if (!db || !out)
-        return err_set(FLOE_EINVAL, "floe_stats_get: bad arguments");
+        return err_set(FLOE_EINVAL, "floe_stats_get: store handle and out are required");
+    if (struct_size < STATS_MIN_BYTES)
+        return err_set(FLOE_EINVAL, "floe_stats_get: a floe_stats of %zu bytes is smaller than any floe.h made",
+                       struct_size);
     floe_stats s;
     memset(&s, 0, sizeof s);
+    s.struct_size = struct_size < sizeof s ? struct_size : sizeof s;
     s.puts = atomic_load(&db->n_puts);
     s.deletes = atomic_load(&db->n_deletes);
     s.gets = atomic_load(&db->n_gets);
@@ -608,7 +613,7 @@ int floe_stats_get(floe_t *db, floe_stats *out)
         s.upload_bytes = atomic_load(&db->n_upload_bytes);
     }
     stats_caches(db, &s);
-    *out = s;
+    memcpy(out, &s, s.struct_size);
     return 0;
 }
 
