@@ -65,18 +65,32 @@ int store_check_key(const void *key, size_t key_len)
     return 0;
 }
 
-void store_mark_read_only(floe_t *db, const char *what)
+/* Makes the store read-only (and fenced, if fenced) in one step under state_mu, so no waiter sees
+ * one without the other. */
+static void set_read_only(floe_t *db, const char *what, int fenced)
 {
     pthread_mutex_lock(&db->state_mu);
-    if (!db->read_only) {
+    int first = !db->read_only;
+    if (fenced)
+        db->fenced = 1;
+    if (first) {
         db->read_only = 1;
         store_copy_cut(db->read_only_msg, sizeof db->read_only_msg, what);
-        pthread_mutex_unlock(&db->state_mu);
-        store_log(db, 0, "store is now read-only: %s", what);
-        pthread_mutex_lock(&db->state_mu);
     }
     pthread_cond_broadcast(&db->state_cv);
     pthread_mutex_unlock(&db->state_mu);
+    if (first)
+        store_log(db, 0, "store is now read-only: %s", what);
+}
+
+void store_mark_read_only(floe_t *db, const char *what)
+{
+    set_read_only(db, what, 0);
+}
+
+void store_mark_fenced(floe_t *db, const char *what)
+{
+    set_read_only(db, what, 1);
 }
 
 int store_read_only_error(floe_t *db)

@@ -117,6 +117,9 @@ void store_log(floe_t *db, int level, const char *fmt, ...) FLOE_PRINTF(3, 4);
 /* Makes the store read-only for good, recording what as the reason, and wakes every waiter. */
 void store_mark_read_only(floe_t *db, const char *what);
 
+/* store_mark_read_only for a writer a newer epoch fenced: sets fenced and read_only at once. */
+void store_mark_fenced(floe_t *db, const char *what);
+
 /* Sets and returns FLOE_EREADONLY with a message naming the directory and the reason. */
 int store_read_only_error(floe_t *db);
 

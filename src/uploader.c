@@ -76,10 +76,7 @@ static void mark_fenced(floe_t *db)
 {
     char msg[256];
     store_copy_cut(msg, sizeof msg, floe_last_error());
-    pthread_mutex_lock(&db->state_mu);
-    db->fenced = 1;
-    pthread_mutex_unlock(&db->state_mu);
-    store_mark_read_only(db, msg);
+    store_mark_fenced(db, msg);
 }
 
 /* Claims the writer epoch in the bucket once (remote_claim). Needs publish_mu. */
