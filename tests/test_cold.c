@@ -55,29 +55,8 @@ static store open_store(int which)
         ck_assert_msg(cold_open_fs(path, &st.c) == 0, "%s", floe_last_error());
         return st;
     }
-    const char *endpoint = getenv("FLOE_TEST_S3_ENDPOINT");
-    ck_assert_msg(endpoint && endpoint[0],
-                  "FLOE_TEST_S3_ENDPOINT is not set: run scripts/test.sh, which starts an S3 test server, or "
-                  "start one with scripts/s3-test-server.sh start DIR PORT and export FLOE_TEST_S3_ENDPOINT, "
-                  "FLOE_TEST_S3_ACCESS_KEY and FLOE_TEST_S3_SECRET_KEY");
-    static atomic_uint counter;
-    char bucket[64];
-    snprintf(bucket, sizeof bucket, "floe-c-%d-%u-%lx", (int)getpid(), atomic_fetch_add(&counter, 1),
-             (unsigned long)(now_s() * 1000) & 0xffffff);
-    s3_config cfg = {
-        .endpoint = endpoint,
-        .bucket = bucket,
-        .prefix = "node1",
-        .path_style = 1,
-        .access_key = getenv("FLOE_TEST_S3_ACCESS_KEY"),
-        .secret_key = getenv("FLOE_TEST_S3_SECRET_KEY"),
-        .timeout_ms = 20000,
-        .max_retries = 3,
-    };
-    s3_client *admin = NULL;
-    ck_assert_int_eq(s3_client_create(&cfg, &admin), 0);
-    ck_assert_msg(s3_create_bucket(admin) == 0, "%s", floe_last_error());
-    s3_client_destroy(admin);
+    char bucket[TU_BUCKET_MAX];
+    s3_config cfg = tu_s3_fresh_bucket(bucket, "node1");
     ck_assert_msg(cold_open_s3(&cfg, &st.c) == 0, "%s", floe_last_error());
     return st;
 }

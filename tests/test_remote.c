@@ -45,32 +45,8 @@ static void env_open(env *e, int backend)
         ck_assert_int_eq(cold_open_fs(e->cold_dir, &e->c), 0);
         return;
     }
-    const char *endpoint = getenv("FLOE_TEST_S3_ENDPOINT");
-    if (!endpoint || !endpoint[0])
-        ck_abort_msg(
-            "FLOE_TEST_S3_ENDPOINT is not set: run scripts/test.sh, or start scripts/s3-test-server.sh "
-            "and export FLOE_TEST_S3_ENDPOINT, FLOE_TEST_S3_ACCESS_KEY and FLOE_TEST_S3_SECRET_KEY");
-    static unsigned counter;
-    char bucket[64];
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    snprintf(bucket, sizeof bucket, "floe-remote-%ld-%lx-%u", (long)getpid(), (unsigned long)ts.tv_nsec,
-             counter++);
-    s3_config cfg = {
-        .endpoint = endpoint,
-        .bucket = bucket,
-        .prefix = "node-a",
-        .region = "us-east-1",
-        .path_style = 1,
-        .access_key = getenv("FLOE_TEST_S3_ACCESS_KEY"),
-        .secret_key = getenv("FLOE_TEST_S3_SECRET_KEY"),
-        .timeout_ms = 30000,
-        .max_retries = 3,
-    };
-    s3_client *s3 = NULL;
-    ck_assert_msg(s3_client_create(&cfg, &s3) == 0, "s3 client: %s", floe_last_error());
-    ck_assert_msg(s3_create_bucket(s3) == 0, "create bucket %s: %s", bucket, floe_last_error());
-    s3_client_destroy(s3);
+    char bucket[TU_BUCKET_MAX];
+    s3_config cfg = tu_s3_fresh_bucket(bucket, "node-a");
     ck_assert_msg(cold_open_s3(&cfg, &e->c) == 0, "cold_open_s3: %s", floe_last_error());
 }
 

@@ -44,44 +44,12 @@ static void fill_random(void *buf, size_t len, unsigned seed)
 /* ---------------------------------------------------------------------------------------------- */
 /* The RGW under test */
 
-static const char *rgw_endpoint(void)
+/* A client on a fresh bucket of its own, which the client itself creates: its request counters
+ * start with that one PUT. */
+static s3_client *rgw_client(char bucket[TU_BUCKET_MAX], const char *prefix)
 {
-    const char *e = getenv("FLOE_TEST_S3_ENDPOINT");
-    ck_assert_msg(e && e[0],
-                  "FLOE_TEST_S3_ENDPOINT is not set: run scripts/test.sh, which starts an S3 test server, or "
-                  "start one with scripts/s3-test-server.sh start DIR PORT and export FLOE_TEST_S3_ENDPOINT, "
-                  "FLOE_TEST_S3_ACCESS_KEY and FLOE_TEST_S3_SECRET_KEY");
-    return e;
-}
-
-static void unique_bucket(char *out, size_t cap)
-{
-    static atomic_uint counter;
-    snprintf(out, cap, "floe-t-%d-%u-%lx", (int)getpid(), atomic_fetch_add(&counter, 1),
-             (unsigned long)(now_s() * 1000) & 0xffffff);
-}
-
-static s3_config rgw_config(const char *bucket)
-{
-    s3_config cfg = {
-        .endpoint = rgw_endpoint(),
-        .bucket = bucket,
-        .region = "us-east-1",
-        .path_style = 1,
-        .access_key = getenv("FLOE_TEST_S3_ACCESS_KEY"),
-        .secret_key = getenv("FLOE_TEST_S3_SECRET_KEY"),
-        .timeout_ms = 20000,
-        .max_retries = 3,
-    };
-    ck_assert_msg(cfg.access_key && cfg.secret_key, "FLOE_TEST_S3_ACCESS_KEY / _SECRET_KEY not set");
-    return cfg;
-}
-
-/* A client on a fresh bucket of its own. */
-static s3_client *rgw_client(char *bucket, size_t cap, const char *prefix)
-{
-    unique_bucket(bucket, cap);
-    s3_config cfg = rgw_config(bucket);
+    tu_s3_unique_bucket(bucket);
+    s3_config cfg = tu_s3_config(bucket);
     cfg.prefix = prefix;
     s3_client *c = NULL;
     ck_assert_msg(s3_client_create(&cfg, &c) == 0, "%s", floe_last_error());
@@ -100,8 +68,8 @@ static void md5_hex(const void *data, size_t len, char out[33])
 
 START_TEST(s3_put_get_range_head_delete_round_trip)
 {
-    char bucket[64];
-    s3_client *c = rgw_client(bucket, sizeof bucket, "node-a");
+    char bucket[TU_BUCKET_MAX];
+    s3_client *c = rgw_client(bucket, "node-a");
     size_t len = 100000;
     unsigned char *data = malloc(len);
     fill_random(data, len, 1);
@@ -131,7 +99,7 @@ START_TEST(s3_put_get_range_head_delete_round_trip)
     ck_assert(info.mtime_unix_s > time(NULL) - 3600 && info.mtime_unix_s < time(NULL) + 3600);
 
     /* The prefix is part of the object's real name. */
-    s3_config cfg = rgw_config(bucket);
+    s3_config cfg = tu_s3_config(bucket);
     s3_client *raw = NULL;
     ck_assert_int_eq(s3_client_create(&cfg, &raw), 0);
     ck_assert_int_eq(s3_head(raw, "node-a/segments/ab/1-1.seg", &info), 0);
@@ -159,8 +127,8 @@ END_TEST
 
 START_TEST(s3_range_outside_object_is_erange_with_size)
 {
-    char bucket[64];
-    s3_client *c = rgw_client(bucket, sizeof bucket, NULL);
+    char bucket[TU_BUCKET_MAX];
+    s3_client *c = rgw_client(bucket, NULL);
     ck_assert_int_eq(s3_put(c, "small", "0123456789", 10, 0), 0);
     char buf[32];
     ck_assert_int_eq(s3_get_range(c, "small", 5, buf, 10), FLOE_ERANGE); /* runs past the end */
@@ -237,8 +205,8 @@ static void collected_free(collected *col)
 
 START_TEST(s3_list_follows_continuation_tokens_past_1000_keys)
 {
-    char bucket[64];
-    s3_client *c = rgw_client(bucket, sizeof bucket, "pfx/");
+    char bucket[TU_BUCKET_MAX];
+    s3_client *c = rgw_client(bucket, "pfx/");
     enum { N = 1100, THREADS = 4 };
     pthread_t th[THREADS];
     put_job jobs[THREADS];
@@ -284,8 +252,8 @@ END_TEST
 
 START_TEST(s3_multipart_upload_of_three_parts_round_trips)
 {
-    char bucket[64];
-    s3_client *c = rgw_client(bucket, sizeof bucket, NULL);
+    char bucket[TU_BUCKET_MAX];
+    s3_client *c = rgw_client(bucket, NULL);
     char *dir = tu_tmpdir("s3-mpu");
     char path[512];
     snprintf(path, sizeof path, "%s/seg", dir);
@@ -340,8 +308,8 @@ END_TEST
 
 START_TEST(s3_if_none_match_refuses_the_second_create)
 {
-    char bucket[64];
-    s3_client *c = rgw_client(bucket, sizeof bucket, NULL);
+    char bucket[TU_BUCKET_MAX];
+    s3_client *c = rgw_client(bucket, NULL);
     ck_assert_int_eq(s3_put(c, "manifest/00000000000000000001.json", "first", 5, 1), 0);
     ck_assert_int_eq(s3_put(c, "manifest/00000000000000000001.json", "second", 6, 1), S3_EXISTS);
     void *got = NULL;
@@ -374,8 +342,8 @@ START_TEST(s3_keys_with_spaces_plus_equals_percent_and_utf8_round_trip)
         "dot./..x/.hidden",
     };
     enum { NKEYS = sizeof keys / sizeof keys[0] };
-    char bucket[64];
-    s3_client *c = rgw_client(bucket, sizeof bucket, "we ird+pre=fix%");
+    char bucket[TU_BUCKET_MAX];
+    s3_client *c = rgw_client(bucket, "we ird+pre=fix%");
     for (int i = 0; i < NKEYS; i++) {
         ck_assert_msg(s3_put(c, keys[i], keys[i], strlen(keys[i]), 0) == 0, "put '%s': %s", keys[i],
                       floe_last_error());
@@ -411,16 +379,16 @@ END_TEST
 
 START_TEST(s3_virtual_hosted_style_works)
 {
-    char bucket[64];
-    s3_client *c = rgw_client(bucket, sizeof bucket, NULL);
+    char bucket[TU_BUCKET_MAX];
+    s3_client *c = rgw_client(bucket, NULL);
     s3_client_destroy(c);
     /* curl resolves <bucket>.localhost to the loopback address; RGW knows "localhost" as its name. */
-    const char *e = rgw_endpoint();
+    const char *e = tu_s3_endpoint();
     const char *port = strrchr(e, ':');
     ck_assert_ptr_nonnull(port);
     char endpoint[128];
     snprintf(endpoint, sizeof endpoint, "http://localhost%s", port);
-    s3_config cfg = rgw_config(bucket);
+    s3_config cfg = tu_s3_config(bucket);
     cfg.endpoint = endpoint;
     cfg.path_style = 0;
     cfg.region = "eu-west-3"; /* any region is signed and accepted */
@@ -440,9 +408,9 @@ END_TEST
 
 START_TEST(s3_wrong_secret_is_signature_does_not_match_and_unhealthy)
 {
-    char bucket[64];
-    s3_client *good = rgw_client(bucket, sizeof bucket, NULL);
-    s3_config cfg = rgw_config(bucket);
+    char bucket[TU_BUCKET_MAX];
+    s3_client *good = rgw_client(bucket, NULL);
+    s3_config cfg = tu_s3_config(bucket);
     cfg.secret_key = "not-the-secret";
     s3_client *c = NULL;
     ck_assert_int_eq(s3_client_create(&cfg, &c), 0);
@@ -481,9 +449,9 @@ END_TEST
 
 START_TEST(s3_missing_bucket_is_a_clear_no_such_bucket_error)
 {
-    char bucket[64];
-    unique_bucket(bucket, sizeof bucket);
-    s3_config cfg = rgw_config(bucket);
+    char bucket[TU_BUCKET_MAX];
+    tu_s3_unique_bucket(bucket);
+    s3_config cfg = tu_s3_config(bucket);
     s3_client *c = NULL;
     ck_assert_int_eq(s3_client_create(&cfg, &c), 0);
     ck_assert_int_eq(s3_put(c, "k", "v", 1, 0), FLOE_ECOLD);

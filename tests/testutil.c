@@ -4,11 +4,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "clock.h"
+#include "error.h"
 
 char *tu_tmpdir(const char *tag)
 {
@@ -108,4 +113,53 @@ int tu_long_tests(void)
 {
     const char *v = getenv("FLOE_LONG_TESTS");
     return v && strcmp(v, "1") == 0;
+}
+
+const char *tu_s3_endpoint(void)
+{
+    const char *e = getenv("FLOE_TEST_S3_ENDPOINT");
+    ck_assert_msg(e && e[0],
+                  "FLOE_TEST_S3_ENDPOINT is not set: run scripts/test.sh, which starts an S3 test server, or "
+                  "start one with scripts/s3-test-server.sh start DIR PORT and export FLOE_TEST_S3_ENDPOINT, "
+                  "FLOE_TEST_S3_ACCESS_KEY and FLOE_TEST_S3_SECRET_KEY");
+    return e;
+}
+
+void tu_s3_unique_bucket(char bucket[TU_BUCKET_MAX])
+{
+    static atomic_uint counter;
+    snprintf(bucket, TU_BUCKET_MAX, "floe-t-%d-%u-%" PRIx64, (int)getpid(), atomic_fetch_add(&counter, 1),
+             (uint64_t)clock_now_ns() & 0xffffffffu);
+}
+
+s3_config tu_s3_config(const char *bucket)
+{
+    s3_config cfg = {
+        .endpoint = tu_s3_endpoint(),
+        .bucket = bucket,
+        .region = "us-east-1",
+        .path_style = 1,
+        .access_key = getenv("FLOE_TEST_S3_ACCESS_KEY"),
+        .secret_key = getenv("FLOE_TEST_S3_SECRET_KEY"),
+        .timeout_ms = 30000,
+        .max_retries = 3,
+    };
+    ck_assert_msg(
+        cfg.access_key && cfg.secret_key,
+        "FLOE_TEST_S3_ACCESS_KEY / FLOE_TEST_S3_SECRET_KEY are not set: export the keys the S3 test "
+        "server was started with (scripts/s3-test-server.sh uses floeacc and floesecret123)");
+    return cfg;
+}
+
+s3_config tu_s3_fresh_bucket(char bucket[TU_BUCKET_MAX], const char *prefix)
+{
+    tu_s3_unique_bucket(bucket);
+    s3_config cfg = tu_s3_config(bucket);
+    cfg.prefix = prefix;
+    s3_client *admin = NULL;
+    ck_assert_msg(s3_client_create(&cfg, &admin) == 0, "s3 client for %s: %s", cfg.endpoint,
+                  floe_last_error());
+    ck_assert_msg(s3_create_bucket(admin) == 0, "create bucket %s: %s", bucket, floe_last_error());
+    s3_client_destroy(admin);
+    return cfg;
 }
