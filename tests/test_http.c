@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "testutil.h"
 
 #define MAX_OBJECT (1024 * 1024)
@@ -39,19 +40,6 @@ static const char *floe_binary(void)
 {
     const char *b = getenv("FLOE_TEST_BINARY");
     return b && b[0] ? b : FLOE_BINARY;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* Writes the config: data in dir/data, an fs cold tier in dir/cold, port 0, max object 1 MiB.
@@ -100,8 +88,8 @@ static void server_start(server *s)
     }
     s->pid = pid;
     s->port = 0;
-    double deadline = now_s() + 60;
-    while (now_s() < deadline) {
+    int64_t deadline_ms = clock_now_ms() + 60000;
+    while (clock_now_ms() < deadline_ms) {
         char *log = read_log(s, s->starts);
         const char *at = strstr(log, " on http://127.0.0.1:");
         if (at)
@@ -114,7 +102,7 @@ static void server_start(server *s)
         free(log);
         if (s->port)
             break;
-        sleep_ms(20);
+        clock_sleep_ms(20);
     }
     ck_assert_msg(s->port > 0, "floe serve did not log its port within 60 s");
     snprintf(s->base, sizeof s->base, "http://127.0.0.1:%d", s->port);
@@ -132,7 +120,7 @@ static int server_stop(server *s)
             s->pid = 0;
             return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
         }
-        sleep_ms(10);
+        clock_sleep_ms(10);
     }
     kill(s->pid, SIGKILL);
     waitpid(s->pid, &status, 0);
@@ -352,10 +340,10 @@ static void raw_send(int fd, const void *data, size_t len)
 static size_t raw_read(int fd, char *out, size_t cap, int timeout_ms, int *closed)
 {
     size_t got = 0;
-    double deadline = now_s() + timeout_ms / 1000.0;
+    int64_t deadline_ms = clock_now_ms() + timeout_ms;
     *closed = 0;
     while (got + 1 < cap) {
-        int left = (int)((deadline - now_s()) * 1000);
+        int left = (int)(deadline_ms - clock_now_ms());
         if (left <= 0)
             break;
         struct pollfd p = {.fd = fd, .events = POLLIN};
@@ -738,9 +726,9 @@ START_TEST(http_short_body_stores_nothing)
     char half[500];
     memset(half, 'h', sizeof half);
     raw_send(fd, half, sizeof half);
-    sleep_ms(100);
+    clock_sleep_ms(100);
     close(fd); /* gone with 500 of the 1000 bytes unsent */
-    sleep_ms(200);
+    clock_sleep_ms(200);
     resp *r = req("GET", "/v1/objects/short", NULL, NULL, -1);
     assert_error(r, 404, "not_found");
     resp_free(r);
@@ -1203,11 +1191,11 @@ START_TEST(http_slow_upload_is_closed_and_stores_nothing)
     const char *head = "PUT /v1/objects/slow HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\n";
     int fd = raw_connect(srv.port);
     raw_send(fd, head, strlen(head));
-    double start = now_s();
+    int64_t start_ms = clock_now_ms();
     int closed = 0;
     char buf[4096];
     /* 100 bytes every 250 ms is 400 bytes/s, under the 2000 bytes/s floor */
-    while (!closed && now_s() - start < 8) {
+    while (!closed && clock_now_ms() - start_ms < 8000) {
         char chunk[100];
         memset(chunk, 's', sizeof chunk);
         raw_send(fd, chunk, sizeof chunk);
@@ -1224,11 +1212,12 @@ START_TEST(http_idle_connection_is_closed)
     int fd = raw_connect(srv.port);
     char buf[256];
     int closed = 0;
-    double start = now_s();
+    uint64_t start_ns = clock_now_ns();
     raw_read(fd, buf, sizeof buf, 8000, &closed);
     close(fd);
+    double open_s = (double)(clock_now_ns() - start_ns) / 1e9;
     ck_assert_msg(closed, "an idle connection stayed open 8 s with idle_timeout_s 2");
-    ck_assert_msg(now_s() - start >= 1.0, "closed after %.2f s, before the timeout", now_s() - start);
+    ck_assert_msg(open_s >= 1.0, "closed after %.2f s, before the timeout", open_s);
 }
 END_TEST
 
@@ -1237,7 +1226,7 @@ START_TEST(http_per_ip_connection_limit)
     int fds[6];
     for (int i = 0; i < 6; i++)
         fds[i] = raw_connect(srv.port);
-    sleep_ms(200);
+    clock_sleep_ms(200);
     int extra = raw_connect(srv.port); /* the 7th from this address is closed at once */
     char buf[256];
     int closed = 0;
@@ -1246,7 +1235,7 @@ START_TEST(http_per_ip_connection_limit)
     for (int i = 0; i < 6; i++)
         close(fds[i]);
     ck_assert_msg(closed, "a 7th connection from one address was kept with max_connections_per_ip 6");
-    sleep_ms(200);
+    clock_sleep_ms(200);
     ck_assert_int_eq(status_of("GET", "/healthz", NULL, -1), 200);
 }
 END_TEST
@@ -1262,9 +1251,9 @@ START_TEST(http_sigterm_finishes_the_request_in_flight)
     int fd = raw_connect(s.port);
     raw_send(fd, head, strlen(head));
     raw_send(fd, "01234", 5);
-    sleep_ms(200);
+    clock_sleep_ms(200);
     kill(s.pid, SIGTERM);
-    sleep_ms(300);
+    clock_sleep_ms(300);
     raw_send(fd, "56789", 5);
     char buf[2048];
     int closed = 0;
@@ -1273,7 +1262,7 @@ START_TEST(http_sigterm_finishes_the_request_in_flight)
     ck_assert_msg(strncmp(buf, "HTTP/1.1 201", 12) == 0, "in-flight PUT got: %s", buf);
     int status = 0;
     for (int i = 0; i < 1000 && waitpid(s.pid, &status, WNOHANG) != s.pid; i++)
-        sleep_ms(10);
+        clock_sleep_ms(10);
     ck_assert(WIFEXITED(status));
     ck_assert_int_eq(WEXITSTATUS(status), 0);
     s.pid = 0;
@@ -1310,7 +1299,7 @@ START_TEST(http_readyz_is_503_while_the_cold_tier_fails)
         r = req_to(s.base, "GET", "/readyz", NULL, NULL, -1);
         if (r->status == 503)
             break;
-        sleep_ms(100);
+        clock_sleep_ms(100);
     }
     ck_assert_msg(r->status == 503, "readyz with a dead cold tier: %ld %s", r->status, r->body);
     ck_assert_ptr_nonnull(resp_header(r, "Retry-After"));
@@ -1402,14 +1391,14 @@ START_TEST(http_kill9_keeps_every_acknowledged_put)
         pthread_create(&th[i], NULL, crash_writer_main, &w[i]);
     }
     /* kill while writes are in flight, after a good number were acknowledged */
-    double start = now_s();
-    while (now_s() - start < 20) {
+    int64_t start_ms = clock_now_ms();
+    while (clock_now_ms() - start_ms < 20000) {
         int total = 0;
         for (int i = 0; i < 4; i++)
             total += atomic_load(&w[i].acked);
         if (total >= 300)
             break;
-        sleep_ms(5);
+        clock_sleep_ms(5);
     }
     server_kill9(&s);
     atomic_store(&stop, 1);

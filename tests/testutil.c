@@ -100,6 +100,23 @@ void tu_truncate(const char *path, long long len)
     }
 }
 
+uint64_t tu_rand64(uint64_t *state)
+{
+    uint64_t x = *state;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return *state = x;
+}
+
+void tu_fill_random(void *buf, size_t len, uint64_t seed)
+{
+    unsigned char *p = buf;
+    uint64_t x = seed * 0x9e3779b97f4a7c15ull + 1;
+    for (size_t i = 0; i < len; i++)
+        p[i] = (unsigned char)tu_rand64(&x);
+}
+
 int tu_run_suite(Suite *s)
 {
     SRunner *sr = srunner_create(s);

@@ -24,6 +24,10 @@ long long tu_file_size(const char *path);
 void tu_flip_byte(const char *path, long long offset);
 /* Truncates path to len bytes. */
 void tu_truncate(const char *path, long long len);
+/* The next value of the xorshift64 generator whose state (never 0) is *state. */
+uint64_t tu_rand64(uint64_t *state);
+/* Fills len bytes with a pseudo-random sequence that depends only on seed. */
+void tu_fill_random(void *buf, size_t len, uint64_t seed);
 /* Runs one suite built by make_suite and returns a process exit code; honours CK_RUN_CASE etc. */
 int tu_run_suite(Suite *s);
 /* 1 if FLOE_LONG_TESTS=1. */
