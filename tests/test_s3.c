@@ -455,22 +455,10 @@ START_TEST(s3_missing_bucket_is_a_clear_no_such_bucket_error)
 }
 END_TEST
 
-/* A TCP port on 127.0.0.1 with nothing listening. */
-static int closed_port(void)
-{
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t alen = sizeof a;
-    ck_assert_int_eq(bind(s, (struct sockaddr *)&a, sizeof a), 0);
-    ck_assert_int_eq(getsockname(s, (struct sockaddr *)&a, &alen), 0);
-    close(s); /* bound, never listened: connections are refused */
-    return ntohs(a.sin_port);
-}
-
 START_TEST(s3_connection_refused_is_retried_then_fails_within_the_timeout)
 {
     char endpoint[64];
-    snprintf(endpoint, sizeof endpoint, "http://127.0.0.1:%d", closed_port());
+    snprintf(endpoint, sizeof endpoint, "http://127.0.0.1:%d", tu_closed_port());
     s3_config cfg = {.endpoint = endpoint,
                      .bucket = "floe",
                      .path_style = 1,
