@@ -261,12 +261,6 @@ static void main_server_up(void)
 
 static void server_down(void)
 {
-    int st = tu_server_stop(&srv);
-    if (st != 0) {
-        char *log = tu_server_log(&srv, srv.starts);
-        fprintf(stderr, "floe serve exited with %d; its log:\n%s\n", st, log);
-        free(log);
-    }
     tu_server_destroy(&srv);
 }
 

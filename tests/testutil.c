@@ -426,8 +426,14 @@ void tu_server_kill9(tu_server *s)
 
 void tu_server_destroy(tu_server *s)
 {
-    if (s->pid > 0)
-        tu_server_stop(s);
+    if (s->pid > 0) {
+        int st = tu_server_stop(s);
+        if (st != 0) {
+            char *log = tu_server_log(s, s->starts);
+            fprintf(stderr, "floe serve exited with %d; its log:\n%s\n", st, log);
+            free(log);
+        }
+    }
     if (s->dir) {
         tu_rmrf(s->dir);
         free(s->dir);

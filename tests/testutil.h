@@ -105,7 +105,8 @@ int tu_server_stop(tu_server *s);
 void tu_server_kill9(tu_server *s);
 /* The log of start number start (malloc'd; "" if there is none). */
 char *tu_server_log(const tu_server *s, int start);
-/* Stops s if it runs, removes its directory and zeroes it. */
+/* Stops s if it runs (printing its log to stderr if it does not exit 0), removes its directory and
+ * zeroes it. */
 void tu_server_destroy(tu_server *s);
 
 #endif
