@@ -9,10 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "blockcache.h"
+#include "clock.h"
 #include "cold.h"
 #include "error.h"
 #include "segment.h"
@@ -131,12 +131,6 @@ static char *only_file(void)
     closedir(d);
     ck_assert_ptr_nonnull(found);
     return found;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
 }
 
 START_TEST(blockcache_miss_costs_one_get_and_a_hit_costs_none)
@@ -276,7 +270,7 @@ START_TEST(blockcache_trims_in_the_background_before_it_is_full)
         read_checked(bc, i * len, len);
     int waited_ms = 0;
     while (stats(bc).bytes > 1 * MIB * 9 / 10 && waited_ms < 5000) {
-        sleep_ms(20);
+        clock_sleep_ms(20);
         waited_ms += 20;
     }
     blockcache_stats s = stats(bc);

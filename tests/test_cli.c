@@ -1,33 +1,21 @@
-/* The floe tool's local commands, run as a real process: segment dump on good and damaged files,
- * version, usage errors. */
+/* The floe tool's command line, run as a real process: segment dump on good and damaged files,
+ * version, usage errors and exit codes; restore, fsck, gc and manifest show on a data directory with
+ * an fs cold tier; put, get, ls, rm and stats against a running `floe serve`; an unreachable server
+ * and a bad config. */
+#include <curl/curl.h>
 #include <dirent.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
+#include <sys/stat.h>
 
+#include "cold.h"
 #include "floe.h"
+#include "manifest.h"
+#include "remote.h"
 #include "segment.h"
 #include "testutil.h"
-
-/* Runs the floe binary with args (a shell word list) and captures stdout+stderr; returns the exit
- * status. *out is malloc'd. */
-static int run_floe(const char *args, char **out)
-{
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd, "%s %s 2>&1", FLOE_BINARY, args);
-    FILE *p = popen(cmd, "r");
-    ck_assert_ptr_nonnull(p);
-    size_t cap = 1 << 20, len = 0;
-    char *buf = malloc(cap);
-    size_t n;
-    while ((n = fread(buf + len, 1, cap - 1 - len, p)) > 0)
-        len += n;
-    buf[len] = '\0';
-    int status = pclose(p);
-    *out = buf;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
 
 static char *make_segment(const char *dir)
 {
@@ -65,9 +53,8 @@ START_TEST(cli_segment_dump_prints_entries_of_an_intact_file)
 {
     char *dir = tu_tmpdir("cli");
     char *seg = make_segment(dir);
-    char args[1200], *out = NULL;
-    snprintf(args, sizeof args, "segment dump %s", seg);
-    int rc = run_floe(args, &out);
+    char *out = NULL;
+    int rc = tu_floe_run(&out, NULL, "segment dump %s", seg);
     ck_assert_msg(rc == 0, "exit %d: %s", rc, out);
     ck_assert_ptr_nonnull(strstr(out, "key-000"));
     ck_assert_ptr_nonnull(strstr(out, "key-049"));
@@ -88,9 +75,8 @@ START_TEST(cli_segment_dump_reports_a_damaged_block_with_its_offset)
     ck_assert_int_eq(segment_block_range(s, 1, &off, &len), 0);
     segment_close(s);
     tu_flip_byte(seg, (long long)(off + 10));
-    char args[1200], *out = NULL, want[64];
-    snprintf(args, sizeof args, "segment dump %s", seg);
-    int rc = run_floe(args, &out);
+    char *out = NULL, want[64];
+    int rc = tu_floe_run(&out, NULL, "segment dump %s", seg);
     ck_assert_msg(rc == 1, "exit %d: %s", rc, out);
     ck_assert_msg(strstr(out, "crc mismatch") != NULL, "%s", out);
     snprintf(want, sizeof want, "offset %llu", (unsigned long long)off);
@@ -106,17 +92,227 @@ END_TEST
 START_TEST(cli_bad_usage_and_missing_files_give_one_clear_line)
 {
     char *out = NULL;
-    ck_assert_int_eq(run_floe("version", &out), 0);
+    ck_assert_int_eq(tu_floe_run(&out, NULL, "version"), 0);
     ck_assert_ptr_nonnull(strstr(out, FLOE_VERSION_STRING));
-    free(out);
-    ck_assert_int_eq(run_floe("frobnicate", &out), 2);
+    ck_assert_int_eq(tu_floe_run(&out, NULL, "frobnicate"), 2);
     ck_assert_ptr_nonnull(strstr(out, "unknown command"));
-    free(out);
-    ck_assert_int_eq(run_floe("segment dump /nonexistent/x.seg", &out), 1);
+    ck_assert_int_eq(tu_floe_run(&out, NULL, "segment dump /nonexistent/x.seg"), 1);
     ck_assert_ptr_nonnull(strstr(out, "/nonexistent/x.seg"));
+    ck_assert_int_eq(tu_floe_run(&out, NULL, "segment"), 2);
     free(out);
-    ck_assert_int_eq(run_floe("segment", &out), 2);
+}
+END_TEST
+
+START_TEST(cli_serve_with_a_bad_config_exits_1_with_one_line)
+{
+    tu_server s = {0};
+    tu_server_config(&s, "\"max_headers\": \"many\"", "");
+    char *buf = NULL;
+    ck_assert_int_eq(tu_floe_run(&buf, NULL, "serve -c %s", s.cfg), 1);
+    ck_assert_msg(strstr(buf, "field http.max_headers must be an integer") != NULL, "printed: %s", buf);
+    ck_assert_msg(strchr(buf, '\n') == buf + strlen(buf) - 1, "error is not one line: %s", buf);
+    free(buf);
+    tu_server_destroy(&s);
+}
+END_TEST
+
+/* ---- the remote tools on a data directory ---- */
+
+START_TEST(cli_restore_fsck_gc_and_manifest_show_work_on_a_data_directory)
+{
+    char *root = tu_tmpdir("cli"), *cold_dir = NULL;
+    cold_t *cold = NULL;
+    ck_assert_int_ge(asprintf(&cold_dir, "%s/cold", root), 0);
+    ck_assert_int_eq(cold_open_fs(cold_dir, &cold), 0);
+    char *cfg = NULL, *json = NULL, *data = NULL, *out = NULL, *err = NULL;
+    ck_assert_int_ge(asprintf(&data, "%s/data", root), 0);
+    ck_assert_int_ge(asprintf(&cfg, "%s/floe.json", root), 0);
+    int n = asprintf(&json,
+                     "{\"data_dir\": \"%s\", \"cold\": {\"backend\": \"fs\", \"fs\": {\"path\": \"%s\"}}}\n",
+                     data, cold_dir);
+    ck_assert_int_gt(n, 0);
+    tu_write_file(cfg, json, (size_t)n);
+
+    manifest *m = tu_manifest_new(1), *stray = tu_manifest_new(1);
+    ck_assert_int_eq(remote_claim(cold, m), 0);
+    tu_segment_add(cold, root, m, 1, m->writer_epoch, SEG_LOCAL_REMOTE, 1);
+    tu_segment_add(cold, root, m, 2, m->writer_epoch, SEG_LOCAL_REMOTE, 1);
+    tu_remote_publish(cold, m, 2);
+    tu_segment_add(cold, root, stray, 5, 1, SEG_REMOTE, 1);
+
+#define FLOE(...) tu_floe_run(&out, &err, __VA_ARGS__)
+
+    ck_assert_int_eq(FLOE("restore -c %s", cfg), 0);
+    ck_assert_msg(strstr(out, "rebuilt") != NULL, "%s", out);
+    ck_assert_int_eq(FLOE("restore -c %s", cfg), 1);
+    ck_assert_msg(tu_lines(err) == 1 && strstr(err, "not empty") != NULL, "%s", err);
+
+    ck_assert_int_eq(FLOE("manifest show -c %s", cfg), 0);
+    ck_assert_msg(strstr(out, "segment 2") != NULL && strstr(out, "state:   remote") != NULL, "%s", out);
+    ck_assert_msg(strstr(out, m->segments[1].object_key) != NULL, "%s", out);
+    ck_assert_int_eq(FLOE("manifest show --remote -c %s", cfg), 0);
+    ck_assert_msg(strstr(out, "manifest/00000000000000000002.json") != NULL, "%s", out);
+
+    /* fsck: the restored directory and the bucket are whole; the orphan is listed, not damage. */
+    ck_assert_int_eq(FLOE("fsck -c %s --remote", cfg), 0);
+    ck_assert_msg(strstr(out, "orphan: ") != NULL && strstr(out, "no damage") != NULL, "%s", out);
+
+    /* A local segment file with a flipped byte is found by the local check. */
+    manifest *local = NULL;
+    ck_assert_int_eq(manifest_load(data, &local), 0);
+    char *segdir = NULL, *segpath = NULL;
+    ck_assert_int_ge(asprintf(&segdir, "%s/segments", data), 0);
+    ck_assert_int_ge(asprintf(&segpath, "%s/%020d.seg", segdir, 3), 0);
+    ck_assert_int_eq(mkdir(segdir, 0755), 0);
+    manifest *tmp = tu_manifest_new(1);
+    tu_segment_add(cold, root, tmp, 3, 1, SEG_LOCAL, 0);
+    char *src = NULL;
+    ck_assert_int_ge(asprintf(&src, "%s/seg-3-1", root), 0);
+    ck_assert_int_eq(rename(src, segpath), 0);
+    ck_assert_int_eq(manifest_add(local, &tmp->segments[0]), 0);
+    local->next_segment_id = 4;
+    if (local->last_seq < tmp->last_seq)
+        local->last_seq = tmp->last_seq;
+    ck_assert_int_eq(manifest_save(data, local), 0);
+    ck_assert_int_eq(FLOE("fsck -c %s", cfg), 0);
+    tu_flip_byte(segpath, 100);
+    ck_assert_int_eq(FLOE("fsck -c %s", cfg), 1);
+    ck_assert_msg(strstr(out, "damaged: ") != NULL && strstr(out, segpath) != NULL, "%s", out);
+    ck_assert_msg(tu_lines(err) == 1 && strstr(err, "damage found") != NULL, "%s", err);
+
+    /* A damaged bucket object fails fsck --remote. */
+    char *objpath = NULL;
+    ck_assert_int_ge(asprintf(&objpath, "%s/%s", cold_dir, m->segments[0].object_key), 0);
+    tu_flip_byte(objpath, 10);
+    ck_assert_int_eq(FLOE("fsck --remote -c %s", cfg), 1);
+    ck_assert_msg(strstr(out, "checksum mismatch: ") != NULL, "%s", out);
+
+    /* gc: a dry run deletes nothing, the real one deletes the orphan. */
+    ck_assert_int_eq(FLOE("gc -c %s --dry-run --grace-s 0", cfg), 0);
+    ck_assert_msg(strstr(out, "would delete") != NULL, "%s", out);
+    ck_assert(tu_cold_exists(cold, stray->segments[0].object_key));
+    ck_assert_int_eq(FLOE("gc -c %s", cfg), 0); /* default grace: the orphan is too young */
+    ck_assert(tu_cold_exists(cold, stray->segments[0].object_key));
+    ck_assert_int_eq(FLOE("gc -c %s --grace-s=0", cfg), 0);
+    ck_assert(!tu_cold_exists(cold, stray->segments[0].object_key));
+
+    /* Usage errors exit 2. */
+    ck_assert_int_eq(FLOE("gc -c %s --grace-s soon", cfg), 2);
+    ck_assert_int_eq(FLOE("fsck -c %s --bogus", cfg), 2);
+    ck_assert_int_eq(FLOE("manifest list -c %s", cfg), 2);
+    /* A missing config file is a failure naming it. */
+    ck_assert_int_eq(FLOE("fsck -c %s/nope.json", root), 1);
+    ck_assert_msg(tu_lines(err) == 1 && strstr(err, "nope.json") != NULL, "%s", err);
+#undef FLOE
+
     free(out);
+    free(err);
+    free(objpath);
+    free(src);
+    free(segdir);
+    free(segpath);
+    manifest_free(tmp);
+    manifest_free(local);
+    manifest_free(m);
+    manifest_free(stray);
+    free(cfg);
+    free(json);
+    free(data);
+    cold_close(cold);
+    tu_rmrf(root);
+    free(root);
+    free(cold_dir);
+}
+END_TEST
+
+/* ---- the HTTP client commands, against a running server ---- */
+
+static tu_server srv; /* started by the "http" tcase's unchecked fixture */
+
+static void server_up(void)
+{
+    curl_global_init(CURL_GLOBAL_ALL);
+    tu_server_config(&srv, "", "");
+    tu_server_start(&srv);
+}
+
+static void server_down(void)
+{
+    tu_server_destroy(&srv);
+}
+
+static size_t discard_body(char *data, size_t size, size_t n, void *ud)
+{
+    (void)data;
+    (void)ud;
+    return size * n;
+}
+
+/* PUTs len bytes of body to path (already percent-encoded) on srv, not through the floe tool;
+ * returns the HTTP status. */
+static long http_put_status(const char *path, const void *body, size_t len)
+{
+    char url[512];
+    snprintf(url, sizeof url, "%s%s", srv.base, path);
+    CURL *h = curl_easy_init();
+    ck_assert_ptr_nonnull(h);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "PUT");
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)len);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard_body);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, 30L);
+    CURLcode rc = curl_easy_perform(h);
+    ck_assert_msg(rc == CURLE_OK, "PUT %s: %s", url, curl_easy_strerror(rc));
+    long status = 0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(h);
+    return status;
+}
+
+START_TEST(cli_put_get_ls_rm_and_stats_work_against_a_server)
+{
+    char in[700], outp[700], *buf = NULL;
+    setenv("FLOE_URL", srv.base, 1);
+    snprintf(in, sizeof in, "%s/cli-in", srv.dir);
+    snprintf(outp, sizeof outp, "%s/cli-out", srv.dir);
+    unsigned char data[3000];
+    for (size_t i = 0; i < sizeof data; i++)
+        data[i] = (unsigned char)(i * 13);
+    tu_write_file(in, data, sizeof data);
+    ck_assert_int_eq(tu_floe_run(&buf, NULL, "put 'cli/a b' %s --content-type application/x-test", in), 0);
+    ck_assert_int_eq(tu_floe_run(&buf, NULL, "get 'cli/a b' -o %s", outp), 0);
+    size_t len = 0;
+    char *got = tu_read_file(outp, &len);
+    ck_assert_uint_eq(len, sizeof data);
+    ck_assert_int_eq(memcmp(got, data, len), 0);
+    free(got);
+    ck_assert_int_eq(tu_floe_run(&buf, NULL, "put cli/b - < /dev/null"), 0);
+    ck_assert_int_eq(http_put_status("/v1/objects/cli/%FF", "z", 1), 201);
+    ck_assert_int_eq(tu_floe_run(&buf, NULL, "ls cli/"), 0);
+    /* a key that is not UTF-8 comes back as its raw bytes */
+    ck_assert_str_eq(buf, "cli/a b\t3000\ncli/b\t0\ncli/\xff\t1\n");
+    ck_assert_int_eq(tu_floe_run(&buf, NULL, "rm 'cli/a b'"), 0);
+    ck_assert_int_eq(tu_floe_run(&buf, NULL, "get 'cli/a b'"), 1);
+    ck_assert_msg(strstr(buf, "404") && strstr(buf, "not_found"), "get of a deleted key printed: %s", buf);
+    ck_assert_msg(strchr(buf, '\n') == buf + strlen(buf) - 1, "error is not one line: %s", buf);
+    ck_assert_int_eq(tu_floe_run(&buf, NULL, "stats"), 0);
+    json_t *root = json_loads(buf, 0, NULL);
+    ck_assert_msg(root != NULL, "floe stats printed: %s", buf);
+    json_decref(root);
+    ck_assert_int_eq(tu_floe_run(&buf, NULL, "get"), 2);
+    free(buf);
+}
+END_TEST
+
+START_TEST(cli_reports_an_unreachable_server_and_exits_1)
+{
+    char url[64], *buf = NULL;
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", tu_closed_port());
+    setenv("FLOE_URL", url, 1);
+    ck_assert_int_eq(tu_floe_run(&buf, NULL, "get x"), 1);
+    ck_assert_msg(strstr(buf, "cannot reach") != NULL, "printed: %s", buf);
+    free(buf);
 }
 END_TEST
 
@@ -128,6 +324,19 @@ static Suite *cli_suite(void)
     tcase_add_test(tc, cli_segment_dump_prints_entries_of_an_intact_file);
     tcase_add_test(tc, cli_segment_dump_reports_a_damaged_block_with_its_offset);
     tcase_add_test(tc, cli_bad_usage_and_missing_files_give_one_clear_line);
+    tcase_add_test(tc, cli_serve_with_a_bad_config_exits_1_with_one_line);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("tools");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, cli_restore_fsck_gc_and_manifest_show_work_on_a_data_directory);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("http");
+    tcase_add_unchecked_fixture(tc, server_up, server_down);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, cli_put_get_ls_rm_and_stats_work_against_a_server);
+    tcase_add_test(tc, cli_reports_an_unreachable_server_and_exits_1);
     suite_add_tcase(s, tc);
     return s;
 }

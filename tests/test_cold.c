@@ -1,39 +1,19 @@
 /* The cold store's contract, run against both backends (loop index 0: a directory, 1: S3 on the
  * RGW that scripts/test.sh starts), the directory backend's crash safety, the fault-injecting
  * wrapper, and the bucket layout helpers. */
+#include "clock.h"
 #include "cold.h"
 #include "error.h"
 #include "testutil.h"
 
 #include <pthread.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void fill_random(void *buf, size_t len, unsigned seed)
-{
-    unsigned char *p = buf;
-    uint64_t x = seed * 0x9e3779b97f4a7c15ull + 1;
-    for (size_t i = 0; i < len; i++) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        p[i] = (unsigned char)x;
-    }
-}
 
 /* ---------------------------------------------------------------------------------------------- */
 /* Opening either backend */
@@ -55,29 +35,8 @@ static store open_store(int which)
         ck_assert_msg(cold_open_fs(path, &st.c) == 0, "%s", floe_last_error());
         return st;
     }
-    const char *endpoint = getenv("FLOE_TEST_S3_ENDPOINT");
-    ck_assert_msg(endpoint && endpoint[0],
-                  "FLOE_TEST_S3_ENDPOINT is not set: run scripts/test.sh, which starts an S3 test server, or "
-                  "start one with scripts/s3-test-server.sh start DIR PORT and export FLOE_TEST_S3_ENDPOINT, "
-                  "FLOE_TEST_S3_ACCESS_KEY and FLOE_TEST_S3_SECRET_KEY");
-    static atomic_uint counter;
-    char bucket[64];
-    snprintf(bucket, sizeof bucket, "floe-c-%d-%u-%lx", (int)getpid(), atomic_fetch_add(&counter, 1),
-             (unsigned long)(now_s() * 1000) & 0xffffff);
-    s3_config cfg = {
-        .endpoint = endpoint,
-        .bucket = bucket,
-        .prefix = "node1",
-        .path_style = 1,
-        .access_key = getenv("FLOE_TEST_S3_ACCESS_KEY"),
-        .secret_key = getenv("FLOE_TEST_S3_SECRET_KEY"),
-        .timeout_ms = 20000,
-        .max_retries = 3,
-    };
-    s3_client *admin = NULL;
-    ck_assert_int_eq(s3_client_create(&cfg, &admin), 0);
-    ck_assert_msg(s3_create_bucket(admin) == 0, "%s", floe_last_error());
-    s3_client_destroy(admin);
+    char bucket[TU_BUCKET_MAX];
+    s3_config cfg = tu_s3_fresh_bucket(bucket, "node1");
     ck_assert_msg(cold_open_s3(&cfg, &st.c) == 0, "%s", floe_last_error());
     return st;
 }
@@ -112,7 +71,7 @@ START_TEST(cold_put_get_head_delete_round_trip)
     store st = open_store(_i);
     size_t len = 70000;
     unsigned char *data = malloc(len);
-    fill_random(data, len, 7);
+    tu_fill_random(data, len, 7);
     ck_assert_msg(cold_put(st.c, "segments/c1/1-1.seg", data, len, 0) == 0, "%s", floe_last_error());
     expect_object(st.c, "segments/c1/1-1.seg", data, len);
     uint64_t size = 0;
@@ -340,7 +299,7 @@ START_TEST(cold_put_file_round_trips_whole_and_in_parts)
     snprintf(path, sizeof path, "%s/seg", dir);
     size_t len = 2 * S3_MIN_PART_BYTES + 4321;
     unsigned char *data = malloc(len);
-    fill_random(data, len, 11);
+    tu_fill_random(data, len, 11);
     tu_write_file(path, data, len);
     char key[COLD_LAYOUT_KEY_MAX];
     cold_segment_key(3, 1, key);
@@ -683,12 +642,12 @@ START_TEST(cold_fault_delay_slows_only_that_operation)
     ck_assert_int_eq(cold_put(f, "k", "v", 1, 0), 0);
     ck_assert_int_eq(cold_fault_set_delay(f, FLOE_S3_GET, 150), 0);
     char buf[1];
-    double t0 = now_s();
+    uint64_t t0 = clock_now_ns();
     ck_assert_int_eq(cold_get_range(f, "k", 0, buf, 1), 0);
-    double get_s = now_s() - t0;
-    t0 = now_s();
+    double get_s = (double)(clock_now_ns() - t0) / 1e9;
+    t0 = clock_now_ns();
     ck_assert_int_eq(cold_head(f, "k", NULL, NULL), 0);
-    double head_s = now_s() - t0;
+    double head_s = (double)(clock_now_ns() - t0) / 1e9;
     ck_assert_msg(get_s >= 0.15, "get took %.3f s", get_s);
     ck_assert_msg(head_s < 0.1, "head took %.3f s", head_s);
     close_store(&st);

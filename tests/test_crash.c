@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "floe.h"
 #include "testutil.h"
 
@@ -94,10 +95,7 @@ static void child_main(const char *dir, uint32_t round, int fd)
 static uint64_t rng_state;
 static uint32_t rnd(void)
 {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (uint32_t)rng_state;
+    return (uint32_t)tu_rand64(&rng_state);
 }
 
 /* Reopens the store and checks acknowledged writes: all of them when full, else those from
@@ -156,9 +154,7 @@ START_TEST(crash_every_acknowledged_write_survives_sigkill)
             struct pollfd pfd = {.fd = p[0], .events = POLLIN};
             int timeout = 100;
             if (deadline_ms >= 0) {
-                struct timespec now;
-                clock_gettime(CLOCK_MONOTONIC, &now);
-                int64_t el = (now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000;
+                int64_t el = clock_elapsed_ms(&t0);
                 if (el >= deadline_ms)
                     break;
                 timeout = (int)(deadline_ms - el);

@@ -22,18 +22,11 @@ static uint32_t crc_reference(const uint8_t *p, size_t len)
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
 
-static uint64_t rng_next(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
-
+/* Fills p with the next len bytes of one stream, so each call gets new data. */
 static void fill_random(uint8_t *p, size_t len)
 {
     for (size_t i = 0; i < len; i++)
-        p[i] = (uint8_t)rng_next();
+        p[i] = (uint8_t)tu_rand64(&rng_state);
 }
 
 START_TEST(crc32c_known_vectors_match)
@@ -95,7 +88,7 @@ START_TEST(crc32c_hw_and_sw_agree_on_random_buffers)
     for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++)
         lens[n++] = edges[i];
     while (n < sizeof lens / sizeof lens[0])
-        lens[n++] = (size_t)(rng_next() % max_len);
+        lens[n++] = (size_t)(tu_rand64(&rng_state) % max_len);
     fprintf(stderr, "crc32c: hardware path %s\n", crc32c_hw_available() ? "available" : "NOT available");
     for (size_t i = 0; i < n; i++) {
         for (size_t off = 0; off < 8; off++) {

@@ -5,14 +5,11 @@
  * no kept manifest names and only after the grace period. Every behaviour runs against the fs
  * backend (loop index 0) and the real S3 server of scripts/test.sh (loop index 1: a Ceph RGW at
  * $FLOE_TEST_S3_ENDPOINT, one new bucket per test). */
-#include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/time.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -45,32 +42,8 @@ static void env_open(env *e, int backend)
         ck_assert_int_eq(cold_open_fs(e->cold_dir, &e->c), 0);
         return;
     }
-    const char *endpoint = getenv("FLOE_TEST_S3_ENDPOINT");
-    if (!endpoint || !endpoint[0])
-        ck_abort_msg(
-            "FLOE_TEST_S3_ENDPOINT is not set: run scripts/test.sh, or start scripts/s3-test-server.sh "
-            "and export FLOE_TEST_S3_ENDPOINT, FLOE_TEST_S3_ACCESS_KEY and FLOE_TEST_S3_SECRET_KEY");
-    static unsigned counter;
-    char bucket[64];
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    snprintf(bucket, sizeof bucket, "floe-remote-%ld-%lx-%u", (long)getpid(), (unsigned long)ts.tv_nsec,
-             counter++);
-    s3_config cfg = {
-        .endpoint = endpoint,
-        .bucket = bucket,
-        .prefix = "node-a",
-        .region = "us-east-1",
-        .path_style = 1,
-        .access_key = getenv("FLOE_TEST_S3_ACCESS_KEY"),
-        .secret_key = getenv("FLOE_TEST_S3_SECRET_KEY"),
-        .timeout_ms = 30000,
-        .max_retries = 3,
-    };
-    s3_client *s3 = NULL;
-    ck_assert_msg(s3_client_create(&cfg, &s3) == 0, "s3 client: %s", floe_last_error());
-    ck_assert_msg(s3_create_bucket(s3) == 0, "create bucket %s: %s", bucket, floe_last_error());
-    s3_client_destroy(s3);
+    char bucket[TU_BUCKET_MAX];
+    s3_config cfg = tu_s3_fresh_bucket(bucket, "node-a");
     ck_assert_msg(cold_open_s3(&cfg, &e->c) == 0, "cold_open_s3: %s", floe_last_error());
 }
 
@@ -98,91 +71,6 @@ static int backdate(env *e, const char *key, int64_t age_s)
     return 1;
 }
 
-static int exists(env *e, const char *key)
-{
-    int rc = cold_head(e->c, key, NULL, NULL);
-    ck_assert_msg(rc == 0 || rc == FLOE_ENOTFOUND, "head %s: %s", key, floe_last_error());
-    return rc == 0;
-}
-
-/* Writes a real segment file (n entries, keys "s<id>-<i>") to path and describes it in *info. */
-static void write_segment(const char *path, uint64_t id, uint64_t epoch, int n, segment_info *info)
-{
-    segment_write_options o = {
-        .id = id, .epoch = epoch, .block_bytes = 4096, .compression = FLOE_COMPRESSION_NONE};
-    segment_writer *w = NULL;
-    ck_assert_msg(segment_writer_open(path, &o, &w) == 0, "%s", floe_last_error());
-    for (int i = 0; i < n; i++) {
-        char key[64], value[256];
-        int kl = snprintf(key, sizeof key, "s%03" PRIu64 "-%05d", id, i);
-        int vl =
-            snprintf(value, sizeof value, "value %d of segment %" PRIu64 " %0*d", i, id, 100 + i % 50, i);
-        entry se = {.key = (const uint8_t *)key,
-                            .key_len = (uint32_t)kl,
-                            .value = (const uint8_t *)value,
-                            .value_len = (uint32_t)vl,
-                            .seq = id * 100000 + (uint64_t)i + 1,
-                            .type = ENTRY_PUT};
-        ck_assert_int_eq(segment_writer_add(w, &se), 0);
-    }
-    ck_assert_msg(segment_writer_finish(w, info) == 0, "%s", floe_last_error());
-}
-
-/* Writes segment id (epoch) under e->tmp, uploads it to its layout key if upload, and lists it in m
- * with the given state. */
-static void add_segment(env *e, manifest *m, uint64_t id, uint64_t epoch, manifest_seg_state state,
-                        int upload)
-{
-    char *path = NULL, key[COLD_LAYOUT_KEY_MAX];
-    segment_info info = {0};
-    ck_assert_int_ge(asprintf(&path, "%s/seg-%" PRIu64 "-%" PRIu64, e->tmp, id, epoch), 0);
-    unlink(path);
-    write_segment(path, id, epoch, 200, &info);
-    cold_segment_key(id, epoch, key);
-    if (upload)
-        ck_assert_msg(cold_put_file(e->c, key, path, 5u << 20) == 0, "upload %s: %s", key, floe_last_error());
-    manifest_segment ms = {
-        .id = id,
-        .object_key = (state == SEG_REMOTE || state == SEG_LOCAL_REMOTE) ? key : "",
-        .size = info.file_bytes,
-        .crc32c = info.file_crc32c,
-        .min_key = info.min_key,
-        .min_key_len = info.min_key_len,
-        .max_key = info.max_key,
-        .max_key_len = info.max_key_len,
-        .min_seq = info.min_seq,
-        .max_seq = info.max_seq,
-        .count = info.count,
-        .epoch = epoch,
-        .created_unix_s = info.created_unix_s,
-        .state = state,
-    };
-    ck_assert_int_eq(manifest_add(m, &ms), 0);
-    if (m->next_segment_id <= id)
-        m->next_segment_id = id + 1;
-    if (m->last_seq < info.max_seq)
-        m->last_seq = info.max_seq;
-    segment_info_clear(&info);
-    free(path);
-}
-
-static manifest *new_manifest(uint64_t epoch)
-{
-    manifest *m = NULL;
-    ck_assert_int_eq(manifest_create(&m), 0);
-    m->writer_epoch = epoch;
-    return m;
-}
-
-/* Publishes m's uploaded segments as version v. */
-static void publish(env *e, const manifest *m, uint64_t v)
-{
-    manifest *r = NULL;
-    ck_assert_int_eq(remote_manifest_build(m, NULL, 0, v, &r), 0);
-    ck_assert_msg(remote_publish(e->c, r) == 0, "publish v%" PRIu64 ": %s", v, floe_last_error());
-    manifest_free(r);
-}
-
 static char *fsck_report(env *e, int *rc_out, uint64_t *orphans)
 {
     char *buf = NULL;
@@ -206,13 +94,13 @@ START_TEST(remote_latest_finds_the_newest_published_version)
     manifest *got = NULL;
     ck_assert_int_eq(remote_latest(e.c, &v, &got), FLOE_ENOTFOUND);
 
-    manifest *m = new_manifest(1);
-    add_segment(&e, m, 1, 1, SEG_LOCAL_REMOTE, 1);
-    publish(&e, m, 1);
-    add_segment(&e, m, 2, 1, SEG_REMOTE, 1);
-    publish(&e, m, 2);
-    add_segment(&e, m, 3, 1, SEG_LOCAL, 0); /* not uploaded: not named */
-    publish(&e, m, 3);
+    manifest *m = tu_manifest_new(1);
+    tu_segment_add(e.c, e.tmp, m, 1, 1, SEG_LOCAL_REMOTE, 1);
+    tu_remote_publish(e.c, m, 1);
+    tu_segment_add(e.c, e.tmp, m, 2, 1, SEG_REMOTE, 1);
+    tu_remote_publish(e.c, m, 2);
+    tu_segment_add(e.c, e.tmp, m, 3, 1, SEG_LOCAL, 0); /* not uploaded: not named */
+    tu_remote_publish(e.c, m, 3);
     /* Keys under manifest/ that are not manifest keys are ignored. */
     ck_assert_int_eq(cold_put(e.c, "manifest/README.txt", "x", 1, 0), 0);
 
@@ -232,7 +120,7 @@ START_TEST(remote_latest_finds_the_newest_published_version)
     manifest_free(got);
 
     /* Version order is numeric: 12 comes after 3. */
-    publish(&e, m, 12);
+    tu_remote_publish(e.c, m, 12);
     ck_assert_int_eq(remote_latest(e.c, &v, &got), 0);
     ck_assert_uint_eq(v, 12);
     manifest_free(got);
@@ -248,8 +136,8 @@ START_TEST(remote_publish_retry_after_a_lost_answer_succeeds)
     cold_t *f = NULL;
     ck_assert_int_eq(cold_open_fault(e.c, 7, &f), 0);
     e.c = f;
-    manifest *m = new_manifest(4), *r = NULL, *got = NULL;
-    add_segment(&e, m, 1, 4, SEG_LOCAL_REMOTE, 1);
+    manifest *m = tu_manifest_new(4), *r = NULL, *got = NULL;
+    tu_segment_add(e.c, e.tmp, m, 1, 4, SEG_LOCAL_REMOTE, 1);
     ck_assert_int_eq(remote_manifest_build(m, NULL, 0, 1, &r), 0);
 
     ck_assert_int_eq(cold_fault_lose_next_puts(f, 1), 0);
@@ -270,10 +158,10 @@ START_TEST(remote_publish_of_a_taken_version_by_the_same_epoch_is_a_conflict)
 {
     env e;
     env_open(&e, _i);
-    manifest *m = new_manifest(2), *r = NULL, *got = NULL;
-    add_segment(&e, m, 1, 2, SEG_REMOTE, 1);
-    publish(&e, m, 1);
-    add_segment(&e, m, 2, 2, SEG_REMOTE, 1);
+    manifest *m = tu_manifest_new(2), *r = NULL, *got = NULL;
+    tu_segment_add(e.c, e.tmp, m, 1, 2, SEG_REMOTE, 1);
+    tu_remote_publish(e.c, m, 1);
+    tu_segment_add(e.c, e.tmp, m, 2, 2, SEG_REMOTE, 1);
     ck_assert_int_eq(remote_manifest_build(m, NULL, 0, 1, &r), 0);
     ck_assert_int_eq(remote_publish(e.c, r), FLOE_ECOLD);
     ck_assert_msg(strstr(floe_last_error(), "already published") != NULL, "%s", floe_last_error());
@@ -294,8 +182,8 @@ START_TEST(remote_publish_refuses_a_manifest_not_built_for_the_cold_tier)
 {
     env e;
     env_open(&e, _i);
-    manifest *m = new_manifest(1);
-    add_segment(&e, m, 1, 1, SEG_LOCAL, 0);
+    manifest *m = tu_manifest_new(1);
+    tu_segment_add(e.c, e.tmp, m, 1, 1, SEG_LOCAL, 0);
     m->version = 1;
     ck_assert_int_eq(remote_publish(e.c, m), FLOE_EINVAL);
     ck_assert_uint_eq(count_objects(&e, "manifest/"), 0);
@@ -311,12 +199,12 @@ START_TEST(remote_newer_epoch_fences_the_older_writer)
     env e;
     env_open(&e, _i);
     /* Writer A claims the empty prefix, uploads a segment and publishes. */
-    manifest *a = new_manifest(1), *b = NULL, *got = NULL;
+    manifest *a = tu_manifest_new(1), *b = NULL, *got = NULL;
     ck_assert_msg(remote_claim(e.c, a) == 0, "%s", floe_last_error());
     ck_assert_uint_eq(a->writer_epoch, 2);
     ck_assert_uint_eq(a->remote_version, 1);
-    add_segment(&e, a, 1, a->writer_epoch, SEG_LOCAL_REMOTE, 1);
-    publish(&e, a, 2);
+    tu_segment_add(e.c, e.tmp, a, 1, a->writer_epoch, SEG_LOCAL_REMOTE, 1);
+    tu_remote_publish(e.c, a, 2);
     a->remote_version = 2;
 
     /* Writer B starts from A's state (as after a restore) and claims: epoch 3, version 3. */
@@ -326,7 +214,7 @@ START_TEST(remote_newer_epoch_fences_the_older_writer)
     ck_assert_uint_eq(b->remote_version, 3);
 
     /* A, still running, uploads another segment and publishes its next version: fenced. */
-    add_segment(&e, a, 2, a->writer_epoch, SEG_LOCAL_REMOTE, 1);
+    tu_segment_add(e.c, e.tmp, a, 2, a->writer_epoch, SEG_LOCAL_REMOTE, 1);
     manifest *r = NULL;
     ck_assert_int_eq(remote_manifest_build(a, NULL, 0, a->remote_version + 1, &r), 0);
     ck_assert_int_eq(remote_publish(e.c, r), FLOE_EFENCED);
@@ -352,9 +240,9 @@ START_TEST(remote_claim_of_an_empty_prefix_publishes_version_1)
 {
     env e;
     env_open(&e, _i);
-    manifest *m = new_manifest(5), *got = NULL;
-    add_segment(&e, m, 1, 5, SEG_LOCAL_REMOTE, 1);
-    add_segment(&e, m, 2, 5, SEG_LOCAL, 0);
+    manifest *m = tu_manifest_new(5), *got = NULL;
+    tu_segment_add(e.c, e.tmp, m, 1, 5, SEG_LOCAL_REMOTE, 1);
+    tu_segment_add(e.c, e.tmp, m, 2, 5, SEG_LOCAL, 0);
     ck_assert_msg(remote_claim(e.c, m) == 0, "%s", floe_last_error());
     ck_assert_uint_eq(m->writer_epoch, 6);
     ck_assert_uint_eq(m->remote_version, 1);
@@ -374,10 +262,10 @@ START_TEST(remote_claim_refuses_a_prefix_holding_segments_the_local_manifest_lac
 {
     env e;
     env_open(&e, _i);
-    manifest *a = new_manifest(1), *fresh = new_manifest(1), *other = new_manifest(1), *got = NULL;
+    manifest *a = tu_manifest_new(1), *fresh = tu_manifest_new(1), *other = tu_manifest_new(1), *got = NULL;
     ck_assert_int_eq(remote_claim(e.c, a), 0);
-    add_segment(&e, a, 1, a->writer_epoch, SEG_LOCAL_REMOTE, 1);
-    publish(&e, a, 2);
+    tu_segment_add(e.c, e.tmp, a, 1, a->writer_epoch, SEG_LOCAL_REMOTE, 1);
+    tu_remote_publish(e.c, a, 2);
 
     /* An empty data directory pointed at A's prefix. */
     ck_assert_int_eq(remote_claim(e.c, fresh), FLOE_EFENCED);
@@ -387,7 +275,7 @@ START_TEST(remote_claim_refuses_a_prefix_holding_segments_the_local_manifest_lac
     ck_assert_uint_eq(fresh->remote_version, 0);
 
     /* Another node's segment 1 (same id, its own epoch, so another object) is not A's either. */
-    add_segment(&e, other, 1, 9, SEG_LOCAL_REMOTE, 1);
+    tu_segment_add(e.c, e.tmp, other, 1, 9, SEG_LOCAL_REMOTE, 1);
     ck_assert_int_eq(remote_claim(e.c, other), FLOE_EFENCED);
 
     uint64_t v = 0;
@@ -405,14 +293,14 @@ START_TEST(remote_claim_after_a_restart_keeps_every_published_segment)
 {
     env e;
     env_open(&e, _i);
-    manifest *a = new_manifest(1), *got = NULL;
+    manifest *a = tu_manifest_new(1), *got = NULL;
     ck_assert_int_eq(remote_claim(e.c, a), 0);
-    add_segment(&e, a, 1, a->writer_epoch, SEG_LOCAL_REMOTE, 1);
-    add_segment(&e, a, 2, a->writer_epoch, SEG_REMOTE, 1);
-    publish(&e, a, 2);
+    tu_segment_add(e.c, e.tmp, a, 1, a->writer_epoch, SEG_LOCAL_REMOTE, 1);
+    tu_segment_add(e.c, e.tmp, a, 2, a->writer_epoch, SEG_REMOTE, 1);
+    tu_remote_publish(e.c, a, 2);
     /* A crash after publishing segment 3 but before the local state said so: the local manifest
      * still has it as uploading, and the claim must keep naming it. */
-    add_segment(&e, a, 3, a->writer_epoch, SEG_UPLOADING, 1);
+    tu_segment_add(e.c, e.tmp, a, 3, a->writer_epoch, SEG_UPLOADING, 1);
     manifest *r = NULL;
     ck_assert_int_eq(remote_manifest_build(a, (uint64_t[]){3}, 1, 3, &r), 0);
     ck_assert_int_eq(remote_publish(e.c, r), 0);
@@ -436,12 +324,12 @@ START_TEST(remote_manifest_build_names_only_uploaded_segments)
 {
     env e;
     env_open(&e, BACKEND_FS);
-    manifest *m = new_manifest(3), *r = NULL;
-    add_segment(&e, m, 1, 3, SEG_LOCAL, 0);
-    add_segment(&e, m, 2, 3, SEG_UPLOADING, 0);
-    add_segment(&e, m, 3, 3, SEG_REMOTE, 0);
-    add_segment(&e, m, 4, 3, SEG_LOCAL_REMOTE, 0);
-    add_segment(&e, m, 5, 3, SEG_UPLOADING, 0);
+    manifest *m = tu_manifest_new(3), *r = NULL;
+    tu_segment_add(e.c, e.tmp, m, 1, 3, SEG_LOCAL, 0);
+    tu_segment_add(e.c, e.tmp, m, 2, 3, SEG_UPLOADING, 0);
+    tu_segment_add(e.c, e.tmp, m, 3, 3, SEG_REMOTE, 0);
+    tu_segment_add(e.c, e.tmp, m, 4, 3, SEG_LOCAL_REMOTE, 0);
+    tu_segment_add(e.c, e.tmp, m, 5, 3, SEG_UPLOADING, 0);
     ck_assert_int_eq(remote_manifest_build(m, (uint64_t[]){5}, 1, 42, &r), 0);
     ck_assert_uint_eq(r->version, 42);
     ck_assert_uint_eq(r->writer_epoch, 3);
@@ -475,11 +363,11 @@ START_TEST(remote_restore_writes_a_manifest_naming_every_remote_segment)
     ck_assert_int_ge(asprintf(&dir, "%s/restored/data", e.tmp), 0);
     ck_assert_int_eq(remote_restore(e.c, dir, NULL), FLOE_ENOTFOUND); /* nothing published yet */
 
-    manifest *m = new_manifest(1), *got = NULL;
+    manifest *m = tu_manifest_new(1), *got = NULL;
     ck_assert_int_eq(remote_claim(e.c, m), 0);
     for (uint64_t id = 1; id <= 3; id++)
-        add_segment(&e, m, id, m->writer_epoch, SEG_LOCAL_REMOTE, 1);
-    publish(&e, m, 2);
+        tu_segment_add(e.c, e.tmp, m, id, m->writer_epoch, SEG_LOCAL_REMOTE, 1);
+    tu_remote_publish(e.c, m, 2);
 
     char *progress = NULL;
     size_t plen = 0;
@@ -536,10 +424,10 @@ START_TEST(remote_restore_refuses_when_a_named_object_is_missing)
     env_open(&e, _i);
     char *dir = NULL;
     ck_assert_int_ge(asprintf(&dir, "%s/restored", e.tmp), 0);
-    manifest *m = new_manifest(1);
-    add_segment(&e, m, 1, 1, SEG_REMOTE, 1);
-    add_segment(&e, m, 2, 1, SEG_REMOTE, 1);
-    publish(&e, m, 1);
+    manifest *m = tu_manifest_new(1);
+    tu_segment_add(e.c, e.tmp, m, 1, 1, SEG_REMOTE, 1);
+    tu_segment_add(e.c, e.tmp, m, 2, 1, SEG_REMOTE, 1);
+    tu_remote_publish(e.c, m, 1);
     ck_assert_int_eq(cold_delete(e.c, m->segments[1].object_key), 0);
     ck_assert_int_eq(remote_restore(e.c, dir, NULL), FLOE_ECORRUPT);
     ck_assert_msg(strstr(floe_last_error(), m->segments[1].object_key) != NULL, "%s", floe_last_error());
@@ -561,10 +449,10 @@ START_TEST(remote_fsck_names_missing_resized_and_damaged_objects_and_lists_orpha
 {
     env e;
     env_open(&e, _i);
-    manifest *m = new_manifest(1), *stray = new_manifest(1);
+    manifest *m = tu_manifest_new(1), *stray = tu_manifest_new(1);
     for (uint64_t id = 1; id <= 4; id++)
-        add_segment(&e, m, id, 1, SEG_REMOTE, 1);
-    publish(&e, m, 1);
+        tu_segment_add(e.c, e.tmp, m, id, 1, SEG_REMOTE, 1);
+    tu_remote_publish(e.c, m, 1);
     int rc;
     uint64_t orphans = 99;
     char *report = fsck_report(&e, &rc, &orphans);
@@ -585,7 +473,7 @@ START_TEST(remote_fsck_names_missing_resized_and_damaged_objects_and_lists_orpha
     ((uint8_t *)data)[len / 3] ^= 0x01;
     ck_assert_int_eq(cold_put(e.c, k_flipped, data, len, 0), 0);
     free(data);
-    add_segment(&e, stray, 9, 1, SEG_REMOTE, 1);
+    tu_segment_add(e.c, e.tmp, stray, 9, 1, SEG_REMOTE, 1);
     ck_assert_int_eq(cold_put(e.c, "segments/zz/notes.txt", "hi", 2, 0), 0);
 
     report = fsck_report(&e, &rc, &orphans);
@@ -614,11 +502,11 @@ START_TEST(remote_damaged_manifest_is_corrupt_naming_the_object)
 {
     env e;
     env_open(&e, _i);
-    manifest *m = new_manifest(1), *got = NULL, *stray = new_manifest(1);
-    add_segment(&e, m, 1, 1, SEG_REMOTE, 1);
-    publish(&e, m, 1);
-    publish(&e, m, 2);
-    add_segment(&e, stray, 7, 1, SEG_REMOTE, 1); /* an orphan gc would delete */
+    manifest *m = tu_manifest_new(1), *got = NULL, *stray = tu_manifest_new(1);
+    tu_segment_add(e.c, e.tmp, m, 1, 1, SEG_REMOTE, 1);
+    tu_remote_publish(e.c, m, 1);
+    tu_remote_publish(e.c, m, 2);
+    tu_segment_add(e.c, e.tmp, stray, 7, 1, SEG_REMOTE, 1); /* an orphan gc would delete */
     const char *key = "manifest/00000000000000000002.json";
     void *data = NULL;
     size_t len = 0;
@@ -652,7 +540,7 @@ START_TEST(remote_damaged_manifest_is_corrupt_naming_the_object)
     FILE *devnull = fopen("/dev/null", "w");
     ck_assert_int_eq(remote_gc(e.c, 0, 10, 0, devnull, NULL), FLOE_ECORRUPT);
     fclose(devnull);
-    ck_assert(exists(&e, stray->segments[0].object_key));
+    ck_assert(tu_cold_exists(e.c, stray->segments[0].object_key));
     free(dir);
     manifest_free(m);
     manifest_free(stray);
@@ -682,17 +570,17 @@ static uint64_t count_objects(env *e, const char *prefix)
  * and 2 (3 was dropped, as compaction would). Objects 8 and 9 were uploaded and never named. */
 static void gc_world(env *e, manifest **keep)
 {
-    manifest *m = new_manifest(1), *stray = new_manifest(1);
-    add_segment(e, m, 1, 1, SEG_REMOTE, 1);
-    add_segment(e, m, 3, 1, SEG_REMOTE, 1);
-    publish(e, m, 1);
-    publish(e, m, 2);
+    manifest *m = tu_manifest_new(1), *stray = tu_manifest_new(1);
+    tu_segment_add(e->c, e->tmp, m, 1, 1, SEG_REMOTE, 1);
+    tu_segment_add(e->c, e->tmp, m, 3, 1, SEG_REMOTE, 1);
+    tu_remote_publish(e->c, m, 1);
+    tu_remote_publish(e->c, m, 2);
     ck_assert_int_eq(manifest_remove(m, 3), 0);
-    add_segment(e, m, 2, 1, SEG_REMOTE, 1);
+    tu_segment_add(e->c, e->tmp, m, 2, 1, SEG_REMOTE, 1);
     for (uint64_t v = 3; v <= 12; v++)
-        publish(e, m, v);
-    add_segment(e, stray, 8, 1, SEG_REMOTE, 1);
-    add_segment(e, stray, 9, 1, SEG_REMOTE, 1);
+        tu_remote_publish(e->c, m, v);
+    tu_segment_add(e->c, e->tmp, stray, 8, 1, SEG_REMOTE, 1);
+    tu_segment_add(e->c, e->tmp, stray, 9, 1, SEG_REMOTE, 1);
     manifest_free(stray);
     *keep = m;
 }
@@ -747,31 +635,31 @@ START_TEST(remote_gc_deletes_only_orphans_older_than_the_grace_period)
     ck_assert_msg(remote_gc(e.c, 3600, 10, 0, devnull, &deleted) == 0, "%s", floe_last_error());
     if (aged) {
         ck_assert_uint_eq(deleted, 4);
-        ck_assert(!exists(&e, key_of(8)));
-        ck_assert(!exists(&e, key_of(3))); /* named only by the deleted manifests 1 and 2 */
-        ck_assert(!exists(&e, "manifest/00000000000000000001.json"));
-        ck_assert(!exists(&e, "manifest/00000000000000000002.json"));
+        ck_assert(!tu_cold_exists(e.c, key_of(8)));
+        ck_assert(!tu_cold_exists(e.c, key_of(3))); /* named only by the deleted manifests 1 and 2 */
+        ck_assert(!tu_cold_exists(e.c, "manifest/00000000000000000001.json"));
+        ck_assert(!tu_cold_exists(e.c, "manifest/00000000000000000002.json"));
     } else {
         ck_assert_uint_eq(deleted, 0);
-        ck_assert(exists(&e, key_of(8)));
-        ck_assert(exists(&e, key_of(3)));
-        ck_assert(exists(&e, "manifest/00000000000000000001.json"));
+        ck_assert(tu_cold_exists(e.c, key_of(8)));
+        ck_assert(tu_cold_exists(e.c, key_of(3)));
+        ck_assert(tu_cold_exists(e.c, "manifest/00000000000000000001.json"));
     }
-    ck_assert(exists(&e, key_of(9))); /* younger than the grace period */
-    ck_assert(exists(&e, key_of(1)));
-    ck_assert(exists(&e, key_of(2)));
+    ck_assert(tu_cold_exists(e.c, key_of(9))); /* younger than the grace period */
+    ck_assert(tu_cold_exists(e.c, key_of(1)));
+    ck_assert(tu_cold_exists(e.c, key_of(2)));
 
     /* With no grace period every orphan goes; named objects and the newest 10 manifests stay. */
     ck_assert_msg(remote_gc(e.c, 0, 10, 0, devnull, &deleted) == 0, "%s", floe_last_error());
     ck_assert_uint_eq(deleted, aged ? 1 : 5);
-    ck_assert(!exists(&e, key_of(9)));
-    ck_assert(!exists(&e, key_of(3)));
-    ck_assert(exists(&e, key_of(1)));
-    ck_assert(exists(&e, key_of(2)));
+    ck_assert(!tu_cold_exists(e.c, key_of(9)));
+    ck_assert(!tu_cold_exists(e.c, key_of(3)));
+    ck_assert(tu_cold_exists(e.c, key_of(1)));
+    ck_assert(tu_cold_exists(e.c, key_of(2)));
     ck_assert_uint_eq(count_objects(&e, "segments/"), 2);
     ck_assert_uint_eq(count_objects(&e, "manifest/"), 10);
-    ck_assert(exists(&e, "manifest/00000000000000000003.json"));
-    ck_assert(exists(&e, "manifest/00000000000000000012.json"));
+    ck_assert(tu_cold_exists(e.c, "manifest/00000000000000000003.json"));
+    ck_assert(tu_cold_exists(e.c, "manifest/00000000000000000012.json"));
 
     /* Nothing more to do, and fsck agrees the store is whole. */
     ck_assert_int_eq(remote_gc(e.c, 0, 10, 0, devnull, &deleted), 0);
@@ -792,164 +680,13 @@ START_TEST(remote_gc_refuses_a_prefix_without_a_manifest)
 {
     env e;
     env_open(&e, _i);
-    manifest *stray = new_manifest(1);
-    add_segment(&e, stray, 1, 1, SEG_REMOTE, 1);
+    manifest *stray = tu_manifest_new(1);
+    tu_segment_add(e.c, e.tmp, stray, 1, 1, SEG_REMOTE, 1);
     FILE *devnull = fopen("/dev/null", "w");
     ck_assert_int_eq(remote_gc(e.c, 0, 10, 0, devnull, NULL), FLOE_ENOTFOUND);
     fclose(devnull);
-    ck_assert(exists(&e, stray->segments[0].object_key));
+    ck_assert(tu_cold_exists(e.c, stray->segments[0].object_key));
     manifest_free(stray);
-    env_close(&e);
-}
-END_TEST
-
-/* ---- the floe tool ---- */
-
-/* Runs the floe binary with args (a shell fragment); returns its exit status and fills *out and
- * *err (malloc'd) with what it printed. */
-static int run_floe(env *e, const char *args, char **out, char **err)
-{
-    char *cmd = NULL, *out_path = NULL, *err_path = NULL;
-    ck_assert_int_ge(asprintf(&out_path, "%s/cli.out", e->tmp), 0);
-    ck_assert_int_ge(asprintf(&err_path, "%s/cli.err", e->tmp), 0);
-    ck_assert_int_ge(asprintf(&cmd, "%s %s >%s 2>%s </dev/null", FLOE_BINARY, args, out_path, err_path), 0);
-    int st = system(cmd);
-    ck_assert_msg(st != -1 && WIFEXITED(st), "%s did not exit normally", cmd);
-    size_t len;
-    *out = tu_read_file(out_path, &len);
-    *err = tu_read_file(err_path, &len);
-    ck_assert_ptr_nonnull(*out);
-    ck_assert_ptr_nonnull(*err);
-    free(cmd);
-    free(out_path);
-    free(err_path);
-    return WEXITSTATUS(st);
-}
-
-/* run_floe with printf-style arguments; frees what *out and *err held before. */
-static int floe_run(env *e, char **out, char **err, const char *fmt, ...) FLOE_PRINTF(4, 5);
-static int floe_run(env *e, char **out, char **err, const char *fmt, ...)
-{
-    char *args = NULL;
-    va_list ap;
-    free(*out);
-    free(*err);
-    *out = *err = NULL;
-    va_start(ap, fmt);
-    ck_assert_int_ge(vasprintf(&args, fmt, ap), 0);
-    va_end(ap);
-    int st = run_floe(e, args, out, err);
-    free(args);
-    return st;
-}
-
-/* Counts the lines of s. */
-static int lines(const char *s)
-{
-    int n = 0;
-    for (; *s; s++)
-        n += *s == '\n';
-    return n;
-}
-
-START_TEST(cli_restore_fsck_gc_and_manifest_show_work_on_a_data_directory)
-{
-    env e;
-    env_open(&e, BACKEND_FS);
-    char *cfg = NULL, *json = NULL, *data = NULL, *out = NULL, *err = NULL;
-    ck_assert_int_ge(asprintf(&data, "%s/data", e.tmp), 0);
-    ck_assert_int_ge(asprintf(&cfg, "%s/floe.json", e.tmp), 0);
-    int n = asprintf(&json,
-                     "{\"data_dir\": \"%s\", \"cold\": {\"backend\": \"fs\", \"fs\": {\"path\": \"%s\"}}}\n",
-                     data, e.cold_dir);
-    ck_assert_int_gt(n, 0);
-    tu_write_file(cfg, json, (size_t)n);
-
-    manifest *m = new_manifest(1), *stray = new_manifest(1);
-    ck_assert_int_eq(remote_claim(e.c, m), 0);
-    add_segment(&e, m, 1, m->writer_epoch, SEG_LOCAL_REMOTE, 1);
-    add_segment(&e, m, 2, m->writer_epoch, SEG_LOCAL_REMOTE, 1);
-    publish(&e, m, 2);
-    add_segment(&e, stray, 5, 1, SEG_REMOTE, 1);
-
-#define FLOE(...) floe_run(&e, &out, &err, __VA_ARGS__)
-
-    ck_assert_int_eq(FLOE("restore -c %s", cfg), 0);
-    ck_assert_msg(strstr(out, "rebuilt") != NULL, "%s", out);
-    ck_assert_int_eq(FLOE("restore -c %s", cfg), 1);
-    ck_assert_msg(lines(err) == 1 && strstr(err, "not empty") != NULL, "%s", err);
-
-    ck_assert_int_eq(FLOE("manifest show -c %s", cfg), 0);
-    ck_assert_msg(strstr(out, "segment 2") != NULL && strstr(out, "state:   remote") != NULL, "%s", out);
-    ck_assert_msg(strstr(out, m->segments[1].object_key) != NULL, "%s", out);
-    ck_assert_int_eq(FLOE("manifest show --remote -c %s", cfg), 0);
-    ck_assert_msg(strstr(out, "manifest/00000000000000000002.json") != NULL, "%s", out);
-
-    /* fsck: the restored directory and the bucket are whole; the orphan is listed, not damage. */
-    ck_assert_int_eq(FLOE("fsck -c %s --remote", cfg), 0);
-    ck_assert_msg(strstr(out, "orphan: ") != NULL && strstr(out, "no damage") != NULL, "%s", out);
-
-    /* A local segment file with a flipped byte is found by the local check. */
-    manifest *local = NULL;
-    ck_assert_int_eq(manifest_load(data, &local), 0);
-    char *segdir = NULL, *segpath = NULL;
-    ck_assert_int_ge(asprintf(&segdir, "%s/segments", data), 0);
-    ck_assert_int_ge(asprintf(&segpath, "%s/%020d.seg", segdir, 3), 0);
-    ck_assert_int_eq(mkdir(segdir, 0755), 0);
-    manifest *tmp = new_manifest(1);
-    add_segment(&e, tmp, 3, 1, SEG_LOCAL, 0);
-    char *src = NULL;
-    ck_assert_int_ge(asprintf(&src, "%s/seg-3-1", e.tmp), 0);
-    ck_assert_int_eq(rename(src, segpath), 0);
-    ck_assert_int_eq(manifest_add(local, &tmp->segments[0]), 0);
-    local->next_segment_id = 4;
-    if (local->last_seq < tmp->last_seq)
-        local->last_seq = tmp->last_seq;
-    ck_assert_int_eq(manifest_save(data, local), 0);
-    ck_assert_int_eq(FLOE("fsck -c %s", cfg), 0);
-    tu_flip_byte(segpath, 100);
-    ck_assert_int_eq(FLOE("fsck -c %s", cfg), 1);
-    ck_assert_msg(strstr(out, "damaged: ") != NULL && strstr(out, segpath) != NULL, "%s", out);
-    ck_assert_msg(lines(err) == 1 && strstr(err, "damage found") != NULL, "%s", err);
-
-    /* A damaged bucket object fails fsck --remote. */
-    char *objpath = NULL;
-    ck_assert_int_ge(asprintf(&objpath, "%s/%s", e.cold_dir, m->segments[0].object_key), 0);
-    tu_flip_byte(objpath, 10);
-    ck_assert_int_eq(FLOE("fsck --remote -c %s", cfg), 1);
-    ck_assert_msg(strstr(out, "checksum mismatch: ") != NULL, "%s", out);
-
-    /* gc: a dry run deletes nothing, the real one deletes the orphan. */
-    ck_assert_int_eq(FLOE("gc -c %s --dry-run --grace-s 0", cfg), 0);
-    ck_assert_msg(strstr(out, "would delete") != NULL, "%s", out);
-    ck_assert(exists(&e, stray->segments[0].object_key));
-    ck_assert_int_eq(FLOE("gc -c %s", cfg), 0); /* default grace: the orphan is too young */
-    ck_assert(exists(&e, stray->segments[0].object_key));
-    ck_assert_int_eq(FLOE("gc -c %s --grace-s=0", cfg), 0);
-    ck_assert(!exists(&e, stray->segments[0].object_key));
-
-    /* Usage errors exit 2. */
-    ck_assert_int_eq(FLOE("gc -c %s --grace-s soon", cfg), 2);
-    ck_assert_int_eq(FLOE("fsck -c %s --bogus", cfg), 2);
-    ck_assert_int_eq(FLOE("manifest list -c %s", cfg), 2);
-    /* A missing config file is a failure naming it. */
-    ck_assert_int_eq(FLOE("fsck -c %s/nope.json", e.tmp), 1);
-    ck_assert_msg(lines(err) == 1 && strstr(err, "nope.json") != NULL, "%s", err);
-#undef FLOE
-
-    free(out);
-    free(err);
-    free(objpath);
-    free(src);
-    free(segdir);
-    free(segpath);
-    manifest_free(tmp);
-    manifest_free(local);
-    manifest_free(m);
-    manifest_free(stray);
-    free(cfg);
-    free(json);
-    free(data);
     env_close(&e);
 }
 END_TEST
@@ -984,7 +721,6 @@ static Suite *remote_suite(void)
     tcase_add_loop_test(tc, remote_gc_dry_run_deletes_nothing, 0, 2);
     tcase_add_loop_test(tc, remote_gc_deletes_only_orphans_older_than_the_grace_period, 0, 2);
     tcase_add_loop_test(tc, remote_gc_refuses_a_prefix_without_a_manifest, 0, 2);
-    tcase_add_test(tc, cli_restore_fsck_gc_and_manifest_show_work_on_a_data_directory);
     suite_add_tcase(s, tc);
     return s;
 }

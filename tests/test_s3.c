@@ -2,6 +2,7 @@
  * through FLOE_TEST_S3_ENDPOINT, FLOE_TEST_S3_ACCESS_KEY and FLOE_TEST_S3_SECRET_KEY), and against a
  * scripted fake server in this file for what a real one will not do on demand: 503 storms, lost
  * answers, silence, oversized and malformed bodies. Each RGW test makes its own bucket. */
+#include "clock.h"
 #include "error.h"
 #include "s3.h"
 #include "testutil.h"
@@ -22,66 +23,15 @@
 #include <time.h>
 #include <unistd.h>
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void fill_random(void *buf, size_t len, unsigned seed)
-{
-    unsigned char *p = buf;
-    uint64_t x = seed * 0x9e3779b97f4a7c15ull + 1;
-    for (size_t i = 0; i < len; i++) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        p[i] = (unsigned char)x;
-    }
-}
-
 /* ---------------------------------------------------------------------------------------------- */
 /* The RGW under test */
 
-static const char *rgw_endpoint(void)
+/* A client on a fresh bucket of its own, which the client itself creates: its request counters
+ * start with that one PUT. */
+static s3_client *rgw_client(char bucket[TU_BUCKET_MAX], const char *prefix)
 {
-    const char *e = getenv("FLOE_TEST_S3_ENDPOINT");
-    ck_assert_msg(e && e[0],
-                  "FLOE_TEST_S3_ENDPOINT is not set: run scripts/test.sh, which starts an S3 test server, or "
-                  "start one with scripts/s3-test-server.sh start DIR PORT and export FLOE_TEST_S3_ENDPOINT, "
-                  "FLOE_TEST_S3_ACCESS_KEY and FLOE_TEST_S3_SECRET_KEY");
-    return e;
-}
-
-static void unique_bucket(char *out, size_t cap)
-{
-    static atomic_uint counter;
-    snprintf(out, cap, "floe-t-%d-%u-%lx", (int)getpid(), atomic_fetch_add(&counter, 1),
-             (unsigned long)(now_s() * 1000) & 0xffffff);
-}
-
-static s3_config rgw_config(const char *bucket)
-{
-    s3_config cfg = {
-        .endpoint = rgw_endpoint(),
-        .bucket = bucket,
-        .region = "us-east-1",
-        .path_style = 1,
-        .access_key = getenv("FLOE_TEST_S3_ACCESS_KEY"),
-        .secret_key = getenv("FLOE_TEST_S3_SECRET_KEY"),
-        .timeout_ms = 20000,
-        .max_retries = 3,
-    };
-    ck_assert_msg(cfg.access_key && cfg.secret_key, "FLOE_TEST_S3_ACCESS_KEY / _SECRET_KEY not set");
-    return cfg;
-}
-
-/* A client on a fresh bucket of its own. */
-static s3_client *rgw_client(char *bucket, size_t cap, const char *prefix)
-{
-    unique_bucket(bucket, cap);
-    s3_config cfg = rgw_config(bucket);
+    tu_s3_unique_bucket(bucket);
+    s3_config cfg = tu_s3_config(bucket);
     cfg.prefix = prefix;
     s3_client *c = NULL;
     ck_assert_msg(s3_client_create(&cfg, &c) == 0, "%s", floe_last_error());
@@ -100,11 +50,11 @@ static void md5_hex(const void *data, size_t len, char out[33])
 
 START_TEST(s3_put_get_range_head_delete_round_trip)
 {
-    char bucket[64];
-    s3_client *c = rgw_client(bucket, sizeof bucket, "node-a");
+    char bucket[TU_BUCKET_MAX];
+    s3_client *c = rgw_client(bucket, "node-a");
     size_t len = 100000;
     unsigned char *data = malloc(len);
-    fill_random(data, len, 1);
+    tu_fill_random(data, len, 1);
 
     ck_assert_msg(s3_put(c, "segments/ab/1-1.seg", data, len, 0) == 0, "%s", floe_last_error());
     void *got = NULL;
@@ -131,7 +81,7 @@ START_TEST(s3_put_get_range_head_delete_round_trip)
     ck_assert(info.mtime_unix_s > time(NULL) - 3600 && info.mtime_unix_s < time(NULL) + 3600);
 
     /* The prefix is part of the object's real name. */
-    s3_config cfg = rgw_config(bucket);
+    s3_config cfg = tu_s3_config(bucket);
     s3_client *raw = NULL;
     ck_assert_int_eq(s3_client_create(&cfg, &raw), 0);
     ck_assert_int_eq(s3_head(raw, "node-a/segments/ab/1-1.seg", &info), 0);
@@ -159,8 +109,8 @@ END_TEST
 
 START_TEST(s3_range_outside_object_is_erange_with_size)
 {
-    char bucket[64];
-    s3_client *c = rgw_client(bucket, sizeof bucket, NULL);
+    char bucket[TU_BUCKET_MAX];
+    s3_client *c = rgw_client(bucket, NULL);
     ck_assert_int_eq(s3_put(c, "small", "0123456789", 10, 0), 0);
     char buf[32];
     ck_assert_int_eq(s3_get_range(c, "small", 5, buf, 10), FLOE_ERANGE); /* runs past the end */
@@ -237,8 +187,8 @@ static void collected_free(collected *col)
 
 START_TEST(s3_list_follows_continuation_tokens_past_1000_keys)
 {
-    char bucket[64];
-    s3_client *c = rgw_client(bucket, sizeof bucket, "pfx/");
+    char bucket[TU_BUCKET_MAX];
+    s3_client *c = rgw_client(bucket, "pfx/");
     enum { N = 1100, THREADS = 4 };
     pthread_t th[THREADS];
     put_job jobs[THREADS];
@@ -284,14 +234,14 @@ END_TEST
 
 START_TEST(s3_multipart_upload_of_three_parts_round_trips)
 {
-    char bucket[64];
-    s3_client *c = rgw_client(bucket, sizeof bucket, NULL);
+    char bucket[TU_BUCKET_MAX];
+    s3_client *c = rgw_client(bucket, NULL);
     char *dir = tu_tmpdir("s3-mpu");
     char path[512];
     snprintf(path, sizeof path, "%s/seg", dir);
     size_t len = 2 * S3_MIN_PART_BYTES + 1234567; /* parts of 5 MiB, 5 MiB and the rest */
     unsigned char *data = malloc(len);
-    fill_random(data, len, 3);
+    tu_fill_random(data, len, 3);
     tu_write_file(path, data, len);
 
     ck_assert_msg(s3_put_file(c, "segments/00/9-1.seg", path, S3_MIN_PART_BYTES) == 0, "%s",
@@ -340,8 +290,8 @@ END_TEST
 
 START_TEST(s3_if_none_match_refuses_the_second_create)
 {
-    char bucket[64];
-    s3_client *c = rgw_client(bucket, sizeof bucket, NULL);
+    char bucket[TU_BUCKET_MAX];
+    s3_client *c = rgw_client(bucket, NULL);
     ck_assert_int_eq(s3_put(c, "manifest/00000000000000000001.json", "first", 5, 1), 0);
     ck_assert_int_eq(s3_put(c, "manifest/00000000000000000001.json", "second", 6, 1), S3_EXISTS);
     void *got = NULL;
@@ -374,8 +324,8 @@ START_TEST(s3_keys_with_spaces_plus_equals_percent_and_utf8_round_trip)
         "dot./..x/.hidden",
     };
     enum { NKEYS = sizeof keys / sizeof keys[0] };
-    char bucket[64];
-    s3_client *c = rgw_client(bucket, sizeof bucket, "we ird+pre=fix%");
+    char bucket[TU_BUCKET_MAX];
+    s3_client *c = rgw_client(bucket, "we ird+pre=fix%");
     for (int i = 0; i < NKEYS; i++) {
         ck_assert_msg(s3_put(c, keys[i], keys[i], strlen(keys[i]), 0) == 0, "put '%s': %s", keys[i],
                       floe_last_error());
@@ -411,16 +361,16 @@ END_TEST
 
 START_TEST(s3_virtual_hosted_style_works)
 {
-    char bucket[64];
-    s3_client *c = rgw_client(bucket, sizeof bucket, NULL);
+    char bucket[TU_BUCKET_MAX];
+    s3_client *c = rgw_client(bucket, NULL);
     s3_client_destroy(c);
     /* curl resolves <bucket>.localhost to the loopback address; RGW knows "localhost" as its name. */
-    const char *e = rgw_endpoint();
+    const char *e = tu_s3_endpoint();
     const char *port = strrchr(e, ':');
     ck_assert_ptr_nonnull(port);
     char endpoint[128];
     snprintf(endpoint, sizeof endpoint, "http://localhost%s", port);
-    s3_config cfg = rgw_config(bucket);
+    s3_config cfg = tu_s3_config(bucket);
     cfg.endpoint = endpoint;
     cfg.path_style = 0;
     cfg.region = "eu-west-3"; /* any region is signed and accepted */
@@ -440,9 +390,9 @@ END_TEST
 
 START_TEST(s3_wrong_secret_is_signature_does_not_match_and_unhealthy)
 {
-    char bucket[64];
-    s3_client *good = rgw_client(bucket, sizeof bucket, NULL);
-    s3_config cfg = rgw_config(bucket);
+    char bucket[TU_BUCKET_MAX];
+    s3_client *good = rgw_client(bucket, NULL);
+    s3_config cfg = tu_s3_config(bucket);
     cfg.secret_key = "not-the-secret";
     s3_client *c = NULL;
     ck_assert_int_eq(s3_client_create(&cfg, &c), 0);
@@ -481,9 +431,9 @@ END_TEST
 
 START_TEST(s3_missing_bucket_is_a_clear_no_such_bucket_error)
 {
-    char bucket[64];
-    unique_bucket(bucket, sizeof bucket);
-    s3_config cfg = rgw_config(bucket);
+    char bucket[TU_BUCKET_MAX];
+    tu_s3_unique_bucket(bucket);
+    s3_config cfg = tu_s3_config(bucket);
     s3_client *c = NULL;
     ck_assert_int_eq(s3_client_create(&cfg, &c), 0);
     ck_assert_int_eq(s3_put(c, "k", "v", 1, 0), FLOE_ECOLD);
@@ -505,22 +455,10 @@ START_TEST(s3_missing_bucket_is_a_clear_no_such_bucket_error)
 }
 END_TEST
 
-/* A TCP port on 127.0.0.1 with nothing listening. */
-static int closed_port(void)
-{
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t alen = sizeof a;
-    ck_assert_int_eq(bind(s, (struct sockaddr *)&a, sizeof a), 0);
-    ck_assert_int_eq(getsockname(s, (struct sockaddr *)&a, &alen), 0);
-    close(s); /* bound, never listened: connections are refused */
-    return ntohs(a.sin_port);
-}
-
 START_TEST(s3_connection_refused_is_retried_then_fails_within_the_timeout)
 {
     char endpoint[64];
-    snprintf(endpoint, sizeof endpoint, "http://127.0.0.1:%d", closed_port());
+    snprintf(endpoint, sizeof endpoint, "http://127.0.0.1:%d", tu_closed_port());
     s3_config cfg = {.endpoint = endpoint,
                      .bucket = "floe",
                      .path_style = 1,
@@ -530,10 +468,10 @@ START_TEST(s3_connection_refused_is_retried_then_fails_within_the_timeout)
                      .max_retries = 3};
     s3_client *c = NULL;
     ck_assert_int_eq(s3_client_create(&cfg, &c), 0);
-    double t0 = now_s();
+    uint64_t t0 = clock_now_ns();
     char buf[4];
     ck_assert_int_eq(s3_get_range(c, "segments/ab/1-1.seg", 0, buf, 4), FLOE_ECOLD);
-    double took = now_s() - t0;
+    double took = (double)(clock_now_ns() - t0) / 1e9;
     const char *msg = floe_last_error();
     ck_assert_msg(strstr(msg, "after 4 attempts") && strstr(msg, endpoint) && strstr(msg, "server is up"),
                   "%s", msg);
@@ -930,10 +868,10 @@ START_TEST(s3_silent_server_times_out_and_is_retried)
     fake_server s;
     fake_start(&s, hang, NULL, NULL);
     s3_client *c = fake_client(&s, 400, 1);
-    double t0 = now_s();
+    uint64_t t0 = clock_now_ns();
     char buf[8];
     ck_assert_int_eq(s3_get_range(c, "k", 0, buf, 8), FLOE_ECOLD);
-    double took = now_s() - t0;
+    double took = (double)(clock_now_ns() - t0) / 1e9;
     ck_assert_msg(strstr(floe_last_error(), "after 2 attempts") && strstr(floe_last_error(), "imeout"), "%s",
                   floe_last_error());
     ck_assert_msg(took >= 0.7 && took < 3.0, "took %.2f s", took);

@@ -384,7 +384,7 @@ static void write_values(const char *path, floe_compression c, int random_values
         char key[32];
         uint8_t value[200];
         for (size_t j = 0; j < sizeof value; j++) {
-            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            tu_rand64(&x);
             /* 1: random bytes; 2: random bytes from 200 symbols (zstd saves about 4%). */
             value[j] = random_values == 1   ? (uint8_t)x
                        : random_values == 2 ? (uint8_t)(x % 200)

@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cold.h"
@@ -23,7 +22,7 @@
 
 static char *root; /* holds data dirs and the fs cold tier */
 static char data_dir[512], data_dir2[512], cold_dir[512];
-static char bucket[64];
+static char bucket[TU_BUCKET_MAX];
 
 static void setup(void)
 {
@@ -50,44 +49,6 @@ static floe_options tier_opts(void)
     o.upload.part_bytes = 5 * 1024 * 1024;
     o.cache.object_bytes = 0; /* so reads show the tier that holds the data */
     return o;
-}
-
-static const char *s3_endpoint(void)
-{
-    const char *e = getenv("FLOE_TEST_S3_ENDPOINT");
-    ck_assert_msg(e && e[0], "FLOE_TEST_S3_ENDPOINT is not set: run the suite through scripts/test.sh, "
-                             "which starts the Ceph RGW test server");
-    return e;
-}
-
-/* A fresh bucket on the test S3 server and a config pointing at it. */
-static s3_config s3_cfg(const char *secret)
-{
-    static int n;
-    snprintf(bucket, sizeof bucket, "floe-tier-%ld-%d-%d", (long)time(NULL), (int)getpid(), n++);
-    s3_config c = {
-        .endpoint = s3_endpoint(),
-        .bucket = bucket,
-        .prefix = "t",
-        .region = "us-east-1",
-        .path_style = 1,
-        .access_key = getenv("FLOE_TEST_S3_ACCESS_KEY") ? getenv("FLOE_TEST_S3_ACCESS_KEY") : "floeacc",
-        .secret_key = secret ? secret
-                             : (getenv("FLOE_TEST_S3_SECRET_KEY") ? getenv("FLOE_TEST_S3_SECRET_KEY")
-                                                                  : "floesecret123"),
-        .timeout_ms = 10000,
-        .max_retries = 3,
-    };
-    return c;
-}
-
-static void create_bucket(const s3_config *c)
-{
-    s3_client *cl = NULL;
-    ck_assert_int_eq(s3_client_create(c, &cl), 0);
-    int rc = s3_create_bucket(cl);
-    ck_assert_msg(rc == 0, "create bucket %s: %s", c->bucket, floe_last_error());
-    s3_client_destroy(cl);
 }
 
 static cold_t *open_fs_cold(void)
@@ -207,8 +168,7 @@ END_TEST
 
 START_TEST(tier_restore_from_s3_bucket_serves_every_key)
 {
-    s3_config cfg = s3_cfg(NULL);
-    create_bucket(&cfg);
+    s3_config cfg = tu_s3_fresh_bucket(bucket, "t");
     restore_round_trip(s3_opener, &cfg);
 }
 END_TEST
@@ -408,8 +368,7 @@ END_TEST
 
 START_TEST(tier_uploader_survives_storms_against_s3_with_zero_loss)
 {
-    s3_config cfg = s3_cfg(NULL);
-    create_bucket(&cfg);
+    s3_config cfg = tu_s3_fresh_bucket(bucket, "t");
     storm_round_trip(s3_opener, &cfg);
 }
 END_TEST
@@ -455,8 +414,7 @@ END_TEST
 
 START_TEST(tier_wrong_secret_is_a_clear_error_and_writes_land_locally)
 {
-    s3_config good = s3_cfg(NULL);
-    create_bucket(&good);
+    s3_config good = tu_s3_fresh_bucket(bucket, "t");
     s3_config bad = good;
     bad.secret_key = "not-the-secret";
     bad.max_retries = 1;
