@@ -4,7 +4,7 @@
 #ifndef FLOE_CLI_H
 #define FLOE_CLI_H
 
-/* floe serve [-c FILE]: runs the HTTP server until SIGTERM or SIGINT (src/cli/serve.c). */
+/* floe serve [-c FILE]: runs the HTTP server until SIGTERM or SIGINT (src/server/serve.c). */
 int cli_serve(int argc, char **argv);
 
 /* HTTP clients of a running server at $FLOE_URL (default http://127.0.0.1:8080) with $FLOE_TOKEN
