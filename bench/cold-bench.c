@@ -33,7 +33,7 @@
 #include <unistd.h>
 
 #include "benchutil.h"
-#include "cold.h"
+#include "cold_backend.h"
 #include "db.h"
 #include "floe.h"
 #include "remote.h"

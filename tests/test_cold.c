@@ -2,6 +2,7 @@
  * RGW that scripts/test.sh starts), the directory backend's crash safety, the fault-injecting
  * wrapper, and the bucket layout helpers. */
 #include "cold.h"
+#include "cold_fault.h"
 #include "error.h"
 #include "testutil.h"
 

@@ -18,6 +18,7 @@
 
 #include "blockcache.h"
 #include "cold.h"
+#include "cold_fault.h"
 #include "error.h"
 #include "manifest.h"
 #include "remote.h"

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cold.h"
+#include "cold_fault.h"
 #include "db.h"
 #include "floe.h"
 #include "manifest.h"
