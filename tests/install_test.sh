@@ -8,7 +8,7 @@
 # (ctest passes these from CMakeLists.txt; EXTRA_CFLAGS carries sanitizer flags of the build.)
 set -euo pipefail
 [ $# -ge 6 ] || { echo "usage: $0 BUILD_DIR SOURCE_DIR LIBDIR C_COMPILER CMAKE PKG_CONFIG [EXTRA_CFLAGS]" >&2; exit 2; }
-build=$1 src=$2 libdir=$3 cc=$4 cmake=$5 pkg_config=$6 extra_cflags=${7:-}
+build=$(cd "$1" && pwd) src=$(cd "$2" && pwd) libdir=$3 cc=$4 cmake=$5 pkg_config=$6 extra_cflags=${7:-}
 
 tmp=$(mktemp -d /tmp/floe-install-test.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT

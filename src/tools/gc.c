@@ -81,7 +81,7 @@ int tools_gc(cold_t *c, int64_t grace_s, unsigned keep_manifests, int dry_run, F
     if (grace_s < 0)
         return err_set(FLOE_EINVAL, "gc: grace period %" PRId64 " s is negative", grace_s);
     if (keep_manifests < 1)
-        keep_manifests = 1; /* invariant 4: the newest always stays */
+        keep_manifests = 1; /* invariant 1: the newest always stays */
 
     if ((rc = listing_collect(c, "manifest/", &mlist)) < 0)
         goto out;
@@ -109,7 +109,7 @@ int tools_gc(cold_t *c, int64_t grace_s, unsigned keep_manifests, int dry_run, F
     if ((rc = listing_collect(c, "segments/", &segs)) < 0)
         goto out;
 
-    /* Which manifests stay, and what they name (invariant 4). */
+    /* Which manifests stay, and what they name (invariant 1). */
     for (size_t i = 0; i < n_mans; i++) {
         mans[i].keep = i < keep_manifests || mans[i].mtime_unix_s > now - grace_s;
         if (!mans[i].keep)
@@ -145,7 +145,7 @@ int tools_gc(cold_t *c, int64_t grace_s, unsigned keep_manifests, int dry_run, F
     }
     err_clear();
 
-    /* Manifests first: a name is removed before the object it names (invariant 4). */
+    /* Manifests first: a name is removed before the object it names (invariant 1). */
     progress_begin(&p, stderr, 1, dry_run ? "listed" : "deleted", to_delete);
     for (size_t i = n_mans; i-- > 0;) {
         char age[32];
