@@ -33,11 +33,11 @@
 #include <unistd.h>
 
 #include "benchutil.h"
-#include "cold.h"
+#include "cold_backend.h"
 #include "store.h"
 #include "floe.h"
-#include "remote.h"
 #include "s3.h"
+#include "tools.h"
 
 #define PREFIX "floe"
 /* Caps: the recorded GETs, and curl's answer lines (one short line per ranged GET). */
@@ -623,7 +623,7 @@ static get_result bench_cold_get(const settings *s, const char *bucket, const ch
     s3_config cfg = s3_settings(s, bucket, PREFIX);
     cold_t *c = NULL;
     int rc = cold_open_s3(&cfg, &c);
-    if (rc < 0 || (rc = remote_restore(c, restored_dir, NULL)) < 0)
+    if (rc < 0 || (rc = tools_restore(c, restored_dir, NULL)) < 0)
         die("restore", rc);
     cold_close(c);
 

@@ -8,7 +8,7 @@
  * 2. cold_put with if_none_match answers 0 only if the object at key now holds exactly the caller's
  *    bytes, whoever wrote them; COLD_EXISTS only if it holds other bytes.
  */
-#include "cold.h"
+#include "cold_backend.h"
 
 #include "error.h"
 

@@ -1,7 +1,8 @@
 /* The cold store: where sealed segments and published manifests live, behind one small interface
- * with two backends, a directory (`fs`: the embedded default, or a mounted disk) and S3 (`s3`), and
- * a fault-injecting wrapper for tests. The bucket layout (which keys floe writes) is in
- * docs/formats.md, section "Bucket layout"; cold_segment_key and cold_manifest_key build them.
+ * with two backends, a directory (`fs`: the embedded default, or a mounted disk) and S3 (`s3`). This
+ * header is what users of the cold tier call; what a backend implements is in cold_backend.h. The
+ * bucket layout (which keys floe writes) is in docs/formats.md, section "Bucket layout";
+ * cold_segment_key and cold_manifest_key build them.
  *
  * Keys are relative to the backend's root (the directory, or the bucket and prefix): 1 to
  * FLOE_MAX_KEY_BYTES bytes, no NUL or control characters, no leading '/', and no empty, "." or ".."
@@ -89,13 +90,13 @@ int cold_health(cold_t *c, char *msg, size_t cap);
  * timeouts and retries; for closing a store. A backend without slow calls (fs) ignores it. */
 void cold_cancel(cold_t *c);
 
-/* "fs", "s3" or "fault". */
+/* The backend's name: "fs", "s3", or a wrapper's own (the tests' fault wrapper is "fault"). */
 const char *cold_backend_name(const cold_t *c);
 
-/* Frees c (and, for the fault wrapper, the store it wraps). NULL is a no-op. */
+/* Frees c (and, for a wrapper, the store it wraps). NULL is a no-op. */
 void cold_close(cold_t *c);
 
-/* ---- Bucket layout (docs/formats.md, "Bucket layout") ---- */
+/* Bucket layout (docs/formats.md, "Bucket layout"). */
 
 /* Writes "segments/<hh>/<id>-<epoch>.seg" into out, hh being cold_segment_shard(id). */
 void cold_segment_key(uint64_t id, uint64_t epoch, char out[COLD_LAYOUT_KEY_MAX]);
@@ -107,53 +108,5 @@ unsigned cold_segment_shard(uint64_t id);
  * the newest manifest or orphaned segments. Out-parameters are untouched on failure. */
 int cold_parse_segment_key(const char *key, uint64_t *id, uint64_t *epoch);
 int cold_parse_manifest_key(const char *key, uint64_t *version);
-
-/* ---- Fault injection (tests) ----
- *
- * cold_open_fault wraps inner (taking ownership: cold_close closes both) in a store that passes
- * every call through, except as its settings say. Faults are decided by a generator seeded by
- * seed, so a test that makes the same calls in the same order sees the same faults. The setters
- * may be called at any time from any thread; they return FLOE_EINVAL if c is not a fault wrapper. */
-int cold_open_fault(cold_t *inner, uint64_t seed, cold_t **out);
-
-/* The next n calls of op fail with err (a negative FLOE_E* code) without reaching the store. */
-int cold_fault_fail_next(cold_t *c, floe_s3_op op, unsigned n, int err);
-/* Every call of op first sleeps delay_ms (0 to stop). */
-int cold_fault_set_delay(cold_t *c, floe_s3_op op, uint32_t delay_ms);
-/* The next n puts (cold_put and cold_put_file) reach the store and succeed there, then report
- * FLOE_ECOLD as if the answer was lost on the way back. */
-int cold_fault_lose_next_puts(cold_t *c, unsigned n);
-/* A 503 SlowDown storm: every attempt of every call fails with probability
- * `probability_per_mille`/1000 before reaching the store, and is retried as the S3 client would
- * (up to max_retries times, backoff base_ms, cap 20 * base_ms), counted as requests and retries; a
- * call whose attempts all fail returns FLOE_ECOLD. 0 ends the storm. */
-int cold_fault_set_storm(cold_t *c, unsigned probability_per_mille, unsigned max_retries, uint32_t base_ms);
-/* How many faults (failed calls, lost answers, storm attempts) were injected so far. */
-uint64_t cold_fault_injected(cold_t *c);
-
-/* ---- Backends ----
- *
- * What a backend implements. The public functions above check arguments and keys, then call
- * these; a backend may assume a valid key and non-NULL required pointers. */
-typedef struct cold_ops {
-    const char *name;
-    int (*put)(cold_t *c, const char *key, const void *data, size_t len, int if_none_match);
-    int (*put_file)(cold_t *c, const char *key, const char *path, uint64_t part_bytes);
-    int (*get_range)(cold_t *c, const char *key, uint64_t offset, void *buf, size_t len);
-    int (*get)(cold_t *c, const char *key, void **data, size_t *len, size_t max_len);
-    int (*head)(cold_t *c, const char *key, uint64_t *size, char etag[COLD_ETAG_MAX]);
-    int (*del)(cold_t *c, const char *key);
-    int (*list)(cold_t *c, const char *prefix, cold_list_fn fn, void *ctx);
-    void (*counters)(cold_t *c, uint64_t requests[FLOE_S3_OP_COUNT], uint64_t errors[FLOE_S3_OP_COUNT],
-                     uint64_t retries[FLOE_S3_OP_COUNT]);
-    int (*health)(cold_t *c, char *msg, size_t cap);
-    void (*close)(cold_t *c);
-    void (*cancel)(cold_t *c); /* may be NULL */
-} cold_ops;
-
-/* Every backend's handle starts with this. */
-struct cold {
-    const cold_ops *ops;
-};
 
 #endif

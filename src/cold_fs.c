@@ -15,7 +15,7 @@
  *
  * Threads: the handle is read-only after open apart from the counters, which are atomics.
  */
-#include "cold.h"
+#include "cold_backend.h"
 
 #include "error.h"
 

@@ -5,7 +5,7 @@
  * 1. The adapter holds no state of its own besides the client, so it is exactly as thread-safe as
  *    the client is.
  */
-#include "cold.h"
+#include "cold_backend.h"
 
 #include "error.h"
 

@@ -1,6 +1,6 @@
 /* The manifest in the cold tier: numbered, never-overwritten objects manifest/<20-digit
  * version>.json (docs/formats.md, "Bucket layout"), and the writer-epoch fencing built on them.
- * Also the operator tools that work from the bucket alone: restore, fsck and gc.
+ * The operator tools that work from the bucket alone (restore, fsck, gc) are in src/tools/tools.h.
  *
  * Order of every change (DESIGN.md "Manifest"): the segment object is PUT first, then a manifest
  * naming it; objects that are no longer named are deleted only by gc, after a grace period.
@@ -11,13 +11,18 @@
 #define FLOE_REMOTE_H
 
 #include <stdint.h>
-#include <stdio.h>
 
 #include "cold.h"
 #include "manifest.h"
 
 /* Largest manifest object read back (a cap, not a realloc). */
 #define REMOTE_MANIFEST_MAX_BYTES (256u << 20)
+
+/* Reads and parses the manifest object at key, which must hold the given version. On success *out
+ * (caller frees with manifest_free) has every segment in state SEG_REMOTE. FLOE_ECORRUPT naming key
+ * if the object is larger than REMOTE_MANIFEST_MAX_BYTES, does not parse, holds another version or
+ * names a segment without an object_key; otherwise the cold store's errors. */
+int remote_read_manifest(cold_t *c, const char *key, uint64_t version, manifest **out);
 
 /* Finds the newest manifest object. On success *version_out is its version and *out (caller
  * frees with manifest_free) its content, with every segment in state SEG_REMOTE. FLOE_ENOTFOUND if
@@ -44,23 +49,5 @@ int remote_publish(cold_t *c, const manifest *remote);
  * version R.version + 1 (1 for an empty prefix) naming m's uploaded segments; on success
  * m->remote_version is that version. A running older writer is fenced by this. */
 int remote_claim(cold_t *c, manifest *m);
-
-/* floe restore: rebuilds data_dir (which must be empty or missing; FLOE_EINVAL otherwise) from the
- * bucket alone: writes data_dir/manifest.json naming every segment of the newest remote manifest
- * in state SEG_REMOTE. progress (may be NULL) gets human-readable lines. */
-int remote_restore(cold_t *c, const char *data_dir, FILE *progress);
-
-/* floe fsck --remote: checks every object the newest manifest names (exists, size, CRC32C of its
- * bytes) and lists orphans (segment objects under segments/ it does not name). Prints a report to
- * out and progress on a TTY. Returns 0 if every named object is intact (orphans are reported but
- * are not damage), FLOE_ECORRUPT if any is missing or damaged. *orphans_out (may be NULL) gets the
- * orphan count. */
-int remote_fsck(cold_t *c, FILE *out, uint64_t *orphans_out);
-
-/* floe gc: deletes orphaned segment objects whose mtime is older than grace_s, and manifest
- * versions older than the newest keep_manifests (and older than grace_s). dry_run only prints.
- * *deleted_out (may be NULL) gets how many objects were (or would be) deleted. */
-int remote_gc(cold_t *c, int64_t grace_s, unsigned keep_manifests, int dry_run, FILE *out,
-              uint64_t *deleted_out);
 
 #endif

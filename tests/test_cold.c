@@ -3,6 +3,7 @@
  * wrapper, and the bucket layout helpers. */
 #include "clock.h"
 #include "cold.h"
+#include "cold_fault.h"
 #include "error.h"
 #include "testutil.h"
 

@@ -15,12 +15,14 @@
 
 #include "blockcache.h"
 #include "cold.h"
+#include "cold_fault.h"
 #include "error.h"
 #include "manifest.h"
 #include "remote.h"
 #include "s3.h"
 #include "segment.h"
 #include "testutil.h"
+#include "tools.h"
 
 enum { BACKEND_FS = 0, BACKEND_S3 = 1 };
 
@@ -77,7 +79,7 @@ static char *fsck_report(env *e, int *rc_out, uint64_t *orphans)
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
     ck_assert_ptr_nonnull(f);
-    *rc_out = remote_fsck(e->c, f, orphans);
+    *rc_out = tools_fsck_remote(e->c, f, orphans);
     fclose(f);
     return buf;
 }
@@ -361,7 +363,7 @@ START_TEST(remote_restore_writes_a_manifest_naming_every_remote_segment)
     env_open(&e, _i);
     char *dir = NULL, *junk = NULL;
     ck_assert_int_ge(asprintf(&dir, "%s/restored/data", e.tmp), 0);
-    ck_assert_int_eq(remote_restore(e.c, dir, NULL), FLOE_ENOTFOUND); /* nothing published yet */
+    ck_assert_int_eq(tools_restore(e.c, dir, NULL), FLOE_ENOTFOUND); /* nothing published yet */
 
     manifest *m = tu_manifest_new(1), *got = NULL;
     ck_assert_int_eq(remote_claim(e.c, m), 0);
@@ -372,7 +374,7 @@ START_TEST(remote_restore_writes_a_manifest_naming_every_remote_segment)
     char *progress = NULL;
     size_t plen = 0;
     FILE *pf = open_memstream(&progress, &plen);
-    ck_assert_msg(remote_restore(e.c, dir, pf) == 0, "%s", floe_last_error());
+    ck_assert_msg(tools_restore(e.c, dir, pf) == 0, "%s", floe_last_error());
     fclose(pf);
     ck_assert_msg(strstr(progress, "3 segments") != NULL, "%s", progress);
     ck_assert_msg(strstr(progress, "checked 3/3 objects") != NULL, "%s", progress);
@@ -405,11 +407,11 @@ START_TEST(remote_restore_writes_a_manifest_naming_every_remote_segment)
     blockcache_source_free(ctx);
 
     /* A directory with anything in it is refused, and left as it was. */
-    ck_assert_int_eq(remote_restore(e.c, dir, NULL), FLOE_EINVAL);
+    ck_assert_int_eq(tools_restore(e.c, dir, NULL), FLOE_EINVAL);
     ck_assert_msg(strstr(floe_last_error(), "not empty") != NULL, "%s", floe_last_error());
     ck_assert_int_ge(asprintf(&junk, "%s/restored/other", e.tmp), 0);
     ck_assert_int_eq(mkdir(junk, 0755), 0);
-    ck_assert_int_eq(remote_restore(e.c, junk, NULL), 0); /* an empty directory is fine */
+    ck_assert_int_eq(tools_restore(e.c, junk, NULL), 0); /* an empty directory is fine */
     manifest_free(got);
     manifest_free(m);
     free(dir);
@@ -429,7 +431,7 @@ START_TEST(remote_restore_refuses_when_a_named_object_is_missing)
     tu_segment_add(e.c, e.tmp, m, 2, 1, SEG_REMOTE, 1);
     tu_remote_publish(e.c, m, 1);
     ck_assert_int_eq(cold_delete(e.c, m->segments[1].object_key), 0);
-    ck_assert_int_eq(remote_restore(e.c, dir, NULL), FLOE_ECORRUPT);
+    ck_assert_int_eq(tools_restore(e.c, dir, NULL), FLOE_ECORRUPT);
     ck_assert_msg(strstr(floe_last_error(), m->segments[1].object_key) != NULL, "%s", floe_last_error());
     ck_assert_msg(strstr(floe_last_error(), "fsck") != NULL, "%s", floe_last_error());
     struct stat st;
@@ -536,9 +538,9 @@ START_TEST(remote_damaged_manifest_is_corrupt_naming_the_object)
     free(report);
     char *dir = NULL;
     ck_assert_int_ge(asprintf(&dir, "%s/restored", e.tmp), 0);
-    ck_assert_int_eq(remote_restore(e.c, dir, NULL), FLOE_ECORRUPT);
+    ck_assert_int_eq(tools_restore(e.c, dir, NULL), FLOE_ECORRUPT);
     FILE *devnull = fopen("/dev/null", "w");
-    ck_assert_int_eq(remote_gc(e.c, 0, 10, 0, devnull, NULL), FLOE_ECORRUPT);
+    ck_assert_int_eq(tools_gc(e.c, 0, 10, 0, devnull, NULL), FLOE_ECORRUPT);
     fclose(devnull);
     ck_assert(tu_cold_exists(e.c, stray->segments[0].object_key));
     free(dir);
@@ -602,7 +604,7 @@ START_TEST(remote_gc_dry_run_deletes_nothing)
     char *out = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&out, &len);
-    ck_assert_msg(remote_gc(e.c, 0, 10, 1, f, &deleted) == 0, "%s", floe_last_error());
+    ck_assert_msg(tools_gc(e.c, 0, 10, 1, f, &deleted) == 0, "%s", floe_last_error());
     fclose(f);
     ck_assert_uint_eq(deleted, 5); /* manifests 1 and 2, segments 3, 8 and 9 */
     ck_assert_msg(strstr(out, "would delete manifest/00000000000000000001.json") != NULL, "%s", out);
@@ -632,7 +634,7 @@ START_TEST(remote_gc_deletes_only_orphans_older_than_the_grace_period)
         backdate(&e, "manifest/00000000000000000001.json", 7200);
         backdate(&e, "manifest/00000000000000000002.json", 7200);
     }
-    ck_assert_msg(remote_gc(e.c, 3600, 10, 0, devnull, &deleted) == 0, "%s", floe_last_error());
+    ck_assert_msg(tools_gc(e.c, 3600, 10, 0, devnull, &deleted) == 0, "%s", floe_last_error());
     if (aged) {
         ck_assert_uint_eq(deleted, 4);
         ck_assert(!tu_cold_exists(e.c, key_of(8)));
@@ -650,7 +652,7 @@ START_TEST(remote_gc_deletes_only_orphans_older_than_the_grace_period)
     ck_assert(tu_cold_exists(e.c, key_of(2)));
 
     /* With no grace period every orphan goes; named objects and the newest 10 manifests stay. */
-    ck_assert_msg(remote_gc(e.c, 0, 10, 0, devnull, &deleted) == 0, "%s", floe_last_error());
+    ck_assert_msg(tools_gc(e.c, 0, 10, 0, devnull, &deleted) == 0, "%s", floe_last_error());
     ck_assert_uint_eq(deleted, aged ? 1 : 5);
     ck_assert(!tu_cold_exists(e.c, key_of(9)));
     ck_assert(!tu_cold_exists(e.c, key_of(3)));
@@ -662,7 +664,7 @@ START_TEST(remote_gc_deletes_only_orphans_older_than_the_grace_period)
     ck_assert(tu_cold_exists(e.c, "manifest/00000000000000000012.json"));
 
     /* Nothing more to do, and fsck agrees the store is whole. */
-    ck_assert_int_eq(remote_gc(e.c, 0, 10, 0, devnull, &deleted), 0);
+    ck_assert_int_eq(tools_gc(e.c, 0, 10, 0, devnull, &deleted), 0);
     ck_assert_uint_eq(deleted, 0);
     int rc;
     uint64_t orphans = 9;
@@ -683,7 +685,7 @@ START_TEST(remote_gc_refuses_a_prefix_without_a_manifest)
     manifest *stray = tu_manifest_new(1);
     tu_segment_add(e.c, e.tmp, stray, 1, 1, SEG_REMOTE, 1);
     FILE *devnull = fopen("/dev/null", "w");
-    ck_assert_int_eq(remote_gc(e.c, 0, 10, 0, devnull, NULL), FLOE_ENOTFOUND);
+    ck_assert_int_eq(tools_gc(e.c, 0, 10, 0, devnull, NULL), FLOE_ENOTFOUND);
     fclose(devnull);
     ck_assert(tu_cold_exists(e.c, stray->segments[0].object_key));
     manifest_free(stray);

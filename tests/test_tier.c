@@ -13,12 +13,14 @@
 #include <unistd.h>
 
 #include "cold.h"
+#include "cold_fault.h"
 #include "store.h"
 #include "floe.h"
 #include "manifest.h"
 #include "remote.h"
 #include "s3.h"
 #include "testutil.h"
+#include "tools.h"
 
 static char *root; /* holds data dirs and the fs cold tier */
 static char data_dir[512], data_dir2[512], cold_dir[512];
@@ -132,7 +134,7 @@ static void restore_round_trip(cold_t *(*open_cold)(void *), void *arg)
 
     tu_rmrf(data_dir);
     cold_t *c = open_cold(arg);
-    rc = remote_restore(c, data_dir, NULL);
+    rc = tools_restore(c, data_dir, NULL);
     ck_assert_msg(rc == 0, "restore: %s", floe_last_error());
     cold_close(c);
     db = open_with(data_dir, &o, open_cold(arg));
@@ -353,7 +355,7 @@ static void storm_round_trip(cold_t *(*open_cold)(void *), void *arg)
     check_remote_manifest(c, &n);
     ck_assert_uint_eq(n, st.segments_local_remote + st.segments_remote);
     tu_rmrf(data_dir);
-    ck_assert_int_eq(remote_restore(c, data_dir, NULL), 0);
+    ck_assert_int_eq(tools_restore(c, data_dir, NULL), 0);
     cold_close(c);
     db = open_with(data_dir, &o, open_cold(arg));
     ck_assert_int_eq(check_keys(db, 0, 1600), 1600);
@@ -382,7 +384,7 @@ START_TEST(tier_newer_writer_fences_the_older_and_a_stranger_is_refused)
 
     /* B takes over the prefix from the bucket (restore), claiming a newer epoch. */
     cold_t *c = open_fs_cold();
-    ck_assert_int_eq(remote_restore(c, data_dir2, NULL), 0);
+    ck_assert_int_eq(tools_restore(c, data_dir2, NULL), 0);
     cold_close(c);
     floe_t *b = open_with(data_dir2, &o, open_fs_cold());
     check_keys(b, 0, 300);

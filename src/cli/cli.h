@@ -4,7 +4,7 @@
 #ifndef FLOE_CLI_H
 #define FLOE_CLI_H
 
-/* floe serve [-c FILE]: runs the HTTP server until SIGTERM or SIGINT (src/cli/serve.c). */
+/* floe serve [-c FILE]: runs the HTTP server until SIGTERM or SIGINT (src/server/serve.c). */
 int cli_serve(int argc, char **argv);
 
 /* HTTP clients of a running server at $FLOE_URL (default http://127.0.0.1:8080) with $FLOE_TOKEN
@@ -15,10 +15,6 @@ int cli_rm(int argc, char **argv);    /* floe rm KEY */
 int cli_ls(int argc, char **argv);    /* floe ls [PREFIX] */
 int cli_stats(int argc, char **argv); /* floe stats */
 
-/* Operator tools over the data directory and its cold tier (src/cli/ops.c). */
-int cli_restore(int argc, char **argv);  /* floe restore -c FILE */
-int cli_fsck(int argc, char **argv);     /* floe fsck -c FILE [--remote] */
-int cli_gc(int argc, char **argv);       /* floe gc -c FILE [--dry-run] [--grace-s N] */
-int cli_manifest(int argc, char **argv); /* floe manifest show -c FILE [--remote] */
+/* The operator tools (restore, fsck, gc, manifest show, segment dump) are in src/tools/tools.h. */
 
 #endif

@@ -5,28 +5,13 @@
 
 #include "cli.h"
 #include "floe.h"
-#include "segment.h"
+#include "tools.h"
 
 static int cmd_version(int argc, char **argv)
 {
     (void)argc;
     (void)argv;
     printf("floe %s\n", FLOE_VERSION_STRING);
-    return 0;
-}
-
-static int cmd_segment(int argc, char **argv)
-{
-    if (argc != 3 || strcmp(argv[1], "dump") != 0) {
-        fprintf(stderr, "usage: floe segment dump PATH\n");
-        return 2;
-    }
-    int rc = segment_dump(argv[2], stdout);
-    if (rc < 0) {
-        fflush(stdout);
-        fprintf(stderr, "floe segment dump: %s: %s\n", floe_strerror(rc), floe_last_error());
-        return 1;
-    }
     return 0;
 }
 
@@ -43,11 +28,14 @@ static const command commands[] = {
     {"rm", cli_rm, "rm KEY                   delete an object"},
     {"ls", cli_ls, "ls [PREFIX]              list keys"},
     {"stats", cli_stats, "stats                    print the server's statistics"},
-    {"restore", cli_restore, "restore -c FILE          rebuild an empty data directory from the cold tier"},
-    {"fsck", cli_fsck, "fsck -c FILE [--remote]  check local files (and every object the manifest names)"},
-    {"gc", cli_gc, "gc -c FILE [--dry-run]   delete orphaned cold-tier objects past a grace period"},
-    {"manifest", cli_manifest, "manifest show -c FILE    print the manifest (--remote: the newest in the bucket)"},
-    {"segment", cmd_segment, "segment dump PATH        print a segment file and check its CRCs"},
+    {"restore", tools_cmd_restore,
+     "restore -c FILE          rebuild an empty data directory from the cold tier"},
+    {"fsck", tools_cmd_fsck,
+     "fsck -c FILE [--remote]  check local files (and every object the manifest names)"},
+    {"gc", tools_cmd_gc, "gc -c FILE [--dry-run]   delete orphaned cold-tier objects past a grace period"},
+    {"manifest", tools_cmd_manifest,
+     "manifest show -c FILE    print the manifest (--remote: the newest in the bucket)"},
+    {"segment", tools_cmd_segment, "segment dump PATH        print a segment file and check its CRCs"},
     {"version", cmd_version, "version                  print the version"},
 };
 

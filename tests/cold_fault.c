@@ -1,6 +1,7 @@
-/* A cold store that wraps another and injects faults, for tests (see cold.h): failed calls, slow
- * calls, answers lost after the store did the work, and 503 storms retried the way the S3 client
- * retries them. It lives in the library so every module's tests can use it.
+/* A cold store that wraps another and injects faults, for tests (see cold_fault.h): failed calls,
+ * slow calls, answers lost after the store did the work, and 503 storms retried the way the S3
+ * client retries them. It is a cold-store backend (cold_backend.h) built into the tests' helper
+ * library, so every module's tests can use it and libfloe does not carry it.
  *
  * Invariants:
  * 1. Every decision (which call fails, which storm attempt fails) is taken under mu from one
@@ -10,15 +11,15 @@
  *    failed calls and storm attempts are requests, retried storm attempts are retries, and calls
  *    that end in an injected failure are errors.
  */
-#include "cold.h"
+#include "cold_fault.h"
 
+#include "clock.h"
+#include "cold_backend.h"
 #include "error.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 typedef struct cold_fault {
     cold_t base; /* first: a cold_t * is a cold_fault * */
@@ -54,13 +55,6 @@ static uint64_t next_random(cold_fault *f)
     return z ^ (z >> 31);
 }
 
-static void sleep_ms(uint32_t ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
 /* Applies the faults due before a call of op reaches the inner store: a delay, an injected
  * failure, or a storm. Returns 0 to go on to the store, or the injected error. */
 static int before_call(cold_fault *f, floe_s3_op op, const char *key)
@@ -74,7 +68,7 @@ static int before_call(cold_fault *f, floe_s3_op op, const char *key)
         f->requests[op]++;
         f->errors[op]++;
         pthread_mutex_unlock(&f->mu);
-        sleep_ms(delay);
+        clock_sleep_ms(delay);
         return err_set(err, "cold %s %s: injected failure (%s)", floe_s3_op_name(op), key,
                        floe_strerror(err));
     }
@@ -92,11 +86,11 @@ static int before_call(cold_fault *f, floe_s3_op op, const char *key)
         f->retries[op]++;
         uint32_t base = f->storm_base_ms;
         pthread_mutex_unlock(&f->mu);
-        sleep_ms(s3_backoff_ms(attempt, base, base * 20));
+        clock_sleep_ms(s3_backoff_ms(attempt, base, base * 20));
         pthread_mutex_lock(&f->mu);
     }
     pthread_mutex_unlock(&f->mu);
-    sleep_ms(delay);
+    clock_sleep_ms(delay);
     return 0;
 }
 

@@ -1,0 +1,234 @@
+/* floe gc: deletes what no manifest needs any more: orphaned segment objects and old manifest
+ * versions, each only once it is older than a grace period (docs/operations.md, "gc").
+ *
+ * Invariants:
+ * 1. gc deletes manifests first, then segment objects, and a segment object only if no manifest
+ *    left in the bucket after gc names it and its mtime is at least grace_s old. The newest
+ *    manifest is never deleted, and gc deletes nothing if any manifest it keeps does not parse.
+ * 2. Objects under segments/ whose keys are not floe segment keys are never deleted; nor are keys
+ *    under manifest/ that are not manifest keys.
+ * 3. A listing holds at most LISTING_MAX_OBJECTS keys.
+ */
+#include "tools.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "command.h"
+#include "config.h"
+#include "error.h"
+#include "floe.h"
+#include "listing.h"
+#include "manifest.h"
+#include "progress.h"
+#include "remote.h"
+
+#define GC_DEFAULT_GRACE_S 3600
+#define GC_KEEP_MANIFESTS 10
+
+typedef struct manifest_obj {
+    uint64_t version;
+    char key[COLD_LAYOUT_KEY_MAX];
+    int64_t mtime_unix_s;
+    int keep;
+} manifest_obj;
+
+static int manifest_obj_cmp(const void *a, const void *b)
+{
+    uint64_t x = ((const manifest_obj *)a)->version, y = ((const manifest_obj *)b)->version;
+    return x < y ? 1 : x > y ? -1 : 0; /* newest first */
+}
+
+/* Marks every listed segment object that m names. */
+static void mark_named(listing *segs, const manifest *m)
+{
+    for (size_t i = 0; i < m->count; i++) {
+        listed *e = listing_find(segs, m->segments[i].object_key);
+        if (e)
+            e->named = 1;
+    }
+}
+
+static void format_age(int64_t age_s, char out[32])
+{
+    if (age_s < 120)
+        snprintf(out, 32, "%" PRId64 " s", age_s);
+    else if (age_s < 7200)
+        snprintf(out, 32, "%" PRId64 " min", age_s / 60);
+    else if (age_s < 172800)
+        snprintf(out, 32, "%" PRId64 " h", age_s / 3600);
+    else
+        snprintf(out, 32, "%" PRId64 " days", age_s / 86400);
+}
+
+int tools_gc(cold_t *c, int64_t grace_s, unsigned keep_manifests, int dry_run, FILE *out,
+             uint64_t *deleted_out)
+{
+    listing mlist = {0}, segs = {0};
+    manifest_obj *mans = NULL;
+    size_t n_mans = 0;
+    manifest *m = NULL;
+    progress_meter p = {0};
+    uint64_t deleted = 0, deleted_bytes = 0, young_orphans = 0;
+    const char *verb = dry_run ? "would delete" : "deleted";
+    int64_t now = (int64_t)time(NULL);
+    int rc;
+    if (!c || !out)
+        return err_set(FLOE_EINVAL, "gc: no store or output");
+    if (grace_s < 0)
+        return err_set(FLOE_EINVAL, "gc: grace period %" PRId64 " s is negative", grace_s);
+    if (keep_manifests < 1)
+        keep_manifests = 1; /* invariant 1: the newest always stays */
+
+    if ((rc = listing_collect(c, "manifest/", &mlist)) < 0)
+        goto out;
+    if (mlist.n && !(mans = calloc(mlist.n, sizeof *mans))) {
+        rc = err_set(FLOE_ENOMEM, "gc: out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < mlist.n; i++) {
+        uint64_t v;
+        if (cold_parse_manifest_key(mlist.v[i].key, &v) != 0)
+            continue; /* invariant 2 */
+        mans[n_mans].version = v;
+        snprintf(mans[n_mans].key, sizeof mans[n_mans].key, "%s", mlist.v[i].key);
+        mans[n_mans].mtime_unix_s = mlist.v[i].mtime_unix_s;
+        n_mans++;
+    }
+    err_clear();
+    if (n_mans == 0) {
+        rc = err_set(FLOE_ENOTFOUND,
+                     "gc: the cold tier has no manifest; refusing to delete anything (every segment "
+                     "object would look orphaned)");
+        goto out;
+    }
+    qsort(mans, n_mans, sizeof *mans, manifest_obj_cmp);
+    if ((rc = listing_collect(c, "segments/", &segs)) < 0)
+        goto out;
+
+    /* Which manifests stay, and what they name (invariant 1). */
+    for (size_t i = 0; i < n_mans; i++) {
+        mans[i].keep = i < keep_manifests || mans[i].mtime_unix_s > now - grace_s;
+        if (!mans[i].keep)
+            continue;
+        if ((rc = remote_read_manifest(c, mans[i].key, mans[i].version, &m)) < 0) {
+            rc = err_wrap(rc,
+                          "gc: a manifest that stays in the bucket cannot be read, so nothing was deleted");
+            goto out;
+        }
+        mark_named(&segs, m);
+        manifest_free(m);
+        m = NULL;
+    }
+    fprintf(out,
+            "gc: newest manifest version %" PRIu64 "; grace period %" PRId64
+            " s; keeping the newest %u manifests%s\n",
+            mans[0].version, grace_s, keep_manifests, dry_run ? " (dry run: nothing is deleted)" : "");
+
+    uint64_t to_delete = 0;
+    for (size_t i = 0; i < n_mans; i++)
+        to_delete += !mans[i].keep;
+    for (size_t i = 0; i < segs.n; i++) {
+        uint64_t id, epoch;
+        listed *e = &segs.v[i];
+        if (e->named || cold_parse_segment_key(e->key, &id, &epoch) != 0)
+            continue;
+        if (e->mtime_unix_s > now - grace_s) {
+            young_orphans++;
+            e->named = 1; /* spared this time */
+            continue;
+        }
+        to_delete++;
+    }
+    err_clear();
+
+    /* Manifests first: a name is removed before the object it names (invariant 1). */
+    progress_begin(&p, stderr, 1, dry_run ? "listed" : "deleted", to_delete);
+    for (size_t i = n_mans; i-- > 0;) {
+        char age[32];
+        if (mans[i].keep)
+            continue;
+        if (!dry_run && (rc = cold_delete(c, mans[i].key)) < 0) {
+            rc = err_wrap(rc, "gc: delete %s", mans[i].key);
+            goto out;
+        }
+        format_age(now - mans[i].mtime_unix_s, age);
+        fprintf(out, "%s %s (manifest version %" PRIu64 ", %s old)\n", verb, mans[i].key, mans[i].version,
+                age);
+        deleted++;
+        progress_step(&p);
+    }
+    for (size_t i = 0; i < segs.n; i++) {
+        uint64_t id, epoch;
+        char age[32];
+        listed *e = &segs.v[i];
+        if (e->named || cold_parse_segment_key(e->key, &id, &epoch) != 0)
+            continue;
+        if (!dry_run && (rc = cold_delete(c, e->key)) < 0) {
+            rc = err_wrap(rc, "gc: delete %s", e->key);
+            goto out;
+        }
+        format_age(now - e->mtime_unix_s, age);
+        fprintf(out, "%s %s (orphan segment %" PRIu64 ", %" PRIu64 " bytes, %s old)\n", verb, e->key, id,
+                e->size, age);
+        deleted++;
+        deleted_bytes += e->size;
+        progress_step(&p);
+    }
+    progress_end(&p);
+    err_clear();
+    fprintf(out,
+            "gc: %s %" PRIu64 " objects (%" PRIu64 " bytes of segments); %" PRIu64
+            " orphans younger than the grace period kept\n",
+            verb, deleted, deleted_bytes, young_orphans);
+out:
+    progress_end(&p);
+    if (deleted_out && rc == 0)
+        *deleted_out = deleted;
+    manifest_free(m);
+    free(mans);
+    listing_free(&segs);
+    listing_free(&mlist);
+    return rc;
+}
+
+static void gc_usage(FILE *f)
+{
+    fprintf(
+        f,
+        "usage: floe gc [-c FILE] [--dry-run] [--grace-s N]\n"
+        "  Deletes orphaned segment objects (named by no manifest that stays) older than the grace period\n"
+        "  (default %d s), and manifest versions older than the newest %d and than the grace period.\n"
+        "  --dry-run prints what would be deleted and deletes nothing.\n",
+        GC_DEFAULT_GRACE_S, GC_KEEP_MANIFESTS);
+}
+
+int tools_cmd_gc(int argc, char **argv)
+{
+    command_args a;
+    int st = command_parse_args("gc", argc, argv, 1, COMMAND_OPT_DRY_RUN | COMMAND_OPT_GRACE, &a);
+    if (st) {
+        gc_usage(st == 1 ? stdout : stderr);
+        return st == 1 ? 0 : 2;
+    }
+    if (a.grace_s < 0)
+        a.grace_s = GC_DEFAULT_GRACE_S;
+    floe_config *cfg = command_load_config("gc", a.config_path);
+    cold_t *c = NULL;
+    int status = 1, rc;
+    if (!cfg)
+        return 1;
+    if ((rc = command_open_cold(cfg, &c)) < 0 ||
+        (rc = tools_gc(c, a.grace_s, GC_KEEP_MANIFESTS, a.dry_run, stdout, NULL)) < 0) {
+        status = command_fail("gc", rc);
+        goto out;
+    }
+    status = 0;
+out:
+    cold_close(c);
+    command_free_config(cfg);
+    return status;
+}

@@ -1,0 +1,41 @@
+/* The operator tools: floe restore, fsck, gc, manifest show and segment dump. They work on a data
+ * directory and its cold tier without a running server (docs/operations.md), and are built as the
+ * floe_tools library into the floe tool and the tests that call them, not into libfloe.
+ *
+ * Threads: each call uses its own state; a cold_t passed in may be shared (it is thread-safe). */
+#ifndef FLOE_TOOLS_H
+#define FLOE_TOOLS_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "cold.h"
+
+/* floe restore: rebuilds data_dir (which must be empty or missing; FLOE_EINVAL otherwise) from the
+ * bucket alone: writes data_dir/manifest.json naming every segment of the newest remote manifest
+ * in state SEG_REMOTE. progress (may be NULL) gets human-readable lines. */
+int tools_restore(cold_t *c, const char *data_dir, FILE *progress);
+
+/* floe fsck --remote: checks every object the newest manifest names (exists, size, CRC32C of its
+ * bytes) and lists orphans (segment objects under segments/ it does not name). Prints a report to
+ * out and progress on a TTY. Returns 0 if every named object is intact (orphans are reported but
+ * are not damage), FLOE_ECORRUPT if any is missing or damaged. *orphans_out (may be NULL) gets the
+ * orphan count. */
+int tools_fsck_remote(cold_t *c, FILE *out, uint64_t *orphans_out);
+
+/* floe gc: deletes orphaned segment objects whose mtime is older than grace_s, and manifest
+ * versions older than the newest keep_manifests (and older than grace_s). dry_run only prints.
+ * *deleted_out (may be NULL) gets how many objects were (or would be) deleted. */
+int tools_gc(cold_t *c, int64_t grace_s, unsigned keep_manifests, int dry_run, FILE *out,
+             uint64_t *deleted_out);
+
+/* The floe subcommands. Each takes its own argv (argv[0] is the subcommand name, e.g. "fsck") and
+ * returns the process exit status: 0 on success, 1 when the operation failed or found damage (one
+ * line on stderr says what), 2 for a usage error. */
+int tools_cmd_restore(int argc, char **argv);  /* floe restore -c FILE */
+int tools_cmd_fsck(int argc, char **argv);     /* floe fsck -c FILE [--remote] */
+int tools_cmd_gc(int argc, char **argv);       /* floe gc -c FILE [--dry-run] [--grace-s N] */
+int tools_cmd_manifest(int argc, char **argv); /* floe manifest show -c FILE [--remote] */
+int tools_cmd_segment(int argc, char **argv);  /* floe segment dump PATH */
+
+#endif
