@@ -2,8 +2,9 @@
  * version>.json (docs/formats.md, "Bucket layout"), and the writer-epoch fencing built on them.
  * The operator tools that work from the bucket alone (restore, fsck, gc) are in src/tools/tools.h.
  *
- * Order of every change (DESIGN.md "Manifest"): the segment object is PUT first, then a manifest
- * naming it; objects that are no longer named are deleted only by gc, after a grace period.
+ * Order of every change (docs/architecture.md, "The life of a segment"): the segment object is PUT
+ * first, then a manifest naming it; objects no longer named are deleted only by gc, after a grace
+ * period.
  *
  * Threads: the functions are stateless over a cold_t (itself thread-safe); callers serialise
  * remote_publish calls for one writer. */
