@@ -18,20 +18,20 @@
 /* The first allocation: enough for most small documents without a second realloc. */
 #define BUF_FIRST_BYTES 256
 
-void buf_init(buf *b, size_t max_bytes)
+void buf_init(buf_t *b, size_t max_bytes)
 {
     memset(b, 0, sizeof *b);
     b->max = max_bytes < SIZE_MAX ? max_bytes : SIZE_MAX - 1;
 }
 
 /* Records the first failure, whose message the caller has just set, and returns it. */
-static int fail(buf *b, int code)
+static int fail(buf_t *b, int code)
 {
     b->failed = code;
     return code;
 }
 
-int buf_reserve(buf *b, size_t extra)
+int buf_reserve(buf_t *b, size_t extra)
 {
     if (b->failed)
         return b->failed;
@@ -47,7 +47,7 @@ int buf_reserve(buf *b, size_t extra)
     return 0;
 }
 
-int buf_append(buf *b, const void *p, size_t n)
+int buf_append(buf_t *b, const void *p, size_t n)
 {
     int rc = buf_reserve(b, n);
     if (rc != 0)
@@ -59,17 +59,17 @@ int buf_append(buf *b, const void *p, size_t n)
     return 0;
 }
 
-int buf_puts(buf *b, const char *s)
+int buf_puts(buf_t *b, const char *s)
 {
     return buf_append(b, s, strlen(s));
 }
 
-int buf_putc(buf *b, char c)
+int buf_putc(buf_t *b, char c)
 {
     return buf_append(b, &c, 1);
 }
 
-int buf_printf(buf *b, const char *fmt, ...)
+int buf_printf(buf_t *b, const char *fmt, ...)
 {
     if (b->failed)
         return b->failed;
@@ -98,12 +98,12 @@ int buf_printf(buf *b, const char *fmt, ...)
     return 0;
 }
 
-const char *buf_str(const buf *b)
+const char *buf_str(const buf_t *b)
 {
     return b->data ? b->data : "";
 }
 
-char *buf_take(buf *b, size_t *len)
+char *buf_take(buf_t *b, size_t *len)
 {
     char *p = NULL;
     size_t n = 0;
@@ -120,7 +120,7 @@ char *buf_take(buf *b, size_t *len)
     return p;
 }
 
-void buf_reset(buf *b)
+void buf_reset(buf_t *b)
 {
     b->len = 0;
     b->failed = 0;
@@ -128,7 +128,7 @@ void buf_reset(buf *b)
         b->data[0] = '\0';
 }
 
-void buf_free(buf *b)
+void buf_free(buf_t *b)
 {
     size_t max = b->max;
     free(b->data);

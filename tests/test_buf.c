@@ -20,7 +20,7 @@ const char *__asan_default_options(void)
 #endif
 
 /* The buffer holds exactly want (len bytes), NUL-terminated, within its cap. */
-static void assert_holds(const buf *b, const void *want, size_t len)
+static void assert_holds(const buf_t *b, const void *want, size_t len)
 {
     ck_assert_uint_eq(b->len, len);
     ck_assert_ptr_nonnull(b->data);
@@ -32,7 +32,7 @@ static void assert_holds(const buf *b, const void *want, size_t len)
 
 START_TEST(buf_starts_empty_and_reads_as_an_empty_string)
 {
-    buf b;
+    buf_t b;
     buf_init(&b, 100);
     ck_assert_ptr_null(b.data);
     ck_assert_uint_eq(b.len, 0);
@@ -51,7 +51,7 @@ START_TEST(buf_append_grows_and_keeps_every_byte_including_nuls)
     ck_assert_ptr_nonnull(want);
     for (size_t i = 0; i < TOTAL; i++)
         want[i] = (unsigned char)(i * 7 + i / 251); /* includes zero bytes */
-    buf b;
+    buf_t b;
     buf_init(&b, TOTAL);
     size_t off = 0, step = 1;
     while (off < TOTAL) {
@@ -68,7 +68,7 @@ END_TEST
 
 START_TEST(buf_reaching_the_cap_exactly_succeeds)
 {
-    buf b;
+    buf_t b;
     buf_init(&b, 10);
     ck_assert_int_eq(buf_append(&b, "01234", 5), 0);
     ck_assert_int_eq(buf_append(&b, "56789", 5), 0);
@@ -81,7 +81,7 @@ END_TEST
 
 START_TEST(buf_append_past_the_cap_fails_with_etoobig)
 {
-    buf b;
+    buf_t b;
     buf_init(&b, 10);
     ck_assert_int_eq(buf_append(&b, "0123456", 7), 0);
     err_clear();
@@ -96,7 +96,7 @@ END_TEST
 
 START_TEST(buf_failure_is_sticky_until_reset)
 {
-    buf b;
+    buf_t b;
     buf_init(&b, 4);
     ck_assert_int_eq(buf_puts(&b, "abcde"), FLOE_ETOOBIG);
     err_clear();
@@ -118,7 +118,7 @@ END_TEST
 
 START_TEST(buf_a_zero_cap_holds_only_the_empty_string)
 {
-    buf b;
+    buf_t b;
     buf_init(&b, 0);
     ck_assert_int_eq(buf_append(&b, "", 0), 0);
     assert_holds(&b, "", 0);
@@ -129,7 +129,7 @@ END_TEST
 
 START_TEST(buf_putc_and_puts_append_in_order)
 {
-    buf b;
+    buf_t b;
     buf_init(&b, 64);
     ck_assert_int_eq(buf_putc(&b, '['), 0);
     ck_assert_int_eq(buf_puts(&b, "one"), 0);
@@ -144,7 +144,7 @@ END_TEST
 
 START_TEST(buf_printf_formats_short_and_long_text)
 {
-    buf b;
+    buf_t b;
     buf_init(&b, 1 << 20);
     ck_assert_int_eq(buf_printf(&b, "%s=%d;", "a", 42), 0);
     assert_holds(&b, "a=42;", 5);
@@ -167,7 +167,7 @@ END_TEST
 
 START_TEST(buf_printf_filling_the_cap_exactly_succeeds)
 {
-    buf b;
+    buf_t b;
     buf_init(&b, 8);
     ck_assert_int_eq(buf_puts(&b, "abc"), 0);
     ck_assert_int_eq(buf_printf(&b, "%d", 12345), 0);
@@ -178,7 +178,7 @@ END_TEST
 
 START_TEST(buf_printf_past_the_cap_fails_and_leaves_the_text_intact)
 {
-    buf b;
+    buf_t b;
     buf_init(&b, 8);
     ck_assert_int_eq(buf_puts(&b, "abc"), 0);
     /* Six more bytes: this fills the room allocated after "abc" with a cut-off copy first. */
@@ -191,7 +191,7 @@ END_TEST
 
 START_TEST(buf_reserve_makes_room_without_moving_the_text_later)
 {
-    buf b;
+    buf_t b;
     buf_init(&b, 1 << 20);
     ck_assert_int_eq(buf_puts(&b, "head"), 0);
     ck_assert_int_eq(buf_reserve(&b, 10000), 0);
@@ -211,7 +211,7 @@ END_TEST
 
 START_TEST(buf_reserve_past_the_cap_fails_with_etoobig)
 {
-    buf b;
+    buf_t b;
     buf_init(&b, 100);
     ck_assert_int_eq(buf_reserve(&b, 100), 0);
     ck_assert_int_eq(buf_reserve(&b, 101), FLOE_ETOOBIG);
@@ -222,7 +222,7 @@ END_TEST
 
 START_TEST(buf_take_hands_over_the_bytes_and_empties_the_buffer)
 {
-    buf b;
+    buf_t b;
     buf_init(&b, 50);
     ck_assert_int_eq(buf_puts(&b, "payload"), 0);
     size_t len = 99;
@@ -246,7 +246,7 @@ END_TEST
 
 START_TEST(buf_take_of_an_empty_buffer_gives_an_empty_string)
 {
-    buf b;
+    buf_t b;
     buf_init(&b, 50);
     size_t len = 99;
     char *p = buf_take(&b, &len);
@@ -259,7 +259,7 @@ END_TEST
 
 START_TEST(buf_take_of_a_failed_buffer_gives_null_and_clears_the_failure)
 {
-    buf b;
+    buf_t b;
     buf_init(&b, 3);
     ck_assert_int_eq(buf_puts(&b, "ab"), 0);
     ck_assert_int_eq(buf_puts(&b, "cd"), FLOE_ETOOBIG);
@@ -276,7 +276,7 @@ END_TEST
 
 START_TEST(buf_reset_empties_but_keeps_the_memory)
 {
-    buf b;
+    buf_t b;
     buf_init(&b, 1000);
     ck_assert_int_eq(buf_puts(&b, "some text"), 0);
     char *before = b.data;
@@ -294,7 +294,7 @@ END_TEST
 
 START_TEST(buf_free_releases_and_keeps_the_cap)
 {
-    buf b;
+    buf_t b;
     buf_init(&b, 5);
     ck_assert_int_eq(buf_puts(&b, "abcdef"), FLOE_ETOOBIG);
     ck_assert_int_eq(buf_puts(&b, "abc"), FLOE_ETOOBIG);
@@ -313,7 +313,7 @@ END_TEST
 
 START_TEST(buf_out_of_memory_fails_with_enomem_and_keeps_the_text)
 {
-    buf b;
+    buf_t b;
     buf_init(&b, SIZE_MAX); /* no practical cap: the allocator is what says no */
     ck_assert_uint_lt(b.max, SIZE_MAX);
     ck_assert_int_eq(buf_puts(&b, "kept"), 0);
