@@ -34,6 +34,7 @@
  */
 #include "blockcache.h"
 
+#include "clock.h"
 #include "crc32c.h"
 #include "error.h"
 
@@ -332,9 +333,7 @@ static void *trim_main(void *arg)
             }
             continue;
         }
-        struct timespec deadline;
-        clock_gettime(CLOCK_MONOTONIC, &deadline);
-        deadline.tv_sec += BC_TRIM_POLL_MS / 1000;
+        struct timespec deadline = clock_deadline_after_ms(BC_TRIM_POLL_MS);
         pthread_cond_timedwait(&bc->cv, &bc->mu, &deadline);
     }
     pthread_mutex_unlock(&bc->mu);
@@ -523,15 +522,11 @@ int blockcache_open(const char *dir, uint64_t capacity_bytes, blockcache **out)
         goto fail;
     }
     mu_init = 1;
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    int cv_rc = pthread_cond_init(&bc->cv, &ca);
+    int cv_rc = clock_cond_init(&bc->cv);
     if (cv_rc == 0 && pthread_cond_init(&bc->settled_cv, NULL) != 0) {
         pthread_cond_destroy(&bc->cv);
         cv_rc = -1;
     }
-    pthread_condattr_destroy(&ca);
     if (cv_rc != 0) {
         rc = err_set(FLOE_ENOMEM, "block cache: cannot create a condition variable");
         goto fail;

@@ -51,6 +51,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "error.h"
 #include "metrics.h"
 
@@ -141,13 +142,6 @@ typedef struct http_req {
     char content_type[FLOE_MAX_CONTENT_TYPE_BYTES + 1];
     char work_error[512];
 } http_req;
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static void srv_log(const http_server *s, int level, const char *fmt, ...) FLOE_PRINTF(3, 4);
 static void srv_log(const http_server *s, int level, const char *fmt, ...)
@@ -812,7 +806,7 @@ static enum MHD_Result begin_put(http_req *r, struct MHD_Connection *c)
                              len);
     r->body_expected = len;
     r->body_len = 0;
-    r->body_start_ns = now_ns();
+    r->body_start_ns = clock_now_ns();
     return MHD_YES; /* no response yet: MHD reads the body (sending 100 Continue if asked) */
 }
 
@@ -829,7 +823,7 @@ static enum MHD_Result receive_body(http_req *r, const char *data, size_t *size)
     atomic_fetch_add_explicit(&s->bytes_in, n, memory_order_relaxed);
     uint32_t floor = s->cfg->http.min_body_bytes_per_s;
     if (floor > 0 && r->body_len < r->body_expected) {
-        uint64_t elapsed = now_ns() - r->body_start_ns;
+        uint64_t elapsed = clock_now_ns() - r->body_start_ns;
         uint64_t grace = (uint64_t)s->cfg->http.body_grace_s * 1000000000ull;
         if (elapsed > grace && (double)r->body_len * 1e9 / (double)elapsed < (double)floor) {
             atomic_fetch_add(&s->uploads_too_slow, 1);
@@ -1503,7 +1497,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
         atomic_init(&r->work_state, WORK_NONE);
         r->key[0] = '\0';
         r->srv = s;
-        r->start_ns = now_ns();
+        r->start_ns = clock_now_ns();
         r->method = match_method(method);
         atomic_fetch_add(&s->in_flight, 1);
         *req_cls = r;
@@ -1555,7 +1549,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
     if (r->status) {
         int k = status_slot(r->status);
         atomic_fetch_add_explicit(&s->requests[r->route][r->method][k], 1, memory_order_relaxed);
-        metrics_hist_observe(&s->latency[r->route][r->method][k], now_ns() - r->start_ns);
+        metrics_hist_observe(&s->latency[r->route][r->method][k], clock_now_ns() - r->start_ns);
     } else {
         atomic_fetch_add(&s->requests_aborted, 1);
     }
@@ -1736,8 +1730,8 @@ void http_server_stop(http_server *s)
     MHD_socket fd = MHD_quiesce_daemon(s->daemon);
     if (fd != MHD_INVALID_SOCKET)
         close(fd);
-    uint64_t deadline = now_ns() + (uint64_t)s->cfg->http.shutdown_grace_s * 1000000000ull;
-    while (atomic_load(&s->in_flight) > 0 && now_ns() < deadline) {
+    uint64_t deadline = clock_now_ns() + (uint64_t)s->cfg->http.shutdown_grace_s * 1000000000ull;
+    while (atomic_load(&s->in_flight) > 0 && clock_now_ns() < deadline) {
         struct timespec ts = {0, 10 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }

@@ -19,6 +19,7 @@
 #include "s3.h"
 
 #include "buf.h"
+#include "clock.h"
 #include "error.h"
 #include "sigv4.h"
 #include "xml.h"
@@ -115,19 +116,12 @@ uint32_t s3_backoff_ms(unsigned retry, uint32_t base_ms, uint32_t cap_ms)
     return (uint32_t)(rng_next() % window);
 }
 
-static void sleep_ms(uint32_t ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
 /* A backoff that ends early once the client is cancelled. */
 static void backoff_sleep(s3_client *c, uint32_t ms)
 {
     while (ms > 0 && !atomic_load(&c->cancelled)) {
         uint32_t step = ms < 50 ? ms : 50;
-        sleep_ms(step);
+        clock_sleep_ms(step);
         ms -= step;
     }
 }

@@ -53,6 +53,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "crc32c.h"
 #include "error.h"
 
@@ -154,19 +155,6 @@ static void set_failed_locked(wal_t *w, const char *msg)
 static int readonly_error_locked(const wal_t *w)
 {
     return err_set(FLOE_EREADONLY, "%s; the WAL is read-only", w->fail_msg);
-}
-
-static int monotonic_deadline(struct timespec *ts, uint32_t after_ms)
-{
-    if (clock_gettime(CLOCK_MONOTONIC, ts) != 0)
-        return -1;
-    ts->tv_sec += after_ms / 1000;
-    ts->tv_nsec += (long)(after_ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-    return 0;
 }
 
 /* ---- file creation ---- */
@@ -485,14 +473,7 @@ static void *interval_main(void *arg)
     wal_t *w = arg;
     pthread_mutex_lock(&w->mu);
     while (!w->stopping) {
-        struct timespec deadline;
-        if (monotonic_deadline(&deadline, w->opts.interval_ms) != 0) {
-            char msg[WAL_MSG_BYTES];
-            snprintf(msg, sizeof msg, "interval sync of WAL in %s: clock_gettime: %s", w->dir,
-                     strerror(errno));
-            set_failed_locked(w, msg);
-            break;
-        }
+        struct timespec deadline = clock_deadline_after_ms(w->opts.interval_ms);
         int rc = 0;
         while (!w->stopping && rc != ETIMEDOUT)
             rc = pthread_cond_timedwait(&w->stop_cv, &w->mu, &deadline);
@@ -925,12 +906,8 @@ int wal_open(const char *dir, const wal_options *opts, wal_replay_fn fn, void *c
         goto out;
     }
     sync_init = 1;
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     int crc_a = pthread_cond_init(&w->io_done, NULL);
-    int crc_b = pthread_cond_init(&w->stop_cv, &ca);
-    pthread_condattr_destroy(&ca);
+    int crc_b = clock_cond_init(&w->stop_cv);
     if (crc_a || crc_b) {
         if (!crc_a)
             pthread_cond_destroy(&w->io_done);
