@@ -37,6 +37,7 @@
 #include "clock.h"
 #include "crc32c.h"
 #include "error.h"
+#include "file.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -342,29 +343,6 @@ static void *trim_main(void *arg)
 
 /* ---- open: indexing what is on disk ---- */
 
-static int mkdir_parents(const char *dir)
-{
-    char path[PATH_MAX];
-    int n = snprintf(path, sizeof path, "%s", dir);
-    if (n <= 0 || (size_t)n >= sizeof path)
-        return err_set(FLOE_EINVAL, "block cache: directory path '%.64s...' is too long", dir);
-    for (char *p = path + 1;; p++) {
-        if (*p != '/' && *p != '\0')
-            continue;
-        char saved = *p;
-        *p = '\0';
-        if (mkdir(path, 0755) != 0 && errno != EEXIST)
-            return err_set(FLOE_EIO, "block cache: mkdir %s: %s", path, strerror(errno));
-        *p = saved;
-        if (!saved)
-            break;
-    }
-    struct stat st;
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
-        return err_set(FLOE_EIO, "block cache: %s is not a directory", dir);
-    return 0;
-}
-
 /* 1 and the hash if name is "<16 lowercase hex>.blk". */
 static int parse_name(const char *name, uint64_t *hash)
 {
@@ -495,8 +473,8 @@ int blockcache_open(const char *dir, uint64_t capacity_bytes, blockcache **out)
     int rc = 0, mu_init = 0, cv_init = 0;
     if (!dir || !dir[0] || !out)
         return err_set(FLOE_EINVAL, "block cache: no directory given");
-    if ((rc = mkdir_parents(dir)) < 0)
-        return rc;
+    if ((rc = file_mkdir_p(dir)) < 0)
+        return err_wrap(rc, "block cache");
     bc = calloc(1, sizeof *bc);
     if (!bc || !(bc->dir = strdup(dir))) {
         rc = err_set(FLOE_ENOMEM, "block cache: out of memory");

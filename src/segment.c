@@ -52,6 +52,7 @@
 #include "bloom.h"
 #include "crc32c.h"
 #include "error.h"
+#include "file.h"
 #include "lru.h"
 
 #define SEG_MAGIC "FLOE-SEG"
@@ -287,17 +288,11 @@ static int buf_reserve(void *bufp, size_t *cap, size_t need, size_t elem, size_t
 
 static int writer_write(segment_writer *w, const uint8_t *p, size_t len)
 {
-    size_t done = 0;
-    while (done < len) {
-        ssize_t n = write(w->fd, p + done, len - done);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            w->failed = 1;
-            return err_set(FLOE_EIO, "segment %s: write at offset %" PRIu64 ": %s", w->path, w->offset + done,
-                           n < 0 ? strerror(errno) : "no progress");
-        }
-        done += (size_t)n;
+    int e = file_write_all(w->fd, p, len);
+    if (e) {
+        w->failed = 1;
+        return err_set(FLOE_EIO, "segment %s: write of %zu bytes at offset %" PRIu64 ": %s", w->path, len,
+                       w->offset, strerror(e));
     }
     w->file_crc = crc32c_extend(w->file_crc, p, len);
     w->offset += len;
@@ -1289,7 +1284,7 @@ int segment_open(const segment_source *src, segment_t **out)
     }
     if (nblocks != s->info.block_count ||
         key_cmp(s->index[nblocks - 1].last_key, s->index[nblocks - 1].last_key_len, s->info.max_key,
-               s->info.max_key_len) != 0) {
+                s->info.max_key_len) != 0) {
         rc = err_set(FLOE_ECORRUPT,
                      "segment %s: index at offset %" PRIu64 " lists %" PRIu64
                      " blocks ending at a key other than the metadata's %" PRIu64 " blocks and max key",

@@ -56,6 +56,7 @@
 #include "clock.h"
 #include "crc32c.h"
 #include "error.h"
+#include "file.h"
 
 #define WAL_FILE_HEADER_BYTES 28
 #define WAL_RECORD_HEADER_BYTES 24
@@ -121,24 +122,6 @@ struct wal {
 static void file_path(const wal_t *w, uint64_t no, char *out, size_t out_len)
 {
     snprintf(out, out_len, "%s/%0*llu.log", w->dir, WAL_NAME_DIGITS, (unsigned long long)no);
-}
-
-/* Writes all of buf at the file offset, retrying short writes and EINTR. Returns 0 or errno. */
-static int write_all(int fd, const uint8_t *buf, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, buf, len);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return errno;
-        }
-        if (n == 0)
-            return EIO;
-        buf += n;
-        len -= (size_t)n;
-    }
-    return 0;
 }
 
 /* Marks the WAL failed (invariant 5). Called with mu held; keeps the first cause. */
@@ -218,7 +201,7 @@ static int create_file(wal_t *w, uint64_t no, int *fd_out, uint64_t *syncs_out, 
         goto out;
     }
     encode_file_header(h, no);
-    e = write_all(fd, h, sizeof h);
+    e = file_write_all(fd, h, sizeof h);
     if (e) {
         snprintf(msg, msg_len, "write header of %s: %s", path, strerror(e));
         goto out;
@@ -337,7 +320,7 @@ static void io_round(wal_t *w, int want_sync, int force_rotate)
     pthread_mutex_unlock(&w->mu);
 
     if (batch.len > 0) {
-        e = write_all(fd, batch.data, batch.len);
+        e = file_write_all(fd, batch.data, batch.len);
         if (e) {
             char path[PATH_MAX];
             file_path(w, w->file_no, path, sizeof path);
