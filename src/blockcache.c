@@ -34,6 +34,7 @@
  */
 #include "blockcache.h"
 
+#include "array.h"
 #include "clock.h"
 #include "crc32c.h"
 #include "error.h"
@@ -433,16 +434,10 @@ static int index_directory(blockcache *bc)
             unlinkat(dirfd(d), de->d_name, 0);
             continue;
         }
-        if (n == cap) {
-            size_t ncap = cap ? cap * 2 : 256;
-            bc_entry **nf = realloc(found, ncap * sizeof *nf);
-            if (!nf) {
-                entry_free(e);
-                rc = err_set(FLOE_ENOMEM, "block cache: out of memory indexing %s", bc->dir);
-                goto out;
-            }
-            found = nf;
-            cap = ncap;
+        if (array_grow(&found, &cap, n + 1, sizeof *found, 256, SIZE_MAX) != 0) {
+            entry_free(e);
+            rc = err_set(FLOE_ENOMEM, "block cache: out of memory indexing %s", bc->dir);
+            goto out;
         }
         found[n++] = e;
     }

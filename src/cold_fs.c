@@ -17,6 +17,7 @@
  */
 #include "cold.h"
 
+#include "array.h"
 #include "error.h"
 #include "file.h"
 
@@ -457,15 +458,9 @@ static int walk_dir(list_walk *w, size_t key_len)
                          FS_MAX_DIR_ENTRIES);
             goto out;
         }
-        if (count == cap) {
-            size_t ncap = cap ? cap * 2 : 64;
-            dir_entry *e = realloc(entries, ncap * sizeof *e);
-            if (!e) {
-                rc = err_set(FLOE_ENOMEM, "cold fs: out of memory listing %s", path);
-                goto out;
-            }
-            entries = e;
-            cap = ncap;
+        if (array_grow(&entries, &cap, count + 1, sizeof *entries, 64, SIZE_MAX) != 0) {
+            rc = err_set(FLOE_ENOMEM, "cold fs: out of memory listing %s", path);
+            goto out;
         }
         size_t n = strlen(name);
         char *s = malloc(n + 2);

@@ -20,6 +20,7 @@
  */
 #include "manifest.h"
 
+#include "array.h"
 #include "crc32c.h"
 #include "entry.h"
 #include "error.h"
@@ -118,12 +119,9 @@ static int reserve_one(manifest *m)
         return 0;
     if (m->count >= MANIFEST_MAX_SEGMENTS)
         return err_set(FLOE_EINVAL, "manifest: more than %u segments", MANIFEST_MAX_SEGMENTS);
-    size_t cap = m->cap ? m->cap * 2 : 16;
-    manifest_segment *s = realloc(m->segments, cap * sizeof *s);
-    if (!s)
-        return err_set(FLOE_ENOMEM, "manifest: out of memory for %zu segments", cap);
-    m->segments = s;
-    m->cap = cap;
+    if (array_grow(&m->segments, &m->cap, m->count + 1, sizeof *m->segments, 16, SIZE_MAX) != 0)
+        return err_set(FLOE_ENOMEM, "manifest: out of memory for %zu segments",
+                       array_next_cap(m->cap, m->count + 1, 16, SIZE_MAX));
     return 0;
 }
 

@@ -18,6 +18,7 @@
  */
 #include "s3.h"
 
+#include "array.h"
 #include "buf.h"
 #include "clock.h"
 #include "error.h"
@@ -1242,14 +1243,8 @@ static int list_element(void *ctx, const char *path, const char *text, size_t le
         if (p->count == S3_MAX_PAGE_ENTRIES)
             return err_set(FLOE_ECOLD, "s3 GET %s: list page has more than %d keys", p->url,
                            S3_MAX_PAGE_ENTRIES);
-        if (p->count == p->cap) {
-            size_t cap = p->cap ? p->cap * 2 : 256;
-            list_entry *e = realloc(p->entries, cap * sizeof *e);
-            if (!e)
-                return err_set(FLOE_ENOMEM, "s3 list %s: out of memory", p->url);
-            p->entries = e;
-            p->cap = cap;
-        }
+        if (array_grow(&p->entries, &p->cap, p->count + 1, sizeof *p->entries, 256, SIZE_MAX) != 0)
+            return err_set(FLOE_ENOMEM, "s3 list %s: out of memory", p->url);
         p->entries[p->count++] = p->cur;
         memset(&p->cur, 0, sizeof p->cur);
     } else if (strcmp(path, "ListBucketResult/IsTruncated") == 0) {

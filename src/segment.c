@@ -49,6 +49,7 @@
 #include <unistd.h>
 #include <zstd.h>
 
+#include "array.h"
 #include "bloom.h"
 #include "crc32c.h"
 #include "error.h"
@@ -263,26 +264,17 @@ int segment_info_copy(segment_info *dst, const segment_info *src)
 
 /* ---- writer ---- */
 
-/* Grows the array whose pointer is at bufp (any object pointer type) to hold need elements of elem
- * bytes, doubling, never past limit elements. The pointer is read and written with memcpy so one
- * helper serves every element type without aliasing it as void *. */
-static int buf_reserve(void *bufp, size_t *cap, size_t need, size_t elem, size_t limit, const char *what)
+/* Grows one of the writer's arrays, whose pointer is at arrayp, to hold need elements of elem bytes,
+ * never past limit elements (array_grow); what names the array in the error. */
+static int writer_reserve(void *arrayp, size_t *cap, size_t need, size_t elem, size_t limit, const char *what)
 {
-    void *buf;
     if (need <= *cap)
         return 0;
     if (need > limit)
         return err_set(FLOE_ETOOBIG, "segment writer: %s would exceed its cap of %zu", what, limit);
-    size_t ncap = *cap ? *cap : 256;
-    while (ncap < need)
-        ncap = ncap > limit / 2 ? limit : ncap * 2;
-    memcpy(&buf, bufp, sizeof buf);
-    void *nbuf = realloc(buf, ncap * elem);
-    if (!nbuf)
+    if (array_grow(arrayp, cap, need, elem, 256, limit) != 0)
         return err_set(FLOE_ENOMEM, "segment writer: out of memory growing %s to %zu bytes", what,
-                       ncap * elem);
-    memcpy(bufp, &nbuf, sizeof nbuf);
-    *cap = ncap;
+                       array_next_cap(*cap, need, 256, limit) * elem);
     return 0;
 }
 
@@ -358,8 +350,8 @@ static int writer_flush_block(segment_writer *w)
         return 0;
 
     size_t raw_len = w->block_len + 4 * w->restarts_len + 4;
-    rc = buf_reserve(&w->block, &w->block_cap, raw_len + SEG_TRAILER_BYTES, 1,
-                     SEG_MAX_BLOCK_RAW + SEG_TRAILER_BYTES, "data block");
+    rc = writer_reserve(&w->block, &w->block_cap, raw_len + SEG_TRAILER_BYTES, 1,
+                        SEG_MAX_BLOCK_RAW + SEG_TRAILER_BYTES, "data block");
     if (rc < 0)
         return rc;
     uint8_t *p = w->block + w->block_len;
@@ -372,8 +364,8 @@ static int writer_flush_block(segment_writer *w)
     uint8_t flag = SEG_BLOCK_NONE;
     if (w->compression == FLOE_COMPRESSION_ZSTD) {
         size_t bound = ZSTD_compressBound(raw_len);
-        rc = buf_reserve(&w->zbuf, &w->zbuf_cap, bound + SEG_TRAILER_BYTES, 1,
-                         ZSTD_compressBound(SEG_MAX_BLOCK_RAW) + SEG_TRAILER_BYTES, "compressed block");
+        rc = writer_reserve(&w->zbuf, &w->zbuf_cap, bound + SEG_TRAILER_BYTES, 1,
+                            ZSTD_compressBound(SEG_MAX_BLOCK_RAW) + SEG_TRAILER_BYTES, "compressed block");
         if (rc < 0)
             return rc;
         size_t clen = ZSTD_compressCCtx(w->cctx, w->zbuf, bound, w->block, raw_len, SEG_ZSTD_LEVEL);
@@ -391,8 +383,8 @@ static int writer_flush_block(segment_writer *w)
         return err_set(FLOE_ETOOBIG, "segment %s: block of %zu bytes does not fit the index", w->path,
                        stored_len);
 
-    rc = buf_reserve(&w->index, &w->index_cap, w->index_len + SEG_INDEX_ENTRY_FIXED + w->last_key_len, 1,
-                     UINT32_MAX, "index");
+    rc = writer_reserve(&w->index, &w->index_cap, w->index_len + SEG_INDEX_ENTRY_FIXED + w->last_key_len, 1,
+                        UINT32_MAX, "index");
     if (rc < 0)
         return rc;
     uint8_t *ix = w->index + w->index_len;
@@ -465,18 +457,18 @@ int segment_writer_add(segment_writer *w, const entry *e)
         if (rc < 0)
             return rc;
     }
-    rc = buf_reserve(&w->block, &w->block_cap, w->block_len + est, 1, SEG_MAX_BLOCK_RAW, "data block");
+    rc = writer_reserve(&w->block, &w->block_cap, w->block_len + est, 1, SEG_MAX_BLOCK_RAW, "data block");
     if (rc < 0)
         return rc;
-    rc = buf_reserve(&w->hashes, &w->hashes_cap, w->hashes_len + 1, sizeof *w->hashes, SEG_MAX_ENTRIES,
-                     "bloom key hashes");
+    rc = writer_reserve(&w->hashes, &w->hashes_cap, w->hashes_len + 1, sizeof *w->hashes, SEG_MAX_ENTRIES,
+                        "bloom key hashes");
     if (rc < 0)
         return rc;
 
     uint32_t shared = 0;
     if (w->entries_in_block % SEG_RESTART_INTERVAL == 0) {
-        rc = buf_reserve(&w->restarts, &w->restarts_cap, w->restarts_len + 1, sizeof *w->restarts,
-                         SEG_MAX_BLOCK_RAW / 7 / SEG_RESTART_INTERVAL + 2, "restart array");
+        rc = writer_reserve(&w->restarts, &w->restarts_cap, w->restarts_len + 1, sizeof *w->restarts,
+                            SEG_MAX_BLOCK_RAW / 7 / SEG_RESTART_INTERVAL + 2, "restart array");
         if (rc < 0)
             return rc;
         w->restarts[w->restarts_len++] = (uint32_t)w->block_len;

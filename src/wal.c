@@ -38,6 +38,7 @@
  *
  * Lock order: the caller's write mutex (serialising wal_append and wal_rotate) before mu. */
 #include "wal.h"
+#include "array.h"
 #include "coding.h"
 
 #include <dirent.h>
@@ -606,14 +607,10 @@ static int list_files(const char *dir, uint64_t **nums_out, size_t *count_out)
                             WAL_MAX_FILES);
                 goto out;
             }
-            size_t ncap = cap ? cap * 2 : 16;
-            uint64_t *n = realloc(nums, ncap * sizeof *n);
-            if (!n) {
+            if (array_grow(&nums, &cap, cap + 1, sizeof *nums, 16, SIZE_MAX) != 0) {
                 r = err_set(FLOE_ENOMEM, "listing WAL directory %s: out of memory", dir);
                 goto out;
             }
-            nums = n;
-            cap = ncap;
         }
         nums[count++] = no;
     }
@@ -986,14 +983,9 @@ static int grow_active_locked(wal_t *w, size_t need)
     if (need > w->buf_max_bytes)
         return err_set(FLOE_EIO, "WAL batch of %zu bytes exceeds its cap of %zu bytes", need,
                        w->buf_max_bytes);
-    size_t cap = w->active.cap ? w->active.cap : WAL_BUF_INITIAL_BYTES;
-    while (cap < need)
-        cap = cap > w->buf_max_bytes / 2 ? w->buf_max_bytes : cap * 2;
-    uint8_t *data = realloc(w->active.data, cap);
-    if (!data)
-        return err_set(FLOE_ENOMEM, "WAL batch buffer of %zu bytes: out of memory", cap);
-    w->active.data = data;
-    w->active.cap = cap;
+    if (array_grow(&w->active.data, &w->active.cap, need, 1, WAL_BUF_INITIAL_BYTES, w->buf_max_bytes) != 0)
+        return err_set(FLOE_ENOMEM, "WAL batch buffer of %zu bytes: out of memory",
+                       array_next_cap(w->active.cap, need, WAL_BUF_INITIAL_BYTES, w->buf_max_bytes));
     return 0;
 }
 
