@@ -175,35 +175,6 @@ struct segment_writer {
     int failed; /* a write failed: the file is unusable and finish fails */
 };
 
-/* ---- varint coding (little-endian integers: coding.h) ---- */
-
-static uint8_t *put_varint(uint8_t *p, uint64_t v)
-{
-    while (v >= 0x80) {
-        *p++ = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    *p++ = (uint8_t)v;
-    return p;
-}
-
-/* Decodes a LEB128 varint of at most max_bits bits; NULL if it runs past end or overflows. */
-static const uint8_t *get_varint(const uint8_t *p, const uint8_t *end, unsigned max_bits, uint64_t *v)
-{
-    uint64_t result = 0;
-    for (unsigned shift = 0; shift < max_bits && p < end; shift += 7) {
-        uint64_t b = *p++;
-        if (max_bits - shift < 7 && (b & 0x7f) >> (max_bits - shift))
-            return NULL;
-        result |= (b & 0x7f) << shift;
-        if (!(b & 0x80)) {
-            *v = result;
-            return p;
-        }
-    }
-    return NULL;
-}
-
 /* Writes bytes as a C-like string: printable ASCII as is, '"', '\\' and the rest as escapes; at most
  * max_bytes of input, then "...". out must hold 4 * max_bytes + 4 bytes. */
 static void escape_bytes(const uint8_t *p, size_t len, size_t max_bytes, char *out)
@@ -478,12 +449,12 @@ int segment_writer_add(segment_writer *w, const entry *e)
             shared++;
     }
     uint8_t *p = w->block + w->block_len;
-    p = put_varint(p, shared);
-    p = put_varint(p, e->key_len - shared);
-    p = put_varint(p, e->value_len);
+    p = put_varint64(p, shared);
+    p = put_varint64(p, e->key_len - shared);
+    p = put_varint64(p, e->value_len);
     *p++ = e->type;
     *p++ = (uint8_t)e->content_type_len;
-    p = put_varint(p, e->seq);
+    p = put_varint64(p, e->seq);
     memcpy(p, e->key + shared, e->key_len - shared);
     p += e->key_len - shared;
     if (e->content_type_len) {
