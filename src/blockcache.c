@@ -559,6 +559,22 @@ void blockcache_close(blockcache *bc)
 
 /* ---- reads ---- */
 
+/* Moves past n bytes that a readv or writev moved: whole vectors from *first on are skipped, and
+ * a vector done in part starts after its done bytes. */
+static void iov_skip(struct iovec *iov, int iovcnt, int *first, size_t n)
+{
+    while (n && *first < iovcnt) {
+        if (n >= iov[*first].iov_len) {
+            n -= iov[*first].iov_len;
+            (*first)++;
+        } else {
+            iov[*first].iov_base = (char *)iov[*first].iov_base + n;
+            iov[*first].iov_len -= n;
+            n = 0;
+        }
+    }
+}
+
 static int read_full(int fd, const struct iovec *iov_in, int iovcnt, size_t total)
 {
     struct iovec iov[2];
@@ -572,17 +588,7 @@ static int read_full(int fd, const struct iovec *iov_in, int iovcnt, size_t tota
         if (n <= 0)
             return -1;
         done += (size_t)n;
-        size_t left = (size_t)n;
-        while (left && first < iovcnt) {
-            if (left >= iov[first].iov_len) {
-                left -= iov[first].iov_len;
-                first++;
-            } else {
-                iov[first].iov_base = (char *)iov[first].iov_base + left;
-                iov[first].iov_len -= left;
-                left = 0;
-            }
-        }
+        iov_skip(iov, iovcnt, &first, (size_t)n);
     }
     return 0;
 }
@@ -651,17 +657,7 @@ static void cache_insert(blockcache *bc, const char *key, uint32_t key_len, uint
         if (w <= 0)
             goto out;
         done += (size_t)w;
-        size_t left = (size_t)w;
-        while (left && idx < 3) {
-            if (left >= iov[idx].iov_len) {
-                left -= iov[idx].iov_len;
-                idx++;
-            } else {
-                iov[idx].iov_base = (char *)iov[idx].iov_base + left;
-                iov[idx].iov_len -= left;
-                left = 0;
-            }
-        }
+        iov_skip(iov, 3, &idx, (size_t)w);
     }
     int close_rc = close(fd);
     fd = -1;
