@@ -34,8 +34,11 @@
  */
 #include "blockcache.h"
 
+#include "array.h"
+#include "clock.h"
 #include "crc32c.h"
 #include "error.h"
+#include "file.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -332,9 +335,7 @@ static void *trim_main(void *arg)
             }
             continue;
         }
-        struct timespec deadline;
-        clock_gettime(CLOCK_MONOTONIC, &deadline);
-        deadline.tv_sec += BC_TRIM_POLL_MS / 1000;
+        struct timespec deadline = clock_deadline_after_ms(BC_TRIM_POLL_MS);
         pthread_cond_timedwait(&bc->cv, &bc->mu, &deadline);
     }
     pthread_mutex_unlock(&bc->mu);
@@ -342,29 +343,6 @@ static void *trim_main(void *arg)
 }
 
 /* ---- open: indexing what is on disk ---- */
-
-static int mkdir_parents(const char *dir)
-{
-    char path[PATH_MAX];
-    int n = snprintf(path, sizeof path, "%s", dir);
-    if (n <= 0 || (size_t)n >= sizeof path)
-        return err_set(FLOE_EINVAL, "block cache: directory path '%.64s...' is too long", dir);
-    for (char *p = path + 1;; p++) {
-        if (*p != '/' && *p != '\0')
-            continue;
-        char saved = *p;
-        *p = '\0';
-        if (mkdir(path, 0755) != 0 && errno != EEXIST)
-            return err_set(FLOE_EIO, "block cache: mkdir %s: %s", path, strerror(errno));
-        *p = saved;
-        if (!saved)
-            break;
-    }
-    struct stat st;
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
-        return err_set(FLOE_EIO, "block cache: %s is not a directory", dir);
-    return 0;
-}
 
 /* 1 and the hash if name is "<16 lowercase hex>.blk". */
 static int parse_name(const char *name, uint64_t *hash)
@@ -456,16 +434,10 @@ static int index_directory(blockcache *bc)
             unlinkat(dirfd(d), de->d_name, 0);
             continue;
         }
-        if (n == cap) {
-            size_t ncap = cap ? cap * 2 : 256;
-            bc_entry **nf = realloc(found, ncap * sizeof *nf);
-            if (!nf) {
-                entry_free(e);
-                rc = err_set(FLOE_ENOMEM, "block cache: out of memory indexing %s", bc->dir);
-                goto out;
-            }
-            found = nf;
-            cap = ncap;
+        if (array_grow(&found, &cap, n + 1, sizeof *found, 256, SIZE_MAX) != 0) {
+            entry_free(e);
+            rc = err_set(FLOE_ENOMEM, "block cache: out of memory indexing %s", bc->dir);
+            goto out;
         }
         found[n++] = e;
     }
@@ -496,8 +468,8 @@ int blockcache_open(const char *dir, uint64_t capacity_bytes, blockcache **out)
     int rc = 0, mu_init = 0, cv_init = 0;
     if (!dir || !dir[0] || !out)
         return err_set(FLOE_EINVAL, "block cache: no directory given");
-    if ((rc = mkdir_parents(dir)) < 0)
-        return rc;
+    if ((rc = file_mkdir_p(dir)) < 0)
+        return err_wrap(rc, "block cache");
     bc = calloc(1, sizeof *bc);
     if (!bc || !(bc->dir = strdup(dir))) {
         rc = err_set(FLOE_ENOMEM, "block cache: out of memory");
@@ -523,15 +495,11 @@ int blockcache_open(const char *dir, uint64_t capacity_bytes, blockcache **out)
         goto fail;
     }
     mu_init = 1;
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    int cv_rc = pthread_cond_init(&bc->cv, &ca);
+    int cv_rc = clock_cond_init(&bc->cv);
     if (cv_rc == 0 && pthread_cond_init(&bc->settled_cv, NULL) != 0) {
         pthread_cond_destroy(&bc->cv);
         cv_rc = -1;
     }
-    pthread_condattr_destroy(&ca);
     if (cv_rc != 0) {
         rc = err_set(FLOE_ENOMEM, "block cache: cannot create a condition variable");
         goto fail;
@@ -591,6 +559,22 @@ void blockcache_close(blockcache *bc)
 
 /* ---- reads ---- */
 
+/* Moves past n bytes that a readv or writev moved: whole vectors from *first on are skipped, and
+ * a vector done in part starts after its done bytes. */
+static void iov_skip(struct iovec *iov, int iovcnt, int *first, size_t n)
+{
+    while (n && *first < iovcnt) {
+        if (n >= iov[*first].iov_len) {
+            n -= iov[*first].iov_len;
+            (*first)++;
+        } else {
+            iov[*first].iov_base = (char *)iov[*first].iov_base + n;
+            iov[*first].iov_len -= n;
+            n = 0;
+        }
+    }
+}
+
 static int read_full(int fd, const struct iovec *iov_in, int iovcnt, size_t total)
 {
     struct iovec iov[2];
@@ -604,17 +588,7 @@ static int read_full(int fd, const struct iovec *iov_in, int iovcnt, size_t tota
         if (n <= 0)
             return -1;
         done += (size_t)n;
-        size_t left = (size_t)n;
-        while (left && first < iovcnt) {
-            if (left >= iov[first].iov_len) {
-                left -= iov[first].iov_len;
-                first++;
-            } else {
-                iov[first].iov_base = (char *)iov[first].iov_base + left;
-                iov[first].iov_len -= left;
-                left = 0;
-            }
-        }
+        iov_skip(iov, iovcnt, &first, (size_t)n);
     }
     return 0;
 }
@@ -683,17 +657,7 @@ static void cache_insert(blockcache *bc, const char *key, uint32_t key_len, uint
         if (w <= 0)
             goto out;
         done += (size_t)w;
-        size_t left = (size_t)w;
-        while (left && idx < 3) {
-            if (left >= iov[idx].iov_len) {
-                left -= iov[idx].iov_len;
-                idx++;
-            } else {
-                iov[idx].iov_base = (char *)iov[idx].iov_base + left;
-                iov[idx].iov_len -= left;
-                left = 0;
-            }
-        }
+        iov_skip(iov, 3, &idx, (size_t)w);
     }
     int close_rc = close(fd);
     fd = -1;

@@ -14,6 +14,7 @@
  *    a stride near 0 mod 2^23 collapses a key's probes onto one or two bits.
  * 3. There are no false negatives: bloom_build sets exactly the bits bloom_may_contain tests. */
 #include "bloom.h"
+#include "coding.h"
 
 #include <string.h>
 
@@ -32,19 +33,6 @@
 static uint64_t rotl64(uint64_t x, unsigned r)
 {
     return (x << r) | (x >> (64 - r));
-}
-
-static uint64_t load_le64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
-
-static uint32_t load_le32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
 static uint64_t xxh_round(uint64_t acc, uint64_t input)
@@ -70,10 +58,10 @@ uint64_t bloom_hash(const void *key, size_t len)
         uint64_t v1 = XXH_PRIME1 + XXH_PRIME2, v2 = XXH_PRIME2, v3 = 0, v4 = 0 - XXH_PRIME1;
         const uint8_t *limit = end - 32;
         do {
-            v1 = xxh_round(v1, load_le64(p));
-            v2 = xxh_round(v2, load_le64(p + 8));
-            v3 = xxh_round(v3, load_le64(p + 16));
-            v4 = xxh_round(v4, load_le64(p + 24));
+            v1 = xxh_round(v1, get_le64(p));
+            v2 = xxh_round(v2, get_le64(p + 8));
+            v3 = xxh_round(v3, get_le64(p + 16));
+            v4 = xxh_round(v4, get_le64(p + 24));
             p += 32;
         } while (p <= limit);
         h = rotl64(v1, 1) + rotl64(v2, 7) + rotl64(v3, 12) + rotl64(v4, 18);
@@ -86,12 +74,12 @@ uint64_t bloom_hash(const void *key, size_t len)
     }
     h += (uint64_t)len;
     while (end - p >= 8) {
-        h ^= xxh_round(0, load_le64(p));
+        h ^= xxh_round(0, get_le64(p));
         h = rotl64(h, 27) * XXH_PRIME1 + XXH_PRIME4;
         p += 8;
     }
     if (end - p >= 4) {
-        h ^= (uint64_t)load_le32(p) * XXH_PRIME1;
+        h ^= (uint64_t)get_le32(p) * XXH_PRIME1;
         h = rotl64(h, 23) * XXH_PRIME2 + XXH_PRIME3;
         p += 4;
     }

@@ -30,6 +30,19 @@ struct timespec clock_deadline_after_ms(int64_t ms)
     return ts;
 }
 
+int clock_cond_init(pthread_cond_t *cv)
+{
+    pthread_condattr_t ca;
+    int rc = pthread_condattr_init(&ca);
+    if (rc != 0)
+        return rc;
+    rc = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    if (rc == 0)
+        rc = pthread_cond_init(cv, &ca);
+    pthread_condattr_destroy(&ca);
+    return rc;
+}
+
 int64_t clock_elapsed_ms(const struct timespec *since)
 {
     struct timespec now;

@@ -3,6 +3,7 @@
 #ifndef FLOE_CLOCK_H
 #define FLOE_CLOCK_H
 
+#include <pthread.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -13,6 +14,10 @@ uint64_t clock_now_ns(void);
 /* The CLOCK_MONOTONIC time ms from now, for pthread_cond_timedwait on a condition variable whose
  * clock was set to CLOCK_MONOTONIC (clock_cond_init does that). */
 struct timespec clock_deadline_after_ms(int64_t ms);
+
+/* Initialises cv with CLOCK_MONOTONIC as the clock of its timed waits. Returns 0 or the errno value
+ * pthread_cond_init (or setting up its attributes) failed with. */
+int clock_cond_init(pthread_cond_t *cv);
 
 /* Milliseconds from since (a CLOCK_MONOTONIC reading) to now. */
 int64_t clock_elapsed_ms(const struct timespec *since);

@@ -17,7 +17,9 @@
  */
 #include "cold_backend.h"
 
+#include "array.h"
 #include "error.h"
+#include "file.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -76,16 +78,11 @@ static int object_path(cold_fs *fs, const char *key, char *out, size_t cap)
     return 0;
 }
 
+/* file_fsync_dir, its message led by this module's name. */
 static int fsync_dir(const char *dir)
 {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return err_set(FLOE_EIO, "cold fs: open directory %s: %s", dir, strerror(errno));
-    int rc = 0;
-    if (fsync(fd) != 0)
-        rc = err_set(FLOE_EIO, "cold fs: fsync directory %s: %s", dir, strerror(errno));
-    close(fd);
-    return rc;
+    int rc = file_fsync_dir(dir);
+    return rc ? err_wrap(rc, "cold fs") : 0;
 }
 
 /* Makes every directory on the way to the file at path (whose root exists), fsyncing the parent of
@@ -117,19 +114,11 @@ static int make_parents(const char *root, char *path)
     return 0;
 }
 
+/* Writes all len bytes to the file at path, open as fd. */
 static int write_all(int fd, const void *data, size_t len, const char *path)
 {
-    const char *p = data;
-    while (len) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return err_set(FLOE_EIO, "cold fs: write %s: %s", path, strerror(errno));
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
+    int e = file_write_all(fd, data, len);
+    return e ? err_set(FLOE_EIO, "cold fs: write %s: %s", path, strerror(e)) : 0;
 }
 
 /* Creates a temporary file next to final_path: fills tmp_path and returns its open fd, or -1 with
@@ -469,15 +458,9 @@ static int walk_dir(list_walk *w, size_t key_len)
                          FS_MAX_DIR_ENTRIES);
             goto out;
         }
-        if (count == cap) {
-            size_t ncap = cap ? cap * 2 : 64;
-            dir_entry *e = realloc(entries, ncap * sizeof *e);
-            if (!e) {
-                rc = err_set(FLOE_ENOMEM, "cold fs: out of memory listing %s", path);
-                goto out;
-            }
-            entries = e;
-            cap = ncap;
+        if (array_grow(&entries, &cap, count + 1, sizeof *entries, 64, SIZE_MAX) != 0) {
+            rc = err_set(FLOE_ENOMEM, "cold fs: out of memory listing %s", path);
+            goto out;
         }
         size_t n = strlen(name);
         char *s = malloc(n + 2);

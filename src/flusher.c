@@ -44,7 +44,7 @@ int flusher_seal_locked(floe_t *db)
     atomic_store(&db->visible_seq, db->last_seq); /* note 3 */
 
     pthread_mutex_lock(&db->state_mu);
-    if (array_grow((void **)&db->queue, &db->cap_queue, db->n_queue + 1, sizeof *db->queue) < 0) {
+    if (array_grow(&db->queue, &db->cap_queue, db->n_queue + 1, sizeof *db->queue, 8, SIZE_MAX) < 0) {
         pthread_mutex_unlock(&db->state_mu);
         memtable_unref(fresh);
         return err_set(FLOE_ENOMEM, "seal: out of memory");

@@ -20,9 +20,11 @@
  */
 #include "manifest.h"
 
+#include "array.h"
 #include "crc32c.h"
 #include "entry.h"
 #include "error.h"
+#include "file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -117,12 +119,9 @@ static int reserve_one(manifest *m)
         return 0;
     if (m->count >= MANIFEST_MAX_SEGMENTS)
         return err_set(FLOE_EINVAL, "manifest: more than %u segments", MANIFEST_MAX_SEGMENTS);
-    size_t cap = m->cap ? m->cap * 2 : 16;
-    manifest_segment *s = realloc(m->segments, cap * sizeof *s);
-    if (!s)
-        return err_set(FLOE_ENOMEM, "manifest: out of memory for %zu segments", cap);
-    m->segments = s;
-    m->cap = cap;
+    if (array_grow(&m->segments, &m->cap, m->count + 1, sizeof *m->segments, 16, SIZE_MAX) != 0)
+        return err_set(FLOE_ENOMEM, "manifest: out of memory for %zu segments",
+                       array_next_cap(m->cap, m->count + 1, 16, SIZE_MAX));
     return 0;
 }
 
@@ -629,18 +628,9 @@ out:
 
 /* ---- files ---- */
 
-static char *join_path(const char *dir, const char *file)
-{
-    size_t n = strlen(dir) + 1 + strlen(file) + 1;
-    char *p = malloc(n);
-    if (p)
-        snprintf(p, n, "%s/%s", dir, file);
-    return p;
-}
-
 int manifest_load(const char *dir, manifest **out)
 {
-    char *path = join_path(dir, MANIFEST_FILE);
+    char *path = file_path_join(dir, MANIFEST_FILE);
     char *buf = NULL;
     int fd = -1, rc = 0;
     struct stat st;
@@ -690,27 +680,13 @@ out:
     return rc;
 }
 
-static int write_all(int fd, const char *p, size_t len)
-{
-    while (len) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -1;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 int manifest_save(const char *dir, manifest *m)
 {
-    char *tmp = join_path(dir, MANIFEST_TMP_FILE);
-    char *path = join_path(dir, MANIFEST_FILE);
+    char *tmp = file_path_join(dir, MANIFEST_TMP_FILE);
+    char *path = file_path_join(dir, MANIFEST_FILE);
     char *text = NULL;
     size_t len = 0;
-    int fd = -1, dfd = -1, rc = 0, tmp_created = 0;
+    int fd = -1, rc = 0, tmp_created = 0, e;
     uint64_t old_version = m->version;
     if (!tmp || !path) {
         rc = err_set(FLOE_ENOMEM, "manifest: out of memory");
@@ -725,8 +701,8 @@ int manifest_save(const char *dir, manifest *m)
         goto out;
     }
     tmp_created = 1;
-    if (write_all(fd, text, len) != 0) {
-        rc = err_set(FLOE_EIO, "manifest: write %s: %s", tmp, strerror(errno));
+    if ((e = file_write_all(fd, text, len)) != 0) {
+        rc = err_set(FLOE_EIO, "manifest: write %s: %s", tmp, strerror(e));
         goto out;
     }
     if (fsync(fd) != 0) {
@@ -744,16 +720,13 @@ int manifest_save(const char *dir, manifest *m)
         goto out;
     }
     tmp_created = 0;
-    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0 || fsync(dfd) != 0) {
-        rc = err_set(FLOE_EIO, "manifest: fsync directory %s: %s", dir, strerror(errno));
+    if ((rc = file_fsync_dir(dir)) != 0) {
+        rc = err_wrap(rc, "manifest");
         goto out;
     }
 out:
     if (fd >= 0)
         close(fd);
-    if (dfd >= 0)
-        close(dfd);
     if (tmp_created)
         unlink(tmp);
     if (rc)

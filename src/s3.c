@@ -18,6 +18,9 @@
  */
 #include "s3.h"
 
+#include "array.h"
+#include "buf.h"
+#include "clock.h"
 #include "error.h"
 #include "sigv4.h"
 #include "xml.h"
@@ -114,19 +117,12 @@ uint32_t s3_backoff_ms(unsigned retry, uint32_t base_ms, uint32_t cap_ms)
     return (uint32_t)(rng_next() % window);
 }
 
-static void sleep_ms(uint32_t ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
 /* A backoff that ends early once the client is cancelled. */
 static void backoff_sleep(s3_client *c, uint32_t ms)
 {
     while (ms > 0 && !atomic_load(&c->cancelled)) {
         uint32_t step = ms < 50 ? ms : 50;
-        sleep_ms(step);
+        clock_sleep_ms(step);
         ms -= step;
     }
 }
@@ -265,8 +261,7 @@ typedef struct s3_resp {
     char curl_err[CURL_ERROR_SIZE];
     unsigned attempts;
     int too_big; /* the success body exceeded its cap */
-    char *body;  /* SINK_BUFFER success body, NUL-terminated, owned by the resp */
-    size_t body_len;
+    buf_t body;  /* SINK_BUFFER success body, capped at the request's max_body, owned by the resp */
     size_t fixed_got;
     char *err_body; /* non-2xx body, first S3_MAX_ERROR_BODY_BYTES */
     size_t err_len;
@@ -290,9 +285,7 @@ static void resp_reset_attempt(s3_resp *r)
     r->curl_rc = CURLE_OK;
     r->curl_err[0] = '\0';
     r->too_big = 0;
-    free(r->body);
-    r->body = NULL;
-    r->body_len = 0;
+    buf_free(&r->body);
     r->fixed_got = 0;
     free(r->err_body);
     r->err_body = NULL;
@@ -305,9 +298,9 @@ static void resp_reset_attempt(s3_resp *r)
 
 static void resp_free(s3_resp *r)
 {
-    free(r->body);
+    buf_free(&r->body);
     free(r->err_body);
-    r->body = r->err_body = NULL;
+    r->err_body = NULL;
 }
 
 typedef struct transfer {
@@ -315,7 +308,6 @@ typedef struct transfer {
     s3_resp *resp;
     CURL *curl;
     size_t body_pos; /* upload read position */
-    size_t body_cap; /* SINK_BUFFER allocation */
 } transfer;
 
 static size_t on_read(char *dst, size_t size, size_t nmemb, void *userdata)
@@ -378,27 +370,12 @@ static size_t on_write(char *src, size_t size, size_t nmemb, void *userdata)
         memcpy((char *)t->req->fixed_buf + r->fixed_got, src, n);
         r->fixed_got += n;
         return n;
-    case SINK_BUFFER:
-        if (n > t->req->max_body - r->body_len) {
+    case SINK_BUFFER: {
+        int rc = buf_append(&r->body, src, n);
+        if (rc == FLOE_ETOOBIG)
             r->too_big = 1;
-            return 0;
-        }
-        if (r->body_len + n + 1 > t->body_cap) {
-            size_t cap = t->body_cap ? t->body_cap : 16384;
-            while (cap < r->body_len + n + 1)
-                cap *= 2;
-            if (cap > t->req->max_body + 1)
-                cap = t->req->max_body + 1;
-            char *p = realloc(r->body, cap);
-            if (!p)
-                return 0;
-            r->body = p;
-            t->body_cap = cap;
-        }
-        memcpy(r->body + r->body_len, src, n);
-        r->body_len += n;
-        r->body[r->body_len] = '\0';
-        return n;
+        return rc == 0 ? n : 0;
+    }
     }
     return 0;
 }
@@ -694,6 +671,7 @@ static int perform(s3_client *c, const s3_req *req, s3_resp *r)
     int rc;
 
     memset(r, 0, sizeof *r);
+    buf_init(&r->body, req->sink == SINK_BUFFER ? req->max_body : 0);
     if ((rc = build_path(c, req->key, path, sizeof path)) != 0)
         return rc;
     int url_ok = url_append(r->url, &ulen, c->scheme_host, strlen(c->scheme_host)) == 0 &&
@@ -738,8 +716,8 @@ static int perform(s3_client *c, const s3_req *req, s3_resp *r)
         } else {
             if (!status_ok(r->status))
                 parse_error_xml(r, r->err_body, r->err_len);
-            else if (req->op == FLOE_S3_MPU_COMPLETE && r->body)
-                parse_error_xml(r, r->body, r->body_len);
+            else if (req->op == FLOE_S3_MPU_COMPLETE && r->body.data)
+                parse_error_xml(r, r->body.data, r->body.len);
             retry = status_retryable(r);
         }
         if (!retry || attempt >= c->max_retries) {
@@ -1183,17 +1161,14 @@ int s3_get(s3_client *c, const char *key, void **data, size_t *len, size_t max_l
             err_set(FLOE_ETOOBIG, "s3 GET %s: object is larger than the %zu bytes allowed", r.where, max_len);
         goto out;
     }
-    if (!r.body) {
-        r.body = malloc(1);
-        if (!r.body) {
-            rc = err_set(FLOE_ENOMEM, "s3 GET %s: out of memory", r.where);
-            goto out;
-        }
-        r.body[0] = '\0';
+    size_t body_len = 0;
+    char *body = buf_take(&r.body, &body_len);
+    if (!body) {
+        rc = err_set(FLOE_ENOMEM, "s3 GET %s: out of memory", r.where);
+        goto out;
     }
-    *data = r.body;
-    *len = r.body_len;
-    r.body = NULL;
+    *data = body;
+    *len = body_len;
 out:
     resp_free(&r);
     return rc;
@@ -1268,14 +1243,8 @@ static int list_element(void *ctx, const char *path, const char *text, size_t le
         if (p->count == S3_MAX_PAGE_ENTRIES)
             return err_set(FLOE_ECOLD, "s3 GET %s: list page has more than %d keys", p->url,
                            S3_MAX_PAGE_ENTRIES);
-        if (p->count == p->cap) {
-            size_t cap = p->cap ? p->cap * 2 : 256;
-            list_entry *e = realloc(p->entries, cap * sizeof *e);
-            if (!e)
-                return err_set(FLOE_ENOMEM, "s3 list %s: out of memory", p->url);
-            p->entries = e;
-            p->cap = cap;
-        }
+        if (array_grow(&p->entries, &p->cap, p->count + 1, sizeof *p->entries, 256, SIZE_MAX) != 0)
+            return err_set(FLOE_ENOMEM, "s3 list %s: out of memory", p->url);
         p->entries[p->count++] = p->cur;
         memset(&p->cur, 0, sizeof p->cur);
     } else if (strcmp(path, "ListBucketResult/IsTruncated") == 0) {
@@ -1336,7 +1305,7 @@ int s3_list(s3_client *c, const char *prefix, uint32_t page_keys, s3_list_fn fn,
         }
         list_page_clear(&page);
         page.url = r.where;
-        if ((rc = xml_parse(r.body ? r.body : "", r.body_len, r.where, list_element, &page)) != 0) {
+        if ((rc = xml_parse(buf_str(&r.body), r.body.len, r.where, list_element, &page)) != 0) {
             rc = count_error(c, FLOE_S3_LIST, err_wrap(FLOE_ECOLD, "s3 list"));
             goto out;
         }
@@ -1468,7 +1437,7 @@ static int put_multipart(s3_client *c, const char *key, int fd, const char *path
         }
         note_success(c, &r);
         if (r.too_big ||
-            (rc = xml_parse(r.body ? r.body : "", r.body_len, r.where, mpu_create_element, &created)) != 0 ||
+            (rc = xml_parse(buf_str(&r.body), r.body.len, r.where, mpu_create_element, &created)) != 0 ||
             !created.upload_id[0]) {
             rc = count_error(c, FLOE_S3_MPU_CREATE,
                              err_set(FLOE_ECOLD, "s3 POST %s: answer has no UploadId (%s)", r.where,

@@ -49,9 +49,11 @@
 #include <unistd.h>
 #include <zstd.h>
 
+#include "array.h"
 #include "bloom.h"
 #include "crc32c.h"
 #include "error.h"
+#include "file.h"
 #include "lru.h"
 
 #define SEG_MAGIC "FLOE-SEG"
@@ -173,35 +175,6 @@ struct segment_writer {
     int failed; /* a write failed: the file is unusable and finish fails */
 };
 
-/* ---- varint coding (little-endian integers: coding.h) ---- */
-
-static uint8_t *put_varint(uint8_t *p, uint64_t v)
-{
-    while (v >= 0x80) {
-        *p++ = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    *p++ = (uint8_t)v;
-    return p;
-}
-
-/* Decodes a LEB128 varint of at most max_bits bits; NULL if it runs past end or overflows. */
-static const uint8_t *get_varint(const uint8_t *p, const uint8_t *end, unsigned max_bits, uint64_t *v)
-{
-    uint64_t result = 0;
-    for (unsigned shift = 0; shift < max_bits && p < end; shift += 7) {
-        uint64_t b = *p++;
-        if (max_bits - shift < 7 && (b & 0x7f) >> (max_bits - shift))
-            return NULL;
-        result |= (b & 0x7f) << shift;
-        if (!(b & 0x80)) {
-            *v = result;
-            return p;
-        }
-    }
-    return NULL;
-}
-
 /* Writes bytes as a C-like string: printable ASCII as is, '"', '\\' and the rest as escapes; at most
  * max_bytes of input, then "...". out must hold 4 * max_bytes + 4 bytes. */
 static void escape_bytes(const uint8_t *p, size_t len, size_t max_bytes, char *out)
@@ -262,42 +235,27 @@ int segment_info_copy(segment_info *dst, const segment_info *src)
 
 /* ---- writer ---- */
 
-/* Grows the array whose pointer is at bufp (any object pointer type) to hold need elements of elem
- * bytes, doubling, never past limit elements. The pointer is read and written with memcpy so one
- * helper serves every element type without aliasing it as void *. */
-static int buf_reserve(void *bufp, size_t *cap, size_t need, size_t elem, size_t limit, const char *what)
+/* Grows one of the writer's arrays, whose pointer is at arrayp, to hold need elements of elem bytes,
+ * never past limit elements (array_grow); what names the array in the error. */
+static int writer_reserve(void *arrayp, size_t *cap, size_t need, size_t elem, size_t limit, const char *what)
 {
-    void *buf;
     if (need <= *cap)
         return 0;
     if (need > limit)
         return err_set(FLOE_ETOOBIG, "segment writer: %s would exceed its cap of %zu", what, limit);
-    size_t ncap = *cap ? *cap : 256;
-    while (ncap < need)
-        ncap = ncap > limit / 2 ? limit : ncap * 2;
-    memcpy(&buf, bufp, sizeof buf);
-    void *nbuf = realloc(buf, ncap * elem);
-    if (!nbuf)
+    if (array_grow(arrayp, cap, need, elem, 256, limit) != 0)
         return err_set(FLOE_ENOMEM, "segment writer: out of memory growing %s to %zu bytes", what,
-                       ncap * elem);
-    memcpy(bufp, &nbuf, sizeof nbuf);
-    *cap = ncap;
+                       array_next_cap(*cap, need, 256, limit) * elem);
     return 0;
 }
 
 static int writer_write(segment_writer *w, const uint8_t *p, size_t len)
 {
-    size_t done = 0;
-    while (done < len) {
-        ssize_t n = write(w->fd, p + done, len - done);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            w->failed = 1;
-            return err_set(FLOE_EIO, "segment %s: write at offset %" PRIu64 ": %s", w->path, w->offset + done,
-                           n < 0 ? strerror(errno) : "no progress");
-        }
-        done += (size_t)n;
+    int e = file_write_all(w->fd, p, len);
+    if (e) {
+        w->failed = 1;
+        return err_set(FLOE_EIO, "segment %s: write of %zu bytes at offset %" PRIu64 ": %s", w->path, len,
+                       w->offset, strerror(e));
     }
     w->file_crc = crc32c_extend(w->file_crc, p, len);
     w->offset += len;
@@ -363,8 +321,8 @@ static int writer_flush_block(segment_writer *w)
         return 0;
 
     size_t raw_len = w->block_len + 4 * w->restarts_len + 4;
-    rc = buf_reserve(&w->block, &w->block_cap, raw_len + SEG_TRAILER_BYTES, 1,
-                     SEG_MAX_BLOCK_RAW + SEG_TRAILER_BYTES, "data block");
+    rc = writer_reserve(&w->block, &w->block_cap, raw_len + SEG_TRAILER_BYTES, 1,
+                        SEG_MAX_BLOCK_RAW + SEG_TRAILER_BYTES, "data block");
     if (rc < 0)
         return rc;
     uint8_t *p = w->block + w->block_len;
@@ -377,8 +335,8 @@ static int writer_flush_block(segment_writer *w)
     uint8_t flag = SEG_BLOCK_NONE;
     if (w->compression == FLOE_COMPRESSION_ZSTD) {
         size_t bound = ZSTD_compressBound(raw_len);
-        rc = buf_reserve(&w->zbuf, &w->zbuf_cap, bound + SEG_TRAILER_BYTES, 1,
-                         ZSTD_compressBound(SEG_MAX_BLOCK_RAW) + SEG_TRAILER_BYTES, "compressed block");
+        rc = writer_reserve(&w->zbuf, &w->zbuf_cap, bound + SEG_TRAILER_BYTES, 1,
+                            ZSTD_compressBound(SEG_MAX_BLOCK_RAW) + SEG_TRAILER_BYTES, "compressed block");
         if (rc < 0)
             return rc;
         size_t clen = ZSTD_compressCCtx(w->cctx, w->zbuf, bound, w->block, raw_len, SEG_ZSTD_LEVEL);
@@ -396,8 +354,8 @@ static int writer_flush_block(segment_writer *w)
         return err_set(FLOE_ETOOBIG, "segment %s: block of %zu bytes does not fit the index", w->path,
                        stored_len);
 
-    rc = buf_reserve(&w->index, &w->index_cap, w->index_len + SEG_INDEX_ENTRY_FIXED + w->last_key_len, 1,
-                     UINT32_MAX, "index");
+    rc = writer_reserve(&w->index, &w->index_cap, w->index_len + SEG_INDEX_ENTRY_FIXED + w->last_key_len, 1,
+                        UINT32_MAX, "index");
     if (rc < 0)
         return rc;
     uint8_t *ix = w->index + w->index_len;
@@ -470,18 +428,18 @@ int segment_writer_add(segment_writer *w, const entry *e)
         if (rc < 0)
             return rc;
     }
-    rc = buf_reserve(&w->block, &w->block_cap, w->block_len + est, 1, SEG_MAX_BLOCK_RAW, "data block");
+    rc = writer_reserve(&w->block, &w->block_cap, w->block_len + est, 1, SEG_MAX_BLOCK_RAW, "data block");
     if (rc < 0)
         return rc;
-    rc = buf_reserve(&w->hashes, &w->hashes_cap, w->hashes_len + 1, sizeof *w->hashes, SEG_MAX_ENTRIES,
-                     "bloom key hashes");
+    rc = writer_reserve(&w->hashes, &w->hashes_cap, w->hashes_len + 1, sizeof *w->hashes, SEG_MAX_ENTRIES,
+                        "bloom key hashes");
     if (rc < 0)
         return rc;
 
     uint32_t shared = 0;
     if (w->entries_in_block % SEG_RESTART_INTERVAL == 0) {
-        rc = buf_reserve(&w->restarts, &w->restarts_cap, w->restarts_len + 1, sizeof *w->restarts,
-                         SEG_MAX_BLOCK_RAW / 7 / SEG_RESTART_INTERVAL + 2, "restart array");
+        rc = writer_reserve(&w->restarts, &w->restarts_cap, w->restarts_len + 1, sizeof *w->restarts,
+                            SEG_MAX_BLOCK_RAW / 7 / SEG_RESTART_INTERVAL + 2, "restart array");
         if (rc < 0)
             return rc;
         w->restarts[w->restarts_len++] = (uint32_t)w->block_len;
@@ -491,12 +449,12 @@ int segment_writer_add(segment_writer *w, const entry *e)
             shared++;
     }
     uint8_t *p = w->block + w->block_len;
-    p = put_varint(p, shared);
-    p = put_varint(p, e->key_len - shared);
-    p = put_varint(p, e->value_len);
+    p = put_varint64(p, shared);
+    p = put_varint64(p, e->key_len - shared);
+    p = put_varint64(p, e->value_len);
     *p++ = e->type;
     *p++ = (uint8_t)e->content_type_len;
-    p = put_varint(p, e->seq);
+    p = put_varint64(p, e->seq);
     memcpy(p, e->key + shared, e->key_len - shared);
     p += e->key_len - shared;
     if (e->content_type_len) {
@@ -1289,7 +1247,7 @@ int segment_open(const segment_source *src, segment_t **out)
     }
     if (nblocks != s->info.block_count ||
         key_cmp(s->index[nblocks - 1].last_key, s->index[nblocks - 1].last_key_len, s->info.max_key,
-               s->info.max_key_len) != 0) {
+                s->info.max_key_len) != 0) {
         rc = err_set(FLOE_ECORRUPT,
                      "segment %s: index at offset %" PRIu64 " lists %" PRIu64
                      " blocks ending at a key other than the metadata's %" PRIu64 " blocks and max key",

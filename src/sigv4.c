@@ -10,6 +10,7 @@
  */
 #include "sigv4.h"
 
+#include "buf.h"
 #include "error.h"
 
 #include <openssl/hmac.h>
@@ -17,44 +18,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A growable string with a hard cap. The first failure sticks; later appends do nothing. */
-typedef struct strbuf {
-    char *data;
-    size_t len;
-    size_t cap;
-    int err; /* 0, FLOE_EINVAL (over SIGV4_MAX_CANONICAL_BYTES) or FLOE_ENOMEM */
-} strbuf;
+/* Every string built here is a buf_t of at most SIGV4_STRING_MAX_BYTES bytes (plus its NUL). */
+#define SIGV4_STRING_MAX_BYTES (SIGV4_MAX_CANONICAL_BYTES - 1)
 
-static void sb_put(strbuf *sb, const void *data, size_t len)
+/* The error a failed string reports: FLOE_ENOMEM, or FLOE_EINVAL for a request too big to sign
+ * (the code sigv4_sign has always given it); 0 if sb has not failed. */
+static int string_error(const buf_t *sb)
 {
-    if (sb->err)
-        return;
-    if (sb->len + len + 1 > SIGV4_MAX_CANONICAL_BYTES) {
-        sb->err = FLOE_EINVAL;
-        return;
-    }
-    if (sb->len + len + 1 > sb->cap) {
-        size_t cap = sb->cap ? sb->cap : 256;
-        while (cap < sb->len + len + 1)
-            cap *= 2;
-        if (cap > SIGV4_MAX_CANONICAL_BYTES)
-            cap = SIGV4_MAX_CANONICAL_BYTES;
-        char *p = realloc(sb->data, cap);
-        if (!p) {
-            sb->err = FLOE_ENOMEM;
-            return;
-        }
-        sb->data = p;
-        sb->cap = cap;
-    }
-    memcpy(sb->data + sb->len, data, len);
-    sb->len += len;
-    sb->data[sb->len] = '\0';
-}
-
-static void sb_puts(strbuf *sb, const char *s)
-{
-    sb_put(sb, s, strlen(s));
+    if (!sb->failed)
+        return 0;
+    return sb->failed == FLOE_ENOMEM ? FLOE_ENOMEM : FLOE_EINVAL;
 }
 
 static int is_unreserved(unsigned char c)
@@ -63,15 +36,15 @@ static int is_unreserved(unsigned char c)
            c == '.' || c == '_' || c == '~';
 }
 
-static void sb_put_encoded(strbuf *sb, const char *s, int keep_slash)
+static void put_uri_encoded(buf_t *sb, const char *s, int keep_slash)
 {
     static const char hex[] = "0123456789ABCDEF";
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         if (is_unreserved(*p) || (keep_slash && *p == '/')) {
-            sb_put(sb, p, 1);
+            buf_putc(sb, (char)*p);
         } else {
             char esc[3] = {'%', hex[*p >> 4], hex[*p & 15]};
-            sb_put(sb, esc, 3);
+            buf_append(sb, esc, 3);
         }
     }
 }
@@ -178,7 +151,7 @@ static int query_cmp(const void *a, const void *b)
 }
 
 /* Appends value trimmed, with each run of spaces or tabs inside it collapsed to one space. */
-static void sb_put_header_value(strbuf *sb, const char *value)
+static void put_header_value(buf_t *sb, const char *value)
 {
     const char *p = value ? value : "";
     while (*p == ' ' || *p == '\t')
@@ -188,11 +161,11 @@ static void sb_put_header_value(strbuf *sb, const char *value)
         end--;
     while (p < end) {
         if (*p == ' ' || *p == '\t') {
-            sb_put(sb, " ", 1);
+            buf_putc(sb, ' ');
             while (p < end && (*p == ' ' || *p == '\t'))
                 p++;
         } else {
-            sb_put(sb, p, 1);
+            buf_putc(sb, (char)*p);
             p++;
         }
     }
@@ -213,7 +186,7 @@ static int encode_alloc(const char *raw, char **out)
 }
 
 /* Builds the canonical request and the signed-headers list into creq and signed_headers. */
-static int build_canonical(const sigv4_request *req, strbuf *creq, strbuf *signed_headers)
+static int build_canonical(const sigv4_request *req, buf_t *creq, buf_t *signed_headers)
 {
     int rc = 0;
     header_entry *headers = NULL;
@@ -277,39 +250,39 @@ static int build_canonical(const sigv4_request *req, strbuf *creq, strbuf *signe
     }
     qsort(query, req->query_count, sizeof *query, query_cmp);
 
-    sb_puts(creq, req->method);
-    sb_puts(creq, "\n");
-    sb_put_encoded(creq, req->path, 1);
-    sb_puts(creq, "\n");
+    buf_puts(creq, req->method);
+    buf_puts(creq, "\n");
+    put_uri_encoded(creq, req->path, 1);
+    buf_puts(creq, "\n");
     for (size_t i = 0; i < req->query_count; i++) {
         if (i)
-            sb_puts(creq, "&");
-        sb_puts(creq, query[i].name);
-        sb_puts(creq, "=");
-        sb_puts(creq, query[i].value);
+            buf_puts(creq, "&");
+        buf_puts(creq, query[i].name);
+        buf_puts(creq, "=");
+        buf_puts(creq, query[i].value);
     }
-    sb_puts(creq, "\n");
+    buf_puts(creq, "\n");
     for (size_t i = 0; i < req->header_count; i++) {
         int continues = i > 0 && strcmp(headers[i].name, headers[i - 1].name) == 0;
         if (continues) {
-            sb_puts(creq, ",");
+            buf_puts(creq, ",");
         } else {
             if (i > 0) {
-                sb_puts(creq, "\n");
-                sb_puts(signed_headers, ";");
+                buf_puts(creq, "\n");
+                buf_puts(signed_headers, ";");
             }
-            sb_puts(creq, headers[i].name);
-            sb_puts(creq, ":");
-            sb_puts(signed_headers, headers[i].name);
+            buf_puts(creq, headers[i].name);
+            buf_puts(creq, ":");
+            buf_puts(signed_headers, headers[i].name);
         }
-        sb_put_header_value(creq, headers[i].value);
+        put_header_value(creq, headers[i].value);
     }
-    sb_puts(creq, "\n\n");
-    sb_put(creq, signed_headers->data, signed_headers->len);
-    sb_puts(creq, "\n");
-    sb_puts(creq, req->payload_hash);
-    if (creq->err || signed_headers->err) {
-        rc = creq->err ? creq->err : signed_headers->err;
+    buf_puts(creq, "\n\n");
+    buf_append(creq, signed_headers->data, signed_headers->len);
+    buf_puts(creq, "\n");
+    buf_puts(creq, req->payload_hash);
+    if (creq->failed || signed_headers->failed) {
+        rc = creq->failed ? string_error(creq) : string_error(signed_headers);
         rc = err_set(
             rc, rc == FLOE_ENOMEM ? "sigv4: out of memory" : "sigv4: canonical request longer than %d bytes",
             SIGV4_MAX_CANONICAL_BYTES);
@@ -329,8 +302,13 @@ int sigv4_sign(const sigv4_request *req, const sigv4_credentials *cred, const ch
                sigv4_signature *out)
 {
     int rc = 0;
-    strbuf creq = {0}, signed_headers = {0}, sts = {0}, authz = {0};
+    buf_t creq, signed_headers, sts, authz;
     char *secret_key = NULL;
+
+    buf_init(&creq, SIGV4_STRING_MAX_BYTES);
+    buf_init(&signed_headers, SIGV4_STRING_MAX_BYTES);
+    buf_init(&sts, SIGV4_STRING_MAX_BYTES);
+    buf_init(&authz, SIGV4_STRING_MAX_BYTES);
 
     if (!req || !cred || !out || !req->method || !req->method[0] || !req->path || req->path[0] != '/' ||
         !req->payload_hash || !req->payload_hash[0] || (req->header_count && !req->headers) ||
@@ -358,21 +336,21 @@ int sigv4_sign(const sigv4_request *req, const sigv4_credentials *cred, const ch
     memcpy(day, amz_date, 8);
     day[8] = '\0';
 
-    sb_puts(&sts, "AWS4-HMAC-SHA256\n");
-    sb_puts(&sts, amz_date);
-    sb_puts(&sts, "\n");
+    buf_puts(&sts, "AWS4-HMAC-SHA256\n");
+    buf_puts(&sts, amz_date);
+    buf_puts(&sts, "\n");
     size_t scope_start = sts.len;
-    sb_puts(&sts, day);
-    sb_puts(&sts, "/");
-    sb_puts(&sts, cred->region);
-    sb_puts(&sts, "/");
-    sb_puts(&sts, cred->service);
-    sb_puts(&sts, "/aws4_request");
+    buf_puts(&sts, day);
+    buf_puts(&sts, "/");
+    buf_puts(&sts, cred->region);
+    buf_puts(&sts, "/");
+    buf_puts(&sts, cred->service);
+    buf_puts(&sts, "/aws4_request");
     size_t scope_end = sts.len;
-    sb_puts(&sts, "\n");
-    sb_puts(&sts, creq_hash);
-    if (sts.err) {
-        rc = err_set(sts.err, "sigv4: string to sign too long or out of memory");
+    buf_puts(&sts, "\n");
+    buf_puts(&sts, creq_hash);
+    if (sts.failed) {
+        rc = err_set(string_error(&sts), "sigv4: string to sign too long or out of memory");
         goto out;
     }
 
@@ -395,31 +373,30 @@ int sigv4_sign(const sigv4_request *req, const sigv4_credentials *cred, const ch
     char sig_hex[65];
     hex_encode(sig, sizeof sig, sig_hex);
 
-    sb_puts(&authz, "AWS4-HMAC-SHA256 Credential=");
-    sb_puts(&authz, cred->access_key);
-    sb_puts(&authz, "/");
-    sb_put(&authz, sts.data + scope_start, scope_end - scope_start);
-    sb_puts(&authz, ", SignedHeaders=");
-    sb_put(&authz, signed_headers.data, signed_headers.len);
-    sb_puts(&authz, ", Signature=");
-    sb_puts(&authz, sig_hex);
-    if (authz.err) {
-        rc = err_set(authz.err, "sigv4: Authorization header too long or out of memory");
+    buf_puts(&authz, "AWS4-HMAC-SHA256 Credential=");
+    buf_puts(&authz, cred->access_key);
+    buf_puts(&authz, "/");
+    buf_append(&authz, sts.data + scope_start, scope_end - scope_start);
+    buf_puts(&authz, ", SignedHeaders=");
+    buf_append(&authz, signed_headers.data, signed_headers.len);
+    buf_puts(&authz, ", Signature=");
+    buf_puts(&authz, sig_hex);
+    if (authz.failed) {
+        rc = err_set(string_error(&authz), "sigv4: Authorization header too long or out of memory");
         goto out;
     }
-    out->canonical_request = creq.data;
-    out->string_to_sign = sts.data;
-    out->authorization = authz.data;
-    creq.data = sts.data = authz.data = NULL;
+    out->canonical_request = buf_take(&creq, NULL);
+    out->string_to_sign = buf_take(&sts, NULL);
+    out->authorization = buf_take(&authz, NULL);
 out:
     if (secret_key) {
         OPENSSL_cleanse(secret_key, strlen(secret_key));
         free(secret_key);
     }
-    free(creq.data);
-    free(signed_headers.data);
-    free(sts.data);
-    free(authz.data);
+    buf_free(&creq);
+    buf_free(&signed_headers);
+    buf_free(&sts);
+    buf_free(&authz);
     return rc;
 }
 

@@ -117,6 +117,10 @@ static int open_handle(const char *dir, const floe_options *opts, floe_t **out)
     floe_t *db = calloc(1, sizeof *db);
     if (!db)
         return err_set(FLOE_ENOMEM, "floe_open: out of memory");
+    if (clock_cond_init(&db->state_cv) != 0) {
+        free(db);
+        return err_set(FLOE_ENOMEM, "floe_open: cannot create a condition variable");
+    }
     db->lock_fd = -1;
     db->opts = *opts;
     options_resolve(&db->opts);
@@ -124,11 +128,6 @@ static int open_handle(const char *dir, const floe_options *opts, floe_t **out)
     pthread_mutex_init(&db->publish_mu, NULL);
     pthread_mutex_init(&db->manifest_mu, NULL);
     pthread_mutex_init(&db->state_mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&db->state_cv, &ca);
-    pthread_condattr_destroy(&ca);
     *out = db;
 
     db->dir = strdup(dir);

@@ -388,8 +388,8 @@ static void add_unpublished(floe_t *db, uint64_t id)
 {
     pthread_mutex_lock(&db->manifest_mu);
     /* Without room it stays uploading: the next open uploads it again. */
-    if (array_grow((void **)&db->unpublished, &db->cap_unpublished, db->n_unpublished + 1,
-                   sizeof *db->unpublished) == 0)
+    if (array_grow(&db->unpublished, &db->cap_unpublished, db->n_unpublished + 1, sizeof *db->unpublished, 16,
+                   SIZE_MAX) == 0)
         db->unpublished[db->n_unpublished++] = id;
     pthread_mutex_unlock(&db->manifest_mu);
 }

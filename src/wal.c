@@ -38,6 +38,7 @@
  *
  * Lock order: the caller's write mutex (serialising wal_append and wal_rotate) before mu. */
 #include "wal.h"
+#include "array.h"
 #include "coding.h"
 
 #include <dirent.h>
@@ -53,8 +54,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "crc32c.h"
 #include "error.h"
+#include "file.h"
 
 #define WAL_FILE_HEADER_BYTES 28
 #define WAL_RECORD_HEADER_BYTES 24
@@ -122,24 +125,6 @@ static void file_path(const wal_t *w, uint64_t no, char *out, size_t out_len)
     snprintf(out, out_len, "%s/%0*llu.log", w->dir, WAL_NAME_DIGITS, (unsigned long long)no);
 }
 
-/* Writes all of buf at the file offset, retrying short writes and EINTR. Returns 0 or errno. */
-static int write_all(int fd, const uint8_t *buf, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, buf, len);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return errno;
-        }
-        if (n == 0)
-            return EIO;
-        buf += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 /* Marks the WAL failed (invariant 5). Called with mu held; keeps the first cause. */
 static void set_failed_locked(wal_t *w, const char *msg)
 {
@@ -154,19 +139,6 @@ static void set_failed_locked(wal_t *w, const char *msg)
 static int readonly_error_locked(const wal_t *w)
 {
     return err_set(FLOE_EREADONLY, "%s; the WAL is read-only", w->fail_msg);
-}
-
-static int monotonic_deadline(struct timespec *ts, uint32_t after_ms)
-{
-    if (clock_gettime(CLOCK_MONOTONIC, ts) != 0)
-        return -1;
-    ts->tv_sec += after_ms / 1000;
-    ts->tv_nsec += (long)(after_ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-    return 0;
 }
 
 /* ---- file creation ---- */
@@ -230,7 +202,7 @@ static int create_file(wal_t *w, uint64_t no, int *fd_out, uint64_t *syncs_out, 
         goto out;
     }
     encode_file_header(h, no);
-    e = write_all(fd, h, sizeof h);
+    e = file_write_all(fd, h, sizeof h);
     if (e) {
         snprintf(msg, msg_len, "write header of %s: %s", path, strerror(e));
         goto out;
@@ -349,7 +321,7 @@ static void io_round(wal_t *w, int want_sync, int force_rotate)
     pthread_mutex_unlock(&w->mu);
 
     if (batch.len > 0) {
-        e = write_all(fd, batch.data, batch.len);
+        e = file_write_all(fd, batch.data, batch.len);
         if (e) {
             char path[PATH_MAX];
             file_path(w, w->file_no, path, sizeof path);
@@ -485,14 +457,7 @@ static void *interval_main(void *arg)
     wal_t *w = arg;
     pthread_mutex_lock(&w->mu);
     while (!w->stopping) {
-        struct timespec deadline;
-        if (monotonic_deadline(&deadline, w->opts.interval_ms) != 0) {
-            char msg[WAL_MSG_BYTES];
-            snprintf(msg, sizeof msg, "interval sync of WAL in %s: clock_gettime: %s", w->dir,
-                     strerror(errno));
-            set_failed_locked(w, msg);
-            break;
-        }
+        struct timespec deadline = clock_deadline_after_ms(w->opts.interval_ms);
         int rc = 0;
         while (!w->stopping && rc != ETIMEDOUT)
             rc = pthread_cond_timedwait(&w->stop_cv, &w->mu, &deadline);
@@ -642,14 +607,10 @@ static int list_files(const char *dir, uint64_t **nums_out, size_t *count_out)
                             WAL_MAX_FILES);
                 goto out;
             }
-            size_t ncap = cap ? cap * 2 : 16;
-            uint64_t *n = realloc(nums, ncap * sizeof *n);
-            if (!n) {
+            if (array_grow(&nums, &cap, cap + 1, sizeof *nums, 16, SIZE_MAX) != 0) {
                 r = err_set(FLOE_ENOMEM, "listing WAL directory %s: out of memory", dir);
                 goto out;
             }
-            nums = n;
-            cap = ncap;
         }
         nums[count++] = no;
     }
@@ -925,12 +886,8 @@ int wal_open(const char *dir, const wal_options *opts, wal_replay_fn fn, void *c
         goto out;
     }
     sync_init = 1;
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     int crc_a = pthread_cond_init(&w->io_done, NULL);
-    int crc_b = pthread_cond_init(&w->stop_cv, &ca);
-    pthread_condattr_destroy(&ca);
+    int crc_b = clock_cond_init(&w->stop_cv);
     if (crc_a || crc_b) {
         if (!crc_a)
             pthread_cond_destroy(&w->io_done);
@@ -1026,14 +983,9 @@ static int grow_active_locked(wal_t *w, size_t need)
     if (need > w->buf_max_bytes)
         return err_set(FLOE_EIO, "WAL batch of %zu bytes exceeds its cap of %zu bytes", need,
                        w->buf_max_bytes);
-    size_t cap = w->active.cap ? w->active.cap : WAL_BUF_INITIAL_BYTES;
-    while (cap < need)
-        cap = cap > w->buf_max_bytes / 2 ? w->buf_max_bytes : cap * 2;
-    uint8_t *data = realloc(w->active.data, cap);
-    if (!data)
-        return err_set(FLOE_ENOMEM, "WAL batch buffer of %zu bytes: out of memory", cap);
-    w->active.data = data;
-    w->active.cap = cap;
+    if (array_grow(&w->active.data, &w->active.cap, need, 1, WAL_BUF_INITIAL_BYTES, w->buf_max_bytes) != 0)
+        return err_set(FLOE_ENOMEM, "WAL batch buffer of %zu bytes: out of memory",
+                       array_next_cap(w->active.cap, need, WAL_BUF_INITIAL_BYTES, w->buf_max_bytes));
     return 0;
 }
 

@@ -9,6 +9,7 @@
  */
 #include "xml.h"
 
+#include "buf.h"
 #include "error.h"
 
 #include <expat.h>
@@ -25,9 +26,7 @@ typedef struct xml_state {
     size_t depth;
     char path[XML_MAX_PATH_BYTES + 1];
     size_t path_ends[XML_MAX_DEPTH + 1];
-    char *text;
-    size_t text_len;
-    size_t text_cap;
+    buf_t text; /* capped at XML_MAX_TEXT_BYTES */
 } xml_state;
 
 static void stop(xml_state *st, int rc)
@@ -61,7 +60,7 @@ static void on_start(void *data, const XML_Char *name, const XML_Char **attrs)
     memcpy(st->path + cur, name, name_len);
     st->path[need] = '\0';
     st->path_ends[st->depth++] = need;
-    st->text_len = 0;
+    buf_reset(&st->text);
 }
 
 static void on_end(void *data, const XML_Char *name)
@@ -70,16 +69,14 @@ static void on_end(void *data, const XML_Char *name)
     (void)name;
     if (st->rc)
         return;
-    if (st->text)
-        st->text[st->text_len] = '\0';
-    int rc = st->fn(st->ctx, st->path, st->text ? st->text : "", st->text_len);
+    int rc = st->fn(st->ctx, st->path, buf_str(&st->text), st->text.len);
     if (rc) {
         stop(st, rc);
         return;
     }
     st->depth--;
     st->path[st->depth ? st->path_ends[st->depth - 1] : 0] = '\0';
-    st->text_len = 0;
+    buf_reset(&st->text);
 }
 
 static void on_text(void *data, const XML_Char *s, int len)
@@ -87,26 +84,12 @@ static void on_text(void *data, const XML_Char *s, int len)
     xml_state *st = data;
     if (st->rc || len <= 0)
         return;
-    size_t n = (size_t)len;
-    if (st->text_len + n > XML_MAX_TEXT_BYTES) {
+    int rc = buf_append(&st->text, s, (size_t)len);
+    if (rc == FLOE_ETOOBIG)
         stop(st, err_set(FLOE_ECORRUPT, "%s: XML text of element %s longer than %d bytes", st->what, st->path,
                          XML_MAX_TEXT_BYTES));
-        return;
-    }
-    if (st->text_len + n + 1 > st->text_cap) {
-        size_t cap = st->text_cap ? st->text_cap : 256;
-        while (cap < st->text_len + n + 1)
-            cap *= 2;
-        char *p = realloc(st->text, cap);
-        if (!p) {
-            stop(st, err_set(FLOE_ENOMEM, "%s: out of memory parsing XML", st->what));
-            return;
-        }
-        st->text = p;
-        st->text_cap = cap;
-    }
-    memcpy(st->text + st->text_len, s, n);
-    st->text_len += n;
+    else if (rc != 0)
+        stop(st, err_set(FLOE_ENOMEM, "%s: out of memory parsing XML", st->what));
 }
 
 static void on_doctype(void *data, const XML_Char *name, const XML_Char *sysid, const XML_Char *pubid,
@@ -125,6 +108,7 @@ int xml_parse(const void *data, size_t len, const char *what, xml_element_fn fn,
     xml_state st = {.what = what ? what : "XML document", .fn = fn, .ctx = ctx};
     int rc = 0;
 
+    buf_init(&st.text, XML_MAX_TEXT_BYTES);
     if (len > INT_MAX)
         return err_set(FLOE_ECORRUPT, "%s: XML document of %zu bytes is too large", st.what, len);
     st.parser = XML_ParserCreate(NULL);
@@ -140,6 +124,6 @@ int xml_parse(const void *data, size_t len, const char *what, xml_element_fn fn,
                         XML_ErrorString(XML_GetErrorCode(st.parser)));
     rc = st.rc;
     XML_ParserFree(st.parser);
-    free(st.text);
+    buf_free(&st.text);
     return rc;
 }

@@ -11,9 +11,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "cli.h"
 #include "floe.h"
-#include "metrics.h"
 
 #define DEFAULT_URL "http://127.0.0.1:8080"
 /* Answers other than object bodies (errors, list pages, stats) are read into memory up to this. */
@@ -33,7 +33,7 @@ typedef struct exchange {
     /* response body: 2xx bodies go to out when set, everything else to answer */
     FILE *out;
     int out_failed;
-    mbuf answer;
+    buf_t answer;
     long status;
 } exchange;
 
@@ -97,8 +97,8 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata)
         }
         return n;
     }
-    mbuf_append(&x->answer, data, n);
-    return mbuf_failed(&x->answer) ? 0 : n;
+    (void)buf_append(&x->answer, data, n);
+    return x->answer.failed ? 0 : n;
 }
 
 static size_t on_header(char *data, size_t size, size_t nmemb, void *userdata)
@@ -132,7 +132,7 @@ static size_t on_read(char *buf, size_t size, size_t nitems, void *userdata)
 static void print_http_error(exchange *x)
 {
     size_t len = 0;
-    char *text = mbuf_take(&x->answer, &len);
+    char *text = buf_take(&x->answer, &len);
     json_t *root = text ? json_loadb(text, len, 0, NULL) : NULL;
     json_t *err = root ? json_object_get(root, "error") : NULL;
     const char *code = err ? json_string_value(json_object_get(err, "code")) : NULL;
@@ -189,7 +189,7 @@ static int perform(exchange *x)
     if (x->out_failed) {
         fprintf(stderr, "%s: cannot write the object: %s\n", x->cmd, strerror(x->out_failed));
     } else if (cc != CURLE_OK && (x->status < 200 || x->status >= 300 || x->status == 0) &&
-               mbuf_failed(&x->answer)) {
+               x->answer.failed) {
         fprintf(stderr, "%s: the answer from %s is larger than %u bytes\n", x->cmd, x->url, MAX_ANSWER_BYTES);
     } else if (cc != CURLE_OK && x->status == 0) {
         fprintf(stderr, "%s: cannot reach %s (set FLOE_URL): %s\n", x->cmd, x->url, curl_easy_strerror(cc));
@@ -211,32 +211,30 @@ static void exchange_init(exchange *x, const char *cmd, const char *method)
     x->cmd = cmd;
     x->method = method;
     x->in_size = -1;
-    mbuf_init(&x->answer, MAX_ANSWER_BYTES);
+    buf_init(&x->answer, MAX_ANSWER_BYTES);
 }
 
 /* Reads all of f into memory (for pipes, whose size is unknown up front). */
 static int slurp(const char *cmd, FILE *f, const char *name, char **out, size_t *len)
 {
-    mbuf b;
-    mbuf_init(&b, FLOE_MAX_OBJECT_BYTES_LIMIT);
+    buf_t b;
+    buf_init(&b, FLOE_MAX_OBJECT_BYTES_LIMIT);
     char chunk[65536];
     size_t n;
     while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        mbuf_append(&b, chunk, n);
+        (void)buf_append(&b, chunk, n);
     if (ferror(f)) {
         fprintf(stderr, "%s: cannot read %s: %s\n", cmd, name, strerror(errno));
-        mbuf_free(&b);
+        buf_free(&b);
         return -1;
     }
-    if (mbuf_failed(&b)) {
+    if (b.failed) {
         fprintf(stderr, "%s: %s is larger than %llu bytes\n", cmd, name,
                 (unsigned long long)FLOE_MAX_OBJECT_BYTES_LIMIT);
-        mbuf_free(&b);
+        buf_free(&b);
         return -1;
     }
-    *out = mbuf_take(&b, len);
-    if (!*out)
-        *out = strdup("");
+    *out = buf_take(&b, len);
     return *out ? 0 : -1;
 }
 
@@ -293,7 +291,7 @@ int cli_put(int argc, char **argv)
     ret = perform(&x);
     if (ret == 0) {
         size_t len = 0;
-        char *text = mbuf_take(&x.answer, &len);
+        char *text = buf_take(&x.answer, &len);
         json_t *root = text ? json_loadb(text, len, 0, NULL) : NULL;
         json_t *seq = root ? json_object_get(root, "seq") : NULL;
         if (json_is_integer(seq))
@@ -306,7 +304,7 @@ out:
     if (f)
         fclose(f);
     free(buf);
-    mbuf_free(&x.answer);
+    buf_free(&x.answer);
     return ret;
 }
 
@@ -363,7 +361,7 @@ int cli_get(int argc, char **argv)
         ret = 1;
     }
 out:
-    mbuf_free(&x.answer);
+    buf_free(&x.answer);
     return ret;
 }
 
@@ -378,7 +376,7 @@ int cli_rm(int argc, char **argv)
     int ret = 1;
     if (build_url(&x, "/v1/objects/", argv[1], strlen(argv[1])) == 0)
         ret = perform(&x);
-    mbuf_free(&x.answer);
+    buf_free(&x.answer);
     return ret;
 }
 
@@ -448,14 +446,14 @@ int cli_ls(int argc, char **argv)
             append_param(x.url, sizeof x.url, "prefix", prefix, strlen(prefix)) != 0 ||
             (after && append_param(x.url, sizeof x.url, "start_after", after, after_len) != 0)) {
             fprintf(stderr, "%s: the URL is too long\n", cmd);
-            mbuf_free(&x.answer);
+            buf_free(&x.answer);
             ret = 1;
             break;
         }
         ret = perform(&x);
         size_t len = 0;
-        char *text = ret == 0 ? mbuf_take(&x.answer, &len) : NULL;
-        mbuf_free(&x.answer);
+        char *text = ret == 0 ? buf_take(&x.answer, &len) : NULL;
+        buf_free(&x.answer);
         if (ret != 0)
             break;
         json_error_t jerr;
@@ -517,7 +515,7 @@ int cli_stats(int argc, char **argv)
         ret = perform(&x);
     if (ret == 0) {
         size_t len = 0;
-        char *text = mbuf_take(&x.answer, &len);
+        char *text = buf_take(&x.answer, &len);
         json_t *root = text ? json_loadb(text, len, 0, NULL) : NULL;
         char *pretty = root ? json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
         if (pretty) {
@@ -530,6 +528,6 @@ int cli_stats(int argc, char **argv)
         json_decref(root);
         free(text);
     }
-    mbuf_free(&x.answer);
+    buf_free(&x.answer);
     return ret;
 }

@@ -19,7 +19,7 @@
  *    backstop), key length (FLOE_MAX_KEY_BYTES), body length (http.max_object_bytes, checked from
  *    Content-Length before any body byte is read), bodies buffered at once across all connections
  *    (http.max_body_bytes_in_flight), open connections (total and per client address), JSON answers
- *    (a capped mbuf).
+ *    (a capped buf_t).
  * 2. A PUT stores its object only after exactly Content-Length bytes arrived; a body that ends early
  *    (client gone, idle timeout, too slow) is dropped with its connection.
  * 3. Token checks compare SHA-256 digests with CRYPTO_memcmp against every configured token, so the
@@ -51,6 +51,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "error.h"
 #include "metrics.h"
 
@@ -142,13 +143,6 @@ typedef struct http_req {
     char work_error[512];
 } http_req;
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static void srv_log(const http_server *s, int level, const char *fmt, ...) FLOE_PRINTF(3, 4);
 static void srv_log(const http_server *s, int level, const char *fmt, ...)
 {
@@ -219,10 +213,10 @@ static int utf8_valid(const void *p, size_t n)
 }
 
 /* Appends s as a quoted JSON string; bytes that are not valid UTF-8 become U+FFFD. */
-static void json_str(mbuf *b, const void *p, size_t n)
+static void json_str(buf_t *b, const void *p, size_t n)
 {
     const unsigned char *s = p;
-    mbuf_append(b, "\"", 1);
+    buf_append(b, "\"", 1);
     size_t run = 0; /* start of bytes copied verbatim */
     for (size_t i = 0; i < n;) {
         unsigned char c = s[i];
@@ -235,27 +229,27 @@ static void json_str(mbuf *b, const void *p, size_t n)
             i += l;
             continue;
         }
-        mbuf_append(b, s + run, i - run);
+        buf_append(b, s + run, i - run);
         if (c == '"')
-            mbuf_puts(b, "\\\"");
+            buf_puts(b, "\\\"");
         else if (c == '\\')
-            mbuf_puts(b, "\\\\");
+            buf_puts(b, "\\\\");
         else if (c == '\n')
-            mbuf_puts(b, "\\n");
+            buf_puts(b, "\\n");
         else if (c == '\t')
-            mbuf_puts(b, "\\t");
+            buf_puts(b, "\\t");
         else if (c < 0x20)
-            mbuf_printf(b, "\\u%04x", c);
+            buf_printf(b, "\\u%04x", c);
         else
-            mbuf_puts(b, "\\ufffd");
+            buf_puts(b, "\\ufffd");
         i++;
         run = i;
     }
-    mbuf_append(b, s + run, n - run);
-    mbuf_append(b, "\"", 1);
+    buf_append(b, s + run, n - run);
+    buf_append(b, "\"", 1);
 }
 
-static void json_cstr(mbuf *b, const char *s)
+static void json_cstr(buf_t *b, const char *s)
 {
     json_str(b, s, strlen(s));
 }
@@ -277,9 +271,9 @@ static enum MHD_Result queue(http_req *r, struct MHD_Connection *c, int status, 
 }
 
 /* A response whose body is the text in b (taken over; b is reset). NULL if b overflowed. */
-static struct MHD_Response *text_response(mbuf *b, const char *content_type, size_t *len)
+static struct MHD_Response *text_response(buf_t *b, const char *content_type, size_t *len)
 {
-    char *text = mbuf_take(b, len);
+    char *text = buf_take(b, len);
     if (!text)
         return NULL;
     struct MHD_Response *resp = MHD_create_response_from_buffer_with_free_callback(*len, text, free);
@@ -295,13 +289,13 @@ static struct MHD_Response *error_response_v(const char *code, size_t *len, cons
 {
     char msg[1200];
     vsnprintf(msg, sizeof msg, fmt, ap);
-    mbuf b;
-    mbuf_init(&b, 8192);
-    mbuf_puts(&b, "{\"error\":{\"code\":");
+    buf_t b;
+    buf_init(&b, 8192);
+    buf_puts(&b, "{\"error\":{\"code\":");
     json_cstr(&b, code);
-    mbuf_puts(&b, ",\"message\":");
+    buf_puts(&b, ",\"message\":");
     json_cstr(&b, msg);
-    mbuf_puts(&b, "}}\n");
+    buf_puts(&b, "}}\n");
     return text_response(&b, "application/json", len);
 }
 
@@ -396,11 +390,11 @@ static enum MHD_Result respond_floe_error(http_req *r, struct MHD_Connection *c,
     return respond_floe_error_msg(r, c, err, floe_last_error());
 }
 
-static enum MHD_Result respond_json(http_req *r, struct MHD_Connection *c, int status, mbuf *b)
+static enum MHD_Result respond_json(http_req *r, struct MHD_Connection *c, int status, buf_t *b)
 {
     size_t len = 0;
-    if (mbuf_failed(b)) {
-        mbuf_free(b);
+    if (b->failed) {
+        buf_free(b);
         return respond_error(r, c, 500, "internal", "the answer exceeded its %u byte cap or memory ran out",
                              HTTP_MAX_ANSWER_BYTES);
     }
@@ -812,7 +806,7 @@ static enum MHD_Result begin_put(http_req *r, struct MHD_Connection *c)
                              len);
     r->body_expected = len;
     r->body_len = 0;
-    r->body_start_ns = now_ns();
+    r->body_start_ns = clock_now_ns();
     return MHD_YES; /* no response yet: MHD reads the body (sending 100 Continue if asked) */
 }
 
@@ -829,7 +823,7 @@ static enum MHD_Result receive_body(http_req *r, const char *data, size_t *size)
     atomic_fetch_add_explicit(&s->bytes_in, n, memory_order_relaxed);
     uint32_t floor = s->cfg->http.min_body_bytes_per_s;
     if (floor > 0 && r->body_len < r->body_expected) {
-        uint64_t elapsed = now_ns() - r->body_start_ns;
+        uint64_t elapsed = clock_now_ns() - r->body_start_ns;
         uint64_t grace = (uint64_t)s->cfg->http.body_grace_s * 1000000000ull;
         if (elapsed > grace && (double)r->body_len * 1e9 / (double)elapsed < (double)floor) {
             atomic_fetch_add(&s->uploads_too_slow, 1);
@@ -899,10 +893,10 @@ static int parse_query(http_req *r, struct MHD_Connection *c, struct query_ctx *
     return 1;
 }
 
-static void key_json(mbuf *b, const char *field, const char *key, size_t len)
+static void key_json(buf_t *b, const char *field, const char *key, size_t len)
 {
     if (utf8_valid(key, len)) {
-        mbuf_printf(b, "\"%s\":", field);
+        buf_printf(b, "\"%s\":", field);
         json_str(b, key, len);
         return;
     }
@@ -912,7 +906,7 @@ static void key_json(mbuf *b, const char *field, const char *key, size_t len)
     if (enc_cap > sizeof enc)
         len = FLOE_MAX_KEY_BYTES;
     int n = EVP_EncodeBlock(enc, (const unsigned char *)key, (int)len);
-    mbuf_printf(b, "\"%s_base64\":\"%.*s\"", field, n, enc);
+    buf_printf(b, "\"%s_base64\":\"%.*s\"", field, n, enc);
 }
 
 static enum MHD_Result handle_list(http_req *r, struct MHD_Connection *c)
@@ -950,22 +944,22 @@ static enum MHD_Result handle_list(http_req *r, struct MHD_Connection *c)
                             (size_t)limit, &list);
     if (rc != 0)
         return respond_floe_error(r, c, rc);
-    mbuf b;
-    mbuf_init(&b, HTTP_MAX_ANSWER_BYTES);
-    mbuf_puts(&b, "{\"keys\":[");
+    buf_t b;
+    buf_init(&b, HTTP_MAX_ANSWER_BYTES);
+    buf_puts(&b, "{\"keys\":[");
     for (size_t i = 0; i < list->count; i++) {
         const floe_list_entry *e = &list->entries[i];
-        mbuf_puts(&b, i ? ",{" : "{");
+        buf_puts(&b, i ? ",{" : "{");
         key_json(&b, "key", e->key, e->key_len);
-        mbuf_printf(&b, ",\"size\":%" PRIu64 ",\"seq\":%" PRIu64 "}", e->value_len, e->seq);
+        buf_printf(&b, ",\"size\":%" PRIu64 ",\"seq\":%" PRIu64 "}", e->value_len, e->seq);
     }
-    mbuf_printf(&b, "],\"truncated\":%s", list->truncated ? "true" : "false");
+    buf_printf(&b, "],\"truncated\":%s", list->truncated ? "true" : "false");
     if (list->truncated && list->count > 0) {
         const floe_list_entry *e = &list->entries[list->count - 1];
-        mbuf_puts(&b, ",");
+        buf_puts(&b, ",");
         key_json(&b, "next_start_after", e->key, e->key_len);
     }
-    mbuf_puts(&b, "}\n");
+    buf_puts(&b, "}\n");
     floe_list_free(list);
     return respond_json(r, c, 200, &b);
 }
@@ -995,10 +989,10 @@ static uint64_t load(atomic_ullong *v)
     return atomic_load_explicit(v, memory_order_relaxed);
 }
 
-static void stats_json(http_server *s, const floe_stats *st, mbuf *b)
+static void stats_json(http_server *s, const floe_stats *st, buf_t *b)
 {
-#define U(name) mbuf_printf(b, "\"" #name "\":%" PRIu64 ",", st->name)
-    mbuf_puts(b, "{");
+#define U(name) buf_printf(b, "\"" #name "\":%" PRIu64 ",", st->name)
+    buf_puts(b, "{");
     U(puts), U(deletes), U(gets), U(get_hits_memory), U(get_hits_local), U(get_hits_cold), U(get_misses);
     U(last_seq), U(wal_syncs), U(wal_bytes_written), U(wal_files), U(pending_bytes), U(pending_entries);
     U(sealed_unwritten_bytes), U(seals), U(segments_local), U(segments_uploading), U(segments_remote);
@@ -1012,27 +1006,27 @@ static void stats_json(http_server *s, const floe_stats *st, mbuf *b)
     const char *arrays[3] = {"s3_requests", "s3_errors", "s3_retries"};
     const uint64_t *vals[3] = {st->s3_requests, st->s3_errors, st->s3_retries};
     for (int a = 0; a < 3; a++) {
-        mbuf_printf(b, "\"%s\":{", arrays[a]);
+        buf_printf(b, "\"%s\":{", arrays[a]);
         for (int op = 0; op < FLOE_S3_OP_COUNT; op++)
-            mbuf_printf(b, "%s\"%s\":%" PRIu64, op ? "," : "", floe_s3_op_name((floe_s3_op)op), vals[a][op]);
-        mbuf_puts(b, "},");
+            buf_printf(b, "%s\"%s\":%" PRIu64, op ? "," : "", floe_s3_op_name((floe_s3_op)op), vals[a][op]);
+        buf_puts(b, "},");
     }
-    mbuf_printf(b, "\"read_only\":%s,\"cold_healthy\":%s,\"last_error\":", st->read_only ? "true" : "false",
-                st->cold_healthy ? "true" : "false");
+    buf_printf(b, "\"read_only\":%s,\"cold_healthy\":%s,\"last_error\":", st->read_only ? "true" : "false",
+               st->cold_healthy ? "true" : "false");
     json_str(b, st->last_error, strnlen(st->last_error, sizeof st->last_error));
     uint64_t total = 0;
     for (int ro = 0; ro < R_COUNT; ro++)
         for (int m = 0; m < M_COUNT; m++)
             for (int k = 0; k < STATUS_SLOTS; k++)
                 total += load(&s->requests[ro][m][k]);
-    mbuf_printf(b,
-                ",\"http\":{\"requests\":%" PRIu64 ",\"requests_aborted\":%" PRIu64 ",\"bytes_in\":%" PRIu64
-                ",\"bytes_out\":%" PRIu64 ",\"connections_open\":%" PRIu64 ",\"connections_total\":%" PRIu64
-                ",\"uploads_too_slow\":%" PRIu64 ",\"uploads_aborted\":%" PRIu64
-                ",\"body_bytes_in_flight\":%" PRIu64 "}}\n",
-                total, load(&s->requests_aborted), load(&s->bytes_in), load(&s->bytes_out),
-                load(&s->connections_open), load(&s->connections_total), load(&s->uploads_too_slow),
-                load(&s->uploads_aborted), load(&s->body_bytes_reserved));
+    buf_printf(b,
+               ",\"http\":{\"requests\":%" PRIu64 ",\"requests_aborted\":%" PRIu64 ",\"bytes_in\":%" PRIu64
+               ",\"bytes_out\":%" PRIu64 ",\"connections_open\":%" PRIu64 ",\"connections_total\":%" PRIu64
+               ",\"uploads_too_slow\":%" PRIu64 ",\"uploads_aborted\":%" PRIu64
+               ",\"body_bytes_in_flight\":%" PRIu64 "}}\n",
+               total, load(&s->requests_aborted), load(&s->bytes_in), load(&s->bytes_out),
+               load(&s->connections_open), load(&s->connections_total), load(&s->uploads_too_slow),
+               load(&s->uploads_aborted), load(&s->body_bytes_reserved));
 }
 
 static enum MHD_Result handle_stats(http_req *r, struct MHD_Connection *c)
@@ -1041,8 +1035,8 @@ static enum MHD_Result handle_stats(http_req *r, struct MHD_Connection *c)
     int rc = floe_stats_get(r->srv->db, &st);
     if (rc != 0)
         return respond_floe_error(r, c, rc);
-    mbuf b;
-    mbuf_init(&b, 64 * 1024);
+    buf_t b;
+    buf_init(&b, 64 * 1024);
     stats_json(r->srv, &st, &b);
     return respond_json(r, c, 200, &b);
 }
@@ -1052,10 +1046,10 @@ static double ratio(uint64_t hits, uint64_t misses)
     return hits + misses ? (double)hits / (double)(hits + misses) : 0.0;
 }
 
-static void metrics_text(http_server *s, const floe_stats *st, mbuf *b)
+static void metrics_text(http_server *s, const floe_stats *st, buf_t *b)
 {
-    mbuf_puts(b, "# HELP floe_http_requests_total HTTP requests answered, by route, method and status.\n"
-                 "# TYPE floe_http_requests_total counter\n");
+    buf_puts(b, "# HELP floe_http_requests_total HTTP requests answered, by route, method and status.\n"
+                "# TYPE floe_http_requests_total counter\n");
     for (int ro = 0; ro < R_COUNT; ro++)
         for (int m = 0; m < M_COUNT; m++)
             for (int k = 0; k < STATUS_SLOTS; k++) {
@@ -1067,13 +1061,12 @@ static void metrics_text(http_server *s, const floe_stats *st, mbuf *b)
                     snprintf(code, sizeof code, "%d", status_codes[k]);
                 else
                     snprintf(code, sizeof code, "other");
-                mbuf_printf(b,
-                            "floe_http_requests_total{route=\"%s\",method=\"%s\",code=\"%s\"} %" PRIu64 "\n",
-                            route_label[ro], method_label[m], code, n);
+                buf_printf(b,
+                           "floe_http_requests_total{route=\"%s\",method=\"%s\",code=\"%s\"} %" PRIu64 "\n",
+                           route_label[ro], method_label[m], code, n);
             }
-    mbuf_puts(b,
-              "# HELP floe_http_request_duration_seconds Time from request headers to the last byte sent.\n"
-              "# TYPE floe_http_request_duration_seconds histogram\n");
+    buf_puts(b, "# HELP floe_http_request_duration_seconds Time from request headers to the last byte sent.\n"
+                "# TYPE floe_http_request_duration_seconds histogram\n");
     for (int ro = 0; ro < R_COUNT; ro++)
         for (int m = 0; m < M_COUNT; m++)
             for (int k = 0; k < STATUS_SLOTS; k++) {
@@ -1148,37 +1141,37 @@ static void metrics_text(http_server *s, const floe_stats *st, mbuf *b)
          (uint64_t)st->cold_healthy},
     };
     for (size_t i = 0; i < sizeof simple / sizeof simple[0]; i++)
-        mbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s %" PRIu64 "\n", simple[i].name, simple[i].help,
-                    simple[i].name, simple[i].type, simple[i].name, simple[i].value);
-    mbuf_printf(b,
-                "# HELP floe_get_hits_total Reads served, by the tier that had the object.\n"
-                "# TYPE floe_get_hits_total counter\n"
-                "floe_get_hits_total{tier=\"memory\"} %" PRIu64
-                "\nfloe_get_hits_total{tier=\"local\"} %" PRIu64
-                "\nfloe_get_hits_total{tier=\"cold\"} %" PRIu64 "\n",
-                st->get_hits_memory, st->get_hits_local, st->get_hits_cold);
-    mbuf_printf(b,
-                "# HELP floe_segments Segments by state.\n# TYPE floe_segments gauge\n"
-                "floe_segments{state=\"local\"} %" PRIu64 "\nfloe_segments{state=\"uploading\"} %" PRIu64
-                "\nfloe_segments{state=\"remote\"} %" PRIu64
-                "\nfloe_segments{state=\"local+remote\"} %" PRIu64 "\n",
-                st->segments_local, st->segments_uploading, st->segments_remote, st->segments_local_remote);
-    mbuf_printf(b,
-                "# HELP floe_cache_hit_ratio Hits over lookups since start, per cache.\n"
-                "# TYPE floe_cache_hit_ratio gauge\nfloe_cache_hit_ratio{cache=\"object\"} %.6f\n"
-                "floe_cache_hit_ratio{cache=\"block\"} %.6f\n",
-                ratio(st->object_cache_hits, st->object_cache_misses),
-                ratio(st->block_cache_hits, st->block_cache_misses));
+        buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s %" PRIu64 "\n", simple[i].name, simple[i].help,
+                   simple[i].name, simple[i].type, simple[i].name, simple[i].value);
+    buf_printf(b,
+               "# HELP floe_get_hits_total Reads served, by the tier that had the object.\n"
+               "# TYPE floe_get_hits_total counter\n"
+               "floe_get_hits_total{tier=\"memory\"} %" PRIu64
+               "\nfloe_get_hits_total{tier=\"local\"} %" PRIu64
+               "\nfloe_get_hits_total{tier=\"cold\"} %" PRIu64 "\n",
+               st->get_hits_memory, st->get_hits_local, st->get_hits_cold);
+    buf_printf(b,
+               "# HELP floe_segments Segments by state.\n# TYPE floe_segments gauge\n"
+               "floe_segments{state=\"local\"} %" PRIu64 "\nfloe_segments{state=\"uploading\"} %" PRIu64
+               "\nfloe_segments{state=\"remote\"} %" PRIu64 "\nfloe_segments{state=\"local+remote\"} %" PRIu64
+               "\n",
+               st->segments_local, st->segments_uploading, st->segments_remote, st->segments_local_remote);
+    buf_printf(b,
+               "# HELP floe_cache_hit_ratio Hits over lookups since start, per cache.\n"
+               "# TYPE floe_cache_hit_ratio gauge\nfloe_cache_hit_ratio{cache=\"object\"} %.6f\n"
+               "floe_cache_hit_ratio{cache=\"block\"} %.6f\n",
+               ratio(st->object_cache_hits, st->object_cache_misses),
+               ratio(st->block_cache_hits, st->block_cache_misses));
     const char *names[3] = {"floe_s3_requests_total", "floe_s3_errors_total", "floe_s3_retries_total"};
     const char *helps[3] = {"S3 requests sent, by operation.",
                             "S3 requests that failed for good, by operation.",
                             "S3 requests retried, by operation."};
     const uint64_t *vals[3] = {st->s3_requests, st->s3_errors, st->s3_retries};
     for (int a = 0; a < 3; a++) {
-        mbuf_printf(b, "# HELP %s %s\n# TYPE %s counter\n", names[a], helps[a], names[a]);
+        buf_printf(b, "# HELP %s %s\n# TYPE %s counter\n", names[a], helps[a], names[a]);
         for (int op = 0; op < FLOE_S3_OP_COUNT; op++)
-            mbuf_printf(b, "%s{op=\"%s\"} %" PRIu64 "\n", names[a], floe_s3_op_name((floe_s3_op)op),
-                        vals[a][op]);
+            buf_printf(b, "%s{op=\"%s\"} %" PRIu64 "\n", names[a], floe_s3_op_name((floe_s3_op)op),
+                       vals[a][op]);
     }
 }
 
@@ -1188,11 +1181,11 @@ static enum MHD_Result handle_metrics(http_req *r, struct MHD_Connection *c)
     int rc = floe_stats_get(r->srv->db, &st);
     if (rc != 0)
         return respond_floe_error(r, c, rc);
-    mbuf b;
-    mbuf_init(&b, HTTP_MAX_ANSWER_BYTES);
+    buf_t b;
+    buf_init(&b, HTTP_MAX_ANSWER_BYTES);
     metrics_text(r->srv, &st, &b);
-    if (mbuf_failed(&b)) {
-        mbuf_free(&b);
+    if (b.failed) {
+        buf_free(&b);
         return respond_error(r, c, 500, "internal", "the metrics text exceeded its cap or memory ran out");
     }
     size_t len = 0;
@@ -1202,10 +1195,10 @@ static enum MHD_Result handle_metrics(http_req *r, struct MHD_Connection *c)
 
 static enum MHD_Result handle_health(http_req *r, struct MHD_Connection *c, int ready_check)
 {
-    mbuf b;
-    mbuf_init(&b, 2048);
+    buf_t b;
+    buf_init(&b, 2048);
     if (!ready_check) {
-        mbuf_puts(&b, "{\"status\":\"ok\"}\n");
+        buf_puts(&b, "{\"status\":\"ok\"}\n");
         return respond_json(r, c, 200, &b);
     }
     floe_stats st;
@@ -1220,12 +1213,12 @@ static enum MHD_Result handle_health(http_req *r, struct MHD_Connection *c, int 
     else if (!st.cold_healthy)
         reason = st.last_error[0] ? st.last_error : "the cold tier reports a permanent error";
     if (!reason) {
-        mbuf_puts(&b, "{\"status\":\"ready\"}\n");
+        buf_puts(&b, "{\"status\":\"ready\"}\n");
         return respond_json(r, c, 200, &b);
     }
-    mbuf_puts(&b, "{\"status\":\"not_ready\",\"reason\":");
+    buf_puts(&b, "{\"status\":\"not_ready\",\"reason\":");
     json_str(&b, reason, strnlen(reason, 1024));
-    mbuf_puts(&b, "}\n");
+    buf_puts(&b, "}\n");
     size_t len = 0;
     struct MHD_Response *resp = text_response(&b, "application/json", &len);
     if (resp)
@@ -1313,21 +1306,21 @@ static enum MHD_Result respond_work(http_req *r, struct MHD_Connection *c)
 {
     if (r->work_rc != 0)
         return respond_floe_error_msg(r, c, r->work_rc, r->work_error);
-    mbuf b;
-    mbuf_init(&b, 256);
+    buf_t b;
+    buf_init(&b, 256);
     if (r->op == WORK_DELETE) {
         struct MHD_Response *resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
         return queue(r, c, 204, resp, 0);
     }
     if (r->op == WORK_FLUSH) {
-        mbuf_printf(&b, "{\"durable\":\"%s\"}\n", r->flush_level == FLOE_DURABLE_LOCAL ? "local" : "remote");
+        buf_printf(&b, "{\"durable\":\"%s\"}\n", r->flush_level == FLOE_DURABLE_LOCAL ? "local" : "remote");
         return respond_json(r, c, 200, &b);
     }
     char etag[40];
     format_etag(etag, sizeof etag, r->work_seq);
-    mbuf_printf(&b, "{\"seq\":%" PRIu64 ",\"size\":%" PRIu64 ",\"etag\":", r->work_seq, r->body_len);
+    buf_printf(&b, "{\"seq\":%" PRIu64 ",\"size\":%" PRIu64 ",\"etag\":", r->work_seq, r->body_len);
     json_cstr(&b, etag);
-    mbuf_puts(&b, "}\n");
+    buf_puts(&b, "}\n");
     size_t len = 0;
     struct MHD_Response *resp = text_response(&b, "application/json", &len);
     if (resp)
@@ -1504,7 +1497,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
         atomic_init(&r->work_state, WORK_NONE);
         r->key[0] = '\0';
         r->srv = s;
-        r->start_ns = now_ns();
+        r->start_ns = clock_now_ns();
         r->method = match_method(method);
         atomic_fetch_add(&s->in_flight, 1);
         *req_cls = r;
@@ -1556,7 +1549,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
     if (r->status) {
         int k = status_slot(r->status);
         atomic_fetch_add_explicit(&s->requests[r->route][r->method][k], 1, memory_order_relaxed);
-        metrics_hist_observe(&s->latency[r->route][r->method][k], now_ns() - r->start_ns);
+        metrics_hist_observe(&s->latency[r->route][r->method][k], clock_now_ns() - r->start_ns);
     } else {
         atomic_fetch_add(&s->requests_aborted, 1);
     }
@@ -1737,8 +1730,8 @@ void http_server_stop(http_server *s)
     MHD_socket fd = MHD_quiesce_daemon(s->daemon);
     if (fd != MHD_INVALID_SOCKET)
         close(fd);
-    uint64_t deadline = now_ns() + (uint64_t)s->cfg->http.shutdown_grace_s * 1000000000ull;
-    while (atomic_load(&s->in_flight) > 0 && now_ns() < deadline) {
+    uint64_t deadline = clock_now_ns() + (uint64_t)s->cfg->http.shutdown_grace_s * 1000000000ull;
+    while (atomic_load(&s->in_flight) > 0 && clock_now_ns() < deadline) {
         struct timespec ts = {0, 10 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
