@@ -142,8 +142,8 @@ static int rec_list(cold_t *c, const char *prefix, cold_list_fn fn, void *ctx)
     return cold_list(rec_inner(c), prefix, fn, ctx);
 }
 
-static void rec_counters(cold_t *c, uint64_t requests[FLOE_S3_OP_COUNT], uint64_t errors[FLOE_S3_OP_COUNT],
-                         uint64_t retries[FLOE_S3_OP_COUNT])
+static void rec_counters(cold_t *c, uint64_t requests[FLOE_COLD_OP_COUNT], uint64_t errors[FLOE_COLD_OP_COUNT],
+                         uint64_t retries[FLOE_COLD_OP_COUNT])
 {
     cold_get_counters(rec_inner(c), requests, errors, retries);
 }
@@ -590,7 +590,7 @@ static upload_result bench_upload(const settings *s, const char *bucket, const c
     floe_stats_get(db, &st);
     res.segments = st.uploads;
     res.bytes = st.upload_bytes;
-    res.put_requests = st.s3_requests[FLOE_S3_PUT] + st.s3_requests[FLOE_S3_MPU_PART];
+    res.put_requests = st.cold_requests[FLOE_COLD_PUT] + st.cold_requests[FLOE_COLD_MPU_PART];
     if ((rc = floe_close(db)) < 0)
         die("close (upload)", rc);
     if (res.segments != n || res.bytes != file_bytes) {
@@ -708,7 +708,7 @@ static get_result bench_cold_get(const settings *s, const char *bucket, const ch
 
     res.reads = reads;
     res.gets_per_read =
-        (double)(after.s3_requests[FLOE_S3_GET] - before.s3_requests[FLOE_S3_GET]) / (double)reads;
+        (double)(after.cold_requests[FLOE_COLD_GET] - before.cold_requests[FLOE_COLD_GET]) / (double)reads;
     uint64_t range_bytes = 0;
     for (size_t g = 0; g < n_gets; g++)
         range_bytes += store->log[g].len;

@@ -251,22 +251,25 @@ typedef enum floe_durability {
  * on), FLOE_ECLOSED (floe_close has begun), FLOE_EIO, FLOE_ENOMEM. */
 FLOE_API int floe_flush(floe_t *db, floe_durability level);
 
-/* S3 operations counted in floe_stats. */
-typedef enum floe_s3_op {
-    FLOE_S3_PUT = 0,
-    FLOE_S3_GET,
-    FLOE_S3_HEAD,
-    FLOE_S3_DELETE,
-    FLOE_S3_LIST,
-    FLOE_S3_MPU_CREATE,
-    FLOE_S3_MPU_PART,
-    FLOE_S3_MPU_COMPLETE,
-    FLOE_S3_MPU_ABORT,
-    FLOE_S3_OP_COUNT
-} floe_s3_op;
+/* Cold-tier operations counted in floe_stats, whatever the backend: the s3 backend counts each
+ * request it sends (retries included), the fs backend each call. The MPU_* operations are the parts
+ * of an S3 multipart upload; other backends never count them. (In /v1/stats and /metrics these
+ * counters keep their first names, s3_requests and floe_s3_requests_total, for dashboards.) */
+typedef enum floe_cold_op {
+    FLOE_COLD_PUT = 0,
+    FLOE_COLD_GET,
+    FLOE_COLD_HEAD,
+    FLOE_COLD_DELETE,
+    FLOE_COLD_LIST,
+    FLOE_COLD_MPU_CREATE,
+    FLOE_COLD_MPU_PART,
+    FLOE_COLD_MPU_COMPLETE,
+    FLOE_COLD_MPU_ABORT,
+    FLOE_COLD_OP_COUNT
+} floe_cold_op;
 
 /* "put", "get", "head", ... */
-FLOE_API const char *floe_s3_op_name(floe_s3_op op);
+FLOE_API const char *floe_cold_op_name(floe_cold_op op);
 
 typedef struct floe_stats {
     size_t struct_size; /* set by floe_stats_get to the bytes it filled */
@@ -289,9 +292,9 @@ typedef struct floe_stats {
     uint64_t meta_cache_bytes, meta_cache_segments; /* RAM, index and bloom of cold segments */
     /* cold tier */
     uint64_t uploads, upload_bytes, manifest_version, writer_epoch;
-    uint64_t s3_requests[FLOE_S3_OP_COUNT];
-    uint64_t s3_errors[FLOE_S3_OP_COUNT];
-    uint64_t s3_retries[FLOE_S3_OP_COUNT];
+    uint64_t cold_requests[FLOE_COLD_OP_COUNT]; /* requests sent, per floe_cold_op */
+    uint64_t cold_errors[FLOE_COLD_OP_COUNT];   /* calls that failed */
+    uint64_t cold_retries[FLOE_COLD_OP_COUNT];  /* attempts that were retries */
     int read_only;       /* 1 after a failed write/fsync */
     int cold_healthy;    /* 0 while the cold tier reports a permanent error */
     char last_error[256]; /* the error that made the store read-only or the cold tier unhealthy */

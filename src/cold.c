@@ -141,8 +141,8 @@ int cold_list(cold_t *c, const char *prefix, cold_list_fn fn, void *ctx)
     return c->ops->list(c, prefix, fn, ctx);
 }
 
-void cold_get_counters(cold_t *c, uint64_t requests[FLOE_S3_OP_COUNT], uint64_t errors[FLOE_S3_OP_COUNT],
-                       uint64_t retries[FLOE_S3_OP_COUNT])
+void cold_get_counters(cold_t *c, uint64_t requests[FLOE_COLD_OP_COUNT], uint64_t errors[FLOE_COLD_OP_COUNT],
+                       uint64_t retries[FLOE_COLD_OP_COUNT])
 {
     c->ops->counters(c, requests, errors, retries);
 }

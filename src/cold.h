@@ -76,11 +76,11 @@ typedef int (*cold_list_fn)(void *ctx, const char *key, uint64_t size, int64_t m
  * FLOE_ECOLD, or fn's non-zero value. */
 int cold_list(cold_t *c, const char *prefix, cold_list_fn fn, void *ctx);
 
-/* Copies per-operation counters (floe_s3_op): requests sent (every attempt), calls that failed,
+/* Copies per-operation counters (floe_cold_op): requests sent (every attempt), calls that failed,
  * and attempts that were retries. The fs backend counts calls as requests and never retries. Any
  * array may be NULL. */
-void cold_get_counters(cold_t *c, uint64_t requests[FLOE_S3_OP_COUNT], uint64_t errors[FLOE_S3_OP_COUNT],
-                       uint64_t retries[FLOE_S3_OP_COUNT]);
+void cold_get_counters(cold_t *c, uint64_t requests[FLOE_COLD_OP_COUNT], uint64_t errors[FLOE_COLD_OP_COUNT],
+                       uint64_t retries[FLOE_COLD_OP_COUNT]);
 
 /* 0 if healthy; FLOE_ECOLD (s3: bad credentials, missing bucket...) or FLOE_EIO (fs: the directory
  * is gone or unwritable) with the reason copied into msg (cap bytes, NUL-terminated). */

@@ -22,8 +22,8 @@ typedef struct cold_ops {
     int (*head)(cold_t *c, const char *key, uint64_t *size, char etag[COLD_ETAG_MAX]);
     int (*del)(cold_t *c, const char *key);
     int (*list)(cold_t *c, const char *prefix, cold_list_fn fn, void *ctx);
-    void (*counters)(cold_t *c, uint64_t requests[FLOE_S3_OP_COUNT], uint64_t errors[FLOE_S3_OP_COUNT],
-                     uint64_t retries[FLOE_S3_OP_COUNT]);
+    void (*counters)(cold_t *c, uint64_t requests[FLOE_COLD_OP_COUNT], uint64_t errors[FLOE_COLD_OP_COUNT],
+                     uint64_t retries[FLOE_COLD_OP_COUNT]);
     int (*health)(cold_t *c, char *msg, size_t cap);
     void (*close)(cold_t *c);
     void (*cancel)(cold_t *c); /* may be NULL */

@@ -42,8 +42,8 @@
 typedef struct cold_fs {
     cold_t base; /* first: a cold_t * is a cold_fs * */
     char *root;  /* no trailing '/' */
-    _Atomic uint64_t requests[FLOE_S3_OP_COUNT];
-    _Atomic uint64_t errors[FLOE_S3_OP_COUNT];
+    _Atomic uint64_t requests[FLOE_COLD_OP_COUNT];
+    _Atomic uint64_t errors[FLOE_COLD_OP_COUNT];
 } cold_fs;
 
 static cold_fs *fs_of(cold_t *c)
@@ -52,10 +52,10 @@ static cold_fs *fs_of(cold_t *c)
 }
 
 /* Counts a call and, if rc is a failure (not a "not found" or "exists" answer), an error. */
-static int counted(cold_fs *fs, floe_s3_op op, int rc)
+static int counted(cold_fs *fs, floe_cold_op op, int rc)
 {
     atomic_fetch_add_explicit(&fs->requests[op], 1, memory_order_relaxed);
-    if (rc < 0 && !(rc == FLOE_ENOTFOUND && (op == FLOE_S3_GET || op == FLOE_S3_HEAD)))
+    if (rc < 0 && !(rc == FLOE_ENOTFOUND && (op == FLOE_COLD_GET || op == FLOE_COLD_HEAD)))
         atomic_fetch_add_explicit(&fs->errors[op], 1, memory_order_relaxed);
     return rc;
 }
@@ -207,7 +207,7 @@ fail:
         close(fd);
     unlink(tmp);
 out:
-    return counted(fs, FLOE_S3_PUT, rc);
+    return counted(fs, FLOE_COLD_PUT, rc);
 }
 
 static int fs_put_file(cold_t *c, const char *key, const char *src, uint64_t part_bytes)
@@ -258,7 +258,7 @@ out:
     if (in >= 0)
         close(in);
     free(buf);
-    return counted(fs, FLOE_S3_PUT, rc);
+    return counted(fs, FLOE_COLD_PUT, rc);
 }
 
 /* Opens the object for reading; FLOE_ENOTFOUND if there is none. */
@@ -320,7 +320,7 @@ static int fs_get_range(cold_t *c, const char *key, uint64_t offset, void *buf, 
 out:
     if (fd >= 0)
         close(fd);
-    return counted(fs, FLOE_S3_GET, rc);
+    return counted(fs, FLOE_COLD_GET, rc);
 }
 
 static int fs_get(cold_t *c, const char *key, void **data, size_t *len, size_t max_len)
@@ -353,7 +353,7 @@ out:
     free(buf);
     if (fd >= 0)
         close(fd);
-    return counted(fs, FLOE_S3_GET, rc);
+    return counted(fs, FLOE_COLD_GET, rc);
 }
 
 static int fs_head(cold_t *c, const char *key, uint64_t *size, char etag[COLD_ETAG_MAX])
@@ -374,7 +374,7 @@ static int fs_head(cold_t *c, const char *key, uint64_t *size, char etag[COLD_ET
 out:
     if (fd >= 0)
         close(fd);
-    return counted(fs, FLOE_S3_HEAD, rc);
+    return counted(fs, FLOE_COLD_HEAD, rc);
 }
 
 static int fs_delete(cold_t *c, const char *key)
@@ -392,7 +392,7 @@ static int fs_delete(cold_t *c, const char *key)
     *strrchr(path, '/') = '\0';
     rc = fsync_dir(path);
 out:
-    return counted(fs, FLOE_S3_DELETE, rc);
+    return counted(fs, FLOE_COLD_DELETE, rc);
 }
 
 /* ---- listing (invariant 4) ---- */
@@ -523,7 +523,7 @@ static int fs_list(cold_t *c, const char *prefix, cold_list_fn fn, void *ctx)
     cold_fs *fs = fs_of(c);
     list_walk *w = malloc(sizeof *w);
     if (!w)
-        return counted(fs, FLOE_S3_LIST, err_set(FLOE_ENOMEM, "cold fs: out of memory"));
+        return counted(fs, FLOE_COLD_LIST, err_set(FLOE_ENOMEM, "cold fs: out of memory"));
     w->fs = fs;
     w->prefix = prefix;
     w->prefix_len = strlen(prefix);
@@ -538,14 +538,14 @@ static int fs_list(cold_t *c, const char *prefix, cold_list_fn fn, void *ctx)
     free(w);
     if (rc > 0)
         return rc; /* the callback's own value: not a failure of the store */
-    return counted(fs, FLOE_S3_LIST, rc);
+    return counted(fs, FLOE_COLD_LIST, rc);
 }
 
-static void fs_counters(cold_t *c, uint64_t requests[FLOE_S3_OP_COUNT], uint64_t errors[FLOE_S3_OP_COUNT],
-                        uint64_t retries[FLOE_S3_OP_COUNT])
+static void fs_counters(cold_t *c, uint64_t requests[FLOE_COLD_OP_COUNT], uint64_t errors[FLOE_COLD_OP_COUNT],
+                        uint64_t retries[FLOE_COLD_OP_COUNT])
 {
     cold_fs *fs = fs_of(c);
-    for (int i = 0; i < FLOE_S3_OP_COUNT; i++) {
+    for (int i = 0; i < FLOE_COLD_OP_COUNT; i++) {
         if (requests)
             requests[i] = atomic_load_explicit(&fs->requests[i], memory_order_relaxed);
         if (errors)

@@ -67,8 +67,8 @@ static int s3b_list(cold_t *c, const char *prefix, cold_list_fn fn, void *ctx)
     return s3_list(client(c), prefix, 0, fn, ctx);
 }
 
-static void s3b_counters(cold_t *c, uint64_t requests[FLOE_S3_OP_COUNT], uint64_t errors[FLOE_S3_OP_COUNT],
-                         uint64_t retries[FLOE_S3_OP_COUNT])
+static void s3b_counters(cold_t *c, uint64_t requests[FLOE_COLD_OP_COUNT], uint64_t errors[FLOE_COLD_OP_COUNT],
+                         uint64_t retries[FLOE_COLD_OP_COUNT])
 {
     s3_get_counters(client(c), requests, errors, retries);
 }

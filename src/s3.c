@@ -49,10 +49,10 @@
 
 static const char EMPTY_SHA256[] = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
-static const char *const op_methods[FLOE_S3_OP_COUNT] = {
-    [FLOE_S3_PUT] = "PUT",       [FLOE_S3_GET] = "GET",           [FLOE_S3_HEAD] = "HEAD",
-    [FLOE_S3_DELETE] = "DELETE", [FLOE_S3_LIST] = "GET",          [FLOE_S3_MPU_CREATE] = "POST",
-    [FLOE_S3_MPU_PART] = "PUT",  [FLOE_S3_MPU_COMPLETE] = "POST", [FLOE_S3_MPU_ABORT] = "DELETE",
+static const char *const op_methods[FLOE_COLD_OP_COUNT] = {
+    [FLOE_COLD_PUT] = "PUT",       [FLOE_COLD_GET] = "GET",           [FLOE_COLD_HEAD] = "HEAD",
+    [FLOE_COLD_DELETE] = "DELETE", [FLOE_COLD_LIST] = "GET",          [FLOE_COLD_MPU_CREATE] = "POST",
+    [FLOE_COLD_MPU_PART] = "PUT",  [FLOE_COLD_MPU_COMPLETE] = "POST", [FLOE_COLD_MPU_ABORT] = "DELETE",
 };
 
 struct s3_client {
@@ -76,9 +76,9 @@ struct s3_client {
     pthread_mutex_t health_mu; /* guards health_msg */
     char health_msg[512];      /* "" while healthy */
 
-    _Atomic uint64_t requests[FLOE_S3_OP_COUNT];
-    _Atomic uint64_t errors[FLOE_S3_OP_COUNT];
-    _Atomic uint64_t retries[FLOE_S3_OP_COUNT];
+    _Atomic uint64_t requests[FLOE_COLD_OP_COUNT];
+    _Atomic uint64_t errors[FLOE_COLD_OP_COUNT];
+    _Atomic uint64_t retries[FLOE_COLD_OP_COUNT];
     atomic_int cancelled; /* s3_client_cancel: fail everything at once */
 };
 
@@ -240,7 +240,7 @@ typedef enum sink_kind {
 } sink_kind;
 
 typedef struct s3_req {
-    floe_s3_op op;
+    floe_cold_op op;
     const char *key; /* relative to the prefix; NULL for bucket-level requests */
     sigv4_pair query[8];
     size_t query_count;
@@ -573,7 +573,7 @@ static int attempt_once(s3_client *c, const s3_req *req, const char *path, s3_re
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     if (c->ca_file)
         curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
-    if (req->op == FLOE_S3_HEAD) {
+    if (req->op == FLOE_COLD_HEAD) {
         curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
     } else if (strcmp(method, "PUT") == 0 || strcmp(method, "POST") == 0) {
         curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
@@ -716,7 +716,7 @@ static int perform(s3_client *c, const s3_req *req, s3_resp *r)
         } else {
             if (!status_ok(r->status))
                 parse_error_xml(r, r->err_body, r->err_len);
-            else if (req->op == FLOE_S3_MPU_COMPLETE && r->body.data)
+            else if (req->op == FLOE_COLD_MPU_COMPLETE && r->body.data)
                 parse_error_xml(r, r->body.data, r->body.len);
             retry = status_retryable(r);
         }
@@ -784,7 +784,7 @@ static void note_success(s3_client *c, const s3_resp *r)
 
 /* Turns a final non-success HTTP response into an error with a full message, records permanent
  * errors for health and counts the failure. 404 on GET/HEAD of a key is FLOE_ENOTFOUND. */
-static int status_error(s3_client *c, floe_s3_op op, const s3_resp *r)
+static int status_error(s3_client *c, floe_cold_op op, const s3_resp *r)
 {
     const char *hint = permanent_hint(r);
     char code_part[600] = "";
@@ -799,7 +799,7 @@ static int status_error(s3_client *c, floe_s3_op op, const s3_resp *r)
     char tail[160] = "";
     if (status_retryable(r) && r->attempts > 1)
         snprintf(tail, sizeof tail, " (after %u attempts)", r->attempts);
-    if (r->status == 404 && (op == FLOE_S3_GET || op == FLOE_S3_HEAD) &&
+    if (r->status == 404 && (op == FLOE_COLD_GET || op == FLOE_COLD_HEAD) &&
         strcmp(r->err_code, "NoSuchBucket") != 0)
         return err_set(FLOE_ENOTFOUND, "s3 %s %s: 404%s", op_methods[op], r->where, code_part);
 
@@ -812,7 +812,7 @@ static int status_error(s3_client *c, floe_s3_op op, const s3_resp *r)
 }
 
 /* Counts a failure that did not come from an HTTP status. */
-static int count_error(s3_client *c, floe_s3_op op, int rc)
+static int count_error(s3_client *c, floe_cold_op op, int rc)
 {
     atomic_fetch_add_explicit(&c->errors[op], 1, memory_order_relaxed);
     return rc;
@@ -973,16 +973,16 @@ int s3_create_bucket(s3_client *c)
     if (body_len >= sizeof body)
         return err_set(FLOE_EINVAL, "s3: region '%s' is too long", c->region);
     sigv4_sha256_hex(body, body_len, sha);
-    s3_req req = {.op = FLOE_S3_PUT, .key = NULL, .body = body, .body_len = body_len, .body_sha256 = sha};
+    s3_req req = {.op = FLOE_COLD_PUT, .key = NULL, .body = body, .body_len = body_len, .body_sha256 = sha};
     s3_resp r;
     int rc = perform(c, &req, &r);
     if (rc == 0) {
         if (status_ok(r.status) || strcmp(r.err_code, "BucketAlreadyOwnedByYou") == 0)
             note_success(c, &r);
         else
-            rc = status_error(c, FLOE_S3_PUT, &r);
+            rc = status_error(c, FLOE_COLD_PUT, &r);
     } else {
-        count_error(c, FLOE_S3_PUT, rc);
+        count_error(c, FLOE_COLD_PUT, rc);
     }
     resp_free(&r);
     return rc;
@@ -993,18 +993,18 @@ int s3_head(s3_client *c, const char *key, s3_object_info *out)
     int rc;
     if ((rc = valid_key(c, key, "HEAD")) != 0)
         return rc;
-    s3_req req = {.op = FLOE_S3_HEAD, .key = key};
+    s3_req req = {.op = FLOE_COLD_HEAD, .key = key};
     s3_resp r;
     if ((rc = perform(c, &req, &r)) != 0) {
-        count_error(c, FLOE_S3_HEAD, rc);
+        count_error(c, FLOE_COLD_HEAD, rc);
         goto out;
     }
     if (!status_ok(r.status)) {
-        rc = status_error(c, FLOE_S3_HEAD, &r);
+        rc = status_error(c, FLOE_COLD_HEAD, &r);
         goto out;
     }
     if (!r.have_content_length) {
-        rc = count_error(c, FLOE_S3_HEAD,
+        rc = count_error(c, FLOE_COLD_HEAD,
                          err_set(FLOE_ECOLD, "s3 HEAD %s: answer has no Content-Length", r.where));
         goto out;
     }
@@ -1032,14 +1032,14 @@ int s3_put(s3_client *c, const char *key, const void *data, size_t len, int if_n
     if ((rc = body_digests(data ? data : "", len, md5, sha)) != 0)
         return rc;
     random_hex(upload_id, 16);
-    s3_req req = {.op = FLOE_S3_PUT, .key = key, .body = data, .body_len = len, .body_sha256 = sha};
+    s3_req req = {.op = FLOE_COLD_PUT, .key = key, .body = data, .body_len = len, .body_sha256 = sha};
     req.headers[req.header_count++] = (sigv4_pair){"Content-MD5", md5};
     req.headers[req.header_count++] = (sigv4_pair){"x-amz-meta-floe-upload-id", upload_id};
     if (if_none_match)
         req.headers[req.header_count++] = (sigv4_pair){"If-None-Match", "*"};
     s3_resp r;
     if ((rc = perform(c, &req, &r)) != 0) {
-        count_error(c, FLOE_S3_PUT, rc);
+        count_error(c, FLOE_COLD_PUT, rc);
         goto out;
     }
     if (status_ok(r.status)) {
@@ -1055,7 +1055,7 @@ int s3_put(s3_client *c, const char *key, const void *data, size_t len, int if_n
             rc = 0;
         err_clear();
     } else {
-        rc = status_error(c, FLOE_S3_PUT, &r);
+        rc = status_error(c, FLOE_COLD_PUT, &r);
     }
 out:
     resp_free(&r);
@@ -1102,11 +1102,11 @@ int s3_get_range(s3_client *c, const char *key, uint64_t offset, void *buf, size
     if (!buf || offset > UINT64_MAX - len)
         return err_set(FLOE_EINVAL, "s3 GET %s: bad range", key);
     snprintf(range, sizeof range, "bytes=%" PRIu64 "-%" PRIu64, offset, offset + len - 1);
-    s3_req req = {.op = FLOE_S3_GET, .key = key, .sink = SINK_FIXED, .fixed_buf = buf, .fixed_len = len};
+    s3_req req = {.op = FLOE_COLD_GET, .key = key, .sink = SINK_FIXED, .fixed_buf = buf, .fixed_len = len};
     req.headers[req.header_count++] = (sigv4_pair){"Range", range};
     s3_resp r;
     if ((rc = perform(c, &req, &r)) != 0) {
-        count_error(c, FLOE_S3_GET, rc);
+        count_error(c, FLOE_COLD_GET, rc);
         goto out;
     }
     if (r.status == 206) {
@@ -1117,12 +1117,12 @@ int s3_get_range(s3_client *c, const char *key, uint64_t offset, void *buf, size
         else
             rc = check_range(&r, key, offset, len);
         if (rc)
-            count_error(c, FLOE_S3_GET, rc);
+            count_error(c, FLOE_COLD_GET, rc);
     } else if (r.status == 200) {
         /* The server ignored Range: fine only if the object is exactly the range. */
         note_success(c, &r);
         if (offset != 0 || r.too_big || r.fixed_got != len)
-            rc = count_error(c, FLOE_S3_GET,
+            rc = count_error(c, FLOE_COLD_GET,
                              err_set(r.too_big || offset ? FLOE_ECOLD : FLOE_ERANGE,
                                      "s3 GET %s: server ignored Range %s and sent %s bytes", r.where, range,
                                      r.too_big ? "more" : "fewer"));
@@ -1131,7 +1131,7 @@ int s3_get_range(s3_client *c, const char *key, uint64_t offset, void *buf, size
         rc = err_set(FLOE_ERANGE, "s3 GET %s: 416 %s: %s is outside object %s", r.where,
                      r.err_code[0] ? r.err_code : "Range Not Satisfiable", range, key);
     } else {
-        rc = status_error(c, FLOE_S3_GET, &r);
+        rc = status_error(c, FLOE_COLD_GET, &r);
     }
 out:
     resp_free(&r);
@@ -1145,14 +1145,14 @@ int s3_get(s3_client *c, const char *key, void **data, size_t *len, size_t max_l
         return rc;
     if (!data || !len)
         return err_set(FLOE_EINVAL, "s3 GET %s: no output", key);
-    s3_req req = {.op = FLOE_S3_GET, .key = key, .sink = SINK_BUFFER, .max_body = max_len};
+    s3_req req = {.op = FLOE_COLD_GET, .key = key, .sink = SINK_BUFFER, .max_body = max_len};
     s3_resp r;
     if ((rc = perform(c, &req, &r)) != 0) {
-        count_error(c, FLOE_S3_GET, rc);
+        count_error(c, FLOE_COLD_GET, rc);
         goto out;
     }
     if (!status_ok(r.status)) {
-        rc = status_error(c, FLOE_S3_GET, &r);
+        rc = status_error(c, FLOE_COLD_GET, &r);
         goto out;
     }
     note_success(c, &r);
@@ -1179,16 +1179,16 @@ int s3_delete(s3_client *c, const char *key)
     int rc;
     if ((rc = valid_key(c, key, "DELETE")) != 0)
         return rc;
-    s3_req req = {.op = FLOE_S3_DELETE, .key = key};
+    s3_req req = {.op = FLOE_COLD_DELETE, .key = key};
     s3_resp r;
     if ((rc = perform(c, &req, &r)) != 0) {
-        count_error(c, FLOE_S3_DELETE, rc);
+        count_error(c, FLOE_COLD_DELETE, rc);
         goto out;
     }
     if (status_ok(r.status) || (r.status == 404 && strcmp(r.err_code, "NoSuchBucket") != 0))
         note_success(c, &r);
     else
-        rc = status_error(c, FLOE_S3_DELETE, &r);
+        rc = status_error(c, FLOE_COLD_DELETE, &r);
 out:
     resp_free(&r);
     return rc;
@@ -1280,7 +1280,7 @@ int s3_list(s3_client *c, const char *prefix, uint32_t page_keys, s3_list_fn fn,
     snprintf(max_keys, sizeof max_keys, "%u", page_keys);
 
     for (;;) {
-        s3_req req = {.op = FLOE_S3_LIST, .sink = SINK_BUFFER, .max_body = S3_MAX_LIST_PAGE_BYTES};
+        s3_req req = {.op = FLOE_COLD_LIST, .sink = SINK_BUFFER, .max_body = S3_MAX_LIST_PAGE_BYTES};
         req.query[req.query_count++] = (sigv4_pair){"list-type", "2"};
         req.query[req.query_count++] = (sigv4_pair){"prefix", full_prefix};
         req.query[req.query_count++] = (sigv4_pair){"max-keys", max_keys};
@@ -1289,16 +1289,16 @@ int s3_list(s3_client *c, const char *prefix, uint32_t page_keys, s3_list_fn fn,
             req.query[req.query_count++] = (sigv4_pair){"continuation-token", token};
         resp_free(&r);
         if ((rc = perform(c, &req, &r)) != 0) {
-            count_error(c, FLOE_S3_LIST, rc);
+            count_error(c, FLOE_COLD_LIST, rc);
             goto out;
         }
         if (!status_ok(r.status)) {
-            rc = status_error(c, FLOE_S3_LIST, &r);
+            rc = status_error(c, FLOE_COLD_LIST, &r);
             goto out;
         }
         note_success(c, &r);
         if (r.too_big) {
-            rc = count_error(c, FLOE_S3_LIST,
+            rc = count_error(c, FLOE_COLD_LIST,
                              err_set(FLOE_ECOLD, "s3 GET %s: list page larger than %d bytes", r.where,
                                      S3_MAX_LIST_PAGE_BYTES));
             goto out;
@@ -1306,19 +1306,19 @@ int s3_list(s3_client *c, const char *prefix, uint32_t page_keys, s3_list_fn fn,
         list_page_clear(&page);
         page.url = r.where;
         if ((rc = xml_parse(buf_str(&r.body), r.body.len, r.where, list_element, &page)) != 0) {
-            rc = count_error(c, FLOE_S3_LIST, err_wrap(FLOE_ECOLD, "s3 list"));
+            rc = count_error(c, FLOE_COLD_LIST, err_wrap(FLOE_ECOLD, "s3 list"));
             goto out;
         }
         for (size_t i = 0; i < page.count; i++) {
             char *k = page.entries[i].key;
             if (page.url_encoded && url_decode(k) != 0) {
                 rc = count_error(
-                    c, FLOE_S3_LIST,
+                    c, FLOE_COLD_LIST,
                     err_set(FLOE_ECOLD, "s3 GET %s: bad URL encoding in key '%.100s'", r.where, k));
                 goto out;
             }
             if (strncmp(k, c->prefix, strip) != 0) {
-                rc = count_error(c, FLOE_S3_LIST,
+                rc = count_error(c, FLOE_COLD_LIST,
                                  err_set(FLOE_ECOLD, "s3 GET %s: listed key '%.100s' is outside prefix '%s'",
                                          r.where, k, c->prefix));
                 goto out;
@@ -1329,7 +1329,7 @@ int s3_list(s3_client *c, const char *prefix, uint32_t page_keys, s3_list_fn fn,
         if (!page.truncated)
             break;
         if (!page.next_token || !page.next_token[0] || (token && strcmp(token, page.next_token) == 0)) {
-            rc = count_error(c, FLOE_S3_LIST,
+            rc = count_error(c, FLOE_COLD_LIST,
                              err_set(FLOE_ECOLD,
                                      "s3 GET %s: truncated list page without a new continuation token",
                                      r.where));
@@ -1365,16 +1365,16 @@ static int mpu_create_element(void *ctx, const char *path, const char *text, siz
 
 static int mpu_abort(s3_client *c, const char *key, const char *upload_id)
 {
-    s3_req req = {.op = FLOE_S3_MPU_ABORT, .key = key};
+    s3_req req = {.op = FLOE_COLD_MPU_ABORT, .key = key};
     req.query[req.query_count++] = (sigv4_pair){"uploadId", upload_id};
     s3_resp r;
     int rc = perform(c, &req, &r);
     if (rc != 0)
-        count_error(c, FLOE_S3_MPU_ABORT, rc);
+        count_error(c, FLOE_COLD_MPU_ABORT, rc);
     else if (status_ok(r.status) || r.status == 404)
         note_success(c, &r);
     else
-        rc = status_error(c, FLOE_S3_MPU_ABORT, &r);
+        rc = status_error(c, FLOE_COLD_MPU_ABORT, &r);
     resp_free(&r);
     return rc;
 }
@@ -1424,22 +1424,22 @@ static int put_multipart(s3_client *c, const char *key, int fd, const char *path
 
     {
         s3_req req = {
-            .op = FLOE_S3_MPU_CREATE, .key = key, .sink = SINK_BUFFER, .max_body = S3_MAX_SMALL_BODY_BYTES};
+            .op = FLOE_COLD_MPU_CREATE, .key = key, .sink = SINK_BUFFER, .max_body = S3_MAX_SMALL_BODY_BYTES};
         req.query[req.query_count++] = (sigv4_pair){"uploads", ""};
         req.headers[req.header_count++] = (sigv4_pair){"x-amz-meta-floe-upload-id", upload_tag};
         if ((rc = perform(c, &req, &r)) != 0) {
-            count_error(c, FLOE_S3_MPU_CREATE, rc);
+            count_error(c, FLOE_COLD_MPU_CREATE, rc);
             goto out;
         }
         if (!status_ok(r.status)) {
-            rc = status_error(c, FLOE_S3_MPU_CREATE, &r);
+            rc = status_error(c, FLOE_COLD_MPU_CREATE, &r);
             goto out;
         }
         note_success(c, &r);
         if (r.too_big ||
             (rc = xml_parse(buf_str(&r.body), r.body.len, r.where, mpu_create_element, &created)) != 0 ||
             !created.upload_id[0]) {
-            rc = count_error(c, FLOE_S3_MPU_CREATE,
+            rc = count_error(c, FLOE_COLD_MPU_CREATE,
                              err_set(FLOE_ECOLD, "s3 POST %s: answer has no UploadId (%s)", r.where,
                                      rc ? floe_last_error() : "missing or too large"));
             goto out;
@@ -1467,21 +1467,21 @@ static int put_multipart(s3_client *c, const char *key, int fd, const char *path
         if ((rc = body_digests(buf, n, md5, sha)) != 0)
             goto out;
         snprintf(part_no, sizeof part_no, "%" PRIu64, i + 1);
-        s3_req req = {.op = FLOE_S3_MPU_PART, .key = key, .body = buf, .body_len = n, .body_sha256 = sha};
+        s3_req req = {.op = FLOE_COLD_MPU_PART, .key = key, .body = buf, .body_len = n, .body_sha256 = sha};
         req.query[req.query_count++] = (sigv4_pair){"partNumber", part_no};
         req.query[req.query_count++] = (sigv4_pair){"uploadId", created.upload_id};
         req.headers[req.header_count++] = (sigv4_pair){"Content-MD5", md5};
         if ((rc = perform(c, &req, &r)) != 0) {
-            count_error(c, FLOE_S3_MPU_PART, rc);
+            count_error(c, FLOE_COLD_MPU_PART, rc);
             goto out;
         }
         if (!status_ok(r.status)) {
-            rc = status_error(c, FLOE_S3_MPU_PART, &r);
+            rc = status_error(c, FLOE_COLD_MPU_PART, &r);
             goto out;
         }
         if (!r.etag[0]) {
             rc = count_error(
-                c, FLOE_S3_MPU_PART,
+                c, FLOE_COLD_MPU_PART,
                 err_set(FLOE_ECOLD, "s3 PUT %s: part %" PRIu64 " answer has no ETag", r.where, i + 1));
             goto out;
         }
@@ -1509,7 +1509,7 @@ static int put_multipart(s3_client *c, const char *key, int fd, const char *path
         len += (size_t)snprintf(complete_body + len, cap - len, "</CompleteMultipartUpload>");
         char sha[65];
         sigv4_sha256_hex(complete_body, len, sha);
-        s3_req req = {.op = FLOE_S3_MPU_COMPLETE,
+        s3_req req = {.op = FLOE_COLD_MPU_COMPLETE,
                       .key = key,
                       .body = complete_body,
                       .body_len = len,
@@ -1519,7 +1519,7 @@ static int put_multipart(s3_client *c, const char *key, int fd, const char *path
         req.query[req.query_count++] = (sigv4_pair){"uploadId", created.upload_id};
         req.headers[req.header_count++] = (sigv4_pair){"Content-Type", "application/xml"};
         if ((rc = perform(c, &req, &r)) != 0) {
-            count_error(c, FLOE_S3_MPU_COMPLETE, rc);
+            count_error(c, FLOE_COLD_MPU_COMPLETE, rc);
             goto out;
         }
         if (status_ok(r.status) && !r.err_code[0]) {
@@ -1534,10 +1534,10 @@ static int put_multipart(s3_client *c, const char *key, int fd, const char *path
                 created_ok = 0;
                 err_clear();
             } else {
-                rc = status_error(c, FLOE_S3_MPU_COMPLETE, &r);
+                rc = status_error(c, FLOE_COLD_MPU_COMPLETE, &r);
             }
         } else {
-            rc = status_error(c, FLOE_S3_MPU_COMPLETE, &r);
+            rc = status_error(c, FLOE_COLD_MPU_COMPLETE, &r);
         }
     }
 out:
@@ -1608,10 +1608,10 @@ out:
 
 /* ---------------------------------------------------------------------------------------------- */
 
-void s3_get_counters(s3_client *c, uint64_t requests[FLOE_S3_OP_COUNT], uint64_t errors[FLOE_S3_OP_COUNT],
-                     uint64_t retries[FLOE_S3_OP_COUNT])
+void s3_get_counters(s3_client *c, uint64_t requests[FLOE_COLD_OP_COUNT], uint64_t errors[FLOE_COLD_OP_COUNT],
+                     uint64_t retries[FLOE_COLD_OP_COUNT])
 {
-    for (int i = 0; i < FLOE_S3_OP_COUNT; i++) {
+    for (int i = 0; i < FLOE_COLD_OP_COUNT; i++) {
         if (requests)
             requests[i] = atomic_load_explicit(&c->requests[i], memory_order_relaxed);
         if (errors)

@@ -119,11 +119,11 @@ typedef int (*s3_list_fn)(void *ctx, const char *key, uint64_t size, int64_t mti
  * or fn's non-zero value. */
 int s3_list(s3_client *c, const char *prefix, uint32_t page_keys, s3_list_fn fn, void *ctx);
 
-/* Copies the counters: for each floe_s3_op, HTTP requests sent (every attempt), calls that failed
+/* Copies the counters: for each floe_cold_op, HTTP requests sent (every attempt), calls that failed
  * (404 on GET/HEAD and S3_EXISTS are answers, not errors), and attempts that were retries. Any
  * array may be NULL. */
-void s3_get_counters(s3_client *c, uint64_t requests[FLOE_S3_OP_COUNT], uint64_t errors[FLOE_S3_OP_COUNT],
-                     uint64_t retries[FLOE_S3_OP_COUNT]);
+void s3_get_counters(s3_client *c, uint64_t requests[FLOE_COLD_OP_COUNT], uint64_t errors[FLOE_COLD_OP_COUNT],
+                     uint64_t retries[FLOE_COLD_OP_COUNT]);
 
 /* 0 if no permanent error is outstanding; else FLOE_ECOLD with the message of the last permanent
  * error (bad access key or signature, access denied, missing bucket, wrong region, skewed clock)

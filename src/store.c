@@ -621,7 +621,7 @@ int floe_stats_get_sized(floe_t *db, floe_stats *out, size_t struct_size)
         store_copy_cut(s.last_error, sizeof s.last_error, db->cold_msg);
     pthread_mutex_unlock(&db->state_mu);
     if (db->cold) {
-        cold_get_counters(db->cold, s.s3_requests, s.s3_errors, s.s3_retries);
+        cold_get_counters(db->cold, s.cold_requests, s.cold_errors, s.cold_retries);
         s.uploads = atomic_load(&db->n_uploads);
         s.upload_bytes = atomic_load(&db->n_upload_bytes);
     }
@@ -630,10 +630,10 @@ int floe_stats_get_sized(floe_t *db, floe_stats *out, size_t struct_size)
     return 0;
 }
 
-const char *floe_s3_op_name(floe_s3_op op)
+const char *floe_cold_op_name(floe_cold_op op)
 {
-    static const char *names[FLOE_S3_OP_COUNT] = {
+    static const char *names[FLOE_COLD_OP_COUNT] = {
         "put", "get", "head", "delete", "list", "mpu_create", "mpu_part", "mpu_complete", "mpu_abort",
     };
-    return (unsigned)op < FLOE_S3_OP_COUNT ? names[op] : "unknown";
+    return (unsigned)op < FLOE_COLD_OP_COUNT ? names[op] : "unknown";
 }

@@ -26,17 +26,17 @@ typedef struct cold_fault {
     cold_t *inner;
     pthread_mutex_t mu; /* guards everything below */
     uint64_t rng;
-    unsigned fail_next[FLOE_S3_OP_COUNT];
-    int fail_err[FLOE_S3_OP_COUNT];
-    uint32_t delay_ms[FLOE_S3_OP_COUNT];
+    unsigned fail_next[FLOE_COLD_OP_COUNT];
+    int fail_err[FLOE_COLD_OP_COUNT];
+    uint32_t delay_ms[FLOE_COLD_OP_COUNT];
     unsigned lose_puts;
     unsigned storm_per_mille;
     unsigned storm_retries;
     uint32_t storm_base_ms;
     uint64_t injected;
-    uint64_t requests[FLOE_S3_OP_COUNT];
-    uint64_t errors[FLOE_S3_OP_COUNT];
-    uint64_t retries[FLOE_S3_OP_COUNT];
+    uint64_t requests[FLOE_COLD_OP_COUNT];
+    uint64_t errors[FLOE_COLD_OP_COUNT];
+    uint64_t retries[FLOE_COLD_OP_COUNT];
 } cold_fault;
 
 static const cold_ops fault_ops;
@@ -57,7 +57,7 @@ static uint64_t next_random(cold_fault *f)
 
 /* Applies the faults due before a call of op reaches the inner store: a delay, an injected
  * failure, or a storm. Returns 0 to go on to the store, or the injected error. */
-static int before_call(cold_fault *f, floe_s3_op op, const char *key)
+static int before_call(cold_fault *f, floe_cold_op op, const char *key)
 {
     pthread_mutex_lock(&f->mu);
     uint32_t delay = f->delay_ms[op];
@@ -69,7 +69,7 @@ static int before_call(cold_fault *f, floe_s3_op op, const char *key)
         f->errors[op]++;
         pthread_mutex_unlock(&f->mu);
         clock_sleep_ms(delay);
-        return err_set(err, "cold %s %s: injected failure (%s)", floe_s3_op_name(op), key,
+        return err_set(err, "cold %s %s: injected failure (%s)", floe_cold_op_name(op), key,
                        floe_strerror(err));
     }
     for (unsigned attempt = 0;; attempt++) {
@@ -81,7 +81,7 @@ static int before_call(cold_fault *f, floe_s3_op op, const char *key)
             f->errors[op]++;
             pthread_mutex_unlock(&f->mu);
             return err_set(FLOE_ECOLD, "cold %s %s: 503 SlowDown (injected) after %u attempts",
-                           floe_s3_op_name(op), key, attempt + 1);
+                           floe_cold_op_name(op), key, attempt + 1);
         }
         f->retries[op]++;
         uint32_t base = f->storm_base_ms;
@@ -104,7 +104,7 @@ static int after_put(cold_fault *f, const char *key, int rc)
     if (lose) {
         f->lose_puts--;
         f->injected++;
-        f->errors[FLOE_S3_PUT]++;
+        f->errors[FLOE_COLD_PUT]++;
     }
     pthread_mutex_unlock(&f->mu);
     if (lose)
@@ -116,7 +116,7 @@ static int after_put(cold_fault *f, const char *key, int rc)
 static int fault_put(cold_t *c, const char *key, const void *data, size_t len, int if_none_match)
 {
     cold_fault *f = fault_of(c);
-    int rc = before_call(f, FLOE_S3_PUT, key);
+    int rc = before_call(f, FLOE_COLD_PUT, key);
     if (rc)
         return rc;
     return after_put(f, key, f->inner->ops->put(f->inner, key, data, len, if_none_match));
@@ -125,7 +125,7 @@ static int fault_put(cold_t *c, const char *key, const void *data, size_t len, i
 static int fault_put_file(cold_t *c, const char *key, const char *path, uint64_t part_bytes)
 {
     cold_fault *f = fault_of(c);
-    int rc = before_call(f, FLOE_S3_PUT, key);
+    int rc = before_call(f, FLOE_COLD_PUT, key);
     if (rc)
         return rc;
     return after_put(f, key, f->inner->ops->put_file(f->inner, key, path, part_bytes));
@@ -134,45 +134,45 @@ static int fault_put_file(cold_t *c, const char *key, const char *path, uint64_t
 static int fault_get_range(cold_t *c, const char *key, uint64_t offset, void *buf, size_t len)
 {
     cold_fault *f = fault_of(c);
-    int rc = before_call(f, FLOE_S3_GET, key);
+    int rc = before_call(f, FLOE_COLD_GET, key);
     return rc ? rc : f->inner->ops->get_range(f->inner, key, offset, buf, len);
 }
 
 static int fault_get(cold_t *c, const char *key, void **data, size_t *len, size_t max_len)
 {
     cold_fault *f = fault_of(c);
-    int rc = before_call(f, FLOE_S3_GET, key);
+    int rc = before_call(f, FLOE_COLD_GET, key);
     return rc ? rc : f->inner->ops->get(f->inner, key, data, len, max_len);
 }
 
 static int fault_head(cold_t *c, const char *key, uint64_t *size, char etag[COLD_ETAG_MAX])
 {
     cold_fault *f = fault_of(c);
-    int rc = before_call(f, FLOE_S3_HEAD, key);
+    int rc = before_call(f, FLOE_COLD_HEAD, key);
     return rc ? rc : f->inner->ops->head(f->inner, key, size, etag);
 }
 
 static int fault_delete(cold_t *c, const char *key)
 {
     cold_fault *f = fault_of(c);
-    int rc = before_call(f, FLOE_S3_DELETE, key);
+    int rc = before_call(f, FLOE_COLD_DELETE, key);
     return rc ? rc : f->inner->ops->del(f->inner, key);
 }
 
 static int fault_list(cold_t *c, const char *prefix, cold_list_fn fn, void *ctx)
 {
     cold_fault *f = fault_of(c);
-    int rc = before_call(f, FLOE_S3_LIST, prefix);
+    int rc = before_call(f, FLOE_COLD_LIST, prefix);
     return rc ? rc : f->inner->ops->list(f->inner, prefix, fn, ctx);
 }
 
-static void fault_counters(cold_t *c, uint64_t requests[FLOE_S3_OP_COUNT], uint64_t errors[FLOE_S3_OP_COUNT],
-                           uint64_t retries[FLOE_S3_OP_COUNT])
+static void fault_counters(cold_t *c, uint64_t requests[FLOE_COLD_OP_COUNT], uint64_t errors[FLOE_COLD_OP_COUNT],
+                           uint64_t retries[FLOE_COLD_OP_COUNT])
 {
     cold_fault *f = fault_of(c);
     f->inner->ops->counters(f->inner, requests, errors, retries);
     pthread_mutex_lock(&f->mu);
-    for (int i = 0; i < FLOE_S3_OP_COUNT; i++) {
+    for (int i = 0; i < FLOE_COLD_OP_COUNT; i++) {
         if (requests)
             requests[i] += f->requests[i];
         if (errors)
@@ -232,10 +232,10 @@ int cold_open_fault(cold_t *inner, uint64_t seed, cold_t **out)
     return 0;
 }
 
-int cold_fault_fail_next(cold_t *c, floe_s3_op op, unsigned n, int err)
+int cold_fault_fail_next(cold_t *c, floe_cold_op op, unsigned n, int err)
 {
     cold_fault *f = fault_of(c);
-    if (!f || (unsigned)op >= FLOE_S3_OP_COUNT || err >= 0)
+    if (!f || (unsigned)op >= FLOE_COLD_OP_COUNT || err >= 0)
         return err_set(FLOE_EINVAL, "cold_fault_fail_next: not a fault wrapper, or bad op or error code");
     pthread_mutex_lock(&f->mu);
     f->fail_next[op] = n;
@@ -244,10 +244,10 @@ int cold_fault_fail_next(cold_t *c, floe_s3_op op, unsigned n, int err)
     return 0;
 }
 
-int cold_fault_set_delay(cold_t *c, floe_s3_op op, uint32_t delay_ms)
+int cold_fault_set_delay(cold_t *c, floe_cold_op op, uint32_t delay_ms)
 {
     cold_fault *f = fault_of(c);
-    if (!f || (unsigned)op >= FLOE_S3_OP_COUNT)
+    if (!f || (unsigned)op >= FLOE_COLD_OP_COUNT)
         return err_set(FLOE_EINVAL, "cold_fault_set_delay: not a fault wrapper, or bad op");
     pthread_mutex_lock(&f->mu);
     f->delay_ms[op] = delay_ms;

@@ -59,9 +59,9 @@ static void teardown(void)
 
 static uint64_t gets(void)
 {
-    uint64_t req[FLOE_S3_OP_COUNT];
+    uint64_t req[FLOE_COLD_OP_COUNT];
     cold_get_counters(cold, req, NULL, NULL);
-    return req[FLOE_S3_GET];
+    return req[FLOE_COLD_GET];
 }
 
 /* Reads [off, off+len) of obj/data through bc, checks the bytes, and returns how many GETs it cost. */

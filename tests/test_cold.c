@@ -311,10 +311,10 @@ START_TEST(cold_put_file_round_trips_whole_and_in_parts)
     ck_assert(memcmp(buf, data + len - 100, 100) == 0);
     ck_assert_int_eq(cold_put_file(st.c, "small", path, len), 0); /* one PUT */
     expect_object(st.c, "small", data, len);
-    uint64_t req[FLOE_S3_OP_COUNT];
+    uint64_t req[FLOE_COLD_OP_COUNT];
     cold_get_counters(st.c, req, NULL, NULL);
     if (_i == BACKEND_S3)
-        ck_assert_uint_eq(req[FLOE_S3_MPU_PART], 3);
+        ck_assert_uint_eq(req[FLOE_COLD_MPU_PART], 3);
     ck_assert_int_eq(cold_put_file(st.c, "x", "/nonexistent/file", S3_MIN_PART_BYTES), FLOE_ENOTFOUND);
     ck_assert_int_eq(cold_head(st.c, "x", NULL, NULL), FLOE_ENOTFOUND);
     free(data);
@@ -335,7 +335,7 @@ START_TEST(cold_bad_keys_are_refused_before_reaching_the_store)
         long_key[i] = '/';
     const char *bad[] = {"",    "/abs",      "a//b",      "./x",      "a/../b", "..",
                          "a/.", "trailing/", "new\nline", "tab\tkey", long_key};
-    uint64_t before[FLOE_S3_OP_COUNT], after[FLOE_S3_OP_COUNT];
+    uint64_t before[FLOE_COLD_OP_COUNT], after[FLOE_COLD_OP_COUNT];
     cold_get_counters(st.c, before, NULL, NULL);
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         ck_assert_msg(cold_put(st.c, bad[i], "x", 1, 0) == FLOE_EINVAL, "key %zu accepted", i);
@@ -348,7 +348,7 @@ START_TEST(cold_bad_keys_are_refused_before_reaching_the_store)
     ck_assert_int_eq(cold_put(st.c, NULL, "x", 1, 0), FLOE_EINVAL);
     ck_assert_int_eq(cold_put(st.c, "k", NULL, 1, 0), FLOE_EINVAL);
     cold_get_counters(st.c, after, NULL, NULL);
-    for (int op = 0; op < FLOE_S3_OP_COUNT; op++)
+    for (int op = 0; op < FLOE_COLD_OP_COUNT; op++)
         ck_assert_uint_eq(after[op], before[op]);
     /* The longest allowed key works: FLOE_MAX_KEY_BYTES on disk; on S3 the prefix ("node1/") counts
      * against S3's own limit of 1024, and a key that only fits without it is refused up front. */
@@ -398,11 +398,11 @@ START_TEST(cold_concurrent_callers_see_their_own_writes)
         pthread_join(th[i], NULL);
         ck_assert_int_eq(ws[i].failures, 0);
     }
-    uint64_t req[FLOE_S3_OP_COUNT], err[FLOE_S3_OP_COUNT];
+    uint64_t req[FLOE_COLD_OP_COUNT], err[FLOE_COLD_OP_COUNT];
     cold_get_counters(st.c, req, err, NULL);
-    ck_assert_uint_ge(req[FLOE_S3_PUT], WORKERS * 20);
-    ck_assert_uint_ge(req[FLOE_S3_GET], WORKERS * 20);
-    ck_assert_uint_eq(err[FLOE_S3_PUT] + err[FLOE_S3_GET], 0);
+    ck_assert_uint_ge(req[FLOE_COLD_PUT], WORKERS * 20);
+    ck_assert_uint_ge(req[FLOE_COLD_GET], WORKERS * 20);
+    ck_assert_uint_eq(err[FLOE_COLD_PUT] + err[FLOE_COLD_GET], 0);
     listing l = {0};
     ck_assert_int_eq(cold_list(st.c, "w3/", gather, &l), 0);
     ck_assert_int_eq(l.count, 5);
@@ -425,9 +425,9 @@ START_TEST(cold_lost_put_answer_then_retry_succeeds)
     ck_assert_int_eq(cold_put(f, key, "{\"m\":3}", 7, 1), 0);
     ck_assert_int_eq(cold_put(f, key, "{\"m\":4}", 7, 1), COLD_EXISTS);
     ck_assert_uint_eq(cold_fault_injected(f), 1);
-    uint64_t err[FLOE_S3_OP_COUNT];
+    uint64_t err[FLOE_COLD_OP_COUNT];
     cold_get_counters(f, NULL, err, NULL);
-    ck_assert_uint_eq(err[FLOE_S3_PUT], 1);
+    ck_assert_uint_eq(err[FLOE_COLD_PUT], 1);
     close_store(&st); /* closes the wrapper and the store inside */
 }
 END_TEST
@@ -577,12 +577,12 @@ START_TEST(cold_fault_storm_is_absorbed_by_retries_and_counted)
         ck_assert_msg(cold_put(f, key, key, strlen(key), 0) == 0, "put %d: %s", i, floe_last_error());
     }
     uint64_t injected = cold_fault_injected(f);
-    uint64_t req[FLOE_S3_OP_COUNT], err[FLOE_S3_OP_COUNT], ret[FLOE_S3_OP_COUNT];
+    uint64_t req[FLOE_COLD_OP_COUNT], err[FLOE_COLD_OP_COUNT], ret[FLOE_COLD_OP_COUNT];
     cold_get_counters(f, req, err, ret);
     ck_assert_uint_gt(injected, 10); /* ~30% of ~140 attempts */
-    ck_assert_uint_eq(ret[FLOE_S3_PUT], injected);
-    ck_assert_uint_eq(req[FLOE_S3_PUT], 100 + injected);
-    ck_assert_uint_eq(err[FLOE_S3_PUT], 0);
+    ck_assert_uint_eq(ret[FLOE_COLD_PUT], injected);
+    ck_assert_uint_eq(req[FLOE_COLD_PUT], 100 + injected);
+    ck_assert_uint_eq(err[FLOE_COLD_PUT], 0);
     /* The storm passes. */
     ck_assert_int_eq(cold_fault_set_storm(f, 0, 0, 0), 0);
     ck_assert_int_eq(cold_put(f, "after", "x", 1, 0), 0);
@@ -600,11 +600,11 @@ START_TEST(cold_fault_storm_longer_than_the_retries_fails_with_slowdown)
     ck_assert_int_eq(cold_get_range(f, "k", 0, buf, 1), FLOE_ECOLD);
     ck_assert_msg(strstr(floe_last_error(), "503 SlowDown") && strstr(floe_last_error(), "after 4 attempts"),
                   "%s", floe_last_error());
-    uint64_t req[FLOE_S3_OP_COUNT], err[FLOE_S3_OP_COUNT], ret[FLOE_S3_OP_COUNT];
+    uint64_t req[FLOE_COLD_OP_COUNT], err[FLOE_COLD_OP_COUNT], ret[FLOE_COLD_OP_COUNT];
     cold_get_counters(f, req, err, ret);
-    ck_assert_uint_eq(req[FLOE_S3_GET], 4);
-    ck_assert_uint_eq(ret[FLOE_S3_GET], 3);
-    ck_assert_uint_eq(err[FLOE_S3_GET], 1);
+    ck_assert_uint_eq(req[FLOE_COLD_GET], 4);
+    ck_assert_uint_eq(ret[FLOE_COLD_GET], 3);
+    ck_assert_uint_eq(err[FLOE_COLD_GET], 1);
     close_store(&st);
 }
 END_TEST
@@ -614,24 +614,24 @@ START_TEST(cold_fault_fail_next_fails_exactly_that_many_calls)
     store st;
     cold_t *f = fault_over_fs(&st, 1);
     ck_assert_int_eq(cold_put(f, "k", "v", 1, 0), 0);
-    ck_assert_int_eq(cold_fault_fail_next(f, FLOE_S3_GET, 2, FLOE_ECOLD), 0);
+    ck_assert_int_eq(cold_fault_fail_next(f, FLOE_COLD_GET, 2, FLOE_ECOLD), 0);
     char buf[1];
     ck_assert_int_eq(cold_get_range(f, "k", 0, buf, 1), FLOE_ECOLD);
     ck_assert_ptr_nonnull(strstr(floe_last_error(), "injected"));
     ck_assert_int_eq(cold_get_range(f, "k", 0, buf, 1), FLOE_ECOLD);
     ck_assert_int_eq(cold_get_range(f, "k", 0, buf, 1), 0);
     ck_assert_int_eq(cold_head(f, "k", NULL, NULL), 0); /* other operations were never affected */
-    ck_assert_int_eq(cold_fault_fail_next(f, FLOE_S3_LIST, 1, FLOE_EIO), 0);
+    ck_assert_int_eq(cold_fault_fail_next(f, FLOE_COLD_LIST, 1, FLOE_EIO), 0);
     listing l = {0};
     ck_assert_int_eq(cold_list(f, "", gather, &l), FLOE_EIO);
     ck_assert_int_eq(cold_list(f, "", gather, &l), 0);
     ck_assert_int_eq(l.count, 1);
     ck_assert_uint_eq(cold_fault_injected(f), 3);
-    ck_assert_int_eq(cold_fault_fail_next(st.c, FLOE_S3_OP_COUNT, 1, FLOE_ECOLD), FLOE_EINVAL);
+    ck_assert_int_eq(cold_fault_fail_next(st.c, FLOE_COLD_OP_COUNT, 1, FLOE_ECOLD), FLOE_EINVAL);
     close_store(&st);
     /* Setters refuse a store that is not a fault wrapper. */
     store plain = open_store(BACKEND_FS);
-    ck_assert_int_eq(cold_fault_set_delay(plain.c, FLOE_S3_GET, 1), FLOE_EINVAL);
+    ck_assert_int_eq(cold_fault_set_delay(plain.c, FLOE_COLD_GET, 1), FLOE_EINVAL);
     close_store(&plain);
 }
 END_TEST
@@ -641,7 +641,7 @@ START_TEST(cold_fault_delay_slows_only_that_operation)
     store st;
     cold_t *f = fault_over_fs(&st, 1);
     ck_assert_int_eq(cold_put(f, "k", "v", 1, 0), 0);
-    ck_assert_int_eq(cold_fault_set_delay(f, FLOE_S3_GET, 150), 0);
+    ck_assert_int_eq(cold_fault_set_delay(f, FLOE_COLD_GET, 150), 0);
     char buf[1];
     uint64_t t0 = clock_now_ns();
     ck_assert_int_eq(cold_get_range(f, "k", 0, buf, 1), 0);

@@ -94,13 +94,13 @@ START_TEST(s3_put_get_range_head_delete_round_trip)
     ck_assert_int_eq(s3_get_range(c, "segments/ab/1-1.seg", 0, part, 10), FLOE_ENOTFOUND);
     ck_assert_int_eq(s3_delete(c, "segments/ab/1-1.seg"), 0); /* deleting twice is fine */
 
-    uint64_t req[FLOE_S3_OP_COUNT], err[FLOE_S3_OP_COUNT], ret[FLOE_S3_OP_COUNT];
+    uint64_t req[FLOE_COLD_OP_COUNT], err[FLOE_COLD_OP_COUNT], ret[FLOE_COLD_OP_COUNT];
     s3_get_counters(c, req, err, ret);
-    ck_assert_uint_eq(req[FLOE_S3_PUT], 2); /* the bucket and the object */
-    ck_assert_uint_eq(req[FLOE_S3_GET], 5);
-    ck_assert_uint_eq(err[FLOE_S3_GET], 0); /* a 404 is an answer, not an error */
-    ck_assert_uint_eq(req[FLOE_S3_DELETE], 2);
-    ck_assert_uint_eq(ret[FLOE_S3_PUT] + ret[FLOE_S3_GET], 0);
+    ck_assert_uint_eq(req[FLOE_COLD_PUT], 2); /* the bucket and the object */
+    ck_assert_uint_eq(req[FLOE_COLD_GET], 5);
+    ck_assert_uint_eq(err[FLOE_COLD_GET], 0); /* a 404 is an answer, not an error */
+    ck_assert_uint_eq(req[FLOE_COLD_DELETE], 2);
+    ck_assert_uint_eq(ret[FLOE_COLD_PUT] + ret[FLOE_COLD_GET], 0);
     ck_assert_int_eq(s3_health(c, NULL, 0), 0);
     s3_client_destroy(c);
     free(data);
@@ -202,7 +202,7 @@ START_TEST(s3_list_follows_continuation_tokens_past_1000_keys)
     }
     ck_assert_int_eq(s3_put(c, "other", "x", 1, 0), 0);
 
-    uint64_t before[FLOE_S3_OP_COUNT], after[FLOE_S3_OP_COUNT];
+    uint64_t before[FLOE_COLD_OP_COUNT], after[FLOE_COLD_OP_COUNT];
     s3_get_counters(c, before, NULL, NULL);
     collected col = {0};
     ck_assert_msg(s3_list(c, "list/", 100, collect, &col) == 0, "%s", floe_last_error());
@@ -214,7 +214,7 @@ START_TEST(s3_list_follows_continuation_tokens_past_1000_keys)
         ck_assert_str_eq(col.keys[i], want); /* in order, prefix stripped, none twice */
         ck_assert_uint_eq(col.sizes[i], (uint64_t)snprintf(want, sizeof want, "v%zu", i));
     }
-    ck_assert_uint_ge(after[FLOE_S3_LIST] - before[FLOE_S3_LIST], N / 100);
+    ck_assert_uint_ge(after[FLOE_COLD_LIST] - before[FLOE_COLD_LIST], N / 100);
     collected_free(&col);
 
     /* The default page size, and everything under the prefix. */
@@ -246,12 +246,12 @@ START_TEST(s3_multipart_upload_of_three_parts_round_trips)
 
     ck_assert_msg(s3_put_file(c, "segments/00/9-1.seg", path, S3_MIN_PART_BYTES) == 0, "%s",
                   floe_last_error());
-    uint64_t req[FLOE_S3_OP_COUNT], err[FLOE_S3_OP_COUNT];
+    uint64_t req[FLOE_COLD_OP_COUNT], err[FLOE_COLD_OP_COUNT];
     s3_get_counters(c, req, err, NULL);
-    ck_assert_uint_eq(req[FLOE_S3_MPU_CREATE], 1);
-    ck_assert_uint_eq(req[FLOE_S3_MPU_PART], 3);
-    ck_assert_uint_eq(req[FLOE_S3_MPU_COMPLETE], 1);
-    ck_assert_uint_eq(req[FLOE_S3_MPU_ABORT], 0);
+    ck_assert_uint_eq(req[FLOE_COLD_MPU_CREATE], 1);
+    ck_assert_uint_eq(req[FLOE_COLD_MPU_PART], 3);
+    ck_assert_uint_eq(req[FLOE_COLD_MPU_COMPLETE], 1);
+    ck_assert_uint_eq(req[FLOE_COLD_MPU_ABORT], 0);
 
     s3_object_info info;
     ck_assert_int_eq(s3_head(c, "segments/00/9-1.seg", &info), 0);
@@ -271,11 +271,11 @@ START_TEST(s3_multipart_upload_of_three_parts_round_trips)
 
     /* A file no larger than part_bytes goes up in one PUT. */
     s3_get_counters(c, req, NULL, NULL);
-    uint64_t puts = req[FLOE_S3_PUT];
+    uint64_t puts = req[FLOE_COLD_PUT];
     ck_assert_int_eq(s3_put_file(c, "whole", path, len), 0);
     s3_get_counters(c, req, NULL, NULL);
-    ck_assert_uint_eq(req[FLOE_S3_PUT], puts + 1);
-    ck_assert_uint_eq(req[FLOE_S3_MPU_CREATE], 1);
+    ck_assert_uint_eq(req[FLOE_COLD_PUT], puts + 1);
+    ck_assert_uint_eq(req[FLOE_COLD_MPU_CREATE], 1);
 
     /* Bad part sizes and missing files are refused before any request. */
     ck_assert_int_eq(s3_put_file(c, "x", path, 1024), FLOE_EINVAL);
@@ -300,9 +300,9 @@ START_TEST(s3_if_none_match_refuses_the_second_create)
     ck_assert_uint_eq(len, 5);
     ck_assert(memcmp(got, "first", 5) == 0);
     free(got);
-    uint64_t err[FLOE_S3_OP_COUNT];
+    uint64_t err[FLOE_COLD_OP_COUNT];
     s3_get_counters(c, NULL, err, NULL);
-    ck_assert_uint_eq(err[FLOE_S3_PUT], 0); /* "exists" is an answer */
+    ck_assert_uint_eq(err[FLOE_COLD_PUT], 0); /* "exists" is an answer */
     /* A plain PUT still replaces. */
     ck_assert_int_eq(s3_put(c, "manifest/00000000000000000001.json", "third", 5, 0), 0);
     s3_client_destroy(c);
@@ -406,11 +406,11 @@ START_TEST(s3_wrong_secret_is_signature_does_not_match_and_unhealthy)
     char health[512];
     ck_assert_int_eq(s3_health(c, health, sizeof health), FLOE_ECOLD);
     ck_assert_ptr_nonnull(strstr(health, "SignatureDoesNotMatch"));
-    uint64_t req[FLOE_S3_OP_COUNT], err[FLOE_S3_OP_COUNT], ret[FLOE_S3_OP_COUNT];
+    uint64_t req[FLOE_COLD_OP_COUNT], err[FLOE_COLD_OP_COUNT], ret[FLOE_COLD_OP_COUNT];
     s3_get_counters(c, req, err, ret);
-    ck_assert_uint_eq(req[FLOE_S3_PUT], 1); /* 403 is not retried */
-    ck_assert_uint_eq(ret[FLOE_S3_PUT], 0);
-    ck_assert_uint_eq(err[FLOE_S3_PUT], 1);
+    ck_assert_uint_eq(req[FLOE_COLD_PUT], 1); /* 403 is not retried */
+    ck_assert_uint_eq(ret[FLOE_COLD_PUT], 0);
+    ck_assert_uint_eq(err[FLOE_COLD_PUT], 1);
     /* A GET is refused too, and is not taken for a missing key. */
     char buf[1];
     ck_assert_int_eq(s3_get_range(c, "k", 0, buf, 1), FLOE_ECOLD);
@@ -477,11 +477,11 @@ START_TEST(s3_connection_refused_is_retried_then_fails_within_the_timeout)
                   "%s", msg);
     /* Backoff windows 50 + 100 + 200 ms at most; nothing waits for the 2 s timeout. */
     ck_assert_msg(took < 1.5, "took %.2f s", took);
-    uint64_t req[FLOE_S3_OP_COUNT], err[FLOE_S3_OP_COUNT], ret[FLOE_S3_OP_COUNT];
+    uint64_t req[FLOE_COLD_OP_COUNT], err[FLOE_COLD_OP_COUNT], ret[FLOE_COLD_OP_COUNT];
     s3_get_counters(c, req, err, ret);
-    ck_assert_uint_eq(req[FLOE_S3_GET], 4);
-    ck_assert_uint_eq(ret[FLOE_S3_GET], 3);
-    ck_assert_uint_eq(err[FLOE_S3_GET], 1);
+    ck_assert_uint_eq(req[FLOE_COLD_GET], 4);
+    ck_assert_uint_eq(ret[FLOE_COLD_GET], 3);
+    ck_assert_uint_eq(err[FLOE_COLD_GET], 1);
     ck_assert_int_eq(s3_health(c, NULL, 0), 0); /* unreachable is not a permanent error */
     s3_client_destroy(c);
 }
@@ -753,11 +753,11 @@ START_TEST(s3_503_slowdown_is_retried_and_counted)
     fake_start(&s, slowdown_twice, NULL, NULL);
     s3_client *c = fake_client(&s, 2000, 5);
     ck_assert_msg(s3_put(c, "k", "v", 1, 0) == 0, "%s", floe_last_error());
-    uint64_t req[FLOE_S3_OP_COUNT], err[FLOE_S3_OP_COUNT], ret[FLOE_S3_OP_COUNT];
+    uint64_t req[FLOE_COLD_OP_COUNT], err[FLOE_COLD_OP_COUNT], ret[FLOE_COLD_OP_COUNT];
     s3_get_counters(c, req, err, ret);
-    ck_assert_uint_eq(req[FLOE_S3_PUT], 3);
-    ck_assert_uint_eq(ret[FLOE_S3_PUT], 2);
-    ck_assert_uint_eq(err[FLOE_S3_PUT], 0);
+    ck_assert_uint_eq(req[FLOE_COLD_PUT], 3);
+    ck_assert_uint_eq(ret[FLOE_COLD_PUT], 2);
+    ck_assert_uint_eq(err[FLOE_COLD_PUT], 0);
     ck_assert_int_eq(s3_health(c, NULL, 0), 0);
     /* Every attempt and the next call went over one kept-alive connection. */
     ck_assert_int_eq(s3_delete(c, "k"), 0);
@@ -837,11 +837,11 @@ START_TEST(s3_retry_after_lost_answer_recognises_its_own_create)
     fake_start(&s, lose_first_put, &st, NULL);
     s3_client *c = fake_client(&s, 2000, 3);
     ck_assert_msg(s3_put(c, "manifest/00000000000000000007.json", "{}", 2, 1) == 0, "%s", floe_last_error());
-    uint64_t req[FLOE_S3_OP_COUNT], ret[FLOE_S3_OP_COUNT];
+    uint64_t req[FLOE_COLD_OP_COUNT], ret[FLOE_COLD_OP_COUNT];
     s3_get_counters(c, req, NULL, ret);
-    ck_assert_uint_eq(req[FLOE_S3_PUT], 2);
-    ck_assert_uint_eq(ret[FLOE_S3_PUT], 1);
-    ck_assert_uint_eq(req[FLOE_S3_HEAD], 1);
+    ck_assert_uint_eq(req[FLOE_COLD_PUT], 2);
+    ck_assert_uint_eq(ret[FLOE_COLD_PUT], 1);
+    ck_assert_uint_eq(req[FLOE_COLD_HEAD], 1);
     s3_client_destroy(c);
     fake_stop(&s);
 
@@ -1044,10 +1044,10 @@ START_TEST(s3_multipart_failures_abort_and_lost_completes_are_recognised)
                   "%s", floe_last_error());
     ck_assert_int_eq(st.aborts, 1);
     ck_assert_int_eq(st.completes, 0);
-    uint64_t req[FLOE_S3_OP_COUNT], err[FLOE_S3_OP_COUNT];
+    uint64_t req[FLOE_COLD_OP_COUNT], err[FLOE_COLD_OP_COUNT];
     s3_get_counters(c, req, err, NULL);
-    ck_assert_uint_eq(req[FLOE_S3_MPU_ABORT], 1);
-    ck_assert_uint_eq(err[FLOE_S3_MPU_PART], 1);
+    ck_assert_uint_eq(req[FLOE_COLD_MPU_ABORT], 1);
+    ck_assert_uint_eq(err[FLOE_COLD_MPU_PART], 1);
     s3_client_destroy(c);
     fake_stop(&s);
 

@@ -205,12 +205,12 @@ START_TEST(tier_local_budget_evicts_and_cold_point_read_costs_one_get)
     ck_assert_int_eq(v.tier, FLOE_TIER_COLD);
     floe_value_free(&v);
     floe_stats_get(db, &after);
-    ck_assert_uint_eq(after.s3_requests[FLOE_S3_GET] - before.s3_requests[FLOE_S3_GET], 1);
+    ck_assert_uint_eq(after.cold_requests[FLOE_COLD_GET] - before.cold_requests[FLOE_COLD_GET], 1);
     /* The same key again: from the disk block cache, no GET. */
     ck_assert_int_eq(floe_get(db, "obj/000040", 10, &v), 0);
     floe_value_free(&v);
     floe_stats_get(db, &before);
-    ck_assert_uint_eq(before.s3_requests[FLOE_S3_GET], after.s3_requests[FLOE_S3_GET]);
+    ck_assert_uint_eq(before.cold_requests[FLOE_COLD_GET], after.cold_requests[FLOE_COLD_GET]);
     ck_assert_uint_ge(before.block_cache_hits, 1);
     check_keys(db, 0, 2000);
     ck_assert_int_eq(floe_close(db), 0);
@@ -275,7 +275,7 @@ START_TEST(tier_writes_fail_with_cold_tier_behind_then_recover_without_loss)
     o.upload.wait_ms = 200;
     cold_t *fault = NULL;
     ck_assert_int_eq(cold_open_fault(open_fs_cold(), 1, &fault), 0);
-    ck_assert_int_eq(cold_fault_fail_next(fault, FLOE_S3_PUT, 1000000, FLOE_ECOLD), 0);
+    ck_assert_int_eq(cold_fault_fail_next(fault, FLOE_COLD_PUT, 1000000, FLOE_ECOLD), 0);
     floe_t *db = open_with(data_dir, &o, fault);
     char k[32], v[1024];
     int acked = 0, behind = 0;
@@ -297,7 +297,7 @@ START_TEST(tier_writes_fail_with_cold_tier_behind_then_recover_without_loss)
     ck_assert_int_eq(st.cold_healthy, 0);
     ck_assert_uint_gt(st.bytes_pending_upload, 0);
     /* The cold tier comes back: uploads drain, writes flow again, nothing was lost. */
-    ck_assert_int_eq(cold_fault_fail_next(fault, FLOE_S3_PUT, 0, FLOE_ECOLD), 0);
+    ck_assert_int_eq(cold_fault_fail_next(fault, FLOE_COLD_PUT, 0, FLOE_ECOLD), 0);
     int rc = floe_flush(db, FLOE_DURABLE_REMOTE);
     ck_assert_msg(rc == 0, "flush remote after recovery: %s", floe_last_error());
     write_keys(db, acked, acked + 10);
@@ -334,20 +334,20 @@ static void storm_round_trip(cold_t *(*open_cold)(void *), void *arg)
     cold_t *fault = NULL;
     ck_assert_int_eq(cold_open_fault(open_cold(arg), 7, &fault), 0);
     ck_assert_int_eq(cold_fault_set_storm(fault, 300, 6, 2), 0); /* 30% of attempts get 503 */
-    ck_assert_int_eq(cold_fault_set_delay(fault, FLOE_S3_PUT, 3), 0);
+    ck_assert_int_eq(cold_fault_set_delay(fault, FLOE_COLD_PUT, 3), 0);
     ck_assert_int_eq(cold_fault_lose_next_puts(fault, 5), 0);
     floe_t *db = open_with(data_dir, &o, fault);
     for (int round = 0; round < 4; round++) {
         write_keys(db, round * 400, (round + 1) * 400);
         if (round == 2)
-            ck_assert_int_eq(cold_fault_fail_next(fault, FLOE_S3_PUT, 4, FLOE_ECOLD), 0); /* resets */
+            ck_assert_int_eq(cold_fault_fail_next(fault, FLOE_COLD_PUT, 4, FLOE_ECOLD), 0); /* resets */
         int rc = floe_flush(db, FLOE_DURABLE_REMOTE);
         ck_assert_msg(rc == 0, "flush remote in a storm: %s", floe_last_error());
     }
     ck_assert_uint_gt(cold_fault_injected(fault), 0);
     floe_stats st;
     floe_stats_get(db, &st);
-    ck_assert_uint_gt(st.s3_retries[FLOE_S3_PUT] + st.s3_errors[FLOE_S3_PUT], 0);
+    ck_assert_uint_gt(st.cold_retries[FLOE_COLD_PUT] + st.cold_errors[FLOE_COLD_PUT], 0);
     ck_assert_int_eq(floe_close(db), 0);
 
     cold_t *c = open_cold(arg);

@@ -1004,11 +1004,11 @@ static void stats_json(http_server *s, const floe_stats *st, buf_t *b)
     U(writer_epoch);
 #undef U
     const char *arrays[3] = {"s3_requests", "s3_errors", "s3_retries"};
-    const uint64_t *vals[3] = {st->s3_requests, st->s3_errors, st->s3_retries};
+    const uint64_t *vals[3] = {st->cold_requests, st->cold_errors, st->cold_retries};
     for (int a = 0; a < 3; a++) {
         buf_printf(b, "\"%s\":{", arrays[a]);
-        for (int op = 0; op < FLOE_S3_OP_COUNT; op++)
-            buf_printf(b, "%s\"%s\":%" PRIu64, op ? "," : "", floe_s3_op_name((floe_s3_op)op), vals[a][op]);
+        for (int op = 0; op < FLOE_COLD_OP_COUNT; op++)
+            buf_printf(b, "%s\"%s\":%" PRIu64, op ? "," : "", floe_cold_op_name((floe_cold_op)op), vals[a][op]);
         buf_puts(b, "},");
     }
     buf_printf(b, "\"read_only\":%s,\"cold_healthy\":%s,\"last_error\":", st->read_only ? "true" : "false",
@@ -1166,11 +1166,11 @@ static void metrics_text(http_server *s, const floe_stats *st, buf_t *b)
     const char *helps[3] = {"S3 requests sent, by operation.",
                             "S3 requests that failed for good, by operation.",
                             "S3 requests retried, by operation."};
-    const uint64_t *vals[3] = {st->s3_requests, st->s3_errors, st->s3_retries};
+    const uint64_t *vals[3] = {st->cold_requests, st->cold_errors, st->cold_retries};
     for (int a = 0; a < 3; a++) {
         buf_printf(b, "# HELP %s %s\n# TYPE %s counter\n", names[a], helps[a], names[a]);
-        for (int op = 0; op < FLOE_S3_OP_COUNT; op++)
-            buf_printf(b, "%s{op=\"%s\"} %" PRIu64 "\n", names[a], floe_s3_op_name((floe_s3_op)op),
+        for (int op = 0; op < FLOE_COLD_OP_COUNT; op++)
+            buf_printf(b, "%s{op=\"%s\"} %" PRIu64 "\n", names[a], floe_cold_op_name((floe_cold_op)op),
                        vals[a][op]);
     }
 }
