@@ -4,9 +4,11 @@
  * and segment files flusher.c, and the cold tier's uploads uploader.c.
  *
  * Invariants:
- *  1. Open never deletes a file the manifest could still need: only temp segment files and segment
- *     files the manifest does not name (written before a crash stopped the manifest save; their
- *     data is still in the WAL) are removed.
+ *  1. Open never deletes a file it cannot prove is garbage: only temp segment files, files of
+ *     segments the manifest says are only remote, and segment files newer than every segment the
+ *     manifest knows (written before a crash stopped the manifest save; their data is still in the
+ *     WAL). A directory without manifest.json that holds data a manifest must have described is
+ *     refused, not reset. A new store saves its manifest before its first write.
  *  2. WAL records at or below the manifest's last_seq are already in segments and are not replayed.
  *  3. Once a WAL write, fsync or segment write fails the store is read-only for good (sticky): it is
  *     never retried and reported as success.
@@ -234,8 +236,22 @@ static int open_dir_and_caches(floe_t *db)
     return meta_cache_create(db);
 }
 
-/* Removes leftovers of a crash (note 1): temp segment files and segment files the manifest does not
- * name. */
+/* 1 and the id if name is a segment file name, "<20 digits>.seg" (tmp 0) or "<20 digits>.seg.tmp"
+ * (tmp 1). */
+static int parse_segment_name(const char *name, uint64_t *id, int *tmp)
+{
+    int consumed = 0;
+    if (strlen(name) < 24 || sscanf(name, "%20" SCNu64 ".seg%n", id, &consumed) != 1 || consumed != 24)
+        return 0;
+    *tmp = strcmp(name + consumed, ".tmp") == 0;
+    return name[consumed] == '\0' || *tmp;
+}
+
+/* Removes leftovers of a crash (note 1): temp segment files, segment files of segments the manifest
+ * says are only remote (their eviction was cut short), and segment files the manifest could not yet
+ * know about (ids from next_segment_id on: written, but the manifest save did not happen, so their
+ * data is still in the WAL). Anything else is kept: an unnamed segment file below next_segment_id
+ * is reported, other files are not floe's. */
 static int clean_segment_dir(floe_t *db)
 {
     DIR *d = opendir(db->seg_dir);
@@ -243,37 +259,89 @@ static int clean_segment_dir(floe_t *db)
         return err_set(FLOE_EIO, "open directory %s: %s", db->seg_dir, strerror(errno));
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
-        if (de->d_name[0] == '.')
-            continue;
         uint64_t id = 0;
-        int consumed = 0;
-        int named = 0;
-        if (sscanf(de->d_name, "%20" SCNu64 ".seg%n", &id, &consumed) == 1 && de->d_name[consumed] == '\0') {
-            const manifest_segment *ms = manifest_find(db->man, id);
-            /* A file of a segment the manifest says is only remote was being evicted. */
-            named = ms != NULL && ms->state != SEG_REMOTE;
-        }
-        if (named)
+        int tmp = 0;
+        if (!parse_segment_name(de->d_name, &id, &tmp))
             continue;
-        char *p = file_path_join(db->seg_dir, de->d_name);
-        if (p) {
-            store_log(db, 1, "removing %s: not named by the manifest (left by a crash)", p);
+        const manifest_segment *ms = manifest_find(db->man, id);
+        const char *why = tmp ? "a temp file of an unfinished segment write"
+                          : ms && ms->state == SEG_REMOTE ? "the segment is in the cold tier (eviction cut short)"
+                          : !ms && id >= db->man->next_segment_id ? "not named by the manifest (left by a crash)"
+                                                                   : NULL;
+        char *p = why || !ms ? file_path_join(db->seg_dir, de->d_name) : NULL;
+        if (p && why) {
+            store_log(db, 1, "removing %s: %s", p, why);
             unlink(p);
-            free(p);
+        } else if (p) {
+            store_log(db, 1, "keeping %s: the manifest does not name it, yet it is older than its newest segment",
+                      p);
         }
+        free(p);
     }
     closedir(d);
     return 0;
 }
 
-/* Loads (or creates) the manifest and cleans the segment directory by it. */
+/* Counts the segment files in dir and finds the lowest WAL file number in wal_dir (0 if none). */
+static void scan_existing_data(floe_t *db, size_t *n_segments, uint64_t *first_wal, size_t *n_wal)
+{
+    *n_segments = 0;
+    *first_wal = 0;
+    *n_wal = 0;
+    DIR *d = opendir(db->seg_dir);
+    struct dirent *de;
+    while (d && (de = readdir(d)) != NULL) {
+        uint64_t id;
+        int tmp;
+        if (parse_segment_name(de->d_name, &id, &tmp) && !tmp)
+            (*n_segments)++;
+    }
+    if (d)
+        closedir(d);
+    d = opendir(db->wal_dir);
+    while (d && (de = readdir(d)) != NULL) {
+        uint64_t no = 0;
+        int consumed = 0;
+        if (sscanf(de->d_name, "%20" SCNu64 ".log%n", &no, &consumed) == 1 && de->d_name[consumed] == '\0') {
+            (*n_wal)++;
+            if (*first_wal == 0 || no < *first_wal)
+                *first_wal = no;
+        }
+    }
+    if (d)
+        closedir(d);
+}
+
+/* A directory without manifest.json is new only if nothing in it needs one (note 1): no segment
+ * file, and no WAL file released by a seal (WAL files then start at number 1). A store made before
+ * manifests were saved at creation that never sealed has exactly that. Errors: FLOE_ECORRUPT
+ * naming the directory and what to do. */
+static int check_new_directory(floe_t *db)
+{
+    size_t n_segments, n_wal;
+    uint64_t first_wal;
+    scan_existing_data(db, &n_segments, &first_wal, &n_wal);
+    if (n_segments == 0 && (n_wal == 0 || first_wal == 1))
+        return 0;
+    return err_set(FLOE_ECORRUPT,
+                   "floe_open %s: manifest.json is missing, but the directory holds %zu segment files and %zu WAL "
+                   "files (the first numbered %" PRIu64 "), which cannot be read safely without it; nothing was "
+                   "changed or deleted. Put manifest.json back (from a backup), or rebuild the store from the cold "
+                   "tier with `floe restore` into an empty data directory",
+                   db->dir, n_segments, n_wal, first_wal);
+}
+
+/* Loads the manifest, or creates and saves it for a new directory, and cleans the segment
+ * directory by it. */
 static int open_manifest(floe_t *db)
 {
     int rc = manifest_load(db->dir, &db->man);
     if (rc == FLOE_ENOTFOUND) {
-        if ((rc = manifest_create(&db->man)) < 0)
+        if ((rc = check_new_directory(db)) < 0 || (rc = manifest_create(&db->man)) < 0)
             return rc;
         db->man->writer_epoch = 1;
+        if ((rc = manifest_save(db->dir, db->man)) < 0)
+            return err_wrap(rc, "floe_open %s: saving the new store's manifest", db->dir);
     } else if (rc < 0) {
         return err_wrap(rc, "floe_open %s", db->dir);
     }

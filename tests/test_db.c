@@ -393,6 +393,126 @@ START_TEST(db_second_open_is_refused_while_locked)
 }
 END_TEST
 
+/* Issue 9, bug 1: a data directory whose manifest.json went missing still holds the segments. */
+START_TEST(db_missing_manifest_with_segments_is_refused_and_nothing_is_deleted)
+{
+    floe_options o = small_opts();
+    floe_t *db = open_or_die(&o);
+    put_str(db, "sealed", "in a segment");
+    ck_assert_int_eq(floe_flush(db, FLOE_DURABLE_LOCAL), 0);
+    put_str(db, "pending", "in the WAL");
+    floe_close(db);
+    char *seg = first_segment_path();
+    long long seg_bytes = tu_file_size(seg);
+    char mp[512], moved[512];
+    snprintf(mp, sizeof mp, "%s/manifest.json", dir);
+    snprintf(moved, sizeof moved, "%s/manifest.json.away", dir);
+    ck_assert_int_eq(rename(mp, moved), 0);
+
+    floe_t *h = NULL;
+    ck_assert_int_eq(floe_open(dir, &o, &h), FLOE_ECORRUPT);
+    ck_assert_ptr_null(h);
+    const char *msg = floe_last_error();
+    ck_assert_msg(strstr(msg, dir) && strstr(msg, "manifest.json") && strstr(msg, "restore"), "message: %s", msg);
+    /* Nothing was deleted: the segment file is whole and the WAL is still there. */
+    ck_assert_int_eq(tu_file_size(seg), seg_bytes);
+    ck_assert_int_gt(count_wal_files(), 0);
+
+    ck_assert_int_eq(rename(moved, mp), 0);
+    db = open_or_die(&o);
+    expect_value(db, "sealed", "in a segment");
+    expect_value(db, "pending", "in the WAL");
+    floe_close(db);
+    free(seg);
+}
+END_TEST
+
+START_TEST(db_a_new_store_has_a_manifest_before_its_first_write)
+{
+    floe_options o = small_opts();
+    floe_t *db = open_or_die(&o);
+    char mp[512];
+    snprintf(mp, sizeof mp, "%s/manifest.json", dir);
+    ck_assert_int_gt(tu_file_size(mp), 0);
+    floe_close(db);
+}
+END_TEST
+
+/* A store made before manifests were saved at creation that crashed before its first seal: WAL
+ * files from number 1 on and nothing else. It opens and replays. */
+START_TEST(db_wal_only_store_without_a_manifest_still_opens)
+{
+    floe_options o = small_opts();
+    floe_t *db = open_or_die(&o);
+    put_str(db, "k1", "v1");
+    floe_close(db);
+    db = open_or_die(&o); /* a second WAL file */
+    put_str(db, "k2", "v2");
+    floe_close(db);
+    char mp[512];
+    snprintf(mp, sizeof mp, "%s/manifest.json", dir);
+    ck_assert_int_eq(unlink(mp), 0);
+    db = open_or_die(&o);
+    expect_value(db, "k1", "v1");
+    expect_value(db, "k2", "v2");
+    floe_close(db);
+}
+END_TEST
+
+/* WAL files that do not start at number 1 were released by a seal, which a manifest recorded. */
+START_TEST(db_missing_manifest_after_wal_release_is_refused)
+{
+    floe_options o = small_opts();
+    floe_t *db = open_or_die(&o);
+    put_str(db, "k1", "v1");
+    ck_assert_int_eq(floe_flush(db, FLOE_DURABLE_LOCAL), 0);
+    put_str(db, "k2", "v2");
+    floe_close(db);
+    char sd[512];
+    snprintf(sd, sizeof sd, "%s/segments", dir);
+    tu_rmrf(sd); /* even with the segment files gone too */
+    char mp[512];
+    snprintf(mp, sizeof mp, "%s/manifest.json", dir);
+    ck_assert_int_eq(unlink(mp), 0);
+    int wal_files = count_wal_files();
+    floe_t *h = NULL;
+    ck_assert_int_eq(floe_open(dir, &o, &h), FLOE_ECORRUPT);
+    ck_assert_msg(strstr(floe_last_error(), "manifest.json") != NULL, "message: %s", floe_last_error());
+    ck_assert_int_eq(count_wal_files(), wal_files);
+}
+END_TEST
+
+/* Only segment files the manifest could not yet know about (ids from next_segment_id on) are
+ * crash leftovers; anything else in segments/ is kept. */
+START_TEST(db_open_keeps_segment_files_it_cannot_prove_are_garbage)
+{
+    floe_options o = small_opts();
+    floe_t *db = open_or_die(&o);
+    put_str(db, "k", "v");
+    ck_assert_int_eq(floe_flush(db, FLOE_DURABLE_LOCAL), 0);
+    put_str(db, "k2", "v2");
+    ck_assert_int_eq(floe_flush(db, FLOE_DURABLE_LOCAL), 0);
+    floe_close(db);
+    char sd[512], stray[600], old_id[600], future[600], tmp[600];
+    snprintf(sd, sizeof sd, "%s/segments", dir);
+    snprintf(stray, sizeof stray, "%s/notes.txt", sd);
+    snprintf(old_id, sizeof old_id, "%s/%020d.seg", sd, 0); /* below next_segment_id, not named */
+    snprintf(future, sizeof future, "%s/%020d.seg", sd, 99); /* a seal the manifest never saw */
+    snprintf(tmp, sizeof tmp, "%s/%020d.seg.tmp", sd, 3);
+    tu_write_file(stray, "mine", 4);
+    tu_write_file(old_id, "x", 1);
+    tu_write_file(future, "x", 1);
+    tu_write_file(tmp, "x", 1);
+    db = open_or_die(&o);
+    expect_value(db, "k", "v");
+    floe_close(db);
+    ck_assert_int_eq(tu_file_size(stray), 4);
+    ck_assert_int_eq(tu_file_size(old_id), 1);
+    ck_assert_int_eq(tu_file_size(future), -1);
+    ck_assert_int_eq(tu_file_size(tmp), -1);
+}
+END_TEST
+
 START_TEST(db_truncated_manifest_is_refused_clearly)
 {
     floe_options o = small_opts();
@@ -561,6 +681,11 @@ static Suite *db_suite(void)
     tcase_add_test(tc, db_bad_keys_values_and_content_types_are_refused);
     tcase_add_test(tc, db_second_open_is_refused_while_locked);
     tcase_add_test(tc, db_truncated_manifest_is_refused_clearly);
+    tcase_add_test(tc, db_missing_manifest_with_segments_is_refused_and_nothing_is_deleted);
+    tcase_add_test(tc, db_a_new_store_has_a_manifest_before_its_first_write);
+    tcase_add_test(tc, db_wal_only_store_without_a_manifest_still_opens);
+    tcase_add_test(tc, db_missing_manifest_after_wal_release_is_refused);
+    tcase_add_test(tc, db_open_keeps_segment_files_it_cannot_prove_are_garbage);
     tcase_add_test(tc, db_damaged_block_hides_only_its_keys);
     tcase_add_test(tc, db_flipped_wal_byte_before_the_tail_is_refused_with_file_and_offset);
     tcase_add_test(tc, db_torn_wal_tail_is_recovered);
