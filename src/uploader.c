@@ -7,8 +7,11 @@
  *  2. A segment becomes local+remote only after a published manifest names it; a local file is
  *     evicted only when local+remote, and the manifest saying "remote" is saved before the view
  *     stops using the file (whose deletion waits for the last reader).
- *  3. One publication at a time (publish_mu), each naming every segment uploaded so far, with
- *     version remote_version + 1: versions are gapless and each names a superset of the last.
+ *  3. One publication at a time (publish_mu), with version remote_version + 1: versions are
+ *     gapless and each names a superset of the last. A manifest names only a gap-free prefix of the
+ *     sealed segments: an uploaded segment waits while an older one is still uploading, since a
+ *     restore from a manifest that skipped a segment would bring back what that segment deleted or
+ *     overwrote.
  *  4. Once fenced, nothing more is uploaded, published or evicted, and the store is read-only.
  *  5. Failures are retried with backoff (0.2 s doubling to 30 s); the last one shows in health.
  */
@@ -181,7 +184,34 @@ static void mark_published(floe_t *db, const uint64_t *ids, size_t n, uint64_t v
         store_mark_read_only(db, floe_last_error());
 }
 
-/* Publishes a manifest naming every uploaded segment, then marks them local+remote (note 3). */
+/* 1 if id is in the unpublished list. Needs manifest_mu. */
+static int is_unpublished(const floe_t *db, uint64_t id)
+{
+    for (size_t i = 0; i < db->n_unpublished; i++)
+        if (db->unpublished[i] == id)
+            return 1;
+    return 0;
+}
+
+/* Fills ids with the uploaded-but-unpublished segments that may be published now: those before
+ * the first segment (in id order) that is neither published nor uploaded (note 3). Returns how
+ * many. Needs manifest_mu. */
+static size_t publishable_prefix(const floe_t *db, uint64_t *ids)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < db->man->count; i++) {
+        const manifest_segment *ms = &db->man->segments[i];
+        if (ms->state == SEG_LOCAL_REMOTE || ms->state == SEG_REMOTE)
+            continue;
+        if (!is_unpublished(db, ms->id))
+            break;
+        ids[n++] = ms->id;
+    }
+    return n;
+}
+
+/* Publishes a manifest naming every uploaded segment up to the first one not yet uploaded, then
+ * marks them local+remote (note 3). */
 static int publish_pending(floe_t *db)
 {
     uint64_t *ids = NULL;
@@ -191,14 +221,12 @@ static int publish_pending(floe_t *db)
     if (rc < 0)
         goto out;
     pthread_mutex_lock(&db->manifest_mu);
-    size_t n = db->n_unpublished;
+    size_t n = 0;
     uint64_t version = db->man->remote_version + 1;
-    if (n > 0 && !(ids = malloc(n * sizeof *ids)))
+    if (db->n_unpublished > 0 && !(ids = malloc(db->n_unpublished * sizeof *ids)))
         rc = err_set(FLOE_ENOMEM, "publish: out of memory");
-    if (ids) {
-        memcpy(ids, db->unpublished, n * sizeof *ids);
+    if (ids && (n = publishable_prefix(db, ids)) > 0)
         rc = remote_manifest_build(db->man, ids, n, version, &rm);
-    }
     pthread_mutex_unlock(&db->manifest_mu);
     if (rc < 0 || n == 0)
         goto out;

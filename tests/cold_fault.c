@@ -29,6 +29,8 @@ typedef struct cold_fault {
     unsigned fail_next[FLOE_COLD_OP_COUNT];
     int fail_err[FLOE_COLD_OP_COUNT];
     uint32_t delay_ms[FLOE_COLD_OP_COUNT];
+    char delay_key[128]; /* calls whose key contains this ... */
+    uint32_t delay_key_ms; /* ... first sleep this long too */
     unsigned lose_puts;
     unsigned storm_per_mille;
     unsigned storm_retries;
@@ -61,6 +63,8 @@ static int before_call(cold_fault *f, floe_cold_op op, const char *key)
 {
     pthread_mutex_lock(&f->mu);
     uint32_t delay = f->delay_ms[op];
+    if (f->delay_key[0] && key && strstr(key, f->delay_key))
+        delay += f->delay_key_ms;
     if (f->fail_next[op] > 0) {
         f->fail_next[op]--;
         int err = f->fail_err[op];
@@ -251,6 +255,18 @@ int cold_fault_set_delay(cold_t *c, floe_cold_op op, uint32_t delay_ms)
         return err_set(FLOE_EINVAL, "cold_fault_set_delay: not a fault wrapper, or bad op");
     pthread_mutex_lock(&f->mu);
     f->delay_ms[op] = delay_ms;
+    pthread_mutex_unlock(&f->mu);
+    return 0;
+}
+
+int cold_fault_set_key_delay(cold_t *c, const char *key_contains, uint32_t delay_ms)
+{
+    cold_fault *f = fault_of(c);
+    if (!f || !key_contains || strlen(key_contains) >= sizeof f->delay_key)
+        return err_set(FLOE_EINVAL, "cold_fault_set_key_delay: not a fault wrapper, or a bad key");
+    pthread_mutex_lock(&f->mu);
+    memcpy(f->delay_key, key_contains, strlen(key_contains) + 1);
+    f->delay_key_ms = delay_ms;
     pthread_mutex_unlock(&f->mu);
     return 0;
 }

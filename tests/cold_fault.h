@@ -22,6 +22,9 @@ int cold_open_fault(cold_t *inner, uint64_t seed, cold_t **out);
 int cold_fault_fail_next(cold_t *c, floe_cold_op op, unsigned n, int err);
 /* Every call of op first sleeps delay_ms (0 to stop). */
 int cold_fault_set_delay(cold_t *c, floe_cold_op op, uint32_t delay_ms);
+/* Every call whose key contains key_contains (any op) first sleeps delay_ms more ("" or 0 to
+ * stop): to hold one object's upload back while others go ahead. */
+int cold_fault_set_key_delay(cold_t *c, const char *key_contains, uint32_t delay_ms);
 /* The next n puts (cold_put and cold_put_file) reach the store and succeed there, then report
  * FLOE_ECOLD as if the answer was lost on the way back. */
 int cold_fault_lose_next_puts(cold_t *c, unsigned n);

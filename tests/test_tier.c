@@ -375,6 +375,56 @@ START_TEST(tier_uploader_survives_storms_against_s3_with_zero_loss)
 }
 END_TEST
 
+/* Issue 9, bug 5: with two uploaders, a later segment may finish uploading first; the manifest
+ * published then must not name it without the earlier one, or a restore from that manifest brings
+ * back what the earlier segment deleted or overwrote. */
+START_TEST(tier_a_published_manifest_names_only_a_gap_free_prefix_of_segments)
+{
+    floe_options o = tier_opts();
+    o.upload.concurrency = 2;
+    cold_t *fault = NULL;
+    ck_assert_int_eq(cold_open_fault(open_fs_cold(), 7, &fault), 0);
+    floe_t *db = open_with(data_dir, &o, fault);
+    ck_assert_int_eq(floe_put(db, "a", 1, "old", 3, NULL, NULL), 0);
+    ck_assert_int_eq(floe_flush(db, FLOE_DURABLE_REMOTE), 0); /* segment 1 */
+    ck_assert_int_eq(cold_fault_set_key_delay(fault, "/2-", 1500), 0);
+    ck_assert_int_eq(floe_delete(db, "a", 1, NULL), 0);
+    ck_assert_int_eq(floe_flush(db, FLOE_DURABLE_LOCAL), 0); /* segment 2: slow to upload */
+    ck_assert_int_eq(floe_put(db, "b", 1, "new", 3, NULL, NULL), 0);
+    ck_assert_int_eq(floe_flush(db, FLOE_DURABLE_LOCAL), 0); /* segment 3: fast */
+
+    cold_t *reader = open_fs_cold();
+    int saw_3 = 0;
+    for (int i = 0; i < 200; i++) {
+        manifest *m = NULL;
+        uint64_t version = 0;
+        if (remote_latest(reader, &version, &m) == 0) {
+            int has2 = manifest_find(m, 2) != NULL, has3 = manifest_find(m, 3) != NULL;
+            manifest_free(m);
+            ck_assert_msg(!has3 || has2, "manifest version %llu names segment 3 but not segment 2",
+                          (unsigned long long)version);
+            saw_3 |= has3;
+            if (has3)
+                break;
+        }
+        usleep(20000);
+    }
+    ck_assert_int_eq(floe_flush(db, FLOE_DURABLE_REMOTE), 0);
+    ck_assert_int_eq(floe_close(db), 0);
+    ck_assert_int_eq(saw_3, 1);
+
+    /* The bucket alone: "a" stays deleted, "b" is there. */
+    ck_assert_int_eq(tools_restore(reader, data_dir2, NULL), 0);
+    cold_close(reader);
+    floe_t *r = open_with(data_dir2, &o, open_fs_cold());
+    floe_value v = {0};
+    ck_assert_int_eq(floe_get(r, "a", 1, &v), FLOE_ENOTFOUND);
+    ck_assert_int_eq(floe_get(r, "b", 1, &v), 0);
+    floe_value_free(&v);
+    ck_assert_int_eq(floe_close(r), 0);
+}
+END_TEST
+
 START_TEST(tier_newer_writer_fences_the_older_and_a_stranger_is_refused)
 {
     floe_options o = tier_opts();
@@ -522,6 +572,7 @@ static Suite *tier_suite(void)
     tcase_add_test(fs, tier_metadata_cache_stays_in_budget_under_concurrent_cold_reads);
     tcase_add_test(fs, tier_uploader_survives_storms_delays_and_lost_answers_with_zero_loss);
     tcase_add_test(fs, tier_newer_writer_fences_the_older_and_a_stranger_is_refused);
+    tcase_add_test(fs, tier_a_published_manifest_names_only_a_gap_free_prefix_of_segments);
     tcase_add_test(fs, tier_remote_flush_without_cold_tier_is_refused);
     suite_add_tcase(s, fs);
     TCase *hang = tcase_create("hang");
