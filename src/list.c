@@ -8,6 +8,8 @@
  *     writes a floe_get started at the same moment would.
  *  3. Every segment reader used is held (segref_use) until the listing ends, and the view is held
  *     throughout, so nothing it reads is closed or deleted under it.
+ *  4. A segment is opened only if its key range meets the prefix and the cursor, so a listing costs
+ *     cold reads and metadata-cache room only for segments that can hold what it lists.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -195,6 +197,9 @@ int floe_list_keys(floe_t *db, const void *prefix, size_t prefix_len, const void
     }
     for (size_t i = 0; i < n_src && rc == 0; i++) {
         src[i].vis = vis;
+        /* A segment whose key range misses the prefix or lies before the cursor is never opened. */
+        if (i >= 1 + v->n_imm && !segref_overlaps(v->segs[i - 1 - v->n_imm], seek, seek_len, prefix, prefix_len))
+            continue;
         rc = src_open(db, v, i, seek_len ? seek : NULL, seek_len, &src[i]);
     }
     if (rc == 0)

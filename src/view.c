@@ -139,6 +139,27 @@ int segref_may_contain(const segref *r, const void *key, size_t key_len)
            key_cmp(key, key_len, r->max_key, r->max_key_len) <= 0;
 }
 
+int segref_overlaps(const segref *r, const void *from, size_t from_len, const void *prefix, size_t prefix_len)
+{
+    const uint8_t *min = r->min_key, *max = r->max_key;
+    size_t min_len = r->min_key_len, max_len = r->max_key_len;
+    if (r->path) {
+        const segment_info *info = segment_get_info(r->seg);
+        min = info->min_key;
+        min_len = info->min_key_len;
+        max = info->max_key;
+        max_len = info->max_key_len;
+    }
+    if (from_len && key_cmp(max, max_len, from, from_len) < 0)
+        return 0;
+    if (!prefix_len)
+        return 1;
+    /* Some key with the prefix lies in [min, max]: max is not below the prefix, and min, cut to the
+     * prefix's length, is not above it. */
+    return key_cmp(max, max_len, prefix, prefix_len) >= 0 &&
+           key_cmp(min, min_len < prefix_len ? min_len : prefix_len, prefix, prefix_len) <= 0;
+}
+
 /* Opens the reader of remote segment r through the block cache and puts it in the metadata cache;
  * *pin gets the pinned handle. */
 static int open_remote_reader(floe_t *db, segref *r, lru_handle **pin)

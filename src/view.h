@@ -52,6 +52,10 @@ void segref_unref(segref *r);
  * range from the manifest (its bloom is checked once the reader is held). */
 int segref_may_contain(const segref *r, const void *key, size_t key_len);
 
+/* 0 if r's key range (its file's metadata, or the manifest's for a remote segment) holds no key
+ * that is >= from and starts with prefix (either may be empty); 1 if it may. Opens nothing. */
+int segref_overlaps(const segref *r, const void *from, size_t from_len, const void *prefix, size_t prefix_len);
+
 /* A use of a segment's reader: segref_reader fills it, segref_release ends it. */
 typedef struct segref_use {
     segment_t *seg;

@@ -425,6 +425,53 @@ START_TEST(tier_a_published_manifest_names_only_a_gap_free_prefix_of_segments)
 }
 END_TEST
 
+/* Issue 9, bug 8: a listing opens only the segments whose key range meets its prefix and cursor. */
+START_TEST(tier_a_list_opens_only_segments_whose_key_range_meets_it)
+{
+    floe_options o = tier_opts();
+    o.local.max_bytes = 1; /* every uploaded segment is evicted to the cold tier */
+    o.cache.decoded_block_bytes = 0;
+    floe_t *db = open_with(data_dir, &o, open_fs_cold());
+    for (int s = 0; s < 8; s++) {
+        for (int i = 0; i < 20; i++) {
+            char k[32];
+            snprintf(k, sizeof k, "p%02d/%04d", s, i);
+            ck_assert_int_eq(floe_put(db, k, strlen(k), "v", 1, NULL, NULL), 0);
+        }
+        ck_assert_int_eq(floe_flush(db, FLOE_DURABLE_REMOTE), 0);
+    }
+    floe_stats st;
+    for (int i = 0; i < 200; i++) {
+        ck_assert_int_eq(floe_stats_get(db, &st), 0);
+        if (st.segments_remote == 8)
+            break;
+        usleep(20000);
+    }
+    ck_assert_uint_eq(st.segments_remote, 8);
+    uint64_t gets_before = st.cold_requests[FLOE_COLD_GET];
+
+    floe_list *l = NULL;
+    ck_assert_int_eq(floe_list_keys(db, "zzz", 3, NULL, 0, 100, &l), 0);
+    ck_assert_uint_eq(l->count, 0);
+    floe_list_free(l);
+    ck_assert_int_eq(floe_stats_get(db, &st), 0);
+    ck_assert_uint_eq(st.cold_requests[FLOE_COLD_GET], gets_before); /* nothing was opened */
+    ck_assert_uint_eq(st.meta_cache_segments, 0);
+
+    ck_assert_int_eq(floe_list_keys(db, "p03/", 4, NULL, 0, 100, &l), 0);
+    ck_assert_uint_eq(l->count, 20);
+    floe_list_free(l);
+    /* A cursor past a segment's keys skips it too. */
+    ck_assert_int_eq(floe_list_keys(db, "p0", 2, "p06/9999", 8, 100, &l), 0);
+    ck_assert_uint_eq(l->count, 20);
+    ck_assert_str_eq(l->entries[0].key, "p07/0000");
+    floe_list_free(l);
+    ck_assert_int_eq(floe_stats_get(db, &st), 0);
+    ck_assert_uint_le(st.meta_cache_segments, 2); /* p03's and p07's segments, nothing else */
+    ck_assert_int_eq(floe_close(db), 0);
+}
+END_TEST
+
 START_TEST(tier_newer_writer_fences_the_older_and_a_stranger_is_refused)
 {
     floe_options o = tier_opts();
@@ -573,6 +620,7 @@ static Suite *tier_suite(void)
     tcase_add_test(fs, tier_uploader_survives_storms_delays_and_lost_answers_with_zero_loss);
     tcase_add_test(fs, tier_newer_writer_fences_the_older_and_a_stranger_is_refused);
     tcase_add_test(fs, tier_a_published_manifest_names_only_a_gap_free_prefix_of_segments);
+    tcase_add_test(fs, tier_a_list_opens_only_segments_whose_key_range_meets_it);
     tcase_add_test(fs, tier_remote_flush_without_cold_tier_is_refused);
     suite_add_tcase(s, fs);
     TCase *hang = tcase_create("hang");
