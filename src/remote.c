@@ -14,6 +14,10 @@
  *    writer's data. Its claim names those segments again, so nothing the bucket already had
  *    becomes an orphan through a claim.
  * 4. A manifest read back from the bucket is capped at REMOTE_MANIFEST_MAX_BYTES.
+ * 5. A writer epoch belongs to exactly one writer: it is taken by publishing a claim with
+ *    If-None-Match, and a racing claimer of the same version retries with a newer epoch. So a
+ *    version that already holds this writer's epoch is its own earlier publication whose answer was
+ *    lost, even if a retry would now write other bytes (more segments uploaded since).
  */
 #include "remote.h"
 
@@ -172,9 +176,9 @@ out:
 }
 
 /* Publishes remote (invariant 1). Returns 0, FLOE_EFENCED (a newer epoch holds the version),
- * PUBLISH_CONFLICT (the version holds other bytes from this or an older epoch; *their_epoch set), or
- * an error. */
-static int publish_version(cold_t *c, const manifest *remote, uint64_t *their_epoch)
+ * PUBLISH_CONFLICT (the version holds other bytes from this or an older epoch; *theirs_out, which
+ * the caller frees, is what it holds), or an error. */
+static int publish_version(cold_t *c, const manifest *remote, manifest **theirs_out)
 {
     char key[COLD_LAYOUT_KEY_MAX];
     char *json = NULL;
@@ -214,7 +218,8 @@ static int publish_version(cold_t *c, const manifest *remote, uint64_t *their_ep
                      theirs->writer_epoch, remote->version, remote->writer_epoch);
         goto out;
     }
-    *their_epoch = theirs->writer_epoch;
+    *theirs_out = theirs;
+    theirs = NULL;
     rc = PUBLISH_CONFLICT;
 out:
     manifest_free(theirs);
@@ -222,30 +227,35 @@ out:
     return rc;
 }
 
-int remote_publish(cold_t *c, const manifest *remote)
+int remote_publish(cold_t *c, const manifest *remote, manifest **earlier)
 {
-    uint64_t their_epoch = 0;
-    if (!c || !remote)
-        return err_set(FLOE_EINVAL, "remote_publish: no store or manifest");
-    int rc = publish_version(c, remote, &their_epoch);
-    if (rc == PUBLISH_CONFLICT) {
-        char key[COLD_LAYOUT_KEY_MAX];
-        cold_manifest_key(remote->version, key);
-        rc = err_set(FLOE_ECOLD,
-                     "publish manifest %s: version %" PRIu64
-                     " was already published with other content by writer "
-                     "epoch %" PRIu64 " (this writer is epoch %" PRIu64
-                     "); two writers share this bucket prefix, or a retry changed the manifest",
-                     key, remote->version, their_epoch, remote->writer_epoch);
+    manifest *theirs = NULL;
+    if (!c || !remote || !earlier)
+        return err_set(FLOE_EINVAL, "remote_publish: no store, manifest or output");
+    int rc = publish_version(c, remote, &theirs);
+    if (rc != PUBLISH_CONFLICT)
+        return rc;
+    if (theirs->writer_epoch == remote->writer_epoch) {
+        /* Invariant 5: an epoch has one writer, so this is our own earlier attempt. */
+        *earlier = theirs;
+        return REMOTE_PUBLISHED_BEFORE;
     }
+    char key[COLD_LAYOUT_KEY_MAX];
+    cold_manifest_key(remote->version, key);
+    rc = err_set(FLOE_ECOLD,
+                 "publish manifest %s: version %" PRIu64
+                 " was already published with other content by writer epoch %" PRIu64
+                 ", older than this writer's epoch %" PRIu64 "; two writers share this bucket prefix",
+                 key, remote->version, theirs->writer_epoch, remote->writer_epoch);
+    manifest_free(theirs);
     return rc;
 }
 
 /* One claim attempt (invariant 3). Returns 0, PUBLISH_CONFLICT to try again, or an error. */
 static int claim_once(cold_t *c, manifest *m)
 {
-    manifest *newest = NULL, *mine = NULL, *remote = NULL;
-    uint64_t newest_version = 0, their_epoch = 0, *ids = NULL;
+    manifest *newest = NULL, *mine = NULL, *remote = NULL, *theirs = NULL;
+    uint64_t newest_version = 0, *ids = NULL;
     int rc = remote_latest(c, &newest_version, &newest);
     if (rc == FLOE_ENOTFOUND) {
         newest = NULL;
@@ -286,13 +296,14 @@ static int claim_once(cold_t *c, manifest *m)
     mine->writer_epoch = epoch + 1;
     if ((rc = remote_manifest_build(mine, ids, n_ids, newest_version + 1, &remote)) < 0)
         goto out;
-    rc = publish_version(c, remote, &their_epoch);
+    rc = publish_version(c, remote, &theirs);
     if (rc == 0) {
         m->writer_epoch = epoch + 1;
         m->remote_version = newest_version + 1;
     }
 out:
     free(ids);
+    manifest_free(theirs);
     manifest_free(remote);
     manifest_free(mine);
     manifest_free(newest);

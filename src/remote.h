@@ -36,12 +36,18 @@ int remote_latest(cold_t *c, uint64_t *version_out, manifest **out);
 int remote_manifest_build(const manifest *m, const uint64_t *extra_ids, size_t n_extra, uint64_t version,
                           manifest **out);
 
+/* remote_publish's answer when the version already holds this writer's own earlier manifest. */
+#define REMOTE_PUBLISHED_BEFORE 2
+
 /* Publishes remote (built by remote_manifest_build) as manifest/<remote->version>.json with
- * If-None-Match: *. If that version already exists with other bytes, reads it: if its
- * writer_epoch is greater than remote->writer_epoch returns FLOE_EFENCED ("fenced: writer epoch N
- * published version V; this writer (epoch M) stops"); otherwise returns FLOE_ECOLD naming the
- * conflict. A retry after a lost answer succeeds (same bytes). Other errors: the cold store's. */
-int remote_publish(cold_t *c, const manifest *remote);
+ * If-None-Match: *. A retry after a lost answer with the same bytes returns 0. If the version
+ * already exists with other bytes, reads it: from a newer writer epoch, returns FLOE_EFENCED
+ * ("fenced: writer epoch N published version V; this writer (epoch M) stops"); from this writer's
+ * own epoch (an earlier attempt whose answer was lost, made before more segments were uploaded),
+ * returns REMOTE_PUBLISHED_BEFORE with that manifest in *earlier (the caller frees it, records what
+ * it names as published and publishes the rest at the next version); from an older epoch,
+ * FLOE_ECOLD naming the conflict. Other errors: the cold store's. */
+int remote_publish(cold_t *c, const manifest *remote, manifest **earlier);
 
 /* Claims the bucket prefix for the writer whose local manifest is m, at open: reads the newest
  * remote manifest R. If R names a segment object that m does not have, the prefix belongs to

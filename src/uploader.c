@@ -210,16 +210,15 @@ static size_t publishable_prefix(const floe_t *db, uint64_t *ids)
     return n;
 }
 
-/* Publishes a manifest naming every uploaded segment up to the first one not yet uploaded, then
- * marks them local+remote (note 3). */
-static int publish_pending(floe_t *db)
+/* Publishes one manifest at version remote_version + 1 naming every uploaded segment up to the
+ * first one not yet uploaded, then marks them local+remote. Returns 0 (also when there was nothing
+ * to publish), REMOTE_PUBLISHED_BEFORE when the version turned out to hold this writer's own
+ * earlier attempt (now recorded: the caller publishes again), or an error. Needs publish_mu. */
+static int publish_once(floe_t *db)
 {
     uint64_t *ids = NULL;
-    manifest *rm = NULL;
-    pthread_mutex_lock(&db->publish_mu);
-    int rc = ensure_claimed(db);
-    if (rc < 0)
-        goto out;
+    manifest *rm = NULL, *earlier = NULL;
+    int rc = 0;
     pthread_mutex_lock(&db->manifest_mu);
     size_t n = 0;
     uint64_t version = db->man->remote_version + 1;
@@ -230,15 +229,40 @@ static int publish_pending(floe_t *db)
     pthread_mutex_unlock(&db->manifest_mu);
     if (rc < 0 || n == 0)
         goto out;
-    rc = remote_publish(db->cold, rm);
-    if (rc == FLOE_EFENCED)
+    rc = remote_publish(db->cold, rm, &earlier);
+    if (rc == FLOE_EFENCED) {
         mark_fenced(db);
-    else if (rc == 0)
+    } else if (rc == 0) {
         mark_published(db, ids, n, version);
+    } else if (rc == REMOTE_PUBLISHED_BEFORE) {
+        /* Our attempt at this version whose answer was lost: what it named is published. */
+        uint64_t *named = malloc((earlier->count ? earlier->count : 1) * sizeof *named);
+        if (!named) {
+            rc = err_set(FLOE_ENOMEM, "publish: out of memory");
+            goto out;
+        }
+        for (size_t i = 0; i < earlier->count; i++)
+            named[i] = earlier->segments[i].id;
+        store_log(db, 2, "cold tier: manifest version %" PRIu64 " was published by an earlier attempt whose answer was lost",
+                  version);
+        mark_published(db, named, earlier->count, version);
+        free(named);
+    }
 out:
-    pthread_mutex_unlock(&db->publish_mu);
+    manifest_free(earlier);
     manifest_free(rm);
     free(ids);
+    return rc;
+}
+
+/* Publishes what can be published (note 3), recognising this writer's own earlier publications. */
+static int publish_pending(floe_t *db)
+{
+    pthread_mutex_lock(&db->publish_mu);
+    int rc = ensure_claimed(db);
+    while (rc == 0 && (rc = publish_once(db)) == REMOTE_PUBLISHED_BEFORE) {
+    }
+    pthread_mutex_unlock(&db->publish_mu);
     return rc;
 }
 

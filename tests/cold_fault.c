@@ -32,6 +32,7 @@ typedef struct cold_fault {
     char delay_key[128]; /* calls whose key contains this ... */
     uint32_t delay_key_ms; /* ... first sleep this long too */
     unsigned lose_puts;
+    char lose_key[128]; /* only puts whose key contains this lose their answer ("" for any) */
     unsigned storm_per_mille;
     unsigned storm_retries;
     uint32_t storm_base_ms;
@@ -104,7 +105,7 @@ static int after_put(cold_fault *f, const char *key, int rc)
     if (rc != 0)
         return rc;
     pthread_mutex_lock(&f->mu);
-    int lose = f->lose_puts > 0;
+    int lose = f->lose_puts > 0 && (!f->lose_key[0] || strstr(key, f->lose_key));
     if (lose) {
         f->lose_puts--;
         f->injected++;
@@ -277,6 +278,19 @@ int cold_fault_lose_next_puts(cold_t *c, unsigned n)
     if (!f)
         return err_set(FLOE_EINVAL, "cold_fault_lose_next_puts: not a fault wrapper");
     pthread_mutex_lock(&f->mu);
+    f->lose_key[0] = '\0';
+    f->lose_puts = n;
+    pthread_mutex_unlock(&f->mu);
+    return 0;
+}
+
+int cold_fault_lose_next_puts_of(cold_t *c, const char *key_contains, unsigned n)
+{
+    cold_fault *f = fault_of(c);
+    if (!f || !key_contains || strlen(key_contains) >= sizeof f->lose_key)
+        return err_set(FLOE_EINVAL, "cold_fault_lose_next_puts_of: not a fault wrapper, or a bad key");
+    pthread_mutex_lock(&f->mu);
+    memcpy(f->lose_key, key_contains, strlen(key_contains) + 1);
     f->lose_puts = n;
     pthread_mutex_unlock(&f->mu);
     return 0;

@@ -28,6 +28,8 @@ int cold_fault_set_key_delay(cold_t *c, const char *key_contains, uint32_t delay
 /* The next n puts (cold_put and cold_put_file) reach the store and succeed there, then report
  * FLOE_ECOLD as if the answer was lost on the way back. */
 int cold_fault_lose_next_puts(cold_t *c, unsigned n);
+/* The same, only for puts whose key contains key_contains (others pass through untouched). */
+int cold_fault_lose_next_puts_of(cold_t *c, const char *key_contains, unsigned n);
 /* A 503 SlowDown storm: every attempt of every call fails with probability
  * `probability_per_mille`/1000 before reaching the store, and is retried as the S3 client would
  * (up to max_retries times, backoff base_ms, cap 20 * base_ms), counted as requests and retries; a

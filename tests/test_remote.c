@@ -138,13 +138,13 @@ START_TEST(remote_publish_retry_after_a_lost_answer_succeeds)
     cold_t *f = NULL;
     ck_assert_int_eq(cold_open_fault(e.c, 7, &f), 0);
     e.c = f;
-    manifest *m = tu_manifest_new(4), *r = NULL, *got = NULL;
+    manifest *m = tu_manifest_new(4), *r = NULL, *got = NULL, *earlier = NULL;
     tu_segment_add(e.c, e.tmp, m, 1, 4, SEG_LOCAL_REMOTE, 1);
     ck_assert_int_eq(remote_manifest_build(m, NULL, 0, 1, &r), 0);
 
     ck_assert_int_eq(cold_fault_lose_next_puts(f, 1), 0);
-    ck_assert_int_eq(remote_publish(e.c, r), FLOE_ECOLD); /* stored, but the answer was lost */
-    ck_assert_int_eq(remote_publish(e.c, r), 0);          /* the retry finds its own bytes */
+    ck_assert_int_eq(remote_publish(e.c, r, &earlier), FLOE_ECOLD); /* stored, but the answer was lost */
+    ck_assert_int_eq(remote_publish(e.c, r, &earlier), 0);          /* the retry finds its own bytes */
     uint64_t v = 0;
     ck_assert_int_eq(remote_latest(e.c, &v, &got), 0);
     ck_assert_uint_eq(v, 1);
@@ -156,24 +156,40 @@ START_TEST(remote_publish_retry_after_a_lost_answer_succeeds)
 }
 END_TEST
 
-START_TEST(remote_publish_of_a_taken_version_by_the_same_epoch_is_a_conflict)
+/* Issue 9, bug 4: an earlier attempt of this epoch whose answer was lost, retried with more
+ * segments, is this writer's own publication, not another writer's. */
+START_TEST(remote_publish_of_a_version_taken_by_the_same_epoch_returns_the_earlier_manifest)
 {
     env e;
     env_open(&e, _i);
-    manifest *m = tu_manifest_new(2), *r = NULL, *got = NULL;
+    manifest *m = tu_manifest_new(2), *r = NULL, *got = NULL, *earlier = NULL;
     tu_segment_add(e.c, e.tmp, m, 1, 2, SEG_REMOTE, 1);
     tu_remote_publish(e.c, m, 1);
     tu_segment_add(e.c, e.tmp, m, 2, 2, SEG_REMOTE, 1);
     ck_assert_int_eq(remote_manifest_build(m, NULL, 0, 1, &r), 0);
-    ck_assert_int_eq(remote_publish(e.c, r), FLOE_ECOLD);
-    ck_assert_msg(strstr(floe_last_error(), "already published") != NULL, "%s", floe_last_error());
-    ck_assert_msg(strstr(floe_last_error(), "manifest/00000000000000000001.json") != NULL, "%s",
-                  floe_last_error());
+    ck_assert_int_eq(remote_publish(e.c, r, &earlier), REMOTE_PUBLISHED_BEFORE);
+    ck_assert_ptr_nonnull(earlier);
+    ck_assert_uint_eq(earlier->count, 1);
+    ck_assert_uint_eq(earlier->segments[0].id, 1);
+    ck_assert_uint_eq(earlier->writer_epoch, 2);
+    manifest_free(earlier);
+    earlier = NULL;
     /* Nothing was overwritten: version 1 still names one segment. */
     uint64_t v = 0;
     ck_assert_int_eq(remote_latest(e.c, &v, &got), 0);
     ck_assert_uint_eq(got->count, 1);
     manifest_free(got);
+    manifest_free(r);
+    /* Version 2 held by epoch 3: epoch 4 publishing other bytes as version 2 is a conflict naming
+     * both epochs, not a publication of its own. */
+    m->writer_epoch = 3;
+    tu_remote_publish(e.c, m, 2);
+    m->writer_epoch = 4;
+    ck_assert_int_eq(remote_manifest_build(m, NULL, 0, 2, &r), 0);
+    ck_assert_int_eq(remote_publish(e.c, r, &earlier), FLOE_ECOLD);
+    ck_assert_ptr_null(earlier);
+    ck_assert_msg(strstr(floe_last_error(), "epoch 3") && strstr(floe_last_error(), "epoch 4"), "%s",
+                  floe_last_error());
     manifest_free(r);
     manifest_free(m);
     env_close(&e);
@@ -187,7 +203,8 @@ START_TEST(remote_publish_refuses_a_manifest_not_built_for_the_cold_tier)
     manifest *m = tu_manifest_new(1);
     tu_segment_add(e.c, e.tmp, m, 1, 1, SEG_LOCAL, 0);
     m->version = 1;
-    ck_assert_int_eq(remote_publish(e.c, m), FLOE_EINVAL);
+    manifest *earlier = NULL;
+    ck_assert_int_eq(remote_publish(e.c, m, &earlier), FLOE_EINVAL);
     ck_assert_uint_eq(count_objects(&e, "manifest/"), 0);
     manifest_free(m);
     env_close(&e);
@@ -217,9 +234,9 @@ START_TEST(remote_newer_epoch_fences_the_older_writer)
 
     /* A, still running, uploads another segment and publishes its next version: fenced. */
     tu_segment_add(e.c, e.tmp, a, 2, a->writer_epoch, SEG_LOCAL_REMOTE, 1);
-    manifest *r = NULL;
+    manifest *r = NULL, *earlier = NULL;
     ck_assert_int_eq(remote_manifest_build(a, NULL, 0, a->remote_version + 1, &r), 0);
-    ck_assert_int_eq(remote_publish(e.c, r), FLOE_EFENCED);
+    ck_assert_int_eq(remote_publish(e.c, r, &earlier), FLOE_EFENCED);
     ck_assert_msg(strstr(floe_last_error(), "fenced") != NULL, "%s", floe_last_error());
     ck_assert_msg(strstr(floe_last_error(), "epoch 3") != NULL, "%s", floe_last_error());
     ck_assert_msg(strstr(floe_last_error(), "epoch 2") != NULL, "%s", floe_last_error());
@@ -303,9 +320,9 @@ START_TEST(remote_claim_after_a_restart_keeps_every_published_segment)
     /* A crash after publishing segment 3 but before the local state said so: the local manifest
      * still has it as uploading, and the claim must keep naming it. */
     tu_segment_add(e.c, e.tmp, a, 3, a->writer_epoch, SEG_UPLOADING, 1);
-    manifest *r = NULL;
+    manifest *r = NULL, *earlier = NULL;
     ck_assert_int_eq(remote_manifest_build(a, (uint64_t[]){3}, 1, 3, &r), 0);
-    ck_assert_int_eq(remote_publish(e.c, r), 0);
+    ck_assert_int_eq(remote_publish(e.c, r, &earlier), 0);
     manifest_free(r);
 
     ck_assert_msg(remote_claim(e.c, a) == 0, "%s", floe_last_error());
@@ -701,7 +718,7 @@ static Suite *remote_suite(void)
     /* Loop index 0: fs backend; 1: S3. */
     tcase_add_loop_test(tc, remote_latest_finds_the_newest_published_version, 0, 2);
     tcase_add_loop_test(tc, remote_publish_retry_after_a_lost_answer_succeeds, 0, 2);
-    tcase_add_loop_test(tc, remote_publish_of_a_taken_version_by_the_same_epoch_is_a_conflict, 0, 2);
+    tcase_add_loop_test(tc, remote_publish_of_a_version_taken_by_the_same_epoch_returns_the_earlier_manifest, 0, 2);
     tcase_add_loop_test(tc, remote_publish_refuses_a_manifest_not_built_for_the_cold_tier, 0, 2);
     tcase_add_test(tc, remote_manifest_build_names_only_uploaded_segments);
     suite_add_tcase(s, tc);

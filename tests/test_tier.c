@@ -472,6 +472,42 @@ START_TEST(tier_a_list_opens_only_segments_whose_key_range_meets_it)
 }
 END_TEST
 
+/* Issue 9, bug 4: the answer to a manifest PUT is lost after the store committed it, and the retry
+ * (with one more segment uploaded meanwhile) finds that version taken. It is this writer's own:
+ * uploads go on, nothing wedges. */
+START_TEST(tier_a_lost_answer_to_a_manifest_put_does_not_wedge_uploads)
+{
+    floe_options o = tier_opts();
+    o.upload.concurrency = 2;
+    o.upload.flush_timeout_ms = 20000;
+    cold_t *fault = NULL;
+    ck_assert_int_eq(cold_open_fault(open_fs_cold(), 11, &fault), 0);
+    floe_t *db = open_with(data_dir, &o, fault);
+    /* Slow manifest PUTs so segment 2 is uploaded while segment 1's publication is in flight. */
+    ck_assert_int_eq(cold_fault_set_key_delay(fault, "manifest/", 300), 0);
+    ck_assert_int_eq(cold_fault_lose_next_puts_of(fault, "manifest/", 1), 0);
+    write_keys(db, 0, 100);
+    ck_assert_int_eq(floe_flush(db, FLOE_DURABLE_LOCAL), 0);
+    write_keys(db, 100, 200);
+    int rc = floe_flush(db, FLOE_DURABLE_REMOTE);
+    ck_assert_msg(rc == 0, "flush remote: %s: %s", floe_strerror(rc), floe_last_error());
+    ck_assert_uint_ge(cold_fault_injected(fault), 1);
+    floe_stats st;
+    ck_assert_int_eq(floe_stats_get(db, &st), 0);
+    ck_assert_int_eq(st.cold_healthy, 1);
+    ck_assert_int_eq(st.read_only, 0);
+    ck_assert_int_eq(floe_close(db), 0);
+
+    /* The bucket alone holds everything. */
+    cold_t *c = open_fs_cold();
+    ck_assert_int_eq(tools_restore(c, data_dir2, NULL), 0);
+    cold_close(c);
+    db = open_with(data_dir2, &o, open_fs_cold());
+    ck_assert_int_eq(check_keys(db, 0, 200), 200);
+    ck_assert_int_eq(floe_close(db), 0);
+}
+END_TEST
+
 START_TEST(tier_newer_writer_fences_the_older_and_a_stranger_is_refused)
 {
     floe_options o = tier_opts();
@@ -621,6 +657,7 @@ static Suite *tier_suite(void)
     tcase_add_test(fs, tier_newer_writer_fences_the_older_and_a_stranger_is_refused);
     tcase_add_test(fs, tier_a_published_manifest_names_only_a_gap_free_prefix_of_segments);
     tcase_add_test(fs, tier_a_list_opens_only_segments_whose_key_range_meets_it);
+    tcase_add_test(fs, tier_a_lost_answer_to_a_manifest_put_does_not_wedge_uploads);
     tcase_add_test(fs, tier_remote_flush_without_cold_tier_is_refused);
     suite_add_tcase(s, fs);
     TCase *hang = tcase_create("hang");

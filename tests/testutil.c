@@ -258,7 +258,8 @@ void tu_remote_publish(cold_t *c, const manifest *m, uint64_t v)
 {
     manifest *r = NULL;
     ck_assert_int_eq(remote_manifest_build(m, NULL, 0, v, &r), 0);
-    ck_assert_msg(remote_publish(c, r) == 0, "publish v%" PRIu64 ": %s", v, floe_last_error());
+    manifest *earlier = NULL;
+    ck_assert_msg(remote_publish(c, r, &earlier) == 0, "publish v%" PRIu64 ": %s", v, floe_last_error());
     manifest_free(r);
 }
 
