@@ -12,7 +12,9 @@
  * 3. A writer claims a prefix only if every segment object the newest manifest names is one its
  *    own manifest has (same id, same object key): it never publishes a manifest that drops another
  *    writer's data. Its claim names those segments again, so nothing the bucket already had
- *    becomes an orphan through a claim.
+ *    becomes an orphan through a claim. When the newest manifest is its own (its epoch), a local
+ *    segment it names under this epoch's key is one whose publication the local manifest did not
+ *    record before a stop: the claim takes the key over (remote_claim's caller saves it).
  * 4. A manifest read back from the bucket is capped at REMOTE_MANIFEST_MAX_BYTES.
  * 5. A writer epoch belongs to exactly one writer: it is taken by publishing a claim with
  *    If-None-Match, and a racing claimer of the same version retries with a newer epoch. So a
@@ -251,6 +253,24 @@ int remote_publish(cold_t *c, const manifest *remote, manifest **earlier)
     return rc;
 }
 
+/* The newest manifest is this writer's own (invariant 5) and names local segment ls under another
+ * object key than ls has: ls was uploaded and published under this epoch's key and the process
+ * stopped before its local manifest recorded that. Records the key and that it is published. */
+static int adopt_own_upload(manifest_segment *ls, const manifest_segment *rs)
+{
+    uint64_t id = 0, epoch = 0;
+    if (cold_parse_segment_key(rs->object_key, &id, &epoch) != 0 || id != ls->id)
+        return 0; /* not a key this writer makes: left to the caller's refusal */
+    char *k = strdup(rs->object_key);
+    if (!k)
+        return err_set(FLOE_ENOMEM, "claim: out of memory");
+    free(ls->object_key);
+    ls->object_key = k;
+    if (ls->state == SEG_LOCAL || ls->state == SEG_UPLOADING)
+        ls->state = SEG_LOCAL_REMOTE;
+    return 0;
+}
+
 /* One claim attempt (invariant 3). Returns 0, PUBLISH_CONFLICT to try again, or an error. */
 static int claim_once(cold_t *c, manifest *m)
 {
@@ -275,6 +295,9 @@ static int claim_once(cold_t *c, manifest *m)
         const manifest_segment *rs = &newest->segments[i];
         manifest_segment *ls = manifest_find(m, rs->id);
         char buf[COLD_LAYOUT_KEY_MAX];
+        if (ls && strcmp(segment_object_key(ls, buf), rs->object_key) != 0 && newest->writer_epoch == m->writer_epoch &&
+            (rc = adopt_own_upload(ls, rs)) < 0)
+            goto out;
         if (!ls || strcmp(segment_object_key(ls, buf), rs->object_key) != 0) {
             rc = err_set(
                 FLOE_EFENCED,

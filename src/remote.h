@@ -54,7 +54,10 @@ int remote_publish(cold_t *c, const manifest *remote, manifest **earlier);
  * another writer's data: FLOE_EFENCED with a message that says to run `floe restore` into an empty
  * data directory to take it over. Otherwise sets m->writer_epoch = max(m, R) + 1 and publishes
  * version R.version + 1 (1 for an empty prefix) naming m's uploaded segments; on success
- * m->remote_version is that version. A running older writer is fenced by this. */
+ * m->remote_version is that version. A running older writer is fenced by this. If the newest
+ * manifest has m's own writer epoch and names one of m's segments under this epoch's object key
+ * (uploaded and published before a stop cut off the local save), that segment's object_key and
+ * state (SEG_LOCAL_REMOTE) in m are updated: the caller saves them. */
 int remote_claim(cold_t *c, manifest *m);
 
 #endif

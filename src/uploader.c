@@ -82,6 +82,28 @@ static void mark_fenced(floe_t *db)
     store_mark_fenced(db, msg);
 }
 
+/* Copies into the store's manifest what remote_claim learned in claimed: segments uploaded and
+ * published by this epoch before a stop that the local manifest had not recorded. Needs
+ * manifest_mu. */
+static int adopt_claimed_keys(floe_t *db, const manifest *claimed)
+{
+    for (size_t i = 0; i < claimed->count; i++) {
+        const manifest_segment *cs = &claimed->segments[i];
+        manifest_segment *ms = manifest_find(db->man, cs->id);
+        if (!ms || cs->state != SEG_LOCAL_REMOTE || (ms->state != SEG_LOCAL && ms->state != SEG_UPLOADING))
+            continue;
+        char *k = strdup(cs->object_key);
+        if (!k)
+            return err_set(FLOE_ENOMEM, "claim: out of memory");
+        free(ms->object_key);
+        ms->object_key = k;
+        ms->state = SEG_LOCAL_REMOTE;
+        store_log(db, 2, "cold tier: segment %" PRIu64 " was uploaded and published as %s before the last stop",
+                  ms->id, k);
+    }
+    return 0;
+}
+
 /* Claims the writer epoch in the bucket once (remote_claim). Needs publish_mu. */
 static int ensure_claimed(floe_t *db)
 {
@@ -98,7 +120,10 @@ static int ensure_claimed(floe_t *db)
         pthread_mutex_lock(&db->manifest_mu);
         db->man->writer_epoch = copy->writer_epoch;
         db->man->remote_version = copy->remote_version;
-        rc = manifest_save(db->dir, db->man);
+        rc = adopt_claimed_keys(db, copy);
+        if (rc == 0)
+            rc = manifest_save(db->dir, db->man);
+        uploader_recompute_state(db);
         pthread_mutex_unlock(&db->manifest_mu);
         if (rc == 0) {
             db->claimed = 1;

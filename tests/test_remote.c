@@ -308,6 +308,47 @@ START_TEST(remote_claim_refuses_a_prefix_holding_segments_the_local_manifest_lac
 }
 END_TEST
 
+/* Issue 9, bug 3: a segment sealed in epoch 1, uploaded under epoch 2's key and published by
+ * epoch 2, with the local manifest stopped before it learned the key: the claim at the next open
+ * recognises its own upload instead of calling the prefix another writer's. */
+START_TEST(remote_claim_takes_over_its_own_upload_the_local_manifest_missed)
+{
+    env e;
+    env_open(&e, _i);
+    manifest *m = tu_manifest_new(1), *pub = NULL, *r = NULL, *earlier = NULL;
+    ck_assert_int_eq(remote_claim(e.c, m), 0);
+    ck_assert_uint_eq(m->writer_epoch, 2);
+    tu_segment_add(e.c, e.tmp, m, 1, 1, SEG_LOCAL, 0);
+    /* What the uploader did in epoch 2, on a copy the local manifest never saw. */
+    ck_assert_int_eq(manifest_clone(m, &pub), 0);
+    char key[COLD_LAYOUT_KEY_MAX], path[600];
+    cold_segment_key(1, 2, key);
+    snprintf(path, sizeof path, "%s/seg-1-1", e.tmp);
+    ck_assert_int_eq(cold_put_file(e.c, key, path, 5u << 20), 0);
+    free(pub->segments[0].object_key);
+    pub->segments[0].object_key = strdup(key);
+    pub->segments[0].state = SEG_UPLOADING;
+    ck_assert_int_eq(remote_manifest_build(pub, (uint64_t[]){1}, 1, 2, &r), 0);
+    ck_assert_int_eq(remote_publish(e.c, r, &earlier), 0);
+
+    ck_assert_msg(remote_claim(e.c, m) == 0, "%s", floe_last_error());
+    ck_assert_uint_eq(m->writer_epoch, 3);
+    ck_assert_str_eq(m->segments[0].object_key, key);
+    ck_assert_int_eq(m->segments[0].state, SEG_LOCAL_REMOTE);
+    /* The claim's manifest still names the segment. */
+    manifest *got = NULL;
+    uint64_t v = 0;
+    ck_assert_int_eq(remote_latest(e.c, &v, &got), 0);
+    ck_assert_uint_eq(v, 3);
+    ck_assert_ptr_nonnull(manifest_find(got, 1));
+    manifest_free(got);
+    manifest_free(r);
+    manifest_free(pub);
+    manifest_free(m);
+    env_close(&e);
+}
+END_TEST
+
 START_TEST(remote_claim_after_a_restart_keeps_every_published_segment)
 {
     env e;
@@ -729,6 +770,7 @@ static Suite *remote_suite(void)
     tcase_add_loop_test(tc, remote_claim_of_an_empty_prefix_publishes_version_1, 0, 2);
     tcase_add_loop_test(tc, remote_claim_refuses_a_prefix_holding_segments_the_local_manifest_lacks, 0, 2);
     tcase_add_loop_test(tc, remote_claim_after_a_restart_keeps_every_published_segment, 0, 2);
+    tcase_add_loop_test(tc, remote_claim_takes_over_its_own_upload_the_local_manifest_missed, 0, 2);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("tools");

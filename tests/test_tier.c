@@ -508,6 +508,54 @@ START_TEST(tier_a_lost_answer_to_a_manifest_put_does_not_wedge_uploads)
 }
 END_TEST
 
+/* Issue 9, bug 3: a segment sealed in epoch E is uploaded after a restart under epoch E+1 and
+ * published, and the process stops before its local manifest records the object key. The next open
+ * must recognise the object as its own, not refuse the prefix as another writer's. */
+START_TEST(tier_a_stop_between_publish_and_the_local_manifest_save_reopens_with_everything)
+{
+    floe_options o = tier_opts();
+    o.upload.flush_timeout_ms = 20000;
+    /* Session 1: the segment is sealed, but every PUT fails (the epoch claim's too), so it is not
+     * uploaded. */
+    cold_t *fault = NULL;
+    ck_assert_int_eq(cold_open_fault(open_fs_cold(), 5, &fault), 0);
+    ck_assert_int_eq(cold_fault_fail_next(fault, FLOE_COLD_PUT, 1000000, FLOE_ECOLD), 0);
+    floe_t *db = open_with(data_dir, &o, fault);
+    write_keys(db, 0, 100);
+    ck_assert_int_eq(floe_flush(db, FLOE_DURABLE_LOCAL), 0);
+    ck_assert_int_eq(floe_close(db), 0);
+    /* Session 2 claims an epoch newer than the segment's, then uploads it under that epoch's key and
+     * publishes it. */
+    db = open_with(data_dir, &o, open_fs_cold());
+    ck_assert_int_eq(floe_flush(db, FLOE_DURABLE_REMOTE), 0);
+    ck_assert_int_eq(floe_close(db), 0);
+    /* ... but, as after a kill -9 at that moment, the local manifest never learned it. */
+    manifest *m = NULL;
+    ck_assert_int_eq(manifest_load(data_dir, &m), 0);
+    ck_assert_uint_ge(m->count, 1);
+    for (size_t i = 0; i < m->count; i++) {
+        free(m->segments[i].object_key);
+        m->segments[i].object_key = strdup("");
+        m->segments[i].state = SEG_LOCAL;
+    }
+    m->remote_version = 0;
+    ck_assert_int_eq(manifest_save(data_dir, m), 0);
+    manifest_free(m);
+    write_keys(db = open_with(data_dir, &o, open_fs_cold()), 100, 150);
+    ck_assert_int_eq(check_keys(db, 0, 150), 0);
+    int rc = floe_flush(db, FLOE_DURABLE_REMOTE);
+    ck_assert_msg(rc == 0, "flush remote: %s: %s", floe_strerror(rc), floe_last_error());
+    ck_assert_int_eq(floe_close(db), 0);
+    /* The bucket alone holds everything. */
+    cold_t *c = open_fs_cold();
+    ck_assert_int_eq(tools_restore(c, data_dir2, NULL), 0);
+    cold_close(c);
+    db = open_with(data_dir2, &o, open_fs_cold());
+    ck_assert_int_eq(check_keys(db, 0, 150), 150);
+    ck_assert_int_eq(floe_close(db), 0);
+}
+END_TEST
+
 START_TEST(tier_newer_writer_fences_the_older_and_a_stranger_is_refused)
 {
     floe_options o = tier_opts();
@@ -658,6 +706,7 @@ static Suite *tier_suite(void)
     tcase_add_test(fs, tier_a_published_manifest_names_only_a_gap_free_prefix_of_segments);
     tcase_add_test(fs, tier_a_list_opens_only_segments_whose_key_range_meets_it);
     tcase_add_test(fs, tier_a_lost_answer_to_a_manifest_put_does_not_wedge_uploads);
+    tcase_add_test(fs, tier_a_stop_between_publish_and_the_local_manifest_save_reopens_with_everything);
     tcase_add_test(fs, tier_remote_flush_without_cold_tier_is_refused);
     suite_add_tcase(s, fs);
     TCase *hang = tcase_create("hang");
