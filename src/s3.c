@@ -489,25 +489,24 @@ static int build_path(const s3_client *c, const char *key, char *out, size_t cap
     return 0;
 }
 
-/* Builds URL and signature for one attempt and runs it. Returns 0 when an HTTP response arrived
- * (whatever its status) or the curl error code (positive) otherwise; fills r. */
-static int attempt_once(s3_client *c, const s3_req *req, const char *path, s3_resp *r)
+/* Fills headers (room for 16) with what every request signs (Host, x-amz-date,
+ * x-amz-content-sha256) and then the request's own, and signs them into *sig, which the caller
+ * clears with sigv4_signature_clear whatever this returns. The header values borrow amz_date and
+ * the request's strings. Returns 0 or sigv4_sign's error with the message set. */
+static int sign_attempt(const s3_client *c, const s3_req *req, const char *path, const char *amz_date,
+                        sigv4_pair *headers, size_t *nh_out, sigv4_signature *sig)
 {
-    char amz_date[17];
-    sigv4_amz_date(time(NULL), amz_date);
     const char *payload_hash = req->body_sha256 ? req->body_sha256 : EMPTY_SHA256;
-    const char *method = op_methods[req->op];
-
-    sigv4_pair headers[16];
     size_t nh = 0;
     headers[nh++] = (sigv4_pair){"Host", c->host_header};
     headers[nh++] = (sigv4_pair){"x-amz-date", amz_date};
     headers[nh++] = (sigv4_pair){"x-amz-content-sha256", payload_hash};
     for (size_t i = 0; i < req->header_count; i++)
         headers[nh++] = req->headers[i];
+    *nh_out = nh;
 
     sigv4_request sreq = {
-        .method = method,
+        .method = op_methods[req->op],
         .path = path,
         .query = req->query,
         .query_count = req->query_count,
@@ -516,43 +515,49 @@ static int attempt_once(s3_client *c, const s3_req *req, const char *path, s3_re
         .payload_hash = payload_hash,
     };
     sigv4_credentials cred = {c->access_key, c->secret_key, c->region, "s3"};
-    sigv4_signature sig = {0};
-    struct curl_slist *hl = NULL;
-    CURL *h = NULL;
-    int rc = 0;
+    return sigv4_sign(&sreq, &cred, amz_date, sig);
+}
 
-    if ((rc = sigv4_sign(&sreq, &cred, amz_date, &sig)) != 0) {
-        snprintf(r->curl_err, sizeof r->curl_err, "signing failed: %s", floe_last_error());
-        r->curl_rc = CURLE_ABORTED_BY_CALLBACK;
-        return (int)CURLE_ABORTED_BY_CALLBACK;
-    }
-
-    char line[S3_HEADER_VALUE_MAX + 2048];
-    for (size_t i = 0; i < nh; i++) {
-        snprintf(line, sizeof line, "%s: %s", headers[i].name, headers[i].value);
-        struct curl_slist *nl = curl_slist_append(hl, line);
-        if (!nl)
-            goto nomem;
-        hl = nl;
-    }
-    snprintf(line, sizeof line, "Authorization: %s", sig.authorization);
-    static const char *const fixed[] = {"Expect:", "Accept:", "User-Agent: floe/" FLOE_VERSION_STRING};
-    struct curl_slist *nl = curl_slist_append(hl, line);
+/* Appends one line to a curl header list; -1 when out of memory (the list is unchanged). */
+static int slist_add(struct curl_slist **list, const char *line)
+{
+    struct curl_slist *nl = curl_slist_append(*list, line);
     if (!nl)
-        goto nomem;
-    hl = nl;
-    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
-        nl = curl_slist_append(hl, fixed[i]);
-        if (!nl)
-            goto nomem;
-        hl = nl;
-    }
+        return -1;
+    *list = nl;
+    return 0;
+}
 
-    h = pool_take(c);
-    if (!h)
-        goto nomem;
-    transfer t = {.req = req, .resp = r, .curl = h};
-    curl_easy_setopt(h, CURLOPT_URL, r->url);
+/* Builds the header list curl sends: every signed header with exactly its signed value
+ * (invariant 1), Authorization, and the fixed ones (no Expect: 100-continue, no Accept, our
+ * User-Agent). Returns 0, or -1 when out of memory; *list is the caller's to free with
+ * curl_slist_free_all either way. */
+static int header_list(const sigv4_pair *headers, size_t nh, const char *authorization,
+                       struct curl_slist **list)
+{
+    static const char *const fixed[] = {"Expect:", "Accept:", "User-Agent: floe/" FLOE_VERSION_STRING};
+    char line[S3_HEADER_VALUE_MAX + 2048];
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < nh; i++) {
+        snprintf(line, sizeof line, "%s: %s", headers[i].name, headers[i].value);
+        rc = slist_add(list, line);
+    }
+    if (rc == 0) {
+        snprintf(line, sizeof line, "Authorization: %s", authorization);
+        rc = slist_add(list, line);
+    }
+    for (size_t i = 0; rc == 0 && i < sizeof fixed / sizeof fixed[0]; i++)
+        rc = slist_add(list, fixed[i]);
+    return rc;
+}
+
+/* Points the pooled handle h at t->resp->url with headers hl, the client's limits, the callbacks
+ * that fill t->resp (t and hl must outlive the transfer) and the method's body handling. */
+static void set_transfer_options(const s3_client *c, CURL *h, struct curl_slist *hl, transfer *t)
+{
+    const s3_req *req = t->req;
+    const char *method = op_methods[req->op];
+    curl_easy_setopt(h, CURLOPT_URL, t->resp->url);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)c->timeout_ms);
@@ -561,11 +566,11 @@ static int attempt_once(s3_client *c, const s3_req *req, const char *path, s3_re
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1024L);
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME,
                      (long)(c->timeout_ms < 20000 ? (c->timeout_ms + 999) / 1000 : 10));
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, r->curl_err);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, t->resp->curl_err);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &t);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, t);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, &t);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, t);
     curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
@@ -578,30 +583,63 @@ static int attempt_once(s3_client *c, const s3_req *req, const char *path, s3_re
     } else if (strcmp(method, "PUT") == 0 || strcmp(method, "POST") == 0) {
         curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
         curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
-        curl_easy_setopt(h, CURLOPT_READDATA, &t);
+        curl_easy_setopt(h, CURLOPT_READDATA, t);
         curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, on_seek);
-        curl_easy_setopt(h, CURLOPT_SEEKDATA, &t);
+        curl_easy_setopt(h, CURLOPT_SEEKDATA, t);
         curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)req->body_len);
         if (strcmp(method, "POST") == 0)
             curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "POST");
     } else if (strcmp(method, "DELETE") == 0) {
         curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "DELETE");
     }
+}
+
+/* Runs the transfer set up on h and records curl's code, its message and the HTTP status in r.
+ * Returns 0 when an HTTP response arrived, else curl's code (positive). */
+static int run_transfer(CURL *h, s3_resp *r)
+{
     r->curl_rc = curl_easy_perform(h);
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
     if (r->curl_rc != CURLE_OK && r->curl_err[0] == '\0')
         snprintf(r->curl_err, sizeof r->curl_err, "%s", curl_easy_strerror(r->curl_rc));
     /* The error buffer must not outlive this call inside the pooled handle. */
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
-    rc = r->curl_rc == CURLE_OK ? 0 : (int)r->curl_rc;
     /* A capped body ends in a write error but the HTTP response itself was complete enough. */
     if (r->too_big)
-        rc = 0;
-    goto out;
-nomem:
-    snprintf(r->curl_err, sizeof r->curl_err, "out of memory");
-    r->curl_rc = CURLE_OUT_OF_MEMORY;
-    rc = (int)CURLE_OUT_OF_MEMORY;
+        return 0;
+    return r->curl_rc == CURLE_OK ? 0 : (int)r->curl_rc;
+}
+
+/* One attempt (invariants 3 and 4): signs the request with the current time, takes a handle from
+ * the pool, runs it and gives the handle back. Returns 0 when an HTTP response arrived (whatever
+ * its status) or the curl error code (positive) otherwise; fills r. */
+static int attempt_once(s3_client *c, const s3_req *req, const char *path, s3_resp *r)
+{
+    char amz_date[17];
+    sigv4_pair headers[16];
+    size_t nh = 0;
+    sigv4_signature sig = {0};
+    struct curl_slist *hl = NULL;
+    transfer t = {.req = req, .resp = r};
+    CURL *h = NULL;
+    int rc = 0;
+
+    sigv4_amz_date(time(NULL), amz_date);
+    if (sign_attempt(c, req, path, amz_date, headers, &nh, &sig) != 0) {
+        snprintf(r->curl_err, sizeof r->curl_err, "signing failed: %s", floe_last_error());
+        r->curl_rc = CURLE_ABORTED_BY_CALLBACK;
+        rc = (int)CURLE_ABORTED_BY_CALLBACK;
+        goto out;
+    }
+    if (header_list(headers, nh, sig.authorization, &hl) != 0 || !(h = pool_take(c))) {
+        snprintf(r->curl_err, sizeof r->curl_err, "out of memory");
+        r->curl_rc = CURLE_OUT_OF_MEMORY;
+        rc = (int)CURLE_OUT_OF_MEMORY;
+        goto out;
+    }
+    t.curl = h;
+    set_transfer_options(c, h, hl, &t);
+    rc = run_transfer(h, r);
 out:
     if (h)
         pool_give(c, h);
