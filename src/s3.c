@@ -22,6 +22,7 @@
 #include "buf.h"
 #include "clock.h"
 #include "error.h"
+#include "file.h"
 #include "sigv4.h"
 #include "xml.h"
 
@@ -1432,7 +1433,149 @@ static int xml_append_escaped(char *buf, size_t *len, size_t cap, const char *s)
     return 0;
 }
 
-/* Uploads path in parts of part_bytes. Called with the file open and its size known. */
+/* Starts a multipart upload of key, tagged with upload_tag (x-amz-meta-floe-upload-id, by which a
+ * completion whose answer was lost is recognised), and fills created->upload_id. */
+static int mpu_create(s3_client *c, const char *key, const char *upload_tag, mpu_create_result *created)
+{
+    int rc;
+    s3_req req = {
+        .op = FLOE_COLD_MPU_CREATE, .key = key, .sink = SINK_BUFFER, .max_body = S3_MAX_SMALL_BODY_BYTES};
+    req.query[req.query_count++] = (sigv4_pair){"uploads", ""};
+    req.headers[req.header_count++] = (sigv4_pair){"x-amz-meta-floe-upload-id", upload_tag};
+    s3_resp r;
+    if ((rc = perform(c, &req, &r)) != 0) {
+        count_error(c, FLOE_COLD_MPU_CREATE, rc);
+        goto out;
+    }
+    if (!status_ok(r.status)) {
+        rc = status_error(c, FLOE_COLD_MPU_CREATE, &r);
+        goto out;
+    }
+    note_success(c, &r);
+    if (r.too_big ||
+        (rc = xml_parse(buf_str(&r.body), r.body.len, r.where, mpu_create_element, created)) != 0 ||
+        !created->upload_id[0]) {
+        rc = count_error(c, FLOE_COLD_MPU_CREATE,
+                         err_set(FLOE_ECOLD, "s3 POST %s: answer has no UploadId (%s)", r.where,
+                                 rc ? floe_last_error() : "missing or too large"));
+        goto out;
+    }
+out:
+    resp_free(&r);
+    return rc;
+}
+
+/* Uploads the n bytes in buf as part part_number of upload_id and copies the ETag S3 gives it
+ * into etag, for the completion. */
+static int mpu_upload_part(s3_client *c, const char *key, const char *upload_id, uint64_t part_number,
+                           const void *buf, size_t n, char etag[S3_ETAG_MAX])
+{
+    int rc;
+    char md5[25], sha[65], part_no[24];
+    if ((rc = body_digests(buf, n, md5, sha)) != 0)
+        return rc;
+    snprintf(part_no, sizeof part_no, "%" PRIu64, part_number);
+    s3_req req = {.op = FLOE_COLD_MPU_PART, .key = key, .body = buf, .body_len = n, .body_sha256 = sha};
+    req.query[req.query_count++] = (sigv4_pair){"partNumber", part_no};
+    req.query[req.query_count++] = (sigv4_pair){"uploadId", upload_id};
+    req.headers[req.header_count++] = (sigv4_pair){"Content-MD5", md5};
+    s3_resp r;
+    if ((rc = perform(c, &req, &r)) != 0) {
+        count_error(c, FLOE_COLD_MPU_PART, rc);
+        goto out;
+    }
+    if (!status_ok(r.status)) {
+        rc = status_error(c, FLOE_COLD_MPU_PART, &r);
+        goto out;
+    }
+    if (!r.etag[0]) {
+        rc = count_error(
+            c, FLOE_COLD_MPU_PART,
+            err_set(FLOE_ECOLD, "s3 PUT %s: part %" PRIu64 " answer has no ETag", r.where, part_number));
+        goto out;
+    }
+    snprintf(etag, S3_ETAG_MAX, "%s", r.etag);
+out:
+    resp_free(&r);
+    return rc;
+}
+
+/* The CompleteMultipartUpload document naming the nparts parts by their ETags, in a malloc'd
+ * string the caller frees; *len_out gets its length. */
+static int mpu_complete_body(const char *key, char (*etags)[S3_ETAG_MAX], uint64_t nparts, char **body_out,
+                             size_t *len_out)
+{
+    int rc = 0;
+    size_t cap = 128 + nparts * (64 + S3_ETAG_MAX * 5), len = 0;
+    char *body = malloc(cap);
+    if (!body) {
+        rc = err_set(FLOE_ENOMEM, "s3 PUT %s: out of memory", key);
+        goto out;
+    }
+    len = (size_t)snprintf(body, cap, "<CompleteMultipartUpload>");
+    for (uint64_t i = 0; i < nparts; i++) {
+        len += (size_t)snprintf(body + len, cap - len, "<Part><PartNumber>%" PRIu64 "</PartNumber><ETag>\"",
+                                i + 1);
+        if (xml_append_escaped(body, &len, cap, etags[i]) != 0) {
+            rc = err_set(FLOE_ECOLD, "s3 PUT %s: ETag too long", key);
+            goto out;
+        }
+        len += (size_t)snprintf(body + len, cap - len, "\"</ETag></Part>");
+    }
+    len += (size_t)snprintf(body + len, cap - len, "</CompleteMultipartUpload>");
+    *body_out = body;
+    *len_out = len;
+    body = NULL;
+out:
+    free(body);
+    return rc;
+}
+
+/* Completes upload_id with body. Returns 0 once the object exists: completed now, or by an earlier
+ * sending of this request whose answer was lost (the object then carries upload_tag). Any other
+ * outcome is an error, and the caller aborts the upload (invariant 5). */
+static int mpu_complete(s3_client *c, const char *key, const char *upload_id, const char *upload_tag,
+                        const char *body, size_t len)
+{
+    int rc;
+    char sha[65];
+    sigv4_sha256_hex(body, len, sha);
+    s3_req req = {.op = FLOE_COLD_MPU_COMPLETE,
+                  .key = key,
+                  .body = body,
+                  .body_len = len,
+                  .body_sha256 = sha,
+                  .sink = SINK_BUFFER,
+                  .max_body = S3_MAX_SMALL_BODY_BYTES};
+    req.query[req.query_count++] = (sigv4_pair){"uploadId", upload_id};
+    req.headers[req.header_count++] = (sigv4_pair){"Content-Type", "application/xml"};
+    s3_resp r;
+    if ((rc = perform(c, &req, &r)) != 0) {
+        count_error(c, FLOE_COLD_MPU_COMPLETE, rc);
+        goto out;
+    }
+    if (status_ok(r.status) && !r.err_code[0]) {
+        note_success(c, &r);
+    } else if (r.status == 404 && strcmp(r.err_code, "NoSuchUpload") == 0) {
+        /* An earlier attempt completed it and its answer was lost (curl itself resends a request
+         * whose reused connection died, so this can happen within one attempt too): the object
+         * says whose it is. */
+        s3_object_info info;
+        if (s3_head(c, key, &info) == 0 && strcmp(info.upload_id, upload_tag) == 0)
+            err_clear();
+        else
+            rc = status_error(c, FLOE_COLD_MPU_COMPLETE, &r);
+    } else {
+        rc = status_error(c, FLOE_COLD_MPU_COMPLETE, &r);
+    }
+out:
+    resp_free(&r);
+    return rc;
+}
+
+/* Uploads path in parts of part_bytes (more when S3_MAX_PARTS would not hold the file): create,
+ * read and send each part, complete; a failure after the create aborts the upload. Called with the
+ * file open and its size known. */
 static int put_multipart(s3_client *c, const char *key, int fd, const char *path, uint64_t size,
                          uint64_t part_bytes)
 {
@@ -1442,16 +1585,18 @@ static int put_multipart(s3_client *c, const char *key, int fd, const char *path
     char(*etags)[S3_ETAG_MAX] = NULL;
     unsigned char *buf = NULL;
     char *complete_body = NULL;
+    size_t complete_len = 0;
     int created_ok = 0;
-    s3_resp r = {0};
 
     uint64_t nparts = (size + part_bytes - 1) / part_bytes;
     if (nparts > S3_MAX_PARTS) {
         part_bytes = (size + S3_MAX_PARTS - 1) / S3_MAX_PARTS;
         nparts = (size + part_bytes - 1) / part_bytes;
     }
-    if (part_bytes > SIZE_MAX / 2)
-        return err_set(FLOE_EINVAL, "s3 PUT %s: part size %" PRIu64 " too large", key, part_bytes);
+    if (part_bytes > SIZE_MAX / 2) {
+        rc = err_set(FLOE_EINVAL, "s3 PUT %s: part size %" PRIu64 " too large", key, part_bytes);
+        goto out;
+    }
     etags = calloc(nparts, sizeof *etags);
     buf = malloc(part_bytes);
     if (!etags || !buf) {
@@ -1459,125 +1604,24 @@ static int put_multipart(s3_client *c, const char *key, int fd, const char *path
         goto out;
     }
     random_hex(upload_tag, 16);
-
-    {
-        s3_req req = {
-            .op = FLOE_COLD_MPU_CREATE, .key = key, .sink = SINK_BUFFER, .max_body = S3_MAX_SMALL_BODY_BYTES};
-        req.query[req.query_count++] = (sigv4_pair){"uploads", ""};
-        req.headers[req.header_count++] = (sigv4_pair){"x-amz-meta-floe-upload-id", upload_tag};
-        if ((rc = perform(c, &req, &r)) != 0) {
-            count_error(c, FLOE_COLD_MPU_CREATE, rc);
-            goto out;
-        }
-        if (!status_ok(r.status)) {
-            rc = status_error(c, FLOE_COLD_MPU_CREATE, &r);
-            goto out;
-        }
-        note_success(c, &r);
-        if (r.too_big ||
-            (rc = xml_parse(buf_str(&r.body), r.body.len, r.where, mpu_create_element, &created)) != 0 ||
-            !created.upload_id[0]) {
-            rc = count_error(c, FLOE_COLD_MPU_CREATE,
-                             err_set(FLOE_ECOLD, "s3 POST %s: answer has no UploadId (%s)", r.where,
-                                     rc ? floe_last_error() : "missing or too large"));
-            goto out;
-        }
-        created_ok = 1;
-        resp_free(&r);
-    }
-
+    if ((rc = mpu_create(c, key, upload_tag, &created)) != 0)
+        goto out;
+    created_ok = 1;
     for (uint64_t i = 0; i < nparts; i++) {
         uint64_t off = i * part_bytes;
-        size_t n = (size_t)(size - off < part_bytes ? size - off : part_bytes);
-        size_t got = 0;
-        while (got < n) {
-            ssize_t k = pread(fd, buf + got, n - got, (off_t)(off + got));
-            if (k < 0 && errno == EINTR)
-                continue;
-            if (k <= 0) {
-                rc = err_set(FLOE_EIO, "s3 PUT %s: read %s at offset %" PRIu64 ": %s", key, path, off + got,
-                             k < 0 ? strerror(errno) : "file shrank during upload");
-                goto out;
-            }
-            got += (size_t)k;
-        }
-        char md5[25], sha[65], part_no[24];
-        if ((rc = body_digests(buf, n, md5, sha)) != 0)
-            goto out;
-        snprintf(part_no, sizeof part_no, "%" PRIu64, i + 1);
-        s3_req req = {.op = FLOE_COLD_MPU_PART, .key = key, .body = buf, .body_len = n, .body_sha256 = sha};
-        req.query[req.query_count++] = (sigv4_pair){"partNumber", part_no};
-        req.query[req.query_count++] = (sigv4_pair){"uploadId", created.upload_id};
-        req.headers[req.header_count++] = (sigv4_pair){"Content-MD5", md5};
-        if ((rc = perform(c, &req, &r)) != 0) {
-            count_error(c, FLOE_COLD_MPU_PART, rc);
+        size_t n = (size_t)(size - off < part_bytes ? size - off : part_bytes), got = 0;
+        int e = file_pread_all(fd, buf, n, off, &got);
+        if (e != 0) {
+            rc = err_set(FLOE_EIO, "s3 PUT %s: read %s at offset %" PRIu64 ": %s", key, path, off + got,
+                         e > 0 ? strerror(e) : "file shrank during upload");
             goto out;
         }
-        if (!status_ok(r.status)) {
-            rc = status_error(c, FLOE_COLD_MPU_PART, &r);
+        if ((rc = mpu_upload_part(c, key, created.upload_id, i + 1, buf, n, etags[i])) != 0)
             goto out;
-        }
-        if (!r.etag[0]) {
-            rc = count_error(
-                c, FLOE_COLD_MPU_PART,
-                err_set(FLOE_ECOLD, "s3 PUT %s: part %" PRIu64 " answer has no ETag", r.where, i + 1));
-            goto out;
-        }
-        snprintf(etags[i], sizeof etags[i], "%s", r.etag);
-        resp_free(&r);
     }
-
-    {
-        size_t cap = 128 + nparts * (64 + S3_ETAG_MAX * 5), len = 0;
-        complete_body = malloc(cap);
-        if (!complete_body) {
-            rc = err_set(FLOE_ENOMEM, "s3 PUT %s: out of memory", key);
-            goto out;
-        }
-        len = (size_t)snprintf(complete_body, cap, "<CompleteMultipartUpload>");
-        for (uint64_t i = 0; i < nparts; i++) {
-            len += (size_t)snprintf(complete_body + len, cap - len,
-                                    "<Part><PartNumber>%" PRIu64 "</PartNumber><ETag>\"", i + 1);
-            if (xml_append_escaped(complete_body, &len, cap, etags[i]) != 0) {
-                rc = err_set(FLOE_ECOLD, "s3 PUT %s: ETag too long", key);
-                goto out;
-            }
-            len += (size_t)snprintf(complete_body + len, cap - len, "\"</ETag></Part>");
-        }
-        len += (size_t)snprintf(complete_body + len, cap - len, "</CompleteMultipartUpload>");
-        char sha[65];
-        sigv4_sha256_hex(complete_body, len, sha);
-        s3_req req = {.op = FLOE_COLD_MPU_COMPLETE,
-                      .key = key,
-                      .body = complete_body,
-                      .body_len = len,
-                      .body_sha256 = sha,
-                      .sink = SINK_BUFFER,
-                      .max_body = S3_MAX_SMALL_BODY_BYTES};
-        req.query[req.query_count++] = (sigv4_pair){"uploadId", created.upload_id};
-        req.headers[req.header_count++] = (sigv4_pair){"Content-Type", "application/xml"};
-        if ((rc = perform(c, &req, &r)) != 0) {
-            count_error(c, FLOE_COLD_MPU_COMPLETE, rc);
-            goto out;
-        }
-        if (status_ok(r.status) && !r.err_code[0]) {
-            note_success(c, &r);
-            created_ok = 0; /* completed: nothing to abort */
-        } else if (r.status == 404 && strcmp(r.err_code, "NoSuchUpload") == 0) {
-            /* An earlier attempt completed it and its answer was lost (curl itself resends a request
-             * whose reused connection died, so this can happen within one attempt too): the object
-             * says whose it is. */
-            s3_object_info info;
-            if (s3_head(c, key, &info) == 0 && strcmp(info.upload_id, upload_tag) == 0) {
-                created_ok = 0;
-                err_clear();
-            } else {
-                rc = status_error(c, FLOE_COLD_MPU_COMPLETE, &r);
-            }
-        } else {
-            rc = status_error(c, FLOE_COLD_MPU_COMPLETE, &r);
-        }
-    }
+    if ((rc = mpu_complete_body(key, etags, nparts, &complete_body, &complete_len)) != 0)
+        goto out;
+    rc = mpu_complete(c, key, created.upload_id, upload_tag, complete_body, complete_len);
 out:
     if (rc != 0 && created_ok) {
         /* Keep the first error's message: abort's outcome only matters for the counters. */
@@ -1586,7 +1630,6 @@ out:
         mpu_abort(c, key, created.upload_id);
         err_set(rc, "%s", saved);
     }
-    resp_free(&r);
     free(complete_body);
     free(buf);
     free(etags);
@@ -1624,17 +1667,10 @@ int s3_put_file(s3_client *c, const char *key, const char *path, uint64_t part_b
         rc = err_set(FLOE_ENOMEM, "s3 PUT %s: out of memory reading %s", key, path);
         goto out;
     }
-    size_t got = 0;
-    while (got < size) {
-        ssize_t k = pread(fd, (char *)data + got, size - got, (off_t)got);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0) {
-            rc = err_set(FLOE_EIO, "s3 PUT %s: read %s: %s", key, path,
-                         k < 0 ? strerror(errno) : "file shrank");
-            goto out;
-        }
-        got += (size_t)k;
+    int e = file_pread_all(fd, data, (size_t)size, 0, NULL);
+    if (e != 0) {
+        rc = err_set(FLOE_EIO, "s3 PUT %s: read %s: %s", key, path, e > 0 ? strerror(e) : "file shrank");
+        goto out;
     }
     rc = s3_put(c, key, data, size, 0);
 out:
