@@ -144,7 +144,7 @@ void s3_client_cancel(s3_client *c)
         atomic_store(&c->cancelled, 1);
 }
 
-static void random_hex(char *out, size_t bytes)
+static void s3_random_hex(char *out, size_t bytes)
 {
     static const char hex[] = "0123456789abcdef";
     for (size_t i = 0; i < bytes; i++) {
@@ -159,7 +159,7 @@ static void random_hex(char *out, size_t bytes)
  * sent as UNSIGNED-PAYLOAD: the signed Content-MD5 header already makes the store check every byte
  * it receives, and hashing it a second time with SHA-256 (here, and again on the server) cost a
  * third of the upload's CPU. */
-static int body_digests(const void *data, size_t len, char md5_b64[25], char sha256_hex[65])
+static int s3_body_digests(const void *data, size_t len, char md5_b64[25], char sha256_hex[65])
 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int md_len = 0;
@@ -177,7 +177,7 @@ static char *dup_or_null(const char *s)
 
 /* Parses an HTTP date ("Tue, 15 Nov 1994 08:12:31 GMT") or an ISO 8601 UTC time
  * ("2009-10-12T17:50:30.000Z"); 0 if it is neither. */
-static int64_t parse_time(const char *s)
+static int64_t s3_parse_time(const char *s)
 {
     struct tm tm;
     memset(&tm, 0, sizeof tm);
@@ -189,7 +189,7 @@ static int64_t parse_time(const char *s)
     return end ? (int64_t)timegm(&tm) : 0;
 }
 
-static int parse_u64(const char *s, uint64_t *out)
+static int s3_parse_u64(const char *s, uint64_t *out)
 {
     if (!s || *s < '0' || *s > '9')
         return -1;
@@ -297,7 +297,7 @@ static void resp_reset_attempt(s3_resp *r)
     r->have_content_length = 0;
 }
 
-static void resp_free(s3_resp *r)
+static void s3_resp_free(s3_resp *r)
 {
     buf_free(&r->body);
     free(r->err_body);
@@ -332,7 +332,7 @@ static int on_seek(void *userdata, curl_off_t offset, int origin)
     return CURL_SEEKFUNC_OK;
 }
 
-static int status_ok(long status)
+static int s3_status_ok(long status)
 {
     return status >= 200 && status < 300;
 }
@@ -344,7 +344,7 @@ static size_t on_write(char *src, size_t size, size_t nmemb, void *userdata)
     size_t n = size * nmemb;
     long status = 0;
     curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &status);
-    if (!status_ok(status)) {
+    if (!s3_status_ok(status)) {
         /* Keep the head of an error body, drop the rest so the connection stays usable. */
         size_t room = S3_MAX_ERROR_BODY_BYTES - r->err_len;
         size_t take = n < room ? n : room;
@@ -422,7 +422,7 @@ static size_t on_header(char *line, size_t size, size_t nitems, void *userdata)
             r->etag[n - 2] = '\0';
         }
     } else if (take_header(line, len, "Content-Length", value, sizeof value)) {
-        r->have_content_length = parse_u64(value, &r->content_length) == 0;
+        r->have_content_length = s3_parse_u64(value, &r->content_length) == 0;
     } else if (!take_header(line, len, "Content-Range", r->content_range, sizeof r->content_range) &&
                !take_header(line, len, "Last-Modified", r->last_modified, sizeof r->last_modified) &&
                !take_header(line, len, "x-amz-meta-floe-upload-id", r->upload_id, sizeof r->upload_id)) {
@@ -703,7 +703,7 @@ static int status_retryable(const s3_resp *r)
 
 /* Runs req with retries. Returns 0 when a final HTTP response arrived (r->status says which; the
  * caller interprets it) or FLOE_ECOLD/FLOE_EINVAL with the message set when none did. */
-static int perform(s3_client *c, const s3_req *req, s3_resp *r)
+static int s3_perform(s3_client *c, const s3_req *req, s3_resp *r)
 {
     char path[S3_URL_MAX];
     size_t ulen = 0;
@@ -753,7 +753,7 @@ static int perform(s3_client *c, const s3_req *req, s3_resp *r)
         if (crc != 0) {
             retry = curl_retryable((CURLcode)crc);
         } else {
-            if (!status_ok(r->status))
+            if (!s3_status_ok(r->status))
                 parse_error_xml(r, r->err_body, r->err_len);
             else if (req->op == FLOE_COLD_MPU_COMPLETE && r->body.data)
                 parse_error_xml(r, r->body.data, r->body.len);
@@ -815,7 +815,7 @@ static void health_clear(s3_client *c)
 }
 
 /* Records that an answer proves the credentials and bucket good. */
-static void note_success(s3_client *c, const s3_resp *r)
+static void s3_note_success(s3_client *c, const s3_resp *r)
 {
     (void)r;
     health_clear(c);
@@ -823,7 +823,7 @@ static void note_success(s3_client *c, const s3_resp *r)
 
 /* Turns a final non-success HTTP response into an error with a full message, records permanent
  * errors for health and counts the failure. 404 on GET/HEAD of a key is FLOE_ENOTFOUND. */
-static int status_error(s3_client *c, floe_cold_op op, const s3_resp *r)
+static int s3_status_error(s3_client *c, floe_cold_op op, const s3_resp *r)
 {
     const char *hint = permanent_hint(r);
     char code_part[600] = "";
@@ -851,7 +851,7 @@ static int status_error(s3_client *c, floe_cold_op op, const s3_resp *r)
 }
 
 /* Counts a failure that did not come from an HTTP status. */
-static int count_error(s3_client *c, floe_cold_op op, int rc)
+static int s3_count_error(s3_client *c, floe_cold_op op, int rc)
 {
     atomic_fetch_add_explicit(&c->errors[op], 1, memory_order_relaxed);
     return rc;
@@ -861,7 +861,7 @@ static int count_error(s3_client *c, floe_cold_op op, int rc)
 /* Client lifetime */
 
 /* S3 limits a key, prefix included, to 1024 bytes. */
-static int valid_key(const s3_client *c, const char *key, const char *what)
+static int s3_valid_key(const s3_client *c, const char *key, const char *what)
 {
     if (!key || !key[0])
         return err_set(FLOE_EINVAL, "s3 %s: empty key", what);
@@ -1014,49 +1014,49 @@ int s3_create_bucket(s3_client *c)
     sigv4_sha256_hex(body, body_len, sha);
     s3_req req = {.op = FLOE_COLD_PUT, .key = NULL, .body = body, .body_len = body_len, .body_sha256 = sha};
     s3_resp r;
-    int rc = perform(c, &req, &r);
+    int rc = s3_perform(c, &req, &r);
     if (rc == 0) {
-        if (status_ok(r.status) || strcmp(r.err_code, "BucketAlreadyOwnedByYou") == 0)
-            note_success(c, &r);
+        if (s3_status_ok(r.status) || strcmp(r.err_code, "BucketAlreadyOwnedByYou") == 0)
+            s3_note_success(c, &r);
         else
-            rc = status_error(c, FLOE_COLD_PUT, &r);
+            rc = s3_status_error(c, FLOE_COLD_PUT, &r);
     } else {
-        count_error(c, FLOE_COLD_PUT, rc);
+        s3_count_error(c, FLOE_COLD_PUT, rc);
     }
-    resp_free(&r);
+    s3_resp_free(&r);
     return rc;
 }
 
 int s3_head(s3_client *c, const char *key, s3_object_info *out)
 {
     int rc;
-    if ((rc = valid_key(c, key, "HEAD")) != 0)
+    if ((rc = s3_valid_key(c, key, "HEAD")) != 0)
         return rc;
     s3_req req = {.op = FLOE_COLD_HEAD, .key = key};
     s3_resp r;
-    if ((rc = perform(c, &req, &r)) != 0) {
-        count_error(c, FLOE_COLD_HEAD, rc);
+    if ((rc = s3_perform(c, &req, &r)) != 0) {
+        s3_count_error(c, FLOE_COLD_HEAD, rc);
         goto out;
     }
-    if (!status_ok(r.status)) {
-        rc = status_error(c, FLOE_COLD_HEAD, &r);
+    if (!s3_status_ok(r.status)) {
+        rc = s3_status_error(c, FLOE_COLD_HEAD, &r);
         goto out;
     }
     if (!r.have_content_length) {
-        rc = count_error(c, FLOE_COLD_HEAD,
-                         err_set(FLOE_ECOLD, "s3 HEAD %s: answer has no Content-Length", r.where));
+        rc = s3_count_error(c, FLOE_COLD_HEAD,
+                            err_set(FLOE_ECOLD, "s3 HEAD %s: answer has no Content-Length", r.where));
         goto out;
     }
-    note_success(c, &r);
+    s3_note_success(c, &r);
     if (out) {
         memset(out, 0, sizeof *out);
         out->size = r.content_length;
-        out->mtime_unix_s = parse_time(r.last_modified);
+        out->mtime_unix_s = s3_parse_time(r.last_modified);
         snprintf(out->etag, sizeof out->etag, "%s", r.etag);
         snprintf(out->upload_id, sizeof out->upload_id, "%s", r.upload_id);
     }
 out:
-    resp_free(&r);
+    s3_resp_free(&r);
     return rc;
 }
 
@@ -1064,27 +1064,27 @@ int s3_put(s3_client *c, const char *key, const void *data, size_t len, int if_n
 {
     int rc;
     char md5[25], sha[65], upload_id[33];
-    if ((rc = valid_key(c, key, "PUT")) != 0)
+    if ((rc = s3_valid_key(c, key, "PUT")) != 0)
         return rc;
     if (len && !data)
         return err_set(FLOE_EINVAL, "s3 PUT %s: no data", key);
-    if ((rc = body_digests(data ? data : "", len, md5, sha)) != 0)
+    if ((rc = s3_body_digests(data ? data : "", len, md5, sha)) != 0)
         return rc;
-    random_hex(upload_id, 16);
+    s3_random_hex(upload_id, 16);
     s3_req req = {.op = FLOE_COLD_PUT, .key = key, .body = data, .body_len = len, .body_sha256 = sha};
     req.headers[req.header_count++] = (sigv4_pair){"Content-MD5", md5};
     req.headers[req.header_count++] = (sigv4_pair){"x-amz-meta-floe-upload-id", upload_id};
     if (if_none_match)
         req.headers[req.header_count++] = (sigv4_pair){"If-None-Match", "*"};
     s3_resp r;
-    if ((rc = perform(c, &req, &r)) != 0) {
-        count_error(c, FLOE_COLD_PUT, rc);
+    if ((rc = s3_perform(c, &req, &r)) != 0) {
+        s3_count_error(c, FLOE_COLD_PUT, rc);
         goto out;
     }
-    if (status_ok(r.status)) {
-        note_success(c, &r);
+    if (s3_status_ok(r.status)) {
+        s3_note_success(c, &r);
     } else if (r.status == 412 && if_none_match) {
-        note_success(c, &r);
+        s3_note_success(c, &r);
         /* An earlier sending of this request may have created it before its answer was lost (after
          * a timeout, or when curl resent it on a fresh connection within one attempt): the upload
          * id on the object tells. */
@@ -1094,10 +1094,10 @@ int s3_put(s3_client *c, const char *key, const void *data, size_t len, int if_n
             rc = 0;
         err_clear();
     } else {
-        rc = status_error(c, FLOE_COLD_PUT, &r);
+        rc = s3_status_error(c, FLOE_COLD_PUT, &r);
     }
 out:
-    resp_free(&r);
+    s3_resp_free(&r);
     return rc;
 }
 
@@ -1126,7 +1126,7 @@ int s3_get_range(s3_client *c, const char *key, uint64_t offset, void *buf, size
 {
     int rc;
     char range[64];
-    if ((rc = valid_key(c, key, "GET")) != 0)
+    if ((rc = s3_valid_key(c, key, "GET")) != 0)
         return rc;
     if (len == 0) {
         s3_object_info info;
@@ -1144,57 +1144,57 @@ int s3_get_range(s3_client *c, const char *key, uint64_t offset, void *buf, size
     s3_req req = {.op = FLOE_COLD_GET, .key = key, .sink = SINK_FIXED, .fixed_buf = buf, .fixed_len = len};
     req.headers[req.header_count++] = (sigv4_pair){"Range", range};
     s3_resp r;
-    if ((rc = perform(c, &req, &r)) != 0) {
-        count_error(c, FLOE_COLD_GET, rc);
+    if ((rc = s3_perform(c, &req, &r)) != 0) {
+        s3_count_error(c, FLOE_COLD_GET, rc);
         goto out;
     }
     if (r.status == 206) {
-        note_success(c, &r);
+        s3_note_success(c, &r);
         if (r.too_big)
             rc =
                 err_set(FLOE_ECOLD, "s3 GET %s: server sent more than the %zu bytes asked for", r.where, len);
         else
             rc = check_range(&r, key, offset, len);
         if (rc)
-            count_error(c, FLOE_COLD_GET, rc);
+            s3_count_error(c, FLOE_COLD_GET, rc);
     } else if (r.status == 200) {
         /* The server ignored Range: fine only if the object is exactly the range. */
-        note_success(c, &r);
+        s3_note_success(c, &r);
         if (offset != 0 || r.too_big || r.fixed_got != len)
-            rc = count_error(c, FLOE_COLD_GET,
-                             err_set(r.too_big || offset ? FLOE_ECOLD : FLOE_ERANGE,
-                                     "s3 GET %s: server ignored Range %s and sent %s bytes", r.where, range,
-                                     r.too_big ? "more" : "fewer"));
+            rc = s3_count_error(c, FLOE_COLD_GET,
+                                err_set(r.too_big || offset ? FLOE_ECOLD : FLOE_ERANGE,
+                                        "s3 GET %s: server ignored Range %s and sent %s bytes", r.where,
+                                        range, r.too_big ? "more" : "fewer"));
     } else if (r.status == 416) {
-        note_success(c, &r);
+        s3_note_success(c, &r);
         rc = err_set(FLOE_ERANGE, "s3 GET %s: 416 %s: %s is outside object %s", r.where,
                      r.err_code[0] ? r.err_code : "Range Not Satisfiable", range, key);
     } else {
-        rc = status_error(c, FLOE_COLD_GET, &r);
+        rc = s3_status_error(c, FLOE_COLD_GET, &r);
     }
 out:
-    resp_free(&r);
+    s3_resp_free(&r);
     return rc;
 }
 
 int s3_get(s3_client *c, const char *key, void **data, size_t *len, size_t max_len)
 {
     int rc;
-    if ((rc = valid_key(c, key, "GET")) != 0)
+    if ((rc = s3_valid_key(c, key, "GET")) != 0)
         return rc;
     if (!data || !len)
         return err_set(FLOE_EINVAL, "s3 GET %s: no output", key);
     s3_req req = {.op = FLOE_COLD_GET, .key = key, .sink = SINK_BUFFER, .max_body = max_len};
     s3_resp r;
-    if ((rc = perform(c, &req, &r)) != 0) {
-        count_error(c, FLOE_COLD_GET, rc);
+    if ((rc = s3_perform(c, &req, &r)) != 0) {
+        s3_count_error(c, FLOE_COLD_GET, rc);
         goto out;
     }
-    if (!status_ok(r.status)) {
-        rc = status_error(c, FLOE_COLD_GET, &r);
+    if (!s3_status_ok(r.status)) {
+        rc = s3_status_error(c, FLOE_COLD_GET, &r);
         goto out;
     }
-    note_success(c, &r);
+    s3_note_success(c, &r);
     if (r.too_big) {
         rc =
             err_set(FLOE_ETOOBIG, "s3 GET %s: object is larger than the %zu bytes allowed", r.where, max_len);
@@ -1209,27 +1209,27 @@ int s3_get(s3_client *c, const char *key, void **data, size_t *len, size_t max_l
     *data = body;
     *len = body_len;
 out:
-    resp_free(&r);
+    s3_resp_free(&r);
     return rc;
 }
 
 int s3_delete(s3_client *c, const char *key)
 {
     int rc;
-    if ((rc = valid_key(c, key, "DELETE")) != 0)
+    if ((rc = s3_valid_key(c, key, "DELETE")) != 0)
         return rc;
     s3_req req = {.op = FLOE_COLD_DELETE, .key = key};
     s3_resp r;
-    if ((rc = perform(c, &req, &r)) != 0) {
-        count_error(c, FLOE_COLD_DELETE, rc);
+    if ((rc = s3_perform(c, &req, &r)) != 0) {
+        s3_count_error(c, FLOE_COLD_DELETE, rc);
         goto out;
     }
-    if (status_ok(r.status) || (r.status == 404 && strcmp(r.err_code, "NoSuchBucket") != 0))
-        note_success(c, &r);
+    if (s3_status_ok(r.status) || (r.status == 404 && strcmp(r.err_code, "NoSuchBucket") != 0))
+        s3_note_success(c, &r);
     else
-        rc = status_error(c, FLOE_COLD_DELETE, &r);
+        rc = s3_status_error(c, FLOE_COLD_DELETE, &r);
 out:
-    resp_free(&r);
+    s3_resp_free(&r);
     return rc;
 }
 
@@ -1272,10 +1272,10 @@ static int list_element(void *ctx, const char *path, const char *text, size_t le
         if (!p->cur.key)
             return err_set(FLOE_ENOMEM, "s3 list %s: out of memory", p->url);
     } else if (strcmp(path, "ListBucketResult/Contents/Size") == 0) {
-        if (parse_u64(text, &p->cur.size) != 0)
+        if (s3_parse_u64(text, &p->cur.size) != 0)
             return err_set(FLOE_ECOLD, "s3 GET %s: bad <Size> '%.40s' in list result", p->url, text);
     } else if (strcmp(path, "ListBucketResult/Contents/LastModified") == 0) {
-        p->cur.mtime = parse_time(text);
+        p->cur.mtime = s3_parse_time(text);
     } else if (strcmp(path, "ListBucketResult/Contents") == 0) {
         if (!p->cur.key)
             return err_set(FLOE_ECOLD, "s3 GET %s: list result has <Contents> without <Key>", p->url);
@@ -1326,40 +1326,41 @@ int s3_list(s3_client *c, const char *prefix, uint32_t page_keys, s3_list_fn fn,
         req.query[req.query_count++] = (sigv4_pair){"encoding-type", "url"};
         if (token)
             req.query[req.query_count++] = (sigv4_pair){"continuation-token", token};
-        resp_free(&r);
-        if ((rc = perform(c, &req, &r)) != 0) {
-            count_error(c, FLOE_COLD_LIST, rc);
+        s3_resp_free(&r);
+        if ((rc = s3_perform(c, &req, &r)) != 0) {
+            s3_count_error(c, FLOE_COLD_LIST, rc);
             goto out;
         }
-        if (!status_ok(r.status)) {
-            rc = status_error(c, FLOE_COLD_LIST, &r);
+        if (!s3_status_ok(r.status)) {
+            rc = s3_status_error(c, FLOE_COLD_LIST, &r);
             goto out;
         }
-        note_success(c, &r);
+        s3_note_success(c, &r);
         if (r.too_big) {
-            rc = count_error(c, FLOE_COLD_LIST,
-                             err_set(FLOE_ECOLD, "s3 GET %s: list page larger than %d bytes", r.where,
-                                     S3_MAX_LIST_PAGE_BYTES));
+            rc = s3_count_error(c, FLOE_COLD_LIST,
+                                err_set(FLOE_ECOLD, "s3 GET %s: list page larger than %d bytes", r.where,
+                                        S3_MAX_LIST_PAGE_BYTES));
             goto out;
         }
         list_page_clear(&page);
         page.url = r.where;
         if ((rc = xml_parse(buf_str(&r.body), r.body.len, r.where, list_element, &page)) != 0) {
-            rc = count_error(c, FLOE_COLD_LIST, err_wrap(FLOE_ECOLD, "s3 list"));
+            rc = s3_count_error(c, FLOE_COLD_LIST, err_wrap(FLOE_ECOLD, "s3 list"));
             goto out;
         }
         for (size_t i = 0; i < page.count; i++) {
             char *k = page.entries[i].key;
             if (page.url_encoded && url_decode(k) != 0) {
-                rc = count_error(
+                rc = s3_count_error(
                     c, FLOE_COLD_LIST,
                     err_set(FLOE_ECOLD, "s3 GET %s: bad URL encoding in key '%.100s'", r.where, k));
                 goto out;
             }
             if (strncmp(k, c->prefix, strip) != 0) {
-                rc = count_error(c, FLOE_COLD_LIST,
-                                 err_set(FLOE_ECOLD, "s3 GET %s: listed key '%.100s' is outside prefix '%s'",
-                                         r.where, k, c->prefix));
+                rc = s3_count_error(c, FLOE_COLD_LIST,
+                                    err_set(FLOE_ECOLD,
+                                            "s3 GET %s: listed key '%.100s' is outside prefix '%s'", r.where,
+                                            k, c->prefix));
                 goto out;
             }
             if ((rc = fn(ctx, k + strip, page.entries[i].size, page.entries[i].mtime)) != 0)
@@ -1368,10 +1369,10 @@ int s3_list(s3_client *c, const char *prefix, uint32_t page_keys, s3_list_fn fn,
         if (!page.truncated)
             break;
         if (!page.next_token || !page.next_token[0] || (token && strcmp(token, page.next_token) == 0)) {
-            rc = count_error(c, FLOE_COLD_LIST,
-                             err_set(FLOE_ECOLD,
-                                     "s3 GET %s: truncated list page without a new continuation token",
-                                     r.where));
+            rc = s3_count_error(c, FLOE_COLD_LIST,
+                                err_set(FLOE_ECOLD,
+                                        "s3 GET %s: truncated list page without a new continuation token",
+                                        r.where));
             goto out;
         }
         free(token);
@@ -1380,7 +1381,7 @@ int s3_list(s3_client *c, const char *prefix, uint32_t page_keys, s3_list_fn fn,
     }
 out:
     list_page_clear(&page);
-    resp_free(&r);
+    s3_resp_free(&r);
     free(token);
     return rc;
 }
@@ -1407,14 +1408,14 @@ static int mpu_abort(s3_client *c, const char *key, const char *upload_id)
     s3_req req = {.op = FLOE_COLD_MPU_ABORT, .key = key};
     req.query[req.query_count++] = (sigv4_pair){"uploadId", upload_id};
     s3_resp r;
-    int rc = perform(c, &req, &r);
+    int rc = s3_perform(c, &req, &r);
     if (rc != 0)
-        count_error(c, FLOE_COLD_MPU_ABORT, rc);
-    else if (status_ok(r.status) || r.status == 404)
-        note_success(c, &r);
+        s3_count_error(c, FLOE_COLD_MPU_ABORT, rc);
+    else if (s3_status_ok(r.status) || r.status == 404)
+        s3_note_success(c, &r);
     else
-        rc = status_error(c, FLOE_COLD_MPU_ABORT, &r);
-    resp_free(&r);
+        rc = s3_status_error(c, FLOE_COLD_MPU_ABORT, &r);
+    s3_resp_free(&r);
     return rc;
 }
 
@@ -1443,25 +1444,25 @@ static int mpu_create(s3_client *c, const char *key, const char *upload_tag, mpu
     req.query[req.query_count++] = (sigv4_pair){"uploads", ""};
     req.headers[req.header_count++] = (sigv4_pair){"x-amz-meta-floe-upload-id", upload_tag};
     s3_resp r;
-    if ((rc = perform(c, &req, &r)) != 0) {
-        count_error(c, FLOE_COLD_MPU_CREATE, rc);
+    if ((rc = s3_perform(c, &req, &r)) != 0) {
+        s3_count_error(c, FLOE_COLD_MPU_CREATE, rc);
         goto out;
     }
-    if (!status_ok(r.status)) {
-        rc = status_error(c, FLOE_COLD_MPU_CREATE, &r);
+    if (!s3_status_ok(r.status)) {
+        rc = s3_status_error(c, FLOE_COLD_MPU_CREATE, &r);
         goto out;
     }
-    note_success(c, &r);
+    s3_note_success(c, &r);
     if (r.too_big ||
         (rc = xml_parse(buf_str(&r.body), r.body.len, r.where, mpu_create_element, created)) != 0 ||
         !created->upload_id[0]) {
-        rc = count_error(c, FLOE_COLD_MPU_CREATE,
-                         err_set(FLOE_ECOLD, "s3 POST %s: answer has no UploadId (%s)", r.where,
-                                 rc ? floe_last_error() : "missing or too large"));
+        rc = s3_count_error(c, FLOE_COLD_MPU_CREATE,
+                            err_set(FLOE_ECOLD, "s3 POST %s: answer has no UploadId (%s)", r.where,
+                                    rc ? floe_last_error() : "missing or too large"));
         goto out;
     }
 out:
-    resp_free(&r);
+    s3_resp_free(&r);
     return rc;
 }
 
@@ -1472,7 +1473,7 @@ static int mpu_upload_part(s3_client *c, const char *key, const char *upload_id,
 {
     int rc;
     char md5[25], sha[65], part_no[24];
-    if ((rc = body_digests(buf, n, md5, sha)) != 0)
+    if ((rc = s3_body_digests(buf, n, md5, sha)) != 0)
         return rc;
     snprintf(part_no, sizeof part_no, "%" PRIu64, part_number);
     s3_req req = {.op = FLOE_COLD_MPU_PART, .key = key, .body = buf, .body_len = n, .body_sha256 = sha};
@@ -1480,23 +1481,23 @@ static int mpu_upload_part(s3_client *c, const char *key, const char *upload_id,
     req.query[req.query_count++] = (sigv4_pair){"uploadId", upload_id};
     req.headers[req.header_count++] = (sigv4_pair){"Content-MD5", md5};
     s3_resp r;
-    if ((rc = perform(c, &req, &r)) != 0) {
-        count_error(c, FLOE_COLD_MPU_PART, rc);
+    if ((rc = s3_perform(c, &req, &r)) != 0) {
+        s3_count_error(c, FLOE_COLD_MPU_PART, rc);
         goto out;
     }
-    if (!status_ok(r.status)) {
-        rc = status_error(c, FLOE_COLD_MPU_PART, &r);
+    if (!s3_status_ok(r.status)) {
+        rc = s3_status_error(c, FLOE_COLD_MPU_PART, &r);
         goto out;
     }
     if (!r.etag[0]) {
-        rc = count_error(
+        rc = s3_count_error(
             c, FLOE_COLD_MPU_PART,
             err_set(FLOE_ECOLD, "s3 PUT %s: part %" PRIu64 " answer has no ETag", r.where, part_number));
         goto out;
     }
     snprintf(etag, S3_ETAG_MAX, "%s", r.etag);
 out:
-    resp_free(&r);
+    s3_resp_free(&r);
     return rc;
 }
 
@@ -1550,12 +1551,12 @@ static int mpu_complete(s3_client *c, const char *key, const char *upload_id, co
     req.query[req.query_count++] = (sigv4_pair){"uploadId", upload_id};
     req.headers[req.header_count++] = (sigv4_pair){"Content-Type", "application/xml"};
     s3_resp r;
-    if ((rc = perform(c, &req, &r)) != 0) {
-        count_error(c, FLOE_COLD_MPU_COMPLETE, rc);
+    if ((rc = s3_perform(c, &req, &r)) != 0) {
+        s3_count_error(c, FLOE_COLD_MPU_COMPLETE, rc);
         goto out;
     }
-    if (status_ok(r.status) && !r.err_code[0]) {
-        note_success(c, &r);
+    if (s3_status_ok(r.status) && !r.err_code[0]) {
+        s3_note_success(c, &r);
     } else if (r.status == 404 && strcmp(r.err_code, "NoSuchUpload") == 0) {
         /* An earlier attempt completed it and its answer was lost (curl itself resends a request
          * whose reused connection died, so this can happen within one attempt too): the object
@@ -1564,12 +1565,12 @@ static int mpu_complete(s3_client *c, const char *key, const char *upload_id, co
         if (s3_head(c, key, &info) == 0 && strcmp(info.upload_id, upload_tag) == 0)
             err_clear();
         else
-            rc = status_error(c, FLOE_COLD_MPU_COMPLETE, &r);
+            rc = s3_status_error(c, FLOE_COLD_MPU_COMPLETE, &r);
     } else {
-        rc = status_error(c, FLOE_COLD_MPU_COMPLETE, &r);
+        rc = s3_status_error(c, FLOE_COLD_MPU_COMPLETE, &r);
     }
 out:
-    resp_free(&r);
+    s3_resp_free(&r);
     return rc;
 }
 
@@ -1603,7 +1604,7 @@ static int put_multipart(s3_client *c, const char *key, int fd, const char *path
         rc = err_set(FLOE_ENOMEM, "s3 PUT %s: out of memory for a %" PRIu64 "-byte part", key, part_bytes);
         goto out;
     }
-    random_hex(upload_tag, 16);
+    s3_random_hex(upload_tag, 16);
     if ((rc = mpu_create(c, key, upload_tag, &created)) != 0)
         goto out;
     created_ok = 1;
@@ -1642,7 +1643,7 @@ int s3_put_file(s3_client *c, const char *key, const char *path, uint64_t part_b
     void *data = NULL;
     struct stat st;
 
-    if ((rc = valid_key(c, key, "PUT")) != 0)
+    if ((rc = s3_valid_key(c, key, "PUT")) != 0)
         return rc;
     if (part_bytes < S3_MIN_PART_BYTES)
         return err_set(FLOE_EINVAL, "s3 PUT %s: part size %" PRIu64 " is below S3's minimum of %llu bytes",
