@@ -1,4 +1,6 @@
-/* The S3 client (see s3.h): request building, signing, the retry loop and the operations.
+/* The S3 client (see s3.h): its lifetime, one request (building, signing, the retry loop, turning
+ * answers into errors and health) and the operations that are one request each. Listing is in
+ * s3_list.c and file uploads in s3_multipart.c; s3_internal.h is what the three share.
  *
  * Invariants:
  * 1. What is signed is what is sent: the URL's path and query are encoded by sigv4_uri_encode, and
@@ -12,23 +14,21 @@
  *    connection is reused by the next request.
  * 4. Each attempt is re-signed with the current time; the body and its hashes are computed once.
  * 5. A retried call never leaves a half-done multipart upload behind: once created, the upload is
- *    either completed or aborted.
+ *    either completed or aborted (s3_multipart.c).
  *
  * Lock order: pool_mu and health_mu are never held together; counters are atomics.
  */
 #include "s3.h"
+#include "s3_internal.h"
 
-#include "array.h"
 #include "buf.h"
 #include "clock.h"
 #include "error.h"
-#include "file.h"
 #include "sigv4.h"
 #include "xml.h"
 
 #include <curl/curl.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <openssl/evp.h>
 #include <pthread.h>
@@ -37,16 +37,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
-#define S3_POOL_MAX 32
 #define S3_DEFAULT_TIMEOUT_MS 30000
 #define S3_CONNECT_TIMEOUT_CAP_MS 10000
-#define S3_URL_MAX (3 * FLOE_MAX_KEY_BYTES + 3 * 1024 + 1024)
-#define S3_MAX_PAGE_ENTRIES 10000
-#define S3_HEADER_VALUE_MAX 256
 
 static const char EMPTY_SHA256[] = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
@@ -55,36 +50,6 @@ static const char *const op_methods[FLOE_COLD_OP_COUNT] = {
     [FLOE_COLD_DELETE] = "DELETE", [FLOE_COLD_LIST] = "GET",          [FLOE_COLD_MPU_CREATE] = "POST",
     [FLOE_COLD_MPU_PART] = "PUT",  [FLOE_COLD_MPU_COMPLETE] = "POST", [FLOE_COLD_MPU_ABORT] = "DELETE",
 };
-
-struct s3_client {
-    char *scheme_host; /* "http://127.0.0.1:7480" or "https://bucket.s3.amazonaws.com" */
-    char *host_header; /* what goes in Host: and is signed */
-    char *path_base;   /* "/bucket" (path style) or "" (virtual-hosted), unencoded */
-    char *bucket;
-    char *prefix; /* "" or "dir/" (always ends in '/') */
-    char *region;
-    char *access_key;
-    char *secret_key;
-    char *ca_file; /* NULL: system CAs */
-    uint32_t timeout_ms;
-    uint32_t connect_timeout_ms;
-    uint32_t max_retries;
-
-    pthread_mutex_t pool_mu; /* guards pool and pool_count */
-    CURL *pool[S3_POOL_MAX];
-    size_t pool_count;
-
-    pthread_mutex_t health_mu; /* guards health_msg */
-    char health_msg[512];      /* "" while healthy */
-
-    _Atomic uint64_t requests[FLOE_COLD_OP_COUNT];
-    _Atomic uint64_t errors[FLOE_COLD_OP_COUNT];
-    _Atomic uint64_t retries[FLOE_COLD_OP_COUNT];
-    atomic_int cancelled; /* s3_client_cancel: fail everything at once */
-};
-
-/* ---------------------------------------------------------------------------------------------- */
-/* Small helpers */
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_rc = CURLE_OK;
@@ -144,7 +109,7 @@ void s3_client_cancel(s3_client *c)
         atomic_store(&c->cancelled, 1);
 }
 
-static void s3_random_hex(char *out, size_t bytes)
+void s3_random_hex(char *out, size_t bytes)
 {
     static const char hex[] = "0123456789abcdef";
     for (size_t i = 0; i < bytes; i++) {
@@ -159,7 +124,7 @@ static void s3_random_hex(char *out, size_t bytes)
  * sent as UNSIGNED-PAYLOAD: the signed Content-MD5 header already makes the store check every byte
  * it receives, and hashing it a second time with SHA-256 (here, and again on the server) cost a
  * third of the upload's CPU. */
-static int s3_body_digests(const void *data, size_t len, char md5_b64[25], char sha256_hex[65])
+int s3_body_digests(const void *data, size_t len, char md5_b64[25], char sha256_hex[65])
 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int md_len = 0;
@@ -177,7 +142,7 @@ static char *dup_or_null(const char *s)
 
 /* Parses an HTTP date ("Tue, 15 Nov 1994 08:12:31 GMT") or an ISO 8601 UTC time
  * ("2009-10-12T17:50:30.000Z"); 0 if it is neither. */
-static int64_t s3_parse_time(const char *s)
+int64_t s3_parse_time(const char *s)
 {
     struct tm tm;
     memset(&tm, 0, sizeof tm);
@@ -189,7 +154,7 @@ static int64_t s3_parse_time(const char *s)
     return end ? (int64_t)timegm(&tm) : 0;
 }
 
-static int s3_parse_u64(const char *s, uint64_t *out)
+int s3_parse_u64(const char *s, uint64_t *out)
 {
     if (!s || *s < '0' || *s > '9')
         return -1;
@@ -201,84 +166,6 @@ static int s3_parse_u64(const char *s, uint64_t *out)
     *out = v;
     return 0;
 }
-
-/* Decodes %XX escapes (and '+' as space, as S3's encoding-type=url produces) in place. */
-static int url_decode(char *s)
-{
-    char *w = s;
-    for (char *r = s; *r; r++) {
-        if (*r == '%') {
-            unsigned v = 0;
-            for (int i = 1; i <= 2; i++) {
-                char c = r[i];
-                unsigned d = (c >= '0' && c <= '9')   ? (unsigned)(c - '0')
-                             : (c >= 'a' && c <= 'f') ? (unsigned)(c - 'a' + 10)
-                             : (c >= 'A' && c <= 'F') ? (unsigned)(c - 'A' + 10)
-                                                      : 16u;
-                if (d == 16)
-                    return -1;
-                v = v * 16 + d;
-            }
-            *w++ = (char)v;
-            r += 2;
-        } else if (*r == '+') {
-            *w++ = ' ';
-        } else {
-            *w++ = *r;
-        }
-    }
-    *w = '\0';
-    return 0;
-}
-
-/* ---------------------------------------------------------------------------------------------- */
-/* One request */
-
-typedef enum sink_kind {
-    SINK_DISCARD = 0, /* success body ignored */
-    SINK_BUFFER,      /* success body kept in a malloc'd buffer up to max_body bytes */
-    SINK_FIXED,       /* success body must fit the caller's buffer exactly */
-} sink_kind;
-
-typedef struct s3_req {
-    floe_cold_op op;
-    const char *key; /* relative to the prefix; NULL for bucket-level requests */
-    sigv4_pair query[8];
-    size_t query_count;
-    sigv4_pair headers[8]; /* extra signed headers: Content-MD5, Range, If-None-Match, x-amz-meta-... */
-    size_t header_count;
-    const void *body;
-    size_t body_len;
-    const char *body_sha256; /* hex; NULL for an empty body */
-    sink_kind sink;
-    size_t max_body; /* SINK_BUFFER: larger bodies fail with too_big */
-    void *fixed_buf; /* SINK_FIXED */
-    size_t fixed_len;
-} s3_req;
-
-typedef struct s3_resp {
-    long status; /* 0 if no HTTP response arrived */
-    CURLcode curl_rc;
-    char curl_err[CURL_ERROR_SIZE];
-    unsigned attempts;
-    int too_big; /* the success body exceeded its cap */
-    buf_t body;  /* SINK_BUFFER success body, capped at the request's max_body, owned by the resp */
-    size_t fixed_got;
-    char *err_body; /* non-2xx body, first S3_MAX_ERROR_BODY_BYTES */
-    size_t err_len;
-    char err_code[128];    /* S3 <Code>, "" if none */
-    char err_message[384]; /* S3 <Message> */
-    /* response headers of the last attempt */
-    char etag[S3_ETAG_MAX];
-    char content_range[S3_HEADER_VALUE_MAX];
-    char last_modified[S3_HEADER_VALUE_MAX];
-    char upload_id[64];
-    char request_id[S3_HEADER_VALUE_MAX];
-    uint64_t content_length;
-    int have_content_length;
-    char url[S3_URL_MAX]; /* what is requested */
-    char where[320];      /* url, shortened for messages */
-} s3_resp;
 
 static void resp_reset_attempt(s3_resp *r)
 {
@@ -297,7 +184,7 @@ static void resp_reset_attempt(s3_resp *r)
     r->have_content_length = 0;
 }
 
-static void s3_resp_free(s3_resp *r)
+void s3_resp_free(s3_resp *r)
 {
     buf_free(&r->body);
     free(r->err_body);
@@ -332,7 +219,7 @@ static int on_seek(void *userdata, curl_off_t offset, int origin)
     return CURL_SEEKFUNC_OK;
 }
 
-static int s3_status_ok(long status)
+int s3_status_ok(long status)
 {
     return status >= 200 && status < 300;
 }
@@ -703,7 +590,7 @@ static int status_retryable(const s3_resp *r)
 
 /* Runs req with retries. Returns 0 when a final HTTP response arrived (r->status says which; the
  * caller interprets it) or FLOE_ECOLD/FLOE_EINVAL with the message set when none did. */
-static int s3_perform(s3_client *c, const s3_req *req, s3_resp *r)
+int s3_perform(s3_client *c, const s3_req *req, s3_resp *r)
 {
     char path[S3_URL_MAX];
     size_t ulen = 0;
@@ -815,7 +702,7 @@ static void health_clear(s3_client *c)
 }
 
 /* Records that an answer proves the credentials and bucket good. */
-static void s3_note_success(s3_client *c, const s3_resp *r)
+void s3_note_success(s3_client *c, const s3_resp *r)
 {
     (void)r;
     health_clear(c);
@@ -823,7 +710,7 @@ static void s3_note_success(s3_client *c, const s3_resp *r)
 
 /* Turns a final non-success HTTP response into an error with a full message, records permanent
  * errors for health and counts the failure. 404 on GET/HEAD of a key is FLOE_ENOTFOUND. */
-static int s3_status_error(s3_client *c, floe_cold_op op, const s3_resp *r)
+int s3_status_error(s3_client *c, floe_cold_op op, const s3_resp *r)
 {
     const char *hint = permanent_hint(r);
     char code_part[600] = "";
@@ -851,17 +738,14 @@ static int s3_status_error(s3_client *c, floe_cold_op op, const s3_resp *r)
 }
 
 /* Counts a failure that did not come from an HTTP status. */
-static int s3_count_error(s3_client *c, floe_cold_op op, int rc)
+int s3_count_error(s3_client *c, floe_cold_op op, int rc)
 {
     atomic_fetch_add_explicit(&c->errors[op], 1, memory_order_relaxed);
     return rc;
 }
 
-/* ---------------------------------------------------------------------------------------------- */
-/* Client lifetime */
-
 /* S3 limits a key, prefix included, to 1024 bytes. */
-static int s3_valid_key(const s3_client *c, const char *key, const char *what)
+int s3_valid_key(const s3_client *c, const char *key, const char *what)
 {
     if (!key || !key[0])
         return err_set(FLOE_EINVAL, "s3 %s: empty key", what);
@@ -995,9 +879,6 @@ void s3_client_destroy(s3_client *c)
     free(c->ca_file);
     free(c);
 }
-
-/* ---------------------------------------------------------------------------------------------- */
-/* Operations */
 
 int s3_create_bucket(s3_client *c)
 {
@@ -1232,456 +1113,6 @@ out:
     s3_resp_free(&r);
     return rc;
 }
-
-/* ---- listing ---- */
-
-typedef struct list_entry {
-    char *key;
-    uint64_t size;
-    int64_t mtime;
-} list_entry;
-
-typedef struct list_page {
-    list_entry *entries;
-    size_t count;
-    size_t cap;
-    list_entry cur; /* the <Contents> being read */
-    int truncated;
-    int url_encoded;
-    char *next_token;
-    const char *url;
-    int rc;
-} list_page;
-
-static void list_page_clear(list_page *p)
-{
-    for (size_t i = 0; i < p->count; i++)
-        free(p->entries[i].key);
-    free(p->entries);
-    free(p->cur.key);
-    free(p->next_token);
-    memset(p, 0, sizeof *p);
-}
-
-static int list_element(void *ctx, const char *path, const char *text, size_t len)
-{
-    list_page *p = ctx;
-    if (strcmp(path, "ListBucketResult/Contents/Key") == 0) {
-        free(p->cur.key);
-        p->cur.key = strndup(text, len);
-        if (!p->cur.key)
-            return err_set(FLOE_ENOMEM, "s3 list %s: out of memory", p->url);
-    } else if (strcmp(path, "ListBucketResult/Contents/Size") == 0) {
-        if (s3_parse_u64(text, &p->cur.size) != 0)
-            return err_set(FLOE_ECOLD, "s3 GET %s: bad <Size> '%.40s' in list result", p->url, text);
-    } else if (strcmp(path, "ListBucketResult/Contents/LastModified") == 0) {
-        p->cur.mtime = s3_parse_time(text);
-    } else if (strcmp(path, "ListBucketResult/Contents") == 0) {
-        if (!p->cur.key)
-            return err_set(FLOE_ECOLD, "s3 GET %s: list result has <Contents> without <Key>", p->url);
-        if (p->count == S3_MAX_PAGE_ENTRIES)
-            return err_set(FLOE_ECOLD, "s3 GET %s: list page has more than %d keys", p->url,
-                           S3_MAX_PAGE_ENTRIES);
-        if (array_grow(&p->entries, &p->cap, p->count + 1, sizeof *p->entries, 256, SIZE_MAX) != 0)
-            return err_set(FLOE_ENOMEM, "s3 list %s: out of memory", p->url);
-        p->entries[p->count++] = p->cur;
-        memset(&p->cur, 0, sizeof p->cur);
-    } else if (strcmp(path, "ListBucketResult/IsTruncated") == 0) {
-        p->truncated = strcmp(text, "true") == 0;
-    } else if (strcmp(path, "ListBucketResult/NextContinuationToken") == 0) {
-        free(p->next_token);
-        p->next_token = strndup(text, len);
-        if (!p->next_token)
-            return err_set(FLOE_ENOMEM, "s3 list %s: out of memory", p->url);
-    } else if (strcmp(path, "ListBucketResult/EncodingType") == 0) {
-        p->url_encoded = strcmp(text, "url") == 0;
-    }
-    return 0;
-}
-
-int s3_list(s3_client *c, const char *prefix, uint32_t page_keys, s3_list_fn fn, void *ctx)
-{
-    int rc = 0;
-    char *token = NULL;
-    char full_prefix[1024 + 512 + 2];
-    char max_keys[16];
-    list_page page = {0};
-    s3_resp r = {0};
-
-    if (!fn)
-        return err_set(FLOE_EINVAL, "s3 list: no callback");
-    if (page_keys == 0 || page_keys > 1000)
-        page_keys = 1000;
-    int n = snprintf(full_prefix, sizeof full_prefix, "%s%s", c->prefix, prefix ? prefix : "");
-    if (n < 0 || (size_t)n >= sizeof full_prefix)
-        return err_set(FLOE_EINVAL, "s3 list: prefix too long");
-    size_t strip = strlen(c->prefix);
-    snprintf(max_keys, sizeof max_keys, "%u", page_keys);
-
-    for (;;) {
-        s3_req req = {.op = FLOE_COLD_LIST, .sink = SINK_BUFFER, .max_body = S3_MAX_LIST_PAGE_BYTES};
-        req.query[req.query_count++] = (sigv4_pair){"list-type", "2"};
-        req.query[req.query_count++] = (sigv4_pair){"prefix", full_prefix};
-        req.query[req.query_count++] = (sigv4_pair){"max-keys", max_keys};
-        req.query[req.query_count++] = (sigv4_pair){"encoding-type", "url"};
-        if (token)
-            req.query[req.query_count++] = (sigv4_pair){"continuation-token", token};
-        s3_resp_free(&r);
-        if ((rc = s3_perform(c, &req, &r)) != 0) {
-            s3_count_error(c, FLOE_COLD_LIST, rc);
-            goto out;
-        }
-        if (!s3_status_ok(r.status)) {
-            rc = s3_status_error(c, FLOE_COLD_LIST, &r);
-            goto out;
-        }
-        s3_note_success(c, &r);
-        if (r.too_big) {
-            rc = s3_count_error(c, FLOE_COLD_LIST,
-                                err_set(FLOE_ECOLD, "s3 GET %s: list page larger than %d bytes", r.where,
-                                        S3_MAX_LIST_PAGE_BYTES));
-            goto out;
-        }
-        list_page_clear(&page);
-        page.url = r.where;
-        if ((rc = xml_parse(buf_str(&r.body), r.body.len, r.where, list_element, &page)) != 0) {
-            rc = s3_count_error(c, FLOE_COLD_LIST, err_wrap(FLOE_ECOLD, "s3 list"));
-            goto out;
-        }
-        for (size_t i = 0; i < page.count; i++) {
-            char *k = page.entries[i].key;
-            if (page.url_encoded && url_decode(k) != 0) {
-                rc = s3_count_error(
-                    c, FLOE_COLD_LIST,
-                    err_set(FLOE_ECOLD, "s3 GET %s: bad URL encoding in key '%.100s'", r.where, k));
-                goto out;
-            }
-            if (strncmp(k, c->prefix, strip) != 0) {
-                rc = s3_count_error(c, FLOE_COLD_LIST,
-                                    err_set(FLOE_ECOLD,
-                                            "s3 GET %s: listed key '%.100s' is outside prefix '%s'", r.where,
-                                            k, c->prefix));
-                goto out;
-            }
-            if ((rc = fn(ctx, k + strip, page.entries[i].size, page.entries[i].mtime)) != 0)
-                goto out;
-        }
-        if (!page.truncated)
-            break;
-        if (!page.next_token || !page.next_token[0] || (token && strcmp(token, page.next_token) == 0)) {
-            rc = s3_count_error(c, FLOE_COLD_LIST,
-                                err_set(FLOE_ECOLD,
-                                        "s3 GET %s: truncated list page without a new continuation token",
-                                        r.where));
-            goto out;
-        }
-        free(token);
-        token = page.next_token;
-        page.next_token = NULL;
-    }
-out:
-    list_page_clear(&page);
-    s3_resp_free(&r);
-    free(token);
-    return rc;
-}
-
-/* ---- multipart ---- */
-
-typedef struct mpu_create_result {
-    char upload_id[1024];
-} mpu_create_result;
-
-static int mpu_create_element(void *ctx, const char *path, const char *text, size_t len)
-{
-    mpu_create_result *m = ctx;
-    if (strcmp(path, "InitiateMultipartUploadResult/UploadId") == 0) {
-        if (len == 0 || len >= sizeof m->upload_id)
-            return err_set(FLOE_ECOLD, "s3: UploadId of %zu bytes", len);
-        memcpy(m->upload_id, text, len + 1);
-    }
-    return 0;
-}
-
-static int mpu_abort(s3_client *c, const char *key, const char *upload_id)
-{
-    s3_req req = {.op = FLOE_COLD_MPU_ABORT, .key = key};
-    req.query[req.query_count++] = (sigv4_pair){"uploadId", upload_id};
-    s3_resp r;
-    int rc = s3_perform(c, &req, &r);
-    if (rc != 0)
-        s3_count_error(c, FLOE_COLD_MPU_ABORT, rc);
-    else if (s3_status_ok(r.status) || r.status == 404)
-        s3_note_success(c, &r);
-    else
-        rc = s3_status_error(c, FLOE_COLD_MPU_ABORT, &r);
-    s3_resp_free(&r);
-    return rc;
-}
-
-/* Appends s to the XML body with &, < and > escaped. */
-static int xml_append_escaped(char *buf, size_t *len, size_t cap, const char *s)
-{
-    for (; *s; s++) {
-        const char *rep = *s == '&' ? "&amp;" : *s == '<' ? "&lt;" : *s == '>' ? "&gt;" : NULL;
-        size_t n = rep ? strlen(rep) : 1;
-        if (*len + n + 1 > cap)
-            return -1;
-        memcpy(buf + *len, rep ? rep : s, n);
-        *len += n;
-    }
-    buf[*len] = '\0';
-    return 0;
-}
-
-/* Starts a multipart upload of key, tagged with upload_tag (x-amz-meta-floe-upload-id, by which a
- * completion whose answer was lost is recognised), and fills created->upload_id. */
-static int mpu_create(s3_client *c, const char *key, const char *upload_tag, mpu_create_result *created)
-{
-    int rc;
-    s3_req req = {
-        .op = FLOE_COLD_MPU_CREATE, .key = key, .sink = SINK_BUFFER, .max_body = S3_MAX_SMALL_BODY_BYTES};
-    req.query[req.query_count++] = (sigv4_pair){"uploads", ""};
-    req.headers[req.header_count++] = (sigv4_pair){"x-amz-meta-floe-upload-id", upload_tag};
-    s3_resp r;
-    if ((rc = s3_perform(c, &req, &r)) != 0) {
-        s3_count_error(c, FLOE_COLD_MPU_CREATE, rc);
-        goto out;
-    }
-    if (!s3_status_ok(r.status)) {
-        rc = s3_status_error(c, FLOE_COLD_MPU_CREATE, &r);
-        goto out;
-    }
-    s3_note_success(c, &r);
-    if (r.too_big ||
-        (rc = xml_parse(buf_str(&r.body), r.body.len, r.where, mpu_create_element, created)) != 0 ||
-        !created->upload_id[0]) {
-        rc = s3_count_error(c, FLOE_COLD_MPU_CREATE,
-                            err_set(FLOE_ECOLD, "s3 POST %s: answer has no UploadId (%s)", r.where,
-                                    rc ? floe_last_error() : "missing or too large"));
-        goto out;
-    }
-out:
-    s3_resp_free(&r);
-    return rc;
-}
-
-/* Uploads the n bytes in buf as part part_number of upload_id and copies the ETag S3 gives it
- * into etag, for the completion. */
-static int mpu_upload_part(s3_client *c, const char *key, const char *upload_id, uint64_t part_number,
-                           const void *buf, size_t n, char etag[S3_ETAG_MAX])
-{
-    int rc;
-    char md5[25], sha[65], part_no[24];
-    if ((rc = s3_body_digests(buf, n, md5, sha)) != 0)
-        return rc;
-    snprintf(part_no, sizeof part_no, "%" PRIu64, part_number);
-    s3_req req = {.op = FLOE_COLD_MPU_PART, .key = key, .body = buf, .body_len = n, .body_sha256 = sha};
-    req.query[req.query_count++] = (sigv4_pair){"partNumber", part_no};
-    req.query[req.query_count++] = (sigv4_pair){"uploadId", upload_id};
-    req.headers[req.header_count++] = (sigv4_pair){"Content-MD5", md5};
-    s3_resp r;
-    if ((rc = s3_perform(c, &req, &r)) != 0) {
-        s3_count_error(c, FLOE_COLD_MPU_PART, rc);
-        goto out;
-    }
-    if (!s3_status_ok(r.status)) {
-        rc = s3_status_error(c, FLOE_COLD_MPU_PART, &r);
-        goto out;
-    }
-    if (!r.etag[0]) {
-        rc = s3_count_error(
-            c, FLOE_COLD_MPU_PART,
-            err_set(FLOE_ECOLD, "s3 PUT %s: part %" PRIu64 " answer has no ETag", r.where, part_number));
-        goto out;
-    }
-    snprintf(etag, S3_ETAG_MAX, "%s", r.etag);
-out:
-    s3_resp_free(&r);
-    return rc;
-}
-
-/* The CompleteMultipartUpload document naming the nparts parts by their ETags, in a malloc'd
- * string the caller frees; *len_out gets its length. */
-static int mpu_complete_body(const char *key, char (*etags)[S3_ETAG_MAX], uint64_t nparts, char **body_out,
-                             size_t *len_out)
-{
-    int rc = 0;
-    size_t cap = 128 + nparts * (64 + S3_ETAG_MAX * 5), len = 0;
-    char *body = malloc(cap);
-    if (!body) {
-        rc = err_set(FLOE_ENOMEM, "s3 PUT %s: out of memory", key);
-        goto out;
-    }
-    len = (size_t)snprintf(body, cap, "<CompleteMultipartUpload>");
-    for (uint64_t i = 0; i < nparts; i++) {
-        len += (size_t)snprintf(body + len, cap - len, "<Part><PartNumber>%" PRIu64 "</PartNumber><ETag>\"",
-                                i + 1);
-        if (xml_append_escaped(body, &len, cap, etags[i]) != 0) {
-            rc = err_set(FLOE_ECOLD, "s3 PUT %s: ETag too long", key);
-            goto out;
-        }
-        len += (size_t)snprintf(body + len, cap - len, "\"</ETag></Part>");
-    }
-    len += (size_t)snprintf(body + len, cap - len, "</CompleteMultipartUpload>");
-    *body_out = body;
-    *len_out = len;
-    body = NULL;
-out:
-    free(body);
-    return rc;
-}
-
-/* Completes upload_id with body. Returns 0 once the object exists: completed now, or by an earlier
- * sending of this request whose answer was lost (the object then carries upload_tag). Any other
- * outcome is an error, and the caller aborts the upload (invariant 5). */
-static int mpu_complete(s3_client *c, const char *key, const char *upload_id, const char *upload_tag,
-                        const char *body, size_t len)
-{
-    int rc;
-    char sha[65];
-    sigv4_sha256_hex(body, len, sha);
-    s3_req req = {.op = FLOE_COLD_MPU_COMPLETE,
-                  .key = key,
-                  .body = body,
-                  .body_len = len,
-                  .body_sha256 = sha,
-                  .sink = SINK_BUFFER,
-                  .max_body = S3_MAX_SMALL_BODY_BYTES};
-    req.query[req.query_count++] = (sigv4_pair){"uploadId", upload_id};
-    req.headers[req.header_count++] = (sigv4_pair){"Content-Type", "application/xml"};
-    s3_resp r;
-    if ((rc = s3_perform(c, &req, &r)) != 0) {
-        s3_count_error(c, FLOE_COLD_MPU_COMPLETE, rc);
-        goto out;
-    }
-    if (s3_status_ok(r.status) && !r.err_code[0]) {
-        s3_note_success(c, &r);
-    } else if (r.status == 404 && strcmp(r.err_code, "NoSuchUpload") == 0) {
-        /* An earlier attempt completed it and its answer was lost (curl itself resends a request
-         * whose reused connection died, so this can happen within one attempt too): the object
-         * says whose it is. */
-        s3_object_info info;
-        if (s3_head(c, key, &info) == 0 && strcmp(info.upload_id, upload_tag) == 0)
-            err_clear();
-        else
-            rc = s3_status_error(c, FLOE_COLD_MPU_COMPLETE, &r);
-    } else {
-        rc = s3_status_error(c, FLOE_COLD_MPU_COMPLETE, &r);
-    }
-out:
-    s3_resp_free(&r);
-    return rc;
-}
-
-/* Uploads path in parts of part_bytes (more when S3_MAX_PARTS would not hold the file): create,
- * read and send each part, complete; a failure after the create aborts the upload. Called with the
- * file open and its size known. */
-static int put_multipart(s3_client *c, const char *key, int fd, const char *path, uint64_t size,
-                         uint64_t part_bytes)
-{
-    int rc = 0;
-    char upload_tag[33];
-    mpu_create_result created = {{0}};
-    char(*etags)[S3_ETAG_MAX] = NULL;
-    unsigned char *buf = NULL;
-    char *complete_body = NULL;
-    size_t complete_len = 0;
-    int created_ok = 0;
-
-    uint64_t nparts = (size + part_bytes - 1) / part_bytes;
-    if (nparts > S3_MAX_PARTS) {
-        part_bytes = (size + S3_MAX_PARTS - 1) / S3_MAX_PARTS;
-        nparts = (size + part_bytes - 1) / part_bytes;
-    }
-    if (part_bytes > SIZE_MAX / 2) {
-        rc = err_set(FLOE_EINVAL, "s3 PUT %s: part size %" PRIu64 " too large", key, part_bytes);
-        goto out;
-    }
-    etags = calloc(nparts, sizeof *etags);
-    buf = malloc(part_bytes);
-    if (!etags || !buf) {
-        rc = err_set(FLOE_ENOMEM, "s3 PUT %s: out of memory for a %" PRIu64 "-byte part", key, part_bytes);
-        goto out;
-    }
-    s3_random_hex(upload_tag, 16);
-    if ((rc = mpu_create(c, key, upload_tag, &created)) != 0)
-        goto out;
-    created_ok = 1;
-    for (uint64_t i = 0; i < nparts; i++) {
-        uint64_t off = i * part_bytes;
-        size_t n = (size_t)(size - off < part_bytes ? size - off : part_bytes), got = 0;
-        int e = file_pread_all(fd, buf, n, off, &got);
-        if (e != 0) {
-            rc = err_set(FLOE_EIO, "s3 PUT %s: read %s at offset %" PRIu64 ": %s", key, path, off + got,
-                         e > 0 ? strerror(e) : "file shrank during upload");
-            goto out;
-        }
-        if ((rc = mpu_upload_part(c, key, created.upload_id, i + 1, buf, n, etags[i])) != 0)
-            goto out;
-    }
-    if ((rc = mpu_complete_body(key, etags, nparts, &complete_body, &complete_len)) != 0)
-        goto out;
-    rc = mpu_complete(c, key, created.upload_id, upload_tag, complete_body, complete_len);
-out:
-    if (rc != 0 && created_ok) {
-        /* Keep the first error's message: abort's outcome only matters for the counters. */
-        char saved[1024];
-        snprintf(saved, sizeof saved, "%s", floe_last_error());
-        mpu_abort(c, key, created.upload_id);
-        err_set(rc, "%s", saved);
-    }
-    free(complete_body);
-    free(buf);
-    free(etags);
-    return rc;
-}
-
-int s3_put_file(s3_client *c, const char *key, const char *path, uint64_t part_bytes)
-{
-    int rc = 0, fd = -1;
-    void *data = NULL;
-    struct stat st;
-
-    if ((rc = s3_valid_key(c, key, "PUT")) != 0)
-        return rc;
-    if (part_bytes < S3_MIN_PART_BYTES)
-        return err_set(FLOE_EINVAL, "s3 PUT %s: part size %" PRIu64 " is below S3's minimum of %llu bytes",
-                       key, part_bytes, S3_MIN_PART_BYTES);
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        rc = err_set(errno == ENOENT ? FLOE_ENOTFOUND : FLOE_EIO, "s3 PUT %s: open %s: %s", key, path,
-                     strerror(errno));
-        goto out;
-    }
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        rc = err_set(FLOE_EIO, "s3 PUT %s: %s is not a readable regular file", key, path);
-        goto out;
-    }
-    uint64_t size = (uint64_t)st.st_size;
-    if (size > part_bytes) {
-        rc = put_multipart(c, key, fd, path, size, part_bytes);
-        goto out;
-    }
-    data = malloc(size ? size : 1);
-    if (!data) {
-        rc = err_set(FLOE_ENOMEM, "s3 PUT %s: out of memory reading %s", key, path);
-        goto out;
-    }
-    int e = file_pread_all(fd, data, (size_t)size, 0, NULL);
-    if (e != 0) {
-        rc = err_set(FLOE_EIO, "s3 PUT %s: read %s: %s", key, path, e > 0 ? strerror(e) : "file shrank");
-        goto out;
-    }
-    rc = s3_put(c, key, data, size, 0);
-out:
-    free(data);
-    if (fd >= 0)
-        close(fd);
-    return rc;
-}
-
-/* ---------------------------------------------------------------------------------------------- */
 
 void s3_get_counters(s3_client *c, uint64_t requests[FLOE_COLD_OP_COUNT], uint64_t errors[FLOE_COLD_OP_COUNT],
                      uint64_t retries[FLOE_COLD_OP_COUNT])
