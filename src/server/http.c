@@ -1046,7 +1046,17 @@ static double ratio(uint64_t hits, uint64_t misses)
     return hits + misses ? (double)hits / (double)(hits + misses) : 0.0;
 }
 
-static void metrics_text(http_server *s, const floe_stats *st, buf_t *b)
+/* The code label of status slot k: the status, or "other" for the last slot. */
+static void status_code_label(int k, char code[8])
+{
+    if (status_codes[k])
+        snprintf(code, 8, "%d", status_codes[k]);
+    else
+        snprintf(code, 8, "other");
+}
+
+/* floe_http_requests_total: one line per route, method and status that has answered. */
+static void metrics_requests(http_server *s, buf_t *b)
 {
     buf_puts(b, "# HELP floe_http_requests_total HTTP requests answered, by route, method and status.\n"
                 "# TYPE floe_http_requests_total counter\n");
@@ -1057,14 +1067,16 @@ static void metrics_text(http_server *s, const floe_stats *st, buf_t *b)
                 if (n == 0)
                     continue;
                 char code[8];
-                if (status_codes[k])
-                    snprintf(code, sizeof code, "%d", status_codes[k]);
-                else
-                    snprintf(code, sizeof code, "other");
+                status_code_label(k, code);
                 buf_printf(b,
                            "floe_http_requests_total{route=\"%s\",method=\"%s\",code=\"%s\"} %" PRIu64 "\n",
                            route_label[ro], method_label[m], code, n);
             }
+}
+
+/* floe_http_request_duration_seconds: a histogram per route, method and status that has answered. */
+static void metrics_latency(http_server *s, buf_t *b)
+{
     buf_puts(b, "# HELP floe_http_request_duration_seconds Time from request headers to the last byte sent.\n"
                 "# TYPE floe_http_request_duration_seconds histogram\n");
     for (int ro = 0; ro < R_COUNT; ro++)
@@ -1072,15 +1084,17 @@ static void metrics_text(http_server *s, const floe_stats *st, buf_t *b)
             for (int k = 0; k < STATUS_SLOTS; k++) {
                 if (load(&s->requests[ro][m][k]) == 0)
                     continue;
-                char labels[128];
-                if (status_codes[k])
-                    snprintf(labels, sizeof labels, "route=\"%s\",method=\"%s\",code=\"%d\"", route_label[ro],
-                             method_label[m], status_codes[k]);
-                else
-                    snprintf(labels, sizeof labels, "route=\"%s\",method=\"%s\",code=\"other\"",
-                             route_label[ro], method_label[m]);
+                char code[8], labels[128];
+                status_code_label(k, code);
+                snprintf(labels, sizeof labels, "route=\"%s\",method=\"%s\",code=\"%s\"", route_label[ro],
+                         method_label[m], code);
                 metrics_hist_write(&s->latency[ro][m][k], b, "floe_http_request_duration_seconds", labels);
             }
+}
+
+/* The metrics with one unlabelled value each: the server's counters and the store's stats. */
+static void metrics_unlabelled(http_server *s, const floe_stats *st, buf_t *b)
+{
     struct {
         const char *name, *type, *help;
         uint64_t value;
@@ -1143,6 +1157,12 @@ static void metrics_text(http_server *s, const floe_stats *st, buf_t *b)
     for (size_t i = 0; i < sizeof simple / sizeof simple[0]; i++)
         buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s %" PRIu64 "\n", simple[i].name, simple[i].help,
                    simple[i].name, simple[i].type, simple[i].name, simple[i].value);
+}
+
+/* The store's metrics with labels: reads by tier, segments by state, cache hit ratios and the cold
+ * tier's counters by operation. */
+static void metrics_labelled(const floe_stats *st, buf_t *b)
+{
     buf_printf(b,
                "# HELP floe_get_hits_total Reads served, by the tier that had the object.\n"
                "# TYPE floe_get_hits_total counter\n"
@@ -1173,6 +1193,15 @@ static void metrics_text(http_server *s, const floe_stats *st, buf_t *b)
             buf_printf(b, "%s{op=\"%s\"} %" PRIu64 "\n", names[a], floe_cold_op_name((floe_cold_op)op),
                        vals[a][op]);
     }
+}
+
+/* The Prometheus text for /metrics (text format 0.0.4) into b, which caps it. */
+static void metrics_text(http_server *s, const floe_stats *st, buf_t *b)
+{
+    metrics_requests(s, b);
+    metrics_latency(s, b);
+    metrics_unlabelled(s, st, b);
+    metrics_labelled(st, b);
 }
 
 static enum MHD_Result handle_metrics(http_req *r, struct MHD_Connection *c)
