@@ -143,8 +143,8 @@ typedef struct http_req {
     char work_error[512];
 } http_req;
 
-static void srv_log(const http_server *s, int level, const char *fmt, ...) FLOE_PRINTF(3, 4);
-static void srv_log(const http_server *s, int level, const char *fmt, ...)
+static void http_log(const http_server *s, int level, const char *fmt, ...) FLOE_PRINTF(3, 4);
+static void http_log(const http_server *s, int level, const char *fmt, ...)
 {
     char msg[1024];
     va_list ap;
@@ -200,7 +200,7 @@ static size_t utf8_seq_len(const unsigned char *s, size_t n)
     return len;
 }
 
-static int utf8_valid(const void *p, size_t n)
+static int http_utf8_valid(const void *p, size_t n)
 {
     const unsigned char *s = p;
     for (size_t i = 0; i < n;) {
@@ -213,7 +213,7 @@ static int utf8_valid(const void *p, size_t n)
 }
 
 /* Appends s as a quoted JSON string; bytes that are not valid UTF-8 become U+FFFD. */
-static void json_str(buf_t *b, const void *p, size_t n)
+static void http_json_str(buf_t *b, const void *p, size_t n)
 {
     const unsigned char *s = p;
     buf_append(b, "\"", 1);
@@ -249,16 +249,16 @@ static void json_str(buf_t *b, const void *p, size_t n)
     buf_append(b, "\"", 1);
 }
 
-static void json_cstr(buf_t *b, const char *s)
+static void http_json_cstr(buf_t *b, const char *s)
 {
-    json_str(b, s, strlen(s));
+    http_json_str(b, s, strlen(s));
 }
 
 /* ---- responses ---- */
 
 /* Queues resp (may be NULL: out of memory) with status and releases our reference. */
-static enum MHD_Result queue(http_req *r, struct MHD_Connection *c, int status, struct MHD_Response *resp,
-                             size_t body_bytes)
+static enum MHD_Result http_queue(http_req *r, struct MHD_Connection *c, int status,
+                                  struct MHD_Response *resp, size_t body_bytes)
 {
     if (!resp)
         return MHD_NO;
@@ -271,7 +271,7 @@ static enum MHD_Result queue(http_req *r, struct MHD_Connection *c, int status, 
 }
 
 /* A response whose body is the text in b (taken over; b is reset). NULL if b overflowed. */
-static struct MHD_Response *text_response(buf_t *b, const char *content_type, size_t *len)
+static struct MHD_Response *http_text_response(buf_t *b, const char *content_type, size_t *len)
 {
     char *text = buf_take(b, len);
     if (!text)
@@ -292,16 +292,16 @@ static struct MHD_Response *error_response_v(const char *code, size_t *len, cons
     buf_t b;
     buf_init(&b, 8192);
     buf_puts(&b, "{\"error\":{\"code\":");
-    json_cstr(&b, code);
+    http_json_cstr(&b, code);
     buf_puts(&b, ",\"message\":");
-    json_cstr(&b, msg);
+    http_json_cstr(&b, msg);
     buf_puts(&b, "}}\n");
-    return text_response(&b, "application/json", len);
+    return http_text_response(&b, "application/json", len);
 }
 
-static struct MHD_Response *error_response(const char *code, size_t *len, const char *fmt, ...)
+static struct MHD_Response *http_error_response(const char *code, size_t *len, const char *fmt, ...)
     FLOE_PRINTF(3, 4);
-static struct MHD_Response *error_response(const char *code, size_t *len, const char *fmt, ...)
+static struct MHD_Response *http_error_response(const char *code, size_t *len, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -310,23 +310,23 @@ static struct MHD_Response *error_response(const char *code, size_t *len, const 
     return resp;
 }
 
-static enum MHD_Result respond_error(http_req *r, struct MHD_Connection *c, int status, const char *code,
-                                     const char *fmt, ...) FLOE_PRINTF(5, 6);
-static enum MHD_Result respond_error(http_req *r, struct MHD_Connection *c, int status, const char *code,
-                                     const char *fmt, ...)
+static enum MHD_Result http_respond_error(http_req *r, struct MHD_Connection *c, int status, const char *code,
+                                          const char *fmt, ...) FLOE_PRINTF(5, 6);
+static enum MHD_Result http_respond_error(http_req *r, struct MHD_Connection *c, int status, const char *code,
+                                          const char *fmt, ...)
 {
     size_t len = 0;
     va_list ap;
     va_start(ap, fmt);
     struct MHD_Response *resp = error_response_v(code, &len, fmt, ap);
     va_end(ap);
-    return queue(r, c, status, resp, len);
+    return http_queue(r, c, status, resp, len);
 }
 
 /* Answers a failed floe_* call with the status its error code calls for; detail is the message
  * floe_last_error() gave on the thread that made the call. */
-static enum MHD_Result respond_floe_error_msg(http_req *r, struct MHD_Connection *c, int err,
-                                              const char *detail)
+static enum MHD_Result http_respond_floe_error_msg(http_req *r, struct MHD_Connection *c, int err,
+                                                   const char *detail)
 {
     int status = 500;
     const char *code = "internal";
@@ -376,30 +376,31 @@ static enum MHD_Result respond_floe_error_msg(http_req *r, struct MHD_Connection
     }
     size_t len = 0;
     struct MHD_Response *resp =
-        error_response(code, &len, "%s", detail && detail[0] ? detail : floe_strerror(err));
+        http_error_response(code, &len, "%s", detail && detail[0] ? detail : floe_strerror(err));
     if (resp && retry_after)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, retry_after);
     if (status >= 500)
-        srv_log(r->srv, 1, "http: %s %s answered %d: %s", method_label[r->method], route_label[r->route],
-                status, detail && detail[0] ? detail : floe_strerror(err));
-    return queue(r, c, status, resp, len);
+        http_log(r->srv, 1, "http: %s %s answered %d: %s", method_label[r->method], route_label[r->route],
+                 status, detail && detail[0] ? detail : floe_strerror(err));
+    return http_queue(r, c, status, resp, len);
 }
 
-static enum MHD_Result respond_floe_error(http_req *r, struct MHD_Connection *c, int err)
+static enum MHD_Result http_respond_floe_error(http_req *r, struct MHD_Connection *c, int err)
 {
-    return respond_floe_error_msg(r, c, err, floe_last_error());
+    return http_respond_floe_error_msg(r, c, err, floe_last_error());
 }
 
-static enum MHD_Result respond_json(http_req *r, struct MHD_Connection *c, int status, buf_t *b)
+static enum MHD_Result http_respond_json(http_req *r, struct MHD_Connection *c, int status, buf_t *b)
 {
     size_t len = 0;
     if (b->failed) {
         buf_free(b);
-        return respond_error(r, c, 500, "internal", "the answer exceeded its %u byte cap or memory ran out",
-                             HTTP_MAX_ANSWER_BYTES);
+        return http_respond_error(r, c, 500, "internal",
+                                  "the answer exceeded its %u byte cap or memory ran out",
+                                  HTTP_MAX_ANSWER_BYTES);
     }
-    struct MHD_Response *resp = text_response(b, "application/json", &len);
-    return queue(r, c, status, resp, len);
+    struct MHD_Response *resp = http_text_response(b, "application/json", &len);
+    return http_queue(r, c, status, resp, len);
 }
 
 /* ---- request parsing ---- */
@@ -417,7 +418,7 @@ static int hexval(unsigned char c)
 
 /* Percent-decodes n bytes of src into dst (capacity cap). Returns the decoded length, -1 for a
  * malformed escape, -2 for a decoded NUL byte, -3 when the result does not fit. */
-static long pct_decode(const char *src, size_t n, char *dst, size_t cap)
+static long http_pct_decode(const char *src, size_t n, char *dst, size_t cap)
 {
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
@@ -447,23 +448,23 @@ static int parse_key(http_req *r, struct MHD_Connection *c, const char *raw, enu
 {
     size_t n = strlen(raw);
     if (n == 0) {
-        *ret = respond_error(r, c, 400, "invalid_key", "the key is empty: use /v1/objects/{key}");
+        *ret = http_respond_error(r, c, 400, "invalid_key", "the key is empty: use /v1/objects/{key}");
         return 0;
     }
-    long len = pct_decode(raw, n, r->key, FLOE_MAX_KEY_BYTES);
+    long len = http_pct_decode(raw, n, r->key, FLOE_MAX_KEY_BYTES);
     if (len == -1) {
-        *ret =
-            respond_error(r, c, 400, "invalid_key",
-                          "the key has a malformed percent-escape: '%%' must be followed by two hex digits");
+        *ret = http_respond_error(
+            r, c, 400, "invalid_key",
+            "the key has a malformed percent-escape: '%%' must be followed by two hex digits");
         return 0;
     }
     if (len == -2) {
-        *ret = respond_error(r, c, 400, "invalid_key", "the key contains a NUL byte (%%00)");
+        *ret = http_respond_error(r, c, 400, "invalid_key", "the key contains a NUL byte (%%00)");
         return 0;
     }
     if (len == -3) {
-        *ret =
-            respond_error(r, c, 413, "key_too_long", "the key is longer than %d bytes", FLOE_MAX_KEY_BYTES);
+        *ret = http_respond_error(r, c, 413, "key_too_long", "the key is longer than %d bytes",
+                                  FLOE_MAX_KEY_BYTES);
         return 0;
     }
     r->key_len = (size_t)len;
@@ -476,7 +477,7 @@ static int parse_key(http_req *r, struct MHD_Connection *c, const char *raw, enu
         const char *stop = slash ? slash : end;
         size_t sl = (size_t)(stop - seg);
         if ((sl == 1 && seg[0] == '.') || (sl == 2 && seg[0] == '.' && seg[1] == '.')) {
-            *ret = respond_error(r, c, 400, "invalid_key", "the key has a '.' or '..' path segment");
+            *ret = http_respond_error(r, c, 400, "invalid_key", "the key has a '.' or '..' path segment");
             return 0;
         }
         if (!slash)
@@ -531,11 +532,11 @@ static int check_auth(http_req *r, struct MHD_Connection *c, config_access need,
     size_t len = 0;
     struct MHD_Response *resp = NULL;
     if (!h || strncasecmp(h, "Bearer ", 7) != 0) {
-        resp =
-            error_response("unauthorized", &len, "this server needs an Authorization: Bearer <token> header");
+        resp = http_error_response("unauthorized", &len,
+                                   "this server needs an Authorization: Bearer <token> header");
         if (resp)
             MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"floe\"");
-        *ret = queue(r, c, 401, resp, len);
+        *ret = http_queue(r, c, 401, resp, len);
         return 0;
     }
     const char *tok = h + 7;
@@ -543,23 +544,24 @@ static int check_auth(http_req *r, struct MHD_Connection *c, config_access need,
         tok++;
     int access = token_access(s, tok, strlen(tok));
     if (access == 0) {
-        resp = error_response("unauthorized", &len, "the bearer token is not valid for this server");
+        resp = http_error_response("unauthorized", &len, "the bearer token is not valid for this server");
         if (resp)
             MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
                                     "Bearer realm=\"floe\", error=\"invalid_token\"");
-        *ret = queue(r, c, 401, resp, len);
+        *ret = http_queue(r, c, 401, resp, len);
         return 0;
     }
     if (need == CONFIG_ACCESS_WRITE && access != CONFIG_ACCESS_WRITE) {
-        *ret = respond_error(r, c, 403, "forbidden", "this token has read access; %s %s needs a write token",
-                             method_label[r->method], route_label[r->route]);
+        *ret = http_respond_error(r, c, 403, "forbidden",
+                                  "this token has read access; %s %s needs a write token",
+                                  method_label[r->method], route_label[r->route]);
         return 0;
     }
     return 1;
 }
 
 /* Parses a decimal u64 (digits only, no sign or spaces). */
-static int parse_u64(const char *s, uint64_t *out)
+static int http_parse_u64(const char *s, uint64_t *out)
 {
     uint64_t v = 0;
     if (!s || !*s)
@@ -641,7 +643,7 @@ static enum range_result parse_range(const char *h, uint64_t len, uint64_t *firs
     b[bl] = '\0';
     uint64_t x = 0, y = 0;
     if (al == 0) { /* suffix: the last y bytes */
-        if (parse_u64(b, &y) != 0)
+        if (http_parse_u64(b, &y) != 0)
             return RANGE_NONE;
         if (y == 0 || len == 0)
             return RANGE_UNSATISFIABLE;
@@ -649,11 +651,11 @@ static enum range_result parse_range(const char *h, uint64_t len, uint64_t *firs
         *last = len - 1;
         return RANGE_OK;
     }
-    if (parse_u64(a, &x) != 0)
+    if (http_parse_u64(a, &x) != 0)
         return RANGE_NONE;
     if (bl == 0) {
         y = UINT64_MAX;
-    } else if (parse_u64(b, &y) != 0 || y < x) {
+    } else if (http_parse_u64(b, &y) != 0 || y < x) {
         return RANGE_NONE;
     }
     if (x >= len)
@@ -668,15 +670,15 @@ static void free_value_data(void *cls)
     free(cls);
 }
 
-static enum MHD_Result handle_get(http_req *r, struct MHD_Connection *c)
+static enum MHD_Result http_handle_get(http_req *r, struct MHD_Connection *c)
 {
     http_server *s = r->srv;
     floe_value v = {0};
     int rc = floe_get(s->db, r->key, r->key_len, &v);
     if (rc == FLOE_ENOTFOUND)
-        return respond_error(r, c, 404, "not_found", "no object with this key");
+        return http_respond_error(r, c, 404, "not_found", "no object with this key");
     if (rc != 0)
-        return respond_floe_error(r, c, rc);
+        return http_respond_floe_error(r, c, rc);
     char etag[40];
     format_etag(etag, sizeof etag, v.seq);
     const char *tier = floe_tier_name(v.tier);
@@ -692,7 +694,7 @@ static enum MHD_Result handle_get(http_req *r, struct MHD_Connection *c)
             return MHD_NO;
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, etag);
         MHD_add_response_header(resp, "X-Floe-Tier", tier);
-        return queue(r, c, 304, resp, 0);
+        return http_queue(r, c, 304, resp, 0);
     }
     uint64_t first = 0, last = 0;
     const char *range = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_RANGE);
@@ -700,12 +702,12 @@ static enum MHD_Result handle_get(http_req *r, struct MHD_Connection *c)
     if (rr == RANGE_UNSATISFIABLE) {
         char cr[48];
         snprintf(cr, sizeof cr, "bytes */%zu", v.len);
-        resp = error_response("range_not_satisfiable", &body,
-                              "the range '%s' is outside the object's %zu bytes", range, v.len);
+        resp = http_error_response("range_not_satisfiable", &body,
+                                   "the range '%s' is outside the object's %zu bytes", range, v.len);
         floe_value_free(&v);
         if (resp)
             MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_RANGE, cr);
-        return queue(r, c, 416, resp, body);
+        return http_queue(r, c, 416, resp, body);
     }
     char content_range[80] = "";
     if (rr == RANGE_OK) {
@@ -732,45 +734,45 @@ static enum MHD_Result handle_get(http_req *r, struct MHD_Connection *c)
     if (status == 206)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_RANGE, content_range);
     floe_value_free(&v);
-    return queue(r, c, status, resp, body);
+    return http_queue(r, c, status, resp, body);
 }
 
-static enum MHD_Result start_work(http_req *r, struct MHD_Connection *c, enum work_op op);
+static enum MHD_Result http_start_work(http_req *r, struct MHD_Connection *c, enum work_op op);
 
-static enum MHD_Result handle_delete(http_req *r, struct MHD_Connection *c)
+static enum MHD_Result http_handle_delete(http_req *r, struct MHD_Connection *c)
 {
-    return start_work(r, c, WORK_DELETE);
+    return http_start_work(r, c, WORK_DELETE);
 }
 
 /* First call of a PUT: checks the headers and sets up the body buffer, or answers with an error. */
-static enum MHD_Result begin_put(http_req *r, struct MHD_Connection *c)
+static enum MHD_Result http_begin_put(http_req *r, struct MHD_Connection *c)
 {
     http_server *s = r->srv;
     if (MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_MATCH) ||
         MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH))
-        return respond_error(r, c, 400, "unsupported",
-                             "conditional PUT (If-Match, If-None-Match) is not supported");
+        return http_respond_error(r, c, 400, "unsupported",
+                                  "conditional PUT (If-Match, If-None-Match) is not supported");
     const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
     if (ct) {
         size_t n = strlen(ct);
         if (n == 0 || n > FLOE_MAX_CONTENT_TYPE_BYTES)
-            return respond_error(r, c, 400, "invalid_content_type", "Content-Type must be 1..%d bytes",
-                                 FLOE_MAX_CONTENT_TYPE_BYTES);
+            return http_respond_error(r, c, 400, "invalid_content_type", "Content-Type must be 1..%d bytes",
+                                      FLOE_MAX_CONTENT_TYPE_BYTES);
         for (size_t i = 0; i < n; i++) {
             if ((unsigned char)ct[i] < 0x20 || (unsigned char)ct[i] >= 0x7f)
-                return respond_error(r, c, 400, "invalid_content_type",
-                                     "Content-Type must be printable ASCII");
+                return http_respond_error(r, c, 400, "invalid_content_type",
+                                          "Content-Type must be printable ASCII");
         }
         memcpy(r->content_type, ct, n + 1);
         r->has_content_type = 1;
     }
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (!cl || MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING))
-        return respond_error(r, c, 411, "length_required",
-                             "PUT needs a Content-Length header (chunked uploads are not accepted)");
+        return http_respond_error(r, c, 411, "length_required",
+                                  "PUT needs a Content-Length header (chunked uploads are not accepted)");
     uint64_t len = 0;
-    if (parse_u64(cl, &len) != 0)
-        return respond_error(r, c, 400, "bad_request", "Content-Length is not a decimal number");
+    if (http_parse_u64(cl, &len) != 0)
+        return http_respond_error(r, c, 400, "bad_request", "Content-Length is not a decimal number");
     uint64_t max = s->cfg->options.max_object_bytes;
     if (len > max) {
         /* A client that asked first (Expect: 100-continue) gets the answer instead of a 100 and
@@ -782,8 +784,9 @@ static enum MHD_Result begin_put(http_req *r, struct MHD_Connection *c)
             r->body_expected = len;
             return MHD_YES;
         }
-        return respond_error(r, c, 413, "too_large",
-                             "the body of %" PRIu64 " bytes exceeds max_object_bytes %" PRIu64, len, max);
+        return http_respond_error(r, c, 413, "too_large",
+                                  "the body of %" PRIu64 " bytes exceeds max_object_bytes %" PRIu64, len,
+                                  max);
     }
     /* Reserve the buffer against the server-wide cap before allocating it. */
     uint64_t cap = s->cfg->http.max_body_bytes_in_flight;
@@ -791,19 +794,19 @@ static enum MHD_Result begin_put(http_req *r, struct MHD_Connection *c)
     if (prev + len > cap && len > 0) {
         atomic_fetch_sub(&s->body_bytes_reserved, len);
         size_t elen = 0;
-        struct MHD_Response *resp = error_response("busy", &elen,
-                                                   "too many uploads in flight (%" PRIu64
-                                                   " bytes buffered, cap %" PRIu64 "): retry soon",
-                                                   prev, cap);
+        struct MHD_Response *resp = http_error_response("busy", &elen,
+                                                        "too many uploads in flight (%" PRIu64
+                                                        " bytes buffered, cap %" PRIu64 "): retry soon",
+                                                        prev, cap);
         if (resp)
             MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
-        return queue(r, c, 503, resp, elen);
+        return http_queue(r, c, 503, resp, elen);
     }
     r->body_reserved = len;
     r->body = malloc(len ? (size_t)len : 1);
     if (!r->body)
-        return respond_error(r, c, 503, "out_of_memory", "cannot allocate %" PRIu64 " bytes for the body",
-                             len);
+        return http_respond_error(r, c, 503, "out_of_memory",
+                                  "cannot allocate %" PRIu64 " bytes for the body", len);
     r->body_expected = len;
     r->body_len = 0;
     r->body_start_ns = clock_now_ns();
@@ -811,7 +814,7 @@ static enum MHD_Result begin_put(http_req *r, struct MHD_Connection *c)
 }
 
 /* Copies one piece of a PUT body. Returns MHD_NO (close the connection) for a body too slow. */
-static enum MHD_Result receive_body(http_req *r, const char *data, size_t *size)
+static enum MHD_Result http_receive_body(http_req *r, const char *data, size_t *size)
 {
     http_server *s = r->srv;
     size_t n = *size;
@@ -827,26 +830,26 @@ static enum MHD_Result receive_body(http_req *r, const char *data, size_t *size)
         uint64_t grace = (uint64_t)s->cfg->http.body_grace_s * 1000000000ull;
         if (elapsed > grace && (double)r->body_len * 1e9 / (double)elapsed < (double)floor) {
             atomic_fetch_add(&s->uploads_too_slow, 1);
-            srv_log(s, 1,
-                    "http: closing an upload that sends %.0f bytes/s, below http.min_body_bytes_per_s %u",
-                    (double)r->body_len * 1e9 / (double)elapsed, floor);
+            http_log(s, 1,
+                     "http: closing an upload that sends %.0f bytes/s, below http.min_body_bytes_per_s %u",
+                     (double)r->body_len * 1e9 / (double)elapsed, floor);
             return MHD_NO;
         }
     }
     return MHD_YES;
 }
 
-static enum MHD_Result finish_put(http_req *r, struct MHD_Connection *c)
+static enum MHD_Result http_finish_put(http_req *r, struct MHD_Connection *c)
 {
     if (r->discarding)
-        return respond_error(r, c, 413, "too_large",
-                             "the body of %" PRIu64 " bytes exceeds max_object_bytes %" PRIu64,
-                             r->body_expected, r->srv->cfg->options.max_object_bytes);
+        return http_respond_error(r, c, 413, "too_large",
+                                  "the body of %" PRIu64 " bytes exceeds max_object_bytes %" PRIu64,
+                                  r->body_expected, r->srv->cfg->options.max_object_bytes);
     if (r->body_len != r->body_expected)
-        return respond_error(r, c, 400, "bad_request",
-                             "the body has %" PRIu64 " bytes, Content-Length said %" PRIu64, r->body_len,
-                             r->body_expected);
-    return start_work(r, c, WORK_PUT);
+        return http_respond_error(r, c, 400, "bad_request",
+                                  "the body has %" PRIu64 " bytes, Content-Length said %" PRIu64, r->body_len,
+                                  r->body_expected);
+    return http_start_work(r, c, WORK_PUT);
 }
 
 /* ---- listing, flush, stats, health ---- */
@@ -884,10 +887,10 @@ static int parse_query(http_req *r, struct MHD_Connection *c, struct query_ctx *
     MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_arg, q);
     if (q->bad) {
         char name[64];
-        long n = pct_decode(q->bad, strnlen(q->bad, 60), name, sizeof name - 1);
+        long n = http_pct_decode(q->bad, strnlen(q->bad, 60), name, sizeof name - 1);
         name[n > 0 ? n : 0] = '\0';
-        *ret = respond_error(r, c, 400, "bad_request", "query parameter '%s' is %s", name,
-                             q->repeated ? "given twice" : "not known here");
+        *ret = http_respond_error(r, c, 400, "bad_request", "query parameter '%s' is %s", name,
+                                  q->repeated ? "given twice" : "not known here");
         return 0;
     }
     return 1;
@@ -895,9 +898,9 @@ static int parse_query(http_req *r, struct MHD_Connection *c, struct query_ctx *
 
 static void key_json(buf_t *b, const char *field, const char *key, size_t len)
 {
-    if (utf8_valid(key, len)) {
+    if (http_utf8_valid(key, len)) {
         buf_printf(b, "\"%s\":", field);
-        json_str(b, key, len);
+        http_json_str(b, key, len);
         return;
     }
     /* not UTF-8: JSON cannot carry it as a string, so give the bytes in base64 */
@@ -909,7 +912,7 @@ static void key_json(buf_t *b, const char *field, const char *key, size_t len)
     buf_printf(b, "\"%s_base64\":\"%.*s\"", field, n, enc);
 }
 
-static enum MHD_Result handle_list(http_req *r, struct MHD_Connection *c)
+static enum MHD_Result http_handle_list(http_req *r, struct MHD_Connection *c)
 {
     http_server *s = r->srv;
     static const char *const known[] = {"prefix", "start_after", "limit", NULL};
@@ -925,25 +928,25 @@ static enum MHD_Result handle_list(http_req *r, struct MHD_Connection *c)
     for (int i = 0; i < 2; i++) {
         if (!q.present[i])
             continue;
-        long n = pct_decode(q.values[i], strlen(q.values[i]), bufs[i], FLOE_MAX_KEY_BYTES);
+        long n = http_pct_decode(q.values[i], strlen(q.values[i]), bufs[i], FLOE_MAX_KEY_BYTES);
         if (n == -3)
-            return respond_error(r, c, 413, "key_too_long", "%s is longer than %d bytes", names[i],
-                                 FLOE_MAX_KEY_BYTES);
+            return http_respond_error(r, c, 413, "key_too_long", "%s is longer than %d bytes", names[i],
+                                      FLOE_MAX_KEY_BYTES);
         if (n < 0)
-            return respond_error(r, c, 400, "bad_request", "%s has a malformed percent-escape or a NUL byte",
-                                 names[i]);
+            return http_respond_error(r, c, 400, "bad_request",
+                                      "%s has a malformed percent-escape or a NUL byte", names[i]);
         *lens[i] = n;
     }
     uint64_t limit = 1000;
     if (q.present[2] &&
-        (parse_u64(q.values[2], &limit) != 0 || limit == 0 || limit > s->cfg->http.list_max_keys))
-        return respond_error(r, c, 400, "bad_request", "limit must be an integer from 1 to %u",
-                             s->cfg->http.list_max_keys);
+        (http_parse_u64(q.values[2], &limit) != 0 || limit == 0 || limit > s->cfg->http.list_max_keys))
+        return http_respond_error(r, c, 400, "bad_request", "limit must be an integer from 1 to %u",
+                                  s->cfg->http.list_max_keys);
     floe_list *list = NULL;
     int rc = floe_list_keys(s->db, prefix, (size_t)plen, q.present[1] ? after : NULL, (size_t)alen,
                             (size_t)limit, &list);
     if (rc != 0)
-        return respond_floe_error(r, c, rc);
+        return http_respond_floe_error(r, c, rc);
     buf_t b;
     buf_init(&b, HTTP_MAX_ANSWER_BYTES);
     buf_puts(&b, "{\"keys\":[");
@@ -961,10 +964,10 @@ static enum MHD_Result handle_list(http_req *r, struct MHD_Connection *c)
     }
     buf_puts(&b, "}\n");
     floe_list_free(list);
-    return respond_json(r, c, 200, &b);
+    return http_respond_json(r, c, 200, &b);
 }
 
-static enum MHD_Result handle_flush(http_req *r, struct MHD_Connection *c)
+static enum MHD_Result http_handle_flush(http_req *r, struct MHD_Connection *c)
 {
     static const char *const known[] = {"wait", NULL};
     struct query_ctx q = {.known = known};
@@ -978,13 +981,13 @@ static enum MHD_Result handle_flush(http_req *r, struct MHD_Connection *c)
         else if (strcmp(q.values[0], "remote") == 0)
             level = FLOE_DURABLE_REMOTE;
         else
-            return respond_error(r, c, 400, "bad_request", "wait must be local or remote");
+            return http_respond_error(r, c, 400, "bad_request", "wait must be local or remote");
     }
     r->flush_level = level;
-    return start_work(r, c, WORK_FLUSH);
+    return http_start_work(r, c, WORK_FLUSH);
 }
 
-static uint64_t load(atomic_ullong *v)
+static uint64_t http_load(atomic_ullong *v)
 {
     return atomic_load_explicit(v, memory_order_relaxed);
 }
@@ -1008,37 +1011,39 @@ static void stats_json(http_server *s, const floe_stats *st, buf_t *b)
     for (int a = 0; a < 3; a++) {
         buf_printf(b, "\"%s\":{", arrays[a]);
         for (int op = 0; op < FLOE_COLD_OP_COUNT; op++)
-            buf_printf(b, "%s\"%s\":%" PRIu64, op ? "," : "", floe_cold_op_name((floe_cold_op)op), vals[a][op]);
+            buf_printf(b, "%s\"%s\":%" PRIu64, op ? "," : "", floe_cold_op_name((floe_cold_op)op),
+                       vals[a][op]);
         buf_puts(b, "},");
     }
     buf_printf(b, "\"read_only\":%s,\"cold_healthy\":%s,\"last_error\":", st->read_only ? "true" : "false",
                st->cold_healthy ? "true" : "false");
-    json_str(b, st->last_error, strnlen(st->last_error, sizeof st->last_error));
+    http_json_str(b, st->last_error, strnlen(st->last_error, sizeof st->last_error));
     uint64_t total = 0;
     for (int ro = 0; ro < R_COUNT; ro++)
         for (int m = 0; m < M_COUNT; m++)
             for (int k = 0; k < STATUS_SLOTS; k++)
-                total += load(&s->requests[ro][m][k]);
+                total += http_load(&s->requests[ro][m][k]);
     buf_printf(b,
                ",\"http\":{\"requests\":%" PRIu64 ",\"requests_aborted\":%" PRIu64 ",\"bytes_in\":%" PRIu64
                ",\"bytes_out\":%" PRIu64 ",\"connections_open\":%" PRIu64 ",\"connections_total\":%" PRIu64
                ",\"uploads_too_slow\":%" PRIu64 ",\"uploads_aborted\":%" PRIu64
                ",\"body_bytes_in_flight\":%" PRIu64 "}}\n",
-               total, load(&s->requests_aborted), load(&s->bytes_in), load(&s->bytes_out),
-               load(&s->connections_open), load(&s->connections_total), load(&s->uploads_too_slow),
-               load(&s->uploads_aborted), load(&s->body_bytes_reserved));
+               total, http_load(&s->requests_aborted), http_load(&s->bytes_in), http_load(&s->bytes_out),
+               http_load(&s->connections_open), http_load(&s->connections_total),
+               http_load(&s->uploads_too_slow), http_load(&s->uploads_aborted),
+               http_load(&s->body_bytes_reserved));
 }
 
-static enum MHD_Result handle_stats(http_req *r, struct MHD_Connection *c)
+static enum MHD_Result http_handle_stats(http_req *r, struct MHD_Connection *c)
 {
     floe_stats st;
     int rc = floe_stats_get(r->srv->db, &st);
     if (rc != 0)
-        return respond_floe_error(r, c, rc);
+        return http_respond_floe_error(r, c, rc);
     buf_t b;
     buf_init(&b, 64 * 1024);
     stats_json(r->srv, &st, &b);
-    return respond_json(r, c, 200, &b);
+    return http_respond_json(r, c, 200, &b);
 }
 
 static double ratio(uint64_t hits, uint64_t misses)
@@ -1063,7 +1068,7 @@ static void metrics_requests(http_server *s, buf_t *b)
     for (int ro = 0; ro < R_COUNT; ro++)
         for (int m = 0; m < M_COUNT; m++)
             for (int k = 0; k < STATUS_SLOTS; k++) {
-                uint64_t n = load(&s->requests[ro][m][k]);
+                uint64_t n = http_load(&s->requests[ro][m][k]);
                 if (n == 0)
                     continue;
                 char code[8];
@@ -1082,7 +1087,7 @@ static void metrics_latency(http_server *s, buf_t *b)
     for (int ro = 0; ro < R_COUNT; ro++)
         for (int m = 0; m < M_COUNT; m++)
             for (int k = 0; k < STATUS_SLOTS; k++) {
-                if (load(&s->requests[ro][m][k]) == 0)
+                if (http_load(&s->requests[ro][m][k]) == 0)
                     continue;
                 char code[8], labels[128];
                 status_code_label(k, code);
@@ -1100,19 +1105,20 @@ static void metrics_unlabelled(http_server *s, const floe_stats *st, buf_t *b)
         uint64_t value;
     } simple[] = {
         {"floe_http_requests_aborted_total", "counter", "Requests that ended before an answer was queued.",
-         load(&s->requests_aborted)},
-        {"floe_http_request_body_bytes_total", "counter", "PUT body bytes received.", load(&s->bytes_in)},
+         http_load(&s->requests_aborted)},
+        {"floe_http_request_body_bytes_total", "counter", "PUT body bytes received.",
+         http_load(&s->bytes_in)},
         {"floe_http_response_body_bytes_total", "counter", "Response body bytes queued.",
-         load(&s->bytes_out)},
-        {"floe_http_connections_open", "gauge", "Open client connections.", load(&s->connections_open)},
+         http_load(&s->bytes_out)},
+        {"floe_http_connections_open", "gauge", "Open client connections.", http_load(&s->connections_open)},
         {"floe_http_connections_total", "counter", "Client connections accepted.",
-         load(&s->connections_total)},
+         http_load(&s->connections_total)},
         {"floe_http_uploads_too_slow_total", "counter", "Uploads closed below http.min_body_bytes_per_s.",
-         load(&s->uploads_too_slow)},
+         http_load(&s->uploads_too_slow)},
         {"floe_http_uploads_aborted_total", "counter", "PUT bodies that ended before Content-Length bytes.",
-         load(&s->uploads_aborted)},
+         http_load(&s->uploads_aborted)},
         {"floe_http_body_bytes_in_flight", "gauge", "PUT body bytes buffered now.",
-         load(&s->body_bytes_reserved)},
+         http_load(&s->body_bytes_reserved)},
         {"floe_puts_total", "counter", "Objects written.", st->puts},
         {"floe_deletes_total", "counter", "Objects deleted.", st->deletes},
         {"floe_gets_total", "counter", "Object reads.", st->gets},
@@ -1204,31 +1210,32 @@ static void metrics_text(http_server *s, const floe_stats *st, buf_t *b)
     metrics_labelled(st, b);
 }
 
-static enum MHD_Result handle_metrics(http_req *r, struct MHD_Connection *c)
+static enum MHD_Result http_handle_metrics(http_req *r, struct MHD_Connection *c)
 {
     floe_stats st;
     int rc = floe_stats_get(r->srv->db, &st);
     if (rc != 0)
-        return respond_floe_error(r, c, rc);
+        return http_respond_floe_error(r, c, rc);
     buf_t b;
     buf_init(&b, HTTP_MAX_ANSWER_BYTES);
     metrics_text(r->srv, &st, &b);
     if (b.failed) {
         buf_free(&b);
-        return respond_error(r, c, 500, "internal", "the metrics text exceeded its cap or memory ran out");
+        return http_respond_error(r, c, 500, "internal",
+                                  "the metrics text exceeded its cap or memory ran out");
     }
     size_t len = 0;
-    struct MHD_Response *resp = text_response(&b, "text/plain; version=0.0.4; charset=utf-8", &len);
-    return queue(r, c, 200, resp, len);
+    struct MHD_Response *resp = http_text_response(&b, "text/plain; version=0.0.4; charset=utf-8", &len);
+    return http_queue(r, c, 200, resp, len);
 }
 
-static enum MHD_Result handle_health(http_req *r, struct MHD_Connection *c, int ready_check)
+static enum MHD_Result http_handle_health(http_req *r, struct MHD_Connection *c, int ready_check)
 {
     buf_t b;
     buf_init(&b, 2048);
     if (!ready_check) {
         buf_puts(&b, "{\"status\":\"ok\"}\n");
-        return respond_json(r, c, 200, &b);
+        return http_respond_json(r, c, 200, &b);
     }
     floe_stats st;
     int rc = floe_stats_get(r->srv->db, &st);
@@ -1243,16 +1250,16 @@ static enum MHD_Result handle_health(http_req *r, struct MHD_Connection *c, int 
         reason = st.last_error[0] ? st.last_error : "the cold tier reports a permanent error";
     if (!reason) {
         buf_puts(&b, "{\"status\":\"ready\"}\n");
-        return respond_json(r, c, 200, &b);
+        return http_respond_json(r, c, 200, &b);
     }
     buf_puts(&b, "{\"status\":\"not_ready\",\"reason\":");
-    json_str(&b, reason, strnlen(reason, 1024));
+    http_json_str(&b, reason, strnlen(reason, 1024));
     buf_puts(&b, "}\n");
     size_t len = 0;
-    struct MHD_Response *resp = text_response(&b, "application/json", &len);
+    struct MHD_Response *resp = http_text_response(&b, "application/json", &len);
     if (resp)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "5");
-    return queue(r, c, 503, resp, len);
+    return http_queue(r, c, 503, resp, len);
 }
 
 /* ---- the write pool ---- */
@@ -1260,7 +1267,7 @@ static enum MHD_Result handle_health(http_req *r, struct MHD_Connection *c, int 
 /* Suspends the connection and queues r for a pool thread, which runs the write and resumes the
  * connection; MHD then calls the handler again and respond_work answers. Writes run off the MHD
  * threads so that many of them can wait for the same WAL group commit. */
-static enum MHD_Result start_work(http_req *r, struct MHD_Connection *c, enum work_op op)
+static enum MHD_Result http_start_work(http_req *r, struct MHD_Connection *c, enum work_op op)
 {
     http_server *s = r->srv;
     r->op = op;
@@ -1331,30 +1338,30 @@ static void *worker_main(void *arg)
 }
 
 /* Answers a request whose write the pool finished. */
-static enum MHD_Result respond_work(http_req *r, struct MHD_Connection *c)
+static enum MHD_Result http_respond_work(http_req *r, struct MHD_Connection *c)
 {
     if (r->work_rc != 0)
-        return respond_floe_error_msg(r, c, r->work_rc, r->work_error);
+        return http_respond_floe_error_msg(r, c, r->work_rc, r->work_error);
     buf_t b;
     buf_init(&b, 256);
     if (r->op == WORK_DELETE) {
         struct MHD_Response *resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
-        return queue(r, c, 204, resp, 0);
+        return http_queue(r, c, 204, resp, 0);
     }
     if (r->op == WORK_FLUSH) {
         buf_printf(&b, "{\"durable\":\"%s\"}\n", r->flush_level == FLOE_DURABLE_LOCAL ? "local" : "remote");
-        return respond_json(r, c, 200, &b);
+        return http_respond_json(r, c, 200, &b);
     }
     char etag[40];
     format_etag(etag, sizeof etag, r->work_seq);
     buf_printf(&b, "{\"seq\":%" PRIu64 ",\"size\":%" PRIu64 ",\"etag\":", r->work_seq, r->body_len);
-    json_cstr(&b, etag);
+    http_json_cstr(&b, etag);
     buf_puts(&b, "}\n");
     size_t len = 0;
-    struct MHD_Response *resp = text_response(&b, "application/json", &len);
+    struct MHD_Response *resp = http_text_response(&b, "application/json", &len);
     if (resp)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, etag);
-    return queue(r, c, 201, resp, len);
+    return http_queue(r, c, 201, resp, len);
 }
 
 /* Stops the pool after it has run everything queued. */
@@ -1457,21 +1464,22 @@ static enum MHD_Result begin_request(http_req *r, struct MHD_Connection *c, cons
     struct header_tally t = {0, strlen(url) + strlen(method) + 16};
     MHD_get_connection_values(c, MHD_HEADER_KIND, tally_header, &t);
     if (t.count > s->cfg->http.max_headers)
-        return respond_error(r, c, 431, "headers_too_large", "the request has %zu headers; the limit is %u",
-                             t.count, s->cfg->http.max_headers);
+        return http_respond_error(r, c, 431, "headers_too_large",
+                                  "the request has %zu headers; the limit is %u", t.count,
+                                  s->cfg->http.max_headers);
     if (t.bytes > s->cfg->http.max_header_bytes)
-        return respond_error(r, c, 431, "headers_too_large",
-                             "the request line and headers take %zu bytes; the limit is %u", t.bytes,
-                             s->cfg->http.max_header_bytes);
+        return http_respond_error(r, c, 431, "headers_too_large",
+                                  "the request line and headers take %zu bytes; the limit is %u", t.bytes,
+                                  s->cfg->http.max_header_bytes);
     if (r->route == R_UNKNOWN)
-        return respond_error(r, c, 404, "not_found", "no such endpoint; see docs/http-api.md");
+        return http_respond_error(r, c, 404, "not_found", "no such endpoint; see docs/http-api.md");
     if (!method_allowed(r->route, r->method)) {
         size_t len = 0;
-        struct MHD_Response *resp = error_response("method_not_allowed", &len, "%s accepts %s",
-                                                   route_label[r->route], route_allow[r->route]);
+        struct MHD_Response *resp = http_error_response("method_not_allowed", &len, "%s accepts %s",
+                                                        route_label[r->route], route_allow[r->route]);
         if (resp)
             MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, route_allow[r->route]);
-        return queue(r, c, 405, resp, len);
+        return http_queue(r, c, 405, resp, len);
     }
     if (r->route != R_HEALTHZ && r->route != R_READYZ) {
         config_access need = (r->method == M_PUT || r->method == M_DELETE || r->method == M_POST)
@@ -1485,24 +1493,24 @@ static enum MHD_Result begin_request(http_req *r, struct MHD_Connection *c, cons
         if (!parse_key(r, c, raw_key, &ret))
             return ret;
         if (r->method == M_PUT)
-            return begin_put(r, c);
+            return http_begin_put(r, c);
         if (r->method == M_DELETE)
-            return handle_delete(r, c);
-        return handle_get(r, c);
+            return http_handle_delete(r, c);
+        return http_handle_get(r, c);
     case R_LIST:
-        return handle_list(r, c);
+        return http_handle_list(r, c);
     case R_FLUSH:
-        return handle_flush(r, c);
+        return http_handle_flush(r, c);
     case R_STATS:
-        return handle_stats(r, c);
+        return http_handle_stats(r, c);
     case R_METRICS:
-        return handle_metrics(r, c);
+        return http_handle_metrics(r, c);
     case R_HEALTHZ:
-        return handle_health(r, c, 0);
+        return http_handle_health(r, c, 0);
     case R_READYZ:
-        return handle_health(r, c, 1);
+        return http_handle_health(r, c, 1);
     default:
-        return respond_error(r, c, 404, "not_found", "no such endpoint");
+        return http_respond_error(r, c, 404, "not_found", "no such endpoint");
     }
 }
 
@@ -1537,14 +1545,14 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
         return MHD_YES;
     }
     if (atomic_load_explicit(&r->work_state, memory_order_acquire) == WORK_DONE && !r->status)
-        return respond_work(r, c);
+        return http_respond_work(r, c);
     if (r->status) { /* answered already; MHD drops whatever body follows */
         *upload_data_size = 0;
         return MHD_YES;
     }
     if (*upload_data_size > 0) {
         if (r->body)
-            return receive_body(r, upload_data, upload_data_size);
+            return http_receive_body(r, upload_data, upload_data_size);
         /* a body nobody asked for (GET, DELETE, POST /v1/flush...) or an oversized PUT body being
          * dropped: skip it, within a cap */
         r->ignored_body_bytes += *upload_data_size;
@@ -1558,7 +1566,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
         r->begun = 1;
         return begin_request(r, c, url, method);
     }
-    return finish_put(r, c);
+    return http_finish_put(r, c);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
@@ -1606,7 +1614,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     size_t n = strlen(msg);
     while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
         msg[--n] = '\0';
-    srv_log(s, 1, "http: %s", msg);
+    http_log(s, 1, "http: %s", msg);
 }
 
 /* Creates, binds and listens on the configured address. On success *fd_out is the socket and
@@ -1730,8 +1738,8 @@ int http_server_start(floe_t *db, const floe_config *cfg, http_server **out)
     }
     fd = -1; /* the daemon owns the listening socket now */
     if (s->token_count == 0)
-        srv_log(s, 1, "http: no tokens configured: every client that can connect to %s may read and write",
-                cfg->http.listen);
+        http_log(s, 1, "http: no tokens configured: every client that can connect to %s may read and write",
+                 cfg->http.listen);
     *out = s;
     s = NULL;
 out:
@@ -1766,8 +1774,8 @@ void http_server_stop(http_server *s)
     }
     long left = atomic_load(&s->in_flight);
     if (left > 0)
-        srv_log(s, 1, "http: %ld requests still in flight after %us; closing their connections", left,
-                s->cfg->http.shutdown_grace_s);
+        http_log(s, 1, "http: %ld requests still in flight after %us; closing their connections", left,
+                 s->cfg->http.shutdown_grace_s);
     /* Writes already queued run to completion and resume their connections before MHD stops. */
     pool_stop(s);
     MHD_stop_daemon(s->daemon);
