@@ -1,4 +1,4 @@
-/* The local file layer: the file operations the store's modules share (whole writes, directory
+/* The local file layer: the file operations the store's modules share (whole reads and writes, directory
  * fsync, making directories, joining paths). Every module that writes local files goes through
  * these, so there is one place for each and, later, one seam for fault injection.
  *
