@@ -51,8 +51,6 @@ static int url_decode(char *s)
     return 0;
 }
 
-/* ---- listing ---- */
-
 typedef struct list_entry {
     char *key;
     uint64_t size;

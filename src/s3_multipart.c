@@ -25,8 +25,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* ---- multipart ---- */
-
 typedef struct mpu_create_result {
     char upload_id[1024];
 } mpu_create_result;
