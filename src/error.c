@@ -9,27 +9,35 @@
 
 static _Thread_local char err_msg[ERR_MSG_BYTES];
 
+/* Formats into a local buffer and only then replaces the message, so the arguments may include
+ * floe_last_error() itself (err_set(rc, "x: %s", floe_last_error()) gives "x: <previous>"). */
+static void set_message_v(const char *fmt, va_list ap)
+{
+    char msg[ERR_MSG_BYTES];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    memcpy(err_msg, msg, strlen(msg) + 1);
+}
+
 int err_set(int code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err_msg, sizeof err_msg, fmt, ap);
+    set_message_v(fmt, ap);
     va_end(ap);
     return code;
 }
 
 int err_wrap(int code, const char *fmt, ...)
 {
-    char prefix[ERR_MSG_BYTES];
     char old[ERR_MSG_BYTES];
+    /* Keep the current message before the prefix, which may quote it, replaces it. */
+    memcpy(old, err_msg, sizeof old);
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    set_message_v(fmt, ap);
     va_end(ap);
-    memcpy(old, err_msg, sizeof old);
     /* Build "prefix: old" by hand: the result is cut at the buffer's end on purpose. */
-    size_t n = strlen(prefix);
-    memcpy(err_msg, prefix, n + 1);
+    size_t n = strlen(err_msg);
     if (old[0] && n + 2 < sizeof err_msg) {
         memcpy(err_msg + n, ": ", 3);
         n += 2;

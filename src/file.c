@@ -30,6 +30,26 @@ int file_write_all(int fd, const void *buf, size_t len)
     return 0;
 }
 
+int file_pread_all(int fd, void *buf, size_t len, uint64_t offset, size_t *done)
+{
+    char *p = buf;
+    size_t got = 0;
+    int rc = 0;
+    while (got < len) {
+        ssize_t n = pread(fd, p + got, len - got, (off_t)(offset + got));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            rc = n < 0 ? errno : -1;
+            break;
+        }
+        got += (size_t)n;
+    }
+    if (done)
+        *done = got;
+    return rc;
+}
+
 int file_fsync_dir(const char *dir)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -1,4 +1,4 @@
-/* The local file layer: the file operations the store's modules share (whole writes, directory
+/* The local file layer: the file operations the store's modules share (whole reads and writes, directory
  * fsync, making directories, joining paths). Every module that writes local files goes through
  * these, so there is one place for each and, later, one seam for fault injection.
  *
@@ -7,10 +7,16 @@
 #define FLOE_FILE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Writes all len bytes at fd's offset, retrying short writes and EINTR. Returns 0 or the errno
  * value of the failed write (EIO if write returned 0): callers name the file in their message. */
 int file_write_all(int fd, const void *buf, size_t len);
+
+/* Reads len bytes at offset from fd, retrying short reads and EINTR. Returns 0, the errno value of
+ * the failed read, or -1 when the file ended first; *done (may be NULL) gets the bytes read, so
+ * callers can name the offset that failed in their message. */
+int file_pread_all(int fd, void *buf, size_t len, uint64_t offset, size_t *done);
 
 /* fsyncs the directory dir, so entries created or renamed in it survive power loss. Returns 0 or
  * FLOE_EIO with a message naming dir. */

@@ -1,4 +1,6 @@
-/* The S3 client (see s3.h): request building, signing, the retry loop and the operations.
+/* The S3 client (see s3.h): its lifetime, one request (building, signing, the retry loop, turning
+ * answers into errors and health) and the operations that are one request each. Listing is in
+ * s3_list.c and file uploads in s3_multipart.c; s3_internal.h is what the three share.
  *
  * Invariants:
  * 1. What is signed is what is sent: the URL's path and query are encoded by sigv4_uri_encode, and
@@ -12,13 +14,13 @@
  *    connection is reused by the next request.
  * 4. Each attempt is re-signed with the current time; the body and its hashes are computed once.
  * 5. A retried call never leaves a half-done multipart upload behind: once created, the upload is
- *    either completed or aborted.
+ *    either completed or aborted (s3_multipart.c).
  *
  * Lock order: pool_mu and health_mu are never held together; counters are atomics.
  */
 #include "s3.h"
+#include "s3_internal.h"
 
-#include "array.h"
 #include "buf.h"
 #include "clock.h"
 #include "error.h"
@@ -27,7 +29,6 @@
 
 #include <curl/curl.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <openssl/evp.h>
 #include <pthread.h>
@@ -36,16 +37,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
-#define S3_POOL_MAX 32
 #define S3_DEFAULT_TIMEOUT_MS 30000
 #define S3_CONNECT_TIMEOUT_CAP_MS 10000
-#define S3_URL_MAX (3 * FLOE_MAX_KEY_BYTES + 3 * 1024 + 1024)
-#define S3_MAX_PAGE_ENTRIES 10000
-#define S3_HEADER_VALUE_MAX 256
 
 static const char EMPTY_SHA256[] = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
@@ -54,36 +50,6 @@ static const char *const op_methods[FLOE_COLD_OP_COUNT] = {
     [FLOE_COLD_DELETE] = "DELETE", [FLOE_COLD_LIST] = "GET",          [FLOE_COLD_MPU_CREATE] = "POST",
     [FLOE_COLD_MPU_PART] = "PUT",  [FLOE_COLD_MPU_COMPLETE] = "POST", [FLOE_COLD_MPU_ABORT] = "DELETE",
 };
-
-struct s3_client {
-    char *scheme_host; /* "http://127.0.0.1:7480" or "https://bucket.s3.amazonaws.com" */
-    char *host_header; /* what goes in Host: and is signed */
-    char *path_base;   /* "/bucket" (path style) or "" (virtual-hosted), unencoded */
-    char *bucket;
-    char *prefix; /* "" or "dir/" (always ends in '/') */
-    char *region;
-    char *access_key;
-    char *secret_key;
-    char *ca_file; /* NULL: system CAs */
-    uint32_t timeout_ms;
-    uint32_t connect_timeout_ms;
-    uint32_t max_retries;
-
-    pthread_mutex_t pool_mu; /* guards pool and pool_count */
-    CURL *pool[S3_POOL_MAX];
-    size_t pool_count;
-
-    pthread_mutex_t health_mu; /* guards health_msg */
-    char health_msg[512];      /* "" while healthy */
-
-    _Atomic uint64_t requests[FLOE_COLD_OP_COUNT];
-    _Atomic uint64_t errors[FLOE_COLD_OP_COUNT];
-    _Atomic uint64_t retries[FLOE_COLD_OP_COUNT];
-    atomic_int cancelled; /* s3_client_cancel: fail everything at once */
-};
-
-/* ---------------------------------------------------------------------------------------------- */
-/* Small helpers */
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_rc = CURLE_OK;
@@ -143,7 +109,7 @@ void s3_client_cancel(s3_client *c)
         atomic_store(&c->cancelled, 1);
 }
 
-static void random_hex(char *out, size_t bytes)
+void s3_random_hex(char *out, size_t bytes)
 {
     static const char hex[] = "0123456789abcdef";
     for (size_t i = 0; i < bytes; i++) {
@@ -158,7 +124,7 @@ static void random_hex(char *out, size_t bytes)
  * sent as UNSIGNED-PAYLOAD: the signed Content-MD5 header already makes the store check every byte
  * it receives, and hashing it a second time with SHA-256 (here, and again on the server) cost a
  * third of the upload's CPU. */
-static int body_digests(const void *data, size_t len, char md5_b64[25], char sha256_hex[65])
+int s3_body_digests(const void *data, size_t len, char md5_b64[25], char sha256_hex[65])
 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int md_len = 0;
@@ -176,7 +142,7 @@ static char *dup_or_null(const char *s)
 
 /* Parses an HTTP date ("Tue, 15 Nov 1994 08:12:31 GMT") or an ISO 8601 UTC time
  * ("2009-10-12T17:50:30.000Z"); 0 if it is neither. */
-static int64_t parse_time(const char *s)
+int64_t s3_parse_time(const char *s)
 {
     struct tm tm;
     memset(&tm, 0, sizeof tm);
@@ -188,7 +154,7 @@ static int64_t parse_time(const char *s)
     return end ? (int64_t)timegm(&tm) : 0;
 }
 
-static int parse_u64(const char *s, uint64_t *out)
+int s3_parse_u64(const char *s, uint64_t *out)
 {
     if (!s || *s < '0' || *s > '9')
         return -1;
@@ -200,84 +166,6 @@ static int parse_u64(const char *s, uint64_t *out)
     *out = v;
     return 0;
 }
-
-/* Decodes %XX escapes (and '+' as space, as S3's encoding-type=url produces) in place. */
-static int url_decode(char *s)
-{
-    char *w = s;
-    for (char *r = s; *r; r++) {
-        if (*r == '%') {
-            unsigned v = 0;
-            for (int i = 1; i <= 2; i++) {
-                char c = r[i];
-                unsigned d = (c >= '0' && c <= '9')   ? (unsigned)(c - '0')
-                             : (c >= 'a' && c <= 'f') ? (unsigned)(c - 'a' + 10)
-                             : (c >= 'A' && c <= 'F') ? (unsigned)(c - 'A' + 10)
-                                                      : 16u;
-                if (d == 16)
-                    return -1;
-                v = v * 16 + d;
-            }
-            *w++ = (char)v;
-            r += 2;
-        } else if (*r == '+') {
-            *w++ = ' ';
-        } else {
-            *w++ = *r;
-        }
-    }
-    *w = '\0';
-    return 0;
-}
-
-/* ---------------------------------------------------------------------------------------------- */
-/* One request */
-
-typedef enum sink_kind {
-    SINK_DISCARD = 0, /* success body ignored */
-    SINK_BUFFER,      /* success body kept in a malloc'd buffer up to max_body bytes */
-    SINK_FIXED,       /* success body must fit the caller's buffer exactly */
-} sink_kind;
-
-typedef struct s3_req {
-    floe_cold_op op;
-    const char *key; /* relative to the prefix; NULL for bucket-level requests */
-    sigv4_pair query[8];
-    size_t query_count;
-    sigv4_pair headers[8]; /* extra signed headers: Content-MD5, Range, If-None-Match, x-amz-meta-... */
-    size_t header_count;
-    const void *body;
-    size_t body_len;
-    const char *body_sha256; /* hex; NULL for an empty body */
-    sink_kind sink;
-    size_t max_body; /* SINK_BUFFER: larger bodies fail with too_big */
-    void *fixed_buf; /* SINK_FIXED */
-    size_t fixed_len;
-} s3_req;
-
-typedef struct s3_resp {
-    long status; /* 0 if no HTTP response arrived */
-    CURLcode curl_rc;
-    char curl_err[CURL_ERROR_SIZE];
-    unsigned attempts;
-    int too_big; /* the success body exceeded its cap */
-    buf_t body;  /* SINK_BUFFER success body, capped at the request's max_body, owned by the resp */
-    size_t fixed_got;
-    char *err_body; /* non-2xx body, first S3_MAX_ERROR_BODY_BYTES */
-    size_t err_len;
-    char err_code[128];    /* S3 <Code>, "" if none */
-    char err_message[384]; /* S3 <Message> */
-    /* response headers of the last attempt */
-    char etag[S3_ETAG_MAX];
-    char content_range[S3_HEADER_VALUE_MAX];
-    char last_modified[S3_HEADER_VALUE_MAX];
-    char upload_id[64];
-    char request_id[S3_HEADER_VALUE_MAX];
-    uint64_t content_length;
-    int have_content_length;
-    char url[S3_URL_MAX]; /* what is requested */
-    char where[320];      /* url, shortened for messages */
-} s3_resp;
 
 static void resp_reset_attempt(s3_resp *r)
 {
@@ -296,7 +184,7 @@ static void resp_reset_attempt(s3_resp *r)
     r->have_content_length = 0;
 }
 
-static void resp_free(s3_resp *r)
+void s3_resp_free(s3_resp *r)
 {
     buf_free(&r->body);
     free(r->err_body);
@@ -331,7 +219,7 @@ static int on_seek(void *userdata, curl_off_t offset, int origin)
     return CURL_SEEKFUNC_OK;
 }
 
-static int status_ok(long status)
+int s3_status_ok(long status)
 {
     return status >= 200 && status < 300;
 }
@@ -343,7 +231,7 @@ static size_t on_write(char *src, size_t size, size_t nmemb, void *userdata)
     size_t n = size * nmemb;
     long status = 0;
     curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &status);
-    if (!status_ok(status)) {
+    if (!s3_status_ok(status)) {
         /* Keep the head of an error body, drop the rest so the connection stays usable. */
         size_t room = S3_MAX_ERROR_BODY_BYTES - r->err_len;
         size_t take = n < room ? n : room;
@@ -421,7 +309,7 @@ static size_t on_header(char *line, size_t size, size_t nitems, void *userdata)
             r->etag[n - 2] = '\0';
         }
     } else if (take_header(line, len, "Content-Length", value, sizeof value)) {
-        r->have_content_length = parse_u64(value, &r->content_length) == 0;
+        r->have_content_length = s3_parse_u64(value, &r->content_length) == 0;
     } else if (!take_header(line, len, "Content-Range", r->content_range, sizeof r->content_range) &&
                !take_header(line, len, "Last-Modified", r->last_modified, sizeof r->last_modified) &&
                !take_header(line, len, "x-amz-meta-floe-upload-id", r->upload_id, sizeof r->upload_id)) {
@@ -489,25 +377,24 @@ static int build_path(const s3_client *c, const char *key, char *out, size_t cap
     return 0;
 }
 
-/* Builds URL and signature for one attempt and runs it. Returns 0 when an HTTP response arrived
- * (whatever its status) or the curl error code (positive) otherwise; fills r. */
-static int attempt_once(s3_client *c, const s3_req *req, const char *path, s3_resp *r)
+/* Fills headers (room for 16) with what every request signs (Host, x-amz-date,
+ * x-amz-content-sha256) and then the request's own, and signs them into *sig, which the caller
+ * clears with sigv4_signature_clear whatever this returns. The header values borrow amz_date and
+ * the request's strings. Returns 0 or sigv4_sign's error with the message set. */
+static int sign_attempt(const s3_client *c, const s3_req *req, const char *path, const char *amz_date,
+                        sigv4_pair *headers, size_t *nh_out, sigv4_signature *sig)
 {
-    char amz_date[17];
-    sigv4_amz_date(time(NULL), amz_date);
     const char *payload_hash = req->body_sha256 ? req->body_sha256 : EMPTY_SHA256;
-    const char *method = op_methods[req->op];
-
-    sigv4_pair headers[16];
     size_t nh = 0;
     headers[nh++] = (sigv4_pair){"Host", c->host_header};
     headers[nh++] = (sigv4_pair){"x-amz-date", amz_date};
     headers[nh++] = (sigv4_pair){"x-amz-content-sha256", payload_hash};
     for (size_t i = 0; i < req->header_count; i++)
         headers[nh++] = req->headers[i];
+    *nh_out = nh;
 
     sigv4_request sreq = {
-        .method = method,
+        .method = op_methods[req->op],
         .path = path,
         .query = req->query,
         .query_count = req->query_count,
@@ -516,43 +403,49 @@ static int attempt_once(s3_client *c, const s3_req *req, const char *path, s3_re
         .payload_hash = payload_hash,
     };
     sigv4_credentials cred = {c->access_key, c->secret_key, c->region, "s3"};
-    sigv4_signature sig = {0};
-    struct curl_slist *hl = NULL;
-    CURL *h = NULL;
-    int rc = 0;
+    return sigv4_sign(&sreq, &cred, amz_date, sig);
+}
 
-    if ((rc = sigv4_sign(&sreq, &cred, amz_date, &sig)) != 0) {
-        snprintf(r->curl_err, sizeof r->curl_err, "signing failed: %s", floe_last_error());
-        r->curl_rc = CURLE_ABORTED_BY_CALLBACK;
-        return (int)CURLE_ABORTED_BY_CALLBACK;
-    }
-
-    char line[S3_HEADER_VALUE_MAX + 2048];
-    for (size_t i = 0; i < nh; i++) {
-        snprintf(line, sizeof line, "%s: %s", headers[i].name, headers[i].value);
-        struct curl_slist *nl = curl_slist_append(hl, line);
-        if (!nl)
-            goto nomem;
-        hl = nl;
-    }
-    snprintf(line, sizeof line, "Authorization: %s", sig.authorization);
-    static const char *const fixed[] = {"Expect:", "Accept:", "User-Agent: floe/" FLOE_VERSION_STRING};
-    struct curl_slist *nl = curl_slist_append(hl, line);
+/* Appends one line to a curl header list; -1 when out of memory (the list is unchanged). */
+static int slist_add(struct curl_slist **list, const char *line)
+{
+    struct curl_slist *nl = curl_slist_append(*list, line);
     if (!nl)
-        goto nomem;
-    hl = nl;
-    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
-        nl = curl_slist_append(hl, fixed[i]);
-        if (!nl)
-            goto nomem;
-        hl = nl;
-    }
+        return -1;
+    *list = nl;
+    return 0;
+}
 
-    h = pool_take(c);
-    if (!h)
-        goto nomem;
-    transfer t = {.req = req, .resp = r, .curl = h};
-    curl_easy_setopt(h, CURLOPT_URL, r->url);
+/* Builds the header list curl sends: every signed header with exactly its signed value
+ * (invariant 1), Authorization, and the fixed ones (no Expect: 100-continue, no Accept, our
+ * User-Agent). Returns 0, or -1 when out of memory; *list is the caller's to free with
+ * curl_slist_free_all either way. */
+static int header_list(const sigv4_pair *headers, size_t nh, const char *authorization,
+                       struct curl_slist **list)
+{
+    static const char *const fixed[] = {"Expect:", "Accept:", "User-Agent: floe/" FLOE_VERSION_STRING};
+    char line[S3_HEADER_VALUE_MAX + 2048];
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < nh; i++) {
+        snprintf(line, sizeof line, "%s: %s", headers[i].name, headers[i].value);
+        rc = slist_add(list, line);
+    }
+    if (rc == 0) {
+        snprintf(line, sizeof line, "Authorization: %s", authorization);
+        rc = slist_add(list, line);
+    }
+    for (size_t i = 0; rc == 0 && i < sizeof fixed / sizeof fixed[0]; i++)
+        rc = slist_add(list, fixed[i]);
+    return rc;
+}
+
+/* Points the pooled handle h at t->resp->url with headers hl, the client's limits, the callbacks
+ * that fill t->resp (t and hl must outlive the transfer) and the method's body handling. */
+static void set_transfer_options(const s3_client *c, CURL *h, struct curl_slist *hl, transfer *t)
+{
+    const s3_req *req = t->req;
+    const char *method = op_methods[req->op];
+    curl_easy_setopt(h, CURLOPT_URL, t->resp->url);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)c->timeout_ms);
@@ -561,11 +454,11 @@ static int attempt_once(s3_client *c, const s3_req *req, const char *path, s3_re
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1024L);
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME,
                      (long)(c->timeout_ms < 20000 ? (c->timeout_ms + 999) / 1000 : 10));
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, r->curl_err);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, t->resp->curl_err);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &t);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, t);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, &t);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, t);
     curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
@@ -578,30 +471,63 @@ static int attempt_once(s3_client *c, const s3_req *req, const char *path, s3_re
     } else if (strcmp(method, "PUT") == 0 || strcmp(method, "POST") == 0) {
         curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
         curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
-        curl_easy_setopt(h, CURLOPT_READDATA, &t);
+        curl_easy_setopt(h, CURLOPT_READDATA, t);
         curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, on_seek);
-        curl_easy_setopt(h, CURLOPT_SEEKDATA, &t);
+        curl_easy_setopt(h, CURLOPT_SEEKDATA, t);
         curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)req->body_len);
         if (strcmp(method, "POST") == 0)
             curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "POST");
     } else if (strcmp(method, "DELETE") == 0) {
         curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "DELETE");
     }
+}
+
+/* Runs the transfer set up on h and records curl's code, its message and the HTTP status in r.
+ * Returns 0 when an HTTP response arrived, else curl's code (positive). */
+static int run_transfer(CURL *h, s3_resp *r)
+{
     r->curl_rc = curl_easy_perform(h);
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
     if (r->curl_rc != CURLE_OK && r->curl_err[0] == '\0')
         snprintf(r->curl_err, sizeof r->curl_err, "%s", curl_easy_strerror(r->curl_rc));
     /* The error buffer must not outlive this call inside the pooled handle. */
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
-    rc = r->curl_rc == CURLE_OK ? 0 : (int)r->curl_rc;
     /* A capped body ends in a write error but the HTTP response itself was complete enough. */
     if (r->too_big)
-        rc = 0;
-    goto out;
-nomem:
-    snprintf(r->curl_err, sizeof r->curl_err, "out of memory");
-    r->curl_rc = CURLE_OUT_OF_MEMORY;
-    rc = (int)CURLE_OUT_OF_MEMORY;
+        return 0;
+    return r->curl_rc == CURLE_OK ? 0 : (int)r->curl_rc;
+}
+
+/* One attempt (invariants 3 and 4): signs the request with the current time, takes a handle from
+ * the pool, runs it and gives the handle back. Returns 0 when an HTTP response arrived (whatever
+ * its status) or the curl error code (positive) otherwise; fills r. */
+static int attempt_once(s3_client *c, const s3_req *req, const char *path, s3_resp *r)
+{
+    char amz_date[17];
+    sigv4_pair headers[16];
+    size_t nh = 0;
+    sigv4_signature sig = {0};
+    struct curl_slist *hl = NULL;
+    transfer t = {.req = req, .resp = r};
+    CURL *h = NULL;
+    int rc = 0;
+
+    sigv4_amz_date(time(NULL), amz_date);
+    if (sign_attempt(c, req, path, amz_date, headers, &nh, &sig) != 0) {
+        snprintf(r->curl_err, sizeof r->curl_err, "signing failed: %s", floe_last_error());
+        r->curl_rc = CURLE_ABORTED_BY_CALLBACK;
+        rc = (int)CURLE_ABORTED_BY_CALLBACK;
+        goto out;
+    }
+    if (header_list(headers, nh, sig.authorization, &hl) != 0 || !(h = pool_take(c))) {
+        snprintf(r->curl_err, sizeof r->curl_err, "out of memory");
+        r->curl_rc = CURLE_OUT_OF_MEMORY;
+        rc = (int)CURLE_OUT_OF_MEMORY;
+        goto out;
+    }
+    t.curl = h;
+    set_transfer_options(c, h, hl, &t);
+    rc = run_transfer(h, r);
 out:
     if (h)
         pool_give(c, h);
@@ -664,7 +590,7 @@ static int status_retryable(const s3_resp *r)
 
 /* Runs req with retries. Returns 0 when a final HTTP response arrived (r->status says which; the
  * caller interprets it) or FLOE_ECOLD/FLOE_EINVAL with the message set when none did. */
-static int perform(s3_client *c, const s3_req *req, s3_resp *r)
+int s3_perform(s3_client *c, const s3_req *req, s3_resp *r)
 {
     char path[S3_URL_MAX];
     size_t ulen = 0;
@@ -714,7 +640,7 @@ static int perform(s3_client *c, const s3_req *req, s3_resp *r)
         if (crc != 0) {
             retry = curl_retryable((CURLcode)crc);
         } else {
-            if (!status_ok(r->status))
+            if (!s3_status_ok(r->status))
                 parse_error_xml(r, r->err_body, r->err_len);
             else if (req->op == FLOE_COLD_MPU_COMPLETE && r->body.data)
                 parse_error_xml(r, r->body.data, r->body.len);
@@ -776,7 +702,7 @@ static void health_clear(s3_client *c)
 }
 
 /* Records that an answer proves the credentials and bucket good. */
-static void note_success(s3_client *c, const s3_resp *r)
+void s3_note_success(s3_client *c, const s3_resp *r)
 {
     (void)r;
     health_clear(c);
@@ -784,7 +710,7 @@ static void note_success(s3_client *c, const s3_resp *r)
 
 /* Turns a final non-success HTTP response into an error with a full message, records permanent
  * errors for health and counts the failure. 404 on GET/HEAD of a key is FLOE_ENOTFOUND. */
-static int status_error(s3_client *c, floe_cold_op op, const s3_resp *r)
+int s3_status_error(s3_client *c, floe_cold_op op, const s3_resp *r)
 {
     const char *hint = permanent_hint(r);
     char code_part[600] = "";
@@ -812,17 +738,14 @@ static int status_error(s3_client *c, floe_cold_op op, const s3_resp *r)
 }
 
 /* Counts a failure that did not come from an HTTP status. */
-static int count_error(s3_client *c, floe_cold_op op, int rc)
+int s3_count_error(s3_client *c, floe_cold_op op, int rc)
 {
     atomic_fetch_add_explicit(&c->errors[op], 1, memory_order_relaxed);
     return rc;
 }
 
-/* ---------------------------------------------------------------------------------------------- */
-/* Client lifetime */
-
 /* S3 limits a key, prefix included, to 1024 bytes. */
-static int valid_key(const s3_client *c, const char *key, const char *what)
+int s3_valid_key(const s3_client *c, const char *key, const char *what)
 {
     if (!key || !key[0])
         return err_set(FLOE_EINVAL, "s3 %s: empty key", what);
@@ -957,9 +880,6 @@ void s3_client_destroy(s3_client *c)
     free(c);
 }
 
-/* ---------------------------------------------------------------------------------------------- */
-/* Operations */
-
 int s3_create_bucket(s3_client *c)
 {
     /* AWS creates buckets in us-east-1 unless the body names another region. */
@@ -975,49 +895,49 @@ int s3_create_bucket(s3_client *c)
     sigv4_sha256_hex(body, body_len, sha);
     s3_req req = {.op = FLOE_COLD_PUT, .key = NULL, .body = body, .body_len = body_len, .body_sha256 = sha};
     s3_resp r;
-    int rc = perform(c, &req, &r);
+    int rc = s3_perform(c, &req, &r);
     if (rc == 0) {
-        if (status_ok(r.status) || strcmp(r.err_code, "BucketAlreadyOwnedByYou") == 0)
-            note_success(c, &r);
+        if (s3_status_ok(r.status) || strcmp(r.err_code, "BucketAlreadyOwnedByYou") == 0)
+            s3_note_success(c, &r);
         else
-            rc = status_error(c, FLOE_COLD_PUT, &r);
+            rc = s3_status_error(c, FLOE_COLD_PUT, &r);
     } else {
-        count_error(c, FLOE_COLD_PUT, rc);
+        s3_count_error(c, FLOE_COLD_PUT, rc);
     }
-    resp_free(&r);
+    s3_resp_free(&r);
     return rc;
 }
 
 int s3_head(s3_client *c, const char *key, s3_object_info *out)
 {
     int rc;
-    if ((rc = valid_key(c, key, "HEAD")) != 0)
+    if ((rc = s3_valid_key(c, key, "HEAD")) != 0)
         return rc;
     s3_req req = {.op = FLOE_COLD_HEAD, .key = key};
     s3_resp r;
-    if ((rc = perform(c, &req, &r)) != 0) {
-        count_error(c, FLOE_COLD_HEAD, rc);
+    if ((rc = s3_perform(c, &req, &r)) != 0) {
+        s3_count_error(c, FLOE_COLD_HEAD, rc);
         goto out;
     }
-    if (!status_ok(r.status)) {
-        rc = status_error(c, FLOE_COLD_HEAD, &r);
+    if (!s3_status_ok(r.status)) {
+        rc = s3_status_error(c, FLOE_COLD_HEAD, &r);
         goto out;
     }
     if (!r.have_content_length) {
-        rc = count_error(c, FLOE_COLD_HEAD,
-                         err_set(FLOE_ECOLD, "s3 HEAD %s: answer has no Content-Length", r.where));
+        rc = s3_count_error(c, FLOE_COLD_HEAD,
+                            err_set(FLOE_ECOLD, "s3 HEAD %s: answer has no Content-Length", r.where));
         goto out;
     }
-    note_success(c, &r);
+    s3_note_success(c, &r);
     if (out) {
         memset(out, 0, sizeof *out);
         out->size = r.content_length;
-        out->mtime_unix_s = parse_time(r.last_modified);
+        out->mtime_unix_s = s3_parse_time(r.last_modified);
         snprintf(out->etag, sizeof out->etag, "%s", r.etag);
         snprintf(out->upload_id, sizeof out->upload_id, "%s", r.upload_id);
     }
 out:
-    resp_free(&r);
+    s3_resp_free(&r);
     return rc;
 }
 
@@ -1025,27 +945,27 @@ int s3_put(s3_client *c, const char *key, const void *data, size_t len, int if_n
 {
     int rc;
     char md5[25], sha[65], upload_id[33];
-    if ((rc = valid_key(c, key, "PUT")) != 0)
+    if ((rc = s3_valid_key(c, key, "PUT")) != 0)
         return rc;
     if (len && !data)
         return err_set(FLOE_EINVAL, "s3 PUT %s: no data", key);
-    if ((rc = body_digests(data ? data : "", len, md5, sha)) != 0)
+    if ((rc = s3_body_digests(data ? data : "", len, md5, sha)) != 0)
         return rc;
-    random_hex(upload_id, 16);
+    s3_random_hex(upload_id, 16);
     s3_req req = {.op = FLOE_COLD_PUT, .key = key, .body = data, .body_len = len, .body_sha256 = sha};
     req.headers[req.header_count++] = (sigv4_pair){"Content-MD5", md5};
     req.headers[req.header_count++] = (sigv4_pair){"x-amz-meta-floe-upload-id", upload_id};
     if (if_none_match)
         req.headers[req.header_count++] = (sigv4_pair){"If-None-Match", "*"};
     s3_resp r;
-    if ((rc = perform(c, &req, &r)) != 0) {
-        count_error(c, FLOE_COLD_PUT, rc);
+    if ((rc = s3_perform(c, &req, &r)) != 0) {
+        s3_count_error(c, FLOE_COLD_PUT, rc);
         goto out;
     }
-    if (status_ok(r.status)) {
-        note_success(c, &r);
+    if (s3_status_ok(r.status)) {
+        s3_note_success(c, &r);
     } else if (r.status == 412 && if_none_match) {
-        note_success(c, &r);
+        s3_note_success(c, &r);
         /* An earlier sending of this request may have created it before its answer was lost (after
          * a timeout, or when curl resent it on a fresh connection within one attempt): the upload
          * id on the object tells. */
@@ -1055,10 +975,10 @@ int s3_put(s3_client *c, const char *key, const void *data, size_t len, int if_n
             rc = 0;
         err_clear();
     } else {
-        rc = status_error(c, FLOE_COLD_PUT, &r);
+        rc = s3_status_error(c, FLOE_COLD_PUT, &r);
     }
 out:
-    resp_free(&r);
+    s3_resp_free(&r);
     return rc;
 }
 
@@ -1087,7 +1007,7 @@ int s3_get_range(s3_client *c, const char *key, uint64_t offset, void *buf, size
 {
     int rc;
     char range[64];
-    if ((rc = valid_key(c, key, "GET")) != 0)
+    if ((rc = s3_valid_key(c, key, "GET")) != 0)
         return rc;
     if (len == 0) {
         s3_object_info info;
@@ -1105,57 +1025,57 @@ int s3_get_range(s3_client *c, const char *key, uint64_t offset, void *buf, size
     s3_req req = {.op = FLOE_COLD_GET, .key = key, .sink = SINK_FIXED, .fixed_buf = buf, .fixed_len = len};
     req.headers[req.header_count++] = (sigv4_pair){"Range", range};
     s3_resp r;
-    if ((rc = perform(c, &req, &r)) != 0) {
-        count_error(c, FLOE_COLD_GET, rc);
+    if ((rc = s3_perform(c, &req, &r)) != 0) {
+        s3_count_error(c, FLOE_COLD_GET, rc);
         goto out;
     }
     if (r.status == 206) {
-        note_success(c, &r);
+        s3_note_success(c, &r);
         if (r.too_big)
             rc =
                 err_set(FLOE_ECOLD, "s3 GET %s: server sent more than the %zu bytes asked for", r.where, len);
         else
             rc = check_range(&r, key, offset, len);
         if (rc)
-            count_error(c, FLOE_COLD_GET, rc);
+            s3_count_error(c, FLOE_COLD_GET, rc);
     } else if (r.status == 200) {
         /* The server ignored Range: fine only if the object is exactly the range. */
-        note_success(c, &r);
+        s3_note_success(c, &r);
         if (offset != 0 || r.too_big || r.fixed_got != len)
-            rc = count_error(c, FLOE_COLD_GET,
-                             err_set(r.too_big || offset ? FLOE_ECOLD : FLOE_ERANGE,
-                                     "s3 GET %s: server ignored Range %s and sent %s bytes", r.where, range,
-                                     r.too_big ? "more" : "fewer"));
+            rc = s3_count_error(c, FLOE_COLD_GET,
+                                err_set(r.too_big || offset ? FLOE_ECOLD : FLOE_ERANGE,
+                                        "s3 GET %s: server ignored Range %s and sent %s bytes", r.where,
+                                        range, r.too_big ? "more" : "fewer"));
     } else if (r.status == 416) {
-        note_success(c, &r);
+        s3_note_success(c, &r);
         rc = err_set(FLOE_ERANGE, "s3 GET %s: 416 %s: %s is outside object %s", r.where,
                      r.err_code[0] ? r.err_code : "Range Not Satisfiable", range, key);
     } else {
-        rc = status_error(c, FLOE_COLD_GET, &r);
+        rc = s3_status_error(c, FLOE_COLD_GET, &r);
     }
 out:
-    resp_free(&r);
+    s3_resp_free(&r);
     return rc;
 }
 
 int s3_get(s3_client *c, const char *key, void **data, size_t *len, size_t max_len)
 {
     int rc;
-    if ((rc = valid_key(c, key, "GET")) != 0)
+    if ((rc = s3_valid_key(c, key, "GET")) != 0)
         return rc;
     if (!data || !len)
         return err_set(FLOE_EINVAL, "s3 GET %s: no output", key);
     s3_req req = {.op = FLOE_COLD_GET, .key = key, .sink = SINK_BUFFER, .max_body = max_len};
     s3_resp r;
-    if ((rc = perform(c, &req, &r)) != 0) {
-        count_error(c, FLOE_COLD_GET, rc);
+    if ((rc = s3_perform(c, &req, &r)) != 0) {
+        s3_count_error(c, FLOE_COLD_GET, rc);
         goto out;
     }
-    if (!status_ok(r.status)) {
-        rc = status_error(c, FLOE_COLD_GET, &r);
+    if (!s3_status_ok(r.status)) {
+        rc = s3_status_error(c, FLOE_COLD_GET, &r);
         goto out;
     }
-    note_success(c, &r);
+    s3_note_success(c, &r);
     if (r.too_big) {
         rc =
             err_set(FLOE_ETOOBIG, "s3 GET %s: object is larger than the %zu bytes allowed", r.where, max_len);
@@ -1170,443 +1090,29 @@ int s3_get(s3_client *c, const char *key, void **data, size_t *len, size_t max_l
     *data = body;
     *len = body_len;
 out:
-    resp_free(&r);
+    s3_resp_free(&r);
     return rc;
 }
 
 int s3_delete(s3_client *c, const char *key)
 {
     int rc;
-    if ((rc = valid_key(c, key, "DELETE")) != 0)
+    if ((rc = s3_valid_key(c, key, "DELETE")) != 0)
         return rc;
     s3_req req = {.op = FLOE_COLD_DELETE, .key = key};
     s3_resp r;
-    if ((rc = perform(c, &req, &r)) != 0) {
-        count_error(c, FLOE_COLD_DELETE, rc);
+    if ((rc = s3_perform(c, &req, &r)) != 0) {
+        s3_count_error(c, FLOE_COLD_DELETE, rc);
         goto out;
     }
-    if (status_ok(r.status) || (r.status == 404 && strcmp(r.err_code, "NoSuchBucket") != 0))
-        note_success(c, &r);
+    if (s3_status_ok(r.status) || (r.status == 404 && strcmp(r.err_code, "NoSuchBucket") != 0))
+        s3_note_success(c, &r);
     else
-        rc = status_error(c, FLOE_COLD_DELETE, &r);
+        rc = s3_status_error(c, FLOE_COLD_DELETE, &r);
 out:
-    resp_free(&r);
+    s3_resp_free(&r);
     return rc;
 }
-
-/* ---- listing ---- */
-
-typedef struct list_entry {
-    char *key;
-    uint64_t size;
-    int64_t mtime;
-} list_entry;
-
-typedef struct list_page {
-    list_entry *entries;
-    size_t count;
-    size_t cap;
-    list_entry cur; /* the <Contents> being read */
-    int truncated;
-    int url_encoded;
-    char *next_token;
-    const char *url;
-    int rc;
-} list_page;
-
-static void list_page_clear(list_page *p)
-{
-    for (size_t i = 0; i < p->count; i++)
-        free(p->entries[i].key);
-    free(p->entries);
-    free(p->cur.key);
-    free(p->next_token);
-    memset(p, 0, sizeof *p);
-}
-
-static int list_element(void *ctx, const char *path, const char *text, size_t len)
-{
-    list_page *p = ctx;
-    if (strcmp(path, "ListBucketResult/Contents/Key") == 0) {
-        free(p->cur.key);
-        p->cur.key = strndup(text, len);
-        if (!p->cur.key)
-            return err_set(FLOE_ENOMEM, "s3 list %s: out of memory", p->url);
-    } else if (strcmp(path, "ListBucketResult/Contents/Size") == 0) {
-        if (parse_u64(text, &p->cur.size) != 0)
-            return err_set(FLOE_ECOLD, "s3 GET %s: bad <Size> '%.40s' in list result", p->url, text);
-    } else if (strcmp(path, "ListBucketResult/Contents/LastModified") == 0) {
-        p->cur.mtime = parse_time(text);
-    } else if (strcmp(path, "ListBucketResult/Contents") == 0) {
-        if (!p->cur.key)
-            return err_set(FLOE_ECOLD, "s3 GET %s: list result has <Contents> without <Key>", p->url);
-        if (p->count == S3_MAX_PAGE_ENTRIES)
-            return err_set(FLOE_ECOLD, "s3 GET %s: list page has more than %d keys", p->url,
-                           S3_MAX_PAGE_ENTRIES);
-        if (array_grow(&p->entries, &p->cap, p->count + 1, sizeof *p->entries, 256, SIZE_MAX) != 0)
-            return err_set(FLOE_ENOMEM, "s3 list %s: out of memory", p->url);
-        p->entries[p->count++] = p->cur;
-        memset(&p->cur, 0, sizeof p->cur);
-    } else if (strcmp(path, "ListBucketResult/IsTruncated") == 0) {
-        p->truncated = strcmp(text, "true") == 0;
-    } else if (strcmp(path, "ListBucketResult/NextContinuationToken") == 0) {
-        free(p->next_token);
-        p->next_token = strndup(text, len);
-        if (!p->next_token)
-            return err_set(FLOE_ENOMEM, "s3 list %s: out of memory", p->url);
-    } else if (strcmp(path, "ListBucketResult/EncodingType") == 0) {
-        p->url_encoded = strcmp(text, "url") == 0;
-    }
-    return 0;
-}
-
-int s3_list(s3_client *c, const char *prefix, uint32_t page_keys, s3_list_fn fn, void *ctx)
-{
-    int rc = 0;
-    char *token = NULL;
-    char full_prefix[1024 + 512 + 2];
-    char max_keys[16];
-    list_page page = {0};
-    s3_resp r = {0};
-
-    if (!fn)
-        return err_set(FLOE_EINVAL, "s3 list: no callback");
-    if (page_keys == 0 || page_keys > 1000)
-        page_keys = 1000;
-    int n = snprintf(full_prefix, sizeof full_prefix, "%s%s", c->prefix, prefix ? prefix : "");
-    if (n < 0 || (size_t)n >= sizeof full_prefix)
-        return err_set(FLOE_EINVAL, "s3 list: prefix too long");
-    size_t strip = strlen(c->prefix);
-    snprintf(max_keys, sizeof max_keys, "%u", page_keys);
-
-    for (;;) {
-        s3_req req = {.op = FLOE_COLD_LIST, .sink = SINK_BUFFER, .max_body = S3_MAX_LIST_PAGE_BYTES};
-        req.query[req.query_count++] = (sigv4_pair){"list-type", "2"};
-        req.query[req.query_count++] = (sigv4_pair){"prefix", full_prefix};
-        req.query[req.query_count++] = (sigv4_pair){"max-keys", max_keys};
-        req.query[req.query_count++] = (sigv4_pair){"encoding-type", "url"};
-        if (token)
-            req.query[req.query_count++] = (sigv4_pair){"continuation-token", token};
-        resp_free(&r);
-        if ((rc = perform(c, &req, &r)) != 0) {
-            count_error(c, FLOE_COLD_LIST, rc);
-            goto out;
-        }
-        if (!status_ok(r.status)) {
-            rc = status_error(c, FLOE_COLD_LIST, &r);
-            goto out;
-        }
-        note_success(c, &r);
-        if (r.too_big) {
-            rc = count_error(c, FLOE_COLD_LIST,
-                             err_set(FLOE_ECOLD, "s3 GET %s: list page larger than %d bytes", r.where,
-                                     S3_MAX_LIST_PAGE_BYTES));
-            goto out;
-        }
-        list_page_clear(&page);
-        page.url = r.where;
-        if ((rc = xml_parse(buf_str(&r.body), r.body.len, r.where, list_element, &page)) != 0) {
-            rc = count_error(c, FLOE_COLD_LIST, err_wrap(FLOE_ECOLD, "s3 list"));
-            goto out;
-        }
-        for (size_t i = 0; i < page.count; i++) {
-            char *k = page.entries[i].key;
-            if (page.url_encoded && url_decode(k) != 0) {
-                rc = count_error(
-                    c, FLOE_COLD_LIST,
-                    err_set(FLOE_ECOLD, "s3 GET %s: bad URL encoding in key '%.100s'", r.where, k));
-                goto out;
-            }
-            if (strncmp(k, c->prefix, strip) != 0) {
-                rc = count_error(c, FLOE_COLD_LIST,
-                                 err_set(FLOE_ECOLD, "s3 GET %s: listed key '%.100s' is outside prefix '%s'",
-                                         r.where, k, c->prefix));
-                goto out;
-            }
-            if ((rc = fn(ctx, k + strip, page.entries[i].size, page.entries[i].mtime)) != 0)
-                goto out;
-        }
-        if (!page.truncated)
-            break;
-        if (!page.next_token || !page.next_token[0] || (token && strcmp(token, page.next_token) == 0)) {
-            rc = count_error(c, FLOE_COLD_LIST,
-                             err_set(FLOE_ECOLD,
-                                     "s3 GET %s: truncated list page without a new continuation token",
-                                     r.where));
-            goto out;
-        }
-        free(token);
-        token = page.next_token;
-        page.next_token = NULL;
-    }
-out:
-    list_page_clear(&page);
-    resp_free(&r);
-    free(token);
-    return rc;
-}
-
-/* ---- multipart ---- */
-
-typedef struct mpu_create_result {
-    char upload_id[1024];
-} mpu_create_result;
-
-static int mpu_create_element(void *ctx, const char *path, const char *text, size_t len)
-{
-    mpu_create_result *m = ctx;
-    if (strcmp(path, "InitiateMultipartUploadResult/UploadId") == 0) {
-        if (len == 0 || len >= sizeof m->upload_id)
-            return err_set(FLOE_ECOLD, "s3: UploadId of %zu bytes", len);
-        memcpy(m->upload_id, text, len + 1);
-    }
-    return 0;
-}
-
-static int mpu_abort(s3_client *c, const char *key, const char *upload_id)
-{
-    s3_req req = {.op = FLOE_COLD_MPU_ABORT, .key = key};
-    req.query[req.query_count++] = (sigv4_pair){"uploadId", upload_id};
-    s3_resp r;
-    int rc = perform(c, &req, &r);
-    if (rc != 0)
-        count_error(c, FLOE_COLD_MPU_ABORT, rc);
-    else if (status_ok(r.status) || r.status == 404)
-        note_success(c, &r);
-    else
-        rc = status_error(c, FLOE_COLD_MPU_ABORT, &r);
-    resp_free(&r);
-    return rc;
-}
-
-/* Appends s to the XML body with &, < and > escaped. */
-static int xml_append_escaped(char *buf, size_t *len, size_t cap, const char *s)
-{
-    for (; *s; s++) {
-        const char *rep = *s == '&' ? "&amp;" : *s == '<' ? "&lt;" : *s == '>' ? "&gt;" : NULL;
-        size_t n = rep ? strlen(rep) : 1;
-        if (*len + n + 1 > cap)
-            return -1;
-        memcpy(buf + *len, rep ? rep : s, n);
-        *len += n;
-    }
-    buf[*len] = '\0';
-    return 0;
-}
-
-/* Uploads path in parts of part_bytes. Called with the file open and its size known. */
-static int put_multipart(s3_client *c, const char *key, int fd, const char *path, uint64_t size,
-                         uint64_t part_bytes)
-{
-    int rc = 0;
-    char upload_tag[33];
-    mpu_create_result created = {{0}};
-    char(*etags)[S3_ETAG_MAX] = NULL;
-    unsigned char *buf = NULL;
-    char *complete_body = NULL;
-    int created_ok = 0;
-    s3_resp r = {0};
-
-    uint64_t nparts = (size + part_bytes - 1) / part_bytes;
-    if (nparts > S3_MAX_PARTS) {
-        part_bytes = (size + S3_MAX_PARTS - 1) / S3_MAX_PARTS;
-        nparts = (size + part_bytes - 1) / part_bytes;
-    }
-    if (part_bytes > SIZE_MAX / 2)
-        return err_set(FLOE_EINVAL, "s3 PUT %s: part size %" PRIu64 " too large", key, part_bytes);
-    etags = calloc(nparts, sizeof *etags);
-    buf = malloc(part_bytes);
-    if (!etags || !buf) {
-        rc = err_set(FLOE_ENOMEM, "s3 PUT %s: out of memory for a %" PRIu64 "-byte part", key, part_bytes);
-        goto out;
-    }
-    random_hex(upload_tag, 16);
-
-    {
-        s3_req req = {
-            .op = FLOE_COLD_MPU_CREATE, .key = key, .sink = SINK_BUFFER, .max_body = S3_MAX_SMALL_BODY_BYTES};
-        req.query[req.query_count++] = (sigv4_pair){"uploads", ""};
-        req.headers[req.header_count++] = (sigv4_pair){"x-amz-meta-floe-upload-id", upload_tag};
-        if ((rc = perform(c, &req, &r)) != 0) {
-            count_error(c, FLOE_COLD_MPU_CREATE, rc);
-            goto out;
-        }
-        if (!status_ok(r.status)) {
-            rc = status_error(c, FLOE_COLD_MPU_CREATE, &r);
-            goto out;
-        }
-        note_success(c, &r);
-        if (r.too_big ||
-            (rc = xml_parse(buf_str(&r.body), r.body.len, r.where, mpu_create_element, &created)) != 0 ||
-            !created.upload_id[0]) {
-            rc = count_error(c, FLOE_COLD_MPU_CREATE,
-                             err_set(FLOE_ECOLD, "s3 POST %s: answer has no UploadId (%s)", r.where,
-                                     rc ? floe_last_error() : "missing or too large"));
-            goto out;
-        }
-        created_ok = 1;
-        resp_free(&r);
-    }
-
-    for (uint64_t i = 0; i < nparts; i++) {
-        uint64_t off = i * part_bytes;
-        size_t n = (size_t)(size - off < part_bytes ? size - off : part_bytes);
-        size_t got = 0;
-        while (got < n) {
-            ssize_t k = pread(fd, buf + got, n - got, (off_t)(off + got));
-            if (k < 0 && errno == EINTR)
-                continue;
-            if (k <= 0) {
-                rc = err_set(FLOE_EIO, "s3 PUT %s: read %s at offset %" PRIu64 ": %s", key, path, off + got,
-                             k < 0 ? strerror(errno) : "file shrank during upload");
-                goto out;
-            }
-            got += (size_t)k;
-        }
-        char md5[25], sha[65], part_no[24];
-        if ((rc = body_digests(buf, n, md5, sha)) != 0)
-            goto out;
-        snprintf(part_no, sizeof part_no, "%" PRIu64, i + 1);
-        s3_req req = {.op = FLOE_COLD_MPU_PART, .key = key, .body = buf, .body_len = n, .body_sha256 = sha};
-        req.query[req.query_count++] = (sigv4_pair){"partNumber", part_no};
-        req.query[req.query_count++] = (sigv4_pair){"uploadId", created.upload_id};
-        req.headers[req.header_count++] = (sigv4_pair){"Content-MD5", md5};
-        if ((rc = perform(c, &req, &r)) != 0) {
-            count_error(c, FLOE_COLD_MPU_PART, rc);
-            goto out;
-        }
-        if (!status_ok(r.status)) {
-            rc = status_error(c, FLOE_COLD_MPU_PART, &r);
-            goto out;
-        }
-        if (!r.etag[0]) {
-            rc = count_error(
-                c, FLOE_COLD_MPU_PART,
-                err_set(FLOE_ECOLD, "s3 PUT %s: part %" PRIu64 " answer has no ETag", r.where, i + 1));
-            goto out;
-        }
-        snprintf(etags[i], sizeof etags[i], "%s", r.etag);
-        resp_free(&r);
-    }
-
-    {
-        size_t cap = 128 + nparts * (64 + S3_ETAG_MAX * 5), len = 0;
-        complete_body = malloc(cap);
-        if (!complete_body) {
-            rc = err_set(FLOE_ENOMEM, "s3 PUT %s: out of memory", key);
-            goto out;
-        }
-        len = (size_t)snprintf(complete_body, cap, "<CompleteMultipartUpload>");
-        for (uint64_t i = 0; i < nparts; i++) {
-            len += (size_t)snprintf(complete_body + len, cap - len,
-                                    "<Part><PartNumber>%" PRIu64 "</PartNumber><ETag>\"", i + 1);
-            if (xml_append_escaped(complete_body, &len, cap, etags[i]) != 0) {
-                rc = err_set(FLOE_ECOLD, "s3 PUT %s: ETag too long", key);
-                goto out;
-            }
-            len += (size_t)snprintf(complete_body + len, cap - len, "\"</ETag></Part>");
-        }
-        len += (size_t)snprintf(complete_body + len, cap - len, "</CompleteMultipartUpload>");
-        char sha[65];
-        sigv4_sha256_hex(complete_body, len, sha);
-        s3_req req = {.op = FLOE_COLD_MPU_COMPLETE,
-                      .key = key,
-                      .body = complete_body,
-                      .body_len = len,
-                      .body_sha256 = sha,
-                      .sink = SINK_BUFFER,
-                      .max_body = S3_MAX_SMALL_BODY_BYTES};
-        req.query[req.query_count++] = (sigv4_pair){"uploadId", created.upload_id};
-        req.headers[req.header_count++] = (sigv4_pair){"Content-Type", "application/xml"};
-        if ((rc = perform(c, &req, &r)) != 0) {
-            count_error(c, FLOE_COLD_MPU_COMPLETE, rc);
-            goto out;
-        }
-        if (status_ok(r.status) && !r.err_code[0]) {
-            note_success(c, &r);
-            created_ok = 0; /* completed: nothing to abort */
-        } else if (r.status == 404 && strcmp(r.err_code, "NoSuchUpload") == 0) {
-            /* An earlier attempt completed it and its answer was lost (curl itself resends a request
-             * whose reused connection died, so this can happen within one attempt too): the object
-             * says whose it is. */
-            s3_object_info info;
-            if (s3_head(c, key, &info) == 0 && strcmp(info.upload_id, upload_tag) == 0) {
-                created_ok = 0;
-                err_clear();
-            } else {
-                rc = status_error(c, FLOE_COLD_MPU_COMPLETE, &r);
-            }
-        } else {
-            rc = status_error(c, FLOE_COLD_MPU_COMPLETE, &r);
-        }
-    }
-out:
-    if (rc != 0 && created_ok) {
-        /* Keep the first error's message: abort's outcome only matters for the counters. */
-        char saved[1024];
-        snprintf(saved, sizeof saved, "%s", floe_last_error());
-        mpu_abort(c, key, created.upload_id);
-        err_set(rc, "%s", saved);
-    }
-    resp_free(&r);
-    free(complete_body);
-    free(buf);
-    free(etags);
-    return rc;
-}
-
-int s3_put_file(s3_client *c, const char *key, const char *path, uint64_t part_bytes)
-{
-    int rc = 0, fd = -1;
-    void *data = NULL;
-    struct stat st;
-
-    if ((rc = valid_key(c, key, "PUT")) != 0)
-        return rc;
-    if (part_bytes < S3_MIN_PART_BYTES)
-        return err_set(FLOE_EINVAL, "s3 PUT %s: part size %" PRIu64 " is below S3's minimum of %llu bytes",
-                       key, part_bytes, S3_MIN_PART_BYTES);
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        rc = err_set(errno == ENOENT ? FLOE_ENOTFOUND : FLOE_EIO, "s3 PUT %s: open %s: %s", key, path,
-                     strerror(errno));
-        goto out;
-    }
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        rc = err_set(FLOE_EIO, "s3 PUT %s: %s is not a readable regular file", key, path);
-        goto out;
-    }
-    uint64_t size = (uint64_t)st.st_size;
-    if (size > part_bytes) {
-        rc = put_multipart(c, key, fd, path, size, part_bytes);
-        goto out;
-    }
-    data = malloc(size ? size : 1);
-    if (!data) {
-        rc = err_set(FLOE_ENOMEM, "s3 PUT %s: out of memory reading %s", key, path);
-        goto out;
-    }
-    size_t got = 0;
-    while (got < size) {
-        ssize_t k = pread(fd, (char *)data + got, size - got, (off_t)got);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0) {
-            rc = err_set(FLOE_EIO, "s3 PUT %s: read %s: %s", key, path,
-                         k < 0 ? strerror(errno) : "file shrank");
-            goto out;
-        }
-        got += (size_t)k;
-    }
-    rc = s3_put(c, key, data, size, 0);
-out:
-    free(data);
-    if (fd >= 0)
-        close(fd);
-    return rc;
-}
-
-/* ---------------------------------------------------------------------------------------------- */
 
 void s3_get_counters(s3_client *c, uint64_t requests[FLOE_COLD_OP_COUNT], uint64_t errors[FLOE_COLD_OP_COUNT],
                      uint64_t retries[FLOE_COLD_OP_COUNT])

@@ -185,26 +185,13 @@ static int encode_alloc(const char *raw, char **out)
     return 0;
 }
 
-/* Builds the canonical request and the signed-headers list into creq and signed_headers. */
-static int build_canonical(const sigv4_request *req, buf_t *creq, buf_t *signed_headers)
+/* Checks every header name (an HTTP token, under 128 bytes) and value (no line break), lowercases
+ * the names into headers (req->header_count entries) and sorts them by name, equal names keeping
+ * their order. FLOE_EINVAL names the bad header, or says host or x-amz-date is missing. */
+static int normalise_headers(const sigv4_request *req, header_entry *headers)
 {
     int rc = 0;
-    header_entry *headers = NULL;
-    query_entry *query = NULL;
-    size_t nquery = 0;
     int have_host = 0, have_date = 0;
-
-    if (req->header_count > SIGV4_MAX_HEADERS || req->query_count > SIGV4_MAX_QUERY) {
-        rc = err_set(FLOE_EINVAL, "sigv4: %zu headers and %zu query parameters; at most %d and %d",
-                     req->header_count, req->query_count, SIGV4_MAX_HEADERS, SIGV4_MAX_QUERY);
-        goto out;
-    }
-    headers = calloc(req->header_count ? req->header_count : 1, sizeof *headers);
-    query = calloc(req->query_count ? req->query_count : 1, sizeof *query);
-    if (!headers || !query) {
-        rc = err_set(FLOE_ENOMEM, "sigv4: out of memory");
-        goto out;
-    }
     for (size_t i = 0; i < req->header_count; i++) {
         const char *name = req->headers[i].name;
         const char *value = req->headers[i].value ? req->headers[i].value : "";
@@ -238,18 +225,36 @@ static int build_canonical(const sigv4_request *req, buf_t *creq, buf_t *signed_
         goto out;
     }
     qsort(headers, req->header_count, sizeof *headers, header_cmp);
+out:
+    return rc;
+}
 
+/* Encodes every query name and value into query (req->query_count entries, each string malloc'd)
+ * and sorts them. *nquery says how many entries hold strings to free, also on failure. */
+static int encode_query(const sigv4_request *req, query_entry *query, size_t *nquery)
+{
+    int rc = 0;
     for (size_t i = 0; i < req->query_count; i++) {
         const char *name = req->query[i].name ? req->query[i].name : "";
         const char *value = req->query[i].value ? req->query[i].value : "";
         if ((rc = encode_alloc(name, &query[i].name)) != 0)
             goto out;
-        nquery++;
+        (*nquery)++;
         if ((rc = encode_alloc(value, &query[i].value)) != 0)
             goto out;
     }
     qsort(query, req->query_count, sizeof *query, query_cmp);
+out:
+    return rc;
+}
 
+/* Writes the canonical request (method, path, query, headers, signed headers, payload hash, one
+ * per line) into creq and the signed-headers list into signed_headers, from headers and query
+ * already normalised and sorted. FLOE_ENOMEM, or FLOE_EINVAL when a string would pass its cap. */
+static int write_canonical(const sigv4_request *req, const header_entry *headers, const query_entry *query,
+                           buf_t *creq, buf_t *signed_headers)
+{
+    int rc = 0;
     buf_puts(creq, req->method);
     buf_puts(creq, "\n");
     put_uri_encoded(creq, req->path, 1);
@@ -286,8 +291,32 @@ static int build_canonical(const sigv4_request *req, buf_t *creq, buf_t *signed_
         rc = err_set(
             rc, rc == FLOE_ENOMEM ? "sigv4: out of memory" : "sigv4: canonical request longer than %d bytes",
             SIGV4_MAX_CANONICAL_BYTES);
+    }
+    return rc;
+}
+
+/* Builds the canonical request and the signed-headers list into creq and signed_headers: checks
+ * and sorts the headers, encodes and sorts the query, writes both strings. */
+static int build_canonical(const sigv4_request *req, buf_t *creq, buf_t *signed_headers)
+{
+    int rc = 0;
+    header_entry *headers = NULL;
+    query_entry *query = NULL;
+    size_t nquery = 0;
+
+    if (req->header_count > SIGV4_MAX_HEADERS || req->query_count > SIGV4_MAX_QUERY) {
+        rc = err_set(FLOE_EINVAL, "sigv4: %zu headers and %zu query parameters; at most %d and %d",
+                     req->header_count, req->query_count, SIGV4_MAX_HEADERS, SIGV4_MAX_QUERY);
         goto out;
     }
+    headers = calloc(req->header_count ? req->header_count : 1, sizeof *headers);
+    query = calloc(req->query_count ? req->query_count : 1, sizeof *query);
+    if (!headers || !query) {
+        rc = err_set(FLOE_ENOMEM, "sigv4: out of memory");
+        goto out;
+    }
+    if ((rc = normalise_headers(req, headers)) == 0 && (rc = encode_query(req, query, &nquery)) == 0)
+        rc = write_canonical(req, headers, query, creq, signed_headers);
 out:
     for (size_t i = 0; i < nquery; i++) {
         free(query[i].name);
@@ -298,101 +327,124 @@ out:
     return rc;
 }
 
-int sigv4_sign(const sigv4_request *req, const sigv4_credentials *cred, const char *amz_date,
-               sigv4_signature *out)
+/* FLOE_EINVAL unless req, cred and amz_date have everything sigv4_sign needs. */
+static int check_sign_inputs(const sigv4_request *req, const sigv4_credentials *cred, const char *amz_date,
+                             const sigv4_signature *out)
 {
-    int rc = 0;
-    buf_t creq, signed_headers, sts, authz;
-    char *secret_key = NULL;
-
-    buf_init(&creq, SIGV4_STRING_MAX_BYTES);
-    buf_init(&signed_headers, SIGV4_STRING_MAX_BYTES);
-    buf_init(&sts, SIGV4_STRING_MAX_BYTES);
-    buf_init(&authz, SIGV4_STRING_MAX_BYTES);
-
     if (!req || !cred || !out || !req->method || !req->method[0] || !req->path || req->path[0] != '/' ||
         !req->payload_hash || !req->payload_hash[0] || (req->header_count && !req->headers) ||
-        (req->query_count && !req->query)) {
-        rc = err_set(FLOE_EINVAL, "sigv4: request needs a method, a path starting with '/' and a "
-                                  "payload hash");
-        goto out;
-    }
+        (req->query_count && !req->query))
+        return err_set(FLOE_EINVAL, "sigv4: request needs a method, a path starting with '/' and a "
+                                    "payload hash");
     if (!cred->access_key || !cred->access_key[0] || !cred->secret_key || !cred->region || !cred->region[0] ||
-        !cred->service || !cred->service[0]) {
-        rc = err_set(FLOE_EINVAL, "sigv4: credentials need an access key, a secret key, a region and "
-                                  "a service");
-        goto out;
-    }
-    if (!valid_amz_date(amz_date)) {
-        rc = err_set(FLOE_EINVAL, "sigv4: date '%s' is not YYYYMMDDTHHMMSSZ", amz_date ? amz_date : "");
-        goto out;
-    }
-    if ((rc = build_canonical(req, &creq, &signed_headers)) != 0)
-        goto out;
+        !cred->service || !cred->service[0])
+        return err_set(FLOE_EINVAL, "sigv4: credentials need an access key, a secret key, a region and "
+                                    "a service");
+    if (!valid_amz_date(amz_date))
+        return err_set(FLOE_EINVAL, "sigv4: date '%s' is not YYYYMMDDTHHMMSSZ", amz_date ? amz_date : "");
+    return 0;
+}
 
+/* Writes the string to sign for the canonical request creq into sts; [*scope_start, *scope_end)
+ * is where the credential scope (day/region/service/aws4_request) sits in it. */
+static int write_string_to_sign(const buf_t *creq, const char *amz_date, const char *day,
+                                const sigv4_credentials *cred, buf_t *sts, size_t *scope_start,
+                                size_t *scope_end)
+{
     char creq_hash[65];
-    sigv4_sha256_hex(creq.data, creq.len, creq_hash);
-    char day[9];
-    memcpy(day, amz_date, 8);
-    day[8] = '\0';
+    sigv4_sha256_hex(creq->data, creq->len, creq_hash);
+    buf_puts(sts, "AWS4-HMAC-SHA256\n");
+    buf_puts(sts, amz_date);
+    buf_puts(sts, "\n");
+    *scope_start = sts->len;
+    buf_puts(sts, day);
+    buf_puts(sts, "/");
+    buf_puts(sts, cred->region);
+    buf_puts(sts, "/");
+    buf_puts(sts, cred->service);
+    buf_puts(sts, "/aws4_request");
+    *scope_end = sts->len;
+    buf_puts(sts, "\n");
+    buf_puts(sts, creq_hash);
+    if (sts->failed)
+        return err_set(string_error(sts), "sigv4: string to sign too long or out of memory");
+    return 0;
+}
 
-    buf_puts(&sts, "AWS4-HMAC-SHA256\n");
-    buf_puts(&sts, amz_date);
-    buf_puts(&sts, "\n");
-    size_t scope_start = sts.len;
-    buf_puts(&sts, day);
-    buf_puts(&sts, "/");
-    buf_puts(&sts, cred->region);
-    buf_puts(&sts, "/");
-    buf_puts(&sts, cred->service);
-    buf_puts(&sts, "/aws4_request");
-    size_t scope_end = sts.len;
-    buf_puts(&sts, "\n");
-    buf_puts(&sts, creq_hash);
-    if (sts.failed) {
-        rc = err_set(string_error(&sts), "sigv4: string to sign too long or out of memory");
-        goto out;
-    }
-
+/* The signature of sts as lowercase hex: HMAC with the signing key, which is an HMAC chain from
+ * "AWS4" + secret key over day, region, service and "aws4_request". The key copy is wiped. */
+static int sign_string(const sigv4_credentials *cred, const char *day, const buf_t *sts, char sig_hex[65])
+{
+    int rc = 0;
     size_t secret_len = strlen(cred->secret_key);
-    secret_key = malloc(secret_len + 5);
+    char *secret_key = malloc(secret_len + 5);
     if (!secret_key) {
         rc = err_set(FLOE_ENOMEM, "sigv4: out of memory");
         goto out;
     }
     memcpy(secret_key, "AWS4", 4);
     memcpy(secret_key + 4, cred->secret_key, secret_len + 1);
-    /* The signing key: HMAC chain over date, region, service and "aws4_request". */
     unsigned char k_date[32], k_region[32], k_service[32], k_signing[32], sig[32];
     if ((rc = hmac_sha256(secret_key, secret_len + 4, day, 8, k_date)) != 0 ||
         (rc = hmac_sha256(k_date, 32, cred->region, strlen(cred->region), k_region)) != 0 ||
         (rc = hmac_sha256(k_region, 32, cred->service, strlen(cred->service), k_service)) != 0 ||
         (rc = hmac_sha256(k_service, 32, "aws4_request", 12, k_signing)) != 0 ||
-        (rc = hmac_sha256(k_signing, 32, sts.data, sts.len, sig)) != 0)
+        (rc = hmac_sha256(k_signing, 32, sts->data, sts->len, sig)) != 0)
         goto out;
-    char sig_hex[65];
     hex_encode(sig, sizeof sig, sig_hex);
-
-    buf_puts(&authz, "AWS4-HMAC-SHA256 Credential=");
-    buf_puts(&authz, cred->access_key);
-    buf_puts(&authz, "/");
-    buf_append(&authz, sts.data + scope_start, scope_end - scope_start);
-    buf_puts(&authz, ", SignedHeaders=");
-    buf_append(&authz, signed_headers.data, signed_headers.len);
-    buf_puts(&authz, ", Signature=");
-    buf_puts(&authz, sig_hex);
-    if (authz.failed) {
-        rc = err_set(string_error(&authz), "sigv4: Authorization header too long or out of memory");
-        goto out;
-    }
-    out->canonical_request = buf_take(&creq, NULL);
-    out->string_to_sign = buf_take(&sts, NULL);
-    out->authorization = buf_take(&authz, NULL);
 out:
     if (secret_key) {
         OPENSSL_cleanse(secret_key, strlen(secret_key));
         free(secret_key);
     }
+    return rc;
+}
+
+/* Writes the Authorization header's value into authz: credential (access key and scope), signed
+ * headers, signature. */
+static int write_authorization(const sigv4_credentials *cred, const char *scope, size_t scope_len,
+                               const buf_t *signed_headers, const char *sig_hex, buf_t *authz)
+{
+    buf_puts(authz, "AWS4-HMAC-SHA256 Credential=");
+    buf_puts(authz, cred->access_key);
+    buf_puts(authz, "/");
+    buf_append(authz, scope, scope_len);
+    buf_puts(authz, ", SignedHeaders=");
+    buf_append(authz, signed_headers->data, signed_headers->len);
+    buf_puts(authz, ", Signature=");
+    buf_puts(authz, sig_hex);
+    if (authz->failed)
+        return err_set(string_error(authz), "sigv4: Authorization header too long or out of memory");
+    return 0;
+}
+
+int sigv4_sign(const sigv4_request *req, const sigv4_credentials *cred, const char *amz_date,
+               sigv4_signature *out)
+{
+    int rc = 0;
+    buf_t creq, signed_headers, sts, authz;
+    size_t scope_start = 0, scope_end = 0;
+    char day[9], sig_hex[65];
+
+    buf_init(&creq, SIGV4_STRING_MAX_BYTES);
+    buf_init(&signed_headers, SIGV4_STRING_MAX_BYTES);
+    buf_init(&sts, SIGV4_STRING_MAX_BYTES);
+    buf_init(&authz, SIGV4_STRING_MAX_BYTES);
+
+    if ((rc = check_sign_inputs(req, cred, amz_date, out)) != 0 ||
+        (rc = build_canonical(req, &creq, &signed_headers)) != 0)
+        goto out;
+    memcpy(day, amz_date, 8);
+    day[8] = '\0';
+    if ((rc = write_string_to_sign(&creq, amz_date, day, cred, &sts, &scope_start, &scope_end)) != 0 ||
+        (rc = sign_string(cred, day, &sts, sig_hex)) != 0 ||
+        (rc = write_authorization(cred, sts.data + scope_start, scope_end - scope_start, &signed_headers,
+                                  sig_hex, &authz)) != 0)
+        goto out;
+    out->canonical_request = buf_take(&creq, NULL);
+    out->string_to_sign = buf_take(&sts, NULL);
+    out->authorization = buf_take(&authz, NULL);
+out:
     buf_free(&creq);
     buf_free(&signed_headers);
     buf_free(&sts);

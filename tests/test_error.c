@@ -60,6 +60,22 @@ START_TEST(err_wrap_may_quote_the_current_message_in_its_context)
 }
 END_TEST
 
+START_TEST(err_set_may_quote_the_current_message)
+{
+    err_set(FLOE_EIO, "previous message");
+    ck_assert_int_eq(err_set(FLOE_ECOLD, "x: %s", floe_last_error()), FLOE_ECOLD);
+    ck_assert_str_eq(floe_last_error(), "x: previous message");
+    /* A long previous message is cut with the new one, not read after it was overwritten. */
+    char *longs = repeat('p', 2000);
+    err_set(FLOE_EIO, "%s", longs);
+    err_set(FLOE_EIO, "x: %s", floe_last_error());
+    ck_assert_uint_eq(strlen(floe_last_error()), MSG_MAX_CHARS);
+    ck_assert_int_eq(strncmp(floe_last_error(), "x: ", 3), 0);
+    ck_assert_int_eq(strncmp(floe_last_error() + 3, longs, MSG_MAX_CHARS - 3), 0);
+    free(longs);
+}
+END_TEST
+
 START_TEST(err_clear_empties_the_message)
 {
     err_set(FLOE_EIO, "something failed");
@@ -211,6 +227,7 @@ static Suite *error_suite(void)
     tcase_add_test(tc, err_wrap_puts_the_context_in_front_of_the_current_message);
     tcase_add_test(tc, err_wrap_without_a_message_gives_the_context_alone);
     tcase_add_test(tc, err_wrap_may_quote_the_current_message_in_its_context);
+    tcase_add_test(tc, err_set_may_quote_the_current_message);
     tcase_add_test(tc, err_clear_empties_the_message);
     tcase_add_test(tc, err_set_cuts_a_long_message_at_the_buffer_size);
     tcase_add_test(tc, err_wrap_cuts_the_joined_message_at_the_buffer_size);

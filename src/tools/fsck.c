@@ -64,12 +64,110 @@ static void format_time(int64_t t, char out[32])
         snprintf(out, 32, "%" PRId64, t);
 }
 
+/* What a remote check found, by kind. */
+typedef struct fsck_counts {
+    uint64_t missing, size_bad, crc_bad, orphans, unknown, orphan_bytes;
+} fsck_counts;
+
+/* Checks one segment object the manifest names: that it exists (in the listing l, which it marks,
+ * else by a HEAD), its size, and the CRC32C of its bytes. Prints a line per problem, counts it in
+ * n and sets *damaged. Returns 0, or a negative error when the check itself could not be made. */
+static int check_named_object(cold_t *c, const manifest_segment *s, listing *l, FILE *out, fsck_counts *n,
+                              int *damaged)
+{
+    const char *key = s->object_key;
+    listed *e = listing_find(l, key);
+    uint64_t size = 0;
+    uint32_t crc = 0;
+    const char *problem = NULL;
+    int rc = 0;
+    if (e) {
+        e->named = 1;
+        size = e->size;
+    } else {
+        rc = cold_head(c, key, &size, NULL);
+        if (rc == FLOE_ENOTFOUND)
+            problem = "missing";
+        else if (rc < 0)
+            goto out;
+    }
+    if (!problem && size != s->size) {
+        fprintf(out,
+                "size mismatch: %s (segment %" PRIu64 "): the manifest says %" PRIu64
+                " bytes, the object has %" PRIu64 "\n",
+                key, s->id, s->size, size);
+        problem = "size";
+        n->size_bad++;
+    }
+    if (!problem) {
+        rc = object_crc(c, key, size, &crc);
+        if (rc == FLOE_ENOTFOUND) {
+            problem = "missing"; /* deleted while we looked */
+        } else if (rc == FLOE_ERANGE) {
+            fprintf(out, "size mismatch: %s (segment %" PRIu64 "): the object shrank while being read: %s\n",
+                    key, s->id, floe_last_error());
+            problem = "size";
+            n->size_bad++;
+        } else if (rc < 0) {
+            goto out;
+        } else if (crc != s->crc32c) {
+            fprintf(out,
+                    "checksum mismatch: %s (segment %" PRIu64
+                    "): the manifest says crc32c 0x%08x, the object's "
+                    "bytes give 0x%08x\n",
+                    key, s->id, s->crc32c, crc);
+            problem = "checksum";
+            n->crc_bad++;
+        }
+    }
+    if (problem && strcmp(problem, "missing") == 0) {
+        fprintf(out,
+                "missing: %s (segment %" PRIu64 ", %" PRIu64 " bytes) is named by the manifest but is not in "
+                "the cold tier\n",
+                key, s->id, s->size);
+        n->missing++;
+    }
+    *damaged = problem != NULL;
+    rc = 0;
+out:
+    return rc;
+}
+
+/* Prints and counts every listed key the manifest does not name: orphans (segment keys, which gc
+ * removes later) and unknown keys (left alone). Neither is damage (invariant 2). */
+static void report_unnamed(const listing *l, FILE *out, fsck_counts *n)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        const listed *e = &l->v[i];
+        uint64_t id, epoch;
+        char when[32];
+        if (e->named)
+            continue;
+        format_time(e->mtime_unix_s, when);
+        if (cold_parse_segment_key(e->key, &id, &epoch) != 0) {
+            fprintf(out,
+                    "unknown: %s (%" PRIu64 " bytes, modified %s) is not a floe segment key; left alone\n",
+                    e->key, e->size, when);
+            n->unknown++;
+            continue;
+        }
+        fprintf(out,
+                "orphan: %s (segment %" PRIu64 ", epoch %" PRIu64 ", %" PRIu64
+                " bytes, modified %s) is not named "
+                "by the newest manifest; `floe gc` removes it after the grace period\n",
+                e->key, id, epoch, e->size, when);
+        n->orphans++;
+        n->orphan_bytes += e->size;
+    }
+}
+
 int tools_fsck_remote(cold_t *c, FILE *out, uint64_t *orphans_out)
 {
     manifest *m = NULL;
     listing l = {0};
     progress_meter p = {0};
-    uint64_t version = 0, missing = 0, size_bad = 0, crc_bad = 0, orphans = 0, unknown = 0, orphan_bytes = 0;
+    fsck_counts n = {0};
+    uint64_t version = 0;
     char first_bad[FLOE_MAX_KEY_BYTES + 1] = "";
     int rc;
     if (!c || !out)
@@ -91,97 +189,25 @@ int tools_fsck_remote(cold_t *c, FILE *out, uint64_t *orphans_out)
 
     progress_begin(&p, stderr, 1, "checked", m ? m->count : 0);
     for (size_t i = 0; m && i < m->count; i++) {
-        const manifest_segment *s = &m->segments[i];
-        const char *key = s->object_key;
-        listed *e = listing_find(&l, key);
-        uint64_t size = 0;
-        uint32_t crc = 0;
-        const char *problem = NULL;
-        if (e) {
-            e->named = 1;
-            size = e->size;
-        } else {
-            rc = cold_head(c, key, &size, NULL);
-            if (rc == FLOE_ENOTFOUND)
-                problem = "missing";
-            else if (rc < 0)
-                goto out;
-        }
-        if (!problem && size != s->size) {
-            fprintf(out,
-                    "size mismatch: %s (segment %" PRIu64 "): the manifest says %" PRIu64
-                    " bytes, the object has %" PRIu64 "\n",
-                    key, s->id, s->size, size);
-            problem = "size";
-            size_bad++;
-        }
-        if (!problem) {
-            rc = object_crc(c, key, size, &crc);
-            if (rc == FLOE_ENOTFOUND) {
-                problem = "missing"; /* deleted while we looked */
-            } else if (rc == FLOE_ERANGE) {
-                fprintf(out,
-                        "size mismatch: %s (segment %" PRIu64 "): the object shrank while being read: %s\n",
-                        key, s->id, floe_last_error());
-                problem = "size";
-                size_bad++;
-            } else if (rc < 0) {
-                goto out;
-            } else if (crc != s->crc32c) {
-                fprintf(out,
-                        "checksum mismatch: %s (segment %" PRIu64
-                        "): the manifest says crc32c 0x%08x, the object's "
-                        "bytes give 0x%08x\n",
-                        key, s->id, s->crc32c, crc);
-                problem = "checksum";
-                crc_bad++;
-            }
-        }
-        if (problem && strcmp(problem, "missing") == 0) {
-            fprintf(out,
-                    "missing: %s (segment %" PRIu64 ", %" PRIu64
-                    " bytes) is named by the manifest but is not in "
-                    "the cold tier\n",
-                    key, s->id, s->size);
-            missing++;
-        }
-        if (problem && !first_bad[0])
-            snprintf(first_bad, sizeof first_bad, "%s", key);
+        int damaged = 0;
+        if ((rc = check_named_object(c, &m->segments[i], &l, out, &n, &damaged)) < 0)
+            goto out;
+        if (damaged && !first_bad[0])
+            snprintf(first_bad, sizeof first_bad, "%s", m->segments[i].object_key);
         progress_step(&p);
     }
     progress_end(&p);
     rc = 0;
 
-    for (size_t i = 0; i < l.n; i++) {
-        const listed *e = &l.v[i];
-        uint64_t id, epoch;
-        char when[32];
-        if (e->named)
-            continue;
-        format_time(e->mtime_unix_s, when);
-        if (cold_parse_segment_key(e->key, &id, &epoch) != 0) {
-            fprintf(out,
-                    "unknown: %s (%" PRIu64 " bytes, modified %s) is not a floe segment key; left alone\n",
-                    e->key, e->size, when);
-            unknown++;
-            continue;
-        }
-        fprintf(out,
-                "orphan: %s (segment %" PRIu64 ", epoch %" PRIu64 ", %" PRIu64
-                " bytes, modified %s) is not named "
-                "by the newest manifest; `floe gc` removes it after the grace period\n",
-                e->key, id, epoch, e->size, when);
-        orphans++;
-        orphan_bytes += e->size;
-    }
+    report_unnamed(&l, out, &n);
     err_clear();
-    uint64_t damaged = missing + size_bad + crc_bad;
+    uint64_t damaged = n.missing + n.size_bad + n.crc_bad;
     fprintf(out,
             "fsck: %zu objects checked: %" PRIu64 " missing, %" PRIu64 " size mismatches, %" PRIu64
             " checksum mismatches; %" PRIu64 " orphans (%" PRIu64 " bytes), %" PRIu64 " unknown objects\n",
-            m ? m->count : (size_t)0, missing, size_bad, crc_bad, orphans, orphan_bytes, unknown);
+            m ? m->count : (size_t)0, n.missing, n.size_bad, n.crc_bad, n.orphans, n.orphan_bytes, n.unknown);
     if (orphans_out)
-        *orphans_out = orphans;
+        *orphans_out = n.orphans;
     if (damaged)
         rc = err_set(FLOE_ECORRUPT,
                      "fsck: %" PRIu64 " of %zu segment objects named by manifest version %" PRIu64

@@ -64,13 +64,150 @@ static void format_age(int64_t age_s, char out[32])
         snprintf(out, 32, "%" PRId64 " days", age_s / 86400);
 }
 
+/* Lists manifest/ into mlist and gives, in *mans_out (calloc'd; the caller frees it, also on
+ * failure) and *n_out, the manifest keys among them, newest first; other keys there are skipped
+ * (invariant 2). FLOE_ENOTFOUND when there is none: every segment object would look orphaned. */
+static int list_manifests(cold_t *c, listing *mlist, manifest_obj **mans_out, size_t *n_out)
+{
+    manifest_obj *mans = NULL;
+    size_t n_mans = 0;
+    int rc;
+    if ((rc = listing_collect(c, "manifest/", mlist)) < 0)
+        goto out;
+    if (mlist->n && !(mans = calloc(mlist->n, sizeof *mans))) {
+        rc = err_set(FLOE_ENOMEM, "gc: out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < mlist->n; i++) {
+        uint64_t v;
+        if (cold_parse_manifest_key(mlist->v[i].key, &v) != 0)
+            continue; /* invariant 2 */
+        mans[n_mans].version = v;
+        snprintf(mans[n_mans].key, sizeof mans[n_mans].key, "%s", mlist->v[i].key);
+        mans[n_mans].mtime_unix_s = mlist->v[i].mtime_unix_s;
+        n_mans++;
+    }
+    err_clear();
+    if (n_mans == 0) {
+        rc = err_set(FLOE_ENOTFOUND,
+                     "gc: the cold tier has no manifest; refusing to delete anything (every segment "
+                     "object would look orphaned)");
+        goto out;
+    }
+    qsort(mans, n_mans, sizeof *mans, manifest_obj_cmp);
+out:
+    *mans_out = mans;
+    *n_out = n_mans;
+    return rc;
+}
+
+/* Decides which manifests stay (the newest keep_manifests, and any younger than the grace period)
+ * and marks in segs every object they name (invariant 1). A kept manifest that cannot be read
+ * fails the whole run before anything is deleted. */
+static int mark_kept(cold_t *c, manifest_obj *mans, size_t n_mans, unsigned keep_manifests, int64_t cutoff,
+                     listing *segs)
+{
+    int rc = 0;
+    for (size_t i = 0; i < n_mans; i++) {
+        manifest *m = NULL;
+        mans[i].keep = i < keep_manifests || mans[i].mtime_unix_s > cutoff;
+        if (!mans[i].keep)
+            continue;
+        if ((rc = remote_read_manifest(c, mans[i].key, mans[i].version, &m)) < 0) {
+            rc = err_wrap(rc,
+                          "gc: a manifest that stays in the bucket cannot be read, so nothing was deleted");
+            goto out;
+        }
+        mark_named(segs, m);
+        manifest_free(m);
+    }
+out:
+    return rc;
+}
+
+/* How many objects gc deletes: the manifests not kept and the orphans older than cutoff. Younger
+ * orphans are marked named (spared this time) and counted in *young_orphans. */
+static uint64_t count_deletions(const manifest_obj *mans, size_t n_mans, listing *segs, int64_t cutoff,
+                                uint64_t *young_orphans)
+{
+    uint64_t to_delete = 0;
+    for (size_t i = 0; i < n_mans; i++)
+        to_delete += !mans[i].keep;
+    for (size_t i = 0; i < segs->n; i++) {
+        uint64_t id, epoch;
+        listed *e = &segs->v[i];
+        if (e->named || cold_parse_segment_key(e->key, &id, &epoch) != 0)
+            continue;
+        if (e->mtime_unix_s > cutoff) {
+            (*young_orphans)++;
+            e->named = 1; /* spared this time */
+            continue;
+        }
+        to_delete++;
+    }
+    err_clear();
+    return to_delete;
+}
+
+/* Deletes (or, with dry_run, lists) the manifests not kept, oldest first, printing a line and
+ * counting each in *deleted. */
+static int delete_manifests(cold_t *c, const manifest_obj *mans, size_t n_mans, int dry_run, int64_t now,
+                            FILE *out, progress_meter *p, uint64_t *deleted)
+{
+    const char *verb = dry_run ? "would delete" : "deleted";
+    int rc = 0;
+    for (size_t i = n_mans; i-- > 0;) {
+        char age[32];
+        if (mans[i].keep)
+            continue;
+        if (!dry_run && (rc = cold_delete(c, mans[i].key)) < 0) {
+            rc = err_wrap(rc, "gc: delete %s", mans[i].key);
+            goto out;
+        }
+        format_age(now - mans[i].mtime_unix_s, age);
+        fprintf(out, "%s %s (manifest version %" PRIu64 ", %s old)\n", verb, mans[i].key, mans[i].version,
+                age);
+        (*deleted)++;
+        progress_step(p);
+    }
+out:
+    return rc;
+}
+
+/* Deletes (or lists) every segment object no kept manifest names and that was not spared, printing
+ * a line and counting each in *deleted and its size in *deleted_bytes. */
+static int delete_orphans(cold_t *c, const listing *segs, int dry_run, int64_t now, FILE *out,
+                          progress_meter *p, uint64_t *deleted, uint64_t *deleted_bytes)
+{
+    const char *verb = dry_run ? "would delete" : "deleted";
+    int rc = 0;
+    for (size_t i = 0; i < segs->n; i++) {
+        uint64_t id, epoch;
+        char age[32];
+        const listed *e = &segs->v[i];
+        if (e->named || cold_parse_segment_key(e->key, &id, &epoch) != 0)
+            continue;
+        if (!dry_run && (rc = cold_delete(c, e->key)) < 0) {
+            rc = err_wrap(rc, "gc: delete %s", e->key);
+            goto out;
+        }
+        format_age(now - e->mtime_unix_s, age);
+        fprintf(out, "%s %s (orphan segment %" PRIu64 ", %" PRIu64 " bytes, %s old)\n", verb, e->key, id,
+                e->size, age);
+        (*deleted)++;
+        *deleted_bytes += e->size;
+        progress_step(p);
+    }
+out:
+    return rc;
+}
+
 int tools_gc(cold_t *c, int64_t grace_s, unsigned keep_manifests, int dry_run, FILE *out,
              uint64_t *deleted_out)
 {
     listing mlist = {0}, segs = {0};
     manifest_obj *mans = NULL;
     size_t n_mans = 0;
-    manifest *m = NULL;
     progress_meter p = {0};
     uint64_t deleted = 0, deleted_bytes = 0, young_orphans = 0;
     const char *verb = dry_run ? "would delete" : "deleted";
@@ -83,101 +220,21 @@ int tools_gc(cold_t *c, int64_t grace_s, unsigned keep_manifests, int dry_run, F
     if (keep_manifests < 1)
         keep_manifests = 1; /* invariant 1: the newest always stays */
 
-    if ((rc = listing_collect(c, "manifest/", &mlist)) < 0)
+    if ((rc = list_manifests(c, &mlist, &mans, &n_mans)) < 0 ||
+        (rc = listing_collect(c, "segments/", &segs)) < 0 ||
+        (rc = mark_kept(c, mans, n_mans, keep_manifests, now - grace_s, &segs)) < 0)
         goto out;
-    if (mlist.n && !(mans = calloc(mlist.n, sizeof *mans))) {
-        rc = err_set(FLOE_ENOMEM, "gc: out of memory");
-        goto out;
-    }
-    for (size_t i = 0; i < mlist.n; i++) {
-        uint64_t v;
-        if (cold_parse_manifest_key(mlist.v[i].key, &v) != 0)
-            continue; /* invariant 2 */
-        mans[n_mans].version = v;
-        snprintf(mans[n_mans].key, sizeof mans[n_mans].key, "%s", mlist.v[i].key);
-        mans[n_mans].mtime_unix_s = mlist.v[i].mtime_unix_s;
-        n_mans++;
-    }
-    err_clear();
-    if (n_mans == 0) {
-        rc = err_set(FLOE_ENOTFOUND,
-                     "gc: the cold tier has no manifest; refusing to delete anything (every segment "
-                     "object would look orphaned)");
-        goto out;
-    }
-    qsort(mans, n_mans, sizeof *mans, manifest_obj_cmp);
-    if ((rc = listing_collect(c, "segments/", &segs)) < 0)
-        goto out;
-
-    /* Which manifests stay, and what they name (invariant 1). */
-    for (size_t i = 0; i < n_mans; i++) {
-        mans[i].keep = i < keep_manifests || mans[i].mtime_unix_s > now - grace_s;
-        if (!mans[i].keep)
-            continue;
-        if ((rc = remote_read_manifest(c, mans[i].key, mans[i].version, &m)) < 0) {
-            rc = err_wrap(rc,
-                          "gc: a manifest that stays in the bucket cannot be read, so nothing was deleted");
-            goto out;
-        }
-        mark_named(&segs, m);
-        manifest_free(m);
-        m = NULL;
-    }
     fprintf(out,
             "gc: newest manifest version %" PRIu64 "; grace period %" PRId64
             " s; keeping the newest %u manifests%s\n",
             mans[0].version, grace_s, keep_manifests, dry_run ? " (dry run: nothing is deleted)" : "");
-
-    uint64_t to_delete = 0;
-    for (size_t i = 0; i < n_mans; i++)
-        to_delete += !mans[i].keep;
-    for (size_t i = 0; i < segs.n; i++) {
-        uint64_t id, epoch;
-        listed *e = &segs.v[i];
-        if (e->named || cold_parse_segment_key(e->key, &id, &epoch) != 0)
-            continue;
-        if (e->mtime_unix_s > now - grace_s) {
-            young_orphans++;
-            e->named = 1; /* spared this time */
-            continue;
-        }
-        to_delete++;
-    }
-    err_clear();
+    uint64_t to_delete = count_deletions(mans, n_mans, &segs, now - grace_s, &young_orphans);
 
     /* Manifests first: a name is removed before the object it names (invariant 1). */
     progress_begin(&p, stderr, 1, dry_run ? "listed" : "deleted", to_delete);
-    for (size_t i = n_mans; i-- > 0;) {
-        char age[32];
-        if (mans[i].keep)
-            continue;
-        if (!dry_run && (rc = cold_delete(c, mans[i].key)) < 0) {
-            rc = err_wrap(rc, "gc: delete %s", mans[i].key);
-            goto out;
-        }
-        format_age(now - mans[i].mtime_unix_s, age);
-        fprintf(out, "%s %s (manifest version %" PRIu64 ", %s old)\n", verb, mans[i].key, mans[i].version,
-                age);
-        deleted++;
-        progress_step(&p);
-    }
-    for (size_t i = 0; i < segs.n; i++) {
-        uint64_t id, epoch;
-        char age[32];
-        listed *e = &segs.v[i];
-        if (e->named || cold_parse_segment_key(e->key, &id, &epoch) != 0)
-            continue;
-        if (!dry_run && (rc = cold_delete(c, e->key)) < 0) {
-            rc = err_wrap(rc, "gc: delete %s", e->key);
-            goto out;
-        }
-        format_age(now - e->mtime_unix_s, age);
-        fprintf(out, "%s %s (orphan segment %" PRIu64 ", %" PRIu64 " bytes, %s old)\n", verb, e->key, id,
-                e->size, age);
-        deleted++;
-        deleted_bytes += e->size;
-        progress_step(&p);
-    }
+    if ((rc = delete_manifests(c, mans, n_mans, dry_run, now, out, &p, &deleted)) < 0 ||
+        (rc = delete_orphans(c, &segs, dry_run, now, out, &p, &deleted, &deleted_bytes)) < 0)
+        goto out;
     progress_end(&p);
     err_clear();
     fprintf(out,
@@ -188,7 +245,6 @@ out:
     progress_end(&p);
     if (deleted_out && rc == 0)
         *deleted_out = deleted;
-    manifest_free(m);
     free(mans);
     listing_free(&segs);
     listing_free(&mlist);

@@ -1,0 +1,203 @@
+/* Listing a prefix of the bucket with ListObjectsV2 (s3_list in s3.h), page by page.
+ *
+ * Invariants:
+ * 1. A page is held whole, capped at S3_MAX_LIST_PAGE_BYTES of XML and S3_MAX_PAGE_ENTRIES keys;
+ *    a bigger one is an error, not a realloc.
+ * 2. Every key handed to the callback is under the client's prefix, with the prefix removed and
+ *    S3's URL encoding undone; a key outside it is an error, never passed on.
+ * 3. A truncated page must bring a new continuation token, so a server that repeats itself cannot
+ *    make the listing loop forever.
+ */
+#include "s3.h"
+#include "s3_internal.h"
+
+#include "array.h"
+#include "error.h"
+#include "xml.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define S3_MAX_PAGE_ENTRIES 10000
+
+/* Decodes %XX escapes (and '+' as space, as S3's encoding-type=url produces) in place. */
+static int url_decode(char *s)
+{
+    char *w = s;
+    for (char *r = s; *r; r++) {
+        if (*r == '%') {
+            unsigned v = 0;
+            for (int i = 1; i <= 2; i++) {
+                char c = r[i];
+                unsigned d = (c >= '0' && c <= '9')   ? (unsigned)(c - '0')
+                             : (c >= 'a' && c <= 'f') ? (unsigned)(c - 'a' + 10)
+                             : (c >= 'A' && c <= 'F') ? (unsigned)(c - 'A' + 10)
+                                                      : 16u;
+                if (d == 16)
+                    return -1;
+                v = v * 16 + d;
+            }
+            *w++ = (char)v;
+            r += 2;
+        } else if (*r == '+') {
+            *w++ = ' ';
+        } else {
+            *w++ = *r;
+        }
+    }
+    *w = '\0';
+    return 0;
+}
+
+typedef struct list_entry {
+    char *key;
+    uint64_t size;
+    int64_t mtime;
+} list_entry;
+
+typedef struct list_page {
+    list_entry *entries;
+    size_t count;
+    size_t cap;
+    list_entry cur; /* the <Contents> being read */
+    int truncated;
+    int url_encoded;
+    char *next_token;
+    const char *url;
+    int rc;
+} list_page;
+
+static void list_page_clear(list_page *p)
+{
+    for (size_t i = 0; i < p->count; i++)
+        free(p->entries[i].key);
+    free(p->entries);
+    free(p->cur.key);
+    free(p->next_token);
+    memset(p, 0, sizeof *p);
+}
+
+static int list_element(void *ctx, const char *path, const char *text, size_t len)
+{
+    list_page *p = ctx;
+    if (strcmp(path, "ListBucketResult/Contents/Key") == 0) {
+        free(p->cur.key);
+        p->cur.key = strndup(text, len);
+        if (!p->cur.key)
+            return err_set(FLOE_ENOMEM, "s3 list %s: out of memory", p->url);
+    } else if (strcmp(path, "ListBucketResult/Contents/Size") == 0) {
+        if (s3_parse_u64(text, &p->cur.size) != 0)
+            return err_set(FLOE_ECOLD, "s3 GET %s: bad <Size> '%.40s' in list result", p->url, text);
+    } else if (strcmp(path, "ListBucketResult/Contents/LastModified") == 0) {
+        p->cur.mtime = s3_parse_time(text);
+    } else if (strcmp(path, "ListBucketResult/Contents") == 0) {
+        if (!p->cur.key)
+            return err_set(FLOE_ECOLD, "s3 GET %s: list result has <Contents> without <Key>", p->url);
+        if (p->count == S3_MAX_PAGE_ENTRIES)
+            return err_set(FLOE_ECOLD, "s3 GET %s: list page has more than %d keys", p->url,
+                           S3_MAX_PAGE_ENTRIES);
+        if (array_grow(&p->entries, &p->cap, p->count + 1, sizeof *p->entries, 256, SIZE_MAX) != 0)
+            return err_set(FLOE_ENOMEM, "s3 list %s: out of memory", p->url);
+        p->entries[p->count++] = p->cur;
+        memset(&p->cur, 0, sizeof p->cur);
+    } else if (strcmp(path, "ListBucketResult/IsTruncated") == 0) {
+        p->truncated = strcmp(text, "true") == 0;
+    } else if (strcmp(path, "ListBucketResult/NextContinuationToken") == 0) {
+        free(p->next_token);
+        p->next_token = strndup(text, len);
+        if (!p->next_token)
+            return err_set(FLOE_ENOMEM, "s3 list %s: out of memory", p->url);
+    } else if (strcmp(path, "ListBucketResult/EncodingType") == 0) {
+        p->url_encoded = strcmp(text, "url") == 0;
+    }
+    return 0;
+}
+
+int s3_list(s3_client *c, const char *prefix, uint32_t page_keys, s3_list_fn fn, void *ctx)
+{
+    int rc = 0;
+    char *token = NULL;
+    char full_prefix[1024 + 512 + 2];
+    char max_keys[16];
+    list_page page = {0};
+    s3_resp r = {0};
+
+    if (!fn)
+        return err_set(FLOE_EINVAL, "s3 list: no callback");
+    if (page_keys == 0 || page_keys > 1000)
+        page_keys = 1000;
+    int n = snprintf(full_prefix, sizeof full_prefix, "%s%s", c->prefix, prefix ? prefix : "");
+    if (n < 0 || (size_t)n >= sizeof full_prefix)
+        return err_set(FLOE_EINVAL, "s3 list: prefix too long");
+    size_t strip = strlen(c->prefix);
+    snprintf(max_keys, sizeof max_keys, "%u", page_keys);
+
+    for (;;) {
+        s3_req req = {.op = FLOE_COLD_LIST, .sink = SINK_BUFFER, .max_body = S3_MAX_LIST_PAGE_BYTES};
+        req.query[req.query_count++] = (sigv4_pair){"list-type", "2"};
+        req.query[req.query_count++] = (sigv4_pair){"prefix", full_prefix};
+        req.query[req.query_count++] = (sigv4_pair){"max-keys", max_keys};
+        req.query[req.query_count++] = (sigv4_pair){"encoding-type", "url"};
+        if (token)
+            req.query[req.query_count++] = (sigv4_pair){"continuation-token", token};
+        s3_resp_free(&r);
+        if ((rc = s3_perform(c, &req, &r)) != 0) {
+            s3_count_error(c, FLOE_COLD_LIST, rc);
+            goto out;
+        }
+        if (!s3_status_ok(r.status)) {
+            rc = s3_status_error(c, FLOE_COLD_LIST, &r);
+            goto out;
+        }
+        s3_note_success(c, &r);
+        if (r.too_big) {
+            rc = s3_count_error(c, FLOE_COLD_LIST,
+                                err_set(FLOE_ECOLD, "s3 GET %s: list page larger than %d bytes", r.where,
+                                        S3_MAX_LIST_PAGE_BYTES));
+            goto out;
+        }
+        list_page_clear(&page);
+        page.url = r.where;
+        if ((rc = xml_parse(buf_str(&r.body), r.body.len, r.where, list_element, &page)) != 0) {
+            rc = s3_count_error(c, FLOE_COLD_LIST, err_wrap(FLOE_ECOLD, "s3 list"));
+            goto out;
+        }
+        for (size_t i = 0; i < page.count; i++) {
+            char *k = page.entries[i].key;
+            if (page.url_encoded && url_decode(k) != 0) {
+                rc = s3_count_error(
+                    c, FLOE_COLD_LIST,
+                    err_set(FLOE_ECOLD, "s3 GET %s: bad URL encoding in key '%.100s'", r.where, k));
+                goto out;
+            }
+            if (strncmp(k, c->prefix, strip) != 0) {
+                rc = s3_count_error(c, FLOE_COLD_LIST,
+                                    err_set(FLOE_ECOLD,
+                                            "s3 GET %s: listed key '%.100s' is outside prefix '%s'", r.where,
+                                            k, c->prefix));
+                goto out;
+            }
+            if ((rc = fn(ctx, k + strip, page.entries[i].size, page.entries[i].mtime)) != 0)
+                goto out;
+        }
+        if (!page.truncated)
+            break;
+        if (!page.next_token || !page.next_token[0] || (token && strcmp(token, page.next_token) == 0)) {
+            rc = s3_count_error(c, FLOE_COLD_LIST,
+                                err_set(FLOE_ECOLD,
+                                        "s3 GET %s: truncated list page without a new continuation token",
+                                        r.where));
+            goto out;
+        }
+        free(token);
+        token = page.next_token;
+        page.next_token = NULL;
+    }
+out:
+    list_page_clear(&page);
+    s3_resp_free(&r);
+    free(token);
+    return rc;
+}

@@ -1,0 +1,168 @@
+/* What the HTTP server's two files share: http.c (the server: connections, request state, limits,
+ * auth, routing, the write pool, JSON text and error answers) and routes.c (what each endpoint
+ * does). Nothing else includes this; the rest of floe uses http.h.
+ *
+ * Threads: as in http.c's header comment. An http_req belongs to the MHD thread handling its
+ * connection, or to the write-pool thread running its write while the connection is suspended. */
+#ifndef FLOE_HTTP_INTERNAL_H
+#define FLOE_HTTP_INTERNAL_H
+
+#include <microhttpd.h>
+#include <openssl/sha.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "config.h"
+#include "error.h"
+#include "floe.h"
+#include "http.h"
+#include "metrics.h"
+
+/* Ceiling for any JSON or text answer the server builds (a list of list_max_keys long keys). */
+#define HTTP_MAX_ANSWER_BYTES (256u * 1024 * 1024)
+/* A PUT over max_object_bytes sent without Expect: 100-continue is read and dropped up to this
+ * size before its 413, so the client reads the answer instead of a reset (closing a socket with
+ * unread data resets it). A larger one is answered at once and the connection closed. */
+#define HTTP_MAX_DISCARDED_BODY_BYTES (16u * 1024 * 1024)
+
+enum route { R_OBJECT, R_LIST, R_FLUSH, R_STATS, R_METRICS, R_HEALTHZ, R_READYZ, R_UNKNOWN, R_COUNT };
+static const char *const route_label[R_COUNT] = {"/v1/objects/{key}", "/v1/objects", "/v1/flush", "/v1/stats",
+                                                 "/metrics",          "/healthz",    "/readyz",   "other"};
+
+enum method { M_GET, M_HEAD, M_PUT, M_DELETE, M_POST, M_OTHER, M_COUNT };
+static const char *const method_label[M_COUNT] = {"GET", "HEAD", "PUT", "DELETE", "POST", "other"};
+
+/* The statuses the server answers with; anything else is counted under "other". */
+static const int status_codes[] = {200, 201, 204, 206, 304, 400, 401, 403, 404,
+                                   405, 411, 413, 416, 431, 500, 503, 0};
+#define STATUS_SLOTS ((int)(sizeof status_codes / sizeof status_codes[0]))
+
+struct http_server {
+    floe_t *db;             /* borrowed */
+    const floe_config *cfg; /* borrowed */
+    struct MHD_Daemon *daemon;
+    uint16_t port;
+    size_t token_count;
+    unsigned char token_digest[CONFIG_MAX_TOKENS][SHA256_DIGEST_LENGTH];
+    config_access token_access[CONFIG_MAX_TOKENS];
+    atomic_int stopping;               /* set by http_server_stop: /readyz answers 503 */
+    atomic_long in_flight;             /* requests between their first handler call and completion */
+    atomic_ullong body_bytes_reserved; /* PUT buffers allocated now (cap http.max_body_bytes_in_flight) */
+    /* counters */
+    atomic_ullong connections_open, connections_total;
+    atomic_ullong bytes_in, bytes_out;
+    atomic_ullong uploads_too_slow, uploads_aborted, requests_aborted;
+    atomic_ullong requests[R_COUNT][M_COUNT][STATUS_SLOTS];
+    atomic_ullong writes_queued; /* writes waiting for a pool thread now */
+    metrics_hist latency[R_COUNT][M_COUNT][STATUS_SLOTS];
+    /* the write pool: requests whose floe_put/delete/flush may wait for a WAL sync or an upload */
+    pthread_mutex_t work_mu; /* guards the queue and work_stop */
+    pthread_cond_t work_cv;
+    struct http_req *work_head, *work_tail;
+    int work_stop;
+    pthread_t *workers;
+    unsigned worker_count;
+};
+
+enum work_op { WORK_PUT, WORK_DELETE, WORK_FLUSH };
+enum { WORK_NONE, WORK_QUEUED, WORK_DONE };
+
+/* One request's state, from the handler's first call to the completion callback. */
+typedef struct http_req {
+    http_server *srv;
+    uint64_t start_ns;
+    enum route route;
+    enum method method;
+    int status;                  /* of the queued response; 0 until one is queued */
+    int begun;                   /* begin_request ran */
+    uint64_t ignored_body_bytes; /* body bytes of a request that takes no body */
+    int discarding;              /* an oversized PUT body being dropped before its 413 */
+    /* a write handed to the write pool; the connection is suspended meanwhile */
+    struct MHD_Connection *conn;
+    enum work_op op;
+    atomic_int work_state; /* WORK_NONE, WORK_QUEUED, WORK_DONE (release: the results below are set) */
+    int work_rc;
+    uint64_t work_seq;
+    floe_durability flush_level;
+    struct http_req *next; /* in the pool's queue */
+    /* PUT */
+    char *body; /* exactly body_expected bytes, owned here until the request completes */
+    uint64_t body_len, body_expected, body_reserved;
+    uint64_t body_start_ns;
+    int has_content_type;
+    size_t key_len;
+    /* The arrays stay last: req_create zeroes only the fields above them, and each array is
+     * written before it is read (key by parse_key, content_type with has_content_type,
+     * work_error with work_rc). */
+    char key[FLOE_MAX_KEY_BYTES + 1];
+    char content_type[FLOE_MAX_CONTENT_TYPE_BYTES + 1];
+    char work_error[512];
+} http_req;
+
+/* Logs through the store's log_fn, else to stderr; level 0 error, 1 warning, 2 info. */
+void http_log(const http_server *s, int level, const char *fmt, ...) FLOE_PRINTF(3, 4);
+
+/* 1 if the n bytes at p are valid UTF-8. */
+int http_utf8_valid(const void *p, size_t n);
+/* Appends the n bytes at p as a quoted JSON string; bytes that are not valid UTF-8 become U+FFFD. */
+void http_json_str(buf_t *b, const void *p, size_t n);
+void http_json_cstr(buf_t *b, const char *s);
+
+/* Queues resp (may be NULL: out of memory, then MHD_NO) with status, counts body_bytes as sent
+ * and releases our reference to resp. Every answer goes through here. */
+enum MHD_Result http_queue(http_req *r, struct MHD_Connection *c, int status, struct MHD_Response *resp,
+                           size_t body_bytes);
+/* A response whose body is the text in b (taken over; b is reset), with its length in *len. NULL
+ * if b overflowed or memory ran out. */
+struct MHD_Response *http_text_response(buf_t *b, const char *content_type, size_t *len);
+/* A JSON error answer {"error":{"code":code,"message":...}}, for callers that add headers before
+ * queueing it; NULL when out of memory. */
+struct MHD_Response *http_error_response(const char *code, size_t *len, const char *fmt, ...)
+    FLOE_PRINTF(3, 4);
+/* Queues a JSON error answer with status. */
+enum MHD_Result http_respond_error(http_req *r, struct MHD_Connection *c, int status, const char *code,
+                                   const char *fmt, ...) FLOE_PRINTF(5, 6);
+/* Answers a failed floe_* call with the status and code its error calls for (and Retry-After for
+ * the passing ones); detail is the message floe_last_error() gave on the thread that made the call. */
+enum MHD_Result http_respond_floe_error_msg(http_req *r, struct MHD_Connection *c, int err,
+                                            const char *detail);
+/* The same with this thread's floe_last_error(). */
+enum MHD_Result http_respond_floe_error(http_req *r, struct MHD_Connection *c, int err);
+/* Queues b (taken over) as a JSON answer, or a 500 if b overflowed its cap. */
+enum MHD_Result http_respond_json(http_req *r, struct MHD_Connection *c, int status, buf_t *b);
+
+/* Percent-decodes n bytes of src into dst (capacity cap). Returns the decoded length, -1 for a
+ * malformed escape, -2 for a decoded NUL byte, -3 when the result does not fit. */
+long http_pct_decode(const char *src, size_t n, char *dst, size_t cap);
+/* Parses a decimal u64 (digits only, no sign or spaces): 0, or -1 (*out untouched). */
+int http_parse_u64(const char *s, uint64_t *out);
+
+/* Suspends the connection and queues r's write (op) for the write pool; the pool resumes the
+ * connection when it is done, and the handler's next call answers with http_respond_work. */
+enum MHD_Result http_start_work(http_req *r, struct MHD_Connection *c, enum work_op op);
+
+/* The endpoints (routes.c). Each answers r itself, or (PUT, DELETE, flush) hands it to the write
+ * pool; they return what the MHD access handler should return. r->key holds the decoded key of
+ * an object route. */
+enum MHD_Result http_handle_get(http_req *r, struct MHD_Connection *c);
+enum MHD_Result http_handle_delete(http_req *r, struct MHD_Connection *c);
+/* The PUT's first call: checks the headers and sets up r->body, or answers with an error. */
+enum MHD_Result http_begin_put(http_req *r, struct MHD_Connection *c);
+/* Copies one piece of a PUT body (consumed: *size becomes 0); MHD_NO closes a body too slow. */
+enum MHD_Result http_receive_body(http_req *r, const char *data, size_t *size);
+/* The PUT's last call: a body of exactly Content-Length bytes goes to the write pool. */
+enum MHD_Result http_finish_put(http_req *r, struct MHD_Connection *c);
+enum MHD_Result http_handle_list(http_req *r, struct MHD_Connection *c);
+enum MHD_Result http_handle_flush(http_req *r, struct MHD_Connection *c);
+enum MHD_Result http_handle_stats(http_req *r, struct MHD_Connection *c);
+enum MHD_Result http_handle_metrics(http_req *r, struct MHD_Connection *c);
+/* /healthz (ready_check 0) or /readyz (1). */
+enum MHD_Result http_handle_health(http_req *r, struct MHD_Connection *c, int ready_check);
+/* Answers a request whose write the pool finished. */
+enum MHD_Result http_respond_work(http_req *r, struct MHD_Connection *c);
+
+#endif

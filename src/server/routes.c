@@ -1,0 +1,721 @@
+/* The HTTP endpoints (docs/http-api.md): objects (GET/HEAD with ranges and ETags, PUT, DELETE),
+ * listing, flush, stats, the Prometheus metrics and the health checks, and the answers to writes the
+ * write pool finished. http.c routes requests here after the limits and auth; the invariants it
+ * lists (caps, a PUT stored only whole, counting) hold for every handler here.
+ */
+#include "http_internal.h"
+
+#include <inttypes.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "clock.h"
+
+static void format_etag(char *buf, size_t cap, uint64_t seq)
+{
+    snprintf(buf, cap, "\"%" PRIx64 "\"", seq);
+}
+
+/* 1 if an If-None-Match header value matches etag (weak comparison, RFC 9110 13.1.2). */
+static int etag_matches(const char *header, const char *etag)
+{
+    size_t elen = strlen(etag);
+    const char *p = header;
+    while (*p) {
+        while (*p == ' ' || *p == '\t' || *p == ',')
+            p++;
+        if (!*p)
+            break;
+        if (*p == '*')
+            return 1;
+        if (strncmp(p, "W/", 2) == 0)
+            p += 2;
+        const char *start = p;
+        if (*p == '"') {
+            const char *close = strchr(p + 1, '"');
+            if (!close)
+                return 0;
+            p = close + 1;
+        } else {
+            while (*p && *p != ',' && *p != ' ')
+                p++;
+        }
+        if ((size_t)(p - start) == elen && memcmp(start, etag, elen) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+enum range_result { RANGE_NONE, RANGE_OK, RANGE_UNSATISFIABLE };
+
+/* Interprets a Range header for an object of len bytes. A header that is not a single well-formed
+ * bytes range is ignored (RANGE_NONE: serve the whole object), as RFC 9110 allows; that includes
+ * multiple ranges. */
+static enum range_result parse_range(const char *h, uint64_t len, uint64_t *first, uint64_t *last)
+{
+    if (!h || strncasecmp(h, "bytes=", 6) != 0)
+        return RANGE_NONE;
+    const char *spec = h + 6;
+    while (*spec == ' ')
+        spec++;
+    if (strchr(spec, ','))
+        return RANGE_NONE;
+    const char *dash = strchr(spec, '-');
+    if (!dash)
+        return RANGE_NONE;
+    char a[32], b[32];
+    size_t al = (size_t)(dash - spec), bl = strlen(dash + 1);
+    while (bl > 0 && (dash[bl] == ' ' || dash[bl] == '\t'))
+        bl--;
+    if (al >= sizeof a || bl >= sizeof b)
+        return RANGE_NONE;
+    memcpy(a, spec, al);
+    a[al] = '\0';
+    memcpy(b, dash + 1, bl);
+    b[bl] = '\0';
+    uint64_t x = 0, y = 0;
+    if (al == 0) { /* suffix: the last y bytes */
+        if (http_parse_u64(b, &y) != 0)
+            return RANGE_NONE;
+        if (y == 0 || len == 0)
+            return RANGE_UNSATISFIABLE;
+        *first = len > y ? len - y : 0;
+        *last = len - 1;
+        return RANGE_OK;
+    }
+    if (http_parse_u64(a, &x) != 0)
+        return RANGE_NONE;
+    if (bl == 0) {
+        y = UINT64_MAX;
+    } else if (http_parse_u64(b, &y) != 0 || y < x) {
+        return RANGE_NONE;
+    }
+    if (x >= len)
+        return RANGE_UNSATISFIABLE;
+    *first = x;
+    *last = y >= len ? len - 1 : y;
+    return RANGE_OK;
+}
+
+static void free_value_data(void *cls)
+{
+    free(cls);
+}
+
+enum MHD_Result http_handle_get(http_req *r, struct MHD_Connection *c)
+{
+    http_server *s = r->srv;
+    floe_value v = {0};
+    int rc = floe_get(s->db, r->key, r->key_len, &v);
+    if (rc == FLOE_ENOTFOUND)
+        return http_respond_error(r, c, 404, "not_found", "no object with this key");
+    if (rc != 0)
+        return http_respond_floe_error(r, c, rc);
+    char etag[40];
+    format_etag(etag, sizeof etag, v.seq);
+    const char *tier = floe_tier_name(v.tier);
+    struct MHD_Response *resp = NULL;
+    int status = 200;
+    size_t body = 0;
+
+    const char *inm = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
+    if (inm && etag_matches(inm, etag)) {
+        floe_value_free(&v);
+        resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+        if (!resp)
+            return MHD_NO;
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, etag);
+        MHD_add_response_header(resp, "X-Floe-Tier", tier);
+        return http_queue(r, c, 304, resp, 0);
+    }
+    uint64_t first = 0, last = 0;
+    const char *range = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_RANGE);
+    enum range_result rr = parse_range(range, v.len, &first, &last);
+    if (rr == RANGE_UNSATISFIABLE) {
+        char cr[48];
+        snprintf(cr, sizeof cr, "bytes */%zu", v.len);
+        resp = http_error_response("range_not_satisfiable", &body,
+                                   "the range '%s' is outside the object's %zu bytes", range, v.len);
+        floe_value_free(&v);
+        if (resp)
+            MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_RANGE, cr);
+        return http_queue(r, c, 416, resp, body);
+    }
+    char content_range[80] = "";
+    if (rr == RANGE_OK) {
+        status = 206;
+        snprintf(content_range, sizeof content_range, "bytes %" PRIu64 "-%" PRIu64 "/%zu", first, last,
+                 v.len);
+    } else {
+        first = 0;
+        last = v.len ? v.len - 1 : 0;
+    }
+    body = v.len ? (size_t)(last - first + 1) : 0;
+    resp = MHD_create_response_from_buffer_with_free_callback_cls(body, (char *)v.data + first,
+                                                                  free_value_data, v.data);
+    if (!resp) {
+        floe_value_free(&v);
+        return MHD_NO;
+    }
+    v.data = NULL; /* the response owns it now */
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            v.content_type ? v.content_type : "application/octet-stream");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, etag);
+    MHD_add_response_header(resp, "X-Floe-Tier", tier);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes");
+    if (status == 206)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_RANGE, content_range);
+    floe_value_free(&v);
+    return http_queue(r, c, status, resp, body);
+}
+
+enum MHD_Result http_handle_delete(http_req *r, struct MHD_Connection *c)
+{
+    return http_start_work(r, c, WORK_DELETE);
+}
+
+/* First call of a PUT: checks the headers and sets up the body buffer, or answers with an error. */
+enum MHD_Result http_begin_put(http_req *r, struct MHD_Connection *c)
+{
+    http_server *s = r->srv;
+    if (MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_MATCH) ||
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH))
+        return http_respond_error(r, c, 400, "unsupported",
+                                  "conditional PUT (If-Match, If-None-Match) is not supported");
+    const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (ct) {
+        size_t n = strlen(ct);
+        if (n == 0 || n > FLOE_MAX_CONTENT_TYPE_BYTES)
+            return http_respond_error(r, c, 400, "invalid_content_type", "Content-Type must be 1..%d bytes",
+                                      FLOE_MAX_CONTENT_TYPE_BYTES);
+        for (size_t i = 0; i < n; i++) {
+            if ((unsigned char)ct[i] < 0x20 || (unsigned char)ct[i] >= 0x7f)
+                return http_respond_error(r, c, 400, "invalid_content_type",
+                                          "Content-Type must be printable ASCII");
+        }
+        memcpy(r->content_type, ct, n + 1);
+        r->has_content_type = 1;
+    }
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (!cl || MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING))
+        return http_respond_error(r, c, 411, "length_required",
+                                  "PUT needs a Content-Length header (chunked uploads are not accepted)");
+    uint64_t len = 0;
+    if (http_parse_u64(cl, &len) != 0)
+        return http_respond_error(r, c, 400, "bad_request", "Content-Length is not a decimal number");
+    uint64_t max = s->cfg->options.max_object_bytes;
+    if (len > max) {
+        /* A client that asked first (Expect: 100-continue) gets the answer instead of a 100 and
+         * sends no body; one that just sends gets its body read and dropped first, if it is not
+         * huge, so it can read the 413 rather than a reset. */
+        if (!MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT) &&
+            len <= HTTP_MAX_DISCARDED_BODY_BYTES) {
+            r->discarding = 1;
+            r->body_expected = len;
+            return MHD_YES;
+        }
+        return http_respond_error(r, c, 413, "too_large",
+                                  "the body of %" PRIu64 " bytes exceeds max_object_bytes %" PRIu64, len,
+                                  max);
+    }
+    /* Reserve the buffer against the server-wide cap before allocating it. */
+    uint64_t cap = s->cfg->http.max_body_bytes_in_flight;
+    uint64_t prev = atomic_fetch_add(&s->body_bytes_reserved, len);
+    if (prev + len > cap && len > 0) {
+        atomic_fetch_sub(&s->body_bytes_reserved, len);
+        size_t elen = 0;
+        struct MHD_Response *resp = http_error_response("busy", &elen,
+                                                        "too many uploads in flight (%" PRIu64
+                                                        " bytes buffered, cap %" PRIu64 "): retry soon",
+                                                        prev, cap);
+        if (resp)
+            MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+        return http_queue(r, c, 503, resp, elen);
+    }
+    r->body_reserved = len;
+    r->body = malloc(len ? (size_t)len : 1);
+    if (!r->body)
+        return http_respond_error(r, c, 503, "out_of_memory",
+                                  "cannot allocate %" PRIu64 " bytes for the body", len);
+    r->body_expected = len;
+    r->body_len = 0;
+    r->body_start_ns = clock_now_ns();
+    return MHD_YES; /* no response yet: MHD reads the body (sending 100 Continue if asked) */
+}
+
+/* Copies one piece of a PUT body. Returns MHD_NO (close the connection) for a body too slow. */
+enum MHD_Result http_receive_body(http_req *r, const char *data, size_t *size)
+{
+    http_server *s = r->srv;
+    size_t n = *size;
+    *size = 0;
+    if (!r->body || n > r->body_expected - r->body_len)
+        return MHD_NO; /* MHD enforces Content-Length, so this is a request we did not set up */
+    memcpy(r->body + r->body_len, data, n);
+    r->body_len += n;
+    atomic_fetch_add_explicit(&s->bytes_in, n, memory_order_relaxed);
+    uint32_t floor = s->cfg->http.min_body_bytes_per_s;
+    if (floor > 0 && r->body_len < r->body_expected) {
+        uint64_t elapsed = clock_now_ns() - r->body_start_ns;
+        uint64_t grace = (uint64_t)s->cfg->http.body_grace_s * 1000000000ull;
+        if (elapsed > grace && (double)r->body_len * 1e9 / (double)elapsed < (double)floor) {
+            atomic_fetch_add(&s->uploads_too_slow, 1);
+            http_log(s, 1,
+                     "http: closing an upload that sends %.0f bytes/s, below http.min_body_bytes_per_s %u",
+                     (double)r->body_len * 1e9 / (double)elapsed, floor);
+            return MHD_NO;
+        }
+    }
+    return MHD_YES;
+}
+
+enum MHD_Result http_finish_put(http_req *r, struct MHD_Connection *c)
+{
+    if (r->discarding)
+        return http_respond_error(r, c, 413, "too_large",
+                                  "the body of %" PRIu64 " bytes exceeds max_object_bytes %" PRIu64,
+                                  r->body_expected, r->srv->cfg->options.max_object_bytes);
+    if (r->body_len != r->body_expected)
+        return http_respond_error(r, c, 400, "bad_request",
+                                  "the body has %" PRIu64 " bytes, Content-Length said %" PRIu64, r->body_len,
+                                  r->body_expected);
+    return http_start_work(r, c, WORK_PUT);
+}
+
+struct query_ctx {
+    const char *const *known; /* NULL-terminated names this route accepts */
+    const char *values[4];    /* raw values by index in known */
+    int present[4];
+    const char *bad; /* first unknown or repeated name */
+    int repeated;
+};
+
+static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    struct query_ctx *q = cls;
+    for (int i = 0; q->known[i]; i++) {
+        if (strcmp(q->known[i], key) == 0) {
+            if (q->present[i]) {
+                q->bad = key;
+                q->repeated = 1;
+                return MHD_NO;
+            }
+            q->present[i] = 1;
+            q->values[i] = value ? value : "";
+            return MHD_YES;
+        }
+    }
+    q->bad = key;
+    return MHD_NO;
+}
+
+/* Collects the query parameters in known; answers 400 for an unknown or repeated one (returns 0). */
+static int parse_query(http_req *r, struct MHD_Connection *c, struct query_ctx *q, enum MHD_Result *ret)
+{
+    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_arg, q);
+    if (q->bad) {
+        char name[64];
+        long n = http_pct_decode(q->bad, strnlen(q->bad, 60), name, sizeof name - 1);
+        name[n > 0 ? n : 0] = '\0';
+        *ret = http_respond_error(r, c, 400, "bad_request", "query parameter '%s' is %s", name,
+                                  q->repeated ? "given twice" : "not known here");
+        return 0;
+    }
+    return 1;
+}
+
+static void key_json(buf_t *b, const char *field, const char *key, size_t len)
+{
+    if (http_utf8_valid(key, len)) {
+        buf_printf(b, "\"%s\":", field);
+        http_json_str(b, key, len);
+        return;
+    }
+    /* not UTF-8: JSON cannot carry it as a string, so give the bytes in base64 */
+    size_t enc_cap = 4 * ((len + 2) / 3) + 1;
+    unsigned char enc[4 * ((FLOE_MAX_KEY_BYTES + 2) / 3) + 1];
+    if (enc_cap > sizeof enc)
+        len = FLOE_MAX_KEY_BYTES;
+    int n = EVP_EncodeBlock(enc, (const unsigned char *)key, (int)len);
+    buf_printf(b, "\"%s_base64\":\"%.*s\"", field, n, enc);
+}
+
+enum MHD_Result http_handle_list(http_req *r, struct MHD_Connection *c)
+{
+    http_server *s = r->srv;
+    static const char *const known[] = {"prefix", "start_after", "limit", NULL};
+    struct query_ctx q = {.known = known};
+    enum MHD_Result ret = MHD_NO;
+    if (!parse_query(r, c, &q, &ret))
+        return ret;
+    char prefix[FLOE_MAX_KEY_BYTES + 1], after[FLOE_MAX_KEY_BYTES + 1];
+    long plen = 0, alen = 0;
+    const char *names[2] = {"prefix", "start_after"};
+    char *bufs[2] = {prefix, after};
+    long *lens[2] = {&plen, &alen};
+    for (int i = 0; i < 2; i++) {
+        if (!q.present[i])
+            continue;
+        long n = http_pct_decode(q.values[i], strlen(q.values[i]), bufs[i], FLOE_MAX_KEY_BYTES);
+        if (n == -3)
+            return http_respond_error(r, c, 413, "key_too_long", "%s is longer than %d bytes", names[i],
+                                      FLOE_MAX_KEY_BYTES);
+        if (n < 0)
+            return http_respond_error(r, c, 400, "bad_request",
+                                      "%s has a malformed percent-escape or a NUL byte", names[i]);
+        *lens[i] = n;
+    }
+    uint64_t limit = 1000;
+    if (q.present[2] &&
+        (http_parse_u64(q.values[2], &limit) != 0 || limit == 0 || limit > s->cfg->http.list_max_keys))
+        return http_respond_error(r, c, 400, "bad_request", "limit must be an integer from 1 to %u",
+                                  s->cfg->http.list_max_keys);
+    floe_list *list = NULL;
+    int rc = floe_list_keys(s->db, prefix, (size_t)plen, q.present[1] ? after : NULL, (size_t)alen,
+                            (size_t)limit, &list);
+    if (rc != 0)
+        return http_respond_floe_error(r, c, rc);
+    buf_t b;
+    buf_init(&b, HTTP_MAX_ANSWER_BYTES);
+    buf_puts(&b, "{\"keys\":[");
+    for (size_t i = 0; i < list->count; i++) {
+        const floe_list_entry *e = &list->entries[i];
+        buf_puts(&b, i ? ",{" : "{");
+        key_json(&b, "key", e->key, e->key_len);
+        buf_printf(&b, ",\"size\":%" PRIu64 ",\"seq\":%" PRIu64 "}", e->value_len, e->seq);
+    }
+    buf_printf(&b, "],\"truncated\":%s", list->truncated ? "true" : "false");
+    if (list->truncated && list->count > 0) {
+        const floe_list_entry *e = &list->entries[list->count - 1];
+        buf_puts(&b, ",");
+        key_json(&b, "next_start_after", e->key, e->key_len);
+    }
+    buf_puts(&b, "}\n");
+    floe_list_free(list);
+    return http_respond_json(r, c, 200, &b);
+}
+
+enum MHD_Result http_handle_flush(http_req *r, struct MHD_Connection *c)
+{
+    static const char *const known[] = {"wait", NULL};
+    struct query_ctx q = {.known = known};
+    enum MHD_Result ret = MHD_NO;
+    if (!parse_query(r, c, &q, &ret))
+        return ret;
+    floe_durability level = FLOE_DURABLE_LOCAL;
+    if (q.present[0]) {
+        if (strcmp(q.values[0], "local") == 0)
+            level = FLOE_DURABLE_LOCAL;
+        else if (strcmp(q.values[0], "remote") == 0)
+            level = FLOE_DURABLE_REMOTE;
+        else
+            return http_respond_error(r, c, 400, "bad_request", "wait must be local or remote");
+    }
+    r->flush_level = level;
+    return http_start_work(r, c, WORK_FLUSH);
+}
+
+static uint64_t http_load(atomic_ullong *v)
+{
+    return atomic_load_explicit(v, memory_order_relaxed);
+}
+
+static void stats_json(http_server *s, const floe_stats *st, buf_t *b)
+{
+#define U(name) buf_printf(b, "\"" #name "\":%" PRIu64 ",", st->name)
+    buf_puts(b, "{");
+    U(puts), U(deletes), U(gets), U(get_hits_memory), U(get_hits_local), U(get_hits_cold), U(get_misses);
+    U(last_seq), U(wal_syncs), U(wal_bytes_written), U(wal_files), U(pending_bytes), U(pending_entries);
+    U(sealed_unwritten_bytes), U(seals), U(segments_local), U(segments_uploading), U(segments_remote);
+    U(segments_local_remote), U(local_segment_bytes), U(bytes_pending_upload), U(object_cache_bytes);
+    U(object_cache_entries), U(object_cache_hits), U(object_cache_misses), U(block_cache_bytes);
+    U(block_cache_hits), U(block_cache_misses), U(decoded_cache_bytes), U(decoded_cache_hits);
+    U(decoded_cache_misses), U(meta_cache_bytes), U(meta_cache_segments);
+    U(uploads), U(upload_bytes), U(manifest_version);
+    U(writer_epoch);
+#undef U
+    const char *arrays[3] = {"s3_requests", "s3_errors", "s3_retries"};
+    const uint64_t *vals[3] = {st->cold_requests, st->cold_errors, st->cold_retries};
+    for (int a = 0; a < 3; a++) {
+        buf_printf(b, "\"%s\":{", arrays[a]);
+        for (int op = 0; op < FLOE_COLD_OP_COUNT; op++)
+            buf_printf(b, "%s\"%s\":%" PRIu64, op ? "," : "", floe_cold_op_name((floe_cold_op)op),
+                       vals[a][op]);
+        buf_puts(b, "},");
+    }
+    buf_printf(b, "\"read_only\":%s,\"cold_healthy\":%s,\"last_error\":", st->read_only ? "true" : "false",
+               st->cold_healthy ? "true" : "false");
+    http_json_str(b, st->last_error, strnlen(st->last_error, sizeof st->last_error));
+    uint64_t total = 0;
+    for (int ro = 0; ro < R_COUNT; ro++)
+        for (int m = 0; m < M_COUNT; m++)
+            for (int k = 0; k < STATUS_SLOTS; k++)
+                total += http_load(&s->requests[ro][m][k]);
+    buf_printf(b,
+               ",\"http\":{\"requests\":%" PRIu64 ",\"requests_aborted\":%" PRIu64 ",\"bytes_in\":%" PRIu64
+               ",\"bytes_out\":%" PRIu64 ",\"connections_open\":%" PRIu64 ",\"connections_total\":%" PRIu64
+               ",\"uploads_too_slow\":%" PRIu64 ",\"uploads_aborted\":%" PRIu64
+               ",\"body_bytes_in_flight\":%" PRIu64 "}}\n",
+               total, http_load(&s->requests_aborted), http_load(&s->bytes_in), http_load(&s->bytes_out),
+               http_load(&s->connections_open), http_load(&s->connections_total),
+               http_load(&s->uploads_too_slow), http_load(&s->uploads_aborted),
+               http_load(&s->body_bytes_reserved));
+}
+
+enum MHD_Result http_handle_stats(http_req *r, struct MHD_Connection *c)
+{
+    floe_stats st;
+    int rc = floe_stats_get(r->srv->db, &st);
+    if (rc != 0)
+        return http_respond_floe_error(r, c, rc);
+    buf_t b;
+    buf_init(&b, 64 * 1024);
+    stats_json(r->srv, &st, &b);
+    return http_respond_json(r, c, 200, &b);
+}
+
+static double ratio(uint64_t hits, uint64_t misses)
+{
+    return hits + misses ? (double)hits / (double)(hits + misses) : 0.0;
+}
+
+/* The code label of status slot k: the status, or "other" for the last slot. */
+static void status_code_label(int k, char code[8])
+{
+    if (status_codes[k])
+        snprintf(code, 8, "%d", status_codes[k]);
+    else
+        snprintf(code, 8, "other");
+}
+
+/* floe_http_requests_total: one line per route, method and status that has answered. */
+static void metrics_requests(http_server *s, buf_t *b)
+{
+    buf_puts(b, "# HELP floe_http_requests_total HTTP requests answered, by route, method and status.\n"
+                "# TYPE floe_http_requests_total counter\n");
+    for (int ro = 0; ro < R_COUNT; ro++)
+        for (int m = 0; m < M_COUNT; m++)
+            for (int k = 0; k < STATUS_SLOTS; k++) {
+                uint64_t n = http_load(&s->requests[ro][m][k]);
+                if (n == 0)
+                    continue;
+                char code[8];
+                status_code_label(k, code);
+                buf_printf(b,
+                           "floe_http_requests_total{route=\"%s\",method=\"%s\",code=\"%s\"} %" PRIu64 "\n",
+                           route_label[ro], method_label[m], code, n);
+            }
+}
+
+/* floe_http_request_duration_seconds: a histogram per route, method and status that has answered. */
+static void metrics_latency(http_server *s, buf_t *b)
+{
+    buf_puts(b, "# HELP floe_http_request_duration_seconds Time from request headers to the last byte sent.\n"
+                "# TYPE floe_http_request_duration_seconds histogram\n");
+    for (int ro = 0; ro < R_COUNT; ro++)
+        for (int m = 0; m < M_COUNT; m++)
+            for (int k = 0; k < STATUS_SLOTS; k++) {
+                if (http_load(&s->requests[ro][m][k]) == 0)
+                    continue;
+                char code[8], labels[128];
+                status_code_label(k, code);
+                snprintf(labels, sizeof labels, "route=\"%s\",method=\"%s\",code=\"%s\"", route_label[ro],
+                         method_label[m], code);
+                metrics_hist_write(&s->latency[ro][m][k], b, "floe_http_request_duration_seconds", labels);
+            }
+}
+
+/* The metrics with one unlabelled value each: the server's counters and the store's stats. */
+static void metrics_unlabelled(http_server *s, const floe_stats *st, buf_t *b)
+{
+    struct {
+        const char *name, *type, *help;
+        uint64_t value;
+    } simple[] = {
+        {"floe_http_requests_aborted_total", "counter", "Requests that ended before an answer was queued.",
+         http_load(&s->requests_aborted)},
+        {"floe_http_request_body_bytes_total", "counter", "PUT body bytes received.",
+         http_load(&s->bytes_in)},
+        {"floe_http_response_body_bytes_total", "counter", "Response body bytes queued.",
+         http_load(&s->bytes_out)},
+        {"floe_http_connections_open", "gauge", "Open client connections.", http_load(&s->connections_open)},
+        {"floe_http_connections_total", "counter", "Client connections accepted.",
+         http_load(&s->connections_total)},
+        {"floe_http_uploads_too_slow_total", "counter", "Uploads closed below http.min_body_bytes_per_s.",
+         http_load(&s->uploads_too_slow)},
+        {"floe_http_uploads_aborted_total", "counter", "PUT bodies that ended before Content-Length bytes.",
+         http_load(&s->uploads_aborted)},
+        {"floe_http_body_bytes_in_flight", "gauge", "PUT body bytes buffered now.",
+         http_load(&s->body_bytes_reserved)},
+        {"floe_puts_total", "counter", "Objects written.", st->puts},
+        {"floe_deletes_total", "counter", "Objects deleted.", st->deletes},
+        {"floe_gets_total", "counter", "Object reads.", st->gets},
+        {"floe_get_misses_total", "counter", "Reads of missing keys.", st->get_misses},
+        {"floe_last_seq", "gauge", "Newest sequence number.", st->last_seq},
+        {"floe_wal_syncs_total", "counter", "WAL fdatasync calls.", st->wal_syncs},
+        {"floe_wal_bytes_written_total", "counter", "Bytes appended to the WAL.", st->wal_bytes_written},
+        {"floe_wal_files", "gauge", "WAL files on disk.", st->wal_files},
+        {"floe_pending_bytes", "gauge", "Bytes in the pending segment.", st->pending_bytes},
+        {"floe_pending_entries", "gauge", "Entries in the pending segment.", st->pending_entries},
+        {"floe_sealed_unwritten_bytes", "gauge", "Sealed bytes waiting for their segment file.",
+         st->sealed_unwritten_bytes},
+        {"floe_seals_total", "counter", "Pending segments sealed.", st->seals},
+        {"floe_local_segment_bytes", "gauge", "Bytes in local segment files.", st->local_segment_bytes},
+        {"floe_bytes_pending_upload", "gauge", "Sealed bytes waiting for upload to the cold tier.",
+         st->bytes_pending_upload},
+        {"floe_object_cache_bytes", "gauge", "Bytes in the RAM object cache.", st->object_cache_bytes},
+        {"floe_object_cache_entries", "gauge", "Objects in the RAM object cache.", st->object_cache_entries},
+        {"floe_object_cache_hits_total", "counter", "Object cache hits.", st->object_cache_hits},
+        {"floe_object_cache_misses_total", "counter", "Object cache misses.", st->object_cache_misses},
+        {"floe_block_cache_bytes", "gauge", "Bytes in the disk block cache.", st->block_cache_bytes},
+        {"floe_block_cache_hits_total", "counter", "Block cache hits.", st->block_cache_hits},
+        {"floe_block_cache_misses_total", "counter", "Block cache misses.", st->block_cache_misses},
+        {"floe_decoded_cache_bytes", "gauge", "Bytes in the RAM cache of decoded segment blocks.",
+         st->decoded_cache_bytes},
+        {"floe_decoded_cache_hits_total", "counter", "Decoded-block cache hits.", st->decoded_cache_hits},
+        {"floe_decoded_cache_misses_total", "counter", "Decoded-block cache misses.",
+         st->decoded_cache_misses},
+        {"floe_meta_cache_bytes", "gauge", "Bytes of cold segments' index and bloom held in RAM.",
+         st->meta_cache_bytes},
+        {"floe_meta_cache_segments", "gauge", "Cold segments whose index and bloom are in RAM.",
+         st->meta_cache_segments},
+        {"floe_uploads_total", "counter", "Segments uploaded to the cold tier.", st->uploads},
+        {"floe_upload_bytes_total", "counter", "Bytes uploaded to the cold tier.", st->upload_bytes},
+        {"floe_manifest_version", "gauge", "Newest published manifest version.", st->manifest_version},
+        {"floe_writer_epoch", "gauge", "This writer's epoch.", st->writer_epoch},
+        {"floe_read_only", "gauge", "1 when a failed write made the store read-only.",
+         (uint64_t)st->read_only},
+        {"floe_cold_healthy", "gauge", "0 while the cold tier reports a permanent error.",
+         (uint64_t)st->cold_healthy},
+    };
+    for (size_t i = 0; i < sizeof simple / sizeof simple[0]; i++)
+        buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s %" PRIu64 "\n", simple[i].name, simple[i].help,
+                   simple[i].name, simple[i].type, simple[i].name, simple[i].value);
+}
+
+/* The store's metrics with labels: reads by tier, segments by state, cache hit ratios and the cold
+ * tier's counters by operation. */
+static void metrics_labelled(const floe_stats *st, buf_t *b)
+{
+    buf_printf(b,
+               "# HELP floe_get_hits_total Reads served, by the tier that had the object.\n"
+               "# TYPE floe_get_hits_total counter\n"
+               "floe_get_hits_total{tier=\"memory\"} %" PRIu64
+               "\nfloe_get_hits_total{tier=\"local\"} %" PRIu64
+               "\nfloe_get_hits_total{tier=\"cold\"} %" PRIu64 "\n",
+               st->get_hits_memory, st->get_hits_local, st->get_hits_cold);
+    buf_printf(b,
+               "# HELP floe_segments Segments by state.\n# TYPE floe_segments gauge\n"
+               "floe_segments{state=\"local\"} %" PRIu64 "\nfloe_segments{state=\"uploading\"} %" PRIu64
+               "\nfloe_segments{state=\"remote\"} %" PRIu64 "\nfloe_segments{state=\"local+remote\"} %" PRIu64
+               "\n",
+               st->segments_local, st->segments_uploading, st->segments_remote, st->segments_local_remote);
+    buf_printf(b,
+               "# HELP floe_cache_hit_ratio Hits over lookups since start, per cache.\n"
+               "# TYPE floe_cache_hit_ratio gauge\nfloe_cache_hit_ratio{cache=\"object\"} %.6f\n"
+               "floe_cache_hit_ratio{cache=\"block\"} %.6f\n",
+               ratio(st->object_cache_hits, st->object_cache_misses),
+               ratio(st->block_cache_hits, st->block_cache_misses));
+    const char *names[3] = {"floe_s3_requests_total", "floe_s3_errors_total", "floe_s3_retries_total"};
+    const char *helps[3] = {"S3 requests sent, by operation.",
+                            "S3 requests that failed for good, by operation.",
+                            "S3 requests retried, by operation."};
+    const uint64_t *vals[3] = {st->cold_requests, st->cold_errors, st->cold_retries};
+    for (int a = 0; a < 3; a++) {
+        buf_printf(b, "# HELP %s %s\n# TYPE %s counter\n", names[a], helps[a], names[a]);
+        for (int op = 0; op < FLOE_COLD_OP_COUNT; op++)
+            buf_printf(b, "%s{op=\"%s\"} %" PRIu64 "\n", names[a], floe_cold_op_name((floe_cold_op)op),
+                       vals[a][op]);
+    }
+}
+
+/* The Prometheus text for /metrics (text format 0.0.4) into b, which caps it. */
+static void metrics_text(http_server *s, const floe_stats *st, buf_t *b)
+{
+    metrics_requests(s, b);
+    metrics_latency(s, b);
+    metrics_unlabelled(s, st, b);
+    metrics_labelled(st, b);
+}
+
+enum MHD_Result http_handle_metrics(http_req *r, struct MHD_Connection *c)
+{
+    floe_stats st;
+    int rc = floe_stats_get(r->srv->db, &st);
+    if (rc != 0)
+        return http_respond_floe_error(r, c, rc);
+    buf_t b;
+    buf_init(&b, HTTP_MAX_ANSWER_BYTES);
+    metrics_text(r->srv, &st, &b);
+    if (b.failed) {
+        buf_free(&b);
+        return http_respond_error(r, c, 500, "internal",
+                                  "the metrics text exceeded its cap or memory ran out");
+    }
+    size_t len = 0;
+    struct MHD_Response *resp = http_text_response(&b, "text/plain; version=0.0.4; charset=utf-8", &len);
+    return http_queue(r, c, 200, resp, len);
+}
+
+enum MHD_Result http_handle_health(http_req *r, struct MHD_Connection *c, int ready_check)
+{
+    buf_t b;
+    buf_init(&b, 2048);
+    if (!ready_check) {
+        buf_puts(&b, "{\"status\":\"ok\"}\n");
+        return http_respond_json(r, c, 200, &b);
+    }
+    floe_stats st;
+    int rc = floe_stats_get(r->srv->db, &st);
+    const char *reason = NULL;
+    if (rc != 0)
+        reason = floe_last_error();
+    else if (atomic_load(&r->srv->stopping))
+        reason = "shutting down";
+    else if (st.read_only)
+        reason = st.last_error[0] ? st.last_error : "the store is read-only after a write error";
+    else if (!st.cold_healthy)
+        reason = st.last_error[0] ? st.last_error : "the cold tier reports a permanent error";
+    if (!reason) {
+        buf_puts(&b, "{\"status\":\"ready\"}\n");
+        return http_respond_json(r, c, 200, &b);
+    }
+    buf_puts(&b, "{\"status\":\"not_ready\",\"reason\":");
+    http_json_str(&b, reason, strnlen(reason, 1024));
+    buf_puts(&b, "}\n");
+    size_t len = 0;
+    struct MHD_Response *resp = http_text_response(&b, "application/json", &len);
+    if (resp)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "5");
+    return http_queue(r, c, 503, resp, len);
+}
+
+/* Answers a request whose write the pool finished. */
+enum MHD_Result http_respond_work(http_req *r, struct MHD_Connection *c)
+{
+    if (r->work_rc != 0)
+        return http_respond_floe_error_msg(r, c, r->work_rc, r->work_error);
+    buf_t b;
+    buf_init(&b, 256);
+    if (r->op == WORK_DELETE) {
+        struct MHD_Response *resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+        return http_queue(r, c, 204, resp, 0);
+    }
+    if (r->op == WORK_FLUSH) {
+        buf_printf(&b, "{\"durable\":\"%s\"}\n", r->flush_level == FLOE_DURABLE_LOCAL ? "local" : "remote");
+        return http_respond_json(r, c, 200, &b);
+    }
+    char etag[40];
+    format_etag(etag, sizeof etag, r->work_seq);
+    buf_printf(&b, "{\"seq\":%" PRIu64 ",\"size\":%" PRIu64 ",\"etag\":", r->work_seq, r->body_len);
+    http_json_cstr(&b, etag);
+    buf_puts(&b, "}\n");
+    size_t len = 0;
+    struct MHD_Response *resp = http_text_response(&b, "application/json", &len);
+    if (resp)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, etag);
+    return http_queue(r, c, 201, resp, len);
+}
