@@ -11,6 +11,7 @@
 #include "cold_backend.h"
 
 #include "error.h"
+#include "file.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -179,6 +180,34 @@ unsigned cold_segment_shard(uint64_t id)
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
     z ^= z >> 31;
     return (unsigned)(z & 0xff);
+}
+
+int cold_open_options(const floe_options *o, int make_dirs, cold_t **out)
+{
+    int rc;
+    switch (o->cold.backend) {
+    case FLOE_COLD_FS:
+        if (make_dirs && (rc = file_mkdir_p(o->cold.fs_path)) < 0)
+            return rc;
+        return cold_open_fs(o->cold.fs_path, out);
+    case FLOE_COLD_S3: {
+        s3_config sc = {
+            .endpoint = o->cold.s3.endpoint,
+            .bucket = o->cold.s3.bucket,
+            .prefix = o->cold.s3.prefix,
+            .region = o->cold.s3.region,
+            .path_style = o->cold.s3.path_style,
+            .ca_file = o->cold.s3.ca_file,
+            .access_key = o->cold.s3.access_key,
+            .secret_key = o->cold.s3.secret_key,
+            .timeout_ms = o->cold.s3.timeout_ms,
+            .max_retries = o->cold.s3.max_retries,
+        };
+        return cold_open_s3(&sc, out);
+    }
+    default:
+        return err_set(FLOE_EINVAL, "cold.backend is \"none\": there is no cold tier");
+    }
 }
 
 void cold_segment_key(uint64_t id, uint64_t epoch, char out[COLD_LAYOUT_KEY_MAX])

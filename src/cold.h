@@ -40,6 +40,12 @@ int cold_open_fs(const char *dir, cold_t **out);
  * for the checks and errors. */
 int cold_open_s3(const s3_config *cfg, cold_t **out);
 
+/* Opens the cold store that o->cold describes (FLOE_COLD_FS or FLOE_COLD_S3). With make_dirs the
+ * fs directory is created with its parents (a store's default cold tier lives inside its data
+ * directory). Errors: FLOE_EINVAL for FLOE_COLD_NONE or an unknown backend, else those of
+ * cold_open_fs, file_mkdir_p or cold_open_s3. */
+int cold_open_options(const floe_options *o, int make_dirs, cold_t **out);
+
 /* Stores len bytes at key, replacing any object there; readers see the old or the new object,
  * never a mix. With if_none_match it only creates: if key exists, returns 0 when the existing
  * object has exactly these bytes (so a retry after a lost answer succeeds) and COLD_EXISTS

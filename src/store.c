@@ -155,32 +155,13 @@ static int open_handle(const char *dir, const floe_options *opts, floe_t **out)
 /* Opens the configured cold store (or takes the caller's). */
 static int open_cold(floe_t *db, cold_t **given)
 {
+    int rc = 0;
     if (*given) {
         db->cold = *given;
         *given = NULL;
-        return 0;
-    }
-    const floe_options *o = &db->opts;
-    int rc = 0;
-    if (o->cold.backend == FLOE_COLD_FS) {
-        /* The default puts the fs cold tier inside the data directory: make the whole path. */
-        if ((rc = file_mkdir_p(o->cold.fs_path)) == 0)
-            rc = cold_open_fs(o->cold.fs_path, &db->cold);
-    } else if (o->cold.backend == FLOE_COLD_S3) {
-        s3_config sc = {
-            .endpoint = o->cold.s3.endpoint,
-            .bucket = o->cold.s3.bucket,
-            .prefix = o->cold.s3.prefix,
-            .region = o->cold.s3.region,
-            .path_style = o->cold.s3.path_style,
-            .ca_file = o->cold.s3.ca_file,
-            .access_key = o->cold.s3.access_key,
-            .secret_key = o->cold.s3.secret_key,
-            .timeout_ms = o->cold.s3.timeout_ms,
-            .max_retries = o->cold.s3.max_retries,
-        };
-        if ((rc = cold_open_s3(&sc, &db->cold)) < 0)
-            err_wrap(rc, "floe_open: cold tier");
+    } else if (db->opts.cold.backend != FLOE_COLD_NONE &&
+               (rc = cold_open_options(&db->opts, 1, &db->cold)) < 0 && db->opts.cold.backend == FLOE_COLD_S3) {
+        err_wrap(rc, "floe_open: cold tier");
     }
     return rc;
 }

@@ -280,13 +280,19 @@ out:
     return rc;
 }
 
-/* Publishes what can be published (note 3), recognising this writer's own earlier publications. */
+/* Publishes what can be published (note 3), recognising this writer's own earlier publications.
+ * The outcome goes into the cold tier's health under publish_mu, so health follows the order of
+ * publications: a failure another uploader reports late cannot hide a later success. */
 static int publish_pending(floe_t *db)
 {
     pthread_mutex_lock(&db->publish_mu);
     int rc = ensure_claimed(db);
     while (rc == 0 && (rc = publish_once(db)) == REMOTE_PUBLISHED_BEFORE) {
     }
+    if (rc == 0)
+        cold_recovered(db);
+    else if (rc != FLOE_EFENCED)
+        cold_trouble(db, "publishing the manifest", floe_last_error());
     pthread_mutex_unlock(&db->publish_mu);
     return rc;
 }
@@ -495,7 +501,6 @@ static void *uploader_main(void *arg)
         int have_unpublished = 0;
         if (!take_job(db, &job, &have_unpublished)) {
             if (have_unpublished && (rc = publish_pending(db)) < 0 && rc != FLOE_EFENCED) {
-                cold_trouble(db, "publishing the manifest", floe_last_error());
                 backoff_ms = next_backoff_ms(backoff_ms);
                 continue;
             }
@@ -519,11 +524,9 @@ static void *uploader_main(void *arg)
         if (rc == FLOE_EFENCED)
             break;
         if (rc < 0) {
-            cold_trouble(db, "publishing the manifest", floe_last_error());
             backoff_ms = next_backoff_ms(backoff_ms);
             continue;
         }
-        cold_recovered(db);
         backoff_ms = 0;
         evict_local(db);
     }

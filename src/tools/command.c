@@ -70,29 +70,10 @@ void command_free_config(floe_config *cfg)
 
 int command_open_cold(const floe_config *cfg, cold_t **out)
 {
-    const floe_options *o = &cfg->options;
-    switch (o->cold.backend) {
-    case FLOE_COLD_FS:
-        return cold_open_fs(o->cold.fs_path, out);
-    case FLOE_COLD_S3: {
-        s3_config s3 = {
-            .endpoint = o->cold.s3.endpoint,
-            .bucket = o->cold.s3.bucket,
-            .prefix = o->cold.s3.prefix,
-            .region = o->cold.s3.region,
-            .path_style = o->cold.s3.path_style,
-            .ca_file = o->cold.s3.ca_file,
-            .access_key = o->cold.s3.access_key,
-            .secret_key = o->cold.s3.secret_key,
-            .timeout_ms = o->cold.s3.timeout_ms,
-            .max_retries = o->cold.s3.max_retries,
-        };
-        return cold_open_s3(&s3, out);
-    }
-    default:
+    if (cfg->options.cold.backend == FLOE_COLD_NONE)
         return err_set(FLOE_EINVAL, "%s: cold.backend is \"none\": there is no cold tier to work with",
                        cfg->source);
-    }
+    return cold_open_options(&cfg->options, 0, out);
 }
 
 const char *command_without_prefix(const char *msg, const char *cmd)
