@@ -521,12 +521,132 @@ static int writer_region(segment_writer *w, const uint8_t *p, size_t len, uint64
     return writer_write(w, p, len);
 }
 
-int segment_writer_finish(segment_writer *w, segment_info *info_out)
+/* Fills *info from what the writer has seen (keys malloc'd; the caller clears it). The file's size
+ * and CRC are left to segment_writer_finish, which knows them last. */
+static int writer_info(const segment_writer *w, segment_info *info)
 {
     int rc = 0;
-    uint8_t *bloom = NULL, *meta = NULL;
+
+    info->min_key = malloc(w->first_key_len);
+    info->max_key = malloc(w->last_key_len);
+    if (!info->min_key || !info->max_key) {
+        rc = err_set(FLOE_ENOMEM, "segment %s: out of memory finishing", w->path);
+        goto out;
+    }
+    info->id = w->id;
+    info->epoch = w->epoch;
+    info->min_seq = w->min_seq;
+    info->max_seq = w->max_seq;
+    info->count = w->count;
+    info->block_count = w->block_count;
+    info->created_unix_s = (int64_t)time(NULL);
+    memcpy(info->min_key, w->first_key, w->first_key_len);
+    info->min_key_len = w->first_key_len;
+    memcpy(info->max_key, w->last_key, w->last_key_len);
+    info->max_key_len = w->last_key_len;
+out:
+    return rc;
+}
+
+/* Builds the bloom filter over every key added and writes it, recording its place in f. */
+static int writer_write_bloom(segment_writer *w, seg_footer *f)
+{
+    size_t bloom_len = bloom_region_bytes(w->hashes_len, w->bloom_bits_per_key);
+    uint8_t *bloom = malloc(bloom_len);
+    int rc = 0;
+
+    if (!bloom) {
+        rc = err_set(FLOE_ENOMEM, "segment %s: out of memory finishing", w->path);
+        goto out;
+    }
+    bloom_build(w->hashes, w->hashes_len, w->bloom_bits_per_key, bloom, bloom_len);
+    rc = writer_region(w, bloom, bloom_len, &f->bloom_offset, &f->bloom_crc32c);
+    if (rc < 0)
+        goto out;
+    f->bloom_length = (uint32_t)bloom_len;
+out:
+    free(bloom);
+    return rc;
+}
+
+/* Encodes the metadata region of info (meta_parse reads it back) and writes it, recording its place
+ * in f. */
+static int writer_write_meta(segment_writer *w, const segment_info *info, seg_footer *f)
+{
+    size_t meta_len = SEG_META_FIXED_BYTES + info->min_key_len + info->max_key_len;
+    uint8_t *meta = malloc(meta_len);
+    int rc = 0;
+
+    if (!meta) {
+        rc = err_set(FLOE_ENOMEM, "segment %s: out of memory finishing", w->path);
+        goto out;
+    }
+    put_le64(meta + 0, info->id);
+    put_le64(meta + 8, info->epoch);
+    put_le64(meta + 16, info->min_seq);
+    put_le64(meta + 24, info->max_seq);
+    put_le64(meta + 32, info->count);
+    put_le64(meta + 40, info->block_count);
+    put_le64(meta + 48, (uint64_t)info->created_unix_s);
+    put_le32(meta + 56, w->max_block_raw);
+    put_le16(meta + 60, (uint16_t)info->min_key_len);
+    put_le16(meta + 62, (uint16_t)info->max_key_len);
+    memcpy(meta + SEG_META_FIXED_BYTES, info->min_key, info->min_key_len);
+    memcpy(meta + SEG_META_FIXED_BYTES + info->min_key_len, info->max_key, info->max_key_len);
+    rc = writer_region(w, meta, meta_len, &f->meta_offset, &f->meta_crc32c);
+    if (rc < 0)
+        goto out;
+    f->meta_length = (uint32_t)meta_len;
+out:
+    free(meta);
+    return rc;
+}
+
+/* Encodes the footer naming the regions in f (footer_parse reads it back) and writes it last. */
+static int writer_write_footer(segment_writer *w, const seg_footer *f)
+{
+    uint8_t footer[SEGMENT_FOOTER_BYTES];
+
+    memcpy(footer + FOOTER_AT(magic), SEG_MAGIC, SEG_MAGIC_BYTES);
+    put_le32(footer + FOOTER_AT(version), SEG_FORMAT_VERSION);
+    put_le32(footer + FOOTER_AT(bloom_crc32c), f->bloom_crc32c);
+    put_le64(footer + FOOTER_AT(bloom_offset), f->bloom_offset);
+    put_le32(footer + FOOTER_AT(bloom_length), f->bloom_length);
+    put_le32(footer + FOOTER_AT(index_crc32c), f->index_crc32c);
+    put_le64(footer + FOOTER_AT(index_offset), f->index_offset);
+    put_le32(footer + FOOTER_AT(index_length), f->index_length);
+    put_le32(footer + FOOTER_AT(meta_crc32c), f->meta_crc32c);
+    put_le64(footer + FOOTER_AT(meta_offset), f->meta_offset);
+    put_le32(footer + FOOTER_AT(meta_length), f->meta_length);
+    put_le32(footer + FOOTER_AT(footer_crc32c), crc32c(footer, FOOTER_AT(footer_crc32c)));
+    return writer_write(w, footer, sizeof footer);
+}
+
+/* Makes the written file durable and closes it (w->fd is -1 afterwards). A failed close removes the
+ * file here, as segment_writer_abort no longer can. */
+static int writer_sync_close(segment_writer *w)
+{
+    int rc = 0;
+
+    if (fsync(w->fd) != 0) {
+        rc = err_set(FLOE_EIO, "segment %s: fsync: %s", w->path, strerror(errno));
+        goto out;
+    }
+    int fd = w->fd;
+    w->fd = -1;
+    if (close(fd) != 0) {
+        rc = err_set(FLOE_EIO, "segment %s: close: %s", w->path, strerror(errno));
+        unlink(w->path);
+    }
+out:
+    return rc;
+}
+
+int segment_writer_finish(segment_writer *w, segment_info *info_out)
+{
     segment_info info = {0};
     seg_footer f = {0};
+    int rc = 0;
 
     if (!w)
         return err_set(FLOE_EINVAL, "segment_writer_finish: no writer");
@@ -541,89 +661,29 @@ int segment_writer_finish(segment_writer *w, segment_info *info_out)
     rc = writer_flush_block(w);
     if (rc < 0)
         goto out;
-
-    size_t bloom_len = bloom_region_bytes(w->hashes_len, w->bloom_bits_per_key);
-    bloom = malloc(bloom_len);
-    size_t meta_len = SEG_META_FIXED_BYTES + w->first_key_len + w->last_key_len;
-    meta = malloc(meta_len);
-    info.min_key = malloc(w->first_key_len);
-    info.max_key = malloc(w->last_key_len);
-    if (!bloom || !meta || !info.min_key || !info.max_key) {
-        rc = err_set(FLOE_ENOMEM, "segment %s: out of memory finishing", w->path);
-        goto out;
-    }
-    bloom_build(w->hashes, w->hashes_len, w->bloom_bits_per_key, bloom, bloom_len);
-    rc = writer_region(w, bloom, bloom_len, &f.bloom_offset, &f.bloom_crc32c);
+    rc = writer_info(w, &info);
     if (rc < 0)
         goto out;
-    f.bloom_length = (uint32_t)bloom_len;
+    /* Invariant 1: bloom, index, metadata and footer follow the data blocks with no gap. */
+    rc = writer_write_bloom(w, &f);
+    if (rc < 0)
+        goto out;
     rc = writer_region(w, w->index, w->index_len, &f.index_offset, &f.index_crc32c);
     if (rc < 0)
         goto out;
     f.index_length = (uint32_t)w->index_len;
-
-    info.id = w->id;
-    info.epoch = w->epoch;
-    info.min_seq = w->min_seq;
-    info.max_seq = w->max_seq;
-    info.count = w->count;
-    info.block_count = w->block_count;
-    info.created_unix_s = (int64_t)time(NULL);
-    memcpy(info.min_key, w->first_key, w->first_key_len);
-    info.min_key_len = w->first_key_len;
-    memcpy(info.max_key, w->last_key, w->last_key_len);
-    info.max_key_len = w->last_key_len;
-
-    put_le64(meta + 0, info.id);
-    put_le64(meta + 8, info.epoch);
-    put_le64(meta + 16, info.min_seq);
-    put_le64(meta + 24, info.max_seq);
-    put_le64(meta + 32, info.count);
-    put_le64(meta + 40, info.block_count);
-    put_le64(meta + 48, (uint64_t)info.created_unix_s);
-    put_le32(meta + 56, w->max_block_raw);
-    put_le16(meta + 60, (uint16_t)info.min_key_len);
-    put_le16(meta + 62, (uint16_t)info.max_key_len);
-    memcpy(meta + SEG_META_FIXED_BYTES, info.min_key, info.min_key_len);
-    memcpy(meta + SEG_META_FIXED_BYTES + info.min_key_len, info.max_key, info.max_key_len);
-    rc = writer_region(w, meta, meta_len, &f.meta_offset, &f.meta_crc32c);
+    rc = writer_write_meta(w, &info, &f);
     if (rc < 0)
         goto out;
-    f.meta_length = (uint32_t)meta_len;
-
-    uint8_t footer[SEGMENT_FOOTER_BYTES];
-    memcpy(footer + FOOTER_AT(magic), SEG_MAGIC, SEG_MAGIC_BYTES);
-    put_le32(footer + FOOTER_AT(version), SEG_FORMAT_VERSION);
-    put_le32(footer + FOOTER_AT(bloom_crc32c), f.bloom_crc32c);
-    put_le64(footer + FOOTER_AT(bloom_offset), f.bloom_offset);
-    put_le32(footer + FOOTER_AT(bloom_length), f.bloom_length);
-    put_le32(footer + FOOTER_AT(index_crc32c), f.index_crc32c);
-    put_le64(footer + FOOTER_AT(index_offset), f.index_offset);
-    put_le32(footer + FOOTER_AT(index_length), f.index_length);
-    put_le32(footer + FOOTER_AT(meta_crc32c), f.meta_crc32c);
-    put_le64(footer + FOOTER_AT(meta_offset), f.meta_offset);
-    put_le32(footer + FOOTER_AT(meta_length), f.meta_length);
-    put_le32(footer + FOOTER_AT(footer_crc32c), crc32c(footer, FOOTER_AT(footer_crc32c)));
-    rc = writer_write(w, footer, sizeof footer);
+    rc = writer_write_footer(w, &f);
     if (rc < 0)
         goto out;
-
-    if (fsync(w->fd) != 0) {
-        rc = err_set(FLOE_EIO, "segment %s: fsync: %s", w->path, strerror(errno));
+    rc = writer_sync_close(w);
+    if (rc < 0)
         goto out;
-    }
-    int fd = w->fd;
-    w->fd = -1;
-    if (close(fd) != 0) {
-        rc = err_set(FLOE_EIO, "segment %s: close: %s", w->path, strerror(errno));
-        unlink(w->path);
-        goto out;
-    }
     info.file_bytes = w->offset;
     info.file_crc32c = w->file_crc;
 out:
-    free(bloom);
-    free(meta);
     if (rc < 0) {
         segment_info_clear(&info);
         segment_writer_abort(w);
@@ -636,7 +696,6 @@ out:
         segment_info_clear(&info);
     return 0;
 }
-
 /* ---- stored block checking and decoding (shared by reader, verify and dump) ---- */
 
 typedef struct block_view {
