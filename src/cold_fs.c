@@ -416,74 +416,116 @@ typedef struct list_walk {
     char key[FLOE_MAX_KEY_BYTES + 2]; /* the key being built, relative to the root */
 } list_walk;
 
-/* Lists the directory whose key prefix (ending in '/', or "" for the root) is w->key[0..key_len). */
-static int walk_dir(list_walk *w, size_t key_len)
+static int walk_dir(list_walk *w, size_t key_len);
+
+static void free_entries(dir_entry *entries, size_t count)
 {
-    char *path = NULL; /* on the heap: this recurses once per key segment */
+    for (size_t i = 0; i < count; i++)
+        free(entries[i].sort_name);
+    free(entries);
+}
+
+/* What a listing makes of the directory entry de of d: 1 for a directory, 0 for a file, -1 for a
+ * name to skip (".", "..", a temporary file of invariant 3, anything else, or one gone since readdir). */
+static int entry_kind(DIR *d, const struct dirent *de)
+{
+    const char *name = de->d_name;
+    struct stat st;
+    int kind = -1;
+
+    if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0 ||
+        strncmp(name, FS_TMP_PREFIX, strlen(FS_TMP_PREFIX)) == 0)
+        goto out;
+    if (de->d_type == DT_DIR || de->d_type == DT_REG) {
+        kind = de->d_type == DT_DIR;
+        goto out;
+    }
+    if (fstatat(dirfd(d), name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+        goto out; /* removed since readdir */
+    if (S_ISDIR(st.st_mode) || S_ISREG(st.st_mode))
+        kind = S_ISDIR(st.st_mode);
+out:
+    return kind;
+}
+
+/* Appends name to the count entries of *entries (capacity *cap), with the '/' of invariant 4 if it is
+ * a directory. path names the directory in errors. */
+static int add_entry(dir_entry **entries, size_t *count, size_t *cap, const char *name, int is_dir,
+                     const char *path)
+{
+    size_t n = strlen(name);
+    char *s = NULL;
+    int rc = 0;
+
+    if (*count == FS_MAX_DIR_ENTRIES) {
+        rc = err_set(FLOE_EIO, "cold fs: list %s: more than %d entries in one directory", path,
+                     FS_MAX_DIR_ENTRIES);
+        goto out;
+    }
+    if (array_grow(entries, cap, *count + 1, sizeof **entries, 64, SIZE_MAX) != 0 || !(s = malloc(n + 2))) {
+        rc = err_set(FLOE_ENOMEM, "cold fs: out of memory listing %s", path);
+        goto out;
+    }
+    memcpy(s, name, n);
+    s[n] = is_dir ? '/' : '\0';
+    s[n + 1] = '\0';
+    (*entries)[*count].sort_name = s;
+    (*entries)[*count].is_dir = is_dir;
+    (*count)++;
+out:
+    return rc;
+}
+
+/* Reads the directory at path into *entries_out (malloc'd, free_entries) sorted in key order
+ * (invariant 4), *count_out of them. A missing directory has no entries: nothing is under its prefix. */
+static int read_dir_sorted(const char *path, dir_entry **entries_out, size_t *count_out)
+{
     dir_entry *entries = NULL;
     size_t count = 0, cap = 0;
+    struct dirent *de;
     int rc = 0;
     DIR *d = NULL;
 
-    path = malloc(FS_PATH_MAX);
-    if (!path)
-        return err_set(FLOE_ENOMEM, "cold fs: out of memory listing");
-    snprintf(path, FS_PATH_MAX, "%s/%.*s", w->fs->root, (int)key_len, w->key);
     d = opendir(path);
     if (!d) {
         if (errno != ENOENT && errno != ENOTDIR) /* missing: nothing under this prefix */
             rc = err_set(FLOE_EIO, "cold fs: list %s: %s", path, strerror(errno));
         goto out;
     }
-    struct dirent *de;
     errno = 0;
     while ((de = readdir(d)) != NULL) {
-        const char *name = de->d_name;
-        if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0 ||
-            strncmp(name, FS_TMP_PREFIX, strlen(FS_TMP_PREFIX)) == 0)
+        int kind = entry_kind(d, de);
+        if (kind < 0)
             continue;
-        int is_dir;
-        if (de->d_type == DT_DIR || de->d_type == DT_REG) {
-            is_dir = de->d_type == DT_DIR;
-        } else {
-            struct stat st;
-            if (fstatat(dirfd(d), name, &st, AT_SYMLINK_NOFOLLOW) != 0)
-                continue; /* removed since readdir */
-            if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
-                continue;
-            is_dir = S_ISDIR(st.st_mode);
-        }
-        if (count == FS_MAX_DIR_ENTRIES) {
-            rc = err_set(FLOE_EIO, "cold fs: list %s: more than %d entries in one directory", path,
-                         FS_MAX_DIR_ENTRIES);
+        rc = add_entry(&entries, &count, &cap, de->d_name, kind, path);
+        if (rc)
             goto out;
-        }
-        if (array_grow(&entries, &cap, count + 1, sizeof *entries, 64, SIZE_MAX) != 0) {
-            rc = err_set(FLOE_ENOMEM, "cold fs: out of memory listing %s", path);
-            goto out;
-        }
-        size_t n = strlen(name);
-        char *s = malloc(n + 2);
-        if (!s) {
-            rc = err_set(FLOE_ENOMEM, "cold fs: out of memory listing %s", path);
-            goto out;
-        }
-        memcpy(s, name, n);
-        s[n] = is_dir ? '/' : '\0';
-        s[n + 1] = '\0';
-        entries[count].sort_name = s;
-        entries[count].is_dir = is_dir;
-        count++;
         errno = 0;
     }
     if (errno != 0) {
         rc = err_set(FLOE_EIO, "cold fs: list %s: %s", path, strerror(errno));
         goto out;
     }
-    closedir(d);
-    d = NULL;
     if (count)
         qsort(entries, count, sizeof *entries, entry_cmp);
+out:
+    if (d)
+        closedir(d);
+    if (rc) {
+        free_entries(entries, count);
+        return rc;
+    }
+    *entries_out = entries;
+    *count_out = count;
+    return 0;
+}
+
+/* Visits the sorted entries of the directory whose key prefix is w->key[0..key_len): descends into
+ * directories and reports files, where the key can still start with the prefix. path is FS_PATH_MAX
+ * bytes of scratch. Returns 0, an error, or the callback's nonzero value. */
+static int walk_entries(list_walk *w, size_t key_len, const dir_entry *entries, size_t count, char *path)
+{
+    int rc = 0;
 
     for (size_t i = 0; i < count && rc == 0; i++) {
         size_t n = strlen(entries[i].sort_name);
@@ -508,16 +550,33 @@ static int walk_dir(list_walk *w, size_t key_len)
             rc = w->fn(w->ctx, w->key, (uint64_t)st.st_size, (int64_t)st.st_mtim.tv_sec);
         }
     }
-out:
-    if (d)
-        closedir(d);
-    for (size_t i = 0; i < count; i++)
-        free(entries[i].sort_name);
-    free(entries);
-    free(path);
     return rc;
 }
 
+/* Lists the directory whose key prefix (ending in '/', or "" for the root) is w->key[0..key_len),
+ * holding only its own names while it recurses (invariant 4). */
+static int walk_dir(list_walk *w, size_t key_len)
+{
+    char *path = NULL; /* on the heap: this recurses once per key segment */
+    dir_entry *entries = NULL;
+    size_t count = 0;
+    int rc = 0;
+
+    path = malloc(FS_PATH_MAX);
+    if (!path) {
+        rc = err_set(FLOE_ENOMEM, "cold fs: out of memory listing");
+        goto out;
+    }
+    snprintf(path, FS_PATH_MAX, "%s/%.*s", w->fs->root, (int)key_len, w->key);
+    rc = read_dir_sorted(path, &entries, &count);
+    if (rc)
+        goto out;
+    rc = walk_entries(w, key_len, entries, count, path);
+out:
+    free_entries(entries, count);
+    free(path);
+    return rc;
+}
 static int fs_list(cold_t *c, const char *prefix, cold_list_fn fn, void *ctx)
 {
     cold_fs *fs = fs_of(c);
