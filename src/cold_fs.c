@@ -395,8 +395,7 @@ out:
     return counted(fs, FLOE_COLD_DELETE, rc);
 }
 
-/* ---- listing (invariant 4) ---- */
-
+/* A name in a directory being listed, sorted as invariant 4 says. */
 typedef struct dir_entry {
     char *sort_name; /* the name, plus '/' for a directory */
     int is_dir;

@@ -202,8 +202,6 @@ void segment_escape_bytes(const uint8_t *p, size_t len, size_t max_bytes, char *
     *o = '\0';
 }
 
-/* ---- metadata info helpers ---- */
-
 void segment_info_clear(segment_info *info)
 {
     if (!info)
@@ -231,8 +229,6 @@ int segment_info_copy(segment_info *dst, const segment_info *src)
     dst->max_key = max_key;
     return 0;
 }
-
-/* ---- writer ---- */
 
 /* Grows one of the writer's arrays, whose pointer is at arrayp, to hold need elements of elem bytes,
  * never past limit elements (array_grow); what names the array in the error. */
@@ -695,8 +691,7 @@ out:
         segment_info_clear(&info);
     return 0;
 }
-/* ---- stored block checking and decoding (shared by reader, verify and dump) ---- */
-
+/* A decoded data block, as the reader, segment_verify and the inspection all see one. */
 typedef struct block_view {
     const uint8_t *data; /* decoded block: entries, restart offsets, restart count */
     size_t len;
@@ -943,8 +938,6 @@ static int block_seek(const block_view *v, const uint8_t *target, size_t target_
             return 1;
     }
 }
-
-/* ---- reader ---- */
 
 static _Atomic uint64_t next_reader_id = 1;
 
@@ -1508,8 +1501,6 @@ int segment_block_range(const segment_t *s, uint64_t block, uint64_t *offset, ui
     *len = s->index[block].length;
     return 0;
 }
-
-/* ---- iterator ---- */
 
 /* Scans never fill the block cache (they would push out the blocks point reads keep hot), but they
  * use blocks already there. */

@@ -118,8 +118,6 @@ struct wal {
     pthread_t interval_thread;
 };
 
-/* ---- small helpers ---- */
-
 static void file_path(const wal_t *w, uint64_t no, char *out, size_t out_len)
 {
     snprintf(out, out_len, "%s/%0*llu.log", w->dir, WAL_NAME_DIGITS, (unsigned long long)no);
@@ -140,8 +138,6 @@ static int readonly_error_locked(const wal_t *w)
 {
     return err_set(FLOE_EREADONLY, "%s; the WAL is read-only", w->fail_msg);
 }
-
-/* ---- file creation ---- */
 
 static void encode_file_header(uint8_t *h, uint64_t file_no)
 {
@@ -234,8 +230,6 @@ out:
     *fd_out = fd;
     return 0;
 }
-
-/* ---- group commit ---- */
 
 /* 1 if all len bytes at p are zero. */
 static int all_zero(const uint8_t *p, size_t len)
@@ -405,8 +399,6 @@ static int flush_to(wal_t *w, uint64_t lsn, int want_sync, int force_rotate, uin
     return r;
 }
 
-/* ---- the interval thread ---- */
-
 /* Writes what is buffered, then fdatasyncs through a private dup() of the current fd so that
  * writers never wait for this fdatasync (invariant 2 makes the (fd, written_lsn) pair consistent). */
 static void interval_tick(wal_t *w)
@@ -472,8 +464,6 @@ static void *interval_main(void *arg)
     pthread_mutex_unlock(&w->mu);
     return NULL;
 }
-
-/* ---- records ---- */
 
 /* Checks the cheap header fields of a record at p with avail bytes available. Returns NULL if they
  * are consistent (length, type, key/content/value lengths), else a description. Sets *len_out. */
@@ -543,8 +533,6 @@ static long long find_valid_record(const uint8_t *map, size_t from, size_t size,
     }
     return -1;
 }
-
-/* ---- recovery ---- */
 
 static int parse_file_name(const char *name, uint64_t *no_out)
 {
@@ -1094,8 +1082,6 @@ out:
     *out = w;
     return 0;
 }
-/* ---- appending ---- */
-
 static int check_record(const wal_t *w, const wal_record *rec, uint64_t *len_out)
 {
     if (!rec)
