@@ -186,81 +186,113 @@ static int finish_temp(int *fd, const char *tmp, const char *path, int if_none_m
     return publish(tmp, path, if_none_match);
 }
 
+/* Writes the bytes of a new object into fd, the temporary file tmp (named in errors). */
+typedef int (*fill_fn)(void *ctx, int fd, const char *tmp);
+
+/* Creates the object at path through a temporary file next to it (invariants 1 and 2): fill writes
+ * its bytes, finish_temp makes them durable and publishes them. On failure the temporary file is
+ * gone. Returns 0, COLD_EXISTS (if_none_match and path exists) or an error. */
+static int put_through_temp(cold_fs *fs, char *path, int if_none_match, fill_fn fill, void *ctx)
+{
+    char tmp[FS_PATH_MAX];
+    int rc = 0, fd = -1;
+
+    if ((fd = open_temp(fs->root, path, tmp, sizeof tmp, &rc)) < 0)
+        goto out;
+    rc = fill(ctx, fd, tmp);
+    if (rc == 0)
+        rc = finish_temp(&fd, tmp, path, if_none_match);
+    if (rc < 0) {
+        if (fd >= 0)
+            close(fd);
+        unlink(tmp);
+    }
+out:
+    return rc;
+}
+
+typedef struct bytes_fill {
+    const void *data;
+    size_t len;
+} bytes_fill;
+
+static int fill_bytes(void *ctx, int fd, const char *tmp)
+{
+    const bytes_fill *b = ctx;
+    return write_all(fd, b->data, b->len, tmp);
+}
+
 static int fs_put(cold_t *c, const char *key, const void *data, size_t len, int if_none_match)
 {
     cold_fs *fs = fs_of(c);
-    char path[FS_PATH_MAX], tmp[FS_PATH_MAX];
-    int rc = 0, fd = -1;
+    char path[FS_PATH_MAX];
+    bytes_fill b = {.data = data, .len = len};
+    int rc = 0;
 
     if ((rc = object_path(fs, key, path, sizeof path)) != 0)
         goto out;
-    if ((fd = open_temp(fs->root, path, tmp, sizeof tmp, &rc)) < 0)
-        goto out;
-    if ((rc = write_all(fd, data, len, tmp)) != 0)
-        goto fail;
-    rc = finish_temp(&fd, tmp, path, if_none_match);
-    if (rc < 0)
-        goto fail;
-    goto out;
-fail:
-    if (fd >= 0)
-        close(fd);
-    unlink(tmp);
+    rc = put_through_temp(fs, path, if_none_match, fill_bytes, &b);
 out:
     return counted(fs, FLOE_COLD_PUT, rc);
+}
+
+/* Copies the open file in (src, for object key) through buf (FS_COPY_BUF_BYTES). */
+typedef struct file_fill {
+    int in;
+    char *buf;
+    const char *key;
+    const char *src;
+} file_fill;
+
+static int fill_from_file(void *ctx, int fd, const char *tmp)
+{
+    const file_fill *f = ctx;
+    int rc = 0;
+
+    for (;;) {
+        ssize_t n = read(f->in, f->buf, FS_COPY_BUF_BYTES);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = err_set(FLOE_EIO, "cold fs put %s: read %s: %s", f->key, f->src, strerror(errno));
+            break;
+        }
+        if (n == 0)
+            break;
+        if ((rc = write_all(fd, f->buf, (size_t)n, tmp)) != 0)
+            break;
+    }
+    return rc;
 }
 
 static int fs_put_file(cold_t *c, const char *key, const char *src, uint64_t part_bytes)
 {
     cold_fs *fs = fs_of(c);
-    char path[FS_PATH_MAX], tmp[FS_PATH_MAX];
-    int rc = 0, in = -1, fd = -1;
-    char *buf = NULL;
+    char path[FS_PATH_MAX];
+    file_fill f = {.in = -1, .key = key, .src = src};
+    int rc = 0;
     (void)part_bytes;
 
     if ((rc = object_path(fs, key, path, sizeof path)) != 0)
         goto out;
-    in = open(src, O_RDONLY | O_CLOEXEC);
-    if (in < 0) {
+    f.in = open(src, O_RDONLY | O_CLOEXEC);
+    if (f.in < 0) {
         rc = err_set(errno == ENOENT ? FLOE_ENOTFOUND : FLOE_EIO, "cold fs put %s: open %s: %s", key, src,
                      strerror(errno));
         goto out;
     }
-    buf = malloc(FS_COPY_BUF_BYTES);
-    if (!buf) {
+    f.buf = malloc(FS_COPY_BUF_BYTES);
+    if (!f.buf) {
         rc = err_set(FLOE_ENOMEM, "cold fs put %s: out of memory", key);
         goto out;
     }
-    if ((fd = open_temp(fs->root, path, tmp, sizeof tmp, &rc)) < 0)
-        goto out;
-    for (;;) {
-        ssize_t n = read(in, buf, FS_COPY_BUF_BYTES);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            rc = err_set(FLOE_EIO, "cold fs put %s: read %s: %s", key, src, strerror(errno));
-            goto fail;
-        }
-        if (n == 0)
-            break;
-        if ((rc = write_all(fd, buf, (size_t)n, tmp)) != 0)
-            goto fail;
-    }
-    rc = finish_temp(&fd, tmp, path, 0);
-    if (rc < 0)
-        goto fail;
-    goto out;
-fail:
-    if (fd >= 0)
-        close(fd);
-    unlink(tmp);
+    rc = put_through_temp(fs, path, 0, fill_from_file, &f);
 out:
-    if (in >= 0)
-        close(in);
-    free(buf);
+    if (f.in >= 0)
+        close(f.in);
+    free(f.buf);
     return counted(fs, FLOE_COLD_PUT, rc);
 }
-
 /* Opens the object for reading; FLOE_ENOTFOUND if there is none. */
 static int open_object(cold_fs *fs, const char *key, char *path, size_t cap, int *fd_out, struct stat *st)
 {
