@@ -116,8 +116,6 @@ struct blockcache {
     uint64_t pending_bytes;
 };
 
-/* ---- hashing and names ---- */
-
 static uint64_t mix64(uint64_t z)
 {
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
@@ -194,8 +192,8 @@ static int header_decode(const uint8_t *hdr, const uint8_t *key, uint32_t key_le
     return 0;
 }
 
-/* ---- index (mu held) ---- */
-
+/* The entry for hash in the index, or NULL. Called with mu held, or while no other thread can see
+ * the cache (open, close). */
 static bc_entry *find_hash(blockcache *bc, uint64_t hash)
 {
     for (bc_entry *e = bc->buckets[hash & (bc->nbuckets - 1)]; e; e = e->hnext)
@@ -209,6 +207,7 @@ static int entry_is(const bc_entry *e, const char *key, size_t key_len, uint64_t
     return e->offset == offset && e->len == len && e->key_len == key_len && memcmp(e->key, key, key_len) == 0;
 }
 
+/* Called with mu held, or while no other thread can see the cache (open, close). */
 static void lru_unlink(blockcache *bc, bc_entry *e)
 {
     if (e->prev)
@@ -222,6 +221,7 @@ static void lru_unlink(blockcache *bc, bc_entry *e)
     e->prev = e->next = NULL;
 }
 
+/* Called with mu held, or while no other thread can see the cache (open, close). */
 static void lru_push_head(blockcache *bc, bc_entry *e)
 {
     e->prev = NULL;
@@ -233,6 +233,7 @@ static void lru_push_head(blockcache *bc, bc_entry *e)
         bc->lru_tail = e;
 }
 
+/* Called with mu held, or while no other thread can see the cache (open, close). */
 static void index_add(blockcache *bc, bc_entry *e)
 {
     size_t b = e->hash & (bc->nbuckets - 1);
@@ -251,7 +252,8 @@ static void entry_free(bc_entry *e)
     }
 }
 
-/* Removes e from the index; with unlink_file also deletes its file (invariant 1). Frees e. */
+/* Removes e from the index; with unlink_file also deletes its file (invariant 1). Frees e. Called
+ * with mu held, or while no other thread can see the cache (open, close). */
 static void index_remove(blockcache *bc, bc_entry *e, int unlink_file)
 {
     bc_entry **pp = &bc->buckets[e->hash & (bc->nbuckets - 1)];
@@ -269,6 +271,7 @@ static void index_remove(blockcache *bc, bc_entry *e, int unlink_file)
     entry_free(e);
 }
 
+/* Called with mu held, or while no other thread can see the cache (open, close). */
 static void evict_tail(blockcache *bc)
 {
     index_remove(bc, bc->lru_tail, 1);
@@ -281,12 +284,14 @@ static uint64_t percent_of(uint64_t x, unsigned percent)
     return x / 100 * percent + x % 100 * percent / 100;
 }
 
+/* Whether the cache should be trimmed, and until when. Called with mu held. */
 static int above_high_water(const blockcache *bc)
 {
     return bc->bytes > percent_of(bc->capacity, BC_TRIM_HIGH_PERCENT) ||
            bc->entries > percent_of(bc->max_count, BC_TRIM_HIGH_PERCENT);
 }
 
+/* Called with mu held. */
 static int above_low_water(const blockcache *bc)
 {
     return bc->bytes > percent_of(bc->capacity, BC_TRIM_LOW_PERCENT) ||
@@ -296,8 +301,7 @@ static int above_low_water(const blockcache *bc)
 static void cache_insert(blockcache *bc, const char *key, uint32_t key_len, uint64_t hash, uint64_t offset,
                          const void *data, size_t len);
 
-/* ---- background thread: writes queued ranges, trims ---- */
-
+/* The background thread: writes queued ranges to cache files and trims the cache below its budget. */
 static void *trim_main(void *arg)
 {
     blockcache *bc = arg;
@@ -341,8 +345,6 @@ static void *trim_main(void *arg)
     pthread_mutex_unlock(&bc->mu);
     return NULL;
 }
-
-/* ---- open: indexing what is on disk ---- */
 
 /* 1 and the hash if name is "<16 lowercase hex>.blk". */
 static int parse_name(const char *name, uint64_t *hash)
@@ -556,8 +558,6 @@ void blockcache_close(blockcache *bc)
     free(bc->dir);
     free(bc);
 }
-
-/* ---- reads ---- */
 
 /* Moves past n bytes that a readv or writev moved: whole vectors from *first on are skipped, and
  * a vector done in part starts after its done bytes. */
@@ -828,8 +828,7 @@ void blockcache_get_stats(blockcache *bc, blockcache_stats *out)
     pthread_mutex_unlock(&bc->mu);
 }
 
-/* ---- segment source ---- */
-
+/* The segment_source blockcache_source makes: a cold object read through the cache. */
 typedef struct bc_source {
     blockcache *bc;
     cold_t *c;

@@ -170,8 +170,6 @@ void cold_close(cold_t *c)
         c->ops->close(c);
 }
 
-/* ---- Bucket layout ---- */
-
 unsigned cold_segment_shard(uint64_t id)
 {
     /* splitmix64's finaliser: consecutive ids land in unrelated shards. */

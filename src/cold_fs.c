@@ -186,81 +186,113 @@ static int finish_temp(int *fd, const char *tmp, const char *path, int if_none_m
     return publish(tmp, path, if_none_match);
 }
 
+/* Writes the bytes of a new object into fd, the temporary file tmp (named in errors). */
+typedef int (*fill_fn)(void *ctx, int fd, const char *tmp);
+
+/* Creates the object at path through a temporary file next to it (invariants 1 and 2): fill writes
+ * its bytes, finish_temp makes them durable and publishes them. On failure the temporary file is
+ * gone. Returns 0, COLD_EXISTS (if_none_match and path exists) or an error. */
+static int put_through_temp(cold_fs *fs, char *path, int if_none_match, fill_fn fill, void *ctx)
+{
+    char tmp[FS_PATH_MAX];
+    int rc = 0, fd = -1;
+
+    if ((fd = open_temp(fs->root, path, tmp, sizeof tmp, &rc)) < 0)
+        goto out;
+    rc = fill(ctx, fd, tmp);
+    if (rc == 0)
+        rc = finish_temp(&fd, tmp, path, if_none_match);
+    if (rc < 0) {
+        if (fd >= 0)
+            close(fd);
+        unlink(tmp);
+    }
+out:
+    return rc;
+}
+
+typedef struct bytes_fill {
+    const void *data;
+    size_t len;
+} bytes_fill;
+
+static int fill_bytes(void *ctx, int fd, const char *tmp)
+{
+    const bytes_fill *b = ctx;
+    return write_all(fd, b->data, b->len, tmp);
+}
+
 static int fs_put(cold_t *c, const char *key, const void *data, size_t len, int if_none_match)
 {
     cold_fs *fs = fs_of(c);
-    char path[FS_PATH_MAX], tmp[FS_PATH_MAX];
-    int rc = 0, fd = -1;
+    char path[FS_PATH_MAX];
+    bytes_fill b = {.data = data, .len = len};
+    int rc = 0;
 
     if ((rc = object_path(fs, key, path, sizeof path)) != 0)
         goto out;
-    if ((fd = open_temp(fs->root, path, tmp, sizeof tmp, &rc)) < 0)
-        goto out;
-    if ((rc = write_all(fd, data, len, tmp)) != 0)
-        goto fail;
-    rc = finish_temp(&fd, tmp, path, if_none_match);
-    if (rc < 0)
-        goto fail;
-    goto out;
-fail:
-    if (fd >= 0)
-        close(fd);
-    unlink(tmp);
+    rc = put_through_temp(fs, path, if_none_match, fill_bytes, &b);
 out:
     return counted(fs, FLOE_COLD_PUT, rc);
+}
+
+/* Copies the open file in (src, for object key) through buf (FS_COPY_BUF_BYTES). */
+typedef struct file_fill {
+    int in;
+    char *buf;
+    const char *key;
+    const char *src;
+} file_fill;
+
+static int fill_from_file(void *ctx, int fd, const char *tmp)
+{
+    const file_fill *f = ctx;
+    int rc = 0;
+
+    for (;;) {
+        ssize_t n = read(f->in, f->buf, FS_COPY_BUF_BYTES);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = err_set(FLOE_EIO, "cold fs put %s: read %s: %s", f->key, f->src, strerror(errno));
+            break;
+        }
+        if (n == 0)
+            break;
+        if ((rc = write_all(fd, f->buf, (size_t)n, tmp)) != 0)
+            break;
+    }
+    return rc;
 }
 
 static int fs_put_file(cold_t *c, const char *key, const char *src, uint64_t part_bytes)
 {
     cold_fs *fs = fs_of(c);
-    char path[FS_PATH_MAX], tmp[FS_PATH_MAX];
-    int rc = 0, in = -1, fd = -1;
-    char *buf = NULL;
+    char path[FS_PATH_MAX];
+    file_fill f = {.in = -1, .key = key, .src = src};
+    int rc = 0;
     (void)part_bytes;
 
     if ((rc = object_path(fs, key, path, sizeof path)) != 0)
         goto out;
-    in = open(src, O_RDONLY | O_CLOEXEC);
-    if (in < 0) {
+    f.in = open(src, O_RDONLY | O_CLOEXEC);
+    if (f.in < 0) {
         rc = err_set(errno == ENOENT ? FLOE_ENOTFOUND : FLOE_EIO, "cold fs put %s: open %s: %s", key, src,
                      strerror(errno));
         goto out;
     }
-    buf = malloc(FS_COPY_BUF_BYTES);
-    if (!buf) {
+    f.buf = malloc(FS_COPY_BUF_BYTES);
+    if (!f.buf) {
         rc = err_set(FLOE_ENOMEM, "cold fs put %s: out of memory", key);
         goto out;
     }
-    if ((fd = open_temp(fs->root, path, tmp, sizeof tmp, &rc)) < 0)
-        goto out;
-    for (;;) {
-        ssize_t n = read(in, buf, FS_COPY_BUF_BYTES);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            rc = err_set(FLOE_EIO, "cold fs put %s: read %s: %s", key, src, strerror(errno));
-            goto fail;
-        }
-        if (n == 0)
-            break;
-        if ((rc = write_all(fd, buf, (size_t)n, tmp)) != 0)
-            goto fail;
-    }
-    rc = finish_temp(&fd, tmp, path, 0);
-    if (rc < 0)
-        goto fail;
-    goto out;
-fail:
-    if (fd >= 0)
-        close(fd);
-    unlink(tmp);
+    rc = put_through_temp(fs, path, 0, fill_from_file, &f);
 out:
-    if (in >= 0)
-        close(in);
-    free(buf);
+    if (f.in >= 0)
+        close(f.in);
+    free(f.buf);
     return counted(fs, FLOE_COLD_PUT, rc);
 }
-
 /* Opens the object for reading; FLOE_ENOTFOUND if there is none. */
 static int open_object(cold_fs *fs, const char *key, char *path, size_t cap, int *fd_out, struct stat *st)
 {
@@ -395,8 +427,7 @@ out:
     return counted(fs, FLOE_COLD_DELETE, rc);
 }
 
-/* ---- listing (invariant 4) ---- */
-
+/* A name in a directory being listed, sorted as invariant 4 says. */
 typedef struct dir_entry {
     char *sort_name; /* the name, plus '/' for a directory */
     int is_dir;
@@ -416,74 +447,116 @@ typedef struct list_walk {
     char key[FLOE_MAX_KEY_BYTES + 2]; /* the key being built, relative to the root */
 } list_walk;
 
-/* Lists the directory whose key prefix (ending in '/', or "" for the root) is w->key[0..key_len). */
-static int walk_dir(list_walk *w, size_t key_len)
+static int walk_dir(list_walk *w, size_t key_len);
+
+static void free_entries(dir_entry *entries, size_t count)
 {
-    char *path = NULL; /* on the heap: this recurses once per key segment */
+    for (size_t i = 0; i < count; i++)
+        free(entries[i].sort_name);
+    free(entries);
+}
+
+/* What a listing makes of the directory entry de of d: 1 for a directory, 0 for a file, -1 for a
+ * name to skip (".", "..", a temporary file of invariant 3, anything else, or one gone since readdir). */
+static int entry_kind(DIR *d, const struct dirent *de)
+{
+    const char *name = de->d_name;
+    struct stat st;
+    int kind = -1;
+
+    if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0 ||
+        strncmp(name, FS_TMP_PREFIX, strlen(FS_TMP_PREFIX)) == 0)
+        goto out;
+    if (de->d_type == DT_DIR || de->d_type == DT_REG) {
+        kind = de->d_type == DT_DIR;
+        goto out;
+    }
+    if (fstatat(dirfd(d), name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+        goto out; /* removed since readdir */
+    if (S_ISDIR(st.st_mode) || S_ISREG(st.st_mode))
+        kind = S_ISDIR(st.st_mode);
+out:
+    return kind;
+}
+
+/* Appends name to the count entries of *entries (capacity *cap), with the '/' of invariant 4 if it is
+ * a directory. path names the directory in errors. */
+static int add_entry(dir_entry **entries, size_t *count, size_t *cap, const char *name, int is_dir,
+                     const char *path)
+{
+    size_t n = strlen(name);
+    char *s = NULL;
+    int rc = 0;
+
+    if (*count == FS_MAX_DIR_ENTRIES) {
+        rc = err_set(FLOE_EIO, "cold fs: list %s: more than %d entries in one directory", path,
+                     FS_MAX_DIR_ENTRIES);
+        goto out;
+    }
+    if (array_grow(entries, cap, *count + 1, sizeof **entries, 64, SIZE_MAX) != 0 || !(s = malloc(n + 2))) {
+        rc = err_set(FLOE_ENOMEM, "cold fs: out of memory listing %s", path);
+        goto out;
+    }
+    memcpy(s, name, n);
+    s[n] = is_dir ? '/' : '\0';
+    s[n + 1] = '\0';
+    (*entries)[*count].sort_name = s;
+    (*entries)[*count].is_dir = is_dir;
+    (*count)++;
+out:
+    return rc;
+}
+
+/* Reads the directory at path into *entries_out (malloc'd, free_entries) sorted in key order
+ * (invariant 4), *count_out of them. A missing directory has no entries: nothing is under its prefix. */
+static int read_dir_sorted(const char *path, dir_entry **entries_out, size_t *count_out)
+{
     dir_entry *entries = NULL;
     size_t count = 0, cap = 0;
+    struct dirent *de;
     int rc = 0;
     DIR *d = NULL;
 
-    path = malloc(FS_PATH_MAX);
-    if (!path)
-        return err_set(FLOE_ENOMEM, "cold fs: out of memory listing");
-    snprintf(path, FS_PATH_MAX, "%s/%.*s", w->fs->root, (int)key_len, w->key);
     d = opendir(path);
     if (!d) {
         if (errno != ENOENT && errno != ENOTDIR) /* missing: nothing under this prefix */
             rc = err_set(FLOE_EIO, "cold fs: list %s: %s", path, strerror(errno));
         goto out;
     }
-    struct dirent *de;
     errno = 0;
     while ((de = readdir(d)) != NULL) {
-        const char *name = de->d_name;
-        if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0 ||
-            strncmp(name, FS_TMP_PREFIX, strlen(FS_TMP_PREFIX)) == 0)
+        int kind = entry_kind(d, de);
+        if (kind < 0)
             continue;
-        int is_dir;
-        if (de->d_type == DT_DIR || de->d_type == DT_REG) {
-            is_dir = de->d_type == DT_DIR;
-        } else {
-            struct stat st;
-            if (fstatat(dirfd(d), name, &st, AT_SYMLINK_NOFOLLOW) != 0)
-                continue; /* removed since readdir */
-            if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
-                continue;
-            is_dir = S_ISDIR(st.st_mode);
-        }
-        if (count == FS_MAX_DIR_ENTRIES) {
-            rc = err_set(FLOE_EIO, "cold fs: list %s: more than %d entries in one directory", path,
-                         FS_MAX_DIR_ENTRIES);
+        rc = add_entry(&entries, &count, &cap, de->d_name, kind, path);
+        if (rc)
             goto out;
-        }
-        if (array_grow(&entries, &cap, count + 1, sizeof *entries, 64, SIZE_MAX) != 0) {
-            rc = err_set(FLOE_ENOMEM, "cold fs: out of memory listing %s", path);
-            goto out;
-        }
-        size_t n = strlen(name);
-        char *s = malloc(n + 2);
-        if (!s) {
-            rc = err_set(FLOE_ENOMEM, "cold fs: out of memory listing %s", path);
-            goto out;
-        }
-        memcpy(s, name, n);
-        s[n] = is_dir ? '/' : '\0';
-        s[n + 1] = '\0';
-        entries[count].sort_name = s;
-        entries[count].is_dir = is_dir;
-        count++;
         errno = 0;
     }
     if (errno != 0) {
         rc = err_set(FLOE_EIO, "cold fs: list %s: %s", path, strerror(errno));
         goto out;
     }
-    closedir(d);
-    d = NULL;
     if (count)
         qsort(entries, count, sizeof *entries, entry_cmp);
+out:
+    if (d)
+        closedir(d);
+    if (rc) {
+        free_entries(entries, count);
+        return rc;
+    }
+    *entries_out = entries;
+    *count_out = count;
+    return 0;
+}
+
+/* Visits the sorted entries of the directory whose key prefix is w->key[0..key_len): descends into
+ * directories and reports files, where the key can still start with the prefix. path is FS_PATH_MAX
+ * bytes of scratch. Returns 0, an error, or the callback's nonzero value. */
+static int walk_entries(list_walk *w, size_t key_len, const dir_entry *entries, size_t count, char *path)
+{
+    int rc = 0;
 
     for (size_t i = 0; i < count && rc == 0; i++) {
         size_t n = strlen(entries[i].sort_name);
@@ -508,16 +581,33 @@ static int walk_dir(list_walk *w, size_t key_len)
             rc = w->fn(w->ctx, w->key, (uint64_t)st.st_size, (int64_t)st.st_mtim.tv_sec);
         }
     }
-out:
-    if (d)
-        closedir(d);
-    for (size_t i = 0; i < count; i++)
-        free(entries[i].sort_name);
-    free(entries);
-    free(path);
     return rc;
 }
 
+/* Lists the directory whose key prefix (ending in '/', or "" for the root) is w->key[0..key_len),
+ * holding only its own names while it recurses (invariant 4). */
+static int walk_dir(list_walk *w, size_t key_len)
+{
+    char *path = NULL; /* on the heap: this recurses once per key segment */
+    dir_entry *entries = NULL;
+    size_t count = 0;
+    int rc = 0;
+
+    path = malloc(FS_PATH_MAX);
+    if (!path) {
+        rc = err_set(FLOE_ENOMEM, "cold fs: out of memory listing");
+        goto out;
+    }
+    snprintf(path, FS_PATH_MAX, "%s/%.*s", w->fs->root, (int)key_len, w->key);
+    rc = read_dir_sorted(path, &entries, &count);
+    if (rc)
+        goto out;
+    rc = walk_entries(w, key_len, entries, count, path);
+out:
+    free_entries(entries, count);
+    free(path);
+    return rc;
+}
 static int fs_list(cold_t *c, const char *prefix, cold_list_fn fn, void *ctx)
 {
     cold_fs *fs = fs_of(c);

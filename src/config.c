@@ -101,8 +101,7 @@ void config_free(floe_config *c)
         p[i] = 0;
 }
 
-/* ---- field helpers: each names the field by its dotted path on error ---- */
-
+/* The error of every field helper (get_*, check_known): it names the field by its dotted path. */
 static int field_error(const cfg_parser *p, const char *path, const char *what)
 {
     return err_set(FLOE_EINVAL, "%s: field %s %s", p->file, path, what);

@@ -231,8 +231,6 @@ static int check_rules(const manifest *m, const char *name, int code)
     return 0;
 }
 
-/* ---- serialising ---- */
-
 static json_t *hex_string(const uint8_t *p, size_t len)
 {
     static const char digits[] = "0123456789abcdef";
@@ -387,8 +385,6 @@ out:
     json_decref(root);
     return rc;
 }
-
-/* ---- parsing ---- */
 
 /* Context for reading fields: the name for messages and the path of the object being read. */
 typedef struct reader {
@@ -625,8 +621,6 @@ out:
     json_decref(root);
     return rc;
 }
-
-/* ---- files ---- */
 
 int manifest_load(const char *dir, manifest **out)
 {

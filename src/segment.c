@@ -1,5 +1,6 @@
 /* Segment files: the writer that seals a sorted run to disk, the reader that serves point lookups and
- * ordered scans from a mapped file or the cold tier, and `floe segment dump`. The byte layout is in
+ * ordered scans from a mapped file or the cold tier, and the inspection of a possibly damaged file
+ * that `floe segment dump` prints (src/tools/segment_dump.c). The byte layout is in
  * docs/formats.md ("Segment files"); keep the two in step.
  *
  * Life of a segment file:
@@ -41,6 +42,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -82,7 +84,6 @@
 #define SEG_INDEX_ENTRY_FIXED 14
 /* Smallest stored block: one 7-byte entry, one restart, the restart count and the trailer. */
 #define SEG_MIN_STORED_BLOCK (7 + 4 + 4 + SEG_TRAILER_BYTES)
-#define SEG_DUMP_VALUE_BYTES 64
 
 /* The footer as it lies on disk (every field little-endian); encoded and decoded field by field at
  * these offsets, never by copying the struct. */
@@ -175,9 +176,7 @@ struct segment_writer {
     int failed; /* a write failed: the file is unusable and finish fails */
 };
 
-/* Writes bytes as a C-like string: printable ASCII as is, '"', '\\' and the rest as escapes; at most
- * max_bytes of input, then "...". out must hold 4 * max_bytes + 4 bytes. */
-static void escape_bytes(const uint8_t *p, size_t len, size_t max_bytes, char *out)
+void segment_escape_bytes(const uint8_t *p, size_t len, size_t max_bytes, char *out)
 {
     size_t n = len < max_bytes ? len : max_bytes;
     char *o = out;
@@ -202,8 +201,6 @@ static void escape_bytes(const uint8_t *p, size_t len, size_t max_bytes, char *o
     }
     *o = '\0';
 }
-
-/* ---- metadata info helpers ---- */
 
 void segment_info_clear(segment_info *info)
 {
@@ -232,8 +229,6 @@ int segment_info_copy(segment_info *dst, const segment_info *src)
     dst->max_key = max_key;
     return 0;
 }
-
-/* ---- writer ---- */
 
 /* Grows one of the writer's arrays, whose pointer is at arrayp, to hold need elements of elem bytes,
  * never past limit elements (array_grow); what names the array in the error. */
@@ -399,8 +394,8 @@ static int validate_entry(const segment_writer *w, const entry *e)
                        e->content_type_len, FLOE_MAX_CONTENT_TYPE_BYTES);
     if (w->count > 0 && key_cmp(e->key, e->key_len, w->last_key, w->last_key_len) <= 0) {
         char cur[4 * 64 + 4], prev[4 * 64 + 4];
-        escape_bytes(e->key, e->key_len, 64, cur);
-        escape_bytes(w->last_key, w->last_key_len, 64, prev);
+        segment_escape_bytes(e->key, e->key_len, 64, cur);
+        segment_escape_bytes(w->last_key, w->last_key_len, 64, prev);
         return err_set(FLOE_EINVAL,
                        "segment %s: key \"%s\" added after \"%s\": keys must be strictly increasing", w->path,
                        cur, prev);
@@ -521,12 +516,132 @@ static int writer_region(segment_writer *w, const uint8_t *p, size_t len, uint64
     return writer_write(w, p, len);
 }
 
-int segment_writer_finish(segment_writer *w, segment_info *info_out)
+/* Fills *info from what the writer has seen (keys malloc'd; the caller clears it). The file's size
+ * and CRC are left to segment_writer_finish, which knows them last. */
+static int writer_info(const segment_writer *w, segment_info *info)
 {
     int rc = 0;
-    uint8_t *bloom = NULL, *meta = NULL;
+
+    info->min_key = malloc(w->first_key_len);
+    info->max_key = malloc(w->last_key_len);
+    if (!info->min_key || !info->max_key) {
+        rc = err_set(FLOE_ENOMEM, "segment %s: out of memory finishing", w->path);
+        goto out;
+    }
+    info->id = w->id;
+    info->epoch = w->epoch;
+    info->min_seq = w->min_seq;
+    info->max_seq = w->max_seq;
+    info->count = w->count;
+    info->block_count = w->block_count;
+    info->created_unix_s = (int64_t)time(NULL);
+    memcpy(info->min_key, w->first_key, w->first_key_len);
+    info->min_key_len = w->first_key_len;
+    memcpy(info->max_key, w->last_key, w->last_key_len);
+    info->max_key_len = w->last_key_len;
+out:
+    return rc;
+}
+
+/* Builds the bloom filter over every key added and writes it, recording its place in f. */
+static int writer_write_bloom(segment_writer *w, seg_footer *f)
+{
+    size_t bloom_len = bloom_region_bytes(w->hashes_len, w->bloom_bits_per_key);
+    uint8_t *bloom = malloc(bloom_len);
+    int rc = 0;
+
+    if (!bloom) {
+        rc = err_set(FLOE_ENOMEM, "segment %s: out of memory finishing", w->path);
+        goto out;
+    }
+    bloom_build(w->hashes, w->hashes_len, w->bloom_bits_per_key, bloom, bloom_len);
+    rc = writer_region(w, bloom, bloom_len, &f->bloom_offset, &f->bloom_crc32c);
+    if (rc < 0)
+        goto out;
+    f->bloom_length = (uint32_t)bloom_len;
+out:
+    free(bloom);
+    return rc;
+}
+
+/* Encodes the metadata region of info (meta_parse reads it back) and writes it, recording its place
+ * in f. */
+static int writer_write_meta(segment_writer *w, const segment_info *info, seg_footer *f)
+{
+    size_t meta_len = SEG_META_FIXED_BYTES + info->min_key_len + info->max_key_len;
+    uint8_t *meta = malloc(meta_len);
+    int rc = 0;
+
+    if (!meta) {
+        rc = err_set(FLOE_ENOMEM, "segment %s: out of memory finishing", w->path);
+        goto out;
+    }
+    put_le64(meta + 0, info->id);
+    put_le64(meta + 8, info->epoch);
+    put_le64(meta + 16, info->min_seq);
+    put_le64(meta + 24, info->max_seq);
+    put_le64(meta + 32, info->count);
+    put_le64(meta + 40, info->block_count);
+    put_le64(meta + 48, (uint64_t)info->created_unix_s);
+    put_le32(meta + 56, w->max_block_raw);
+    put_le16(meta + 60, (uint16_t)info->min_key_len);
+    put_le16(meta + 62, (uint16_t)info->max_key_len);
+    memcpy(meta + SEG_META_FIXED_BYTES, info->min_key, info->min_key_len);
+    memcpy(meta + SEG_META_FIXED_BYTES + info->min_key_len, info->max_key, info->max_key_len);
+    rc = writer_region(w, meta, meta_len, &f->meta_offset, &f->meta_crc32c);
+    if (rc < 0)
+        goto out;
+    f->meta_length = (uint32_t)meta_len;
+out:
+    free(meta);
+    return rc;
+}
+
+/* Encodes the footer naming the regions in f (footer_parse reads it back) and writes it last. */
+static int writer_write_footer(segment_writer *w, const seg_footer *f)
+{
+    uint8_t footer[SEGMENT_FOOTER_BYTES];
+
+    memcpy(footer + FOOTER_AT(magic), SEG_MAGIC, SEG_MAGIC_BYTES);
+    put_le32(footer + FOOTER_AT(version), SEG_FORMAT_VERSION);
+    put_le32(footer + FOOTER_AT(bloom_crc32c), f->bloom_crc32c);
+    put_le64(footer + FOOTER_AT(bloom_offset), f->bloom_offset);
+    put_le32(footer + FOOTER_AT(bloom_length), f->bloom_length);
+    put_le32(footer + FOOTER_AT(index_crc32c), f->index_crc32c);
+    put_le64(footer + FOOTER_AT(index_offset), f->index_offset);
+    put_le32(footer + FOOTER_AT(index_length), f->index_length);
+    put_le32(footer + FOOTER_AT(meta_crc32c), f->meta_crc32c);
+    put_le64(footer + FOOTER_AT(meta_offset), f->meta_offset);
+    put_le32(footer + FOOTER_AT(meta_length), f->meta_length);
+    put_le32(footer + FOOTER_AT(footer_crc32c), crc32c(footer, FOOTER_AT(footer_crc32c)));
+    return writer_write(w, footer, sizeof footer);
+}
+
+/* Makes the written file durable and closes it (w->fd is -1 afterwards). A failed close removes the
+ * file here, as segment_writer_abort no longer can. */
+static int writer_sync_close(segment_writer *w)
+{
+    int rc = 0;
+
+    if (fsync(w->fd) != 0) {
+        rc = err_set(FLOE_EIO, "segment %s: fsync: %s", w->path, strerror(errno));
+        goto out;
+    }
+    int fd = w->fd;
+    w->fd = -1;
+    if (close(fd) != 0) {
+        rc = err_set(FLOE_EIO, "segment %s: close: %s", w->path, strerror(errno));
+        unlink(w->path);
+    }
+out:
+    return rc;
+}
+
+int segment_writer_finish(segment_writer *w, segment_info *info_out)
+{
     segment_info info = {0};
     seg_footer f = {0};
+    int rc = 0;
 
     if (!w)
         return err_set(FLOE_EINVAL, "segment_writer_finish: no writer");
@@ -541,89 +656,29 @@ int segment_writer_finish(segment_writer *w, segment_info *info_out)
     rc = writer_flush_block(w);
     if (rc < 0)
         goto out;
-
-    size_t bloom_len = bloom_region_bytes(w->hashes_len, w->bloom_bits_per_key);
-    bloom = malloc(bloom_len);
-    size_t meta_len = SEG_META_FIXED_BYTES + w->first_key_len + w->last_key_len;
-    meta = malloc(meta_len);
-    info.min_key = malloc(w->first_key_len);
-    info.max_key = malloc(w->last_key_len);
-    if (!bloom || !meta || !info.min_key || !info.max_key) {
-        rc = err_set(FLOE_ENOMEM, "segment %s: out of memory finishing", w->path);
-        goto out;
-    }
-    bloom_build(w->hashes, w->hashes_len, w->bloom_bits_per_key, bloom, bloom_len);
-    rc = writer_region(w, bloom, bloom_len, &f.bloom_offset, &f.bloom_crc32c);
+    rc = writer_info(w, &info);
     if (rc < 0)
         goto out;
-    f.bloom_length = (uint32_t)bloom_len;
+    /* Invariant 1: bloom, index, metadata and footer follow the data blocks with no gap. */
+    rc = writer_write_bloom(w, &f);
+    if (rc < 0)
+        goto out;
     rc = writer_region(w, w->index, w->index_len, &f.index_offset, &f.index_crc32c);
     if (rc < 0)
         goto out;
     f.index_length = (uint32_t)w->index_len;
-
-    info.id = w->id;
-    info.epoch = w->epoch;
-    info.min_seq = w->min_seq;
-    info.max_seq = w->max_seq;
-    info.count = w->count;
-    info.block_count = w->block_count;
-    info.created_unix_s = (int64_t)time(NULL);
-    memcpy(info.min_key, w->first_key, w->first_key_len);
-    info.min_key_len = w->first_key_len;
-    memcpy(info.max_key, w->last_key, w->last_key_len);
-    info.max_key_len = w->last_key_len;
-
-    put_le64(meta + 0, info.id);
-    put_le64(meta + 8, info.epoch);
-    put_le64(meta + 16, info.min_seq);
-    put_le64(meta + 24, info.max_seq);
-    put_le64(meta + 32, info.count);
-    put_le64(meta + 40, info.block_count);
-    put_le64(meta + 48, (uint64_t)info.created_unix_s);
-    put_le32(meta + 56, w->max_block_raw);
-    put_le16(meta + 60, (uint16_t)info.min_key_len);
-    put_le16(meta + 62, (uint16_t)info.max_key_len);
-    memcpy(meta + SEG_META_FIXED_BYTES, info.min_key, info.min_key_len);
-    memcpy(meta + SEG_META_FIXED_BYTES + info.min_key_len, info.max_key, info.max_key_len);
-    rc = writer_region(w, meta, meta_len, &f.meta_offset, &f.meta_crc32c);
+    rc = writer_write_meta(w, &info, &f);
     if (rc < 0)
         goto out;
-    f.meta_length = (uint32_t)meta_len;
-
-    uint8_t footer[SEGMENT_FOOTER_BYTES];
-    memcpy(footer + FOOTER_AT(magic), SEG_MAGIC, SEG_MAGIC_BYTES);
-    put_le32(footer + FOOTER_AT(version), SEG_FORMAT_VERSION);
-    put_le32(footer + FOOTER_AT(bloom_crc32c), f.bloom_crc32c);
-    put_le64(footer + FOOTER_AT(bloom_offset), f.bloom_offset);
-    put_le32(footer + FOOTER_AT(bloom_length), f.bloom_length);
-    put_le32(footer + FOOTER_AT(index_crc32c), f.index_crc32c);
-    put_le64(footer + FOOTER_AT(index_offset), f.index_offset);
-    put_le32(footer + FOOTER_AT(index_length), f.index_length);
-    put_le32(footer + FOOTER_AT(meta_crc32c), f.meta_crc32c);
-    put_le64(footer + FOOTER_AT(meta_offset), f.meta_offset);
-    put_le32(footer + FOOTER_AT(meta_length), f.meta_length);
-    put_le32(footer + FOOTER_AT(footer_crc32c), crc32c(footer, FOOTER_AT(footer_crc32c)));
-    rc = writer_write(w, footer, sizeof footer);
+    rc = writer_write_footer(w, &f);
     if (rc < 0)
         goto out;
-
-    if (fsync(w->fd) != 0) {
-        rc = err_set(FLOE_EIO, "segment %s: fsync: %s", w->path, strerror(errno));
+    rc = writer_sync_close(w);
+    if (rc < 0)
         goto out;
-    }
-    int fd = w->fd;
-    w->fd = -1;
-    if (close(fd) != 0) {
-        rc = err_set(FLOE_EIO, "segment %s: close: %s", w->path, strerror(errno));
-        unlink(w->path);
-        goto out;
-    }
     info.file_bytes = w->offset;
     info.file_crc32c = w->file_crc;
 out:
-    free(bloom);
-    free(meta);
     if (rc < 0) {
         segment_info_clear(&info);
         segment_writer_abort(w);
@@ -636,9 +691,7 @@ out:
         segment_info_clear(&info);
     return 0;
 }
-
-/* ---- stored block checking and decoding (shared by reader, verify and dump) ---- */
-
+/* A decoded data block, as the reader, segment_verify and the inspection all see one. */
 typedef struct block_view {
     const uint8_t *data; /* decoded block: entries, restart offsets, restart count */
     size_t len;
@@ -826,6 +879,19 @@ static int cursor_step(const block_view *v, block_cursor *c)
     return 1;
 }
 
+/* The entry c is at; its pointers are valid while c and its block are. */
+static void cursor_entry(const block_cursor *c, entry *out)
+{
+    out->key = c->key;
+    out->key_len = c->key_len;
+    out->value = c->e.value;
+    out->value_len = (uint32_t)c->e.value_len;
+    out->content_type = c->e.ct_len ? (const char *)c->e.ct : NULL;
+    out->content_type_len = c->e.ct_len;
+    out->seq = c->e.seq;
+    out->type = c->e.type;
+}
+
 /* The full key stored at restart i (restart entries share no prefix). -1 if malformed. */
 static int restart_key(const block_view *v, uint32_t i, const uint8_t **key, size_t *key_len)
 {
@@ -872,8 +938,6 @@ static int block_seek(const block_view *v, const uint8_t *target, size_t target_
             return 1;
     }
 }
-
-/* ---- reader ---- */
 
 static _Atomic uint64_t next_reader_id = 1;
 
@@ -1438,8 +1502,6 @@ int segment_block_range(const segment_t *s, uint64_t block, uint64_t *offset, ui
     return 0;
 }
 
-/* ---- iterator ---- */
-
 /* Scans never fill the block cache (they would push out the blocks point reads keep hot), but they
  * use blocks already there. */
 struct segment_iter {
@@ -1524,31 +1586,23 @@ int segment_iter_next(segment_iter *it)
 
 void segment_iter_entry(const segment_iter *it, entry *out)
 {
-    const block_cursor *c = &it->cur;
-    out->key = c->key;
-    out->key_len = c->key_len;
-    out->value = c->e.value;
-    out->value_len = (uint32_t)c->e.value_len;
-    out->content_type = c->e.ct_len ? (const char *)c->e.ct : NULL;
-    out->content_type_len = c->e.ct_len;
-    out->seq = c->e.seq;
-    out->type = c->e.type;
+    cursor_entry(&it->cur, out);
 }
 
-/* ---- verify and dump ---- */
+/* Called by block_walk for entry n of a block, in key order, once it is known to follow entry n - 1. */
+typedef void (*walk_entry_fn)(void *ctx, const block_cursor *c, uint64_t n);
 
-/* Walks every entry of a decoded block, checking that keys increase and end at the index's last key.
- * Prints each entry to print if not NULL. Messages name the block and its offset. */
-static int block_walk(uint64_t b, const seg_block_ref *ix, const block_view *v, FILE *print)
+/* Walks every entry of a decoded block, checking that keys increase and end at the index's last key,
+ * and hands each to fn if it is not NULL. Messages name the block and its offset. */
+static int block_walk(uint64_t b, const seg_block_ref *ix, const block_view *v, walk_entry_fn fn, void *ctx)
 {
     block_cursor *c = malloc(sizeof *c);
     uint8_t *prev = malloc(FLOE_MAX_KEY_BYTES);
-    char *esc = malloc(4 * FLOE_MAX_KEY_BYTES + 4);
     uint32_t prev_len = 0;
     uint64_t n = 0;
     int rc = 0, r;
 
-    if (!c || !prev || !esc) {
+    if (!c || !prev) {
         rc = err_set(FLOE_ENOMEM, "block %" PRIu64 ": out of memory", b);
         goto out;
     }
@@ -1573,21 +1627,9 @@ static int block_walk(uint64_t b, const seg_block_ref *ix, const block_view *v, 
         }
         memcpy(prev, c->key, c->key_len);
         prev_len = c->key_len;
+        if (fn)
+            fn(ctx, c, n);
         n++;
-        if (!print)
-            continue;
-        escape_bytes(c->key, c->key_len, FLOE_MAX_KEY_BYTES, esc);
-        fprintf(print, "  %s key=\"%s\" seq=%" PRIu64, c->e.type == ENTRY_PUT ? "put" : "delete", esc,
-                c->e.seq);
-        if (c->e.ct_len) {
-            escape_bytes(c->e.ct, c->e.ct_len, FLOE_MAX_CONTENT_TYPE_BYTES, esc);
-            fprintf(print, " content_type=\"%s\"", esc);
-        }
-        if (c->e.type == ENTRY_PUT) {
-            escape_bytes(c->e.value, c->e.value_len, SEG_DUMP_VALUE_BYTES, esc);
-            fprintf(print, " value[%" PRIu64 "]=\"%s\"", c->e.value_len, esc);
-        }
-        fputc('\n', print);
     }
     if (r < 0)
         rc = err_set(FLOE_ECORRUPT,
@@ -1600,7 +1642,28 @@ static int block_walk(uint64_t b, const seg_block_ref *ix, const block_view *v, 
 out:
     free(c);
     free(prev);
-    free(esc);
+    return rc;
+}
+
+/* Checks the stored bytes of block b (trailer and CRC), decompresses a zstd block (at most max_raw
+ * bytes) and points *v at its entries. *d gets the decompressed copy (one reference, the caller's to
+ * drop with decoded_unref, even on failure) or stays NULL for an uncompressed block, which *v then
+ * points into stored. *crc_ok_out (may be NULL) is 1 if the trailer's CRC32C matches. */
+static int block_decode(uint64_t b, const seg_block_ref *ix, const uint8_t *stored, uint32_t max_raw,
+                        uint8_t *flag, decoded_block **d, block_view *v, int *crc_ok_out)
+{
+    int crc_ok = ix->length >= SEG_TRAILER_BYTES &&
+                 get_le32(stored + ix->length - 4) == crc32c(stored, ix->length - 4);
+    /* The CRC is checked again only to describe a mismatch. */
+    int rc = stored_block_check(b, ix->offset, stored, ix->length, !crc_ok, flag);
+
+    if (rc == 0 && *flag == SEG_BLOCK_ZSTD)
+        rc = block_inflate(b, ix->offset, stored, ix->length - SEG_TRAILER_BYTES, max_raw, d);
+    if (rc == 0)
+        rc = *d ? view_init(v, b, ix->offset, (*d)->data, (*d)->len)
+                : view_init(v, b, ix->offset, stored, ix->length - SEG_TRAILER_BYTES);
+    if (crc_ok_out)
+        *crc_ok_out = crc_ok;
     return rc;
 }
 
@@ -1608,13 +1671,13 @@ int segment_verify(segment_t *s, uint32_t *file_crc32c_out)
 {
     uint32_t crc = 0;
     uint8_t *buf = NULL;
-    decoded_block *d = NULL;
     uint8_t footer[SEGMENT_FOOTER_BYTES];
     int rc = 0;
 
     for (uint64_t b = 0; b < s->info.block_count; b++) {
         const seg_block_ref *ix = &s->index[b];
         const uint8_t *stored;
+        decoded_block *d = NULL;
         block_view v = {0};
         uint8_t flag = 0;
         if (s->base) {
@@ -1631,16 +1694,10 @@ int segment_verify(segment_t *s, uint32_t *file_crc32c_out)
             stored = buf;
         }
         crc = crc32c_extend(crc, stored, ix->length);
-        rc = stored_block_check(b, ix->offset, stored, ix->length, 1, &flag);
-        if (rc == 0 && flag == SEG_BLOCK_ZSTD)
-            rc = block_inflate(b, ix->offset, stored, ix->length - SEG_TRAILER_BYTES, s->max_block_raw, &d);
+        rc = block_decode(b, ix, stored, s->max_block_raw, &flag, &d, &v, NULL);
         if (rc == 0)
-            rc = d ? view_init(&v, b, ix->offset, d->data, d->len)
-                   : view_init(&v, b, ix->offset, stored, ix->length - SEG_TRAILER_BYTES);
-        if (rc == 0)
-            rc = block_walk(b, ix, &v, NULL);
+            rc = block_walk(b, ix, &v, NULL, NULL);
         decoded_unref(d);
-        d = NULL;
         if (rc < 0) {
             err_wrap(rc, "segment %s", s->name);
             goto out;
@@ -1656,137 +1713,248 @@ out:
     return rc;
 }
 
-static void dump_problem(FILE *out, int *damaged)
-{
-    fprintf(out, "error: %s\n", floe_last_error());
-    *damaged = 1;
-}
+/* The inspector's problem messages, one slot per part that can be damaged. */
+enum {
+    PROBLEM_FOOTER,
+    PROBLEM_META_CRC,
+    PROBLEM_META,
+    PROBLEM_BLOOM_CRC,
+    PROBLEM_BLOOM,
+    PROBLEM_INDEX_CRC,
+    PROBLEM_INDEX,
+    PROBLEM_BLOCK_COUNT,
+    PROBLEM_BLOCK, /* the last block inspected */
+    PROBLEM_SLOTS
+};
+#define SEG_PROBLEM_BYTES 1024
 
-static void dump_blocks(FILE *out, const uint8_t *base, const seg_block_ref *ix, uint64_t n, uint32_t max_raw,
-                        int *damaged)
-{
-    char esc[4 * 64 + 4];
-    for (uint64_t b = 0; b < n; b++) {
-        const uint8_t *stored = base + ix[b].offset;
-        decoded_block *d = NULL;
-        block_view v = {0};
-        uint8_t flag = 0;
-        escape_bytes(ix[b].last_key, ix[b].last_key_len, 64, esc);
-        fprintf(out, "block %" PRIu64 " at offset %" PRIu64 ": %" PRIu32 " bytes, last key \"%s\"\n", b,
-                ix[b].offset, ix[b].length, esc);
-        int rc = stored_block_check(b, ix[b].offset, stored, ix[b].length, 1, &flag);
-        if (rc == 0 && flag == SEG_BLOCK_ZSTD)
-            rc = block_inflate(b, ix[b].offset, stored, ix[b].length - SEG_TRAILER_BYTES, max_raw, &d);
-        if (rc == 0) {
-            rc = d ? view_init(&v, b, ix[b].offset, d->data, d->len)
-                   : view_init(&v, b, ix[b].offset, stored, ix[b].length - SEG_TRAILER_BYTES);
-        }
-        if (rc == 0) {
-            fprintf(out, "  compression %s, %zu bytes decoded, %" PRIu32 " restarts\n",
-                    flag == SEG_BLOCK_ZSTD ? "zstd" : "none", v.len, v.nrestarts);
-            rc = block_walk(b, &ix[b], &v, out);
-        }
-        decoded_unref(d);
-        if (rc < 0)
-            dump_problem(out, damaged);
-    }
-}
-
-int segment_dump(const char *path, FILE *out)
-{
-    int fd = -1, rc = 0, damaged = 0;
-    uint8_t *map = NULL;
-    size_t size = 0;
-    struct stat st;
+struct segment_inspector {
+    char *path; /* owned */
+    int fd;
+    uint8_t *map; /* the whole file, once read */
+    size_t size;
     seg_footer f;
-    segment_info info = {0};
-    uint32_t max_raw = (uint32_t)SEG_MAX_BLOCK_RAW;
-    seg_block_ref *ix = NULL;
-    uint64_t nblocks = 0;
-    char esc[4 * FLOE_MAX_KEY_BYTES + 4];
+    seg_block_ref *index; /* summary.index_blocks entries that parsed; keys point into map */
+    uint32_t max_block_raw;
+    segment_summary summary; /* info's keys owned */
+    char problems[PROBLEM_SLOTS][SEG_PROBLEM_BYTES];
+};
 
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0 || fstat(fd, &st) != 0) {
+/* Keeps the message of the error just set as the problem in slot. */
+static const char *inspect_problem(segment_inspector *ins, int slot)
+{
+    snprintf(ins->problems[slot], SEG_PROBLEM_BYTES, "%s", floe_last_error());
+    return ins->problems[slot];
+}
+
+int segment_inspect_open(const char *path, segment_inspector **out, uint64_t *file_bytes_out)
+{
+    segment_inspector *ins = NULL;
+    struct stat st;
+    int rc = 0;
+
+    ins = calloc(1, sizeof *ins);
+    if (!ins) {
+        rc = err_set(FLOE_ENOMEM, "segment %s: out of memory", path);
+        goto out;
+    }
+    ins->fd = -1;
+    ins->path = strdup(path);
+    if (!ins->path) {
+        rc = err_set(FLOE_ENOMEM, "segment %s: out of memory", path);
+        goto out;
+    }
+    ins->fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (ins->fd < 0 || fstat(ins->fd, &st) != 0) {
         rc = err_set(errno == ENOENT ? FLOE_ENOTFOUND : FLOE_EIO, "segment %s: %s", path, strerror(errno));
         goto out;
     }
-    size = (size_t)st.st_size;
-    fprintf(out, "segment %s: %zu bytes\n", path, size);
-    if (size < SEGMENT_FOOTER_BYTES) {
-        err_set(FLOE_ECORRUPT, "segment %s: %zu bytes is too short to hold the %d-byte footer", path, size,
-                SEGMENT_FOOTER_BYTES);
-        dump_problem(out, &damaged);
-        goto out;
+    ins->size = (size_t)st.st_size;
+    ins->summary.file_bytes = ins->size;
+    ins->max_block_raw = (uint32_t)SEG_MAX_BLOCK_RAW;
+out:
+    if (rc < 0) {
+        segment_inspect_close(ins);
+        return rc;
     }
-    map = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
-    if (map == MAP_FAILED) {
-        map = NULL;
-        rc = err_set(FLOE_EIO, "segment %s: mmap: %s", path, strerror(errno));
-        goto out;
-    }
-    if (footer_parse(path, size, map + size - SEGMENT_FOOTER_BYTES, &f) < 0) {
-        dump_problem(out, &damaged);
-        goto out;
-    }
-    fprintf(out,
-            "footer at offset %zu: version %d, bloom %" PRIu64 "+%" PRIu32 ", index %" PRIu64 "+%" PRIu32
-            ", metadata %" PRIu64 "+%" PRIu32 "\n",
-            size - SEGMENT_FOOTER_BYTES, SEG_FORMAT_VERSION, f.bloom_offset, f.bloom_length, f.index_offset,
-            f.index_length, f.meta_offset, f.meta_length);
+    *out = ins;
+    *file_bytes_out = ins->summary.file_bytes;
+    return 0;
+}
 
-    const uint8_t *meta = map + f.meta_offset;
-    if (region_crc_check("metadata", f.meta_offset, meta, f.meta_length, f.meta_crc32c) < 0)
-        dump_problem(out, &damaged);
-    if (meta_parse(f.meta_offset, meta, f.meta_length, &info, &max_raw) < 0) {
-        dump_problem(out, &damaged);
-    } else {
-        fprintf(out,
-                "metadata: id %" PRIu64 ", epoch %" PRIu64 ", seq %" PRIu64 "..%" PRIu64 ", %" PRIu64
-                " entries, %" PRIu64 " blocks, largest block %" PRIu32 " bytes, created %" PRId64 "\n",
-                info.id, info.epoch, info.min_seq, info.max_seq, info.count, info.block_count, max_raw,
-                info.created_unix_s);
-        escape_bytes(info.min_key, info.min_key_len, FLOE_MAX_KEY_BYTES, esc);
-        fprintf(out, "  min key \"%s\"\n", esc);
-        escape_bytes(info.max_key, info.max_key_len, FLOE_MAX_KEY_BYTES, esc);
-        fprintf(out, "  max key \"%s\"\n", esc);
-    }
+void segment_inspect_close(segment_inspector *ins)
+{
+    if (!ins)
+        return;
+    free(ins->index);
+    segment_info_clear(&ins->summary.info);
+    if (ins->map)
+        munmap(ins->map, ins->size);
+    if (ins->fd >= 0)
+        close(ins->fd);
+    free(ins->path);
+    free(ins);
+}
 
+/* Checks the metadata region's CRC and parses it into the summary (info, largest block). */
+static void inspect_meta(segment_inspector *ins)
+{
+    segment_summary *sum = &ins->summary;
+    const uint8_t *meta = ins->map + ins->f.meta_offset;
+
+    if (region_crc_check("metadata", ins->f.meta_offset, meta, ins->f.meta_length, ins->f.meta_crc32c) < 0)
+        sum->meta.crc_problem = inspect_problem(ins, PROBLEM_META_CRC);
+    if (meta_parse(ins->f.meta_offset, meta, ins->f.meta_length, &sum->info, &ins->max_block_raw) < 0)
+        sum->meta.parse_problem = inspect_problem(ins, PROBLEM_META);
+    else
+        sum->largest_block_bytes = ins->max_block_raw;
+}
+
+/* Checks the bloom filter region's CRC and parses its shape into the summary. */
+static void inspect_bloom(segment_inspector *ins)
+{
+    segment_summary *sum = &ins->summary;
+    const uint8_t *bloom = ins->map + ins->f.bloom_offset;
     bloom_filter bf;
-    if (region_crc_check("bloom filter", f.bloom_offset, map + f.bloom_offset, f.bloom_length,
-                         f.bloom_crc32c) < 0)
-        dump_problem(out, &damaged);
-    if (bloom_parse(map + f.bloom_offset, f.bloom_length, &bf) < 0) {
-        err_set(FLOE_ECORRUPT, "bloom filter at offset %" PRIu64 ": probe count is invalid", f.bloom_offset);
-        dump_problem(out, &damaged);
-    } else {
-        fprintf(out, "bloom filter: %" PRIu64 " bits, %u probes\n", bf.bits_count, bf.probes);
-    }
 
-    if (region_crc_check("index", f.index_offset, map + f.index_offset, f.index_length, f.index_crc32c) < 0)
-        dump_problem(out, &damaged);
-    rc = index_parse(f.index_offset, map + f.index_offset, f.index_length, f.bloom_offset, &ix, &nblocks);
+    if (region_crc_check("bloom filter", ins->f.bloom_offset, bloom, ins->f.bloom_length,
+                         ins->f.bloom_crc32c) < 0)
+        sum->bloom.crc_problem = inspect_problem(ins, PROBLEM_BLOOM_CRC);
+    if (bloom_parse(bloom, ins->f.bloom_length, &bf) < 0) {
+        err_set(FLOE_ECORRUPT, "bloom filter at offset %" PRIu64 ": probe count is invalid",
+                ins->f.bloom_offset);
+        sum->bloom.parse_problem = inspect_problem(ins, PROBLEM_BLOOM);
+    } else {
+        sum->bloom_bits = bf.bits_count;
+        sum->bloom_probes = bf.probes;
+    }
+}
+
+/* Checks the index region's CRC and parses as many entries as it can, then compares their count with
+ * the metadata's. Fails only for FLOE_ENOMEM. */
+static int inspect_index(segment_inspector *ins)
+{
+    segment_summary *sum = &ins->summary;
+    const uint8_t *index = ins->map + ins->f.index_offset;
+    int rc = 0;
+
+    if (region_crc_check("index", ins->f.index_offset, index, ins->f.index_length, ins->f.index_crc32c) < 0)
+        sum->index.crc_problem = inspect_problem(ins, PROBLEM_INDEX_CRC);
+    rc = index_parse(ins->f.index_offset, index, ins->f.index_length, ins->f.bloom_offset, &ins->index,
+                     &sum->index_blocks);
     if (rc == FLOE_ENOMEM)
         goto out;
     if (rc < 0)
-        dump_problem(out, &damaged);
+        sum->index.parse_problem = inspect_problem(ins, PROBLEM_INDEX);
     rc = 0;
-    fprintf(out, "index: %" PRIu64 " blocks\n", nblocks);
-    if (info.block_count && nblocks != info.block_count) {
-        err_set(FLOE_ECORRUPT, "index lists %" PRIu64 " blocks, metadata says %" PRIu64, nblocks,
-                info.block_count);
-        dump_problem(out, &damaged);
+    if (sum->info.block_count && sum->index_blocks != sum->info.block_count) {
+        err_set(FLOE_ECORRUPT, "index lists %" PRIu64 " blocks, metadata says %" PRIu64, sum->index_blocks,
+                sum->info.block_count);
+        sum->block_count_problem = inspect_problem(ins, PROBLEM_BLOCK_COUNT);
     }
-    dump_blocks(out, map, ix, nblocks, max_raw, &damaged);
 out:
-    free(ix);
-    segment_info_clear(&info);
-    if (map)
-        munmap(map, size);
-    if (fd >= 0)
-        close(fd);
-    if (rc == 0 && damaged) {
-        fprintf(out, "segment %s is damaged\n", path);
-        rc = err_set(FLOE_ECORRUPT, "segment %s is damaged; the dump above names each damaged part", path);
+    return rc;
+}
+
+int segment_inspect_read(segment_inspector *ins, const segment_summary **out)
+{
+    segment_summary *sum = &ins->summary;
+    int rc = 0;
+
+    if (ins->size < SEGMENT_FOOTER_BYTES) {
+        err_set(FLOE_ECORRUPT, "segment %s: %zu bytes is too short to hold the %d-byte footer", ins->path,
+                ins->size, SEGMENT_FOOTER_BYTES);
+        sum->footer_problem = inspect_problem(ins, PROBLEM_FOOTER);
+        goto out;
     }
+    void *map = mmap(NULL, ins->size, PROT_READ, MAP_SHARED, ins->fd, 0);
+    if (map == MAP_FAILED) {
+        rc = err_set(FLOE_EIO, "segment %s: mmap: %s", ins->path, strerror(errno));
+        goto out;
+    }
+    ins->map = map;
+    if (footer_parse(ins->path, ins->size, ins->map + ins->size - SEGMENT_FOOTER_BYTES, &ins->f) < 0) {
+        sum->footer_problem = inspect_problem(ins, PROBLEM_FOOTER);
+        goto out;
+    }
+    sum->footer_offset = ins->size - SEGMENT_FOOTER_BYTES;
+    sum->format_version = SEG_FORMAT_VERSION;
+    sum->bloom = (segment_region_report){.offset = ins->f.bloom_offset, .length = ins->f.bloom_length};
+    sum->index = (segment_region_report){.offset = ins->f.index_offset, .length = ins->f.index_length};
+    sum->meta = (segment_region_report){.offset = ins->f.meta_offset, .length = ins->f.meta_length};
+    /* In the order a reader needs them: metadata bounds the blocks, the index locates them. */
+    inspect_meta(ins);
+    inspect_bloom(ins);
+    rc = inspect_index(ins);
+out:
+    if (rc < 0)
+        return rc;
+    *out = sum;
+    return 0;
+}
+
+typedef struct inspect_walk {
+    segment_block_report *report;
+    const segment_block_fns *fns;
+    void *ctx;
+} inspect_walk;
+
+static void inspect_entry(void *ctx, const block_cursor *c, uint64_t n)
+{
+    inspect_walk *walk = ctx;
+    segment_block_report *r = walk->report;
+    entry e;
+
+    if (n == 0) {
+        memcpy(r->first_key, c->key, c->key_len);
+        r->first_key_len = c->key_len;
+    }
+    r->entries = n + 1;
+    if (walk->fns && walk->fns->entry) {
+        cursor_entry(c, &e);
+        walk->fns->entry(walk->ctx, &e);
+    }
+}
+
+int segment_inspect_block(segment_inspector *ins, uint64_t block, const segment_block_fns *fns, void *ctx,
+                          segment_block_report *out)
+{
+    segment_block_report r = {0};
+    decoded_block *d = NULL;
+    block_view v = {0};
+    uint8_t flag = 0;
+    int rc = 0;
+
+    if (!ins->map || block >= ins->summary.index_blocks) {
+        rc =
+            err_set(FLOE_EINVAL, "segment %s: block %" PRIu64 " is not among the %" PRIu64 " the index lists",
+                    ins->path, block, ins->summary.index_blocks);
+        goto out;
+    }
+    const seg_block_ref *ix = &ins->index[block];
+    r.block = block;
+    r.offset = ix->offset;
+    r.length = ix->length;
+    r.last_key = ix->last_key;
+    r.last_key_len = ix->last_key_len;
+    int problem =
+        block_decode(block, ix, ins->map + ix->offset, ins->max_block_raw, &flag, &d, &v, &r.crc_ok);
+    if (problem == 0) {
+        r.decoded = 1;
+        r.compression = flag == SEG_BLOCK_ZSTD ? FLOE_COMPRESSION_ZSTD : FLOE_COMPRESSION_NONE;
+        r.decoded_bytes = v.len;
+        r.restarts = v.nrestarts;
+    }
+    if (fns && fns->block)
+        fns->block(ctx, &r);
+    if (problem == 0) {
+        inspect_walk walk = {.report = &r, .fns = fns, .ctx = ctx};
+        problem = block_walk(block, ix, &v, inspect_entry, &walk);
+    }
+    if (problem < 0)
+        r.problem = inspect_problem(ins, PROBLEM_BLOCK);
+    *out = r;
+out:
+    decoded_unref(d);
     return rc;
 }

@@ -11,8 +11,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <stdio.h>
-
 #include "entry.h"
 #include "floe.h"
 
@@ -146,10 +144,88 @@ int segment_block_range(const segment_t *s, uint64_t block, uint64_t *offset, ui
  * Returns 0, FLOE_ECORRUPT naming the first damaged block and its offset, or the source's error. */
 int segment_verify(segment_t *s, uint32_t *file_crc32c_out);
 
-/* `floe segment dump PATH`: prints metadata, index and every entry (keys and values escaped, values
- * shortened) to out, and reports each CRC mismatch with the block number and byte offset. Returns 0
- * if the file is intact, FLOE_ECORRUPT if anything was damaged (after printing all it could), or
- * another error if it cannot be read at all. */
-int segment_dump(const char *path, FILE *out);
+/* Writes bytes as a C-like string, as messages and `floe segment dump` show keys and values:
+ * printable ASCII as is, '"', '\\' and the rest as escapes; at most max_bytes of input, then "...".
+ * out must hold 4 * max_bytes + 4 bytes. */
+void segment_escape_bytes(const uint8_t *p, size_t len, size_t max_bytes, char *out);
+
+/* Inspection of a segment file that may be damaged, for `floe segment dump`: unlike segment_open it
+ * goes on past each damaged part and reports it, parsing the file with the reader's own checks
+ * (docs/formats.md, "Segment files"). Read-only; a segment_inspector is used by one thread.
+ *
+ * Each problem below is NULL when that part is intact, else the message saying what is wrong and
+ * where (as floe_last_error would), owned by the inspector. */
+typedef struct segment_inspector segment_inspector;
+
+/* Where a region named by the footer lies, and whether it checks out. */
+typedef struct segment_region_report {
+    uint64_t offset;
+    uint32_t length;
+    const char *crc_problem;   /* its CRC32C does not match the footer's */
+    const char *parse_problem; /* its contents do not parse */
+} segment_region_report;
+
+/* What the footer, metadata, bloom filter and index say, as far as they could be read. Owned by the
+ * inspector, valid until segment_inspect_close. */
+typedef struct segment_summary {
+    uint64_t file_bytes;
+    const char *footer_problem; /* no usable footer: nothing below is set */
+    uint64_t footer_offset;
+    uint32_t format_version;
+    segment_region_report meta, bloom, index;
+    segment_info info;            /* set unless meta.parse_problem; file_crc32c is 0 */
+    uint32_t largest_block_bytes; /* decoded, from the metadata */
+    uint64_t bloom_bits;          /* bloom_bits and bloom_probes: set unless bloom.parse_problem */
+    unsigned bloom_probes;
+    uint64_t index_blocks;           /* index entries that parsed: the blocks segment_inspect_block reports */
+    const char *block_count_problem; /* the index and the metadata disagree on the block count */
+} segment_summary;
+
+/* One data block, checked and walked by segment_inspect_block. */
+typedef struct segment_block_report {
+    uint64_t block;
+    uint64_t offset;
+    uint32_t length;         /* stored bytes, trailer included */
+    const uint8_t *last_key; /* the index's last key for the block: valid until segment_inspect_close */
+    uint32_t last_key_len;
+    int crc_ok;  /* the trailer's CRC32C matches */
+    int decoded; /* trailer, compression and restart array are good; then: */
+    floe_compression compression;
+    size_t decoded_bytes;
+    uint32_t restarts;
+    uint64_t entries;                      /* entries that parsed, in key order */
+    uint8_t first_key[FLOE_MAX_KEY_BYTES]; /* the first of them, if entries > 0 */
+    uint32_t first_key_len;
+    const char *problem; /* the block is damaged (or could not be checked): valid until the next
+                          * segment_inspect_block or segment_inspect_close */
+} segment_block_report;
+
+/* What segment_inspect_block calls while it walks a block; either may be NULL. */
+typedef struct segment_block_fns {
+    /* Once, when the block's trailer and restarts have been checked and before its entries: the
+     * report's entries, first_key and problem are not final yet. */
+    void (*block)(void *ctx, const segment_block_report *r);
+    /* For each entry in key order, until one is out of order or does not parse; e's pointers are
+     * valid during the call. */
+    void (*entry)(void *ctx, const entry *e);
+} segment_block_fns;
+
+/* Opens and sizes path for inspection. *out is freed with segment_inspect_close. Errors:
+ * FLOE_ENOTFOUND, FLOE_EIO, FLOE_ENOMEM. */
+int segment_inspect_open(const char *path, segment_inspector **out, uint64_t *file_bytes_out);
+
+/* Maps the file and checks its footer, metadata, bloom filter and index, recording each problem in
+ * *out rather than stopping at it. Returns 0 even for a damaged file; FLOE_EIO if it cannot be
+ * mapped, FLOE_ENOMEM. Call once. */
+int segment_inspect_read(segment_inspector *ins, const segment_summary **out);
+
+/* Checks block (below summary->index_blocks, after segment_inspect_read) and walks its entries,
+ * calling fns (may be NULL) with ctx, and fills *out; a damaged block is reported in out->problem,
+ * not as an error. Returns 0, or FLOE_EINVAL for a block the index does not list. */
+int segment_inspect_block(segment_inspector *ins, uint64_t block, const segment_block_fns *fns, void *ctx,
+                          segment_block_report *out);
+
+/* NULL is a no-op. */
+void segment_inspect_close(segment_inspector *ins);
 
 #endif

@@ -118,8 +118,6 @@ struct wal {
     pthread_t interval_thread;
 };
 
-/* ---- small helpers ---- */
-
 static void file_path(const wal_t *w, uint64_t no, char *out, size_t out_len)
 {
     snprintf(out, out_len, "%s/%0*llu.log", w->dir, WAL_NAME_DIGITS, (unsigned long long)no);
@@ -140,8 +138,6 @@ static int readonly_error_locked(const wal_t *w)
 {
     return err_set(FLOE_EREADONLY, "%s; the WAL is read-only", w->fail_msg);
 }
-
-/* ---- file creation ---- */
 
 static void encode_file_header(uint8_t *h, uint64_t file_no)
 {
@@ -234,8 +230,6 @@ out:
     *fd_out = fd;
     return 0;
 }
-
-/* ---- group commit ---- */
 
 /* 1 if all len bytes at p are zero. */
 static int all_zero(const uint8_t *p, size_t len)
@@ -405,8 +399,6 @@ static int flush_to(wal_t *w, uint64_t lsn, int want_sync, int force_rotate, uin
     return r;
 }
 
-/* ---- the interval thread ---- */
-
 /* Writes what is buffered, then fdatasyncs through a private dup() of the current fd so that
  * writers never wait for this fdatasync (invariant 2 makes the (fd, written_lsn) pair consistent). */
 static void interval_tick(wal_t *w)
@@ -472,8 +464,6 @@ static void *interval_main(void *arg)
     pthread_mutex_unlock(&w->mu);
     return NULL;
 }
-
-/* ---- records ---- */
 
 /* Checks the cheap header fields of a record at p with avail bytes available. Returns NULL if they
  * are consistent (length, type, key/content/value lengths), else a description. Sets *len_out. */
@@ -543,8 +533,6 @@ static long long find_valid_record(const uint8_t *map, size_t from, size_t size,
     }
     return -1;
 }
-
-/* ---- recovery ---- */
 
 static int parse_file_name(const char *name, uint64_t *no_out)
 {
@@ -646,136 +634,253 @@ static void note_truncation(replay_state *st, const char *path, size_t off, size
              path, bytes, off, why);
 }
 
-/* Replays WAL file number no. In the last file, a damaged record after which no valid record follows
- * is a torn tail: the file is cut there (or removed, if its header is torn). Sets *removed when the
- * file was removed. */
-static int replay_file(wal_t *w, uint64_t no, int is_last, replay_state *st, int *removed)
-{
+/* A WAL file opened and mapped for replay. fd is -1 and map NULL until map_file sets them; an empty
+ * file is opened but not mapped. */
+typedef struct mapped_file {
     char path[PATH_MAX];
-    int fd = -1;
-    uint8_t *map = NULL;
-    size_t size = 0;
+    int fd;
+    uint8_t *map;
+    size_t size;
+} mapped_file;
+
+/* Opens f->path (read-write if it is the last file, which replay may cut) and maps all of it. On
+ * failure f holds whatever was opened: the caller releases it with unmap_file either way. */
+static int map_file(mapped_file *f, int is_last)
+{
+    struct stat sb;
     int r = 0;
 
-    *removed = 0;
-    file_path(w, no, path, sizeof path);
-    fd = open(path, (is_last ? O_RDWR : O_RDONLY) | O_CLOEXEC);
-    if (fd < 0) {
-        r = err_set(FLOE_EIO, "open %s: %s", path, strerror(errno));
+    f->fd = open(f->path, (is_last ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+    if (f->fd < 0) {
+        r = err_set(FLOE_EIO, "open %s: %s", f->path, strerror(errno));
         goto out;
     }
-    struct stat sb;
-    if (fstat(fd, &sb) != 0) {
-        r = err_set(FLOE_EIO, "stat %s: %s", path, strerror(errno));
+    if (fstat(f->fd, &sb) != 0) {
+        r = err_set(FLOE_EIO, "stat %s: %s", f->path, strerror(errno));
         goto out;
     }
     if (!S_ISREG(sb.st_mode)) {
-        r = err_set(FLOE_ECORRUPT, "%s: not a regular file", path);
+        r = err_set(FLOE_ECORRUPT, "%s: not a regular file", f->path);
         goto out;
     }
-    size = (size_t)sb.st_size;
-    if (size > 0) {
-        map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    f->size = (size_t)sb.st_size;
+    if (f->size > 0) {
+        void *map = mmap(NULL, f->size, PROT_READ, MAP_PRIVATE, f->fd, 0);
         if (map == MAP_FAILED) {
-            map = NULL;
-            r = err_set(FLOE_EIO, "mmap %s: %s", path, strerror(errno));
+            r = err_set(FLOE_EIO, "mmap %s: %s", f->path, strerror(errno));
             goto out;
         }
+        f->map = map;
     }
+out:
+    return r;
+}
 
-    int torn = 0;
-    const char *why = check_file_header(map, size, no, &torn);
-    if (why) {
-        long long found = is_last && torn ? find_valid_record(map, 0, size, st->have_seq, st->last_seq) : -1;
-        if (!is_last || !torn || found >= 0) {
-            r = err_set(FLOE_ECORRUPT,
-                        "%s: bad file header (%s); the WAL is damaged before its tail: refusing to open",
-                        path, why);
-            goto out;
-        }
-        /* A file created just before a crash: nothing in it was ever acknowledged. */
-        if (unlink(path) != 0) {
-            r = err_set(FLOE_EIO, "remove torn WAL file %s: %s", path, strerror(errno));
-            goto out;
-        }
-        if (fsync(w->dir_fd) != 0) {
-            r = err_set(FLOE_EIO, "fsync directory %s: %s", w->dir, strerror(errno));
-            goto out;
-        }
-        note_truncation(st, path, 0, size, why);
-        *removed = 1;
+static void unmap_file(mapped_file *f)
+{
+    if (f->map)
+        munmap(f->map, f->size);
+    if (f->fd >= 0)
+        close(f->fd);
+}
+
+/* The header of file number no is bad (why). Only a torn header of the last file with no valid
+ * record behind it is a file created just before a crash: that file is removed (*removed set, the
+ * directory fsynced, the loss noted in st). Anything else is FLOE_ECORRUPT. */
+static int replay_bad_header(wal_t *w, const mapped_file *f, int is_last, int torn, const char *why,
+                             replay_state *st, int *removed)
+{
+    int r = 0;
+    long long found =
+        is_last && torn ? find_valid_record(f->map, 0, f->size, st->have_seq, st->last_seq) : -1;
+
+    if (!is_last || !torn || found >= 0) {
+        r = err_set(FLOE_ECORRUPT,
+                    "%s: bad file header (%s); the WAL is damaged before its tail: refusing to open", f->path,
+                    why);
         goto out;
     }
+    /* A file created just before a crash: nothing in it was ever acknowledged. */
+    if (unlink(f->path) != 0) {
+        r = err_set(FLOE_EIO, "remove torn WAL file %s: %s", f->path, strerror(errno));
+        goto out;
+    }
+    if (fsync(w->dir_fd) != 0) {
+        r = err_set(FLOE_EIO, "fsync directory %s: %s", w->dir, strerror(errno));
+        goto out;
+    }
+    note_truncation(st, f->path, 0, f->size, why);
+    *removed = 1;
+out:
+    return r;
+}
 
-    size_t off = WAL_FILE_HEADER_BYTES;
-    while (off < size) {
-        wal_record rec;
-        uint32_t len = 0;
-        why = parse_record(map + off, size - off, &rec, &len);
-        if (why) {
-            if (!is_last) {
-                r = err_set(
-                    FLOE_ECORRUPT,
-                    "%s: bad record at byte %zu (%s); the WAL is damaged before its tail: refusing to open",
-                    path, off, why);
-                goto out;
-            }
-            if (all_zero(map + off, size - off)) {
-                /* Space reserved by posix_fallocate and never written: a clean end, not a tear. */
-                if (ftruncate(fd, (off_t)off) != 0 || fsync(fd) != 0) {
-                    r = err_set(FLOE_EIO, "truncate reserved tail of %s at byte %zu: %s", path, off,
-                                strerror(errno));
-                    goto out;
-                }
-                break;
-            }
-            long long found = find_valid_record(map, off + 1, size, st->have_seq, st->last_seq);
-            if (found >= 0) {
-                r = err_set(
-                    FLOE_ECORRUPT,
+/* Record replay stopped at byte off of the last file, where a record does not parse (why). Zeros from
+ * there on are space reserved and never written, and a damaged record with no valid one after it is
+ * a torn tail (noted in st): either is cut off and replay of the file ends cleanly. A valid record
+ * after the damage means the WAL is damaged before its tail: FLOE_ECORRUPT. */
+static int cut_last_file(const mapped_file *f, size_t off, const char *why, replay_state *st)
+{
+    int r = 0;
+
+    if (all_zero(f->map + off, f->size - off)) {
+        /* Space reserved by posix_fallocate and never written: a clean end, not a tear. */
+        if (ftruncate(f->fd, (off_t)off) != 0 || fsync(f->fd) != 0)
+            r = err_set(FLOE_EIO, "truncate reserved tail of %s at byte %zu: %s", f->path, off,
+                        strerror(errno));
+        goto out;
+    }
+    long long found = find_valid_record(f->map, off + 1, f->size, st->have_seq, st->last_seq);
+    if (found >= 0) {
+        r = err_set(FLOE_ECORRUPT,
                     "%s: bad record at byte %zu (%s) with a valid record after it at byte %lld; the WAL is "
                     "damaged before its tail: refusing to open",
-                    path, off, why, found);
-                goto out;
-            }
-            if (ftruncate(fd, (off_t)off) != 0 || fsync(fd) != 0) {
-                r = err_set(FLOE_EIO, "truncate torn tail of %s at byte %zu: %s", path, off, strerror(errno));
-                goto out;
-            }
-            note_truncation(st, path, off, size - off, why);
+                    f->path, off, why, found);
+        goto out;
+    }
+    if (ftruncate(f->fd, (off_t)off) != 0 || fsync(f->fd) != 0) {
+        r = err_set(FLOE_EIO, "truncate torn tail of %s at byte %zu: %s", f->path, off, strerror(errno));
+        goto out;
+    }
+    note_truncation(st, f->path, off, f->size - off, why);
+out:
+    return r;
+}
+
+/* Checks a parsed record of len bytes at byte off against the WAL's limits and order: at most
+ * max_record_bytes, and a sequence number above the previous record's (invariant 7). */
+static int check_replayed_record(const wal_t *w, const mapped_file *f, size_t off, const wal_record *rec,
+                                 uint32_t len, const replay_state *st)
+{
+    int r = 0;
+
+    if (len > w->opts.max_record_bytes)
+        r = err_set(
+            FLOE_ECORRUPT,
+            "%s: record at byte %zu is %u bytes, above max_record_bytes %u: raise the limit to open this "
+            "WAL",
+            f->path, off, len, w->opts.max_record_bytes);
+    else if (st->have_seq && rec->seq <= st->last_seq)
+        r = err_set(
+            FLOE_ECORRUPT,
+            "%s: record at byte %zu has sequence number %llu, not above the previous %llu: refusing to "
+            "open",
+            f->path, off, (unsigned long long)rec->seq, (unsigned long long)st->last_seq);
+    return r;
+}
+
+/* Hands every record after the header of a mapped file to st->fn, in order. A record that does not
+ * parse is damage in any file but the last; in the last one cut_last_file decides. Returns 0, an
+ * error, or the callback's nonzero value. */
+static int replay_records(wal_t *w, const mapped_file *f, int is_last, replay_state *st)
+{
+    size_t off = WAL_FILE_HEADER_BYTES;
+    int r = 0;
+
+    while (off < f->size) {
+        wal_record rec;
+        uint32_t len = 0;
+        const char *why = parse_record(f->map + off, f->size - off, &rec, &len);
+        if (why) {
+            if (is_last)
+                r = cut_last_file(f, off, why, st);
+            else
+                r = err_set(
+                    FLOE_ECORRUPT,
+                    "%s: bad record at byte %zu (%s); the WAL is damaged before its tail: refusing to "
+                    "open",
+                    f->path, off, why);
             break;
         }
-        if (len > w->opts.max_record_bytes) {
-            r = err_set(
-                FLOE_ECORRUPT,
-                "%s: record at byte %zu is %u bytes, above max_record_bytes %u: raise the limit to open this "
-                "WAL",
-                path, off, len, w->opts.max_record_bytes);
-            goto out;
-        }
-        if (st->have_seq && rec.seq <= st->last_seq) {
-            r = err_set(
-                FLOE_ECORRUPT,
-                "%s: record at byte %zu has sequence number %llu, not above the previous %llu: refusing to "
-                "open",
-                path, off, (unsigned long long)rec.seq, (unsigned long long)st->last_seq);
-            goto out;
-        }
-        if (st->fn) {
+        r = check_replayed_record(w, f, off, &rec, len, st);
+        if (!r && st->fn)
             r = st->fn(st->ctx, &rec);
-            if (r)
-                goto out;
-        }
+        if (r)
+            break;
         st->last_seq = rec.seq;
         st->have_seq = 1;
         st->records++;
         off += len;
     }
+    return r;
+}
+
+/* Replays WAL file number no. In the last file, a damaged record after which no valid record follows
+ * is a torn tail: the file is cut there (or removed, if its header is torn). Sets *removed when the
+ * file was removed. */
+static int replay_file(wal_t *w, uint64_t no, int is_last, replay_state *st, int *removed)
+{
+    mapped_file f = {.fd = -1};
+    int torn = 0;
+    int r = 0;
+
+    *removed = 0;
+    file_path(w, no, f.path, sizeof f.path);
+    r = map_file(&f, is_last);
+    if (r)
+        goto out;
+    const char *why = check_file_header(f.map, f.size, no, &torn);
+    if (why)
+        r = replay_bad_header(w, &f, is_last, torn, why, st, removed);
+    else
+        r = replay_records(w, &f, is_last, st);
 out:
-    if (map)
-        munmap(map, size);
-    if (fd >= 0)
-        close(fd);
+    unmap_file(&f);
+    return r;
+}
+
+/* Refuses a gap in the ascending file numbers nums: a missing file would silently lose its records. */
+static int check_contiguous(const char *dir, const uint64_t *nums, size_t count)
+{
+    int r = 0;
+
+    for (size_t i = 1; i < count && !r; i++)
+        if (nums[i] != nums[i - 1] + 1)
+            r = err_set(
+                FLOE_ECORRUPT,
+                "WAL directory %s: file %0*llu.log is missing between %0*llu.log and %0*llu.log: refusing "
+                "to open",
+                dir, WAL_NAME_DIGITS, (unsigned long long)nums[i - 1] + 1, WAL_NAME_DIGITS,
+                (unsigned long long)nums[i - 1], WAL_NAME_DIGITS, (unsigned long long)nums[i]);
+    return r;
+}
+
+/* Replays every file in w->dir, oldest first, into st. On success *next_no_out is the number the new
+ * file takes (after the last file left) and *files_left_out how many files replay left in place. */
+static int replay_dir(wal_t *w, replay_state *st, uint64_t *next_no_out, uint64_t *files_left_out)
+{
+    uint64_t *nums = NULL;
+    size_t count = 0;
+    uint64_t next_no = WAL_FIRST_FILE_NO;
+    uint64_t files_left = 0;
+    int r = 0;
+
+    r = list_files(w->dir, &nums, &count);
+    if (r)
+        goto out;
+    r = check_contiguous(w->dir, nums, count);
+    if (r)
+        goto out;
+    for (size_t i = 0; i < count; i++) {
+        int removed = 0;
+        r = replay_file(w, nums[i], i + 1 == count, st, &removed);
+        if (r)
+            goto out;
+        if (!removed) {
+            files_left++;
+            next_no = nums[i] + 1;
+        } else {
+            next_no = nums[i];
+        }
+    }
+    if (next_no == 0 || next_no == UINT64_MAX) {
+        r = err_set(FLOE_ECORRUPT, "WAL directory %s: file numbers are exhausted", w->dir);
+        goto out;
+    }
+    *next_no_out = next_no;
+    *files_left_out = files_left;
+out:
+    free(nums);
     return r;
 }
 
@@ -793,6 +898,8 @@ static int check_options(const wal_options *o)
     return 0;
 }
 
+/* Frees the handle and closes its descriptors; the mutex and condition variables are the caller's
+ * (destroy_sync). NULL is a no-op. */
 static void wal_free(wal_t *w)
 {
     if (!w)
@@ -807,14 +914,134 @@ static void wal_free(wal_t *w)
     free(w);
 }
 
+/* Allocates the handle for dir with options opts (already checked), no descriptors open. *out is
+ * freed with wal_free. */
+static int wal_alloc(const char *dir, const wal_options *opts, wal_t **out)
+{
+    wal_t *w = NULL;
+    int r = 0;
+
+    w = calloc(1, sizeof *w);
+    if (!w) {
+        r = err_set(FLOE_ENOMEM, "opening WAL %s: out of memory", dir);
+        goto out;
+    }
+    w->fd = -1;
+    w->dir_fd = -1;
+    w->opts = *opts;
+    w->batch_write_bytes =
+        opts->sync == FLOE_SYNC_ALWAYS ? WAL_ALWAYS_BATCH_WRITE_BYTES : WAL_BATCH_WRITE_BYTES;
+    w->buf_max_bytes = w->batch_write_bytes + opts->max_record_bytes;
+    w->dir = strdup(dir);
+    if (!w->dir)
+        r = err_set(FLOE_ENOMEM, "opening WAL %s: out of memory", dir);
+out:
+    if (r) {
+        wal_free(w);
+        return r;
+    }
+    *out = w;
+    return 0;
+}
+
+/* Creates w->dir if it is missing and opens it as w->dir_fd, for fsyncs of its entries. */
+static int open_dir(wal_t *w)
+{
+    int r = 0;
+
+    if (mkdir(w->dir, 0755) != 0 && errno != EEXIST) {
+        r = err_set(FLOE_EIO, "create WAL directory %s: %s", w->dir, strerror(errno));
+        goto out;
+    }
+    w->dir_fd = open(w->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (w->dir_fd < 0)
+        r = err_set(FLOE_EIO, "open WAL directory %s: %s", w->dir, strerror(errno));
+out:
+    return r;
+}
+
+/* Creates mu, io_done and stop_cv (which waits on CLOCK_MONOTONIC): all three, or on failure none.
+ * destroy_sync undoes it. */
+static int init_sync(wal_t *w)
+{
+    int r = 0;
+
+    if (pthread_mutex_init(&w->mu, NULL) != 0) {
+        r = err_set(FLOE_ENOMEM, "opening WAL %s: cannot create mutex", w->dir);
+        goto out;
+    }
+    int io_rc = pthread_cond_init(&w->io_done, NULL);
+    int stop_rc = clock_cond_init(&w->stop_cv);
+    if (io_rc || stop_rc) {
+        if (!io_rc)
+            pthread_cond_destroy(&w->io_done);
+        if (!stop_rc)
+            pthread_cond_destroy(&w->stop_cv);
+        pthread_mutex_destroy(&w->mu);
+        r = err_set(FLOE_ENOMEM, "opening WAL %s: cannot create condition variables", w->dir);
+    }
+out:
+    return r;
+}
+
+static void destroy_sync(wal_t *w)
+{
+    pthread_cond_destroy(&w->io_done);
+    pthread_cond_destroy(&w->stop_cv);
+    pthread_mutex_destroy(&w->mu);
+}
+
+/* Creates file number next_no for new records as w->fd, and starts the counters from what replay
+ * found (st) and the files_left files it kept. */
+static int start_file(wal_t *w, uint64_t next_no, uint64_t files_left, const replay_state *st)
+{
+    char msg[WAL_MSG_BYTES];
+    uint64_t syncs = 0;
+    int r = 0;
+
+    int e = create_file(w, next_no, &w->fd, &syncs, msg, sizeof msg);
+    if (e) {
+        r = err_set(FLOE_EIO, "%s", msg);
+        goto out;
+    }
+    w->file_no = next_no;
+    w->file_bytes = WAL_FILE_HEADER_BYTES;
+    w->last_seq = st->last_seq;
+    w->have_last_seq = st->have_seq;
+    w->stats.syncs = syncs;
+    w->stats.bytes_written = WAL_FILE_HEADER_BYTES;
+    w->stats.files = files_left + 1;
+    w->stats.records_replayed = st->records;
+    w->stats.tail_bytes_truncated = st->truncated_bytes;
+out:
+    return r;
+}
+
+/* Starts the interval thread when the sync mode is FLOE_SYNC_INTERVAL; wal_close stops it. */
+static int start_interval_thread(wal_t *w)
+{
+    int r = 0;
+
+    if (w->opts.sync != FLOE_SYNC_INTERVAL)
+        goto out;
+    int e = pthread_create(&w->interval_thread, NULL, interval_main, w);
+    if (e) {
+        r = err_set(FLOE_EIO, "opening WAL %s: cannot start the sync thread: %s", w->dir, strerror(e));
+        goto out;
+    }
+    w->interval_started = 1;
+out:
+    return r;
+}
+
 int wal_open(const char *dir, const wal_options *opts, wal_replay_fn fn, void *ctx, wal_t **out)
 {
     wal_t *w = NULL;
-    uint64_t *nums = NULL;
-    size_t count = 0;
-    int sync_init = 0;
-    int r = 0;
     replay_state st = {.fn = fn, .ctx = ctx};
+    uint64_t next_no = WAL_FIRST_FILE_NO;
+    uint64_t files_left = 0;
+    int sync_ready = 0;
+    int r = 0;
 
     if (!dir || !opts || !out)
         return err_set(FLOE_EINVAL, "wal_open: NULL argument");
@@ -824,116 +1051,27 @@ int wal_open(const char *dir, const wal_options *opts, wal_replay_fn fn, void *c
     if (r)
         return r;
 
-    w = calloc(1, sizeof *w);
-    if (!w)
-        return err_set(FLOE_ENOMEM, "opening WAL %s: out of memory", dir);
-    w->fd = -1;
-    w->dir_fd = -1;
-    w->opts = *opts;
-    w->batch_write_bytes =
-        opts->sync == FLOE_SYNC_ALWAYS ? WAL_ALWAYS_BATCH_WRITE_BYTES : WAL_BATCH_WRITE_BYTES;
-    w->buf_max_bytes = w->batch_write_bytes + opts->max_record_bytes;
-    w->dir = strdup(dir);
-    if (!w->dir) {
-        r = err_set(FLOE_ENOMEM, "opening WAL %s: out of memory", dir);
-        goto out;
-    }
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
-        r = err_set(FLOE_EIO, "create WAL directory %s: %s", dir, strerror(errno));
-        goto out;
-    }
-    w->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (w->dir_fd < 0) {
-        r = err_set(FLOE_EIO, "open WAL directory %s: %s", dir, strerror(errno));
-        goto out;
-    }
-
-    r = list_files(dir, &nums, &count);
+    r = wal_alloc(dir, opts, &w);
     if (r)
         goto out;
-    for (size_t i = 1; i < count; i++) {
-        if (nums[i] != nums[i - 1] + 1) {
-            r = err_set(
-                FLOE_ECORRUPT,
-                "WAL directory %s: file %0*llu.log is missing between %0*llu.log and %0*llu.log: refusing "
-                "to open",
-                dir, WAL_NAME_DIGITS, (unsigned long long)nums[i - 1] + 1, WAL_NAME_DIGITS,
-                (unsigned long long)nums[i - 1], WAL_NAME_DIGITS, (unsigned long long)nums[i]);
-            goto out;
-        }
-    }
-    uint64_t next_no = WAL_FIRST_FILE_NO;
-    uint64_t files_left = 0;
-    for (size_t i = 0; i < count; i++) {
-        int removed = 0;
-        r = replay_file(w, nums[i], i + 1 == count, &st, &removed);
-        if (r)
-            goto out;
-        if (!removed) {
-            files_left++;
-            next_no = nums[i] + 1;
-        } else {
-            next_no = nums[i];
-        }
-    }
-    if (next_no == 0 || next_no == UINT64_MAX) {
-        r = err_set(FLOE_ECORRUPT, "WAL directory %s: file numbers are exhausted", dir);
+    r = open_dir(w);
+    if (r)
         goto out;
-    }
-
-    if (pthread_mutex_init(&w->mu, NULL) != 0) {
-        r = err_set(FLOE_ENOMEM, "opening WAL %s: cannot create mutex", dir);
+    r = replay_dir(w, &st, &next_no, &files_left);
+    if (r)
         goto out;
-    }
-    sync_init = 1;
-    int crc_a = pthread_cond_init(&w->io_done, NULL);
-    int crc_b = clock_cond_init(&w->stop_cv);
-    if (crc_a || crc_b) {
-        if (!crc_a)
-            pthread_cond_destroy(&w->io_done);
-        if (!crc_b)
-            pthread_cond_destroy(&w->stop_cv);
-        pthread_mutex_destroy(&w->mu);
-        sync_init = 0;
-        r = err_set(FLOE_ENOMEM, "opening WAL %s: cannot create condition variables", dir);
+    r = init_sync(w);
+    if (r)
         goto out;
-    }
-    sync_init = 2;
-
-    char msg[WAL_MSG_BYTES];
-    uint64_t syncs = 0;
-    int e = create_file(w, next_no, &w->fd, &syncs, msg, sizeof msg);
-    if (e) {
-        r = err_set(FLOE_EIO, "%s", msg);
+    sync_ready = 1;
+    r = start_file(w, next_no, files_left, &st);
+    if (r)
         goto out;
-    }
-    w->file_no = next_no;
-    w->file_bytes = WAL_FILE_HEADER_BYTES;
-    w->last_seq = st.last_seq;
-    w->have_last_seq = st.have_seq;
-    w->stats.syncs = syncs;
-    w->stats.bytes_written = WAL_FILE_HEADER_BYTES;
-    w->stats.files = files_left + 1;
-    w->stats.records_replayed = st.records;
-    w->stats.tail_bytes_truncated = st.truncated_bytes;
-
-    if (opts->sync == FLOE_SYNC_INTERVAL) {
-        e = pthread_create(&w->interval_thread, NULL, interval_main, w);
-        if (e) {
-            r = err_set(FLOE_EIO, "opening WAL %s: cannot start the sync thread: %s", dir, strerror(e));
-            goto out;
-        }
-        w->interval_started = 1;
-    }
+    r = start_interval_thread(w);
 out:
-    free(nums);
     if (r) {
-        if (sync_init == 2) {
-            pthread_cond_destroy(&w->io_done);
-            pthread_cond_destroy(&w->stop_cv);
-        }
-        if (sync_init >= 1)
-            pthread_mutex_destroy(&w->mu);
+        if (sync_ready)
+            destroy_sync(w);
         wal_free(w);
         return r;
     }
@@ -944,9 +1082,6 @@ out:
     *out = w;
     return 0;
 }
-
-/* ---- appending ---- */
-
 static int check_record(const wal_t *w, const wal_record *rec, uint64_t *len_out)
 {
     if (!rec)
@@ -1134,9 +1269,7 @@ int wal_close(wal_t *w)
         (ftruncate(w->fd, (off_t)w->file_bytes) != 0 || fsync(w->fd) != 0))
         r = err_set(FLOE_EIO, "truncate WAL file %llu in %s at close: %s", (unsigned long long)w->file_no,
                     w->dir, strerror(errno));
-    pthread_cond_destroy(&w->io_done);
-    pthread_cond_destroy(&w->stop_cv);
-    pthread_mutex_destroy(&w->mu);
+    destroy_sync(w);
     wal_free(w);
     return r;
 }

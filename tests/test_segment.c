@@ -14,6 +14,7 @@
 #include "lru.h"
 #include "segment.h"
 #include "testutil.h"
+#include "tools.h"
 
 static char *tmpdir;
 
@@ -1012,7 +1013,7 @@ static char *dump_to_string(const char *path, int *rc)
     ck_assert_ptr_nonnull(m);
     FILE *out = open_memstream(&m->buf, &m->len);
     ck_assert_ptr_nonnull(out);
-    *rc = segment_dump(path, out);
+    *rc = tools_segment_dump(path, out);
     fclose(out);
     char *text = m->buf;
     free(m);
@@ -1091,7 +1092,7 @@ START_TEST(segment_dump_lists_entries_and_reports_a_crc_mismatch_with_its_offset
 
     char *missing = path_in_tmp("missing.seg");
     FILE *devnull = fopen("/dev/null", "w");
-    ck_assert_int_eq(segment_dump(missing, devnull), FLOE_ENOTFOUND);
+    ck_assert_int_eq(tools_segment_dump(missing, devnull), FLOE_ENOTFOUND);
     fclose(devnull);
     free(missing);
     segment_info_clear(&info);
@@ -1175,7 +1176,7 @@ START_TEST(segment_writer_output_matches_the_worked_example)
             ck_assert_msg(file[i] == doc_bytes[i], "byte 0x%zx: file has %02x, docs/formats.md %02x", i,
                           file[i], doc_bytes[i]);
 
-    /* The documented dump is what segment_dump prints, up to the creation time. */
+    /* The documented dump is what `floe segment dump` prints, up to the creation time. */
     int rc;
     char *text = dump_to_string(path, &rc);
     ck_assert_int_eq(rc, 0);

@@ -29,6 +29,12 @@ int tools_fsck_remote(cold_t *c, FILE *out, uint64_t *orphans_out);
 int tools_gc(cold_t *c, int64_t grace_s, unsigned keep_manifests, int dry_run, FILE *out,
              uint64_t *deleted_out);
 
+/* floe segment dump: prints the segment file at path (footer, metadata, bloom filter, index and every
+ * entry, keys and values escaped, values shortened) to out, and reports each damaged part with its
+ * block number and byte offset. Returns 0 if the file is intact, FLOE_ECORRUPT if anything was
+ * damaged (after printing all it could), or another error if it cannot be read at all. */
+int tools_segment_dump(const char *path, FILE *out);
+
 /* The floe subcommands. Each takes its own argv (argv[0] is the subcommand name, e.g. "fsck") and
  * returns the process exit status: 0 on success, 1 when the operation failed or found damage (one
  * line on stderr says what), 2 for a usage error. */
