@@ -255,6 +255,8 @@ static int publish_once(floe_t *db)
     if (rc < 0 || n == 0)
         goto out;
     rc = remote_publish(db->cold, rm, &earlier);
+    if (rc == 0 || rc == REMOTE_PUBLISHED_BEFORE)
+        cold_recovered(db); /* before waiters learn of the publication */
     if (rc == FLOE_EFENCED) {
         mark_fenced(db);
     } else if (rc == 0) {
@@ -289,9 +291,7 @@ static int publish_pending(floe_t *db)
     int rc = ensure_claimed(db);
     while (rc == 0 && (rc = publish_once(db)) == REMOTE_PUBLISHED_BEFORE) {
     }
-    if (rc == 0)
-        cold_recovered(db);
-    else if (rc != FLOE_EFENCED)
+    if (rc < 0 && rc != FLOE_EFENCED)
         cold_trouble(db, "publishing the manifest", floe_last_error());
     pthread_mutex_unlock(&db->publish_mu);
     return rc;
