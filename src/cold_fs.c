@@ -318,19 +318,12 @@ static int open_object(cold_fs *fs, const char *key, char *path, size_t cap, int
 
 static int read_exact(int fd, void *buf, size_t len, uint64_t offset, const char *path)
 {
-    char *p = buf;
-    while (len) {
-        ssize_t n = pread(fd, p, len, (off_t)offset);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return err_set(FLOE_EIO, "cold fs: read %s at %" PRIu64 ": %s", path, offset, strerror(errno));
-        if (n == 0)
-            return err_set(FLOE_ERANGE, "cold fs: %s ended at %" PRIu64 " while reading", path, offset);
-        p += n;
-        len -= (size_t)n;
-        offset += (uint64_t)n;
-    }
+    size_t done = 0;
+    int e = file_pread_all(fd, buf, len, offset, &done);
+    if (e < 0)
+        return err_set(FLOE_ERANGE, "cold fs: %s ended at %" PRIu64 " while reading", path, offset + done);
+    if (e > 0)
+        return err_set(FLOE_EIO, "cold fs: read %s at %" PRIu64 ": %s", path, offset + done, strerror(e));
     return 0;
 }
 
