@@ -137,9 +137,9 @@ static int rec_del(cold_t *c, const char *key)
     return cold_delete(rec_inner(c), key);
 }
 
-static int rec_list(cold_t *c, const char *prefix, cold_list_fn fn, void *ctx)
+static int rec_list(cold_t *c, const char *prefix, const char *start_after, cold_list_fn fn, void *ctx)
 {
-    return cold_list(rec_inner(c), prefix, fn, ctx);
+    return cold_list_after(rec_inner(c), prefix, start_after, fn, ctx);
 }
 
 static void rec_counters(cold_t *c, uint64_t requests[FLOE_COLD_OP_COUNT], uint64_t errors[FLOE_COLD_OP_COUNT],

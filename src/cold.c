@@ -131,15 +131,20 @@ int cold_delete(cold_t *c, const char *key)
     return c->ops->del(c, key);
 }
 
-int cold_list(cold_t *c, const char *prefix, cold_list_fn fn, void *ctx)
+int cold_list_after(cold_t *c, const char *prefix, const char *start_after, cold_list_fn fn, void *ctx)
 {
     if (!c || !fn)
         return err_set(FLOE_EINVAL, "cold list: no store or callback");
     if (!prefix)
         prefix = "";
-    if (strlen(prefix) > FLOE_MAX_KEY_BYTES)
-        return err_set(FLOE_EINVAL, "cold list: prefix longer than %d bytes", FLOE_MAX_KEY_BYTES);
-    return c->ops->list(c, prefix, fn, ctx);
+    if (strlen(prefix) > FLOE_MAX_KEY_BYTES || (start_after && strlen(start_after) > FLOE_MAX_KEY_BYTES))
+        return err_set(FLOE_EINVAL, "cold list: prefix or start key longer than %d bytes", FLOE_MAX_KEY_BYTES);
+    return c->ops->list(c, prefix, start_after && start_after[0] ? start_after : NULL, fn, ctx);
+}
+
+int cold_list(cold_t *c, const char *prefix, cold_list_fn fn, void *ctx)
+{
+    return cold_list_after(c, prefix, NULL, fn, ctx);
 }
 
 void cold_get_counters(cold_t *c, uint64_t requests[FLOE_COLD_OP_COUNT], uint64_t errors[FLOE_COLD_OP_COUNT],

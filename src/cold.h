@@ -82,6 +82,11 @@ typedef int (*cold_list_fn)(void *ctx, const char *key, uint64_t size, int64_t m
  * FLOE_ECOLD, or fn's non-zero value. */
 int cold_list(cold_t *c, const char *prefix, cold_list_fn fn, void *ctx);
 
+/* cold_list of only the keys that sort after start_after (NULL or "": every key): the s3 backend
+ * asks the store to start there (ListObjectsV2 start-after), so finding what is newer than a known
+ * key costs one request however many older keys there are. Errors as cold_list. */
+int cold_list_after(cold_t *c, const char *prefix, const char *start_after, cold_list_fn fn, void *ctx);
+
 /* Copies per-operation counters (floe_cold_op): requests sent (every attempt), calls that failed,
  * and attempts that were retries. The fs backend counts calls as requests and never retries. Any
  * array may be NULL. */

@@ -21,7 +21,8 @@ typedef struct cold_ops {
     int (*get)(cold_t *c, const char *key, void **data, size_t *len, size_t max_len);
     int (*head)(cold_t *c, const char *key, uint64_t *size, char etag[COLD_ETAG_MAX]);
     int (*del)(cold_t *c, const char *key);
-    int (*list)(cold_t *c, const char *prefix, cold_list_fn fn, void *ctx);
+    /* Keys after start_after (NULL: from the first), in bytewise order. */
+    int (*list)(cold_t *c, const char *prefix, const char *start_after, cold_list_fn fn, void *ctx);
     void (*counters)(cold_t *c, uint64_t requests[FLOE_COLD_OP_COUNT], uint64_t errors[FLOE_COLD_OP_COUNT],
                      uint64_t retries[FLOE_COLD_OP_COUNT]);
     int (*health)(cold_t *c, char *msg, size_t cap);

@@ -601,8 +601,26 @@ out:
     free(path);
     return rc;
 }
-static int fs_list(cold_t *c, const char *prefix, cold_list_fn fn, void *ctx)
+/* fs_list's filter for start_after: passes on only keys that sort after it. */
+typedef struct after_filter {
+    const char *start_after;
+    cold_list_fn fn;
+    void *ctx;
+} after_filter;
+
+static int list_after_cb(void *ctx, const char *key, uint64_t size, int64_t mtime_unix_s)
 {
+    after_filter *a = ctx;
+    return strcmp(key, a->start_after) > 0 ? a->fn(a->ctx, key, size, mtime_unix_s) : 0;
+}
+
+static int fs_list(cold_t *c, const char *prefix, const char *start_after, cold_list_fn fn, void *ctx)
+{
+    after_filter filter = {.start_after = start_after, .fn = fn, .ctx = ctx};
+    if (start_after) {
+        fn = list_after_cb;
+        ctx = &filter;
+    }
     cold_fs *fs = fs_of(c);
     list_walk *w = malloc(sizeof *w);
     if (!w)

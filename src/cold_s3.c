@@ -62,9 +62,9 @@ static int s3b_delete(cold_t *c, const char *key)
     return s3_delete(client(c), key);
 }
 
-static int s3b_list(cold_t *c, const char *prefix, cold_list_fn fn, void *ctx)
+static int s3b_list(cold_t *c, const char *prefix, const char *start_after, cold_list_fn fn, void *ctx)
 {
-    return s3_list(client(c), prefix, 0, fn, ctx);
+    return s3_list_after(client(c), prefix, start_after, 0, fn, ctx);
 }
 
 static void s3b_counters(cold_t *c, uint64_t requests[FLOE_COLD_OP_COUNT], uint64_t errors[FLOE_COLD_OP_COUNT],

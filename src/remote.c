@@ -20,6 +20,10 @@
  *    If-None-Match, and a racing claimer of the same version retries with a newer epoch. So a
  *    version that already holds this writer's epoch is its own earlier publication whose answer was
  *    lost, even if a retry would now write other bytes (more segments uploaded since).
+ * 6. Before it creates version V a writer lists the versions after V - 1 and stops, fenced, if any
+ *    is from a newer epoch. If-None-Match alone would not tell it: gc deletes old versions, so a
+ *    writer cut off for a while may find V gone and create it, in a hole below the newest version,
+ *    where no reader or restore ever looks.
  */
 #include "remote.h"
 
@@ -229,12 +233,42 @@ out:
     return rc;
 }
 
+/* Fails with FLOE_EFENCED if a version after remote's predecessor is from a newer writer epoch
+ * (invariant 6). One LIST that starts after the predecessor's key, and a GET only when it finds
+ * something. */
+static int check_not_fenced(cold_t *c, const manifest *remote)
+{
+    char after[COLD_LAYOUT_KEY_MAX], key[COLD_LAYOUT_KEY_MAX];
+    newest_scan scan = {0};
+    manifest *newest = NULL;
+    cold_manifest_key(remote->version - 1, after);
+    int rc = cold_list_after(c, "manifest/", after, newest_cb, &scan);
+    if (rc != 0)
+        return err_wrap(rc < 0 ? rc : FLOE_ECOLD, "publish manifest: list the versions after %s", after);
+    err_clear();
+    if (!scan.found)
+        return 0;
+    cold_manifest_key(scan.version, key);
+    if ((rc = remote_read_manifest(c, key, scan.version, &newest)) < 0)
+        return err_wrap(rc, "publish manifest: read the newest version");
+    if (newest->writer_epoch > remote->writer_epoch)
+        rc = err_set(FLOE_EFENCED,
+                     "fenced: writer epoch %" PRIu64 " published version %" PRIu64 "; this writer (epoch %" PRIu64
+                     ") stops. Another node has taken over this bucket prefix.",
+                     newest->writer_epoch, scan.version, remote->writer_epoch);
+    manifest_free(newest);
+    return rc;
+}
+
 int remote_publish(cold_t *c, const manifest *remote, manifest **earlier)
 {
     manifest *theirs = NULL;
     if (!c || !remote || !earlier)
         return err_set(FLOE_EINVAL, "remote_publish: no store, manifest or output");
-    int rc = publish_version(c, remote, &theirs);
+    int rc = remote->version > 0 ? check_not_fenced(c, remote) : 0;
+    if (rc < 0)
+        return rc;
+    rc = publish_version(c, remote, &theirs);
     if (rc != PUBLISH_CONFLICT)
         return rc;
     if (theirs->writer_epoch == remote->writer_epoch) {

@@ -40,7 +40,9 @@ int remote_manifest_build(const manifest *m, const uint64_t *extra_ids, size_t n
 #define REMOTE_PUBLISHED_BEFORE 2
 
 /* Publishes remote (built by remote_manifest_build) as manifest/<remote->version>.json with
- * If-None-Match: *. A retry after a lost answer with the same bytes returns 0. If the version
+ * If-None-Match: *, after checking that no version after remote->version - 1 is from a newer
+ * writer epoch (FLOE_EFENCED: gc may have deleted the version this writer wants, so the create
+ * alone would not tell). The check costs one LIST that starts after the previous version's key. A retry after a lost answer with the same bytes returns 0. If the version
  * already exists with other bytes, reads it: from a newer writer epoch, returns FLOE_EFENCED
  * ("fenced: writer epoch N published version V; this writer (epoch M) stops"); from this writer's
  * own epoch (an earlier attempt whose answer was lost, made before more segments were uploaded),

@@ -118,6 +118,10 @@ typedef int (*s3_list_fn)(void *ctx, const char *key, uint64_t size, int64_t mti
  * 1000). Errors: FLOE_ECOLD (including a page over S3_MAX_LIST_PAGE_BYTES or that does not parse),
  * or fn's non-zero value. */
 int s3_list(s3_client *c, const char *prefix, uint32_t page_keys, s3_list_fn fn, void *ctx);
+/* s3_list of only the keys after start_after (relative to the configured prefix, like the keys;
+ * NULL for all), sent as ListObjectsV2's start-after on the first request. */
+int s3_list_after(s3_client *c, const char *prefix, const char *start_after, uint32_t page_keys, s3_list_fn fn,
+                  void *ctx);
 
 /* Copies the counters: for each floe_cold_op, HTTP requests sent (every attempt), calls that failed
  * (404 on GET/HEAD and S3_EXISTS are answers, not errors), and attempts that were retries. Any

@@ -117,9 +117,15 @@ static int list_element(void *ctx, const char *path, const char *text, size_t le
 
 int s3_list(s3_client *c, const char *prefix, uint32_t page_keys, s3_list_fn fn, void *ctx)
 {
+    return s3_list_after(c, prefix, NULL, page_keys, fn, ctx);
+}
+
+int s3_list_after(s3_client *c, const char *prefix, const char *start_after, uint32_t page_keys, s3_list_fn fn,
+                  void *ctx)
+{
     int rc = 0;
     char *token = NULL;
-    char full_prefix[1024 + 512 + 2];
+    char full_prefix[1024 + 512 + 2], full_start[1024 + 512 + 2];
     char max_keys[16];
     list_page page = {0};
     s3_resp r = {0};
@@ -131,6 +137,9 @@ int s3_list(s3_client *c, const char *prefix, uint32_t page_keys, s3_list_fn fn,
     int n = snprintf(full_prefix, sizeof full_prefix, "%s%s", c->prefix, prefix ? prefix : "");
     if (n < 0 || (size_t)n >= sizeof full_prefix)
         return err_set(FLOE_EINVAL, "s3 list: prefix too long");
+    n = snprintf(full_start, sizeof full_start, "%s%s", c->prefix, start_after ? start_after : "");
+    if (n < 0 || (size_t)n >= sizeof full_start)
+        return err_set(FLOE_EINVAL, "s3 list: start key too long");
     size_t strip = strlen(c->prefix);
     snprintf(max_keys, sizeof max_keys, "%u", page_keys);
 
@@ -142,6 +151,8 @@ int s3_list(s3_client *c, const char *prefix, uint32_t page_keys, s3_list_fn fn,
         req.query[req.query_count++] = (sigv4_pair){"encoding-type", "url"};
         if (token)
             req.query[req.query_count++] = (sigv4_pair){"continuation-token", token};
+        else if (start_after && start_after[0])
+            req.query[req.query_count++] = (sigv4_pair){"start-after", full_start};
         s3_resp_free(&r);
         if ((rc = s3_perform(c, &req, &r)) != 0) {
             s3_count_error(c, FLOE_COLD_LIST, rc);

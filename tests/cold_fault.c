@@ -164,11 +164,11 @@ static int fault_delete(cold_t *c, const char *key)
     return rc ? rc : f->inner->ops->del(f->inner, key);
 }
 
-static int fault_list(cold_t *c, const char *prefix, cold_list_fn fn, void *ctx)
+static int fault_list(cold_t *c, const char *prefix, const char *start_after, cold_list_fn fn, void *ctx)
 {
     cold_fault *f = fault_of(c);
     int rc = before_call(f, FLOE_COLD_LIST, prefix);
-    return rc ? rc : f->inner->ops->list(f->inner, prefix, fn, ctx);
+    return rc ? rc : f->inner->ops->list(f->inner, prefix, start_after, fn, ctx);
 }
 
 static void fault_counters(cold_t *c, uint64_t requests[FLOE_COLD_OP_COUNT], uint64_t errors[FLOE_COLD_OP_COUNT],

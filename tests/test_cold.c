@@ -222,6 +222,37 @@ static int stop_at_two(void *ctx, const char *key, uint64_t size, int64_t mtime)
     return ++*n == 2 ? 42 : 0;
 }
 
+START_TEST(cold_list_after_starts_past_the_given_key)
+{
+    store st = open_store(_i);
+    static const char *const keys[] = {
+        "manifest/00000000000000000001.json", "manifest/00000000000000000002.json",
+        "manifest/00000000000000000010.json", "segments/ab/1-1.seg", "a/b",
+    };
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        ck_assert_msg(cold_put(st.c, keys[i], "x", 1, 0) == 0, "%s", floe_last_error());
+    listing l = {0};
+    ck_assert_msg(cold_list_after(st.c, "manifest/", "manifest/00000000000000000002.json", gather, &l) == 0, "%s",
+                  floe_last_error());
+    ck_assert_int_eq(l.count, 1);
+    ck_assert_str_eq(l.keys[0], "manifest/00000000000000000010.json");
+    /* A start key between two keys, and one past every key. */
+    memset(&l, 0, sizeof l);
+    ck_assert_int_eq(cold_list_after(st.c, "", "manifest/00000000000000000003", gather, &l), 0);
+    ck_assert_int_eq(l.count, 2);
+    ck_assert_str_eq(l.keys[0], "manifest/00000000000000000010.json");
+    ck_assert_str_eq(l.keys[1], "segments/ab/1-1.seg");
+    memset(&l, 0, sizeof l);
+    ck_assert_int_eq(cold_list_after(st.c, "manifest/", "manifest/99", gather, &l), 0);
+    ck_assert_int_eq(l.count, 0);
+    /* NULL and "" list everything under the prefix. */
+    memset(&l, 0, sizeof l);
+    ck_assert_int_eq(cold_list_after(st.c, "manifest/", NULL, gather, &l), 0);
+    ck_assert_int_eq(l.count, 3);
+    close_store(&st);
+}
+END_TEST
+
 START_TEST(cold_list_is_in_key_order_filtered_by_prefix)
 {
     store st = open_store(_i);
@@ -763,6 +794,7 @@ static Suite *make_suite(void)
                         BACKEND_S3 + 1);
     tcase_add_loop_test(contract, cold_racing_creators_exactly_one_wins, BACKEND_FS, BACKEND_S3 + 1);
     tcase_add_loop_test(contract, cold_list_is_in_key_order_filtered_by_prefix, BACKEND_FS, BACKEND_S3 + 1);
+    tcase_add_loop_test(contract, cold_list_after_starts_past_the_given_key, BACKEND_FS, BACKEND_S3 + 1);
     tcase_add_loop_test(contract, cold_put_file_round_trips_whole_and_in_parts, BACKEND_FS, BACKEND_S3 + 1);
     tcase_add_loop_test(contract, cold_bad_keys_are_refused_before_reaching_the_store, BACKEND_FS,
                         BACKEND_S3 + 1);

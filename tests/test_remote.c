@@ -349,6 +349,44 @@ START_TEST(remote_claim_takes_over_its_own_upload_the_local_manifest_missed)
 }
 END_TEST
 
+/* Issue 9, bug 2: gc deleted the versions between an old writer's last one and the newest, so the
+ * old writer's If-None-Match create of its next version would succeed in the hole. It must learn
+ * it is fenced first, and create nothing. */
+START_TEST(remote_publish_into_a_hole_gc_left_is_fenced)
+{
+    env e;
+    env_open(&e, _i);
+    manifest *a = tu_manifest_new(1), *b = NULL, *r = NULL, *earlier = NULL;
+    ck_assert_int_eq(remote_claim(e.c, a), 0); /* A: epoch 2, version 1 */
+    tu_segment_add(e.c, e.tmp, a, 1, a->writer_epoch, SEG_LOCAL_REMOTE, 1);
+    tu_remote_publish(e.c, a, 2);
+    a->remote_version = 2;
+    /* B takes over (epoch 3, version 3) and publishes on. */
+    ck_assert_int_eq(manifest_clone(a, &b), 0);
+    ck_assert_int_eq(remote_claim(e.c, b), 0);
+    for (uint64_t v = 4; v <= 6; v++)
+        tu_remote_publish(e.c, b, v);
+    /* gc keeps only the newest version. */
+    for (uint64_t v = 1; v <= 5; v++) {
+        char key[COLD_LAYOUT_KEY_MAX];
+        cold_manifest_key(v, key);
+        ck_assert_int_eq(cold_delete(e.c, key), 0);
+    }
+    /* A comes back and publishes version 3. */
+    tu_segment_add(e.c, e.tmp, a, 2, a->writer_epoch, SEG_LOCAL_REMOTE, 1);
+    ck_assert_int_eq(remote_manifest_build(a, NULL, 0, a->remote_version + 1, &r), 0);
+    ck_assert_int_eq(remote_publish(e.c, r, &earlier), FLOE_EFENCED);
+    ck_assert_msg(strstr(floe_last_error(), "epoch 3") != NULL, "%s", floe_last_error());
+    char hole[COLD_LAYOUT_KEY_MAX];
+    cold_manifest_key(3, hole);
+    ck_assert_int_eq(tu_cold_exists(e.c, hole), 0);
+    manifest_free(r);
+    manifest_free(b);
+    manifest_free(a);
+    env_close(&e);
+}
+END_TEST
+
 START_TEST(remote_claim_after_a_restart_keeps_every_published_segment)
 {
     env e;
@@ -771,6 +809,7 @@ static Suite *remote_suite(void)
     tcase_add_loop_test(tc, remote_claim_refuses_a_prefix_holding_segments_the_local_manifest_lacks, 0, 2);
     tcase_add_loop_test(tc, remote_claim_after_a_restart_keeps_every_published_segment, 0, 2);
     tcase_add_loop_test(tc, remote_claim_takes_over_its_own_upload_the_local_manifest_missed, 0, 2);
+    tcase_add_loop_test(tc, remote_publish_into_a_hole_gc_left_is_fenced, 0, 2);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("tools");
