@@ -39,6 +39,7 @@
 #include "crc32c.h"
 #include "error.h"
 #include "file.h"
+#include "lru_list.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -85,7 +86,7 @@ typedef struct bc_entry {
     char *key;
     uint32_t key_len;
     struct bc_entry *hnext;
-    struct bc_entry *prev, *next; /* LRU: prev is more recent */
+    lru_link link; /* the LRU order (lru_list.h) */
 } bc_entry;
 
 /* A fetched range waiting for the background thread to write it (invariant 5). */
@@ -107,7 +108,7 @@ struct blockcache {
     pthread_cond_t settled_cv; /* broadcast when a queued range has been written */
     bc_entry **buckets;
     size_t nbuckets; /* a power of two */
-    bc_entry *lru_head, *lru_tail;
+    lru_link lru; /* most recently used first */
     uint64_t bytes, entries, hits, misses, evictions, next_gen;
     int stopping;
     int trimmer_started;
@@ -207,30 +208,18 @@ static int entry_is(const bc_entry *e, const char *key, size_t key_len, uint64_t
     return e->offset == offset && e->len == len && e->key_len == key_len && memcmp(e->key, key, key_len) == 0;
 }
 
-/* Called with mu held, or while no other thread can see the cache (open, close). */
-static void lru_unlink(blockcache *bc, bc_entry *e)
+/* The entry least and most recently used; NULL if the cache is empty. Called with mu held, or
+ * while no other thread can see the cache (open, close). */
+static bc_entry *oldest_entry(const blockcache *bc)
 {
-    if (e->prev)
-        e->prev->next = e->next;
-    else
-        bc->lru_head = e->next;
-    if (e->next)
-        e->next->prev = e->prev;
-    else
-        bc->lru_tail = e->prev;
-    e->prev = e->next = NULL;
+    lru_link *l = lru_list_oldest(&bc->lru);
+    return l ? LRU_LIST_ENTRY(l, bc_entry, link) : NULL;
 }
 
-/* Called with mu held, or while no other thread can see the cache (open, close). */
-static void lru_push_head(blockcache *bc, bc_entry *e)
+static bc_entry *newest_entry(const blockcache *bc)
 {
-    e->prev = NULL;
-    e->next = bc->lru_head;
-    if (bc->lru_head)
-        bc->lru_head->prev = e;
-    bc->lru_head = e;
-    if (!bc->lru_tail)
-        bc->lru_tail = e;
+    lru_link *l = lru_list_newest(&bc->lru);
+    return l ? LRU_LIST_ENTRY(l, bc_entry, link) : NULL;
 }
 
 /* Called with mu held, or while no other thread can see the cache (open, close). */
@@ -239,7 +228,7 @@ static void index_add(blockcache *bc, bc_entry *e)
     size_t b = e->hash & (bc->nbuckets - 1);
     e->hnext = bc->buckets[b];
     bc->buckets[b] = e;
-    lru_push_head(bc, e);
+    lru_list_push_front(&bc->lru, &e->link);
     bc->bytes += e->charge;
     bc->entries++;
 }
@@ -260,7 +249,7 @@ static void index_remove(blockcache *bc, bc_entry *e, int unlink_file)
     while (*pp != e)
         pp = &(*pp)->hnext;
     *pp = e->hnext;
-    lru_unlink(bc, e);
+    lru_list_remove(&e->link);
     bc->bytes -= e->charge;
     bc->entries--;
     if (unlink_file) {
@@ -274,7 +263,7 @@ static void index_remove(blockcache *bc, bc_entry *e, int unlink_file)
 /* Called with mu held, or while no other thread can see the cache (open, close). */
 static void evict_tail(blockcache *bc)
 {
-    index_remove(bc, bc->lru_tail, 1);
+    index_remove(bc, oldest_entry(bc), 1);
     bc->evictions++;
 }
 
@@ -331,8 +320,8 @@ static void *trim_main(void *arg)
         }
         if (above_high_water(bc)) {
             /* Evict in batches, letting readers in between. */
-            while (!bc->stopping && bc->lru_tail && above_low_water(bc)) {
-                for (int i = 0; i < BC_TRIM_BATCH && bc->lru_tail && above_low_water(bc); i++)
+            while (!bc->stopping && oldest_entry(bc) && above_low_water(bc)) {
+                for (int i = 0; i < BC_TRIM_BATCH && oldest_entry(bc) && above_low_water(bc); i++)
                     evict_tail(bc);
                 pthread_mutex_unlock(&bc->mu);
                 pthread_mutex_lock(&bc->mu);
@@ -454,7 +443,7 @@ static int index_directory(blockcache *bc)
         index_add(bc, found[i]); /* newest ends up at the head */
     }
     n = 0;
-    while (bc->lru_tail && (bc->bytes > bc->capacity || bc->entries > bc->max_count))
+    while (oldest_entry(bc) && (bc->bytes > bc->capacity || bc->entries > bc->max_count))
         evict_tail(bc);
 out:
     for (size_t i = 0; i < n; i++)
@@ -473,6 +462,8 @@ int blockcache_open(const char *dir, uint64_t capacity_bytes, blockcache **out)
     if ((rc = file_mkdir_p(dir)) < 0)
         return err_wrap(rc, "block cache");
     bc = calloc(1, sizeof *bc);
+    if (bc)
+        lru_list_init(&bc->lru);
     if (!bc || !(bc->dir = strdup(dir))) {
         rc = err_set(FLOE_ENOMEM, "block cache: out of memory");
         goto fail;
@@ -518,8 +509,8 @@ int blockcache_open(const char *dir, uint64_t capacity_bytes, blockcache **out)
     return 0;
 fail:
     if (bc) {
-        while (bc->buckets && bc->lru_head)
-            index_remove(bc, bc->lru_head, 0);
+        while (bc->buckets && newest_entry(bc))
+            index_remove(bc, newest_entry(bc), 0);
         if (cv_init) {
             pthread_cond_destroy(&bc->cv);
             pthread_cond_destroy(&bc->settled_cv);
@@ -544,8 +535,8 @@ void blockcache_close(blockcache *bc)
         pthread_mutex_unlock(&bc->mu);
         pthread_join(bc->trimmer, NULL);
     }
-    while (bc->lru_head)
-        index_remove(bc, bc->lru_head, 0); /* the files stay: the cache outlives the process */
+    while (newest_entry(bc))
+        index_remove(bc, newest_entry(bc), 0); /* the files stay: the cache outlives the process */
     while (bc->pending_head) {             /* not written yet: it is only a cache */
         bc_pending *p = bc->pending_head;
         bc->pending_head = p->next;
@@ -672,7 +663,7 @@ static void cache_insert(blockcache *bc, const char *key, uint32_t key_len, uint
     bc_entry *old = find_hash(bc, hash);
     if (old)
         index_remove(bc, old, 0); /* its file is replaced by the rename below */
-    while (bc->lru_tail && (bc->bytes + charge > bc->capacity || bc->entries + 1 > bc->max_count))
+    while (oldest_entry(bc) && (bc->bytes + charge > bc->capacity || bc->entries + 1 > bc->max_count))
         evict_tail(bc);
     if (bc->bytes + charge > bc->capacity || bc->entries + 1 > bc->max_count || rename(tmp, final) != 0) {
         if (old)
@@ -711,8 +702,7 @@ int blockcache_read(blockcache *bc, cold_t *c, const char *key, uint64_t offset,
     pthread_mutex_lock(&bc->mu);
     bc_entry *e = find_hash(bc, hash);
     if (e && entry_is(e, key, key_len, offset, len)) {
-        lru_unlink(bc, e);
-        lru_push_head(bc, e);
+        lru_list_touch(&bc->lru, &e->link);
         gen = e->gen;
         /* Opened under mu, so the file is the entry's (invariant 1); read after unlocking. */
         fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -801,8 +791,9 @@ void blockcache_forget(blockcache *bc, const char *key)
         return;
     size_t key_len = strlen(key);
     pthread_mutex_lock(&bc->mu);
-    for (bc_entry *e = bc->lru_head, *next; e; e = next) {
-        next = e->next;
+    for (lru_link *l = bc->lru.next, *next; l != &bc->lru; l = next) {
+        next = l->next;
+        bc_entry *e = LRU_LIST_ENTRY(l, bc_entry, link);
         if (e->key_len == key_len && memcmp(e->key, key, key_len) == 0)
             index_remove(bc, e, 1);
     }

@@ -20,6 +20,7 @@
  *     shards, so the budgets add up to exactly the capacity.
  */
 #include "lru.h"
+#include "lru_list.h"
 
 #include "error.h"
 
@@ -36,7 +37,7 @@
 
 struct lru_handle {
     struct lru_handle *hash_next;
-    struct lru_handle *lru_prev, *lru_next;
+    lru_link link; /* the shard's LRU order (lru_list.h) */
     void *value;
     void (*free_fn)(void *value);
     uint64_t charge;
@@ -51,7 +52,7 @@ typedef struct lru_shard {
     lru_handle **buckets;
     size_t nbuckets; /* a power of two */
     size_t entries;
-    lru_handle lru; /* list head: lru.lru_next is the most recently used */
+    lru_link lru; /* most recently used first */
     uint64_t capacity;
     uint64_t bytes;
     uint64_t generation;
@@ -160,20 +161,6 @@ static void table_grow(lru_shard *s)
     s->nbuckets = n;
 }
 
-static void list_remove(lru_handle *e)
-{
-    e->lru_prev->lru_next = e->lru_next;
-    e->lru_next->lru_prev = e->lru_prev;
-}
-
-static void list_push_front(lru_shard *s, lru_handle *e)
-{
-    e->lru_next = s->lru.lru_next;
-    e->lru_prev = &s->lru;
-    e->lru_next->lru_prev = e;
-    s->lru.lru_next = e;
-}
-
 /* Takes the entry at slot out of the table and list and returns it; the table's reference now
  * belongs to the caller, who drops it after unlocking (note 4). Needs s->mu. */
 static lru_handle *detach(lru_shard *s, lru_handle **slot)
@@ -181,7 +168,7 @@ static lru_handle *detach(lru_shard *s, lru_handle **slot)
     lru_handle *e = *slot;
     *slot = e->hash_next;
     e->hash_next = NULL;
-    list_remove(e);
+    lru_list_remove(&e->link);
     s->entries--;
     s->bytes -= e->charge;
     return e;
@@ -214,7 +201,7 @@ int lru_create(uint64_t capacity_bytes, unsigned shards, lru_t **out)
         if (!s->buckets)
             goto nomem;
         s->nbuckets = LRU_INITIAL_BUCKETS;
-        s->lru.lru_next = s->lru.lru_prev = &s->lru;
+        lru_list_init(&s->lru);
         s->capacity = capacity_bytes / n + (i < capacity_bytes % n ? 1 : 0);
         pthread_mutex_init(&s->mu, NULL);
     }
@@ -242,8 +229,9 @@ void lru_destroy(lru_t *c)
         return;
     for (unsigned i = 0; i < c->nshards; i++) {
         lru_shard *s = &c->shards[i];
-        while (s->lru.lru_next != &s->lru) {
-            lru_handle *e = s->lru.lru_next;
+        lru_link *l;
+        while ((l = lru_list_newest(&s->lru)) != NULL) {
+            lru_handle *e = LRU_LIST_ENTRY(l, lru_handle, link);
             detach(s, table_find(s, e->key, e->key_len, e->hash));
             entry_unref(e);
         }
@@ -262,8 +250,7 @@ lru_handle *lru_get(lru_t *c, const void *key, size_t key_len)
     lru_handle *e = *table_find(s, key, key_len, hash);
     if (e) {
         atomic_fetch_add_explicit(&e->refs, 1, memory_order_relaxed);
-        list_remove(e);
-        list_push_front(s, e);
+        lru_list_touch(&s->lru, &e->link);
         s->hits++;
     } else {
         s->misses++;
@@ -338,8 +325,9 @@ static int insert_entry(lru_t *c, const void *key, size_t key_len, void *value, 
         old->hash_next = to_free;
         to_free = old;
     }
-    while (s->lru.lru_prev != &s->lru && over_budget(s, charge)) {
-        lru_handle *victim = s->lru.lru_prev;
+    lru_link *oldest;
+    while ((oldest = lru_list_oldest(&s->lru)) != NULL && over_budget(s, charge)) {
+        lru_handle *victim = LRU_LIST_ENTRY(oldest, lru_handle, link);
         lru_handle *gone = detach(s, table_find(s, victim->key, victim->key_len, victim->hash));
         gone->hash_next = to_free;
         to_free = gone;
@@ -348,7 +336,7 @@ static int insert_entry(lru_t *c, const void *key, size_t key_len, void *value, 
     slot = &s->buckets[hash & (s->nbuckets - 1)];
     e->hash_next = *slot;
     *slot = e;
-    list_push_front(s, e);
+    lru_list_push_front(&s->lru, &e->link);
     s->entries++;
     s->bytes += charge;
     if (s->entries > s->nbuckets)
