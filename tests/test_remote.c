@@ -675,6 +675,7 @@ static void gc_world(env *e, manifest **keep)
     tu_remote_publish(e->c, m, 2);
     ck_assert_int_eq(manifest_remove(m, 3), 0);
     tu_segment_add(e->c, e->tmp, m, 2, 1, SEG_REMOTE, 1);
+    tu_segment_add(e->c, e->tmp, m, 10, 1, SEG_REMOTE, 1); /* the strays below are older than this */
     for (uint64_t v = 3; v <= 12; v++)
         tu_remote_publish(e->c, m, v);
     tu_segment_add(e->c, e->tmp, stray, 8, 1, SEG_REMOTE, 1);
@@ -707,6 +708,40 @@ START_TEST(remote_gc_dry_run_deletes_nothing)
     ck_assert_msg(strstr(out, key_of(8)) != NULL, "%s", out);
     ck_assert_uint_eq(count_objects(&e, "segments/"), segs);
     ck_assert_uint_eq(count_objects(&e, "manifest/"), mans);
+    free(out);
+    manifest_free(m);
+    env_close(&e);
+}
+END_TEST
+
+/* Issue 9, bug 6: an object newer than every segment the newest manifest names may be an upload
+ * the writer has yet to publish (its answer was lost, or an older segment is still uploading); gc
+ * keeps it however old it is, so a delayed publication never names a deleted object. */
+START_TEST(remote_gc_keeps_orphans_newer_than_every_named_segment)
+{
+    env e;
+    env_open(&e, _i);
+    manifest *m = NULL;
+    gc_world(&e, &m);
+    manifest *pending = tu_manifest_new(1);
+    tu_segment_add(e.c, e.tmp, pending, 12, 1, SEG_REMOTE, 1); /* uploaded, not yet published */
+    manifest_free(pending);
+    FILE *devnull = fopen("/dev/null", "w");
+    uint64_t deleted = 0;
+    char *out = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&out, &len);
+    ck_assert_msg(tools_gc(e.c, 0, 10, 0, f, &deleted) == 0, "%s", floe_last_error());
+    fclose(f);
+    ck_assert(tu_cold_exists(e.c, key_of(12)));
+    ck_assert(!tu_cold_exists(e.c, key_of(9))); /* older than segment 10, which is named */
+    ck_assert_msg(strstr(out, "newer than every named segment") != NULL, "%s", out);
+    /* Once the writer publishes it, it is named like any other. */
+    tu_segment_add(e.c, e.tmp, m, 12, 1, SEG_REMOTE, 1);
+    tu_remote_publish(e.c, m, 13);
+    ck_assert_int_eq(tools_gc(e.c, 0, 10, 0, devnull, &deleted), 0);
+    ck_assert(tu_cold_exists(e.c, key_of(12)));
+    fclose(devnull);
     free(out);
     manifest_free(m);
     env_close(&e);
@@ -754,7 +789,7 @@ START_TEST(remote_gc_deletes_only_orphans_older_than_the_grace_period)
     ck_assert(!tu_cold_exists(e.c, key_of(3)));
     ck_assert(tu_cold_exists(e.c, key_of(1)));
     ck_assert(tu_cold_exists(e.c, key_of(2)));
-    ck_assert_uint_eq(count_objects(&e, "segments/"), 2);
+    ck_assert_uint_eq(count_objects(&e, "segments/"), 3);
     ck_assert_uint_eq(count_objects(&e, "manifest/"), 10);
     ck_assert(tu_cold_exists(e.c, "manifest/00000000000000000003.json"));
     ck_assert(tu_cold_exists(e.c, "manifest/00000000000000000012.json"));
@@ -820,6 +855,7 @@ static Suite *remote_suite(void)
     tcase_add_loop_test(tc, remote_damaged_manifest_is_corrupt_naming_the_object, 0, 2);
     tcase_add_loop_test(tc, remote_gc_dry_run_deletes_nothing, 0, 2);
     tcase_add_loop_test(tc, remote_gc_deletes_only_orphans_older_than_the_grace_period, 0, 2);
+    tcase_add_loop_test(tc, remote_gc_keeps_orphans_newer_than_every_named_segment, 0, 2);
     tcase_add_loop_test(tc, remote_gc_refuses_a_prefix_without_a_manifest, 0, 2);
     suite_add_tcase(s, tc);
     return s;

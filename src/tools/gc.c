@@ -8,6 +8,12 @@
  * 2. Objects under segments/ whose keys are not floe segment keys are never deleted; nor are keys
  *    under manifest/ that are not manifest keys.
  * 3. A listing holds at most LISTING_MAX_OBJECTS keys.
+ * 4. A segment object whose id is above every id the kept manifests name is never deleted: the
+ *    writer publishes segments as a gap-free run, so such an object may be an upload it has yet to
+ *    name (its answer lost, or an older segment still uploading), and deleting it would let that
+ *    publication name a missing object. Objects at or below the newest named id that no manifest
+ *    names are leftovers (an upload redone under a new epoch, a fenced writer's) and go after the
+ *    grace period.
  */
 #include "tools.h"
 
@@ -42,13 +48,16 @@ static int manifest_obj_cmp(const void *a, const void *b)
     return x < y ? 1 : x > y ? -1 : 0; /* newest first */
 }
 
-/* Marks every listed segment object that m names. */
-static void mark_named(listing *segs, const manifest *m)
+/* Marks every listed segment object that m names, and raises *max_id to the largest segment id m
+ * names. */
+static void mark_named(listing *segs, const manifest *m, uint64_t *max_id)
 {
     for (size_t i = 0; i < m->count; i++) {
         listed *e = listing_find(segs, m->segments[i].object_key);
         if (e)
             e->named = 1;
+        if (m->segments[i].id > *max_id)
+            *max_id = m->segments[i].id;
     }
 }
 
@@ -105,7 +114,7 @@ out:
  * and marks in segs every object they name (invariant 1). A kept manifest that cannot be read
  * fails the whole run before anything is deleted. */
 static int mark_kept(cold_t *c, manifest_obj *mans, size_t n_mans, unsigned keep_manifests, int64_t cutoff,
-                     listing *segs)
+                     listing *segs, uint64_t *max_named_id)
 {
     int rc = 0;
     for (size_t i = 0; i < n_mans; i++) {
@@ -118,17 +127,18 @@ static int mark_kept(cold_t *c, manifest_obj *mans, size_t n_mans, unsigned keep
                           "gc: a manifest that stays in the bucket cannot be read, so nothing was deleted");
             goto out;
         }
-        mark_named(segs, m);
+        mark_named(segs, m, max_named_id);
         manifest_free(m);
     }
 out:
     return rc;
 }
 
-/* How many objects gc deletes: the manifests not kept and the orphans older than cutoff. Younger
- * orphans are marked named (spared this time) and counted in *young_orphans. */
+/* How many objects gc deletes: the manifests not kept and the orphans older than cutoff whose id is
+ * at most max_named_id (invariant 4). The others are marked named (spared this time) and counted in
+ * *young_orphans or *pending_orphans. */
 static uint64_t count_deletions(const manifest_obj *mans, size_t n_mans, listing *segs, int64_t cutoff,
-                                uint64_t *young_orphans)
+                                uint64_t max_named_id, uint64_t *young_orphans, uint64_t *pending_orphans)
 {
     uint64_t to_delete = 0;
     for (size_t i = 0; i < n_mans; i++)
@@ -138,6 +148,11 @@ static uint64_t count_deletions(const manifest_obj *mans, size_t n_mans, listing
         listed *e = &segs->v[i];
         if (e->named || cold_parse_segment_key(e->key, &id, &epoch) != 0)
             continue;
+        if (id > max_named_id) {
+            (*pending_orphans)++;
+            e->named = 1; /* may still be published */
+            continue;
+        }
         if (e->mtime_unix_s > cutoff) {
             (*young_orphans)++;
             e->named = 1; /* spared this time */
@@ -209,7 +224,7 @@ int tools_gc(cold_t *c, int64_t grace_s, unsigned keep_manifests, int dry_run, F
     manifest_obj *mans = NULL;
     size_t n_mans = 0;
     progress_meter p = {0};
-    uint64_t deleted = 0, deleted_bytes = 0, young_orphans = 0;
+    uint64_t deleted = 0, deleted_bytes = 0, young_orphans = 0, pending_orphans = 0, max_named_id = 0;
     const char *verb = dry_run ? "would delete" : "deleted";
     int64_t now = (int64_t)time(NULL);
     int rc;
@@ -222,13 +237,14 @@ int tools_gc(cold_t *c, int64_t grace_s, unsigned keep_manifests, int dry_run, F
 
     if ((rc = list_manifests(c, &mlist, &mans, &n_mans)) < 0 ||
         (rc = listing_collect(c, "segments/", &segs)) < 0 ||
-        (rc = mark_kept(c, mans, n_mans, keep_manifests, now - grace_s, &segs)) < 0)
+        (rc = mark_kept(c, mans, n_mans, keep_manifests, now - grace_s, &segs, &max_named_id)) < 0)
         goto out;
     fprintf(out,
             "gc: newest manifest version %" PRIu64 "; grace period %" PRId64
             " s; keeping the newest %u manifests%s\n",
             mans[0].version, grace_s, keep_manifests, dry_run ? " (dry run: nothing is deleted)" : "");
-    uint64_t to_delete = count_deletions(mans, n_mans, &segs, now - grace_s, &young_orphans);
+    uint64_t to_delete =
+        count_deletions(mans, n_mans, &segs, now - grace_s, max_named_id, &young_orphans, &pending_orphans);
 
     /* Manifests first: a name is removed before the object it names (invariant 1). */
     progress_begin(&p, stderr, 1, dry_run ? "listed" : "deleted", to_delete);
@@ -241,6 +257,11 @@ int tools_gc(cold_t *c, int64_t grace_s, unsigned keep_manifests, int dry_run, F
             "gc: %s %" PRIu64 " objects (%" PRIu64 " bytes of segments); %" PRIu64
             " orphans younger than the grace period kept\n",
             verb, deleted, deleted_bytes, young_orphans);
+    if (pending_orphans)
+        fprintf(out,
+                "gc: kept %" PRIu64 " segment objects newer than every named segment (above id %" PRIu64
+                "): uploads the writer may still publish\n",
+                pending_orphans, max_named_id);
 out:
     progress_end(&p);
     if (deleted_out && rc == 0)
