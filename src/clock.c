@@ -1,4 +1,10 @@
-/* Monotonic clocks, deadlines and sleeps (see clock.h). */
+/* Monotonic clocks, deadlines and sleeps (see clock.h).
+ *
+ * Invariants:
+ *  1. Every duration is measured on CLOCK_MONOTONIC, and condition variables that time out are
+ *     made by clock_cond_init with the same clock, so a change of the wall clock never shortens or
+ *     stretches a timeout.
+ *  2. A sleep resumes after a signal until its whole time has passed. */
 #include "clock.h"
 
 #include <errno.h>

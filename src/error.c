@@ -1,4 +1,12 @@
-/* Error codes, their names and the per-thread detailed message. */
+/* Error codes, their names and the per-thread detailed message.
+ *
+ * Invariants:
+ *  1. The message is thread-local: a failure on one thread never changes what floe_last_error()
+ *     says on another.
+ *  2. A message is replaced whole: err_set and err_wrap format into a local buffer first, so their
+ *     arguments may quote the current message, and a message longer than the buffer is cut, never
+ *     overrun.
+ *  3. floe_strerror never returns NULL, whatever the code. */
 #include "error.h"
 
 #include <stdarg.h>

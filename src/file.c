@@ -1,4 +1,10 @@
-/* The local file layer's shared operations (see file.h). */
+/* The local file layer's shared operations (see file.h).
+ *
+ * Invariants:
+ *  1. A short write or read is continued, and EINTR retried, until every byte is done or a real
+ *     error comes back: callers never see a partial success reported as success.
+ *  2. Errors come back as errno values (or FLOE_E* codes for the path helpers) so that each
+ *     caller's message names its own file and purpose. */
 #include "file.h"
 
 #include <errno.h>

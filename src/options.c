@@ -1,5 +1,12 @@
 /* Option defaults and limits (see options.h). The defaults are documented in include/floe.h and
- * docs/configuration.md; the limits in docs/configuration.md. */
+ * docs/configuration.md; the limits in docs/configuration.md.
+ *
+ * Invariants:
+ *  1. Every numeric option has exactly one entry in `limits`, which floe_open (options_check) and
+ *     the config parser (config.c) both read: a value one accepts the other accepts.
+ *  2. The defaults lie inside the limits (test_config walks the table).
+ *  3. A caller's floe_options is read only up to its struct_size; fields it does not have keep
+ *     their defaults. */
 #include "options.h"
 
 #include <inttypes.h>
