@@ -79,8 +79,13 @@ static void option_json(const option_limit *l, uint64_t v, char *out, size_t cap
 START_TEST(config_and_floe_open_accept_the_same_option_ranges)
 {
     size_t checked = 0;
+    floe_options defaults;
+    floe_options_init(&defaults);
     for (size_t i = 0; options_limit_at(i); i++) {
         const option_limit *l = options_limit_at(i);
+        uint64_t d = options_get(&defaults, l);
+        ck_assert_msg(d >= l->min && d <= l->max, "%s: the default %llu is outside %llu..%llu", l->name,
+                      (unsigned long long)d, (unsigned long long)l->min, (unsigned long long)l->max);
         char text[512];
         floe_config *c = malloc(sizeof *c);
         /* Both ends of the range load from the file and pass floe_open's checks. */
