@@ -472,6 +472,17 @@ START_TEST(tier_a_list_opens_only_segments_whose_key_range_meets_it)
 }
 END_TEST
 
+/* Restores data_dir2 from the fs cold tier alone and checks that keys [0, n) read back from it. */
+static void expect_bucket_alone_holds(const floe_options *o, int n)
+{
+    cold_t *c = open_fs_cold();
+    ck_assert_int_eq(tools_restore(c, data_dir2, NULL), 0);
+    cold_close(c);
+    floe_t *db = open_with(data_dir2, o, open_fs_cold());
+    ck_assert_int_eq(check_keys(db, 0, n), n);
+    ck_assert_int_eq(floe_close(db), 0);
+}
+
 /* Issue 9, bug 4: the answer to a manifest PUT is lost after the store committed it, and the retry
  * (with one more segment uploaded meanwhile) finds that version taken. It is this writer's own:
  * uploads go on, nothing wedges. */
@@ -498,13 +509,7 @@ START_TEST(tier_a_lost_answer_to_a_manifest_put_does_not_wedge_uploads)
     ck_assert_int_eq(st.read_only, 0);
     ck_assert_int_eq(floe_close(db), 0);
 
-    /* The bucket alone holds everything. */
-    cold_t *c = open_fs_cold();
-    ck_assert_int_eq(tools_restore(c, data_dir2, NULL), 0);
-    cold_close(c);
-    db = open_with(data_dir2, &o, open_fs_cold());
-    ck_assert_int_eq(check_keys(db, 0, 200), 200);
-    ck_assert_int_eq(floe_close(db), 0);
+    expect_bucket_alone_holds(&o, 200);
 }
 END_TEST
 
@@ -546,13 +551,7 @@ START_TEST(tier_a_stop_between_publish_and_the_local_manifest_save_reopens_with_
     int rc = floe_flush(db, FLOE_DURABLE_REMOTE);
     ck_assert_msg(rc == 0, "flush remote: %s: %s", floe_strerror(rc), floe_last_error());
     ck_assert_int_eq(floe_close(db), 0);
-    /* The bucket alone holds everything. */
-    cold_t *c = open_fs_cold();
-    ck_assert_int_eq(tools_restore(c, data_dir2, NULL), 0);
-    cold_close(c);
-    db = open_with(data_dir2, &o, open_fs_cold());
-    ck_assert_int_eq(check_keys(db, 0, 150), 150);
-    ck_assert_int_eq(floe_close(db), 0);
+    expect_bucket_alone_holds(&o, 150);
 }
 END_TEST
 
