@@ -3,6 +3,7 @@
  * scripted fake server in this file for what a real one will not do on demand: 503 storms, lost
  * answers, silence, oversized and malformed bodies. Each RGW test makes its own bucket. */
 #include "clock.h"
+#include "cold.h"
 #include "error.h"
 #include "s3.h"
 #include "testutil.h"
@@ -941,6 +942,94 @@ START_TEST(s3_malformed_list_answers_are_errors)
 }
 END_TEST
 
+/* A ListObjectsV2 page (encoding-type=url unless raw) whose first key is a good one and whose second
+ * is key, as the server wrote it. */
+static char *list_page_with(const char *key, int raw)
+{
+    char *body = NULL;
+    ck_assert_int_ge(asprintf(&body,
+                              "<ListBucketResult>%s<IsTruncated>false</IsTruncated>"
+                              "<Contents><Key>segments/ab/0-1.seg</Key><Size>1</Size>"
+                              "<LastModified>2026-01-02T03:04:05.000Z</LastModified></Contents>"
+                              "<Contents><Key>%s</Key><Size>1</Size>"
+                              "<LastModified>2026-01-02T03:04:05.000Z</LastModified></Contents>"
+                              "</ListBucketResult>",
+                              raw ? "" : "<EncodingType>url</EncodingType>", key),
+                     0);
+    return body;
+}
+
+START_TEST(s3_list_refuses_keys_that_do_not_decode_to_a_clean_name)
+{
+    /* A decoded NUL would shorten the name (1-1.seg%00.evil would read as 1-1.seg, and gc would act
+     * on the wrong object); control bytes and broken escapes are no name floe can use either. */
+    static const struct {
+        const char *key;
+        int raw;
+    } cases[] = {
+        {"segments/ab/1-1.seg%00.evil", 0}, {"segments/ab/1-1.seg%0A", 0},   {"segments/ab/%7F", 0},
+        {"segments/ab/%1b[2J", 0},          {"segments/ab/1-1.seg%", 0},     {"segments/ab/1-1.seg%g0", 0},
+        {"segments/ab/1-1.seg&#10;x", 1},   {"segments/ab/1-1.seg&#9;x", 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *body = list_page_with(cases[i].key, cases[i].raw);
+        fake_server s;
+        fake_start(&s, bad_list, body, NULL);
+        s3_client *c = fake_client(&s, 2000, 0);
+        collected col = {0};
+        ck_assert_int_eq(s3_list(c, "", 0, collect, &col), FLOE_ECOLD);
+        ck_assert_msg(strstr(floe_last_error(), cases[i].raw ? "segments/ab/1-1.seg" : cases[i].key),
+                      "key %s: %s", cases[i].key, floe_last_error());
+        ck_assert_msg(col.count == 0, "key %s: %zu keys of the bad page reached the callback", cases[i].key,
+                      col.count);
+        collected_free(&col);
+        s3_client_destroy(c);
+        fake_stop(&s);
+        free(body);
+    }
+}
+END_TEST
+
+static int count_keys(void *ctx, const char *key, uint64_t size, int64_t mtime)
+{
+    (void)key;
+    (void)size;
+    (void)mtime;
+    (*(int *)ctx)++;
+    return 0;
+}
+
+START_TEST(s3_cold_list_refuses_keys_the_cold_interface_cannot_name)
+{
+    /* Names that decode cleanly but break cold.h's key rules: a listing must not hand gc or fsck a name
+     * that every other cold call refuses, or that walks out of its directory. */
+    static const char *const keys[] = {"segments/../manifest/1.json", "/segments/ab/1-1.seg",
+                                       "segments//1-1.seg", "segments/./1-1.seg", "segments/ab/"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        char *body = list_page_with(keys[i], 0);
+        fake_server s;
+        fake_start(&s, bad_list, body, NULL);
+        char endpoint[64];
+        snprintf(endpoint, sizeof endpoint, "http://127.0.0.1:%d", s.port);
+        s3_config cfg = {.endpoint = endpoint,
+                         .bucket = "fake",
+                         .path_style = 1,
+                         .access_key = "a",
+                         .secret_key = "b",
+                         .timeout_ms = 2000};
+        cold_t *cold = NULL;
+        ck_assert_int_eq(cold_open_s3(&cfg, &cold), 0);
+        int n = 0;
+        ck_assert_int_eq(cold_list(cold, "", count_keys, &n), FLOE_ECOLD);
+        ck_assert_msg(strstr(floe_last_error(), keys[i]), "key %s: %s", keys[i], floe_last_error());
+        ck_assert_int_le(n, 1); /* the good key before it may have been handed on; never the bad one */
+        cold_close(cold);
+        fake_stop(&s);
+        free(body);
+    }
+}
+END_TEST
+
 static void wrong_range(void *ctx, int n, const fake_request *req, fake_response *resp)
 {
     (void)ctx;
@@ -1198,6 +1287,8 @@ static Suite *make_suite(void)
     tcase_add_test(local, s3_silent_server_times_out_and_is_retried);
     tcase_add_test(local, s3_oversized_error_body_is_capped_not_buffered);
     tcase_add_test(local, s3_malformed_list_answers_are_errors);
+    tcase_add_test(local, s3_list_refuses_keys_that_do_not_decode_to_a_clean_name);
+    tcase_add_test(local, s3_cold_list_refuses_keys_the_cold_interface_cannot_name);
     tcase_add_test(local, s3_ranged_answer_for_another_range_is_refused);
     tcase_add_test(local, s3_backoff_is_full_jitter_below_the_ceiling);
     tcase_add_test(local, s3_https_verifies_the_server_against_ca_file);
