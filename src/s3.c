@@ -28,7 +28,6 @@
 #include "xml.h"
 
 #include <curl/curl.h>
-#include <errno.h>
 #include <inttypes.h>
 #include <openssl/evp.h>
 #include <pthread.h>
@@ -154,14 +153,29 @@ int64_t s3_parse_time(const char *s)
     return end ? (int64_t)timegm(&tm) : 0;
 }
 
+/* Parses the decimal digits at *p (at least one; no sign, space or base prefix) into *out and moves *p
+ * past them. -1 if there are none or the number exceeds UINT64_MAX; *p and *out are then untouched. */
+static int parse_digits(const char **p, uint64_t *out)
+{
+    const char *s = *p;
+    uint64_t v = 0;
+    if (*s < '0' || *s > '9')
+        return -1;
+    for (; *s >= '0' && *s <= '9'; s++) {
+        unsigned d = (unsigned)(*s - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return -1;
+        v = v * 10 + d;
+    }
+    *p = s;
+    *out = v;
+    return 0;
+}
+
 int s3_parse_u64(const char *s, uint64_t *out)
 {
-    if (!s || *s < '0' || *s > '9')
-        return -1;
-    char *end = NULL;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || !end || *end)
+    uint64_t v;
+    if (!s || parse_digits(&s, &v) != 0 || *s)
         return -1;
     *out = v;
     return 0;
@@ -982,23 +996,39 @@ out:
     return rc;
 }
 
-/* Checks a 206 answer's Content-Range ("bytes first-last/total") against the request. */
+/* Checks a 206 answer's Content-Range against the request for len bytes at offset and the body that
+ * came with it. The header must be exactly "bytes first-last/size" in digits (RFC 9110 section
+ * 14.4; S3 always states the size, so "*" is refused), with first the offset asked for, last at most
+ * the last byte asked for and below size, and the body exactly last - first + 1 bytes. A range cut
+ * short is FLOE_ERANGE only where the object ends; anything else is FLOE_ECOLD naming the header. */
 static int check_range(const s3_resp *r, const char *key, uint64_t offset, size_t len)
 {
-    unsigned long long first, last, total;
-    char star;
-    if (sscanf(r->content_range, "bytes %llu-%llu/%llu", &first, &last, &total) != 3) {
-        if (sscanf(r->content_range, "bytes %llu-%llu/%c", &first, &last, &star) != 3)
-            return err_set(FLOE_ECOLD, "s3 GET %s: 206 with bad Content-Range '%s'", r->where,
-                           r->content_range);
-        total = UINT64_MAX;
-    }
-    if (first != offset || last < first)
-        return err_set(FLOE_ECOLD, "s3 GET %s: asked for bytes from %" PRIu64 ", got Content-Range '%s'",
-                       r->where, offset, r->content_range);
-    if (last - first + 1 < len || r->fixed_got < len)
+    const char *p = r->content_range;
+    uint64_t first, last, total, want_last = offset + len - 1;
+    if (strncmp(p, "bytes ", 6) != 0 || (p += 6, parse_digits(&p, &first) != 0) || *p != '-' ||
+        (p++, parse_digits(&p, &last) != 0) || *p != '/' || (p++, parse_digits(&p, &total) != 0) || *p ||
+        first > last || last >= total)
+        return err_set(FLOE_ECOLD,
+                       "s3 GET %s: 206 with bad Content-Range '%s' (asked for bytes %" PRIu64 "-%" PRIu64 ")",
+                       r->where, r->content_range, offset, want_last);
+    if (first != offset || last > want_last)
+        return err_set(FLOE_ECOLD,
+                       "s3 GET %s: asked for bytes %" PRIu64 "-%" PRIu64 ", got Content-Range '%s'", r->where,
+                       offset, want_last, r->content_range);
+    if (r->fixed_got != last - first + 1)
+        return err_set(FLOE_ECOLD,
+                       "s3 GET %s: Content-Range '%s' announces %" PRIu64 " bytes, the body has %zu",
+                       r->where, r->content_range, last - first + 1, r->fixed_got);
+    if (last < want_last && last + 1 != total)
+        return err_set(FLOE_ECOLD,
+                       "s3 GET %s: asked for bytes %" PRIu64 "-%" PRIu64
+                       ", got Content-Range '%s', which stops "
+                       "short of both",
+                       r->where, offset, want_last, r->content_range);
+    if (last < want_last)
         return err_set(FLOE_ERANGE,
-                       "s3 GET %s: object %s has %llu bytes; bytes %" PRIu64 "..%" PRIu64 " are outside it",
+                       "s3 GET %s: object %s has %" PRIu64 " bytes; bytes %" PRIu64 "..%" PRIu64
+                       " are outside it",
                        r->where, key, total, offset, offset + len);
     return 0;
 }

@@ -1057,6 +1057,100 @@ START_TEST(s3_ranged_answer_for_another_range_is_refused)
 }
 END_TEST
 
+typedef struct range_answer {
+    const char *content_range;
+    size_t body_len;
+} range_answer;
+
+static void range_reply(void *ctx, int n, const fake_request *req, fake_response *resp)
+{
+    const range_answer *a = ctx;
+    (void)n;
+    (void)req;
+    static const char body[64] = "0123456789abcdefghijklmnopqrstuvwxyz";
+    resp->status = 206;
+    snprintf(resp->headers, sizeof resp->headers, "Content-Range: %s\r\n", a->content_range);
+    resp->body = body;
+    resp->body_len = a->body_len;
+}
+
+START_TEST(s3_content_range_is_parsed_strictly_and_must_match_the_request)
+{
+    /* Every answer is to a request for bytes 100..109 (10 bytes) with a 10-byte body. */
+    static const char *const refused[] = {
+        "bytes 100--5/1000",
+        "bytes -5-10/100",
+        "bytes 5-3/100",
+        "bytes 0-9/5",
+        "bytes 100-109/109",
+        "bytes 100-109/18446744073709551616",
+        "bytes 100-18446744073709551717/1000",
+        "bytes 100-109/1000x",
+        "bytes 100-109/1000/1",
+        "bytes  100-109/1000",
+        "bytes 100 -109/1000",
+        "bytes 100- 109/1000",
+        "bytes 100-109 /1000",
+        "bytes 100-109/ 1000",
+        "bytes +100-109/1000",
+        "bytes 100-+109/1000",
+        "bytes 100-109/+1000",
+        "bytes 100-109/-1000",
+        "bytes 100-109/*",
+        "bytes */1000",
+        "bytes 100-109",
+        "bytes 100/1000",
+        "items 100-109/1000",
+        "bytes=100-109/1000",
+        "bytes 0x64-109/1000",
+        "bytes 99-108/1000",
+        "bytes 100-110/1000",
+        "bytes 101-110/1000",
+        "bytes -109/1000",
+        "bytes 100-/1000",
+        "bytes",
+    };
+    char buf[10];
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        range_answer a = {refused[i], 10};
+        fake_server s;
+        fake_start(&s, range_reply, &a, NULL);
+        s3_client *c = fake_client(&s, 2000, 0);
+        ck_assert_msg(s3_get_range(c, "k", 100, buf, 10) == FLOE_ECOLD, "'%s' was taken", refused[i]);
+        ck_assert_msg(strstr(floe_last_error(), "Content-Range"), "'%s': %s", refused[i], floe_last_error());
+        s3_client_destroy(c);
+        fake_stop(&s);
+    }
+
+    /* The exact range is taken; a range cut short by the object's end is FLOE_ERANGE with its size; a
+     * body that disagrees with the header is refused. */
+    static const struct {
+        range_answer a;
+        int rc;
+    } answers[] = {
+        {{"bytes 100-109/1000", 10}, 0},
+        {{"bytes 100-109/110", 10}, 0},
+        {{"bytes 100-104/105", 5}, FLOE_ERANGE},
+        {{"bytes 100-104/1000", 5}, FLOE_ECOLD}, /* short of the range, yet the object goes on */
+        {{"bytes 100-109/1000", 6}, FLOE_ECOLD}, /* body shorter than the header says */
+    };
+    for (size_t i = 0; i < sizeof answers / sizeof answers[0]; i++) {
+        fake_server s;
+        fake_start(&s, range_reply, (void *)&answers[i].a, NULL);
+        s3_client *c = fake_client(&s, 2000, 0);
+        int rc = s3_get_range(c, "k", 100, buf, 10);
+        ck_assert_msg(rc == answers[i].rc, "'%s' with %zu bytes: %d (%s)", answers[i].a.content_range,
+                      answers[i].a.body_len, rc, floe_last_error());
+        if (rc == 0)
+            ck_assert(memcmp(buf, "0123456789", 10) == 0);
+        if (rc == FLOE_ERANGE)
+            ck_assert_msg(strstr(floe_last_error(), "105 bytes"), "%s", floe_last_error());
+        s3_client_destroy(c);
+        fake_stop(&s);
+    }
+}
+END_TEST
+
 typedef enum mpu_mode { MPU_FAIL_PART_2, MPU_LOSE_COMPLETE, MPU_COMPLETE_200_ERROR } mpu_mode;
 
 typedef struct mpu_state {
@@ -1290,6 +1384,7 @@ static Suite *make_suite(void)
     tcase_add_test(local, s3_list_refuses_keys_that_do_not_decode_to_a_clean_name);
     tcase_add_test(local, s3_cold_list_refuses_keys_the_cold_interface_cannot_name);
     tcase_add_test(local, s3_ranged_answer_for_another_range_is_refused);
+    tcase_add_test(local, s3_content_range_is_parsed_strictly_and_must_match_the_request);
     tcase_add_test(local, s3_backoff_is_full_jitter_below_the_ceiling);
     tcase_add_test(local, s3_https_verifies_the_server_against_ca_file);
     tcase_add_test(local, s3_multipart_failures_abort_and_lost_completes_are_recognised);
