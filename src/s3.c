@@ -139,18 +139,71 @@ static char *dup_or_null(const char *s)
     return s ? strdup(s) : NULL;
 }
 
-/* Parses an HTTP date ("Tue, 15 Nov 1994 08:12:31 GMT") or an ISO 8601 UTC time
- * ("2009-10-12T17:50:30.000Z"); 0 if it is neither. */
+/* n decimal digits at s as *out: -1 if any is not a digit. */
+static int fixed_digits(const char *s, int n, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+/* Index of the three letters at s in names (n of them), or -1. */
+static int name_index(const char *s, const char *const *names, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (strncmp(s, names[i], 3) == 0)
+            return i;
+    return -1;
+}
+
+/* Parses exactly an HTTP date, IMF-fixdate ("Tue, 15 Nov 1994 08:12:31 GMT", RFC 9110 section 5.6.7),
+ * or an ISO 8601 UTC time as S3's listings give it ("2009-10-12T17:50:30.000Z", fraction optional);
+ * 0 if s is neither, has anything before or after, names no real date, or is not after 1970. A time
+ * that does not parse must never pass for an old one: gc deletes unnamed objects by their age. */
 int64_t s3_parse_time(const char *s)
 {
-    struct tm tm;
-    memset(&tm, 0, sizeof tm);
-    const char *end = strptime(s, "%a, %d %b %Y %H:%M:%S", &tm);
-    if (!end) {
-        memset(&tm, 0, sizeof tm);
-        end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+    static const char *const days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                         "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    int y, mo, d, h, mi, sec;
+    size_t n = s ? strlen(s) : 0;
+    if (n == 29 && s[3] == ',' && s[4] == ' ' && s[7] == ' ' && s[11] == ' ' && s[16] == ' ' &&
+        s[19] == ':' && s[22] == ':' && strcmp(s + 25, " GMT") == 0) {
+        if (name_index(s, days, 7) < 0 || (mo = name_index(s + 8, months, 12) + 1) == 0 ||
+            fixed_digits(s + 5, 2, &d) || fixed_digits(s + 12, 4, &y) || fixed_digits(s + 17, 2, &h) ||
+            fixed_digits(s + 20, 2, &mi) || fixed_digits(s + 23, 2, &sec))
+            return 0;
+    } else if (n >= 20 && s[4] == '-' && s[7] == '-' && s[10] == 'T' && s[13] == ':' && s[16] == ':') {
+        const char *p = s + 19;
+        if (fixed_digits(s, 4, &y) || fixed_digits(s + 5, 2, &mo) || fixed_digits(s + 8, 2, &d) ||
+            fixed_digits(s + 11, 2, &h) || fixed_digits(s + 14, 2, &mi) || fixed_digits(s + 17, 2, &sec))
+            return 0;
+        if (*p == '.') {
+            if (p[1] < '0' || p[1] > '9')
+                return 0;
+            for (p++; *p >= '0' && *p <= '9'; p++)
+                ;
+        }
+        if (strcmp(p, "Z") != 0)
+            return 0;
+    } else {
+        return 0;
     }
-    return end ? (int64_t)timegm(&tm) : 0;
+    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 59)
+        return 0;
+    struct tm tm = {
+        .tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h, .tm_min = mi, .tm_sec = sec};
+    time_t t = timegm(&tm);
+    struct tm back;
+    /* timegm carries 30 February into March: a date that does not come back whole is no date. */
+    if (t <= 0 || !gmtime_r(&t, &back) || back.tm_mday != d || back.tm_mon != mo - 1)
+        return 0;
+    return (int64_t)t;
 }
 
 /* Parses the decimal digits at *p (at least one; no sign, space or base prefix) into *out and moves *p

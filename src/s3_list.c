@@ -100,10 +100,15 @@ static int list_element(void *ctx, const char *path, const char *text, size_t le
         if (s3_parse_u64(text, &p->cur.size) != 0)
             return err_set(FLOE_ECOLD, "s3 GET %s: bad <Size> '%.40s' in list result", p->url, text);
     } else if (strcmp(path, "ListBucketResult/Contents/LastModified") == 0) {
-        p->cur.mtime = s3_parse_time(text);
+        /* A time that does not parse stays 0, which </Contents> refuses: gc must not read it as 1970. */
+        if ((p->cur.mtime = s3_parse_time(text)) == 0)
+            return err_set(FLOE_ECOLD, "s3 GET %s: bad <LastModified> '%.40s' in list result", p->url, text);
     } else if (strcmp(path, "ListBucketResult/Contents") == 0) {
         if (!p->cur.key)
             return err_set(FLOE_ECOLD, "s3 GET %s: list result has <Contents> without <Key>", p->url);
+        if (p->cur.mtime == 0)
+            return err_set(FLOE_ECOLD, "s3 GET %s: list result has <Contents> without <LastModified>",
+                           p->url);
         if (p->count == S3_MAX_PAGE_ENTRIES)
             return err_set(FLOE_ECOLD, "s3 GET %s: list page has more than %d keys", p->url,
                            S3_MAX_PAGE_ENTRIES);

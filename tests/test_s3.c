@@ -6,6 +6,7 @@
 #include "cold.h"
 #include "error.h"
 #include "s3.h"
+#include "s3_internal.h"
 #include "testutil.h"
 
 #include <arpa/inet.h>
@@ -1057,6 +1058,59 @@ START_TEST(s3_ranged_answer_for_another_range_is_refused)
 }
 END_TEST
 
+START_TEST(s3_list_entries_need_a_strict_size_and_last_modified)
+{
+    /* gc keeps an unnamed object only while its LastModified is within the grace period: a time that
+     * does not parse must not read as 1970 (and so as old enough to delete). */
+    static const char *const sizes[] = {"-5", " 5", "+5", "5 ", "0x10", "18446744073709551616", ""};
+    static const char *const times[] = {
+        "",
+        "yesterday",
+        "2026-01-02T03:04:05.000Zjunk",
+        " 2026-01-02T03:04:05.000Z",
+        "2026-13-02T03:04:05.000Z",
+        "2026-02-30T03:04:05.000Z",
+        "2026-01-02T03:04:05",
+        "2026-01-02T03:04:05.Z",
+        "2026-1-02T03:04:05.000Z",
+        "Fri, 02 Jan 2026 03:04:05 GMT trailing",
+        "Fri, 2 Jan 2026 03:04:05 GMT",
+        "1969-12-31T23:59:59.000Z",
+        NULL, /* no <LastModified> at all */
+    };
+    size_t nsizes = sizeof sizes / sizeof sizes[0], ntimes = sizeof times / sizeof times[0];
+    for (size_t i = 0; i < nsizes + ntimes; i++) {
+        const char *size = i < nsizes ? sizes[i] : "5";
+        const char *time = i < nsizes ? "2026-01-02T03:04:05.000Z" : times[i - nsizes];
+        char *body = NULL;
+        ck_assert_int_ge(asprintf(&body,
+                                  "<ListBucketResult><Contents><Key>k</Key><Size>%s</Size>%s%s%s</Contents>"
+                                  "</ListBucketResult>",
+                                  size, time ? "<LastModified>" : "", time ? time : "",
+                                  time ? "</LastModified>" : ""),
+                         0);
+        fake_server s;
+        fake_start(&s, bad_list, body, NULL);
+        s3_client *c = fake_client(&s, 2000, 0);
+        int n = 0;
+        ck_assert_msg(s3_list(c, "", 0, count_keys, &n) == FLOE_ECOLD, "size '%s', time '%s' was taken", size,
+                      time ? time : "(none)");
+        ck_assert_msg(strstr(floe_last_error(), i < nsizes ? "<Size>" : "<LastModified>"), "%s",
+                      floe_last_error());
+        ck_assert_int_eq(n, 0);
+        s3_client_destroy(c);
+        fake_stop(&s);
+        free(body);
+    }
+
+    /* Both forms S3 uses are read to the second. */
+    static const char *const good[] = {"2026-01-02T03:04:05.000Z", "2026-01-02T03:04:05Z",
+                                       "Fri, 02 Jan 2026 03:04:05 GMT"};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+        ck_assert_int_eq(s3_parse_time(good[i]), 1767323045);
+}
+END_TEST
+
 typedef struct range_answer {
     const char *content_range;
     size_t body_len;
@@ -1383,6 +1437,7 @@ static Suite *make_suite(void)
     tcase_add_test(local, s3_malformed_list_answers_are_errors);
     tcase_add_test(local, s3_list_refuses_keys_that_do_not_decode_to_a_clean_name);
     tcase_add_test(local, s3_cold_list_refuses_keys_the_cold_interface_cannot_name);
+    tcase_add_test(local, s3_list_entries_need_a_strict_size_and_last_modified);
     tcase_add_test(local, s3_ranged_answer_for_another_range_is_refused);
     tcase_add_test(local, s3_content_range_is_parsed_strictly_and_must_match_the_request);
     tcase_add_test(local, s3_backoff_is_full_jitter_below_the_ceiling);
