@@ -249,6 +249,7 @@ static void resp_reset_attempt(s3_resp *r)
     r->etag[0] = r->content_range[0] = r->last_modified[0] = r->upload_id[0] = r->request_id[0] = '\0';
     r->content_length = 0;
     r->have_content_length = 0;
+    r->bad_header = NULL;
 }
 
 void s3_resp_free(s3_resp *r)
@@ -335,8 +336,9 @@ static size_t on_write(char *src, size_t size, size_t nmemb, void *userdata)
     return 0;
 }
 
-/* Copies a header value (trimmed, at most cap-1 bytes; longer values are cut, which only matters
- * for our messages) when line is "name: value". */
+/* When line is "name: value": copies the value (trimmed, at most cap-1 bytes) to out and returns 1,
+ * or 2 if the value holds a control byte or was cut to fit, which on_header refuses for the headers
+ * it compares or parses. 0 for another header. */
 static int take_header(const char *line, size_t len, const char *name, char *out, size_t cap)
 {
     size_t nlen = strlen(name);
@@ -349,11 +351,17 @@ static int take_header(const char *line, size_t len, const char *name, char *out
     while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
         end--;
     size_t n = (size_t)(end - v);
-    if (n >= cap)
+    int bad = 0;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f)
+            bad = 1;
+    if (n >= cap) {
         n = cap - 1;
+        bad = 1;
+    }
     memcpy(out, v, n);
     out[n] = '\0';
-    return 1;
+    return bad ? 2 : 1;
 }
 
 static size_t on_header(char *line, size_t size, size_t nitems, void *userdata)
@@ -362,25 +370,41 @@ static size_t on_header(char *line, size_t size, size_t nitems, void *userdata)
     s3_resp *r = t->resp;
     size_t len = size * nitems;
     char value[S3_HEADER_VALUE_MAX];
+    int got;
     if (len >= 5 && strncmp(line, "HTTP/", 5) == 0) {
         /* A new response (the final one follows any 1xx): forget earlier headers. */
         r->etag[0] = r->content_range[0] = r->last_modified[0] = r->upload_id[0] = '\0';
         r->request_id[0] = '\0';
+        r->bad_header = NULL;
         r->have_content_length = 0;
         return len;
     }
-    if (take_header(line, len, "ETag", r->etag, sizeof r->etag)) {
+    if ((got = take_header(line, len, "ETag", r->etag, sizeof r->etag)) != 0) {
         size_t n = strlen(r->etag);
         if (n >= 2 && r->etag[0] == '"' && r->etag[n - 1] == '"') {
             memmove(r->etag, r->etag + 1, n - 2);
             r->etag[n - 2] = '\0';
         }
-    } else if (take_header(line, len, "Content-Length", value, sizeof value)) {
-        r->have_content_length = s3_parse_u64(value, &r->content_length) == 0;
-    } else if (!take_header(line, len, "Content-Range", r->content_range, sizeof r->content_range) &&
-               !take_header(line, len, "Last-Modified", r->last_modified, sizeof r->last_modified) &&
-               !take_header(line, len, "x-amz-meta-floe-upload-id", r->upload_id, sizeof r->upload_id)) {
-        take_header(line, len, "x-amz-request-id", r->request_id, sizeof r->request_id);
+        if (got == 2)
+            r->bad_header = "ETag";
+    } else if ((got = take_header(line, len, "Content-Length", value, sizeof value)) != 0) {
+        r->have_content_length = got == 1 && s3_parse_u64(value, &r->content_length) == 0;
+        if (!r->have_content_length)
+            r->bad_header = "Content-Length";
+    } else if ((got = take_header(line, len, "Content-Range", r->content_range, sizeof r->content_range)) !=
+               0) {
+        if (got == 2)
+            r->bad_header = "Content-Range";
+    } else if ((got = take_header(line, len, "Last-Modified", r->last_modified, sizeof r->last_modified)) !=
+               0) {
+        if (got == 2)
+            r->bad_header = "Last-Modified";
+    } else if ((got = take_header(line, len, "x-amz-meta-floe-upload-id", r->upload_id,
+                                  sizeof r->upload_id)) != 0) {
+        if (got == 2)
+            r->bad_header = "x-amz-meta-floe-upload-id";
+    } else {
+        take_header(line, len, "x-amz-request-id", r->request_id, sizeof r->request_id); /* for messages */
     }
     return len;
 }
@@ -722,6 +746,12 @@ int s3_perform(s3_client *c, const s3_req *req, s3_resp *r)
                                r->where, curl_easy_strerror((CURLcode)crc), r->curl_err, r->attempts,
                                r->attempts == 1 ? "" : "s", hint);
             }
+            if (s3_status_ok(r->status) && r->bad_header)
+                return err_set(
+                    FLOE_ECOLD,
+                    "s3 %s %s: %ld answer with a malformed %s header (a control byte, a bad number, or too "
+                    "long to keep whole); check what is answering at this endpoint",
+                    op_methods[req->op], r->where, r->status, r->bad_header);
             return 0;
         }
     }

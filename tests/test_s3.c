@@ -1111,6 +1111,48 @@ START_TEST(s3_list_entries_need_a_strict_size_and_last_modified)
 }
 END_TEST
 
+static void head_with_header(void *ctx, int n, const fake_request *req, fake_response *resp)
+{
+    (void)n;
+    (void)req;
+    snprintf(resp->headers, sizeof resp->headers, "%s\r\n", (const char *)ctx);
+}
+
+START_TEST(s3_answer_headers_with_control_bytes_or_cut_short_are_refused)
+{
+    /* An ETag or upload id is compared as given: one holding a control byte, or longer than the
+     * client keeps (so it would be compared cut short), is no version tag to trust. */
+    char long_etag[S3_ETAG_MAX + 40];
+    memset(long_etag, 'e', sizeof long_etag);
+    snprintf(long_etag, sizeof long_etag, "ETag: \"%0*d\"", S3_ETAG_MAX + 10, 7);
+    const char *const headers[] = {"ETag: \"ab\x01"
+                                   "cd\"",
+                                   long_etag,
+                                   "x-amz-meta-floe-upload-id: ab\x7f"
+                                   "cd",
+                                   "Last-Modified: Fri, 02 Jan 2026 03:04:05 GMT\x1b"};
+    const char *const names[] = {"ETag", "ETag", "x-amz-meta-floe-upload-id", "Last-Modified"};
+    for (size_t i = 0; i < sizeof headers / sizeof headers[0]; i++) {
+        fake_server s;
+        fake_start(&s, head_with_header, (void *)headers[i], NULL);
+        s3_client *c = fake_client(&s, 2000, 0);
+        s3_object_info info;
+        ck_assert_msg(s3_head(c, "k", &info) == FLOE_ECOLD, "header %zu was taken", i);
+        ck_assert_msg(strstr(floe_last_error(), names[i]), "header %zu: %s", i, floe_last_error());
+        s3_client_destroy(c);
+        fake_stop(&s);
+    }
+    fake_server s;
+    fake_start(&s, head_with_header, "ETag: \"abc\"", NULL);
+    s3_client *c = fake_client(&s, 2000, 0);
+    s3_object_info info;
+    ck_assert_msg(s3_head(c, "k", &info) == 0, "%s", floe_last_error());
+    ck_assert_str_eq(info.etag, "abc");
+    s3_client_destroy(c);
+    fake_stop(&s);
+}
+END_TEST
+
 typedef struct range_answer {
     const char *content_range;
     size_t body_len;
@@ -1440,6 +1482,7 @@ static Suite *make_suite(void)
     tcase_add_test(local, s3_list_entries_need_a_strict_size_and_last_modified);
     tcase_add_test(local, s3_ranged_answer_for_another_range_is_refused);
     tcase_add_test(local, s3_content_range_is_parsed_strictly_and_must_match_the_request);
+    tcase_add_test(local, s3_answer_headers_with_control_bytes_or_cut_short_are_refused);
     tcase_add_test(local, s3_backoff_is_full_jitter_below_the_ceiling);
     tcase_add_test(local, s3_https_verifies_the_server_against_ca_file);
     tcase_add_test(local, s3_multipart_failures_abort_and_lost_completes_are_recognised);
