@@ -3,7 +3,7 @@
  * (docs/formats.md, "Bucket layout").
  *
  * Invariants:
- * 1. A backend function is only called with a key that passed check_key: no traversal ("..",
+ * 1. A backend function is only called with a key that passed cold_check_key: no traversal ("..",
  *    leading '/'), no empty segments, no control bytes, at most FLOE_MAX_KEY_BYTES.
  * 2. cold_put with if_none_match answers 0 only if the object at key now holds exactly the caller's
  *    bytes, whoever wrote them; COLD_EXISTS only if it holds other bytes.
@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int check_key(const char *key, const char *what)
+int cold_check_key(const char *key, const char *what)
 {
     if (!key || !key[0])
         return err_set(FLOE_EINVAL, "cold %s: empty key", what);
@@ -51,7 +51,7 @@ int cold_put(cold_t *c, const char *key, const void *data, size_t len, int if_no
     int rc;
     if (!c)
         return err_set(FLOE_EINVAL, "cold put: no store");
-    if ((rc = check_key(key, "put")) != 0)
+    if ((rc = cold_check_key(key, "put")) != 0)
         return rc;
     if (len && !data)
         return err_set(FLOE_EINVAL, "cold put %s: no data", key);
@@ -81,7 +81,7 @@ int cold_put_file(cold_t *c, const char *key, const char *path, uint64_t part_by
     int rc;
     if (!c || !path)
         return err_set(FLOE_EINVAL, "cold put_file: no store or path");
-    if ((rc = check_key(key, "put_file")) != 0)
+    if ((rc = cold_check_key(key, "put_file")) != 0)
         return rc;
     return c->ops->put_file(c, key, path, part_bytes);
 }
@@ -91,7 +91,7 @@ int cold_get_range(cold_t *c, const char *key, uint64_t offset, void *buf, size_
     int rc;
     if (!c || (len && !buf))
         return err_set(FLOE_EINVAL, "cold get_range: no store or buffer");
-    if ((rc = check_key(key, "get_range")) != 0)
+    if ((rc = cold_check_key(key, "get_range")) != 0)
         return rc;
     if (offset > UINT64_MAX - len)
         return err_set(FLOE_ERANGE, "cold get_range %s: offset %" PRIu64 " + %zu overflows", key, offset,
@@ -104,7 +104,7 @@ int cold_get(cold_t *c, const char *key, void **data, size_t *len, size_t max_le
     int rc;
     if (!c || !data || !len)
         return err_set(FLOE_EINVAL, "cold get: no store or output");
-    if ((rc = check_key(key, "get")) != 0)
+    if ((rc = cold_check_key(key, "get")) != 0)
         return rc;
     if (max_len > SIZE_MAX - 1)
         max_len = SIZE_MAX - 1;
@@ -116,7 +116,7 @@ int cold_head(cold_t *c, const char *key, uint64_t *size, char etag[COLD_ETAG_MA
     int rc;
     if (!c)
         return err_set(FLOE_EINVAL, "cold head: no store");
-    if ((rc = check_key(key, "head")) != 0)
+    if ((rc = cold_check_key(key, "head")) != 0)
         return rc;
     return c->ops->head(c, key, size, etag);
 }
@@ -126,7 +126,7 @@ int cold_delete(cold_t *c, const char *key)
     int rc;
     if (!c)
         return err_set(FLOE_EINVAL, "cold delete: no store");
-    if ((rc = check_key(key, "delete")) != 0)
+    if ((rc = cold_check_key(key, "delete")) != 0)
         return rc;
     return c->ops->del(c, key);
 }
@@ -138,7 +138,8 @@ int cold_list_after(cold_t *c, const char *prefix, const char *start_after, cold
     if (!prefix)
         prefix = "";
     if (strlen(prefix) > FLOE_MAX_KEY_BYTES || (start_after && strlen(start_after) > FLOE_MAX_KEY_BYTES))
-        return err_set(FLOE_EINVAL, "cold list: prefix or start key longer than %d bytes", FLOE_MAX_KEY_BYTES);
+        return err_set(FLOE_EINVAL, "cold list: prefix or start key longer than %d bytes",
+                       FLOE_MAX_KEY_BYTES);
     return c->ops->list(c, prefix, start_after && start_after[0] ? start_after : NULL, fn, ctx);
 }
 

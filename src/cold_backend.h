@@ -30,6 +30,10 @@ typedef struct cold_ops {
     void (*cancel)(cold_t *c); /* may be NULL */
 } cold_ops;
 
+/* 0 if key meets cold.h's key rules, else FLOE_EINVAL naming what (an operation) and why. cold.c
+ * checks every key it is given; a backend checks with it the names it reads from its store. */
+int cold_check_key(const char *key, const char *what);
+
 /* Every backend's handle starts with this, so a cold_t * is also a pointer to the backend's struct. */
 struct cold {
     const cold_ops *ops;

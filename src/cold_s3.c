@@ -62,13 +62,38 @@ static int s3b_delete(cold_t *c, const char *key)
     return s3_delete(client(c), key);
 }
 
-static int s3b_list(cold_t *c, const char *prefix, const char *start_after, cold_list_fn fn, void *ctx)
+typedef struct checked_list {
+    cold_list_fn fn;
+    void *ctx;
+} checked_list;
+
+/* A listed name goes on only if the cold interface can name it (cold.h's key rules). gc deletes and
+ * fsck reports what a listing names; a name that every other cold call refuses, or that walks out of
+ * its directory ("segments/../x"), is no object floe wrote, so the listing stops with an error that
+ * names it rather than skipping it unseen. */
+static int checked_list_fn(void *p, const char *key, uint64_t size, int64_t mtime_unix_s)
 {
-    return s3_list_after(client(c), prefix, start_after, 0, fn, ctx);
+    checked_list *l = p;
+    if (cold_check_key(key, "list") != 0) {
+        char why[FLOE_MAX_KEY_BYTES + 128];
+        snprintf(why, sizeof why, "%s", floe_last_error());
+        return err_set(
+            FLOE_ECOLD,
+            "s3 list: a listed name is no cold key (%s); floe never writes such a key: remove that "
+            "object or give floe a prefix of its own",
+            why);
+    }
+    return l->fn(l->ctx, key, size, mtime_unix_s);
 }
 
-static void s3b_counters(cold_t *c, uint64_t requests[FLOE_COLD_OP_COUNT], uint64_t errors[FLOE_COLD_OP_COUNT],
-                         uint64_t retries[FLOE_COLD_OP_COUNT])
+static int s3b_list(cold_t *c, const char *prefix, const char *start_after, cold_list_fn fn, void *ctx)
+{
+    checked_list l = {fn, ctx};
+    return s3_list_after(client(c), prefix, start_after, 0, checked_list_fn, &l);
+}
+
+static void s3b_counters(cold_t *c, uint64_t requests[FLOE_COLD_OP_COUNT],
+                         uint64_t errors[FLOE_COLD_OP_COUNT], uint64_t retries[FLOE_COLD_OP_COUNT])
 {
     s3_get_counters(client(c), requests, errors, retries);
 }

@@ -28,7 +28,6 @@
 #include "xml.h"
 
 #include <curl/curl.h>
-#include <errno.h>
 #include <inttypes.h>
 #include <openssl/evp.h>
 #include <pthread.h>
@@ -140,28 +139,96 @@ static char *dup_or_null(const char *s)
     return s ? strdup(s) : NULL;
 }
 
-/* Parses an HTTP date ("Tue, 15 Nov 1994 08:12:31 GMT") or an ISO 8601 UTC time
- * ("2009-10-12T17:50:30.000Z"); 0 if it is neither. */
+/* n decimal digits at s as *out: -1 if any is not a digit. */
+static int fixed_digits(const char *s, int n, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+/* Index of the three letters at s in names (n of them), or -1. */
+static int name_index(const char *s, const char *const *names, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (strncmp(s, names[i], 3) == 0)
+            return i;
+    return -1;
+}
+
+/* Parses exactly an HTTP date, IMF-fixdate ("Tue, 15 Nov 1994 08:12:31 GMT", RFC 9110 section 5.6.7),
+ * or an ISO 8601 UTC time as S3's listings give it ("2009-10-12T17:50:30.000Z", fraction optional);
+ * 0 if s is neither, has anything before or after, names no real date, or is not after 1970. A time
+ * that does not parse must never pass for an old one: gc deletes unnamed objects by their age. */
 int64_t s3_parse_time(const char *s)
 {
-    struct tm tm;
-    memset(&tm, 0, sizeof tm);
-    const char *end = strptime(s, "%a, %d %b %Y %H:%M:%S", &tm);
-    if (!end) {
-        memset(&tm, 0, sizeof tm);
-        end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+    static const char *const days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                         "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    int y, mo, d, h, mi, sec;
+    size_t n = s ? strlen(s) : 0;
+    if (n == 29 && s[3] == ',' && s[4] == ' ' && s[7] == ' ' && s[11] == ' ' && s[16] == ' ' &&
+        s[19] == ':' && s[22] == ':' && strcmp(s + 25, " GMT") == 0) {
+        if (name_index(s, days, 7) < 0 || (mo = name_index(s + 8, months, 12) + 1) == 0 ||
+            fixed_digits(s + 5, 2, &d) || fixed_digits(s + 12, 4, &y) || fixed_digits(s + 17, 2, &h) ||
+            fixed_digits(s + 20, 2, &mi) || fixed_digits(s + 23, 2, &sec))
+            return 0;
+    } else if (n >= 20 && s[4] == '-' && s[7] == '-' && s[10] == 'T' && s[13] == ':' && s[16] == ':') {
+        const char *p = s + 19;
+        if (fixed_digits(s, 4, &y) || fixed_digits(s + 5, 2, &mo) || fixed_digits(s + 8, 2, &d) ||
+            fixed_digits(s + 11, 2, &h) || fixed_digits(s + 14, 2, &mi) || fixed_digits(s + 17, 2, &sec))
+            return 0;
+        if (*p == '.') {
+            if (p[1] < '0' || p[1] > '9')
+                return 0;
+            for (p++; *p >= '0' && *p <= '9'; p++)
+                ;
+        }
+        if (strcmp(p, "Z") != 0)
+            return 0;
+    } else {
+        return 0;
     }
-    return end ? (int64_t)timegm(&tm) : 0;
+    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 59)
+        return 0;
+    struct tm tm = {
+        .tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h, .tm_min = mi, .tm_sec = sec};
+    time_t t = timegm(&tm);
+    struct tm back;
+    /* timegm carries 30 February into March: a date that does not come back whole is no date. */
+    if (t <= 0 || !gmtime_r(&t, &back) || back.tm_mday != d || back.tm_mon != mo - 1)
+        return 0;
+    return (int64_t)t;
+}
+
+/* Parses the decimal digits at *p (at least one; no sign, space or base prefix) into *out and moves *p
+ * past them. -1 if there are none or the number exceeds UINT64_MAX; *p and *out are then untouched. */
+static int parse_digits(const char **p, uint64_t *out)
+{
+    const char *s = *p;
+    uint64_t v = 0;
+    if (*s < '0' || *s > '9')
+        return -1;
+    for (; *s >= '0' && *s <= '9'; s++) {
+        unsigned d = (unsigned)(*s - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return -1;
+        v = v * 10 + d;
+    }
+    *p = s;
+    *out = v;
+    return 0;
 }
 
 int s3_parse_u64(const char *s, uint64_t *out)
 {
-    if (!s || *s < '0' || *s > '9')
-        return -1;
-    char *end = NULL;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || !end || *end)
+    uint64_t v;
+    if (!s || parse_digits(&s, &v) != 0 || *s)
         return -1;
     *out = v;
     return 0;
@@ -182,6 +249,7 @@ static void resp_reset_attempt(s3_resp *r)
     r->etag[0] = r->content_range[0] = r->last_modified[0] = r->upload_id[0] = r->request_id[0] = '\0';
     r->content_length = 0;
     r->have_content_length = 0;
+    r->bad_header = NULL;
 }
 
 void s3_resp_free(s3_resp *r)
@@ -268,8 +336,9 @@ static size_t on_write(char *src, size_t size, size_t nmemb, void *userdata)
     return 0;
 }
 
-/* Copies a header value (trimmed, at most cap-1 bytes; longer values are cut, which only matters
- * for our messages) when line is "name: value". */
+/* When line is "name: value": copies the value (trimmed, at most cap-1 bytes) to out and returns 1,
+ * or 2 if the value holds a control byte or was cut to fit, which on_header refuses for the headers
+ * it compares or parses. 0 for another header. */
 static int take_header(const char *line, size_t len, const char *name, char *out, size_t cap)
 {
     size_t nlen = strlen(name);
@@ -282,11 +351,17 @@ static int take_header(const char *line, size_t len, const char *name, char *out
     while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
         end--;
     size_t n = (size_t)(end - v);
-    if (n >= cap)
+    int bad = 0;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f)
+            bad = 1;
+    if (n >= cap) {
         n = cap - 1;
+        bad = 1;
+    }
     memcpy(out, v, n);
     out[n] = '\0';
-    return 1;
+    return bad ? 2 : 1;
 }
 
 static size_t on_header(char *line, size_t size, size_t nitems, void *userdata)
@@ -295,25 +370,41 @@ static size_t on_header(char *line, size_t size, size_t nitems, void *userdata)
     s3_resp *r = t->resp;
     size_t len = size * nitems;
     char value[S3_HEADER_VALUE_MAX];
+    int got;
     if (len >= 5 && strncmp(line, "HTTP/", 5) == 0) {
         /* A new response (the final one follows any 1xx): forget earlier headers. */
         r->etag[0] = r->content_range[0] = r->last_modified[0] = r->upload_id[0] = '\0';
         r->request_id[0] = '\0';
+        r->bad_header = NULL;
         r->have_content_length = 0;
         return len;
     }
-    if (take_header(line, len, "ETag", r->etag, sizeof r->etag)) {
+    if ((got = take_header(line, len, "ETag", r->etag, sizeof r->etag)) != 0) {
         size_t n = strlen(r->etag);
         if (n >= 2 && r->etag[0] == '"' && r->etag[n - 1] == '"') {
             memmove(r->etag, r->etag + 1, n - 2);
             r->etag[n - 2] = '\0';
         }
-    } else if (take_header(line, len, "Content-Length", value, sizeof value)) {
-        r->have_content_length = s3_parse_u64(value, &r->content_length) == 0;
-    } else if (!take_header(line, len, "Content-Range", r->content_range, sizeof r->content_range) &&
-               !take_header(line, len, "Last-Modified", r->last_modified, sizeof r->last_modified) &&
-               !take_header(line, len, "x-amz-meta-floe-upload-id", r->upload_id, sizeof r->upload_id)) {
-        take_header(line, len, "x-amz-request-id", r->request_id, sizeof r->request_id);
+        if (got == 2)
+            r->bad_header = "ETag";
+    } else if ((got = take_header(line, len, "Content-Length", value, sizeof value)) != 0) {
+        r->have_content_length = got == 1 && s3_parse_u64(value, &r->content_length) == 0;
+        if (!r->have_content_length)
+            r->bad_header = "Content-Length";
+    } else if ((got = take_header(line, len, "Content-Range", r->content_range, sizeof r->content_range)) !=
+               0) {
+        if (got == 2)
+            r->bad_header = "Content-Range";
+    } else if ((got = take_header(line, len, "Last-Modified", r->last_modified, sizeof r->last_modified)) !=
+               0) {
+        if (got == 2)
+            r->bad_header = "Last-Modified";
+    } else if ((got = take_header(line, len, "x-amz-meta-floe-upload-id", r->upload_id,
+                                  sizeof r->upload_id)) != 0) {
+        if (got == 2)
+            r->bad_header = "x-amz-meta-floe-upload-id";
+    } else {
+        take_header(line, len, "x-amz-request-id", r->request_id, sizeof r->request_id); /* for messages */
     }
     return len;
 }
@@ -655,6 +746,12 @@ int s3_perform(s3_client *c, const s3_req *req, s3_resp *r)
                                r->where, curl_easy_strerror((CURLcode)crc), r->curl_err, r->attempts,
                                r->attempts == 1 ? "" : "s", hint);
             }
+            if (s3_status_ok(r->status) && r->bad_header)
+                return err_set(
+                    FLOE_ECOLD,
+                    "s3 %s %s: %ld answer with a malformed %s header (a control byte, a bad number, or too "
+                    "long to keep whole); check what is answering at this endpoint",
+                    op_methods[req->op], r->where, r->status, r->bad_header);
             return 0;
         }
     }
@@ -982,23 +1079,39 @@ out:
     return rc;
 }
 
-/* Checks a 206 answer's Content-Range ("bytes first-last/total") against the request. */
+/* Checks a 206 answer's Content-Range against the request for len bytes at offset and the body that
+ * came with it. The header must be exactly "bytes first-last/size" in digits (RFC 9110 section
+ * 14.4; S3 always states the size, so "*" is refused), with first the offset asked for, last at most
+ * the last byte asked for and below size, and the body exactly last - first + 1 bytes. A range cut
+ * short is FLOE_ERANGE only where the object ends; anything else is FLOE_ECOLD naming the header. */
 static int check_range(const s3_resp *r, const char *key, uint64_t offset, size_t len)
 {
-    unsigned long long first, last, total;
-    char star;
-    if (sscanf(r->content_range, "bytes %llu-%llu/%llu", &first, &last, &total) != 3) {
-        if (sscanf(r->content_range, "bytes %llu-%llu/%c", &first, &last, &star) != 3)
-            return err_set(FLOE_ECOLD, "s3 GET %s: 206 with bad Content-Range '%s'", r->where,
-                           r->content_range);
-        total = UINT64_MAX;
-    }
-    if (first != offset || last < first)
-        return err_set(FLOE_ECOLD, "s3 GET %s: asked for bytes from %" PRIu64 ", got Content-Range '%s'",
-                       r->where, offset, r->content_range);
-    if (last - first + 1 < len || r->fixed_got < len)
+    const char *p = r->content_range;
+    uint64_t first, last, total, want_last = offset + len - 1;
+    if (strncmp(p, "bytes ", 6) != 0 || (p += 6, parse_digits(&p, &first) != 0) || *p != '-' ||
+        (p++, parse_digits(&p, &last) != 0) || *p != '/' || (p++, parse_digits(&p, &total) != 0) || *p ||
+        first > last || last >= total)
+        return err_set(FLOE_ECOLD,
+                       "s3 GET %s: 206 with bad Content-Range '%s' (asked for bytes %" PRIu64 "-%" PRIu64 ")",
+                       r->where, r->content_range, offset, want_last);
+    if (first != offset || last > want_last)
+        return err_set(FLOE_ECOLD,
+                       "s3 GET %s: asked for bytes %" PRIu64 "-%" PRIu64 ", got Content-Range '%s'", r->where,
+                       offset, want_last, r->content_range);
+    if (r->fixed_got != last - first + 1)
+        return err_set(FLOE_ECOLD,
+                       "s3 GET %s: Content-Range '%s' announces %" PRIu64 " bytes, the body has %zu",
+                       r->where, r->content_range, last - first + 1, r->fixed_got);
+    if (last < want_last && last + 1 != total)
+        return err_set(FLOE_ECOLD,
+                       "s3 GET %s: asked for bytes %" PRIu64 "-%" PRIu64
+                       ", got Content-Range '%s', which stops "
+                       "short of both",
+                       r->where, offset, want_last, r->content_range);
+    if (last < want_last)
         return err_set(FLOE_ERANGE,
-                       "s3 GET %s: object %s has %llu bytes; bytes %" PRIu64 "..%" PRIu64 " are outside it",
+                       "s3 GET %s: object %s has %" PRIu64 " bytes; bytes %" PRIu64 "..%" PRIu64
+                       " are outside it",
                        r->where, key, total, offset, offset + len);
     return 0;
 }

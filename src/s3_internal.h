@@ -91,8 +91,9 @@ typedef struct s3_resp {
     char request_id[S3_HEADER_VALUE_MAX];
     uint64_t content_length;
     int have_content_length;
-    char url[S3_URL_MAX]; /* what is requested */
-    char where[320];      /* url, shortened for messages */
+    const char *bad_header; /* a header above whose value was malformed or cut (static), or NULL */
+    char url[S3_URL_MAX];   /* what is requested */
+    char where[320];        /* url, shortened for messages */
 } s3_resp;
 
 /* Runs req with retries (a new signature per attempt). Returns 0 when a final HTTP response arrived

@@ -4,7 +4,8 @@
  * 1. A page is held whole, capped at S3_MAX_LIST_PAGE_BYTES of XML and S3_MAX_PAGE_ENTRIES keys;
  *    a bigger one is an error, not a realloc.
  * 2. Every key handed to the callback is under the client's prefix, with the prefix removed and
- *    S3's URL encoding undone; a key outside it is an error, never passed on.
+ *    S3's URL encoding undone; a key outside it, or one whose decoding is broken or holds a NUL or
+ *    control byte, is an error for the whole page, never passed on, shortened or skipped.
  * 3. A truncated page must bring a new continuation token, so a server that repeats itself cannot
  *    make the listing loop forever.
  */
@@ -22,12 +23,17 @@
 
 #define S3_MAX_PAGE_ENTRIES 10000
 
-/* Decodes %XX escapes (and '+' as space, as S3's encoding-type=url produces) in place. */
-static int url_decode(char *s)
+/* Decodes S3's encoding-type=url escapes (%XX, and '+' for a space) of s into out, which holds at
+ * least strlen(s) + 1 bytes; with url_encoded 0 copies s as is. Returns NULL, or why the result is not a
+ * name: a broken escape, or a NUL or control byte (decoded or raw). A NUL would silently shorten the
+ * name ("1-1.seg%00.evil" reading as "1-1.seg"), so a caller would act on another object; no key floe
+ * writes holds a control byte (cold.h). */
+static const char *key_decode(const char *s, int url_encoded, char *out)
 {
-    char *w = s;
-    for (char *r = s; *r; r++) {
-        if (*r == '%') {
+    char *w = out;
+    for (const char *r = s; *r; r++) {
+        unsigned char ch = (unsigned char)*r;
+        if (url_encoded && ch == '%') {
             unsigned v = 0;
             for (int i = 1; i <= 2; i++) {
                 char c = r[i];
@@ -36,19 +42,20 @@ static int url_decode(char *s)
                              : (c >= 'A' && c <= 'F') ? (unsigned)(c - 'A' + 10)
                                                       : 16u;
                 if (d == 16)
-                    return -1;
+                    return "a '%' that is not followed by two hex digits";
                 v = v * 16 + d;
             }
-            *w++ = (char)v;
+            ch = (unsigned char)v;
             r += 2;
-        } else if (*r == '+') {
-            *w++ = ' ';
-        } else {
-            *w++ = *r;
+        } else if (url_encoded && ch == '+') {
+            ch = ' ';
         }
+        if (ch < 0x20 || ch == 0x7f)
+            return ch == 0 ? "a NUL byte, which would cut the name short" : "a control byte";
+        *w++ = (char)ch;
     }
     *w = '\0';
-    return 0;
+    return NULL;
 }
 
 typedef struct list_entry {
@@ -83,6 +90,8 @@ static int list_element(void *ctx, const char *path, const char *text, size_t le
 {
     list_page *p = ctx;
     if (strcmp(path, "ListBucketResult/Contents/Key") == 0) {
+        if (memchr(text, '\0', len))
+            return err_set(FLOE_ECOLD, "s3 GET %s: listed key '%.100s' holds a NUL byte", p->url, text);
         free(p->cur.key);
         p->cur.key = strndup(text, len);
         if (!p->cur.key)
@@ -91,10 +100,15 @@ static int list_element(void *ctx, const char *path, const char *text, size_t le
         if (s3_parse_u64(text, &p->cur.size) != 0)
             return err_set(FLOE_ECOLD, "s3 GET %s: bad <Size> '%.40s' in list result", p->url, text);
     } else if (strcmp(path, "ListBucketResult/Contents/LastModified") == 0) {
-        p->cur.mtime = s3_parse_time(text);
+        /* A time that does not parse stays 0, which </Contents> refuses: gc must not read it as 1970. */
+        if ((p->cur.mtime = s3_parse_time(text)) == 0)
+            return err_set(FLOE_ECOLD, "s3 GET %s: bad <LastModified> '%.40s' in list result", p->url, text);
     } else if (strcmp(path, "ListBucketResult/Contents") == 0) {
         if (!p->cur.key)
             return err_set(FLOE_ECOLD, "s3 GET %s: list result has <Contents> without <Key>", p->url);
+        if (p->cur.mtime == 0)
+            return err_set(FLOE_ECOLD, "s3 GET %s: list result has <Contents> without <LastModified>",
+                           p->url);
         if (p->count == S3_MAX_PAGE_ENTRIES)
             return err_set(FLOE_ECOLD, "s3 GET %s: list page has more than %d keys", p->url,
                            S3_MAX_PAGE_ENTRIES);
@@ -120,8 +134,8 @@ int s3_list(s3_client *c, const char *prefix, uint32_t page_keys, s3_list_fn fn,
     return s3_list_after(c, prefix, NULL, page_keys, fn, ctx);
 }
 
-int s3_list_after(s3_client *c, const char *prefix, const char *start_after, uint32_t page_keys, s3_list_fn fn,
-                  void *ctx)
+int s3_list_after(s3_client *c, const char *prefix, const char *start_after, uint32_t page_keys,
+                  s3_list_fn fn, void *ctx)
 {
     int rc = 0;
     char *token = NULL;
@@ -175,22 +189,40 @@ int s3_list_after(s3_client *c, const char *prefix, const char *start_after, uin
             rc = s3_count_error(c, FLOE_COLD_LIST, err_wrap(FLOE_ECOLD, "s3 list"));
             goto out;
         }
+        /* Every key of the page is decoded and checked before any reaches fn, so a bad page hands
+         * on nothing: a listing that gc or fsck acts on is refused whole rather than cut short or
+         * skipped past a name it cannot represent. The error names the key as the server sent it. */
         for (size_t i = 0; i < page.count; i++) {
             char *k = page.entries[i].key;
-            if (page.url_encoded && url_decode(k) != 0) {
-                rc = s3_count_error(
-                    c, FLOE_COLD_LIST,
-                    err_set(FLOE_ECOLD, "s3 GET %s: bad URL encoding in key '%.100s'", r.where, k));
+            char *decoded = malloc(strlen(k) + 1);
+            if (!decoded) {
+                rc = err_set(FLOE_ENOMEM, "s3 list %s: out of memory", r.where);
                 goto out;
             }
-            if (strncmp(k, c->prefix, strip) != 0) {
+            const char *why = key_decode(k, page.url_encoded, decoded);
+            if (why) {
+                rc = s3_count_error(c, FLOE_COLD_LIST,
+                                    err_set(FLOE_ECOLD,
+                                            "s3 GET %s: listed key '%.200s' decodes to no usable name: it "
+                                            "holds %s; floe never writes such a key: remove that object or "
+                                            "give floe a prefix of its own",
+                                            r.where, k, why));
+                free(decoded);
+                goto out;
+            }
+            if (strncmp(decoded, c->prefix, strip) != 0) {
                 rc = s3_count_error(c, FLOE_COLD_LIST,
                                     err_set(FLOE_ECOLD,
                                             "s3 GET %s: listed key '%.100s' is outside prefix '%s'", r.where,
-                                            k, c->prefix));
+                                            decoded, c->prefix));
+                free(decoded);
                 goto out;
             }
-            if ((rc = fn(ctx, k + strip, page.entries[i].size, page.entries[i].mtime)) != 0)
+            free(k);
+            page.entries[i].key = decoded;
+        }
+        for (size_t i = 0; i < page.count; i++) {
+            if ((rc = fn(ctx, page.entries[i].key + strip, page.entries[i].size, page.entries[i].mtime)) != 0)
                 goto out;
         }
         if (!page.truncated)

@@ -77,6 +77,17 @@
 /* Largest uncompressed block: a block of one largest entry plus its restart array. */
 #define SEG_MAX_BLOCK_RAW                                                                                    \
     (SEG_MAX_VALUE_BYTES + FLOE_MAX_KEY_BYTES + FLOE_MAX_CONTENT_TYPE_BYTES + SEG_ENTRY_HEADER_MAX + 8)
+/* A block of several entries is at most block_bytes (the writer cuts before an entry that could pass
+ * it), so at most SEG_MAX_BLOCK_BYTES; a larger block is one entry standing alone. */
+#define SEG_MAX_SHARED_BLOCK_RAW SEG_MAX_BLOCK_BYTES
+/* A zstd block decodes to at most 128 KiB (Block_Maximum_Size, RFC 8878 section 3.1.1.2.4) and takes
+ * at least 4 bytes (3 of header, 1 of an RLE byte), so a frame of n bytes decodes to at most
+ * n * 32768 bytes. */
+#define SEG_ZSTD_MAX_RATIO (131072 / 4)
+/* Window the reader accepts when it decodes only the start of a frame (the single-entry check in
+ * block_inflate needs a streaming decoder, which buffers a window). Level 3 uses 2^21; the writer
+ * stores raw any frame whose window is larger than this. */
+#define SEG_ZSTD_WINDOW_LOG_MAX 24
 /* Cap on entries per segment: keeps the bloom region's u32 length and the hash buffer bounded. */
 #define SEG_MAX_ENTRIES (1ull << 28)
 #define SEG_META_FIXED_BYTES 64
@@ -309,6 +320,24 @@ out:
     return 0;
 }
 
+/* 1 if the zstd frame at p (len bytes) needs a window of at most 2^SEG_ZSTD_WINDOW_LOG_MAX bytes, as
+ * its Window_Descriptor says (RFC 8878 section 3.1.1.1.2): what a reader's streaming decode of a
+ * large block accepts. Parsed here because libzstd's frame header API is not stable. */
+static int zstd_window_ok(const uint8_t *p, size_t len)
+{
+    if (len < 6)
+        return 0;
+    uint8_t fhd = p[4];
+    if (fhd & 0x20) { /* single segment: the window is the content size */
+        unsigned long long size = ZSTD_getFrameContentSize(p, len);
+        return size != ZSTD_CONTENTSIZE_ERROR && size != ZSTD_CONTENTSIZE_UNKNOWN &&
+               size <= (1ull << SEG_ZSTD_WINDOW_LOG_MAX);
+    }
+    unsigned exponent = p[5] >> 3, mantissa = p[5] & 7;
+    uint64_t base = 1ull << (10 + exponent);
+    return base + base / 8 * mantissa <= (1ull << SEG_ZSTD_WINDOW_LOG_MAX);
+}
+
 static int writer_flush_block(segment_writer *w)
 {
     int rc;
@@ -336,7 +365,7 @@ static int writer_flush_block(segment_writer *w)
             return rc;
         size_t clen = ZSTD_compressCCtx(w->cctx, w->zbuf, bound, w->block, raw_len, SEG_ZSTD_LEVEL);
         /* Compression must pay for the decompression on every read: keep it only if it saves 1/8. */
-        if (!ZSTD_isError(clen) && clen <= raw_len - raw_len / 8) {
+        if (!ZSTD_isError(clen) && clen <= raw_len - raw_len / 8 && zstd_window_ok(w->zbuf, clen)) {
             body = w->zbuf;
             body_len = clen;
             flag = SEG_BLOCK_ZSTD;
@@ -791,17 +820,92 @@ static ZSTD_DCtx *thread_dctx(void)
     return d;
 }
 
-/* Decompresses a zstd block body into a new decoded_block (one reference, owned by the caller). The
- * frame must state its size, at most max_raw bytes. */
-static int block_inflate(uint64_t b, uint64_t off, const uint8_t *body, size_t body_len, uint32_t max_raw,
-                         decoded_block **out)
+/* For a block that declares raw decoded bytes, more than a block of several entries can hold: decodes
+ * only the start of its frame and checks that it is one entry, the index's key for the block, whose
+ * lengths add up to raw with the one restart. The writer makes every such block this way; anything
+ * else is refused before a buffer of raw bytes is allocated. Uses at most a 2^SEG_ZSTD_WINDOW_LOG_MAX
+ * window. */
+static int block_single_entry_check(uint64_t b, const seg_block_ref *ix, const uint8_t *body, size_t body_len,
+                                    unsigned long long raw)
 {
-    unsigned long long raw = ZSTD_getFrameContentSize(body, body_len);
-    if (raw == ZSTD_CONTENTSIZE_ERROR || raw == ZSTD_CONTENTSIZE_UNKNOWN || raw > max_raw)
+    uint8_t head[SEG_ENTRY_HEADER_MAX + FLOE_MAX_KEY_BYTES];
+    ZSTD_inBuffer in = {body, body_len, 0};
+    ZSTD_outBuffer out = {head, sizeof head, 0};
+    const char *why = NULL;
+    ZSTD_DCtx *z = ZSTD_createDCtx();
+    if (!z)
+        return err_set(FLOE_ENOMEM, "block %" PRIu64 " at offset %" PRIu64 ": cannot create a zstd context",
+                       b, ix->offset);
+    if (ZSTD_isError(ZSTD_DCtx_setParameter(z, ZSTD_d_windowLogMax, SEG_ZSTD_WINDOW_LOG_MAX)))
+        why = "cannot limit the zstd window";
+    while (!why && out.pos < out.size) {
+        size_t in_before = in.pos, out_before = out.pos;
+        size_t r = ZSTD_decompressStream(z, &out, &in);
+        if (ZSTD_isError(r))
+            why = ZSTD_getErrorName(r);
+        else if (r == 0 || (in.pos == in_before && out.pos == out_before))
+            break;
+    }
+    ZSTD_freeDCtx(z);
+
+    entry_view e = {0};
+    const uint8_t *p = head, *end = head + out.pos;
+    if (!why && (!(p = get_varint(p, end, 32, &e.shared)) || !(p = get_varint(p, end, 32, &e.unshared)) ||
+                 !(p = get_varint(p, end, 32, &e.value_len)) || end - p < 2))
+        why = "its first entry does not parse";
+    if (!why) {
+        e.type = *p++;
+        e.ct_len = *p++;
+        if (!(p = get_varint(p, end, 64, &e.seq)) || (uint64_t)(end - p) < e.unshared)
+            why = "its first entry does not parse";
+        else if (e.shared != 0 || e.unshared != ix->last_key_len || memcmp(p, ix->last_key, e.unshared) != 0)
+            why = "its first entry is not the index's last key";
+    }
+    if (why)
         return err_set(FLOE_ECORRUPT,
                        "block %" PRIu64 " at offset %" PRIu64
-                       ": zstd frame has no valid size (at most %" PRIu32 ")",
-                       b, off, max_raw);
+                       ": zstd frame declares %llu decoded bytes, more "
+                       "than a block of several entries holds (%u), but %s",
+                       b, ix->offset, raw, (unsigned)SEG_MAX_SHARED_BLOCK_RAW, why);
+    uint64_t single = (uint64_t)(p - head) + e.unshared + e.ct_len + e.value_len + 8;
+    if (single != raw)
+        return err_set(FLOE_ECORRUPT,
+                       "block %" PRIu64 " at offset %" PRIu64
+                       ": zstd frame declares %llu decoded bytes, more "
+                       "than a block of several entries holds (%u), but its one entry makes %" PRIu64,
+                       b, ix->offset, raw, (unsigned)SEG_MAX_SHARED_BLOCK_RAW, single);
+    return 0;
+}
+
+/* Decompresses the zstd body of block b (index entry ix) into a new decoded_block (one reference,
+ * owned by the caller). Before allocating, the size the frame declares must be one the writer could
+ * have produced: at most max_raw (the metadata's largest block), at most what zstd can decode from
+ * body_len bytes, and, past the largest block of several entries, exactly one entry's worth. */
+static int block_inflate(uint64_t b, const seg_block_ref *ix, const uint8_t *body, size_t body_len,
+                         uint32_t max_raw, decoded_block **out)
+{
+    uint64_t off = ix->offset;
+    unsigned long long raw = ZSTD_getFrameContentSize(body, body_len);
+    if (raw == ZSTD_CONTENTSIZE_ERROR || raw == ZSTD_CONTENTSIZE_UNKNOWN)
+        return err_set(FLOE_ECORRUPT, "block %" PRIu64 " at offset %" PRIu64 ": zstd frame states no size", b,
+                       off);
+    if (raw > max_raw)
+        return err_set(FLOE_ECORRUPT,
+                       "block %" PRIu64 " at offset %" PRIu64
+                       ": zstd frame declares %llu decoded bytes, more "
+                       "than the metadata's largest block (%" PRIu32 ")",
+                       b, off, raw, max_raw);
+    if (raw > (unsigned long long)body_len * SEG_ZSTD_MAX_RATIO)
+        return err_set(FLOE_ECORRUPT,
+                       "block %" PRIu64 " at offset %" PRIu64
+                       ": zstd frame declares %llu decoded bytes, more "
+                       "than %zu compressed bytes can hold (%llu)",
+                       b, off, raw, body_len, (unsigned long long)body_len * SEG_ZSTD_MAX_RATIO);
+    if (raw > SEG_MAX_SHARED_BLOCK_RAW) {
+        int rc = block_single_entry_check(b, ix, body, body_len, raw);
+        if (rc < 0)
+            return rc;
+    }
     decoded_block *d = decoded_alloc((size_t)raw);
     if (!d)
         return err_set(FLOE_ENOMEM, "block %" PRIu64 " at offset %" PRIu64 ": out of memory for %llu bytes",
@@ -1011,8 +1115,7 @@ static int block_load(segment_t *s, uint64_t b, int fill_cache, block_view *v)
         }
     }
     if (s->base) {
-        rc = block_inflate(b, ix->offset, s->base + ix->offset, ix->length - SEG_TRAILER_BYTES,
-                           s->max_block_raw, &d);
+        rc = block_inflate(b, ix, s->base + ix->offset, ix->length - SEG_TRAILER_BYTES, s->max_block_raw, &d);
         if (rc < 0)
             goto out;
     } else {
@@ -1032,8 +1135,7 @@ static int block_load(segment_t *s, uint64_t b, int fill_cache, block_view *v)
         if (rc < 0)
             goto out;
         if (flag == SEG_BLOCK_ZSTD) {
-            rc =
-                block_inflate(b, ix->offset, raw->data, ix->length - SEG_TRAILER_BYTES, s->max_block_raw, &d);
+            rc = block_inflate(b, ix, raw->data, ix->length - SEG_TRAILER_BYTES, s->max_block_raw, &d);
             if (rc < 0)
                 goto out;
         } else {
@@ -1658,7 +1760,7 @@ static int block_decode(uint64_t b, const seg_block_ref *ix, const uint8_t *stor
     int rc = stored_block_check(b, ix->offset, stored, ix->length, !crc_ok, flag);
 
     if (rc == 0 && *flag == SEG_BLOCK_ZSTD)
-        rc = block_inflate(b, ix->offset, stored, ix->length - SEG_TRAILER_BYTES, max_raw, d);
+        rc = block_inflate(b, ix, stored, ix->length - SEG_TRAILER_BYTES, max_raw, d);
     if (rc == 0)
         rc = *d ? view_init(v, b, ix->offset, (*d)->data, (*d)->len)
                 : view_init(v, b, ix->offset, stored, ix->length - SEG_TRAILER_BYTES);

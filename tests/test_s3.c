@@ -3,8 +3,10 @@
  * scripted fake server in this file for what a real one will not do on demand: 503 storms, lost
  * answers, silence, oversized and malformed bodies. Each RGW test makes its own bucket. */
 #include "clock.h"
+#include "cold.h"
 #include "error.h"
 #include "s3.h"
+#include "s3_internal.h"
 #include "testutil.h"
 
 #include <arpa/inet.h>
@@ -941,6 +943,94 @@ START_TEST(s3_malformed_list_answers_are_errors)
 }
 END_TEST
 
+/* A ListObjectsV2 page (encoding-type=url unless raw) whose first key is a good one and whose second
+ * is key, as the server wrote it. */
+static char *list_page_with(const char *key, int raw)
+{
+    char *body = NULL;
+    ck_assert_int_ge(asprintf(&body,
+                              "<ListBucketResult>%s<IsTruncated>false</IsTruncated>"
+                              "<Contents><Key>segments/ab/0-1.seg</Key><Size>1</Size>"
+                              "<LastModified>2026-01-02T03:04:05.000Z</LastModified></Contents>"
+                              "<Contents><Key>%s</Key><Size>1</Size>"
+                              "<LastModified>2026-01-02T03:04:05.000Z</LastModified></Contents>"
+                              "</ListBucketResult>",
+                              raw ? "" : "<EncodingType>url</EncodingType>", key),
+                     0);
+    return body;
+}
+
+START_TEST(s3_list_refuses_keys_that_do_not_decode_to_a_clean_name)
+{
+    /* A decoded NUL would shorten the name (1-1.seg%00.evil would read as 1-1.seg, and gc would act
+     * on the wrong object); control bytes and broken escapes are no name floe can use either. */
+    static const struct {
+        const char *key;
+        int raw;
+    } cases[] = {
+        {"segments/ab/1-1.seg%00.evil", 0}, {"segments/ab/1-1.seg%0A", 0},   {"segments/ab/%7F", 0},
+        {"segments/ab/%1b[2J", 0},          {"segments/ab/1-1.seg%", 0},     {"segments/ab/1-1.seg%g0", 0},
+        {"segments/ab/1-1.seg&#10;x", 1},   {"segments/ab/1-1.seg&#9;x", 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *body = list_page_with(cases[i].key, cases[i].raw);
+        fake_server s;
+        fake_start(&s, bad_list, body, NULL);
+        s3_client *c = fake_client(&s, 2000, 0);
+        collected col = {0};
+        ck_assert_int_eq(s3_list(c, "", 0, collect, &col), FLOE_ECOLD);
+        ck_assert_msg(strstr(floe_last_error(), cases[i].raw ? "segments/ab/1-1.seg" : cases[i].key),
+                      "key %s: %s", cases[i].key, floe_last_error());
+        ck_assert_msg(col.count == 0, "key %s: %zu keys of the bad page reached the callback", cases[i].key,
+                      col.count);
+        collected_free(&col);
+        s3_client_destroy(c);
+        fake_stop(&s);
+        free(body);
+    }
+}
+END_TEST
+
+static int count_keys(void *ctx, const char *key, uint64_t size, int64_t mtime)
+{
+    (void)key;
+    (void)size;
+    (void)mtime;
+    (*(int *)ctx)++;
+    return 0;
+}
+
+START_TEST(s3_cold_list_refuses_keys_the_cold_interface_cannot_name)
+{
+    /* Names that decode cleanly but break cold.h's key rules: a listing must not hand gc or fsck a name
+     * that every other cold call refuses, or that walks out of its directory. */
+    static const char *const keys[] = {"segments/../manifest/1.json", "/segments/ab/1-1.seg",
+                                       "segments//1-1.seg", "segments/./1-1.seg", "segments/ab/"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        char *body = list_page_with(keys[i], 0);
+        fake_server s;
+        fake_start(&s, bad_list, body, NULL);
+        char endpoint[64];
+        snprintf(endpoint, sizeof endpoint, "http://127.0.0.1:%d", s.port);
+        s3_config cfg = {.endpoint = endpoint,
+                         .bucket = "fake",
+                         .path_style = 1,
+                         .access_key = "a",
+                         .secret_key = "b",
+                         .timeout_ms = 2000};
+        cold_t *cold = NULL;
+        ck_assert_int_eq(cold_open_s3(&cfg, &cold), 0);
+        int n = 0;
+        ck_assert_int_eq(cold_list(cold, "", count_keys, &n), FLOE_ECOLD);
+        ck_assert_msg(strstr(floe_last_error(), keys[i]), "key %s: %s", keys[i], floe_last_error());
+        ck_assert_int_le(n, 1); /* the good key before it may have been handed on; never the bad one */
+        cold_close(cold);
+        fake_stop(&s);
+        free(body);
+    }
+}
+END_TEST
+
 static void wrong_range(void *ctx, int n, const fake_request *req, fake_response *resp)
 {
     (void)ctx;
@@ -965,6 +1055,195 @@ START_TEST(s3_ranged_answer_for_another_range_is_refused)
     ck_assert_ptr_nonnull(strstr(floe_last_error(), "more than"));
     s3_client_destroy(c);
     fake_stop(&s);
+}
+END_TEST
+
+START_TEST(s3_list_entries_need_a_strict_size_and_last_modified)
+{
+    /* gc keeps an unnamed object only while its LastModified is within the grace period: a time that
+     * does not parse must not read as 1970 (and so as old enough to delete). */
+    static const char *const sizes[] = {"-5", " 5", "+5", "5 ", "0x10", "18446744073709551616", ""};
+    static const char *const times[] = {
+        "",
+        "yesterday",
+        "2026-01-02T03:04:05.000Zjunk",
+        " 2026-01-02T03:04:05.000Z",
+        "2026-13-02T03:04:05.000Z",
+        "2026-02-30T03:04:05.000Z",
+        "2026-01-02T03:04:05",
+        "2026-01-02T03:04:05.Z",
+        "2026-1-02T03:04:05.000Z",
+        "Fri, 02 Jan 2026 03:04:05 GMT trailing",
+        "Fri, 2 Jan 2026 03:04:05 GMT",
+        "1969-12-31T23:59:59.000Z",
+        NULL, /* no <LastModified> at all */
+    };
+    size_t nsizes = sizeof sizes / sizeof sizes[0], ntimes = sizeof times / sizeof times[0];
+    for (size_t i = 0; i < nsizes + ntimes; i++) {
+        const char *size = i < nsizes ? sizes[i] : "5";
+        const char *time = i < nsizes ? "2026-01-02T03:04:05.000Z" : times[i - nsizes];
+        char *body = NULL;
+        ck_assert_int_ge(asprintf(&body,
+                                  "<ListBucketResult><Contents><Key>k</Key><Size>%s</Size>%s%s%s</Contents>"
+                                  "</ListBucketResult>",
+                                  size, time ? "<LastModified>" : "", time ? time : "",
+                                  time ? "</LastModified>" : ""),
+                         0);
+        fake_server s;
+        fake_start(&s, bad_list, body, NULL);
+        s3_client *c = fake_client(&s, 2000, 0);
+        int n = 0;
+        ck_assert_msg(s3_list(c, "", 0, count_keys, &n) == FLOE_ECOLD, "size '%s', time '%s' was taken", size,
+                      time ? time : "(none)");
+        ck_assert_msg(strstr(floe_last_error(), i < nsizes ? "<Size>" : "<LastModified>"), "%s",
+                      floe_last_error());
+        ck_assert_int_eq(n, 0);
+        s3_client_destroy(c);
+        fake_stop(&s);
+        free(body);
+    }
+
+    /* Both forms S3 uses are read to the second. */
+    static const char *const good[] = {"2026-01-02T03:04:05.000Z", "2026-01-02T03:04:05Z",
+                                       "Fri, 02 Jan 2026 03:04:05 GMT"};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+        ck_assert_int_eq(s3_parse_time(good[i]), 1767323045);
+}
+END_TEST
+
+static void head_with_header(void *ctx, int n, const fake_request *req, fake_response *resp)
+{
+    (void)n;
+    (void)req;
+    snprintf(resp->headers, sizeof resp->headers, "%s\r\n", (const char *)ctx);
+}
+
+START_TEST(s3_answer_headers_with_control_bytes_or_cut_short_are_refused)
+{
+    /* An ETag or upload id is compared as given: one holding a control byte, or longer than the
+     * client keeps (so it would be compared cut short), is no version tag to trust. */
+    char long_etag[S3_ETAG_MAX + 40];
+    memset(long_etag, 'e', sizeof long_etag);
+    snprintf(long_etag, sizeof long_etag, "ETag: \"%0*d\"", S3_ETAG_MAX + 10, 7);
+    const char *const headers[] = {"ETag: \"ab\x01"
+                                   "cd\"",
+                                   long_etag,
+                                   "x-amz-meta-floe-upload-id: ab\x7f"
+                                   "cd",
+                                   "Last-Modified: Fri, 02 Jan 2026 03:04:05 GMT\x1b"};
+    const char *const names[] = {"ETag", "ETag", "x-amz-meta-floe-upload-id", "Last-Modified"};
+    for (size_t i = 0; i < sizeof headers / sizeof headers[0]; i++) {
+        fake_server s;
+        fake_start(&s, head_with_header, (void *)headers[i], NULL);
+        s3_client *c = fake_client(&s, 2000, 0);
+        s3_object_info info;
+        ck_assert_msg(s3_head(c, "k", &info) == FLOE_ECOLD, "header %zu was taken", i);
+        ck_assert_msg(strstr(floe_last_error(), names[i]), "header %zu: %s", i, floe_last_error());
+        s3_client_destroy(c);
+        fake_stop(&s);
+    }
+    fake_server s;
+    fake_start(&s, head_with_header, "ETag: \"abc\"", NULL);
+    s3_client *c = fake_client(&s, 2000, 0);
+    s3_object_info info;
+    ck_assert_msg(s3_head(c, "k", &info) == 0, "%s", floe_last_error());
+    ck_assert_str_eq(info.etag, "abc");
+    s3_client_destroy(c);
+    fake_stop(&s);
+}
+END_TEST
+
+typedef struct range_answer {
+    const char *content_range;
+    size_t body_len;
+} range_answer;
+
+static void range_reply(void *ctx, int n, const fake_request *req, fake_response *resp)
+{
+    const range_answer *a = ctx;
+    (void)n;
+    (void)req;
+    static const char body[64] = "0123456789abcdefghijklmnopqrstuvwxyz";
+    resp->status = 206;
+    snprintf(resp->headers, sizeof resp->headers, "Content-Range: %s\r\n", a->content_range);
+    resp->body = body;
+    resp->body_len = a->body_len;
+}
+
+START_TEST(s3_content_range_is_parsed_strictly_and_must_match_the_request)
+{
+    /* Every answer is to a request for bytes 100..109 (10 bytes) with a 10-byte body. */
+    static const char *const refused[] = {
+        "bytes 100--5/1000",
+        "bytes -5-10/100",
+        "bytes 5-3/100",
+        "bytes 0-9/5",
+        "bytes 100-109/109",
+        "bytes 100-109/18446744073709551616",
+        "bytes 100-18446744073709551717/1000",
+        "bytes 100-109/1000x",
+        "bytes 100-109/1000/1",
+        "bytes  100-109/1000",
+        "bytes 100 -109/1000",
+        "bytes 100- 109/1000",
+        "bytes 100-109 /1000",
+        "bytes 100-109/ 1000",
+        "bytes +100-109/1000",
+        "bytes 100-+109/1000",
+        "bytes 100-109/+1000",
+        "bytes 100-109/-1000",
+        "bytes 100-109/*",
+        "bytes */1000",
+        "bytes 100-109",
+        "bytes 100/1000",
+        "items 100-109/1000",
+        "bytes=100-109/1000",
+        "bytes 0x64-109/1000",
+        "bytes 99-108/1000",
+        "bytes 100-110/1000",
+        "bytes 101-110/1000",
+        "bytes -109/1000",
+        "bytes 100-/1000",
+        "bytes",
+    };
+    char buf[10];
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        range_answer a = {refused[i], 10};
+        fake_server s;
+        fake_start(&s, range_reply, &a, NULL);
+        s3_client *c = fake_client(&s, 2000, 0);
+        ck_assert_msg(s3_get_range(c, "k", 100, buf, 10) == FLOE_ECOLD, "'%s' was taken", refused[i]);
+        ck_assert_msg(strstr(floe_last_error(), "Content-Range"), "'%s': %s", refused[i], floe_last_error());
+        s3_client_destroy(c);
+        fake_stop(&s);
+    }
+
+    /* The exact range is taken; a range cut short by the object's end is FLOE_ERANGE with its size; a
+     * body that disagrees with the header is refused. */
+    static const struct {
+        range_answer a;
+        int rc;
+    } answers[] = {
+        {{"bytes 100-109/1000", 10}, 0},
+        {{"bytes 100-109/110", 10}, 0},
+        {{"bytes 100-104/105", 5}, FLOE_ERANGE},
+        {{"bytes 100-104/1000", 5}, FLOE_ECOLD}, /* short of the range, yet the object goes on */
+        {{"bytes 100-109/1000", 6}, FLOE_ECOLD}, /* body shorter than the header says */
+    };
+    for (size_t i = 0; i < sizeof answers / sizeof answers[0]; i++) {
+        fake_server s;
+        fake_start(&s, range_reply, (void *)&answers[i].a, NULL);
+        s3_client *c = fake_client(&s, 2000, 0);
+        int rc = s3_get_range(c, "k", 100, buf, 10);
+        ck_assert_msg(rc == answers[i].rc, "'%s' with %zu bytes: %d (%s)", answers[i].a.content_range,
+                      answers[i].a.body_len, rc, floe_last_error());
+        if (rc == 0)
+            ck_assert(memcmp(buf, "0123456789", 10) == 0);
+        if (rc == FLOE_ERANGE)
+            ck_assert_msg(strstr(floe_last_error(), "105 bytes"), "%s", floe_last_error());
+        s3_client_destroy(c);
+        fake_stop(&s);
+    }
 }
 END_TEST
 
@@ -1198,7 +1477,12 @@ static Suite *make_suite(void)
     tcase_add_test(local, s3_silent_server_times_out_and_is_retried);
     tcase_add_test(local, s3_oversized_error_body_is_capped_not_buffered);
     tcase_add_test(local, s3_malformed_list_answers_are_errors);
+    tcase_add_test(local, s3_list_refuses_keys_that_do_not_decode_to_a_clean_name);
+    tcase_add_test(local, s3_cold_list_refuses_keys_the_cold_interface_cannot_name);
+    tcase_add_test(local, s3_list_entries_need_a_strict_size_and_last_modified);
     tcase_add_test(local, s3_ranged_answer_for_another_range_is_refused);
+    tcase_add_test(local, s3_content_range_is_parsed_strictly_and_must_match_the_request);
+    tcase_add_test(local, s3_answer_headers_with_control_bytes_or_cut_short_are_refused);
     tcase_add_test(local, s3_backoff_is_full_jitter_below_the_ceiling);
     tcase_add_test(local, s3_https_verifies_the_server_against_ca_file);
     tcase_add_test(local, s3_multipart_failures_abort_and_lost_completes_are_recognised);

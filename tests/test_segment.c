@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "crc32c.h"
 #include "error.h"
@@ -1002,6 +1004,242 @@ START_TEST(segment_fuzzed_data_blocks_never_return_a_wrong_value)
 }
 END_TEST
 
+/* ---- hostile zstd frames: decoded sizes no writer could have produced ---- */
+
+#define HOSTILE_RAW_BYTES (1u << 30)
+
+static void le_put(uint8_t *p, uint64_t v, int bytes)
+{
+    for (int i = 0; i < bytes; i++, v >>= 8)
+        p[i] = (uint8_t)v;
+}
+
+/* A zstd frame header stating content_size, with a 2 MiB window (not single-segment), no checksum. */
+static size_t zframe_header(uint8_t *p, uint64_t content_size)
+{
+    le_put(p, 0xFD2FB528u, 4);
+    p[4] = 0xc0;           /* Frame_Content_Size_flag 3: an 8-byte size */
+    p[5] = (21 - 10) << 3; /* window 2^21 */
+    le_put(p + 6, content_size, 8);
+    return 14;
+}
+
+/* A zstd block header: type 0 raw, 1 RLE; size is the bytes it decodes to. */
+static size_t zblock_header(uint8_t *p, int last, int type, uint32_t size)
+{
+    le_put(p, (uint64_t)size << 3 | (uint64_t)type << 1 | (uint64_t)(last != 0), 3);
+    return 3;
+}
+
+/* Appends RLE blocks of byte 0 decoding to n bytes; the last one ends the frame. */
+static size_t zrle_zeros(uint8_t *p, uint64_t n)
+{
+    size_t len = 0;
+    while (n > 0) {
+        uint32_t b = n > 131072 ? 131072 : (uint32_t)n;
+        n -= b;
+        len += zblock_header(p + len, n == 0, 1, b);
+        p[len++] = 0;
+    }
+    return len;
+}
+
+/* Rewrites the one-block segment at path so that its block is payload (flag zstd) and the metadata's
+ * largest block is max_block_raw, with every CRC the reader checks recomputed: the file passes every
+ * check a reader makes before it decodes the block. */
+static void replace_only_block(const char *path, const uint8_t *payload, size_t payload_len,
+                               uint32_t max_block_raw)
+{
+    size_t size;
+    uint8_t *file = tu_read_file(path, &size);
+    ck_assert_ptr_nonnull(file);
+    regions r = regions_of(file, size);
+    size_t tail_len = r.footer_off - r.bloom_off;
+    size_t block_len = payload_len + 5;
+    size_t out_len = block_len + tail_len + SEGMENT_FOOTER_BYTES;
+    uint8_t *out = malloc(out_len);
+    ck_assert_ptr_nonnull(out);
+    memcpy(out, payload, payload_len);
+    out[payload_len] = 1;
+    le_put(out + payload_len + 1, crc32c(out, payload_len + 1), 4);
+    uint8_t *tail = out + block_len;
+    memcpy(tail, file + r.bloom_off, tail_len);
+    uint8_t *index = tail + r.bloom_len, *meta = index + r.index_len;
+    le_put(index + r.index_len - 4, block_len, 4); /* the only index entry's length */
+    le_put(meta + 56, max_block_raw, 4);
+    uint8_t *f = tail + tail_len;
+    memcpy(f, file + r.footer_off, SEGMENT_FOOTER_BYTES);
+    le_put(f + 12, crc32c(tail, r.bloom_len), 4);
+    le_put(f + 16, block_len, 8);
+    le_put(f + 28, crc32c(index, r.index_len), 4);
+    le_put(f + 32, block_len + r.bloom_len, 8);
+    le_put(f + 44, crc32c(meta, r.meta_len), 4);
+    le_put(f + 48, block_len + r.bloom_len + r.index_len, 8);
+    le_put(f + 60, crc32c(f, 60), 4);
+    tu_write_file(path, out, out_len);
+    free(out);
+    free(file);
+}
+
+/* Bytes of address space this process has mapped (/proc/self/statm), or 0. */
+static uint64_t address_space_bytes(void)
+{
+    unsigned long long pages = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f) {
+        if (fscanf(f, "%llu", &pages) != 1)
+            pages = 0;
+        fclose(f);
+    }
+    return (uint64_t)pages * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+/* In a child limited to 256 MiB more address space than it has mapped, reads the key "big" of the
+ * segment at path by get, iterator and verify, through a mapped file and through read_at. Returns
+ * 0 if each fails with FLOE_ECORRUPT naming the segment, block 0 and the declared size, else a code
+ * saying which did not (an allocation of the declared size fails: FLOE_ENOMEM, or ASan aborts). */
+static int hostile_reads_in_small_address_space(const char *path)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        struct rlimit lim = {.rlim_cur = address_space_bytes() + (256u << 20)};
+        lim.rlim_max = lim.rlim_cur;
+        if (lim.rlim_cur == (256u << 20) || setrlimit(RLIMIT_AS, &lim) != 0)
+            _exit(90);
+        size_t size;
+        uint8_t *file = tu_read_file(path, &size);
+        char want[512];
+        for (int use_read_at = 0; use_read_at < 2; use_read_at++) {
+            mem_source m;
+            segment_source src = mem_source_for(&m, file, size, NULL);
+            src.name = path;
+            if (!use_read_at) {
+                src.read_at = NULL;
+                src.base = file;
+            }
+            snprintf(want, sizeof want, "segment %s: block 0 at offset 0: ", path);
+            segment_t *s;
+            if (segment_open(&src, &s) != 0)
+                _exit(91);
+            segment_hit h;
+            int rc = segment_get(s, "big", 3, &h);
+            if (rc != FLOE_ECORRUPT || !strstr(floe_last_error(), want) ||
+                !strstr(floe_last_error(), "1073741824")) {
+                fprintf(stderr, "get returned %d: %s\n", rc, floe_last_error());
+                _exit(92 + use_read_at);
+            }
+            segment_iter *it;
+            if (segment_iter_create(s, &it) != 0 || segment_iter_seek(it, NULL, 0) != FLOE_ECORRUPT)
+                _exit(94);
+            segment_iter_destroy(it);
+            uint32_t crc;
+            if (segment_verify(s, &crc) != FLOE_ECORRUPT)
+                _exit(95);
+            segment_close(s);
+        }
+        free(file);
+        _exit(0);
+    }
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* The one-block zstd segment the hostile payloads replace the block of: key "big", 100-byte value. */
+static void write_one_small_block(const char *path)
+{
+    segment_write_options o = opts_with(FLOE_COMPRESSION_ZSTD, 0);
+    segment_writer *w;
+    uint8_t value[100];
+    memset(value, 'v', sizeof value);
+    ck_assert_int_eq(segment_writer_open(path, &o, &w), 0);
+    entry e = {.key = (const uint8_t *)"big", .key_len = 3, .value = value, .value_len = sizeof value,
+               .seq = 1, .type = ENTRY_PUT};
+    ck_assert_int_eq(segment_writer_add(w, &e), 0);
+    ck_assert_int_eq(segment_writer_finish(w, NULL), 0);
+}
+
+START_TEST(segment_zstd_block_declaring_more_than_the_writer_could_produce_is_refused_before_allocating)
+{
+    /* 32 KB of RLE blocks that really decode to 1 GiB of zeros; a frame whose header states 1 GiB over
+     * a 64-byte body; and a block whose first bytes are a valid entry of key "big" with a 100-byte
+     * value, padded with zeros to 1 GiB. The metadata says 1 GiB is the largest block every time. */
+    size_t cap = 14 + 3 + 64 + (HOSTILE_RAW_BYTES / 131072 + 2) * 4;
+    uint8_t *payload = malloc(cap);
+    ck_assert_ptr_nonnull(payload);
+    for (int kind = 0; kind < 3; kind++) {
+        size_t len = zframe_header(payload, HOSTILE_RAW_BYTES);
+        if (kind == 0) {
+            len += zrle_zeros(payload + len, HOSTILE_RAW_BYTES);
+        } else if (kind == 1) {
+            len += zblock_header(payload + len, 1, 0, 64);
+            memset(payload + len, 0, 64);
+            len += 64;
+        } else {
+            static const uint8_t entry_bytes[] = {0, 3, 100, 1, 0, 1, 'b', 'i', 'g'};
+            len += zblock_header(payload + len, 0, 0, sizeof entry_bytes);
+            memcpy(payload + len, entry_bytes, sizeof entry_bytes);
+            len += sizeof entry_bytes;
+            len += zrle_zeros(payload + len, HOSTILE_RAW_BYTES - sizeof entry_bytes);
+        }
+        ck_assert_uint_le(len, cap);
+        char name[32];
+        snprintf(name, sizeof name, "hostile-%d.seg", kind);
+        char *path = path_in_tmp(name);
+        write_one_small_block(path);
+        replace_only_block(path, payload, len, HOSTILE_RAW_BYTES);
+        ck_assert_uint_lt((uint64_t)tu_file_size(path), 40000);
+        int rc = hostile_reads_in_small_address_space(path);
+        ck_assert_msg(rc == 0, "hostile block %d: the reader child exited with %d", kind, rc);
+        free(path);
+    }
+    free(payload);
+}
+END_TEST
+
+START_TEST(segment_value_larger_than_any_block_target_reads_back_compressed)
+{
+    /* A compressible value past the largest block_bytes a writer accepts (64 MiB) gets a zstd block of
+     * its own that declares more than any block of several entries can hold: it must still read. */
+    char *path = path_in_tmp("huge.seg");
+    uint32_t value_len = (64u << 20) + 4096;
+    uint8_t *value = malloc(value_len);
+    ck_assert_ptr_nonnull(value);
+    for (uint32_t i = 0; i < value_len; i++)
+        value[i] = (uint8_t)("floe"[i % 4] + (i / 4096) % 7);
+    segment_write_options o = opts_with(FLOE_COMPRESSION_ZSTD, 0);
+    segment_writer *w;
+    ck_assert_int_eq(segment_writer_open(path, &o, &w), 0);
+    entry small = {.key = (const uint8_t *)"a", .key_len = 1, .value = value, .value_len = 10, .seq = 1,
+                   .type = ENTRY_PUT};
+    entry big = {.key = (const uint8_t *)"big", .key_len = 3, .value = value, .value_len = value_len,
+                 .content_type = "application/octet-stream", .content_type_len = 24, .seq = 2,
+                 .type = ENTRY_PUT};
+    ck_assert_int_eq(segment_writer_add(w, &small), 0);
+    ck_assert_int_eq(segment_writer_add(w, &big), 0);
+    segment_info wi;
+    ck_assert_int_eq(segment_writer_finish(w, &wi), 0);
+    ck_assert_uint_lt(wi.file_bytes, value_len / 8); /* stored compressed */
+    segment_t *s;
+    ck_assert_int_eq(segment_open_file(path, &s), 0);
+    segment_hit h;
+    ck_assert_msg(segment_get(s, "big", 3, &h) == 1, "get: %s", floe_last_error());
+    ck_assert_uint_eq(h.value_len, value_len);
+    ck_assert(memcmp(h.value, value, value_len) == 0);
+    ck_assert_str_eq(h.content_type, "application/octet-stream");
+    segment_hit_clear(&h);
+    ck_assert_int_eq(segment_get(s, "bi", 2, &h), 0);
+    uint32_t crc;
+    ck_assert_msg(segment_verify(s, &crc) == 0, "verify: %s", floe_last_error());
+    segment_close(s);
+    segment_info_clear(&wi);
+    free(value);
+    free(path);
+}
+END_TEST
+
 static char *dump_to_string(const char *path, int *rc)
 {
     /* The stream's buffer pointer lives on the heap: GCC -O3 otherwise warns that the result may
@@ -1369,6 +1607,8 @@ static Suite *segment_suite(void)
     tcase_add_test(tc, segment_open_refuses_a_file_truncated_at_any_length);
     tcase_add_test(tc, segment_fuzzed_tail_and_truncations_are_refused_cleanly);
     tcase_add_test(tc, segment_fuzzed_data_blocks_never_return_a_wrong_value);
+    tcase_add_test(tc, segment_zstd_block_declaring_more_than_the_writer_could_produce_is_refused_before_allocating);
+    tcase_add_test(tc, segment_value_larger_than_any_block_target_reads_back_compressed);
     tcase_add_test(tc, segment_dump_lists_entries_and_reports_a_crc_mismatch_with_its_offset);
     tcase_add_test(tc, segment_writer_output_matches_the_worked_example);
     tcase_add_test(tc, segment_block_cache_serves_repeated_reads_without_the_source);
