@@ -35,6 +35,18 @@
  *    then reports it as damage, as it must not guess).
  * 7. Sequence numbers strictly increase across the whole log; wal_append refuses anything else, so
  *    the log it writes always replays.
+ * 8. In the LAST file, a record boundary whose 24 header bytes are all zero starts a torn batch, even
+ *    when CRC-valid records follow, and recovery cuts the file there. The reasoning: a record is
+ *    acknowledged only after an fdatasync that covers it has returned (ALWAYS: the round's own;
+ *    INTERVAL: a later tick's), and an fdatasync makes every earlier page of the file durable too.
+ *    A record header is never all zero (its length is at least 25), so zeros at a record boundary
+ *    are space never written (reserved by posix_fallocate, or a file extended before its data
+ *    landed): no fdatasync covering that boundary has completed, so nothing from there on was
+ *    acknowledged. The valid records after it are the same unsynced batch, whose pages reached the
+ *    disk out of order. Any other damage is refused with its file and byte offset: a bad record
+ *    whose header is not all zero (a lost page that starts inside a record looks exactly like a
+ *    damaged acknowledged record whose value holds zeros), and any damage in a file but the last
+ *    (invariant 6).
  *
  * Lock order: the caller's write mutex (serialising wal_append and wal_rotate) before mu. */
 #include "wal.h"
@@ -716,9 +728,10 @@ out:
 }
 
 /* Record replay stopped at byte off of the last file, where a record does not parse (why). Zeros from
- * there on are space reserved and never written, and a damaged record with no valid one after it is
- * a torn tail (noted in st): either is cut off and replay of the file ends cleanly. A valid record
- * after the damage means the WAL is damaged before its tail: FLOE_ECORRUPT. */
+ * there on are space reserved and never written; a zero record header is a torn batch (invariant 8);
+ * a damaged record with no valid one after it is a torn tail. Each is cut off (the last two noted in
+ * st) and replay of the file ends cleanly. Any other damage with a valid record after it means the
+ * WAL is damaged before its tail: FLOE_ECORRUPT. */
 static int cut_last_file(const mapped_file *f, size_t off, const char *why, replay_state *st)
 {
     int r = 0;
@@ -728,6 +741,17 @@ static int cut_last_file(const mapped_file *f, size_t off, const char *why, repl
         if (ftruncate(f->fd, (off_t)off) != 0 || fsync(f->fd) != 0)
             r = err_set(FLOE_EIO, "truncate reserved tail of %s at byte %zu: %s", f->path, off,
                         strerror(errno));
+        goto out;
+    }
+    if (f->size - off >= WAL_RECORD_HEADER_BYTES && all_zero(f->map + off, WAL_RECORD_HEADER_BYTES)) {
+        /* A batch whose first pages never landed (invariant 8): cut it, whatever follows. */
+        if (ftruncate(f->fd, (off_t)off) != 0 || fsync(f->fd) != 0) {
+            r = err_set(FLOE_EIO, "truncate torn batch of %s at byte %zu: %s", f->path, off, strerror(errno));
+            goto out;
+        }
+        note_truncation(
+            st, f->path, off, f->size - off,
+            "zeros where a record should start: a batch whose pages reached the disk out of order");
         goto out;
     }
     long long found = find_valid_record(f->map, off + 1, f->size, st->have_seq, st->last_seq);

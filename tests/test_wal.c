@@ -743,6 +743,154 @@ START_TEST(wal_flipped_byte_in_the_last_file_with_valid_records_after_is_refused
 }
 END_TEST
 
+/* Zeros bytes [from, to) of path. */
+static void zero_range(const char *path, long long from, long long to)
+{
+    size_t len;
+    uint8_t *data = tu_read_file(path, &len);
+    ck_assert_ptr_nonnull(data);
+    ck_assert(from <= to && (size_t)to <= len);
+    memset(data + from, 0, (size_t)(to - from));
+    tu_write_file(path, data, len);
+    free(data);
+}
+
+/* Pads path with zeros to len bytes, as the space posix_fallocate reserved reads after a crash. */
+static void pad_with_zeros(const char *path, size_t len)
+{
+    size_t have;
+    uint8_t *data = tu_read_file(path, &have);
+    ck_assert_ptr_nonnull(data);
+    ck_assert_uint_le(have, len);
+    uint8_t *grown = calloc(1, len);
+    ck_assert_ptr_nonnull(grown);
+    memcpy(grown, data, have);
+    tu_write_file(path, grown, len);
+    free(grown);
+    free(data);
+}
+
+#define PAGE 4096
+
+START_TEST(wal_zeroed_pages_of_an_unsynced_batch_in_the_last_file_are_cut)
+{
+    char *dir = tu_tmpdir("wal");
+    wal_options o = opts_for(FLOE_SYNC_ALWAYS);
+    wal_t *w = open_ok(dir, &o, NULL);
+    uint64_t lsns[61];
+    append_range(w, 1, 60, lsns);
+    ck_assert_int_eq(wal_close(w), 0);
+    char *f = wal_file(dir, 1);
+    size_t len;
+    uint8_t *pristine = tu_read_file(f, &len);
+    ck_assert_ptr_nonnull(pristine);
+    const size_t reserved = 64 * 1024;
+
+    /* Power lost during the fdatasync of a batch that starts with record k: the batch's first page
+     * (or first two) never reached the disk and reads as the zeros reserved there, while later pages
+     * of the same batch did. */
+    uint64_t firsts[] = {2, 9, 14};
+    for (size_t i = 0; i < sizeof firsts / sizeof firsts[0]; i++) {
+        for (int pages = 1; pages <= 2; pages++) {
+            uint64_t k = firsts[i];
+            long long b = HDR + (long long)lsns[k - 1];
+            long long zero_end = (b / PAGE + pages) * PAGE;
+            ck_assert_int_lt(zero_end + 1000, HDR + (long long)lsns[60]); /* valid records follow */
+            tu_write_file(f, pristine, len);
+            pad_with_zeros(f, reserved);
+            zero_range(f, b, zero_end);
+
+            collector c = {0};
+            wal_stats st;
+            wal_t *w2 = open_ok(dir, &o, &c);
+            const char *note = floe_last_error();
+            msg_contains(note, "00000000000000000001.log");
+            char want[64];
+            snprintf(want, sizeof want, "at byte %lld ", b);
+            msg_contains(note, want);
+            wal_get_stats(w2, &st);
+            ck_assert_int_eq(wal_close(w2), 0);
+            check_range(&c, 1, k - 1);
+            ck_assert_uint_eq(st.tail_bytes_truncated, reserved - (size_t)b);
+            collector_free(&c);
+            /* File 1 was cut where the zeros began; the reopen left a fresh, empty file 2. */
+            ck_assert_int_eq(tu_file_size(f), b);
+            char *f2 = wal_file(dir, 2);
+            ck_assert_int_eq(unlink(f2), 0);
+            free(f2);
+        }
+    }
+    free(pristine);
+    free(f);
+    tu_rmrf(dir);
+    free(dir);
+}
+END_TEST
+
+START_TEST(wal_zeroed_pages_in_a_non_last_file_are_refused_with_file_and_offset)
+{
+    char *dir = tu_tmpdir("wal");
+    wal_options o = opts_for(FLOE_SYNC_ALWAYS);
+    wal_t *w = open_ok(dir, &o, NULL);
+    uint64_t lsns[41];
+    append_range(w, 1, 30, lsns);
+    uint64_t next;
+    ck_assert_int_eq(wal_rotate(w, &next), 0);
+    append_range(w, 31, 40, NULL);
+    ck_assert_int_eq(wal_close(w), 0);
+    char *f = wal_file(dir, 1);
+    long long b = HDR + (long long)lsns[9];
+    zero_range(f, b, (b / PAGE + 1) * PAGE);
+    const char *msg = open_fails(dir, &o, FLOE_ECORRUPT);
+    msg_contains(msg, "00000000000000000001.log");
+    char want[64];
+    snprintf(want, sizeof want, "bad record at byte %lld ", b);
+    msg_contains(msg, want);
+    msg_contains(msg, "refusing to open");
+    free(f);
+    tu_rmrf(dir);
+    free(dir);
+}
+END_TEST
+
+/* A record whose value is a run of zeros, damaged by one flipped byte, with valid records after it:
+ * zeros inside a record are data, not a sign of an unsynced batch, so this is refused. */
+START_TEST(wal_damaged_record_holding_zeros_with_valid_records_after_is_refused)
+{
+    char *dir = tu_tmpdir("wal");
+    wal_options o = opts_for(FLOE_SYNC_ALWAYS);
+    wal_t *w = open_ok(dir, &o, NULL);
+    uint64_t lsns[12];
+    append_range(w, 1, 5, lsns);
+    static uint8_t zeros[3 * PAGE];
+    wal_record z = {.type = WAL_REC_PUT,
+                    .seq = 6,
+                    .key = (const uint8_t *)"zeros",
+                    .key_len = 5,
+                    .value = zeros,
+                    .value_len = sizeof zeros};
+    ck_assert_int_eq(wal_append(w, &z, &lsns[6]), 0);
+    ck_assert_int_eq(wal_sync(w, lsns[6]), 0);
+    append_range(w, 7, 11, lsns);
+    ck_assert_int_eq(wal_close(w), 0);
+    char *f = wal_file(dir, 1);
+    long long start = HDR + (long long)lsns[5];
+    long long flips[] = {start + REC_HDR + 1, start + REC_HDR + 5 + 2 * PAGE + 17};
+    for (size_t i = 0; i < 2; i++) {
+        tu_flip_byte(f, flips[i]);
+        const char *msg = open_fails(dir, &o, FLOE_ECORRUPT);
+        char want[64];
+        snprintf(want, sizeof want, "bad record at byte %lld ", start);
+        msg_contains(msg, "00000000000000000001.log");
+        msg_contains(msg, want);
+        tu_flip_byte(f, flips[i]);
+    }
+    free(f);
+    tu_rmrf(dir);
+    free(dir);
+}
+END_TEST
+
 START_TEST(wal_corrupted_length_field_mid_file_is_refused)
 {
     char *dir = tu_tmpdir("wal");
@@ -1659,6 +1807,9 @@ static Suite *wal_suite(void)
     tcase_add_test(tc, wal_flipped_byte_in_the_last_record_is_a_torn_tail);
     tcase_add_test(tc, wal_flipped_byte_in_a_non_last_file_is_refused_with_file_and_offset);
     tcase_add_test(tc, wal_flipped_byte_in_the_last_file_with_valid_records_after_is_refused);
+    tcase_add_test(tc, wal_zeroed_pages_of_an_unsynced_batch_in_the_last_file_are_cut);
+    tcase_add_test(tc, wal_zeroed_pages_in_a_non_last_file_are_refused_with_file_and_offset);
+    tcase_add_test(tc, wal_damaged_record_holding_zeros_with_valid_records_after_is_refused);
     tcase_add_test(tc, wal_corrupted_length_field_mid_file_is_refused);
     tcase_add_test(tc, wal_bad_header_in_a_non_last_file_is_refused);
     tcase_add_test(tc, wal_short_or_header_only_last_file_is_fine);
