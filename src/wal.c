@@ -505,13 +505,16 @@ static const char *check_record_fields(const uint8_t *p, size_t avail, uint32_t 
 }
 
 /* Parses the record at p. Returns NULL and fills *rec (pointers into p) and *len_out if it is
- * complete, consistent and CRC-valid; otherwise a description of the first problem. */
-static const char *parse_record(const uint8_t *p, size_t avail, wal_record *rec, uint32_t *len_out)
+ * complete, consistent and CRC-valid; otherwise a description of the first problem. Adds the bytes
+ * it checksums to *crc_bytes. */
+static const char *parse_record(const uint8_t *p, size_t avail, wal_record *rec, uint32_t *len_out,
+                                uint64_t *crc_bytes)
 {
     uint32_t len = 0;
     const char *why = check_record_fields(p, avail, &len);
     if (why)
         return why;
+    *crc_bytes += len - 4;
     if (crc32c(p + 4, len - 4) != get_le32(p))
         return "crc mismatch";
     rec->type = p[8];
@@ -526,24 +529,151 @@ static const char *parse_record(const uint8_t *p, size_t avail, wal_record *rec,
     return NULL;
 }
 
-/* Looks for a complete, CRC-valid record starting anywhere in [from, size) whose sequence number
- * follows the last one replayed. Every byte offset is tried, so a damaged length field cannot hide
- * the records behind it. Returns the offset found, or -1. */
-static long long find_valid_record(const uint8_t *map, size_t from, size_t size, int have_seq,
-                                   uint64_t last_seq)
+/* The search for valid records after damage.
+ *
+ * It tries every byte offset as a record start, so a damaged length field cannot hide the records
+ * behind it. Checksumming each candidate over its own length would make it quadratic: a file of
+ * repeated headers that claim half the file each costs half the file per offset. Instead the search
+ * uses the CRC's linearity. With C(i) the CRC32C of the searched bytes from `from` up to i,
+ *
+ *     crc32c(bytes a..b) = C(b) XOR (C(a) * x^(8 (b - a)) mod P)
+ *
+ * (appending n bytes multiplies the CRC of what came before by x^(8n); the initial and final
+ * inversions cancel). So a candidate at pos, whose checksum covers a = pos + 4 to b = pos + length,
+ * costs one GF(2) multiplication plus two prefix CRCs, and those are cheap: C(a) comes from one
+ * running CRC that only moves forward (every byte once over the whole search), and C(b) from a
+ * table of C at every WAL_SEARCH_STRIDE bytes extended by fewer than WAL_SEARCH_STRIDE bytes. The
+ * bytes checksummed are at most 2 * (size - from) + WAL_SEARCH_STRIDE per candidate: linear in the
+ * file whatever its bytes. Cheap header checks (fields, sequence number) go first, and the table
+ * costs 4 bytes per WAL_SEARCH_STRIDE bytes searched. */
+#define WAL_SEARCH_STRIDE 64
+#define CRC32C_POLY_REFLECTED 0x82f63b78u
+
+/* a * b modulo the CRC32C polynomial, both polynomials in the bit-reflected form of a CRC register
+ * (bit 31 holds the coefficient of x^0). */
+static uint32_t gf2_multiply(uint32_t a, uint32_t b)
 {
-    for (size_t pos = from; pos + WAL_RECORD_HEADER_BYTES < size; pos++) {
-        uint32_t len;
-        wal_record rec;
-        if (check_record_fields(map + pos, size - pos, &len) != NULL)
-            continue;
-        if (parse_record(map + pos, size - pos, &rec, &len) != NULL)
-            continue;
-        if (have_seq && rec.seq <= last_seq)
-            continue;
-        return (long long)pos;
+    uint32_t product = 0;
+    for (uint32_t bit = 1u << 31; bit; bit >>= 1) {
+        if (a & bit)
+            product ^= b;
+        b = (b & 1) ? (b >> 1) ^ CRC32C_POLY_REFLECTED : b >> 1;
     }
-    return -1;
+    return product;
+}
+
+typedef struct record_search {
+    const uint8_t *map;
+    size_t from, size;
+    uint32_t *prefix; /* prefix[i] = C(from + i * WAL_SEARCH_STRIDE); malloc'd */
+    size_t run_pos;   /* C(run_pos) is run_crc; only moves forward */
+    uint32_t run_crc;
+    uint32_t x8_pow[64]; /* x^(8 * 2^k) mod P */
+    uint64_t shift_len;  /* the last shift's length and x^(8 shift_len) mod P: candidates of one */
+    uint32_t shift_pow;  /* forged header repeated share it */
+    uint64_t *crc_bytes; /* bytes checksummed are added here */
+} record_search;
+
+/* Prepares a search of [from, size) of map, which must outlive it; release it with
+ * record_search_end. FLOE_ENOMEM if the prefix table cannot be allocated. */
+static int record_search_begin(record_search *s, const uint8_t *map, size_t from, size_t size,
+                               uint64_t *crc_bytes)
+{
+    size_t span = size > from ? size - from : 0;
+    size_t count = span / WAL_SEARCH_STRIDE + 1;
+
+    memset(s, 0, sizeof *s);
+    s->map = map;
+    s->from = from;
+    s->size = size;
+    s->run_pos = from;
+    s->crc_bytes = crc_bytes;
+    s->prefix = malloc(count * sizeof *s->prefix);
+    if (!s->prefix)
+        return err_set(FLOE_ENOMEM, "WAL recovery: no memory to search %zu bytes for valid records", span);
+    s->prefix[0] = 0;
+    for (size_t i = 1; i < count; i++)
+        s->prefix[i] =
+            crc32c_extend(s->prefix[i - 1], map + from + (i - 1) * WAL_SEARCH_STRIDE, WAL_SEARCH_STRIDE);
+    *crc_bytes += (uint64_t)(count - 1) * WAL_SEARCH_STRIDE;
+    s->x8_pow[0] = 1u << (31 - 8);
+    for (int k = 1; k < 64; k++)
+        s->x8_pow[k] = gf2_multiply(s->x8_pow[k - 1], s->x8_pow[k - 1]);
+    return 0;
+}
+
+static void record_search_end(record_search *s)
+{
+    free(s->prefix);
+    s->prefix = NULL;
+}
+
+/* c * x^(8 n) mod P: the CRC c of some bytes, moved past n more. */
+static uint32_t record_search_shift(record_search *s, uint32_t c, uint64_t n)
+{
+    if (n != s->shift_len || s->shift_pow == 0) {
+        uint32_t pow = 1u << 31; /* x^0 */
+        for (int k = 0; k < 64 && (n >> k); k++)
+            if ((n >> k) & 1)
+                pow = gf2_multiply(pow, s->x8_pow[k]);
+        s->shift_len = n;
+        s->shift_pow = pow;
+    }
+    return gf2_multiply(s->shift_pow, c);
+}
+
+/* 1 if the candidate at pos, whose fields say it is len bytes, has the CRC its header claims. pos
+ * must not be below an earlier call's. */
+static int record_search_crc_matches(record_search *s, size_t pos, uint32_t len)
+{
+    size_t a = pos + 4, b = pos + len;
+    s->run_crc = crc32c_extend(s->run_crc, s->map + s->run_pos, a - s->run_pos);
+    *s->crc_bytes += a - s->run_pos;
+    s->run_pos = a;
+    size_t k = (b - s->from) / WAL_SEARCH_STRIDE;
+    size_t saved_at = s->from + k * WAL_SEARCH_STRIDE;
+    uint32_t crc_to_b = crc32c_extend(s->prefix[k], s->map + saved_at, b - saved_at);
+    *s->crc_bytes += b - saved_at;
+    uint32_t crc_a_to_b = crc_to_b ^ record_search_shift(s, s->run_crc, b - a);
+    return crc_a_to_b == get_le32(s->map + pos);
+}
+
+/* Looks for the first complete, CRC-valid record starting at or after pos (and not below an earlier
+ * call's pos) whose sequence number follows last_seq (any, if !have_seq). Returns 1 with its offset
+ * and length in *found_out and *len_out, or 0. */
+static int record_search_next(record_search *s, size_t pos, int have_seq, uint64_t last_seq,
+                              size_t *found_out, uint32_t *len_out)
+{
+    for (; pos + WAL_RECORD_HEADER_BYTES < s->size; pos++) {
+        uint32_t len;
+        if (check_record_fields(s->map + pos, s->size - pos, &len) != NULL)
+            continue;
+        if (have_seq && get_le64(s->map + pos + 16) <= last_seq)
+            continue;
+        if (!record_search_crc_matches(s, pos, len))
+            continue;
+        *found_out = pos;
+        *len_out = len;
+        return 1;
+    }
+    return 0;
+}
+
+/* Looks for a complete, CRC-valid record starting anywhere in [from, size) whose sequence number
+ * follows the last one replayed (see record_search). Sets *found_out to its offset, or -1. Adds the
+ * bytes checksummed to *crc_bytes. Returns 0 or FLOE_ENOMEM. */
+static int find_valid_record(const uint8_t *map, size_t from, size_t size, int have_seq, uint64_t last_seq,
+                             uint64_t *crc_bytes, long long *found_out)
+{
+    record_search s;
+    size_t found = 0;
+    uint32_t len = 0;
+    int r = record_search_begin(&s, map, from, size, crc_bytes);
+    if (r)
+        return r;
+    *found_out = record_search_next(&s, from, have_seq, last_seq, &found, &len) ? (long long)found : -1;
+    record_search_end(&s);
+    return 0;
 }
 
 static int parse_file_name(const char *name, uint64_t *no_out)
@@ -635,6 +765,7 @@ typedef struct replay_state {
     int have_seq;
     uint64_t records;
     uint64_t truncated_bytes;
+    uint64_t crc_bytes;       /* bytes checksummed, for wal_stats.replay_crc_bytes */
     char note[WAL_MSG_BYTES]; /* what was truncated, for the caller's log */
 } replay_state;
 
@@ -702,10 +833,14 @@ static void unmap_file(mapped_file *f)
 static int replay_bad_header(wal_t *w, const mapped_file *f, int is_last, int torn, const char *why,
                              replay_state *st, int *removed)
 {
+    long long found = -1;
     int r = 0;
-    long long found =
-        is_last && torn ? find_valid_record(f->map, 0, f->size, st->have_seq, st->last_seq) : -1;
 
+    if (is_last && torn) {
+        r = find_valid_record(f->map, 0, f->size, st->have_seq, st->last_seq, &st->crc_bytes, &found);
+        if (r)
+            goto out;
+    }
     if (!is_last || !torn || found >= 0) {
         r = err_set(FLOE_ECORRUPT,
                     "%s: bad file header (%s); the WAL is damaged before its tail: refusing to open", f->path,
@@ -754,7 +889,10 @@ static int cut_last_file(const mapped_file *f, size_t off, const char *why, repl
             "zeros where a record should start: a batch whose pages reached the disk out of order");
         goto out;
     }
-    long long found = find_valid_record(f->map, off + 1, f->size, st->have_seq, st->last_seq);
+    long long found = -1;
+    r = find_valid_record(f->map, off + 1, f->size, st->have_seq, st->last_seq, &st->crc_bytes, &found);
+    if (r)
+        goto out;
     if (found >= 0) {
         r = err_set(FLOE_ECORRUPT,
                     "%s: bad record at byte %zu (%s) with a valid record after it at byte %lld; the WAL is "
@@ -804,7 +942,7 @@ static int replay_records(wal_t *w, const mapped_file *f, int is_last, replay_st
     while (off < f->size) {
         wal_record rec;
         uint32_t len = 0;
-        const char *why = parse_record(f->map + off, f->size - off, &rec, &len);
+        const char *why = parse_record(f->map + off, f->size - off, &rec, &len, &st->crc_bytes);
         if (why) {
             if (is_last)
                 r = cut_last_file(f, off, why, st);
@@ -1037,6 +1175,7 @@ static int start_file(wal_t *w, uint64_t next_no, uint64_t files_left, const rep
     w->stats.files = files_left + 1;
     w->stats.records_replayed = st->records;
     w->stats.tail_bytes_truncated = st->truncated_bytes;
+    w->stats.replay_crc_bytes = st->crc_bytes;
 out:
     return r;
 }

@@ -26,14 +26,14 @@ typedef struct wal_record {
     uint32_t key_len; /* 1..FLOE_MAX_KEY_BYTES */
     const uint8_t *value;
     uint32_t value_len;
-    const char *content_type; /* may be NULL */
+    const char *content_type;  /* may be NULL */
     uint32_t content_type_len; /* 0..FLOE_MAX_CONTENT_TYPE_BYTES */
 } wal_record;
 
 typedef struct wal_options {
     floe_sync_mode sync;
-    uint32_t interval_ms; /* FLOE_SYNC_INTERVAL: a background thread syncs this often */
-    uint64_t file_bytes;  /* rotate to a new file once the current one passes this */
+    uint32_t interval_ms;      /* FLOE_SYNC_INTERVAL: a background thread syncs this often */
+    uint64_t file_bytes;       /* rotate to a new file once the current one passes this */
     uint32_t max_record_bytes; /* records longer than this are refused on append and treated as
                                   corruption on replay */
 } wal_options;
@@ -79,6 +79,9 @@ typedef struct wal_stats {
     uint64_t files;         /* files currently in the directory */
     uint64_t records_replayed;
     uint64_t tail_bytes_truncated;
+    /* Bytes wal_open checksummed while replaying: the records, and the search for valid records
+     * after damage. At most a small multiple of the WAL's size, whatever its bytes. */
+    uint64_t replay_crc_bytes;
 } wal_stats;
 
 void wal_get_stats(wal_t *w, wal_stats *out);

@@ -891,6 +891,66 @@ START_TEST(wal_damaged_record_holding_zeros_with_valid_records_after_is_refused)
 }
 END_TEST
 
+/* The issue's hostile file: a valid header, then one 24-byte record header repeated to the end, whose
+ * fields agree with each other, whose length is half the file and whose CRC is wrong. The search for
+ * valid records after the damage must not checksum half the file once per candidate. */
+START_TEST(wal_search_after_damage_is_linear_in_the_file_size)
+{
+    char *dir = tu_tmpdir("wal");
+    wal_options o = opts_for(FLOE_SYNC_NEVER);
+    const size_t size = 8u << 20;
+    uint8_t *data = malloc(size);
+    ck_assert_ptr_nonnull(data);
+    doc_file_header(data, 1);
+    uint32_t len = (uint32_t)(size / 2);
+    uint8_t h[REC_HDR] = {0};
+    for (int i = 0; i < 4; i++)
+        h[4 + i] = (uint8_t)(len >> (8 * i));
+    h[8] = 1;  /* put */
+    h[10] = 1; /* key_len 1, ct_len 0, value_len len - 25 */
+    for (int i = 0; i < 4; i++)
+        h[12 + i] = (uint8_t)((len - 25) >> (8 * i));
+    h[16] = 7; /* seq */
+    memcpy(h, "\xde\xad\xbe\xef", 4);
+    for (size_t off = HDR; off < size; off += REC_HDR)
+        memcpy(data + off, h, size - off < REC_HDR ? size - off : REC_HDR);
+    char *f = wal_file(dir, 1);
+    tu_write_file(f, data, size);
+    collector c = {0};
+    wal_stats st;
+    replay_ok(dir, &o, &c, &st);
+    ck_assert_uint_eq(c.n, 0);
+    ck_assert_uint_eq(st.tail_bytes_truncated, size - HDR);
+    fprintf(stderr, "search after damage: %llu bytes checksummed for a %zu-byte file\n",
+            (unsigned long long)st.replay_crc_bytes, size);
+    ck_assert_uint_gt(st.replay_crc_bytes, 0);
+    ck_assert_uint_le(st.replay_crc_bytes, 4 * (uint64_t)size);
+    collector_free(&c);
+
+    /* One real record among the forged headers, ending at the last byte, is found at its offset:
+     * the search still accepts exactly the records whose CRC matches. */
+    uint8_t rec[64];
+    size_t rec_len = doc_record(rec, 1, 9, "found", NULL, "me");
+    size_t at = size - rec_len;
+    for (size_t off = HDR; off < size; off += REC_HDR)
+        memcpy(data + off, h, size - off < REC_HDR ? size - off : REC_HDR);
+    memcpy(data + at, rec, rec_len);
+    tu_write_file(f, data, size);
+    char *f2 = wal_file(dir, 2); /* the empty file the first open left */
+    ck_assert_int_eq(unlink(f2), 0);
+    free(f2);
+    const char *msg = open_fails(dir, &o, FLOE_ECORRUPT);
+    char want[96];
+    snprintf(want, sizeof want,
+             "bad record at byte %d (crc mismatch) with a valid record after it at byte %zu;", HDR, at);
+    msg_contains(msg, want);
+    free(f);
+    free(data);
+    tu_rmrf(dir);
+    free(dir);
+}
+END_TEST
+
 START_TEST(wal_corrupted_length_field_mid_file_is_refused)
 {
     char *dir = tu_tmpdir("wal");
@@ -1811,6 +1871,7 @@ static Suite *wal_suite(void)
     tcase_add_test(tc, wal_zeroed_pages_in_a_non_last_file_are_refused_with_file_and_offset);
     tcase_add_test(tc, wal_damaged_record_holding_zeros_with_valid_records_after_is_refused);
     tcase_add_test(tc, wal_corrupted_length_field_mid_file_is_refused);
+    tcase_add_test(tc, wal_search_after_damage_is_linear_in_the_file_size);
     tcase_add_test(tc, wal_bad_header_in_a_non_last_file_is_refused);
     tcase_add_test(tc, wal_short_or_header_only_last_file_is_fine);
     tcase_add_test(tc, wal_reserved_space_is_cut_at_rotation_and_is_a_clean_end_after_a_crash);
