@@ -80,6 +80,8 @@
 #define WAL_FIRST_FILE_NO 1
 /* Room for a message that quotes a path and an OS error. */
 #define WAL_MSG_BYTES (PATH_MAX + 512)
+/* Ends the message of every refusal that wal_repair can mend. */
+#define WAL_REPAIR_HINT " (floe repair cuts the WAL at the damage and keeps the cut bytes)"
 /* A directory holding more WAL files than this is refused rather than listed into memory. */
 #define WAL_MAX_FILES 1000000
 #define WAL_BUF_INITIAL_BYTES (64u * 1024)
@@ -160,6 +162,10 @@ static void encode_file_header(uint8_t *h, uint64_t file_no)
     put_le32(h + 24, crc32c(h, 24));
 }
 
+/* A header of a format this build does not know: newer, not damaged, so never cut by wal_repair. */
+static const char wal_why_version[] = "unsupported WAL format version";
+static const char wal_why_flags[] = "unknown flags in file header";
+
 /* Checks a file header. Returns NULL if it is good, else a static description of what is wrong.
  * *torn_out is 1 when the header looks like one whose write a crash interrupted (cut short or
  * failing its CRC, but starting with our magic or with zeros), 0 when the file is not one we wrote
@@ -182,9 +188,9 @@ static const char *check_file_header(const uint8_t *h, size_t avail, uint64_t fi
     if (memcmp(h, WAL_MAGIC, 8) != 0)
         return "not a floe WAL file: bad magic";
     if (get_le32(h + 8) != WAL_FORMAT_VERSION)
-        return "unsupported WAL format version";
+        return wal_why_version;
     if (get_le32(h + 12) != 0)
-        return "unknown flags in file header";
+        return wal_why_flags;
     if (get_le64(h + 16) != file_no)
         return "file header names a different file number than the file name";
     return NULL;
@@ -767,7 +773,24 @@ typedef struct replay_state {
     uint64_t truncated_bytes;
     uint64_t crc_bytes;       /* bytes checksummed, for wal_stats.replay_crc_bytes */
     char note[WAL_MSG_BYTES]; /* what was truncated, for the caller's log */
+    /* A survey (wal_repair) changes no file: it only finds where wal_open would refuse. */
+    int survey;
+    uint64_t file_no; /* the file being replayed */
+    int damaged;      /* set where wal_open refuses for damage, with its place */
+    uint64_t damage_file;
+    size_t damage_off;
 } replay_state;
+
+/* Remembers that the WAL is damaged from byte off of the file being replayed on (the first place
+ * only), for wal_repair. */
+static void mark_damage(replay_state *st, size_t off)
+{
+    if (!st->damaged) {
+        st->damaged = 1;
+        st->damage_file = st->file_no;
+        st->damage_off = off;
+    }
+}
 
 static void note_truncation(replay_state *st, const char *path, size_t off, size_t bytes, const char *why)
 {
@@ -842,11 +865,16 @@ static int replay_bad_header(wal_t *w, const mapped_file *f, int is_last, int to
             goto out;
     }
     if (!is_last || !torn || found >= 0) {
+        int newer = why == wal_why_version || why == wal_why_flags;
         r = err_set(FLOE_ECORRUPT,
-                    "%s: bad file header (%s); the WAL is damaged before its tail: refusing to open", f->path,
-                    why);
+                    "%s: bad file header (%s); the WAL is damaged before its tail: refusing to open%s",
+                    f->path, why, newer ? "" : WAL_REPAIR_HINT);
+        if (!newer)
+            mark_damage(st, 0);
         goto out;
     }
+    if (st->survey)
+        goto out;
     /* A file created just before a crash: nothing in it was ever acknowledged. */
     if (unlink(f->path) != 0) {
         r = err_set(FLOE_EIO, "remove torn WAL file %s: %s", f->path, strerror(errno));
@@ -873,13 +901,15 @@ static int cut_last_file(const mapped_file *f, size_t off, const char *why, repl
 
     if (all_zero(f->map + off, f->size - off)) {
         /* Space reserved by posix_fallocate and never written: a clean end, not a tear. */
-        if (ftruncate(f->fd, (off_t)off) != 0 || fsync(f->fd) != 0)
+        if (!st->survey && (ftruncate(f->fd, (off_t)off) != 0 || fsync(f->fd) != 0))
             r = err_set(FLOE_EIO, "truncate reserved tail of %s at byte %zu: %s", f->path, off,
                         strerror(errno));
         goto out;
     }
     if (f->size - off >= WAL_RECORD_HEADER_BYTES && all_zero(f->map + off, WAL_RECORD_HEADER_BYTES)) {
         /* A batch whose first pages never landed (invariant 8): cut it, whatever follows. */
+        if (st->survey)
+            goto out;
         if (ftruncate(f->fd, (off_t)off) != 0 || fsync(f->fd) != 0) {
             r = err_set(FLOE_EIO, "truncate torn batch of %s at byte %zu: %s", f->path, off, strerror(errno));
             goto out;
@@ -896,10 +926,13 @@ static int cut_last_file(const mapped_file *f, size_t off, const char *why, repl
     if (found >= 0) {
         r = err_set(FLOE_ECORRUPT,
                     "%s: bad record at byte %zu (%s) with a valid record after it at byte %lld; the WAL is "
-                    "damaged before its tail: refusing to open",
+                    "damaged before its tail: refusing to open" WAL_REPAIR_HINT,
                     f->path, off, why, found);
+        mark_damage(st, off);
         goto out;
     }
+    if (st->survey)
+        goto out;
     if (ftruncate(f->fd, (off_t)off) != 0 || fsync(f->fd) != 0) {
         r = err_set(FLOE_EIO, "truncate torn tail of %s at byte %zu: %s", f->path, off, strerror(errno));
         goto out;
@@ -912,7 +945,7 @@ out:
 /* Checks a parsed record of len bytes at byte off against the WAL's limits and order: at most
  * max_record_bytes, and a sequence number above the previous record's (invariant 7). */
 static int check_replayed_record(const wal_t *w, const mapped_file *f, size_t off, const wal_record *rec,
-                                 uint32_t len, const replay_state *st)
+                                 uint32_t len, replay_state *st)
 {
     int r = 0;
 
@@ -926,8 +959,10 @@ static int check_replayed_record(const wal_t *w, const mapped_file *f, size_t of
         r = err_set(
             FLOE_ECORRUPT,
             "%s: record at byte %zu has sequence number %llu, not above the previous %llu: refusing to "
-            "open",
+            "open" WAL_REPAIR_HINT,
             f->path, off, (unsigned long long)rec->seq, (unsigned long long)st->last_seq);
+    if (r && len <= w->opts.max_record_bytes)
+        mark_damage(st, off);
     return r;
 }
 
@@ -944,14 +979,16 @@ static int replay_records(wal_t *w, const mapped_file *f, int is_last, replay_st
         uint32_t len = 0;
         const char *why = parse_record(f->map + off, f->size - off, &rec, &len, &st->crc_bytes);
         if (why) {
-            if (is_last)
+            if (is_last) {
                 r = cut_last_file(f, off, why, st);
-            else
+            } else {
                 r = err_set(
                     FLOE_ECORRUPT,
                     "%s: bad record at byte %zu (%s); the WAL is damaged before its tail: refusing to "
-                    "open",
+                    "open" WAL_REPAIR_HINT,
                     f->path, off, why);
+                mark_damage(st, off);
+            }
             break;
         }
         r = check_replayed_record(w, f, off, &rec, len, st);
@@ -977,8 +1014,9 @@ static int replay_file(wal_t *w, uint64_t no, int is_last, replay_state *st, int
     int r = 0;
 
     *removed = 0;
+    st->file_no = no;
     file_path(w, no, f.path, sizeof f.path);
-    r = map_file(&f, is_last);
+    r = map_file(&f, is_last && !st->survey);
     if (r)
         goto out;
     const char *why = check_file_header(f.map, f.size, no, &torn);
@@ -991,19 +1029,23 @@ out:
     return r;
 }
 
-/* Refuses a gap in the ascending file numbers nums: a missing file would silently lose its records. */
-static int check_contiguous(const char *dir, const uint64_t *nums, size_t count)
+/* Refuses a gap in the ascending file numbers nums: a missing file would silently lose its records.
+ * *gap_out is the index of the first file after the gap (count if there is none). */
+static int check_contiguous(const char *dir, const uint64_t *nums, size_t count, size_t *gap_out)
 {
     int r = 0;
 
+    *gap_out = count;
     for (size_t i = 1; i < count && !r; i++)
-        if (nums[i] != nums[i - 1] + 1)
+        if (nums[i] != nums[i - 1] + 1) {
+            *gap_out = i;
             r = err_set(
                 FLOE_ECORRUPT,
                 "WAL directory %s: file %0*llu.log is missing between %0*llu.log and %0*llu.log: refusing "
-                "to open",
+                "to open" WAL_REPAIR_HINT,
                 dir, WAL_NAME_DIGITS, (unsigned long long)nums[i - 1] + 1, WAL_NAME_DIGITS,
                 (unsigned long long)nums[i - 1], WAL_NAME_DIGITS, (unsigned long long)nums[i]);
+        }
     return r;
 }
 
@@ -1015,15 +1057,17 @@ static int replay_dir(wal_t *w, replay_state *st, uint64_t *next_no_out, uint64_
     size_t count = 0;
     uint64_t next_no = WAL_FIRST_FILE_NO;
     uint64_t files_left = 0;
+    size_t gap = 0;
     int r = 0;
 
     r = list_files(w->dir, &nums, &count);
     if (r)
         goto out;
-    r = check_contiguous(w->dir, nums, count);
-    if (r)
+    r = check_contiguous(w->dir, nums, count, &gap);
+    if (r && !st->survey)
         goto out;
-    for (size_t i = 0; i < count; i++) {
+    /* A survey replays the files before a gap first: damage in them comes before the gap. */
+    for (size_t i = 0; i < gap; i++) {
         int removed = 0;
         r = replay_file(w, nums[i], i + 1 == count, st, &removed);
         if (r)
@@ -1034,6 +1078,12 @@ static int replay_dir(wal_t *w, replay_state *st, uint64_t *next_no_out, uint64_
         } else {
             next_no = nums[i];
         }
+    }
+    if (gap < count) {
+        st->file_no = nums[gap];
+        mark_damage(st, 0);
+        r = check_contiguous(w->dir, nums, count, &gap);
+        goto out;
     }
     if (next_no == 0 || next_no == UINT64_MAX) {
         r = err_set(FLOE_ECORRUPT, "WAL directory %s: file numbers are exhausted", w->dir);
@@ -1433,6 +1483,259 @@ int wal_close(wal_t *w)
         r = err_set(FLOE_EIO, "truncate WAL file %llu in %s at close: %s", (unsigned long long)w->file_no,
                     w->dir, strerror(errno));
     destroy_sync(w);
+    wal_free(w);
+    return r;
+}
+
+/* One piece wal_repair cuts: WAL file no from byte offset to its end, kept as quarantine file to. */
+typedef struct repair_piece {
+    uint64_t no;
+    uint64_t offset;
+    uint64_t bytes;
+    uint64_t records;
+    char from[PATH_MAX];
+    char to[PATH_MAX];
+} repair_piece;
+
+/* Counts the CRC-valid records of a mapped file from byte from on, following each one found by the
+ * search after damage (linear in the bytes, see record_search). */
+static int count_valid_records(const mapped_file *f, size_t from, uint64_t *count_out)
+{
+    record_search s;
+    uint64_t crc_bytes = 0, count = 0;
+    size_t pos = from, found = 0;
+    uint32_t len = 0;
+    int r = record_search_begin(&s, f->map, from, f->size, &crc_bytes);
+    if (r)
+        return r;
+    while (record_search_next(&s, pos, 0, 0, &found, &len)) {
+        count++;
+        pos = found + len;
+    }
+    record_search_end(&s);
+    *count_out = count;
+    return 0;
+}
+
+/* Names the quarantine file for WAL file no cut from byte offset: the first of
+ * <no>.log.from-byte-<offset>, then ".2", ".3"... that does not exist in qdir. */
+static int quarantine_name(const char *qdir, uint64_t no, uint64_t offset, char *out, size_t out_len)
+{
+    struct stat sb;
+    for (int n = 1; n < 1000; n++) {
+        int len = n == 1 ? snprintf(out, out_len, "%s/%0*llu.log.from-byte-%llu", qdir, WAL_NAME_DIGITS,
+                                    (unsigned long long)no, (unsigned long long)offset)
+                         : snprintf(out, out_len, "%s/%0*llu.log.from-byte-%llu.%d", qdir, WAL_NAME_DIGITS,
+                                    (unsigned long long)no, (unsigned long long)offset, n);
+        if (len < 0 || (size_t)len >= out_len)
+            return err_set(FLOE_EINVAL, "quarantine directory path is too long: %s", qdir);
+        if (lstat(out, &sb) != 0 && errno == ENOENT)
+            return 0;
+    }
+    return err_set(FLOE_EIO, "%s holds 999 cuts of WAL file %llu from byte %llu already: clean it up", qdir,
+                   (unsigned long long)no, (unsigned long long)offset);
+}
+
+/* Describes the piece of WAL file no from byte offset on: its size, its records and its quarantine
+ * name. */
+static int plan_piece(wal_t *w, const char *qdir, uint64_t no, uint64_t offset, repair_piece *p)
+{
+    mapped_file f = {.fd = -1};
+    int r = 0;
+
+    p->no = no;
+    p->offset = offset;
+    file_path(w, no, p->from, sizeof p->from);
+    snprintf(f.path, sizeof f.path, "%s", p->from);
+    r = map_file(&f, 0);
+    if (r)
+        goto out;
+    p->bytes = f.size > offset ? f.size - offset : 0;
+    r = count_valid_records(&f, (size_t)offset, &p->records);
+    if (r)
+        goto out;
+    r = quarantine_name(qdir, no, offset, p->to, sizeof p->to);
+out:
+    unmap_file(&f);
+    return r;
+}
+
+/* Copies the piece's bytes into a new quarantine file (temporary name, fsync, rename, fsync qdir),
+ * then truncates the WAL file at the piece's offset and fsyncs it: the cut bytes are durable before
+ * they leave the WAL. */
+static int cut_piece(const repair_piece *p, int qdir_fd)
+{
+    mapped_file f = {.fd = -1};
+    char tmp[PATH_MAX + 8];
+    int out_fd = -1;
+    int r = 0;
+
+    snprintf(f.path, sizeof f.path, "%s", p->from);
+    snprintf(tmp, sizeof tmp, "%s.tmp", p->to);
+    r = map_file(&f, 1);
+    if (r)
+        goto out;
+    out_fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (out_fd < 0) {
+        r = err_set(FLOE_EIO, "create %s: %s", tmp, strerror(errno));
+        goto out;
+    }
+    int e = file_write_all(out_fd, f.map + p->offset, (size_t)p->bytes);
+    if (e || fsync(out_fd) != 0) {
+        r = err_set(FLOE_EIO, "write %s: %s", tmp, strerror(e ? e : errno));
+        goto out;
+    }
+    if (rename(tmp, p->to) != 0 || fsync(qdir_fd) != 0) {
+        r = err_set(FLOE_EIO, "rename %s to %s: %s", tmp, p->to, strerror(errno));
+        goto out;
+    }
+    if (ftruncate(f.fd, (off_t)p->offset) != 0 || fsync(f.fd) != 0)
+        r = err_set(FLOE_EIO, "truncate %s at byte %llu: %s (its cut bytes are safe in %s)", p->from,
+                    (unsigned long long)p->offset, strerror(errno), p->to);
+out:
+    if (out_fd >= 0)
+        close(out_fd);
+    if (r)
+        unlink(tmp);
+    unmap_file(&f);
+    return r;
+}
+
+/* Moves a whole WAL file into the quarantine directory and makes both entries durable. */
+static int move_piece(const repair_piece *p, int wal_dir_fd, int qdir_fd)
+{
+    if (rename(p->from, p->to) != 0)
+        return err_set(FLOE_EIO, "move %s to %s: %s", p->from, p->to, strerror(errno));
+    if (fsync(qdir_fd) != 0 || fsync(wal_dir_fd) != 0)
+        return err_set(FLOE_EIO, "fsync the directories of %s and %s: %s", p->from, p->to, strerror(errno));
+    return 0;
+}
+
+/* Finds where wal_open would refuse the WAL of w for damage, without changing a file. Returns 0 with
+ * rep->damaged 0 when it opens; 0 with rep filled when a cut mends it; an error otherwise. */
+static int repair_survey(wal_t *w, wal_repair_report *rep)
+{
+    replay_state st = {.survey = 1};
+    uint64_t next_no = 0, files_left = 0;
+    int r = replay_dir(w, &st, &next_no, &files_left);
+
+    if (r == 0 || r != FLOE_ECORRUPT || !st.damaged)
+        return r;
+    rep->damaged = 1;
+    rep->file_no = st.damage_file;
+    rep->offset = st.damage_off;
+    rep->records_kept = st.records;
+    snprintf(rep->what, sizeof rep->what, "%s", floe_last_error());
+    return 0;
+}
+
+/* Plans the cut of rep: the damaged file's piece and every later file, in file order. *pieces_out is
+ * malloc'd and owned by the caller. */
+static int repair_plan(wal_t *w, const char *qdir, wal_repair_report *rep, repair_piece **pieces_out,
+                       size_t *count_out)
+{
+    uint64_t *nums = NULL;
+    size_t count = 0, n = 0;
+    repair_piece *pieces = NULL;
+    int r = list_files(w->dir, &nums, &count);
+    if (r)
+        goto out;
+    pieces = calloc(count ? count : 1, sizeof *pieces);
+    if (!pieces) {
+        r = err_set(FLOE_ENOMEM, "repair of WAL %s: out of memory", w->dir);
+        goto out;
+    }
+    for (size_t i = 0; i < count && !r; i++) {
+        if (nums[i] < rep->file_no)
+            continue;
+        r = plan_piece(w, qdir, nums[i], nums[i] == rep->file_no ? rep->offset : 0, &pieces[n]);
+        if (!r) {
+            rep->files_cut++;
+            rep->bytes_cut += pieces[n].bytes;
+            rep->records_lost += pieces[n].records;
+            n++;
+        }
+    }
+out:
+    free(nums);
+    if (r) {
+        free(pieces);
+        return r;
+    }
+    *pieces_out = pieces;
+    *count_out = n;
+    return 0;
+}
+
+/* Cuts the planned pieces: later files first, highest number first, so that the WAL stays a
+ * contiguous run of files at every step and a repair interrupted by a crash can simply be run again;
+ * the damaged file last. */
+static int repair_cut(wal_t *w, const char *qdir, const repair_piece *pieces, size_t count)
+{
+    int qdir_fd = -1;
+    int r = file_mkdir_p(qdir);
+    if (r)
+        goto out;
+    qdir_fd = open(qdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (qdir_fd < 0) {
+        r = err_set(FLOE_EIO, "open quarantine directory %s: %s", qdir, strerror(errno));
+        goto out;
+    }
+    for (size_t i = count; i-- > 0 && !r;)
+        r = pieces[i].offset == 0 ? move_piece(&pieces[i], w->dir_fd, qdir_fd)
+                                  : cut_piece(&pieces[i], qdir_fd);
+out:
+    if (qdir_fd >= 0)
+        close(qdir_fd);
+    return r;
+}
+
+int wal_repair(const char *dir, const char *quarantine_dir, int dry_run, wal_repair_fn fn, void *ctx,
+               wal_repair_report *out)
+{
+    /* No record is too long to keep: wal_repair cuts damage, never records over a limit. */
+    wal_options o = {.sync = FLOE_SYNC_NEVER, .file_bytes = UINT64_MAX, .max_record_bytes = UINT32_MAX};
+    wal_repair_report rep;
+    repair_piece *pieces = NULL;
+    size_t count = 0;
+    wal_t *w = NULL;
+    struct stat sb;
+    int r = 0;
+
+    memset(&rep, 0, sizeof rep);
+    if (!dir || !quarantine_dir || !out)
+        return err_set(FLOE_EINVAL, "wal_repair: NULL argument");
+    if (strlen(dir) + 1 + WAL_NAME_BYTES + 1 > PATH_MAX)
+        return err_set(FLOE_EINVAL, "WAL directory path is too long: %s", dir);
+    if (stat(dir, &sb) != 0 && errno == ENOENT)
+        goto report; /* no WAL: nothing to repair */
+    r = wal_alloc(dir, &o, &w);
+    if (r)
+        goto out;
+    w->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (w->dir_fd < 0) {
+        r = err_set(FLOE_EIO, "open WAL directory %s: %s", dir, strerror(errno));
+        goto out;
+    }
+    r = repair_survey(w, &rep);
+    if (r)
+        goto out;
+    if (!rep.damaged)
+        goto report;
+    r = repair_plan(w, quarantine_dir, &rep, &pieces, &count);
+    if (r)
+        goto out;
+    if (!dry_run)
+        r = repair_cut(w, quarantine_dir, pieces, count);
+    if (r)
+        goto out;
+    for (size_t i = 0; fn && i < count; i++)
+        fn(ctx, pieces[i].from, pieces[i].offset, pieces[i].bytes, pieces[i].records, pieces[i].to);
+report:
+    err_clear();
+    *out = rep;
+out:
+    free(pieces);
     wal_free(w);
     return r;
 }

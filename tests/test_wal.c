@@ -1140,6 +1140,174 @@ START_TEST(wal_missing_middle_file_is_refused)
 }
 END_TEST
 
+typedef struct repair_seen {
+    int pieces;
+    uint64_t offsets[8];
+    uint64_t records[8];
+} repair_seen;
+
+static void note_piece(void *ctx, const char *from, uint64_t offset, uint64_t bytes, uint64_t records,
+                       const char *to)
+{
+    repair_seen *s = ctx;
+    (void)from;
+    ck_assert_int_lt(s->pieces, 8);
+    ck_assert_ptr_nonnull(strstr(to, ".log.from-byte-"));
+    (void)bytes;
+    s->offsets[s->pieces] = offset;
+    s->records[s->pieces++] = records;
+}
+
+START_TEST(wal_repair_cuts_at_the_first_damage_and_moves_later_files_whole)
+{
+    char *dir = tu_tmpdir("wal");
+    char *q = tu_tmpdir("wal-quarantine");
+    wal_options o = opts_for(FLOE_SYNC_ALWAYS);
+    wal_t *w = open_ok(dir, &o, NULL);
+    uint64_t lsns[31], next;
+    append_range(w, 1, 10, lsns);
+    ck_assert_int_eq(wal_rotate(w, &next), 0);
+    append_range(w, 11, 20, lsns);
+    ck_assert_int_eq(wal_rotate(w, &next), 0);
+    append_range(w, 21, 30, lsns);
+    ck_assert_int_eq(wal_close(w), 0);
+    char *f1 = wal_file(dir, 1), *f2 = wal_file(dir, 2), *f3 = wal_file(dir, 3);
+    /* Damage in record 14 of file 2: records 11..13 stay, 15..20 and file 3 go. */
+    long long start = HDR + (long long)(lsns[13] - lsns[10]);
+    tu_flip_byte(f2, start + 9);
+    long long f2_size = tu_file_size(f2), f3_size = tu_file_size(f3);
+    size_t len;
+    uint8_t *f2_bytes = tu_read_file(f2, &len);
+    ck_assert_ptr_nonnull(f2_bytes);
+    open_fails(dir, &o, FLOE_ECORRUPT);
+
+    wal_repair_report rep;
+    repair_seen seen = {0};
+    ck_assert_int_eq(wal_repair(dir, q, 1, note_piece, &seen, &rep), 0);
+    ck_assert_int_eq(rep.damaged, 1);
+    ck_assert_uint_eq(rep.file_no, 2);
+    ck_assert_uint_eq(rep.offset, (uint64_t)start);
+    ck_assert_uint_eq(rep.records_kept, 13);
+    ck_assert_uint_eq(rep.records_lost, 6 + 10); /* 15..20 in file 2, 21..30 in file 3 */
+    ck_assert_uint_eq(rep.files_cut, 2);
+    ck_assert_uint_eq(rep.bytes_cut, (uint64_t)(f2_size - start + f3_size));
+    ck_assert_int_eq(seen.pieces, 2);
+    ck_assert_uint_eq(seen.offsets[0], (uint64_t)start);
+    ck_assert_uint_eq(seen.offsets[1], 0);
+    ck_assert_uint_eq(seen.records[0], 6);
+    ck_assert_uint_eq(seen.records[1], 10);
+    /* The dry run changed nothing. */
+    ck_assert_int_eq(tu_file_size(f2), f2_size);
+    ck_assert_int_eq(tu_file_size(f3), f3_size);
+    ck_assert_int_eq(count_log_files(dir), 3);
+
+    memset(&seen, 0, sizeof seen);
+    ck_assert_int_eq(wal_repair(dir, q, 0, note_piece, &seen, &rep), 0);
+    ck_assert_int_eq(seen.pieces, 2);
+    ck_assert_int_eq(tu_file_size(f2), start);
+    ck_assert_int_eq(tu_file_size(f3), -1);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/00000000000000000002.log.from-byte-%lld", q, start);
+    size_t cut_len;
+    uint8_t *cut = tu_read_file(path, &cut_len);
+    ck_assert_ptr_nonnull(cut);
+    ck_assert_uint_eq(cut_len, len - (size_t)start);
+    ck_assert_mem_eq(cut, f2_bytes + start, cut_len);
+    snprintf(path, sizeof path, "%s/00000000000000000003.log.from-byte-0", q);
+    ck_assert_int_eq(tu_file_size(path), f3_size);
+    collector c = {0};
+    replay_ok(dir, &o, &c, NULL);
+    check_range(&c, 1, 13);
+    collector_free(&c);
+    /* Undamaged now: nothing to repair, nothing touched. */
+    ck_assert_int_eq(wal_repair(dir, q, 0, NULL, NULL, &rep), 0);
+    ck_assert_int_eq(rep.damaged, 0);
+
+    /* A later cut of a file number that was cut before never overwrites the first one. The opens
+     * above left a header-only file 3; records 14..16 go to files 4 and 5. */
+    w = open_ok(dir, &o, NULL);
+    append_range(w, 14, 14, NULL);
+    ck_assert_int_eq(wal_rotate(w, &next), 0);
+    append_range(w, 15, 16, NULL);
+    ck_assert_int_eq(wal_close(w), 0);
+    ck_assert_int_eq(count_log_files(dir), 5);
+    tu_flip_byte(f3, 3);
+    ck_assert_int_eq(wal_repair(dir, q, 0, NULL, NULL, &rep), 0);
+    ck_assert_uint_eq(rep.file_no, 3);
+    ck_assert_uint_eq(rep.offset, 0);
+    ck_assert_uint_eq(rep.files_cut, 3);
+    ck_assert_uint_eq(rep.records_lost, 3);
+    snprintf(path, sizeof path, "%s/00000000000000000003.log.from-byte-0", q);
+    ck_assert_int_eq(tu_file_size(path), f3_size);
+    snprintf(path, sizeof path, "%s/00000000000000000003.log.from-byte-0.2", q);
+    ck_assert_int_eq(tu_file_size(path), HDR);
+    replay_ok(dir, &o, &c, NULL);
+    check_range(&c, 1, 13);
+    collector_free(&c);
+
+    free(cut);
+    free(f2_bytes);
+    free(f1);
+    free(f2);
+    free(f3);
+    tu_rmrf(q);
+    free(q);
+    tu_rmrf(dir);
+    free(dir);
+}
+END_TEST
+
+START_TEST(wal_repair_moves_files_after_a_missing_one_and_leaves_a_newer_format_alone)
+{
+    char *dir = tu_tmpdir("wal");
+    char *q = tu_tmpdir("wal-quarantine");
+    wal_options o = opts_for(FLOE_SYNC_NEVER);
+    wal_t *w = open_ok(dir, &o, NULL);
+    uint64_t no;
+    append_range(w, 1, 2, NULL);
+    ck_assert_int_eq(wal_rotate(w, &no), 0);
+    append_range(w, 3, 4, NULL);
+    ck_assert_int_eq(wal_rotate(w, &no), 0);
+    append_range(w, 5, 6, NULL);
+    ck_assert_int_eq(wal_close(w), 0);
+    char *f1 = wal_file(dir, 1), *f2 = wal_file(dir, 2);
+    ck_assert_int_eq(unlink(f2), 0);
+    wal_repair_report rep;
+    ck_assert_int_eq(wal_repair(dir, q, 0, NULL, NULL, &rep), 0);
+    ck_assert_uint_eq(rep.file_no, 3);
+    ck_assert_uint_eq(rep.offset, 0);
+    ck_assert_uint_eq(rep.records_kept, 2);
+    ck_assert_uint_eq(rep.records_lost, 2);
+    collector c = {0};
+    replay_ok(dir, &o, &c, NULL);
+    check_range(&c, 1, 2);
+    collector_free(&c);
+
+    /* A file of a format version this build does not know is not damage to cut. */
+    uint8_t h[HDR];
+    doc_file_header(h, 1);
+    h[8] = 2;
+    uint32_t crc = crc32c(h, 24);
+    for (int i = 0; i < 4; i++)
+        h[24 + i] = (uint8_t)(crc >> (8 * i));
+    size_t len;
+    uint8_t *data = tu_read_file(f1, &len);
+    ck_assert_ptr_nonnull(data);
+    memcpy(data, h, HDR);
+    tu_write_file(f1, data, len);
+    ck_assert_int_eq(wal_repair(dir, q, 0, NULL, NULL, &rep), FLOE_ECORRUPT);
+    msg_contains(floe_last_error(), "unsupported WAL format version");
+    ck_assert_int_eq(tu_file_size(f1), (long long)len);
+    free(data);
+    free(f1);
+    free(f2);
+    tu_rmrf(q);
+    free(q);
+    tu_rmrf(dir);
+    free(dir);
+}
+END_TEST
+
 START_TEST(wal_sequence_numbers_must_increase)
 {
     char *dir = tu_tmpdir("wal");
@@ -1876,6 +2044,8 @@ static Suite *wal_suite(void)
     tcase_add_test(tc, wal_short_or_header_only_last_file_is_fine);
     tcase_add_test(tc, wal_reserved_space_is_cut_at_rotation_and_is_a_clean_end_after_a_crash);
     tcase_add_test(tc, wal_missing_middle_file_is_refused);
+    tcase_add_test(tc, wal_repair_cuts_at_the_first_damage_and_moves_later_files_whole);
+    tcase_add_test(tc, wal_repair_moves_files_after_a_missing_one_and_leaves_a_newer_format_alone);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("files");
