@@ -327,7 +327,7 @@ static void fill_wal(const char *data, int n)
     floe_t *db = NULL;
     ck_assert_int_eq(floe_open(data, &o, &db), 0);
     for (int i = 0; i < n; i++) {
-        char k[8], v[100];
+        char k[16], v[100];
         snprintf(k, sizeof k, "k-%02d", i);
         memset(v, 'a' + i % 26, sizeof v);
         ck_assert_int_eq(floe_put(db, k, strlen(k), v, sizeof v, NULL, NULL), 0);
@@ -411,7 +411,7 @@ START_TEST(cli_repair_cuts_a_damaged_wal_into_quarantine_and_the_store_opens)
     /* The store opens, with every record before the damage. */
     ck_assert_int_eq(floe_open(data, &o, &db), 0);
     for (int i = 0; i < 40; i++) {
-        char k[8], v[100];
+        char k[16], v[100];
         snprintf(k, sizeof k, "k-%02d", i);
         memset(v, 'a' + i % 26, sizeof v);
         floe_value got = {0};
