@@ -35,6 +35,18 @@
  *    then reports it as damage, as it must not guess).
  * 7. Sequence numbers strictly increase across the whole log; wal_append refuses anything else, so
  *    the log it writes always replays.
+ * 8. In the LAST file, a record boundary whose 24 header bytes are all zero starts a torn batch, even
+ *    when CRC-valid records follow, and recovery cuts the file there. The reasoning: a record is
+ *    acknowledged only after an fdatasync that covers it has returned (ALWAYS: the round's own;
+ *    INTERVAL: a later tick's), and an fdatasync makes every earlier page of the file durable too.
+ *    A record header is never all zero (its length is at least 25), so zeros at a record boundary
+ *    are space never written (reserved by posix_fallocate, or a file extended before its data
+ *    landed): no fdatasync covering that boundary has completed, so nothing from there on was
+ *    acknowledged. The valid records after it are the same unsynced batch, whose pages reached the
+ *    disk out of order. Any other damage is refused with its file and byte offset: a bad record
+ *    whose header is not all zero (a lost page that starts inside a record looks exactly like a
+ *    damaged acknowledged record whose value holds zeros), and any damage in a file but the last
+ *    (invariant 6).
  *
  * Lock order: the caller's write mutex (serialising wal_append and wal_rotate) before mu. */
 #include "wal.h"
@@ -68,6 +80,8 @@
 #define WAL_FIRST_FILE_NO 1
 /* Room for a message that quotes a path and an OS error. */
 #define WAL_MSG_BYTES (PATH_MAX + 512)
+/* Ends the message of every refusal that wal_repair can mend. */
+#define WAL_REPAIR_HINT " (floe repair cuts the WAL at the damage and keeps the cut bytes)"
 /* A directory holding more WAL files than this is refused rather than listed into memory. */
 #define WAL_MAX_FILES 1000000
 #define WAL_BUF_INITIAL_BYTES (64u * 1024)
@@ -148,6 +162,10 @@ static void encode_file_header(uint8_t *h, uint64_t file_no)
     put_le32(h + 24, crc32c(h, 24));
 }
 
+/* A header of a format this build does not know: newer, not damaged, so never cut by wal_repair. */
+static const char wal_why_version[] = "unsupported WAL format version";
+static const char wal_why_flags[] = "unknown flags in file header";
+
 /* Checks a file header. Returns NULL if it is good, else a static description of what is wrong.
  * *torn_out is 1 when the header looks like one whose write a crash interrupted (cut short or
  * failing its CRC, but starting with our magic or with zeros), 0 when the file is not one we wrote
@@ -170,9 +188,9 @@ static const char *check_file_header(const uint8_t *h, size_t avail, uint64_t fi
     if (memcmp(h, WAL_MAGIC, 8) != 0)
         return "not a floe WAL file: bad magic";
     if (get_le32(h + 8) != WAL_FORMAT_VERSION)
-        return "unsupported WAL format version";
+        return wal_why_version;
     if (get_le32(h + 12) != 0)
-        return "unknown flags in file header";
+        return wal_why_flags;
     if (get_le64(h + 16) != file_no)
         return "file header names a different file number than the file name";
     return NULL;
@@ -493,13 +511,16 @@ static const char *check_record_fields(const uint8_t *p, size_t avail, uint32_t 
 }
 
 /* Parses the record at p. Returns NULL and fills *rec (pointers into p) and *len_out if it is
- * complete, consistent and CRC-valid; otherwise a description of the first problem. */
-static const char *parse_record(const uint8_t *p, size_t avail, wal_record *rec, uint32_t *len_out)
+ * complete, consistent and CRC-valid; otherwise a description of the first problem. Adds the bytes
+ * it checksums to *crc_bytes. */
+static const char *parse_record(const uint8_t *p, size_t avail, wal_record *rec, uint32_t *len_out,
+                                uint64_t *crc_bytes)
 {
     uint32_t len = 0;
     const char *why = check_record_fields(p, avail, &len);
     if (why)
         return why;
+    *crc_bytes += len - 4;
     if (crc32c(p + 4, len - 4) != get_le32(p))
         return "crc mismatch";
     rec->type = p[8];
@@ -514,24 +535,151 @@ static const char *parse_record(const uint8_t *p, size_t avail, wal_record *rec,
     return NULL;
 }
 
-/* Looks for a complete, CRC-valid record starting anywhere in [from, size) whose sequence number
- * follows the last one replayed. Every byte offset is tried, so a damaged length field cannot hide
- * the records behind it. Returns the offset found, or -1. */
-static long long find_valid_record(const uint8_t *map, size_t from, size_t size, int have_seq,
-                                   uint64_t last_seq)
+/* The search for valid records after damage.
+ *
+ * It tries every byte offset as a record start, so a damaged length field cannot hide the records
+ * behind it. Checksumming each candidate over its own length would make it quadratic: a file of
+ * repeated headers that claim half the file each costs half the file per offset. Instead the search
+ * uses the CRC's linearity. With C(i) the CRC32C of the searched bytes from `from` up to i,
+ *
+ *     crc32c(bytes a..b) = C(b) XOR (C(a) * x^(8 (b - a)) mod P)
+ *
+ * (appending n bytes multiplies the CRC of what came before by x^(8n); the initial and final
+ * inversions cancel). So a candidate at pos, whose checksum covers a = pos + 4 to b = pos + length,
+ * costs one GF(2) multiplication plus two prefix CRCs, and those are cheap: C(a) comes from one
+ * running CRC that only moves forward (every byte once over the whole search), and C(b) from a
+ * table of C at every WAL_SEARCH_STRIDE bytes extended by fewer than WAL_SEARCH_STRIDE bytes. The
+ * bytes checksummed are at most 2 * (size - from) + WAL_SEARCH_STRIDE per candidate: linear in the
+ * file whatever its bytes. Cheap header checks (fields, sequence number) go first, and the table
+ * costs 4 bytes per WAL_SEARCH_STRIDE bytes searched. */
+#define WAL_SEARCH_STRIDE 64
+#define CRC32C_POLY_REFLECTED 0x82f63b78u
+
+/* a * b modulo the CRC32C polynomial, both polynomials in the bit-reflected form of a CRC register
+ * (bit 31 holds the coefficient of x^0). */
+static uint32_t gf2_multiply(uint32_t a, uint32_t b)
 {
-    for (size_t pos = from; pos + WAL_RECORD_HEADER_BYTES < size; pos++) {
-        uint32_t len;
-        wal_record rec;
-        if (check_record_fields(map + pos, size - pos, &len) != NULL)
-            continue;
-        if (parse_record(map + pos, size - pos, &rec, &len) != NULL)
-            continue;
-        if (have_seq && rec.seq <= last_seq)
-            continue;
-        return (long long)pos;
+    uint32_t product = 0;
+    for (uint32_t bit = 1u << 31; bit; bit >>= 1) {
+        if (a & bit)
+            product ^= b;
+        b = (b & 1) ? (b >> 1) ^ CRC32C_POLY_REFLECTED : b >> 1;
     }
-    return -1;
+    return product;
+}
+
+typedef struct record_search {
+    const uint8_t *map;
+    size_t from, size;
+    uint32_t *prefix; /* prefix[i] = C(from + i * WAL_SEARCH_STRIDE); malloc'd */
+    size_t run_pos;   /* C(run_pos) is run_crc; only moves forward */
+    uint32_t run_crc;
+    uint32_t x8_pow[64]; /* x^(8 * 2^k) mod P */
+    uint64_t shift_len;  /* the last shift's length and x^(8 shift_len) mod P: candidates of one */
+    uint32_t shift_pow;  /* forged header repeated share it */
+    uint64_t *crc_bytes; /* bytes checksummed are added here */
+} record_search;
+
+/* Prepares a search of [from, size) of map, which must outlive it; release it with
+ * record_search_end. FLOE_ENOMEM if the prefix table cannot be allocated. */
+static int record_search_begin(record_search *s, const uint8_t *map, size_t from, size_t size,
+                               uint64_t *crc_bytes)
+{
+    size_t span = size > from ? size - from : 0;
+    size_t count = span / WAL_SEARCH_STRIDE + 1;
+
+    memset(s, 0, sizeof *s);
+    s->map = map;
+    s->from = from;
+    s->size = size;
+    s->run_pos = from;
+    s->crc_bytes = crc_bytes;
+    s->prefix = malloc(count * sizeof *s->prefix);
+    if (!s->prefix)
+        return err_set(FLOE_ENOMEM, "WAL recovery: no memory to search %zu bytes for valid records", span);
+    s->prefix[0] = 0;
+    for (size_t i = 1; i < count; i++)
+        s->prefix[i] =
+            crc32c_extend(s->prefix[i - 1], map + from + (i - 1) * WAL_SEARCH_STRIDE, WAL_SEARCH_STRIDE);
+    *crc_bytes += (uint64_t)(count - 1) * WAL_SEARCH_STRIDE;
+    s->x8_pow[0] = 1u << (31 - 8);
+    for (int k = 1; k < 64; k++)
+        s->x8_pow[k] = gf2_multiply(s->x8_pow[k - 1], s->x8_pow[k - 1]);
+    return 0;
+}
+
+static void record_search_end(record_search *s)
+{
+    free(s->prefix);
+    s->prefix = NULL;
+}
+
+/* c * x^(8 n) mod P: the CRC c of some bytes, moved past n more. */
+static uint32_t record_search_shift(record_search *s, uint32_t c, uint64_t n)
+{
+    if (n != s->shift_len || s->shift_pow == 0) {
+        uint32_t pow = 1u << 31; /* x^0 */
+        for (int k = 0; k < 64 && (n >> k); k++)
+            if ((n >> k) & 1)
+                pow = gf2_multiply(pow, s->x8_pow[k]);
+        s->shift_len = n;
+        s->shift_pow = pow;
+    }
+    return gf2_multiply(s->shift_pow, c);
+}
+
+/* 1 if the candidate at pos, whose fields say it is len bytes, has the CRC its header claims. pos
+ * must not be below an earlier call's. */
+static int record_search_crc_matches(record_search *s, size_t pos, uint32_t len)
+{
+    size_t a = pos + 4, b = pos + len;
+    s->run_crc = crc32c_extend(s->run_crc, s->map + s->run_pos, a - s->run_pos);
+    *s->crc_bytes += a - s->run_pos;
+    s->run_pos = a;
+    size_t k = (b - s->from) / WAL_SEARCH_STRIDE;
+    size_t saved_at = s->from + k * WAL_SEARCH_STRIDE;
+    uint32_t crc_to_b = crc32c_extend(s->prefix[k], s->map + saved_at, b - saved_at);
+    *s->crc_bytes += b - saved_at;
+    uint32_t crc_a_to_b = crc_to_b ^ record_search_shift(s, s->run_crc, b - a);
+    return crc_a_to_b == get_le32(s->map + pos);
+}
+
+/* Looks for the first complete, CRC-valid record starting at or after pos (and not below an earlier
+ * call's pos) whose sequence number follows last_seq (any, if !have_seq). Returns 1 with its offset
+ * and length in *found_out and *len_out, or 0. */
+static int record_search_next(record_search *s, size_t pos, int have_seq, uint64_t last_seq,
+                              size_t *found_out, uint32_t *len_out)
+{
+    for (; pos + WAL_RECORD_HEADER_BYTES < s->size; pos++) {
+        uint32_t len;
+        if (check_record_fields(s->map + pos, s->size - pos, &len) != NULL)
+            continue;
+        if (have_seq && get_le64(s->map + pos + 16) <= last_seq)
+            continue;
+        if (!record_search_crc_matches(s, pos, len))
+            continue;
+        *found_out = pos;
+        *len_out = len;
+        return 1;
+    }
+    return 0;
+}
+
+/* Looks for a complete, CRC-valid record starting anywhere in [from, size) whose sequence number
+ * follows the last one replayed (see record_search). Sets *found_out to its offset, or -1. Adds the
+ * bytes checksummed to *crc_bytes. Returns 0 or FLOE_ENOMEM. */
+static int find_valid_record(const uint8_t *map, size_t from, size_t size, int have_seq, uint64_t last_seq,
+                             uint64_t *crc_bytes, long long *found_out)
+{
+    record_search s;
+    size_t found = 0;
+    uint32_t len = 0;
+    int r = record_search_begin(&s, map, from, size, crc_bytes);
+    if (r)
+        return r;
+    *found_out = record_search_next(&s, from, have_seq, last_seq, &found, &len) ? (long long)found : -1;
+    record_search_end(&s);
+    return 0;
 }
 
 static int parse_file_name(const char *name, uint64_t *no_out)
@@ -623,8 +771,26 @@ typedef struct replay_state {
     int have_seq;
     uint64_t records;
     uint64_t truncated_bytes;
+    uint64_t crc_bytes;       /* bytes checksummed, for wal_stats.replay_crc_bytes */
     char note[WAL_MSG_BYTES]; /* what was truncated, for the caller's log */
+    /* A survey (wal_repair) changes no file: it only finds where wal_open would refuse. */
+    int survey;
+    uint64_t file_no; /* the file being replayed */
+    int damaged;      /* set where wal_open refuses for damage, with its place */
+    uint64_t damage_file;
+    size_t damage_off;
 } replay_state;
+
+/* Remembers that the WAL is damaged from byte off of the file being replayed on (the first place
+ * only), for wal_repair. */
+static void mark_damage(replay_state *st, size_t off)
+{
+    if (!st->damaged) {
+        st->damaged = 1;
+        st->damage_file = st->file_no;
+        st->damage_off = off;
+    }
+}
 
 static void note_truncation(replay_state *st, const char *path, size_t off, size_t bytes, const char *why)
 {
@@ -690,16 +856,25 @@ static void unmap_file(mapped_file *f)
 static int replay_bad_header(wal_t *w, const mapped_file *f, int is_last, int torn, const char *why,
                              replay_state *st, int *removed)
 {
+    long long found = -1;
     int r = 0;
-    long long found =
-        is_last && torn ? find_valid_record(f->map, 0, f->size, st->have_seq, st->last_seq) : -1;
 
+    if (is_last && torn) {
+        r = find_valid_record(f->map, 0, f->size, st->have_seq, st->last_seq, &st->crc_bytes, &found);
+        if (r)
+            goto out;
+    }
     if (!is_last || !torn || found >= 0) {
+        int newer = why == wal_why_version || why == wal_why_flags;
         r = err_set(FLOE_ECORRUPT,
-                    "%s: bad file header (%s); the WAL is damaged before its tail: refusing to open", f->path,
-                    why);
+                    "%s: bad file header (%s); the WAL is damaged before its tail: refusing to open%s",
+                    f->path, why, newer ? "" : WAL_REPAIR_HINT);
+        if (!newer)
+            mark_damage(st, 0);
         goto out;
     }
+    if (st->survey)
+        goto out;
     /* A file created just before a crash: nothing in it was ever acknowledged. */
     if (unlink(f->path) != 0) {
         r = err_set(FLOE_EIO, "remove torn WAL file %s: %s", f->path, strerror(errno));
@@ -716,28 +891,48 @@ out:
 }
 
 /* Record replay stopped at byte off of the last file, where a record does not parse (why). Zeros from
- * there on are space reserved and never written, and a damaged record with no valid one after it is
- * a torn tail (noted in st): either is cut off and replay of the file ends cleanly. A valid record
- * after the damage means the WAL is damaged before its tail: FLOE_ECORRUPT. */
+ * there on are space reserved and never written; a zero record header is a torn batch (invariant 8);
+ * a damaged record with no valid one after it is a torn tail. Each is cut off (the last two noted in
+ * st) and replay of the file ends cleanly. Any other damage with a valid record after it means the
+ * WAL is damaged before its tail: FLOE_ECORRUPT. */
 static int cut_last_file(const mapped_file *f, size_t off, const char *why, replay_state *st)
 {
     int r = 0;
 
     if (all_zero(f->map + off, f->size - off)) {
         /* Space reserved by posix_fallocate and never written: a clean end, not a tear. */
-        if (ftruncate(f->fd, (off_t)off) != 0 || fsync(f->fd) != 0)
+        if (!st->survey && (ftruncate(f->fd, (off_t)off) != 0 || fsync(f->fd) != 0))
             r = err_set(FLOE_EIO, "truncate reserved tail of %s at byte %zu: %s", f->path, off,
                         strerror(errno));
         goto out;
     }
-    long long found = find_valid_record(f->map, off + 1, f->size, st->have_seq, st->last_seq);
+    if (f->size - off >= WAL_RECORD_HEADER_BYTES && all_zero(f->map + off, WAL_RECORD_HEADER_BYTES)) {
+        /* A batch whose first pages never landed (invariant 8): cut it, whatever follows. */
+        if (st->survey)
+            goto out;
+        if (ftruncate(f->fd, (off_t)off) != 0 || fsync(f->fd) != 0) {
+            r = err_set(FLOE_EIO, "truncate torn batch of %s at byte %zu: %s", f->path, off, strerror(errno));
+            goto out;
+        }
+        note_truncation(
+            st, f->path, off, f->size - off,
+            "zeros where a record should start: a batch whose pages reached the disk out of order");
+        goto out;
+    }
+    long long found = -1;
+    r = find_valid_record(f->map, off + 1, f->size, st->have_seq, st->last_seq, &st->crc_bytes, &found);
+    if (r)
+        goto out;
     if (found >= 0) {
         r = err_set(FLOE_ECORRUPT,
                     "%s: bad record at byte %zu (%s) with a valid record after it at byte %lld; the WAL is "
-                    "damaged before its tail: refusing to open",
+                    "damaged before its tail: refusing to open" WAL_REPAIR_HINT,
                     f->path, off, why, found);
+        mark_damage(st, off);
         goto out;
     }
+    if (st->survey)
+        goto out;
     if (ftruncate(f->fd, (off_t)off) != 0 || fsync(f->fd) != 0) {
         r = err_set(FLOE_EIO, "truncate torn tail of %s at byte %zu: %s", f->path, off, strerror(errno));
         goto out;
@@ -750,7 +945,7 @@ out:
 /* Checks a parsed record of len bytes at byte off against the WAL's limits and order: at most
  * max_record_bytes, and a sequence number above the previous record's (invariant 7). */
 static int check_replayed_record(const wal_t *w, const mapped_file *f, size_t off, const wal_record *rec,
-                                 uint32_t len, const replay_state *st)
+                                 uint32_t len, replay_state *st)
 {
     int r = 0;
 
@@ -764,8 +959,10 @@ static int check_replayed_record(const wal_t *w, const mapped_file *f, size_t of
         r = err_set(
             FLOE_ECORRUPT,
             "%s: record at byte %zu has sequence number %llu, not above the previous %llu: refusing to "
-            "open",
+            "open" WAL_REPAIR_HINT,
             f->path, off, (unsigned long long)rec->seq, (unsigned long long)st->last_seq);
+    if (r && len <= w->opts.max_record_bytes)
+        mark_damage(st, off);
     return r;
 }
 
@@ -780,16 +977,18 @@ static int replay_records(wal_t *w, const mapped_file *f, int is_last, replay_st
     while (off < f->size) {
         wal_record rec;
         uint32_t len = 0;
-        const char *why = parse_record(f->map + off, f->size - off, &rec, &len);
+        const char *why = parse_record(f->map + off, f->size - off, &rec, &len, &st->crc_bytes);
         if (why) {
-            if (is_last)
+            if (is_last) {
                 r = cut_last_file(f, off, why, st);
-            else
+            } else {
                 r = err_set(
                     FLOE_ECORRUPT,
                     "%s: bad record at byte %zu (%s); the WAL is damaged before its tail: refusing to "
-                    "open",
+                    "open" WAL_REPAIR_HINT,
                     f->path, off, why);
+                mark_damage(st, off);
+            }
             break;
         }
         r = check_replayed_record(w, f, off, &rec, len, st);
@@ -815,8 +1014,9 @@ static int replay_file(wal_t *w, uint64_t no, int is_last, replay_state *st, int
     int r = 0;
 
     *removed = 0;
+    st->file_no = no;
     file_path(w, no, f.path, sizeof f.path);
-    r = map_file(&f, is_last);
+    r = map_file(&f, is_last && !st->survey);
     if (r)
         goto out;
     const char *why = check_file_header(f.map, f.size, no, &torn);
@@ -829,19 +1029,23 @@ out:
     return r;
 }
 
-/* Refuses a gap in the ascending file numbers nums: a missing file would silently lose its records. */
-static int check_contiguous(const char *dir, const uint64_t *nums, size_t count)
+/* Refuses a gap in the ascending file numbers nums: a missing file would silently lose its records.
+ * *gap_out is the index of the first file after the gap (count if there is none). */
+static int check_contiguous(const char *dir, const uint64_t *nums, size_t count, size_t *gap_out)
 {
     int r = 0;
 
+    *gap_out = count;
     for (size_t i = 1; i < count && !r; i++)
-        if (nums[i] != nums[i - 1] + 1)
+        if (nums[i] != nums[i - 1] + 1) {
+            *gap_out = i;
             r = err_set(
                 FLOE_ECORRUPT,
                 "WAL directory %s: file %0*llu.log is missing between %0*llu.log and %0*llu.log: refusing "
-                "to open",
+                "to open" WAL_REPAIR_HINT,
                 dir, WAL_NAME_DIGITS, (unsigned long long)nums[i - 1] + 1, WAL_NAME_DIGITS,
                 (unsigned long long)nums[i - 1], WAL_NAME_DIGITS, (unsigned long long)nums[i]);
+        }
     return r;
 }
 
@@ -853,15 +1057,17 @@ static int replay_dir(wal_t *w, replay_state *st, uint64_t *next_no_out, uint64_
     size_t count = 0;
     uint64_t next_no = WAL_FIRST_FILE_NO;
     uint64_t files_left = 0;
+    size_t gap = 0;
     int r = 0;
 
     r = list_files(w->dir, &nums, &count);
     if (r)
         goto out;
-    r = check_contiguous(w->dir, nums, count);
-    if (r)
+    r = check_contiguous(w->dir, nums, count, &gap);
+    if (r && !st->survey)
         goto out;
-    for (size_t i = 0; i < count; i++) {
+    /* A survey replays the files before a gap first: damage in them comes before the gap. */
+    for (size_t i = 0; i < gap; i++) {
         int removed = 0;
         r = replay_file(w, nums[i], i + 1 == count, st, &removed);
         if (r)
@@ -872,6 +1078,12 @@ static int replay_dir(wal_t *w, replay_state *st, uint64_t *next_no_out, uint64_
         } else {
             next_no = nums[i];
         }
+    }
+    if (gap < count) {
+        st->file_no = nums[gap];
+        mark_damage(st, 0);
+        r = check_contiguous(w->dir, nums, count, &gap);
+        goto out;
     }
     if (next_no == 0 || next_no == UINT64_MAX) {
         r = err_set(FLOE_ECORRUPT, "WAL directory %s: file numbers are exhausted", w->dir);
@@ -1013,6 +1225,7 @@ static int start_file(wal_t *w, uint64_t next_no, uint64_t files_left, const rep
     w->stats.files = files_left + 1;
     w->stats.records_replayed = st->records;
     w->stats.tail_bytes_truncated = st->truncated_bytes;
+    w->stats.replay_crc_bytes = st->crc_bytes;
 out:
     return r;
 }
@@ -1270,6 +1483,259 @@ int wal_close(wal_t *w)
         r = err_set(FLOE_EIO, "truncate WAL file %llu in %s at close: %s", (unsigned long long)w->file_no,
                     w->dir, strerror(errno));
     destroy_sync(w);
+    wal_free(w);
+    return r;
+}
+
+/* One piece wal_repair cuts: WAL file no from byte offset to its end, kept as quarantine file to. */
+typedef struct repair_piece {
+    uint64_t no;
+    uint64_t offset;
+    uint64_t bytes;
+    uint64_t records;
+    char from[PATH_MAX];
+    char to[PATH_MAX];
+} repair_piece;
+
+/* Counts the CRC-valid records of a mapped file from byte from on, following each one found by the
+ * search after damage (linear in the bytes, see record_search). */
+static int count_valid_records(const mapped_file *f, size_t from, uint64_t *count_out)
+{
+    record_search s;
+    uint64_t crc_bytes = 0, count = 0;
+    size_t pos = from, found = 0;
+    uint32_t len = 0;
+    int r = record_search_begin(&s, f->map, from, f->size, &crc_bytes);
+    if (r)
+        return r;
+    while (record_search_next(&s, pos, 0, 0, &found, &len)) {
+        count++;
+        pos = found + len;
+    }
+    record_search_end(&s);
+    *count_out = count;
+    return 0;
+}
+
+/* Names the quarantine file for WAL file no cut from byte offset: the first of
+ * <no>.log.from-byte-<offset>, then ".2", ".3"... that does not exist in qdir. */
+static int quarantine_name(const char *qdir, uint64_t no, uint64_t offset, char *out, size_t out_len)
+{
+    struct stat sb;
+    for (int n = 1; n < 1000; n++) {
+        int len = n == 1 ? snprintf(out, out_len, "%s/%0*llu.log.from-byte-%llu", qdir, WAL_NAME_DIGITS,
+                                    (unsigned long long)no, (unsigned long long)offset)
+                         : snprintf(out, out_len, "%s/%0*llu.log.from-byte-%llu.%d", qdir, WAL_NAME_DIGITS,
+                                    (unsigned long long)no, (unsigned long long)offset, n);
+        if (len < 0 || (size_t)len >= out_len)
+            return err_set(FLOE_EINVAL, "quarantine directory path is too long: %s", qdir);
+        if (lstat(out, &sb) != 0 && errno == ENOENT)
+            return 0;
+    }
+    return err_set(FLOE_EIO, "%s holds 999 cuts of WAL file %llu from byte %llu already: clean it up", qdir,
+                   (unsigned long long)no, (unsigned long long)offset);
+}
+
+/* Describes the piece of WAL file no from byte offset on: its size, its records and its quarantine
+ * name. */
+static int plan_piece(wal_t *w, const char *qdir, uint64_t no, uint64_t offset, repair_piece *p)
+{
+    mapped_file f = {.fd = -1};
+    int r = 0;
+
+    p->no = no;
+    p->offset = offset;
+    file_path(w, no, p->from, sizeof p->from);
+    snprintf(f.path, sizeof f.path, "%s", p->from);
+    r = map_file(&f, 0);
+    if (r)
+        goto out;
+    p->bytes = f.size > offset ? f.size - offset : 0;
+    r = count_valid_records(&f, (size_t)offset, &p->records);
+    if (r)
+        goto out;
+    r = quarantine_name(qdir, no, offset, p->to, sizeof p->to);
+out:
+    unmap_file(&f);
+    return r;
+}
+
+/* Copies the piece's bytes into a new quarantine file (temporary name, fsync, rename, fsync qdir),
+ * then truncates the WAL file at the piece's offset and fsyncs it: the cut bytes are durable before
+ * they leave the WAL. */
+static int cut_piece(const repair_piece *p, int qdir_fd)
+{
+    mapped_file f = {.fd = -1};
+    char tmp[PATH_MAX + 8];
+    int out_fd = -1;
+    int r = 0;
+
+    snprintf(f.path, sizeof f.path, "%s", p->from);
+    snprintf(tmp, sizeof tmp, "%s.tmp", p->to);
+    r = map_file(&f, 1);
+    if (r)
+        goto out;
+    out_fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (out_fd < 0) {
+        r = err_set(FLOE_EIO, "create %s: %s", tmp, strerror(errno));
+        goto out;
+    }
+    int e = file_write_all(out_fd, f.map + p->offset, (size_t)p->bytes);
+    if (e || fsync(out_fd) != 0) {
+        r = err_set(FLOE_EIO, "write %s: %s", tmp, strerror(e ? e : errno));
+        goto out;
+    }
+    if (rename(tmp, p->to) != 0 || fsync(qdir_fd) != 0) {
+        r = err_set(FLOE_EIO, "rename %s to %s: %s", tmp, p->to, strerror(errno));
+        goto out;
+    }
+    if (ftruncate(f.fd, (off_t)p->offset) != 0 || fsync(f.fd) != 0)
+        r = err_set(FLOE_EIO, "truncate %s at byte %llu: %s (its cut bytes are safe in %s)", p->from,
+                    (unsigned long long)p->offset, strerror(errno), p->to);
+out:
+    if (out_fd >= 0)
+        close(out_fd);
+    if (r)
+        unlink(tmp);
+    unmap_file(&f);
+    return r;
+}
+
+/* Moves a whole WAL file into the quarantine directory and makes both entries durable. */
+static int move_piece(const repair_piece *p, int wal_dir_fd, int qdir_fd)
+{
+    if (rename(p->from, p->to) != 0)
+        return err_set(FLOE_EIO, "move %s to %s: %s", p->from, p->to, strerror(errno));
+    if (fsync(qdir_fd) != 0 || fsync(wal_dir_fd) != 0)
+        return err_set(FLOE_EIO, "fsync the directories of %s and %s: %s", p->from, p->to, strerror(errno));
+    return 0;
+}
+
+/* Finds where wal_open would refuse the WAL of w for damage, without changing a file. Returns 0 with
+ * rep->damaged 0 when it opens; 0 with rep filled when a cut mends it; an error otherwise. */
+static int repair_survey(wal_t *w, wal_repair_report *rep)
+{
+    replay_state st = {.survey = 1};
+    uint64_t next_no = 0, files_left = 0;
+    int r = replay_dir(w, &st, &next_no, &files_left);
+
+    if (r == 0 || r != FLOE_ECORRUPT || !st.damaged)
+        return r;
+    rep->damaged = 1;
+    rep->file_no = st.damage_file;
+    rep->offset = st.damage_off;
+    rep->records_kept = st.records;
+    snprintf(rep->what, sizeof rep->what, "%s", floe_last_error());
+    return 0;
+}
+
+/* Plans the cut of rep: the damaged file's piece and every later file, in file order. *pieces_out is
+ * malloc'd and owned by the caller. */
+static int repair_plan(wal_t *w, const char *qdir, wal_repair_report *rep, repair_piece **pieces_out,
+                       size_t *count_out)
+{
+    uint64_t *nums = NULL;
+    size_t count = 0, n = 0;
+    repair_piece *pieces = NULL;
+    int r = list_files(w->dir, &nums, &count);
+    if (r)
+        goto out;
+    pieces = calloc(count ? count : 1, sizeof *pieces);
+    if (!pieces) {
+        r = err_set(FLOE_ENOMEM, "repair of WAL %s: out of memory", w->dir);
+        goto out;
+    }
+    for (size_t i = 0; i < count && !r; i++) {
+        if (nums[i] < rep->file_no)
+            continue;
+        r = plan_piece(w, qdir, nums[i], nums[i] == rep->file_no ? rep->offset : 0, &pieces[n]);
+        if (!r) {
+            rep->files_cut++;
+            rep->bytes_cut += pieces[n].bytes;
+            rep->records_lost += pieces[n].records;
+            n++;
+        }
+    }
+out:
+    free(nums);
+    if (r) {
+        free(pieces);
+        return r;
+    }
+    *pieces_out = pieces;
+    *count_out = n;
+    return 0;
+}
+
+/* Cuts the planned pieces: later files first, highest number first, so that the WAL stays a
+ * contiguous run of files at every step and a repair interrupted by a crash can simply be run again;
+ * the damaged file last. */
+static int repair_cut(wal_t *w, const char *qdir, const repair_piece *pieces, size_t count)
+{
+    int qdir_fd = -1;
+    int r = file_mkdir_p(qdir);
+    if (r)
+        goto out;
+    qdir_fd = open(qdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (qdir_fd < 0) {
+        r = err_set(FLOE_EIO, "open quarantine directory %s: %s", qdir, strerror(errno));
+        goto out;
+    }
+    for (size_t i = count; i-- > 0 && !r;)
+        r = pieces[i].offset == 0 ? move_piece(&pieces[i], w->dir_fd, qdir_fd)
+                                  : cut_piece(&pieces[i], qdir_fd);
+out:
+    if (qdir_fd >= 0)
+        close(qdir_fd);
+    return r;
+}
+
+int wal_repair(const char *dir, const char *quarantine_dir, int dry_run, wal_repair_fn fn, void *ctx,
+               wal_repair_report *out)
+{
+    /* No record is too long to keep: wal_repair cuts damage, never records over a limit. */
+    wal_options o = {.sync = FLOE_SYNC_NEVER, .file_bytes = UINT64_MAX, .max_record_bytes = UINT32_MAX};
+    wal_repair_report rep;
+    repair_piece *pieces = NULL;
+    size_t count = 0;
+    wal_t *w = NULL;
+    struct stat sb;
+    int r = 0;
+
+    memset(&rep, 0, sizeof rep);
+    if (!dir || !quarantine_dir || !out)
+        return err_set(FLOE_EINVAL, "wal_repair: NULL argument");
+    if (strlen(dir) + 1 + WAL_NAME_BYTES + 1 > PATH_MAX)
+        return err_set(FLOE_EINVAL, "WAL directory path is too long: %s", dir);
+    if (stat(dir, &sb) != 0 && errno == ENOENT)
+        goto report; /* no WAL: nothing to repair */
+    r = wal_alloc(dir, &o, &w);
+    if (r)
+        goto out;
+    w->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (w->dir_fd < 0) {
+        r = err_set(FLOE_EIO, "open WAL directory %s: %s", dir, strerror(errno));
+        goto out;
+    }
+    r = repair_survey(w, &rep);
+    if (r)
+        goto out;
+    if (!rep.damaged)
+        goto report;
+    r = repair_plan(w, quarantine_dir, &rep, &pieces, &count);
+    if (r)
+        goto out;
+    if (!dry_run)
+        r = repair_cut(w, quarantine_dir, pieces, count);
+    if (r)
+        goto out;
+    for (size_t i = 0; fn && i < count; i++)
+        fn(ctx, pieces[i].from, pieces[i].offset, pieces[i].bytes, pieces[i].records, pieces[i].to);
+report:
+    err_clear();
+    *out = rep;
+out:
+    free(pieces);
     wal_free(w);
     return r;
 }

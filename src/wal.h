@@ -26,14 +26,14 @@ typedef struct wal_record {
     uint32_t key_len; /* 1..FLOE_MAX_KEY_BYTES */
     const uint8_t *value;
     uint32_t value_len;
-    const char *content_type; /* may be NULL */
+    const char *content_type;  /* may be NULL */
     uint32_t content_type_len; /* 0..FLOE_MAX_CONTENT_TYPE_BYTES */
 } wal_record;
 
 typedef struct wal_options {
     floe_sync_mode sync;
-    uint32_t interval_ms; /* FLOE_SYNC_INTERVAL: a background thread syncs this often */
-    uint64_t file_bytes;  /* rotate to a new file once the current one passes this */
+    uint32_t interval_ms;      /* FLOE_SYNC_INTERVAL: a background thread syncs this often */
+    uint64_t file_bytes;       /* rotate to a new file once the current one passes this */
     uint32_t max_record_bytes; /* records longer than this are refused on append and treated as
                                   corruption on replay */
 } wal_options;
@@ -79,9 +79,44 @@ typedef struct wal_stats {
     uint64_t files;         /* files currently in the directory */
     uint64_t records_replayed;
     uint64_t tail_bytes_truncated;
+    /* Bytes wal_open checksummed while replaying: the records, and the search for valid records
+     * after damage. At most a small multiple of the WAL's size, whatever its bytes. */
+    uint64_t replay_crc_bytes;
 } wal_stats;
 
 void wal_get_stats(wal_t *w, wal_stats *out);
+
+/* What wal_repair found in a WAL and cut from it (or, in a dry run, would cut). */
+typedef struct wal_repair_report {
+    int damaged;           /* 0: wal_open opens this WAL as it is, and nothing is cut */
+    uint64_t file_no;      /* the file holding the first damage */
+    uint64_t offset;       /* the damage's byte offset in it; 0: the whole file (its header) */
+    char what[1024];       /* wal_open's message about the damage */
+    uint64_t records_kept; /* valid records before the damage: wal_open replays them */
+    uint64_t records_lost; /* CRC-valid records from the damage on: cut with it */
+    uint64_t files_cut;    /* the damaged file and every later one */
+    uint64_t bytes_cut;    /* from the damage to the end of its file, plus every later file */
+} wal_repair_report;
+
+/* Called by wal_repair for each piece it cuts (or would cut), in file order: the bytes of WAL file
+ * `from` from byte `offset` to its end (`bytes` of them, holding `records` CRC-valid records), kept as
+ * the quarantine file `to`. The strings live for the call only. */
+typedef void (*wal_repair_fn)(void *ctx, const char *from, uint64_t offset, uint64_t bytes, uint64_t records,
+                              const char *to);
+
+/* Cuts the WAL in dir at its first damage, the place where wal_open refuses with FLOE_ECORRUPT: the
+ * bytes from there to the end of that file, and every later file, are moved into quarantine_dir
+ * (created if missing) as files named <20-digit number>.log.from-byte-<offset> (".2", ".3"... if
+ * taken), never deleted. The damaged file is truncated at the damage and fsynced; both directories
+ * are fsynced. Then wal_open replays every record before the damage. Torn tails are left for
+ * wal_open to cut as usual. With dry_run nothing changes. fn (may be NULL) hears of each piece.
+ * The caller must hold the data directory's lock: nothing else may use dir meanwhile.
+ * Returns 0 with *out filled (out->damaged 0: nothing to repair); FLOE_ECORRUPT if the WAL refuses
+ * to open for a reason a cut does not mend (a format version this build does not know); FLOE_EIO
+ * with the file named if a step fails (what was done is then consistent: later files are moved
+ * first, highest number first, and the damaged file is cut last). */
+int wal_repair(const char *dir, const char *quarantine_dir, int dry_run, wal_repair_fn fn, void *ctx,
+               wal_repair_report *out);
 
 /* Writes and syncs what is buffered (per the sync mode; ALWAYS and INTERVAL fdatasync), stops the
  * interval thread and frees w. Returns the sticky error if there was one. NULL is a no-op. */

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cold.h"
 #include "floe.h"
@@ -317,6 +318,132 @@ START_TEST(cli_reports_an_unreachable_server_and_exits_1)
 }
 END_TEST
 
+/* Writes n objects ("k-00".., 100-byte values) into the WAL of a store at data and closes it: they
+ * stay in WAL file 1, one 128-byte record each after the 28-byte file header. */
+#define REPAIR_RECORD_BYTES (24 + 4 + 100)
+static void fill_wal(const char *data, int n)
+{
+    floe_options o;
+    floe_options_init(&o);
+    floe_t *db = NULL;
+    ck_assert_int_eq(floe_open(data, &o, &db), 0);
+    for (int i = 0; i < n; i++) {
+        char k[16], v[100];
+        snprintf(k, sizeof k, "k-%02d", i);
+        memset(v, 'a' + i % 26, sizeof v);
+        ck_assert_int_eq(floe_put(db, k, strlen(k), v, sizeof v, NULL, NULL), 0);
+    }
+    ck_assert_int_eq(floe_close(db), 0);
+}
+
+START_TEST(cli_repair_cuts_a_damaged_wal_into_quarantine_and_the_store_opens)
+{
+    char *root = tu_tmpdir("cli"), *data = NULL, *cfg = NULL, *wal = NULL, *quarantined = NULL;
+    char *out = NULL, *err = NULL;
+    ck_assert_int_ge(asprintf(&data, "%s/data", root), 0);
+    ck_assert_int_ge(asprintf(&cfg, "%s/floe.json", root), 0);
+    ck_assert_int_ge(asprintf(&wal, "%s/wal/00000000000000000001.log", data), 0);
+    char json[1200];
+    int n = snprintf(json, sizeof json, "{\"data_dir\": \"%s\"}\n", data);
+    tu_write_file(cfg, json, (size_t)n);
+    fill_wal(data, 40);
+
+    /* One flipped byte in the value of record 20, with 19 valid records after it. */
+    size_t len = 0;
+    uint8_t *pristine = tu_read_file(wal, &len);
+    ck_assert_ptr_nonnull(pristine);
+    ck_assert_uint_eq(len, 28 + 40 * REPAIR_RECORD_BYTES);
+    long long damage = 28 + 20 * REPAIR_RECORD_BYTES;
+    ck_assert_mem_eq(pristine + damage + 24, "k-20", 4);
+    tu_flip_byte(wal, damage + 50);
+    uint8_t *damaged = tu_read_file(wal, &len);
+    ck_assert_ptr_nonnull(damaged);
+    floe_options o;
+    floe_options_init(&o);
+    floe_t *db = NULL;
+    ck_assert_int_eq(floe_open(data, &o, &db), FLOE_ECORRUPT);
+    char want[96];
+    snprintf(want, sizeof want, "00000000000000000001.log: bad record at byte %lld ", damage);
+    ck_assert_msg(strstr(floe_last_error(), want), "%s", floe_last_error());
+    ck_assert_int_eq(tu_floe_run(&out, &err, "serve -c %s", cfg), 1);
+    ck_assert_msg(strstr(err, want) && tu_lines(err) == 1, "%s", err);
+
+    /* The dry run says what it would cut and changes nothing. */
+    int rc = tu_floe_run(&out, &err, "repair -c %s --dry-run", cfg);
+    ck_assert_msg(rc == 0, "exit %d: %s%s", rc, out, err);
+    snprintf(want, sizeof want, "would cut wal/00000000000000000001.log from byte %lld: %lld bytes, 19 valid",
+             damage, (long long)len - damage);
+    ck_assert_msg(strstr(out, want), "%s", out);
+    ck_assert_msg(strstr(out, "dry run: nothing was changed"), "%s", out);
+    ck_assert_int_eq(tu_file_size(wal), (long long)len);
+    ck_assert_int_eq(floe_open(data, &o, &db), FLOE_ECORRUPT);
+    char qdir[1100];
+    snprintf(qdir, sizeof qdir, "%s/quarantine", data);
+    struct stat sb;
+    ck_assert_int_ne(stat(qdir, &sb), 0);
+
+    /* Not while the store is open in another process: here, this one. */
+    tu_write_file(wal, pristine, damage); /* an openable WAL, for the moment */
+    ck_assert_int_eq(floe_open(data, &o, &db), 0);
+    rc = tu_floe_run(&out, &err, "repair -c %s", cfg);
+    ck_assert_msg(rc == 1 && strstr(err, "open in another process") && tu_lines(err) == 1, "exit %d: %s", rc,
+                  err);
+    floe_close(db);
+    char *wal2 = NULL;
+    ck_assert_int_ge(asprintf(&wal2, "%s/wal/00000000000000000002.log", data), 0);
+    ck_assert_int_eq(unlink(wal2), 0);
+    free(wal2);
+    tu_write_file(wal, damaged, len);
+
+    /* The repair cuts at the damage and keeps exactly the cut bytes. */
+    rc = tu_floe_run(&out, &err, "repair -c %s", cfg);
+    ck_assert_msg(rc == 0, "exit %d: %s%s", rc, out, err);
+    snprintf(want, sizeof want, "cut wal/00000000000000000001.log from byte %lld: ", damage);
+    ck_assert_msg(strstr(out, want), "%s", out);
+    ck_assert_msg(strstr(out, "the 20 records before the damage stay"), "%s", out);
+    ck_assert_int_eq(tu_file_size(wal), damage);
+    ck_assert_int_ge(asprintf(&quarantined, "%s/00000000000000000001.log.from-byte-%lld", qdir, damage), 0);
+    size_t qlen = 0;
+    uint8_t *cut = tu_read_file(quarantined, &qlen);
+    ck_assert_ptr_nonnull(cut);
+    ck_assert_uint_eq(qlen, len - (size_t)damage);
+    ck_assert_mem_eq(cut, damaged + damage, qlen);
+
+    /* The store opens, with every record before the damage. */
+    ck_assert_int_eq(floe_open(data, &o, &db), 0);
+    for (int i = 0; i < 40; i++) {
+        char k[16], v[100];
+        snprintf(k, sizeof k, "k-%02d", i);
+        memset(v, 'a' + i % 26, sizeof v);
+        floe_value got = {0};
+        rc = floe_get(db, k, strlen(k), &got);
+        if (i < 20) {
+            ck_assert_msg(rc == 0, "%s: %s", k, floe_last_error());
+            ck_assert_uint_eq(got.len, sizeof v);
+            ck_assert_mem_eq(got.data, v, sizeof v);
+        } else {
+            ck_assert_int_eq(rc, FLOE_ENOTFOUND);
+        }
+        floe_value_free(&got);
+    }
+    ck_assert_int_eq(floe_close(db), 0);
+    rc = tu_floe_run(&out, &err, "repair -c %s", cfg);
+    ck_assert_msg(rc == 0 && strstr(out, "nothing to repair"), "exit %d: %s%s", rc, out, err);
+
+    free(cut);
+    free(quarantined);
+    free(damaged);
+    free(pristine);
+    free(out);
+    free(err);
+    free(wal);
+    free(cfg);
+    free(data);
+    tu_rmrf(root);
+    free(root);
+}
+END_TEST
+
 static Suite *cli_suite(void)
 {
     Suite *s = suite_create("cli");
@@ -331,6 +458,7 @@ static Suite *cli_suite(void)
     tc = tcase_create("tools");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, cli_restore_fsck_gc_and_manifest_show_work_on_a_data_directory);
+    tcase_add_test(tc, cli_repair_cuts_a_damaged_wal_into_quarantine_and_the_store_opens);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("http");

@@ -743,6 +743,214 @@ START_TEST(wal_flipped_byte_in_the_last_file_with_valid_records_after_is_refused
 }
 END_TEST
 
+/* Zeros bytes [from, to) of path. */
+static void zero_range(const char *path, long long from, long long to)
+{
+    size_t len;
+    uint8_t *data = tu_read_file(path, &len);
+    ck_assert_ptr_nonnull(data);
+    ck_assert(from <= to && (size_t)to <= len);
+    memset(data + from, 0, (size_t)(to - from));
+    tu_write_file(path, data, len);
+    free(data);
+}
+
+/* Pads path with zeros to len bytes, as the space posix_fallocate reserved reads after a crash. */
+static void pad_with_zeros(const char *path, size_t len)
+{
+    size_t have;
+    uint8_t *data = tu_read_file(path, &have);
+    ck_assert_ptr_nonnull(data);
+    ck_assert_uint_le(have, len);
+    uint8_t *grown = calloc(1, len);
+    ck_assert_ptr_nonnull(grown);
+    memcpy(grown, data, have);
+    tu_write_file(path, grown, len);
+    free(grown);
+    free(data);
+}
+
+#define PAGE 4096
+
+START_TEST(wal_zeroed_pages_of_an_unsynced_batch_in_the_last_file_are_cut)
+{
+    char *dir = tu_tmpdir("wal");
+    wal_options o = opts_for(FLOE_SYNC_ALWAYS);
+    wal_t *w = open_ok(dir, &o, NULL);
+    uint64_t lsns[61];
+    append_range(w, 1, 60, lsns);
+    ck_assert_int_eq(wal_close(w), 0);
+    char *f = wal_file(dir, 1);
+    size_t len;
+    uint8_t *pristine = tu_read_file(f, &len);
+    ck_assert_ptr_nonnull(pristine);
+    const size_t reserved = 64 * 1024;
+
+    /* Power lost during the fdatasync of a batch that starts with record k: the batch's first page
+     * (or first two) never reached the disk and reads as the zeros reserved there, while later pages
+     * of the same batch did. */
+    uint64_t firsts[] = {2, 9, 14};
+    for (size_t i = 0; i < sizeof firsts / sizeof firsts[0]; i++) {
+        for (int pages = 1; pages <= 2; pages++) {
+            uint64_t k = firsts[i];
+            long long b = HDR + (long long)lsns[k - 1];
+            long long zero_end = (b / PAGE + pages) * PAGE;
+            ck_assert_int_lt(zero_end + 1000, HDR + (long long)lsns[60]); /* valid records follow */
+            tu_write_file(f, pristine, len);
+            pad_with_zeros(f, reserved);
+            zero_range(f, b, zero_end);
+
+            collector c = {0};
+            wal_stats st;
+            wal_t *w2 = open_ok(dir, &o, &c);
+            const char *note = floe_last_error();
+            msg_contains(note, "00000000000000000001.log");
+            char want[64];
+            snprintf(want, sizeof want, "at byte %lld ", b);
+            msg_contains(note, want);
+            wal_get_stats(w2, &st);
+            ck_assert_int_eq(wal_close(w2), 0);
+            check_range(&c, 1, k - 1);
+            ck_assert_uint_eq(st.tail_bytes_truncated, reserved - (size_t)b);
+            collector_free(&c);
+            /* File 1 was cut where the zeros began; the reopen left a fresh, empty file 2. */
+            ck_assert_int_eq(tu_file_size(f), b);
+            char *f2 = wal_file(dir, 2);
+            ck_assert_int_eq(unlink(f2), 0);
+            free(f2);
+        }
+    }
+    free(pristine);
+    free(f);
+    tu_rmrf(dir);
+    free(dir);
+}
+END_TEST
+
+START_TEST(wal_zeroed_pages_in_a_non_last_file_are_refused_with_file_and_offset)
+{
+    char *dir = tu_tmpdir("wal");
+    wal_options o = opts_for(FLOE_SYNC_ALWAYS);
+    wal_t *w = open_ok(dir, &o, NULL);
+    uint64_t lsns[41];
+    append_range(w, 1, 30, lsns);
+    uint64_t next;
+    ck_assert_int_eq(wal_rotate(w, &next), 0);
+    append_range(w, 31, 40, NULL);
+    ck_assert_int_eq(wal_close(w), 0);
+    char *f = wal_file(dir, 1);
+    long long b = HDR + (long long)lsns[9];
+    zero_range(f, b, (b / PAGE + 1) * PAGE);
+    const char *msg = open_fails(dir, &o, FLOE_ECORRUPT);
+    msg_contains(msg, "00000000000000000001.log");
+    char want[64];
+    snprintf(want, sizeof want, "bad record at byte %lld ", b);
+    msg_contains(msg, want);
+    msg_contains(msg, "refusing to open");
+    free(f);
+    tu_rmrf(dir);
+    free(dir);
+}
+END_TEST
+
+/* A record whose value is a run of zeros, damaged by one flipped byte, with valid records after it:
+ * zeros inside a record are data, not a sign of an unsynced batch, so this is refused. */
+START_TEST(wal_damaged_record_holding_zeros_with_valid_records_after_is_refused)
+{
+    char *dir = tu_tmpdir("wal");
+    wal_options o = opts_for(FLOE_SYNC_ALWAYS);
+    wal_t *w = open_ok(dir, &o, NULL);
+    uint64_t lsns[12];
+    append_range(w, 1, 5, lsns);
+    static uint8_t zeros[3 * PAGE];
+    wal_record z = {.type = WAL_REC_PUT,
+                    .seq = 6,
+                    .key = (const uint8_t *)"zeros",
+                    .key_len = 5,
+                    .value = zeros,
+                    .value_len = sizeof zeros};
+    ck_assert_int_eq(wal_append(w, &z, &lsns[6]), 0);
+    ck_assert_int_eq(wal_sync(w, lsns[6]), 0);
+    append_range(w, 7, 11, lsns);
+    ck_assert_int_eq(wal_close(w), 0);
+    char *f = wal_file(dir, 1);
+    long long start = HDR + (long long)lsns[5];
+    long long flips[] = {start + REC_HDR + 1, start + REC_HDR + 5 + 2 * PAGE + 17};
+    for (size_t i = 0; i < 2; i++) {
+        tu_flip_byte(f, flips[i]);
+        const char *msg = open_fails(dir, &o, FLOE_ECORRUPT);
+        char want[64];
+        snprintf(want, sizeof want, "bad record at byte %lld ", start);
+        msg_contains(msg, "00000000000000000001.log");
+        msg_contains(msg, want);
+        tu_flip_byte(f, flips[i]);
+    }
+    free(f);
+    tu_rmrf(dir);
+    free(dir);
+}
+END_TEST
+
+/* The issue's hostile file: a valid header, then one 24-byte record header repeated to the end, whose
+ * fields agree with each other, whose length is half the file and whose CRC is wrong. The search for
+ * valid records after the damage must not checksum half the file once per candidate. */
+START_TEST(wal_search_after_damage_is_linear_in_the_file_size)
+{
+    char *dir = tu_tmpdir("wal");
+    wal_options o = opts_for(FLOE_SYNC_NEVER);
+    const size_t size = 8u << 20;
+    uint8_t *data = malloc(size);
+    ck_assert_ptr_nonnull(data);
+    doc_file_header(data, 1);
+    uint32_t len = (uint32_t)(size / 2);
+    uint8_t h[REC_HDR] = {0};
+    for (int i = 0; i < 4; i++)
+        h[4 + i] = (uint8_t)(len >> (8 * i));
+    h[8] = 1;  /* put */
+    h[10] = 1; /* key_len 1, ct_len 0, value_len len - 25 */
+    for (int i = 0; i < 4; i++)
+        h[12 + i] = (uint8_t)((len - 25) >> (8 * i));
+    h[16] = 7; /* seq */
+    memcpy(h, "\xde\xad\xbe\xef", 4);
+    for (size_t off = HDR; off < size; off += REC_HDR)
+        memcpy(data + off, h, size - off < REC_HDR ? size - off : REC_HDR);
+    char *f = wal_file(dir, 1);
+    tu_write_file(f, data, size);
+    collector c = {0};
+    wal_stats st;
+    replay_ok(dir, &o, &c, &st);
+    ck_assert_uint_eq(c.n, 0);
+    ck_assert_uint_eq(st.tail_bytes_truncated, size - HDR);
+    fprintf(stderr, "search after damage: %llu bytes checksummed for a %zu-byte file\n",
+            (unsigned long long)st.replay_crc_bytes, size);
+    ck_assert_uint_gt(st.replay_crc_bytes, 0);
+    ck_assert_uint_le(st.replay_crc_bytes, 4 * (uint64_t)size);
+    collector_free(&c);
+
+    /* One real record among the forged headers, ending at the last byte, is found at its offset:
+     * the search still accepts exactly the records whose CRC matches. */
+    uint8_t rec[64];
+    size_t rec_len = doc_record(rec, 1, 9, "found", NULL, "me");
+    size_t at = size - rec_len;
+    for (size_t off = HDR; off < size; off += REC_HDR)
+        memcpy(data + off, h, size - off < REC_HDR ? size - off : REC_HDR);
+    memcpy(data + at, rec, rec_len);
+    tu_write_file(f, data, size);
+    char *f2 = wal_file(dir, 2); /* the empty file the first open left */
+    ck_assert_int_eq(unlink(f2), 0);
+    free(f2);
+    const char *msg = open_fails(dir, &o, FLOE_ECORRUPT);
+    char want[96];
+    snprintf(want, sizeof want,
+             "bad record at byte %d (crc mismatch) with a valid record after it at byte %zu;", HDR, at);
+    msg_contains(msg, want);
+    free(f);
+    free(data);
+    tu_rmrf(dir);
+    free(dir);
+}
+END_TEST
+
 START_TEST(wal_corrupted_length_field_mid_file_is_refused)
 {
     char *dir = tu_tmpdir("wal");
@@ -927,6 +1135,174 @@ START_TEST(wal_missing_middle_file_is_refused)
     const char *msg = open_fails(dir, &o, FLOE_ECORRUPT);
     msg_contains(msg, "00000000000000000002.log is missing");
     free(f2);
+    tu_rmrf(dir);
+    free(dir);
+}
+END_TEST
+
+typedef struct repair_seen {
+    int pieces;
+    uint64_t offsets[8];
+    uint64_t records[8];
+} repair_seen;
+
+static void note_piece(void *ctx, const char *from, uint64_t offset, uint64_t bytes, uint64_t records,
+                       const char *to)
+{
+    repair_seen *s = ctx;
+    (void)from;
+    ck_assert_int_lt(s->pieces, 8);
+    ck_assert_ptr_nonnull(strstr(to, ".log.from-byte-"));
+    (void)bytes;
+    s->offsets[s->pieces] = offset;
+    s->records[s->pieces++] = records;
+}
+
+START_TEST(wal_repair_cuts_at_the_first_damage_and_moves_later_files_whole)
+{
+    char *dir = tu_tmpdir("wal");
+    char *q = tu_tmpdir("wal-quarantine");
+    wal_options o = opts_for(FLOE_SYNC_ALWAYS);
+    wal_t *w = open_ok(dir, &o, NULL);
+    uint64_t lsns[31], next;
+    append_range(w, 1, 10, lsns);
+    ck_assert_int_eq(wal_rotate(w, &next), 0);
+    append_range(w, 11, 20, lsns);
+    ck_assert_int_eq(wal_rotate(w, &next), 0);
+    append_range(w, 21, 30, lsns);
+    ck_assert_int_eq(wal_close(w), 0);
+    char *f1 = wal_file(dir, 1), *f2 = wal_file(dir, 2), *f3 = wal_file(dir, 3);
+    /* Damage in record 14 of file 2: records 11..13 stay, 15..20 and file 3 go. */
+    long long start = HDR + (long long)(lsns[13] - lsns[10]);
+    tu_flip_byte(f2, start + 9);
+    long long f2_size = tu_file_size(f2), f3_size = tu_file_size(f3);
+    size_t len;
+    uint8_t *f2_bytes = tu_read_file(f2, &len);
+    ck_assert_ptr_nonnull(f2_bytes);
+    open_fails(dir, &o, FLOE_ECORRUPT);
+
+    wal_repair_report rep;
+    repair_seen seen = {0};
+    ck_assert_int_eq(wal_repair(dir, q, 1, note_piece, &seen, &rep), 0);
+    ck_assert_int_eq(rep.damaged, 1);
+    ck_assert_uint_eq(rep.file_no, 2);
+    ck_assert_uint_eq(rep.offset, (uint64_t)start);
+    ck_assert_uint_eq(rep.records_kept, 13);
+    ck_assert_uint_eq(rep.records_lost, 6 + 10); /* 15..20 in file 2, 21..30 in file 3 */
+    ck_assert_uint_eq(rep.files_cut, 2);
+    ck_assert_uint_eq(rep.bytes_cut, (uint64_t)(f2_size - start + f3_size));
+    ck_assert_int_eq(seen.pieces, 2);
+    ck_assert_uint_eq(seen.offsets[0], (uint64_t)start);
+    ck_assert_uint_eq(seen.offsets[1], 0);
+    ck_assert_uint_eq(seen.records[0], 6);
+    ck_assert_uint_eq(seen.records[1], 10);
+    /* The dry run changed nothing. */
+    ck_assert_int_eq(tu_file_size(f2), f2_size);
+    ck_assert_int_eq(tu_file_size(f3), f3_size);
+    ck_assert_int_eq(count_log_files(dir), 3);
+
+    memset(&seen, 0, sizeof seen);
+    ck_assert_int_eq(wal_repair(dir, q, 0, note_piece, &seen, &rep), 0);
+    ck_assert_int_eq(seen.pieces, 2);
+    ck_assert_int_eq(tu_file_size(f2), start);
+    ck_assert_int_eq(tu_file_size(f3), -1);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/00000000000000000002.log.from-byte-%lld", q, start);
+    size_t cut_len;
+    uint8_t *cut = tu_read_file(path, &cut_len);
+    ck_assert_ptr_nonnull(cut);
+    ck_assert_uint_eq(cut_len, len - (size_t)start);
+    ck_assert_mem_eq(cut, f2_bytes + start, cut_len);
+    snprintf(path, sizeof path, "%s/00000000000000000003.log.from-byte-0", q);
+    ck_assert_int_eq(tu_file_size(path), f3_size);
+    collector c = {0};
+    replay_ok(dir, &o, &c, NULL);
+    check_range(&c, 1, 13);
+    collector_free(&c);
+    /* Undamaged now: nothing to repair, nothing touched. */
+    ck_assert_int_eq(wal_repair(dir, q, 0, NULL, NULL, &rep), 0);
+    ck_assert_int_eq(rep.damaged, 0);
+
+    /* A later cut of a file number that was cut before never overwrites the first one. The opens
+     * above left a header-only file 3; records 14..16 go to files 4 and 5. */
+    w = open_ok(dir, &o, NULL);
+    append_range(w, 14, 14, NULL);
+    ck_assert_int_eq(wal_rotate(w, &next), 0);
+    append_range(w, 15, 16, NULL);
+    ck_assert_int_eq(wal_close(w), 0);
+    ck_assert_int_eq(count_log_files(dir), 5);
+    tu_flip_byte(f3, 3);
+    ck_assert_int_eq(wal_repair(dir, q, 0, NULL, NULL, &rep), 0);
+    ck_assert_uint_eq(rep.file_no, 3);
+    ck_assert_uint_eq(rep.offset, 0);
+    ck_assert_uint_eq(rep.files_cut, 3);
+    ck_assert_uint_eq(rep.records_lost, 3);
+    snprintf(path, sizeof path, "%s/00000000000000000003.log.from-byte-0", q);
+    ck_assert_int_eq(tu_file_size(path), f3_size);
+    snprintf(path, sizeof path, "%s/00000000000000000003.log.from-byte-0.2", q);
+    ck_assert_int_eq(tu_file_size(path), HDR);
+    replay_ok(dir, &o, &c, NULL);
+    check_range(&c, 1, 13);
+    collector_free(&c);
+
+    free(cut);
+    free(f2_bytes);
+    free(f1);
+    free(f2);
+    free(f3);
+    tu_rmrf(q);
+    free(q);
+    tu_rmrf(dir);
+    free(dir);
+}
+END_TEST
+
+START_TEST(wal_repair_moves_files_after_a_missing_one_and_leaves_a_newer_format_alone)
+{
+    char *dir = tu_tmpdir("wal");
+    char *q = tu_tmpdir("wal-quarantine");
+    wal_options o = opts_for(FLOE_SYNC_NEVER);
+    wal_t *w = open_ok(dir, &o, NULL);
+    uint64_t no;
+    append_range(w, 1, 2, NULL);
+    ck_assert_int_eq(wal_rotate(w, &no), 0);
+    append_range(w, 3, 4, NULL);
+    ck_assert_int_eq(wal_rotate(w, &no), 0);
+    append_range(w, 5, 6, NULL);
+    ck_assert_int_eq(wal_close(w), 0);
+    char *f1 = wal_file(dir, 1), *f2 = wal_file(dir, 2);
+    ck_assert_int_eq(unlink(f2), 0);
+    wal_repair_report rep;
+    ck_assert_int_eq(wal_repair(dir, q, 0, NULL, NULL, &rep), 0);
+    ck_assert_uint_eq(rep.file_no, 3);
+    ck_assert_uint_eq(rep.offset, 0);
+    ck_assert_uint_eq(rep.records_kept, 2);
+    ck_assert_uint_eq(rep.records_lost, 2);
+    collector c = {0};
+    replay_ok(dir, &o, &c, NULL);
+    check_range(&c, 1, 2);
+    collector_free(&c);
+
+    /* A file of a format version this build does not know is not damage to cut. */
+    uint8_t h[HDR];
+    doc_file_header(h, 1);
+    h[8] = 2;
+    uint32_t crc = crc32c(h, 24);
+    for (int i = 0; i < 4; i++)
+        h[24 + i] = (uint8_t)(crc >> (8 * i));
+    size_t len;
+    uint8_t *data = tu_read_file(f1, &len);
+    ck_assert_ptr_nonnull(data);
+    memcpy(data, h, HDR);
+    tu_write_file(f1, data, len);
+    ck_assert_int_eq(wal_repair(dir, q, 0, NULL, NULL, &rep), FLOE_ECORRUPT);
+    msg_contains(floe_last_error(), "unsupported WAL format version");
+    ck_assert_int_eq(tu_file_size(f1), (long long)len);
+    free(data);
+    free(f1);
+    free(f2);
+    tu_rmrf(q);
+    free(q);
     tu_rmrf(dir);
     free(dir);
 }
@@ -1659,11 +2035,17 @@ static Suite *wal_suite(void)
     tcase_add_test(tc, wal_flipped_byte_in_the_last_record_is_a_torn_tail);
     tcase_add_test(tc, wal_flipped_byte_in_a_non_last_file_is_refused_with_file_and_offset);
     tcase_add_test(tc, wal_flipped_byte_in_the_last_file_with_valid_records_after_is_refused);
+    tcase_add_test(tc, wal_zeroed_pages_of_an_unsynced_batch_in_the_last_file_are_cut);
+    tcase_add_test(tc, wal_zeroed_pages_in_a_non_last_file_are_refused_with_file_and_offset);
+    tcase_add_test(tc, wal_damaged_record_holding_zeros_with_valid_records_after_is_refused);
     tcase_add_test(tc, wal_corrupted_length_field_mid_file_is_refused);
+    tcase_add_test(tc, wal_search_after_damage_is_linear_in_the_file_size);
     tcase_add_test(tc, wal_bad_header_in_a_non_last_file_is_refused);
     tcase_add_test(tc, wal_short_or_header_only_last_file_is_fine);
     tcase_add_test(tc, wal_reserved_space_is_cut_at_rotation_and_is_a_clean_end_after_a_crash);
     tcase_add_test(tc, wal_missing_middle_file_is_refused);
+    tcase_add_test(tc, wal_repair_cuts_at_the_first_damage_and_moves_later_files_whole);
+    tcase_add_test(tc, wal_repair_moves_files_after_a_missing_one_and_leaves_a_newer_format_alone);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("files");

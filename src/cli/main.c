@@ -36,6 +36,8 @@ static const command commands[] = {
     {"manifest", tools_cmd_manifest,
      "manifest show -c FILE    print the manifest (--remote: the newest in the bucket)"},
     {"segment", tools_cmd_segment, "segment dump PATH        print a segment file and check its CRCs"},
+    {"repair", tools_cmd_repair,
+     "repair -c FILE [--dry-run] cut a damaged WAL, keeping the cut in quarantine/"},
     {"version", cmd_version, "version                  print the version"},
 };
 

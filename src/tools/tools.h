@@ -35,6 +35,12 @@ int tools_gc(cold_t *c, int64_t grace_s, unsigned keep_manifests, int dry_run, F
  * damaged (after printing all it could), or another error if it cannot be read at all. */
 int tools_segment_dump(const char *path, FILE *out);
 
+/* floe repair: cuts the WAL of data_dir at its first damage (wal_repair), keeping the cut bytes in
+ * data_dir/quarantine/, and prints what it cut (dry_run: what it would cut, changing nothing) to out.
+ * Takes the data directory's lock: FLOE_ELOCKED while a store has it open. *damaged_out (may be
+ * NULL) is 1 if there was damage to cut, 0 if there was nothing to repair. */
+int tools_repair(const char *data_dir, int dry_run, FILE *out, int *damaged_out);
+
 /* The floe subcommands. Each takes its own argv (argv[0] is the subcommand name, e.g. "fsck") and
  * returns the process exit status: 0 on success, 1 when the operation failed or found damage (one
  * line on stderr says what), 2 for a usage error. */
@@ -43,5 +49,6 @@ int tools_cmd_fsck(int argc, char **argv);     /* floe fsck -c FILE [--remote] *
 int tools_cmd_gc(int argc, char **argv);       /* floe gc -c FILE [--dry-run] [--grace-s N] */
 int tools_cmd_manifest(int argc, char **argv); /* floe manifest show -c FILE [--remote] */
 int tools_cmd_segment(int argc, char **argv);  /* floe segment dump PATH */
+int tools_cmd_repair(int argc, char **argv);   /* floe repair -c FILE [--dry-run] */
 
 #endif
