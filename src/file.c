@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -89,6 +90,30 @@ int file_mkdir_p(const char *dir)
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
         return err_set(FLOE_EIO, "%s exists and is not a directory", dir);
     return 0;
+}
+
+int file_lock_dir(const char *dir, int create, int *fd_out)
+{
+    char *path = file_path_join(dir, "LOCK");
+    int fd = -1, rc = 0;
+    if (!path)
+        return err_set(FLOE_ENOMEM, "lock %s: out of memory", dir);
+    fd = open(path, (create ? O_RDWR | O_CREAT : O_RDONLY) | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        if (create || errno != ENOENT)
+            rc = err_set(FLOE_EIO, "open %s: %s", path, strerror(errno));
+    } else if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        close(fd);
+        fd = -1;
+        rc = e == EWOULDBLOCK ? err_set(FLOE_ELOCKED,
+                                        "%s: data directory is already open in another process (lock %s held)",
+                                        dir, path)
+                              : err_set(FLOE_EIO, "lock %s: %s", path, strerror(e));
+    }
+    free(path);
+    *fd_out = fd;
+    return rc;
 }
 
 char *file_path_join(const char *a, const char *b)

@@ -27,6 +27,13 @@ int file_fsync_dir(const char *dir);
  * FLOE_EINVAL if the path is too long, FLOE_ENOMEM. */
 int file_mkdir_p(const char *dir);
 
+/* Takes dir/LOCK with an exclusive, non-blocking flock: the lock floe_open holds while a store is
+ * open. On success *fd_out is the open LOCK file (closing it releases the lock); without create a
+ * missing LOCK file is not made and *fd_out is -1 (nothing holds the directory). Errors:
+ * FLOE_ELOCKED (another process holds it: the message names dir and the LOCK file), FLOE_EIO,
+ * FLOE_ENOMEM. */
+int file_lock_dir(const char *dir, int create, int *fd_out);
+
 /* "a/b" in a malloc'd string the caller frees; NULL if out of memory. */
 char *file_path_join(const char *a, const char *b);
 

@@ -26,7 +26,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -169,30 +168,14 @@ static int open_cold(floe_t *db, cold_t **given)
 /* Takes the data directory's LOCK file (flock), writing our pid into it for operators. */
 static int lock_dir(floe_t *db)
 {
-    char *path = file_path_join(db->dir, "LOCK");
-    if (!path)
-        return FLOE_ENOMEM;
-    int rc = 0;
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        rc = err_set(FLOE_EIO, "open %s: %s", path, strerror(errno));
-    } else if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        int e = errno;
-        close(fd);
-        if (e == EWOULDBLOCK)
-            rc = err_set(FLOE_ELOCKED, "%s: data directory is already open in another process (lock %s held)",
-                         db->dir, path);
-        else
-            rc = err_set(FLOE_EIO, "lock %s: %s", path, strerror(e));
-    } else {
+    int rc = file_lock_dir(db->dir, 1, &db->lock_fd);
+    if (rc == 0) {
         char pid[32];
         int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
         /* The pid is informational; the flock is the lock. */
-        if (ftruncate(fd, 0) == 0 && pwrite(fd, pid, (size_t)n, 0) != n) {
+        if (ftruncate(db->lock_fd, 0) == 0 && pwrite(db->lock_fd, pid, (size_t)n, 0) != n) {
         }
-        db->lock_fd = fd;
     }
-    free(path);
     return rc;
 }
 

@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -25,35 +24,13 @@
 #include "floe.h"
 #include "wal.h"
 
-/* Takes data_dir/LOCK with flock, as floe_open does, into *fd_out (closing it releases the lock).
- * A dry run does not create a missing LOCK file: it then has nothing to take. */
+/* Takes data_dir/LOCK as floe_open does, into *fd_out. A dry run does not create a missing LOCK
+ * file: it then has nothing to take. */
 static int lock_data_dir(const char *data_dir, int dry_run, int *fd_out)
 {
-    char *path = file_path_join(data_dir, "LOCK");
-    int fd = -1;
-    int rc = 0;
-
-    if (!path)
-        return err_set(FLOE_ENOMEM, "repair: out of memory");
-    fd = open(path, (dry_run ? O_RDONLY : O_RDWR | O_CREAT) | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        if (!(dry_run && errno == ENOENT))
-            rc = err_set(FLOE_EIO, "open %s: %s", path, strerror(errno));
-        goto out;
-    }
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        int e = errno;
-        close(fd);
-        fd = -1;
-        rc = e == EWOULDBLOCK
-                 ? err_set(FLOE_ELOCKED,
-                           "%s is open in another process (lock %s held): stop floe serve before repairing",
-                           data_dir, path)
-                 : err_set(FLOE_EIO, "lock %s: %s", path, strerror(e));
-    }
-out:
-    free(path);
-    *fd_out = fd;
+    int rc = file_lock_dir(data_dir, !dry_run, fd_out);
+    if (rc == FLOE_ELOCKED)
+        rc = err_set(rc, "%s: stop floe serve before repairing", floe_last_error());
     return rc;
 }
 
