@@ -1,9 +1,10 @@
 /* Fuzzes WAL replay (src/wal.c, docs/formats.md "WAL"). Outside bytes: a WAL file as found on disk
  * after a crash or a disk fault. The input becomes the last (only) file of a scratch WAL directory,
  * 00000000000000000001.log; an input that does not start with the magic is written after a valid
- * file header, so mutations reach the records. Each input is replayed twice with wal_open: as is,
- * and with the header and every record CRC recomputed (fuzz_wal_fix_crcs), so the checks behind
- * the CRCs are reached too.
+ * file header, so mutations reach the records. Each input is replayed three times with wal_open: as
+ * is, with the header and every record CRC recomputed (fuzz_wal_fix_crcs), so the checks behind
+ * the CRCs are reached too; and that last form once more followed by an empty file 2, so it is
+ * replayed as a file that is not the last.
  *
  * Asserts: no memory error or undefined behaviour; wal_open returns 0 or a negative FLOE_E* code
  * with a message; every replayed record is what the format allows (type put or delete, key
@@ -31,6 +32,17 @@ typedef struct replay_check {
     uint64_t sum; /* of every record's seq and lengths, to compare two replays */
 } replay_check;
 
+static const uint8_t magic[8] = {'F', 'L', 'O', 'E', 'W', 'A', 'L', 0};
+
+static void write_header(uint8_t *h, uint64_t file_no)
+{
+    memcpy(h, magic, sizeof magic);
+    put_le32(h + 8, 1);
+    put_le32(h + 12, 0);
+    put_le64(h + 16, file_no);
+    put_le32(h + 24, crc32c(h, 24));
+}
+
 static int on_record(void *ctx, const wal_record *rec)
 {
     replay_check *c = ctx;
@@ -56,7 +68,7 @@ static int on_record(void *ctx, const wal_record *rec)
     return 0;
 }
 
-static void replay(const char *dir, const uint8_t *file, size_t len)
+static void replay(const char *dir, const uint8_t *file, size_t len, int then_empty_file)
 {
     char wal_dir[4200], path[4300];
     snprintf(wal_dir, sizeof wal_dir, "%s/wal", dir);
@@ -67,6 +79,12 @@ static void replay(const char *dir, const uint8_t *file, size_t len)
     }
     snprintf(path, sizeof path, "%s/00000000000000000001.log", wal_dir);
     fuzz_write_file(path, file, len);
+    if (then_empty_file) {
+        uint8_t h[HEADER_BYTES];
+        write_header(h, 2);
+        snprintf(path, sizeof path, "%s/00000000000000000002.log", wal_dir);
+        fuzz_write_file(path, h, sizeof h);
+    }
 
     wal_options o = {.sync = FLOE_SYNC_NEVER, .file_bytes = 1u << 20, .max_record_bytes = MAX_RECORD_BYTES};
     replay_check first = {0};
@@ -89,7 +107,6 @@ static void replay(const char *dir, const uint8_t *file, size_t len)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const uint8_t magic[8] = {'F', 'L', 'O', 'E', 'W', 'A', 'L', 0};
     const char *dir = fuzz_scratch_dir("wal");
     if (size > (1u << 20))
         return 0;
@@ -101,18 +118,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!file)
         return 0;
     if (!has_header) {
-        memcpy(file, magic, sizeof magic);
-        put_le32(file + 8, 1);
-        put_le32(file + 12, 0);
-        put_le64(file + 16, 1);
-        put_le32(file + 24, crc32c(file, 24));
+        write_header(file, 1);
         memcpy(file + HEADER_BYTES, data, size);
     } else {
         memcpy(file, data, size);
     }
-    replay(dir, file, len);
+    replay(dir, file, len, 0);
     fuzz_wal_fix_crcs(file, len);
-    replay(dir, file, len);
+    replay(dir, file, len, 0);
+    /* the same file when it is not the last: damage there is refused, never cut */
+    replay(dir, file, len, 1);
     free(file);
     return 0;
 }
