@@ -4,8 +4,10 @@
 #   2. starts a throwaway Ceph RGW on 127.0.0.1 for the S3 integration tests,
 #   3. builds with -Werror and runs the whole suite through ctest,
 #   4. builds again with -fsanitize=address,undefined and runs the suite again,
-#   5. builds with -fsanitize=thread and runs the concurrency tests (label "tsan").
+#   5. builds with -fsanitize=thread and runs the concurrency tests (label "tsan"),
+#   6. builds the libFuzzer targets with clang and runs each for 20 s (scripts/fuzz.sh 20).
 # Environment: FLOE_LONG_TESTS=1 runs the long variants; FLOE_SKIP_SANITIZERS=1 skips steps 4-5;
+# FLOE_SKIP_FUZZ=1 skips step 6;
 # FLOE_TEST_JOBS sets ctest parallelism (default: number of cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,5 +47,9 @@ if [ "${FLOE_SKIP_SANITIZERS:-0}" != 1 ]; then
   echo "== concurrency tests under ThreadSanitizer" >&2
   TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
     build_and_test build/tsan -L tsan -- -DCMAKE_BUILD_TYPE=Debug -DFLOE_TSAN=ON
+fi
+if [ "${FLOE_SKIP_FUZZ:-0}" != 1 ]; then
+  echo "== fuzz every parser of outside bytes for 20 s each" >&2
+  scripts/fuzz.sh 20
 fi
 echo "test.sh: all tests passed" >&2

@@ -327,8 +327,6 @@ static int hexval(unsigned char c)
     return -1;
 }
 
-/* Percent-decodes n bytes of src into dst (capacity cap). Returns the decoded length, -1 for a
- * malformed escape, -2 for a decoded NUL byte, -3 when the result does not fit. */
 long http_pct_decode(const char *src, size_t n, char *dst, size_t cap)
 {
     size_t o = 0;
@@ -353,49 +351,65 @@ long http_pct_decode(const char *src, size_t n, char *dst, size_t cap)
     return (long)o;
 }
 
-/* Decodes and checks the key of /v1/objects/{key} into r->key. Answers 400/413 itself and returns
- * 0 in that case (with *ret set), 1 when the key is fine. */
-static int parse_key(http_req *r, struct MHD_Connection *c, const char *raw, enum MHD_Result *ret)
+enum http_key_result http_key_decode(const char *raw, char *key, size_t *len_out)
 {
     size_t n = strlen(raw);
-    if (n == 0) {
-        *ret = http_respond_error(r, c, 400, "invalid_key", "the key is empty: use /v1/objects/{key}");
-        return 0;
-    }
-    long len = http_pct_decode(raw, n, r->key, FLOE_MAX_KEY_BYTES);
-    if (len == -1) {
-        *ret = http_respond_error(
-            r, c, 400, "invalid_key",
-            "the key has a malformed percent-escape: '%%' must be followed by two hex digits");
-        return 0;
-    }
-    if (len == -2) {
-        *ret = http_respond_error(r, c, 400, "invalid_key", "the key contains a NUL byte (%%00)");
-        return 0;
-    }
-    if (len == -3) {
-        *ret = http_respond_error(r, c, 413, "key_too_long", "the key is longer than %d bytes",
-                                  FLOE_MAX_KEY_BYTES);
-        return 0;
-    }
-    r->key_len = (size_t)len;
-    r->key[len] = '\0';
+    if (n == 0)
+        return HTTP_KEY_EMPTY;
+    long len = http_pct_decode(raw, n, key, FLOE_MAX_KEY_BYTES);
+    if (len == -1)
+        return HTTP_KEY_BAD_ESCAPE;
+    if (len == -2)
+        return HTTP_KEY_NUL;
+    if (len == -3)
+        return HTTP_KEY_TOO_LONG;
+    key[len] = '\0';
     /* '.' and '..' segments would mean something else to every proxy and file-backed client. */
-    const char *seg = r->key;
-    const char *end = r->key + len;
+    const char *seg = key;
+    const char *end = key + len;
     while (seg <= end) {
         const char *slash = memchr(seg, '/', (size_t)(end - seg));
         const char *stop = slash ? slash : end;
         size_t sl = (size_t)(stop - seg);
-        if ((sl == 1 && seg[0] == '.') || (sl == 2 && seg[0] == '.' && seg[1] == '.')) {
-            *ret = http_respond_error(r, c, 400, "invalid_key", "the key has a '.' or '..' path segment");
-            return 0;
-        }
+        if ((sl == 1 && seg[0] == '.') || (sl == 2 && seg[0] == '.' && seg[1] == '.'))
+            return HTTP_KEY_DOT_SEGMENT;
         if (!slash)
             break;
         seg = slash + 1;
     }
-    return 1;
+    *len_out = (size_t)len;
+    return HTTP_KEY_OK;
+}
+
+/* Decodes and checks the key of /v1/objects/{key} into r->key. Answers 400/413 itself and returns
+ * 0 in that case (with *ret set), 1 when the key is fine. */
+static int parse_key(http_req *r, struct MHD_Connection *c, const char *raw, enum MHD_Result *ret)
+{
+    size_t len = 0;
+    switch (http_key_decode(raw, r->key, &len)) {
+    case HTTP_KEY_OK:
+        r->key_len = len;
+        return 1;
+    case HTTP_KEY_EMPTY:
+        *ret = http_respond_error(r, c, 400, "invalid_key", "the key is empty: use /v1/objects/{key}");
+        return 0;
+    case HTTP_KEY_BAD_ESCAPE:
+        *ret = http_respond_error(
+            r, c, 400, "invalid_key",
+            "the key has a malformed percent-escape: '%%' must be followed by two hex digits");
+        return 0;
+    case HTTP_KEY_NUL:
+        *ret = http_respond_error(r, c, 400, "invalid_key", "the key contains a NUL byte (%%00)");
+        return 0;
+    case HTTP_KEY_TOO_LONG:
+        *ret = http_respond_error(r, c, 413, "key_too_long", "the key is longer than %d bytes",
+                                  FLOE_MAX_KEY_BYTES);
+        return 0;
+    case HTTP_KEY_DOT_SEGMENT:
+    default:
+        *ret = http_respond_error(r, c, 400, "invalid_key", "the key has a '.' or '..' path segment");
+        return 0;
+    }
 }
 
 /* The unescape hook for MHD: leave URL and query text as sent, so the handler can refuse malformed
@@ -419,7 +433,7 @@ static enum MHD_Result tally_header(void *cls, enum MHD_ValueKind kind, const ch
 }
 
 /* Access a request's bearer token grants: 0 none (or an unknown token), else a config_access. */
-static int token_access(const http_server *s, const char *token, size_t len)
+int http_token_access(const http_server *s, const char *token, size_t len)
 {
     unsigned char digest[SHA256_DIGEST_LENGTH];
     int access = 0;
@@ -432,6 +446,18 @@ static int token_access(const http_server *s, const char *token, size_t len)
     return access & CONFIG_ACCESS_WRITE ? CONFIG_ACCESS_WRITE : access;
 }
 
+int http_bearer_token(const char *header, const char **token, size_t *len)
+{
+    if (!header || strncasecmp(header, "Bearer ", 7) != 0)
+        return 0;
+    const char *tok = header + 7;
+    while (*tok == ' ')
+        tok++;
+    *token = tok;
+    *len = strlen(tok);
+    return 1;
+}
+
 /* Checks the Authorization header against what the request needs. Answers 401/403 itself and
  * returns 0 then; 1 when the request may go on. */
 static int check_auth(http_req *r, struct MHD_Connection *c, config_access need, enum MHD_Result *ret)
@@ -440,9 +466,10 @@ static int check_auth(http_req *r, struct MHD_Connection *c, config_access need,
     if (s->token_count == 0)
         return 1;
     const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    size_t len = 0;
+    size_t len = 0, tok_len = 0;
+    const char *tok = NULL;
     struct MHD_Response *resp = NULL;
-    if (!h || strncasecmp(h, "Bearer ", 7) != 0) {
+    if (!http_bearer_token(h, &tok, &tok_len)) {
         resp = http_error_response("unauthorized", &len,
                                    "this server needs an Authorization: Bearer <token> header");
         if (resp)
@@ -450,10 +477,7 @@ static int check_auth(http_req *r, struct MHD_Connection *c, config_access need,
         *ret = http_queue(r, c, 401, resp, len);
         return 0;
     }
-    const char *tok = h + 7;
-    while (*tok == ' ')
-        tok++;
-    int access = token_access(s, tok, strlen(tok));
+    int access = http_token_access(s, tok, tok_len);
     if (access == 0) {
         resp = http_error_response("unauthorized", &len, "the bearer token is not valid for this server");
         if (resp)
@@ -471,7 +495,6 @@ static int check_auth(http_req *r, struct MHD_Connection *c, config_access need,
     return 1;
 }
 
-/* Parses a decimal u64 (digits only, no sign or spaces). */
 int http_parse_u64(const char *s, uint64_t *out)
 {
     uint64_t v = 0;

@@ -20,6 +20,7 @@
 #include "error.h"
 #include "floe.h"
 #include "http.h"
+#include "http_parse.h"
 #include "metrics.h"
 
 /* Ceiling for any JSON or text answer the server builds (a list of list_max_keys long keys). */
@@ -134,12 +135,6 @@ enum MHD_Result http_respond_floe_error_msg(http_req *r, struct MHD_Connection *
 enum MHD_Result http_respond_floe_error(http_req *r, struct MHD_Connection *c, int err);
 /* Queues b (taken over) as a JSON answer, or a 500 if b overflowed its cap. */
 enum MHD_Result http_respond_json(http_req *r, struct MHD_Connection *c, int status, buf_t *b);
-
-/* Percent-decodes n bytes of src into dst (capacity cap). Returns the decoded length, -1 for a
- * malformed escape, -2 for a decoded NUL byte, -3 when the result does not fit. */
-long http_pct_decode(const char *src, size_t n, char *dst, size_t cap);
-/* Parses a decimal u64 (digits only, no sign or spaces): 0, or -1 (*out untouched). */
-int http_parse_u64(const char *s, uint64_t *out);
 
 /* Suspends the connection and queues r's write (op) for the write pool; the pool resumes the
  * connection when it is done, and the handler's next call answers with http_respond_work. */

@@ -19,8 +19,7 @@ static void format_etag(char *buf, size_t cap, uint64_t seq)
     snprintf(buf, cap, "\"%" PRIx64 "\"", seq);
 }
 
-/* 1 if an If-None-Match header value matches etag (weak comparison, RFC 9110 13.1.2). */
-static int etag_matches(const char *header, const char *etag)
+int http_etag_matches(const char *header, const char *etag)
 {
     size_t elen = strlen(etag);
     const char *p = header;
@@ -49,12 +48,9 @@ static int etag_matches(const char *header, const char *etag)
     return 0;
 }
 
-enum range_result { RANGE_NONE, RANGE_OK, RANGE_UNSATISFIABLE };
-
-/* Interprets a Range header for an object of len bytes. A header that is not a single well-formed
- * bytes range is ignored (RANGE_NONE: serve the whole object), as RFC 9110 allows; that includes
+/* A header that is not a single well-formed bytes range is ignored (RANGE_NONE), and that includes
  * multiple ranges. */
-static enum range_result parse_range(const char *h, uint64_t len, uint64_t *first, uint64_t *last)
+enum range_result http_parse_range(const char *h, uint64_t len, uint64_t *first, uint64_t *last)
 {
     if (!h || strncasecmp(h, "bytes=", 6) != 0)
         return RANGE_NONE;
@@ -122,7 +118,7 @@ enum MHD_Result http_handle_get(http_req *r, struct MHD_Connection *c)
     size_t body = 0;
 
     const char *inm = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
-    if (inm && etag_matches(inm, etag)) {
+    if (inm && http_etag_matches(inm, etag)) {
         floe_value_free(&v);
         resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
         if (!resp)
@@ -133,7 +129,7 @@ enum MHD_Result http_handle_get(http_req *r, struct MHD_Connection *c)
     }
     uint64_t first = 0, last = 0;
     const char *range = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_RANGE);
-    enum range_result rr = parse_range(range, v.len, &first, &last);
+    enum range_result rr = http_parse_range(range, v.len, &first, &last);
     if (rr == RANGE_UNSATISFIABLE) {
         char cr[48];
         snprintf(cr, sizeof cr, "bytes */%zu", v.len);
@@ -177,6 +173,36 @@ enum MHD_Result http_handle_delete(http_req *r, struct MHD_Connection *c)
     return http_start_work(r, c, WORK_DELETE);
 }
 
+int http_content_type_valid(const char *ct)
+{
+    size_t n = strlen(ct);
+    if (n == 0 || n > FLOE_MAX_CONTENT_TYPE_BYTES)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        if ((unsigned char)ct[i] < 0x20 || (unsigned char)ct[i] >= 0x7f)
+            return 0;
+    }
+    return 1;
+}
+
+enum http_put_length http_put_length_check(const char *content_length, const char *transfer_encoding,
+                                           const char *expect, uint64_t max, uint64_t *len)
+{
+    if (!content_length || transfer_encoding)
+        return HTTP_PUT_LENGTH_REQUIRED;
+    if (http_parse_u64(content_length, len) != 0)
+        return HTTP_PUT_LENGTH_BAD;
+    if (*len > max) {
+        /* A client that asked first (Expect: 100-continue) gets the answer instead of a 100 and
+         * sends no body; one that just sends gets its body read and dropped first, if it is not
+         * huge, so it can read the 413 rather than a reset. */
+        if (!expect && *len <= HTTP_MAX_DISCARDED_BODY_BYTES)
+            return HTTP_PUT_LENGTH_DISCARD;
+        return HTTP_PUT_LENGTH_TOO_LARGE;
+    }
+    return HTTP_PUT_LENGTH_OK;
+}
+
 /* First call of a PUT: checks the headers and sets up the body buffer, or answers with an error. */
 enum MHD_Result http_begin_put(http_req *r, struct MHD_Connection *c)
 {
@@ -191,32 +217,31 @@ enum MHD_Result http_begin_put(http_req *r, struct MHD_Connection *c)
         if (n == 0 || n > FLOE_MAX_CONTENT_TYPE_BYTES)
             return http_respond_error(r, c, 400, "invalid_content_type", "Content-Type must be 1..%d bytes",
                                       FLOE_MAX_CONTENT_TYPE_BYTES);
-        for (size_t i = 0; i < n; i++) {
-            if ((unsigned char)ct[i] < 0x20 || (unsigned char)ct[i] >= 0x7f)
-                return http_respond_error(r, c, 400, "invalid_content_type",
-                                          "Content-Type must be printable ASCII");
-        }
+        if (!http_content_type_valid(ct))
+            return http_respond_error(r, c, 400, "invalid_content_type",
+                                      "Content-Type must be printable ASCII");
         memcpy(r->content_type, ct, n + 1);
         r->has_content_type = 1;
     }
-    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-    if (!cl || MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING))
+    uint64_t len = 0;
+    uint64_t max = s->cfg->options.max_object_bytes;
+    switch (http_put_length_check(
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH),
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING),
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT), max, &len)) {
+    case HTTP_PUT_LENGTH_OK:
+        break;
+    case HTTP_PUT_LENGTH_REQUIRED:
         return http_respond_error(r, c, 411, "length_required",
                                   "PUT needs a Content-Length header (chunked uploads are not accepted)");
-    uint64_t len = 0;
-    if (http_parse_u64(cl, &len) != 0)
+    case HTTP_PUT_LENGTH_BAD:
         return http_respond_error(r, c, 400, "bad_request", "Content-Length is not a decimal number");
-    uint64_t max = s->cfg->options.max_object_bytes;
-    if (len > max) {
-        /* A client that asked first (Expect: 100-continue) gets the answer instead of a 100 and
-         * sends no body; one that just sends gets its body read and dropped first, if it is not
-         * huge, so it can read the 413 rather than a reset. */
-        if (!MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT) &&
-            len <= HTTP_MAX_DISCARDED_BODY_BYTES) {
-            r->discarding = 1;
-            r->body_expected = len;
-            return MHD_YES;
-        }
+    case HTTP_PUT_LENGTH_DISCARD:
+        r->discarding = 1;
+        r->body_expected = len;
+        return MHD_YES;
+    case HTTP_PUT_LENGTH_TOO_LARGE:
+    default:
         return http_respond_error(r, c, 413, "too_large",
                                   "the body of %" PRIu64 " bytes exceeds max_object_bytes %" PRIu64, len,
                                   max);
@@ -285,31 +310,27 @@ enum MHD_Result http_finish_put(http_req *r, struct MHD_Connection *c)
     return http_start_work(r, c, WORK_PUT);
 }
 
-struct query_ctx {
-    const char *const *known; /* NULL-terminated names this route accepts */
-    const char *values[4];    /* raw values by index in known */
-    int present[4];
-    const char *bad; /* first unknown or repeated name */
-    int repeated;
-};
-
-static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+int http_query_arg(struct query_ctx *q, const char *key, const char *value)
 {
-    struct query_ctx *q = cls;
     for (int i = 0; q->known[i]; i++) {
         if (strcmp(q->known[i], key) == 0) {
             if (q->present[i]) {
                 q->bad = key;
                 q->repeated = 1;
-                return MHD_NO;
+                return 0;
             }
             q->present[i] = 1;
             q->values[i] = value ? value : "";
-            return MHD_YES;
+            return 1;
         }
     }
     q->bad = key;
-    return MHD_NO;
+    return 0;
+}
+
+static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    return http_query_arg(cls, key, value) ? MHD_YES : MHD_NO;
 }
 
 /* Collects the query parameters in known; answers 400 for an unknown or repeated one (returns 0). */

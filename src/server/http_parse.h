@@ -1,0 +1,78 @@
+/* The pieces of the HTTP server that read client bytes, as functions of plain strings so that they
+ * can be tested and fuzzed without a connection (tests/fuzz/fuzz_http.c): key decoding, Range and
+ * If-None-Match, the bearer token, Content-Length with Expect, Content-Type and query parameters.
+ * They are defined where they are used, in http.c and routes.c; http_internal.h includes this.
+ *
+ * Threads: every function here is pure, or reads only an http_server's read-only fields. */
+#ifndef FLOE_HTTP_PARSE_H
+#define FLOE_HTTP_PARSE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct http_server;
+
+/* Percent-decodes n bytes of src into dst (capacity cap). Returns the decoded length, -1 for a
+ * malformed escape, -2 for a decoded NUL byte, -3 when the result does not fit. */
+long http_pct_decode(const char *src, size_t n, char *dst, size_t cap);
+/* Parses a decimal u64 (digits only, no sign or spaces): 0, or -1 (*out untouched). */
+int http_parse_u64(const char *s, uint64_t *out);
+
+/* What http_key_decode found wrong with the {key} of /v1/objects/{key}. */
+enum http_key_result {
+    HTTP_KEY_OK = 0,
+    HTTP_KEY_EMPTY,      /* 400 */
+    HTTP_KEY_BAD_ESCAPE, /* 400: '%' not followed by two hex digits */
+    HTTP_KEY_NUL,        /* 400: %00 */
+    HTTP_KEY_TOO_LONG,   /* 413: longer than FLOE_MAX_KEY_BYTES decoded */
+    HTTP_KEY_DOT_SEGMENT /* 400: a '.' or '..' path segment */
+};
+/* Decodes the NUL-terminated raw key (as sent, percent-escapes intact) into key, which holds
+ * FLOE_MAX_KEY_BYTES + 1 bytes: on HTTP_KEY_OK it is NUL-terminated and *len_out is its length. */
+enum http_key_result http_key_decode(const char *raw, char *key, size_t *len_out);
+
+/* The token in an Authorization header value of the form "Bearer <token>" (scheme matched without
+ * case, spaces after it skipped): returns 1 and points *token into header, with its length; 0 if
+ * header is NULL or another scheme. */
+int http_bearer_token(const char *header, const char **token, size_t *len);
+/* Access the token grants on server s: 0 (unknown token) or a config_access. Compares against
+ * every configured token in constant time (http.c invariant 3). */
+int http_token_access(const struct http_server *s, const char *token, size_t len);
+
+enum range_result { RANGE_NONE, RANGE_OK, RANGE_UNSATISFIABLE };
+/* Interprets a Range header (h may be NULL) for an object of len bytes: RANGE_OK with the first
+ * and last byte (inclusive, last < len), RANGE_UNSATISFIABLE, or RANGE_NONE for anything that is not
+ * one well-formed bytes range (serve the whole object, as RFC 9110 allows). */
+enum range_result http_parse_range(const char *h, uint64_t len, uint64_t *first, uint64_t *last);
+/* 1 if an If-None-Match header value matches etag (weak comparison, RFC 9110 13.1.2). */
+int http_etag_matches(const char *header, const char *etag);
+
+/* 1 if ct is a Content-Type floe stores: 1..FLOE_MAX_CONTENT_TYPE_BYTES printable ASCII bytes. */
+int http_content_type_valid(const char *ct);
+
+/* What a PUT's Content-Length, Transfer-Encoding and Expect headers decide. */
+enum http_put_length {
+    HTTP_PUT_LENGTH_OK,        /* read a body of *len bytes */
+    HTTP_PUT_LENGTH_REQUIRED,  /* 411: no Content-Length, or chunked */
+    HTTP_PUT_LENGTH_BAD,       /* 400: not a decimal number */
+    HTTP_PUT_LENGTH_DISCARD,   /* too large: read *len bytes and drop them, then answer 413 */
+    HTTP_PUT_LENGTH_TOO_LARGE, /* 413 at once (Expect: 100-continue, or too large to drop) */
+};
+/* content_length, transfer_encoding and expect are the header values, NULL when absent; max is
+ * max_object_bytes. *len is set for OK, DISCARD and TOO_LARGE. */
+enum http_put_length http_put_length_check(const char *content_length, const char *transfer_encoding,
+                                           const char *expect, uint64_t max, uint64_t *len);
+
+/* The query parameters a route accepts, collected by http_query_arg. */
+struct query_ctx {
+    const char *const *known; /* NULL-terminated names this route accepts (at most 4) */
+    const char *values[4];    /* raw values by index in known */
+    int present[4];
+    const char *bad; /* first unknown or repeated name */
+    int repeated;
+};
+/* Records one parameter (value may be NULL) in q: 1 to go on, 0 when it is unknown or repeated
+ * (q->bad names it). */
+int http_query_arg(struct query_ctx *q, const char *key, const char *value);
+
+#endif
