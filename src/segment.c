@@ -959,6 +959,8 @@ static const uint8_t *entry_header(const uint8_t *p, const uint8_t *end, entry_v
         return NULL;
     if (e->type != ENTRY_PUT && e->type != ENTRY_DELETE)
         return NULL;
+    if (e->type == ENTRY_DELETE && (e->value_len || e->ct_len))
+        return NULL; /* a tombstone has no value and no content type (docs/formats.md) */
     if (e->shared + e->unshared == 0 || e->shared + e->unshared > FLOE_MAX_KEY_BYTES)
         return NULL;
     if (e->unshared + e->ct_len + e->value_len > (uint64_t)(end - p))
@@ -1694,9 +1696,11 @@ void segment_iter_entry(const segment_iter *it, entry *out)
 /* Called by block_walk for entry n of a block, in key order, once it is known to follow entry n - 1. */
 typedef void (*walk_entry_fn)(void *ctx, const block_cursor *c, uint64_t n);
 
-/* Walks every entry of a decoded block, checking that keys increase and end at the index's last key,
- * and hands each to fn if it is not NULL. Messages name the block and its offset. */
-static int block_walk(uint64_t b, const seg_block_ref *ix, const block_view *v, walk_entry_fn fn, void *ctx)
+/* Walks every entry of a decoded block, checking that keys increase, start after the previous
+ * block's last key (prev_ix; NULL for the first block) and end at the index's last key, and hands
+ * each to fn if it is not NULL. Messages name the block and its offset. */
+static int block_walk(uint64_t b, const seg_block_ref *ix, const seg_block_ref *prev_ix, const block_view *v,
+                      walk_entry_fn fn, void *ctx)
 {
     block_cursor *c = malloc(sizeof *c);
     uint8_t *prev = malloc(FLOE_MAX_KEY_BYTES);
@@ -1721,6 +1725,13 @@ static int block_walk(uint64_t b, const seg_block_ref *ix, const block_view *v, 
         }
     }
     while ((r = cursor_step(v, c)) == 1) {
+        if (n == 0 && prev_ix && key_cmp(prev_ix->last_key, prev_ix->last_key_len, c->key, c->key_len) >= 0) {
+            rc = err_set(FLOE_ECORRUPT,
+                         "block %" PRIu64 " at offset %" PRIu64
+                         ": its first key does not sort after the previous block's last key",
+                         b, ix->offset);
+            goto out;
+        }
         if (n > 0 && key_cmp(prev, prev_len, c->key, c->key_len) >= 0) {
             rc = err_set(FLOE_ECORRUPT,
                          "block %" PRIu64 " at offset %" PRIu64 ": entry %" PRIu64 " is out of order", b,
@@ -1798,7 +1809,7 @@ int segment_verify(segment_t *s, uint32_t *file_crc32c_out)
         crc = crc32c_extend(crc, stored, ix->length);
         rc = block_decode(b, ix, stored, s->max_block_raw, &flag, &d, &v, NULL);
         if (rc == 0)
-            rc = block_walk(b, ix, &v, NULL, NULL);
+            rc = block_walk(b, ix, b ? ix - 1 : NULL, &v, NULL, NULL);
         decoded_unref(d);
         if (rc < 0) {
             err_wrap(rc, "segment %s", s->name);
@@ -2051,7 +2062,7 @@ int segment_inspect_block(segment_inspector *ins, uint64_t block, const segment_
         fns->block(ctx, &r);
     if (problem == 0) {
         inspect_walk walk = {.report = &r, .fns = fns, .ctx = ctx};
-        problem = block_walk(block, ix, &v, inspect_entry, &walk);
+        problem = block_walk(block, ix, block ? ix - 1 : NULL, &v, inspect_entry, &walk);
     }
     if (problem < 0)
         r.problem = inspect_problem(ins, PROBLEM_BLOCK);

@@ -240,6 +240,27 @@ static regions regions_of(const uint8_t *file, size_t size)
 
 /* ---- tests ---- */
 
+/* Found by fuzz_segment (tests/fuzz/regressions/segment/): every CRC is valid, but one block's
+ * first key sorts before the previous block's last, or a tombstone carries a value. Both break what
+ * a reader relies on (a scan in key order, get finding what the scan lists); verify refuses them. */
+START_TEST(segment_verify_refuses_cross_block_disorder_and_a_tombstone_with_a_value)
+{
+    static const char *const inputs[] = {"verify-misses-cross-block-order.bin",
+                                         "verify-accepts-delete-with-value.bin"};
+    static const char *const why[] = {"does not sort after the previous block", "does not parse"};
+    for (int i = 0; i < 2; i++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/tests/fuzz/regressions/segment/%s", FLOE_SOURCE_DIR, inputs[i]);
+        segment_t *s = NULL;
+        ck_assert_msg(segment_open_file(path, &s) == 0, "%s: %s", path, floe_last_error());
+        uint32_t crc = 0;
+        ck_assert_int_eq(segment_verify(s, &crc), FLOE_ECORRUPT);
+        ck_assert_msg(strstr(floe_last_error(), why[i]) != NULL, "%s: %s", inputs[i], floe_last_error());
+        segment_close(s);
+    }
+}
+END_TEST
+
 START_TEST(segment_round_trip_keeps_every_entry_with_both_compressions)
 {
     floe_compression modes[] = {FLOE_COMPRESSION_NONE, FLOE_COMPRESSION_ZSTD};
@@ -1614,6 +1635,7 @@ static Suite *segment_suite(void)
     tcase_add_test(tc, segment_block_cache_serves_repeated_reads_without_the_source);
     tcase_add_test(tc, segment_concurrent_reads_stay_correct_while_the_cache_evicts);
     tcase_add_test(tc, segment_memory_bytes_counts_index_and_bloom_not_data);
+    tcase_add_test(tc, segment_verify_refuses_cross_block_disorder_and_a_tombstone_with_a_value);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -11,10 +11,8 @@
  *
  * Asserts: no memory error or undefined behaviour; errors are negative FLOE_E* codes; the scan
  * yields keys of 1..FLOE_MAX_KEY_BYTES bytes; in a segment that passes segment_verify, the scan goes
- * without error, its entries are puts or deletes and, in a one-block segment, its keys strictly
- * increase; block ranges lie inside the file. Two rules are not asserted yet because
- * segment_verify does not check them (tests/fuzz/pending/segment/): key order across blocks, and
- * a delete without value or content type. */
+ * without error, its entries are puts or deletes, a delete has no value or content type, and its
+ * keys strictly increase across every block; block ranges lie inside the file. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,11 +80,8 @@ static int scan(segment_t *s, int verified)
          * accepts must hold only entries the format allows. */
         if (verified) {
             FUZZ_CHECK(e.type == ENTRY_PUT || e.type == ENTRY_DELETE);
-            /* (Not yet checked: that a delete has no value or content type. segment_verify
-             * accepts one that has, tests/fuzz/pending/segment/.) */
-            /* Only within one block for now: segment_verify does not check a block's first key
-             * against the previous block's last (tests/fuzz/pending/segment/). */
-            if (n > 0 && info->block_count == 1)
+            FUZZ_CHECK(e.type == ENTRY_PUT || (e.value_len == 0 && e.content_type_len == 0));
+            if (n > 0)
                 FUZZ_CHECK(key_cmp(prev, prev_len, e.key, e.key_len) < 0);
         }
         volatile uint8_t sink = 0;
