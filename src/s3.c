@@ -514,7 +514,7 @@ static int slist_add(struct curl_slist **list, const char *line)
 static int header_list(const sigv4_pair *headers, size_t nh, const char *authorization,
                        struct curl_slist **list)
 {
-    static const char *const fixed[] = {"Expect:", "Accept:", "User-Agent: floe/" FLOE_VERSION_STRING};
+    static const char *const fixed[] = {"Expect:", "Accept:", ("User-Agent: floe/" FLOE_VERSION_STRING)};
     char line[S3_HEADER_VALUE_MAX + 2048];
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < nh; i++) {
