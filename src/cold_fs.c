@@ -516,15 +516,18 @@ static int read_dir_sorted(const char *path, dir_entry **entries_out, size_t *co
             rc = err_set(FLOE_EIO, "cold fs: list %s: %s", path, strerror(errno));
         goto out;
     }
-    errno = 0;
-    while ((de = readdir(d)) != NULL) {
+    /* errno is reset before every readdir: only its own failure may end the loop with errno set
+     * (entry_kind's fstatat of a file removed meanwhile sets ENOENT, which is not one). */
+    for (;;) {
+        errno = 0;
+        if (!(de = readdir(d)))
+            break;
         int kind = entry_kind(d, de);
         if (kind < 0)
             continue;
         rc = add_entry(&entries, &count, &cap, de->d_name, kind, path);
         if (rc)
             goto out;
-        errno = 0;
     }
     if (errno != 0) {
         rc = err_set(FLOE_EIO, "cold fs: list %s: %s", path, strerror(errno));
