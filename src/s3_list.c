@@ -129,6 +129,41 @@ static int list_element(void *ctx, const char *path, const char *text, size_t le
     return 0;
 }
 
+/* Decodes and checks every key of page in place, before any reaches the caller's callback, so a
+ * bad page hands on nothing: a listing that gc or fsck acts on is refused whole rather than cut
+ * short or skipped past a name it cannot represent. The error (FLOE_ECOLD, counted) names the key
+ * as the server sent it; FLOE_ENOMEM otherwise. */
+static int decode_page_keys(s3_client *c, list_page *page, const char *where)
+{
+    size_t strip = strlen(c->prefix);
+    for (size_t i = 0; i < page->count; i++) {
+        char *k = page->entries[i].key;
+        char *decoded = malloc(strlen(k) + 1);
+        if (!decoded)
+            return err_set(FLOE_ENOMEM, "s3 list %s: out of memory", where);
+        const char *why = key_decode(k, page->url_encoded, decoded);
+        int rc = 0;
+        if (why)
+            rc = s3_count_error(c, FLOE_COLD_LIST,
+                                err_set(FLOE_ECOLD,
+                                        "s3 GET %s: listed key '%.200s' decodes to no usable name: it "
+                                        "holds %s; floe never writes such a key: remove that object or "
+                                        "give floe a prefix of its own",
+                                        where, k, why));
+        else if (strncmp(decoded, c->prefix, strip) != 0)
+            rc = s3_count_error(c, FLOE_COLD_LIST,
+                                err_set(FLOE_ECOLD, "s3 GET %s: listed key '%.100s' is outside prefix '%s'",
+                                        where, decoded, c->prefix));
+        if (rc) {
+            free(decoded);
+            return rc;
+        }
+        free(k);
+        page->entries[i].key = decoded;
+    }
+    return 0;
+}
+
 int s3_list(s3_client *c, const char *prefix, uint32_t page_keys, s3_list_fn fn, void *ctx)
 {
     return s3_list_after(c, prefix, NULL, page_keys, fn, ctx);
@@ -189,38 +224,8 @@ int s3_list_after(s3_client *c, const char *prefix, const char *start_after, uin
             rc = s3_count_error(c, FLOE_COLD_LIST, err_wrap(FLOE_ECOLD, "s3 list"));
             goto out;
         }
-        /* Every key of the page is decoded and checked before any reaches fn, so a bad page hands
-         * on nothing: a listing that gc or fsck acts on is refused whole rather than cut short or
-         * skipped past a name it cannot represent. The error names the key as the server sent it. */
-        for (size_t i = 0; i < page.count; i++) {
-            char *k = page.entries[i].key;
-            char *decoded = malloc(strlen(k) + 1);
-            if (!decoded) {
-                rc = err_set(FLOE_ENOMEM, "s3 list %s: out of memory", r.where);
-                goto out;
-            }
-            const char *why = key_decode(k, page.url_encoded, decoded);
-            if (why) {
-                rc = s3_count_error(c, FLOE_COLD_LIST,
-                                    err_set(FLOE_ECOLD,
-                                            "s3 GET %s: listed key '%.200s' decodes to no usable name: it "
-                                            "holds %s; floe never writes such a key: remove that object or "
-                                            "give floe a prefix of its own",
-                                            r.where, k, why));
-                free(decoded);
-                goto out;
-            }
-            if (strncmp(decoded, c->prefix, strip) != 0) {
-                rc = s3_count_error(c, FLOE_COLD_LIST,
-                                    err_set(FLOE_ECOLD,
-                                            "s3 GET %s: listed key '%.100s' is outside prefix '%s'", r.where,
-                                            decoded, c->prefix));
-                free(decoded);
-                goto out;
-            }
-            free(k);
-            page.entries[i].key = decoded;
-        }
+        if ((rc = decode_page_keys(c, &page, r.where)) != 0)
+            goto out;
         for (size_t i = 0; i < page.count; i++) {
             if ((rc = fn(ctx, page.entries[i].key + strip, page.entries[i].size, page.entries[i].mtime)) != 0)
                 goto out;
