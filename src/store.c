@@ -246,34 +246,21 @@ static int clean_segment_dir(floe_t *db)
     return 0;
 }
 
-/* Counts the segment files in dir and finds the lowest WAL file number in wal_dir (0 if none). */
-static void scan_existing_data(floe_t *db, size_t *n_segments, uint64_t *first_wal, size_t *n_wal)
+/* How many segment files the segment directory holds. */
+static size_t count_segment_files(floe_t *db)
 {
-    *n_segments = 0;
-    *first_wal = 0;
-    *n_wal = 0;
+    size_t n = 0;
     DIR *d = opendir(db->seg_dir);
     struct dirent *de;
     while (d && (de = readdir(d)) != NULL) {
         uint64_t id;
         int tmp;
         if (parse_segment_name(de->d_name, &id, &tmp) && !tmp)
-            (*n_segments)++;
+            n++;
     }
     if (d)
         closedir(d);
-    d = opendir(db->wal_dir);
-    while (d && (de = readdir(d)) != NULL) {
-        uint64_t no = 0;
-        int consumed = 0;
-        if (sscanf(de->d_name, "%20" SCNu64 ".log%n", &no, &consumed) == 1 && de->d_name[consumed] == '\0') {
-            (*n_wal)++;
-            if (*first_wal == 0 || no < *first_wal)
-                *first_wal = no;
-        }
-    }
-    if (d)
-        closedir(d);
+    return n;
 }
 
 /* A directory without manifest.json is new only if nothing in it needs one (note 1): no segment
@@ -282,9 +269,11 @@ static void scan_existing_data(floe_t *db, size_t *n_segments, uint64_t *first_w
  * naming the directory and what to do. */
 static int check_new_directory(floe_t *db)
 {
-    size_t n_segments, n_wal;
-    uint64_t first_wal;
-    scan_existing_data(db, &n_segments, &first_wal, &n_wal);
+    size_t n_segments = count_segment_files(db), n_wal = 0;
+    uint64_t first_wal = 0;
+    int rc = wal_dir_files(db->wal_dir, &first_wal, &n_wal);
+    if (rc < 0)
+        return err_wrap(rc, "floe_open %s", db->dir);
     if (n_segments == 0 && (n_wal == 0 || first_wal == 1))
         return 0;
     return err_set(FLOE_ECORRUPT,

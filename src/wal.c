@@ -1031,6 +1031,24 @@ out:
 
 /* Refuses a gap in the ascending file numbers nums: a missing file would silently lose its records.
  * *gap_out is the index of the first file after the gap (count if there is none). */
+int wal_dir_files(const char *dir, uint64_t *first_no, size_t *count)
+{
+    uint64_t *nums = NULL;
+    size_t n = 0;
+    *first_no = 0;
+    *count = 0;
+    struct stat st;
+    if (stat(dir, &st) != 0 && errno == ENOENT)
+        return 0;
+    int r = list_files(dir, &nums, &n);
+    if (r == 0 && n > 0) {
+        *first_no = nums[0];
+        *count = n;
+    }
+    free(nums);
+    return r;
+}
+
 static int check_contiguous(const char *dir, const uint64_t *nums, size_t count, size_t *gap_out)
 {
     int r = 0;

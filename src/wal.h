@@ -122,4 +122,8 @@ int wal_repair(const char *dir, const char *quarantine_dir, int dry_run, wal_rep
  * interval thread and frees w. Returns the sticky error if there was one. NULL is a no-op. */
 int wal_close(wal_t *w);
 
+/* How many WAL files dir holds and the lowest file number (0 and 0 when there are none or dir does
+ * not exist), without opening them. Errors: FLOE_EIO, FLOE_ECORRUPT (a file number out of range). */
+int wal_dir_files(const char *dir, uint64_t *first_no, size_t *count);
+
 #endif
