@@ -1118,11 +1118,10 @@ START_TEST(wal_short_or_header_only_last_file_is_fine)
 }
 END_TEST
 
-START_TEST(wal_missing_middle_file_is_refused)
+/* Writes records 1..6 into dir as three WAL files of two records each (options o), and closes. */
+static void write_three_files(const char *dir, const wal_options *o)
 {
-    char *dir = tu_tmpdir("wal");
-    wal_options o = opts_for(FLOE_SYNC_NEVER);
-    wal_t *w = open_ok(dir, &o, NULL);
+    wal_t *w = open_ok(dir, o, NULL);
     uint64_t no;
     append_range(w, 1, 2, NULL);
     ck_assert_int_eq(wal_rotate(w, &no), 0);
@@ -1130,6 +1129,13 @@ START_TEST(wal_missing_middle_file_is_refused)
     ck_assert_int_eq(wal_rotate(w, &no), 0);
     append_range(w, 5, 6, NULL);
     ck_assert_int_eq(wal_close(w), 0);
+}
+
+START_TEST(wal_missing_middle_file_is_refused)
+{
+    char *dir = tu_tmpdir("wal");
+    wal_options o = opts_for(FLOE_SYNC_NEVER);
+    write_three_files(dir, &o);
     char *f2 = wal_file(dir, 2);
     ck_assert_int_eq(unlink(f2), 0);
     const char *msg = open_fails(dir, &o, FLOE_ECORRUPT);
@@ -1262,14 +1268,7 @@ START_TEST(wal_repair_moves_files_after_a_missing_one_and_leaves_a_newer_format_
     char *dir = tu_tmpdir("wal");
     char *q = tu_tmpdir("wal-quarantine");
     wal_options o = opts_for(FLOE_SYNC_NEVER);
-    wal_t *w = open_ok(dir, &o, NULL);
-    uint64_t no;
-    append_range(w, 1, 2, NULL);
-    ck_assert_int_eq(wal_rotate(w, &no), 0);
-    append_range(w, 3, 4, NULL);
-    ck_assert_int_eq(wal_rotate(w, &no), 0);
-    append_range(w, 5, 6, NULL);
-    ck_assert_int_eq(wal_close(w), 0);
+    write_three_files(dir, &o);
     char *f1 = wal_file(dir, 1), *f2 = wal_file(dir, 2);
     ck_assert_int_eq(unlink(f2), 0);
     wal_repair_report rep;
