@@ -4,7 +4,9 @@
  *  1. A short write or read is continued, and EINTR retried, until every byte is done or a real
  *     error comes back: callers never see a partial success reported as success.
  *  2. Errors come back as errno values (or FLOE_E* codes for the path helpers) so that each
- *     caller's message names its own file and purpose. */
+ *     caller's message names its own file and purpose.
+ *  3. Every call reaches the system through the installed environment, never around it, so a test
+ *     environment sees (and can fail or undo) every change the library makes to local files. */
 #include "file.h"
 
 #include <errno.h>
@@ -13,17 +15,156 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdatomic.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "error.h"
 
+static int sys_open(const char *path, int flags, mode_t mode)
+{
+    return open(path, flags, mode);
+}
+
+static int sys_fallocate(int fd, off_t offset, off_t len)
+{
+    return posix_fallocate(fd, offset, len);
+}
+
+static void *sys_mmap(size_t len, int prot, int flags, int fd)
+{
+    return mmap(NULL, len, prot, flags, fd, 0);
+}
+
+static const struct file_env sys_env = {
+    .open = sys_open,
+    .close = close,
+    .write = write,
+    .pwrite = pwrite,
+    .read = read,
+    .pread = pread,
+    .fsync = fsync,
+    .fdatasync = fdatasync,
+    .fallocate = sys_fallocate,
+    .ftruncate = ftruncate,
+    .rename = rename,
+    .link = link,
+    .unlink = unlink,
+    .mkdir = mkdir,
+    .rmdir = rmdir,
+    .mmap = sys_mmap,
+    .munmap = munmap,
+};
+
+static _Atomic(const struct file_env *) installed = &sys_env;
+
+const struct file_env *file_env_default(void)
+{
+    return &sys_env;
+}
+
+void file_env_set(const struct file_env *env)
+{
+    atomic_store(&installed, env ? env : &sys_env);
+}
+
+static const struct file_env *env(void)
+{
+    return atomic_load_explicit(&installed, memory_order_acquire);
+}
+
+int file_open(const char *path, int flags, mode_t mode)
+{
+    return env()->open(path, flags, mode);
+}
+
+int file_close(int fd)
+{
+    return env()->close(fd);
+}
+
+ssize_t file_write(int fd, const void *buf, size_t len)
+{
+    return env()->write(fd, buf, len);
+}
+
+ssize_t file_pwrite(int fd, const void *buf, size_t len, off_t offset)
+{
+    return env()->pwrite(fd, buf, len, offset);
+}
+
+ssize_t file_read(int fd, void *buf, size_t len)
+{
+    return env()->read(fd, buf, len);
+}
+
+ssize_t file_pread(int fd, void *buf, size_t len, off_t offset)
+{
+    return env()->pread(fd, buf, len, offset);
+}
+
+int file_fsync(int fd)
+{
+    return env()->fsync(fd);
+}
+
+int file_fdatasync(int fd)
+{
+    return env()->fdatasync(fd);
+}
+
+int file_fallocate(int fd, off_t offset, off_t len)
+{
+    return env()->fallocate(fd, offset, len);
+}
+
+int file_ftruncate(int fd, off_t len)
+{
+    return env()->ftruncate(fd, len);
+}
+
+int file_rename(const char *from, const char *to)
+{
+    return env()->rename(from, to);
+}
+
+int file_link(const char *from, const char *to)
+{
+    return env()->link(from, to);
+}
+
+int file_unlink(const char *path)
+{
+    return env()->unlink(path);
+}
+
+int file_mkdir(const char *path, mode_t mode)
+{
+    return env()->mkdir(path, mode);
+}
+
+int file_rmdir(const char *path)
+{
+    return env()->rmdir(path);
+}
+
+void *file_mmap(size_t len, int prot, int flags, int fd)
+{
+    return env()->mmap(len, prot, flags, fd);
+}
+
+int file_munmap(void *addr, size_t len)
+{
+    return env()->munmap(addr, len);
+}
+
 int file_write_all(int fd, const void *buf, size_t len)
 {
     const char *p = buf;
     while (len > 0) {
-        ssize_t n = write(fd, p, len);
+        ssize_t n = file_write(fd, p, len);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -43,7 +184,7 @@ int file_pread_all(int fd, void *buf, size_t len, uint64_t offset, size_t *done)
     size_t got = 0;
     int rc = 0;
     while (got < len) {
-        ssize_t n = pread(fd, p + got, len - got, (off_t)(offset + got));
+        ssize_t n = file_pread(fd, p + got, len - got, (off_t)(offset + got));
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
@@ -59,13 +200,13 @@ int file_pread_all(int fd, void *buf, size_t len, uint64_t offset, size_t *done)
 
 int file_fsync_dir(const char *dir)
 {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int fd = file_open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
     if (fd < 0)
         return err_set(FLOE_EIO, "open directory %s: %s", dir, strerror(errno));
     int rc = 0;
-    if (fsync(fd) != 0)
+    if (file_fsync(fd) != 0)
         rc = err_set(FLOE_EIO, "fsync directory %s: %s", dir, strerror(errno));
-    close(fd);
+    file_close(fd);
     return rc;
 }
 
@@ -80,7 +221,7 @@ int file_mkdir_p(const char *dir)
             continue;
         char saved = *p;
         *p = '\0';
-        if (mkdir(path, 0755) != 0 && errno != EEXIST)
+        if (file_mkdir(path, 0755) != 0 && errno != EEXIST)
             return err_set(FLOE_EIO, "create directory %s: %s", path, strerror(errno));
         *p = saved;
         if (!saved)
@@ -98,13 +239,13 @@ int file_lock_dir(const char *dir, int create, int *fd_out)
     int fd = -1, rc = 0;
     if (!path)
         return err_set(FLOE_ENOMEM, "lock %s: out of memory", dir);
-    fd = open(path, (create ? O_RDWR | O_CREAT : O_RDONLY) | O_CLOEXEC, 0644);
+    fd = file_open(path, (create ? O_RDWR | O_CREAT : O_RDONLY) | O_CLOEXEC, 0644);
     if (fd < 0) {
         if (create || errno != ENOENT)
             rc = err_set(FLOE_EIO, "open %s: %s", path, strerror(errno));
     } else if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
         int e = errno;
-        close(fd);
+        file_close(fd);
         fd = -1;
         rc = e == EWOULDBLOCK ? err_set(FLOE_ELOCKED,
                                         "%s: data directory is already open in another process (lock %s held)",

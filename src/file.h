@@ -1,6 +1,13 @@
-/* The local file layer: the file operations the store's modules share (whole reads and writes, directory
- * fsync, making directories, joining paths). Every module that writes local files goes through
- * these, so there is one place for each and, later, one seam for fault injection.
+/* The local file layer. Every local file operation of the library (open and create, write, pwrite,
+ * read, fsync, fdatasync, fallocate, ftruncate, rename, link, unlink, mkdir, rmdir, directory fsync,
+ * mmap of segment and WAL files) goes through the file_* calls below, which dispatch to one table of
+ * operations, the file environment (leveldb's Env and SQLite's VFS are the models, kept small). The
+ * default environment is the plain system calls; tests install one that fails chosen calls with EIO
+ * or ENOSPC and simulates power loss (tests/file_fault.h). Listing a directory and stat stay plain
+ * calls: they change nothing and what they see is what the environment left on disk.
+ *
+ * On top of the table are the helpers every module shares: whole reads and writes, directory fsync,
+ * making directories, the directory lock, joining paths.
  *
  * Threads: every function is safe from any thread. */
 #ifndef FLOE_FILE_H
@@ -8,6 +15,57 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
+
+/* The operations, with the system calls' contracts: each returns what the call of the same name
+ * returns (-1 with errno set on failure; fallocate returns 0 or an errno value, like
+ * posix_fallocate; mmap maps a whole file from offset 0 and returns MAP_FAILED with errno set).
+ * fsync works on directories opened with O_DIRECTORY too: that is a directory fsync. */
+struct file_env {
+    int (*open)(const char *path, int flags, mode_t mode);
+    int (*close)(int fd);
+    ssize_t (*write)(int fd, const void *buf, size_t len);
+    ssize_t (*pwrite)(int fd, const void *buf, size_t len, off_t offset);
+    ssize_t (*read)(int fd, void *buf, size_t len);
+    ssize_t (*pread)(int fd, void *buf, size_t len, off_t offset);
+    int (*fsync)(int fd);
+    int (*fdatasync)(int fd);
+    int (*fallocate)(int fd, off_t offset, off_t len);
+    int (*ftruncate)(int fd, off_t len);
+    int (*rename)(const char *from, const char *to);
+    int (*link)(const char *from, const char *to);
+    int (*unlink)(const char *path);
+    int (*mkdir)(const char *path, mode_t mode);
+    int (*rmdir)(const char *path);
+    void *(*mmap)(size_t len, int prot, int flags, int fd);
+    int (*munmap)(void *addr, size_t len);
+};
+
+/* The plain system calls. */
+const struct file_env *file_env_default(void);
+
+/* Installs env (NULL: the default) for every later call, from any thread. For tests: install it
+ * while no store is open, and keep env alive until it is replaced. */
+void file_env_set(const struct file_env *env);
+
+/* The calls, through the installed environment. */
+int file_open(const char *path, int flags, mode_t mode);
+int file_close(int fd);
+ssize_t file_write(int fd, const void *buf, size_t len);
+ssize_t file_pwrite(int fd, const void *buf, size_t len, off_t offset);
+ssize_t file_read(int fd, void *buf, size_t len);
+ssize_t file_pread(int fd, void *buf, size_t len, off_t offset);
+int file_fsync(int fd);
+int file_fdatasync(int fd);
+int file_fallocate(int fd, off_t offset, off_t len);
+int file_ftruncate(int fd, off_t len);
+int file_rename(const char *from, const char *to);
+int file_link(const char *from, const char *to);
+int file_unlink(const char *path);
+int file_mkdir(const char *path, mode_t mode);
+int file_rmdir(const char *path);
+void *file_mmap(size_t len, int prot, int flags, int fd);
+int file_munmap(void *addr, size_t len);
 
 /* Writes all len bytes at fd's offset, retrying short writes and EINTR. Returns 0 or the errno
  * value of the failed write (EIO if write returned 0): callers name the file in their message. */
