@@ -28,6 +28,11 @@ static int sys_open(const char *path, int flags, mode_t mode)
     return open(path, flags, mode);
 }
 
+static int sys_dup(int fd)
+{
+    return fcntl(fd, F_DUPFD_CLOEXEC, 0);
+}
+
 static int sys_fallocate(int fd, off_t offset, off_t len)
 {
     return posix_fallocate(fd, offset, len);
@@ -41,6 +46,7 @@ static void *sys_mmap(size_t len, int prot, int flags, int fd)
 static const struct file_env sys_env = {
     .open = sys_open,
     .close = close,
+    .dup = sys_dup,
     .write = write,
     .pwrite = pwrite,
     .read = read,
@@ -83,6 +89,11 @@ int file_open(const char *path, int flags, mode_t mode)
 int file_close(int fd)
 {
     return env()->close(fd);
+}
+
+int file_dup(int fd)
+{
+    return env()->dup(fd);
 }
 
 ssize_t file_write(int fd, const void *buf, size_t len)

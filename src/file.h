@@ -24,6 +24,7 @@
 struct file_env {
     int (*open)(const char *path, int flags, mode_t mode);
     int (*close)(int fd);
+    int (*dup)(int fd); /* a close-on-exec duplicate (F_DUPFD_CLOEXEC) */
     ssize_t (*write)(int fd, const void *buf, size_t len);
     ssize_t (*pwrite)(int fd, const void *buf, size_t len, off_t offset);
     ssize_t (*read)(int fd, void *buf, size_t len);
@@ -51,6 +52,7 @@ void file_env_set(const struct file_env *env);
 /* The calls, through the installed environment. */
 int file_open(const char *path, int flags, mode_t mode);
 int file_close(int fd);
+int file_dup(int fd);
 ssize_t file_write(int fd, const void *buf, size_t len);
 ssize_t file_pwrite(int fd, const void *buf, size_t len, off_t offset);
 ssize_t file_read(int fd, void *buf, size_t len);

@@ -46,7 +46,14 @@
  *    disk out of order. Any other damage is refused with its file and byte offset: a bad record
  *    whose header is not all zero (a lost page that starts inside a record looks exactly like a
  *    damaged acknowledged record whose value holds zeros), and any damage in a file but the last
- *    (invariant 6).
+ *    (invariant 6) — unless invariant 9 shows the bytes were never synced.
+ * 9. Every batch (one write) starts with a sync mark whose payload is file_synced when the batch was
+ *    written: a lower bound on the bytes of its file that an fdatasync had made durable. So in the
+ *    last file, a bad record at X that no later CRC-valid mark shows was synced (every later mark
+ *    says <= X) lies in bytes that were not durable when anything after it was written: a power
+ *    loss can have dropped or zeroed any of those pages, in any order, and nothing from X on was
+ *    acknowledged through an fdatasync that replay can see. Recovery cuts it. A later mark above X
+ *    proves X had been synced: that is damage, refused. (Version 1 files have no marks.)
  *
  * Lock order: the caller's write mutex (serialising wal_append and wal_rotate) before mu. */
 #include "wal.h"
@@ -74,7 +81,12 @@
 #define WAL_FILE_HEADER_BYTES 28
 #define WAL_RECORD_HEADER_BYTES 24
 #define WAL_MAGIC "FLOEWAL" /* 7 characters and the terminating NUL: 8 bytes */
-#define WAL_FORMAT_VERSION 1u
+#define WAL_FORMAT_VERSION 2u
+/* Files written before sync marks existed: still replayed, never written. */
+#define WAL_FORMAT_VERSION_NO_MARKS 1u
+/* A sync mark (version 2): a record header with type WAL_REC_MARK and an 8-byte payload. */
+#define WAL_REC_MARK 3
+#define WAL_MARK_BYTES (WAL_RECORD_HEADER_BYTES + 8)
 #define WAL_NAME_DIGITS 20
 #define WAL_NAME_BYTES (WAL_NAME_DIGITS + 4) /* "<20 digits>.log" */
 #define WAL_FIRST_FILE_NO 1
@@ -121,6 +133,7 @@ struct wal {
     int fd;
     uint64_t file_no;
     uint64_t file_bytes; /* size of the current file */
+    uint64_t file_synced; /* bytes of the current file known fdatasynced: what the next mark says */
     int failed;
     char fail_msg[WAL_MSG_BYTES];
     wal_stats stats;
@@ -170,7 +183,8 @@ static const char wal_why_flags[] = "unknown flags in file header";
  * *torn_out is 1 when the header looks like one whose write a crash interrupted (cut short or
  * failing its CRC, but starting with our magic or with zeros), 0 when the file is not one we wrote
  * or was written whole and is wrong: only the former may ever be removed as a torn tail. */
-static const char *check_file_header(const uint8_t *h, size_t avail, uint64_t file_no, int *torn_out)
+static const char *check_file_header(const uint8_t *h, size_t avail, uint64_t file_no, int *torn_out,
+                                     uint32_t *version_out)
 {
     size_t head = avail < WAL_FILE_HEADER_BYTES ? avail : WAL_FILE_HEADER_BYTES;
     size_t magic_head = head < 8 ? head : 8;
@@ -187,13 +201,31 @@ static const char *check_file_header(const uint8_t *h, size_t avail, uint64_t fi
     }
     if (memcmp(h, WAL_MAGIC, 8) != 0)
         return "not a floe WAL file: bad magic";
-    if (get_le32(h + 8) != WAL_FORMAT_VERSION)
+    *version_out = get_le32(h + 8);
+    if (*version_out != WAL_FORMAT_VERSION && *version_out != WAL_FORMAT_VERSION_NO_MARKS)
         return wal_why_version;
     if (get_le32(h + 12) != 0)
         return wal_why_flags;
     if (get_le64(h + 16) != file_no)
         return "file header names a different file number than the file name";
     return NULL;
+}
+
+/* Writes the header of a sync mark at p, whose payload seal_mark fills when its batch is written. */
+static void reserve_mark(uint8_t *p)
+{
+    memset(p, 0, WAL_MARK_BYTES);
+    put_le32(p + 4, WAL_MARK_BYTES);
+    p[8] = WAL_REC_MARK;
+    put_le32(p + 12, 8);
+}
+
+/* Fills the sync mark at the start of a batch (invariant 9): synced is how many bytes of the file
+ * the batch lands in are known fdatasynced now. */
+static void seal_mark(uint8_t *p, uint64_t synced)
+{
+    put_le64(p + WAL_RECORD_HEADER_BYTES, synced);
+    put_le32(p, crc32c(p + 4, WAL_MARK_BYTES - 4));
 }
 
 /* Creates WAL file number no with its header. Unless the mode is NEVER the header is fdatasynced
@@ -209,7 +241,7 @@ static int create_file(wal_t *w, uint64_t no, int *fd_out, uint64_t *syncs_out, 
 
     *syncs_out = 0;
     file_path(w, no, path, sizeof path);
-    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    fd = file_open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) {
         e = errno;
         snprintf(msg, msg_len, "create %s: %s", path, strerror(e));
@@ -226,14 +258,14 @@ static int create_file(wal_t *w, uint64_t no, int *fd_out, uint64_t *syncs_out, 
          * have to commit a size change, which makes each group commit ~30% cheaper here. The
          * zeros this leaves after the last record are cut at rotation and close, and recognised
          * at recovery. Not every file system can: then it is just not reserved. */
-        (void)posix_fallocate(fd, 0, (off_t)w->opts.file_bytes);
+        (void)file_fallocate(fd, 0, (off_t)w->opts.file_bytes);
         (*syncs_out)++;
-        if (fdatasync(fd) != 0) {
+        if (file_fdatasync(fd) != 0) {
             e = errno;
             snprintf(msg, msg_len, "fdatasync %s: %s", path, strerror(e));
             goto out;
         }
-        if (fsync(w->dir_fd) != 0) {
+        if (file_fsync(w->dir_fd) != 0) {
             e = errno;
             snprintf(msg, msg_len, "fsync directory %s: %s", w->dir, strerror(e));
             goto out;
@@ -242,7 +274,7 @@ static int create_file(wal_t *w, uint64_t no, int *fd_out, uint64_t *syncs_out, 
 out:
     if (e) {
         if (fd >= 0)
-            close(fd);
+            file_close(fd);
         return e;
     }
     *fd_out = fd;
@@ -276,7 +308,7 @@ static void rotate_locked(wal_t *w)
     pthread_mutex_unlock(&w->mu);
     /* Cut the reserved zeros off before the next file exists: only the last file may end in
      * anything but a whole record (invariant of recovery). */
-    if (preallocated && ftruncate(old_fd, (off_t)old_len) != 0) {
+    if (preallocated && file_ftruncate(old_fd, (off_t)old_len) != 0) {
         char path[PATH_MAX];
         e = errno;
         file_path(w, next_no - 1, path, sizeof path);
@@ -285,7 +317,7 @@ static void rotate_locked(wal_t *w)
     }
     if (!e && sync_old) {
         syncs++;
-        if ((preallocated ? fsync(old_fd) : fdatasync(old_fd)) != 0) {
+        if ((preallocated ? file_fsync(old_fd) : file_fdatasync(old_fd)) != 0) {
             char path[PATH_MAX];
             e = errno;
             file_path(w, next_no - 1, path, sizeof path);
@@ -308,11 +340,12 @@ static void rotate_locked(wal_t *w)
     w->fd = new_fd;
     w->file_no = next_no;
     w->file_bytes = WAL_FILE_HEADER_BYTES;
+    w->file_synced = preallocated ? WAL_FILE_HEADER_BYTES : 0;
     w->stats.bytes_written += WAL_FILE_HEADER_BYTES;
     w->stats.files++;
     /* The interval thread syncs through its own dup() of the fd, so closing ours is safe. */
     pthread_mutex_unlock(&w->mu);
-    close(old_fd);
+    file_close(old_fd);
     pthread_mutex_lock(&w->mu);
 }
 
@@ -330,6 +363,8 @@ static void io_round(wal_t *w, int want_sync, int force_rotate)
 
     w->active = w->spare;
     w->spare = (wal_buf){0};
+    if (batch.len > 0)
+        seal_mark(batch.data, w->file_synced);
     pthread_mutex_unlock(&w->mu);
 
     if (batch.len > 0) {
@@ -342,7 +377,7 @@ static void io_round(wal_t *w, int want_sync, int force_rotate)
     }
     if (!e && want_sync) {
         synced = 1;
-        if (fdatasync(fd) != 0) {
+        if (file_fdatasync(fd) != 0) {
             char path[PATH_MAX];
             e = errno;
             file_path(w, w->file_no, path, sizeof path);
@@ -372,6 +407,8 @@ static void io_round(wal_t *w, int want_sync, int force_rotate)
         w->written_lsn = end;
         if (synced && w->synced_lsn < end)
             w->synced_lsn = end;
+        if (synced)
+            w->file_synced = w->file_bytes;
         /* Release followers before a possible rotation: their records are already covered. */
         pthread_cond_broadcast(&w->io_done);
         if (force_rotate || w->file_bytes >= w->opts.file_bytes)
@@ -437,7 +474,8 @@ static void interval_tick(wal_t *w)
         return;
     }
     end = w->written_lsn;
-    fd = fcntl(w->fd, F_DUPFD_CLOEXEC, 0);
+    uint64_t file_no = w->file_no, file_bytes = w->file_bytes;
+    fd = file_dup(w->fd);
     if (fd < 0) {
         snprintf(msg, sizeof msg, "interval sync of WAL in %s: dup: %s", w->dir, strerror(errno));
         set_failed_locked(w, msg);
@@ -446,18 +484,22 @@ static void interval_tick(wal_t *w)
     }
     pthread_mutex_unlock(&w->mu);
 
-    int rc = fdatasync(fd);
+    int rc = file_fdatasync(fd);
     int e = errno;
-    close(fd);
+    file_close(fd);
 
     pthread_mutex_lock(&w->mu);
     w->stats.syncs++;
     if (rc != 0) {
         snprintf(msg, sizeof msg, "interval fdatasync of WAL in %s: %s", w->dir, strerror(e));
         set_failed_locked(w, msg);
-    } else if (w->synced_lsn < end) {
-        w->synced_lsn = end;
-        pthread_cond_broadcast(&w->io_done);
+    } else {
+        if (w->file_no == file_no && w->file_synced < file_bytes)
+            w->file_synced = file_bytes;
+        if (w->synced_lsn < end) {
+            w->synced_lsn = end;
+            pthread_cond_broadcast(&w->io_done);
+        }
     }
     pthread_mutex_unlock(&w->mu);
 }
@@ -499,6 +541,9 @@ static const char *check_record_fields(const uint8_t *p, size_t avail, uint32_t 
         return "bad length";
     if (len > avail)
         return "length runs past the end of the file";
+    if (type == WAL_REC_MARK)
+        return len == WAL_MARK_BYTES && ct_len == 0 && key_len == 0 && value_len == 8 ? NULL
+                                                                                      : "bad sync mark";
     if (type != WAL_REC_PUT && type != WAL_REC_DELETE)
         return "bad record type";
     if (key_len < 1 || key_len > FLOE_MAX_KEY_BYTES)
@@ -654,7 +699,7 @@ static int record_search_next(record_search *s, size_t pos, int have_seq, uint64
         uint32_t len;
         if (check_record_fields(s->map + pos, s->size - pos, &len) != NULL)
             continue;
-        if (have_seq && get_le64(s->map + pos + 16) <= last_seq)
+        if (have_seq && s->map[pos + 8] != WAL_REC_MARK && get_le64(s->map + pos + 16) <= last_seq)
             continue;
         if (!record_search_crc_matches(s, pos, len))
             continue;
@@ -807,6 +852,7 @@ typedef struct mapped_file {
     int fd;
     uint8_t *map;
     size_t size;
+    uint32_t version; /* from the header, once checked */
 } mapped_file;
 
 /* Opens f->path (read-write if it is the last file, which replay may cut) and maps all of it. On
@@ -816,7 +862,7 @@ static int map_file(mapped_file *f, int is_last)
     struct stat sb;
     int r = 0;
 
-    f->fd = open(f->path, (is_last ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+    f->fd = file_open(f->path, (is_last ? O_RDWR : O_RDONLY) | O_CLOEXEC, 0);
     if (f->fd < 0) {
         r = err_set(FLOE_EIO, "open %s: %s", f->path, strerror(errno));
         goto out;
@@ -831,7 +877,7 @@ static int map_file(mapped_file *f, int is_last)
     }
     f->size = (size_t)sb.st_size;
     if (f->size > 0) {
-        void *map = mmap(NULL, f->size, PROT_READ, MAP_PRIVATE, f->fd, 0);
+        void *map = file_mmap(f->size, PROT_READ, MAP_PRIVATE, f->fd);
         if (map == MAP_FAILED) {
             r = err_set(FLOE_EIO, "mmap %s: %s", f->path, strerror(errno));
             goto out;
@@ -845,9 +891,9 @@ out:
 static void unmap_file(mapped_file *f)
 {
     if (f->map)
-        munmap(f->map, f->size);
+        file_munmap(f->map, f->size);
     if (f->fd >= 0)
-        close(f->fd);
+        file_close(f->fd);
 }
 
 /* The header of file number no is bad (why). Only a torn header of the last file with no valid
@@ -876,11 +922,11 @@ static int replay_bad_header(wal_t *w, const mapped_file *f, int is_last, int to
     if (st->survey)
         goto out;
     /* A file created just before a crash: nothing in it was ever acknowledged. */
-    if (unlink(f->path) != 0) {
+    if (file_unlink(f->path) != 0) {
         r = err_set(FLOE_EIO, "remove torn WAL file %s: %s", f->path, strerror(errno));
         goto out;
     }
-    if (fsync(w->dir_fd) != 0) {
+    if (file_fsync(w->dir_fd) != 0) {
         r = err_set(FLOE_EIO, "fsync directory %s: %s", w->dir, strerror(errno));
         goto out;
     }
@@ -888,6 +934,36 @@ static int replay_bad_header(wal_t *w, const mapped_file *f, int is_last, int to
     *removed = 1;
 out:
     return r;
+}
+
+/* Cuts the last file at byte off and makes the cut durable; -1 with errno on failure. */
+static int ftruncate_sync(const mapped_file *f, size_t off)
+{
+    return file_ftruncate(f->fd, (off_t)off) != 0 || file_fsync(f->fd) != 0 ? -1 : 0;
+}
+
+/* The largest durable offset that a CRC-valid sync mark at or after byte from claims (0 if none):
+ * how much of the file some batch written after from knew was synced. */
+static int last_synced_mark(const mapped_file *f, size_t from, replay_state *st, uint64_t *synced_out)
+{
+    record_search s;
+    size_t pos = from, found = 0;
+    uint32_t len = 0;
+    uint64_t synced = 0;
+    int r = record_search_begin(&s, f->map, from, f->size, &st->crc_bytes);
+    if (r)
+        return r;
+    while (record_search_next(&s, pos, 0, 0, &found, &len)) {
+        if (f->map[found + 8] == WAL_REC_MARK) {
+            uint64_t m = get_le64(f->map + found + WAL_RECORD_HEADER_BYTES);
+            if (m <= found && m > synced)
+                synced = m;
+        }
+        pos = found + len;
+    }
+    record_search_end(&s);
+    *synced_out = synced;
+    return 0;
 }
 
 /* Record replay stopped at byte off of the last file, where a record does not parse (why). Zeros from
@@ -901,7 +977,7 @@ static int cut_last_file(const mapped_file *f, size_t off, const char *why, repl
 
     if (all_zero(f->map + off, f->size - off)) {
         /* Space reserved by posix_fallocate and never written: a clean end, not a tear. */
-        if (!st->survey && (ftruncate(f->fd, (off_t)off) != 0 || fsync(f->fd) != 0))
+        if (!st->survey && (file_ftruncate(f->fd, (off_t)off) != 0 || file_fsync(f->fd) != 0))
             r = err_set(FLOE_EIO, "truncate reserved tail of %s at byte %zu: %s", f->path, off,
                         strerror(errno));
         goto out;
@@ -910,7 +986,7 @@ static int cut_last_file(const mapped_file *f, size_t off, const char *why, repl
         /* A batch whose first pages never landed (invariant 8): cut it, whatever follows. */
         if (st->survey)
             goto out;
-        if (ftruncate(f->fd, (off_t)off) != 0 || fsync(f->fd) != 0) {
+        if (file_ftruncate(f->fd, (off_t)off) != 0 || file_fsync(f->fd) != 0) {
             r = err_set(FLOE_EIO, "truncate torn batch of %s at byte %zu: %s", f->path, off, strerror(errno));
             goto out;
         }
@@ -920,9 +996,24 @@ static int cut_last_file(const mapped_file *f, size_t off, const char *why, repl
         goto out;
     }
     long long found = -1;
+    uint64_t synced = 0;
     r = find_valid_record(f->map, off + 1, f->size, st->have_seq, st->last_seq, &st->crc_bytes, &found);
+    if (r == 0 && found >= 0 && f->version != WAL_FORMAT_VERSION_NO_MARKS)
+        r = last_synced_mark(f, (size_t)found, st, &synced);
     if (r)
         goto out;
+    if (found >= 0 && f->version != WAL_FORMAT_VERSION_NO_MARKS && synced <= off) {
+        /* Invariant 9: no batch after the damage knew it synced; it is the unsynced tail. */
+        if (st->survey)
+            goto out;
+        if (ftruncate_sync(f, off) != 0) {
+            r = err_set(FLOE_EIO, "truncate torn tail of %s at byte %zu: %s", f->path, off, strerror(errno));
+            goto out;
+        }
+        note_truncation(st, f->path, off, f->size - off,
+                        "the writes after it were never synced: their pages reached the disk out of order");
+        goto out;
+    }
     if (found >= 0) {
         r = err_set(FLOE_ECORRUPT,
                     "%s: bad record at byte %zu (%s) with a valid record after it at byte %lld; the WAL is "
@@ -933,13 +1024,23 @@ static int cut_last_file(const mapped_file *f, size_t off, const char *why, repl
     }
     if (st->survey)
         goto out;
-    if (ftruncate(f->fd, (off_t)off) != 0 || fsync(f->fd) != 0) {
+    if (file_ftruncate(f->fd, (off_t)off) != 0 || file_fsync(f->fd) != 0) {
         r = err_set(FLOE_EIO, "truncate torn tail of %s at byte %zu: %s", f->path, off, strerror(errno));
         goto out;
     }
     note_truncation(st, f->path, off, f->size - off, why);
 out:
     return r;
+}
+
+/* A bad record at byte off (why) that cannot be a torn write: FLOE_ECORRUPT naming it. */
+static int damaged_record(const mapped_file *f, size_t off, const char *why, replay_state *st)
+{
+    mark_damage(st, off);
+    return err_set(FLOE_ECORRUPT,
+                   "%s: bad record at byte %zu (%s); the WAL is damaged before its tail: refusing to "
+                   "open" WAL_REPAIR_HINT,
+                   f->path, off, why);
 }
 
 /* Checks a parsed record of len bytes at byte off against the WAL's limits and order: at most
@@ -979,17 +1080,17 @@ static int replay_records(wal_t *w, const mapped_file *f, int is_last, replay_st
         uint32_t len = 0;
         const char *why = parse_record(f->map + off, f->size - off, &rec, &len, &st->crc_bytes);
         if (why) {
-            if (is_last) {
-                r = cut_last_file(f, off, why, st);
-            } else {
-                r = err_set(
-                    FLOE_ECORRUPT,
-                    "%s: bad record at byte %zu (%s); the WAL is damaged before its tail: refusing to "
-                    "open" WAL_REPAIR_HINT,
-                    f->path, off, why);
-                mark_damage(st, off);
-            }
+            r = is_last ? cut_last_file(f, off, why, st) : damaged_record(f, off, why, st);
             break;
+        }
+        if (rec.type == WAL_REC_MARK) {
+            if (get_le64(rec.value) > off) {
+                why = "sync mark claims more bytes synced than precede it";
+                r = is_last ? cut_last_file(f, off, why, st) : damaged_record(f, off, why, st);
+                break;
+            }
+            off += len;
+            continue;
         }
         r = check_replayed_record(w, f, off, &rec, len, st);
         if (!r && st->fn)
@@ -1019,7 +1120,7 @@ static int replay_file(wal_t *w, uint64_t no, int is_last, replay_state *st, int
     r = map_file(&f, is_last && !st->survey);
     if (r)
         goto out;
-    const char *why = check_file_header(f.map, f.size, no, &torn);
+    const char *why = check_file_header(f.map, f.size, no, &torn, &f.version);
     if (why)
         r = replay_bad_header(w, &f, is_last, torn, why, st, removed);
     else
@@ -1135,9 +1236,9 @@ static void wal_free(wal_t *w)
     if (!w)
         return;
     if (w->fd >= 0)
-        close(w->fd);
+        file_close(w->fd);
     if (w->dir_fd >= 0)
-        close(w->dir_fd);
+        file_close(w->dir_fd);
     free(w->active.data);
     free(w->spare.data);
     free(w->dir);
@@ -1161,7 +1262,7 @@ static int wal_alloc(const char *dir, const wal_options *opts, wal_t **out)
     w->opts = *opts;
     w->batch_write_bytes =
         opts->sync == FLOE_SYNC_ALWAYS ? WAL_ALWAYS_BATCH_WRITE_BYTES : WAL_BATCH_WRITE_BYTES;
-    w->buf_max_bytes = w->batch_write_bytes + opts->max_record_bytes;
+    w->buf_max_bytes = w->batch_write_bytes + WAL_MARK_BYTES + opts->max_record_bytes;
     w->dir = strdup(dir);
     if (!w->dir)
         r = err_set(FLOE_ENOMEM, "opening WAL %s: out of memory", dir);
@@ -1179,11 +1280,11 @@ static int open_dir(wal_t *w)
 {
     int r = 0;
 
-    if (mkdir(w->dir, 0755) != 0 && errno != EEXIST) {
+    if (file_mkdir(w->dir, 0755) != 0 && errno != EEXIST) {
         r = err_set(FLOE_EIO, "create WAL directory %s: %s", w->dir, strerror(errno));
         goto out;
     }
-    w->dir_fd = open(w->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    w->dir_fd = file_open(w->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
     if (w->dir_fd < 0)
         r = err_set(FLOE_EIO, "open WAL directory %s: %s", w->dir, strerror(errno));
 out:
@@ -1236,6 +1337,7 @@ static int start_file(wal_t *w, uint64_t next_no, uint64_t files_left, const rep
     }
     w->file_no = next_no;
     w->file_bytes = WAL_FILE_HEADER_BYTES;
+    w->file_synced = w->opts.sync != FLOE_SYNC_NEVER ? WAL_FILE_HEADER_BYTES : 0;
     w->last_seq = st->last_seq;
     w->have_last_seq = st->have_seq;
     w->stats.syncs = syncs;
@@ -1385,10 +1487,16 @@ int wal_append(wal_t *w, const wal_record *rec, uint64_t *lsn_out)
         pthread_mutex_unlock(&w->mu);
         return r;
     }
-    r = grow_active_locked(w, w->active.len + len);
+    size_t mark = w->active.len == 0 ? WAL_MARK_BYTES : 0;
+    r = grow_active_locked(w, w->active.len + mark + len);
     if (r) {
         pthread_mutex_unlock(&w->mu);
         return r;
+    }
+    if (mark) {
+        reserve_mark(w->active.data);
+        w->active.len = mark;
+        w->appended_lsn += mark;
     }
     uint8_t *p = w->active.data + w->active.len;
     memcpy(p, h, sizeof h);
@@ -1455,7 +1563,7 @@ int wal_release_before(wal_t *w, uint64_t file_no)
     for (size_t i = 0; i < count && nums[i] < file_no; i++) {
         char path[PATH_MAX];
         file_path(w, nums[i], path, sizeof path);
-        if (unlink(path) != 0) {
+        if (file_unlink(path) != 0) {
             if (errno == ENOENT)
                 continue;
             r = err_set(FLOE_EIO, "delete WAL file %s: %s", path, strerror(errno));
@@ -1463,7 +1571,7 @@ int wal_release_before(wal_t *w, uint64_t file_no)
         }
         removed++;
     }
-    if (removed && fsync(w->dir_fd) != 0 && !r)
+    if (removed && file_fsync(w->dir_fd) != 0 && !r)
         r = err_set(FLOE_EIO, "fsync WAL directory %s: %s", w->dir, strerror(errno));
     pthread_mutex_lock(&w->mu);
     w->stats.files -= removed < w->stats.files ? removed : w->stats.files;
@@ -1497,7 +1605,7 @@ int wal_close(wal_t *w)
     int r = flush_to(w, lsn, w->opts.sync != FLOE_SYNC_NEVER, 0, NULL);
     /* Leave no reserved zeros behind a cleanly closed WAL. */
     if (r == 0 && w->fd >= 0 && w->opts.sync != FLOE_SYNC_NEVER &&
-        (ftruncate(w->fd, (off_t)w->file_bytes) != 0 || fsync(w->fd) != 0))
+        (file_ftruncate(w->fd, (off_t)w->file_bytes) != 0 || file_fsync(w->fd) != 0))
         r = err_set(FLOE_EIO, "truncate WAL file %llu in %s at close: %s", (unsigned long long)w->file_no,
                     w->dir, strerror(errno));
     destroy_sync(w);
@@ -1527,7 +1635,7 @@ static int count_valid_records(const mapped_file *f, size_t from, uint64_t *coun
     if (r)
         return r;
     while (record_search_next(&s, pos, 0, 0, &found, &len)) {
-        count++;
+        count += f->map[found + 8] != WAL_REC_MARK;
         pos = found + len;
     }
     record_search_end(&s);
@@ -1593,28 +1701,28 @@ static int cut_piece(const repair_piece *p, int qdir_fd)
     r = map_file(&f, 1);
     if (r)
         goto out;
-    out_fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    out_fd = file_open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (out_fd < 0) {
         r = err_set(FLOE_EIO, "create %s: %s", tmp, strerror(errno));
         goto out;
     }
     int e = file_write_all(out_fd, f.map + p->offset, (size_t)p->bytes);
-    if (e || fsync(out_fd) != 0) {
+    if (e || file_fsync(out_fd) != 0) {
         r = err_set(FLOE_EIO, "write %s: %s", tmp, strerror(e ? e : errno));
         goto out;
     }
-    if (rename(tmp, p->to) != 0 || fsync(qdir_fd) != 0) {
+    if (file_rename(tmp, p->to) != 0 || file_fsync(qdir_fd) != 0) {
         r = err_set(FLOE_EIO, "rename %s to %s: %s", tmp, p->to, strerror(errno));
         goto out;
     }
-    if (ftruncate(f.fd, (off_t)p->offset) != 0 || fsync(f.fd) != 0)
+    if (file_ftruncate(f.fd, (off_t)p->offset) != 0 || file_fsync(f.fd) != 0)
         r = err_set(FLOE_EIO, "truncate %s at byte %llu: %s (its cut bytes are safe in %s)", p->from,
                     (unsigned long long)p->offset, strerror(errno), p->to);
 out:
     if (out_fd >= 0)
-        close(out_fd);
+        file_close(out_fd);
     if (r)
-        unlink(tmp);
+        file_unlink(tmp);
     unmap_file(&f);
     return r;
 }
@@ -1622,9 +1730,9 @@ out:
 /* Moves a whole WAL file into the quarantine directory and makes both entries durable. */
 static int move_piece(const repair_piece *p, int wal_dir_fd, int qdir_fd)
 {
-    if (rename(p->from, p->to) != 0)
+    if (file_rename(p->from, p->to) != 0)
         return err_set(FLOE_EIO, "move %s to %s: %s", p->from, p->to, strerror(errno));
-    if (fsync(qdir_fd) != 0 || fsync(wal_dir_fd) != 0)
+    if (file_fsync(qdir_fd) != 0 || file_fsync(wal_dir_fd) != 0)
         return err_set(FLOE_EIO, "fsync the directories of %s and %s: %s", p->from, p->to, strerror(errno));
     return 0;
 }
@@ -1694,7 +1802,7 @@ static int repair_cut(wal_t *w, const char *qdir, const repair_piece *pieces, si
     int r = file_mkdir_p(qdir);
     if (r)
         goto out;
-    qdir_fd = open(qdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    qdir_fd = file_open(qdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
     if (qdir_fd < 0) {
         r = err_set(FLOE_EIO, "open quarantine directory %s: %s", qdir, strerror(errno));
         goto out;
@@ -1704,7 +1812,7 @@ static int repair_cut(wal_t *w, const char *qdir, const repair_piece *pieces, si
                                   : cut_piece(&pieces[i], qdir_fd);
 out:
     if (qdir_fd >= 0)
-        close(qdir_fd);
+        file_close(qdir_fd);
     return r;
 }
 
@@ -1730,7 +1838,7 @@ int wal_repair(const char *dir, const char *quarantine_dir, int dry_run, wal_rep
     r = wal_alloc(dir, &o, &w);
     if (r)
         goto out;
-    w->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    w->dir_fd = file_open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
     if (w->dir_fd < 0) {
         r = err_set(FLOE_EIO, "open WAL directory %s: %s", dir, strerror(errno));
         goto out;

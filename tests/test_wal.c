@@ -23,6 +23,7 @@
 
 #define HDR 28     /* file header bytes, docs/formats.md */
 #define REC_HDR 24 /* record header bytes */
+#define MARK 32    /* the sync mark that starts every batch (version 2) */
 
 /* ---- a disk simulated around fdatasync ----
  * libfloe is linked statically, so this definition replaces libc's fdatasync for src/wal.c: tests
@@ -311,10 +312,10 @@ static void msg_contains(const char *msg, const char *want)
 
 /* ---- a hand-written encoder that follows docs/formats.md, independent of src/wal.c ---- */
 
-static size_t doc_file_header(uint8_t *p, uint64_t file_no)
+static size_t doc_file_header_version(uint8_t *p, uint64_t file_no, uint8_t version)
 {
     memcpy(p, "FLOEWAL\0", 8);
-    p[8] = 1, p[9] = 0, p[10] = 0, p[11] = 0;
+    p[8] = version, p[9] = 0, p[10] = 0, p[11] = 0;
     memset(p + 12, 0, 4);
     for (int i = 0; i < 8; i++)
         p[16 + i] = (uint8_t)(file_no >> (8 * i));
@@ -322,6 +323,27 @@ static size_t doc_file_header(uint8_t *p, uint64_t file_no)
     for (int i = 0; i < 4; i++)
         p[24 + i] = (uint8_t)(c >> (8 * i));
     return 28;
+}
+
+/* The current version's file header. */
+static size_t doc_file_header(uint8_t *p, uint64_t file_no)
+{
+    return doc_file_header_version(p, file_no, 2);
+}
+
+/* A sync mark saying that the first synced bytes of its file were durable when its batch was written. */
+static size_t doc_mark(uint8_t *p, uint64_t synced)
+{
+    memset(p, 0, MARK);
+    p[4] = MARK;
+    p[8] = 3;
+    p[12] = 8;
+    for (int i = 0; i < 8; i++)
+        p[24 + i] = (uint8_t)(synced >> (8 * i));
+    uint32_t c = crc32c(p + 4, MARK - 4);
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(c >> (8 * i));
+    return MARK;
 }
 
 static size_t doc_record(uint8_t *p, uint8_t type, uint64_t seq, const char *key, const char *ct,
@@ -392,18 +414,20 @@ START_TEST(wal_lsn_is_the_byte_position_after_the_record)
     ck_assert_int_eq(tu_file_size(f), HDR + (long long)lsns[10]);
     rec_buf b;
     const wal_record *r = make_rec(&b, 10);
-    ck_assert_uint_eq(lsns[10] - lsns[9], REC_HDR + r->key_len + r->content_type_len + r->value_len);
+    /* Each wal_sync wrote a batch of one record, led by its sync mark. */
+    ck_assert_uint_eq(lsns[10] - lsns[9], MARK + REC_HDR + r->key_len + r->content_type_len + r->value_len);
     free(f);
     tu_rmrf(dir);
     free(dir);
 }
 END_TEST
 
+/* A version 1 file (written before sync marks) still replays, record for record. */
 START_TEST(wal_reads_records_built_from_the_documented_format)
 {
     char *dir = tu_tmpdir("wal");
     uint8_t buf[512];
-    size_t n = doc_file_header(buf, 1);
+    size_t n = doc_file_header_version(buf, 1, 1);
     n += doc_record(buf + n, 1, 41, "photos/cat.jpg", "image/jpeg", "meow");
     n += doc_record(buf + n, 2, 42, "photos/dog.jpg", NULL, NULL);
     n += doc_record(buf + n, 1, 43, "k", NULL, "");
@@ -463,7 +487,8 @@ START_TEST(wal_append_writes_the_documented_record_bytes)
     ck_assert_int_eq(wal_sync(w, lsn), 0);
     ck_assert_int_eq(wal_close(w), 0);
     uint8_t want[128];
-    size_t n = doc_record(want, 1, 42, "photos/cat.jpg", "image/jpeg", "meow");
+    size_t n = doc_mark(want, HDR);
+    n += doc_record(want + n, 1, 42, "photos/cat.jpg", "image/jpeg", "meow");
     ck_assert_uint_eq(lsn, n);
     char *f = wal_file(dir, 1);
     size_t len;
@@ -515,7 +540,7 @@ START_TEST(wal_worked_example_in_formats_md_is_what_wal_writes)
 {
     uint8_t doc[512];
     size_t n = read_doc_example(doc, sizeof doc);
-    ck_assert_uint_eq(n, 118);
+    ck_assert_uint_eq(n, 150);
 
     /* The documented bytes replay as the records the text describes... */
     char *dir = tu_tmpdir("wal");
@@ -554,8 +579,8 @@ START_TEST(wal_worked_example_in_formats_md_is_what_wal_writes)
     uint64_t lsn1, lsn2;
     ck_assert_int_eq(wal_append(w, &put, &lsn1), 0);
     ck_assert_int_eq(wal_append(w, &del, &lsn2), 0);
-    ck_assert_uint_eq(lsn1, 52);
-    ck_assert_uint_eq(lsn2, 90);
+    ck_assert_uint_eq(lsn1, 84);
+    ck_assert_uint_eq(lsn2, 122);
     ck_assert_int_eq(wal_close(w), 0);
     size_t len;
     uint8_t *got = tu_read_file(f, &len);
@@ -581,19 +606,23 @@ START_TEST(wal_torn_tail_is_truncated_at_every_cut)
     size_t len;
     uint8_t *pristine = tu_read_file(f, &len);
     ck_assert_ptr_nonnull(pristine);
-    size_t last_start = HDR + lsns[11];
+    /* The last batch: its sync mark, then record 12. A cut inside the mark cuts the batch; a cut
+     * inside the record leaves the whole mark (nothing to cut when the cut is right after it). */
+    size_t batch_start = HDR + lsns[11];
     ck_assert_uint_eq(len, HDR + lsns[12]);
 
     char *work = tu_tmpdir("wal-cut");
     char *wf = wal_file(work, 1);
-    for (size_t cut = last_start + 1; cut < len; cut++) {
+    for (size_t cut = batch_start + 1; cut < len; cut++) {
+        size_t last_start = cut < batch_start + MARK ? batch_start : batch_start + MARK;
         tu_rmrf(work);
         ck_assert_int_eq(mkdir(work, 0755), 0);
         tu_write_file(wf, pristine, cut);
         collector c = {0};
         wal_stats st;
         wal_t *w2 = open_ok(work, &o, &c);
-        msg_contains(floe_last_error(), "truncated");
+        if (cut != last_start)
+            msg_contains(floe_last_error(), "truncated");
         wal_get_stats(w2, &st);
         ck_assert_int_eq(wal_close(w2), 0);
         check_range(&c, 1, 11);
@@ -690,7 +719,7 @@ START_TEST(wal_flipped_byte_in_a_non_last_file_is_refused_with_file_and_offset)
     uint64_t victims[] = {5, 10};
     for (size_t v = 0; v < 2; v++) {
         uint64_t s = victims[v];
-        long long start = HDR + (long long)lsns[s - 1];
+        long long start = HDR + (long long)lsns[s - 1] + MARK;
         long long end = HDR + (long long)lsns[s];
         for (long long off = start; off < end; off++) {
             tu_flip_byte(f, off);
@@ -722,7 +751,7 @@ START_TEST(wal_flipped_byte_in_the_last_file_with_valid_records_after_is_refused
     append_range(w, 1, 10, lsns);
     ck_assert_int_eq(wal_close(w), 0);
     char *f = wal_file(dir, 1);
-    long long start = HDR + (long long)lsns[4];
+    long long start = HDR + (long long)lsns[4] + MARK;
     long long end = HDR + (long long)lsns[5];
     for (long long off = start; off < end; off++) {
         tu_flip_byte(f, off);
@@ -853,6 +882,124 @@ START_TEST(wal_zeroed_pages_in_a_non_last_file_are_refused_with_file_and_offset)
 }
 END_TEST
 
+/* Records first..last appended as one batch (one write, then one fdatasync with ALWAYS). */
+static void append_batch(wal_t *w, uint64_t first, uint64_t last, uint64_t *lsns)
+{
+    rec_buf b;
+    uint64_t lsn = 0;
+    for (uint64_t s = first; s <= last; s++) {
+        ck_assert_int_eq(wal_append(w, make_rec(&b, s), &lsn), 0);
+        if (lsns)
+            lsns[s] = lsn;
+    }
+    ck_assert_int_eq(wal_sync(w, lsn), 0);
+}
+
+/* Bug 7: power lost during the fdatasync of a multi-page batch, whose pages reached the disk out of
+ * order. A lost page that begins inside a record (its header landed, so the zeros are not at a
+ * record boundary), with later pages of the same batch intact, is the batch's unsynced tail: the
+ * WAL opens with every acknowledged record and cuts the batch where the damage starts. */
+START_TEST(wal_lost_page_inside_a_record_of_the_last_batch_is_cut)
+{
+    char *dir = tu_tmpdir("wal");
+    wal_options o = opts_for(FLOE_SYNC_ALWAYS);
+    wal_t *w = open_ok(dir, &o, NULL);
+    uint64_t lsns[201];
+    append_range(w, 1, 5, lsns); /* acknowledged, one fdatasync each */
+    append_batch(w, 6, 200, lsns); /* the batch whose fdatasync the power loss interrupts */
+    ck_assert_int_eq(wal_close(w), 0);
+    char *f = wal_file(dir, 1);
+    size_t len;
+    uint8_t *pristine = tu_read_file(f, &len);
+    ck_assert_ptr_nonnull(pristine);
+    ck_assert_uint_gt(len, HDR + lsns[5] + 3 * PAGE);
+
+    /* Each page of the batch in turn: zeroed (reserved space never written) or holding old bytes. */
+    for (long long page = (HDR + (long long)lsns[5]) / PAGE + 1; (page + 1) * PAGE < (long long)len; page++) {
+        for (int noise = 0; noise < 2; noise++) {
+            tu_write_file(f, pristine, len);
+            if (noise)
+                for (long long off = page * PAGE; off < (page + 1) * PAGE; off++)
+                    tu_flip_byte(f, off);
+            else
+                zero_range(f, page * PAGE, (page + 1) * PAGE);
+            /* The first record the lost page touches is where the batch is cut. */
+            uint64_t k = 6;
+            while (HDR + (long long)lsns[k] <= page * PAGE)
+                k++;
+            collector c = {0};
+            wal_stats st;
+            wal_t *w2 = open_ok(dir, &o, &c);
+            msg_contains(floe_last_error(), "never synced");
+            wal_get_stats(w2, &st);
+            ck_assert_int_eq(wal_close(w2), 0);
+            check_range(&c, 1, k - 1);
+            ck_assert_uint_eq(st.tail_bytes_truncated, len - (HDR + lsns[k - 1]));
+            collector_free(&c);
+            char *f2 = wal_file(dir, 2);
+            ck_assert_int_eq(unlink(f2), 0);
+            free(f2);
+        }
+    }
+    free(pristine);
+    free(f);
+    tu_rmrf(dir);
+    free(dir);
+}
+END_TEST
+
+/* With sync "never" no batch is ever known durable: a lost page in an early batch, with later
+ * batches intact, is cut there, and what survives is a prefix of the writes in sequence order. */
+START_TEST(wal_lost_page_of_an_early_unsynced_batch_is_cut_to_a_prefix)
+{
+    char *dir = tu_tmpdir("wal");
+    wal_options o = opts_for(FLOE_SYNC_NEVER);
+    wal_t *w = open_ok(dir, &o, NULL);
+    uint64_t lsns[61];
+    append_batch(w, 1, 20, lsns);
+    append_batch(w, 21, 40, lsns);
+    append_batch(w, 41, 60, lsns);
+    ck_assert_int_eq(wal_close(w), 0);
+    char *f = wal_file(dir, 1);
+    long long at = HDR + (long long)lsns[10] + 40; /* inside record 11, in the first batch */
+    zero_range(f, at, at + 100);
+    collector c = {0};
+    wal_stats st;
+    replay_ok(dir, &o, &c, &st);
+    check_range(&c, 1, 10);
+    collector_free(&c);
+    free(f);
+    tu_rmrf(dir);
+    free(dir);
+}
+END_TEST
+
+/* A damaged sync mark is damage like any record's: refused with its offset when later batches say
+ * it had been synced. */
+START_TEST(wal_damaged_sync_mark_of_a_synced_batch_is_refused)
+{
+    char *dir = tu_tmpdir("wal");
+    wal_options o = opts_for(FLOE_SYNC_ALWAYS);
+    wal_t *w = open_ok(dir, &o, NULL);
+    uint64_t lsns[11];
+    append_range(w, 1, 10, lsns);
+    ck_assert_int_eq(wal_close(w), 0);
+    char *f = wal_file(dir, 1);
+    long long mark = HDR + (long long)lsns[4];
+    for (long long off = mark; off < mark + MARK; off++) {
+        tu_flip_byte(f, off);
+        const char *msg = open_fails(dir, &o, FLOE_ECORRUPT);
+        char want[64];
+        snprintf(want, sizeof want, "bad record at byte %lld ", mark);
+        msg_contains(msg, want);
+        tu_flip_byte(f, off);
+    }
+    free(f);
+    tu_rmrf(dir);
+    free(dir);
+}
+END_TEST
+
 /* A record whose value is a run of zeros, damaged by one flipped byte, with valid records after it:
  * zeros inside a record are data, not a sign of an unsynced batch, so this is refused. */
 START_TEST(wal_damaged_record_holding_zeros_with_valid_records_after_is_refused)
@@ -874,7 +1021,7 @@ START_TEST(wal_damaged_record_holding_zeros_with_valid_records_after_is_refused)
     append_range(w, 7, 11, lsns);
     ck_assert_int_eq(wal_close(w), 0);
     char *f = wal_file(dir, 1);
-    long long start = HDR + (long long)lsns[5];
+    long long start = HDR + (long long)lsns[5] + MARK;
     long long flips[] = {start + REC_HDR + 1, start + REC_HDR + 5 + 2 * PAGE + 17};
     for (size_t i = 0; i < 2; i++) {
         tu_flip_byte(f, flips[i]);
@@ -901,7 +1048,8 @@ START_TEST(wal_search_after_damage_is_linear_in_the_file_size)
     const size_t size = 8u << 20;
     uint8_t *data = malloc(size);
     ck_assert_ptr_nonnull(data);
-    doc_file_header(data, 1);
+    /* Version 1: no sync marks, so a valid record after damage is refused whatever it says. */
+    doc_file_header_version(data, 1, 1);
     uint32_t len = (uint32_t)(size / 2);
     uint8_t h[REC_HDR] = {0};
     for (int i = 0; i < 4; i++)
@@ -960,11 +1108,11 @@ START_TEST(wal_corrupted_length_field_mid_file_is_refused)
     append_range(w, 1, 10, lsns);
     ck_assert_int_eq(wal_close(w), 0);
     char *f = wal_file(dir, 1);
-    long long start = HDR + (long long)lsns[3];
-    uint32_t real_len = (uint32_t)(lsns[4] - lsns[3]);
+    long long start = HDR + (long long)lsns[3] + MARK;
+    uint32_t real_len = (uint32_t)(lsns[4] - lsns[3] - MARK);
     /* Past the end of the file, zero, one short, a little long, and long enough to swallow the
      * next record exactly: none may hide the valid records behind it. */
-    uint32_t lies[] = {0xfffffff0u, 0, real_len - 1, real_len + 7, (uint32_t)(lsns[5] - lsns[3])};
+    uint32_t lies[] = {0xfffffff0u, 0, real_len - 1, real_len + 7, (uint32_t)(lsns[5] - lsns[3] - MARK)};
     for (size_t i = 0; i < sizeof lies / sizeof lies[0]; i++) {
         write_le32_at(f, start + 4, lies[i]);
         const char *msg = open_fails(dir, &o, FLOE_ECORRUPT);
@@ -1179,7 +1327,7 @@ START_TEST(wal_repair_cuts_at_the_first_damage_and_moves_later_files_whole)
     ck_assert_int_eq(wal_close(w), 0);
     char *f1 = wal_file(dir, 1), *f2 = wal_file(dir, 2), *f3 = wal_file(dir, 3);
     /* Damage in record 14 of file 2: records 11..13 stay, 15..20 and file 3 go. */
-    long long start = HDR + (long long)(lsns[13] - lsns[10]);
+    long long start = HDR + (long long)(lsns[13] - lsns[10]) + MARK;
     tu_flip_byte(f2, start + 9);
     long long f2_size = tu_file_size(f2), f3_size = tu_file_size(f3);
     size_t len;
@@ -1285,7 +1433,7 @@ START_TEST(wal_repair_moves_files_after_a_missing_one_and_leaves_a_newer_format_
     /* A file of a format version this build does not know is not damage to cut. */
     uint8_t h[HDR];
     doc_file_header(h, 1);
-    h[8] = 2;
+    h[8] = 3;
     uint32_t crc = crc32c(h, 24);
     for (int i = 0; i < 4; i++)
         h[24 + i] = (uint8_t)(crc >> (8 * i));
@@ -1455,7 +1603,7 @@ START_TEST(wal_oversize_record_is_refused)
     o.max_record_bytes = 500;
     const char *msg = open_fails(dir, &o, FLOE_ECORRUPT);
     msg_contains(msg, "above max_record_bytes 500");
-    msg_contains(msg, "record at byte 28 is 1000 bytes");
+    msg_contains(msg, "record at byte 60 is 1000 bytes");
     tu_rmrf(dir);
     free(dir);
 }
@@ -2037,6 +2185,9 @@ static Suite *wal_suite(void)
     tcase_add_test(tc, wal_zeroed_pages_of_an_unsynced_batch_in_the_last_file_are_cut);
     tcase_add_test(tc, wal_zeroed_pages_in_a_non_last_file_are_refused_with_file_and_offset);
     tcase_add_test(tc, wal_damaged_record_holding_zeros_with_valid_records_after_is_refused);
+    tcase_add_test(tc, wal_lost_page_inside_a_record_of_the_last_batch_is_cut);
+    tcase_add_test(tc, wal_lost_page_of_an_early_unsynced_batch_is_cut_to_a_prefix);
+    tcase_add_test(tc, wal_damaged_sync_mark_of_a_synced_batch_is_refused);
     tcase_add_test(tc, wal_corrupted_length_field_mid_file_is_refused);
     tcase_add_test(tc, wal_search_after_damage_is_linear_in_the_file_size);
     tcase_add_test(tc, wal_bad_header_in_a_non_last_file_is_refused);
