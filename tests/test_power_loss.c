@@ -1,0 +1,348 @@
+/* Power loss at random instants (issue 9, part 11).
+ *
+ * A child process runs a workload against a store whose cold tier is a local directory: puts,
+ * overwrites and deletes in a known order, with the WAL in each sync mode, small WAL files (rotation),
+ * a small pending segment (seals and segment writes), uploads and manifest publishes, a small local
+ * budget (eviction) and a gc of the cold tier. The file environment of tests/file_fault.h turns the
+ * Nth file mutation into a power loss: what was not synced is dropped, zeroed or kept page by page,
+ * directory changes not followed by a directory fsync are undone, and the child dies. The parent
+ * then opens the store as a restart would and checks:
+ *   - it opens (and opens again);
+ *   - sync "always": every acknowledged write reads back (the one write in flight may or may not);
+ *   - "interval" and "never": what survives is exactly the first S writes for some S, never a
+ *     newer write without an older one.
+ * The cut points are spread over the workload's mutations, counted by a run without a crash.
+ * 200 runs by default; FLOE_LONG_TESTS=1 runs 3000. */
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cold.h"
+#include "file_fault.h"
+#include "floe.h"
+#include "testutil.h"
+#include "tools/tools.h"
+
+#define EVENTS 240
+#define KEYS (EVENTS + 1) /* one key per event, and the counter */
+#define COUNTER KEYS - 1
+#define ACK_DONE 0xffffffffu
+
+typedef enum kind { EV_PUT, EV_COUNTER, EV_DELETE } kind;
+
+/* Event e of the workload: what it writes. Every 8th bumps one shared counter key (a newer write of
+ * an old key), every 16th deletes the key event e - 3 wrote, the others put key e. */
+static kind event_kind(int e)
+{
+    if (e % 8 == 7)
+        return EV_COUNTER;
+    if (e % 16 == 3 && e >= 3)
+        return EV_DELETE;
+    return EV_PUT;
+}
+
+static int event_key(int e)
+{
+    switch (event_kind(e)) {
+    case EV_COUNTER:
+        return COUNTER;
+    case EV_DELETE:
+        return e - 3;
+    default:
+        return e;
+    }
+}
+
+static void key_name(int k, char *out, size_t cap)
+{
+    if (k == COUNTER)
+        snprintf(out, cap, "counter");
+    else
+        snprintf(out, cap, "k%05d", k);
+}
+
+/* The value event e writes: its number, padded to a size that varies with e (40..1040 bytes). */
+static size_t event_value(int e, char *out, size_t cap)
+{
+    size_t len = 40 + (size_t)(e * 7919 % 1000);
+    if (len > cap)
+        len = cap;
+    memset(out, 'a' + e % 26, len);
+    snprintf(out, 16, "e%06d", e);
+    out[7] = '|';
+    return len;
+}
+
+static void quiet(void *ctx, int level, const char *msg)
+{
+    (void)ctx;
+    (void)level;
+    (void)msg;
+}
+
+static void store_options(floe_options *o, const char *cold_dir, floe_sync_mode sync)
+{
+    floe_options_init(o);
+    o->wal.sync = sync;
+    o->wal.interval_ms = 2;
+    o->wal.file_bytes = 16 * 1024;
+    o->segment.max_bytes = 12 * 1024;
+    o->segment.block_bytes = 2048;
+    o->local.max_bytes = 24 * 1024;
+    o->cold.backend = FLOE_COLD_FS;
+    o->cold.fs_path = cold_dir;
+    o->upload.concurrency = 2;
+    o->log_fn = quiet;
+}
+
+static void write_u32(int fd, uint32_t v)
+{
+    if (write(fd, &v, sizeof v) != (ssize_t)sizeof v)
+        _exit(3);
+}
+
+/* Deletes orphans and old manifests of the cold tier, as `floe gc --grace-s 0` would. */
+static void gc_cold(const char *cold_dir)
+{
+    cold_t *c = NULL;
+    if (cold_open_fs(cold_dir, &c) != 0)
+        return;
+    FILE *devnull = fopen("/dev/null", "w");
+    (void)tools_gc(c, 0, 2, 0, devnull, NULL);
+    if (devnull)
+        fclose(devnull);
+    cold_close(c);
+}
+
+/* The child: runs the workload, acknowledging each event on ack_fd, then reports the mutations it
+ * made. Any unexpected failure exits 3 with a message on stderr. */
+static void workload(const char *data_dir, const char *cold_dir, floe_sync_mode sync, int ack_fd)
+{
+    floe_options o;
+    store_options(&o, cold_dir, sync);
+    floe_t *db = NULL;
+    int rc = floe_open(data_dir, &o, &db);
+    if (rc != 0) {
+        fprintf(stderr, "workload: floe_open: %s\n", floe_last_error());
+        _exit(3);
+    }
+    char key[32], value[1100];
+    for (int e = 0; e < EVENTS; e++) {
+        key_name(event_key(e), key, sizeof key);
+        if (event_kind(e) == EV_DELETE) {
+            rc = floe_delete(db, key, strlen(key), NULL);
+        } else {
+            size_t len = event_value(e, value, sizeof value);
+            rc = floe_put(db, key, strlen(key), value, len, NULL, NULL);
+        }
+        if (rc == FLOE_EBEHIND) {
+            e--; /* the cold tier is behind: nothing was written, try again */
+            continue;
+        }
+        if (rc != 0) {
+            fprintf(stderr, "workload: event %d: %s\n", e, floe_last_error());
+            _exit(3);
+        }
+        write_u32(ack_fd, (uint32_t)e);
+        if (e % 60 == 59 && (rc = floe_flush(db, e % 120 == 119 ? FLOE_DURABLE_REMOTE : FLOE_DURABLE_LOCAL))) {
+            fprintf(stderr, "workload: flush after event %d: %s\n", e, floe_last_error());
+            _exit(3);
+        }
+        if (e == 180)
+            gc_cold(cold_dir);
+    }
+    if (floe_close(db) != 0) {
+        fprintf(stderr, "workload: floe_close: %s\n", floe_last_error());
+        _exit(3);
+    }
+    write_u32(ack_fd, ACK_DONE);
+    uint64_t n = file_fault_mutations();
+    if (write(ack_fd, &n, sizeof n) != (ssize_t)sizeof n)
+        _exit(3);
+}
+
+typedef struct outcome {
+    int acked;          /* events acknowledged: 0..acked-1 */
+    int finished;       /* the workload ran to the end */
+    uint64_t mutations; /* when finished */
+    int status;         /* the child's wait status */
+} outcome;
+
+/* Runs the workload in a child with a power loss at mutation cut (0: none) and collects its acks. */
+static outcome run_child(const char *root, floe_sync_mode sync, uint64_t cut, file_fault_loss loss,
+                         uint64_t seed)
+{
+    char data_dir[600], cold_dir[600];
+    snprintf(data_dir, sizeof data_dir, "%s/data", root);
+    snprintf(cold_dir, sizeof cold_dir, "%s/cold", root);
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        close(fds[0]);
+        file_fault_install();
+        if (cut)
+            file_fault_crash_at(cut, loss, seed);
+        workload(data_dir, cold_dir, sync, fds[1]);
+        _exit(0);
+    }
+    close(fds[1]);
+    outcome out = {0};
+    uint32_t v;
+    while (read(fds[0], &v, sizeof v) == (ssize_t)sizeof v) {
+        if (v == ACK_DONE) {
+            out.finished = read(fds[0], &out.mutations, sizeof out.mutations) == (ssize_t)sizeof out.mutations;
+            break;
+        }
+        ck_assert_int_eq((int)v, out.acked);
+        out.acked++;
+    }
+    close(fds[0]);
+    ck_assert_int_eq(waitpid(pid, &out.status, 0), pid);
+    return out;
+}
+
+/* The value the store holds for key k: -1 absent, else the event number its value names (and the
+ * value must be exactly what that event wrote). */
+static int stored_event(floe_t *db, int k, const char *what)
+{
+    char key[32], want[1100];
+    key_name(k, key, sizeof key);
+    floe_value v = {0};
+    int rc = floe_get(db, key, strlen(key), &v);
+    if (rc == FLOE_ENOTFOUND)
+        return -1;
+    ck_assert_msg(rc == 0, "%s: get %s: %s", what, key, floe_last_error());
+    int e = -1;
+    ck_assert_msg(v.len >= 8 && sscanf(v.data, "e%06d|", &e) == 1, "%s: %s holds a value no event wrote", what, key);
+    size_t len = event_value(e, want, sizeof want);
+    ck_assert_msg(e >= 0 && e < EVENTS && event_key(e) == k && v.len == len && memcmp(v.data, want, len) == 0,
+                  "%s: %s holds a damaged or misplaced value (event %d)", what, key, e);
+    floe_value_free(&v);
+    return e;
+}
+
+/* Opens the store as a restart would and checks what survived against the acks (see the top). */
+static void verify(const char *root, floe_sync_mode sync, const outcome *out, const char *what)
+{
+    char data_dir[600], cold_dir[600];
+    snprintf(data_dir, sizeof data_dir, "%s/data", root);
+    snprintf(cold_dir, sizeof cold_dir, "%s/cold", root);
+    floe_options o;
+    store_options(&o, cold_dir, sync);
+    for (int round = 0; round < 2; round++) {
+        floe_t *db = NULL;
+        int rc = floe_open(data_dir, &o, &db);
+        ck_assert_msg(rc == 0, "%s: reopen %d after the power loss: %s: %s", what, round, floe_strerror(rc),
+                      floe_last_error());
+        static int have[KEYS];
+        for (int k = 0; k < KEYS; k++)
+            have[k] = stored_event(db, k, what);
+        /* The state after the first s events, for each s in turn; mismatches counted as it moves. */
+        static int model[KEYS];
+        int mismatches = 0;
+        for (int k = 0; k < KEYS; k++) {
+            model[k] = -1;
+            mismatches += have[k] != -1;
+        }
+        int lo = sync == FLOE_SYNC_ALWAYS ? out->acked : 0;
+        int hi = out->acked < EVENTS ? out->acked + 1 : EVENTS;
+        int match = -1;
+        for (int s = 0; s <= hi; s++) {
+            if (s >= lo && mismatches == 0) {
+                match = s;
+                break;
+            }
+            if (s == hi)
+                break;
+            int k = event_key(s);
+            int next = event_kind(s) == EV_DELETE ? -1 : s;
+            mismatches -= model[k] != have[k];
+            model[k] = next;
+            mismatches += model[k] != have[k];
+        }
+        ck_assert_msg(match >= 0,
+                      "%s: after %d acknowledged writes the store holds no prefix of them in [%d, %d] (sync %d)",
+                      what, out->acked, lo, hi, (int)sync);
+        floe_list *l = NULL;
+        ck_assert_int_eq(floe_list_keys(db, "k", 1, NULL, 0, 100000, &l), 0);
+        size_t live = 0;
+        for (int k = 0; k < COUNTER; k++)
+            live += have[k] != -1;
+        ck_assert_msg(l->count == live, "%s: list shows %zu keys, gets find %zu", what, l->count, live);
+        floe_list_free(l);
+        ck_assert_msg(floe_close(db) == 0, "%s: close: %s", what, floe_last_error());
+    }
+}
+
+static uint64_t count_mutations(floe_sync_mode sync)
+{
+    char *root = tu_tmpdir("powerloss-count");
+    outcome out = run_child(root, sync, 0, FILE_LOSS_DROP, 0);
+    ck_assert_msg(WIFEXITED(out.status) && WEXITSTATUS(out.status) == 0 && out.finished,
+                  "the workload without a power loss failed (status %d)", out.status);
+    ck_assert_int_eq(out.acked, EVENTS);
+    verify(root, sync, &out, "no power loss");
+    tu_rmrf(root);
+    free(root);
+    return out.mutations;
+}
+
+START_TEST(power_loss_at_random_instants_keeps_acknowledged_writes)
+{
+    static const floe_sync_mode modes[] = {FLOE_SYNC_ALWAYS, FLOE_SYNC_INTERVAL, FLOE_SYNC_NEVER};
+    uint64_t mutations[3];
+    for (int m = 0; m < 3; m++)
+        mutations[m] = count_mutations(modes[m]);
+    fprintf(stderr, "power loss: the workload makes %llu, %llu, %llu file mutations (always, interval, never)\n",
+            (unsigned long long)mutations[0], (unsigned long long)mutations[1], (unsigned long long)mutations[2]);
+
+    int runs = tu_long_tests() ? 3000 : 200;
+    uint64_t rng = 0x9e3779b97f4a7c15ull;
+    const char *seed_env = getenv("FLOE_POWER_LOSS_SEED");
+    if (seed_env)
+        rng = strtoull(seed_env, NULL, 0);
+    int crashed = 0;
+    for (int i = 0; i < runs; i++) {
+        int m = i % 3;
+        uint64_t cut = 1 + tu_rand64(&rng) % mutations[m];
+        file_fault_loss loss = (file_fault_loss)(tu_rand64(&rng) % 3);
+        uint64_t seed = tu_rand64(&rng);
+        char what[160];
+        snprintf(what, sizeof what, "run %d (sync %d, power loss at mutation %llu of %llu, loss mode %d, seed %llu)",
+                 i, (int)modes[m], (unsigned long long)cut, (unsigned long long)mutations[m], (int)loss,
+                 (unsigned long long)seed);
+        char *root = tu_tmpdir("powerloss");
+        outcome out = run_child(root, modes[m], cut, loss, seed);
+        int stopped = WIFEXITED(out.status) && WEXITSTATUS(out.status) == FILE_FAULT_CRASH_EXIT;
+        ck_assert_msg(stopped || (WIFEXITED(out.status) && WEXITSTATUS(out.status) == 0),
+                      "%s: the workload failed (status %d)", what, out.status);
+        crashed += stopped;
+        verify(root, modes[m], &out, what);
+        tu_rmrf(root);
+        free(root);
+    }
+    fprintf(stderr, "power loss: %d runs, %d cut by a power loss\n", runs, crashed);
+    ck_assert_int_ge(crashed, runs * 9 / 10);
+}
+END_TEST
+
+static Suite *power_loss_suite(void)
+{
+    Suite *s = suite_create("power_loss");
+    TCase *tc = tcase_create("power_loss");
+    tcase_set_timeout(tc, 3600);
+    tcase_add_test(tc, power_loss_at_random_instants_keeps_acknowledged_writes);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    return tu_run_suite(power_loss_suite());
+}
