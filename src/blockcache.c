@@ -141,6 +141,13 @@ static int file_path(const blockcache *bc, uint64_t hash, char *out, size_t cap)
     return n > 0 && (size_t)n < cap ? 0 : -1;
 }
 
+/* The path of the directory entry name; -1 if it does not fit in cap. */
+static int entry_path(const blockcache *bc, const char *name, char *out, size_t cap)
+{
+    int n = snprintf(out, cap, "%s/%s", bc->dir, name);
+    return n > 0 && (size_t)n < cap ? 0 : -1;
+}
+
 static void put_u32(uint8_t *p, uint32_t v)
 {
     for (int i = 0; i < 4; i++)
@@ -255,7 +262,7 @@ static void index_remove(blockcache *bc, bc_entry *e, int unlink_file)
     if (unlink_file) {
         char path[PATH_MAX];
         if (file_path(bc, e->hash, path, sizeof path) == 0)
-            unlink(path);
+            file_unlink(path);
     }
     entry_free(e);
 }
@@ -352,19 +359,19 @@ static int parse_name(const char *name, uint64_t *hash)
     return 1;
 }
 
-/* Reads the header of a cache file and builds its entry; NULL if the file is not a whole, valid
- * cache file (the payload CRC is checked on each read instead, invariant 3). */
-static bc_entry *entry_from_file(int dirfd_, const char *name, uint64_t hash)
+/* Reads the header of the cache file at path and builds its entry; NULL if the file is not a whole,
+ * valid cache file (the payload CRC is checked on each read instead, invariant 3). */
+static bc_entry *entry_from_file(const char *path, uint64_t hash)
 {
     uint8_t buf[BC_HEADER_BYTES + FLOE_MAX_KEY_BYTES];
     bc_entry *e = NULL;
     struct stat st;
-    int fd = openat(dirfd_, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    int fd = file_open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
     if (fd < 0)
         return NULL;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
         goto out;
-    ssize_t got = pread(fd, buf, sizeof buf, 0);
+    ssize_t got = file_pread(fd, buf, sizeof buf, 0);
     if (got < BC_HEADER_BYTES)
         goto out;
     uint64_t offset, len;
@@ -391,7 +398,7 @@ static bc_entry *entry_from_file(int dirfd_, const char *name, uint64_t hash)
     e->charge = (uint64_t)st.st_size;
     e->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
 out:
-    close(fd);
+    file_close(fd);
     return e;
 }
 
@@ -413,16 +420,19 @@ static int index_directory(blockcache *bc)
         return err_set(FLOE_EIO, "block cache: open %s: %s", bc->dir, strerror(errno));
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
+        char path[PATH_MAX];
         uint64_t hash;
+        if (entry_path(bc, de->d_name, path, sizeof path) != 0)
+            continue; /* too long to name, so never a file of this cache */
         if (strncmp(de->d_name, BC_TMP_PREFIX, strlen(BC_TMP_PREFIX)) == 0) {
-            unlinkat(dirfd(d), de->d_name, 0); /* a write cut short */
+            file_unlink(path); /* a write cut short */
             continue;
         }
         if (!parse_name(de->d_name, &hash))
             continue; /* not ours: left alone */
-        bc_entry *e = entry_from_file(dirfd(d), de->d_name, hash);
+        bc_entry *e = entry_from_file(path, hash);
         if (!e) {
-            unlinkat(dirfd(d), de->d_name, 0);
+            file_unlink(path);
             continue;
         }
         if (array_grow(&found, &cap, n + 1, sizeof *found, 256, SIZE_MAX) != 0) {
@@ -634,7 +644,7 @@ static void cache_insert(blockcache *bc, const char *key, uint32_t key_len, uint
     e->gen = gen;
 
     header_encode(hdr, key, key_len, offset, len, crc32c(data, len));
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    fd = file_open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0)
         goto out;
     tmp_exists = 1;
@@ -650,7 +660,7 @@ static void cache_insert(blockcache *bc, const char *key, uint32_t key_len, uint
         done += (size_t)w;
         iov_skip(iov, 3, &idx, (size_t)w);
     }
-    int close_rc = close(fd);
+    int close_rc = file_close(fd);
     fd = -1;
     if (close_rc != 0)
         goto out;
@@ -665,9 +675,10 @@ static void cache_insert(blockcache *bc, const char *key, uint32_t key_len, uint
         index_remove(bc, old, 0); /* its file is replaced by the rename below */
     while (oldest_entry(bc) && (bc->bytes + charge > bc->capacity || bc->entries + 1 > bc->max_count))
         evict_tail(bc);
-    if (bc->bytes + charge > bc->capacity || bc->entries + 1 > bc->max_count || rename(tmp, final) != 0) {
+    if (bc->bytes + charge > bc->capacity || bc->entries + 1 > bc->max_count ||
+        file_rename(tmp, final) != 0) {
         if (old)
-            unlink(final); /* its entry is gone: keep invariant 1 */
+            file_unlink(final); /* its entry is gone: keep invariant 1 */
         pthread_mutex_unlock(&bc->mu);
         goto out;
     }
@@ -679,9 +690,9 @@ static void cache_insert(blockcache *bc, const char *key, uint32_t key_len, uint
     pthread_mutex_unlock(&bc->mu);
 out:
     if (fd >= 0)
-        close(fd);
+        file_close(fd);
     if (tmp_exists)
-        unlink(tmp);
+        file_unlink(tmp);
     entry_free(e);
 }
 
@@ -705,14 +716,14 @@ int blockcache_read(blockcache *bc, cold_t *c, const char *key, uint64_t offset,
         lru_list_touch(&bc->lru, &e->link);
         gen = e->gen;
         /* Opened under mu, so the file is the entry's (invariant 1); read after unlocking. */
-        fd = open(path, O_RDONLY | O_CLOEXEC);
+        fd = file_open(path, O_RDONLY | O_CLOEXEC, 0);
     }
     pthread_mutex_unlock(&bc->mu);
 
     if (gen) {
         int ok = fd >= 0 && read_cached(fd, key, (uint32_t)key_len, offset, buf, len) == 0;
         if (fd >= 0)
-            close(fd);
+            file_close(fd);
         pthread_mutex_lock(&bc->mu);
         if (ok) {
             bc->hits++;
