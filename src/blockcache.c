@@ -51,7 +51,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -560,48 +559,15 @@ void blockcache_close(blockcache *bc)
     free(bc);
 }
 
-/* Moves past n bytes that a readv or writev moved: whole vectors from *first on are skipped, and
- * a vector done in part starts after its done bytes. */
-static void iov_skip(struct iovec *iov, int iovcnt, int *first, size_t n)
-{
-    while (n && *first < iovcnt) {
-        if (n >= iov[*first].iov_len) {
-            n -= iov[*first].iov_len;
-            (*first)++;
-        } else {
-            iov[*first].iov_base = (char *)iov[*first].iov_base + n;
-            iov[*first].iov_len -= n;
-            n = 0;
-        }
-    }
-}
-
-static int read_full(int fd, const struct iovec *iov_in, int iovcnt, size_t total)
-{
-    struct iovec iov[2];
-    memcpy(iov, iov_in, (size_t)iovcnt * sizeof *iov);
-    size_t done = 0;
-    int first = 0;
-    while (done < total) {
-        ssize_t n = preadv(fd, iov + first, iovcnt - first, (off_t)done);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        done += (size_t)n;
-        iov_skip(iov, iovcnt, &first, (size_t)n);
-    }
-    return 0;
-}
-
 /* Reads a cached range from the open file fd into buf and checks it (invariant 3). 0 or -1. */
 static int read_cached(int fd, const char *key, uint32_t key_len, uint64_t offset, void *buf, size_t len)
 {
     uint8_t hdr[BC_HEADER_BYTES + FLOE_MAX_KEY_BYTES];
-    struct iovec iov[2] = {{hdr, BC_HEADER_BYTES + key_len}, {buf, len}};
+    size_t hdr_len = BC_HEADER_BYTES + key_len;
     uint64_t f_off, f_len;
     uint32_t f_key_len, payload_crc;
-    if (read_full(fd, iov, 2, BC_HEADER_BYTES + key_len + len) != 0)
+    /* Header and key, then the payload straight into buf: file.h has no vectored read. */
+    if (file_pread_all(fd, hdr, hdr_len, 0, NULL) != 0 || file_pread_all(fd, buf, len, hdr_len, NULL) != 0)
         return -1;
     if (header_decode(hdr, hdr + BC_HEADER_BYTES, key_len, &f_off, &f_len, &f_key_len, &payload_crc) != 0 ||
         f_off != offset || f_len != len || f_key_len != key_len ||
@@ -617,10 +583,10 @@ static void cache_insert(blockcache *bc, const char *key, uint32_t key_len, uint
 {
     uint64_t charge = BC_HEADER_BYTES + key_len + (uint64_t)len;
     char tmp[PATH_MAX], final[PATH_MAX];
-    uint8_t hdr[BC_HEADER_BYTES];
+    uint8_t hdr[BC_HEADER_BYTES + FLOE_MAX_KEY_BYTES];
     bc_entry *e = NULL;
     int fd = -1, tmp_exists = 0;
-    if (bc->capacity == 0 || charge > bc->capacity / BC_ADMIT_DIVISOR)
+    if (bc->capacity == 0 || charge > bc->capacity / BC_ADMIT_DIVISOR || key_len > FLOE_MAX_KEY_BYTES)
         return;
     if (file_path(bc, hash, final, sizeof final) != 0)
         return;
@@ -644,22 +610,14 @@ static void cache_insert(blockcache *bc, const char *key, uint32_t key_len, uint
     e->gen = gen;
 
     header_encode(hdr, key, key_len, offset, len, crc32c(data, len));
+    memcpy(hdr + BC_HEADER_BYTES, key, key_len);
     fd = file_open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0)
         goto out;
     tmp_exists = 1;
-    struct iovec iov[3] = {{hdr, sizeof hdr}, {(void *)key, key_len}, {(void *)data, len}};
-    size_t total = (size_t)charge, done = 0;
-    int idx = 0;
-    while (done < total) {
-        ssize_t w = writev(fd, iov + idx, 3 - idx);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            goto out;
-        done += (size_t)w;
-        iov_skip(iov, 3, &idx, (size_t)w);
-    }
+    /* Header and key in one write, then the payload: file.h has no vectored write. */
+    if (file_write_all(fd, hdr, BC_HEADER_BYTES + key_len) != 0 || file_write_all(fd, data, len) != 0)
+        goto out;
     int close_rc = file_close(fd);
     fd = -1;
     if (close_rc != 0)
