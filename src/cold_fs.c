@@ -305,7 +305,12 @@ static int open_object(cold_fs *fs, const char *key, char *path, size_t cap, int
             return err_set(FLOE_ENOTFOUND, "cold fs: no object %s (%s)", key, path);
         return err_set(FLOE_EIO, "cold fs: open %s: %s", path, strerror(errno));
     }
-    if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode)) {
+    if (fstat(fd, st) != 0) {
+        rc = err_set(FLOE_EIO, "cold fs: stat %s: %s", path, strerror(errno));
+        file_close(fd);
+        return rc;
+    }
+    if (!S_ISREG(st->st_mode)) {
         rc = S_ISDIR(st->st_mode)
                  ? err_set(FLOE_ENOTFOUND, "cold fs: no object %s (%s is a directory)", key, path)
                  : err_set(FLOE_EIO, "cold fs: %s is not a regular file", path);
