@@ -51,7 +51,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -138,6 +137,13 @@ static uint64_t range_hash(const char *key, size_t key_len, uint64_t offset, uin
 static int file_path(const blockcache *bc, uint64_t hash, char *out, size_t cap)
 {
     int n = snprintf(out, cap, "%s/%016" PRIx64 BC_NAME_SUFFIX, bc->dir, hash);
+    return n > 0 && (size_t)n < cap ? 0 : -1;
+}
+
+/* The path of the directory entry name; -1 if it does not fit in cap. */
+static int entry_path(const blockcache *bc, const char *name, char *out, size_t cap)
+{
+    int n = snprintf(out, cap, "%s/%s", bc->dir, name);
     return n > 0 && (size_t)n < cap ? 0 : -1;
 }
 
@@ -255,7 +261,7 @@ static void index_remove(blockcache *bc, bc_entry *e, int unlink_file)
     if (unlink_file) {
         char path[PATH_MAX];
         if (file_path(bc, e->hash, path, sizeof path) == 0)
-            unlink(path);
+            file_unlink(path);
     }
     entry_free(e);
 }
@@ -352,19 +358,19 @@ static int parse_name(const char *name, uint64_t *hash)
     return 1;
 }
 
-/* Reads the header of a cache file and builds its entry; NULL if the file is not a whole, valid
- * cache file (the payload CRC is checked on each read instead, invariant 3). */
-static bc_entry *entry_from_file(int dirfd_, const char *name, uint64_t hash)
+/* Reads the header of the cache file at path and builds its entry; NULL if the file is not a whole,
+ * valid cache file (the payload CRC is checked on each read instead, invariant 3). */
+static bc_entry *entry_from_file(const char *path, uint64_t hash)
 {
     uint8_t buf[BC_HEADER_BYTES + FLOE_MAX_KEY_BYTES];
     bc_entry *e = NULL;
     struct stat st;
-    int fd = openat(dirfd_, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    int fd = file_open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
     if (fd < 0)
         return NULL;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
         goto out;
-    ssize_t got = pread(fd, buf, sizeof buf, 0);
+    ssize_t got = file_pread(fd, buf, sizeof buf, 0);
     if (got < BC_HEADER_BYTES)
         goto out;
     uint64_t offset, len;
@@ -391,7 +397,7 @@ static bc_entry *entry_from_file(int dirfd_, const char *name, uint64_t hash)
     e->charge = (uint64_t)st.st_size;
     e->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
 out:
-    close(fd);
+    file_close(fd);
     return e;
 }
 
@@ -413,16 +419,19 @@ static int index_directory(blockcache *bc)
         return err_set(FLOE_EIO, "block cache: open %s: %s", bc->dir, strerror(errno));
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
+        char path[PATH_MAX];
         uint64_t hash;
+        if (entry_path(bc, de->d_name, path, sizeof path) != 0)
+            continue; /* too long to name, so never a file of this cache */
         if (strncmp(de->d_name, BC_TMP_PREFIX, strlen(BC_TMP_PREFIX)) == 0) {
-            unlinkat(dirfd(d), de->d_name, 0); /* a write cut short */
+            file_unlink(path); /* a write cut short */
             continue;
         }
         if (!parse_name(de->d_name, &hash))
             continue; /* not ours: left alone */
-        bc_entry *e = entry_from_file(dirfd(d), de->d_name, hash);
+        bc_entry *e = entry_from_file(path, hash);
         if (!e) {
-            unlinkat(dirfd(d), de->d_name, 0);
+            file_unlink(path);
             continue;
         }
         if (array_grow(&found, &cap, n + 1, sizeof *found, 256, SIZE_MAX) != 0) {
@@ -550,48 +559,15 @@ void blockcache_close(blockcache *bc)
     free(bc);
 }
 
-/* Moves past n bytes that a readv or writev moved: whole vectors from *first on are skipped, and
- * a vector done in part starts after its done bytes. */
-static void iov_skip(struct iovec *iov, int iovcnt, int *first, size_t n)
-{
-    while (n && *first < iovcnt) {
-        if (n >= iov[*first].iov_len) {
-            n -= iov[*first].iov_len;
-            (*first)++;
-        } else {
-            iov[*first].iov_base = (char *)iov[*first].iov_base + n;
-            iov[*first].iov_len -= n;
-            n = 0;
-        }
-    }
-}
-
-static int read_full(int fd, const struct iovec *iov_in, int iovcnt, size_t total)
-{
-    struct iovec iov[2];
-    memcpy(iov, iov_in, (size_t)iovcnt * sizeof *iov);
-    size_t done = 0;
-    int first = 0;
-    while (done < total) {
-        ssize_t n = preadv(fd, iov + first, iovcnt - first, (off_t)done);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        done += (size_t)n;
-        iov_skip(iov, iovcnt, &first, (size_t)n);
-    }
-    return 0;
-}
-
 /* Reads a cached range from the open file fd into buf and checks it (invariant 3). 0 or -1. */
 static int read_cached(int fd, const char *key, uint32_t key_len, uint64_t offset, void *buf, size_t len)
 {
     uint8_t hdr[BC_HEADER_BYTES + FLOE_MAX_KEY_BYTES];
-    struct iovec iov[2] = {{hdr, BC_HEADER_BYTES + key_len}, {buf, len}};
+    size_t hdr_len = BC_HEADER_BYTES + key_len;
     uint64_t f_off, f_len;
     uint32_t f_key_len, payload_crc;
-    if (read_full(fd, iov, 2, BC_HEADER_BYTES + key_len + len) != 0)
+    /* Header and key, then the payload straight into buf: file.h has no vectored read. */
+    if (file_pread_all(fd, hdr, hdr_len, 0, NULL) != 0 || file_pread_all(fd, buf, len, hdr_len, NULL) != 0)
         return -1;
     if (header_decode(hdr, hdr + BC_HEADER_BYTES, key_len, &f_off, &f_len, &f_key_len, &payload_crc) != 0 ||
         f_off != offset || f_len != len || f_key_len != key_len ||
@@ -607,10 +583,10 @@ static void cache_insert(blockcache *bc, const char *key, uint32_t key_len, uint
 {
     uint64_t charge = BC_HEADER_BYTES + key_len + (uint64_t)len;
     char tmp[PATH_MAX], final[PATH_MAX];
-    uint8_t hdr[BC_HEADER_BYTES];
+    uint8_t hdr[BC_HEADER_BYTES + FLOE_MAX_KEY_BYTES];
     bc_entry *e = NULL;
     int fd = -1, tmp_exists = 0;
-    if (bc->capacity == 0 || charge > bc->capacity / BC_ADMIT_DIVISOR)
+    if (bc->capacity == 0 || charge > bc->capacity / BC_ADMIT_DIVISOR || key_len > FLOE_MAX_KEY_BYTES)
         return;
     if (file_path(bc, hash, final, sizeof final) != 0)
         return;
@@ -634,23 +610,15 @@ static void cache_insert(blockcache *bc, const char *key, uint32_t key_len, uint
     e->gen = gen;
 
     header_encode(hdr, key, key_len, offset, len, crc32c(data, len));
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    memcpy(hdr + BC_HEADER_BYTES, key, key_len);
+    fd = file_open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0)
         goto out;
     tmp_exists = 1;
-    struct iovec iov[3] = {{hdr, sizeof hdr}, {(void *)key, key_len}, {(void *)data, len}};
-    size_t total = (size_t)charge, done = 0;
-    int idx = 0;
-    while (done < total) {
-        ssize_t w = writev(fd, iov + idx, 3 - idx);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            goto out;
-        done += (size_t)w;
-        iov_skip(iov, 3, &idx, (size_t)w);
-    }
-    int close_rc = close(fd);
+    /* Header and key in one write, then the payload: file.h has no vectored write. */
+    if (file_write_all(fd, hdr, BC_HEADER_BYTES + key_len) != 0 || file_write_all(fd, data, len) != 0)
+        goto out;
+    int close_rc = file_close(fd);
     fd = -1;
     if (close_rc != 0)
         goto out;
@@ -665,9 +633,10 @@ static void cache_insert(blockcache *bc, const char *key, uint32_t key_len, uint
         index_remove(bc, old, 0); /* its file is replaced by the rename below */
     while (oldest_entry(bc) && (bc->bytes + charge > bc->capacity || bc->entries + 1 > bc->max_count))
         evict_tail(bc);
-    if (bc->bytes + charge > bc->capacity || bc->entries + 1 > bc->max_count || rename(tmp, final) != 0) {
+    if (bc->bytes + charge > bc->capacity || bc->entries + 1 > bc->max_count ||
+        file_rename(tmp, final) != 0) {
         if (old)
-            unlink(final); /* its entry is gone: keep invariant 1 */
+            file_unlink(final); /* its entry is gone: keep invariant 1 */
         pthread_mutex_unlock(&bc->mu);
         goto out;
     }
@@ -679,9 +648,9 @@ static void cache_insert(blockcache *bc, const char *key, uint32_t key_len, uint
     pthread_mutex_unlock(&bc->mu);
 out:
     if (fd >= 0)
-        close(fd);
+        file_close(fd);
     if (tmp_exists)
-        unlink(tmp);
+        file_unlink(tmp);
     entry_free(e);
 }
 
@@ -705,14 +674,14 @@ int blockcache_read(blockcache *bc, cold_t *c, const char *key, uint64_t offset,
         lru_list_touch(&bc->lru, &e->link);
         gen = e->gen;
         /* Opened under mu, so the file is the entry's (invariant 1); read after unlocking. */
-        fd = open(path, O_RDONLY | O_CLOEXEC);
+        fd = file_open(path, O_RDONLY | O_CLOEXEC, 0);
     }
     pthread_mutex_unlock(&bc->mu);
 
     if (gen) {
         int ok = fd >= 0 && read_cached(fd, key, (uint32_t)key_len, offset, buf, len) == 0;
         if (fd >= 0)
-            close(fd);
+            file_close(fd);
         pthread_mutex_lock(&bc->mu);
         if (ok) {
             bc->hits++;

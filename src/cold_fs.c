@@ -92,7 +92,7 @@ static int make_parents(const char *root, char *path)
     size_t root_len = strlen(root);
     for (char *p = path + root_len + 1; (p = strchr(p, '/')) != NULL; p++) {
         *p = '\0';
-        int made = mkdir(path, 0755) == 0;
+        int made = file_mkdir(path, 0755) == 0;
         int err = errno;
         if (!made && err != EEXIST) {
             int rc = err_set(FLOE_EIO, "cold fs: mkdir %s: %s", path, strerror(err));
@@ -138,7 +138,7 @@ static int open_temp(const char *root, char *final_path, char *tmp_path, size_t 
             *rc = err_set(FLOE_EINVAL, "cold fs: temporary path for %s too long", final_path);
             return -1;
         }
-        int fd = open(tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        int fd = file_open(tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
         if (fd >= 0)
             return fd;
         if (errno != EEXIST) {
@@ -155,17 +155,17 @@ static int publish(const char *tmp, const char *final, int if_none_match)
 {
     int rc = 0;
     if (if_none_match) {
-        if (link(tmp, final) != 0) {
+        if (file_link(tmp, final) != 0) {
             int err = errno;
-            unlink(tmp);
+            file_unlink(tmp);
             if (err == EEXIST)
                 return COLD_EXISTS;
             return err_set(FLOE_EIO, "cold fs: link %s to %s: %s", tmp, final, strerror(err));
         }
-        unlink(tmp);
-    } else if (rename(tmp, final) != 0) {
+        file_unlink(tmp);
+    } else if (file_rename(tmp, final) != 0) {
         rc = err_set(FLOE_EIO, "cold fs: rename %s to %s: %s", tmp, final, strerror(errno));
-        unlink(tmp);
+        file_unlink(tmp);
         return rc;
     }
     char dir[FS_PATH_MAX];
@@ -177,9 +177,9 @@ static int publish(const char *tmp, const char *final, int if_none_match)
  * *fd is closed (and set to -1) once the close was attempted. On failure the caller removes tmp. */
 static int finish_temp(int *fd, const char *tmp, const char *path, int if_none_match)
 {
-    if (fsync(*fd) != 0)
+    if (file_fsync(*fd) != 0)
         return err_set(FLOE_EIO, "cold fs: fsync %s: %s", tmp, strerror(errno));
-    int closed = close(*fd);
+    int closed = file_close(*fd);
     *fd = -1;
     if (closed != 0)
         return err_set(FLOE_EIO, "cold fs: close %s: %s", tmp, strerror(errno));
@@ -204,8 +204,8 @@ static int put_through_temp(cold_fs *fs, char *path, int if_none_match, fill_fn 
         rc = finish_temp(&fd, tmp, path, if_none_match);
     if (rc < 0) {
         if (fd >= 0)
-            close(fd);
-        unlink(tmp);
+            file_close(fd);
+        file_unlink(tmp);
     }
 out:
     return rc;
@@ -250,7 +250,7 @@ static int fill_from_file(void *ctx, int fd, const char *tmp)
     int rc = 0;
 
     for (;;) {
-        ssize_t n = read(f->in, f->buf, FS_COPY_BUF_BYTES);
+        ssize_t n = file_read(f->in, f->buf, FS_COPY_BUF_BYTES);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
@@ -275,7 +275,7 @@ static int fs_put_file(cold_t *c, const char *key, const char *src, uint64_t par
 
     if ((rc = object_path(fs, key, path, sizeof path)) != 0)
         goto out;
-    f.in = open(src, O_RDONLY | O_CLOEXEC);
+    f.in = file_open(src, O_RDONLY | O_CLOEXEC, 0);
     if (f.in < 0) {
         rc = err_set(errno == ENOENT ? FLOE_ENOTFOUND : FLOE_EIO, "cold fs put %s: open %s: %s", key, src,
                      strerror(errno));
@@ -289,7 +289,7 @@ static int fs_put_file(cold_t *c, const char *key, const char *src, uint64_t par
     rc = put_through_temp(fs, path, 0, fill_from_file, &f);
 out:
     if (f.in >= 0)
-        close(f.in);
+        file_close(f.in);
     free(f.buf);
     return counted(fs, FLOE_COLD_PUT, rc);
 }
@@ -299,17 +299,22 @@ static int open_object(cold_fs *fs, const char *key, char *path, size_t cap, int
     int rc;
     if ((rc = object_path(fs, key, path, cap)) != 0)
         return rc;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = file_open(path, O_RDONLY | O_CLOEXEC, 0);
     if (fd < 0) {
         if (errno == ENOENT || errno == ENOTDIR)
             return err_set(FLOE_ENOTFOUND, "cold fs: no object %s (%s)", key, path);
         return err_set(FLOE_EIO, "cold fs: open %s: %s", path, strerror(errno));
     }
-    if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode)) {
+    if (fstat(fd, st) != 0) {
+        rc = err_set(FLOE_EIO, "cold fs: stat %s: %s", path, strerror(errno));
+        file_close(fd);
+        return rc;
+    }
+    if (!S_ISREG(st->st_mode)) {
         rc = S_ISDIR(st->st_mode)
                  ? err_set(FLOE_ENOTFOUND, "cold fs: no object %s (%s is a directory)", key, path)
                  : err_set(FLOE_EIO, "cold fs: %s is not a regular file", path);
-        close(fd);
+        file_close(fd);
         return rc;
     }
     *fd_out = fd;
@@ -344,7 +349,7 @@ static int fs_get_range(cold_t *c, const char *key, uint64_t offset, void *buf, 
     rc = read_exact(fd, buf, len, offset, path);
 out:
     if (fd >= 0)
-        close(fd);
+        file_close(fd);
     return counted(fs, FLOE_COLD_GET, rc);
 }
 
@@ -377,7 +382,7 @@ static int fs_get(cold_t *c, const char *key, void **data, size_t *len, size_t m
 out:
     free(buf);
     if (fd >= 0)
-        close(fd);
+        file_close(fd);
     return counted(fs, FLOE_COLD_GET, rc);
 }
 
@@ -398,7 +403,7 @@ static int fs_head(cold_t *c, const char *key, uint64_t *size, char etag[COLD_ET
                  (unsigned long long)st.st_size);
 out:
     if (fd >= 0)
-        close(fd);
+        file_close(fd);
     return counted(fs, FLOE_COLD_HEAD, rc);
 }
 
@@ -409,7 +414,7 @@ static int fs_delete(cold_t *c, const char *key)
     int rc;
     if ((rc = object_path(fs, key, path, sizeof path)) != 0)
         goto out;
-    if (unlink(path) != 0) {
+    if (file_unlink(path) != 0) {
         if (errno != ENOENT && errno != ENOTDIR)
             rc = err_set(FLOE_EIO, "cold fs: unlink %s: %s", path, strerror(errno));
         goto out;
@@ -717,7 +722,7 @@ int cold_open_fs(const char *dir, cold_t **out)
         rc = err_set(FLOE_ENOMEM, "cold fs: out of memory");
         goto out;
     }
-    if (mkdir(fs->root, 0755) != 0 && errno != EEXIST) {
+    if (file_mkdir(fs->root, 0755) != 0 && errno != EEXIST) {
         rc = err_set(FLOE_EIO, "cold fs: mkdir %s: %s", fs->root, strerror(errno));
         goto out;
     }

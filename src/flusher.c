@@ -109,7 +109,7 @@ static int write_segment_file(floe_t *db, const sealed *s, uint64_t epoch, segme
         rc = err_set(FLOE_ENOMEM, "seal: out of memory");
         goto out;
     }
-    unlink(tmp);
+    file_unlink(tmp);
     segment_write_options so = {
         .id = s->id,
         .epoch = epoch,
@@ -123,9 +123,9 @@ static int write_segment_file(floe_t *db, const sealed *s, uint64_t epoch, segme
     w = NULL;
     if (rc < 0)
         goto out;
-    if (rename(tmp, final) != 0) {
+    if (file_rename(tmp, final) != 0) {
         rc = err_set(FLOE_EIO, "rename %s to %s: %s", tmp, final, strerror(errno));
-        unlink(tmp);
+        file_unlink(tmp);
         segment_info_clear(info);
         goto out;
     }

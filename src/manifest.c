@@ -630,7 +630,7 @@ int manifest_load(const char *dir, manifest **out)
     struct stat st;
     if (!path)
         return err_set(FLOE_ENOMEM, "manifest: out of memory");
-    fd = open(path, O_RDONLY | O_CLOEXEC);
+    fd = file_open(path, O_RDONLY | O_CLOEXEC, 0);
     if (fd < 0) {
         if (errno == ENOENT)
             rc = err_set(FLOE_ENOTFOUND, "%s does not exist", path);
@@ -654,7 +654,7 @@ int manifest_load(const char *dir, manifest **out)
         goto out;
     }
     while (got < size) {
-        ssize_t n = read(fd, buf + got, size - got);
+        ssize_t n = file_read(fd, buf + got, size - got);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
@@ -668,7 +668,7 @@ int manifest_load(const char *dir, manifest **out)
     rc = manifest_from_json(buf, got, path, out);
 out:
     if (fd >= 0)
-        close(fd);
+        file_close(fd);
     free(buf);
     free(path);
     return rc;
@@ -689,7 +689,7 @@ int manifest_save(const char *dir, manifest *m)
     m->version++;
     if ((rc = manifest_to_json(m, &text, &len)))
         goto out;
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    fd = file_open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
         rc = err_set(FLOE_EIO, "manifest: create %s: %s", tmp, strerror(errno));
         goto out;
@@ -699,17 +699,17 @@ int manifest_save(const char *dir, manifest *m)
         rc = err_set(FLOE_EIO, "manifest: write %s: %s", tmp, strerror(e));
         goto out;
     }
-    if (fsync(fd) != 0) {
+    if (file_fsync(fd) != 0) {
         rc = err_set(FLOE_EIO, "manifest: fsync %s: %s", tmp, strerror(errno));
         goto out;
     }
-    if (close(fd) != 0) {
+    if (file_close(fd) != 0) {
         fd = -1;
         rc = err_set(FLOE_EIO, "manifest: close %s: %s", tmp, strerror(errno));
         goto out;
     }
     fd = -1;
-    if (rename(tmp, path) != 0) {
+    if (file_rename(tmp, path) != 0) {
         rc = err_set(FLOE_EIO, "manifest: rename %s to %s: %s", tmp, path, strerror(errno));
         goto out;
     }
@@ -720,9 +720,9 @@ int manifest_save(const char *dir, manifest *m)
     }
 out:
     if (fd >= 0)
-        close(fd);
+        file_close(fd);
     if (tmp_created)
-        unlink(tmp);
+        file_unlink(tmp);
     if (rc)
         m->version = old_version;
     free(text);

@@ -285,7 +285,7 @@ int s3_put_file(s3_client *c, const char *key, const char *path, uint64_t part_b
     if (part_bytes < S3_MIN_PART_BYTES)
         return err_set(FLOE_EINVAL, "s3 PUT %s: part size %" PRIu64 " is below S3's minimum of %llu bytes",
                        key, part_bytes, S3_MIN_PART_BYTES);
-    fd = open(path, O_RDONLY | O_CLOEXEC);
+    fd = file_open(path, O_RDONLY | O_CLOEXEC, 0);
     if (fd < 0) {
         rc = err_set(errno == ENOENT ? FLOE_ENOTFOUND : FLOE_EIO, "s3 PUT %s: open %s: %s", key, path,
                      strerror(errno));
@@ -314,6 +314,6 @@ int s3_put_file(s3_client *c, const char *key, const char *path, uint64_t part_b
 out:
     free(data);
     if (fd >= 0)
-        close(fd);
+        file_close(fd);
     return rc;
 }

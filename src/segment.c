@@ -303,7 +303,7 @@ int segment_writer_open(const char *path, const segment_write_options *opts, seg
             goto out;
         }
     }
-    w->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    w->fd = file_open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (w->fd < 0) {
         rc = err_set(FLOE_EIO, "segment %s: create: %s", path, strerror(errno));
         goto out;
@@ -529,8 +529,8 @@ void segment_writer_abort(segment_writer *w)
     if (!w)
         return;
     if (w->fd >= 0) {
-        close(w->fd);
-        unlink(w->path);
+        file_close(w->fd);
+        file_unlink(w->path);
     }
     writer_free(w);
 }
@@ -652,15 +652,15 @@ static int writer_sync_close(segment_writer *w)
 {
     int rc = 0;
 
-    if (fsync(w->fd) != 0) {
+    if (file_fsync(w->fd) != 0) {
         rc = err_set(FLOE_EIO, "segment %s: fsync: %s", w->path, strerror(errno));
         goto out;
     }
     int fd = w->fd;
     w->fd = -1;
-    if (close(fd) != 0) {
+    if (file_close(fd) != 0) {
         rc = err_set(FLOE_EIO, "segment %s: close: %s", w->path, strerror(errno));
-        unlink(w->path);
+        file_unlink(w->path);
     }
 out:
     return rc;
@@ -1350,7 +1350,7 @@ void segment_close(segment_t *s)
     free(s->tail_buf);
     segment_info_clear(&s->info);
     if (s->map)
-        munmap(s->map, s->map_len);
+        file_munmap(s->map, s->map_len);
     free(s->name);
     free(s);
 }
@@ -1458,7 +1458,7 @@ int segment_open_file_cached(const char *path, struct lru *block_cache, segment_
 
     if (!path || !out)
         return err_set(FLOE_EINVAL, "segment_open_file: path and out are required");
-    fd = open(path, O_RDONLY | O_CLOEXEC);
+    fd = file_open(path, O_RDONLY | O_CLOEXEC, 0);
     if (fd < 0) {
         rc = err_set(errno == ENOENT ? FLOE_ENOTFOUND : FLOE_EIO, "segment %s: open: %s", path,
                      strerror(errno));
@@ -1473,7 +1473,7 @@ int segment_open_file_cached(const char *path, struct lru *block_cache, segment_
                      (long long)st.st_size, SEGMENT_FOOTER_BYTES);
         goto out;
     }
-    map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+    map = file_mmap((size_t)st.st_size, PROT_READ, MAP_SHARED, fd);
     if (map == MAP_FAILED) {
         map = NULL;
         rc = err_set(FLOE_EIO, "segment %s: mmap: %s", path, strerror(errno));
@@ -1489,9 +1489,9 @@ int segment_open_file_cached(const char *path, struct lru *block_cache, segment_
     map = NULL;
 out:
     if (map)
-        munmap(map, (size_t)st.st_size);
+        file_munmap(map, (size_t)st.st_size);
     if (fd >= 0)
-        close(fd);
+        file_close(fd);
     if (rc < 0)
         return rc;
     *out = s;
@@ -1877,7 +1877,7 @@ int segment_inspect_open(const char *path, segment_inspector **out, uint64_t *fi
         rc = err_set(FLOE_ENOMEM, "segment %s: out of memory", path);
         goto out;
     }
-    ins->fd = open(path, O_RDONLY | O_CLOEXEC);
+    ins->fd = file_open(path, O_RDONLY | O_CLOEXEC, 0);
     if (ins->fd < 0 || fstat(ins->fd, &st) != 0) {
         rc = err_set(errno == ENOENT ? FLOE_ENOTFOUND : FLOE_EIO, "segment %s: %s", path, strerror(errno));
         goto out;
@@ -1902,9 +1902,9 @@ void segment_inspect_close(segment_inspector *ins)
     free(ins->index);
     segment_info_clear(&ins->summary.info);
     if (ins->map)
-        munmap(ins->map, ins->size);
+        file_munmap(ins->map, ins->size);
     if (ins->fd >= 0)
-        close(ins->fd);
+        file_close(ins->fd);
     free(ins->path);
     free(ins);
 }
@@ -1980,7 +1980,7 @@ int segment_inspect_read(segment_inspector *ins, const segment_summary **out)
         sum->footer_problem = inspect_problem(ins, PROBLEM_FOOTER);
         goto out;
     }
-    void *map = mmap(NULL, ins->size, PROT_READ, MAP_SHARED, ins->fd, 0);
+    void *map = file_mmap(ins->size, PROT_READ, MAP_SHARED, ins->fd);
     if (map == MAP_FAILED) {
         rc = err_set(FLOE_EIO, "segment %s: mmap: %s", ins->path, strerror(errno));
         goto out;

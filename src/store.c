@@ -173,8 +173,8 @@ static int lock_dir(floe_t *db)
         char pid[32];
         int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
         /* The pid is informational; the flock is the lock. */
-        if (ftruncate(db->lock_fd, 0) == 0 && pwrite(db->lock_fd, pid, (size_t)n, 0) != n) {
-        }
+        if (file_ftruncate(db->lock_fd, 0) == 0)
+            (void)file_pwrite(db->lock_fd, pid, (size_t)n, 0);
     }
     return rc;
 }
@@ -235,7 +235,7 @@ static int clean_segment_dir(floe_t *db)
         char *p = why || !ms ? file_path_join(db->seg_dir, de->d_name) : NULL;
         if (p && why) {
             store_log(db, 1, "removing %s: %s", p, why);
-            unlink(p);
+            file_unlink(p);
         } else if (p) {
             store_log(db, 1, "keeping %s: the manifest does not name it, yet it is older than its newest segment",
                       p);
@@ -487,7 +487,7 @@ int floe_close(floe_t *db)
     for (size_t i = 0; i < sizeof db->option_strings / sizeof db->option_strings[0]; i++)
         free(db->option_strings[i]);
     if (db->lock_fd >= 0)
-        close(db->lock_fd);
+        file_close(db->lock_fd);
     pthread_mutex_destroy(&db->write_mu);
     pthread_mutex_destroy(&db->publish_mu);
     pthread_mutex_destroy(&db->manifest_mu);

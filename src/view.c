@@ -23,6 +23,7 @@
 #include "blockcache.h"
 #include "entry.h"
 #include "error.h"
+#include "file.h"
 
 /* Remote segments whose metadata may be open at once, whatever their size. */
 #define META_MAX_OPEN 100000
@@ -77,7 +78,7 @@ void segref_unref(segref *r)
         return;
     segment_close(r->seg);
     if (r->path && atomic_load(&r->obsolete))
-        unlink(r->path);
+        file_unlink(r->path);
     free(r->path);
     free(r->object_key);
     free(r->min_key);

@@ -117,7 +117,7 @@ out:
     if (pr.out)
         fclose(pr.out);
     if (lock_fd >= 0)
-        close(lock_fd);
+        file_close(lock_fd);
     free(pieces);
     free(wal_dir);
     free(quarantine);
