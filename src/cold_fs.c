@@ -92,24 +92,10 @@ static int make_parents(const char *root, char *path)
     size_t root_len = strlen(root);
     for (char *p = path + root_len + 1; (p = strchr(p, '/')) != NULL; p++) {
         *p = '\0';
-        int made = file_mkdir(path, 0755) == 0;
-        int err = errno;
-        if (!made && err != EEXIST) {
-            int rc = err_set(FLOE_EIO, "cold fs: mkdir %s: %s", path, strerror(err));
-            *p = '/';
-            return rc;
-        }
-        if (made) {
-            char *slash = strrchr(path, '/');
-            *slash = '\0';
-            int rc = fsync_dir(path);
-            *slash = '/';
-            if (rc) {
-                *p = '/';
-                return rc;
-            }
-        }
+        int rc = file_mkdir_durable(path, NULL);
         *p = '/';
+        if (rc)
+            return err_wrap(rc, "cold fs");
     }
     return 0;
 }
@@ -722,8 +708,8 @@ int cold_open_fs(const char *dir, cold_t **out)
         rc = err_set(FLOE_ENOMEM, "cold fs: out of memory");
         goto out;
     }
-    if (file_mkdir(fs->root, 0755) != 0 && errno != EEXIST) {
-        rc = err_set(FLOE_EIO, "cold fs: mkdir %s: %s", fs->root, strerror(errno));
+    if ((rc = file_mkdir_durable(fs->root, NULL)) != 0) {
+        rc = err_wrap(rc, "cold fs");
         goto out;
     }
     if (stat(fs->root, &st) != 0 || !S_ISDIR(st.st_mode)) {

@@ -221,6 +221,24 @@ int file_fsync_dir(const char *dir)
     return rc;
 }
 
+int file_mkdir_durable(const char *dir, int *made_out)
+{
+    int made = file_mkdir(dir, 0755) == 0;
+    if (made_out)
+        *made_out = made;
+    if (!made)
+        return errno == EEXIST ? 0 : err_set(FLOE_EIO, "create directory %s: %s", dir, strerror(errno));
+    char parent[PATH_MAX];
+    const char *slash = strrchr(dir, '/');
+    if (!slash)
+        snprintf(parent, sizeof parent, ".");
+    else if (slash == dir)
+        snprintf(parent, sizeof parent, "/");
+    else
+        snprintf(parent, sizeof parent, "%.*s", (int)(slash - dir), dir);
+    return file_fsync_dir(parent);
+}
+
 int file_mkdir_p(const char *dir)
 {
     char path[PATH_MAX];
@@ -232,8 +250,9 @@ int file_mkdir_p(const char *dir)
             continue;
         char saved = *p;
         *p = '\0';
-        if (file_mkdir(path, 0755) != 0 && errno != EEXIST)
-            return err_set(FLOE_EIO, "create directory %s: %s", path, strerror(errno));
+        int rc = file_mkdir_durable(path, NULL);
+        if (rc)
+            return rc;
         *p = saved;
         if (!saved)
             break;

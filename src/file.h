@@ -82,7 +82,12 @@ int file_pread_all(int fd, void *buf, size_t len, uint64_t offset, size_t *done)
  * FLOE_EIO with a message naming dir. */
 int file_fsync_dir(const char *dir);
 
-/* Creates dir and any missing parents (mode 0755). Returns 0 (also if it exists as a directory),
+/* Creates the directory dir (mode 0755) and fsyncs its parent, so the new entry survives power
+ * loss. Returns 0 (also if dir already exists; *made_out, if not NULL, says whether it was made) or
+ * FLOE_EIO naming dir or its parent. */
+int file_mkdir_durable(const char *dir, int *made_out);
+
+/* Creates dir and any missing parents (mode 0755), each made durably (file_mkdir_durable). Returns 0 (also if it exists as a directory),
  * FLOE_EIO naming the path that could not be made or that exists and is not a directory,
  * FLOE_EINVAL if the path is too long, FLOE_ENOMEM. */
 int file_mkdir_p(const char *dir);

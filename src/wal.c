@@ -1280,10 +1280,8 @@ static int open_dir(wal_t *w)
 {
     int r = 0;
 
-    if (file_mkdir(w->dir, 0755) != 0 && errno != EEXIST) {
-        r = err_set(FLOE_EIO, "create WAL directory %s: %s", w->dir, strerror(errno));
+    if ((r = file_mkdir_durable(w->dir, NULL)) != 0)
         goto out;
-    }
     w->dir_fd = file_open(w->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
     if (w->dir_fd < 0)
         r = err_set(FLOE_EIO, "open WAL directory %s: %s", w->dir, strerror(errno));
