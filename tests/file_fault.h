@@ -4,19 +4,26 @@
  * Faults. file_fault_fail(op, nth, err, path_part) makes the nth later call of op (1: the next one)
  * whose file's path contains path_part (NULL: any file) fail with err, and with sticky every matching
  * call after it too, as a full or broken disk does, until file_fault_clear(). Calls on a
- * descriptor are matched by the path it was opened with.
+ * descriptor are matched by the path it was opened with; descriptors not opened through the
+ * environment are neither failed nor tracked.
  *
  * Power loss. The environment keeps, for every file written through it, what a power loss would
  * leave: the bytes made durable by the last fsync or fdatasync of that file, and, for every
  * directory, the entries changed (created, renamed, linked, unlinked, made) since the last fsync of
  * that directory. file_fault_power_loss() applies a power loss to the disk now: each page written
  * since its file's last sync is dropped (back to its durable bytes, or cut off past the durable
- * size), zeroed, or kept, per the mode, and every directory change not followed by an fsync of its
- * directory is undone (newest first). Files that existed when the environment was installed count
- * as durable. The process then cannot go on honestly, so file_fault_crash_at(n) is the usual use:
- * the nth mutating call from now (write, pwrite, fsync, fdatasync, fallocate, ftruncate, rename,
- * link, unlink, mkdir, rmdir, or an open that creates or truncates) applies the power loss instead
- * of running, and the process exits at once with status FILE_FAULT_CRASH_EXIT (kill -9 at that
+ * size), zeroed (the bytes written to it since the sync read as zeros; its other bytes keep their
+ * durable value, since disks do not damage bytes nobody wrote), or kept, per the mode, and every
+ * directory change not followed by an fsync of its directory is undone (newest first; a rename
+ * between two directories unless both were fsynced). Files that existed when the environment was
+ * installed count as durable; writes through mmap are not seen. To undo an unlink or a rename
+ * over a file, the environment keeps a hard link in a stash directory .file-fault-stash-<pid>-*,
+ * made at the highest writable directory (not /) above it on the same filesystem; a power loss or
+ * uninstall removes it. The process then cannot go on honestly, so file_fault_crash_at(n) is the
+ * usual use: the nth mutating call from now (write, pwrite, fsync, fdatasync, fallocate,
+ * ftruncate, rename, link, unlink, mkdir, rmdir, or an open that creates a file or truncates an
+ * existing one; every such call counts, also one that fails) applies the power loss instead of
+ * running, and the process exits at once with status FILE_FAULT_CRASH_EXIT (kill -9 at that
  * instant). Run the code under test in a forked child and reopen the store in the parent.
  *
  * Threads: every call is safe from any thread; the environment serialises the calls it tracks. */
@@ -45,7 +52,8 @@ typedef enum file_fault_op {
 
 typedef enum file_fault_loss {
     FILE_LOSS_DROP,   /* every unsynced page goes back to its durable bytes */
-    FILE_LOSS_ZERO,   /* every unsynced page reads as zeros (cut off past the durable size) */
+    FILE_LOSS_ZERO,   /* every byte written since the last sync reads as zeros (cut off past the
+                       * durable size) */
     FILE_LOSS_RANDOM  /* each unsynced page, independently: kept, dropped or zeroed (seeded) */
 } file_fault_loss;
 
@@ -68,7 +76,8 @@ uint64_t file_fault_failures(file_fault_op op);
  * points it has. */
 uint64_t file_fault_mutations(void);
 
-/* Makes the nth mutating call from now a power loss (mode, seed for FILE_LOSS_RANDOM) and exits. */
+/* Makes the nth mutating call from now a power loss (mode, seed for FILE_LOSS_RANDOM) and exits;
+ * 0 disarms. */
 void file_fault_crash_at(uint64_t nth, file_fault_loss mode, uint64_t seed);
 
 /* Applies a power loss to the disk now (the process may go on, but its open files no longer tell
