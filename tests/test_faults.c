@@ -62,6 +62,7 @@ static long readyz(floe_t *db, char **body)
 {
     floe_config cfg;
     config_init_defaults(&cfg);
+    snprintf(cfg.http.listen, sizeof cfg.http.listen, "127.0.0.1:0");
     snprintf(cfg.http.listen_host, sizeof cfg.http.listen_host, "127.0.0.1");
     cfg.http.listen_port = 0;
     cfg.http.shutdown_grace_s = 1;
@@ -179,13 +180,13 @@ START_TEST(fault_enospc_creating_a_wal_file_makes_the_store_read_only)
     floe_options o;
     floe_options_init(&o);
     o.log_fn = quiet;
-    o.wal.file_bytes = 4096;
+    o.wal.file_bytes = 64 * 1024;
     file_fault_install();
     floe_t *db = NULL;
     ck_assert_int_eq(floe_open(dir, &o, &db), 0);
     file_fault_fail(FILE_OP_OPEN, 1, ENOSPC, ".log", 1);
     int i = 0, rc = 0;
-    for (; i < 200 && rc == 0; i++) {
+    for (; i < 1000 && rc == 0; i++) {
         char key[32], value[200];
         snprintf(key, sizeof key, "key-%04d", i);
         memset(value, 'a' + i % 26, sizeof value);
@@ -199,7 +200,8 @@ START_TEST(fault_enospc_creating_a_wal_file_makes_the_store_read_only)
     put_key(db, 1000, FLOE_EREADONLY);
     (void)floe_close(db);
     file_fault_uninstall();
-    ck_assert_msg(floe_open(dir, &o, &db) == 0, "restart: %s", floe_last_error());
+    rc = floe_open(dir, &o, &db);
+    ck_assert_msg(rc == 0, "restart: %s: %s", floe_strerror(rc), floe_last_error());
     for (int k = 0; k < acked; k++)
         check_key(db, k);
     ck_assert_int_eq(floe_close(db), 0);

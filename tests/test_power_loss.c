@@ -89,7 +89,7 @@ static void store_options(floe_options *o, const char *cold_dir, floe_sync_mode 
     floe_options_init(o);
     o->wal.sync = sync;
     o->wal.interval_ms = 2;
-    o->wal.file_bytes = 16 * 1024;
+    o->wal.file_bytes = 64 * 1024;
     o->segment.max_bytes = 12 * 1024;
     o->segment.block_bytes = 2048;
     o->local.max_bytes = 24 * 1024;
