@@ -299,7 +299,9 @@ static void rotate_locked(wal_t *w)
     uint64_t next_no = w->file_no + 1;
     uint64_t covered = w->written_lsn;
     int preallocated = w->opts.sync != FLOE_SYNC_NEVER;
-    int sync_old = preallocated || w->synced_lsn < w->written_lsn;
+    /* Whatever the mode, the old file is made durable before the next exists (invariant 6): even a
+     * header-only file, whose header NEVER mode did not sync at creation. */
+    int sync_old = preallocated || w->file_synced < w->file_bytes;
     uint64_t old_len = w->file_bytes;
     uint64_t syncs = 0;
     int new_fd = -1;
@@ -1320,6 +1322,19 @@ static void destroy_sync(wal_t *w)
     pthread_mutex_destroy(&w->mu);
 }
 
+/* fsyncs WAL file number no. */
+static int sync_file(wal_t *w, uint64_t no)
+{
+    char path[PATH_MAX];
+    file_path(w, no, path, sizeof path);
+    int fd = file_open(path, O_RDONLY | O_CLOEXEC, 0);
+    if (fd < 0)
+        return err_set(FLOE_EIO, "open %s: %s", path, strerror(errno));
+    int rc = file_fsync(fd) != 0 ? err_set(FLOE_EIO, "fsync %s: %s", path, strerror(errno)) : 0;
+    file_close(fd);
+    return rc;
+}
+
 /* Creates file number next_no for new records as w->fd, and starts the counters from what replay
  * found (st) and the files_left files it kept. */
 static int start_file(wal_t *w, uint64_t next_no, uint64_t files_left, const replay_state *st)
@@ -1328,7 +1343,12 @@ static int start_file(wal_t *w, uint64_t next_no, uint64_t files_left, const rep
     uint64_t syncs = 0;
     int r = 0;
 
+    /* The last file replayed stops being the last one: what it holds may be only in the page cache
+     * (a kill -9, or sync "never"), and invariant 6 needs it durable before a later file exists. */
+    if (files_left > 0 && (r = sync_file(w, next_no - 1)) != 0)
+        goto out;
     int e = create_file(w, next_no, &w->fd, &syncs, msg, sizeof msg);
+    syncs += files_left > 0;
     if (e) {
         r = err_set(FLOE_EIO, "%s", msg);
         goto out;

@@ -132,6 +132,8 @@ static struct {
     uint64_t crash_at; /* the mutation number that crashes; 0: none */
     file_fault_loss crash_mode;
     uint64_t crash_seed;
+    char crash_note[PATH_MAX]; /* "" or where the crash writes which call it replaced */
+    int trace_fd;              /* 0, or where every mutation is listed (file_fault_trace) */
     uint64_t next_seq;
     open_file *files; /* indexed by descriptor */
     size_t cap_files;
@@ -277,12 +279,37 @@ static int fault_due(file_fault_op op, const char *path)
 
 static void power_loss(file_fault_loss mode, uint64_t seed);
 
+static const char *op_name(file_fault_op op)
+{
+    static const char *const names[FILE_OP_KINDS] = {
+        [FILE_OP_OPEN] = "open",           [FILE_OP_WRITE] = "write",   [FILE_OP_READ] = "read",
+        [FILE_OP_FSYNC] = "fsync",         [FILE_OP_FALLOCATE] = "fallocate", [FILE_OP_FTRUNCATE] = "ftruncate",
+        [FILE_OP_RENAME] = "rename",       [FILE_OP_LINK] = "link",     [FILE_OP_UNLINK] = "unlink",
+        [FILE_OP_MKDIR] = "mkdir",         [FILE_OP_MMAP] = "mmap",
+    };
+    return op >= 0 && op < FILE_OP_KINDS && names[op] ? names[op] : "?";
+}
+
+/* Writes "<op> <path>" to the crash note file (file_fault_crash_note). */
+static void write_crash_note(file_fault_op op, const char *path)
+{
+    int fd = open(ff.crash_note, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return;
+    dprintf(fd, "%s %s\n", op_name(op), path ? path : "?");
+    close(fd);
+}
+
 /* Decides a call of op on path, an environment file: a mutating call counts first, and may be
  * the crash, which does not return. Returns 0 to run the call or the errno value of an armed
  * fault. Called with mu held. */
 static int before_call(file_fault_op op, const char *path, int mutating)
 {
+    if (mutating && ff.trace_fd > 0)
+        dprintf(ff.trace_fd, "%llu %s %s\n", (unsigned long long)ff.mutations + 1, op_name(op), path ? path : "?");
     if (mutating && ++ff.mutations == ff.crash_at) {
+        if (ff.crash_note[0])
+            write_crash_note(op, path);
         power_loss(ff.crash_mode, ff.crash_seed);
         _exit(FILE_FAULT_CRASH_EXIT);
     }
@@ -1334,6 +1361,24 @@ uint64_t file_fault_mutations(void)
     uint64_t n = ff.mutations;
     pthread_mutex_unlock(&ff.mu);
     return n;
+}
+
+void file_fault_trace(const char *trace_path)
+{
+    pthread_mutex_lock(&ff.mu);
+    if (ff.trace_fd > 0)
+        close(ff.trace_fd);
+    ff.trace_fd = trace_path && trace_path[0] ? open(trace_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : 0;
+    if (ff.trace_fd < 0)
+        die("open the mutation trace", trace_path, errno);
+    pthread_mutex_unlock(&ff.mu);
+}
+
+void file_fault_crash_note(const char *note_path)
+{
+    pthread_mutex_lock(&ff.mu);
+    snprintf(ff.crash_note, sizeof ff.crash_note, "%s", note_path ? note_path : "");
+    pthread_mutex_unlock(&ff.mu);
 }
 
 void file_fault_crash_at(uint64_t nth, file_fault_loss mode, uint64_t seed)

@@ -80,6 +80,16 @@ uint64_t file_fault_mutations(void);
  * 0 disarms. */
 void file_fault_crash_at(uint64_t nth, file_fault_loss mode, uint64_t seed);
 
+/* Lists every later mutating call, one line each, "<n> <op> <path>" (n counting from install, as
+ * file_fault_crash_at counts from now), to the file at trace_path (outside the environment), so a
+ * test can aim its cut points at chosen kinds of calls; NULL or "" stops. */
+void file_fault_trace(const char *trace_path);
+
+/* At the crash of file_fault_crash_at, first write "<op> <path>" (the call the power loss replaced:
+ * op as in file_fault_op, lower case, e.g. "fsync /tmp/x/wal/00000000000000000001.log") to the
+ * file at note_path, outside the environment; NULL or "" writes none. */
+void file_fault_crash_note(const char *note_path);
+
 /* Applies a power loss to the disk now (the process may go on, but its open files no longer tell
  * the truth: the caller exits or stops using them). */
 void file_fault_power_loss(file_fault_loss mode, uint64_t seed);

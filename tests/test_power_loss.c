@@ -165,6 +165,50 @@ static void workload(const char *data_dir, const char *cold_dir, floe_sync_mode 
         _exit(3);
 }
 
+/* What a cut point interrupts, from the call it replaced (see file_fault_trace). */
+enum { C_WAL, C_SEGMENT, C_MANIFEST, C_UPLOAD, C_PUBLISH, C_EVICT, C_GC, C_OTHER, C_KINDS };
+static const char *const category_names[C_KINDS] = {
+    "WAL (put)", "segment write", "manifest save", "upload", "publish", "eviction", "gc", "other"};
+
+static int category_of(const char *op, const char *path)
+{
+    int unlink = strcmp(op, "unlink") == 0;
+    if (strstr(path, "/data/wal/"))
+        return C_WAL;
+    if (strstr(path, "/data/segments/"))
+        return unlink ? C_EVICT : C_SEGMENT;
+    if (strstr(path, "/data/manifest.json"))
+        return C_MANIFEST;
+    if (strstr(path, "/cold/"))
+        return unlink && !strstr(path, ".tmp") && !strstr(path, "/.") ? C_GC
+               : strstr(path, "manifest")                           ? C_PUBLISH
+                                                                     : C_UPLOAD;
+    return C_OTHER;
+}
+
+/* The mutations of a workload run, by category, read from its trace. */
+typedef struct cut_map {
+    uint64_t *at[C_KINDS];
+    size_t n[C_KINDS];
+} cut_map;
+
+static void read_trace(const char *path, cut_map *m)
+{
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    char line[1200], op[32], file[1100];
+    unsigned long long n;
+    memset(m, 0, sizeof *m);
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "%llu %31s %1099s", &n, op, file) == 3) {
+            int c = category_of(op, file);
+            m->at[c] = realloc(m->at[c], (m->n[c] + 1) * sizeof *m->at[c]);
+            ck_assert_ptr_nonnull(m->at[c]);
+            m->at[c][m->n[c]++] = n;
+        }
+    fclose(f);
+}
+
 typedef struct outcome {
     int acked;          /* events acknowledged: 0..acked-1 */
     int finished;       /* the workload ran to the end */
@@ -185,9 +229,15 @@ static outcome run_child(const char *root, floe_sync_mode sync, uint64_t cut, fi
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
         close(fds[0]);
+        char note[700];
+        snprintf(note, sizeof note, "%s/%s", root, cut ? "crash-note" : "trace");
         file_fault_install();
-        if (cut)
+        if (cut) {
+            file_fault_crash_note(note);
             file_fault_crash_at(cut, loss, seed);
+        } else {
+            file_fault_trace(note);
+        }
         workload(data_dir, cold_dir, sync, fds[1]);
         _exit(0);
     }
@@ -280,7 +330,8 @@ static void verify(const char *root, floe_sync_mode sync, const outcome *out, co
     }
 }
 
-static uint64_t count_mutations(floe_sync_mode sync)
+/* Runs the workload once without a power loss: its mutations, and which are which in *m. */
+static uint64_t count_mutations(floe_sync_mode sync, cut_map *m)
 {
     char *root = tu_tmpdir("powerloss-count");
     outcome out = run_child(root, sync, 0, FILE_LOSS_DROP, 0);
@@ -288,17 +339,36 @@ static uint64_t count_mutations(floe_sync_mode sync)
                   "the workload without a power loss failed (status %d)", out.status);
     ck_assert_int_eq(out.acked, EVENTS);
     verify(root, sync, &out, "no power loss");
+    char trace[700];
+    snprintf(trace, sizeof trace, "%s/trace", root);
+    read_trace(trace, m);
+    for (int c = 0; c < C_OTHER; c++)
+        ck_assert_msg(m->n[c] > 0, "the workload (sync %d) never reaches %s", (int)sync, category_names[c]);
     tu_rmrf(root);
     free(root);
     return out.mutations;
+}
+
+/* The category of the call a crashed run's power loss replaced, from its note. */
+static int crash_category(const char *root)
+{
+    char path[700], line[1200], op[32], file[1100];
+    snprintf(path, sizeof path, "%s/crash-note", root);
+    FILE *f = fopen(path, "r");
+    ck_assert_msg(f != NULL, "a crashed run left no note at %s", path);
+    ck_assert_ptr_nonnull(fgets(line, sizeof line, f));
+    fclose(f);
+    ck_assert_int_eq(sscanf(line, "%31s %1099s", op, file), 2);
+    return category_of(op, file);
 }
 
 START_TEST(power_loss_at_random_instants_keeps_acknowledged_writes)
 {
     static const floe_sync_mode modes[] = {FLOE_SYNC_ALWAYS, FLOE_SYNC_INTERVAL, FLOE_SYNC_NEVER};
     uint64_t mutations[3];
+    cut_map maps[3];
     for (int m = 0; m < 3; m++)
-        mutations[m] = count_mutations(modes[m]);
+        mutations[m] = count_mutations(modes[m], &maps[m]);
     fprintf(stderr, "power loss: the workload makes %llu, %llu, %llu file mutations (always, interval, never)\n",
             (unsigned long long)mutations[0], (unsigned long long)mutations[1], (unsigned long long)mutations[2]);
 
@@ -308,9 +378,16 @@ START_TEST(power_loss_at_random_instants_keeps_acknowledged_writes)
     if (seed_env)
         rng = strtoull(seed_env, NULL, 0);
     int crashed = 0;
+    int hits[3][C_KINDS] = {{0}};
     for (int i = 0; i < runs; i++) {
+        /* Half the cuts fall anywhere; half are aimed at each kind of call in turn, so the rare
+         * ones (a publish, a gc delete) are cut too. Threads make each run's calls differ a
+         * little from the counting run's: the note says what was really cut. */
         int m = i % 3;
         uint64_t cut = 1 + tu_rand64(&rng) % mutations[m];
+        int aim = (i / 2) % C_OTHER;
+        if (i % 2 && maps[m].n[aim])
+            cut = maps[m].at[aim][tu_rand64(&rng) % maps[m].n[aim]];
         file_fault_loss loss = (file_fault_loss)(tu_rand64(&rng) % 3);
         uint64_t seed = tu_rand64(&rng);
         char what[160];
@@ -323,12 +400,25 @@ START_TEST(power_loss_at_random_instants_keeps_acknowledged_writes)
         ck_assert_msg(stopped || (WIFEXITED(out.status) && WEXITSTATUS(out.status) == 0),
                       "%s: the workload failed (status %d)", what, out.status);
         crashed += stopped;
+        if (stopped)
+            hits[m][crash_category(root)]++;
         verify(root, modes[m], &out, what);
         tu_rmrf(root);
         free(root);
     }
-    fprintf(stderr, "power loss: %d runs, %d cut by a power loss\n", runs, crashed);
+    fprintf(stderr, "power loss: %d runs, %d cut by a power loss; cuts by what they interrupted "
+                    "(always / interval / never):\n", runs, crashed);
+    for (int c = 0; c < C_KINDS; c++) {
+        fprintf(stderr, "  %-14s %4d %4d %4d\n", category_names[c], hits[0][c], hits[1][c], hits[2][c]);
+        if (c != C_OTHER)
+            ck_assert_msg(hits[0][c] + hits[1][c] + hits[2][c] > 0, "no power loss cut a %s", category_names[c]);
+    }
+    for (int m = 0; m < 3; m++)
+        ck_assert_msg(hits[m][C_WAL] > 0, "no power loss cut a put with sync %d", (int)modes[m]);
     ck_assert_int_ge(crashed, runs * 9 / 10);
+    for (int m = 0; m < 3; m++)
+        for (int c = 0; c < C_KINDS; c++)
+            free(maps[m].at[c]);
 }
 END_TEST
 
