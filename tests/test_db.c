@@ -106,6 +106,35 @@ static int count_wal_files(void)
     return n;
 }
 
+/* A store written by floe before WAL sync marks (WAL format version 1, kept in tests/data/store-v1:
+ * 30 objects in a segment, then ten more puts, two deletes and an overwrite only in the WAL) opens
+ * with everything in it, takes new writes into a version 2 file, and opens again. */
+START_TEST(db_store_written_with_the_version_1_wal_opens)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "cp -r '%s/tests/data/store-v1/.' '%s/'", FLOE_SOURCE_DIR, dir);
+    ck_assert_int_eq(system(cmd), 0);
+    floe_options o = small_opts();
+    for (int round = 0; round < 2; round++) {
+        floe_t *db = open_or_die(&o);
+        for (int i = 0; i < 40; i++) {
+            char k[16], v[64];
+            snprintf(k, sizeof k, "old-%02d", i);
+            snprintf(v, sizeof v, "value %d written by the version 1 WAL", i);
+            expect_value(db, k, i == 3 || i == 33 ? NULL : i == 5 ? "old-05 overwritten in the WAL" : v);
+        }
+        floe_value v = {0};
+        ck_assert_int_eq(floe_get(db, "old-07", 6, &v), 0);
+        ck_assert_str_eq(v.content_type, "text/plain");
+        floe_value_free(&v);
+        if (round == 0)
+            put_str(db, "new", "written after the upgrade");
+        expect_value(db, "new", "written after the upgrade");
+        ck_assert_int_eq(floe_close(db), 0);
+    }
+}
+END_TEST
+
 START_TEST(db_put_get_returns_value_content_type_seq_and_tier)
 {
     floe_options o = small_opts();
@@ -670,6 +699,7 @@ static Suite *db_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, db_put_get_returns_value_content_type_seq_and_tier);
+    tcase_add_test(tc, db_store_written_with_the_version_1_wal_opens);
     tcase_add_test(tc, db_binary_values_round_trip_every_byte);
     tcase_add_test(tc, db_overwrite_returns_newest_across_tiers);
     tcase_add_test(tc, db_object_cache_serves_repeat_reads_and_is_never_stale);
