@@ -70,7 +70,8 @@ FLOE_API const char *floe_last_error(void);
 typedef enum floe_sync_mode {
     FLOE_SYNC_ALWAYS = 0,   /* a write returns after its WAL record is fdatasynced */
     FLOE_SYNC_INTERVAL = 1, /* the WAL is fdatasynced every wal.interval_ms */
-    FLOE_SYNC_NEVER = 2,    /* written to the OS at once, never fdatasynced by floe */
+    FLOE_SYNC_NEVER = 2,    /* written to the OS at once; records are fdatasynced only when their
+                             * WAL file is rotated: power loss keeps a prefix of the writes */
 } floe_sync_mode;
 
 typedef enum floe_compression {

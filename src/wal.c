@@ -29,10 +29,10 @@
  * 5. A failed write, fdatasync or file creation sets `failed` for good: no later round starts and
  *    every call returns FLOE_EREADONLY with fail_msg. Nothing is retried.
  * 6. A file is rotated only between batches, so every file but the last ends on a record boundary.
- *    Before a new file takes records the old one is fdatasynced (unless NEVER), the new one's header
- *    is fdatasynced and the directory is fsynced: a damaged record in any file but the last is
- *    therefore never a torn write (with NEVER, power loss can still tear an earlier file; replay
- *    then reports it as damage, as it must not guess).
+ *    Before a new file takes records the old one is fdatasynced, the new one's header is
+ *    fdatasynced and the directory is fsynced, in every sync mode; wal_open fsyncs the last file it
+ *    replayed before it makes the next. So a damaged record in any file but the last is never a
+ *    torn write, and a last file's header is never torn once records follow it.
  * 7. Sequence numbers strictly increase across the whole log; wal_append refuses anything else, so
  *    the log it writes always replays.
  * 8. In the LAST file, a record boundary whose 24 header bytes are all zero starts a torn batch, even
@@ -228,8 +228,8 @@ static void seal_mark(uint8_t *p, uint64_t synced)
     put_le32(p, crc32c(p + 4, WAL_MARK_BYTES - 4));
 }
 
-/* Creates WAL file number no with its header. Unless the mode is NEVER the header is fdatasynced
- * and the directory fsynced, so the file survives a crash before any record is synced into it.
+/* Creates WAL file number no with its header. The header is fdatasynced and the directory fsynced
+ * (in every mode), so the file survives a crash before any record is synced into it.
  * Returns 0 and the open fd in *fd_out, or an errno-style failure with a message in msg. Does not
  * take mu; *syncs_out counts the fdatasyncs done. */
 static int create_file(wal_t *w, uint64_t no, int *fd_out, uint64_t *syncs_out, char *msg, size_t msg_len)
@@ -253,23 +253,24 @@ static int create_file(wal_t *w, uint64_t no, int *fd_out, uint64_t *syncs_out, 
         snprintf(msg, msg_len, "write header of %s: %s", path, strerror(e));
         goto out;
     }
-    if (w->opts.sync != FLOE_SYNC_NEVER) {
-        /* Reserve the file's space now: an fdatasync of a write inside the file's size does not
-         * have to commit a size change, which makes each group commit ~30% cheaper here. The
-         * zeros this leaves after the last record are cut at rotation and close, and recognised
-         * at recovery. Not every file system can: then it is just not reserved. */
+    /* Reserve the file's space now: an fdatasync of a write inside the file's size does not have to
+     * commit a size change, which makes each group commit ~30% cheaper here. The zeros this leaves
+     * after the last record are cut at rotation and close, and recognised at recovery. Not every
+     * file system can: then it is just not reserved. */
+    if (w->opts.sync != FLOE_SYNC_NEVER)
         (void)file_fallocate(fd, 0, (off_t)w->opts.file_bytes);
-        (*syncs_out)++;
-        if (file_fdatasync(fd) != 0) {
-            e = errno;
-            snprintf(msg, msg_len, "fdatasync %s: %s", path, strerror(e));
-            goto out;
-        }
-        if (file_fsync(w->dir_fd) != 0) {
-            e = errno;
-            snprintf(msg, msg_len, "fsync directory %s: %s", w->dir, strerror(e));
-            goto out;
-        }
+    /* In every mode, even "never" (once per file): a header lost to a power loss while records
+     * behind it landed would make the file unreadable, not merely short. */
+    (*syncs_out)++;
+    if (file_fdatasync(fd) != 0) {
+        e = errno;
+        snprintf(msg, msg_len, "fdatasync %s: %s", path, strerror(e));
+        goto out;
+    }
+    if (file_fsync(w->dir_fd) != 0) {
+        e = errno;
+        snprintf(msg, msg_len, "fsync directory %s: %s", w->dir, strerror(e));
+        goto out;
     }
 out:
     if (e) {
@@ -342,7 +343,7 @@ static void rotate_locked(wal_t *w)
     w->fd = new_fd;
     w->file_no = next_no;
     w->file_bytes = WAL_FILE_HEADER_BYTES;
-    w->file_synced = preallocated ? WAL_FILE_HEADER_BYTES : 0;
+    w->file_synced = WAL_FILE_HEADER_BYTES;
     w->stats.bytes_written += WAL_FILE_HEADER_BYTES;
     w->stats.files++;
     /* The interval thread syncs through its own dup() of the fd, so closing ours is safe. */
@@ -1355,7 +1356,7 @@ static int start_file(wal_t *w, uint64_t next_no, uint64_t files_left, const rep
     }
     w->file_no = next_no;
     w->file_bytes = WAL_FILE_HEADER_BYTES;
-    w->file_synced = w->opts.sync != FLOE_SYNC_NEVER ? WAL_FILE_HEADER_BYTES : 0;
+    w->file_synced = WAL_FILE_HEADER_BYTES;
     w->last_seq = st->last_seq;
     w->have_last_seq = st->have_seq;
     w->stats.syncs = syncs;
