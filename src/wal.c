@@ -300,8 +300,7 @@ static void rotate_locked(wal_t *w)
     uint64_t next_no = w->file_no + 1;
     uint64_t covered = w->written_lsn;
     int preallocated = w->opts.sync != FLOE_SYNC_NEVER;
-    /* Whatever the mode, the old file is made durable before the next exists (invariant 6): even a
-     * header-only file, whose header NEVER mode did not sync at creation. */
+    /* Whatever the mode, the old file is made durable before the next exists (invariant 6). */
     int sync_old = preallocated || w->file_synced < w->file_bytes;
     uint64_t old_len = w->file_bytes;
     uint64_t syncs = 0;
@@ -980,7 +979,7 @@ static int cut_last_file(const mapped_file *f, size_t off, const char *why, repl
 
     if (all_zero(f->map + off, f->size - off)) {
         /* Space reserved by posix_fallocate and never written: a clean end, not a tear. */
-        if (!st->survey && (file_ftruncate(f->fd, (off_t)off) != 0 || file_fsync(f->fd) != 0))
+        if (!st->survey && ftruncate_sync(f, off) != 0)
             r = err_set(FLOE_EIO, "truncate reserved tail of %s at byte %zu: %s", f->path, off,
                         strerror(errno));
         goto out;
@@ -989,7 +988,7 @@ static int cut_last_file(const mapped_file *f, size_t off, const char *why, repl
         /* A batch whose first pages never landed (invariant 8): cut it, whatever follows. */
         if (st->survey)
             goto out;
-        if (file_ftruncate(f->fd, (off_t)off) != 0 || file_fsync(f->fd) != 0) {
+        if (ftruncate_sync(f, off) != 0) {
             r = err_set(FLOE_EIO, "truncate torn batch of %s at byte %zu: %s", f->path, off, strerror(errno));
             goto out;
         }
@@ -1027,7 +1026,7 @@ static int cut_last_file(const mapped_file *f, size_t off, const char *why, repl
     }
     if (st->survey)
         goto out;
-    if (file_ftruncate(f->fd, (off_t)off) != 0 || file_fsync(f->fd) != 0) {
+    if (ftruncate_sync(f, off) != 0) {
         r = err_set(FLOE_EIO, "truncate torn tail of %s at byte %zu: %s", f->path, off, strerror(errno));
         goto out;
     }
@@ -1734,7 +1733,7 @@ static int cut_piece(const repair_piece *p, int qdir_fd)
         r = err_set(FLOE_EIO, "rename %s to %s: %s", tmp, p->to, strerror(errno));
         goto out;
     }
-    if (file_ftruncate(f.fd, (off_t)p->offset) != 0 || file_fsync(f.fd) != 0)
+    if (ftruncate_sync(&f, (size_t)p->offset) != 0)
         r = err_set(FLOE_EIO, "truncate %s at byte %llu: %s (its cut bytes are safe in %s)", p->from,
                     (unsigned long long)p->offset, strerror(errno), p->to);
 out:
