@@ -104,6 +104,21 @@ int store_read_only_error(floe_t *db)
                    db->dir, msg);
 }
 
+/* What floe_flush returns on a read-only store: FLOE_EFENCED when a newer writer fenced it, however
+ * the fencing was found (a background publish may find it before the flush's own does). */
+static int flush_refused(floe_t *db)
+{
+    pthread_mutex_lock(&db->state_mu);
+    int fenced = db->fenced;
+    pthread_mutex_unlock(&db->state_mu);
+    int rc = store_read_only_error(db);
+    if (!fenced)
+        return rc;
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", floe_last_error());
+    return err_set(FLOE_EFENCED, "%s", msg);
+}
+
 char *store_segment_path(floe_t *db, uint64_t id, const char *suffix)
 {
     char name[64];
@@ -512,7 +527,7 @@ int floe_flush(floe_t *db, floe_durability level)
     pthread_mutex_lock(&db->write_mu);
     if (db->read_only) {
         pthread_mutex_unlock(&db->write_mu);
-        return store_read_only_error(db);
+        return flush_refused(db);
     }
     int rc = flusher_seal_locked(db);
     pthread_mutex_lock(&db->state_mu);
@@ -528,7 +543,7 @@ int floe_flush(floe_t *db, floe_durability level)
     int ro = db->seals_written < target;
     pthread_mutex_unlock(&db->state_mu);
     if (ro)
-        return store_read_only_error(db);
+        return flush_refused(db);
     if (level == FLOE_DURABLE_LOCAL)
         return 0;
 

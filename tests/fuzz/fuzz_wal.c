@@ -1,7 +1,7 @@
 /* Fuzzes WAL replay (src/wal.c, docs/formats.md "WAL"). Outside bytes: a WAL file as found on disk
  * after a crash or a disk fault. The input becomes the last (only) file of a scratch WAL directory,
  * 00000000000000000001.log; an input that does not start with the magic is written after a valid
- * file header, so mutations reach the records. Each input is replayed three times with wal_open: as
+ * file header (version 2, or version 1 for an odd-sized input), so mutations reach the records. Each input is replayed three times with wal_open: as
  * is, with the header and every record CRC recomputed (fuzz_wal_fix_crcs), so the checks behind
  * the CRCs are reached too; and that last form once more followed by an empty file 2, so it is
  * replayed as a file that is not the last.
@@ -34,10 +34,11 @@ typedef struct replay_check {
 
 static const uint8_t magic[8] = {'F', 'L', 'O', 'E', 'W', 'A', 'L', 0};
 
-static void write_header(uint8_t *h, uint64_t file_no)
+/* version 2 files start every batch with a sync mark; version 1 files (older stores) have none. */
+static void write_header(uint8_t *h, uint64_t file_no, uint32_t version)
 {
     memcpy(h, magic, sizeof magic);
-    put_le32(h + 8, 1);
+    put_le32(h + 8, version);
     put_le32(h + 12, 0);
     put_le64(h + 16, file_no);
     put_le32(h + 24, crc32c(h, 24));
@@ -81,7 +82,7 @@ static void replay(const char *dir, const uint8_t *file, size_t len, int then_em
     fuzz_write_file(path, file, len);
     if (then_empty_file) {
         uint8_t h[HEADER_BYTES];
-        write_header(h, 2);
+        write_header(h, 2, 2);
         snprintf(path, sizeof path, "%s/00000000000000000002.log", wal_dir);
         fuzz_write_file(path, h, sizeof h);
     }
@@ -118,7 +119,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!file)
         return 0;
     if (!has_header) {
-        write_header(file, 1);
+        write_header(file, 1, size % 2 ? 1 : 2); /* both versions replay */
         memcpy(file + HEADER_BYTES, data, size);
     } else {
         memcpy(file, data, size);
