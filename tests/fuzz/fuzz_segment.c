@@ -62,7 +62,6 @@ static void get_key(segment_t *s, const uint8_t *key, size_t key_len)
  * it finds with segment_get. */
 static int scan(segment_t *s, int verified)
 {
-    const segment_info *info = segment_get_info(s);
     segment_iter *it = NULL;
     if (segment_iter_create(s, &it) != 0)
         return 0;
