@@ -1140,6 +1140,18 @@ static int ff_rename(const char *from, const char *to)
     return rc;
 }
 
+/* After a call that may have made the entry name in dir (ok: it did): logs the change, or lets go
+ * of dir and name. dir may be NULL (nothing tracked). */
+static void log_new_entry(change_kind kind, dir_rec *dir, char *name, int ok)
+{
+    if (dir && ok) {
+        change_log(change_new(kind, dir, name));
+        return;
+    }
+    dir_unref(dir);
+    free(name);
+}
+
 static int ff_link(const char *from, const char *to)
 {
     pthread_mutex_lock(&ff.mu);
@@ -1149,12 +1161,7 @@ static int ff_link(const char *from, const char *to)
         dir_rec *dir = ff.installed ? dir_of(to, &name) : NULL;
         rc = link(from, to);
         err = rc != 0 ? errno : 0;
-        if (dir && rc == 0)
-            change_log(change_new(CHANGE_LINK, dir, name));
-        else {
-            dir_unref(dir);
-            free(name);
-        }
+        log_new_entry(CHANGE_LINK, dir, name, rc == 0);
     }
     pthread_mutex_unlock(&ff.mu);
     errno = err;
@@ -1197,12 +1204,7 @@ static int ff_mkdir(const char *path, mode_t mode)
         dir_rec *dir = ff.installed ? dir_of(path, &name) : NULL;
         rc = mkdir(path, mode);
         err = rc != 0 ? errno : 0;
-        if (dir && rc == 0)
-            change_log(change_new(CHANGE_MKDIR, dir, name));
-        else {
-            dir_unref(dir);
-            free(name);
-        }
+        log_new_entry(CHANGE_MKDIR, dir, name, rc == 0);
     }
     pthread_mutex_unlock(&ff.mu);
     errno = err;
