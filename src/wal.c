@@ -53,7 +53,9 @@
  *    says <= X) lies in bytes that were not durable when anything after it was written: a power
  *    loss can have dropped or zeroed any of those pages, in any order, and nothing from X on was
  *    acknowledged through an fdatasync that replay can see. Recovery cuts it. A later mark above X
- *    proves X had been synced: that is damage, refused. (Version 1 files have no marks.)
+ *    proves X had been synced: that is damage, refused. In ALWAYS mode the leader writes the next
+ *    batch's mark as soon as its fdatasync returns (write_next_mark_locked), so the newest synced
+ *    batch is covered too. (Version 1 files have no marks.)
  *
  * Lock order: the caller's write mutex (serialising wal_append and wal_rotate) before mu. */
 #include "wal.h"
@@ -134,6 +136,7 @@ struct wal {
     uint64_t file_no;
     uint64_t file_bytes; /* size of the current file */
     uint64_t file_synced; /* bytes of the current file known fdatasynced: what the next mark says */
+    int mark_written;     /* the active buffer's leading mark is already in the file (ALWAYS) */
     int failed;
     char fail_msg[WAL_MSG_BYTES];
     wal_stats stats;
@@ -351,6 +354,50 @@ static void rotate_locked(wal_t *w)
     pthread_mutex_lock(&w->mu);
 }
 
+/* Writes the next batch's sync mark at once, right after an fdatasync (ALWAYS; invariant 9): so
+ * that even the last batch before a crash has a mark after it saying it was synced, and damage to it
+ * is refused rather than cut as a torn write. The mark leads the active buffer (reserved here if the
+ * buffer is empty) and the next round writes the buffer from after it. Called by the round's leader
+ * with mu held; drops it around the write. Without memory for the mark it writes none (the next
+ * batch brings its own). */
+static void write_next_mark_locked(wal_t *w)
+{
+    int fresh = w->active.len == 0;
+    if (fresh) {
+        if (w->active.cap < WAL_MARK_BYTES &&
+            array_grow(&w->active.data, &w->active.cap, WAL_MARK_BYTES, 1, WAL_BUF_INITIAL_BYTES,
+                       w->buf_max_bytes) != 0)
+            return;
+        reserve_mark(w->active.data);
+        w->active.len = WAL_MARK_BYTES;
+        w->appended_lsn += WAL_MARK_BYTES;
+    }
+    uint8_t mark[WAL_MARK_BYTES];
+    seal_mark(w->active.data, w->file_synced);
+    memcpy(mark, w->active.data, sizeof mark);
+    int fd = w->fd;
+    pthread_mutex_unlock(&w->mu);
+    int e = file_write_all(fd, mark, sizeof mark);
+    pthread_mutex_lock(&w->mu);
+    if (e) {
+        char msg[WAL_MSG_BYTES], path[PATH_MAX];
+        file_path(w, w->file_no, path, sizeof path);
+        snprintf(msg, sizeof msg, "write %s: %s", path, strerror(e));
+        set_failed_locked(w, msg);
+        return;
+    }
+    w->mark_written = 1;
+    w->file_bytes += WAL_MARK_BYTES;
+    w->stats.bytes_written += WAL_MARK_BYTES;
+    /* A mark holds no write: when nothing was appended behind it yet, its LSN bytes count as written
+     * and synced, so that waiting for everything appended (close, rotate) starts no round for it. */
+    if (fresh && w->written_lsn + WAL_MARK_BYTES == w->appended_lsn) {
+        w->written_lsn = w->appended_lsn;
+        if (w->synced_lsn + WAL_MARK_BYTES == w->appended_lsn)
+            w->synced_lsn = w->appended_lsn;
+    }
+}
+
 /* One I/O round. The caller holds mu and has just set io_busy; this returns with mu held, io_busy
  * cleared and waiters woken. want_sync adds an fdatasync after the write; force_rotate starts a new
  * file afterwards even if the current one is not full. */
@@ -363,14 +410,16 @@ static void io_round(wal_t *w, int want_sync, int force_rotate)
     int e = 0;
     int synced = 0;
 
+    size_t skip = w->mark_written ? WAL_MARK_BYTES : 0;
+    w->mark_written = 0;
     w->active = w->spare;
     w->spare = (wal_buf){0};
-    if (batch.len > 0)
+    if (batch.len > 0 && !skip)
         seal_mark(batch.data, w->file_synced);
     pthread_mutex_unlock(&w->mu);
 
-    if (batch.len > 0) {
-        e = file_write_all(fd, batch.data, batch.len);
+    if (batch.len > skip) {
+        e = file_write_all(fd, batch.data + skip, batch.len - skip);
         if (e) {
             char path[PATH_MAX];
             file_path(w, w->file_no, path, sizeof path);
@@ -386,7 +435,7 @@ static void io_round(wal_t *w, int want_sync, int force_rotate)
             snprintf(msg, sizeof msg, "fdatasync %s: %s", path, strerror(e));
         }
     }
-    size_t batch_bytes = batch.len;
+    size_t batch_bytes = batch.len - skip;
     /* A rare huge batch should not pin its memory for the life of the WAL. */
     if (batch.cap > 2 * w->batch_write_bytes) {
         uint8_t *smaller = realloc(batch.data, WAL_BUF_INITIAL_BYTES);
@@ -413,8 +462,11 @@ static void io_round(wal_t *w, int want_sync, int force_rotate)
             w->file_synced = w->file_bytes;
         /* Release followers before a possible rotation: their records are already covered. */
         pthread_cond_broadcast(&w->io_done);
+        uint64_t file_no = w->file_no;
         if (force_rotate || w->file_bytes >= w->opts.file_bytes)
             rotate_locked(w);
+        if (synced && !w->failed && w->opts.sync == FLOE_SYNC_ALWAYS && (batch_bytes > 0 || w->file_no != file_no))
+            write_next_mark_locked(w);
     }
     w->io_busy = 0;
     pthread_cond_broadcast(&w->io_done);

@@ -354,7 +354,7 @@ START_TEST(cli_repair_cuts_a_damaged_wal_into_quarantine_and_the_store_opens)
     size_t len = 0;
     uint8_t *pristine = tu_read_file(wal, &len);
     ck_assert_ptr_nonnull(pristine);
-    ck_assert_uint_eq(len, 28 + 40 * REPAIR_BATCH_BYTES);
+    ck_assert_uint_eq(len, 28 + 40 * REPAIR_BATCH_BYTES + 32); /* and the mark after the last sync */
     long long damage = 28 + 20 * REPAIR_BATCH_BYTES + 32;
     ck_assert_mem_eq(pristine + damage + 24, "k-20", 4);
     tu_flip_byte(wal, damage + 50);

@@ -486,10 +486,12 @@ START_TEST(wal_append_writes_the_documented_record_bytes)
     ck_assert_int_eq(wal_append(w, &rec, &lsn), 0);
     ck_assert_int_eq(wal_sync(w, lsn), 0);
     ck_assert_int_eq(wal_close(w), 0);
-    uint8_t want[128];
+    uint8_t want[160];
     size_t n = doc_mark(want, HDR);
     n += doc_record(want + n, 1, 42, "photos/cat.jpg", "image/jpeg", "meow");
     ck_assert_uint_eq(lsn, n);
+    /* With sync always, the next batch's mark follows at once: the record was synced. */
+    n += doc_mark(want + n, HDR + n);
     char *f = wal_file(dir, 1);
     size_t len;
     uint8_t *got = tu_read_file(f, &len);
@@ -562,10 +564,12 @@ START_TEST(wal_worked_example_in_formats_md_is_what_wal_writes)
     ck_assert_str_eq(c.recs[1].key, "photos/cat.jpg");
     collector_free(&c);
 
-    /* ...and wal_append writes exactly those bytes, with the LSNs the text gives. */
+    /* ...and wal_append writes exactly those bytes, with the LSNs the text gives (sync never, as the
+     * text says: with always a mark for the next batch would follow the fdatasync). */
     tu_rmrf(dir);
     ck_assert_int_eq(mkdir(dir, 0755), 0);
-    wal_t *w = open_ok(dir, &o, NULL);
+    wal_options never = opts_for(FLOE_SYNC_NEVER);
+    wal_t *w = open_ok(dir, &never, NULL);
     wal_record put = {.type = WAL_REC_PUT,
                       .seq = 42,
                       .key = (const uint8_t *)"photos/cat.jpg",
@@ -679,7 +683,35 @@ START_TEST(wal_garbage_after_the_last_record_is_truncated)
 }
 END_TEST
 
+/* With sync never nothing after the header is known synced: damage in the last record is a torn
+ * tail. */
 START_TEST(wal_flipped_byte_in_the_last_record_is_a_torn_tail)
+{
+    char *dir = tu_tmpdir("wal");
+    wal_options o = opts_for(FLOE_SYNC_NEVER);
+    wal_t *w = open_ok(dir, &o, NULL);
+    uint64_t lsns[9];
+    append_range(w, 1, 8, lsns);
+    ck_assert_int_eq(wal_close(w), 0);
+    char *f = wal_file(dir, 1);
+    tu_flip_byte(f, HDR + (long long)lsns[7] + MARK + 20);
+    collector c = {0};
+    wal_stats st;
+    replay_ok(dir, &o, &c, &st);
+    check_range(&c, 1, 7);
+    ck_assert_uint_eq(st.tail_bytes_truncated, lsns[8] - lsns[7] - MARK);
+    collector_free(&c);
+    free(f);
+    tu_rmrf(dir);
+    free(dir);
+}
+END_TEST
+
+/* With sync always, the mark written right after each fdatasync says the last record was synced:
+ * damage to it is damage to an acknowledged write, refused with its offset, not cut as a torn
+ * tail. Only if the power failed before that mark landed (so the write was never acknowledged) is
+ * it cut. */
+START_TEST(wal_damage_in_the_last_synced_record_is_refused)
 {
     char *dir = tu_tmpdir("wal");
     wal_options o = opts_for(FLOE_SYNC_ALWAYS);
@@ -688,12 +720,20 @@ START_TEST(wal_flipped_byte_in_the_last_record_is_a_torn_tail)
     append_range(w, 1, 8, lsns);
     ck_assert_int_eq(wal_close(w), 0);
     char *f = wal_file(dir, 1);
-    tu_flip_byte(f, HDR + (long long)lsns[7] + 20);
+    long long start = HDR + (long long)lsns[7] + MARK;
+    ck_assert_int_eq(tu_file_size(f), HDR + (long long)lsns[8] + MARK);
+    tu_flip_byte(f, start + 20);
+    const char *msg = open_fails(dir, &o, FLOE_ECORRUPT);
+    char want[64];
+    snprintf(want, sizeof want, "bad record at byte %lld ", start);
+    msg_contains(msg, want);
+    msg_contains(msg, "00000000000000000001.log");
+    /* The same damage without the mark after it: the power failed during that fdatasync. */
+    tu_truncate(f, HDR + (long long)lsns[8]);
     collector c = {0};
     wal_stats st;
     replay_ok(dir, &o, &c, &st);
     check_range(&c, 1, 7);
-    ck_assert_uint_eq(st.tail_bytes_truncated, lsns[8] - lsns[7]);
     collector_free(&c);
     free(f);
     tu_rmrf(dir);
@@ -763,8 +803,8 @@ START_TEST(wal_flipped_byte_in_the_last_file_with_valid_records_after_is_refused
         msg_contains(msg, "refusing to open");
         tu_flip_byte(f, off);
     }
-    /* Refusing to open changed nothing on disk. */
-    ck_assert_int_eq(tu_file_size(f), HDR + (long long)lsns[10]);
+    /* Refusing to open changed nothing on disk (the records, and the mark after the last sync). */
+    ck_assert_int_eq(tu_file_size(f), HDR + (long long)lsns[10] + MARK);
     ck_assert_int_eq(count_log_files(dir), 1);
     free(f);
     tu_rmrf(dir);
@@ -909,6 +949,8 @@ START_TEST(wal_lost_page_inside_a_record_of_the_last_batch_is_cut)
     append_batch(w, 6, 200, lsns); /* the batch whose fdatasync the power loss interrupts */
     ck_assert_int_eq(wal_close(w), 0);
     char *f = wal_file(dir, 1);
+    /* The power failed during that fdatasync, so the mark that follows a completed one never came. */
+    tu_truncate(f, HDR + (long long)lsns[200]);
     size_t len;
     uint8_t *pristine = tu_read_file(f, &len);
     ck_assert_ptr_nonnull(pristine);
@@ -1197,12 +1239,15 @@ START_TEST(wal_reserved_space_is_cut_at_rotation_and_is_a_clean_end_after_a_cras
     int status = 0;
     waitpid(pid, &status, 0);
     ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    /* The rotated file holds its records and nothing else; the last one still has its reserve. */
+    /* The rotated file holds its records and the sync mark written after the last fdatasync, and
+     * nothing else; the last one still has its reserve. */
     char *f1 = wal_file(dir, 1), *f2 = wal_file(dir, 2);
     size_t len = 0;
     uint8_t *data = tu_read_file(f1, &len);
     ck_assert_ptr_nonnull(data);
-    ck_assert_uint_ne(data[len - 1] | data[len - 2] | data[len - 3] | data[len - 4], 0);
+    uint8_t mark[MARK];
+    doc_mark(mark, len - MARK);
+    ck_assert_mem_eq(data + len - MARK, mark, MARK);
     ck_assert_int_lt((long long)len, (long long)o.file_bytes);
     free(data);
     ck_assert_int_eq(tu_file_size(f2), (long long)o.file_bytes);
@@ -1327,7 +1372,8 @@ START_TEST(wal_repair_cuts_at_the_first_damage_and_moves_later_files_whole)
     ck_assert_int_eq(wal_close(w), 0);
     char *f1 = wal_file(dir, 1), *f2 = wal_file(dir, 2), *f3 = wal_file(dir, 3);
     /* Damage in record 14 of file 2: records 11..13 stay, 15..20 and file 3 go. */
-    long long start = HDR + (long long)(lsns[13] - lsns[10]) + MARK;
+    /* File 1 ends with the mark written after record 10's fdatasync; file 2 begins with its own. */
+    long long start = HDR + (long long)(lsns[13] - lsns[10] - MARK) + MARK;
     tu_flip_byte(f2, start + 9);
     long long f2_size = tu_file_size(f2), f3_size = tu_file_size(f3);
     size_t len;
@@ -2183,6 +2229,7 @@ static Suite *wal_suite(void)
     tcase_add_test(tc, wal_torn_tail_is_truncated_at_every_cut);
     tcase_add_test(tc, wal_garbage_after_the_last_record_is_truncated);
     tcase_add_test(tc, wal_flipped_byte_in_the_last_record_is_a_torn_tail);
+    tcase_add_test(tc, wal_damage_in_the_last_synced_record_is_refused);
     tcase_add_test(tc, wal_flipped_byte_in_a_non_last_file_is_refused_with_file_and_offset);
     tcase_add_test(tc, wal_flipped_byte_in_the_last_file_with_valid_records_after_is_refused);
     tcase_add_test(tc, wal_zeroed_pages_of_an_unsynced_batch_in_the_last_file_are_cut);
