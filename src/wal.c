@@ -53,9 +53,9 @@
  *    says <= X) lies in bytes that were not durable when anything after it was written: a power
  *    loss can have dropped or zeroed any of those pages, in any order, and nothing from X on was
  *    acknowledged through an fdatasync that replay can see. Recovery cuts it. A later mark above X
- *    proves X had been synced: that is damage, refused. In ALWAYS mode the leader writes the next
- *    batch's mark as soon as its fdatasync returns (write_next_mark_locked), so the newest synced
- *    batch is covered too. (Version 1 files have no marks.)
+ *    proves X had been synced: that is damage, refused. In ALWAYS mode, when an fdatasync leaves no
+ *    record waiting, the leader writes the next batch's mark at once (write_next_mark_locked), so
+ *    the newest synced batch is covered too. (Version 1 files have no marks.)
  *
  * Lock order: the caller's write mutex (serialising wal_append and wal_rotate) before mu. */
 #include "wal.h"
@@ -354,24 +354,21 @@ static void rotate_locked(wal_t *w)
     pthread_mutex_lock(&w->mu);
 }
 
-/* Writes the next batch's sync mark at once, right after an fdatasync (ALWAYS; invariant 9): so
- * that even the last batch before a crash has a mark after it saying it was synced, and damage to it
- * is refused rather than cut as a torn write. The mark leads the active buffer (reserved here if the
- * buffer is empty) and the next round writes the buffer from after it. Called by the round's leader
- * with mu held; drops it around the write. Without memory for the mark it writes none (the next
- * batch brings its own). */
+/* Writes the next batch's sync mark at once, right after an fdatasync that left no record waiting
+ * (ALWAYS; invariant 9): so that the last batch before the WAL goes quiet has a mark after it saying
+ * it was synced, and damage to it is refused rather than cut as a torn write. (When records wait,
+ * their batch follows at once with its own mark.) The mark leads the empty active buffer, and the
+ * next round writes the buffer from after it. Called by the round's leader with mu held and the
+ * active buffer empty; drops mu around the write. Without memory for the mark it writes none. */
 static void write_next_mark_locked(wal_t *w)
 {
-    int fresh = w->active.len == 0;
-    if (fresh) {
-        if (w->active.cap < WAL_MARK_BYTES &&
-            array_grow(&w->active.data, &w->active.cap, WAL_MARK_BYTES, 1, WAL_BUF_INITIAL_BYTES,
-                       w->buf_max_bytes) != 0)
-            return;
-        reserve_mark(w->active.data);
-        w->active.len = WAL_MARK_BYTES;
-        w->appended_lsn += WAL_MARK_BYTES;
-    }
+    if (w->active.cap < WAL_MARK_BYTES &&
+        array_grow(&w->active.data, &w->active.cap, WAL_MARK_BYTES, 1, WAL_BUF_INITIAL_BYTES,
+                   w->buf_max_bytes) != 0)
+        return;
+    reserve_mark(w->active.data);
+    w->active.len = WAL_MARK_BYTES;
+    w->appended_lsn += WAL_MARK_BYTES;
     uint8_t mark[WAL_MARK_BYTES];
     seal_mark(w->active.data, w->file_synced);
     memcpy(mark, w->active.data, sizeof mark);
@@ -391,7 +388,7 @@ static void write_next_mark_locked(wal_t *w)
     w->stats.bytes_written += WAL_MARK_BYTES;
     /* A mark holds no write: when nothing was appended behind it yet, its LSN bytes count as written
      * and synced, so that waiting for everything appended (close, rotate) starts no round for it. */
-    if (fresh && w->written_lsn + WAL_MARK_BYTES == w->appended_lsn) {
+    if (w->written_lsn + WAL_MARK_BYTES == w->appended_lsn) {
         w->written_lsn = w->appended_lsn;
         if (w->synced_lsn + WAL_MARK_BYTES == w->appended_lsn)
             w->synced_lsn = w->appended_lsn;
@@ -465,7 +462,9 @@ static void io_round(wal_t *w, int want_sync, int force_rotate)
         uint64_t file_no = w->file_no;
         if (force_rotate || w->file_bytes >= w->opts.file_bytes)
             rotate_locked(w);
-        if (synced && !w->failed && w->opts.sync == FLOE_SYNC_ALWAYS && (batch_bytes > 0 || w->file_no != file_no))
+        /* Records appended during the round start the next batch at once, with its own mark. */
+        if (synced && !w->failed && w->opts.sync == FLOE_SYNC_ALWAYS && w->active.len == 0 &&
+            (batch_bytes > 0 || w->file_no != file_no))
             write_next_mark_locked(w);
     }
     w->io_busy = 0;
