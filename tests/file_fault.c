@@ -129,7 +129,9 @@ static struct {
     int n_faults;
     uint64_t failures[FILE_OP_KINDS];
     uint64_t mutations;
-    uint64_t crash_at; /* the mutation number that crashes; 0: none */
+    uint64_t crash_at; /* the count of (matching) mutations that crashes; 0: none */
+    uint64_t crash_seen; /* mutations counted towards crash_at since it was armed */
+    file_fault_match crash_match; /* NULL: every mutation counts */
     file_fault_loss crash_mode;
     uint64_t crash_seed;
     char crash_note[PATH_MAX]; /* "" or where the crash writes which call it replaced */
@@ -307,7 +309,10 @@ static int before_call(file_fault_op op, const char *path, int mutating)
 {
     if (mutating && ff.trace_fd > 0)
         dprintf(ff.trace_fd, "%llu %s %s\n", (unsigned long long)ff.mutations + 1, op_name(op), path ? path : "?");
-    if (mutating && ++ff.mutations == ff.crash_at) {
+    if (mutating)
+        ff.mutations++;
+    if (mutating && ff.crash_at && (!ff.crash_match || ff.crash_match(op_name(op), path ? path : "?")) &&
+        ++ff.crash_seen == ff.crash_at) {
         if (ff.crash_note[0])
             write_crash_note(op, path);
         power_loss(ff.crash_mode, ff.crash_seed);
@@ -1385,8 +1390,15 @@ void file_fault_crash_note(const char *note_path)
 
 void file_fault_crash_at(uint64_t nth, file_fault_loss mode, uint64_t seed)
 {
+    file_fault_crash_at_match(nth, NULL, mode, seed);
+}
+
+void file_fault_crash_at_match(uint64_t nth, file_fault_match match, file_fault_loss mode, uint64_t seed)
+{
     pthread_mutex_lock(&ff.mu);
-    ff.crash_at = nth ? ff.mutations + nth : 0;
+    ff.crash_at = nth;
+    ff.crash_seen = 0;
+    ff.crash_match = match;
     ff.crash_mode = mode;
     ff.crash_seed = seed;
     pthread_mutex_unlock(&ff.mu);

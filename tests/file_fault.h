@@ -90,6 +90,16 @@ void file_fault_trace(const char *trace_path);
  * file at note_path, outside the environment; NULL or "" writes none. */
 void file_fault_crash_note(const char *note_path);
 
+/* Which mutating calls file_fault_crash_at_match counts: op is the call's name as in the trace
+ * ("write", "fsync", "unlink", ...), path its file. Called with the environment's lock held: it
+ * must not call into the environment. */
+typedef int (*file_fault_match)(const char *op, const char *path);
+
+/* As file_fault_crash_at, counting only the mutating calls match accepts (NULL: all), so a test can
+ * cut at the nth call of one kind (the 3rd unlink in the cold tier, say) however other threads'
+ * calls interleave. */
+void file_fault_crash_at_match(uint64_t nth, file_fault_match match, file_fault_loss mode, uint64_t seed);
+
 /* Applies a power loss to the disk now (the process may go on, but its open files no longer tell
  * the truth: the caller exits or stops using them). */
 void file_fault_power_loss(file_fault_loss mode, uint64_t seed);

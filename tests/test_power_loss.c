@@ -11,8 +11,10 @@
  *   - sync "always": every acknowledged write reads back (the one write in flight may or may not);
  *   - "interval" and "never": what survives is exactly the first S writes for some S, never a
  *     newer write without an older one.
- * The cut points are spread over the workload's mutations, counted by a run without a crash.
- * 200 runs by default; FLOE_LONG_TESTS=1 runs 3000. */
+ * Half the cut points fall on any of the workload's mutations (counted by a run without a crash),
+ * half on the nth call of one kind (WAL, segment write, manifest save, upload, publish, eviction,
+ * gc) in turn; each crash notes what it interrupted and the test reports the spread and requires
+ * every kind. 200 runs by default; FLOE_LONG_TESTS=1 runs 3000; FLOE_POWER_LOSS_SEED picks others. */
 #include <check.h>
 #include <errno.h>
 #include <stdio.h>
@@ -186,6 +188,14 @@ static int category_of(const char *op, const char *path)
     return C_OTHER;
 }
 
+/* The category a child's cut is aimed at (-1: any call), and the matcher that counts only its calls. */
+static int aim_category = -1;
+
+static int matches_aim(const char *op, const char *path)
+{
+    return category_of(op, path) == aim_category;
+}
+
 /* The mutations of a workload run, by category, read from its trace. */
 typedef struct cut_map {
     uint64_t *at[C_KINDS];
@@ -217,7 +227,7 @@ typedef struct outcome {
 } outcome;
 
 /* Runs the workload in a child with a power loss at mutation cut (0: none) and collects its acks. */
-static outcome run_child(const char *root, floe_sync_mode sync, uint64_t cut, file_fault_loss loss,
+static outcome run_child(const char *root, floe_sync_mode sync, int aim, uint64_t cut, file_fault_loss loss,
                          uint64_t seed)
 {
     char data_dir[600], cold_dir[600];
@@ -234,7 +244,8 @@ static outcome run_child(const char *root, floe_sync_mode sync, uint64_t cut, fi
         file_fault_install();
         if (cut) {
             file_fault_crash_note(note);
-            file_fault_crash_at(cut, loss, seed);
+            aim_category = aim;
+            file_fault_crash_at_match(cut, aim >= 0 ? matches_aim : NULL, loss, seed);
         } else {
             file_fault_trace(note);
         }
@@ -334,7 +345,7 @@ static void verify(const char *root, floe_sync_mode sync, const outcome *out, co
 static uint64_t count_mutations(floe_sync_mode sync, cut_map *m)
 {
     char *root = tu_tmpdir("powerloss-count");
-    outcome out = run_child(root, sync, 0, FILE_LOSS_DROP, 0);
+    outcome out = run_child(root, sync, -1, 0, FILE_LOSS_DROP, 0);
     ck_assert_msg(WIFEXITED(out.status) && WEXITSTATUS(out.status) == 0 && out.finished,
                   "the workload without a power loss failed (status %d)", out.status);
     ck_assert_int_eq(out.acked, EVENTS);
@@ -380,22 +391,24 @@ START_TEST(power_loss_at_random_instants_keeps_acknowledged_writes)
     int crashed = 0;
     int hits[3][C_KINDS] = {{0}};
     for (int i = 0; i < runs; i++) {
-        /* Half the cuts fall anywhere; half are aimed at each kind of call in turn, so the rare
-         * ones (a publish, a gc delete) are cut too. Threads make each run's calls differ a
-         * little from the counting run's: the note says what was really cut. */
+        /* Half the cuts fall on any call; half on the nth call of one kind, each kind in turn, so
+         * the rare ones (a publish, a gc delete) are cut too, however threads interleave. The
+         * note says what was really cut. */
         int m = i % 3;
         uint64_t cut = 1 + tu_rand64(&rng) % mutations[m];
-        int aim = (i / 2) % C_OTHER;
-        if (i % 2 && maps[m].n[aim])
-            cut = maps[m].at[aim][tu_rand64(&rng) % maps[m].n[aim]];
+        int aim = i % 2 ? (i / 2) % C_OTHER : -1;
+        if (aim >= 0)
+            cut = 1 + tu_rand64(&rng) % maps[m].n[aim];
         file_fault_loss loss = (file_fault_loss)(tu_rand64(&rng) % 3);
         uint64_t seed = tu_rand64(&rng);
-        char what[160];
-        snprintf(what, sizeof what, "run %d (sync %d, power loss at mutation %llu of %llu, loss mode %d, seed %llu)",
-                 i, (int)modes[m], (unsigned long long)cut, (unsigned long long)mutations[m], (int)loss,
-                 (unsigned long long)seed);
+        char what[256];
+        snprintf(what, sizeof what,
+                 "run %d (sync %d, power loss at mutation %llu of %llu (%s), loss mode %d, seed %llu)", i,
+                 (int)modes[m], (unsigned long long)cut,
+                 (unsigned long long)(aim >= 0 ? maps[m].n[aim] : mutations[m]),
+                 aim >= 0 ? category_names[aim] : "any kind", (int)loss, (unsigned long long)seed);
         char *root = tu_tmpdir("powerloss");
-        outcome out = run_child(root, modes[m], cut, loss, seed);
+        outcome out = run_child(root, modes[m], aim, cut, loss, seed);
         int stopped = WIFEXITED(out.status) && WEXITSTATUS(out.status) == FILE_FAULT_CRASH_EXIT;
         ck_assert_msg(stopped || (WIFEXITED(out.status) && WEXITSTATUS(out.status) == 0),
                       "%s: the workload failed (status %d)", what, out.status);
