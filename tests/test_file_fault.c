@@ -114,6 +114,7 @@ typedef struct scenario {
     file_fault_loss mode;
     uint64_t seed;
     uint64_t cut; /* crash_at's n, 0 for none */
+    file_fault_match match; /* what crash_at counts; NULL: every mutating call */
     int sync_dir; /* whether the scenario ends with the directory fsync it is about */
 } scenario;
 
@@ -127,7 +128,7 @@ static int run_child(void (*fn)(const scenario *), const scenario *sc)
     if (pid == 0) {
         file_fault_install();
         if (sc->cut)
-            file_fault_crash_at(sc->cut, sc->mode, sc->seed);
+            file_fault_crash_at_match(sc->cut, sc->match, sc->mode, sc->seed);
         fn(sc);
         file_fault_power_loss(sc->mode, sc->seed);
         _exit(0);
@@ -648,6 +649,27 @@ START_TEST(crash_at_exits_before_the_nth_mutating_call)
 }
 END_TEST
 
+static int is_fsync(const char *op, const char *path)
+{
+    (void)path;
+    return strcmp(op, "fsync") == 0;
+}
+
+START_TEST(crash_at_match_counts_only_the_calls_it_accepts)
+{
+    /* six_mutations fsyncs three times (calls 2, 4 and 6): the 2nd fsync is call 4, the 3rd call 6. */
+    static const char *const want[] = {NULL, NULL, "", "one"};
+    for (uint64_t n = 2; n <= 3; n++) {
+        char *dir = tu_tmpdir("ff");
+        scenario sc = {.dir = dir, .mode = FILE_LOSS_DROP, .cut = n, .match = is_fsync};
+        ck_assert_int_eq(run_child(six_mutations, &sc), FILE_FAULT_CRASH_EXIT);
+        assert_text(at(dir, "f"), want[n]);
+        tu_rmrf(dir);
+        free(dir);
+    }
+}
+END_TEST
+
 START_TEST(fault_fails_the_nth_matching_call_once)
 {
     char *dir = tu_tmpdir("ff");
@@ -901,6 +923,7 @@ static Suite *file_fault_suite(void)
     TCase *crash = tcase_create("crash_at");
     tcase_add_test(crash, mutations_count_only_calls_that_change_files);
     tcase_add_test(crash, crash_at_exits_before_the_nth_mutating_call);
+    tcase_add_test(crash, crash_at_match_counts_only_the_calls_it_accepts);
     tcase_add_test(crash, concurrent_writers_crash_at_one_consistent_point);
     suite_add_tcase(s, crash);
     TCase *faults = tcase_create("faults");
