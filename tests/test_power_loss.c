@@ -250,6 +250,7 @@ static outcome run_child(const char *root, floe_sync_mode sync, int aim, uint64_
             file_fault_trace(note);
         }
         workload(data_dir, cold_dir, sync, fds[1]);
+        file_fault_uninstall(); /* no power loss came: its stash directories go */
         _exit(0);
     }
     close(fds[1]);
