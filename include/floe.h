@@ -145,6 +145,14 @@ typedef struct floe_options {
      * returns. */
     void (*log_fn)(void *ctx, int level, const char *msg);
     void *log_ctx;
+    /* Background gc of the cold tier (docs/operations.md, "gc"): with a cold tier, every interval_s
+     * the store deletes manifest versions past the newest 10 and orphaned segment objects, each
+     * older than grace_s, if it published a manifest since its last gc (an idle store sends no
+     * requests). */
+    struct {
+        uint32_t interval_s; /* default 3600; 0 turns background gc off */
+        uint32_t grace_s;    /* default 3600 */
+    } gc;
 } floe_options;
 
 /* Fills *opts with the defaults and its struct_size. Use the macro floe_options_init(opts); the
@@ -299,6 +307,10 @@ typedef struct floe_stats {
     int read_only;       /* 1 after a failed write/fsync */
     int cold_healthy;    /* 0 while the cold tier reports a permanent error */
     char last_error[256]; /* the error that made the store read-only or the cold tier unhealthy */
+    /* background gc of the cold tier */
+    uint64_t gc_runs;            /* gc runs that finished */
+    uint64_t gc_objects_deleted; /* manifests and segment objects they deleted */
+    uint64_t gc_errors;          /* gc runs that failed (retried at the next interval) */
 } floe_stats;
 
 /* Fills *out with a snapshot of the counters. Use the macro floe_stats_get(db, out); the function

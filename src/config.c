@@ -557,7 +557,7 @@ static int parse_cold(cfg_parser *p, json_t *cold, floe_config *c)
 static int parse_root(cfg_parser *p, json_t *root, floe_config *c)
 {
     static const char *const known[] = {"data_dir", "http", "wal",    "segment", "cache",
-                                        "local",    "cold", "upload", NULL};
+                                        "local",    "cold", "upload", "gc",      NULL};
     int rc = check_known(p, root, "", known);
     if (rc)
         return rc;
@@ -603,6 +603,15 @@ static int parse_root(cfg_parser *p, json_t *root, floe_config *c)
             (rc = get_option(p, sec, "upload", "max_pending_bytes", "upload.max_pending_bytes", &c->options)) ||
             (rc = get_option(p, sec, "upload", "wait_ms", "upload.wait_ms", &c->options)) ||
             (rc = get_option(p, sec, "upload", "flush_timeout_ms", "upload.flush_timeout_ms", &c->options)))
+            return rc;
+    }
+    if ((rc = get_section(p, root, "", "gc", &sec)))
+        return rc;
+    if (sec) {
+        static const char *const gc_known[] = {"interval_s", "grace_s", NULL};
+        if ((rc = check_known(p, sec, "gc", gc_known)) ||
+            (rc = get_option(p, sec, "gc", "interval_s", "gc.interval_s", &c->options)) ||
+            (rc = get_option(p, sec, "gc", "grace_s", "gc.grace_s", &c->options)))
             return rc;
     }
     return 0;

@@ -44,6 +44,8 @@ static const option_limit limits[] = {
     LIMIT(upload.max_pending_bytes, 64 * KIB, 1024 * TIB),
     LIMIT(upload.wait_ms, 0, 3600 * 1000),
     LIMIT(upload.flush_timeout_ms, 1, 24 * 3600 * 1000),
+    LIMIT(gc.interval_s, 0, 7 * 86400),
+    LIMIT(gc.grace_s, 0, 30 * 86400),
 };
 
 /* The smallest floe_options a program may pass: the layout of the first floe.h with struct_size. */
@@ -77,6 +79,8 @@ static void defaults(floe_options *o)
     o->upload.max_pending_bytes = 4ull << 30;
     o->upload.wait_ms = 10000;
     o->upload.flush_timeout_ms = 100000;
+    o->gc.interval_s = 3600;
+    o->gc.grace_s = 3600;
 }
 
 void floe_options_init_sized(floe_options *o, size_t struct_size)

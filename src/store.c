@@ -12,8 +12,9 @@
  *  2. WAL records at or below the manifest's last_seq are already in segments and are not replayed.
  *  3. Once a WAL write, fsync or segment write fails the store is read-only for good (sticky): it is
  *     never retried and reported as success.
- *  4. Close stops the threads before it frees what they use: the flusher first (it finishes the
- *     seal queue), then the uploaders, then the WAL, views and caches, and the cold store last.
+ *  4. Close stops the threads before it frees what they use: the gc thread first, then the flusher
+ *     (it finishes the seal queue), then the uploaders, then the WAL, views and caches, and the
+ *     cold store last.
  */
 #include "store.h"
 
@@ -31,6 +32,7 @@
 #include "clock.h"
 #include "file.h"
 #include "flusher.h"
+#include "gcthread.h"
 #include "options.h"
 #include "uploader.h"
 #include "view.h"
@@ -445,6 +447,8 @@ int store_open_with_cold(const char *dir, const floe_options *opts, cold_t *cold
             err_wrap(rc, "floe_open %s", dir);
         goto fail;
     }
+    if ((rc = gcthread_start(db)) < 0)
+        goto fail;
     /* A large replay seals at once so memory returns to its budget. */
     if (memtable_bytes(db->mem) >= db->opts.segment.max_bytes) {
         pthread_mutex_lock(&db->write_mu);
@@ -476,6 +480,7 @@ int floe_close(floe_t *db)
     if (!db)
         return 0;
     int rc = 0;
+    gcthread_stop(db);
     flusher_stop(db);
     uploader_stop(db);
     free(db->uploaders);
@@ -660,6 +665,9 @@ int floe_stats_get_sized(floe_t *db, floe_stats *out, size_t struct_size)
         cold_get_counters(db->cold, s.cold_requests, s.cold_errors, s.cold_retries);
         s.uploads = atomic_load(&db->n_uploads);
         s.upload_bytes = atomic_load(&db->n_upload_bytes);
+        s.gc_runs = atomic_load(&db->n_gc_runs);
+        s.gc_objects_deleted = atomic_load(&db->n_gc_objects_deleted);
+        s.gc_errors = atomic_load(&db->n_gc_errors);
     }
     stats_caches(db, &s);
     memcpy(out, &s, s.struct_size);

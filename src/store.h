@@ -1,7 +1,8 @@
 /* The store's internal header: `struct floe`, shared by the modules that make up a store (store.c:
  * open, close, flush and stats; write.c: the write path; read.c: point reads; list.c: the list
  * merge; view.c: views, segment references and the cold metadata cache; flusher.c: the seal queue
- * and the segment-file writer; uploader.c: the cold tier's uploads, publication and eviction).
+ * and the segment-file writer; uploader.c: the cold tier's uploads, publication and eviction;
+ * gcthread.c: the background gc of the cold tier).
  * Nothing outside those files includes it, except tests and tools through store_open_with_cold.
  *
  * Lock order (a thread holding one may take only those after it):
@@ -9,8 +10,8 @@
  *     write_mu  ->  publish_mu  ->  manifest_mu  ->  state_mu
  *
  * Every other lock is a leaf that is never held while taking one of these: the mutexes inside the
- * WAL, the lru caches (object cache, decoded blocks, cold metadata), the block cache and the cold
- * store. view_acquire takes state_mu alone. A cold segment's reader is pinned by its metadata-cache
+ * WAL, the lru caches (object cache, decoded blocks, cold metadata), the block cache, the cold
+ * store and gc_mu. view_acquire takes state_mu alone. A cold segment's reader is pinned by its metadata-cache
  * handle, not by a lock of the store's.
  */
 #ifndef FLOE_STORE_H
@@ -97,6 +98,14 @@ struct floe {
     atomic_int read_only;                  /* sticky after a failed write, fsync or save */
     atomic_uint_fast64_t n_puts, n_deletes, n_gets, hits_memory, hits_local, hits_cold, misses;
     atomic_uint_fast64_t n_uploads, n_upload_bytes;
+    atomic_uint_fast64_t n_gc_runs, n_gc_objects_deleted, n_gc_errors;
+
+    /* gc_mu and gc_cv (CLOCK_MONOTONIC), a leaf: the gc thread's sleep and whether it is in a run
+     * (gcthread.c). Initialised only when the gc thread starts. */
+    pthread_mutex_t gc_mu;
+    pthread_cond_t gc_cv;
+    int gc_stopping;
+    int gc_running;
 
     /* Threads: started by open, joined by close (which sets stopping first). */
     pthread_t flusher;
@@ -105,6 +114,8 @@ struct floe {
     unsigned n_uploaders;
     pthread_t claimer;
     int claimer_started;
+    pthread_t gc_thread;
+    int gc_started;
 };
 
 /* floe_open with a cold store the caller built (e.g. a fault-injecting wrapper); the store takes

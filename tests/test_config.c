@@ -117,7 +117,7 @@ START_TEST(config_and_floe_open_accept_the_same_option_ranges)
         free(c);
         checked++;
     }
-    ck_assert_uint_ge(checked, 19);
+    ck_assert_uint_ge(checked, 21);
 }
 END_TEST
 
@@ -161,6 +161,8 @@ START_TEST(config_defaults_are_documented_values)
     ck_assert_uint_eq(c->options.upload.concurrency, 4);
     ck_assert_uint_eq(c->options.upload.part_bytes, 16ull << 20);
     ck_assert_uint_eq(c->options.upload.max_pending_bytes, 4ull << 30);
+    ck_assert_uint_eq(c->options.gc.interval_s, 3600);
+    ck_assert_uint_eq(c->options.gc.grace_s, 3600);
     config_free(c);
     free(c);
 }
@@ -235,7 +237,8 @@ START_TEST(config_every_field_is_parsed)
         "      \"region\": \"eu-west-3\", \"path_style\": false, \"ca_file\": \"/etc/ca.pem\",\n"
         "      \"timeout_ms\": 2500, \"max_retries\": 3 } },\n"
         "  \"upload\": { \"concurrency\": 9, \"part_bytes\": 8388608, \"max_pending_bytes\": 33554432,\n"
-        "    \"wait_ms\": 77 } }\n";
+        "    \"wait_ms\": 77 },\n"
+        "  \"gc\": { \"interval_s\": 120, \"grace_s\": 600 } }\n";
     floe_config *c = malloc(sizeof *c);
     ck_assert_int_eq(load_text(text, c), 0);
     ck_assert_str_eq(c->source, cfg_path);
@@ -289,6 +292,8 @@ START_TEST(config_every_field_is_parsed)
     ck_assert_uint_eq(c->options.upload.part_bytes, 8388608);
     ck_assert_uint_eq(c->options.upload.max_pending_bytes, 33554432);
     ck_assert_uint_eq(c->options.upload.wait_ms, 77);
+    ck_assert_uint_eq(c->options.gc.interval_s, 120);
+    ck_assert_uint_eq(c->options.gc.grace_s, 600);
     /* the options' strings live inside the config itself */
     ck_assert_ptr_eq(c->options.cold.fs_path, c->cold_fs_path);
     ck_assert_ptr_eq(c->options.cold.s3.bucket, c->s3_bucket);
@@ -306,6 +311,7 @@ START_TEST(config_unknown_field_is_named)
     expect_error("{\"http\": {\"tokens\": [{\"token\": \"t\", \"access\": \"read\", \"role\": 1}]}}",
                  "unknown field http.tokens[0].role", NULL);
     expect_error("{\"cold\": {\"fs\": {\"dir\": \"/x\"}}}", "unknown field cold.fs.dir", NULL);
+    expect_error("{\"gc\": {\"keep_manifests\": 3}}", "unknown field gc.keep_manifests", "interval_s");
 }
 END_TEST
 
@@ -350,6 +356,10 @@ START_TEST(config_out_of_range_is_named)
     expect_error("{\"http\": {\"max_object_bytes\": 2147483648}}", "field http.max_object_bytes", NULL);
     expect_error("{\"segment\": {\"block_bytes\": 100}}", "field segment.block_bytes", NULL);
     expect_error("{\"upload\": {\"part_bytes\": 1024}}", "field upload.part_bytes", NULL);
+    expect_error("{\"gc\": {\"interval_s\": 604801}}", "field gc.interval_s", "between 0 and 604800");
+    expect_error("{\"gc\": {\"grace_s\": 2592001}}", "field gc.grace_s", "between 0 and 2592000");
+    expect_error("{\"gc\": {\"grace_s\": -1}}", "field gc.grace_s", NULL);
+    expect_error("{\"gc\": 5}", "field gc must be an object", NULL);
     expect_error("{\"data_dir\": \"\"}", "field data_dir must not be empty", NULL);
     expect_error("{\"http\": {\"max_object_bytes\": 1048576, \"max_body_bytes_in_flight\": 1000}}",
                  "field http.max_body_bytes_in_flight must be at least http.max_object_bytes", NULL);

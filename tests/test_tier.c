@@ -555,12 +555,157 @@ START_TEST(tier_a_stop_between_publish_and_the_local_manifest_save_reopens_with_
 }
 END_TEST
 
+/* Waits (at most 15 s) until db's background gc has finished at least runs runs. */
+static void wait_gc_runs(floe_t *db, uint64_t runs)
+{
+    floe_stats st;
+    for (int i = 0; i < 300; i++) {
+        ck_assert_int_eq(floe_stats_get(db, &st), 0);
+        if (st.gc_runs >= runs)
+            return;
+        usleep(50000);
+    }
+    ck_abort_msg("background gc finished %" PRIu64 " runs in 15 s, expected %" PRIu64 " (errors: %" PRIu64
+                 ")",
+                 st.gc_runs, runs, st.gc_errors);
+}
+
+/* How many manifest objects the fs cold tier holds, and whether key is there. */
+typedef struct bucket_count {
+    const char *key;
+    size_t manifests;
+    int has_key;
+} bucket_count;
+
+static int count_object(void *ctx, const char *key, uint64_t size, int64_t mtime_unix_s)
+{
+    bucket_count *b = ctx;
+    uint64_t v;
+    (void)size, (void)mtime_unix_s;
+    b->manifests += cold_parse_manifest_key(key, &v) == 0;
+    b->has_key |= b->key && strcmp(key, b->key) == 0;
+    return 0;
+}
+
+static bucket_count count_bucket(const char *key)
+{
+    bucket_count b = {key, 0, 0};
+    cold_t *c = open_fs_cold();
+    ck_assert_int_eq(cold_list(c, "", count_object, &b), 0);
+    cold_close(c);
+    return b;
+}
+
+/* Copies the object of db's oldest remote segment to the same id under another epoch, as a fenced
+ * writer or a redone upload leaves one; out gets its key. */
+static void plant_orphan(floe_t *db, char out[COLD_LAYOUT_KEY_MAX])
+{
+    char key[COLD_LAYOUT_KEY_MAX];
+    uint64_t id, epoch;
+    pthread_mutex_lock(&db->manifest_mu);
+    ck_assert_uint_gt(db->man->count, 0);
+    snprintf(key, sizeof key, "%s", db->man->segments[0].object_key);
+    pthread_mutex_unlock(&db->manifest_mu);
+    ck_assert_int_eq(cold_parse_segment_key(key, &id, &epoch), 0);
+    cold_segment_key(id, epoch + 1000, out);
+    cold_t *c = open_fs_cold();
+    void *data = NULL;
+    size_t len = 0;
+    ck_assert_msg(cold_get(c, key, &data, &len, 64u << 20) == 0, "get %s: %s", key, floe_last_error());
+    ck_assert_int_eq(cold_put(c, out, data, len, 1), 0);
+    free(data);
+    cold_close(c);
+}
+
+/* Issue 10: with gc.interval_s set, the store deletes old manifests and orphans itself, and what
+ * stays restores every key. */
+START_TEST(tier_background_gc_keeps_the_bucket_bounded_and_restorable)
+{
+    floe_options o = tier_opts();
+    o.gc.interval_s = 1;
+    o.gc.grace_s = 0;
+    floe_t *db = open_with(data_dir, &o, open_fs_cold());
+    char orphan[COLD_LAYOUT_KEY_MAX];
+    for (int round = 0; round < 15; round++) {
+        write_keys(db, round * 20, (round + 1) * 20);
+        ck_assert_int_eq(floe_flush(db, FLOE_DURABLE_REMOTE), 0);
+        if (round == 12)
+            plant_orphan(db, orphan);
+    }
+    ck_assert(count_bucket(orphan).has_key);
+    floe_stats st;
+    ck_assert_int_eq(floe_stats_get(db, &st), 0);
+    ck_assert_uint_ge(st.manifest_version, 16);
+    /* The runs after the last publication bring the bucket down to 10 manifests. */
+    bucket_count b = {0};
+    for (int i = 0; i < 300; i++) {
+        b = count_bucket(orphan);
+        if (b.manifests <= 10 && !b.has_key)
+            break;
+        usleep(50000);
+    }
+    ck_assert_msg(b.manifests <= 10, "%zu manifests in the bucket", b.manifests);
+    ck_assert_msg(!b.has_key, "orphan %s is still there", orphan);
+    ck_assert_int_eq(floe_stats_get(db, &st), 0);
+    ck_assert_uint_ge(st.gc_runs, 1);
+    ck_assert_uint_ge(st.gc_objects_deleted, 7); /* 6+ manifests and the orphan */
+    ck_assert_uint_eq(st.gc_errors, 0);
+    check_keys(db, 0, 300);
+    ck_assert_int_eq(floe_close(db), 0);
+
+    cold_t *c = open_fs_cold();
+    ck_assert_msg(tools_restore(c, data_dir2, NULL) == 0, "restore: %s", floe_last_error());
+    cold_close(c);
+    o.gc.interval_s = 0;
+    db = open_with(data_dir2, &o, open_fs_cold());
+    ck_assert_int_eq(check_keys(db, 0, 300), 300);
+    ck_assert_int_eq(floe_close(db), 0);
+}
+END_TEST
+
+/* Issue 10: background gc sends nothing to the cold tier while the store publishes nothing. */
+START_TEST(tier_background_gc_of_an_idle_store_sends_no_cold_requests)
+{
+    floe_options o = tier_opts();
+    o.gc.interval_s = 1;
+    o.gc.grace_s = 0;
+    floe_t *db = open_with(data_dir, &o, open_fs_cold());
+    write_keys(db, 0, 200);
+    ck_assert_int_eq(floe_flush(db, FLOE_DURABLE_REMOTE), 0);
+    floe_stats before, after;
+    ck_assert_int_eq(floe_stats_get(db, &before), 0);
+    wait_gc_runs(db, before.gc_runs + 1);
+    sleep(2); /* a run that began before the last publication is followed by one more */
+    ck_assert_int_eq(floe_stats_get(db, &before), 0);
+    sleep(3);
+    ck_assert_int_eq(floe_stats_get(db, &after), 0);
+    uint64_t sent_before = 0, sent_after = 0;
+    for (int op = 0; op < FLOE_COLD_OP_COUNT; op++) {
+        sent_before += before.cold_requests[op];
+        sent_after += after.cold_requests[op];
+    }
+    fprintf(stderr, "idle store with gc every 1 s: %" PRIu64 " cold requests in 3 s (%" PRIu64 " gc runs)\n",
+            sent_after - sent_before, after.gc_runs - before.gc_runs);
+    ck_assert_int_eq(memcmp(before.cold_requests, after.cold_requests, sizeof before.cold_requests), 0);
+    ck_assert_uint_eq(after.gc_runs, before.gc_runs);
+    ck_assert_uint_ge(after.gc_runs, 1);
+    ck_assert_int_eq(floe_close(db), 0);
+}
+END_TEST
+
+/* Run 0 without background gc, run 1 with it every second in both writers. */
 START_TEST(tier_newer_writer_fences_the_older_and_a_stranger_is_refused)
 {
     floe_options o = tier_opts();
+    if (_i) {
+        o.gc.interval_s = 1;
+        o.gc.grace_s = 0;
+    }
     floe_t *a = open_with(data_dir, &o, open_fs_cold());
     write_keys(a, 0, 300);
     ck_assert_int_eq(floe_flush(a, FLOE_DURABLE_REMOTE), 0);
+    if (_i)
+        wait_gc_runs(a, 1);
 
     /* B takes over the prefix from the bucket (restore), claiming a newer epoch. */
     cold_t *c = open_fs_cold();
@@ -570,6 +715,8 @@ START_TEST(tier_newer_writer_fences_the_older_and_a_stranger_is_refused)
     check_keys(b, 0, 300);
     write_keys(b, 300, 400);
     ck_assert_int_eq(floe_flush(b, FLOE_DURABLE_REMOTE), 0);
+    if (_i)
+        wait_gc_runs(b, 1);
 
     /* A is fenced at its next publication and stops taking writes. */
     write_keys(a, 1000, 1100);
@@ -578,6 +725,19 @@ START_TEST(tier_newer_writer_fences_the_older_and_a_stranger_is_refused)
     ck_assert_msg(strstr(floe_last_error(), "fenced") != NULL, "%s", floe_last_error());
     rc = floe_put(a, "late", 4, "x", 1, NULL, NULL);
     ck_assert_int_eq(rc, FLOE_EREADONLY);
+    if (_i) {
+        /* The fenced writer's gc stops; the newer one's goes on and loses nothing. */
+        floe_stats st;
+        ck_assert_int_eq(floe_stats_get(a, &st), 0);
+        uint64_t runs = st.gc_runs;
+        sleep(2);
+        ck_assert_int_eq(floe_stats_get(a, &st), 0);
+        ck_assert_uint_eq(st.gc_runs, runs);
+        ck_assert_int_eq(floe_stats_get(b, &st), 0);
+        write_keys(b, 400, 450);
+        ck_assert_int_eq(floe_flush(b, FLOE_DURABLE_REMOTE), 0);
+        wait_gc_runs(b, st.gc_runs + 1);
+    }
     floe_close(a);
 
     /* A data directory that does not hold the bucket's segments is refused outright. */
@@ -589,7 +749,7 @@ START_TEST(tier_newer_writer_fences_the_older_and_a_stranger_is_refused)
     ck_assert_msg(strstr(floe_last_error(), "restore") != NULL, "%s", floe_last_error());
 
     /* B's data is whole. */
-    check_keys(b, 0, 400);
+    check_keys(b, 0, _i ? 450 : 400);
     ck_assert_int_eq(floe_close(b), 0);
 }
 END_TEST
@@ -701,7 +861,9 @@ static Suite *tier_suite(void)
     tcase_add_test(fs, tier_writes_fail_with_cold_tier_behind_then_recover_without_loss);
     tcase_add_test(fs, tier_metadata_cache_stays_in_budget_under_concurrent_cold_reads);
     tcase_add_test(fs, tier_uploader_survives_storms_delays_and_lost_answers_with_zero_loss);
-    tcase_add_test(fs, tier_newer_writer_fences_the_older_and_a_stranger_is_refused);
+    tcase_add_loop_test(fs, tier_newer_writer_fences_the_older_and_a_stranger_is_refused, 0, 2);
+    tcase_add_test(fs, tier_background_gc_keeps_the_bucket_bounded_and_restorable);
+    tcase_add_test(fs, tier_background_gc_of_an_idle_store_sends_no_cold_requests);
     tcase_add_test(fs, tier_a_published_manifest_names_only_a_gap_free_prefix_of_segments);
     tcase_add_test(fs, tier_a_list_opens_only_segments_whose_key_range_meets_it);
     tcase_add_test(fs, tier_a_lost_answer_to_a_manifest_put_does_not_wedge_uploads);

@@ -456,7 +456,7 @@ static void stats_json(http_server *s, const floe_stats *st, buf_t *b)
     U(block_cache_hits), U(block_cache_misses), U(decoded_cache_bytes), U(decoded_cache_hits);
     U(decoded_cache_misses), U(meta_cache_bytes), U(meta_cache_segments);
     U(uploads), U(upload_bytes), U(manifest_version);
-    U(writer_epoch);
+    U(writer_epoch), U(gc_runs), U(gc_objects_deleted), U(gc_errors);
 #undef U
     const char *arrays[3] = {"s3_requests", "s3_errors", "s3_retries"};
     const uint64_t *vals[3] = {st->cold_requests, st->cold_errors, st->cold_retries};
@@ -607,6 +607,10 @@ static void metrics_unlabelled(http_server *s, const floe_stats *st, buf_t *b)
         {"floe_upload_bytes_total", "counter", "Bytes uploaded to the cold tier.", st->upload_bytes},
         {"floe_manifest_version", "gauge", "Newest published manifest version.", st->manifest_version},
         {"floe_writer_epoch", "gauge", "This writer's epoch.", st->writer_epoch},
+        {"floe_gc_runs_total", "counter", "Background gc runs of the cold tier that finished.", st->gc_runs},
+        {"floe_gc_objects_deleted_total", "counter", "Manifests and segment objects background gc deleted.",
+         st->gc_objects_deleted},
+        {"floe_gc_errors_total", "counter", "Background gc runs that failed.", st->gc_errors},
         {"floe_read_only", "gauge", "1 when a failed write made the store read-only.",
          (uint64_t)st->read_only},
         {"floe_cold_healthy", "gauge", "0 while the cold tier reports a permanent error.",

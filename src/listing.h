@@ -1,8 +1,8 @@
-/* Listings of the cold tier for the operator tools: every key under a prefix, with size and
+/* Listings of the cold tier for gc and the operator tools: every key under a prefix, with size and
  * modification time, sorted and searchable, so that one listing of segments/ answers "is this object
  * there, and how big is it" for every segment a manifest names. */
-#ifndef FLOE_TOOLS_LISTING_H
-#define FLOE_TOOLS_LISTING_H
+#ifndef FLOE_LISTING_H
+#define FLOE_LISTING_H
 
 #include <stddef.h>
 #include <stdint.h>
