@@ -109,14 +109,27 @@ static int newest_cb(void *ctx, const char *key, uint64_t size, int64_t mtime_un
 
 int remote_latest(cold_t *c, uint64_t *version_out, manifest **out)
 {
+    return remote_latest_from(c, 0, version_out, out);
+}
+
+int remote_latest_from(cold_t *c, uint64_t known, uint64_t *version_out, manifest **out)
+{
     newest_scan scan = {0};
     char key[COLD_LAYOUT_KEY_MAX];
     manifest *m = NULL;
-    int rc;
+    int rc = 0;
     if (!c || !version_out || !out)
         return err_set(FLOE_EINVAL, "remote_latest: no store or output");
-    rc = cold_list(c, "manifest/", newest_cb, &scan);
-    if (rc != 0)
+    if (known > 0) {
+        /* Keys sort by version (invariant 2's padding): any version from known on is newer than
+         * every one before it. */
+        char after[COLD_LAYOUT_KEY_MAX];
+        cold_manifest_key(known - 1, after);
+        rc = cold_list_after(c, "manifest/", after, newest_cb, &scan);
+        if (rc != 0)
+            return err_wrap(rc < 0 ? rc : FLOE_ECOLD, "list manifest/ after %s in the cold tier", after);
+    }
+    if (!scan.found && (rc = cold_list(c, "manifest/", newest_cb, &scan)) != 0)
         return err_wrap(rc < 0 ? rc : FLOE_ECOLD, "list manifest/ in the cold tier");
     err_clear();
     if (!scan.found)
@@ -310,7 +323,7 @@ static int claim_once(cold_t *c, manifest *m)
 {
     manifest *newest = NULL, *mine = NULL, *remote = NULL, *theirs = NULL;
     uint64_t newest_version = 0, *ids = NULL;
-    int rc = remote_latest(c, &newest_version, &newest);
+    int rc = remote_latest_from(c, m->remote_version, &newest_version, &newest);
     if (rc == FLOE_ENOTFOUND) {
         newest = NULL;
         newest_version = 0;

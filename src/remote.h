@@ -30,6 +30,11 @@ int remote_read_manifest(cold_t *c, const char *key, uint64_t version, manifest 
  * the bucket prefix has no manifest; FLOE_ECORRUPT naming the object if it does not parse. */
 int remote_latest(cold_t *c, uint64_t *version_out, manifest **out);
 
+/* remote_latest for a writer that has published version known before (0: none): lists only the
+ * versions from known on, so it costs one LIST page however many older versions the bucket holds,
+ * and falls back to the whole listing when none is there any more. Same results and errors. */
+int remote_latest_from(cold_t *c, uint64_t known, uint64_t *version_out, manifest **out);
+
 /* Builds the remote form of m: only segments that are fully uploaded (state SEG_REMOTE or
  * SEG_LOCAL_REMOTE, plus any whose id is in extra_ids[0..n_extra) — uploaded but not yet published)
  * are named, all in state "remote", each with its object_key; version = version. Caller frees. */
