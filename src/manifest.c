@@ -27,6 +27,7 @@
 #include "file.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -38,8 +39,6 @@
 #define MANIFEST_FORMAT 1
 #define MANIFEST_FILE "manifest.json"
 #define MANIFEST_TMP_FILE "manifest.json.tmp"
-/* A local manifest larger than this is refused rather than read (about half a million segments). */
-#define MANIFEST_MAX_BYTES (256ull * 1024 * 1024)
 #define MANIFEST_MAX_OBJECT_KEY_BYTES 1024
 #define MANIFEST_MAX_SEGMENTS (16u * 1024 * 1024)
 
@@ -354,6 +353,11 @@ static int canonical_crc(const json_t *obj, uint32_t *crc_out)
 
 int manifest_to_json(const manifest *m, char **json_out, size_t *len_out)
 {
+    return manifest_to_json_within(m, MANIFEST_MAX_BYTES, json_out, len_out);
+}
+
+int manifest_to_json_within(const manifest *m, size_t max_bytes, char **json_out, size_t *len_out)
+{
     json_t *root = NULL;
     char *text = NULL;
     uint32_t crc = 0;
@@ -368,6 +372,13 @@ int manifest_to_json(const manifest *m, char **json_out, size_t *len_out)
         goto out;
     }
     size_t len = strlen(text);
+    if (len + 1 > max_bytes) {
+        rc = err_set(FLOE_ETOOBIG,
+                     "manifest version %" PRIu64 " of %zu segments would be %zu bytes, above the %zu bytes a "
+                     "reader accepts: refusing to write it (the store holds too many segments)",
+                     m->version, m->count, len + 1, max_bytes);
+        goto out;
+    }
     char *with_newline = realloc(text, len + 2);
     if (!with_newline) {
         rc = err_set(FLOE_ENOMEM, "manifest: out of memory");

@@ -65,8 +65,16 @@ manifest_segment *manifest_find(manifest *m, uint64_t id);
 int manifest_remove(manifest *m, uint64_t id);
 void manifest_segment_clear(manifest_segment *seg);
 
-/* Serialises to JSON (malloc'd, NUL-terminated, caller frees). */
+/* The largest manifest a reader accepts, local (manifest_load) or remote (remote_read_manifest):
+ * about half a million segments. */
+#define MANIFEST_MAX_BYTES (256u * 1024 * 1024)
+
+/* Serialises to JSON (malloc'd, NUL-terminated, caller frees). FLOE_ETOOBIG when the JSON would be
+ * larger than MANIFEST_MAX_BYTES: a writer never makes a manifest its own reader refuses. */
 int manifest_to_json(const manifest *m, char **json_out, size_t *len_out);
+
+/* manifest_to_json with the cap max_bytes instead of MANIFEST_MAX_BYTES (tests use a small one). */
+int manifest_to_json_within(const manifest *m, size_t max_bytes, char **json_out, size_t *len_out);
 /* Parses JSON; `name` (a path or object key) goes into error messages. Errors: FLOE_ECORRUPT naming
  * name and what is wrong (truncated, bad field, checksum mismatch). */
 int manifest_from_json(const char *json, size_t len, const char *name, manifest **out);

@@ -16,8 +16,8 @@
 #include "cold.h"
 #include "manifest.h"
 
-/* Largest manifest object read back (a cap, not a realloc). */
-#define REMOTE_MANIFEST_MAX_BYTES (256u << 20)
+/* Largest manifest object read back (a cap, not a realloc): what manifest_to_json writes at most. */
+#define REMOTE_MANIFEST_MAX_BYTES MANIFEST_MAX_BYTES
 
 /* Reads and parses the manifest object at key, which must hold the given version. On success *out
  * (caller frees with manifest_free) has every segment in state SEG_REMOTE. FLOE_ECORRUPT naming key

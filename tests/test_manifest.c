@@ -3,6 +3,7 @@
 #include "crc32c.h"
 #include "floe.h"
 #include "manifest.h"
+#include "remote.h"
 #include "testutil.h"
 
 #include <jansson.h>
@@ -227,6 +228,32 @@ START_TEST(manifest_save_then_load_returns_what_was_saved)
     manifest_free(m);
     tu_rmrf(dir);
     free(dir);
+}
+END_TEST
+
+/* A writer never makes a manifest its reader would refuse: past the readers' cap it refuses to
+ * write one (FLOE_ETOOBIG naming the sizes) instead of leaving a store that no longer opens. The
+ * real cap is 256 MiB; the same code runs here with a small one. */
+START_TEST(manifest_larger_than_a_reader_accepts_is_never_written)
+{
+    _Static_assert(MANIFEST_MAX_BYTES == REMOTE_MANIFEST_MAX_BYTES, "one cap for writers and readers");
+    manifest *m = full_manifest();
+    char *text = NULL;
+    size_t len = 0;
+    ck_assert_int_eq(manifest_to_json(m, &text, &len), 0);
+    free(text);
+    text = NULL;
+    size_t exact = len;
+    ck_assert_int_eq(manifest_to_json_within(m, exact, &text, &len), 0);
+    ck_assert_uint_eq(len, exact);
+    free(text);
+    text = NULL;
+    ck_assert_int_eq(manifest_to_json_within(m, exact - 1, &text, &len), FLOE_ETOOBIG);
+    ck_assert_ptr_null(text);
+    char want[160];
+    snprintf(want, sizeof want, "would be %zu bytes, above the %zu bytes a reader accepts", exact, exact - 1);
+    ck_assert_msg(strstr(floe_last_error(), want), "%s", floe_last_error());
+    manifest_free(m);
 }
 END_TEST
 
@@ -632,6 +659,7 @@ static Suite *manifest_suite(void)
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, manifest_json_round_trips_every_field_and_binary_keys);
     tcase_add_test(tc, manifest_empty_manifest_round_trips);
+    tcase_add_test(tc, manifest_larger_than_a_reader_accepts_is_never_written);
     tcase_add_test(tc, manifest_save_then_load_returns_what_was_saved);
     tcase_add_test(tc, manifest_missing_file_is_not_found);
     tcase_add_test(tc, manifest_truncated_file_is_refused_naming_file_and_position);
