@@ -277,9 +277,9 @@ int gc_run(cold_t *c, int64_t grace_s, unsigned keep_manifests, int dry_run, FIL
         progress->end(progress->ctx);
     err_clear();
     print_summary(out, dry_run, &r);
+out:
     if (res)
         *res = r;
-out:
     if (begun && progress && progress->end)
         progress->end(progress->ctx);
     free(mans);

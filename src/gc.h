@@ -39,7 +39,8 @@ typedef struct gc_progress {
  * than grace_s, then the segment objects that no kept manifest names and that are older than
  * grace_s and not above the newest id named. dry_run deletes nothing and reports what it would.
  * out (NULL: print nothing) gets one line per object and a summary; progress (NULL: none) follows
- * the deletions. *res (may be NULL) is filled on success only. Errors: FLOE_EINVAL (NULL c, a
+ * the deletions. *res (may be NULL) gets the counts, also when a delete failed part way (what was
+ * deleted before it is counted). Errors: FLOE_EINVAL (NULL c, a
  * negative grace_s), FLOE_ENOTFOUND (no manifest in the bucket: nothing is deleted),
  * FLOE_ECORRUPT (a manifest that stays does not parse: nothing is deleted), the cold store's
  * errors (a delete that fails stops the run; what was deleted before stays deleted), FLOE_ENOMEM. */

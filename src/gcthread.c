@@ -47,7 +47,7 @@ static uint64_t due_version(floe_t *db, uint64_t last_version)
 /* One gc run, with its counters and log lines. Returns 0 or gc_run's error. */
 static int run_once(floe_t *db)
 {
-    gc_result r;
+    gc_result r = {0};
     pthread_mutex_lock(&db->gc_mu);
     int stop = db->gc_stopping;
     db->gc_running = !stop;
@@ -59,6 +59,8 @@ static int run_once(floe_t *db)
     db->gc_running = 0;
     stop = db->gc_stopping;
     pthread_mutex_unlock(&db->gc_mu);
+    uint64_t deleted = r.manifests_deleted + r.orphans_deleted; /* a failed run's too */
+    atomic_fetch_add(&db->n_gc_objects_deleted, deleted);
     if (rc < 0) {
         if (!stop) {
             atomic_fetch_add(&db->n_gc_errors, 1);
@@ -67,9 +69,7 @@ static int run_once(floe_t *db)
         }
         return rc;
     }
-    uint64_t deleted = r.manifests_deleted + r.orphans_deleted;
     atomic_fetch_add(&db->n_gc_runs, 1);
-    atomic_fetch_add(&db->n_gc_objects_deleted, deleted);
     if (deleted)
         store_log(db, 2,
                   "gc: deleted %" PRIu64 " old manifest versions and %" PRIu64

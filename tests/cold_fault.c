@@ -27,6 +27,7 @@ typedef struct cold_fault {
     pthread_mutex_t mu; /* guards everything below */
     uint64_t rng;
     unsigned fail_next[FLOE_COLD_OP_COUNT];
+    unsigned fail_skip[FLOE_COLD_OP_COUNT]; /* calls that pass before fail_next starts */
     int fail_err[FLOE_COLD_OP_COUNT];
     uint32_t delay_ms[FLOE_COLD_OP_COUNT];
     char delay_key[128]; /* calls whose key contains this ... */
@@ -66,7 +67,9 @@ static int before_call(cold_fault *f, floe_cold_op op, const char *key)
     uint32_t delay = f->delay_ms[op];
     if (f->delay_key[0] && key && strstr(key, f->delay_key))
         delay += f->delay_key_ms;
-    if (f->fail_next[op] > 0) {
+    if (f->fail_next[op] > 0 && f->fail_skip[op] > 0) {
+        f->fail_skip[op]--;
+    } else if (f->fail_next[op] > 0) {
         f->fail_next[op]--;
         int err = f->fail_err[op];
         f->injected++;
@@ -239,10 +242,16 @@ int cold_open_fault(cold_t *inner, uint64_t seed, cold_t **out)
 
 int cold_fault_fail_next(cold_t *c, floe_cold_op op, unsigned n, int err)
 {
+    return cold_fault_fail_after(c, op, 0, n, err);
+}
+
+int cold_fault_fail_after(cold_t *c, floe_cold_op op, unsigned skip, unsigned n, int err)
+{
     cold_fault *f = fault_of(c);
     if (!f || (unsigned)op >= FLOE_COLD_OP_COUNT || err >= 0)
         return err_set(FLOE_EINVAL, "cold_fault_fail_next: not a fault wrapper, or bad op or error code");
     pthread_mutex_lock(&f->mu);
+    f->fail_skip[op] = skip;
     f->fail_next[op] = n;
     f->fail_err[op] = err;
     pthread_mutex_unlock(&f->mu);

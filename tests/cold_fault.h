@@ -20,6 +20,8 @@ int cold_open_fault(cold_t *inner, uint64_t seed, cold_t **out);
 
 /* The next n calls of op fail with err (a negative FLOE_E* code) without reaching the store. */
 int cold_fault_fail_next(cold_t *c, floe_cold_op op, unsigned n, int err);
+/* As cold_fault_fail_next, after the next skip calls of op have passed. */
+int cold_fault_fail_after(cold_t *c, floe_cold_op op, unsigned skip, unsigned n, int err);
 /* Every call of op first sleeps delay_ms (0 to stop). */
 int cold_fault_set_delay(cold_t *c, floe_cold_op op, uint32_t delay_ms);
 /* Every call whose key contains key_contains (any op) first sleeps delay_ms more ("" or 0 to

@@ -16,6 +16,7 @@
 #include "blockcache.h"
 #include "cold.h"
 #include "cold_fault.h"
+#include "gc.h"
 #include "error.h"
 #include "manifest.h"
 #include "remote.h"
@@ -748,6 +749,32 @@ START_TEST(remote_gc_keeps_orphans_newer_than_every_named_segment)
 }
 END_TEST
 
+/* A delete that fails part way stops the run with the cold tier's error, and what was deleted
+ * before it is still counted (the store's gc counters add it up). */
+START_TEST(remote_gc_counts_what_it_deleted_before_a_failed_delete)
+{
+    env e;
+    env_open(&e, _i);
+    manifest *m = NULL;
+    gc_world(&e, &m);
+    cold_t *f = NULL;
+    ck_assert_int_eq(cold_open_fault(e.c, 3, &f), 0);
+    e.c = f;
+    /* gc_world leaves 2 manifests and 3 orphans to delete: the 4th delete fails. */
+    ck_assert_int_eq(cold_fault_fail_after(f, FLOE_COLD_DELETE, 3, 1, FLOE_ECOLD), 0);
+    gc_result r;
+    memset(&r, 0xff, sizeof r);
+    ck_assert_int_eq(gc_run(e.c, 0, 10, 0, NULL, NULL, &r), FLOE_ECOLD);
+    ck_assert_uint_eq(r.manifests_deleted, 2);
+    ck_assert_uint_eq(r.orphans_deleted, 1);
+    /* The next run deletes the rest. */
+    ck_assert_int_eq(gc_run(e.c, 0, 10, 0, NULL, NULL, &r), 0);
+    ck_assert_uint_eq(r.manifests_deleted + r.orphans_deleted, 2);
+    manifest_free(m);
+    env_close(&e);
+}
+END_TEST
+
 START_TEST(remote_gc_deletes_only_orphans_older_than_the_grace_period)
 {
     env e;
@@ -855,6 +882,7 @@ static Suite *remote_suite(void)
     tcase_add_loop_test(tc, remote_damaged_manifest_is_corrupt_naming_the_object, 0, 2);
     tcase_add_loop_test(tc, remote_gc_dry_run_deletes_nothing, 0, 2);
     tcase_add_loop_test(tc, remote_gc_deletes_only_orphans_older_than_the_grace_period, 0, 2);
+    tcase_add_loop_test(tc, remote_gc_counts_what_it_deleted_before_a_failed_delete, 0, 2);
     tcase_add_loop_test(tc, remote_gc_keeps_orphans_newer_than_every_named_segment, 0, 2);
     tcase_add_loop_test(tc, remote_gc_refuses_a_prefix_without_a_manifest, 0, 2);
     suite_add_tcase(s, tc);
