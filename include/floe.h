@@ -311,6 +311,9 @@ typedef struct floe_stats {
     uint64_t gc_runs;            /* gc runs that finished */
     uint64_t gc_objects_deleted; /* manifests and segment objects they deleted */
     uint64_t gc_errors;          /* gc runs that failed (retried at the next interval) */
+    /* read amplification: the segments (local and cold) a point read may have to consult after the
+     * memtables, which is every segment until compaction merges them */
+    uint64_t segments_per_read_max;
 } floe_stats;
 
 /* Fills *out with a snapshot of the counters. Use the macro floe_stats_get(db, out); the function

@@ -670,6 +670,9 @@ int floe_stats_get_sized(floe_t *db, floe_stats *out, size_t struct_size)
         s.gc_errors = atomic_load(&db->n_gc_errors);
     }
     stats_caches(db, &s);
+    view *v = view_acquire(db);
+    s.segments_per_read_max = v ? v->n_segs : 0;
+    view_unref(v);
     memcpy(out, &s, s.struct_size);
     return 0;
 }

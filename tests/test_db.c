@@ -690,6 +690,14 @@ START_TEST(db_stats_count_operations)
     ck_assert_uint_ge(st.wal_syncs, 1);
     ck_assert_uint_eq(st.pending_entries, 3);
     ck_assert_int_eq(st.read_only, 0);
+    ck_assert_uint_eq(st.segments_per_read_max, 0);
+    /* Each flush adds a segment that a point read may have to consult. */
+    for (int i = 1; i <= 3; i++) {
+        put_str(db, "c", "3");
+        ck_assert_int_eq(floe_flush(db, FLOE_DURABLE_LOCAL), 0);
+        ck_assert_int_eq(floe_stats_get(db, &st), 0);
+        ck_assert_uint_eq(st.segments_per_read_max, (uint64_t)i);
+    }
     floe_close(db);
 }
 END_TEST

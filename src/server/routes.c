@@ -456,7 +456,7 @@ static void stats_json(http_server *s, const floe_stats *st, buf_t *b)
     U(block_cache_hits), U(block_cache_misses), U(decoded_cache_bytes), U(decoded_cache_hits);
     U(decoded_cache_misses), U(meta_cache_bytes), U(meta_cache_segments);
     U(uploads), U(upload_bytes), U(manifest_version);
-    U(writer_epoch), U(gc_runs), U(gc_objects_deleted), U(gc_errors);
+    U(writer_epoch), U(gc_runs), U(gc_objects_deleted), U(gc_errors), U(segments_per_read_max);
 #undef U
     const char *arrays[3] = {"s3_requests", "s3_errors", "s3_retries"};
     const uint64_t *vals[3] = {st->cold_requests, st->cold_errors, st->cold_retries};
@@ -611,6 +611,8 @@ static void metrics_unlabelled(http_server *s, const floe_stats *st, buf_t *b)
         {"floe_gc_objects_deleted_total", "counter", "Manifests and segment objects background gc deleted.",
          st->gc_objects_deleted},
         {"floe_gc_errors_total", "counter", "Background gc runs that failed.", st->gc_errors},
+        {"floe_segments_per_read_max", "gauge", "Segments a point read may consult after the memtables.",
+         st->segments_per_read_max},
         {"floe_read_only", "gauge", "1 when a failed write made the store read-only.",
          (uint64_t)st->read_only},
         {"floe_cold_healthy", "gauge", "0 while the cold tier reports a permanent error.",
