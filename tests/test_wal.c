@@ -841,6 +841,28 @@ static void pad_with_zeros(const char *path, size_t len)
 
 #define PAGE 4096
 
+/* Opens dir, which must replay records 1..last_kept and cut truncated bytes with a note containing
+ * note_part (and also_part, unless NULL), then closes it and removes the empty file 2 the open left,
+ * so the next case starts from file 1 alone again. */
+static void reopen_expecting_a_cut(const char *dir, const wal_options *o, uint64_t last_kept, uint64_t truncated,
+                                   const char *note_part, const char *also_part)
+{
+    collector c = {0};
+    wal_stats st;
+    wal_t *w = open_ok(dir, o, &c);
+    msg_contains(floe_last_error(), note_part);
+    if (also_part)
+        msg_contains(floe_last_error(), also_part);
+    wal_get_stats(w, &st);
+    ck_assert_int_eq(wal_close(w), 0);
+    check_range(&c, 1, last_kept);
+    ck_assert_uint_eq(st.tail_bytes_truncated, truncated);
+    collector_free(&c);
+    char *f2 = wal_file(dir, 2);
+    ck_assert_int_eq(unlink(f2), 0);
+    free(f2);
+}
+
 START_TEST(wal_zeroed_pages_of_an_unsynced_batch_in_the_last_file_are_cut)
 {
     char *dir = tu_tmpdir("wal");
@@ -869,24 +891,10 @@ START_TEST(wal_zeroed_pages_of_an_unsynced_batch_in_the_last_file_are_cut)
             pad_with_zeros(f, reserved);
             zero_range(f, b, zero_end);
 
-            collector c = {0};
-            wal_stats st;
-            wal_t *w2 = open_ok(dir, &o, &c);
-            const char *note = floe_last_error();
-            msg_contains(note, "00000000000000000001.log");
             char want[64];
             snprintf(want, sizeof want, "at byte %lld ", b);
-            msg_contains(note, want);
-            wal_get_stats(w2, &st);
-            ck_assert_int_eq(wal_close(w2), 0);
-            check_range(&c, 1, k - 1);
-            ck_assert_uint_eq(st.tail_bytes_truncated, reserved - (size_t)b);
-            collector_free(&c);
-            /* File 1 was cut where the zeros began; the reopen left a fresh, empty file 2. */
-            ck_assert_int_eq(tu_file_size(f), b);
-            char *f2 = wal_file(dir, 2);
-            ck_assert_int_eq(unlink(f2), 0);
-            free(f2);
+            reopen_expecting_a_cut(dir, &o, k - 1, reserved - (size_t)b, "00000000000000000001.log", want);
+            ck_assert_int_eq(tu_file_size(f), b); /* file 1 was cut where the zeros began */
         }
     }
     free(pristine);
@@ -969,18 +977,7 @@ START_TEST(wal_lost_page_inside_a_record_of_the_last_batch_is_cut)
             uint64_t k = 6;
             while (HDR + (long long)lsns[k] <= page * PAGE)
                 k++;
-            collector c = {0};
-            wal_stats st;
-            wal_t *w2 = open_ok(dir, &o, &c);
-            msg_contains(floe_last_error(), "never synced");
-            wal_get_stats(w2, &st);
-            ck_assert_int_eq(wal_close(w2), 0);
-            check_range(&c, 1, k - 1);
-            ck_assert_uint_eq(st.tail_bytes_truncated, len - (HDR + lsns[k - 1]));
-            collector_free(&c);
-            char *f2 = wal_file(dir, 2);
-            ck_assert_int_eq(unlink(f2), 0);
-            free(f2);
+            reopen_expecting_a_cut(dir, &o, k - 1, len - (HDR + lsns[k - 1]), "never synced", NULL);
         }
     }
     free(pristine);
