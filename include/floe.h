@@ -153,6 +153,17 @@ typedef struct floe_options {
         uint32_t interval_s; /* default 3600; 0 turns background gc off */
         uint32_t grace_s;    /* default 3600 */
     } gc;
+    /* Compaction (docs/architecture.md, "Compaction"): level 0 holds segments as sealed; at
+     * l0_trigger of them they are merged into level 1, and a level above its target size
+     * (level_base_bytes for level 1, level_ratio times more for each deeper one) is merged into the
+     * next. Writes of compaction output are capped at max_bytes_per_s. */
+    struct {
+        uint32_t l0_trigger;       /* default 4; 0 turns background compaction off (floe_compact still works) */
+        uint64_t level_base_bytes; /* default 256 MiB */
+        uint32_t level_ratio;      /* default 10 */
+        uint64_t segment_bytes;    /* output segments are cut at about this size; default 64 MiB */
+        uint64_t max_bytes_per_s;  /* default 256 MiB/s; 0 unlimited */
+    } compaction;
 } floe_options;
 
 /* Fills *opts with the defaults and its struct_size. Use the macro floe_options_init(opts); the
@@ -312,9 +323,26 @@ typedef struct floe_stats {
     uint64_t gc_objects_deleted; /* manifests and segment objects they deleted */
     uint64_t gc_errors;          /* gc runs that failed (retried at the next interval) */
     /* read amplification: the segments (local and cold) a point read may have to consult after the
-     * memtables, which is every segment until compaction merges them */
+     * memtables: every level-0 segment and one per deeper level */
     uint64_t segments_per_read_max;
+    /* compaction */
+    uint64_t compactions;            /* merge jobs finished */
+    uint64_t compaction_moves;       /* jobs that moved segments down a level without rewriting them */
+    uint64_t compaction_bytes_read;  /* input bytes read (local files and cold downloads) */
+    uint64_t compaction_bytes_written; /* output segment bytes written */
+    uint64_t compaction_queue_depth; /* jobs due now */
+    uint64_t compaction_errors;      /* jobs that failed (retried with backoff) */
+    uint64_t segments_level0;        /* level-0 segments */
+    uint64_t levels;                 /* levels below 0 that hold segments */
 } floe_stats;
+
+/* Compacts now: writes the pending segment (with a cold tier, waits until it is published), then
+ * merges until level 0 is empty and no level is over its target size, and (with a cold tier)
+ * publishes a manifest naming the result. Returns when the store has that shape, or an error:
+ * FLOE_EINVAL (NULL handle), FLOE_EREADONLY, FLOE_EFENCED, FLOE_ECOLD / FLOE_ETIMEDOUT (the cold tier
+ * failed; the store stays correct and compaction is retried), FLOE_ECORRUPT (an input is damaged:
+ * it is left as it is), FLOE_EIO, FLOE_ENOMEM. Safe to call from any thread, alongside writes. */
+FLOE_API int floe_compact(floe_t *db);
 
 /* Fills *out with a snapshot of the counters. Use the macro floe_stats_get(db, out); the function
  * behind it fills at most struct_size bytes of *out (see "Compatibility" above). Errors:

@@ -557,7 +557,7 @@ static int parse_cold(cfg_parser *p, json_t *cold, floe_config *c)
 static int parse_root(cfg_parser *p, json_t *root, floe_config *c)
 {
     static const char *const known[] = {"data_dir", "http", "wal",    "segment", "cache",
-                                        "local",    "cold", "upload", "gc",      NULL};
+                                        "local",    "cold", "upload", "gc",      "compaction", NULL};
     int rc = check_known(p, root, "", known);
     if (rc)
         return rc;
@@ -612,6 +612,19 @@ static int parse_root(cfg_parser *p, json_t *root, floe_config *c)
         if ((rc = check_known(p, sec, "gc", gc_known)) ||
             (rc = get_option(p, sec, "gc", "interval_s", "gc.interval_s", &c->options)) ||
             (rc = get_option(p, sec, "gc", "grace_s", "gc.grace_s", &c->options)))
+            return rc;
+    }
+    if ((rc = get_section(p, root, "", "compaction", &sec)))
+        return rc;
+    if (sec) {
+        static const char *const compaction_known[] = {"l0_trigger", "level_base_bytes", "level_ratio",
+                                                       "segment_bytes", "max_bytes_per_s", NULL};
+        if ((rc = check_known(p, sec, "compaction", compaction_known)) ||
+            (rc = get_option(p, sec, "compaction", "l0_trigger", "compaction.l0_trigger", &c->options)) ||
+            (rc = get_option(p, sec, "compaction", "level_base_bytes", "compaction.level_base_bytes", &c->options)) ||
+            (rc = get_option(p, sec, "compaction", "level_ratio", "compaction.level_ratio", &c->options)) ||
+            (rc = get_option(p, sec, "compaction", "segment_bytes", "compaction.segment_bytes", &c->options)) ||
+            (rc = get_option(p, sec, "compaction", "max_bytes_per_s", "compaction.max_bytes_per_s", &c->options)))
             return rc;
     }
     return 0;

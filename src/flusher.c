@@ -21,6 +21,7 @@
 
 #include "array.h"
 #include "clock.h"
+#include "compact.h"
 #include "file.h"
 #include "segment.h"
 #include "uploader.h"
@@ -158,7 +159,7 @@ static int manifest_add_segment(floe_t *db, const sealed *s, const segment_info 
         .state = SEG_LOCAL,
     };
     pthread_mutex_lock(&db->manifest_mu);
-    int rc = manifest_add(db->man, &ms);
+    int rc = manifest_insert(db->man, &ms); /* a compaction may have named a higher id first */
     if (rc == 0) {
         uint64_t old_next = db->man->next_segment_id, old_last = db->man->last_seq,
                  old_wal = db->man->wal_first_file;
@@ -248,6 +249,8 @@ static int flush_one(floe_t *db)
     db->seals_written = s.seal_no;
     pthread_cond_broadcast(&db->state_cv);
     pthread_mutex_unlock(&db->state_mu);
+    if (!db->cold)
+        compact_notify(db); /* with a cold tier, the publication of the segment notifies */
     return 0;
 }
 

@@ -7,6 +7,8 @@
  *  2. No run starts while the store is read-only, fenced or closing.
  *  3. gc_mu is a leaf: the thread holds it only to wait and to flag a run, never while it takes
  *     manifest_mu or state_mu (which it takes one at a time, each alone).
+ *  5. No run starts while compaction holds it paused (gcthread_pause), and a pause waits for the
+ *     run in progress: objects uploaded but not yet published are never seen as orphans.
  *  4. The thread deletes only what gc_run would delete for `floe gc --grace-s gc.grace_s`
  *     (gc.c's invariants), keeping the newest GC_KEEP_MANIFESTS manifests.
  */
@@ -23,7 +25,7 @@ static int gc_sleep(floe_t *db, int64_t interval_s)
     struct timespec deadline = clock_deadline_after_ms(interval_s * 1000);
     pthread_mutex_lock(&db->gc_mu);
     while (!db->gc_stopping && pthread_cond_timedwait(&db->gc_cv, &db->gc_mu, &deadline) == 0)
-        ;
+        ; /* a broadcast for a pause is not for this thread: sleep on */
     int stop = db->gc_stopping;
     pthread_mutex_unlock(&db->gc_mu);
     return stop;
@@ -44,19 +46,23 @@ static uint64_t due_version(floe_t *db, uint64_t last_version)
     return v != last_version ? v : 0;
 }
 
-/* One gc run, with its counters and log lines. Returns 0 or gc_run's error. */
+/* One gc run, with its counters and log lines. Returns 0, 1 if compaction paused gc, or gc_run's
+ * error. */
 static int run_once(floe_t *db)
 {
     gc_result r = {0};
     pthread_mutex_lock(&db->gc_mu);
-    int stop = db->gc_stopping;
-    db->gc_running = !stop;
+    int stop = db->gc_stopping, paused = db->gc_paused;
+    db->gc_running = !stop && !paused;
     pthread_mutex_unlock(&db->gc_mu);
     if (stop)
         return FLOE_ECLOSED;
+    if (paused)
+        return 1; /* invariant 5: not a failure; the next interval tries again */
     int rc = gc_run(db->cold, db->opts.gc.grace_s, GC_KEEP_MANIFESTS, 0, NULL, NULL, &r);
     pthread_mutex_lock(&db->gc_mu);
     db->gc_running = 0;
+    pthread_cond_broadcast(&db->gc_cv);
     stop = db->gc_stopping;
     pthread_mutex_unlock(&db->gc_mu);
     uint64_t deleted = r.manifests_deleted + r.orphans_deleted; /* a failed run's too */
@@ -124,4 +130,25 @@ void gcthread_stop(floe_t *db)
     pthread_mutex_destroy(&db->gc_mu);
     pthread_cond_destroy(&db->gc_cv);
     db->gc_started = 0;
+}
+
+void gcthread_pause(floe_t *db)
+{
+    if (!db->gc_started)
+        return;
+    pthread_mutex_lock(&db->gc_mu);
+    db->gc_paused++;
+    while (db->gc_running)
+        pthread_cond_wait(&db->gc_cv, &db->gc_mu);
+    pthread_mutex_unlock(&db->gc_mu);
+}
+
+void gcthread_resume(floe_t *db)
+{
+    if (!db->gc_started)
+        return;
+    pthread_mutex_lock(&db->gc_mu);
+    if (db->gc_paused)
+        db->gc_paused--;
+    pthread_mutex_unlock(&db->gc_mu);
 }

@@ -17,4 +17,10 @@ int gcthread_start(floe_t *db);
  * closes. */
 void gcthread_stop(floe_t *db);
 
+/* Waits for a gc run in progress to end and keeps new ones from starting until gcthread_resume:
+ * compaction holds it while objects it uploaded are not yet named by a published manifest, which a
+ * run with a short gc.grace_s would take for orphans. No-op without the gc thread. */
+void gcthread_pause(floe_t *db);
+void gcthread_resume(floe_t *db);
+
 #endif

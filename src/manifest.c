@@ -17,6 +17,9 @@
  *     renames it over manifest.json and fsyncs the directory. On failure the temp file it created is
  *     removed and m->version is left as it was. (If only the directory fsync fails, manifest.json may
  *     already hold the new version; like any failed fsync, the caller must stop writing.)
+ *  6. Format 2 gives each segment a level and a retired flag (compact.c). In every level above 0 the
+ *     segments that are not retired have key ranges that do not overlap; both directions check it.
+ *     Format 1 manifests still load, every segment in level 0, and are written back as format 2.
  */
 #include "manifest.h"
 
@@ -36,7 +39,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define MANIFEST_FORMAT 1
+/* Format 2 added level and retired; format 1 manifests load with every segment in level 0. */
+#define MANIFEST_FORMAT 2
+#define MANIFEST_FORMAT_OLDEST 1
 #define MANIFEST_FILE "manifest.json"
 #define MANIFEST_TMP_FILE "manifest.json.tmp"
 #define MANIFEST_MAX_OBJECT_KEY_BYTES 1024
@@ -139,6 +144,30 @@ int manifest_add(manifest *m, const manifest_segment *seg)
     return 0;
 }
 
+int manifest_insert(manifest *m, const manifest_segment *seg)
+{
+    size_t lo = 0, hi = m->count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (m->segments[mid].id < seg->id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < m->count && m->segments[lo].id == seg->id)
+        return err_set(FLOE_EINVAL, "manifest: segment %llu is already listed", (unsigned long long)seg->id);
+    int rc = reserve_one(m);
+    if (rc)
+        return rc;
+    manifest_segment copy;
+    if ((rc = segment_copy(&copy, seg)))
+        return rc;
+    memmove(&m->segments[lo + 1], &m->segments[lo], (m->count - lo) * sizeof *m->segments);
+    m->segments[lo] = copy;
+    m->count++;
+    return 0;
+}
+
 int manifest_clone(const manifest *m, manifest **out)
 {
     manifest *c = calloc(1, sizeof *c);
@@ -201,6 +230,37 @@ int manifest_remove(manifest *m, uint64_t id)
     return 0;
 }
 
+static int by_level_then_min_key(const void *a, const void *b, void *ctx)
+{
+    const manifest *m = ctx;
+    const manifest_segment *x = &m->segments[*(const size_t *)a];
+    const manifest_segment *y = &m->segments[*(const size_t *)b];
+    if (x->level != y->level)
+        return x->level < y->level ? -1 : 1;
+    return key_cmp(x->min_key, x->min_key_len, y->min_key, y->min_key_len);
+}
+
+/* Note 6: in each level above 0 the live segments' key ranges do not overlap. */
+static int check_levels(const manifest *m, const char *name, int code)
+{
+    size_t n = 0, *idx = malloc((m->count ? m->count : 1) * sizeof *idx);
+    int rc = 0;
+    if (!idx)
+        return err_set(FLOE_ENOMEM, "manifest: out of memory");
+    for (size_t i = 0; i < m->count; i++)
+        if (m->segments[i].level > 0 && !m->segments[i].retired)
+            idx[n++] = i;
+    qsort_r(idx, n, sizeof *idx, by_level_then_min_key, (void *)m);
+    for (size_t k = 1; k < n && rc == 0; k++) {
+        const manifest_segment *a = &m->segments[idx[k - 1]], *b = &m->segments[idx[k]];
+        if (a->level == b->level && key_cmp(a->max_key, a->max_key_len, b->min_key, b->min_key_len) >= 0)
+            rc = err_set(code, "%s: segments %llu and %llu of level %u overlap; a level's segments must not", name,
+                         (unsigned long long)a->id, (unsigned long long)b->id, (unsigned)a->level);
+    }
+    free(idx);
+    return rc;
+}
+
 /* Checks the cross-field rules of note 4. code is FLOE_EINVAL when writing, FLOE_ECORRUPT when
  * reading; name prefixes the message. */
 static int check_rules(const manifest *m, const char *name, int code)
@@ -226,8 +286,14 @@ static int check_rules(const manifest *m, const char *name, int code)
                            (unsigned long long)s->max_seq, (unsigned long long)m->last_seq);
         if ((unsigned)s->state >= sizeof state_names / sizeof state_names[0])
             return err_set(code, "%s: segments[%zu].state %d is not a segment state", name, i, (int)s->state);
+        if (s->level > MANIFEST_MAX_LEVEL)
+            return err_set(code, "%s: segments[%zu].level %u is above %d", name, i, (unsigned)s->level,
+                           MANIFEST_MAX_LEVEL);
+        if (s->retired && s->state != SEG_REMOTE)
+            return err_set(code, "%s: segments[%zu] is retired but its state is %s, not remote", name, i,
+                           manifest_state_name(s->state));
     }
-    return 0;
+    return check_levels(m, name, code);
 }
 
 static json_t *hex_string(const uint8_t *p, size_t len)
@@ -290,7 +356,8 @@ static int segment_to_json(const manifest_segment *s, size_t i, json_t **out)
         (rc = put_u64(o, path, "min_seq", s->min_seq)) || (rc = put_u64(o, path, "max_seq", s->max_seq)) ||
         (rc = put_u64(o, path, "count", s->count)) || (rc = put_u64(o, path, "epoch", s->epoch)) ||
         (rc = put_new(o, "created_unix_s", json_integer((json_int_t)s->created_unix_s))) ||
-        (rc = put_new(o, "state", json_string(manifest_state_name(s->state)))))
+        (rc = put_new(o, "state", json_string(manifest_state_name(s->state)))) ||
+        (rc = put_u64(o, path, "level", s->level)) || (rc = put_new(o, "retired", json_boolean(s->retired))))
         goto out;
     *out = o;
     o = NULL;
@@ -490,10 +557,16 @@ static int get_hex_key(const reader *r, json_t *obj, const char *field, uint8_t 
 
 static const char *const segment_fields[] = {
     "id",      "object_key", "size",  "crc32c",         "min_key", "max_key", "min_seq",
+    "max_seq", "count",      "epoch", "created_unix_s", "state",   "level",   "retired", NULL,
+};
+
+/* Format 1 had neither level nor retired. */
+static const char *const segment_fields_v1[] = {
+    "id",      "object_key", "size",  "crc32c",         "min_key", "max_key", "min_seq",
     "max_seq", "count",      "epoch", "created_unix_s", "state",   NULL,
 };
 
-static int segment_from_json(const reader *r, json_t *o, manifest_segment *out)
+static int segment_from_json(const reader *r, json_t *o, uint64_t format, manifest_segment *out)
 {
     manifest_segment s = {0};
     uint64_t u32;
@@ -502,7 +575,8 @@ static int segment_from_json(const reader *r, json_t *o, manifest_segment *out)
     if (!json_is_object(o))
         return err_set(FLOE_ECORRUPT, "%s: %.*s must be an object", r->name, (int)strlen(r->path) - 1,
                        r->path);
-    if ((rc = check_no_unknown(r, o, segment_fields)) || (rc = get_u64(r, o, "id", UINT64_MAX, &s.id)) ||
+    if ((rc = check_no_unknown(r, o, format == 1 ? segment_fields_v1 : segment_fields)) ||
+        (rc = get_u64(r, o, "id", UINT64_MAX, &s.id)) ||
         (rc = get_u64(r, o, "size", UINT64_MAX, &s.size)) || (rc = get_u64(r, o, "crc32c", UINT32_MAX, &u32)))
         goto out;
     s.crc32c = (uint32_t)u32;
@@ -549,6 +623,17 @@ static int segment_from_json(const reader *r, json_t *o, manifest_segment *out)
     }
     if (rc)
         goto out;
+    if (format >= 2) {
+        uint64_t level;
+        if ((rc = get_u64(r, o, "level", MANIFEST_MAX_LEVEL, &level)) || (rc = get_field(r, o, "retired", &v)))
+            goto out;
+        if (!json_is_boolean(v)) {
+            rc = field_error(r, "retired", "must be true or false");
+            goto out;
+        }
+        s.level = (uint32_t)level;
+        s.retired = json_is_true(v);
+    }
     *out = s;
     return 0;
 out:
@@ -580,10 +665,10 @@ int manifest_from_json(const char *json, size_t len, const char *name, manifest 
     }
     if ((rc = get_u64(&r, root, "format", UINT64_MAX, &format)))
         goto out;
-    if (format != MANIFEST_FORMAT) {
+    if (format < MANIFEST_FORMAT_OLDEST || format > MANIFEST_FORMAT) {
         rc = err_set(FLOE_ECORRUPT,
-                     "%s: format %llu is not supported (this floe reads format %d); use a newer floe", r.name,
-                     (unsigned long long)format, MANIFEST_FORMAT);
+                     "%s: format %llu is not supported (this floe reads formats %d to %d); use a newer floe",
+                     r.name, (unsigned long long)format, MANIFEST_FORMAT_OLDEST, MANIFEST_FORMAT);
         goto out;
     }
     if ((rc = get_u64(&r, root, "checksum", UINT32_MAX, &checksum)))
@@ -619,7 +704,7 @@ int manifest_from_json(const char *json, size_t len, const char *name, manifest 
         reader sr = {.name = r.name};
         snprintf(sr.path, sizeof sr.path, "segments[%zu].", i);
         if ((rc = reserve_one(m)) ||
-            (rc = segment_from_json(&sr, json_array_get(segs, i), &m->segments[m->count])))
+            (rc = segment_from_json(&sr, json_array_get(segs, i), format, &m->segments[m->count])))
             goto out;
         m->count++;
     }

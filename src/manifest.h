@@ -38,7 +38,14 @@ typedef struct manifest_segment {
     uint64_t epoch;
     int64_t created_unix_s;
     manifest_seg_state state;
+    uint32_t level; /* 0: freshly sealed, ranges may overlap; 1..MANIFEST_MAX_LEVEL: compacted, one
+                     * sorted run per level whose segments never overlap (compact.c) */
+    int retired;    /* replaced by compaction outputs not yet published: no reader uses it, but the
+                     * remote manifest names it until the outputs are published (state is remote) */
 } manifest_segment;
+
+/* The deepest level compaction writes. */
+#define MANIFEST_MAX_LEVEL 15
 
 typedef struct manifest {
     uint64_t version;         /* bumped on every save */
@@ -59,6 +66,8 @@ int manifest_clone(const manifest *m, manifest **out);
 
 /* Appends a deep copy of seg (ids must increase). */
 int manifest_add(manifest *m, const manifest_segment *seg);
+/* Inserts a deep copy of seg at its place in id order; FLOE_EINVAL if its id is already there. */
+int manifest_insert(manifest *m, const manifest_segment *seg);
 /* Finds a segment by id; NULL if absent. The pointer is valid until m changes. */
 manifest_segment *manifest_find(manifest *m, uint64_t id);
 /* Removes the segment with id; returns FLOE_ENOTFOUND if absent. */

@@ -46,6 +46,11 @@ static const option_limit limits[] = {
     LIMIT(upload.flush_timeout_ms, 1, 24 * 3600 * 1000),
     LIMIT(gc.interval_s, 0, 7 * 86400),
     LIMIT(gc.grace_s, 0, 30 * 86400),
+    LIMIT(compaction.l0_trigger, 0, 1000),
+    LIMIT(compaction.level_base_bytes, 64 * KIB, 64 * TIB),
+    LIMIT(compaction.level_ratio, 2, 100),
+    LIMIT(compaction.segment_bytes, 64 * KIB, 16 * GIB),
+    LIMIT(compaction.max_bytes_per_s, 0, 64 * GIB),
 };
 
 /* The smallest floe_options a program may pass: the layout of the first floe.h with struct_size. */
@@ -81,6 +86,11 @@ static void defaults(floe_options *o)
     o->upload.flush_timeout_ms = 100000;
     o->gc.interval_s = 3600;
     o->gc.grace_s = 3600;
+    o->compaction.l0_trigger = 4;
+    o->compaction.level_base_bytes = 256ull << 20;
+    o->compaction.level_ratio = 10;
+    o->compaction.segment_bytes = 64ull << 20;
+    o->compaction.max_bytes_per_s = 256ull << 20;
 }
 
 void floe_options_init_sized(floe_options *o, size_t struct_size)

@@ -8,6 +8,8 @@
  *     invalidate after visible_seq passes them, and an insert is refused if an invalidation touched
  *     the key's shard since the read began (lru_generation).
  *  3. The first source (newest first) that has the key decides: a tombstone there is "not found".
+ *     Level 0 segments are tried newest first, then the one segment of each deeper level whose key
+ *     range holds the key (view.c note 4).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -176,8 +178,13 @@ int floe_get(floe_t *db, const void *key, size_t key_len, floe_value *out)
     view *v = view_acquire(db);
     if (!get_memory(db, v, key, key_len, vis, out, &rc)) {
         int got = 0;
-        for (size_t i = 0; i < v->n_segs && got == 0; i++)
+        for (size_t i = 0; i < v->n_l0 && got == 0; i++)
             got = get_segment(db, v->segs[i], key, key_len, gen, out);
+        for (size_t i = 0; i < v->n_runs && got == 0; i++) {
+            segref *r = view_run_find(v, &v->runs[i], key, key_len);
+            if (r)
+                got = get_segment(db, r, key, key_len, gen, out);
+        }
         rc = got < 0 ? got : got > 0 ? 0 : err_set(FLOE_ENOTFOUND, "key not found");
     }
     if (rc == FLOE_ENOTFOUND)

@@ -24,6 +24,9 @@
  *    is from a newer epoch. If-None-Match alone would not tell it: gc deletes old versions, so a
  *    writer cut off for a while may find V gone and create it, in a hole below the newest version,
  *    where no reader or restore ever looks.
+ * 7. Compaction outputs (segments of a level above 0 not yet published) and the retired segments
+ *    they replace are swapped in one publication: a manifest names every output and no retired
+ *    segment, or no output and every retired one. Either is a state the store really had.
  */
 #include "remote.h"
 
@@ -176,14 +179,25 @@ int remote_manifest_build(const manifest *m, const uint64_t *extra_ids, size_t n
     r->next_segment_id = m->next_segment_id;
     r->last_seq = m->last_seq;
     r->wal_first_file = m->wal_first_file;
+    /* Invariant 7: compaction outputs replace their retired inputs only all at once. */
+    int outputs_named = 1;
     for (size_t i = 0; i < m->count; i++) {
         const manifest_segment *s = &m->segments[i];
-        if (s->state != SEG_REMOTE && s->state != SEG_LOCAL_REMOTE && !id_in(s->id, extra_ids, n_extra))
+        if (s->level > 0 && s->state != SEG_REMOTE && s->state != SEG_LOCAL_REMOTE &&
+            !id_in(s->id, extra_ids, n_extra))
+            outputs_named = 0;
+    }
+    for (size_t i = 0; i < m->count; i++) {
+        const manifest_segment *s = &m->segments[i];
+        int published = s->state == SEG_REMOTE || s->state == SEG_LOCAL_REMOTE;
+        if (s->retired ? outputs_named
+                       : !published && (!id_in(s->id, extra_ids, n_extra) || (s->level > 0 && !outputs_named)))
             continue;
         char buf[COLD_LAYOUT_KEY_MAX];
         manifest_segment copy = *s;
         copy.object_key = (char *)segment_object_key(s, buf);
         copy.state = SEG_REMOTE;
+        copy.retired = 0;
         if ((rc = manifest_add(r, &copy)) < 0)
             goto out;
     }
@@ -345,6 +359,9 @@ static int claim_once(cold_t *c, manifest *m)
         if (ls && strcmp(segment_object_key(ls, buf), rs->object_key) != 0 && newest->writer_epoch == m->writer_epoch &&
             (rc = adopt_own_upload(ls, rs)) < 0)
             goto out;
+        if (ls && !ls->retired && (ls->state == SEG_LOCAL || ls->state == SEG_UPLOADING) &&
+            strcmp(segment_object_key(ls, buf), rs->object_key) == 0)
+            ls->state = SEG_LOCAL_REMOTE; /* its object is named: a publication the local manifest missed */
         if (!ls || strcmp(segment_object_key(ls, buf), rs->object_key) != 0) {
             rc = err_set(
                 FLOE_EFENCED,

@@ -32,6 +32,7 @@
 #include "clock.h"
 #include "file.h"
 #include "flusher.h"
+#include "compact.h"
 #include "gcthread.h"
 #include "options.h"
 #include "uploader.h"
@@ -139,6 +140,13 @@ static int open_handle(const char *dir, const floe_options *opts, floe_t **out)
         free(db);
         return err_set(FLOE_ENOMEM, "floe_open: cannot create a condition variable");
     }
+    if (clock_cond_init(&db->compact_cv) != 0) {
+        pthread_cond_destroy(&db->state_cv);
+        free(db);
+        return err_set(FLOE_ENOMEM, "floe_open: cannot create a condition variable");
+    }
+    pthread_mutex_init(&db->compact_job_mu, NULL);
+    pthread_mutex_init(&db->compact_mu, NULL);
     db->lock_fd = -1;
     db->opts = *opts;
     options_resolve(&db->opts);
@@ -332,12 +340,16 @@ static int open_segments(floe_t *db, segref ***segs_out, size_t *n_out)
         manifest_segment *ms = &db->man->segments[i];
         if (ms->state == SEG_UPLOADING)
             ms->state = SEG_LOCAL; /* the upload did not finish: start it again */
+        if (ms->retired)
+            continue; /* compaction outputs hold its entries; only the bucket still names it */
         segref *r = NULL;
         rc = ms->state == SEG_REMOTE ? segref_open_remote(db, ms, &r) : segref_open_local(db, ms->id, &r);
-        if (rc < 0)
+        if (rc < 0) {
             err_wrap(rc, "floe_open %s: segment %" PRIu64 " named by the manifest", db->dir, ms->id);
-        else
+        } else {
+            r->level = ms->level;
             segs[n++] = r;
+        }
     }
     *segs_out = segs;
     *n_out = n;
@@ -447,7 +459,7 @@ int store_open_with_cold(const char *dir, const floe_options *opts, cold_t *cold
             err_wrap(rc, "floe_open %s", dir);
         goto fail;
     }
-    if ((rc = gcthread_start(db)) < 0)
+    if ((rc = gcthread_start(db)) < 0 || (rc = compact_start(db)) < 0)
         goto fail;
     /* A large replay seals at once so memory returns to its budget. */
     if (memtable_bytes(db->mem) >= db->opts.segment.max_bytes) {
@@ -480,6 +492,7 @@ int floe_close(floe_t *db)
     if (!db)
         return 0;
     int rc = 0;
+    compact_stop(db); /* first: a job may pause gc */
     gcthread_stop(db);
     flusher_stop(db);
     uploader_stop(db);
@@ -513,6 +526,9 @@ int floe_close(floe_t *db)
     pthread_mutex_destroy(&db->manifest_mu);
     pthread_mutex_destroy(&db->state_mu);
     pthread_cond_destroy(&db->state_cv);
+    pthread_mutex_destroy(&db->compact_job_mu);
+    pthread_mutex_destroy(&db->compact_mu);
+    pthread_cond_destroy(&db->compact_cv);
     free(db->dir);
     free(db->wal_dir);
     free(db->seg_dir);
@@ -671,7 +687,17 @@ int floe_stats_get_sized(floe_t *db, floe_stats *out, size_t struct_size)
     }
     stats_caches(db, &s);
     view *v = view_acquire(db);
-    s.segments_per_read_max = v ? v->n_segs : 0;
+    s.segments_per_read_max = v ? v->n_l0 + v->n_runs : 0;
+    s.segments_level0 = v ? v->n_l0 : 0;
+    s.levels = v ? v->n_runs : 0;
+    s.compactions = atomic_load(&db->n_compactions);
+    s.compaction_moves = atomic_load(&db->n_compaction_moves);
+    s.compaction_bytes_read = atomic_load(&db->n_compact_bytes_read);
+    s.compaction_bytes_written = atomic_load(&db->n_compact_bytes_written);
+    s.compaction_errors = atomic_load(&db->n_compact_errors);
+    pthread_mutex_lock(&db->manifest_mu);
+    s.compaction_queue_depth = compact_queue_depth(db);
+    pthread_mutex_unlock(&db->manifest_mu);
     view_unref(v);
     memcpy(out, &s, s.struct_size);
     return 0;

@@ -7,11 +7,11 @@
  *
  * Lock order (a thread holding one may take only those after it):
  *
- *     write_mu  ->  publish_mu  ->  manifest_mu  ->  state_mu
+ *     compact_job_mu  ->  write_mu  ->  publish_mu  ->  manifest_mu  ->  state_mu
  *
  * Every other lock is a leaf that is never held while taking one of these: the mutexes inside the
  * WAL, the lru caches (object cache, decoded blocks, cold metadata), the block cache, the cold
- * store and gc_mu. view_acquire takes state_mu alone. A cold segment's reader is pinned by its metadata-cache
+ * store, gc_mu and compact_mu. view_acquire takes state_mu alone. A cold segment's reader is pinned by its metadata-cache
  * handle, not by a lock of the store's.
  */
 #ifndef FLOE_STORE_H
@@ -70,6 +70,7 @@ struct floe {
     /* manifest_mu: the manifest, saving it, and segments uploaded but not yet published. */
     pthread_mutex_t manifest_mu;
     manifest *man;
+    uint64_t compact_inflight_id; /* the first id of a compaction's outputs not yet named, or 0 */
     uint64_t *unpublished;
     size_t n_unpublished, cap_unpublished;
 
@@ -107,6 +108,19 @@ struct floe {
     int gc_stopping;
     int gc_running;
 
+    /* compact_job_mu: one compaction job at a time (compact.c), held for the whole job. compact_mu
+     * and compact_cv (CLOCK_MONOTONIC), a leaf: the compaction thread's wakeups. The cursors say
+     * where in each level the next job starts (round robin over the key space). */
+    pthread_mutex_t compact_job_mu;
+    pthread_mutex_t compact_mu;
+    pthread_cond_t compact_cv;
+    int compact_stopping, compact_pending;
+    uint8_t compact_cursor[MANIFEST_MAX_LEVEL + 1][FLOE_MAX_KEY_BYTES];
+    uint32_t compact_cursor_len[MANIFEST_MAX_LEVEL + 1];
+    atomic_uint_fast64_t n_compactions, n_compaction_moves, n_compact_bytes_read, n_compact_bytes_written,
+        n_compact_errors;
+    int gc_paused; /* gc_mu: compaction has uploaded outputs that no manifest names yet */
+
     /* Threads: started by open, joined by close (which sets stopping first). */
     pthread_t flusher;
     int flusher_started;
@@ -116,6 +130,8 @@ struct floe {
     int claimer_started;
     pthread_t gc_thread;
     int gc_started;
+    pthread_t compactor;
+    int compactor_started;
 };
 
 /* floe_open with a cold store the caller built (e.g. a fault-injecting wrapper); the store takes

@@ -8,10 +8,12 @@
  *     evicted only when local+remote, and the manifest saying "remote" is saved before the view
  *     stops using the file (whose deletion waits for the last reader).
  *  3. One publication at a time (publish_mu), with version remote_version + 1: versions are
- *     gapless and each names a superset of the last. A manifest names only a gap-free prefix of the
- *     sealed segments: an uploaded segment waits while an older one is still uploading, since a
- *     restore from a manifest that skipped a segment would bring back what that segment deleted or
- *     overwrote.
+ *     gapless and each names what the last did, except that compaction outputs replace the
+ *     segments they were made from, all in one publication (remote.c invariant 7). A manifest
+ *     names only a gap-free prefix of the segment ids: an uploaded segment waits while an older
+ *     one is still uploading, since a restore from a manifest that skipped a segment would bring back
+ *     what that segment deleted or overwrote. Compaction outputs are in that order too
+ *     (compact.c note 8), and go all in one publication.
  *  4. Once fenced, nothing more is uploaded, published or evicted, and the store is read-only.
  *  5. Failures are retried with backoff (0.2 s doubling to 30 s); the last one shows in health.
  */
@@ -24,6 +26,7 @@
 
 #include "array.h"
 #include "clock.h"
+#include "compact.h"
 #include "remote.h"
 #include "view.h"
 
@@ -82,6 +85,20 @@ static void mark_fenced(floe_t *db)
     store_mark_fenced(db, msg);
 }
 
+/* Removes the retired segments once no compaction output waits for publication (remote.c
+ * invariant 7: the manifest just published named the outputs instead). Needs manifest_mu. */
+static void drop_replaced(floe_t *db)
+{
+    for (size_t i = 0; i < db->man->count; i++) {
+        const manifest_segment *ms = &db->man->segments[i];
+        if (ms->level > 0 && !ms->retired && ms->state != SEG_REMOTE && ms->state != SEG_LOCAL_REMOTE)
+            return;
+    }
+    for (size_t i = db->man->count; i-- > 0;)
+        if (db->man->segments[i].retired)
+            manifest_remove(db->man, db->man->segments[i].id);
+}
+
 /* Copies into the store's manifest what remote_claim learned in claimed: segments uploaded and
  * published by this epoch before a stop that the local manifest had not recorded. Needs
  * manifest_mu. */
@@ -121,8 +138,10 @@ static int ensure_claimed(floe_t *db)
         db->man->writer_epoch = copy->writer_epoch;
         db->man->remote_version = copy->remote_version;
         rc = adopt_claimed_keys(db, copy);
-        if (rc == 0)
+        if (rc == 0) {
+            drop_replaced(db);
             rc = manifest_save(db->dir, db->man);
+        }
         uploader_recompute_state(db);
         pthread_mutex_unlock(&db->manifest_mu);
         if (rc == 0) {
@@ -186,7 +205,8 @@ static int claim_at_open(floe_t *db)
 }
 
 /* After a successful publication of version naming ids[0..n): marks them local+remote, drops them
- * from the unpublished list and saves the manifest. Takes manifest_mu. */
+ * from the unpublished list, drops what compaction replaced and saves the manifest. Takes
+ * manifest_mu. */
 static void mark_published(floe_t *db, const uint64_t *ids, size_t n, uint64_t version)
 {
     pthread_mutex_lock(&db->manifest_mu);
@@ -202,11 +222,13 @@ static void mark_published(floe_t *db, const uint64_t *ids, size_t n, uint64_t v
             }
         }
     }
+    drop_replaced(db);
     int rc = manifest_save(db->dir, db->man);
     uploader_recompute_state(db);
     pthread_mutex_unlock(&db->manifest_mu);
     if (rc < 0)
         store_mark_read_only(db, floe_last_error());
+    compact_notify(db); /* published segments may be compacted now */
 }
 
 /* 1 if id is in the unpublished list. Needs manifest_mu. */
@@ -228,9 +250,25 @@ static size_t publishable_prefix(const floe_t *db, uint64_t *ids)
         const manifest_segment *ms = &db->man->segments[i];
         if (ms->state == SEG_LOCAL_REMOTE || ms->state == SEG_REMOTE)
             continue;
-        if (!is_unpublished(db, ms->id))
+        if (!is_unpublished(db, ms->id) || (db->compact_inflight_id && ms->id >= db->compact_inflight_id))
             break;
         ids[n++] = ms->id;
+    }
+    /* Compaction outputs go all together (remote.c invariant 7): if the prefix does not reach
+     * every one, it stops before the first. */
+    for (size_t i = 0; i < db->man->count; i++) {
+        const manifest_segment *ms = &db->man->segments[i];
+        if (ms->level == 0 || ms->state == SEG_LOCAL_REMOTE || ms->state == SEG_REMOTE)
+            continue;
+        int in = 0;
+        for (size_t k = 0; k < n && !in; k++)
+            in = ids[k] == ms->id;
+        if (!in) {
+            size_t cut = 0;
+            while (cut < n && manifest_find((manifest *)db->man, ids[cut])->level == 0)
+                cut++;
+            return cut;
+        }
     }
     return n;
 }
@@ -295,6 +333,11 @@ static int publish_pending(floe_t *db)
         cold_trouble(db, "publishing the manifest", floe_last_error());
     pthread_mutex_unlock(&db->publish_mu);
     return rc;
+}
+
+int uploader_publish(floe_t *db)
+{
+    return publish_pending(db);
 }
 
 /* Uploads one segment file. After a failed attempt of the same segment the object may be there

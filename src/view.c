@@ -12,6 +12,10 @@
  *     a read pins it with a handle for the duration of one use; eviction only drops the cache's
  *     reference, so a pinned reader stays valid. The entry inserted last always stays cached, so a
  *     budget smaller than one segment's metadata still keeps the segment being read.
+ *  4. A view's segments are newest first: level 0 (whose ranges may overlap) by id descending, then
+ *     each deeper level as one run in key order. Compaction keeps every version in a level newer
+ *     than any version of the same key in a deeper level, so the first segment that has a key holds
+ *     its newest version, and a read consults at most n_l0 + n_runs segments.
  */
 #include "view.h"
 
@@ -116,6 +120,7 @@ int segref_open_remote(floe_t *db, const manifest_segment *ms, segref **out)
     segref *r = segref_alloc(ms->id);
     if (!r)
         return FLOE_ENOMEM;
+    r->level = ms->level;
     r->object_key = strdup(ms->object_key);
     r->object_bytes = ms->size;
     r->min_key = malloc(ms->min_key_len + 1);
@@ -140,17 +145,46 @@ int segref_may_contain(const segref *r, const void *key, size_t key_len)
            key_cmp(key, key_len, r->max_key, r->max_key_len) <= 0;
 }
 
-int segref_overlaps(const segref *r, const void *from, size_t from_len, const void *prefix, size_t prefix_len)
+void segref_range(const segref *r, const uint8_t **min, size_t *min_len, const uint8_t **max, size_t *max_len)
 {
-    const uint8_t *min = r->min_key, *max = r->max_key;
-    size_t min_len = r->min_key_len, max_len = r->max_key_len;
     if (r->path) {
         const segment_info *info = segment_get_info(r->seg);
-        min = info->min_key;
-        min_len = info->min_key_len;
-        max = info->max_key;
-        max_len = info->max_key_len;
+        *min = info->min_key;
+        *min_len = info->min_key_len;
+        *max = info->max_key;
+        *max_len = info->max_key_len;
+        return;
     }
+    *min = r->min_key;
+    *min_len = r->min_key_len;
+    *max = r->max_key;
+    *max_len = r->max_key_len;
+}
+
+segref *view_run_find(const view *v, const view_run *run, const void *key, size_t key_len)
+{
+    size_t lo = run->start, hi = run->end;
+    const uint8_t *min, *max;
+    size_t min_len, max_len;
+    while (lo < hi) { /* the first segment whose largest key is >= key */
+        size_t mid = lo + (hi - lo) / 2;
+        segref_range(v->segs[mid], &min, &min_len, &max, &max_len);
+        if (key_cmp(max, max_len, key, key_len) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == run->end)
+        return NULL;
+    segref_range(v->segs[lo], &min, &min_len, &max, &max_len);
+    return key_cmp(key, key_len, min, min_len) >= 0 ? v->segs[lo] : NULL;
+}
+
+int segref_overlaps(const segref *r, const void *from, size_t from_len, const void *prefix, size_t prefix_len)
+{
+    const uint8_t *min, *max;
+    size_t min_len, max_len;
+    segref_range(r, &min, &min_len, &max, &max_len);
     if (from_len && key_cmp(max, max_len, from, from_len) < 0)
         return 0;
     if (!prefix_len)
@@ -231,6 +265,21 @@ void view_unref(view *v)
     free(v);
 }
 
+/* Newest first (note 4): level 0 by id descending, then by level and smallest key. */
+static int newest_first(const void *a, const void *b)
+{
+    const segref *x = *(segref *const *)a, *y = *(segref *const *)b;
+    if (x->level != y->level)
+        return x->level < y->level ? -1 : 1;
+    if (x->level == 0)
+        return x->id > y->id ? -1 : x->id < y->id;
+    const uint8_t *xmin, *xmax, *ymin, *ymax;
+    size_t xmin_len, xmax_len, ymin_len, ymax_len;
+    segref_range(x, &xmin, &xmin_len, &xmax, &xmax_len);
+    segref_range(y, &ymin, &ymin_len, &ymax, &ymax_len);
+    return key_cmp(xmin, xmin_len, ymin, ymin_len);
+}
+
 view *view_build(floe_t *db, memtable_t *mem, segref **segs, size_t n_segs)
 {
     view *v = calloc(1, sizeof *v);
@@ -257,6 +306,16 @@ view *view_build(floe_t *db, memtable_t *mem, segref **segs, size_t n_segs)
         segref_ref(segs[i]);
     }
     v->n_segs = n_segs;
+    qsort(v->segs, n_segs, sizeof *v->segs, newest_first);
+    while (v->n_l0 < n_segs && v->segs[v->n_l0]->level == 0)
+        v->n_l0++;
+    for (size_t i = v->n_l0; i < n_segs; i++) {
+        if (v->n_runs && v->segs[v->runs[v->n_runs - 1].start]->level == v->segs[i]->level) {
+            v->runs[v->n_runs - 1].end = i + 1;
+        } else if (v->n_runs < MANIFEST_MAX_LEVEL) {
+            v->runs[v->n_runs++] = (view_run){.start = i, .end = i + 1};
+        }
+    }
     return v;
 }
 

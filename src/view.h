@@ -20,6 +20,7 @@
 typedef struct segref {
     atomic_int refs;
     uint64_t id;
+    uint32_t level;   /* the manifest's level of the segment (set by whoever makes the segref) */
     segment_t *seg;   /* local: the open file; NULL for a remote segment (see segref_reader) */
     char *path;       /* local file; NULL for a remote segment */
     char *object_key; /* remote: the cold object, also its key in the metadata cache */
@@ -30,13 +31,21 @@ typedef struct segref {
     atomic_int obsolete;              /* 1: delete the local file when the last reference goes */
 } segref;
 
+/* One level above 0 in a view: segs[start, end) in key order, their ranges disjoint. */
+typedef struct view_run {
+    size_t start, end;
+} view_run;
+
 struct view {
     atomic_int refs;
     memtable_t *mem;
     size_t n_imm;
     memtable_t **imm; /* newest first */
     size_t n_segs;
-    segref **segs; /* newest first */
+    segref **segs; /* newest first: level 0 by id descending, then each deeper level in key order */
+    size_t n_l0;   /* segs[0, n_l0) are level 0 */
+    size_t n_runs;
+    view_run runs[MANIFEST_MAX_LEVEL]; /* the levels above 0 that hold segments, shallowest first */
 };
 
 /* A segref for the local file of segment id, opened at once. Errors: the segment reader's. */
@@ -51,6 +60,12 @@ void segref_unref(segref *r);
 /* 1 if key may be in r: for a local file its key range and bloom; for a remote segment only the key
  * range from the manifest (its bloom is checked once the reader is held). */
 int segref_may_contain(const segref *r, const void *key, size_t key_len);
+
+/* r's smallest and largest key (its file's metadata, or the manifest's for a remote segment). */
+void segref_range(const segref *r, const uint8_t **min, size_t *min_len, const uint8_t **max, size_t *max_len);
+
+/* In run of v, the one segment whose key range may hold key; NULL if none. */
+segref *view_run_find(const view *v, const view_run *run, const void *key, size_t key_len);
 
 /* 0 if r's key range (its file's metadata, or the manifest's for a remote segment) holds no key
  * that is >= from and starts with prefix (either may be empty); 1 if it may. Opens nothing. */
@@ -73,8 +88,8 @@ void segref_release(floe_t *db, segref_use *use);
 int meta_cache_create(floe_t *db);
 void meta_cache_destroy(floe_t *db);
 
-/* Builds a view of mem, the seal queue (newest first) and segs[0..n_segs) (newest first), taking
- * a reference on each. NULL if out of memory. Needs state_mu. */
+/* Builds a view of mem, the seal queue (newest first) and segs[0..n_segs) (in any order: the view
+ * sorts them, newest first), taking a reference on each. NULL if out of memory. Needs state_mu. */
 view *view_build(floe_t *db, memtable_t *mem, segref **segs, size_t n_segs);
 /* Replaces the current view with v, taking over v's reference. Needs state_mu. */
 void view_install(floe_t *db, view *v);

@@ -31,6 +31,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -302,6 +303,30 @@ static void write_crash_note(file_fault_op op, const char *path)
     close(fd);
 }
 
+/* The thread carrying out a power loss. Others keep running meanwhile and may touch a mapping of
+ * a file the power loss is cutting short; their SIGBUS is part of the same crash, so they wait for
+ * the process to end instead of ending it before the power loss is complete. */
+static pthread_t crashing_thread;
+
+static void bus_during_crash(int sig)
+{
+    if (!pthread_equal(pthread_self(), crashing_thread)) {
+        for (;;)
+            pause();
+    }
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static void begin_crash(void)
+{
+    crashing_thread = pthread_self();
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = bus_during_crash;
+    sigaction(SIGBUS, &sa, NULL);
+}
+
 /* Decides a call of op on path, an environment file: a mutating call counts first, and may be
  * the crash, which does not return. Returns 0 to run the call or the errno value of an armed
  * fault. Called with mu held. */
@@ -315,6 +340,7 @@ static int before_call(file_fault_op op, const char *path, int mutating)
         ++ff.crash_seen == ff.crash_at) {
         if (ff.crash_note[0])
             write_crash_note(op, path);
+        begin_crash();
         power_loss(ff.crash_mode, ff.crash_seed);
         _exit(FILE_FAULT_CRASH_EXIT);
     }

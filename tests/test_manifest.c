@@ -71,6 +71,9 @@ static manifest *full_manifest(void)
     s->crc32c = 0xffffffffu;
     s->size = (uint64_t)INT64_MAX;
     s->count = 0;
+    manifest_find(m, 5)->level = 2;
+    manifest_find(m, 8)->level = MANIFEST_MAX_LEVEL;
+    manifest_find(m, 8)->retired = 1;
     m->next_segment_id = 100;
     m->last_seq = (uint64_t)INT64_MAX;
     return m;
@@ -94,6 +97,8 @@ static void assert_same_segment(const manifest_segment *a, const manifest_segmen
     ck_assert_uint_eq(a->epoch, b->epoch);
     ck_assert_int_eq(a->created_unix_s, b->created_unix_s);
     ck_assert_int_eq(a->state, b->state);
+    ck_assert_uint_eq(a->level, b->level);
+    ck_assert_int_eq(a->retired, b->retired);
 }
 
 static void assert_same_manifest(const manifest *a, const manifest *b)
@@ -178,7 +183,9 @@ START_TEST(manifest_json_round_trips_every_field_and_binary_keys)
     ck_assert_uint_eq(len, strlen(text));
     ck_assert_ptr_nonnull(strstr(text, "\"min_key\": \"00ff10\""));
     ck_assert_ptr_nonnull(strstr(text, "\"state\": \"local+remote\""));
-    ck_assert_ptr_nonnull(strstr(text, "\"format\": 1"));
+    ck_assert_ptr_nonnull(strstr(text, "\"format\": 2"));
+    ck_assert_ptr_nonnull(strstr(text, "\"level\": 2"));
+    ck_assert_ptr_nonnull(strstr(text, "\"retired\": true"));
     manifest *back = NULL;
     ck_assert_int_eq(manifest_from_json(text, len, "test", &back), 0);
     assert_same_manifest(m, back);
@@ -431,7 +438,34 @@ static void edit_nul_in_object_key(json_t *root)
 
 static void edit_future_format(json_t *root)
 {
-    json_object_set_new(root, "format", json_integer(2));
+    json_object_set_new(root, "format", json_integer(3));
+}
+
+static void edit_level_too_deep(json_t *root)
+{
+    json_object_set_new(segment_object(root, 1), "level", json_integer(MANIFEST_MAX_LEVEL + 1));
+}
+
+static void edit_retired_not_boolean(json_t *root)
+{
+    json_object_set_new(segment_object(root, 1), "retired", json_integer(1));
+}
+
+static void edit_retired_but_local(json_t *root)
+{
+    json_object_set_new(segment_object(root, 0), "retired", json_true());
+}
+
+/* Segment 3 (00..00ff10) joins segment 5 (6100 62..ffff) in level 2: their ranges overlap. */
+static void edit_overlap_in_a_level(json_t *root)
+{
+    json_object_set_new(segment_object(root, 0), "max_key", json_string("ff"));
+    json_object_set_new(segment_object(root, 0), "level", json_integer(2));
+}
+
+static void edit_format1_with_level(json_t *root)
+{
+    json_object_set_new(root, "format", json_integer(1));
 }
 
 START_TEST(manifest_bad_fields_are_refused_naming_the_field)
@@ -451,8 +485,69 @@ START_TEST(manifest_bad_fields_are_refused_naming_the_field)
     assert_edit_refused(edit_segments_not_array, "field segments must be an array", NULL);
     assert_edit_refused(edit_segment_not_object, "segments[1] must be an object", NULL);
     assert_edit_refused(edit_nul_in_object_key, "invalid JSON", "\\u0000");
-    assert_edit_refused(edit_future_format, "format 2 is not supported", NULL);
+    assert_edit_refused(edit_future_format, "format 3 is not supported", NULL);
+    assert_edit_refused(edit_level_too_deep, "field segments[1].level is out of range", NULL);
+    assert_edit_refused(edit_retired_not_boolean, "field segments[1].retired must be true or false", NULL);
+    assert_edit_refused(edit_retired_but_local, "segments[0] is retired but its state is local", NULL);
+    assert_edit_refused(edit_overlap_in_a_level, "segments 3 and 5 of level 2 overlap", NULL);
+    assert_edit_refused(edit_format1_with_level, "unknown field segments[0].level", NULL);
 }
+END_TEST
+
+/* A manifest written before levels (format 1) loads with every segment in level 0, live, and is
+ * written back as format 2. */
+START_TEST(manifest_format1_loads_every_segment_in_level0)
+{
+    manifest *m = full_manifest();
+    for (size_t i = 0; i < m->count; i++) {
+        m->segments[i].level = 0;
+        m->segments[i].retired = 0;
+    }
+    char *text = NULL;
+    size_t len = 0;
+    ck_assert_int_eq(manifest_to_json(m, &text, &len), 0);
+    json_error_t jerr;
+    json_t *root = json_loadb(text, len, 0, &jerr);
+    ck_assert_ptr_nonnull(root);
+    json_object_set_new(root, "format", json_integer(1));
+    for (size_t i = 0; i < json_array_size(json_object_get(root, "segments")); i++) {
+        json_object_del(segment_object(root, i), "level");
+        json_object_del(segment_object(root, i), "retired");
+    }
+    char *v1 = reseal(root);
+    manifest *back = NULL;
+    ck_assert_int_eq(manifest_from_json(v1, strlen(v1), "v1", &back), 0);
+    assert_same_manifest(m, back);
+    char *again = NULL;
+    ck_assert_int_eq(manifest_to_json(back, &again, &len), 0);
+    ck_assert_ptr_nonnull(strstr(again, "\"format\": 2"));
+    free(again);
+    free(v1);
+    free(text);
+    manifest_free(back);
+    manifest_free(m);
+}
+END_TEST
+
+/* A writer refuses a level whose segments overlap, rather than save what its reader refuses. */
+START_TEST(manifest_writer_refuses_overlap_in_a_level)
+{
+    manifest *m = full_manifest();
+    manifest_find(m, 3)->level = 2; /* 00..00ff10 against segment 5's 610062..ffff: disjoint */
+    char *text = NULL;
+    size_t len = 0;
+    ck_assert_int_eq(manifest_to_json(m, &text, &len), 0);
+    free(text);
+    manifest_find(m, 9)->level = 2; /* ""..ffff overlaps both */
+    ck_assert_int_eq(manifest_to_json(m, &text, &len), FLOE_EINVAL);
+    ck_assert_ptr_nonnull(strstr(floe_last_error(), "of level 2 overlap"));
+    manifest_find(m, 9)->retired = 1; /* a retired segment is not read: no rule */
+    manifest_find(m, 9)->state = SEG_REMOTE;
+    ck_assert_int_eq(manifest_to_json(m, &text, &len), 0);
+    free(text);
+    manifest_free(m);
+}
+END_TEST
 END_TEST
 
 START_TEST(manifest_malformed_documents_are_refused)
@@ -672,6 +767,8 @@ static Suite *manifest_suite(void)
     tcase_add_test(tc, manifest_failed_write_removes_temp_and_keeps_old_manifest);
     tcase_add_test(tc, manifest_add_find_remove_and_clone);
     tcase_add_test(tc, manifest_state_names_match_the_format);
+    tcase_add_test(tc, manifest_format1_loads_every_segment_in_level0);
+    tcase_add_test(tc, manifest_writer_refuses_overlap_in_a_level);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -14,7 +14,8 @@
  * Half the cut points fall on any of the workload's mutations (counted by a run without a crash),
  * half on the nth call of one kind (WAL, segment write, manifest save, upload, publish, eviction,
  * gc) in turn; each crash notes what it interrupted and the test reports the spread and requires
- * every kind. 200 runs by default; FLOE_LONG_TESTS=1 runs 3000; FLOE_POWER_LOSS_SEED picks others. */
+ * every kind. 200 runs by default; FLOE_LONG_TESTS=1 runs 3000; FLOE_POWER_LOSS_SEED picks others;
+ * FLOE_POWER_LOSS_RUN=N runs only run N, keeps its directory and names the keys that differ. */
 #include <check.h>
 #include <errno.h>
 #include <stdio.h>
@@ -156,6 +157,10 @@ static void workload(const char *data_dir, const char *cold_dir, floe_sync_mode 
         }
         if (e == 180)
             gc_cold(cold_dir);
+        if ((e == 100 || e == 200) && (rc = floe_compact(db)) != 0) {
+            fprintf(stderr, "workload: compact after event %d: %s\n", e, floe_last_error());
+            _exit(3);
+        }
     }
     if (floe_close(db) != 0) {
         fprintf(stderr, "workload: floe_close: %s\n", floe_last_error());
@@ -168,9 +173,9 @@ static void workload(const char *data_dir, const char *cold_dir, floe_sync_mode 
 }
 
 /* What a cut point interrupts, from the call it replaced (see file_fault_trace). */
-enum { C_WAL, C_SEGMENT, C_MANIFEST, C_UPLOAD, C_PUBLISH, C_EVICT, C_GC, C_OTHER, C_KINDS };
+enum { C_WAL, C_SEGMENT, C_MANIFEST, C_UPLOAD, C_PUBLISH, C_EVICT, C_GC, C_COMPACT, C_OTHER, C_KINDS };
 static const char *const category_names[C_KINDS] = {
-    "WAL (put)", "segment write", "manifest save", "upload", "publish", "eviction", "gc", "other"};
+    "WAL (put)", "segment write", "manifest save", "upload", "publish", "eviction", "gc", "compaction", "other"};
 
 static int category_of(const char *op, const char *path)
 {
@@ -181,6 +186,8 @@ static int category_of(const char *op, const char *path)
         return unlink ? C_EVICT : C_SEGMENT;
     if (strstr(path, "/data/manifest.json"))
         return C_MANIFEST;
+    if (strstr(path, "/data/compaction/"))
+        return C_COMPACT; /* a cold input's download (outputs are written like any segment) */
     if (strstr(path, "/cold/"))
         return unlink && !strstr(path, ".tmp") && !strstr(path, "/.") ? C_GC
                : strstr(path, "manifest")                           ? C_PUBLISH
@@ -328,6 +335,17 @@ static void verify(const char *root, floe_sync_mode sync, const outcome *out, co
             model[k] = next;
             mismatches += model[k] != have[k];
         }
+        if (match < 0) {
+            /* Say which keys differ from the state after all acks (the run's directory stays). */
+            for (int k = 0; k < KEYS; k++)
+                model[k] = -1;
+            for (int s = 0; s < out->acked; s++)
+                model[event_key(s)] = event_kind(s) == EV_DELETE ? -1 : s;
+            for (int k = 0; k < KEYS; k++)
+                if (model[k] != have[k])
+                    fprintf(stderr, "%s: key %d holds event %d, the acks say %d (%s)\n", what, k, have[k], model[k],
+                            root);
+        }
         ck_assert_msg(match >= 0,
                       "%s: after %d acknowledged writes the store holds no prefix of them in [%d, %d] (sync %d)",
                       what, out->acked, lo, hi, (int)sync);
@@ -408,6 +426,9 @@ START_TEST(power_loss_at_random_instants_keeps_acknowledged_writes)
                  (int)modes[m], (unsigned long long)cut,
                  (unsigned long long)(aim >= 0 ? maps[m].n[aim] : mutations[m]),
                  aim >= 0 ? category_names[aim] : "any kind", (int)loss, (unsigned long long)seed);
+        const char *only = getenv("FLOE_POWER_LOSS_RUN"); /* reproduce one run; its directory stays */
+        if (only && atoi(only) != i)
+            continue;
         char *root = tu_tmpdir("powerloss");
         outcome out = run_child(root, modes[m], aim, cut, loss, seed);
         int stopped = WIFEXITED(out.status) && WEXITSTATUS(out.status) == FILE_FAULT_CRASH_EXIT;
@@ -417,6 +438,8 @@ START_TEST(power_loss_at_random_instants_keeps_acknowledged_writes)
         if (stopped)
             hits[m][crash_category(root)]++;
         verify(root, modes[m], &out, what);
+        if (only)
+            return;
         tu_rmrf(root);
         free(root);
     }

@@ -1,0 +1,998 @@
+/* Compaction (see compact.h; the design and its amplification in docs/architecture.md,
+ * "Compaction").
+ *
+ * The store is leveled: level 0 holds segments as they were sealed (their key ranges overlap, read
+ * newest first); each deeper level is one sorted run of segments whose ranges do not overlap, each
+ * level's target size `compaction.level_ratio` times the one above it, starting at
+ * `compaction.level_base_bytes` for level 1.
+ *
+ * Invariants:
+ *  1. For any key, every version in a level is newer than every version in a deeper level, and in
+ *     level 0 a higher id is newer. A job therefore takes either the oldest level-0 segments (a
+ *     prefix in id order) with every level-1 segment overlapping their combined range, or one
+ *     segment of level n with every level n+1 segment overlapping its range, and writes level 1 or
+ *     n+1. A segment that overlaps nothing below it moves down a level without being rewritten.
+ *  2. A merge keeps the newest version of each key and drops a tombstone only when no deeper
+ *     level has a segment whose range holds its key (nothing older is left for it to hide).
+ *  3. Outputs are whole before anything names them: temp file, fsync, rename, directory fsync; with
+ *     a cold tier also uploaded. Then one manifest save swaps them for the inputs. With a cold tier
+ *     the inputs are only published segments, they stay named remotely (retired) until a
+ *     publication names every output instead (remote.c invariant 7), and gc is paused from the
+ *     first upload until that publication, so an output is never taken for an orphan.
+ *  4. An input's local file is deleted only with its last reader (the view's obsolete flag), and a
+ *     cold input is downloaded whole (ranged GETs of COMPACT_DOWNLOAD_BYTES) into
+ *     <data_dir>/compaction/, which holds nothing else and is emptied at open.
+ *  5. One job at a time (compact_job_mu, before every other store lock). Nothing is planned while
+ *     a retired segment waits for its publication, or while the store is read-only or fenced.
+ *  6. A failed or cancelled job leaves the manifest as it was and removes its output files (any
+ *     uploaded object is an orphan for gc).
+ *  8. Publications stay a prefix of the segment ids (uploader.c note 3), outputs included: from
+ *     its first output id on (compact_inflight_id) no seal with a higher id is published before the
+ *     outputs are, and the outputs wait for every lower id. So every object in flight has an id
+ *     above every published one, which is what gc (its invariant 4) relies on to spare it, even
+ *     `floe gc --grace-s 0`.
+ *  7. floe_compact goes further than the background's targets: it merges level 0 and then every
+ *     level into the one below until all data is in the deepest level, where no tombstone is kept,
+ *     so every overwritten or deleted byte is given back.
+ */
+#include "compact.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <dirent.h>
+
+#include "array.h"
+#include "clock.h"
+#include "crc32c.h"
+#include "entry.h"
+#include "file.h"
+#include "gcthread.h"
+#include "segment.h"
+#include "uploader.h"
+#include "view.h"
+
+/* A job reads at most this many inputs at once (level-0 segments beyond it wait for the next). */
+#define COMPACT_MAX_INPUTS 64
+/* Ranged GETs that download a cold input. */
+#define COMPACT_DOWNLOAD_BYTES (8u << 20)
+/* Bytes of output between two checks of the rate limit and of a stop request. */
+#define COMPACT_CHECK_BYTES (1u << 20)
+#define COMPACT_DIR "compaction"
+
+typedef struct key_range {
+    uint8_t *min, *max;
+    uint32_t min_len, max_len;
+} key_range;
+
+/* What a job reads: a copy of its manifest entry and, while it runs, a reader. */
+typedef struct job_input {
+    manifest_segment ms; /* deep copy */
+    segref *ref;         /* the view's, held for the job (keeps a local file alive) */
+    segment_t *own;      /* a downloaded cold input's reader */
+    char *download;      /* its file */
+    segment_iter *it;
+    int valid;
+    entry cur;
+} job_input;
+
+/* A job that compaction_plan chose. */
+typedef struct job {
+    int move;            /* 1: the inputs only change level */
+    uint32_t from_level; /* 0 for a level-0 job */
+    uint32_t out_level;
+    size_t n_in;
+    job_input in[COMPACT_MAX_INPUTS * 2];
+    size_t n_deeper;
+    key_range *deeper; /* ranges of segments below out_level, for note 2 */
+} job;
+
+/* One output segment being written. */
+typedef struct job_output {
+    uint64_t id;
+    char *tmp, *path;
+    segment_writer *w;
+    segment_info info;
+    char key[COLD_LAYOUT_KEY_MAX];
+} job_output;
+
+static uint64_t level_target_bytes(const floe_options *o, uint32_t level)
+{
+    uint64_t t = o->compaction.level_base_bytes;
+    for (uint32_t l = 1; l < level && t < UINT64_MAX / 16; l++)
+        t *= o->compaction.level_ratio;
+    return t;
+}
+
+static int published(const manifest_segment *ms)
+{
+    return ms->state == SEG_REMOTE || ms->state == SEG_LOCAL_REMOTE;
+}
+
+/* May ms be an input now? With a cold tier only once it is published (note 3). */
+static int eligible(const floe_t *db, const manifest_segment *ms)
+{
+    return !ms->retired && (!db->cold || published(ms));
+}
+
+static int overlaps(const manifest_segment *a, const uint8_t *min, size_t min_len, const uint8_t *max,
+                    size_t max_len)
+{
+    return key_cmp(a->max_key, a->max_key_len, min, min_len) >= 0 &&
+           key_cmp(a->min_key, a->min_key_len, max, max_len) <= 0;
+}
+
+/* The level-0 segments that a level-0 job would take: the oldest, in id order, up to the first
+ * that is not eligible. Fills idx (manifest indexes) and returns how many. Needs manifest_mu. */
+static size_t level0_prefix(const floe_t *db, size_t *idx, size_t cap)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < db->man->count && n < cap; i++) {
+        const manifest_segment *ms = &db->man->segments[i];
+        if (ms->level != 0 || ms->retired)
+            continue;
+        if (!eligible(db, ms))
+            break;
+        idx[n++] = i;
+    }
+    return n;
+}
+
+static uint64_t level_bytes(const manifest *m, uint32_t level)
+{
+    uint64_t b = 0;
+    for (size_t i = 0; i < m->count; i++)
+        if (m->segments[i].level == level && !m->segments[i].retired)
+            b += m->segments[i].size;
+    return b;
+}
+
+static size_t level_count(const manifest *m, uint32_t level)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < m->count; i++)
+        n += m->segments[i].level == level && !m->segments[i].retired;
+    return n;
+}
+
+static int has_retired(const manifest *m)
+{
+    for (size_t i = 0; i < m->count; i++)
+        if (m->segments[i].retired)
+            return 1;
+    return 0;
+}
+
+uint64_t compact_queue_depth(floe_t *db)
+{
+    const floe_options *o = &db->opts;
+    uint64_t depth = 0, n0 = 0;
+    for (size_t i = 0; i < db->man->count; i++)
+        n0 += db->man->segments[i].level == 0 && !db->man->segments[i].retired;
+    if (o->compaction.l0_trigger && n0 >= o->compaction.l0_trigger)
+        depth++;
+    for (uint32_t l = 1; l < MANIFEST_MAX_LEVEL; l++)
+        depth += level_bytes(db->man, l) > level_target_bytes(o, l);
+    return depth;
+}
+
+static void job_clear(job *j)
+{
+    for (size_t i = 0; i < j->n_in; i++) {
+        job_input *in = &j->in[i];
+        segment_iter_destroy(in->it);
+        segment_close(in->own);
+        if (in->download) {
+            file_unlink(in->download);
+            free(in->download);
+        }
+        segref_unref(in->ref);
+        manifest_segment_clear(&in->ms);
+    }
+    for (size_t i = 0; i < j->n_deeper; i++) {
+        free(j->deeper[i].min);
+        free(j->deeper[i].max);
+    }
+    free(j->deeper);
+    memset(j, 0, sizeof *j);
+}
+
+static uint8_t *dup_key(const uint8_t *p, size_t len)
+{
+    uint8_t *d = malloc(len ? len : 1);
+    if (d && len)
+        memcpy(d, p, len);
+    return d;
+}
+
+/* Adds a deep copy of manifest segment i to j's inputs. */
+static int add_input(job *j, const manifest_segment *ms)
+{
+    job_input *in = &j->in[j->n_in];
+    memset(in, 0, sizeof *in);
+    in->ms = *ms;
+    in->ms.object_key = strdup(ms->object_key ? ms->object_key : "");
+    in->ms.min_key = dup_key(ms->min_key, ms->min_key_len);
+    in->ms.max_key = dup_key(ms->max_key, ms->max_key_len);
+    j->n_in++;
+    if (!in->ms.object_key || !in->ms.min_key || !in->ms.max_key)
+        return err_set(FLOE_ENOMEM, "compaction: out of memory");
+    return 0;
+}
+
+/* Adds every live segment of level that overlaps [min, max]. */
+static int add_overlapping(job *j, const manifest *m, uint32_t level, const uint8_t *min, size_t min_len,
+                           const uint8_t *max, size_t max_len)
+{
+    for (size_t i = 0; i < m->count; i++) {
+        const manifest_segment *ms = &m->segments[i];
+        if (ms->level != level || ms->retired || !overlaps(ms, min, min_len, max, max_len))
+            continue;
+        if (j->n_in == sizeof j->in / sizeof j->in[0])
+            return err_set(FLOE_EINVAL, "compaction: more than %zu inputs", sizeof j->in / sizeof j->in[0]);
+        int rc = add_input(j, ms);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* Records the ranges of live segments below out_level (note 2). */
+static int add_deeper(job *j, const manifest *m)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < m->count; i++)
+        n += m->segments[i].level > j->out_level && !m->segments[i].retired;
+    if (!n)
+        return 0;
+    if (!(j->deeper = calloc(n, sizeof *j->deeper)))
+        return err_set(FLOE_ENOMEM, "compaction: out of memory");
+    for (size_t i = 0; i < m->count; i++) {
+        const manifest_segment *ms = &m->segments[i];
+        if (ms->level <= j->out_level || ms->retired)
+            continue;
+        key_range *r = &j->deeper[j->n_deeper++];
+        r->min = dup_key(ms->min_key, ms->min_key_len);
+        r->max = dup_key(ms->max_key, ms->max_key_len);
+        r->min_len = ms->min_key_len;
+        r->max_len = ms->max_key_len;
+        if (!r->min || !r->max)
+            return err_set(FLOE_ENOMEM, "compaction: out of memory");
+    }
+    return 0;
+}
+
+/* 1 if a level-0 job's inputs (all in level 0, nothing below) do not overlap each other. */
+static int disjoint_inputs(const job *j)
+{
+    for (size_t a = 0; a < j->n_in; a++)
+        for (size_t b = a + 1; b < j->n_in; b++)
+            if (overlaps(&j->in[a].ms, j->in[b].ms.min_key, j->in[b].ms.min_key_len, j->in[b].ms.max_key,
+                         j->in[b].ms.max_key_len))
+                return 0;
+    return 1;
+}
+
+/* A level-0 job over the oldest eligible level-0 segments. */
+static int plan_level0(floe_t *db, const size_t *idx, size_t n, job *j)
+{
+    const manifest *m = db->man;
+    const uint8_t *min = NULL, *max = NULL;
+    size_t min_len = 0, max_len = 0;
+    j->from_level = 0;
+    j->out_level = 1;
+    for (size_t k = 0; k < n; k++) {
+        const manifest_segment *ms = &m->segments[idx[k]];
+        int rc = add_input(j, ms);
+        if (rc < 0)
+            return rc;
+        if (!min || key_cmp(ms->min_key, ms->min_key_len, min, min_len) < 0) {
+            min = ms->min_key;
+            min_len = ms->min_key_len;
+        }
+        if (!max || key_cmp(ms->max_key, ms->max_key_len, max, max_len) > 0) {
+            max = ms->max_key;
+            max_len = ms->max_key_len;
+        }
+    }
+    size_t n0 = j->n_in;
+    int rc = add_overlapping(j, m, 1, min, min_len, max, max_len);
+    if (rc < 0)
+        return rc;
+    j->move = j->n_in == n0 && disjoint_inputs(j);
+    return 0;
+}
+
+/* A job for level l: its next segment after the level's cursor, with what it overlaps below. */
+static int plan_level(floe_t *db, uint32_t l, job *j)
+{
+    const manifest *m = db->man;
+    const manifest_segment *pick = NULL, *first = NULL;
+    const uint8_t *cur = db->compact_cursor[l];
+    uint32_t cur_len = db->compact_cursor_len[l];
+    for (size_t i = 0; i < m->count; i++) {
+        const manifest_segment *ms = &m->segments[i];
+        if (ms->level != l || !eligible(db, ms))
+            continue;
+        if (!first || key_cmp(ms->min_key, ms->min_key_len, first->min_key, first->min_key_len) < 0)
+            first = ms;
+        if (key_cmp(ms->min_key, ms->min_key_len, cur, cur_len) > 0 &&
+            (!pick || key_cmp(ms->min_key, ms->min_key_len, pick->min_key, pick->min_key_len) < 0))
+            pick = ms;
+    }
+    if (!pick)
+        pick = first; /* wrap around */
+    if (!pick)
+        return 0;
+    memcpy(db->compact_cursor[l], pick->min_key, pick->min_key_len);
+    db->compact_cursor_len[l] = pick->min_key_len;
+    j->from_level = l;
+    j->out_level = l + 1;
+    int rc = add_input(j, pick);
+    if (rc == 0)
+        rc = add_overlapping(j, m, l + 1, pick->min_key, pick->min_key_len, pick->max_key, pick->max_key_len);
+    if (rc < 0)
+        return rc;
+    j->move = j->n_in == 1;
+    return 1;
+}
+
+/* Chooses the next job (note 1): level 0 at its trigger (any level-0 segment when forced), else
+ * (forced) the shallowest level above the deepest one (note 7), else the level most over its target. Returns 1 with *j filled, 0 for none. Needs manifest_mu. */
+static int plan(floe_t *db, int force, job *j)
+{
+    const floe_options *o = &db->opts;
+    size_t idx[COMPACT_MAX_INPUTS];
+    int rc = 0;
+    memset(j, 0, sizeof *j);
+    if (has_retired(db->man))
+        return 0; /* note 5 */
+    size_t n0 = level0_prefix(db, idx, COMPACT_MAX_INPUTS);
+    uint32_t shallow = 0, deepest = 0;
+    for (uint32_t l = 1; l <= MANIFEST_MAX_LEVEL; l++) {
+        if (level_count(db->man, l)) {
+            shallow = shallow ? shallow : l;
+            deepest = l;
+        }
+    }
+    if (n0 > 0 && (force || (o->compaction.l0_trigger && n0 >= o->compaction.l0_trigger))) {
+        rc = plan_level0(db, idx, n0, j);
+        rc = rc < 0 ? rc : 1;
+    } else if (force && shallow && shallow < deepest) {
+        rc = plan_level(db, shallow, j); /* note 7: everything down to the deepest level */
+    } else {
+        double best = 1.0;
+        uint32_t best_level = 0;
+        for (uint32_t l = 1; l < MANIFEST_MAX_LEVEL; l++) {
+            double score = (double)level_bytes(db->man, l) / (double)level_target_bytes(o, l);
+            if (score > best) {
+                best = score;
+                best_level = l;
+            }
+        }
+        if (best_level)
+            rc = plan_level(db, best_level, j);
+    }
+    for (size_t i = 0; rc > 0 && i < j->n_in; i++)
+        if (!eligible(db, &j->in[i].ms))
+            rc = 0; /* an input waits for its upload: after its publication */
+    if (rc > 0 && !j->move && (rc = add_deeper(j, db->man)) == 0)
+        rc = 1;
+    if (rc <= 0) {
+        int e = rc;
+        job_clear(j);
+        return e;
+    }
+    return 1;
+}
+
+/* Takes references on the view's segrefs of the inputs (a local input's file stays while held).
+ * Returns 0, or 1 if one is not in the view yet (the job waits). */
+static int hold_inputs(floe_t *db, job *j)
+{
+    view *v = view_acquire(db);
+    int rc = 0;
+    for (size_t i = 0; i < j->n_in; i++) {
+        for (size_t k = 0; k < v->n_segs && !j->in[i].ref; k++) {
+            if (v->segs[k]->id == j->in[i].ms.id) {
+                j->in[i].ref = v->segs[k];
+                segref_ref(j->in[i].ref);
+            }
+        }
+        if (!j->in[i].ref)
+            rc = 1; /* named by the manifest, not yet in the view: the flusher's notify comes later */
+    }
+    view_unref(v);
+    return rc;
+}
+
+static int stopping(floe_t *db)
+{
+    pthread_mutex_lock(&db->compact_mu);
+    int s = db->compact_stopping;
+    pthread_mutex_unlock(&db->compact_mu);
+    return s || atomic_load(&db->read_only);
+}
+
+/* Downloads cold input in (note 4) and opens it. */
+static int download_input(floe_t *db, job_input *in)
+{
+    char name[64], *dir = file_path_join(db->dir, COMPACT_DIR);
+    uint8_t *buf = NULL;
+    int fd = -1, rc = 0;
+    snprintf(name, sizeof name, "%020" PRIu64 ".download", in->ms.id);
+    in->download = dir ? file_path_join(dir, name) : NULL;
+    if (!dir || !in->download || !(buf = malloc(COMPACT_DOWNLOAD_BYTES))) {
+        rc = err_set(FLOE_ENOMEM, "compaction: out of memory");
+        goto out;
+    }
+    fd = file_open(in->download, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        rc = err_set(FLOE_EIO, "compaction: create %s: %s", in->download, strerror(errno));
+        goto out;
+    }
+    uint32_t crc = 0;
+    for (uint64_t off = 0; off < in->ms.size && rc == 0;) {
+        size_t n = in->ms.size - off < COMPACT_DOWNLOAD_BYTES ? (size_t)(in->ms.size - off) : COMPACT_DOWNLOAD_BYTES;
+        if ((rc = cold_get_range(db->cold, in->ms.object_key, off, buf, n)) < 0) {
+            rc = err_wrap(rc, "compaction: download %s", in->ms.object_key);
+            break;
+        }
+        int e = file_write_all(fd, buf, n);
+        if (e) {
+            rc = err_set(FLOE_EIO, "compaction: write %s: %s", in->download, strerror(e));
+            break;
+        }
+        crc = crc32c_extend(crc, buf, n);
+        off += n;
+        atomic_fetch_add(&db->n_compact_bytes_read, n);
+        if (stopping(db))
+            rc = err_set(FLOE_ECLOSED, "compaction: the store is closing");
+    }
+    if (rc == 0 && crc != in->ms.crc32c)
+        rc = err_set(FLOE_ECORRUPT,
+                     "compaction: cold object %s has CRC32C 0x%08x, the manifest says 0x%08x: the object is damaged",
+                     in->ms.object_key, crc, in->ms.crc32c);
+    if (fd >= 0)
+        file_close(fd);
+    fd = -1;
+    if (rc == 0 && (rc = segment_open_file(in->download, &in->own)) < 0)
+        rc = err_wrap(rc, "compaction: open the download of %s", in->ms.object_key);
+out:
+    if (fd >= 0)
+        file_close(fd);
+    free(buf);
+    free(dir);
+    return rc;
+}
+
+/* Opens an iterator on each input at its first entry. */
+static int open_inputs(floe_t *db, job *j)
+{
+    for (size_t i = 0; i < j->n_in; i++) {
+        job_input *in = &j->in[i];
+        segment_t *seg = NULL;
+        int rc = 0;
+        if (in->ref->path) {
+            seg = in->ref->seg;
+            atomic_fetch_add(&db->n_compact_bytes_read, in->ms.size);
+        } else if ((rc = download_input(db, in)) == 0) {
+            seg = in->own;
+        }
+        if (rc < 0 || (rc = segment_iter_create(seg, &in->it)) < 0 || (rc = segment_iter_seek(in->it, NULL, 0)) < 0)
+            return rc;
+        in->valid = segment_iter_valid(in->it);
+        if (in->valid)
+            segment_iter_entry(in->it, &in->cur);
+    }
+    return 0;
+}
+
+/* 1 if a segment below the job's output level may hold key (note 2). */
+static int deeper_may_hold(const job *j, const uint8_t *key, size_t len)
+{
+    for (size_t i = 0; i < j->n_deeper; i++)
+        if (key_cmp(key, len, j->deeper[i].min, j->deeper[i].min_len) >= 0 &&
+            key_cmp(key, len, j->deeper[i].max, j->deeper[i].max_len) <= 0)
+            return 1;
+    return 0;
+}
+
+static void output_free(job_output *o)
+{
+    segment_writer_abort(o->w);
+    if (o->tmp)
+        file_unlink(o->tmp);
+    free(o->tmp);
+    free(o->path);
+    segment_info_clear(&o->info);
+}
+
+/* Starts an output under a fresh segment id, from the seals' counter (note 8). */
+static int output_open(floe_t *db, uint64_t epoch, job_output *o)
+{
+    memset(o, 0, sizeof *o);
+    pthread_mutex_lock(&db->write_mu);
+    o->id = db->next_segment_id++;
+    pthread_mutex_lock(&db->manifest_mu);
+    if (db->compact_inflight_id == 0)
+        db->compact_inflight_id = o->id; /* no seal above it is published before it */
+    pthread_mutex_unlock(&db->manifest_mu);
+    pthread_mutex_unlock(&db->write_mu);
+    o->tmp = store_segment_path(db, o->id, ".tmp");
+    o->path = store_segment_path(db, o->id, "");
+    if (!o->tmp || !o->path)
+        return err_set(FLOE_ENOMEM, "compaction: out of memory");
+    file_unlink(o->tmp);
+    segment_write_options so = {
+        .id = o->id,
+        .epoch = epoch,
+        .block_bytes = db->opts.segment.block_bytes,
+        .compression = db->opts.segment.compression,
+        .bloom_bits_per_key = 10,
+    };
+    return segment_writer_open(o->tmp, &so, &o->w);
+}
+
+/* Finishes an output: footer, fsync, rename (the directory fsync comes once for all). */
+static int output_finish(floe_t *db, job_output *o)
+{
+    int rc = segment_writer_finish(o->w, &o->info);
+    o->w = NULL;
+    if (rc < 0)
+        return rc;
+    if (file_rename(o->tmp, o->path) != 0)
+        return err_set(FLOE_EIO, "compaction: rename %s to %s: %s", o->tmp, o->path, strerror(errno));
+    free(o->tmp);
+    o->tmp = NULL;
+    atomic_fetch_add(&db->n_compact_bytes_written, o->info.file_bytes);
+    return 0;
+}
+
+/* Sleeps as needed to keep the job's output at compaction.max_bytes_per_s. */
+static void rate_limit(floe_t *db, int64_t start_ms, uint64_t bytes)
+{
+    uint64_t rate = db->opts.compaction.max_bytes_per_s;
+    if (!rate)
+        return;
+    int64_t due_ms = start_ms + (int64_t)(bytes * 1000 / rate);
+    int64_t now = clock_now_ms();
+    if (due_ms > now)
+        clock_sleep_ms(due_ms - now > 1000 ? 1000 : due_ms - now);
+}
+
+/* Merges the inputs into outputs of about compaction.segment_bytes each (notes 1 and 2). */
+static int merge(floe_t *db, job *j, uint64_t epoch, job_output **outs_out, size_t *n_out)
+{
+    job_output *outs = NULL;
+    size_t n = 0, cap = 0;
+    uint64_t out_bytes = 0, total = 0, since_check = 0;
+    int64_t start_ms = clock_now_ms();
+    int rc = 0;
+    for (;;) {
+        job_input *best = NULL;
+        for (size_t i = 0; i < j->n_in; i++) {
+            job_input *in = &j->in[i];
+            if (!in->valid)
+                continue;
+            int c = best ? key_cmp(in->cur.key, in->cur.key_len, best->cur.key, best->cur.key_len) : -1;
+            if (c < 0 || (c == 0 && in->cur.seq > best->cur.seq))
+                best = in;
+        }
+        if (!best)
+            break;
+        entry e = best->cur;
+        int keep = e.type != ENTRY_DELETE || deeper_may_hold(j, e.key, e.key_len);
+        if (keep) {
+            if (n && out_bytes >= db->opts.compaction.segment_bytes) {
+                if ((rc = output_finish(db, &outs[n - 1])) < 0)
+                    break;
+                out_bytes = 0;
+            }
+            if (!n || out_bytes == 0) {
+                if (array_grow(&outs, &cap, n + 1, sizeof *outs, 4, SIZE_MAX) < 0) {
+                    rc = err_set(FLOE_ENOMEM, "compaction: out of memory");
+                    break;
+                }
+                n++;
+                if ((rc = output_open(db, epoch, &outs[n - 1])) < 0)
+                    break;
+            }
+            if ((rc = segment_writer_add(outs[n - 1].w, &e)) < 0)
+                break;
+            uint64_t b = (uint64_t)e.key_len + e.value_len + e.content_type_len + 16;
+            out_bytes += b;
+            total += b;
+            since_check += b;
+        }
+        /* Copy the key: advancing the chosen input invalidates e's pointers. */
+        uint8_t key[FLOE_MAX_KEY_BYTES];
+        size_t key_len = e.key_len;
+        memcpy(key, e.key, key_len);
+        for (size_t i = 0; i < j->n_in && rc == 0; i++) {
+            job_input *in = &j->in[i];
+            if (!in->valid || key_cmp(in->cur.key, in->cur.key_len, key, key_len) != 0)
+                continue;
+            if ((rc = segment_iter_next(in->it)) < 0)
+                break;
+            in->valid = segment_iter_valid(in->it);
+            if (in->valid)
+                segment_iter_entry(in->it, &in->cur);
+        }
+        if (rc < 0)
+            break;
+        if (since_check >= COMPACT_CHECK_BYTES) {
+            since_check = 0;
+            if (stopping(db)) {
+                rc = err_set(FLOE_ECLOSED, "compaction: the store is closing");
+                break;
+            }
+            rate_limit(db, start_ms, total);
+        }
+    }
+    if (rc == 0 && n && out_bytes > 0)
+        rc = output_finish(db, &outs[n - 1]);
+    if (rc == 0 && n)
+        rc = file_fsync_dir(db->seg_dir);
+    if (rc < 0) {
+        for (size_t i = 0; i < n; i++) {
+            if (!outs[i].tmp && outs[i].path)
+                file_unlink(outs[i].path);
+            output_free(&outs[i]);
+        }
+        free(outs);
+        return rc;
+    }
+    *outs_out = outs;
+    *n_out = n;
+    return 0;
+}
+
+/* Uploads the outputs under this epoch's keys (note 3). */
+static int upload_outputs(floe_t *db, uint64_t epoch, job_output *outs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        cold_segment_key(outs[i].id, epoch, outs[i].key);
+        int rc = cold_put_file(db->cold, outs[i].key, outs[i].path, db->opts.upload.part_bytes);
+        if (rc < 0)
+            return err_wrap(rc, "compaction: upload %s", outs[i].key);
+        atomic_fetch_add(&db->n_uploads, 1);
+        atomic_fetch_add(&db->n_upload_bytes, outs[i].info.file_bytes);
+        if (stopping(db))
+            return err_set(FLOE_ECLOSED, "compaction: the store is closing");
+    }
+    return 0;
+}
+
+/* Replaces the inputs with outs[0..n) (or, for a move, lowers their level) in the view. Takes
+ * state_mu. */
+static int swap_view(floe_t *db, job *j, segref **refs, size_t n)
+{
+    pthread_mutex_lock(&db->state_mu);
+    size_t cap = db->cur->n_segs + n;
+    segref **segs = malloc((cap ? cap : 1) * sizeof *segs);
+    view *v = NULL;
+    if (segs) {
+        size_t k = 0;
+        for (size_t i = 0; i < db->cur->n_segs; i++) {
+            segref *r = db->cur->segs[i];
+            int input = 0;
+            for (size_t m = 0; m < j->n_in && !input; m++)
+                input = j->in[m].ms.id == r->id;
+            if (input && j->move) {
+                r->level = j->out_level; /* read only under state_mu, by view_build */
+            } else if (input) {
+                if (r->path)
+                    atomic_store(&r->obsolete, 1); /* note 4 */
+                continue;
+            }
+            segs[k++] = r;
+        }
+        for (size_t i = 0; i < n; i++)
+            segs[k++] = refs[i];
+        v = view_build(db, db->cur->mem, segs, k);
+        free(segs);
+    }
+    if (v)
+        view_install(db, v);
+    pthread_mutex_unlock(&db->state_mu);
+    return v ? 0 : err_set(FLOE_ENOMEM, "compaction: out of memory installing the new segments");
+}
+
+/* The manifest edit of a job (note 3): outputs in, inputs out (or retired), saved. On failure the
+ * manifest is as it was. Takes manifest_mu. */
+static int commit_manifest(floe_t *db, job *j, job_output *outs, size_t n)
+{
+    manifest *before = NULL;
+    pthread_mutex_lock(&db->manifest_mu);
+    int rc = manifest_clone(db->man, &before);
+    for (size_t i = 0; i < j->n_in && rc == 0; i++) {
+        manifest_segment *ms = manifest_find(db->man, j->in[i].ms.id);
+        if (!ms) {
+            rc = err_set(FLOE_EINVAL, "compaction: input segment %" PRIu64 " left the manifest", j->in[i].ms.id);
+        } else if (j->move) {
+            ms->level = j->out_level;
+        } else if (db->cold) {
+            ms->retired = 1;
+            ms->state = SEG_REMOTE;
+        } else {
+            manifest_remove(db->man, ms->id);
+        }
+    }
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const segment_info *info = &outs[i].info;
+        manifest_segment ms = {
+            .id = outs[i].id,
+            .object_key = db->cold ? outs[i].key : "",
+            .size = info->file_bytes,
+            .crc32c = info->file_crc32c,
+            .min_key = info->min_key,
+            .min_key_len = info->min_key_len,
+            .max_key = info->max_key,
+            .max_key_len = info->max_key_len,
+            .min_seq = info->min_seq,
+            .max_seq = info->max_seq,
+            .count = info->count,
+            .epoch = info->epoch,
+            .created_unix_s = info->created_unix_s,
+            .state = db->cold ? SEG_UPLOADING : SEG_LOCAL,
+            .level = j->out_level,
+        };
+        if ((rc = manifest_insert(db->man, &ms)) == 0 && db->man->next_segment_id <= ms.id)
+            db->man->next_segment_id = ms.id + 1;
+        if (rc == 0 && db->cold) {
+            if (array_grow(&db->unpublished, &db->cap_unpublished, db->n_unpublished + 1, sizeof *db->unpublished,
+                           16, SIZE_MAX) != 0)
+                rc = err_set(FLOE_ENOMEM, "compaction: out of memory");
+            else
+                db->unpublished[db->n_unpublished++] = ms.id;
+        }
+    }
+    if (rc == 0 && (rc = manifest_save(db->dir, db->man)) < 0)
+        store_mark_read_only(db, floe_last_error());
+    if (rc < 0 && before) {
+        /* Put the manifest back as it was, and forget the outputs as unpublished. */
+        manifest *now = db->man;
+        before->version = now->version;
+        db->man = before;
+        before = now;
+        for (size_t i = 0; i < n; i++)
+            for (size_t k = 0; k < db->n_unpublished; k++)
+                if (db->unpublished[k] == outs[i].id)
+                    db->unpublished[k] = db->unpublished[--db->n_unpublished];
+    }
+    if (rc == 0 && db->cold)
+        uploader_recompute_state(db);
+    db->compact_inflight_id = 0; /* named now (or given up): the manifest orders them */
+    pthread_mutex_unlock(&db->manifest_mu);
+    manifest_free(before);
+    return rc;
+}
+
+/* Runs one planned job to its end. */
+static int run_job(floe_t *db, job *j)
+{
+    job_output *outs = NULL;
+    segref **refs = NULL;
+    size_t n = 0;
+    int rc, gc_paused = 0;
+    pthread_mutex_lock(&db->manifest_mu);
+    uint64_t epoch = db->man->writer_epoch;
+    pthread_mutex_unlock(&db->manifest_mu);
+    if (j->move) {
+        if ((rc = commit_manifest(db, j, NULL, 0)) == 0 && (rc = swap_view(db, j, NULL, 0)) == 0) {
+            atomic_fetch_add(&db->n_compaction_moves, 1);
+            store_log(db, 2, "compaction: moved %zu segments from level %u to level %u without rewriting them",
+                      j->n_in, (unsigned)j->from_level, (unsigned)j->out_level);
+        }
+        return rc;
+    }
+    if ((rc = hold_inputs(db, j)) != 0 || (rc = open_inputs(db, j)) < 0 || (rc = merge(db, j, epoch, &outs, &n)) < 0)
+        goto out;
+    if (db->cold && n) {
+        gcthread_pause(db);
+        gc_paused = 1;
+        if ((rc = upload_outputs(db, epoch, outs, n)) < 0)
+            goto out;
+    }
+    if (n && !(refs = calloc(n, sizeof *refs))) {
+        rc = err_set(FLOE_ENOMEM, "compaction: out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n && rc == 0; i++)
+        if ((rc = segref_open_local(db, outs[i].id, &refs[i])) == 0)
+            refs[i]->level = j->out_level;
+    if (rc < 0 || (rc = commit_manifest(db, j, outs, n)) < 0)
+        goto out;
+    for (size_t i = 0; i < n; i++)
+        free(outs[i].path), outs[i].path = NULL; /* named now: kept */
+    if ((rc = swap_view(db, j, refs, n)) < 0) {
+        store_mark_read_only(db, floe_last_error());
+        goto out;
+    }
+    uint64_t in_bytes = 0, out_bytes = 0;
+    for (size_t i = 0; i < j->n_in; i++)
+        in_bytes += j->in[i].ms.size;
+    for (size_t i = 0; i < n; i++)
+        out_bytes += outs[i].info.file_bytes;
+    atomic_fetch_add(&db->n_compactions, 1);
+    store_log(db, 2,
+              "compaction: merged %zu segments (%" PRIu64 " bytes) of levels %u and %u into %zu segments (%" PRIu64
+              " bytes) of level %u",
+              j->n_in, in_bytes, (unsigned)j->from_level, (unsigned)j->out_level, n, out_bytes,
+              (unsigned)j->out_level);
+    if (db->cold) {
+        int prc = uploader_publish(db);
+        if (prc < 0)
+            rc = err_wrap(prc, "compaction: publishing the manifest that names its outputs (the uploaders retry)");
+    }
+out:
+    pthread_mutex_lock(&db->manifest_mu);
+    db->compact_inflight_id = 0;
+    pthread_mutex_unlock(&db->manifest_mu);
+    if (gc_paused)
+        gcthread_resume(db);
+    for (size_t i = 0; i < n; i++) {
+        if (outs[i].path && !outs[i].tmp)
+            file_unlink(outs[i].path); /* note 6: never named */
+        output_free(&outs[i]);
+        if (refs && refs[i])
+            segref_unref(refs[i]);
+    }
+    free(outs);
+    free(refs);
+    return rc;
+}
+
+/* Plans and runs one job. Returns 1 if it ran one, 0 if none is due, or an error. Needs
+ * compact_job_mu. */
+static int run_one(floe_t *db, int force)
+{
+    pthread_mutex_lock(&db->state_mu);
+    int blocked = db->fenced || db->stopping || atomic_load(&db->read_only);
+    pthread_mutex_unlock(&db->state_mu);
+    if (blocked)
+        return 0;
+    job *j = calloc(1, sizeof *j);
+    if (!j)
+        return err_set(FLOE_ENOMEM, "compaction: out of memory");
+    pthread_mutex_lock(&db->manifest_mu);
+    int rc = plan(db, force, j);
+    pthread_mutex_unlock(&db->manifest_mu);
+    if (rc > 0) {
+        rc = run_job(db, j);
+        rc = rc < 0 ? rc : rc == 0; /* 1 from run_job: the job waits */
+    }
+    job_clear(j);
+    free(j);
+    if (rc < 0 && rc != FLOE_ECLOSED)
+        atomic_fetch_add(&db->n_compact_errors, 1);
+    return rc;
+}
+
+static void *compact_main(void *arg)
+{
+    floe_t *db = arg;
+    int64_t backoff_ms = 0;
+    pthread_mutex_lock(&db->compact_mu);
+    for (;;) {
+        while (!db->compact_stopping && !db->compact_pending)
+            pthread_cond_wait(&db->compact_cv, &db->compact_mu);
+        if (db->compact_stopping)
+            break;
+        db->compact_pending = 0;
+        pthread_mutex_unlock(&db->compact_mu);
+        int rc;
+        pthread_mutex_lock(&db->compact_job_mu);
+        while ((rc = run_one(db, 0)) > 0) {
+        }
+        pthread_mutex_unlock(&db->compact_job_mu);
+        if (rc < 0 && rc != FLOE_ECLOSED) {
+            backoff_ms = backoff_ms ? (backoff_ms * 2 > 60000 ? 60000 : backoff_ms * 2) : 1000;
+            store_log(db, 1, "%s; compaction tries again in %lld ms", floe_last_error(), (long long)backoff_ms);
+            pthread_mutex_lock(&db->compact_mu);
+            struct timespec ts = clock_deadline_after_ms(backoff_ms);
+            while (!db->compact_stopping && pthread_cond_timedwait(&db->compact_cv, &db->compact_mu, &ts) == 0)
+                ;
+            db->compact_pending = 1;
+            continue;
+        }
+        backoff_ms = 0;
+        pthread_mutex_lock(&db->compact_mu);
+    }
+    pthread_mutex_unlock(&db->compact_mu);
+    return NULL;
+}
+
+void compact_notify(floe_t *db)
+{
+    if (!db->compactor_started)
+        return;
+    pthread_mutex_lock(&db->compact_mu);
+    db->compact_pending = 1;
+    pthread_cond_signal(&db->compact_cv);
+    pthread_mutex_unlock(&db->compact_mu);
+}
+
+/* Empties <data_dir>/compaction/ of downloads a crash left (note 4), creating it if missing. */
+static int clean_compact_dir(floe_t *db)
+{
+    char *dir = file_path_join(db->dir, COMPACT_DIR);
+    if (!dir)
+        return err_set(FLOE_ENOMEM, "floe_open: out of memory");
+    int rc = file_mkdir_p(dir);
+    DIR *d = rc == 0 ? opendir(dir) : NULL;
+    struct dirent *de;
+    while (d && (de = readdir(d)) != NULL) {
+        size_t len = strlen(de->d_name);
+        if (len != 20 + strlen(".download") || strcmp(de->d_name + 20, ".download") != 0)
+            continue;
+        char *p = file_path_join(dir, de->d_name);
+        if (p)
+            file_unlink(p);
+        free(p);
+    }
+    if (d)
+        closedir(d);
+    free(dir);
+    return rc < 0 ? err_wrap(rc, "floe_open %s: the compaction directory", db->dir) : 0;
+}
+
+int compact_start(floe_t *db)
+{
+    int rc = clean_compact_dir(db);
+    if (rc < 0 || db->opts.compaction.l0_trigger == 0)
+        return rc;
+    if (pthread_create(&db->compactor, NULL, compact_main, db) != 0)
+        return err_set(FLOE_EIO, "floe_open: cannot start the compaction thread");
+    db->compactor_started = 1;
+    compact_notify(db); /* the shape at open may already be due */
+    return 0;
+}
+
+void compact_stop(floe_t *db)
+{
+    pthread_mutex_lock(&db->compact_mu);
+    db->compact_stopping = 1;
+    pthread_cond_broadcast(&db->compact_cv);
+    pthread_mutex_unlock(&db->compact_mu);
+    /* A job's download or upload would otherwise wait out its timeouts; close cancels the
+     * uploaders' cold calls a moment later anyway. */
+    if (db->compactor_started && db->cold)
+        cold_cancel(db->cold);
+    if (db->compactor_started)
+        pthread_join(db->compactor, NULL);
+    db->compactor_started = 0;
+}
+
+int floe_compact(floe_t *db)
+{
+    if (!db)
+        return err_set(FLOE_EINVAL, "floe_compact: store handle is NULL");
+    int rc = floe_flush(db, db->cold ? FLOE_DURABLE_REMOTE : FLOE_DURABLE_LOCAL);
+    if (rc < 0)
+        return err_wrap(rc, "floe_compact");
+    pthread_mutex_lock(&db->compact_job_mu);
+    for (int retried = 0;;) {
+        while ((rc = run_one(db, 1)) > 0) {
+        }
+        if (rc < 0)
+            break;
+        pthread_mutex_lock(&db->manifest_mu);
+        int waiting = has_retired(db->man);
+        pthread_mutex_unlock(&db->manifest_mu);
+        if (!waiting)
+            break;
+        if (retried++ || (rc = uploader_publish(db)) < 0) {
+            rc = rc < 0 ? rc : err_set(FLOE_ECOLD, "compaction outputs are not published yet");
+            break;
+        }
+    }
+    pthread_mutex_unlock(&db->compact_job_mu);
+    if (rc == 0 && atomic_load(&db->read_only))
+        rc = store_read_only_error(db);
+    return rc < 0 ? err_wrap(rc, "floe_compact %s", db->dir) : 0;
+}
