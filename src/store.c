@@ -364,6 +364,7 @@ static int replay_record(void *ctx, const wal_record *rec)
         .content_type = rec->content_type_len ? rec->content_type : NULL,
         .content_type_len = rec->content_type_len,
         .seq = rec->seq,
+        .write_ms = rec->write_ms,
         .type = rec->type == WAL_REC_DELETE ? ENTRY_DELETE : ENTRY_PUT,
     };
     int err = memtable_add(db->mem, &e);
