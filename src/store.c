@@ -34,6 +34,7 @@
 #include "flusher.h"
 #include "gcthread.h"
 #include "options.h"
+#include "retention.h"
 #include "uploader.h"
 #include "view.h"
 
@@ -128,8 +129,8 @@ char *store_segment_path(floe_t *db, uint64_t id, const char *suffix)
     return file_path_join(db->seg_dir, name);
 }
 
-/* Allocates the handle with its locks, paths and a private copy of the options (whose strings are
- * borrowed from the caller). */
+/* Allocates the handle with its locks, paths and a private copy of the options, with copies of the
+ * strings and retention rules the caller's options borrow. */
 static int open_handle(const char *dir, const floe_options *opts, floe_t **out)
 {
     floe_t *db = calloc(1, sizeof *db);
@@ -165,7 +166,8 @@ static int open_handle(const char *dir, const floe_options *opts, floe_t **out)
             return err_set(FLOE_ENOMEM, "floe_open: out of memory");
         *strings[i] = db->option_strings[i];
     }
-    return 0;
+    /* The rules too: the caller's array may go away once floe_open returns. */
+    return retention_copy(&db->opts, &db->retention_rules);
 }
 
 /* Opens the configured cold store (or takes the caller's). */
@@ -507,6 +509,7 @@ int floe_close(floe_t *db)
     cold_close(db->cold);
     for (size_t i = 0; i < sizeof db->option_strings / sizeof db->option_strings[0]; i++)
         free(db->option_strings[i]);
+    free(db->retention_rules);
     if (db->lock_fd >= 0)
         file_close(db->lock_fd);
     pthread_mutex_destroy(&db->write_mu);

@@ -48,6 +48,7 @@ struct floe {
     char *seg_dir;
     floe_options opts;
     char *option_strings[8]; /* the store's copies of the string options */
+    void *retention_rules;   /* the store's copy of the retention rules (retention_copy), or NULL */
     int lock_fd;
     wal_t *wal;
     lru_t *object_cache;   /* NULL when cache.object_bytes is 0 */

@@ -11,12 +11,30 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "clock.h"
 
 static void format_etag(char *buf, size_t cap, uint64_t seq)
 {
     snprintf(buf, cap, "\"%" PRIx64 "\"", seq);
+}
+
+/* An IMF-fixdate (RFC 9110 section 5.6.7, "Sun, 06 Nov 1994 08:49:37 GMT") of a write time in unix
+ * milliseconds, for Last-Modified; "" when the time is unknown (0) or cannot be shown. Names of days
+ * and months are spelled out here, not taken from the locale. cap must be at least 30. */
+static void format_http_date(char *buf, size_t cap, uint64_t unix_ms)
+{
+    static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    struct tm tm;
+    time_t t = (time_t)(unix_ms / 1000);
+    buf[0] = '\0';
+    if (unix_ms == 0 || unix_ms / 1000 > (uint64_t)253402300799 /* 9999-12-31 */ || !gmtime_r(&t, &tm))
+        return;
+    snprintf(buf, cap, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon],
+             tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
 int http_etag_matches(const char *header, const char *etag)
@@ -110,8 +128,9 @@ enum MHD_Result http_handle_get(http_req *r, struct MHD_Connection *c)
         return http_respond_error(r, c, 404, "not_found", "no object with this key");
     if (rc != 0)
         return http_respond_floe_error(r, c, rc);
-    char etag[40];
+    char etag[40], modified[40];
     format_etag(etag, sizeof etag, v.seq);
+    format_http_date(modified, sizeof modified, v.write_ms);
     const char *tier = floe_tier_name(v.tier);
     struct MHD_Response *resp = NULL;
     int status = 200;
@@ -124,6 +143,8 @@ enum MHD_Result http_handle_get(http_req *r, struct MHD_Connection *c)
         if (!resp)
             return MHD_NO;
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, etag);
+        if (modified[0])
+            MHD_add_response_header(resp, MHD_HTTP_HEADER_LAST_MODIFIED, modified);
         MHD_add_response_header(resp, "X-Floe-Tier", tier);
         return http_queue(r, c, 304, resp, 0);
     }
@@ -160,6 +181,8 @@ enum MHD_Result http_handle_get(http_req *r, struct MHD_Connection *c)
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
                             v.content_type ? v.content_type : "application/octet-stream");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, etag);
+    if (modified[0])
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_LAST_MODIFIED, modified);
     MHD_add_response_header(resp, "X-Floe-Tier", tier);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes");
     if (status == 206)
