@@ -33,6 +33,9 @@
  *    reads, so eviction never frees a block under a reader.
  * 8. The writer removes its file on every failure; a file that exists under its final name was
  *    finished and fsynced by segment_writer_finish.
+ * 9. The footer's version decides how every entry is decoded: version 2 entries carry a varint64
+ *    write time after seq, version 1 entries none (read as write time 0). The writer writes version
+ *    2 only; every reader path (get, iterator, verify, inspection) takes the version from the footer.
  */
 #include "segment.h"
 #include "coding.h"

@@ -56,6 +56,11 @@
  *    proves X had been synced: that is damage, refused. In ALWAYS mode, when an fdatasync leaves no
  *    record waiting, the leader writes the next batch's mark at once (write_next_mark_locked), so
  *    the newest synced batch is covered too. (Version 1 files have no marks.)
+ * 10. A file's header version decides the layout of every record in it: from version 3 on, a put or
+ *    delete carries its 8-byte write time before the key (the header and the mark are the same in
+ *    versions 2 and 3). This build writes version 3 only; records of version 1 and 2 files replay
+ *    with write time 0 ("unknown"). A torn header cannot say which layout follows, so the search for
+ *    valid records behind one tries both.
  *
  * Lock order: the caller's write mutex (serialising wal_append and wal_rotate) before mu. */
 #include "wal.h"
