@@ -235,9 +235,9 @@ typedef struct floe_value {
 
 /* Reads the newest version of key. Errors: FLOE_EINVAL (NULL handle or out), FLOE_EKEY,
  * FLOE_ENOTFOUND (missing, deleted, or its newest version has expired under a retention rule: an
- * expired version hides the key, older versions are never returned instead), FLOE_ECORRUPT (the block holding the key is damaged: the
- * message names segment and block), FLOE_ECOLD (the cold tier failed), FLOE_ERANGE (a cold object
- * is shorter than the manifest says), FLOE_EIO, FLOE_ENOMEM. */
+ * expired version hides the key, older versions are never returned instead), FLOE_ECORRUPT (the
+ * block holding the key is damaged: the message names segment and block), FLOE_ECOLD (the cold tier
+ * failed), FLOE_ERANGE (a cold object is shorter than the manifest says), FLOE_EIO, FLOE_ENOMEM. */
 FLOE_API int floe_get(floe_t *db, const void *key, size_t key_len, floe_value *out);
 
 /* Frees what floe_get put in *v and zeroes it. Safe on a zeroed value. */

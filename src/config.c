@@ -589,7 +589,8 @@ static int parse_retention(const cfg_parser *p, json_t *arr, floe_config *c)
         for (size_t j = 0; j < i; j++) {
             if (strcmp(c->retention_prefixes[j], c->retention_prefixes[i]) == 0) {
                 char what[160];
-                snprintf(what, sizeof what, "repeats retention[%zu].prefix: each prefix may have one rule", j);
+                snprintf(what, sizeof what, "repeats retention[%zu].prefix: each prefix may have one rule",
+                         j);
                 return field_error(p, sub, what);
             }
         }
@@ -608,8 +609,8 @@ static int parse_retention(const cfg_parser *p, json_t *arr, floe_config *c)
 
 static int parse_root(cfg_parser *p, json_t *root, floe_config *c)
 {
-    static const char *const known[] = {"data_dir", "http", "wal",    "segment", "cache",    "local",
-                                        "cold",     "upload", "gc",   "retention", NULL};
+    static const char *const known[] = {"data_dir", "http",   "wal", "segment",   "cache", "local",
+                                        "cold",     "upload", "gc",  "retention", NULL};
     int rc = check_known(p, root, "", known);
     if (rc)
         return rc;

@@ -122,9 +122,9 @@ static int list_append(floe_list *res, size_t *cap, size_t limit, char *key, uin
 }
 
 /* Merges src into res until limit keys, the end of the prefix, or the end of every source. */
-static int merge(const floe_options *opts, uint64_t now_ms, list_src *src, size_t n_src, const uint8_t *prefix,
-                 size_t prefix_len, const uint8_t *start_after, size_t start_after_len, size_t limit, floe_list *res,
-                 size_t *cap)
+static int merge(const floe_options *opts, uint64_t now_ms, list_src *src, size_t n_src,
+                 const uint8_t *prefix, size_t prefix_len, const uint8_t *start_after, size_t start_after_len,
+                 size_t limit, floe_list *res, size_t *cap)
 {
     list_src *best;
     while ((best = src_min(src, n_src)) != NULL) {
@@ -208,8 +208,8 @@ int floe_list_keys(floe_t *db, const void *prefix, size_t prefix_len, const void
         rc = src_open(db, v, i, seek_len ? seek : NULL, seek_len, &src[i]);
     }
     if (rc == 0)
-        rc = merge(&db->opts, retention_enabled(&db->opts) ? clock_unix_ms() : 0, src, n_src, prefix, prefix_len,
-                   start_after, start_after_len, limit, res, &cap);
+        rc = merge(&db->opts, retention_enabled(&db->opts) ? clock_unix_ms() : 0, src, n_src, prefix,
+                   prefix_len, start_after, start_after_len, limit, res, &cap);
 out:
     for (size_t i = 0; src && i < n_src; i++) {
         if (src[i].mit)

@@ -103,8 +103,9 @@ static int get_cached(floe_t *db, const void *key, size_t key_len, floe_value *o
         *rc = err_set(FLOE_ENOTFOUND, "key not found (expired under its retention rule)");
         return 1;
     }
-    *rc = value_fill(out, cv->data, cv->len, cv->content_type, cv->content_type ? strlen(cv->content_type) : 0,
-                     cv->seq, cv->write_ms, FLOE_TIER_MEMORY);
+    *rc =
+        value_fill(out, cv->data, cv->len, cv->content_type, cv->content_type ? strlen(cv->content_type) : 0,
+                   cv->seq, cv->write_ms, FLOE_TIER_MEMORY);
     lru_release(db->object_cache, h);
     if (*rc == 0)
         count_hit(db, FLOE_TIER_MEMORY);
@@ -141,8 +142,8 @@ static int get_memory(floe_t *db, view *v, const void *key, size_t key_len, uint
     } else if (expired(db, key, key_len, me.write_ms)) {
         *rc = err_set(FLOE_ENOTFOUND, "key not found (expired under its retention rule)");
     } else {
-        *rc = value_fill(out, me.value, me.value_len, me.content_type, me.content_type_len, me.seq, me.write_ms,
-                         FLOE_TIER_MEMORY);
+        *rc = value_fill(out, me.value, me.value_len, me.content_type, me.content_type_len, me.seq,
+                         me.write_ms, FLOE_TIER_MEMORY);
         if (*rc == 0)
             count_hit(db, FLOE_TIER_MEMORY);
     }
@@ -166,7 +167,8 @@ static int get_segment(floe_t *db, segref *r, const void *key, size_t key_len, u
     if (hit.type == ENTRY_DELETE || expired(db, key, key_len, hit.write_ms)) {
         int deleted = hit.type == ENTRY_DELETE;
         segment_hit_clear(&hit);
-        return err_set(FLOE_ENOTFOUND, deleted ? "key not found (deleted)" : "key not found (expired under its retention rule)");
+        return err_set(FLOE_ENOTFOUND, deleted ? "key not found (deleted)"
+                                               : "key not found (expired under its retention rule)");
     }
     cache_value(db, key, key_len, &hit, gen);
     if (!hit.value && !(hit.value = malloc(1))) {

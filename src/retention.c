@@ -41,10 +41,11 @@ int retention_expired(const floe_options *opts, const void *key, size_t key_len,
 int retention_check(const floe_options *opts)
 {
     if (opts->retention_count > RETENTION_MAX_RULES)
-        return err_set(FLOE_EINVAL, "option retention has %zu rules: at most %d are allowed", opts->retention_count,
-                       RETENTION_MAX_RULES);
+        return err_set(FLOE_EINVAL, "option retention has %zu rules: at most %d are allowed",
+                       opts->retention_count, RETENTION_MAX_RULES);
     if (opts->retention_count && !opts->retention)
-        return err_set(FLOE_EINVAL, "option retention is NULL with retention_count %zu", opts->retention_count);
+        return err_set(FLOE_EINVAL, "option retention is NULL with retention_count %zu",
+                       opts->retention_count);
     for (size_t i = 0; i < opts->retention_count; i++) {
         const floe_retention_rule *r = &opts->retention[i];
         if (!r->prefix)
@@ -57,9 +58,10 @@ int retention_check(const floe_options *opts)
                            (unsigned long long)RETENTION_MAX_AGE_S, r->max_age_s);
         for (size_t j = 0; j < i; j++)
             if (strcmp(opts->retention[j].prefix, r->prefix) == 0)
-                return err_set(FLOE_EINVAL,
-                               "option retention[%zu].prefix \"%s\" repeats retention[%zu].prefix: one rule per prefix",
-                               i, r->prefix, j);
+                return err_set(
+                    FLOE_EINVAL,
+                    "option retention[%zu].prefix \"%s\" repeats retention[%zu].prefix: one rule per prefix",
+                    i, r->prefix, j);
     }
     return 0;
 }

@@ -836,8 +836,8 @@ static ZSTD_DCtx *thread_dctx(void)
  * lengths add up to raw with the one restart. The writer makes every such block this way; anything
  * else is refused before a buffer of raw bytes is allocated. Uses at most a 2^SEG_ZSTD_WINDOW_LOG_MAX
  * window. */
-static int block_single_entry_check(uint64_t b, const seg_block_ref *ix, uint32_t version, const uint8_t *body,
-                                    size_t body_len, unsigned long long raw)
+static int block_single_entry_check(uint64_t b, const seg_block_ref *ix, uint32_t version,
+                                    const uint8_t *body, size_t body_len, unsigned long long raw)
 {
     uint8_t head[SEG_ENTRY_HEADER_MAX + FLOE_MAX_KEY_BYTES];
     ZSTD_inBuffer in = {body, body_len, 0};
@@ -941,7 +941,8 @@ static int block_inflate(uint64_t b, const seg_block_ref *ix, uint32_t version, 
 }
 
 /* Points v at a decoded block's restart array; version is the segment's format version. */
-static int view_init(block_view *v, uint32_t version, uint64_t b, uint64_t off, const uint8_t *data, size_t len)
+static int view_init(block_view *v, uint32_t version, uint64_t b, uint64_t off, const uint8_t *data,
+                     size_t len)
 {
     uint32_t n = len >= 4 ? get_le32(data + len - 4) : 0;
     if (n == 0 || n > (len - 4) / 4)
@@ -2074,9 +2075,8 @@ int segment_inspect_block(segment_inspector *ins, uint64_t block, const segment_
     r.length = ix->length;
     r.last_key = ix->last_key;
     r.last_key_len = ix->last_key_len;
-    int problem =
-        block_decode(block, ix, ins->f.version, ins->map + ix->offset, ins->max_block_raw, &flag, &d, &v,
-                     &r.crc_ok);
+    int problem = block_decode(block, ix, ins->f.version, ins->map + ix->offset, ins->max_block_raw, &flag,
+                               &d, &v, &r.crc_ok);
     if (problem == 0) {
         r.decoded = 1;
         r.compression = flag == SEG_BLOCK_ZSTD ? FLOE_COMPRESSION_ZSTD : FLOE_COMPRESSION_NONE;

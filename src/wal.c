@@ -1779,8 +1779,8 @@ static int plan_piece(wal_t *w, const char *qdir, uint64_t no, uint64_t offset, 
     /* The record layout follows the header's version; a header too damaged to say is taken to be
      * of the version this build writes. */
     f.version = WAL_FORMAT_VERSION;
-    if (f.size >= 12 && memcmp(f.map, WAL_MAGIC, 8) == 0 && get_le32(f.map + 8) >= WAL_FORMAT_VERSION_NO_MARKS &&
-        get_le32(f.map + 8) <= WAL_FORMAT_VERSION)
+    if (f.size >= 12 && memcmp(f.map, WAL_MAGIC, 8) == 0 &&
+        get_le32(f.map + 8) >= WAL_FORMAT_VERSION_NO_MARKS && get_le32(f.map + 8) <= WAL_FORMAT_VERSION)
         f.version = get_le32(f.map + 8);
     r = count_valid_records(&f, (size_t)offset, &p->records);
     if (r)

@@ -1,6 +1,6 @@
 /* The write-ahead log: a directory of numbered files (wal/<20-digit number>.log) holding records
- * `crc32c | length | type | seq | write_ms | key | value` (exact bytes in docs/formats.md). Writers are batched
- * by group commit: one fdatasync acknowledges every record appended before it started.
+ * `crc32c | length | type | seq | write_ms | key | value` (exact bytes in docs/formats.md). Writers are
+ * batched by group commit: one fdatasync acknowledges every record appended before it started.
  *
  * Threads: wal_append and wal_rotate must be serialised by the caller (the store's write mutex, which
  * also assigns sequence numbers, so file order is sequence order). wal_sync may be called by any

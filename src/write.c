@@ -82,8 +82,8 @@ static void advance_visible(floe_t *db, uint64_t seq)
     }
 }
 
-/* Assigns e's seq and write time and appends it to the WAL and the pending memtable (note 1); *lsn gets the WAL
- * position to sync. Takes write_mu. */
+/* Assigns e's seq and write time and appends it to the WAL and the pending memtable (note 1); *lsn gets the
+ * WAL position to sync. Takes write_mu. */
 static int append_locked(floe_t *db, entry *e, uint64_t *lsn)
 {
     pthread_mutex_lock(&db->write_mu);

@@ -501,20 +501,21 @@ START_TEST(config_bad_retention_rules_are_named)
                  "must be an integer between 0 and");
     expect_error("{\"retention\": [{\"prefix\": \"a\", \"max_age_s\": 1.5}]}", "field retention[0].max_age_s",
                  "must be an integer");
-    expect_error("{\"retention\": [{\"prefix\": \"a\", \"max_age_s\": \"60\"}]}", "field retention[0].max_age_s",
-                 "must be an integer");
+    expect_error("{\"retention\": [{\"prefix\": \"a\", \"max_age_s\": \"60\"}]}",
+                 "field retention[0].max_age_s", "must be an integer");
     expect_error("{\"retention\": [{\"prefix\": \"a\", \"max_age_s\": 4000000000000}]}",
                  "field retention[0].max_age_s", "must be an integer between 0 and");
     expect_error("{\"retention\": [{\"prefix\": \"a\", \"max_age_s\": 1}, {\"max_age_s\": 60}]}",
                  "field retention[1].prefix is required", NULL);
     expect_error("{\"retention\": [{\"prefix\": \"a\"}]}", "field retention[0].max_age_s is required", NULL);
-    expect_error("{\"retention\": [{\"prefix\": 7, \"max_age_s\": 1}]}", "field retention[0].prefix must be a string",
-                 NULL);
+    expect_error("{\"retention\": [{\"prefix\": 7, \"max_age_s\": 1}]}",
+                 "field retention[0].prefix must be a string", NULL);
     expect_error("{\"retention\": [{\"prefix\": \"a\", \"max_age_s\": 1, \"max_age\": 2}]}",
                  "unknown field retention[0].max_age", "known fields here: prefix, max_age_s");
-    expect_error("{\"retention\": [{\"prefix\": \"a/\", \"max_age_s\": 1}, {\"prefix\": \"b/\", \"max_age_s\": 1},"
-                 " {\"prefix\": \"a/\", \"max_age_s\": 5}]}",
-                 "field retention[2].prefix repeats retention[0].prefix", NULL);
+    expect_error(
+        "{\"retention\": [{\"prefix\": \"a/\", \"max_age_s\": 1}, {\"prefix\": \"b/\", \"max_age_s\": 1},"
+        " {\"prefix\": \"a/\", \"max_age_s\": 5}]}",
+        "field retention[2].prefix repeats retention[0].prefix", NULL);
     char *many = malloc(65 * 40 + 64);
     size_t n = (size_t)sprintf(many, "{\"retention\": [");
     for (int i = 0; i < 65; i++)
@@ -536,7 +537,8 @@ START_TEST(config_retention_options_are_checked_like_the_file)
     ck_assert_int_eq(options_check(&o), 0);
     o.retention_count = 3;
     ck_assert_int_eq(options_check(&o), FLOE_EINVAL);
-    ck_assert_ptr_nonnull(strstr(floe_last_error(), "option retention[2].prefix \"logs/\" repeats retention[0]"));
+    ck_assert_ptr_nonnull(
+        strstr(floe_last_error(), "option retention[2].prefix \"logs/\" repeats retention[0]"));
     rules[2].prefix = NULL;
     ck_assert_int_eq(options_check(&o), FLOE_EINVAL);
     ck_assert_ptr_nonnull(strstr(floe_last_error(), "option retention[2].prefix is NULL"));

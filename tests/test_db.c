@@ -170,7 +170,9 @@ START_TEST(db_write_time_is_kept_through_wal_segment_and_cache)
         floe_value v = {0};
         ck_assert_int_eq(floe_get(db, "a", 1, &v), 0);
         ck_assert_uint_eq(v.write_ms, t);
-        ck_assert_int_eq(v.tier, round < 2 ? FLOE_TIER_MEMORY : round == 2 ? FLOE_TIER_LOCAL : FLOE_TIER_MEMORY);
+        ck_assert_int_eq(v.tier, round < 2    ? FLOE_TIER_MEMORY
+                                 : round == 2 ? FLOE_TIER_LOCAL
+                                              : FLOE_TIER_MEMORY);
         floe_value_free(&v);
         ck_assert_int_eq(floe_get(db, "b", 1, &v), 0);
         ck_assert_uint_eq(v.write_ms, t + 5000);

@@ -255,7 +255,9 @@ static int raw_request(const char *request, size_t len, char *answer, size_t cap
 
 /* The main server's retention rules: objects under ttl/ expire a second after their write, except
  * under ttl/keep/. No other test writes under ttl/. */
-#define TTL_RULES "\"retention\": [{\"prefix\": \"ttl/\", \"max_age_s\": 1}, {\"prefix\": \"ttl/keep/\", \"max_age_s\": 0}]"
+#define TTL_RULES                                                                                            \
+    "\"retention\": [{\"prefix\": \"ttl/\", \"max_age_s\": 1}, {\"prefix\": \"ttl/keep/\", \"max_age_s\": "  \
+    "0}]"
 
 static void main_server_up(void)
 {
@@ -499,8 +501,8 @@ START_TEST(http_get_and_head_send_last_modified_from_the_write_time)
         resp *r = req(methods[i], "/v1/objects/modified", NULL, NULL, -1);
         ck_assert_int_eq(r->status, 200);
         const char *lm = resp_header(r, "Last-Modified");
-        ck_assert_msg(is_http_date_between(lm, before, after), "%s: Last-Modified \"%s\" is not the PUT's time",
-                      methods[i], lm ? lm : "(none)");
+        ck_assert_msg(is_http_date_between(lm, before, after),
+                      "%s: Last-Modified \"%s\" is not the PUT's time", methods[i], lm ? lm : "(none)");
         resp_free(r);
     }
     /* A revalidation that matches says when the object was last modified too. */

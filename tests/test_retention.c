@@ -60,8 +60,8 @@ START_TEST(retention_unknown_write_times_and_clocks_stepped_back_never_expire)
 {
     floe_retention_rule rules[] = {{"", 1}};
     floe_options o = with_rules(rules, 1);
-    ck_assert_int_eq(expired(&o, "k", 0, UINT64_MAX), 0);   /* written before write times */
-    ck_assert_int_eq(expired(&o, "k", T, T - 5000), 0);     /* the clock went back */
+    ck_assert_int_eq(expired(&o, "k", 0, UINT64_MAX), 0); /* written before write times */
+    ck_assert_int_eq(expired(&o, "k", T, T - 5000), 0);   /* the clock went back */
     ck_assert_int_eq(expired(&o, "k", T, T), 0);
     ck_assert_int_eq(expired(&o, "k", UINT64_MAX, UINT64_MAX), 0);
     floe_retention_rule longest[] = {{"", RETENTION_MAX_AGE_S}};

@@ -449,7 +449,8 @@ START_TEST(wal_lsn_is_the_byte_position_after_the_record)
     rec_buf b;
     const wal_record *r = make_rec(&b, 10);
     /* Each wal_sync wrote a batch of one record, led by its sync mark. */
-    ck_assert_uint_eq(lsns[10] - lsns[9], MARK + REC_HDR + WTIME + r->key_len + r->content_type_len + r->value_len);
+    ck_assert_uint_eq(lsns[10] - lsns[9],
+                      MARK + REC_HDR + WTIME + r->key_len + r->content_type_len + r->value_len);
     free(f);
     tu_rmrf(dir);
     free(dir);
