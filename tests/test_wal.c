@@ -1188,6 +1188,56 @@ START_TEST(wal_search_after_damage_is_linear_in_the_file_size)
 }
 END_TEST
 
+/* A version 2 last file (written before write times) keeps the sync-mark rules: damage that a later
+ * mark says was synced is refused; damage with valid records but no mark above it after it is an
+ * unsynced tail and is cut. The search for records after the damage reads version 2's layout. */
+START_TEST(wal_version_2_last_file_keeps_the_sync_mark_rules)
+{
+    char *dir = tu_tmpdir("wal");
+    char *f = wal_file(dir, 1);
+    wal_options o = opts_for(FLOE_SYNC_ALWAYS);
+    for (int synced_later = 0; synced_later < 2; synced_later++) {
+        uint8_t buf[512];
+        size_t n = doc_file_header_version(buf, 1, 2);
+        n += doc_mark(buf + n, HDR);
+        n += doc_record_old(buf + n, 1, 1, "a", NULL, "one");
+        n += doc_mark(buf + n, n); /* the second batch knew the first was synced */
+        size_t damaged = n;
+        n += doc_record_old(buf + n, 1, 2, "b", NULL, "two");
+        if (synced_later)
+            n += doc_mark(buf + n, n); /* a third batch knew the second was synced */
+        n += doc_record_old(buf + n, 1, 3, "c", NULL, "three");
+        buf[damaged + REC_HDR + 1] ^= 0x40; /* in the value of record 2 */
+        tu_rmrf(dir);
+        ck_assert_int_eq(mkdir(dir, 0755), 0);
+        tu_write_file(f, buf, n);
+        if (synced_later) {
+            const char *msg = open_fails(dir, &o, FLOE_ECORRUPT);
+            char want[64];
+            snprintf(want, sizeof want, "bad record at byte %zu ", damaged);
+            msg_contains(msg, want);
+        } else {
+            collector c = {0};
+            wal_stats st;
+            wal_t *w = open_ok(dir, &o, &c);
+            /* Record 3 was found behind the damage (read as version 2): a cut of unsynced bytes. */
+            msg_contains(floe_last_error(), "the writes after it were never synced");
+            wal_get_stats(w, &st);
+            ck_assert_int_eq(wal_close(w), 0);
+            ck_assert_uint_eq(c.n, 1);
+            ck_assert_uint_eq(c.recs[0].seq, 1);
+            ck_assert_uint_eq(c.recs[0].write_ms, 0);
+            ck_assert_uint_eq(st.tail_bytes_truncated, n - damaged);
+            ck_assert_int_eq(tu_file_size(f), (long long)damaged);
+            collector_free(&c);
+        }
+    }
+    free(f);
+    tu_rmrf(dir);
+    free(dir);
+}
+END_TEST
+
 START_TEST(wal_corrupted_length_field_mid_file_is_refused)
 {
     char *dir = tu_tmpdir("wal");
@@ -2285,6 +2335,7 @@ static Suite *wal_suite(void)
     tcase_add_test(tc, wal_lost_page_inside_a_record_of_the_last_batch_is_cut);
     tcase_add_test(tc, wal_lost_page_of_an_early_unsynced_batch_is_cut_to_a_prefix);
     tcase_add_test(tc, wal_damaged_sync_mark_of_a_synced_batch_is_refused);
+    tcase_add_test(tc, wal_version_2_last_file_keeps_the_sync_mark_rules);
     tcase_add_test(tc, wal_corrupted_length_field_mid_file_is_refused);
     tcase_add_test(tc, wal_search_after_damage_is_linear_in_the_file_size);
     tcase_add_test(tc, wal_bad_header_in_a_non_last_file_is_refused);
