@@ -13,8 +13,10 @@
  * compiled with, so a program built against an older floe.h keeps working with a newer library:
  * fields it does not know keep their defaults (options) or are not written (stats). New fields are
  * only ever added at the end. A program built against a newer header than the library is refused by
- * floe_open with FLOE_EINVAL, naming both sizes. Every other struct here (floe_value, floe_list,
- * floe_list_entry) is fixed: it will not change; new data comes through new functions.
+ * floe_open with FLOE_EINVAL, naming both sizes. The other structs (floe_value, floe_list,
+ * floe_list_entry, floe_retention_rule) have no size field: a field added to one of them changes the
+ * library's soname (libfloe.so.1 added floe_value.write_ms), so a program built against an older
+ * floe.h keeps loading the library it was built for and is never handed a larger struct.
  */
 #ifndef FLOE_H
 #define FLOE_H
@@ -84,6 +86,14 @@ typedef enum floe_cold_backend {
     FLOE_COLD_FS = 1,   /* a directory, e.g. a mounted disk */
     FLOE_COLD_S3 = 2,   /* S3-compatible object storage */
 } floe_cold_backend;
+
+/* A retention rule (docs/configuration.md, "retention"): an object whose key starts with prefix
+ * expires max_age_s seconds after its write, when no rule with a longer prefix matches the key.
+ * An expired object reads as FLOE_ENOTFOUND and is absent from lists at once. */
+typedef struct floe_retention_rule {
+    const char *prefix; /* NUL-terminated, at most FLOE_MAX_KEY_BYTES bytes; "" matches every key */
+    uint64_t max_age_s; /* 0: keep forever (exempts the prefix from a shorter rule); at most 100 years */
+} floe_retention_rule;
 
 /* Options for floe_open. floe_options_init fills every field with its default; the fields mirror
  * the config file's sections of the same names, with the same ranges (docs/configuration.md). String
@@ -164,6 +174,11 @@ typedef struct floe_options {
         uint64_t segment_bytes;    /* output segments are cut at about this size; default 64 MiB */
         uint64_t max_bytes_per_s;  /* default 256 MiB/s; 0 unlimited */
     } compaction;
+    /* Retention rules, at most 64, no prefix twice (default none: nothing expires). floe_open copies
+     * the rules and their prefixes, so the array may go away once it returns. Entries written
+     * before write times existed (write time 0) never expire. */
+    const floe_retention_rule *retention;
+    size_t retention_count;
 } floe_options;
 
 /* Fills *opts with the defaults and its struct_size. Use the macro floe_options_init(opts); the
@@ -223,12 +238,17 @@ typedef struct floe_value {
     char *content_type; /* NULL if none was stored */
     uint64_t seq;
     floe_tier tier;
+    /* When the write was made: milliseconds since 1970-01-01 UTC, by the writer's real-time clock.
+     * 0 means unknown: the value was written by a floe older than write times (a WAL of format
+     * version 1 or 2, a segment of version 1); such a value never expires under a retention rule. */
+    uint64_t write_ms;
 } floe_value;
 
 /* Reads the newest version of key. Errors: FLOE_EINVAL (NULL handle or out), FLOE_EKEY,
- * FLOE_ENOTFOUND (missing or deleted), FLOE_ECORRUPT (the block holding the key is damaged: the
- * message names segment and block), FLOE_ECOLD (the cold tier failed), FLOE_ERANGE (a cold object
- * is shorter than the manifest says), FLOE_EIO, FLOE_ENOMEM. */
+ * FLOE_ENOTFOUND (missing, deleted, or its newest version has expired under a retention rule: an
+ * expired version hides the key, older versions are never returned instead), FLOE_ECORRUPT (the
+ * block holding the key is damaged: the message names segment and block), FLOE_ECOLD (the cold tier
+ * failed), FLOE_ERANGE (a cold object is shorter than the manifest says), FLOE_EIO, FLOE_ENOMEM. */
 FLOE_API int floe_get(floe_t *db, const void *key, size_t key_len, floe_value *out);
 
 /* Frees what floe_get put in *v and zeroes it. Safe on a zeroed value. */
@@ -248,7 +268,8 @@ typedef struct floe_list {
 } floe_list;
 
 /* Lists live keys that start with prefix (may be empty) and sort after start_after (may be NULL),
- * in key order, at most limit (0 means 1000; capped at 100000). *out is owned by the caller and
+ * in key order (a key whose newest version is deleted or expired under a retention rule is not
+ * live), at most limit (0 means 1000; capped at 100000). *out is owned by the caller and
  * freed with floe_list_free. Errors: FLOE_EINVAL (NULL handle or out, a NULL pointer with a
  * length), FLOE_EKEY (prefix or start_after longer than FLOE_MAX_KEY_BYTES), and as floe_get:
  * FLOE_ECORRUPT, FLOE_ECOLD, FLOE_ERANGE, FLOE_EIO, FLOE_ENOMEM. */
@@ -332,6 +353,7 @@ typedef struct floe_stats {
     uint64_t compaction_bytes_written; /* output segment bytes written */
     uint64_t compaction_queue_depth; /* jobs due now */
     uint64_t compaction_errors;      /* jobs that failed (retried with backoff) */
+    uint64_t compaction_expired;     /* entries compaction removed because retention expired them */
     uint64_t segments_level0;        /* level-0 segments */
     uint64_t levels;                 /* levels below 0 that hold segments */
 } floe_stats;

@@ -1,13 +1,16 @@
-/* Monotonic clocks, deadlines and sleeps (see clock.h).
+/* Monotonic clocks, deadlines and sleeps, and the one wall clock (see clock.h).
  *
  * Invariants:
  *  1. Every duration is measured on CLOCK_MONOTONIC, and condition variables that time out are
  *     made by clock_cond_init with the same clock, so a change of the wall clock never shortens or
  *     stretches a timeout.
- *  2. A sleep resumes after a signal until its whole time has passed. */
+ *  2. A sleep resumes after a signal until its whole time has passed.
+ *  3. Wall time is read only through clock_unix_ms, so a test that installs a source controls every
+ *     write time and every retention decision at once. */
 #include "clock.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 
 int64_t clock_now_ms(void)
 {
@@ -61,4 +64,22 @@ void clock_sleep_ms(uint32_t ms)
     struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
     }
+}
+
+static _Atomic(clock_unix_ms_source) unix_ms_source;
+
+uint64_t clock_unix_ms(void)
+{
+    clock_unix_ms_source source = atomic_load_explicit(&unix_ms_source, memory_order_acquire);
+    if (source)
+        return source();
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    return ms ? ms : 1;
+}
+
+void clock_set_unix_ms_source(clock_unix_ms_source source)
+{
+    atomic_store_explicit(&unix_ms_source, source, memory_order_release);
 }

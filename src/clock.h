@@ -1,5 +1,6 @@
 /* Clocks and sleeps, in one place: every timeout, backoff and age in floe is measured on
- * CLOCK_MONOTONIC (wall time only goes into files, as created_unix_s and the like). */
+ * CLOCK_MONOTONIC (wall time only goes into files, as created_unix_s and an entry's write time, and
+ * into retention's "now"). */
 #ifndef FLOE_CLOCK_H
 #define FLOE_CLOCK_H
 
@@ -24,5 +25,15 @@ int64_t clock_elapsed_ms(const struct timespec *since);
 
 /* Sleeps ms milliseconds, resuming after signals. */
 void clock_sleep_ms(uint32_t ms);
+
+/* Wall-clock time in milliseconds since 1970-01-01 UTC (CLOCK_REALTIME): the write time every entry
+ * carries, and the "now" retention rules compare it with. Never 0 (0 means "unknown" in entries). */
+uint64_t clock_unix_ms(void);
+
+/* For tests only: from now on clock_unix_ms returns source() instead of reading CLOCK_REALTIME, so a
+ * test can write an entry and then move time past a retention rule's age. NULL restores the real
+ * clock. Safe from any thread (the pointer is atomic); source itself must be thread-safe. */
+typedef uint64_t (*clock_unix_ms_source)(void);
+void clock_set_unix_ms_source(clock_unix_ms_source source);
 
 #endif

@@ -13,7 +13,9 @@
  *     segment of level n with every level n+1 segment overlapping its range, and writes level 1 or
  *     n+1. A segment that overlaps nothing below it moves down a level without being rewritten.
  *  2. A merge keeps the newest version of each key and drops a tombstone only when no deeper
- *     level has a segment whose range holds its key (nothing older is left for it to hide).
+ *     level has a segment whose range holds its key (nothing older is left for it to hide). A
+ *     version that retention has expired is handled as a tombstone: its bytes go at once, and only
+ *     a tombstone stays where an older version below could otherwise come back.
  *  3. Outputs are whole before anything names them: temp file, fsync, rename, directory fsync; with
  *     a cold tier also uploaded. Then one manifest save swaps them for the inputs. With a cold tier
  *     the inputs are only published segments, they stay named remotely (retired) until a
@@ -33,7 +35,9 @@
  *     `floe gc --grace-s 0`.
  *  7. floe_compact goes further than the background's targets: it merges level 0 and then every
  *     level into the one below until all data is in the deepest level, where no tombstone is kept,
- *     so every overwritten or deleted byte is given back.
+ *     so every overwritten or deleted byte is given back; with retention rules it then rewrites each
+ *     segment of that level in place, which drops what has expired. (The background thread removes
+ *     expired entries only in the merges it does anyway.)
  */
 #include "compact.h"
 
@@ -51,6 +55,7 @@
 #include "entry.h"
 #include "file.h"
 #include "gcthread.h"
+#include "retention.h"
 #include "segment.h"
 #include "uploader.h"
 #include "view.h"
@@ -571,6 +576,7 @@ static int merge(floe_t *db, job *j, uint64_t epoch, job_output **outs_out, size
     size_t n = 0, cap = 0;
     uint64_t out_bytes = 0, total = 0, since_check = 0;
     int64_t start_ms = clock_now_ms();
+    uint64_t now_ms = clock_unix_ms();
     int rc = 0;
     for (;;) {
         job_input *best = NULL;
@@ -585,6 +591,17 @@ static int merge(floe_t *db, job *j, uint64_t epoch, job_output **outs_out, size
         if (!best)
             break;
         entry e = best->cur;
+        if (e.type == ENTRY_PUT && retention_enabled(&db->opts) &&
+            retention_expired(&db->opts, e.key, e.key_len, e.write_ms, now_ms)) {
+            /* Note 2: an expired version goes like a deleted one; a tombstone stays in its place
+             * while an older version below could come back. */
+            e.type = ENTRY_DELETE;
+            e.value = NULL;
+            e.value_len = 0;
+            e.content_type = NULL;
+            e.content_type_len = 0;
+            atomic_fetch_add(&db->n_compact_expired, 1);
+        }
         int keep = e.type != ENTRY_DELETE || deeper_may_hold(j, e.key, e.key_len);
         if (keep) {
             if (n && out_bytes >= db->opts.compaction.segment_bytes) {
@@ -968,6 +985,51 @@ void compact_stop(floe_t *db)
     db->compactor_started = 0;
 }
 
+/* Rewrites segment id in its own level, so that what retention expired leaves it (note 7). Needs
+ * compact_job_mu. Returns 0 or an error; a segment no longer there is skipped. */
+static int rewrite_in_place(floe_t *db, uint64_t id)
+{
+    job *j = calloc(1, sizeof *j);
+    if (!j)
+        return err_set(FLOE_ENOMEM, "compaction: out of memory");
+    pthread_mutex_lock(&db->manifest_mu);
+    manifest_segment *ms = manifest_find(db->man, id);
+    int rc = 0, planned = 0;
+    if (ms && !ms->retired && ms->level > 0 && eligible(db, ms) && !has_retired(db->man)) {
+        j->from_level = j->out_level = ms->level;
+        planned = (rc = add_input(j, ms)) == 0 && (rc = add_deeper(j, db->man)) == 0;
+    }
+    pthread_mutex_unlock(&db->manifest_mu);
+    if (planned)
+        rc = run_job(db, j);
+    job_clear(j);
+    free(j);
+    return rc < 0 ? rc : 0;
+}
+
+/* With retention rules, every segment of the deepest level is rewritten once (note 7). */
+static int rewrite_deepest(floe_t *db)
+{
+    uint64_t *ids = NULL;
+    size_t n = 0;
+    int rc = 0;
+    pthread_mutex_lock(&db->manifest_mu);
+    uint32_t deepest = 0;
+    for (size_t i = 0; i < db->man->count; i++)
+        if (!db->man->segments[i].retired && db->man->segments[i].level > deepest)
+            deepest = db->man->segments[i].level;
+    if (deepest && !(ids = malloc(db->man->count * sizeof *ids)))
+        rc = err_set(FLOE_ENOMEM, "compaction: out of memory");
+    for (size_t i = 0; ids && i < db->man->count; i++)
+        if (!db->man->segments[i].retired && db->man->segments[i].level == deepest)
+            ids[n++] = db->man->segments[i].id;
+    pthread_mutex_unlock(&db->manifest_mu);
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = rewrite_in_place(db, ids[i]);
+    free(ids);
+    return rc;
+}
+
 int floe_compact(floe_t *db)
 {
     if (!db)
@@ -991,6 +1053,8 @@ int floe_compact(floe_t *db)
             break;
         }
     }
+    if (rc == 0 && retention_enabled(&db->opts))
+        rc = rewrite_deepest(db);
     pthread_mutex_unlock(&db->compact_job_mu);
     if (rc == 0 && atomic_load(&db->read_only))
         rc = store_read_only_error(db);

@@ -53,6 +53,9 @@ static void fix_pointers(floe_config *c)
     c->options.cold.s3.ca_file = c->s3_ca_file[0] ? c->s3_ca_file : NULL;
     c->options.cold.s3.access_key = c->s3_access_key[0] ? c->s3_access_key : NULL;
     c->options.cold.s3.secret_key = c->s3_secret_key[0] ? c->s3_secret_key : NULL;
+    for (size_t i = 0; i < RETENTION_MAX_RULES; i++)
+        c->retention[i].prefix = c->retention_prefixes[i];
+    c->options.retention = c->options.retention_count ? c->retention : NULL;
 }
 
 void config_init_defaults(floe_config *c)
@@ -554,10 +557,60 @@ static int parse_cold(cfg_parser *p, json_t *cold, floe_config *c)
     return 0;
 }
 
+/* "retention": [{"prefix": "logs/", "max_age_s": 2592000}, ...], the limits of retention.h. */
+static int parse_retention(const cfg_parser *p, json_t *arr, floe_config *c)
+{
+    static const char *const known[] = {"prefix", "max_age_s", NULL};
+    if (!json_is_array(arr))
+        return field_error(p, "retention", "must be an array of {\"prefix\": ..., \"max_age_s\": ...}");
+    if (json_array_size(arr) > RETENTION_MAX_RULES) {
+        char what[64];
+        snprintf(what, sizeof what, "has more than %d rules", RETENTION_MAX_RULES);
+        return field_error(p, "retention", what);
+    }
+    c->options.retention_count = 0;
+    for (size_t i = 0; i < json_array_size(arr); i++) {
+        json_t *r = json_array_get(arr, i);
+        char path[64], sub[96];
+        snprintf(path, sizeof path, "retention[%zu]", i);
+        if (!json_is_object(r))
+            return field_error(p, path, "must be an object {\"prefix\": ..., \"max_age_s\": ...}");
+        int rc = check_known(p, r, path, known);
+        if (rc)
+            return rc;
+        int present = 0;
+        rc = get_str(p, r, path, "prefix", 1, 0, c->retention_prefixes[i], sizeof c->retention_prefixes[i],
+                     &present);
+        if (rc)
+            return rc;
+        snprintf(sub, sizeof sub, "%s.prefix", path);
+        if (!present)
+            return field_error(p, sub, "is required (\"\" makes a rule for every key)");
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(c->retention_prefixes[j], c->retention_prefixes[i]) == 0) {
+                char what[160];
+                snprintf(what, sizeof what, "repeats retention[%zu].prefix: each prefix may have one rule",
+                         j);
+                return field_error(p, sub, what);
+            }
+        }
+        if (!json_object_get(r, "max_age_s")) {
+            snprintf(sub, sizeof sub, "%s.max_age_s", path);
+            return field_error(p, sub, "is required (seconds; 0 keeps the prefix forever)");
+        }
+        c->retention[i].max_age_s = 0;
+        if ((rc = get_u64(p, r, path, "max_age_s", 0, RETENTION_MAX_AGE_S, &c->retention[i].max_age_s)))
+            return rc;
+        c->options.retention_count++;
+    }
+    fix_pointers(c);
+    return 0;
+}
+
 static int parse_root(cfg_parser *p, json_t *root, floe_config *c)
 {
-    static const char *const known[] = {"data_dir", "http", "wal",    "segment", "cache",
-                                        "local",    "cold", "upload", "gc",      "compaction", NULL};
+    static const char *const known[] = {"data_dir", "http",   "wal", "segment",   "cache",      "local",
+                                        "cold",     "upload", "gc",  "retention", "compaction", NULL};
     int rc = check_known(p, root, "", known);
     if (rc)
         return rc;
@@ -627,6 +680,9 @@ static int parse_root(cfg_parser *p, json_t *root, floe_config *c)
             (rc = get_option(p, sec, "compaction", "max_bytes_per_s", "compaction.max_bytes_per_s", &c->options)))
             return rc;
     }
+    json_t *retention = json_object_get(root, "retention");
+    if (retention && (rc = parse_retention(p, retention, c)))
+        return rc;
     return 0;
 }
 

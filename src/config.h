@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "floe.h"
+#include "retention.h"
 
 /* At most this many bearer tokens (the file's plus FLOE_TOKEN). */
 #define CONFIG_MAX_TOKENS 64
@@ -70,6 +71,9 @@ typedef struct floe_config {
     char s3_ca_file[CONFIG_MAX_PATH_BYTES + 1]; /* "" means null: options.cold.s3.ca_file is NULL */
     char s3_access_key[CONFIG_MAX_SECRET_BYTES + 1];
     char s3_secret_key[CONFIG_MAX_SECRET_BYTES + 1];
+    /* the rules options.retention points at (options.retention_count of them), and their prefixes */
+    floe_retention_rule retention[RETENTION_MAX_RULES];
+    char retention_prefixes[RETENTION_MAX_RULES][FLOE_MAX_KEY_BYTES + 1];
 } floe_config;
 
 /* Fills *c with the defaults, which equal config/floe.json: data in ./data, an fs cold tier in

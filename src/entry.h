@@ -22,6 +22,9 @@ typedef struct entry {
     const char *content_type; /* NULL if none */
     uint32_t content_type_len;
     uint64_t seq;
+    /* When the write happened, unix milliseconds (clock_unix_ms); 0 for entries written before
+     * write times existed (WAL version 1 and 2, segment version 1): unknown, never expires. */
+    uint64_t write_ms;
     uint8_t type; /* enum entry_type */
 } entry;
 

@@ -3,7 +3,8 @@
  *
  * Invariants:
  *  1. Among equal keys the highest seq is the newest version and the only one considered; a
- *     tombstone hides the key.
+ *     tombstone hides the key, and so does a newest version that retention has expired (read once,
+ *     "now" is the same for the whole listing).
  *  2. Memtable versions newer than the read's visible_seq are skipped, so a listing sees exactly the
  *     writes a floe_get started at the same moment would.
  *  3. Every segment reader used is held (segref_use) until the listing ends, and the view is held
@@ -14,7 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "entry.h"
+#include "retention.h"
 #include "segment.h"
 #include "store.h"
 #include "view.h"
@@ -119,8 +122,9 @@ static int list_append(floe_list *res, size_t *cap, size_t limit, char *key, uin
 }
 
 /* Merges src into res until limit keys, the end of the prefix, or the end of every source. */
-static int merge(list_src *src, size_t n_src, const uint8_t *prefix, size_t prefix_len,
-                 const uint8_t *start_after, size_t start_after_len, size_t limit, floe_list *res, size_t *cap)
+static int merge(const floe_options *opts, uint64_t now_ms, list_src *src, size_t n_src,
+                 const uint8_t *prefix, size_t prefix_len, const uint8_t *start_after, size_t start_after_len,
+                 size_t limit, floe_list *res, size_t *cap)
 {
     list_src *best;
     while ((best = src_min(src, n_src)) != NULL) {
@@ -133,7 +137,8 @@ static int merge(list_src *src, size_t n_src, const uint8_t *prefix, size_t pref
         memcpy(kcopy, best->cur.key, klen);
         kcopy[klen] = '\0';
         int skip = best->cur.type == ENTRY_DELETE ||
-                   (start_after_len && key_cmp(kcopy, klen, start_after, start_after_len) <= 0);
+                   (start_after_len && key_cmp(kcopy, klen, start_after, start_after_len) <= 0) ||
+                   retention_expired(opts, kcopy, klen, best->cur.write_ms, now_ms);
         uint64_t value_len = best->cur.value_len, seq = best->cur.seq;
         int rc = 0;
         for (size_t i = 0; i < n_src && rc == 0; i++)
@@ -203,7 +208,8 @@ int floe_list_keys(floe_t *db, const void *prefix, size_t prefix_len, const void
         rc = src_open(db, v, i, seek_len ? seek : NULL, seek_len, &src[i]);
     }
     if (rc == 0)
-        rc = merge(src, n_src, prefix, prefix_len, start_after, start_after_len, limit, res, &cap);
+        rc = merge(&db->opts, retention_enabled(&db->opts) ? clock_unix_ms() : 0, src, n_src, prefix,
+                   prefix_len, start_after, start_after_len, limit, res, &cap);
 out:
     for (size_t i = 0; src && i < n_src; i++) {
         if (src[i].mit)

@@ -39,6 +39,7 @@
 
 typedef struct mt_node {
     uint64_t seq_type;    /* seq << 8 | type: 8 bytes a million entries do not spend twice */
+    uint64_t write_ms;    /* the entry's write time; 0 unknown */
     const uint8_t *value; /* content type bytes, then value bytes; in the value arena */
     uint32_t value_len;
     uint16_t key_len; /* keys are at most FLOE_MAX_KEY_BYTES */
@@ -48,7 +49,7 @@ typedef struct mt_node {
     _Atomic(struct mt_node *) next[];
 } mt_node;
 
-_Static_assert(sizeof(mt_node) == 24, "memtable node header should stay compact");
+_Static_assert(sizeof(mt_node) == 32, "memtable node header should stay compact");
 _Static_assert(FLOE_MAX_KEY_BYTES <= UINT16_MAX, "key lengths fit the node's u16");
 /* Sequence numbers share a word with the type. */
 #define MT_MAX_SEQ ((UINT64_C(1) << 56) - 1)
@@ -294,6 +295,7 @@ int memtable_add(memtable_t *m, const entry *e)
     if (!n)
         return err_set(FLOE_ENOMEM, "memtable: out of memory for a %u-byte key", e->key_len);
     n->seq_type = e->seq << 8 | e->type;
+    n->write_ms = e->write_ms;
     n->value = v;
     n->key_len = (uint16_t)e->key_len;
     n->value_len = e->value_len;
@@ -339,6 +341,7 @@ static void fill_entry(const mt_node *n, entry *out)
     out->content_type = n->content_type_len ? (const char *)n->value : NULL;
     out->content_type_len = n->content_type_len;
     out->seq = node_seq(n);
+    out->write_ms = n->write_ms;
     out->type = node_type(n);
 }
 

@@ -6,13 +6,16 @@
  *     the config parser (config.c) both read: a value one accepts the other accepts.
  *  2. The defaults lie inside the limits (test_config walks the table).
  *  3. A caller's floe_options is read only up to its struct_size; fields it does not have keep
- *     their defaults. */
+ *     their defaults.
+ *  4. The retention rules, an array rather than a number, are checked by retention_check, which
+ *     the config parser's limits (RETENTION_MAX_RULES, RETENTION_MAX_AGE_S) match. */
 #include "options.h"
 
 #include <inttypes.h>
 #include <string.h>
 
 #include "error.h"
+#include "retention.h"
 
 #define KIB (1024ull)
 #define MIB (1024ull * KIB)
@@ -188,7 +191,8 @@ int options_check(const floe_options *o)
                        "segment.max_bytes");
     if (o->cold.backend == FLOE_COLD_FS && (!o->cold.fs_path || !o->cold.fs_path[0]))
         return err_set(FLOE_EINVAL, "option cold.fs_path is required for the fs cold tier");
-    return 0;
+    /* Rules are an array, not a number: their limits live with them (retention.h). */
+    return retention_check(o);
 }
 
 void options_resolve(floe_options *o)

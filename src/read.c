@@ -7,14 +7,19 @@
  *  2. The object cache never holds a value older than the newest visible version of its key: writes
  *     invalidate after visible_seq passes them, and an insert is refused if an invalidation touched
  *     the key's shard since the read began (lru_generation).
- *  3. The first source (newest first) that has the key decides: a tombstone there is "not found".
+ *  3. The first source (newest first) that has the key decides: a tombstone there is "not found",
+ *     and so is a version that retention has expired (an older version is never returned instead:
+ *     that would bring back data the newer write replaced).
  *     Level 0 segments are tried newest first, then the one segment of each deeper level whose key
  *     range holds the key (view.c note 4).
+ *  4. The object cache keeps each value's write time and a hit is checked against retention like
+ *     any other source, so a cached value stops being served the moment it expires.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "clock.h"
+#include "retention.h"
 #include "segment.h"
 #include "store.h"
 #include "view.h"
@@ -25,6 +30,7 @@
 /* What the object cache holds for a key. */
 typedef struct cached_value {
     uint64_t seq;
+    uint64_t write_ms;
     size_t len;
     char *content_type;
     uint8_t data[];
@@ -38,7 +44,7 @@ static void cached_value_free(void *p)
 }
 
 static int value_fill(floe_value *out, const void *data, size_t len, const char *ct, size_t ct_len,
-                      uint64_t seq, floe_tier tier)
+                      uint64_t seq, uint64_t write_ms, floe_tier tier)
 {
     char *buf = malloc(len + 1);
     char *ctc = NULL;
@@ -61,7 +67,16 @@ static int value_fill(floe_value *out, const void *data, size_t len, const char 
     out->content_type = ctc;
     out->seq = seq;
     out->tier = tier;
+    out->write_ms = write_ms;
     return 0;
+}
+
+/* 1 if the version of key written at write_ms has expired under the store's retention rules
+ * (read.c note 3); reads the clock only when there are rules. */
+static int expired(const floe_t *db, const void *key, size_t key_len, uint64_t write_ms)
+{
+    return retention_enabled(&db->opts) &&
+           retention_expired(&db->opts, key, key_len, write_ms, clock_unix_ms());
 }
 
 static void count_hit(floe_t *db, floe_tier tier)
@@ -85,8 +100,14 @@ static int get_cached(floe_t *db, const void *key, size_t key_len, floe_value *o
         return 0;
     }
     cached_value *cv = lru_value(h);
-    *rc = value_fill(out, cv->data, cv->len, cv->content_type, cv->content_type ? strlen(cv->content_type) : 0,
-                     cv->seq, FLOE_TIER_MEMORY);
+    if (expired(db, key, key_len, cv->write_ms)) {
+        lru_release(db->object_cache, h);
+        *rc = err_set(FLOE_ENOTFOUND, "key not found (expired under its retention rule)");
+        return 1;
+    }
+    *rc =
+        value_fill(out, cv->data, cv->len, cv->content_type, cv->content_type ? strlen(cv->content_type) : 0,
+                   cv->seq, cv->write_ms, FLOE_TIER_MEMORY);
     lru_release(db->object_cache, h);
     if (*rc == 0)
         count_hit(db, FLOE_TIER_MEMORY);
@@ -101,6 +122,7 @@ static void cache_value(floe_t *db, const void *key, size_t key_len, const segme
     if (!cv)
         return;
     cv->seq = hit->seq;
+    cv->write_ms = hit->write_ms;
     cv->len = hit->value_len;
     cv->content_type = hit->content_type ? strdup(hit->content_type) : NULL;
     memcpy(cv->data, hit->value, hit->value_len);
@@ -119,9 +141,11 @@ static int get_memory(floe_t *db, view *v, const void *key, size_t key_len, uint
         return 0;
     if (me.type == ENTRY_DELETE) {
         *rc = err_set(FLOE_ENOTFOUND, "key not found (deleted)");
+    } else if (expired(db, key, key_len, me.write_ms)) {
+        *rc = err_set(FLOE_ENOTFOUND, "key not found (expired under its retention rule)");
     } else {
         *rc = value_fill(out, me.value, me.value_len, me.content_type, me.content_type_len, me.seq,
-                         FLOE_TIER_MEMORY);
+                         me.write_ms, FLOE_TIER_MEMORY);
         if (*rc == 0)
             count_hit(db, FLOE_TIER_MEMORY);
     }
@@ -142,9 +166,11 @@ static int get_segment(floe_t *db, segref *r, const void *key, size_t key_len, u
     segref_release(db, &use);
     if (got <= 0)
         return got;
-    if (hit.type == ENTRY_DELETE) {
+    if (hit.type == ENTRY_DELETE || expired(db, key, key_len, hit.write_ms)) {
+        int deleted = hit.type == ENTRY_DELETE;
         segment_hit_clear(&hit);
-        return err_set(FLOE_ENOTFOUND, "key not found (deleted)");
+        return err_set(FLOE_ENOTFOUND, deleted ? "key not found (deleted)"
+                                               : "key not found (expired under its retention rule)");
     }
     cache_value(db, key, key_len, &hit, gen);
     if (!hit.value && !(hit.value = malloc(1))) {
@@ -156,6 +182,7 @@ static int get_segment(floe_t *db, segref *r, const void *key, size_t key_len, u
     out->len = hit.value_len;
     out->content_type = hit.content_type;
     out->seq = hit.seq;
+    out->write_ms = hit.write_ms;
     out->tier = r->path ? FLOE_TIER_LOCAL : FLOE_TIER_COLD;
     atomic_store_explicit(&r->last_read_ms, clock_now_ms(), memory_order_relaxed);
     count_hit(db, out->tier);

@@ -33,6 +33,9 @@
  *    reads, so eviction never frees a block under a reader.
  * 8. The writer removes its file on every failure; a file that exists under its final name was
  *    finished and fsynced by segment_writer_finish.
+ * 9. The footer's version decides how every entry is decoded: version 2 entries carry a varint64
+ *    write time after seq, version 1 entries none (read as write time 0). The writer writes version
+ *    2 only; every reader path (get, iterator, verify, inspection) takes the version from the footer.
  */
 #include "segment.h"
 #include "coding.h"
@@ -60,7 +63,9 @@
 
 #define SEG_MAGIC "FLOE-SEG"
 #define SEG_MAGIC_BYTES 8
-#define SEG_FORMAT_VERSION 1
+#define SEG_FORMAT_VERSION 2
+/* Segments written before entries carried write times: still read (write time 0), never written. */
+#define SEG_FORMAT_VERSION_NO_WRITE_TIME 1
 #define SEG_RESTART_INTERVAL 16
 /* A data block ends with a compression flag byte and the CRC32C of everything before it. */
 #define SEG_TRAILER_BYTES 5
@@ -72,8 +77,9 @@
 #define SEG_MAX_BLOCK_BYTES (64u * 1024 * 1024)
 /* Largest value a segment stores; the public API's hard ceiling. */
 #define SEG_MAX_VALUE_BYTES FLOE_MAX_OBJECT_BYTES_LIMIT
-/* Worst-case entry header: three varint32, type, content-type length, varint64 seq. */
-#define SEG_ENTRY_HEADER_MAX (5 + 5 + 5 + 1 + 1 + 10)
+/* Worst-case entry header: three varint32, type, content-type length, varint64 seq, varint64 write
+ * time (version 2). */
+#define SEG_ENTRY_HEADER_MAX (5 + 5 + 5 + 1 + 1 + 10 + 10)
 /* Largest uncompressed block: a block of one largest entry plus its restart array. */
 #define SEG_MAX_BLOCK_RAW                                                                                    \
     (SEG_MAX_VALUE_BYTES + FLOE_MAX_KEY_BYTES + FLOE_MAX_CONTENT_TYPE_BYTES + SEG_ENTRY_HEADER_MAX + 8)
@@ -93,7 +99,8 @@
 #define SEG_META_FIXED_BYTES 64
 /* An index entry: u16 key length, key, u64 offset, u32 length. */
 #define SEG_INDEX_ENTRY_FIXED 14
-/* Smallest stored block: one 7-byte entry, one restart, the restart count and the trailer. */
+/* Smallest stored block: one 7-byte entry (version 1; 8 in version 2), one restart, the restart count
+ * and the trailer. */
 #define SEG_MIN_STORED_BLOCK (7 + 4 + 4 + SEG_TRAILER_BYTES)
 
 /* The footer as it lies on disk (every field little-endian); encoded and decoded field by field at
@@ -119,6 +126,7 @@ _Static_assert(offsetof(struct seg_footer_disk, footer_crc32c) == SEGMENT_FOOTER
 #define FOOTER_AT(field) offsetof(struct seg_footer_disk, field)
 
 typedef struct seg_footer {
+    uint32_t version; /* SEG_FORMAT_VERSION or SEG_FORMAT_VERSION_NO_WRITE_TIME */
     uint64_t bloom_offset, index_offset, meta_offset;
     uint32_t bloom_length, index_length, meta_length;
     uint32_t bloom_crc32c, index_crc32c, meta_crc32c;
@@ -147,6 +155,7 @@ struct segment {
     size_t map_len;
     lru_t *cache;      /* borrowed, may be NULL */
     uint64_t cache_id; /* unique per reader: the first half of block cache keys */
+    uint32_t version;  /* the file's format version: whether entries carry a write time */
     segment_info info; /* min_key and max_key owned */
     uint32_t max_block_raw;
     const uint8_t *tail; /* bloom, index and metadata regions (into base or tail_buf) */
@@ -479,6 +488,7 @@ int segment_writer_add(segment_writer *w, const entry *e)
     *p++ = e->type;
     *p++ = (uint8_t)e->content_type_len;
     p = put_varint64(p, e->seq);
+    p = put_varint64(p, e->write_ms);
     memcpy(p, e->key + shared, e->key_len - shared);
     p += e->key_len - shared;
     if (e->content_type_len) {
@@ -727,12 +737,13 @@ typedef struct block_view {
     const uint8_t *restarts;
     uint32_t nrestarts;
     size_t entries_end;
+    uint32_t version;   /* the segment's format version: whether entries carry a write time */
     lru_handle *handle; /* pins a cached decoded block, or NULL */
     decoded_block *ref; /* a reference of our own on a decoded block, or NULL */
 } block_view;
 
 typedef struct entry_view {
-    uint64_t shared, unshared, value_len, seq;
+    uint64_t shared, unshared, value_len, seq, write_ms;
     uint8_t type, ct_len;
     const uint8_t *key_delta, *ct, *value;
 } entry_view;
@@ -825,8 +836,8 @@ static ZSTD_DCtx *thread_dctx(void)
  * lengths add up to raw with the one restart. The writer makes every such block this way; anything
  * else is refused before a buffer of raw bytes is allocated. Uses at most a 2^SEG_ZSTD_WINDOW_LOG_MAX
  * window. */
-static int block_single_entry_check(uint64_t b, const seg_block_ref *ix, const uint8_t *body, size_t body_len,
-                                    unsigned long long raw)
+static int block_single_entry_check(uint64_t b, const seg_block_ref *ix, uint32_t version,
+                                    const uint8_t *body, size_t body_len, unsigned long long raw)
 {
     uint8_t head[SEG_ENTRY_HEADER_MAX + FLOE_MAX_KEY_BYTES];
     ZSTD_inBuffer in = {body, body_len, 0};
@@ -856,7 +867,8 @@ static int block_single_entry_check(uint64_t b, const seg_block_ref *ix, const u
     if (!why) {
         e.type = *p++;
         e.ct_len = *p++;
-        if (!(p = get_varint(p, end, 64, &e.seq)) || (uint64_t)(end - p) < e.unshared)
+        if (!(p = get_varint(p, end, 64, &e.seq)) ||
+            (version >= 2 && !(p = get_varint(p, end, 64, &e.write_ms))) || (uint64_t)(end - p) < e.unshared)
             why = "its first entry does not parse";
         else if (e.shared != 0 || e.unshared != ix->last_key_len || memcmp(p, ix->last_key, e.unshared) != 0)
             why = "its first entry is not the index's last key";
@@ -881,8 +893,8 @@ static int block_single_entry_check(uint64_t b, const seg_block_ref *ix, const u
  * owned by the caller). Before allocating, the size the frame declares must be one the writer could
  * have produced: at most max_raw (the metadata's largest block), at most what zstd can decode from
  * body_len bytes, and, past the largest block of several entries, exactly one entry's worth. */
-static int block_inflate(uint64_t b, const seg_block_ref *ix, const uint8_t *body, size_t body_len,
-                         uint32_t max_raw, decoded_block **out)
+static int block_inflate(uint64_t b, const seg_block_ref *ix, uint32_t version, const uint8_t *body,
+                         size_t body_len, uint32_t max_raw, decoded_block **out)
 {
     uint64_t off = ix->offset;
     unsigned long long raw = ZSTD_getFrameContentSize(body, body_len);
@@ -902,7 +914,7 @@ static int block_inflate(uint64_t b, const seg_block_ref *ix, const uint8_t *bod
                        "than %zu compressed bytes can hold (%llu)",
                        b, off, raw, body_len, (unsigned long long)body_len * SEG_ZSTD_MAX_RATIO);
     if (raw > SEG_MAX_SHARED_BLOCK_RAW) {
-        int rc = block_single_entry_check(b, ix, body, body_len, raw);
+        int rc = block_single_entry_check(b, ix, version, body, body_len, raw);
         if (rc < 0)
             return rc;
     }
@@ -928,8 +940,9 @@ static int block_inflate(uint64_t b, const seg_block_ref *ix, const uint8_t *bod
     return 0;
 }
 
-/* Points v at a decoded block's restart array. */
-static int view_init(block_view *v, uint64_t b, uint64_t off, const uint8_t *data, size_t len)
+/* Points v at a decoded block's restart array; version is the segment's format version. */
+static int view_init(block_view *v, uint32_t version, uint64_t b, uint64_t off, const uint8_t *data,
+                     size_t len)
 {
     uint32_t n = len >= 4 ? get_le32(data + len - 4) : 0;
     if (n == 0 || n > (len - 4) / 4)
@@ -939,14 +952,16 @@ static int view_init(block_view *v, uint64_t b, uint64_t off, const uint8_t *dat
                        b, off, n, len);
     v->data = data;
     v->len = len;
+    v->version = version;
     v->nrestarts = n;
     v->entries_end = len - 4 - 4 * (size_t)n;
     v->restarts = data + v->entries_end;
     return 0;
 }
 
-/* Decodes an entry header at p; returns the end of the entry, or NULL if it does not fit before end. */
-static const uint8_t *entry_header(const uint8_t *p, const uint8_t *end, entry_view *e)
+/* Decodes an entry header at p of a segment of format version; returns the end of the entry, or NULL
+ * if it does not fit before end. */
+static const uint8_t *entry_header(const uint8_t *p, const uint8_t *end, uint32_t version, entry_view *e)
 {
     if (!(p = get_varint(p, end, 32, &e->shared)) || !(p = get_varint(p, end, 32, &e->unshared)) ||
         !(p = get_varint(p, end, 32, &e->value_len)))
@@ -956,6 +971,9 @@ static const uint8_t *entry_header(const uint8_t *p, const uint8_t *end, entry_v
     e->type = *p++;
     e->ct_len = *p++;
     if (!(p = get_varint(p, end, 64, &e->seq)))
+        return NULL;
+    e->write_ms = 0;
+    if (version >= 2 && !(p = get_varint(p, end, 64, &e->write_ms)))
         return NULL;
     if (e->type != ENTRY_PUT && e->type != ENTRY_DELETE)
         return NULL;
@@ -976,7 +994,7 @@ static int cursor_step(const block_view *v, block_cursor *c)
 {
     if (c->next >= v->entries_end)
         return 0;
-    const uint8_t *end = entry_header(v->data + c->next, v->data + v->entries_end, &c->e);
+    const uint8_t *end = entry_header(v->data + c->next, v->data + v->entries_end, v->version, &c->e);
     if (!end || c->e.shared > c->key_len)
         return -1;
     memcpy(c->key + c->e.shared, c->e.key_delta, c->e.unshared);
@@ -995,6 +1013,7 @@ static void cursor_entry(const block_cursor *c, entry *out)
     out->content_type = c->e.ct_len ? (const char *)c->e.ct : NULL;
     out->content_type_len = c->e.ct_len;
     out->seq = c->e.seq;
+    out->write_ms = c->e.write_ms;
     out->type = c->e.type;
 }
 
@@ -1003,7 +1022,8 @@ static int restart_key(const block_view *v, uint32_t i, const uint8_t **key, siz
 {
     entry_view e;
     uint32_t off = get_le32(v->restarts + 4 * (size_t)i);
-    if (off >= v->entries_end || !entry_header(v->data + off, v->data + v->entries_end, &e) || e.shared != 0)
+    if (off >= v->entries_end || !entry_header(v->data + off, v->data + v->entries_end, v->version, &e) ||
+        e.shared != 0)
         return -1;
     *key = e.key_delta;
     *key_len = (size_t)e.unshared;
@@ -1103,7 +1123,7 @@ static int block_load(segment_t *s, uint64_t b, int fill_cache, block_view *v)
             goto out;
         bitmap_set(s, b);
         if (flag == SEG_BLOCK_NONE) {
-            rc = view_init(v, b, ix->offset, stored, ix->length - SEG_TRAILER_BYTES);
+            rc = view_init(v, s->version, b, ix->offset, stored, ix->length - SEG_TRAILER_BYTES);
             goto out;
         }
     }
@@ -1112,12 +1132,13 @@ static int block_load(segment_t *s, uint64_t b, int fill_cache, block_view *v)
         if (h) {
             decoded_block *cached = lru_value(h);
             v->handle = h;
-            rc = view_init(v, b, ix->offset, cached->data, cached->len);
+            rc = view_init(v, s->version, b, ix->offset, cached->data, cached->len);
             goto out;
         }
     }
     if (s->base) {
-        rc = block_inflate(b, ix, s->base + ix->offset, ix->length - SEG_TRAILER_BYTES, s->max_block_raw, &d);
+        rc = block_inflate(b, ix, s->version, s->base + ix->offset, ix->length - SEG_TRAILER_BYTES,
+                           s->max_block_raw, &d);
         if (rc < 0)
             goto out;
     } else {
@@ -1137,7 +1158,8 @@ static int block_load(segment_t *s, uint64_t b, int fill_cache, block_view *v)
         if (rc < 0)
             goto out;
         if (flag == SEG_BLOCK_ZSTD) {
-            rc = block_inflate(b, ix, raw->data, ix->length - SEG_TRAILER_BYTES, s->max_block_raw, &d);
+            rc = block_inflate(b, ix, s->version, raw->data, ix->length - SEG_TRAILER_BYTES, s->max_block_raw,
+                               &d);
             if (rc < 0)
                 goto out;
         } else {
@@ -1146,7 +1168,7 @@ static int block_load(segment_t *s, uint64_t b, int fill_cache, block_view *v)
             raw = NULL;
         }
     }
-    rc = view_init(v, b, ix->offset, d->data, d->len);
+    rc = view_init(v, s->version, b, ix->offset, d->data, d->len);
     if (rc < 0)
         goto out;
     v->ref = d;
@@ -1181,11 +1203,12 @@ static int footer_parse(const char *name, uint64_t size, const uint8_t *p, seg_f
                        ", computed 0x%08" PRIx32 ")",
                        name, at, stored, computed);
     uint32_t version = get_le32(p + FOOTER_AT(version));
-    if (version != SEG_FORMAT_VERSION)
+    if (version != SEG_FORMAT_VERSION && version != SEG_FORMAT_VERSION_NO_WRITE_TIME)
         return err_set(FLOE_ECORRUPT,
                        "segment %s: footer at offset %" PRIu64 ": format version %" PRIu32
-                       " is not supported (this build reads version %d)",
-                       name, at, version, SEG_FORMAT_VERSION);
+                       " is not supported (this build reads versions %d and %d)",
+                       name, at, version, SEG_FORMAT_VERSION_NO_WRITE_TIME, SEG_FORMAT_VERSION);
+    f->version = version;
     f->bloom_crc32c = get_le32(p + FOOTER_AT(bloom_crc32c));
     f->bloom_offset = get_le64(p + FOOTER_AT(bloom_offset));
     f->bloom_length = get_le32(p + FOOTER_AT(bloom_length));
@@ -1386,6 +1409,7 @@ int segment_open(const segment_source *src, segment_t **out)
     rc = footer_parse(s->name, src->size, footer, &f);
     if (rc < 0)
         goto out;
+    s->version = f.version;
 
     s->tail_len = src->size - SEGMENT_FOOTER_BYTES - f.bloom_offset;
     if (s->base) {
@@ -1584,6 +1608,7 @@ int segment_get(segment_t *s, const void *key, size_t key_len, segment_hit *out)
             }
             out->type = c.e.type;
             out->seq = c.e.seq;
+            out->write_ms = c.e.write_ms;
             out->value = value;
             out->value_len = (uint32_t)c.e.value_len;
             out->content_type = ct;
@@ -1762,8 +1787,8 @@ out:
  * bytes) and points *v at its entries. *d gets the decompressed copy (one reference, the caller's to
  * drop with decoded_unref, even on failure) or stays NULL for an uncompressed block, which *v then
  * points into stored. *crc_ok_out (may be NULL) is 1 if the trailer's CRC32C matches. */
-static int block_decode(uint64_t b, const seg_block_ref *ix, const uint8_t *stored, uint32_t max_raw,
-                        uint8_t *flag, decoded_block **d, block_view *v, int *crc_ok_out)
+static int block_decode(uint64_t b, const seg_block_ref *ix, uint32_t version, const uint8_t *stored,
+                        uint32_t max_raw, uint8_t *flag, decoded_block **d, block_view *v, int *crc_ok_out)
 {
     int crc_ok = ix->length >= SEG_TRAILER_BYTES &&
                  get_le32(stored + ix->length - 4) == crc32c(stored, ix->length - 4);
@@ -1771,10 +1796,10 @@ static int block_decode(uint64_t b, const seg_block_ref *ix, const uint8_t *stor
     int rc = stored_block_check(b, ix->offset, stored, ix->length, !crc_ok, flag);
 
     if (rc == 0 && *flag == SEG_BLOCK_ZSTD)
-        rc = block_inflate(b, ix, stored, ix->length - SEG_TRAILER_BYTES, max_raw, d);
+        rc = block_inflate(b, ix, version, stored, ix->length - SEG_TRAILER_BYTES, max_raw, d);
     if (rc == 0)
-        rc = *d ? view_init(v, b, ix->offset, (*d)->data, (*d)->len)
-                : view_init(v, b, ix->offset, stored, ix->length - SEG_TRAILER_BYTES);
+        rc = *d ? view_init(v, version, b, ix->offset, (*d)->data, (*d)->len)
+                : view_init(v, version, b, ix->offset, stored, ix->length - SEG_TRAILER_BYTES);
     if (crc_ok_out)
         *crc_ok_out = crc_ok;
     return rc;
@@ -1807,7 +1832,7 @@ int segment_verify(segment_t *s, uint32_t *file_crc32c_out)
             stored = buf;
         }
         crc = crc32c_extend(crc, stored, ix->length);
-        rc = block_decode(b, ix, stored, s->max_block_raw, &flag, &d, &v, NULL);
+        rc = block_decode(b, ix, s->version, stored, s->max_block_raw, &flag, &d, &v, NULL);
         if (rc == 0)
             rc = block_walk(b, ix, b ? ix - 1 : NULL, &v, NULL, NULL);
         decoded_unref(d);
@@ -1991,7 +2016,7 @@ int segment_inspect_read(segment_inspector *ins, const segment_summary **out)
         goto out;
     }
     sum->footer_offset = ins->size - SEGMENT_FOOTER_BYTES;
-    sum->format_version = SEG_FORMAT_VERSION;
+    sum->format_version = ins->f.version;
     sum->bloom = (segment_region_report){.offset = ins->f.bloom_offset, .length = ins->f.bloom_length};
     sum->index = (segment_region_report){.offset = ins->f.index_offset, .length = ins->f.index_length};
     sum->meta = (segment_region_report){.offset = ins->f.meta_offset, .length = ins->f.meta_length};
@@ -2050,8 +2075,8 @@ int segment_inspect_block(segment_inspector *ins, uint64_t block, const segment_
     r.length = ix->length;
     r.last_key = ix->last_key;
     r.last_key_len = ix->last_key_len;
-    int problem =
-        block_decode(block, ix, ins->map + ix->offset, ins->max_block_raw, &flag, &d, &v, &r.crc_ok);
+    int problem = block_decode(block, ix, ins->f.version, ins->map + ix->offset, ins->max_block_raw, &flag,
+                               &d, &v, &r.crc_ok);
     if (problem == 0) {
         r.decoded = 1;
         r.compression = flag == SEG_BLOCK_ZSTD ? FLOE_COMPRESSION_ZSTD : FLOE_COMPRESSION_NONE;

@@ -111,6 +111,7 @@ int segment_may_contain(const segment_t *s, const void *key, size_t key_len);
 typedef struct segment_hit {
     uint8_t type; /* ENTRY_PUT or ENTRY_DELETE */
     uint64_t seq;
+    uint64_t write_ms; /* unix ms of the write; 0 in version 1 segments (unknown) */
     uint8_t *value;
     uint32_t value_len;
     char *content_type; /* NUL-terminated, NULL if none */

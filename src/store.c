@@ -35,6 +35,7 @@
 #include "compact.h"
 #include "gcthread.h"
 #include "options.h"
+#include "retention.h"
 #include "uploader.h"
 #include "view.h"
 
@@ -129,8 +130,8 @@ char *store_segment_path(floe_t *db, uint64_t id, const char *suffix)
     return file_path_join(db->seg_dir, name);
 }
 
-/* Allocates the handle with its locks, paths and a private copy of the options (whose strings are
- * borrowed from the caller). */
+/* Allocates the handle with its locks, paths and a private copy of the options, with copies of the
+ * strings and retention rules the caller's options borrow. */
 static int open_handle(const char *dir, const floe_options *opts, floe_t **out)
 {
     floe_t *db = calloc(1, sizeof *db);
@@ -173,7 +174,8 @@ static int open_handle(const char *dir, const floe_options *opts, floe_t **out)
             return err_set(FLOE_ENOMEM, "floe_open: out of memory");
         *strings[i] = db->option_strings[i];
     }
-    return 0;
+    /* The rules too: the caller's array may go away once floe_open returns. */
+    return retention_copy(&db->opts, &db->retention_rules);
 }
 
 /* Opens the configured cold store (or takes the caller's). */
@@ -376,6 +378,7 @@ static int replay_record(void *ctx, const wal_record *rec)
         .content_type = rec->content_type_len ? rec->content_type : NULL,
         .content_type_len = rec->content_type_len,
         .seq = rec->seq,
+        .write_ms = rec->write_ms,
         .type = rec->type == WAL_REC_DELETE ? ENTRY_DELETE : ENTRY_PUT,
     };
     int err = memtable_add(db->mem, &e);
@@ -519,6 +522,7 @@ int floe_close(floe_t *db)
     cold_close(db->cold);
     for (size_t i = 0; i < sizeof db->option_strings / sizeof db->option_strings[0]; i++)
         free(db->option_strings[i]);
+    free(db->retention_rules);
     if (db->lock_fd >= 0)
         file_close(db->lock_fd);
     pthread_mutex_destroy(&db->write_mu);
@@ -695,6 +699,7 @@ int floe_stats_get_sized(floe_t *db, floe_stats *out, size_t struct_size)
     s.compaction_bytes_read = atomic_load(&db->n_compact_bytes_read);
     s.compaction_bytes_written = atomic_load(&db->n_compact_bytes_written);
     s.compaction_errors = atomic_load(&db->n_compact_errors);
+    s.compaction_expired = atomic_load(&db->n_compact_expired);
     pthread_mutex_lock(&db->manifest_mu);
     s.compaction_queue_depth = compact_queue_depth(db);
     pthread_mutex_unlock(&db->manifest_mu);

@@ -48,6 +48,7 @@ struct floe {
     char *seg_dir;
     floe_options opts;
     char *option_strings[8]; /* the store's copies of the string options */
+    void *retention_rules;   /* the store's copy of the retention rules (retention_copy), or NULL */
     int lock_fd;
     wal_t *wal;
     lru_t *object_cache;   /* NULL when cache.object_bytes is 0 */
@@ -118,7 +119,7 @@ struct floe {
     uint8_t compact_cursor[MANIFEST_MAX_LEVEL + 1][FLOE_MAX_KEY_BYTES];
     uint32_t compact_cursor_len[MANIFEST_MAX_LEVEL + 1];
     atomic_uint_fast64_t n_compactions, n_compaction_moves, n_compact_bytes_read, n_compact_bytes_written,
-        n_compact_errors;
+        n_compact_errors, n_compact_expired;
     int gc_paused; /* gc_mu: compaction has uploaded outputs that no manifest names yet */
 
     /* Threads: started by open, joined by close (which sets stopping first). */

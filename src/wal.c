@@ -56,6 +56,11 @@
  *    proves X had been synced: that is damage, refused. In ALWAYS mode, when an fdatasync leaves no
  *    record waiting, the leader writes the next batch's mark at once (write_next_mark_locked), so
  *    the newest synced batch is covered too. (Version 1 files have no marks.)
+ * 10. A file's header version decides the layout of every record in it: from version 3 on, a put or
+ *    delete carries its 8-byte write time before the key (the header and the mark are the same in
+ *    versions 2 and 3). This build writes version 3 only; records of version 1 and 2 files replay
+ *    with write time 0 ("unknown"). A torn header cannot say which layout follows, so the search for
+ *    valid records behind one tries both.
  *
  * Lock order: the caller's write mutex (serialising wal_append and wal_rotate) before mu. */
 #include "wal.h"
@@ -83,9 +88,13 @@
 #define WAL_FILE_HEADER_BYTES 28
 #define WAL_RECORD_HEADER_BYTES 24
 #define WAL_MAGIC "FLOEWAL" /* 7 characters and the terminating NUL: 8 bytes */
-#define WAL_FORMAT_VERSION 2u
+#define WAL_FORMAT_VERSION 3u
 /* Files written before sync marks existed: still replayed, never written. */
 #define WAL_FORMAT_VERSION_NO_MARKS 1u
+/* Files with sync marks but no write times: still replayed (write time 0), never written. */
+#define WAL_FORMAT_VERSION_NO_WRITE_TIME 2u
+/* From version 3 on, a put or delete record's payload starts with its write time (u64 unix ms). */
+#define WAL_WRITE_TIME_BYTES 8
 /* A sync mark (version 2): a record header with type WAL_REC_MARK and an 8-byte payload. */
 #define WAL_REC_MARK 3
 #define WAL_MARK_BYTES (WAL_RECORD_HEADER_BYTES + 8)
@@ -205,7 +214,8 @@ static const char *check_file_header(const uint8_t *h, size_t avail, uint64_t fi
     if (memcmp(h, WAL_MAGIC, 8) != 0)
         return "not a floe WAL file: bad magic";
     *version_out = get_le32(h + 8);
-    if (*version_out != WAL_FORMAT_VERSION && *version_out != WAL_FORMAT_VERSION_NO_MARKS)
+    if (*version_out != WAL_FORMAT_VERSION && *version_out != WAL_FORMAT_VERSION_NO_WRITE_TIME &&
+        *version_out != WAL_FORMAT_VERSION_NO_MARKS)
         return wal_why_version;
     if (get_le32(h + 12) != 0)
         return wal_why_flags;
@@ -578,9 +588,17 @@ static void *interval_main(void *arg)
     return NULL;
 }
 
-/* Checks the cheap header fields of a record at p with avail bytes available. Returns NULL if they
- * are consistent (length, type, key/content/value lengths), else a description. Sets *len_out. */
-static const char *check_record_fields(const uint8_t *p, size_t avail, uint32_t *len_out)
+/* Bytes a put or delete record of a file of this format version holds before its key: the write
+ * time from version 3 on, nothing before. Sync marks are the same in every version that has them. */
+static uint32_t write_time_bytes(uint32_t version)
+{
+    return version >= 3 ? WAL_WRITE_TIME_BYTES : 0;
+}
+
+/* Checks the cheap header fields of a record at p with avail bytes available, in a file of format
+ * version. Returns NULL if they are consistent (length, type, key/content/value lengths), else a
+ * description. Sets *len_out. */
+static const char *check_record_fields(const uint8_t *p, size_t avail, uint32_t version, uint32_t *len_out)
 {
     if (avail < WAL_RECORD_HEADER_BYTES)
         return "record header runs past the end of the file";
@@ -601,21 +619,21 @@ static const char *check_record_fields(const uint8_t *p, size_t avail, uint32_t 
         return "bad record type";
     if (key_len < 1 || key_len > FLOE_MAX_KEY_BYTES)
         return "bad key length";
-    if ((uint64_t)WAL_RECORD_HEADER_BYTES + key_len + ct_len + value_len != len)
+    if ((uint64_t)WAL_RECORD_HEADER_BYTES + write_time_bytes(version) + key_len + ct_len + value_len != len)
         return "field lengths do not add up to the record length";
     if (type == WAL_REC_DELETE && (value_len != 0 || ct_len != 0))
         return "delete record carries a value";
     return NULL;
 }
 
-/* Parses the record at p. Returns NULL and fills *rec (pointers into p) and *len_out if it is
- * complete, consistent and CRC-valid; otherwise a description of the first problem. Adds the bytes
- * it checksums to *crc_bytes. */
-static const char *parse_record(const uint8_t *p, size_t avail, wal_record *rec, uint32_t *len_out,
-                                uint64_t *crc_bytes)
+/* Parses the record at p, in a file of format version. Returns NULL and fills *rec (pointers into p)
+ * and *len_out if it is complete, consistent and CRC-valid; otherwise a description of the first
+ * problem. Adds the bytes it checksums to *crc_bytes. */
+static const char *parse_record(const uint8_t *p, size_t avail, uint32_t version, wal_record *rec,
+                                uint32_t *len_out, uint64_t *crc_bytes)
 {
     uint32_t len = 0;
-    const char *why = check_record_fields(p, avail, &len);
+    const char *why = check_record_fields(p, avail, version, &len);
     if (why)
         return why;
     *crc_bytes += len - 4;
@@ -626,7 +644,10 @@ static const char *parse_record(const uint8_t *p, size_t avail, wal_record *rec,
     rec->key_len = get_le16(p + 10);
     rec->value_len = get_le32(p + 12);
     rec->seq = get_le64(p + 16);
-    rec->key = p + WAL_RECORD_HEADER_BYTES;
+    /* A sync mark's payload is its own (read through rec->value); only writes carry a time. */
+    uint32_t time_bytes = rec->type == WAL_REC_MARK ? 0 : write_time_bytes(version);
+    rec->write_ms = time_bytes ? get_le64(p + WAL_RECORD_HEADER_BYTES) : 0;
+    rec->key = p + WAL_RECORD_HEADER_BYTES + time_bytes;
     rec->content_type = rec->content_type_len ? (const char *)rec->key + rec->key_len : NULL;
     rec->value = rec->key + rec->key_len + rec->content_type_len;
     *len_out = len;
@@ -669,6 +690,7 @@ static uint32_t gf2_multiply(uint32_t a, uint32_t b)
 typedef struct record_search {
     const uint8_t *map;
     size_t from, size;
+    uint32_t version; /* the file's format version: where a record's key starts */
     uint32_t *prefix; /* prefix[i] = C(from + i * WAL_SEARCH_STRIDE); malloc'd */
     size_t run_pos;   /* C(run_pos) is run_crc; only moves forward */
     uint32_t run_crc;
@@ -681,7 +703,7 @@ typedef struct record_search {
 /* Prepares a search of [from, size) of map, which must outlive it; release it with
  * record_search_end. FLOE_ENOMEM if the prefix table cannot be allocated. */
 static int record_search_begin(record_search *s, const uint8_t *map, size_t from, size_t size,
-                               uint64_t *crc_bytes)
+                               uint32_t version, uint64_t *crc_bytes)
 {
     size_t span = size > from ? size - from : 0;
     size_t count = span / WAL_SEARCH_STRIDE + 1;
@@ -690,6 +712,7 @@ static int record_search_begin(record_search *s, const uint8_t *map, size_t from
     s->map = map;
     s->from = from;
     s->size = size;
+    s->version = version;
     s->run_pos = from;
     s->crc_bytes = crc_bytes;
     s->prefix = malloc(count * sizeof *s->prefix);
@@ -750,7 +773,7 @@ static int record_search_next(record_search *s, size_t pos, int have_seq, uint64
 {
     for (; pos + WAL_RECORD_HEADER_BYTES < s->size; pos++) {
         uint32_t len;
-        if (check_record_fields(s->map + pos, s->size - pos, &len) != NULL)
+        if (check_record_fields(s->map + pos, s->size - pos, s->version, &len) != NULL)
             continue;
         if (have_seq && s->map[pos + 8] != WAL_REC_MARK && get_le64(s->map + pos + 16) <= last_seq)
             continue;
@@ -766,13 +789,13 @@ static int record_search_next(record_search *s, size_t pos, int have_seq, uint64
 /* Looks for a complete, CRC-valid record starting anywhere in [from, size) whose sequence number
  * follows the last one replayed (see record_search). Sets *found_out to its offset, or -1. Adds the
  * bytes checksummed to *crc_bytes. Returns 0 or FLOE_ENOMEM. */
-static int find_valid_record(const uint8_t *map, size_t from, size_t size, int have_seq, uint64_t last_seq,
-                             uint64_t *crc_bytes, long long *found_out)
+static int find_valid_record(const uint8_t *map, size_t from, size_t size, uint32_t version, int have_seq,
+                             uint64_t last_seq, uint64_t *crc_bytes, long long *found_out)
 {
     record_search s;
     size_t found = 0;
     uint32_t len = 0;
-    int r = record_search_begin(&s, map, from, size, crc_bytes);
+    int r = record_search_begin(&s, map, from, size, version, crc_bytes);
     if (r)
         return r;
     *found_out = record_search_next(&s, from, have_seq, last_seq, &found, &len) ? (long long)found : -1;
@@ -958,11 +981,15 @@ static int replay_bad_header(wal_t *w, const mapped_file *f, int is_last, int to
     long long found = -1;
     int r = 0;
 
-    if (is_last && torn) {
-        r = find_valid_record(f->map, 0, f->size, st->have_seq, st->last_seq, &st->crc_bytes, &found);
-        if (r)
-            goto out;
-    }
+    /* The header cannot say which format the records behind it have: look for either layout. */
+    if (is_last && torn)
+        r = find_valid_record(f->map, 0, f->size, WAL_FORMAT_VERSION, st->have_seq, st->last_seq,
+                              &st->crc_bytes, &found);
+    if (!r && is_last && torn && found < 0)
+        r = find_valid_record(f->map, 0, f->size, WAL_FORMAT_VERSION_NO_WRITE_TIME, st->have_seq,
+                              st->last_seq, &st->crc_bytes, &found);
+    if (r)
+        goto out;
     if (!is_last || !torn || found >= 0) {
         int newer = why == wal_why_version || why == wal_why_flags;
         r = err_set(FLOE_ECORRUPT,
@@ -1003,7 +1030,7 @@ static int last_synced_mark(const mapped_file *f, size_t from, replay_state *st,
     size_t pos = from, found = 0;
     uint32_t len = 0;
     uint64_t synced = 0;
-    int r = record_search_begin(&s, f->map, from, f->size, &st->crc_bytes);
+    int r = record_search_begin(&s, f->map, from, f->size, f->version, &st->crc_bytes);
     if (r)
         return r;
     while (record_search_next(&s, pos, 0, 0, &found, &len)) {
@@ -1050,7 +1077,8 @@ static int cut_last_file(const mapped_file *f, size_t off, const char *why, repl
     }
     long long found = -1;
     uint64_t synced = 0;
-    r = find_valid_record(f->map, off + 1, f->size, st->have_seq, st->last_seq, &st->crc_bytes, &found);
+    r = find_valid_record(f->map, off + 1, f->size, f->version, st->have_seq, st->last_seq, &st->crc_bytes,
+                          &found);
     if (r == 0 && found >= 0 && f->version != WAL_FORMAT_VERSION_NO_MARKS)
         r = last_synced_mark(f, (size_t)found, st, &synced);
     if (r)
@@ -1131,7 +1159,7 @@ static int replay_records(wal_t *w, const mapped_file *f, int is_last, replay_st
     while (off < f->size) {
         wal_record rec;
         uint32_t len = 0;
-        const char *why = parse_record(f->map + off, f->size - off, &rec, &len, &st->crc_bytes);
+        const char *why = parse_record(f->map + off, f->size - off, f->version, &rec, &len, &st->crc_bytes);
         if (why) {
             r = is_last ? cut_last_file(f, off, why, st) : damaged_record(f, off, why, st);
             break;
@@ -1504,7 +1532,8 @@ static int check_record(const wal_t *w, const wal_record *rec, uint64_t *len_out
     if (w->have_last_seq && rec->seq <= w->last_seq)
         return err_set(FLOE_EINVAL, "WAL record sequence number %llu is not above the previous %llu",
                        (unsigned long long)rec->seq, (unsigned long long)w->last_seq);
-    uint64_t len = (uint64_t)WAL_RECORD_HEADER_BYTES + rec->key_len + rec->content_type_len + rec->value_len;
+    uint64_t len = (uint64_t)WAL_RECORD_HEADER_BYTES + WAL_WRITE_TIME_BYTES + rec->key_len +
+                   rec->content_type_len + rec->value_len;
     if (len > w->opts.max_record_bytes)
         return err_set(FLOE_ETOOBIG, "WAL record for seq %llu is %llu bytes, above the limit of %u",
                        (unsigned long long)rec->seq, (unsigned long long)len, w->opts.max_record_bytes);
@@ -1535,13 +1564,14 @@ int wal_append(wal_t *w, const wal_record *rec, uint64_t *lsn_out)
     size_t len = (size_t)len64;
 
     /* Encode and checksum outside the mutex; under it only copy. */
-    uint8_t h[WAL_RECORD_HEADER_BYTES];
+    uint8_t h[WAL_RECORD_HEADER_BYTES + WAL_WRITE_TIME_BYTES]; /* the header, then the write time */
     put_le32(h + 4, (uint32_t)len);
     h[8] = rec->type;
     h[9] = (uint8_t)rec->content_type_len;
     put_le16(h + 10, (uint16_t)rec->key_len);
     put_le32(h + 12, rec->value_len);
     put_le64(h + 16, rec->seq);
+    put_le64(h + WAL_RECORD_HEADER_BYTES, rec->write_ms);
     uint32_t crc = crc32c_extend(0, h + 4, sizeof h - 4);
     crc = crc32c_extend(crc, rec->key, rec->key_len);
     if (rec->content_type_len)
@@ -1700,7 +1730,7 @@ static int count_valid_records(const mapped_file *f, size_t from, uint64_t *coun
     uint64_t crc_bytes = 0, count = 0;
     size_t pos = from, found = 0;
     uint32_t len = 0;
-    int r = record_search_begin(&s, f->map, from, f->size, &crc_bytes);
+    int r = record_search_begin(&s, f->map, from, f->size, f->version, &crc_bytes);
     if (r)
         return r;
     while (record_search_next(&s, pos, 0, 0, &found, &len)) {
@@ -1746,6 +1776,12 @@ static int plan_piece(wal_t *w, const char *qdir, uint64_t no, uint64_t offset, 
     if (r)
         goto out;
     p->bytes = f.size > offset ? f.size - offset : 0;
+    /* The record layout follows the header's version; a header too damaged to say is taken to be
+     * of the version this build writes. */
+    f.version = WAL_FORMAT_VERSION;
+    if (f.size >= 12 && memcmp(f.map, WAL_MAGIC, 8) == 0 &&
+        get_le32(f.map + 8) >= WAL_FORMAT_VERSION_NO_MARKS && get_le32(f.map + 8) <= WAL_FORMAT_VERSION)
+        f.version = get_le32(f.map + 8);
     r = count_valid_records(&f, (size_t)offset, &p->records);
     if (r)
         goto out;

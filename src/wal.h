@@ -1,6 +1,6 @@
 /* The write-ahead log: a directory of numbered files (wal/<20-digit number>.log) holding records
- * `crc32c | length | type | seq | key | value` (exact bytes in docs/formats.md). Writers are batched
- * by group commit: one fdatasync acknowledges every record appended before it started.
+ * `crc32c | length | type | seq | write_ms | key | value` (exact bytes in docs/formats.md). Writers are
+ * batched by group commit: one fdatasync acknowledges every record appended before it started.
  *
  * Threads: wal_append and wal_rotate must be serialised by the caller (the store's write mutex, which
  * also assigns sequence numbers, so file order is sequence order). wal_sync may be called by any
@@ -22,6 +22,9 @@ enum wal_record_type {
 typedef struct wal_record {
     uint8_t type; /* enum wal_record_type */
     uint64_t seq;
+    /* The write time, unix milliseconds: written with every record; replay gives 0 for records of
+     * files written before write times existed (format versions 1 and 2). */
+    uint64_t write_ms;
     const uint8_t *key;
     uint32_t key_len; /* 1..FLOE_MAX_KEY_BYTES */
     const uint8_t *value;

@@ -82,8 +82,8 @@ static void advance_visible(floe_t *db, uint64_t seq)
     }
 }
 
-/* Assigns e's seq and appends it to the WAL and the pending memtable (note 1); *lsn gets the WAL
- * position to sync. Takes write_mu. */
+/* Assigns e's seq and write time and appends it to the WAL and the pending memtable (note 1); *lsn gets the
+ * WAL position to sync. Takes write_mu. */
 static int append_locked(floe_t *db, entry *e, uint64_t *lsn)
 {
     pthread_mutex_lock(&db->write_mu);
@@ -92,9 +92,13 @@ static int append_locked(floe_t *db, entry *e, uint64_t *lsn)
         return store_read_only_error(db);
     }
     e->seq = db->last_seq + 1;
+    /* Read once per write, under the lock, so write times follow sequence order unless the wall
+     * clock itself steps back. */
+    e->write_ms = clock_unix_ms();
     wal_record rec = {
         .type = e->type == ENTRY_DELETE ? WAL_REC_DELETE : WAL_REC_PUT,
         .seq = e->seq,
+        .write_ms = e->write_ms,
         .key = e->key,
         .key_len = e->key_len,
         .value = e->value,

@@ -319,9 +319,9 @@ START_TEST(cli_reports_an_unreachable_server_and_exits_1)
 END_TEST
 
 /* Writes n objects ("k-00".., 100-byte values) into the WAL of a store at data and closes it: they
- * stay in WAL file 1 after the 28-byte file header, one 128-byte record each, each put its own batch
- * led by a 32-byte sync mark (docs/formats.md). */
-#define REPAIR_RECORD_BYTES (24 + 4 + 100)
+ * stay in WAL file 1 after the 28-byte file header, one 136-byte record each (header, write time,
+ * key, value), each put its own batch led by a 32-byte sync mark (docs/formats.md). */
+#define REPAIR_RECORD_BYTES (24 + 8 + 4 + 100)
 #define REPAIR_BATCH_BYTES (32 + REPAIR_RECORD_BYTES)
 static void fill_wal(const char *data, int n)
 {
@@ -356,7 +356,7 @@ START_TEST(cli_repair_cuts_a_damaged_wal_into_quarantine_and_the_store_opens)
     ck_assert_ptr_nonnull(pristine);
     ck_assert_uint_eq(len, 28 + 40 * REPAIR_BATCH_BYTES + 32); /* and the mark after the last sync */
     long long damage = 28 + 20 * REPAIR_BATCH_BYTES + 32;
-    ck_assert_mem_eq(pristine + damage + 24, "k-20", 4);
+    ck_assert_mem_eq(pristine + damage + 24 + 8, "k-20", 4);
     tu_flip_byte(wal, damage + 50);
     uint8_t *damaged = tu_read_file(wal, &len);
     ck_assert_ptr_nonnull(damaged);

@@ -13,6 +13,7 @@
 #include "remote.h"
 #include "floe.h"
 #include "store.h"
+#include "clock.h"
 #include "testutil.h"
 #include "tools/tools.h"
 
@@ -337,6 +338,44 @@ START_TEST(compact_with_a_cold_tier_replaces_segments_in_the_bucket)
 }
 END_TEST
 
+static uint64_t fake_now_ms;
+
+static uint64_t fake_clock(void)
+{
+    return fake_now_ms;
+}
+
+/* Expired objects are unreadable at once, and compaction gives their bytes back. */
+START_TEST(compact_removes_what_retention_expired)
+{
+    static model m;
+    memset(&m, 0, sizeof m);
+    fake_now_ms = 1800000000000ull;
+    clock_set_unix_ms_source(fake_clock);
+    floe_retention_rule rules[] = {{.prefix = "key/", .max_age_s = 60}};
+    floe_options o = small_opts();
+    o.retention = rules;
+    o.retention_count = 1;
+    floe_t *db = open_store(&o);
+    for (int i = 0; i < 1500; i++)
+        put(db, &m, i, 1, 300);
+    ck_assert_int_eq(floe_compact(db), 0);
+    uint64_t full = stats(db).local_segment_bytes;
+    check_model(db, &m, 1500, 300);
+    fake_now_ms += 61 * 1000;
+    memset(&m, 0, sizeof m); /* all expired: the model says absent */
+    check_model(db, &m, 1500, 300);
+    ck_assert_int_eq(floe_compact(db), 0);
+    floe_stats st = stats(db);
+    ck_assert_uint_ge(st.compaction_expired, 1500);
+    ck_assert_msg(st.local_segment_bytes < full / 10, "%" PRIu64 " bytes left of %" PRIu64, st.local_segment_bytes,
+                  full);
+    check_model(db, &m, 1500, 300);
+    ck_assert_int_eq(floe_close(db), 0);
+    clock_set_unix_ms_source(NULL);
+}
+END_TEST
+
 /* floe_compact's errors are clear. */
 START_TEST(compact_refuses_a_null_store)
 {
@@ -358,6 +397,7 @@ static Suite *compact_suite(void)
     tcase_add_test(tc, compact_with_a_cold_tier_publishes_and_restores);
     tcase_add_test(tc, compact_with_a_cold_tier_replaces_segments_in_the_bucket);
     tcase_add_test(tc, compact_refuses_a_null_store);
+    tcase_add_test(tc, compact_removes_what_retention_expired);
     suite_add_tcase(s, tc);
     return s;
 }

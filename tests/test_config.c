@@ -465,6 +465,96 @@ START_TEST(config_loopback_detection)
 }
 END_TEST
 
+START_TEST(config_retention_rules_are_parsed)
+{
+    floe_config *c = malloc(sizeof *c);
+    ck_assert_int_eq(load_text("{\"retention\": [{\"prefix\": \"logs/\", \"max_age_s\": 2592000},"
+                               " {\"prefix\": \"logs/audit/\", \"max_age_s\": 0},"
+                               " {\"max_age_s\": 86400, \"prefix\": \"\"}]}",
+                               c),
+                     0);
+    ck_assert_uint_eq(c->options.retention_count, 3);
+    ck_assert_ptr_eq(c->options.retention, c->retention);
+    ck_assert_str_eq(c->options.retention[0].prefix, "logs/");
+    ck_assert_uint_eq(c->options.retention[0].max_age_s, 2592000);
+    ck_assert_str_eq(c->options.retention[1].prefix, "logs/audit/");
+    ck_assert_uint_eq(c->options.retention[1].max_age_s, 0);
+    ck_assert_str_eq(c->options.retention[2].prefix, "");
+    ck_assert_uint_eq(c->options.retention[2].max_age_s, 86400);
+    /* floe_open takes exactly what the config parsed. */
+    ck_assert_int_eq(options_check(&c->options), 0);
+    config_free(c);
+    /* Without the section there are no rules. */
+    ck_assert_int_eq(load_text("{}", c), 0);
+    ck_assert_uint_eq(c->options.retention_count, 0);
+    ck_assert_ptr_null(c->options.retention);
+    config_free(c);
+    free(c);
+}
+END_TEST
+
+START_TEST(config_bad_retention_rules_are_named)
+{
+    expect_error("{\"retention\": {\"prefix\": \"a\"}}", "field retention must be an array", NULL);
+    expect_error("{\"retention\": [\"logs/\"]}", "field retention[0] must be an object", NULL);
+    expect_error("{\"retention\": [{\"prefix\": \"a\", \"max_age_s\": -1}]}", "field retention[0].max_age_s",
+                 "must be an integer between 0 and");
+    expect_error("{\"retention\": [{\"prefix\": \"a\", \"max_age_s\": 1.5}]}", "field retention[0].max_age_s",
+                 "must be an integer");
+    expect_error("{\"retention\": [{\"prefix\": \"a\", \"max_age_s\": \"60\"}]}",
+                 "field retention[0].max_age_s", "must be an integer");
+    expect_error("{\"retention\": [{\"prefix\": \"a\", \"max_age_s\": 4000000000000}]}",
+                 "field retention[0].max_age_s", "must be an integer between 0 and");
+    expect_error("{\"retention\": [{\"prefix\": \"a\", \"max_age_s\": 1}, {\"max_age_s\": 60}]}",
+                 "field retention[1].prefix is required", NULL);
+    expect_error("{\"retention\": [{\"prefix\": \"a\"}]}", "field retention[0].max_age_s is required", NULL);
+    expect_error("{\"retention\": [{\"prefix\": 7, \"max_age_s\": 1}]}",
+                 "field retention[0].prefix must be a string", NULL);
+    expect_error("{\"retention\": [{\"prefix\": \"a\", \"max_age_s\": 1, \"max_age\": 2}]}",
+                 "unknown field retention[0].max_age", "known fields here: prefix, max_age_s");
+    expect_error(
+        "{\"retention\": [{\"prefix\": \"a/\", \"max_age_s\": 1}, {\"prefix\": \"b/\", \"max_age_s\": 1},"
+        " {\"prefix\": \"a/\", \"max_age_s\": 5}]}",
+        "field retention[2].prefix repeats retention[0].prefix", NULL);
+    char *many = malloc(65 * 40 + 64);
+    size_t n = (size_t)sprintf(many, "{\"retention\": [");
+    for (int i = 0; i < 65; i++)
+        n += (size_t)sprintf(many + n, "%s{\"prefix\": \"p%d/\", \"max_age_s\": 1}", i ? ", " : "", i);
+    sprintf(many + n, "]}");
+    expect_error(many, "field retention has more than 64 rules", NULL);
+    free(many);
+}
+END_TEST
+
+/* floe_open's own check of rules given through floe_options names the rule too. */
+START_TEST(config_retention_options_are_checked_like_the_file)
+{
+    floe_options o;
+    floe_options_init(&o);
+    floe_retention_rule rules[3] = {{"logs/", 60}, {"", 0}, {"logs/", 5}};
+    o.retention = rules;
+    o.retention_count = 2;
+    ck_assert_int_eq(options_check(&o), 0);
+    o.retention_count = 3;
+    ck_assert_int_eq(options_check(&o), FLOE_EINVAL);
+    ck_assert_ptr_nonnull(
+        strstr(floe_last_error(), "option retention[2].prefix \"logs/\" repeats retention[0]"));
+    rules[2].prefix = NULL;
+    ck_assert_int_eq(options_check(&o), FLOE_EINVAL);
+    ck_assert_ptr_nonnull(strstr(floe_last_error(), "option retention[2].prefix is NULL"));
+    rules[2].prefix = "tmp/";
+    rules[2].max_age_s = 100ull * 366 * 86400 + 1;
+    ck_assert_int_eq(options_check(&o), FLOE_EINVAL);
+    ck_assert_ptr_nonnull(strstr(floe_last_error(), "option retention[2].max_age_s must be 0.."));
+    o.retention = NULL;
+    ck_assert_int_eq(options_check(&o), FLOE_EINVAL);
+    ck_assert_ptr_nonnull(strstr(floe_last_error(), "option retention is NULL"));
+    o.retention_count = 65;
+    ck_assert_int_eq(options_check(&o), FLOE_EINVAL);
+    ck_assert_ptr_nonnull(strstr(floe_last_error(), "at most 64"));
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
@@ -485,6 +575,9 @@ static Suite *config_suite(void)
     tcase_add_test(tc, config_too_many_tokens_is_an_error);
     tcase_add_test(tc, config_loopback_detection);
     tcase_add_test(tc, config_and_floe_open_accept_the_same_option_ranges);
+    tcase_add_test(tc, config_retention_rules_are_parsed);
+    tcase_add_test(tc, config_bad_retention_rules_are_named);
+    tcase_add_test(tc, config_retention_options_are_checked_like_the_file);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -9,11 +9,20 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "floe.h"
 #include "segment.h"
 #include "testutil.h"
 
 static char *dir;
+
+/* A wall clock the tests move by hand (clock_set_unix_ms_source): write times and retention's "now". */
+static _Atomic uint64_t fake_now_ms;
+
+static uint64_t fake_clock(void)
+{
+    return fake_now_ms;
+}
 
 static void setup(void)
 {
@@ -22,6 +31,7 @@ static void setup(void)
 
 static void teardown(void)
 {
+    clock_set_unix_ms_source(NULL);
     tu_rmrf(dir);
     free(dir);
 }
@@ -107,8 +117,9 @@ static int count_wal_files(void)
 }
 
 /* A store written by floe before WAL sync marks (WAL format version 1, kept in tests/data/store-v1:
- * 30 objects in a segment, then ten more puts, two deletes and an overwrite only in the WAL) opens
- * with everything in it, takes new writes into a version 2 file, and opens again. */
+ * 30 objects in a version 1 segment, then ten more puts, two deletes and an overwrite only in the
+ * WAL) opens with everything in it, every old object with write time 0 (unknown), takes new writes
+ * into a version 3 WAL file with their write times, and opens again. */
 START_TEST(db_store_written_with_the_version_1_wal_opens)
 {
     char cmd[2048];
@@ -126,12 +137,160 @@ START_TEST(db_store_written_with_the_version_1_wal_opens)
         floe_value v = {0};
         ck_assert_int_eq(floe_get(db, "old-07", 6, &v), 0);
         ck_assert_str_eq(v.content_type, "text/plain");
+        ck_assert_uint_eq(v.write_ms, 0); /* from the version 1 segment (or the cache) */
+        floe_value_free(&v);
+        ck_assert_int_eq(floe_get(db, "old-35", 6, &v), 0); /* from the version 1 WAL */
+        ck_assert_uint_eq(v.write_ms, 0);
         floe_value_free(&v);
         if (round == 0)
             put_str(db, "new", "written after the upgrade");
         expect_value(db, "new", "written after the upgrade");
+        ck_assert_int_eq(floe_get(db, "new", 3, &v), 0);
+        ck_assert_uint_gt(v.write_ms, 0);
+        floe_value_free(&v);
         ck_assert_int_eq(floe_close(db), 0);
     }
+}
+END_TEST
+
+/* floe_get's write time is the one the write took, from the pending segment, after a WAL replay,
+ * from a segment file and from the object cache alike. */
+START_TEST(db_write_time_is_kept_through_wal_segment_and_cache)
+{
+    const uint64_t t = 1795320208123ull;
+    fake_now_ms = t;
+    clock_set_unix_ms_source(fake_clock);
+    floe_options o = small_opts();
+    floe_t *db = open_or_die(&o);
+    put_str(db, "a", "first");
+    fake_now_ms = t + 5000;
+    put_str(db, "b", "second");
+    fake_now_ms = t + 9999999;
+    for (int round = 0; round < 4; round++) {
+        floe_value v = {0};
+        ck_assert_int_eq(floe_get(db, "a", 1, &v), 0);
+        ck_assert_uint_eq(v.write_ms, t);
+        ck_assert_int_eq(v.tier, round < 2    ? FLOE_TIER_MEMORY
+                                 : round == 2 ? FLOE_TIER_LOCAL
+                                              : FLOE_TIER_MEMORY);
+        floe_value_free(&v);
+        ck_assert_int_eq(floe_get(db, "b", 1, &v), 0);
+        ck_assert_uint_eq(v.write_ms, t + 5000);
+        floe_value_free(&v);
+        if (round == 0) { /* replayed from the WAL */
+            ck_assert_int_eq(floe_close(db), 0);
+            db = open_or_die(&o);
+        } else if (round == 1) { /* then read from a segment file, then from the object cache */
+            ck_assert_int_eq(floe_flush(db, FLOE_DURABLE_LOCAL), 0);
+        }
+    }
+    ck_assert_int_eq(floe_close(db), 0);
+}
+END_TEST
+
+/* Lists every key under prefix into out (comma-separated). */
+static void list_all(floe_t *db, const char *prefix, char *out, size_t cap)
+{
+    floe_list *l = NULL;
+    ck_assert_int_eq(floe_list_keys(db, prefix, strlen(prefix), NULL, 0, 0, &l), 0);
+    size_t n = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < l->count; i++)
+        n += (size_t)snprintf(out + n, cap - n, "%s%s", i ? "," : "", l->entries[i].key);
+    floe_list_free(l);
+}
+
+/* A retention rule hides an object from get and list the moment its age reaches max_age_s, in
+ * every tier (the pending segment, a segment file, the object cache), while a more specific rule
+ * with max_age_s 0 keeps a sub-prefix and keys under no rule stay. floe_open copied the rules: the
+ * caller's array is gone by the time they are used. */
+START_TEST(db_expired_objects_disappear_from_get_and_list)
+{
+    const uint64_t t = 1795320208000ull;
+    fake_now_ms = t;
+    clock_set_unix_ms_source(fake_clock);
+    floe_options o = small_opts();
+    floe_retention_rule *rules = calloc(2, sizeof *rules);
+    char *logs = strdup("logs/"), *keep = strdup("logs/keep/");
+    rules[0] = (floe_retention_rule){.prefix = logs, .max_age_s = 60};
+    rules[1] = (floe_retention_rule){.prefix = keep, .max_age_s = 0};
+    o.retention = rules;
+    o.retention_count = 2;
+    floe_t *db = open_or_die(&o);
+    memset(logs, 'x', strlen(logs));
+    memset(keep, 'x', strlen(keep));
+    free(logs);
+    free(keep);
+    free(rules);
+
+    char got[256];
+    for (int tier = 0; tier < 2; tier++) {
+        fake_now_ms = t + (uint64_t)tier * 1000000;
+        put_str(db, "logs/a", "expires");
+        put_str(db, "logs/keep/b", "kept forever");
+        put_str(db, "other/c", "under no rule");
+        put_str(db, "logsx", "not under logs/");
+        if (tier == 1)
+            ck_assert_int_eq(floe_flush(db, FLOE_DURABLE_LOCAL), 0);
+        fake_now_ms += 59999;
+        /* Read once (from the segment file in round 1, which puts it in the object cache), once more. */
+        for (int again = 0; again < 2; again++) {
+            floe_tier served = expect_value(db, "logs/a", "expires");
+            ck_assert_int_eq(served, tier == 1 && again == 0 ? FLOE_TIER_LOCAL : FLOE_TIER_MEMORY);
+        }
+        list_all(db, "", got, sizeof got);
+        ck_assert_str_eq(got, "logs/a,logs/keep/b,logsx,other/c");
+        fake_now_ms += 1; /* exactly 60 s after the write */
+        expect_value(db, "logs/a", NULL);
+        expect_value(db, "logs/keep/b", "kept forever");
+        expect_value(db, "other/c", "under no rule");
+        expect_value(db, "logsx", "not under logs/");
+        list_all(db, "", got, sizeof got);
+        ck_assert_str_eq(got, "logs/keep/b,logsx,other/c");
+        list_all(db, "logs/", got, sizeof got);
+        ck_assert_str_eq(got, "logs/keep/b");
+        /* A new write of the key is visible again, and expires on its own schedule. */
+        put_str(db, "logs/a", "rewritten");
+        expect_value(db, "logs/a", "rewritten");
+        fake_now_ms += 60000;
+        expect_value(db, "logs/a", NULL);
+        expect_value(db, "logs/keep/b", "kept forever");
+    }
+    ck_assert_int_eq(floe_close(db), 0);
+}
+END_TEST
+
+/* An expired newest version hides the key: the older version below it is never served instead,
+ * even when it could not expire itself (written by an older floe, write time 0). Objects with
+ * write time 0 never expire under any rule, and a rule for "" covers every key. */
+START_TEST(db_expired_newest_version_does_not_bring_back_an_older_one)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "cp -r '%s/tests/data/store-v1/.' '%s/'", FLOE_SOURCE_DIR, dir);
+    ck_assert_int_eq(system(cmd), 0);
+    const uint64_t t = 1795320208000ull;
+    fake_now_ms = t;
+    clock_set_unix_ms_source(fake_clock);
+    floe_options o = small_opts();
+    floe_retention_rule rules[] = {{.prefix = "", .max_age_s = 3600}};
+    o.retention = rules;
+    o.retention_count = 1;
+    floe_t *db = open_or_die(&o);
+    put_str(db, "old-07", "newer, and it expires");
+    put_str(db, "old-36", "newer in the WAL, and it expires");
+    fake_now_ms = t + 3600 * 1000;
+    expect_value(db, "old-07", NULL); /* the old value is in the version 1 segment */
+    expect_value(db, "old-36", NULL); /* the old value is in the version 1 WAL */
+    fake_now_ms = t + 100ull * 365 * 86400 * 1000;
+    expect_value(db, "old-08", "value 8 written by the version 1 WAL");
+    char got[1024];
+    list_all(db, "old-0", got, sizeof got);
+    ck_assert_str_eq(got, "old-00,old-01,old-02,old-04,old-05,old-06,old-08,old-09");
+    ck_assert_int_eq(floe_flush(db, FLOE_DURABLE_LOCAL), 0);
+    expect_value(db, "old-07", NULL);
+    list_all(db, "old-3", got, sizeof got);
+    ck_assert_str_eq(got, "old-30,old-31,old-32,old-34,old-35,old-37,old-38,old-39");
+    ck_assert_int_eq(floe_close(db), 0);
 }
 END_TEST
 
@@ -710,6 +869,9 @@ static Suite *db_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, db_put_get_returns_value_content_type_seq_and_tier);
     tcase_add_test(tc, db_store_written_with_the_version_1_wal_opens);
+    tcase_add_test(tc, db_write_time_is_kept_through_wal_segment_and_cache);
+    tcase_add_test(tc, db_expired_objects_disappear_from_get_and_list);
+    tcase_add_test(tc, db_expired_newest_version_does_not_bring_back_an_older_one);
     tcase_add_test(tc, db_binary_values_round_trip_every_byte);
     tcase_add_test(tc, db_overwrite_returns_newest_across_tiers);
     tcase_add_test(tc, db_object_cache_serves_repeat_reads_and_is_never_stale);

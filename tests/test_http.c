@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -252,10 +253,16 @@ static int raw_request(const char *request, size_t len, char *answer, size_t cap
 
 /* ---- fixtures ---- */
 
+/* The main server's retention rules: objects under ttl/ expire a second after their write, except
+ * under ttl/keep/. No other test writes under ttl/. */
+#define TTL_RULES                                                                                            \
+    "\"retention\": [{\"prefix\": \"ttl/\", \"max_age_s\": 1}, {\"prefix\": \"ttl/keep/\", \"max_age_s\": "  \
+    "0}]"
+
 static void main_server_up(void)
 {
     curl_global_init(CURL_GLOBAL_ALL);
-    tu_server_config(&srv, "", "");
+    tu_server_config(&srv, "", TTL_RULES);
     tu_server_start(&srv);
 }
 
@@ -463,6 +470,77 @@ START_TEST(http_head_has_the_headers_and_no_body)
     ck_assert_ptr_nonnull(resp_header(h, "ETag"));
     ck_assert_ptr_nonnull(resp_header(h, "X-Floe-Tier"));
     resp_free(h);
+}
+END_TEST
+
+/* 1 if header is the IMF-fixdate of a second in [from, to] (RFC 9110 section 5.6.7). */
+static int is_http_date_between(const char *header, time_t from, time_t to)
+{
+    static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    for (time_t t = from; header && t <= to; t++) {
+        struct tm tm;
+        char want[40];
+        gmtime_r(&t, &tm);
+        snprintf(want, sizeof want, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday], tm.tm_mday,
+                 months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        if (strcmp(header, want) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+START_TEST(http_get_and_head_send_last_modified_from_the_write_time)
+{
+    time_t before = time(NULL);
+    ck_assert_int_eq(status_of("PUT", "/v1/objects/modified", "when", 4), 201);
+    time_t after = time(NULL);
+    const char *methods[] = {"GET", "HEAD"};
+    for (int i = 0; i < 2; i++) {
+        resp *r = req(methods[i], "/v1/objects/modified", NULL, NULL, -1);
+        ck_assert_int_eq(r->status, 200);
+        const char *lm = resp_header(r, "Last-Modified");
+        ck_assert_msg(is_http_date_between(lm, before, after),
+                      "%s: Last-Modified \"%s\" is not the PUT's time", methods[i], lm ? lm : "(none)");
+        resp_free(r);
+    }
+    /* A revalidation that matches says when the object was last modified too. */
+    resp *r = req("GET", "/v1/objects/modified", NULL, NULL, -1);
+    char inm[64];
+    snprintf(inm, sizeof inm, "If-None-Match: %s", resp_header(r, "ETag"));
+    resp_free(r);
+    const char *headers[] = {inm, NULL};
+    r = req("GET", "/v1/objects/modified", headers, NULL, -1);
+    ck_assert_int_eq(r->status, 304);
+    ck_assert(is_http_date_between(resp_header(r, "Last-Modified"), before, after));
+    resp_free(r);
+}
+END_TEST
+
+/* A retention rule makes an expired object 404 and drops it from lists as soon as its age passes
+ * max_age_s (1 s for ttl/ here), while ttl/keep/ (max_age_s 0) keeps its objects. */
+START_TEST(http_expired_object_is_404_and_absent_from_lists)
+{
+    ck_assert_int_eq(status_of("PUT", "/v1/objects/ttl/a", "short-lived", 11), 201);
+    ck_assert_int_eq(status_of("PUT", "/v1/objects/ttl/keep/b", "kept", 4), 201);
+    int64_t written = clock_now_ms();
+    ck_assert_int_eq(status_of("GET", "/v1/objects/ttl/a", NULL, -1), 200);
+    int64_t wait_ms = written + 1300 - clock_now_ms();
+    if (wait_ms > 0)
+        clock_sleep_ms((uint32_t)wait_ms);
+    ck_assert_int_eq(status_of("GET", "/v1/objects/ttl/a", NULL, -1), 404);
+    ck_assert_int_eq(status_of("HEAD", "/v1/objects/ttl/a", NULL, -1), 404);
+    ck_assert_int_eq(status_of("GET", "/v1/objects/ttl/keep/b", NULL, -1), 200);
+    resp *r = req("GET", "/v1/objects?prefix=ttl%2F", NULL, NULL, -1);
+    ck_assert_int_eq(r->status, 200);
+    json_t *root = json_loads(r->body, 0, NULL);
+    ck_assert_ptr_nonnull(root);
+    json_t *keys = json_object_get(root, "keys");
+    ck_assert_uint_eq(json_array_size(keys), 1);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(keys, 0), "key")), "ttl/keep/b");
+    json_decref(root);
+    resp_free(r);
 }
 END_TEST
 
@@ -726,6 +804,42 @@ START_TEST(http_flush_waits_for_durability)
     r = req("GET", "/v1/objects/flushed", NULL, NULL, -1);
     ck_assert_int_eq(r->status, 200);
     ck_assert_str_eq(r->body, "f");
+    resp_free(r);
+}
+END_TEST
+
+/* POST /v1/compact?wait=1 compacts and answers when done; overwritten versions are gone, the
+ * newest reads back, and /metrics shows the compaction counters. */
+START_TEST(http_compact_waits_for_the_target_shape)
+{
+    for (int round = 0; round < 3; round++) {
+        ck_assert_int_eq(status_of("PUT", "/v1/objects/compacted", round == 2 ? "new" : "old", 3), 201);
+        resp *f = req("POST", "/v1/flush?wait=local", NULL, NULL, -1);
+        ck_assert_int_eq(f->status, 200);
+        resp_free(f);
+    }
+    resp *r = req("POST", "/v1/compact?wait=1", NULL, NULL, -1);
+    ck_assert_msg(r->status == 200, "compact: %ld %s", r->status, r->body);
+    ck_assert_ptr_nonnull(strstr(r->body, "\"compacted\":true"));
+    ck_assert_ptr_nonnull(strstr(r->body, "\"segments_per_read_max\":1"));
+    resp_free(r);
+    r = req("GET", "/v1/objects/compacted", NULL, NULL, -1);
+    ck_assert_int_eq(r->status, 200);
+    ck_assert_str_eq(r->body, "new");
+    resp_free(r);
+    r = req("POST", "/v1/compact", NULL, NULL, -1);
+    assert_error(r, 400, "bad_request");
+    resp_free(r);
+    r = req("GET", "/v1/compact", NULL, NULL, -1);
+    ck_assert_int_eq(r->status, 405);
+    resp_free(r);
+    r = req("GET", "/metrics", NULL, NULL, -1);
+    ck_assert_ptr_nonnull(strstr(r->body, "floe_compaction_written_bytes_total "));
+    ck_assert_ptr_nonnull(strstr(r->body, "floe_compaction_queue_depth 0"));
+    ck_assert_ptr_nonnull(strstr(r->body, "floe_segments_per_read_max 1"));
+    resp_free(r);
+    r = req("GET", "/v1/stats", NULL, NULL, -1);
+    ck_assert_ptr_nonnull(strstr(r->body, "\"compactions\":"));
     resp_free(r);
 }
 END_TEST
@@ -1222,6 +1336,8 @@ static Suite *http_suite(void)
     tcase_add_test(tc, http_key_length_limit);
     tcase_add_test(tc, http_delete_is_204_then_get_is_404);
     tcase_add_test(tc, http_head_has_the_headers_and_no_body);
+    tcase_add_test(tc, http_get_and_head_send_last_modified_from_the_write_time);
+    tcase_add_test(tc, http_expired_object_is_404_and_absent_from_lists);
     tcase_add_test(tc, http_range_requests);
     tcase_add_test(tc, http_if_none_match_gives_304);
     tcase_add_test(tc, http_unknown_method_is_405_with_allow);
@@ -1233,6 +1349,7 @@ static Suite *http_suite(void)
     tcase_add_test(tc, http_list_paginates_in_key_order);
     tcase_add_test(tc, http_flush_waits_for_durability);
     tcase_add_test(tc, http_flush_remote_waits_for_the_cold_tier);
+    tcase_add_test(tc, http_compact_waits_for_the_target_shape);
     tcase_add_test(tc, http_stats_is_json_with_store_and_http_counters);
     tcase_add_test(tc, http_metrics_has_the_expected_names);
     tcase_add_test(tc, http_health_endpoints);

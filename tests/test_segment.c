@@ -1294,6 +1294,7 @@ START_TEST(segment_dump_lists_entries_and_reports_a_crc_mismatch_with_its_offset
                         .content_type = "application/octet-stream",
                         .content_type_len = 24,
                         .seq = 5,
+                        .write_ms = 1795320208123,
                         .type = ENTRY_PUT};
     entry e2 = {.key = (const uint8_t *)"gone", .key_len = 4, .seq = 6, .type = ENTRY_DELETE};
     entry e3 = {.key = (const uint8_t *)"long",
@@ -1320,9 +1321,9 @@ START_TEST(segment_dump_lists_entries_and_reports_a_crc_mismatch_with_its_offset
     char *text = dump_to_string(path, &rc);
     ck_assert_msg(rc == 0, "dump of an intact file returned %d:\n%s", rc, text);
     ck_assert_ptr_nonnull(strstr(text, "metadata: id 42, epoch 7, seq 5..8, 4 entries"));
-    ck_assert_ptr_nonnull(strstr(text, "put key=\"a\\\"b\" seq=5 content_type=\"application/octet-stream\" "
-                                       "value[6]=\"bin\\x00\\x01\\xff\""));
-    ck_assert_ptr_nonnull(strstr(text, "delete key=\"gone\" seq=6\n"));
+    ck_assert_ptr_nonnull(strstr(text, "put key=\"a\\\"b\" seq=5 write_ms=1795320208123 "
+                                       "content_type=\"application/octet-stream\" value[6]=\"bin\\x00\\x01\\xff\""));
+    ck_assert_ptr_nonnull(strstr(text, "delete key=\"gone\" seq=6 write_ms=0\n"));
     /* Long values are shortened. */
     char shortened[128];
     snprintf(shortened, sizeof shortened, "value[200]=\"%.*s...\"", 64,
@@ -1378,7 +1379,7 @@ static char *formats_segment_section(void)
  * metadata and of the footer, which cover it. */
 static int example_byte_varies(size_t off)
 {
-    return (off >= 0xd7 && off <= 0xde) || (off >= 0x12a && off <= 0x12d) || (off >= 0x13a && off <= 0x13d);
+    return (off >= 0xe9 && off <= 0xf0) || (off >= 0x13c && off <= 0x13f) || (off >= 0x14c && off <= 0x14f);
 }
 
 START_TEST(segment_writer_output_matches_the_worked_example)
@@ -1394,14 +1395,19 @@ START_TEST(segment_writer_output_matches_the_worked_example)
                         .content_type = "text/plain",
                         .content_type_len = 10,
                         .seq = 5,
+                        .write_ms = 1795320208123,
                         .type = ENTRY_PUT};
-    entry e2 = {
-        .key = (const uint8_t *)"fruit/banana", .key_len = 12, .seq = 6, .type = ENTRY_DELETE};
+    entry e2 = {.key = (const uint8_t *)"fruit/banana",
+                .key_len = 12,
+                .seq = 6,
+                .write_ms = 1795320208125,
+                .type = ENTRY_DELETE};
     entry e3 = {.key = (const uint8_t *)"fruit/cherry",
                         .key_len = 12,
                         .value = (const uint8_t *)"dark red",
                         .value_len = 8,
                         .seq = 300,
+                        .write_ms = 1795320209000,
                         .type = ENTRY_PUT};
     ck_assert_int_eq(segment_writer_add(w, &e1), 0);
     ck_assert_int_eq(segment_writer_add(w, &e2), 0);
@@ -1440,14 +1446,14 @@ START_TEST(segment_writer_output_matches_the_worked_example)
     char *text = dump_to_string(path, &rc);
     ck_assert_int_eq(rc, 0);
     section = formats_segment_section();
-    char *doc_dump = strstr(section, "segment ex.seg: 318 bytes\n");
+    char *doc_dump = strstr(section, "segment ex.seg: 336 bytes\n");
     ck_assert_ptr_nonnull(doc_dump);
     *strstr(doc_dump, "```") = '\0';
     char *created = strstr(text, ", created ");
     ck_assert_ptr_nonnull(created);
     char *after = strchr(created, '\n');
     char *expect = NULL;
-    ck_assert_int_ge(asprintf(&expect, "segment %s: 318 bytes\n", path), 0);
+    ck_assert_int_ge(asprintf(&expect, "segment %s: 336 bytes\n", path), 0);
     ck_assert(strncmp(text, expect, strlen(expect)) == 0);
     char *doc_created = strstr(doc_dump, ", created ");
     ck_assert_ptr_nonnull(doc_created);
@@ -1461,6 +1467,104 @@ START_TEST(segment_writer_output_matches_the_worked_example)
     free(text);
     free(file);
     free(path);
+}
+END_TEST
+
+/* Version 2: every entry keeps its write time, through segment_get and the iterator, raw and zstd,
+ * whatever its size as a varint (0, one byte, the largest u64). */
+START_TEST(segment_entries_keep_their_write_time)
+{
+    static const uint64_t times[] = {0, 1, 127, 128, 1795320208123ull, UINT64_MAX};
+    const size_t n = 600;
+    char *path = path_in_tmp(_i ? "wtime-zstd.seg" : "wtime.seg");
+    segment_write_options o = {.id = 3,
+                               .epoch = 1,
+                               .block_bytes = 1024,
+                               .compression = _i ? FLOE_COMPRESSION_ZSTD : FLOE_COMPRESSION_NONE};
+    segment_writer *w;
+    ck_assert_int_eq(segment_writer_open(path, &o, &w), 0);
+    for (size_t i = 0; i < n; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "k%05zu", i);
+        entry e = {.key = (const uint8_t *)key,
+                   .key_len = (uint32_t)strlen(key),
+                   .value = (const uint8_t *)"some value bytes",
+                   .value_len = i % 3 ? 16 : 0,
+                   .seq = i + 1,
+                   .write_ms = times[i % 6] == UINT64_MAX ? UINT64_MAX : times[i % 6] + i,
+                   .type = i % 7 == 6 ? ENTRY_DELETE : ENTRY_PUT};
+        if (e.type == ENTRY_DELETE)
+            e.value_len = 0;
+        ck_assert_int_eq(segment_writer_add(w, &e), 0);
+    }
+    ck_assert_int_eq(segment_writer_finish(w, NULL), 0);
+    segment_t *s;
+    ck_assert_int_eq(segment_open_file(path, &s), 0);
+    for (size_t i = 0; i < n; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "k%05zu", i);
+        uint64_t want = times[i % 6] == UINT64_MAX ? UINT64_MAX : times[i % 6] + i;
+        segment_hit h;
+        ck_assert_int_eq(segment_get(s, key, strlen(key), &h), 1);
+        ck_assert_uint_eq(h.seq, i + 1);
+        ck_assert_uint_eq(h.write_ms, want);
+        segment_hit_clear(&h);
+    }
+    segment_iter *it;
+    ck_assert_int_eq(segment_iter_create(s, &it), 0);
+    ck_assert_int_eq(segment_iter_seek(it, NULL, 0), 0);
+    size_t i = 0;
+    for (; segment_iter_valid(it); i++) {
+        entry e;
+        segment_iter_entry(it, &e);
+        ck_assert_uint_eq(e.write_ms, times[i % 6] == UINT64_MAX ? UINT64_MAX : times[i % 6] + i);
+        ck_assert_int_eq(segment_iter_next(it), 0);
+    }
+    ck_assert_uint_eq(i, n);
+    segment_iter_destroy(it);
+    uint32_t crc;
+    ck_assert_int_eq(segment_verify(s, &crc), 0);
+    segment_close(s);
+    free(path);
+}
+END_TEST
+
+/* A version 1 segment (written by floe before entries carried write times, kept in
+ * tests/data/store-v1) still opens, verifies and reads, every entry with write time 0 (unknown). */
+START_TEST(segment_version_1_file_reads_with_write_time_zero)
+{
+    const char *path = FLOE_SOURCE_DIR "/tests/data/store-v1/segments/00000000000000000001.seg";
+    segment_t *s;
+    ck_assert_msg(segment_open_file(path, &s) == 0, "%s", floe_last_error());
+    uint32_t crc;
+    ck_assert_int_eq(segment_verify(s, &crc), 0);
+    segment_hit h;
+    ck_assert_int_eq(segment_get(s, "old-07", 6, &h), 1);
+    ck_assert_uint_eq(h.seq, 8);
+    ck_assert_uint_eq(h.write_ms, 0);
+    ck_assert_str_eq(h.content_type, "text/plain");
+    ck_assert_mem_eq(h.value, "value 7 written by the version 1 WAL", h.value_len);
+    segment_hit_clear(&h);
+    segment_iter *it;
+    ck_assert_int_eq(segment_iter_create(s, &it), 0);
+    ck_assert_int_eq(segment_iter_seek(it, NULL, 0), 0);
+    int count = 0;
+    for (; segment_iter_valid(it); count++) {
+        entry e;
+        segment_iter_entry(it, &e);
+        ck_assert_uint_eq(e.write_ms, 0);
+        ck_assert_uint_eq(e.seq, (uint64_t)count + 1);
+        ck_assert_int_eq(segment_iter_next(it), 0);
+    }
+    ck_assert_int_eq(count, 30);
+    segment_iter_destroy(it);
+    segment_close(s);
+    int rc;
+    char *text = dump_to_string(path, &rc);
+    ck_assert_int_eq(rc, 0);
+    ck_assert_ptr_nonnull(strstr(text, "footer at offset 1650: version 1,"));
+    ck_assert_ptr_nonnull(strstr(text, "put key=\"old-00\" seq=1 write_ms=0 value[36]"));
+    free(text);
 }
 END_TEST
 
@@ -1632,6 +1736,8 @@ static Suite *segment_suite(void)
     tcase_add_test(tc, segment_value_larger_than_any_block_target_reads_back_compressed);
     tcase_add_test(tc, segment_dump_lists_entries_and_reports_a_crc_mismatch_with_its_offset);
     tcase_add_test(tc, segment_writer_output_matches_the_worked_example);
+    tcase_add_loop_test(tc, segment_entries_keep_their_write_time, 0, 2);
+    tcase_add_test(tc, segment_version_1_file_reads_with_write_time_zero);
     tcase_add_test(tc, segment_block_cache_serves_repeated_reads_without_the_source);
     tcase_add_test(tc, segment_concurrent_reads_stay_correct_while_the_cache_evicts);
     tcase_add_test(tc, segment_memory_bytes_counts_index_and_bloom_not_data);

@@ -23,7 +23,10 @@
 
 #define HDR 28     /* file header bytes, docs/formats.md */
 #define REC_HDR 24 /* record header bytes */
-#define MARK 32    /* the sync mark that starts every batch (version 2) */
+#define MARK 32    /* the sync mark that starts every batch (version 2 on) */
+#define WTIME 8    /* the write time that starts a put's or delete's payload (version 3) */
+/* The write time the hand-written records of the current version carry. */
+#define DOC_WRITE_MS 1795320208123ull
 
 /* ---- a disk simulated around fdatasync ----
  * libfloe is linked statically, so this definition replaces libc's fdatasync for src/wal.c: tests
@@ -65,10 +68,18 @@ static uint32_t value_len_for(uint64_t seq)
     return (uint32_t)((seq * 37) % 300);
 }
 
+/* Write times follow the sequence number too, one second apart, so a replay that swapped or lost
+ * them shows. */
+static uint64_t write_ms_for(uint64_t seq)
+{
+    return 1790000000000ull + seq * 1000 + seq % 7;
+}
+
 static const wal_record *make_rec(rec_buf *b, uint64_t seq)
 {
     memset(&b->rec, 0, sizeof b->rec);
     b->rec.seq = seq;
+    b->rec.write_ms = write_ms_for(seq);
     snprintf(b->key, sizeof b->key, "key-%llu", (unsigned long long)seq);
     b->rec.key = (const uint8_t *)b->key;
     b->rec.key_len = (uint32_t)strlen(b->key);
@@ -94,6 +105,7 @@ static const wal_record *make_rec(rec_buf *b, uint64_t seq)
 typedef struct got_rec {
     uint8_t type;
     uint64_t seq;
+    uint64_t write_ms;
     char *key;
     uint32_t key_len;
     uint8_t *value;
@@ -132,6 +144,7 @@ static int collect(void *ctx, const wal_record *r)
     got_rec *g = &c->recs[c->n++];
     g->type = r->type;
     g->seq = r->seq;
+    g->write_ms = r->write_ms;
     g->key = dup_bytes(r->key, r->key_len);
     g->key_len = r->key_len;
     g->value = dup_bytes(r->value, r->value_len);
@@ -158,6 +171,7 @@ static void check_rec(const got_rec *g, uint64_t seq)
     rec_buf b;
     const wal_record *want = make_rec(&b, seq);
     ck_assert_uint_eq(g->seq, seq);
+    ck_assert_uint_eq(g->write_ms, want->write_ms);
     ck_assert_uint_eq(g->type, want->type);
     ck_assert_uint_eq(g->key_len, want->key_len);
     ck_assert_mem_eq(g->key, want->key, want->key_len);
@@ -328,7 +342,7 @@ static size_t doc_file_header_version(uint8_t *p, uint64_t file_no, uint8_t vers
 /* The current version's file header. */
 static size_t doc_file_header(uint8_t *p, uint64_t file_no)
 {
-    return doc_file_header_version(p, file_no, 2);
+    return doc_file_header_version(p, file_no, 3);
 }
 
 /* A sync mark saying that the first synced bytes of its file were durable when its batch was written. */
@@ -346,11 +360,14 @@ static size_t doc_mark(uint8_t *p, uint64_t synced)
     return MARK;
 }
 
-static size_t doc_record(uint8_t *p, uint8_t type, uint64_t seq, const char *key, const char *ct,
-                         const char *value)
+/* A put or delete record of a file of format version: from version 3 on its payload starts with
+ * write_ms, before that it has none. */
+static size_t doc_record_version(uint8_t *p, uint8_t version, uint64_t write_ms, uint8_t type, uint64_t seq,
+                                 const char *key, const char *ct, const char *value)
 {
     size_t kl = strlen(key), cl = ct ? strlen(ct) : 0, vl = value ? strlen(value) : 0;
-    uint32_t len = (uint32_t)(24 + kl + cl + vl);
+    size_t tl = version >= 3 ? WTIME : 0;
+    uint32_t len = (uint32_t)(24 + tl + kl + cl + vl);
     for (int i = 0; i < 4; i++)
         p[4 + i] = (uint8_t)(len >> (8 * i));
     p[8] = type;
@@ -361,15 +378,32 @@ static size_t doc_record(uint8_t *p, uint8_t type, uint64_t seq, const char *key
         p[12 + i] = (uint8_t)(vl >> (8 * i));
     for (int i = 0; i < 8; i++)
         p[16 + i] = (uint8_t)(seq >> (8 * i));
-    memcpy(p + 24, key, kl);
+    for (size_t i = 0; i < tl; i++)
+        p[24 + i] = (uint8_t)(write_ms >> (8 * i));
+    uint8_t *k = p + 24 + tl;
+    memcpy(k, key, kl);
     if (cl)
-        memcpy(p + 24 + kl, ct, cl);
+        memcpy(k + kl, ct, cl);
     if (vl)
-        memcpy(p + 24 + kl + cl, value, vl);
+        memcpy(k + kl + cl, value, vl);
     uint32_t c = crc32c(p + 4, len - 4);
     for (int i = 0; i < 4; i++)
         p[i] = (uint8_t)(c >> (8 * i));
     return len;
+}
+
+/* A record of the current version, written at DOC_WRITE_MS. */
+static size_t doc_record(uint8_t *p, uint8_t type, uint64_t seq, const char *key, const char *ct,
+                         const char *value)
+{
+    return doc_record_version(p, 3, DOC_WRITE_MS, type, seq, key, ct, value);
+}
+
+/* A record of a version 1 or 2 file, which carries no write time. */
+static size_t doc_record_old(uint8_t *p, uint8_t type, uint64_t seq, const char *key, const char *ct,
+                             const char *value)
+{
+    return doc_record_version(p, 2, 0, type, seq, key, ct, value);
 }
 
 /* ---- tests ---- */
@@ -415,22 +449,28 @@ START_TEST(wal_lsn_is_the_byte_position_after_the_record)
     rec_buf b;
     const wal_record *r = make_rec(&b, 10);
     /* Each wal_sync wrote a batch of one record, led by its sync mark. */
-    ck_assert_uint_eq(lsns[10] - lsns[9], MARK + REC_HDR + r->key_len + r->content_type_len + r->value_len);
+    ck_assert_uint_eq(lsns[10] - lsns[9],
+                      MARK + REC_HDR + WTIME + r->key_len + r->content_type_len + r->value_len);
     free(f);
     tu_rmrf(dir);
     free(dir);
 }
 END_TEST
 
-/* A version 1 file (written before sync marks) still replays, record for record. */
+/* Files of every version replay record for record: version 1 (written before sync marks), 2
+ * (before write times: their records replay with write time 0, "unknown") and 3 (the current one,
+ * each record with its own write time). */
 START_TEST(wal_reads_records_built_from_the_documented_format)
 {
+    uint8_t version = (uint8_t)(_i + 1);
     char *dir = tu_tmpdir("wal");
     uint8_t buf[512];
-    size_t n = doc_file_header_version(buf, 1, 1);
-    n += doc_record(buf + n, 1, 41, "photos/cat.jpg", "image/jpeg", "meow");
-    n += doc_record(buf + n, 2, 42, "photos/dog.jpg", NULL, NULL);
-    n += doc_record(buf + n, 1, 43, "k", NULL, "");
+    size_t n = doc_file_header_version(buf, 1, version);
+    if (version >= 2)
+        n += doc_mark(buf + n, HDR);
+    n += doc_record_version(buf + n, version, DOC_WRITE_MS, 1, 41, "photos/cat.jpg", "image/jpeg", "meow");
+    n += doc_record_version(buf + n, version, DOC_WRITE_MS + 1, 2, 42, "photos/dog.jpg", NULL, NULL);
+    n += doc_record_version(buf + n, version, 0, 1, 43, "k", NULL, "");
     char *f = wal_file(dir, 1);
     tu_write_file(f, buf, n);
 
@@ -450,6 +490,9 @@ START_TEST(wal_reads_records_built_from_the_documented_format)
     ck_assert_ptr_null(c.recs[1].ct);
     ck_assert_uint_eq(c.recs[2].seq, 43);
     ck_assert_uint_eq(c.recs[2].value_len, 0);
+    ck_assert_uint_eq(c.recs[0].write_ms, version >= 3 ? DOC_WRITE_MS : 0);
+    ck_assert_uint_eq(c.recs[1].write_ms, version >= 3 ? DOC_WRITE_MS + 1 : 0);
+    ck_assert_uint_eq(c.recs[2].write_ms, 0);
     ck_assert_uint_eq(st.tail_bytes_truncated, 0);
     ck_assert_int_eq(tu_file_size(f), (long long)n);
     collector_free(&c);
@@ -476,6 +519,7 @@ START_TEST(wal_append_writes_the_documented_record_bytes)
     wal_t *w = open_ok(dir, &o, NULL);
     wal_record rec = {.type = WAL_REC_PUT,
                       .seq = 42,
+                      .write_ms = DOC_WRITE_MS,
                       .key = (const uint8_t *)"photos/cat.jpg",
                       .key_len = 14,
                       .value = (const uint8_t *)"meow",
@@ -542,7 +586,7 @@ START_TEST(wal_worked_example_in_formats_md_is_what_wal_writes)
 {
     uint8_t doc[512];
     size_t n = read_doc_example(doc, sizeof doc);
-    ck_assert_uint_eq(n, 150);
+    ck_assert_uint_eq(n, 166);
 
     /* The documented bytes replay as the records the text describes... */
     char *dir = tu_tmpdir("wal");
@@ -559,9 +603,11 @@ START_TEST(wal_worked_example_in_formats_md_is_what_wal_writes)
     ck_assert_str_eq(c.recs[0].key, "photos/cat.jpg");
     ck_assert_str_eq(c.recs[0].ct, "image/jpeg");
     ck_assert_str_eq((char *)c.recs[0].value, "meow");
+    ck_assert_uint_eq(c.recs[0].write_ms, DOC_WRITE_MS);
     ck_assert_uint_eq(c.recs[1].type, WAL_REC_DELETE);
     ck_assert_uint_eq(c.recs[1].seq, 43);
     ck_assert_str_eq(c.recs[1].key, "photos/cat.jpg");
+    ck_assert_uint_eq(c.recs[1].write_ms, DOC_WRITE_MS + 877);
     collector_free(&c);
 
     /* ...and wal_append writes exactly those bytes, with the LSNs the text gives (sync never, as the
@@ -572,19 +618,23 @@ START_TEST(wal_worked_example_in_formats_md_is_what_wal_writes)
     wal_t *w = open_ok(dir, &never, NULL);
     wal_record put = {.type = WAL_REC_PUT,
                       .seq = 42,
+                      .write_ms = DOC_WRITE_MS,
                       .key = (const uint8_t *)"photos/cat.jpg",
                       .key_len = 14,
                       .value = (const uint8_t *)"meow",
                       .value_len = 4,
                       .content_type = "image/jpeg",
                       .content_type_len = 10};
-    wal_record del = {
-        .type = WAL_REC_DELETE, .seq = 43, .key = (const uint8_t *)"photos/cat.jpg", .key_len = 14};
+    wal_record del = {.type = WAL_REC_DELETE,
+                      .seq = 43,
+                      .write_ms = DOC_WRITE_MS + 877,
+                      .key = (const uint8_t *)"photos/cat.jpg",
+                      .key_len = 14};
     uint64_t lsn1, lsn2;
     ck_assert_int_eq(wal_append(w, &put, &lsn1), 0);
     ck_assert_int_eq(wal_append(w, &del, &lsn2), 0);
-    ck_assert_uint_eq(lsn1, 84);
-    ck_assert_uint_eq(lsn2, 122);
+    ck_assert_uint_eq(lsn1, 92);
+    ck_assert_uint_eq(lsn2, 138);
     ck_assert_int_eq(wal_close(w), 0);
     size_t len;
     uint8_t *got = tu_read_file(f, &len);
@@ -1117,7 +1167,7 @@ START_TEST(wal_search_after_damage_is_linear_in_the_file_size)
     /* One real record among the forged headers, ending at the last byte, is found at its offset:
      * the search still accepts exactly the records whose CRC matches. */
     uint8_t rec[64];
-    size_t rec_len = doc_record(rec, 1, 9, "found", NULL, "me");
+    size_t rec_len = doc_record_old(rec, 1, 9, "found", NULL, "me"); /* the file is version 1 */
     size_t at = size - rec_len;
     for (size_t off = HDR; off < size; off += REC_HDR)
         memcpy(data + off, h, size - off < REC_HDR ? size - off : REC_HDR);
@@ -1133,6 +1183,56 @@ START_TEST(wal_search_after_damage_is_linear_in_the_file_size)
     msg_contains(msg, want);
     free(f);
     free(data);
+    tu_rmrf(dir);
+    free(dir);
+}
+END_TEST
+
+/* A version 2 last file (written before write times) keeps the sync-mark rules: damage that a later
+ * mark says was synced is refused; damage with valid records but no mark above it after it is an
+ * unsynced tail and is cut. The search for records after the damage reads version 2's layout. */
+START_TEST(wal_version_2_last_file_keeps_the_sync_mark_rules)
+{
+    char *dir = tu_tmpdir("wal");
+    char *f = wal_file(dir, 1);
+    wal_options o = opts_for(FLOE_SYNC_ALWAYS);
+    for (int synced_later = 0; synced_later < 2; synced_later++) {
+        uint8_t buf[512];
+        size_t n = doc_file_header_version(buf, 1, 2);
+        n += doc_mark(buf + n, HDR);
+        n += doc_record_old(buf + n, 1, 1, "a", NULL, "one");
+        n += doc_mark(buf + n, n); /* the second batch knew the first was synced */
+        size_t damaged = n;
+        n += doc_record_old(buf + n, 1, 2, "b", NULL, "two");
+        if (synced_later)
+            n += doc_mark(buf + n, n); /* a third batch knew the second was synced */
+        n += doc_record_old(buf + n, 1, 3, "c", NULL, "three");
+        buf[damaged + REC_HDR + 1] ^= 0x40; /* in the value of record 2 */
+        tu_rmrf(dir);
+        ck_assert_int_eq(mkdir(dir, 0755), 0);
+        tu_write_file(f, buf, n);
+        if (synced_later) {
+            const char *msg = open_fails(dir, &o, FLOE_ECORRUPT);
+            char want[64];
+            snprintf(want, sizeof want, "bad record at byte %zu ", damaged);
+            msg_contains(msg, want);
+        } else {
+            collector c = {0};
+            wal_stats st;
+            wal_t *w = open_ok(dir, &o, &c);
+            /* Record 3 was found behind the damage (read as version 2): a cut of unsynced bytes. */
+            msg_contains(floe_last_error(), "the writes after it were never synced");
+            wal_get_stats(w, &st);
+            ck_assert_int_eq(wal_close(w), 0);
+            ck_assert_uint_eq(c.n, 1);
+            ck_assert_uint_eq(c.recs[0].seq, 1);
+            ck_assert_uint_eq(c.recs[0].write_ms, 0);
+            ck_assert_uint_eq(st.tail_bytes_truncated, n - damaged);
+            ck_assert_int_eq(tu_file_size(f), (long long)damaged);
+            collector_free(&c);
+        }
+    }
+    free(f);
     tu_rmrf(dir);
     free(dir);
 }
@@ -1476,7 +1576,7 @@ START_TEST(wal_repair_moves_files_after_a_missing_one_and_leaves_a_newer_format_
     /* A file of a format version this build does not know is not damage to cut. */
     uint8_t h[HDR];
     doc_file_header(h, 1);
-    h[8] = 3;
+    h[8] = 4;
     uint32_t crc = crc32c(h, 24);
     for (int i = 0; i < 4; i++)
         h[24 + i] = (uint8_t)(crc >> (8 * i));
@@ -1561,7 +1661,7 @@ START_TEST(wal_rotates_by_size_at_batch_boundaries)
         char *f = wal_file(dir, (uint64_t)i);
         long long size = tu_file_size(f);
         ck_assert_int_ge(size, 4096);
-        ck_assert_int_lt(size, 4096 + REC_HDR + 16 + 300 + 32);
+        ck_assert_int_lt(size, 4096 + REC_HDR + WTIME + 16 + 300 + 32);
         free(f);
     }
     collector c = {0};
@@ -1627,12 +1727,12 @@ START_TEST(wal_oversize_record_is_refused)
     static uint8_t big[2000];
     wal_record rec = {.type = WAL_REC_PUT, .seq = 1, .key = (const uint8_t *)"big", .key_len = 3};
     rec.value = big;
-    rec.value_len = 1000 - REC_HDR - 3 + 1;
+    rec.value_len = 1000 - REC_HDR - WTIME - 3 + 1;
     uint64_t lsn = 777;
     ck_assert_int_eq(wal_append(w, &rec, &lsn), FLOE_ETOOBIG);
     ck_assert_uint_eq(lsn, 777);
     msg_contains(floe_last_error(), "above the limit of 1000");
-    rec.value_len = 1000 - REC_HDR - 3; /* exactly at the limit */
+    rec.value_len = 1000 - REC_HDR - WTIME - 3; /* exactly at the limit */
     ck_assert_int_eq(wal_append(w, &rec, &lsn), 0);
     ck_assert_int_eq(wal_sync(w, lsn), 0);
     append_range(w, 2, 4, NULL);
@@ -1640,7 +1740,7 @@ START_TEST(wal_oversize_record_is_refused)
     collector c = {0};
     replay_ok(dir, &o, &c, NULL);
     ck_assert_uint_eq(c.n, 4);
-    ck_assert_uint_eq(c.recs[0].value_len, 1000 - REC_HDR - 3);
+    ck_assert_uint_eq(c.recs[0].value_len, 1000 - REC_HDR - WTIME - 3);
     collector_free(&c);
     /* Replayed under a lower limit, the complete record is refused, not silently dropped. */
     o.max_record_bytes = 500;
@@ -2213,7 +2313,7 @@ static Suite *wal_suite(void)
     TCase *tc = tcase_create("format");
     tcase_add_test(tc, wal_round_trip_keeps_puts_deletes_and_content_types);
     tcase_add_test(tc, wal_lsn_is_the_byte_position_after_the_record);
-    tcase_add_test(tc, wal_reads_records_built_from_the_documented_format);
+    tcase_add_loop_test(tc, wal_reads_records_built_from_the_documented_format, 0, 3);
     tcase_add_test(tc, wal_append_writes_the_documented_record_bytes);
     tcase_add_test(tc, wal_worked_example_in_formats_md_is_what_wal_writes);
     tcase_add_test(tc, wal_oversize_record_is_refused);
@@ -2235,6 +2335,7 @@ static Suite *wal_suite(void)
     tcase_add_test(tc, wal_lost_page_inside_a_record_of_the_last_batch_is_cut);
     tcase_add_test(tc, wal_lost_page_of_an_early_unsynced_batch_is_cut_to_a_prefix);
     tcase_add_test(tc, wal_damaged_sync_mark_of_a_synced_batch_is_refused);
+    tcase_add_test(tc, wal_version_2_last_file_keeps_the_sync_mark_rules);
     tcase_add_test(tc, wal_corrupted_length_field_mid_file_is_refused);
     tcase_add_test(tc, wal_search_after_damage_is_linear_in_the_file_size);
     tcase_add_test(tc, wal_bad_header_in_a_non_last_file_is_refused);

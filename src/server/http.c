@@ -63,7 +63,7 @@
 #define HTTP_CONNECTION_MEMORY_EXTRA (4u * 1024)
 /* What each route accepts, for 405 answers. */
 static const char *const route_allow[R_COUNT] = {
-    "GET, HEAD, PUT, DELETE", "GET, HEAD", "POST", "GET, HEAD", "GET, HEAD", "GET, HEAD", "GET, HEAD", ""};
+    "GET, HEAD, PUT, DELETE", "GET, HEAD", "POST", "POST", "GET, HEAD", "GET, HEAD", "GET, HEAD", "GET, HEAD", ""};
 
 void http_log(const http_server *s, int level, const char *fmt, ...)
 {
@@ -553,6 +553,9 @@ static void run_work(http_server *s, http_req *r)
     case WORK_FLUSH:
         rc = floe_flush(s->db, r->flush_level);
         break;
+    case WORK_COMPACT:
+        rc = floe_compact(s->db);
+        break;
     }
     r->work_rc = rc;
     r->work_error[0] = '\0';
@@ -630,6 +633,8 @@ static enum route match_route(const char *url, const char **key)
     }
     if (strcmp(url, "/v1/flush") == 0)
         return R_FLUSH;
+    if (strcmp(url, "/v1/compact") == 0)
+        return R_COMPACT;
     if (strcmp(url, "/v1/stats") == 0)
         return R_STATS;
     if (strcmp(url, "/metrics") == 0)
@@ -662,6 +667,7 @@ static int method_allowed(enum route route, enum method m)
     case R_OBJECT:
         return m == M_GET || m == M_HEAD || m == M_PUT || m == M_DELETE;
     case R_FLUSH:
+    case R_COMPACT:
         return m == M_POST;
     case R_UNKNOWN:
         return 1;
@@ -719,6 +725,8 @@ static enum MHD_Result begin_request(http_req *r, struct MHD_Connection *c, cons
         return http_handle_list(r, c);
     case R_FLUSH:
         return http_handle_flush(r, c);
+    case R_COMPACT:
+        return http_handle_compact(r, c);
     case R_STATS:
         return http_handle_stats(r, c);
     case R_METRICS:

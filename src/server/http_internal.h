@@ -30,8 +30,8 @@
  * unread data resets it). A larger one is answered at once and the connection closed. */
 #define HTTP_MAX_DISCARDED_BODY_BYTES (16u * 1024 * 1024)
 
-enum route { R_OBJECT, R_LIST, R_FLUSH, R_STATS, R_METRICS, R_HEALTHZ, R_READYZ, R_UNKNOWN, R_COUNT };
-static const char *const route_label[R_COUNT] = {"/v1/objects/{key}", "/v1/objects", "/v1/flush", "/v1/stats",
+enum route { R_OBJECT, R_LIST, R_FLUSH, R_COMPACT, R_STATS, R_METRICS, R_HEALTHZ, R_READYZ, R_UNKNOWN, R_COUNT };
+static const char *const route_label[R_COUNT] = {"/v1/objects/{key}", "/v1/objects", "/v1/flush", "/v1/compact", "/v1/stats",
                                                  "/metrics",          "/healthz",    "/readyz",   "other"};
 
 enum method { M_GET, M_HEAD, M_PUT, M_DELETE, M_POST, M_OTHER, M_COUNT };
@@ -69,7 +69,7 @@ struct http_server {
     unsigned worker_count;
 };
 
-enum work_op { WORK_PUT, WORK_DELETE, WORK_FLUSH };
+enum work_op { WORK_PUT, WORK_DELETE, WORK_FLUSH, WORK_COMPACT };
 enum { WORK_NONE, WORK_QUEUED, WORK_DONE };
 
 /* One request's state, from the handler's first call to the completion callback. */
@@ -152,6 +152,7 @@ enum MHD_Result http_receive_body(http_req *r, const char *data, size_t *size);
 /* The PUT's last call: a body of exactly Content-Length bytes goes to the write pool. */
 enum MHD_Result http_finish_put(http_req *r, struct MHD_Connection *c);
 enum MHD_Result http_handle_list(http_req *r, struct MHD_Connection *c);
+enum MHD_Result http_handle_compact(http_req *r, struct MHD_Connection *c);
 enum MHD_Result http_handle_flush(http_req *r, struct MHD_Connection *c);
 enum MHD_Result http_handle_stats(http_req *r, struct MHD_Connection *c);
 enum MHD_Result http_handle_metrics(http_req *r, struct MHD_Connection *c);

@@ -11,12 +11,30 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "clock.h"
 
 static void format_etag(char *buf, size_t cap, uint64_t seq)
 {
     snprintf(buf, cap, "\"%" PRIx64 "\"", seq);
+}
+
+/* An IMF-fixdate (RFC 9110 section 5.6.7, "Sun, 06 Nov 1994 08:49:37 GMT") of a write time in unix
+ * milliseconds, for Last-Modified; "" when the time is unknown (0) or cannot be shown. Names of days
+ * and months are spelled out here, not taken from the locale. cap must be at least 30. */
+static void format_http_date(char *buf, size_t cap, uint64_t unix_ms)
+{
+    static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    struct tm tm;
+    time_t t = (time_t)(unix_ms / 1000);
+    buf[0] = '\0';
+    if (unix_ms == 0 || unix_ms / 1000 > (uint64_t)253402300799 /* 9999-12-31 */ || !gmtime_r(&t, &tm))
+        return;
+    snprintf(buf, cap, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon],
+             tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
 int http_etag_matches(const char *header, const char *etag)
@@ -110,8 +128,9 @@ enum MHD_Result http_handle_get(http_req *r, struct MHD_Connection *c)
         return http_respond_error(r, c, 404, "not_found", "no object with this key");
     if (rc != 0)
         return http_respond_floe_error(r, c, rc);
-    char etag[40];
+    char etag[40], modified[40];
     format_etag(etag, sizeof etag, v.seq);
+    format_http_date(modified, sizeof modified, v.write_ms);
     const char *tier = floe_tier_name(v.tier);
     struct MHD_Response *resp = NULL;
     int status = 200;
@@ -124,6 +143,8 @@ enum MHD_Result http_handle_get(http_req *r, struct MHD_Connection *c)
         if (!resp)
             return MHD_NO;
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, etag);
+        if (modified[0])
+            MHD_add_response_header(resp, MHD_HTTP_HEADER_LAST_MODIFIED, modified);
         MHD_add_response_header(resp, "X-Floe-Tier", tier);
         return http_queue(r, c, 304, resp, 0);
     }
@@ -160,6 +181,8 @@ enum MHD_Result http_handle_get(http_req *r, struct MHD_Connection *c)
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
                             v.content_type ? v.content_type : "application/octet-stream");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, etag);
+    if (modified[0])
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_LAST_MODIFIED, modified);
     MHD_add_response_header(resp, "X-Floe-Tier", tier);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes");
     if (status == 206)
@@ -439,6 +462,19 @@ enum MHD_Result http_handle_flush(http_req *r, struct MHD_Connection *c)
     return http_start_work(r, c, WORK_FLUSH);
 }
 
+enum MHD_Result http_handle_compact(http_req *r, struct MHD_Connection *c)
+{
+    static const char *const known[] = {"wait", NULL};
+    struct query_ctx q = {.known = known};
+    enum MHD_Result ret = MHD_NO;
+    if (!parse_query(r, c, &q, &ret))
+        return ret;
+    if (!q.present[0] || strcmp(q.values[0], "1") != 0)
+        return http_respond_error(r, c, 400, "bad_request",
+                                  "POST /v1/compact needs wait=1: it compacts now and answers when done");
+    return http_start_work(r, c, WORK_COMPACT);
+}
+
 static uint64_t http_load(atomic_ullong *v)
 {
     return atomic_load_explicit(v, memory_order_relaxed);
@@ -456,7 +492,9 @@ static void stats_json(http_server *s, const floe_stats *st, buf_t *b)
     U(block_cache_hits), U(block_cache_misses), U(decoded_cache_bytes), U(decoded_cache_hits);
     U(decoded_cache_misses), U(meta_cache_bytes), U(meta_cache_segments);
     U(uploads), U(upload_bytes), U(manifest_version);
-    U(writer_epoch), U(gc_runs), U(gc_objects_deleted), U(gc_errors), U(segments_per_read_max);
+    U(writer_epoch), U(gc_runs), U(gc_objects_deleted), U(gc_errors), U(segments_per_read_max), U(compactions), U(compaction_moves),
+        U(compaction_bytes_read), U(compaction_bytes_written), U(compaction_queue_depth), U(compaction_errors),
+        U(compaction_expired), U(segments_level0), U(levels);
 #undef U
     const char *arrays[3] = {"s3_requests", "s3_errors", "s3_retries"};
     const uint64_t *vals[3] = {st->cold_requests, st->cold_errors, st->cold_retries};
@@ -613,6 +651,19 @@ static void metrics_unlabelled(http_server *s, const floe_stats *st, buf_t *b)
         {"floe_gc_errors_total", "counter", "Background gc runs that failed.", st->gc_errors},
         {"floe_segments_per_read_max", "gauge", "Segments a point read may consult after the memtables.",
          st->segments_per_read_max},
+        {"floe_compactions_total", "counter", "Compaction merge jobs finished.", st->compactions},
+        {"floe_compaction_moves_total", "counter", "Compaction jobs that moved segments down a level as they were.",
+         st->compaction_moves},
+        {"floe_compaction_read_bytes_total", "counter", "Bytes compaction read (local files and cold downloads).",
+         st->compaction_bytes_read},
+        {"floe_compaction_written_bytes_total", "counter", "Segment bytes compaction wrote.",
+         st->compaction_bytes_written},
+        {"floe_compaction_queue_depth", "gauge", "Compaction jobs due now.", st->compaction_queue_depth},
+        {"floe_compaction_errors_total", "counter", "Compaction jobs that failed.", st->compaction_errors},
+        {"floe_compaction_expired_total", "counter", "Entries compaction removed as expired by retention.",
+         st->compaction_expired},
+        {"floe_segments_level0", "gauge", "Level-0 segments.", st->segments_level0},
+        {"floe_levels", "gauge", "Levels below 0 that hold segments.", st->levels},
         {"floe_read_only", "gauge", "1 when a failed write made the store read-only.",
          (uint64_t)st->read_only},
         {"floe_cold_healthy", "gauge", "0 while the cold tier reports a permanent error.",
@@ -733,6 +784,15 @@ enum MHD_Result http_respond_work(http_req *r, struct MHD_Connection *c)
     }
     if (r->op == WORK_FLUSH) {
         buf_printf(&b, "{\"durable\":\"%s\"}\n", r->flush_level == FLOE_DURABLE_LOCAL ? "local" : "remote");
+        return http_respond_json(r, c, 200, &b);
+    }
+    if (r->op == WORK_COMPACT) {
+        floe_stats st;
+        floe_stats_get(r->srv->db, &st);
+        buf_printf(&b,
+                   "{\"compacted\":true,\"segments_per_read_max\":%" PRIu64 ",\"levels\":%" PRIu64
+                   ",\"compaction_bytes_written\":%" PRIu64 "}\n",
+                   st.segments_per_read_max, st.levels, st.compaction_bytes_written);
         return http_respond_json(r, c, 200, &b);
     }
     char etag[40];

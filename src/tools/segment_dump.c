@@ -82,7 +82,9 @@ static void dump_entry(void *ctx, const entry *e)
 {
     dump *d = ctx;
     segment_escape_bytes(e->key, e->key_len, FLOE_MAX_KEY_BYTES, d->esc);
-    fprintf(d->out, "  %s key=\"%s\" seq=%" PRIu64, e->type == ENTRY_PUT ? "put" : "delete", d->esc, e->seq);
+    /* write_ms 0: written before entries carried their write time (a version 1 segment). */
+    fprintf(d->out, "  %s key=\"%s\" seq=%" PRIu64 " write_ms=%" PRIu64,
+            e->type == ENTRY_PUT ? "put" : "delete", d->esc, e->seq, e->write_ms);
     if (e->content_type_len) {
         segment_escape_bytes((const uint8_t *)e->content_type, e->content_type_len,
                              FLOE_MAX_CONTENT_TYPE_BYTES, d->esc);

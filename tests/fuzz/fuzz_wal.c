@@ -1,7 +1,8 @@
 /* Fuzzes WAL replay (src/wal.c, docs/formats.md "WAL"). Outside bytes: a WAL file as found on disk
  * after a crash or a disk fault. The input becomes the last (only) file of a scratch WAL directory,
  * 00000000000000000001.log; an input that does not start with the magic is written after a valid
- * file header (version 2, or version 1 for an odd-sized input), so mutations reach the records. Each input is replayed three times with wal_open: as
+ * file header (version 3, 2 or 1 by the input's size modulo 3, so every record layout is reached:
+ * version 3 records carry a write time before the key), so mutations reach the records. Each input is replayed three times with wal_open: as
  * is, with the header and every record CRC recomputed (fuzz_wal_fix_crcs), so the checks behind
  * the CRCs are reached too; and that last form once more followed by an empty file 2, so it is
  * replayed as a file that is not the last.
@@ -34,7 +35,8 @@ typedef struct replay_check {
 
 static const uint8_t magic[8] = {'F', 'L', 'O', 'E', 'W', 'A', 'L', 0};
 
-/* version 2 files start every batch with a sync mark; version 1 files (older stores) have none. */
+/* version 2 and 3 files start every batch with a sync mark; version 1 files (older stores) have
+ * none; version 3 records carry an 8-byte write time. */
 static void write_header(uint8_t *h, uint64_t file_no, uint32_t version)
 {
     memcpy(h, magic, sizeof magic);
@@ -52,6 +54,7 @@ static int on_record(void *ctx, const wal_record *rec)
     FUZZ_CHECK(rec->content_type_len <= FLOE_MAX_CONTENT_TYPE_BYTES);
     if (rec->type == WAL_REC_DELETE)
         FUZZ_CHECK(rec->value_len == 0 && rec->content_type_len == 0);
+    /* (a version 3 record is 8 bytes longer still: its write time) */
     FUZZ_CHECK(24u + rec->key_len + rec->content_type_len + (uint64_t)rec->value_len <= MAX_RECORD_BYTES);
     FUZZ_CHECK(c->records == 0 || rec->seq > c->last_seq);
     /* touch every byte, so a pointer into freed or foreign memory shows under ASan */
@@ -65,7 +68,7 @@ static int on_record(void *ctx, const wal_record *rec)
     (void)sink;
     c->records++;
     c->last_seq = rec->seq;
-    c->sum += rec->seq * 31 + rec->key_len * 7 + rec->value_len + rec->content_type_len;
+    c->sum += rec->seq * 31 + rec->key_len * 7 + rec->value_len + rec->content_type_len + rec->write_ms;
     return 0;
 }
 
@@ -82,7 +85,7 @@ static void replay(const char *dir, const uint8_t *file, size_t len, int then_em
     fuzz_write_file(path, file, len);
     if (then_empty_file) {
         uint8_t h[HEADER_BYTES];
-        write_header(h, 2, 2);
+        write_header(h, 2, 3);
         snprintf(path, sizeof path, "%s/00000000000000000002.log", wal_dir);
         fuzz_write_file(path, h, sizeof h);
     }
@@ -119,7 +122,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!file)
         return 0;
     if (!has_header) {
-        write_header(file, 1, size % 2 ? 1 : 2); /* both versions replay */
+        write_header(file, 1, (uint32_t)(3 - size % 3)); /* every version replays */
         memcpy(file + HEADER_BYTES, data, size);
     } else {
         memcpy(file, data, size);

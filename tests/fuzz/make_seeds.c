@@ -60,6 +60,7 @@ static void make_wal(const char *tmp, const char *out)
     for (int i = 0; i < 4; i++) {
         wal_record r = {.type = i == 3 ? WAL_REC_DELETE : WAL_REC_PUT,
                         .seq = 42 + (uint64_t)i,
+                        .write_ms = 1795320208123ull + (uint64_t)i,
                         .key = (const uint8_t *)keys[i],
                         .key_len = (uint32_t)strlen(keys[i])};
         if (r.type == WAL_REC_PUT) {
