@@ -354,9 +354,18 @@ typedef struct floe_stats {
     uint64_t compaction_queue_depth; /* jobs due now */
     uint64_t compaction_errors;      /* jobs that failed (retried with backoff) */
     uint64_t compaction_expired;     /* entries compaction removed because retention expired them */
+    uint64_t compaction_drops;       /* segments dropped unread: a prefix delete hid all of them */
     uint64_t segments_level0;        /* level-0 segments */
     uint64_t levels;                 /* levels below 0 that hold segments */
 } floe_stats;
+
+/* Deletes every key that starts with prefix (1..FLOE_MAX_KEY_BYTES bytes) as of now, with one
+ * record: gets answer FLOE_ENOTFOUND and lists skip them at once; keys written under the prefix
+ * afterwards are visible as usual. Compaction removes their bytes, and drops segments whose whole
+ * key range lies under the prefix without rewriting them. Durable like floe_delete; *seq_out (may
+ * be NULL) gets the delete's sequence number. Errors: those of floe_delete, and FLOE_EKEY for an
+ * empty prefix. */
+FLOE_API int floe_delete_prefix(floe_t *db, const void *prefix, size_t prefix_len, uint64_t *seq_out);
 
 /* Compacts now: writes the pending segment (with a cold tier, waits until it is published), then
  * merges until level 0 is empty and no level is over its target size, and (with a cold tier)

@@ -33,6 +33,10 @@
  *     outputs are, and the outputs wait for every lower id. So every object in flight has an id
  *     above every published one, which is what gc (its invariant 4) relies on to spare it, even
  *     `floe gc --grace-s 0`.
+ *  9. A prefix delete (prefixdel.h) in the manifest hides older versions under its prefix: a merge
+ *     drops them, and a segment whose whole key range lies under it and whose versions are all
+ *     older is dropped without being read. The delete itself is forgotten once no live segment
+ *     may hold a version it hides (and no retired one exists, so the bucket holds none either).
  *  7. floe_compact goes further than the background's targets: it merges level 0 and then every
  *     level into the one below until all data is in the deepest level, where no tombstone is kept,
  *     so every overwritten or deleted byte is given back; with retention rules it then rewrites each
@@ -54,7 +58,9 @@
 #include "crc32c.h"
 #include "entry.h"
 #include "file.h"
+#include "flusher.h"
 #include "gcthread.h"
+#include "prefixdel.h"
 #include "retention.h"
 #include "segment.h"
 #include "uploader.h"
@@ -87,6 +93,8 @@ typedef struct job_input {
 /* A job that compaction_plan chose. */
 typedef struct job {
     int move;            /* 1: the inputs only change level */
+    int drop;            /* 1: the inputs go without outputs (wholly under a prefix delete) */
+    pdel_set *pdels;     /* the manifest's prefix deletes: what they hide is dropped */
     uint32_t from_level; /* 0 for a level-0 job */
     uint32_t out_level;
     size_t n_in;
@@ -201,6 +209,7 @@ static void job_clear(job *j)
         free(j->deeper[i].min);
         free(j->deeper[i].max);
     }
+    pdel_set_unref(j->pdels);
     free(j->deeper);
     memset(j, 0, sizeof *j);
 }
@@ -345,6 +354,47 @@ static int plan_level(floe_t *db, uint32_t l, job *j)
     return 1;
 }
 
+/* The manifest's prefix deletes, for the merge to drop what they hide (note 9). */
+static int snapshot_prefix_dels(floe_t *db, job *j)
+{
+    for (size_t i = 0; i < db->man->n_prefix_dels; i++) {
+        const prefix_del *d = &db->man->prefix_dels[i];
+        pdel_set *n = pdel_set_with(j->pdels, d->prefix, d->len, d->seq);
+        if (!n)
+            return err_set(FLOE_ENOMEM, "compaction: out of memory");
+        pdel_set_unref(j->pdels);
+        j->pdels = n;
+    }
+    return 0;
+}
+
+/* 1 if every key of ms lies under a prefix delete newer than all of ms's versions. */
+static int wholly_deleted(const manifest *m, const manifest_segment *ms)
+{
+    for (size_t i = 0; i < m->n_prefix_dels; i++) {
+        const prefix_del *d = &m->prefix_dels[i];
+        if (ms->max_seq < d->seq && pdel_matches(d, ms->min_key, ms->min_key_len) &&
+            pdel_matches(d, ms->max_key, ms->max_key_len))
+            return 1;
+    }
+    return 0;
+}
+
+/* A drop job (note 9): the first live, eligible segment a prefix delete wholly hides. Returns 1
+ * with *j filled, 0 for none. */
+static int plan_drop(floe_t *db, job *j)
+{
+    for (size_t i = 0; i < db->man->count; i++) {
+        const manifest_segment *ms = &db->man->segments[i];
+        if (!eligible(db, ms) || !wholly_deleted(db->man, ms))
+            continue;
+        j->drop = 1;
+        j->from_level = j->out_level = ms->level;
+        return add_input(j, ms) < 0 ? FLOE_ENOMEM : 1;
+    }
+    return 0;
+}
+
 /* Chooses the next job (note 1): level 0 at its trigger (any level-0 segment when forced), else
  * (forced) the shallowest level above the deepest one (note 7), else the level most over its target. Returns 1 with *j filled, 0 for none. Needs manifest_mu. */
 static int plan(floe_t *db, int force, job *j)
@@ -355,6 +405,8 @@ static int plan(floe_t *db, int force, job *j)
     memset(j, 0, sizeof *j);
     if (has_retired(db->man))
         return 0; /* note 5 */
+    if ((rc = plan_drop(db, j)) != 0)
+        return rc < 0 ? (job_clear(j), rc) : 1;
     size_t n0 = level0_prefix(db, idx, COMPACT_MAX_INPUTS);
     uint32_t shallow = 0, deepest = 0;
     for (uint32_t l = 1; l <= MANIFEST_MAX_LEVEL; l++) {
@@ -384,7 +436,7 @@ static int plan(floe_t *db, int force, job *j)
     for (size_t i = 0; rc > 0 && i < j->n_in; i++)
         if (!eligible(db, &j->in[i].ms))
             rc = 0; /* an input waits for its upload: after its publication */
-    if (rc > 0 && !j->move && (rc = add_deeper(j, db->man)) == 0)
+    if (rc > 0 && !j->move && (rc = add_deeper(j, db->man)) == 0 && (rc = snapshot_prefix_dels(db, j)) == 0)
         rc = 1;
     if (rc <= 0) {
         int e = rc;
@@ -591,7 +643,8 @@ static int merge(floe_t *db, job *j, uint64_t epoch, job_output **outs_out, size
         if (!best)
             break;
         entry e = best->cur;
-        if (e.type == ENTRY_PUT && retention_enabled(&db->opts) &&
+        int hidden = pdel_set_hides(j->pdels, e.key, e.key_len, e.seq, UINT64_MAX); /* note 9 */
+        if (!hidden && e.type == ENTRY_PUT && retention_enabled(&db->opts) &&
             retention_expired(&db->opts, e.key, e.key_len, e.write_ms, now_ms)) {
             /* Note 2: an expired version goes like a deleted one; a tombstone stays in its place
              * while an older version below could come back. */
@@ -602,7 +655,7 @@ static int merge(floe_t *db, job *j, uint64_t epoch, job_output **outs_out, size
             e.content_type_len = 0;
             atomic_fetch_add(&db->n_compact_expired, 1);
         }
-        int keep = e.type != ENTRY_DELETE || deeper_may_hold(j, e.key, e.key_len);
+        int keep = !hidden && (e.type != ENTRY_DELETE || deeper_may_hold(j, e.key, e.key_len));
         if (keep) {
             if (n && out_bytes >= db->opts.compaction.segment_bytes) {
                 if ((rc = output_finish(db, &outs[n - 1])) < 0)
@@ -719,6 +772,60 @@ static int swap_view(floe_t *db, job *j, segref **refs, size_t n)
     return v ? 0 : err_set(FLOE_ENOMEM, "compaction: out of memory installing the new segments");
 }
 
+/* 1 if a live segment of m may still hold a version that d hides. */
+static int prefix_del_needed(const manifest *m, const prefix_del *d)
+{
+    for (size_t i = 0; i < m->count; i++) {
+        const manifest_segment *ms = &m->segments[i];
+        if (ms->retired || ms->min_seq >= d->seq)
+            continue;
+        size_t cut = ms->min_key_len < d->len ? ms->min_key_len : d->len;
+        if (key_cmp(ms->max_key, ms->max_key_len, d->prefix, d->len) >= 0 &&
+            key_cmp(ms->min_key, cut, d->prefix, d->len) <= 0)
+            return 1;
+    }
+    return 0;
+}
+
+static int keep_prefix_del(void *ctx, const prefix_del *d)
+{
+    const manifest *m = ctx;
+    if (d->seq > m->last_seq)
+        return 1; /* still only in the WAL and the pending segments */
+    for (size_t i = 0; i < m->n_prefix_dels; i++)
+        if (m->prefix_dels[i].seq == d->seq)
+            return 1;
+    return 0;
+}
+
+int compact_forget_prefix_dels(floe_t *db)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < db->man->n_prefix_dels; i++) {
+        prefix_del d = db->man->prefix_dels[i];
+        if (prefix_del_needed(db->man, &d))
+            db->man->prefix_dels[k++] = d;
+        else
+            free(d.prefix);
+    }
+    if (k == db->man->n_prefix_dels)
+        return 0;
+    db->man->n_prefix_dels = k;
+    pthread_mutex_lock(&db->state_mu);
+    pdel_set *n = pdel_set_filter(db->pdels, keep_prefix_del, db->man);
+    int rc = n ? 0 : err_set(FLOE_ENOMEM, "compaction: out of memory");
+    if (n) {
+        pdel_set_unref(db->pdels);
+        db->pdels = n;
+        atomic_store(&db->n_pdels, n->n);
+        view *v = view_build(db, db->cur->mem, db->cur->segs, db->cur->n_segs);
+        if (v)
+            view_install(db, v);
+    }
+    pthread_mutex_unlock(&db->state_mu);
+    return rc;
+}
+
 /* The manifest edit of a job (note 3): outputs in, inputs out (or retired), saved. On failure the
  * manifest is as it was. Takes manifest_mu. */
 static int commit_manifest(floe_t *db, job *j, job_output *outs, size_t n)
@@ -740,24 +847,8 @@ static int commit_manifest(floe_t *db, job *j, job_output *outs, size_t n)
         }
     }
     for (size_t i = 0; i < n && rc == 0; i++) {
-        const segment_info *info = &outs[i].info;
-        manifest_segment ms = {
-            .id = outs[i].id,
-            .object_key = db->cold ? outs[i].key : "",
-            .size = info->file_bytes,
-            .crc32c = info->file_crc32c,
-            .min_key = info->min_key,
-            .min_key_len = info->min_key_len,
-            .max_key = info->max_key,
-            .max_key_len = info->max_key_len,
-            .min_seq = info->min_seq,
-            .max_seq = info->max_seq,
-            .count = info->count,
-            .epoch = info->epoch,
-            .created_unix_s = info->created_unix_s,
-            .state = db->cold ? SEG_UPLOADING : SEG_LOCAL,
-            .level = j->out_level,
-        };
+        manifest_segment ms = flusher_segment_entry(&outs[i].info, db->cold ? SEG_UPLOADING : SEG_LOCAL, j->out_level);
+        ms.object_key = db->cold ? outs[i].key : "";
         if ((rc = manifest_insert(db->man, &ms)) == 0 && db->man->next_segment_id <= ms.id)
             db->man->next_segment_id = ms.id + 1;
         if (rc == 0 && db->cold) {
@@ -768,6 +859,8 @@ static int commit_manifest(floe_t *db, job *j, job_output *outs, size_t n)
                 db->unpublished[db->n_unpublished++] = ms.id;
         }
     }
+    if (rc == 0 && !has_retired(db->man))
+        rc = compact_forget_prefix_dels(db);
     if (rc == 0 && (rc = manifest_save(db->dir, db->man)) < 0)
         store_mark_read_only(db, floe_last_error());
     if (rc < 0 && before) {
@@ -799,6 +892,16 @@ static int run_job(floe_t *db, job *j)
     pthread_mutex_lock(&db->manifest_mu);
     uint64_t epoch = db->man->writer_epoch;
     pthread_mutex_unlock(&db->manifest_mu);
+    if (j->drop) {
+        if ((rc = commit_manifest(db, j, NULL, 0)) == 0 && (rc = swap_view(db, j, NULL, 0)) == 0) {
+            atomic_fetch_add(&db->n_compaction_drops, 1);
+            store_log(db, 2, "compaction: dropped segment %" PRIu64 " without reading it: a prefix delete hides all of it",
+                      j->in[0].ms.id);
+            if (db->cold && (rc = uploader_publish(db)) < 0)
+                rc = err_wrap(rc, "compaction: publishing the manifest without the dropped segment (the uploaders retry)");
+        }
+        return rc;
+    }
     if (j->move) {
         if ((rc = commit_manifest(db, j, NULL, 0)) == 0 && (rc = swap_view(db, j, NULL, 0)) == 0) {
             atomic_fetch_add(&db->n_compaction_moves, 1);
@@ -926,8 +1029,7 @@ static void *compact_main(void *arg)
 
 void compact_notify(floe_t *db)
 {
-    if (!db->compactor_started)
-        return;
+    /* compact_mu exists from open to close; without the thread the flag is simply never read. */
     pthread_mutex_lock(&db->compact_mu);
     db->compact_pending = 1;
     pthread_cond_signal(&db->compact_cv);

@@ -17,6 +17,10 @@ int compact_start(floe_t *db);
 void compact_stop(floe_t *db);
 /* Tells the compaction thread the shape may have changed (a segment written or published). */
 void compact_notify(floe_t *db);
+/* Removes from the manifest (and the store's set) the prefix deletes that no live segment needs
+ * any more (compact.c note 9). Needs manifest_mu, no retired segment; takes state_mu. */
+int compact_forget_prefix_dels(floe_t *db);
+
 /* Jobs due now (level 0 at its trigger, each level over its target); needs manifest_mu. */
 uint64_t compact_queue_depth(floe_t *db);
 

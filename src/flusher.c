@@ -140,10 +140,10 @@ out:
 }
 
 /* Names the new segment file in the manifest and saves it; on failure the manifest is as before. */
-static int manifest_add_segment(floe_t *db, const sealed *s, const segment_info *info)
+manifest_segment flusher_segment_entry(const segment_info *info, manifest_seg_state state, uint32_t level)
 {
-    manifest_segment ms = {
-        .id = s->id,
+    return (manifest_segment){
+        .id = info->id,
         .object_key = "",
         .size = info->file_bytes,
         .crc32c = info->file_crc32c,
@@ -156,9 +156,33 @@ static int manifest_add_segment(floe_t *db, const sealed *s, const segment_info 
         .count = info->count,
         .epoch = info->epoch,
         .created_unix_s = info->created_unix_s,
-        .state = SEG_LOCAL,
+        .state = state,
+        .level = level,
     };
+}
+
+/* Records in the manifest the prefix deletes with seqs in (after, through]: the segment being named
+ * covers their records, whose WAL files may go once it is saved. Needs manifest_mu; takes
+ * state_mu. */
+static int add_prefix_dels(floe_t *db, uint64_t after, uint64_t through)
+{
+    int rc = 0;
+    pthread_mutex_lock(&db->state_mu);
+    for (size_t i = 0; db->pdels && i < db->pdels->n && rc == 0; i++) {
+        const prefix_del *d = &db->pdels->dels[i];
+        if (d->seq > after && d->seq <= through)
+            rc = manifest_add_prefix_del(db->man, d->prefix, d->len, d->seq);
+    }
+    pthread_mutex_unlock(&db->state_mu);
+    return rc;
+}
+
+static int manifest_add_segment(floe_t *db, const sealed *s, const segment_info *info)
+{
+    manifest_segment ms = flusher_segment_entry(info, SEG_LOCAL, 0);
+    ms.id = s->id;
     pthread_mutex_lock(&db->manifest_mu);
+    size_t old_dels = db->man->n_prefix_dels;
     int rc = manifest_insert(db->man, &ms); /* a compaction may have named a higher id first */
     if (rc == 0) {
         uint64_t old_next = db->man->next_segment_id, old_last = db->man->last_seq,
@@ -168,8 +192,13 @@ static int manifest_add_segment(floe_t *db, const sealed *s, const segment_info 
         if (info->max_seq > db->man->last_seq)
             db->man->last_seq = info->max_seq;
         db->man->wal_first_file = s->wal_next_file;
-        rc = manifest_save(db->dir, db->man);
+        rc = add_prefix_dels(db, old_last, db->man->last_seq);
+        if (rc == 0)
+            rc = manifest_save(db->dir, db->man);
         if (rc < 0) {
+            for (size_t i = old_dels; i < db->man->n_prefix_dels; i++)
+                free(db->man->prefix_dels[i].prefix);
+            db->man->n_prefix_dels = old_dels;
             manifest_remove(db->man, s->id);
             db->man->next_segment_id = old_next;
             db->man->last_seq = old_last;

@@ -8,6 +8,7 @@
 #ifndef FLOE_FLUSHER_H
 #define FLOE_FLUSHER_H
 
+#include "segment.h"
 #include "store.h"
 
 /* Freezes the pending memtable and queues it for the flusher; a new pending memtable takes writes
@@ -21,5 +22,8 @@ int flusher_start(floe_t *db);
 /* Stops the flusher: it first writes every sealed memtable still queued (unless the store is
  * read-only), then exits. Sets db->stopping. Safe if the flusher never started. */
 void flusher_stop(floe_t *db);
+
+/* The manifest entry of a segment file just written (pointers borrowed from info). */
+manifest_segment flusher_segment_entry(const segment_info *info, manifest_seg_state state, uint32_t level);
 
 #endif

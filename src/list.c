@@ -5,6 +5,7 @@
  *  1. Among equal keys the highest seq is the newest version and the only one considered; a
  *     tombstone hides the key, and so does a newest version that retention has expired (read once,
  *     "now" is the same for the whole listing).
+ *  5. A key whose newest version a prefix delete hides (prefixdel.h) is not listed.
  *  2. Memtable versions newer than the read's visible_seq are skipped, so a listing sees exactly the
  *     writes a floe_get started at the same moment would.
  *  3. Every segment reader used is held (segref_use) until the listing ends, and the view is held
@@ -122,7 +123,8 @@ static int list_append(floe_list *res, size_t *cap, size_t limit, char *key, uin
 }
 
 /* Merges src into res until limit keys, the end of the prefix, or the end of every source. */
-static int merge(const floe_options *opts, uint64_t now_ms, list_src *src, size_t n_src,
+static int merge(const floe_options *opts, uint64_t now_ms, const pdel_set *pdels, uint64_t vis, list_src *src,
+                 size_t n_src,
                  const uint8_t *prefix, size_t prefix_len, const uint8_t *start_after, size_t start_after_len,
                  size_t limit, floe_list *res, size_t *cap)
 {
@@ -138,7 +140,8 @@ static int merge(const floe_options *opts, uint64_t now_ms, list_src *src, size_
         kcopy[klen] = '\0';
         int skip = best->cur.type == ENTRY_DELETE ||
                    (start_after_len && key_cmp(kcopy, klen, start_after, start_after_len) <= 0) ||
-                   retention_expired(opts, kcopy, klen, best->cur.write_ms, now_ms);
+                   retention_expired(opts, kcopy, klen, best->cur.write_ms, now_ms) ||
+                   pdel_set_hides(pdels, kcopy, klen, best->cur.seq, vis);
         uint64_t value_len = best->cur.value_len, seq = best->cur.seq;
         int rc = 0;
         for (size_t i = 0; i < n_src && rc == 0; i++)
@@ -208,7 +211,7 @@ int floe_list_keys(floe_t *db, const void *prefix, size_t prefix_len, const void
         rc = src_open(db, v, i, seek_len ? seek : NULL, seek_len, &src[i]);
     }
     if (rc == 0)
-        rc = merge(&db->opts, retention_enabled(&db->opts) ? clock_unix_ms() : 0, src, n_src, prefix,
+        rc = merge(&db->opts, retention_enabled(&db->opts) ? clock_unix_ms() : 0, v->pdels, vis, src, n_src, prefix,
                    prefix_len, start_after, start_after_len, limit, res, &cap);
 out:
     for (size_t i = 0; src && i < n_src; i++) {

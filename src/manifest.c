@@ -20,6 +20,7 @@
  *  6. Format 2 gives each segment a level and a retired flag (compact.c). In every level above 0 the
  *     segments that are not retired have key ranges that do not overlap; both directions check it.
  *     Format 1 manifests still load, every segment in level 0, and are written back as format 2.
+ *     Format 2 also lists the prefix deletes (floe_delete_prefix) that segments no longer record.
  */
 #include "manifest.h"
 
@@ -88,7 +89,24 @@ void manifest_free(manifest *m)
     for (size_t i = 0; i < m->count; i++)
         manifest_segment_clear(&m->segments[i]);
     free(m->segments);
+    for (size_t i = 0; i < m->n_prefix_dels; i++)
+        free(m->prefix_dels[i].prefix);
+    free(m->prefix_dels);
     free(m);
+}
+
+int manifest_add_prefix_del(manifest *m, const void *prefix, size_t len, uint64_t seq)
+{
+    prefix_del *n = realloc(m->prefix_dels, (m->n_prefix_dels + 1) * sizeof *n);
+    if (!n)
+        return err_set(FLOE_ENOMEM, "manifest: out of memory");
+    m->prefix_dels = n;
+    uint8_t *p = malloc(len ? len : 1);
+    if (!p)
+        return err_set(FLOE_ENOMEM, "manifest: out of memory");
+    memcpy(p, prefix, len);
+    n[m->n_prefix_dels++] = (prefix_del){.prefix = p, .len = (uint32_t)len, .seq = seq};
+    return 0;
 }
 
 /* Copies len bytes into a fresh allocation (at least one byte, so NULL means out of memory). */
@@ -178,6 +196,12 @@ int manifest_clone(const manifest *m, manifest **out)
     c->count = 0;
     c->cap = 0;
     c->segments = NULL;
+    c->n_prefix_dels = 0;
+    c->prefix_dels = NULL;
+    for (size_t i = 0; i < m->n_prefix_dels && rc == 0; i++)
+        rc = manifest_add_prefix_del(c, m->prefix_dels[i].prefix, m->prefix_dels[i].len, m->prefix_dels[i].seq);
+    if (rc)
+        goto out;
     if (m->count) {
         c->segments = calloc(m->count, sizeof *c->segments);
         if (!c->segments) {
@@ -293,6 +317,14 @@ static int check_rules(const manifest *m, const char *name, int code)
             return err_set(code, "%s: segments[%zu] is retired but its state is %s, not remote", name, i,
                            manifest_state_name(s->state));
     }
+    for (size_t i = 0; i < m->n_prefix_dels; i++) {
+        const prefix_del *d = &m->prefix_dels[i];
+        if (d->len == 0 || d->len > FLOE_MAX_KEY_BYTES)
+            return err_set(code, "%s: prefix_deletes[%zu].prefix must be 1 to %d bytes", name, i, FLOE_MAX_KEY_BYTES);
+        if (d->seq > m->last_seq)
+            return err_set(code, "%s: prefix_deletes[%zu].seq %llu is above last_seq %llu", name, i,
+                           (unsigned long long)d->seq, (unsigned long long)m->last_seq);
+    }
     return check_levels(m, name, code);
 }
 
@@ -399,6 +431,21 @@ static int manifest_to_object(const manifest *m, json_t **out)
     segs = NULL;
     if (rc)
         goto out;
+    json_t *dels = json_array();
+    if ((rc = put_new(root, "prefix_deletes", dels)))
+        goto out;
+    for (size_t i = 0; i < m->n_prefix_dels; i++) {
+        char path[48];
+        snprintf(path, sizeof path, "prefix_deletes[%zu].", i);
+        json_t *o = json_object();
+        if (!o || json_array_append_new(dels, o) != 0) {
+            rc = err_set(FLOE_ENOMEM, "manifest: out of memory");
+            goto out;
+        }
+        if ((rc = put_new(o, "prefix", hex_string(m->prefix_dels[i].prefix, m->prefix_dels[i].len))) ||
+            (rc = put_u64(o, path, "seq", m->prefix_dels[i].seq)))
+            goto out;
+    }
     *out = root;
     root = NULL;
 out:
@@ -643,8 +690,42 @@ out:
 
 static const char *const manifest_fields[] = {
     "format",   "checksum",       "version",        "writer_epoch", "next_segment_id",
+    "last_seq", "wal_first_file", "remote_version", "segments",     "prefix_deletes", NULL,
+};
+static const char *const manifest_fields_v1[] = {
+    "format",   "checksum",       "version",        "writer_epoch", "next_segment_id",
     "last_seq", "wal_first_file", "remote_version", "segments",     NULL,
 };
+
+static int prefix_dels_from_json(const reader *r, json_t *root, manifest *m)
+{
+    json_t *arr = json_object_get(root, "prefix_deletes");
+    int rc;
+    if (!arr)
+        return 0; /* written before prefix deletes: none */
+    if (!json_is_array(arr))
+        return field_error(r, "prefix_deletes", "must be an array");
+    if (json_array_size(arr) > MANIFEST_MAX_SEGMENTS)
+        return err_set(FLOE_ECORRUPT, "%s: more than %u prefix deletes", r->name, MANIFEST_MAX_SEGMENTS);
+    static const char *const fields[] = {"prefix", "seq", NULL};
+    for (size_t i = 0; i < json_array_size(arr); i++) {
+        reader dr = {.name = r->name};
+        snprintf(dr.path, sizeof dr.path, "prefix_deletes[%zu].", i);
+        json_t *o = json_array_get(arr, i);
+        uint8_t *prefix = NULL;
+        uint32_t len = 0;
+        uint64_t seq = 0;
+        if (!json_is_object(o))
+            return err_set(FLOE_ECORRUPT, "%s: prefix_deletes[%zu] must be an object", r->name, i);
+        if ((rc = check_no_unknown(&dr, o, fields)) || (rc = get_hex_key(&dr, o, "prefix", &prefix, &len)) ||
+            (rc = get_u64(&dr, o, "seq", INT64_MAX, &seq)) || (rc = manifest_add_prefix_del(m, prefix, len, seq))) {
+            free(prefix);
+            return rc;
+        }
+        free(prefix);
+    }
+    return 0;
+}
 
 int manifest_from_json(const char *json, size_t len, const char *name, manifest **out)
 {
@@ -683,7 +764,8 @@ int manifest_from_json(const char *json, size_t len, const char *name, manifest 
     }
     if ((rc = manifest_create(&m)))
         goto out;
-    if ((rc = check_no_unknown(&r, root, manifest_fields)) ||
+    if ((rc = check_no_unknown(&r, root, format == 1 ? manifest_fields_v1 : manifest_fields)) ||
+        (format >= 2 && (rc = prefix_dels_from_json(&r, root, m))) ||
         (rc = get_u64(&r, root, "version", INT64_MAX, &m->version)) ||
         (rc = get_u64(&r, root, "writer_epoch", INT64_MAX, &m->writer_epoch)) ||
         (rc = get_u64(&r, root, "next_segment_id", INT64_MAX, &m->next_segment_id)) ||

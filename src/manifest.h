@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "prefixdel.h"
+
 /* Segment states, a segment's life:
  *
  *   sealed in memory --write+fsync--> LOCAL --uploader picks--> UPLOADING --PUT ok + manifest
@@ -57,6 +59,8 @@ typedef struct manifest {
     size_t count;
     size_t cap;
     manifest_segment *segments; /* ordered by id ascending */
+    size_t n_prefix_dels;
+    prefix_del *prefix_dels; /* floe_delete_prefix records covered by segments (seq <= last_seq) */
 } manifest;
 
 /* Allocates an empty manifest (version 0, next_segment_id 1). Free with manifest_free. */
@@ -68,6 +72,8 @@ int manifest_clone(const manifest *m, manifest **out);
 int manifest_add(manifest *m, const manifest_segment *seg);
 /* Inserts a deep copy of seg at its place in id order; FLOE_EINVAL if its id is already there. */
 int manifest_insert(manifest *m, const manifest_segment *seg);
+/* Appends a copy of a prefix delete. */
+int manifest_add_prefix_del(manifest *m, const void *prefix, size_t len, uint64_t seq);
 /* Finds a segment by id; NULL if absent. The pointer is valid until m changes. */
 manifest_segment *manifest_find(manifest *m, uint64_t id);
 /* Removes the segment with id; returns FLOE_ENOTFOUND if absent. */

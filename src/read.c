@@ -12,6 +12,8 @@
  *     that would bring back data the newer write replaced).
  *     Level 0 segments are tried newest first, then the one segment of each deeper level whose key
  *     range holds the key (view.c note 4).
+ *  5. A version that a prefix delete visible to the read hides is "not found" too, wherever it was
+ *     found (object cache included); never an older one instead.
  *  4. The object cache keeps each value's write time and a hit is checked against retention like
  *     any other source, so a cached value stops being served the moment it expires.
  */
@@ -189,6 +191,15 @@ static int get_segment(floe_t *db, segref *r, const void *key, size_t key_len, u
     return 1;
 }
 
+/* Note 5: FLOE_ENOTFOUND (and *out freed) if a prefix delete of v hides the version found. */
+static int hidden_by_prefix_delete(const view *v, const void *key, size_t key_len, uint64_t vis, floe_value *out)
+{
+    if (!pdel_set_hides(v->pdels, key, key_len, out->seq, vis))
+        return 0;
+    floe_value_free(out);
+    return err_set(FLOE_ENOTFOUND, "key not found (deleted with its prefix)");
+}
+
 int floe_get(floe_t *db, const void *key, size_t key_len, floe_value *out)
 {
     int rc;
@@ -198,8 +209,15 @@ int floe_get(floe_t *db, const void *key, size_t key_len, floe_value *out)
         return rc;
     atomic_fetch_add_explicit(&db->n_gets, 1, memory_order_relaxed);
     uint64_t gen;
-    if (get_cached(db, key, key_len, out, &gen, &rc))
+    if (get_cached(db, key, key_len, out, &gen, &rc)) {
+        if (rc == 0 && atomic_load_explicit(&db->n_pdels, memory_order_acquire)) {
+            uint64_t vis = atomic_load(&db->visible_seq);
+            view *v = view_acquire(db);
+            rc = hidden_by_prefix_delete(v, key, key_len, vis, out);
+            view_unref(v);
+        }
         return rc;
+    }
 
     uint64_t vis = atomic_load(&db->visible_seq);
     view *v = view_acquire(db);
@@ -214,6 +232,8 @@ int floe_get(floe_t *db, const void *key, size_t key_len, floe_value *out)
         }
         rc = got < 0 ? got : got > 0 ? 0 : err_set(FLOE_ENOTFOUND, "key not found");
     }
+    if (rc == 0)
+        rc = hidden_by_prefix_delete(v, key, key_len, vis, out);
     if (rc == FLOE_ENOTFOUND)
         atomic_fetch_add_explicit(&db->misses, 1, memory_order_relaxed);
     view_unref(v);

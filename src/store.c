@@ -238,6 +238,23 @@ static int parse_segment_name(const char *name, uint64_t *id, int *tmp)
     return name[consumed] == '\0' || *tmp;
 }
 
+int store_add_prefix_del(floe_t *db, const void *prefix, size_t len, uint64_t seq)
+{
+    pdel_set *n = pdel_set_with(db->pdels, prefix, len, seq);
+    if (!n)
+        return err_set(FLOE_ENOMEM, "delete prefix: out of memory");
+    pdel_set_unref(db->pdels);
+    db->pdels = n;
+    atomic_store(&db->n_pdels, n->n);
+    if (db->cur) {
+        view *v = view_build(db, db->cur->mem, db->cur->segs, db->cur->n_segs);
+        if (!v)
+            return err_set(FLOE_ENOMEM, "delete prefix: out of memory");
+        view_install(db, v);
+    }
+    return 0;
+}
+
 /* Removes leftovers of a crash (note 1): temp segment files, segment files of segments the manifest
  * says are only remote (their eviction was cut short), and segment files the manifest could not yet
  * know about (ids from next_segment_id on: written, but the manifest save did not happen, so their
@@ -327,6 +344,15 @@ static int open_manifest(floe_t *db)
     }
     db->next_segment_id = db->man->next_segment_id ? db->man->next_segment_id : 1;
     db->last_seq = db->man->last_seq;
+    for (size_t i = 0; i < db->man->n_prefix_dels; i++) {
+        const prefix_del *d = &db->man->prefix_dels[i];
+        pdel_set *n = pdel_set_with(db->pdels, d->prefix, d->len, d->seq);
+        if (!n)
+            return err_set(FLOE_ENOMEM, "floe_open: out of memory");
+        pdel_set_unref(db->pdels);
+        db->pdels = n;
+        atomic_store(&db->n_pdels, n->n);
+    }
     return clean_segment_dir(db);
 }
 
@@ -381,7 +407,15 @@ static int replay_record(void *ctx, const wal_record *rec)
         .write_ms = rec->write_ms,
         .type = rec->type == WAL_REC_DELETE ? ENTRY_DELETE : ENTRY_PUT,
     };
-    int err = memtable_add(db->mem, &e);
+    int err = 0;
+    if (rec->type == WAL_REC_DELETE_PREFIX) {
+        e.type = ENTRY_DELETE; /* the prefix itself is a key under it */
+        pthread_mutex_lock(&db->state_mu);
+        err = store_add_prefix_del(db, rec->key, rec->key_len, rec->seq);
+        pthread_mutex_unlock(&db->state_mu);
+    }
+    if (err == 0)
+        err = memtable_add(db->mem, &e);
     if (err < 0)
         return err;
     if (memtable_count(db->mem) == 1)
@@ -508,6 +542,7 @@ int floe_close(floe_t *db)
     if (db->read_only && rc == 0)
         rc = FLOE_EREADONLY;
     view_unref(db->cur);
+    pdel_set_unref(db->pdels);
     for (size_t i = 0; i < db->n_queue; i++)
         memtable_unref(db->queue[i].mem);
     free(db->queue);
@@ -700,6 +735,7 @@ int floe_stats_get_sized(floe_t *db, floe_stats *out, size_t struct_size)
     s.compaction_bytes_written = atomic_load(&db->n_compact_bytes_written);
     s.compaction_errors = atomic_load(&db->n_compact_errors);
     s.compaction_expired = atomic_load(&db->n_compact_expired);
+    s.compaction_drops = atomic_load(&db->n_compaction_drops);
     pthread_mutex_lock(&db->manifest_mu);
     s.compaction_queue_depth = compact_queue_depth(db);
     pthread_mutex_unlock(&db->manifest_mu);

@@ -28,6 +28,7 @@
 #include "lru.h"
 #include "manifest.h"
 #include "memtable.h"
+#include "prefixdel.h"
 #include "wal.h"
 
 typedef struct view view;
@@ -80,6 +81,7 @@ struct floe {
     pthread_mutex_t state_mu;
     pthread_cond_t state_cv;
     view *cur;
+    pdel_set *pdels; /* every prefix delete in force: the manifest's and those still only in the WAL */
     sealed *queue; /* oldest first */
     size_t n_queue, cap_queue;
     uint64_t seals_issued;
@@ -96,6 +98,7 @@ struct floe {
     /* Atomics: written under state_mu (or by their owner), read anywhere without a lock. */
     atomic_uint_fast64_t visible_seq; /* readers see seq <= this; it passes a seq once durable */
     _Atomic uint64_t unwritten_bytes;      /* sealed, not yet in segment files */
+    atomic_size_t n_pdels;                 /* db->pdels->n: 0 lets a cached read skip the check */
     _Atomic uint64_t bytes_pending_upload; /* in segment files, not yet named remotely */
     atomic_int read_only;                  /* sticky after a failed write, fsync or save */
     atomic_uint_fast64_t n_puts, n_deletes, n_gets, hits_memory, hits_local, hits_cold, misses;
@@ -119,7 +122,7 @@ struct floe {
     uint8_t compact_cursor[MANIFEST_MAX_LEVEL + 1][FLOE_MAX_KEY_BYTES];
     uint32_t compact_cursor_len[MANIFEST_MAX_LEVEL + 1];
     atomic_uint_fast64_t n_compactions, n_compaction_moves, n_compact_bytes_read, n_compact_bytes_written,
-        n_compact_errors, n_compact_expired;
+        n_compact_errors, n_compact_expired, n_compaction_drops;
     int gc_paused; /* gc_mu: compaction has uploaded outputs that no manifest names yet */
 
     /* Threads: started by open, joined by close (which sets stopping first). */
@@ -157,6 +160,10 @@ char *store_segment_path(floe_t *db, uint64_t id, const char *suffix);
 
 /* 0 if key is 1..FLOE_MAX_KEY_BYTES bytes, else FLOE_EKEY with a message. */
 int store_check_key(const void *key, size_t key_len);
+
+/* Adds a prefix delete to db->pdels and installs a view with it. Needs state_mu. Returns 0 or
+ * FLOE_ENOMEM. */
+int store_add_prefix_del(floe_t *db, const void *prefix, size_t len, uint64_t seq);
 
 /* Copies src into dst (cap bytes), cutting it if needed; always NUL-terminates. */
 void store_copy_cut(char *dst, size_t cap, const char *src);

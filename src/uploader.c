@@ -97,6 +97,7 @@ static void drop_replaced(floe_t *db)
     for (size_t i = db->man->count; i-- > 0;)
         if (db->man->segments[i].retired)
             manifest_remove(db->man, db->man->segments[i].id);
+    compact_forget_prefix_dels(db); /* out of memory: kept, tried again later */
 }
 
 /* Copies into the store's manifest what remote_claim learned in claimed: segments uploaded and
@@ -273,6 +274,19 @@ static size_t publishable_prefix(const floe_t *db, uint64_t *ids)
     return n;
 }
 
+/* 1 if retired segments wait and no compaction output does: a drop job's. Needs manifest_mu. */
+static int retired_without_outputs(const floe_t *db)
+{
+    int retired = 0;
+    for (size_t i = 0; i < db->man->count; i++) {
+        const manifest_segment *ms = &db->man->segments[i];
+        if (ms->level > 0 && !ms->retired && ms->state != SEG_REMOTE && ms->state != SEG_LOCAL_REMOTE)
+            return 0;
+        retired |= ms->retired;
+    }
+    return retired;
+}
+
 /* Publishes one manifest at version remote_version + 1 naming every uploaded segment up to the
  * first one not yet uploaded, then marks them local+remote. Returns 0 (also when there was nothing
  * to publish), REMOTE_PUBLISHED_BEFORE when the version turned out to hold this writer's own
@@ -287,10 +301,14 @@ static int publish_once(floe_t *db)
     uint64_t version = db->man->remote_version + 1;
     if (db->n_unpublished > 0 && !(ids = malloc(db->n_unpublished * sizeof *ids)))
         rc = err_set(FLOE_ENOMEM, "publish: out of memory");
-    if (ids && (n = publishable_prefix(db, ids)) > 0)
+    if (ids)
+        n = publishable_prefix(db, ids);
+    /* Segments compaction dropped outright leave the bucket's manifest with no upload at all. */
+    int dropped = rc == 0 && n == 0 && retired_without_outputs(db);
+    if (rc == 0 && (n > 0 || dropped))
         rc = remote_manifest_build(db->man, ids, n, version, &rm);
     pthread_mutex_unlock(&db->manifest_mu);
-    if (rc < 0 || n == 0)
+    if (rc < 0 || (n == 0 && !dropped))
         goto out;
     rc = remote_publish(db->cold, rm, &earlier);
     if (rc == 0 || rc == REMOTE_PUBLISHED_BEFORE)

@@ -256,6 +256,7 @@ void view_unref(view *v)
     if (!v || atomic_fetch_sub(&v->refs, 1) != 1)
         return;
     memtable_unref(v->mem);
+    pdel_set_unref(v->pdels);
     for (size_t i = 0; i < v->n_imm; i++)
         memtable_unref(v->imm[i]);
     for (size_t i = 0; i < v->n_segs; i++)
@@ -296,6 +297,8 @@ view *view_build(floe_t *db, memtable_t *mem, segref **segs, size_t n_segs)
     }
     v->mem = mem;
     memtable_ref(mem);
+    v->pdels = db->pdels;
+    pdel_set_ref(v->pdels);
     for (size_t i = 0; i < db->n_queue; i++) {
         v->imm[i] = db->queue[db->n_queue - 1 - i].mem;
         memtable_ref(v->imm[i]);

@@ -13,6 +13,7 @@
 
 #include "lru.h"
 #include "manifest.h"
+#include "prefixdel.h"
 #include "segment.h"
 #include "store.h"
 
@@ -46,6 +47,7 @@ struct view {
     size_t n_l0;   /* segs[0, n_l0) are level 0 */
     size_t n_runs;
     view_run runs[MANIFEST_MAX_LEVEL]; /* the levels above 0 that hold segments, shallowest first */
+    pdel_set *pdels; /* the prefix deletes readers apply (db->pdels when built); may be NULL */
 };
 
 /* A segref for the local file of segment id, opened at once. Errors: the segment reader's. */

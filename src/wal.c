@@ -615,13 +615,13 @@ static const char *check_record_fields(const uint8_t *p, size_t avail, uint32_t 
     if (type == WAL_REC_MARK)
         return len == WAL_MARK_BYTES && ct_len == 0 && key_len == 0 && value_len == 8 ? NULL
                                                                                       : "bad sync mark";
-    if (type != WAL_REC_PUT && type != WAL_REC_DELETE)
+    if (type != WAL_REC_PUT && type != WAL_REC_DELETE && (type != WAL_REC_DELETE_PREFIX || version < 3))
         return "bad record type";
     if (key_len < 1 || key_len > FLOE_MAX_KEY_BYTES)
         return "bad key length";
     if ((uint64_t)WAL_RECORD_HEADER_BYTES + write_time_bytes(version) + key_len + ct_len + value_len != len)
         return "field lengths do not add up to the record length";
-    if (type == WAL_REC_DELETE && (value_len != 0 || ct_len != 0))
+    if ((type == WAL_REC_DELETE || type == WAL_REC_DELETE_PREFIX) && (value_len != 0 || ct_len != 0))
         return "delete record carries a value";
     return NULL;
 }
@@ -1516,7 +1516,7 @@ static int check_record(const wal_t *w, const wal_record *rec, uint64_t *len_out
 {
     if (!rec)
         return err_set(FLOE_EINVAL, "wal_append: NULL record");
-    if (rec->type != WAL_REC_PUT && rec->type != WAL_REC_DELETE)
+    if (rec->type != WAL_REC_PUT && rec->type != WAL_REC_DELETE && rec->type != WAL_REC_DELETE_PREFIX)
         return err_set(FLOE_EINVAL, "WAL record type %u is neither put nor delete", rec->type);
     if (!rec->key || rec->key_len < 1 || rec->key_len > FLOE_MAX_KEY_BYTES)
         return err_set(FLOE_EKEY, "WAL record key is %u bytes: keys are 1..%d bytes", rec->key_len,
@@ -1526,7 +1526,7 @@ static int check_record(const wal_t *w, const wal_record *rec, uint64_t *len_out
                        FLOE_MAX_CONTENT_TYPE_BYTES);
     if (rec->value_len && !rec->value)
         return err_set(FLOE_EINVAL, "WAL record has a value length but no value");
-    if (rec->type == WAL_REC_DELETE && (rec->value_len || rec->content_type_len))
+    if (rec->type != WAL_REC_PUT && (rec->value_len || rec->content_type_len))
         return err_set(FLOE_EINVAL, "WAL delete record for seq %llu carries a value or content type",
                        (unsigned long long)rec->seq);
     if (w->have_last_seq && rec->seq <= w->last_seq)

@@ -16,6 +16,7 @@
 enum wal_record_type {
     WAL_REC_PUT = 1,
     WAL_REC_DELETE = 2,
+    WAL_REC_DELETE_PREFIX = 4, /* version 3 only: every key starting with key, written before seq */
 };
 
 /* One logical record. Pointers are borrowed for the duration of the call that takes or passes it. */

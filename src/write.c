@@ -84,7 +84,7 @@ static void advance_visible(floe_t *db, uint64_t seq)
 
 /* Assigns e's seq and write time and appends it to the WAL and the pending memtable (note 1); *lsn gets the
  * WAL position to sync. Takes write_mu. */
-static int append_locked(floe_t *db, entry *e, uint64_t *lsn)
+static int append_locked(floe_t *db, entry *e, int prefix_delete, uint64_t *lsn)
 {
     pthread_mutex_lock(&db->write_mu);
     if (db->read_only) {
@@ -96,7 +96,7 @@ static int append_locked(floe_t *db, entry *e, uint64_t *lsn)
      * clock itself steps back. */
     e->write_ms = clock_unix_ms();
     wal_record rec = {
-        .type = e->type == ENTRY_DELETE ? WAL_REC_DELETE : WAL_REC_PUT,
+        .type = prefix_delete ? WAL_REC_DELETE_PREFIX : e->type == ENTRY_DELETE ? WAL_REC_DELETE : WAL_REC_PUT,
         .seq = e->seq,
         .write_ms = e->write_ms,
         .key = e->key,
@@ -113,6 +113,17 @@ static int append_locked(floe_t *db, entry *e, uint64_t *lsn)
             store_mark_read_only(db, floe_last_error());
         return rc;
     }
+    if (prefix_delete) {
+        /* Readers ignore it until visible_seq passes e->seq. */
+        pthread_mutex_lock(&db->state_mu);
+        rc = store_add_prefix_del(db, e->key, e->key_len, e->seq);
+        pthread_mutex_unlock(&db->state_mu);
+        if (rc < 0) {
+            pthread_mutex_unlock(&db->write_mu);
+            store_mark_read_only(db, "out of memory adding a prefix delete");
+            return rc;
+        }
+    }
     if ((rc = memtable_add(db->mem, e)) < 0) {
         /* The record is in the WAL but not readable: stop, so a restart replays it. */
         pthread_mutex_unlock(&db->write_mu);
@@ -128,11 +139,11 @@ static int append_locked(floe_t *db, entry *e, uint64_t *lsn)
     return 0;
 }
 
-static int write_entry(floe_t *db, entry *e, uint64_t *seq_out)
+static int write_entry(floe_t *db, entry *e, int prefix_delete, uint64_t *seq_out)
 {
     uint64_t lsn = 0;
     int rc = wait_for_room(db);
-    if (rc < 0 || (rc = append_locked(db, e, &lsn)) < 0)
+    if (rc < 0 || (rc = append_locked(db, e, prefix_delete, &lsn)) < 0)
         return rc;
     if ((rc = wal_sync(db->wal, lsn)) < 0) {
         store_mark_read_only(db, floe_last_error());
@@ -172,7 +183,7 @@ int floe_put(floe_t *db, const void *key, size_t key_len, const void *value, siz
         .content_type_len = (uint32_t)ct_len,
         .type = ENTRY_PUT,
     };
-    rc = write_entry(db, &e, seq_out);
+    rc = write_entry(db, &e, 0, seq_out);
     if (rc == 0)
         atomic_fetch_add_explicit(&db->n_puts, 1, memory_order_relaxed);
     return rc;
@@ -186,7 +197,25 @@ int floe_delete(floe_t *db, const void *key, size_t key_len, uint64_t *seq_out)
     if ((rc = store_check_key(key, key_len)) < 0)
         return rc;
     entry e = {.key = key, .key_len = (uint32_t)key_len, .value = (const void *)"", .type = ENTRY_DELETE};
-    rc = write_entry(db, &e, seq_out);
+    rc = write_entry(db, &e, 0, seq_out);
+    if (rc == 0)
+        atomic_fetch_add_explicit(&db->n_deletes, 1, memory_order_relaxed);
+    return rc;
+}
+
+int floe_delete_prefix(floe_t *db, const void *prefix, size_t prefix_len, uint64_t *seq_out)
+{
+    int rc;
+    if (!db)
+        return err_set(FLOE_EINVAL, "floe_delete_prefix: store handle is NULL");
+    if (prefix_len == 0)
+        return err_set(FLOE_EKEY, "floe_delete_prefix: the prefix is empty (it would delete every key)");
+    if ((rc = store_check_key(prefix, prefix_len)) < 0)
+        return rc;
+    /* One record; the prefix itself is also deleted as a key, which keeps the record in the
+     * pending segment and so in the segment that covers it. */
+    entry e = {.key = prefix, .key_len = (uint32_t)prefix_len, .value = (const void *)"", .type = ENTRY_DELETE};
+    rc = write_entry(db, &e, 1, seq_out);
     if (rc == 0)
         atomic_fetch_add_explicit(&db->n_deletes, 1, memory_order_relaxed);
     return rc;

@@ -376,6 +376,121 @@ START_TEST(compact_removes_what_retention_expired)
 }
 END_TEST
 
+static int get_rc(floe_t *db, const char *key)
+{
+    floe_value v = {0};
+    int rc = floe_get(db, key, strlen(key), &v);
+    floe_value_free(&v);
+    return rc;
+}
+
+static size_t list_count(floe_t *db, const char *prefix)
+{
+    floe_list *l = NULL;
+    ck_assert_int_eq(floe_list_keys(db, prefix, strlen(prefix), NULL, 0, 100000, &l), 0);
+    size_t n = l->count;
+    floe_list_free(l);
+    return n;
+}
+
+static void put_str(floe_t *db, const char *key, const char *value)
+{
+    ck_assert_int_eq(floe_put(db, key, strlen(key), value, strlen(value), NULL, NULL), 0);
+}
+
+/* floe_delete_prefix hides every key under the prefix at once (object cache included), keeps
+ * later writes, survives a restart from the WAL and from segments, and compaction gives the bytes
+ * back, dropping the segments that lie wholly under the prefix without reading them; with a cold
+ * tier, a restore from the bucket keeps them deleted. */
+static void prefix_delete_round_trip(floe_options *o)
+{
+    o->cache.object_bytes = 1 << 20; /* cached values must be hidden too */
+    floe_t *db = open_store(o);
+    char k[64], v[400];
+    memset(v, 'x', sizeof v - 1);
+    v[sizeof v - 1] = '\0';
+    for (int i = 0; i < 600; i++) {
+        snprintf(k, sizeof k, "logs/%05d", i);
+        put_str(db, k, v);
+    }
+    ck_assert_int_eq(floe_flush(db, o->cold.backend ? FLOE_DURABLE_REMOTE : FLOE_DURABLE_LOCAL), 0);
+    for (int i = 0; i < 300; i++) {
+        snprintf(k, sizeof k, "keep/%05d", i);
+        put_str(db, k, v);
+    }
+    ck_assert_int_eq(get_rc(db, "logs/00007"), 0); /* now in the object cache */
+    uint64_t seq = 0;
+    ck_assert_int_eq(floe_delete_prefix(db, "logs/", 5, &seq), 0);
+    ck_assert_uint_gt(seq, 0);
+    ck_assert_int_eq(get_rc(db, "logs/00007"), FLOE_ENOTFOUND);
+    ck_assert_int_eq(get_rc(db, "logs/00500"), FLOE_ENOTFOUND);
+    ck_assert_uint_eq(list_count(db, "logs/"), 0);
+    ck_assert_uint_eq(list_count(db, ""), 300);
+    put_str(db, "logs/after", "new");
+    ck_assert_int_eq(get_rc(db, "logs/after"), 0);
+    ck_assert_int_eq(floe_close(db), 0);
+
+    db = open_store(o); /* the delete comes back from the WAL */
+    ck_assert_int_eq(get_rc(db, "logs/00007"), FLOE_ENOTFOUND);
+    ck_assert_int_eq(get_rc(db, "logs/after"), 0);
+    ck_assert_uint_eq(list_count(db, "logs/"), 1);
+    ck_assert_int_eq(floe_flush(db, o->cold.backend ? FLOE_DURABLE_REMOTE : FLOE_DURABLE_LOCAL), 0);
+    ck_assert_int_eq(floe_close(db), 0);
+
+    db = open_store(o); /* ... and from the manifest once its WAL file is gone */
+    ck_assert_int_eq(get_rc(db, "logs/00007"), FLOE_ENOTFOUND);
+    uint64_t before = stats(db).local_segment_bytes + stats(db).segments_remote;
+    ck_assert_int_eq(floe_compact(db), 0);
+    floe_stats st = stats(db);
+    ck_assert_uint_ge(st.compaction_drops, 1);
+    if (!o->cold.backend)
+        ck_assert_msg(st.local_segment_bytes < before / 2, "%" PRIu64 " of %" PRIu64, st.local_segment_bytes, before);
+    ck_assert_int_eq(get_rc(db, "logs/00007"), FLOE_ENOTFOUND);
+    ck_assert_int_eq(get_rc(db, "keep/00007"), 0);
+    ck_assert_int_eq(get_rc(db, "logs/after"), 0);
+    ck_assert_uint_eq(list_count(db, ""), 301);
+    ck_assert_int_eq(floe_close(db), 0);
+    db = open_store(o);
+    ck_assert_int_eq(get_rc(db, "logs/00599"), FLOE_ENOTFOUND);
+    ck_assert_uint_eq(list_count(db, ""), 301);
+    ck_assert_int_eq(floe_close(db), 0);
+    if (!o->cold.backend)
+        return;
+    tu_rmrf(data_dir);
+    cold_t *c = NULL;
+    ck_assert_int_eq(cold_open_fs(cold_dir, &c), 0);
+    ck_assert_int_eq(tools_restore(c, data_dir, NULL), 0);
+    cold_close(c);
+    db = open_store(o);
+    ck_assert_int_eq(get_rc(db, "logs/00007"), FLOE_ENOTFOUND);
+    ck_assert_uint_eq(list_count(db, ""), 301);
+    ck_assert_int_eq(floe_close(db), 0);
+}
+
+START_TEST(compact_prefix_delete_hides_at_once_and_frees_the_space)
+{
+    floe_options o = small_opts();
+    prefix_delete_round_trip(&o);
+}
+END_TEST
+
+START_TEST(compact_prefix_delete_with_a_cold_tier_survives_a_restore)
+{
+    floe_options o = cold_opts();
+    prefix_delete_round_trip(&o);
+}
+END_TEST
+
+START_TEST(compact_prefix_delete_refuses_an_empty_prefix)
+{
+    floe_options o = small_opts();
+    floe_t *db = open_store(&o);
+    ck_assert_int_eq(floe_delete_prefix(db, "", 0, NULL), FLOE_EKEY);
+    ck_assert_ptr_nonnull(strstr(floe_last_error(), "empty"));
+    ck_assert_int_eq(floe_close(db), 0);
+}
+END_TEST
+
 /* floe_compact's errors are clear. */
 START_TEST(compact_refuses_a_null_store)
 {
@@ -398,6 +513,9 @@ static Suite *compact_suite(void)
     tcase_add_test(tc, compact_with_a_cold_tier_replaces_segments_in_the_bucket);
     tcase_add_test(tc, compact_refuses_a_null_store);
     tcase_add_test(tc, compact_removes_what_retention_expired);
+    tcase_add_test(tc, compact_prefix_delete_hides_at_once_and_frees_the_space);
+    tcase_add_test(tc, compact_prefix_delete_with_a_cold_tier_survives_a_restore);
+    tcase_add_test(tc, compact_prefix_delete_refuses_an_empty_prefix);
     suite_add_tcase(s, tc);
     return s;
 }

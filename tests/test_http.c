@@ -639,9 +639,9 @@ START_TEST(http_unknown_method_is_405_with_allow)
     assert_error(r, 405, "method_not_allowed");
     ck_assert_str_eq(resp_header(r, "Allow"), "POST");
     resp_free(r);
-    r = req("DELETE", "/v1/objects", NULL, NULL, -1);
+    r = req("PUT", "/v1/objects", NULL, "a", 1);
     ck_assert_int_eq(r->status, 405);
-    ck_assert_str_eq(resp_header(r, "Allow"), "GET, HEAD");
+    ck_assert_str_eq(resp_header(r, "Allow"), "GET, HEAD, DELETE");
     resp_free(r);
 }
 END_TEST
@@ -840,6 +840,33 @@ START_TEST(http_compact_waits_for_the_target_shape)
     resp_free(r);
     r = req("GET", "/v1/stats", NULL, NULL, -1);
     ck_assert_ptr_nonnull(strstr(r->body, "\"compactions\":"));
+    resp_free(r);
+}
+END_TEST
+
+/* DELETE /v1/objects?prefix=P deletes every key under P with one request; an empty or missing
+ * prefix is refused rather than taken for "everything". */
+START_TEST(http_delete_prefix_removes_every_key_under_it)
+{
+    ck_assert_int_eq(status_of("PUT", "/v1/objects/tmp/a", "1", 1), 201);
+    ck_assert_int_eq(status_of("PUT", "/v1/objects/tmp/b", "2", 1), 201);
+    ck_assert_int_eq(status_of("PUT", "/v1/objects/tmpkeep", "3", 1), 201);
+    resp *r = req("DELETE", "/v1/objects?prefix=tmp%2F", NULL, NULL, -1);
+    ck_assert_msg(r->status == 200, "delete prefix: %ld %s", r->status, r->body);
+    ck_assert_ptr_nonnull(strstr(r->body, "\"deleted_prefix\":\"tmp/\""));
+    resp_free(r);
+    ck_assert_int_eq(status_of("GET", "/v1/objects/tmp/a", NULL, 0), 404);
+    ck_assert_int_eq(status_of("GET", "/v1/objects/tmp/b", NULL, 0), 404);
+    ck_assert_int_eq(status_of("GET", "/v1/objects/tmpkeep", NULL, 0), 200);
+    r = req("GET", "/v1/objects?prefix=tmp", NULL, NULL, -1);
+    ck_assert_ptr_null(strstr(r->body, "tmp/a"));
+    ck_assert_ptr_nonnull(strstr(r->body, "tmpkeep"));
+    resp_free(r);
+    r = req("DELETE", "/v1/objects", NULL, NULL, -1);
+    assert_error(r, 400, "bad_request");
+    resp_free(r);
+    r = req("DELETE", "/v1/objects?prefix=", NULL, NULL, -1);
+    assert_error(r, 400, "bad_request");
     resp_free(r);
 }
 END_TEST
@@ -1350,6 +1377,7 @@ static Suite *http_suite(void)
     tcase_add_test(tc, http_flush_waits_for_durability);
     tcase_add_test(tc, http_flush_remote_waits_for_the_cold_tier);
     tcase_add_test(tc, http_compact_waits_for_the_target_shape);
+    tcase_add_test(tc, http_delete_prefix_removes_every_key_under_it);
     tcase_add_test(tc, http_stats_is_json_with_store_and_http_counters);
     tcase_add_test(tc, http_metrics_has_the_expected_names);
     tcase_add_test(tc, http_health_endpoints);

@@ -74,6 +74,8 @@ static manifest *full_manifest(void)
     manifest_find(m, 5)->level = 2;
     manifest_find(m, 8)->level = MANIFEST_MAX_LEVEL;
     manifest_find(m, 8)->retired = 1;
+    ck_assert_int_eq(manifest_add_prefix_del(m, "logs/", 5, 77), 0);
+    ck_assert_int_eq(manifest_add_prefix_del(m, "\x00\xff", 2, 78), 0);
     m->next_segment_id = 100;
     m->last_seq = (uint64_t)INT64_MAX;
     return m;
@@ -112,6 +114,12 @@ static void assert_same_manifest(const manifest *a, const manifest *b)
     ck_assert_uint_eq(a->count, b->count);
     for (size_t i = 0; i < a->count; i++)
         assert_same_segment(&a->segments[i], &b->segments[i]);
+    ck_assert_uint_eq(a->n_prefix_dels, b->n_prefix_dels);
+    for (size_t i = 0; i < a->n_prefix_dels; i++) {
+        ck_assert_uint_eq(a->prefix_dels[i].len, b->prefix_dels[i].len);
+        ck_assert_mem_eq(a->prefix_dels[i].prefix, b->prefix_dels[i].prefix, a->prefix_dels[i].len);
+        ck_assert_uint_eq(a->prefix_dels[i].seq, b->prefix_dels[i].seq);
+    }
 }
 
 /* Parses text that must be refused; checks the code and that the message contains every needle. */
@@ -463,6 +471,19 @@ static void edit_overlap_in_a_level(json_t *root)
     json_object_set_new(segment_object(root, 0), "level", json_integer(2));
 }
 
+static void edit_empty_prefix_delete(json_t *root)
+{
+    json_t *d = json_array_get(json_object_get(root, "prefix_deletes"), 0);
+    json_object_set_new(d, "prefix", json_string(""));
+}
+
+static void edit_prefix_delete_after_last_seq(json_t *root)
+{
+    json_t *d = json_array_get(json_object_get(root, "prefix_deletes"), 1);
+    json_object_set_new(d, "seq", json_integer(INT64_MAX)); /* last_seq is INT64_MAX - 0: use the max */
+    json_object_set_new(root, "last_seq", json_integer(INT64_MAX - 1));
+}
+
 static void edit_format1_with_level(json_t *root)
 {
     json_object_set_new(root, "format", json_integer(1));
@@ -490,7 +511,9 @@ START_TEST(manifest_bad_fields_are_refused_naming_the_field)
     assert_edit_refused(edit_retired_not_boolean, "field segments[1].retired must be true or false", NULL);
     assert_edit_refused(edit_retired_but_local, "segments[0] is retired but its state is local", NULL);
     assert_edit_refused(edit_overlap_in_a_level, "segments 3 and 5 of level 2 overlap", NULL);
-    assert_edit_refused(edit_format1_with_level, "unknown field segments[0].level", NULL);
+    assert_edit_refused(edit_format1_with_level, "unknown field", NULL);
+    assert_edit_refused(edit_empty_prefix_delete, "prefix_deletes[0].prefix must be 1 to 1024 bytes", NULL);
+    assert_edit_refused(edit_prefix_delete_after_last_seq, "prefix_deletes[1].seq 9223372036854775807 is above last_seq 9223372036854775806", NULL);
 }
 END_TEST
 
@@ -503,6 +526,9 @@ START_TEST(manifest_format1_loads_every_segment_in_level0)
         m->segments[i].level = 0;
         m->segments[i].retired = 0;
     }
+    for (size_t i = 0; i < m->n_prefix_dels; i++)
+        free(m->prefix_dels[i].prefix);
+    m->n_prefix_dels = 0;
     char *text = NULL;
     size_t len = 0;
     ck_assert_int_eq(manifest_to_json(m, &text, &len), 0);
@@ -510,6 +536,7 @@ START_TEST(manifest_format1_loads_every_segment_in_level0)
     json_t *root = json_loadb(text, len, 0, &jerr);
     ck_assert_ptr_nonnull(root);
     json_object_set_new(root, "format", json_integer(1));
+    json_object_del(root, "prefix_deletes");
     for (size_t i = 0; i < json_array_size(json_object_get(root, "segments")); i++) {
         json_object_del(segment_object(root, i), "level");
         json_object_del(segment_object(root, i), "retired");

@@ -35,12 +35,20 @@
 #define COUNTER KEYS - 1
 #define ACK_DONE 0xffffffffu
 
-typedef enum kind { EV_PUT, EV_COUNTER, EV_DELETE } kind;
+typedef enum kind { EV_PUT, EV_COUNTER, EV_DELETE, EV_DELETE_PREFIX } kind;
+
+/* Event PREFIX_EVENT deletes the prefix "k0010": keys 100 to 109, all written before it. */
+#define PREFIX_EVENT 170
+#define PREFIX_FIRST 100
+#define PREFIX_KEYS 10
 
 /* Event e of the workload: what it writes. Every 8th bumps one shared counter key (a newer write of
- * an old key), every 16th deletes the key event e - 3 wrote, the others put key e. */
+ * an old key), every 16th deletes the key event e - 3 wrote, PREFIX_EVENT deletes a prefix, the
+ * others put key e. */
 static kind event_kind(int e)
 {
+    if (e == PREFIX_EVENT)
+        return EV_DELETE_PREFIX;
     if (e % 8 == 7)
         return EV_COUNTER;
     if (e % 16 == 3 && e >= 3)
@@ -136,7 +144,9 @@ static void workload(const char *data_dir, const char *cold_dir, floe_sync_mode 
     char key[32], value[1100];
     for (int e = 0; e < EVENTS; e++) {
         key_name(event_key(e), key, sizeof key);
-        if (event_kind(e) == EV_DELETE) {
+        if (event_kind(e) == EV_DELETE_PREFIX) {
+            rc = floe_delete_prefix(db, "k0010", 5, NULL);
+        } else if (event_kind(e) == EV_DELETE) {
             rc = floe_delete(db, key, strlen(key), NULL);
         } else {
             size_t len = event_value(e, value, sizeof value);
@@ -329,18 +339,29 @@ static void verify(const char *root, floe_sync_mode sync, const outcome *out, co
             }
             if (s == hi)
                 break;
-            int k = event_key(s);
-            int next = event_kind(s) == EV_DELETE ? -1 : s;
-            mismatches -= model[k] != have[k];
-            model[k] = next;
-            mismatches += model[k] != have[k];
+            int k = event_key(s), n = 1;
+            if (event_kind(s) == EV_DELETE_PREFIX) {
+                k = PREFIX_FIRST;
+                n = PREFIX_KEYS;
+            }
+            for (int i = k; i < k + n; i++) {
+                int next = event_kind(s) == EV_DELETE || event_kind(s) == EV_DELETE_PREFIX ? -1 : s;
+                mismatches -= model[i] != have[i];
+                model[i] = next;
+                mismatches += model[i] != have[i];
+            }
         }
         if (match < 0) {
             /* Say which keys differ from the state after all acks (the run's directory stays). */
             for (int k = 0; k < KEYS; k++)
                 model[k] = -1;
-            for (int s = 0; s < out->acked; s++)
-                model[event_key(s)] = event_kind(s) == EV_DELETE ? -1 : s;
+            for (int s = 0; s < out->acked; s++) {
+                if (event_kind(s) == EV_DELETE_PREFIX)
+                    for (int i = PREFIX_FIRST; i < PREFIX_FIRST + PREFIX_KEYS; i++)
+                        model[i] = -1;
+                else
+                    model[event_key(s)] = event_kind(s) == EV_DELETE ? -1 : s;
+            }
             for (int k = 0; k < KEYS; k++)
                 if (model[k] != have[k])
                     fprintf(stderr, "%s: key %d holds event %d, the acks say %d (%s)\n", what, k, have[k], model[k],

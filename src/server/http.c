@@ -63,7 +63,7 @@
 #define HTTP_CONNECTION_MEMORY_EXTRA (4u * 1024)
 /* What each route accepts, for 405 answers. */
 static const char *const route_allow[R_COUNT] = {
-    "GET, HEAD, PUT, DELETE", "GET, HEAD", "POST", "POST", "GET, HEAD", "GET, HEAD", "GET, HEAD", "GET, HEAD", ""};
+    "GET, HEAD, PUT, DELETE", "GET, HEAD, DELETE", "POST", "POST", "GET, HEAD", "GET, HEAD", "GET, HEAD", "GET, HEAD", ""};
 
 void http_log(const http_server *s, int level, const char *fmt, ...)
 {
@@ -556,6 +556,9 @@ static void run_work(http_server *s, http_req *r)
     case WORK_COMPACT:
         rc = floe_compact(s->db);
         break;
+    case WORK_DELETE_PREFIX:
+        rc = floe_delete_prefix(s->db, r->key, r->key_len, &r->work_seq);
+        break;
     }
     r->work_rc = rc;
     r->work_error[0] = '\0';
@@ -669,6 +672,8 @@ static int method_allowed(enum route route, enum method m)
     case R_FLUSH:
     case R_COMPACT:
         return m == M_POST;
+    case R_LIST:
+        return m == M_GET || m == M_HEAD || m == M_DELETE;
     case R_UNKNOWN:
         return 1;
     default:
@@ -722,6 +727,8 @@ static enum MHD_Result begin_request(http_req *r, struct MHD_Connection *c, cons
             return http_handle_delete(r, c);
         return http_handle_get(r, c);
     case R_LIST:
+        if (r->method == M_DELETE)
+            return http_handle_delete_prefix(r, c);
         return http_handle_list(r, c);
     case R_FLUSH:
         return http_handle_flush(r, c);

@@ -69,7 +69,7 @@ struct http_server {
     unsigned worker_count;
 };
 
-enum work_op { WORK_PUT, WORK_DELETE, WORK_FLUSH, WORK_COMPACT };
+enum work_op { WORK_PUT, WORK_DELETE, WORK_DELETE_PREFIX, WORK_FLUSH, WORK_COMPACT };
 enum { WORK_NONE, WORK_QUEUED, WORK_DONE };
 
 /* One request's state, from the handler's first call to the completion callback. */
@@ -153,6 +153,7 @@ enum MHD_Result http_receive_body(http_req *r, const char *data, size_t *size);
 enum MHD_Result http_finish_put(http_req *r, struct MHD_Connection *c);
 enum MHD_Result http_handle_list(http_req *r, struct MHD_Connection *c);
 enum MHD_Result http_handle_compact(http_req *r, struct MHD_Connection *c);
+enum MHD_Result http_handle_delete_prefix(http_req *r, struct MHD_Connection *c);
 enum MHD_Result http_handle_flush(http_req *r, struct MHD_Connection *c);
 enum MHD_Result http_handle_stats(http_req *r, struct MHD_Connection *c);
 enum MHD_Result http_handle_metrics(http_req *r, struct MHD_Connection *c);

@@ -462,6 +462,25 @@ enum MHD_Result http_handle_flush(http_req *r, struct MHD_Connection *c)
     return http_start_work(r, c, WORK_FLUSH);
 }
 
+enum MHD_Result http_handle_delete_prefix(http_req *r, struct MHD_Connection *c)
+{
+    static const char *const known[] = {"prefix", NULL};
+    struct query_ctx q = {.known = known};
+    enum MHD_Result ret = MHD_NO;
+    if (!parse_query(r, c, &q, &ret))
+        return ret;
+    long n = q.present[0] ? http_pct_decode(q.values[0], strlen(q.values[0]), r->key, FLOE_MAX_KEY_BYTES) : 0;
+    if (n == -3)
+        return http_respond_error(r, c, 413, "key_too_long", "prefix is longer than %d bytes", FLOE_MAX_KEY_BYTES);
+    if (n < 0)
+        return http_respond_error(r, c, 400, "bad_request", "prefix has a malformed percent-escape or a NUL byte");
+    if (n == 0)
+        return http_respond_error(r, c, 400, "bad_request",
+                                  "DELETE /v1/objects needs a non-empty prefix=P: it deletes every key under P");
+    r->key_len = (size_t)n;
+    return http_start_work(r, c, WORK_DELETE_PREFIX);
+}
+
 enum MHD_Result http_handle_compact(http_req *r, struct MHD_Connection *c)
 {
     static const char *const known[] = {"wait", NULL};
@@ -494,7 +513,7 @@ static void stats_json(http_server *s, const floe_stats *st, buf_t *b)
     U(uploads), U(upload_bytes), U(manifest_version);
     U(writer_epoch), U(gc_runs), U(gc_objects_deleted), U(gc_errors), U(segments_per_read_max), U(compactions), U(compaction_moves),
         U(compaction_bytes_read), U(compaction_bytes_written), U(compaction_queue_depth), U(compaction_errors),
-        U(compaction_expired), U(segments_level0), U(levels);
+        U(compaction_expired), U(compaction_drops), U(segments_level0), U(levels);
 #undef U
     const char *arrays[3] = {"s3_requests", "s3_errors", "s3_retries"};
     const uint64_t *vals[3] = {st->cold_requests, st->cold_errors, st->cold_retries};
@@ -662,6 +681,8 @@ static void metrics_unlabelled(http_server *s, const floe_stats *st, buf_t *b)
         {"floe_compaction_errors_total", "counter", "Compaction jobs that failed.", st->compaction_errors},
         {"floe_compaction_expired_total", "counter", "Entries compaction removed as expired by retention.",
          st->compaction_expired},
+        {"floe_compaction_drops_total", "counter", "Segments dropped unread because a prefix delete hid them.",
+         st->compaction_drops},
         {"floe_segments_level0", "gauge", "Level-0 segments.", st->segments_level0},
         {"floe_levels", "gauge", "Levels below 0 that hold segments.", st->levels},
         {"floe_read_only", "gauge", "1 when a failed write made the store read-only.",
@@ -784,6 +805,12 @@ enum MHD_Result http_respond_work(http_req *r, struct MHD_Connection *c)
     }
     if (r->op == WORK_FLUSH) {
         buf_printf(&b, "{\"durable\":\"%s\"}\n", r->flush_level == FLOE_DURABLE_LOCAL ? "local" : "remote");
+        return http_respond_json(r, c, 200, &b);
+    }
+    if (r->op == WORK_DELETE_PREFIX) {
+        buf_printf(&b, "{\"deleted_prefix\":");
+        http_json_str(&b, r->key, r->key_len);
+        buf_printf(&b, ",\"seq\":%" PRIu64 "}\n", r->work_seq);
         return http_respond_json(r, c, 200, &b);
     }
     if (r->op == WORK_COMPACT) {
