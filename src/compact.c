@@ -37,6 +37,10 @@
  *     drops them, and a segment whose whole key range lies under it and whose versions are all
  *     older is dropped without being read. The delete itself is forgotten once no live segment
  *     may hold a version it hides (and no retired one exists, so the bucket holds none either).
+ * 10. With retention rules each segment records when its first version expires (expires_ms, under
+ *     the rules it was written with); once that time passes, the thread (which sleeps until then,
+ *     no longer) rewrites it in its level, or runs a level-0 job for a level-0 one, and the
+ *     expired versions leave. A store whose data never expires wakes for nothing.
  *  7. floe_compact goes further than the background's targets: it merges level 0 and then every
  *     level into the one below until all data is in the deepest level, where no tombstone is kept,
  *     so every overwritten or deleted byte is given back; with retention rules it then rewrites each
@@ -106,6 +110,7 @@ typedef struct job {
 /* One output segment being written. */
 typedef struct job_output {
     uint64_t id;
+    uint64_t expires_ms; /* the earliest expiry among its versions, 0 if none */
     char *tmp, *path;
     segment_writer *w;
     segment_info info;
@@ -395,6 +400,47 @@ static int plan_drop(floe_t *db, job *j)
     return 0;
 }
 
+/* A retention job (note 10): the first live, eligible segment of a level above 0 whose earliest
+ * version has expired is rewritten in its level, with what the rewrite needs for note 2; a level-0
+ * one instead sets *l0_expired, for a level-0 job. Returns 1 with *j filled, 0 for none. */
+static int plan_expired(floe_t *db, job *j, int *l0_expired)
+{
+    if (!retention_enabled(&db->opts))
+        return 0;
+    uint64_t now = clock_unix_ms();
+    for (size_t i = 0; i < db->man->count; i++) {
+        const manifest_segment *ms = &db->man->segments[i];
+        if (!ms->expires_ms || ms->expires_ms > now || !eligible(db, ms))
+            continue;
+        if (ms->level == 0) {
+            *l0_expired = 1;
+            continue;
+        }
+        j->from_level = j->out_level = ms->level;
+        int rc = add_input(j, ms);
+        if (rc == 0)
+            rc = add_deeper(j, db->man);
+        if (rc == 0)
+            rc = snapshot_prefix_dels(db, j);
+        return rc < 0 ? rc : 1;
+    }
+    return 0;
+}
+
+/* The earliest expiry among live segments (unix ms), 0 if none: when the thread must look again. */
+static uint64_t next_expiry_ms(floe_t *db)
+{
+    uint64_t t = 0;
+    pthread_mutex_lock(&db->manifest_mu);
+    for (size_t i = 0; i < db->man->count; i++) {
+        const manifest_segment *ms = &db->man->segments[i];
+        if (!ms->retired && ms->expires_ms && (!t || ms->expires_ms < t))
+            t = ms->expires_ms;
+    }
+    pthread_mutex_unlock(&db->manifest_mu);
+    return t;
+}
+
 /* Chooses the next job (note 1): level 0 at its trigger (any level-0 segment when forced), else
  * (forced) the shallowest level above the deepest one (note 7), else the level most over its target. Returns 1 with *j filled, 0 for none. Needs manifest_mu. */
 static int plan(floe_t *db, int force, job *j)
@@ -407,6 +453,12 @@ static int plan(floe_t *db, int force, job *j)
         return 0; /* note 5 */
     if ((rc = plan_drop(db, j)) != 0)
         return rc < 0 ? (job_clear(j), rc) : 1;
+    int l0_expired = 0;
+    if ((rc = plan_expired(db, j, &l0_expired)) != 0) {
+        if (rc < 0)
+            job_clear(j);
+        return rc < 0 ? rc : 1;
+    }
     size_t n0 = level0_prefix(db, idx, COMPACT_MAX_INPUTS);
     uint32_t shallow = 0, deepest = 0;
     for (uint32_t l = 1; l <= MANIFEST_MAX_LEVEL; l++) {
@@ -415,7 +467,7 @@ static int plan(floe_t *db, int force, job *j)
             deepest = l;
         }
     }
-    if (n0 > 0 && (force || (o->compaction.l0_trigger && n0 >= o->compaction.l0_trigger))) {
+    if (n0 > 0 && (force || l0_expired || (o->compaction.l0_trigger && n0 >= o->compaction.l0_trigger))) {
         rc = plan_level0(db, idx, n0, j);
         rc = rc < 0 ? rc : 1;
     } else if (force && shallow && shallow < deepest) {
@@ -673,6 +725,9 @@ static int merge(floe_t *db, job *j, uint64_t epoch, job_output **outs_out, size
             }
             if ((rc = segment_writer_add(outs[n - 1].w, &e)) < 0)
                 break;
+            uint64_t x = e.type == ENTRY_PUT ? retention_expiry_ms(&db->opts, e.key, e.key_len, e.write_ms) : 0;
+            if (x && (!outs[n - 1].expires_ms || x < outs[n - 1].expires_ms))
+                outs[n - 1].expires_ms = x;
             uint64_t b = (uint64_t)e.key_len + e.value_len + e.content_type_len + 16;
             out_bytes += b;
             total += b;
@@ -849,6 +904,7 @@ static int commit_manifest(floe_t *db, job *j, job_output *outs, size_t n)
     for (size_t i = 0; i < n && rc == 0; i++) {
         manifest_segment ms = flusher_segment_entry(&outs[i].info, db->cold ? SEG_UPLOADING : SEG_LOCAL, j->out_level);
         ms.object_key = db->cold ? outs[i].key : "";
+        ms.expires_ms = outs[i].expires_ms;
         if ((rc = manifest_insert(db->man, &ms)) == 0 && db->man->next_segment_id <= ms.id)
             db->man->next_segment_id = ms.id + 1;
         if (rc == 0 && db->cold) {
@@ -997,19 +1053,47 @@ static void *compact_main(void *arg)
 {
     floe_t *db = arg;
     int64_t backoff_ms = 0;
+    uint64_t due_tried = 0; /* an expiry a run found no job for: only a notify makes it worth a new look */
+    uint64_t woke_for = 0;  /* the expiry that woke this round, 0 if a notify did */
     pthread_mutex_lock(&db->compact_mu);
     for (;;) {
-        while (!db->compact_stopping && !db->compact_pending)
-            pthread_cond_wait(&db->compact_cv, &db->compact_mu);
+        while (!db->compact_stopping && !db->compact_pending) {
+            /* Note 10: with retention rules, wake when the first version expires. */
+            pthread_mutex_unlock(&db->compact_mu);
+            uint64_t due = retention_enabled(&db->opts) ? next_expiry_ms(db) : 0;
+            uint64_t now = clock_unix_ms();
+            pthread_mutex_lock(&db->compact_mu);
+            if (db->compact_stopping || db->compact_pending)
+                break;
+            if (!due) {
+                pthread_cond_wait(&db->compact_cv, &db->compact_mu);
+                continue;
+            }
+            if (due <= now && due == due_tried) {
+                /* Its segment cannot be compacted yet (not published): wait for a notify. */
+                pthread_cond_wait(&db->compact_cv, &db->compact_mu);
+                continue;
+            }
+            if (due <= now) {
+                woke_for = due;
+                db->compact_pending = 1;
+                break;
+            }
+            uint64_t wait_ms = due - now > 3600000 ? 3600000 : due - now;
+            struct timespec ts = clock_deadline_after_ms((int64_t)wait_ms + 10);
+            pthread_cond_timedwait(&db->compact_cv, &db->compact_mu, &ts);
+        }
         if (db->compact_stopping)
             break;
         db->compact_pending = 0;
         pthread_mutex_unlock(&db->compact_mu);
-        int rc;
+        int rc, jobs = 0;
         pthread_mutex_lock(&db->compact_job_mu);
-        while ((rc = run_one(db, 0)) > 0) {
-        }
+        while ((rc = run_one(db, 0)) > 0)
+            jobs++;
         pthread_mutex_unlock(&db->compact_job_mu);
+        due_tried = jobs == 0 ? woke_for : 0;
+        woke_for = 0;
         if (rc < 0 && rc != FLOE_ECLOSED) {
             backoff_ms = backoff_ms ? (backoff_ms * 2 > 60000 ? 60000 : backoff_ms * 2) : 1000;
             store_log(db, 1, "%s; compaction tries again in %lld ms", floe_last_error(), (long long)backoff_ms);

@@ -23,6 +23,7 @@
 #include "clock.h"
 #include "compact.h"
 #include "file.h"
+#include "retention.h"
 #include "segment.h"
 #include "uploader.h"
 #include "view.h"
@@ -74,7 +75,7 @@ int flusher_seal_locked(floe_t *db)
 }
 
 /* Copies the newest version of each key of mem into the segment writer w. */
-static int add_memtable(segment_writer *w, memtable_t *mem)
+static int add_memtable(segment_writer *w, memtable_t *mem, const floe_options *o, uint64_t *expires_ms)
 {
     memtable_iter *it = NULL;
     int rc = memtable_iter_create(mem, &it);
@@ -93,6 +94,9 @@ static int add_memtable(segment_writer *w, memtable_t *mem)
         prev_len = e.key_len;
         if ((rc = segment_writer_add(w, &e)) < 0)
             break;
+        uint64_t x = e.type == ENTRY_PUT ? retention_expiry_ms(o, e.key, e.key_len, e.write_ms) : 0;
+        if (x && (!*expires_ms || x < *expires_ms))
+            *expires_ms = x;
     }
     memtable_iter_destroy(it);
     return rc;
@@ -100,7 +104,7 @@ static int add_memtable(segment_writer *w, memtable_t *mem)
 
 /* Writes one sealed memtable as a segment file: temp name, fsync, rename, fsync directory. On
  * success *info holds its description. */
-static int write_segment_file(floe_t *db, const sealed *s, uint64_t epoch, segment_info *info)
+static int write_segment_file(floe_t *db, const sealed *s, uint64_t epoch, segment_info *info, uint64_t *expires_ms)
 {
     int rc = 0;
     char *tmp = store_segment_path(db, s->id, ".tmp");
@@ -118,7 +122,7 @@ static int write_segment_file(floe_t *db, const sealed *s, uint64_t epoch, segme
         .compression = db->opts.segment.compression,
         .bloom_bits_per_key = 10,
     };
-    if ((rc = segment_writer_open(tmp, &so, &w)) < 0 || (rc = add_memtable(w, s->mem)) < 0)
+    if ((rc = segment_writer_open(tmp, &so, &w)) < 0 || (rc = add_memtable(w, s->mem, &db->opts, expires_ms)) < 0)
         goto out;
     rc = segment_writer_finish(w, info);
     w = NULL;
@@ -177,10 +181,11 @@ static int add_prefix_dels(floe_t *db, uint64_t after, uint64_t through)
     return rc;
 }
 
-static int manifest_add_segment(floe_t *db, const sealed *s, const segment_info *info)
+static int manifest_add_segment(floe_t *db, const sealed *s, const segment_info *info, uint64_t expires_ms)
 {
     manifest_segment ms = flusher_segment_entry(info, SEG_LOCAL, 0);
     ms.id = s->id;
+    ms.expires_ms = expires_ms;
     pthread_mutex_lock(&db->manifest_mu);
     size_t old_dels = db->man->n_prefix_dels;
     int rc = manifest_insert(db->man, &ms); /* a compaction may have named a higher id first */
@@ -252,8 +257,10 @@ static int flush_one(floe_t *db)
     pthread_mutex_lock(&db->manifest_mu);
     uint64_t epoch = db->man->writer_epoch;
     pthread_mutex_unlock(&db->manifest_mu);
-    int rc = write_segment_file(db, &s, epoch, &info);
-    if (rc < 0 || (rc = segref_open_local(db, s.id, &r)) < 0 || (rc = manifest_add_segment(db, &s, &info)) < 0 ||
+    uint64_t expires_ms = 0;
+    int rc = write_segment_file(db, &s, epoch, &info, &expires_ms);
+    if (rc < 0 || (rc = segref_open_local(db, s.id, &r)) < 0 ||
+        (rc = manifest_add_segment(db, &s, &info, expires_ms)) < 0 ||
         (rc = install_segment(db, r)) < 0) {
         segref_unref(r);
         segment_info_clear(&info);

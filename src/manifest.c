@@ -389,7 +389,8 @@ static int segment_to_json(const manifest_segment *s, size_t i, json_t **out)
         (rc = put_u64(o, path, "count", s->count)) || (rc = put_u64(o, path, "epoch", s->epoch)) ||
         (rc = put_new(o, "created_unix_s", json_integer((json_int_t)s->created_unix_s))) ||
         (rc = put_new(o, "state", json_string(manifest_state_name(s->state)))) ||
-        (rc = put_u64(o, path, "level", s->level)) || (rc = put_new(o, "retired", json_boolean(s->retired))))
+        (rc = put_u64(o, path, "level", s->level)) || (rc = put_new(o, "retired", json_boolean(s->retired))) ||
+        (s->expires_ms && (rc = put_u64(o, path, "expires_ms", s->expires_ms))))
         goto out;
     *out = o;
     o = NULL;
@@ -604,7 +605,7 @@ static int get_hex_key(const reader *r, json_t *obj, const char *field, uint8_t 
 
 static const char *const segment_fields[] = {
     "id",      "object_key", "size",  "crc32c",         "min_key", "max_key", "min_seq",
-    "max_seq", "count",      "epoch", "created_unix_s", "state",   "level",   "retired", NULL,
+    "max_seq", "count",      "epoch", "created_unix_s", "state",   "level",   "retired", "expires_ms", NULL,
 };
 
 /* Format 1 had neither level nor retired. */
@@ -680,6 +681,8 @@ static int segment_from_json(const reader *r, json_t *o, uint64_t format, manife
         }
         s.level = (uint32_t)level;
         s.retired = json_is_true(v);
+        if (json_object_get(o, "expires_ms") && (rc = get_u64(r, o, "expires_ms", INT64_MAX, &s.expires_ms)))
+            goto out; /* optional: absent is 0, nothing expires */
     }
     *out = s;
     return 0;

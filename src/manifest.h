@@ -42,6 +42,8 @@ typedef struct manifest_segment {
     manifest_seg_state state;
     uint32_t level; /* 0: freshly sealed, ranges may overlap; 1..MANIFEST_MAX_LEVEL: compacted, one
                      * sorted run per level whose segments never overlap (compact.c) */
+    uint64_t expires_ms; /* when its first version expires under the retention rules it was written
+                          * with (unix ms), 0 if none does: compaction rewrites it then */
     int retired;    /* replaced by compaction outputs not yet published: no reader uses it, but the
                      * remote manifest names it until the outputs are published (state is remote) */
 } manifest_segment;

@@ -18,6 +18,23 @@
 
 #include "error.h"
 
+uint64_t retention_expiry_ms(const floe_options *opts, const void *key, size_t key_len, uint64_t write_ms)
+{
+    if (opts->retention_count == 0 || write_ms == 0)
+        return 0;
+    const floe_retention_rule *best = NULL;
+    size_t best_len = 0;
+    for (size_t i = 0; i < opts->retention_count; i++) {
+        const floe_retention_rule *r = &opts->retention[i];
+        size_t len = strlen(r->prefix);
+        if (len > key_len || (best && len <= best_len) || (len && memcmp(key, r->prefix, len) != 0))
+            continue;
+        best = r;
+        best_len = len;
+    }
+    return best && best->max_age_s ? write_ms + best->max_age_s * 1000u : 0;
+}
+
 int retention_expired(const floe_options *opts, const void *key, size_t key_len, uint64_t write_ms,
                       uint64_t now_ms)
 {

@@ -26,6 +26,10 @@
 int retention_expired(const floe_options *opts, const void *key, size_t key_len, uint64_t write_ms,
                       uint64_t now_ms);
 
+/* When an entry of key written at write_ms expires under opts' rules (unix ms), or 0 if never: the
+ * same rule retention_expired applies. Compaction records the earliest of a segment's. */
+uint64_t retention_expiry_ms(const floe_options *opts, const void *key, size_t key_len, uint64_t write_ms);
+
 /* 1 if opts has any retention rule: a caller that must read the clock for retention_expired can
  * skip it when this is 0 (the common case, on every point read). */
 static inline int retention_enabled(const floe_options *opts)

@@ -376,6 +376,42 @@ START_TEST(compact_removes_what_retention_expired)
 }
 END_TEST
 
+/* Without floe_compact: once the first version of a segment expires, the background thread
+ * rewrites it and the expired bytes leave. */
+START_TEST(compact_in_the_background_removes_what_expired)
+{
+    static model m;
+    memset(&m, 0, sizeof m);
+    fake_now_ms = 1800000000000ull;
+    clock_set_unix_ms_source(fake_clock);
+    floe_retention_rule rules[] = {{.prefix = "key/", .max_age_s = 60}};
+    floe_options o = small_opts();
+    o.retention = rules;
+    o.retention_count = 1;
+    o.compaction.l0_trigger = 4;
+    floe_t *db = open_store(&o);
+    for (int i = 0; i < 1500; i++)
+        put(db, &m, i, 1, 300);
+    ck_assert_int_eq(floe_compact(db), 0);
+    uint64_t full = stats(db).local_segment_bytes;
+    fake_now_ms += 61 * 1000;
+    ck_assert_int_eq(floe_put(db, "other", 5, "x", 1, NULL, NULL), 0);
+    ck_assert_int_eq(floe_flush(db, FLOE_DURABLE_LOCAL), 0); /* a segment written: the thread looks */
+    floe_stats st = stats(db);
+    for (int i = 0; i < 200 && st.local_segment_bytes >= full / 10; i++) {
+        clock_sleep_ms(50);
+        st = stats(db);
+    }
+    ck_assert_msg(st.local_segment_bytes < full / 10, "%" PRIu64 " bytes left of %" PRIu64, st.local_segment_bytes,
+                  full);
+    ck_assert_uint_ge(st.compaction_expired, 1500);
+    memset(&m, 0, sizeof m);
+    check_model(db, &m, 1500, 300);
+    ck_assert_int_eq(floe_close(db), 0);
+    clock_set_unix_ms_source(NULL);
+}
+END_TEST
+
 static int get_rc(floe_t *db, const char *key)
 {
     floe_value v = {0};
@@ -513,6 +549,7 @@ static Suite *compact_suite(void)
     tcase_add_test(tc, compact_with_a_cold_tier_replaces_segments_in_the_bucket);
     tcase_add_test(tc, compact_refuses_a_null_store);
     tcase_add_test(tc, compact_removes_what_retention_expired);
+    tcase_add_test(tc, compact_in_the_background_removes_what_expired);
     tcase_add_test(tc, compact_prefix_delete_hides_at_once_and_frees_the_space);
     tcase_add_test(tc, compact_prefix_delete_with_a_cold_tier_survives_a_restore);
     tcase_add_test(tc, compact_prefix_delete_refuses_an_empty_prefix);
