@@ -527,6 +527,65 @@ START_TEST(compact_prefix_delete_refuses_an_empty_prefix)
 }
 END_TEST
 
+/* Every manifest version the bucket keeps restores to exactly the state the store had when it
+ * published it: compaction never makes a restore to an older manifest bring back a key that was
+ * deleted (by key or by prefix) or overwritten before it. */
+START_TEST(compact_restore_to_any_retained_manifest_gives_its_state)
+{
+    static model m, at[3];
+    uint64_t version[3];
+    memset(&m, 0, sizeof m);
+    floe_options o = cold_opts();
+    floe_t *db = open_store(&o);
+    for (int phase = 0; phase < 3; phase++) {
+        if (phase == 0)
+            for (int i = 0; i < 800; i++)
+                put(db, &m, i, 1, 150);
+        if (phase == 1) {
+            for (int i = 0; i < 400; i++)
+                put(db, &m, i, 2, 150);
+            for (int i = 400; i < 600; i++)
+                del(db, &m, i);
+        }
+        if (phase == 2) {
+            ck_assert_int_eq(floe_delete_prefix(db, "key/0001", 8, NULL), 0);
+            for (int i = 100; i < 200; i++)
+                m.version[i] = 0;
+            for (int i = 700; i < 800; i++)
+                put(db, &m, i, 3, 150);
+        }
+        ck_assert_int_eq(floe_flush(db, FLOE_DURABLE_REMOTE), 0);
+        ck_assert_int_eq(floe_compact(db), 0);
+        version[phase] = stats(db).manifest_version;
+        at[phase] = m;
+    }
+    ck_assert_int_eq(floe_close(db), 0);
+    for (int phase = 0; phase < 3; phase++) {
+        char *copy = tu_tmpdir("compact-restore"), cmd[2048];
+        snprintf(cmd, sizeof cmd, "cp -a %s/. %s/", cold_dir, copy);
+        ck_assert_int_eq(system(cmd), 0);
+        cold_t *c = NULL;
+        ck_assert_int_eq(cold_open_fs(copy, &c), 0);
+        for (uint64_t v = version[phase] + 1; v <= version[2] + 4; v++) {
+            char key[COLD_LAYOUT_KEY_MAX];
+            cold_manifest_key(v, key);
+            ck_assert_int_eq(cold_delete(c, key), 0); /* as if the store had stopped at version[phase] */
+        }
+        tu_rmrf(data_dir);
+        int rc = tools_restore(c, data_dir, NULL);
+        ck_assert_msg(rc == 0, "restore of version %" PRIu64 ": %s", version[phase], floe_last_error());
+        cold_close(c);
+        floe_options ro = o;
+        ro.cold.fs_path = copy;
+        db = open_store(&ro);
+        check_model(db, &at[phase], 800, 150);
+        ck_assert_int_eq(floe_close(db), 0);
+        tu_rmrf(copy);
+        free(copy);
+    }
+}
+END_TEST
+
 /* floe_compact's errors are clear. */
 START_TEST(compact_refuses_a_null_store)
 {
@@ -548,6 +607,7 @@ static Suite *compact_suite(void)
     tcase_add_test(tc, compact_with_a_cold_tier_publishes_and_restores);
     tcase_add_test(tc, compact_with_a_cold_tier_replaces_segments_in_the_bucket);
     tcase_add_test(tc, compact_refuses_a_null_store);
+    tcase_add_test(tc, compact_restore_to_any_retained_manifest_gives_its_state);
     tcase_add_test(tc, compact_removes_what_retention_expired);
     tcase_add_test(tc, compact_in_the_background_removes_what_expired);
     tcase_add_test(tc, compact_prefix_delete_hides_at_once_and_frees_the_space);
