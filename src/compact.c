@@ -78,11 +78,6 @@
 #define COMPACT_CHECK_BYTES (1u << 20)
 #define COMPACT_DIR "compaction"
 
-typedef struct key_range {
-    uint8_t *min, *max;
-    uint32_t min_len, max_len;
-} key_range;
-
 /* What a job reads: a copy of its manifest entry and, while it runs, a reader. */
 typedef struct job_input {
     manifest_segment ms; /* deep copy */
@@ -104,7 +99,7 @@ typedef struct job {
     size_t n_in;
     job_input in[COMPACT_MAX_INPUTS * 2];
     size_t n_deeper;
-    key_range *deeper; /* ranges of segments below out_level, for note 2 */
+    manifest_segment *deeper; /* copies of the segments below out_level, for note 2 */
 } job;
 
 /* One output segment being written. */
@@ -210,36 +205,22 @@ static void job_clear(job *j)
         segref_unref(in->ref);
         manifest_segment_clear(&in->ms);
     }
-    for (size_t i = 0; i < j->n_deeper; i++) {
-        free(j->deeper[i].min);
-        free(j->deeper[i].max);
-    }
+    for (size_t i = 0; i < j->n_deeper; i++)
+        manifest_segment_clear(&j->deeper[i]);
     pdel_set_unref(j->pdels);
     free(j->deeper);
     memset(j, 0, sizeof *j);
 }
 
-static uint8_t *dup_key(const uint8_t *p, size_t len)
-{
-    uint8_t *d = malloc(len ? len : 1);
-    if (d && len)
-        memcpy(d, p, len);
-    return d;
-}
-
-/* Adds a deep copy of manifest segment i to j's inputs. */
+/* Adds a deep copy of manifest segment ms to j's inputs. */
 static int add_input(job *j, const manifest_segment *ms)
 {
     job_input *in = &j->in[j->n_in];
     memset(in, 0, sizeof *in);
-    in->ms = *ms;
-    in->ms.object_key = strdup(ms->object_key ? ms->object_key : "");
-    in->ms.min_key = dup_key(ms->min_key, ms->min_key_len);
-    in->ms.max_key = dup_key(ms->max_key, ms->max_key_len);
-    j->n_in++;
-    if (!in->ms.object_key || !in->ms.min_key || !in->ms.max_key)
-        return err_set(FLOE_ENOMEM, "compaction: out of memory");
-    return 0;
+    int rc = manifest_segment_copy(&in->ms, ms);
+    if (rc == 0)
+        j->n_in++;
+    return rc < 0 ? err_set(FLOE_ENOMEM, "compaction: out of memory") : 0;
 }
 
 /* Adds every live segment of level that overlaps [min, max]. */
@@ -273,13 +254,9 @@ static int add_deeper(job *j, const manifest *m)
         const manifest_segment *ms = &m->segments[i];
         if (ms->level <= j->out_level || ms->retired)
             continue;
-        key_range *r = &j->deeper[j->n_deeper++];
-        r->min = dup_key(ms->min_key, ms->min_key_len);
-        r->max = dup_key(ms->max_key, ms->max_key_len);
-        r->min_len = ms->min_key_len;
-        r->max_len = ms->max_key_len;
-        if (!r->min || !r->max)
+        if (manifest_segment_copy(&j->deeper[j->n_deeper], ms) < 0)
             return err_set(FLOE_ENOMEM, "compaction: out of memory");
+        j->n_deeper++;
     }
     return 0;
 }
@@ -604,8 +581,8 @@ static int open_inputs(floe_t *db, job *j)
 static int deeper_may_hold(const job *j, const uint8_t *key, size_t len)
 {
     for (size_t i = 0; i < j->n_deeper; i++)
-        if (key_cmp(key, len, j->deeper[i].min, j->deeper[i].min_len) >= 0 &&
-            key_cmp(key, len, j->deeper[i].max, j->deeper[i].max_len) <= 0)
+        if (key_cmp(key, len, j->deeper[i].min_key, j->deeper[i].min_key_len) >= 0 &&
+            key_cmp(key, len, j->deeper[i].max_key, j->deeper[i].max_key_len) <= 0)
             return 1;
     return 0;
 }

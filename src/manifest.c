@@ -119,7 +119,7 @@ static uint8_t *dup_bytes(const uint8_t *p, size_t len)
 }
 
 /* Deep-copies src into *dst (which is overwritten). A NULL object_key becomes "". */
-static int segment_copy(manifest_segment *dst, const manifest_segment *src)
+int manifest_segment_copy(manifest_segment *dst, const manifest_segment *src)
 {
     manifest_segment s = *src;
     s.object_key = strdup(src->object_key ? src->object_key : "");
@@ -155,7 +155,7 @@ int manifest_add(manifest *m, const manifest_segment *seg)
     int rc = reserve_one(m);
     if (rc)
         return rc;
-    rc = segment_copy(&m->segments[m->count], seg);
+    rc = manifest_segment_copy(&m->segments[m->count], seg);
     if (rc)
         return rc;
     m->count++;
@@ -178,7 +178,7 @@ int manifest_insert(manifest *m, const manifest_segment *seg)
     if (rc)
         return rc;
     manifest_segment copy;
-    if ((rc = segment_copy(&copy, seg)))
+    if ((rc = manifest_segment_copy(&copy, seg)))
         return rc;
     memmove(&m->segments[lo + 1], &m->segments[lo], (m->count - lo) * sizeof *m->segments);
     m->segments[lo] = copy;
@@ -211,7 +211,7 @@ int manifest_clone(const manifest *m, manifest **out)
         c->cap = m->count;
     }
     for (size_t i = 0; i < m->count; i++) {
-        rc = segment_copy(&c->segments[i], &m->segments[i]);
+        rc = manifest_segment_copy(&c->segments[i], &m->segments[i]);
         if (rc)
             goto out;
         c->count++;

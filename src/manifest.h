@@ -81,6 +81,8 @@ manifest_segment *manifest_find(manifest *m, uint64_t id);
 /* Removes the segment with id; returns FLOE_ENOTFOUND if absent. */
 int manifest_remove(manifest *m, uint64_t id);
 void manifest_segment_clear(manifest_segment *seg);
+/* Deep-copies src into *dst (overwritten); a NULL object_key becomes "". */
+int manifest_segment_copy(manifest_segment *dst, const manifest_segment *src);
 
 /* The largest manifest a reader accepts, local (manifest_load) or remote (remote_read_manifest):
  * about half a million segments. */
