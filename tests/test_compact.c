@@ -5,6 +5,7 @@
  * compacted store. */
 #include <check.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -338,7 +339,7 @@ START_TEST(compact_with_a_cold_tier_replaces_segments_in_the_bucket)
 }
 END_TEST
 
-static uint64_t fake_now_ms;
+static _Atomic uint64_t fake_now_ms; /* read by the store's threads */
 
 static uint64_t fake_clock(void)
 {
