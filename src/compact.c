@@ -43,8 +43,9 @@
  *     expired versions leave. A store whose data never expires wakes for nothing.
  *  7. floe_compact goes further than the background's targets: it merges level 0 and then every
  *     level into the one below until all data is in the deepest level, where no tombstone is kept,
- *     so every overwritten or deleted byte is given back; with retention rules it then rewrites each
- *     segment of that level in place, which drops what has expired. (The background thread removes
+ *     so every overwritten or deleted byte is given back; segments whose recorded expiry has come
+ *     are rewritten (note 10), and so, once, is each segment of that level that records none but
+ *     lies under a rule that expires entries (it may predate the rule). (The background thread removes
  *     expired entries only in the merges it does anyway.)
  */
 #include "compact.h"
@@ -1170,7 +1171,21 @@ static int rewrite_in_place(floe_t *db, uint64_t id)
     return rc < 0 ? rc : 0;
 }
 
-/* With retention rules, every segment of the deepest level is rewritten once (note 7). */
+/* 1 if ms's key range meets the prefix of a rule that expires entries. */
+static int under_expiring_rule(const floe_options *o, const manifest_segment *ms)
+{
+    for (size_t i = 0; i < o->retention_count; i++) {
+        const char *p = o->retention[i].prefix;
+        size_t len = strlen(p), cut = ms->min_key_len < len ? ms->min_key_len : len;
+        if (o->retention[i].max_age_s && key_cmp(ms->max_key, ms->max_key_len, p, len) >= 0 &&
+            key_cmp(ms->min_key, cut, p, len) <= 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* With retention rules, each segment of the deepest level that has no recorded expiry but lies
+ * under a rule that expires entries is rewritten once (note 7): it may predate the rules. */
 static int rewrite_deepest(floe_t *db)
 {
     uint64_t *ids = NULL;
@@ -1183,9 +1198,12 @@ static int rewrite_deepest(floe_t *db)
             deepest = db->man->segments[i].level;
     if (deepest && !(ids = malloc(db->man->count * sizeof *ids)))
         rc = err_set(FLOE_ENOMEM, "compaction: out of memory");
-    for (size_t i = 0; ids && i < db->man->count; i++)
-        if (!db->man->segments[i].retired && db->man->segments[i].level == deepest)
-            ids[n++] = db->man->segments[i].id;
+    for (size_t i = 0; ids && i < db->man->count; i++) {
+        const manifest_segment *ms = &db->man->segments[i];
+        /* A known expiry is handled when it comes (note 10); one without may predate the rules. */
+        if (!ms->retired && ms->level == deepest && ms->expires_ms == 0 && under_expiring_rule(&db->opts, ms))
+            ids[n++] = ms->id;
+    }
     pthread_mutex_unlock(&db->manifest_mu);
     for (size_t i = 0; i < n && rc == 0; i++)
         rc = rewrite_in_place(db, ids[i]);
