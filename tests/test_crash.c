@@ -1,6 +1,8 @@
 /* Crash test: a child process writes with wal.sync=always and reports every acknowledged key through
  * a pipe; the parent kills it with SIGKILL at random moments (segments seal constantly, so many kills
- * land while one is being written); after reopening, every acknowledged key must read back its value.
+ * land while one is being written, and compaction merges, uploads to an fs cold tier, publications
+ * and evictions run all the time); after reopening, every acknowledged key must read back its value.
+ * (gc runs at most once a second, so kills rarely meet one: test_power_loss cuts gc on purpose.)
  * FLOE_LONG_TESTS=1 multiplies the number of kills. */
 #include <errno.h>
 #include <fcntl.h>
@@ -51,6 +53,9 @@ static size_t value_for(uint32_t round, uint32_t index, char *buf, size_t cap)
     return len;
 }
 
+/* The fs cold tier every round shares: kills land in uploads, publications and gc runs too. */
+static char *cold_dir;
+
 static floe_options crash_opts(void)
 {
     floe_options o;
@@ -66,6 +71,12 @@ static floe_options crash_opts(void)
     o.compaction.level_ratio = 4;
     o.compaction.segment_bytes = 128 * 1024;
     o.compaction.max_bytes_per_s = 0;
+    o.cold.backend = FLOE_COLD_FS;
+    o.cold.fs_path = cold_dir;
+    o.upload.concurrency = 2;
+    o.gc.interval_s = 1;
+    o.gc.grace_s = 0;
+    o.local.max_bytes = 256 * 1024; /* evictions, and compactions that download their inputs */
     return o;
 }
 
@@ -135,6 +146,7 @@ static void verify_acks(const char *dir, const ack *acks, size_t n_acks, size_t 
 START_TEST(crash_every_acknowledged_write_survives_sigkill)
 {
     char *dir = tu_tmpdir("crash");
+    cold_dir = tu_tmpdir("crash-cold");
     unsigned kills = tu_long_tests() ? 1000 : 100;
     rng_state = (uint64_t)time(NULL) * 2654435761u | 1;
     fprintf(stderr, "crash test: %u kills, seed %" PRIu64 "\n", kills, rng_state);
@@ -221,6 +233,8 @@ START_TEST(crash_every_acknowledged_write_survives_sigkill)
     free(acks);
     tu_rmrf(dir);
     free(dir);
+    tu_rmrf(cold_dir);
+    free(cold_dir);
 }
 END_TEST
 
