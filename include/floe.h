@@ -169,6 +169,10 @@ typedef struct floe_options {
      * next. Writes of compaction output are capped at max_bytes_per_s. */
     struct {
         uint32_t l0_trigger;       /* default 4; 0 turns background compaction off (floe_compact still works) */
+        /* writers wait (up to upload.wait_ms, then FLOE_EBEHIND) while this many level-0 segments
+         * that compaction could merge are waiting for it, which bounds a read's segments; default
+         * 36, 0 never */
+        uint32_t l0_stop;
         uint64_t level_base_bytes; /* default 256 MiB */
         uint32_t level_ratio;      /* default 10 */
         uint64_t segment_bytes;    /* output segments are cut at about this size; default 64 MiB */

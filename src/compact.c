@@ -180,6 +180,20 @@ static int has_retired(const manifest *m)
     return 0;
 }
 
+void compact_update_backlog(floe_t *db)
+{
+    uint32_t stop = db->opts.compaction.l0_stop;
+    size_t n = 0;
+    for (size_t i = 0; stop && db->opts.compaction.l0_trigger && i < db->man->count; i++)
+        n += db->man->segments[i].level == 0 && eligible(db, &db->man->segments[i]);
+    int behind = stop && db->opts.compaction.l0_trigger && n >= stop;
+    if (atomic_exchange(&db->compaction_behind, behind) && !behind) {
+        pthread_mutex_lock(&db->state_mu);
+        pthread_cond_broadcast(&db->state_cv);
+        pthread_mutex_unlock(&db->state_mu);
+    }
+}
+
 uint64_t compact_queue_depth(floe_t *db)
 {
     const floe_options *o = &db->opts;
@@ -911,6 +925,7 @@ static int commit_manifest(floe_t *db, job *j, job_output *outs, size_t n)
     if (rc == 0 && db->cold)
         uploader_recompute_state(db);
     db->compact_inflight_id = 0; /* named now (or given up): the manifest orders them */
+    compact_update_backlog(db);
     pthread_mutex_unlock(&db->manifest_mu);
     manifest_free(before);
     return rc;

@@ -21,6 +21,10 @@ void compact_notify(floe_t *db);
  * any more (compact.c note 9). Needs manifest_mu, no retired segment; takes state_mu. */
 int compact_forget_prefix_dels(floe_t *db);
 
+/* Sets db->compaction_behind from the level-0 segments compaction could merge now against
+ * compaction.l0_stop, and wakes waiting writers when it clears. Needs manifest_mu; takes state_mu. */
+void compact_update_backlog(floe_t *db);
+
 /* Jobs due now (level 0 at its trigger, each level over its target); needs manifest_mu. */
 uint64_t compact_queue_depth(floe_t *db);
 

@@ -670,10 +670,12 @@ static int parse_root(cfg_parser *p, json_t *root, floe_config *c)
     if ((rc = get_section(p, root, "", "compaction", &sec)))
         return rc;
     if (sec) {
-        static const char *const compaction_known[] = {"l0_trigger", "level_base_bytes", "level_ratio",
-                                                       "segment_bytes", "max_bytes_per_s", NULL};
+        static const char *const compaction_known[] = {"l0_trigger",    "l0_stop",         "level_base_bytes",
+                                                       "level_ratio",   "segment_bytes",   "max_bytes_per_s",
+                                                       NULL};
         if ((rc = check_known(p, sec, "compaction", compaction_known)) ||
             (rc = get_option(p, sec, "compaction", "l0_trigger", "compaction.l0_trigger", &c->options)) ||
+            (rc = get_option(p, sec, "compaction", "l0_stop", "compaction.l0_stop", &c->options)) ||
             (rc = get_option(p, sec, "compaction", "level_base_bytes", "compaction.level_base_bytes", &c->options)) ||
             (rc = get_option(p, sec, "compaction", "level_ratio", "compaction.level_ratio", &c->options)) ||
             (rc = get_option(p, sec, "compaction", "segment_bytes", "compaction.segment_bytes", &c->options)) ||

@@ -212,6 +212,8 @@ static int manifest_add_segment(floe_t *db, const sealed *s, const segment_info 
     }
     if (rc == 0 && db->cold)
         uploader_recompute_state(db);
+    if (rc == 0)
+        compact_update_backlog(db);
     pthread_mutex_unlock(&db->manifest_mu);
     return rc;
 }

@@ -50,6 +50,7 @@ static const option_limit limits[] = {
     LIMIT(gc.interval_s, 0, 7 * 86400),
     LIMIT(gc.grace_s, 0, 30 * 86400),
     LIMIT(compaction.l0_trigger, 0, 1000),
+    LIMIT(compaction.l0_stop, 0, 100000),
     LIMIT(compaction.level_base_bytes, 64 * KIB, 64 * TIB),
     LIMIT(compaction.level_ratio, 2, 100),
     LIMIT(compaction.segment_bytes, 64 * KIB, 16 * GIB),
@@ -90,6 +91,7 @@ static void defaults(floe_options *o)
     o->gc.interval_s = 3600;
     o->gc.grace_s = 3600;
     o->compaction.l0_trigger = 4;
+    o->compaction.l0_stop = 36;
     o->compaction.level_base_bytes = 256ull << 20;
     o->compaction.level_ratio = 10;
     o->compaction.segment_bytes = 64ull << 20;

@@ -99,6 +99,7 @@ struct floe {
     atomic_uint_fast64_t visible_seq; /* readers see seq <= this; it passes a seq once durable */
     _Atomic uint64_t unwritten_bytes;      /* sealed, not yet in segment files */
     atomic_size_t n_pdels;                 /* db->pdels->n: 0 lets a cached read skip the check */
+    atomic_int compaction_behind;          /* compact_update_backlog: writers wait while it is 1 */
     _Atomic uint64_t bytes_pending_upload; /* in segment files, not yet named remotely */
     atomic_int read_only;                  /* sticky after a failed write, fsync or save */
     atomic_uint_fast64_t n_puts, n_deletes, n_gets, hits_memory, hits_local, hits_cold, misses;

@@ -226,6 +226,7 @@ static void mark_published(floe_t *db, const uint64_t *ids, size_t n, uint64_t v
     drop_replaced(db);
     int rc = manifest_save(db->dir, db->man);
     uploader_recompute_state(db);
+    compact_update_backlog(db); /* published segments can be merged now */
     pthread_mutex_unlock(&db->manifest_mu);
     if (rc < 0)
         store_mark_read_only(db, floe_last_error());

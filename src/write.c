@@ -41,20 +41,23 @@ static int over_upload_cap(floe_t *db)
 /* Backpressure before a write. Waits while sealed-but-unwritten data is over its bound (segment
  * files are written in the background, so this clears on its own). With a cold tier, waits up to
  * upload.wait_ms while sealed-but-not-uploaded data is over upload.max_pending_bytes, then fails
- * with FLOE_EBEHIND: the disk is never filled silently. Also FLOE_EREADONLY, FLOE_ECLOSED. */
+ * with FLOE_EBEHIND: the disk is never filled silently. The same while compaction.l0_stop level-0
+ * segments wait for compaction, so a read's segments stay bounded however fast writes come. Also FLOE_EREADONLY, FLOE_ECLOSED. */
 static int wait_for_room(floe_t *db)
 {
     if (atomic_load_explicit(&db->unwritten_bytes, memory_order_relaxed) <=
             db->opts.segment.max_unwritten_bytes &&
-        !over_upload_cap(db))
+        !over_upload_cap(db) && !atomic_load_explicit(&db->compaction_behind, memory_order_relaxed))
         return 0;
     struct timespec deadline = clock_deadline_after_ms(db->opts.upload.wait_ms);
     pthread_mutex_lock(&db->state_mu);
     while (db->unwritten_bytes > db->opts.segment.max_unwritten_bytes && !db->read_only && !db->stopping)
         pthread_cond_wait(&db->state_cv, &db->state_mu);
     int timed_out = 0;
-    while (over_upload_cap(db) && !db->read_only && !db->stopping && !timed_out)
+    while ((over_upload_cap(db) || atomic_load(&db->compaction_behind)) && !db->read_only && !db->stopping &&
+           !timed_out)
         timed_out = pthread_cond_timedwait(&db->state_cv, &db->state_mu, &deadline) != 0;
+    int compaction_behind = atomic_load(&db->compaction_behind);
     int ro = db->read_only;
     int stopping = db->stopping;
     int behind = !ro && !stopping && over_upload_cap(db);
@@ -72,6 +75,11 @@ static int wait_for_room(floe_t *db)
                        " bytes sealed but not uploaded (upload.max_pending_bytes is %" PRIu64
                        "); waited %u ms; last cold-tier error: %s; retry later",
                        pending, db->opts.upload.max_pending_bytes, db->opts.upload.wait_ms, cold_msg);
+    if (compaction_behind)
+        return err_set(FLOE_EBEHIND,
+                       "compaction behind: %u level-0 segments wait to be merged (compaction.l0_stop); waited %u ms; "
+                       "retry later",
+                       db->opts.compaction.l0_stop, db->opts.upload.wait_ms);
     return 0;
 }
 

@@ -413,6 +413,35 @@ START_TEST(compact_in_the_background_removes_what_expired)
 }
 END_TEST
 
+/* Writers faster than compaction wait at compaction.l0_stop level-0 segments instead of letting
+ * them pile up: a point read's segments stay bounded. */
+START_TEST(compact_writers_wait_for_a_compaction_that_is_behind)
+{
+    static model m;
+    memset(&m, 0, sizeof m);
+    floe_options o = small_opts();
+    o.compaction.l0_trigger = 2;
+    o.compaction.l0_stop = 4;
+    o.compaction.max_bytes_per_s = 2 * 1024 * 1024; /* slow, so writes outrun it */
+    o.upload.wait_ms = 60000;
+    floe_t *db = open_store(&o);
+    uint64_t rnd = 7, most = 0;
+    for (int step = 0; step < 12000; step++) {
+        int i = (int)(tu_rand64(&rnd) % MAX_KEYS);
+        put(db, &m, i, (uint32_t)step + 1, 120);
+        if (step % 50 == 0) {
+            floe_stats st = stats(db);
+            if (st.segments_level0 > most)
+                most = st.segments_level0;
+        }
+    }
+    ck_assert_msg(most <= 4 + 2, "level 0 reached %" PRIu64 " segments with l0_stop 4", most);
+    ck_assert_uint_ge(stats(db).compactions, 3);
+    check_model(db, &m, MAX_KEYS, 120);
+    ck_assert_int_eq(floe_close(db), 0);
+}
+END_TEST
+
 static int get_rc(floe_t *db, const char *key)
 {
     floe_value v = {0};
@@ -608,6 +637,7 @@ static Suite *compact_suite(void)
     tcase_add_test(tc, compact_with_a_cold_tier_publishes_and_restores);
     tcase_add_test(tc, compact_with_a_cold_tier_replaces_segments_in_the_bucket);
     tcase_add_test(tc, compact_refuses_a_null_store);
+    tcase_add_test(tc, compact_writers_wait_for_a_compaction_that_is_behind);
     tcase_add_test(tc, compact_restore_to_any_retained_manifest_gives_its_state);
     tcase_add_test(tc, compact_removes_what_retention_expired);
     tcase_add_test(tc, compact_in_the_background_removes_what_expired);
