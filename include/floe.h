@@ -173,7 +173,7 @@ typedef struct floe_options {
          * that compaction could merge are waiting for it, which bounds a read's segments; default
          * 36, 0 never */
         uint32_t l0_stop;
-        uint64_t level_base_bytes; /* default 256 MiB */
+        uint64_t level_base_bytes; /* default 0: l0_trigger * segment.max_bytes (256 MiB by default) */
         uint32_t level_ratio;      /* default 10 */
         uint64_t segment_bytes;    /* output segments are cut at about this size; default 64 MiB */
         uint64_t max_bytes_per_s;  /* default 256 MiB/s; 0 unlimited */

@@ -51,7 +51,7 @@ static const option_limit limits[] = {
     LIMIT(gc.grace_s, 0, 30 * 86400),
     LIMIT(compaction.l0_trigger, 0, 1000),
     LIMIT(compaction.l0_stop, 0, 100000),
-    LIMIT(compaction.level_base_bytes, 64 * KIB, 64 * TIB),
+    LIMIT(compaction.level_base_bytes, 0, 64 * TIB),
     LIMIT(compaction.level_ratio, 2, 100),
     LIMIT(compaction.segment_bytes, 64 * KIB, 16 * GIB),
     LIMIT(compaction.max_bytes_per_s, 0, 64 * GIB),
@@ -92,7 +92,7 @@ static void defaults(floe_options *o)
     o->gc.grace_s = 3600;
     o->compaction.l0_trigger = 4;
     o->compaction.l0_stop = 36;
-    o->compaction.level_base_bytes = 256ull << 20;
+    o->compaction.level_base_bytes = 0; /* l0_trigger * segment.max_bytes (options_resolve) */
     o->compaction.level_ratio = 10;
     o->compaction.segment_bytes = 64ull << 20;
     o->compaction.max_bytes_per_s = 256ull << 20;
@@ -201,4 +201,12 @@ void options_resolve(floe_options *o)
 {
     if (o->segment.max_unwritten_bytes == 0)
         o->segment.max_unwritten_bytes = 2 * o->segment.max_bytes;
+    if (o->compaction.level_base_bytes == 0) {
+        /* Level 1 about the size of the level-0 batch that merges into it: each merge then
+         * rewrites about as much of level 1 as it brings (RocksDB's advice, made the default). */
+        uint64_t trigger = o->compaction.l0_trigger ? o->compaction.l0_trigger : 4;
+        o->compaction.level_base_bytes = trigger * o->segment.max_bytes;
+        if (o->compaction.level_base_bytes < (1ull << 20))
+            o->compaction.level_base_bytes = 1ull << 20;
+    }
 }
