@@ -71,7 +71,8 @@
 #include "uploader.h"
 #include "view.h"
 
-/* A job reads at most this many inputs at once (level-0 segments beyond it wait for the next). */
+/* A level-0 job takes at most this many level-0 segments (the rest wait for the next); what they
+ * overlap in level 1 comes too, however many. */
 #define COMPACT_MAX_INPUTS 64
 /* Ranged GETs that download a cold input. */
 #define COMPACT_DOWNLOAD_BYTES (8u << 20)
@@ -98,7 +99,8 @@ typedef struct job {
     uint32_t from_level; /* 0 for a level-0 job */
     uint32_t out_level;
     size_t n_in;
-    job_input in[COMPACT_MAX_INPUTS * 2];
+    size_t cap_in;
+    job_input *in; /* the level-0 (or level n) inputs first, then what they overlap below */
     size_t n_deeper;
     manifest_segment *deeper; /* copies of the segments below out_level, for note 2 */
 } job;
@@ -224,12 +226,15 @@ static void job_clear(job *j)
         manifest_segment_clear(&j->deeper[i]);
     pdel_set_unref(j->pdels);
     free(j->deeper);
+    free(j->in);
     memset(j, 0, sizeof *j);
 }
 
 /* Adds a deep copy of manifest segment ms to j's inputs. */
 static int add_input(job *j, const manifest_segment *ms)
 {
+    if (array_grow(&j->in, &j->cap_in, j->n_in + 1, sizeof *j->in, 8, SIZE_MAX) != 0)
+        return err_set(FLOE_ENOMEM, "compaction: out of memory");
     job_input *in = &j->in[j->n_in];
     memset(in, 0, sizeof *in);
     int rc = manifest_segment_copy(&in->ms, ms);
@@ -246,8 +251,6 @@ static int add_overlapping(job *j, const manifest *m, uint32_t level, const uint
         const manifest_segment *ms = &m->segments[i];
         if (ms->level != level || ms->retired || !overlaps(ms, min, min_len, max, max_len))
             continue;
-        if (j->n_in == sizeof j->in / sizeof j->in[0])
-            return err_set(FLOE_EINVAL, "compaction: more than %zu inputs", sizeof j->in / sizeof j->in[0]);
         int rc = add_input(j, ms);
         if (rc < 0)
             return rc;

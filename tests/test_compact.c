@@ -442,6 +442,42 @@ START_TEST(compact_writers_wait_for_a_compaction_that_is_behind)
 }
 END_TEST
 
+static int get_rc(floe_t *db, const char *key);
+static size_t list_count(floe_t *db, const char *prefix);
+
+/* A backlog of level-0 segments merges into a level 1 of many small segments: a job takes as many
+ * overlapping level-1 inputs as there are (once limited to 128 inputs in all, which made
+ * floe_compact fail). */
+START_TEST(compact_merges_a_level0_backlog_into_a_wide_level1)
+{
+    floe_options o = small_opts();
+    o.segment.max_bytes = 16 * 1024;
+    o.compaction.segment_bytes = 64 * 1024;
+    o.compaction.level_base_bytes = 64ull << 20; /* level 1 may grow wide */
+    floe_t *db = open_store(&o);
+    char k[32], v[100];
+    memset(v, 'w', sizeof v);
+    const uint32_t n = 60000;
+    for (uint32_t i = 0; i < n; i++) { /* distinct keys in a scattered order */
+        snprintf(k, sizeof k, "wide/%08x", (uint32_t)((uint64_t)i * 2654435761u % n));
+        ck_assert_int_eq(floe_put(db, k, strlen(k), v, sizeof v, NULL, NULL), 0);
+    }
+    ck_assert_int_eq(floe_flush(db, FLOE_DURABLE_LOCAL), 0);
+    ck_assert_uint_gt(stats(db).segments_level0, 5 * 64);
+    int rc = floe_compact(db);
+    ck_assert_msg(rc == 0, "compact: %s", floe_last_error());
+    floe_stats st = stats(db);
+    ck_assert_uint_eq(st.segments_level0, 0);
+    ck_assert_uint_ge(st.compactions, 5);
+    for (uint32_t i = 0; i < n; i += 7) {
+        snprintf(k, sizeof k, "wide/%08x", i);
+        ck_assert_msg(get_rc(db, k) == 0, "%s", k);
+    }
+    ck_assert_uint_eq(list_count(db, "wide/"), n);
+    ck_assert_int_eq(floe_close(db), 0);
+}
+END_TEST
+
 static int get_rc(floe_t *db, const char *key)
 {
     floe_value v = {0};
@@ -637,6 +673,7 @@ static Suite *compact_suite(void)
     tcase_add_test(tc, compact_with_a_cold_tier_publishes_and_restores);
     tcase_add_test(tc, compact_with_a_cold_tier_replaces_segments_in_the_bucket);
     tcase_add_test(tc, compact_refuses_a_null_store);
+    tcase_add_test(tc, compact_merges_a_level0_backlog_into_a_wide_level1);
     tcase_add_test(tc, compact_writers_wait_for_a_compaction_that_is_behind);
     tcase_add_test(tc, compact_restore_to_any_retained_manifest_gives_its_state);
     tcase_add_test(tc, compact_removes_what_retention_expired);
