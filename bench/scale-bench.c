@@ -16,10 +16,10 @@
  *   open --dir DIR
  *       times floe_open of the store and closes it.
  *   overwrite --dir DIR --keys N --rounds R
- *       writes N keys R times over, floe_compact, and compares the bytes of the files under
- *       DIR/segments/ with the live bytes; then deletes every other key, floe_compact again, and
- *       reports the fraction of those files' bytes that was freed. Spot checks that the newest values
- *       and the deletes read back.
+ *       writes N keys R times over (background compaction on), floe_compact, and compares the
+ *       bytes of the files under DIR/segments/ with the live bytes; then deletes every other key,
+ *       floe_compact again, and reports the fraction of those files' bytes that was freed. Spot
+ *       checks that the newest values and the deletes read back.
  *   cold --dir DIR --keys N (--cold-fs PATH | --endpoint URL) [--idle-s S] [--gc-interval-s G]
  *       writes N keys into a store with a cold tier (background compaction at --l0-trigger, 4 by
  *       default), floe_flush(FLOE_DURABLE_REMOTE), floe_compact: cold-tier requests and uploaded
@@ -27,8 +27,9 @@
  *       requests it sent meanwhile are counted. With --endpoint a fresh bucket is made (access key
  *       floeacc / floesecret123 unless --access-key / --secret-key).
  *
- * Each command prints one JSON object on one line (--json is accepted, as by the other bench programs). The
- * commands leave DIR in place (`read` and `open` need what `load` left); the caller removes it. */
+ * Each command prints one JSON object on one line (--json is accepted, as by the other bench
+ * programs). The commands leave DIR in place (`read` and `open` need what `load` left); the caller
+ * removes it. */
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
