@@ -65,6 +65,7 @@ typedef struct settings {
     const char *secret_key;
     uint32_t idle_s;
     uint32_t gc_interval_s;
+    uint64_t compaction_segment_bytes; /* 0: the library's default */
     int json;
 } settings;
 
@@ -109,6 +110,8 @@ static floe_options store_options(const settings *s)
     }
     if (s->gc_interval_s)
         o.gc.interval_s = s->gc_interval_s;
+    if (s->compaction_segment_bytes)
+        o.compaction.segment_bytes = s->compaction_segment_bytes;
     return o;
 }
 
@@ -598,7 +601,8 @@ static void usage(void)
             "       scale-bench overwrite --dir DIR --keys N --rounds R\n"
             "       scale-bench cold --dir DIR --keys N (--cold-fs PATH | --endpoint URL) [--idle-s S]\n"
             "                        [--gc-interval-s G] [--access-key K] [--secret-key S]\n"
-            "   common: [--seal-mib M (8)] [--key-bytes 20] [--value-bytes 400] [--json]\n");
+            "   common: [--seal-mib M (8)] [--compaction-segment-mib M (the library's 64)] [--key-bytes 20]\n"
+            "           [--value-bytes 400] [--json]\n");
 }
 
 static uint64_t number(const char *flag, const char *arg, uint64_t max)
@@ -651,6 +655,7 @@ int main(int argc, char **argv)
         {"secret-key", required_argument, NULL, 's'},
         {"idle-s", required_argument, NULL, 'i'},
         {"gc-interval-s", required_argument, NULL, 'g'},
+        {"compaction-segment-mib", required_argument, NULL, 'C'},
         {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -710,6 +715,9 @@ int main(int argc, char **argv)
             break;
         case 'g':
             s.gc_interval_s = (uint32_t)number("--gc-interval-s", optarg, 604800);
+            break;
+        case 'C':
+            s.compaction_segment_bytes = number("--compaction-segment-mib", optarg, 16384) << 20;
             break;
         case 'j':
             s.json = 1;
