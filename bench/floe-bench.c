@@ -22,53 +22,6 @@
 #include "benchutil.h"
 #include "floe.h"
 
-/* Latency histogram: 64 powers of two of nanoseconds, 32 linear sub-buckets each. */
-#define SUB_BUCKETS 32
-typedef struct histogram {
-    uint64_t counts[64][SUB_BUCKETS];
-    uint64_t total;
-} histogram;
-
-static void hist_add(histogram *h, uint64_t ns)
-{
-    if (ns == 0)
-        ns = 1;
-    int p = 63 - __builtin_clzll(ns);
-    uint64_t base = 1ull << p;
-    int sub = p >= 5 ? (int)((ns - base) >> (p - 5)) : (int)(ns - base);
-    if (sub >= SUB_BUCKETS)
-        sub = SUB_BUCKETS - 1;
-    h->counts[p][sub]++;
-    h->total++;
-}
-
-static void hist_merge(histogram *into, const histogram *h)
-{
-    for (int p = 0; p < 64; p++)
-        for (int s = 0; s < SUB_BUCKETS; s++)
-            into->counts[p][s] += h->counts[p][s];
-    into->total += h->total;
-}
-
-/* The upper edge of the bucket holding quantile q, in microseconds. */
-static double hist_quantile_us(const histogram *h, double q)
-{
-    uint64_t want = (uint64_t)ceil(q * (double)h->total);
-    if (want == 0)
-        want = 1;
-    uint64_t seen = 0;
-    for (int p = 0; p < 64; p++)
-        for (int s = 0; s < SUB_BUCKETS; s++) {
-            seen += h->counts[p][s];
-            if (seen >= want) {
-                uint64_t base = 1ull << p;
-                uint64_t width = p >= 5 ? (1ull << (p - 5)) : 1;
-                return (double)(base + (uint64_t)(s + 1) * width) / 1000.0;
-            }
-        }
-    return 0;
-}
-
 typedef struct config {
     uint64_t num;
     int key_bytes;

@@ -4,7 +4,8 @@
 #   bench/run-all.sh [--quick] [--json]
 #
 # Embedded store: bench/floe-bench vs RocksDB's db_bench; restart time and pending-segment memory:
-# bench/restart-bench vs db_bench; cold tier: bench/cold-bench vs the curl CLI against a throwaway
+# bench/restart-bench vs db_bench; scale and compaction (10M keys, space, fill with compaction on
+# and off, cold-tier requests): bench/scale-bench vs db_bench; cold tier: bench/cold-bench vs the curl CLI against a throwaway
 # Ceph RGW; HTTP: bench/http-bench.sh (floe serve vs nginx with wrk). Every row alternates floe and
 # its peer run by run, so drift of the machine hits both; each figure is the median of RUNS runs
 # (3), with min and max.
@@ -25,7 +26,7 @@ for arg in "$@"; do
   --quick) QUICK=1 ;;
   --json) JSON=1 ;;
   -h | --help)
-    sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
     exit 0
     ;;
   *)
@@ -46,6 +47,15 @@ if [ "$QUICK" = 1 ]; then
   COLD_READS=100
   HTTP_SECONDS=1
   FIO_SECONDS=2
+  SCALE_KEYS=1000000        # the scale rows' big store (its tenth is the small one)
+  SCALE_READS=200000        # reads per scale read run
+  SCALE_READS_BEFORE=20000  # reads of the big store before floe_compact (hundreds of segments)
+  SCALE_FILL_KEYS=1000000   # keys per fill with compaction on / off
+  OVERWRITE_KEYS=100000
+  OVERWRITE_ROUNDS=20
+  SCALE_COLD_KEYS=200000    # keys written with a cold tier
+  SCALE_IDLE_S=60           # idle period whose cold-tier requests are counted
+  SCALE_GC_INTERVAL_S=20
 else
   NUM=1000000
   SYNC_NUM=48000
@@ -55,6 +65,15 @@ else
   COLD_READS=500
   HTTP_SECONDS=5
   FIO_SECONDS=5
+  SCALE_KEYS=10000000
+  SCALE_READS=1000000
+  SCALE_READS_BEFORE=100000
+  SCALE_FILL_KEYS=10000000
+  OVERWRITE_KEYS=100000
+  OVERWRITE_ROUNDS=20
+  SCALE_COLD_KEYS=1000000
+  SCALE_IDLE_S=600
+  SCALE_GC_INTERVAL_S=60
 fi
 KEY_BYTES=20
 VALUE_BYTES=400
@@ -90,7 +109,7 @@ mkdir -p "$BUILD"
 : >"$LOG"
 say "building floe (Release) in $BUILD"
 cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >>"$LOG" 2>&1 || die "cmake configure failed"
-cmake --build "$BUILD" --target floe-bench cold-bench restart-bench floe_cli -j "$(nproc)" >>"$LOG" 2>&1 ||
+cmake --build "$BUILD" --target floe-bench cold-bench restart-bench scale-bench floe_cli -j "$(nproc)" >>"$LOG" 2>&1 ||
   die "build failed"
 FB=$BUILD/bench/floe-bench
 CB=$BUILD/bench/cold-bench
@@ -333,6 +352,162 @@ done
 add_row "memory per million keys held in the pending segment (memtable)" "MiB" lower "RocksDB" "$fo" "$ro" \
   ",\"floe_pending_bytes_per_million_keys\":$(med "$fpend"),\"raw_mib_per_million_keys\":$(awk -v k=$KEY_BYTES -v v=$VALUE_BYTES 'BEGIN { printf "%.1f", (k + v) * 1e6 / 1048576 }'),\"keys\":$MEM_KEYS"
 
+# scale_target WHAT VALUE OP LIMIT: one line of the scale targets table ("met" when VALUE OP LIMIT).
+scale_target() {
+  local met
+  met=$(awk -v v="$2" -v l="$4" -v op="$3" 'BEGIN {
+    ok = (op == ">=") ? v >= l : (op == "<=") ? v <= l : (op == "<") ? v < l : (op == ">") ? v > l : v == l
+    print ok ? "met" : "**missed**" }')
+  printf '| %s | %s | %s %s | %s |\n' "$1" "$2" "$3" "$4" "$met" >>"$WORK/scale-targets.md"
+}
+: >"$WORK/scale-targets.md"
+
+# ---- scale: a store that outgrows its seals, and compaction (bench/scale-bench) ----
+# db_bench gets settings comparable to scale-bench's store: 8 MiB memtables (floe's 8 MiB seals),
+# no compression, a 64 MiB block cache (floe's decoded-block cache; floe's object cache is off),
+# 10-bit bloom filters (floe's), its defaults otherwise (256 MiB level base, ratio 10, 64 MiB
+# files: floe's compaction defaults). filluniquerandom writes every key once in a random order, as
+# scale-bench does (db_bench's fillrandom draws keys with repeats and leaves about 63% of them).
+SCALE_ROCKS="--key_size=$KEY_BYTES --value_size=$VALUE_BYTES --compression_type=none --write_buffer_size=8388608 --cache_size=67108864 --bloom_bits=10 --sync=0 --progress_reports=false --histogram=1"
+# srocks DIR ARGS...: db_bench with those settings on DIR; its whole output on stdout (and in the log).
+srocks() {
+  local dir=$1 out
+  shift
+  # shellcheck disable=SC2086
+  out=$(db_bench $SCALE_ROCKS --db="$dir" "$@" 2>&1) || {
+    echo "$out" >>"$LOG"
+    die "db_bench $* failed"
+  }
+  echo "$out" >>"$LOG"
+  echo "$out"
+}
+SB=$BUILD/bench/scale-bench
+scale() { "$SB" "$@" 2>>"$LOG"; }
+SD=$WORK/scale
+SMALL_KEYS=$((SCALE_KEYS / 10))
+
+say "scale: $SCALE_KEYS keys (and $SMALL_KEYS) in 8 MiB seals, object cache off, floe_compact; RocksDB $SCALE_KEYS keys in 8 MiB memtables"
+big=$(scale load --dir "$SD/big" --keys "$SCALE_KEYS" --reads-before "$SCALE_READS_BEFORE" --compact) ||
+  die "scale-bench load of $SCALE_KEYS keys failed"
+echo "$big" >>"$LOG"
+small=$(scale load --dir "$SD/small" --keys "$SMALL_KEYS" --reads-before "$SCALE_READS_BEFORE" --compact) ||
+  die "scale-bench load of $SMALL_KEYS keys failed"
+echo "$small" >>"$LOG"
+rm -rf "$SD/rocks"
+rfill=$(srocks "$SD/rocks" --benchmarks=filluniquerandom,waitforcompaction --num="$SCALE_KEYS")
+rocks_fill_ops=$(rocks_ops "$rfill" filluniquerandom)
+rocks_levels=$(db_bench $SCALE_ROCKS --db="$SD/rocks" --use_existing_db=1 --benchmarks=levelstats 2>&1 |
+  awk '$1 ~ /^[0-9]+$/ && $2 + 0 > 0 { n++ } END { print n + 0 }')
+declare -A S
+for series in rr_f rr_f5 rr_f9 rr_f99 rr_r rr_r5 rr_r9 rr_r99 rm_f rm_f5 rm_f9 rm_f99 rm_r rm_r5 rm_r9 rm_r99 rr_ratio rm_ratio; do
+  S[$series]=""
+done
+for _ in $(seq "$RUNS"); do
+  for wl in readrandom readmissing; do
+    if [ "$wl" = readrandom ]; then p=rr miss=""; else p=rm miss="--missing"; fi
+    # shellcheck disable=SC2086
+    line=$(scale read --dir "$SD/big" --keys "$SCALE_KEYS" --reads "$SCALE_READS" $miss) || die "scale-bench $wl failed"
+    echo "$line" >>"$LOG"
+    # shellcheck disable=SC2086
+    sline=$(scale read --dir "$SD/small" --keys "$SMALL_KEYS" --reads "$SCALE_READS" $miss) || die "scale-bench $wl (small) failed"
+    echo "$sline" >>"$LOG"
+    S[${p}_f]+=" $(jnum "$line" ops_per_s)"
+    S[${p}_f5]+=" $(jnum "$line" p50_us)" S[${p}_f9]+=" $(jnum "$line" p99_us)" S[${p}_f99]+=" $(jnum "$line" p999_us)"
+    S[${p}_ratio]+=" $(awk -v a="$(jnum "$line" ops_per_s)" -v b="$(jnum "$sline" ops_per_s)" 'BEGIN { printf "%.3f", a / b }')"
+    out=$(srocks "$SD/rocks" --benchmarks="$wl" --use_existing_db=1 --num="$SCALE_KEYS" --reads="$SCALE_READS")
+    read -r found total <<<"$(rocks_found "$out")"
+    if [ "$wl" = readrandom ] && [ "$found" != "$total" ]; then die "db_bench readrandom found $found of $total keys"; fi
+    if [ "$wl" = readmissing ] && [ "$found" != 0 ]; then die "db_bench readmissing found $found keys"; fi
+    read -r a b c <<<"$(rocks_pct "$out")"
+    S[${p}_r]+=" $(rocks_ops "$out" "$wl")" S[${p}_r5]+=" $a" S[${p}_r9]+=" $b" S[${p}_r99]+=" $c"
+  done
+done
+# open: floe_open of the compacted store vs RocksDB's DB::Open of its own (from its LOG).
+so_f="" so_r=""
+for _ in $(seq "$RUNS"); do
+  line=$(scale open --dir "$SD/big") || die "scale-bench open failed"
+  echo "$line" >>"$LOG"
+  so_f="$so_f $(jnum "$line" open_seconds)"
+  srocks "$SD/rocks" --benchmarks=readrandom --use_existing_db=1 --num="$SCALE_KEYS" --reads=1 >/dev/null
+  so_r="$so_r $(rocks_open_seconds "$SD/rocks")" || die "no DB::Open time in RocksDB's LOG"
+done
+SCALE_SETTINGS=",\"keys\":$SCALE_KEYS,\"seal_bytes\":8388608,\"object_cache_bytes\":0,\"wal_sync\":\"never\""
+for wl in readrandom readmissing; do
+  if [ "$wl" = readrandom ]; then p=rr what="existing keys"; else p=rm what="missing keys"; fi
+  add_row "scale: $wl ($what), $SCALE_KEYS keys, 8 MiB seals, after floe_compact" "ops/s" higher "RocksDB" \
+    "${S[${p}_f]}" "${S[${p}_r]}" \
+    "$(lat_extra "${S[${p}_f5]}" "${S[${p}_f9]}" "${S[${p}_f99]}" "${S[${p}_r5]}" "${S[${p}_r9]}" "${S[${p}_r99]}")$SCALE_SETTINGS,\"reads\":$SCALE_READS,\"floe_segments_per_read_max\":$(jnum "$big" after_segments_per_read_max),\"peer_levels\":$rocks_levels"
+  add_row "scale: $wl at $SCALE_KEYS keys / at $SMALL_KEYS keys (floe)" "ratio" higher "" "${S[${p}_ratio]}" "" \
+    ",\"keys\":$SCALE_KEYS,\"small_keys\":$SMALL_KEYS,\"target\":0.7"
+done
+add_row "scale: readrandom before floe_compact, $SCALE_KEYS keys in $(jnum "$big" before_segments_level0) level-0 segments (floe)" \
+  "ops/s" higher "" "$(jnum "$big" read_before_ops_per_s)" "" \
+  ",\"reads\":$SCALE_READS_BEFORE,\"floe_p50_us\":$(jnum "$big" read_before_p50_us),\"floe_p99_us\":$(jnum "$big" read_before_p99_us)"
+add_row "scale: segments a read may consult (segments_per_read_max) before floe_compact, $SCALE_KEYS keys" \
+  "segments" lower "" "$(jnum "$big" before_segments_per_read_max)" ""
+add_row "scale: segments a read may consult (segments_per_read_max) after floe_compact, $SCALE_KEYS keys" \
+  "segments" lower "" "$(jnum "$big" after_segments_per_read_max)" "" \
+  ",\"levels\":$(jnum "$big" after_levels),\"segments\":$(jnum "$big" after_segments_local),\"peer_levels\":$rocks_levels"
+add_row "scale: floe_compact of $SCALE_KEYS keys in $(jnum "$big" before_segments_level0) level-0 segments" "s" lower "" \
+  "$(jnum "$big" compact_seconds)" "" \
+  ",\"compaction_bytes_read\":$(jnum "$big" compaction_bytes_read),\"compaction_bytes_written\":$(jnum "$big" compaction_bytes_written),\"compactions\":$(jnum "$big" compactions),\"segment_dir_bytes\":$(jnum "$big" segment_dir_bytes)"
+add_row "scale: open of the $SCALE_KEYS-key store after compaction" "s" lower "RocksDB" "$so_f" "$so_r" \
+  ",\"keys\":$SCALE_KEYS,\"target_s\":0.5"
+rm -rf "$SD/big" "$SD/small"
+
+# fill throughput with background compaction on (the default l0_trigger 4) and off (0).
+say "scale: fillrandom of $SCALE_FILL_KEYS keys with background compaction on and off, and RocksDB's"
+declare -A F
+for series in on on5 on9 on99 off off5 off9 off99 r r5 r9 r99; do F[$series]=""; done
+for _ in $(seq "$RUNS"); do
+  for mode in on off; do
+    if [ "$mode" = on ]; then t=4; else t=0; fi
+    line=$(scale load --dir "$SD/fill" --keys "$SCALE_FILL_KEYS" --l0-trigger "$t") || die "scale-bench fill ($mode) failed"
+    echo "$line" >>"$LOG"
+    F[$mode]+=" $(jnum "$line" ops_per_s)"
+    F[${mode}5]+=" $(jnum "$line" p50_us)" F[${mode}9]+=" $(jnum "$line" p99_us)" F[${mode}99]+=" $(jnum "$line" p999_us)"
+    rm -rf "$SD/fill"
+  done
+  rm -rf "$SD/rocks-fill"
+  out=$(srocks "$SD/rocks-fill" --benchmarks=filluniquerandom --num="$SCALE_FILL_KEYS")
+  read -r a b c <<<"$(rocks_pct "$out")"
+  F[r]+=" $(rocks_ops "$out" filluniquerandom)" F[r5]+=" $a" F[r9]+=" $b" F[r99]+=" $c"
+  rm -rf "$SD/rocks-fill"
+done
+add_row "scale: fillrandom, $SCALE_FILL_KEYS keys, 8 MiB seals, background compaction on (l0_trigger 4)" "ops/s" higher \
+  "RocksDB" "${F[on]}" "${F[r]}" \
+  "$(lat_extra "${F[on5]}" "${F[on9]}" "${F[on99]}" "${F[r5]}" "${F[r9]}" "${F[r99]}"),\"keys\":$SCALE_FILL_KEYS"
+add_row "scale: fillrandom, $SCALE_FILL_KEYS keys, 8 MiB seals, background compaction off (l0_trigger 0)" "ops/s" higher \
+  "" "${F[off]}" "" \
+  ",\"floe_p50_us\":$(med "${F[off5]}"),\"floe_p99_us\":$(med "${F[off9]}"),\"floe_p999_us\":$(med "${F[off99]}"),\"keys\":$SCALE_FILL_KEYS"
+add_row "scale: fillrandom with compaction on / off (floe)" "ratio" higher "" \
+  "$(awk -v a="$(med "${F[on]}")" -v b="$(med "${F[off]}")" 'BEGIN { printf "%.3f", a / b }')" "" \
+  ",\"target\":0.7,\"on_p99_us\":$(med "${F[on9]}"),\"off_p99_us\":$(med "${F[off9]}")"
+
+# space after overwrites and after deletes.
+say "scale: $OVERWRITE_KEYS keys overwritten $OVERWRITE_ROUNDS times, floe_compact; then half deleted, floe_compact"
+ow_amp="" ow_freed="" ow_live="" ow_disk=""
+for _ in $(seq "$RUNS"); do
+  line=$(scale overwrite --dir "$SD/ow" --keys "$OVERWRITE_KEYS" --rounds "$OVERWRITE_ROUNDS") || die "scale-bench overwrite failed"
+  echo "$line" >>"$LOG"
+  ow_amp="$ow_amp $(jnum "$line" space_amp)" ow_freed="$ow_freed $(awk -v f="$(jnum "$line" freed_fraction)" 'BEGIN { printf "%.1f", f * 100 }')"
+  ow_live=$(jnum "$line" live_bytes) ow_disk="$ow_disk $(jnum "$line" disk_bytes)"
+  rm -rf "$SD/ow"
+done
+add_row "scale: disk / live bytes, $OVERWRITE_KEYS keys overwritten $OVERWRITE_ROUNDS times, after floe_compact" "x" lower "" \
+  "$ow_amp" "" ",\"live_bytes\":$ow_live,\"disk_bytes\":$(med "$ow_disk"),\"target\":1.5"
+add_row "scale: disk freed by deleting half of those keys and floe_compact" "%" higher "" "$ow_freed" "" ",\"target\":40"
+ratio_of() { awk -v a="$(med "$1")" -v b="$(med "$2")" 'BEGIN { printf "%.2f", a / b }'; }
+scale_target "readrandom at $SCALE_KEYS keys, floe / RocksDB" "$(ratio_of "${S[rr_f]}" "${S[rr_r]}")" ">" 1
+scale_target "readmissing at $SCALE_KEYS keys, floe / RocksDB" "$(ratio_of "${S[rm_f]}" "${S[rm_r]}")" ">" 1
+scale_target "floe readrandom at $SCALE_KEYS / at $SMALL_KEYS keys" "$(med "${S[rr_ratio]}")" ">=" 0.7
+scale_target "floe readmissing at $SCALE_KEYS / at $SMALL_KEYS keys" "$(med "${S[rm_ratio]}")" ">=" 0.7
+scale_target "disk / live bytes after $OVERWRITE_ROUNDS overwrites and floe_compact" "$(med "$ow_amp")" "<=" 1.5
+scale_target "disk freed by deleting half the keys and floe_compact (%)" "$(med "$ow_freed")" ">=" 40
+scale_target "floe_open of the compacted $SCALE_KEYS-key store (s)" "$(med "$so_f")" "<" 0.5
+scale_target "fillrandom with compaction on / off" "$(ratio_of "${F[on]}" "${F[off]}")" ">=" 0.7
+rm -rf "$SD"
+
 # ---- cold tier ----
 # free_port_pair: a port P with P and P+1 free, below the kernel's ephemeral range (where outgoing
 # connections, the RGW's own included, would take it between this check and the bind).
@@ -379,6 +554,19 @@ for _ in $(seq "$RUNS"); do
   gn=$(grep '"workload":"cold_get_no_block_cache"' <<<"$out")
   n_f5="$n_f5 $(jnum "$gn" floe_p50_us)" n_c5="$n_c5 $(jnum "$gn" curl_p50_us)" n_inner="$n_inner $(jnum "$gn" floe_s3_get_p50_us)"
 done
+# scale: cold-tier requests and uploaded bytes per GB ingested (compaction included), and while idle;
+# once per backend, the fs and the RGW run side by side (they count requests; neither is timed).
+say "scale: $SCALE_COLD_KEYS keys with the fs and the S3 (RGW) cold tier, floe_compact, then ${SCALE_IDLE_S}s idle (gc every ${SCALE_GC_INTERVAL_S}s)"
+"$SB" cold --dir "$WORK/scale-cold-fs" --cold-fs "$WORK/scale-cold-bucket" --keys "$SCALE_COLD_KEYS" \
+  --idle-s "$SCALE_IDLE_S" --gc-interval-s "$SCALE_GC_INTERVAL_S" >"$WORK/scale-cold-fs.json" 2>>"$LOG" &
+cold_fs_pid=$!
+cold_s3=$("$SB" cold --dir "$WORK/scale-cold-s3" --endpoint "$ENDPOINT" --keys "$SCALE_COLD_KEYS" \
+  --idle-s "$SCALE_IDLE_S" --gc-interval-s "$SCALE_GC_INTERVAL_S" 2>>"$LOG") || die "scale-bench cold (S3) failed"
+wait "$cold_fs_pid" || die "scale-bench cold (fs) failed"
+cold_fs=$(cat "$WORK/scale-cold-fs.json")
+echo "$cold_fs" >>"$LOG"
+echo "$cold_s3" >>"$LOG"
+rm -rf "$WORK/scale-cold-fs" "$WORK/scale-cold-bucket" "$WORK/scale-cold-s3" "$WORK/scale-cold-fs.json"
 rm -rf "$WORK/cold"
 scripts/s3-test-server.sh stop "$RGW_DIR" >>"$LOG" 2>&1 || true
 RGW_DIR=""
@@ -393,6 +581,20 @@ add_row "cold GET p99 (block cache miss, metadata cached)" "us" lower "curl rang
 add_row "cold GET p50 without a disk block cache (cache.block_bytes=0)" "us" lower "curl ranged GET" "$n_f5" "$n_c5" \
   ",\"reads\":$COLD_READS,\"floe_s3_get_p50_us\":$(med "$n_inner")"
 add_row "S3 GET requests per cold read" "requests" lower "" "$g_per" "" ",\"reads\":$COLD_READS"
+for b in fs s3; do
+  if [ "$b" = fs ]; then line=$cold_fs tier="fs cold tier"; else line=$cold_s3 tier="S3 cold tier (RGW)"; fi
+  more=",\"backend\":\"$b\",\"keys\":$SCALE_COLD_KEYS,\"ingested_bytes\":$(jnum "$line" ingested_bytes),\"put\":$(jnum "$line" req_put),\"get\":$(jnum "$line" req_get),\"list\":$(jnum "$line" req_list),\"delete\":$(jnum "$line" req_delete),\"head\":$(jnum "$line" req_head),\"mpu_part\":$(jnum "$line" req_mpu_part),\"compaction_bytes_written\":$(jnum "$line" compaction_bytes_written)"
+  add_row "scale: $tier requests per GB ingested, compaction included ($SCALE_COLD_KEYS keys)" "requests/GB" lower "" \
+    "$(jnum "$line" requests_per_gb)" "" "$more"
+  add_row "scale: $tier bytes uploaded per byte ingested, compaction included" "x" lower "" "$(jnum "$line" upload_amp)" "" \
+    ",\"upload_bytes\":$(jnum "$line" upload_bytes),\"upload_bytes_before_compact\":$(jnum "$line" upload_bytes_before_compact)"
+  add_row "scale: $tier requests during ${SCALE_IDLE_S} s idle (gc every ${SCALE_GC_INTERVAL_S} s)" "requests" lower "" \
+    "$(jnum "$line" idle_requests)" "" \
+    ",\"idle_s\":$SCALE_IDLE_S,\"idle_gc_runs\":$(jnum "$line" idle_gc_runs),\"first_gc_at_s\":$(jnum "$line" first_gc_at_s),\"idle_get\":$(jnum "$line" idle_get),\"idle_list\":$(jnum "$line" idle_list),\"idle_delete\":$(jnum "$line" idle_delete),\"idle_put\":$(jnum "$line" idle_put)"
+  add_row "scale: $tier requests during ${SCALE_IDLE_S} s idle, after gc's first run" "requests" lower "" \
+    "$(jnum "$line" idle_requests_after_first_gc)" "" ",\"idle_s\":$SCALE_IDLE_S"
+  scale_target "$tier: requests during ${SCALE_IDLE_S} s idle, after gc's first run" "$(jnum "$line" idle_requests_after_first_gc)" "=" 0
+done
 printf '"cold GET" %s %s %s %s %s %s\n' "$(med "$g_f5")" "$(med "$g_f9")" "$(med "$g_f99")" \
   "$(med "$g_c5")" "$(med "$g_c9")" "$(med "$g_c99")" >>"$WORK/plot/latency.dat"
 
@@ -493,6 +695,7 @@ latency_md() {
   }
   function nm(line,   v) { match(line, "\"name\":\"[^\"]*\""); return substr(line, RSTART + 8, RLENGTH - 9) }
   function num(x) {
+    if (x == "") return "—"
     x += 0
     if (x >= 100) return sprintf("%.0f", x)
     if (x >= 10) return sprintf("%.1f", x)
@@ -649,6 +852,59 @@ EOF
 
 Every row, with the details behind it (percentiles, sizes, settings), is in
 [\`bench/results.jsonl\`](bench/results.jsonl), one JSON object per line.
+
+## Scale and compaction (issue 10)
+
+The rows named \`scale:\` above, made by \`bench/scale-bench\` (see \`bench/README.md\`). Every floe
+store here has 8 MiB seals (\`segment.max_bytes\`), the object cache off (\`cache.object_bytes=0\`,
+so every read takes the segment path), \`wal.sync=never\`, $KEY_BYTES-byte keys and $VALUE_BYTES-byte
+values, and the library's compaction defaults (level 1 target 256 MiB, ratio 10, 64 MiB outputs,
+256 MiB/s cap) unless a row says otherwise.
+
+- **Reads at scale**: $SCALE_KEYS keys written once each in a random order with background
+  compaction off (\`scale-bench load --l0-trigger 0\`), flushed (segments_per_read_max before
+  compaction: $(jnum "$big" before_segments_per_read_max)), $SCALE_READS_BEFORE reads of existing keys
+  on that shape, then \`floe_compact\` ($(jnum "$big" compact_seconds) s; it read
+  $(jnum "$big" compaction_bytes_read) bytes and wrote $(jnum "$big" compaction_bytes_written);
+  segments_per_read_max after: $(jnum "$big" after_segments_per_read_max), in
+  $(jnum "$big" after_levels) level(s)). Then, alternating run by run with RocksDB, $SCALE_READS random
+  gets of existing keys and $SCALE_READS of missing keys (the stored keys with one more byte, as
+  db_bench's readmissing makes them), each run a new process opening the store. The same load,
+  compaction and reads at $SMALL_KEYS keys give floe's own ratio. Each store is loaded once; the
+  read runs alternate.
+- **RocksDB** (\`db_bench\` $ROCKS_VERSION): \`db_bench $SCALE_ROCKS --benchmarks=filluniquerandom,waitforcompaction
+  --num=$SCALE_KEYS\`, then \`--benchmarks=readrandom\` and \`--benchmarks=readmissing\` with
+  \`--use_existing_db=1 --num=$SCALE_KEYS --reads=$SCALE_READS\` (same flags). \`filluniquerandom\`
+  rather than \`fillrandom\`: db_bench's fillrandom draws keys with repeats and leaves about 63% of
+  them, so its readrandom would read missing keys a third of the time. The 8 MiB write buffer matches
+  floe's seals, the 64 MiB block cache floe's decoded-block cache, 10 bloom bits per key floe's
+  filters; RocksDB's level defaults are the ones floe copies. Levels holding files after the fill:
+  $rocks_levels.
+- **Open**: \`scale-bench open\` times \`floe_open\` of the compacted $SCALE_KEYS-key store (its
+  files in the page cache); RocksDB's \`DB::Open\` of its own store is read from its LOG.
+- **Fill with compaction**: $SCALE_FILL_KEYS keys written once each in a random order into an empty
+  store with \`compaction.l0_trigger\` 4 (the default: background compaction runs during the fill)
+  and 0 (off); the figure is the put loop's throughput (not the flush after it) and the put
+  latency percentiles are in the latency table. RocksDB: \`filluniquerandom\` with the flags above
+  (its compaction on).
+- **Space**: \`scale-bench overwrite\`: $OVERWRITE_KEYS keys written $OVERWRITE_ROUNDS times over
+  (background compaction on), \`floe_compact\`, then the bytes of the files under the data
+  directory's \`segments/\` against the live bytes ($OVERWRITE_KEYS x ($KEY_BYTES + $VALUE_BYTES));
+  then every other key deleted, \`floe_compact\` again, and the fraction of those bytes freed.
+  Spot checks read back the newest values and that deleted keys stay deleted.
+- **Cold tier**: \`scale-bench cold\`, once per backend (the fs one a directory under /tmp, the S3
+  one the throwaway RGW), both at once: $SCALE_COLD_KEYS keys into a store with background compaction
+  on, \`floe_flush(FLOE_DURABLE_REMOTE)\`, \`floe_compact\`; requests are \`floe_stats.cold_requests\`
+  summed over every operation (a PUT, GET, LIST... each counts one) and bytes uploaded are
+  \`upload_bytes\`, both per GB (10^9 bytes) of keys and values ingested. Then $SCALE_IDLE_S s idle
+  with background compaction and gc on, \`gc.interval_s\` $SCALE_GC_INTERVAL_S (so gc wakes during the
+  idle period; its default is 3600) and \`gc.grace_s\` at its default. gc's first run after the
+  compaction's publication has work to do (listing, reading manifests); the row "after gc's first
+  run" counts what the store sends once that is done.
+
+| target (issue 10) | measured | target | |
+|---|---|---|---|
+$(cat "$WORK/scale-targets.md")
 
 ## Where floe is behind
 
