@@ -74,6 +74,9 @@
 /* A level-0 job takes at most this many level-0 segments (the rest wait for the next); what they
  * overlap in level 1 comes too, however many. */
 #define COMPACT_MAX_INPUTS 64
+/* floe_compact's level-0 jobs take up to this many: a backlog merges in one pass instead of
+ * rewriting level 1 once per 64 segments. */
+#define COMPACT_MAX_INPUTS_FORCED 1024
 /* Ranged GETs that download a cold input. */
 #define COMPACT_DOWNLOAD_BYTES (8u << 20)
 /* Bytes of output between two checks of the rate limit and of a stop request. */
@@ -441,7 +444,7 @@ static uint64_t next_expiry_ms(floe_t *db)
 static int plan(floe_t *db, int force, job *j)
 {
     const floe_options *o = &db->opts;
-    size_t idx[COMPACT_MAX_INPUTS];
+    size_t idx[COMPACT_MAX_INPUTS_FORCED];
     int rc = 0;
     memset(j, 0, sizeof *j);
     if (has_retired(db->man))
@@ -454,7 +457,7 @@ static int plan(floe_t *db, int force, job *j)
             job_clear(j);
         return rc < 0 ? rc : 1;
     }
-    size_t n0 = level0_prefix(db, idx, COMPACT_MAX_INPUTS);
+    size_t n0 = level0_prefix(db, idx, force ? COMPACT_MAX_INPUTS_FORCED : COMPACT_MAX_INPUTS);
     uint32_t shallow = 0, deepest = 0;
     for (uint32_t l = 1; l <= MANIFEST_MAX_LEVEL; l++) {
         if (level_count(db->man, l)) {
