@@ -54,7 +54,7 @@ enum floe_error {
     FLOE_EKEY = -7,      /* key empty or longer than FLOE_MAX_KEY_BYTES */
     FLOE_ETOOBIG = -8,   /* value larger than options.max_object_bytes */
     FLOE_EREADONLY = -9, /* the store is read-only after a failed write or fsync */
-    FLOE_EBEHIND = -10,  /* the cold tier is behind: too much sealed data waits for upload */
+    FLOE_EBEHIND = -10,  /* too much sealed data waits for upload (or, with compaction.l0_stop, for compaction) */
     FLOE_EFENCED = -11,  /* a newer writer took over the bucket prefix */
     FLOE_ECOLD = -12,    /* the cold tier failed (S3 error, credentials, missing bucket) */
     FLOE_ETIMEDOUT = -13,
@@ -170,8 +170,9 @@ typedef struct floe_options {
     struct {
         uint32_t l0_trigger;       /* default 4; 0 turns background compaction off (floe_compact still works) */
         /* writers wait (up to upload.wait_ms, then FLOE_EBEHIND) while this many level-0 segments
-         * that compaction could merge are waiting for it, which bounds a read's segments; default
-         * 36, 0 never */
+         * that compaction could merge are waiting for it, which bounds a read's segments when
+         * writes outrun compaction; default 0: never (writes go at full speed and level 0 grows
+         * until compaction catches up) */
         uint32_t l0_stop;
         uint64_t level_base_bytes; /* default 0: l0_trigger * segment.max_bytes (256 MiB by default) */
         uint32_t level_ratio;      /* default 10 */
@@ -215,8 +216,8 @@ FLOE_API int floe_close(floe_t *db);
 /* Writes key -> value. content_type may be NULL. On success *seq_out (if not NULL) is the write's
  * sequence number. Returns after the write is durable per wal.sync. Errors: FLOE_EINVAL (NULL
  * handle, NULL value with a length, a content type too long or not printable ASCII), FLOE_EKEY,
- * FLOE_ETOOBIG (over max_object_bytes), FLOE_EREADONLY, FLOE_EBEHIND (the cold tier is behind:
- * retry later), FLOE_ECLOSED (floe_close has begun), FLOE_EIO (the WAL write or sync failed: the
+ * FLOE_ETOOBIG (over max_object_bytes), FLOE_EREADONLY, FLOE_EBEHIND (the cold tier, or with
+ * compaction.l0_stop compaction, is behind: retry later), FLOE_ECLOSED (floe_close has begun), FLOE_EIO (the WAL write or sync failed: the
  * store is read-only from then on), FLOE_ENOMEM. */
 FLOE_API int floe_put(floe_t *db, const void *key, size_t key_len, const void *value, size_t value_len,
                       const char *content_type, uint64_t *seq_out);

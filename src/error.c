@@ -92,7 +92,7 @@ const char *floe_strerror(int err)
     case FLOE_EREADONLY:
         return "store is read-only after a write error";
     case FLOE_EBEHIND:
-        return "cold tier behind: too much data waits for upload";
+        return "behind: too much data waits for upload or compaction";
     case FLOE_EFENCED:
         return "fenced: a newer writer owns this bucket prefix";
     case FLOE_ECOLD:

@@ -91,7 +91,7 @@ static void defaults(floe_options *o)
     o->gc.interval_s = 3600;
     o->gc.grace_s = 3600;
     o->compaction.l0_trigger = 4;
-    o->compaction.l0_stop = 36;
+    o->compaction.l0_stop = 0;
     o->compaction.level_base_bytes = 0; /* l0_trigger * segment.max_bytes (options_resolve) */
     o->compaction.level_ratio = 10;
     o->compaction.segment_bytes = 64ull << 20;

@@ -180,7 +180,7 @@ START_TEST(floe_strerror_names_every_code)
         {FLOE_EKEY, "key is empty or too long"},
         {FLOE_ETOOBIG, "value is too large"},
         {FLOE_EREADONLY, "store is read-only after a write error"},
-        {FLOE_EBEHIND, "cold tier behind: too much data waits for upload"},
+        {FLOE_EBEHIND, "behind: too much data waits for upload or compaction"},
         {FLOE_EFENCED, "fenced: a newer writer owns this bucket prefix"},
         {FLOE_ECOLD, "cold tier error"},
         {FLOE_ETIMEDOUT, "timed out"},
