@@ -671,106 +671,135 @@ static void rate_limit(floe_t *db, int64_t start_ms, uint64_t bytes)
         clock_sleep_ms(due_ms - now > 1000 ? 1000 : due_ms - now);
 }
 
+/* The input holding the smallest key, its newest version among equals; NULL when all are done. */
+static job_input *newest_smallest(job *j)
+{
+    job_input *best = NULL;
+    for (size_t i = 0; i < j->n_in; i++) {
+        job_input *in = &j->in[i];
+        if (!in->valid)
+            continue;
+        int c = best ? key_cmp(in->cur.key, in->cur.key_len, best->cur.key, best->cur.key_len) : -1;
+        if (c < 0 || (c == 0 && in->cur.seq > best->cur.seq))
+            best = in;
+    }
+    return best;
+}
+
+/* Moves every input past key (all its versions). */
+static int skip_key(job *j, const uint8_t *key, size_t key_len)
+{
+    for (size_t i = 0; i < j->n_in; i++) {
+        job_input *in = &j->in[i];
+        if (!in->valid || key_cmp(in->cur.key, in->cur.key_len, key, key_len) != 0)
+            continue;
+        int rc = segment_iter_next(in->it);
+        if (rc < 0)
+            return rc;
+        in->valid = segment_iter_valid(in->it);
+        if (in->valid)
+            segment_iter_entry(in->it, &in->cur);
+    }
+    return 0;
+}
+
+/* Whether the merge writes e, the newest version of its key (notes 2 and 9): 0 to drop it, 1 to
+ * write it, which may have turned it into a tombstone (an expired version). */
+static int keep_entry(floe_t *db, job *j, entry *e, uint64_t now_ms)
+{
+    if (pdel_set_hides(j->pdels, e->key, e->key_len, e->seq, UINT64_MAX))
+        return 0;
+    if (e->type == ENTRY_PUT && retention_enabled(&db->opts) &&
+        retention_expired(&db->opts, e->key, e->key_len, e->write_ms, now_ms)) {
+        /* An expired version goes like a deleted one; a tombstone stays in its place while an
+         * older version below could come back. */
+        *e = (entry){.key = e->key, .key_len = e->key_len, .seq = e->seq, .write_ms = e->write_ms,
+                     .type = ENTRY_DELETE};
+        atomic_fetch_add(&db->n_compact_expired, 1);
+    }
+    return e->type != ENTRY_DELETE || deeper_may_hold(j, e->key, e->key_len);
+}
+
+/* The merge's outputs so far: the last one is open while its bytes are under segment_bytes. */
+typedef struct output_list {
+    job_output *outs;
+    size_t n, cap;
+    uint64_t open_bytes; /* estimated bytes in the open (last) output; 0 when none is open */
+} output_list;
+
+/* Writes e into the open output, finishing it first if full and opening the next as needed;
+ * *added gets the bytes it counts for. */
+static int output_add(floe_t *db, uint64_t epoch, output_list *o, const entry *e, uint64_t *added)
+{
+    int rc;
+    if (o->n && o->open_bytes >= db->opts.compaction.segment_bytes) {
+        if ((rc = output_finish(db, &o->outs[o->n - 1])) < 0)
+            return rc;
+        o->open_bytes = 0;
+    }
+    if (o->open_bytes == 0) {
+        if (array_grow(&o->outs, &o->cap, o->n + 1, sizeof *o->outs, 4, SIZE_MAX) < 0)
+            return err_set(FLOE_ENOMEM, "compaction: out of memory");
+        o->n++;
+        if ((rc = output_open(db, epoch, &o->outs[o->n - 1])) < 0)
+            return rc;
+    }
+    job_output *out = &o->outs[o->n - 1];
+    if ((rc = segment_writer_add(out->w, e)) < 0)
+        return rc;
+    uint64_t x = e->type == ENTRY_PUT ? retention_expiry_ms(&db->opts, e->key, e->key_len, e->write_ms) : 0;
+    if (x && (!out->expires_ms || x < out->expires_ms))
+        out->expires_ms = x; /* note 10 */
+    *added = (uint64_t)e->key_len + e->value_len + e->content_type_len + 16;
+    o->open_bytes += *added;
+    return 0;
+}
+
 /* Merges the inputs into outputs of about compaction.segment_bytes each (notes 1 and 2). */
 static int merge(floe_t *db, job *j, uint64_t epoch, job_output **outs_out, size_t *n_out)
 {
-    job_output *outs = NULL;
-    size_t n = 0, cap = 0;
-    uint64_t out_bytes = 0, total = 0, since_check = 0;
+    output_list o = {0};
+    uint64_t total = 0, since_check = 0;
     int64_t start_ms = clock_now_ms();
     uint64_t now_ms = clock_unix_ms();
     int rc = 0;
-    for (;;) {
-        job_input *best = NULL;
-        for (size_t i = 0; i < j->n_in; i++) {
-            job_input *in = &j->in[i];
-            if (!in->valid)
-                continue;
-            int c = best ? key_cmp(in->cur.key, in->cur.key_len, best->cur.key, best->cur.key_len) : -1;
-            if (c < 0 || (c == 0 && in->cur.seq > best->cur.seq))
-                best = in;
-        }
-        if (!best)
-            break;
+    job_input *best;
+    while (rc == 0 && (best = newest_smallest(j)) != NULL) {
         entry e = best->cur;
-        int hidden = pdel_set_hides(j->pdels, e.key, e.key_len, e.seq, UINT64_MAX); /* note 9 */
-        if (!hidden && e.type == ENTRY_PUT && retention_enabled(&db->opts) &&
-            retention_expired(&db->opts, e.key, e.key_len, e.write_ms, now_ms)) {
-            /* Note 2: an expired version goes like a deleted one; a tombstone stays in its place
-             * while an older version below could come back. */
-            e.type = ENTRY_DELETE;
-            e.value = NULL;
-            e.value_len = 0;
-            e.content_type = NULL;
-            e.content_type_len = 0;
-            atomic_fetch_add(&db->n_compact_expired, 1);
-        }
-        int keep = !hidden && (e.type != ENTRY_DELETE || deeper_may_hold(j, e.key, e.key_len));
-        if (keep) {
-            if (n && out_bytes >= db->opts.compaction.segment_bytes) {
-                if ((rc = output_finish(db, &outs[n - 1])) < 0)
-                    break;
-                out_bytes = 0;
-            }
-            if (!n || out_bytes == 0) {
-                if (array_grow(&outs, &cap, n + 1, sizeof *outs, 4, SIZE_MAX) < 0) {
-                    rc = err_set(FLOE_ENOMEM, "compaction: out of memory");
-                    break;
-                }
-                n++;
-                if ((rc = output_open(db, epoch, &outs[n - 1])) < 0)
-                    break;
-            }
-            if ((rc = segment_writer_add(outs[n - 1].w, &e)) < 0)
-                break;
-            uint64_t x = e.type == ENTRY_PUT ? retention_expiry_ms(&db->opts, e.key, e.key_len, e.write_ms) : 0;
-            if (x && (!outs[n - 1].expires_ms || x < outs[n - 1].expires_ms))
-                outs[n - 1].expires_ms = x;
-            uint64_t b = (uint64_t)e.key_len + e.value_len + e.content_type_len + 16;
-            out_bytes += b;
-            total += b;
-            since_check += b;
-        }
+        uint64_t added = 0;
+        if (keep_entry(db, j, &e, now_ms) && (rc = output_add(db, epoch, &o, &e, &added)) < 0)
+            break;
+        total += added;
+        since_check += added;
         /* Copy the key: advancing the chosen input invalidates e's pointers. */
         uint8_t key[FLOE_MAX_KEY_BYTES];
         size_t key_len = e.key_len;
         memcpy(key, e.key, key_len);
-        for (size_t i = 0; i < j->n_in && rc == 0; i++) {
-            job_input *in = &j->in[i];
-            if (!in->valid || key_cmp(in->cur.key, in->cur.key_len, key, key_len) != 0)
-                continue;
-            if ((rc = segment_iter_next(in->it)) < 0)
-                break;
-            in->valid = segment_iter_valid(in->it);
-            if (in->valid)
-                segment_iter_entry(in->it, &in->cur);
-        }
-        if (rc < 0)
+        if ((rc = skip_key(j, key, key_len)) < 0)
             break;
         if (since_check >= COMPACT_CHECK_BYTES) {
             since_check = 0;
-            if (stopping(db)) {
+            if (stopping(db))
                 rc = err_set(FLOE_ECLOSED, "compaction: the store is closing");
-                break;
-            }
-            rate_limit(db, start_ms, total);
+            else
+                rate_limit(db, start_ms, total);
         }
     }
-    if (rc == 0 && n && out_bytes > 0)
-        rc = output_finish(db, &outs[n - 1]);
-    if (rc == 0 && n)
+    if (rc == 0 && o.n && o.open_bytes > 0)
+        rc = output_finish(db, &o.outs[o.n - 1]);
+    if (rc == 0 && o.n)
         rc = file_fsync_dir(db->seg_dir);
     if (rc < 0) {
-        for (size_t i = 0; i < n; i++) {
-            if (!outs[i].tmp && outs[i].path)
-                file_unlink(outs[i].path);
-            output_free(&outs[i]);
+        for (size_t i = 0; i < o.n; i++) {
+            if (!o.outs[i].tmp && o.outs[i].path)
+                file_unlink(o.outs[i].path);
+            output_free(&o.outs[i]);
         }
-        free(outs);
+        free(o.outs);
         return rc;
     }
-    *outs_out = outs;
-    *n_out = n;
+    *outs_out = o.outs;
+    *n_out = o.n;
     return 0;
 }
 

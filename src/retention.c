@@ -32,27 +32,16 @@ uint64_t retention_expiry_ms(const floe_options *opts, const void *key, size_t k
         best = r;
         best_len = len;
     }
-    return best && best->max_age_s ? write_ms + best->max_age_s * 1000u : 0;
+    if (!best || best->max_age_s == 0 || write_ms > UINT64_MAX - best->max_age_s * 1000u)
+        return 0; /* kept forever, or a write time so far ahead that it never comes */
+    return write_ms + best->max_age_s * 1000u;
 }
 
 int retention_expired(const floe_options *opts, const void *key, size_t key_len, uint64_t write_ms,
                       uint64_t now_ms)
 {
-    if (opts->retention_count == 0 || write_ms == 0)
-        return 0;
-    const floe_retention_rule *best = NULL;
-    size_t best_len = 0;
-    for (size_t i = 0; i < opts->retention_count; i++) {
-        const floe_retention_rule *r = &opts->retention[i];
-        size_t len = strlen(r->prefix);
-        if (len > key_len || (best && len <= best_len) || (len && memcmp(key, r->prefix, len) != 0))
-            continue;
-        best = r;
-        best_len = len;
-    }
-    if (!best || best->max_age_s == 0 || now_ms <= write_ms)
-        return 0;
-    return now_ms - write_ms >= best->max_age_s * 1000u;
+    uint64_t expiry = retention_expiry_ms(opts, key, key_len, write_ms);
+    return expiry && now_ms >= expiry; /* max_age_s > 0, so now_ms is past write_ms too */
 }
 
 int retention_check(const floe_options *opts)
