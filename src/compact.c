@@ -861,9 +861,7 @@ static int prefix_del_needed(const manifest *m, const prefix_del *d)
         const manifest_segment *ms = &m->segments[i];
         if (ms->retired || ms->min_seq >= d->seq)
             continue;
-        size_t cut = ms->min_key_len < d->len ? ms->min_key_len : d->len;
-        if (key_cmp(ms->max_key, ms->max_key_len, d->prefix, d->len) >= 0 &&
-            key_cmp(ms->min_key, cut, d->prefix, d->len) <= 0)
+        if (key_range_meets_prefix(ms->min_key, ms->min_key_len, ms->max_key, ms->max_key_len, d->prefix, d->len))
             return 1;
     }
     return 0;
@@ -895,15 +893,7 @@ int compact_forget_prefix_dels(floe_t *db)
     db->man->n_prefix_dels = k;
     pthread_mutex_lock(&db->state_mu);
     pdel_set *n = pdel_set_filter(db->pdels, keep_prefix_del, db->man);
-    int rc = n ? 0 : err_set(FLOE_ENOMEM, "compaction: out of memory");
-    if (n) {
-        pdel_set_unref(db->pdels);
-        db->pdels = n;
-        atomic_store(&db->n_pdels, n->n);
-        view *v = view_build(db, db->cur->mem, db->cur->segs, db->cur->n_segs);
-        if (v)
-            view_install(db, v);
-    }
+    int rc = n ? store_install_pdels(db, n) : err_set(FLOE_ENOMEM, "compaction: out of memory");
     pthread_mutex_unlock(&db->state_mu);
     return rc;
 }
@@ -1226,9 +1216,8 @@ static int under_expiring_rule(const floe_options *o, const manifest_segment *ms
 {
     for (size_t i = 0; i < o->retention_count; i++) {
         const char *p = o->retention[i].prefix;
-        size_t len = strlen(p), cut = ms->min_key_len < len ? ms->min_key_len : len;
-        if (o->retention[i].max_age_s && key_cmp(ms->max_key, ms->max_key_len, p, len) >= 0 &&
-            key_cmp(ms->min_key, cut, p, len) <= 0)
+        if (o->retention[i].max_age_s &&
+            key_range_meets_prefix(ms->min_key, ms->min_key_len, ms->max_key, ms->max_key_len, p, strlen(p)))
             return 1;
     }
     return 0;

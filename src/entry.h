@@ -38,4 +38,13 @@ static inline int key_cmp(const void *a, size_t a_len, const void *b, size_t b_l
     return a_len < b_len ? -1 : a_len > b_len;
 }
 
+/* 1 if some key starting with prefix lies in [min, max]: max is not below the prefix, and min, cut
+ * to the prefix's length, is not above it. */
+static inline int key_range_meets_prefix(const void *min, size_t min_len, const void *max, size_t max_len,
+                                         const void *prefix, size_t prefix_len)
+{
+    return key_cmp(max, max_len, prefix, prefix_len) >= 0 &&
+           key_cmp(min, min_len < prefix_len ? min_len : prefix_len, prefix, prefix_len) <= 0;
+}
+
 #endif

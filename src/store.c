@@ -238,21 +238,26 @@ static int parse_segment_name(const char *name, uint64_t *id, int *tmp)
     return name[consumed] == '\0' || *tmp;
 }
 
+int store_install_pdels(floe_t *db, pdel_set *set)
+{
+    pdel_set_unref(db->pdels);
+    db->pdels = set;
+    atomic_store(&db->n_pdels, set->n);
+    if (!db->cur)
+        return 0; /* open: the first view is built later */
+    view *v = view_build(db, db->cur->mem, db->cur->segs, db->cur->n_segs);
+    if (!v)
+        return err_set(FLOE_ENOMEM, "prefix deletes: out of memory installing a view");
+    view_install(db, v);
+    return 0;
+}
+
 int store_add_prefix_del(floe_t *db, const void *prefix, size_t len, uint64_t seq)
 {
     pdel_set *n = pdel_set_with(db->pdels, prefix, len, seq);
     if (!n)
         return err_set(FLOE_ENOMEM, "delete prefix: out of memory");
-    pdel_set_unref(db->pdels);
-    db->pdels = n;
-    atomic_store(&db->n_pdels, n->n);
-    if (db->cur) {
-        view *v = view_build(db, db->cur->mem, db->cur->segs, db->cur->n_segs);
-        if (!v)
-            return err_set(FLOE_ENOMEM, "delete prefix: out of memory");
-        view_install(db, v);
-    }
-    return 0;
+    return store_install_pdels(db, n);
 }
 
 /* Removes leftovers of a crash (note 1): temp segment files, segment files of segments the manifest
@@ -346,12 +351,8 @@ static int open_manifest(floe_t *db)
     db->last_seq = db->man->last_seq;
     for (size_t i = 0; i < db->man->n_prefix_dels; i++) {
         const prefix_del *d = &db->man->prefix_dels[i];
-        pdel_set *n = pdel_set_with(db->pdels, d->prefix, d->len, d->seq);
-        if (!n)
-            return err_set(FLOE_ENOMEM, "floe_open: out of memory");
-        pdel_set_unref(db->pdels);
-        db->pdels = n;
-        atomic_store(&db->n_pdels, n->n);
+        if ((rc = store_add_prefix_del(db, d->prefix, d->len, d->seq)) < 0) /* no other thread yet */
+            return err_wrap(rc, "floe_open");
     }
     return clean_segment_dir(db);
 }

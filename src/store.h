@@ -162,6 +162,10 @@ char *store_segment_path(floe_t *db, uint64_t id, const char *suffix);
 /* 0 if key is 1..FLOE_MAX_KEY_BYTES bytes, else FLOE_EKEY with a message. */
 int store_check_key(const void *key, size_t key_len);
 
+/* Makes set (whose reference it takes over) db->pdels and installs a view with it (none before the
+ * first view exists). Needs state_mu. Returns 0 or FLOE_ENOMEM (db->pdels is set regardless). */
+int store_install_pdels(floe_t *db, pdel_set *set);
+
 /* Adds a prefix delete to db->pdels and installs a view with it. Needs state_mu. Returns 0 or
  * FLOE_ENOMEM. */
 int store_add_prefix_del(floe_t *db, const void *prefix, size_t len, uint64_t seq);

@@ -189,10 +189,7 @@ int segref_overlaps(const segref *r, const void *from, size_t from_len, const vo
         return 0;
     if (!prefix_len)
         return 1;
-    /* Some key with the prefix lies in [min, max]: max is not below the prefix, and min, cut to the
-     * prefix's length, is not above it. */
-    return key_cmp(max, max_len, prefix, prefix_len) >= 0 &&
-           key_cmp(min, min_len < prefix_len ? min_len : prefix_len, prefix, prefix_len) <= 0;
+    return key_range_meets_prefix(min, min_len, max, max_len, prefix, prefix_len);
 }
 
 /* Opens the reader of remote segment r through the block cache and puts it in the metadata cache;
