@@ -5,7 +5,8 @@
  *     says on another.
  *  2. A message is replaced whole: err_set and err_wrap format into a local buffer first, so their
  *     arguments may quote the current message, and a message longer than the buffer is cut, never
- *     overrun.
+ *     overrun. (A format with no conversion is copied as it is, cut the same way; memmove, since it
+ *     may be the current message itself.)
  *  3. floe_strerror never returns NULL, whatever the code. */
 #include "error.h"
 
@@ -28,6 +29,17 @@ static void set_message_v(const char *fmt, va_list ap)
 
 int err_set(int code, const char *fmt, ...)
 {
+    if (!strchr(fmt, '%')) {
+        /* Nothing to format (e.g. "key not found", set by every missing-key get): copy it, cut at
+         * the buffer's end like vsnprintf would. vsnprintf costs a missing-key get about a tenth
+         * of its time. */
+        size_t n = strlen(fmt);
+        if (n > sizeof err_msg - 1)
+            n = sizeof err_msg - 1;
+        memmove(err_msg, fmt, n);
+        err_msg[n] = '\0';
+        return code;
+    }
     va_list ap;
     va_start(ap, fmt);
     set_message_v(fmt, ap);

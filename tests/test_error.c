@@ -95,6 +95,24 @@ START_TEST(err_set_cuts_a_long_message_at_the_buffer_size)
 }
 END_TEST
 
+/* A message with no conversion takes a path of its own (copied, not formatted): cut the same way,
+ * and "%%" still goes through the formatter. */
+#define TEN_L "llllllllll"
+#define HUNDRED_L TEN_L TEN_L TEN_L TEN_L TEN_L TEN_L TEN_L TEN_L TEN_L TEN_L
+#define THOUSAND_L HUNDRED_L HUNDRED_L HUNDRED_L HUNDRED_L HUNDRED_L HUNDRED_L HUNDRED_L HUNDRED_L HUNDRED_L HUNDRED_L
+START_TEST(err_set_copies_a_literal_message_and_cuts_it_at_the_buffer_size)
+{
+    ck_assert_int_eq(err_set(FLOE_ENOTFOUND, "key not found"), FLOE_ENOTFOUND);
+    ck_assert_str_eq(floe_last_error(), "key not found");
+    err_set(FLOE_EIO, THOUSAND_L THOUSAND_L);
+    ck_assert_uint_eq(strlen(floe_last_error()), MSG_MAX_CHARS);
+    for (size_t i = 0; i < MSG_MAX_CHARS; i++)
+        ck_assert_int_eq(floe_last_error()[i], 'l');
+    err_set(FLOE_EIO, "100%% done");
+    ck_assert_str_eq(floe_last_error(), "100% done");
+}
+END_TEST
+
 START_TEST(err_wrap_cuts_the_joined_message_at_the_buffer_size)
 {
     char *inner = repeat('i', 900), *outer = repeat('o', 300);
@@ -224,6 +242,7 @@ static Suite *error_suite(void)
     Suite *s = suite_create("error");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, err_set_records_the_formatted_message_and_returns_the_code);
+    tcase_add_test(tc, err_set_copies_a_literal_message_and_cuts_it_at_the_buffer_size);
     tcase_add_test(tc, err_wrap_puts_the_context_in_front_of_the_current_message);
     tcase_add_test(tc, err_wrap_without_a_message_gives_the_context_alone);
     tcase_add_test(tc, err_wrap_may_quote_the_current_message_in_its_context);
