@@ -33,9 +33,21 @@
  *    reads, so eviction never frees a block under a reader.
  * 8. The writer removes its file on every failure; a file that exists under its final name was
  *    finished and fsynced by segment_writer_finish.
- * 9. The footer's version decides how every entry is decoded: version 2 entries carry a varint64
- *    write time after seq, version 1 entries none (read as write time 0). The writer writes version
- *    2 only; every reader path (get, iterator, verify, inspection) takes the version from the footer.
+ * 9. The footer's version decides how every entry is decoded: version 2 and 3 entries carry a
+ *    varint64 write time after seq, version 1 entries none (read as write time 0); and how a block
+ *    ends: version 3 blocks add a CRC32C per restart interval and one over the restart array
+ *    (note 10). The writer writes version 3 only; every reader path (get, iterator, verify,
+ *    inspection) takes the version from the footer.
+ * 10. A point lookup in an uncompressed version 3 block of a mapped file that has not passed its
+ *    whole-block CRC checks only what it reads: the restart array's CRC, then the interval the
+ *    binary search lands in and the one after it (whose first key bounds the search from above).
+ *    A binary search always ends between two keys it compared, so with both intervals checked the
+ *    bracket is the writer's and only checked bytes decide the answer, whatever an unchecked
+ *    restart key said; a CRC that fails sends the lookup to the whole-block CRC, which reports the
+ *    damage. Checked intervals are remembered per block in
+ *    groups (at most 63 groups and the restart array: one u64 per block), so a process checks each
+ *    byte once, as with whole blocks; a block whose groups are all checked counts as verified.
+ *    The first reads after an open then checksum about two intervals instead of a whole block.
  */
 #include "segment.h"
 #include "coding.h"
@@ -63,10 +75,21 @@
 
 #define SEG_MAGIC "FLOE-SEG"
 #define SEG_MAGIC_BYTES 8
-#define SEG_FORMAT_VERSION 2
+#define SEG_FORMAT_VERSION 3
+/* Segments before per-interval CRCs (version 2): still read, never written. */
+#define SEG_FORMAT_VERSION_NO_INTERVAL_CRC 2
 /* Segments written before entries carried write times: still read (write time 0), never written. */
 #define SEG_FORMAT_VERSION_NO_WRITE_TIME 1
 #define SEG_RESTART_INTERVAL 16
+/* Version 3 also starts a restart interval at the first entry that begins this many bytes or more
+ * after the last restart, so a point lookup checks and scans little of a block of large entries. */
+#define SEG_RESTART_BYTES 1024u
+/* Bytes after a block's entries: restart offsets and count, and in version 3 one interval CRC per
+ * restart and the restart array's CRC. */
+#define SEG_TAIL_BYTES(version, n) ((version) >= 3 ? 8 * (size_t)(n) + 8 : 4 * (size_t)(n) + 4)
+/* Bit 63 of a block's interval mask: its restart array passed its CRC (note 10). */
+#define SEG_IVMASK_TAIL (1ull << 63)
+#define SEG_IVMASK_GROUPS 63u
 /* A data block ends with a compression flag byte and the CRC32C of everything before it. */
 #define SEG_TRAILER_BYTES 5
 #define SEG_BLOCK_NONE 0
@@ -80,9 +103,10 @@
 /* Worst-case entry header: three varint32, type, content-type length, varint64 seq, varint64 write
  * time (version 2). */
 #define SEG_ENTRY_HEADER_MAX (5 + 5 + 5 + 1 + 1 + 10 + 10)
-/* Largest uncompressed block: a block of one largest entry plus its restart array. */
+/* Largest uncompressed block: a block of one largest entry plus its restart array (version 3: with
+ * its interval CRC and the array's CRC). */
 #define SEG_MAX_BLOCK_RAW                                                                                    \
-    (SEG_MAX_VALUE_BYTES + FLOE_MAX_KEY_BYTES + FLOE_MAX_CONTENT_TYPE_BYTES + SEG_ENTRY_HEADER_MAX + 8)
+    (SEG_MAX_VALUE_BYTES + FLOE_MAX_KEY_BYTES + FLOE_MAX_CONTENT_TYPE_BYTES + SEG_ENTRY_HEADER_MAX + 16)
 /* A block of several entries is at most block_bytes (the writer cuts before an entry that could pass
  * it), so at most SEG_MAX_BLOCK_BYTES; a larger block is one entry standing alone. */
 #define SEG_MAX_SHARED_BLOCK_RAW SEG_MAX_BLOCK_BYTES
@@ -126,7 +150,7 @@ _Static_assert(offsetof(struct seg_footer_disk, footer_crc32c) == SEGMENT_FOOTER
 #define FOOTER_AT(field) offsetof(struct seg_footer_disk, field)
 
 typedef struct seg_footer {
-    uint32_t version; /* SEG_FORMAT_VERSION or SEG_FORMAT_VERSION_NO_WRITE_TIME */
+    uint32_t version; /* 1 (SEG_FORMAT_VERSION_NO_WRITE_TIME) to 3 (SEG_FORMAT_VERSION) */
     uint64_t bloom_offset, index_offset, meta_offset;
     uint32_t bloom_length, index_length, meta_length;
     uint32_t bloom_crc32c, index_crc32c, meta_crc32c;
@@ -164,6 +188,7 @@ struct segment {
     bloom_filter bloom;         /* points into tail */
     seg_block_ref *index;       /* info.block_count entries, owned */
     _Atomic uint64_t *verified; /* bit b set once block b passed its CRC (mapped files only) */
+    _Atomic uint64_t *ivmask;   /* version 3 mapped files: per block, the checked interval groups (note 10) */
 };
 
 struct segment_writer {
@@ -179,6 +204,7 @@ struct segment_writer {
     uint32_t *restarts;
     size_t restarts_len, restarts_cap;
     uint32_t entries_in_block;
+    uint32_t since_restart; /* entries since the last restart */
     uint8_t *zbuf; /* compressed block and its trailer */
     size_t zbuf_cap;
     uint8_t *index;
@@ -353,15 +379,21 @@ static int writer_flush_block(segment_writer *w)
     if (w->entries_in_block == 0)
         return 0;
 
-    size_t raw_len = w->block_len + 4 * w->restarts_len + 4;
+    size_t raw_len = w->block_len + SEG_TAIL_BYTES(SEG_FORMAT_VERSION, w->restarts_len);
     rc = writer_reserve(&w->block, &w->block_cap, raw_len + SEG_TRAILER_BYTES, 1,
                         SEG_MAX_BLOCK_RAW + SEG_TRAILER_BYTES, "data block");
     if (rc < 0)
         return rc;
-    uint8_t *p = w->block + w->block_len;
+    uint8_t *tail = w->block + w->block_len, *p = tail;
     for (size_t i = 0; i < w->restarts_len; i++, p += 4)
         put_le32(p, w->restarts[i]);
+    for (size_t i = 0; i < w->restarts_len; i++, p += 4) {
+        size_t end = i + 1 < w->restarts_len ? w->restarts[i + 1] : w->block_len;
+        put_le32(p, crc32c(w->block + w->restarts[i], end - w->restarts[i]));
+    }
     put_le32(p, (uint32_t)w->restarts_len);
+    p += 4;
+    put_le32(p, crc32c(tail, (size_t)(p - tail)));
 
     uint8_t *body = w->block;
     size_t body_len = raw_len;
@@ -407,6 +439,7 @@ static int writer_flush_block(segment_writer *w)
     w->block_len = 0;
     w->restarts_len = 0;
     w->entries_in_block = 0;
+    w->since_restart = 0;
     return 0;
 }
 
@@ -455,7 +488,7 @@ int segment_writer_add(segment_writer *w, const entry *e)
         return rc;
 
     size_t est = SEG_ENTRY_HEADER_MAX + e->key_len + e->content_type_len + e->value_len;
-    size_t tail_est = 4 * (w->restarts_len + 1) + 4;
+    size_t tail_est = SEG_TAIL_BYTES(SEG_FORMAT_VERSION, w->restarts_len + 1);
     if (w->entries_in_block > 0 && w->block_len + est + tail_est > w->block_bytes) {
         rc = writer_flush_block(w);
         if (rc < 0)
@@ -470,12 +503,15 @@ int segment_writer_add(segment_writer *w, const entry *e)
         return rc;
 
     uint32_t shared = 0;
-    if (w->entries_in_block % SEG_RESTART_INTERVAL == 0) {
+    if (w->entries_in_block == 0 || w->since_restart >= SEG_RESTART_INTERVAL ||
+        w->block_len - w->restarts[w->restarts_len - 1] >= SEG_RESTART_BYTES) {
         rc = writer_reserve(&w->restarts, &w->restarts_cap, w->restarts_len + 1, sizeof *w->restarts,
-                            SEG_MAX_BLOCK_RAW / 7 / SEG_RESTART_INTERVAL + 2, "restart array");
+                            SEG_MAX_BLOCK_RAW / 7 / SEG_RESTART_INTERVAL + SEG_MAX_BLOCK_RAW / SEG_RESTART_BYTES + 2,
+                            "restart array");
         if (rc < 0)
             return rc;
         w->restarts[w->restarts_len++] = (uint32_t)w->block_len;
+        w->since_restart = 0;
     } else {
         uint32_t n = e->key_len < w->last_key_len ? e->key_len : w->last_key_len;
         while (shared < n && e->key[shared] == w->last_key[shared])
@@ -501,6 +537,7 @@ int segment_writer_add(segment_writer *w, const entry *e)
     }
     w->block_len = (size_t)(p - w->block);
     w->entries_in_block++;
+    w->since_restart++;
 
     if (w->count == 0) {
         memcpy(w->first_key, e->key, e->key_len);
@@ -517,7 +554,7 @@ int segment_writer_add(segment_writer *w, const entry *e)
     w->count++;
 
     /* A block reaching its target (or one large entry on its own) is written at once. */
-    if (w->block_len + 4 * w->restarts_len + 4 >= w->block_bytes)
+    if (w->block_len + SEG_TAIL_BYTES(SEG_FORMAT_VERSION, w->restarts_len) >= w->block_bytes)
         return writer_flush_block(w);
     return 0;
 }
@@ -735,6 +772,7 @@ typedef struct block_view {
     const uint8_t *data; /* decoded block: entries, restart offsets, restart count */
     size_t len;
     const uint8_t *restarts;
+    const uint8_t *interval_crcs; /* version 3: one CRC32C per restart interval; NULL before */
     uint32_t nrestarts;
     size_t entries_end;
     uint32_t version;   /* the segment's format version: whether entries carry a write time */
@@ -879,7 +917,7 @@ static int block_single_entry_check(uint64_t b, const seg_block_ref *ix, uint32_
                        ": zstd frame declares %llu decoded bytes, more "
                        "than a block of several entries holds (%u), but %s",
                        b, ix->offset, raw, (unsigned)SEG_MAX_SHARED_BLOCK_RAW, why);
-    uint64_t single = (uint64_t)(p - head) + e.unshared + e.ct_len + e.value_len + 8;
+    uint64_t single = (uint64_t)(p - head) + e.unshared + e.ct_len + e.value_len + SEG_TAIL_BYTES(version, 1);
     if (single != raw)
         return err_set(FLOE_ECORRUPT,
                        "block %" PRIu64 " at offset %" PRIu64
@@ -944,8 +982,9 @@ static int block_inflate(uint64_t b, const seg_block_ref *ix, uint32_t version, 
 static int view_init(block_view *v, uint32_t version, uint64_t b, uint64_t off, const uint8_t *data,
                      size_t len)
 {
-    uint32_t n = len >= 4 ? get_le32(data + len - 4) : 0;
-    if (n == 0 || n > (len - 4) / 4)
+    size_t fixed = SEG_TAIL_BYTES(version, 0), per = SEG_TAIL_BYTES(version, 1) - fixed;
+    uint32_t n = len >= fixed ? get_le32(data + len - fixed) : 0;
+    if (n == 0 || n > (len - fixed) / per)
         return err_set(FLOE_ECORRUPT,
                        "block %" PRIu64 " at offset %" PRIu64 ": restart count %" PRIu32
                        " does not fit %zu bytes",
@@ -954,8 +993,9 @@ static int view_init(block_view *v, uint32_t version, uint64_t b, uint64_t off, 
     v->len = len;
     v->version = version;
     v->nrestarts = n;
-    v->entries_end = len - 4 - 4 * (size_t)n;
+    v->entries_end = len - SEG_TAIL_BYTES(version, n);
     v->restarts = data + v->entries_end;
+    v->interval_crcs = version >= 3 ? v->restarts + 4 * (size_t)n : NULL;
     return 0;
 }
 
@@ -1030,28 +1070,68 @@ static int restart_key(const block_view *v, uint32_t i, const uint8_t **key, siz
     return 0;
 }
 
-/* Positions c at the first entry with key >= target (target NULL: the first entry). Binary search
- * over the restart points, then a scan of at most one restart interval. Returns 1 if positioned, 0 if
- * every key in the block is smaller, -1 if the block is malformed. */
-static int block_seek(const block_view *v, const uint8_t *target, size_t target_len, block_cursor *c)
+/* Version 3: 1 if the restart array, its interval CRCs and the count match the array's CRC (the
+ * last four bytes of the block); also checks that the offsets ascend inside the entries. */
+static int tail_crc_ok(const block_view *v)
+{
+    size_t n = v->nrestarts;
+    if (get_le32(v->data + v->len - 4) != crc32c(v->restarts, 8 * n + 4))
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t off = get_le32(v->restarts + 4 * i);
+        if (off >= v->entries_end || (i > 0 && off <= get_le32(v->restarts + 4 * (i - 1))))
+            return 0;
+    }
+    return get_le32(v->restarts) == 0;
+}
+
+/* Version 3: 1 if restart interval i matches its CRC. The offsets must have passed tail_crc_ok. */
+static int interval_crc_ok(const block_view *v, uint32_t i)
+{
+    size_t from = get_le32(v->restarts + 4 * (size_t)i);
+    size_t to = i + 1 < v->nrestarts ? get_le32(v->restarts + 4 * (size_t)(i + 1)) : v->entries_end;
+    return get_le32(v->interval_crcs + 4 * (size_t)i) == crc32c(v->data + from, to - from);
+}
+
+/* Version 3: every interval and the restart array against their CRCs. -1 with a message if not. */
+static int block_tail_check(uint64_t b, uint64_t off, const block_view *v)
+{
+    if (!tail_crc_ok(v))
+        return err_set(FLOE_ECORRUPT, "block %" PRIu64 " at offset %" PRIu64 ": restart array crc mismatch", b, off);
+    for (uint32_t i = 0; i < v->nrestarts; i++)
+        if (!interval_crc_ok(v, i))
+            return err_set(FLOE_ECORRUPT,
+                           "block %" PRIu64 " at offset %" PRIu64 ": restart interval %" PRIu32 " crc mismatch", b,
+                           off, i);
+    return 0;
+}
+
+/* The last restart whose key is <= target (0 if none; the restart whose key equals it if any).
+ * -1 if a restart does not parse. */
+static int64_t restart_search(const block_view *v, const uint8_t *target, size_t target_len)
 {
     uint32_t lo = 0, hi = v->nrestarts - 1;
-    while (target && lo < hi) {
+    while (lo < hi) {
         uint32_t mid = lo + (hi - lo + 1) / 2;
         const uint8_t *k;
         size_t klen;
         if (restart_key(v, mid, &k, &klen) < 0)
             return -1;
         int cmp = key_cmp(k, klen, target, target_len);
-        if (cmp == 0) {
-            lo = mid;
-            break;
-        }
+        if (cmp == 0)
+            return mid;
         if (cmp < 0)
             lo = mid;
         else
             hi = mid - 1;
     }
+    return lo;
+}
+
+/* Positions c at the first entry at or after restart lo with key >= target (target NULL: the
+ * first). Returns 1 if positioned, 0 if every key from there on is smaller, -1 if malformed. */
+static int scan_from(const block_view *v, uint32_t lo, const uint8_t *target, size_t target_len, block_cursor *c)
+{
     c->next = get_le32(v->restarts + 4 * (size_t)lo);
     c->key_len = 0;
     if (c->next >= v->entries_end)
@@ -1063,6 +1143,15 @@ static int block_seek(const block_view *v, const uint8_t *target, size_t target_
         if (!target || key_cmp(c->key, c->key_len, target, target_len) >= 0)
             return 1;
     }
+}
+
+/* Positions c at the first entry with key >= target (target NULL: the first entry). Binary search
+ * over the restart points, then a scan of at most one restart interval. Returns 1 if positioned, 0 if
+ * every key in the block is smaller, -1 if the block is malformed. */
+static int block_seek(const block_view *v, const uint8_t *target, size_t target_len, block_cursor *c)
+{
+    int64_t lo = target ? restart_search(v, target, target_len) : 0;
+    return lo < 0 ? -1 : scan_from(v, (uint32_t)lo, target, target_len, c);
 }
 
 static _Atomic uint64_t next_reader_id = 1;
@@ -1203,7 +1292,7 @@ static int footer_parse(const char *name, uint64_t size, const uint8_t *p, seg_f
                        ", computed 0x%08" PRIx32 ")",
                        name, at, stored, computed);
     uint32_t version = get_le32(p + FOOTER_AT(version));
-    if (version != SEG_FORMAT_VERSION && version != SEG_FORMAT_VERSION_NO_WRITE_TIME)
+    if (version < SEG_FORMAT_VERSION_NO_WRITE_TIME || version > SEG_FORMAT_VERSION)
         return err_set(FLOE_ECORRUPT,
                        "segment %s: footer at offset %" PRIu64 ": format version %" PRIu32
                        " is not supported (this build reads versions %d and %d)",
@@ -1370,6 +1459,7 @@ void segment_close(segment_t *s)
     }
     free(s->index);
     free((void *)s->verified);
+    free((void *)s->ivmask);
     free(s->tail_buf);
     segment_info_clear(&s->info);
     if (s->map)
@@ -1453,7 +1543,9 @@ int segment_open(const segment_source *src, segment_t **out)
         goto out;
     }
     s->verified = calloc((nblocks + 63) / 64, sizeof *s->verified);
-    if (!s->verified) {
+    if (s->base && s->version >= 3)
+        s->ivmask = calloc(nblocks, sizeof *s->ivmask);
+    if (!s->verified || (s->base && s->version >= 3 && !s->ivmask)) {
         rc = err_set(FLOE_ENOMEM, "segment %s: out of memory", s->name);
         goto out;
     }
@@ -1530,7 +1622,8 @@ const segment_info *segment_get_info(const segment_t *s)
 uint64_t segment_memory_bytes(const segment_t *s)
 {
     return sizeof *s + strlen(s->name) + 1 + s->tail_len + s->info.block_count * sizeof *s->index +
-           (s->info.block_count + 63) / 64 * sizeof *s->verified + s->info.min_key_len + s->info.max_key_len;
+           (s->info.block_count + 63) / 64 * sizeof *s->verified + (s->ivmask ? s->info.block_count * sizeof *s->ivmask : 0) +
+           s->info.min_key_len + s->info.max_key_len;
 }
 
 static int in_range(const segment_t *s, const void *key, size_t key_len)
@@ -1574,21 +1667,72 @@ void segment_hit_clear(segment_hit *h)
     memset(h, 0, sizeof *h);
 }
 
+/* Note 10: positions *c at the first entry >= key in uncompressed version 3 block b of a mapped
+ * file that has not passed its whole-block CRC, having checked the CRCs of every byte that decides
+ * the answer. Returns 1 (positioned) or 0 (every key is smaller), or 2 when the caller must check
+ * the whole block instead: the block is compressed, or its restart array or an interval does not
+ * match its CRC; the whole-block CRC then names the damage. */
+static int seek_checking_intervals(segment_t *s, uint64_t b, const uint8_t *key, size_t key_len, block_view *v,
+                                   block_cursor *c)
+{
+    const seg_block_ref *ix = &s->index[b];
+    const uint8_t *stored = s->base + ix->offset;
+    memset(v, 0, sizeof *v);
+    if (ix->length < SEG_TRAILER_BYTES || stored[ix->length - SEG_TRAILER_BYTES] != SEG_BLOCK_NONE ||
+        view_init(v, s->version, b, ix->offset, stored, ix->length - SEG_TRAILER_BYTES) < 0)
+        return 2;
+    _Atomic uint64_t *mask = &s->ivmask[b];
+    uint64_t m = atomic_load_explicit(mask, memory_order_relaxed);
+    if (!(m & SEG_IVMASK_TAIL)) {
+        if (!tail_crc_ok(v))
+            return 2;
+        m = atomic_fetch_or_explicit(mask, SEG_IVMASK_TAIL, memory_order_relaxed) | SEG_IVMASK_TAIL;
+    }
+    int64_t found = restart_search(v, key, key_len);
+    if (found < 0)
+        return 2;
+    uint32_t n = v->nrestarts, lo = (uint32_t)found;
+    uint32_t per_group = (n + SEG_IVMASK_GROUPS - 1) / SEG_IVMASK_GROUPS;
+    uint32_t upper = lo + 1 < n ? lo + 1 : lo;
+    for (uint32_t g = lo / per_group; g <= upper / per_group; g++) {
+        if (m & (1ull << g))
+            continue;
+        for (uint32_t i = g * per_group; i < (g + 1) * per_group && i < n; i++)
+            if (!interval_crc_ok(v, i))
+                return 2;
+        m = atomic_fetch_or_explicit(mask, 1ull << g, memory_order_relaxed) | (1ull << g);
+    }
+    uint32_t groups = (n + per_group - 1) / per_group;
+    uint64_t all = ((1ull << groups) - 1) | SEG_IVMASK_TAIL;
+    if ((m & all) == all)
+        bitmap_set(s, b);
+    /* Whatever the unchecked keys said, the search ended between two keys it compared: restart lo's
+     * is <= key (or lo is 0) and restart lo + 1's is > key (or lo is the last, bounded by the index's
+     * checked last key). Both intervals are checked now, so that bracket is the writer's, and key,
+     * if the writer stored it, lies in interval lo. */
+    int r = scan_from(v, lo, key, key_len, c);
+    return r < 0 ? 2 : r;
+}
+
 int segment_get(segment_t *s, const void *key, size_t key_len, segment_hit *out)
 {
     block_view v;
     block_cursor c;
-    int rc;
+    int rc = 2;
 
     if (!segment_may_contain(s, key, key_len))
         return 0;
     uint64_t b = index_find(s, key, key_len);
     if (b == s->info.block_count)
         return 0;
-    rc = block_load(s, b, 1, &v);
-    if (rc < 0)
-        return rc;
-    rc = block_seek(&v, key, key_len, &c);
+    if (s->ivmask && !bitmap_test(s, b))
+        rc = seek_checking_intervals(s, b, key, key_len, &v, &c);
+    if (rc == 2) {
+        rc = block_load(s, b, 1, &v);
+        if (rc < 0)
+            return rc;
+        rc = block_seek(&v, key, key_len, &c);
+    }
     if (rc < 0) {
         rc = block_malformed(s, b, "entries do not parse");
     } else if (rc == 1 && c.key_len == key_len && memcmp(c.key, key, key_len) == 0) {
@@ -1739,6 +1883,8 @@ static int block_walk(uint64_t b, const seg_block_ref *ix, const seg_block_ref *
     }
     c->next = 0;
     c->key_len = 0;
+    if (v->version >= 3 && (rc = block_tail_check(b, ix->offset, v)) < 0)
+        goto out;
     for (uint32_t i = 0; i < v->nrestarts; i++) {
         const uint8_t *k;
         size_t klen;

@@ -153,6 +153,55 @@ START_TEST(db_store_written_with_the_version_1_wal_opens)
 }
 END_TEST
 
+/* A store written by the floe before per-interval block CRCs (tests/data/store-v2: 600 puts of
+ * 200-byte values, every 50th key deleted, in one version 2 segment of 4 KiB blocks; WAL format 3,
+ * manifest format 2) opens and reads back every key with its write time; compaction then rewrites
+ * it as version 3, and everything reads the same. */
+START_TEST(db_store_written_with_version_2_segments_opens)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "cp -r '%s/tests/data/store-v2/.' '%s/'", FLOE_SOURCE_DIR, dir);
+    ck_assert_int_eq(system(cmd), 0);
+    floe_options o = small_opts();
+    o.cache.object_bytes = 0; /* every read from the segment */
+    for (int round = 0; round < 2; round++) {
+        floe_t *db = open_or_die(&o);
+        for (int i = 0; i < 600; i++) {
+            char k[16], v[256];
+            snprintf(k, sizeof k, "key-%05d", i);
+            int n = snprintf(v, sizeof v, "value-%05d-", i);
+            memset(v + n, 'a' + i % 26, (size_t)(200 - n));
+            v[200] = '\0';
+            if (i == 0 && round == 1) {
+                expect_value(db, k, "written after the upgrade");
+                continue;
+            }
+            expect_value(db, k, i % 50 == 0 ? NULL : v);
+            if (i % 50 == 0)
+                continue;
+            floe_value fv = {0};
+            ck_assert_int_eq(floe_get(db, k, strlen(k), &fv), 0);
+            ck_assert_uint_gt(fv.write_ms, 0);
+            if (i % 7 == 0)
+                ck_assert_str_eq(fv.content_type, "text/plain");
+            else
+                ck_assert_ptr_null(fv.content_type);
+            floe_value_free(&fv);
+        }
+        if (round == 0) {
+            put_str(db, "key-00000", "written after the upgrade");
+            ck_assert_int_eq(floe_compact(db), 0);
+        }
+        ck_assert_int_eq(floe_close(db), 0);
+        if (round == 0) {
+            /* floe_compact merged the version 2 segment with the new write into new segments. */
+            snprintf(cmd, sizeof cmd, "! test -e '%s/segments/00000000000000000001.seg'", dir);
+            ck_assert_int_eq(system(cmd), 0);
+        }
+    }
+}
+END_TEST
+
 /* floe_get's write time is the one the write took, from the pending segment, after a WAL replay,
  * from a segment file and from the object cache alike. */
 START_TEST(db_write_time_is_kept_through_wal_segment_and_cache)
@@ -869,6 +918,7 @@ static Suite *db_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, db_put_get_returns_value_content_type_seq_and_tier);
     tcase_add_test(tc, db_store_written_with_the_version_1_wal_opens);
+    tcase_add_test(tc, db_store_written_with_version_2_segments_opens);
     tcase_add_test(tc, db_write_time_is_kept_through_wal_segment_and_cache);
     tcase_add_test(tc, db_expired_objects_disappear_from_get_and_list);
     tcase_add_test(tc, db_expired_newest_version_does_not_bring_back_an_older_one);

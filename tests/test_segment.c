@@ -885,6 +885,9 @@ END_TEST
 /* Opens a private, exactly sized copy of file (so ASan sees any read past its end), through base or
  * through read_at, and reads every key of a three-key segment. Returns the open result; on success
  * counts how many keys came back damaged. Every key that reads at all must read correctly. */
+/* What segment_verify said in the last open_and_read_copy that opened its copy. */
+static int last_verify_rc;
+
 static int open_and_read_copy(const uint8_t *file, size_t len, int use_read_at, int *corrupt_reads)
 {
     uint8_t *copy = malloc(len ? len : 1);
@@ -923,6 +926,7 @@ static int open_and_read_copy(const uint8_t *file, size_t len, int use_read_at, 
         uint32_t crc;
         int vrc = segment_verify(s, &crc);
         ck_assert(vrc == 0 || vrc == FLOE_ECORRUPT);
+        last_verify_rc = vrc;
         segment_close(s);
     } else {
         ck_assert_ptr_null(s);
@@ -998,6 +1002,152 @@ START_TEST(segment_fuzzed_tail_and_truncations_are_refused_cleanly)
 }
 END_TEST
 
+/* A segment of 400 keys with 400-byte values in 64 KiB blocks (about 150 entries and 50 restart
+ * intervals a block), written to path; *block0_keys gets how many keys block 0 holds. */
+#define BIG_KEYS 400
+static void big_key(int i, char *k)
+{
+    snprintf(k, 16, "k%05d", i);
+}
+static void big_value(int i, uint8_t *v)
+{
+    for (int j = 0; j < 400; j++)
+        v[j] = (uint8_t)('a' + (i * 7 + j) % 26);
+}
+static void write_big(const char *path)
+{
+    segment_write_options o = opts_with(FLOE_COMPRESSION_NONE, 65536);
+    segment_writer *w;
+    ck_assert_int_eq(segment_writer_open(path, &o, &w), 0);
+    for (int i = 0; i < BIG_KEYS; i++) {
+        char k[16];
+        uint8_t v[400];
+        big_key(i, k);
+        big_value(i, v);
+        entry e = {.key = (const uint8_t *)k, .key_len = 6, .value = v, .value_len = 400, .seq = (uint64_t)i + 1,
+                   .write_ms = 1, .type = ENTRY_PUT};
+        ck_assert_int_eq(segment_writer_add(w, &e), 0);
+    }
+    ck_assert_int_eq(segment_writer_finish(w, NULL), 0);
+}
+
+/* Point reads of keys [from, to) in s: each is its value or FLOE_ECORRUPT, never another value
+ * and never "not found". Returns how many were FLOE_ECORRUPT. */
+static int read_big_keys(segment_t *s, int from, int to)
+{
+    int corrupt = 0;
+    for (int i = from; i < to; i++) {
+        char k[16];
+        uint8_t v[400];
+        big_key(i, k);
+        big_value(i, v);
+        segment_hit h;
+        int g = segment_get(s, k, 6, &h);
+        if (g == FLOE_ECORRUPT) {
+            ck_assert_str_ne(floe_last_error(), "");
+            corrupt++;
+            continue;
+        }
+        ck_assert_msg(g == 1, "key %s: segment_get returned %d", k, g);
+        ck_assert_uint_eq(h.value_len, 400);
+        ck_assert_msg(memcmp(h.value, v, 400) == 0, "key %s: wrong value", k);
+        segment_hit_clear(&h);
+    }
+    return corrupt;
+}
+
+/* Version 3 (formats.md, "What a reader checks"): a point read of a mapped uncompressed block
+ * checks only the restart intervals it reads, so damage at the end of a block spoils the keys
+ * there and not the first keys of the block; whatever byte of a block is damaged, every read
+ * gives the right value or FLOE_ECORRUPT (never another value, never "not found", even when a
+ * damaged restart key misleads the search), some read of the block reports it unless only the
+ * block's own CRC field is hit, and segment_verify always does. */
+START_TEST(segment_point_reads_check_the_intervals_they_read)
+{
+    char *path = path_in_tmp("big.seg");
+    write_big(path);
+    size_t size;
+    uint8_t *file = tu_read_file(path, &size);
+    segment_inspector *ins;
+    const segment_summary *sum;
+    segment_block_report rep;
+    uint64_t file_bytes;
+    ck_assert_int_eq(segment_inspect_open(path, &ins, &file_bytes), 0);
+    ck_assert_int_eq(segment_inspect_read(ins, &sum), 0);
+    ck_assert_uint_ge(sum->index_blocks, 2);
+    ck_assert_int_eq(segment_inspect_block(ins, 0, NULL, NULL, &rep), 0);
+    ck_assert_ptr_null(rep.problem);
+    ck_assert_uint_eq(rep.last_key_len, 6);
+    int in_block0 = atoi((const char *)rep.last_key + 1) + 1; /* keys k00000.. up to the block's last */
+    uint64_t off0 = rep.offset, len0 = rep.length;
+    segment_inspect_close(ins);
+    ck_assert_int_gt(in_block0, 100);
+    /* The block's tail: n restarts, the offsets and interval CRCs before them. */
+    const uint8_t *blk = file + off0;
+    size_t payload = len0 - 5;
+    uint32_t n = le32_at(blk + payload - 8);
+    ck_assert_uint_ge(n, 30); /* a restart every 3 entries of 400 bytes, not every 16 */
+    size_t entries_end = payload - 8 - 8 * (size_t)n;
+
+    /* The damage: pass 0, the last byte of the block's last value; pass 1, every 37th byte of the
+     * block; pass 2, each of the first 16 bytes (header and key) of every restart entry, the keys
+     * a search steers by, with three different bits. */
+    size_t *spots = malloc((len0 + 16 * (size_t)n * 3) * sizeof *spots);
+    uint8_t *masks = malloc(len0 + 16 * (size_t)n * 3);
+    ck_assert(spots && masks);
+    for (int pass = 0; pass < 3; pass++) {
+        size_t nspots = 0;
+        if (pass == 0) {
+            spots[nspots] = entries_end - 1, masks[nspots++] = 0x10;
+        } else if (pass == 1) {
+            for (size_t at = 0; at < len0; at += 37)
+                spots[nspots] = at, masks[nspots++] = 0x10;
+        } else {
+            for (uint32_t i = 0; i < n; i++)
+                for (size_t j = 0; j < 16; j++)
+                    for (int bit = 0; bit < 3; bit++)
+                        spots[nspots] = le32_at(blk + entries_end + 4 * (size_t)i) + j,
+                        masks[nspots++] = (uint8_t)(0x01 << (bit * 3));
+        }
+        for (size_t sp = 0; sp < nspots; sp++) {
+            size_t at = spots[sp];
+            uint8_t *copy = malloc(size);
+            ck_assert_ptr_nonnull(copy);
+            memcpy(copy, file, size);
+            copy[off0 + at] ^= masks[sp];
+            mem_source m;
+            segment_source src = mem_source_for(&m, copy, size, NULL);
+            src.read_at = NULL;
+            src.base = copy;
+            segment_t *s;
+            ck_assert_int_eq(segment_open(&src, &s), 0);
+            if (pass == 0) {
+                /* The first keys of the block read, before and after the damaged last key fails. */
+                ck_assert_int_eq(read_big_keys(s, 0, 3), 0);
+                ck_assert_int_eq(read_big_keys(s, in_block0 - 1, in_block0), 1);
+                ck_assert_int_eq(read_big_keys(s, 0, 3), 0);
+                ck_assert_int_eq(read_big_keys(s, in_block0 - 1, in_block0), 1);
+            }
+            int corrupt = read_big_keys(s, 0, in_block0);
+            int in_crc = at >= len0 - 4;
+            ck_assert_msg(corrupt >= (in_crc ? 0 : 1) && corrupt <= in_block0, "flip at %zu: %d keys damaged", at,
+                          corrupt);
+            /* Keys outside block 0 are never affected. */
+            ck_assert_int_eq(read_big_keys(s, in_block0, BIG_KEYS), 0);
+            uint32_t crc;
+            ck_assert_msg(segment_verify(s, &crc) == FLOE_ECORRUPT, "flip at %zu: verify passed", at);
+            segment_close(s);
+            ck_assert_int_eq(atomic_load(&m.out_of_bounds), 0);
+            free(copy);
+        }
+    }
+    free(spots);
+    free(masks);
+    free(file);
+    free(path);
+}
+END_TEST
+
 START_TEST(segment_fuzzed_data_blocks_never_return_a_wrong_value)
 {
     floe_compression modes[] = {FLOE_COMPRESSION_NONE, FLOE_COMPRESSION_ZSTD};
@@ -1009,13 +1159,33 @@ START_TEST(segment_fuzzed_data_blocks_never_return_a_wrong_value)
         size_t size;
         uint8_t *file = tu_read_file(path, &size);
         regions r = regions_of(file, size);
+        /* Where each block's CRC lies (its last four bytes). */
+        uint64_t crc_at[8];
+        size_t nblocks = 0;
+        segment_t *intact;
+        ck_assert_int_eq(segment_open_file(path, &intact), 0);
+        for (uint64_t off, len; segment_block_range(intact, nblocks, &off, &len) == 0; nblocks++) {
+            ck_assert_uint_lt(nblocks, 8);
+            crc_at[nblocks] = off + len - 4;
+        }
+        segment_close(intact);
         for (size_t off = 0; off < r.bloom_off; off++) {
+            int in_raw_block_crc = 0; /* in the CRC of a block stored uncompressed (flag 0) */
+            for (size_t b = 0; b < nblocks; b++)
+                in_raw_block_crc |= off >= crc_at[b] && off < crc_at[b] + 4 && file[crc_at[b] - 1] == 0;
             for (int use_read_at = 0; use_read_at < 2; use_read_at++) {
                 int corrupt = 0;
                 file[off] ^= 0x20;
-                /* The tail is intact, so open succeeds; the damaged block's keys say so. */
+                /* The tail is intact, so open succeeds; the damaged block's keys say so, and a check
+                 * of the whole file always does. A point read of a mapped uncompressed block checks
+                 * the CRCs of the intervals it reads, not the whole block's: damage to that CRC
+                 * alone (the entries intact) leaves every read right, and only the whole-file
+                 * check reports it. */
                 ck_assert_int_eq(open_and_read_copy(file, size, use_read_at, &corrupt), 0);
-                ck_assert_msg(corrupt >= 1 && corrupt <= 2, "flip at %zu: %d keys damaged", off, corrupt);
+                int min = in_raw_block_crc && !use_read_at ? 0 : 1;
+                ck_assert_msg(corrupt >= min && corrupt <= 2, "flip at %zu: %d keys damaged", off, corrupt);
+                ck_assert_msg(last_verify_rc == FLOE_ECORRUPT, "flip at %zu: verify returned %d", off,
+                              last_verify_rc);
                 file[off] ^= 0x20;
             }
         }
@@ -1379,7 +1549,7 @@ static char *formats_segment_section(void)
  * metadata and of the footer, which cover it. */
 static int example_byte_varies(size_t off)
 {
-    return (off >= 0xe9 && off <= 0xf0) || (off >= 0x13c && off <= 0x13f) || (off >= 0x14c && off <= 0x14f);
+    return (off >= 0xf1 && off <= 0xf8) || (off >= 0x144 && off <= 0x147) || (off >= 0x154 && off <= 0x157);
 }
 
 START_TEST(segment_writer_output_matches_the_worked_example)
@@ -1446,14 +1616,14 @@ START_TEST(segment_writer_output_matches_the_worked_example)
     char *text = dump_to_string(path, &rc);
     ck_assert_int_eq(rc, 0);
     section = formats_segment_section();
-    char *doc_dump = strstr(section, "segment ex.seg: 336 bytes\n");
+    char *doc_dump = strstr(section, "segment ex.seg: 344 bytes\n");
     ck_assert_ptr_nonnull(doc_dump);
     *strstr(doc_dump, "```") = '\0';
     char *created = strstr(text, ", created ");
     ck_assert_ptr_nonnull(created);
     char *after = strchr(created, '\n');
     char *expect = NULL;
-    ck_assert_int_ge(asprintf(&expect, "segment %s: 336 bytes\n", path), 0);
+    ck_assert_int_ge(asprintf(&expect, "segment %s: 344 bytes\n", path), 0);
     ck_assert(strncmp(text, expect, strlen(expect)) == 0);
     char *doc_created = strstr(doc_dump, ", created ");
     ck_assert_ptr_nonnull(doc_created);
@@ -1732,6 +1902,7 @@ static Suite *segment_suite(void)
     tcase_add_test(tc, segment_open_refuses_a_file_truncated_at_any_length);
     tcase_add_test(tc, segment_fuzzed_tail_and_truncations_are_refused_cleanly);
     tcase_add_test(tc, segment_fuzzed_data_blocks_never_return_a_wrong_value);
+    tcase_add_test(tc, segment_point_reads_check_the_intervals_they_read);
     tcase_add_test(tc, segment_zstd_block_declaring_more_than_the_writer_could_produce_is_refused_before_allocating);
     tcase_add_test(tc, segment_value_larger_than_any_block_target_reads_back_compressed);
     tcase_add_test(tc, segment_dump_lists_entries_and_reports_a_crc_mismatch_with_its_offset);

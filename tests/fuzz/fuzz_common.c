@@ -110,6 +110,27 @@ static int inside(uint64_t off, uint64_t n, size_t len)
 
 #define SEG_FOOTER 64
 
+/* A version 3 uncompressed block's payload ends with restart_offset{n} interval_crc{n} n tail_crc
+ * (docs/formats.md, "Data block"): recomputes the interval CRCs and tail_crc where the layout
+ * holds together, so the interval checks of a point read are reached too. */
+static void fix_interval_crcs(uint8_t *p, size_t len)
+{
+    if (len < 8)
+        return;
+    uint32_t n = get_le32(p + len - 8);
+    if (n == 0 || n > (len - 8) / 8)
+        return;
+    size_t entries_end = len - 8 - 8 * (size_t)n;
+    uint8_t *restarts = p + entries_end, *crcs = restarts + 4 * (size_t)n;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t from = get_le32(restarts + 4 * (size_t)i);
+        uint32_t to = i + 1 < n ? get_le32(restarts + 4 * (size_t)(i + 1)) : (uint32_t)entries_end;
+        if (from <= to && to <= entries_end)
+            put_le32(crcs + 4 * (size_t)i, crc32c(p + from, to - from));
+    }
+    put_le32(p + len - 4, crc32c(restarts, 8 * (size_t)n + 4));
+}
+
 void fuzz_segment_fix_crcs(uint8_t *buf, size_t len)
 {
     if (len < SEG_FOOTER)
@@ -129,8 +150,11 @@ void fuzz_segment_fix_crcs(uint8_t *buf, size_t len)
             uint32_t block_len = get_le32(p + 8);
             p += 12;
             if (block_len >= 5 && inside(block_off, block_len, len) &&
-                block_off + block_len <= (uint64_t)(len - SEG_FOOTER))
+                block_off + block_len <= (uint64_t)(len - SEG_FOOTER)) {
+                if (get_le32(f + 8) >= 3 && buf[block_off + block_len - 5] == 0)
+                    fix_interval_crcs(buf + block_off, block_len - 5);
                 put_le32(buf + block_off + block_len - 4, crc32c(buf + block_off, block_len - 4));
+            }
         }
     }
     if (inside(bloom_off, bloom_len, len))
