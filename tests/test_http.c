@@ -426,9 +426,11 @@ START_TEST(http_malformed_keys_are_400)
 }
 END_TEST
 
-START_TEST(http_key_length_limit)
+/* A key (or list prefix, start_after, prefix to delete) of 1024 decoded bytes is fine; one byte
+ * more is 414 URI Too Long, not 413, which would blame the body. */
+START_TEST(http_key_longer_than_1024_bytes_is_414)
 {
-    char path[4000];
+    char path[8000];
     int n = snprintf(path, sizeof path, "/v1/objects/");
     memset(path + n, 'k', 1024);
     path[n + 1024] = '\0';
@@ -436,8 +438,40 @@ START_TEST(http_key_length_limit)
     ck_assert_int_eq(status_of("GET", path, NULL, -1), 200);
     path[n + 1024] = 'k';
     path[n + 1025] = '\0';
-    resp *r = req("PUT", path, NULL, "x", 1);
-    assert_error(r, 413, "key_too_long");
+    const char *methods[] = {"PUT", "GET", "DELETE"};
+    for (int i = 0; i < 3; i++) {
+        resp *r = req(methods[i], path, NULL, "x", strcmp(methods[i], "PUT") == 0 ? 1 : -1);
+        assert_error(r, 414, "key_too_long");
+        resp_free(r);
+    }
+    ck_assert_int_eq(status_of("HEAD", path, NULL, -1), 414);
+    /* the length is of the decoded key: 1023 bytes and an escape are 1024, 1024 and one are 1025 */
+    memset(path + n, 'e', 1023);
+    snprintf(path + n + 1023, sizeof path - (size_t)n - 1023, "%%6B");
+    ck_assert_int_eq(status_of("PUT", path, "x", 1), 201);
+    memset(path + n, 'e', 1024);
+    snprintf(path + n + 1024, sizeof path - (size_t)n - 1024, "%%6B");
+    ck_assert_int_eq(status_of("PUT", path, "x", 1), 414);
+
+    char q[8000];
+    const char *params[] = {"/v1/objects?prefix=", "/v1/objects?start_after="};
+    for (int i = 0; i < 2; i++) {
+        int m = snprintf(q, sizeof q, "%s", params[i]);
+        memset(q + m, 'k', 1024);
+        q[m + 1024] = '\0';
+        ck_assert_int_eq(status_of("GET", q, NULL, -1), 200);
+        q[m + 1024] = 'k';
+        q[m + 1025] = '\0';
+        resp *r = req("GET", q, NULL, NULL, -1);
+        assert_error(r, 414, "key_too_long");
+        ck_assert_ptr_nonnull(strstr(r->body, i == 0 ? "prefix" : "start_after"));
+        resp_free(r);
+    }
+    int m = snprintf(q, sizeof q, "/v1/objects?prefix=");
+    memset(q + m, 'q', 1025);
+    q[m + 1025] = '\0';
+    resp *r = req("DELETE", q, NULL, NULL, -1);
+    assert_error(r, 414, "key_too_long");
     resp_free(r);
 }
 END_TEST
@@ -1360,7 +1394,7 @@ static Suite *http_suite(void)
     tcase_add_test(tc, http_max_object_is_accepted_and_one_byte_more_is_413);
     tcase_add_test(tc, http_keys_with_slashes_spaces_and_utf8);
     tcase_add_test(tc, http_malformed_keys_are_400);
-    tcase_add_test(tc, http_key_length_limit);
+    tcase_add_test(tc, http_key_longer_than_1024_bytes_is_414);
     tcase_add_test(tc, http_delete_is_204_then_get_is_404);
     tcase_add_test(tc, http_head_has_the_headers_and_no_body);
     tcase_add_test(tc, http_get_and_head_send_last_modified_from_the_write_time);

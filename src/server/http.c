@@ -381,8 +381,9 @@ enum http_key_result http_key_decode(const char *raw, char *key, size_t *len_out
     return HTTP_KEY_OK;
 }
 
-/* Decodes and checks the key of /v1/objects/{key} into r->key. Answers 400/413 itself and returns
- * 0 in that case (with *ret set), 1 when the key is fine. */
+/* Decodes and checks the key of /v1/objects/{key} into r->key. Answers 400/414 itself and returns
+ * 0 in that case (with *ret set), 1 when the key is fine. A key too long is 414 URI Too Long, not
+ * 413, which would tell the client that its body was too large. */
 static int parse_key(http_req *r, struct MHD_Connection *c, const char *raw, enum MHD_Result *ret)
 {
     size_t len = 0;
@@ -402,7 +403,7 @@ static int parse_key(http_req *r, struct MHD_Connection *c, const char *raw, enu
         *ret = http_respond_error(r, c, 400, "invalid_key", "the key contains a NUL byte (%%00)");
         return 0;
     case HTTP_KEY_TOO_LONG:
-        *ret = http_respond_error(r, c, 413, "key_too_long", "the key is longer than %d bytes",
+        *ret = http_respond_error(r, c, 414, "key_too_long", "the key is longer than %d bytes",
                                   FLOE_MAX_KEY_BYTES);
         return 0;
     case HTTP_KEY_DOT_SEGMENT:

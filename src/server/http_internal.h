@@ -39,7 +39,7 @@ static const char *const method_label[M_COUNT] = {"GET", "HEAD", "PUT", "DELETE"
 
 /* The statuses the server answers with; anything else is counted under "other". */
 static const int status_codes[] = {200, 201, 204, 206, 304, 400, 401, 403, 404,
-                                   405, 411, 413, 416, 431, 500, 503, 0};
+                                   405, 411, 413, 414, 416, 431, 500, 503, 0};
 #define STATUS_SLOTS ((int)(sizeof status_codes / sizeof status_codes[0]))
 
 struct http_server {

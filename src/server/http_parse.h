@@ -24,7 +24,7 @@ enum http_key_result {
     HTTP_KEY_EMPTY,      /* 400 */
     HTTP_KEY_BAD_ESCAPE, /* 400: '%' not followed by two hex digits */
     HTTP_KEY_NUL,        /* 400: %00 */
-    HTTP_KEY_TOO_LONG,   /* 413: longer than FLOE_MAX_KEY_BYTES decoded */
+    HTTP_KEY_TOO_LONG,   /* 414: longer than FLOE_MAX_KEY_BYTES decoded */
     HTTP_KEY_DOT_SEGMENT /* 400: a '.' or '..' path segment */
 };
 /* Decodes the NUL-terminated raw key (as sent, percent-escapes intact) into key, which holds

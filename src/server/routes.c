@@ -405,7 +405,7 @@ enum MHD_Result http_handle_list(http_req *r, struct MHD_Connection *c)
             continue;
         long n = http_pct_decode(q.values[i], strlen(q.values[i]), bufs[i], FLOE_MAX_KEY_BYTES);
         if (n == -3)
-            return http_respond_error(r, c, 413, "key_too_long", "%s is longer than %d bytes", names[i],
+            return http_respond_error(r, c, 414, "key_too_long", "%s is longer than %d bytes", names[i],
                                       FLOE_MAX_KEY_BYTES);
         if (n < 0)
             return http_respond_error(r, c, 400, "bad_request",
@@ -471,7 +471,7 @@ enum MHD_Result http_handle_delete_prefix(http_req *r, struct MHD_Connection *c)
         return ret;
     long n = q.present[0] ? http_pct_decode(q.values[0], strlen(q.values[0]), r->key, FLOE_MAX_KEY_BYTES) : 0;
     if (n == -3)
-        return http_respond_error(r, c, 413, "key_too_long", "prefix is longer than %d bytes", FLOE_MAX_KEY_BYTES);
+        return http_respond_error(r, c, 414, "key_too_long", "prefix is longer than %d bytes", FLOE_MAX_KEY_BYTES);
     if (n < 0)
         return http_respond_error(r, c, 400, "bad_request", "prefix has a malformed percent-escape or a NUL byte");
     if (n == 0)
