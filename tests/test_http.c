@@ -507,18 +507,25 @@ START_TEST(http_head_has_the_headers_and_no_body)
 }
 END_TEST
 
-/* 1 if header is the IMF-fixdate of a second in [from, to] (RFC 9110 section 5.6.7). */
+static const char day_names[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+static const char month_names[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                        "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+
+/* The IMF-fixdate of t (RFC 9110 section 5.6.7), "Sun, 06 Nov 1994 08:49:37 GMT". */
+static void format_http_date(time_t t, char out[40])
+{
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    snprintf(out, 40, "%s, %02d %s %04d %02d:%02d:%02d GMT", day_names[tm.tm_wday], tm.tm_mday,
+             month_names[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+/* 1 if header is the IMF-fixdate of a second in [from, to]. */
 static int is_http_date_between(const char *header, time_t from, time_t to)
 {
-    static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-    static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
     for (time_t t = from; header && t <= to; t++) {
-        struct tm tm;
         char want[40];
-        gmtime_r(&t, &tm);
-        snprintf(want, sizeof want, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday], tm.tm_mday,
-                 months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        format_http_date(t, want);
         if (strcmp(header, want) == 0)
             return 1;
     }
@@ -655,6 +662,476 @@ START_TEST(http_if_none_match_gives_304)
     r = req("GET", "/v1/objects/cond", h1, NULL, -1);
     ck_assert_int_eq(r->status, 200);
     resp_free(r);
+}
+END_TEST
+
+/* ---- conditional requests (RFC 9110 section 13) ---- */
+
+/* 1 if the message of the JSON error r contains text. */
+static int error_mentions(resp *r, const char *text)
+{
+    json_t *root = json_loads(r->body, 0, NULL);
+    const char *msg = json_string_value(json_object_get(json_object_get(root, "error"), "message"));
+    int found = msg && strstr(msg, text) != NULL;
+    json_decref(root);
+    return found;
+}
+
+/* A request with up to two extra header lines (NULL for none). */
+static resp *req2(const char *method, const char *path, const char *h1, const char *h2, const void *body,
+                  long body_len)
+{
+    const char *h[3] = {h1, h1 ? h2 : NULL, NULL};
+    return req(method, path, h, body, body_len);
+}
+
+/* PUTs body to path (201 expected) and copies its ETag into etag. */
+static void put_with_etag(const char *path, const char *body, char etag[64])
+{
+    resp *r = req("PUT", path, NULL, body, (long)strlen(body));
+    ck_assert_msg(r->status == 201, "PUT %s: %ld %s", path, r->status, r->body);
+    snprintf(etag, 64, "%s", resp_header(r, "ETag"));
+    resp_free(r);
+}
+
+/* The Last-Modified of path, in seconds since 1970, read back from a GET. */
+static time_t last_modified_of(const char *path)
+{
+    resp *r = req("GET", path, NULL, NULL, -1);
+    ck_assert_int_eq(r->status, 200);
+    const char *lm = resp_header(r, "Last-Modified");
+    ck_assert_ptr_nonnull(lm);
+    struct tm tm = {0};
+    const char *end = strptime(lm, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    ck_assert_msg(end && *end == '\0', "Last-Modified '%s' is not an IMF-fixdate", lm);
+    resp_free(r);
+    return timegm(&tm);
+}
+
+/* The body of path as a string ("" and the status in the message when it is not 200). */
+static void assert_body(const char *path, const char *want)
+{
+    resp *r = req("GET", path, NULL, NULL, -1);
+    ck_assert_msg(r->status == 200 && strcmp(r->body, want) == 0, "GET %s: %ld '%s', expected '%s'", path,
+                  r->status, r->body, want);
+    resp_free(r);
+}
+
+struct cond_row {
+    const char *h1, *h2;
+    long status;
+};
+
+/* Every precondition a GET or HEAD evaluates, alone and in the combinations whose order RFC 9110
+ * section 13.2.2 fixes: 304 (with ETag and Last-Modified, no body), 412 (JSON, naming the header)
+ * or the object. */
+START_TEST(http_get_and_head_evaluate_every_precondition)
+{
+    const char *path = "/v1/objects/pre/get";
+    char etag[64];
+    put_with_etag(path, "value", etag);
+    time_t lm = last_modified_of(path);
+    char same[40], before[40], after[40];
+    format_http_date(lm, same);
+    format_http_date(lm - 1, before);
+    format_http_date(lm + 1, after);
+    char h[20][160];
+    int n = 0;
+#define H(...) (snprintf(h[n], sizeof h[n], __VA_ARGS__), h[n++])
+    struct cond_row rows[] = {
+        {H("If-None-Match: %s", etag), NULL, 304},
+        {H("If-None-Match: W/%s", etag), NULL, 304}, /* weak comparison */
+        {H("If-None-Match: \"zz\", %s", etag), NULL, 304},
+        {"If-None-Match: *", NULL, 304},
+        {"If-None-Match: \"zz\"", NULL, 200},
+        {"If-None-Match: \"zz\"", H("If-None-Match: %s", etag), 304}, /* one list on two lines */
+        {H("If-Match: %s", etag), NULL, 200},
+        {"If-Match: *", NULL, 200},
+        {H("If-Match: \"zz\", %s", etag), NULL, 200},
+        {H("If-Match: W/%s", etag), NULL, 412}, /* strong comparison */
+        {"If-Match: \"zz\"", NULL, 412},
+        {H("If-Modified-Since: %s", same), NULL, 304},
+        {H("If-Modified-Since: %s", after), NULL, 304},
+        {H("If-Modified-Since: %s", before), NULL, 200},
+        {"If-Modified-Since: yesterday", NULL, 200},                       /* not a date: ignored */
+        {"If-None-Match: \"zz\"", H("If-Modified-Since: %s", after), 200}, /* ignored beside If-None-Match */
+        {H("If-Unmodified-Since: %s", same), NULL, 200},
+        {H("If-Unmodified-Since: %s", after), NULL, 200},
+        {H("If-Unmodified-Since: %s", before), NULL, 412},
+        {H("If-Match: %s", etag), H("If-Unmodified-Since: %s", before), 200}, /* ignored beside If-Match */
+        {"If-Match: \"zz\"", H("If-None-Match: %s", etag), 412},              /* If-Match first */
+        {H("If-Unmodified-Since: %s", before), H("If-None-Match: %s", etag), 412},
+    };
+#undef H
+    const char *methods[] = {"GET", "HEAD"};
+    for (int m = 0; m < 2; m++) {
+        for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+            resp *r = req2(methods[m], path, rows[i].h1, rows[i].h2, NULL, -1);
+            ck_assert_msg(r->status == rows[i].status, "%s with [%s] [%s]: %ld, expected %ld", methods[m],
+                          rows[i].h1, rows[i].h2 ? rows[i].h2 : "", r->status, rows[i].status);
+            if (r->status == 304) {
+                ck_assert_uint_eq(r->len, 0);
+                ck_assert_str_eq(resp_header(r, "ETag"), etag);
+                ck_assert_str_eq(resp_header(r, "Last-Modified"), same);
+            } else if (r->status == 200) {
+                ck_assert_str_eq(resp_header(r, "Content-Length"), "5");
+                ck_assert_str_eq(r->body, m == 0 ? "value" : "");
+            } else if (m == 0) {
+                assert_error(r, 412, "precondition_failed");
+                ck_assert_msg(error_mentions(r, "If-Match") || error_mentions(r, "If-Unmodified-Since"),
+                              "412 does not name the header: %s", r->body);
+            }
+            resp_free(r);
+        }
+    }
+    /* HTTP-dates in the obsolete forms are dates too */
+    struct tm tm;
+    gmtime_r(&lm, &tm);
+    char asctime_form[64], rfc850_form[80];
+    static const char *const long_days[7] = {"Sunday",   "Monday", "Tuesday", "Wednesday",
+                                             "Thursday", "Friday", "Saturday"};
+    snprintf(asctime_form, sizeof asctime_form, "If-Modified-Since: %s %s %2d %02d:%02d:%02d %04d",
+             day_names[tm.tm_wday], month_names[tm.tm_mon], tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+             tm.tm_year + 1900);
+    snprintf(rfc850_form, sizeof rfc850_form, "If-Modified-Since: %s, %02d-%s-%02d %02d:%02d:%02d GMT",
+             long_days[tm.tm_wday], tm.tm_mday, month_names[tm.tm_mon], tm.tm_year % 100, tm.tm_hour,
+             tm.tm_min, tm.tm_sec);
+    resp *r = req2("GET", path, asctime_form, NULL, NULL, -1);
+    ck_assert_msg(r->status == 304, "%s: %ld", asctime_form, r->status);
+    resp_free(r);
+    r = req2("GET", path, rfc850_form, NULL, NULL, -1);
+    ck_assert_msg(r->status == 304, "%s: %ld", rfc850_form, r->status);
+    resp_free(r);
+}
+END_TEST
+
+/* RFC 9110 section 13.2.1: preconditions are ignored when the answer without them would not be
+ * 2xx, so reading a missing key is 404 whatever they say. */
+START_TEST(http_read_of_a_missing_key_is_404_whatever_the_preconditions)
+{
+    const char *hs[] = {"If-Match: *", "If-Match: \"1\"", "If-None-Match: *",
+                        "If-Unmodified-Since: Sun, 06 Nov 1994 08:49:37 GMT"};
+    for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++) {
+        resp *r = req2("GET", "/v1/objects/pre/never", hs[i], NULL, NULL, -1);
+        assert_error(r, 404, "not_found");
+        resp_free(r);
+        r = req2("HEAD", "/v1/objects/pre/never", hs[i], NULL, NULL, -1);
+        ck_assert_int_eq(r->status, 404);
+        resp_free(r);
+    }
+}
+END_TEST
+
+/* If-Range lets the Range apply only for the current ETag; anything else (another or a weak tag, a
+ * date, which is a weak validator here) gets the whole object. */
+START_TEST(http_if_range_sends_the_range_only_for_the_current_etag)
+{
+    const char *path = "/v1/objects/pre/range";
+    const char *v = "abcdefghijklmnopqrstuvwxyz0123456789";
+    char etag[64], ir[128], weak[128], date[80];
+    put_with_etag(path, v, etag);
+    snprintf(ir, sizeof ir, "If-Range: %s", etag);
+    snprintf(weak, sizeof weak, "If-Range: W/%s", etag);
+    char lm[40];
+    format_http_date(last_modified_of(path), lm);
+    snprintf(date, sizeof date, "If-Range: %s", lm);
+    resp *r = req2("GET", path, "Range: bytes=0-3", ir, NULL, -1);
+    ck_assert_int_eq(r->status, 206);
+    ck_assert_str_eq(r->body, "abcd");
+    resp_free(r);
+    const char *whole[] = {"If-Range: \"zz\"", weak, date};
+    for (int i = 0; i < 3; i++) {
+        r = req2("GET", path, "Range: bytes=0-3", whole[i], NULL, -1);
+        ck_assert_msg(r->status == 200, "[%s]: %ld", whole[i], r->status);
+        ck_assert_str_eq(r->body, v);
+        ck_assert_ptr_null(resp_header(r, "Content-Range"));
+        resp_free(r);
+    }
+    /* without a Range, If-Range changes nothing */
+    r = req2("GET", path, "If-Range: \"zz\"", NULL, NULL, -1);
+    ck_assert_int_eq(r->status, 200);
+    resp_free(r);
+}
+END_TEST
+
+/* PUT and DELETE with preconditions: a write happens only when they hold, a failed one is 412 and
+ * changes nothing; If-None-Match: * creates only; a missing key fails If-Match. */
+START_TEST(http_put_and_delete_write_only_when_the_preconditions_hold)
+{
+    const char *path = "/v1/objects/pre/put";
+    char e1[64], e2[64], hdr[160], hdr2[160];
+    resp *r = req2("PUT", path, "If-None-Match: *", NULL, "v1", 2);
+    ck_assert_int_eq(r->status, 201);
+    snprintf(e1, sizeof e1, "%s", resp_header(r, "ETag"));
+    resp_free(r);
+    r = req2("PUT", path, "If-None-Match: *", NULL, "v2", 2);
+    assert_error(r, 412, "precondition_failed");
+    ck_assert(error_mentions(r, "If-None-Match"));
+    resp_free(r);
+    assert_body(path, "v1");
+
+    snprintf(hdr, sizeof hdr, "If-Match: %s", e1);
+    r = req2("PUT", path, hdr, NULL, "v2", 2);
+    ck_assert_int_eq(r->status, 201);
+    snprintf(e2, sizeof e2, "%s", resp_header(r, "ETag"));
+    resp_free(r);
+    assert_body(path, "v2");
+    r = req2("PUT", path, hdr, NULL, "v3", 2); /* e1 is stale now */
+    assert_error(r, 412, "precondition_failed");
+    ck_assert_msg(error_mentions(r, e2), "412 does not say the ETag is %s: %s", e2, r->body);
+    resp_free(r);
+    snprintf(hdr, sizeof hdr, "If-Match: W/%s", e2); /* strong comparison */
+    ck_assert_int_eq((r = req2("PUT", path, hdr, NULL, "v3", 2))->status, 412);
+    resp_free(r);
+    ck_assert_int_eq((r = req2("PUT", path, "If-Match: \"zz\"", NULL, "v3", 2))->status, 412);
+    resp_free(r);
+    assert_body(path, "v2");
+    snprintf(hdr, sizeof hdr, "If-Match: \"zz\", %s", e2);
+    ck_assert_int_eq((r = req2("PUT", path, hdr, NULL, "v3", 2))->status, 201);
+    resp_free(r);
+    assert_body(path, "v3");
+
+    /* If-None-Match with tags: weak comparison, 412 for a write */
+    char e3[64];
+    r = req("GET", path, NULL, NULL, -1);
+    snprintf(e3, sizeof e3, "%s", resp_header(r, "ETag"));
+    resp_free(r);
+    snprintf(hdr, sizeof hdr, "If-None-Match: %s", e3);
+    ck_assert_int_eq((r = req2("PUT", path, hdr, NULL, "v4", 2))->status, 412);
+    resp_free(r);
+    snprintf(hdr, sizeof hdr, "If-None-Match: W/%s", e3);
+    ck_assert_int_eq((r = req2("PUT", path, hdr, NULL, "v4", 2))->status, 412);
+    resp_free(r);
+    assert_body(path, "v3");
+    ck_assert_int_eq((r = req2("PUT", path, "If-None-Match: \"zz\"", NULL, "v4", 2))->status, 201);
+    resp_free(r);
+
+    /* If-Unmodified-Since, at one-second resolution; If-Modified-Since means nothing to a PUT */
+    time_t lm = last_modified_of(path);
+    char d[40];
+    format_http_date(lm - 1, d);
+    snprintf(hdr, sizeof hdr, "If-Unmodified-Since: %s", d);
+    r = req2("PUT", path, hdr, NULL, "v5", 2);
+    assert_error(r, 412, "precondition_failed");
+    ck_assert(error_mentions(r, "If-Unmodified-Since"));
+    resp_free(r);
+    assert_body(path, "v4");
+    format_http_date(lm, d);
+    snprintf(hdr, sizeof hdr, "If-Unmodified-Since: %s", d);
+    ck_assert_int_eq((r = req2("PUT", path, hdr, NULL, "v5", 2))->status, 201);
+    resp_free(r);
+    format_http_date(lm + 3600, d);
+    snprintf(hdr, sizeof hdr, "If-Modified-Since: %s", d);
+    ck_assert_int_eq((r = req2("PUT", path, hdr, NULL, "v6", 2))->status, 201);
+    resp_free(r);
+    assert_body(path, "v6");
+
+    /* a missing key fails If-Match (even *) and creates nothing; it has no date to compare */
+    const char *missing = "/v1/objects/pre/put-missing";
+    ck_assert_int_eq((r = req2("PUT", missing, "If-Match: *", NULL, "m", 1))->status, 412);
+    ck_assert(error_mentions(r, "no object"));
+    resp_free(r);
+    snprintf(hdr, sizeof hdr, "If-Match: %s", e1);
+    ck_assert_int_eq((r = req2("PUT", missing, hdr, NULL, "m", 1))->status, 412);
+    resp_free(r);
+    ck_assert_int_eq(status_of("GET", missing, NULL, -1), 404);
+    snprintf(hdr, sizeof hdr, "If-Unmodified-Since: Sun, 06 Nov 1994 08:49:37 GMT");
+    ck_assert_int_eq((r = req2("PUT", missing, hdr, NULL, "m", 1))->status, 201);
+    resp_free(r);
+    assert_body(missing, "m");
+
+    /* DELETE */
+    const char *del = "/v1/objects/pre/del";
+    char ed[64];
+    put_with_etag(del, "d", ed);
+    ck_assert_int_eq((r = req2("DELETE", del, "If-Match: \"zz\"", NULL, NULL, -1))->status, 412);
+    resp_free(r);
+    ck_assert_int_eq((r = req2("DELETE", del, "If-None-Match: *", NULL, NULL, -1))->status, 412);
+    resp_free(r);
+    format_http_date(last_modified_of(del) - 1, d);
+    snprintf(hdr2, sizeof hdr2, "If-Unmodified-Since: %s", d);
+    ck_assert_int_eq((r = req2("DELETE", del, hdr2, NULL, NULL, -1))->status, 412);
+    resp_free(r);
+    assert_body(del, "d");
+    snprintf(hdr, sizeof hdr, "If-Match: %s", ed);
+    ck_assert_int_eq((r = req2("DELETE", del, hdr, NULL, NULL, -1))->status, 204);
+    resp_free(r);
+    ck_assert_int_eq(status_of("GET", del, NULL, -1), 404);
+    ck_assert_int_eq((r = req2("DELETE", del, "If-Match: *", NULL, NULL, -1))->status, 412);
+    resp_free(r);
+    ck_assert_int_eq((r = req2("DELETE", del, "If-None-Match: *", NULL, NULL, -1))->status, 204);
+    resp_free(r);
+}
+END_TEST
+
+#define RACERS 12
+
+typedef struct racer {
+    const char *path;
+    const char *header;
+    pthread_barrier_t *go;
+    int id;
+    long status;
+} racer;
+
+static void *racer_main(void *arg)
+{
+    racer *w = arg;
+    char body[32];
+    int n = snprintf(body, sizeof body, "writer %d", w->id);
+    const char *h[] = {w->header, NULL};
+    pthread_barrier_wait(w->go);
+    resp *r = req("PUT", w->path, h, body, n);
+    w->status = r->status;
+    resp_free(r);
+    return NULL;
+}
+
+/* Starts RACERS PUTs of path with header at once; returns the id of the one answered 201 after
+ * checking that exactly one was and every other one got 412. */
+static int race(const char *path, const char *header)
+{
+    pthread_barrier_t go;
+    pthread_barrier_init(&go, NULL, RACERS);
+    racer w[RACERS];
+    pthread_t th[RACERS];
+    for (int i = 0; i < RACERS; i++) {
+        w[i] = (racer){.path = path, .header = header, .go = &go, .id = i};
+        pthread_create(&th[i], NULL, racer_main, &w[i]);
+    }
+    for (int i = 0; i < RACERS; i++)
+        pthread_join(th[i], NULL);
+    pthread_barrier_destroy(&go);
+    int winners = 0, winner = -1;
+    for (int i = 0; i < RACERS; i++) {
+        ck_assert_msg(w[i].status == 201 || w[i].status == 412, "%s [%s]: writer %d got %ld", path, header, i,
+                      w[i].status);
+        if (w[i].status == 201) {
+            winners++;
+            winner = i;
+        }
+    }
+    ck_assert_msg(winners == 1, "%s [%s]: %d of %d conditional PUTs succeeded", path, header, winners,
+                  RACERS);
+    return winner;
+}
+
+/* The check and the write of a conditional PUT are one step: of concurrent create-only PUTs (or
+ * PUTs that all name the same current ETag) of one key exactly one succeeds, and its body stays. */
+START_TEST(http_concurrent_conditional_puts_of_one_key_have_one_winner)
+{
+    for (int round = 0; round < 8; round++) {
+        char path[64], want[32];
+        snprintf(path, sizeof path, "/v1/objects/pre/race/%d", round);
+        int winner = race(path, "If-None-Match: *");
+        snprintf(want, sizeof want, "writer %d", winner);
+        assert_body(path, want);
+        resp *r = req("GET", path, NULL, NULL, -1);
+        char hdr[128];
+        snprintf(hdr, sizeof hdr, "If-Match: %s", resp_header(r, "ETag"));
+        resp_free(r);
+        winner = race(path, hdr);
+        snprintf(want, sizeof want, "writer %d", winner);
+        assert_body(path, want);
+    }
+}
+END_TEST
+
+#define LOST_UPDATE_WRITERS 4
+#define LOST_UPDATE_MAX_WRITES 4096
+
+/* Writes to one key by one thread, as the server acknowledged them. */
+typedef struct write_log {
+    const char *path;
+    const char *header; /* NULL: unconditional PUTs; else PUTs If-Match the ETag a GET just gave */
+    atomic_int *stop;
+    int count;
+    uint64_t seq[LOST_UPDATE_MAX_WRITES];
+    char etag[LOST_UPDATE_MAX_WRITES][40];
+    char checked_etag[LOST_UPDATE_MAX_WRITES][40];
+} write_log;
+
+/* The seq of a 201 answer's JSON body. */
+static uint64_t answer_seq(resp *r)
+{
+    json_t *root = json_loads(r->body, 0, NULL);
+    uint64_t seq = (uint64_t)json_integer_value(json_object_get(root, "seq"));
+    json_decref(root);
+    return seq;
+}
+
+static void *write_log_main(void *arg)
+{
+    write_log *w = arg;
+    while (!atomic_load(w->stop) && w->count < LOST_UPDATE_MAX_WRITES) {
+        char hdr[80] = "";
+        if (w->header) {
+            resp *g = req("GET", w->path, NULL, NULL, -1);
+            snprintf(w->checked_etag[w->count], sizeof w->checked_etag[0], "%s",
+                     g->status == 200 ? resp_header(g, "ETag") : "");
+            resp_free(g);
+            snprintf(hdr, sizeof hdr, "If-Match: %s", w->checked_etag[w->count]);
+        }
+        const char *h[] = {hdr, NULL};
+        resp *r = req("PUT", w->path, w->header ? h : NULL, "x", 1);
+        if (r->status == 201) {
+            w->seq[w->count] = answer_seq(r);
+            snprintf(w->etag[w->count], sizeof w->etag[0], "%s", resp_header(r, "ETag"));
+            w->count++;
+        }
+        resp_free(r);
+        if (!w->header)
+            clock_sleep_ms(2); /* room for the conditional writer to win sometimes */
+    }
+    return NULL;
+}
+
+/* An unconditional write never lands between a conditional PUT's check and its write: for every
+ * If-Match PUT that succeeded, no other write of the key has a seq between the version it named
+ * and its own (which would be a lost update). ETags are matched to seqs through what the writes'
+ * answers said, so the test does not depend on the ETag's format. */
+START_TEST(http_no_write_lands_between_a_conditional_check_and_its_write)
+{
+    const char *path = "/v1/objects/pre/lost-update";
+    ck_assert_int_eq(status_of("PUT", path, "x", 1), 201);
+    atomic_int stop = 0;
+    static write_log logs[LOST_UPDATE_WRITERS + 1];
+    pthread_t th[LOST_UPDATE_WRITERS + 1];
+    for (int i = 0; i <= LOST_UPDATE_WRITERS; i++) {
+        memset(&logs[i], 0, sizeof logs[i]);
+        logs[i].path = path;
+        logs[i].header = i == LOST_UPDATE_WRITERS ? "If-Match" : NULL;
+        logs[i].stop = &stop;
+        pthread_create(&th[i], NULL, write_log_main, &logs[i]);
+    }
+    write_log *cond = &logs[LOST_UPDATE_WRITERS];
+    int64_t start_ms = clock_now_ms();
+    while (clock_now_ms() - start_ms < 3000 && cond->count < 300)
+        clock_sleep_ms(10);
+    atomic_store(&stop, 1);
+    for (int i = 0; i <= LOST_UPDATE_WRITERS; i++)
+        pthread_join(th[i], NULL);
+    ck_assert_int_gt(cond->count, 10);
+    int checked = 0;
+    for (int k = 0; k < cond->count; k++) {
+        /* the seq of the version the conditional PUT named */
+        uint64_t named = 0;
+        for (int i = 0; i <= LOST_UPDATE_WRITERS && !named; i++)
+            for (int j = 0; j < logs[i].count && !named; j++)
+                if (strcmp(logs[i].etag[j], cond->checked_etag[k]) == 0)
+                    named = logs[i].seq[j];
+        if (!named)
+            continue; /* the first write, before the threads started */
+        checked++;
+        for (int i = 0; i < LOST_UPDATE_WRITERS; i++)
+            for (int j = 0; j < logs[i].count; j++)
+                ck_assert_msg(
+                    !(logs[i].seq[j] > named && logs[i].seq[j] < cond->seq[k]),
+                    "PUT If-Match %s (seq %llu) succeeded as seq %llu, after another write (seq %llu)",
+                    cond->checked_etag[k], (unsigned long long)named, (unsigned long long)cond->seq[k],
+                    (unsigned long long)logs[i].seq[j]);
+    }
+    ck_assert_int_gt(checked, 10);
 }
 END_TEST
 
@@ -1416,6 +1893,17 @@ static Suite *http_suite(void)
     tcase_add_test(tc, http_metrics_has_the_expected_names);
     tcase_add_test(tc, http_health_endpoints);
     tcase_add_test(tc, http_concurrent_clients_see_their_writes);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("conditional");
+    tcase_add_unchecked_fixture(tc, main_server_up, server_down);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, http_get_and_head_evaluate_every_precondition);
+    tcase_add_test(tc, http_read_of_a_missing_key_is_404_whatever_the_preconditions);
+    tcase_add_test(tc, http_if_range_sends_the_range_only_for_the_current_etag);
+    tcase_add_test(tc, http_put_and_delete_write_only_when_the_preconditions_hold);
+    tcase_add_test(tc, http_concurrent_conditional_puts_of_one_key_have_one_winner);
+    tcase_add_test(tc, http_no_write_lands_between_a_conditional_check_and_its_write);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("auth");

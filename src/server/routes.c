@@ -37,35 +37,6 @@ static void format_http_date(char *buf, size_t cap, uint64_t unix_ms)
              tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
-int http_etag_matches(const char *header, const char *etag)
-{
-    size_t elen = strlen(etag);
-    const char *p = header;
-    while (*p) {
-        while (*p == ' ' || *p == '\t' || *p == ',')
-            p++;
-        if (!*p)
-            break;
-        if (*p == '*')
-            return 1;
-        if (strncmp(p, "W/", 2) == 0)
-            p += 2;
-        const char *start = p;
-        if (*p == '"') {
-            const char *close = strchr(p + 1, '"');
-            if (!close)
-                return 0;
-            p = close + 1;
-        } else {
-            while (*p && *p != ',' && *p != ' ')
-                p++;
-        }
-        if ((size_t)(p - start) == elen && memcmp(start, etag, elen) == 0)
-            return 1;
-    }
-    return 0;
-}
-
 /* A header that is not a single well-formed bytes range is ignored (RANGE_NONE), and that includes
  * multiple ranges. */
 enum range_result http_parse_range(const char *h, uint64_t len, uint64_t *first, uint64_t *last)
@@ -119,6 +90,119 @@ static void free_value_data(void *cls)
     free(cls);
 }
 
+/* The conditional-request headers, in the order of struct http_conditions' fields. */
+static const char *const condition_names[5] = {MHD_HTTP_HEADER_IF_MATCH, MHD_HTTP_HEADER_IF_NONE_MATCH,
+                                               MHD_HTTP_HEADER_IF_MODIFIED_SINCE,
+                                               MHD_HTTP_HEADER_IF_UNMODIFIED_SINCE, MHD_HTTP_HEADER_IF_RANGE};
+
+static const char **condition_slot(struct http_conditions *h, int i)
+{
+    const char **slots[5] = {&h->if_match, &h->if_none_match, &h->if_modified_since, &h->if_unmodified_since,
+                             &h->if_range};
+    return slots[i];
+}
+
+static enum MHD_Result collect_condition(void *cls, enum MHD_ValueKind kind, const char *key,
+                                         const char *value)
+{
+    http_req *r = cls;
+    for (int i = 0; i < 5; i++) {
+        if (strcasecmp(key, condition_names[i]) != 0)
+            continue;
+        const char **slot = condition_slot(&r->cond, i);
+        if (!value)
+            value = "";
+        if (!*slot) {
+            *slot = value; /* MHD's copy, valid until the request completes */
+            return MHD_YES;
+        }
+        /* a second line of the same header: the lines joined make one list (RFC 9110 section 5.3) */
+        size_t n = strlen(*slot) + 2 + strlen(value) + 1;
+        char *joined = malloc(n);
+        if (!joined) {
+            r->cond_failed = 1;
+            return MHD_NO;
+        }
+        snprintf(joined, n, "%s, %s", *slot, value);
+        free(r->cond_joined[i]);
+        r->cond_joined[i] = joined;
+        *slot = joined;
+        return MHD_YES;
+    }
+    return MHD_YES;
+}
+
+int http_collect_conditions(http_req *r, struct MHD_Connection *c)
+{
+    MHD_get_connection_values(c, MHD_HEADER_KIND, collect_condition, r);
+    return r->cond_failed ? -1 : 0;
+}
+
+void http_conditions_free(http_req *r)
+{
+    for (int i = 0; i < 5; i++) {
+        free(r->cond_joined[i]);
+        r->cond_joined[i] = NULL;
+    }
+}
+
+/* Last-Modified of a value in whole seconds, -1 when its write time is unknown. */
+static int64_t modified_s(uint64_t write_ms)
+{
+    return write_ms ? (int64_t)(write_ms / 1000) : -1;
+}
+
+static int64_t now_s(void)
+{
+    return (int64_t)(clock_unix_ms() / 1000);
+}
+
+/* The 412 answer: which precondition failed, and against what (etag NULL: no object; modified is
+ * the object's Last-Modified, "" if unknown). */
+static enum MHD_Result respond_precondition_failed(http_req *r, struct MHD_Connection *c, const char *header,
+                                                   const char *etag, const char *modified)
+{
+    if (!etag)
+        return http_respond_error(r, c, 412, "precondition_failed",
+                                  "%s failed: there is no object with this key", header);
+    if (strcmp(header, "If-Unmodified-Since") == 0)
+        return http_respond_error(r, c, 412, "precondition_failed",
+                                  "If-Unmodified-Since failed: the object was last modified %s", modified);
+    return http_respond_error(r, c, 412, "precondition_failed", "%s failed: the object's ETag is %s", header,
+                              etag);
+}
+
+int http_write_preconditions(http_req *r)
+{
+    const struct http_conditions *h = &r->cond;
+    if (!h->if_match && !h->if_none_match && !h->if_unmodified_since)
+        return 0;
+    floe_value v = {0};
+    int rc = floe_get(r->srv->db, r->key, r->key_len, &v);
+    if (rc != 0 && rc != FLOE_ENOTFOUND)
+        return rc;
+    char etag[40] = "";
+    if (rc == 0)
+        format_etag(etag, sizeof etag, v.seq);
+    const char *decided_by = NULL;
+    uint64_t v_write_ms = v.write_ms;
+    enum http_precondition pc = http_preconditions_evaluate(h, rc == 0 ? etag : NULL, modified_s(v.write_ms),
+                                                            0, now_s(), &decided_by);
+    floe_value_free(&v);
+    if (pc == HTTP_PRECONDITION_PASS)
+        return 0;
+    r->work_precondition = decided_by;
+    snprintf(r->work_etag, sizeof r->work_etag, "%s", etag);
+    format_http_date(r->work_modified, sizeof r->work_modified, rc == 0 ? v_write_ms : 0);
+    return 1;
+}
+
+enum MHD_Result http_respond_precondition_failed(http_req *r, struct MHD_Connection *c)
+{
+    return respond_precondition_failed(r, c, r->work_precondition, r->work_etag[0] ? r->work_etag : NULL,
+                                       r->work_modified);
+}
+
 enum MHD_Result http_handle_get(http_req *r, struct MHD_Connection *c)
 {
     http_server *s = r->srv;
@@ -136,8 +220,16 @@ enum MHD_Result http_handle_get(http_req *r, struct MHD_Connection *c)
     int status = 200;
     size_t body = 0;
 
-    const char *inm = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
-    if (inm && http_etag_matches(inm, etag)) {
+    /* A missing key was answered 404 above whatever the preconditions said: RFC 9110 section
+     * 13.2.1 has them ignored when the answer without them would not be 2xx. */
+    const char *decided_by = NULL;
+    enum http_precondition pc =
+        http_preconditions_evaluate(&r->cond, etag, modified_s(v.write_ms), 1, now_s(), &decided_by);
+    if (pc == HTTP_PRECONDITION_FAILED) {
+        floe_value_free(&v);
+        return respond_precondition_failed(r, c, decided_by, etag, modified);
+    }
+    if (pc == HTTP_PRECONDITION_NOT_MODIFIED) {
         floe_value_free(&v);
         resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
         if (!resp)
@@ -150,6 +242,8 @@ enum MHD_Result http_handle_get(http_req *r, struct MHD_Connection *c)
     }
     uint64_t first = 0, last = 0;
     const char *range = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_RANGE);
+    if (range && r->cond.if_range && !http_if_range_allows(r->cond.if_range, etag))
+        range = NULL; /* the client's copy is not this version: send the whole object */
     enum range_result rr = http_parse_range(range, v.len, &first, &last);
     if (rr == RANGE_UNSATISFIABLE) {
         char cr[48];
@@ -230,10 +324,6 @@ enum http_put_length http_put_length_check(const char *content_length, const cha
 enum MHD_Result http_begin_put(http_req *r, struct MHD_Connection *c)
 {
     http_server *s = r->srv;
-    if (MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_MATCH) ||
-        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH))
-        return http_respond_error(r, c, 400, "unsupported",
-                                  "conditional PUT (If-Match, If-None-Match) is not supported");
     const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
     if (ct) {
         size_t n = strlen(ct);
@@ -795,6 +885,8 @@ enum MHD_Result http_handle_health(http_req *r, struct MHD_Connection *c, int re
 /* Answers a request whose write the pool finished. */
 enum MHD_Result http_respond_work(http_req *r, struct MHD_Connection *c)
 {
+    if (r->work_precondition)
+        return http_respond_precondition_failed(r, c);
     if (r->work_rc != 0)
         return http_respond_floe_error_msg(r, c, r->work_rc, r->work_error);
     buf_t b;
