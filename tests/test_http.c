@@ -1135,6 +1135,197 @@ START_TEST(http_no_write_lands_between_a_conditional_check_and_its_write)
 }
 END_TEST
 
+/* ---- the response budget ---- */
+
+/* Objects of budget_object_bytes, two of which do not fit the budget; each bigger than the most a
+ * socket's send buffer takes in (tcp_wmem's maximum), so a reader that stops reading leaves the
+ * rest of its answer held by the server. */
+static size_t budget_object_bytes;
+#define BUDGET_WAIT_MS 1000
+
+static size_t tcp_wmem_max(void)
+{
+    size_t lo = 0, def = 0, max = 0;
+    FILE *f = fopen("/proc/sys/net/ipv4/tcp_wmem", "r");
+    if (!f || fscanf(f, "%zu %zu %zu", &lo, &def, &max) != 3)
+        max = 4u << 20;
+    if (f)
+        fclose(f);
+    return max;
+}
+
+static void budget_server_up(void)
+{
+    curl_global_init(CURL_GLOBAL_ALL);
+    budget_object_bytes = 2 * tcp_wmem_max();
+    if (budget_object_bytes < (8u << 20))
+        budget_object_bytes = 8u << 20;
+    srv.dir = tu_tmpdir("http");
+    snprintf(srv.cfg, sizeof srv.cfg, "%s/floe.json", srv.dir);
+    char text[1024];
+    snprintf(text, sizeof text,
+             "{\"data_dir\": \"%s/data\", \"http\": {\"listen\": \"127.0.0.1:0\", \"threads\": 2,"
+             " \"max_object_bytes\": %zu, \"max_response_bytes_in_flight\": %zu, \"response_wait_ms\": %d},"
+             " \"cold\": {\"backend\": \"fs\", \"fs\": {\"path\": \"%s/cold\"}}}",
+             srv.dir, 2 * budget_object_bytes, budget_object_bytes * 3 / 2, BUDGET_WAIT_MS, srv.dir);
+    tu_write_file(srv.cfg, text, strlen(text));
+    tu_server_start(&srv);
+}
+
+/* A number in /v1/stats' "http" object. */
+static uint64_t http_stat(const char *name)
+{
+    resp *r = req("GET", "/v1/stats", NULL, NULL, -1);
+    json_t *root = json_loads(r->body, 0, NULL);
+    json_t *v = json_object_get(json_object_get(root, "http"), name);
+    ck_assert_msg(json_is_integer(v), "/v1/stats has no http.%s: %s", name, r->body);
+    uint64_t n = (uint64_t)json_integer_value(v);
+    json_decref(root);
+    resp_free(r);
+    return n;
+}
+
+/* The value of an unlabelled metric in /metrics. */
+static uint64_t metric(const char *name)
+{
+    resp *r = req("GET", "/metrics", NULL, NULL, -1);
+    char want[128];
+    snprintf(want, sizeof want, "\n%s ", name);
+    const char *at = strstr(r->body, want);
+    ck_assert_msg(at != NULL, "/metrics has no %s", name);
+    uint64_t n = strtoull(at + strlen(want), NULL, 10);
+    resp_free(r);
+    return n;
+}
+
+/* A GET of path on a socket that then reads nothing: its receive buffer is tiny, so the server
+ * keeps most of the answer. Returns the socket. */
+static int get_and_stop_reading(const char *path)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_ge(fd, 0);
+    int small = 4096;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)srv.port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    char request[256];
+    int n = snprintf(request, sizeof request, "GET %s HTTP/1.1\r\nHost: t\r\n\r\n", path);
+    raw_send(fd, request, (size_t)n);
+    return fd;
+}
+
+/* Waits up to 5 s for /v1/stats' response_bytes_in_flight to reach at least want. */
+static uint64_t wait_for_held(uint64_t want)
+{
+    uint64_t held = 0;
+    for (int i = 0; i < 250 && (held = http_stat("response_bytes_in_flight")) < want; i++)
+        clock_sleep_ms(20);
+    return held;
+}
+
+typedef struct timed_get {
+    const char *path;
+    resp *r;
+    int64_t ms;
+} timed_get;
+
+static void *timed_get_main(void *arg)
+{
+    timed_get *t = arg;
+    int64_t start = clock_now_ms();
+    t->r = req("GET", t->path, NULL, NULL, -1);
+    t->ms = clock_now_ms() - start;
+    return NULL;
+}
+
+/* The bytes held for GET answers are capped: while a reader that stopped reading holds one object,
+ * a GET of another that does not fit waits http.response_wait_ms and gets 503 with Retry-After; one
+ * that is waiting when the reader goes away is served; HEAD, 304 and one object larger than the
+ * whole budget (with nothing else held) are served at once; /v1/stats and /metrics show it all. */
+START_TEST(http_get_bodies_held_at_once_stay_inside_the_response_budget)
+{
+    size_t n = budget_object_bytes, big_n = n * 17 / 10; /* big_n is more than the budget of 1.5 n */
+    char *a = malloc(n), *b = malloc(n), *big = malloc(big_n);
+    tu_fill_random(a, n, 1);
+    tu_fill_random(b, n, 2);
+    tu_fill_random(big, big_n, 3);
+    ck_assert_int_eq(status_of("PUT", "/v1/objects/budget/a", a, (long)n), 201);
+    char etag_b[64];
+    resp *r = req("PUT", "/v1/objects/budget/b", NULL, b, (long)n);
+    ck_assert_int_eq(r->status, 201);
+    snprintf(etag_b, sizeof etag_b, "%s", resp_header(r, "ETag"));
+    resp_free(r);
+    ck_assert_int_eq(status_of("PUT", "/v1/objects/budget/big", big, (long)big_n), 201);
+    ck_assert_uint_eq(http_stat("response_bytes_in_flight"), 0);
+
+    int holder = get_and_stop_reading("/v1/objects/budget/a");
+    uint64_t held = wait_for_held(n);
+    ck_assert_msg(held == n, "a reader that stopped reading should hold %zu bytes, /v1/stats says %llu", n,
+                  (unsigned long long)held);
+    ck_assert_uint_eq(metric("floe_http_response_bytes_in_flight"), n);
+
+    /* answers without a body hold nothing and do not wait */
+    int64_t start = clock_now_ms();
+    ck_assert_int_eq(status_of("HEAD", "/v1/objects/budget/b", NULL, -1), 200);
+    ck_assert_int_eq(status_of("HEAD", "/v1/objects/budget/big", NULL, -1), 200);
+    char inm[128];
+    snprintf(inm, sizeof inm, "If-None-Match: %s", etag_b);
+    r = req2("GET", "/v1/objects/budget/b", inm, NULL, NULL, -1);
+    ck_assert_int_eq(r->status, 304);
+    resp_free(r);
+    ck_assert_int_lt(clock_now_ms() - start, BUDGET_WAIT_MS / 2);
+
+    /* a GET that does not fit waits about response_wait_ms, then 503 busy with Retry-After: 1 */
+    start = clock_now_ms();
+    r = req("GET", "/v1/objects/budget/b", NULL, NULL, -1);
+    int64_t waited_ms = clock_now_ms() - start;
+    ck_assert_msg(r->status == 503, "a GET that does not fit the budget got %ld", r->status);
+    assert_error(r, 503, "busy");
+    ck_assert_str_eq(resp_header(r, "Retry-After"), "1");
+    ck_assert_msg(error_mentions(r, "http.max_response_bytes_in_flight"), "503 does not name the budget: %s",
+                  r->body);
+    resp_free(r);
+    ck_assert_msg(waited_ms >= BUDGET_WAIT_MS * 9 / 10 && waited_ms <= BUDGET_WAIT_MS + 2000,
+                  "the 503 came after %lld ms, response_wait_ms is %d", (long long)waited_ms, BUDGET_WAIT_MS);
+    ck_assert_uint_eq(metric("floe_http_responses_over_budget_total"), 1);
+    ck_assert_uint_eq(http_stat("responses_over_budget"), 1);
+
+    /* a GET waiting when the reader goes away gets the room, well before its wait runs out */
+    timed_get t = {.path = "/v1/objects/budget/b"};
+    pthread_t th;
+    pthread_create(&th, NULL, timed_get_main, &t);
+    clock_sleep_ms(BUDGET_WAIT_MS / 4);
+    close(holder);
+    pthread_join(th, NULL);
+    ck_assert_msg(t.r->status == 200, "the waiting GET got %ld after %lld ms", t.r->status, (long long)t.ms);
+    ck_assert_uint_eq(t.r->len, n);
+    ck_assert_int_eq(memcmp(t.r->body, b, n), 0);
+    ck_assert_int_lt(t.ms, BUDGET_WAIT_MS * 9 / 10);
+    resp_free(t.r);
+    ck_assert_uint_ge(http_stat("response_budget_waits"), 2);
+    ck_assert_uint_eq(http_stat("responses_over_budget"), 1);
+
+    /* everything is given back; then one object larger than the whole budget is served alone */
+    for (int i = 0; i < 100 && http_stat("response_bytes_in_flight") != 0; i++)
+        clock_sleep_ms(20);
+    ck_assert_uint_eq(http_stat("response_bytes_in_flight"), 0);
+    r = req("GET", "/v1/objects/budget/big", NULL, NULL, -1);
+    ck_assert_int_eq(r->status, 200);
+    ck_assert_uint_eq(r->len, big_n);
+    ck_assert_int_eq(memcmp(r->body, big, big_n), 0);
+    resp_free(r);
+    r = req("GET", "/v1/objects/budget/a", NULL, NULL, -1);
+    ck_assert_int_eq(r->status, 200);
+    ck_assert_int_eq(memcmp(r->body, a, n), 0);
+    resp_free(r);
+    ck_assert_uint_eq(http_stat("responses_over_budget"), 1);
+    free(a);
+    free(b);
+    free(big);
+}
+END_TEST
+
 /* ---- protocol errors ---- */
 
 START_TEST(http_unknown_method_is_405_with_allow)
@@ -1904,6 +2095,12 @@ static Suite *http_suite(void)
     tcase_add_test(tc, http_put_and_delete_write_only_when_the_preconditions_hold);
     tcase_add_test(tc, http_concurrent_conditional_puts_of_one_key_have_one_winner);
     tcase_add_test(tc, http_no_write_lands_between_a_conditional_check_and_its_write);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("budget");
+    tcase_add_unchecked_fixture(tc, budget_server_up, server_down);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, http_get_bodies_held_at_once_stay_inside_the_response_budget);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("auth");

@@ -7,8 +7,10 @@
  * requests and answer reads (GET, HEAD, list, stats) inline. Writes (PUT, DELETE, flush) wait for a
  * WAL sync or an upload, so they go to a pool of cfg->http.write_threads threads: the connection is
  * suspended, a pool thread makes the floe_* call and resumes it, and many writers share one group
- * commit. The http_server is shared by all threads: its counters are atomics, the write queue is
- * guarded by work_mu, everything else is read-only after http_server_start.
+ * commit. A GET whose object does not fit the response budget (budget.c) is suspended the same
+ * way until the budget's thread grants it room or its wait runs out. The http_server is shared by
+ * all threads: its counters are atomics, the write queue is guarded by work_mu, the budget by its
+ * own mutex, everything else is read-only after http_server_start.
  *
  * Request life cycle: the access handler's first call for a request (headers parsed) routes it,
  * enforces the header limits, checks the token and, for everything but PUT, answers at once. A PUT
@@ -21,8 +23,9 @@
  *    count (cfg http.max_header_bytes, http.max_headers, and MHD's per-connection memory limit as a
  *    backstop), key length (FLOE_MAX_KEY_BYTES), body length (http.max_object_bytes, checked from
  *    Content-Length before any body byte is read), bodies buffered at once across all connections
- *    (http.max_body_bytes_in_flight), open connections (total and per client address), JSON answers
- *    (a capped buf_t).
+ *    (http.max_body_bytes_in_flight), object bytes held for GET answers across all connections
+ *    (http.max_response_bytes_in_flight, except one object alone), open connections (total and per
+ *    client address), JSON answers (a capped buf_t).
  * 2. A PUT stores its object only after exactly Content-Length bytes arrived; a body that ends early
  *    (client gone, idle timeout, too slow) is dropped with its connection.
  * 3. Token checks compare SHA-256 digests with CRYPTO_memcmp against every configured token, so the
@@ -37,8 +40,8 @@
  *    still share WAL group commits. Writers that use the library directly are not covered.
  *
  * Lock order: a key_locks stripe (pool threads only; a prefix delete takes all of them in index
- * order) comes before every lock of the store, which floe_* calls take inside; work_mu is a leaf,
- * never held across a floe_* call.
+ * order) comes before every lock of the store, which floe_* calls take inside; work_mu and the
+ * budget's mutex are leaves, never held across a floe_* call or libmicrohttpd call.
  */
 #include "http.h"
 
@@ -810,6 +813,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
             return MHD_NO;
         memset(r, 0, offsetof(http_req, key));
         atomic_init(&r->work_state, WORK_NONE);
+        atomic_init(&r->wait.state, BUDGET_IDLE);
         r->key[0] = '\0';
         r->srv = s;
         r->start_ns = clock_now_ns();
@@ -824,6 +828,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
     }
     if (atomic_load_explicit(&r->work_state, memory_order_acquire) == WORK_DONE && !r->status)
         return http_respond_work(r, c);
+    int waited = atomic_load_explicit(&r->wait.state, memory_order_acquire);
+    if ((waited == BUDGET_GRANTED || waited == BUDGET_TIMED_OUT) && !r->status)
+        return http_handle_get(r, c); /* resumed by the response budget: read and answer now */
     if (r->status) { /* answered already; MHD drops whatever body follows */
         *upload_data_size = 0;
         return MHD_YES;
@@ -861,6 +868,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
     }
     if (r->body_reserved)
         atomic_fetch_sub(&s->body_bytes_reserved, r->body_reserved);
+    budget_release(&s->responses, r->resp_reserved);
     http_conditions_free(r);
     if (r->status) {
         int k = status_slot(r->status);
@@ -951,6 +959,13 @@ out:
     return rc;
 }
 
+/* The response budget's wake: the GET waiting in w may go on (granted room, or out of time). */
+static void resume_budget_waiter(budget_waiter *w, void *ctx)
+{
+    http_req *r = (http_req *)((char *)w - offsetof(http_req, wait));
+    MHD_resume_connection(r->conn);
+}
+
 /* Writer-preferring, so a conditional write (exclusive) is not starved by a stream of
  * unconditional ones (shared) to keys of its stripe. */
 static int key_locks_init(http_server *s)
@@ -994,6 +1009,8 @@ int http_server_start(floe_t *db, const floe_config *cfg, http_server **out)
     pthread_mutex_init(&s->work_mu, NULL);
     pthread_cond_init(&s->work_cv, NULL);
     if ((rc = key_locks_init(s)))
+        goto out;
+    if ((rc = budget_start(&s->responses, cfg->http.max_response_bytes_in_flight, resume_budget_waiter, s)))
         goto out;
     s->token_count = cfg->http.token_count;
     for (size_t i = 0; i < s->token_count; i++) {
@@ -1058,6 +1075,8 @@ out:
         close(fd);
     if (s) {
         pool_stop(s);
+        budget_stop(&s->responses);
+        budget_destroy(&s->responses);
         key_locks_destroy(s);
         pthread_cond_destroy(&s->work_cv);
         pthread_mutex_destroy(&s->work_mu);
@@ -1079,6 +1098,9 @@ void http_server_stop(http_server *s)
     MHD_socket fd = MHD_quiesce_daemon(s->daemon);
     if (fd != MHD_INVALID_SOCKET)
         close(fd);
+    /* GETs waiting for room in the response budget get their 503 now rather than at the end of
+     * the grace period (as does any GET that would wait from now on). */
+    budget_stop(&s->responses);
     uint64_t deadline = clock_now_ns() + (uint64_t)s->cfg->http.shutdown_grace_s * 1000000000ull;
     while (atomic_load(&s->in_flight) > 0 && clock_now_ns() < deadline) {
         struct timespec ts = {0, 10 * 1000 * 1000};
@@ -1088,9 +1110,11 @@ void http_server_stop(http_server *s)
     if (left > 0)
         http_log(s, 1, "http: %ld requests still in flight after %us; closing their connections", left,
                  s->cfg->http.shutdown_grace_s);
-    /* Writes already queued run to completion and resume their connections before MHD stops. */
+    /* Writes already queued run to completion and resume their connections before MHD stops.
+     * Responses MHD frees while it stops give their room back to the budget, destroyed last. */
     pool_stop(s);
     MHD_stop_daemon(s->daemon);
+    budget_destroy(&s->responses);
     key_locks_destroy(s);
     pthread_cond_destroy(&s->work_cv);
     pthread_mutex_destroy(&s->work_mu);

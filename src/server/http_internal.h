@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "budget.h"
 #include "buf.h"
 #include "config.h"
 #include "error.h"
@@ -58,6 +59,8 @@ struct http_server {
     atomic_int stopping;               /* set by http_server_stop: /readyz answers 503 */
     atomic_long in_flight;             /* requests between their first handler call and completion */
     atomic_ullong body_bytes_reserved; /* PUT buffers allocated now (cap http.max_body_bytes_in_flight) */
+    budget responses;                  /* GET bodies held now (cap http.max_response_bytes_in_flight) */
+    atomic_ullong responses_over_budget, response_budget_waits;
     /* counters */
     atomic_ullong connections_open, connections_total;
     atomic_ullong bytes_in, bytes_out;
@@ -112,6 +115,11 @@ typedef struct http_req {
     char *cond_joined[5];
     int cond_failed;
     const char *work_precondition; /* the write job found this precondition false: answer 412 */
+    /* GET: bytes of the response budget this request holds (not yet handed to a response), and
+     * its wait for room: the connection is suspended while wait.state is BUDGET_WAITING */
+    uint64_t resp_reserved;
+    budget_waiter wait;
+    uint64_t wait_deadline_ns; /* set by the first wait; a GET waits at most until then in all */
     /* The arrays stay last: req_create zeroes only the fields above them, and each array is
      * written before it is read (key by parse_key, content_type with has_content_type,
      * work_error with work_rc, work_etag and work_modified with work_precondition). */
