@@ -1045,21 +1045,23 @@ START_TEST(http_concurrent_conditional_puts_of_one_key_have_one_winner)
 }
 END_TEST
 
-#define LOST_UPDATE_WRITERS 4
+#define LOST_UPDATE_WRITERS 4 /* unconditional PUTs; then one prefix deleter, one conditional PUT */
 #define LOST_UPDATE_MAX_WRITES 4096
+
+enum write_mode { WRITE_PUT, WRITE_DELETE_PREFIX, WRITE_PUT_IF_MATCH };
 
 /* Writes to one key by one thread, as the server acknowledged them. */
 typedef struct write_log {
     const char *path;
-    const char *header; /* NULL: unconditional PUTs; else PUTs If-Match the ETag a GET just gave */
+    enum write_mode mode; /* WRITE_PUT_IF_MATCH: If-Match the ETag a GET just gave */
     atomic_int *stop;
-    int count;
+    atomic_int count; /* written by its thread, polled by the test */
     uint64_t seq[LOST_UPDATE_MAX_WRITES];
     char etag[LOST_UPDATE_MAX_WRITES][40];
     char checked_etag[LOST_UPDATE_MAX_WRITES][40];
 } write_log;
 
-/* The seq of a 201 answer's JSON body. */
+/* The seq in a write's JSON answer. */
 static uint64_t answer_seq(resp *r)
 {
     json_t *root = json_loads(r->body, 0, NULL);
@@ -1072,29 +1074,37 @@ static void *write_log_main(void *arg)
 {
     write_log *w = arg;
     while (!atomic_load(w->stop) && w->count < LOST_UPDATE_MAX_WRITES) {
-        char hdr[80] = "";
-        if (w->header) {
+        int k = w->count;
+        resp *r = NULL;
+        if (w->mode == WRITE_DELETE_PREFIX) {
+            r = req("DELETE", "/v1/objects?prefix=pre%2Flost-update", NULL, NULL, -1);
+        } else if (w->mode == WRITE_PUT_IF_MATCH) {
             resp *g = req("GET", w->path, NULL, NULL, -1);
-            snprintf(w->checked_etag[w->count], sizeof w->checked_etag[0], "%s",
-                     g->status == 200 ? resp_header(g, "ETag") : "");
+            snprintf(w->checked_etag[k], sizeof w->checked_etag[0], "%s", g->status == 200 ? resp_header(g, "ETag") : "");
             resp_free(g);
-            snprintf(hdr, sizeof hdr, "If-Match: %s", w->checked_etag[w->count]);
+            char hdr[80];
+            snprintf(hdr, sizeof hdr, "If-Match: %s", w->checked_etag[k]);
+            const char *h[] = {hdr, NULL};
+            r = req("PUT", w->path, h, "x", 1);
+        } else {
+            r = req("PUT", w->path, NULL, "x", 1);
         }
-        const char *h[] = {hdr, NULL};
-        resp *r = req("PUT", w->path, w->header ? h : NULL, "x", 1);
-        if (r->status == 201) {
-            w->seq[w->count] = answer_seq(r);
-            snprintf(w->etag[w->count], sizeof w->etag[0], "%s", resp_header(r, "ETag"));
+        if (r->status == 201 || (w->mode == WRITE_DELETE_PREFIX && r->status == 200)) {
+            w->seq[k] = answer_seq(r);
+            snprintf(w->etag[k], sizeof w->etag[0], "%s", resp_header(r, "ETag") ? resp_header(r, "ETag") : "");
             w->count++;
         }
         resp_free(r);
-        if (!w->header)
-            clock_sleep_ms(2); /* room for the conditional writer to win sometimes */
+        /* room for the conditional writer to win sometimes */
+        if (w->mode == WRITE_PUT)
+            clock_sleep_ms(2);
+        else if (w->mode == WRITE_DELETE_PREFIX)
+            clock_sleep_ms(20);
     }
     return NULL;
 }
 
-/* An unconditional write never lands between a conditional PUT's check and its write: for every
+/* No write and no prefix delete lands between a conditional PUT's check and its write: for every
  * If-Match PUT that succeeded, no other write of the key has a seq between the version it named
  * and its own (which would be a lost update). ETags are matched to seqs through what the writes'
  * answers said, so the test does not depend on the ETag's format. */
@@ -1103,41 +1113,43 @@ START_TEST(http_no_write_lands_between_a_conditional_check_and_its_write)
     const char *path = "/v1/objects/pre/lost-update";
     ck_assert_int_eq(status_of("PUT", path, "x", 1), 201);
     atomic_int stop = 0;
-    static write_log logs[LOST_UPDATE_WRITERS + 1];
-    pthread_t th[LOST_UPDATE_WRITERS + 1];
-    for (int i = 0; i <= LOST_UPDATE_WRITERS; i++) {
+    enum { N = LOST_UPDATE_WRITERS + 2 };
+    static write_log logs[N];
+    pthread_t th[N];
+    for (int i = 0; i < N; i++) {
         memset(&logs[i], 0, sizeof logs[i]);
+        atomic_init(&logs[i].count, 0);
         logs[i].path = path;
-        logs[i].header = i == LOST_UPDATE_WRITERS ? "If-Match" : NULL;
+        logs[i].mode = i < LOST_UPDATE_WRITERS ? WRITE_PUT : i == N - 2 ? WRITE_DELETE_PREFIX : WRITE_PUT_IF_MATCH;
         logs[i].stop = &stop;
         pthread_create(&th[i], NULL, write_log_main, &logs[i]);
     }
-    write_log *cond = &logs[LOST_UPDATE_WRITERS];
+    write_log *cond = &logs[N - 1];
     int64_t start_ms = clock_now_ms();
     while (clock_now_ms() - start_ms < 3000 && cond->count < 300)
         clock_sleep_ms(10);
     atomic_store(&stop, 1);
-    for (int i = 0; i <= LOST_UPDATE_WRITERS; i++)
+    for (int i = 0; i < N; i++)
         pthread_join(th[i], NULL);
     ck_assert_int_gt(cond->count, 10);
+    ck_assert_int_gt(logs[N - 2].count, 10);
     int checked = 0;
     for (int k = 0; k < cond->count; k++) {
         /* the seq of the version the conditional PUT named */
         uint64_t named = 0;
-        for (int i = 0; i <= LOST_UPDATE_WRITERS && !named; i++)
+        for (int i = 0; i < N && !named; i++)
             for (int j = 0; j < logs[i].count && !named; j++)
-                if (strcmp(logs[i].etag[j], cond->checked_etag[k]) == 0)
+                if (logs[i].etag[j][0] && strcmp(logs[i].etag[j], cond->checked_etag[k]) == 0)
                     named = logs[i].seq[j];
         if (!named)
             continue; /* the first write, before the threads started */
         checked++;
-        for (int i = 0; i < LOST_UPDATE_WRITERS; i++)
+        for (int i = 0; i < N - 1; i++)
             for (int j = 0; j < logs[i].count; j++)
-                ck_assert_msg(
-                    !(logs[i].seq[j] > named && logs[i].seq[j] < cond->seq[k]),
-                    "PUT If-Match %s (seq %llu) succeeded as seq %llu, after another write (seq %llu)",
-                    cond->checked_etag[k], (unsigned long long)named, (unsigned long long)cond->seq[k],
-                    (unsigned long long)logs[i].seq[j]);
+                ck_assert_msg(!(logs[i].seq[j] > named && logs[i].seq[j] < cond->seq[k]),
+                              "PUT If-Match %s (seq %llu) succeeded as seq %llu, after another %s (seq %llu)",
+                              cond->checked_etag[k], (unsigned long long)named, (unsigned long long)cond->seq[k],
+                              logs[i].mode == WRITE_PUT ? "PUT" : "prefix delete", (unsigned long long)logs[i].seq[j]);
     }
     ck_assert_int_gt(checked, 10);
 }

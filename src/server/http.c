@@ -35,13 +35,15 @@
  * 5. A conditional PUT or DELETE checks its preconditions and writes as one step with respect to
  *    every other HTTP write of the same key: each PUT and DELETE holds the key's stripe of
  *    key_locks across its check (if any) and its floe_put or floe_delete, exclusively when it has
- *    a precondition and shared when not, and a prefix delete holds every stripe shared. So of two
- *    create-only PUTs (If-None-Match: *) of one key exactly one writes, and unconditional writes
- *    still share WAL group commits. Writers that use the library directly are not covered.
+ *    a precondition and shared when not; a conditional one also holds prefix_lock shared, which a
+ *    prefix delete holds exclusively. So of two create-only PUTs (If-None-Match: *) of one key
+ *    exactly one writes, no write or prefix delete lands between a check and its write, and
+ *    unconditional writes still share WAL group commits. Writers that use the library directly
+ *    are not covered.
  *
- * Lock order: a key_locks stripe (pool threads only; a prefix delete takes all of them in index
- * order) comes before every lock of the store, which floe_* calls take inside; work_mu and the
- * budget's mutex are leaves, never held across a floe_* call or libmicrohttpd call.
+ * Lock order: prefix_lock, then a key_locks stripe (pool threads only, one at a time), then every
+ * lock of the store, which floe_* calls take inside; work_mu and the budget's mutex are leaves,
+ * never held across a floe_* call or libmicrohttpd call.
  */
 #include "http.h"
 
@@ -562,10 +564,12 @@ static int write_object(http_server *s, http_req *r)
 {
     int conditional = r->cond.if_match || r->cond.if_none_match || r->cond.if_unmodified_since;
     pthread_rwlock_t *lock = key_lock(s, r->key, r->key_len);
-    if (conditional)
+    if (conditional) {
+        pthread_rwlock_rdlock(&s->prefix_lock);
         pthread_rwlock_wrlock(lock);
-    else
+    } else {
         pthread_rwlock_rdlock(lock);
+    }
     int rc = conditional ? http_write_preconditions(r) : 0;
     if (rc == 0 && r->op == WORK_PUT)
         rc = floe_put(s->db, r->key, r->key_len, r->body, (size_t)r->body_len,
@@ -573,6 +577,8 @@ static int write_object(http_server *s, http_req *r)
     else if (rc == 0)
         rc = floe_delete(s->db, r->key, r->key_len, &r->work_seq);
     pthread_rwlock_unlock(lock);
+    if (conditional)
+        pthread_rwlock_unlock(&s->prefix_lock);
     return rc > 0 ? 0 : rc;
 }
 
@@ -598,11 +604,9 @@ static void run_work(http_server *s, http_req *r)
         rc = floe_compact(s->db);
         break;
     case WORK_DELETE_PREFIX:
-        for (int i = 0; i < HTTP_KEY_LOCK_STRIPES; i++)
-            pthread_rwlock_rdlock(&s->key_locks[i]);
+        pthread_rwlock_wrlock(&s->prefix_lock);
         rc = floe_delete_prefix(s->db, r->key, r->key_len, &r->work_seq);
-        for (int i = HTTP_KEY_LOCK_STRIPES - 1; i >= 0; i--)
-            pthread_rwlock_unlock(&s->key_locks[i]);
+        pthread_rwlock_unlock(&s->prefix_lock);
         break;
     }
     r->work_rc = rc;
@@ -966,14 +970,14 @@ static void resume_budget_waiter(budget_waiter *w, void *ctx)
     MHD_resume_connection(r->conn);
 }
 
-/* Writer-preferring, so a conditional write (exclusive) is not starved by a stream of
- * unconditional ones (shared) to keys of its stripe. */
+/* Writer-preferring, so a conditional write (exclusive on its stripe) is not starved by a stream
+ * of unconditional ones (shared) to keys of its stripe, nor a prefix delete by conditional writes. */
 static int key_locks_init(http_server *s)
 {
     pthread_rwlockattr_t attr;
     pthread_rwlockattr_init(&attr);
     pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-    int e = 0;
+    int e = pthread_rwlock_init(&s->prefix_lock, &attr);
     int i = 0;
     for (; i < HTTP_KEY_LOCK_STRIPES && e == 0; i++)
         e = pthread_rwlock_init(&s->key_locks[i], &attr);
@@ -981,6 +985,8 @@ static int key_locks_init(http_server *s)
     if (e != 0) {
         for (int j = 0; j < i - 1; j++)
             pthread_rwlock_destroy(&s->key_locks[j]);
+        if (i > 0)
+            pthread_rwlock_destroy(&s->prefix_lock);
         return err_set(FLOE_ENOMEM, "cannot create the HTTP server's key locks: %s", strerror(e));
     }
     s->key_locks_ready = 1;
@@ -993,6 +999,7 @@ static void key_locks_destroy(http_server *s)
         return;
     for (int i = 0; i < HTTP_KEY_LOCK_STRIPES; i++)
         pthread_rwlock_destroy(&s->key_locks[i]);
+    pthread_rwlock_destroy(&s->prefix_lock);
     s->key_locks_ready = 0;
 }
 

@@ -44,7 +44,8 @@ static const int status_codes[] = {200, 201, 204, 206, 304, 400, 401, 403, 404, 
 
 /* PUT and DELETE of a key take the key's stripe of these locks around their floe_put or
  * floe_delete: shared when unconditional, exclusive when their preconditions must be checked
- * first, so no other HTTP write of the key lands between a check and its write. */
+ * first, so no other HTTP write of the key lands between a check and its write (http.c
+ * invariant 5). */
 #define HTTP_KEY_LOCK_STRIPES 64
 #define STATUS_SLOTS ((int)(sizeof status_codes / sizeof status_codes[0]))
 
@@ -75,9 +76,10 @@ struct http_server {
     int work_stop;
     pthread_t *workers;
     unsigned worker_count;
-    /* writes of one key against each other (see HTTP_KEY_LOCK_STRIPES); taken by pool threads only,
-     * before any lock of the store, and one at a time except by a prefix delete, which takes all of
-     * them shared in index order */
+    /* writes of one key against each other (see HTTP_KEY_LOCK_STRIPES), and conditional writes
+     * (shared) against prefix deletes (exclusive); taken by pool threads only, prefix_lock first,
+     * before any lock of the store */
+    pthread_rwlock_t prefix_lock;
     pthread_rwlock_t key_locks[HTTP_KEY_LOCK_STRIPES];
     int key_locks_ready;
 };
