@@ -38,8 +38,8 @@
  *    a precondition and shared when not; a conditional one also holds prefix_lock shared, which a
  *    prefix delete holds exclusively. So of two create-only PUTs (If-None-Match: *) of one key
  *    exactly one writes, no write or prefix delete lands between a check and its write, and
- *    unconditional writes still share WAL group commits. Writers that use the library directly
- *    are not covered.
+ *    unconditional writes still share WAL group commits. (Every write of floe serve's store comes
+ *    through here; the library's floe_put and floe_delete know nothing of this.)
  *
  * Lock order: prefix_lock, then a key_locks stripe (pool threads only, one at a time), then every
  * lock of the store, which floe_* calls take inside; work_mu and the budget's mutex are leaves,
