@@ -80,6 +80,8 @@ void config_init_defaults(floe_config *c)
     c->http.shutdown_grace_s = 10;
     c->http.list_max_keys = 10000;
     c->http.max_body_bytes_in_flight = GIB;
+    c->http.max_response_bytes_in_flight = 256 * MIB;
+    c->http.response_wait_ms = 1000;
 
     floe_options_init(&c->options);
     /* The config file's default cold tier is a directory next to the data (the library's own
@@ -418,6 +420,8 @@ static int parse_http(const cfg_parser *p, json_t *h, floe_config *c)
                                         "shutdown_grace_s",
                                         "list_max_keys",
                                         "max_body_bytes_in_flight",
+                                        "max_response_bytes_in_flight",
+                                        "response_wait_ms",
                                         NULL};
     int rc = check_known(p, h, "http", known);
     if (rc)
@@ -447,7 +451,10 @@ static int parse_http(const cfg_parser *p, json_t *h, floe_config *c)
         (rc = get_u32(p, h, "http", "shutdown_grace_s", 0, 3600, &c->http.shutdown_grace_s)) ||
         (rc = get_u32(p, h, "http", "list_max_keys", 1, 100000, &c->http.list_max_keys)) ||
         (rc = get_u64(p, h, "http", "max_body_bytes_in_flight", 1, 1024 * GIB,
-                      &c->http.max_body_bytes_in_flight)))
+                      &c->http.max_body_bytes_in_flight)) ||
+        (rc = get_u64(p, h, "http", "max_response_bytes_in_flight", 1, 1024 * GIB,
+                      &c->http.max_response_bytes_in_flight)) ||
+        (rc = get_u32(p, h, "http", "response_wait_ms", 0, 60000, &c->http.response_wait_ms)))
         return rc;
     json_t *tokens = json_object_get(h, "tokens");
     if (tokens && (rc = parse_tokens(p, tokens, c)))

@@ -59,6 +59,9 @@ typedef struct floe_config {
         uint32_t shutdown_grace_s;         /* on SIGTERM, requests in flight may finish; default 10 */
         uint32_t list_max_keys;            /* ceiling for GET /v1/objects?limit=; default 10000 */
         uint64_t max_body_bytes_in_flight; /* PUT bodies buffered at once; default 1 GiB */
+        /* GET bodies held for responses at once, across connections; default 256 MiB */
+        uint64_t max_response_bytes_in_flight;
+        uint32_t response_wait_ms; /* a GET over it waits this long for room, then 503; default 1000 */
     } http;
     /* The store's options; options.max_object_bytes is http.max_object_bytes in the file. */
     floe_options options;

@@ -137,6 +137,8 @@ START_TEST(config_defaults_are_documented_values)
     ck_assert_uint_eq(c->http.max_headers, 64);
     ck_assert_uint_eq(c->http.idle_timeout_s, 30);
     ck_assert_uint_eq(c->http.max_body_bytes_in_flight, 1ull << 30);
+    ck_assert_uint_eq(c->http.max_response_bytes_in_flight, 256ull << 20);
+    ck_assert_uint_eq(c->http.response_wait_ms, 1000);
     ck_assert_uint_eq(c->options.max_object_bytes, 64ull << 20);
     ck_assert_int_eq(c->options.wal.sync, FLOE_SYNC_ALWAYS);
     ck_assert_uint_eq(c->options.wal.interval_ms, 5);
@@ -225,12 +227,14 @@ START_TEST(config_every_field_is_parsed)
         "    \"max_connections\": 99, \"max_connections_per_ip\": 7, \"idle_timeout_s\": 11,\n"
         "    \"min_body_bytes_per_s\": 12, \"body_grace_s\": 13, \"shutdown_grace_s\": 14, "
         "\"list_max_keys\": 15,\n"
-        "    \"max_body_bytes_in_flight\": 2097152 },\n"
+        "    \"max_body_bytes_in_flight\": 2097152, \"max_response_bytes_in_flight\": 3145728,\n"
+        "    \"response_wait_ms\": 16 },\n"
         "  \"wal\": { \"sync\": \"interval\", \"interval_ms\": 17, \"file_bytes\": 1048576 },\n"
         "  \"segment\": { \"max_bytes\": 2097152, \"max_age_s\": 19, \"block_bytes\": 4096, \"compression\": "
         "\"zstd\",\n"
         "    \"max_unwritten_bytes\": 8388608 },\n"
-        "  \"cache\": { \"object_bytes\": 123, \"block_bytes\": 456, \"decoded_block_bytes\": 321, \"meta_bytes\": 654 },\n"
+        "  \"cache\": { \"object_bytes\": 123, \"block_bytes\": 456, \"decoded_block_bytes\": 321, "
+        "\"meta_bytes\": 654 },\n"
         "  \"local\": { \"max_bytes\": 789 },\n"
         "  \"cold\": { \"backend\": \"s3\", \"fs\": { \"path\": \"/mnt/cold\" },\n"
         "    \"s3\": { \"endpoint\": \"https://s3.example\", \"bucket\": \"bkt\", \"prefix\": \"p/q\",\n"
@@ -265,6 +269,8 @@ START_TEST(config_every_field_is_parsed)
     ck_assert_uint_eq(c->http.shutdown_grace_s, 14);
     ck_assert_uint_eq(c->http.list_max_keys, 15);
     ck_assert_uint_eq(c->http.max_body_bytes_in_flight, 2097152);
+    ck_assert_uint_eq(c->http.max_response_bytes_in_flight, 3145728);
+    ck_assert_uint_eq(c->http.response_wait_ms, 16);
     ck_assert_int_eq(c->options.wal.sync, FLOE_SYNC_INTERVAL);
     ck_assert_uint_eq(c->options.wal.interval_ms, 17);
     ck_assert_uint_eq(c->options.wal.file_bytes, 1048576);
@@ -361,6 +367,13 @@ START_TEST(config_out_of_range_is_named)
     expect_error("{\"gc\": {\"grace_s\": -1}}", "field gc.grace_s", NULL);
     expect_error("{\"gc\": 5}", "field gc must be an object", NULL);
     expect_error("{\"data_dir\": \"\"}", "field data_dir must not be empty", NULL);
+    expect_error("{\"http\": {\"max_response_bytes_in_flight\": 0}}",
+                 "field http.max_response_bytes_in_flight", "between 1 and");
+    expect_error("{\"http\": {\"max_response_bytes_in_flight\": 1099511627777}}",
+                 "field http.max_response_bytes_in_flight", NULL);
+    expect_error("{\"http\": {\"response_wait_ms\": 60001}}",
+                 "field http.response_wait_ms must be an integer between 0 and 60000", NULL);
+    expect_error("{\"http\": {\"response_wait_ms\": -1}}", "field http.response_wait_ms", NULL);
     expect_error("{\"http\": {\"max_object_bytes\": 1048576, \"max_body_bytes_in_flight\": 1000}}",
                  "field http.max_body_bytes_in_flight must be at least http.max_object_bytes", NULL);
     expect_error("{\"cold\": {\"s3\": {\"endpoint\": \"s3.example.com\"}}}",

@@ -31,20 +31,27 @@ static tu_server srv; /* the server of the running tcase (started by its uncheck
 typedef struct resp {
     long status;
     char *body;
-    size_t len;
+    size_t len, cap;
     char headers[16384];
     size_t hlen;
+    double first_byte_s; /* from the start of the request to the first byte of the answer */
 } resp;
 
 static size_t collect_body(char *data, size_t size, size_t n, void *ud)
 {
     resp *r = ud;
     size_t add = size * n;
-    char *p = realloc(r->body, r->len + add + 1);
-    if (!p)
-        return 0;
-    memcpy(p + r->len, data, add);
-    r->body = p;
+    if (r->len + add + 1 > r->cap) { /* doubling: objects of many MiB arrive in 16 KiB pieces */
+        size_t cap = r->cap ? r->cap : 4096;
+        while (cap < r->len + add + 1)
+            cap *= 2;
+        char *p = realloc(r->body, cap);
+        if (!p)
+            return 0;
+        r->body = p;
+        r->cap = cap;
+    }
+    memcpy(r->body + r->len, data, add);
     r->len += add;
     r->body[r->len] = '\0';
     return add;
@@ -103,9 +110,10 @@ static resp *req_to(const char *base, const char *method, const char *path, cons
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body_len ? body : "");
     }
     CURLcode cc = curl_easy_perform(c);
-    if (cc == CURLE_OK)
+    if (cc == CURLE_OK) {
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
-    else
+        curl_easy_getinfo(c, CURLINFO_STARTTRANSFER_TIME, &r->first_byte_s);
+    } else
         r->status = -(long)cc;
     curl_slist_free_all(hl);
     curl_easy_cleanup(c);
@@ -426,9 +434,11 @@ START_TEST(http_malformed_keys_are_400)
 }
 END_TEST
 
-START_TEST(http_key_length_limit)
+/* A key (or list prefix, start_after, prefix to delete) of 1024 decoded bytes is fine; one byte
+ * more is 414 URI Too Long, not 413, which would blame the body. */
+START_TEST(http_key_longer_than_1024_bytes_is_414)
 {
-    char path[4000];
+    char path[8000];
     int n = snprintf(path, sizeof path, "/v1/objects/");
     memset(path + n, 'k', 1024);
     path[n + 1024] = '\0';
@@ -436,8 +446,40 @@ START_TEST(http_key_length_limit)
     ck_assert_int_eq(status_of("GET", path, NULL, -1), 200);
     path[n + 1024] = 'k';
     path[n + 1025] = '\0';
-    resp *r = req("PUT", path, NULL, "x", 1);
-    assert_error(r, 413, "key_too_long");
+    const char *methods[] = {"PUT", "GET", "DELETE"};
+    for (int i = 0; i < 3; i++) {
+        resp *r = req(methods[i], path, NULL, "x", strcmp(methods[i], "PUT") == 0 ? 1 : -1);
+        assert_error(r, 414, "key_too_long");
+        resp_free(r);
+    }
+    ck_assert_int_eq(status_of("HEAD", path, NULL, -1), 414);
+    /* the length is of the decoded key: 1023 bytes and an escape are 1024, 1024 and one are 1025 */
+    memset(path + n, 'e', 1023);
+    snprintf(path + n + 1023, sizeof path - (size_t)n - 1023, "%%6B");
+    ck_assert_int_eq(status_of("PUT", path, "x", 1), 201);
+    memset(path + n, 'e', 1024);
+    snprintf(path + n + 1024, sizeof path - (size_t)n - 1024, "%%6B");
+    ck_assert_int_eq(status_of("PUT", path, "x", 1), 414);
+
+    char q[8000];
+    const char *params[] = {"/v1/objects?prefix=", "/v1/objects?start_after="};
+    for (int i = 0; i < 2; i++) {
+        int m = snprintf(q, sizeof q, "%s", params[i]);
+        memset(q + m, 'k', 1024);
+        q[m + 1024] = '\0';
+        ck_assert_int_eq(status_of("GET", q, NULL, -1), 200);
+        q[m + 1024] = 'k';
+        q[m + 1025] = '\0';
+        resp *r = req("GET", q, NULL, NULL, -1);
+        assert_error(r, 414, "key_too_long");
+        ck_assert_ptr_nonnull(strstr(r->body, i == 0 ? "prefix" : "start_after"));
+        resp_free(r);
+    }
+    int m = snprintf(q, sizeof q, "/v1/objects?prefix=");
+    memset(q + m, 'q', 1025);
+    q[m + 1025] = '\0';
+    resp *r = req("DELETE", q, NULL, NULL, -1);
+    assert_error(r, 414, "key_too_long");
     resp_free(r);
 }
 END_TEST
@@ -473,18 +515,25 @@ START_TEST(http_head_has_the_headers_and_no_body)
 }
 END_TEST
 
-/* 1 if header is the IMF-fixdate of a second in [from, to] (RFC 9110 section 5.6.7). */
+static const char day_names[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+static const char month_names[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                        "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+
+/* The IMF-fixdate of t (RFC 9110 section 5.6.7), "Sun, 06 Nov 1994 08:49:37 GMT". */
+static void format_http_date(time_t t, char out[40])
+{
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    snprintf(out, 40, "%s, %02d %s %04d %02d:%02d:%02d GMT", day_names[tm.tm_wday], tm.tm_mday,
+             month_names[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+/* 1 if header is the IMF-fixdate of a second in [from, to]. */
 static int is_http_date_between(const char *header, time_t from, time_t to)
 {
-    static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-    static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
     for (time_t t = from; header && t <= to; t++) {
-        struct tm tm;
         char want[40];
-        gmtime_r(&t, &tm);
-        snprintf(want, sizeof want, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday], tm.tm_mday,
-                 months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        format_http_date(t, want);
         if (strcmp(header, want) == 0)
             return 1;
     }
@@ -621,6 +670,681 @@ START_TEST(http_if_none_match_gives_304)
     r = req("GET", "/v1/objects/cond", h1, NULL, -1);
     ck_assert_int_eq(r->status, 200);
     resp_free(r);
+}
+END_TEST
+
+/* ---- conditional requests (RFC 9110 section 13) ---- */
+
+/* 1 if the message of the JSON error r contains text. */
+static int error_mentions(resp *r, const char *text)
+{
+    json_t *root = json_loads(r->body, 0, NULL);
+    const char *msg = json_string_value(json_object_get(json_object_get(root, "error"), "message"));
+    int found = msg && strstr(msg, text) != NULL;
+    json_decref(root);
+    return found;
+}
+
+/* A request with up to two extra header lines (NULL for none). */
+static resp *req2(const char *method, const char *path, const char *h1, const char *h2, const void *body,
+                  long body_len)
+{
+    const char *h[3] = {h1, h1 ? h2 : NULL, NULL};
+    return req(method, path, h, body, body_len);
+}
+
+/* PUTs body to path (201 expected) and copies its ETag into etag. */
+static void put_with_etag(const char *path, const char *body, char etag[64])
+{
+    resp *r = req("PUT", path, NULL, body, (long)strlen(body));
+    ck_assert_msg(r->status == 201, "PUT %s: %ld %s", path, r->status, r->body);
+    snprintf(etag, 64, "%s", resp_header(r, "ETag"));
+    resp_free(r);
+}
+
+/* The Last-Modified of path, in seconds since 1970, read back from a GET. */
+static time_t last_modified_of(const char *path)
+{
+    resp *r = req("GET", path, NULL, NULL, -1);
+    ck_assert_int_eq(r->status, 200);
+    const char *lm = resp_header(r, "Last-Modified");
+    ck_assert_ptr_nonnull(lm);
+    struct tm tm = {0};
+    const char *end = strptime(lm, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    ck_assert_msg(end && *end == '\0', "Last-Modified '%s' is not an IMF-fixdate", lm);
+    resp_free(r);
+    return timegm(&tm);
+}
+
+/* The body of path as a string ("" and the status in the message when it is not 200). */
+static void assert_body(const char *path, const char *want)
+{
+    resp *r = req("GET", path, NULL, NULL, -1);
+    ck_assert_msg(r->status == 200 && strcmp(r->body, want) == 0, "GET %s: %ld '%s', expected '%s'", path,
+                  r->status, r->body, want);
+    resp_free(r);
+}
+
+struct cond_row {
+    const char *h1, *h2;
+    long status;
+};
+
+/* Every precondition a GET or HEAD evaluates, alone and in the combinations whose order RFC 9110
+ * section 13.2.2 fixes: 304 (with ETag and Last-Modified, no body), 412 (JSON, naming the header)
+ * or the object. */
+START_TEST(http_get_and_head_evaluate_every_precondition)
+{
+    const char *path = "/v1/objects/pre/get";
+    char etag[64];
+    put_with_etag(path, "value", etag);
+    time_t lm = last_modified_of(path);
+    char same[40], before[40], after[40];
+    format_http_date(lm, same);
+    format_http_date(lm - 1, before);
+    format_http_date(lm + 1, after);
+    char h[20][160];
+    int n = 0;
+#define H(...) (snprintf(h[n], sizeof h[n], __VA_ARGS__), h[n++])
+    struct cond_row rows[] = {
+        {H("If-None-Match: %s", etag), NULL, 304},
+        {H("If-None-Match: W/%s", etag), NULL, 304}, /* weak comparison */
+        {H("If-None-Match: \"zz\", %s", etag), NULL, 304},
+        {"If-None-Match: *", NULL, 304},
+        {"If-None-Match: \"zz\"", NULL, 200},
+        {"If-None-Match: \"zz\"", H("If-None-Match: %s", etag), 304}, /* one list on two lines */
+        {H("If-Match: %s", etag), NULL, 200},
+        {"If-Match: *", NULL, 200},
+        {H("If-Match: \"zz\", %s", etag), NULL, 200},
+        {H("If-Match: W/%s", etag), NULL, 412}, /* strong comparison */
+        {"If-Match: \"zz\"", NULL, 412},
+        {H("If-Modified-Since: %s", same), NULL, 304},
+        {H("If-Modified-Since: %s", after), NULL, 304},
+        {H("If-Modified-Since: %s", before), NULL, 200},
+        {"If-Modified-Since: yesterday", NULL, 200},                       /* not a date: ignored */
+        {"If-None-Match: \"zz\"", H("If-Modified-Since: %s", after), 200}, /* ignored beside If-None-Match */
+        {H("If-Unmodified-Since: %s", same), NULL, 200},
+        {H("If-Unmodified-Since: %s", after), NULL, 200},
+        {H("If-Unmodified-Since: %s", before), NULL, 412},
+        {H("If-Match: %s", etag), H("If-Unmodified-Since: %s", before), 200}, /* ignored beside If-Match */
+        {"If-Match: \"zz\"", H("If-None-Match: %s", etag), 412},              /* If-Match first */
+        {H("If-Unmodified-Since: %s", before), H("If-None-Match: %s", etag), 412},
+    };
+#undef H
+    const char *methods[] = {"GET", "HEAD"};
+    for (int m = 0; m < 2; m++) {
+        for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+            resp *r = req2(methods[m], path, rows[i].h1, rows[i].h2, NULL, -1);
+            ck_assert_msg(r->status == rows[i].status, "%s with [%s] [%s]: %ld, expected %ld", methods[m],
+                          rows[i].h1, rows[i].h2 ? rows[i].h2 : "", r->status, rows[i].status);
+            if (r->status == 304) {
+                ck_assert_uint_eq(r->len, 0);
+                ck_assert_str_eq(resp_header(r, "ETag"), etag);
+                ck_assert_str_eq(resp_header(r, "Last-Modified"), same);
+            } else if (r->status == 200) {
+                ck_assert_str_eq(resp_header(r, "Content-Length"), "5");
+                ck_assert_str_eq(r->body, m == 0 ? "value" : "");
+            } else if (m == 0) {
+                assert_error(r, 412, "precondition_failed");
+                ck_assert_msg(error_mentions(r, "If-Match") || error_mentions(r, "If-Unmodified-Since"),
+                              "412 does not name the header: %s", r->body);
+            }
+            resp_free(r);
+        }
+    }
+    /* HTTP-dates in the obsolete forms are dates too */
+    struct tm tm;
+    gmtime_r(&lm, &tm);
+    char asctime_form[64], rfc850_form[80];
+    static const char *const long_days[7] = {"Sunday",   "Monday", "Tuesday", "Wednesday",
+                                             "Thursday", "Friday", "Saturday"};
+    snprintf(asctime_form, sizeof asctime_form, "If-Modified-Since: %s %s %2d %02d:%02d:%02d %04d",
+             day_names[tm.tm_wday], month_names[tm.tm_mon], tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+             tm.tm_year + 1900);
+    snprintf(rfc850_form, sizeof rfc850_form, "If-Modified-Since: %s, %02d-%s-%02d %02d:%02d:%02d GMT",
+             long_days[tm.tm_wday], tm.tm_mday, month_names[tm.tm_mon], tm.tm_year % 100, tm.tm_hour,
+             tm.tm_min, tm.tm_sec);
+    resp *r = req2("GET", path, asctime_form, NULL, NULL, -1);
+    ck_assert_msg(r->status == 304, "%s: %ld", asctime_form, r->status);
+    resp_free(r);
+    r = req2("GET", path, rfc850_form, NULL, NULL, -1);
+    ck_assert_msg(r->status == 304, "%s: %ld", rfc850_form, r->status);
+    resp_free(r);
+}
+END_TEST
+
+/* RFC 9110 section 13.2.1: preconditions are ignored when the answer without them would not be
+ * 2xx, so reading a missing key is 404 whatever they say. */
+START_TEST(http_read_of_a_missing_key_is_404_whatever_the_preconditions)
+{
+    const char *hs[] = {"If-Match: *", "If-Match: \"1\"", "If-None-Match: *",
+                        "If-Unmodified-Since: Sun, 06 Nov 1994 08:49:37 GMT"};
+    for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++) {
+        resp *r = req2("GET", "/v1/objects/pre/never", hs[i], NULL, NULL, -1);
+        assert_error(r, 404, "not_found");
+        resp_free(r);
+        r = req2("HEAD", "/v1/objects/pre/never", hs[i], NULL, NULL, -1);
+        ck_assert_int_eq(r->status, 404);
+        resp_free(r);
+    }
+}
+END_TEST
+
+/* If-Range lets the Range apply only for the current ETag; anything else (another or a weak tag, a
+ * date, which is a weak validator here) gets the whole object. */
+START_TEST(http_if_range_sends_the_range_only_for_the_current_etag)
+{
+    const char *path = "/v1/objects/pre/range";
+    const char *v = "abcdefghijklmnopqrstuvwxyz0123456789";
+    char etag[64], ir[128], weak[128], date[80];
+    put_with_etag(path, v, etag);
+    snprintf(ir, sizeof ir, "If-Range: %s", etag);
+    snprintf(weak, sizeof weak, "If-Range: W/%s", etag);
+    char lm[40];
+    format_http_date(last_modified_of(path), lm);
+    snprintf(date, sizeof date, "If-Range: %s", lm);
+    resp *r = req2("GET", path, "Range: bytes=0-3", ir, NULL, -1);
+    ck_assert_int_eq(r->status, 206);
+    ck_assert_str_eq(r->body, "abcd");
+    resp_free(r);
+    const char *whole[] = {"If-Range: \"zz\"", weak, date};
+    for (int i = 0; i < 3; i++) {
+        r = req2("GET", path, "Range: bytes=0-3", whole[i], NULL, -1);
+        ck_assert_msg(r->status == 200, "[%s]: %ld", whole[i], r->status);
+        ck_assert_str_eq(r->body, v);
+        ck_assert_ptr_null(resp_header(r, "Content-Range"));
+        resp_free(r);
+    }
+    /* without a Range, If-Range changes nothing */
+    r = req2("GET", path, "If-Range: \"zz\"", NULL, NULL, -1);
+    ck_assert_int_eq(r->status, 200);
+    resp_free(r);
+}
+END_TEST
+
+/* PUT and DELETE with preconditions: a write happens only when they hold, a failed one is 412 and
+ * changes nothing; If-None-Match: * creates only; a missing key fails If-Match. */
+START_TEST(http_put_and_delete_write_only_when_the_preconditions_hold)
+{
+    const char *path = "/v1/objects/pre/put";
+    char e1[64], e2[64], hdr[160], hdr2[160];
+    resp *r = req2("PUT", path, "If-None-Match: *", NULL, "v1", 2);
+    ck_assert_int_eq(r->status, 201);
+    snprintf(e1, sizeof e1, "%s", resp_header(r, "ETag"));
+    resp_free(r);
+    r = req2("PUT", path, "If-None-Match: *", NULL, "v2", 2);
+    assert_error(r, 412, "precondition_failed");
+    ck_assert(error_mentions(r, "If-None-Match"));
+    resp_free(r);
+    assert_body(path, "v1");
+
+    snprintf(hdr, sizeof hdr, "If-Match: %s", e1);
+    r = req2("PUT", path, hdr, NULL, "v2", 2);
+    ck_assert_int_eq(r->status, 201);
+    snprintf(e2, sizeof e2, "%s", resp_header(r, "ETag"));
+    resp_free(r);
+    assert_body(path, "v2");
+    r = req2("PUT", path, hdr, NULL, "v3", 2); /* e1 is stale now */
+    assert_error(r, 412, "precondition_failed");
+    ck_assert_msg(error_mentions(r, e2), "412 does not say the ETag is %s: %s", e2, r->body);
+    resp_free(r);
+    snprintf(hdr, sizeof hdr, "If-Match: W/%s", e2); /* strong comparison */
+    ck_assert_int_eq((r = req2("PUT", path, hdr, NULL, "v3", 2))->status, 412);
+    resp_free(r);
+    ck_assert_int_eq((r = req2("PUT", path, "If-Match: \"zz\"", NULL, "v3", 2))->status, 412);
+    resp_free(r);
+    assert_body(path, "v2");
+    snprintf(hdr, sizeof hdr, "If-Match: \"zz\", %s", e2);
+    ck_assert_int_eq((r = req2("PUT", path, hdr, NULL, "v3", 2))->status, 201);
+    resp_free(r);
+    assert_body(path, "v3");
+
+    /* If-None-Match with tags: weak comparison, 412 for a write */
+    char e3[64];
+    r = req("GET", path, NULL, NULL, -1);
+    snprintf(e3, sizeof e3, "%s", resp_header(r, "ETag"));
+    resp_free(r);
+    snprintf(hdr, sizeof hdr, "If-None-Match: %s", e3);
+    ck_assert_int_eq((r = req2("PUT", path, hdr, NULL, "v4", 2))->status, 412);
+    resp_free(r);
+    snprintf(hdr, sizeof hdr, "If-None-Match: W/%s", e3);
+    ck_assert_int_eq((r = req2("PUT", path, hdr, NULL, "v4", 2))->status, 412);
+    resp_free(r);
+    assert_body(path, "v3");
+    ck_assert_int_eq((r = req2("PUT", path, "If-None-Match: \"zz\"", NULL, "v4", 2))->status, 201);
+    resp_free(r);
+
+    /* If-Unmodified-Since, at one-second resolution; If-Modified-Since means nothing to a PUT */
+    time_t lm = last_modified_of(path);
+    char d[40];
+    format_http_date(lm - 1, d);
+    snprintf(hdr, sizeof hdr, "If-Unmodified-Since: %s", d);
+    r = req2("PUT", path, hdr, NULL, "v5", 2);
+    assert_error(r, 412, "precondition_failed");
+    ck_assert(error_mentions(r, "If-Unmodified-Since"));
+    resp_free(r);
+    assert_body(path, "v4");
+    format_http_date(lm, d);
+    snprintf(hdr, sizeof hdr, "If-Unmodified-Since: %s", d);
+    ck_assert_int_eq((r = req2("PUT", path, hdr, NULL, "v5", 2))->status, 201);
+    resp_free(r);
+    format_http_date(lm + 3600, d);
+    snprintf(hdr, sizeof hdr, "If-Modified-Since: %s", d);
+    ck_assert_int_eq((r = req2("PUT", path, hdr, NULL, "v6", 2))->status, 201);
+    resp_free(r);
+    assert_body(path, "v6");
+
+    /* a missing key fails If-Match (even *) and creates nothing; it has no date to compare */
+    const char *missing = "/v1/objects/pre/put-missing";
+    ck_assert_int_eq((r = req2("PUT", missing, "If-Match: *", NULL, "m", 1))->status, 412);
+    ck_assert(error_mentions(r, "no object"));
+    resp_free(r);
+    snprintf(hdr, sizeof hdr, "If-Match: %s", e1);
+    ck_assert_int_eq((r = req2("PUT", missing, hdr, NULL, "m", 1))->status, 412);
+    resp_free(r);
+    ck_assert_int_eq(status_of("GET", missing, NULL, -1), 404);
+    snprintf(hdr, sizeof hdr, "If-Unmodified-Since: Sun, 06 Nov 1994 08:49:37 GMT");
+    ck_assert_int_eq((r = req2("PUT", missing, hdr, NULL, "m", 1))->status, 201);
+    resp_free(r);
+    assert_body(missing, "m");
+
+    /* DELETE */
+    const char *del = "/v1/objects/pre/del";
+    char ed[64];
+    put_with_etag(del, "d", ed);
+    ck_assert_int_eq((r = req2("DELETE", del, "If-Match: \"zz\"", NULL, NULL, -1))->status, 412);
+    resp_free(r);
+    ck_assert_int_eq((r = req2("DELETE", del, "If-None-Match: *", NULL, NULL, -1))->status, 412);
+    resp_free(r);
+    format_http_date(last_modified_of(del) - 1, d);
+    snprintf(hdr2, sizeof hdr2, "If-Unmodified-Since: %s", d);
+    ck_assert_int_eq((r = req2("DELETE", del, hdr2, NULL, NULL, -1))->status, 412);
+    resp_free(r);
+    assert_body(del, "d");
+    snprintf(hdr, sizeof hdr, "If-Match: %s", ed);
+    ck_assert_int_eq((r = req2("DELETE", del, hdr, NULL, NULL, -1))->status, 204);
+    resp_free(r);
+    ck_assert_int_eq(status_of("GET", del, NULL, -1), 404);
+    ck_assert_int_eq((r = req2("DELETE", del, "If-Match: *", NULL, NULL, -1))->status, 412);
+    resp_free(r);
+    ck_assert_int_eq((r = req2("DELETE", del, "If-None-Match: *", NULL, NULL, -1))->status, 204);
+    resp_free(r);
+}
+END_TEST
+
+#define RACERS 12
+
+typedef struct racer {
+    const char *path;
+    const char *header;
+    pthread_barrier_t *go;
+    int id;
+    long status;
+} racer;
+
+static void *racer_main(void *arg)
+{
+    racer *w = arg;
+    char body[32];
+    int n = snprintf(body, sizeof body, "writer %d", w->id);
+    const char *h[] = {w->header, NULL};
+    pthread_barrier_wait(w->go);
+    resp *r = req("PUT", w->path, h, body, n);
+    w->status = r->status;
+    resp_free(r);
+    return NULL;
+}
+
+/* Starts RACERS PUTs of path with header at once; returns the id of the one answered 201 after
+ * checking that exactly one was and every other one got 412. */
+static int race(const char *path, const char *header)
+{
+    pthread_barrier_t go;
+    pthread_barrier_init(&go, NULL, RACERS);
+    racer w[RACERS];
+    pthread_t th[RACERS];
+    for (int i = 0; i < RACERS; i++) {
+        w[i] = (racer){.path = path, .header = header, .go = &go, .id = i};
+        pthread_create(&th[i], NULL, racer_main, &w[i]);
+    }
+    for (int i = 0; i < RACERS; i++)
+        pthread_join(th[i], NULL);
+    pthread_barrier_destroy(&go);
+    int winners = 0, winner = -1;
+    for (int i = 0; i < RACERS; i++) {
+        ck_assert_msg(w[i].status == 201 || w[i].status == 412, "%s [%s]: writer %d got %ld", path, header, i,
+                      w[i].status);
+        if (w[i].status == 201) {
+            winners++;
+            winner = i;
+        }
+    }
+    ck_assert_msg(winners == 1, "%s [%s]: %d of %d conditional PUTs succeeded", path, header, winners,
+                  RACERS);
+    return winner;
+}
+
+/* The check and the write of a conditional PUT are one step: of concurrent create-only PUTs (or
+ * PUTs that all name the same current ETag) of one key exactly one succeeds, and its body stays. */
+START_TEST(http_concurrent_conditional_puts_of_one_key_have_one_winner)
+{
+    for (int round = 0; round < 8; round++) {
+        char path[64], want[32];
+        snprintf(path, sizeof path, "/v1/objects/pre/race/%d", round);
+        int winner = race(path, "If-None-Match: *");
+        snprintf(want, sizeof want, "writer %d", winner);
+        assert_body(path, want);
+        resp *r = req("GET", path, NULL, NULL, -1);
+        char hdr[128];
+        snprintf(hdr, sizeof hdr, "If-Match: %s", resp_header(r, "ETag"));
+        resp_free(r);
+        winner = race(path, hdr);
+        snprintf(want, sizeof want, "writer %d", winner);
+        assert_body(path, want);
+    }
+}
+END_TEST
+
+#define LOST_UPDATE_WRITERS 4 /* unconditional PUTs; then one prefix deleter, one conditional PUT */
+#define LOST_UPDATE_MAX_WRITES 4096
+
+enum write_mode { WRITE_PUT, WRITE_DELETE_PREFIX, WRITE_PUT_IF_MATCH };
+
+/* Writes to one key by one thread, as the server acknowledged them. */
+typedef struct write_log {
+    const char *path;
+    enum write_mode mode; /* WRITE_PUT_IF_MATCH: If-Match the ETag a GET just gave */
+    atomic_int *stop;
+    atomic_int count; /* written by its thread, polled by the test */
+    uint64_t seq[LOST_UPDATE_MAX_WRITES];
+    char etag[LOST_UPDATE_MAX_WRITES][40];
+    char checked_etag[LOST_UPDATE_MAX_WRITES][40];
+} write_log;
+
+/* The seq in a write's JSON answer. */
+static uint64_t answer_seq(resp *r)
+{
+    json_t *root = json_loads(r->body, 0, NULL);
+    uint64_t seq = (uint64_t)json_integer_value(json_object_get(root, "seq"));
+    json_decref(root);
+    return seq;
+}
+
+static void *write_log_main(void *arg)
+{
+    write_log *w = arg;
+    while (!atomic_load(w->stop) && w->count < LOST_UPDATE_MAX_WRITES) {
+        int k = w->count;
+        resp *r = NULL;
+        if (w->mode == WRITE_DELETE_PREFIX) {
+            r = req("DELETE", "/v1/objects?prefix=pre%2Flost-update", NULL, NULL, -1);
+        } else if (w->mode == WRITE_PUT_IF_MATCH) {
+            resp *g = req("GET", w->path, NULL, NULL, -1);
+            snprintf(w->checked_etag[k], sizeof w->checked_etag[0], "%s", g->status == 200 ? resp_header(g, "ETag") : "");
+            resp_free(g);
+            char hdr[80];
+            snprintf(hdr, sizeof hdr, "If-Match: %s", w->checked_etag[k]);
+            const char *h[] = {hdr, NULL};
+            r = req("PUT", w->path, h, "x", 1);
+        } else {
+            r = req("PUT", w->path, NULL, "x", 1);
+        }
+        if (r->status == 201 || (w->mode == WRITE_DELETE_PREFIX && r->status == 200)) {
+            w->seq[k] = answer_seq(r);
+            snprintf(w->etag[k], sizeof w->etag[0], "%s", resp_header(r, "ETag") ? resp_header(r, "ETag") : "");
+            w->count++;
+        }
+        resp_free(r);
+        /* room for the conditional writer to win sometimes */
+        if (w->mode == WRITE_PUT)
+            clock_sleep_ms(2);
+        else if (w->mode == WRITE_DELETE_PREFIX)
+            clock_sleep_ms(20);
+    }
+    return NULL;
+}
+
+/* No write and no prefix delete lands between a conditional PUT's check and its write: for every
+ * If-Match PUT that succeeded, no other write of the key has a seq between the version it named
+ * and its own (which would be a lost update). ETags are matched to seqs through what the writes'
+ * answers said, so the test does not depend on the ETag's format. */
+START_TEST(http_no_write_lands_between_a_conditional_check_and_its_write)
+{
+    const char *path = "/v1/objects/pre/lost-update";
+    ck_assert_int_eq(status_of("PUT", path, "x", 1), 201);
+    atomic_int stop = 0;
+    enum { N = LOST_UPDATE_WRITERS + 2 };
+    static write_log logs[N];
+    pthread_t th[N];
+    for (int i = 0; i < N; i++) {
+        memset(&logs[i], 0, sizeof logs[i]);
+        atomic_init(&logs[i].count, 0);
+        logs[i].path = path;
+        logs[i].mode = i < LOST_UPDATE_WRITERS ? WRITE_PUT : i == N - 2 ? WRITE_DELETE_PREFIX : WRITE_PUT_IF_MATCH;
+        logs[i].stop = &stop;
+        pthread_create(&th[i], NULL, write_log_main, &logs[i]);
+    }
+    write_log *cond = &logs[N - 1];
+    int64_t start_ms = clock_now_ms();
+    while (clock_now_ms() - start_ms < 3000 && cond->count < 300)
+        clock_sleep_ms(10);
+    atomic_store(&stop, 1);
+    for (int i = 0; i < N; i++)
+        pthread_join(th[i], NULL);
+    ck_assert_int_gt(cond->count, 10);
+    ck_assert_int_gt(logs[N - 2].count, 10);
+    int checked = 0;
+    for (int k = 0; k < cond->count; k++) {
+        /* the seq of the version the conditional PUT named */
+        uint64_t named = 0;
+        for (int i = 0; i < N && !named; i++)
+            for (int j = 0; j < logs[i].count && !named; j++)
+                if (logs[i].etag[j][0] && strcmp(logs[i].etag[j], cond->checked_etag[k]) == 0)
+                    named = logs[i].seq[j];
+        if (!named)
+            continue; /* the first write, before the threads started */
+        checked++;
+        for (int i = 0; i < N - 1; i++)
+            for (int j = 0; j < logs[i].count; j++)
+                ck_assert_msg(!(logs[i].seq[j] > named && logs[i].seq[j] < cond->seq[k]),
+                              "PUT If-Match %s (seq %llu) succeeded as seq %llu, after another %s (seq %llu)",
+                              cond->checked_etag[k], (unsigned long long)named, (unsigned long long)cond->seq[k],
+                              logs[i].mode == WRITE_PUT ? "PUT" : "prefix delete", (unsigned long long)logs[i].seq[j]);
+    }
+    ck_assert_int_gt(checked, 10);
+}
+END_TEST
+
+/* ---- the response budget ---- */
+
+/* Objects of budget_object_bytes, two of which do not fit the budget; each bigger than the most a
+ * socket's send buffer takes in (tcp_wmem's maximum), so a reader that stops reading leaves the
+ * rest of its answer held by the server. */
+static size_t budget_object_bytes;
+#define BUDGET_WAIT_MS 1000
+
+static size_t tcp_wmem_max(void)
+{
+    size_t lo = 0, def = 0, max = 0;
+    FILE *f = fopen("/proc/sys/net/ipv4/tcp_wmem", "r");
+    if (!f || fscanf(f, "%zu %zu %zu", &lo, &def, &max) != 3)
+        max = 4u << 20;
+    if (f)
+        fclose(f);
+    return max;
+}
+
+static void budget_server_up(void)
+{
+    curl_global_init(CURL_GLOBAL_ALL);
+    budget_object_bytes = 2 * tcp_wmem_max();
+    if (budget_object_bytes < (8u << 20))
+        budget_object_bytes = 8u << 20;
+    srv.dir = tu_tmpdir("http");
+    snprintf(srv.cfg, sizeof srv.cfg, "%s/floe.json", srv.dir);
+    char text[1024];
+    snprintf(text, sizeof text,
+             "{\"data_dir\": \"%s/data\", \"http\": {\"listen\": \"127.0.0.1:0\", \"threads\": 2,"
+             " \"max_object_bytes\": %zu, \"max_response_bytes_in_flight\": %zu, \"response_wait_ms\": %d},"
+             " \"cold\": {\"backend\": \"fs\", \"fs\": {\"path\": \"%s/cold\"}}}",
+             srv.dir, 2 * budget_object_bytes, budget_object_bytes * 3 / 2, BUDGET_WAIT_MS, srv.dir);
+    tu_write_file(srv.cfg, text, strlen(text));
+    tu_server_start(&srv);
+}
+
+/* A number in /v1/stats' "http" object. */
+static uint64_t http_stat(const char *name)
+{
+    resp *r = req("GET", "/v1/stats", NULL, NULL, -1);
+    json_t *root = json_loads(r->body, 0, NULL);
+    json_t *v = json_object_get(json_object_get(root, "http"), name);
+    ck_assert_msg(json_is_integer(v), "/v1/stats has no http.%s: %s", name, r->body);
+    uint64_t n = (uint64_t)json_integer_value(v);
+    json_decref(root);
+    resp_free(r);
+    return n;
+}
+
+/* The value of an unlabelled metric in /metrics. */
+static uint64_t metric(const char *name)
+{
+    resp *r = req("GET", "/metrics", NULL, NULL, -1);
+    char want[128];
+    snprintf(want, sizeof want, "\n%s ", name);
+    const char *at = strstr(r->body, want);
+    ck_assert_msg(at != NULL, "/metrics has no %s", name);
+    uint64_t n = strtoull(at + strlen(want), NULL, 10);
+    resp_free(r);
+    return n;
+}
+
+/* A GET of path on a socket that then reads nothing: its receive buffer is tiny, so the server
+ * keeps most of the answer. Returns the socket. */
+static int get_and_stop_reading(const char *path)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_ge(fd, 0);
+    int small = 4096;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)srv.port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    char request[256];
+    int n = snprintf(request, sizeof request, "GET %s HTTP/1.1\r\nHost: t\r\n\r\n", path);
+    raw_send(fd, request, (size_t)n);
+    return fd;
+}
+
+/* Waits up to 5 s for /v1/stats' response_bytes_in_flight to reach at least want. */
+static uint64_t wait_for_held(uint64_t want)
+{
+    uint64_t held = 0;
+    for (int i = 0; i < 250 && (held = http_stat("response_bytes_in_flight")) < want; i++)
+        clock_sleep_ms(20);
+    return held;
+}
+
+typedef struct timed_get {
+    const char *path;
+    resp *r;
+    int64_t ms;
+} timed_get;
+
+static void *timed_get_main(void *arg)
+{
+    timed_get *t = arg;
+    int64_t start = clock_now_ms();
+    t->r = req("GET", t->path, NULL, NULL, -1);
+    t->ms = clock_now_ms() - start;
+    return NULL;
+}
+
+/* The bytes held for GET answers are capped: while a reader that stopped reading holds one object,
+ * a GET of another that does not fit waits http.response_wait_ms and gets 503 with Retry-After; one
+ * that is waiting when the reader goes away is served; HEAD, 304 and one object larger than the
+ * whole budget (with nothing else held) are served at once; /v1/stats and /metrics show it all. */
+START_TEST(http_get_bodies_held_at_once_stay_inside_the_response_budget)
+{
+    size_t n = budget_object_bytes, big_n = n * 17 / 10; /* big_n is more than the budget of 1.5 n */
+    char *a = malloc(n), *b = malloc(n), *big = malloc(big_n);
+    tu_fill_random(a, n, 1);
+    tu_fill_random(b, n, 2);
+    tu_fill_random(big, big_n, 3);
+    ck_assert_int_eq(status_of("PUT", "/v1/objects/budget/a", a, (long)n), 201);
+    char etag_b[64];
+    resp *r = req("PUT", "/v1/objects/budget/b", NULL, b, (long)n);
+    ck_assert_int_eq(r->status, 201);
+    snprintf(etag_b, sizeof etag_b, "%s", resp_header(r, "ETag"));
+    resp_free(r);
+    ck_assert_int_eq(status_of("PUT", "/v1/objects/budget/big", big, (long)big_n), 201);
+    ck_assert_uint_eq(http_stat("response_bytes_in_flight"), 0);
+
+    int holder = get_and_stop_reading("/v1/objects/budget/a");
+    uint64_t held = wait_for_held(n);
+    ck_assert_msg(held == n, "a reader that stopped reading should hold %zu bytes, /v1/stats says %llu", n,
+                  (unsigned long long)held);
+    ck_assert_uint_eq(metric("floe_http_response_bytes_in_flight"), n);
+
+    /* answers without a body hold nothing and do not wait */
+    int64_t start = clock_now_ms();
+    ck_assert_int_eq(status_of("HEAD", "/v1/objects/budget/b", NULL, -1), 200);
+    ck_assert_int_eq(status_of("HEAD", "/v1/objects/budget/big", NULL, -1), 200);
+    char inm[128];
+    snprintf(inm, sizeof inm, "If-None-Match: %s", etag_b);
+    r = req2("GET", "/v1/objects/budget/b", inm, NULL, NULL, -1);
+    ck_assert_int_eq(r->status, 304);
+    resp_free(r);
+    ck_assert_int_lt(clock_now_ms() - start, BUDGET_WAIT_MS / 2);
+
+    /* a GET that does not fit waits about response_wait_ms, then 503 busy with Retry-After: 1 */
+    start = clock_now_ms();
+    r = req("GET", "/v1/objects/budget/b", NULL, NULL, -1);
+    int64_t waited_ms = clock_now_ms() - start;
+    ck_assert_msg(r->status == 503, "a GET that does not fit the budget got %ld", r->status);
+    assert_error(r, 503, "busy");
+    ck_assert_str_eq(resp_header(r, "Retry-After"), "1");
+    ck_assert_msg(error_mentions(r, "http.max_response_bytes_in_flight"), "503 does not name the budget: %s",
+                  r->body);
+    resp_free(r);
+    ck_assert_msg(waited_ms >= BUDGET_WAIT_MS * 9 / 10 && waited_ms <= BUDGET_WAIT_MS + 2000,
+                  "the 503 came after %lld ms, response_wait_ms is %d", (long long)waited_ms, BUDGET_WAIT_MS);
+    ck_assert_uint_eq(metric("floe_http_responses_over_budget_total"), 1);
+    ck_assert_uint_eq(http_stat("responses_over_budget"), 1);
+
+    /* a GET waiting when the reader goes away gets the room, well before its wait runs out */
+    timed_get t = {.path = "/v1/objects/budget/b"};
+    pthread_t th;
+    pthread_create(&th, NULL, timed_get_main, &t);
+    clock_sleep_ms(BUDGET_WAIT_MS / 4);
+    close(holder);
+    pthread_join(th, NULL);
+    ck_assert_msg(t.r->status == 200, "the waiting GET got %ld after %lld ms", t.r->status, (long long)t.ms);
+    ck_assert_uint_eq(t.r->len, n);
+    ck_assert_int_eq(memcmp(t.r->body, b, n), 0);
+    /* it was woken when the room was given back, not when its wait ran out */
+    ck_assert_msg(t.r->first_byte_s * 1000 < BUDGET_WAIT_MS * 9 / 10, "the waiting GET was answered after %.0f ms",
+                  t.r->first_byte_s * 1000);
+    resp_free(t.r);
+    ck_assert_uint_ge(http_stat("response_budget_waits"), 2);
+    ck_assert_uint_eq(http_stat("responses_over_budget"), 1);
+
+    /* everything is given back; then one object larger than the whole budget is served alone */
+    for (int i = 0; i < 100 && http_stat("response_bytes_in_flight") != 0; i++)
+        clock_sleep_ms(20);
+    ck_assert_uint_eq(http_stat("response_bytes_in_flight"), 0);
+    r = req("GET", "/v1/objects/budget/big", NULL, NULL, -1);
+    ck_assert_int_eq(r->status, 200);
+    ck_assert_uint_eq(r->len, big_n);
+    ck_assert_int_eq(memcmp(r->body, big, big_n), 0);
+    resp_free(r);
+    r = req("GET", "/v1/objects/budget/a", NULL, NULL, -1);
+    ck_assert_int_eq(r->status, 200);
+    ck_assert_int_eq(memcmp(r->body, a, n), 0);
+    resp_free(r);
+    ck_assert_uint_eq(http_stat("responses_over_budget"), 1);
+    free(a);
+    free(b);
+    free(big);
 }
 END_TEST
 
@@ -1360,7 +2084,7 @@ static Suite *http_suite(void)
     tcase_add_test(tc, http_max_object_is_accepted_and_one_byte_more_is_413);
     tcase_add_test(tc, http_keys_with_slashes_spaces_and_utf8);
     tcase_add_test(tc, http_malformed_keys_are_400);
-    tcase_add_test(tc, http_key_length_limit);
+    tcase_add_test(tc, http_key_longer_than_1024_bytes_is_414);
     tcase_add_test(tc, http_delete_is_204_then_get_is_404);
     tcase_add_test(tc, http_head_has_the_headers_and_no_body);
     tcase_add_test(tc, http_get_and_head_send_last_modified_from_the_write_time);
@@ -1382,6 +2106,23 @@ static Suite *http_suite(void)
     tcase_add_test(tc, http_metrics_has_the_expected_names);
     tcase_add_test(tc, http_health_endpoints);
     tcase_add_test(tc, http_concurrent_clients_see_their_writes);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("conditional");
+    tcase_add_unchecked_fixture(tc, main_server_up, server_down);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, http_get_and_head_evaluate_every_precondition);
+    tcase_add_test(tc, http_read_of_a_missing_key_is_404_whatever_the_preconditions);
+    tcase_add_test(tc, http_if_range_sends_the_range_only_for_the_current_etag);
+    tcase_add_test(tc, http_put_and_delete_write_only_when_the_preconditions_hold);
+    tcase_add_test(tc, http_concurrent_conditional_puts_of_one_key_have_one_winner);
+    tcase_add_test(tc, http_no_write_lands_between_a_conditional_check_and_its_write);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("budget");
+    tcase_add_unchecked_fixture(tc, budget_server_up, server_down);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, http_get_bodies_held_at_once_stay_inside_the_response_budget);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("auth");

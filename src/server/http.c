@@ -7,8 +7,10 @@
  * requests and answer reads (GET, HEAD, list, stats) inline. Writes (PUT, DELETE, flush) wait for a
  * WAL sync or an upload, so they go to a pool of cfg->http.write_threads threads: the connection is
  * suspended, a pool thread makes the floe_* call and resumes it, and many writers share one group
- * commit. The http_server is shared by all threads: its counters are atomics, the write queue is
- * guarded by work_mu, everything else is read-only after http_server_start.
+ * commit. A GET whose object does not fit the response budget (budget.c) is suspended the same
+ * way until the budget's thread grants it room or its wait runs out. The http_server is shared by
+ * all threads: its counters are atomics, the write queue is guarded by work_mu, the budget by its
+ * own mutex, everything else is read-only after http_server_start.
  *
  * Request life cycle: the access handler's first call for a request (headers parsed) routes it,
  * enforces the header limits, checks the token and, for everything but PUT, answers at once. A PUT
@@ -21,14 +23,27 @@
  *    count (cfg http.max_header_bytes, http.max_headers, and MHD's per-connection memory limit as a
  *    backstop), key length (FLOE_MAX_KEY_BYTES), body length (http.max_object_bytes, checked from
  *    Content-Length before any body byte is read), bodies buffered at once across all connections
- *    (http.max_body_bytes_in_flight), open connections (total and per client address), JSON answers
- *    (a capped buf_t).
+ *    (http.max_body_bytes_in_flight), object bytes held for GET answers across all connections
+ *    (http.max_response_bytes_in_flight, except one object alone), open connections (total and per
+ *    client address), JSON answers (a capped buf_t).
  * 2. A PUT stores its object only after exactly Content-Length bytes arrived; a body that ends early
  *    (client gone, idle timeout, too slow) is dropped with its connection.
  * 3. Token checks compare SHA-256 digests with CRYPTO_memcmp against every configured token, so the
  *    time taken does not depend on how much of a token matched.
  * 4. Every response to a request the handler saw is counted once, in the completion callback, by
  *    route, method and status.
+ * 5. A conditional PUT or DELETE checks its preconditions and writes as one step with respect to
+ *    every other HTTP write of the same key: each PUT and DELETE holds the key's stripe of
+ *    key_locks across its check (if any) and its floe_put or floe_delete, exclusively when it has
+ *    a precondition and shared when not; a conditional one also holds prefix_lock shared, which a
+ *    prefix delete holds exclusively. So of two create-only PUTs (If-None-Match: *) of one key
+ *    exactly one writes, no write or prefix delete lands between a check and its write, and
+ *    unconditional writes still share WAL group commits. (Every write of floe serve's store comes
+ *    through here; the library's floe_put and floe_delete know nothing of this.)
+ *
+ * Lock order: prefix_lock, then a key_locks stripe (pool threads only, one at a time), then every
+ * lock of the store, which floe_* calls take inside; work_mu and the budget's mutex are leaves,
+ * never held across a floe_* call or libmicrohttpd call.
  */
 #include "http.h"
 
@@ -53,6 +68,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "crc32c.h"
 #include "error.h"
 #include "http_internal.h"
 #include "metrics.h"
@@ -381,8 +397,9 @@ enum http_key_result http_key_decode(const char *raw, char *key, size_t *len_out
     return HTTP_KEY_OK;
 }
 
-/* Decodes and checks the key of /v1/objects/{key} into r->key. Answers 400/413 itself and returns
- * 0 in that case (with *ret set), 1 when the key is fine. */
+/* Decodes and checks the key of /v1/objects/{key} into r->key. Answers 400/414 itself and returns
+ * 0 in that case (with *ret set), 1 when the key is fine. A key too long is 414 URI Too Long, not
+ * 413, which would tell the client that its body was too large. */
 static int parse_key(http_req *r, struct MHD_Connection *c, const char *raw, enum MHD_Result *ret)
 {
     size_t len = 0;
@@ -402,7 +419,7 @@ static int parse_key(http_req *r, struct MHD_Connection *c, const char *raw, enu
         *ret = http_respond_error(r, c, 400, "invalid_key", "the key contains a NUL byte (%%00)");
         return 0;
     case HTTP_KEY_TOO_LONG:
-        *ret = http_respond_error(r, c, 413, "key_too_long", "the key is longer than %d bytes",
+        *ret = http_respond_error(r, c, 414, "key_too_long", "the key is longer than %d bytes",
                                   FLOE_MAX_KEY_BYTES);
         return 0;
     case HTTP_KEY_DOT_SEGMENT:
@@ -534,21 +551,51 @@ enum MHD_Result http_start_work(http_req *r, struct MHD_Connection *c, enum work
     return MHD_YES;
 }
 
+/* The stripe of key_locks that guards writes of key (invariant 5). */
+static pthread_rwlock_t *key_lock(http_server *s, const char *key, size_t len)
+{
+    return &s->key_locks[crc32c(key, len) % HTTP_KEY_LOCK_STRIPES];
+}
+
+/* A PUT or DELETE of r's key: the precondition check (if any) and the write, under the key's
+ * stripe lock. Returns as the floe_* call; a failed precondition returns 0 with
+ * r->work_precondition set and writes nothing. */
+static int write_object(http_server *s, http_req *r)
+{
+    int conditional = r->cond.if_match || r->cond.if_none_match || r->cond.if_unmodified_since;
+    pthread_rwlock_t *lock = key_lock(s, r->key, r->key_len);
+    if (conditional) {
+        pthread_rwlock_rdlock(&s->prefix_lock);
+        pthread_rwlock_wrlock(lock);
+    } else {
+        pthread_rwlock_rdlock(lock);
+    }
+    int rc = conditional ? http_write_preconditions(r) : 0;
+    if (rc == 0 && r->op == WORK_PUT)
+        rc = floe_put(s->db, r->key, r->key_len, r->body, (size_t)r->body_len,
+                      r->has_content_type ? r->content_type : NULL, &r->work_seq);
+    else if (rc == 0)
+        rc = floe_delete(s->db, r->key, r->key_len, &r->work_seq);
+    pthread_rwlock_unlock(lock);
+    if (conditional)
+        pthread_rwlock_unlock(&s->prefix_lock);
+    return rc > 0 ? 0 : rc;
+}
+
 static void run_work(http_server *s, http_req *r)
 {
     int rc = 0;
     r->work_seq = 0;
     switch (r->op) {
     case WORK_PUT:
-        rc = floe_put(s->db, r->key, r->key_len, r->body, (size_t)r->body_len,
-                      r->has_content_type ? r->content_type : NULL, &r->work_seq);
+        rc = write_object(s, r);
         free(r->body);
         r->body = NULL;
         atomic_fetch_sub(&s->body_bytes_reserved, r->body_reserved);
         r->body_reserved = 0;
         break;
     case WORK_DELETE:
-        rc = floe_delete(s->db, r->key, r->key_len, &r->work_seq);
+        rc = write_object(s, r);
         break;
     case WORK_FLUSH:
         rc = floe_flush(s->db, r->flush_level);
@@ -557,7 +604,9 @@ static void run_work(http_server *s, http_req *r)
         rc = floe_compact(s->db);
         break;
     case WORK_DELETE_PREFIX:
+        pthread_rwlock_wrlock(&s->prefix_lock);
         rc = floe_delete_prefix(s->db, r->key, r->key_len, &r->work_seq);
+        pthread_rwlock_unlock(&s->prefix_lock);
         break;
     }
     r->work_rc = rc;
@@ -721,6 +770,9 @@ static enum MHD_Result begin_request(http_req *r, struct MHD_Connection *c, cons
     case R_OBJECT:
         if (!parse_key(r, c, raw_key, &ret))
             return ret;
+        if (http_collect_conditions(r, c) != 0)
+            return http_respond_error(r, c, 503, "out_of_memory",
+                                      "out of memory reading the request headers");
         if (r->method == M_PUT)
             return http_begin_put(r, c);
         if (r->method == M_DELETE)
@@ -765,6 +817,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
             return MHD_NO;
         memset(r, 0, offsetof(http_req, key));
         atomic_init(&r->work_state, WORK_NONE);
+        atomic_init(&r->wait.state, BUDGET_IDLE);
         r->key[0] = '\0';
         r->srv = s;
         r->start_ns = clock_now_ns();
@@ -779,6 +832,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
     }
     if (atomic_load_explicit(&r->work_state, memory_order_acquire) == WORK_DONE && !r->status)
         return http_respond_work(r, c);
+    int waited = atomic_load_explicit(&r->wait.state, memory_order_acquire);
+    if ((waited == BUDGET_GRANTED || waited == BUDGET_TIMED_OUT) && !r->status)
+        return http_handle_get(r, c); /* resumed by the response budget: read and answer now */
     if (r->status) { /* answered already; MHD drops whatever body follows */
         *upload_data_size = 0;
         return MHD_YES;
@@ -816,6 +872,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
     }
     if (r->body_reserved)
         atomic_fetch_sub(&s->body_bytes_reserved, r->body_reserved);
+    budget_release(&s->responses, r->resp_reserved);
+    http_conditions_free(r);
     if (r->status) {
         int k = status_slot(r->status);
         atomic_fetch_add_explicit(&s->requests[r->route][r->method][k], 1, memory_order_relaxed);
@@ -905,6 +963,46 @@ out:
     return rc;
 }
 
+/* The response budget's wake: the GET waiting in w may go on (granted room, or out of time). */
+static void resume_budget_waiter(budget_waiter *w, void *ctx)
+{
+    http_req *r = (http_req *)((char *)w - offsetof(http_req, wait));
+    MHD_resume_connection(r->conn);
+}
+
+/* Writer-preferring, so a conditional write (exclusive on its stripe) is not starved by a stream
+ * of unconditional ones (shared) to keys of its stripe, nor a prefix delete by conditional writes. */
+static int key_locks_init(http_server *s)
+{
+    pthread_rwlockattr_t attr;
+    pthread_rwlockattr_init(&attr);
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    int e = pthread_rwlock_init(&s->prefix_lock, &attr);
+    int i = 0;
+    for (; i < HTTP_KEY_LOCK_STRIPES && e == 0; i++)
+        e = pthread_rwlock_init(&s->key_locks[i], &attr);
+    pthread_rwlockattr_destroy(&attr);
+    if (e != 0) {
+        for (int j = 0; j < i - 1; j++)
+            pthread_rwlock_destroy(&s->key_locks[j]);
+        if (i > 0)
+            pthread_rwlock_destroy(&s->prefix_lock);
+        return err_set(FLOE_ENOMEM, "cannot create the HTTP server's key locks: %s", strerror(e));
+    }
+    s->key_locks_ready = 1;
+    return 0;
+}
+
+static void key_locks_destroy(http_server *s)
+{
+    if (!s->key_locks_ready)
+        return;
+    for (int i = 0; i < HTTP_KEY_LOCK_STRIPES; i++)
+        pthread_rwlock_destroy(&s->key_locks[i]);
+    pthread_rwlock_destroy(&s->prefix_lock);
+    s->key_locks_ready = 0;
+}
+
 int http_server_start(floe_t *db, const floe_config *cfg, http_server **out)
 {
     int rc = 0;
@@ -917,6 +1015,10 @@ int http_server_start(floe_t *db, const floe_config *cfg, http_server **out)
     s->cfg = cfg;
     pthread_mutex_init(&s->work_mu, NULL);
     pthread_cond_init(&s->work_cv, NULL);
+    if ((rc = key_locks_init(s)))
+        goto out;
+    if ((rc = budget_start(&s->responses, cfg->http.max_response_bytes_in_flight, resume_budget_waiter, s)))
+        goto out;
     s->token_count = cfg->http.token_count;
     for (size_t i = 0; i < s->token_count; i++) {
         SHA256((const unsigned char *)cfg->http.tokens[i].token, strlen(cfg->http.tokens[i].token),
@@ -980,6 +1082,9 @@ out:
         close(fd);
     if (s) {
         pool_stop(s);
+        budget_stop(&s->responses);
+        budget_destroy(&s->responses);
+        key_locks_destroy(s);
         pthread_cond_destroy(&s->work_cv);
         pthread_mutex_destroy(&s->work_mu);
         free(s);
@@ -1000,6 +1105,9 @@ void http_server_stop(http_server *s)
     MHD_socket fd = MHD_quiesce_daemon(s->daemon);
     if (fd != MHD_INVALID_SOCKET)
         close(fd);
+    /* GETs waiting for room in the response budget get their 503 now rather than at the end of
+     * the grace period (as does any GET that would wait from now on). */
+    budget_stop(&s->responses);
     uint64_t deadline = clock_now_ns() + (uint64_t)s->cfg->http.shutdown_grace_s * 1000000000ull;
     while (atomic_load(&s->in_flight) > 0 && clock_now_ns() < deadline) {
         struct timespec ts = {0, 10 * 1000 * 1000};
@@ -1009,9 +1117,12 @@ void http_server_stop(http_server *s)
     if (left > 0)
         http_log(s, 1, "http: %ld requests still in flight after %us; closing their connections", left,
                  s->cfg->http.shutdown_grace_s);
-    /* Writes already queued run to completion and resume their connections before MHD stops. */
+    /* Writes already queued run to completion and resume their connections before MHD stops.
+     * Responses MHD frees while it stops give their room back to the budget, destroyed last. */
     pool_stop(s);
     MHD_stop_daemon(s->daemon);
+    budget_destroy(&s->responses);
+    key_locks_destroy(s);
     pthread_cond_destroy(&s->work_cv);
     pthread_mutex_destroy(&s->work_mu);
     free(s);

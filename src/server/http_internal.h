@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "budget.h"
 #include "buf.h"
 #include "config.h"
 #include "error.h"
@@ -38,8 +39,14 @@ enum method { M_GET, M_HEAD, M_PUT, M_DELETE, M_POST, M_OTHER, M_COUNT };
 static const char *const method_label[M_COUNT] = {"GET", "HEAD", "PUT", "DELETE", "POST", "other"};
 
 /* The statuses the server answers with; anything else is counted under "other". */
-static const int status_codes[] = {200, 201, 204, 206, 304, 400, 401, 403, 404,
-                                   405, 411, 413, 416, 431, 500, 503, 0};
+static const int status_codes[] = {200, 201, 204, 206, 304, 400, 401, 403, 404, 405,
+                                   411, 412, 413, 414, 416, 431, 500, 503, 0};
+
+/* PUT and DELETE of a key take the key's stripe of these locks around their floe_put or
+ * floe_delete: shared when unconditional, exclusive when their preconditions must be checked
+ * first, so no other HTTP write of the key lands between a check and its write (http.c
+ * invariant 5). */
+#define HTTP_KEY_LOCK_STRIPES 64
 #define STATUS_SLOTS ((int)(sizeof status_codes / sizeof status_codes[0]))
 
 struct http_server {
@@ -53,6 +60,8 @@ struct http_server {
     atomic_int stopping;               /* set by http_server_stop: /readyz answers 503 */
     atomic_long in_flight;             /* requests between their first handler call and completion */
     atomic_ullong body_bytes_reserved; /* PUT buffers allocated now (cap http.max_body_bytes_in_flight) */
+    budget responses;                  /* GET bodies held now (cap http.max_response_bytes_in_flight) */
+    atomic_ullong responses_over_budget, response_budget_waits;
     /* counters */
     atomic_ullong connections_open, connections_total;
     atomic_ullong bytes_in, bytes_out;
@@ -67,6 +76,12 @@ struct http_server {
     int work_stop;
     pthread_t *workers;
     unsigned worker_count;
+    /* writes of one key against each other (see HTTP_KEY_LOCK_STRIPES), and conditional writes
+     * (shared) against prefix deletes (exclusive); taken by pool threads only, prefix_lock first,
+     * before any lock of the store */
+    pthread_rwlock_t prefix_lock;
+    pthread_rwlock_t key_locks[HTTP_KEY_LOCK_STRIPES];
+    int key_locks_ready;
 };
 
 enum work_op { WORK_PUT, WORK_DELETE, WORK_DELETE_PREFIX, WORK_FLUSH, WORK_COMPACT };
@@ -96,12 +111,25 @@ typedef struct http_req {
     uint64_t body_start_ns;
     int has_content_type;
     size_t key_len;
+    /* conditional requests: the headers (pointing into MHD's copies, or into cond_joined for a
+     * header sent on several lines, owned here) */
+    struct http_conditions cond;
+    char *cond_joined[5];
+    int cond_failed;
+    const char *work_precondition; /* the write job found this precondition false: answer 412 */
+    /* GET: bytes of the response budget this request holds (not yet handed to a response), and
+     * its wait for room: the connection is suspended while wait.state is BUDGET_WAITING */
+    uint64_t resp_reserved;
+    budget_waiter wait;
+    uint64_t wait_deadline_ns; /* set by the first wait; a GET waits at most until then in all */
     /* The arrays stay last: req_create zeroes only the fields above them, and each array is
      * written before it is read (key by parse_key, content_type with has_content_type,
-     * work_error with work_rc). */
+     * work_error with work_rc, work_etag and work_modified with work_precondition). */
     char key[FLOE_MAX_KEY_BYTES + 1];
     char content_type[FLOE_MAX_CONTENT_TYPE_BYTES + 1];
     char work_error[512];
+    char work_etag[48];     /* the ETag the failed precondition was checked against; "" for none */
+    char work_modified[40]; /* and the Last-Modified; "" when unknown */
 } http_req;
 
 /* Logs through the store's log_fn, else to stderr; level 0 error, 1 warning, 2 info. */
@@ -161,5 +189,19 @@ enum MHD_Result http_handle_metrics(http_req *r, struct MHD_Connection *c);
 enum MHD_Result http_handle_health(http_req *r, struct MHD_Connection *c, int ready_check);
 /* Answers a request whose write the pool finished. */
 enum MHD_Result http_respond_work(http_req *r, struct MHD_Connection *c);
+
+/* Collects the conditional-request headers of r's request into r->cond (on the MHD thread, before
+ * the request may be handed to the write pool). 0, or -1 when out of memory. */
+int http_collect_conditions(http_req *r, struct MHD_Connection *c);
+/* Frees what http_collect_conditions allocated. */
+void http_conditions_free(http_req *r);
+/* For a PUT or DELETE, on the pool thread under the key's exclusive stripe lock: reads the key's
+ * current version and evaluates r->cond against it. 0 when the write may go on (also when r has
+ * no precondition: nothing is read then), 1 when a precondition failed (r->work_precondition and
+ * r->work_etag say which, for http_respond_precondition_failed), or the FLOE_E* code of a failed
+ * read (floe_last_error on this thread has its message). */
+int http_write_preconditions(http_req *r);
+/* The 412 answer for a write whose precondition failed. */
+enum MHD_Result http_respond_precondition_failed(http_req *r, struct MHD_Connection *c);
 
 #endif

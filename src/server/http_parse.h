@@ -1,7 +1,8 @@
 /* The pieces of the HTTP server that read client bytes, as functions of plain strings so that they
- * can be tested and fuzzed without a connection (tests/fuzz/fuzz_http.c): key decoding, Range and
- * If-None-Match, the bearer token, Content-Length with Expect, Content-Type and query parameters.
- * They are defined where they are used, in http.c and routes.c; http_internal.h includes this.
+ * can be tested and fuzzed without a connection (tests/fuzz/fuzz_http.c): key decoding, Range, the
+ * conditional-request headers, the bearer token, Content-Length with Expect, Content-Type and query
+ * parameters. They are defined where they are used, in http.c and routes.c, and the conditional
+ * requests in precondition.c; http_internal.h includes this.
  *
  * Threads: every function here is pure, or reads only an http_server's read-only fields. */
 #ifndef FLOE_HTTP_PARSE_H
@@ -24,7 +25,7 @@ enum http_key_result {
     HTTP_KEY_EMPTY,      /* 400 */
     HTTP_KEY_BAD_ESCAPE, /* 400: '%' not followed by two hex digits */
     HTTP_KEY_NUL,        /* 400: %00 */
-    HTTP_KEY_TOO_LONG,   /* 413: longer than FLOE_MAX_KEY_BYTES decoded */
+    HTTP_KEY_TOO_LONG,   /* 414: longer than FLOE_MAX_KEY_BYTES decoded */
     HTTP_KEY_DOT_SEGMENT /* 400: a '.' or '..' path segment */
 };
 /* Decodes the NUL-terminated raw key (as sent, percent-escapes intact) into key, which holds
@@ -44,8 +45,52 @@ enum range_result { RANGE_NONE, RANGE_OK, RANGE_UNSATISFIABLE };
  * and last byte (inclusive, last < len), RANGE_UNSATISFIABLE, or RANGE_NONE for anything that is not
  * one well-formed bytes range (serve the whole object, as RFC 9110 allows). */
 enum range_result http_parse_range(const char *h, uint64_t len, uint64_t *first, uint64_t *last);
-/* 1 if an If-None-Match header value matches etag (weak comparison, RFC 9110 13.1.2). */
-int http_etag_matches(const char *header, const char *etag);
+/* 1 if the If-Match or If-None-Match value h (a list of entity-tags, or "*") names the current
+ * representation: "*" does when there is one; a listed entity-tag does when it equals etag, by weak
+ * comparison (weak 1: a W/ prefix is ignored, for If-None-Match) or strong comparison (weak 0: a
+ * W/ tag never matches, for If-Match), RFC 9110 section 8.8.3.2. etag is the current ETag as sent,
+ * quotes included, or NULL when the key has no current representation. A member that is not an
+ * entity-tag matches nothing. */
+int http_etag_list_match(const char *h, const char *etag, int weak);
+
+/* Parses an HTTP-date (RFC 9110 section 5.6.7): the IMF-fixdate "Sun, 06 Nov 1994 08:49:37 GMT"
+ * and the obsolete forms a recipient must accept, RFC 850 ("Sunday, 06-Nov-94 08:49:37 GMT", whose
+ * two-digit year is taken in the century that puts it at most 50 years after now_s) and asctime
+ * ("Sun Nov  6 08:49:37 1994"). Names match without case; surrounding spaces are skipped; the day of
+ * the week is not checked against the date. Returns 0 with *out the seconds since 1970-01-01 UTC, or
+ * -1 (*out untouched) for anything else, including a valid date followed by more text (a list of
+ * dates is not a date). */
+int http_parse_date(const char *s, int64_t now_s, int64_t *out);
+
+/* The conditional-request headers of one request, each NULL when absent; a header sent on several
+ * lines is given as its lines joined with ", " (RFC 9110 section 5.3). */
+struct http_conditions {
+    const char *if_match, *if_none_match, *if_modified_since, *if_unmodified_since, *if_range;
+};
+
+enum http_precondition {
+    HTTP_PRECONDITION_PASS,         /* perform the method */
+    HTTP_PRECONDITION_NOT_MODIFIED, /* 304 (GET and HEAD only) */
+    HTTP_PRECONDITION_FAILED,       /* 412 */
+};
+/* Evaluates h's If-Match, If-Unmodified-Since, If-None-Match and If-Modified-Since in the order of
+ * RFC 9110 section 13.2.2 against the current representation: etag as in http_etag_list_match
+ * (NULL: none), modified_s its Last-Modified in whole seconds since 1970 (-1: unknown), for a GET or
+ * HEAD (read 1: a matching If-None-Match is 304, If-Modified-Since counts) or a PUT or DELETE (read
+ * 0: a matching If-None-Match is 412, If-Modified-Since is ignored). A date header is ignored when
+ * its ETag counterpart is present, when it is not a valid HTTP-date, and when there is no current
+ * representation or its time is unknown; dates compare at one-second resolution. now_s is the
+ * current time, for http_parse_date. On a result other than PASS, *decided_by names the header that
+ * decided it (a static string). If-Range is not looked at (see http_if_range_allows). */
+enum http_precondition http_preconditions_evaluate(const struct http_conditions *h, const char *etag,
+                                                   int64_t modified_s, int read, int64_t now_s,
+                                                   const char **decided_by);
+
+/* 1 if an If-Range value h lets a Range header apply to the current representation: h is one
+ * entity-tag strongly equal to etag (NULL: none). A date never does: floe's Last-Modified has
+ * one-second resolution, so it is a weak validator, and RFC 9110 section 13.1.5 needs a strong one.
+ * When this is 0 the Range is ignored and the whole object is sent. */
+int http_if_range_allows(const char *h, const char *etag);
 
 /* 1 if ct is a Content-Type floe stores: 1..FLOE_MAX_CONTENT_TYPE_BYTES printable ASCII bytes. */
 int http_content_type_valid(const char *ct);

@@ -37,35 +37,6 @@ static void format_http_date(char *buf, size_t cap, uint64_t unix_ms)
              tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
-int http_etag_matches(const char *header, const char *etag)
-{
-    size_t elen = strlen(etag);
-    const char *p = header;
-    while (*p) {
-        while (*p == ' ' || *p == '\t' || *p == ',')
-            p++;
-        if (!*p)
-            break;
-        if (*p == '*')
-            return 1;
-        if (strncmp(p, "W/", 2) == 0)
-            p += 2;
-        const char *start = p;
-        if (*p == '"') {
-            const char *close = strchr(p + 1, '"');
-            if (!close)
-                return 0;
-            p = close + 1;
-        } else {
-            while (*p && *p != ',' && *p != ' ')
-                p++;
-        }
-        if ((size_t)(p - start) == elen && memcmp(start, etag, elen) == 0)
-            return 1;
-    }
-    return 0;
-}
-
 /* A header that is not a single well-formed bytes range is ignored (RANGE_NONE), and that includes
  * multiple ranges. */
 enum range_result http_parse_range(const char *h, uint64_t len, uint64_t *first, uint64_t *last)
@@ -114,16 +85,238 @@ enum range_result http_parse_range(const char *h, uint64_t len, uint64_t *first,
     return RANGE_OK;
 }
 
-static void free_value_data(void *cls)
+/* The conditional-request headers, in the order of struct http_conditions' fields. */
+static const char *const condition_names[5] = {MHD_HTTP_HEADER_IF_MATCH, MHD_HTTP_HEADER_IF_NONE_MATCH,
+                                               MHD_HTTP_HEADER_IF_MODIFIED_SINCE,
+                                               MHD_HTTP_HEADER_IF_UNMODIFIED_SINCE, MHD_HTTP_HEADER_IF_RANGE};
+
+static const char **condition_slot(struct http_conditions *h, int i)
 {
-    free(cls);
+    const char **slots[5] = {&h->if_match, &h->if_none_match, &h->if_modified_since, &h->if_unmodified_since,
+                             &h->if_range};
+    return slots[i];
 }
 
+static enum MHD_Result collect_condition(void *cls, enum MHD_ValueKind kind, const char *key,
+                                         const char *value)
+{
+    http_req *r = cls;
+    for (int i = 0; i < 5; i++) {
+        if (strcasecmp(key, condition_names[i]) != 0)
+            continue;
+        const char **slot = condition_slot(&r->cond, i);
+        if (!value)
+            value = "";
+        if (!*slot) {
+            *slot = value; /* MHD's copy, valid until the request completes */
+            return MHD_YES;
+        }
+        /* a second line of the same header: the lines joined make one list (RFC 9110 section 5.3) */
+        size_t n = strlen(*slot) + 2 + strlen(value) + 1;
+        char *joined = malloc(n);
+        if (!joined) {
+            r->cond_failed = 1;
+            return MHD_NO;
+        }
+        snprintf(joined, n, "%s, %s", *slot, value);
+        free(r->cond_joined[i]);
+        r->cond_joined[i] = joined;
+        *slot = joined;
+        return MHD_YES;
+    }
+    return MHD_YES;
+}
+
+int http_collect_conditions(http_req *r, struct MHD_Connection *c)
+{
+    MHD_get_connection_values(c, MHD_HEADER_KIND, collect_condition, r);
+    return r->cond_failed ? -1 : 0;
+}
+
+void http_conditions_free(http_req *r)
+{
+    for (int i = 0; i < 5; i++) {
+        free(r->cond_joined[i]);
+        r->cond_joined[i] = NULL;
+    }
+}
+
+/* Last-Modified of a value in whole seconds, -1 when its write time is unknown. */
+static int64_t modified_s(uint64_t write_ms)
+{
+    return write_ms ? (int64_t)(write_ms / 1000) : -1;
+}
+
+static int64_t now_s(void)
+{
+    return (int64_t)(clock_unix_ms() / 1000);
+}
+
+/* The 412 answer: which precondition failed, and against what (etag NULL: no object; modified is
+ * the object's Last-Modified, "" if unknown). */
+static enum MHD_Result respond_precondition_failed(http_req *r, struct MHD_Connection *c, const char *header,
+                                                   const char *etag, const char *modified)
+{
+    if (!etag)
+        return http_respond_error(r, c, 412, "precondition_failed",
+                                  "%s failed: there is no object with this key", header);
+    if (strcmp(header, "If-Unmodified-Since") == 0)
+        return http_respond_error(r, c, 412, "precondition_failed",
+                                  "If-Unmodified-Since failed: the object was last modified %s", modified);
+    return http_respond_error(r, c, 412, "precondition_failed", "%s failed: the object's ETag is %s", header,
+                              etag);
+}
+
+int http_write_preconditions(http_req *r)
+{
+    const struct http_conditions *h = &r->cond;
+    if (!h->if_match && !h->if_none_match && !h->if_unmodified_since)
+        return 0;
+    floe_value v = {0};
+    int rc = floe_get(r->srv->db, r->key, r->key_len, &v);
+    if (rc != 0 && rc != FLOE_ENOTFOUND)
+        return rc;
+    char etag[40] = "";
+    if (rc == 0)
+        format_etag(etag, sizeof etag, v.seq);
+    const char *decided_by = NULL;
+    uint64_t v_write_ms = v.write_ms;
+    enum http_precondition pc = http_preconditions_evaluate(h, rc == 0 ? etag : NULL, modified_s(v.write_ms),
+                                                            0, now_s(), &decided_by);
+    floe_value_free(&v);
+    if (pc == HTTP_PRECONDITION_PASS)
+        return 0;
+    r->work_precondition = decided_by;
+    snprintf(r->work_etag, sizeof r->work_etag, "%s", etag);
+    format_http_date(r->work_modified, sizeof r->work_modified, rc == 0 ? v_write_ms : 0);
+    return 1;
+}
+
+enum MHD_Result http_respond_precondition_failed(http_req *r, struct MHD_Connection *c)
+{
+    return respond_precondition_failed(r, c, r->work_precondition, r->work_etag[0] ? r->work_etag : NULL,
+                                       r->work_modified);
+}
+
+/* An object's bytes held for a GET answer: freed, and their room in the response budget given
+ * back, when MHD is done with the response (the last byte handed to the socket, or the connection
+ * gone). */
+struct held_body {
+    http_server *srv;
+    void *data;
+    uint64_t bytes;
+};
+
+static void free_held_body(void *cls)
+{
+    struct held_body *h = cls;
+    free(h->data);
+    budget_release(&h->srv->responses, h->bytes);
+    free(h);
+}
+
+/* Gives back the room r holds in the response budget. */
+static void drop_reservation(http_req *r)
+{
+    budget_release(&r->srv->responses, r->resp_reserved);
+    r->resp_reserved = 0;
+}
+
+/* Makes r hold exactly bytes of the response budget, using first what a granted wait reserved
+ * for it. 1 when it does; 0 when they do not fit now, and r then holds nothing. */
+static int hold_budget(http_req *r, uint64_t bytes)
+{
+    if (r->resp_reserved >= bytes) {
+        budget_release(&r->srv->responses, r->resp_reserved - bytes);
+        r->resp_reserved = bytes;
+        return 1;
+    }
+    drop_reservation(r); /* the object grew since the wait: ask for all of it again */
+    if (!budget_try_reserve(&r->srv->responses, bytes))
+        return 0;
+    r->resp_reserved = bytes;
+    return 1;
+}
+
+static enum MHD_Result respond_over_budget(http_req *r, struct MHD_Connection *c, uint64_t bytes)
+{
+    http_server *s = r->srv;
+    atomic_fetch_add(&s->responses_over_budget, 1);
+    size_t len = 0;
+    struct MHD_Response *resp = http_error_response(
+        "busy", &len,
+        "GET answers in flight hold %" PRIu64 " bytes of http.max_response_bytes_in_flight (%" PRIu64
+        "), too many to add this object's %" PRIu64 " within http.response_wait_ms (%u): retry soon",
+        budget_held(&s->responses), s->cfg->http.max_response_bytes_in_flight, bytes,
+        s->cfg->http.response_wait_ms);
+    if (resp)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    return http_queue(r, c, 503, resp, len);
+}
+
+/* There is no room for bytes now: suspends the connection until the budget grants them or the
+ * request's wait (http.response_wait_ms from its first wait) runs out; the handler's next call
+ * (http_handle_get again) reads the object anew. Answers 503 when no time is left. */
+static enum MHD_Result wait_for_budget(http_req *r, struct MHD_Connection *c, uint64_t bytes)
+{
+    http_server *s = r->srv;
+    uint64_t now_ns = clock_now_ns();
+    if (!r->wait_deadline_ns) {
+        r->wait_deadline_ns = now_ns + (uint64_t)s->cfg->http.response_wait_ms * 1000000ull;
+        if (now_ns < r->wait_deadline_ns)
+            atomic_fetch_add(&s->response_budget_waits, 1);
+    }
+    if (now_ns >= r->wait_deadline_ns)
+        return respond_over_budget(r, c, bytes);
+    r->conn = c;
+    r->wait.bytes = bytes;
+    r->wait.deadline_ns = r->wait_deadline_ns;
+    MHD_suspend_connection(c);
+    budget_wait(&s->responses, &r->wait);
+    return MHD_YES;
+}
+
+/* HEAD answers carry no body, so MHD never reads one. */
+static ssize_t no_body(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    return MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+/* The response carrying bytes first..first+body-1 of v (a HEAD's: none), or NULL when out of
+ * memory. A GET's takes v->data over, with the room r holds in the response budget. */
+static struct MHD_Response *body_response(http_req *r, floe_value *v, uint64_t first, size_t body)
+{
+    if (r->method == M_HEAD)
+        return MHD_create_response_from_callback(body, 4096, no_body, NULL, NULL);
+    struct held_body *h = malloc(sizeof *h);
+    if (!h)
+        return NULL;
+    *h = (struct held_body){r->srv, v->data, r->resp_reserved};
+    v->data = NULL;
+    r->resp_reserved = 0;
+    struct MHD_Response *resp = MHD_create_response_from_buffer_with_free_callback_cls(
+        body, (char *)h->data + first, free_held_body, h);
+    if (!resp)
+        free_held_body(h);
+    return resp;
+}
+
+/* GET and HEAD. A GET holds the object's bytes (the whole value, also for a range) against the
+ * response budget from here until MHD frees the response; when they do not fit, the request waits
+ * a moment for room (suspended: the thread serves other connections meanwhile) and then reads the
+ * object again, or gets 503. A HEAD holds nothing. */
 enum MHD_Result http_handle_get(http_req *r, struct MHD_Connection *c)
 {
     http_server *s = r->srv;
+    int waited = atomic_exchange_explicit(&r->wait.state, BUDGET_IDLE, memory_order_acquire);
+    if (waited == BUDGET_GRANTED)
+        r->resp_reserved = r->wait.bytes;
+    else if (waited == BUDGET_TIMED_OUT)
+        return respond_over_budget(r, c, r->wait.bytes);
     floe_value v = {0};
     int rc = floe_get(s->db, r->key, r->key_len, &v);
+    if (rc != 0)
+        drop_reservation(r);
     if (rc == FLOE_ENOTFOUND)
         return http_respond_error(r, c, 404, "not_found", "no object with this key");
     if (rc != 0)
@@ -132,13 +325,28 @@ enum MHD_Result http_handle_get(http_req *r, struct MHD_Connection *c)
     format_etag(etag, sizeof etag, v.seq);
     format_http_date(modified, sizeof modified, v.write_ms);
     const char *tier = floe_tier_name(v.tier);
+    size_t len = v.len;
     struct MHD_Response *resp = NULL;
     int status = 200;
     size_t body = 0;
 
-    const char *inm = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
-    if (inm && http_etag_matches(inm, etag)) {
+    /* A missing key was answered 404 above whatever the preconditions said: RFC 9110 section
+     * 13.2.1 has them ignored when the answer without them would not be 2xx. */
+    const char *decided_by = NULL;
+    enum http_precondition pc =
+        http_preconditions_evaluate(&r->cond, etag, modified_s(v.write_ms), 1, now_s(), &decided_by);
+    uint64_t first = 0, last = 0;
+    const char *range = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_RANGE);
+    if (range && r->cond.if_range && !http_if_range_allows(r->cond.if_range, etag))
+        range = NULL; /* the client's copy is not this version: send the whole object */
+    enum range_result rr = http_parse_range(range, v.len, &first, &last);
+    if (pc != HTTP_PRECONDITION_PASS || rr == RANGE_UNSATISFIABLE) {
+        drop_reservation(r);
         floe_value_free(&v);
+    }
+    if (pc == HTTP_PRECONDITION_FAILED)
+        return respond_precondition_failed(r, c, decided_by, etag, modified);
+    if (pc == HTTP_PRECONDITION_NOT_MODIFIED) {
         resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
         if (!resp)
             return MHD_NO;
@@ -148,18 +356,19 @@ enum MHD_Result http_handle_get(http_req *r, struct MHD_Connection *c)
         MHD_add_response_header(resp, "X-Floe-Tier", tier);
         return http_queue(r, c, 304, resp, 0);
     }
-    uint64_t first = 0, last = 0;
-    const char *range = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_RANGE);
-    enum range_result rr = http_parse_range(range, v.len, &first, &last);
     if (rr == RANGE_UNSATISFIABLE) {
         char cr[48];
-        snprintf(cr, sizeof cr, "bytes */%zu", v.len);
+        snprintf(cr, sizeof cr, "bytes */%zu", len);
         resp = http_error_response("range_not_satisfiable", &body,
-                                   "the range '%s' is outside the object's %zu bytes", range, v.len);
-        floe_value_free(&v);
+                                   "the range '%s' is outside the object's %zu bytes", range, len);
         if (resp)
             MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_RANGE, cr);
         return http_queue(r, c, 416, resp, body);
+    }
+    if (r->method != M_HEAD && !hold_budget(r, v.len)) {
+        uint64_t need = v.len;
+        floe_value_free(&v);
+        return wait_for_budget(r, c, need);
     }
     char content_range[80] = "";
     if (rr == RANGE_OK) {
@@ -171,13 +380,12 @@ enum MHD_Result http_handle_get(http_req *r, struct MHD_Connection *c)
         last = v.len ? v.len - 1 : 0;
     }
     body = v.len ? (size_t)(last - first + 1) : 0;
-    resp = MHD_create_response_from_buffer_with_free_callback_cls(body, (char *)v.data + first,
-                                                                  free_value_data, v.data);
+    resp = body_response(r, &v, first, body);
     if (!resp) {
+        drop_reservation(r);
         floe_value_free(&v);
         return MHD_NO;
     }
-    v.data = NULL; /* the response owns it now */
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
                             v.content_type ? v.content_type : "application/octet-stream");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, etag);
@@ -230,10 +438,6 @@ enum http_put_length http_put_length_check(const char *content_length, const cha
 enum MHD_Result http_begin_put(http_req *r, struct MHD_Connection *c)
 {
     http_server *s = r->srv;
-    if (MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_MATCH) ||
-        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH))
-        return http_respond_error(r, c, 400, "unsupported",
-                                  "conditional PUT (If-Match, If-None-Match) is not supported");
     const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
     if (ct) {
         size_t n = strlen(ct);
@@ -405,7 +609,7 @@ enum MHD_Result http_handle_list(http_req *r, struct MHD_Connection *c)
             continue;
         long n = http_pct_decode(q.values[i], strlen(q.values[i]), bufs[i], FLOE_MAX_KEY_BYTES);
         if (n == -3)
-            return http_respond_error(r, c, 413, "key_too_long", "%s is longer than %d bytes", names[i],
+            return http_respond_error(r, c, 414, "key_too_long", "%s is longer than %d bytes", names[i],
                                       FLOE_MAX_KEY_BYTES);
         if (n < 0)
             return http_respond_error(r, c, 400, "bad_request",
@@ -471,7 +675,7 @@ enum MHD_Result http_handle_delete_prefix(http_req *r, struct MHD_Connection *c)
         return ret;
     long n = q.present[0] ? http_pct_decode(q.values[0], strlen(q.values[0]), r->key, FLOE_MAX_KEY_BYTES) : 0;
     if (n == -3)
-        return http_respond_error(r, c, 413, "key_too_long", "prefix is longer than %d bytes", FLOE_MAX_KEY_BYTES);
+        return http_respond_error(r, c, 414, "key_too_long", "prefix is longer than %d bytes", FLOE_MAX_KEY_BYTES);
     if (n < 0)
         return http_respond_error(r, c, 400, "bad_request", "prefix has a malformed percent-escape or a NUL byte");
     if (n == 0)
@@ -536,11 +740,13 @@ static void stats_json(http_server *s, const floe_stats *st, buf_t *b)
                ",\"http\":{\"requests\":%" PRIu64 ",\"requests_aborted\":%" PRIu64 ",\"bytes_in\":%" PRIu64
                ",\"bytes_out\":%" PRIu64 ",\"connections_open\":%" PRIu64 ",\"connections_total\":%" PRIu64
                ",\"uploads_too_slow\":%" PRIu64 ",\"uploads_aborted\":%" PRIu64
-               ",\"body_bytes_in_flight\":%" PRIu64 "}}\n",
+               ",\"body_bytes_in_flight\":%" PRIu64 ",\"response_bytes_in_flight\":%" PRIu64
+               ",\"response_budget_waits\":%" PRIu64 ",\"responses_over_budget\":%" PRIu64 "}}\n",
                total, http_load(&s->requests_aborted), http_load(&s->bytes_in), http_load(&s->bytes_out),
                http_load(&s->connections_open), http_load(&s->connections_total),
                http_load(&s->uploads_too_slow), http_load(&s->uploads_aborted),
-               http_load(&s->body_bytes_reserved));
+               http_load(&s->body_bytes_reserved), budget_held(&s->responses),
+               http_load(&s->response_budget_waits), http_load(&s->responses_over_budget));
 }
 
 enum MHD_Result http_handle_stats(http_req *r, struct MHD_Connection *c)
@@ -628,6 +834,15 @@ static void metrics_unlabelled(http_server *s, const floe_stats *st, buf_t *b)
          http_load(&s->uploads_aborted)},
         {"floe_http_body_bytes_in_flight", "gauge", "PUT body bytes buffered now.",
          http_load(&s->body_bytes_reserved)},
+        {"floe_http_response_bytes_in_flight", "gauge",
+         "Object bytes held for GET answers now (cap http.max_response_bytes_in_flight).",
+         budget_held(&s->responses)},
+        {"floe_http_response_budget_waits_total", "counter",
+         "GETs that waited for room under http.max_response_bytes_in_flight.",
+         http_load(&s->response_budget_waits)},
+        {"floe_http_responses_over_budget_total", "counter",
+         "GETs answered 503 because http.max_response_bytes_in_flight had no room in time.",
+         http_load(&s->responses_over_budget)},
         {"floe_puts_total", "counter", "Objects written.", st->puts},
         {"floe_deletes_total", "counter", "Objects deleted.", st->deletes},
         {"floe_gets_total", "counter", "Object reads.", st->gets},
@@ -671,18 +886,18 @@ static void metrics_unlabelled(http_server *s, const floe_stats *st, buf_t *b)
         {"floe_segments_per_read_max", "gauge", "Segments a point read may consult after the memtables.",
          st->segments_per_read_max},
         {"floe_compactions_total", "counter", "Compaction merge jobs finished.", st->compactions},
-        {"floe_compaction_moves_total", "counter", "Compaction jobs that moved segments down a level as they were.",
-         st->compaction_moves},
-        {"floe_compaction_read_bytes_total", "counter", "Bytes compaction read (local files and cold downloads).",
-         st->compaction_bytes_read},
+        {"floe_compaction_moves_total", "counter",
+         "Compaction jobs that moved segments down a level as they were.", st->compaction_moves},
+        {"floe_compaction_read_bytes_total", "counter",
+         "Bytes compaction read (local files and cold downloads).", st->compaction_bytes_read},
         {"floe_compaction_written_bytes_total", "counter", "Segment bytes compaction wrote.",
          st->compaction_bytes_written},
         {"floe_compaction_queue_depth", "gauge", "Compaction jobs due now.", st->compaction_queue_depth},
         {"floe_compaction_errors_total", "counter", "Compaction jobs that failed.", st->compaction_errors},
         {"floe_compaction_expired_total", "counter", "Entries compaction removed as expired by retention.",
          st->compaction_expired},
-        {"floe_compaction_drops_total", "counter", "Segments dropped unread because a prefix delete hid them.",
-         st->compaction_drops},
+        {"floe_compaction_drops_total", "counter",
+         "Segments dropped unread because a prefix delete hid them.", st->compaction_drops},
         {"floe_segments_level0", "gauge", "Level-0 segments.", st->segments_level0},
         {"floe_levels", "gauge", "Levels below 0 that hold segments.", st->levels},
         {"floe_read_only", "gauge", "1 when a failed write made the store read-only.",
@@ -795,6 +1010,8 @@ enum MHD_Result http_handle_health(http_req *r, struct MHD_Connection *c, int re
 /* Answers a request whose write the pool finished. */
 enum MHD_Result http_respond_work(http_req *r, struct MHD_Connection *c)
 {
+    if (r->work_precondition)
+        return http_respond_precondition_failed(r, c);
     if (r->work_rc != 0)
         return http_respond_floe_error_msg(r, c, r->work_rc, r->work_error);
     buf_t b;

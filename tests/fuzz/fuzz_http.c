@@ -1,20 +1,24 @@
-/* Fuzzes the HTTP server's readers of client bytes (src/server/http_parse.h, defined in http.c and
- * routes.c). Outside bytes: a request's URL path and query string and its Authorization, Range,
- * If-None-Match, Content-Length, Transfer-Encoding, Expect and Content-Type headers. The input is
- * split at '\n' into those fields, in this order:
- *   key (raw, escapes intact) | Range | object length (decimal) | If-None-Match | Authorization |
- *   Content-Length | Transfer-Encoding ("" = absent) | Expect ("" = absent) | Content-Type |
- *   query string (name=value pairs joined by '&', as MHD splits them)
+/* Fuzzes the HTTP server's readers of client bytes (src/server/http_parse.h, defined in http.c,
+ * routes.c and precondition.c). Outside bytes: a request's URL path and query string and its
+ * Authorization, Range, conditional (If-Match, If-None-Match, If-Modified-Since,
+ * If-Unmodified-Since, If-Range), Content-Length, Transfer-Encoding, Expect and Content-Type
+ * headers. The input is split at '\n' into those fields, in this order:
+ *   key (raw, escapes intact) | Range | object length (decimal) | a conditional header's value |
+ *   Authorization | Content-Length | Transfer-Encoding ("" = absent) | Expect ("" = absent) |
+ *   Content-Type | query string (name=value pairs joined by '&', as MHD splits them)
  * and each piece goes through the function the server calls, the query through http_query_arg
  * for the list and flush routes, then as http_handle_list decodes prefix, start_after and limit.
+ * The conditional value is read as an entity-tag list, an HTTP-date and an If-Range value, and
+ * evaluated as each of the four preconditions, for a read and for a write.
  *
  * Asserts: no memory error or undefined behaviour; a decoded key is 1..FLOE_MAX_KEY_BYTES bytes,
  * NUL-terminated, with no NUL inside and no '.' or '..' segment, and equals the raw key when that
- * has no '%'; a satisfiable range has first <= last < length; a bearer token lies inside its
- * header; token access is none, read or write, and write exactly for the write token; a body the
- * server would read fits max_object_bytes, and one it drops is over it, under the discard cap and
- * sent without Expect; a valid Content-Type is 1..255 printable bytes; no query parameter is taken
- * twice. */
+ * has no '%'; a satisfiable range has first <= last < length; a date read lies in years 0..9999; a
+ * precondition that does not pass names its header, and If-None-Match alone never makes a read
+ * 412; a bearer token lies inside its header; token access is none, read or write, and write
+ * exactly for the write token; a body the server would read fits max_object_bytes, and one it
+ * drops is over it, under the discard cap and sent without Expect; a valid Content-Type is 1..255
+ * printable bytes; no query parameter is taken twice. */
 #include <openssl/sha.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -60,7 +64,7 @@ static void check_key(const char *raw)
         FUZZ_CHECK(strcmp(raw, key) == 0);
 }
 
-static void check_range(const char *range, const char *len_text, const char *inm)
+static void check_range(const char *range, const char *len_text)
 {
     uint64_t len = 0, first = 0, last = 0;
     if (http_parse_u64(len_text, &len) != 0)
@@ -68,7 +72,30 @@ static void check_range(const char *range, const char *len_text, const char *inm
     const char *h = range[0] ? range : NULL;
     if (http_parse_range(h, len, &first, &last) == RANGE_OK)
         FUZZ_CHECK(first <= last && last < len);
-    (void)http_etag_matches(inm, "\"2a\"");
+}
+
+static void check_conditions(const char *value)
+{
+    const char *etag = "\"2a\"";
+    (void)http_etag_list_match(value, etag, 0);
+    (void)http_etag_list_match(value, NULL, 1);
+    (void)http_if_range_allows(value, etag);
+    int64_t t = 0;
+    if (http_parse_date(value, 1796083200, &t) == 0)
+        FUZZ_CHECK(t >= -62167219200 && t <= 253402300860);
+    for (int slot = 0; slot < 4; slot++)
+        for (int read = 0; read < 2; read++) {
+            struct http_conditions h = {0};
+            const char **slots[4] = {&h.if_match, &h.if_none_match, &h.if_modified_since,
+                                     &h.if_unmodified_since};
+            *slots[slot] = value;
+            const char *by = NULL;
+            enum http_precondition pc =
+                http_preconditions_evaluate(&h, slot & 1 ? etag : NULL, 784111777, read, 1796083200, &by);
+            FUZZ_CHECK(pc == HTTP_PRECONDITION_PASS || by != NULL);
+            if (slot == 1 && read)
+                FUZZ_CHECK(pc != HTTP_PRECONDITION_FAILED);
+        }
 }
 
 static void check_auth(const char *authorization)
@@ -171,7 +198,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
     check_key(field[0]);
-    check_range(field[1], field[2], field[3]);
+    check_range(field[1], field[2]);
+    check_conditions(field[3]);
     check_auth(field[4]);
     check_put(field[5], field[6], field[7], field[8]);
     check_query(field[9]);
