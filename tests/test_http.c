@@ -2,6 +2,7 @@
  * FLOE_TEST_BINARY from the environment) listening on a free 127.0.0.1 port. */
 #include <arpa/inet.h>
 #include <curl/curl.h>
+#include <openssl/evp.h>
 #include <errno.h>
 #include <jansson.h>
 #include <netinet/in.h>
@@ -724,6 +725,83 @@ static void assert_body(const char *path, const char *want)
                   r->status, r->body, want);
     resp_free(r);
 }
+
+/* The digest headers of body: Content-MD5 (base64) and x-floe-checksum-sha256 (hex and base64). */
+static void digests_of(const char *body, char md5_b64[32], char sha_hex[80], char sha_b64[64])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    ck_assert_int_eq(EVP_Digest(body, strlen(body), md, &n, EVP_md5(), NULL), 1);
+    EVP_EncodeBlock((unsigned char *)md5_b64, md, (int)n);
+    ck_assert_int_eq(EVP_Digest(body, strlen(body), md, &n, EVP_sha256(), NULL), 1);
+    for (unsigned i = 0; i < n; i++)
+        snprintf(sha_hex + 2 * i, 3, "%02x", md[i]);
+    EVP_EncodeBlock((unsigned char *)sha_b64, md, (int)n);
+}
+
+/* Content-MD5 and x-floe-checksum-sha256 (issue 11): a PUT whose body matches the digest it sent
+ * is stored; one whose body does not is 400 bad_digest and stores nothing, leaving the version
+ * before it; a header that is not a digest of the right size is 400 invalid_digest. */
+START_TEST(http_put_checks_content_md5_and_sha256)
+{
+    const char *path = "/v1/objects/digest/a";
+    char md5[32], hex[80], b64[64], h1[128], h2[128];
+    digests_of("the right bytes", md5, hex, b64);
+
+    snprintf(h1, sizeof h1, "Content-MD5: %s", md5);
+    resp *r = req2("PUT", path, h1, NULL, "the right bytes", 15);
+    ck_assert_msg(r->status == 201, "%ld %s", r->status, r->body);
+    resp_free(r);
+    assert_body(path, "the right bytes");
+    const char *sha_forms[] = {hex, b64};
+    for (int i = 0; i < 2; i++) {
+        snprintf(h2, sizeof h2, "x-floe-checksum-sha256: %s", sha_forms[i]);
+        r = req2("PUT", path, h1, h2, "the right bytes", 15);
+        ck_assert_msg(r->status == 201, "%ld %s", r->status, r->body);
+        resp_free(r);
+    }
+
+    /* The same digests over other bytes: refused, the object stays as it was. */
+    const char *bad_sets[][2] = {{h1, NULL}, {h2, NULL}, {h1, "x-floe-checksum-sha256: 00"}, {NULL, NULL}};
+    snprintf(h2, sizeof h2, "x-floe-checksum-sha256: %s", hex);
+    for (int i = 0; i < 2; i++) {
+        r = req2("PUT", path, bad_sets[i][0], bad_sets[i][1], "the wrong bytes", 15);
+        assert_error(r, 400, "bad_digest");
+        ck_assert_msg(error_mentions(r, i == 0 ? "MD5" : "SHA-256"), "%s", r->body);
+        resp_free(r);
+        assert_body(path, "the right bytes");
+    }
+    r = req2("PUT", "/v1/objects/digest/new", h1, NULL, "the wrong bytes", 15);
+    assert_error(r, 400, "bad_digest");
+    resp_free(r);
+    ck_assert_int_eq(status_of("GET", "/v1/objects/digest/new", NULL, -1), 404);
+    /* The right MD5 with a wrong SHA-256 is refused too. */
+    snprintf(h2, sizeof h2, "x-floe-checksum-sha256: %064d", 0);
+    r = req2("PUT", path, h1, h2, "the right bytes", 15);
+    assert_error(r, 400, "bad_digest");
+    resp_free(r);
+
+    /* Not a digest: wrong length, not base64, hex for MD5, a digest of the wrong size. */
+    const char *malformed[] = {"Content-MD5: abc",
+                               "Content-MD5: !!!!!!!!!!!!!!!!!!!!!!==",
+                               "Content-MD5: 00112233445566778899aabbccddeeff",
+                               "x-floe-checksum-sha256: 0011",
+                               "x-floe-checksum-sha256: zz00000000000000000000000000000000000000000000000000000000000000",
+                               NULL};
+    for (int i = 0; malformed[i]; i++) {
+        r = req2("PUT", "/v1/objects/digest/new", malformed[i], NULL, "the right bytes", 15);
+        assert_error(r, 400, "invalid_digest");
+        resp_free(r);
+    }
+    ck_assert_int_eq(status_of("GET", "/v1/objects/digest/new", NULL, -1), 404);
+    /* An empty body has digests too. */
+    digests_of("", md5, hex, b64);
+    snprintf(h1, sizeof h1, "Content-MD5: %s", md5);
+    r = req2("PUT", "/v1/objects/digest/empty", h1, NULL, "", 0);
+    ck_assert_msg(r->status == 201, "%ld %s", r->status, r->body);
+    resp_free(r);
+}
+END_TEST
 
 struct cond_row {
     const char *h1, *h2;
@@ -2085,6 +2163,7 @@ static Suite *http_suite(void)
     tcase_add_test(tc, http_keys_with_slashes_spaces_and_utf8);
     tcase_add_test(tc, http_malformed_keys_are_400);
     tcase_add_test(tc, http_key_longer_than_1024_bytes_is_414);
+    tcase_add_test(tc, http_put_checks_content_md5_and_sha256);
     tcase_add_test(tc, http_delete_is_204_then_get_is_404);
     tcase_add_test(tc, http_head_has_the_headers_and_no_body);
     tcase_add_test(tc, http_get_and_head_send_last_modified_from_the_write_time);

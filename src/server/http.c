@@ -870,6 +870,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
         atomic_fetch_add(&s->uploads_aborted, 1);
         free(r->body);
     }
+    EVP_MD_CTX_free(r->md5_ctx);
+    EVP_MD_CTX_free(r->sha256_ctx);
     if (r->body_reserved)
         atomic_fetch_sub(&s->body_bytes_reserved, r->body_reserved);
     budget_release(&s->responses, r->resp_reserved);

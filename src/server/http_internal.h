@@ -8,6 +8,7 @@
 #define FLOE_HTTP_INTERNAL_H
 
 #include <microhttpd.h>
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -110,6 +111,10 @@ typedef struct http_req {
     uint64_t body_len, body_expected, body_reserved;
     uint64_t body_start_ns;
     int has_content_type;
+    /* Content-MD5 and x-floe-checksum-sha256 of a PUT: the digests the client sent, and the hashes
+     * of the body as it arrives (NULL when the header was not sent); checked before the write. */
+    EVP_MD_CTX *md5_ctx, *sha256_ctx;
+    unsigned char want_md5[16], want_sha256[32];
     size_t key_len;
     /* conditional requests: the headers (pointing into MHD's copies, or into cond_joined for a
      * header sent on several lines, owned here) */

@@ -5,7 +5,9 @@
  */
 #include "http_internal.h"
 
+#include <ctype.h>
 #include <inttypes.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -434,6 +436,57 @@ enum http_put_length http_put_length_check(const char *content_length, const cha
     return HTTP_PUT_LENGTH_OK;
 }
 
+/* Decodes a digest header of n bytes: standard base64 (with its padding), or for SHA-256 also 2n
+ * hex digits. 0, or -1 if it is neither. */
+static int decode_digest(const char *h, unsigned char *out, size_t n, int hex_too)
+{
+    size_t len = strlen(h);
+    if (hex_too && len == 2 * n) {
+        for (size_t i = 0; i < n; i++) {
+            unsigned v;
+            if (!isxdigit((unsigned char)h[2 * i]) || !isxdigit((unsigned char)h[2 * i + 1]) ||
+                sscanf(h + 2 * i, "%2x", &v) != 1)
+                return -1;
+            out[i] = (unsigned char)v;
+        }
+        return 0;
+    }
+    size_t b64 = (n + 2) / 3 * 4, pad = b64 / 4 * 3 - n;
+    if (len != b64)
+        return -1;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)h[i];
+        int ok = i >= len - pad ? ch == '=' : (isalnum(ch) || ch == '+' || ch == '/');
+        if (!ok)
+            return -1;
+    }
+    unsigned char buf[48];
+    if (EVP_DecodeBlock(buf, (const unsigned char *)h, (int)len) != (int)(b64 / 4 * 3))
+        return -1;
+    memcpy(out, buf, n);
+    return 0;
+}
+
+/* Sets up the hash of the body that a digest header asks for; answers 400 itself for a malformed
+ * one (*ret) and returns -1 then, or on out of memory (503). */
+static int begin_digest(http_req *r, struct MHD_Connection *c, const char *name, const EVP_MD *md,
+                        unsigned char *want, size_t n, int hex_too, EVP_MD_CTX **ctx, enum MHD_Result *ret)
+{
+    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
+    if (!h)
+        return 0;
+    if (decode_digest(h, want, n, hex_too) < 0) {
+        *ret = http_respond_error(r, c, 400, "invalid_digest", "%s must be the base64%s of a %zu-byte digest",
+                                  name, hex_too ? " (or hex)" : "", n);
+        return -1;
+    }
+    if (!(*ctx = EVP_MD_CTX_new()) || EVP_DigestInit_ex(*ctx, md, NULL) != 1) {
+        *ret = http_respond_error(r, c, 503, "out_of_memory", "cannot start the %s hash", name);
+        return -1;
+    }
+    return 0;
+}
+
 /* First call of a PUT: checks the headers and sets up the body buffer, or answers with an error. */
 enum MHD_Result http_begin_put(http_req *r, struct MHD_Connection *c)
 {
@@ -450,6 +503,11 @@ enum MHD_Result http_begin_put(http_req *r, struct MHD_Connection *c)
         memcpy(r->content_type, ct, n + 1);
         r->has_content_type = 1;
     }
+    enum MHD_Result ret = MHD_NO;
+    if (begin_digest(r, c, "Content-MD5", EVP_md5(), r->want_md5, sizeof r->want_md5, 0, &r->md5_ctx, &ret) < 0 ||
+        begin_digest(r, c, "x-floe-checksum-sha256", EVP_sha256(), r->want_sha256, sizeof r->want_sha256, 1,
+                     &r->sha256_ctx, &ret) < 0)
+        return ret;
     uint64_t len = 0;
     uint64_t max = s->cfg->options.max_object_bytes;
     switch (http_put_length_check(
@@ -508,6 +566,9 @@ enum MHD_Result http_receive_body(http_req *r, const char *data, size_t *size)
         return MHD_NO; /* MHD enforces Content-Length, so this is a request we did not set up */
     memcpy(r->body + r->body_len, data, n);
     r->body_len += n;
+    if ((r->md5_ctx && EVP_DigestUpdate(r->md5_ctx, data, n) != 1) ||
+        (r->sha256_ctx && EVP_DigestUpdate(r->sha256_ctx, data, n) != 1))
+        return MHD_NO;
     atomic_fetch_add_explicit(&s->bytes_in, n, memory_order_relaxed);
     uint32_t floor = s->cfg->http.min_body_bytes_per_s;
     if (floor > 0 && r->body_len < r->body_expected) {
@@ -534,6 +595,27 @@ enum MHD_Result http_finish_put(http_req *r, struct MHD_Connection *c)
         return http_respond_error(r, c, 400, "bad_request",
                                   "the body has %" PRIu64 " bytes, Content-Length said %" PRIu64, r->body_len,
                                   r->body_expected);
+    struct {
+        EVP_MD_CTX *ctx;
+        const unsigned char *want;
+        const char *name;
+    } digests[2] = {{r->md5_ctx, r->want_md5, "Content-MD5"}, {r->sha256_ctx, r->want_sha256, "x-floe-checksum-sha256"}};
+    for (int i = 0; i < 2; i++) {
+        unsigned char got[EVP_MAX_MD_SIZE];
+        unsigned int got_len = 0;
+        if (!digests[i].ctx)
+            continue;
+        if (EVP_DigestFinal_ex(digests[i].ctx, got, &got_len) != 1)
+            return http_respond_error(r, c, 503, "out_of_memory", "cannot finish the %s hash", digests[i].name);
+        if (CRYPTO_memcmp(got, digests[i].want, got_len) != 0) {
+            /* Nothing is stored; the body goes now, not counted as an aborted upload. */
+            free(r->body);
+            r->body = NULL;
+            return http_respond_error(r, c, 400, "bad_digest",
+                                      "the body's %s does not match the %s header: nothing was stored",
+                                      i == 0 ? "MD5" : "SHA-256", digests[i].name);
+        }
+    }
     return http_start_work(r, c, WORK_PUT);
 }
 
