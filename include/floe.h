@@ -15,7 +15,8 @@
  * only ever added at the end. A program built against a newer header than the library is refused by
  * floe_open with FLOE_EINVAL, naming both sizes. The other structs (floe_value, floe_list,
  * floe_list_entry, floe_retention_rule) have no size field: a field added to one of them changes the
- * library's soname (libfloe.so.1 added floe_value.write_ms), so a program built against an older
+ * library's soname (libfloe.so.1 added floe_value.write_ms, libfloe.so.2 floe_list_entry.write_ms),
+ * so a program built against an older
  * floe.h keeps loading the library it was built for and is never handed a larger struct.
  */
 #ifndef FLOE_H
@@ -264,6 +265,7 @@ typedef struct floe_list_entry {
     size_t key_len;
     uint64_t value_len;
     uint64_t seq;
+    uint64_t write_ms; /* as floe_value.write_ms: when the listed version was written, 0 if unknown */
 } floe_list_entry;
 
 typedef struct floe_list {

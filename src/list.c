@@ -107,7 +107,7 @@ static list_src *src_min(list_src *src, size_t n)
 
 /* Appends an entry (taking key) to res, growing its array up to limit entries. */
 static int list_append(floe_list *res, size_t *cap, size_t limit, char *key, uint32_t key_len,
-                       uint64_t value_len, uint64_t seq)
+                       uint64_t value_len, uint64_t seq, uint64_t write_ms)
 {
     if (res->count == *cap) {
         size_t ncap = *cap * 2 > limit ? limit : *cap * 2;
@@ -118,7 +118,7 @@ static int list_append(floe_list *res, size_t *cap, size_t limit, char *key, uin
         *cap = ncap;
     }
     res->entries[res->count++] =
-        (floe_list_entry){.key = key, .key_len = key_len, .value_len = value_len, .seq = seq};
+        (floe_list_entry){.key = key, .key_len = key_len, .value_len = value_len, .seq = seq, .write_ms = write_ms};
     return 0;
 }
 
@@ -142,7 +142,7 @@ static int merge(const floe_options *opts, uint64_t now_ms, const pdel_set *pdel
                    (start_after_len && key_cmp(kcopy, klen, start_after, start_after_len) <= 0) ||
                    retention_expired(opts, kcopy, klen, best->cur.write_ms, now_ms) ||
                    pdel_set_hides(pdels, kcopy, klen, best->cur.seq, vis);
-        uint64_t value_len = best->cur.value_len, seq = best->cur.seq;
+        uint64_t value_len = best->cur.value_len, seq = best->cur.seq, write_ms = best->cur.write_ms;
         int rc = 0;
         for (size_t i = 0; i < n_src && rc == 0; i++)
             rc = src_skip(&src[i], (const uint8_t *)kcopy, klen);
@@ -152,7 +152,7 @@ static int merge(const floe_options *opts, uint64_t now_ms, const pdel_set *pdel
             return 0;
         }
         if (rc == 0 && !skip)
-            rc = list_append(res, cap, limit, kcopy, klen, value_len, seq);
+            rc = list_append(res, cap, limit, kcopy, klen, value_len, seq, write_ms);
         if (rc < 0 || skip)
             free(kcopy);
         if (rc < 0)

@@ -202,7 +202,7 @@ START_TEST(db_store_written_with_version_2_segments_opens)
 }
 END_TEST
 
-/* floe_get's write time is the one the write took, from the pending segment, after a WAL replay,
+/* floe_get's (and floe_list_keys') write time is the one the write took, from the pending segment, after a WAL replay,
  * from a segment file and from the object cache alike. */
 START_TEST(db_write_time_is_kept_through_wal_segment_and_cache)
 {
@@ -226,6 +226,13 @@ START_TEST(db_write_time_is_kept_through_wal_segment_and_cache)
         ck_assert_int_eq(floe_get(db, "b", 1, &v), 0);
         ck_assert_uint_eq(v.write_ms, t + 5000);
         floe_value_free(&v);
+        /* a list gives each key the write time of the version it lists */
+        floe_list *l = NULL;
+        ck_assert_int_eq(floe_list_keys(db, NULL, 0, NULL, 0, 0, &l), 0);
+        ck_assert_uint_eq(l->count, 2);
+        ck_assert_uint_eq(l->entries[0].write_ms, t);
+        ck_assert_uint_eq(l->entries[1].write_ms, t + 5000);
+        floe_list_free(l);
         if (round == 0) { /* replayed from the WAL */
             ck_assert_int_eq(floe_close(db), 0);
             db = open_or_die(&o);

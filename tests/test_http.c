@@ -1559,6 +1559,19 @@ START_TEST(http_list_paginates_in_key_order)
             ck_assert_str_eq(json_string_value(json_object_get(e, "key")), want);
             ck_assert_int_eq(json_integer_value(json_object_get(e, "size")), seen >= 10 ? 2 : 1);
             ck_assert_int_gt(json_integer_value(json_object_get(e, "seq")), 0);
+            /* each entry has the ETag and Last-Modified a GET of it sends (issue 11) */
+            char kpath[64];
+            snprintf(kpath, sizeof kpath, "/v1/objects/%s", want);
+            resp *g = req("GET", kpath, NULL, NULL, -1);
+            ck_assert_int_eq(g->status, 200);
+            const char *etag = json_string_value(json_object_get(e, "etag"));
+            ck_assert_msg(etag && strcmp(etag, resp_header(g, "ETag")) == 0, "list etag %s", etag ? etag : "(none)");
+            const char *lm = json_string_value(json_object_get(e, "last_modified"));
+            ck_assert_msg(lm && strcmp(lm, resp_header(g, "Last-Modified")) == 0, "list last_modified %s",
+                          lm ? lm : "(none)");
+            json_int_t wms = json_integer_value(json_object_get(e, "write_ms"));
+            ck_assert_int_eq(wms / 1000, last_modified_of(kpath));
+            resp_free(g);
             seen++;
         }
         json_t *next = json_object_get(root, "next_start_after");

@@ -715,7 +715,15 @@ enum MHD_Result http_handle_list(http_req *r, struct MHD_Connection *c)
         const floe_list_entry *e = &list->entries[i];
         buf_puts(&b, i ? ",{" : "{");
         key_json(&b, "key", e->key, e->key_len);
-        buf_printf(&b, ",\"size\":%" PRIu64 ",\"seq\":%" PRIu64 "}", e->value_len, e->seq);
+        char etag[40], modified[40];
+        format_etag(etag, sizeof etag, e->seq);
+        format_http_date(modified, sizeof modified, e->write_ms);
+        /* the ETag's quotes are part of it (as GET sends it), escaped for JSON */
+        buf_printf(&b, ",\"size\":%" PRIu64 ",\"seq\":%" PRIu64 ",\"etag\":\"\\\"%.*s\\\"\"", e->value_len,
+                   e->seq, (int)strlen(etag) - 2, etag + 1);
+        if (modified[0])
+            buf_printf(&b, ",\"last_modified\":\"%s\",\"write_ms\":%" PRIu64, modified, e->write_ms);
+        buf_puts(&b, "}");
     }
     buf_printf(&b, "],\"truncated\":%s", list->truncated ? "true" : "false");
     if (list->truncated && list->count > 0) {
