@@ -1736,7 +1736,8 @@ int segment_get(segment_t *s, const void *key, size_t key_len, segment_hit *out)
     if (rc < 0) {
         rc = block_malformed(s, b, "entries do not parse");
     } else if (rc == 1 && c.key_len == key_len && memcmp(c.key, key, key_len) == 0) {
-        uint8_t *value = malloc(c.e.value_len ? c.e.value_len : 1);
+        /* One byte more for the NUL that floe_value promises (read.c hands this buffer over). */
+        uint8_t *value = malloc(c.e.value_len + 1);
         char *ct = c.e.ct_len ? malloc(c.e.ct_len + 1u) : NULL;
         if (!value || (c.e.ct_len && !ct)) {
             free(value);
@@ -1746,6 +1747,7 @@ int segment_get(segment_t *s, const void *key, size_t key_len, segment_hit *out)
         } else {
             if (c.e.value_len)
                 memcpy(value, c.e.value, c.e.value_len);
+            value[c.e.value_len] = '\0';
             if (ct) {
                 memcpy(ct, c.e.ct, c.e.ct_len);
                 ct[c.e.ct_len] = '\0';

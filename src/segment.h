@@ -112,7 +112,7 @@ typedef struct segment_hit {
     uint8_t type; /* ENTRY_PUT or ENTRY_DELETE */
     uint64_t seq;
     uint64_t write_ms; /* unix ms of the write; 0 in version 1 segments (unknown) */
-    uint8_t *value;
+    uint8_t *value; /* malloc'd, value_len bytes and a NUL after them */
     uint32_t value_len;
     char *content_type; /* NUL-terminated, NULL if none */
 } segment_hit;

@@ -244,6 +244,33 @@ START_TEST(db_write_time_is_kept_through_wal_segment_and_cache)
 }
 END_TEST
 
+/* floe.h: floe_value.data is NUL-terminated one byte past len, whichever tier served it: the
+ * pending segment, a segment file (object cache off, so the file's reader hands its buffer over),
+ * and the object cache. */
+START_TEST(db_value_is_nul_terminated_from_every_tier)
+{
+    floe_options o = small_opts();
+    o.cache.object_bytes = 0;
+    for (int cached = 0; cached < 2; cached++) {
+        if (cached)
+            o.cache.object_bytes = 1 << 20;
+        floe_t *db = open_or_die(&o);
+        put_str(db, "nul", "abc");
+        for (int round = 0; round < 3; round++) {
+            floe_value v = {0};
+            ck_assert_int_eq(floe_get(db, "nul", 3, &v), 0);
+            ck_assert_uint_eq(v.len, 3);
+            ck_assert_int_eq(((const char *)v.data)[3], '\0');
+            ck_assert_str_eq((const char *)v.data, "abc");
+            floe_value_free(&v);
+            if (round == 0)
+                ck_assert_int_eq(floe_flush(db, FLOE_DURABLE_LOCAL), 0);
+        }
+        ck_assert_int_eq(floe_close(db), 0);
+    }
+}
+END_TEST
+
 /* Lists every key under prefix into out (comma-separated). */
 static void list_all(floe_t *db, const char *prefix, char *out, size_t cap)
 {
@@ -926,6 +953,7 @@ static Suite *db_suite(void)
     tcase_add_test(tc, db_put_get_returns_value_content_type_seq_and_tier);
     tcase_add_test(tc, db_store_written_with_the_version_1_wal_opens);
     tcase_add_test(tc, db_store_written_with_version_2_segments_opens);
+    tcase_add_test(tc, db_value_is_nul_terminated_from_every_tier);
     tcase_add_test(tc, db_write_time_is_kept_through_wal_segment_and_cache);
     tcase_add_test(tc, db_expired_objects_disappear_from_get_and_list);
     tcase_add_test(tc, db_expired_newest_version_does_not_bring_back_an_older_one);
