@@ -257,7 +257,20 @@ typedef struct floe_value {
  * failed), FLOE_ERANGE (a cold object is shorter than the manifest says), FLOE_EIO, FLOE_ENOMEM. */
 FLOE_API int floe_get(floe_t *db, const void *key, size_t key_len, floe_value *out);
 
-/* Frees what floe_get put in *v and zeroes it. Safe on a zeroed value. */
+/* floe_get without the bytes: the newest version's metadata, as floe_get gives it, with out->data
+ * NULL and out->len the object's length. Reads no more than the lookup needs (no copy of the value,
+ * which is not put in the object cache). Free with floe_value_free. Errors as floe_get. */
+FLOE_API int floe_head(floe_t *db, const void *key, size_t key_len, floe_value *out);
+
+/* Bytes [offset, offset + length) of the newest version of key, cut at the object's end (length
+ * UINT64_MAX: to the end). out->data holds only them (NUL-terminated one past out->len) and the
+ * rest of *out is as floe_get gives it; *total_out (may be NULL) gets the object's length. An offset
+ * equal to the length gives 0 bytes; one past it is FLOE_ERANGE. Free with floe_value_free.
+ * Errors: as floe_get, and FLOE_ERANGE. */
+FLOE_API int floe_read_range(floe_t *db, const void *key, size_t key_len, uint64_t offset, uint64_t length,
+                             floe_value *out, uint64_t *total_out);
+
+/* Frees what floe_get, floe_head or floe_read_range put in *v and zeroes it. Safe on a zeroed value. */
 FLOE_API void floe_value_free(floe_value *v);
 
 typedef struct floe_list_entry {

@@ -1,5 +1,7 @@
-/* floe_get: a point read through the object cache, the pending and sealed memtables, then the
- * segments newest first (local files, then the cold tier through the metadata and block caches).
+/* floe_get, floe_head and floe_read_range: a point read through the object cache, the pending and
+ * sealed memtables, then the segments newest first (local files, then the cold tier through the
+ * metadata and block caches). The three differ only in what they copy of the value found: all of
+ * it, none (its length), or a range (read_want).
  *
  * Invariants:
  *  1. A read sees only versions with seq <= visible_seq, read once at its start, so it never sees a
@@ -17,6 +19,7 @@
  *  4. The object cache keeps each value's write time and a hit is checked against retention like
  *     any other source, so a cached value stops being served the moment it expires.
  */
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,12 +48,23 @@ static void cached_value_free(void *p)
     free(cv);
 }
 
-static int value_fill(floe_value *out, const void *data, size_t len, const char *ct, size_t ct_len,
-                      uint64_t seq, uint64_t write_ms, floe_tier tier)
+/* What a read copies of the value it finds: bytes [offset, offset + length), cut at the value's
+ * end; with head, none (out->data NULL, out->len the value's length). total gets the value's length. */
+typedef struct read_want {
+    uint64_t offset, length;
+    int head;
+    uint64_t total;
+} read_want;
+
+static int value_fill(floe_value *out, read_want *want, const void *data, size_t total, const char *ct,
+                      size_t ct_len, uint64_t seq, uint64_t write_ms, floe_tier tier)
 {
-    char *buf = malloc(len + 1);
+    uint64_t from = want->head || want->offset > total ? total : want->offset;
+    size_t len = want->head ? 0 : (size_t)(total - from < want->length ? total - from : want->length);
+    want->total = total;
+    char *buf = want->head ? NULL : malloc(len + 1);
     char *ctc = NULL;
-    if (!buf)
+    if (!want->head && !buf)
         return err_set(FLOE_ENOMEM, "get: out of memory for a %zu-byte value", len);
     if (ct && ct_len) {
         ctc = malloc(ct_len + 1);
@@ -61,11 +75,13 @@ static int value_fill(floe_value *out, const void *data, size_t len, const char 
         memcpy(ctc, ct, ct_len);
         ctc[ct_len] = '\0';
     }
-    if (len)
-        memcpy(buf, data, len);
-    buf[len] = '\0';
+    if (buf) {
+        if (len)
+            memcpy(buf, (const uint8_t *)data + from, len);
+        buf[len] = '\0';
+    }
     out->data = buf;
-    out->len = len;
+    out->len = want->head ? total : len;
     out->content_type = ctc;
     out->seq = seq;
     out->tier = tier;
@@ -91,7 +107,8 @@ static void count_hit(floe_t *db, floe_tier tier)
 
 /* 1 and *out filled on an object-cache hit (rc in *rc), 0 on a miss with *gen the shard's
  * generation for a later insert (note 2). */
-static int get_cached(floe_t *db, const void *key, size_t key_len, floe_value *out, uint64_t *gen, int *rc)
+static int get_cached(floe_t *db, const void *key, size_t key_len, read_want *want, floe_value *out, uint64_t *gen,
+                      int *rc)
 {
     *gen = UINT64_MAX;
     if (!db->object_cache)
@@ -107,9 +124,8 @@ static int get_cached(floe_t *db, const void *key, size_t key_len, floe_value *o
         *rc = err_set(FLOE_ENOTFOUND, "key not found (expired under its retention rule)");
         return 1;
     }
-    *rc =
-        value_fill(out, cv->data, cv->len, cv->content_type, cv->content_type ? strlen(cv->content_type) : 0,
-                   cv->seq, cv->write_ms, FLOE_TIER_MEMORY);
+    *rc = value_fill(out, want, cv->data, cv->len, cv->content_type,
+                     cv->content_type ? strlen(cv->content_type) : 0, cv->seq, cv->write_ms, FLOE_TIER_MEMORY);
     lru_release(db->object_cache, h);
     if (*rc == 0)
         count_hit(db, FLOE_TIER_MEMORY);
@@ -118,8 +134,8 @@ static int get_cached(floe_t *db, const void *key, size_t key_len, floe_value *o
 
 static void cache_value(floe_t *db, const void *key, size_t key_len, const segment_hit *hit, uint64_t gen)
 {
-    if (!db->object_cache || hit->value_len > OBJECT_CACHE_MAX_VALUE_BYTES)
-        return;
+    if (!db->object_cache || hit->value_len > OBJECT_CACHE_MAX_VALUE_BYTES || hit->value_len != hit->total_len)
+        return; /* too large, or only part of it was read */
     cached_value *cv = malloc(sizeof *cv + hit->value_len);
     if (!cv)
         return;
@@ -133,7 +149,8 @@ static void cache_value(floe_t *db, const void *key, size_t key_len, const segme
 }
 
 /* Looks key up in the memtables of v: 1 if one has a version (rc says what it was), 0 if none. */
-static int get_memory(floe_t *db, view *v, const void *key, size_t key_len, uint64_t vis, floe_value *out, int *rc)
+static int get_memory(floe_t *db, view *v, const void *key, size_t key_len, uint64_t vis, read_want *want,
+                      floe_value *out, int *rc)
 {
     entry me;
     int found = memtable_get(v->mem, key, key_len, vis, &me);
@@ -146,7 +163,7 @@ static int get_memory(floe_t *db, view *v, const void *key, size_t key_len, uint
     } else if (expired(db, key, key_len, me.write_ms)) {
         *rc = err_set(FLOE_ENOTFOUND, "key not found (expired under its retention rule)");
     } else {
-        *rc = value_fill(out, me.value, me.value_len, me.content_type, me.content_type_len, me.seq,
+        *rc = value_fill(out, want, me.value, me.value_len, me.content_type, me.content_type_len, me.seq,
                          me.write_ms, FLOE_TIER_MEMORY);
         if (*rc == 0)
             count_hit(db, FLOE_TIER_MEMORY);
@@ -155,7 +172,8 @@ static int get_memory(floe_t *db, view *v, const void *key, size_t key_len, uint
 }
 
 /* Looks key up in segment r: 1 if it has a version (rc says what it was), 0 if not, <0 on error. */
-static int get_segment(floe_t *db, segref *r, const void *key, size_t key_len, uint64_t gen, floe_value *out)
+static int get_segment(floe_t *db, segref *r, const void *key, size_t key_len, uint64_t gen, read_want *want,
+                       floe_value *out)
 {
     if (!segref_may_contain(r, key, key_len))
         return 0;
@@ -164,7 +182,10 @@ static int get_segment(floe_t *db, segref *r, const void *key, size_t key_len, u
     if (rc < 0)
         return rc;
     segment_hit hit = {0};
-    int got = r->path || segment_may_contain(use.seg, key, key_len) ? segment_get(use.seg, key, key_len, &hit) : 0;
+    int got = r->path || segment_may_contain(use.seg, key, key_len)
+                  ? segment_get_range(use.seg, key, key_len, want->head ? UINT64_MAX : want->offset,
+                                      want->head ? 0 : want->length, &hit)
+                  : 0;
     segref_release(db, &use);
     if (got <= 0)
         return got;
@@ -180,8 +201,13 @@ static int get_segment(floe_t *db, segref *r, const void *key, size_t key_len, u
         return err_set(FLOE_ENOMEM, "get: out of memory");
     }
     /* Hand the segment's buffers over instead of copying them again. */
+    want->total = hit.total_len;
+    if (want->head) {
+        free(hit.value);
+        hit.value = NULL;
+    }
     out->data = hit.value;
-    out->len = hit.value_len;
+    out->len = want->head ? hit.total_len : hit.value_len;
     out->content_type = hit.content_type;
     out->seq = hit.seq;
     out->write_ms = hit.write_ms;
@@ -200,16 +226,17 @@ static int hidden_by_prefix_delete(const view *v, const void *key, size_t key_le
     return err_set(FLOE_ENOTFOUND, "key not found (deleted with its prefix)");
 }
 
-int floe_get(floe_t *db, const void *key, size_t key_len, floe_value *out)
+static int store_read(floe_t *db, const char *what, const void *key, size_t key_len, read_want *want,
+                      floe_value *out)
 {
     int rc;
     if (!db || !out)
-        return err_set(FLOE_EINVAL, "floe_get: store handle and out are required");
+        return err_set(FLOE_EINVAL, "%s: store handle and out are required", what);
     if ((rc = store_check_key(key, key_len)) < 0)
         return rc;
     atomic_fetch_add_explicit(&db->n_gets, 1, memory_order_relaxed);
     uint64_t gen;
-    if (get_cached(db, key, key_len, out, &gen, &rc)) {
+    if (get_cached(db, key, key_len, want, out, &gen, &rc)) {
         if (rc == 0 && atomic_load_explicit(&db->n_pdels, memory_order_acquire)) {
             uint64_t vis = atomic_load(&db->visible_seq);
             view *v = view_acquire(db);
@@ -221,14 +248,14 @@ int floe_get(floe_t *db, const void *key, size_t key_len, floe_value *out)
 
     uint64_t vis = atomic_load(&db->visible_seq);
     view *v = view_acquire(db);
-    if (!get_memory(db, v, key, key_len, vis, out, &rc)) {
+    if (!get_memory(db, v, key, key_len, vis, want, out, &rc)) {
         int got = 0;
         for (size_t i = 0; i < v->n_l0 && got == 0; i++)
-            got = get_segment(db, v->segs[i], key, key_len, gen, out);
+            got = get_segment(db, v->segs[i], key, key_len, gen, want, out);
         for (size_t i = 0; i < v->n_runs && got == 0; i++) {
             segref *r = view_run_find(v, &v->runs[i], key, key_len);
             if (r)
-                got = get_segment(db, r, key, key_len, gen, out);
+                got = get_segment(db, r, key, key_len, gen, want, out);
         }
         rc = got < 0 ? got : got > 0 ? 0 : err_set(FLOE_ENOTFOUND, "key not found");
     }
@@ -238,6 +265,37 @@ int floe_get(floe_t *db, const void *key, size_t key_len, floe_value *out)
         atomic_fetch_add_explicit(&db->misses, 1, memory_order_relaxed);
     view_unref(v);
     return rc;
+}
+
+int floe_get(floe_t *db, const void *key, size_t key_len, floe_value *out)
+{
+    read_want want = {.offset = 0, .length = UINT64_MAX};
+    return store_read(db, "floe_get", key, key_len, &want, out);
+}
+
+int floe_head(floe_t *db, const void *key, size_t key_len, floe_value *out)
+{
+    read_want want = {.head = 1};
+    return store_read(db, "floe_head", key, key_len, &want, out);
+}
+
+int floe_read_range(floe_t *db, const void *key, size_t key_len, uint64_t offset, uint64_t length,
+                    floe_value *out, uint64_t *total_out)
+{
+    read_want want = {.offset = offset, .length = length};
+    floe_value v = {0};
+    int rc = store_read(db, "floe_read_range", key, key_len, &want, &v);
+    if (rc < 0)
+        return rc;
+    if (offset > want.total) {
+        floe_value_free(&v);
+        return err_set(FLOE_ERANGE, "floe_read_range: offset %" PRIu64 " is past the object's %" PRIu64 " bytes",
+                       offset, want.total);
+    }
+    *out = v;
+    if (total_out)
+        *total_out = want.total;
+    return 0;
 }
 
 void floe_value_free(floe_value *v)

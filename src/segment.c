@@ -1716,6 +1716,12 @@ static int seek_checking_intervals(segment_t *s, uint64_t b, const uint8_t *key,
 
 int segment_get(segment_t *s, const void *key, size_t key_len, segment_hit *out)
 {
+    return segment_get_range(s, key, key_len, 0, UINT64_MAX, out);
+}
+
+int segment_get_range(segment_t *s, const void *key, size_t key_len, uint64_t offset, uint64_t length,
+                      segment_hit *out)
+{
     block_view v;
     block_cursor c;
     int rc = 2;
@@ -1736,8 +1742,10 @@ int segment_get(segment_t *s, const void *key, size_t key_len, segment_hit *out)
     if (rc < 0) {
         rc = block_malformed(s, b, "entries do not parse");
     } else if (rc == 1 && c.key_len == key_len && memcmp(c.key, key, key_len) == 0) {
+        uint64_t from = offset < c.e.value_len ? offset : c.e.value_len;
+        uint64_t n = c.e.value_len - from < length ? c.e.value_len - from : length;
         /* One byte more for the NUL that floe_value promises (read.c hands this buffer over). */
-        uint8_t *value = malloc(c.e.value_len + 1);
+        uint8_t *value = malloc(n + 1);
         char *ct = c.e.ct_len ? malloc(c.e.ct_len + 1u) : NULL;
         if (!value || (c.e.ct_len && !ct)) {
             free(value);
@@ -1745,9 +1753,9 @@ int segment_get(segment_t *s, const void *key, size_t key_len, segment_hit *out)
             rc = err_set(FLOE_ENOMEM, "segment %s: out of memory for a %" PRIu64 "-byte value", s->name,
                          c.e.value_len);
         } else {
-            if (c.e.value_len)
-                memcpy(value, c.e.value, c.e.value_len);
-            value[c.e.value_len] = '\0';
+            if (n)
+                memcpy(value, c.e.value + from, n);
+            value[n] = '\0';
             if (ct) {
                 memcpy(ct, c.e.ct, c.e.ct_len);
                 ct[c.e.ct_len] = '\0';
@@ -1756,7 +1764,8 @@ int segment_get(segment_t *s, const void *key, size_t key_len, segment_hit *out)
             out->seq = c.e.seq;
             out->write_ms = c.e.write_ms;
             out->value = value;
-            out->value_len = (uint32_t)c.e.value_len;
+            out->value_len = (uint32_t)n;
+            out->total_len = (uint32_t)c.e.value_len;
             out->content_type = ct;
             rc = 1;
         }

@@ -113,7 +113,8 @@ typedef struct segment_hit {
     uint64_t seq;
     uint64_t write_ms; /* unix ms of the write; 0 in version 1 segments (unknown) */
     uint8_t *value; /* malloc'd, value_len bytes and a NUL after them */
-    uint32_t value_len;
+    uint32_t value_len; /* the bytes copied: all of the value, or the part segment_get_range asked for */
+    uint32_t total_len; /* the whole value's length */
     char *content_type; /* NUL-terminated, NULL if none */
 } segment_hit;
 
@@ -123,6 +124,11 @@ void segment_hit_clear(segment_hit *h);
  * not, or a negative code: FLOE_ECORRUPT if the block that would hold it fails its CRC or does not
  * parse (err_set names the segment, block number and offset); other blocks stay readable. */
 int segment_get(segment_t *s, const void *key, size_t key_len, segment_hit *out);
+
+/* segment_get copying only bytes [offset, offset + length) of the value, cut at its end (none when
+ * offset is at or past it); total_len says how long the value is. */
+int segment_get_range(segment_t *s, const void *key, size_t key_len, uint64_t offset, uint64_t length,
+                      segment_hit *out);
 
 /* Iterates entries in key order. Pointers in the entry are valid until the next call on the
  * iterator. Use from one thread. */

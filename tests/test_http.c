@@ -1389,6 +1389,16 @@ START_TEST(http_get_bodies_held_at_once_stay_inside_the_response_budget)
     ck_assert_uint_eq(metric("floe_http_responses_over_budget_total"), 1);
     ck_assert_uint_eq(http_stat("responses_over_budget"), 1);
 
+    /* a ranged GET holds only its range: 1 KiB of b fits beside the held a, at once */
+    start = clock_now_ms();
+    r = req2("GET", "/v1/objects/budget/b", "Range: bytes=1000-2023", NULL, NULL, -1);
+    ck_assert_msg(r->status == 206, "a 1 KiB range beside a held reader got %ld", r->status);
+    ck_assert_uint_eq(r->len, 1024);
+    ck_assert_int_eq(memcmp(r->body, b + 1000, 1024), 0);
+    resp_free(r);
+    ck_assert_int_lt(clock_now_ms() - start, BUDGET_WAIT_MS / 2);
+    ck_assert_uint_eq(http_stat("responses_over_budget"), 1);
+
     /* a GET waiting when the reader goes away gets the room, well before its wait runs out */
     timed_get t = {.path = "/v1/objects/budget/b"};
     pthread_t th;

@@ -127,6 +127,7 @@ typedef struct http_req {
     uint64_t resp_reserved;
     budget_waiter wait;
     uint64_t wait_deadline_ns; /* set by the first wait; a GET waits at most until then in all */
+    int range_tries;           /* ranged GET: reads that found the object changed (HTTP_RANGE_READ_TRIES) */
     /* The arrays stay last: req_create zeroes only the fields above them, and each array is
      * written before it is read (key by parse_key, content_type with has_content_type,
      * work_error with work_rc, work_etag and work_modified with work_precondition). */

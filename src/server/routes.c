@@ -175,7 +175,7 @@ int http_write_preconditions(http_req *r)
     if (!h->if_match && !h->if_none_match && !h->if_unmodified_since)
         return 0;
     floe_value v = {0};
-    int rc = floe_get(r->srv->db, r->key, r->key_len, &v);
+    int rc = floe_head(r->srv->db, r->key, r->key_len, &v); /* the metadata is all the check needs */
     if (rc != 0 && rc != FLOE_ENOTFOUND)
         return rc;
     char etag[40] = "";
@@ -303,10 +303,16 @@ static struct MHD_Response *body_response(http_req *r, floe_value *v, uint64_t f
     return resp;
 }
 
-/* GET and HEAD. A GET holds the object's bytes (the whole value, also for a range) against the
- * response budget from here until MHD frees the response; when they do not fit, the request waits
- * a moment for room (suspended: the thread serves other connections meanwhile) and then reads the
- * object again, or gets 503. A HEAD holds nothing. */
+/* Times a ranged GET reads the object's metadata and then its bytes and finds that a write came
+ * in between, before it answers 503. */
+#define HTTP_RANGE_READ_TRIES 3
+
+/* GET and HEAD. A GET holds the bytes it sends (the range's, for a range) against the response
+ * budget from here until MHD frees the response; when they do not fit, the request waits a moment
+ * for room (suspended: the thread serves other connections meanwhile) and then reads the object
+ * again, or gets 503. A HEAD reads only the object's metadata (floe_head) and holds nothing; a
+ * ranged GET reads the metadata, then only the range's bytes (floe_read_range), and checks that
+ * they are of the same version. */
 enum MHD_Result http_handle_get(http_req *r, struct MHD_Connection *c)
 {
     http_server *s = r->srv;
@@ -315,8 +321,10 @@ enum MHD_Result http_handle_get(http_req *r, struct MHD_Connection *c)
         r->resp_reserved = r->wait.bytes;
     else if (waited == BUDGET_TIMED_OUT)
         return respond_over_budget(r, c, r->wait.bytes);
+    const char *range = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_RANGE);
+    int partial = r->method == M_HEAD || range != NULL;
     floe_value v = {0};
-    int rc = floe_get(s->db, r->key, r->key_len, &v);
+    int rc = partial ? floe_head(s->db, r->key, r->key_len, &v) : floe_get(s->db, r->key, r->key_len, &v);
     if (rc != 0)
         drop_reservation(r);
     if (rc == FLOE_ENOTFOUND)
@@ -338,7 +346,6 @@ enum MHD_Result http_handle_get(http_req *r, struct MHD_Connection *c)
     enum http_precondition pc =
         http_preconditions_evaluate(&r->cond, etag, modified_s(v.write_ms), 1, now_s(), &decided_by);
     uint64_t first = 0, last = 0;
-    const char *range = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_RANGE);
     if (range && r->cond.if_range && !http_if_range_allows(r->cond.if_range, etag))
         range = NULL; /* the client's copy is not this version: send the whole object */
     enum range_result rr = http_parse_range(range, v.len, &first, &last);
@@ -367,11 +374,6 @@ enum MHD_Result http_handle_get(http_req *r, struct MHD_Connection *c)
             MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_RANGE, cr);
         return http_queue(r, c, 416, resp, body);
     }
-    if (r->method != M_HEAD && !hold_budget(r, v.len)) {
-        uint64_t need = v.len;
-        floe_value_free(&v);
-        return wait_for_budget(r, c, need);
-    }
     char content_range[80] = "";
     if (rr == RANGE_OK) {
         status = 206;
@@ -382,6 +384,32 @@ enum MHD_Result http_handle_get(http_req *r, struct MHD_Connection *c)
         last = v.len ? v.len - 1 : 0;
     }
     body = v.len ? (size_t)(last - first + 1) : 0;
+    if (r->method != M_HEAD && !hold_budget(r, body)) {
+        floe_value_free(&v);
+        return wait_for_budget(r, c, body);
+    }
+    if (r->method != M_HEAD && partial) {
+        /* Only the bytes sent, and only of the version the headers describe. */
+        floe_value d = {0};
+        rc = floe_read_range(s->db, r->key, r->key_len, first, body, &d, NULL);
+        int changed = rc == 0 ? d.seq != v.seq : rc == FLOE_ENOTFOUND || rc == FLOE_ERANGE;
+        if (rc != 0 || changed) {
+            drop_reservation(r);
+            floe_value_free(&d);
+            floe_value_free(&v);
+            if (!changed)
+                return http_respond_floe_error(r, c, rc);
+            if (++r->range_tries < HTTP_RANGE_READ_TRIES)
+                return http_handle_get(r, c); /* a write came in between: read the new version */
+            return http_respond_error(r, c, 503, "busy",
+                                      "the object changed %d times while it was read: retry", HTTP_RANGE_READ_TRIES);
+        }
+        free(v.data);
+        v.data = d.data;
+        d.data = NULL;
+        floe_value_free(&d);
+        first = 0; /* v.data now starts at the range */
+    }
     resp = body_response(r, &v, first, body);
     if (!resp) {
         drop_reservation(r);
