@@ -56,6 +56,7 @@ if [ "$QUICK" = 1 ]; then
   SCALE_COLD_KEYS=200000    # keys written with a cold tier
   SCALE_IDLE_S=60           # idle period whose cold-tier requests are counted
   SCALE_GC_INTERVAL_S=20
+  BIG_MIB=256               # the large object of the big-object rows
 else
   NUM=1000000
   SYNC_NUM=48000
@@ -73,6 +74,7 @@ else
   OVERWRITE_ROUNDS=20
   SCALE_COLD_KEYS=1000000
   SCALE_IDLE_S=600
+  BIG_MIB=1024
   SCALE_GC_INTERVAL_S=60
 fi
 KEY_BYTES=20
@@ -626,6 +628,34 @@ fi
 put_sync=$(sed -n 's/.*wal.sync=\([a-z]*\).*/\1/p' <<<"$http_out" | tail -n 1)
 add_row "HTTP PUT of 1 KiB objects (wal.sync=${put_sync:-always})" "req/s" higher "" "$put_rounds" ""
 
+# ---- one large object through HTTP (issue 11) ----
+[ -x bench/big-object-bench.sh ] || die "bench/big-object-bench.sh is missing"
+say "HTTP: bench/big-object-bench.sh ($BIG_MIB MiB PUT and GET, floe serve vs nginx, $RUNS alternating rounds)"
+big_out=$(FLOE_BENCH_BUILD="$BUILD" BENCH_MIB="$BIG_MIB" BENCH_ROUNDS="$RUNS" bench/big-object-bench.sh 2>&1) ||
+  {
+    echo "$big_out" >>"$LOG"
+    die "bench/big-object-bench.sh failed"
+  }
+echo "$big_out" >>"$LOG"
+# big_values OP FIELD: floe's and nginx's figures of every round line of OP (put/get), FIELD 1 for
+# MB/s, 2 for peak RSS; prints "floe values|nginx values".
+big_values() {
+  awk -v op="$1" -v f="$2" '$1 == op && $2 == "round" {
+      for (i = 1; i <= NF; i++) {
+        if ($i == "floe") fl = fl " " (f == 1 ? $(i + 1) : $(i + 4))
+        if ($i == "nginx") ng = ng " " (f == 1 ? $(i + 1) : $(i + 4))
+      }
+    } END { print fl "|" ng }' <<<"$big_out"
+}
+for op in put get; do
+  OP=${op^^}
+  v=$(big_values "$op" 1)
+  [ -n "${v%%|*}" ] || die "no $op rounds in big-object-bench.sh's output"
+  add_row "HTTP $OP of one $BIG_MIB MiB object" "MB/s" higher "nginx" "${v%%|*}" "${v#*|}"
+  v=$(big_values "$op" 2)
+  add_row "peak RSS of the server during a $BIG_MIB MiB HTTP $OP" "MiB" lower "nginx" "${v%%|*}" "${v#*|}"
+done
+
 ELAPSED_S=$(($(date +%s) - START_S))
 say "all rows done in ${ELAPSED_S}s; writing the report to $OUT"
 
@@ -830,6 +860,13 @@ beast frontend, on 127.0.0.1).$ROCKS_NOTE
 - **HTTP** (\`bench/http-bench.sh\`): wrk, 2 threads, 32 connections, ${HTTP_SECONDS} s per run, GET of one
   hot 1 KiB and one hot 64 KiB object from floe serve and from nginx serving the same bytes as a
   static file; PUT throughput of 1 KiB objects to floe (nginx has no store to compare with).
+- **One large object** (\`bench/big-object-bench.sh\`): curl PUTs (\`-T\`, streamed from a file) and
+  GETs one $BIG_MIB MiB object of random bytes to and from floe serve (defaults: \`wal.sync=always\`, fs cold
+  tier; its request and response caps raised to twice the object) and nginx (\`dav_methods PUT\`, the
+  body spooled to a temp file past \`client_body_buffer_size 1m\`, then served as a static file with
+  sendfile), alternating, $RUNS rounds; MB/s is 10^6 bytes per second of body as curl reports it, and
+  peak RSS the server's (nginx: its one worker's) VmHWM over that one transfer (reset before it through
+  \`/proc/PID/clear_refs\`). The bytes read back are compared with the bytes sent.
 
 ## Results
 

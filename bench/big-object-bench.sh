@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# Issue 11's benchmark: PUT and GET of one large object (default 1 GiB) through floe serve vs nginx
+# accepting it (dav_methods PUT, the body buffered to a temp file past client_body_buffer_size) and
+# serving it (a static file), in alternating rounds: MB/s of each transfer and the server's peak RSS
+# during it. Everything runs on 127.0.0.1; both servers are stopped by pid.
+#
+#   bench/big-object-bench.sh          (needs nginx and curl: scripts/install-deps.sh --bench)
+#
+# Environment: BENCH_MIB (object size, default 1024, at most 1024: floe's max_object_bytes ceiling),
+# BENCH_ROUNDS (default 3), FLOE_BENCH_BUILD (build dir, default build/bench-release).
+#
+# Peak RSS: the server process's VmHWM from /proc, reset before each transfer by writing 5 to its
+# clear_refs, so each figure is the peak of that one transfer (nginx: its one worker process).
+# Output: one line per round and transfer,
+#   "  put round N: floe MBPS MB/s rss RSS_MIB MiB   nginx MBPS MB/s rss RSS_MIB MiB"
+# and the same for get.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+MIB=${BENCH_MIB:-1024}
+ROUNDS=${BENCH_ROUNDS:-3}
+BUILD=${FLOE_BENCH_BUILD:-$ROOT/build/bench-release}
+
+for tool in nginx curl; do
+  command -v "$tool" >/dev/null || { echo "big-object-bench: $tool is missing (scripts/install-deps.sh --bench)" >&2; exit 1; }
+done
+if [ "$MIB" -gt 1024 ] || [ "$MIB" -lt 1 ]; then
+  echo "big-object-bench: BENCH_MIB must be 1..1024 (floe's max_object_bytes is at most 1 GiB)" >&2
+  exit 2
+fi
+
+echo "== building floe (Release) in $BUILD" >&2
+cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$BUILD" --target floe_cli -j "$(nproc)" >/dev/null
+FLOE="$BUILD/floe"
+
+WORK=$(mktemp -d /tmp/floe-big-bench.XXXXXX)
+chmod 755 "$WORK"
+FLOE_PID=""
+NGINX_PID=""
+cleanup() {
+  [ -n "$FLOE_PID" ] && kill "$FLOE_PID" 2>/dev/null && wait "$FLOE_PID" 2>/dev/null || true
+  [ -n "$NGINX_PID" ] && kill "$NGINX_PID" 2>/dev/null && wait "$NGINX_PID" 2>/dev/null || true
+  if [ -n "${BENCH_KEEP_LOGS:-}" ]; then cat "$WORK"/nginx/logs/error.log "$WORK"/floe.log >&2 2>/dev/null || true; fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+free_port() {
+  local p
+  for _ in $(seq 1 100); do
+    p=$((20000 + RANDOM % 30000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
+  done
+  echo "big-object-bench: no free port" >&2
+  exit 1
+}
+
+# reset_peak PID / peak_mib PID: the process's peak RSS since the reset, in MiB.
+reset_peak() { echo 5 >"/proc/$1/clear_refs"; }
+peak_mib() { awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
+
+# transfer METHOD URL: runs curl and prints MB/s (10^6 bytes per second) of the body.
+transfer() {
+  local method=$1 url=$2 out
+  if [ "$method" = PUT ]; then
+    out=$(curl -sS -o /dev/null -w '%{http_code} %{speed_upload}' -H 'Expect:' -T "$WORK/object" "$url")
+  else
+    out=$(curl -sS -o "$WORK/got" -w '%{http_code} %{speed_download}' "$url")
+  fi
+  case "${out%% *}" in
+  200 | 201 | 204) ;;
+  *)
+    echo "big-object-bench: $method $url answered ${out%% *}" >&2
+    exit 1
+    ;;
+  esac
+  awk -v s="${out#* }" 'BEGIN { printf "%.1f", s / 1e6 }'
+}
+
+echo "== preparing a $MIB MiB object" >&2
+head -c "$((MIB * 1024 * 1024))" /dev/urandom >"$WORK/object"
+
+mkdir -p "$WORK/data" "$WORK/cold"
+cat >"$WORK/floe.json" <<EOF
+{ "data_dir": "$WORK/data",
+  "http": { "listen": "127.0.0.1:0", "threads": 0, "max_object_bytes": $((MIB * 1024 * 1024)),
+            "max_body_bytes_in_flight": $((2 * MIB * 1024 * 1024)),
+            "max_response_bytes_in_flight": $((2 * MIB * 1024 * 1024)) },
+  "cold": { "backend": "fs", "fs": { "path": "$WORK/cold" } } }
+EOF
+"$FLOE" serve -c "$WORK/floe.json" 2>"$WORK/floe.log" &
+FLOE_PID=$!
+for _ in $(seq 1 500); do
+  if grep -q " on http://127.0.0.1:" "$WORK/floe.log"; then break; fi
+  kill -0 "$FLOE_PID" 2>/dev/null || { echo "big-object-bench: floe serve failed:" >&2; cat "$WORK/floe.log" >&2; exit 1; }
+  sleep 0.02
+done
+FLOE_URL=$(sed -n 's/.* on \(http:\/\/127.0.0.1:[0-9]*\).*/\1/p' "$WORK/floe.log" | head -1)
+[ -n "$FLOE_URL" ] || { echo "big-object-bench: floe serve did not start:" >&2; cat "$WORK/floe.log" >&2; exit 1; }
+
+NGINX_PORT=$(free_port)
+mkdir -p "$WORK/nginx/logs" "$WORK/nginx/body" "$WORK/www"
+chmod 777 "$WORK/nginx/body" "$WORK/www" # nginx's worker runs as an unprivileged user
+cat >"$WORK/nginx/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/logs/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  client_max_body_size 0;
+  client_body_buffer_size 1m;
+  client_body_temp_path $WORK/nginx/body;
+  default_type application/octet-stream;
+  server {
+    listen 127.0.0.1:$NGINX_PORT;
+    root $WORK/www;
+    dav_methods PUT;
+    create_full_put_path on;
+    dav_access user:rw group:r all:r;
+  }
+}
+EOF
+nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" &
+NGINX_PID=$!
+for _ in $(seq 1 200); do
+  [ -s "$WORK/nginx/nginx.pid" ] && curl -s -o /dev/null "http://127.0.0.1:$NGINX_PORT/" && break
+  sleep 0.05
+done
+NGINX_WORKER=$(pgrep -P "$NGINX_PID" | head -1)
+[ -n "$NGINX_WORKER" ] || { echo "big-object-bench: no nginx worker" >&2; exit 1; }
+
+echo "== $MIB MiB PUT and GET: floe serve vs nginx, $ROUNDS alternating rounds" >&2
+for round in $(seq 1 "$ROUNDS"); do
+  reset_peak "$FLOE_PID"
+  fp=$(transfer PUT "$FLOE_URL/v1/objects/big-$round")
+  fr=$(peak_mib "$FLOE_PID")
+  reset_peak "$NGINX_WORKER"
+  np=$(transfer PUT "http://127.0.0.1:$NGINX_PORT/big-$round")
+  nr=$(peak_mib "$NGINX_WORKER")
+  printf '  put round %d: floe %s MB/s rss %s MiB   nginx %s MB/s rss %s MiB\n' "$round" "$fp" "$fr" "$np" "$nr" >&2
+  reset_peak "$FLOE_PID"
+  fg=$(transfer GET "$FLOE_URL/v1/objects/big-$round")
+  fgr=$(peak_mib "$FLOE_PID")
+  cmp -s "$WORK/got" "$WORK/object" || { echo "big-object-bench: floe returned other bytes" >&2; exit 1; }
+  reset_peak "$NGINX_WORKER"
+  ng=$(transfer GET "http://127.0.0.1:$NGINX_PORT/big-$round")
+  ngr=$(peak_mib "$NGINX_WORKER")
+  cmp -s "$WORK/got" "$WORK/object" || { echo "big-object-bench: nginx returned other bytes" >&2; exit 1; }
+  printf '  get round %d: floe %s MB/s rss %s MiB   nginx %s MB/s rss %s MiB\n' "$round" "$fg" "$fgr" "$ng" "$ngr" >&2
+  rm -f "$WORK/www/big-$round" "$WORK/got"
+done
+kill "$NGINX_PID"
+wait "$NGINX_PID" 2>/dev/null || true
+NGINX_PID=""
+kill "$FLOE_PID"
+wait "$FLOE_PID" || { echo "big-object-bench: floe serve exited non-zero" >&2; exit 1; }
+FLOE_PID=""
