@@ -36,7 +36,7 @@
 /* Records a cold-tier problem for stats and health; logs it when it changes. */
 static void cold_trouble(floe_t *db, const char *what, const char *why)
 {
-    char msg[256];
+    char msg[1024]; /* the whole message for the log; cold_msg keeps what fits */
     snprintf(msg, sizeof msg, "%s: %s", what, why);
     pthread_mutex_lock(&db->state_mu);
     int changed = !db->cold_unhealthy || strcmp(db->cold_msg, msg) != 0;
