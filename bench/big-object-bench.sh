@@ -21,40 +21,17 @@ MIB=${BENCH_MIB:-1024}
 ROUNDS=${BENCH_ROUNDS:-3}
 BUILD=${FLOE_BENCH_BUILD:-$ROOT/build/bench-release}
 
-for tool in nginx curl; do
-  command -v "$tool" >/dev/null || { echo "big-object-bench: $tool is missing (scripts/install-deps.sh --bench)" >&2; exit 1; }
-done
+NAME=big-object-bench
+# shellcheck source=bench/serve-common.sh
+. "$ROOT/bench/serve-common.sh"
+require_tools nginx curl
 if [ "$MIB" -gt 1024 ] || [ "$MIB" -lt 1 ]; then
   echo "big-object-bench: BENCH_MIB must be 1..1024 (floe's max_object_bytes is at most 1 GiB)" >&2
   exit 2
 fi
 
-echo "== building floe (Release) in $BUILD" >&2
-cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$BUILD" --target floe_cli -j "$(nproc)" >/dev/null
-FLOE="$BUILD/floe"
-
-WORK=$(mktemp -d /tmp/floe-big-bench.XXXXXX)
-chmod 755 "$WORK"
-FLOE_PID=""
-NGINX_PID=""
-cleanup() {
-  [ -n "$FLOE_PID" ] && kill "$FLOE_PID" 2>/dev/null && wait "$FLOE_PID" 2>/dev/null || true
-  [ -n "$NGINX_PID" ] && kill "$NGINX_PID" 2>/dev/null && wait "$NGINX_PID" 2>/dev/null || true
-  if [ -n "${BENCH_KEEP_LOGS:-}" ]; then cat "$WORK"/nginx/logs/error.log "$WORK"/floe.log >&2 2>/dev/null || true; fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-free_port() {
-  local p
-  for _ in $(seq 1 100); do
-    p=$((20000 + RANDOM % 30000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
-  done
-  echo "big-object-bench: no free port" >&2
-  exit 1
-}
+build_floe
+make_work
 
 # reset_peak PID / peak_mib PID: the process's peak RSS since the reset, in MiB.
 reset_peak() { echo 5 >"/proc/$1/clear_refs"; }
@@ -89,15 +66,7 @@ cat >"$WORK/floe.json" <<EOF
             "max_response_bytes_in_flight": $((2 * MIB * 1024 * 1024)) },
   "cold": { "backend": "fs", "fs": { "path": "$WORK/cold" } } }
 EOF
-"$FLOE" serve -c "$WORK/floe.json" 2>"$WORK/floe.log" &
-FLOE_PID=$!
-for _ in $(seq 1 500); do
-  if grep -q " on http://127.0.0.1:" "$WORK/floe.log"; then break; fi
-  kill -0 "$FLOE_PID" 2>/dev/null || { echo "big-object-bench: floe serve failed:" >&2; cat "$WORK/floe.log" >&2; exit 1; }
-  sleep 0.02
-done
-FLOE_URL=$(sed -n 's/.* on \(http:\/\/127.0.0.1:[0-9]*\).*/\1/p' "$WORK/floe.log" | head -1)
-[ -n "$FLOE_URL" ] || { echo "big-object-bench: floe serve did not start:" >&2; cat "$WORK/floe.log" >&2; exit 1; }
+start_floe_serve "$WORK/floe.json" "$WORK/floe.log"
 
 NGINX_PORT=$(free_port)
 mkdir -p "$WORK/nginx/logs" "$WORK/nginx/body" "$WORK/www"

@@ -17,29 +17,16 @@ WRK_THREADS=${BENCH_THREADS:-2}
 WAL_SYNC=${BENCH_WAL_SYNC:-always}
 BUILD=${FLOE_BENCH_BUILD:-$ROOT/build/bench-release}
 
-for tool in nginx wrk curl; do
-  command -v "$tool" >/dev/null || { echo "http-bench: $tool is missing (scripts/install-deps.sh --bench)" >&2; exit 1; }
-done
-
-echo "== building floe (Release) in $BUILD" >&2
-cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$BUILD" --target floe_cli -j "$(nproc)" >/dev/null
-FLOE="$BUILD/floe"
-
-WORK=$(mktemp -d /tmp/floe-http-bench.XXXXXX)
-chmod 755 "$WORK"
-FLOE_PID=""
-NGINX_PID=""
-cleanup() {
-  [ -n "$FLOE_PID" ] && kill "$FLOE_PID" 2>/dev/null && wait "$FLOE_PID" 2>/dev/null || true
-  [ -n "$NGINX_PID" ] && kill "$NGINX_PID" 2>/dev/null && wait "$NGINX_PID" 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+NAME=http-bench
+# shellcheck source=bench/serve-common.sh
+. "$ROOT/bench/serve-common.sh"
+require_tools nginx wrk curl
+build_floe
+make_work
 
 # start_floe SYNC: starts floe serve on a free port, sets FLOE_PID and FLOE_URL.
 start_floe() {
-  local sync=$1 log="$WORK/floe-$1.log"
+  local sync=$1
   rm -rf "$WORK/data" "$WORK/cold"
   cat >"$WORK/floe.json" <<EOF
 { "data_dir": "$WORK/data",
@@ -47,31 +34,13 @@ start_floe() {
   "wal": { "sync": "$sync" },
   "cold": { "backend": "fs", "fs": { "path": "$WORK/cold" } } }
 EOF
-  "$FLOE" serve -c "$WORK/floe.json" 2>"$log" &
-  FLOE_PID=$!
-  for _ in $(seq 1 500); do
-    if grep -q " on http://127.0.0.1:" "$log"; then break; fi
-    kill -0 "$FLOE_PID" 2>/dev/null || { echo "http-bench: floe serve failed:" >&2; cat "$log" >&2; exit 1; }
-    sleep 0.02
-  done
-  FLOE_URL=$(sed -n 's/.* on \(http:\/\/127.0.0.1:[0-9]*\).*/\1/p' "$log" | head -1)
-  [ -n "$FLOE_URL" ] || { echo "http-bench: floe serve did not start:" >&2; cat "$log" >&2; exit 1; }
+  start_floe_serve "$WORK/floe.json" "$WORK/floe-$sync.log"
 }
 
 stop_floe() {
   kill "$FLOE_PID"
   wait "$FLOE_PID" || { echo "http-bench: floe serve exited non-zero" >&2; exit 1; }
   FLOE_PID=""
-}
-
-free_port() {
-  local p
-  for _ in $(seq 1 100); do
-    p=$((20000 + RANDOM % 30000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
-  done
-  echo "http-bench: no free port" >&2
-  exit 1
 }
 
 # wrk_rps URL [wrk args...]: prints requests/s of one run.
