@@ -883,6 +883,56 @@ START_TEST(tier_a_cold_tier_that_never_answers_holds_up_neither_open_nor_close)
 }
 END_TEST
 
+/* floe_head and floe_read_range of objects that only the cold tier holds (a restore): the right
+ * length, the right bytes of ranges at and across the 4 KiB block size and at the end, tier "cold",
+ * and FLOE_ERANGE past the end. */
+START_TEST(tier_head_and_read_range_of_cold_objects)
+{
+    floe_options o = tier_opts();
+    floe_t *db = open_with(data_dir, &o, open_fs_cold());
+    static char v[3][20000];
+    for (int i = 0; i < 3; i++) {
+        for (size_t b = 0; b < sizeof v[i]; b++)
+            v[i][b] = (char)('a' + (i * 5 + b * 7) % 26);
+        char k[16];
+        snprintf(k, sizeof k, "big/%d", i);
+        ck_assert_int_eq(floe_put(db, k, strlen(k), v[i], sizeof v[i], NULL, NULL), 0);
+    }
+    ck_assert_int_eq(floe_flush(db, FLOE_DURABLE_REMOTE), 0);
+    ck_assert_int_eq(floe_close(db), 0);
+    tu_rmrf(data_dir);
+    cold_t *c = open_fs_cold();
+    ck_assert_int_eq(tools_restore(c, data_dir, NULL), 0);
+    cold_close(c);
+    db = open_with(data_dir, &o, open_fs_cold());
+    for (int i = 0; i < 3; i++) {
+        char k[16];
+        snprintf(k, sizeof k, "big/%d", i);
+        floe_value h = {0};
+        ck_assert_int_eq(floe_head(db, k, strlen(k), &h), 0);
+        ck_assert_ptr_null(h.data);
+        ck_assert_uint_eq(h.len, sizeof v[i]);
+        ck_assert_int_eq(h.tier, FLOE_TIER_COLD);
+        floe_value_free(&h);
+        const uint64_t offs[] = {0, 4095, 4096, 12345, 19999, 20000};
+        for (size_t j = 0; j < sizeof offs / sizeof offs[0]; j++) {
+            floe_value r = {0};
+            uint64_t total = 0;
+            ck_assert_int_eq(floe_read_range(db, k, strlen(k), offs[j], 5000, &r, &total), 0);
+            uint64_t want = sizeof v[i] - offs[j] < 5000 ? sizeof v[i] - offs[j] : 5000;
+            ck_assert_uint_eq(total, sizeof v[i]);
+            ck_assert_uint_eq(r.len, want);
+            ck_assert_int_eq(memcmp(r.data, v[i] + offs[j], r.len), 0);
+            ck_assert_int_eq(r.tier, FLOE_TIER_COLD);
+            floe_value_free(&r);
+        }
+        floe_value r = {0};
+        ck_assert_int_eq(floe_read_range(db, k, strlen(k), 20001, 1, &r, NULL), FLOE_ERANGE);
+    }
+    ck_assert_int_eq(floe_close(db), 0);
+}
+END_TEST
+
 static Suite *tier_suite(void)
 {
     Suite *s = suite_create("tier");
@@ -902,6 +952,7 @@ static Suite *tier_suite(void)
     tcase_add_test(fs, tier_a_lost_answer_to_a_manifest_put_does_not_wedge_uploads);
     tcase_add_test(fs, tier_a_stop_between_publish_and_the_local_manifest_save_reopens_with_everything);
     tcase_add_test(fs, tier_remote_flush_without_cold_tier_is_refused);
+    tcase_add_test(fs, tier_head_and_read_range_of_cold_objects);
     suite_add_tcase(s, fs);
     TCase *hang = tcase_create("hang");
     tcase_add_checked_fixture(hang, setup, teardown);
