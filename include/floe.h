@@ -332,6 +332,11 @@ typedef enum floe_cold_op {
 /* "put", "get", "head", ... */
 FLOE_API const char *floe_cold_op_name(floe_cold_op op);
 
+/* The buckets of floe_stats.wal_batch_hist, powers of two: bucket i counts the WAL group commits
+ * that made between 2^i and 2^(i+1) - 1 writes durable (bucket 0: 1 write, 1: 2-3, 2: 4-7, ...,
+ * 14: 16384-32767), and the last, bucket 15, those of 2^15 = 32768 writes or more. */
+#define FLOE_WAL_BATCH_BUCKETS 16
+
 typedef struct floe_stats {
     size_t struct_size; /* set by floe_stats_get to the bytes it filled */
     uint64_t puts, deletes, gets;
