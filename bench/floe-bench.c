@@ -5,7 +5,11 @@
  *   readrandom  read --num random keys that exist (from the store the last fill left)
  *   readhot     read --num random keys from a hot set of 1% of the keys (at least 100)
  * --num is the total across --threads threads. With --json each workload prints one JSON object on
- * its own line: workload, ops, seconds, ops_per_s, p50_us, p99_us, p999_us (and the settings). */
+ * its own line: workload, ops, seconds, ops_per_s, p50_us, p99_us, p999_us, the settings, and the
+ * WAL's group commit over the timed part (floe_stats deltas): wal_syncs (fdatasyncs),
+ * wal_synced_writes (writes acknowledged), wal_group_commits (the rounds that acknowledged them:
+ * fdatasyncs with sync=always, write()s of a batch otherwise; docs/operations.md) and
+ * writes_per_sync, their mean (0 when there were none). */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -107,6 +111,26 @@ static void *run_thread(void *arg)
     return NULL;
 }
 
+/* The WAL group-commit counters of floe_stats (floe.h, wal_batch_hist). */
+typedef struct wal_counters {
+    uint64_t syncs, synced_writes, group_commits;
+} wal_counters;
+
+static wal_counters wal_counters_now(floe_t *db)
+{
+    wal_counters c = {0};
+    floe_stats st;
+    if (floe_stats_get(db, &st) != 0) {
+        fprintf(stderr, "floe-bench: stats: %s\n", floe_last_error());
+        exit(1);
+    }
+    c.syncs = st.wal_syncs;
+    c.synced_writes = st.wal_synced_writes;
+    for (int i = 0; i < FLOE_WAL_BATCH_BUCKETS; i++)
+        c.group_commits += st.wal_batch_hist[i];
+    return c;
+}
+
 static int rm_rf(const char *path)
 {
     char cmd[4096];
@@ -170,6 +194,7 @@ static int run_workload(const config *cfg, const char *workload, floe_t **dbp)
     uint64_t hot = cfg->num / 100 < 100 ? 100 : cfg->num / 100;
     if (hot > cfg->num)
         hot = cfg->num;
+    wal_counters wal0 = wal_counters_now(*dbp);
     uint64_t t0 = now_ns();
     for (int i = 0; i < cfg->threads; i++) {
         thread_ctx *t = &ts[i];
@@ -195,20 +220,30 @@ static int run_workload(const config *cfg, const char *workload, floe_t **dbp)
         errors += ts[i].errors;
     }
     double secs = (double)(now_ns() - t0) / 1e9;
+    wal_counters wal1 = wal_counters_now(*dbp);
+    uint64_t wal_syncs = wal1.syncs - wal0.syncs, synced_writes = wal1.synced_writes - wal0.synced_writes;
+    uint64_t group_commits = wal1.group_commits - wal0.group_commits;
+    double writes_per_sync = group_commits ? (double)synced_writes / (double)group_commits : 0.0;
     double ops_s = (double)cfg->num / secs;
     double p50 = hist_quantile_us(all, 0.50), p99 = hist_quantile_us(all, 0.99),
            p999 = hist_quantile_us(all, 0.999);
     if (cfg->json) {
         printf("{\"workload\":\"%s\",\"ops\":%" PRIu64 ",\"seconds\":%.4f,\"ops_per_s\":%.1f,\"p50_us\":%.2f,"
                "\"p99_us\":%.2f,\"p999_us\":%.2f,\"threads\":%d,\"sync\":\"%s\",\"key_bytes\":%d,"
-               "\"value_bytes\":%d,\"found\":%" PRIu64 ",\"errors\":%" PRIu64 "}\n",
+               "\"value_bytes\":%d,\"found\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"wal_syncs\":%" PRIu64
+               ",\"wal_synced_writes\":%" PRIu64 ",\"wal_group_commits\":%" PRIu64
+               ",\"writes_per_sync\":%.2f}\n",
                workload, cfg->num, secs, ops_s, p50, p99, p999, cfg->threads, cfg->sync_name, cfg->key_bytes,
-               cfg->value_bytes, found, errors);
+               cfg->value_bytes, found, errors, wal_syncs, synced_writes, group_commits, writes_per_sync);
     } else {
         printf("%-11s : %10.0f ops/s  %8.3f s  p50 %8.2f us  p99 %8.2f us  p99.9 %8.2f us", workload, ops_s,
                secs, p50, p99, p999);
         if (!is_fill)
             printf("  (%" PRIu64 " of %" PRIu64 " found)", found, cfg->num);
+        else
+            printf("  WAL: %" PRIu64 " syncs, %" PRIu64 " writes in %" PRIu64
+                   " group commits, %.2f writes/sync",
+                   wal_syncs, synced_writes, group_commits, writes_per_sync);
         printf("\n");
     }
     fflush(stdout);

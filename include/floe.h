@@ -332,12 +332,17 @@ typedef enum floe_cold_op {
 /* "put", "get", "head", ... */
 FLOE_API const char *floe_cold_op_name(floe_cold_op op);
 
+/* The buckets of floe_stats.wal_batch_hist, powers of two: bucket i counts the WAL group commits
+ * that made between 2^i and 2^(i+1) - 1 writes durable (bucket 0: 1 write, 1: 2-3, 2: 4-7, ...,
+ * 14: 16384-32767), and the last, bucket 15, those of 2^15 = 32768 writes or more. */
+#define FLOE_WAL_BATCH_BUCKETS 16
+
 typedef struct floe_stats {
     size_t struct_size; /* set by floe_stats_get to the bytes it filled */
     uint64_t puts, deletes, gets;
     uint64_t get_hits_memory, get_hits_local, get_hits_cold, get_misses;
     uint64_t last_seq;
-    /* WAL */
+    /* WAL: wal_syncs counts fdatasyncs of WAL files (writes per sync: wal_synced_writes below) */
     uint64_t wal_syncs, wal_bytes_written, wal_files;
     /* segments */
     uint64_t pending_bytes, pending_entries;
@@ -377,6 +382,16 @@ typedef struct floe_stats {
     uint64_t compaction_drops;       /* segments dropped unread: a prefix delete hid all of them */
     uint64_t segments_level0;        /* level-0 segments */
     uint64_t levels;                 /* levels below 0 that hold segments */
+    /* WAL group commit, since floe_open (docs/operations.md, "WAL group commit"). A group commit
+     * is one WAL round that acknowledges waiting writes: with FLOE_SYNC_ALWAYS, an fdatasync that
+     * makes writes durable that no earlier one covered (file-header and rotation syncs that cover
+     * none are counted in wal_syncs only); with FLOE_SYNC_INTERVAL and FLOE_SYNC_NEVER, where a write
+     * is acknowledged once the OS has it, one write() of a batch of records (the fdatasyncs
+     * behind them count in wal_syncs only). Each write (put, delete, prefix delete) is counted once,
+     * by the group commit that acknowledged it. Mean writes per group commit: wal_synced_writes
+     * divided by the sum of wal_batch_hist. */
+    uint64_t wal_synced_writes;                      /* writes acknowledged by group commits */
+    uint64_t wal_batch_hist[FLOE_WAL_BATCH_BUCKETS]; /* group commits by writes acknowledged */
 } floe_stats;
 
 /* Deletes every key that starts with prefix (1..FLOE_MAX_KEY_BYTES bytes) as of now, with one

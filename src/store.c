@@ -698,6 +698,9 @@ int floe_stats_get_sized(floe_t *db, floe_stats *out, size_t struct_size)
     s.wal_syncs = ws.syncs;
     s.wal_bytes_written = ws.bytes_written;
     s.wal_files = ws.files;
+    s.wal_synced_writes = ws.synced_writes;
+    _Static_assert(sizeof s.wal_batch_hist == sizeof ws.batch_hist, "one bucket layout");
+    memcpy(s.wal_batch_hist, ws.batch_hist, sizeof s.wal_batch_hist);
 
     pthread_mutex_lock(&db->write_mu);
     s.last_seq = db->last_seq;

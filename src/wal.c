@@ -61,6 +61,13 @@
  *    versions 2 and 3). This build writes version 3 only; records of version 1 and 2 files replay
  *    with write time 0 ("unknown"). A torn header cannot say which layout follows, so the search for
  *    valid records behind one tries both.
+ * 11. Group commits are counted in stats.synced_writes and stats.batch_hist by the records (writes)
+ *    each one acknowledged, once per record: with ALWAYS at the fdatasync that first covers it (an
+ *    I/O round's, or the rotation's fsync of the old file after a round that only wrote), with
+ *    INTERVAL and NEVER at the write() that hands it to the OS, which is what wal_sync waits for
+ *    there. A failed round counts nothing. Syncs that cover no new record (a new file's header, a
+ *    rotation after a synced round, the interval thread's) are in stats.syncs only. The counters
+ *    are updated inside the critical sections that already publish the round's LSNs.
  *
  * Lock order: the caller's write mutex (serialising wal_append and wal_rotate) before mu. */
 #include "wal.h"
@@ -140,6 +147,9 @@ struct wal {
     wal_buf active;
     wal_buf spare;
     uint64_t appended_lsn, written_lsn, synced_lsn;
+    /* Records (not marks) in the active buffer, written since open, and covered by an fdatasync
+     * since open (ALWAYS only): what invariant 11 counts with. */
+    uint64_t active_records, written_records, synced_records;
     int io_busy;
     int fd;
     uint64_t file_no;
@@ -304,6 +314,30 @@ static int all_zero(const uint8_t *p, size_t len)
     return 1;
 }
 
+/* Counts one group commit that acknowledged n records (invariant 11): bucket i of batch_hist holds
+ * n in [2^i, 2^(i+1)), the last bucket everything from 2^(FLOE_WAL_BATCH_BUCKETS - 1) up. Called
+ * with mu held. */
+static void count_group_commit_locked(wal_t *w, uint64_t n)
+{
+    if (n == 0)
+        return;
+    unsigned i = 0;
+    while (i + 1 < FLOE_WAL_BATCH_BUCKETS && (n >> (i + 1)) != 0)
+        i++;
+    w->stats.batch_hist[i]++;
+    w->stats.synced_writes += n;
+}
+
+/* With ALWAYS, counts the records an fdatasync that covered every record written up to
+ * written_records made durable for the first time (invariant 11). Called with mu held. */
+static void count_synced_locked(wal_t *w, uint64_t written_records)
+{
+    if (w->opts.sync != FLOE_SYNC_ALWAYS || written_records <= w->synced_records)
+        return;
+    count_group_commit_locked(w, written_records - w->synced_records);
+    w->synced_records = written_records;
+}
+
 /* Moves to file number file_no + 1 (invariant 6). Called by the round's leader with mu held;
  * drops it around the syscalls and returns with it held. */
 static void rotate_locked(wal_t *w)
@@ -312,6 +346,7 @@ static void rotate_locked(wal_t *w)
     int old_fd = w->fd;
     uint64_t next_no = w->file_no + 1;
     uint64_t covered = w->written_lsn;
+    uint64_t covered_records = w->written_records;
     int preallocated = w->opts.sync != FLOE_SYNC_NEVER;
     /* Whatever the mode, the old file is made durable before the next exists (invariant 6). */
     int sync_old = preallocated || w->file_synced < w->file_bytes;
@@ -348,6 +383,8 @@ static void rotate_locked(wal_t *w)
         set_failed_locked(w, msg);
         return;
     }
+    if (sync_old)
+        count_synced_locked(w, covered_records);
     if (sync_old && w->synced_lsn < covered) {
         w->synced_lsn = covered;
         pthread_cond_broadcast(&w->io_done);
@@ -412,6 +449,7 @@ static void io_round(wal_t *w, int want_sync, int force_rotate)
 {
     wal_buf batch = w->active;
     uint64_t end = w->appended_lsn;
+    uint64_t batch_records = w->active_records;
     int fd = w->fd;
     char msg[WAL_MSG_BYTES];
     int e = 0;
@@ -421,6 +459,7 @@ static void io_round(wal_t *w, int want_sync, int force_rotate)
     w->mark_written = 0;
     w->active = w->spare;
     w->spare = (wal_buf){0};
+    w->active_records = 0;
     if (batch.len > 0 && !skip)
         seal_mark(batch.data, w->file_synced);
     pthread_mutex_unlock(&w->mu);
@@ -463,6 +502,11 @@ static void io_round(wal_t *w, int want_sync, int force_rotate)
         w->stats.bytes_written += batch_bytes;
         w->file_bytes += batch_bytes;
         w->written_lsn = end;
+        w->written_records += batch_records;
+        if (w->opts.sync != FLOE_SYNC_ALWAYS)
+            count_group_commit_locked(w, batch_records);
+        else if (synced)
+            count_synced_locked(w, w->written_records);
         if (synced && w->synced_lsn < end)
             w->synced_lsn = end;
         if (synced)
@@ -1610,6 +1654,7 @@ int wal_append(wal_t *w, const wal_record *rec, uint64_t *lsn_out)
         memcpy(p, rec->value, rec->value_len);
     w->active.len += len;
     w->appended_lsn += len;
+    w->active_records++;
     uint64_t lsn = w->appended_lsn;
     int write_out = w->active.len >= w->batch_write_bytes;
     pthread_mutex_unlock(&w->mu);

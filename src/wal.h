@@ -78,7 +78,7 @@ int wal_rotate(wal_t *w, uint64_t *file_no_out);
 int wal_release_before(wal_t *w, uint64_t file_no);
 
 typedef struct wal_stats {
-    uint64_t syncs;         /* fdatasync calls */
+    uint64_t syncs;         /* fdatasyncs of WAL files (and a rotation's fsync of the old one) */
     uint64_t bytes_written; /* bytes write()n since open */
     uint64_t files;         /* files currently in the directory */
     uint64_t records_replayed;
@@ -86,6 +86,12 @@ typedef struct wal_stats {
     /* Bytes wal_open checksummed while replaying: the records, and the search for valid records
      * after damage. At most a small multiple of the WAL's size, whatever its bytes. */
     uint64_t replay_crc_bytes;
+    /* Group commit since open (wal.c, invariant 11): records acknowledged by wal_sync's rounds,
+     * and those rounds by how many records each acknowledged, in floe_stats.wal_batch_hist's
+     * buckets. With ALWAYS a round is an fdatasync that covered new records; with INTERVAL and
+     * NEVER, a write() of a batch. */
+    uint64_t synced_writes;
+    uint64_t batch_hist[FLOE_WAL_BATCH_BUCKETS];
 } wal_stats;
 
 void wal_get_stats(wal_t *w, wal_stats *out);

@@ -104,9 +104,22 @@ START_TEST(stats_fill_only_the_callers_struct)
     ck_assert_int_eq(floe_stats_get_sized(db, &small, 16), FLOE_EINVAL);
     ck_assert_uint_eq(((unsigned char *)&small)[0], 0xcd);
 
+    /* The floe.h before the WAL group-commit counters: filled up to its last field, levels. */
+    size_t old_size = offsetof(floe_stats, wal_synced_writes);
+    ck_assert_uint_eq(old_size, offsetof(floe_stats, levels) + sizeof(uint64_t));
+    floe_stats older;
+    memset(&older, 0xab, sizeof older);
+    ck_assert_int_eq(floe_stats_get_sized(db, &older, old_size), 0);
+    ck_assert_uint_eq(older.struct_size, old_size);
+    ck_assert_uint_eq(older.puts, 1);
+    for (size_t i = old_size; i < sizeof older; i++)
+        ck_assert_uint_eq(((unsigned char *)&older)[i], 0xab);
+
     floe_stats s;
     ck_assert_int_eq(floe_stats_get(db, &s), 0);
     ck_assert_uint_eq(s.struct_size, sizeof s);
+    ck_assert_uint_eq(s.wal_synced_writes, 1);
+    ck_assert_uint_eq(s.wal_batch_hist[0], 1);
     ck_assert_int_eq(floe_close(db), 0);
 }
 END_TEST

@@ -156,12 +156,72 @@ START_TEST(concurrency_readers_see_whole_monotonic_values_while_writers_seal)
 }
 END_TEST
 
+#define GC_WRITERS 8
+#define GC_OPS_PER_WRITER 150
+
+/* Writer w's share of the group-commit test: puts, with every 5th op a delete and every 25th a
+ * prefix delete of the 25 keys before it. Counts each write that fails in failures. */
+static void *group_commit_writer(void *arg)
+{
+    int w = (int)(intptr_t)arg;
+    char key[32];
+    for (int i = 0; i < GC_OPS_PER_WRITER; i++) {
+        int rc;
+        int prefix_len = snprintf(key, sizeof key, "g%d/%d/", w, i / 25);
+        snprintf(key + prefix_len, sizeof key - (size_t)prefix_len, "k%d", i);
+        if (i % 25 == 24)
+            rc = floe_delete_prefix(db, key, (size_t)prefix_len, NULL);
+        else if (i % 5 == 4)
+            rc = floe_delete(db, key, strlen(key), NULL);
+        else
+            rc = floe_put(db, key, strlen(key), "value", 5, NULL, NULL);
+        if (rc != 0) {
+            fprintf(stderr, "write %s: %s\n", key, floe_last_error());
+            atomic_fetch_add(&failures, 1);
+        }
+    }
+    return NULL;
+}
+
+START_TEST(concurrency_group_commit_counts_every_acknowledged_write_once)
+{
+    char *dir = tu_tmpdir("conc");
+    floe_options o;
+    floe_options_init(&o);
+    o.wal.sync = FLOE_SYNC_ALWAYS; /* no seal or flush below: every WAL sync after open is a group commit */
+    atomic_store(&failures, 0);
+    ck_assert_int_eq(floe_open(dir, &o, &db), 0);
+    floe_stats st0, st;
+    ck_assert_int_eq(floe_stats_get(db, &st0), 0);
+    pthread_t wt[GC_WRITERS];
+    for (int i = 0; i < GC_WRITERS; i++)
+        pthread_create(&wt[i], NULL, group_commit_writer, (void *)(intptr_t)i);
+    for (int i = 0; i < GC_WRITERS; i++)
+        pthread_join(wt[i], NULL);
+    ck_assert_int_eq(atomic_load(&failures), 0);
+    ck_assert_int_eq(floe_stats_get(db, &st), 0);
+    uint64_t writes = (uint64_t)GC_WRITERS * GC_OPS_PER_WRITER;
+    uint64_t syncs = st.wal_syncs - st0.wal_syncs;
+    uint64_t batches = tu_wal_batches(st.wal_batch_hist);
+    fprintf(stderr, "group commit: %" PRIu64 " writes in %" PRIu64 " fdatasyncs, %.2f per fdatasync\n",
+            writes, syncs, batches ? (double)st.wal_synced_writes / (double)batches : 0.0);
+    ck_assert_uint_eq(st.puts + st.deletes, writes);
+    ck_assert_uint_eq(st.wal_synced_writes, writes);
+    ck_assert_uint_eq(batches, syncs);
+    tu_assert_wal_hist_fits(st.wal_batch_hist, st.wal_synced_writes);
+    ck_assert_int_eq(floe_close(db), 0);
+    tu_rmrf(dir);
+    free(dir);
+}
+END_TEST
+
 static Suite *concurrency_suite(void)
 {
     Suite *s = suite_create("concurrency");
     TCase *tc = tcase_create("threads");
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, concurrency_readers_see_whole_monotonic_values_while_writers_seal);
+    tcase_add_test(tc, concurrency_group_commit_counts_every_acknowledged_write_once);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1008,6 +1008,45 @@ START_TEST(db_stats_count_operations)
 }
 END_TEST
 
+START_TEST(db_single_writer_with_sync_always_makes_one_write_durable_per_fdatasync)
+{
+    floe_options o = small_opts();
+    o.wal.sync = FLOE_SYNC_ALWAYS;
+    floe_t *db = open_or_die(&o);
+    floe_stats st0, st, st2;
+    ck_assert_int_eq(floe_stats_get(db, &st0), 0);
+    ck_assert_uint_eq(st0.wal_synced_writes, 0);
+    ck_assert_uint_eq(tu_wal_batches(st0.wal_batch_hist), 0);
+    char key[32];
+    for (int i = 0; i < 20; i++) {
+        snprintf(key, sizeof key, "dir%d/k%d", i % 4, i);
+        put_str(db, key, "v");
+    }
+    for (int i = 0; i < 5; i++) {
+        snprintf(key, sizeof key, "dir%d/k%d", i % 4, i);
+        ck_assert_int_eq(floe_delete(db, key, strlen(key), NULL), 0);
+    }
+    ck_assert_int_eq(floe_delete_prefix(db, "dir1/", 5, NULL), 0);
+    ck_assert_int_eq(floe_delete_prefix(db, "dir2/", 5, NULL), 0);
+    /* A refused write reaches no WAL and counts nowhere. */
+    ck_assert_int_eq(floe_put(db, "", 0, "v", 1, NULL, NULL), FLOE_EKEY);
+    ck_assert_int_eq(floe_stats_get(db, &st), 0);
+    uint64_t writes = 20 + 5 + 2;
+    ck_assert_uint_eq(st.puts + st.deletes, writes);
+    ck_assert_uint_eq(st.wal_synced_writes, writes);
+    ck_assert_uint_eq(st.wal_batch_hist[0], writes);
+    ck_assert_uint_eq(tu_wal_batches(st.wal_batch_hist), writes);
+    ck_assert_uint_eq(st.wal_syncs - st0.wal_syncs, writes);
+    /* A flush rotates the WAL: more fdatasyncs, none of which acknowledged a write. */
+    ck_assert_int_eq(floe_flush(db, FLOE_DURABLE_LOCAL), 0);
+    ck_assert_int_eq(floe_stats_get(db, &st2), 0);
+    ck_assert_uint_gt(st2.wal_syncs, st.wal_syncs);
+    ck_assert_uint_eq(st2.wal_synced_writes, writes);
+    ck_assert_uint_eq(tu_wal_batches(st2.wal_batch_hist), writes);
+    floe_close(db);
+}
+END_TEST
+
 static Suite *db_suite(void)
 {
     Suite *s = suite_create("db");
@@ -1042,6 +1081,7 @@ static Suite *db_suite(void)
     tcase_add_test(tc, db_flipped_wal_byte_before_the_tail_is_refused_with_file_and_offset);
     tcase_add_test(tc, db_torn_wal_tail_is_recovered);
     tcase_add_test(tc, db_stats_count_operations);
+    tcase_add_test(tc, db_single_writer_with_sync_always_makes_one_write_durable_per_fdatasync);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1772,6 +1772,126 @@ START_TEST(http_metrics_has_the_expected_names)
 }
 END_TEST
 
+static atomic_int wal_batch_failures;
+
+/* /v1/stats' WAL group-commit fields, asserted to be there and consistent: wal_batch_hist has every
+ * bucket by its range of writes, and wal_writes_per_sync is wal_synced_writes over their sum. Returns
+ * the parsed object, for the caller to json_decref. */
+static json_t *stats_with_wal_batches(uint64_t *synced, uint64_t *batches, uint64_t *ones)
+{
+    resp *r = req("GET", "/v1/stats", NULL, NULL, -1);
+    ck_assert_int_eq(r->status, 200);
+    json_error_t je;
+    json_t *root = json_loads(r->body, 0, &je);
+    ck_assert_msg(root != NULL, "stats is not JSON (%s): %s", je.text, r->body);
+    resp_free(r);
+    json_t *hist = json_object_get(root, "wal_batch_hist");
+    ck_assert(json_is_object(hist));
+    ck_assert_uint_eq(json_object_size(hist), FLOE_WAL_BATCH_BUCKETS);
+    const char *names[] = {"1", "2-3", "4-7", "8-15", "16383+" /* not a bucket */, "16384-32767", "32768+"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        ck_assert_msg(json_is_integer(json_object_get(hist, names[i])) == (i != 4), "bucket %s", names[i]);
+    *batches = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach(hist, k, v) *batches += (uint64_t)json_integer_value(v);
+    *ones = (uint64_t)json_integer_value(json_object_get(hist, "1"));
+    ck_assert(json_is_integer(json_object_get(root, "wal_synced_writes")));
+    *synced = (uint64_t)json_integer_value(json_object_get(root, "wal_synced_writes"));
+    json_t *mean = json_object_get(root, "wal_writes_per_sync");
+    ck_assert(json_is_number(mean));
+    double want = *batches ? (double)*synced / (double)*batches : 0.0;
+    ck_assert_double_eq_tol(json_number_value(mean), want, 0.001);
+    return root;
+}
+
+/* The value of the /metrics line that starts with prefix (a name and its labels, then a space). */
+static uint64_t metric_value(const char *body, const char *prefix)
+{
+    const char *p = body;
+    size_t n = strlen(prefix);
+    while (p && strncmp(p, prefix, n) != 0) {
+        p = strchr(p, '\n');
+        if (p)
+            p++;
+    }
+    ck_assert_msg(p != NULL, "/metrics lacks a line starting %s", prefix);
+    return strtoull(p + n, NULL, 10);
+}
+
+static void *wal_batch_writer(void *arg)
+{
+    int t = (int)(intptr_t)arg;
+    for (int i = 0; i < 10; i++) {
+        char path[64];
+        snprintf(path, sizeof path, "/v1/objects/walbatch-conc/%d/%d", t, i);
+        if (status_of("PUT", path, "v", 1) != 201)
+            atomic_fetch_add(&wal_batch_failures, 1);
+    }
+    return NULL;
+}
+
+START_TEST(http_stats_and_metrics_show_writes_per_wal_group_commit)
+{
+    uint64_t synced0, batches0, ones0, synced, batches, ones;
+    json_decref(stats_with_wal_batches(&synced0, &batches0, &ones0));
+    /* One client, one write at a time: each write is its own group commit, in every sync mode. */
+    ck_assert_int_eq(status_of("PUT", "/v1/objects/walbatch/a", "1", 1), 201);
+    ck_assert_int_eq(status_of("PUT", "/v1/objects/walbatch/b", "2", 1), 201);
+    ck_assert_int_eq(status_of("PUT", "/v1/objects/walbatch/c", "3", 1), 201);
+    ck_assert_int_eq(status_of("DELETE", "/v1/objects/walbatch/a", NULL, -1), 204);
+    ck_assert_int_eq(status_of("DELETE", "/v1/objects?prefix=walbatch%2F", NULL, -1), 200);
+    json_decref(stats_with_wal_batches(&synced, &batches, &ones));
+    ck_assert_uint_eq(synced - synced0, 5);
+    ck_assert_uint_eq(batches - batches0, 5);
+    ck_assert_uint_eq(ones - ones0, 5);
+
+    /* /metrics: the same histogram, cumulative, bucket by bucket, with _sum and _count. */
+    resp *r = req("GET", "/metrics", NULL, NULL, -1);
+    ck_assert_int_eq(r->status, 200);
+    ck_assert_ptr_nonnull(strstr(r->body, "# TYPE floe_wal_sync_batch_writes histogram\n"));
+    uint64_t prev = 0;
+    for (int i = 0; i < FLOE_WAL_BATCH_BUCKETS - 1; i++) {
+        char line[96];
+        snprintf(line, sizeof line, "floe_wal_sync_batch_writes_bucket{le=\"%llu\"} ",
+                 (unsigned long long)((2ull << i) - 1));
+        uint64_t v = metric_value(r->body, line);
+        ck_assert_uint_ge(v, prev);
+        if (i == 0)
+            ck_assert_uint_eq(v, ones);
+        prev = v;
+    }
+    uint64_t inf = metric_value(r->body, "floe_wal_sync_batch_writes_bucket{le=\"+Inf\"} ");
+    ck_assert_uint_ge(inf, prev);
+    ck_assert_uint_eq(inf, batches);
+    ck_assert_uint_eq(metric_value(r->body, "floe_wal_sync_batch_writes_count "), batches);
+    ck_assert_uint_eq(metric_value(r->body, "floe_wal_sync_batch_writes_sum "), synced);
+    resp_free(r);
+
+    /* Concurrent clients share group commits; once every write is answered, each was counted
+     * once: the histogram's sum is the puts and deletes since the store opened, whatever the
+     * batches were. */
+    pthread_t th[8];
+    atomic_store(&wal_batch_failures, 0);
+    for (int t = 0; t < 8; t++)
+        pthread_create(&th[t], NULL, wal_batch_writer, (void *)(intptr_t)t);
+    for (int t = 0; t < 8; t++)
+        pthread_join(th[t], NULL);
+    ck_assert_int_eq(atomic_load(&wal_batch_failures), 0);
+    r = req("GET", "/metrics", NULL, NULL, -1);
+    ck_assert_int_eq(r->status, 200);
+    uint64_t sum = metric_value(r->body, "floe_wal_sync_batch_writes_sum ");
+    uint64_t count = metric_value(r->body, "floe_wal_sync_batch_writes_count ");
+    fprintf(stderr, "http group commit: %.2f writes per group commit over the suite\n",
+            count ? (double)sum / (double)count : 0.0);
+    ck_assert_uint_ge(sum, synced + 80);
+    ck_assert_uint_eq(sum, metric_value(r->body, "floe_puts_total ") +
+                               metric_value(r->body, "floe_deletes_total "));
+    ck_assert_uint_eq(count, metric_value(r->body, "floe_wal_sync_batch_writes_bucket{le=\"+Inf\"} "));
+    resp_free(r);
+}
+END_TEST
+
 START_TEST(http_health_endpoints)
 {
     resp *r = req("GET", "/healthz", NULL, NULL, -1);
@@ -2206,6 +2326,7 @@ static Suite *http_suite(void)
     tcase_add_test(tc, http_delete_prefix_removes_every_key_under_it);
     tcase_add_test(tc, http_stats_is_json_with_store_and_http_counters);
     tcase_add_test(tc, http_metrics_has_the_expected_names);
+    tcase_add_test(tc, http_stats_and_metrics_show_writes_per_wal_group_commit);
     tcase_add_test(tc, http_health_endpoints);
     tcase_add_test(tc, http_concurrent_clients_see_their_writes);
     suite_add_tcase(s, tc);

@@ -1945,6 +1945,11 @@ START_TEST(wal_group_commit_shares_fdatasyncs_across_threads)
             (unsigned long long)appends, (unsigned long long)syncs);
     ck_assert_uint_ge(syncs, 1);
     ck_assert_uint_le(syncs, appends / 2);
+    /* Every record is counted once, by the fdatasync that acknowledged it, and every fdatasync
+     * since the open (no rotation) acknowledged some. */
+    ck_assert_uint_eq(st.synced_writes - before.synced_writes, appends);
+    ck_assert_uint_eq(tu_wal_batches(st.batch_hist) - tu_wal_batches(before.batch_hist), syncs);
+    tu_assert_wal_hist_fits(st.batch_hist, st.synced_writes);
     ck_assert_int_eq(wal_close(m.w), 0);
     collector c = {0};
     replay_ok(dir, &o, &c, NULL);
@@ -2032,6 +2037,167 @@ START_TEST(wal_each_sync_mode_round_trips)
         }
         atomic_store(&fdatasync_calls, 0);
         collector_free(&c);
+        tu_rmrf(dir);
+        free(dir);
+    }
+}
+END_TEST
+
+/* stats.batch_hist[i] minus before's: the group commits of bucket i since before. */
+static uint64_t hist_since(const wal_stats *st, const wal_stats *before, int i)
+{
+    return st->batch_hist[i] - before->batch_hist[i];
+}
+
+START_TEST(wal_always_counts_each_fdatasync_by_the_records_it_made_durable)
+{
+    char *dir = tu_tmpdir("wal");
+    wal_options o = opts_for(FLOE_SYNC_ALWAYS);
+    wal_t *w = open_ok(dir, &o, NULL);
+    wal_stats st0, st1, st2, st3, st4;
+    wal_get_stats(w, &st0);
+    /* The new file's header sync acknowledged nothing. */
+    ck_assert_uint_eq(st0.synced_writes, 0);
+    ck_assert_uint_eq(tu_wal_batches(st0.batch_hist), 0);
+
+    /* One record per wal_sync: ten fdatasyncs of one record each, all in bucket 0. */
+    append_range(w, 1, 10, NULL);
+    wal_get_stats(w, &st1);
+    ck_assert_uint_eq(st1.syncs - st0.syncs, 10);
+    ck_assert_uint_eq(st1.synced_writes, 10);
+    ck_assert_uint_eq(st1.batch_hist[0], 10);
+    ck_assert_uint_eq(tu_wal_batches(st1.batch_hist), 10);
+
+    /* Five appended before one wal_sync: one fdatasync makes all five durable (bucket 2: 4-7). */
+    rec_buf b;
+    uint64_t lsn = 0;
+    for (uint64_t s = 11; s <= 15; s++)
+        ck_assert_int_eq(wal_append(w, make_rec(&b, s), &lsn), 0);
+    ck_assert_int_eq(wal_sync(w, lsn), 0);
+    wal_get_stats(w, &st2);
+    ck_assert_uint_eq(st2.syncs - st1.syncs, 1);
+    ck_assert_uint_eq(st2.synced_writes - st1.synced_writes, 5);
+    ck_assert_uint_eq(hist_since(&st2, &st1, 2), 1);
+    ck_assert_uint_eq(tu_wal_batches(st2.batch_hist) - tu_wal_batches(st1.batch_hist), 1);
+
+    /* A rotation syncs the three waiting records once (bucket 1: 2-3); its other syncs (the old
+     * file again, the new file's header) carry nothing and are in syncs only. */
+    for (uint64_t s = 16; s <= 18; s++)
+        ck_assert_int_eq(wal_append(w, make_rec(&b, s), &lsn), 0);
+    uint64_t no = 0;
+    ck_assert_int_eq(wal_rotate(w, &no), 0);
+    wal_get_stats(w, &st3);
+    ck_assert_uint_gt(st3.syncs - st2.syncs, 1);
+    ck_assert_uint_eq(st3.synced_writes - st2.synced_writes, 3);
+    ck_assert_uint_eq(hist_since(&st3, &st2, 1), 1);
+    ck_assert_uint_eq(tu_wal_batches(st3.batch_hist) - tu_wal_batches(st2.batch_hist), 1);
+
+    /* A rotation with nothing waiting syncs but acknowledges nothing. */
+    ck_assert_int_eq(wal_rotate(w, &no), 0);
+    wal_get_stats(w, &st4);
+    ck_assert_uint_gt(st4.syncs, st3.syncs);
+    ck_assert_uint_eq(st4.synced_writes, st3.synced_writes);
+    ck_assert_uint_eq(tu_wal_batches(st4.batch_hist), tu_wal_batches(st3.batch_hist));
+    ck_assert_uint_eq(st4.synced_writes, 18);
+    tu_assert_wal_hist_fits(st4.batch_hist, st4.synced_writes);
+    ck_assert_int_eq(wal_close(w), 0);
+    tu_rmrf(dir);
+    free(dir);
+}
+END_TEST
+
+START_TEST(wal_always_counts_records_written_before_their_fdatasync_once)
+{
+    /* Records over the 8 MiB batch limit are written by wal_append without a sync: the fdatasync
+     * that later covers them counts them, with the record it was started for, as one group commit.
+     * With a file size below the batch, the fdatasync is the rotation's, right after that write. */
+    for (int rotate = 0; rotate < 2; rotate++) {
+        char *dir = tu_tmpdir("wal");
+        wal_options o = opts_for(FLOE_SYNC_ALWAYS);
+        if (rotate)
+            o.file_bytes = 4u << 20;
+        wal_t *w = open_ok(dir, &o, NULL);
+        size_t value_bytes = 3u << 20;
+        uint8_t *value = malloc(value_bytes);
+        ck_assert_ptr_nonnull(value);
+        memset(value, 0xcd, value_bytes);
+        wal_record r = {.type = WAL_REC_PUT, .key = (const uint8_t *)"big", .key_len = 3, .value = value};
+        r.value_len = (uint32_t)value_bytes;
+        uint64_t lsn = 0, s = 1;
+        for (; lsn < (8u << 20); s++) {
+            r.seq = s;
+            ck_assert_int_eq(wal_append(w, &r, &lsn), 0);
+        }
+        uint64_t written = s - 1;
+        wal_stats st;
+        wal_get_stats(w, &st);
+        ck_assert_uint_eq(st.bytes_written, HDR + lsn + (rotate ? HDR : 0));
+        ck_assert_uint_eq(st.synced_writes, rotate ? written : 0);
+        ck_assert_uint_eq(tu_wal_batches(st.batch_hist), rotate ? 1 : 0);
+        r.seq = s;
+        r.value_len = 10;
+        ck_assert_int_eq(wal_append(w, &r, &lsn), 0);
+        ck_assert_int_eq(wal_sync(w, lsn), 0);
+        wal_get_stats(w, &st);
+        ck_assert_uint_eq(st.synced_writes, written + 1);
+        tu_assert_wal_hist_fits(st.batch_hist, st.synced_writes);
+        if (rotate) {
+            ck_assert_uint_eq(st.batch_hist[1], 1); /* the three big records */
+            ck_assert_uint_eq(st.batch_hist[0], 1); /* the small one after them */
+        } else {
+            ck_assert_uint_eq(st.batch_hist[2], 1); /* all four in one fdatasync */
+        }
+        ck_assert_int_eq(wal_close(w), 0);
+        free(value);
+        tu_rmrf(dir);
+        free(dir);
+    }
+}
+END_TEST
+
+START_TEST(wal_interval_and_never_count_each_write_of_a_batch)
+{
+    floe_sync_mode modes[] = {FLOE_SYNC_INTERVAL, FLOE_SYNC_NEVER};
+    for (size_t i = 0; i < 2; i++) {
+        char *dir = tu_tmpdir("wal");
+        wal_options o = opts_for(modes[i]);
+        o.interval_ms = 1;
+        wal_t *w = open_ok(dir, &o, NULL);
+        wal_stats st0, st;
+        wal_get_stats(w, &st0);
+        ck_assert_uint_eq(tu_wal_batches(st0.batch_hist), 0);
+        append_range(w, 1, 6, NULL); /* one write() per wal_sync */
+        rec_buf b;
+        uint64_t lsn = 0;
+        for (uint64_t s = 7; s <= 9; s++)
+            ck_assert_int_eq(wal_append(w, make_rec(&b, s), &lsn), 0);
+        ck_assert_int_eq(wal_sync(w, lsn), 0);
+        /* INTERVAL: wait for the interval thread's fdatasyncs, which acknowledge nothing more. */
+        if (modes[i] == FLOE_SYNC_INTERVAL)
+            ck_assert_uint_ge(wait_for_syncs(w, st0.syncs + 1), st0.syncs + 1);
+        wal_get_stats(w, &st);
+        ck_assert_uint_eq(st.synced_writes, 9);
+        tu_assert_wal_hist_fits(st.batch_hist, st.synced_writes);
+        if (modes[i] == FLOE_SYNC_NEVER) {
+            ck_assert_uint_eq(st.batch_hist[0], 6);
+            ck_assert_uint_eq(st.batch_hist[1], 1); /* the three appended before one wal_sync */
+            ck_assert_uint_eq(tu_wal_batches(st.batch_hist), 7);
+        } else {
+            /* The interval thread writes what is buffered at each tick too, so it may have
+             * written some of the three on its own: a batch of 3, or of 1 and 2, or three of 1. */
+            ck_assert_uint_ge(st.batch_hist[0], 6);
+            ck_assert_uint_ge(tu_wal_batches(st.batch_hist), 7);
+            ck_assert_uint_le(tu_wal_batches(st.batch_hist), 9);
+        }
+        /* A rotation's fdatasyncs count in syncs only. */
+        uint64_t no = 0;
+        ck_assert_int_eq(wal_rotate(w, &no), 0);
+        wal_stats st2;
+        wal_get_stats(w, &st2);
+        ck_assert_uint_gt(st2.syncs, st.syncs);
+        ck_assert_uint_eq(st2.synced_writes, 9);
+        ck_assert_uint_eq(tu_wal_batches(st2.batch_hist), tu_wal_batches(st.batch_hist));
+        ck_assert_int_eq(wal_close(w), 0);
         tu_rmrf(dir);
         free(dir);
     }
@@ -2354,6 +2520,9 @@ static Suite *wal_suite(void)
     tc = tcase_create("sync");
     tcase_add_test(tc, wal_each_sync_mode_round_trips);
     tcase_add_test(tc, wal_interval_thread_writes_and_syncs_without_wal_sync);
+    tcase_add_test(tc, wal_always_counts_each_fdatasync_by_the_records_it_made_durable);
+    tcase_add_test(tc, wal_always_counts_records_written_before_their_fdatasync_once);
+    tcase_add_test(tc, wal_interval_and_never_count_each_write_of_a_batch);
     tcase_add_test(tc, wal_large_batches_are_written_from_append);
     tcase_add_test(tc, wal_write_failure_makes_the_wal_read_only_for_good);
     tcase_add_test(tc, wal_fdatasync_failure_is_sticky_and_never_retried);

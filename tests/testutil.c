@@ -324,6 +324,31 @@ int tu_lines(const char *s)
     return n;
 }
 
+uint64_t tu_wal_batches(const uint64_t *hist)
+{
+    uint64_t n = 0;
+    for (int i = 0; i < FLOE_WAL_BATCH_BUCKETS; i++)
+        n += hist[i];
+    return n;
+}
+
+void tu_assert_wal_hist_fits(const uint64_t *hist, uint64_t writes)
+{
+    uint64_t lower = 0, upper = 0;
+    int unbounded = 0;
+    for (int i = 0; i < FLOE_WAL_BATCH_BUCKETS; i++) {
+        lower += hist[i] << i;
+        if (i == FLOE_WAL_BATCH_BUCKETS - 1)
+            unbounded |= hist[i] != 0;
+        else
+            upper += hist[i] * ((2ull << i) - 1);
+    }
+    ck_assert_msg(lower <= writes, "%llu writes, but the histogram's buckets hold at least %llu",
+                  (unsigned long long)writes, (unsigned long long)lower);
+    ck_assert_msg(unbounded || writes <= upper, "%llu writes, but the histogram's buckets hold at most %llu",
+                  (unsigned long long)writes, (unsigned long long)upper);
+}
+
 int tu_closed_port(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);

@@ -78,6 +78,14 @@ const char *tu_floe_binary(void);
 int tu_floe_run(char **out, char **err, const char *fmt, ...) FLOE_PRINTF(3, 4);
 /* Counts the lines of s. */
 int tu_lines(const char *s);
+
+/* The group commits a histogram of writes per WAL group commit counts (floe_stats.wal_batch_hist,
+ * wal_stats.batch_hist; FLOE_WAL_BATCH_BUCKETS buckets): the sum of its buckets. */
+uint64_t tu_wal_batches(const uint64_t *hist);
+/* Asserts that writes writes fit the histogram: at least the sum of its buckets' lower bounds
+ * (2^i per group commit in bucket i) and at most the sum of their upper bounds (2^(i+1) - 1; the
+ * last bucket has none). */
+void tu_assert_wal_hist_fits(const uint64_t *hist, uint64_t writes);
 /* A loopback TCP port nothing listens on: one the kernel just handed out, closed again. */
 int tu_closed_port(void);
 

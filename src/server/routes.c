@@ -821,6 +821,36 @@ static uint64_t http_load(atomic_ullong *v)
     return atomic_load_explicit(v, memory_order_relaxed);
 }
 
+/* The group commits floe_stats.wal_batch_hist counts: the sum of its buckets. */
+static uint64_t wal_batches(const floe_stats *st)
+{
+    uint64_t n = 0;
+    for (int i = 0; i < FLOE_WAL_BATCH_BUCKETS; i++)
+        n += st->wal_batch_hist[i];
+    return n;
+}
+
+/* The WAL batch histogram and the mean writes per group commit (0 before the first), as
+ * "wal_synced_writes", "wal_writes_per_sync" and "wal_batch_hist": an object keyed by each
+ * bucket's range of writes ("1", "2-3", ..., "32768+"), each followed by a comma. */
+static void stats_json_wal_batches(const floe_stats *st, buf_t *b)
+{
+    uint64_t batches = wal_batches(st);
+    buf_printf(b, "\"wal_synced_writes\":%" PRIu64 ",\"wal_writes_per_sync\":%.3f,\"wal_batch_hist\":{",
+               st->wal_synced_writes, batches ? (double)st->wal_synced_writes / (double)batches : 0.0);
+    for (int i = 0; i < FLOE_WAL_BATCH_BUCKETS; i++) {
+        uint64_t lo = (uint64_t)1 << i, hi = ((uint64_t)2 << i) - 1;
+        const char *sep = i ? "," : "";
+        if (i == FLOE_WAL_BATCH_BUCKETS - 1)
+            buf_printf(b, "%s\"%" PRIu64 "+\":%" PRIu64, sep, lo, st->wal_batch_hist[i]);
+        else if (lo == hi)
+            buf_printf(b, "%s\"%" PRIu64 "\":%" PRIu64, sep, lo, st->wal_batch_hist[i]);
+        else
+            buf_printf(b, "%s\"%" PRIu64 "-%" PRIu64 "\":%" PRIu64, sep, lo, hi, st->wal_batch_hist[i]);
+    }
+    buf_puts(b, "},");
+}
+
 static void stats_json(http_server *s, const floe_stats *st, buf_t *b)
 {
 #define U(name) buf_printf(b, "\"" #name "\":%" PRIu64 ",", st->name)
@@ -837,6 +867,7 @@ static void stats_json(http_server *s, const floe_stats *st, buf_t *b)
         U(compaction_bytes_read), U(compaction_bytes_written), U(compaction_queue_depth), U(compaction_errors),
         U(compaction_expired), U(compaction_drops), U(segments_level0), U(levels);
 #undef U
+    stats_json_wal_batches(st, b);
     const char *arrays[3] = {"s3_requests", "s3_errors", "s3_retries"};
     const uint64_t *vals[3] = {st->cold_requests, st->cold_errors, st->cold_retries};
     for (int a = 0; a < 3; a++) {
@@ -1028,6 +1059,27 @@ static void metrics_unlabelled(http_server *s, const floe_stats *st, buf_t *b)
                    simple[i].name, simple[i].type, simple[i].name, simple[i].value);
 }
 
+/* floe_wal_sync_batch_writes: the histogram of writes per WAL group commit (floe.h,
+ * wal_batch_hist). Bucket i of the store holds 2^i .. 2^(i+1) - 1 writes, so the cumulative
+ * buckets' bounds are 1, 3, 7, ..., 2^15 - 1 and +Inf. */
+static void metrics_wal_batches(const floe_stats *st, buf_t *b)
+{
+    buf_puts(b, "# HELP floe_wal_sync_batch_writes Writes acknowledged per WAL group commit "
+                "(sync=always: per fdatasync; interval and never: per write of a batch).\n"
+                "# TYPE floe_wal_sync_batch_writes histogram\n");
+    uint64_t cumulative = 0;
+    for (int i = 0; i < FLOE_WAL_BATCH_BUCKETS - 1; i++) {
+        cumulative += st->wal_batch_hist[i];
+        buf_printf(b, "floe_wal_sync_batch_writes_bucket{le=\"%" PRIu64 "\"} %" PRIu64 "\n",
+                   (uint64_t)((2ull << i) - 1), cumulative);
+    }
+    cumulative += st->wal_batch_hist[FLOE_WAL_BATCH_BUCKETS - 1];
+    buf_printf(b,
+               "floe_wal_sync_batch_writes_bucket{le=\"+Inf\"} %" PRIu64
+               "\nfloe_wal_sync_batch_writes_sum %" PRIu64 "\nfloe_wal_sync_batch_writes_count %" PRIu64 "\n",
+               cumulative, st->wal_synced_writes, cumulative);
+}
+
 /* The store's metrics with labels: reads by tier, segments by state, cache hit ratios and the cold
  * tier's counters by operation. */
 static void metrics_labelled(const floe_stats *st, buf_t *b)
@@ -1070,6 +1122,7 @@ static void metrics_text(http_server *s, const floe_stats *st, buf_t *b)
     metrics_requests(s, b);
     metrics_latency(s, b);
     metrics_unlabelled(s, st, b);
+    metrics_wal_batches(st, b);
     metrics_labelled(st, b);
 }
 
