@@ -215,12 +215,15 @@ fill_row() {
   local wl=$1 sync=$2 t=$3 num=$4 s01=0
   [ "$sync" = always ] && s01=1
   local per=$((num / t)) fo="" f5="" f9="" f99="" ro="" r5="" r9="" r99="" line out a b c
+  local wps="" wsy="" wsw="" wgc="" # floe's writes per WAL group commit, fdatasyncs, writes, commits
   for _ in $(seq "$RUNS"); do
     rm -rf "$WORK/floe"
     line=$(floe_bench --benchmarks "$wl" --num "$num" --threads "$t" --sync "$sync") || die "floe-bench $wl failed"
     [ "$(jnum "$line" errors)" = 0 ] || die "floe-bench $wl reported errors: $line"
     fo="$fo $(jnum "$line" ops_per_s)" f5="$f5 $(jnum "$line" p50_us)"
     f9="$f9 $(jnum "$line" p99_us)" f99="$f99 $(jnum "$line" p999_us)"
+    wps="$wps $(jnum "$line" writes_per_sync)" wsy="$wsy $(jnum "$line" wal_syncs)"
+    wsw="$wsw $(jnum "$line" wal_synced_writes)" wgc="$wgc $(jnum "$line" wal_group_commits)"
     rm -rf "$WORK/rocksdb"
     out=$(rocks --benchmarks="$wl" --num="$per" --threads="$t" --sync="$s01")
     ro="$ro $(rocks_ops "$out" "$wl")"
@@ -231,7 +234,7 @@ fill_row() {
   local threads_word="threads"
   [ "$t" = 1 ] && threads_word="thread"
   add_row "$wl sync=$sync, $t $threads_word, $num keys" "ops/s" higher "RocksDB" "$fo" "$ro" \
-    "$(lat_extra "$f5" "$f9" "$f99" "$r5" "$r9" "$r99"),\"workload\":\"$wl\",\"sync\":\"$sync\",\"threads\":$t,\"keys\":$num"
+    "$(lat_extra "$f5" "$f9" "$f99" "$r5" "$r9" "$r99"),\"workload\":\"$wl\",\"sync\":\"$sync\",\"threads\":$t,\"keys\":$num,\"floe_writes_per_sync\":$(med "$wps"),\"floe_wal_syncs\":$(med "$wsy"),\"floe_wal_synced_writes\":$(med "$wsw"),\"floe_wal_group_commits\":$(med "$wgc")"
   if [ "$sync" = always ]; then
     echo "$wl $t $(med "$fo") $(med "$ro")" >>"$WORK/plot/sync-raw"
   fi
