@@ -307,6 +307,45 @@ static struct MHD_Response *body_response(http_req *r, floe_value *v, uint64_t f
  * in between, before it answers 503. */
 #define HTTP_RANGE_READ_TRIES 3
 
+/* v holds only the metadata of the version a HEAD-like lookup found (floe_head): reads bytes
+ * first..first+body-1 of that same version into v->data. 0 when done; 1 when the key changed
+ * between the two reads (a newer version, or none); a negative FLOE_E* code on another error. */
+static int read_sent_bytes(http_req *r, floe_value *v, uint64_t first, size_t body)
+{
+    floe_value d = {0};
+    int rc = floe_read_range(r->srv->db, r->key, r->key_len, first, body, &d, NULL);
+    int changed = rc == 0 ? d.seq != v->seq : rc == FLOE_ENOTFOUND || rc == FLOE_ERANGE;
+    if (rc == 0 && !changed) {
+        free(v->data);
+        v->data = d.data;
+        d.data = NULL;
+    }
+    floe_value_free(&d);
+    return changed ? 1 : rc;
+}
+
+/* 416 for a range that starts past the object's len bytes. */
+static enum MHD_Result respond_unsatisfiable(http_req *r, struct MHD_Connection *c, const char *range, size_t len)
+{
+    char cr[48];
+    size_t body = 0;
+    snprintf(cr, sizeof cr, "bytes */%zu", len);
+    struct MHD_Response *resp = http_error_response("range_not_satisfiable", &body,
+                                                    "the range '%s' is outside the object's %zu bytes", range, len);
+    if (resp)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_RANGE, cr);
+    return http_queue(r, c, 416, resp, body);
+}
+
+/* The headers that say which version an answer is of. */
+static void add_version_headers(struct MHD_Response *resp, const char *etag, const char *modified, const char *tier)
+{
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, etag);
+    if (modified[0])
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_LAST_MODIFIED, modified);
+    MHD_add_response_header(resp, "X-Floe-Tier", tier);
+}
+
 /* GET and HEAD. A GET holds the bytes it sends (the range's, for a range) against the response
  * budget from here until MHD frees the response; when they do not fit, the request waits a moment
  * for room (suspended: the thread serves other connections meanwhile) and then reads the object
@@ -359,21 +398,11 @@ enum MHD_Result http_handle_get(http_req *r, struct MHD_Connection *c)
         resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
         if (!resp)
             return MHD_NO;
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, etag);
-        if (modified[0])
-            MHD_add_response_header(resp, MHD_HTTP_HEADER_LAST_MODIFIED, modified);
-        MHD_add_response_header(resp, "X-Floe-Tier", tier);
+        add_version_headers(resp, etag, modified, tier);
         return http_queue(r, c, 304, resp, 0);
     }
-    if (rr == RANGE_UNSATISFIABLE) {
-        char cr[48];
-        snprintf(cr, sizeof cr, "bytes */%zu", len);
-        resp = http_error_response("range_not_satisfiable", &body,
-                                   "the range '%s' is outside the object's %zu bytes", range, len);
-        if (resp)
-            MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_RANGE, cr);
-        return http_queue(r, c, 416, resp, body);
-    }
+    if (rr == RANGE_UNSATISFIABLE)
+        return respond_unsatisfiable(r, c, range, len);
     char content_range[80] = "";
     if (rr == RANGE_OK) {
         status = 206;
@@ -389,25 +418,17 @@ enum MHD_Result http_handle_get(http_req *r, struct MHD_Connection *c)
         return wait_for_budget(r, c, body);
     }
     if (r->method != M_HEAD && partial) {
-        /* Only the bytes sent, and only of the version the headers describe. */
-        floe_value d = {0};
-        rc = floe_read_range(s->db, r->key, r->key_len, first, body, &d, NULL);
-        int changed = rc == 0 ? d.seq != v.seq : rc == FLOE_ENOTFOUND || rc == FLOE_ERANGE;
-        if (rc != 0 || changed) {
+        int got = read_sent_bytes(r, &v, first, body);
+        if (got != 0) {
             drop_reservation(r);
-            floe_value_free(&d);
             floe_value_free(&v);
-            if (!changed)
-                return http_respond_floe_error(r, c, rc);
+            if (got < 0)
+                return http_respond_floe_error(r, c, got);
             if (++r->range_tries < HTTP_RANGE_READ_TRIES)
                 return http_handle_get(r, c); /* a write came in between: read the new version */
             return http_respond_error(r, c, 503, "busy",
                                       "the object changed %d times while it was read: retry", HTTP_RANGE_READ_TRIES);
         }
-        free(v.data);
-        v.data = d.data;
-        d.data = NULL;
-        floe_value_free(&d);
         first = 0; /* v.data now starts at the range */
     }
     resp = body_response(r, &v, first, body);
@@ -418,10 +439,7 @@ enum MHD_Result http_handle_get(http_req *r, struct MHD_Connection *c)
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
                             v.content_type ? v.content_type : "application/octet-stream");
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, etag);
-    if (modified[0])
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_LAST_MODIFIED, modified);
-    MHD_add_response_header(resp, "X-Floe-Tier", tier);
+    add_version_headers(resp, etag, modified, tier);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes");
     if (status == 206)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_RANGE, content_range);
