@@ -15,6 +15,11 @@
  *             those byte ranges over a kept-alive connection. With a disk block cache (the default,
  *             --block-cache-bytes), the pass is repeated on another restore without one
  *             (cold_get_no_block_cache), which shows what filling the cache costs a read.
+ *   cold_range one object of --range-object-mib MiB (256) is written, uploaded and restored into an
+ *             empty data directory (so only the bucket has it, in a bucket of its own), then
+ *             --range-mib MiB (64) from a quarter of the way in are read with floe_read_range and
+ *             compared; the GETs floe sent and the bytes they fetched are counted. Next to it one curl
+ *             ranged GET fetches the same bytes of the segment object that holds them.
  *
  * --json prints one JSON object per workload on its own line. Needs an S3 endpoint (the throwaway
  * Ceph RGW of scripts/s3-test-server.sh) and the curl CLI. Everything it creates lives in a fresh
@@ -55,6 +60,8 @@ typedef struct settings {
     unsigned concurrency;
     unsigned reads;
     uint64_t block_cache_bytes; /* cache.block_bytes of the store that serves the cold reads */
+    uint64_t range_mib;         /* cold_range: the range read; 0 skips the workload */
+    uint64_t range_object_mib;  /* cold_range: the object it is read from */
     int key_bytes;
     int value_bytes;
     int json;
@@ -735,11 +742,117 @@ static get_result bench_cold_get(const settings *s, const char *bucket, const ch
     return res;
 }
 
+typedef struct range_result {
+    double floe_s, curl_s;
+    uint64_t gets, get_bytes;
+} range_result;
+
+/* cold_range: one object of range_object_mib MiB written, uploaded and restored (so only the bucket
+ * has it), then range_mib MiB from a quarter of the way in read with floe_read_range, against one
+ * curl ranged GET of the same bytes of the segment object that holds them. */
+static range_result bench_cold_range(const settings *s, const char *bucket)
+{
+    range_result res = {0};
+    char data_dir[700], restored[700];
+    snprintf(data_dir, sizeof data_dir, "%s/range-data", s->dir);
+    snprintf(restored, sizeof restored, "%s/range-restored", s->dir);
+    size_t object = (size_t)(s->range_object_mib << 20), len = (size_t)(s->range_mib << 20), off = object / 4;
+    uint8_t *value = malloc(object);
+    if (!value)
+        die("range object", FLOE_ENOMEM);
+    uint64_t seed = 0x2A76E;
+    for (size_t i = 0; i + 8 <= object; i += 8) {
+        uint64_t x = xorshift(&seed);
+        memcpy(value + i, &x, 8);
+    }
+    const char *key = "range/big";
+    floe_options o = bench_options(s);
+    o.max_object_bytes = FLOE_MAX_OBJECT_BYTES_LIMIT;
+    floe_t *db = NULL;
+    int rc = floe_open(data_dir, &o, &db);
+    if (rc < 0 || (rc = floe_put(db, key, strlen(key), value, object, NULL, NULL)) < 0 ||
+        (rc = floe_flush(db, FLOE_DURABLE_LOCAL)) < 0 || (rc = floe_close(db)) < 0)
+        die("write the range object", rc);
+
+    /* Where the value lies in its segment file: the same offset in the segment object. */
+    char seg_dir[800];
+    snprintf(seg_dir, sizeof seg_dir, "%s/segments", data_dir);
+    seg_file *files = NULL;
+    size_t n = list_segment_files(seg_dir, &files);
+    uint64_t value_at = UINT64_MAX;
+    for (size_t i = 0; i < n && value_at == UINT64_MAX; i++) {
+        FILE *f = fopen(files[i].path, "rb");
+        uint8_t *buf = f ? malloc(files[i].bytes) : NULL;
+        if (f && buf && fread(buf, 1, files[i].bytes, f) == files[i].bytes) {
+            uint8_t *hit = memmem(buf, files[i].bytes, value, 4096);
+            if (hit)
+                value_at = (uint64_t)(hit - buf);
+        }
+        free(buf);
+        if (f)
+            fclose(f);
+    }
+    free(files);
+    if (value_at == UINT64_MAX) {
+        fprintf(stderr, "cold-bench: the range object is in no segment file\n");
+        exit(1);
+    }
+    rec_cold *up = rec_open(s, bucket);
+    if ((rc = store_open_with_cold(data_dir, &o, &up->base, &db)) < 0 ||
+        (rc = floe_flush(db, FLOE_DURABLE_REMOTE)) < 0 || (rc = floe_close(db)) < 0)
+        die("upload the range object", rc);
+
+    s3_config cfg = s3_settings(s, bucket, PREFIX);
+    cold_t *c = NULL;
+    if ((rc = cold_open_s3(&cfg, &c)) < 0 || (rc = tools_restore(c, restored, NULL)) < 0)
+        die("restore (range)", rc);
+    cold_close(c);
+    rec_cold *store = rec_open(s, bucket);
+    if ((rc = store_open_with_cold(restored, &o, &store->base, &db)) < 0)
+        die("open restored (range)", rc);
+    pthread_mutex_lock(&store->mu);
+    store->recording = 1;
+    pthread_mutex_unlock(&store->mu);
+    floe_value v = {0};
+    uint64_t t0 = now_ns();
+    rc = floe_read_range(db, key, strlen(key), off, len, &v, NULL);
+    res.floe_s = (double)(now_ns() - t0) / 1e9;
+    if (rc < 0)
+        die("cold floe_read_range", rc);
+    if (v.len != len || memcmp(v.data, value + off, len) != 0 || v.tier != FLOE_TIER_COLD) {
+        fprintf(stderr, "cold-bench: the cold range came back wrong (len %zu, tier %s)\n", v.len,
+                floe_tier_name(v.tier));
+        exit(1);
+    }
+    floe_value_free(&v);
+    pthread_mutex_lock(&store->mu);
+    store->recording = 0;
+    res.gets = store->n;
+    for (size_t g = 0; g < store->n; g++)
+        res.get_bytes += store->log[g].len;
+    get_record one = {.offset = value_at + off, .len = len};
+    if (store->n)
+        memcpy(one.key, store->log[0].key, sizeof one.key);
+    pthread_mutex_unlock(&store->mu);
+    if ((rc = floe_close(db)) < 0)
+        die("close (range)", rc);
+    if (!res.gets) {
+        fprintf(stderr, "cold-bench: the cold range read sent no GET\n");
+        exit(1);
+    }
+    double us = 0;
+    curl_ranged_gets(s, bucket, &one, 1, &us);
+    res.curl_s = us / 1e6;
+    free(value);
+    return res;
+}
+
 static void usage(void)
 {
     fprintf(stderr, "usage: cold-bench --endpoint http://127.0.0.1:PORT [--access-key K] [--secret-key S]\n"
                     "                  [--mib N] [--segment-mib N] [--concurrency N] [--reads N]\n"
                     "                  [--block-cache-bytes N (default 1 GiB; 0: no disk block cache)]\n"
+                    "                  [--range-mib N (default 64; 0: no cold_range)] [--range-object-mib N (256)]\n"
                     "                  [--dir DIR] [--json]\n"
                     "  (--endpoint defaults to $FLOE_BENCH_S3_ENDPOINT)\n");
 }
@@ -756,6 +869,8 @@ int main(int argc, char **argv)
         .concurrency = 4,
         .reads = 500,
         .block_cache_bytes = 1ull << 30,
+        .range_mib = 64,
+        .range_object_mib = 256,
         .key_bytes = 20,
         .value_bytes = 400,
     };
@@ -769,6 +884,8 @@ int main(int argc, char **argv)
         {"reads", required_argument, NULL, 'r'},
         {"dir", required_argument, NULL, 'd'},
         {"block-cache-bytes", required_argument, NULL, 'b'},
+        {"range-mib", required_argument, NULL, 'R'},
+        {"range-object-mib", required_argument, NULL, 'O'},
         {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -803,6 +920,12 @@ int main(int argc, char **argv)
         case 'b':
             s.block_cache_bytes = strtoull(optarg, NULL, 10);
             break;
+        case 'R':
+            s.range_mib = strtoull(optarg, NULL, 10);
+            break;
+        case 'O':
+            s.range_object_mib = strtoull(optarg, NULL, 10);
+            break;
         case 'j':
             s.json = 1;
             break;
@@ -818,9 +941,11 @@ int main(int argc, char **argv)
     }
     if (s.mib < 1 || s.mib > 65536 || s.segment_mib < 1 || s.segment_mib > 4096 || s.concurrency < 1 ||
         s.concurrency > 64 || s.reads < 1 || s.reads > MAX_READS || strchr(s.dir, '"') ||
+        s.range_object_mib > 1024 || s.range_mib * 4 > s.range_object_mib * 3 ||
         strlen(s.dir) > 512) {
         fprintf(stderr, "cold-bench: --mib 1..65536, --segment-mib 1..4096, --concurrency 1..64, --reads "
-                        "1..100000, --dir at most 512 bytes without '\"'\n");
+                        "1..100000, --range-object-mib at most 1024 with --range-mib at most 3/4 of it,\n"
+                        "--dir at most 512 bytes without '\"'\n");
         return 2;
     }
 
@@ -846,6 +971,14 @@ int main(int argc, char **argv)
     int n_runs = 1;
     if (s.block_cache_bytes)
         runs[n_runs++] = bench_cold_get(&s, bucket, restored_nc_dir, 0, 0xC01D, &pool);
+    range_result rr = {0};
+    if (s.range_mib) { /* a store of its own, so a bucket of its own */
+        char range_bucket[80];
+        snprintf(range_bucket, sizeof range_bucket, "%s-range", bucket);
+        create_bucket(&s, range_bucket);
+        rr = bench_cold_range(&s, range_bucket);
+        empty_bucket(&s, range_bucket);
+    }
     empty_bucket(&s, bucket);
     rm_rf(s.dir);
     free(pool.bytes);
@@ -869,7 +1002,17 @@ int main(int argc, char **argv)
                    gr->floe_p50, gr->floe_p99, gr->floe_p999, gr->floe_inner_p50, gr->curl_p50, gr->curl_p99,
                    gr->curl_p999, gr->floe_p50 / gr->curl_p50);
         }
+        if (s.range_mib)
+            printf("{\"workload\":\"cold_range\",\"range_mib\":%" PRIu64 ",\"object_mib\":%" PRIu64
+                   ",\"floe_seconds\":%.4f,\"floe_mb_s\":%.1f,\"floe_gets\":%" PRIu64 ",\"floe_get_bytes\":%" PRIu64
+                   ",\"curl_seconds\":%.4f,\"curl_mb_s\":%.1f,\"ratio\":%.3f}\n",
+                   s.range_mib, s.range_object_mib, rr.floe_s, (double)(s.range_mib << 20) / rr.floe_s / 1e6,
+                   rr.gets, rr.get_bytes, rr.curl_s, (double)(s.range_mib << 20) / rr.curl_s / 1e6, rr.floe_s / rr.curl_s);
     } else {
+        if (s.range_mib)
+            printf("cold_range: %" PRIu64 " MiB of a %" PRIu64 " MiB object: floe %.3f s (%" PRIu64 " GETs, %" PRIu64
+                   " bytes), curl %.3f s\n",
+                   s.range_mib, s.range_object_mib, rr.floe_s, rr.gets, rr.get_bytes, rr.curl_s);
         printf("cold_upload : %.1f MiB in %" PRIu64 " segments of %" PRIu64 " MiB, %u at a time\n", mib,
                up.segments, s.segment_mib, s.concurrency);
         printf("  floe        %8.1f MiB/s  (%.3f s, %" PRIu64 " PUT requests incl. manifests)\n", floe_mib_s,

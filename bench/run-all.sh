@@ -45,6 +45,8 @@ if [ "$QUICK" = 1 ]; then
   MEM_KEYS=200000    # keys for the memory row (scaled to per million)
   COLD_MIB=32
   COLD_READS=100
+  COLD_RANGE_MIB=16         # the cold Range row: MiB read, of an object of COLD_RANGE_OBJECT_MIB
+  COLD_RANGE_OBJECT_MIB=64
   HTTP_SECONDS=1
   FIO_SECONDS=2
   SCALE_KEYS=1000000        # the scale rows' big store (its tenth is the small one)
@@ -64,6 +66,8 @@ else
   MEM_KEYS=1000000
   COLD_MIB=128
   COLD_READS=500
+  COLD_RANGE_MIB=64
+  COLD_RANGE_OBJECT_MIB=256
   HTTP_SECONDS=5
   FIO_SECONDS=5
   SCALE_KEYS=10000000
@@ -544,10 +548,11 @@ ENDPOINT=$(sed -n 's/^RGW_READY //p' "$WORK/rgw.out")
 RGW_VERSION=$(radosgw --version 2>/dev/null | awk '{ print $3; exit }')
 say "cold tier: cold-bench vs curl on $ENDPOINT, ${COLD_MIB} MiB in 8 MiB segments, $COLD_READS cold reads"
 up_f="" up_par="" up_seq="" g_f5="" g_f9="" g_f99="" g_c5="" g_c9="" g_c99="" g_per="" g_inner="" g_bytes=""
-n_f5="" n_c5="" n_inner=""
+n_f5="" n_c5="" n_inner="" r_f="" r_c="" r_gets="" r_bytes=""
 for _ in $(seq "$RUNS"); do
   out=$("$CB" --endpoint "$ENDPOINT" --mib "$COLD_MIB" --segment-mib 8 --concurrency "$UPLOAD_CONCURRENCY" \
-    --reads "$COLD_READS" --dir "$WORK/cold" --json 2>>"$LOG") || die "cold-bench failed"
+    --reads "$COLD_READS" --range-mib "$COLD_RANGE_MIB" --range-object-mib "$COLD_RANGE_OBJECT_MIB" \
+    --dir "$WORK/cold" --json 2>>"$LOG") || die "cold-bench failed"
   echo "$out" >>"$LOG"
   u=$(grep '"workload":"cold_upload"' <<<"$out")
   g=$(grep '"workload":"cold_get"' <<<"$out")
@@ -558,6 +563,9 @@ for _ in $(seq "$RUNS"); do
   g_bytes="$g_bytes $(jnum "$g" range_bytes_mean)"
   gn=$(grep '"workload":"cold_get_no_block_cache"' <<<"$out")
   n_f5="$n_f5 $(jnum "$gn" floe_p50_us)" n_c5="$n_c5 $(jnum "$gn" curl_p50_us)" n_inner="$n_inner $(jnum "$gn" floe_s3_get_p50_us)"
+  gr=$(grep '"workload":"cold_range"' <<<"$out")
+  r_f="$r_f $(jnum "$gr" floe_seconds)" r_c="$r_c $(jnum "$gr" curl_seconds)"
+  r_gets="$r_gets $(jnum "$gr" floe_gets)" r_bytes="$r_bytes $(jnum "$gr" floe_get_bytes)"
 done
 # scale: cold-tier requests and uploaded bytes per GB ingested (compaction included), and while idle;
 # once per backend, the fs and the RGW run side by side (they count requests; neither is timed).
@@ -586,6 +594,9 @@ add_row "cold GET p99 (block cache miss, metadata cached)" "us" lower "curl rang
 add_row "cold GET p50 without a disk block cache (cache.block_bytes=0)" "us" lower "curl ranged GET" "$n_f5" "$n_c5" \
   ",\"reads\":$COLD_READS,\"floe_s3_get_p50_us\":$(med "$n_inner")"
 add_row "S3 GET requests per cold read" "requests" lower "" "$g_per" "" ",\"reads\":$COLD_READS"
+add_row "cold Range read of $COLD_RANGE_MIB MiB of a $COLD_RANGE_OBJECT_MIB MiB object (floe_read_range)" "s" lower \
+  "curl ranged GET of those bytes" "$r_f" "$r_c" \
+  ",\"floe_gets\":$(med "$r_gets"),\"floe_get_bytes\":$(med "$r_bytes"),\"range_bytes\":$((COLD_RANGE_MIB << 20))"
 for b in fs s3; do
   if [ "$b" = fs ]; then line=$cold_fs tier="fs cold tier"; else line=$cold_s3 tier="S3 cold tier (RGW)"; fi
   more=",\"backend\":\"$b\",\"keys\":$SCALE_COLD_KEYS,\"ingested_bytes\":$(jnum "$line" ingested_bytes),\"put\":$(jnum "$line" req_put),\"get\":$(jnum "$line" req_get),\"list\":$(jnum "$line" req_list),\"delete\":$(jnum "$line" req_delete),\"head\":$(jnum "$line" req_head),\"mpu_part\":$(jnum "$line" req_mpu_part),\"compaction_bytes_written\":$(jnum "$line" compaction_bytes_written)"
@@ -849,6 +860,11 @@ beast frontend, on 127.0.0.1).$ROCKS_NOTE
 - **Memory**: maximum RSS (GNU time) of writing $MEM_KEYS keys into the pending segment (floe) or
   memtable (RocksDB, 4 GiB write buffer), minus the same with one key, per million keys. Keys and
   values alone are $(awk -v k=$KEY_BYTES -v v=$VALUE_BYTES 'BEGIN { printf "%.1f", (k + v) * 1e6 / 1048576 }') MiB per million.
+- **Cold Range** (\`cold-bench\`'s cold_range): one object of $COLD_RANGE_OBJECT_MIB MiB of random bytes written, uploaded and
+  restored into an empty data directory (so only the bucket has it), then $COLD_RANGE_MIB MiB from a quarter of
+  the way in read with \`floe_read_range\` (block caches empty), against one curl ranged GET of the same
+  bytes of the segment object that holds them; the row's JSON has the GETs floe sent and the bytes they
+  fetched (today the whole block: an object is one entry, so one block).
 - **Cold tier** (\`bench/cold-bench\` vs the curl CLI, against the RGW): ${COLD_MIB} MiB written into
   8 MiB segments, then uploaded by reopening the store with the S3 cold tier and
   \`floe_flush(FLOE_DURABLE_REMOTE)\` (upload.concurrency $UPLOAD_CONCURRENCY; timed from \`floe_open\`
