@@ -94,12 +94,7 @@ http {
   }
 }
 EOF
-nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" &
-NGINX_PID=$!
-for _ in $(seq 1 200); do
-  [ -s "$WORK/nginx/nginx.pid" ] && curl -s -o /dev/null "http://127.0.0.1:$NGINX_PORT/" && break
-  sleep 0.05
-done
+start_nginx /
 NGINX_WORKER=$(pgrep -P "$NGINX_PID" | head -1)
 [ -n "$NGINX_WORKER" ] || { echo "big-object-bench: no nginx worker" >&2; exit 1; }
 

@@ -84,12 +84,7 @@ http {
   }
 }
 EOF
-nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" &
-NGINX_PID=$!
-for _ in $(seq 1 200); do
-  curl -s -o /dev/null "http://127.0.0.1:$NGINX_PORT/v1/objects/obj-1k" && break
-  sleep 0.05
-done
+start_nginx /v1/objects/obj-1k
 curl -s "http://127.0.0.1:$NGINX_PORT/v1/objects/obj-1k" | cmp - "$WORK/www/v1/objects/obj-1k" ||
   { echo "http-bench: nginx did not serve the file" >&2; exit 1; }
 

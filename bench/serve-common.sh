@@ -2,7 +2,7 @@
 # Shared by the benchmarks that drive floe serve and nginx over HTTP (http-bench.sh,
 # big-object-bench.sh); sourced, not run. The sourcing script sets NAME (its name in messages),
 # ROOT and BUILD first. Provides: require_tools, build_floe (sets FLOE), make_work (sets WORK and a
-# trap that stops FLOE_PID and NGINX_PID and removes WORK), start_floe_serve, free_port.
+# trap that stops FLOE_PID and NGINX_PID and removes WORK), start_floe_serve, start_nginx, free_port.
 
 # require_tools TOOL...: exits with a message naming the first one missing.
 require_tools() {
@@ -58,5 +58,19 @@ free_port() {
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
   done
   echo "$NAME: no free port" >&2
+  exit 1
+}
+
+# start_nginx PROBE_PATH: starts nginx with $WORK/nginx/nginx.conf (prefix $WORK/nginx, listening on
+# NGINX_PORT) and waits until a GET of PROBE_PATH is answered; sets NGINX_PID.
+start_nginx() {
+  nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" &
+  NGINX_PID=$!
+  for _ in $(seq 1 200); do
+    [ -s "$WORK/nginx/nginx.pid" ] && curl -s -o /dev/null "http://127.0.0.1:$NGINX_PORT$1" && return
+    kill -0 "$NGINX_PID" 2>/dev/null || { echo "$NAME: nginx failed:" >&2; cat "$WORK/nginx/logs/error.log" >&2; exit 1; }
+    sleep 0.05
+  done
+  echo "$NAME: nginx did not answer on port $NGINX_PORT" >&2
   exit 1
 }
