@@ -15,7 +15,8 @@
  * only ever added at the end. A program built against a newer header than the library is refused by
  * floe_open with FLOE_EINVAL, naming both sizes. The other structs (floe_value, floe_list,
  * floe_list_entry, floe_retention_rule) have no size field: a field added to one of them changes the
- * library's soname (libfloe.so.1 added floe_value.write_ms, libfloe.so.2 floe_list_entry.write_ms),
+ * library's soname (libfloe.so.1 added floe_value.write_ms, libfloe.so.2 floe_list_entry.write_ms, libfloe.so.3 the MD5 and
+ * user metadata of floe_value and floe_list_entry),
  * so a program built against an older
  * floe.h keeps loading the library it was built for and is never handed a larger struct.
  */
@@ -37,12 +38,20 @@ extern "C" {
 
 #define FLOE_VERSION_STRING "0.1.0"
 
-/* Keys are 1..FLOE_MAX_KEY_BYTES bytes, compared bytewise. */
+/* Keys are 1..FLOE_MAX_KEY_BYTES bytes, compared bytewise. Keys that begin with
+ * FLOE_RESERVED_PREFIX_BYTES bytes 0xff are floe's own (the chunks of large objects): writes refuse
+ * them with FLOE_EKEY and lists never return them. */
 #define FLOE_MAX_KEY_BYTES 1024
+#define FLOE_RESERVED_PREFIX_BYTES 8
 /* Content types are at most this many bytes (printable ASCII). */
 #define FLOE_MAX_CONTENT_TYPE_BYTES 255
 /* Hard ceiling for options.max_object_bytes. */
-#define FLOE_MAX_OBJECT_BYTES_LIMIT (1024ull * 1024 * 1024)
+/* The largest max_object_bytes: 5 TiB, S3's limit. One floe_put value is at most
+ * FLOE_MAX_PUT_BYTES; larger objects are written with floe_writer_* (stored as chunks). */
+#define FLOE_MAX_OBJECT_BYTES_LIMIT (5ull << 40)
+#define FLOE_MAX_PUT_BYTES (1024ull * 1024 * 1024)
+/* An object's user metadata (floe_object_meta.user_meta) is at most this many bytes. */
+#define FLOE_MAX_USER_META_BYTES 2048
 
 enum floe_error {
     FLOE_OK = 0,
@@ -185,6 +194,11 @@ typedef struct floe_options {
      * before write times existed (write time 0) never expire. */
     const floe_retention_rule *retention;
     size_t retention_count;
+    struct {
+        /* floe_writer_* store an object larger than this as chunks of this size; default 8 MiB,
+         * 64 KiB to 256 MiB */
+        uint64_t chunk_bytes;
+    } object;
 } floe_options;
 
 /* Fills *opts with the defaults and its struct_size. Use the macro floe_options_init(opts); the
@@ -248,6 +262,14 @@ typedef struct floe_value {
      * 0 means unknown: the value was written by a floe older than write times (a WAL of format
      * version 1 or 2, a segment of version 1); such a value never expires under a retention rule. */
     uint64_t write_ms;
+    /* Objects written with floe_writer_* (the HTTP PUT's path) carry the MD5 of their bytes and
+     * the user metadata given to floe_writer_begin; values written with floe_put carry neither
+     * (md5_known 0, user_meta NULL). user_meta is malloc'd like data. */
+    int md5_known;
+    unsigned char md5[16];
+    void *user_meta;
+    size_t user_meta_len;
+    int chunked; /* 1 if the object is stored as chunks (larger than object.chunk_bytes) */
 } floe_value;
 
 /* Reads the newest version of key. Errors: FLOE_EINVAL (NULL handle or out), FLOE_EKEY,
@@ -273,12 +295,63 @@ FLOE_API int floe_read_range(floe_t *db, const void *key, size_t key_len, uint64
 /* Frees what floe_get, floe_head or floe_read_range put in *v and zeroes it. Safe on a zeroed value. */
 FLOE_API void floe_value_free(floe_value *v);
 
+/* An object's metadata for floe_writer_begin. Borrowed: floe copies it. */
+typedef struct floe_object_meta {
+    const char *content_type; /* NULL: none; at most FLOE_MAX_CONTENT_TYPE_BYTES printable ASCII */
+    const void *user_meta;    /* opaque bytes floe stores and returns (floe_value.user_meta) */
+    size_t user_meta_len;     /* at most FLOE_MAX_USER_META_BYTES */
+} floe_object_meta;
+
+/* A streaming write of one object of any size up to max_object_bytes (docs/architecture.md,
+ * "Large objects"). Bytes given to floe_writer_write are buffered up to object.chunk_bytes; an
+ * object that stays within one chunk is stored as one record at floe_writer_commit, a larger one
+ * as chunks written (durable per wal.sync) as they fill, under floe's reserved keys, plus a head
+ * record at the key written by floe_writer_commit. Nothing is visible before floe_writer_commit
+ * returns 0: then the whole object is, at once. An aborted writer's chunks are deleted at once; a
+ * writer cut off by a crash leaves chunks that the next floe_open's sweep deletes (they were never
+ * visible). A writer is used by one thread at a time; several writers may run at once. */
+typedef struct floe_writer floe_writer;
+
+/* Starts a writer for key. meta may be NULL. Errors: FLOE_EINVAL (NULL handle or out, bad content
+ * type, user metadata too long), FLOE_EKEY, FLOE_EREADONLY, FLOE_ECLOSED, FLOE_ENOMEM. */
+FLOE_API int floe_writer_begin(floe_t *db, const void *key, size_t key_len, const floe_object_meta *meta,
+                               floe_writer **out);
+/* Appends len bytes. Errors: FLOE_ETOOBIG (the object would pass max_object_bytes), and those of
+ * floe_put for a chunk written now. After an error the writer can only be aborted. */
+FLOE_API int floe_writer_write(floe_writer *w, const void *data, size_t len);
+/* Bytes written so far, and the MD5 of them (for a caller that checks a digest before committing). */
+FLOE_API uint64_t floe_writer_bytes(const floe_writer *w);
+FLOE_API void floe_writer_md5(const floe_writer *w, unsigned char md5[16]);
+/* Makes the object visible at its key, replacing any older version, once every byte is durable per
+ * wal.sync; *seq_out (may be NULL) gets its sequence number. Frees w whatever it returns; on an
+ * error nothing became visible and the chunks are deleted. Errors: those of floe_put. */
+FLOE_API int floe_writer_commit(floe_writer *w, uint64_t *seq_out);
+/* Discards the object (its chunks are deleted) and frees w. Safe on NULL. */
+FLOE_API void floe_writer_abort(floe_writer *w);
+
+/* A streaming read of one version of one object: the version that was newest at floe_reader_open,
+ * whatever is written afterwards. Reading a chunked object holds one chunk in memory. A version
+ * replaced or deleted after the open stays readable for gc.grace_s (its chunks are reclaimed after
+ * that); past it reads fail with FLOE_ENOTFOUND. A reader is used by one thread at a time. */
+typedef struct floe_reader floe_reader;
+
+/* Opens key; *info (may be NULL) gets its metadata as floe_head gives it (free with
+ * floe_value_free). Errors: those of floe_head. */
+FLOE_API int floe_reader_open(floe_t *db, const void *key, size_t key_len, floe_value *info, floe_reader **out);
+/* Copies up to len bytes from offset into buf; *n_out gets how many (0 at or past the end: an
+ * offset past the end is FLOE_ERANGE). Errors: those of floe_read_range. */
+FLOE_API int floe_reader_read(floe_reader *r, uint64_t offset, void *buf, size_t len, size_t *n_out);
+FLOE_API uint64_t floe_reader_size(const floe_reader *r);
+FLOE_API void floe_reader_close(floe_reader *r);
+
 typedef struct floe_list_entry {
     char *key; /* malloc'd, NUL-terminated past key_len, owned by the floe_list */
     size_t key_len;
     uint64_t value_len;
     uint64_t seq;
     uint64_t write_ms; /* as floe_value.write_ms: when the listed version was written, 0 if unknown */
+    int md5_known;     /* as floe_value: 1 for objects written with floe_writer_* */
+    unsigned char md5[16];
 } floe_list_entry;
 
 typedef struct floe_list {
