@@ -203,6 +203,70 @@ START_TEST(db_store_written_with_version_2_segments_opens)
 }
 END_TEST
 
+/* A store written by the floe before object records (tests/data/store-v3, made by commit b3124e2:
+ * 300 puts of 150-byte values, every 30th key deleted, in one version 3 segment of 4 KiB blocks;
+ * then, only in a version 3 WAL file, 20 puts, a delete and an overwrite) opens with everything in
+ * it, takes chunked and inline objects (WAL and segment version 4), compacts everything into
+ * version 4 segments, and reads the same after every step. */
+START_TEST(db_store_written_with_version_3_segments_and_wal_opens)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "cp -r '%s/tests/data/store-v3/.' '%s/'", FLOE_SOURCE_DIR, dir);
+    ck_assert_int_eq(system(cmd), 0);
+    floe_options o = small_opts();
+    o.cache.object_bytes = 0;
+    o.object.chunk_bytes = 64 * 1024;
+    static uint8_t big[200 * 1000];
+    for (size_t i = 0; i < sizeof big; i++)
+        big[i] = (uint8_t)(i * 7 + i / 1000);
+    for (int round = 0; round < 3; round++) {
+        floe_t *db = open_or_die(&o);
+        for (int i = 0; i < 300; i++) {
+            char k[16], v[256];
+            snprintf(k, sizeof k, "key-%05d", i);
+            int n = snprintf(v, sizeof v, "value-%05d-", i);
+            memset(v + n, 'a' + i % 26, (size_t)(150 - n));
+            v[150] = '\0';
+            expect_value(db, k, i % 30 == 0 || i == 1 ? NULL : i == 2 ? "overwritten in the WAL" : v);
+        }
+        for (int i = 0; i < 20; i++) {
+            char k[16], v[32];
+            snprintf(k, sizeof k, "wal-%02d", i);
+            snprintf(v, sizeof v, "wal value %d", i);
+            expect_value(db, k, v);
+        }
+        floe_value fv = {0};
+        ck_assert_int_eq(floe_get(db, "wal-07", 6, &fv), 0);
+        ck_assert_str_eq(fv.content_type, "text/x-wal");
+        ck_assert_uint_gt(fv.write_ms, 0);
+        ck_assert_int_eq(fv.md5_known, 0);
+        floe_value_free(&fv);
+        if (round == 0) {
+            floe_writer *w = NULL;
+            ck_assert_int_eq(floe_writer_begin(db, "obj/big", 7, NULL, &w), 0);
+            ck_assert_int_eq(floe_writer_write(w, big, sizeof big), 0);
+            ck_assert_int_eq(floe_writer_commit(w, NULL), 0);
+            ck_assert_int_eq(floe_writer_begin(db, "obj/small", 9, NULL, &w), 0);
+            ck_assert_int_eq(floe_writer_write(w, "tiny", 4), 0);
+            ck_assert_int_eq(floe_writer_commit(w, NULL), 0);
+        }
+        ck_assert_int_eq(floe_get(db, "obj/big", 7, &fv), 0);
+        ck_assert_uint_eq(fv.len, sizeof big);
+        ck_assert_mem_eq(fv.data, big, sizeof big);
+        ck_assert_int_eq(fv.chunked, 1);
+        floe_value_free(&fv);
+        expect_value(db, "obj/small", "tiny");
+        if (round == 1)
+            ck_assert_int_eq(floe_compact(db), 0);
+        ck_assert_int_eq(floe_close(db), 0);
+        if (round == 1) {
+            snprintf(cmd, sizeof cmd, "! test -e '%s/segments/00000000000000000001.seg'", dir);
+            ck_assert_int_eq(system(cmd), 0);
+        }
+    }
+}
+END_TEST
+
 /* floe_get's (and floe_list_keys') write time is the one the write took, from the pending segment, after a WAL replay,
  * from a segment file and from the object cache alike. */
 START_TEST(db_write_time_is_kept_through_wal_segment_and_cache)
@@ -1056,6 +1120,7 @@ static Suite *db_suite(void)
     tcase_add_test(tc, db_put_get_returns_value_content_type_seq_and_tier);
     tcase_add_test(tc, db_store_written_with_the_version_1_wal_opens);
     tcase_add_test(tc, db_store_written_with_version_2_segments_opens);
+    tcase_add_test(tc, db_store_written_with_version_3_segments_and_wal_opens);
     tcase_add_test(tc, db_value_is_nul_terminated_from_every_tier);
     tcase_add_test(tc, db_head_and_read_range_from_every_tier);
     tcase_add_test(tc, db_write_time_is_kept_through_wal_segment_and_cache);

@@ -425,6 +425,71 @@ START_TEST(tier_a_published_manifest_names_only_a_gap_free_prefix_of_segments)
 }
 END_TEST
 
+static uint64_t cold_gets(floe_t *db)
+{
+    floe_stats st;
+    ck_assert_int_eq(floe_stats_get(db, &st), 0);
+    return st.cold_requests[FLOE_COLD_GET];
+}
+
+/* Issue 11 part 4: a range of a chunked object that only the cold tier holds costs one ranged GET
+ * for the block of its head record and one per chunk it covers (each chunk is one block), never
+ * the whole object (no block or object cache here, so every block read is a GET). */
+START_TEST(tier_cold_range_of_a_chunked_object_gets_only_the_chunks_it_covers)
+{
+    enum { CHUNK = 256 * 1024, N = 8 };
+    floe_options o = tier_opts();
+    o.object.chunk_bytes = CHUNK;
+    o.segment.max_bytes = 1 << 20;
+    o.local.max_bytes = 1; /* every uploaded segment is evicted to the cold tier */
+    o.cache.decoded_block_bytes = 0;
+    o.cache.block_bytes = 0;
+    floe_t *db = open_with(data_dir, &o, open_fs_cold());
+    floe_writer *w = NULL;
+    ck_assert_int_eq(floe_writer_begin(db, "video", 5, NULL, &w), 0);
+    uint8_t *buf = malloc(CHUNK);
+    for (int c = 0; c < N; c++) {
+        for (int i = 0; i < CHUNK; i++)
+            buf[i] = (uint8_t)(c * 31 + i);
+        ck_assert_int_eq(floe_writer_write(w, buf, CHUNK), 0);
+    }
+    ck_assert_int_eq(floe_writer_commit(w, NULL), 0);
+    ck_assert_int_eq(floe_flush(db, FLOE_DURABLE_REMOTE), 0);
+    floe_stats st;
+    for (int i = 0; i < 200; i++) {
+        ck_assert_int_eq(floe_stats_get(db, &st), 0);
+        if (st.local_segment_bytes <= o.local.max_bytes)
+            break;
+        usleep(20000);
+    }
+    ck_assert_uint_le(st.local_segment_bytes, o.local.max_bytes);
+    /* First reads also load each segment's index and bloom (metadata cache): one of every chunk. */
+    floe_value v = {0};
+    for (int c = 0; c < N; c++) {
+        ck_assert_int_eq(floe_read_range(db, "video", 5, (uint64_t)c * CHUNK, 1, &v, NULL), 0);
+        floe_value_free(&v);
+    }
+    ck_assert_int_eq(floe_head(db, "video", 5, &v), 0);
+    ck_assert_int_eq(v.tier, FLOE_TIER_COLD);
+    floe_value_free(&v);
+    uint64_t before = cold_gets(db);
+    ck_assert_int_eq(floe_read_range(db, "video", 5, 5 * CHUNK + 100, 1000, &v, NULL), 0);
+    ck_assert_uint_eq(v.len, 1000);
+    for (int i = 0; i < 1000; i++)
+        ck_assert_uint_eq(((uint8_t *)v.data)[i], (uint8_t)(5 * 31 + 100 + i));
+    floe_value_free(&v);
+    ck_assert_uint_eq(cold_gets(db) - before, 1 + 1);
+    before = cold_gets(db);
+    ck_assert_int_eq(floe_read_range(db, "video", 5, 2 * CHUNK - 1, 2, &v, NULL), 0);
+    ck_assert_uint_eq(((uint8_t *)v.data)[0], (uint8_t)(1 * 31 + CHUNK - 1));
+    ck_assert_uint_eq(((uint8_t *)v.data)[1], (uint8_t)(2 * 31));
+    floe_value_free(&v);
+    ck_assert_uint_eq(cold_gets(db) - before, 1 + 2);
+    free(buf);
+    ck_assert_int_eq(floe_close(db), 0);
+}
+END_TEST
+
 /* Issue 9, bug 8: a listing opens only the segments whose key range meets its prefix and cursor. */
 START_TEST(tier_a_list_opens_only_segments_whose_key_range_meets_it)
 {
@@ -941,6 +1006,7 @@ static Suite *tier_suite(void)
     tcase_set_timeout(fs, 300);
     tcase_add_test(fs, tier_restore_from_fs_cold_tier_serves_every_key);
     tcase_add_test(fs, tier_local_budget_evicts_and_cold_point_read_costs_one_get);
+    tcase_add_test(fs, tier_cold_range_of_a_chunked_object_gets_only_the_chunks_it_covers);
     tcase_add_test(fs, tier_writes_fail_with_cold_tier_behind_then_recover_without_loss);
     tcase_add_test(fs, tier_metadata_cache_stays_in_budget_under_concurrent_cold_reads);
     tcase_add_test(fs, tier_uploader_survives_storms_delays_and_lost_answers_with_zero_loss);

@@ -10,6 +10,7 @@
 
 #include "error.h"
 #include "floe.h"
+#include "object.h"
 #include "segment.h"
 
 /* Values are shortened to this many bytes. */
@@ -84,7 +85,8 @@ static void dump_entry(void *ctx, const entry *e)
     segment_escape_bytes(e->key, e->key_len, FLOE_MAX_KEY_BYTES, d->esc);
     /* write_ms 0: written before entries carried their write time (a version 1 segment). */
     fprintf(d->out, "  %s key=\"%s\" seq=%" PRIu64 " write_ms=%" PRIu64,
-            e->type == ENTRY_PUT ? "put" : "delete", d->esc, e->seq, e->write_ms);
+            e->type == ENTRY_PUT ? "put" : e->type == ENTRY_OBJECT ? "object" : "delete", d->esc, e->seq,
+            e->write_ms);
     if (e->content_type_len) {
         segment_escape_bytes((const uint8_t *)e->content_type, e->content_type_len,
                              FLOE_MAX_CONTENT_TYPE_BYTES, d->esc);
@@ -93,6 +95,21 @@ static void dump_entry(void *ctx, const entry *e)
     if (e->type == ENTRY_PUT) {
         segment_escape_bytes(e->value, e->value_len, DUMP_VALUE_BYTES, d->esc);
         fprintf(d->out, " value[%" PRIu32 "]=\"%s\"", e->value_len, d->esc);
+    }
+    objrec rec;
+    if (e->type == ENTRY_OBJECT && objrec_parse(e->value, e->value_len, &rec) == 0) {
+        char md5[33];
+        for (int i = 0; i < 16; i++)
+            snprintf(md5 + 2 * i, 3, "%02x", rec.md5[i]);
+        fprintf(d->out, " size=%" PRIu64 " md5=%s user_meta[%u]", rec.size, md5, rec.user_meta_len);
+        if (rec.flags & OBJREC_CHUNKED) {
+            char id[33];
+            for (int i = 0; i < OBJID_BYTES; i++)
+                snprintf(id + 2 * i, 3, "%02x", rec.objid[i]);
+            fprintf(d->out, " chunks of %" PRIu32 " id=%s", rec.chunk_bytes, id);
+        }
+    } else if (e->type == ENTRY_OBJECT) {
+        fprintf(d->out, " (object record does not parse: %s)", floe_last_error());
     }
     fputc('\n', d->out);
 }
