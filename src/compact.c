@@ -1100,34 +1100,30 @@ static void *compact_main(void *arg)
             pthread_mutex_lock(&db->compact_mu);
             if (db->compact_stopping || db->compact_pending)
                 break;
-            if (!due) {
-                /* The object sweep runs every gc.interval_s, and only after writes (object.c). */
-                if (!db->opts.gc.interval_s) {
-                    pthread_cond_wait(&db->compact_cv, &db->compact_mu);
-                    continue;
-                }
-                struct timespec ts = clock_deadline_after_ms((int64_t)db->opts.gc.interval_s * 1000);
-                if (pthread_cond_timedwait(&db->compact_cv, &db->compact_mu, &ts) != 0 && !db->compact_stopping) {
-                    pthread_mutex_unlock(&db->compact_mu);
-                    if (!atomic_load(&db->read_only) && object_sweep(db, 0) < 0)
-                        store_log(db, 1, "%s", floe_last_error());
-                    pthread_mutex_lock(&db->compact_mu);
-                }
-                continue;
-            }
-            if (due <= now && due == due_tried) {
-                /* Its segment cannot be compacted yet (not published): wait for a notify. */
-                pthread_cond_wait(&db->compact_cv, &db->compact_mu);
-                continue;
-            }
-            if (due <= now) {
+            if (due && due <= now && due != due_tried) {
                 woke_for = due;
                 db->compact_pending = 1;
                 break;
             }
-            uint64_t wait_ms = due - now > 3600000 ? 3600000 : due - now;
-            struct timespec ts = clock_deadline_after_ms((int64_t)wait_ms + 10);
-            pthread_cond_timedwait(&db->compact_cv, &db->compact_mu, &ts);
+            /* Sleep until the expiry (none, or one whose segment cannot be compacted yet: until a
+             * notify), but at most gc.interval_s: the object sweep's period (object.c). */
+            uint64_t wait_ms = due && due > now ? due - now + 10 : UINT64_MAX;
+            if (db->opts.gc.interval_s && wait_ms > (uint64_t)db->opts.gc.interval_s * 1000)
+                wait_ms = (uint64_t)db->opts.gc.interval_s * 1000;
+            if (wait_ms > 3600000 && wait_ms != UINT64_MAX)
+                wait_ms = 3600000;
+            if (wait_ms == UINT64_MAX) {
+                pthread_cond_wait(&db->compact_cv, &db->compact_mu);
+            } else {
+                struct timespec ts = clock_deadline_after_ms((int64_t)wait_ms);
+                pthread_cond_timedwait(&db->compact_cv, &db->compact_mu, &ts);
+            }
+            if (db->compact_stopping)
+                break;
+            pthread_mutex_unlock(&db->compact_mu);
+            if (db->opts.gc.interval_s && !atomic_load(&db->read_only) && object_sweep(db, 0) < 0)
+                store_log(db, 1, "%s", floe_last_error());
+            pthread_mutex_lock(&db->compact_mu);
         }
         if (db->compact_stopping)
             break;

@@ -692,11 +692,15 @@ static int sweep_ref(floe_t *db, const uint8_t *rkey, size_t rkey_len, int64_t n
 
 int object_sweep(floe_t *db, int force)
 {
-    pthread_mutex_lock(&db->sweep_mu);
+    if (force)
+        pthread_mutex_lock(&db->sweep_mu);
+    else if (pthread_mutex_trylock(&db->sweep_mu) != 0)
+        return 0; /* one is running */
     uint64_t seq = atomic_load(&db->visible_seq);
-    if (!force && db->sweep_ms && seq == db->sweep_seq) {
+    if (!force && db->sweep_ms &&
+        (seq == db->sweep_seq || clock_now_ms() - db->sweep_ms < (int64_t)db->opts.gc.interval_s * 1000)) {
         pthread_mutex_unlock(&db->sweep_mu);
-        return 0; /* nothing written since: nothing can have died */
+        return 0; /* nothing written since (nothing can have died), or not due yet */
     }
     db->sweep_seq = seq;
     db->sweep_ms = clock_now_ms();

@@ -204,7 +204,8 @@ int store_read_raw(floe_t *db, const void *key, size_t key_len, int head, uint64
 int object_read_chunks(floe_t *db, const store_found *found, uint64_t offset, uint64_t length, floe_value *out);
 
 /* object.c: the sweep that deletes the chunks of objects nothing refers to (object.c note 2).
- * force: run even if nothing was written since the last one. Returns 0 or an error. */
+ * force: run now (else only if gc.interval_s has passed and something was written since the last
+ * one, and not while one runs). Returns 0 or an error. */
 int object_sweep(floe_t *db, int force);
 
 /* Makes set (whose reference it takes over) db->pdels and installs a view with it (none before the
