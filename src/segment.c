@@ -1855,8 +1855,13 @@ int segment_iter_create(segment_t *s, segment_iter **out)
 
 static void iter_reset(segment_iter *it)
 {
-    if (it->valid)
+    if (it->valid) {
         block_release(it->s, &it->view);
+        /* A scan (compaction's above all) leaves a large block's pages behind it (see
+         * SEG_DROP_PAGES_BYTES): merging 256 MiB of chunks must not hold 256 MiB resident. */
+        if (it->s->index[it->block].length >= SEG_DROP_PAGES_BYTES)
+            drop_pages(it->s, it->block);
+    }
     it->valid = 0;
 }
 

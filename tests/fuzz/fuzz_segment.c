@@ -10,8 +10,9 @@
  * dump`), which walks a damaged file on purpose.
  *
  * Asserts: no memory error or undefined behaviour; errors are negative FLOE_E* codes; the scan
- * yields keys of 1..FLOE_MAX_KEY_BYTES bytes; in a segment that passes segment_verify, the scan goes
- * without error, its entries are puts or deletes, a delete has no value or content type, and its
+ * yields keys of 1..FLOE_MAX_KEY_BYTES bytes; a point read of an object entry returns its parsed
+ * record header (object.h) and the object's bytes; in a segment that passes segment_verify, the
+ * scan goes without error, its entries are puts, objects or deletes, a delete has no value or content type, and its
  * keys strictly increase across every block; block ranges lie inside the file. */
 #include <stdint.h>
 #include <stdio.h>
@@ -21,6 +22,7 @@
 #include "entry.h"
 #include "floe.h"
 #include "fuzz_common.h"
+#include "object.h"
 #include "segment.h"
 
 typedef struct exact_source {
@@ -46,8 +48,16 @@ static void get_key(segment_t *s, const uint8_t *key, size_t key_len)
     int rc = segment_get(s, key, key_len, &hit);
     FUZZ_CHECK(rc == 0 || rc == 1 || rc < 0);
     if (rc == 1) {
-        FUZZ_CHECK(hit.type == ENTRY_PUT || hit.type == ENTRY_DELETE);
+        FUZZ_CHECK(hit.type == ENTRY_PUT || hit.type == ENTRY_DELETE || hit.type == ENTRY_OBJECT);
         FUZZ_CHECK(hit.value_len == 0 || hit.value != NULL);
+        /* An object entry's record header parsed (segment_get returns it only then). */
+        FUZZ_CHECK((hit.type == ENTRY_OBJECT) == (hit.objhead != NULL));
+        if (hit.objhead) {
+            objrec rec;
+            FUZZ_CHECK(objrec_parse(hit.objhead, hit.objhead_len, &rec) == 0);
+            FUZZ_CHECK(rec.header_len == hit.objhead_len);
+            FUZZ_CHECK((rec.flags & OBJREC_CHUNKED) ? hit.value_len == 0 : hit.total_len == rec.size);
+        }
         volatile uint8_t sink = 0;
         for (uint32_t i = 0; i < hit.value_len; i++)
             sink ^= hit.value[i];
@@ -78,8 +88,8 @@ static int scan(segment_t *s, int verified)
          * segment_verify checks that every entry parses and that keys increase, so a segment it
          * accepts must hold only entries the format allows. */
         if (verified) {
-            FUZZ_CHECK(e.type == ENTRY_PUT || e.type == ENTRY_DELETE);
-            FUZZ_CHECK(e.type == ENTRY_PUT || (e.value_len == 0 && e.content_type_len == 0));
+            FUZZ_CHECK(e.type == ENTRY_PUT || e.type == ENTRY_DELETE || e.type == ENTRY_OBJECT);
+            FUZZ_CHECK(e.type != ENTRY_DELETE || (e.value_len == 0 && e.content_type_len == 0));
             if (n > 0)
                 FUZZ_CHECK(key_cmp(prev, prev_len, e.key, e.key_len) < 0);
         }

@@ -14,6 +14,7 @@
 #include "floe.h"
 #include "manifest.h"
 #include "remote.h"
+#include "object.h"
 #include "segment.h"
 #include "wal.h"
 
@@ -102,6 +103,25 @@ static void make_segment(const char *tmp, const char *out, const char *name, flo
             e.value_len = (uint32_t)vlen;
             e.content_type = i % 3 == 0 ? "text/plain" : NULL;
             e.content_type_len = i % 3 == 0 ? 10 : 0;
+        }
+        /* Every fifth an object record (object.h): inline, or a chunked one's head. */
+        uint8_t rec[OBJREC_MAX_HEADER_BYTES + 64];
+        if (i % 5 == 4) {
+            objrec r = {.flags = i % 10 == 9 ? OBJREC_CHUNKED : 0,
+                        .size = i % 10 == 9 ? 300000 : (uint64_t)vlen,
+                        .chunk_bytes = 65536,
+                        .user_meta = (const uint8_t *)"k\0v",
+                        .user_meta_len = 3};
+            memset(r.md5, i, sizeof r.md5);
+            memset(r.objid, 7, sizeof r.objid);
+            size_t h = objrec_encode_header(&r, rec);
+            if (!(r.flags & OBJREC_CHUNKED)) {
+                memcpy(rec + h, val, (size_t)vlen);
+                h += (size_t)vlen;
+            }
+            e.type = ENTRY_OBJECT;
+            e.value = rec;
+            e.value_len = (uint32_t)h;
         }
         if (segment_writer_add(w, &e) != 0)
             die("segment_writer_add");
