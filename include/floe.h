@@ -196,7 +196,7 @@ typedef struct floe_options {
     size_t retention_count;
     struct {
         /* floe_writer_* store an object larger than this as chunks of this size; default 8 MiB,
-         * 64 KiB to 256 MiB */
+         * 4 KiB to 256 MiB */
         uint64_t chunk_bytes;
     } object;
 } floe_options;

@@ -1121,7 +1121,7 @@ static void *compact_main(void *arg)
             if (db->compact_stopping)
                 break;
             pthread_mutex_unlock(&db->compact_mu);
-            if (db->opts.gc.interval_s && !atomic_load(&db->read_only) && object_sweep(db, 0) < 0)
+            if (db->opts.gc.interval_s && !atomic_load(&db->read_only) && object_sweep(db, SWEEP_IF_DUE) < 0)
                 store_log(db, 1, "%s", floe_last_error());
             pthread_mutex_lock(&db->compact_mu);
         }
@@ -1279,7 +1279,7 @@ int floe_compact(floe_t *db)
     if (!db)
         return err_set(FLOE_EINVAL, "floe_compact: store handle is NULL");
     /* The sweep first, so compaction removes the chunks it deletes (object.c note 2). */
-    int rc = object_sweep(db, 1);
+    int rc = object_sweep(db, SWEEP_NOW);
     if (rc == 0)
         rc = floe_flush(db, db->cold ? FLOE_DURABLE_REMOTE : FLOE_DURABLE_LOCAL);
     if (rc < 0)

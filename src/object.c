@@ -14,8 +14,10 @@
  *     does not name it: pending, deletes the chunks (one prefix delete) and the reference at once;
  *     committed (the object was visible, was replaced or deleted since, and a floe_reader may still
  *     read it), stamps the reference with the time it first saw it dead, and deletes once gc.grace_s
- *     has passed since. A reference the sweep cannot check (a read error) is left alone: nothing is
- *     deleted that is not proven unreferenced.
+ *     has passed since. The sweep of floe_open, which runs before the store serves its first read,
+ *     deletes committed ones at once too: readers die with the process that served them, so no
+ *     reader can hold a version that was already gone when the store opened. A reference the sweep
+ *     cannot check (a read error) is left alone: nothing is deleted that is not proven unreferenced.
  *  3. A reader pins one version: a chunked object by its object id (its chunks do not change), a
  *     value of at most one chunk by copying it at open, a larger plain value (floe_put, up to 1 GiB)
  *     by its sequence number, each range read checked against it.
@@ -645,7 +647,7 @@ void floe_reader_close(floe_reader *r)
 /* ---- the sweep (note 2) --------------------------------------------------------------------------- */
 
 /* Looks at one reference; deletes what note 2 says is garbage. */
-static int sweep_ref(floe_t *db, const uint8_t *rkey, size_t rkey_len, int64_t now_ms)
+static int sweep_ref(floe_t *db, const uint8_t *rkey, size_t rkey_len, int64_t now_ms, int at_open)
 {
     if (rkey_len != REF_KEY_BYTES)
         return 0; /* not a key floe writes: leave it */
@@ -680,7 +682,7 @@ static int sweep_ref(floe_t *db, const uint8_t *rkey, size_t rkey_len, int64_t n
         return rc; /* cannot tell: keep everything */
     }
     rc = 0;
-    if (!live && (state == REF_PENDING ||
+    if (!live && (state == REF_PENDING || at_open ||
                   (dead_since && now_ms - (int64_t)dead_since >= (int64_t)db->opts.gc.grace_s * 1000)))
         rc = reclaim(db, objid);
     else if (!live && !dead_since)
@@ -690,8 +692,9 @@ static int sweep_ref(floe_t *db, const uint8_t *rkey, size_t rkey_len, int64_t n
     return rc;
 }
 
-int object_sweep(floe_t *db, int force)
+int object_sweep(floe_t *db, int mode)
 {
+    int force = mode != SWEEP_IF_DUE;
     if (force)
         pthread_mutex_lock(&db->sweep_mu);
     else if (pthread_mutex_trylock(&db->sweep_mu) != 0)
@@ -717,7 +720,8 @@ int object_sweep(floe_t *db, int force)
                                       SWEEP_PAGE, &l)) < 0)
             break;
         for (size_t i = 0; i < l->count; i++) {
-            int r = sweep_ref(db, (const uint8_t *)l->entries[i].key, l->entries[i].key_len, now_ms);
+            int r = sweep_ref(db, (const uint8_t *)l->entries[i].key, l->entries[i].key_len, now_ms,
+                              mode == SWEEP_AT_OPEN);
             if (r < 0 && !first_error) {
                 first_error = r;
                 store_log(db, 1, "object sweep: %s; that object's chunks are kept", floe_last_error());

@@ -55,7 +55,7 @@ static const option_limit limits[] = {
     LIMIT(compaction.level_ratio, 2, 100),
     LIMIT(compaction.segment_bytes, 64 * KIB, 16 * GIB),
     LIMIT(compaction.max_bytes_per_s, 0, 64 * GIB),
-    LIMIT(object.chunk_bytes, 64 * KIB, 256 * MIB),
+    LIMIT(object.chunk_bytes, 4 * KIB, 256 * MIB),
 };
 
 /* The smallest floe_options a program may pass: the layout of the first floe.h with struct_size. */

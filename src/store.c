@@ -514,8 +514,9 @@ int store_open_with_cold(const char *dir, const floe_options *opts, cold_t *cold
         flusher_seal_locked(db);
         pthread_mutex_unlock(&db->write_mu);
     }
-    /* Chunks of objects a crash cut off were never visible: delete them now (object.c note 2). */
-    if (!atomic_load(&db->read_only) && object_sweep(db, 1) < 0)
+    /* Chunks that nothing names were cut off by a crash, or replaced or deleted before it: no reader
+     * can be reading them, so they go now (object.c note 2). */
+    if (!atomic_load(&db->read_only) && object_sweep(db, SWEEP_AT_OPEN) < 0)
         store_log(db, 1, "floe_open %s: %s", dir, floe_last_error());
     *out = db;
     return 0;

@@ -204,9 +204,12 @@ int store_read_raw(floe_t *db, const void *key, size_t key_len, int head, uint64
 int object_read_chunks(floe_t *db, const store_found *found, uint64_t offset, uint64_t length, floe_value *out);
 
 /* object.c: the sweep that deletes the chunks of objects nothing refers to (object.c note 2).
- * force: run now (else only if gc.interval_s has passed and something was written since the last
- * one, and not while one runs). Returns 0 or an error. */
-int object_sweep(floe_t *db, int force);
+ * SWEEP_IF_DUE runs only if gc.interval_s has passed and something was written since the last one,
+ * and not while one runs; SWEEP_NOW runs now; SWEEP_AT_OPEN (floe_open, before any read) also
+ * deletes at once what was replaced or deleted before the open, which no reader can be reading.
+ * Returns 0 or an error. */
+enum { SWEEP_IF_DUE = 0, SWEEP_NOW = 1, SWEEP_AT_OPEN = 2 };
+int object_sweep(floe_t *db, int mode);
 
 /* Makes set (whose reference it takes over) db->pdels and installs a view with it (none before the
  * first view exists). Needs state_mu. Returns 0 or FLOE_ENOMEM (db->pdels is set regardless). */

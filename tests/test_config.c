@@ -363,7 +363,7 @@ START_TEST(config_out_of_range_is_named)
                  NULL);
     expect_error("{\"http\": {\"max_object_bytes\": 0}}", "field http.max_object_bytes", "between 1 and");
     expect_error("{\"http\": {\"max_object_bytes\": 5497558138881}}", "field http.max_object_bytes", NULL);
-    expect_error("{\"object\": {\"chunk_bytes\": 65535}}", "field object.chunk_bytes", NULL);
+    expect_error("{\"object\": {\"chunk_bytes\": 4095}}", "field object.chunk_bytes", NULL);
     expect_error("{\"object\": {\"chunk_bytes\": 268435457}}", "field object.chunk_bytes", NULL);
     expect_error("{\"object\": {\"chunk_bytes\": 1048576, \"x\": 1}}", "object.x", NULL);
     expect_error("{\"segment\": {\"block_bytes\": 100}}", "field segment.block_bytes", NULL);

@@ -393,19 +393,19 @@ START_TEST(object_reader_keeps_its_version_until_the_grace_period_ends)
     check_bytes(buf, 3 * CHUNK + 5, n, 1);
     ck_assert_uint_eq(reserved_keys(db), 2 + 4 + 3);
     /* The first sweep finds the old version dead and stamps it; the chunks stay readable. */
-    ck_assert_int_eq(object_sweep(db, 1), 0);
+    ck_assert_int_eq(object_sweep(db, SWEEP_NOW), 0);
     ck_assert_int_eq(floe_reader_read(r, CHUNK + 1, buf, sizeof buf, &n), 0);
     check_bytes(buf, CHUNK + 1, n, 1);
     /* The next one, grace (0 s) having passed, deletes them. */
-    ck_assert_int_eq(object_sweep(db, 1), 0);
+    ck_assert_int_eq(object_sweep(db, SWEEP_NOW), 0);
     ck_assert_uint_eq(reserved_keys(db), 1 + 3);
     ck_assert_int_eq(floe_reader_read(r, 2 * CHUNK + 1, buf, sizeof buf, &n), FLOE_ENOTFOUND);
     floe_reader_close(r);
     /* A deleted object goes the same way; the live one is never touched. */
     ck_assert_int_eq(write_object(db, "d", CHUNK + 1, 5, 9000, NULL), 0);
     ck_assert_int_eq(floe_delete(db, "d", 1, NULL), 0);
-    ck_assert_int_eq(object_sweep(db, 1), 0);
-    ck_assert_int_eq(object_sweep(db, 1), 0);
+    ck_assert_int_eq(object_sweep(db, SWEEP_NOW), 0);
+    ck_assert_int_eq(object_sweep(db, SWEEP_NOW), 0);
     ck_assert_uint_eq(reserved_keys(db), 1 + 3);
     check_object(db, "v", 2 * CHUNK + 3, 2);
     ck_assert_int_eq(floe_close(db), 0);
@@ -415,8 +415,13 @@ START_TEST(object_reader_keeps_its_version_until_the_grace_period_ends)
     db = open_db(&o);
     ck_assert_int_eq(write_object(db, "v", CHUNK + 1, 3, 9000, NULL), 0);
     for (int i = 0; i < 3; i++)
-        ck_assert_int_eq(object_sweep(db, 1), 0);
+        ck_assert_int_eq(object_sweep(db, SWEEP_NOW), 0);
     ck_assert_uint_eq(reserved_keys(db), 2 + 3 + 2);
+    ck_assert_int_eq(floe_close(db), 0);
+    /* Readers die with the process: the next open deletes the replaced version at once. */
+    db = open_db(&o);
+    ck_assert_uint_eq(reserved_keys(db), 1 + 2);
+    check_object(db, "v", CHUNK + 1, 3);
     ck_assert_int_eq(floe_close(db), 0);
 }
 END_TEST
@@ -485,7 +490,7 @@ static void *race_sweeper(void *p)
 {
     race_arg *a = p;
     while (!__atomic_load_n(&a->stop, __ATOMIC_ACQUIRE))
-        ck_assert_int_eq(object_sweep(a->db, 1), 0);
+        ck_assert_int_eq(object_sweep(a->db, SWEEP_NOW), 0);
     return NULL;
 }
 
@@ -513,7 +518,7 @@ START_TEST(object_concurrent_writers_readers_and_sweeps)
     ck_assert_int_eq(floe_close(db), 0);
     o.gc.grace_s = 0;
     db = open_db(&o); /* the open sweep stamps the replaced versions */
-    ck_assert_int_eq(object_sweep(db, 1), 0);
+    ck_assert_int_eq(object_sweep(db, SWEEP_NOW), 0);
     size_t live = 0;
     for (int k = 0; k < 2; k++) {
         char key[16];

@@ -1,7 +1,7 @@
 /* Power loss at random instants (issue 9, part 11).
  *
  * A child process runs a workload against a store whose cold tier is a local directory: puts,
- * overwrites and deletes in a known order, with the WAL in each sync mode, small WAL files (rotation),
+ * overwrites, deletes and chunked objects (floe_writer_*) in a known order, with the WAL in each sync mode, small WAL files (rotation),
  * a small pending segment (seals and segment writes), uploads and manifest publishes, a small local
  * budget (eviction) and a gc of the cold tier. The file environment of tests/file_fault.h turns the
  * Nth file mutation into a power loss: what was not synced is dropped, zeroed or kept page by page,
@@ -10,7 +10,8 @@
  *   - it opens (and opens again);
  *   - sync "always": every acknowledged write reads back (the one write in flight may or may not);
  *   - "interval" and "never": what survives is exactly the first S writes for some S, never a
- *     newer write without an older one.
+ *     newer write without an older one;
+ *   - a chunked object is whole or absent, and no chunk of one the power loss cut off is left.
  * Half the cut points fall on any of the workload's mutations (counted by a run without a crash),
  * half on the nth call of one kind (WAL, segment write, manifest save, upload, publish, eviction,
  * gc) in turn; each crash notes what it interrupted and the test reports the spread and requires
@@ -27,6 +28,7 @@
 #include "cold.h"
 #include "file_fault.h"
 #include "floe.h"
+#include "store.h"
 #include "testutil.h"
 #include "tools/tools.h"
 
@@ -35,7 +37,12 @@
 #define COUNTER KEYS - 1
 #define ACK_DONE 0xffffffffu
 
-typedef enum kind { EV_PUT, EV_COUNTER, EV_DELETE, EV_DELETE_PREFIX } kind;
+typedef enum kind { EV_PUT, EV_COUNTER, EV_DELETE, EV_DELETE_PREFIX, EV_OBJECT } kind;
+
+/* Every 20th event (13, 33, ...) writes a chunked object through floe_writer_* (issue 11): three
+ * chunks of the smallest size, the last one short. No event deletes those keys. */
+#define OBJECT_CHUNK 4096
+#define OBJECT_CHUNKS 3
 
 /* Event PREFIX_EVENT deletes the prefix "k0010": keys 100 to 109, all written before it. */
 #define PREFIX_EVENT 170
@@ -49,6 +56,8 @@ static kind event_kind(int e)
 {
     if (e == PREFIX_EVENT)
         return EV_DELETE_PREFIX;
+    if (e % 20 == 13)
+        return EV_OBJECT;
     if (e % 8 == 7)
         return EV_COUNTER;
     if (e % 16 == 3 && e >= 3)
@@ -88,6 +97,19 @@ static size_t event_value(int e, char *out, size_t cap)
     return len;
 }
 
+/* The object event e writes: its length, and byte i of it (the first 8 name the event, as a put's). */
+static size_t object_len(int e)
+{
+    return 2 * OBJECT_CHUNK + 1000 + (size_t)e;
+}
+
+static uint8_t object_byte(int e, size_t i)
+{
+    char head[16];
+    snprintf(head, sizeof head, "e%06d|", e);
+    return i < 8 ? (uint8_t)head[i] : (uint8_t)(i * 31 + (size_t)e + i / 4093);
+}
+
 static void quiet(void *ctx, int level, const char *msg)
 {
     (void)ctx;
@@ -107,6 +129,7 @@ static void store_options(floe_options *o, const char *cold_dir, floe_sync_mode 
     o->cold.backend = FLOE_COLD_FS;
     o->cold.fs_path = cold_dir;
     o->upload.concurrency = 2;
+    o->object.chunk_bytes = OBJECT_CHUNK;
     o->log_fn = quiet;
 }
 
@@ -146,6 +169,20 @@ static void workload(const char *data_dir, const char *cold_dir, floe_sync_mode 
         key_name(event_key(e), key, sizeof key);
         if (event_kind(e) == EV_DELETE_PREFIX) {
             rc = floe_delete_prefix(db, "k0010", 5, NULL);
+        } else if (event_kind(e) == EV_OBJECT) {
+            floe_writer *w = NULL;
+            static uint8_t buf[OBJECT_CHUNK];
+            rc = floe_writer_begin(db, key, strlen(key), NULL, &w);
+            for (size_t at = 0, n; rc == 0 && at < object_len(e); at += n) {
+                n = object_len(e) - at < 3000 ? object_len(e) - at : 3000;
+                for (size_t i = 0; i < n; i++)
+                    buf[i] = object_byte(e, at + i);
+                rc = floe_writer_write(w, buf, n);
+            }
+            if (rc == 0)
+                rc = floe_writer_commit(w, NULL);
+            else
+                floe_writer_abort(w);
         } else if (event_kind(e) == EV_DELETE) {
             rc = floe_delete(db, key, strlen(key), NULL);
         } else {
@@ -299,6 +336,15 @@ static int stored_event(floe_t *db, int k, const char *what)
     ck_assert_msg(rc == 0, "%s: get %s: %s", what, key, floe_last_error());
     int e = -1;
     ck_assert_msg(v.len >= 8 && sscanf(v.data, "e%06d|", &e) == 1, "%s: %s holds a value no event wrote", what, key);
+    if (e >= 0 && e < EVENTS && event_kind(e) == EV_OBJECT) {
+        /* A chunked object is whole or absent, never a part (object.c note 1). */
+        ck_assert_msg(event_key(e) == k && v.len == object_len(e) && v.chunked, "%s: %s holds a cut object (%zu bytes)",
+                      what, key, v.len);
+        for (size_t i = 0; i < v.len; i++)
+            ck_assert_msg(((uint8_t *)v.data)[i] == object_byte(e, i), "%s: %s: object byte %zu differs", what, key, i);
+        floe_value_free(&v);
+        return e;
+    }
     size_t len = event_value(e, want, sizeof want);
     ck_assert_msg(e >= 0 && e < EVENTS && event_key(e) == k && v.len == len && memcmp(v.data, want, len) == 0,
                   "%s: %s holds a damaged or misplaced value (event %d)", what, key, e);
@@ -370,7 +416,19 @@ static void verify(const char *root, floe_sync_mode sync, const outcome *out, co
         ck_assert_msg(match >= 0,
                       "%s: after %d acknowledged writes the store holds no prefix of them in [%d, %d] (sync %d)",
                       what, out->acked, lo, hi, (int)sync);
+        /* Chunks of an object the power loss cut off are gone once the store is open: only the
+         * live objects' references and chunks remain (none is replaced or deleted). */
+        size_t want_reserved = 0;
+        for (int k = 0; k < COUNTER; k++)
+            if (have[k] >= 0 && event_kind(have[k]) == EV_OBJECT)
+                want_reserved += 1 + OBJECT_CHUNKS;
+        uint8_t ff[FLOE_RESERVED_PREFIX_BYTES];
+        memset(ff, 0xff, sizeof ff);
         floe_list *l = NULL;
+        ck_assert_int_eq(store_list_reserved(db, ff, sizeof ff, NULL, 0, 100000, &l), 0);
+        ck_assert_msg(l->count == want_reserved, "%s: %zu reserved keys after the open, %zu expected", what, l->count,
+                      want_reserved);
+        floe_list_free(l);
         ck_assert_int_eq(floe_list_keys(db, "k", 1, NULL, 0, 100000, &l), 0);
         size_t live = 0;
         for (int k = 0; k < COUNTER; k++)
