@@ -412,6 +412,9 @@ FLOE_API const char *floe_cold_op_name(floe_cold_op op);
 
 typedef struct floe_stats {
     size_t struct_size; /* set by floe_stats_get to the bytes it filled */
+    /* puts and deletes count records written: a floe_put, an object's record and, for a chunked
+     * object, each chunk and its reference (deletes: floe_delete, prefix deletes, and the prefix
+     * delete and reference delete that reclaim a chunked object) */
     uint64_t puts, deletes, gets;
     uint64_t get_hits_memory, get_hits_local, get_hits_cold, get_misses;
     uint64_t last_seq;

@@ -576,6 +576,9 @@ static int hold(floe_reader *r, uint64_t offset)
     uint64_t span = r->chunked ? r->rec.chunk_bytes : r->db->opts.object.chunk_bytes;
     uint64_t start = offset / span * span;
     uint64_t len = r->size - start < span ? r->size - start : span;
+    free(r->held); /* one chunk at a time, never two */
+    r->held = NULL;
+    r->held_len = 0;
     uint8_t *buf = malloc((size_t)len + 1);
     if (!buf)
         return err_set(FLOE_ENOMEM, "floe_reader_read: out of memory for %" PRIu64 " bytes", len);
@@ -601,7 +604,6 @@ static int hold(floe_reader *r, uint64_t offset)
         free(buf);
         return rc;
     }
-    free(r->held);
     r->held = buf;
     r->held_off = start;
     r->held_len = (size_t)len;

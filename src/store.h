@@ -179,7 +179,7 @@ int store_check_key(const void *key, size_t key_len);
 int store_check_content_type(const char *ct, size_t *len_out);
 
 /* Writes e (key, value, content type and type set; reserved keys allowed) as floe_put and
- * floe_delete do, or as floe_delete_prefix with prefix_delete. Counts nothing in the stats. */
+ * floe_delete do, or as floe_delete_prefix with prefix_delete; counts it in puts or deletes. */
 int store_write(floe_t *db, entry *e, int prefix_delete, uint64_t *seq_out);
 
 /* floe_list_keys over reserved keys too (the object sweep's listing). */

@@ -170,7 +170,10 @@ static int write_entry(floe_t *db, entry *e, int prefix_delete, uint64_t *seq_ou
 
 int store_write(floe_t *db, entry *e, int prefix_delete, uint64_t *seq_out)
 {
-    return write_entry(db, e, prefix_delete, seq_out);
+    int rc = write_entry(db, e, prefix_delete, seq_out);
+    if (rc == 0)
+        atomic_fetch_add_explicit(e->type == ENTRY_DELETE ? &db->n_deletes : &db->n_puts, 1, memory_order_relaxed);
+    return rc;
 }
 
 int floe_put(floe_t *db, const void *key, size_t key_len, const void *value, size_t value_len,
