@@ -100,7 +100,10 @@ static ssize_t read_stream(void *cls, uint64_t pos, char *buf, size_t max)
         return (ssize_t)n;
     atomic_fetch_add(&st->srv->responses_cut, 1);
     http_log(st->srv, 0, "http: GET of '%s' cut at byte %" PRIu64 " of %" PRIu64 ": %s", st->key,
-             st->first + pos, st->first + st->len, rc ? floe_last_error() : "the object ended early");
+             st->first + pos, st->first + st->len,
+             rc == 0                ? "the object ended early"
+             : floe_last_error()[0] ? floe_last_error()
+                                    : floe_strerror(rc));
     return MHD_CONTENT_READER_END_WITH_ERROR;
 }
 
