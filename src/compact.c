@@ -283,6 +283,23 @@ static int add_deeper(job *j, const manifest *m)
 }
 
 /* 1 if a level-0 job's inputs (all in level 0, nothing below) do not overlap each other. */
+/* 1 if a prefix delete of m hides versions in some input of j: such inputs are merged, not moved,
+ * so the bytes the delete hides go (the chunks of deleted objects, object.c note 2, among them). */
+static int inputs_hold_deleted(const job *j, const manifest *m)
+{
+    for (size_t i = 0; i < j->n_in; i++) {
+        const manifest_segment *ms = &j->in[i].ms;
+        for (size_t d = 0; d < m->n_prefix_dels; d++) {
+            const prefix_del *pd = &m->prefix_dels[d];
+            if (ms->min_seq < pd->seq &&
+                key_range_meets_prefix(ms->min_key, ms->min_key_len, ms->max_key, ms->max_key_len, pd->prefix,
+                                       pd->len))
+                return 1;
+        }
+    }
+    return 0;
+}
+
 static int disjoint_inputs(const job *j)
 {
     for (size_t a = 0; a < j->n_in; a++)
@@ -319,7 +336,7 @@ static int plan_level0(floe_t *db, const size_t *idx, size_t n, job *j)
     int rc = add_overlapping(j, m, 1, min, min_len, max, max_len);
     if (rc < 0)
         return rc;
-    j->move = j->n_in == n0 && disjoint_inputs(j);
+    j->move = j->n_in == n0 && disjoint_inputs(j) && !inputs_hold_deleted(j, m);
     return 0;
 }
 
@@ -353,7 +370,7 @@ static int plan_level(floe_t *db, uint32_t l, job *j)
         rc = add_overlapping(j, m, l + 1, pick->min_key, pick->min_key_len, pick->max_key, pick->max_key_len);
     if (rc < 0)
         return rc;
-    j->move = j->n_in == 1;
+    j->move = j->n_in == 1 && !inputs_hold_deleted(j, m);
     return 1;
 }
 
@@ -1084,7 +1101,18 @@ static void *compact_main(void *arg)
             if (db->compact_stopping || db->compact_pending)
                 break;
             if (!due) {
-                pthread_cond_wait(&db->compact_cv, &db->compact_mu);
+                /* The object sweep runs every gc.interval_s, and only after writes (object.c). */
+                if (!db->opts.gc.interval_s) {
+                    pthread_cond_wait(&db->compact_cv, &db->compact_mu);
+                    continue;
+                }
+                struct timespec ts = clock_deadline_after_ms((int64_t)db->opts.gc.interval_s * 1000);
+                if (pthread_cond_timedwait(&db->compact_cv, &db->compact_mu, &ts) != 0 && !db->compact_stopping) {
+                    pthread_mutex_unlock(&db->compact_mu);
+                    if (!atomic_load(&db->read_only) && object_sweep(db, 0) < 0)
+                        store_log(db, 1, "%s", floe_last_error());
+                    pthread_mutex_lock(&db->compact_mu);
+                }
                 continue;
             }
             if (due <= now && due == due_tried) {
@@ -1254,7 +1282,10 @@ int floe_compact(floe_t *db)
 {
     if (!db)
         return err_set(FLOE_EINVAL, "floe_compact: store handle is NULL");
-    int rc = floe_flush(db, db->cold ? FLOE_DURABLE_REMOTE : FLOE_DURABLE_LOCAL);
+    /* The sweep first, so compaction removes the chunks it deletes (object.c note 2). */
+    int rc = object_sweep(db, 1);
+    if (rc == 0)
+        rc = floe_flush(db, db->cold ? FLOE_DURABLE_REMOTE : FLOE_DURABLE_LOCAL);
     if (rc < 0)
         return err_wrap(rc, "floe_compact");
     pthread_mutex_lock(&db->compact_job_mu);

@@ -617,7 +617,8 @@ static int parse_retention(const cfg_parser *p, json_t *arr, floe_config *c)
 static int parse_root(cfg_parser *p, json_t *root, floe_config *c)
 {
     static const char *const known[] = {"data_dir", "http",   "wal", "segment",   "cache",      "local",
-                                        "cold",     "upload", "gc",  "retention", "compaction", NULL};
+                                        "cold",     "upload", "gc",  "retention", "compaction", "object",
+                                        NULL};
     int rc = check_known(p, root, "", known);
     if (rc)
         return rc;
@@ -687,6 +688,14 @@ static int parse_root(cfg_parser *p, json_t *root, floe_config *c)
             (rc = get_option(p, sec, "compaction", "level_ratio", "compaction.level_ratio", &c->options)) ||
             (rc = get_option(p, sec, "compaction", "segment_bytes", "compaction.segment_bytes", &c->options)) ||
             (rc = get_option(p, sec, "compaction", "max_bytes_per_s", "compaction.max_bytes_per_s", &c->options)))
+            return rc;
+    }
+    if ((rc = get_section(p, root, "", "object", &sec)))
+        return rc;
+    if (sec) {
+        static const char *const object_known[] = {"chunk_bytes", NULL};
+        if ((rc = check_known(p, sec, "object", object_known)) ||
+            (rc = get_option(p, sec, "object", "chunk_bytes", "object.chunk_bytes", &c->options)))
             return rc;
     }
     json_t *retention = json_object_get(root, "retention");
@@ -801,8 +810,9 @@ int config_load(const char *path, floe_config *out)
         if ((rc = parse_root(&p, root, c)))
             goto out;
     }
-    if (c->http.max_body_bytes_in_flight < c->options.max_object_bytes) {
-        rc = field_error(&p, "http.max_body_bytes_in_flight", "must be at least http.max_object_bytes");
+    /* A PUT holds at most one chunk of its body (floe_writer_*), so one request must fit. */
+    if (c->http.max_body_bytes_in_flight < c->options.object.chunk_bytes) {
+        rc = field_error(&p, "http.max_body_bytes_in_flight", "must be at least object.chunk_bytes");
         goto out;
     }
     if ((rc = apply_env(&p, c)))

@@ -10,6 +10,9 @@
 enum entry_type {
     ENTRY_PUT = 1,
     ENTRY_DELETE = 2,
+    /* A put whose value is an object record (object.h): metadata, then the bytes or the chunk
+     * list's description. Everything that treats puts alike treats it as a put. */
+    ENTRY_OBJECT = 3,
 };
 
 /* An entry. Its pointers are borrowed: whoever fills one says how long they live (a memtable's live

@@ -12,12 +12,15 @@
  *     throughout, so nothing it reads is closed or deleted under it.
  *  4. A segment is opened only if its key range meets the prefix and the cursor, so a listing costs
  *     cold reads and metadata-cache room only for segments that can hold what it lists.
+ *  6. floe_list_keys never returns a reserved key (object.h): they sort after every user key, so it
+ *     stops at the first. store_list_reserved lists them for the object sweep.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "clock.h"
 #include "entry.h"
+#include "object.h"
 #include "retention.h"
 #include "segment.h"
 #include "store.h"
@@ -106,8 +109,25 @@ static list_src *src_min(list_src *src, size_t n)
 }
 
 /* Appends an entry (taking key) to res, growing its array up to limit entries. */
+/* What a listing says of entry e (its key aside): an object's length and MD5 are in its record. */
+static int describe(const entry *e, floe_list_entry *out)
+{
+    *out = (floe_list_entry){.value_len = e->value_len, .seq = e->seq, .write_ms = e->write_ms};
+    if (e->type != ENTRY_OBJECT)
+        return 0;
+    objrec rec;
+    int rc = objrec_parse(e->value, e->value_len, &rec);
+    if (rc < 0)
+        return err_set(rc, "list: key %.*s: %s", (int)(e->key_len > 64 ? 64 : e->key_len), (const char *)e->key,
+                       floe_last_error());
+    out->value_len = rec.flags & OBJREC_CHUNKED ? rec.size : e->value_len - rec.header_len;
+    out->md5_known = 1;
+    memcpy(out->md5, rec.md5, 16);
+    return 0;
+}
+
 static int list_append(floe_list *res, size_t *cap, size_t limit, char *key, uint32_t key_len,
-                       uint64_t value_len, uint64_t seq, uint64_t write_ms)
+                       const floe_list_entry *info)
 {
     if (res->count == *cap) {
         size_t ncap = *cap * 2 > limit ? limit : *cap * 2;
@@ -117,8 +137,10 @@ static int list_append(floe_list *res, size_t *cap, size_t limit, char *key, uin
         res->entries = ne;
         *cap = ncap;
     }
-    res->entries[res->count++] =
-        (floe_list_entry){.key = key, .key_len = key_len, .value_len = value_len, .seq = seq, .write_ms = write_ms};
+    floe_list_entry *le = &res->entries[res->count++];
+    *le = *info;
+    le->key = key;
+    le->key_len = key_len;
     return 0;
 }
 
@@ -126,12 +148,14 @@ static int list_append(floe_list *res, size_t *cap, size_t limit, char *key, uin
 static int merge(const floe_options *opts, uint64_t now_ms, const pdel_set *pdels, uint64_t vis, list_src *src,
                  size_t n_src,
                  const uint8_t *prefix, size_t prefix_len, const uint8_t *start_after, size_t start_after_len,
-                 size_t limit, floe_list *res, size_t *cap)
+                 size_t limit, int reserved, floe_list *res, size_t *cap)
 {
     list_src *best;
     while ((best = src_min(src, n_src)) != NULL) {
         if (prefix_len && (best->cur.key_len < prefix_len || memcmp(best->cur.key, prefix, prefix_len) != 0))
             break;
+        if (!reserved && key_is_reserved(best->cur.key, best->cur.key_len))
+            break; /* note 6: reserved keys sort after every user key */
         uint32_t klen = best->cur.key_len;
         char *kcopy = malloc(klen + 1);
         if (!kcopy)
@@ -142,8 +166,8 @@ static int merge(const floe_options *opts, uint64_t now_ms, const pdel_set *pdel
                    (start_after_len && key_cmp(kcopy, klen, start_after, start_after_len) <= 0) ||
                    retention_expired(opts, kcopy, klen, best->cur.write_ms, now_ms) ||
                    pdel_set_hides(pdels, kcopy, klen, best->cur.seq, vis);
-        uint64_t value_len = best->cur.value_len, seq = best->cur.seq, write_ms = best->cur.write_ms;
-        int rc = 0;
+        floe_list_entry info;
+        int rc = skip ? 0 : describe(&best->cur, &info); /* before src_skip moves off its block */
         for (size_t i = 0; i < n_src && rc == 0; i++)
             rc = src_skip(&src[i], (const uint8_t *)kcopy, klen);
         if (rc == 0 && !skip && res->count == limit) {
@@ -152,7 +176,7 @@ static int merge(const floe_options *opts, uint64_t now_ms, const pdel_set *pdel
             return 0;
         }
         if (rc == 0 && !skip)
-            rc = list_append(res, cap, limit, kcopy, klen, value_len, seq, write_ms);
+            rc = list_append(res, cap, limit, kcopy, klen, &info);
         if (rc < 0 || skip)
             free(kcopy);
         if (rc < 0)
@@ -171,8 +195,8 @@ void floe_list_free(floe_list *list)
     free(list);
 }
 
-int floe_list_keys(floe_t *db, const void *prefix, size_t prefix_len, const void *start_after,
-                   size_t start_after_len, size_t limit, floe_list **out)
+static int list_keys(floe_t *db, const void *prefix, size_t prefix_len, const void *start_after,
+                     size_t start_after_len, size_t limit, int reserved, floe_list **out)
 {
     if (!db || !out || (prefix_len && !prefix) || (start_after_len && !start_after))
         return err_set(FLOE_EINVAL, "floe_list_keys: bad arguments");
@@ -212,7 +236,7 @@ int floe_list_keys(floe_t *db, const void *prefix, size_t prefix_len, const void
     }
     if (rc == 0)
         rc = merge(&db->opts, retention_enabled(&db->opts) ? clock_unix_ms() : 0, v->pdels, vis, src, n_src, prefix,
-                   prefix_len, start_after, start_after_len, limit, res, &cap);
+                   prefix_len, start_after, start_after_len, limit, reserved, res, &cap);
 out:
     for (size_t i = 0; src && i < n_src; i++) {
         if (src[i].mit)
@@ -229,4 +253,16 @@ out:
     }
     *out = res;
     return 0;
+}
+
+int floe_list_keys(floe_t *db, const void *prefix, size_t prefix_len, const void *start_after,
+                   size_t start_after_len, size_t limit, floe_list **out)
+{
+    return list_keys(db, prefix, prefix_len, start_after, start_after_len, limit, 0, out);
+}
+
+int store_list_reserved(floe_t *db, const void *prefix, size_t prefix_len, const void *start_after,
+                        size_t start_after_len, size_t limit, floe_list **out)
+{
+    return list_keys(db, prefix, prefix_len, start_after, start_after_len, limit, 1, out);
 }

@@ -262,8 +262,8 @@ void memtable_unref(memtable_t *m)
 
 int memtable_add(memtable_t *m, const entry *e)
 {
-    if (e->type != ENTRY_PUT && e->type != ENTRY_DELETE)
-        return err_set(FLOE_EINVAL, "memtable: entry type %u is neither put nor delete", (unsigned)e->type);
+    if (e->type != ENTRY_PUT && e->type != ENTRY_DELETE && e->type != ENTRY_OBJECT)
+        return err_set(FLOE_EINVAL, "memtable: entry type %u is neither put, object nor delete", (unsigned)e->type);
     if (e->key_len > FLOE_MAX_KEY_BYTES)
         return err_set(FLOE_EINVAL, "memtable: key of %u bytes is longer than %d", e->key_len,
                        FLOE_MAX_KEY_BYTES);

@@ -55,6 +55,7 @@ static const option_limit limits[] = {
     LIMIT(compaction.level_ratio, 2, 100),
     LIMIT(compaction.segment_bytes, 64 * KIB, 16 * GIB),
     LIMIT(compaction.max_bytes_per_s, 0, 64 * GIB),
+    LIMIT(object.chunk_bytes, 64 * KIB, 256 * MIB),
 };
 
 /* The smallest floe_options a program may pass: the layout of the first floe.h with struct_size. */
@@ -96,6 +97,7 @@ static void defaults(floe_options *o)
     o->compaction.level_ratio = 10;
     o->compaction.segment_bytes = 64ull << 20;
     o->compaction.max_bytes_per_s = 256ull << 20;
+    o->object.chunk_bytes = 8ull << 20;
 }
 
 void floe_options_init_sized(floe_options *o, size_t struct_size)

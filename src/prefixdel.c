@@ -6,6 +6,7 @@
  *     prefix after the delete is visible.
  */
 #include "prefixdel.h"
+#include "object.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -81,7 +82,8 @@ void pdel_set_unref(pdel_set *set)
 
 int pdel_matches(const prefix_del *d, const void *key, size_t key_len)
 {
-    return key_len >= d->len && memcmp(key, d->prefix, d->len) == 0;
+    return key_len >= d->len && memcmp(key, d->prefix, d->len) == 0 &&
+           prefix_may_apply(d->prefix, d->len, key, key_len);
 }
 
 int pdel_set_hides(const pdel_set *set, const void *key, size_t key_len, uint64_t seq, uint64_t visible_seq)

@@ -18,6 +18,9 @@
  *     found (object cache included); never an older one instead.
  *  4. The object cache keeps each value's write time and a hit is checked against retention like
  *     any other source, so a cached value stops being served the moment it expires.
+ *  6. An object entry (ENTRY_OBJECT) reads as the object: offsets and lengths are of its bytes,
+ *     after its record's header, whose MD5 and user metadata go to floe_value. A chunked object's
+ *     bytes are not in the entry: store_read_raw stops at its header and object.c reads its chunks.
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -38,6 +41,8 @@ typedef struct cached_value {
     uint64_t write_ms;
     size_t len;
     char *content_type;
+    uint8_t *objhead; /* an object's record header, NULL for a plain value */
+    uint32_t objhead_len;
     uint8_t data[];
 } cached_value;
 
@@ -45,6 +50,7 @@ static void cached_value_free(void *p)
 {
     cached_value *cv = p;
     free(cv->content_type);
+    free(cv->objhead);
     free(cv);
 }
 
@@ -53,14 +59,44 @@ static void cached_value_free(void *p)
 typedef struct read_want {
     uint64_t offset, length;
     int head;
+    int no_cache;  /* neither use nor fill the object cache */
+    int reserved;  /* reserved keys allowed (object.c's reads) */
     uint64_t total;
+    store_found *found; /* may be NULL */
 } read_want;
 
-static int value_fill(floe_value *out, read_want *want, const void *data, size_t total, const char *ct,
-                      size_t ct_len, uint64_t seq, uint64_t write_ms, floe_tier tier)
+/* Note 6: fills out's object fields (and want->found) from an object record's header. */
+static int object_fields(floe_value *out, read_want *want, const uint8_t *head, size_t head_len)
 {
-    uint64_t from = want->head || want->offset > total ? total : want->offset;
-    size_t len = want->head ? 0 : (size_t)(total - from < want->length ? total - from : want->length);
+    objrec rec;
+    int rc = objrec_parse(head, head_len, &rec);
+    if (rc < 0)
+        return rc;
+    void *meta = NULL;
+    if (rec.user_meta_len && !(meta = malloc(rec.user_meta_len)))
+        return err_set(FLOE_ENOMEM, "get: out of memory");
+    if (meta)
+        memcpy(meta, rec.user_meta, rec.user_meta_len);
+    out->md5_known = 1;
+    memcpy(out->md5, rec.md5, 16);
+    out->user_meta = meta;
+    out->user_meta_len = rec.user_meta_len;
+    out->chunked = (rec.flags & OBJREC_CHUNKED) != 0;
+    if (want->found) {
+        want->found->is_object = 1;
+        want->found->head_len = rec.header_len;
+        memcpy(want->found->head, head, rec.header_len);
+    }
+    return 0;
+}
+
+/* value_fill for a value found whole (object cache, memtables): data holds avail bytes of the
+ * object's total (fewer only for a chunked object, which has none here). */
+static int value_fill(floe_value *out, read_want *want, const void *data, size_t avail, uint64_t total,
+                      const char *ct, size_t ct_len, uint64_t seq, uint64_t write_ms, floe_tier tier)
+{
+    uint64_t from = want->head || want->offset > avail ? avail : want->offset;
+    size_t len = want->head ? 0 : (size_t)(avail - from < want->length ? avail - from : want->length);
     want->total = total;
     char *buf = want->head ? NULL : malloc(len + 1);
     char *ctc = NULL;
@@ -81,12 +117,31 @@ static int value_fill(floe_value *out, read_want *want, const void *data, size_t
         buf[len] = '\0';
     }
     out->data = buf;
-    out->len = want->head ? total : len;
+    out->len = want->head ? (size_t)total : len;
     out->content_type = ctc;
     out->seq = seq;
     out->tier = tier;
     out->write_ms = write_ms;
     return 0;
+}
+
+/* value_fill for a stored value of type type: an object record's bytes read as the object. */
+static int stored_fill(floe_value *out, read_want *want, uint8_t type, const uint8_t *value, size_t value_len,
+                       const char *ct, size_t ct_len, uint64_t seq, uint64_t write_ms, floe_tier tier)
+{
+    if (type != ENTRY_OBJECT)
+        return value_fill(out, want, value, value_len, value_len, ct, ct_len, seq, write_ms, tier);
+    objrec rec;
+    int rc = objrec_parse(value, value_len, &rec);
+    if (rc < 0)
+        return rc;
+    size_t avail = value_len - rec.header_len;
+    uint64_t total = rec.flags & OBJREC_CHUNKED ? rec.size : avail;
+    if ((rc = value_fill(out, want, value + rec.header_len, avail, total, ct, ct_len, seq, write_ms, tier)) < 0)
+        return rc;
+    if ((rc = object_fields(out, want, value, rec.header_len)) < 0)
+        floe_value_free(out);
+    return rc;
 }
 
 /* 1 if the version of key written at write_ms has expired under the store's retention rules
@@ -111,7 +166,7 @@ static int get_cached(floe_t *db, const void *key, size_t key_len, read_want *wa
                       int *rc)
 {
     *gen = UINT64_MAX;
-    if (!db->object_cache)
+    if (!db->object_cache || want->no_cache)
         return 0;
     lru_handle *h = lru_get(db->object_cache, key, key_len);
     if (!h) {
@@ -124,18 +179,22 @@ static int get_cached(floe_t *db, const void *key, size_t key_len, read_want *wa
         *rc = err_set(FLOE_ENOTFOUND, "key not found (expired under its retention rule)");
         return 1;
     }
-    *rc = value_fill(out, want, cv->data, cv->len, cv->content_type,
+    *rc = value_fill(out, want, cv->data, cv->len, cv->len, cv->content_type,
                      cv->content_type ? strlen(cv->content_type) : 0, cv->seq, cv->write_ms, FLOE_TIER_MEMORY);
+    if (*rc == 0 && cv->objhead && (*rc = object_fields(out, want, cv->objhead, cv->objhead_len)) < 0)
+        floe_value_free(out);
     lru_release(db->object_cache, h);
     if (*rc == 0)
         count_hit(db, FLOE_TIER_MEMORY);
     return 1;
 }
 
-static void cache_value(floe_t *db, const void *key, size_t key_len, const segment_hit *hit, uint64_t gen)
+static void cache_value(floe_t *db, const void *key, size_t key_len, const segment_hit *hit, uint64_t gen,
+                        const read_want *want)
 {
-    if (!db->object_cache || hit->value_len > OBJECT_CACHE_MAX_VALUE_BYTES || hit->value_len != hit->total_len)
-        return; /* too large, or only part of it was read */
+    if (!db->object_cache || want->no_cache || hit->value_len > OBJECT_CACHE_MAX_VALUE_BYTES ||
+        hit->value_len != hit->total_len)
+        return; /* too large, or only part of it was read (always, for a chunked object) */
     cached_value *cv = malloc(sizeof *cv + hit->value_len);
     if (!cv)
         return;
@@ -143,6 +202,16 @@ static void cache_value(floe_t *db, const void *key, size_t key_len, const segme
     cv->write_ms = hit->write_ms;
     cv->len = hit->value_len;
     cv->content_type = hit->content_type ? strdup(hit->content_type) : NULL;
+    cv->objhead = NULL;
+    cv->objhead_len = 0;
+    if (hit->objhead && (cv->objhead = malloc(hit->objhead_len)) != NULL) {
+        memcpy(cv->objhead, hit->objhead, hit->objhead_len);
+        cv->objhead_len = hit->objhead_len;
+    }
+    if ((hit->content_type && !cv->content_type) || (hit->objhead && !cv->objhead)) {
+        cached_value_free(cv);
+        return;
+    }
     memcpy(cv->data, hit->value, hit->value_len);
     lru_insert(db->object_cache, key, key_len, cv, sizeof *cv + hit->value_len + key_len + 64, cached_value_free,
                gen);
@@ -163,8 +232,8 @@ static int get_memory(floe_t *db, view *v, const void *key, size_t key_len, uint
     } else if (expired(db, key, key_len, me.write_ms)) {
         *rc = err_set(FLOE_ENOTFOUND, "key not found (expired under its retention rule)");
     } else {
-        *rc = value_fill(out, want, me.value, me.value_len, me.content_type, me.content_type_len, me.seq,
-                         me.write_ms, FLOE_TIER_MEMORY);
+        *rc = stored_fill(out, want, me.type, me.value, me.value_len, me.content_type, me.content_type_len, me.seq,
+                          me.write_ms, FLOE_TIER_MEMORY);
         if (*rc == 0)
             count_hit(db, FLOE_TIER_MEMORY);
     }
@@ -195,19 +264,26 @@ static int get_segment(floe_t *db, segref *r, const void *key, size_t key_len, u
         return err_set(FLOE_ENOTFOUND, deleted ? "key not found (deleted)"
                                                : "key not found (expired under its retention rule)");
     }
-    cache_value(db, key, key_len, &hit, gen);
+    cache_value(db, key, key_len, &hit, gen, want);
     if (!hit.value && !(hit.value = malloc(1))) {
-        free(hit.content_type);
+        segment_hit_clear(&hit);
         return err_set(FLOE_ENOMEM, "get: out of memory");
     }
+    floe_value obj = {0};
+    if (hit.objhead && (rc = object_fields(&obj, want, hit.objhead, hit.objhead_len)) < 0) {
+        segment_hit_clear(&hit);
+        return rc;
+    }
+    free(hit.objhead);
     /* Hand the segment's buffers over instead of copying them again. */
     want->total = hit.total_len;
     if (want->head) {
         free(hit.value);
         hit.value = NULL;
     }
+    *out = obj;
     out->data = hit.value;
-    out->len = want->head ? hit.total_len : hit.value_len;
+    out->len = want->head ? (size_t)hit.total_len : hit.value_len;
     out->content_type = hit.content_type;
     out->seq = hit.seq;
     out->write_ms = hit.write_ms;
@@ -232,8 +308,11 @@ static int store_read(floe_t *db, const char *what, const void *key, size_t key_
     int rc;
     if (!db || !out)
         return err_set(FLOE_EINVAL, "%s: store handle and out are required", what);
-    if ((rc = store_check_key(key, key_len)) < 0)
-        return rc;
+    if (want->reserved ? !key || key_len == 0 || key_len > FLOE_MAX_KEY_BYTES
+                       : (rc = store_check_key(key, key_len)) < 0)
+        return want->reserved ? err_set(FLOE_EKEY, "%s: bad key", what) : rc;
+    if (want->found)
+        want->found->is_object = 0;
     atomic_fetch_add_explicit(&db->n_gets, 1, memory_order_relaxed);
     uint64_t gen;
     if (get_cached(db, key, key_len, want, out, &gen, &rc)) {
@@ -267,10 +346,49 @@ static int store_read(floe_t *db, const char *what, const void *key, size_t key_
     return rc;
 }
 
+int store_read_raw(floe_t *db, const void *key, size_t key_len, int head, uint64_t offset, uint64_t length,
+                   int no_cache, floe_value *out, uint64_t *total_out, store_found *found)
+{
+    read_want want = {.offset = offset, .length = length, .head = head, .no_cache = no_cache, .reserved = 1,
+                      .found = found};
+    floe_value v = {0};
+    int rc = store_read(db, "read", key, key_len, &want, &v);
+    if (rc < 0)
+        return rc;
+    *out = v;
+    if (total_out)
+        *total_out = want.total;
+    return 0;
+}
+
+/* A read of the bytes of key: a chunked object's come from its chunks (object.c). */
+static int read_bytes(floe_t *db, const char *what, const void *key, size_t key_len, uint64_t offset,
+                      uint64_t length, floe_value *out, uint64_t *total_out)
+{
+    store_found found;
+    read_want want = {.offset = offset, .length = length, .found = &found};
+    floe_value v = {0};
+    int rc = store_read(db, what, key, key_len, &want, &v);
+    if (rc < 0)
+        return rc;
+    if (offset > want.total) {
+        floe_value_free(&v);
+        return err_set(FLOE_ERANGE, "%s: offset %" PRIu64 " is past the object's %" PRIu64 " bytes", what, offset,
+                       want.total);
+    }
+    if (v.chunked && (rc = object_read_chunks(db, &found, offset, length, &v)) < 0) {
+        floe_value_free(&v);
+        return rc;
+    }
+    *out = v;
+    if (total_out)
+        *total_out = want.total;
+    return 0;
+}
+
 int floe_get(floe_t *db, const void *key, size_t key_len, floe_value *out)
 {
-    read_want want = {.offset = 0, .length = UINT64_MAX};
-    return store_read(db, "floe_get", key, key_len, &want, out);
+    return read_bytes(db, "floe_get", key, key_len, 0, UINT64_MAX, out, NULL);
 }
 
 int floe_head(floe_t *db, const void *key, size_t key_len, floe_value *out)
@@ -282,20 +400,7 @@ int floe_head(floe_t *db, const void *key, size_t key_len, floe_value *out)
 int floe_read_range(floe_t *db, const void *key, size_t key_len, uint64_t offset, uint64_t length,
                     floe_value *out, uint64_t *total_out)
 {
-    read_want want = {.offset = offset, .length = length};
-    floe_value v = {0};
-    int rc = store_read(db, "floe_read_range", key, key_len, &want, &v);
-    if (rc < 0)
-        return rc;
-    if (offset > want.total) {
-        floe_value_free(&v);
-        return err_set(FLOE_ERANGE, "floe_read_range: offset %" PRIu64 " is past the object's %" PRIu64 " bytes",
-                       offset, want.total);
-    }
-    *out = v;
-    if (total_out)
-        *total_out = want.total;
-    return 0;
+    return read_bytes(db, "floe_read_range", key, key_len, offset, length, out, total_out);
 }
 
 void floe_value_free(floe_value *v)
@@ -304,6 +409,7 @@ void floe_value_free(floe_value *v)
         return;
     free(v->data);
     free(v->content_type);
+    free(v->user_meta);
     memset(v, 0, sizeof *v);
 }
 

@@ -17,11 +17,12 @@
 #include <string.h>
 
 #include "error.h"
+#include "object.h"
 
 uint64_t retention_expiry_ms(const floe_options *opts, const void *key, size_t key_len, uint64_t write_ms)
 {
-    if (opts->retention_count == 0 || write_ms == 0)
-        return 0;
+    if (opts->retention_count == 0 || write_ms == 0 || key_is_reserved(key, key_len))
+        return 0; /* chunks live as long as their object's head says (object.c note 2) */
     const floe_retention_rule *best = NULL;
     size_t best_len = 0;
     for (size_t i = 0; i < opts->retention_count; i++) {

@@ -72,10 +72,13 @@
 #include "error.h"
 #include "file.h"
 #include "lru.h"
+#include "object.h"
 
 #define SEG_MAGIC "FLOE-SEG"
 #define SEG_MAGIC_BYTES 8
-#define SEG_FORMAT_VERSION 3
+#define SEG_FORMAT_VERSION 4
+/* Segments before object entries (ENTRY_OBJECT, version 4): still read, never written. */
+#define SEG_FORMAT_VERSION_NO_OBJECTS 3
 /* Segments before per-interval CRCs (version 2): still read, never written. */
 #define SEG_FORMAT_VERSION_NO_INTERVAL_CRC 2
 /* Segments written before entries carried write times: still read (write time 0), never written. */
@@ -99,7 +102,7 @@
 #define SEG_MIN_BLOCK_BYTES 64u
 #define SEG_MAX_BLOCK_BYTES (64u * 1024 * 1024)
 /* Largest value a segment stores; the public API's hard ceiling. */
-#define SEG_MAX_VALUE_BYTES FLOE_MAX_OBJECT_BYTES_LIMIT
+#define SEG_MAX_VALUE_BYTES (FLOE_MAX_PUT_BYTES + OBJREC_MAX_HEADER_BYTES)
 /* Worst-case entry header: three varint32, type, content-type length, varint64 seq, varint64 write
  * time (version 2). */
 #define SEG_ENTRY_HEADER_MAX (5 + 5 + 5 + 1 + 1 + 10 + 10)
@@ -150,7 +153,7 @@ _Static_assert(offsetof(struct seg_footer_disk, footer_crc32c) == SEGMENT_FOOTER
 #define FOOTER_AT(field) offsetof(struct seg_footer_disk, field)
 
 typedef struct seg_footer {
-    uint32_t version; /* 1 (SEG_FORMAT_VERSION_NO_WRITE_TIME) to 3 (SEG_FORMAT_VERSION) */
+    uint32_t version; /* 1 (SEG_FORMAT_VERSION_NO_WRITE_TIME) to 4 (SEG_FORMAT_VERSION) */
     uint64_t bloom_offset, index_offset, meta_offset;
     uint32_t bloom_length, index_length, meta_length;
     uint32_t bloom_crc32c, index_crc32c, meta_crc32c;
@@ -450,8 +453,9 @@ static int validate_entry(const segment_writer *w, const entry *e)
     if (e->key_len == 0 || e->key_len > FLOE_MAX_KEY_BYTES)
         return err_set(FLOE_EKEY, "segment %s: key of %" PRIu32 " bytes (must be 1..%d)", w->path, e->key_len,
                        FLOE_MAX_KEY_BYTES);
-    if (e->type != ENTRY_PUT && e->type != ENTRY_DELETE)
-        return err_set(FLOE_EINVAL, "segment %s: entry type %u is neither put nor delete", w->path, e->type);
+    if (e->type != ENTRY_PUT && e->type != ENTRY_DELETE && e->type != ENTRY_OBJECT)
+        return err_set(FLOE_EINVAL, "segment %s: entry type %u is neither put, object nor delete", w->path,
+                       e->type);
     if (e->type == ENTRY_DELETE && (e->value_len || e->content_type_len))
         return err_set(FLOE_EINVAL, "segment %s: a delete carries no value or content type", w->path);
     if (e->value_len > SEG_MAX_VALUE_BYTES)
@@ -1015,7 +1019,7 @@ static const uint8_t *entry_header(const uint8_t *p, const uint8_t *end, uint32_
     e->write_ms = 0;
     if (version >= 2 && !(p = get_varint(p, end, 64, &e->write_ms)))
         return NULL;
-    if (e->type != ENTRY_PUT && e->type != ENTRY_DELETE)
+    if (e->type != ENTRY_PUT && e->type != ENTRY_DELETE && (e->type != ENTRY_OBJECT || version < 4))
         return NULL;
     if (e->type == ENTRY_DELETE && (e->value_len || e->ct_len))
         return NULL; /* a tombstone has no value and no content type (docs/formats.md) */
@@ -1664,6 +1668,7 @@ void segment_hit_clear(segment_hit *h)
         return;
     free(h->value);
     free(h->content_type);
+    free(h->objhead);
     memset(h, 0, sizeof *h);
 }
 
@@ -1714,6 +1719,23 @@ static int seek_checking_intervals(segment_t *s, uint64_t b, const uint8_t *key,
     return r < 0 ? 2 : r;
 }
 
+/* A value copied out of a mapped file that is at least this long gives its pages back at once: the
+ * page cache keeps them, but they stop counting in the process's RSS, so streaming a 20 GiB object
+ * through a reader does not make the server look 20 GiB large. */
+#define SEG_DROP_PAGES_BYTES (1u << 20)
+
+static void drop_pages(const segment_t *s, uint64_t b)
+{
+    if (!s->base)
+        return;
+    static long page;
+    if (!page)
+        page = sysconf(_SC_PAGESIZE);
+    uint64_t from = s->index[b].offset / (uint64_t)page * (uint64_t)page;
+    uint64_t to = s->index[b].offset + s->index[b].length;
+    (void)madvise((void *)(uintptr_t)(s->base + from), (size_t)(to - from), MADV_DONTNEED);
+}
+
 int segment_get(segment_t *s, const void *key, size_t key_len, segment_hit *out)
 {
     return segment_get_range(s, key, key_len, 0, UINT64_MAX, out);
@@ -1742,19 +1764,39 @@ int segment_get_range(segment_t *s, const void *key, size_t key_len, uint64_t of
     if (rc < 0) {
         rc = block_malformed(s, b, "entries do not parse");
     } else if (rc == 1 && c.key_len == key_len && memcmp(c.key, key, key_len) == 0) {
-        uint64_t from = offset < c.e.value_len ? offset : c.e.value_len;
-        uint64_t n = c.e.value_len - from < length ? c.e.value_len - from : length;
+        /* An object entry: the range is of the object's bytes, after its record's header. */
+        const uint8_t *data = c.e.value;
+        uint64_t data_len = c.e.value_len, total = c.e.value_len;
+        objrec rec = {0};
+        uint8_t *objhead = NULL;
+        if (c.e.type == ENTRY_OBJECT) {
+            if (objrec_parse(c.e.value, c.e.value_len, &rec) < 0) {
+                rc = block_malformed(s, b, floe_last_error());
+                goto out;
+            }
+            data += rec.header_len;
+            data_len -= rec.header_len;
+            total = rec.flags & OBJREC_CHUNKED ? rec.size : data_len;
+            if (!(objhead = malloc(rec.header_len))) {
+                rc = err_set(FLOE_ENOMEM, "segment %s: out of memory", s->name);
+                goto out;
+            }
+            memcpy(objhead, c.e.value, rec.header_len);
+        }
+        uint64_t from = offset < data_len ? offset : data_len;
+        uint64_t n = data_len - from < length ? data_len - from : length;
         /* One byte more for the NUL that floe_value promises (read.c hands this buffer over). */
         uint8_t *value = malloc(n + 1);
         char *ct = c.e.ct_len ? malloc(c.e.ct_len + 1u) : NULL;
         if (!value || (c.e.ct_len && !ct)) {
             free(value);
             free(ct);
+            free(objhead);
             rc = err_set(FLOE_ENOMEM, "segment %s: out of memory for a %" PRIu64 "-byte value", s->name,
                          c.e.value_len);
         } else {
             if (n)
-                memcpy(value, c.e.value + from, n);
+                memcpy(value, data + from, n);
             value[n] = '\0';
             if (ct) {
                 memcpy(ct, c.e.ct, c.e.ct_len);
@@ -1765,13 +1807,18 @@ int segment_get_range(segment_t *s, const void *key, size_t key_len, uint64_t of
             out->write_ms = c.e.write_ms;
             out->value = value;
             out->value_len = (uint32_t)n;
-            out->total_len = (uint32_t)c.e.value_len;
+            out->total_len = total;
             out->content_type = ct;
+            out->objhead = objhead;
+            out->objhead_len = objhead ? rec.header_len : 0;
             rc = 1;
+            if (n >= SEG_DROP_PAGES_BYTES)
+                drop_pages(s, b);
         }
     } else {
         rc = 0;
     }
+out:
     block_release(s, &v);
     return rc;
 }

@@ -114,8 +114,12 @@ typedef struct segment_hit {
     uint64_t write_ms; /* unix ms of the write; 0 in version 1 segments (unknown) */
     uint8_t *value; /* malloc'd, value_len bytes and a NUL after them */
     uint32_t value_len; /* the bytes copied: all of the value, or the part segment_get_range asked for */
-    uint32_t total_len; /* the whole value's length */
+    uint64_t total_len; /* the whole value's length (an object's: its size) */
     char *content_type; /* NUL-terminated, NULL if none */
+    /* ENTRY_OBJECT: a malloc'd copy of the object record's header (object.h; value and total_len
+     * are then of the object's bytes, none for a chunked one); NULL otherwise */
+    uint8_t *objhead;
+    uint32_t objhead_len;
 } segment_hit;
 
 void segment_hit_clear(segment_hit *h);

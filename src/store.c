@@ -67,6 +67,9 @@ int store_check_key(const void *key, size_t key_len)
         return err_set(FLOE_EKEY, "key is empty: keys are 1..%d bytes", FLOE_MAX_KEY_BYTES);
     if (key_len > FLOE_MAX_KEY_BYTES)
         return err_set(FLOE_EKEY, "key is %zu bytes: keys are at most %d bytes", key_len, FLOE_MAX_KEY_BYTES);
+    if (key_is_reserved(key, key_len))
+        return err_set(FLOE_EKEY, "key begins with %d bytes 0xff: such keys are reserved for floe's own records",
+                       FLOE_RESERVED_PREFIX_BYTES);
     return 0;
 }
 
@@ -155,6 +158,8 @@ static int open_handle(const char *dir, const floe_options *opts, floe_t **out)
     pthread_mutex_init(&db->publish_mu, NULL);
     pthread_mutex_init(&db->manifest_mu, NULL);
     pthread_mutex_init(&db->state_mu, NULL);
+    pthread_mutex_init(&db->obj_mu, NULL);
+    pthread_mutex_init(&db->sweep_mu, NULL);
     *out = db;
 
     db->dir = strdup(dir);
@@ -406,7 +411,7 @@ static int replay_record(void *ctx, const wal_record *rec)
         .content_type_len = rec->content_type_len,
         .seq = rec->seq,
         .write_ms = rec->write_ms,
-        .type = rec->type == WAL_REC_DELETE ? ENTRY_DELETE : ENTRY_PUT,
+        .type = rec->type == WAL_REC_DELETE ? ENTRY_DELETE : rec->type == WAL_REC_OBJECT ? ENTRY_OBJECT : ENTRY_PUT,
     };
     int err = 0;
     if (rec->type == WAL_REC_DELETE_PREFIX) {
@@ -433,12 +438,16 @@ static int open_wal(floe_t *db)
     int rc = memtable_create(&db->mem);
     if (rc < 0)
         return rc;
+    /* The largest value a record holds: a floe_put's, or a chunk or an inline object's (object.c). */
+    uint64_t value_max = db->opts.max_object_bytes < FLOE_MAX_PUT_BYTES ? db->opts.max_object_bytes
+                                                                         : FLOE_MAX_PUT_BYTES;
+    if (value_max < db->opts.object.chunk_bytes + OBJREC_MAX_HEADER_BYTES)
+        value_max = db->opts.object.chunk_bytes + OBJREC_MAX_HEADER_BYTES;
     wal_options wo = {
         .sync = db->opts.wal.sync,
         .interval_ms = db->opts.wal.interval_ms,
         .file_bytes = db->opts.wal.file_bytes,
-        .max_record_bytes =
-            (uint32_t)(db->opts.max_object_bytes + FLOE_MAX_KEY_BYTES + FLOE_MAX_CONTENT_TYPE_BYTES + 64),
+        .max_record_bytes = (uint32_t)(value_max + FLOE_MAX_KEY_BYTES + FLOE_MAX_CONTENT_TYPE_BYTES + 64),
     };
     replay_ctx rctx = {.db = db, .skip_through_seq = db->man->last_seq};
     if ((rc = wal_open(db->wal_dir, &wo, replay_record, &rctx, &db->wal)) < 0)
@@ -505,6 +514,9 @@ int store_open_with_cold(const char *dir, const floe_options *opts, cold_t *cold
         flusher_seal_locked(db);
         pthread_mutex_unlock(&db->write_mu);
     }
+    /* Chunks of objects a crash cut off were never visible: delete them now (object.c note 2). */
+    if (!atomic_load(&db->read_only) && object_sweep(db, 1) < 0)
+        store_log(db, 1, "floe_open %s: %s", dir, floe_last_error());
     *out = db;
     return 0;
 
@@ -565,6 +577,9 @@ int floe_close(floe_t *db)
     pthread_mutex_destroy(&db->publish_mu);
     pthread_mutex_destroy(&db->manifest_mu);
     pthread_mutex_destroy(&db->state_mu);
+    pthread_mutex_destroy(&db->obj_mu);
+    pthread_mutex_destroy(&db->sweep_mu);
+    free(db->obj_active);
     pthread_cond_destroy(&db->state_cv);
     pthread_mutex_destroy(&db->compact_job_mu);
     pthread_mutex_destroy(&db->compact_mu);

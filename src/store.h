@@ -23,11 +23,13 @@
 
 #include "blockcache.h"
 #include "cold.h"
+#include "entry.h"
 #include "error.h"
 #include "floe.h"
 #include "lru.h"
 #include "manifest.h"
 #include "memtable.h"
+#include "object.h"
 #include "prefixdel.h"
 #include "wal.h"
 
@@ -126,6 +128,16 @@ struct floe {
         n_compact_errors, n_compact_expired, n_compaction_drops;
     int gc_paused; /* gc_mu: compaction has uploaded outputs that no manifest names yet */
 
+    /* obj_mu, a leaf: the chunked objects being written (object.c note 2), whose chunks the sweep
+     * must not touch; and the sweep's own state. */
+    pthread_mutex_t obj_mu;
+    uint8_t (*obj_active)[16];
+    size_t n_obj_active, cap_obj_active;
+    pthread_mutex_t sweep_mu; /* one sweep at a time */
+    uint64_t sweep_seq;       /* sweep_mu: db->last_seq when the last sweep began */
+    int64_t sweep_ms;         /* sweep_mu: when it began (clock_now_ms), 0 before the first */
+    atomic_uint_fast64_t n_chunked_reclaimed; /* chunked objects whose chunks a sweep deleted */
+
     /* Threads: started by open, joined by close (which sets stopping first). */
     pthread_t flusher;
     int flusher_started;
@@ -159,8 +171,41 @@ int store_read_only_error(floe_t *db);
  * NULL if out of memory. */
 char *store_segment_path(floe_t *db, uint64_t id, const char *suffix);
 
-/* 0 if key is 1..FLOE_MAX_KEY_BYTES bytes, else FLOE_EKEY with a message. */
+/* 0 if key is 1..FLOE_MAX_KEY_BYTES bytes and not reserved (object.h), else FLOE_EKEY with a
+ * message. */
 int store_check_key(const void *key, size_t key_len);
+
+/* 0 if ct (may be NULL) is a valid content type, with *len_out its length; else FLOE_EINVAL. */
+int store_check_content_type(const char *ct, size_t *len_out);
+
+/* Writes e (key, value, content type and type set; reserved keys allowed) as floe_put and
+ * floe_delete do, or as floe_delete_prefix with prefix_delete. Counts nothing in the stats. */
+int store_write(floe_t *db, entry *e, int prefix_delete, uint64_t *seq_out);
+
+/* floe_list_keys over reserved keys too (the object sweep's listing). */
+int store_list_reserved(floe_t *db, const void *prefix, size_t prefix_len, const void *start_after,
+                        size_t start_after_len, size_t limit, floe_list **out);
+
+/* What a read found besides floe_value: an object's record header (object.h), when it is one. */
+typedef struct store_found {
+    int is_object;
+    uint8_t head[OBJREC_MAX_HEADER_BYTES];
+    uint32_t head_len;
+} store_found;
+
+/* A point read as floe_get (head: as floe_head; else bytes [offset, offset + length)) that
+ * allows reserved keys, bypasses the object cache with no_cache, and fills *found (may be NULL).
+ * For a chunked object it copies no bytes (out->data is an empty string): object.c reads them. */
+int store_read_raw(floe_t *db, const void *key, size_t key_len, int head, uint64_t offset, uint64_t length,
+                   int no_cache, floe_value *out, uint64_t *total_out, store_found *found);
+
+/* object.c: replaces out->data (empty for a chunked object) with its bytes [offset, offset +
+ * length), cut at its end, read from the chunks that found's header names. */
+int object_read_chunks(floe_t *db, const store_found *found, uint64_t offset, uint64_t length, floe_value *out);
+
+/* object.c: the sweep that deletes the chunks of objects nothing refers to (object.c note 2).
+ * force: run even if nothing was written since the last one. Returns 0 or an error. */
+int object_sweep(floe_t *db, int force);
 
 /* Makes set (whose reference it takes over) db->pdels and installs a view with it (none before the
  * first view exists). Needs state_mu. Returns 0 or FLOE_ENOMEM (db->pdels is set regardless). */

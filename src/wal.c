@@ -95,7 +95,9 @@
 #define WAL_FILE_HEADER_BYTES 28
 #define WAL_RECORD_HEADER_BYTES 24
 #define WAL_MAGIC "FLOEWAL" /* 7 characters and the terminating NUL: 8 bytes */
-#define WAL_FORMAT_VERSION 3u
+#define WAL_FORMAT_VERSION 4u
+/* Files with write times but no object records (type 5): still replayed, never written. */
+#define WAL_FORMAT_VERSION_NO_OBJECTS 3u
 /* Files written before sync marks existed: still replayed, never written. */
 #define WAL_FORMAT_VERSION_NO_MARKS 1u
 /* Files with sync marks but no write times: still replayed (write time 0), never written. */
@@ -224,8 +226,8 @@ static const char *check_file_header(const uint8_t *h, size_t avail, uint64_t fi
     if (memcmp(h, WAL_MAGIC, 8) != 0)
         return "not a floe WAL file: bad magic";
     *version_out = get_le32(h + 8);
-    if (*version_out != WAL_FORMAT_VERSION && *version_out != WAL_FORMAT_VERSION_NO_WRITE_TIME &&
-        *version_out != WAL_FORMAT_VERSION_NO_MARKS)
+    if (*version_out != WAL_FORMAT_VERSION && *version_out != WAL_FORMAT_VERSION_NO_OBJECTS &&
+        *version_out != WAL_FORMAT_VERSION_NO_WRITE_TIME && *version_out != WAL_FORMAT_VERSION_NO_MARKS)
         return wal_why_version;
     if (get_le32(h + 12) != 0)
         return wal_why_flags;
@@ -659,7 +661,8 @@ static const char *check_record_fields(const uint8_t *p, size_t avail, uint32_t 
     if (type == WAL_REC_MARK)
         return len == WAL_MARK_BYTES && ct_len == 0 && key_len == 0 && value_len == 8 ? NULL
                                                                                       : "bad sync mark";
-    if (type != WAL_REC_PUT && type != WAL_REC_DELETE && (type != WAL_REC_DELETE_PREFIX || version < 3))
+    if (type != WAL_REC_PUT && type != WAL_REC_DELETE && (type != WAL_REC_DELETE_PREFIX || version < 3) &&
+        (type != WAL_REC_OBJECT || version < 4))
         return "bad record type";
     if (key_len < 1 || key_len > FLOE_MAX_KEY_BYTES)
         return "bad key length";
@@ -1560,8 +1563,9 @@ static int check_record(const wal_t *w, const wal_record *rec, uint64_t *len_out
 {
     if (!rec)
         return err_set(FLOE_EINVAL, "wal_append: NULL record");
-    if (rec->type != WAL_REC_PUT && rec->type != WAL_REC_DELETE && rec->type != WAL_REC_DELETE_PREFIX)
-        return err_set(FLOE_EINVAL, "WAL record type %u is neither put nor delete", rec->type);
+    if (rec->type != WAL_REC_PUT && rec->type != WAL_REC_DELETE && rec->type != WAL_REC_DELETE_PREFIX &&
+        rec->type != WAL_REC_OBJECT)
+        return err_set(FLOE_EINVAL, "WAL record type %u is neither put, object nor delete", rec->type);
     if (!rec->key || rec->key_len < 1 || rec->key_len > FLOE_MAX_KEY_BYTES)
         return err_set(FLOE_EKEY, "WAL record key is %u bytes: keys are 1..%d bytes", rec->key_len,
                        FLOE_MAX_KEY_BYTES);
@@ -1570,7 +1574,7 @@ static int check_record(const wal_t *w, const wal_record *rec, uint64_t *len_out
                        FLOE_MAX_CONTENT_TYPE_BYTES);
     if (rec->value_len && !rec->value)
         return err_set(FLOE_EINVAL, "WAL record has a value length but no value");
-    if (rec->type != WAL_REC_PUT && (rec->value_len || rec->content_type_len))
+    if (rec->type != WAL_REC_PUT && rec->type != WAL_REC_OBJECT && (rec->value_len || rec->content_type_len))
         return err_set(FLOE_EINVAL, "WAL delete record for seq %llu carries a value or content type",
                        (unsigned long long)rec->seq);
     if (w->have_last_seq && rec->seq <= w->last_seq)

@@ -16,7 +16,8 @@
 enum wal_record_type {
     WAL_REC_PUT = 1,
     WAL_REC_DELETE = 2,
-    WAL_REC_DELETE_PREFIX = 4, /* version 3 only: every key starting with key, written before seq */
+    WAL_REC_DELETE_PREFIX = 4, /* version 3 on: every key starting with key, written before seq */
+    WAL_REC_OBJECT = 5,        /* version 4 on: a put whose value is an object record (object.h) */
 };
 
 /* One logical record. Pointers are borrowed for the duration of the call that takes or passes it. */

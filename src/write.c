@@ -16,7 +16,7 @@
 #include "flusher.h"
 #include "store.h"
 
-static int check_content_type(const char *ct, size_t *len_out)
+int store_check_content_type(const char *ct, size_t *len_out)
 {
     size_t n = ct ? strlen(ct) : 0;
     if (n > FLOE_MAX_CONTENT_TYPE_BYTES)
@@ -104,7 +104,10 @@ static int append_locked(floe_t *db, entry *e, int prefix_delete, uint64_t *lsn)
      * clock itself steps back. */
     e->write_ms = clock_unix_ms();
     wal_record rec = {
-        .type = prefix_delete ? WAL_REC_DELETE_PREFIX : e->type == ENTRY_DELETE ? WAL_REC_DELETE : WAL_REC_PUT,
+        .type = prefix_delete            ? WAL_REC_DELETE_PREFIX
+                : e->type == ENTRY_DELETE ? WAL_REC_DELETE
+                : e->type == ENTRY_OBJECT ? WAL_REC_OBJECT
+                                          : WAL_REC_PUT,
         .seq = e->seq,
         .write_ms = e->write_ms,
         .key = e->key,
@@ -165,6 +168,11 @@ static int write_entry(floe_t *db, entry *e, int prefix_delete, uint64_t *seq_ou
     return 0;
 }
 
+int store_write(floe_t *db, entry *e, int prefix_delete, uint64_t *seq_out)
+{
+    return write_entry(db, e, prefix_delete, seq_out);
+}
+
 int floe_put(floe_t *db, const void *key, size_t key_len, const void *value, size_t value_len,
              const char *content_type, uint64_t *seq_out)
 {
@@ -178,9 +186,14 @@ int floe_put(floe_t *db, const void *key, size_t key_len, const void *value, siz
         return err_set(FLOE_ETOOBIG,
                        "value for key of %zu bytes is %zu bytes: the limit (max_object_bytes) is %" PRIu64,
                        key_len, value_len, db->opts.max_object_bytes);
+    if (value_len > FLOE_MAX_PUT_BYTES)
+        return err_set(FLOE_ETOOBIG,
+                       "value for key of %zu bytes is %zu bytes: floe_put takes at most %llu (1 GiB); write larger "
+                       "objects with floe_writer_*",
+                       key_len, value_len, (unsigned long long)FLOE_MAX_PUT_BYTES);
     if (!value && value_len)
         return err_set(FLOE_EINVAL, "floe_put: value is NULL with length %zu", value_len);
-    if ((rc = check_content_type(content_type, &ct_len)) < 0)
+    if ((rc = store_check_content_type(content_type, &ct_len)) < 0)
         return rc;
     entry e = {
         .key = key,

@@ -165,6 +165,7 @@ START_TEST(config_defaults_are_documented_values)
     ck_assert_uint_eq(c->options.upload.max_pending_bytes, 4ull << 30);
     ck_assert_uint_eq(c->options.gc.interval_s, 3600);
     ck_assert_uint_eq(c->options.gc.grace_s, 3600);
+    ck_assert_uint_eq(c->options.object.chunk_bytes, 8u << 20);
     config_free(c);
     free(c);
 }
@@ -242,7 +243,8 @@ START_TEST(config_every_field_is_parsed)
         "      \"timeout_ms\": 2500, \"max_retries\": 3 } },\n"
         "  \"upload\": { \"concurrency\": 9, \"part_bytes\": 8388608, \"max_pending_bytes\": 33554432,\n"
         "    \"wait_ms\": 77 },\n"
-        "  \"gc\": { \"interval_s\": 120, \"grace_s\": 600 } }\n";
+        "  \"gc\": { \"interval_s\": 120, \"grace_s\": 600 },\n"
+        "  \"object\": { \"chunk_bytes\": 1048576 } }\n";
     floe_config *c = malloc(sizeof *c);
     ck_assert_int_eq(load_text(text, c), 0);
     ck_assert_str_eq(c->source, cfg_path);
@@ -300,6 +302,7 @@ START_TEST(config_every_field_is_parsed)
     ck_assert_uint_eq(c->options.upload.wait_ms, 77);
     ck_assert_uint_eq(c->options.gc.interval_s, 120);
     ck_assert_uint_eq(c->options.gc.grace_s, 600);
+    ck_assert_uint_eq(c->options.object.chunk_bytes, 1048576);
     /* the options' strings live inside the config itself */
     ck_assert_ptr_eq(c->options.cold.fs_path, c->cold_fs_path);
     ck_assert_ptr_eq(c->options.cold.s3.bucket, c->s3_bucket);
@@ -359,7 +362,10 @@ START_TEST(config_out_of_range_is_named)
     expect_error("{\"http\": {\"threads\": -1}}", "field http.threads must be an integer between 0 and 1024",
                  NULL);
     expect_error("{\"http\": {\"max_object_bytes\": 0}}", "field http.max_object_bytes", "between 1 and");
-    expect_error("{\"http\": {\"max_object_bytes\": 2147483648}}", "field http.max_object_bytes", NULL);
+    expect_error("{\"http\": {\"max_object_bytes\": 5497558138881}}", "field http.max_object_bytes", NULL);
+    expect_error("{\"object\": {\"chunk_bytes\": 65535}}", "field object.chunk_bytes", NULL);
+    expect_error("{\"object\": {\"chunk_bytes\": 268435457}}", "field object.chunk_bytes", NULL);
+    expect_error("{\"object\": {\"chunk_bytes\": 1048576, \"x\": 1}}", "object.x", NULL);
     expect_error("{\"segment\": {\"block_bytes\": 100}}", "field segment.block_bytes", NULL);
     expect_error("{\"upload\": {\"part_bytes\": 1024}}", "field upload.part_bytes", NULL);
     expect_error("{\"gc\": {\"interval_s\": 604801}}", "field gc.interval_s", "between 0 and 604800");
@@ -374,8 +380,8 @@ START_TEST(config_out_of_range_is_named)
     expect_error("{\"http\": {\"response_wait_ms\": 60001}}",
                  "field http.response_wait_ms must be an integer between 0 and 60000", NULL);
     expect_error("{\"http\": {\"response_wait_ms\": -1}}", "field http.response_wait_ms", NULL);
-    expect_error("{\"http\": {\"max_object_bytes\": 1048576, \"max_body_bytes_in_flight\": 1000}}",
-                 "field http.max_body_bytes_in_flight must be at least http.max_object_bytes", NULL);
+    expect_error("{\"object\": {\"chunk_bytes\": 1048576}, \"http\": {\"max_body_bytes_in_flight\": 1048575}}",
+                 "field http.max_body_bytes_in_flight must be at least object.chunk_bytes", NULL);
     expect_error("{\"cold\": {\"s3\": {\"endpoint\": \"s3.example.com\"}}}",
                  "field cold.s3.endpoint must start with http:// or https://", NULL);
     expect_error("{\"http\": {\"tokens\": [{\"token\": \"has space\", \"access\": \"read\"}]}}",

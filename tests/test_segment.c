@@ -595,7 +595,7 @@ START_TEST(segment_writer_refuses_invalid_entries)
     e.key_len = FLOE_MAX_KEY_BYTES + 1;
     ck_assert_int_eq(segment_writer_add(w, &e), FLOE_EKEY);
     e.key_len = 1;
-    e.type = 3;
+    e.type = 4;
     ck_assert_int_eq(segment_writer_add(w, &e), FLOE_EINVAL);
     e.type = ENTRY_DELETE;
     e.value = (const uint8_t *)"x";
