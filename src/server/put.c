@@ -318,17 +318,18 @@ static void put_failed(http_req *r, int rc)
     r->refusal = PUT_REFUSE_STORE;
 }
 
-/* 1 if writing n more bytes may complete one of the writer's chunks (which it then stores, waiting
- * for the WAL): the bytes so far and after reach or pass a multiple of chunk_bytes. Whether the
- * writer stores a full chunk as it fills or when the next byte comes, such a write is one of the
- * two writes around the boundary, and both go to the pool. */
+/* 1 if writing n more bytes makes the writer store a chunk (and wait for the WAL): it stores a full
+ * buffer of chunk_bytes when more bytes come, so a write stores one when a multiple m of chunk_bytes
+ * (m > 0) lies in [bytes so far, bytes after). Were the writer to store chunks at other moments,
+ * such a write would only wait on the MHD thread: slower, never wrong. */
 static int may_fill_chunk(const http_req *r, size_t n)
 {
     uint64_t chunk = r->srv->cfg->options.object.chunk_bytes;
     uint64_t before = r->body_len, after = r->body_len + n;
-    if (chunk == 0)
-        return 1;
-    return after / chunk != before / chunk || (before > 0 && before % chunk == 0);
+    if (chunk == 0 || n == 0)
+        return n > 0;
+    uint64_t next_full = before == 0 ? chunk : (before + chunk - 1) / chunk * chunk;
+    return next_full < after;
 }
 
 int http_put_write_piece(http_req *r)
