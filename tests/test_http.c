@@ -919,14 +919,15 @@ typedef struct racer {
     const char *header;
     pthread_barrier_t *go;
     int id;
+    int round; /* part of the body: no racer writes the bytes (and so the ETag) an earlier one did */
     long status;
 } racer;
 
 static void *racer_main(void *arg)
 {
     racer *w = arg;
-    char body[32];
-    int n = snprintf(body, sizeof body, "writer %d", w->id);
+    char body[48];
+    int n = snprintf(body, sizeof body, "writer %d of race %d", w->id, w->round);
     const char *h[] = {w->header, NULL};
     pthread_barrier_wait(w->go);
     resp *r = req("PUT", w->path, h, body, n);
@@ -937,14 +938,14 @@ static void *racer_main(void *arg)
 
 /* Starts RACERS PUTs of path with header at once; returns the id of the one answered 201 after
  * checking that exactly one was and every other one got 412. */
-static int race(const char *path, const char *header)
+static int race(const char *path, const char *header, int round)
 {
     pthread_barrier_t go;
     pthread_barrier_init(&go, NULL, RACERS);
     racer w[RACERS];
     pthread_t th[RACERS];
     for (int i = 0; i < RACERS; i++) {
-        w[i] = (racer){.path = path, .header = header, .go = &go, .id = i};
+        w[i] = (racer){.path = path, .header = header, .go = &go, .id = i, .round = round};
         pthread_create(&th[i], NULL, racer_main, &w[i]);
     }
     for (int i = 0; i < RACERS; i++)
@@ -969,17 +970,17 @@ static int race(const char *path, const char *header)
 START_TEST(http_concurrent_conditional_puts_of_one_key_have_one_winner)
 {
     for (int round = 0; round < 8; round++) {
-        char path[64], want[32];
+        char path[64], want[48];
         snprintf(path, sizeof path, "/v1/objects/pre/race/%d", round);
-        int winner = race(path, "If-None-Match: *");
-        snprintf(want, sizeof want, "writer %d", winner);
+        int winner = race(path, "If-None-Match: *", 0);
+        snprintf(want, sizeof want, "writer %d of race 0", winner);
         assert_body(path, want);
         resp *r = req("GET", path, NULL, NULL, -1);
         char hdr[128];
         snprintf(hdr, sizeof hdr, "If-Match: %s", resp_header(r, "ETag"));
         resp_free(r);
-        winner = race(path, hdr);
-        snprintf(want, sizeof want, "writer %d", winner);
+        winner = race(path, hdr, 1);
+        snprintf(want, sizeof want, "writer %d of race 1", winner);
         assert_body(path, want);
     }
 }
