@@ -14,32 +14,34 @@
  *
  * Request life cycle: the access handler's first call for a request (headers parsed) routes it,
  * enforces the header limits, checks the token and, for everything but PUT, answers at once. A PUT
- * with an acceptable Content-Length gets a body buffer of exactly that size; later calls copy body
- * bytes into it, and the last call (no more data) stores the object. MHD's completion callback
- * frees the request state whatever happened, so an upload cut short stores nothing.
+ * with an acceptable Content-Length begins a floe_writer; later calls stream body bytes into it
+ * (put.c), and the last call (no more data) commits the object. MHD's completion callback frees the
+ * request state whatever happened and aborts a writer not committed, so an upload cut short stores
+ * nothing.
  *
  * Invariants:
  * 1. Every size a client controls is capped before memory is committed to it: header bytes and
  *    count (cfg http.max_header_bytes, http.max_headers, and MHD's per-connection memory limit as a
  *    backstop), key length (FLOE_MAX_KEY_BYTES), body length (http.max_object_bytes, checked from
- *    Content-Length before any body byte is read), bodies buffered at once across all connections
- *    (http.max_body_bytes_in_flight), object bytes held for GET answers across all connections
- *    (http.max_response_bytes_in_flight, except one object alone), open connections (total and per
- *    client address), JSON answers (a capped buf_t).
- * 2. A PUT stores its object only after exactly Content-Length bytes arrived; a body that ends early
- *    (client gone, idle timeout, too slow) is dropped with its connection.
+ *    Content-Length before any body byte is read), PUT bytes buffered at once across all connections
+ *    (http.max_body_bytes_in_flight: about one chunk per PUT, except one PUT alone), bytes held for
+ *    GET answers across all connections (http.max_response_bytes_in_flight: each answer's buffers,
+ *    except one answer alone), open connections (total and per client address), user metadata
+ *    (FLOE_MAX_USER_META_BYTES), JSON answers (a capped buf_t).
+ * 2. A PUT makes its object visible only after exactly Content-Length bytes arrived and its digests
+ *    matched; a body that ends early (client gone, idle timeout, too slow) aborts its writer.
  * 3. Token checks compare SHA-256 digests with CRYPTO_memcmp against every configured token, so the
  *    time taken does not depend on how much of a token matched.
  * 4. Every response to a request the handler saw is counted once, in the completion callback, by
  *    route, method and status.
  * 5. A conditional PUT or DELETE checks its preconditions and writes as one step with respect to
  *    every other HTTP write of the same key: each PUT and DELETE holds the key's stripe of
- *    key_locks across its check (if any) and its floe_put or floe_delete, exclusively when it has
+ *    key_locks across its check (if any) and its floe_writer_commit or floe_delete, exclusively when it has
  *    a precondition and shared when not; a conditional one also holds prefix_lock shared, which a
  *    prefix delete holds exclusively. So of two create-only PUTs (If-None-Match: *) of one key
  *    exactly one writes, no write or prefix delete lands between a check and its write, and
  *    unconditional writes still share WAL group commits. (Every write of floe serve's store comes
- *    through here; the library's floe_put and floe_delete know nothing of this.)
+ *    through here; the library's writers and floe_delete know nothing of this.)
  *
  * Lock order: prefix_lock, then a key_locks stripe (pool threads only, one at a time), then every
  * lock of the store, which floe_* calls take inside; work_mu and the budget's mutex are leaves,
@@ -78,8 +80,15 @@
 /* MHD's per-connection memory holds the request line and headers plus room to read the body. */
 #define HTTP_CONNECTION_MEMORY_EXTRA (4u * 1024)
 /* What each route accepts, for 405 answers. */
-static const char *const route_allow[R_COUNT] = {
-    "GET, HEAD, PUT, DELETE", "GET, HEAD, DELETE", "POST", "POST", "GET, HEAD", "GET, HEAD", "GET, HEAD", "GET, HEAD", ""};
+static const char *const route_allow[R_COUNT] = {"GET, HEAD, PUT, DELETE",
+                                                 "GET, HEAD, DELETE",
+                                                 "POST",
+                                                 "POST",
+                                                 "GET, HEAD",
+                                                 "GET, HEAD",
+                                                 "GET, HEAD",
+                                                 "GET, HEAD",
+                                                 ""};
 
 void http_log(const http_server *s, int level, const char *fmt, ...)
 {
@@ -571,11 +580,16 @@ static int write_object(http_server *s, http_req *r)
         pthread_rwlock_rdlock(lock);
     }
     int rc = conditional ? http_write_preconditions(r) : 0;
-    if (rc == 0 && r->op == WORK_PUT)
-        rc = floe_put(s->db, r->key, r->key_len, r->body, (size_t)r->body_len,
-                      r->has_content_type ? r->content_type : NULL, &r->work_seq);
-    else if (rc == 0)
+    if (r->op == WORK_PUT) {
+        floe_writer *w = r->writer;
+        r->writer = NULL; /* committed or aborted here, whatever happens (put.c invariant 2) */
+        if (rc == 0)
+            rc = floe_writer_commit(w, &r->work_seq);
+        else
+            floe_writer_abort(w);
+    } else if (rc == 0) {
         rc = floe_delete(s->db, r->key, r->key_len, &r->work_seq);
+    }
     pthread_rwlock_unlock(lock);
     if (conditional)
         pthread_rwlock_unlock(&s->prefix_lock);
@@ -588,11 +602,11 @@ static void run_work(http_server *s, http_req *r)
     r->work_seq = 0;
     switch (r->op) {
     case WORK_PUT:
-        rc = write_object(s, r);
-        free(r->body);
-        r->body = NULL;
-        atomic_fetch_sub(&s->body_bytes_reserved, r->body_reserved);
-        r->body_reserved = 0;
+        rc = http_put_check_digests(r) ? 0 : write_object(s, r);
+        http_put_release(r); /* the writer is gone: give its room back at once */
+        break;
+    case WORK_PUT_PIECE:
+        rc = http_put_write_piece(r);
         break;
     case WORK_DELETE:
         rc = write_object(s, r);
@@ -830,24 +844,29 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
         }
         return MHD_YES;
     }
-    if (atomic_load_explicit(&r->work_state, memory_order_acquire) == WORK_DONE && !r->status)
+    int work = atomic_load_explicit(&r->work_state, memory_order_acquire);
+    if (work == WORK_DONE && r->op == WORK_PUT_PIECE) /* a piece of body written: read on */
+        atomic_store_explicit(&r->work_state, WORK_NONE, memory_order_relaxed);
+    else if (work == WORK_DONE && !r->status)
         return http_respond_work(r, c);
+    else if (work == WORK_QUEUED)
+        return MHD_YES; /* suspended for the pool; MHD does not call until the resume */
     int waited = atomic_load_explicit(&r->wait.state, memory_order_acquire);
     if ((waited == BUDGET_GRANTED || waited == BUDGET_TIMED_OUT) && !r->status)
         return http_handle_get(r, c); /* resumed by the response budget: read and answer now */
-    if (r->status) { /* answered already; MHD drops whatever body follows */
+    if (r->status) {                  /* answered already; MHD drops whatever body follows */
         *upload_data_size = 0;
         return MHD_YES;
     }
     if (*upload_data_size > 0) {
-        if (r->body)
-            return http_receive_body(r, upload_data, upload_data_size);
-        /* a body nobody asked for (GET, DELETE, POST /v1/flush...) or an oversized PUT body being
-         * dropped: skip it, within a cap */
+        if (r->writer && r->refusal == PUT_REFUSE_NONE)
+            return http_receive_body(r, c, upload_data, upload_data_size);
+        /* a body nobody asked for (GET, DELETE, POST /v1/flush...) or the body of a PUT that will be
+         * refused: skip it, within a cap */
         r->ignored_body_bytes += *upload_data_size;
         *upload_data_size = 0;
-        return r->ignored_body_bytes <=
-                       (r->discarding ? HTTP_MAX_DISCARDED_BODY_BYTES : HTTP_MAX_IGNORED_BODY_BYTES)
+        return r->ignored_body_bytes <= (r->refusal != PUT_REFUSE_NONE ? HTTP_MAX_DISCARDED_BODY_BYTES
+                                                                       : HTTP_MAX_IGNORED_BODY_BYTES)
                    ? MHD_YES
                    : MHD_NO;
     }
@@ -866,14 +885,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
     if (!r)
         return;
     *req_cls = NULL;
-    if (r->body) {
+    if (http_put_release(r)) /* a PUT whose body never all came: its writer stores nothing */
         atomic_fetch_add(&s->uploads_aborted, 1);
-        free(r->body);
-    }
-    EVP_MD_CTX_free(r->md5_ctx);
-    EVP_MD_CTX_free(r->sha256_ctx);
-    if (r->body_reserved)
-        atomic_fetch_sub(&s->body_bytes_reserved, r->body_reserved);
     budget_release(&s->responses, r->resp_reserved);
     http_conditions_free(r);
     if (r->status) {

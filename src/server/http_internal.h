@@ -32,9 +32,21 @@
  * unread data resets it). A larger one is answered at once and the connection closed. */
 #define HTTP_MAX_DISCARDED_BODY_BYTES (16u * 1024 * 1024)
 
-enum route { R_OBJECT, R_LIST, R_FLUSH, R_COMPACT, R_STATS, R_METRICS, R_HEALTHZ, R_READYZ, R_UNKNOWN, R_COUNT };
-static const char *const route_label[R_COUNT] = {"/v1/objects/{key}", "/v1/objects", "/v1/flush", "/v1/compact", "/v1/stats",
-                                                 "/metrics",          "/healthz",    "/readyz",   "other"};
+enum route {
+    R_OBJECT,
+    R_LIST,
+    R_FLUSH,
+    R_COMPACT,
+    R_STATS,
+    R_METRICS,
+    R_HEALTHZ,
+    R_READYZ,
+    R_UNKNOWN,
+    R_COUNT
+};
+static const char *const route_label[R_COUNT] = {"/v1/objects/{key}", "/v1/objects", "/v1/flush",
+                                                 "/v1/compact",       "/v1/stats",   "/metrics",
+                                                 "/healthz",          "/readyz",     "other"};
 
 enum method { M_GET, M_HEAD, M_PUT, M_DELETE, M_POST, M_OTHER, M_COUNT };
 static const char *const method_label[M_COUNT] = {"GET", "HEAD", "PUT", "DELETE", "POST", "other"};
@@ -43,7 +55,7 @@ static const char *const method_label[M_COUNT] = {"GET", "HEAD", "PUT", "DELETE"
 static const int status_codes[] = {200, 201, 204, 206, 304, 400, 401, 403, 404, 405,
                                    411, 412, 413, 414, 416, 431, 500, 503, 0};
 
-/* PUT and DELETE of a key take the key's stripe of these locks around their floe_put or
+/* PUT and DELETE of a key take the key's stripe of these locks around their floe_writer_commit or
  * floe_delete: shared when unconditional, exclusive when their preconditions must be checked
  * first, so no other HTTP write of the key lands between a check and its write (http.c
  * invariant 5). */
@@ -60,9 +72,11 @@ struct http_server {
     config_access token_access[CONFIG_MAX_TOKENS];
     atomic_int stopping;               /* set by http_server_stop: /readyz answers 503 */
     atomic_long in_flight;             /* requests between their first handler call and completion */
-    atomic_ullong body_bytes_reserved; /* PUT buffers allocated now (cap http.max_body_bytes_in_flight) */
-    budget responses;                  /* GET bodies held now (cap http.max_response_bytes_in_flight) */
+    atomic_ullong body_bytes_reserved; /* PUT bytes buffered now, about a chunk each (cap
+                                          http.max_body_bytes_in_flight) */
+    budget responses;                  /* GET buffers held now (cap http.max_response_bytes_in_flight) */
     atomic_ullong responses_over_budget, response_budget_waits;
+    atomic_ullong responses_cut; /* GET answers ended early because the store failed a read */
     /* counters */
     atomic_ullong connections_open, connections_total;
     atomic_ullong bytes_in, bytes_out;
@@ -70,7 +84,8 @@ struct http_server {
     atomic_ullong requests[R_COUNT][M_COUNT][STATUS_SLOTS];
     atomic_ullong writes_queued; /* writes waiting for a pool thread now */
     metrics_hist latency[R_COUNT][M_COUNT][STATUS_SLOTS];
-    /* the write pool: requests whose floe_put/delete/flush may wait for a WAL sync or an upload */
+    /* the write pool: requests whose write (a PUT's chunks and commit, a delete, a flush) may wait for a WAL
+     * sync or an upload */
     pthread_mutex_t work_mu; /* guards the queue and work_stop */
     pthread_cond_t work_cv;
     struct http_req *work_head, *work_tail;
@@ -85,8 +100,18 @@ struct http_server {
     int key_locks_ready;
 };
 
-enum work_op { WORK_PUT, WORK_DELETE, WORK_DELETE_PREFIX, WORK_FLUSH, WORK_COMPACT };
+enum work_op { WORK_PUT, WORK_PUT_PIECE, WORK_DELETE, WORK_DELETE_PREFIX, WORK_FLUSH, WORK_COMPACT };
 enum { WORK_NONE, WORK_QUEUED, WORK_DONE };
+
+/* Why a PUT whose body is still arriving will be refused once it has (its body is read and dropped
+ * meanwhile, within HTTP_MAX_DISCARDED_BODY_BYTES): an answer queued before the body ends would make
+ * libmicrohttpd close the connection with the body unread, which a client sees as a reset. */
+enum put_refusal {
+    PUT_REFUSE_NONE,
+    PUT_REFUSE_TOO_LARGE,    /* 413: Content-Length over max_object_bytes */
+    PUT_REFUSE_PRECONDITION, /* 412: work_precondition, work_etag and work_modified say which */
+    PUT_REFUSE_STORE,        /* the store failed a write of the body: work_rc and work_error */
+};
 
 /* One request's state, from the handler's first call to the completion callback. */
 typedef struct http_req {
@@ -96,8 +121,7 @@ typedef struct http_req {
     enum method method;
     int status;                  /* of the queued response; 0 until one is queued */
     int begun;                   /* begin_request ran */
-    uint64_t ignored_body_bytes; /* body bytes of a request that takes no body */
-    int discarding;              /* an oversized PUT body being dropped before its 413 */
+    uint64_t ignored_body_bytes; /* body bytes of a request that takes no body, or of a refused PUT */
     /* a write handed to the write pool; the connection is suspended meanwhile */
     struct MHD_Connection *conn;
     enum work_op op;
@@ -106,15 +130,27 @@ typedef struct http_req {
     uint64_t work_seq;
     floe_durability flush_level;
     struct http_req *next; /* in the pool's queue */
-    /* PUT */
-    char *body; /* exactly body_expected bytes, owned here until the request completes */
-    uint64_t body_len, body_expected, body_reserved;
+    /* PUT: the body goes into writer as it arrives (put.c). writer is owned here from the first
+     * call until its commit or abort; a piece that may fill one of the writer's chunks (and so wait
+     * for a WAL sync) is copied into stage and written by a pool thread. */
+    floe_writer *writer;
+    uint64_t body_len, body_expected; /* bytes received so far, and Content-Length */
+    uint64_t body_reserved;           /* this PUT's share of http.max_body_bytes_in_flight */
     uint64_t body_start_ns;
+    char *stage;
+    size_t stage_len, stage_cap;
+    enum put_refusal refusal;
     int has_content_type;
-    /* Content-MD5 and x-floe-checksum-sha256 of a PUT: the digests the client sent, and the hashes
-     * of the body as it arrives (NULL when the header was not sent); checked before the write. */
-    EVP_MD_CTX *md5_ctx, *sha256_ctx;
+    /* Content-MD5 and x-floe-checksum-sha256 of a PUT: the digests the client sent, checked before
+     * the commit against the writer's MD5 and the SHA-256 of the body as it arrived (sha256_ctx,
+     * NULL when the header was not sent). digest_failed: the write job found the body's MD5 (1)
+     * or SHA-256 (2) wrong and stored nothing. */
+    int has_want_md5;
+    EVP_MD_CTX *sha256_ctx;
     unsigned char want_md5[16], want_sha256[32];
+    int digest_failed;
+    unsigned char work_md5[16]; /* the MD5 of the committed object, its ETag */
+    size_t user_meta_len;       /* bytes of user_meta below (x-floe-meta-* headers, usermeta.c) */
     size_t key_len;
     /* conditional requests: the headers (pointing into MHD's copies, or into cond_joined for a
      * header sent on several lines, owned here) */
@@ -127,15 +163,16 @@ typedef struct http_req {
     uint64_t resp_reserved;
     budget_waiter wait;
     uint64_t wait_deadline_ns; /* set by the first wait; a GET waits at most until then in all */
-    int range_tries;           /* ranged GET: reads that found the object changed (HTTP_RANGE_READ_TRIES) */
     /* The arrays stay last: req_create zeroes only the fields above them, and each array is
      * written before it is read (key by parse_key, content_type with has_content_type,
-     * work_error with work_rc, work_etag and work_modified with work_precondition). */
+     * work_error with work_rc, work_etag and work_modified with work_precondition, user_meta
+     * with user_meta_len). */
     char key[FLOE_MAX_KEY_BYTES + 1];
     char content_type[FLOE_MAX_CONTENT_TYPE_BYTES + 1];
     char work_error[512];
     char work_etag[48];     /* the ETag the failed precondition was checked against; "" for none */
     char work_modified[40]; /* and the Last-Modified; "" when unknown */
+    unsigned char user_meta[FLOE_MAX_USER_META_BYTES];
 } http_req;
 
 /* Logs through the store's log_fn, else to stderr; level 0 error, 1 warning, 2 info. */
@@ -174,17 +211,30 @@ enum MHD_Result http_respond_json(http_req *r, struct MHD_Connection *c, int sta
  * connection when it is done, and the handler's next call answers with http_respond_work. */
 enum MHD_Result http_start_work(http_req *r, struct MHD_Connection *c, enum work_op op);
 
-/* The endpoints (routes.c). Each answers r itself, or (PUT, DELETE, flush) hands it to the write
- * pool; they return what the MHD access handler should return. r->key holds the decoded key of
- * an object route. */
+/* The endpoints. Each answers r itself, or (PUT, DELETE, flush) hands it to the write pool; they
+ * return what the MHD access handler should return. r->key holds the decoded key of an object
+ * route. GET and HEAD are in get.c, PUT in put.c, the rest in routes.c. */
 enum MHD_Result http_handle_get(http_req *r, struct MHD_Connection *c);
 enum MHD_Result http_handle_delete(http_req *r, struct MHD_Connection *c);
-/* The PUT's first call: checks the headers and sets up r->body, or answers with an error. */
+/* The PUT's first call: checks the headers and the preconditions, reserves the PUT's room under
+ * http.max_body_bytes_in_flight and begins r->writer, or answers with an error. */
 enum MHD_Result http_begin_put(http_req *r, struct MHD_Connection *c);
-/* Copies one piece of a PUT body (consumed: *size becomes 0); MHD_NO closes a body too slow. */
-enum MHD_Result http_receive_body(http_req *r, const char *data, size_t *size);
-/* The PUT's last call: a body of exactly Content-Length bytes goes to the write pool. */
+/* One piece of a PUT body (consumed: *size becomes 0), written to r->writer here or, when it may
+ * fill a chunk, on a pool thread (the connection is suspended meanwhile). MHD_NO closes the
+ * connection: a body too slow, or longer than Content-Length. */
+enum MHD_Result http_receive_body(http_req *r, struct MHD_Connection *c, const char *data, size_t *size);
+/* The PUT's last call: a body of exactly Content-Length bytes goes to the write pool, which
+ * checks its digests and preconditions and commits it. */
 enum MHD_Result http_finish_put(http_req *r, struct MHD_Connection *c);
+/* On a pool thread: WORK_PUT_PIECE (writes r->stage; a failure aborts the writer and sets
+ * r->refusal, which the MHD thread reads after the resume) and the digest check of WORK_PUT. 0 when
+ * the write may go on; otherwise the writer has been aborted and r says why (work_rc, or
+ * digest_failed). */
+int http_put_write_piece(http_req *r);
+int http_put_check_digests(http_req *r);
+/* Frees what a PUT holds: aborts a writer not committed (an upload cut short), its stage and hash,
+ * and gives back its room under http.max_body_bytes_in_flight. Returns 1 if a writer was aborted. */
+int http_put_release(http_req *r);
 enum MHD_Result http_handle_list(http_req *r, struct MHD_Connection *c);
 enum MHD_Result http_handle_compact(http_req *r, struct MHD_Connection *c);
 enum MHD_Result http_handle_delete_prefix(http_req *r, struct MHD_Connection *c);
@@ -209,5 +259,21 @@ void http_conditions_free(http_req *r);
 int http_write_preconditions(http_req *r);
 /* The 412 answer for a write whose precondition failed. */
 enum MHD_Result http_respond_precondition_failed(http_req *r, struct MHD_Connection *c);
+/* The 412 answer naming the precondition header that failed, and the object's etag (NULL: there is
+ * none) and Last-Modified (modified, "" if unknown) it was checked against. */
+enum MHD_Result http_respond_precondition_failed_as(http_req *r, struct MHD_Connection *c, const char *header,
+                                                    const char *etag, const char *modified);
+
+/* The ETag of an object version, quotes included, into buf (at least HTTP_ETAG_BYTES): the hex MD5 of
+ * its bytes when the store knows it (objects written with floe_writer_*, S3's convention), else
+ * the hex sequence number (values written with floe_put, or by a floe before MD5s). */
+#define HTTP_ETAG_BYTES 40
+void http_format_etag(char *buf, size_t cap, int md5_known, const unsigned char md5[16], uint64_t seq);
+/* An IMF-fixdate of a write time in unix milliseconds, for Last-Modified; "" when the time is unknown
+ * (0). cap must be at least 30. */
+void http_format_date(char *buf, size_t cap, uint64_t unix_ms);
+/* Last-Modified of a write time in whole seconds, -1 when unknown; and now, for the date headers. */
+int64_t http_modified_s(uint64_t write_ms);
+int64_t http_now_s(void);
 
 #endif

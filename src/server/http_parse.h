@@ -108,6 +108,29 @@ enum http_put_length {
 enum http_put_length http_put_length_check(const char *content_length, const char *transfer_encoding,
                                            const char *expect, uint64_t max, uint64_t *len);
 
+/* User metadata (docs/http-api.md, "User metadata"): the request headers x-floe-meta-<name>: <value>
+ * of a PUT, stored with the object as one blob (floe_object_meta.user_meta) of pairs
+ * <name> NUL <value> NUL, names lower-cased, in the order the headers came, and sent back as the same
+ * headers by GET and HEAD. */
+#define HTTP_META_PREFIX "x-floe-meta-"
+enum http_meta_result {
+    HTTP_META_NOT_META = 0, /* the header is not x-floe-meta-*: nothing added */
+    HTTP_META_ADDED,
+    HTTP_META_BAD_NAME,  /* 400: nothing after the prefix, or a byte that is not a token character */
+    HTTP_META_BAD_VALUE, /* 400: empty, or a control byte (HTTP cannot send it back) */
+    HTTP_META_REPEATED,  /* 400: the same name twice (in any case) */
+    HTTP_META_TOO_LARGE, /* 400: the blob would pass cap bytes */
+};
+/* Appends header name: value to the blob of *len bytes in buf (capacity cap) when name starts with
+ * HTTP_META_PREFIX (without case); on anything but HTTP_META_ADDED the blob is as it was. */
+enum http_meta_result http_meta_add(unsigned char *buf, size_t cap, size_t *len, const char *name,
+                                    const char *value);
+/* Iterates the pairs of a blob: from offset *pos, sets *name and *value (NUL-terminated, pointing
+ * into blob) and advances *pos; returns 0 at the end, or when the rest is not a well-formed pair of a
+ * token name and a value HTTP can carry (a blob made by something else than http_meta_add), which
+ * is then skipped. */
+int http_meta_next(const unsigned char *blob, size_t len, size_t *pos, const char **name, const char **value);
+
 /* The query parameters a route accepts, collected by http_query_arg. */
 struct query_ctx {
     const char *const *known; /* NULL-terminated names this route accepts (at most 4) */

@@ -1,7 +1,9 @@
-/* The HTTP endpoints (docs/http-api.md): objects (GET/HEAD with ranges and ETags, PUT, DELETE),
- * listing, flush, stats, the Prometheus metrics and the health checks, and the answers to writes the
- * write pool finished. http.c routes requests here after the limits and auth; the invariants it
- * lists (caps, a PUT stored only whole, counting) hold for every handler here.
+/* The HTTP endpoints (docs/http-api.md) other than GET/HEAD (get.c) and PUT (put.c) of objects:
+ * DELETE, listing, flush, compaction, stats, the Prometheus metrics and the health checks, the
+ * answers to writes the write pool finished, and what every object route shares: ETags,
+ * Last-Modified and the conditional-request headers. http.c routes requests here after the limits
+ * and auth; the invariants it lists (caps, a PUT stored only whole, counting) hold for every
+ * handler here.
  */
 #include "http_internal.h"
 
@@ -17,15 +19,28 @@
 
 #include "clock.h"
 
-static void format_etag(char *buf, size_t cap, uint64_t seq)
+void http_format_etag(char *buf, size_t cap, int md5_known, const unsigned char md5[16], uint64_t seq)
 {
-    snprintf(buf, cap, "\"%" PRIx64 "\"", seq);
+    if (!md5_known) {
+        snprintf(buf, cap, "\"%" PRIx64 "\"", seq);
+        return;
+    }
+    static const char hex[] = "0123456789abcdef";
+    char text[35];
+    text[0] = '"';
+    for (int i = 0; i < 16; i++) {
+        text[1 + 2 * i] = hex[md5[i] >> 4];
+        text[2 + 2 * i] = hex[md5[i] & 15];
+    }
+    text[33] = '"';
+    text[34] = '\0';
+    snprintf(buf, cap, "%s", text);
 }
 
 /* An IMF-fixdate (RFC 9110 section 5.6.7, "Sun, 06 Nov 1994 08:49:37 GMT") of a write time in unix
  * milliseconds, for Last-Modified; "" when the time is unknown (0) or cannot be shown. Names of days
  * and months are spelled out here, not taken from the locale. cap must be at least 30. */
-static void format_http_date(char *buf, size_t cap, uint64_t unix_ms)
+void http_format_date(char *buf, size_t cap, uint64_t unix_ms)
 {
     static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
     static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
@@ -37,54 +52,6 @@ static void format_http_date(char *buf, size_t cap, uint64_t unix_ms)
         return;
     snprintf(buf, cap, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon],
              tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
-}
-
-/* A header that is not a single well-formed bytes range is ignored (RANGE_NONE), and that includes
- * multiple ranges. */
-enum range_result http_parse_range(const char *h, uint64_t len, uint64_t *first, uint64_t *last)
-{
-    if (!h || strncasecmp(h, "bytes=", 6) != 0)
-        return RANGE_NONE;
-    const char *spec = h + 6;
-    while (*spec == ' ')
-        spec++;
-    if (strchr(spec, ','))
-        return RANGE_NONE;
-    const char *dash = strchr(spec, '-');
-    if (!dash)
-        return RANGE_NONE;
-    char a[32], b[32];
-    size_t al = (size_t)(dash - spec), bl = strlen(dash + 1);
-    while (bl > 0 && (dash[bl] == ' ' || dash[bl] == '\t'))
-        bl--;
-    if (al >= sizeof a || bl >= sizeof b)
-        return RANGE_NONE;
-    memcpy(a, spec, al);
-    a[al] = '\0';
-    memcpy(b, dash + 1, bl);
-    b[bl] = '\0';
-    uint64_t x = 0, y = 0;
-    if (al == 0) { /* suffix: the last y bytes */
-        if (http_parse_u64(b, &y) != 0)
-            return RANGE_NONE;
-        if (y == 0 || len == 0)
-            return RANGE_UNSATISFIABLE;
-        *first = len > y ? len - y : 0;
-        *last = len - 1;
-        return RANGE_OK;
-    }
-    if (http_parse_u64(a, &x) != 0)
-        return RANGE_NONE;
-    if (bl == 0) {
-        y = UINT64_MAX;
-    } else if (http_parse_u64(b, &y) != 0 || y < x) {
-        return RANGE_NONE;
-    }
-    if (x >= len)
-        return RANGE_UNSATISFIABLE;
-    *first = x;
-    *last = y >= len ? len - 1 : y;
-    return RANGE_OK;
 }
 
 /* The conditional-request headers, in the order of struct http_conditions' fields. */
@@ -143,21 +110,20 @@ void http_conditions_free(http_req *r)
     }
 }
 
-/* Last-Modified of a value in whole seconds, -1 when its write time is unknown. */
-static int64_t modified_s(uint64_t write_ms)
+int64_t http_modified_s(uint64_t write_ms)
 {
     return write_ms ? (int64_t)(write_ms / 1000) : -1;
 }
 
-static int64_t now_s(void)
+int64_t http_now_s(void)
 {
     return (int64_t)(clock_unix_ms() / 1000);
 }
 
 /* The 412 answer: which precondition failed, and against what (etag NULL: no object; modified is
  * the object's Last-Modified, "" if unknown). */
-static enum MHD_Result respond_precondition_failed(http_req *r, struct MHD_Connection *c, const char *header,
-                                                   const char *etag, const char *modified)
+enum MHD_Result http_respond_precondition_failed_as(http_req *r, struct MHD_Connection *c, const char *header,
+                                                    const char *etag, const char *modified)
 {
     if (!etag)
         return http_respond_error(r, c, 412, "precondition_failed",
@@ -178,491 +144,31 @@ int http_write_preconditions(http_req *r)
     int rc = floe_head(r->srv->db, r->key, r->key_len, &v); /* the metadata is all the check needs */
     if (rc != 0 && rc != FLOE_ENOTFOUND)
         return rc;
-    char etag[40] = "";
+    char etag[HTTP_ETAG_BYTES] = "";
     if (rc == 0)
-        format_etag(etag, sizeof etag, v.seq);
+        http_format_etag(etag, sizeof etag, v.md5_known, v.md5, v.seq);
     const char *decided_by = NULL;
     uint64_t v_write_ms = v.write_ms;
-    enum http_precondition pc = http_preconditions_evaluate(h, rc == 0 ? etag : NULL, modified_s(v.write_ms),
-                                                            0, now_s(), &decided_by);
+    enum http_precondition pc = http_preconditions_evaluate(
+        h, rc == 0 ? etag : NULL, http_modified_s(v.write_ms), 0, http_now_s(), &decided_by);
     floe_value_free(&v);
     if (pc == HTTP_PRECONDITION_PASS)
         return 0;
     r->work_precondition = decided_by;
     snprintf(r->work_etag, sizeof r->work_etag, "%s", etag);
-    format_http_date(r->work_modified, sizeof r->work_modified, rc == 0 ? v_write_ms : 0);
+    http_format_date(r->work_modified, sizeof r->work_modified, rc == 0 ? v_write_ms : 0);
     return 1;
 }
 
 enum MHD_Result http_respond_precondition_failed(http_req *r, struct MHD_Connection *c)
 {
-    return respond_precondition_failed(r, c, r->work_precondition, r->work_etag[0] ? r->work_etag : NULL,
-                                       r->work_modified);
-}
-
-/* An object's bytes held for a GET answer: freed, and their room in the response budget given
- * back, when MHD is done with the response (the last byte handed to the socket, or the connection
- * gone). */
-struct held_body {
-    http_server *srv;
-    void *data;
-    uint64_t bytes;
-};
-
-static void free_held_body(void *cls)
-{
-    struct held_body *h = cls;
-    free(h->data);
-    budget_release(&h->srv->responses, h->bytes);
-    free(h);
-}
-
-/* Gives back the room r holds in the response budget. */
-static void drop_reservation(http_req *r)
-{
-    budget_release(&r->srv->responses, r->resp_reserved);
-    r->resp_reserved = 0;
-}
-
-/* Makes r hold exactly bytes of the response budget, using first what a granted wait reserved
- * for it. 1 when it does; 0 when they do not fit now, and r then holds nothing. */
-static int hold_budget(http_req *r, uint64_t bytes)
-{
-    if (r->resp_reserved >= bytes) {
-        budget_release(&r->srv->responses, r->resp_reserved - bytes);
-        r->resp_reserved = bytes;
-        return 1;
-    }
-    drop_reservation(r); /* the object grew since the wait: ask for all of it again */
-    if (!budget_try_reserve(&r->srv->responses, bytes))
-        return 0;
-    r->resp_reserved = bytes;
-    return 1;
-}
-
-static enum MHD_Result respond_over_budget(http_req *r, struct MHD_Connection *c, uint64_t bytes)
-{
-    http_server *s = r->srv;
-    atomic_fetch_add(&s->responses_over_budget, 1);
-    size_t len = 0;
-    struct MHD_Response *resp = http_error_response(
-        "busy", &len,
-        "GET answers in flight hold %" PRIu64 " bytes of http.max_response_bytes_in_flight (%" PRIu64
-        "), too many to add this object's %" PRIu64 " within http.response_wait_ms (%u): retry soon",
-        budget_held(&s->responses), s->cfg->http.max_response_bytes_in_flight, bytes,
-        s->cfg->http.response_wait_ms);
-    if (resp)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
-    return http_queue(r, c, 503, resp, len);
-}
-
-/* There is no room for bytes now: suspends the connection until the budget grants them or the
- * request's wait (http.response_wait_ms from its first wait) runs out; the handler's next call
- * (http_handle_get again) reads the object anew. Answers 503 when no time is left. */
-static enum MHD_Result wait_for_budget(http_req *r, struct MHD_Connection *c, uint64_t bytes)
-{
-    http_server *s = r->srv;
-    uint64_t now_ns = clock_now_ns();
-    if (!r->wait_deadline_ns) {
-        r->wait_deadline_ns = now_ns + (uint64_t)s->cfg->http.response_wait_ms * 1000000ull;
-        if (now_ns < r->wait_deadline_ns)
-            atomic_fetch_add(&s->response_budget_waits, 1);
-    }
-    if (now_ns >= r->wait_deadline_ns)
-        return respond_over_budget(r, c, bytes);
-    r->conn = c;
-    r->wait.bytes = bytes;
-    r->wait.deadline_ns = r->wait_deadline_ns;
-    MHD_suspend_connection(c);
-    budget_wait(&s->responses, &r->wait);
-    return MHD_YES;
-}
-
-/* HEAD answers carry no body, so MHD never reads one. */
-static ssize_t no_body(void *cls, uint64_t pos, char *buf, size_t max)
-{
-    return MHD_CONTENT_READER_END_WITH_ERROR;
-}
-
-/* The response carrying bytes first..first+body-1 of v (a HEAD's: none), or NULL when out of
- * memory. A GET's takes v->data over, with the room r holds in the response budget. */
-static struct MHD_Response *body_response(http_req *r, floe_value *v, uint64_t first, size_t body)
-{
-    if (r->method == M_HEAD)
-        return MHD_create_response_from_callback(body, 4096, no_body, NULL, NULL);
-    struct held_body *h = malloc(sizeof *h);
-    if (!h)
-        return NULL;
-    *h = (struct held_body){r->srv, v->data, r->resp_reserved};
-    v->data = NULL;
-    r->resp_reserved = 0;
-    struct MHD_Response *resp = MHD_create_response_from_buffer_with_free_callback_cls(
-        body, (char *)h->data + first, free_held_body, h);
-    if (!resp)
-        free_held_body(h);
-    return resp;
-}
-
-/* Times a ranged GET reads the object's metadata and then its bytes and finds that a write came
- * in between, before it answers 503. */
-#define HTTP_RANGE_READ_TRIES 3
-
-/* v holds only the metadata of the version a HEAD-like lookup found (floe_head): reads bytes
- * first..first+body-1 of that same version into v->data. 0 when done; 1 when the key changed
- * between the two reads (a newer version, or none); a negative FLOE_E* code on another error. */
-static int read_sent_bytes(http_req *r, floe_value *v, uint64_t first, size_t body)
-{
-    floe_value d = {0};
-    int rc = floe_read_range(r->srv->db, r->key, r->key_len, first, body, &d, NULL);
-    int changed = rc == 0 ? d.seq != v->seq : rc == FLOE_ENOTFOUND || rc == FLOE_ERANGE;
-    if (rc == 0 && !changed) {
-        free(v->data);
-        v->data = d.data;
-        d.data = NULL;
-    }
-    floe_value_free(&d);
-    return changed ? 1 : rc;
-}
-
-/* 416 for a range that starts past the object's len bytes. */
-static enum MHD_Result respond_unsatisfiable(http_req *r, struct MHD_Connection *c, const char *range, size_t len)
-{
-    char cr[48];
-    size_t body = 0;
-    snprintf(cr, sizeof cr, "bytes */%zu", len);
-    struct MHD_Response *resp = http_error_response("range_not_satisfiable", &body,
-                                                    "the range '%s' is outside the object's %zu bytes", range, len);
-    if (resp)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_RANGE, cr);
-    return http_queue(r, c, 416, resp, body);
-}
-
-/* The headers that say which version an answer is of. */
-static void add_version_headers(struct MHD_Response *resp, const char *etag, const char *modified, const char *tier)
-{
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, etag);
-    if (modified[0])
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_LAST_MODIFIED, modified);
-    MHD_add_response_header(resp, "X-Floe-Tier", tier);
-}
-
-/* GET and HEAD. A GET holds the bytes it sends (the range's, for a range) against the response
- * budget from here until MHD frees the response; when they do not fit, the request waits a moment
- * for room (suspended: the thread serves other connections meanwhile) and then reads the object
- * again, or gets 503. A HEAD reads only the object's metadata (floe_head) and holds nothing; a
- * ranged GET reads the metadata, then only the range's bytes (floe_read_range), and checks that
- * they are of the same version. */
-enum MHD_Result http_handle_get(http_req *r, struct MHD_Connection *c)
-{
-    http_server *s = r->srv;
-    int waited = atomic_exchange_explicit(&r->wait.state, BUDGET_IDLE, memory_order_acquire);
-    if (waited == BUDGET_GRANTED)
-        r->resp_reserved = r->wait.bytes;
-    else if (waited == BUDGET_TIMED_OUT)
-        return respond_over_budget(r, c, r->wait.bytes);
-    const char *range = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_RANGE);
-    int partial = r->method == M_HEAD || range != NULL;
-    floe_value v = {0};
-    int rc = partial ? floe_head(s->db, r->key, r->key_len, &v) : floe_get(s->db, r->key, r->key_len, &v);
-    if (rc != 0)
-        drop_reservation(r);
-    if (rc == FLOE_ENOTFOUND)
-        return http_respond_error(r, c, 404, "not_found", "no object with this key");
-    if (rc != 0)
-        return http_respond_floe_error(r, c, rc);
-    char etag[40], modified[40];
-    format_etag(etag, sizeof etag, v.seq);
-    format_http_date(modified, sizeof modified, v.write_ms);
-    const char *tier = floe_tier_name(v.tier);
-    size_t len = v.len;
-    struct MHD_Response *resp = NULL;
-    int status = 200;
-    size_t body = 0;
-
-    /* A missing key was answered 404 above whatever the preconditions said: RFC 9110 section
-     * 13.2.1 has them ignored when the answer without them would not be 2xx. */
-    const char *decided_by = NULL;
-    enum http_precondition pc =
-        http_preconditions_evaluate(&r->cond, etag, modified_s(v.write_ms), 1, now_s(), &decided_by);
-    uint64_t first = 0, last = 0;
-    if (range && r->cond.if_range && !http_if_range_allows(r->cond.if_range, etag))
-        range = NULL; /* the client's copy is not this version: send the whole object */
-    enum range_result rr = http_parse_range(range, v.len, &first, &last);
-    if (pc != HTTP_PRECONDITION_PASS || rr == RANGE_UNSATISFIABLE) {
-        drop_reservation(r);
-        floe_value_free(&v);
-    }
-    if (pc == HTTP_PRECONDITION_FAILED)
-        return respond_precondition_failed(r, c, decided_by, etag, modified);
-    if (pc == HTTP_PRECONDITION_NOT_MODIFIED) {
-        resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
-        if (!resp)
-            return MHD_NO;
-        add_version_headers(resp, etag, modified, tier);
-        return http_queue(r, c, 304, resp, 0);
-    }
-    if (rr == RANGE_UNSATISFIABLE)
-        return respond_unsatisfiable(r, c, range, len);
-    char content_range[80] = "";
-    if (rr == RANGE_OK) {
-        status = 206;
-        snprintf(content_range, sizeof content_range, "bytes %" PRIu64 "-%" PRIu64 "/%zu", first, last,
-                 v.len);
-    } else {
-        first = 0;
-        last = v.len ? v.len - 1 : 0;
-    }
-    body = v.len ? (size_t)(last - first + 1) : 0;
-    if (r->method != M_HEAD && !hold_budget(r, body)) {
-        floe_value_free(&v);
-        return wait_for_budget(r, c, body);
-    }
-    if (r->method != M_HEAD && partial) {
-        int got = read_sent_bytes(r, &v, first, body);
-        if (got != 0) {
-            drop_reservation(r);
-            floe_value_free(&v);
-            if (got < 0)
-                return http_respond_floe_error(r, c, got);
-            if (++r->range_tries < HTTP_RANGE_READ_TRIES)
-                return http_handle_get(r, c); /* a write came in between: read the new version */
-            return http_respond_error(r, c, 503, "busy",
-                                      "the object changed %d times while it was read: retry", HTTP_RANGE_READ_TRIES);
-        }
-        first = 0; /* v.data now starts at the range */
-    }
-    resp = body_response(r, &v, first, body);
-    if (!resp) {
-        drop_reservation(r);
-        floe_value_free(&v);
-        return MHD_NO;
-    }
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-                            v.content_type ? v.content_type : "application/octet-stream");
-    add_version_headers(resp, etag, modified, tier);
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes");
-    if (status == 206)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_RANGE, content_range);
-    floe_value_free(&v);
-    return http_queue(r, c, status, resp, body);
+    return http_respond_precondition_failed_as(r, c, r->work_precondition,
+                                               r->work_etag[0] ? r->work_etag : NULL, r->work_modified);
 }
 
 enum MHD_Result http_handle_delete(http_req *r, struct MHD_Connection *c)
 {
     return http_start_work(r, c, WORK_DELETE);
-}
-
-int http_content_type_valid(const char *ct)
-{
-    size_t n = strlen(ct);
-    if (n == 0 || n > FLOE_MAX_CONTENT_TYPE_BYTES)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        if ((unsigned char)ct[i] < 0x20 || (unsigned char)ct[i] >= 0x7f)
-            return 0;
-    }
-    return 1;
-}
-
-enum http_put_length http_put_length_check(const char *content_length, const char *transfer_encoding,
-                                           const char *expect, uint64_t max, uint64_t *len)
-{
-    if (!content_length || transfer_encoding)
-        return HTTP_PUT_LENGTH_REQUIRED;
-    if (http_parse_u64(content_length, len) != 0)
-        return HTTP_PUT_LENGTH_BAD;
-    if (*len > max) {
-        /* A client that asked first (Expect: 100-continue) gets the answer instead of a 100 and
-         * sends no body; one that just sends gets its body read and dropped first, if it is not
-         * huge, so it can read the 413 rather than a reset. */
-        if (!expect && *len <= HTTP_MAX_DISCARDED_BODY_BYTES)
-            return HTTP_PUT_LENGTH_DISCARD;
-        return HTTP_PUT_LENGTH_TOO_LARGE;
-    }
-    return HTTP_PUT_LENGTH_OK;
-}
-
-/* Decodes a digest header of n bytes: standard base64 (with its padding), or for SHA-256 also 2n
- * hex digits. 0, or -1 if it is neither. */
-static int decode_digest(const char *h, unsigned char *out, size_t n, int hex_too)
-{
-    size_t len = strlen(h);
-    if (hex_too && len == 2 * n) {
-        for (size_t i = 0; i < n; i++) {
-            unsigned v;
-            if (!isxdigit((unsigned char)h[2 * i]) || !isxdigit((unsigned char)h[2 * i + 1]) ||
-                sscanf(h + 2 * i, "%2x", &v) != 1)
-                return -1;
-            out[i] = (unsigned char)v;
-        }
-        return 0;
-    }
-    size_t b64 = (n + 2) / 3 * 4, pad = b64 / 4 * 3 - n;
-    if (len != b64)
-        return -1;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char ch = (unsigned char)h[i];
-        int ok = i >= len - pad ? ch == '=' : (isalnum(ch) || ch == '+' || ch == '/');
-        if (!ok)
-            return -1;
-    }
-    unsigned char buf[48];
-    if (EVP_DecodeBlock(buf, (const unsigned char *)h, (int)len) != (int)(b64 / 4 * 3))
-        return -1;
-    memcpy(out, buf, n);
-    return 0;
-}
-
-/* Sets up the hash of the body that a digest header asks for; answers 400 itself for a malformed
- * one (*ret) and returns -1 then, or on out of memory (503). */
-static int begin_digest(http_req *r, struct MHD_Connection *c, const char *name, const EVP_MD *md,
-                        unsigned char *want, size_t n, int hex_too, EVP_MD_CTX **ctx, enum MHD_Result *ret)
-{
-    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
-    if (!h)
-        return 0;
-    if (decode_digest(h, want, n, hex_too) < 0) {
-        *ret = http_respond_error(r, c, 400, "invalid_digest", "%s must be the base64%s of a %zu-byte digest",
-                                  name, hex_too ? " (or hex)" : "", n);
-        return -1;
-    }
-    if (!(*ctx = EVP_MD_CTX_new()) || EVP_DigestInit_ex(*ctx, md, NULL) != 1) {
-        *ret = http_respond_error(r, c, 503, "out_of_memory", "cannot start the %s hash", name);
-        return -1;
-    }
-    return 0;
-}
-
-/* First call of a PUT: checks the headers and sets up the body buffer, or answers with an error. */
-enum MHD_Result http_begin_put(http_req *r, struct MHD_Connection *c)
-{
-    http_server *s = r->srv;
-    const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-    if (ct) {
-        size_t n = strlen(ct);
-        if (n == 0 || n > FLOE_MAX_CONTENT_TYPE_BYTES)
-            return http_respond_error(r, c, 400, "invalid_content_type", "Content-Type must be 1..%d bytes",
-                                      FLOE_MAX_CONTENT_TYPE_BYTES);
-        if (!http_content_type_valid(ct))
-            return http_respond_error(r, c, 400, "invalid_content_type",
-                                      "Content-Type must be printable ASCII");
-        memcpy(r->content_type, ct, n + 1);
-        r->has_content_type = 1;
-    }
-    enum MHD_Result ret = MHD_NO;
-    if (begin_digest(r, c, "Content-MD5", EVP_md5(), r->want_md5, sizeof r->want_md5, 0, &r->md5_ctx, &ret) < 0 ||
-        begin_digest(r, c, "x-floe-checksum-sha256", EVP_sha256(), r->want_sha256, sizeof r->want_sha256, 1,
-                     &r->sha256_ctx, &ret) < 0)
-        return ret;
-    uint64_t len = 0;
-    uint64_t max = s->cfg->options.max_object_bytes;
-    switch (http_put_length_check(
-        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH),
-        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING),
-        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT), max, &len)) {
-    case HTTP_PUT_LENGTH_OK:
-        break;
-    case HTTP_PUT_LENGTH_REQUIRED:
-        return http_respond_error(r, c, 411, "length_required",
-                                  "PUT needs a Content-Length header (chunked uploads are not accepted)");
-    case HTTP_PUT_LENGTH_BAD:
-        return http_respond_error(r, c, 400, "bad_request", "Content-Length is not a decimal number");
-    case HTTP_PUT_LENGTH_DISCARD:
-        r->discarding = 1;
-        r->body_expected = len;
-        return MHD_YES;
-    case HTTP_PUT_LENGTH_TOO_LARGE:
-    default:
-        return http_respond_error(r, c, 413, "too_large",
-                                  "the body of %" PRIu64 " bytes exceeds max_object_bytes %" PRIu64, len,
-                                  max);
-    }
-    /* Reserve the buffer against the server-wide cap before allocating it. */
-    uint64_t cap = s->cfg->http.max_body_bytes_in_flight;
-    uint64_t prev = atomic_fetch_add(&s->body_bytes_reserved, len);
-    if (prev + len > cap && len > 0) {
-        atomic_fetch_sub(&s->body_bytes_reserved, len);
-        size_t elen = 0;
-        struct MHD_Response *resp = http_error_response("busy", &elen,
-                                                        "too many uploads in flight (%" PRIu64
-                                                        " bytes buffered, cap %" PRIu64 "): retry soon",
-                                                        prev, cap);
-        if (resp)
-            MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
-        return http_queue(r, c, 503, resp, elen);
-    }
-    r->body_reserved = len;
-    r->body = malloc(len ? (size_t)len : 1);
-    if (!r->body)
-        return http_respond_error(r, c, 503, "out_of_memory",
-                                  "cannot allocate %" PRIu64 " bytes for the body", len);
-    r->body_expected = len;
-    r->body_len = 0;
-    r->body_start_ns = clock_now_ns();
-    return MHD_YES; /* no response yet: MHD reads the body (sending 100 Continue if asked) */
-}
-
-/* Copies one piece of a PUT body. Returns MHD_NO (close the connection) for a body too slow. */
-enum MHD_Result http_receive_body(http_req *r, const char *data, size_t *size)
-{
-    http_server *s = r->srv;
-    size_t n = *size;
-    *size = 0;
-    if (!r->body || n > r->body_expected - r->body_len)
-        return MHD_NO; /* MHD enforces Content-Length, so this is a request we did not set up */
-    memcpy(r->body + r->body_len, data, n);
-    r->body_len += n;
-    if ((r->md5_ctx && EVP_DigestUpdate(r->md5_ctx, data, n) != 1) ||
-        (r->sha256_ctx && EVP_DigestUpdate(r->sha256_ctx, data, n) != 1))
-        return MHD_NO;
-    atomic_fetch_add_explicit(&s->bytes_in, n, memory_order_relaxed);
-    uint32_t floor = s->cfg->http.min_body_bytes_per_s;
-    if (floor > 0 && r->body_len < r->body_expected) {
-        uint64_t elapsed = clock_now_ns() - r->body_start_ns;
-        uint64_t grace = (uint64_t)s->cfg->http.body_grace_s * 1000000000ull;
-        if (elapsed > grace && (double)r->body_len * 1e9 / (double)elapsed < (double)floor) {
-            atomic_fetch_add(&s->uploads_too_slow, 1);
-            http_log(s, 1,
-                     "http: closing an upload that sends %.0f bytes/s, below http.min_body_bytes_per_s %u",
-                     (double)r->body_len * 1e9 / (double)elapsed, floor);
-            return MHD_NO;
-        }
-    }
-    return MHD_YES;
-}
-
-enum MHD_Result http_finish_put(http_req *r, struct MHD_Connection *c)
-{
-    if (r->discarding)
-        return http_respond_error(r, c, 413, "too_large",
-                                  "the body of %" PRIu64 " bytes exceeds max_object_bytes %" PRIu64,
-                                  r->body_expected, r->srv->cfg->options.max_object_bytes);
-    if (r->body_len != r->body_expected)
-        return http_respond_error(r, c, 400, "bad_request",
-                                  "the body has %" PRIu64 " bytes, Content-Length said %" PRIu64, r->body_len,
-                                  r->body_expected);
-    struct {
-        EVP_MD_CTX *ctx;
-        const unsigned char *want;
-        const char *name;
-    } digests[2] = {{r->md5_ctx, r->want_md5, "Content-MD5"}, {r->sha256_ctx, r->want_sha256, "x-floe-checksum-sha256"}};
-    for (int i = 0; i < 2; i++) {
-        unsigned char got[EVP_MAX_MD_SIZE];
-        unsigned int got_len = 0;
-        if (!digests[i].ctx)
-            continue;
-        if (EVP_DigestFinal_ex(digests[i].ctx, got, &got_len) != 1)
-            return http_respond_error(r, c, 503, "out_of_memory", "cannot finish the %s hash", digests[i].name);
-        if (CRYPTO_memcmp(got, digests[i].want, got_len) != 0) {
-            /* Nothing is stored; the body goes now, not counted as an aborted upload. */
-            free(r->body);
-            r->body = NULL;
-            return http_respond_error(r, c, 400, "bad_digest",
-                                      "the body's %s does not match the %s header: nothing was stored",
-                                      i == 0 ? "MD5" : "SHA-256", digests[i].name);
-        }
-    }
-    return http_start_work(r, c, WORK_PUT);
 }
 
 int http_query_arg(struct query_ctx *q, const char *key, const char *value)
@@ -761,9 +267,9 @@ enum MHD_Result http_handle_list(http_req *r, struct MHD_Connection *c)
         const floe_list_entry *e = &list->entries[i];
         buf_puts(&b, i ? ",{" : "{");
         key_json(&b, "key", e->key, e->key_len);
-        char etag[40], modified[40];
-        format_etag(etag, sizeof etag, e->seq);
-        format_http_date(modified, sizeof modified, e->write_ms);
+        char etag[HTTP_ETAG_BYTES], modified[40];
+        http_format_etag(etag, sizeof etag, e->md5_known, e->md5, e->seq);
+        http_format_date(modified, sizeof modified, e->write_ms);
         /* the ETag's quotes are part of it (as GET sends it), escaped for JSON */
         buf_printf(&b, ",\"size\":%" PRIu64 ",\"seq\":%" PRIu64 ",\"etag\":\"\\\"%.*s\\\"\"", e->value_len,
                    e->seq, (int)strlen(etag) - 2, etag + 1);
@@ -811,12 +317,15 @@ enum MHD_Result http_handle_delete_prefix(http_req *r, struct MHD_Connection *c)
         return ret;
     long n = q.present[0] ? http_pct_decode(q.values[0], strlen(q.values[0]), r->key, FLOE_MAX_KEY_BYTES) : 0;
     if (n == -3)
-        return http_respond_error(r, c, 414, "key_too_long", "prefix is longer than %d bytes", FLOE_MAX_KEY_BYTES);
+        return http_respond_error(r, c, 414, "key_too_long", "prefix is longer than %d bytes",
+                                  FLOE_MAX_KEY_BYTES);
     if (n < 0)
-        return http_respond_error(r, c, 400, "bad_request", "prefix has a malformed percent-escape or a NUL byte");
-    if (n == 0)
         return http_respond_error(r, c, 400, "bad_request",
-                                  "DELETE /v1/objects needs a non-empty prefix=P: it deletes every key under P");
+                                  "prefix has a malformed percent-escape or a NUL byte");
+    if (n == 0)
+        return http_respond_error(
+            r, c, 400, "bad_request",
+            "DELETE /v1/objects needs a non-empty prefix=P: it deletes every key under P");
     r->key_len = (size_t)n;
     return http_start_work(r, c, WORK_DELETE_PREFIX);
 }
@@ -881,9 +390,10 @@ static void stats_json(http_server *s, const floe_stats *st, buf_t *b)
     U(block_cache_hits), U(block_cache_misses), U(decoded_cache_bytes), U(decoded_cache_hits);
     U(decoded_cache_misses), U(meta_cache_bytes), U(meta_cache_segments);
     U(uploads), U(upload_bytes), U(manifest_version);
-    U(writer_epoch), U(gc_runs), U(gc_objects_deleted), U(gc_errors), U(segments_per_read_max), U(compactions), U(compaction_moves),
-        U(compaction_bytes_read), U(compaction_bytes_written), U(compaction_queue_depth), U(compaction_errors),
-        U(compaction_expired), U(compaction_drops), U(segments_level0), U(levels);
+    U(writer_epoch), U(gc_runs), U(gc_objects_deleted), U(gc_errors), U(segments_per_read_max),
+        U(compactions), U(compaction_moves), U(compaction_bytes_read), U(compaction_bytes_written),
+        U(compaction_queue_depth), U(compaction_errors), U(compaction_expired), U(compaction_drops),
+        U(segments_level0), U(levels);
 #undef U
     stats_json_wal_batches(st, b);
     const char *arrays[3] = {"s3_requests", "s3_errors", "s3_retries"};
@@ -903,17 +413,18 @@ static void stats_json(http_server *s, const floe_stats *st, buf_t *b)
         for (int m = 0; m < M_COUNT; m++)
             for (int k = 0; k < STATUS_SLOTS; k++)
                 total += http_load(&s->requests[ro][m][k]);
-    buf_printf(b,
-               ",\"http\":{\"requests\":%" PRIu64 ",\"requests_aborted\":%" PRIu64 ",\"bytes_in\":%" PRIu64
-               ",\"bytes_out\":%" PRIu64 ",\"connections_open\":%" PRIu64 ",\"connections_total\":%" PRIu64
-               ",\"uploads_too_slow\":%" PRIu64 ",\"uploads_aborted\":%" PRIu64
-               ",\"body_bytes_in_flight\":%" PRIu64 ",\"response_bytes_in_flight\":%" PRIu64
-               ",\"response_budget_waits\":%" PRIu64 ",\"responses_over_budget\":%" PRIu64 "}}\n",
-               total, http_load(&s->requests_aborted), http_load(&s->bytes_in), http_load(&s->bytes_out),
-               http_load(&s->connections_open), http_load(&s->connections_total),
-               http_load(&s->uploads_too_slow), http_load(&s->uploads_aborted),
-               http_load(&s->body_bytes_reserved), budget_held(&s->responses),
-               http_load(&s->response_budget_waits), http_load(&s->responses_over_budget));
+    buf_printf(
+        b,
+        ",\"http\":{\"requests\":%" PRIu64 ",\"requests_aborted\":%" PRIu64 ",\"bytes_in\":%" PRIu64
+        ",\"bytes_out\":%" PRIu64 ",\"connections_open\":%" PRIu64 ",\"connections_total\":%" PRIu64
+        ",\"uploads_too_slow\":%" PRIu64 ",\"uploads_aborted\":%" PRIu64 ",\"body_bytes_in_flight\":%" PRIu64
+        ",\"response_bytes_in_flight\":%" PRIu64 ",\"response_budget_waits\":%" PRIu64
+        ",\"responses_over_budget\":%" PRIu64 ",\"responses_cut\":%" PRIu64 "}}\n",
+        total, http_load(&s->requests_aborted), http_load(&s->bytes_in), http_load(&s->bytes_out),
+        http_load(&s->connections_open), http_load(&s->connections_total), http_load(&s->uploads_too_slow),
+        http_load(&s->uploads_aborted), http_load(&s->body_bytes_reserved), budget_held(&s->responses),
+        http_load(&s->response_budget_waits), http_load(&s->responses_over_budget),
+        http_load(&s->responses_cut));
 }
 
 enum MHD_Result http_handle_stats(http_req *r, struct MHD_Connection *c)
@@ -999,10 +510,11 @@ static void metrics_unlabelled(http_server *s, const floe_stats *st, buf_t *b)
          http_load(&s->uploads_too_slow)},
         {"floe_http_uploads_aborted_total", "counter", "PUT bodies that ended before Content-Length bytes.",
          http_load(&s->uploads_aborted)},
-        {"floe_http_body_bytes_in_flight", "gauge", "PUT body bytes buffered now.",
+        {"floe_http_body_bytes_in_flight", "gauge",
+         "PUT body bytes buffered now, about a chunk per PUT (cap http.max_body_bytes_in_flight).",
          http_load(&s->body_bytes_reserved)},
         {"floe_http_response_bytes_in_flight", "gauge",
-         "Object bytes held for GET answers now (cap http.max_response_bytes_in_flight).",
+         "Bytes held in the buffers of GET answers now (cap http.max_response_bytes_in_flight).",
          budget_held(&s->responses)},
         {"floe_http_response_budget_waits_total", "counter",
          "GETs that waited for room under http.max_response_bytes_in_flight.",
@@ -1010,6 +522,9 @@ static void metrics_unlabelled(http_server *s, const floe_stats *st, buf_t *b)
         {"floe_http_responses_over_budget_total", "counter",
          "GETs answered 503 because http.max_response_bytes_in_flight had no room in time.",
          http_load(&s->responses_over_budget)},
+        {"floe_http_responses_cut_total", "counter",
+         "GET answers ended before their last byte because the store failed a read.",
+         http_load(&s->responses_cut)},
         {"floe_puts_total", "counter", "Objects written.", st->puts},
         {"floe_deletes_total", "counter", "Objects deleted.", st->deletes},
         {"floe_gets_total", "counter", "Object reads.", st->gets},
@@ -1228,8 +743,13 @@ enum MHD_Result http_respond_work(http_req *r, struct MHD_Connection *c)
                    st.segments_per_read_max, st.levels, st.compaction_bytes_written);
         return http_respond_json(r, c, 200, &b);
     }
-    char etag[40];
-    format_etag(etag, sizeof etag, r->work_seq);
+    if (r->digest_failed)
+        return http_respond_error(r, c, 400, "bad_digest",
+                                  "the body's %s does not match the %s header: nothing was stored",
+                                  r->digest_failed == 1 ? "MD5" : "SHA-256",
+                                  r->digest_failed == 1 ? "Content-MD5" : "x-floe-checksum-sha256");
+    char etag[HTTP_ETAG_BYTES];
+    http_format_etag(etag, sizeof etag, 1, r->work_md5, r->work_seq);
     buf_printf(&b, "{\"seq\":%" PRIu64 ",\"size\":%" PRIu64 ",\"etag\":", r->work_seq, r->body_len);
     http_json_cstr(&b, etag);
     buf_puts(&b, "}\n");

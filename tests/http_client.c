@@ -1,0 +1,138 @@
+/* The libcurl client of the HTTP suites (http_client.h). */
+#include "http_client.h"
+
+#include <check.h>
+#include <curl/curl.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static size_t collect_body(char *data, size_t size, size_t n, void *ud)
+{
+    resp *r = ud;
+    size_t add = size * n;
+    if (r->len + add + 1 > r->cap) { /* doubling: objects of many MiB arrive in 16 KiB pieces */
+        size_t cap = r->cap ? r->cap : 4096;
+        while (cap < r->len + add + 1)
+            cap *= 2;
+        char *p = realloc(r->body, cap);
+        if (!p)
+            return 0;
+        r->body = p;
+        r->cap = cap;
+    }
+    memcpy(r->body + r->len, data, add);
+    r->len += add;
+    r->body[r->len] = '\0';
+    return add;
+}
+
+static size_t collect_header(char *data, size_t size, size_t n, void *ud)
+{
+    resp *r = ud;
+    size_t add = size * n;
+    if (strncmp(data, "HTTP/", 5) == 0)
+        r->hlen = 0; /* a new response (after 100 Continue) */
+    if (r->hlen + add < sizeof r->headers) {
+        memcpy(r->headers + r->hlen, data, add);
+        r->hlen += add;
+        r->headers[r->hlen] = '\0';
+    }
+    return add;
+}
+
+resp *tu_http(const char *base, const char *method, const char *path, const char *const *headers,
+              const void *body, long body_len, int keep_expect)
+{
+    resp *r = calloc(1, sizeof *r);
+    CURL *c = curl_easy_init();
+    struct curl_slist *hl = NULL;
+    char url[8192];
+    snprintf(url, sizeof url, "%s%s", base, path);
+    for (int i = 0; headers && headers[i]; i++)
+        hl = curl_slist_append(hl, headers[i]);
+    if (!keep_expect)
+        hl = curl_slist_append(hl, "Expect:");
+    int has_type = 0;
+    for (int i = 0; headers && headers[i]; i++)
+        has_type |= strncasecmp(headers[i], "Content-Type:", 13) == 0;
+    if (!has_type) /* libcurl would add a form content type to a body */
+        hl = curl_slist_append(hl, "Content-Type:");
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, collect_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
+    if (strcmp(method, "HEAD") == 0)
+        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    else
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    if (body_len >= 0) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body_len ? body : "");
+    }
+    CURLcode cc = curl_easy_perform(c);
+    if (cc == CURLE_OK) {
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+        curl_easy_getinfo(c, CURLINFO_STARTTRANSFER_TIME, &r->first_byte_s);
+    } else
+        r->status = -(long)cc;
+    curl_slist_free_all(hl);
+    curl_easy_cleanup(c);
+    if (!r->body)
+        r->body = calloc(1, 1);
+    return r;
+}
+
+void tu_resp_free(resp *r)
+{
+    if (r) {
+        free(r->body);
+        free(r);
+    }
+}
+
+const char *tu_resp_header(resp *r, const char *name)
+{
+    static _Thread_local char value[4096];
+    size_t nl = strlen(name);
+    const char *line = r->headers;
+    while (line && *line) {
+        if (strncasecmp(line, name, nl) == 0 && line[nl] == ':') {
+            const char *v = line + nl + 1;
+            while (*v == ' ')
+                v++;
+            size_t n = strcspn(v, "\r\n");
+            if (n >= sizeof value)
+                n = sizeof value - 1;
+            memcpy(value, v, n);
+            value[n] = '\0';
+            return value;
+        }
+        line = strchr(line, '\n');
+        if (line)
+            line++;
+    }
+    return NULL;
+}
+
+void tu_assert_error(resp *r, long status, const char *code)
+{
+    ck_assert_msg(r->status == status, "status %ld, expected %ld; body: %s", r->status, status, r->body);
+    const char *ct = tu_resp_header(r, "Content-Type");
+    ck_assert_msg(ct && strcmp(ct, "application/json") == 0, "error content type %s", ct ? ct : "(none)");
+    json_error_t je;
+    json_t *root = json_loads(r->body, 0, &je);
+    ck_assert_msg(root != NULL, "error body is not JSON: %s", r->body);
+    json_t *err = json_object_get(root, "error");
+    ck_assert_msg(json_is_object(err), "no error object: %s", r->body);
+    ck_assert_str_eq(json_string_value(json_object_get(err, "code")), code);
+    const char *msg = json_string_value(json_object_get(err, "message"));
+    ck_assert_msg(msg && msg[0], "error without a message: %s", r->body);
+    json_decref(root);
+}
