@@ -27,12 +27,17 @@
 
 #include <stdatomic.h>
 #include <stdlib.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <string.h>
 #include <sys/mman.h>
 
 #define MT_MAX_HEIGHT 12
 /* Values larger than this get a block of their own instead of sharing a chunk. */
 #define MT_BIG_VALUE_BYTES (256u * 1024)
+/* A memtable whose large values add up to this much trims the heap when it is freed. */
+#define MT_TRIM_BYTES (16u << 20)
 #define MT_FIRST_CHUNK_BYTES (64u * 1024)
 /* Full-size chunks are one 2 MiB huge page where the kernel allows it (fewer TLB misses). */
 #define MT_MAX_CHUNK_BYTES (2u * 1024 * 1024)
@@ -251,13 +256,21 @@ void memtable_unref(memtable_t *m)
     if (atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) != 1)
         return;
     mt_block *b = m->blocks;
+    size_t big = 0;
     while (b) {
         mt_block *next = b->next;
+        big += b->size > MT_BIG_VALUE_BYTES ? b->size : 0;
         free(b);
         b = next;
     }
     free(m->head);
     free(m);
+#ifdef __GLIBC__
+    /* glibc keeps freed blocks of large values (the chunks of big objects: 8 MiB each) resident
+     * for reuse; a memtable's worth of them is given back to the system at once. */
+    if (big >= MT_TRIM_BYTES)
+        malloc_trim(0);
+#endif
 }
 
 int memtable_add(memtable_t *m, const entry *e)
