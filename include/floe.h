@@ -110,7 +110,7 @@ typedef struct floe_retention_rule {
  * fields are borrowed: floe_open copies what it keeps. */
 typedef struct floe_options {
     size_t struct_size;        /* set by floe_options_init; do not change it */
-    uint64_t max_object_bytes; /* largest value accepted; default 64 MiB */
+    uint64_t max_object_bytes; /* largest object accepted; default 5 GiB (S3's single PUT), at most 5 TiB */
     struct {
         floe_sync_mode sync; /* default FLOE_SYNC_ALWAYS */
         uint32_t interval_ms; /* default 5 */

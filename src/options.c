@@ -65,7 +65,7 @@ static void defaults(floe_options *o)
 {
     memset(o, 0, sizeof *o);
     o->struct_size = sizeof *o;
-    o->max_object_bytes = 64ull << 20;
+    o->max_object_bytes = 5ull << 30; /* streamed in chunks: bounds disk, not memory */
     o->wal.sync = FLOE_SYNC_ALWAYS;
     o->wal.interval_ms = 5;
     o->wal.file_bytes = 64ull << 20;

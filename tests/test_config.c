@@ -139,7 +139,7 @@ START_TEST(config_defaults_are_documented_values)
     ck_assert_uint_eq(c->http.max_body_bytes_in_flight, 1ull << 30);
     ck_assert_uint_eq(c->http.max_response_bytes_in_flight, 256ull << 20);
     ck_assert_uint_eq(c->http.response_wait_ms, 1000);
-    ck_assert_uint_eq(c->options.max_object_bytes, 64ull << 20);
+    ck_assert_uint_eq(c->options.max_object_bytes, 5ull << 30);
     ck_assert_int_eq(c->options.wal.sync, FLOE_SYNC_ALWAYS);
     ck_assert_uint_eq(c->options.wal.interval_ms, 5);
     ck_assert_uint_eq(c->options.segment.max_bytes, 64ull << 20);
