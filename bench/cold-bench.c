@@ -15,11 +15,12 @@
  *             those byte ranges over a kept-alive connection. With a disk block cache (the default,
  *             --block-cache-bytes), the pass is repeated on another restore without one
  *             (cold_get_no_block_cache), which shows what filling the cache costs a read.
- *   cold_range one object of --range-object-mib MiB (256) is written, uploaded and restored into an
- *             empty data directory (so only the bucket has it, in a bucket of its own), then
- *             --range-mib MiB (64) from a quarter of the way in are read with floe_read_range and
- *             compared; the GETs floe sent and the bytes they fetched are counted. Next to it one curl
- *             ranged GET fetches the same bytes of the segment object that holds them.
+ *   cold_range one object of --range-object-mib MiB (256) is written with floe_writer_* (in chunks
+ *             of object.chunk_bytes, as an HTTP PUT is), uploaded and restored into an empty data
+ *             directory (so only the bucket has it, in a bucket of its own), then --range-mib MiB (64)
+ *             from a quarter of the way in are read with floe_read_range and compared; the GETs
+ *             floe sent and the bytes they fetched are counted. Next to it curl fetches the same
+ *             bytes with one ranged GET per chunk covered, from the segment objects that hold them.
  *
  * --json prints one JSON object per workload on its own line. Needs an S3 endpoint (the throwaway
  * Ceph RGW of scripts/s3-test-server.sh) and the curl CLI. Everything it creates lives in a fresh
@@ -745,11 +746,14 @@ static get_result bench_cold_get(const settings *s, const char *bucket, const ch
 typedef struct range_result {
     double floe_s, curl_s;
     uint64_t gets, get_bytes;
+    uint64_t curl_gets; /* the ranged GETs curl made: one per chunk covered */
 } range_result;
 
-/* cold_range: one object of range_object_mib MiB written, uploaded and restored (so only the bucket
- * has it), then range_mib MiB from a quarter of the way in read with floe_read_range, against one
- * curl ranged GET of the same bytes of the segment object that holds them. */
+/* cold_range: one object of range_object_mib MiB written with floe_writer_* as an HTTP PUT writes it
+ * (chunks of object.chunk_bytes, 8 MiB), uploaded and restored (so only the bucket has it), then
+ * range_mib MiB from a quarter of the way in read with floe_read_range, against curl ranged GETs of
+ * the same bytes of the segment objects that hold them, one per chunk the range covers (the bytes
+ * of one chunk are contiguous in one object; chunks may lie in different ones). */
 static range_result bench_cold_range(const settings *s, const char *bucket)
 {
     range_result res = {0};
@@ -770,37 +774,60 @@ static range_result bench_cold_range(const settings *s, const char *bucket)
     o.max_object_bytes = FLOE_MAX_OBJECT_BYTES_LIMIT;
     floe_t *db = NULL;
     int rc = floe_open(data_dir, &o, &db);
-    if (rc < 0 || (rc = floe_put(db, key, strlen(key), value, object, NULL, NULL)) < 0 ||
-        (rc = floe_flush(db, FLOE_DURABLE_LOCAL)) < 0 || (rc = floe_close(db)) < 0)
+    floe_writer *w = NULL;
+    if (rc < 0 || (rc = floe_writer_begin(db, key, strlen(key), NULL, &w)) < 0)
+        die("write the range object", rc);
+    for (size_t at = 0; at < object; at += 1u << 20)
+        if ((rc = floe_writer_write(w, value + at, object - at < (1u << 20) ? object - at : 1u << 20)) < 0)
+            die("write the range object", rc);
+    floe_stats st;
+    if ((rc = floe_writer_commit(w, NULL)) < 0 || (rc = floe_flush(db, FLOE_DURABLE_LOCAL)) < 0 ||
+        (rc = floe_close(db)) < 0)
         die("write the range object", rc);
 
-    /* Where the value lies in its segment file: the same offset in the segment object. */
+    rec_cold *up = rec_open(s, bucket);
+    if ((rc = store_open_with_cold(data_dir, &o, &up->base, &db)) < 0 ||
+        (rc = floe_flush(db, FLOE_DURABLE_REMOTE)) < 0 || (rc = floe_stats_get(db, &st)) < 0 ||
+        (rc = floe_close(db)) < 0)
+        die("upload the range object", rc);
+
+    /* Where each chunk the range covers lies in the uploaded segment files: the same offset in the
+     * segment object of the same id (bucket layout: segments/<hh>/<id>-<epoch>.seg). */
+    const uint64_t chunk = o.object.chunk_bytes;
+    get_record pieces[64];
+    size_t n_pieces = 0;
     char seg_dir[800];
     snprintf(seg_dir, sizeof seg_dir, "%s/segments", data_dir);
     seg_file *files = NULL;
     size_t n = list_segment_files(seg_dir, &files);
-    uint64_t value_at = UINT64_MAX;
-    for (size_t i = 0; i < n && value_at == UINT64_MAX; i++) {
-        FILE *f = fopen(files[i].path, "rb");
-        uint8_t *buf = f ? malloc(files[i].bytes) : NULL;
-        if (f && buf && fread(buf, 1, files[i].bytes, f) == files[i].bytes) {
-            uint8_t *hit = memmem(buf, files[i].bytes, value, 4096);
+    for (uint64_t c = off / chunk; c * chunk < off + len && n_pieces < 64; c++) {
+        uint64_t from = c * chunk > off ? c * chunk : off;
+        uint64_t to = (c + 1) * chunk < off + len ? (c + 1) * chunk : off + len;
+        for (size_t i = 0; i < n; i++) {
+            FILE *f = fopen(files[i].path, "rb");
+            uint8_t *buf = f ? malloc(files[i].bytes) : NULL;
+            uint8_t *hit = NULL;
+            if (f && buf && fread(buf, 1, files[i].bytes, f) == files[i].bytes)
+                hit = memmem(buf, files[i].bytes, value + c * chunk, 4096);
+            if (hit) {
+                get_record *g = &pieces[n_pieces++];
+                memset(g, 0, sizeof *g);
+                cold_segment_key(strtoull(files[i].name, NULL, 10), st.writer_epoch, g->key);
+                g->offset = (uint64_t)(hit - buf) + (from - c * chunk);
+                g->len = (size_t)(to - from);
+            }
+            free(buf);
+            if (f)
+                fclose(f);
             if (hit)
-                value_at = (uint64_t)(hit - buf);
+                break;
         }
-        free(buf);
-        if (f)
-            fclose(f);
     }
     free(files);
-    if (value_at == UINT64_MAX) {
-        fprintf(stderr, "cold-bench: the range object is in no segment file\n");
+    if (n_pieces == 0 || n_pieces > 63) {
+        fprintf(stderr, "cold-bench: the range's chunks are in no segment file\n");
         exit(1);
     }
-    rec_cold *up = rec_open(s, bucket);
-    if ((rc = store_open_with_cold(data_dir, &o, &up->base, &db)) < 0 ||
-        (rc = floe_flush(db, FLOE_DURABLE_REMOTE)) < 0 || (rc = floe_close(db)) < 0)
-        die("upload the range object", rc);
 
     s3_config cfg = s3_settings(s, bucket, PREFIX);
     cold_t *c = NULL;
@@ -808,6 +835,7 @@ static range_result bench_cold_range(const settings *s, const char *bucket)
         die("restore (range)", rc);
     cold_close(c);
     rec_cold *store = rec_open(s, bucket);
+    o.compaction.l0_trigger = 0; /* the GETs counted are the read's, not a merge's */
     if ((rc = store_open_with_cold(restored, &o, &store->base, &db)) < 0)
         die("open restored (range)", rc);
     pthread_mutex_lock(&store->mu);
@@ -830,9 +858,6 @@ static range_result bench_cold_range(const settings *s, const char *bucket)
     res.gets = store->n;
     for (size_t g = 0; g < store->n; g++)
         res.get_bytes += store->log[g].len;
-    get_record one = {.offset = value_at + off, .len = len};
-    if (store->n)
-        memcpy(one.key, store->log[0].key, sizeof one.key);
     pthread_mutex_unlock(&store->mu);
     if ((rc = floe_close(db)) < 0)
         die("close (range)", rc);
@@ -840,9 +865,11 @@ static range_result bench_cold_range(const settings *s, const char *bucket)
         fprintf(stderr, "cold-bench: the cold range read sent no GET\n");
         exit(1);
     }
-    double us = 0;
-    curl_ranged_gets(s, bucket, &one, 1, &us);
-    res.curl_s = us / 1e6;
+    double us[64] = {0};
+    curl_ranged_gets(s, bucket, pieces, n_pieces, us); /* one after another, over one connection */
+    for (size_t i = 0; i < n_pieces; i++)
+        res.curl_s += us[i] / 1e6;
+    res.curl_gets = n_pieces;
     free(value);
     return res;
 }
@@ -1005,14 +1032,15 @@ int main(int argc, char **argv)
         if (s.range_mib)
             printf("{\"workload\":\"cold_range\",\"range_mib\":%" PRIu64 ",\"object_mib\":%" PRIu64
                    ",\"floe_seconds\":%.4f,\"floe_mb_s\":%.1f,\"floe_gets\":%" PRIu64 ",\"floe_get_bytes\":%" PRIu64
-                   ",\"curl_seconds\":%.4f,\"curl_mb_s\":%.1f,\"ratio\":%.3f}\n",
+                   ",\"curl_seconds\":%.4f,\"curl_mb_s\":%.1f,\"curl_gets\":%" PRIu64 ",\"ratio\":%.3f}\n",
                    s.range_mib, s.range_object_mib, rr.floe_s, (double)(s.range_mib << 20) / rr.floe_s / 1e6,
-                   rr.gets, rr.get_bytes, rr.curl_s, (double)(s.range_mib << 20) / rr.curl_s / 1e6, rr.floe_s / rr.curl_s);
+                   rr.gets, rr.get_bytes, rr.curl_s, (double)(s.range_mib << 20) / rr.curl_s / 1e6, rr.curl_gets,
+                   rr.floe_s / rr.curl_s);
     } else {
         if (s.range_mib)
             printf("cold_range: %" PRIu64 " MiB of a %" PRIu64 " MiB object: floe %.3f s (%" PRIu64 " GETs, %" PRIu64
-                   " bytes), curl %.3f s\n",
-                   s.range_mib, s.range_object_mib, rr.floe_s, rr.gets, rr.get_bytes, rr.curl_s);
+                   " bytes), curl %.3f s (%" PRIu64 " GETs)\n",
+                   s.range_mib, s.range_object_mib, rr.floe_s, rr.gets, rr.get_bytes, rr.curl_s, rr.curl_gets);
         printf("cold_upload : %.1f MiB in %" PRIu64 " segments of %" PRIu64 " MiB, %u at a time\n", mib,
                up.segments, s.segment_mib, s.concurrency);
         printf("  floe        %8.1f MiB/s  (%.3f s, %" PRIu64 " PUT requests incl. manifests)\n", floe_mib_s,

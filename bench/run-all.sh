@@ -860,11 +860,11 @@ beast frontend, on 127.0.0.1).$ROCKS_NOTE
 - **Memory**: maximum RSS (GNU time) of writing $MEM_KEYS keys into the pending segment (floe) or
   memtable (RocksDB, 4 GiB write buffer), minus the same with one key, per million keys. Keys and
   values alone are $(awk -v k=$KEY_BYTES -v v=$VALUE_BYTES 'BEGIN { printf "%.1f", (k + v) * 1e6 / 1048576 }') MiB per million.
-- **Cold Range** (\`cold-bench\`'s cold_range): one object of $COLD_RANGE_OBJECT_MIB MiB of random bytes written, uploaded and
-  restored into an empty data directory (so only the bucket has it), then $COLD_RANGE_MIB MiB from a quarter of
-  the way in read with \`floe_read_range\` (block caches empty), against one curl ranged GET of the same
-  bytes of the segment object that holds them; the row's JSON has the GETs floe sent and the bytes they
-  fetched (today the whole block: an object is one entry, so one block).
+- **Cold Range** (\`cold-bench\`'s cold_range): one object of $COLD_RANGE_OBJECT_MIB MiB of random bytes written with
+  \`floe_writer_*\` (8 MiB chunks, as an HTTP PUT stores it), uploaded and restored into an empty data directory (so
+  only the bucket has it), then $COLD_RANGE_MIB MiB from a quarter of the way in read with \`floe_read_range\` (block
+  caches empty), against curl ranged GETs of the same bytes, one per chunk covered, from the segment objects that
+  hold them; the row's JSON has the GETs each sent and the bytes floe fetched (the chunks covered, whole).
 - **Cold tier** (\`bench/cold-bench\` vs the curl CLI, against the RGW): ${COLD_MIB} MiB written into
   8 MiB segments, then uploaded by reopening the store with the S3 cold tier and
   \`floe_flush(FLOE_DURABLE_REMOTE)\` (upload.concurrency $UPLOAD_CONCURRENCY; timed from \`floe_open\`
