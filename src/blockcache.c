@@ -107,7 +107,7 @@ struct blockcache {
     pthread_cond_t settled_cv; /* broadcast when a queued range has been written */
     bc_entry **buckets;
     size_t nbuckets; /* a power of two */
-    lru_link lru; /* most recently used first */
+    lru_link lru;    /* most recently used first */
     uint64_t bytes, entries, hits, misses, evictions, next_gen;
     int stopping;
     int trimmer_started;
@@ -546,7 +546,7 @@ void blockcache_close(blockcache *bc)
     }
     while (newest_entry(bc))
         index_remove(bc, newest_entry(bc), 0); /* the files stay: the cache outlives the process */
-    while (bc->pending_head) {             /* not written yet: it is only a cache */
+    while (bc->pending_head) {                 /* not written yet: it is only a cache */
         bc_pending *p = bc->pending_head;
         bc->pending_head = p->next;
         free(p);
@@ -803,7 +803,13 @@ static int source_read_at(void *ctx, uint64_t offset, void *buf, size_t len)
         return err_set(FLOE_ERANGE,
                        "cold object %s: bytes %" PRIu64 "..%" PRIu64 " are outside its %" PRIu64 " bytes",
                        s->key, offset, offset + len, s->size);
-    return blockcache_read(s->bc, s->c, s->key, offset, buf, len);
+    int rc = blockcache_read(s->bc, s->c, s->key, offset, buf, len);
+    /* The manifest names this object: its absence is damage to report, never a key "not found". */
+    if (rc == FLOE_ENOTFOUND)
+        rc = err_set(FLOE_ECORRUPT,
+                     "cold object %s, which the manifest names, is missing from the cold tier: %s", s->key,
+                     floe_last_error());
+    return rc;
 }
 
 int blockcache_source(blockcache *bc, cold_t *c, const char *key, uint64_t object_bytes, segment_source *src,

@@ -23,6 +23,11 @@
  *     by its sequence number, each range read checked against it.
  *  4. Chunk i of an object of size S holds bytes [i * chunk_bytes, min(S, (i + 1) * chunk_bytes)):
  *     a chunk of another length is corruption, reported as such.
+ *  5. An object's keys are one contiguous range (its reference, then its chunks in order), and a
+ *     writer seals the pending segment before its first chunk and before its head: so the segments
+ *     that hold a lone large PUT's chunks hold nothing else and do not overlap each other or any
+ *     other object's, compaction moves them down the levels without rewriting them, and a read's
+ *     key-range pruning skips them for every other key.
  */
 #include "object.h"
 
@@ -39,7 +44,6 @@
 #define REF_PENDING 0
 #define REF_COMMITTED 1
 #define REF_VALUE_FIXED_BYTES 9 /* state u8, dead_since_ms u64 */
-#define SWEEP_PAGE 1000
 
 static const uint8_t reserved_prefix[FLOE_RESERVED_PREFIX_BYTES] = {0xff, 0xff, 0xff, 0xff,
                                                                     0xff, 0xff, 0xff, 0xff};
@@ -114,7 +118,7 @@ void chunk_key(uint8_t out[CHUNK_KEY_BYTES], const uint8_t objid[OBJID_BYTES], u
 void ref_key(uint8_t out[REF_KEY_BYTES], const uint8_t objid[OBJID_BYTES])
 {
     memcpy(out, reserved_prefix, FLOE_RESERVED_PREFIX_BYTES);
-    out[FLOE_RESERVED_PREFIX_BYTES] = RESERVED_KIND_REF;
+    out[FLOE_RESERVED_PREFIX_BYTES] = RESERVED_KIND_CHUNK;
     memcpy(out + FLOE_RESERVED_PREFIX_BYTES + 1, objid, OBJID_BYTES);
 }
 
@@ -189,18 +193,13 @@ static int put_ref(floe_t *db, const uint8_t objid[OBJID_BYTES], uint8_t state, 
                    NULL);
 }
 
-/* Deletes every chunk of objid (one prefix delete), then its reference. */
+/* Deletes objid's reference and every chunk with one prefix delete: the reference is their prefix. */
 static int reclaim(floe_t *db, const uint8_t objid[OBJID_BYTES])
 {
-    uint8_t prefix[CHUNK_KEY_BYTES], key[REF_KEY_BYTES];
-    chunk_key(prefix, objid, 0); /* the prefix delete takes its first CHUNK_PREFIX_BYTES */
-    ref_key(key, objid);
-    entry pd = {
-        .key = prefix, .key_len = CHUNK_PREFIX_BYTES, .value = (const uint8_t *)"", .type = ENTRY_DELETE};
-    entry del = {.key = key, .key_len = REF_KEY_BYTES, .value = (const uint8_t *)"", .type = ENTRY_DELETE};
+    uint8_t prefix[REF_KEY_BYTES];
+    ref_key(prefix, objid);
+    entry pd = {.key = prefix, .key_len = REF_KEY_BYTES, .value = (const uint8_t *)"", .type = ENTRY_DELETE};
     int rc = store_write(db, &pd, 1, NULL);
-    if (rc == 0)
-        rc = store_write(db, &del, 0, NULL);
     if (rc == 0)
         atomic_fetch_add_explicit(&db->n_chunked_reclaimed, 1, memory_order_relaxed);
     return rc;
@@ -315,6 +314,7 @@ static int flush_chunk(floe_writer *w)
         if ((rc = active_add(w->db, w->objid)) < 0)
             return rc;
         w->active = 1;
+        store_seal_pending(w->db); /* note 5 */
         if ((rc = put_ref(w->db, w->objid, REF_PENDING, 0, w->key, w->key_len)) < 0)
             return rc;
     }
@@ -417,9 +417,12 @@ int floe_writer_commit(floe_writer *w, uint64_t *seq_out)
     memcpy(rec.objid, w->objid, OBJID_BYTES);
     uint8_t head[OBJREC_MAX_HEADER_BYTES];
     size_t h = objrec_encode_header(&rec, head);
-    if ((rc = flush_chunk(w)) < 0 ||
-        (rc = put_ref(w->db, w->objid, REF_COMMITTED, 0, w->key, w->key_len)) < 0 ||
-        (rc = put_raw(w->db, w->key, w->key_len, head, h, ENTRY_OBJECT, w->ct, w->ct_len, seq_out)) < 0) {
+    if ((rc = flush_chunk(w)) == 0 &&
+        (rc = put_ref(w->db, w->objid, REF_COMMITTED, 0, w->key, w->key_len)) == 0) {
+        store_seal_pending(w->db); /* note 5 */
+        rc = put_raw(w->db, w->key, w->key_len, head, h, ENTRY_OBJECT, w->ct, w->ct_len, seq_out);
+    }
+    if (rc < 0) {
         /* Not visible; the sweep reclaims the chunks (at once if the reference is still pending). */
         writer_free(w);
         return rc;
@@ -712,31 +715,40 @@ int object_sweep(floe_t *db, int mode)
     int64_t now_ms = (int64_t)clock_unix_ms();
     uint8_t prefix[FLOE_RESERVED_PREFIX_BYTES + 1];
     memcpy(prefix, reserved_prefix, FLOE_RESERVED_PREFIX_BYTES);
-    prefix[FLOE_RESERVED_PREFIX_BYTES] = RESERVED_KIND_REF;
-    uint8_t after[FLOE_MAX_KEY_BYTES];
+    prefix[FLOE_RESERVED_PREFIX_BYTES] = RESERVED_KIND_CHUNK;
+    /* Note 5: each step lists the next key past the last object's chunks, which is the next
+     * object's reference: one listing per object, however many chunks each has. */
+    uint8_t after[CHUNK_KEY_BYTES];
     size_t after_len = 0;
     int rc = 0, first_error = 0;
     for (;;) {
         floe_list *l = NULL;
-        if ((rc = store_list_reserved(db, prefix, sizeof prefix, after_len ? after : NULL, after_len,
-                                      SWEEP_PAGE, &l)) < 0)
+        if ((rc = store_list_reserved(db, prefix, sizeof prefix, after_len ? after : NULL, after_len, 1,
+                                      &l)) < 0)
             break;
-        for (size_t i = 0; i < l->count; i++) {
-            int r = sweep_ref(db, (const uint8_t *)l->entries[i].key, l->entries[i].key_len, now_ms,
-                              mode == SWEEP_AT_OPEN);
+        if (l->count == 0) {
+            floe_list_free(l);
+            break;
+        }
+        const uint8_t *k = (const uint8_t *)l->entries[0].key;
+        size_t klen = l->entries[0].key_len;
+        if (klen == REF_KEY_BYTES) {
+            int r = sweep_ref(db, k, klen, now_ms, mode == SWEEP_AT_OPEN);
             if (r < 0 && !first_error) {
                 first_error = r;
                 store_log(db, 1, "object sweep: %s; that object's chunks are kept", floe_last_error());
             }
+        } else if (!first_error) {
+            /* Chunks without a reference: floe never writes them; they are left as they are. */
+            first_error =
+                err_set(FLOE_ECORRUPT, "object sweep: reserved key of %zu bytes without its reference", klen);
+            store_log(db, 1, "%s; it is kept", floe_last_error());
         }
-        int more = l->truncated && l->count > 0;
-        if (more) {
-            after_len = l->entries[l->count - 1].key_len;
-            memcpy(after, l->entries[l->count - 1].key, after_len);
-        }
+        size_t keep = klen < REF_KEY_BYTES ? klen : REF_KEY_BYTES;
+        memcpy(after, k, keep);
+        memset(after + keep, 0xff, sizeof after - keep); /* past every chunk index of that object */
+        after_len = sizeof after;
         floe_list_free(l);
-        if (!more)
-            break;
     }
     pthread_mutex_unlock(&db->sweep_mu);
     return rc < 0 ? rc : first_error;

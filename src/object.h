@@ -13,9 +13,10 @@
  * values of its chunk keys, chunk i holding bytes [i * chunk_bytes, (i + 1) * chunk_bytes).
  *
  * Reserved keys begin with FLOE_RESERVED_PREFIX_BYTES bytes 0xff, then a kind byte:
- *   'c' objid[16] u64be(index)  a chunk
- *   'r' objid[16]               a chunked object's reference (object.c note 2)
- * They sort after every key a user can write, so a list stops at the first one.
+ *   'c' objid[16]               a chunked object's reference (object.c note 2)
+ *   'c' objid[16] u64be(index)  its chunk index
+ * They sort after every key a user can write, so a list stops at the first one; an object's
+ * reference sorts right before its chunks, so its keys are one contiguous range (object.c note 5).
  */
 #ifndef FLOE_OBJECT_H
 #define FLOE_OBJECT_H
@@ -35,10 +36,10 @@
 #define OBJID_BYTES 16
 
 #define RESERVED_KIND_CHUNK 'c'
-#define RESERVED_KIND_REF 'r'
 #define CHUNK_KEY_BYTES (FLOE_RESERVED_PREFIX_BYTES + 1 + OBJID_BYTES + 8)
+/* The reference is the chunk keys' common prefix, so one prefix delete of it deletes all. */
 #define REF_KEY_BYTES (FLOE_RESERVED_PREFIX_BYTES + 1 + OBJID_BYTES)
-#define CHUNK_PREFIX_BYTES REF_KEY_BYTES /* a chunk key without its index: every chunk of one object */
+#define CHUNK_PREFIX_BYTES REF_KEY_BYTES
 
 /* A parsed object record; pointers into the record's bytes. */
 typedef struct objrec {

@@ -182,6 +182,9 @@ int store_check_content_type(const char *ct, size_t *len_out);
  * floe_delete do, or as floe_delete_prefix with prefix_delete; counts it in puts or deletes. */
 int store_write(floe_t *db, entry *e, int prefix_delete, uint64_t *seq_out);
 
+/* Seals the pending memtable now if it holds anything (object.c note 5). */
+void store_seal_pending(floe_t *db);
+
 /* floe_list_keys over reserved keys too (the object sweep's listing). */
 int store_list_reserved(floe_t *db, const void *prefix, size_t prefix_len, const void *start_after,
                         size_t start_after_len, size_t limit, floe_list **out);

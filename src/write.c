@@ -168,6 +168,14 @@ static int write_entry(floe_t *db, entry *e, int prefix_delete, uint64_t *seq_ou
     return 0;
 }
 
+void store_seal_pending(floe_t *db)
+{
+    pthread_mutex_lock(&db->write_mu);
+    if (!db->read_only && memtable_count(db->mem) > 0)
+        flusher_seal_locked(db); /* errors are sticky and reported by the next write */
+    pthread_mutex_unlock(&db->write_mu);
+}
+
 int store_write(floe_t *db, entry *e, int prefix_delete, uint64_t *seq_out)
 {
     int rc = write_entry(db, e, prefix_delete, seq_out);

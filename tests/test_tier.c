@@ -480,6 +480,7 @@ START_TEST(tier_cold_range_of_a_chunked_object_gets_only_the_chunks_it_covers)
     o.local.max_bytes = 1; /* every uploaded segment is evicted to the cold tier */
     o.cache.decoded_block_bytes = 0;
     o.cache.block_bytes = 0;
+    o.compaction.l0_trigger = 0; /* the segments stay as the writer sealed them */
     floe_t *db = open_with(data_dir, &o, open_fs_cold());
     floe_writer *w = NULL;
     ck_assert_int_eq(floe_writer_begin(db, "video", 5, NULL, &w), 0);
@@ -522,6 +523,38 @@ START_TEST(tier_cold_range_of_a_chunked_object_gets_only_the_chunks_it_covers)
     floe_value_free(&v);
     ck_assert_uint_eq(cold_gets(db) - before, 1 + 2);
     free(buf);
+    ck_assert_int_eq(floe_close(db), 0);
+}
+END_TEST
+
+/* A segment object that the manifest names but the cold tier lacks (lost by a bug or an operator)
+ * is damage: reads of its keys fail with FLOE_ECORRUPT naming the object, never "not found", which
+ * would make lost data look deleted (the power-loss test met it as a missing range of keys). */
+START_TEST(tier_a_missing_segment_object_is_damage_not_a_missing_key)
+{
+    floe_options o = tier_opts();
+    o.local.max_bytes = 1;
+    o.cache.decoded_block_bytes = 0;
+    o.cache.block_bytes = 0;
+    floe_t *db = open_with(data_dir, &o, open_fs_cold());
+    write_keys(db, 0, 50);
+    ck_assert_int_eq(floe_flush(db, FLOE_DURABLE_REMOTE), 0);
+    floe_stats st;
+    for (int i = 0; i < 200; i++) {
+        ck_assert_int_eq(floe_stats_get(db, &st), 0);
+        if (st.local_segment_bytes <= o.local.max_bytes)
+            break;
+        usleep(20000);
+    }
+    ck_assert_int_eq(floe_close(db), 0);
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "find '%s/segments' -name '*.seg' -delete", cold_dir);
+    ck_assert_int_eq(system(cmd), 0);
+    db = open_with(data_dir, &o, open_fs_cold());
+    floe_value v = {0};
+    int rc = floe_get(db, "obj/000007", 10, &v);
+    ck_assert_int_eq(rc, FLOE_ECORRUPT);
+    ck_assert_ptr_nonnull(strstr(floe_last_error(), "missing from the cold tier"));
     ck_assert_int_eq(floe_close(db), 0);
 }
 END_TEST
@@ -1043,6 +1076,7 @@ static Suite *tier_suite(void)
     tcase_add_test(fs, tier_restore_from_fs_cold_tier_serves_every_key);
     tcase_add_test(fs, tier_local_budget_evicts_and_cold_point_read_costs_one_get);
     tcase_add_test(fs, tier_cold_range_of_a_chunked_object_gets_only_the_chunks_it_covers);
+    tcase_add_test(fs, tier_a_missing_segment_object_is_damage_not_a_missing_key);
     tcase_add_test(fs, tier_writes_fail_with_cold_tier_behind_then_recover_without_loss);
     tcase_add_test(fs, tier_metadata_cache_stays_in_budget_under_concurrent_cold_reads);
     tcase_add_test(fs, tier_uploader_survives_storms_delays_and_lost_answers_with_zero_loss);
