@@ -26,16 +26,6 @@
 #include "http_client.h"
 #include "testutil.h"
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define TEST_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define TEST_SANITIZED 1
-#endif
-#endif
-#ifndef TEST_SANITIZED
-#define TEST_SANITIZED 0
-#endif
 
 #define MIB ((uint64_t)1024 * 1024)
 #define GIB ((uint64_t)1024 * MIB)
@@ -669,7 +659,7 @@ static void big_server_up(void)
  * meaningless. */
 START_TEST(objects_4gib_put_and_get_stay_under_256_mib_of_rss)
 {
-    if (TEST_SANITIZED) {
+    if (TU_SANITIZED) {
         fprintf(stderr, "objects_4gib_put_and_get_stay_under_256_mib_of_rss: skipped in a sanitizer build\n");
         return;
     }
@@ -725,7 +715,7 @@ static void *put_main(void *arg)
  * not listed), and after compaction the data directory is back near its size before the PUT. */
 START_TEST(objects_kill9_during_a_large_put_leaves_nothing_and_gives_the_space_back)
 {
-    uint64_t size = (TEST_SANITIZED ? 1 : 3) * GIB, cut_at = size / 2;
+    uint64_t size = (TU_SANITIZED ? 1 : 3) * GIB, cut_at = size / 2;
     const char *path = "/v1/objects/kill/big";
     resp *r = req("PUT", "/v1/objects/kill/small", NULL, "stays", 5);
     ck_assert_int_eq(r->status, 201);

@@ -10,17 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Sanitizer builds check races and memory errors, not scale: they run smaller workloads. */
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-#define TEST_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
-#define TEST_SANITIZED 1
-#endif
-#endif
-#ifndef TEST_SANITIZED
-#define TEST_SANITIZED 0
-#endif
 
 static memtable_t *new_memtable(void)
 {
@@ -399,7 +388,7 @@ END_TEST
  * newer seqs): the order holds and every version is found at its own seq. */
 START_TEST(memtable_many_random_inserts_stay_sorted_and_findable)
 {
-    const size_t n = tu_long_tests() ? 4000000 : TEST_SANITIZED ? 50000 : 1000000;
+    const size_t n = tu_long_tests() ? 4000000 : TU_SANITIZED ? 50000 : 1000000;
     memtable_t *m = new_memtable();
     uint64_t rng = 12345;
     char value[100];
@@ -446,7 +435,7 @@ END_TEST
  * seq; readers check every entry they can reach is complete and in order, and that a version once seen
  * stays visible. */
 #define CONC_KEYS 2000
-#define CONC_WRITES (tu_long_tests() ? 400000 : TEST_SANITIZED ? 30000 : 60000)
+#define CONC_WRITES (tu_long_tests() ? 400000 : TU_SANITIZED ? 30000 : 60000)
 
 typedef struct conc_state {
     memtable_t *m;

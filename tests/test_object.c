@@ -17,17 +17,6 @@
 
 #define CHUNK (64u * 1024)
 
-/* Sanitizer builds check memory errors and races, not scale: they skip the large object. */
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-#define TEST_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
-#define TEST_SANITIZED 1
-#endif
-#endif
-#ifndef TEST_SANITIZED
-#define TEST_SANITIZED 0
-#endif
 
 static char *dir;
 
@@ -552,7 +541,7 @@ static long rss_mib(void)
  * took 410 MiB before compaction's scans gave the pages of the chunks they read back. */
 START_TEST(object_of_a_gib_streams_in_bounded_memory)
 {
-    if (TEST_SANITIZED)
+    if (TU_SANITIZED)
         return;
     floe_options o;
     floe_options_init(&o);

@@ -75,6 +75,18 @@ static floe_t *open_with(const char *dir, const floe_options *o, cold_t *c)
     return db;
 }
 
+/* Waits (up to 4 s: eviction runs on the uploader after publishing) until the local segment files
+ * fit max_bytes; *st gets the last stats. */
+static void wait_evicted(floe_t *db, uint64_t max_bytes, floe_stats *st)
+{
+    for (int i = 0; i < 200; i++) {
+        ck_assert_int_eq(floe_stats_get(db, st), 0);
+        if (st->local_segment_bytes <= max_bytes)
+            return;
+        usleep(20000);
+    }
+}
+
 static size_t value_for(int i, char *buf, size_t cap)
 {
     size_t len = 100 + (size_t)(i * 131) % 900;
@@ -220,12 +232,7 @@ START_TEST(tier_local_budget_evicts_and_cold_point_read_costs_one_get)
     write_keys(db, 0, 2000);
     ck_assert_int_eq(floe_flush(db, FLOE_DURABLE_REMOTE), 0);
     floe_stats st;
-    for (int i = 0; i < 100; i++) { /* eviction runs on the uploader after publishing */
-        floe_stats_get(db, &st);
-        if (st.local_segment_bytes <= o.local.max_bytes)
-            break;
-        usleep(20000);
-    }
+    wait_evicted(db, o.local.max_bytes, &st);
     ck_assert_uint_le(st.local_segment_bytes, o.local.max_bytes);
     ck_assert_uint_ge(st.segments_remote, 1);
 
@@ -274,12 +281,7 @@ START_TEST(tier_metadata_cache_stays_in_budget_under_concurrent_cold_reads)
     write_keys(db, 0, 2000);
     ck_assert_int_eq(floe_flush(db, FLOE_DURABLE_REMOTE), 0);
     floe_stats st;
-    for (int i = 0; i < 100; i++) {
-        floe_stats_get(db, &st);
-        if (st.local_segment_bytes <= o.local.max_bytes)
-            break;
-        usleep(20000);
-    }
+    wait_evicted(db, o.local.max_bytes, &st);
     ck_assert_uint_ge(st.segments_remote, 10);
     /* Readers on four threads keep opening and closing cold segment readers under each other. */
     pthread_t t[4];
@@ -493,12 +495,7 @@ START_TEST(tier_cold_range_of_a_chunked_object_gets_only_the_chunks_it_covers)
     ck_assert_int_eq(floe_writer_commit(w, NULL), 0);
     ck_assert_int_eq(floe_flush(db, FLOE_DURABLE_REMOTE), 0);
     floe_stats st;
-    for (int i = 0; i < 200; i++) {
-        ck_assert_int_eq(floe_stats_get(db, &st), 0);
-        if (st.local_segment_bytes <= o.local.max_bytes)
-            break;
-        usleep(20000);
-    }
+    wait_evicted(db, o.local.max_bytes, &st);
     ck_assert_uint_le(st.local_segment_bytes, o.local.max_bytes);
     /* First reads also load each segment's index and bloom (metadata cache): one of every chunk. */
     floe_value v = {0};
@@ -540,12 +537,7 @@ START_TEST(tier_a_missing_segment_object_is_damage_not_a_missing_key)
     write_keys(db, 0, 50);
     ck_assert_int_eq(floe_flush(db, FLOE_DURABLE_REMOTE), 0);
     floe_stats st;
-    for (int i = 0; i < 200; i++) {
-        ck_assert_int_eq(floe_stats_get(db, &st), 0);
-        if (st.local_segment_bytes <= o.local.max_bytes)
-            break;
-        usleep(20000);
-    }
+    wait_evicted(db, o.local.max_bytes, &st);
     ck_assert_int_eq(floe_close(db), 0);
     char cmd[1200];
     snprintf(cmd, sizeof cmd, "find '%s/segments' -name '*.seg' -delete", cold_dir);

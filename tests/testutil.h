@@ -39,6 +39,19 @@ int tu_run_suite(Suite *s);
 /* 1 if FLOE_LONG_TESTS=1. */
 int tu_long_tests(void);
 
+/* 1 in a sanitizer build (ASan, TSan): such builds check memory errors and races, not scale, so
+ * tests run smaller workloads or skip the largest there. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define TU_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define TU_SANITIZED 1
+#endif
+#endif
+#ifndef TU_SANITIZED
+#define TU_SANITIZED 0
+#endif
+
 /* The S3 test server that scripts/test.sh starts (scripts/s3-test-server.sh), named by
  * FLOE_TEST_S3_ENDPOINT, FLOE_TEST_S3_ACCESS_KEY and FLOE_TEST_S3_SECRET_KEY. */
 #define TU_BUCKET_MAX 64
