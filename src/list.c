@@ -116,7 +116,7 @@ static int describe(const entry *e, floe_list_entry *out)
     if (e->type != ENTRY_OBJECT)
         return 0;
     objrec rec;
-    int rc = objrec_parse(e->value, e->value_len, &rec);
+    int rc = objrec_parse_whole(e->value, e->value_len, &rec);
     if (rc < 0)
         return err_set(rc, "list: key %.*s: %s", (int)(e->key_len > 64 ? 64 : e->key_len), (const char *)e->key,
                        floe_last_error());

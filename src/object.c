@@ -81,10 +81,19 @@ int objrec_parse(const uint8_t *p, size_t len, objrec *out)
     out->user_meta = p + h;
     h += out->user_meta_len;
     out->header_len = (uint32_t)h;
-    /* An inline object's bytes follow; a record read whole must hold exactly size of them. */
-    if (!(out->flags & OBJREC_CHUNKED) && len > h && len - h != out->size)
-        return err_set(FLOE_ECORRUPT, "object record holds %zu bytes of an object of %" PRIu64, len - h,
-                       out->size);
+    return 0;
+}
+
+int objrec_parse_whole(const uint8_t *p, size_t len, objrec *out)
+{
+    int rc = objrec_parse(p, len, out);
+    if (rc < 0)
+        return rc;
+    /* A chunked object's record is its header alone; an inline one's holds exactly its bytes. */
+    uint64_t data = len - out->header_len;
+    if ((out->flags & OBJREC_CHUNKED) ? data != 0 : data != out->size)
+        return err_set(FLOE_ECORRUPT, "object record holds %" PRIu64 " bytes after its header, for %s object of %" PRIu64,
+                       data, (out->flags & OBJREC_CHUNKED) ? "a chunked" : "an", out->size);
     return 0;
 }
 

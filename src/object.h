@@ -68,9 +68,13 @@ static inline int prefix_may_apply(const void *prefix, size_t prefix_len, const 
     return !key_is_reserved(key, key_len) || key_is_reserved(prefix, prefix_len);
 }
 
-/* Parses an object record of len bytes (at least its header; an inline object's data may be cut
- * off when only the header was read). Returns 0 or FLOE_ECORRUPT naming what is wrong. */
+/* Parses the header of an object record from its first len bytes (a copy of the header alone will
+ * do). Returns 0 or FLOE_ECORRUPT naming what is wrong. */
 int objrec_parse(const uint8_t *p, size_t len, objrec *out);
+
+/* objrec_parse of a whole record (an entry's value): also checks that what follows the header is
+ * exactly the object's bytes (inline) or nothing (chunked). */
+int objrec_parse_whole(const uint8_t *p, size_t len, objrec *out);
 
 /* Writes the header of rec (its user_meta included) to out, which has OBJREC_MAX_HEADER_BYTES;
  * returns its length. */

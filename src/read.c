@@ -132,7 +132,7 @@ static int stored_fill(floe_value *out, read_want *want, uint8_t type, const uin
     if (type != ENTRY_OBJECT)
         return value_fill(out, want, value, value_len, value_len, ct, ct_len, seq, write_ms, tier);
     objrec rec;
-    int rc = objrec_parse(value, value_len, &rec);
+    int rc = objrec_parse_whole(value, value_len, &rec);
     if (rc < 0)
         return rc;
     size_t avail = value_len - rec.header_len;

@@ -1770,7 +1770,7 @@ int segment_get_range(segment_t *s, const void *key, size_t key_len, uint64_t of
         objrec rec = {0};
         uint8_t *objhead = NULL;
         if (c.e.type == ENTRY_OBJECT) {
-            if (objrec_parse(c.e.value, c.e.value_len, &rec) < 0) {
+            if (objrec_parse_whole(c.e.value, c.e.value_len, &rec) < 0) {
                 rc = block_malformed(s, b, floe_last_error());
                 goto out;
             }

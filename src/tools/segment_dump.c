@@ -97,7 +97,7 @@ static void dump_entry(void *ctx, const entry *e)
         fprintf(d->out, " value[%" PRIu32 "]=\"%s\"", e->value_len, d->esc);
     }
     objrec rec;
-    if (e->type == ENTRY_OBJECT && objrec_parse(e->value, e->value_len, &rec) == 0) {
+    if (e->type == ENTRY_OBJECT && objrec_parse_whole(e->value, e->value_len, &rec) == 0) {
         char md5[33];
         for (int i = 0; i < 16; i++)
             snprintf(md5 + 2 * i, 3, "%02x", rec.md5[i]);

@@ -8,8 +8,8 @@
  * replayed as a file that is not the last.
  *
  * Asserts: no memory error or undefined behaviour; wal_open returns 0 or a negative FLOE_E* code
- * with a message; every replayed record is what the format allows (type put or delete, key
- * 1..FLOE_MAX_KEY_BYTES bytes, a delete with no value or content type, content type at most
+ * with a message; every replayed record is what the format allows (type put, object, delete or
+ * prefix delete, key 1..FLOE_MAX_KEY_BYTES bytes, a delete with no value or content type, content type at most
  * FLOE_MAX_CONTENT_TYPE_BYTES, seq strictly increasing, the record within max_record_bytes); and
  * a WAL that opened once opens again with the same records (the torn tail was cut, not kept). */
 #include <stdint.h>
@@ -49,10 +49,11 @@ static void write_header(uint8_t *h, uint64_t file_no, uint32_t version)
 static int on_record(void *ctx, const wal_record *rec)
 {
     replay_check *c = ctx;
-    FUZZ_CHECK(rec->type == WAL_REC_PUT || rec->type == WAL_REC_DELETE);
+    FUZZ_CHECK(rec->type == WAL_REC_PUT || rec->type == WAL_REC_DELETE || rec->type == WAL_REC_DELETE_PREFIX ||
+               rec->type == WAL_REC_OBJECT);
     FUZZ_CHECK(rec->key && rec->key_len >= 1 && rec->key_len <= FLOE_MAX_KEY_BYTES);
     FUZZ_CHECK(rec->content_type_len <= FLOE_MAX_CONTENT_TYPE_BYTES);
-    if (rec->type == WAL_REC_DELETE)
+    if (rec->type == WAL_REC_DELETE || rec->type == WAL_REC_DELETE_PREFIX)
         FUZZ_CHECK(rec->value_len == 0 && rec->content_type_len == 0);
     /* (a version 3 record is 8 bytes longer still: its write time) */
     FUZZ_CHECK(24u + rec->key_len + rec->content_type_len + (uint64_t)rec->value_len <= MAX_RECORD_BYTES);
