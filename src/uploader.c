@@ -369,9 +369,16 @@ static int publish_pending(floe_t *db)
     return rc;
 }
 
+static void evict_local(floe_t *db);
+
 int uploader_publish(floe_t *db)
 {
-    return publish_pending(db);
+    int rc = publish_pending(db);
+    /* Compaction publishes its outputs this way: they are evicted like uploads (note 2), or they
+     * would stay local past local.max_bytes until the next upload. */
+    if (rc == 0)
+        evict_local(db);
+    return rc;
 }
 
 /* Uploads one segment file. After a failed attempt of the same segment the object may be there

@@ -29,8 +29,9 @@ void uploader_recompute_state(floe_t *db);
  * closing), FLOE_ETIMEDOUT (naming the last cold-tier error). */
 int uploader_wait_published(floe_t *db, uint64_t target_id);
 
-/* Publishes, now and in this thread, what can be published (claiming the epoch first if needed).
- * Returns 0 (also when nothing waits), FLOE_EFENCED, or the cold tier's error. Takes publish_mu. */
+/* Publishes, now and in this thread, what can be published (claiming the epoch first if needed),
+ * then evicts local files past local.max_bytes as an upload does. Returns 0 (also when nothing
+ * waits), FLOE_EFENCED, or the cold tier's error. Takes publish_mu. */
 int uploader_publish(floe_t *db);
 
 #endif

@@ -551,6 +551,34 @@ START_TEST(tier_a_missing_segment_object_is_damage_not_a_missing_key)
 }
 END_TEST
 
+/* Compaction's outputs are evicted like uploads once published: with local.max_bytes exceeded the
+ * local files go without waiting for another write (they stayed local+remote until the next upload). */
+START_TEST(tier_compaction_outputs_are_evicted_once_published)
+{
+    floe_options o = tier_opts();
+    o.local.max_bytes = 1;
+    o.compaction.l0_trigger = 2;
+    floe_t *db = open_with(data_dir, &o, open_fs_cold());
+    for (int round = 0; round < 2; round++) { /* the same keys twice: the segments overlap, so they merge */
+        write_keys(db, 0, 100);
+        ck_assert_int_eq(floe_flush(db, FLOE_DURABLE_REMOTE), 0);
+    }
+    floe_stats st;
+    for (int i = 0; i < 200; i++) { /* the background merge of level 0, and its publication */
+        ck_assert_int_eq(floe_stats_get(db, &st), 0);
+        if (st.compactions >= 1 && st.segments_level0 == 0 && st.segments_local == 0 && st.segments_uploading == 0)
+            break;
+        usleep(20000);
+    }
+    ck_assert_uint_ge(st.compactions, 1);
+    wait_evicted(db, o.local.max_bytes, &st);
+    ck_assert_msg(st.local_segment_bytes <= o.local.max_bytes, "%llu bytes of local segments stay",
+                  (unsigned long long)st.local_segment_bytes);
+    ck_assert_int_eq(check_keys(db, 0, 100), 100); /* every key from the cold tier */
+    ck_assert_int_eq(floe_close(db), 0);
+}
+END_TEST
+
 /* Issue 9, bug 8: a listing opens only the segments whose key range meets its prefix and cursor. */
 START_TEST(tier_a_list_opens_only_segments_whose_key_range_meets_it)
 {
@@ -1069,6 +1097,7 @@ static Suite *tier_suite(void)
     tcase_add_test(fs, tier_local_budget_evicts_and_cold_point_read_costs_one_get);
     tcase_add_test(fs, tier_cold_range_of_a_chunked_object_gets_only_the_chunks_it_covers);
     tcase_add_test(fs, tier_a_missing_segment_object_is_damage_not_a_missing_key);
+    tcase_add_test(fs, tier_compaction_outputs_are_evicted_once_published);
     tcase_add_test(fs, tier_writes_fail_with_cold_tier_behind_then_recover_without_loss);
     tcase_add_test(fs, tier_metadata_cache_stays_in_budget_under_concurrent_cold_reads);
     tcase_add_test(fs, tier_uploader_survives_storms_delays_and_lost_answers_with_zero_loss);
