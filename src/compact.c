@@ -726,7 +726,7 @@ static int keep_entry(floe_t *db, job *j, entry *e, uint64_t now_ms)
 {
     if (pdel_set_hides(j->pdels, e->key, e->key_len, e->seq, UINT64_MAX))
         return 0;
-    if (e->type == ENTRY_PUT && retention_enabled(&db->opts) &&
+    if (e->type != ENTRY_DELETE && retention_enabled(&db->opts) &&
         retention_expired(&db->opts, e->key, e->key_len, e->write_ms, now_ms)) {
         /* An expired version goes like a deleted one; a tombstone stays in its place while an
          * older version below could come back. */
@@ -764,7 +764,7 @@ static int output_add(floe_t *db, uint64_t epoch, output_list *o, const entry *e
     job_output *out = &o->outs[o->n - 1];
     if ((rc = segment_writer_add(out->w, e)) < 0)
         return rc;
-    uint64_t x = e->type == ENTRY_PUT ? retention_expiry_ms(&db->opts, e->key, e->key_len, e->write_ms) : 0;
+    uint64_t x = e->type != ENTRY_DELETE ? retention_expiry_ms(&db->opts, e->key, e->key_len, e->write_ms) : 0;
     if (x && (!out->expires_ms || x < out->expires_ms))
         out->expires_ms = x; /* note 10 */
     *added = (uint64_t)e->key_len + e->value_len + e->content_type_len + 16;

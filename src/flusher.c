@@ -94,7 +94,7 @@ static int add_memtable(segment_writer *w, memtable_t *mem, const floe_options *
         prev_len = e.key_len;
         if ((rc = segment_writer_add(w, &e)) < 0)
             break;
-        uint64_t x = e.type == ENTRY_PUT ? retention_expiry_ms(o, e.key, e.key_len, e.write_ms) : 0;
+        uint64_t x = e.type != ENTRY_DELETE ? retention_expiry_ms(o, e.key, e.key_len, e.write_ms) : 0;
         if (x && (!*expires_ms || x < *expires_ms))
             *expires_ms = x;
     }

@@ -581,6 +581,38 @@ START_TEST(object_of_a_gib_streams_in_bounded_memory)
 }
 END_TEST
 
+/* Retention expires objects like values: compaction drops an expired head (it counted only plain
+ * puts, so objects written over HTTP never left the disk), and the chunks of a chunked one go
+ * once the sweep finds them unreferenced. */
+START_TEST(object_expired_under_retention_leaves_the_disk)
+{
+    floe_options o = opts();
+    floe_retention_rule rules[] = {{.prefix = "r/", .max_age_s = 1}};
+    o.retention = rules;
+    o.retention_count = 1;
+    floe_t *db = open_db(&o);
+    ck_assert_int_eq(write_object(db, "r/small", 1000, 1, 500, NULL), 0);
+    ck_assert_int_eq(write_object(db, "r/big", 3 * CHUNK + 1, 2, 9000, NULL), 0);
+    ck_assert_int_eq(write_object(db, "keep", 10, 3, 500, NULL), 0);
+    ck_assert_int_eq(floe_flush(db, FLOE_DURABLE_LOCAL), 0);
+    usleep(1100 * 1000);
+    floe_value v = {0};
+    ck_assert_int_eq(floe_get(db, "r/big", 5, &v), FLOE_ENOTFOUND);
+    ck_assert_int_eq(floe_compact(db), 0);
+    floe_stats st;
+    ck_assert_int_eq(floe_stats_get(db, &st), 0);
+    ck_assert_uint_ge(st.compaction_expired, 2); /* both heads */
+    ck_assert_int_eq(floe_close(db), 0);
+    db = open_db(&o); /* the open sweep: "r/big"'s chunks name a key with no head */
+    ck_assert_uint_eq(reserved_keys(db), 0);
+    ck_assert_int_eq(floe_compact(db), 0);
+    ck_assert_int_eq(floe_stats_get(db, &st), 0);
+    ck_assert_uint_lt(st.local_segment_bytes, CHUNK);
+    check_object(db, "keep", 10, 3);
+    ck_assert_int_eq(floe_close(db), 0);
+}
+END_TEST
+
 /* A reader of a plain value (floe_put) larger than a chunk reads it by windows, each checked
  * against the version it opened. */
 START_TEST(object_reader_of_a_large_plain_value_notices_a_replacement)
@@ -677,6 +709,7 @@ int main(void)
     tcase_add_test(tc, object_background_sweep_reclaims_replaced_chunks);
     tcase_add_test(tc, object_concurrent_writers_readers_and_sweeps);
     tcase_add_test(tc, object_of_a_gib_streams_in_bounded_memory);
+    tcase_add_test(tc, object_expired_under_retention_leaves_the_disk);
     tcase_add_test(tc, object_reserved_keys_are_out_of_users_reach);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
