@@ -9,6 +9,10 @@
  *  3. A seal makes every record so far durable (wal_rotate), so visible_seq may pass them all.
  *  4. A failure to write, fsync, rename or save makes the store read-only for good: a seal is never
  *     retried and reported as done.
+ *  5. A segment enters the manifest and the view in one step under manifest_mu. The uploaders find
+ *     segments in the manifest and eviction swaps a segment's local segref in the view for a remote
+ *     one: a segment uploaded before the view held it was never evicted, and stayed local past
+ *     local.max_bytes until the next upload.
  */
 #include "flusher.h"
 
@@ -181,43 +185,6 @@ static int add_prefix_dels(floe_t *db, uint64_t after, uint64_t through)
     return rc;
 }
 
-static int manifest_add_segment(floe_t *db, const sealed *s, const segment_info *info, uint64_t expires_ms)
-{
-    manifest_segment ms = flusher_segment_entry(info, SEG_LOCAL, 0);
-    ms.id = s->id;
-    ms.expires_ms = expires_ms;
-    pthread_mutex_lock(&db->manifest_mu);
-    size_t old_dels = db->man->n_prefix_dels;
-    int rc = manifest_insert(db->man, &ms); /* a compaction may have named a higher id first */
-    if (rc == 0) {
-        uint64_t old_next = db->man->next_segment_id, old_last = db->man->last_seq,
-                 old_wal = db->man->wal_first_file;
-        if (db->man->next_segment_id <= s->id)
-            db->man->next_segment_id = s->id + 1;
-        if (info->max_seq > db->man->last_seq)
-            db->man->last_seq = info->max_seq;
-        db->man->wal_first_file = s->wal_next_file;
-        rc = add_prefix_dels(db, old_last, db->man->last_seq);
-        if (rc == 0)
-            rc = manifest_save(db->dir, db->man);
-        if (rc < 0) {
-            for (size_t i = old_dels; i < db->man->n_prefix_dels; i++)
-                free(db->man->prefix_dels[i].prefix);
-            db->man->n_prefix_dels = old_dels;
-            manifest_remove(db->man, s->id);
-            db->man->next_segment_id = old_next;
-            db->man->last_seq = old_last;
-            db->man->wal_first_file = old_wal;
-        }
-    }
-    if (rc == 0 && db->cold)
-        uploader_recompute_state(db);
-    if (rc == 0)
-        compact_update_backlog(db);
-    pthread_mutex_unlock(&db->manifest_mu);
-    return rc;
-}
-
 /* Drops the oldest sealed memtable from the queue and puts segment r first in the view. On ENOMEM
  * the queue and view stay as they were. Takes state_mu. */
 static int install_segment(floe_t *db, segref *r)
@@ -246,6 +213,48 @@ static int install_segment(floe_t *db, segref *r)
     return v ? 0 : err_set(FLOE_ENOMEM, "seal: out of memory installing segment %" PRIu64, r->id);
 }
 
+/* Names segment r in the manifest, saves it and installs r in the view, all under manifest_mu (note 5).
+ * Takes manifest_mu and state_mu. */
+static int manifest_add_segment(floe_t *db, const sealed *s, segref *r, const segment_info *info,
+                                uint64_t expires_ms)
+{
+    manifest_segment ms = flusher_segment_entry(info, SEG_LOCAL, 0);
+    ms.id = s->id;
+    ms.expires_ms = expires_ms;
+    pthread_mutex_lock(&db->manifest_mu);
+    size_t old_dels = db->man->n_prefix_dels;
+    int rc = manifest_insert(db->man, &ms); /* a compaction may have named a higher id first */
+    if (rc == 0) {
+        uint64_t old_next = db->man->next_segment_id, old_last = db->man->last_seq,
+                 old_wal = db->man->wal_first_file;
+        if (db->man->next_segment_id <= s->id)
+            db->man->next_segment_id = s->id + 1;
+        if (info->max_seq > db->man->last_seq)
+            db->man->last_seq = info->max_seq;
+        db->man->wal_first_file = s->wal_next_file;
+        rc = add_prefix_dels(db, old_last, db->man->last_seq);
+        if (rc == 0)
+            rc = manifest_save(db->dir, db->man);
+        if (rc < 0) {
+            for (size_t i = old_dels; i < db->man->n_prefix_dels; i++)
+                free(db->man->prefix_dels[i].prefix);
+            db->man->n_prefix_dels = old_dels;
+            manifest_remove(db->man, s->id);
+            db->man->next_segment_id = old_next;
+            db->man->last_seq = old_last;
+            db->man->wal_first_file = old_wal;
+        }
+    }
+    if (rc == 0)
+        rc = install_segment(db, r);
+    if (rc == 0 && db->cold)
+        uploader_recompute_state(db);
+    if (rc == 0)
+        compact_update_backlog(db);
+    pthread_mutex_unlock(&db->manifest_mu);
+    return rc;
+}
+
 /* Writes the oldest sealed memtable, names it in the manifest and swaps it for the segment in the
  * view. Called by the flusher without locks held. */
 static int flush_one(floe_t *db)
@@ -262,8 +271,7 @@ static int flush_one(floe_t *db)
     uint64_t expires_ms = 0;
     int rc = write_segment_file(db, &s, epoch, &info, &expires_ms);
     if (rc < 0 || (rc = segref_open_local(db, s.id, &r)) < 0 ||
-        (rc = manifest_add_segment(db, &s, &info, expires_ms)) < 0 ||
-        (rc = install_segment(db, r)) < 0) {
+        (rc = manifest_add_segment(db, &s, r, &info, expires_ms)) < 0) {
         segref_unref(r);
         segment_info_clear(&info);
         char msg[512];
