@@ -40,9 +40,16 @@ extern "C" {
 
 /* Keys are 1..FLOE_MAX_KEY_BYTES bytes, compared bytewise. Keys that begin with
  * FLOE_RESERVED_PREFIX_BYTES bytes 0xff are floe's own (the chunks of large objects): writes refuse
- * them with FLOE_EKEY and lists never return them. */
+ * them with FLOE_EKEY and lists never return them, except the system namespace below. */
 #define FLOE_MAX_KEY_BYTES 1024
 #define FLOE_RESERVED_PREFIX_BYTES 8
+/* The system namespace: keys that begin with FLOE_SYSTEM_PREFIX (the reserved bytes, then 's'),
+ * for the records of services built on the store (floe serve keeps its S3 buckets and multipart
+ * uploads there). Every call takes them like other keys, but a list or prefix delete whose prefix
+ * does not itself begin with FLOE_SYSTEM_PREFIX never reaches them, and retention rules never
+ * expire them. */
+#define FLOE_SYSTEM_PREFIX "\xff\xff\xff\xff\xff\xff\xff\xffs"
+#define FLOE_SYSTEM_PREFIX_BYTES 9
 /* Content types are at most this many bytes (printable ASCII). */
 #define FLOE_MAX_CONTENT_TYPE_BYTES 255
 /* Hard ceiling for options.max_object_bytes. */

@@ -13,7 +13,8 @@
  *  4. A segment is opened only if its key range meets the prefix and the cursor, so a listing costs
  *     cold reads and metadata-cache room only for segments that can hold what it lists.
  *  6. floe_list_keys never returns a reserved key (object.h): they sort after every user key, so it
- *     stops at the first. store_list_reserved lists them for the object sweep.
+ *     stops at the first, unless its prefix lies in the system namespace (FLOE_SYSTEM_PREFIX), whose
+ *     keys it lists. store_list_reserved lists them all for the object sweep.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -258,7 +259,9 @@ out:
 int floe_list_keys(floe_t *db, const void *prefix, size_t prefix_len, const void *start_after,
                    size_t start_after_len, size_t limit, floe_list **out)
 {
-    return list_keys(db, prefix, prefix_len, start_after, start_after_len, limit, 0, out);
+    /* A list of the system namespace passes the reserved keys it stays among (note 6). */
+    return list_keys(db, prefix, prefix_len, start_after, start_after_len, limit, key_is_system(prefix, prefix_len),
+                     out);
 }
 
 int store_list_reserved(floe_t *db, const void *prefix, size_t prefix_len, const void *start_after,

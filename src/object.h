@@ -60,6 +60,12 @@ static inline int key_is_reserved(const void *key, size_t key_len)
     return key_len >= FLOE_RESERVED_PREFIX_BYTES && memcmp(key, ff, FLOE_RESERVED_PREFIX_BYTES) == 0;
 }
 
+/* 1 if key lies in the system namespace (FLOE_SYSTEM_PREFIX), which callers may use. */
+static inline int key_is_system(const void *key, size_t key_len)
+{
+    return key_len >= FLOE_SYSTEM_PREFIX_BYTES && memcmp(key, FLOE_SYSTEM_PREFIX, FLOE_SYSTEM_PREFIX_BYTES) == 0;
+}
+
 /* 1 if a user's prefix (a prefix delete's, a retention rule's) may apply to key: never to a
  * reserved key unless the prefix is reserved itself, so deleting or expiring "\xff" cannot touch
  * the chunks of live objects. */

@@ -67,8 +67,10 @@ int store_check_key(const void *key, size_t key_len)
         return err_set(FLOE_EKEY, "key is empty: keys are 1..%d bytes", FLOE_MAX_KEY_BYTES);
     if (key_len > FLOE_MAX_KEY_BYTES)
         return err_set(FLOE_EKEY, "key is %zu bytes: keys are at most %d bytes", key_len, FLOE_MAX_KEY_BYTES);
-    if (key_is_reserved(key, key_len))
-        return err_set(FLOE_EKEY, "key begins with %d bytes 0xff: such keys are reserved for floe's own records",
+    if (key_is_reserved(key, key_len) && !key_is_system(key, key_len))
+        return err_set(FLOE_EKEY,
+                       "key begins with %d bytes 0xff: such keys are reserved for floe's own records (only "
+                       "FLOE_SYSTEM_PREFIX's namespace is open to callers)",
                        FLOE_RESERVED_PREFIX_BYTES);
     return 0;
 }

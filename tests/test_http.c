@@ -293,6 +293,21 @@ START_TEST(http_malformed_keys_are_400)
     }
     /* dots inside a segment are fine */
     ck_assert_int_eq(status_of("PUT", "/v1/objects/a/..b/c.", "x", 1), 201);
+    /* floe's reserved keys, the system namespace (floe serve's S3 buckets) among them, are not the
+     * HTTP API's: not as keys, list prefixes, cursors or prefixes to delete */
+    const char *reserved[] = {"/v1/objects/%FF%FF%FF%FF%FF%FF%FF%FFsb/x", "/v1/objects?prefix=%FF%FF%FF%FF%FF%FF%FF%FFs",
+                              "/v1/objects?start_after=%FF%FF%FF%FF%FF%FF%FF%FF"};
+    for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++) {
+        resp *r = req("GET", reserved[i], NULL, NULL, -1);
+        assert_error(r, 400, "invalid_key");
+        resp_free(r);
+    }
+    resp *r = req("PUT", reserved[0], NULL, "x", 1);
+    assert_error(r, 400, "invalid_key");
+    resp_free(r);
+    r = req("DELETE", "/v1/objects?prefix=%FF%FF%FF%FF%FF%FF%FF%FFs", NULL, NULL, -1);
+    assert_error(r, 400, "invalid_key");
+    resp_free(r);
 }
 END_TEST
 

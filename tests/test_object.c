@@ -693,6 +693,60 @@ START_TEST(object_reserved_keys_are_out_of_users_reach)
 }
 END_TEST
 
+/* The system namespace (FLOE_SYSTEM_PREFIX): written, read, listed and deleted like other keys, as
+ * large objects too, but outside every user list, prefix delete and retention rule. */
+START_TEST(object_system_namespace_is_open_to_services_and_apart_from_user_keys)
+{
+    floe_options o = opts();
+    floe_retention_rule rules[] = {{.prefix = "", .max_age_s = 1}};
+    o.retention = rules;
+    o.retention_count = 1;
+    floe_t *db = open_db(&o);
+    char sk[64], sbig[64];
+    size_t sk_len = (size_t)snprintf(sk, sizeof sk, "%sb/photos", FLOE_SYSTEM_PREFIX);
+    snprintf(sbig, sizeof sbig, "%sp/upload1/00001", FLOE_SYSTEM_PREFIX);
+    ck_assert_int_eq(floe_put(db, sk, sk_len, "{}", 2, NULL, NULL), 0);
+    ck_assert_int_eq(write_object(db, sbig, 2 * CHUNK + 5, 6, 7000, NULL), 0);
+    ck_assert_int_eq(floe_put(db, "user", 4, "u", 1, NULL, NULL), 0);
+    ck_assert_int_eq(floe_delete_prefix(db, "\xff", 1, NULL), 0); /* a user's prefix: not the system's */
+
+    floe_list *l = NULL;
+    ck_assert_int_eq(floe_list_keys(db, "", 0, NULL, 0, 100, &l), 0);
+    ck_assert_uint_eq(l->count, 1);
+    ck_assert_str_eq(l->entries[0].key, "user");
+    floe_list_free(l);
+    ck_assert_int_eq(floe_list_keys(db, FLOE_SYSTEM_PREFIX, FLOE_SYSTEM_PREFIX_BYTES, NULL, 0, 100, &l), 0);
+    ck_assert_uint_eq(l->count, 2); /* the bucket and the part, never the part's chunks */
+    ck_assert_mem_eq(l->entries[0].key, sk, sk_len);
+    ck_assert_str_eq(l->entries[1].key, sbig);
+    ck_assert_uint_eq(l->entries[1].value_len, 2 * CHUNK + 5);
+    floe_list_free(l);
+
+    usleep(1100 * 1000); /* the rule for "" expires "user", never the system's keys */
+    floe_value v = {0};
+    ck_assert_int_eq(floe_get(db, "user", 4, &v), FLOE_ENOTFOUND);
+    ck_assert_int_eq(floe_compact(db), 0);
+    ck_assert_int_eq(floe_close(db), 0);
+    db = open_db(&o); /* the open sweep keeps the chunks a system key names */
+    ck_assert_int_eq(floe_get(db, sk, sk_len, &v), 0);
+    ck_assert_mem_eq(v.data, "{}", 2);
+    floe_value_free(&v);
+    check_object(db, sbig, 2 * CHUNK + 5, 6);
+
+    char pfx[32];
+    size_t pfx_len = (size_t)snprintf(pfx, sizeof pfx, "%sp/", FLOE_SYSTEM_PREFIX);
+    ck_assert_int_eq(floe_delete_prefix(db, pfx, pfx_len, NULL), 0);
+    ck_assert_int_eq(floe_get(db, sbig, strlen(sbig), &v), FLOE_ENOTFOUND);
+    ck_assert_int_eq(floe_get(db, sk, sk_len, &v), 0);
+    floe_value_free(&v);
+    ck_assert_int_eq(floe_delete(db, sk, sk_len, NULL), 0);
+    ck_assert_int_eq(floe_close(db), 0);
+    db = open_db(&o);
+    ck_assert_uint_eq(reserved_keys(db), 0); /* the deleted part's chunks went with the sweep */
+    ck_assert_int_eq(floe_close(db), 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("object");
@@ -711,6 +765,7 @@ int main(void)
     tcase_add_test(tc, object_of_a_gib_streams_in_bounded_memory);
     tcase_add_test(tc, object_expired_under_retention_leaves_the_disk);
     tcase_add_test(tc, object_reserved_keys_are_out_of_users_reach);
+    tcase_add_test(tc, object_system_namespace_is_open_to_services_and_apart_from_user_keys);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }

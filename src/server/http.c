@@ -376,6 +376,17 @@ long http_pct_decode(const char *src, size_t n, char *dst, size_t cap)
     return (long)o;
 }
 
+int http_key_reserved(const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    if (n < FLOE_RESERVED_PREFIX_BYTES)
+        return 0;
+    for (size_t i = 0; i < FLOE_RESERVED_PREFIX_BYTES; i++)
+        if (b[i] != 0xff)
+            return 0;
+    return 1;
+}
+
 enum http_key_result http_key_decode(const char *raw, char *key, size_t *len_out)
 {
     size_t n = strlen(raw);
@@ -389,6 +400,8 @@ enum http_key_result http_key_decode(const char *raw, char *key, size_t *len_out
     if (len == -3)
         return HTTP_KEY_TOO_LONG;
     key[len] = '\0';
+    if (http_key_reserved(key, (size_t)len))
+        return HTTP_KEY_RESERVED;
     /* '.' and '..' segments would mean something else to every proxy and file-backed client. */
     const char *seg = key;
     const char *end = key + len;
@@ -430,6 +443,11 @@ static int parse_key(http_req *r, struct MHD_Connection *c, const char *raw, enu
     case HTTP_KEY_TOO_LONG:
         *ret = http_respond_error(r, c, 414, "key_too_long", "the key is longer than %d bytes",
                                   FLOE_MAX_KEY_BYTES);
+        return 0;
+    case HTTP_KEY_RESERVED:
+        *ret = http_respond_error(r, c, 400, "invalid_key",
+                                  "the key begins with %d bytes 0xff: such keys are floe's own",
+                                  FLOE_RESERVED_PREFIX_BYTES);
         return 0;
     case HTTP_KEY_DOT_SEGMENT:
     default:

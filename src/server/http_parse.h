@@ -26,8 +26,12 @@ enum http_key_result {
     HTTP_KEY_BAD_ESCAPE, /* 400: '%' not followed by two hex digits */
     HTTP_KEY_NUL,        /* 400: %00 */
     HTTP_KEY_TOO_LONG,   /* 414: longer than FLOE_MAX_KEY_BYTES decoded */
-    HTTP_KEY_DOT_SEGMENT /* 400: a '.' or '..' path segment */
+    HTTP_KEY_DOT_SEGMENT, /* 400: a '.' or '..' path segment */
+    HTTP_KEY_RESERVED     /* 400: begins with FLOE_RESERVED_PREFIX_BYTES bytes 0xff (floe's own keys) */
 };
+/* 1 if the n bytes at p begin with floe's reserved bytes: such keys and prefixes are not the HTTP
+ * API's (the system namespace belongs to floe serve's S3 API). */
+int http_key_reserved(const void *p, size_t n);
 /* Decodes the NUL-terminated raw key (as sent, percent-escapes intact) into key, which holds
  * FLOE_MAX_KEY_BYTES + 1 bytes: on HTTP_KEY_OK it is NUL-terminated and *len_out is its length. */
 enum http_key_result http_key_decode(const char *raw, char *key, size_t *len_out);

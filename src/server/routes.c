@@ -248,6 +248,9 @@ enum MHD_Result http_handle_list(http_req *r, struct MHD_Connection *c)
         if (n < 0)
             return http_respond_error(r, c, 400, "bad_request",
                                       "%s has a malformed percent-escape or a NUL byte", names[i]);
+        if (http_key_reserved(bufs[i], (size_t)n))
+            return http_respond_error(r, c, 400, "invalid_key", "%s begins with %d bytes 0xff: such keys are floe's own",
+                                      names[i], FLOE_RESERVED_PREFIX_BYTES);
         *lens[i] = n;
     }
     uint64_t limit = 1000;
@@ -326,6 +329,9 @@ enum MHD_Result http_handle_delete_prefix(http_req *r, struct MHD_Connection *c)
         return http_respond_error(
             r, c, 400, "bad_request",
             "DELETE /v1/objects needs a non-empty prefix=P: it deletes every key under P");
+    if (http_key_reserved(r->key, (size_t)n))
+        return http_respond_error(r, c, 400, "invalid_key", "prefix begins with %d bytes 0xff: such keys are floe's own",
+                                  FLOE_RESERVED_PREFIX_BYTES);
     r->key_len = (size_t)n;
     return http_start_work(r, c, WORK_DELETE_PREFIX);
 }
