@@ -5,8 +5,13 @@
  * 2. Every field the file names is checked for type and range; an unknown field, a wrong type or a
  *    value out of range is an error whose message names the file and the dotted field path.
  * 3. Strings are copied into the config's fixed arrays with their length checked, so a config never
- *    points into the parsed JSON and holds no heap memory.
- * 4. Secrets come from the environment; a config file cannot hold S3 credentials.
+ *    points into the parsed JSON. The one heap memory it holds is the TLS PEM text (config_tls),
+ *    which config_free wipes and frees; a config copied into place hands it over (config_load).
+ * 4. The cold tier's S3 credentials come from the environment only; a config file cannot hold them.
+ *    The S3 API's credentials may be in the file (secret_key) or in the environment (secret_key_env,
+ *    FLOE_S3_ACCESS_KEY/FLOE_S3_SECRET_KEY). No message quotes a secret.
+ * 5. Everything the server needs from outside the file is read at load time: the environment's
+ *    secrets and the TLS files. A variable or file that is missing fails the load, naming it.
  */
 #include "config.h"
 
@@ -83,6 +88,11 @@ void config_init_defaults(floe_config *c)
     c->http.max_response_bytes_in_flight = 256 * MIB;
     c->http.response_wait_ms = 1000;
 
+    c->s3.enabled = 0;
+    copy_str(c->s3.region, sizeof c->s3.region, "us-east-1");
+    c->s3.multipart_max_age_s = 7 * 86400;
+    c->s3.list_max_keys = 1000;
+
     floe_options_init(&c->options);
     /* The config file's default cold tier is a directory next to the data (the library's own
      * default is no cold tier). */
@@ -96,14 +106,32 @@ void config_init_defaults(floe_config *c)
     fix_pointers(c);
 }
 
+/* Zeroes n bytes at mem with volatile stores, so the wipe of a secret is not optimised away. */
+static void wipe(void *mem, size_t n)
+{
+    volatile unsigned char *p = (volatile unsigned char *)mem;
+    for (size_t i = 0; i < n; i++)
+        p[i] = 0;
+}
+
+/* Frees a PEM text (a NUL-terminated malloc'd string), wiping it first. */
+static void free_pem(char *pem)
+{
+    if (pem) {
+        wipe(pem, strlen(pem));
+        free(pem);
+    }
+}
+
 void config_free(floe_config *c)
 {
     if (!c)
         return;
-    /* volatile stores so the wipe of the secrets is not optimised away */
-    volatile unsigned char *p = (volatile unsigned char *)c;
-    for (size_t i = 0; i < sizeof *c; i++)
-        p[i] = 0;
+    free_pem(c->http.tls.cert_pem);
+    free_pem(c->http.tls.key_pem);
+    free_pem(c->s3.tls.cert_pem);
+    free_pem(c->s3.tls.key_pem);
+    wipe(c, sizeof *c);
 }
 
 /* The error of every field helper (get_*, check_known): it names the field by its dotted path. */
@@ -279,6 +307,54 @@ static int get_enum(const cfg_parser *p, json_t *obj, const char *parent, const 
     return field_error(p, path, what);
 }
 
+/* Reads the whole file at path into *out, a malloc'd NUL-terminated copy (caller frees), and its
+ * length into *len. Returns 0, EFBIG if the file is longer than cap bytes, ENOMEM, or the errno
+ * value of the failed open or read: callers name the file in their message. The file may hold a
+ * secret (a TLS key, an S3 secret key), so the read buffer is wiped before it is freed. */
+static int read_capped_file(const char *path, size_t cap, char **out, size_t *len)
+{
+    int err = 0;
+    char *buf = NULL, *text = NULL;
+    size_t used = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        err = errno;
+        goto out;
+    }
+    buf = malloc(cap + 1);
+    if (!buf) {
+        err = ENOMEM;
+        goto out;
+    }
+    errno = 0;
+    used = fread(buf, 1, cap + 1, f);
+    if (ferror(f)) {
+        err = errno ? errno : EIO;
+        goto out;
+    }
+    if (used > cap) {
+        err = EFBIG;
+        goto out;
+    }
+    text = malloc(used + 1);
+    if (!text) {
+        err = ENOMEM;
+        goto out;
+    }
+    memcpy(text, buf, used);
+    text[used] = '\0';
+    *out = text;
+    *len = used;
+out:
+    if (buf) {
+        wipe(buf, used);
+        free(buf);
+    }
+    if (f)
+        fclose(f);
+    return err;
+}
+
 /* Splits "host:port" or "[v6]:port". Returns 0 or FLOE_EINVAL (without a message). */
 static int parse_listen(const char *s, char *host, size_t host_cap, uint16_t *port)
 {
@@ -342,6 +418,35 @@ int config_host_is_loopback(const char *host)
     return 0;
 }
 
+/* 1 if host is the wildcard address of IPv4 or IPv6 (0.0.0.0, ::): a listener there takes the port
+ * on every address. */
+static int host_is_wildcard(const char *host)
+{
+    static const unsigned char zero[16];
+    unsigned char a[16];
+    if (inet_pton(AF_INET, host, a) == 1)
+        return memcmp(a, zero, 4) == 0;
+    return inet_pton(AF_INET6, host, a) == 1 && memcmp(a, zero, 16) == 0;
+}
+
+/* 1 if listeners on hosts a and b with the same port would fight over it: the same address (however
+ * written; "localhost" is 127.0.0.1 and ::1), or either is a wildcard. */
+static int listen_hosts_overlap(const char *a, const char *b)
+{
+    unsigned char x[16], y[16];
+    if (strcasecmp(a, b) == 0 || host_is_wildcard(a) || host_is_wildcard(b))
+        return 1;
+    if (inet_pton(AF_INET, a, x) == 1 && inet_pton(AF_INET, b, y) == 1)
+        return memcmp(x, y, 4) == 0;
+    if (inet_pton(AF_INET6, a, x) == 1 && inet_pton(AF_INET6, b, y) == 1)
+        return memcmp(x, y, 16) == 0;
+    if (strcasecmp(a, "localhost") == 0 || strcasecmp(b, "localhost") == 0) {
+        const char *other = strcasecmp(a, "localhost") == 0 ? b : a;
+        return strcmp(other, "127.0.0.1") == 0 || strcmp(other, "::1") == 0;
+    }
+    return 0;
+}
+
 /* A bearer token: printable ASCII without spaces, so it survives an Authorization header. */
 static int token_is_valid(const char *t, size_t len)
 {
@@ -350,6 +455,86 @@ static int token_is_valid(const char *t, size_t len)
     for (size_t i = 0; i < len; i++) {
         unsigned char ch = (unsigned char)t[i];
         if (ch <= 0x20 || ch >= 0x7f)
+            return 0;
+    }
+    return 1;
+}
+
+/* An S3 access key: it appears in the SigV4 credential scope ("AKID/date/region/s3/aws4_request")
+ * and in query strings, so it holds no '/', '=', ',' or space. */
+static int s3_access_key_is_valid(const char *k)
+{
+    size_t len = strlen(k);
+    if (len < CONFIG_MIN_S3_ACCESS_KEY_BYTES || len > CONFIG_MAX_S3_ACCESS_KEY_BYTES)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        char ch = k[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '.' ||
+              ch == '_' || ch == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+static int s3_secret_key_is_valid(const char *k)
+{
+    size_t len = strlen(k);
+    return len >= CONFIG_MIN_S3_SECRET_KEY_BYTES && len <= CONFIG_MAX_S3_SECRET_KEY_BYTES &&
+           token_is_valid(k, len);
+}
+
+#define S3_ACCESS_KEY_RULE "3..128 bytes of letters, digits, '.', '_' and '-'"
+#define S3_SECRET_KEY_RULE "8..128 printable ASCII bytes without spaces"
+
+/* A name for getenv: a letter or '_', then letters, digits and '_'. */
+static int env_name_is_valid(const char *name)
+{
+    if (!((name[0] >= 'A' && name[0] <= 'Z') || (name[0] >= 'a' && name[0] <= 'z') || name[0] == '_'))
+        return 0;
+    for (const char *q = name; *q; q++) {
+        if (!((*q >= 'A' && *q <= 'Z') || (*q >= 'a' && *q <= 'z') || (*q >= '0' && *q <= '9') || *q == '_'))
+            return 0;
+    }
+    return 1;
+}
+
+/* s3.domain: a lowercase DNS name (labels of 1..63 of a-z, 0-9 and '-', not starting or ending with
+ * '-'), not an IPv4 address, since buckets are addressed as its subdomains. */
+static int domain_is_valid(const char *d)
+{
+    size_t n = strlen(d), label = 0;
+    int last_all_digits = 1;
+    if (n == 0 || n > CONFIG_MAX_DOMAIN_BYTES)
+        return 0;
+    for (size_t i = 0; i <= n; i++) {
+        char ch = d[i];
+        if (ch == '.' || ch == '\0') {
+            if (label == 0 || label > 63 || d[i - 1] == '-')
+                return 0;
+            label = 0;
+            if (ch == '.')
+                last_all_digits = 1;
+            continue;
+        }
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-'))
+            return 0;
+        if (ch == '-' && label == 0)
+            return 0;
+        if (ch < '0' || ch > '9')
+            last_all_digits = 0;
+        label++;
+    }
+    return !last_all_digits;
+}
+
+/* s3.region: it is part of the SigV4 credential scope, so no '/' or space. */
+static int region_is_valid(const char *r)
+{
+    if (r[0] == '\0' || strlen(r) > 64)
+        return 0;
+    for (const char *q = r; *q; q++) {
+        if (!((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || (*q >= '0' && *q <= '9') || *q == '-' ||
+              *q == '_'))
             return 0;
     }
     return 1;
@@ -402,6 +587,84 @@ static int parse_tokens(const cfg_parser *p, json_t *arr, floe_config *c)
     return 0;
 }
 
+/* Reads the PEM file that field (e.g. "http.tls.key_file") names into *out (malloc'd, owned by the
+ * config). A certificate file must hold a "-----BEGIN CERTIFICATE-----" line; a key file a
+ * "-----BEGIN ... PRIVATE KEY-----" line and no encryption, as floe has no passphrase to give. */
+static int read_pem(const cfg_parser *p, const char *field, const char *file, int is_key, char **out)
+{
+    char *text = NULL;
+    size_t len = 0;
+    char what[CONFIG_MAX_PATH_BYTES + 160];
+    int rc = 0;
+    int err = read_capped_file(file, CONFIG_MAX_PEM_BYTES, &text, &len);
+    if (err == ENOMEM) {
+        rc = err_set(FLOE_ENOMEM, "%s: out of memory reading %s (field %s)", p->file, file, field);
+    } else if (err == EFBIG) {
+        snprintf(what, sizeof what, "names %s, which is larger than %d bytes: is it a PEM file?", file,
+                 CONFIG_MAX_PEM_BYTES);
+        rc = field_error(p, field, what);
+    } else if (err) {
+        rc = err_set(FLOE_EIO, "%s: field %s names %s, which cannot be read: %s", p->file, field, file,
+                     strerror(err));
+    } else if (memchr(text, '\0', len)) {
+        snprintf(what, sizeof what, "names %s, which is not PEM text (it holds a NUL byte)", file);
+        rc = field_error(p, field, what);
+    } else if (!is_key && !strstr(text, "-----BEGIN CERTIFICATE-----")) {
+        snprintf(what, sizeof what,
+                 "names %s, which holds no PEM certificate (no -----BEGIN CERTIFICATE----- line)", file);
+        rc = field_error(p, field, what);
+    } else if (is_key && (!strstr(text, "-----BEGIN ") || !strstr(text, "PRIVATE KEY-----"))) {
+        snprintf(what, sizeof what,
+                 "names %s, which holds no PEM private key (no -----BEGIN ... PRIVATE KEY----- line)", file);
+        rc = field_error(p, field, what);
+    } else if (is_key && strstr(text, "ENCRYPTED")) {
+        snprintf(what, sizeof what,
+                 "names %s, which holds an encrypted private key: floe needs it unencrypted "
+                 "(openssl pkey -in KEY -out PLAIN_KEY)",
+                 file);
+        rc = field_error(p, field, what);
+    }
+    if (rc) {
+        if (text) {
+            wipe(text, len);
+            free(text);
+        }
+        return rc;
+    }
+    *out = text;
+    return 0;
+}
+
+/* "<parent>.tls": {"cert_file": PATH, "key_file": PATH}, both or neither; reads both files. */
+static int parse_tls(const cfg_parser *p, json_t *obj, const char *parent, config_tls *t)
+{
+    static const char *const known[] = {"cert_file", "key_file", NULL};
+    json_t *tls = NULL;
+    char path[64], cert_field[96], key_field[96];
+    int has_cert = 0, has_key = 0;
+    int rc = get_section(p, obj, parent, "tls", &tls);
+    if (rc || !tls)
+        return rc;
+    snprintf(path, sizeof path, "%s.tls", parent);
+    snprintf(cert_field, sizeof cert_field, "%s.cert_file", path);
+    snprintf(key_field, sizeof key_field, "%s.key_file", path);
+    if ((rc = check_known(p, tls, path, known)) ||
+        (rc = get_str(p, tls, path, "cert_file", 0, 0, t->cert_file, sizeof t->cert_file, &has_cert)) ||
+        (rc = get_str(p, tls, path, "key_file", 0, 0, t->key_file, sizeof t->key_file, &has_key)))
+        return rc;
+    if (has_cert != has_key)
+        return field_error(p, has_cert ? key_field : cert_field,
+                           has_cert ? "is required with cert_file (give both, or neither for plain HTTP)"
+                                    : "is required with key_file (give both, or neither for plain HTTP)");
+    if (!has_cert)
+        return 0;
+    if ((rc = read_pem(p, cert_field, t->cert_file, 0, &t->cert_pem)) ||
+        (rc = read_pem(p, key_field, t->key_file, 1, &t->key_pem)))
+        return rc;
+    t->enabled = 1;
+    return 0;
+}
+
 static int parse_http(const cfg_parser *p, json_t *h, floe_config *c)
 {
     static const char *const known[] = {"listen",
@@ -422,6 +685,7 @@ static int parse_http(const cfg_parser *p, json_t *h, floe_config *c)
                                         "max_body_bytes_in_flight",
                                         "max_response_bytes_in_flight",
                                         "response_wait_ms",
+                                        "tls",
                                         NULL};
     int rc = check_known(p, h, "http", known);
     if (rc)
@@ -459,7 +723,7 @@ static int parse_http(const cfg_parser *p, json_t *h, floe_config *c)
     json_t *tokens = json_object_get(h, "tokens");
     if (tokens && (rc = parse_tokens(p, tokens, c)))
         return rc;
-    return 0;
+    return parse_tls(p, h, "http", &c->http.tls);
 }
 
 static int parse_wal(const cfg_parser *p, json_t *w, floe_config *c)
@@ -532,6 +796,148 @@ static int parse_s3(cfg_parser *p, json_t *s, floe_config *c)
         (rc = get_option(p, s, "cold.s3", "max_retries", "cold.s3.max_retries", &c->options)))
         return rc;
     return 0;
+}
+
+/* The secret of s3.credentials[i] (path): "secret_key" in the file, or "secret_key_env", the name
+ * of an environment variable that holds it, read now. Exactly one of them. */
+static int parse_s3_secret(const cfg_parser *p, json_t *cr, const char *path, config_s3_credential *out)
+{
+    char key_field[96], env_field[96], what[CONFIG_MAX_NAME_BYTES + 160];
+    char name[CONFIG_MAX_NAME_BYTES + 1];
+    int has_key = 0, has_env = 0;
+    snprintf(key_field, sizeof key_field, "%s.secret_key", path);
+    snprintf(env_field, sizeof env_field, "%s.secret_key_env", path);
+    int rc = get_str(p, cr, path, "secret_key", 0, 0, out->secret_key, sizeof out->secret_key, &has_key);
+    if (rc || (rc = get_str(p, cr, path, "secret_key_env", 0, 0, name, sizeof name, &has_env)))
+        return rc;
+    if (has_key && has_env)
+        return field_error(p, env_field, "cannot be given with secret_key: give one of them");
+    if (!has_key && !has_env)
+        return field_error(p, key_field,
+                           "is required (or secret_key_env, the name of an environment variable holding it)");
+    if (has_key) {
+        if (!s3_secret_key_is_valid(out->secret_key))
+            return field_error(p, key_field, "must be " S3_SECRET_KEY_RULE);
+        return 0;
+    }
+    if (!env_name_is_valid(name))
+        return field_error(p, env_field,
+                           "must be an environment variable name (letters, digits and '_', not starting "
+                           "with a digit)");
+    const char *v = getenv(name);
+    if (!v || !v[0]) {
+        snprintf(what, sizeof what, "names environment variable %s, which is unset or empty", name);
+        return field_error(p, env_field, what);
+    }
+    if (!s3_secret_key_is_valid(v)) {
+        snprintf(what, sizeof what, "names environment variable %s, whose value must be " S3_SECRET_KEY_RULE,
+                 name);
+        return field_error(p, env_field, what);
+    }
+    copy_str(out->secret_key, sizeof out->secret_key, v);
+    return 0;
+}
+
+/* "s3.credentials": [{"access_key": ..., "secret_key" | "secret_key_env": ..., "access": ...}]. */
+static int parse_s3_credentials(const cfg_parser *p, json_t *arr, floe_config *c)
+{
+    static const char *const known[] = {"access_key", "secret_key", "secret_key_env", "access", NULL};
+    static const char *const access_names[] = {"read", "write", NULL};
+    if (!json_is_array(arr))
+        return field_error(p, "s3.credentials",
+                           "must be an array of {\"access_key\": ..., \"secret_key\": ..., \"access\": ...}");
+    if (json_array_size(arr) > CONFIG_MAX_S3_CREDENTIALS) {
+        char what[64];
+        snprintf(what, sizeof what, "has more than %d entries", CONFIG_MAX_S3_CREDENTIALS);
+        return field_error(p, "s3.credentials", what);
+    }
+    c->s3.credential_count = 0;
+    for (size_t i = 0; i < json_array_size(arr); i++) {
+        json_t *cr = json_array_get(arr, i);
+        char path[64], sub[96];
+        snprintf(path, sizeof path, "s3.credentials[%zu]", i);
+        if (!json_is_object(cr))
+            return field_error(p, path,
+                               "must be an object {\"access_key\": ..., \"secret_key\": ..., \"access\": "
+                               "\"read\" | \"write\"}");
+        int rc = check_known(p, cr, path, known);
+        if (rc)
+            return rc;
+        config_s3_credential *out = &c->s3.credentials[i];
+        int present = 0;
+        snprintf(sub, sizeof sub, "%s.access_key", path);
+        if ((rc =
+                 get_str(p, cr, path, "access_key", 0, 0, out->access_key, sizeof out->access_key, &present)))
+            return rc;
+        if (!present)
+            return field_error(p, sub, "is required");
+        if (!s3_access_key_is_valid(out->access_key))
+            return field_error(p, sub, "must be " S3_ACCESS_KEY_RULE);
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(c->s3.credentials[j].access_key, out->access_key) == 0) {
+                char what[128];
+                snprintf(what, sizeof what,
+                         "repeats s3.credentials[%zu].access_key: each access key may appear once", j);
+                return field_error(p, sub, what);
+            }
+        }
+        if ((rc = parse_s3_secret(p, cr, path, out)))
+            return rc;
+        int access = -1;
+        if ((rc = get_enum(p, cr, path, "access", access_names, &access)))
+            return rc;
+        if (access < 0) {
+            snprintf(sub, sizeof sub, "%s.access", path);
+            return field_error(p, sub, "is required (read or write)");
+        }
+        out->access = access == 0 ? CONFIG_ACCESS_READ : CONFIG_ACCESS_WRITE;
+        c->s3.credential_count++;
+    }
+    return 0;
+}
+
+/* The top-level "s3": the S3 API listener (not cold.s3, the cold tier's client). */
+static int parse_s3_api(const cfg_parser *p, json_t *s, floe_config *c)
+{
+    static const char *const known[] = {
+        "listen", "domain", "region", "credentials", "multipart_max_age_s", "list_max_keys", "tls", NULL};
+    int rc = check_known(p, s, "s3", known);
+    if (rc)
+        return rc;
+    int present = 0;
+    char listen[CONFIG_MAX_LISTEN_BYTES + 1];
+    if ((rc = get_str(p, s, "s3", "listen", 1, 0, listen, sizeof listen, &present)))
+        return rc;
+    if (present) {
+        c->s3.listen[0] = c->s3.listen_host[0] = '\0';
+        c->s3.listen_port = 0;
+        if (listen[0] &&
+            parse_listen(listen, c->s3.listen_host, sizeof c->s3.listen_host, &c->s3.listen_port))
+            return field_error(p, "s3.listen",
+                               "must be host:port, e.g. 127.0.0.1:9000 or [::1]:9000, or \"\" for no S3 API");
+        copy_str(c->s3.listen, sizeof c->s3.listen, listen);
+        c->s3.enabled = listen[0] != '\0';
+    }
+    present = 0;
+    if ((rc = get_str(p, s, "s3", "domain", 1, 0, c->s3.domain, sizeof c->s3.domain, &present)))
+        return rc;
+    if (present && c->s3.domain[0] && !domain_is_valid(c->s3.domain))
+        return field_error(p, "s3.domain",
+                           "must be \"\" or a lowercase DNS name such as s3.example.com (a-z, 0-9, '-' and "
+                           "'.'; no scheme, port or trailing dot; not an IP address)");
+    present = 0;
+    if ((rc = get_str(p, s, "s3", "region", 0, 0, c->s3.region, sizeof c->s3.region, &present)))
+        return rc;
+    if (present && !region_is_valid(c->s3.region))
+        return field_error(p, "s3.region", "must be 1..64 letters, digits, '-' and '_', e.g. us-east-1");
+    if ((rc =
+             get_u32(p, s, "s3", "multipart_max_age_s", 60, 10u * 365 * 86400, &c->s3.multipart_max_age_s)) ||
+        (rc = get_u32(p, s, "s3", "list_max_keys", 1, 100000, &c->s3.list_max_keys)))
+        return rc;
+    json_t *credentials = json_object_get(s, "credentials");
+    if (credentials && (rc = parse_s3_credentials(p, credentials, c)))
+        return rc;
+    return parse_tls(p, s, "s3", &c->s3.tls);
 }
 
 static int parse_cold(cfg_parser *p, json_t *cold, floe_config *c)
@@ -616,9 +1022,9 @@ static int parse_retention(const cfg_parser *p, json_t *arr, floe_config *c)
 
 static int parse_root(cfg_parser *p, json_t *root, floe_config *c)
 {
-    static const char *const known[] = {"data_dir", "http",   "wal", "segment",   "cache",      "local",
-                                        "cold",     "upload", "gc",  "retention", "compaction", "object",
-                                        NULL};
+    static const char *const known[] = {"data_dir",   "http",   "wal",    "segment", "cache",
+                                        "local",      "cold",   "upload", "gc",      "retention",
+                                        "compaction", "object", "s3",     NULL};
     int rc = check_known(p, root, "", known);
     if (rc)
         return rc;
@@ -701,43 +1107,66 @@ static int parse_root(cfg_parser *p, json_t *root, floe_config *c)
     json_t *retention = json_object_get(root, "retention");
     if (retention && (rc = parse_retention(p, retention, c)))
         return rc;
+    if ((rc = get_section(p, root, "", "s3", &sec)) || (sec && (rc = parse_s3_api(p, sec, c))))
+        return rc;
     return 0;
 }
 
-/* Reads the whole file at path, refusing one larger than CONFIG_MAX_FILE_BYTES. On success *out is
- * malloc'd (caller frees) and *len its length. */
-static int read_config_file(const char *path, char **out, size_t *len)
+/* FLOE_S3_ACCESS_KEY with FLOE_S3_SECRET_KEY: one more S3 API credential, with write access. */
+static int apply_env_s3(const cfg_parser *p, floe_config *c)
 {
-    int rc = 0;
-    char *buf = NULL;
-    size_t used = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        rc = err_set(FLOE_EIO, "%s: cannot open config file: %s", path, strerror(errno));
-        goto out;
+    const char *ak = getenv("FLOE_S3_ACCESS_KEY"), *sk = getenv("FLOE_S3_SECRET_KEY");
+    int has_ak = ak && ak[0], has_sk = sk && sk[0];
+    if (has_ak != has_sk)
+        return err_set(FLOE_EINVAL,
+                       "environment variable %s is set but %s is not: set both to add an S3 API credential, "
+                       "or neither",
+                       has_ak ? "FLOE_S3_ACCESS_KEY" : "FLOE_S3_SECRET_KEY",
+                       has_ak ? "FLOE_S3_SECRET_KEY" : "FLOE_S3_ACCESS_KEY");
+    if (!has_ak)
+        return 0;
+    if (!s3_access_key_is_valid(ak))
+        return err_set(FLOE_EINVAL, "environment variable FLOE_S3_ACCESS_KEY must be " S3_ACCESS_KEY_RULE);
+    if (!s3_secret_key_is_valid(sk))
+        return err_set(FLOE_EINVAL, "environment variable FLOE_S3_SECRET_KEY must be " S3_SECRET_KEY_RULE);
+    for (size_t i = 0; i < c->s3.credential_count; i++) {
+        if (strcmp(c->s3.credentials[i].access_key, ak) == 0)
+            return err_set(
+                FLOE_EINVAL,
+                "%s: environment variable FLOE_S3_ACCESS_KEY repeats s3.credentials[%zu].access_key: "
+                "each access key may appear once",
+                p->file, i);
     }
-    buf = malloc(CONFIG_MAX_FILE_BYTES + 1);
-    if (!buf) {
-        rc = err_set(FLOE_ENOMEM, "%s: out of memory reading the config file", path);
-        goto out;
+    if (c->s3.credential_count >= CONFIG_MAX_S3_CREDENTIALS)
+        return err_set(FLOE_EINVAL,
+                       "%s: FLOE_S3_ACCESS_KEY does not fit: s3.credentials already has %d entries", p->file,
+                       CONFIG_MAX_S3_CREDENTIALS);
+    config_s3_credential *cr = &c->s3.credentials[c->s3.credential_count++];
+    copy_str(cr->access_key, sizeof cr->access_key, ak);
+    copy_str(cr->secret_key, sizeof cr->secret_key, sk);
+    cr->access = CONFIG_ACCESS_WRITE;
+    return 0;
+}
+
+/* The rules between the listeners that no single field shows: the S3 API has its own port, and
+ * has a credential once the environment is applied, since every S3 request is signed. */
+static int check_listeners(const cfg_parser *p, const floe_config *c)
+{
+    if (!c->s3.enabled)
+        return 0;
+    if (c->s3.listen_port != 0 && c->s3.listen_port == c->http.listen_port &&
+        listen_hosts_overlap(c->s3.listen_host, c->http.listen_host)) {
+        char what[CONFIG_MAX_LISTEN_BYTES + 96];
+        snprintf(what, sizeof what,
+                 "must not use the port of http.listen (%s): give the S3 API a port of its own",
+                 c->http.listen);
+        return field_error(p, "s3.listen", what);
     }
-    used = fread(buf, 1, CONFIG_MAX_FILE_BYTES + 1, f);
-    if (ferror(f)) {
-        rc = err_set(FLOE_EIO, "%s: cannot read config file: %s", path, strerror(errno));
-        goto out;
-    }
-    if (used > CONFIG_MAX_FILE_BYTES) {
-        rc = err_set(FLOE_EINVAL, "%s: config file is larger than %d bytes", path, CONFIG_MAX_FILE_BYTES);
-        goto out;
-    }
-    *out = buf;
-    *len = used;
-    buf = NULL;
-out:
-    free(buf);
-    if (f)
-        fclose(f);
-    return rc;
+    if (c->s3.credential_count == 0)
+        return field_error(p, "s3.credentials",
+                           "must have an entry when s3.listen is set: every S3 request is signed (or set "
+                           "FLOE_S3_ACCESS_KEY and FLOE_S3_SECRET_KEY)");
+    return 0;
 }
 
 /* Applies the environment's secrets to c. */
@@ -775,7 +1204,7 @@ static int apply_env(const cfg_parser *p, floe_config *c)
         copy_str(t->token, sizeof t->token, v);
         t->access = CONFIG_ACCESS_WRITE;
     }
-    return 0;
+    return apply_env_s3(p, c);
 }
 
 int config_load(const char *path, floe_config *out)
@@ -795,7 +1224,14 @@ int config_load(const char *path, floe_config *out)
             goto out;
         }
         copy_str(c->source, sizeof c->source, path);
-        if ((rc = read_config_file(path, &text, &len)))
+        int err = read_capped_file(path, CONFIG_MAX_FILE_BYTES, &text, &len);
+        if (err == EFBIG)
+            rc = err_set(FLOE_EINVAL, "%s: config file is larger than %d bytes", path, CONFIG_MAX_FILE_BYTES);
+        else if (err == ENOMEM)
+            rc = err_set(FLOE_ENOMEM, "%s: out of memory reading the config file", path);
+        else if (err)
+            rc = err_set(FLOE_EIO, "%s: cannot read config file: %s", path, strerror(err));
+        if (rc)
             goto out;
         json_error_t jerr;
         root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
@@ -815,13 +1251,19 @@ int config_load(const char *path, floe_config *out)
         rc = field_error(&p, "http.max_body_bytes_in_flight", "must be at least object.chunk_bytes");
         goto out;
     }
-    if ((rc = apply_env(&p, c)))
+    if ((rc = apply_env(&p, c)) || (rc = check_listeners(&p, c)))
         goto out;
     memcpy(out, c, sizeof *c);
     fix_pointers(out);
+    /* out owns the PEM text now */
+    memset(&c->http.tls, 0, sizeof c->http.tls);
+    memset(&c->s3.tls, 0, sizeof c->s3.tls);
 out:
     json_decref(root);
-    free(text);
+    if (text) {
+        wipe(text, len);
+        free(text);
+    }
     config_free(c);
     free(c);
     return rc;
