@@ -58,7 +58,7 @@ extern "C" {
 #define FLOE_MAX_OBJECT_BYTES_LIMIT (5ull << 40)
 #define FLOE_MAX_PUT_BYTES (1024ull * 1024 * 1024)
 /* An object's user metadata (floe_object_meta.user_meta) is at most this many bytes. */
-#define FLOE_MAX_USER_META_BYTES 2048
+#define FLOE_MAX_USER_META_BYTES 8192
 
 enum floe_error {
     FLOE_OK = 0,
@@ -326,6 +326,10 @@ FLOE_API int floe_writer_begin(floe_t *db, const void *key, size_t key_len, cons
 /* Appends len bytes. Errors: FLOE_ETOOBIG (the object would pass max_object_bytes), and those of
  * floe_put for a chunk written now. After an error the writer can only be aborted. */
 FLOE_API int floe_writer_write(floe_writer *w, const void *data, size_t len);
+/* Replaces the metadata the commit will store (for a caller that learns it from the body, such as a
+ * checksum sent after the bytes). Errors: as floe_writer_begin's for meta; the writer is unchanged
+ * then. */
+FLOE_API int floe_writer_set_meta(floe_writer *w, const floe_object_meta *meta);
 /* Bytes written so far, and the MD5 of them (for a caller that checks a digest before committing). */
 FLOE_API uint64_t floe_writer_bytes(const floe_writer *w);
 FLOE_API void floe_writer_md5(const floe_writer *w, unsigned char md5[16]);

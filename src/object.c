@@ -294,6 +294,41 @@ int floe_writer_begin(floe_t *db, const void *key, size_t key_len, const floe_ob
     return 0;
 }
 
+int floe_writer_set_meta(floe_writer *w, const floe_object_meta *meta)
+{
+    int rc;
+    size_t ct_len = 0;
+    if (!w)
+        return err_set(FLOE_EINVAL, "floe_writer_set_meta: writer is required");
+    const char *ct = meta ? meta->content_type : NULL;
+    if ((rc = store_check_content_type(ct, &ct_len)) < 0)
+        return rc;
+    size_t meta_len = meta ? meta->user_meta_len : 0;
+    if (meta_len > FLOE_MAX_USER_META_BYTES)
+        return err_set(FLOE_EINVAL, "floe_writer_set_meta: %zu bytes of user metadata: at most %d", meta_len,
+                       FLOE_MAX_USER_META_BYTES);
+    if (meta_len && !meta->user_meta)
+        return err_set(FLOE_EINVAL, "floe_writer_set_meta: user_meta is NULL with a length");
+    char *nct = ct_len ? malloc(ct_len) : NULL;
+    uint8_t *nmeta = meta_len ? malloc(meta_len) : NULL;
+    if ((ct_len && !nct) || (meta_len && !nmeta)) {
+        free(nct);
+        free(nmeta);
+        return err_set(FLOE_ENOMEM, "floe_writer_set_meta: out of memory");
+    }
+    if (ct_len)
+        memcpy(nct, ct, ct_len);
+    if (meta_len)
+        memcpy(nmeta, meta->user_meta, meta_len);
+    free(w->ct);
+    free(w->meta);
+    w->ct = nct;
+    w->ct_len = ct_len;
+    w->meta = nmeta;
+    w->meta_len = meta_len;
+    return 0;
+}
+
 /* Room in buf for want bytes of the object, growing by doubling (a small object never takes a
  * whole chunk's memory). */
 static int reserve(floe_writer *w, size_t want)

@@ -4,6 +4,8 @@
 #include <check.h>
 #include <curl/curl.h>
 #include <jansson.h>
+#include <openssl/sha.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -42,8 +44,76 @@ static size_t collect_header(char *data, size_t size, size_t n, void *ud)
     return add;
 }
 
+static resp *perform(const char *base, const char *method, const char *path, const char *const *headers,
+                     const void *body, long body_len, int keep_expect, const char *userpwd);
+
 resp *tu_http(const char *base, const char *method, const char *path, const char *const *headers,
               const void *body, long body_len, int keep_expect)
+{
+    return perform(base, method, path, headers, body, body_len, keep_expect, NULL);
+}
+
+resp *tu_s3(const char *base, const char *access, const char *secret, const char *method, const char *path,
+            const char *const *headers, const void *body, long body_len, const char *payload_hash)
+{
+    char hash[80], userpwd[256];
+    if (!payload_hash) {
+        unsigned char d[SHA256_DIGEST_LENGTH];
+        SHA256(body_len > 0 ? body : (const void *)"", body_len > 0 ? (size_t)body_len : 0, d);
+        for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
+            sprintf(hash + 2 * i, "%02x", d[i]);
+        payload_hash = hash;
+    }
+    const char *all[40];
+    char hh[120];
+    size_t n = 0;
+    snprintf(hh, sizeof hh, "x-amz-content-sha256: %s", payload_hash);
+    if (secret)
+        all[n++] = hh;
+    for (int i = 0; headers && headers[i] && n < 39; i++)
+        all[n++] = headers[i];
+    all[n] = NULL;
+    snprintf(userpwd, sizeof userpwd, "%s:%s", access, secret ? secret : "");
+    return perform(base, method, path, all, body, body_len, 0, secret ? userpwd : NULL);
+}
+
+const char *tu_xml_get(const char *body, const char *name)
+{
+    static _Thread_local char value[8192];
+    char open_tag[128], close_tag[128];
+    snprintf(open_tag, sizeof open_tag, "<%s>", name);
+    snprintf(close_tag, sizeof close_tag, "</%s>", name);
+    const char *a = strstr(body, open_tag);
+    if (!a)
+        return NULL;
+    a += strlen(open_tag);
+    const char *b = strstr(a, close_tag);
+    if (!b)
+        return NULL;
+    size_t n = (size_t)(b - a) < sizeof value - 1 ? (size_t)(b - a) : sizeof value - 1;
+    memcpy(value, a, n);
+    value[n] = '\0';
+    return value;
+}
+
+void tu_assert_s3_error(resp *r, long status, const char *code)
+{
+    ck_assert_msg(r->status == status, "status %ld, expected %ld (%s); body: %s", r->status, status, code, r->body);
+    ck_assert_msg(tu_resp_header(r, "x-amz-request-id") != NULL, "no x-amz-request-id: %s", r->headers);
+    if (r->len == 0)
+        return; /* a HEAD */
+    const char *ct = tu_resp_header(r, "Content-Type");
+    ck_assert_msg(ct && strcmp(ct, "application/xml") == 0, "error content type %s", ct ? ct : "(none)");
+    ck_assert_msg(strstr(r->body, "<Error>") != NULL, "not an S3 error document: %s", r->body);
+    const char *got = tu_xml_get(r->body, "Code");
+    ck_assert_msg(got && strcmp(got, code) == 0, "Code %s, expected %s: %s", got ? got : "(none)", code, r->body);
+    const char *msg = tu_xml_get(r->body, "Message");
+    ck_assert_msg(msg && msg[0], "error without a Message: %s", r->body);
+    ck_assert_msg(tu_xml_get(r->body, "RequestId") != NULL, "error without a RequestId: %s", r->body);
+}
+
+static resp *perform(const char *base, const char *method, const char *path, const char *const *headers,
+                     const void *body, long body_len, int keep_expect, const char *userpwd)
 {
     resp *r = calloc(1, sizeof *r);
     CURL *c = curl_easy_init();
@@ -68,6 +138,10 @@ resp *tu_http(const char *base, const char *method, const char *path, const char
     curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, collect_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
+    if (userpwd) {
+        curl_easy_setopt(c, CURLOPT_AWS_SIGV4, "aws:amz:us-east-1:s3");
+        curl_easy_setopt(c, CURLOPT_USERPWD, userpwd);
+    }
     if (strcmp(method, "HEAD") == 0)
         curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
     else

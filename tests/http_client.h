@@ -28,4 +28,16 @@ const char *tu_resp_header(resp *r, const char *name);
 /* Asserts r is a JSON error with this status and code and a message. */
 void tu_assert_error(resp *r, long status, const char *code);
 
+/* tu_http signed with AWS SigV4 for S3 (region us-east-1) by access:secret, with an
+ * x-amz-content-sha256 of the body's SHA-256 (payload_hash NULL) or of payload_hash as given (such as
+ * "UNSIGNED-PAYLOAD", or a wrong digest). secret NULL sends the request unsigned. */
+resp *tu_s3(const char *base, const char *access, const char *secret, const char *method, const char *path,
+            const char *const *headers, const void *body, long body_len, const char *payload_hash);
+/* Asserts r is an S3 XML error with this status and Code, a Message and a RequestId (HEAD answers
+ * carry no body: only the status is checked then). */
+void tu_assert_s3_error(resp *r, long status, const char *code);
+/* The text of the first <name> element of an XML body (thread-local copy, valid until the next call),
+ * or NULL. */
+const char *tu_xml_get(const char *body, const char *name);
+
 #endif

@@ -24,6 +24,7 @@
 #include <strings.h>
 
 #include "clock.h"
+#include "s3api.h"
 
 /* The size of the buffer MHD keeps for each streamed answer, and so of the reads it asks for. */
 #define HTTP_STREAM_BLOCK_BYTES (256u * 1024)
@@ -144,7 +145,7 @@ static enum MHD_Result respond_over_budget(http_req *r, struct MHD_Connection *c
     atomic_fetch_add(&s->responses_over_budget, 1);
     size_t len = 0;
     struct MHD_Response *resp = http_error_response(
-        "busy", &len,
+        r, "busy", &len,
         "GET answers in flight hold %" PRIu64 " bytes of http.max_response_bytes_in_flight (%" PRIu64
         "), too many to add this object's %" PRIu64 " within http.response_wait_ms (%u): retry soon",
         budget_held(&s->responses), s->cfg->http.max_response_bytes_in_flight, bytes,
@@ -227,7 +228,7 @@ static enum MHD_Result respond_unsatisfiable(http_req *r, struct MHD_Connection 
     size_t body = 0;
     snprintf(cr, sizeof cr, "bytes */%" PRIu64, len);
     struct MHD_Response *resp =
-        http_error_response("range_not_satisfiable", &body,
+        http_error_response(r, "range_not_satisfiable", &body,
                             "the range '%s' is outside the object's %" PRIu64 " bytes", range, len);
     if (resp)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_RANGE, cr);
@@ -336,10 +337,10 @@ enum MHD_Result http_handle_get(http_req *r, struct MHD_Connection *c)
         a.reader = NULL;
         drop_reservation(r);
         if (rc == FLOE_ENOTFOUND)
-            return http_respond_error(r, c, 404, "not_found", "no object with this key");
+            return http_respond_error(r, c, 404, r->s3 ? "NoSuchKey" : "not_found", "no object with this key");
         return http_respond_floe_error(r, c, rc);
     }
-    http_format_etag(a.etag, sizeof a.etag, a.v.md5_known, a.v.md5, a.v.seq);
+    http_value_etag(r, &a.v, a.etag, sizeof a.etag);
     http_format_date(a.modified, sizeof a.modified, a.v.write_ms);
     enum MHD_Result ret = MHD_NO;
     if (!decide_answer(r, c, &a, &ret)) {
@@ -360,13 +361,17 @@ enum MHD_Result http_handle_get(http_req *r, struct MHD_Connection *c)
         answer_free(&a);
         return MHD_NO;
     }
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-                            a.v.content_type ? a.v.content_type : "application/octet-stream");
+    if (r->s3) /* Content-Type (or its response-content-type override), x-amz-meta-*, ... */
+        s3_add_object_headers(r, c, resp, &a.v);
+    else
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                a.v.content_type ? a.v.content_type : "application/octet-stream");
     add_version_headers(resp, a.etag, a.modified, floe_tier_name(a.v.tier));
     MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes");
     if (a.status == 206)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_RANGE, a.content_range);
-    add_user_meta_headers(resp, &a.v);
+    if (!r->s3)
+        add_user_meta_headers(resp, &a.v);
     uint64_t body = a.body;
     int status = a.status;
     answer_free(&a);

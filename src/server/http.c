@@ -74,6 +74,7 @@
 #include "error.h"
 #include "http_internal.h"
 #include "metrics.h"
+#include "s3api.h"
 
 /* A body sent with a request that takes none is read and dropped up to this size. */
 #define HTTP_MAX_IGNORED_BODY_BYTES (64u * 1024)
@@ -88,6 +89,7 @@ static const char *const route_allow[R_COUNT] = {"GET, HEAD, PUT, DELETE",
                                                  "GET, HEAD",
                                                  "GET, HEAD",
                                                  "GET, HEAD",
+                                                 "GET, HEAD, PUT, POST, DELETE",
                                                  ""};
 
 void http_log(const http_server *s, int level, const char *fmt, ...)
@@ -204,6 +206,8 @@ enum MHD_Result http_queue(http_req *r, struct MHD_Connection *c, int status, st
 {
     if (!resp)
         return MHD_NO;
+    if (r->s3)
+        status = s3_before_queue(r, resp, status); /* S3's request id, and the status of its errors */
     r->status = status;
     if (r->method != M_HEAD)
         atomic_fetch_add_explicit(&r->srv->bytes_out, body_bytes, memory_order_relaxed);
@@ -227,10 +231,13 @@ struct MHD_Response *http_text_response(buf_t *b, const char *content_type, size
     return resp;
 }
 
-static struct MHD_Response *error_response_v(const char *code, size_t *len, const char *fmt, va_list ap)
+static struct MHD_Response *error_response_v(http_req *r, const char *code, size_t *len, const char *fmt,
+                                             va_list ap)
 {
     char msg[1200];
     vsnprintf(msg, sizeof msg, fmt, ap);
+    if (r && r->s3)
+        return s3_error_response(r, code, msg, len); /* S3's XML error, with S3's code */
     buf_t b;
     buf_init(&b, 8192);
     buf_puts(&b, "{\"error\":{\"code\":");
@@ -241,11 +248,11 @@ static struct MHD_Response *error_response_v(const char *code, size_t *len, cons
     return http_text_response(&b, "application/json", len);
 }
 
-struct MHD_Response *http_error_response(const char *code, size_t *len, const char *fmt, ...)
+struct MHD_Response *http_error_response(http_req *r, const char *code, size_t *len, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    struct MHD_Response *resp = error_response_v(code, len, fmt, ap);
+    struct MHD_Response *resp = error_response_v(r, code, len, fmt, ap);
     va_end(ap);
     return resp;
 }
@@ -256,7 +263,7 @@ enum MHD_Result http_respond_error(http_req *r, struct MHD_Connection *c, int st
     size_t len = 0;
     va_list ap;
     va_start(ap, fmt);
-    struct MHD_Response *resp = error_response_v(code, &len, fmt, ap);
+    struct MHD_Response *resp = error_response_v(r, code, &len, fmt, ap);
     va_end(ap);
     return http_queue(r, c, status, resp, len);
 }
@@ -314,7 +321,7 @@ enum MHD_Result http_respond_floe_error_msg(http_req *r, struct MHD_Connection *
     }
     size_t len = 0;
     struct MHD_Response *resp =
-        http_error_response(code, &len, "%s", detail && detail[0] ? detail : floe_strerror(err));
+        http_error_response(r, code, &len, "%s", detail && detail[0] ? detail : floe_strerror(err));
     if (resp && retry_after)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, retry_after);
     if (status >= 500)
@@ -514,7 +521,7 @@ static int check_auth(http_req *r, struct MHD_Connection *c, config_access need,
     const char *tok = NULL;
     struct MHD_Response *resp = NULL;
     if (!http_bearer_token(h, &tok, &tok_len)) {
-        resp = http_error_response("unauthorized", &len,
+        resp = http_error_response(r, "unauthorized", &len,
                                    "this server needs an Authorization: Bearer <token> header");
         if (resp)
             MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"floe\"");
@@ -523,7 +530,7 @@ static int check_auth(http_req *r, struct MHD_Connection *c, config_access need,
     }
     int access = http_token_access(s, tok, tok_len);
     if (access == 0) {
-        resp = http_error_response("unauthorized", &len, "the bearer token is not valid for this server");
+        resp = http_error_response(r, "unauthorized", &len, "the bearer token is not valid for this server");
         if (resp)
             MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
                                     "Bearer realm=\"floe\", error=\"invalid_token\"");
@@ -587,8 +594,9 @@ static pthread_rwlock_t *key_lock(http_server *s, const char *key, size_t len)
 /* A PUT or DELETE of r's key: the precondition check (if any) and the write, under the key's
  * stripe lock. Returns as the floe_* call; a failed precondition returns 0 with
  * r->work_precondition set and writes nothing. */
-static int write_object(http_server *s, http_req *r)
+int http_write_object(http_req *r)
 {
+    http_server *s = r->srv;
     int conditional = r->cond.if_match || r->cond.if_none_match || r->cond.if_unmodified_since;
     pthread_rwlock_t *lock = key_lock(s, r->key, r->key_len);
     if (conditional) {
@@ -620,20 +628,23 @@ static void run_work(http_server *s, http_req *r)
     r->work_seq = 0;
     switch (r->op) {
     case WORK_PUT:
-        rc = http_put_check_digests(r) ? 0 : write_object(s, r);
+        rc = http_put_check_digests(r) ? 0 : r->s3 ? s3_commit_put(r) : http_write_object(r);
         http_put_release(r); /* the writer is gone: give its room back at once */
         break;
     case WORK_PUT_PIECE:
         rc = http_put_write_piece(r);
         break;
     case WORK_DELETE:
-        rc = write_object(s, r);
+        rc = http_write_object(r);
         break;
     case WORK_FLUSH:
         rc = floe_flush(s->db, r->flush_level);
         break;
     case WORK_COMPACT:
         rc = floe_compact(s->db);
+        break;
+    case WORK_S3:
+        rc = s3_run_work(r);
         break;
     case WORK_DELETE_PREFIX:
         pthread_rwlock_wrlock(&s->prefix_lock);
@@ -785,7 +796,7 @@ static enum MHD_Result begin_request(http_req *r, struct MHD_Connection *c, cons
         return http_respond_error(r, c, 404, "not_found", "no such endpoint; see docs/http-api.md");
     if (!method_allowed(r->route, r->method)) {
         size_t len = 0;
-        struct MHD_Response *resp = http_error_response("method_not_allowed", &len, "%s accepts %s",
+        struct MHD_Response *resp = http_error_response(r, "method_not_allowed", &len, "%s accepts %s",
                                                         route_label[r->route], route_allow[r->route]);
         if (resp)
             MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, route_allow[r->route]);
@@ -836,11 +847,10 @@ static enum MHD_Result begin_request(http_req *r, struct MHD_Connection *c, cons
  * MHD close the connection afterwards (it will not read the body), so only a PUT that is refused
  * before its body answers there; everything else answers on the last call and keeps the connection
  * alive. */
-static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char *url, const char *method,
-                                 const char *version, const char *upload_data, size_t *upload_data_size,
-                                 void **req_cls)
+static enum MHD_Result access_request(http_server *s, int s3, struct MHD_Connection *c, const char *url,
+                                      const char *method, const char *upload_data, size_t *upload_data_size,
+                                      void **req_cls)
 {
-    http_server *s = cls;
     http_req *r = *req_cls;
     if (!r) {
         /* not calloc: zeroing the ~2 KiB of key and message arrays per request shows in profiles */
@@ -856,7 +866,13 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
         r->method = match_method(method);
         atomic_fetch_add(&s->in_flight, 1);
         *req_cls = r;
-        if (r->method == M_PUT) {
+        if (s3 && s3_req_create(r) != 0)
+            return MHD_NO;
+        if (s3 && s3_begins_early(r)) { /* PUT and POST: their bodies are the S3 API's to read */
+            r->begun = 1;
+            return s3_begin_request(r, c, url, method);
+        }
+        if (!s3 && r->method == M_PUT) {
             r->begun = 1;
             return begin_request(r, c, url, method);
         }
@@ -877,6 +893,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
         return MHD_YES;
     }
     if (*upload_data_size > 0) {
+        if (r->s3 && s3_takes_body(r))
+            return s3_receive_body(r, c, upload_data, upload_data_size);
         if (r->writer && r->refusal == PUT_REFUSE_NONE)
             return http_receive_body(r, c, upload_data, upload_data_size);
         /* a body nobody asked for (GET, DELETE, POST /v1/flush...) or the body of a PUT that will be
@@ -890,9 +908,24 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
     }
     if (!r->begun) {
         r->begun = 1;
-        return begin_request(r, c, url, method);
+        return r->s3 ? s3_begin_request(r, c, url, method) : begin_request(r, c, url, method);
     }
-    return http_finish_put(r, c);
+    return r->s3 ? s3_finish_request(r, c) : http_finish_put(r, c);
+}
+
+static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                                 const char *version, const char *upload_data, size_t *upload_data_size,
+                                 void **req_cls)
+{
+    return access_request(cls, 0, c, url, method, upload_data, upload_data_size, req_cls);
+}
+
+/* The S3 API's listener (s3api.c routes its requests). */
+static enum MHD_Result on_access_s3(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                                    const char *version, const char *upload_data, size_t *upload_data_size,
+                                    void **req_cls)
+{
+    return access_request(cls, 1, c, url, method, upload_data, upload_data_size, req_cls);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
@@ -907,6 +940,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
         atomic_fetch_add(&s->uploads_aborted, 1);
     budget_release(&s->responses, r->resp_reserved);
     http_conditions_free(r);
+    s3_req_free(r);
     if (r->status) {
         int k = status_slot(r->status);
         atomic_fetch_add_explicit(&s->requests[r->route][r->method][k], 1, memory_order_relaxed);
@@ -941,28 +975,28 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     http_log(s, 1, "http: %s", msg);
 }
 
-/* Creates, binds and listens on the configured address. On success *fd_out is the socket and
- * *v6 says whether it is IPv6. */
-static int open_listener(http_server *s, int *fd_out, int *v6)
+/* Creates, binds and listens on host:port_num (the setting named what, whose text is listen). On
+ * success *fd_out is the socket, *port_out the port it got and *v6 says whether it is IPv6. */
+static int open_listener(const floe_config *cfg, const char *what, const char *listen_text, const char *host,
+                         unsigned port_num, int *fd_out, uint16_t *port_out, int *v6)
 {
-    const floe_config *cfg = s->cfg;
     struct addrinfo hints = {0}, *res = NULL;
     int fd = -1;
     int rc = 0;
     char port[8];
-    snprintf(port, sizeof port, "%u", cfg->http.listen_port);
+    snprintf(port, sizeof port, "%u", port_num);
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    int gai = getaddrinfo(cfg->http.listen_host, port, &hints, &res);
+    int gai = getaddrinfo(host, port, &hints, &res);
     if (gai != 0) {
-        rc = err_set(FLOE_EINVAL, "%s: http.listen %s: cannot resolve %s: %s", cfg->source, cfg->http.listen,
-                     cfg->http.listen_host, gai_strerror(gai));
+        rc = err_set(FLOE_EINVAL, "%s: %s %s: cannot resolve %s: %s", cfg->source, what, listen_text, host,
+                     gai_strerror(gai));
         goto out;
     }
     fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) {
-        rc = err_set(FLOE_EIO, "http.listen %s: socket: %s", cfg->http.listen, strerror(errno));
+        rc = err_set(FLOE_EIO, "%s %s: socket: %s", what, listen_text, strerror(errno));
         goto out;
     }
     int one = 1;
@@ -970,20 +1004,20 @@ static int open_listener(http_server *s, int *fd_out, int *v6)
     if (res->ai_family == AF_INET6)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
     if (bind(fd, res->ai_addr, res->ai_addrlen) != 0) {
-        rc = err_set(FLOE_EIO, "http.listen %s: bind: %s", cfg->http.listen, strerror(errno));
+        rc = err_set(FLOE_EIO, "%s %s: bind: %s", what, listen_text, strerror(errno));
         goto out;
     }
     if (listen(fd, 1024) != 0) {
-        rc = err_set(FLOE_EIO, "http.listen %s: listen: %s", cfg->http.listen, strerror(errno));
+        rc = err_set(FLOE_EIO, "%s %s: listen: %s", what, listen_text, strerror(errno));
         goto out;
     }
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
     if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) {
-        rc = err_set(FLOE_EIO, "http.listen %s: getsockname: %s", cfg->http.listen, strerror(errno));
+        rc = err_set(FLOE_EIO, "%s %s: getsockname: %s", what, listen_text, strerror(errno));
         goto out;
     }
-    s->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+    *port_out = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
                                              : ((struct sockaddr_in *)&ss)->sin_port);
     *v6 = res->ai_family == AF_INET6;
     *fd_out = fd;
@@ -1036,6 +1070,53 @@ static void key_locks_destroy(http_server *s)
     s->key_locks_ready = 0;
 }
 
+/* Starts a libmicrohttpd daemon on the listening socket fd (taken over on success) with handler
+ * access: the /v1 API's or the S3 API's. Both share the server's limits, threads and pool. */
+static int start_daemon(http_server *s, int fd, int v6, MHD_AccessHandlerCallback access, const char *what,
+                        const char *listen_text, const config_tls *tls, struct MHD_Daemon **out)
+{
+    const floe_config *cfg = s->cfg;
+    unsigned threads = cfg->http.threads;
+    if (threads == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = n > 0 ? (unsigned)n : 1;
+    }
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG |
+                     MHD_ALLOW_SUSPEND_RESUME;
+    if (v6)
+        flags |= MHD_USE_IPv6;
+    if (tls->enabled) {
+        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
+            return err_set(FLOE_EINVAL, "%s %s: tls is configured, but this libmicrohttpd was built without TLS",
+                           what, listen_text);
+        flags |= MHD_USE_TLS;
+    }
+    size_t memory = (size_t)cfg->http.max_header_bytes + HTTP_CONNECTION_MEMORY_EXTRA;
+    /* The logger comes first so that MHD reports problems with the later options through it; the
+     * certificate and key last, only with TLS (an END item ends the list early otherwise). */
+    struct MHD_OptionItem options[] = {
+        {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, s},
+        {MHD_OPTION_LISTEN_SOCKET, fd, NULL},
+        {MHD_OPTION_THREAD_POOL_SIZE, threads > 1 ? (intptr_t)threads : 0, NULL},
+        {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)cfg->http.max_connections, NULL},
+        {MHD_OPTION_PER_IP_CONNECTION_LIMIT, (intptr_t)cfg->http.max_connections_per_ip, NULL},
+        {MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)cfg->http.idle_timeout_s, NULL},
+        {MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)memory, NULL},
+        {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)raw_unescape, NULL},
+        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s},
+        {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, s},
+        {MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL},
+        {tls->enabled ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, tls->cert_pem},
+        {tls->enabled ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, tls->key_pem},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    *out = MHD_start_daemon(flags, 0, NULL, NULL, access, s, MHD_OPTION_ARRAY, options, MHD_OPTION_END);
+    if (!*out)
+        return err_set(FLOE_EIO, "%s %s: libmicrohttpd could not start (see the messages above)", what,
+                       listen_text);
+    return 0;
+}
+
 int http_server_start(floe_t *db, const floe_config *cfg, http_server **out)
 {
     int rc = 0;
@@ -1067,44 +1148,24 @@ int http_server_start(floe_t *db, const floe_config *cfg, http_server **out)
             goto out;
         }
     }
-    if ((rc = open_listener(s, &fd, &v6)))
+    if ((rc = open_listener(cfg, "http.listen", cfg->http.listen, cfg->http.listen_host, cfg->http.listen_port, &fd,
+                            &s->port, &v6)))
         goto out;
     if ((rc = pool_start(s, cfg->http.write_threads)))
         goto out;
 
-    unsigned threads = cfg->http.threads;
-    if (threads == 0) {
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
-        threads = n > 0 ? (unsigned)n : 1;
-    }
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG |
-                     MHD_ALLOW_SUSPEND_RESUME;
-    if (v6)
-        flags |= MHD_USE_IPv6;
-    size_t memory = (size_t)cfg->http.max_header_bytes + HTTP_CONNECTION_MEMORY_EXTRA;
-    /* The logger comes first so that MHD reports problems with the later options through it. */
-    struct MHD_OptionItem options[] = {
-        {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, s},
-        {MHD_OPTION_LISTEN_SOCKET, fd, NULL},
-        {MHD_OPTION_THREAD_POOL_SIZE, threads > 1 ? (intptr_t)threads : 0, NULL},
-        {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)cfg->http.max_connections, NULL},
-        {MHD_OPTION_PER_IP_CONNECTION_LIMIT, (intptr_t)cfg->http.max_connections_per_ip, NULL},
-        {MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)cfg->http.idle_timeout_s, NULL},
-        {MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)memory, NULL},
-        {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)raw_unescape, NULL},
-        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s},
-        {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, s},
-        {MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL},
-        {MHD_OPTION_END, 0, NULL},
-    };
-    s->daemon =
-        MHD_start_daemon(flags, 0, NULL, NULL, on_access, s, MHD_OPTION_ARRAY, options, MHD_OPTION_END);
-    if (!s->daemon) {
-        rc = err_set(FLOE_EIO, "http.listen %s: libmicrohttpd could not start (see the messages above)",
-                     cfg->http.listen);
+    if ((rc = start_daemon(s, fd, v6, on_access, "http.listen", cfg->http.listen, &cfg->http.tls, &s->daemon)))
         goto out;
-    }
     fd = -1; /* the daemon owns the listening socket now */
+    if (cfg->s3.enabled) {
+        int s3_v6 = 0;
+        if ((rc = s3_api_create(s, &s->s3)) ||
+            (rc = open_listener(cfg, "s3.listen", cfg->s3.listen, cfg->s3.listen_host, cfg->s3.listen_port, &fd,
+                                &s->s3_port, &s3_v6)) ||
+            (rc = start_daemon(s, fd, s3_v6, on_access_s3, "s3.listen", cfg->s3.listen, &cfg->s3.tls, &s->s3_daemon)))
+            goto out;
+        fd = -1;
+    }
     if (s->token_count == 0)
         http_log(s, 1, "http: no tokens configured: every client that can connect to %s may read and write",
                  cfg->http.listen);
@@ -1114,7 +1175,10 @@ out:
     if (fd >= 0)
         close(fd);
     if (s) {
+        if (s->daemon)
+            MHD_stop_daemon(s->daemon);
         pool_stop(s);
+        s3_api_destroy(s->s3);
         budget_stop(&s->responses);
         budget_destroy(&s->responses);
         key_locks_destroy(s);
@@ -1130,6 +1194,11 @@ uint16_t http_server_port(const http_server *s)
     return s->port;
 }
 
+uint16_t http_server_s3_port(const http_server *s)
+{
+    return s->s3_daemon ? s->s3_port : 0;
+}
+
 void http_server_stop(http_server *s)
 {
     if (!s)
@@ -1138,6 +1207,9 @@ void http_server_stop(http_server *s)
     MHD_socket fd = MHD_quiesce_daemon(s->daemon);
     if (fd != MHD_INVALID_SOCKET)
         close(fd);
+    if (s->s3_daemon && (fd = MHD_quiesce_daemon(s->s3_daemon)) != MHD_INVALID_SOCKET)
+        close(fd);
+    s3_api_stop(s->s3); /* its reclaimer of abandoned uploads */
     /* GETs waiting for room in the response budget get their 503 now rather than at the end of
      * the grace period (as does any GET that would wait from now on). */
     budget_stop(&s->responses);
@@ -1154,6 +1226,9 @@ void http_server_stop(http_server *s)
      * Responses MHD frees while it stops give their room back to the budget, destroyed last. */
     pool_stop(s);
     MHD_stop_daemon(s->daemon);
+    if (s->s3_daemon)
+        MHD_stop_daemon(s->s3_daemon);
+    s3_api_destroy(s->s3);
     budget_destroy(&s->responses);
     key_locks_destroy(s);
     pthread_cond_destroy(&s->work_cv);

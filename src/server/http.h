@@ -21,6 +21,8 @@ int http_server_start(floe_t *db, const floe_config *cfg, http_server **out);
 
 /* The TCP port the server listens on (the real one when the config asked for port 0). */
 uint16_t http_server_port(const http_server *s);
+/* The S3 API's port (s3.listen), 0 when it is off. */
+uint16_t http_server_s3_port(const http_server *s);
 
 /* Stops accepting connections, lets requests in flight finish for up to
  * cfg->http.shutdown_grace_s seconds, closes every connection, joins the worker threads and frees

@@ -25,6 +25,9 @@
 #include "http_parse.h"
 #include "metrics.h"
 
+/* Room for an ETag with its quotes: 32 hex digits, or the S3 multipart form "<hex>-<parts>". */
+#define HTTP_ETAG_BYTES 80
+
 /* Ceiling for any JSON or text answer the server builds (a list of list_max_keys long keys). */
 #define HTTP_MAX_ANSWER_BYTES (256u * 1024 * 1024)
 /* A PUT over max_object_bytes sent without Expect: 100-continue is read and dropped up to this
@@ -41,19 +44,20 @@ enum route {
     R_METRICS,
     R_HEALTHZ,
     R_READYZ,
+    R_S3, /* every request of the S3 API's listener */
     R_UNKNOWN,
     R_COUNT
 };
-static const char *const route_label[R_COUNT] = {"/v1/objects/{key}", "/v1/objects", "/v1/flush",
-                                                 "/v1/compact",       "/v1/stats",   "/metrics",
-                                                 "/healthz",          "/readyz",     "other"};
+static const char *const route_label[R_COUNT] = {"/v1/objects/{key}", "/v1/objects", "/v1/flush", "/v1/compact",
+                                                 "/v1/stats",         "/metrics",    "/healthz",  "/readyz",
+                                                 "s3",                "other"};
 
 enum method { M_GET, M_HEAD, M_PUT, M_DELETE, M_POST, M_OTHER, M_COUNT };
 static const char *const method_label[M_COUNT] = {"GET", "HEAD", "PUT", "DELETE", "POST", "other"};
 
 /* The statuses the server answers with; anything else is counted under "other". */
-static const int status_codes[] = {200, 201, 204, 206, 304, 400, 401, 403, 404, 405,
-                                   411, 412, 413, 414, 416, 431, 500, 503, 0};
+static const int status_codes[] = {200, 201, 204, 206, 304, 400, 401, 403, 404, 405, 409,
+                                   411, 412, 413, 414, 416, 431, 500, 501, 503, 0};
 
 /* PUT and DELETE of a key take the key's stripe of these locks around their floe_writer_commit or
  * floe_delete: shared when unconditional, exclusive when their preconditions must be checked
@@ -62,11 +66,17 @@ static const int status_codes[] = {200, 201, 204, 206, 304, 400, 401, 403, 404, 
 #define HTTP_KEY_LOCK_STRIPES 64
 #define STATUS_SLOTS ((int)(sizeof status_codes / sizeof status_codes[0]))
 
+struct s3_api; /* s3api.h */
+
 struct http_server {
     floe_t *db;             /* borrowed */
     const floe_config *cfg; /* borrowed */
     struct MHD_Daemon *daemon;
     uint16_t port;
+    /* the S3 API's listener (s3.listen; NULL when off) and its state */
+    struct MHD_Daemon *s3_daemon;
+    uint16_t s3_port;
+    struct s3_api *s3;
     size_t token_count;
     unsigned char token_digest[CONFIG_MAX_TOKENS][SHA256_DIGEST_LENGTH];
     config_access token_access[CONFIG_MAX_TOKENS];
@@ -100,7 +110,7 @@ struct http_server {
     int key_locks_ready;
 };
 
-enum work_op { WORK_PUT, WORK_PUT_PIECE, WORK_DELETE, WORK_DELETE_PREFIX, WORK_FLUSH, WORK_COMPACT };
+enum work_op { WORK_PUT, WORK_PUT_PIECE, WORK_DELETE, WORK_DELETE_PREFIX, WORK_FLUSH, WORK_COMPACT, WORK_S3 };
 enum { WORK_NONE, WORK_QUEUED, WORK_DONE };
 
 /* Why a PUT whose body is still arriving will be refused once it has (its body is read and dropped
@@ -114,8 +124,11 @@ enum put_refusal {
 };
 
 /* One request's state, from the handler's first call to the completion callback. */
+struct s3_req; /* s3api.h */
+
 typedef struct http_req {
     http_server *srv;
+    struct s3_req *s3; /* an S3 API request's state (s3api.c), NULL for /v1; freed in on_completed */
     uint64_t start_ns;
     enum route route;
     enum method method;
@@ -170,7 +183,7 @@ typedef struct http_req {
     char key[FLOE_MAX_KEY_BYTES + 1];
     char content_type[FLOE_MAX_CONTENT_TYPE_BYTES + 1];
     char work_error[512];
-    char work_etag[48];     /* the ETag the failed precondition was checked against; "" for none */
+    char work_etag[HTTP_ETAG_BYTES]; /* the ETag the failed precondition was checked against; "" for none */
     char work_modified[40]; /* and the Last-Modified; "" when unknown */
     unsigned char user_meta[FLOE_MAX_USER_META_BYTES];
 } http_req;
@@ -193,8 +206,8 @@ enum MHD_Result http_queue(http_req *r, struct MHD_Connection *c, int status, st
 struct MHD_Response *http_text_response(buf_t *b, const char *content_type, size_t *len);
 /* A JSON error answer {"error":{"code":code,"message":...}}, for callers that add headers before
  * queueing it; NULL when out of memory. */
-struct MHD_Response *http_error_response(const char *code, size_t *len, const char *fmt, ...)
-    FLOE_PRINTF(3, 4);
+struct MHD_Response *http_error_response(http_req *r, const char *code, size_t *len, const char *fmt, ...)
+    FLOE_PRINTF(4, 5);
 /* Queues a JSON error answer with status. */
 enum MHD_Result http_respond_error(http_req *r, struct MHD_Connection *c, int status, const char *code,
                                    const char *fmt, ...) FLOE_PRINTF(5, 6);
@@ -231,7 +244,18 @@ enum MHD_Result http_finish_put(http_req *r, struct MHD_Connection *c);
  * the write may go on; otherwise the writer has been aborted and r says why (work_rc, or
  * digest_failed). */
 int http_put_write_piece(http_req *r);
+/* The second half of http_begin_put, after the headers were read (r->body_expected, content type,
+ * user metadata and digests set): the early preconditions, the body's room, and the writer of
+ * r->key. For the S3 API's PutObject and UploadPart. */
+enum MHD_Result http_put_start(http_req *r, struct MHD_Connection *c);
+/* Decodes a digest header into n bytes: base64 (with padding), or for hex_too also 2n hex digits.
+ * 0, or -1 if it is neither. */
+int http_decode_digest(const char *h, unsigned char *out, size_t n, int hex_too);
 int http_put_check_digests(http_req *r);
+/* On a pool thread: the commit of r's PUT (or the delete of a DELETE) with its preconditions, under
+ * the key's stripe lock (http.c invariant 5). Returns as the floe_* call; a failed precondition
+ * returns 0 with r->work_precondition set and writes nothing. */
+int http_write_object(http_req *r);
 /* Frees what a PUT holds: aborts a writer not committed (an upload cut short), its stage and hash,
  * and gives back its room under http.max_body_bytes_in_flight. Returns 1 if a writer was aborted. */
 int http_put_release(http_req *r);
@@ -267,8 +291,10 @@ enum MHD_Result http_respond_precondition_failed_as(http_req *r, struct MHD_Conn
 /* The ETag of an object version, quotes included, into buf (at least HTTP_ETAG_BYTES): the hex MD5 of
  * its bytes when the store knows it (objects written with floe_writer_*, S3's convention), else
  * the hex sequence number (values written with floe_put, or by a floe before MD5s). */
-#define HTTP_ETAG_BYTES 40
 void http_format_etag(char *buf, size_t cap, int md5_known, const unsigned char md5[16], uint64_t seq);
+/* The ETag r's API gives version v: http_format_etag's, or for the S3 API the multipart form of an
+ * object a CompleteMultipartUpload made. */
+void http_value_etag(const http_req *r, const floe_value *v, char *buf, size_t cap);
 /* An IMF-fixdate of a write time in unix milliseconds, for Last-Modified; "" when the time is unknown
  * (0). cap must be at least 30. */
 void http_format_date(char *buf, size_t cap, uint64_t unix_ms);

@@ -117,6 +117,8 @@ enum http_put_length http_put_length_check(const char *content_length, const cha
  * <name> NUL <value> NUL, names lower-cased, in the order the headers came, and sent back as the same
  * headers by GET and HEAD. */
 #define HTTP_META_PREFIX "x-floe-meta-"
+/* The most bytes of user metadata a request may send (the blob http_meta_add builds), as S3 allows. */
+#define HTTP_MAX_USER_META_BYTES 2048
 enum http_meta_result {
     HTTP_META_NOT_META = 0, /* the header is not x-floe-meta-*: nothing added */
     HTTP_META_ADDED,

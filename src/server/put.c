@@ -35,6 +35,7 @@
 #include <strings.h>
 
 #include "clock.h"
+#include "s3api.h"
 
 /* libmicrohttpd hands a body over in pieces no larger than its connection buffer (a few KiB past
  * http.max_header_bytes); a piece that must go to a pool thread is copied, up to this size. A
@@ -71,9 +72,7 @@ enum http_put_length http_put_length_check(const char *content_length, const cha
     return HTTP_PUT_LENGTH_OK;
 }
 
-/* Decodes a digest header of n bytes: standard base64 (with its padding), or for SHA-256 also 2n
- * hex digits. 0, or -1 if it is neither. */
-static int decode_digest(const char *h, unsigned char *out, size_t n, int hex_too)
+int http_decode_digest(const char *h, unsigned char *out, size_t n, int hex_too)
 {
     size_t len = strlen(h);
     if (hex_too && len == 2 * n) {
@@ -109,7 +108,7 @@ static int read_digest_headers(http_req *r, struct MHD_Connection *c, enum MHD_R
 {
     const char *md5 = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-MD5");
     const char *sha = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "x-floe-checksum-sha256");
-    if (md5 && decode_digest(md5, r->want_md5, sizeof r->want_md5, 0) < 0) {
+    if (md5 && http_decode_digest(md5, r->want_md5, sizeof r->want_md5, 0) < 0) {
         *ret = http_respond_error(r, c, 400, "invalid_digest",
                                   "Content-MD5 must be the base64 of a 16-byte digest");
         return -1;
@@ -117,7 +116,7 @@ static int read_digest_headers(http_req *r, struct MHD_Connection *c, enum MHD_R
     r->has_want_md5 = md5 != NULL;
     if (!sha)
         return 0;
-    if (decode_digest(sha, r->want_sha256, sizeof r->want_sha256, 1) < 0) {
+    if (http_decode_digest(sha, r->want_sha256, sizeof r->want_sha256, 1) < 0) {
         *ret = http_respond_error(r, c, 400, "invalid_digest",
                                   "x-floe-checksum-sha256 must be the base64 (or hex) of a 32-byte digest");
         return -1;
@@ -140,7 +139,7 @@ static enum MHD_Result collect_meta(void *cls, enum MHD_ValueKind kind, const ch
 {
     struct meta_ctx *m = cls;
     enum http_meta_result res =
-        http_meta_add(m->r->user_meta, sizeof m->r->user_meta, &m->r->user_meta_len, key, value);
+        http_meta_add(m->r->user_meta, HTTP_MAX_USER_META_BYTES, &m->r->user_meta_len, key, value);
     if (res == HTTP_META_NOT_META || res == HTTP_META_ADDED)
         return MHD_YES;
     m->bad = res;
@@ -178,7 +177,7 @@ static int read_user_meta(http_req *r, struct MHD_Connection *c, enum MHD_Result
         *ret = http_respond_error(r, c, 400, "metadata_too_large",
                                   "the x-floe-meta-* headers take more than %d bytes (each name and value "
                                   "counts its length plus one), at %s",
-                                  FLOE_MAX_USER_META_BYTES, m.bad_name);
+                                  HTTP_MAX_USER_META_BYTES, m.bad_name);
         break;
     }
     return -1;
@@ -271,7 +270,7 @@ static int reserve_body(http_req *r, struct MHD_Connection *c, enum MHD_Result *
         atomic_fetch_sub(&s->body_bytes_reserved, hold);
         size_t elen = 0;
         struct MHD_Response *resp =
-            http_error_response("busy", &elen,
+            http_error_response(r, "busy", &elen,
                                 "too many uploads in flight (%" PRIu64
                                 " bytes buffered, http.max_body_bytes_in_flight %" PRIu64 "): retry soon",
                                 prev, cap);
@@ -286,12 +285,18 @@ static int reserve_body(http_req *r, struct MHD_Connection *c, enum MHD_Result *
 
 enum MHD_Result http_begin_put(http_req *r, struct MHD_Connection *c)
 {
-    http_server *s = r->srv;
     enum MHD_Result ret = MHD_NO;
     uint64_t len = 0;
     if (!check_put_headers(r, c, &len, &ret))
         return ret;
     r->body_expected = len;
+    return http_put_start(r, c);
+}
+
+enum MHD_Result http_put_start(http_req *r, struct MHD_Connection *c)
+{
+    http_server *s = r->srv;
+    enum MHD_Result ret = MHD_NO;
     if (!check_preconditions_early(r, c, &ret) || !reserve_body(r, c, &ret))
         return ret;
     floe_object_meta meta = {.content_type = r->has_content_type ? r->content_type : NULL,
@@ -438,6 +443,8 @@ int http_put_check_digests(http_req *r)
             CRYPTO_memcmp(got, r->want_sha256, got_len) != 0)
             r->digest_failed = 2;
     }
+    if (!r->digest_failed && r->s3)
+        r->digest_failed = s3_check_digests(r); /* x-amz-content-sha256 and x-amz-checksum-* */
     if (r->digest_failed) {
         floe_writer_abort(r->writer);
         r->writer = NULL;

@@ -17,6 +17,8 @@
 #include <strings.h>
 #include <time.h>
 
+#include "s3api.h"
+
 #include "clock.h"
 
 void http_format_etag(char *buf, size_t cap, int md5_known, const unsigned char md5[16], uint64_t seq)
@@ -35,6 +37,13 @@ void http_format_etag(char *buf, size_t cap, int md5_known, const unsigned char 
     text[33] = '"';
     text[34] = '\0';
     snprintf(buf, cap, "%s", text);
+}
+
+void http_value_etag(const http_req *r, const floe_value *v, char *buf, size_t cap)
+{
+    if (r->s3 && s3_multipart_etag(v, buf, cap))
+        return;
+    http_format_etag(buf, cap, v->md5_known, v->md5, v->seq);
 }
 
 /* An IMF-fixdate (RFC 9110 section 5.6.7, "Sun, 06 Nov 1994 08:49:37 GMT") of a write time in unix
@@ -146,7 +155,7 @@ int http_write_preconditions(http_req *r)
         return rc;
     char etag[HTTP_ETAG_BYTES] = "";
     if (rc == 0)
-        http_format_etag(etag, sizeof etag, v.md5_known, v.md5, v.seq);
+        http_value_etag(r, &v, etag, sizeof etag);
     const char *decided_by = NULL;
     uint64_t v_write_ms = v.write_ms;
     enum http_precondition pc = http_preconditions_evaluate(
@@ -720,6 +729,8 @@ enum MHD_Result http_handle_health(http_req *r, struct MHD_Connection *c, int re
 /* Answers a request whose write the pool finished. */
 enum MHD_Result http_respond_work(http_req *r, struct MHD_Connection *c)
 {
+    if (r->s3)
+        return s3_respond_work(r, c);
     if (r->work_precondition)
         return http_respond_precondition_failed(r, c);
     if (r->work_rc != 0)

@@ -80,8 +80,15 @@ int cli_serve(int argc, char **argv)
     char abs_dir[PATH_MAX];
     const char *shown = realpath(cfg->data_dir, abs_dir) ? abs_dir : cfg->data_dir;
     int v6 = strchr(cfg->http.listen_host, ':') != NULL;
-    fprintf(stderr, "floe: serving data_dir=%s on http://%s%s%s:%u\n", shown, v6 ? "[" : "",
+    fprintf(stderr, "floe: serving data_dir=%s on %s://%s%s%s:%u\n", shown, cfg->http.tls.enabled ? "https" : "http",
+            v6 ? "[" : "",
             cfg->http.listen_host, v6 ? "]" : "", http_server_port(srv));
+    if (http_server_s3_port(srv)) {
+        int s3_v6 = strchr(cfg->s3.listen_host, ':') != NULL;
+        fprintf(stderr, "floe: S3 API on %s://%s%s%s:%u (region %s)\n", cfg->s3.tls.enabled ? "https" : "http",
+                s3_v6 ? "[" : "", cfg->s3.listen_host,
+                s3_v6 ? "]" : "", http_server_s3_port(srv), cfg->s3.region);
+    }
     fflush(stderr);
 
     int sig = 0;

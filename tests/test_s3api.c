@@ -1,0 +1,606 @@
+/* The S3 API of floe serve (issue 12), driven over real sockets with SigV4-signed requests (libcurl's
+ * signer): buckets, objects and their metadata, authentication and its refusals, digests and
+ * checksums, lists and their pages, multipart uploads, copies, batch deletes, and S3's XML errors.
+ * The real clients' sessions (AWS CLI, boto3, rclone, s3cmd, restic, the JavaScript SDK) are in
+ * tests/s3_clients/. */
+#include <check.h>
+#include <curl/curl.h>
+#include <inttypes.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "http_client.h"
+#include "testutil.h"
+
+#define AK "floetestkey"
+#define SK "floetestsecret1"
+#define RO_AK "floereader"
+#define RO_SK "floereadersecret"
+#define MIB (1024u * 1024)
+
+static tu_server srv;
+static char s3base[64];
+
+static void wait_s3_port(void)
+{
+    for (int i = 0; i < 3000; i++) {
+        char *log = tu_server_log(&srv, srv.starts);
+        const char *at = strstr(log, "S3 API on http://127.0.0.1:");
+        int port = at ? atoi(at + strlen("S3 API on http://127.0.0.1:")) : 0;
+        free(log);
+        if (port > 0) {
+            snprintf(s3base, sizeof s3base, "http://127.0.0.1:%d", port);
+            return;
+        }
+        clock_sleep_ms(10);
+    }
+    ck_abort_msg("floe serve did not log its S3 port");
+}
+
+static void server_up(void)
+{
+    curl_global_init(CURL_GLOBAL_ALL);
+    tu_server_config(&srv, "\"max_object_bytes\": 67108864, \"max_body_bytes_in_flight\": 67108864",
+                     "\"object\": {\"chunk_bytes\": 1048576}, "
+                     "\"s3\": {\"listen\": \"127.0.0.1:0\", \"credentials\": ["
+                     "{\"access_key\": \"" AK "\", \"secret_key\": \"" SK "\", \"access\": \"write\"},"
+                     "{\"access_key\": \"" RO_AK "\", \"secret_key\": \"" RO_SK "\", \"access\": \"read\"}]}");
+    tu_server_start(&srv);
+    wait_s3_port();
+}
+
+static void server_down(void)
+{
+    tu_server_destroy(&srv);
+}
+
+static void restart(void)
+{
+    ck_assert_int_eq(tu_server_stop(&srv), 0);
+    tu_server_start(&srv);
+    wait_s3_port();
+}
+
+static resp *s3(const char *method, const char *path, const char *const *headers, const void *body, long len)
+{
+    return tu_s3(s3base, AK, SK, method, path, headers, body, len, NULL);
+}
+
+static long status_of(const char *method, const char *path, const char *const *headers, const void *body, long len)
+{
+    resp *r = s3(method, path, headers, body, len);
+    long st = r->status;
+    if (st >= 300)
+        fprintf(stderr, "%s %s: %ld %s\n", method, path, st, r->body);
+    tu_resp_free(r);
+    return st;
+}
+
+static void md5_hex(const void *p, size_t n, char out[33])
+{
+    unsigned char d[16];
+    unsigned int dl = 0;
+    EVP_Digest(p, n, d, &dl, EVP_md5(), NULL);
+    for (int i = 0; i < 16; i++)
+        sprintf(out + 2 * i, "%02x", d[i]);
+}
+
+/* ---- buckets ------------------------------------------------------------------------------------ */
+
+START_TEST(s3_bucket_lifecycle_and_its_errors)
+{
+    resp *r = s3("GET", "/", NULL, NULL, -1);
+    ck_assert_int_eq(r->status, 200);
+    ck_assert_ptr_nonnull(strstr(r->body, "<ListAllMyBucketsResult"));
+    ck_assert_ptr_null(strstr(r->body, "<Bucket>"));
+    tu_resp_free(r);
+
+    ck_assert_int_eq(status_of("PUT", "/alpha", NULL, NULL, -1), 200);
+    r = s3("PUT", "/alpha", NULL, NULL, -1);
+    tu_assert_s3_error(r, 409, "BucketAlreadyOwnedByYou");
+    tu_resp_free(r);
+    r = s3("PUT", "/Not_Valid", NULL, NULL, -1);
+    tu_assert_s3_error(r, 400, "InvalidBucketName");
+    tu_resp_free(r);
+    ck_assert_int_eq(status_of("HEAD", "/alpha", NULL, NULL, -1), 200);
+    r = s3("HEAD", "/nosuch", NULL, NULL, -1);
+    tu_assert_s3_error(r, 404, "NoSuchBucket");
+    tu_resp_free(r);
+    r = s3("GET", "/nosuch/key", NULL, NULL, -1);
+    tu_assert_s3_error(r, 404, "NoSuchBucket");
+    ck_assert_str_eq(tu_xml_get(r->body, "Resource"), "/nosuch/key");
+    tu_resp_free(r);
+    r = s3("GET", "/alpha?location", NULL, NULL, -1);
+    ck_assert_int_eq(r->status, 200);
+    ck_assert_ptr_nonnull(strstr(r->body, "<LocationConstraint"));
+    tu_resp_free(r);
+
+    ck_assert_int_eq(status_of("PUT", "/alpha/k", NULL, "v", 1), 200);
+    r = s3("DELETE", "/alpha", NULL, NULL, -1);
+    tu_assert_s3_error(r, 409, "BucketNotEmpty");
+    tu_resp_free(r);
+    ck_assert_int_eq(status_of("DELETE", "/alpha/k", NULL, NULL, -1), 204);
+    ck_assert_int_eq(status_of("PUT", "/beta", NULL, NULL, -1), 200);
+    ck_assert_int_eq(status_of("DELETE", "/alpha", NULL, NULL, -1), 204);
+    r = s3("HEAD", "/alpha", NULL, NULL, -1);
+    tu_assert_s3_error(r, 404, "NoSuchBucket");
+    tu_resp_free(r);
+
+    restart(); /* buckets are records of the store */
+    r = s3("GET", "/", NULL, NULL, -1);
+    ck_assert_ptr_nonnull(strstr(r->body, "<Name>beta</Name>"));
+    ck_assert_ptr_null(strstr(r->body, "<Name>alpha</Name>"));
+    tu_resp_free(r);
+    /* The /v1 API never sees the bucket records. */
+    r = tu_http(srv.base, "GET", "/v1/objects", NULL, NULL, -1, 0);
+    ck_assert_int_eq(r->status, 200);
+    ck_assert_ptr_null(strstr(r->body, "beta"));
+    tu_resp_free(r);
+}
+END_TEST
+
+/* ---- objects ------------------------------------------------------------------------------------ */
+
+START_TEST(s3_object_round_trip_with_metadata_ranges_and_conditions)
+{
+    ck_assert_int_eq(status_of("PUT", "/photos", NULL, NULL, -1), 200);
+    const char body[] = "the quick brown fox jumps over the lazy dog";
+    char md5[33], etag[40];
+    md5_hex(body, sizeof body - 1, md5);
+    snprintf(etag, sizeof etag, "\"%s\"", md5);
+    const char *h[] = {"Content-Type: text/plain", "x-amz-meta-Color: blue", "x-amz-meta-owner: ann",
+                       "Content-Disposition: attachment; filename=\"fox.txt\"", "Cache-Control: max-age=60", NULL};
+    resp *r = s3("PUT", "/photos/a%20dir/fox.txt", h, body, (long)sizeof body - 1);
+    ck_assert_int_eq(r->status, 200);
+    ck_assert_str_eq(tu_resp_header(r, "ETag"), etag);
+    tu_resp_free(r);
+
+    r = s3("GET", "/photos/a%20dir/fox.txt", NULL, NULL, -1);
+    ck_assert_int_eq(r->status, 200);
+    ck_assert_str_eq(r->body, body);
+    ck_assert_str_eq(tu_resp_header(r, "ETag"), etag);
+    ck_assert_str_eq(tu_resp_header(r, "Content-Type"), "text/plain");
+    ck_assert_str_eq(tu_resp_header(r, "x-amz-meta-color"), "blue");
+    ck_assert_str_eq(tu_resp_header(r, "x-amz-meta-owner"), "ann");
+    ck_assert_str_eq(tu_resp_header(r, "Content-Disposition"), "attachment; filename=\"fox.txt\"");
+    ck_assert_str_eq(tu_resp_header(r, "Cache-Control"), "max-age=60");
+    ck_assert_ptr_nonnull(tu_resp_header(r, "Last-Modified"));
+    tu_resp_free(r);
+
+    r = s3("HEAD", "/photos/a%20dir/fox.txt", NULL, NULL, -1);
+    ck_assert_int_eq(r->status, 200);
+    ck_assert_str_eq(tu_resp_header(r, "Content-Length"), "43");
+    ck_assert_str_eq(tu_resp_header(r, "x-amz-meta-color"), "blue");
+    tu_resp_free(r);
+
+    const char *range[] = {"Range: bytes=4-8", NULL};
+    r = s3("GET", "/photos/a%20dir/fox.txt", range, NULL, -1);
+    ck_assert_int_eq(r->status, 206);
+    ck_assert_str_eq(r->body, "quick");
+    tu_resp_free(r);
+    const char *bad_range[] = {"Range: bytes=100-200", NULL};
+    r = s3("GET", "/photos/a%20dir/fox.txt", bad_range, NULL, -1);
+    tu_assert_s3_error(r, 416, "InvalidRange");
+    tu_resp_free(r);
+
+    char inm[80], im[80];
+    snprintf(inm, sizeof inm, "If-None-Match: %s", etag);
+    snprintf(im, sizeof im, "If-Match: \"0123\"");
+    const char *c1[] = {inm, NULL}, *c2[] = {im, NULL};
+    ck_assert_int_eq(status_of("GET", "/photos/a%20dir/fox.txt", c1, NULL, -1), 304);
+    r = s3("GET", "/photos/a%20dir/fox.txt", c2, NULL, -1);
+    tu_assert_s3_error(r, 412, "PreconditionFailed");
+    tu_resp_free(r);
+    const char *create_only[] = {"If-None-Match: *", NULL};
+    r = s3("PUT", "/photos/a%20dir/fox.txt", create_only, "x", 1);
+    tu_assert_s3_error(r, 412, "PreconditionFailed");
+    tu_resp_free(r);
+
+    r = s3("GET", "/photos/a%20dir/fox.txt?response-content-type=application/x-fox&response-cache-control=no-cache",
+           NULL, NULL, -1);
+    ck_assert_str_eq(tu_resp_header(r, "Content-Type"), "application/x-fox");
+    ck_assert_str_eq(tu_resp_header(r, "Cache-Control"), "no-cache");
+    tu_resp_free(r);
+
+    /* The bucket is a prefix of the store: /v1 reads the same object under "photos/". */
+    r = tu_http(srv.base, "GET", "/v1/objects/photos/a%20dir/fox.txt", NULL, NULL, -1, 0);
+    ck_assert_int_eq(r->status, 200);
+    ck_assert_str_eq(r->body, body);
+    tu_resp_free(r);
+
+    r = s3("GET", "/photos/missing", NULL, NULL, -1);
+    tu_assert_s3_error(r, 404, "NoSuchKey");
+    ck_assert_str_eq(tu_xml_get(r->body, "Resource"), "/photos/missing");
+    tu_resp_free(r);
+    ck_assert_int_eq(status_of("DELETE", "/photos/a%20dir/fox.txt", NULL, NULL, -1), 204);
+    ck_assert_int_eq(status_of("DELETE", "/photos/a%20dir/fox.txt", NULL, NULL, -1), 204); /* S3: still 204 */
+    r = s3("HEAD", "/photos/a%20dir/fox.txt", NULL, NULL, -1);
+    ck_assert_int_eq(r->status, 404);
+    tu_resp_free(r);
+}
+END_TEST
+
+/* ---- authentication ----------------------------------------------------------------------------- */
+
+START_TEST(s3_requests_without_a_valid_signature_are_refused)
+{
+    ck_assert_int_eq(status_of("PUT", "/auth", NULL, NULL, -1), 200);
+    ck_assert_int_eq(status_of("PUT", "/auth/k", NULL, "v", 1), 200);
+    resp *r = tu_s3(s3base, AK, NULL, "GET", "/auth/k", NULL, NULL, -1, NULL); /* anonymous */
+    tu_assert_s3_error(r, 403, "AccessDenied");
+    tu_resp_free(r);
+    r = tu_s3(s3base, AK, "wrongsecret", "GET", "/auth/k", NULL, NULL, -1, NULL);
+    tu_assert_s3_error(r, 403, "SignatureDoesNotMatch");
+    tu_resp_free(r);
+    r = tu_s3(s3base, "nobodykey", SK, "GET", "/auth/k", NULL, NULL, -1, NULL);
+    tu_assert_s3_error(r, 403, "InvalidAccessKeyId");
+    tu_resp_free(r);
+    /* Anonymous writes store nothing. */
+    r = tu_s3(s3base, AK, NULL, "PUT", "/auth/anon", NULL, "x", 1, NULL);
+    ck_assert_int_eq(r->status, 403);
+    tu_resp_free(r);
+    r = s3("GET", "/auth/anon", NULL, NULL, -1);
+    ck_assert_int_eq(r->status, 404);
+    tu_resp_free(r);
+    /* A read-only key reads, and may not write. */
+    r = tu_s3(s3base, RO_AK, RO_SK, "GET", "/auth/k", NULL, NULL, -1, NULL);
+    ck_assert_int_eq(r->status, 200);
+    tu_resp_free(r);
+    r = tu_s3(s3base, RO_AK, RO_SK, "PUT", "/auth/k", NULL, "w", 1, NULL);
+    tu_assert_s3_error(r, 403, "AccessDenied");
+    tu_resp_free(r);
+    r = tu_s3(s3base, RO_AK, RO_SK, "DELETE", "/auth/k", NULL, NULL, -1, NULL);
+    tu_assert_s3_error(r, 403, "AccessDenied");
+    tu_resp_free(r);
+    /* What floe does not implement says so; it never answers a wrong 200. */
+    r = s3("GET", "/auth?acl", NULL, NULL, -1);
+    tu_assert_s3_error(r, 501, "NotImplemented");
+    tu_resp_free(r);
+    r = s3("PUT", "/auth/k?tagging", NULL, "<Tagging/>", 10);
+    tu_assert_s3_error(r, 501, "NotImplemented");
+    tu_resp_free(r);
+}
+END_TEST
+
+/* ---- digests and checksums ---------------------------------------------------------------------- */
+
+START_TEST(s3_a_body_that_does_not_match_its_digest_stores_nothing)
+{
+    ck_assert_int_eq(status_of("PUT", "/dig", NULL, NULL, -1), 200);
+    const char *bad_md5[] = {"Content-MD5: AAAAAAAAAAAAAAAAAAAAAA==", NULL};
+    resp *r = s3("PUT", "/dig/a", bad_md5, "hello", 5);
+    tu_assert_s3_error(r, 400, "BadDigest");
+    tu_resp_free(r);
+    const char *bad_b64[] = {"Content-MD5: not-base64", NULL};
+    r = s3("PUT", "/dig/a", bad_b64, "hello", 5);
+    tu_assert_s3_error(r, 400, "InvalidDigest");
+    tu_resp_free(r);
+    r = tu_s3(s3base, AK, SK, "PUT", "/dig/a", NULL, "hello", 5,
+              "0000000000000000000000000000000000000000000000000000000000000000");
+    tu_assert_s3_error(r, 400, "XAmzContentSHA256Mismatch");
+    tu_resp_free(r);
+    /* CRC32 of "hello" is 0x3610a686: NhCmhg== */
+    const char *bad_crc[] = {"x-amz-checksum-crc32: AAAAAA==", NULL};
+    r = s3("PUT", "/dig/a", bad_crc, "hello", 5);
+    tu_assert_s3_error(r, 400, "BadDigest");
+    tu_resp_free(r);
+    r = s3("GET", "/dig/a", NULL, NULL, -1);
+    tu_assert_s3_error(r, 404, "NoSuchKey"); /* none of them stored anything */
+    tu_resp_free(r);
+
+    const char *good[] = {"x-amz-checksum-crc32: NhCmhg==", "Content-MD5: XUFAKrxLKna5cZ2REBfFkg==", NULL};
+    r = s3("PUT", "/dig/a", good, "hello", 5);
+    ck_assert_int_eq(r->status, 200);
+    ck_assert_str_eq(tu_resp_header(r, "x-amz-checksum-crc32"), "NhCmhg==");
+    tu_resp_free(r);
+    const char *mode[] = {"x-amz-checksum-mode: ENABLED", NULL};
+    r = s3("GET", "/dig/a", mode, NULL, -1);
+    ck_assert_int_eq(r->status, 200);
+    ck_assert_str_eq(r->body, "hello");
+    ck_assert_str_eq(tu_resp_header(r, "x-amz-checksum-crc32"), "NhCmhg==");
+    tu_resp_free(r);
+    r = s3("GET", "/dig/a", NULL, NULL, -1); /* only when asked */
+    ck_assert_ptr_null(tu_resp_header(r, "x-amz-checksum-crc32"));
+    tu_resp_free(r);
+}
+END_TEST
+
+/* ---- lists -------------------------------------------------------------------------------------- */
+
+/* Follows ListObjectsV2 pages of max_keys with delimiter (may be NULL); returns every Key and
+ * Prefix seen, joined by '|'. */
+static char *list_all(const char *bucket, int max_keys, const char *delimiter, int v2)
+{
+    char *seen = calloc(1, 65536);
+    char token[2048] = "";
+    for (int page = 0; page < 1000; page++) {
+        char path[4096];
+        int n = snprintf(path, sizeof path, "/%s?%smax-keys=%d", bucket, v2 ? "list-type=2&" : "", max_keys);
+        if (delimiter)
+            n += snprintf(path + n, sizeof path - (size_t)n, "&delimiter=%s", delimiter);
+        if (token[0]) {
+            char *enc = curl_easy_escape(NULL, token, 0);
+            n += snprintf(path + n, sizeof path - (size_t)n, "&%s=%s", v2 ? "continuation-token" : "marker", enc);
+            curl_free(enc);
+        }
+        resp *r = s3("GET", path, NULL, NULL, -1);
+        ck_assert_msg(r->status == 200, "%s: %ld %s", path, r->status, r->body);
+        for (const char *p = r->body; (p = strstr(p, "<Key>")) != NULL; p++) {
+            const char *e = strstr(p, "</Key>");
+            strncat(seen, p + 5, (size_t)(e - p - 5));
+            strcat(seen, "|");
+        }
+        for (const char *p = r->body; (p = strstr(p, "<CommonPrefixes><Prefix>")) != NULL; p++) {
+            const char *s = p + strlen("<CommonPrefixes><Prefix>");
+            const char *e = strstr(s, "</Prefix>");
+            strncat(seen, s, (size_t)(e - s));
+            strcat(seen, "|");
+        }
+        const char *trunc = tu_xml_get(r->body, "IsTruncated");
+        int more = trunc && strcmp(trunc, "true") == 0;
+        if (more) {
+            const char *next = tu_xml_get(r->body, v2 ? "NextContinuationToken" : "NextMarker");
+            ck_assert_msg(next != NULL, "truncated without a next marker: %s", r->body);
+            snprintf(token, sizeof token, "%s", next);
+        }
+        tu_resp_free(r);
+        if (!more)
+            return seen;
+    }
+    ck_abort_msg("the list did not end");
+    return seen;
+}
+
+START_TEST(s3_lists_page_and_roll_up_common_prefixes)
+{
+    ck_assert_int_eq(status_of("PUT", "/lst", NULL, NULL, -1), 200);
+    ck_assert_int_eq(status_of("PUT", "/lst2", NULL, NULL, -1), 200);
+    const char *keys[] = {"a/1", "a/2", "a/x/3", "b/1", "c", "d e", NULL};
+    for (int i = 0; keys[i]; i++) {
+        char *enc = curl_easy_escape(NULL, keys[i], 0), path[256];
+        snprintf(path, sizeof path, "/lst/%s", enc);
+        curl_free(enc);
+        ck_assert_int_eq(status_of("PUT", path, NULL, "x", 1), 200);
+    }
+    ck_assert_int_eq(status_of("PUT", "/lst2/other", NULL, "x", 1), 200); /* another bucket's */
+    for (int v2 = 0; v2 <= 1; v2++) {
+        for (int mk = 1; mk <= 1000; mk = mk == 1 ? 2 : 1000) {
+            char *all = list_all("lst", mk, NULL, v2);
+            ck_assert_msg(strcmp(all, "a/1|a/2|a/x/3|b/1|c|d e|") == 0, "v2=%d max-keys %d: %s", v2, mk, all);
+            free(all);
+            all = list_all("lst", mk, "/", v2);
+            /* keys first in each page, then prefixes: compare as sets of a page each at 1000 */
+            if (mk == 1000)
+                ck_assert_msg(strcmp(all, "c|d e|a/|b/|") == 0, "v2=%d delimiter: %s", v2, all);
+            else
+                ck_assert_msg(strlen(all) == strlen("a/|b/|c|d e|"), "v2=%d max-keys %d delimiter: %s", v2, mk, all);
+            free(all);
+        }
+    }
+    resp *r = s3("GET", "/lst?list-type=2&prefix=a/&delimiter=/", NULL, NULL, -1);
+    ck_assert_ptr_nonnull(strstr(r->body, "<Key>a/1</Key>"));
+    ck_assert_ptr_nonnull(strstr(r->body, "<CommonPrefixes><Prefix>a/x/</Prefix></CommonPrefixes>"));
+    ck_assert_str_eq(tu_xml_get(r->body, "KeyCount"), "3");
+    tu_resp_free(r);
+    r = s3("GET", "/lst?list-type=2&encoding-type=url&prefix=d", NULL, NULL, -1);
+    ck_assert_ptr_nonnull(strstr(r->body, "<Key>d%20e</Key>"));
+    tu_resp_free(r);
+    r = s3("GET", "/lst?list-type=2&start-after=b/1", NULL, NULL, -1);
+    ck_assert_ptr_null(strstr(r->body, "<Key>b/1</Key>"));
+    ck_assert_ptr_nonnull(strstr(r->body, "<Key>c</Key>"));
+    tu_resp_free(r);
+    r = s3("GET", "/lst?list-type=2&continuation-token=garbage!", NULL, NULL, -1);
+    tu_assert_s3_error(r, 400, "InvalidArgument");
+    tu_resp_free(r);
+}
+END_TEST
+
+/* ---- multipart ---------------------------------------------------------------------------------- */
+
+static char *upload_id_of(const char *path)
+{
+    resp *r = s3("POST", path, NULL, NULL, -1);
+    ck_assert_msg(r->status == 200, "%ld %s", r->status, r->body);
+    char *id = strdup(tu_xml_get(r->body, "UploadId"));
+    tu_resp_free(r);
+    return id;
+}
+
+static char *put_part(const char *key, const char *id, int n, const void *p, size_t len)
+{
+    char path[256];
+    snprintf(path, sizeof path, "/mp/%s?partNumber=%d&uploadId=%s", key, n, id);
+    resp *r = s3("PUT", path, NULL, p, (long)len);
+    ck_assert_msg(r->status == 200, "part %d: %ld %s", n, r->status, r->body);
+    char *etag = strdup(tu_resp_header(r, "ETag"));
+    tu_resp_free(r);
+    return etag;
+}
+
+START_TEST(s3_multipart_upload_complete_abort_and_its_errors)
+{
+    ck_assert_int_eq(status_of("PUT", "/mp", NULL, NULL, -1), 200);
+    size_t a_len = 5 * MIB + 3, b_len = 1000;
+    char *a = malloc(a_len), *b = malloc(b_len);
+    tu_fill_random(a, a_len, 1);
+    tu_fill_random(b, b_len, 2);
+    const char *ct[] = {"Content-Type: application/x-big", "x-amz-meta-kind: parts", NULL};
+    resp *r = s3("POST", "/mp/big?uploads", ct, NULL, -1);
+    ck_assert_int_eq(r->status, 200);
+    char *id = strdup(tu_xml_get(r->body, "UploadId"));
+    tu_resp_free(r);
+    char *e1 = put_part("big", id, 1, a, a_len);
+    char *e2 = put_part("big", id, 2, b, b_len);
+    char *e2again = put_part("big", id, 2, b, b_len); /* a part sent again replaces itself */
+    ck_assert_str_eq(e2, e2again);
+
+    char path[256];
+    snprintf(path, sizeof path, "/mp/big?uploadId=%s", id);
+    r = s3("GET", path, NULL, NULL, -1);
+    ck_assert_int_eq(r->status, 200);
+    ck_assert_ptr_nonnull(strstr(r->body, "<PartNumber>1</PartNumber>"));
+    ck_assert_ptr_nonnull(strstr(r->body, "<PartNumber>2</PartNumber>"));
+    tu_resp_free(r);
+    r = s3("GET", "/mp?uploads", NULL, NULL, -1);
+    ck_assert_ptr_nonnull(strstr(r->body, id));
+    tu_resp_free(r);
+
+    char doc[1024];
+    snprintf(doc, sizeof doc,
+             "<CompleteMultipartUpload><Part><PartNumber>2</PartNumber><ETag>%s</ETag></Part>"
+             "<Part><PartNumber>1</PartNumber><ETag>%s</ETag></Part></CompleteMultipartUpload>",
+             e2, e1);
+    r = s3("POST", path, NULL, doc, (long)strlen(doc));
+    tu_assert_s3_error(r, 400, "InvalidPartOrder");
+    tu_resp_free(r);
+    snprintf(doc, sizeof doc,
+             "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>%s</ETag></Part>"
+             "<Part><PartNumber>2</PartNumber><ETag>\"00000000000000000000000000000000\"</ETag></Part>"
+             "</CompleteMultipartUpload>",
+             e1);
+    r = s3("POST", path, NULL, doc, (long)strlen(doc));
+    tu_assert_s3_error(r, 400, "InvalidPart");
+    tu_resp_free(r);
+    r = s3("POST", path, NULL, "<Complete", 9);
+    tu_assert_s3_error(r, 400, "MalformedXML");
+    tu_resp_free(r);
+    snprintf(doc, sizeof doc,
+             "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>%s</ETag></Part>"
+             "<Part><PartNumber>2</PartNumber><ETag>%s</ETag></Part></CompleteMultipartUpload>",
+             e1, e2);
+    r = s3("POST", path, NULL, doc, (long)strlen(doc));
+    ck_assert_msg(r->status == 200, "%ld %s", r->status, r->body);
+    /* S3's multipart ETag: the MD5 of the parts' binary MD5s, then -N */
+    unsigned char md5s[32];
+    for (int i = 0; i < 16; i++) {
+        unsigned v1, v2;
+        sscanf(e1 + 1 + 2 * i, "%2x", &v1);
+        sscanf(e2 + 1 + 2 * i, "%2x", &v2);
+        md5s[i] = (unsigned char)v1;
+        md5s[16 + i] = (unsigned char)v2;
+    }
+    char comp[33], want[48];
+    md5_hex(md5s, 32, comp);
+    snprintf(want, sizeof want, "&quot;%s-2&quot;", comp);
+    ck_assert_str_eq(tu_xml_get(r->body, "ETag"), want);
+    tu_resp_free(r);
+
+    r = s3("GET", "/mp/big", NULL, NULL, -1);
+    ck_assert_int_eq(r->status, 200);
+    ck_assert_uint_eq(r->len, a_len + b_len);
+    ck_assert_int_eq(memcmp(r->body, a, a_len), 0);
+    ck_assert_int_eq(memcmp(r->body + a_len, b, b_len), 0);
+    snprintf(want, sizeof want, "\"%s-2\"", comp);
+    ck_assert_str_eq(tu_resp_header(r, "ETag"), want);
+    ck_assert_str_eq(tu_resp_header(r, "Content-Type"), "application/x-big");
+    ck_assert_str_eq(tu_resp_header(r, "x-amz-meta-kind"), "parts");
+    ck_assert_str_eq(tu_resp_header(r, "x-amz-mp-parts-count"), "2");
+    tu_resp_free(r);
+    /* Completed: the upload and its parts are gone. */
+    r = s3("GET", path, NULL, NULL, -1);
+    tu_assert_s3_error(r, 404, "NoSuchUpload");
+    tu_resp_free(r);
+    r = s3("POST", path, NULL, doc, (long)strlen(doc));
+    tu_assert_s3_error(r, 404, "NoSuchUpload");
+    tu_resp_free(r);
+
+    /* A small part that is not the last: EntityTooSmall. */
+    char *id2 = upload_id_of("/mp/small?uploads");
+    char *s1 = put_part("small", id2, 1, b, 100), *s2 = put_part("small", id2, 2, b, 100);
+    snprintf(path, sizeof path, "/mp/small?uploadId=%s", id2);
+    snprintf(doc, sizeof doc,
+             "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>%s</ETag></Part>"
+             "<Part><PartNumber>2</PartNumber><ETag>%s</ETag></Part></CompleteMultipartUpload>",
+             s1, s2);
+    r = s3("POST", path, NULL, doc, (long)strlen(doc));
+    tu_assert_s3_error(r, 400, "EntityTooSmall");
+    tu_resp_free(r);
+    ck_assert_int_eq(status_of("DELETE", path, NULL, NULL, -1), 204);
+    r = s3("DELETE", path, NULL, NULL, -1);
+    tu_assert_s3_error(r, 404, "NoSuchUpload");
+    tu_resp_free(r);
+    snprintf(path, sizeof path, "/mp/small?partNumber=3&uploadId=%s", id2);
+    r = s3("PUT", path, NULL, "x", 1);
+    tu_assert_s3_error(r, 404, "NoSuchUpload");
+    tu_resp_free(r);
+    r = s3("GET", "/mp/small", NULL, NULL, -1);
+    tu_assert_s3_error(r, 404, "NoSuchKey");
+    tu_resp_free(r);
+    /* No part outlives its upload: the store holds only the object's bytes and the bucket. */
+    r = s3("GET", "/mp?uploads", NULL, NULL, -1);
+    ck_assert_ptr_null(strstr(r->body, "<Upload>"));
+    tu_resp_free(r);
+    free(a), free(b), free(id), free(id2), free(e1), free(e2), free(e2again), free(s1), free(s2);
+}
+END_TEST
+
+/* ---- copies, batch deletes ---------------------------------------------------------------------- */
+
+START_TEST(s3_copy_object_and_delete_objects)
+{
+    ck_assert_int_eq(status_of("PUT", "/cp", NULL, NULL, -1), 200);
+    const char *h[] = {"Content-Type: text/x-src", "x-amz-meta-a: 1", NULL};
+    ck_assert_int_eq(status_of("PUT", "/cp/src", h, "copy me", 7), 200);
+    const char *copy[] = {"x-amz-copy-source: /cp/src", NULL};
+    resp *r = s3("PUT", "/cp/dst", copy, NULL, -1);
+    ck_assert_msg(r->status == 200, "%ld %s", r->status, r->body);
+    ck_assert_ptr_nonnull(strstr(r->body, "<CopyObjectResult"));
+    tu_resp_free(r);
+    r = s3("GET", "/cp/dst", NULL, NULL, -1);
+    ck_assert_str_eq(r->body, "copy me");
+    ck_assert_str_eq(tu_resp_header(r, "Content-Type"), "text/x-src");
+    ck_assert_str_eq(tu_resp_header(r, "x-amz-meta-a"), "1");
+    tu_resp_free(r);
+    const char *replace[] = {"x-amz-copy-source: cp/src", "x-amz-metadata-directive: REPLACE",
+                             "Content-Type: text/x-new", "x-amz-meta-b: 2", NULL};
+    ck_assert_int_eq(status_of("PUT", "/cp/dst2", replace, NULL, -1), 200);
+    r = s3("GET", "/cp/dst2", NULL, NULL, -1);
+    ck_assert_str_eq(tu_resp_header(r, "Content-Type"), "text/x-new");
+    ck_assert_ptr_null(tu_resp_header(r, "x-amz-meta-a"));
+    ck_assert_str_eq(tu_resp_header(r, "x-amz-meta-b"), "2");
+    tu_resp_free(r);
+    const char *self[] = {"x-amz-copy-source: /cp/src", NULL};
+    r = s3("PUT", "/cp/src", self, NULL, -1);
+    tu_assert_s3_error(r, 400, "InvalidRequest");
+    tu_resp_free(r);
+    const char *missing[] = {"x-amz-copy-source: /cp/nothing", NULL};
+    r = s3("PUT", "/cp/dst3", missing, NULL, -1);
+    tu_assert_s3_error(r, 404, "NoSuchKey");
+    tu_resp_free(r);
+
+    const char doc[] = "<Delete><Object><Key>src</Key></Object><Object><Key>dst</Key></Object>"
+                       "<Object><Key>never-was</Key></Object></Delete>";
+    r = s3("POST", "/cp?delete", NULL, doc, (long)sizeof doc - 1);
+    ck_assert_msg(r->status == 200, "%ld %s", r->status, r->body);
+    ck_assert_ptr_nonnull(strstr(r->body, "<Deleted><Key>src</Key></Deleted>"));
+    ck_assert_ptr_nonnull(strstr(r->body, "<Deleted><Key>never-was</Key></Deleted>"));
+    tu_resp_free(r);
+    char *all = list_all("cp", 1000, NULL, 1);
+    ck_assert_str_eq(all, "dst2|");
+    free(all);
+    r = s3("POST", "/cp?delete", NULL, "<Delete>", 8);
+    tu_assert_s3_error(r, 400, "MalformedXML");
+    tu_resp_free(r);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("s3api");
+    TCase *tc = tcase_create("s3api");
+    tcase_add_checked_fixture(tc, server_up, server_down);
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, s3_bucket_lifecycle_and_its_errors);
+    tcase_add_test(tc, s3_object_round_trip_with_metadata_ranges_and_conditions);
+    tcase_add_test(tc, s3_requests_without_a_valid_signature_are_refused);
+    tcase_add_test(tc, s3_a_body_that_does_not_match_its_digest_stores_nothing);
+    tcase_add_test(tc, s3_lists_page_and_roll_up_common_prefixes);
+    tcase_add_test(tc, s3_multipart_upload_complete_abort_and_its_errors);
+    tcase_add_test(tc, s3_copy_object_and_delete_objects);
+    suite_add_tcase(s, tc);
+    return tu_run_suite(s);
+}
