@@ -371,32 +371,52 @@ static int write_string_to_sign(const buf_t *creq, const char *amz_date, const c
     return 0;
 }
 
-/* The signature of sts as lowercase hex: HMAC with the signing key, which is an HMAC chain from
- * "AWS4" + secret key over day, region, service and "aws4_request". The key copy is wiped. */
-static int sign_string(const sigv4_credentials *cred, const char *day, const buf_t *sts, char sig_hex[65])
+int sigv4_signing_key(const char *secret_key, const char *day, const char *region, const char *service,
+                      unsigned char key[32])
 {
     int rc = 0;
-    size_t secret_len = strlen(cred->secret_key);
-    char *secret_key = malloc(secret_len + 5);
-    if (!secret_key) {
+    size_t secret_len = strlen(secret_key);
+    unsigned char k_date[32], k_region[32], k_service[32];
+    char *prefixed = malloc(secret_len + 5);
+    if (!prefixed) {
         rc = err_set(FLOE_ENOMEM, "sigv4: out of memory");
         goto out;
     }
-    memcpy(secret_key, "AWS4", 4);
-    memcpy(secret_key + 4, cred->secret_key, secret_len + 1);
-    unsigned char k_date[32], k_region[32], k_service[32], k_signing[32], sig[32];
-    if ((rc = hmac_sha256(secret_key, secret_len + 4, day, 8, k_date)) != 0 ||
-        (rc = hmac_sha256(k_date, 32, cred->region, strlen(cred->region), k_region)) != 0 ||
-        (rc = hmac_sha256(k_region, 32, cred->service, strlen(cred->service), k_service)) != 0 ||
-        (rc = hmac_sha256(k_service, 32, "aws4_request", 12, k_signing)) != 0 ||
-        (rc = hmac_sha256(k_signing, 32, sts->data, sts->len, sig)) != 0)
+    memcpy(prefixed, "AWS4", 4);
+    memcpy(prefixed + 4, secret_key, secret_len + 1);
+    if ((rc = hmac_sha256(prefixed, secret_len + 4, day, strlen(day), k_date)) != 0 ||
+        (rc = hmac_sha256(k_date, 32, region, strlen(region), k_region)) != 0 ||
+        (rc = hmac_sha256(k_region, 32, service, strlen(service), k_service)) != 0 ||
+        (rc = hmac_sha256(k_service, 32, "aws4_request", 12, key)) != 0)
         goto out;
-    hex_encode(sig, sizeof sig, sig_hex);
 out:
-    if (secret_key) {
-        OPENSSL_cleanse(secret_key, strlen(secret_key));
-        free(secret_key);
+    if (prefixed) {
+        OPENSSL_cleanse(prefixed, secret_len + 4);
+        free(prefixed);
     }
+    OPENSSL_cleanse(k_date, sizeof k_date);
+    OPENSSL_cleanse(k_region, sizeof k_region);
+    OPENSSL_cleanse(k_service, sizeof k_service);
+    return rc;
+}
+
+int sigv4_hmac_hex(const unsigned char key[32], const void *msg, size_t len, char out[65])
+{
+    unsigned char sig[32];
+    int rc = hmac_sha256(key, 32, msg, len, sig);
+    if (rc == 0)
+        hex_encode(sig, sizeof sig, out);
+    return rc;
+}
+
+/* The signature of sts as lowercase hex, under the signing key of cred and day. */
+static int sign_string(const sigv4_credentials *cred, const char *day, const buf_t *sts, char sig_hex[65])
+{
+    unsigned char k_signing[32];
+    int rc = sigv4_signing_key(cred->secret_key, day, cred->region, cred->service, k_signing);
+    if (rc == 0)
+        rc = sigv4_hmac_hex(k_signing, sts->data, sts->len, sig_hex);
+    OPENSSL_cleanse(k_signing, sizeof k_signing);
     return rc;
 }
 

@@ -77,4 +77,15 @@ long sigv4_uri_encode(const void *in, size_t len, int keep_slash, char *out, siz
 /* Formats t (UTC) as "YYYYMMDDTHHMMSSZ". */
 void sigv4_amz_date(time_t t, char out[17]);
 
+/* The signing key of SigV4: HMAC-SHA256 chained from "AWS4" + secret_key over day ("YYYYMMDD"),
+ * region, service and "aws4_request", written into key. The server side verifies with it, and the
+ * signatures of aws-chunked bodies chain from it. Returns 0, FLOE_ENOMEM or FLOE_EIO (OpenSSL
+ * failed); the copies of the secret made on the way are wiped. */
+int sigv4_signing_key(const char *secret_key, const char *day, const char *region, const char *service,
+                      unsigned char key[32]);
+
+/* Writes the lowercase hex HMAC-SHA256 of len bytes at msg under the 32-byte key (a signing key),
+ * NUL-terminated, into out: the signature of a string to sign. Returns 0 or FLOE_EIO. */
+int sigv4_hmac_hex(const unsigned char key[32], const void *msg, size_t len, char out[65]);
+
 #endif
