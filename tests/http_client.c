@@ -6,6 +6,9 @@
 #include <jansson.h>
 #include <openssl/sha.h>
 #include <stdio.h>
+#include <time.h>
+
+#include "sigv4.h"
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -53,10 +56,32 @@ resp *tu_http(const char *base, const char *method, const char *path, const char
     return perform(base, method, path, headers, body, body_len, keep_expect, NULL);
 }
 
+static int hexv(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* Percent-decodes n bytes of s into a malloc'd string. */
+static char *pct_decoded(const char *s, size_t n)
+{
+    char *o = malloc(n + 1);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '%' && i + 2 < n && hexv(s[i + 1]) >= 0 && hexv(s[i + 2]) >= 0) {
+            o[k++] = (char)(hexv(s[i + 1]) * 16 + hexv(s[i + 2]));
+            i += 2;
+        } else {
+            o[k++] = s[i];
+        }
+    }
+    o[k] = '\0';
+    return o;
+}
+
 resp *tu_s3(const char *base, const char *access, const char *secret, const char *method, const char *path,
             const char *const *headers, const void *body, long body_len, const char *payload_hash)
 {
-    char hash[80], userpwd[256];
+    char hash[80];
     if (!payload_hash) {
         unsigned char d[SHA256_DIGEST_LENGTH];
         SHA256(body_len > 0 ? body : (const void *)"", body_len > 0 ? (size_t)body_len : 0, d);
@@ -64,17 +89,74 @@ resp *tu_s3(const char *base, const char *access, const char *secret, const char
             sprintf(hash + 2 * i, "%02x", d[i]);
         payload_hash = hash;
     }
-    const char *all[40];
-    char hh[120];
+    const char *all[48];
     size_t n = 0;
-    snprintf(hh, sizeof hh, "x-amz-content-sha256: %s", payload_hash);
-    if (secret)
-        all[n++] = hh;
-    for (int i = 0; headers && headers[i] && n < 39; i++)
+    int has_type = 0;
+    for (int i = 0; headers && headers[i] && n < 40; i++) {
+        has_type |= strncasecmp(headers[i], "Content-Type:", 13) == 0;
         all[n++] = headers[i];
+    }
+    /* libcurl would send a form content type with a body: send a plain one instead */
+    if (!has_type)
+        all[n++] = "Content-Type: application/octet-stream";
+    char date_h[64], sha_h[120], *auth_h = NULL;
+    if (secret) {
+        /* Signed with the project's own SigV4 (src/sigv4.c, which the cold tier's S3 client uses). */
+        char amz_date[17];
+        sigv4_amz_date(time(NULL), amz_date);
+        size_t pl = strcspn(path, "?");
+        char *raw_path = pct_decoded(path, pl);
+        sigv4_pair q[32], h[48];
+        char *qbuf[64];
+        size_t nq = 0, nb = 0, nh = 0;
+        const char *qs = path[pl] == '?' ? path + pl + 1 : "";
+        while (*qs && nq < 32) {
+            size_t l = strcspn(qs, "&"), eq = strcspn(qs, "=");
+            if (eq > l)
+                eq = l;
+            qbuf[nb] = pct_decoded(qs, eq);
+            q[nq].name = qbuf[nb++];
+            qbuf[nb] = eq < l ? pct_decoded(qs + eq + 1, l - eq - 1) : strdup("");
+            q[nq++].value = qbuf[nb++];
+            qs += l;
+            if (*qs == '&')
+                qs++;
+        }
+        char host[128], hdrs[48][2][1024];
+        snprintf(host, sizeof host, "%s", strncmp(base, "http://", 7) == 0 ? base + 7 : base);
+        h[nh++] = (sigv4_pair){"host", host};
+        h[nh++] = (sigv4_pair){"x-amz-date", amz_date};
+        h[nh++] = (sigv4_pair){"x-amz-content-sha256", payload_hash};
+        for (size_t i = 0; i < n && nh < 48; i++) {
+            const char *colon = strchr(all[i], ':');
+            snprintf(hdrs[i][0], sizeof hdrs[i][0], "%.*s", (int)(colon - all[i]), all[i]);
+            const char *v = colon + 1;
+            while (*v == ' ')
+                v++;
+            snprintf(hdrs[i][1], sizeof hdrs[i][1], "%s", v);
+            h[nh++] = (sigv4_pair){hdrs[i][0], hdrs[i][1]};
+        }
+        sigv4_request req = {.method = method, .path = raw_path, .query = q, .query_count = nq, .headers = h,
+                             .header_count = nh, .payload_hash = payload_hash};
+        sigv4_credentials cred = {.access_key = access, .secret_key = secret, .region = "us-east-1", .service = "s3"};
+        sigv4_signature sig = {0};
+        ck_assert_int_eq(sigv4_sign(&req, &cred, amz_date, &sig), 0);
+        auth_h = malloc(strlen(sig.authorization) + 32);
+        sprintf(auth_h, "Authorization: %s", sig.authorization);
+        sigv4_signature_clear(&sig);
+        free(raw_path);
+        for (size_t i = 0; i < nb; i++)
+            free(qbuf[i]);
+        snprintf(date_h, sizeof date_h, "x-amz-date: %s", amz_date);
+        snprintf(sha_h, sizeof sha_h, "x-amz-content-sha256: %s", payload_hash);
+        all[n++] = date_h;
+        all[n++] = sha_h;
+        all[n++] = auth_h;
+    }
     all[n] = NULL;
-    snprintf(userpwd, sizeof userpwd, "%s:%s", access, secret ? secret : "");
-    return perform(base, method, path, all, body, body_len, 0, secret ? userpwd : NULL);
+    resp *r = perform(base, method, path, all, body, body_len, secret != NULL, NULL);
+    free(auth_h);
+    return r;
 }
 
 const char *tu_xml_get(const char *body, const char *name)

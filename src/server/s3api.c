@@ -498,7 +498,7 @@ static enum MHD_Result walk_query(void *cls, enum MHD_ValueKind kind, const char
         buf_puts(&w->raw, value);
     }
     size_t kl = 0;
-    char *k = pct_decode(key, strlen(key), 1, &kl);
+    char *k = pct_decode(key, strlen(key), 0, &kl);
     if (!k) {
         w->bad = 1;
         return MHD_YES;
@@ -507,7 +507,7 @@ static enum MHD_Result walk_query(void *cls, enum MHD_ValueKind kind, const char
         if (strcmp(query_names[i], k) != 0)
             continue;
         size_t vl = 0;
-        char *v = value ? pct_decode(value, strlen(value), 1, &vl) : strdup("");
+        char *v = value ? pct_decode(value, strlen(value), 0, &vl) : strdup("");
         if (!v) {
             w->bad = 1;
         } else {
@@ -524,8 +524,10 @@ static enum MHD_Result walk_query(void *cls, enum MHD_ValueKind kind, const char
 
 struct header_ctx {
     struct MHD_Connection *c;
-    const char *names[S3_AUTH_MAX_HEADERS];
+    const char *names[S3_AUTH_MAX_HEADERS]; /* lowercase copies in text */
     size_t n;
+    char text[8192];
+    size_t used;
 };
 
 static const char *auth_header(void *ctx, const char *lower_name)
@@ -543,8 +545,14 @@ static const char *auth_header_name_at(void *ctx, size_t index)
 static enum MHD_Result collect_header_name(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 {
     struct header_ctx *h = cls;
-    if (h->n < S3_AUTH_MAX_HEADERS)
-        h->names[h->n++] = key;
+    size_t n = strlen(key);
+    if (h->n == S3_AUTH_MAX_HEADERS || n + 1 > sizeof h->text - h->used)
+        return MHD_YES; /* over http.max_headers' worth: the rest go unchecked by name */
+    char *lower = h->text + h->used;
+    for (size_t i = 0; i <= n; i++)
+        lower[i] = (char)tolower((unsigned char)key[i]);
+    h->used += n + 1;
+    h->names[h->n++] = lower;
     return MHD_YES;
 }
 

@@ -380,12 +380,11 @@ int s3_complete_upload_work(http_req *r)
         rc = s3_fail(r, 503, "SlowDown", "out of memory");
         goto out;
     }
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        if (i > 0 && parts[i].part_number <= parts[i - 1].part_number) {
+    for (size_t i = 1; i < n && rc == 0; i++)
+        if (parts[i].part_number <= parts[i - 1].part_number)
             rc = s3_fail(r, 400, "InvalidPartOrder", "the parts must be listed in ascending order of part number: "
                                                      "%u follows %u", parts[i].part_number, parts[i - 1].part_number);
-            break;
-        }
+    for (size_t i = 0; i < n && rc == 0; i++) {
         char pk[128];
         size_t pkl = s3_part_key(q->upload_id, parts[i].part_number, pk, sizeof pk);
         floe_value v = {0};

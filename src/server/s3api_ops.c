@@ -369,6 +369,13 @@ enum MHD_Result s3_list_objects(http_req *r, struct MHD_Connection *c, int v2)
                     hit = k + i;
             if (hit) {
                 size_t cpl = (size_t)(hit - k) + dlen;
+                size_t al = after ? strlen(after) : 0;
+                int cmp = al ? memcmp(k, after, cpl < al ? cpl : al) : 1;
+                if (al && (cmp < 0 || (cmp == 0 && cpl <= al))) {
+                    /* the marker lies in this prefix (a NextMarker that was one): it was listed */
+                    walk_skip_prefix(w, e->key, base + cpl);
+                    continue;
+                }
                 if (count == max_keys) {
                     truncated = 1;
                     break;
