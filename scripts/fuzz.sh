@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 BUILD=$ROOT/build/fuzz
-TARGETS=${FLOE_FUZZ_TARGETS:-"config http manifest segment wal xml s3_xml"}
+TARGETS=${FLOE_FUZZ_TARGETS:-"config http manifest s3_chunked segment wal xml s3_xml"}
 
 install_clang() {
   local missing="" p
