@@ -342,6 +342,15 @@ enum MHD_Result http_handle_get(http_req *r, struct MHD_Connection *c)
     }
     http_value_etag(r, &a.v, a.etag, sizeof a.etag);
     http_format_date(a.modified, sizeof a.modified, a.v.write_ms);
+    char part_range[64];
+    int part = r->s3 ? s3_part_range(r, &a.v, part_range, sizeof part_range) : 0;
+    if (part < 0) {
+        drop_reservation(r);
+        answer_free(&a);
+        return http_respond_error(r, c, 416, "InvalidPartNumber", "the object has no such part");
+    }
+    if (part > 0)
+        a.range = part_range; /* S3's partNumber=N reads part N as a range */
     enum MHD_Result ret = MHD_NO;
     if (!decide_answer(r, c, &a, &ret)) {
         drop_reservation(r);
@@ -362,7 +371,7 @@ enum MHD_Result http_handle_get(http_req *r, struct MHD_Connection *c)
         return MHD_NO;
     }
     if (r->s3) /* Content-Type (or its response-content-type override), x-amz-meta-*, ... */
-        s3_add_object_headers(r, c, resp, &a.v);
+        s3_add_object_headers(r, c, resp, &a.v, a.status == 206);
     else
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
                                 a.v.content_type ? a.v.content_type : "application/octet-stream");

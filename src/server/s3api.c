@@ -930,10 +930,15 @@ enum MHD_Result s3_begin_request(http_req *r, struct MHD_Connection *c, const ch
         return ret;
     if (w.bad)
         return s3_respond_error(r, c, 400, "InvalidArgument", "the query string has a malformed percent-escape");
+    if (w.unsupported && strcmp(w.unsupported, "tagging") == 0 && r->method == M_GET && q->object_key) {
+        w.unsupported = NULL; /* GetObjectTagging: floe keeps no tags, so the set is empty */
+        q->op = S3_GET_OBJECT_TAGGING;
+    }
     if (w.unsupported)
         return s3_respond_error(r, c, 501, "NotImplemented", "floe does not implement the '%s' subresource",
                                 w.unsupported);
-    q->op = pick_op(r, c);
+    if (q->op == S3_OP_NONE)
+        q->op = pick_op(r, c);
     if (q->op == S3_OP_NONE)
         return s3_respond_error(r, c, 405, "MethodNotAllowed", "%s is not allowed on %s", method,
                                 q->resource ? q->resource : "/");
@@ -962,6 +967,21 @@ enum MHD_Result s3_begin_request(http_req *r, struct MHD_Connection *c, const ch
         return s3_list_uploads(r, c);
     case S3_LIST_PARTS:
         return s3_list_parts(r, c);
+    case S3_GET_OBJECT_TAGGING: {
+        floe_value v = {0};
+        int rc = floe_head(s->db, r->key, r->key_len, &v);
+        floe_value_free(&v);
+        if (rc == FLOE_ENOTFOUND)
+            return s3_respond_error(r, c, 404, "NoSuchKey", "no object with this key");
+        if (rc < 0)
+            return http_respond_floe_error(r, c, rc);
+        buf_t b;
+        buf_init(&b, 4096);
+        buf_puts(&b, S3_XML_HEAD "<Tagging xmlns=\"" S3_XMLNS "\"><TagSet></TagSet></Tagging>\n");
+        size_t len = 0;
+        struct MHD_Response *resp = http_text_response(&b, "application/xml", &len);
+        return resp ? http_queue(r, c, 200, resp, len) : MHD_NO;
+    }
     case S3_GET_OBJECT:
     case S3_HEAD_OBJECT:
         if (http_collect_conditions(r, c) != 0)

@@ -65,6 +65,7 @@ enum s3_op {
     S3_COMPLETE_UPLOAD,
     S3_ABORT_UPLOAD,
     S3_LIST_PARTS,
+    S3_GET_OBJECT_TAGGING, /* always the empty set: floe keeps no tags */
 };
 
 /* The state of the S3 API shared by its requests. */
@@ -155,8 +156,13 @@ int s3_check_digests(http_req *r);
 int s3_before_queue(http_req *r, struct MHD_Response *resp, int status);
 /* S3's XML error answer for floe's error code (or an S3 code, which starts with a capital). */
 struct MHD_Response *s3_error_response(http_req *r, const char *code, const char *msg, size_t *len);
-/* The headers of a GetObject or HeadObject answer from the version v. */
-void s3_add_object_headers(http_req *r, struct MHD_Connection *c, struct MHD_Response *resp, const floe_value *v);
+/* The headers of a GetObject or HeadObject answer from the version v (partial: of a range of it,
+ * which carries no checksum of the whole). */
+void s3_add_object_headers(http_req *r, struct MHD_Connection *c, struct MHD_Response *resp, const floe_value *v,
+                           int partial);
+/* GetObject's partNumber=N: the Range of part N of v into range (cap bytes). 0 when the request has no
+ * partNumber, 1 when range is set, -1 when the object has no such part. */
+int s3_part_range(const http_req *r, const floe_value *v, char *range, size_t cap);
 /* 1 with buf the quoted "<hex>-<parts>" if v was made by CompleteMultipartUpload. */
 int s3_multipart_etag(const floe_value *v, char *buf, size_t cap);
 

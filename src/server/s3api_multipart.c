@@ -408,6 +408,21 @@ int s3_complete_upload_work(http_req *r)
         }
         floe_value_free(&v);
     }
+    /* The parts' sizes, for GetObject's partNumber: "U,<size>" when every part but the last has
+     * one size (what clients send), else the list while it fits. */
+    char sizes_text[2048] = "";
+    int uniform = 1;
+    for (size_t i = 1; i + 1 < n && rc == 0; i++)
+        uniform &= sizes[i] == sizes[0];
+    if (rc == 0 && (uniform || n == 1)) {
+        snprintf(sizes_text, sizeof sizes_text, "U,%" PRIu64, sizes[0]);
+    } else if (rc == 0) {
+        size_t at = 0;
+        for (size_t i = 0; i < n && at < sizeof sizes_text; i++)
+            at += (size_t)snprintf(sizes_text + at, sizeof sizes_text - at, "%s%" PRIu64, i ? "," : "", sizes[i]);
+        if (at >= sizeof sizes_text)
+            sizes_text[0] = '\0';
+    }
     free(sizes);
     if (rc < 0)
         goto out;
@@ -437,7 +452,8 @@ int s3_complete_upload_work(http_req *r)
     char count[16];
     snprintf(count, sizeof count, "%zu", n);
     if (s3_meta_put(meta, FLOE_MAX_USER_META_BYTES, &meta_len, ":etag", etag) != 0 ||
-        s3_meta_put(meta, FLOE_MAX_USER_META_BYTES, &meta_len, ":parts", count) != 0) {
+        s3_meta_put(meta, FLOE_MAX_USER_META_BYTES, &meta_len, ":parts", count) != 0 ||
+        (sizes_text[0] && s3_meta_put(meta, FLOE_MAX_USER_META_BYTES, &meta_len, ":partsizes", sizes_text) != 0)) {
         rc = s3_fail(r, 400, "MetadataTooLarge", "the upload's metadata leaves no room for its ETag");
         goto out;
     }

@@ -588,7 +588,47 @@ int s3_read_object_headers(http_req *r, struct MHD_Connection *c, enum MHD_Resul
     return 1;
 }
 
-void s3_add_object_headers(http_req *r, struct MHD_Connection *c, struct MHD_Response *resp, const floe_value *v)
+int s3_part_range(const http_req *r, const floe_value *v, char *range, size_t cap)
+{
+    const char *pn = s3_query(r, "partNumber");
+    uint64_t n = 0;
+    if (!pn)
+        return 0;
+    if (http_parse_u64(pn, &n) != 0 || n < 1 || n > S3_MAX_PARTS)
+        return -1;
+    const char *parts = s3_meta_get(v->user_meta, v->user_meta_len, ":parts");
+    const char *sizes = s3_meta_get(v->user_meta, v->user_meta_len, ":partsizes");
+    uint64_t count = parts ? strtoull(parts, NULL, 10) : 1, first = 0, len = v->len;
+    if (n > count)
+        return -1;
+    if (parts) {
+        if (!sizes)
+            return -1; /* made before part sizes were kept: no way to find the part */
+        if (strncmp(sizes, "U,", 2) == 0) { /* every part but the last of one size */
+            uint64_t ps = strtoull(sizes + 2, NULL, 10);
+            first = (n - 1) * ps;
+            len = n < count ? ps : v->len - first;
+        } else {
+            const char *p = sizes;
+            for (uint64_t i = 1; i < n && p; i++) {
+                first += strtoull(p, NULL, 10);
+                p = strchr(p, ',');
+                if (p)
+                    p++;
+            }
+            if (!p)
+                return -1;
+            len = strtoull(p, NULL, 10);
+        }
+    }
+    if (len == 0 || first + len > v->len)
+        return -1;
+    snprintf(range, cap, "bytes=%" PRIu64 "-%" PRIu64, first, first + len - 1);
+    return 1;
+}
+
+void s3_add_object_headers(http_req *r, struct MHD_Connection *c, struct MHD_Response *resp, const floe_value *v,
+                           int partial)
 {
     const char *ct = s3_query(r, "response-content-type");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
@@ -619,7 +659,7 @@ void s3_add_object_headers(http_req *r, struct MHD_Connection *c, struct MHD_Res
     if (parts)
         MHD_add_response_header(resp, "x-amz-mp-parts-count", parts);
     const char *mode = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "x-amz-checksum-mode");
-    if (mode && strcasecmp(mode, "ENABLED") == 0) {
+    if (mode && strcasecmp(mode, "ENABLED") == 0 && !partial) {
         for (int a = 0; a < S3_CK_COUNT; a++) {
             char name[48];
             snprintf(name, sizeof name, ":%s", s3_checksum_header((enum s3_checksum_algo)a));
@@ -720,7 +760,8 @@ static void copy_meta_of(const floe_value *v, unsigned char *out, size_t cap, si
         const char *vnul = memchr(val, '\0', (size_t)(end - val));
         if (!vnul)
             break;
-        if (strcmp(p, ":etag") != 0 && strcmp(p, ":parts") != 0 && strncmp(p, ":x-amz-checksum-", 16) != 0)
+        if (strcmp(p, ":etag") != 0 && strcmp(p, ":parts") != 0 && strcmp(p, ":partsizes") != 0 &&
+            strncmp(p, ":x-amz-checksum-", 16) != 0)
             s3_meta_put(out, cap, len, p, val);
         p = vnul + 1;
     }
