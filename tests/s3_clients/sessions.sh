@@ -1,0 +1,225 @@
+# The client sessions of tests/s3_clients/run.sh, which sources this file. Each session_CLIENT runs
+# its steps in $BUCKET (which does not exist yet) with its data under $CW. A step function runs in a
+# subshell under errexit from $CW, after the function SESSION_ENV names (the client's environment):
+# any failing command fails the step.
+# shellcheck shell=bash disable=SC2317,SC2030,SC2031
+
+MiB=$((1024 * 1024))
+# slice FILE OFFSET LENGTH: those bytes of FILE, on stdout.
+slice() { dd if="$1" iflag=skip_bytes,count_bytes skip="$2" count="$3" bs=1M status=none; }
+
+# ---------------------------------------------------------------------------------------------------
+# AWS CLI v2 (Debian's /usr/bin/aws): the high-level s3 commands and the s3api ones.
+aws_env() {
+  export AWS_ACCESS_KEY_ID=$S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$S3_SECRET_KEY
+  export AWS_DEFAULT_REGION=$S3_REGION AWS_REGION=$S3_REGION
+  export AWS_CONFIG_FILE=$CW/aws-config AWS_SHARED_CREDENTIALS_FILE=$CW/aws-credentials-none
+  export AWS_PAGER="" AWS_EC2_METADATA_DISABLED=true AWS_MAX_ATTEMPTS=1 AWS_RETRY_MODE=standard
+  unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL
+}
+aws() { run /usr/bin/aws --endpoint-url "$S3_ENDPOINT" "$@"; }
+# awsj JQ_FILTER ARGS...: the JSON an s3api command prints, through jq.
+awsj() {
+  local f=$1
+  shift
+  aws --output json "$@" >"$CW/last.json"
+  cat "$CW/last.json"
+  jq -c "$f" "$CW/last.json" >"$CW/last.out"
+}
+jqout() { cat "$CW/last.out"; }
+
+awscli_setup() {
+  cat >"$CW/aws-config" <<EOF
+[default]
+region = $S3_REGION
+s3 =
+  addressing_style = path
+  multipart_threshold = 8MB
+  multipart_chunksize = 8MB
+EOF
+  head -c $((40 * MiB)) /dev/urandom >big.bin
+  utilpy mktree sync tree
+  printf '{"doc": "with metadata", "n": 1}\n' >doc.json
+  ls -la . tree
+}
+awscli_mb() {
+  aws s3 mb "s3://$BUCKET" | tee out
+  want "mb output" "make_bucket: $BUCKET" "$(cat out)"
+  aws s3api head-bucket --bucket "$BUCKET"
+}
+awscli_cp_multipart_up() {
+  aws s3 cp --no-progress big.bin "s3://$BUCKET/big/big.bin" | tee out
+  want "cp output" "upload: ./big.bin to s3://$BUCKET/big/big.bin" "$(cat out)"
+}
+awscli_head_multipart() {
+  awsj '[.ContentLength, .ETag]' s3api head-object --bucket "$BUCKET" --key big/big.bin
+  # 40 MiB in 8 MiB parts: 5 parts, and the ETag is the md5 of the parts' md5s with "-5".
+  want "ContentLength and ETag" "[$((40 * MiB)),\"\\\"$(utilpy mpetag big.bin $((8 * MiB)))\\\"\"]" "$(jqout)"
+}
+awscli_cp_down() {
+  aws s3 cp --no-progress "s3://$BUCKET/big/big.bin" big.down
+  same_file big.bin big.down
+}
+awscli_cp_s3_to_s3() {
+  # Server-side: above multipart_threshold the CLI copies with UploadPartCopy, 8 MiB at a time.
+  aws s3 cp --no-progress "s3://$BUCKET/big/big.bin" "s3://$BUCKET/big/copy.bin"
+  awsj '[.ContentLength, (.ETag | test("^\"[0-9a-f]{32}-5\"$"))]' s3api head-object --bucket "$BUCKET" --key big/copy.bin
+  want "ContentLength and a 5-part ETag of the copy" "[$((40 * MiB)),true]" "$(jqout)"
+  aws s3 cp --no-progress "s3://$BUCKET/big/copy.bin" copy.down
+  same_file big.bin copy.down
+}
+awscli_sync_up() {
+  aws s3 sync --no-progress tree "s3://$BUCKET/tree" | LC_ALL=C sort >out
+  cat out
+  want "sync uploads" "$(cd tree && find . -type f -printf "upload: tree/%P to s3://$BUCKET/tree/%P\n" | LC_ALL=C sort)" "$(cat out)"
+}
+awscli_sync_again() {
+  # Nothing changed: sizes match and every object is newer than its file.
+  aws s3 sync --no-progress tree "s3://$BUCKET/tree" >out
+  want "second sync's output" "" "$(cat out)"
+}
+awscli_sync_down() {
+  aws s3 sync --no-progress "s3://$BUCKET/tree" tree.down >/dev/null
+  same_tree tree tree.down
+}
+awscli_ls() {
+  aws s3 ls "s3://$BUCKET/" >out
+  cat out
+  want "ls of the bucket" "PRE big/
+PRE tree/" "$(sed 's/^ *//' out)"
+  aws s3 ls "s3://$BUCKET/tree/" >out
+  cat out
+  # Top-level "directories" first only because of their names: S3 lists in byte order.
+  want "ls of tree/" "PRE a/
+PRE odd/
+PRE with space/
+0 empty
+15 top.txt" "$(sed -E 's/^ +//; s/^[0-9-]+ [0-9:]+ +//' out)"
+}
+awscli_ls_recursive() {
+  aws s3 ls --recursive "s3://$BUCKET/tree/" >out
+  cat out
+  want "ls --recursive (size key)" "$(listing tree | sed 's| | tree/|')" \
+    "$(sed -E 's/^[0-9-]+ [0-9:]+ +//' out)"
+}
+awscli_list_v2_delimiter() {
+  awsj '{p: [.CommonPrefixes[].Prefix], k: [.Contents[] | [.Key, .Size]], n: .KeyCount}' \
+    s3api list-objects-v2 --bucket "$BUCKET" --prefix tree/ --delimiter / --no-paginate
+  want "CommonPrefixes and Contents" \
+    '{"p":["tree/a/","tree/odd/","tree/with space/"],"k":[["tree/empty",0],["tree/top.txt",15]],"n":5}' "$(jqout)"
+  awsj '[.CommonPrefixes[].Prefix]' s3api list-objects-v2 --bucket "$BUCKET" --prefix tree/a/ --delimiter /
+  want "CommonPrefixes under tree/a/" '["tree/a/b/"]' "$(jqout)"
+}
+awscli_list_v2_pages() {
+  local all token="" keys="" n=0
+  all=$(listing tree | sed 's|^[0-9]* |tree/|')
+  # --page-size 2 makes each ListObjectsV2 request return 2 keys and a continuation token;
+  # --max-items 3 makes the CLI stop after 3 keys and print a NextToken to resume from.
+  while :; do
+    n=$((n + 1))
+    [ $n -le 10 ] || { echo "more than 10 calls"; return 1; }
+    awsj '{k: [.Contents[]?.Key], t: .NextToken}' s3api list-objects-v2 --bucket "$BUCKET" --prefix tree/ \
+      --page-size 2 --max-items 3 ${token:+--starting-token "$token"}
+    keys+=$(jq -r '.k[]' "$CW/last.out")$'\n'
+    token=$(jq -r '.t // empty' "$CW/last.out")
+    [ -n "$token" ] || break
+  done
+  want "keys over $n calls" "$all" "${keys%$'\n'}"
+  want "number of CLI calls for $(wc -l <<<"$all") keys, 3 at a time" $(((($(wc -l <<<"$all") + 2) / 3))) $n
+  # The same by hand: one request of 3 keys, then its continuation token.
+  awsj '[.IsTruncated, .KeyCount, [.Contents[].Key], .NextContinuationToken]' s3api list-objects-v2 \
+    --bucket "$BUCKET" --prefix tree/ --max-keys 3 --no-paginate
+  want "first page" "[true,3,$(head -n 3 <<<"$all" | jq -R . | jq -sc .)]" "$(jq -c '.[0:3]' "$CW/last.out")"
+  token=$(jq -r '.[3]' "$CW/last.out")
+  awsj '[.IsTruncated, [.Contents[].Key]]' s3api list-objects-v2 --bucket "$BUCKET" --prefix tree/ \
+    --max-keys 100 --continuation-token "$token" --no-paginate
+  want "second page" "[false,$(tail -n +4 <<<"$all" | jq -R . | jq -sc .)]" "$(jqout)"
+  # StartAfter
+  awsj '[.Contents[].Key]' s3api list-objects-v2 --bucket "$BUCKET" --prefix tree/ \
+    --start-after "$(sed -n 5p <<<"$all")" --no-paginate
+  want "keys after the 5th" "$(tail -n +6 <<<"$all" | jq -R . | jq -sc .)" "$(jqout)"
+}
+awscli_get_range() {
+  awsj '[.ContentLength, .ContentRange]' s3api get-object --bucket "$BUCKET" --key big/big.bin \
+    --range bytes=100-199 range.out
+  want "ContentLength and ContentRange" "[100,\"bytes 100-199/$((40 * MiB))\"]" "$(jqout)"
+  slice big.bin 100 100 >range.want
+  same_file range.want range.out
+  # A range across the boundary of two parts (8 MiB), and a suffix range.
+  awsj '.ContentLength' s3api get-object --bucket "$BUCKET" --key big/big.bin \
+    --range "bytes=$((8 * MiB - 10))-$((8 * MiB + 9))" range2.out
+  want "ContentLength" 20 "$(jqout)"
+  slice big.bin $((8 * MiB - 10)) 20 >range2.want
+  same_file range2.want range2.out
+  awsj '[.ContentLength, .ContentRange]' s3api get-object --bucket "$BUCKET" --key big/big.bin \
+    --range bytes=-7 range3.out
+  want "suffix range" "[7,\"bytes $((40 * MiB - 7))-$((40 * MiB - 1))/$((40 * MiB))\"]" "$(jqout)"
+  tail -c 7 big.bin >range3.want
+  same_file range3.want range3.out
+}
+awscli_put_metadata() {
+  awsj '.ETag' s3api put-object --bucket "$BUCKET" --key meta/doc.json --body doc.json \
+    --metadata color=blue,owner=floe-test --content-type application/json
+  want "ETag" "\"\\\"$(md5sum <doc.json | cut -c1-32)\\\"\"" "$(jqout)"
+  awsj '[.ContentLength, .ContentType, .Metadata]' s3api head-object --bucket "$BUCKET" --key meta/doc.json
+  want "head-object" "[$(stat -c %s doc.json),\"application/json\",{\"color\":\"blue\",\"owner\":\"floe-test\"}]" "$(jqout)"
+}
+awscli_copy_object() {
+  awsj '.CopyObjectResult.ETag | ltrimstr("\"") | rtrimstr("\"")' s3api copy-object --bucket "$BUCKET" \
+    --key meta/copy.json --copy-source "$BUCKET/meta/doc.json"
+  cp "$CW/last.json" copy-result.json
+  want "ETag of the copy (quotes or not: see copy-etag-quoted)" "\"$(md5sum <doc.json | cut -c1-32)\"" "$(jqout)"
+  awsj '[.ContentType, .Metadata]' s3api head-object --bucket "$BUCKET" --key meta/copy.json
+  want "the copy keeps content type and metadata" '["application/json",{"color":"blue","owner":"floe-test"}]' "$(jqout)"
+  aws s3api get-object --bucket "$BUCKET" --key meta/copy.json copy.json >/dev/null
+  same_file doc.json copy.json
+  # REPLACE: new metadata and content type, same bytes.
+  aws s3api copy-object --bucket "$BUCKET" --key meta/replaced.json --copy-source "$BUCKET/meta/doc.json" \
+    --metadata-directive REPLACE --metadata color=red --content-type text/plain >/dev/null
+  awsj '[.ContentType, .Metadata, .ContentLength]' s3api head-object --bucket "$BUCKET" --key meta/replaced.json
+  want "the REPLACE copy" "[\"text/plain\",{\"color\":\"red\"},$(stat -c %s doc.json)]" "$(jqout)"
+}
+awscli_copy_etag_quoted() {
+  # S3 quotes the ETag in CopyObjectResult as everywhere else; clients pass it on as it is.
+  cat copy-result.json
+  want "ETag in CopyObjectResult" "\"\\\"$(md5sum <doc.json | cut -c1-32)\\\"\"" "$(jq -c .CopyObjectResult.ETag copy-result.json)"
+}
+awscli_rm_recursive() {
+  local n
+  n=$(aws s3 ls --recursive "s3://$BUCKET/" | grep -c .)
+  aws s3 rm --recursive "s3://$BUCKET/" | tee out
+  want "objects deleted" "$n" "$(grep -c '^delete: ' out)"
+  awsj ".KeyCount" s3api list-objects-v2 --bucket "$BUCKET" --no-paginate
+  want "KeyCount after rm --recursive" 0 "$(jqout)"
+}
+awscli_rb() {
+  aws s3 rb "s3://$BUCKET" | tee out
+  want "rb output" "remove_bucket: $BUCKET" "$(cat out)"
+  if aws s3api head-bucket --bucket "$BUCKET" 2>err; then echo "the bucket is still there"; return 1; fi
+  cat err
+  grep -q '(404)' err
+}
+session_awscli() {
+  need /usr/bin/aws || return 0
+  SESSION_ENV=aws_env
+  echo "   $(/usr/bin/aws --version 2>&1)"
+  step setup awscli_setup
+  step mb awscli_mb
+  step cp-multipart-up awscli_cp_multipart_up
+  step head-multipart-etag awscli_head_multipart
+  step cp-down awscli_cp_down
+  step cp-s3-to-s3 awscli_cp_s3_to_s3
+  step sync-up awscli_sync_up
+  step sync-again-noop awscli_sync_again
+  step sync-down awscli_sync_down
+  step ls awscli_ls
+  step ls-recursive awscli_ls_recursive
+  step list-v2-delimiter awscli_list_v2_delimiter
+  step list-v2-pages awscli_list_v2_pages
+  step get-range awscli_get_range
+  step put-metadata awscli_put_metadata
+  step copy-object awscli_copy_object
+  step copy-etag-quoted awscli_copy_etag_quoted
+  step rm-recursive awscli_rm_recursive
+  step rb awscli_rb
+}
