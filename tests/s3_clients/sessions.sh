@@ -223,3 +223,9 @@ session_awscli() {
   step rm-recursive awscli_rm_recursive
   step rb awscli_rb
 }
+
+# ---------------------------------------------------------------------------------------------------
+# boto3 (Debian's python3-boto3): tests/s3_clients/boto3_session.py runs its own steps.
+session_boto3() {
+  external env S3_BUCKET="$BUCKET" S3_LOG_DIR="$CW/log" S3_WORK="$CW" "$PY" "$HERE/boto3_session.py"
+}
