@@ -229,3 +229,243 @@ session_awscli() {
 session_boto3() {
   external env S3_BUCKET="$BUCKET" S3_LOG_DIR="$CW/log" S3_WORK="$CW" "$PY" "$HERE/boto3_session.py"
 }
+
+# ---------------------------------------------------------------------------------------------------
+# rclone: a remote "t" configured through the environment only.
+rclone_env() {
+  unset AWS_CA_BUNDLE # with it set, rclone refuses a plain-http endpoint
+  export RCLONE_CONFIG=$CW/rclone.conf # empty: everything comes from these variables
+  export RCLONE_CONFIG_T_TYPE=s3 RCLONE_CONFIG_T_PROVIDER=Other RCLONE_CONFIG_T_ENV_AUTH=false
+  export RCLONE_CONFIG_T_ENDPOINT=$S3_ENDPOINT RCLONE_CONFIG_T_REGION=$S3_REGION
+  export RCLONE_CONFIG_T_ACCESS_KEY_ID=$S3_ACCESS_KEY RCLONE_CONFIG_T_SECRET_ACCESS_KEY=$S3_SECRET_KEY
+  export RCLONE_CONFIG_T_FORCE_PATH_STYLE=true
+  # Files over 5 MiB go up in 5 MiB parts.
+  export RCLONE_CONFIG_T_UPLOAD_CUTOFF=5M RCLONE_CONFIG_T_CHUNK_SIZE=5M
+}
+rc() { run rclone --retries 1 --low-level-retries 1 "$@"; }
+# rlisting REMOTE_PATH: "size path" of every object, sorted like listing.
+rlisting() { rclone --retries 1 lsf -R --files-only --format sp --separator ' ' "$1" | LC_ALL=C sort -k2; }
+
+rclone_setup() {
+  : >"$CW/rclone.conf"
+  utilpy mktree rclone src
+  listing src
+}
+rclone_mkdir() {
+  rc mkdir "t:$BUCKET"
+  rc lsd t: | tee out
+  grep -q " $BUCKET\$" out
+}
+rclone_copy_up() {
+  rc copy src "t:$BUCKET/tree"
+  want "objects after copy" "$(listing src)" "$(rlisting "t:$BUCKET/tree")"
+}
+rclone_multipart_etag() {
+  # The 12 MiB file went up in 5 MiB parts; rclone keeps its md5 in x-amz-meta-md5chksum.
+  rc lsjson --hash --stat "t:$BUCKET/tree/big/twelve.bin" | tee out.json
+  want "md5 rclone reports" "$(md5sum <src/big/twelve.bin | cut -c1-32)" "$(jq -r '.Hashes.md5' out.json)"
+  want "ETag (through boto3)" "\"$(utilpy mpetag src/big/twelve.bin $((5 * MiB)))\"" \
+    "$(utilpy etag "$BUCKET" tree/big/twelve.bin)"
+}
+rclone_sync_changes() {
+  # A file modified (other size), one modified in place (same size, new mtime), one deleted, one new.
+  printf 'modified top\n' >src/top.txt
+  printf 'DEEP\n' | dd of=src/a/b/c/deep.txt conv=notrunc status=none
+  touch -d '+1 minute' src/a/b/c/deep.txt
+  rm src/a/one.bin
+  printf 'new file\n' >'src/a/new file.txt'
+  rc sync src "t:$BUCKET/tree" -v 2>&1 | tee out
+  want "objects after sync" "$(listing src)" "$(rlisting "t:$BUCKET/tree")"
+  grep -q 'one.bin: Deleted' out
+  rc cat "t:$BUCKET/tree/a/b/c/deep.txt" >deep.got
+  same_file src/a/b/c/deep.txt deep.got
+}
+rclone_check() {
+  rc check src "t:$BUCKET/tree"
+  rc check --download src "t:$BUCKET/tree"
+}
+rclone_copy_down() {
+  rc copy "t:$BUCKET/tree" down
+  same_tree src down
+}
+rclone_purge() {
+  rc purge "t:$BUCKET"
+  rc lsd t: | tee out
+  if grep -q " $BUCKET\$" out; then echo "the bucket is still listed"; return 1; fi
+}
+session_rclone() {
+  need rclone || return 0
+  echo "   $(rclone version 2>&1 | head -n 1)"
+  SESSION_ENV=rclone_env
+  step setup rclone_setup
+  step mkdir rclone_mkdir
+  step copy-up rclone_copy_up
+  step multipart-md5 rclone_multipart_etag
+  step sync-changes rclone_sync_changes
+  step check rclone_check
+  step copy-down rclone_copy_down
+  step purge rclone_purge
+}
+
+# ---------------------------------------------------------------------------------------------------
+# s3cmd, with a config file of its own.
+s3cmd_env() { unset AWS_CA_BUNDLE; }
+s3c() { run s3cmd -c "$CW/s3cmd.cfg" "$@"; }
+s3cmd_setup() {
+  cat >"$CW/s3cmd.cfg" <<EOF
+[default]
+access_key = $S3_ACCESS_KEY
+secret_key = $S3_SECRET_KEY
+host_base = $S3_HOSTPORT
+host_bucket = $S3_HOSTPORT
+bucket_location = $S3_REGION
+use_https = False
+signature_v2 = False
+progress_meter = False
+max_retries = 1
+EOF
+  head -c $((12 * MiB)) /dev/urandom >twelve.bin
+  printf 'small s3cmd object\n' >small.txt
+  printf 'unicode name\n' >'ünï cødé.txt'
+}
+s3cmd_mb() {
+  s3c mb "s3://$BUCKET" | tee out
+  want "mb output" "Bucket 's3://$BUCKET/' created" "$(cat out)"
+}
+s3cmd_put() {
+  s3c put small.txt 'ünï cødé.txt' "s3://$BUCKET/dir/"
+  s3c put --multipart-chunk-size-mb=5 twelve.bin "s3://$BUCKET/dir/twelve.bin"
+  s3c info "s3://$BUCKET/dir/twelve.bin" | tee out
+  # s3cmd keeps the whole file's md5 in its attributes (and shows no ETag): it went up in 3 parts.
+  grep -Eq "MD5 sum: +$(md5sum <twelve.bin | cut -c1-32)\$" out
+  want "ETag (through boto3)" "\"$(utilpy mpetag twelve.bin $((5 * MiB)))\"" "$(utilpy etag "$BUCKET" dir/twelve.bin)"
+}
+s3cmd_ls() {
+  s3c ls "s3://$BUCKET/dir/" >out
+  cat out
+  want "ls (size name)" "$(printf '%s s3://%s/dir/%s\n' "$(stat -c %s twelve.bin)" "$BUCKET" twelve.bin \
+    "$(stat -c %s small.txt)" "$BUCKET" small.txt 13 "$BUCKET" 'ünï cødé.txt' | LC_ALL=C sort -k2)" \
+    "$(awk '{ $1 = $2 = ""; sub(/^  /, ""); print }' out | LC_ALL=C sort -k2)"
+  s3c ls "s3://$BUCKET/" | tee out
+  want "ls of the bucket" "DIR s3://$BUCKET/dir/" "$(sed -E 's/^ *//; s/ +/ /g' out)"
+}
+s3cmd_get() {
+  mkdir down
+  s3c get "s3://$BUCKET/dir/twelve.bin" "s3://$BUCKET/dir/small.txt" "s3://$BUCKET/dir/ünï cødé.txt" down/
+  same_file twelve.bin down/twelve.bin
+  same_file small.txt down/small.txt
+  same_file 'ünï cødé.txt' 'down/ünï cødé.txt'
+}
+s3cmd_del() {
+  s3c del "s3://$BUCKET/dir/twelve.bin" "s3://$BUCKET/dir/small.txt" "s3://$BUCKET/dir/ünï cødé.txt"
+  s3c ls -r "s3://$BUCKET/" >out
+  want "ls after del" "" "$(cat out)"
+}
+s3cmd_rb() {
+  s3c rb "s3://$BUCKET" | tee out
+  want "rb output" "Bucket 's3://$BUCKET/' removed" "$(cat out)"
+}
+session_s3cmd() {
+  need s3cmd || return 0
+  echo "   s3cmd $(s3cmd --version 2>&1 | awk '{ print $NF }')"
+  SESSION_ENV=s3cmd_env
+  step setup s3cmd_setup
+  step mb s3cmd_mb
+  step put s3cmd_put
+  step ls s3cmd_ls
+  step get s3cmd_get
+  step del s3cmd_del
+  step rb s3cmd_rb
+}
+
+# ---------------------------------------------------------------------------------------------------
+# restic: a repository in the bucket (restic init creates the bucket), a backup of a tree of many
+# small files, a full check that reads every pack back, a restore compared byte for byte; then a
+# second backup after changes, forget --prune (which deletes and rewrites packs) and a restore of it.
+restic_env() {
+  export RESTIC_REPOSITORY=s3:$S3_ENDPOINT/$BUCKET RESTIC_PASSWORD=floe-s3-clients-test
+  export AWS_ACCESS_KEY_ID=$S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$S3_SECRET_KEY AWS_DEFAULT_REGION=$S3_REGION
+  export RESTIC_CACHE_DIR=$CW/cache
+  unset AWS_SESSION_TOKEN AWS_PROFILE
+}
+rs() { run restic -o s3.region="$S3_REGION" "$@"; }
+restic_setup() {
+  utilpy mktree restic src
+  echo "$(find src -type f | wc -l) files, $(du -sb src | cut -f1) bytes"
+}
+restic_init() {
+  rs init
+  utilpy etag "$BUCKET" config # restic wrote its config object
+}
+restic_backup() {
+  # From inside the tree, so the snapshot holds its contents at the top.
+  (cd src && rs backup --host floe-test --tag first .)
+  rs snapshots --json | tee snaps.json
+  want "snapshots" 1 "$(jq length snaps.json)"
+}
+restic_check() {
+  rs check --read-data
+}
+restic_restore() {
+  rs restore latest --target restored
+  same_tree src restored
+}
+restic_backup_again() {
+  printf 'changed\n' >src/top.txt
+  rm -r src/many/d00
+  utilpy mktree sync src/added
+  (cd src && rs backup --host floe-test --tag second .)
+  rs snapshots --json | tee snaps.json
+  want "snapshots" 2 "$(jq length snaps.json)"
+}
+restic_forget_prune() {
+  rs forget --keep-last 1 --prune --max-unused 0
+  rs snapshots --json | tee snaps.json
+  want "snapshots left" '["second"]' "$(jq -c '[.[].tags[]]' snaps.json)"
+  rs check --read-data
+}
+restic_restore_again() {
+  rs restore latest --target restored2
+  same_tree src restored2
+}
+session_restic() {
+  need restic || return 0
+  echo "   $(restic version 2>&1)"
+  SESSION_ENV=restic_env
+  step setup restic_setup
+  step init restic_init
+  step backup restic_backup
+  step check-read-data restic_check
+  step restore restic_restore
+  step backup-again restic_backup_again
+  step forget-prune restic_forget_prune
+  step restore-again restic_restore_again
+}
+
+# ---------------------------------------------------------------------------------------------------
+# AWS SDK for JavaScript v3: npm installs tests/s3_clients/package.json's packages into $NODE_DIR
+# (outside the source tree, no lock file), then tests/s3_clients/sdk.mjs runs its own steps.
+js_npm_install() {
+  mkdir -p "$NODE_DIR"
+  exec 9>"$NODE_DIR/.lock"
+  flock 9 # runs sharing NODE_DIR install one at a time
+  if cmp -s "$HERE/package.json" "$NODE_DIR/package.json" && [ -f "$NODE_DIR/.installed" ]; then
+    echo "already installed in $NODE_DIR"
+    return 0
+  fi
+  rm -f "$NODE_DIR/.installed"
+  cp "$HERE/package.json" "$NODE_DIR/package.json"
+  (cd "$NODE_DIR" && run npm install --no-audit --no-fund --no-package-lock --omit=dev --fetch-retries=1)
+  touch "$NODE_DIR/.installed"
+}
+session_js() {
+  need /usr/bin/node npm flock || return 0
+  if [ "${S3_SKIP_JS_IF_NO_NPM:-0}" = 1 ] && ! (cd "$CW" && js_npm_install) >"$CW/log/npm-install.log" 2>&1; then
+    report SKIP npm-install "npm could not install the SDK (S3_SKIP_JS_IF_NO_NPM=1); log $CW/log/npm-install.log"
+    return 0
+  fi
+  step npm-install js_npm_install
+  [ "$CLIENT_FAILED" = 0 ] || return 0
+  external env S3_BUCKET="$BUCKET" S3_LOG_DIR="$CW/log" S3_WORK="$CW" S3_NODE_MODULES="$NODE_DIR/node_modules" \
+    /usr/bin/node "$HERE/sdk.mjs"
+}

@@ -4,6 +4,7 @@
   util.py mktree KIND DIR        writes a deterministic test tree (KIND: sync, rclone, restic)
   util.py mpetag FILE PART_SIZE  prints the ETag S3 gives FILE uploaded in PART_SIZE parts:
                                  md5(md5(part 1) || ... || md5(part N)) + "-N"
+  util.py etag BUCKET KEY        prints the object's ETag (HEAD), for clients that do not show it
   util.py cleanup BUCKET         deletes BUCKET with its objects and open multipart uploads
                                  (target from S3_ENDPOINT, S3_ACCESS_KEY, S3_SECRET_KEY, S3_REGION);
                                  a bucket that does not exist is fine
@@ -109,6 +110,8 @@ def main(argv):
         mktree(argv[1], argv[2])
     elif len(argv) == 3 and argv[0] == "mpetag":
         print(mpetag(argv[1], int(argv[2])))
+    elif len(argv) == 3 and argv[0] == "etag":
+        print(client().head_object(Bucket=argv[1], Key=argv[2])["ETag"])
     elif len(argv) == 2 and argv[0] == "cleanup":
         cleanup(argv[1])
     else:
