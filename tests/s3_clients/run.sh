@@ -4,7 +4,7 @@
 # deleted at the end, checking what comes back byte for byte. The target is any S3 endpoint:
 # the same script runs against Ceph RGW (ctest s3_clients_rgw) and against floe's S3 API.
 #
-# usage: run.sh [--env-prefix PFX] [--known-gaps FILE] [WORK_DIR]
+# usage: run.sh [--env-prefix PFX] [--known-gaps FILE] [--start CMD] [WORK_DIR]
 #
 # Target, from the environment:
 #   S3_ENDPOINT     http://HOST:PORT (required)
@@ -12,11 +12,17 @@
 #   S3_REGION       default us-east-1
 #   S3_CLIENTS      the clients to run, space- or comma-separated, in this order by default:
 #                   awscli boto3 rclone s3cmd restic js
-# --env-prefix PFX  reads PFX ENDPOINT, PFX ACCESS_KEY, PFX SECRET_KEY and PFX REGION instead, e.g.
-#                   FLOE_TEST_S3_ (what scripts/test.sh exports for the S3 test server).
+# --env-prefix PFX  reads PFX ENDPOINT, PFX ACCESS_KEY, PFX SECRET_KEY and PFX REGION instead (any S3_
+#                   ones set are ignored), e.g. FLOE_TEST_S3_, what scripts/test.sh exports for its RGW.
 # --known-gaps FILE lists steps ("client:step  # why") this target is known to get wrong: such a
 #                   step that fails prints XFAIL and does not fail the run; one that passes prints
 #                   XPASS and does (take it out of FILE). S3_KNOWN_GAPS adds more, space-separated.
+# --start CMD       starts the server under test first: bash runs CMD in a session of its own, in the
+#                   background (output in the run directory's server.log; $S3_RUN_DIR names that
+#                   directory, for the server's data). The run starts once S3_ENDPOINT's port accepts
+#                   connections (within S3_START_TIMEOUT_S, default 60 s) and fails if CMD exits
+#                   first; at the end the process group of CMD gets SIGTERM, then SIGKILL after 5 s.
+#                   The port must be free before: otherwise another server would answer.
 # WORK_DIR (or S3_WORK_DIR; default a new directory under /tmp) holds a run.* directory per run with
 # the data and one log per step; it is removed when every step passed (S3_KEEP_WORK=1 keeps it).
 # The JS SDK is installed with npm into S3_NODE_DIR (default WORK_DIR/node), kept for the next run;
@@ -37,11 +43,12 @@ ALL_CLIENTS="awscli boto3 rclone s3cmd restic js"
 
 die() { echo "s3_clients: error: $*" >&2; exit 2; }
 
-env_prefix="" gaps_file="" work_arg=""
+env_prefix="" gaps_file="" work_arg="" start_cmd=""
 while [ $# -gt 0 ]; do
   case "$1" in
   --env-prefix) [ $# -ge 2 ] || die "--env-prefix needs a value"; env_prefix=$2; shift 2 ;;
   --known-gaps) [ $# -ge 2 ] || die "--known-gaps needs a file"; gaps_file=$2; shift 2 ;;
+  --start) [ $# -ge 2 ] || die "--start needs a command"; start_cmd=$2; shift 2 ;;
   -h | --help) sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
   -*) die "unknown option $1 (see --help)" ;;
   *) [ -z "$work_arg" ] || die "one WORK_DIR only"; work_arg=$1; shift ;;
@@ -51,7 +58,7 @@ done
 if [ -n "$env_prefix" ]; then
   for v in ENDPOINT ACCESS_KEY SECRET_KEY REGION; do
     src="${env_prefix}$v"
-    if [ -n "${!src:-}" ]; then export "S3_$v=${!src}"; fi
+    if [ -n "${!src:-}" ]; then export "S3_$v=${!src}"; else unset "S3_$v"; fi
   done
   names="${env_prefix}ENDPOINT, ${env_prefix}ACCESS_KEY and ${env_prefix}SECRET_KEY"
 else
@@ -98,6 +105,47 @@ RUN_ID=$(date +%Y%m%d%H%M%S)-$$
 WORK=$base/run.$RUN_ID
 mkdir -p "$WORK" || die "cannot make $WORK"
 NODE_DIR=${S3_NODE_DIR:-$base/node}
+
+S3_HOST=${S3_HOSTPORT%:*} S3_PORT=${S3_HOSTPORT##*:}
+port_open() { (exec 3<>"/dev/tcp/$S3_HOST/$S3_PORT") 2>/dev/null; }
+SERVER_PID=""
+# alive PID: PID runs (a zombie, exited but not yet waited for, does not count).
+alive() { local st; st=$(ps -o stat= -p "$1" 2>/dev/null) && [ -n "$st" ] && [[ "$st" != Z* ]]; }
+stop_server() { # stops the process group --start made, and only that
+  [ -n "$SERVER_PID" ] || return 0
+  kill -TERM -- "-$SERVER_PID" 2>/dev/null
+  for _ in $(seq 50); do
+    alive "$SERVER_PID" || wait "$SERVER_PID" 2>/dev/null
+    if ! alive "$SERVER_PID" && ! kill -0 -- "-$SERVER_PID" 2>/dev/null; then SERVER_PID=""; return 0; fi
+    sleep 0.1
+  done
+  echo "s3_clients: the server (process group $SERVER_PID) outlived SIGTERM by 5 s: SIGKILL" >&2
+  kill -KILL -- "-$SERVER_PID" 2>/dev/null || true
+  SERVER_PID=""
+}
+if [ -n "$start_cmd" ]; then
+  port_open && die "$S3_HOSTPORT already accepts connections: --start would test whatever listens there"
+  export S3_RUN_DIR=$WORK
+  setsid bash -c "$start_cmd" </dev/null >"$WORK/server.log" 2>&1 &
+  SERVER_PID=$!
+  trap stop_server EXIT
+  deadline=$(($(date +%s) + ${S3_START_TIMEOUT_S:-60}))
+  until port_open; do
+    if ! alive "$SERVER_PID"; then
+      wait "$SERVER_PID"
+      echo "s3_clients: the server exited (status $?) before $S3_HOSTPORT accepted connections; its output:" >&2
+      sed 's/^/    /' "$WORK/server.log" >&2
+      exit 2
+    fi
+    if [ "$(date +%s)" -ge "$deadline" ]; then
+      echo "s3_clients: $S3_HOSTPORT did not accept connections within ${S3_START_TIMEOUT_S:-60} s; server output:" >&2
+      sed 's/^/    /' "$WORK/server.log" >&2
+      exit 2
+    fi
+    sleep 0.1
+  done
+  echo "s3_clients: started the server (pid $SERVER_PID): $start_cmd"
+fi
 
 declare -A COUNT=([PASS]=0 [FAIL]=0 [SKIP]=0 [XFAIL]=0 [XPASS]=0)
 CLIENT="" CLIENT_FAILED=0 BUCKET="" CW="" SESSION_ENV=""
@@ -237,6 +285,14 @@ done
 
 total=$((COUNT[PASS] + COUNT[FAIL] + COUNT[SKIP] + COUNT[XFAIL] + COUNT[XPASS]))
 echo "s3_clients: $total steps in $(secs "$t_all") against $S3_ENDPOINT"
+if [ -n "$SERVER_PID" ]; then
+  if ! alive "$SERVER_PID"; then
+    CLIENT=server
+    report FAIL exited "the server that --start started is gone; the end of its output:"
+    tail -n 30 "$WORK/server.log" | indent
+  fi
+  stop_server
+fi
 bad=$((COUNT[FAIL] + COUNT[XPASS]))
 if [ "$bad" -eq 0 ] && [ "${S3_KEEP_WORK:-0}" != 1 ]; then
   rm -rf "$WORK"

@@ -2,7 +2,7 @@
 # its steps in $BUCKET (which does not exist yet) with its data under $CW. A step function runs in a
 # subshell under errexit from $CW, after the function SESSION_ENV names (the client's environment):
 # any failing command fails the step.
-# shellcheck shell=bash disable=SC2317,SC2030,SC2031
+# shellcheck shell=bash disable=SC2317,SC2030,SC2031,SC2034
 
 MiB=$((1024 * 1024))
 # slice FILE OFFSET LENGTH: those bytes of FILE, on stdout.
@@ -125,7 +125,7 @@ awscli_list_v2_pages() {
     [ -n "$token" ] || break
   done
   want "keys over $n calls" "$all" "${keys%$'\n'}"
-  want "number of CLI calls for $(wc -l <<<"$all") keys, 3 at a time" $(((($(wc -l <<<"$all") + 2) / 3))) $n
+  want "number of CLI calls for $(wc -l <<<"$all") keys, 3 at a time" $((($(wc -l <<<"$all") + 2) / 3)) $n
   # The same by hand: one request of 3 keys, then its continuation token.
   awsj '[.IsTruncated, .KeyCount, [.Contents[].Key], .NextContinuationToken]' s3api list-objects-v2 \
     --bucket "$BUCKET" --prefix tree/ --max-keys 3 --no-paginate
@@ -455,12 +455,12 @@ js_npm_install() {
   fi
   rm -f "$NODE_DIR/.installed"
   cp "$HERE/package.json" "$NODE_DIR/package.json"
-  (cd "$NODE_DIR" && run npm install --no-audit --no-fund --no-package-lock --omit=dev --fetch-retries=1)
+  (cd "$NODE_DIR" && run npm install --no-audit --no-fund --no-package-lock --omit=dev --fetch-retries=1) || return 1
   touch "$NODE_DIR/.installed"
 }
 session_js() {
   need /usr/bin/node npm flock || return 0
-  if [ "${S3_SKIP_JS_IF_NO_NPM:-0}" = 1 ] && ! (cd "$CW" && js_npm_install) >"$CW/log/npm-install.log" 2>&1; then
+  if [ "${S3_SKIP_JS_IF_NO_NPM:-0}" = 1 ] && ! (set -e; cd "$CW"; js_npm_install) >"$CW/log/npm-install.log" 2>&1; then
     report SKIP npm-install "npm could not install the SDK (S3_SKIP_JS_IF_NO_NPM=1); log $CW/log/npm-install.log"
     return 0
   fi
