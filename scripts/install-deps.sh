@@ -7,6 +7,10 @@ set -euo pipefail
 PKGS="build-essential cmake pkg-config libcurl4-openssl-dev libssl-dev libjansson-dev check
 libmicrohttpd-dev libzstd-dev libexpat1-dev curl ca-certificates iproute2 procps
 ceph-mon ceph-osd radosgw ceph-common"
+# Test-only: the S3 clients tests/s3_clients/run.sh drives (the JS SDK itself comes from npm at test time).
+PKGS="$PKGS awscli python3-boto3 rclone restic s3cmd jq nodejs"
+# npm comes with some builds of nodejs (NodeSource's) and is a package of its own in Debian's.
+command -v npm >/dev/null 2>&1 || PKGS="$PKGS npm"
 if [ "${1:-}" = "--bench" ]; then
   PKGS="$PKGS rocksdb-tools nginx wrk gnuplot-nox fio"
 fi
