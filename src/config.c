@@ -931,7 +931,7 @@ static int parse_s3_api(const cfg_parser *p, json_t *s, floe_config *c)
     if (present && !region_is_valid(c->s3.region))
         return field_error(p, "s3.region", "must be 1..64 letters, digits, '-' and '_', e.g. us-east-1");
     if ((rc =
-             get_u32(p, s, "s3", "multipart_max_age_s", 60, 10u * 365 * 86400, &c->s3.multipart_max_age_s)) ||
+             get_u32(p, s, "s3", "multipart_max_age_s", 1, 10u * 365 * 86400, &c->s3.multipart_max_age_s)) ||
         (rc = get_u32(p, s, "s3", "list_max_keys", 1, 100000, &c->s3.list_max_keys)))
         return rc;
     json_t *credentials = json_object_get(s, "credentials");

@@ -124,7 +124,11 @@ resp *tu_s3(const char *base, const char *access, const char *secret, const char
         }
         char host[128], hdrs[48][2][1024];
         snprintf(host, sizeof host, "%s", strncmp(base, "http://", 7) == 0 ? base + 7 : base);
-        h[nh++] = (sigv4_pair){"host", host};
+        int own_host = 0; /* a Host header given (virtual-hosted style) is the one signed */
+        for (size_t i = 0; i < n; i++)
+            own_host |= strncasecmp(all[i], "Host:", 5) == 0;
+        if (!own_host)
+            h[nh++] = (sigv4_pair){"host", host};
         h[nh++] = (sigv4_pair){"x-amz-date", amz_date};
         h[nh++] = (sigv4_pair){"x-amz-content-sha256", payload_hash};
         for (size_t i = 0; i < n && nh < 48; i++) {

@@ -727,8 +727,8 @@ START_TEST(config_s3_api_bad_fields_are_named)
     expect_error("{\"s3\": {\"region\": \"\"}}", "field s3.region must not be empty", NULL);
     expect_error("{\"s3\": {\"region\": \"us/east\"}}", "field s3.region must be 1..64 letters", NULL);
     expect_error("{\"s3\": {\"region\": \"us east\"}}", "field s3.region", NULL);
-    expect_error("{\"s3\": {\"multipart_max_age_s\": 59}}",
-                 "field s3.multipart_max_age_s must be an integer between 60 and 315360000", NULL);
+    expect_error("{\"s3\": {\"multipart_max_age_s\": 0}}",
+                 "field s3.multipart_max_age_s must be an integer between 1 and 315360000", NULL);
     expect_error("{\"s3\": {\"multipart_max_age_s\": 315360001}}", "field s3.multipart_max_age_s", NULL);
     expect_error("{\"s3\": {\"list_max_keys\": 0}}",
                  "field s3.list_max_keys must be an integer between 1 and 100000", NULL);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -29,11 +30,13 @@ static void wait_s3_port(void)
 {
     for (int i = 0; i < 3000; i++) {
         char *log = tu_server_log(&srv, srv.starts);
-        const char *at = strstr(log, "S3 API on http://127.0.0.1:");
-        int port = at ? atoi(at + strlen("S3 API on http://127.0.0.1:")) : 0;
+        const char *at = strstr(log, "S3 API on http");
+        int tls = at && at[strlen("S3 API on http")] == 's';
+        at = at ? strstr(at, "://127.0.0.1:") : NULL;
+        int port = at ? atoi(at + strlen("://127.0.0.1:")) : 0;
         free(log);
         if (port > 0) {
-            snprintf(s3base, sizeof s3base, "http://127.0.0.1:%d", port);
+            snprintf(s3base, sizeof s3base, "%s://127.0.0.1:%d", tls ? "https" : "http", port);
             return;
         }
         clock_sleep_ms(10);
@@ -41,24 +44,32 @@ static void wait_s3_port(void)
     ck_abort_msg("floe serve did not log its S3 port");
 }
 
-static void server_up(void)
+/* Starts floe serve with the S3 API, s3_extra spliced into its "s3" object and top_extra into the
+ * top level. */
+static void server_up_with(const char *http_extra, const char *s3_extra, const char *top_extra)
 {
     curl_global_init(CURL_GLOBAL_ALL);
     srv.dir = tu_tmpdir("s3api");
     snprintf(srv.cfg, sizeof srv.cfg, "%s/floe.json", srv.dir);
-    char text[4096];
+    char text[8192];
     snprintf(text, sizeof text,
              "{\"data_dir\": \"%s/data\", \"http\": {\"listen\": \"127.0.0.1:0\", \"threads\": 2,"
-             " \"max_object_bytes\": 67108864, \"max_body_bytes_in_flight\": 67108864},"
+             " \"max_object_bytes\": 67108864, \"max_body_bytes_in_flight\": 67108864%s%s},"
              " \"cold\": {\"backend\": \"fs\", \"fs\": {\"path\": \"%s/cold\"}},"
-             " \"object\": {\"chunk_bytes\": 1048576},"
+             " \"object\": {\"chunk_bytes\": 1048576}%s%s,"
              " \"s3\": {\"listen\": \"127.0.0.1:0\", \"credentials\": ["
              "{\"access_key\": \"" AK "\", \"secret_key\": \"" SK "\", \"access\": \"write\"},"
-             "{\"access_key\": \"" RO_AK "\", \"secret_key\": \"" RO_SK "\", \"access\": \"read\"}]}}",
-             srv.dir, srv.dir);
+             "{\"access_key\": \"" RO_AK "\", \"secret_key\": \"" RO_SK "\", \"access\": \"read\"}]%s%s}}",
+             srv.dir, http_extra[0] ? ", " : "", http_extra, srv.dir, top_extra[0] ? ", " : "", top_extra,
+             s3_extra[0] ? ", " : "", s3_extra);
     tu_write_file(srv.cfg, text, strlen(text));
     tu_server_start(&srv);
     wait_s3_port();
+}
+
+static void server_up(void)
+{
+    server_up_with("", "", "");
 }
 
 static void server_down(void)
@@ -597,6 +608,153 @@ START_TEST(s3_copy_object_and_delete_objects)
 }
 END_TEST
 
+/* ---- addressing, reclaiming, TLS ---------------------------------------------------------------- */
+
+static void vhost_server_up(void)
+{
+    server_up_with("", "\"domain\": \"s3.test\"", "");
+}
+
+/* With s3.domain, a Host of bucket.domain names the bucket and the path is the key. */
+START_TEST(s3_virtual_hosted_style_names_the_bucket_in_the_host)
+{
+    ck_assert_int_eq(status_of("PUT", "/vhost", NULL, NULL, -1), 200);
+    char host[80];
+    snprintf(host, sizeof host, "Host: vhost.s3.test:%s", strrchr(s3base, ':') + 1);
+    const char *h[] = {host, NULL};
+    resp *r = s3("PUT", "/in/the/host.txt", h, "virtual", 7);
+    ck_assert_msg(r->status == 200, "%ld %s", r->status, r->body);
+    tu_resp_free(r);
+    r = s3("GET", "/vhost/in/the/host.txt", NULL, NULL, -1); /* path style still works */
+    ck_assert_str_eq(r->body, "virtual");
+    tu_resp_free(r);
+    r = s3("GET", "/?list-type=2", h, NULL, -1);
+    ck_assert_int_eq(r->status, 200);
+    ck_assert_str_eq(tu_xml_get(r->body, "Name"), "vhost");
+    ck_assert_ptr_nonnull(strstr(r->body, "<Key>in/the/host.txt</Key>"));
+    tu_resp_free(r);
+    snprintf(host, sizeof host, "Host: nosuch.s3.test:%s", strrchr(s3base, ':') + 1);
+    r = s3("GET", "/k", h, NULL, -1);
+    tu_assert_s3_error(r, 404, "NoSuchBucket");
+    tu_resp_free(r);
+}
+END_TEST
+
+static void reclaim_server_up(void)
+{
+    server_up_with("", "\"multipart_max_age_s\": 2", "");
+}
+
+/* An upload older than s3.multipart_max_age_s is aborted and its parts deleted, by the server alone. */
+START_TEST(s3_abandoned_multipart_uploads_are_reclaimed)
+{
+    ck_assert_int_eq(status_of("PUT", "/old", NULL, NULL, -1), 200);
+    resp *r = s3("POST", "/old/k?uploads=", NULL, NULL, -1);
+    char *id = strdup(tu_xml_get(r->body, "UploadId"));
+    tu_resp_free(r);
+    char path[160];
+    snprintf(path, sizeof path, "/old/k?partNumber=1&uploadId=%s", id);
+    ck_assert_int_eq(status_of("PUT", path, NULL, "part", 4), 200);
+    snprintf(path, sizeof path, "/old/k?uploadId=%s", id);
+    int gone = 0;
+    for (int i = 0; i < 100 && !gone; i++) {
+        clock_sleep_ms(100);
+        r = s3("GET", path, NULL, NULL, -1); /* ListParts */
+        gone = r->status == 404;
+        if (gone)
+            tu_assert_s3_error(r, 404, "NoSuchUpload");
+        tu_resp_free(r);
+    }
+    ck_assert_msg(gone, "upload %s is still there 10 s after it was 2 s old", id);
+    r = s3("GET", "/old?uploads=", NULL, NULL, -1);
+    ck_assert_ptr_null(strstr(r->body, "<Upload>"));
+    tu_resp_free(r);
+    char *log = tu_server_log(&srv, srv.starts);
+    ck_assert_ptr_nonnull(strstr(log, "aborted 1 multipart uploads older than s3.multipart_max_age_s"));
+    free(log);
+    free(id);
+}
+END_TEST
+
+static char tls_dir[600];
+
+static void tls_server_up(void)
+{
+    char *d = tu_tmpdir("s3tls");
+    snprintf(tls_dir, sizeof tls_dir, "%s", d);
+    free(d);
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd,
+             "openssl req -x509 -newkey rsa:2048 -nodes -keyout %s/key.pem -out %s/cert.pem -days 2 "
+             "-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1",
+             tls_dir, tls_dir);
+    ck_assert_int_eq(system(cmd), 0);
+    char tls[1400];
+    snprintf(tls, sizeof tls, "\"tls\": {\"cert_file\": \"%s/cert.pem\", \"key_file\": \"%s/key.pem\"}", tls_dir,
+             tls_dir);
+    server_up_with(tls, tls, "");
+}
+
+static void tls_server_down(void)
+{
+    server_down();
+    tu_rmrf(tls_dir);
+}
+
+/* Run cmd; its stdout (malloc'd) in *out. Returns the exit status. */
+static int run_out(const char *cmd, char **out)
+{
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    size_t cap = 65536, len = 0;
+    *out = malloc(cap);
+    size_t n;
+    while ((n = fread(*out + len, 1, cap - len - 1, p)) > 0)
+        len += n;
+    (*out)[len] = '\0';
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Both listeners serve HTTPS from the configured certificate and key: curl with --cacert, and boto3
+ * verifying against the same certificate. */
+START_TEST(s3_and_v1_listeners_serve_tls)
+{
+    ck_assert_str_eq(strncmp(s3base, "https://", 8) == 0 ? "https" : s3base, "https");
+    ck_assert_str_eq(strncmp(srv.base, "https://", 8) == 0 ? "https" : srv.base, "https");
+    char cmd[2048], *out = NULL;
+    snprintf(cmd, sizeof cmd, "curl -sS --cacert %s/cert.pem %s/healthz", tls_dir, srv.base);
+    ck_assert_int_eq(run_out(cmd, &out), 0);
+    ck_assert_ptr_nonnull(strstr(out, "ok"));
+    free(out);
+    snprintf(cmd, sizeof cmd,
+             "curl -sS --cacert %s/cert.pem --aws-sigv4 aws:amz:us-east-1:s3 -u " AK ":" SK
+             " -H x-amz-content-sha256:UNSIGNED-PAYLOAD %s/",
+             tls_dir, s3base);
+    ck_assert_int_eq(run_out(cmd, &out), 0);
+    ck_assert_msg(strstr(out, "<ListAllMyBucketsResult") != NULL, "%s", out);
+    free(out);
+    /* No certificate to trust: refused. Plain HTTP to the TLS port: no answer. */
+    snprintf(cmd, sizeof cmd, "curl -sS -o /dev/null %s/ 2>/dev/null", s3base);
+    ck_assert_int_ne(run_out(cmd, &out), 0);
+    free(out);
+    snprintf(cmd, sizeof cmd, "curl -sS -m 5 -o /dev/null http://%s/ 2>/dev/null", s3base + strlen("https://"));
+    ck_assert_int_ne(run_out(cmd, &out), 0);
+    free(out);
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 -c \"import boto3, botocore; "
+             "s = boto3.client('s3', endpoint_url='%s', aws_access_key_id='" AK "', "
+             "aws_secret_access_key='" SK "', region_name='us-east-1', verify='%s/cert.pem', "
+             "config=botocore.config.Config(s3={'addressing_style': 'path'})); "
+             "s.create_bucket(Bucket='tls-bucket'); s.put_object(Bucket='tls-bucket', Key='k', Body=b'over tls'); "
+             "print(s.get_object(Bucket='tls-bucket', Key='k')['Body'].read().decode())\" 2>&1",
+             s3base, tls_dir);
+    ck_assert_int_eq(run_out(cmd, &out), 0);
+    ck_assert_msg(strstr(out, "over tls") != NULL, "boto3 over TLS: %s", out);
+    free(out);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("s3api");
@@ -611,5 +769,17 @@ int main(void)
     tcase_add_test(tc, s3_multipart_upload_complete_abort_and_its_errors);
     tcase_add_test(tc, s3_copy_object_and_delete_objects);
     suite_add_tcase(s, tc);
+    TCase *vh = tcase_create("vhost");
+    tcase_add_checked_fixture(vh, vhost_server_up, server_down);
+    tcase_add_test(vh, s3_virtual_hosted_style_names_the_bucket_in_the_host);
+    suite_add_tcase(s, vh);
+    TCase *rc = tcase_create("reclaim");
+    tcase_add_checked_fixture(rc, reclaim_server_up, server_down);
+    tcase_add_test(rc, s3_abandoned_multipart_uploads_are_reclaimed);
+    suite_add_tcase(s, rc);
+    TCase *tls = tcase_create("tls");
+    tcase_add_checked_fixture(tls, tls_server_up, tls_server_down);
+    tcase_add_test(tls, s3_and_v1_listeners_serve_tls);
+    suite_add_tcase(s, tls);
     return tu_run_suite(s);
 }

@@ -407,9 +407,10 @@ void tu_server_start(tu_server *s)
     int64_t deadline_ms = clock_now_ms() + 60000;
     while (clock_now_ms() < deadline_ms) {
         char *log = tu_server_log(s, s->starts);
-        const char *at = strstr(log, " on http://127.0.0.1:");
+        const char *at = strstr(log, "serving data_dir=");
+        at = at ? strstr(at, "://127.0.0.1:") : NULL; /* http, or https with http.tls */
         if (at)
-            s->port = atoi(at + strlen(" on http://127.0.0.1:"));
+            s->port = atoi(at + strlen("://127.0.0.1:"));
         int status;
         if (!at && waitpid(pid, &status, WNOHANG) == pid) {
             s->pid = 0;
@@ -421,7 +422,10 @@ void tu_server_start(tu_server *s)
         clock_sleep_ms(20);
     }
     ck_assert_msg(s->port > 0, "floe serve did not log its port within 60 s");
-    snprintf(s->base, sizeof s->base, "http://127.0.0.1:%d", s->port);
+    char *log = tu_server_log(s, s->starts);
+    int tls = strstr(log, " on https://127.0.0.1:") != NULL;
+    free(log);
+    snprintf(s->base, sizeof s->base, "%s://127.0.0.1:%d", tls ? "https" : "http", s->port);
 }
 
 int tu_server_stop(tu_server *s)
