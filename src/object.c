@@ -55,8 +55,9 @@ int objrec_parse(const uint8_t *p, size_t len, objrec *out)
     if (len < OBJREC_FIXED_BYTES)
         return err_set(FLOE_ECORRUPT, "object record of %zu bytes is shorter than its %d-byte header", len,
                        OBJREC_FIXED_BYTES);
-    if (p[0] != OBJREC_FORMAT)
-        return err_set(FLOE_ECORRUPT, "object record format %u is not %d", p[0], OBJREC_FORMAT);
+    if (p[0] != OBJREC_FORMAT && p[0] != OBJREC_FORMAT_LARGE_META)
+        return err_set(FLOE_ECORRUPT, "object record format %u is not %d or %d", p[0], OBJREC_FORMAT,
+                       OBJREC_FORMAT_LARGE_META);
     memset(out, 0, sizeof *out);
     out->flags = p[1];
     if (out->flags & ~OBJREC_CHUNKED)
@@ -75,7 +76,8 @@ int objrec_parse(const uint8_t *p, size_t len, objrec *out)
             return err_set(FLOE_ECORRUPT, "chunked object record: %" PRIu64 " bytes in chunks of %" PRIu32,
                            out->size, out->chunk_bytes);
     }
-    if (out->user_meta_len > FLOE_MAX_USER_META_BYTES || len < h + out->user_meta_len)
+    unsigned meta_cap = p[0] == OBJREC_FORMAT ? OBJREC_FORMAT1_MAX_META_BYTES : FLOE_MAX_USER_META_BYTES;
+    if (out->user_meta_len > meta_cap || len < h + out->user_meta_len)
         return err_set(FLOE_ECORRUPT, "object record: %u bytes of user metadata do not fit",
                        out->user_meta_len);
     out->user_meta = p + h;
@@ -99,7 +101,8 @@ int objrec_parse_whole(const uint8_t *p, size_t len, objrec *out)
 
 size_t objrec_encode_header(const objrec *rec, uint8_t *out)
 {
-    out[0] = OBJREC_FORMAT;
+    /* format 1 where it will do, so a floe before format 2 reads what it can */
+    out[0] = rec->user_meta_len > OBJREC_FORMAT1_MAX_META_BYTES ? OBJREC_FORMAT_LARGE_META : OBJREC_FORMAT;
     out[1] = rec->flags;
     put_le16(out + 2, rec->user_meta_len);
     put_le64(out + 4, rec->size);

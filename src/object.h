@@ -28,6 +28,10 @@
 #include "floe.h"
 
 #define OBJREC_FORMAT 1
+/* Format 2 is format 1 with up to FLOE_MAX_USER_META_BYTES of user metadata (format 1: at most
+ * OBJREC_FORMAT1_MAX_META_BYTES); a record is written as format 1 whenever its metadata fits. */
+#define OBJREC_FORMAT_LARGE_META 2
+#define OBJREC_FORMAT1_MAX_META_BYTES 2048
 #define OBJREC_CHUNKED 0x01
 #define OBJREC_FIXED_BYTES 28
 #define OBJREC_CHUNK_FIELDS_BYTES 20

@@ -747,6 +747,44 @@ START_TEST(object_system_namespace_is_open_to_services_and_apart_from_user_keys)
 }
 END_TEST
 
+/* Metadata over 2048 bytes (the S3 API's attributes beside x-amz-meta-*) makes a format 2 record;
+ * anything smaller stays format 1, which floes before format 2 read (docs/formats.md). */
+START_TEST(object_record_format_2_carries_large_metadata)
+{
+    floe_options o = opts();
+    floe_t *db = open_db(&o);
+    static char meta[FLOE_MAX_USER_META_BYTES];
+    for (size_t i = 0; i < sizeof meta; i++)
+        meta[i] = (char)('a' + i % 26);
+    size_t sizes[] = {100, 2048, 2049, FLOE_MAX_USER_META_BYTES};
+    for (int round = 0; round < 2; round++) { /* from the memtable, then from a segment after a reopen */
+        for (int i = 0; i < 4; i++) {
+            char key[16];
+            snprintf(key, sizeof key, "meta%d", i);
+            if (round == 0) {
+                floe_object_meta m = {.user_meta = meta, .user_meta_len = sizes[i]};
+                ck_assert_int_eq(write_object(db, key, i == 3 ? 3 * CHUNK : 10, 7, 5000, &m), 0);
+            }
+            floe_value v = {0};
+            store_found f;
+            ck_assert_int_eq(store_read_raw(db, key, strlen(key), 1, 0, 0, 1, &v, NULL, &f), 0);
+            ck_assert_int_eq(f.is_object, 1);
+            ck_assert_uint_eq(f.head[0], sizes[i] > 2048 ? 2 : 1);
+            floe_value_free(&v);
+            ck_assert_int_eq(floe_head(db, key, strlen(key), &v), 0);
+            ck_assert_uint_eq(v.user_meta_len, sizes[i]);
+            ck_assert_mem_eq(v.user_meta, meta, sizes[i]);
+            floe_value_free(&v);
+        }
+        ck_assert_int_eq(floe_flush(db, FLOE_DURABLE_LOCAL), 0);
+        ck_assert_int_eq(floe_close(db), 0);
+        db = open_db(&o);
+    }
+    check_object(db, "meta3", 3 * CHUNK, 7);
+    ck_assert_int_eq(floe_close(db), 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("object");
@@ -766,6 +804,7 @@ int main(void)
     tcase_add_test(tc, object_expired_under_retention_leaves_the_disk);
     tcase_add_test(tc, object_reserved_keys_are_out_of_users_reach);
     tcase_add_test(tc, object_system_namespace_is_open_to_services_and_apart_from_user_keys);
+    tcase_add_test(tc, object_record_format_2_carries_large_metadata);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }

@@ -632,7 +632,7 @@ static void walk_suite(const char *root, int in_normalize_path, suite_tally *t)
         if (de->d_name[0] == '.')
             continue;
         ck_assert(n < 64 && strlen(de->d_name) < 128);
-        snprintf(names[n++], 128, "%s", de->d_name);
+        snprintf(names[n++], 128, "%.127s", de->d_name);
     }
     closedir(d);
     qsort(names, n, sizeof names[0], (int (*)(const void *, const void *))strcmp);

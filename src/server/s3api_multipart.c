@@ -677,7 +677,8 @@ enum MHD_Result s3_list_uploads(http_req *r, struct MHD_Connection *c)
         ret = http_respond_floe_error(r, c, rc);
         goto out;
     }
-    qsort(cc.items, cc.n, sizeof *cc.items, item_cmp);
+    if (cc.n)
+        qsort(cc.items, cc.n, sizeof *cc.items, item_cmp);
     buf_t b;
     buf_init(&b, HTTP_MAX_ANSWER_BYTES);
     buf_puts(&b, S3_XML_HEAD "<ListMultipartUploadsResult xmlns=\"" S3_XMLNS "\"><Bucket>");
