@@ -231,6 +231,12 @@ START_TEST(s3_object_round_trip_with_metadata_ranges_and_conditions)
     ck_assert_str_eq(r->body, body);
     tu_resp_free(r);
 
+    size_t big_len = 64 * MIB + 1; /* one byte over the server's max_object_bytes */
+    char *big = calloc(1, big_len);
+    r = s3("PUT", "/photos/too-big", NULL, big, (long)big_len);
+    tu_assert_s3_error(r, 400, "EntityTooLarge");
+    tu_resp_free(r);
+    free(big);
     r = s3("GET", "/photos/missing", NULL, NULL, -1);
     tu_assert_s3_error(r, 404, "NoSuchKey");
     ck_assert_str_eq(tu_xml_get(r->body, "Resource"), "/photos/missing");
