@@ -363,6 +363,8 @@ typedef struct floe_list_entry {
     uint64_t write_ms; /* as floe_value.write_ms: when the listed version was written, 0 if unknown */
     int md5_known;     /* as floe_value: 1 for objects written with floe_writer_* */
     unsigned char md5[16];
+    void *user_meta; /* as floe_value: the object's user metadata (malloc'd, owned by the floe_list), or NULL */
+    size_t user_meta_len;
 } floe_list_entry;
 
 typedef struct floe_list {

@@ -124,6 +124,12 @@ static int describe(const entry *e, floe_list_entry *out)
     out->value_len = rec.flags & OBJREC_CHUNKED ? rec.size : e->value_len - rec.header_len;
     out->md5_known = 1;
     memcpy(out->md5, rec.md5, 16);
+    if (rec.user_meta_len) {
+        if (!(out->user_meta = malloc(rec.user_meta_len)))
+            return err_set(FLOE_ENOMEM, "list: out of memory");
+        memcpy(out->user_meta, rec.user_meta, rec.user_meta_len);
+        out->user_meta_len = rec.user_meta_len;
+    }
     return 0;
 }
 
@@ -174,10 +180,13 @@ static int merge(const floe_options *opts, uint64_t now_ms, const pdel_set *pdel
         if (rc == 0 && !skip && res->count == limit) {
             res->truncated = 1;
             free(kcopy);
+            free(info.user_meta);
             return 0;
         }
         if (rc == 0 && !skip)
             rc = list_append(res, cap, limit, kcopy, klen, &info);
+        if (rc < 0 && !skip)
+            free(info.user_meta);
         if (rc < 0 || skip)
             free(kcopy);
         if (rc < 0)
@@ -190,8 +199,10 @@ void floe_list_free(floe_list *list)
 {
     if (!list)
         return;
-    for (size_t i = 0; i < list->count; i++)
+    for (size_t i = 0; i < list->count; i++) {
         free(list->entries[i].key);
+        free(list->entries[i].user_meta);
+    }
     free(list->entries);
     free(list);
 }

@@ -253,7 +253,10 @@ START_TEST(object_metadata_round_trips_and_lists_show_size_and_md5)
         unsigned char md5[16];
         md5_of(2 * CHUNK + 1, 3, md5);
         ck_assert_mem_eq(l->entries[0].md5, md5, 16);
+        ck_assert_uint_eq(l->entries[0].user_meta_len, sizeof meta); /* lists carry the metadata too */
+        ck_assert_mem_eq(l->entries[0].user_meta, meta, sizeof meta);
         ck_assert_str_eq(l->entries[1].key, "m/plain");
+        ck_assert_ptr_null(l->entries[1].user_meta);
         ck_assert_int_eq(l->entries[1].md5_known, 0);
         ck_assert_uint_eq(l->entries[2].value_len, 10);
         floe_list_free(l);

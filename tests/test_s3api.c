@@ -509,7 +509,7 @@ START_TEST(s3_multipart_upload_complete_abort_and_its_errors)
         md5s[i] = (unsigned char)v1;
         md5s[16 + i] = (unsigned char)v2;
     }
-    char comp[33], want[48];
+    char comp[33], want[96];
     md5_hex(md5s, 32, comp);
     snprintf(want, sizeof want, "&quot;%s-2&quot;", comp);
     ck_assert_str_eq(tu_xml_get(r->body, "ETag"), want);
@@ -526,6 +526,23 @@ START_TEST(s3_multipart_upload_complete_abort_and_its_errors)
     ck_assert_str_eq(tu_resp_header(r, "x-amz-meta-kind"), "parts");
     ck_assert_str_eq(tu_resp_header(r, "x-amz-mp-parts-count"), "2");
     tu_resp_free(r);
+    /* Lists give the ETag HEAD gives. */
+    r = s3("GET", "/mpu?list-type=2", NULL, NULL, -1);
+    snprintf(want, sizeof want, "<ETag>&quot;%s-2&quot;</ETag>", comp);
+    ck_assert_msg(strstr(r->body, want) != NULL, "%s", r->body);
+    tu_resp_free(r);
+    /* GET ?partNumber=2 is part 2 alone. */
+    snprintf(path, sizeof path, "/mpu/big?partNumber=2");
+    r = s3("GET", path, NULL, NULL, -1);
+    ck_assert_int_eq(r->status, 206);
+    ck_assert_uint_eq(r->len, b_len);
+    ck_assert_int_eq(memcmp(r->body, b, b_len), 0);
+    tu_resp_free(r);
+    snprintf(path, sizeof path, "/mpu/big?partNumber=3");
+    r = s3("GET", path, NULL, NULL, -1);
+    tu_assert_s3_error(r, 416, "InvalidPartNumber");
+    tu_resp_free(r);
+    snprintf(path, sizeof path, "/mpu/big?uploadId=%s", id);
     /* Completed: the upload and its parts are gone. */
     r = s3("GET", path, NULL, NULL, -1);
     tu_assert_s3_error(r, 404, "NoSuchUpload");

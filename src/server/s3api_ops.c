@@ -401,7 +401,9 @@ enum MHD_Result s3_list_objects(http_req *r, struct MHD_Connection *c, int v2)
         s3_iso8601(&items, e->write_ms);
         buf_puts(&items, "</LastModified>");
         char etag[HTTP_ETAG_BYTES];
-        http_format_etag(etag, sizeof etag, e->md5_known, e->md5, e->seq);
+        floe_value as_value = {.user_meta = e->user_meta, .user_meta_len = e->user_meta_len};
+        if (!s3_multipart_etag(&as_value, etag, sizeof etag)) /* the ETag HEAD gives, multipart too */
+            http_format_etag(etag, sizeof etag, e->md5_known, e->md5, e->seq);
         put_elem(&items, "ETag", etag, strlen(etag), 0);
         buf_printf(&items, "<Size>%" PRIu64 "</Size>", e->value_len);
         if (!v2 || (s3_query(r, "fetch-owner") && strcmp(s3_query(r, "fetch-owner"), "true") == 0))
