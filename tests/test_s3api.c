@@ -331,6 +331,30 @@ START_TEST(s3_a_body_that_does_not_match_its_digest_stores_nothing)
     r = s3("GET", "/dig/a", NULL, NULL, -1); /* only when asked */
     ck_assert_ptr_null(tu_resp_header(r, "x-amz-checksum-crc32"));
     tu_resp_free(r);
+    /* Every algorithm S3 has: the right value is stored and returned, a wrong one refused. Values of
+     * "hello" from botocore's checksums. */
+    const char *algos[][3] = {{"crc32c", "mnG7TA==", "mnG7TB=="},
+                              {"sha1", "qvTGHdzF6KLavt4PO0gs2a6pQ00=", "qvTGHdzF6KLavt4PO0gs2a6pQ01="},
+                              {"sha256", "LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ=",
+                               "LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCA="}};
+    for (int a = 0; a < 3; a++) {
+        char good_h[128], bad_h[128], name[64], path[64];
+        snprintf(name, sizeof name, "x-amz-checksum-%s", algos[a][0]);
+        snprintf(good_h, sizeof good_h, "%s: %s", name, algos[a][1]);
+        snprintf(bad_h, sizeof bad_h, "%s: %s", name, algos[a][2]);
+        snprintf(path, sizeof path, "/dig/%s", algos[a][0]);
+        const char *bad[] = {bad_h, NULL}, *ok[] = {good_h, NULL};
+        r = s3("PUT", path, bad, "hello", 5);
+        tu_assert_s3_error(r, 400, "BadDigest");
+        tu_resp_free(r);
+        r = s3("PUT", path, ok, "hello", 5);
+        ck_assert_msg(r->status == 200, "%s: %ld %s", name, r->status, r->body);
+        tu_resp_free(r);
+        r = s3("HEAD", path, mode, NULL, -1);
+        ck_assert_int_eq(r->status, 200);
+        ck_assert_str_eq(tu_resp_header(r, name), algos[a][1]);
+        tu_resp_free(r);
+    }
 }
 END_TEST
 
