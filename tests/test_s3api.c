@@ -288,6 +288,16 @@ START_TEST(s3_requests_without_a_valid_signature_are_refused)
     r = s3("PUT", "/auth/k?tagging=", NULL, "<Tagging/>", 10);
     tu_assert_s3_error(r, 501, "NotImplemented");
     tu_resp_free(r);
+    r = s3("GET", "/auth/k?versionId=3HL4kqtJlcpXroDTDmJ", NULL, NULL, -1); /* no versions are kept */
+    tu_assert_s3_error(r, 501, "NotImplemented");
+    tu_resp_free(r);
+    r = s3("GET", "/auth/k?versionId=null", NULL, NULL, -1); /* the one an unversioned object has */
+    ck_assert_int_eq(r->status, 200);
+    tu_resp_free(r);
+    r = s3("GET", "/auth/k?tagging=", NULL, NULL, -1); /* GetObjectTagging: no tags */
+    ck_assert_int_eq(r->status, 200);
+    ck_assert_ptr_nonnull(strstr(r->body, "<TagSet></TagSet>"));
+    tu_resp_free(r);
 }
 END_TEST
 

@@ -937,6 +937,10 @@ enum MHD_Result s3_begin_request(http_req *r, struct MHD_Connection *c, const ch
     if (w.unsupported)
         return s3_respond_error(r, c, 501, "NotImplemented", "floe does not implement the '%s' subresource",
                                 w.unsupported);
+    const char *version = s3_query(r, "versionId");
+    if (version && strcmp(version, "null") != 0) /* the only version of an unversioned object */
+        return s3_respond_error(r, c, 501, "NotImplemented",
+                                "floe keeps one version of each object: versionId '%s' is not one it has", version);
     if (q->op == S3_OP_NONE)
         q->op = pick_op(r, c);
     if (q->op == S3_OP_NONE)

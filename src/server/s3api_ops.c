@@ -968,6 +968,13 @@ int s3_delete_objects_work(http_req *r)
     for (size_t i = 0; i < d.n; i++) {
         size_t kl = s3_store_key(q->bucket, d.keys[i], d.key_lens[i], r->key);
         int rc = kl ? 0 : FLOE_EKEY;
+        if (rc == 0 && d.version_ids && d.version_ids[i] && strcmp(d.version_ids[i], "null") != 0) {
+            buf_puts(&q->out, "<Error>");
+            put_elem(&q->out, "Key", d.keys[i], d.key_lens[i], 0);
+            buf_puts(&q->out, "<Code>NotImplemented</Code><Message>floe keeps one version of each object</Message>"
+                              "</Error>");
+            continue;
+        }
         if (rc == 0) {
             r->key_len = kl;
             rc = http_write_object(r);
