@@ -55,12 +55,15 @@ static void server_up_with(const char *http_extra, const char *s3_extra, const c
     snprintf(text, sizeof text,
              "{\"data_dir\": \"%s/data\", \"http\": {\"listen\": \"127.0.0.1:0\", \"threads\": 2,"
              " \"max_object_bytes\": 67108864, \"max_body_bytes_in_flight\": 67108864%s%s},"
-             " \"cold\": {\"backend\": \"fs\", \"fs\": {\"path\": \"%s/cold\"}},"
+             " %s%s%s,"
              " \"object\": {\"chunk_bytes\": 1048576}%s%s,"
              " \"s3\": {\"listen\": \"127.0.0.1:0\", \"credentials\": ["
              "{\"access_key\": \"" AK "\", \"secret_key\": \"" SK "\", \"access\": \"write\"},"
              "{\"access_key\": \"" RO_AK "\", \"secret_key\": \"" RO_SK "\", \"access\": \"read\"}]%s%s}}",
-             srv.dir, http_extra[0] ? ", " : "", http_extra, srv.dir, top_extra[0] ? ", " : "", top_extra,
+             srv.dir, http_extra[0] ? ", " : "", http_extra,
+             strstr(top_extra, "\"cold\"") ? "" : "\"cold\": {\"backend\": \"fs\", \"fs\": {\"path\": \"",
+             strstr(top_extra, "\"cold\"") ? "\"local\": {}" : srv.dir, /* a placeholder section */
+             strstr(top_extra, "\"cold\"") ? "" : "/cold\"}}", top_extra[0] ? ", " : "", top_extra,
              s3_extra[0] ? ", " : "", s3_extra);
     tu_write_file(srv.cfg, text, strlen(text));
     tu_server_start(&srv);
@@ -812,6 +815,54 @@ START_TEST(s3_and_v1_listeners_serve_tls)
 }
 END_TEST
 
+static void behind_server_up(void)
+{
+    char top[512];
+    /* A cold tier that never answers: sealed segments pile up until upload.max_pending_bytes. */
+    snprintf(top, sizeof top,
+             "\"segment\": {\"max_bytes\": 65536}, \"upload\": {\"max_pending_bytes\": 262144, \"wait_ms\": 100},"
+             " \"cold\": {\"backend\": \"s3\", \"s3\": {\"endpoint\": \"http://127.0.0.1:%d\", \"bucket\": \"nowhere\"}}",
+             tu_closed_port());
+    setenv("AWS_ACCESS_KEY_ID", "nobody", 1); /* the cold tier's credentials, from the environment */
+    setenv("AWS_SECRET_ACCESS_KEY", "nobodysecret", 1);
+    server_up_with("", "", top);
+    unsetenv("AWS_ACCESS_KEY_ID");
+    unsetenv("AWS_SECRET_ACCESS_KEY");
+}
+
+/* With the cold tier behind, a write is 503 SlowDown with Retry-After, as S3 asks clients to slow down;
+ * nothing acknowledged is lost. The cold tier here is a directory that cannot be written. */
+START_TEST(s3_writes_get_slow_down_while_the_cold_tier_is_behind)
+{
+    ck_assert_int_eq(status_of("PUT", "/slow", NULL, NULL, -1), 200);
+    static char body[32768];
+    memset(body, 'x', sizeof body);
+    int acked = 0, slowed = 0;
+    for (int i = 0; i < 400 && !slowed; i++) {
+        char path[64];
+        snprintf(path, sizeof path, "/slow/k%04d", i);
+        resp *r = s3("PUT", path, NULL, body, sizeof body);
+        if (r->status == 503) {
+            tu_assert_s3_error(r, 503, "SlowDown");
+            ck_assert_ptr_nonnull(tu_resp_header(r, "Retry-After"));
+            slowed = 1;
+        } else {
+            ck_assert_msg(r->status == 200, "PUT %d: %ld %s", i, r->status, r->body);
+            acked++;
+        }
+        tu_resp_free(r);
+    }
+    ck_assert_msg(slowed, "400 PUTs of 32 KiB never met the 256 KiB upload cap");
+    for (int i = 0; i < acked; i++) {
+        char path[64];
+        snprintf(path, sizeof path, "/slow/k%04d", i);
+        resp *r = s3("HEAD", path, NULL, NULL, -1);
+        ck_assert_msg(r->status == 200, "acknowledged %s: %ld", path, r->status);
+        tu_resp_free(r);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("s3api");
@@ -829,14 +880,22 @@ int main(void)
     TCase *vh = tcase_create("vhost");
     tcase_add_checked_fixture(vh, vhost_server_up, server_down);
     tcase_add_test(vh, s3_virtual_hosted_style_names_the_bucket_in_the_host);
+    tcase_set_timeout(vh, 300);
     suite_add_tcase(s, vh);
     TCase *rc = tcase_create("reclaim");
     tcase_add_checked_fixture(rc, reclaim_server_up, server_down);
     tcase_add_test(rc, s3_abandoned_multipart_uploads_are_reclaimed);
+    tcase_set_timeout(rc, 300);
     suite_add_tcase(s, rc);
+    TCase *slow = tcase_create("behind");
+    tcase_add_checked_fixture(slow, behind_server_up, server_down);
+    tcase_add_test(slow, s3_writes_get_slow_down_while_the_cold_tier_is_behind);
+    tcase_set_timeout(slow, 300);
+    suite_add_tcase(s, slow);
     TCase *tls = tcase_create("tls");
     tcase_add_checked_fixture(tls, tls_server_up, tls_server_down);
     tcase_add_test(tls, s3_and_v1_listeners_serve_tls);
+    tcase_set_timeout(tls, 300);
     suite_add_tcase(s, tls);
     return tu_run_suite(s);
 }
