@@ -698,7 +698,8 @@ void floe_reader_close(floe_reader *r)
 
 /* ---- the sweep (note 2) --------------------------------------------------------------------------- */
 
-/* Looks at one reference; deletes what note 2 says is garbage. */
+/* Looks at one reference; deletes what note 2 says is garbage. Returns 0, 1 when the object is dead
+ * but waits out gc.grace_s (so the sweep must run again, written to or not), or an error. */
 static int sweep_ref(floe_t *db, const uint8_t *rkey, size_t rkey_len, int64_t now_ms, int at_open)
 {
     if (rkey_len != REF_KEY_BYTES)
@@ -737,9 +738,13 @@ static int sweep_ref(floe_t *db, const uint8_t *rkey, size_t rkey_len, int64_t n
     if (!live && (state == REF_PENDING || at_open ||
                   (dead_since && now_ms - (int64_t)dead_since >= (int64_t)db->opts.gc.grace_s * 1000)))
         rc = reclaim(db, objid);
-    else if (!live && !dead_since)
-        rc = put_ref(db, objid, state, (uint64_t)now_ms, p + REF_VALUE_FIXED_BYTES,
-                     rv.len - REF_VALUE_FIXED_BYTES);
+    else if (!live && !dead_since) { /* stamped dead now: it waits out its grace period */
+        rc = put_ref(db, objid, state, (uint64_t)now_ms, p + REF_VALUE_FIXED_BYTES, rv.len - REF_VALUE_FIXED_BYTES);
+        if (rc == 0)
+            rc = 1;
+    }
+    else if (!live)
+        rc = 1; /* dead since before, still within its grace period */
     floe_value_free(&rv);
     return rc;
 }
@@ -753,9 +758,10 @@ int object_sweep(floe_t *db, int mode)
         return 0; /* one is running */
     uint64_t seq = atomic_load(&db->visible_seq);
     if (!force && db->sweep_ms &&
-        (seq == db->sweep_seq || clock_now_ms() - db->sweep_ms < (int64_t)db->opts.gc.interval_s * 1000)) {
+        ((seq == db->sweep_seq && !db->sweep_waiting) ||
+         clock_now_ms() - db->sweep_ms < (int64_t)db->opts.gc.interval_s * 1000)) {
         pthread_mutex_unlock(&db->sweep_mu);
-        return 0; /* nothing written since (nothing can have died), or not due yet */
+        return 0; /* nothing written since and no dead object waits (nothing can die), or not due yet */
     }
     db->sweep_seq = seq;
     db->sweep_ms = clock_now_ms();
@@ -767,7 +773,7 @@ int object_sweep(floe_t *db, int mode)
      * object's reference: one listing per object, however many chunks each has. */
     uint8_t after[CHUNK_KEY_BYTES];
     size_t after_len = 0;
-    int rc = 0, first_error = 0;
+    int rc = 0, first_error = 0, waiting = 0;
     for (;;) {
         floe_list *l = NULL;
         if ((rc = store_list_reserved(db, prefix, sizeof prefix, after_len ? after : NULL, after_len, 1,
@@ -781,6 +787,7 @@ int object_sweep(floe_t *db, int mode)
         size_t klen = l->entries[0].key_len;
         if (klen == REF_KEY_BYTES) {
             int r = sweep_ref(db, k, klen, now_ms, mode == SWEEP_AT_OPEN);
+            waiting |= r > 0;
             if (r < 0 && !first_error) {
                 first_error = r;
                 store_log(db, 1, "object sweep: %s; that object's chunks are kept", floe_last_error());
@@ -797,6 +804,7 @@ int object_sweep(floe_t *db, int mode)
         after_len = sizeof after;
         floe_list_free(l);
     }
+    db->sweep_waiting = waiting || rc < 0; /* sweep again when due, written to or not */
     pthread_mutex_unlock(&db->sweep_mu);
     return rc < 0 ? rc : first_error;
 }

@@ -136,6 +136,7 @@ struct floe {
     pthread_mutex_t sweep_mu; /* one sweep at a time */
     uint64_t sweep_seq;       /* sweep_mu: db->last_seq when the last sweep began */
     int64_t sweep_ms;         /* sweep_mu: when it began (clock_now_ms), 0 before the first */
+    int sweep_waiting;        /* sweep_mu: it left dead objects waiting out gc.grace_s (or failed) */
     atomic_uint_fast64_t n_chunked_reclaimed; /* chunked objects whose chunks a sweep deleted */
 
     /* Threads: started by open, joined by close (which sets stopping first). */

@@ -441,6 +441,27 @@ START_TEST(object_background_sweep_reclaims_replaced_chunks)
 }
 END_TEST
 
+/* An idle store reclaims too: a replaced object's chunks wait out gc.grace_s and then go, without
+ * another write to wake the sweep (it kept sweeping only after writes, so a reference stamped dead
+ * waited for the next write or open when the grace period outlasted one interval). */
+START_TEST(object_idle_store_reclaims_replaced_chunks_after_the_grace_period)
+{
+    floe_options o = opts();
+    o.gc.grace_s = 2;
+    o.gc.interval_s = 1;
+    floe_t *db = open_db(&o);
+    ck_assert_int_eq(write_object(db, "v", 3 * CHUNK, 1, 9000, NULL), 0);
+    ck_assert_int_eq(write_object(db, "v", 10, 2, 9000, NULL), 0);
+    ck_assert_uint_eq(reserved_keys(db), 1 + 3);
+    size_t n = 0;
+    for (int i = 0; i < 100 && (n = reserved_keys(db)) != 0; i++)
+        usleep(100 * 1000); /* no write at all from here */
+    ck_assert_msg(n == 0, "%zu reserved keys are left 10 s after the object was replaced", n);
+    check_object(db, "v", 10, 2);
+    ck_assert_int_eq(floe_close(db), 0);
+}
+END_TEST
+
 typedef struct race_arg {
     floe_t *db;
     int id;
@@ -802,6 +823,7 @@ int main(void)
     tcase_add_test(tc, object_reader_keeps_its_version_until_the_grace_period_ends);
     tcase_add_test(tc, object_reader_of_a_large_plain_value_notices_a_replacement);
     tcase_add_test(tc, object_background_sweep_reclaims_replaced_chunks);
+    tcase_add_test(tc, object_idle_store_reclaims_replaced_chunks_after_the_grace_period);
     tcase_add_test(tc, object_concurrent_writers_readers_and_sweeps);
     tcase_add_test(tc, object_of_a_gib_streams_in_bounded_memory);
     tcase_add_test(tc, object_expired_under_retention_leaves_the_disk);
