@@ -13,7 +13,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <stdint.h>
+#include <time.h>
+
 #include "clock.h"
+#include "sigv4.h"
 #include "http_client.h"
 #include "testutil.h"
 
@@ -863,6 +867,125 @@ START_TEST(s3_writes_get_slow_down_while_the_cold_tier_is_behind)
 }
 END_TEST
 
+/* ---- aws-chunked bodies ------------------------------------------------------------------------- */
+
+/* A PUT of data as an aws-chunked body signed chunk by chunk (STREAMING-AWS4-HMAC-SHA256-PAYLOAD,
+ * what restic and the Java SDK send), in chunks of chunk bytes; the byte at tamper (if < len) is
+ * flipped after signing. */
+static resp *put_signed_chunked(const char *path, const unsigned char *data, size_t len, size_t chunk, size_t tamper)
+{
+    char amz_date[17], day[9], dlen[32], host[64];
+    sigv4_amz_date(time(NULL), amz_date);
+    memcpy(day, amz_date, 8);
+    day[8] = '\0';
+    snprintf(dlen, sizeof dlen, "%zu", len);
+    snprintf(host, sizeof host, "%s", s3base + strlen("http://"));
+    const char *mode = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD";
+    sigv4_pair h[] = {{"host", host},
+                      {"x-amz-date", amz_date},
+                      {"x-amz-content-sha256", mode},
+                      {"content-encoding", "aws-chunked"},
+                      {"x-amz-decoded-content-length", dlen}};
+    char raw_path[256];
+    snprintf(raw_path, sizeof raw_path, "%s", path);
+    sigv4_request req = {.method = "PUT", .path = raw_path, .headers = h, .header_count = 5, .payload_hash = mode};
+    sigv4_credentials cred = {.access_key = AK, .secret_key = SK, .region = "us-east-1", .service = "s3"};
+    sigv4_signature sig = {0};
+    ck_assert_int_eq(sigv4_sign(&req, &cred, amz_date, &sig), 0);
+    char prev[65];
+    snprintf(prev, sizeof prev, "%s", strstr(sig.authorization, "Signature=") + strlen("Signature="));
+    unsigned char key[32];
+    ck_assert_int_eq(sigv4_signing_key(SK, day, "us-east-1", "s3", key), 0);
+    char scope[64], empty[65];
+    snprintf(scope, sizeof scope, "%s/us-east-1/s3/aws4_request", day);
+    sigv4_sha256_hex("", 0, empty);
+    size_t cap = len + (len / chunk + 2) * 128, blen = 0;
+    unsigned char *body = malloc(cap);
+    for (size_t at = 0;; at += chunk) {
+        size_t n = at >= len ? 0 : len - at < chunk ? len - at : chunk; /* the last chunk is empty */
+        char dh[65], sts[512], csig[65];
+        sigv4_sha256_hex(data + at, n, dh);
+        int sl = snprintf(sts, sizeof sts, "AWS4-HMAC-SHA256-PAYLOAD\n%s\n%s\n%s\n%s\n%s", amz_date, scope, prev,
+                          empty, dh);
+        ck_assert_int_eq(sigv4_hmac_hex(key, sts, (size_t)sl, csig), 0);
+        blen += (size_t)sprintf((char *)body + blen, "%zx;chunk-signature=%s\r\n", n, csig);
+        memcpy(body + blen, data + at, n);
+        if (tamper >= at && tamper < at + n)
+            body[blen + tamper - at] ^= 1;
+        blen += n;
+        memcpy(body + blen, "\r\n", 2);
+        blen += 2;
+        memcpy(prev, csig, sizeof prev);
+        if (n == 0)
+            break;
+    }
+    char a_h[512], d_h[64], l_h[64];
+    snprintf(a_h, sizeof a_h, "Authorization: %s", sig.authorization);
+    snprintf(d_h, sizeof d_h, "x-amz-date: %s", amz_date);
+    snprintf(l_h, sizeof l_h, "x-amz-decoded-content-length: %zu", len);
+    const char *hdrs[] = {a_h, d_h, l_h, "x-amz-content-sha256: STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
+                          "Content-Encoding: aws-chunked", NULL};
+    resp *r = tu_http(s3base, "PUT", path, hdrs, body, (long)blen, 0);
+    sigv4_signature_clear(&sig);
+    free(body);
+    return r;
+}
+
+/* An unsigned aws-chunked body with its CRC32 in a trailer (STREAMING-UNSIGNED-PAYLOAD-TRAILER, the
+ * AWS SDKs' default). */
+static resp *put_trailer_chunked(const char *path, const char *data, size_t len, const char *crc32_b64)
+{
+    char body[4096];
+    int bl = snprintf(body, sizeof body, "%zx\r\n%.*s\r\n0\r\nx-amz-checksum-crc32:%s\r\n\r\n", len, (int)len, data,
+                      crc32_b64);
+    char l_h[64];
+    snprintf(l_h, sizeof l_h, "x-amz-decoded-content-length: %zu", len);
+    const char *hdrs[] = {l_h, "Content-Encoding: aws-chunked", "x-amz-trailer: x-amz-checksum-crc32",
+                          "x-amz-sdk-checksum-algorithm: CRC32", NULL};
+    return tu_s3(s3base, AK, SK, "PUT", path, hdrs, body, bl, "STREAMING-UNSIGNED-PAYLOAD-TRAILER");
+}
+
+START_TEST(s3_aws_chunked_bodies_whose_signature_or_trailer_is_wrong_store_nothing)
+{
+    ck_assert_int_eq(status_of("PUT", "/chk", NULL, NULL, -1), 200);
+    size_t len = 3 * 65536 + 123;
+    unsigned char *data = malloc(len);
+    tu_fill_random(data, len, 9);
+    resp *r = put_signed_chunked("/chk/signed", data, len, 65536, SIZE_MAX);
+    ck_assert_msg(r->status == 200, "%ld %s", r->status, r->body);
+    tu_resp_free(r);
+    r = s3("GET", "/chk/signed", NULL, NULL, -1);
+    ck_assert_uint_eq(r->len, len);
+    ck_assert_int_eq(memcmp(r->body, data, len), 0);
+    tu_resp_free(r);
+    /* One flipped byte in the third chunk: its signature fails, the upload is refused whole. */
+    r = put_signed_chunked("/chk/tampered", data, len, 65536, 2 * 65536 + 7);
+    tu_assert_s3_error(r, 403, "SignatureDoesNotMatch");
+    tu_resp_free(r);
+    r = s3("GET", "/chk/tampered", NULL, NULL, -1);
+    tu_assert_s3_error(r, 404, "NoSuchKey");
+    tu_resp_free(r);
+
+    /* CRC32 of "hello" is NhCmhg== */
+    r = put_trailer_chunked("/chk/trailer", "hello", 5, "NhCmhg==");
+    ck_assert_msg(r->status == 200, "%ld %s", r->status, r->body);
+    ck_assert_str_eq(tu_resp_header(r, "x-amz-checksum-crc32"), "NhCmhg==");
+    tu_resp_free(r);
+    const char *mode[] = {"x-amz-checksum-mode: ENABLED", NULL};
+    r = s3("GET", "/chk/trailer", mode, NULL, -1);
+    ck_assert_str_eq(r->body, "hello");
+    ck_assert_str_eq(tu_resp_header(r, "x-amz-checksum-crc32"), "NhCmhg==");
+    tu_resp_free(r);
+    r = put_trailer_chunked("/chk/bad-trailer", "hello", 5, "AAAAAA==");
+    tu_assert_s3_error(r, 400, "BadDigest");
+    tu_resp_free(r);
+    r = s3("GET", "/chk/bad-trailer", NULL, NULL, -1);
+    tu_assert_s3_error(r, 404, "NoSuchKey");
+    tu_resp_free(r);
+    free(data);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("s3api");
@@ -876,6 +999,7 @@ int main(void)
     tcase_add_test(tc, s3_lists_page_and_roll_up_common_prefixes);
     tcase_add_test(tc, s3_multipart_upload_complete_abort_and_its_errors);
     tcase_add_test(tc, s3_copy_object_and_delete_objects);
+    tcase_add_test(tc, s3_aws_chunked_bodies_whose_signature_or_trailer_is_wrong_store_nothing);
     suite_add_tcase(s, tc);
     TCase *vh = tcase_create("vhost");
     tcase_add_checked_fixture(vh, vhost_server_up, server_down);
