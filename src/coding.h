@@ -1,9 +1,22 @@
 /* Integer coding shared by the on-disk formats (WAL records, segment files, bloom filters):
- * fixed-width little-endian integers and LEB128 varints (docs/formats.md). */
+ * fixed-width little-endian integers and LEB128 varints (docs/formats.md); and the value of a hex
+ * digit, which every parser of hex text (manifests, URLs, signatures, ETags) shares. */
 #ifndef FLOE_CODING_H
 #define FLOE_CODING_H
 
 #include <stdint.h>
+
+/* The value of the hex digit c (either case), or -1 if it is not one. */
+static inline int hex_digit_value(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
 
 static inline void put_le16(uint8_t *p, uint16_t v)
 {

@@ -418,36 +418,12 @@ START_TEST(object_reader_keeps_its_version_until_the_grace_period_ends)
 }
 END_TEST
 
-/* The background sweep (the compaction thread, every gc.interval_s after writes) reclaims a
- * replaced object's chunks on its own. */
-START_TEST(object_background_sweep_reclaims_replaced_chunks)
+/* Writes a chunked object, replaces it, and waits (writing nothing more) until the background sweep
+ * (the compaction thread, every gc.interval_s) has reclaimed its chunks. */
+static void expect_replaced_chunks_reclaimed(unsigned grace_s)
 {
     floe_options o = opts();
-    o.gc.grace_s = 0;
-    o.gc.interval_s = 1;
-    floe_t *db = open_db(&o);
-    ck_assert_int_eq(write_object(db, "v", 3 * CHUNK, 1, 9000, NULL), 0);
-    ck_assert_int_eq(write_object(db, "v", 10, 2, 9000, NULL), 0);
-    ck_assert_uint_eq(reserved_keys(db), 1 + 3);
-    size_t n = 0;
-    for (int i = 0; i < 100 && (n = reserved_keys(db)) != 0; i++) {
-        usleep(100 * 1000);
-        if (i % 10 == 9) /* each sweep needs a write since the one before */
-            ck_assert_int_eq(floe_put(db, "tick", 4, "x", 1, NULL, NULL), 0);
-    }
-    ck_assert_uint_eq(n, 0);
-    check_object(db, "v", 10, 2);
-    ck_assert_int_eq(floe_close(db), 0);
-}
-END_TEST
-
-/* An idle store reclaims too: a replaced object's chunks wait out gc.grace_s and then go, without
- * another write to wake the sweep (it kept sweeping only after writes, so a reference stamped dead
- * waited for the next write or open when the grace period outlasted one interval). */
-START_TEST(object_idle_store_reclaims_replaced_chunks_after_the_grace_period)
-{
-    floe_options o = opts();
-    o.gc.grace_s = 2;
+    o.gc.grace_s = grace_s;
     o.gc.interval_s = 1;
     floe_t *db = open_db(&o);
     ck_assert_int_eq(write_object(db, "v", 3 * CHUNK, 1, 9000, NULL), 0);
@@ -459,6 +435,20 @@ START_TEST(object_idle_store_reclaims_replaced_chunks_after_the_grace_period)
     ck_assert_msg(n == 0, "%zu reserved keys are left 10 s after the object was replaced", n);
     check_object(db, "v", 10, 2);
     ck_assert_int_eq(floe_close(db), 0);
+}
+
+/* The background sweep reclaims a replaced object's chunks on its own. */
+START_TEST(object_background_sweep_reclaims_replaced_chunks)
+{
+    expect_replaced_chunks_reclaimed(0);
+}
+END_TEST
+
+/* An idle store reclaims too when the grace period outlasts an interval: the sweep ran only after
+ * writes, so a reference stamped dead waited for the next write or open. */
+START_TEST(object_idle_store_reclaims_replaced_chunks_after_the_grace_period)
+{
+    expect_replaced_chunks_reclaimed(2);
 }
 END_TEST
 

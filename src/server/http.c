@@ -70,6 +70,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "coding.h"
 #include "crc32c.h"
 #include "error.h"
 #include "http_internal.h"
@@ -348,17 +349,6 @@ enum MHD_Result http_respond_json(http_req *r, struct MHD_Connection *c, int sta
     return http_queue(r, c, status, resp, len);
 }
 
-static int hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 long http_pct_decode(const char *src, size_t n, char *dst, size_t cap)
 {
     size_t o = 0;
@@ -367,8 +357,8 @@ long http_pct_decode(const char *src, size_t n, char *dst, size_t cap)
         if (ch == '%') {
             if (n - i < 3)
                 return -1;
-            int hi = hexval((unsigned char)src[i + 1]);
-            int lo = hexval((unsigned char)src[i + 2]);
+            int hi = hex_digit_value((unsigned char)src[i + 1]);
+            int lo = hex_digit_value((unsigned char)src[i + 2]);
             if (hi < 0 || lo < 0)
                 return -1;
             ch = (unsigned char)(hi * 16 + lo);

@@ -20,6 +20,7 @@
 #include "s3_auth.h"
 
 #include "buf.h"
+#include "coding.h"
 #include "http_parse.h"
 #include "sigv4.h"
 
@@ -113,17 +114,6 @@ static int malformed(s3_auth_result *out, int presigned, const char *fmt, ...)
                   detail);
 }
 
-static int hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decodes n bytes of src into dst (room for n + 1 bytes), NUL-terminated. Returns the
  * decoded length, or -1 for a '%' not followed by two hex digits. ('+' stays '+': SigV4 encodes
  * query strings with %20 for a space.) */
@@ -137,7 +127,7 @@ static long pct_decode(const char *src, size_t n, char *dst)
         }
         if (r + 2 >= n)
             return -1;
-        int hi = hexval((unsigned char)src[r + 1]), lo = hexval((unsigned char)src[r + 2]);
+        int hi = hex_digit_value((unsigned char)src[r + 1]), lo = hex_digit_value((unsigned char)src[r + 2]);
         if (hi < 0 || lo < 0)
             return -1;
         dst[w++] = (char)(hi * 16 + lo);
@@ -330,7 +320,7 @@ static void take_signature(const char *sig, size_t len, verify_state *st)
     f->signature_is_hex = len == 64;
     for (size_t i = 0; i < 64; i++) {
         unsigned char c = i < len ? (unsigned char)sig[i] : '0';
-        if (hexval(c) < 0) {
+        if (hex_digit_value(c) < 0) {
             f->signature_is_hex = 0;
             c = '0';
         }
@@ -684,7 +674,7 @@ static int check_payload(const s3_auth_input *in, verify_state *st, s3_auth_resu
         }
     }
     size_t n = strlen(v), i = 0;
-    while (i < n && i < 64 && hexval((unsigned char)v[i]) >= 0)
+    while (i < n && i < 64 && hex_digit_value((unsigned char)v[i]) >= 0)
         i++;
     if (n != 64 || i != 64)
         return refuse(out, 400, "InvalidArgument",

@@ -21,6 +21,7 @@
  */
 #include "s3_chunked.h"
 
+#include "coding.h"
 #include "error.h"
 #include "sigv4.h"
 
@@ -93,24 +94,13 @@ static int fail(s3_chunked *d, int status, const char *code, const char *fmt, ..
     return -1;
 }
 
-static int hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Copies 64 hex digits at s, lowercased, into out: 0, or -1 if they are not 64 hex digits. */
 static int take_hex_signature(const char *s, size_t len, char out[65])
 {
     if (len != 64)
         return -1;
     for (size_t i = 0; i < 64; i++) {
-        if (hexval((unsigned char)s[i]) < 0)
+        if (hex_digit_value((unsigned char)s[i]) < 0)
             return -1;
         out[i] = (char)(s[i] >= 'A' && s[i] <= 'F' ? s[i] + 32 : s[i]);
     }
@@ -169,10 +159,10 @@ static size_t parse_size(const char *text, size_t len, uint64_t *size)
 {
     uint64_t v = 0;
     size_t i = 0;
-    while (i < len && hexval((unsigned char)text[i]) >= 0) {
+    while (i < len && hex_digit_value((unsigned char)text[i]) >= 0) {
         if (i == 16)
             return 0;
-        v = v * 16 + (uint64_t)hexval((unsigned char)text[i]);
+        v = v * 16 + (uint64_t)hex_digit_value((unsigned char)text[i]);
         i++;
     }
     if (i == 0 || v > S3_CHUNKED_MAX_CHUNK_BYTES)

@@ -33,6 +33,7 @@
 #include <time.h>
 
 #include "clock.h"
+#include "coding.h"
 #include "s3_xml.h"
 #include "sigv4.h"
 
@@ -207,17 +208,6 @@ const char *s3_query(const http_req *r, const char *name)
     return NULL;
 }
 
-static int hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decodes n bytes of src (and '+' as a space when plus) into a malloc'd NUL-terminated
  * string; *len its length. NULL for a malformed escape, a NUL byte, or out of memory. */
 static char *pct_decode(const char *src, size_t n, int plus, size_t *len)
@@ -233,7 +223,7 @@ static char *pct_decode(const char *src, size_t n, int plus, size_t *len)
                 free(out);
                 return NULL;
             }
-            int h = hexval((unsigned char)src[i + 1]), l = hexval((unsigned char)src[i + 2]);
+            int h = hex_digit_value((unsigned char)src[i + 1]), l = hex_digit_value((unsigned char)src[i + 2]);
             if (h < 0 || l < 0 || (h == 0 && l == 0)) {
                 free(out);
                 return NULL;

@@ -28,6 +28,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "coding.h"
 #include "s3_xml.h"
 
 static const char *const owner_xml = "<Owner><ID>floe</ID><DisplayName>floe</DisplayName></Owner>";
@@ -310,17 +311,6 @@ void *s3_reclaimer_main(void *arg)
 
 /* ---- complete ------------------------------------------------------------------------------------- */
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Parses 32 hex digits (an ETag as sent, quotes removed) into md5. 0 or -1. */
 static int parse_md5_hex(const char *s, unsigned char md5[16])
 {
@@ -334,7 +324,7 @@ static int parse_md5_hex(const char *s, unsigned char md5[16])
     if (n != 32)
         return -1;
     for (int i = 0; i < 16; i++) {
-        int h = hexval(s[2 * i]), l = hexval(s[2 * i + 1]);
+        int h = hex_digit_value(s[2 * i]), l = hex_digit_value(s[2 * i + 1]);
         if (h < 0 || l < 0)
             return -1;
         md5[i] = (unsigned char)(h * 16 + l);
