@@ -8,7 +8,7 @@
 #
 # Rows, each run once per round per server: put-small (PUTs of SMALL_BYTES to new keys for
 # BENCH_SECONDS), get-small (GETs of a hot set of BENCH_SMALL_KEYS such objects for BENCH_SECONDS),
-# put-big (BENCH_BIG_PUTS PUTs of BENCH_BIG_MIB MiB) and get-big (BENCH_BIG_GETS GETs of a hot set of
+# put-big (BENCH_BIG_PUTS PUTs of BENCH_BIG_MIB MiB; 8 of them read back) and get-big (BENCH_BIG_GETS GETs of a hot set of
 # BENCH_BIG_KEYS such objects), all over BENCH_THREADS connections. floe serve starts afresh (empty
 # data directory) for every run, with wal.sync BENCH_WAL_SYNC and a BENCH_COLD cold tier; the RGW
 # is started once, every run uses a bucket of its own, and the big rows delete their objects and
@@ -131,7 +131,7 @@ row_args() {
   case "$1" in
   put-small) echo "--workload put --size $SMALL_BYTES --seconds $SECONDS_PER_RUN" ;;
   get-small) echo "--workload get --size $SMALL_BYTES --keys $SMALL_KEYS --seconds $SECONDS_PER_RUN" ;;
-  put-big) echo "--workload put --size $BIG_BYTES --requests $BIG_PUTS" ;;
+  put-big) echo "--workload put --size $BIG_BYTES --requests $BIG_PUTS --verify 16" ;;
   get-big) echo "--workload get --size $BIG_BYTES --keys $BIG_KEYS --requests $BIG_GETS" ;;
   *)
     echo "s3-bench: unknown row '$1' in BENCH_ROWS" >&2
@@ -160,7 +160,7 @@ jfield() { sed -n "s/.*\"$2\":\(\"[^\"]*\"\|[^,}]*\).*/\1/p" <<<"$1" | head -n 1
 
 # say_run LINE: one progress line.
 say_run() {
-  local l=$1 ok="" unit
+  local l=$1 ok=""
   [ "$(jfield "$l" ok)" = true ] || ok="  ERRORS: $(jfield "$l" errors) (+$(jfield "$l" verify_errors) verify, $(jfield "$l" setup_errors) setup) $(jfield "$l" first_error)"
   printf '   %-9s round %s %-5s %9.1f req/s %9.2f MB/s  p50 %9.0f us  p99 %9.0f us  cpu: client %6.2f s server %6.2f s%s\n' \
     "$(jfield "$l" row | tr -d '"')" "$(jfield "$l" round)" "$(jfield "$l" server | tr -d '"')" "$(jfield "$l" req_per_s)" \
