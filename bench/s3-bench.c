@@ -454,6 +454,101 @@ static void parse_args(int argc, char **argv, settings *cfg)
     }
 }
 
+/* The outcome of a run, summed over the workers. */
+typedef struct result {
+    double seconds, client_cpu, server_cpu;
+    uint64_t ops, errors, verified, verify_errors, setup_errors, cleanup_errors;
+    const char *first_error; /* borrowed from a worker */
+    int ok;
+} result;
+
+static void sum_workers(const settings *cfg, const worker *ws, histogram *all, result *res)
+{
+    res->first_error = "";
+    for (int i = 0; i < cfg->threads; i++) {
+        hist_merge(all, ws[i].hist);
+        res->ops += ws[i].ops;
+        res->errors += ws[i].errors;
+        res->verified += ws[i].verified;
+        res->verify_errors += ws[i].verify_errors;
+        res->setup_errors += ws[i].setup_errors;
+        res->cleanup_errors += ws[i].cleanup_errors;
+        if (!res->first_error[0] && ws[i].first_error[0])
+            res->first_error = ws[i].first_error;
+    }
+    res->ok = res->errors == 0 && res->verify_errors == 0 && res->setup_errors == 0;
+}
+
+static void print_result(const settings *cfg, const histogram *all, const result *res)
+{
+    printf("{\"workload\":\"%s\",\"server\":\"", cfg->wl == WORKLOAD_PUT ? "put" : "get");
+    json_string(stdout, cfg->label);
+    printf("\",\"object_bytes\":%zu,\"threads\":%d,\"keys\":%" PRIu64 ",\"requests\":%" PRIu64
+           ",\"errors\":%" PRIu64 ",\"seconds\":%.4f,\"req_per_s\":%.1f,\"mb_per_s\":%.2f,\"p50_us\":%.1f,"
+           "\"p99_us\":%.1f,\"p999_us\":%.1f,\"max_us\":%.1f,\"verified\":%" PRIu64
+           ",\"verify_errors\":%" PRIu64 ",\"setup_errors\":%" PRIu64 ",\"cleanup_errors\":%" PRIu64
+           ",\"client_cpu_s\":%.3f,\"server_cpu_s\":%.3f,\"ok\":%s,\"first_error\":\"",
+           cfg->size, cfg->threads, cfg->wl == WORKLOAD_GET ? cfg->keys : res->ops, res->ops, res->errors,
+           res->seconds, (double)res->ops / res->seconds,
+           (double)res->ops * (double)cfg->size / res->seconds / 1e6, hist_quantile_us(all, 0.50),
+           hist_quantile_us(all, 0.99), hist_quantile_us(all, 0.999), hist_quantile_us(all, 1.0),
+           res->verified, res->verify_errors, res->setup_errors, res->cleanup_errors, res->client_cpu,
+           res->server_cpu, res->ok ? "true" : "false");
+    json_string(stdout, res->first_error);
+    printf("\"}\n");
+    fflush(stdout);
+    if (!res->ok)
+        fprintf(stderr,
+                "s3-bench: %" PRIu64 " errors, %" PRIu64 " verify errors, %" PRIu64
+                " setup errors; first: %s\n",
+                res->errors, res->verify_errors, res->setup_errors, res->first_error);
+}
+
+/* The timed part, with the CPU time of this process and of the --server-pids around it. */
+static void run_timed(shared *sh, worker *ws, result *res)
+{
+    const settings *cfg = sh->cfg;
+    double cpu0 = cpu_seconds();
+    double server_cpu0 = cfg->server_pids ? pids_cpu_seconds(cfg->server_pids) : -1;
+    uint64_t t0 = now_ns();
+    sh->deadline_ns = t0 + (uint64_t)(cfg->seconds * 1e9);
+    run_phase(sh, ws, PHASE_TIMED);
+    res->seconds = (double)(now_ns() - t0) / 1e9;
+    res->client_cpu = cpu_seconds() - cpu0;
+    res->server_cpu = -1;
+    if (server_cpu0 >= 0) {
+        double server_cpu1 = pids_cpu_seconds(cfg->server_pids);
+        if (server_cpu1 >= 0)
+            res->server_cpu = server_cpu1 - server_cpu0;
+    }
+}
+
+/* One worker per thread, each with its own client. 0, or -1 with the message printed. */
+static int create_workers(const settings *cfg, shared *sh, worker *ws)
+{
+    s3_config s3c = {.endpoint = cfg->endpoint,
+                     .bucket = cfg->bucket,
+                     .region = cfg->region,
+                     .path_style = 1,
+                     .access_key = cfg->access_key,
+                     .secret_key = cfg->secret_key,
+                     .timeout_ms = cfg->timeout_ms,
+                     .max_retries = 0};
+    for (int i = 0; i < cfg->threads; i++) {
+        worker *w = &ws[i];
+        w->index = i;
+        w->sh = sh;
+        w->first_put = w->last_put = -1;
+        w->hist = calloc(1, sizeof *w->hist);
+        if (!w->hist || s3_client_create(&s3c, &w->client) != 0) {
+            fprintf(stderr, "s3-bench: client for %s: %s\n", cfg->endpoint,
+                    w->hist ? floe_last_error() : "out of memory");
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     settings cfg = {.bucket = "s3-bench",
@@ -468,58 +563,30 @@ int main(int argc, char **argv)
                     .timeout_ms = 120000};
     parse_args(argc, argv, &cfg);
 
+    int rc = 1;
     shared sh = {.cfg = &cfg};
     atomic_init(&sh.next_op, 0);
+    result res = {0};
     sh.payload = make_payload(cfg.size + PAYLOAD_SPAN);
     worker *ws = calloc((size_t)cfg.threads, sizeof *ws);
-    if (!sh.payload || !ws) {
+    histogram *all = calloc(1, sizeof *all);
+    if (!sh.payload || !ws || !all) {
         fprintf(stderr, "s3-bench: out of memory for a %zu-byte payload\n", cfg.size);
-        return 1;
+        goto out;
     }
-    s3_config s3c = {.endpoint = cfg.endpoint,
-                     .bucket = cfg.bucket,
-                     .region = cfg.region,
-                     .path_style = 1,
-                     .access_key = cfg.access_key,
-                     .secret_key = cfg.secret_key,
-                     .timeout_ms = cfg.timeout_ms,
-                     .max_retries = 0};
-    for (int i = 0; i < cfg.threads; i++) {
-        worker *w = &ws[i];
-        w->index = i;
-        w->sh = &sh;
-        w->first_put = w->last_put = -1;
-        w->hist = calloc(1, sizeof *w->hist);
-        if (!w->hist || s3_client_create(&s3c, &w->client) != 0) {
-            fprintf(stderr, "s3-bench: client for %s: %s\n", cfg.endpoint, floe_last_error());
-            return 1;
-        }
-    }
+    if (create_workers(&cfg, &sh, ws) != 0)
+        goto out;
     if (s3_create_bucket(ws[0].client) != 0) {
         fprintf(stderr, "s3-bench: creating bucket %s at %s: %s\n", cfg.bucket, cfg.endpoint,
                 floe_last_error());
-        return 1;
+        goto out;
     }
     run_phase(&sh, ws, PHASE_WARMUP);
     if (cfg.wl == WORKLOAD_GET) {
         run_phase(&sh, ws, PHASE_SETUP);
         run_phase(&sh, ws, PHASE_FIRST_PASS);
     }
-
-    double cpu0 = cpu_seconds();
-    double server_cpu0 = cfg.server_pids ? pids_cpu_seconds(cfg.server_pids) : -1;
-    uint64_t t0 = now_ns();
-    sh.deadline_ns = t0 + (uint64_t)(cfg.seconds * 1e9);
-    run_phase(&sh, ws, PHASE_TIMED);
-    double secs = (double)(now_ns() - t0) / 1e9;
-    double client_cpu = cpu_seconds() - cpu0;
-    double server_cpu = -1;
-    if (server_cpu0 >= 0) {
-        double server_cpu1 = pids_cpu_seconds(cfg.server_pids);
-        if (server_cpu1 >= 0)
-            server_cpu = server_cpu1 - server_cpu0;
-    }
-
+    run_timed(&sh, ws, &res);
     if (cfg.wl == WORKLOAD_PUT && cfg.verify > 0) {
         /* Read back the first and last key of as many threads as --verify allows. */
         int keep = (int)(cfg.verify / 2 < (uint64_t)cfg.threads ? cfg.verify / 2 : (uint64_t)cfg.threads);
@@ -529,48 +596,16 @@ int main(int argc, char **argv)
     }
     if (cfg.cleanup)
         run_phase(&sh, ws, PHASE_CLEANUP);
-
-    histogram *all = calloc(1, sizeof *all);
-    uint64_t ops = 0, errors = 0, verified = 0, verify_errors = 0, setup_errors = 0, cleanup_errors = 0;
-    const char *first_error = "";
-    for (int i = 0; i < cfg.threads; i++) {
-        hist_merge(all, ws[i].hist);
-        ops += ws[i].ops;
-        errors += ws[i].errors;
-        verified += ws[i].verified;
-        verify_errors += ws[i].verify_errors;
-        setup_errors += ws[i].setup_errors;
-        cleanup_errors += ws[i].cleanup_errors;
-        if (!first_error[0] && ws[i].first_error[0])
-            first_error = ws[i].first_error;
-    }
-    int ok = errors == 0 && verify_errors == 0 && setup_errors == 0;
-    printf("{\"workload\":\"%s\",\"server\":\"", cfg.wl == WORKLOAD_PUT ? "put" : "get");
-    json_string(stdout, cfg.label);
-    printf("\",\"object_bytes\":%zu,\"threads\":%d,\"keys\":%" PRIu64 ",\"requests\":%" PRIu64
-           ",\"errors\":%" PRIu64 ",\"seconds\":%.4f,\"req_per_s\":%.1f,\"mb_per_s\":%.2f,\"p50_us\":%.1f,"
-           "\"p99_us\":%.1f,\"p999_us\":%.1f,\"max_us\":%.1f,\"verified\":%" PRIu64
-           ",\"verify_errors\":%" PRIu64 ",\"setup_errors\":%" PRIu64 ",\"cleanup_errors\":%" PRIu64
-           ",\"client_cpu_s\":%.3f,\"server_cpu_s\":%.3f,\"ok\":%s,\"first_error\":\"",
-           cfg.size, cfg.threads, cfg.wl == WORKLOAD_GET ? cfg.keys : ops, ops, errors, secs,
-           (double)ops / secs, (double)ops * (double)cfg.size / secs / 1e6, hist_quantile_us(all, 0.50),
-           hist_quantile_us(all, 0.99), hist_quantile_us(all, 0.999), hist_quantile_us(all, 1.0), verified,
-           verify_errors, setup_errors, cleanup_errors, client_cpu, server_cpu, ok ? "true" : "false");
-    json_string(stdout, first_error);
-    printf("\"}\n");
-    fflush(stdout);
-    if (!ok)
-        fprintf(stderr,
-                "s3-bench: %" PRIu64 " errors, %" PRIu64 " verify errors, %" PRIu64
-                " setup errors; first: %s\n",
-                errors, verify_errors, setup_errors, first_error);
-
-    for (int i = 0; i < cfg.threads; i++) {
+    sum_workers(&cfg, ws, all, &res);
+    print_result(&cfg, all, &res);
+    rc = res.ok ? 0 : 2;
+out:
+    for (int i = 0; ws && i < cfg.threads; i++) {
         s3_client_destroy(ws[i].client);
         free(ws[i].hist);
     }
     free(all);
     free(ws);
     free((void *)sh.payload);
-    return ok ? 0 : 2;
+    return rc;
 }
