@@ -6,7 +6,8 @@
 # Embedded store: bench/floe-bench vs RocksDB's db_bench; restart time and pending-segment memory:
 # bench/restart-bench vs db_bench; scale and compaction (10M keys, space, fill with compaction on
 # and off, cold-tier requests): bench/scale-bench vs db_bench; cold tier: bench/cold-bench vs the curl CLI against a throwaway
-# Ceph RGW; HTTP: bench/http-bench.sh (floe serve vs nginx with wrk). Every row alternates floe and
+# Ceph RGW; HTTP: bench/http-bench.sh (floe serve vs nginx with wrk); S3 API: bench/s3-bench.sh
+# (floe serve's S3 API vs a Ceph RGW, both driven by bench/s3-bench). Every row alternates floe and
 # its peer run by run, so drift of the machine hits both; each figure is the median of RUNS runs
 # (3), with min and max.
 #
@@ -59,6 +60,8 @@ if [ "$QUICK" = 1 ]; then
   SCALE_IDLE_S=60           # idle period whose cold-tier requests are counted
   SCALE_GC_INTERVAL_S=20
   BIG_MIB=256               # the large object of the big-object rows
+  S3_SECONDS=1              # per run of the S3 rows with small objects
+  S3_BIG_MIB=16             # the large objects of the S3 rows
 else
   NUM=1000000
   SYNC_NUM=48000
@@ -80,6 +83,8 @@ else
   SCALE_IDLE_S=600
   BIG_MIB=1024
   SCALE_GC_INTERVAL_S=60
+  S3_SECONDS=5
+  S3_BIG_MIB=64
 fi
 KEY_BYTES=20
 VALUE_BYTES=400
@@ -670,6 +675,69 @@ for op in put get; do
   add_row "peak RSS of the server during a $BIG_MIB MiB HTTP $OP" "MiB" lower "nginx" "${v%%|*}" "${v#*|}"
 done
 
+# ---- the S3 API: floe serve vs the Ceph RGW, same load generator (bench/s3-bench.sh) ----
+[ -x bench/s3-bench.sh ] || die "bench/s3-bench.sh is missing"
+S3_THREADS=32
+S3_SMALL_KEYS=1000
+S3_BIG_KEYS=8
+S3_BIG_PUTS=32
+S3_BIG_GETS=64
+say "S3: bench/s3-bench.sh (floe serve's S3 API vs Ceph RGW, $S3_THREADS connections, 4 KiB and $S3_BIG_MIB MiB objects, $RUNS alternating rounds)"
+s3_out=$(FLOE_BENCH_BUILD="$BUILD" BENCH_ROUNDS="$RUNS" BENCH_SECONDS="$S3_SECONDS" BENCH_THREADS="$S3_THREADS" \
+  BENCH_SMALL_KEYS="$S3_SMALL_KEYS" BENCH_BIG_MIB="$S3_BIG_MIB" BENCH_BIG_PUTS="$S3_BIG_PUTS" \
+  BENCH_BIG_GETS="$S3_BIG_GETS" BENCH_BIG_KEYS="$S3_BIG_KEYS" BENCH_WAL_SYNC=always BENCH_COLD=fs \
+  bench/s3-bench.sh 2>>"$LOG") || die "bench/s3-bench.sh failed"
+echo "$s3_out" >>"$LOG"
+# s3_values ROW SERVER FIELD: the field of each of that server's runs of the row.
+s3_values() {
+  grep "\"row\":\"$1\"" <<<"$s3_out" | grep "\"server\":\"$2\"" | while read -r l; do printf '%s ' "$(jnum "$l" "$3")"; done
+}
+# s3_errors ROW SERVER: errors of every kind over that server's runs of the row.
+s3_errors() {
+  local e=0 l
+  while read -r l; do
+    e=$((e + $(jnum "$l" errors) + $(jnum "$l" verify_errors) + $(jnum "$l" setup_errors)))
+  done < <(grep "\"row\":\"$1\"" <<<"$s3_out" | grep "\"server\":\"$2\"")
+  echo "$e"
+}
+# s3_cpu_us ROW SERVER WHO: median CPU microseconds per request of the server ("server") or of s3-bench ("client").
+s3_cpu_us() {
+  local v="" l
+  while read -r l; do
+    v="$v $(awk -v c="$(jnum "$l" "${3}_cpu_s")" -v n="$(jnum "$l" requests)" 'BEGIN { printf "%.1f", (n > 0 ? c * 1e6 / n : 0) }')"
+  done < <(grep "\"row\":\"$1\"" <<<"$s3_out" | grep "\"server\":\"$2\"")
+  med "$v"
+}
+: >"$WORK/s3-targets.md"
+# s3_row ROW NAME UNIT FIELD OTHER_UNIT OTHER_FIELD
+s3_row() {
+  local row=$1 name=$2 unit=$3 field=$4 ounit=$5 ofield=$6 fe pe
+  local fv pv
+  fv=$(s3_values "$row" floe "$field") pv=$(s3_values "$row" rgw "$field")
+  if [ -z "$fv" ] || [ -z "$pv" ]; then die "no $row runs in bench/s3-bench.sh's output"; fi
+  fe=$(s3_errors "$row" floe) pe=$(s3_errors "$row" rgw)
+  # A row whose runs had errors says so in its name, so the table shows it.
+  if [ "$fe" != 0 ] || [ "$pe" != 0 ]; then name="$name [ERRORS: floe $fe, RGW $pe]"; fi
+  add_row "$name" "$unit" higher "Ceph RGW" "$fv" "$pv" \
+    "$(lat_extra "$(s3_values "$row" floe p50_us)" "$(s3_values "$row" floe p99_us)" "$(s3_values "$row" floe p999_us)" \
+      "$(s3_values "$row" rgw p50_us)" "$(s3_values "$row" rgw p99_us)" "$(s3_values "$row" rgw p999_us)"),\"floe_$ounit\":$(med "$(s3_values "$row" floe "$ofield")"),\"peer_$ounit\":$(med "$(s3_values "$row" rgw "$ofield")"),\"floe_errors\":$fe,\"peer_errors\":$pe,\"floe_server_cpu_us_per_request\":$(s3_cpu_us "$row" floe server),\"peer_server_cpu_us_per_request\":$(s3_cpu_us "$row" rgw server),\"floe_client_cpu_us_per_request\":$(s3_cpu_us "$row" floe client),\"peer_client_cpu_us_per_request\":$(s3_cpu_us "$row" rgw client),\"connections\":$S3_THREADS,\"wal_sync\":\"always\""
+}
+# s3_target WHAT ROW FIELD LIMIT: one line of the S3 targets table (floe / RGW of the medians >= LIMIT).
+s3_target() {
+  local r
+  r=$(awk -v a="$(med "$(s3_values "$2" floe "$3")")" -v b="$(med "$(s3_values "$2" rgw "$3")")" \
+    'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
+  printf '| %s | %s | >= %s | %s |\n' "$1" "$r" "$4" \
+    "$(awk -v r="$r" -v l="$4" 'BEGIN { print (r >= l ? "met" : "**missed**") }')" >>"$WORK/s3-targets.md"
+}
+s3_row put-small "S3 PUT of 4 KiB objects, $S3_THREADS connections (floe wal.sync=always)" "req/s" req_per_s mb_per_s mb_per_s
+s3_row get-small "S3 GET of hot 4 KiB objects ($S3_SMALL_KEYS keys), $S3_THREADS connections" "req/s" req_per_s mb_per_s mb_per_s
+s3_row put-big "S3 PUT of $S3_BIG_MIB MiB objects, $S3_THREADS connections (floe wal.sync=always)" "MB/s" mb_per_s req_per_s req_per_s
+s3_row get-big "S3 GET of hot $S3_BIG_MIB MiB objects ($S3_BIG_KEYS keys), $S3_THREADS connections" "MB/s" mb_per_s req_per_s req_per_s
+s3_target "hot 4 KiB GET, floe / RGW (req/s)" get-small req_per_s 3
+s3_target "4 KiB PUT with wal.sync=always, floe / RGW (req/s)" put-small req_per_s 1
+s3_target "$S3_BIG_MIB MiB PUT with wal.sync=always, floe / RGW (MB/s)" put-big mb_per_s 1
+
 ELAPSED_S=$(($(date +%s) - START_S))
 say "all rows done in ${ELAPSED_S}s; writing the report to $OUT"
 
@@ -790,6 +858,8 @@ behind_md() {
       return "Why (perf): the miss also hands the block to the disk block cache. Creating the cache file (an ext4 inode allocation, ~0.4 ms) now happens on a background thread (commit 7518381: p50 2.1 -> 1.7 ms), but on two cores that thread and RGW still compete with the reader. The row without a block cache separates the two costs."
     if (name ~ /without a disk block cache/)
       return "Why: floe sends the same single ranged GET as curl; it adds its own client work per request (SigV4 signing, header parsing) and the segment reader checks the block CRC and searches it. Across the full runs made so far this row has measured between 1.03x and 1.18x, with RGW on the same two cores."
+    if (name ~ /^S3 PUT of [0-9]+ MiB/)
+      return "Why (perf and stack samples of floe serve during this row): floe serve spends about twice the CPU per large PUT that the RGW does (the row JSON has both), because it writes every byte to files four times: the WAL, the segment file when the pending segment seals, again in compaction (32 concurrent PUTs interleave their 8 MiB chunks in the same segments, whose key ranges then overlap, so level 0 is merged), and the fs cold-tier copy: 9.4 GB of write() for 2.15 GB of objects, where the RGW (memstore OSD) writes nothing to disk. write() is 60% of the CPU of floe serve (WAL appends 18%, compaction 15%, flusher 13%, cold-tier copy 10%), MD5 (the ETag, which RGW computes too) 14%, CRC32C 5%. The ingest also runs through one lock and one thread: append_locked holds write_mu across the whole 8 MiB wal_append of a chunk, and the one flusher must take write_mu (wal_release_before) before it returns the bytes of a written segment to segment.max_unwritten_bytes; wall-clock stack samples found most of the 16 write-pool threads in wait_for_room while the flusher waited for write_mu. Without a cold tier floe reaches 44%; with wal.sync=never it is no faster, so it is not the fdatasyncs."
     if (name ~ /^HTTP GET/)
       return "Why (perf): floe_get copies the cached value into a new buffer per request and microhttpd copies it into the socket, where nginx uses sendfile."
     return ""
@@ -886,6 +956,22 @@ beast frontend, on 127.0.0.1).$ROCKS_NOTE
   sendfile), alternating, $RUNS rounds; MB/s is 10^6 bytes per second of body as curl reports it, and
   peak RSS the server's (nginx: its one worker's) VmHWM over that one transfer (reset before it through
   \`/proc/PID/clear_refs\`). The bytes read back are compared with the bytes sent.
+- **S3 API** (\`bench/s3-bench.sh\`): floe serve's S3 API against the Ceph RGW (its own throwaway
+  one, on other ports), both driven by \`bench/s3-bench\`, a load generator on floe's own S3 client:
+  $S3_THREADS threads, each with its own kept-alive connection, SigV4-signed requests, PUTs with
+  Content-MD5 and \`UNSIGNED-PAYLOAD\`, no retries. Rows: PUTs of 4 KiB objects to new keys for
+  ${S3_SECONDS} s; GETs of a hot set of $S3_SMALL_KEYS such objects (written and read back once before the
+  timed part) for ${S3_SECONDS} s; $S3_BIG_PUTS PUTs of $S3_BIG_MIB MiB objects (one per connection); $S3_BIG_GETS GETs of a hot
+  set of $S3_BIG_KEYS such objects. Every GET body is compared byte for byte with what was PUT, a
+  sample of the PUT keys is read back after the timed part, and any non-2xx answer or wrong body is
+  an error (a row with errors says so in its name). floe serve starts with an empty data directory
+  for every run, with \`wal.sync=always\` (every PUT is acknowledged after its WAL fdatasync), an fs
+  cold tier, and \`http.max_response_bytes_in_flight\` raised to 1 GiB (at the default 256 MiB, the
+  32nd concurrent GET of a large object waits and gets 503 SlowDown); the RGW keeps every object in
+  RAM (memstore OSD) and fsyncs nothing. Each RGW run uses a bucket of its own; after the large rows
+  its objects are deleted and RGW's gc is run. MB/s is 10^6 bytes of bodies per second; latencies are
+  per request. The row's JSON has both servers' CPU time per request (floe serve; radosgw, ceph-osd
+  and ceph-mon) and that of the load generator.
 
 ## Results
 
@@ -961,6 +1047,15 @@ values, and the library's compaction defaults (level 1 target 256 MiB, ratio 10,
 | target (issue 10) | measured | target | |
 |---|---|---|---|
 $(cat "$WORK/scale-targets.md")
+
+## S3 API
+
+The rows named \`S3\` above (settings above; \`bench/README.md\` describes \`s3-bench\`). The targets
+compare the medians of floe's and the RGW's runs.
+
+| target | floe / RGW | target | |
+|---|---|---|---|
+$(cat "$WORK/s3-targets.md")
 
 ## Where floe is behind
 
