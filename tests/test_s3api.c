@@ -7,6 +7,7 @@
 #include <curl/curl.h>
 #include <inttypes.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -986,6 +987,65 @@ START_TEST(s3_aws_chunked_bodies_whose_signature_or_trailer_is_wrong_store_nothi
 }
 END_TEST
 
+/* ---- parts racing their upload's end ---------------------------------------------------------- */
+
+struct part_racer {
+    const char *id;
+    int first;
+};
+
+static void *race_parts(void *p)
+{
+    struct part_racer *pr = p;
+    static const char body[] = "a part that races its upload's abort";
+    for (int n = pr->first; n < pr->first + 20; n++) {
+        char path[160];
+        snprintf(path, sizeof path, "/race/k?partNumber=%d&uploadId=%s", n, pr->id);
+        resp *r = s3("PUT", path, NULL, body, sizeof body - 1);
+        ck_assert_msg(r->status == 200 || r->status == 404, "part %d: %ld %s", n, r->status, r->body);
+        tu_resp_free(r);
+    }
+    return NULL;
+}
+
+/* UploadParts racing AbortMultipartUpload: whatever the interleaving, no part outlives its upload
+ * (a part committed after the abort's deletion would stay in the store for good, unlisted). The
+ * store is opened afterwards and its parts namespace must be empty. */
+START_TEST(s3_no_part_outlives_an_aborted_upload)
+{
+    ck_assert_int_eq(status_of("PUT", "/race", NULL, NULL, -1), 200);
+    for (int round = 0; round < 8; round++) {
+        char *id = upload_id_of("/race/k?uploads=");
+        struct part_racer pr[3] = {{id, 1}, {id, 21}, {id, 41}};
+        pthread_t t[3];
+        for (int i = 0; i < 3; i++)
+            ck_assert_int_eq(pthread_create(&t[i], NULL, race_parts, &pr[i]), 0);
+        clock_sleep_ms(5 * (round % 4));
+        char path[160];
+        snprintf(path, sizeof path, "/race/k?uploadId=%s", id);
+        ck_assert_int_eq(status_of("DELETE", path, NULL, NULL, -1), 204);
+        for (int i = 0; i < 3; i++)
+            pthread_join(t[i], NULL);
+        free(id);
+    }
+    ck_assert_int_eq(tu_server_stop(&srv), 0);
+    char data[700];
+    snprintf(data, sizeof data, "%s/data", srv.dir);
+    floe_options o;
+    floe_options_init(&o);
+    floe_t *db = NULL;
+    ck_assert_int_eq(floe_open(data, &o, &db), 0);
+    char prefix[FLOE_SYSTEM_PREFIX_BYTES + 2];
+    memcpy(prefix, FLOE_SYSTEM_PREFIX, FLOE_SYSTEM_PREFIX_BYTES);
+    memcpy(prefix + FLOE_SYSTEM_PREFIX_BYTES, "p/", 2);
+    floe_list *l = NULL;
+    ck_assert_int_eq(floe_list_keys(db, prefix, sizeof prefix, NULL, 0, 100, &l), 0);
+    ck_assert_msg(l->count == 0, "%zu parts outlived their aborted uploads", l->count);
+    floe_list_free(l);
+    ck_assert_int_eq(floe_close(db), 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("s3api");
@@ -1000,6 +1060,7 @@ int main(void)
     tcase_add_test(tc, s3_multipart_upload_complete_abort_and_its_errors);
     tcase_add_test(tc, s3_copy_object_and_delete_objects);
     tcase_add_test(tc, s3_aws_chunked_bodies_whose_signature_or_trailer_is_wrong_store_nothing);
+    tcase_add_test(tc, s3_no_part_outlives_an_aborted_upload);
     suite_add_tcase(s, tc);
     TCase *vh = tcase_create("vhost");
     tcase_add_checked_fixture(vh, vhost_server_up, server_down);

@@ -353,6 +353,8 @@ int s3_api_create(http_server *s, s3_api **out)
         return err_set(FLOE_ENOMEM, "s3: out of memory");
     a->srv = s;
     pthread_rwlock_init(&a->lock, NULL);
+    for (int i = 0; i < S3_UPLOAD_LOCK_STRIPES; i++)
+        pthread_rwlock_init(&a->upload_locks[i], NULL);
     pthread_mutex_init(&a->stop_mu, NULL);
     pthread_cond_init(&a->stop_cv, NULL);
     for (size_t i = 0; i < cfg->s3.credential_count && a->n_keys < sizeof a->keys / sizeof a->keys[0]; i++) {
@@ -396,6 +398,8 @@ void s3_api_destroy(s3_api *a)
         return;
     s3_api_stop(a);
     pthread_rwlock_destroy(&a->lock);
+    for (int i = 0; i < S3_UPLOAD_LOCK_STRIPES; i++)
+        pthread_rwlock_destroy(&a->upload_locks[i]);
     pthread_mutex_destroy(&a->stop_mu);
     pthread_cond_destroy(&a->stop_cv);
     free(a->buckets);
@@ -1139,6 +1143,10 @@ int s3_commit_put(http_req *r)
 {
     s3_req *q = r->s3;
     s3_api *a = r->srv->s3;
+    int part = q->op == S3_UPLOAD_PART || q->op == S3_UPLOAD_PART_COPY;
+    pthread_rwlock_t *ul = part ? s3_upload_lock(a, q->upload_id) : NULL;
+    if (ul)
+        pthread_rwlock_rdlock(ul); /* s3api.h: against the upload's completion and abort */
     pthread_rwlock_rdlock(&a->lock); /* invariant 3 */
     int rc = 0;
     if (!s3_bucket_exists(a, q->bucket, NULL)) {
@@ -1146,7 +1154,7 @@ int s3_commit_put(http_req *r)
         r->writer = NULL;
         rc = s3_fail(r, 404, "NoSuchBucket", "the bucket '%s' was deleted during the upload", q->bucket);
         r->digest_failed = 4;
-    } else if (q->op == S3_UPLOAD_PART && !s3_upload_lookup(r, NULL, NULL)) {
+    } else if (part && !s3_upload_lookup(r, NULL, NULL)) {
         floe_writer_abort(r->writer);
         r->writer = NULL;
         rc = s3_fail(r, 404, "NoSuchUpload", "no upload %s of this key (it was completed or aborted)", q->upload_id);
@@ -1155,5 +1163,7 @@ int s3_commit_put(http_req *r)
         rc = http_write_object(r);
     }
     pthread_rwlock_unlock(&a->lock);
+    if (ul)
+        pthread_rwlock_unlock(ul);
     return rc < 0 && q->err_code ? 0 : rc;
 }

@@ -39,6 +39,8 @@
 /* Multipart: part numbers 1..10000, and every part but the last at least 5 MiB, as S3. */
 #define S3_MAX_PARTS 10000
 #define S3_MIN_PART_BYTES (5u << 20)
+/* Stripes of the locks that order an upload's parts against its completion and abort. */
+#define S3_UPLOAD_LOCK_STRIPES 64
 /* The user metadata S3 allows (x-amz-meta-* names and values). */
 #define S3_MAX_USER_META_BYTES 2048
 
@@ -79,6 +81,11 @@ typedef struct s3_api {
     char (*buckets)[S3_BUCKET_MAX_BYTES + 1];
     uint64_t *bucket_created_ms;
     size_t n_buckets;
+    /* UploadPart holds its upload's stripe shared across its check that the upload exists and its
+     * commit; CompleteMultipartUpload and AbortMultipartUpload (and the reclaimer) hold it
+     * exclusively from their lookup to the deletion of the parts, so no part lands after them and
+     * outlives its upload. Taken before the bucket lock. */
+    pthread_rwlock_t upload_locks[S3_UPLOAD_LOCK_STRIPES];
     atomic_ullong next_request_id;
     /* the reclaimer of abandoned multipart uploads */
     pthread_t reclaimer;
@@ -219,6 +226,8 @@ int s3_upload_lookup(http_req *r, char **meta_out, size_t *meta_len);
 int s3_create_upload_work(http_req *r);
 int s3_complete_upload_work(http_req *r);
 int s3_abort_upload_work(http_req *r);
+/* The lock stripe of upload id. */
+pthread_rwlock_t *s3_upload_lock(s3_api *a, const char *upload_id);
 /* The store key of part n of upload id. */
 size_t s3_part_key(const char *upload_id, uint32_t n, char *out, size_t cap);
 /* The reclaimer thread: aborts uploads older than s3.multipart_max_age_s. */

@@ -29,6 +29,7 @@
 #include <strings.h>
 
 #include "coding.h"
+#include "crc32c.h"
 #include "s3_xml.h"
 
 static const char *const owner_xml = "<Owner><ID>floe</ID><DisplayName>floe</DisplayName></Owner>";
@@ -51,6 +52,11 @@ static size_t parts_prefix(const char *id, char *out)
 {
     memcpy(out, FLOE_SYSTEM_PREFIX, FLOE_SYSTEM_PREFIX_BYTES);
     return FLOE_SYSTEM_PREFIX_BYTES + (size_t)sprintf(out + FLOE_SYSTEM_PREFIX_BYTES, "p/%s/", id);
+}
+
+pthread_rwlock_t *s3_upload_lock(s3_api *a, const char *upload_id)
+{
+    return &a->upload_locks[crc32c(upload_id, strlen(upload_id)) % S3_UPLOAD_LOCK_STRIPES];
 }
 
 size_t s3_part_key(const char *upload_id, uint32_t n, char *out, size_t cap)
@@ -186,9 +192,13 @@ int s3_abort_upload_work(http_req *r)
     if (!id || !id[0] || strlen(id) >= sizeof q->upload_id)
         return s3_fail(r, 404, "NoSuchUpload", "the upload id is missing or not one of this server's");
     snprintf(q->upload_id, sizeof q->upload_id, "%s", id);
-    if (!s3_upload_lookup(r, NULL, NULL))
+    pthread_rwlock_t *ul = s3_upload_lock(r->srv->s3, q->upload_id);
+    pthread_rwlock_wrlock(ul);
+    int found = s3_upload_lookup(r, NULL, NULL);
+    int rc = found ? delete_upload(r->srv->db, q->bucket, q->upload_id) : 0;
+    pthread_rwlock_unlock(ul);
+    if (!found)
         return s3_fail(r, 404, "NoSuchUpload", "no upload %s of this key (it was completed or aborted)", id);
-    int rc = delete_upload(r->srv->db, q->bucket, q->upload_id);
     if (rc < 0)
         return s3_fail_floe(r, rc, "AbortMultipartUpload");
     q->out_status = 204;
@@ -226,6 +236,7 @@ static int each_upload(floe_t *db, const char *prefix, size_t pl,
 }
 
 struct abort_ctx {
+    s3_api *api;
     floe_t *db;
     const char *bucket;
     uint64_t before_ms; /* abort uploads initiated before this; UINT64_MAX for all */
@@ -240,7 +251,10 @@ static int abort_one(void *ctx, const char *id, size_t id_len, const floe_value 
         return 0;
     memcpy(idz, id, id_len);
     idz[id_len] = '\0';
+    pthread_rwlock_t *ul = s3_upload_lock(a->api, idz);
+    pthread_rwlock_wrlock(ul);
     int rc = delete_upload(a->db, a->bucket, idz);
+    pthread_rwlock_unlock(ul);
     if (rc == 0)
         a->aborted++;
     return rc;
@@ -251,7 +265,7 @@ int s3_abort_bucket_uploads(http_req *r)
 {
     char prefix[FLOE_SYSTEM_PREFIX_BYTES + 4 + S3_BUCKET_MAX_BYTES];
     size_t pl = upload_prefix(r->s3->bucket, prefix);
-    struct abort_ctx a = {.db = r->srv->db, .bucket = r->s3->bucket, .before_ms = UINT64_MAX};
+    struct abort_ctx a = {.api = r->srv->s3, .db = r->srv->db, .bucket = r->s3->bucket, .before_ms = UINT64_MAX};
     return each_upload(r->srv->db, prefix, pl, abort_one, &a);
 }
 
@@ -270,7 +284,8 @@ int s3_reclaim_once(s3_api *api, uint64_t now_ms, uint64_t max_age_ms)
     for (size_t i = 0; i < n && rc == 0; i++) {
         char prefix[FLOE_SYSTEM_PREFIX_BYTES + 4 + S3_BUCKET_MAX_BYTES];
         size_t pl = upload_prefix(names[i], prefix);
-        struct abort_ctx a = {.db = api->srv->db,
+        struct abort_ctx a = {.api = api,
+                              .db = api->srv->db,
                               .bucket = names[i],
                               .before_ms = now_ms > max_age_ms ? now_ms - max_age_ms : 0};
         rc = each_upload(api->srv->db, prefix, pl, abort_one, &a);
@@ -342,8 +357,12 @@ int s3_complete_upload_work(http_req *r)
     snprintf(q->upload_id, sizeof q->upload_id, "%s", id);
     char *rec = NULL;
     size_t rec_len = 0;
-    if (!s3_upload_lookup(r, &rec, &rec_len))
+    pthread_rwlock_t *ul = s3_upload_lock(s->s3, q->upload_id); /* held to the end (s3api.h) */
+    pthread_rwlock_wrlock(ul);
+    if (!s3_upload_lookup(r, &rec, &rec_len)) {
+        pthread_rwlock_unlock(ul);
         return s3_fail(r, 404, "NoSuchUpload", "no upload %s of this key (it was completed or aborted)", id);
+    }
     s3_complete_part *parts = NULL;
     size_t n = 0;
     const char *code = NULL;
@@ -512,6 +531,7 @@ int s3_complete_upload_work(http_req *r)
     s3_xml_escape(&q->out, q->object_key, q->object_key_len);
     buf_printf(&q->out, "</Key><ETag>&quot;%s&quot;</ETag></CompleteMultipartUploadResult>\n", etag);
 out:
+    pthread_rwlock_unlock(ul);
     floe_writer_abort(w);
     free(parts);
     free(md5s);
