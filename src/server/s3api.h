@@ -204,6 +204,11 @@ int s3_read_object_headers(http_req *r, struct MHD_Connection *c, enum MHD_Resul
  * bad header. */
 int s3_setup_body(http_req *r, struct MHD_Connection *c, enum MHD_Result *ret);
 
+/* Copies bytes [first, first + len) of the version reader rd reads into writer w (s3api_ops.c). */
+int s3_copy_bytes(floe_reader *rd, floe_writer *w, uint64_t first, uint64_t len);
+/* Commits writer w (taken over) at r->key like a PUT: s3_commit_put's locks and checks. */
+int s3_commit_writer(http_req *r, floe_writer *w);
+
 /* The operations (s3api_ops.c, s3api_multipart.c). Those called on the MHD thread answer r
  * themselves; the *_work ones run on a pool thread and leave their answer in r->s3. */
 enum MHD_Result s3_list_buckets(http_req *r, struct MHD_Connection *c);

@@ -347,6 +347,99 @@ static int parse_md5_hex(const char *s, unsigned char md5[16])
     return 0;
 }
 
+/* Invariant 2: the parts named are in ascending order, each uploaded with the ETag given, each but
+ * the last at least S3_MIN_PART_BYTES; their MD5s go to md5s (16 bytes each) and sizes to sizes.
+ * 0, or -1 with the work's error set. */
+static int check_parts(http_req *r, const s3_complete_part *parts, size_t n, unsigned char *md5s, uint64_t *sizes)
+{
+    s3_req *q = r->s3;
+    for (size_t i = 1; i < n; i++)
+        if (parts[i].part_number <= parts[i - 1].part_number)
+            return s3_fail(r, 400, "InvalidPartOrder",
+                           "the parts must be listed in ascending order of part number: %u follows %u",
+                           parts[i].part_number, parts[i - 1].part_number);
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        char pk[128];
+        size_t pkl = s3_part_key(q->upload_id, parts[i].part_number, pk, sizeof pk);
+        floe_value v = {0};
+        unsigned char want[16];
+        int got = floe_head(r->srv->db, pk, pkl, &v);
+        if (got == FLOE_ENOTFOUND || (got == 0 && (parse_md5_hex(parts[i].etag, want) != 0 || !v.md5_known ||
+                                                   memcmp(want, v.md5, 16) != 0))) {
+            rc = s3_fail(r, 400, "InvalidPart",
+                         "part %u was not uploaded, or its ETag is not %s: upload it again or name the ETag its "
+                         "UploadPart answered with",
+                         parts[i].part_number, parts[i].etag);
+        } else if (got < 0) {
+            rc = s3_fail_floe(r, got, "CompleteMultipartUpload: reading a part");
+        } else if (i + 1 < n && v.len < S3_MIN_PART_BYTES) {
+            rc = s3_fail(r, 400, "EntityTooSmall",
+                         "part %u has %" PRIu64 " bytes: every part but the last must have at least %u",
+                         parts[i].part_number, v.len, S3_MIN_PART_BYTES);
+        } else {
+            memcpy(md5s + 16 * i, v.md5, 16);
+            sizes[i] = v.len;
+        }
+        floe_value_free(&v);
+    }
+    return rc;
+}
+
+/* The parts' sizes as the object keeps them for GetObject's partNumber: "U,<size>" when every part
+ * but the last has one size (what clients send), else the list while it fits in cap ("" if not). */
+static void part_sizes_text(const uint64_t *sizes, size_t n, char *out, size_t cap)
+{
+    int uniform = 1;
+    for (size_t i = 1; i + 1 < n; i++)
+        uniform &= sizes[i] == sizes[0];
+    if (uniform || n == 1) {
+        snprintf(out, cap, "U,%" PRIu64, sizes[0]);
+        return;
+    }
+    size_t at = 0;
+    for (size_t i = 0; i < n && at < cap; i++)
+        at += (size_t)snprintf(out + at, cap - at, "%s%" PRIu64, i ? "," : "", sizes[i]);
+    if (at >= cap)
+        out[0] = '\0';
+}
+
+/* S3's ETag of a multipart object: the hex MD5 of the parts' n binary MD5s, "-", n. */
+static void composite_etag(const unsigned char *md5s, size_t n, char *out, size_t cap)
+{
+    unsigned char comp[16];
+    unsigned int cl = 0;
+    EVP_Digest(md5s, 16 * n, comp, &cl, EVP_md5(), NULL);
+    size_t at = 0;
+    for (int i = 0; i < 16; i++)
+        at += (size_t)snprintf(out + at, cap - at, "%02x", comp[i]);
+    snprintf(out + at, cap - at, "-%zu", n);
+}
+
+/* The completed object's content type and metadata (*ct and *meta malloc'd): the upload record's,
+ * with the ETag, the part count and the part sizes. 0, or -1 with the work's error set. */
+static int object_meta_of(http_req *r, const char *rec, size_t rec_len, const char *etag, size_t n,
+                          const char *sizes_text, char **ct, unsigned char **meta, size_t *meta_len)
+{
+    floe_value recv = {.data = (void *)rec, .len = rec_len};
+    struct upload_rec u;
+    if (parse_record(&recv, &u) != 0)
+        return s3_fail(r, 500, "InternalError", "the record of upload %s is damaged", r->s3->upload_id);
+    *meta = malloc(FLOE_MAX_USER_META_BYTES);
+    *ct = u.ct_len ? strndup(u.ct, u.ct_len) : NULL;
+    if (!*meta || (u.ct_len && !*ct))
+        return s3_fail(r, 503, "SlowDown", "out of memory");
+    *meta_len = u.meta_len < FLOE_MAX_USER_META_BYTES ? u.meta_len : 0;
+    memcpy(*meta, u.meta, *meta_len);
+    char count[16];
+    snprintf(count, sizeof count, "%zu", n);
+    if (s3_meta_put(*meta, FLOE_MAX_USER_META_BYTES, meta_len, ":etag", etag) != 0 ||
+        s3_meta_put(*meta, FLOE_MAX_USER_META_BYTES, meta_len, ":parts", count) != 0 ||
+        (sizes_text[0] && s3_meta_put(*meta, FLOE_MAX_USER_META_BYTES, meta_len, ":partsizes", sizes_text) != 0))
+        return s3_fail(r, 400, "MetadataTooLarge", "the upload's metadata leaves no room for its ETag");
+    return 0;
+}
+
 int s3_complete_upload_work(http_req *r)
 {
     s3_req *q = r->s3;
@@ -380,134 +473,40 @@ int s3_complete_upload_work(http_req *r)
         goto out;
     }
     md5s = malloc(16 * n);
-    if (!md5s) {
-        rc = s3_fail(r, 503, "SlowDown", "out of memory");
-        goto out;
-    }
     uint64_t *sizes = calloc(n, sizeof *sizes);
-    if (!sizes) {
-        rc = s3_fail(r, 503, "SlowDown", "out of memory");
-        goto out;
-    }
-    for (size_t i = 1; i < n && rc == 0; i++)
-        if (parts[i].part_number <= parts[i - 1].part_number)
-            rc = s3_fail(r, 400, "InvalidPartOrder", "the parts must be listed in ascending order of part number: "
-                                                     "%u follows %u", parts[i].part_number, parts[i - 1].part_number);
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        char pk[128];
-        size_t pkl = s3_part_key(q->upload_id, parts[i].part_number, pk, sizeof pk);
-        floe_value v = {0};
-        unsigned char want[16];
-        int got = floe_head(s->db, pk, pkl, &v);
-        if (got == FLOE_ENOTFOUND || (got == 0 && (parse_md5_hex(parts[i].etag, want) != 0 || !v.md5_known ||
-                                                   memcmp(want, v.md5, 16) != 0))) {
-            rc = s3_fail(r, 400, "InvalidPart",
-                         "part %u was not uploaded, or its ETag is not %s: upload it again or name the ETag its "
-                         "UploadPart answered with",
-                         parts[i].part_number, parts[i].etag);
-        } else if (got < 0) {
-            rc = s3_fail_floe(r, got, "CompleteMultipartUpload: reading a part");
-        } else if (i + 1 < n && v.len < S3_MIN_PART_BYTES) {
-            rc = s3_fail(r, 400, "EntityTooSmall",
-                         "part %u has %" PRIu64 " bytes: every part but the last must have at least %u",
-                         parts[i].part_number, v.len, S3_MIN_PART_BYTES);
-        } else {
-            memcpy(md5s + 16 * i, v.md5, 16);
-            sizes[i] = v.len;
-        }
-        floe_value_free(&v);
-    }
-    /* The parts' sizes, for GetObject's partNumber: "U,<size>" when every part but the last has
-     * one size (what clients send), else the list while it fits. */
     char sizes_text[2048] = "";
-    int uniform = 1;
-    for (size_t i = 1; i + 1 < n && rc == 0; i++)
-        uniform &= sizes[i] == sizes[0];
-    if (rc == 0 && (uniform || n == 1)) {
-        snprintf(sizes_text, sizeof sizes_text, "U,%" PRIu64, sizes[0]);
-    } else if (rc == 0) {
-        size_t at = 0;
-        for (size_t i = 0; i < n && at < sizeof sizes_text; i++)
-            at += (size_t)snprintf(sizes_text + at, sizeof sizes_text - at, "%s%" PRIu64, i ? "," : "", sizes[i]);
-        if (at >= sizeof sizes_text)
-            sizes_text[0] = '\0';
-    }
+    if (!md5s || !sizes)
+        rc = s3_fail(r, 503, "SlowDown", "out of memory");
+    else if ((rc = check_parts(r, parts, n, md5s, sizes)) == 0)
+        part_sizes_text(sizes, n, sizes_text, sizeof sizes_text);
     free(sizes);
     if (rc < 0)
         goto out;
-    /* S3's ETag of a multipart object: the MD5 of the parts' MD5s, and the count. */
-    unsigned char comp[16];
-    unsigned int cl = 0;
-    EVP_Digest(md5s, 16 * n, comp, &cl, EVP_md5(), NULL);
     char etag[48];
-    for (int i = 0; i < 16; i++)
-        sprintf(etag + 2 * i, "%02x", comp[i]);
-    snprintf(etag + 32, sizeof etag - 32, "-%zu", n);
-    /* The object's metadata: the upload's, with the ETag and the part count. */
-    floe_value recv = {.data = rec, .len = rec_len};
-    struct upload_rec u;
-    if (parse_record(&recv, &u) != 0) {
-        rc = s3_fail(r, 500, "InternalError", "the record of upload %s is damaged", q->upload_id);
+    size_t meta_len = 0;
+    composite_etag(md5s, n, etag, sizeof etag);
+    if ((rc = object_meta_of(r, rec, rec_len, etag, n, sizes_text, &ct, &meta, &meta_len)) < 0)
         goto out;
-    }
-    meta = malloc(FLOE_MAX_USER_META_BYTES);
-    ct = u.ct_len ? strndup(u.ct, u.ct_len) : NULL;
-    if (!meta || (u.ct_len && !ct)) {
-        rc = s3_fail(r, 503, "SlowDown", "out of memory");
-        goto out;
-    }
-    size_t meta_len = u.meta_len < FLOE_MAX_USER_META_BYTES ? u.meta_len : 0;
-    memcpy(meta, u.meta, meta_len);
-    char count[16];
-    snprintf(count, sizeof count, "%zu", n);
-    if (s3_meta_put(meta, FLOE_MAX_USER_META_BYTES, &meta_len, ":etag", etag) != 0 ||
-        s3_meta_put(meta, FLOE_MAX_USER_META_BYTES, &meta_len, ":parts", count) != 0 ||
-        (sizes_text[0] && s3_meta_put(meta, FLOE_MAX_USER_META_BYTES, &meta_len, ":partsizes", sizes_text) != 0)) {
-        rc = s3_fail(r, 400, "MetadataTooLarge", "the upload's metadata leaves no room for its ETag");
-        goto out;
-    }
     floe_object_meta om = {.content_type = ct, .user_meta = meta, .user_meta_len = meta_len};
     if ((rc = floe_writer_begin(s->db, r->key, r->key_len, &om, &w)) < 0) {
         rc = s3_fail_floe(r, rc, "CompleteMultipartUpload");
-        goto out;
-    }
-    unsigned char *buf = malloc(1u << 20);
-    if (!buf) {
-        rc = s3_fail(r, 503, "SlowDown", "out of memory");
         goto out;
     }
     for (size_t i = 0; i < n && rc == 0; i++) {
         char pk[128];
         size_t pkl = s3_part_key(q->upload_id, parts[i].part_number, pk, sizeof pk);
         floe_reader *rd = NULL;
-        if ((rc = floe_reader_open(s->db, pk, pkl, NULL, &rd)) < 0)
-            break;
-        uint64_t size = floe_reader_size(rd);
-        for (uint64_t at = 0; at < size && rc == 0;) {
-            size_t got = 0;
-            rc = floe_reader_read(rd, at, buf, 1u << 20, &got);
-            if (rc == 0 && got == 0)
-                rc = err_set(FLOE_ECORRUPT, "part %u ended at byte %" PRIu64 " of %" PRIu64, parts[i].part_number,
-                             at, size);
-            if (rc == 0)
-                rc = floe_writer_write(w, buf, got);
-            at += got;
-        }
+        if ((rc = floe_reader_open(s->db, pk, pkl, NULL, &rd)) == 0)
+            rc = s3_copy_bytes(rd, w, 0, floe_reader_size(rd));
         floe_reader_close(rd);
     }
-    free(buf);
     if (rc < 0) {
         rc = s3_fail_floe(r, rc, "CompleteMultipartUpload: copying the parts");
         goto out;
     }
     /* Commit like a PUT (invariant 1), then forget the upload. */
-    enum work_op op = r->op;
-    r->op = WORK_PUT;
-    r->writer = w;
+    rc = s3_commit_writer(r, w);
     w = NULL;
-    rc = s3_commit_put(r);
-    r->op = op;
-    r->writer = NULL;
     if (rc < 0 || q->err_code) {
         if (!q->err_code)
             s3_fail_floe(r, rc, "CompleteMultipartUpload: committing");

@@ -817,8 +817,7 @@ static int parse_copy_source(http_req *r, const char *src)
     return 0;
 }
 
-/* Copies the source version of reader (from first, len bytes) into writer w. */
-static int copy_bytes(floe_reader *rd, floe_writer *w, uint64_t first, uint64_t len)
+int s3_copy_bytes(floe_reader *rd, floe_writer *w, uint64_t first, uint64_t len)
 {
     unsigned char *buf = malloc(S3_COPY_BUFFER_BYTES);
     if (!buf)
@@ -838,8 +837,7 @@ static int copy_bytes(floe_reader *rd, floe_writer *w, uint64_t first, uint64_t 
     return rc;
 }
 
-/* Commits writer w at r->key like a PUT (key lock, preconditions, bucket lock shared). */
-static int commit_like_put(http_req *r, floe_writer *w)
+int s3_commit_writer(http_req *r, floe_writer *w)
 {
     enum work_op op = r->op;
     r->writer = w;
@@ -914,7 +912,7 @@ int s3_copy_work(http_req *r)
     rc = floe_writer_begin(s->db, r->key, r->key_len, &om, &w);
     free(meta);
     if (rc == 0)
-        rc = copy_bytes(rd, w, first, len);
+        rc = s3_copy_bytes(rd, w, first, len);
     if (rc < 0) {
         floe_writer_abort(w);
         rc = s3_fail_floe(r, rc, "copy");
@@ -922,7 +920,7 @@ int s3_copy_work(http_req *r)
     }
     unsigned char md5[16];
     floe_writer_md5(w, md5);
-    rc = commit_like_put(r, w);
+    rc = s3_commit_writer(r, w);
     if (rc < 0) {
         if (!q->err_code)
             s3_fail_floe(r, rc, "copy: committing");
