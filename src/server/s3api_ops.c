@@ -295,6 +295,51 @@ static int parse_max(const char *s, uint32_t dflt, uint32_t cap, uint32_t *out)
     return 0;
 }
 
+/* Starts w (whose prefix is the bucket's, base bytes, then the list's) after a continuation token, or
+ * else after start-after / marker. -1 for a token that is not one of this API's. */
+static int set_cursor(struct walker *w, size_t base, const char *token, const char *after)
+{
+    if (token) {
+        char kind;
+        char tk[FLOE_MAX_KEY_BYTES + 1];
+        size_t tn = 0;
+        if (read_token(token, &kind, tk, &tn) != 0 || base + tn > FLOE_MAX_KEY_BYTES)
+            return -1;
+        memcpy(w->cursor, w->prefix, base);
+        memcpy(w->cursor + base, tk, tn);
+        w->cursor_len = base + tn;
+        if (kind == 'p')
+            walk_skip_prefix(w, w->cursor, w->cursor_len);
+    } else if (after && after[0]) {
+        size_t al = strlen(after);
+        if (base + al <= FLOE_MAX_KEY_BYTES) {
+            memcpy(w->cursor, w->prefix, base);
+            memcpy(w->cursor + base, after, al);
+            w->cursor_len = base + al;
+        }
+    }
+    return 0;
+}
+
+/* Appends the <Contents> of entry e, whose key in its bucket is the kl bytes at k. */
+static void put_contents(buf_t *b, const floe_list_entry *e, const char *k, size_t kl, int owner, int url)
+{
+    buf_puts(b, "<Contents>");
+    put_elem(b, "Key", k, kl, url);
+    buf_puts(b, "<LastModified>");
+    s3_iso8601(b, e->write_ms);
+    buf_puts(b, "</LastModified>");
+    char etag[HTTP_ETAG_BYTES];
+    floe_value as_value = {.user_meta = e->user_meta, .user_meta_len = e->user_meta_len};
+    if (!s3_multipart_etag(&as_value, etag, sizeof etag)) /* the ETag HEAD gives, multipart too */
+        http_format_etag(etag, sizeof etag, e->md5_known, e->md5, e->seq);
+    put_elem(b, "ETag", etag, strlen(etag), 0);
+    buf_printf(b, "<Size>%" PRIu64 "</Size>", e->value_len);
+    if (owner)
+        buf_puts(b, owner_xml);
+    buf_puts(b, "<StorageClass>STANDARD</StorageClass></Contents>");
+}
+
 enum MHD_Result s3_list_objects(http_req *r, struct MHD_Connection *c, int v2)
 {
     s3_req *q = r->s3;
@@ -326,27 +371,9 @@ enum MHD_Result s3_list_objects(http_req *r, struct MHD_Connection *c, int v2)
     memcpy(w->prefix + w->prefix_len, prefix, plen);
     size_t base = w->prefix_len; /* bytes of "bucket/" */
     w->prefix_len += plen;
-    if (token) {
-        char kind;
-        char tk[FLOE_MAX_KEY_BYTES + 1];
-        size_t tn = 0;
-        if (read_token(token, &kind, tk, &tn) != 0 || base + tn > FLOE_MAX_KEY_BYTES) {
-            free(w);
-            return s3_respond_error(r, c, 400, "InvalidArgument", "the continuation token provided is incorrect");
-        }
-        memcpy(w->cursor, q->bucket, base - 1);
-        w->cursor[base - 1] = '/';
-        memcpy(w->cursor + base, tk, tn);
-        w->cursor_len = base + tn;
-        if (kind == 'p')
-            walk_skip_prefix(w, w->cursor, w->cursor_len);
-    } else if (after && after[0]) {
-        size_t al = strlen(after);
-        if (base + al <= FLOE_MAX_KEY_BYTES) {
-            memcpy(w->cursor, w->prefix, base);
-            memcpy(w->cursor + base, after, al);
-            w->cursor_len = base + al;
-        }
+    if (set_cursor(w, base, token, after) != 0) {
+        free(w);
+        return s3_respond_error(r, c, 400, "InvalidArgument", "the continuation token provided is incorrect");
     }
     buf_t items, b;
     buf_init(&items, HTTP_MAX_ANSWER_BYTES);
@@ -395,20 +422,8 @@ enum MHD_Result s3_list_objects(http_req *r, struct MHD_Connection *c, int v2)
             truncated = 1;
             break;
         }
-        buf_puts(&items, "<Contents>");
-        put_elem(&items, "Key", k, kl, url);
-        buf_puts(&items, "<LastModified>");
-        s3_iso8601(&items, e->write_ms);
-        buf_puts(&items, "</LastModified>");
-        char etag[HTTP_ETAG_BYTES];
-        floe_value as_value = {.user_meta = e->user_meta, .user_meta_len = e->user_meta_len};
-        if (!s3_multipart_etag(&as_value, etag, sizeof etag)) /* the ETag HEAD gives, multipart too */
-            http_format_etag(etag, sizeof etag, e->md5_known, e->md5, e->seq);
-        put_elem(&items, "ETag", etag, strlen(etag), 0);
-        buf_printf(&items, "<Size>%" PRIu64 "</Size>", e->value_len);
-        if (!v2 || (s3_query(r, "fetch-owner") && strcmp(s3_query(r, "fetch-owner"), "true") == 0))
-            buf_puts(&items, owner_xml);
-        buf_puts(&items, "<StorageClass>STANDARD</StorageClass></Contents>");
+        const char *fo = s3_query(r, "fetch-owner");
+        put_contents(&items, e, k, kl, !v2 || (fo && strcmp(fo, "true") == 0), url);
         count++;
         memcpy(last, k, kl);
         last_len = kl;
