@@ -50,25 +50,24 @@ static void wait_s3_port(void)
 }
 
 /* Starts floe serve with the S3 API, s3_extra spliced into its "s3" object and top_extra into the
- * top level. */
+ * top level; its cold tier is a directory unless top_extra has a "cold" section of its own. */
 static void server_up_with(const char *http_extra, const char *s3_extra, const char *top_extra)
 {
     curl_global_init(CURL_GLOBAL_ALL);
     srv.dir = tu_tmpdir("s3api");
     snprintf(srv.cfg, sizeof srv.cfg, "%s/floe.json", srv.dir);
+    char cold[700] = "";
+    if (!strstr(top_extra, "\"cold\""))
+        snprintf(cold, sizeof cold, "\"cold\": {\"backend\": \"fs\", \"fs\": {\"path\": \"%s/cold\"}}, ", srv.dir);
     char text[8192];
     snprintf(text, sizeof text,
              "{\"data_dir\": \"%s/data\", \"http\": {\"listen\": \"127.0.0.1:0\", \"threads\": 2,"
              " \"max_object_bytes\": 67108864, \"max_body_bytes_in_flight\": 67108864%s%s},"
-             " %s%s%s,"
-             " \"object\": {\"chunk_bytes\": 1048576}%s%s,"
+             " %s\"object\": {\"chunk_bytes\": 1048576}%s%s,"
              " \"s3\": {\"listen\": \"127.0.0.1:0\", \"credentials\": ["
              "{\"access_key\": \"" AK "\", \"secret_key\": \"" SK "\", \"access\": \"write\"},"
              "{\"access_key\": \"" RO_AK "\", \"secret_key\": \"" RO_SK "\", \"access\": \"read\"}]%s%s}}",
-             srv.dir, http_extra[0] ? ", " : "", http_extra,
-             strstr(top_extra, "\"cold\"") ? "" : "\"cold\": {\"backend\": \"fs\", \"fs\": {\"path\": \"",
-             strstr(top_extra, "\"cold\"") ? "\"local\": {}" : srv.dir, /* a placeholder section */
-             strstr(top_extra, "\"cold\"") ? "" : "/cold\"}}", top_extra[0] ? ", " : "", top_extra,
+             srv.dir, http_extra[0] ? ", " : "", http_extra, cold, top_extra[0] ? ", " : "", top_extra,
              s3_extra[0] ? ", " : "", s3_extra);
     tu_write_file(srv.cfg, text, strlen(text));
     tu_server_start(&srv);

@@ -273,21 +273,30 @@ int s3_meta_put(unsigned char *blob, size_t cap, size_t *len, const char *name, 
     return 0;
 }
 
+int s3_meta_next(const void *blob, size_t len, size_t *pos, const char **name, const char **value)
+{
+    const char *start = blob;
+    if (!blob || *pos >= len)
+        return 0;
+    const char *p = start + *pos, *end = start + len;
+    const char *nul = memchr(p, '\0', (size_t)(end - p));
+    const char *v = nul ? nul + 1 : NULL;
+    const char *vnul = v && v < end ? memchr(v, '\0', (size_t)(end - v)) : NULL;
+    if (!vnul)
+        return 0; /* a damaged blob ends the walk */
+    *name = p;
+    *value = v;
+    *pos = (size_t)(vnul + 1 - start);
+    return 1;
+}
+
 const char *s3_meta_get(const void *blob, size_t len, const char *name)
 {
-    const char *p = blob, *end = p ? p + len : NULL;
-    while (p && p < end) {
-        const char *nul = memchr(p, '\0', (size_t)(end - p));
-        if (!nul)
-            return NULL;
-        const char *v = nul + 1;
-        const char *vnul = v < end ? memchr(v, '\0', (size_t)(end - v)) : NULL;
-        if (!vnul)
-            return NULL;
-        if (strcmp(p, name) == 0)
+    size_t pos = 0;
+    const char *k, *v;
+    while (s3_meta_next(blob, len, &pos, &k, &v))
+        if (strcmp(k, name) == 0)
             return v;
-        p = vnul + 1;
-    }
     return NULL;
 }
 

@@ -194,6 +194,9 @@ void s3_iso8601(buf_t *b, uint64_t unix_ms);
 #define S3_XMLNS "http://s3.amazonaws.com/doc/2006-03-01/"
 /* Appends a meta pair to blob (len in/out, cap bytes); -1 when it does not fit. */
 int s3_meta_put(unsigned char *blob, size_t cap, size_t *len, const char *name, const char *value);
+/* The next pair of blob from *pos (0 to start), moving *pos past it: 1 with *name and *value
+ * pointing into blob, 0 at the end (or at bytes that are not a pair). */
+int s3_meta_next(const void *blob, size_t len, size_t *pos, const char **name, const char **value);
 /* The value of the pair named name in blob, or NULL. */
 const char *s3_meta_get(const void *blob, size_t len, const char *name);
 /* Reads the object headers of a write (Content-Type, x-amz-meta-*, Content-Encoding...) into r's

@@ -650,21 +650,14 @@ void s3_add_object_headers(http_req *r, struct MHD_Connection *c, struct MHD_Res
     const char *ct = s3_query(r, "response-content-type");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
                             ct ? ct : v->content_type ? v->content_type : "binary/octet-stream");
-    const char *p = v->user_meta, *end = p ? p + v->user_meta_len : NULL;
+    size_t pos = 0;
+    const char *key, *val;
     char header[300];
-    while (p && p < end) {
-        const char *nul = memchr(p, '\0', (size_t)(end - p));
-        if (!nul || nul + 1 >= end)
-            break;
-        const char *val = nul + 1;
-        const char *vnul = memchr(val, '\0', (size_t)(end - val));
-        if (!vnul)
-            break;
-        if (p[0] != ':') {
-            snprintf(header, sizeof header, "x-amz-meta-%s", p);
+    while (s3_meta_next(v->user_meta, v->user_meta_len, &pos, &key, &val)) {
+        if (key[0] != ':') { /* the user's pairs; the S3 attributes follow */
+            snprintf(header, sizeof header, "x-amz-meta-%s", key);
             MHD_add_response_header(resp, header, val);
         }
-        p = vnul + 1;
     }
     for (size_t i = 0; attrs[i].header; i++) {
         const char *o = s3_query(r, attrs[i].override);
@@ -768,20 +761,12 @@ enum MHD_Result s3_begin_put_object(http_req *r, struct MHD_Connection *c)
 static void copy_meta_of(const floe_value *v, unsigned char *out, size_t cap, size_t *len)
 {
     *len = 0;
-    const char *p = v->user_meta, *end = p ? p + v->user_meta_len : NULL;
-    while (p && p < end) {
-        const char *nul = memchr(p, '\0', (size_t)(end - p));
-        if (!nul || nul + 1 >= end)
-            break;
-        const char *val = nul + 1;
-        const char *vnul = memchr(val, '\0', (size_t)(end - val));
-        if (!vnul)
-            break;
+    size_t pos = 0;
+    const char *p, *val;
+    while (s3_meta_next(v->user_meta, v->user_meta_len, &pos, &p, &val))
         if (strcmp(p, ":etag") != 0 && strcmp(p, ":parts") != 0 && strcmp(p, ":partsizes") != 0 &&
             strncmp(p, ":x-amz-checksum-", 16) != 0)
             s3_meta_put(out, cap, len, p, val);
-        p = vnul + 1;
-    }
 }
 
 /* Parses x-amz-copy-source ("[/]bucket/key[?versionId=...]", percent-encoded) into r->s3->copy_src
