@@ -100,19 +100,21 @@ static int make_parents(const char *root, char *path)
     return 0;
 }
 
-/* Writes all len bytes to the file at path, open as fd. */
-static int write_all(int fd, const void *data, size_t len, const char *path)
+/* Appends len bytes to the file at path, open as out. */
+static int write_all(file_appender *out, const void *data, size_t len, const char *path)
 {
-    int e = file_write_all(fd, data, len);
+    int e = file_appender_write(out, data, len);
     return e ? err_set(FLOE_EIO, "cold fs: write %s: %s", path, strerror(e)) : 0;
 }
 
-/* Creates a temporary file next to final_path: fills tmp_path and returns its open fd, or -1 with
- * the error in *rc. */
-static int open_temp(const char *root, char *final_path, char *tmp_path, size_t cap, int *rc)
+/* Creates a temporary file next to final_path, written around the page cache (file.h: an object
+ * here is read back rarely, and a restore reads it once): fills tmp_path and *out and returns 0, or
+ * the error. */
+static int open_temp(const char *root, char *final_path, char *tmp_path, size_t cap, file_appender *out)
 {
-    if ((*rc = make_parents(root, final_path)) != 0)
-        return -1;
+    int rc;
+    if ((rc = make_parents(root, final_path)) != 0)
+        return rc;
     const char *slash = strrchr(final_path, '/');
     for (int tries = 0; tries < 16; tries++) {
         uint64_t r = 0;
@@ -120,20 +122,15 @@ static int open_temp(const char *root, char *final_path, char *tmp_path, size_t 
             r = (uint64_t)getpid() * 2654435761u + (uint64_t)tries;
         int n = snprintf(tmp_path, cap, "%.*s/" FS_TMP_PREFIX "%016" PRIx64, (int)(slash - final_path),
                          final_path, r);
-        if (n < 0 || (size_t)n >= cap) {
-            *rc = err_set(FLOE_EINVAL, "cold fs: temporary path for %s too long", final_path);
-            return -1;
-        }
-        int fd = file_open(tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-        if (fd >= 0)
-            return fd;
-        if (errno != EEXIST) {
-            *rc = err_set(FLOE_EIO, "cold fs: create %s: %s", tmp_path, strerror(errno));
-            return -1;
-        }
+        if (n < 0 || (size_t)n >= cap)
+            return err_set(FLOE_EINVAL, "cold fs: temporary path for %s too long", final_path);
+        int e = file_appender_open(out, tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (e == 0)
+            return 0;
+        if (e != EEXIST)
+            return err_set(e == ENOMEM ? FLOE_ENOMEM : FLOE_EIO, "cold fs: create %s: %s", tmp_path, strerror(e));
     }
-    *rc = err_set(FLOE_EIO, "cold fs: could not pick a temporary name next to %s", final_path);
-    return -1;
+    return err_set(FLOE_EIO, "cold fs: could not pick a temporary name next to %s", final_path);
 }
 
 /* Publishes the fsynced temp file at tmp as final (invariants 1 and 2) and removes tmp. */
@@ -159,21 +156,22 @@ static int publish(const char *tmp, const char *final, int if_none_match)
     return fsync_dir(dir);
 }
 
-/* Makes a fully written temp file durable and moves it to path (publish): fsync, close, rename.
- * *fd is closed (and set to -1) once the close was attempted. On failure the caller removes tmp. */
-static int finish_temp(int *fd, const char *tmp, const char *path, int if_none_match)
+/* Makes a fully written temp file durable and moves it to path (publish): the last write, fsync,
+ * close, rename. out is closed once the close was attempted. On failure the caller removes tmp. */
+static int finish_temp(file_appender *out, const char *tmp, const char *path, int if_none_match)
 {
-    if (file_fsync(*fd) != 0)
+    int e = file_appender_finish(out);
+    if (e)
+        return err_set(FLOE_EIO, "cold fs: write %s: %s", tmp, strerror(e));
+    if (file_fsync(out->fd) != 0)
         return err_set(FLOE_EIO, "cold fs: fsync %s: %s", tmp, strerror(errno));
-    int closed = file_close(*fd);
-    *fd = -1;
-    if (closed != 0)
-        return err_set(FLOE_EIO, "cold fs: close %s: %s", tmp, strerror(errno));
+    if ((e = file_appender_close(out)) != 0)
+        return err_set(FLOE_EIO, "cold fs: close %s: %s", tmp, strerror(e));
     return publish(tmp, path, if_none_match);
 }
 
-/* Writes the bytes of a new object into fd, the temporary file tmp (named in errors). */
-typedef int (*fill_fn)(void *ctx, int fd, const char *tmp);
+/* Writes the bytes of a new object into out, the temporary file tmp (named in errors). */
+typedef int (*fill_fn)(void *ctx, file_appender *out, const char *tmp);
 
 /* Creates the object at path through a temporary file next to it (invariants 1 and 2): fill writes
  * its bytes, finish_temp makes them durable and publishes them. On failure the temporary file is
@@ -181,19 +179,18 @@ typedef int (*fill_fn)(void *ctx, int fd, const char *tmp);
 static int put_through_temp(cold_fs *fs, char *path, int if_none_match, fill_fn fill, void *ctx)
 {
     char tmp[FS_PATH_MAX];
-    int rc = 0, fd = -1;
+    file_appender out;
+    int rc = open_temp(fs->root, path, tmp, sizeof tmp, &out);
 
-    if ((fd = open_temp(fs->root, path, tmp, sizeof tmp, &rc)) < 0)
-        goto out;
-    rc = fill(ctx, fd, tmp);
+    if (rc < 0)
+        return rc;
+    rc = fill(ctx, &out, tmp);
     if (rc == 0)
-        rc = finish_temp(&fd, tmp, path, if_none_match);
+        rc = finish_temp(&out, tmp, path, if_none_match);
     if (rc < 0) {
-        if (fd >= 0)
-            file_close(fd);
+        file_appender_close(&out);
         file_unlink(tmp);
     }
-out:
     return rc;
 }
 
@@ -202,10 +199,10 @@ typedef struct bytes_fill {
     size_t len;
 } bytes_fill;
 
-static int fill_bytes(void *ctx, int fd, const char *tmp)
+static int fill_bytes(void *ctx, file_appender *out, const char *tmp)
 {
     const bytes_fill *b = ctx;
-    return write_all(fd, b->data, b->len, tmp);
+    return write_all(out, b->data, b->len, tmp);
 }
 
 static int fs_put(cold_t *c, const char *key, const void *data, size_t len, int if_none_match)
@@ -222,7 +219,8 @@ out:
     return counted(fs, FLOE_COLD_PUT, rc);
 }
 
-/* Copies the open file in (src, for object key) through buf (FS_COPY_BUF_BYTES). */
+/* Copies the open file in (src, for object key; opened with file_open_direct_read) through buf
+ * (FS_COPY_BUF_BYTES, FILE_DIRECT_ALIGN-aligned). */
 typedef struct file_fill {
     int in;
     char *buf;
@@ -230,22 +228,22 @@ typedef struct file_fill {
     const char *src;
 } file_fill;
 
-static int fill_from_file(void *ctx, int fd, const char *tmp)
+static int fill_from_file(void *ctx, file_appender *out, const char *tmp)
 {
     const file_fill *f = ctx;
     int rc = 0;
 
-    for (;;) {
-        ssize_t n = file_read(f->in, f->buf, FS_COPY_BUF_BYTES);
-        if (n < 0 && errno == EINTR)
-            continue;
+    for (uint64_t at = 0;; at += FS_COPY_BUF_BYTES) {
+        ssize_t n = file_read_block(f->in, f->buf, FS_COPY_BUF_BYTES, at);
         if (n < 0) {
             rc = err_set(FLOE_EIO, "cold fs put %s: read %s: %s", f->key, f->src, strerror(errno));
             break;
         }
         if (n == 0)
             break;
-        if ((rc = write_all(fd, f->buf, (size_t)n, tmp)) != 0)
+        if ((rc = write_all(out, f->buf, (size_t)n, tmp)) != 0)
+            break;
+        if (n < (ssize_t)FS_COPY_BUF_BYTES)
             break;
     }
     return rc;
@@ -261,13 +259,14 @@ static int fs_put_file(cold_t *c, const char *key, const char *src, uint64_t par
 
     if ((rc = object_path(fs, key, path, sizeof path)) != 0)
         goto out;
-    f.in = file_open(src, O_RDONLY | O_CLOEXEC, 0);
+    f.in = file_open_direct_read(src);
     if (f.in < 0) {
         rc = err_set(errno == ENOENT ? FLOE_ENOTFOUND : FLOE_EIO, "cold fs put %s: open %s: %s", key, src,
                      strerror(errno));
         goto out;
     }
-    f.buf = malloc(FS_COPY_BUF_BYTES);
+    void *buf = NULL;
+    f.buf = posix_memalign(&buf, FILE_DIRECT_ALIGN, FS_COPY_BUF_BYTES) == 0 ? buf : NULL;
     if (!f.buf) {
         rc = err_set(FLOE_ENOMEM, "cold fs put %s: out of memory", key);
         goto out;

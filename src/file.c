@@ -295,3 +295,132 @@ char *file_path_join(const char *a, const char *b)
         snprintf(p, n, "%s/%s", a, b);
     return p;
 }
+
+/* Clears O_DIRECT on fd: for the tail of a file and where a direct write or read is refused. */
+static int clear_direct(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_DIRECT) != 0)
+        return errno;
+    return 0;
+}
+
+int file_appender_open(file_appender *a, const char *path, int flags, mode_t mode)
+{
+    memset(a, 0, sizeof *a);
+    a->fd = -1;
+    void *buf = NULL;
+    if (posix_memalign(&buf, FILE_DIRECT_ALIGN, FILE_DIRECT_BYTES) != 0)
+        return ENOMEM;
+    int fd = file_open(path, flags | O_DIRECT, mode);
+    int direct = fd >= 0;
+    if (fd < 0 && errno == EINVAL) /* the file system refuses O_DIRECT; O_EXCL did not create it */
+        fd = file_open(path, flags, mode);
+    if (fd < 0) {
+        int e = errno;
+        free(buf);
+        return e;
+    }
+    a->fd = fd;
+    a->direct = direct;
+    a->buf = buf;
+    return 0;
+}
+
+/* Writes the first n bytes of the buffer (a multiple of FILE_DIRECT_ALIGN while direct) and moves
+ * what follows them to its start. A direct write refused with EINVAL (a file system that accepted
+ * the flag but not the I/O) is retried through the page cache, for this and every later write. */
+static int appender_drain(file_appender *a, size_t n)
+{
+    int e = file_write_all(a->fd, a->buf, n);
+    if (e == EINVAL && a->direct && a->written % FILE_DIRECT_ALIGN == 0) {
+        a->direct = 0;
+        if ((e = clear_direct(a->fd)) == 0)
+            e = file_write_all(a->fd, a->buf, n);
+    }
+    if (e)
+        return e;
+    a->written += n;
+    memmove(a->buf, a->buf + n, a->len - n);
+    a->len -= n;
+    return 0;
+}
+
+int file_appender_write(file_appender *a, const void *p, size_t len)
+{
+    const unsigned char *src = p;
+    while (len > 0) {
+        size_t take = FILE_DIRECT_BYTES - a->len < len ? FILE_DIRECT_BYTES - a->len : len;
+        memcpy(a->buf + a->len, src, take);
+        a->len += take;
+        src += take;
+        len -= take;
+        if (a->len == FILE_DIRECT_BYTES) {
+            int e = appender_drain(a, a->len);
+            if (e)
+                return e;
+        }
+    }
+    return 0;
+}
+
+int file_appender_finish(file_appender *a)
+{
+    size_t whole = a->len - a->len % FILE_DIRECT_ALIGN;
+    int e;
+    if (a->direct && whole > 0 && (e = appender_drain(a, whole)) != 0)
+        return e;
+    if (a->len == 0)
+        return 0;
+    if (a->direct) { /* the tail is shorter than a block: O_DIRECT cannot write it */
+        if ((e = clear_direct(a->fd)) != 0)
+            return e;
+        a->direct = 0;
+    }
+    return appender_drain(a, a->len);
+}
+
+int file_appender_close(file_appender *a)
+{
+    int e = 0;
+    if (a->fd >= 0 && file_close(a->fd) != 0)
+        e = errno;
+    a->fd = -1;
+    free(a->buf);
+    a->buf = NULL;
+    a->len = 0;
+    return e;
+}
+
+int file_open_direct_read(const char *path)
+{
+    int fd = file_open(path, O_RDONLY | O_CLOEXEC | O_DIRECT, 0);
+    if (fd < 0 && errno == EINVAL)
+        fd = file_open(path, O_RDONLY | O_CLOEXEC, 0);
+    return fd;
+}
+
+ssize_t file_read_block(int fd, void *buf, size_t len, uint64_t offset)
+{
+    size_t got = 0;
+    int retried = 0;
+    while (got < len) {
+        ssize_t n = file_pread(fd, (char *)buf + got, len - got, (off_t)(offset + got));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EINVAL && !retried) { /* a direct read the file system refuses */
+            retried = 1;
+            if (clear_direct(fd) != 0)
+                return -1;
+            continue;
+        }
+        if (n < 0)
+            return -1;
+        if (n == 0)
+            break;
+        got += (size_t)n;
+        if (got % FILE_DIRECT_ALIGN != 0)
+            break; /* a direct read stops short off a block boundary only at the end of the file */
+    }
+    return (ssize_t)got;
+}

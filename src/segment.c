@@ -195,7 +195,7 @@ struct segment {
 };
 
 struct segment_writer {
-    int fd;
+    file_appender out; /* the file, written around the page cache (file.h) */
     char *path;
     uint32_t block_bytes;
     unsigned bloom_bits_per_key;
@@ -295,11 +295,11 @@ static int writer_reserve(void *arrayp, size_t *cap, size_t need, size_t elem, s
 
 static int writer_write(segment_writer *w, const uint8_t *p, size_t len)
 {
-    int e = file_write_all(w->fd, p, len);
+    int e = file_appender_write(&w->out, p, len);
     if (e) {
         w->failed = 1;
-        return err_set(FLOE_EIO, "segment %s: write of %zu bytes at offset %" PRIu64 ": %s", w->path, len,
-                       w->offset, strerror(e));
+        return err_set(FLOE_EIO, "segment %s: write at offset %" PRIu64 ": %s", w->path, w->out.written,
+                       strerror(e));
     }
     w->file_crc = crc32c_extend(w->file_crc, p, len);
     w->offset += len;
@@ -323,7 +323,7 @@ int segment_writer_open(const char *path, const segment_write_options *opts, seg
     w = calloc(1, sizeof *w);
     if (!w)
         return err_set(FLOE_ENOMEM, "segment %s: out of memory", path);
-    w->fd = -1;
+    w->out.fd = -1;
     w->block_bytes = block_bytes;
     w->bloom_bits_per_key = opts->bloom_bits_per_key;
     w->compression = opts->compression;
@@ -341,9 +341,9 @@ int segment_writer_open(const char *path, const segment_write_options *opts, seg
             goto out;
         }
     }
-    w->fd = file_open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (w->fd < 0) {
-        rc = err_set(FLOE_EIO, "segment %s: create: %s", path, strerror(errno));
+    int e = file_appender_open(&w->out, path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (e) {
+        rc = err_set(e == ENOMEM ? FLOE_ENOMEM : FLOE_EIO, "segment %s: create: %s", path, strerror(e));
         goto out;
     }
 out:
@@ -579,8 +579,8 @@ void segment_writer_abort(segment_writer *w)
 {
     if (!w)
         return;
-    if (w->fd >= 0) {
-        file_close(w->fd);
+    if (w->out.fd >= 0) {
+        file_appender_close(&w->out);
         file_unlink(w->path);
     }
     writer_free(w);
@@ -697,24 +697,23 @@ static int writer_write_footer(segment_writer *w, const seg_footer *f)
     return writer_write(w, footer, sizeof footer);
 }
 
-/* Makes the written file durable and closes it (w->fd is -1 afterwards). A failed close removes the
- * file here, as segment_writer_abort no longer can. */
+/* Writes what is buffered, makes the file durable and closes it (w->out.fd is -1 afterwards). A
+ * failed close removes the file here, as segment_writer_abort no longer can. */
 static int writer_sync_close(segment_writer *w)
 {
-    int rc = 0;
-
-    if (file_fsync(w->fd) != 0) {
-        rc = err_set(FLOE_EIO, "segment %s: fsync: %s", w->path, strerror(errno));
-        goto out;
+    int e = file_appender_finish(&w->out);
+    if (e) {
+        w->failed = 1;
+        return err_set(FLOE_EIO, "segment %s: write at offset %" PRIu64 ": %s", w->path, w->out.written,
+                       strerror(e));
     }
-    int fd = w->fd;
-    w->fd = -1;
-    if (file_close(fd) != 0) {
-        rc = err_set(FLOE_EIO, "segment %s: close: %s", w->path, strerror(errno));
+    if (file_fsync(w->out.fd) != 0)
+        return err_set(FLOE_EIO, "segment %s: fsync: %s", w->path, strerror(errno));
+    if ((e = file_appender_close(&w->out)) != 0) {
         file_unlink(w->path);
+        return err_set(FLOE_EIO, "segment %s: close: %s", w->path, strerror(e));
     }
-out:
-    return rc;
+    return 0;
 }
 
 int segment_writer_finish(segment_writer *w, segment_info *info_out)

@@ -900,6 +900,164 @@ START_TEST(concurrent_writers_crash_at_one_consistent_point)
 }
 END_TEST
 
+/* Byte i of the appender tests' stream: not a repeating pattern a misplaced block would match. */
+static unsigned char stream_byte(size_t i)
+{
+    return (unsigned char)(i * 2654435761u >> 13);
+}
+
+/* Writes len bytes of the stream to path through an appender, in pieces of step bytes, and
+ * finishes, fsyncs and closes it; *direct gets whether the file took O_DIRECT. */
+static void append_stream(const char *path, size_t len, size_t step, int *direct)
+{
+    file_appender a;
+    ck_assert_int_eq(file_appender_open(&a, path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644), 0);
+    *direct = a.direct;
+    unsigned char *piece = malloc(step);
+    ck_assert_ptr_nonnull(piece);
+    for (size_t done = 0; done < len;) {
+        size_t n = len - done < step ? len - done : step;
+        for (size_t j = 0; j < n; j++)
+            piece[j] = stream_byte(done + j);
+        ck_assert_int_eq(file_appender_write(&a, piece, n), 0);
+        done += n;
+    }
+    ck_assert_int_eq(file_appender_finish(&a), 0);
+    ck_assert_uint_eq(a.written, len);
+    ck_assert_int_eq(file_fsync(a.fd), 0);
+    ck_assert_int_eq(file_appender_close(&a), 0);
+    free(piece);
+}
+
+/* Reads path back with file_open_direct_read and file_read_block and checks it is the stream. */
+static void assert_stream(const char *path, size_t len)
+{
+    int fd = file_open_direct_read(path);
+    ck_assert_int_ge(fd, 0);
+    void *mem = NULL;
+    ck_assert_int_eq(posix_memalign(&mem, FILE_DIRECT_ALIGN, FILE_DIRECT_BYTES), 0);
+    unsigned char *buf = mem;
+    size_t at_byte = 0;
+    for (;;) {
+        ssize_t n = file_read_block(fd, buf, FILE_DIRECT_BYTES, at_byte);
+        ck_assert_int_ge(n, 0);
+        ssize_t bad = -1;
+        for (ssize_t j = 0; j < n && bad < 0; j++)
+            bad = buf[j] == stream_byte(at_byte + (size_t)j) ? -1 : j;
+        ck_assert_msg(bad < 0, "%s: byte %zu differs", path, at_byte + (size_t)bad);
+        at_byte += (size_t)n;
+        if (n < (ssize_t)FILE_DIRECT_BYTES)
+            break;
+    }
+    ck_assert_uint_eq(at_byte, len);
+    free(mem);
+    ck_assert_int_eq(file_close(fd), 0);
+}
+
+START_TEST(appender_writes_every_length_exactly)
+{
+    /* Around the block and buffer sizes, in pieces that straddle them. */
+    static const size_t lens[] = {0, 1, 4095, 4096, 4097, (1u << 20) - 1, 1u << 20, (1u << 20) + 1,
+                                  (3u << 20) + 4093};
+    static const size_t steps[] = {1000, 4096, 65537, 3u << 20};
+    char *dir = tu_tmpdir("ff");
+    char name[64];
+    int direct = 0, any_direct = 0;
+    for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+        for (size_t k = 0; k < sizeof steps / sizeof steps[0]; k++) {
+            if (lens[i] < 8192 && steps[k] == 1000)
+                continue;
+            snprintf(name, sizeof name, "f-%zu-%zu", i, k);
+            append_stream(at(dir, name), lens[i], steps[k], &direct);
+            any_direct |= direct;
+            ck_assert_int_eq(tu_file_size(at(dir, name)), (long)lens[i]);
+            assert_stream(at(dir, name), lens[i]);
+        }
+    }
+    /* The test directory's file system (ext4 here) takes O_DIRECT: the path under test is the
+     * direct one, not only the fallback. */
+    ck_assert_msg(any_direct, "no appender in %s took O_DIRECT", dir);
+    tu_rmrf(dir);
+    free(dir);
+}
+END_TEST
+
+START_TEST(appender_falls_back_to_the_page_cache_where_o_direct_is_refused)
+{
+    /* A file system that refuses O_DIRECT at open (EINVAL, as tmpfs did before Linux 6.6), and one
+     * that takes the flag but refuses the first direct write or read: the same calls still write
+     * and read every byte, through the page cache. */
+    char *dir = tu_tmpdir("ff");
+    int direct = 1;
+    file_fault_install();
+    file_fault_fail(FILE_OP_OPEN, 1, EINVAL, "refused-open", 0);
+    append_stream(at(dir, "refused-open"), (2u << 20) + 5, 65536, &direct);
+    ck_assert_int_eq(direct, 0);
+    file_fault_fail(FILE_OP_WRITE, 1, EINVAL, "refused-write", 0);
+    file_fault_fail(FILE_OP_READ, 1, EINVAL, "refused-write", 0);
+    append_stream(at(dir, "refused-write"), (2u << 20) + 5, 65536, &direct);
+    ck_assert_uint_eq(file_fault_failures(FILE_OP_WRITE), 1);
+    assert_stream(at(dir, "refused-write"), (2u << 20) + 5);
+    ck_assert_uint_eq(file_fault_failures(FILE_OP_READ), 1);
+    ck_assert_uint_eq(file_fault_failures(FILE_OP_OPEN), 1);
+    file_fault_uninstall();
+    assert_stream(at(dir, "refused-open"), (2u << 20) + 5);
+    tu_rmrf(dir);
+    free(dir);
+}
+END_TEST
+
+START_TEST(appender_leaves_the_page_cache_alone_when_direct)
+{
+    char *dir = tu_tmpdir("ff");
+    size_t len = 8u << 20;
+    int direct = 0;
+    append_stream(at(dir, "f"), len, 1u << 20, &direct);
+    if (direct) {
+        int fd = open(at(dir, "f"), O_RDONLY | O_CLOEXEC);
+        ck_assert_int_ge(fd, 0);
+        void *map = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+        ck_assert_ptr_ne(map, MAP_FAILED);
+        unsigned char vec[(8u << 20) / PAGE];
+        ck_assert_int_eq(mincore(map, len, vec), 0);
+        size_t resident = 0;
+        for (size_t i = 0; i < sizeof vec; i++)
+            resident += vec[i] & 1;
+        /* Only the buffered tail may be cached: this stream ends on a block, so nothing is. */
+        ck_assert_msg(resident == 0, "%zu of %zu pages in the page cache", resident, sizeof vec);
+        munmap(map, len);
+        close(fd);
+    }
+    tu_rmrf(dir);
+    free(dir);
+}
+END_TEST
+
+static void append_unsynced(const scenario *sc)
+{
+    int direct = 0;
+    append_stream(at(sc->dir, "synced"), (1u << 20) + 100, 4096, &direct);
+    c_sync_dir(sc->dir);
+    file_appender a;
+    CHILD_CHECK(file_appender_open(&a, at(sc->dir, "synced"), O_WRONLY | O_CLOEXEC, 0) == 0);
+    /* Overwrites through a second appender, never synced: a power loss must undo them. */
+    unsigned char zeros[8192] = {0};
+    CHILD_CHECK(file_appender_write(&a, zeros, sizeof zeros) == 0);
+    CHILD_CHECK(file_appender_finish(&a) == 0);
+    CHILD_CHECK(file_appender_close(&a) == 0);
+}
+
+START_TEST(power_loss_keeps_what_an_appender_synced_and_drops_the_rest)
+{
+    char *dir = tu_tmpdir("ff");
+    scenario sc = {.dir = dir, .mode = FILE_LOSS_DROP};
+    run_child_ok(append_unsynced, &sc);
+    assert_stream(at(dir, "synced"), (1u << 20) + 100);
+    tu_rmrf(dir);
+    free(dir);
+}
+END_TEST
+
 static Suite *file_fault_suite(void)
 {
     Suite *s = suite_create("file_fault");
@@ -926,6 +1084,14 @@ static Suite *file_fault_suite(void)
     tcase_add_test(crash, crash_at_match_counts_only_the_calls_it_accepts);
     tcase_add_test(crash, concurrent_writers_crash_at_one_consistent_point);
     suite_add_tcase(s, crash);
+    TCase *appender = tcase_create("appender");
+    tcase_set_timeout(appender, 30);
+    tcase_add_test(appender, appender_writes_every_length_exactly);
+    tcase_add_test(appender, appender_falls_back_to_the_page_cache_where_o_direct_is_refused);
+    tcase_add_test(appender, appender_leaves_the_page_cache_alone_when_direct);
+    tcase_add_test(appender, power_loss_keeps_what_an_appender_synced_and_drops_the_rest);
+    suite_add_tcase(s, appender);
+
     TCase *faults = tcase_create("faults");
     tcase_add_test(faults, fault_fails_the_nth_matching_call_once);
     tcase_add_test(faults, sticky_fault_fails_every_matching_call_until_cleared);

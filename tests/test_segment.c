@@ -1,6 +1,7 @@
 /* Segment files: what the writer seals is what the reader returns, every kind of damage is reported
  * with the segment, block and offset named, and no damaged or truncated file makes the reader crash
  * or read out of bounds (run this suite under ASan). */
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -13,6 +14,7 @@
 
 #include "crc32c.h"
 #include "error.h"
+#include "file_fault.h"
 #include "lru.h"
 #include "segment.h"
 #include "testutil.h"
@@ -631,9 +633,10 @@ START_TEST(segment_writer_never_leaves_a_partial_file)
     ck_assert_int_eq(tu_file_size(path), 8);
     remove(path);
 
-    /* Abort after blocks reached the disk removes them. */
+    /* Abort after blocks reached the disk removes them (the writer gathers FILE_DIRECT_BYTES
+     * before it writes: enough entries to pass that). */
     ck_assert_int_eq(segment_writer_open(path, &o, &w), 0);
-    for (int i = 0; i < 100; i++) {
+    for (int i = 0; i < 6000; i++) {
         gen_entry g;
         gen_mixed(i, &g);
         ck_assert_int_eq(segment_writer_add(w, &g.e), 0);
@@ -657,15 +660,13 @@ START_TEST(segment_write_failure_fails_the_writer_and_removes_the_file)
     char *path = path_in_tmp("full.seg");
     segment_write_options o = opts_with(FLOE_COMPRESSION_NONE, 1024);
     segment_writer *w;
-    struct rlimit old, small = {.rlim_cur = 8192, .rlim_max = RLIM_INFINITY};
-    /* A file size limit stands in for a full disk: write() fails with EFBIG past 8 KiB. */
-    ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
-    small.rlim_max = old.rlim_max;
-    signal(SIGXFSZ, SIG_IGN);
-    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &small), 0);
+    /* A full disk: every write to the segment fails with ENOSPC. The writer gathers a whole
+     * FILE_DIRECT_BYTES before it writes, so the failure surfaces a few thousand entries in. */
+    file_fault_install();
+    file_fault_fail(FILE_OP_WRITE, 1, ENOSPC, "full.seg", 1);
     ck_assert_int_eq(segment_writer_open(path, &o, &w), 0);
     int rc = 0, i;
-    for (i = 0; i < 2000 && rc == 0; i++) {
+    for (i = 0; i < 20000 && rc == 0; i++) {
         gen_entry g;
         gen_mixed(i, &g);
         rc = segment_writer_add(w, &g.e);
@@ -673,6 +674,7 @@ START_TEST(segment_write_failure_fails_the_writer_and_removes_the_file)
     }
     ck_assert_int_eq(rc, FLOE_EIO);
     ck_assert_ptr_nonnull(strstr(floe_last_error(), path));
+    ck_assert_ptr_nonnull(strstr(floe_last_error(), strerror(ENOSPC)));
     /* The writer stays failed: later entries and finish are refused, and the file is gone. */
     gen_entry g;
     gen_mixed(i + 1, &g);
@@ -680,7 +682,7 @@ START_TEST(segment_write_failure_fails_the_writer_and_removes_the_file)
     gen_free(&g);
     ck_assert_int_eq(segment_writer_finish(w, NULL), FLOE_EIO);
     ck_assert_int_eq(tu_file_size(path), -1);
-    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &old), 0);
+    file_fault_uninstall();
     free(path);
 }
 END_TEST
