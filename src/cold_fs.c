@@ -124,7 +124,7 @@ static int open_temp(const char *root, char *final_path, char *tmp_path, size_t 
                          final_path, r);
         if (n < 0 || (size_t)n >= cap)
             return err_set(FLOE_EINVAL, "cold fs: temporary path for %s too long", final_path);
-        int e = file_appender_open(out, tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        int e = file_appender_open(out, tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644, 1);
         if (e == 0)
             return 0;
         if (e != EEXIST)

@@ -635,8 +635,9 @@ static void output_free(job_output *o)
     segment_info_clear(&o->info);
 }
 
-/* Starts an output under a fresh segment id, from the seals' counter (note 8). */
-static int output_open(floe_t *db, uint64_t epoch, job_output *o)
+/* Starts an output under a fresh segment id, from the seals' counter (note 8); direct: write it
+ * around the page cache (segment_write_direct). */
+static int output_open(floe_t *db, uint64_t epoch, int direct, job_output *o)
 {
     memset(o, 0, sizeof *o);
     pthread_mutex_lock(&db->write_mu);
@@ -657,6 +658,7 @@ static int output_open(floe_t *db, uint64_t epoch, job_output *o)
         .block_bytes = db->opts.segment.block_bytes,
         .compression = db->opts.segment.compression,
         .bloom_bits_per_key = 10,
+        .direct = direct,
     };
     return segment_writer_open(o->tmp, &so, &o->w);
 }
@@ -742,6 +744,7 @@ typedef struct output_list {
     job_output *outs;
     size_t n, cap;
     uint64_t open_bytes; /* estimated bytes in the open (last) output; 0 when none is open */
+    int direct;          /* outputs are written around the page cache: the inputs' entries are large */
 } output_list;
 
 /* Writes e into the open output, finishing it first if full and opening the next as needed;
@@ -758,7 +761,7 @@ static int output_add(floe_t *db, uint64_t epoch, output_list *o, const entry *e
         if (array_grow(&o->outs, &o->cap, o->n + 1, sizeof *o->outs, 4, SIZE_MAX) < 0)
             return err_set(FLOE_ENOMEM, "compaction: out of memory");
         o->n++;
-        if ((rc = output_open(db, epoch, &o->outs[o->n - 1])) < 0)
+        if ((rc = output_open(db, epoch, o->direct, &o->outs[o->n - 1])) < 0)
             return rc;
     }
     job_output *out = &o->outs[o->n - 1];
@@ -776,6 +779,12 @@ static int output_add(floe_t *db, uint64_t epoch, output_list *o, const entry *e
 static int merge(floe_t *db, job *j, uint64_t epoch, job_output **outs_out, size_t *n_out)
 {
     output_list o = {0};
+    uint64_t in_bytes = 0, in_count = 0;
+    for (size_t i = 0; i < j->n_in; i++) {
+        in_bytes += j->in[i].ms.size;
+        in_count += j->in[i].ms.count;
+    }
+    o.direct = segment_write_direct(in_bytes, in_count);
     uint64_t total = 0, since_check = 0;
     int64_t start_ms = clock_now_ms();
     uint64_t now_ms = clock_unix_ms();

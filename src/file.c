@@ -305,17 +305,23 @@ static int clear_direct(int fd)
     return 0;
 }
 
-int file_appender_open(file_appender *a, const char *path, int flags, mode_t mode)
+int file_appender_open(file_appender *a, const char *path, int flags, mode_t mode, int direct)
 {
     memset(a, 0, sizeof *a);
     a->fd = -1;
     void *buf = NULL;
     if (posix_memalign(&buf, FILE_DIRECT_ALIGN, FILE_DIRECT_BYTES) != 0)
         return ENOMEM;
-    int fd = file_open(path, flags | O_DIRECT, mode);
-    int direct = fd >= 0;
-    if (fd < 0 && errno == EINVAL) /* the file system refuses O_DIRECT; O_EXCL did not create it */
+    int fd = -1;
+    if (direct && (fd = file_open(path, flags | O_DIRECT, mode)) < 0 && errno != EINVAL) {
+        int e = errno;
+        free(buf);
+        return e;
+    }
+    if (fd < 0) { /* not asked, or the file system refuses O_DIRECT (O_EXCL did not create it) */
+        direct = 0;
         fd = file_open(path, flags, mode);
+    }
     if (fd < 0) {
         int e = errno;
         free(buf);

@@ -98,10 +98,11 @@ typedef struct file_appender {
     uint64_t written; /* bytes written to fd so far */
 } file_appender;
 
-/* Creates path with flags (O_WRONLY | O_CREAT and the caller's others; O_DIRECT is added) and mode.
- * Returns 0 or an errno value (the open's, or ENOMEM); on failure nothing is left to release, and a
- * file the open created stays for the caller to remove as it would have. */
-int file_appender_open(file_appender *a, const char *path, int flags, mode_t mode);
+/* Creates path with flags (O_WRONLY | O_CREAT and the caller's others; with direct, O_DIRECT is
+ * added) and mode. Without direct the appender still gathers writes into FILE_DIRECT_BYTES, through
+ * the page cache. Returns 0 or an errno value (the open's, or ENOMEM); on failure nothing is left to
+ * release, and a file the open created stays for the caller to remove as it would have. */
+int file_appender_open(file_appender *a, const char *path, int flags, mode_t mode, int direct);
 
 /* Appends len bytes. Returns 0 or the errno value of a failed write (the file's state past
  * a->written is then unknown). */

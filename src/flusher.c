@@ -125,6 +125,7 @@ static int write_segment_file(floe_t *db, const sealed *s, uint64_t epoch, segme
         .block_bytes = db->opts.segment.block_bytes,
         .compression = db->opts.segment.compression,
         .bloom_bits_per_key = 10,
+        .direct = segment_write_direct(memtable_bytes(s->mem), memtable_count(s->mem)),
     };
     if ((rc = segment_writer_open(tmp, &so, &w)) < 0 || (rc = add_memtable(w, s->mem, &db->opts, expires_ms)) < 0)
         goto out;

@@ -341,7 +341,7 @@ int segment_writer_open(const char *path, const segment_write_options *opts, seg
             goto out;
         }
     }
-    int e = file_appender_open(&w->out, path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    int e = file_appender_open(&w->out, path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644, opts->direct);
     if (e) {
         rc = err_set(e == ENOMEM ? FLOE_ENOMEM : FLOE_EIO, "segment %s: create: %s", path, strerror(e));
         goto out;

@@ -44,7 +44,19 @@ typedef struct segment_write_options {
     uint32_t block_bytes;  /* target uncompressed data block size; a larger value gets a block alone */
     floe_compression compression;
     uint32_t bloom_bits_per_key; /* 0 means 10 */
+    int direct; /* 1: write around the page cache (file_appender's O_DIRECT): segment_write_direct */
 } segment_write_options;
+
+/* Entries at least this large on average make a segment of large-object chunks, read back (if at
+ * all) as whole chunks through the object cache: segment_write_direct says to write it around the
+ * page cache. A segment of small records stays in it, where point reads find it. */
+#define SEGMENT_DIRECT_MIN_AVG_ENTRY_BYTES (256u << 10)
+
+/* 1 if a segment of count entries in about bytes bytes should be written with direct = 1. */
+static inline int segment_write_direct(uint64_t bytes, uint64_t count)
+{
+    return count > 0 && bytes / count >= SEGMENT_DIRECT_MIN_AVG_ENTRY_BYTES;
+}
 
 typedef struct segment_writer segment_writer;
 

@@ -911,7 +911,7 @@ static unsigned char stream_byte(size_t i)
 static void append_stream(const char *path, size_t len, size_t step, int *direct)
 {
     file_appender a;
-    ck_assert_int_eq(file_appender_open(&a, path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644), 0);
+    ck_assert_int_eq(file_appender_open(&a, path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644, 1), 0);
     *direct = a.direct;
     unsigned char *piece = malloc(step);
     ck_assert_ptr_nonnull(piece);
@@ -1039,7 +1039,7 @@ static void append_unsynced(const scenario *sc)
     append_stream(at(sc->dir, "synced"), (1u << 20) + 100, 4096, &direct);
     c_sync_dir(sc->dir);
     file_appender a;
-    CHILD_CHECK(file_appender_open(&a, at(sc->dir, "synced"), O_WRONLY | O_CLOEXEC, 0) == 0);
+    CHILD_CHECK(file_appender_open(&a, at(sc->dir, "synced"), O_WRONLY | O_CLOEXEC, 0, 1) == 0);
     /* Overwrites through a second appender, never synced: a power loss must undo them. */
     unsigned char zeros[8192] = {0};
     CHILD_CHECK(file_appender_write(&a, zeros, sizeof zeros) == 0);
