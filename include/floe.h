@@ -206,6 +206,13 @@ typedef struct floe_options {
          * 4 KiB to 256 MiB */
         uint64_t chunk_bytes;
     } object;
+    /* The config's wal.direct_batch_bytes (added after the wal section, so it sits here): a WAL
+     * batch of at least this many bytes, such as a large value or an object's chunk, is written
+     * around the page cache (O_DIRECT) after a pad record up to a 4 KiB boundary, instead of being
+     * copied into it; default 1 MiB, 0 never, else 4 KiB to 1 GiB */
+    struct {
+        uint32_t direct_batch_bytes;
+    } wal_io;
 } floe_options;
 
 /* Fills *opts with the defaults and its struct_size. Use the macro floe_options_init(opts); the

@@ -728,7 +728,7 @@ static int parse_http(const cfg_parser *p, json_t *h, floe_config *c)
 
 static int parse_wal(const cfg_parser *p, json_t *w, floe_config *c)
 {
-    static const char *const known[] = {"sync", "interval_ms", "file_bytes", NULL};
+    static const char *const known[] = {"sync", "interval_ms", "file_bytes", "direct_batch_bytes", NULL};
     static const char *const sync_names[] = {"always", "interval", "never", NULL};
     int rc = check_known(p, w, "wal", known);
     if (rc)
@@ -743,7 +743,8 @@ static int parse_wal(const cfg_parser *p, json_t *w, floe_config *c)
     else if (sync == 2)
         c->options.wal.sync = FLOE_SYNC_NEVER;
     if ((rc = get_option(p, w, "wal", "interval_ms", "wal.interval_ms", &c->options)) ||
-        (rc = get_option(p, w, "wal", "file_bytes", "wal.file_bytes", &c->options)))
+        (rc = get_option(p, w, "wal", "file_bytes", "wal.file_bytes", &c->options)) ||
+        (rc = get_option(p, w, "wal", "direct_batch_bytes", "wal.direct_batch_bytes", &c->options)))
         return rc;
     return 0;
 }

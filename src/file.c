@@ -296,13 +296,18 @@ char *file_path_join(const char *a, const char *b)
     return p;
 }
 
+int file_set_direct(int fd, int on)
+{
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, on ? fl | O_DIRECT : fl & ~O_DIRECT) != 0)
+        return errno;
+    return 0;
+}
+
 /* Clears O_DIRECT on fd: for the tail of a file and where a direct write or read is refused. */
 static int clear_direct(int fd)
 {
-    int fl = fcntl(fd, F_GETFL);
-    if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_DIRECT) != 0)
-        return errno;
-    return 0;
+    return file_set_direct(fd, 0);
 }
 
 int file_appender_open(file_appender *a, const char *path, int flags, mode_t mode, int direct)

@@ -114,6 +114,10 @@ int file_appender_finish(file_appender *a);
 /* Frees the buffer and closes the fd if open (its close's result: 0 or errno). */
 int file_appender_close(file_appender *a);
 
+/* Sets (on) or clears O_DIRECT on fd, for a file written both ways (the WAL). Returns 0 or errno
+ * (EINVAL where the file system refuses the flag). */
+int file_set_direct(int fd, int on);
+
 /* Opens path read-only, bypassing the page cache where the file system allows it (a file read once
  * in full, such as a segment copied to the fs cold tier). Reads of such an fd must use buffers,
  * lengths and offsets that are multiples of FILE_DIRECT_ALIGN (the last read may come back short);

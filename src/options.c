@@ -27,10 +27,17 @@
         #field, offsetof(floe_options, field), sizeof(((floe_options *)0)->field), (lo), (hi)        \
     }
 
+/* A field whose place in floe_options is not its config path (added after its section). */
+#define LIMIT_AS(name, field, lo, hi)                                                                \
+    {                                                                                                \
+        name, offsetof(floe_options, field), sizeof(((floe_options *)0)->field), (lo), (hi)          \
+    }
+
 static const option_limit limits[] = {
     LIMIT(max_object_bytes, 1, FLOE_MAX_OBJECT_BYTES_LIMIT),
     LIMIT(wal.interval_ms, 1, 60000),
     LIMIT(wal.file_bytes, 64 * KIB, 16 * GIB),
+    LIMIT_AS("wal.direct_batch_bytes", wal_io.direct_batch_bytes, 0, 1 * GIB),
     LIMIT(segment.max_bytes, 4 * KIB, 16 * GIB),
     LIMIT(segment.max_age_s, 1, 7 * 86400),
     LIMIT(segment.block_bytes, 1024, 16 * MIB),
@@ -69,6 +76,7 @@ static void defaults(floe_options *o)
     o->wal.sync = FLOE_SYNC_ALWAYS;
     o->wal.interval_ms = 5;
     o->wal.file_bytes = 64ull << 20;
+    o->wal_io.direct_batch_bytes = 1u << 20;
     o->segment.max_bytes = 64ull << 20;
     o->segment.max_age_s = 600;
     o->segment.block_bytes = 64u << 10;

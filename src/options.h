@@ -11,7 +11,8 @@
 
 /* One numeric field of floe_options and its allowed range, inclusive. */
 typedef struct option_limit {
-    const char *name; /* the field's dotted path in floe_options, e.g. "wal.file_bytes" */
+    const char *name; /* the option's dotted config path, e.g. "wal.file_bytes": the field's path in
+                         floe_options too, but for fields added after their section (LIMIT_AS) */
     size_t offset;    /* offsetof(floe_options, ...) */
     unsigned width;   /* 4 (uint32_t) or 8 (uint64_t) */
     uint64_t min, max;

@@ -449,6 +449,7 @@ static int open_wal(floe_t *db)
         .sync = db->opts.wal.sync,
         .interval_ms = db->opts.wal.interval_ms,
         .file_bytes = db->opts.wal.file_bytes,
+        .direct_batch_bytes = db->opts.wal_io.direct_batch_bytes,
         .max_record_bytes = (uint32_t)(value_max + FLOE_MAX_KEY_BYTES + FLOE_MAX_CONTENT_TYPE_BYTES + 64),
     };
     replay_ctx rctx = {.db = db, .skip_through_seq = db->man->last_seq};

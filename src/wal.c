@@ -69,6 +69,16 @@
  *    rotation after a synced round, the interval thread's) are in stats.syncs only. The counters
  *    are updated inside the critical sections that already publish the round's LSNs.
  *
+ * 12. A batch of at least opts.direct_batch_bytes (not counting a mark already in the file) is
+ *    written around the page cache (write_batch_direct): its mark if not yet written, then a pad
+ *    record (type 6, version 5 on) up to the next WAL_DIRECT_ALIGN boundary, through the page
+ *    cache; then its whole aligned blocks with O_DIRECT; then the short tail through the page cache.
+ *    Nothing already in the file is rewritten (O_DIRECT needs aligned offsets, and rewriting the
+ *    synced part of a block could tear an acknowledged record), so a batch is still a plain append
+ *    and invariants 6, 8 and 9 hold as for any batch: its mark leads it, its one fdatasync covers
+ *    the pad and the records alike. Pads are records in the file but not in the LSNs (file_bytes
+ *    counts them; appended/written/synced_lsn do not); replay skips them like marks.
+ *
  * Lock order: the caller's write mutex (serialising wal_append and wal_rotate) before mu. */
 #include "wal.h"
 #include "array.h"
@@ -95,7 +105,9 @@
 #define WAL_FILE_HEADER_BYTES 28
 #define WAL_RECORD_HEADER_BYTES 24
 #define WAL_MAGIC "FLOEWAL" /* 7 characters and the terminating NUL: 8 bytes */
-#define WAL_FORMAT_VERSION 4u
+#define WAL_FORMAT_VERSION 5u
+/* Files without pad records (type 6): still replayed, never written. */
+#define WAL_FORMAT_VERSION_NO_PADS 4u
 /* Files with write times but no object records (type 5): still replayed, never written. */
 #define WAL_FORMAT_VERSION_NO_OBJECTS 3u
 /* Files written before sync marks existed: still replayed, never written. */
@@ -107,6 +119,11 @@
 /* A sync mark (version 2): a record header with type WAL_REC_MARK and an 8-byte payload. */
 #define WAL_REC_MARK 3
 #define WAL_MARK_BYTES (WAL_RECORD_HEADER_BYTES + 8)
+/* A pad record (version 5): a record header with type WAL_REC_PAD and a payload of zeros that
+ * brings the next record to a WAL_DIRECT_ALIGN boundary (invariant 12). Replay skips it. */
+#define WAL_REC_PAD 6
+#define WAL_PAD_MIN_BYTES (WAL_RECORD_HEADER_BYTES + 1)
+#define WAL_DIRECT_ALIGN FILE_DIRECT_ALIGN
 #define WAL_NAME_DIGITS 20
 #define WAL_NAME_BYTES (WAL_NAME_DIGITS + 4) /* "<20 digits>.log" */
 #define WAL_FIRST_FILE_NO 1
@@ -158,6 +175,10 @@ struct wal {
     uint64_t file_bytes; /* size of the current file */
     uint64_t file_synced; /* bytes of the current file known fdatasynced: what the next mark says */
     int mark_written;     /* the active buffer's leading mark is already in the file (ALWAYS) */
+    /* The leader's (invariant 2): a FILE_DIRECT_ALIGN-aligned FILE_DIRECT_BYTES staging buffer
+     * for direct writes, made on first use, and whether the file system refused them. */
+    uint8_t *direct_buf;
+    int direct_refused;
     int failed;
     char fail_msg[WAL_MSG_BYTES];
     wal_stats stats;
@@ -226,7 +247,8 @@ static const char *check_file_header(const uint8_t *h, size_t avail, uint64_t fi
     if (memcmp(h, WAL_MAGIC, 8) != 0)
         return "not a floe WAL file: bad magic";
     *version_out = get_le32(h + 8);
-    if (*version_out != WAL_FORMAT_VERSION && *version_out != WAL_FORMAT_VERSION_NO_OBJECTS &&
+    if (*version_out != WAL_FORMAT_VERSION && *version_out != WAL_FORMAT_VERSION_NO_PADS &&
+        *version_out != WAL_FORMAT_VERSION_NO_OBJECTS &&
         *version_out != WAL_FORMAT_VERSION_NO_WRITE_TIME && *version_out != WAL_FORMAT_VERSION_NO_MARKS)
         return wal_why_version;
     if (get_le32(h + 12) != 0)
@@ -444,6 +466,63 @@ static void write_next_mark_locked(wal_t *w)
     }
 }
 
+/* Writes a batch of len bytes at p, landing at offset `at` of the file open as fd, around the page
+ * cache (invariant 12): the first `lead` bytes (its sync mark, when not yet in the file) and a pad
+ * record up to the next WAL_DIRECT_ALIGN boundary through the page cache, then the whole aligned
+ * blocks of the rest with O_DIRECT through w->direct_buf, then the short tail through the page cache
+ * again. Where the file system refuses O_DIRECT the rest is written plainly (and later batches skip
+ * all this). *pad_out gets the pad's bytes, which the file holds beyond len. Returns 0 or errno. */
+static int write_batch_direct(wal_t *w, int fd, uint64_t at, const uint8_t *p, size_t len, size_t lead,
+                              size_t *pad_out)
+{
+    uint8_t head[WAL_MARK_BYTES + WAL_DIRECT_ALIGN + WAL_PAD_MIN_BYTES];
+    size_t pad = WAL_DIRECT_ALIGN - (size_t)((at + lead) % WAL_DIRECT_ALIGN);
+    if (pad < WAL_PAD_MIN_BYTES)
+        pad += WAL_DIRECT_ALIGN;
+    *pad_out = 0;
+    if (!w->direct_buf) {
+        void *buf = NULL;
+        if (posix_memalign(&buf, FILE_DIRECT_ALIGN, FILE_DIRECT_BYTES) != 0)
+            return file_write_all(fd, p, len); /* no memory for it: the plain way */
+        w->direct_buf = buf;
+    }
+    memcpy(head, p, lead);
+    uint8_t *r = head + lead;
+    memset(r, 0, pad);
+    put_le32(r + 4, (uint32_t)pad);
+    r[8] = WAL_REC_PAD;
+    put_le32(r + 12, (uint32_t)(pad - WAL_RECORD_HEADER_BYTES));
+    put_le32(r, crc32c(r + 4, pad - 4));
+    int e = file_write_all(fd, head, lead + pad);
+    if (e)
+        return e;
+    *pad_out = pad;
+    p += lead;
+    len -= lead;
+    size_t whole = len - len % WAL_DIRECT_ALIGN;
+    int direct = whole > 0 && (e = file_set_direct(fd, 1)) == 0;
+    if (!direct && whole > 0 && e != EINVAL)
+        return e;
+    while (direct && whole > 0) {
+        size_t n = whole < FILE_DIRECT_BYTES ? whole : FILE_DIRECT_BYTES;
+        memcpy(w->direct_buf, p, n);
+        if ((e = file_write_all(fd, w->direct_buf, n)) == EINVAL)
+            break; /* accepted the flag, refused the write: nothing of it was written */
+        if (e) {
+            (void)file_set_direct(fd, 0);
+            return e;
+        }
+        p += n;
+        len -= n;
+        whole -= n;
+    }
+    if (direct && (e = file_set_direct(fd, 0)) != 0)
+        return e;
+    if (whole > 0)
+        w->direct_refused = 1;
+    return file_write_all(fd, p, len);
+}
+
 /* One I/O round. The caller holds mu and has just set io_busy; this returns with mu held, io_busy
  * cleared and waiters woken. want_sync adds an fdatasync after the write; force_rotate starts a new
  * file afterwards even if the current one is not full. */
@@ -458,6 +537,10 @@ static void io_round(wal_t *w, int want_sync, int force_rotate)
     int synced = 0;
 
     size_t skip = w->mark_written ? WAL_MARK_BYTES : 0;
+    uint64_t at = w->file_bytes; /* where batch.data + skip lands */
+    size_t pad = 0;
+    int direct = w->opts.direct_batch_bytes && !w->direct_refused &&
+                 batch.len - skip >= w->opts.direct_batch_bytes;
     w->mark_written = 0;
     w->active = w->spare;
     w->spare = (wal_buf){0};
@@ -467,7 +550,8 @@ static void io_round(wal_t *w, int want_sync, int force_rotate)
     pthread_mutex_unlock(&w->mu);
 
     if (batch.len > skip) {
-        e = file_write_all(fd, batch.data + skip, batch.len - skip);
+        e = direct ? write_batch_direct(w, fd, at, batch.data + skip, batch.len - skip, skip ? 0 : WAL_MARK_BYTES, &pad)
+                   : file_write_all(fd, batch.data + skip, batch.len - skip);
         if (e) {
             char path[PATH_MAX];
             file_path(w, w->file_no, path, sizeof path);
@@ -483,7 +567,7 @@ static void io_round(wal_t *w, int want_sync, int force_rotate)
             snprintf(msg, sizeof msg, "fdatasync %s: %s", path, strerror(e));
         }
     }
-    size_t batch_bytes = batch.len - skip;
+    size_t batch_bytes = batch.len - skip + pad; /* the pad is in the file, not in the LSNs */
     /* A rare huge batch should not pin its memory for the life of the WAL. */
     if (batch.cap > 2 * w->batch_write_bytes) {
         uint8_t *smaller = realloc(batch.data, WAL_BUF_INITIAL_BYTES);
@@ -661,6 +745,10 @@ static const char *check_record_fields(const uint8_t *p, size_t avail, uint32_t 
     if (type == WAL_REC_MARK)
         return len == WAL_MARK_BYTES && ct_len == 0 && key_len == 0 && value_len == 8 ? NULL
                                                                                       : "bad sync mark";
+    if (type == WAL_REC_PAD)
+        return version >= 5 && ct_len == 0 && key_len == 0 && value_len == len - WAL_RECORD_HEADER_BYTES
+                   ? NULL
+                   : "bad pad record";
     if (type != WAL_REC_PUT && type != WAL_REC_DELETE && (type != WAL_REC_DELETE_PREFIX || version < 3) &&
         (type != WAL_REC_OBJECT || version < 4))
         return "bad record type";
@@ -692,7 +780,7 @@ static const char *parse_record(const uint8_t *p, size_t avail, uint32_t version
     rec->value_len = get_le32(p + 12);
     rec->seq = get_le64(p + 16);
     /* A sync mark's payload is its own (read through rec->value); only writes carry a time. */
-    uint32_t time_bytes = rec->type == WAL_REC_MARK ? 0 : write_time_bytes(version);
+    uint32_t time_bytes = rec->type == WAL_REC_MARK || rec->type == WAL_REC_PAD ? 0 : write_time_bytes(version);
     rec->write_ms = time_bytes ? get_le64(p + WAL_RECORD_HEADER_BYTES) : 0;
     rec->key = p + WAL_RECORD_HEADER_BYTES + time_bytes;
     rec->content_type = rec->content_type_len ? (const char *)rec->key + rec->key_len : NULL;
@@ -822,7 +910,8 @@ static int record_search_next(record_search *s, size_t pos, int have_seq, uint64
         uint32_t len;
         if (check_record_fields(s->map + pos, s->size - pos, s->version, &len) != NULL)
             continue;
-        if (have_seq && s->map[pos + 8] != WAL_REC_MARK && get_le64(s->map + pos + 16) <= last_seq)
+        if (have_seq && s->map[pos + 8] != WAL_REC_MARK && s->map[pos + 8] != WAL_REC_PAD &&
+            get_le64(s->map + pos + 16) <= last_seq)
             continue;
         if (!record_search_crc_matches(s, pos, len))
             continue;
@@ -1220,6 +1309,10 @@ static int replay_records(wal_t *w, const mapped_file *f, int is_last, replay_st
             off += len;
             continue;
         }
+        if (rec.type == WAL_REC_PAD) {
+            off += len;
+            continue;
+        }
         r = check_replayed_record(w, f, off, &rec, len, st);
         if (!r && st->fn)
             r = st->fn(st->ctx, &rec);
@@ -1369,6 +1462,7 @@ static void wal_free(wal_t *w)
         file_close(w->dir_fd);
     free(w->active.data);
     free(w->spare.data);
+    free(w->direct_buf);
     free(w->dir);
     free(w);
 }
@@ -1783,7 +1877,7 @@ static int count_valid_records(const mapped_file *f, size_t from, uint64_t *coun
     if (r)
         return r;
     while (record_search_next(&s, pos, 0, 0, &found, &len)) {
-        count += f->map[found + 8] != WAL_REC_MARK;
+        count += f->map[found + 8] != WAL_REC_MARK && f->map[found + 8] != WAL_REC_PAD;
         pos = found + len;
     }
     record_search_end(&s);

@@ -41,6 +41,9 @@ typedef struct wal_options {
     uint64_t file_bytes;       /* rotate to a new file once the current one passes this */
     uint32_t max_record_bytes; /* records longer than this are refused on append and treated as
                                   corruption on replay */
+    uint32_t direct_batch_bytes; /* a batch of at least this many bytes is written around the page
+                                    cache (O_DIRECT), after a pad record up to a 4 KiB boundary
+                                    (invariant 12); 0: never */
 } wal_options;
 
 typedef struct wal wal_t;

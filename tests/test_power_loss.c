@@ -2,6 +2,7 @@
  *
  * A child process runs a workload against a store whose cold tier is a local directory: puts,
  * overwrites, deletes and chunked objects (floe_writer_*) in a known order, with the WAL in each sync mode, small WAL files (rotation),
+ * the chunks' WAL batches written around the page cache after a pad,
  * a small pending segment (seals and segment writes), uploads and manifest publishes, a small local
  * budget (eviction) and a gc of the cold tier. The file environment of tests/file_fault.h turns the
  * Nth file mutation into a power loss: what was not synced is dropped, zeroed or kept page by page,
@@ -130,6 +131,9 @@ static void store_options(floe_options *o, const char *cold_dir, floe_sync_mode 
     o->cold.fs_path = cold_dir;
     o->upload.concurrency = 2;
     o->object.chunk_bytes = OBJECT_CHUNK;
+    /* An object's chunk (4 KiB and its record header) is a WAL batch written around the page cache
+     * after a pad (wal.c invariant 12), so cut points fall inside those writes too. */
+    o->wal_io.direct_batch_bytes = OBJECT_CHUNK;
     o->log_fn = quiet;
 }
 

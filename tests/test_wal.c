@@ -342,7 +342,7 @@ static size_t doc_file_header_version(uint8_t *p, uint64_t file_no, uint8_t vers
 /* The current version's file header. */
 static size_t doc_file_header(uint8_t *p, uint64_t file_no)
 {
-    return doc_file_header_version(p, file_no, 4);
+    return doc_file_header_version(p, file_no, 5);
 }
 
 /* A sync mark saying that the first synced bytes of its file were durable when its batch was written. */
@@ -1590,7 +1590,7 @@ START_TEST(wal_repair_moves_files_after_a_missing_one_and_leaves_a_newer_format_
     /* A file of a format version this build does not know is not damage to cut. */
     uint8_t h[HDR];
     doc_file_header(h, 1);
-    h[8] = 5;
+    h[8] = 6;
     uint32_t crc = crc32c(h, 24);
     for (int i = 0; i < 4; i++)
         h[24 + i] = (uint8_t)(crc >> (8 * i));
@@ -2329,6 +2329,126 @@ static int write_failure_child(const char *dir, int ack_fd)
     return 0;
 }
 
+/* Walks the records of the WAL file at path (a version 5 file) and counts its pad records,
+ * asserting that each one ends on a 4 KiB boundary of the file and that the records tile the file
+ * up to its reserved zeros. */
+static int count_pads(const char *path)
+{
+    size_t len = 0;
+    uint8_t *data = tu_read_file(path, &len);
+    ck_assert_ptr_nonnull(data);
+    ck_assert_uint_ge(len, HDR);
+    ck_assert_uint_eq(data[8], 5);
+    size_t off = HDR;
+    int pads = 0;
+    while (off + REC_HDR <= len) {
+        uint32_t rlen = (uint32_t)data[off + 4] | (uint32_t)data[off + 5] << 8 | (uint32_t)data[off + 6] << 16 |
+                        (uint32_t)data[off + 7] << 24;
+        if (rlen == 0)
+            break; /* the reserved zeros after the last record */
+        ck_assert_uint_ge(rlen, REC_HDR + 1);
+        ck_assert_uint_le(off + rlen, len);
+        if (data[off + 8] == 6) {
+            pads++;
+            ck_assert_msg((off + rlen) % 4096 == 0, "%s: the pad at %zu ends at %zu, off a 4 KiB boundary", path,
+                          off, off + rlen);
+            ck_assert_uint_eq(data[off + 9], 0);
+            ck_assert_uint_eq(data[off + 10] | data[off + 11] << 8, 0);
+        }
+        off += rlen;
+    }
+    for (; off < len; off++)
+        ck_assert_msg(data[off] == 0, "%s: byte %zu after the last record is not zero", path, off);
+    free(data);
+    return pads;
+}
+
+START_TEST(wal_large_batches_are_written_around_the_page_cache_after_a_pad)
+{
+    /* Every mode; batches of at least 1 KiB go direct: with ALWAYS, the group commits of 20
+     * records (their mark already in the file after each fdatasync); with NEVER, wal_append's own
+     * 1 MiB writes. Each such batch gets a pad that brings its records to a 4 KiB boundary, replay
+     * skips the pads and hands back every record, and LSNs do not count them. */
+    floe_sync_mode modes[] = {FLOE_SYNC_ALWAYS, FLOE_SYNC_NEVER};
+    for (size_t i = 0; i < 2; i++) {
+        char *dir = tu_tmpdir("wal");
+        wal_options o = opts_for(modes[i]);
+        o.direct_batch_bytes = 1024;
+        wal_t *w = open_ok(dir, &o, NULL);
+        rec_buf b;
+        uint64_t lsn = 0, prev = 0, record_bytes = 0;
+        for (uint64_t s = 1; s <= 4000; s++) {
+            const wal_record *r = make_rec(&b, s);
+            ck_assert_int_eq(wal_append(w, r, &lsn), 0);
+            record_bytes += lsn - prev;
+            prev = lsn;
+            if (modes[i] == FLOE_SYNC_ALWAYS && s % 20 == 0)
+                ck_assert_int_eq(wal_sync(w, lsn), 0);
+        }
+        ck_assert_int_eq(wal_sync(w, lsn), 0);
+        ck_assert_int_eq(wal_close(w), 0);
+        char *f = wal_file(dir, 1);
+        int pads = count_pads(f);
+        ck_assert_msg(modes[i] == FLOE_SYNC_ALWAYS ? pads >= 150 : pads >= 1, "%d pads", pads);
+        /* The file holds the header, the records (marks included: LSNs count them) and the pads. */
+        ck_assert_int_gt(tu_file_size(f), (long long)(HDR + record_bytes));
+        free(f);
+        collector c = {0};
+        replay_ok(dir, &o, &c, NULL);
+        check_range(&c, 1, 4000);
+        collector_free(&c);
+        /* Off (0): no pads. */
+        tu_rmrf(dir);
+        o.direct_batch_bytes = 0;
+        w = open_ok(dir, &o, NULL);
+        append_range(w, 1, 200, NULL);
+        ck_assert_int_eq(wal_close(w), 0);
+        f = wal_file(dir, 1);
+        ck_assert_int_eq(count_pads(f), 0);
+        free(f);
+        tu_rmrf(dir);
+        free(dir);
+    }
+}
+END_TEST
+
+START_TEST(wal_pad_record_in_a_version_4_file_is_damage)
+{
+    /* A version 4 writer never wrote pads: in such a file a type 6 record is not skipped but
+     * refused (in a file but the last) like any unknown type. */
+    char *dir = tu_tmpdir("wal");
+    wal_options o = opts_for(FLOE_SYNC_NEVER);
+    uint8_t buf[HDR + 64];
+    size_t n = doc_file_header_version(buf, 1, 4);
+    memset(buf + n, 0, 40);
+    buf[n + 4] = 40;
+    buf[n + 8] = 6;
+    buf[n + 12] = 40 - REC_HDR;
+    uint32_t crc = crc32c(buf + n + 4, 40 - 4);
+    for (int i = 0; i < 4; i++)
+        buf[n + i] = (uint8_t)(crc >> (8 * i));
+    char *f1 = wal_file(dir, 1), *f2 = wal_file(dir, 2);
+    tu_write_file(f1, buf, n + 40);
+    n = doc_file_header_version(buf, 2, 4);
+    tu_write_file(f2, buf, n);
+    msg_contains(open_fails(dir, &o, FLOE_ECORRUPT), "bad pad record");
+    /* The same bytes in a version 5 file are a pad: skipped. */
+    n = doc_file_header_version(buf, 1, 5);
+    uint8_t *data = tu_read_file(f1, &(size_t){0});
+    memcpy(data, buf, n);
+    tu_write_file(f1, data, n + 40);
+    free(data);
+    collector c = {0};
+    replay_ok(dir, &o, &c, NULL);
+    ck_assert_uint_eq(c.n, 0);
+    collector_free(&c);
+    free(f1);
+    free(f2);
+    tu_rmrf(dir);
+    free(dir);
+}
+END_TEST
+
 START_TEST(wal_write_failure_makes_the_wal_read_only_for_good)
 {
     char *dir = tu_tmpdir("wal");
@@ -2538,6 +2658,8 @@ static Suite *wal_suite(void)
     tcase_add_test(tc, wal_always_counts_records_written_before_their_fdatasync_once);
     tcase_add_test(tc, wal_interval_and_never_count_each_write_of_a_batch);
     tcase_add_test(tc, wal_large_batches_are_written_from_append);
+    tcase_add_test(tc, wal_large_batches_are_written_around_the_page_cache_after_a_pad);
+    tcase_add_test(tc, wal_pad_record_in_a_version_4_file_is_damage);
     tcase_add_test(tc, wal_write_failure_makes_the_wal_read_only_for_good);
     tcase_add_test(tc, wal_fdatasync_failure_is_sticky_and_never_retried);
     tcase_add_test(tc, wal_kill_9_loses_no_acknowledged_record);
