@@ -23,9 +23,12 @@
  *    (fd, written_lsn). Records are written in append order, so file order is sequence order.
  * 3. Between rounds `spare` is an empty buffer; during a round the leader owns the buffer it
  *    took and `spare` is empty-handed (NULL). The active buffer holds whole records only.
- * 4. At the start of wal_append the active batch is shorter than batch_write_bytes (a longer one is
- *    written out before wal_append returns), so a buffer never exceeds batch_write_bytes +
- *    max_record_bytes: the cap on the only input-grown memory here.
+ * 4. A record is only ever added to an active batch shorter than batch_write_bytes: wal_append
+ *    writes a longer one out first (before it copies its record in), so a buffer never exceeds
+ *    batch_write_bytes + max_record_bytes: the cap on the only input-grown memory here. The batch
+ *    a record completes is left for the caller's wal_sync (or the next wal_append), which the
+ *    store makes right after it lets go of its write mutex: a large record's write never holds
+ *    that mutex, so other writers copy theirs in while it goes to the disk.
  * 5. A failed write, fdatasync or file creation sets `failed` for good: no later round starts and
  *    every call returns FLOE_EREADONLY with fail_msg. Nothing is retried.
  * 6. A file is rotated only between batches, so every file but the last ends on a record boundary.
@@ -1723,6 +1726,13 @@ int wal_append(wal_t *w, const wal_record *rec, uint64_t *lsn_out)
     put_le32(h, crc);
 
     pthread_mutex_lock(&w->mu);
+    while (!w->failed && w->active.len >= w->batch_write_bytes) { /* invariant 4 */
+        uint64_t through = w->appended_lsn;
+        pthread_mutex_unlock(&w->mu);
+        if ((r = flush_to(w, through, 0, 0, NULL)) != 0)
+            return r;
+        pthread_mutex_lock(&w->mu);
+    }
     if (w->failed) {
         r = readonly_error_locked(w);
         pthread_mutex_unlock(&w->mu);
@@ -1754,16 +1764,10 @@ int wal_append(wal_t *w, const wal_record *rec, uint64_t *lsn_out)
     w->appended_lsn += len;
     w->active_records++;
     uint64_t lsn = w->appended_lsn;
-    int write_out = w->active.len >= w->batch_write_bytes;
     pthread_mutex_unlock(&w->mu);
 
     w->last_seq = rec->seq;
     w->have_last_seq = 1;
-    if (write_out) {
-        r = flush_to(w, lsn, 0, 0, NULL);
-        if (r)
-            return r;
-    }
     *lsn_out = lsn;
     return 0;
 }

@@ -61,7 +61,10 @@ typedef int (*wal_replay_fn)(void *ctx, const wal_record *rec);
 int wal_open(const char *dir, const wal_options *opts, wal_replay_fn fn, void *ctx, wal_t **out);
 
 /* Appends rec to the current file's in-memory batch and returns its LSN (a global, increasing byte
- * position: the end of this record) in *lsn_out. Cheap: no syscall unless the batch is large.
+ * position: the end of this record) in *lsn_out. Cheap: no syscall unless the batch it finds has
+ * grown large (1 MiB; 8 MiB with ALWAYS), which it writes out first. A batch this record makes
+ * large waits for wal_sync or the next wal_append, so a caller that holds a lock around wal_append
+ * should call wal_sync after letting go of it.
  * Errors: FLOE_EREADONLY after an earlier write/fsync failure, FLOE_EIO, FLOE_ETOOBIG. */
 int wal_append(wal_t *w, const wal_record *rec, uint64_t *lsn_out);
 

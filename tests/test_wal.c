@@ -2122,7 +2122,7 @@ END_TEST
 
 START_TEST(wal_always_counts_records_written_before_their_fdatasync_once)
 {
-    /* Records over the 8 MiB batch limit are written by wal_append without a sync: the fdatasync
+    /* Records over the 8 MiB batch limit are written by the next wal_append without a sync: the fdatasync
      * that later covers them counts them, with the record it was started for, as one group commit.
      * With a file size below the batch, the fdatasync is the rotation's, right after that write. */
     for (int rotate = 0; rotate < 2; rotate++) {
@@ -2142,15 +2142,17 @@ START_TEST(wal_always_counts_records_written_before_their_fdatasync_once)
             r.seq = s;
             ck_assert_int_eq(wal_append(w, &r, &lsn), 0);
         }
-        uint64_t written = s - 1;
+        uint64_t written = s - 1, full = lsn;
         wal_stats st;
         wal_get_stats(w, &st);
-        ck_assert_uint_eq(st.bytes_written, HDR + lsn + (rotate ? HDR : 0));
-        ck_assert_uint_eq(st.synced_writes, rotate ? written : 0);
-        ck_assert_uint_eq(tu_wal_batches(st.batch_hist), rotate ? 1 : 0);
+        ck_assert_uint_eq(st.bytes_written, HDR); /* left for the next append or sync (invariant 4) */
         r.seq = s;
         r.value_len = 10;
         ck_assert_int_eq(wal_append(w, &r, &lsn), 0);
+        wal_get_stats(w, &st);
+        ck_assert_uint_eq(st.bytes_written, HDR + full + (rotate ? HDR : 0));
+        ck_assert_uint_eq(st.synced_writes, rotate ? written : 0);
+        ck_assert_uint_eq(tu_wal_batches(st.batch_hist), rotate ? 1 : 0);
         ck_assert_int_eq(wal_sync(w, lsn), 0);
         wal_get_stats(w, &st);
         ck_assert_uint_eq(st.synced_writes, written + 1);
@@ -2260,14 +2262,22 @@ START_TEST(wal_large_batches_are_written_from_append)
         r.value_len = (uint32_t)value_bytes;
         uint64_t lsn = 0;
         size_t limit = mode == 0 ? (1u << 20) : (8u << 20);
-        /* Append without wal_sync until the batch passes its limit: wal_append writes it itself. */
-        for (uint64_t s = 1; lsn < limit; s++) {
+        /* Append without wal_sync until the batch passes its limit: the record that takes it past
+         * stays in memory (for the caller's wal_sync, outside its locks), and the next wal_append
+         * writes it all out before it adds its own (invariant 4). */
+        uint64_t s = 1;
+        for (; lsn < limit; s++) {
             r.seq = s;
             ck_assert_int_eq(wal_append(w, &r, &lsn), 0);
         }
         wal_stats st;
         wal_get_stats(w, &st);
-        ck_assert_uint_eq(st.bytes_written, HDR + lsn);
+        ck_assert_uint_eq(st.bytes_written, HDR);
+        uint64_t full = lsn;
+        r.seq = s;
+        ck_assert_int_eq(wal_append(w, &r, &lsn), 0);
+        wal_get_stats(w, &st);
+        ck_assert_uint_eq(st.bytes_written, HDR + full);
         ck_assert_uint_eq(st.syncs, 1); /* the file header's: wal_append itself never syncs */
         ck_assert_int_eq(wal_close(w), 0);
         free(value);
