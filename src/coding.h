@@ -4,6 +4,7 @@
 #ifndef FLOE_CODING_H
 #define FLOE_CODING_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* The value of the hex digit c (either case), or -1 if it is not one. */

@@ -2,6 +2,7 @@
  * "never normalise the path" rule, and S3 requests whose expected canonical request, string to sign
  * and Authorization were produced independently by botocore's S3SigV4Auth (botocore 1.43, fixed
  * clock 2024-05-17T09:30:00Z, region eu-central-1, the suite's example credentials). */
+#include "coding.h"
 #include "error.h"
 #include "sigv4.h"
 #include "testutil.h"
@@ -42,24 +43,13 @@ typedef struct parsed_req {
     const char *amz_date;
 } parsed_req;
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decodes s in place. */
 static void pct_decode(char *s)
 {
     char *w = s;
     for (char *r = s; *r; r++) {
-        if (r[0] == '%' && hexval(r[1]) >= 0 && hexval(r[2]) >= 0) {
-            *w++ = (char)(hexval(r[1]) * 16 + hexval(r[2]));
+        if (r[0] == '%' && hex_digit_value(r[1]) >= 0 && hex_digit_value(r[2]) >= 0) {
+            *w++ = (char)(hex_digit_value(r[1]) * 16 + hex_digit_value(r[2]));
             r += 2;
         } else {
             *w++ = *r;
