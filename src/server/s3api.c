@@ -914,51 +914,95 @@ static int copy_headers(http_req *r, struct MHD_Connection *c)
            dup_header(c, "x-amz-copy-source-range", &q->h_copy_range) && dup_header(c, "Host", &q->h_host);
 }
 
-enum MHD_Result s3_begin_request(http_req *r, struct MHD_Connection *c, const char *url, const char *method)
+/* Reads the query, parses the target and checks the signature, then decides the operation: refuses
+ * a malformed query, an unsupported subresource or version, a method the target does not take, a
+ * write by a read-only key and a missing bucket. Returns 1 with q->op set, or 0 with the refusal in
+ * *ret. */
+static int route_request(http_req *r, struct MHD_Connection *c, const char *url, const char *method,
+                         enum MHD_Result *ret)
 {
     http_server *s = r->srv;
     s3_req *q = r->s3;
-    enum MHD_Result ret = MHD_NO;
     struct query_walk w = {.r = r};
     buf_init(&w.raw, 64 * 1024);
     MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, walk_query, &w);
     const char *raw_query = buf_str(&w.raw);
     if (!raw_query) {
         buf_free(&w.raw);
-        return s3_respond_error(r, c, 400, "InvalidArgument", "the query string is longer than 64 KiB");
+        *ret = s3_respond_error(r, c, 400, "InvalidArgument", "the query string is longer than 64 KiB");
+        return 0;
     }
-    int ok = parse_target(r, c, url, &ret) && authenticate(r, c, url, method, raw_query, &ret);
+    int ok = parse_target(r, c, url, ret) && authenticate(r, c, url, method, raw_query, ret);
     buf_free(&w.raw);
     if (!ok)
-        return ret;
-    if (w.bad)
-        return s3_respond_error(r, c, 400, "InvalidArgument", "the query string has a malformed percent-escape");
+        return 0;
+    if (w.bad) {
+        *ret = s3_respond_error(r, c, 400, "InvalidArgument", "the query string has a malformed percent-escape");
+        return 0;
+    }
     if (w.unsupported && strcmp(w.unsupported, "tagging") == 0 && r->method == M_GET && q->object_key) {
         w.unsupported = NULL; /* GetObjectTagging: floe keeps no tags, so the set is empty */
         q->op = S3_GET_OBJECT_TAGGING;
     }
-    if (w.unsupported)
-        return s3_respond_error(r, c, 501, "NotImplemented", "floe does not implement the '%s' subresource",
+    if (w.unsupported) {
+        *ret = s3_respond_error(r, c, 501, "NotImplemented", "floe does not implement the '%s' subresource",
                                 w.unsupported);
+        return 0;
+    }
     const char *version = s3_query(r, "versionId");
-    if (version && strcmp(version, "null") != 0) /* the only version of an unversioned object */
-        return s3_respond_error(r, c, 501, "NotImplemented",
+    if (version && strcmp(version, "null") != 0) { /* the only version of an unversioned object */
+        *ret = s3_respond_error(r, c, 501, "NotImplemented",
                                 "floe keeps one version of each object: versionId '%s' is not one it has", version);
+        return 0;
+    }
     if (q->op == S3_OP_NONE)
         q->op = pick_op(r, c);
-    if (q->op == S3_OP_NONE)
-        return s3_respond_error(r, c, 405, "MethodNotAllowed", "%s is not allowed on %s", method,
+    if (q->op == S3_OP_NONE) {
+        *ret = s3_respond_error(r, c, 405, "MethodNotAllowed", "%s is not allowed on %s", method,
                                 q->resource ? q->resource : "/");
-    if (op_writes(q->op) && !s->s3->keys[q->auth.key_index].can_write)
-        return s3_respond_error(r, c, 403, "AccessDenied", "the access key %s may only read",
+        return 0;
+    }
+    if (op_writes(q->op) && !s->s3->keys[q->auth.key_index].can_write) {
+        *ret = s3_respond_error(r, c, 403, "AccessDenied", "the access key %s may only read",
                                 s->s3->keys[q->auth.key_index].access_key);
+        return 0;
+    }
     if (q->op != S3_LIST_BUCKETS && q->op != S3_CREATE_BUCKET) {
         pthread_rwlock_rdlock(&s->s3->lock);
         int exists = s3_bucket_exists(s->s3, q->bucket, NULL);
         pthread_rwlock_unlock(&s->s3->lock);
-        if (!exists)
-            return s3_respond_error(r, c, 404, "NoSuchBucket", "the bucket '%s' does not exist", q->bucket);
+        if (!exists) {
+            *ret = s3_respond_error(r, c, 404, "NoSuchBucket", "the bucket '%s' does not exist", q->bucket);
+            return 0;
+        }
     }
+    return 1;
+}
+
+/* GetObjectTagging: the empty tag set of an object that exists. */
+static enum MHD_Result get_object_tagging(http_req *r, struct MHD_Connection *c)
+{
+    floe_value v = {0};
+    int rc = floe_head(r->srv->db, r->key, r->key_len, &v);
+    floe_value_free(&v);
+    if (rc == FLOE_ENOTFOUND)
+        return s3_respond_error(r, c, 404, "NoSuchKey", "no object with this key");
+    if (rc < 0)
+        return http_respond_floe_error(r, c, rc);
+    buf_t b;
+    buf_init(&b, 4096);
+    buf_puts(&b, S3_XML_HEAD "<Tagging xmlns=\"" S3_XMLNS "\"><TagSet></TagSet></Tagging>\n");
+    size_t len = 0;
+    struct MHD_Response *resp = http_text_response(&b, "application/xml", &len);
+    return resp ? http_queue(r, c, 200, resp, len) : MHD_NO;
+}
+
+enum MHD_Result s3_begin_request(http_req *r, struct MHD_Connection *c, const char *url, const char *method)
+{
+    s3_req *q = r->s3;
+    enum MHD_Result ret = MHD_NO;
+    if (!route_request(r, c, url, method, &ret))
+        return ret;
     switch (q->op) {
     case S3_LIST_BUCKETS:
         return s3_list_buckets(r, c);
@@ -974,21 +1018,8 @@ enum MHD_Result s3_begin_request(http_req *r, struct MHD_Connection *c, const ch
         return s3_list_uploads(r, c);
     case S3_LIST_PARTS:
         return s3_list_parts(r, c);
-    case S3_GET_OBJECT_TAGGING: {
-        floe_value v = {0};
-        int rc = floe_head(s->db, r->key, r->key_len, &v);
-        floe_value_free(&v);
-        if (rc == FLOE_ENOTFOUND)
-            return s3_respond_error(r, c, 404, "NoSuchKey", "no object with this key");
-        if (rc < 0)
-            return http_respond_floe_error(r, c, rc);
-        buf_t b;
-        buf_init(&b, 4096);
-        buf_puts(&b, S3_XML_HEAD "<Tagging xmlns=\"" S3_XMLNS "\"><TagSet></TagSet></Tagging>\n");
-        size_t len = 0;
-        struct MHD_Response *resp = http_text_response(&b, "application/xml", &len);
-        return resp ? http_queue(r, c, 200, resp, len) : MHD_NO;
-    }
+    case S3_GET_OBJECT_TAGGING:
+        return get_object_tagging(r, c);
     case S3_GET_OBJECT:
     case S3_HEAD_OBJECT:
         if (http_collect_conditions(r, c) != 0)

@@ -340,144 +340,184 @@ static void put_contents(buf_t *b, const floe_list_entry *e, const char *k, size
     buf_puts(b, "<StorageClass>STANDARD</StorageClass></Contents>");
 }
 
+/* A list request's parameters (ListObjects v1 or v2). */
+typedef struct list_req {
+    const char *prefix, *delim, *token, *after; /* prefix "" if absent; the others may be NULL */
+    size_t plen, dlen;
+    int v2, url, owner; /* url: encoding-type=url; owner: <Owner> in each <Contents> */
+    uint32_t max_keys;
+} list_req;
+
+/* What a list found: the answer's <Contents> and <CommonPrefixes>, and where it stopped. */
+typedef struct list_out {
+    buf_t items, cps;
+    uint32_t count;
+    int truncated;
+    char last_kind; /* 'k' a key, 'p' a common prefix: the continuation token's kind */
+    char *last;     /* FLOE_MAX_KEY_BYTES + 1; NULL if out of memory */
+    size_t last_len;
+} list_out;
+
+/* Reads the query into *p. Returns 1, or 0 with the refusal in *ret. */
+static int list_read_params(http_req *r, struct MHD_Connection *c, int v2, list_req *p, enum MHD_Result *ret)
+{
+    memset(p, 0, sizeof *p);
+    p->v2 = v2;
+    p->prefix = s3_query(r, "prefix");
+    p->delim = s3_query(r, "delimiter");
+    p->token = v2 ? s3_query(r, "continuation-token") : NULL;
+    p->after = v2 ? s3_query(r, "start-after") : s3_query(r, "marker");
+    const char *enc = s3_query(r, "encoding-type"), *fo = s3_query(r, "fetch-owner");
+    if (enc && strcmp(enc, "url") != 0) {
+        *ret = s3_respond_error(r, c, 400, "InvalidArgument", "encoding-type must be 'url'");
+        return 0;
+    }
+    p->url = enc != NULL;
+    p->owner = !v2 || (fo && strcmp(fo, "true") == 0);
+    p->max_keys = 1000;
+    if (parse_max(s3_query(r, "max-keys"), 1000, r->srv->cfg->s3.list_max_keys, &p->max_keys) != 0) {
+        *ret = s3_respond_error(r, c, 400, "InvalidArgument", "max-keys must be a non-negative integer");
+        return 0;
+    }
+    if (!p->prefix)
+        p->prefix = "";
+    p->plen = strlen(p->prefix);
+    p->dlen = p->delim ? strlen(p->delim) : 0;
+    return 1;
+}
+
+/* Notes k (kl bytes, of kind) as the last thing listed. */
+static void list_note_last(list_out *o, const char *k, size_t kl, char kind)
+{
+    memcpy(o->last, k, kl);
+    o->last_len = kl;
+    o->last_kind = kind;
+    o->count++;
+}
+
+/* Walks the bucket's keys (their "bucket/" is base bytes) into o: keys as <Contents>, and with a
+ * delimiter the prefixes up to it as <CommonPrefixes>, max_keys of them in all. Returns 0 or the
+ * store's error. */
+static int list_collect(struct walker *w, size_t base, const list_req *p, list_out *o)
+{
+    int rc = 0;
+    const floe_list_entry *e;
+    size_t al = p->after ? strlen(p->after) : 0;
+    while (o->last && (e = walk_next(w, &rc)) != NULL) {
+        const char *k = e->key + base;
+        size_t kl = e->key_len - base;
+        const char *hit = NULL;
+        for (size_t i = p->plen; p->dlen && i + p->dlen <= kl && !hit; i++)
+            if (memcmp(k + i, p->delim, p->dlen) == 0)
+                hit = k + i;
+        if (hit) {
+            size_t cpl = (size_t)(hit - k) + p->dlen;
+            int cmp = al ? memcmp(k, p->after, cpl < al ? cpl : al) : 1;
+            if (al && (cmp < 0 || (cmp == 0 && cpl <= al))) {
+                /* the marker lies in this prefix (a NextMarker that was one): it was listed */
+                walk_skip_prefix(w, e->key, base + cpl);
+                continue;
+            }
+        }
+        if (o->count == p->max_keys) {
+            o->truncated = 1;
+            break;
+        }
+        if (hit) {
+            size_t cpl = (size_t)(hit - k) + p->dlen;
+            buf_puts(&o->cps, "<CommonPrefixes>");
+            put_elem(&o->cps, "Prefix", k, cpl, p->url);
+            buf_puts(&o->cps, "</CommonPrefixes>");
+            list_note_last(o, k, cpl, 'p');
+            walk_skip_prefix(w, e->key, base + cpl);
+            continue;
+        }
+        put_contents(&o->items, e, k, kl, p->owner, p->url);
+        list_note_last(o, k, kl, 'k');
+    }
+    return rc;
+}
+
+/* The ListBucketResult of bucket q->bucket for p, with what o found, into b. */
+static void list_result_xml(buf_t *b, const s3_req *q, const list_req *p, const list_out *o)
+{
+    buf_puts(b, S3_XML_HEAD "<ListBucketResult xmlns=\"" S3_XMLNS "\">");
+    put_elem(b, "Name", q->bucket, q->bucket_len, 0);
+    put_elem(b, "Prefix", p->prefix, p->plen, p->url);
+    if (p->v2) {
+        if (p->token)
+            put_elem(b, "ContinuationToken", p->token, strlen(p->token), 0);
+        if (p->after)
+            put_elem(b, "StartAfter", p->after, strlen(p->after), p->url);
+        buf_printf(b, "<KeyCount>%u</KeyCount>", o->count);
+    } else {
+        put_elem(b, "Marker", p->after ? p->after : "", p->after ? strlen(p->after) : 0, p->url);
+    }
+    buf_printf(b, "<MaxKeys>%u</MaxKeys>", p->max_keys);
+    if (p->dlen)
+        put_elem(b, "Delimiter", p->delim, p->dlen, p->url);
+    if (p->url)
+        buf_puts(b, "<EncodingType>url</EncodingType>");
+    buf_printf(b, "<IsTruncated>%s</IsTruncated>", o->truncated ? "true" : "false");
+    if (o->truncated && o->last_len) {
+        if (p->v2) {
+            buf_puts(b, "<NextContinuationToken>");
+            put_token(b, o->last_kind, o->last, o->last_len);
+            buf_puts(b, "</NextContinuationToken>");
+        } else {
+            put_elem(b, "NextMarker", o->last, o->last_len, p->url);
+        }
+    }
+    if (o->items.len)
+        buf_append(b, o->items.data, o->items.len);
+    if (o->cps.len)
+        buf_append(b, o->cps.data, o->cps.len);
+    buf_puts(b, "</ListBucketResult>\n");
+}
+
 enum MHD_Result s3_list_objects(http_req *r, struct MHD_Connection *c, int v2)
 {
     s3_req *q = r->s3;
-    const char *prefix = s3_query(r, "prefix"), *delim = s3_query(r, "delimiter");
-    const char *enc = s3_query(r, "encoding-type");
-    const char *token = v2 ? s3_query(r, "continuation-token") : NULL;
-    const char *after = v2 ? s3_query(r, "start-after") : s3_query(r, "marker");
-    int url = 0;
-    if (enc) {
-        if (strcmp(enc, "url") != 0)
-            return s3_respond_error(r, c, 400, "InvalidArgument", "encoding-type must be 'url'");
-        url = 1;
-    }
-    uint32_t max_keys = 1000;
-    if (parse_max(s3_query(r, "max-keys"), 1000, r->srv->cfg->s3.list_max_keys, &max_keys) != 0)
-        return s3_respond_error(r, c, 400, "InvalidArgument", "max-keys must be a non-negative integer");
-    if (!prefix)
-        prefix = "";
-    size_t plen = strlen(prefix), dlen = delim ? strlen(delim) : 0;
+    list_req p;
+    enum MHD_Result ret = MHD_NO;
+    if (!list_read_params(r, c, v2, &p, &ret))
+        return ret;
     struct walker *w = calloc(1, sizeof *w);
     if (!w)
         return s3_respond_error(r, c, 503, "SlowDown", "out of memory");
     w->db = r->srv->db;
     w->prefix_len = (size_t)snprintf(w->prefix, sizeof w->prefix, "%s/", q->bucket);
-    if (w->prefix_len + plen > FLOE_MAX_KEY_BYTES) {
+    if (w->prefix_len + p.plen > FLOE_MAX_KEY_BYTES) {
         free(w);
         return s3_respond_error(r, c, 400, "KeyTooLongError", "the prefix is too long");
     }
-    memcpy(w->prefix + w->prefix_len, prefix, plen);
+    memcpy(w->prefix + w->prefix_len, p.prefix, p.plen);
     size_t base = w->prefix_len; /* bytes of "bucket/" */
-    w->prefix_len += plen;
-    if (set_cursor(w, base, token, after) != 0) {
+    w->prefix_len += p.plen;
+    if (set_cursor(w, base, p.token, p.after) != 0) {
         free(w);
         return s3_respond_error(r, c, 400, "InvalidArgument", "the continuation token provided is incorrect");
     }
-    buf_t items, b;
-    buf_init(&items, HTTP_MAX_ANSWER_BYTES);
-    buf_init(&b, HTTP_MAX_ANSWER_BYTES);
-    uint32_t count = 0;
-    int truncated = 0, rc = 0;
-    char last_kind = 0;
-    char *last = malloc(FLOE_MAX_KEY_BYTES + 1);
-    size_t last_len = 0;
-    buf_t cp_xml; /* the common prefixes, in order, as <CommonPrefixes> elements */
-    buf_init(&cp_xml, HTTP_MAX_ANSWER_BYTES);
-    const floe_list_entry *e;
-    while (last && (e = walk_next(w, &rc)) != NULL) {
-        const char *k = e->key + base;
-        size_t kl = e->key_len - base;
-        if (dlen) {
-            const char *hit = NULL;
-            for (size_t i = plen; i + dlen <= kl && !hit; i++)
-                if (memcmp(k + i, delim, dlen) == 0)
-                    hit = k + i;
-            if (hit) {
-                size_t cpl = (size_t)(hit - k) + dlen;
-                size_t al = after ? strlen(after) : 0;
-                int cmp = al ? memcmp(k, after, cpl < al ? cpl : al) : 1;
-                if (al && (cmp < 0 || (cmp == 0 && cpl <= al))) {
-                    /* the marker lies in this prefix (a NextMarker that was one): it was listed */
-                    walk_skip_prefix(w, e->key, base + cpl);
-                    continue;
-                }
-                if (count == max_keys) {
-                    truncated = 1;
-                    break;
-                }
-                buf_puts(&cp_xml, "<CommonPrefixes>");
-                put_elem(&cp_xml, "Prefix", k, cpl, url);
-                buf_puts(&cp_xml, "</CommonPrefixes>");
-                count++;
-                memcpy(last, k, cpl);
-                last_len = cpl;
-                last_kind = 'p';
-                walk_skip_prefix(w, e->key, base + cpl);
-                continue;
-            }
-        }
-        if (count == max_keys) {
-            truncated = 1;
-            break;
-        }
-        const char *fo = s3_query(r, "fetch-owner");
-        put_contents(&items, e, k, kl, !v2 || (fo && strcmp(fo, "true") == 0), url);
-        count++;
-        memcpy(last, k, kl);
-        last_len = kl;
-        last_kind = 'k';
-    }
+    list_out o = {.last = malloc(FLOE_MAX_KEY_BYTES + 1)};
+    buf_init(&o.items, HTTP_MAX_ANSWER_BYTES);
+    buf_init(&o.cps, HTTP_MAX_ANSWER_BYTES);
+    int rc = list_collect(w, base, &p, &o);
     floe_list_free(w->page);
     free(w);
-    enum MHD_Result ret;
-    if (!last) {
+    if (!o.last) {
         ret = s3_respond_error(r, c, 503, "SlowDown", "out of memory");
-        goto out;
-    }
-    if (rc < 0) {
+    } else if (rc < 0) {
         ret = http_respond_floe_error(r, c, rc);
-        goto out;
-    }
-    buf_puts(&b, S3_XML_HEAD "<ListBucketResult xmlns=\"" S3_XMLNS "\">");
-    put_elem(&b, "Name", q->bucket, q->bucket_len, 0);
-    put_elem(&b, "Prefix", prefix, plen, url);
-    if (v2) {
-        if (token)
-            put_elem(&b, "ContinuationToken", token, strlen(token), 0);
-        if (after)
-            put_elem(&b, "StartAfter", after, strlen(after), url);
-        buf_printf(&b, "<KeyCount>%u</KeyCount>", count);
     } else {
-        put_elem(&b, "Marker", after ? after : "", after ? strlen(after) : 0, url);
+        buf_t b;
+        buf_init(&b, HTTP_MAX_ANSWER_BYTES);
+        list_result_xml(&b, q, &p, &o);
+        ret = respond_xml(r, c, &b);
+        buf_free(&b);
     }
-    buf_printf(&b, "<MaxKeys>%u</MaxKeys>", max_keys);
-    if (dlen)
-        put_elem(&b, "Delimiter", delim, dlen, url);
-    if (url)
-        buf_puts(&b, "<EncodingType>url</EncodingType>");
-    buf_printf(&b, "<IsTruncated>%s</IsTruncated>", truncated ? "true" : "false");
-    if (truncated && last_len) {
-        if (v2) {
-            buf_puts(&b, "<NextContinuationToken>");
-            put_token(&b, last_kind, last, last_len);
-            buf_puts(&b, "</NextContinuationToken>");
-        } else {
-            put_elem(&b, "NextMarker", last, last_len, url);
-        }
-    }
-    if (items.len)
-        buf_append(&b, items.data, items.len);
-    if (cp_xml.len)
-        buf_append(&b, cp_xml.data, cp_xml.len);
-    buf_puts(&b, "</ListBucketResult>\n");
-    ret = respond_xml(r, c, &b);
-out:
-    free(last);
-    buf_free(&items);
-    buf_free(&cp_xml);
-    buf_free(&b);
+    free(o.last);
+    buf_free(&o.items);
+    buf_free(&o.cps);
     return ret;
 }
 
